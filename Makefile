@@ -1,0 +1,33 @@
+# shiftgate: make demo runs the main job end to end, make test runs every check.
+# Both install what they need: Debian packages through apt-get (when missing),
+# Go modules through the module proxy.
+
+GO            ?= go
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TEST_PACKAGES := mariadb-server mariadb-client
+BENCH_PACKAGES := $(TEST_PACKAGES) mydumper
+BIN           := $(CURDIR)/bin
+
+.PHONY: test demo bench deps bench-deps lint
+
+test: deps lint
+	$(GO) test -race -timeout 14m ./...
+
+lint:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+demo: deps
+	$(GO) build -o $(BIN)/copydb ./examples/copydb
+	$(GO) run ./examples/demo -copydb $(BIN)/copydb
+
+bench: bench-deps
+	$(GO) run ./examples/benchcopy
+
+deps:
+	@./.ci/install-packages $(TEST_PACKAGES)
+
+bench-deps:
+	@./.ci/install-packages $(BENCH_PACKAGES)

@@ -1,0 +1,243 @@
+// Command copydb copies a database, or some of its tables, from one MySQL or
+// MariaDB server to another (or to another database name on the same
+// server).
+//
+//	copydb -source DSN -target DSN -database NAME [-tables a,b]
+//	       [-target-database NAME] [-mode pipe] [-replace] [-dry-run] [-json]
+//
+// DSNs are in go-sql-driver form, user:password@tcp(host:port)/. Keep the
+// password off the command line, where other users can read it: leave it
+// out of the DSN and set SHIFTGATE_SOURCE_PASSWORD and
+// SHIFTGATE_TARGET_PASSWORD, or give the whole DSNs in SHIFTGATE_SOURCE_DSN
+// and SHIFTGATE_TARGET_DSN instead of the flags.
+//
+// Progress goes to stderr, the summary (or with -json the report) to stdout.
+// The exit status is 0 on success, 1 when the copy failed and 2 on bad usage.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shiftgate/shiftgate/migrate"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type options struct {
+	source, target   string
+	database         string
+	tables           string
+	targetDatabase   string
+	mode             string
+	skipObjects      string
+	replace, dryRun  bool
+	json, verbose    bool
+	progressInterval time.Duration
+	// dsnOnCommandLine names the DSN flags given on the command line.
+	dsnOnCommandLine []string
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("copydb", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.source, "source", os.Getenv("SHIFTGATE_SOURCE_DSN"), "source DSN, user@tcp(host:port)/ (default $SHIFTGATE_SOURCE_DSN)")
+	fs.StringVar(&o.target, "target", os.Getenv("SHIFTGATE_TARGET_DSN"), "target DSN (default $SHIFTGATE_TARGET_DSN)")
+	fs.StringVar(&o.database, "database", "", "source database to copy (required)")
+	fs.StringVar(&o.tables, "tables", "", "comma-separated tables to copy (default: the whole database)")
+	fs.StringVar(&o.targetDatabase, "target-database", "", "target database name (default: the source name)")
+	fs.StringVar(&o.mode, "mode", "pipe", "how to copy: pipe (mariadb-dump | mariadb)")
+	fs.StringVar(&o.skipObjects, "skip-objects", "", "comma-separated kinds not to copy: view, procedure, function, trigger, event")
+	fs.BoolVar(&o.replace, "replace", false, "replace target tables that already hold rows")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "check and describe the copy without changing anything")
+	fs.BoolVar(&o.json, "json", false, "print the plan or report as JSON")
+	fs.BoolVar(&o.verbose, "v", false, "log what happens to stderr")
+	fs.DurationVar(&o.progressInterval, "progress", time.Second, "interval between progress lines")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "source" || f.Name == "target" {
+			o.dsnOnCommandLine = append(o.dsnOnCommandLine, f.Name)
+		}
+	})
+	exec, err := newExecutor(o, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "copydb: %v\n", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if o.dryRun {
+		plan, err := exec.Plan(ctx)
+		if plan != nil {
+			printPlan(stdout, plan, o.json)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "copydb: the copy cannot run:\n%v\n", err)
+			return 1
+		}
+		return 0
+	}
+
+	report, err := exec.Run(ctx, func(p migrate.Progress) {
+		fmt.Fprintf(stderr, "copydb: %s\n", p)
+	})
+	if report != nil {
+		printReport(stdout, report, o.json)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "copydb: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
+	if o.database == "" {
+		return nil, errors.New("-database is required")
+	}
+	source, err := dsnWithPassword("source", o.source, slices.Contains(o.dsnOnCommandLine, "source"), stderr)
+	if err != nil {
+		return nil, err
+	}
+	target, err := dsnWithPassword("target", o.target, slices.Contains(o.dsnOnCommandLine, "target"), stderr)
+	if err != nil {
+		return nil, err
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if o.verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	switch o.mode {
+	case "pipe":
+		opts := []migrate.PipeOption{migrate.WithLogger(logger), migrate.WithProgressInterval(o.progressInterval)}
+		if o.tables != "" {
+			opts = append(opts, migrate.WithTables(splitList(o.tables)...))
+		}
+		if o.targetDatabase != "" {
+			opts = append(opts, migrate.WithTargetDatabase(o.targetDatabase))
+		}
+		if o.replace {
+			opts = append(opts, migrate.WithReplace())
+		}
+		if o.skipObjects != "" {
+			var kinds []migrate.ObjectKind
+			for _, k := range splitList(o.skipObjects) {
+				kinds = append(kinds, migrate.ObjectKind(k))
+			}
+			opts = append(opts, migrate.WithoutObjects(kinds...))
+		}
+		return migrate.NewPipe(source, target, o.database, opts...)
+	default:
+		return nil, fmt.Errorf("-mode %q: unknown mode (want pipe)", o.mode)
+	}
+}
+
+// dsnWithPassword checks a DSN and fills in the password from
+// SHIFTGATE_<SIDE>_PASSWORD when the DSN has none. A password given on the
+// command line works but draws a warning.
+func dsnWithPassword(side, dsn string, onCommandLine bool, stderr io.Writer) (string, error) {
+	env := "SHIFTGATE_" + strings.ToUpper(side) + "_PASSWORD"
+	if dsn == "" {
+		return "", fmt.Errorf("-%s is required (or set SHIFTGATE_%s_DSN)", side, strings.ToUpper(side))
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "", fmt.Errorf("-%s: %w", side, err)
+	}
+	if cfg.Passwd != "" {
+		if onCommandLine {
+			fmt.Fprintf(stderr, "copydb: warning: the -%s DSN holds a password, which other users can read on the command line; set %s instead\n", side, env)
+		}
+		return dsn, nil
+	}
+	if pw, ok := os.LookupEnv(env); ok {
+		cfg.Passwd = pw
+		return cfg.FormatDSN(), nil
+	}
+	return dsn, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func printPlan(w io.Writer, plan *migrate.Plan, asJSON bool) {
+	if asJSON {
+		writeJSON(w, plan)
+		return
+	}
+	fmt.Fprintf(w, "plan (%s): %s/%s -> %s/%s\n", plan.Executor, plan.Source, plan.SourceDatabase, plan.Target, plan.TargetDatabase)
+	fmt.Fprintf(w, "  %-32s %12s %12s  %s\n", "table", "rows (est.)", "data bytes", "target")
+	for _, t := range plan.Tables {
+		state := "absent"
+		switch {
+		case t.TargetHasRows:
+			state = "exists, HAS ROWS"
+		case t.TargetExists:
+			state = "exists, empty"
+		}
+		fmt.Fprintf(w, "  %-32s %12d %12d  %s\n", t.Name, t.Rows, t.DataBytes, state)
+	}
+	for _, o := range plan.Objects {
+		fmt.Fprintf(w, "  %s %s\n", o.Kind, o.Name)
+	}
+	for _, l := range plan.Locks {
+		fmt.Fprintf(w, "  lock: %s\n", l)
+	}
+	for i, s := range plan.Steps {
+		fmt.Fprintf(w, "  step %d: %s\n", i+1, s)
+	}
+}
+
+func printReport(w io.Writer, r *migrate.Report, asJSON bool) {
+	if asJSON {
+		writeJSON(w, r)
+		return
+	}
+	fmt.Fprintf(w, "copied %s/%s -> %s/%s with %s\n", r.Source, r.SourceDatabase, r.Target, r.TargetDatabase, r.Executor)
+	for _, t := range r.Tables {
+		state := "done"
+		if !t.Done {
+			state = "NOT DONE"
+		}
+		fmt.Fprintf(w, "  %-32s %12d rows  %s\n", t.Name, t.Rows, state)
+	}
+	if len(r.Objects) > 0 {
+		fmt.Fprintf(w, "  %d views, routines, triggers and events\n", len(r.Objects))
+	}
+	rate := float64(r.Bytes) / (1 << 20) / r.Duration.Seconds()
+	fmt.Fprintf(w, "  total: %d rows, %.1f MiB in %v (%.1f MiB/s)\n", r.Rows, float64(r.Bytes)/(1<<20), r.Duration.Round(time.Millisecond), rate)
+	fmt.Fprintf(w, "  source binlog position: %s\n", r.Position)
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

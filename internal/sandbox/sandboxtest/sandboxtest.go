@@ -1,0 +1,206 @@
+// Package sandboxtest provides test helpers around package sandbox: a TestMain
+// that starts throwaway MariaDB servers (or uses existing ones), and helpers
+// that give each test its own database.
+//
+// Typical use:
+//
+//	var servers []*sandbox.Server
+//
+//	func TestMain(m *testing.M) { os.Exit(sandboxtest.Main(m, 2, &servers)) }
+//
+//	func TestX(t *testing.T) {
+//		db := sandboxtest.Open(t, servers[0], sandboxtest.NewDatabase(t, servers[0], "x"))
+//		sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)")
+//	}
+package sandboxtest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shiftgate/shiftgate/internal/sandbox"
+)
+
+// EnvDSN names the environment variable that points tests at existing
+// servers instead of throwaway ones: one or more go-sql-driver DSNs
+// (user:password@tcp(host:port)/) separated by whitespace. If a package needs
+// more servers than given, the last one is reused (tests isolate themselves
+// by database name, see NewDatabase).
+const EnvDSN = "SHIFTGATE_TEST_DSN"
+
+// startTimeout bounds starting (or connecting to) all servers in Main.
+const startTimeout = 3 * time.Minute
+
+// Main is meant to be called from TestMain as
+// os.Exit(sandboxtest.Main(m, n, &servers)). It starts n throwaway servers in
+// parallel, or connects to the ones listed in $SHIFTGATE_TEST_DSN, stores
+// them in *servers, runs m.Run(), stops the servers and returns m.Run's exit
+// code.
+//
+// If the servers cannot be had it prints why to stderr and returns 1 without
+// running any test; in particular, with no server binary and no
+// $SHIFTGATE_TEST_DSN it prints sandbox.ErrNoServerBinary's message. It never
+// skips silently. With -v it logs server start and stop to stderr and prints
+// how long starting took. Errors from stopping servers are printed but do not
+// change the exit code.
+func Main(m *testing.M, n int, servers *[]*sandbox.Server) int {
+	if servers == nil {
+		panic("sandboxtest.Main: servers must not be nil")
+	}
+	if !flag.Parsed() {
+		flag.Parse() // for testing.Verbose; m.Run accepts already parsed flags
+	}
+	var logger *slog.Logger
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	begin := time.Now()
+	list, source, err := obtain(ctx, n, logger)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if testing.Verbose() && n > 0 {
+		fmt.Fprintf(os.Stderr, "sandboxtest: %d %s server(s) ready in %s\n", n, source, time.Since(begin).Round(time.Millisecond))
+	}
+	*servers = list
+
+	code := m.Run()
+
+	for _, s := range list {
+		if err := s.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "sandboxtest: stopping server %s: %v\n", s.Addr(), err)
+		}
+	}
+	return code
+}
+
+// obtain returns n servers from $SHIFTGATE_TEST_DSN or newly started ones,
+// and says which.
+func obtain(ctx context.Context, n int, logger *slog.Logger) ([]*sandbox.Server, string, error) {
+	if n <= 0 {
+		return nil, "no", nil
+	}
+	dsns := strings.Fields(os.Getenv(EnvDSN))
+	if len(dsns) == 0 {
+		list, err := sandbox.StartN(ctx, n, sandbox.Options{Logger: logger})
+		if err != nil && !errors.Is(err, sandbox.ErrNoServerBinary) {
+			err = fmt.Errorf("sandboxtest: starting %d throwaway server(s): %w", n, err)
+		}
+		return list, "throwaway", err
+	}
+	list := make([]*sandbox.Server, 0, n)
+	for i := range n {
+		j := min(i, len(dsns)-1)
+		s, err := sandbox.Connect(ctx, dsns[j])
+		if err != nil {
+			// The DSN holds a password: name it by position only.
+			return nil, "", fmt.Errorf("sandboxtest: %s entry %d: %w", EnvDSN, j+1, err)
+		}
+		list = append(list, s)
+	}
+	return list, "existing", nil
+}
+
+// maxNameLen is MariaDB's limit on database names.
+const maxNameLen = 64
+
+// NewDatabase creates a database on s whose name is prefix, sanitised to
+// lower-case letters, digits and underscores, followed by "_" and a random
+// suffix, at most 64 characters in all. It registers a t.Cleanup that drops
+// the database, and returns the name. It fails the test on error. The name
+// is unique, so tests, even in different processes sharing one server, do
+// not collide.
+func NewDatabase(t testing.TB, s *sandbox.Server, prefix string) string {
+	t.Helper()
+	name := databaseName(prefix)
+	db, err := s.Open("")
+	if err != nil {
+		t.Fatalf("sandboxtest: opening %s: %v", s.Addr(), err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(t.Context(), "CREATE DATABASE `"+name+"`"); err != nil {
+		t.Fatalf("sandboxtest: CREATE DATABASE %s on %s: %v", name, s.Addr(), err)
+	}
+	t.Cleanup(func() {
+		// t.Context() is already canceled when cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		db, err := s.Open("")
+		if err != nil {
+			t.Errorf("sandboxtest: opening %s: %v", s.Addr(), err)
+			return
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
+			t.Errorf("sandboxtest: DROP DATABASE %s on %s: %v", name, s.Addr(), err)
+		}
+	})
+	return name
+}
+
+// databaseName returns sanitised prefix + "_" + 12 random hex digits.
+func databaseName(prefix string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(prefix) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	p := b.String()
+	if p == "" {
+		p = "db"
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:]) // never fails
+	suffix := "_" + hex.EncodeToString(rnd[:])
+	if len(p) > maxNameLen-len(suffix) {
+		p = p[:maxNameLen-len(suffix)]
+	}
+	return p + suffix
+}
+
+// Open opens a connection pool as s's user on database ("" for none), checks
+// that it connects, and registers a t.Cleanup that closes it. It fails the
+// test on error.
+func Open(t testing.TB, s *sandbox.Server, database string) *sql.DB {
+	t.Helper()
+	db, err := s.Open(database)
+	if err != nil {
+		t.Fatalf("sandboxtest: opening %s database %q: %v", s.Addr(), database, err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.PingContext(t.Context()); err != nil {
+		t.Fatalf("sandboxtest: connecting to %s database %q: %v", s.Addr(), database, err)
+	}
+	return db
+}
+
+// Exec runs each statement on db in order, and fails the test, quoting the
+// statement, at the first one that fails. Each element is one statement
+// (multi-statement strings are not enabled). Statements may run on different
+// connections of the pool, so session state (USE, SET) does not carry over.
+func Exec(t testing.TB, db *sql.DB, stmts ...string) {
+	t.Helper()
+	for _, stmt := range stmts {
+		if _, err := db.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatalf("sandboxtest: exec %q: %v", stmt, err)
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Executor does one unit of data work: a copy, a sync, a run of reviewed
+// statements. Implementations are configured at construction; the methods
+// only carry the context.
+//
+// Contract:
+//   - Plan checks every precondition it can and describes the work without
+//     changing anything on either server. It returns the plan it could build
+//     and, when a precondition fails, a non-nil error that names every problem
+//     found (joined with errors.Join, so errors.Is works on each).
+//   - Run does the work. It first checks the same preconditions as Plan and
+//     changes nothing if one fails. It calls progress (when non-nil) from one
+//     goroutine at a time, at least at every table boundary and at the end;
+//     progress must return quickly. Run stops promptly when ctx is done and
+//     returns an error that wraps ctx.Err() and says what state the target is
+//     left in. The report is non-nil whenever any work was attempted, also
+//     on error, so callers can record what was done.
+//   - An Executor runs at most once at a time; Plan may be called any number
+//     of times.
+//
+// migratetest.Run is the conformance suite every implementation passes.
+type Executor interface {
+	Plan(ctx context.Context) (*Plan, error)
+	Run(ctx context.Context, progress ProgressFunc) (*Report, error)
+}
+
+// ProgressFunc receives progress reports from Executor.Run.
+type ProgressFunc func(Progress)
+
+// Plan describes the work an Executor would do, as found by a dry run.
+type Plan struct {
+	// Executor is the kind of executor, such as "pipe".
+	Executor string `json:"executor"`
+	// Source and Target are the endpoints as host:port (never credentials).
+	Source string `json:"source"`
+	Target string `json:"target"`
+	// SourceDatabase and TargetDatabase name the databases involved.
+	SourceDatabase string `json:"source_database"`
+	TargetDatabase string `json:"target_database"`
+	// Tables lists the base tables to copy, in copy order.
+	Tables []TablePlan `json:"tables"`
+	// Objects lists the views, routines, triggers and events that will be
+	// copied after the tables.
+	Objects []Object `json:"objects,omitempty"`
+	// Locks says what will be locked on either side and for how long.
+	Locks []string `json:"locks,omitempty"`
+	// Steps describes what Run will do, in order, in words.
+	Steps []string `json:"steps,omitempty"`
+}
+
+// TablePlan describes one table of a Plan. Row and byte counts come from
+// information_schema and are estimates.
+type TablePlan struct {
+	Name       string `json:"name"`
+	TargetName string `json:"target_name"`
+	Engine     string `json:"engine"`
+	Rows       int64  `json:"rows_estimate"`
+	DataBytes  int64  `json:"data_bytes"`
+	IndexBytes int64  `json:"index_bytes"`
+	// TargetExists reports whether a table of that name exists on the
+	// target; TargetHasRows whether it holds at least one row.
+	TargetExists  bool `json:"target_exists"`
+	TargetHasRows bool `json:"target_has_rows"`
+}
+
+// Object is a schema object other than a base table.
+type Object struct {
+	Kind ObjectKind `json:"kind"`
+	Name string     `json:"name"`
+}
+
+// ObjectKind is the kind of a schema object.
+type ObjectKind string
+
+// The kinds of schema object an executor copies besides base tables.
+const (
+	KindView      ObjectKind = "view"
+	KindProcedure ObjectKind = "procedure"
+	KindFunction  ObjectKind = "function"
+	KindTrigger   ObjectKind = "trigger"
+	KindEvent     ObjectKind = "event"
+)
+
+// Progress is a snapshot of a running Executor.
+type Progress struct {
+	// Table is the table being copied now ("" between tables).
+	Table string `json:"table"`
+	// TablesDone and TablesTotal count base tables.
+	TablesDone  int `json:"tables_done"`
+	TablesTotal int `json:"tables_total"`
+	// Rows and Bytes count what has been streamed so far.
+	Rows  int64 `json:"rows"`
+	Bytes int64 `json:"bytes"`
+	// BytesEstimate is the expected total, from the source's data size.
+	BytesEstimate int64         `json:"bytes_estimate"`
+	Elapsed       time.Duration `json:"elapsed"`
+	// ETA is the estimated time left; zero when unknown.
+	ETA time.Duration `json:"eta"`
+}
+
+// String formats p for a progress line.
+func (p Progress) String() string {
+	s := fmt.Sprintf("%d/%d tables, %d rows, %s", p.TablesDone, p.TablesTotal, p.Rows, formatBytes(p.Bytes))
+	if p.BytesEstimate > 0 {
+		s += " of ~" + formatBytes(p.BytesEstimate)
+	}
+	if p.Table != "" {
+		s += ", at " + p.Table
+	}
+	if p.ETA > 0 {
+		s += ", ETA " + p.ETA.Round(time.Second).String()
+	}
+	return s
+}
+
+// Report is what an Executor did.
+type Report struct {
+	Executor       string        `json:"executor"`
+	Source         string        `json:"source"`
+	Target         string        `json:"target"`
+	SourceDatabase string        `json:"source_database"`
+	TargetDatabase string        `json:"target_database"`
+	Tables         []TableReport `json:"tables"`
+	Objects        []Object      `json:"objects,omitempty"`
+	Rows           int64         `json:"rows"`
+	Bytes          int64         `json:"bytes"`
+	Started        time.Time     `json:"started"`
+	Duration       time.Duration `json:"duration"`
+	// Position is the source binlog position the copy is consistent with,
+	// where a later binlog sync continues. Zero when the source has no
+	// binary log.
+	Position Position `json:"position"`
+}
+
+// TableReport is what happened to one table.
+type TableReport struct {
+	Name       string `json:"name"`
+	TargetName string `json:"target_name"`
+	Rows       int64  `json:"rows"`
+	// Done reports whether the table was copied completely.
+	Done bool `json:"done"`
+}
+
+// Position is a point in a source's binary log.
+type Position struct {
+	File string `json:"file,omitempty"`
+	Pos  uint64 `json:"pos,omitempty"`
+	// GTID is the GTID set (MariaDB: domain-server-seq list) at that point.
+	GTID string `json:"gtid,omitempty"`
+}
+
+// IsZero reports whether p holds no position.
+func (p Position) IsZero() bool { return p.File == "" && p.GTID == "" }
+
+// String formats p as "file:pos gtid".
+func (p Position) String() string {
+	if p.IsZero() {
+		return "none"
+	}
+	s := fmt.Sprintf("%s:%d", p.File, p.Pos)
+	if p.GTID != "" {
+		s += " gtid " + p.GTID
+	}
+	return s
+}
+
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,719 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shiftgate/shiftgate/internal/dumpscan"
+	"github.com/shiftgate/shiftgate/internal/mysqlcli"
+	"github.com/shiftgate/shiftgate/internal/schema"
+)
+
+// Pipe copies a database, or some of its tables, by streaming mariadb-dump
+// (or mysqldump) into the mariadb (or mysql) client: the seed's
+// "mysqldump --single-transaction | mysql" job, done safely.
+//
+//   - The dump is one consistent snapshot (--single-transaction) and the
+//     report carries the source binlog position and GTID of that snapshot.
+//   - Nothing is buffered beyond a fixed 256 KiB: memory does not grow with
+//     the database.
+//   - Credentials reach the clients through private option files that are
+//     always removed; they are never on a command line or in a log.
+//   - Target tables that hold rows are not replaced unless WithReplace says so.
+//   - Cancellation kills both clients' process groups.
+//
+// A Pipe cannot resume: a copy that stops part-way is rerun with WithReplace.
+type Pipe struct {
+	source, target *mysql.Config
+	database       string
+	cfg            pipeConfig
+	running        atomic.Bool
+}
+
+var _ Executor = (*Pipe)(nil)
+
+const pipeBufferSize = 256 << 10
+
+// NewPipe prepares a copy of database from the server at sourceDSN to the
+// server at targetDSN. DSNs are in go-sql-driver form, such as
+// "user:password@tcp(host:3306)/"; their database part is ignored. It
+// connects to nothing: call Plan for a dry run.
+func NewPipe(sourceDSN, targetDSN, database string, opts ...PipeOption) (*Pipe, error) {
+	src, err := parseDSN(Source, sourceDSN)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := parseDSN(Target, targetDSN)
+	if err != nil {
+		return nil, err
+	}
+	if err := schema.ValidateName("database", database); err != nil {
+		return nil, fmt.Errorf("migrate: pipe: %w", err)
+	}
+	p := &Pipe{source: src, target: dst, database: database, cfg: pipeConfig{
+		skip:             map[ObjectKind]bool{},
+		charset:          "utf8mb4",
+		logger:           slog.New(slog.DiscardHandler),
+		progressInterval: time.Second,
+	}}
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, errors.New("migrate: pipe: nil option")
+		}
+		if err := opt(&p.cfg); err != nil {
+			return nil, fmt.Errorf("migrate: pipe: %w", err)
+		}
+	}
+	if p.cfg.targetDatabase == "" {
+		p.cfg.targetDatabase = database
+	}
+	if src.Addr == dst.Addr && src.Net == dst.Net && database == p.cfg.targetDatabase {
+		return nil, fmt.Errorf("migrate: pipe: source and target are the same database %s on %s", schema.QuoteIdent(database), src.Addr)
+	}
+	return p, nil
+}
+
+// parseDSN parses a go-sql-driver DSN without repeating it (it holds a
+// password) in the error.
+func parseDSN(side Side, dsn string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %s DSN: %w", side, err)
+	}
+	cfg.DBName = ""
+	return cfg, nil
+}
+
+// Plan connects to both servers and checks, without changing anything, that
+// the copy can run: the source database and tables exist, both users hold
+// the privileges needed, and no target table that holds rows would be
+// replaced (unless WithReplace). It lists the source tables with row and
+// byte estimates and the objects that will be copied.
+func (p *Pipe) Plan(ctx context.Context) (*Plan, error) {
+	plan, _, err := p.plan(ctx)
+	return plan, err
+}
+
+// pipeFacts are what the plan learned that Run needs.
+type pipeFacts struct {
+	sourceDB   schema.Database
+	targetHas  bool // target database exists
+	binlog     bool // source has a binary log: capture the position
+	tableNames []string
+	views      []string
+}
+
+func (p *Pipe) plan(ctx context.Context) (*Plan, *pipeFacts, error) {
+	plan := &Plan{
+		Executor:       "pipe",
+		Source:         mysqlcli.Endpoint(p.source),
+		Target:         mysqlcli.Endpoint(p.target),
+		SourceDatabase: p.database,
+		TargetDatabase: p.cfg.targetDatabase,
+	}
+	facts := &pipeFacts{}
+	src, err := p.open(ctx, Source, p.source)
+	if err != nil {
+		return plan, nil, err
+	}
+	defer src.Close()
+	dst, err := p.open(ctx, Target, p.target)
+	if err != nil {
+		return plan, nil, err
+	}
+	defer dst.Close()
+
+	var problems []error
+	srcErr := func(object string, err error) {
+		problems = append(problems, &EndpointError{Side: Source, Endpoint: plan.Source, Object: object, Err: err})
+	}
+	dstErr := func(object string, err error) {
+		problems = append(problems, &EndpointError{Side: Target, Endpoint: plan.Target, Object: object, Err: err})
+	}
+
+	facts.sourceDB, err = schema.LookupDatabase(ctx, src, p.database)
+	if err != nil {
+		if errors.Is(err, schema.ErrNotFound) {
+			err = fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
+		srcErr("", err)
+		return plan, nil, errors.Join(problems...)
+	}
+	tables, err := schema.Tables(ctx, src, p.database)
+	if err != nil {
+		srcErr("", err)
+		return plan, nil, errors.Join(problems...)
+	}
+	tables, missing := selectTables(tables, p.cfg.tables)
+	for _, name := range missing {
+		srcErr("table "+schema.QualifiedName(p.database, name), ErrNotFound)
+	}
+	routines, err := schema.Routines(ctx, src, p.database)
+	if err != nil {
+		srcErr("", err)
+	}
+	plan.Objects = p.objects(tables, routines)
+
+	targetTables := map[string]schema.Table{}
+	if _, err := schema.LookupDatabase(ctx, dst, p.cfg.targetDatabase); err == nil {
+		facts.targetHas = true
+		list, err := schema.Tables(ctx, dst, p.cfg.targetDatabase)
+		if err != nil {
+			dstErr("", err)
+		}
+		for _, t := range list {
+			targetTables[t.Name] = t
+		}
+	} else if !errors.Is(err, schema.ErrNotFound) {
+		dstErr("", err)
+	}
+
+	var notEmpty []string
+	for _, t := range tables {
+		if t.View {
+			facts.views = append(facts.views, t.Name)
+			continue
+		}
+		facts.tableNames = append(facts.tableNames, t.Name)
+		tp := TablePlan{Name: t.Name, TargetName: t.Name, Engine: t.Engine, Rows: t.Rows, DataBytes: t.DataLength, IndexBytes: t.IndexLength}
+		if tt, ok := targetTables[t.Name]; ok {
+			tp.TargetExists = true
+			if !tt.View {
+				tp.TargetHasRows, err = schema.HasRows(ctx, dst, p.cfg.targetDatabase, t.Name)
+				if err != nil {
+					dstErr("", err)
+				}
+			}
+			if tp.TargetHasRows {
+				notEmpty = append(notEmpty, t.Name)
+			}
+		}
+		plan.Tables = append(plan.Tables, tp)
+	}
+	if len(notEmpty) > 0 && !p.cfg.replace {
+		dstErr("database "+schema.QuoteIdent(p.cfg.targetDatabase),
+			fmt.Errorf("%w: %s hold rows; the copy would replace them (allow it with WithReplace, or -replace)", ErrNotEmpty, strings.Join(notEmpty, ", ")))
+	}
+
+	binlog, err := schema.Variable(ctx, src, "log_bin")
+	if err != nil {
+		srcErr("", err)
+	}
+	facts.binlog = binlog == "ON"
+	problems = append(problems, p.checkPrivileges(ctx, src, dst, plan, facts)...)
+	plan.Locks, plan.Steps = p.describe(plan, facts, tables)
+	return plan, facts, errors.Join(problems...)
+}
+
+// open connects to one side, naming it in the error.
+func (p *Pipe) open(ctx context.Context, side Side, cfg *mysql.Config) (*sql.DB, error) {
+	c := cfg.Clone()
+	c.DBName = ""
+	conn, err := mysql.NewConnector(c)
+	if err != nil {
+		return nil, &EndpointError{Side: side, Endpoint: mysqlcli.Endpoint(cfg), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(2)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, &EndpointError{Side: side, Endpoint: mysqlcli.Endpoint(cfg), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
+	}
+	return db, nil
+}
+
+// selectTables keeps the named tables of all (all of them when names is
+// empty) in the order named, and returns the names not found.
+func selectTables(all []schema.Table, names []string) (selected []schema.Table, missing []string) {
+	if len(names) == 0 {
+		return all, nil
+	}
+	for _, n := range names {
+		i := slices.IndexFunc(all, func(t schema.Table) bool { return t.Name == n })
+		if i < 0 {
+			missing = append(missing, n)
+			continue
+		}
+		selected = append(selected, all[i])
+	}
+	return selected, missing
+}
+
+// objects lists the views, routines, triggers and events that will be copied.
+func (p *Pipe) objects(tables []schema.Table, routines []schema.Routine) []Object {
+	var out []Object
+	names := map[string]bool{}
+	for _, t := range tables {
+		names[t.Name] = true
+		if t.View && !p.cfg.skip[KindView] {
+			out = append(out, Object{Kind: KindView, Name: t.Name})
+		}
+	}
+	for _, r := range routines {
+		kind := ObjectKind(r.Kind)
+		if p.cfg.skip[kind] {
+			continue
+		}
+		// Routines and events belong to the database: copied only with it.
+		if kind == KindTrigger && !names[r.Table] || kind != KindTrigger && len(p.cfg.tables) > 0 {
+			continue
+		}
+		out = append(out, Object{Kind: kind, Name: r.Name})
+	}
+	return out
+}
+
+// checkPrivileges reports the privileges each side lacks for this copy.
+func (p *Pipe) checkPrivileges(ctx context.Context, src, dst *sql.DB, plan *Plan, facts *pipeFacts) []error {
+	kinds := map[ObjectKind]bool{}
+	for _, o := range plan.Objects {
+		kinds[o.Kind] = true
+	}
+	var problems []error
+	check := func(side Side, endpoint string, db *sql.DB, database string, need []string, tables []string) {
+		privs, err := schema.LoadPrivileges(ctx, db, database)
+		if err != nil {
+			problems = append(problems, &EndpointError{Side: side, Endpoint: endpoint, Err: err})
+			return
+		}
+		missing := privs.Missing("", need...)
+		// A table-level grant is enough for the tables it names.
+		if i := slices.Index(missing, "SELECT"); i >= 0 && len(tables) > 0 && !slices.ContainsFunc(tables, func(t string) bool { return !privs.Has("SELECT", t) }) {
+			missing = slices.Delete(missing, i, i+1)
+		}
+		if len(missing) > 0 {
+			problems = append(problems, &EndpointError{Side: side, Endpoint: endpoint, Object: "database " + schema.QuoteIdent(database),
+				Err: fmt.Errorf("%w: user %s lacks %s", ErrPrivilege, privs.User, strings.Join(missing, ", "))})
+		}
+		if side == Source && facts.binlog && !privs.HasAny("BINLOG MONITOR", "REPLICATION CLIENT", "SUPER") {
+			problems = append(problems, &EndpointError{Side: side, Endpoint: endpoint,
+				Err: fmt.Errorf("%w: user %s lacks BINLOG MONITOR (or REPLICATION CLIENT), needed to record the binlog position of the copy", ErrPrivilege, privs.User)})
+		}
+	}
+	// The source user must be able to see every object of a kind that is
+	// copied: information_schema hides the triggers, events and views it
+	// may not read, and mariadb-dump would skip them without a word.
+	srcNeed := []string{"SELECT"}
+	dstNeed := []string{"CREATE", "DROP", "INSERT", "ALTER"}
+	if !p.cfg.skip[KindView] {
+		srcNeed = append(srcNeed, "SHOW VIEW")
+	}
+	if !p.cfg.skip[KindTrigger] {
+		srcNeed = append(srcNeed, "TRIGGER")
+	}
+	if !p.cfg.skip[KindEvent] && len(p.cfg.tables) == 0 {
+		srcNeed = append(srcNeed, "EVENT")
+	}
+	if kinds[KindView] {
+		dstNeed = append(dstNeed, "CREATE VIEW")
+	}
+	if kinds[KindTrigger] {
+		dstNeed = append(dstNeed, "TRIGGER")
+	}
+	if kinds[KindEvent] {
+		dstNeed = append(dstNeed, "EVENT")
+	}
+	if kinds[KindProcedure] || kinds[KindFunction] {
+		dstNeed = append(dstNeed, "CREATE ROUTINE", "ALTER ROUTINE")
+	}
+	check(Source, plan.Source, src, p.database, srcNeed, append(slices.Clone(facts.tableNames), facts.views...))
+	check(Target, plan.Target, dst, p.cfg.targetDatabase, dstNeed, nil)
+	return problems
+}
+
+// describe says what will be locked and what Run will do.
+func (p *Pipe) describe(plan *Plan, facts *pipeFacts, tables []schema.Table) (locks, steps []string) {
+	locks = append(locks, "source: no table locks; one REPEATABLE READ consistent-snapshot transaction stays open for the whole dump (it holds back purge)")
+	for _, t := range tables {
+		if !t.View && !strings.EqualFold(t.Engine, "InnoDB") {
+			locks = append(locks, fmt.Sprintf("source: table %s uses engine %s, which a consistent snapshot does not cover: writes during the dump make it inconsistent", t.Name, t.Engine))
+		}
+	}
+	locks = append(locks, "target: each table is dropped and recreated, and is incomplete until its rows have loaded")
+	if !facts.targetHas {
+		steps = append(steps, fmt.Sprintf("create database %s on the target with %s / %s", schema.QuoteIdent(plan.TargetDatabase), facts.sourceDB.Charset, facts.sourceDB.Collation))
+	}
+	steps = append(steps, fmt.Sprintf("stream %d table(s) and %d object(s) from mariadb-dump --single-transaction into the mariadb client", len(plan.Tables), len(plan.Objects)))
+	if facts.binlog {
+		steps = append(steps, "record the source binlog file, position and GTID of the snapshot")
+	} else {
+		steps = append(steps, "source has no binary log: no position is recorded")
+	}
+	return locks, steps
+}
+
+// Run copies the data. See Executor for the contract.
+func (p *Pipe) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
+	if !p.running.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("migrate: pipe %s: %w", p.database, ErrRunning)
+	}
+	defer p.running.Store(false)
+
+	dumpProgram, err := mysqlcli.Find(p.cfg.dumpProgram, "mariadb-dump", "mysqldump")
+	if err != nil {
+		return nil, fmt.Errorf("migrate: pipe: dump program: %w", err)
+	}
+	loadProgram, err := mysqlcli.Find(p.cfg.loadProgram, "mariadb", "mysql")
+	if err != nil {
+		return nil, fmt.Errorf("migrate: pipe: load program: %w", err)
+	}
+	plan, facts, err := p.plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !facts.targetHas {
+		if err := p.createTargetDatabase(ctx, facts.sourceDB); err != nil {
+			return nil, err
+		}
+	}
+
+	srcFile, err := mysqlcli.WriteOptionFile(p.source, p.cfg.tempDir)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: pipe: source: %w", err)
+	}
+	defer srcFile.Remove()
+	dstFile, err := mysqlcli.WriteOptionFile(p.target, p.cfg.tempDir)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: pipe: target: %w", err)
+	}
+	defer dstFile.Remove()
+
+	s := &pipeRun{
+		p: p, plan: plan, progress: progress, scan: dumpscan.New(),
+		report: &Report{
+			Executor: "pipe", Source: plan.Source, Target: plan.Target,
+			SourceDatabase: plan.SourceDatabase, TargetDatabase: plan.TargetDatabase,
+			Objects: plan.Objects, Started: time.Now(),
+		},
+	}
+	for _, t := range plan.Tables {
+		s.estimate += t.DataBytes
+	}
+	if p.cfg.replace {
+		if err := p.dropReplacedTables(ctx, plan); err != nil {
+			return nil, err
+		}
+	}
+	loadArgs := p.loadArgs(dstFile)
+	// MariaDB's client echoes the whole failing statement (rows and all)
+	// before the error; keep the error itself only.
+	if mysqlcli.Supports(ctx, loadProgram, "print-query-on-error") {
+		loadArgs = append(loadArgs, "--skip-print-query-on-error")
+	}
+	dump := mysqlcli.Command(ctx, dumpProgram, p.dumpArgs(srcFile, facts)...)
+	load := mysqlcli.Command(ctx, loadProgram, loadArgs...)
+	p.cfg.logger.Info("pipe started", "source", plan.Source, "target", plan.Target,
+		"database", p.database, "target_database", plan.TargetDatabase, "tables", len(plan.Tables))
+	err = s.stream(ctx, dump, load)
+	s.finish(err == nil)
+	if err != nil {
+		p.cfg.logger.Error("pipe failed", "database", p.database, "err", err)
+		return s.report, err
+	}
+	p.cfg.logger.Info("pipe finished", "database", p.database, "rows", s.report.Rows,
+		"bytes", s.report.Bytes, "duration", s.report.Duration, "position", s.report.Position.String())
+	return s.report, nil
+}
+
+func (p *Pipe) createTargetDatabase(ctx context.Context, like schema.Database) error {
+	dst, err := p.open(ctx, Target, p.target)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	stmt := fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s CHARACTER SET %s COLLATE %s",
+		schema.QuoteIdent(p.cfg.targetDatabase), like.Charset, like.Collation)
+	if _, err := dst.ExecContext(ctx, stmt); err != nil {
+		return &EndpointError{Side: Target, Endpoint: mysqlcli.Endpoint(p.target),
+			Object: "database " + schema.QuoteIdent(p.cfg.targetDatabase), Err: fmt.Errorf("create: %w", err)}
+	}
+	return nil
+}
+
+// dropReplacedTables drops the target tables the copy replaces before it
+// starts, so that a replaced table's old definition cannot break the foreign
+// keys of the tables created before it.
+func (p *Pipe) dropReplacedTables(ctx context.Context, plan *Plan) error {
+	var names []string
+	for _, t := range plan.Tables {
+		if t.TargetExists {
+			names = append(names, schema.QualifiedName(plan.TargetDatabase, t.TargetName))
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	dst, err := p.open(ctx, Target, p.target)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	conn, err := dst.Conn(ctx)
+	if err != nil {
+		return &EndpointError{Side: Target, Endpoint: plan.Target, Err: err}
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET SESSION foreign_key_checks = 0"); err == nil {
+		_, err = conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+strings.Join(names, ", "))
+	}
+	if err != nil {
+		return &EndpointError{Side: Target, Endpoint: plan.Target, Object: "database " + schema.QuoteIdent(plan.TargetDatabase),
+			Err: fmt.Errorf("drop the tables to replace: %w", err)}
+	}
+	p.cfg.logger.Info("pipe dropped target tables to replace", "target", plan.Target, "tables", len(names))
+	return nil
+}
+
+func (p *Pipe) dumpArgs(f *mysqlcli.OptionFile, facts *pipeFacts) []string {
+	args := []string{f.Arg(),
+		"--single-transaction", "--quick", "--skip-add-locks", "--comments",
+		"--default-character-set=" + p.cfg.charset, "--max-allowed-packet=1G",
+	}
+	if p.cfg.skip[KindTrigger] {
+		args = append(args, "--skip-triggers")
+	} else {
+		args = append(args, "--triggers")
+	}
+	if len(p.cfg.tables) == 0 {
+		if !p.cfg.skip[KindProcedure] {
+			args = append(args, "--routines")
+		}
+		if !p.cfg.skip[KindEvent] {
+			args = append(args, "--events")
+		}
+	}
+	if facts.binlog {
+		args = append(args, "--master-data=2", "--gtid")
+	}
+	if p.cfg.skip[KindView] {
+		for _, v := range facts.views {
+			args = append(args, "--ignore-table="+p.database+"."+v)
+		}
+	}
+	args = append(args, "--", p.database)
+	return append(args, p.cfg.tables...)
+}
+
+func (p *Pipe) loadArgs(f *mysqlcli.OptionFile) []string {
+	return []string{f.Arg(),
+		"--default-character-set=" + p.cfg.charset, "--max-allowed-packet=1G",
+		"--database=" + p.cfg.targetDatabase,
+	}
+}
+
+// pipeRun is the state of one Run.
+type pipeRun struct {
+	p         *Pipe
+	plan      *Plan
+	progress  ProgressFunc
+	scan      *dumpscan.Scanner
+	report    *Report
+	estimate  int64
+	lastEmit  time.Time
+	lastTable string
+}
+
+const stderrLimit = 16 << 10
+
+var atLine = regexp.MustCompile(`at line (\d+)`)
+
+// stream runs both clients and copies the dump into the load until the dump
+// ends, one side fails, or ctx is done.
+func (s *pipeRun) stream(ctx context.Context, dump, load *exec.Cmd) error {
+	dumpErr, loadErr := &mysqlcli.LimitedBuffer{Max: stderrLimit}, &mysqlcli.LimitedBuffer{Max: stderrLimit}
+	dump.Stderr, load.Stderr = dumpErr, loadErr
+	load.Stdout = loadErr
+	in, err := load.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("migrate: pipe: %w", err)
+	}
+	out, err := dump.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("migrate: pipe: %w", err)
+	}
+	if err := load.Start(); err != nil {
+		return s.processError(Target, load, err, loadErr)
+	}
+	if err := dump.Start(); err != nil {
+		_ = in.Close()
+		_ = mysqlcli.KillGroup(load)
+		_ = load.Wait()
+		return s.processError(Source, dump, err, dumpErr)
+	}
+
+	writeFailed := false
+	buf := make([]byte, pipeBufferSize)
+	for {
+		n, rerr := out.Read(buf)
+		if n > 0 {
+			_, _ = s.scan.Write(buf[:n])
+			if _, werr := in.Write(buf[:n]); werr != nil {
+				writeFailed = true
+				break
+			}
+			s.maybeEmit(false)
+		}
+		if rerr != nil {
+			break // io.EOF, or the dump was killed: its exit status tells
+		}
+	}
+	if writeFailed {
+		_ = mysqlcli.KillGroup(dump)
+	}
+	dumpWait := dump.Wait()
+	if dumpWait != nil {
+		// Do not let the target commit the tail of a broken dump.
+		_ = mysqlcli.KillGroup(load)
+	}
+	_ = in.Close()
+	loadWait := load.Wait()
+
+	// The side that failed first is the cause: a failed load makes the
+	// write fail and we kill the dump; a failed dump makes us kill the load.
+	dumpFailedFirst := dumpWait != nil && !writeFailed
+	switch {
+	case ctx.Err() != nil:
+		return s.incomplete(fmt.Errorf("canceled: %w", ctx.Err()))
+	case dumpFailedFirst:
+		return s.incomplete(s.processError(Source, dump, dumpWait, dumpErr))
+	case loadWait != nil:
+		return s.incomplete(s.processError(Target, load, loadWait, loadErr))
+	case writeFailed:
+		return s.incomplete(s.processError(Target, load, io.ErrClosedPipe, loadErr))
+	}
+	return nil
+}
+
+// processError builds the error of one failed client.
+func (s *pipeRun) processError(side Side, cmd *exec.Cmd, err error, stderr *mysqlcli.LimitedBuffer) error {
+	e := &ProcessError{Side: side, Endpoint: s.plan.Source, Program: filepath.Base(cmd.Path), Stderr: stderr.String(), Err: err}
+	if cur, ok := s.scan.Current(); ok {
+		e.Table = cur.Name
+	}
+	if side == Target {
+		e.Endpoint = s.plan.Target
+		if m := atLine.FindStringSubmatch(e.Stderr); m != nil {
+			e.Line, _ = strconv.ParseInt(m[1], 10, 64)
+			if sec, ok := s.scan.SectionAt(e.Line); ok {
+				e.Table = sec.Name
+			}
+		}
+	}
+	return e
+}
+
+// incomplete builds the error of a run that stopped. The target holds the
+// tables whose data sections lie before the section it stopped at: the one
+// the target reported an error at, or else the one being streamed.
+func (s *pipeRun) incomplete(err error) error {
+	e := &IncompleteError{
+		Op:     fmt.Sprintf("pipe %s to %s/%s", s.plan.SourceDatabase, s.plan.Target, s.plan.TargetDatabase),
+		Remedy: "rerun the copy with the replace option to start over",
+		Err:    err,
+	}
+	stop, ok := s.scan.Current()
+	var pe *ProcessError
+	if errors.As(err, &pe) && pe.Side == Target && pe.Line > 0 {
+		stop, ok = s.scan.SectionAt(pe.Line)
+	}
+	if ok && (stop.Kind == dumpscan.SectionTableData || stop.Kind == dumpscan.SectionTableStructure) {
+		e.Partial = stop.Name
+	}
+	s.account(stop.StartLine)
+	for _, t := range s.report.Tables {
+		if t.Done {
+			e.Done = append(e.Done, t.Name)
+		}
+	}
+	return e
+}
+
+// account folds the scan into the report: a table is done when its data
+// section started before line stop and is not the section at stop.
+// stop = math.MaxInt64 counts every table seen.
+func (s *pipeRun) account(stop int64) {
+	rows := map[string]int64{}
+	done := map[string]bool{}
+	for _, sec := range s.scan.Sections() {
+		if sec.Kind != dumpscan.SectionTableData {
+			continue
+		}
+		rows[sec.Name] += sec.Rows
+		done[sec.Name] = sec.StartLine < stop
+	}
+	s.report.Tables = s.report.Tables[:0]
+	for _, t := range s.plan.Tables {
+		s.report.Tables = append(s.report.Tables, TableReport{Name: t.Name, TargetName: t.TargetName, Rows: rows[t.Name], Done: done[t.Name]})
+	}
+	s.report.Rows = s.scan.Rows()
+	s.report.Bytes = s.scan.Bytes()
+}
+
+// maybeEmit reports progress at table boundaries and every interval.
+func (s *pipeRun) maybeEmit(final bool) {
+	cur, _ := s.scan.Current()
+	table := ""
+	if cur.Kind == dumpscan.SectionTableData {
+		table = cur.Name
+	}
+	now := time.Now()
+	if !final && table == s.lastTable && now.Sub(s.lastEmit) < s.p.cfg.progressInterval {
+		return
+	}
+	s.lastEmit, s.lastTable = now, table
+	if s.progress == nil {
+		return
+	}
+	s.progress(s.snapshot(final, table, now))
+}
+
+func (s *pipeRun) snapshot(final bool, table string, now time.Time) Progress {
+	stop := int64(math.MaxInt64)
+	if cur, ok := s.scan.Current(); ok && !final && cur.Kind == dumpscan.SectionTableData {
+		stop = cur.StartLine // still streaming
+	}
+	s.account(stop)
+	done := 0
+	for _, t := range s.report.Tables {
+		if t.Done {
+			done++
+		}
+	}
+	pr := Progress{
+		Table: table, TablesDone: done, TablesTotal: len(s.plan.Tables),
+		Rows: s.report.Rows, Bytes: s.report.Bytes, BytesEstimate: s.estimate,
+		Elapsed: now.Sub(s.report.Started),
+	}
+	if !final && pr.Bytes > 0 && s.estimate > pr.Bytes {
+		rate := float64(pr.Bytes) / pr.Elapsed.Seconds()
+		pr.ETA = time.Duration(float64(s.estimate-pr.Bytes) / rate * float64(time.Second))
+	}
+	return pr
+}
+
+// finish completes the report after the clients have exited and, when the
+// copy succeeded, reports the final progress.
+func (s *pipeRun) finish(succeeded bool) {
+	if succeeded {
+		s.maybeEmit(true)
+		s.account(math.MaxInt64)
+	}
+	s.report.Duration = time.Since(s.report.Started)
+	pos := s.scan.Position()
+	s.report.Position = Position{File: pos.File, Pos: pos.Pos, GTID: pos.GTID}
+}
