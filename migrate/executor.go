@@ -44,7 +44,8 @@ type Plan struct {
 	// SourceDatabase and TargetDatabase name the databases involved.
 	SourceDatabase string `json:"source_database"`
 	TargetDatabase string `json:"target_database"`
-	// Tables lists the base tables to copy, in copy order.
+	// Tables lists the base tables to copy: in the order named, or by name
+	// when the whole database is copied.
 	Tables []TablePlan `json:"tables"`
 	// Objects lists the views, routines, triggers and events that will be
 	// copied after the tables.

@@ -468,7 +468,7 @@ func (p *Pipe) dropReplacedTables(ctx context.Context, plan *Plan) error {
 		return &EndpointError{Side: Target, Endpoint: plan.Target, Err: err}
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "SET SESSION foreign_key_checks = 0"); err == nil {
+	if _, err = conn.ExecContext(ctx, "SET SESSION foreign_key_checks = 0"); err == nil {
 		_, err = conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+strings.Join(names, ", "))
 	}
 	if err != nil {

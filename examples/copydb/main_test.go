@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shiftgate/shiftgate/internal/sampledata"
+	"github.com/shiftgate/shiftgate/internal/sandbox"
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/migrate/migratetest"
+)
+
+var servers []*sandbox.Server
+
+func TestMain(m *testing.M) {
+	os.Exit(sandboxtest.Main(m, 2, &servers))
+}
+
+// passwordless returns s's DSN without its password.
+func passwordless(s *sandbox.Server) string {
+	cfg := s.Config("")
+	cfg.Passwd = ""
+	return cfg.FormatDSN()
+}
+
+func TestCopydbDryRunThenCopy(t *testing.T) {
+	src := sandboxtest.NewDatabase(t, servers[0], "shop")
+	require.NoError(t, sampledata.Create(context.Background(), sandboxtest.Open(t, servers[0], ""), src, 50))
+	dst := sandboxtest.NewDatabase(t, servers[1], "copy")
+	t.Setenv("SHIFTGATE_SOURCE_PASSWORD", servers[0].Password())
+	t.Setenv("SHIFTGATE_TARGET_PASSWORD", servers[1].Password())
+	args := []string{"-source", passwordless(servers[0]), "-target", passwordless(servers[1]),
+		"-database", src, "-target-database", dst}
+
+	var out, errOut bytes.Buffer
+	code := run(append(args, "-dry-run"), &out, &errOut)
+	require.Equal(t, 0, code, "stderr: %s", errOut.String())
+	assert.Contains(t, out.String(), "order_items")
+	assert.Contains(t, out.String(), "step 1:")
+	assert.Equal(t, "no tables", tablesState(t, dst), "the dry run changed the target")
+
+	out.Reset()
+	errOut.Reset()
+	code = run(args, &out, &errOut)
+	require.Equal(t, 0, code, "stderr: %s", errOut.String())
+	assert.Contains(t, out.String(), "total: 1210 rows")
+	assert.Contains(t, errOut.String(), "5/5 tables")
+	assert.NotContains(t, out.String()+errOut.String(), "password on the command line")
+	assert.Equal(t, migratetest.DatabaseState(t, sandboxtest.Open(t, servers[0], ""), src),
+		migratetest.DatabaseState(t, sandboxtest.Open(t, servers[1], ""), dst))
+
+	// A second copy is refused: the target holds rows now.
+	errOut.Reset()
+	code = run(args, &out, &errOut)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut.String(), "hold rows")
+	for _, s := range servers {
+		assert.NotContains(t, errOut.String(), s.Password())
+	}
+}
+
+func tablesState(t *testing.T, database string) string {
+	var n int
+	require.NoError(t, sandboxtest.Open(t, servers[1], "").QueryRow(
+		"SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", database).Scan(&n))
+	if n == 0 {
+		return "no tables"
+	}
+	return "tables"
+}
+
+func TestCopydbBadUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-source", "u@tcp(h:1)/", "-target", "u@tcp(h:2)/"}, "-database is required"},
+		{[]string{"-database", "x", "-target", "u@tcp(h:2)/"}, "-source is required"},
+		{[]string{"-database", "x", "-source", "u@tcp(h:1", "-target", "u@tcp(h:2)/"}, "-source: invalid DSN"},
+		{[]string{"-database", "x", "-source", "u@tcp(h:1)/", "-target", "u@tcp(h:2)/", "-mode", "teleport"}, `-mode "teleport"`},
+		{[]string{"-database", "x", "-source", "u@tcp(h:1)/", "-target", "u@tcp(h:2)/", "-skip-objects", "index"}, `unknown object kind "index"`},
+	} {
+		t.Setenv("SHIFTGATE_SOURCE_DSN", "")
+		t.Setenv("SHIFTGATE_TARGET_DSN", "")
+		var out, errOut bytes.Buffer
+		code := run(tc.args, &out, &errOut)
+		assert.Equal(t, 2, code, strings.Join(tc.args, " "))
+		assert.Contains(t, errOut.String(), tc.want)
+	}
+}
+
+func TestCopydbWarnsOfPasswordOnCommandLine(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"-source", "u:secret@tcp(127.0.0.1:1)/", "-target", "u@tcp(127.0.0.1:2)/", "-database", "x", "-dry-run"}, &out, &errOut)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut.String(), "the -source DSN holds a password")
+	assert.NotContains(t, errOut.String(), "secret")
+}

@@ -1,0 +1,11 @@
+// Package migrate holds the Executors that change or move data.
+//
+// An Executor describes its work and checks its preconditions without
+// changing anything (Plan), then does it with progress reports and
+// cancellation through the context (Run) and returns a Report: rows, bytes,
+// time and the source binlog position the copy is consistent with.
+//
+// Pipe copies a database or some of its tables by streaming mariadb-dump
+// into the mariadb client. The conformance suite in migratetest checks the
+// Executor contract for any implementation.
+package migrate
