@@ -53,13 +53,13 @@ func ExamplePipe() {
 	// Output:
 	// will copy audit_log
 	// will copy customers
-	// will copy orders
 	// will copy order_items
+	// will copy orders
 	// will copy products
 	// copied audit_log: 0 rows
 	// copied customers: 20 rows
-	// copied orders: 100 rows
 	// copied order_items: 300 rows
+	// copied orders: 100 rows
 	// copied products: 1000 rows
 	// 5 views, routines, triggers and events
 	// position recorded: true

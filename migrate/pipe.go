@@ -699,7 +699,8 @@ func (s *pipeRun) snapshot(final bool, table string, now time.Time) Progress {
 		Rows: s.report.Rows, Bytes: s.report.Bytes, BytesEstimate: s.estimate,
 		Elapsed: now.Sub(s.report.Started),
 	}
-	if !final && pr.Bytes > 0 && s.estimate > pr.Bytes {
+	// Too early an estimate is noise: wait for a second and a MiB.
+	if !final && pr.Elapsed >= time.Second && pr.Bytes >= 1<<20 && s.estimate > pr.Bytes {
 		rate := float64(pr.Bytes) / pr.Elapsed.Seconds()
 		pr.ETA = time.Duration(float64(s.estimate-pr.Bytes) / rate * float64(time.Second))
 	}

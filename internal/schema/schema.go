@@ -76,11 +76,12 @@ type Table struct {
 	IndexLength int64
 }
 
-// Tables lists the base tables and views of database, by name.
+// Tables lists the base tables and views of database, by name in binary
+// order (the order mysqldump and mariadb-dump use).
 func Tables(ctx context.Context, q Querier, database string) ([]Table, error) {
 	rows, err := q.QueryContext(ctx, `SELECT TABLE_NAME, TABLE_TYPE = 'VIEW', COALESCE(ENGINE, ''),
 		COALESCE(TABLE_ROWS, 0), COALESCE(DATA_LENGTH, 0), COALESCE(INDEX_LENGTH, 0)
-		FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME`, database)
+		FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY BINARY TABLE_NAME`, database)
 	if err != nil {
 		return nil, fmt.Errorf("list tables of %s: %w", QuoteIdent(database), err)
 	}
