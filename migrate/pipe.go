@@ -376,12 +376,6 @@ func (p *Pipe) Run(ctx context.Context, progress ProgressFunc) (*Report, error) 
 	if err != nil {
 		return nil, err
 	}
-	if !facts.targetHas {
-		if err := p.createTargetDatabase(ctx, facts.sourceDB); err != nil {
-			return nil, err
-		}
-	}
-
 	srcFile, err := mysqlcli.WriteOptionFile(p.source, p.cfg.tempDir)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: pipe: source: %w", err)
@@ -404,10 +398,9 @@ func (p *Pipe) Run(ctx context.Context, progress ProgressFunc) (*Report, error) 
 	for _, t := range plan.Tables {
 		s.estimate += t.DataBytes
 	}
-	if p.cfg.replace {
-		if err := p.dropReplacedTables(ctx, plan); err != nil {
-			return nil, err
-		}
+	// Everything above changed nothing; from here on the target changes.
+	if err := p.prepareTarget(ctx, plan, facts); err != nil {
+		return nil, err
 	}
 	loadArgs := p.loadArgs(dstFile)
 	// MariaDB's client echoes the whole failing statement (rows and all)
@@ -430,32 +423,18 @@ func (p *Pipe) Run(ctx context.Context, progress ProgressFunc) (*Report, error) 
 	return s.report, nil
 }
 
-func (p *Pipe) createTargetDatabase(ctx context.Context, like schema.Database) error {
-	dst, err := p.open(ctx, Target, p.target)
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
-	stmt := fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s CHARACTER SET %s COLLATE %s",
-		schema.QuoteIdent(p.cfg.targetDatabase), like.Charset, like.Collation)
-	if _, err := dst.ExecContext(ctx, stmt); err != nil {
-		return &EndpointError{Side: Target, Endpoint: mysqlcli.Endpoint(p.target),
-			Object: "database " + schema.QuoteIdent(p.cfg.targetDatabase), Err: fmt.Errorf("create: %w", err)}
-	}
-	return nil
-}
-
-// dropReplacedTables drops the target tables the copy replaces before it
-// starts, so that a replaced table's old definition cannot break the foreign
-// keys of the tables created before it.
-func (p *Pipe) dropReplacedTables(ctx context.Context, plan *Plan) error {
-	var names []string
+// prepareTarget creates the target database if it is missing and, with
+// WithReplace, drops the target tables the copy replaces before it starts,
+// so that a replaced table's old definition cannot break the foreign keys
+// of the tables created before it.
+func (p *Pipe) prepareTarget(ctx context.Context, plan *Plan, facts *pipeFacts) error {
+	var replaced []string
 	for _, t := range plan.Tables {
 		if t.TargetExists {
-			names = append(names, schema.QualifiedName(plan.TargetDatabase, t.TargetName))
+			replaced = append(replaced, schema.QualifiedName(plan.TargetDatabase, t.TargetName))
 		}
 	}
-	if len(names) == 0 {
+	if facts.targetHas && len(replaced) == 0 {
 		return nil
 	}
 	dst, err := p.open(ctx, Target, p.target)
@@ -465,17 +444,24 @@ func (p *Pipe) dropReplacedTables(ctx context.Context, plan *Plan) error {
 	defer dst.Close()
 	conn, err := dst.Conn(ctx)
 	if err != nil {
-		return &EndpointError{Side: Target, Endpoint: plan.Target, Err: err}
+		return &EndpointError{Side: Target, Endpoint: plan.Target, Err: fmt.Errorf("%w: %w", ErrConnect, err)}
 	}
 	defer conn.Close()
-	if _, err = conn.ExecContext(ctx, "SET SESSION foreign_key_checks = 0"); err == nil {
-		_, err = conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+strings.Join(names, ", "))
+	var stmts []string
+	if !facts.targetHas {
+		stmts = append(stmts, fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s CHARACTER SET %s COLLATE %s",
+			schema.QuoteIdent(plan.TargetDatabase), facts.sourceDB.Charset, facts.sourceDB.Collation))
 	}
-	if err != nil {
-		return &EndpointError{Side: Target, Endpoint: plan.Target, Object: "database " + schema.QuoteIdent(plan.TargetDatabase),
-			Err: fmt.Errorf("drop the tables to replace: %w", err)}
+	if len(replaced) > 0 {
+		stmts = append(stmts, "SET SESSION foreign_key_checks = 0", "DROP TABLE IF EXISTS "+strings.Join(replaced, ", "))
+		p.cfg.logger.Info("pipe drops target tables to replace them", "target", plan.Target, "tables", len(replaced))
 	}
-	p.cfg.logger.Info("pipe dropped target tables to replace", "target", plan.Target, "tables", len(names))
+	for _, stmt := range stmts {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return &EndpointError{Side: Target, Endpoint: plan.Target, Object: "database " + schema.QuoteIdent(plan.TargetDatabase),
+				Err: fmt.Errorf("prepare: %w", err)}
+		}
+	}
 	return nil
 }
 
