@@ -178,13 +178,14 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
+	// Read before the first reset, which lowers ru_maxrss too.
+	selfBefore := maxRSSKiB(syscall.RUSAGE_SELF)
+	childrenBefore := maxRSSKiB(syscall.RUSAGE_CHILDREN)
 	if err := resetPeakRSS(); err != nil {
 		logf("cannot reset the peak RSS (%v): the Pipe peak is this process's lifetime peak", err)
 	} else {
 		b.peakIsolated = true
 	}
-	selfBefore := maxRSSKiB(syscall.RUSAGE_SELF)
-	childrenBefore := maxRSSKiB(syscall.RUSAGE_CHILDREN)
 
 	raw := make([]result, cfg.runs)
 	pipe := make([]result, cfg.runs)
