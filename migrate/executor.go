@@ -34,8 +34,9 @@ type Executor interface {
 // ProgressFunc receives progress reports from Executor.Run.
 type ProgressFunc func(Progress)
 
-// Plan describes the work an Executor would do, as found by a dry run.
-type Plan struct {
+// Scope says which executor works on which data: it heads both the Plan
+// and the Report.
+type Scope struct {
 	// Executor is the kind of executor, such as "pipe".
 	Executor string `json:"executor"`
 	// Source and Target are the endpoints as host:port (never credentials).
@@ -44,6 +45,11 @@ type Plan struct {
 	// SourceDatabase and TargetDatabase name the databases involved.
 	SourceDatabase string `json:"source_database"`
 	TargetDatabase string `json:"target_database"`
+}
+
+// Plan describes the work an Executor would do, as found by a dry run.
+type Plan struct {
+	Scope
 	// Tables lists the base tables to copy: in the order named, or by name
 	// when the whole database is copied.
 	Tables []TablePlan `json:"tables"`
@@ -123,17 +129,13 @@ func (p Progress) String() string {
 
 // Report is what an Executor did.
 type Report struct {
-	Executor       string        `json:"executor"`
-	Source         string        `json:"source"`
-	Target         string        `json:"target"`
-	SourceDatabase string        `json:"source_database"`
-	TargetDatabase string        `json:"target_database"`
-	Tables         []TableReport `json:"tables"`
-	Objects        []Object      `json:"objects,omitempty"`
-	Rows           int64         `json:"rows"`
-	Bytes          int64         `json:"bytes"`
-	Started        time.Time     `json:"started"`
-	Duration       time.Duration `json:"duration"`
+	Scope
+	Tables   []TableReport `json:"tables"`
+	Objects  []Object      `json:"objects,omitempty"`
+	Rows     int64         `json:"rows"`
+	Bytes    int64         `json:"bytes"`
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration"`
 	// Position is the source binlog position the copy is consistent with,
 	// where a later binlog sync continues. Zero when the source has no
 	// binary log.

@@ -119,13 +119,13 @@ type pipeFacts struct {
 }
 
 func (p *Pipe) plan(ctx context.Context) (*Plan, *pipeFacts, error) {
-	plan := &Plan{
+	plan := &Plan{Scope: Scope{
 		Executor:       "pipe",
 		Source:         mysqlcli.Endpoint(p.source),
 		Target:         mysqlcli.Endpoint(p.target),
 		SourceDatabase: p.database,
 		TargetDatabase: p.cfg.targetDatabase,
-	}
+	}}
 	facts := &pipeFacts{}
 	src, err := p.open(ctx, Source, p.source)
 	if err != nil {
@@ -389,11 +389,7 @@ func (p *Pipe) Run(ctx context.Context, progress ProgressFunc) (*Report, error) 
 
 	s := &pipeRun{
 		p: p, plan: plan, progress: progress, scan: dumpscan.New(),
-		report: &Report{
-			Executor: "pipe", Source: plan.Source, Target: plan.Target,
-			SourceDatabase: plan.SourceDatabase, TargetDatabase: plan.TargetDatabase,
-			Objects: plan.Objects, Started: time.Now(),
-		},
+		report: &Report{Scope: plan.Scope, Objects: plan.Objects, Started: time.Now()},
 	}
 	for _, t := range plan.Tables {
 		s.estimate += t.DataBytes
