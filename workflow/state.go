@@ -1,0 +1,172 @@
+package workflow
+
+import (
+	"errors"
+	"fmt"
+)
+
+// State is where a ticket is in its life. The zero value is StateNone, the
+// state before submission.
+type State uint8
+
+// The states of a ticket.
+const (
+	StateNone            State = iota // not submitted yet
+	StateSubmitted                    // waiting for the automatic review
+	StateReviewFailed                 // the review found errors: final; resubmit a corrected ticket
+	StatePendingApproval              // waiting for the current approval step
+	StateApproved                     // every step approved; waiting to be queued or scheduled
+	StateRejected                     // an approver rejected it: final
+	StateScheduled                    // approved, waiting for its execution window
+	StateQueued                       // waiting for a worker
+	StateRunning                      // a worker holds its lease and runs it
+	StateSucceeded                    // done: final
+	StateFailed                       // the work failed, or its worker died mid-run: final
+	StateCanceled                     // canceled by a person: final
+)
+
+var stateNames = [...]string{
+	StateNone:            "none",
+	StateSubmitted:       "submitted",
+	StateReviewFailed:    "review_failed",
+	StatePendingApproval: "pending_approval",
+	StateApproved:        "approved",
+	StateRejected:        "rejected",
+	StateScheduled:       "scheduled",
+	StateQueued:          "queued",
+	StateRunning:         "running",
+	StateSucceeded:       "succeeded",
+	StateFailed:          "failed",
+	StateCanceled:        "canceled",
+}
+
+// String returns the state's stable name, such as "pending_approval"; the
+// same name is stored and encoded in JSON.
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("State(%d)", uint8(s))
+}
+
+// MarshalText encodes s as its name.
+func (s State) MarshalText() ([]byte, error) {
+	if int(s) >= len(stateNames) {
+		return nil, fmt.Errorf("workflow: unknown state %d", uint8(s))
+	}
+	return []byte(stateNames[s]), nil
+}
+
+// UnmarshalText decodes a state name.
+func (s *State) UnmarshalText(b []byte) error {
+	st, err := ParseState(string(b))
+	if err != nil {
+		return err
+	}
+	*s = st
+	return nil
+}
+
+// ParseState returns the state called name.
+func ParseState(name string) (State, error) {
+	for i, n := range stateNames {
+		if n == name {
+			return State(i), nil
+		}
+	}
+	return StateNone, fmt.Errorf("workflow: unknown state %q", name)
+}
+
+// Final reports whether no transition leaves s.
+func (s State) Final() bool {
+	for _, t := range transitions {
+		if t.From == s {
+			return false
+		}
+	}
+	return s != StateNone
+}
+
+// Action is what a person or the engine does to a ticket.
+type Action string
+
+// The actions on a ticket.
+const (
+	ActionSubmit   Action = "submit"   // file the ticket
+	ActionReview   Action = "review"   // the automatic review passes or fails it
+	ActionApprove  Action = "approve"  // approve the current step (the last one approves the ticket)
+	ActionReject   Action = "reject"   // reject the ticket at the current step
+	ActionSchedule Action = "schedule" // wait for the execution window
+	ActionEnqueue  Action = "enqueue"  // hand it to the workers
+	ActionStart    Action = "start"    // a worker claimed it
+	ActionSucceed  Action = "succeed"  // the work finished
+	ActionFail     Action = "fail"     // the work failed
+	ActionAbandon  Action = "abandon"  // its worker died while running statements: never re-run
+	ActionRequeue  Action = "requeue"  // its worker died while running a resumable migration
+	ActionCancel   Action = "cancel"   // a person canceled it
+)
+
+// Transition is one allowed change of state.
+type Transition struct {
+	From   State
+	Action Action
+	To     State
+}
+
+// transitions is the whole state machine: a change not listed here is
+// impossible. Actions with two outcomes (review, approve) list both.
+var transitions = []Transition{
+	{StateNone, ActionSubmit, StateSubmitted},
+	{StateSubmitted, ActionReview, StatePendingApproval},
+	{StateSubmitted, ActionReview, StateReviewFailed},
+	{StateSubmitted, ActionCancel, StateCanceled},
+	{StatePendingApproval, ActionApprove, StatePendingApproval}, // a step approved, another follows
+	{StatePendingApproval, ActionApprove, StateApproved},        // the last step approved
+	{StatePendingApproval, ActionReject, StateRejected},
+	{StatePendingApproval, ActionCancel, StateCanceled},
+	{StateApproved, ActionSchedule, StateScheduled},
+	{StateApproved, ActionEnqueue, StateQueued},
+	{StateApproved, ActionCancel, StateCanceled},
+	{StateScheduled, ActionEnqueue, StateQueued},
+	{StateScheduled, ActionCancel, StateCanceled},
+	{StateQueued, ActionStart, StateRunning},
+	{StateQueued, ActionCancel, StateCanceled},
+	{StateRunning, ActionSucceed, StateSucceeded},
+	{StateRunning, ActionFail, StateFailed},
+	{StateRunning, ActionAbandon, StateFailed},
+	{StateRunning, ActionRequeue, StateQueued},
+	{StateRunning, ActionCancel, StateCanceled},
+}
+
+// Transitions returns a copy of the state machine's table.
+func Transitions() []Transition { return append([]Transition(nil), transitions...) }
+
+// ErrTransition is wrapped by every TransitionError.
+var ErrTransition = errors.New("impossible transition")
+
+// TransitionError reports an action that the ticket's state does not allow,
+// or an outcome the action cannot have.
+type TransitionError struct {
+	Ticket int64
+	State  State
+	Action Action
+	To     State
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("workflow: ticket #%d is %s: cannot %s it (to %s)", e.Ticket, e.State, e.Action, e.To)
+}
+
+// Unwrap returns ErrTransition.
+func (e *TransitionError) Unwrap() error { return ErrTransition }
+
+// CheckTransition returns nil when action may move ticket from from to to,
+// and a *TransitionError otherwise.
+func CheckTransition(ticket int64, from State, action Action, to State) error {
+	for _, t := range transitions {
+		if t.From == from && t.Action == action && t.To == to {
+			return nil
+		}
+	}
+	return &TransitionError{Ticket: ticket, State: from, Action: action, To: to}
+}
