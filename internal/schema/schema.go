@@ -79,22 +79,19 @@ type Table struct {
 // Tables lists the base tables and views of database, by name in binary
 // order (the order mysqldump and mariadb-dump use).
 func Tables(ctx context.Context, q Querier, database string) ([]Table, error) {
-	rows, err := q.QueryContext(ctx, `SELECT TABLE_NAME, TABLE_TYPE = 'VIEW', COALESCE(ENGINE, ''),
-		COALESCE(TABLE_ROWS, 0), COALESCE(DATA_LENGTH, 0), COALESCE(INDEX_LENGTH, 0)
-		FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY BINARY TABLE_NAME`, database)
-	if err != nil {
-		return nil, fmt.Errorf("list tables of %s: %w", QuoteIdent(database), err)
-	}
-	defer rows.Close()
 	var out []Table
-	for rows.Next() {
-		var t Table
-		if err := rows.Scan(&t.Name, &t.View, &t.Engine, &t.Rows, &t.DataLength, &t.IndexLength); err != nil {
-			return nil, fmt.Errorf("list tables of %s: %w", QuoteIdent(database), err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
+	err := scanRows(ctx, q, `SELECT TABLE_NAME, TABLE_TYPE = 'VIEW', COALESCE(ENGINE, ''),
+		COALESCE(TABLE_ROWS, 0), COALESCE(DATA_LENGTH, 0), COALESCE(INDEX_LENGTH, 0)
+		FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY BINARY TABLE_NAME`, []any{database},
+		func(scan func(...any) error) error {
+			var t Table
+			if err := scan(&t.Name, &t.View, &t.Engine, &t.Rows, &t.DataLength, &t.IndexLength); err != nil {
+				return err
+			}
+			out = append(out, t)
+			return nil
+		})
+	if err != nil {
 		return nil, fmt.Errorf("list tables of %s: %w", QuoteIdent(database), err)
 	}
 	return out, nil
@@ -124,24 +121,21 @@ type Routine struct {
 
 // Routines lists the procedures, functions, triggers and events of database.
 func Routines(ctx context.Context, q Querier, database string) ([]Routine, error) {
-	rows, err := q.QueryContext(ctx, `
+	var out []Routine
+	err := scanRows(ctx, q, `
 		SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, '' FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?
 		UNION ALL SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?
 		UNION ALL SELECT 'event', EVENT_NAME, '' FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
-		ORDER BY 1, 2`, database, database, database)
+		ORDER BY 1, 2`, []any{database, database, database},
+		func(scan func(...any) error) error {
+			var r Routine
+			if err := scan(&r.Kind, &r.Name, &r.Table); err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
 	if err != nil {
-		return nil, fmt.Errorf("list routines of %s: %w", QuoteIdent(database), err)
-	}
-	defer rows.Close()
-	var out []Routine
-	for rows.Next() {
-		var r Routine
-		if err := rows.Scan(&r.Kind, &r.Name, &r.Table); err != nil {
-			return nil, fmt.Errorf("list routines of %s: %w", QuoteIdent(database), err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list routines of %s: %w", QuoteIdent(database), err)
 	}
 	return out, nil
