@@ -90,7 +90,7 @@ func (f *Feishu) Notify(ctx context.Context, e workflow.Event) error {
 	}
 	var b strings.Builder
 	for _, fl := range fields(e) {
-		b.WriteString("**" + fl.label + ":** " + oneLine(fl.value) + "\n")
+		b.WriteString("**" + fl.Label + ":** " + oneLine(fl.Value) + "\n")
 	}
 	if e.URL != "" {
 		b.WriteString("[Open ticket #" + strconv.FormatInt(e.TicketID, 10) + "](" + e.URL + ")\n")

@@ -8,7 +8,7 @@ import (
 )
 
 // field is one labelled line of a message.
-type field struct{ label, value string }
+type field struct{ Label, Value string }
 
 // fields lists what every message shows about e, empty values left out.
 func fields(e workflow.Event) []field {
@@ -31,7 +31,7 @@ func fields(e workflow.Event) []field {
 	}
 	out := all[:0]
 	for _, f := range all {
-		if strings.TrimSpace(f.value) != "" {
+		if strings.TrimSpace(f.Value) != "" {
 			out = append(out, f)
 		}
 	}
@@ -51,7 +51,7 @@ func markdown(e workflow.Event, heading string) string {
 	b.WriteString(e.Subject())
 	b.WriteString("\n\n")
 	for _, f := range fields(e) {
-		b.WriteString("**" + f.label + ":** " + oneLine(f.value) + "\n\n")
+		b.WriteString("**" + f.Label + ":** " + oneLine(f.Value) + "\n\n")
 	}
 	if e.URL != "" {
 		b.WriteString("[Open ticket #" + strconv.FormatInt(e.TicketID, 10) + "](" + e.URL + ")\n")
@@ -65,7 +65,7 @@ func plainText(e workflow.Event) string {
 	b.WriteString(e.Subject())
 	b.WriteString("\n\n")
 	for _, f := range fields(e) {
-		b.WriteString(f.label + ": " + f.value + "\n")
+		b.WriteString(f.Label + ": " + f.Value + "\n")
 	}
 	if e.URL != "" {
 		b.WriteString("Link: " + e.URL + "\n")

@@ -70,7 +70,7 @@ func (s *Slack) Notify(ctx context.Context, e workflow.Event) error {
 	}
 	var b strings.Builder
 	for _, f := range fields(e) {
-		b.WriteString("*" + f.label + ":* " + slackEscaper.Replace(oneLine(f.value)) + "\n")
+		b.WriteString("*" + f.Label + ":* " + slackEscaper.Replace(oneLine(f.Value)) + "\n")
 	}
 	if e.URL != "" {
 		b.WriteString("<" + slackEscaper.Replace(e.URL) + "|Open ticket #" + strconv.FormatInt(e.TicketID, 10) + ">\n")
