@@ -75,6 +75,26 @@ type TablePlan struct {
 	// target; TargetHasRows whether it holds at least one row.
 	TargetExists  bool `json:"target_exists"`
 	TargetHasRows bool `json:"target_has_rows"`
+
+	// The rest is filled by executors that copy in chunks (Copier).
+
+	// Key lists the columns chunks are cut along; empty for a table copied
+	// in one chunk.
+	Key []string `json:"key,omitempty"`
+	// Segments is how many parts of the key range are copied in parallel;
+	// ChunkRows the rows of the first chunk (later ones adapt to the chunk
+	// time); Chunks the estimated number of chunks.
+	Segments  int   `json:"segments,omitempty"`
+	ChunkRows int   `json:"chunk_rows,omitempty"`
+	Chunks    int64 `json:"chunks_estimate,omitempty"`
+	// CreateTable is the statement that creates the target table.
+	CreateTable string `json:"create_table,omitempty"`
+	// DeferredIndexes are added after the rows (WithDeferredIndexes).
+	DeferredIndexes []string `json:"deferred_indexes,omitempty"`
+	// Resume reports that an interrupted copy of this table will continue
+	// from its checkpoint; CheckpointRows is how many rows it holds.
+	Resume         bool  `json:"resume,omitempty"`
+	CheckpointRows int64 `json:"checkpoint_rows,omitempty"`
 }
 
 // Object is a schema object other than a base table.
@@ -110,6 +130,23 @@ type Progress struct {
 	Elapsed       time.Duration `json:"elapsed"`
 	// ETA is the estimated time left; zero when unknown.
 	ETA time.Duration `json:"eta"`
+	// RowsEstimate is the expected total of rows (Copier), and
+	// RowsPerSecond and BytesPerSecond the average rates so far.
+	RowsEstimate   int64   `json:"rows_estimate,omitempty"`
+	RowsPerSecond  float64 `json:"rows_per_second,omitempty"`
+	BytesPerSecond float64 `json:"bytes_per_second,omitempty"`
+	// Tables is the progress of each table (Copier).
+	Tables []TableProgress `json:"tables,omitempty"`
+}
+
+// TableProgress is the progress of one table.
+type TableProgress struct {
+	Name         string        `json:"name"`
+	Rows         int64         `json:"rows"`
+	RowsEstimate int64         `json:"rows_estimate"`
+	Bytes        int64         `json:"bytes"`
+	Done         bool          `json:"done"`
+	ETA          time.Duration `json:"eta,omitempty"`
 }
 
 // String formats p for a progress line.
@@ -120,6 +157,9 @@ func (p Progress) String() string {
 	}
 	if p.Table != "" {
 		s += ", at " + p.Table
+	}
+	if p.RowsPerSecond > 0 {
+		s += fmt.Sprintf(", %.0f rows/s, %s/s", p.RowsPerSecond, formatBytes(int64(p.BytesPerSecond)))
 	}
 	if p.ETA > 0 {
 		s += ", ETA " + p.ETA.Round(time.Second).String()
@@ -140,6 +180,18 @@ type Report struct {
 	// where a later binlog sync continues. Zero when the source has no
 	// binary log.
 	Position Position `json:"position"`
+	// Consistent reports that every row was read at Position (a
+	// consistent snapshot); false for a lock-free copy.
+	Consistent bool `json:"consistent,omitempty"`
+	// CommitsBlocked is how long the source's commits were blocked to
+	// align the snapshot of several readers.
+	CommitsBlocked time.Duration `json:"commits_blocked,omitempty"`
+	// Resumed reports that the run continued an interrupted copy. Rows
+	// copied before the interruption were read from an earlier snapshot:
+	// Position is the first run's, and Consistent is false.
+	Resumed bool `json:"resumed,omitempty"`
+	// WriteMethod is how rows were written ("load-data", "insert").
+	WriteMethod string `json:"write_method,omitempty"`
 }
 
 // TableReport is what happened to one table.
@@ -149,6 +201,10 @@ type TableReport struct {
 	Rows       int64  `json:"rows"`
 	// Done reports whether the table was copied completely.
 	Done bool `json:"done"`
+	// Bytes and Chunks are what a Copier sent (this run and the ones it
+	// resumed).
+	Bytes  int64 `json:"bytes,omitempty"`
+	Chunks int64 `json:"chunks,omitempty"`
 }
 
 // Position is a point in a source's binary log.

@@ -4,16 +4,33 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
-// PipeOption configures a Pipe. Options validate their arguments; NewPipe
-// returns the first error.
-type PipeOption func(*pipeConfig) error
+// Option configures a Pipe or a Copier. Options validate their arguments;
+// NewPipe and NewCopier return the first error. An option that does not
+// apply to the executor being built (WithThreads for a Pipe, WithCharset
+// for a Copier) is an error at construction too.
+type Option func(*config) error
 
-type pipeConfig struct {
+// PipeOption is the former name of Option.
+type PipeOption = Option
+
+// executorKind names the executor a config is built for.
+type executorKind string
+
+const (
+	kindPipe   executorKind = "pipe"
+	kindCopier executorKind = "copier"
+)
+
+// config is the configuration shared by Pipe and Copier; each option says
+// which of them it applies to.
+type config struct {
+	kind             executorKind
 	tables           []string
 	targetDatabase   string
 	replace          bool
@@ -24,13 +41,31 @@ type pipeConfig struct {
 	tempDir          string
 	logger           *slog.Logger
 	progressInterval time.Duration
+
+	copierConfig
+}
+
+// only restricts an option to one executor: it fails when the config is
+// built for another.
+func only(c *config, want executorKind, option string) error {
+	if c.kind != want {
+		return fmt.Errorf("%s: option does not apply to a %s (only to a %s)", option, executorName(c.kind), executorName(want))
+	}
+	return nil
+}
+
+func executorName(k executorKind) string {
+	if k == kindCopier {
+		return "Copier"
+	}
+	return "Pipe"
 }
 
 // WithTables copies only the named tables (or views) of the source database
 // instead of all of it. Triggers of those tables are copied with them;
 // routines and events belong to the database and are not.
-func WithTables(names ...string) PipeOption {
-	return func(c *pipeConfig) error {
+func WithTables(names ...string) Option {
+	return func(c *config) error {
 		if len(names) == 0 {
 			return errors.New("WithTables: no table named")
 		}
@@ -52,8 +87,8 @@ func WithTables(names ...string) PipeOption {
 // WithTargetDatabase writes into a database of another name on the target
 // (by default the source database's name). It is created, with the source
 // database's character set and collation, if it does not exist.
-func WithTargetDatabase(name string) PipeOption {
-	return func(c *pipeConfig) error {
+func WithTargetDatabase(name string) Option {
+	return func(c *config) error {
 		if err := schema.ValidateName("target database", name); err != nil {
 			return fmt.Errorf("WithTargetDatabase: %w", err)
 		}
@@ -65,15 +100,15 @@ func WithTargetDatabase(name string) PipeOption {
 // WithReplace allows the copy to drop and replace target tables that already
 // hold rows. Without it such tables make Plan and Run fail with ErrNotEmpty
 // before anything is changed.
-func WithReplace() PipeOption {
-	return func(c *pipeConfig) error { c.replace = true; return nil }
+func WithReplace() Option {
+	return func(c *config) error { c.replace = true; return nil }
 }
 
 // WithoutObjects leaves the given kinds of schema object out of the copy.
 // By default views, procedures, functions, triggers and events are copied.
 // Procedures and functions can only be skipped together.
-func WithoutObjects(kinds ...ObjectKind) PipeOption {
-	return func(c *pipeConfig) error {
+func WithoutObjects(kinds ...ObjectKind) Option {
+	return func(c *config) error {
 		for _, k := range kinds {
 			switch k {
 			case KindView, KindTrigger, KindEvent:
@@ -90,8 +125,11 @@ func WithoutObjects(kinds ...ObjectKind) PipeOption {
 
 // WithCharset sets the connection character set of both clients
 // (default utf8mb4).
-func WithCharset(charset string) PipeOption {
-	return func(c *pipeConfig) error {
+func WithCharset(charset string) Option {
+	return func(c *config) error {
+		if err := only(c, kindPipe, "WithCharset"); err != nil {
+			return err
+		}
 		if charset == "" {
 			return errors.New("WithCharset: empty character set")
 		}
@@ -108,8 +146,11 @@ func WithCharset(charset string) PipeOption {
 // WithClientPrograms sets the dump and load programs instead of looking up
 // mariadb-dump (or mysqldump) and mariadb (or mysql) on PATH. An empty
 // string keeps the lookup for that side.
-func WithClientPrograms(dump, load string) PipeOption {
-	return func(c *pipeConfig) error {
+func WithClientPrograms(dump, load string) Option {
+	return func(c *config) error {
+		if err := only(c, kindPipe, "WithClientPrograms"); err != nil {
+			return err
+		}
 		c.dumpProgram, c.loadProgram = dump, load
 		return nil
 	}
@@ -117,8 +158,11 @@ func WithClientPrograms(dump, load string) PipeOption {
 
 // WithTempDir sets where the private option files holding credentials are
 // created (default: the system temp directory).
-func WithTempDir(dir string) PipeOption {
-	return func(c *pipeConfig) error {
+func WithTempDir(dir string) Option {
+	return func(c *config) error {
+		if err := only(c, kindPipe, "WithTempDir"); err != nil {
+			return err
+		}
 		if dir == "" {
 			return errors.New("WithTempDir: empty directory")
 		}
@@ -128,8 +172,8 @@ func WithTempDir(dir string) PipeOption {
 }
 
 // WithLogger sets the logger (default: discard). Credentials are never logged.
-func WithLogger(l *slog.Logger) PipeOption {
-	return func(c *pipeConfig) error {
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
 		if l == nil {
 			return errors.New("WithLogger: nil logger")
 		}
@@ -140,12 +184,285 @@ func WithLogger(l *slog.Logger) PipeOption {
 
 // WithProgressInterval sets how often Run reports progress between table
 // boundaries (default 1s).
-func WithProgressInterval(d time.Duration) PipeOption {
-	return func(c *pipeConfig) error {
+func WithProgressInterval(d time.Duration) Option {
+	return func(c *config) error {
 		if d <= 0 {
 			return fmt.Errorf("WithProgressInterval: %v is not positive", d)
 		}
 		c.progressInterval = d
+		return nil
+	}
+}
+
+// copierConfig holds the options that only a Copier takes.
+type copierConfig struct {
+	threads        int
+	snapshot       SnapshotMode
+	writeMethod    WriteMethod
+	deferIndexes   bool
+	keylessMaxRows int64
+	throttler      Throttler
+	rowsPerSecond  float64
+	bytesPerSecond float64
+	memoryBudget   int64
+	chunkTime      time.Duration
+	chunkRows      int
+	segmentRows    int
+	tableNames     map[string]string
+	checkpointDB   string
+}
+
+// SnapshotMode says how a Copier's readers see the source.
+type SnapshotMode int
+
+const (
+	// SnapshotConsistent (the default): every reader connection opens a
+	// consistent-snapshot transaction at one point, aligned by blocking
+	// commits on the source (MariaDB BACKUP STAGE BLOCK_COMMIT) for the few
+	// milliseconds the transactions take to start. The copy is the source
+	// at that point, and the report carries its binlog position and GTID.
+	// Needs the RELOAD privilege on the source.
+	SnapshotConsistent SnapshotMode = iota
+	// SnapshotNone takes no lock at all: every chunk is read in its own
+	// short transaction, so rows written during the copy may or may not be
+	// in it. The report's position is the one at the start, and
+	// Report.Consistent is false: a binlog sync from there must replay
+	// idempotently.
+	SnapshotNone
+)
+
+func (m SnapshotMode) String() string {
+	if m == SnapshotNone {
+		return "lock-free"
+	}
+	return "consistent"
+}
+
+// WriteMethod says how a Copier writes rows to the target.
+type WriteMethod int
+
+const (
+	// WriteLoadData streams each chunk as LOAD DATA LOCAL INFILE from
+	// memory (the default; it needs local_infile=ON on the target, and
+	// falls back to WriteInsert when it is OFF).
+	WriteLoadData WriteMethod = iota
+	// WriteInsert sends each chunk as multi-row INSERT statements.
+	WriteInsert
+)
+
+func (m WriteMethod) String() string {
+	if m == WriteInsert {
+		return "insert"
+	}
+	return "load-data"
+}
+
+// WithTableNames gives target tables other names than their source
+// tables: a map from source name to target name (Copier only). Foreign
+// keys between copied tables follow the renames; views, routines and
+// trigger bodies are copied as written.
+func WithTableNames(names map[string]string) Option {
+	return func(c *config) error {
+		if err := only(c, kindCopier, "WithTableNames"); err != nil {
+			return err
+		}
+		seen := map[string]string{}
+		c.tableNames = map[string]string{}
+		for src, dst := range names {
+			if err := schema.ValidateName("table", src); err != nil {
+				return fmt.Errorf("WithTableNames: %w", err)
+			}
+			if err := schema.ValidateName("target table", dst); err != nil {
+				return fmt.Errorf("WithTableNames: %w", err)
+			}
+			if other, ok := seen[strings.ToLower(dst)]; ok {
+				return fmt.Errorf("WithTableNames: tables %q and %q both renamed to %q", other, src, dst)
+			}
+			seen[strings.ToLower(dst)] = src
+			c.tableNames[src] = dst
+		}
+		return nil
+	}
+}
+
+// WithThreads sets how many chunks a Copier copies at once (default 4):
+// each thread holds one source reader connection and one target writer
+// connection.
+func WithThreads(n int) Option {
+	return func(c *config) error {
+		if err := only(c, kindCopier, "WithThreads"); err != nil {
+			return err
+		}
+		if n < 1 || n > 64 {
+			return fmt.Errorf("WithThreads: %d is not between 1 and 64", n)
+		}
+		c.threads = n
+		return nil
+	}
+}
+
+// WithSnapshot sets how a Copier reads the source (default
+// SnapshotConsistent).
+func WithSnapshot(mode SnapshotMode) Option {
+	return func(c *config) error {
+		if err := only(c, kindCopier, "WithSnapshot"); err != nil {
+			return err
+		}
+		if mode != SnapshotConsistent && mode != SnapshotNone {
+			return fmt.Errorf("WithSnapshot: unknown mode %d", mode)
+		}
+		c.snapshot = mode
+		return nil
+	}
+}
+
+// WithWriteMethod sets how a Copier writes rows (default WriteLoadData).
+func WithWriteMethod(m WriteMethod) Option {
+	return func(c *config) error {
+		if err := only(c, kindCopier, "WithWriteMethod"); err != nil {
+			return err
+		}
+		if m != WriteLoadData && m != WriteInsert {
+			return fmt.Errorf("WithWriteMethod: unknown method %d", m)
+		}
+		c.writeMethod = m
+		return nil
+	}
+}
+
+// WithDeferredIndexes creates the target tables without their secondary
+// indexes and adds them once a table's rows are in, which loads faster.
+// Indexes that identify rows or that foreign keys need are kept.
+func WithDeferredIndexes() Option {
+	return func(c *config) error {
+		if err := only(c, kindCopier, "WithDeferredIndexes"); err != nil {
+			return err
+		}
+		c.deferIndexes = true
+		return nil
+	}
+}
+
+// WithKeylessTables lets a Copier copy tables without a primary key or
+// unique NOT NULL key, as one chunk, when they hold at most maxRows rows.
+// Without it such tables are an error naming them.
+func WithKeylessTables(maxRows int64) Option {
+	return func(c *config) error {
+		if err := only(c, kindCopier, "WithKeylessTables"); err != nil {
+			return err
+		}
+		if maxRows < 1 {
+			return fmt.Errorf("WithKeylessTables: %d rows is not positive", maxRows)
+		}
+		c.keylessMaxRows = maxRows
+		return nil
+	}
+}
+
+// WithThrottler has a Copier consult t before reading every chunk.
+func WithThrottler(t Throttler) Option {
+	return func(c *config) error {
+		if err := only(c, kindCopier, "WithThrottler"); err != nil {
+			return err
+		}
+		if t == nil {
+			return errors.New("WithThrottler: nil throttler")
+		}
+		c.throttler = t
+		return nil
+	}
+}
+
+// WithRateLimit caps a Copier's speed over all threads: at most
+// rowsPerSecond rows and bytesPerSecond bytes per second; 0 leaves that
+// measure unlimited.
+func WithRateLimit(rowsPerSecond, bytesPerSecond float64) Option {
+	return func(c *config) error {
+		if err := only(c, kindCopier, "WithRateLimit"); err != nil {
+			return err
+		}
+		if rowsPerSecond < 0 || bytesPerSecond < 0 || rowsPerSecond == 0 && bytesPerSecond == 0 {
+			return fmt.Errorf("WithRateLimit: %v rows/s and %v bytes/s: give one positive limit", rowsPerSecond, bytesPerSecond)
+		}
+		c.rowsPerSecond, c.bytesPerSecond = rowsPerSecond, bytesPerSecond
+		return nil
+	}
+}
+
+// WithMemoryBudget bounds the memory a Copier uses (default 256 MiB): a
+// quarter of it holds rows in flight, shared by all threads, and the rest
+// covers the Go runtime's overhead. A single row larger than a thread's
+// share is still copied, alone in its chunk.
+func WithMemoryBudget(bytes int64) Option {
+	return func(c *config) error {
+		if err := only(c, kindCopier, "WithMemoryBudget"); err != nil {
+			return err
+		}
+		if bytes < 16<<20 {
+			return fmt.Errorf("WithMemoryBudget: %d bytes is below 16 MiB", bytes)
+		}
+		c.memoryBudget = bytes
+		return nil
+	}
+}
+
+// WithChunkTime sets the time a chunk should take (default 500ms): chunk
+// sizes adapt to it, within the memory budget.
+func WithChunkTime(d time.Duration) Option {
+	return func(c *config) error {
+		if err := only(c, kindCopier, "WithChunkTime"); err != nil {
+			return err
+		}
+		if d < time.Millisecond {
+			return fmt.Errorf("WithChunkTime: %v is below 1ms", d)
+		}
+		c.chunkTime = d
+		return nil
+	}
+}
+
+// WithChunkRows fixes the rows per chunk instead of adapting them to the
+// chunk time (the memory budget still cuts a chunk short).
+func WithChunkRows(n int) Option {
+	return func(c *config) error {
+		if err := only(c, kindCopier, "WithChunkRows"); err != nil {
+			return err
+		}
+		if n < 1 {
+			return fmt.Errorf("WithChunkRows: %d is not positive", n)
+		}
+		c.chunkRows = n
+		return nil
+	}
+}
+
+// WithSegmentRows sets how many rows of a large table make one segment
+// (default 250,000): segments of a table are copied in parallel, each with
+// its own checkpoint.
+func WithSegmentRows(n int) Option {
+	return func(c *config) error {
+		if err := only(c, kindCopier, "WithSegmentRows"); err != nil {
+			return err
+		}
+		if n < 1 {
+			return fmt.Errorf("WithSegmentRows: %d is not positive", n)
+		}
+		c.segmentRows = n
+		return nil
+	}
+}
+
+// WithCheckpointDatabase names the target database that holds a Copier's
+// checkpoints (default "_shiftgate").
+func WithCheckpointDatabase(name string) Option {
+	return func(c *config) error {
+		if err := only(c, kindCopier, "WithCheckpointDatabase"); err != nil {
+			return err
+		}
+		if err := schema.ValidateName("checkpoint database", name); err != nil {
+			return fmt.Errorf("WithCheckpointDatabase: %w", err)
+		}
+		c.checkpointDB = name
 		return nil
 	}
 }

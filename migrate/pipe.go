@@ -41,7 +41,7 @@ import (
 type Pipe struct {
 	source, target *mysql.Config
 	database       string
-	cfg            pipeConfig
+	cfg            config
 	running        atomic.Bool
 }
 
@@ -53,7 +53,7 @@ const pipeBufferSize = 256 << 10
 // server at targetDSN. DSNs are in go-sql-driver form, such as
 // "user:password@tcp(host:3306)/"; their database part is ignored. It
 // connects to nothing: call Plan for a dry run.
-func NewPipe(sourceDSN, targetDSN, database string, opts ...PipeOption) (*Pipe, error) {
+func NewPipe(sourceDSN, targetDSN, database string, opts ...Option) (*Pipe, error) {
 	src, err := parseDSN(Source, sourceDSN)
 	if err != nil {
 		return nil, err
@@ -65,7 +65,8 @@ func NewPipe(sourceDSN, targetDSN, database string, opts ...PipeOption) (*Pipe, 
 	if err := schema.ValidateName("database", database); err != nil {
 		return nil, fmt.Errorf("migrate: pipe: %w", err)
 	}
-	p := &Pipe{source: src, target: dst, database: database, cfg: pipeConfig{
+	p := &Pipe{source: src, target: dst, database: database, cfg: config{
+		kind:             kindPipe,
 		skip:             map[ObjectKind]bool{},
 		charset:          "utf8mb4",
 		logger:           slog.New(slog.DiscardHandler),
@@ -167,7 +168,7 @@ func (p *Pipe) plan(ctx context.Context) (*Plan, *pipeFacts, error) {
 	if err != nil {
 		srcErr("", err)
 	}
-	plan.Objects = p.objects(tables, routines)
+	plan.Objects = p.cfg.objects(tables, routines)
 
 	targetTables := map[string]schema.Table{}
 	if _, err := schema.LookupDatabase(ctx, dst, p.cfg.targetDatabase); err == nil {
@@ -255,22 +256,22 @@ func selectTables(all []schema.Table, names []string) (selected []schema.Table, 
 }
 
 // objects lists the views, routines, triggers and events that will be copied.
-func (p *Pipe) objects(tables []schema.Table, routines []schema.Routine) []Object {
+func (c *config) objects(tables []schema.Table, routines []schema.Routine) []Object {
 	var out []Object
 	names := map[string]bool{}
 	for _, t := range tables {
 		names[t.Name] = true
-		if t.View && !p.cfg.skip[KindView] {
+		if t.View && !c.skip[KindView] {
 			out = append(out, Object{Kind: KindView, Name: t.Name})
 		}
 	}
 	for _, r := range routines {
 		kind := ObjectKind(r.Kind)
-		if p.cfg.skip[kind] {
+		if c.skip[kind] {
 			continue
 		}
 		// Routines and events belong to the database: copied only with it.
-		if kind == KindTrigger && !names[r.Table] || kind != KindTrigger && len(p.cfg.tables) > 0 {
+		if kind == KindTrigger && !names[r.Table] || kind != KindTrigger && len(c.tables) > 0 {
 			continue
 		}
 		out = append(out, Object{Kind: kind, Name: r.Name})

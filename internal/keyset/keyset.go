@@ -19,7 +19,11 @@ import (
 // Key is the ordered list of columns of a unique key over NOT NULL columns.
 type Key struct {
 	Columns []string
-	quoted  []string
+	// Index is the name of the index the key comes from ("" for a key made
+	// by NewKey); ChunkQuery forces it.
+	Index  string
+	quoted []string
+	kinds  []Kind
 }
 
 // NewKey returns the key over columns (in index order).
@@ -38,7 +42,15 @@ func ForTable(t *schema.TableDef) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	return NewKey(ix.ColumnNames()...), nil
+	k := NewKey(ix.ColumnNames()...)
+	k.Index = ix.Name
+	k.kinds = make([]Kind, len(k.Columns))
+	for i, c := range k.Columns {
+		if col := t.Column(c); col != nil {
+			k.kinds[i] = ColumnKind(col)
+		}
+	}
+	return k, nil
 }
 
 // List is the quoted, comma-separated column list: `a`, `b`.
@@ -133,6 +145,9 @@ func (k Key) NextUpper(ctx context.Context, q schema.Querier, database, table st
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("keyset: chunk boundary of %s: %w", schema.QualifiedName(database, table), err)
+	}
+	if upper, err = k.Normalize(upper); err != nil {
+		return nil, false, err
 	}
 	return upper, true, nil
 }

@@ -1,0 +1,583 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shiftgate/shiftgate/internal/keyset"
+	"github.com/shiftgate/shiftgate/internal/mysqlcli"
+	"github.com/shiftgate/shiftgate/internal/schema"
+)
+
+// Copier copies a database, or some of its tables, natively: parallel
+// keyset-chunked reads on the source and LOAD DATA LOCAL INFILE (or
+// multi-row INSERT) writes on the target, with a checkpoint per chunk.
+//
+//   - Reads walk each table's primary key (or unique NOT NULL key) chunk
+//     by chunk, never with LIMIT ... OFFSET; large tables are split into
+//     segments copied in parallel.
+//   - By default all readers share one consistent snapshot, aligned by
+//     blocking the source's commits for milliseconds; the report carries
+//     the binlog position and GTID of that point. SnapshotNone takes no
+//     lock.
+//   - Every chunk is written in one target transaction together with its
+//     checkpoint, so a copy killed at any point continues, when run again
+//     with the same arguments, from the last committed chunk and ends with
+//     exactly the source's rows.
+//   - Memory is bounded by bytes in flight, not rows (WithMemoryBudget).
+//   - Target tables that hold rows not written by this copy are not
+//     replaced unless WithReplace says so.
+//   - Views, routines, triggers and events are created after the rows.
+//
+// The checkpoints live in the database _shiftgate on the target
+// (WithCheckpointDatabase); a finished copy marks itself done there.
+type Copier struct {
+	source, target *mysql.Config
+	database       string
+	cfg            config
+	running        atomic.Bool
+}
+
+var _ Executor = (*Copier)(nil)
+
+// Defaults of a Copier.
+const (
+	defaultThreads      = 4
+	defaultMemoryBudget = 256 << 20
+	defaultChunkTime    = 500 * time.Millisecond
+	defaultSegmentRows  = 250_000
+	defaultCheckpointDB = "_shiftgate"
+	firstChunkRows      = 2_000
+	minChunkRows        = 100
+	maxChunkRows        = 200_000
+)
+
+// NewCopier prepares a copy of database from the server at sourceDSN to
+// the server at targetDSN (go-sql-driver DSNs; their database part is
+// ignored). It connects to nothing: call Plan for a dry run.
+func NewCopier(sourceDSN, targetDSN, database string, opts ...Option) (*Copier, error) {
+	src, err := parseDSN(Source, sourceDSN)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := parseDSN(Target, targetDSN)
+	if err != nil {
+		return nil, err
+	}
+	if err := schema.ValidateName("database", database); err != nil {
+		return nil, fmt.Errorf("migrate: copier: %w", err)
+	}
+	c := &Copier{source: src, target: dst, database: database, cfg: config{
+		kind:             kindCopier,
+		skip:             map[ObjectKind]bool{},
+		logger:           slog.New(slog.DiscardHandler),
+		progressInterval: time.Second,
+		copierConfig: copierConfig{
+			threads:      defaultThreads,
+			memoryBudget: defaultMemoryBudget,
+			chunkTime:    defaultChunkTime,
+			segmentRows:  defaultSegmentRows,
+			checkpointDB: defaultCheckpointDB,
+		},
+	}}
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, errors.New("migrate: copier: nil option")
+		}
+		if err := opt(&c.cfg); err != nil {
+			return nil, fmt.Errorf("migrate: copier: %w", err)
+		}
+	}
+	if c.cfg.targetDatabase == "" {
+		c.cfg.targetDatabase = database
+	}
+	if strings.EqualFold(c.cfg.targetDatabase, c.cfg.checkpointDB) {
+		return nil, fmt.Errorf("migrate: copier: target database %s is the checkpoint database", schema.QuoteIdent(c.cfg.targetDatabase))
+	}
+	if src.Addr == dst.Addr && src.Net == dst.Net && database == c.cfg.targetDatabase {
+		return nil, fmt.Errorf("migrate: copier: source and target are the same database %s on %s", schema.QuoteIdent(database), src.Addr)
+	}
+	return c, nil
+}
+
+// copyTable is what Plan learned about one base table.
+type copyTable struct {
+	def        *schema.TableDef
+	target     string
+	key        keyset.Key
+	keyless    bool // copied in one chunk (WithKeylessTables)
+	columns    []schema.Column
+	create     string   // target CREATE TABLE
+	deferred   []string // index definitions added after the rows ("KEY `a` (`a`)")
+	deferNames []string
+	resume     bool // an interrupted copy of this table continues
+	exists     bool // target table exists
+}
+
+// copierFacts are what the plan learned that Run needs.
+type copierFacts struct {
+	sourceDB  schema.Database
+	targetHas bool
+	binlog    bool
+	tables    []*copyTable
+	views     []string
+	routines  []schema.Routine
+	method    WriteMethod
+	run       *runRecord // the checkpointed run on the target, if any
+	resume    bool
+}
+
+// Plan connects to both servers and checks, without changing anything,
+// that the copy can run: the source database and tables exist and have a
+// key to chunk along, both users hold the privileges needed, and no target
+// table holding rows that this copy did not write would be replaced
+// (unless WithReplace). It lists the tables with estimates, chunk plan and
+// target DDL, the objects to copy and what is locked for how long.
+func (c *Copier) Plan(ctx context.Context) (*Plan, error) {
+	plan, _, err := c.plan(ctx)
+	return plan, err
+}
+
+func (c *Copier) scope() Scope {
+	return Scope{Executor: "copier", Source: mysqlcli.Endpoint(c.source), Target: mysqlcli.Endpoint(c.target),
+		SourceDatabase: c.database, TargetDatabase: c.cfg.targetDatabase}
+}
+
+func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
+	plan := &Plan{Scope: c.scope()}
+	facts := &copierFacts{method: c.cfg.writeMethod}
+	src, err := openDB(ctx, Source, c.source, 2, nil)
+	if err != nil {
+		return plan, nil, err
+	}
+	defer src.Close()
+	dst, err := openDB(ctx, Target, c.target, 2, nil)
+	if err != nil {
+		return plan, nil, err
+	}
+	defer dst.Close()
+
+	var problems []error
+	srcErr := func(object string, err error) {
+		problems = append(problems, &EndpointError{Side: Source, Endpoint: plan.Source, Object: object, Err: err})
+	}
+	dstErr := func(object string, err error) {
+		problems = append(problems, &EndpointError{Side: Target, Endpoint: plan.Target, Object: object, Err: err})
+	}
+
+	facts.sourceDB, err = schema.LookupDatabase(ctx, src, c.database)
+	if err != nil {
+		if errors.Is(err, schema.ErrNotFound) {
+			err = fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
+		srcErr("", err)
+		return plan, nil, errors.Join(problems...)
+	}
+	list, err := schema.Tables(ctx, src, c.database)
+	if err != nil {
+		srcErr("", err)
+		return plan, nil, errors.Join(problems...)
+	}
+	list, missing := selectTables(list, c.cfg.tables)
+	for _, name := range missing {
+		srcErr("table "+schema.QualifiedName(c.database, name), ErrNotFound)
+	}
+	for name := range c.cfg.tableNames {
+		if !slices.ContainsFunc(list, func(t schema.Table) bool { return t.Name == name && !t.View }) {
+			srcErr("table "+schema.QualifiedName(c.database, name), fmt.Errorf("%w (renamed by WithTableNames)", ErrNotFound))
+		}
+	}
+	routines, err := schema.Routines(ctx, src, c.database)
+	if err != nil {
+		srcErr("", err)
+	}
+	facts.routines = routines
+	plan.Objects = c.cfg.objects(list, routines)
+	defs, err := schema.LoadTables(ctx, src, c.database)
+	if err != nil {
+		srcErr("", err)
+		return plan, nil, errors.Join(problems...)
+	}
+	byName := map[string]*schema.TableDef{}
+	for _, d := range defs {
+		byName[d.Name] = d
+	}
+	var selected []*schema.TableDef
+	for _, t := range list {
+		if t.View {
+			facts.views = append(facts.views, t.Name)
+		} else if d := byName[t.Name]; d != nil {
+			selected = append(selected, d)
+		}
+	}
+	// Indexes that foreign keys reference are never deferred.
+	referenced := map[string][][]string{}
+	for _, d := range defs {
+		for _, fk := range d.ForeignKeys {
+			if fk.RefDatabase == c.database {
+				referenced[fk.RefTable] = append(referenced[fk.RefTable], fk.RefColumns)
+			}
+		}
+	}
+
+	// The target side: existing tables and the checkpoint of an
+	// interrupted copy.
+	targetTables := map[string]schema.Table{}
+	if _, err := schema.LookupDatabase(ctx, dst, c.cfg.targetDatabase); err == nil {
+		facts.targetHas = true
+		tl, err := schema.Tables(ctx, dst, c.cfg.targetDatabase)
+		if err != nil {
+			dstErr("", err)
+		}
+		for _, t := range tl {
+			targetTables[t.Name] = t
+		}
+	} else if !errors.Is(err, schema.ErrNotFound) {
+		dstErr("", err)
+	}
+	facts.run, err = loadRun(ctx, dst, c.cfg.checkpointDB, c.cfg.targetDatabase)
+	if err != nil {
+		dstErr("checkpoint", err)
+	}
+	pairs := c.pairs(selected)
+	if facts.run != nil && facts.run.State == runCopying {
+		if facts.run.matches(plan.Source, c.database, pairs) {
+			facts.resume = true
+		} else if !c.cfg.replace {
+			dstErr("database "+schema.QuoteIdent(c.cfg.targetDatabase), fmt.Errorf("%w: it holds an unfinished copy of %s from %s (tables %s); run that copy again to finish it, or allow starting over with WithReplace (-replace)",
+				ErrNotEmpty, schema.QuoteIdent(facts.run.SourceDB), facts.run.Source, facts.run.tableList()))
+		}
+	}
+
+	binlog, err := schema.Variable(ctx, src, "log_bin")
+	if err != nil {
+		srcErr("", err)
+	}
+	facts.binlog = binlog == "ON"
+	if facts.method == WriteLoadData {
+		if v, err := schema.Variable(ctx, dst, "local_infile"); err != nil {
+			dstErr("", err)
+		} else if v != "ON" {
+			facts.method = WriteInsert
+			plan.Steps = append(plan.Steps, "the target has local_infile=OFF: rows are written with multi-row INSERT instead of LOAD DATA LOCAL INFILE")
+		}
+	}
+
+	threads := c.cfg.threads
+	var notEmpty []string
+	for _, d := range selected {
+		ct := &copyTable{def: d, target: c.targetName(d.Name), columns: d.InsertableColumns()}
+		tp := TablePlan{Name: d.Name, TargetName: ct.target, Engine: d.Engine, Rows: d.Rows, DataBytes: d.DataLength, IndexBytes: d.IndexLength}
+		if d.Partitioned || !strings.EqualFold(d.Engine, "InnoDB") {
+			if c.cfg.snapshot == SnapshotConsistent && !strings.EqualFold(d.Engine, "InnoDB") {
+				plan.Locks = append(plan.Locks, fmt.Sprintf("source: table %s uses engine %s, which a consistent snapshot does not cover", d.Name, d.Engine))
+			}
+		}
+		ct.key, err = keyset.ForTable(d)
+		if err != nil {
+			if c.cfg.keylessMaxRows == 0 {
+				srcErr("table "+schema.QualifiedName(c.database, d.Name), fmt.Errorf("%w: a copy in chunks needs one (allow copying small keyless tables in one chunk with WithKeylessTables)", schema.ErrNoKey))
+			} else if d.Rows > c.cfg.keylessMaxRows {
+				srcErr("table "+schema.QualifiedName(c.database, d.Name), fmt.Errorf("%w, and with about %d rows it is larger than the %d rows WithKeylessTables allows in one chunk", schema.ErrNoKey, d.Rows, c.cfg.keylessMaxRows))
+			}
+			ct.keyless = true
+		} else {
+			tp.Key = ct.key.Columns
+		}
+		ct.create, ct.deferred, ct.deferNames, err = c.createStatement(ctx, src, d, ct.target, referenced[d.Name])
+		if err != nil {
+			srcErr("table "+schema.QualifiedName(c.database, d.Name), err)
+		}
+		tp.CreateTable, tp.DeferredIndexes = ct.create, ct.deferNames
+		tp.Segments = 1
+		if !ct.keyless {
+			tp.Segments = int(min(int64(threads*8), max(1, (d.Rows+int64(c.cfg.segmentRows)-1)/int64(c.cfg.segmentRows))))
+		}
+		tp.ChunkRows = c.firstChunkRows(d)
+		tp.Chunks = max(int64(tp.Segments), d.Rows/int64(tp.ChunkRows)+int64(tp.Segments))
+		if ct.keyless {
+			tp.Chunks = 1
+		}
+		if tt, ok := targetTables[ct.target]; ok {
+			ct.exists, tp.TargetExists = true, true
+			if tt.View {
+				dstErr("table "+schema.QualifiedName(c.cfg.targetDatabase, ct.target), errors.New("is a view on the target"))
+			} else {
+				tp.TargetHasRows, err = schema.HasRows(ctx, dst, c.cfg.targetDatabase, ct.target)
+				if err != nil {
+					dstErr("", err)
+				}
+			}
+		}
+		if facts.resume {
+			ct.resume = true
+			tp.Resume = true
+			tp.CheckpointRows = facts.run.rows[ct.target]
+		}
+		if tp.TargetHasRows && !ct.resume {
+			notEmpty = append(notEmpty, ct.target)
+		}
+		facts.tables = append(facts.tables, ct)
+		plan.Tables = append(plan.Tables, tp)
+	}
+	if len(notEmpty) > 0 && !c.cfg.replace {
+		dstErr("database "+schema.QuoteIdent(c.cfg.targetDatabase),
+			fmt.Errorf("%w: %s hold rows that this copy did not write; the copy would replace them (allow it with WithReplace, or -replace)", ErrNotEmpty, strings.Join(notEmpty, ", ")))
+	}
+	problems = append(problems, c.checkPrivileges(ctx, src, dst, plan, facts)...)
+	plan.Locks, plan.Steps = c.describe(plan, facts)
+	return plan, facts, errors.Join(problems...)
+}
+
+// pairs lists "source=target" for the tables copied, for the run record.
+func (c *Copier) pairs(defs []*schema.TableDef) []string {
+	out := make([]string, len(defs))
+	for i, d := range defs {
+		out[i] = d.Name + "=" + c.targetName(d.Name)
+	}
+	return out
+}
+
+func (c *Copier) targetName(source string) string {
+	if n, ok := c.cfg.tableNames[source]; ok {
+		return n
+	}
+	return source
+}
+
+// firstChunkRows is the size of a table's first chunk: the fixed size, or
+// what fits the time target at a guessed 100k rows/s, within the byte cap.
+func (c *Copier) firstChunkRows(d *schema.TableDef) int {
+	if c.cfg.chunkRows > 0 {
+		return c.cfg.chunkRows
+	}
+	n := firstChunkRows
+	if d.Rows > 0 && d.DataLength > 0 {
+		avg := max(1, d.DataLength/d.Rows)
+		n = int(min(int64(n), max(1, c.chunkBytes()/avg)))
+	}
+	return max(1, n)
+}
+
+// chunkBytes caps the encoded bytes of one chunk: a quarter of the budget
+// holds rows, and each thread has up to three chunks in flight (one being
+// read, one queued, one being written).
+func (c *Copier) chunkBytes() int64 {
+	return min(32<<20, c.cfg.memoryBudget/4/int64(3*c.cfg.threads))
+}
+
+var (
+	indexLine  = regexp.MustCompile("^\\s*(?:UNIQUE |FULLTEXT |SPATIAL |VECTOR )?(?:KEY|INDEX) `((?:[^`]|``)*)`")
+	createHead = regexp.MustCompile("^CREATE TABLE `(?:[^`]|``)*` \\(")
+)
+
+// createStatement returns the target's CREATE TABLE for d from SHOW CREATE
+// TABLE, renamed, with the foreign keys to renamed tables following them,
+// and with WithDeferredIndexes the index definitions it leaves out.
+func (c *Copier) createStatement(ctx context.Context, src *sql.DB, d *schema.TableDef, target string, referenced [][]string) (create string, deferred, names []string, err error) {
+	var name string
+	if err := src.QueryRowContext(ctx, "SHOW CREATE TABLE "+schema.QualifiedName(d.Database, d.Name)).Scan(&name, &create); err != nil {
+		return "", nil, nil, fmt.Errorf("show create table: %w", err)
+	}
+	if !createHead.MatchString(create) {
+		return "", nil, nil, fmt.Errorf("unexpected SHOW CREATE TABLE output: %.60q", create)
+	}
+	create = createHead.ReplaceAllLiteralString(create, "CREATE TABLE "+schema.QuoteIdent(target)+" (")
+	for src, dst := range c.cfg.tableNames {
+		create = strings.ReplaceAll(create, "REFERENCES "+schema.QuoteIdent(src)+" (", "REFERENCES "+schema.QuoteIdent(dst)+" (")
+	}
+	if !c.cfg.deferIndexes {
+		return create, nil, nil, nil
+	}
+	keep := map[string]bool{}
+	if ix, err := d.RowKey(); err == nil {
+		keep[ix.Name] = true
+	}
+	// An index that serves a foreign key of this table or that another
+	// table's foreign key references stays.
+	needs := referenced
+	for _, fk := range d.ForeignKeys {
+		needs = append(needs, fk.Columns)
+	}
+	for _, cols := range needs {
+		for _, ix := range d.Indexes {
+			names := ix.ColumnNames()
+			if len(names) >= len(cols) && slices.EqualFunc(names[:len(cols)], cols, strings.EqualFold) {
+				keep[ix.Name] = true
+				break
+			}
+		}
+	}
+	lines := strings.Split(create, "\n")
+	end := slices.IndexFunc(lines[1:], func(l string) bool { return strings.HasPrefix(l, ")") }) + 1
+	if end < 1 {
+		return "", nil, nil, fmt.Errorf("unexpected SHOW CREATE TABLE output: no closing parenthesis")
+	}
+	var body []string
+	for _, l := range lines[1:end] {
+		l = strings.TrimSuffix(l, ",")
+		if m := indexLine.FindStringSubmatch(l); m != nil {
+			ixName := strings.ReplaceAll(m[1], "``", "`")
+			if !keep[ixName] {
+				deferred = append(deferred, strings.TrimSpace(l))
+				names = append(names, ixName)
+				continue
+			}
+		}
+		body = append(body, l)
+	}
+	out := append([]string{lines[0]}, strings.Join(body, ",\n"))
+	return strings.Join(append(out, lines[end:]...), "\n"), deferred, names, nil
+}
+
+// checkPrivileges reports the privileges each side lacks for this copy.
+func (c *Copier) checkPrivileges(ctx context.Context, src, dst *sql.DB, plan *Plan, facts *copierFacts) []error {
+	kinds := map[ObjectKind]bool{}
+	for _, o := range plan.Objects {
+		kinds[o.Kind] = true
+	}
+	var problems []error
+	check := func(side Side, endpoint string, db *sql.DB, database string, need []string, tables []string) *schema.Privileges {
+		privs, err := schema.LoadPrivileges(ctx, db, database)
+		if err != nil {
+			problems = append(problems, &EndpointError{Side: side, Endpoint: endpoint, Err: err})
+			return nil
+		}
+		missing := privs.Missing("", need...)
+		if i := slices.Index(missing, "SELECT"); i >= 0 && len(tables) > 0 && !slices.ContainsFunc(tables, func(t string) bool { return !privs.Has("SELECT", t) }) {
+			missing = slices.Delete(missing, i, i+1)
+		}
+		if len(missing) > 0 {
+			problems = append(problems, &EndpointError{Side: side, Endpoint: endpoint, Object: "database " + schema.QuoteIdent(database),
+				Err: fmt.Errorf("%w: user %s lacks %s", ErrPrivilege, privs.User, strings.Join(missing, ", "))})
+		}
+		return privs
+	}
+	srcNeed := []string{"SELECT"}
+	if !c.cfg.skip[KindView] {
+		srcNeed = append(srcNeed, "SHOW VIEW")
+	}
+	if !c.cfg.skip[KindTrigger] {
+		srcNeed = append(srcNeed, "TRIGGER")
+	}
+	if !c.cfg.skip[KindEvent] && len(c.cfg.tables) == 0 {
+		srcNeed = append(srcNeed, "EVENT")
+	}
+	dstNeed := []string{"CREATE", "DROP", "INSERT", "SELECT", "ALTER"}
+	if c.cfg.deferIndexes {
+		dstNeed = append(dstNeed, "INDEX")
+	}
+	if kinds[KindView] {
+		dstNeed = append(dstNeed, "CREATE VIEW")
+	}
+	if kinds[KindTrigger] {
+		dstNeed = append(dstNeed, "TRIGGER")
+	}
+	if kinds[KindEvent] {
+		dstNeed = append(dstNeed, "EVENT")
+	}
+	if kinds[KindProcedure] || kinds[KindFunction] {
+		dstNeed = append(dstNeed, "CREATE ROUTINE", "ALTER ROUTINE")
+	}
+	var names []string
+	for _, t := range facts.tables {
+		names = append(names, t.def.Name)
+	}
+	privs := check(Source, plan.Source, src, c.database, srcNeed, append(names, facts.views...))
+	if privs != nil {
+		if facts.binlog && !privs.HasAny("BINLOG MONITOR", "REPLICATION CLIENT", "SUPER") {
+			problems = append(problems, &EndpointError{Side: Source, Endpoint: plan.Source,
+				Err: fmt.Errorf("%w: user %s lacks BINLOG MONITOR (or REPLICATION CLIENT), needed to record the binlog position of the copy", ErrPrivilege, privs.User)})
+		}
+		if c.cfg.snapshot == SnapshotConsistent && !privs.HasAny("RELOAD") {
+			problems = append(problems, &EndpointError{Side: Source, Endpoint: plan.Source,
+				Err: fmt.Errorf("%w: user %s lacks RELOAD, needed for BACKUP STAGE to align the readers' snapshot (or copy lock-free with WithSnapshot(SnapshotNone))", ErrPrivilege, privs.User)})
+		}
+	}
+	check(Target, plan.Target, dst, c.cfg.targetDatabase, dstNeed, nil)
+	check(Target, plan.Target, dst, c.cfg.checkpointDB, []string{"CREATE", "SELECT", "INSERT", "UPDATE", "DELETE"}, nil)
+	return problems
+}
+
+// describe says what will be locked and what Run will do.
+func (c *Copier) describe(plan *Plan, facts *copierFacts) (locks, steps []string) {
+	locks = plan.Locks
+	threads := c.cfg.threads
+	if c.cfg.snapshot == SnapshotConsistent {
+		locks = append(locks,
+			fmt.Sprintf("source: commits are blocked (BACKUP STAGE BLOCK_COMMIT) while %d reader transactions start WITH CONSISTENT SNAPSHOT: typically a few milliseconds; the report says how long", threads),
+			fmt.Sprintf("source: %d REPEATABLE READ snapshot transactions stay open for the whole copy (no table locks; they hold back purge)", threads))
+	} else {
+		locks = append(locks, "source: no locks and no long transaction: each chunk is read in its own short transaction, so the copy is not a consistent snapshot")
+	}
+	locks = append(locks,
+		fmt.Sprintf("target: each chunk is one transaction of at most %s; it locks only the rows it inserts", formatBytes(c.chunkBytes())),
+		"target: tables are incomplete until their last chunk has committed")
+	if c.cfg.deferIndexes {
+		locks = append(locks, "target: deferred secondary indexes are added with ALTER TABLE once a table's rows are in (online, the table stays readable)")
+	}
+	var chunks int64
+	for _, t := range plan.Tables {
+		chunks += t.Chunks
+	}
+	if !facts.targetHas {
+		steps = append(steps, fmt.Sprintf("create database %s on the target with %s / %s", schema.QuoteIdent(plan.TargetDatabase), facts.sourceDB.Charset, facts.sourceDB.Collation))
+	}
+	if facts.resume {
+		steps = append(steps, fmt.Sprintf("resume the interrupted copy recorded in %s on the target: %d rows already copied; chunks are read from a new snapshot", schema.QuoteIdent(c.cfg.checkpointDB), facts.run.totalRows()))
+	} else {
+		steps = append(steps, fmt.Sprintf("create %d table(s) on the target (existing empty ones are dropped first) and the checkpoint in %s", len(plan.Tables), schema.QuoteIdent(c.cfg.checkpointDB)))
+	}
+	steps = append(steps, fmt.Sprintf("copy about %d chunk(s) with %d thread(s) by %s, in keyset order, each with its checkpoint in the same transaction", chunks, threads, facts.method))
+	if c.cfg.deferIndexes {
+		steps = append(steps, "add the deferred secondary indexes of each table after its rows")
+	}
+	steps = append(steps, "check that every target table holds the number of rows its checkpoints count")
+	if len(plan.Objects) > 0 {
+		steps = append(steps, fmt.Sprintf("create %d view(s), routine(s), trigger(s) and event(s)", len(plan.Objects)))
+	}
+	if facts.binlog {
+		steps = append(steps, "record the source binlog file, position and GTID of the snapshot")
+	} else {
+		steps = append(steps, "source has no binary log: no position is recorded")
+	}
+	return locks, steps
+}
+
+// openDB connects to one side, with session variables and interpolated
+// arguments when params is not nil, naming the side in the error.
+func openDB(ctx context.Context, side Side, cfg *mysql.Config, conns int, params map[string]string) (*sql.DB, error) {
+	cl := cfg.Clone()
+	cl.DBName = ""
+	if params != nil {
+		cl.InterpolateParams = true
+		if cl.Params == nil {
+			cl.Params = map[string]string{}
+		}
+		for k, v := range params {
+			cl.Params[k] = v
+		}
+	}
+	conn, err := mysql.NewConnector(cl)
+	if err != nil {
+		return nil, &EndpointError{Side: side, Endpoint: mysqlcli.Endpoint(cfg), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, &EndpointError{Side: side, Endpoint: mysqlcli.Endpoint(cfg), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
+	}
+	return db, nil
+}

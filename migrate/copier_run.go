@@ -1,0 +1,973 @@
+package migrate
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shiftgate/shiftgate/internal/keyset"
+	"github.com/shiftgate/shiftgate/internal/schema"
+)
+
+// Session settings of the two sides. Both pin the time zone, so TIMESTAMP
+// values pass as UTC text unchanged. The writer's sql_mode keeps
+// AUTO_INCREMENT columns holding 0 (NO_AUTO_VALUE_ON_ZERO), accepts zero
+// dates the source holds (no NO_ZERO_DATE) and fails on any truncation
+// (STRICT_ALL_TABLES); foreign keys are not checked while rows arrive in
+// key order rather than in dependency order.
+var (
+	readerParams = map[string]string{
+		"time_zone":    "'+00:00'",
+		"sql_mode":     "''", // no PAD_CHAR_TO_FULL_LENGTH: CHAR values as stored
+		"tx_isolation": "'REPEATABLE-READ'",
+	}
+	writerSQLMode = "NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"
+	writerParams  = map[string]string{
+		"time_zone":          "'+00:00'",
+		"sql_mode":           "'" + writerSQLMode + "'",
+		"foreign_key_checks": "0",
+		"tx_isolation":       "'READ-COMMITTED'",
+	}
+)
+
+// insertStatementBytes is where a chunk's INSERT is split into another
+// statement, well below the server's default max_allowed_packet (16 MiB).
+const insertStatementBytes = 1 << 20
+
+// tableRun is the state of one table during Run.
+type tableRun struct {
+	ct         *copyTable
+	estimate   int64
+	segments   []*segment
+	selectList string
+	loadSQL    string
+	insertHead string
+	kinds      []valueKind
+	keyPos     []int
+
+	rows, bytes, chunks atomic.Int64 // committed, earlier runs included
+	startRows           int64        // committed before this run
+	pending             atomic.Int32 // segments not done
+	done                atomic.Bool
+
+	mu    sync.Mutex
+	sizer *keyset.Sizer
+}
+
+// limit is the row count of the next chunk: the sizer's, or fewer when the
+// rows seen so far are so wide that the chunk would pass the byte cap.
+func (t *tableRun) limit(fixed int, capBytes int64) int {
+	t.mu.Lock()
+	n := t.sizer.Size()
+	t.mu.Unlock()
+	if fixed > 0 {
+		n = fixed
+	}
+	if rows := t.rows.Load(); rows > 0 {
+		avg := max(1, t.bytes.Load()/rows)
+		n = int(min(int64(n), max(1, capBytes/avg)))
+	}
+	return n
+}
+
+func (t *tableRun) observe(rows int, took time.Duration) {
+	t.mu.Lock()
+	t.sizer.Observe(rows, took)
+	t.mu.Unlock()
+}
+
+// chunk is a part of a segment read from the source and encoded for the
+// target.
+type chunk struct {
+	seg   *segment
+	data  []byte
+	stmts []int // INSERT: end offset of each statement in data
+	rows  int
+	last  keyset.Values
+	final bool // the segment ends with this chunk
+	took  time.Duration
+	// finalize: no rows; the table's segments are all done.
+	finalize *tableRun
+}
+
+// copierRun is the state of one Run.
+type copierRun struct {
+	c        *Copier
+	plan     *Plan
+	facts    *copierFacts
+	progress ProgressFunc
+	report   *Report
+	src, dst *sql.DB
+	tables   []*tableRun
+	started  time.Time
+	capBytes int64
+	rowRate  *rateLimiter
+	byteRate *rateLimiter
+
+	emitMu   sync.Mutex
+	lastEmit Progress
+	runID    int64
+}
+
+var copierRuns atomic.Int64
+
+// Run copies the data. See Executor for the contract, and Copier for how
+// a copy that was interrupted continues.
+func (c *Copier) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
+	if !c.running.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("migrate: copier %s: %w", c.database, ErrRunning)
+	}
+	defer c.running.Store(false)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("migrate: copier %s: nothing changed: %w", c.database, err)
+	}
+	plan, facts, err := c.plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := &copierRun{
+		c: c, plan: plan, facts: facts, progress: progress, started: time.Now(),
+		report:   &Report{Scope: plan.Scope, Objects: plan.Objects, Started: time.Now(), WriteMethod: facts.method.String()},
+		capBytes: c.chunkBytes(),
+		rowRate:  newRateLimiter(c.cfg.rowsPerSecond),
+		byteRate: newRateLimiter(c.cfg.bytesPerSecond),
+		runID:    copierRuns.Add(1),
+	}
+	err = r.run(ctx)
+	r.finishReport()
+	if err != nil {
+		c.cfg.logger.Error("copier failed", "database", c.database, "err", err)
+		return r.report, err
+	}
+	c.cfg.logger.Info("copier finished", "database", c.database, "rows", r.report.Rows, "bytes", r.report.Bytes,
+		"duration", r.report.Duration, "position", r.report.Position.String(), "resumed", r.report.Resumed)
+	return r.report, nil
+}
+
+func (r *copierRun) run(ctx context.Context) (err error) {
+	c := r.c
+	threads := c.cfg.threads
+	if r.src, err = openDB(ctx, Source, c.source, threads+2, readerParams); err != nil {
+		return err
+	}
+	defer r.src.Close()
+	if r.dst, err = openDB(ctx, Target, c.target, threads+2, writerParams); err != nil {
+		return err
+	}
+	defer r.dst.Close()
+
+	// One copy at a time into a target database: a named lock held on a
+	// connection of its own for the whole run.
+	lock, err := r.dst.Conn(ctx)
+	if err != nil {
+		return r.targetErr("", err)
+	}
+	defer lock.Close()
+	var got sql.NullInt64
+	lockName := "shiftgate.copy." + c.cfg.targetDatabase
+	if err := lock.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", lockName).Scan(&got); err != nil {
+		return r.targetErr("", err)
+	}
+	if got.Int64 != 1 {
+		return r.targetErr("database "+schema.QuoteIdent(c.cfg.targetDatabase), fmt.Errorf("%w: another copy into this database holds lock %q", ErrRunning, lockName))
+	}
+	defer func() { _, _ = lock.ExecContext(context.Background(), "DO RELEASE_LOCK(?)", lockName) }()
+
+	if err := r.prepareTarget(ctx); err != nil {
+		return err
+	}
+	readers, err := r.openReaders(ctx)
+	defer func() {
+		for _, conn := range readers {
+			_ = conn.Close()
+		}
+	}()
+	if err != nil {
+		return r.incomplete(err)
+	}
+	c.cfg.logger.Info("copier started", "source", r.plan.Source, "target", r.plan.Target, "database", c.database,
+		"target_database", r.plan.TargetDatabase, "tables", len(r.tables), "threads", threads, "method", r.facts.method.String(),
+		"snapshot", c.cfg.snapshot.String(), "resumed", r.report.Resumed)
+	r.emit()
+
+	if err := r.copyRows(ctx, readers); err != nil {
+		return r.incomplete(err)
+	}
+	if err := r.copyObjects(ctx); err != nil {
+		return r.incomplete(err)
+	}
+	cp := schema.QuoteIdent(c.cfg.checkpointDB)
+	if _, err := r.dst.ExecContext(ctx, "UPDATE "+cp+".copy_runs SET state = ?, updated_at = NOW(6) WHERE target_db = ?", runDone, c.cfg.targetDatabase); err != nil {
+		return r.incomplete(r.targetErr("checkpoint", err))
+	}
+	r.emit()
+	return nil
+}
+
+func (r *copierRun) targetErr(object string, err error) error {
+	return &EndpointError{Side: Target, Endpoint: r.plan.Target, Object: object, Err: err}
+}
+
+func (r *copierRun) sourceErr(object string, err error) error {
+	return &EndpointError{Side: Source, Endpoint: r.plan.Source, Object: object, Err: err}
+}
+
+// prepareTarget creates the target database, the checkpoint and the
+// tables, or picks up the checkpoint of the copy being resumed.
+func (r *copierRun) prepareTarget(ctx context.Context) error {
+	c, facts := r.c, r.facts
+	target := c.cfg.targetDatabase
+	cp := schema.QuoteIdent(c.cfg.checkpointDB)
+	conn, err := r.dst.Conn(ctx)
+	if err != nil {
+		return r.targetErr("", err)
+	}
+	defer conn.Close()
+	stmts := checkpointDDL(c.cfg.checkpointDB)
+	if !facts.targetHas {
+		stmts = append(stmts, fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s CHARACTER SET %s COLLATE %s",
+			schema.QuoteIdent(target), facts.sourceDB.Charset, facts.sourceDB.Collation))
+	}
+	for _, s := range stmts {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			return r.targetErr("database "+schema.QuoteIdent(target), fmt.Errorf("prepare: %w", err))
+		}
+	}
+	keys := map[string]keyset.Key{}
+	for _, ct := range facts.tables {
+		tr := &tableRun{ct: ct, estimate: ct.def.Rows}
+		tr.selectList, tr.loadSQL, tr.insertHead, tr.kinds, tr.keyPos = tableStatements(ct, target)
+		tr.sizer = keyset.NewSizer(c.cfg.chunkTime, c.firstChunkRows(ct.def), minChunkRows, maxChunkRows)
+		r.tables = append(r.tables, tr)
+		keys[ct.target] = ct.key
+	}
+	if facts.resume {
+		r.report.Resumed = true
+		r.report.Position = facts.run.Position
+		segs, err := loadSegments(ctx, conn, c.cfg.checkpointDB, target, func(t string) (keyset.Key, bool) { k, ok := keys[t]; return k, ok })
+		if err != nil {
+			return r.targetErr("checkpoint", err)
+		}
+		for _, tr := range r.tables {
+			tr.segments = segs[tr.ct.target]
+		}
+		c.cfg.logger.Info("copier resumes", "target_database", target, "rows_done", facts.run.totalRows())
+	} else {
+		if err := r.freshStart(ctx, conn); err != nil {
+			return err
+		}
+	}
+	// Tables missing on the target (all of them on a fresh start; on a
+	// resume those a crash left uncreated) are created now.
+	existing, err := schema.Tables(ctx, conn, target)
+	if err != nil {
+		return r.targetErr("", err)
+	}
+	for _, tr := range r.tables {
+		if !slices.ContainsFunc(existing, func(t schema.Table) bool { return t.Name == tr.ct.target }) {
+			if _, err := conn.ExecContext(ctx, "USE "+schema.QuoteIdent(target)); err != nil {
+				return r.targetErr("", err)
+			}
+			if _, err := conn.ExecContext(ctx, tr.ct.create); err != nil {
+				return r.targetErr("table "+schema.QualifiedName(target, tr.ct.target), fmt.Errorf("create: %w", err))
+			}
+		}
+		if len(tr.segments) == 0 {
+			return r.targetErr("checkpoint", fmt.Errorf("table %s has no segment in the checkpoint", schema.QuoteIdent(tr.ct.target)))
+		}
+		for _, s := range tr.segments {
+			s.table = tr
+			tr.rows.Add(s.rows)
+			tr.bytes.Add(s.bytes)
+			tr.chunks.Add(s.chunks)
+			if !s.done {
+				tr.pending.Add(1)
+			}
+		}
+		tr.startRows = tr.rows.Load()
+	}
+	_, _ = conn.ExecContext(context.Background(), "USE "+cp)
+	return nil
+}
+
+// freshStart drops the target tables the copy replaces, cuts the tables
+// into segments and writes the run record and the segments in one
+// transaction. Tables are created after it, so that a crash in between
+// resumes into creating them.
+func (r *copierRun) freshStart(ctx context.Context, conn *sql.Conn) error {
+	c := r.c
+	target := c.cfg.targetDatabase
+	cp := schema.QuoteIdent(c.cfg.checkpointDB)
+	var drop []string
+	for _, tr := range r.tables {
+		if tr.ct.exists {
+			drop = append(drop, schema.QualifiedName(target, tr.ct.target))
+		}
+	}
+	if len(drop) > 0 {
+		c.cfg.logger.Info("copier drops target tables to replace them", "target", r.plan.Target, "tables", len(drop))
+		if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+strings.Join(drop, ", ")); err != nil {
+			return r.targetErr("database "+schema.QuoteIdent(target), fmt.Errorf("drop replaced tables: %w", err))
+		}
+	}
+	for _, tr := range r.tables {
+		segs, err := r.cutSegments(ctx, tr)
+		if err != nil {
+			return err
+		}
+		tr.segments = segs
+	}
+	tables, _ := json.Marshal(c.pairs(r.defs()))
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return r.targetErr("checkpoint", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	exec := func(q string, args ...any) error {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return r.targetErr("checkpoint", err)
+		}
+		return nil
+	}
+	if err := exec("DELETE FROM "+cp+".copy_segments WHERE target_db = ?", target); err != nil {
+		return err
+	}
+	if err := exec("REPLACE INTO "+cp+".copy_runs VALUES (?, ?, ?, ?, ?, '', '', 0, NOW(6), NOW(6))",
+		target, r.plan.Source, c.database, string(tables), runCopying); err != nil {
+		return err
+	}
+	for _, tr := range r.tables {
+		for _, s := range tr.segments {
+			if err := exec("INSERT INTO "+cp+".copy_segments (target_db, target_table, segment, lower_key, upper_key, last_key) VALUES (?, ?, ?, ?, ?, '')",
+				target, tr.ct.target, s.index, encodeKey(s.lower), encodeKey(s.upper)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return r.targetErr("checkpoint", err)
+	}
+	return nil
+}
+
+func (r *copierRun) defs() []*schema.TableDef {
+	out := make([]*schema.TableDef, len(r.tables))
+	for i, tr := range r.tables {
+		out[i] = tr.ct.def
+	}
+	return out
+}
+
+// cutSegments splits a table's key range at keyset.NextUpper boundaries
+// every segmentRows rows (more when the table would have more than eight
+// segments per thread).
+func (r *copierRun) cutSegments(ctx context.Context, tr *tableRun) ([]*segment, error) {
+	if tr.ct.keyless {
+		return []*segment{{index: 0}}, nil
+	}
+	maxSegs := int64(8 * r.c.cfg.threads)
+	step := max(int64(r.c.cfg.segmentRows), (tr.estimate+maxSegs-1)/maxSegs)
+	var segs []*segment
+	var lower keyset.Values
+	for int64(len(segs)) < maxSegs-1 {
+		upper, ok, err := tr.ct.key.NextUpper(ctx, r.src, r.c.database, tr.ct.def.Name, lower, int(step), "")
+		if err != nil {
+			return nil, r.sourceErr("table "+schema.QualifiedName(r.c.database, tr.ct.def.Name), err)
+		}
+		if !ok {
+			break
+		}
+		segs = append(segs, &segment{index: len(segs), lower: lower, upper: upper})
+		lower = upper
+	}
+	return append(segs, &segment{index: len(segs), lower: lower}), nil
+}
+
+// openReaders opens one source connection per thread. In consistent mode
+// each starts a consistent-snapshot transaction while the source's commits
+// are blocked, so that all see the same point, whose binlog position is
+// recorded and checked against every reader's own.
+func (r *copierRun) openReaders(ctx context.Context) ([]*sql.Conn, error) {
+	c := r.c
+	conns := make([]*sql.Conn, 0, c.cfg.threads)
+	for range c.cfg.threads {
+		conn, err := r.src.Conn(ctx)
+		if err != nil {
+			return conns, r.sourceErr("", err)
+		}
+		conns = append(conns, conn)
+	}
+	ctrl, err := r.src.Conn(ctx)
+	if err != nil {
+		return conns, r.sourceErr("", err)
+	}
+	defer ctrl.Close()
+	if c.cfg.snapshot == SnapshotNone {
+		pos, err := r.position(ctx, ctrl)
+		if err != nil {
+			return conns, err
+		}
+		if !r.report.Resumed || r.report.Position.IsZero() {
+			r.report.Position = pos
+		}
+		return conns, r.savePosition(ctx)
+	}
+	if _, err := ctrl.ExecContext(ctx, "SET SESSION lock_wait_timeout = 10"); err != nil {
+		return conns, r.sourceErr("", err)
+	}
+	if _, err := ctrl.ExecContext(ctx, "BACKUP STAGE START"); err != nil {
+		return conns, r.sourceErr("", fmt.Errorf("BACKUP STAGE START: %w", err))
+	}
+	ended := false
+	end := func() error {
+		if ended {
+			return nil
+		}
+		ended = true
+		_, err := ctrl.ExecContext(context.Background(), "BACKUP STAGE END")
+		return err
+	}
+	defer func() { _ = end() }()
+	if _, err := ctrl.ExecContext(ctx, "BACKUP STAGE BLOCK_COMMIT"); err != nil {
+		return conns, r.sourceErr("", fmt.Errorf("BACKUP STAGE BLOCK_COMMIT: %w", err))
+	}
+	blocked := time.Now()
+	for _, conn := range conns {
+		if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+			return conns, r.sourceErr("", fmt.Errorf("start snapshot: %w", err))
+		}
+	}
+	pos, err := r.position(ctx, ctrl)
+	if err != nil {
+		return conns, err
+	}
+	if err := end(); err != nil {
+		return conns, r.sourceErr("", fmt.Errorf("BACKUP STAGE END: %w", err))
+	}
+	r.report.CommitsBlocked = time.Since(blocked)
+	c.cfg.logger.Info("copier snapshot", "readers", len(conns), "commits_blocked", r.report.CommitsBlocked, "position", pos.String())
+	if pos.File != "" {
+		for i, conn := range conns {
+			file, p, err := snapshotPosition(ctx, conn)
+			if err != nil {
+				return conns, r.sourceErr("", err)
+			}
+			if file != pos.File || p != pos.Pos {
+				return conns, r.sourceErr("", fmt.Errorf("reader %d's snapshot is at %s:%d, not at %s: the snapshots are not aligned", i+1, file, p, pos))
+			}
+		}
+	}
+	if r.report.Resumed && !r.report.Position.IsZero() {
+		return conns, nil // the first run's position stays: rows before it are older
+	}
+	r.report.Position = pos
+	r.report.Consistent = !r.report.Resumed
+	return conns, r.savePosition(ctx)
+}
+
+// position reads the source's binlog position and GTID now.
+func (r *copierRun) position(ctx context.Context, conn *sql.Conn) (Position, error) {
+	var pos Position
+	if !r.facts.binlog {
+		return pos, nil
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&pos.GTID); err != nil {
+		return pos, r.sourceErr("", fmt.Errorf("gtid_binlog_pos: %w", err))
+	}
+	rows, err := conn.QueryContext(ctx, "SHOW MASTER STATUS")
+	if err != nil {
+		return pos, r.sourceErr("", fmt.Errorf("SHOW MASTER STATUS: %w", err))
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	if rows.Next() {
+		dest := make([]any, len(cols))
+		dest[0], dest[1] = &pos.File, &pos.Pos
+		for i := 2; i < len(dest); i++ {
+			dest[i] = new(sql.RawBytes)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return pos, r.sourceErr("", fmt.Errorf("SHOW MASTER STATUS: %w", err))
+		}
+	}
+	return pos, rows.Err()
+}
+
+// snapshotPosition is the binlog position a reader's consistent snapshot
+// corresponds to (MariaDB's binlog_snapshot_file and _position).
+func snapshotPosition(ctx context.Context, conn *sql.Conn) (file string, pos uint64, err error) {
+	rows, err := conn.QueryContext(ctx, "SHOW STATUS LIKE 'binlog_snapshot_%'")
+	if err != nil {
+		return "", 0, fmt.Errorf("binlog_snapshot status: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, value string
+		if err := rows.Scan(&name, &value); err != nil {
+			return "", 0, err
+		}
+		switch strings.ToLower(name) {
+		case "binlog_snapshot_file":
+			file = value
+		case "binlog_snapshot_position":
+			_, err = fmt.Sscan(value, &pos)
+		}
+	}
+	return file, pos, errors.Join(err, rows.Err())
+}
+
+func (r *copierRun) savePosition(ctx context.Context) error {
+	p := r.report.Position
+	_, err := r.dst.ExecContext(ctx, "UPDATE "+schema.QuoteIdent(r.c.cfg.checkpointDB)+".copy_runs SET gtid = ?, binlog_file = ?, binlog_pos = ?, updated_at = NOW(6) WHERE target_db = ? AND binlog_file = '' AND gtid = ''",
+		p.GTID, p.File, p.Pos, r.c.cfg.targetDatabase)
+	if err != nil {
+		return r.targetErr("checkpoint", err)
+	}
+	return nil
+}
+
+// copyRows runs one reader and one writer goroutine per thread. A reader
+// takes a segment, reads it chunk by chunk and hands each chunk to its
+// writer through a channel of one; so every thread has at most three
+// chunks in memory (being read, waiting, being written), and a segment's
+// chunks commit in order.
+func (r *copierRun) copyRows(ctx context.Context, readers []*sql.Conn) error {
+	type task struct {
+		seg      *segment
+		finalize *tableRun
+	}
+	var tasks []task
+	order := slices.Clone(r.tables)
+	slices.SortStableFunc(order, func(a, b *tableRun) int { return int(min(1, max(-1, b.estimate-a.estimate))) })
+	for _, tr := range order {
+		if tr.pending.Load() == 0 {
+			tasks = append(tasks, task{finalize: tr})
+			continue
+		}
+		for _, s := range tr.segments {
+			if !s.done {
+				tasks = append(tasks, task{seg: s})
+			}
+		}
+	}
+	queue := make(chan task, len(tasks))
+	for _, t := range tasks {
+		queue <- t
+	}
+	close(queue)
+
+	g, gctx := errgroup.WithContext(ctx)
+	stopTicker := r.ticker(gctx)
+	defer stopTicker()
+	for i, reader := range readers {
+		chunks := make(chan *chunk, 1)
+		free := make(chan []byte, 3)
+		g.Go(func() error {
+			defer close(chunks)
+			for t := range queue {
+				if t.finalize != nil {
+					select {
+					case chunks <- &chunk{finalize: t.finalize}:
+					case <-gctx.Done():
+						return gctx.Err()
+					}
+					continue
+				}
+				from := t.seg.from()
+				for {
+					var buf []byte
+					select {
+					case buf = <-free:
+					default:
+					}
+					ch, err := r.read(gctx, reader, t.seg, from, buf)
+					if err != nil {
+						return err
+					}
+					select {
+					case chunks <- ch:
+					case <-gctx.Done():
+						return gctx.Err()
+					}
+					if ch.final {
+						break
+					}
+					from = ch.last
+				}
+			}
+			return nil
+		})
+		g.Go(func() error {
+			conn, err := r.dst.Conn(gctx)
+			if err != nil {
+				return r.targetErr("", err)
+			}
+			defer conn.Close()
+			handler := fmt.Sprintf("shiftgate-copier-%d-%d", r.runID, i)
+			defer mysql.DeregisterReaderHandler(handler)
+			for ch := range chunks {
+				if ch.finalize != nil {
+					if err := r.finalize(gctx, conn, ch.finalize); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := r.write(gctx, conn, handler, ch); err != nil {
+					return err
+				}
+				// Reuse the buffer unless one huge row made it outgrow the cap.
+				if int64(cap(ch.data)) <= 2*r.capBytes {
+					select {
+					case free <- ch.data[:0]:
+					default:
+					}
+				}
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	if ctx.Err() != nil {
+		return fmt.Errorf("canceled: %w", ctx.Err())
+	}
+	return err
+}
+
+// read reads and encodes one chunk of seg after from.
+func (r *copierRun) read(ctx context.Context, conn *sql.Conn, seg *segment, from keyset.Values, buf []byte) (*chunk, error) {
+	c, t := r.c, seg.table
+	name := t.ct.def.Name
+	if c.cfg.throttler != nil {
+		if err := c.cfg.throttler.Throttle(ctx, name); err != nil {
+			return nil, fmt.Errorf("table %s: throttler: %w", schema.QualifiedName(c.database, name), err)
+		}
+	}
+	if err := r.rowRate.wait(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.byteRate.wait(ctx); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	limit := t.limit(c.cfg.chunkRows, r.capBytes)
+	var query string
+	var args []any
+	if t.ct.keyless {
+		query = fmt.Sprintf("SELECT %s FROM %s", t.selectList, schema.QualifiedName(c.database, name))
+		limit = 0
+	} else {
+		query, args = t.ct.key.ChunkQuery(c.database, name, t.selectList, keyset.Range{Lower: from, Upper: seg.upper}, limit)
+	}
+	rows, err := conn.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name), fmt.Errorf("read chunk: %w", err))
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name), err)
+	}
+	raw := make([]sql.RawBytes, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	if buf == nil {
+		buf = make([]byte, 0, r.capBytes+r.capBytes/8)
+	}
+	ch := &chunk{seg: seg}
+	lastKey := make([][]byte, len(t.keyPos))
+	ncopied := len(t.kinds)
+	insert := r.facts.method == WriteInsert
+	stmtStart := 0
+	cut := false
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name), err)
+		}
+		if insert {
+			if len(buf) == stmtStart {
+				buf = append(buf, t.insertHead...)
+			} else {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, '(')
+			for i := range ncopied {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = appendSQLValue(buf, raw[i], raw[i] == nil, t.kinds[i])
+			}
+			buf = append(buf, ')')
+			if len(buf)-stmtStart >= insertStatementBytes {
+				stmtStart = len(buf)
+				ch.stmts = append(ch.stmts, stmtStart)
+			}
+		} else {
+			for i := range ncopied {
+				if i > 0 {
+					buf = append(buf, '\t')
+				}
+				buf = appendLoadField(buf, raw[i], raw[i] == nil)
+			}
+			buf = append(buf, '\n')
+		}
+		ch.rows++
+		for i, p := range t.keyPos {
+			lastKey[i] = append(lastKey[i][:0], raw[p]...)
+		}
+		if t.ct.keyless {
+			if int64(ch.rows) > c.cfg.keylessMaxRows || int64(len(buf)) > r.capBytes {
+				return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name),
+					fmt.Errorf("%w, and it holds more than the %d rows (or %s) allowed in one chunk", schema.ErrNoKey, c.cfg.keylessMaxRows, formatBytes(r.capBytes)))
+			}
+		} else if int64(len(buf)) >= r.capBytes {
+			cut = true
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name), fmt.Errorf("read chunk: %w", err))
+	}
+	if err := rows.Close(); err != nil {
+		return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name), fmt.Errorf("read chunk: %w", err))
+	}
+	if insert && len(buf) > stmtStart {
+		ch.stmts = append(ch.stmts, len(buf))
+	}
+	ch.data = buf
+	ch.final = t.ct.keyless || !cut && ch.rows < limit
+	if ch.rows > 0 && !t.ct.keyless {
+		ch.last = make(keyset.Values, len(lastKey))
+		for i, b := range lastKey {
+			if ch.last[i], err = t.ct.key.Value(i, b); err != nil {
+				return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name), err)
+			}
+		}
+	} else {
+		ch.last = from
+	}
+	ch.took = time.Since(start)
+	return ch, nil
+}
+
+// write writes a chunk and its checkpoint in one transaction.
+func (r *copierRun) write(ctx context.Context, conn *sql.Conn, handler string, ch *chunk) error {
+	seg, t := ch.seg, ch.seg.table
+	start := time.Now()
+	object := "table " + schema.QualifiedName(r.c.cfg.targetDatabase, t.ct.target)
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return r.targetErr(object, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if ch.rows > 0 {
+		var written int64
+		if r.facts.method == WriteLoadData {
+			mysql.RegisterReaderHandler(handler, func() io.Reader { return bytes.NewReader(ch.data) })
+			res, err := tx.ExecContext(ctx, fmt.Sprintf(t.loadSQL, handler))
+			if err != nil {
+				return r.targetErr(object, fmt.Errorf("LOAD DATA: %w", err))
+			}
+			written, _ = res.RowsAffected()
+		} else {
+			begin := 0
+			for _, end := range ch.stmts {
+				res, err := tx.ExecContext(ctx, string(ch.data[begin:end]))
+				if err != nil {
+					return r.targetErr(object, fmt.Errorf("INSERT: %w", err))
+				}
+				n, _ := res.RowsAffected()
+				written += n
+				begin = end
+			}
+		}
+		if written != int64(ch.rows) {
+			return r.targetErr(object, fmt.Errorf("%d of %d rows of a chunk were written: the target skipped rows (a duplicate key?)", written, ch.rows))
+		}
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE "+schema.QuoteIdent(r.c.cfg.checkpointDB)+
+		".copy_segments SET last_key = ?, rows_copied = rows_copied + ?, bytes_copied = bytes_copied + ?, chunks = chunks + 1, done = ? WHERE target_db = ? AND target_table = ? AND segment = ?",
+		encodeKey(ch.last), ch.rows, len(ch.data), ch.final, r.c.cfg.targetDatabase, t.ct.target, seg.index)
+	if err != nil {
+		return r.targetErr("checkpoint", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return r.targetErr(object, fmt.Errorf("commit: %w", err))
+	}
+	seg.last, seg.done = ch.last, ch.final
+	t.rows.Add(int64(ch.rows))
+	t.bytes.Add(int64(len(ch.data)))
+	t.chunks.Add(1)
+	r.rowRate.done(int64(ch.rows))
+	r.byteRate.done(int64(len(ch.data)))
+	if r.c.cfg.chunkRows == 0 {
+		t.observe(ch.rows, ch.took+time.Since(start))
+	}
+	if ch.final && t.pending.Add(-1) == 0 {
+		return r.finalize(ctx, conn, t)
+	}
+	return nil
+}
+
+// finalize completes a table whose segments are all done: it adds the
+// deferred indexes that are missing and checks that the target holds the
+// rows the checkpoints count. A resumed run does this again for tables an
+// earlier run finished, so a failed check is never skipped.
+func (r *copierRun) finalize(ctx context.Context, conn *sql.Conn, t *tableRun) error {
+	target := r.c.cfg.targetDatabase
+	name := schema.QualifiedName(target, t.ct.target)
+	object := "table " + name
+	if len(t.ct.deferred) > 0 {
+		rows, err := conn.QueryContext(ctx, "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", target, t.ct.target)
+		if err != nil {
+			return r.targetErr(object, err)
+		}
+		have := map[string]bool{}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return r.targetErr(object, err)
+			}
+			have[strings.ToLower(n)] = true
+		}
+		rows.Close()
+		var adds []string
+		for i, def := range t.ct.deferred {
+			if !have[strings.ToLower(t.ct.deferNames[i])] {
+				adds = append(adds, "ADD "+def)
+			}
+		}
+		if len(adds) > 0 {
+			start := time.Now()
+			if _, err := conn.ExecContext(ctx, "ALTER TABLE "+name+" "+strings.Join(adds, ", ")); err != nil {
+				return r.targetErr(object, fmt.Errorf("add deferred indexes: %w", err))
+			}
+			r.c.cfg.logger.Info("copier added deferred indexes", "table", t.ct.target, "indexes", len(adds), "took", time.Since(start))
+		}
+	}
+	var n int64
+	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+name).Scan(&n); err != nil {
+		return r.targetErr(object, err)
+	}
+	if want := t.rows.Load(); n != want {
+		return r.targetErr(object, fmt.Errorf("holds %d rows but its checkpoints count %d: rows were written by someone else, or lost; the copy is not done (start over with WithReplace)", n, want))
+	}
+	t.done.Store(true)
+	r.emit()
+	return nil
+}
+
+// ticker emits progress every progress interval until stop is called.
+func (r *copierRun) ticker(ctx context.Context) (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(r.c.cfg.progressInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				r.emit()
+			}
+		}
+	})
+	return func() { close(quit); wg.Wait() }
+}
+
+// snapshot builds a progress report from the tables' counters.
+func (r *copierRun) snapshot() Progress {
+	now := time.Now()
+	p := Progress{TablesTotal: len(r.tables), Elapsed: now.Sub(r.started)}
+	var startRows, startBytes int64
+	secs := p.Elapsed.Seconds()
+	for _, t := range r.tables {
+		rows, bytes := t.rows.Load(), t.bytes.Load()
+		tp := TableProgress{Name: t.ct.def.Name, Rows: rows, Bytes: bytes, RowsEstimate: max(t.estimate, rows), Done: t.done.Load()}
+		if tp.Done {
+			p.TablesDone++
+			tp.RowsEstimate = rows
+		} else if rows > t.startRows && p.Rows == 0 && p.Table == "" {
+			p.Table = tp.Name
+		}
+		if !tp.Done && secs >= 1 && rows > t.startRows {
+			tp.ETA = time.Duration(float64(tp.RowsEstimate-rows) / (float64(rows-t.startRows) / secs) * float64(time.Second))
+		}
+		p.Rows += rows
+		p.Bytes += bytes
+		p.RowsEstimate += tp.RowsEstimate
+		p.BytesEstimate += t.ct.def.DataLength
+		startRows += t.startRows
+		p.Tables = append(p.Tables, tp)
+	}
+	_ = startBytes
+	if secs > 0 {
+		p.RowsPerSecond = float64(p.Rows-startRows) / secs
+		p.BytesPerSecond = float64(p.Bytes) / secs
+	}
+	if p.TablesDone < p.TablesTotal && secs >= 1 && p.RowsPerSecond > 0 {
+		p.ETA = time.Duration(float64(p.RowsEstimate-p.Rows) / p.RowsPerSecond * float64(time.Second))
+	}
+	return p
+}
+
+// emit reports progress, from one goroutine at a time, never going back.
+func (r *copierRun) emit() {
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	p := r.snapshot()
+	r.lastEmit = p
+	if r.progress != nil {
+		r.progress(p)
+	}
+}
+
+// finishReport fills the report from the tables' counters.
+func (r *copierRun) finishReport() {
+	r.report.Duration = time.Since(r.report.Started)
+	r.report.Tables = r.report.Tables[:0]
+	r.report.Rows, r.report.Bytes = 0, 0
+	for _, t := range r.tables {
+		tr := TableReport{Name: t.ct.def.Name, TargetName: t.ct.target, Rows: t.rows.Load(), Done: t.done.Load(), Bytes: t.bytes.Load(), Chunks: t.chunks.Load()}
+		r.report.Tables = append(r.report.Tables, tr)
+		r.report.Rows += tr.Rows
+		r.report.Bytes += tr.Bytes
+	}
+}
+
+// incomplete wraps an error of a run that changed the target.
+func (r *copierRun) incomplete(err error) error {
+	e := &IncompleteError{
+		Op:     fmt.Sprintf("copy %s to %s/%s", r.plan.SourceDatabase, r.plan.Target, r.plan.TargetDatabase),
+		Remedy: "run the same copy again to continue from the last committed chunk",
+		Err:    err,
+	}
+	var partial []string
+	for _, t := range r.tables {
+		switch {
+		case t.done.Load():
+			e.Done = append(e.Done, t.ct.target)
+		case t.rows.Load() > 0:
+			partial = append(partial, t.ct.target)
+		}
+	}
+	e.Partial = strings.Join(partial, ", ")
+	return e
+}
