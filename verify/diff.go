@@ -1,0 +1,220 @@
+package verify
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/shiftgate/shiftgate/internal/keyset"
+)
+
+// splitWays is how many sub-chunks a differing chunk is split into.
+const splitWays = 16
+
+// differ finds the differing rows of one differing chunk.
+type differ struct {
+	v      *Verifier
+	sc, dc *sql.Conn
+	tr     *tableRun
+	index  int
+}
+
+// diff narrows r down: while it holds more rows than the leaf size it is
+// split on the source and only the parts whose checksums differ are looked
+// into; then both sides' rows are merged.
+func (d *differ) diff(ctx context.Context, r keyset.Range, s, t checksum) error {
+	if s == t {
+		return nil
+	}
+	leaf := int64(d.v.cfg.leafRows)
+	if s.rows <= leaf {
+		return d.merge(ctx, r)
+	}
+	tb := d.tr.t
+	size := int((s.rows + splitWays - 1) / splitWays)
+	lower := r.Lower
+	for {
+		upper, ok, err := tb.key.NextUpperIn(ctx, d.sc, tb.pair.SourceDatabase, tb.pair.SourceTable, keyset.Range{Lower: lower, Upper: r.Upper}, size, tb.where)
+		if err != nil {
+			return &TableError{Side: "source", Database: tb.pair.SourceDatabase, Table: tb.pair.SourceTable, Err: err}
+		}
+		sub := keyset.Range{Lower: lower, Upper: r.Upper}
+		if ok {
+			sub.Upper = upper
+		}
+		ss, ts, err := tb.checksumRange(ctx, d.sc, d.dc, sub)
+		if err != nil {
+			return err
+		}
+		if ss != ts {
+			if ss.rows >= s.rows {
+				// No smaller part on the source (all rows in one sub-range):
+				// merge rather than split again.
+				if err := d.merge(ctx, sub); err != nil {
+					return err
+				}
+			} else if err := d.diff(ctx, sub, ss, ts); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			return nil
+		}
+		lower = upper
+	}
+}
+
+// row is one row read for merging: the key ordering values and the column
+// values (nil for NULL).
+type row struct {
+	keys, vals [][]byte
+}
+
+// rowReader reads rows of one side in key order and checks that the order
+// agrees with the Go-side comparison.
+type rowReader struct {
+	t      *table
+	rows   *sql.Rows
+	raw    []sql.RawBytes
+	ptrs   []any
+	prev   *row
+	side   string
+	db, tb string
+}
+
+func (r *rowReader) next() (*row, error) {
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return nil, &TableError{Side: r.side, Database: r.db, Table: r.tb, Err: fmt.Errorf("read rows: %w", err)}
+		}
+		return nil, nil
+	}
+	if err := r.rows.Scan(r.ptrs...); err != nil {
+		return nil, &TableError{Side: r.side, Database: r.db, Table: r.tb, Err: fmt.Errorf("read rows: %w", err)}
+	}
+	nk := len(r.t.keyCols)
+	out := &row{keys: make([][]byte, nk), vals: make([][]byte, len(r.raw)-nk)}
+	for i, b := range r.raw {
+		var c []byte
+		if b != nil {
+			c = append([]byte{}, b...)
+		}
+		if i < nk {
+			out.keys[i] = c
+		} else {
+			out.vals[i-nk] = c
+		}
+	}
+	if r.prev != nil && r.t.compareKeys(r.prev.keys, out.keys) >= 0 {
+		// The server's order and ours disagree: a merge would report
+		// nonsense, so stop.
+		return nil, &TableError{Side: r.side, Database: r.db, Table: r.tb,
+			Err: fmt.Errorf("rows do not arrive in the key order expected (key %s after %s): %w",
+				r.t.keyLiterals(out.vals), r.t.keyLiterals(r.prev.vals), ErrUnsupported)}
+	}
+	r.prev = out
+	return out, nil
+}
+
+// merge reads both sides' rows of r in key order and records the missing,
+// extra and changed ones. It holds one row per side at a time.
+func (d *differ) merge(ctx context.Context, r keyset.Range) error {
+	t := d.tr.t
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	where, args := t.rangeWhere(r)
+	open := func(conn *sql.Conn, target bool) (*rowReader, error) {
+		rr := &rowReader{t: t, side: "source", db: t.pair.SourceDatabase, tb: t.pair.SourceTable}
+		if target {
+			rr.side, rr.db, rr.tb = "target", t.pair.TargetDatabase, t.pair.TargetTable
+		}
+		rows, err := conn.QueryContext(ctx, t.rowsSQL(target, where), args...)
+		if err != nil {
+			return nil, &TableError{Side: rr.side, Database: rr.db, Table: rr.tb, Err: fmt.Errorf("read rows: %w", err)}
+		}
+		rr.rows = rows
+		rr.raw = make([]sql.RawBytes, len(t.keyCols)+len(t.cols))
+		rr.ptrs = make([]any, len(rr.raw))
+		for i := range rr.raw {
+			rr.ptrs[i] = &rr.raw[i]
+		}
+		return rr, nil
+	}
+	sr, err := open(d.sc, false)
+	if err != nil {
+		return err
+	}
+	defer sr.rows.Close()
+	tr, err := open(d.dc, true)
+	if err != nil {
+		return err
+	}
+	defer tr.rows.Close()
+
+	s, err := sr.next()
+	if err != nil {
+		return err
+	}
+	g, err := tr.next()
+	if err != nil {
+		return err
+	}
+	for s != nil || g != nil {
+		c := 0
+		switch {
+		case s == nil:
+			c = 1
+		case g == nil:
+			c = -1
+		default:
+			c = t.compareKeys(s.keys, g.keys)
+		}
+		switch {
+		case c < 0:
+			d.tr.record(d.index, RowDiff{Kind: Missing, Key: t.keyLiterals(s.vals), Source: t.literals(s.vals)})
+			if s, err = sr.next(); err != nil {
+				return err
+			}
+		case c > 0:
+			d.tr.record(d.index, RowDiff{Kind: Extra, Key: t.keyLiterals(g.vals), Target: t.literals(g.vals)})
+			if g, err = tr.next(); err != nil {
+				return err
+			}
+		default:
+			var changed []string
+			for i := range t.cols {
+				if !t.equalValue(i, s.vals[i], g.vals[i]) {
+					changed = append(changed, t.cols[i].name)
+				}
+			}
+			if changed != nil {
+				d.tr.record(d.index, RowDiff{Kind: Changed, Key: t.keyLiterals(s.vals), Source: t.literals(s.vals), Target: t.literals(g.vals), Columns: changed})
+			}
+			if s, err = sr.next(); err != nil {
+				return err
+			}
+			if g, err = tr.next(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// literals writes a row's values as SQL literals.
+func (t *table) literals(vals [][]byte) []string {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = literal(t.cols[i].kind, v)
+	}
+	return out
+}
+
+// keyLiterals writes a row's key values as SQL literals.
+func (t *table) keyLiterals(vals [][]byte) []string {
+	out := make([]string, len(t.keyIdx))
+	for i, j := range t.keyIdx {
+		out[i] = literal(t.cols[j].kind, vals[j])
+	}
+	return out
+}

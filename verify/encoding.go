@@ -1,0 +1,252 @@
+package verify
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/binary"
+	"encoding/hex"
+	"math/big"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// The row encoding. Each compared column contributes, in column order,
+//
+//	"N"                         for NULL
+//	"<length in bytes>:<bytes>" otherwise
+//
+// so that no two different rows encode alike: ('a','0c') is "1:a2:0c" and
+// ('a0','c') is "2:a01:c"; NULL is "N", '' is "0:" and 'NULL' is "4:NULL".
+// The row hash is the first 8 bytes of the MD5 of the encoding, as a
+// big-endian unsigned 64-bit integer; a chunk's checksum is the XOR of its
+// row hashes. The server computes the same thing in SQL (see rowHashSQL).
+
+// encodeRow appends the encoding of values (nil for NULL) to dst.
+func encodeRow(dst []byte, values [][]byte) []byte {
+	for _, v := range values {
+		if v == nil {
+			dst = append(dst, 'N')
+			continue
+		}
+		dst = strconv.AppendInt(dst, int64(len(v)), 10)
+		dst = append(dst, ':')
+		dst = append(dst, v...)
+	}
+	return dst
+}
+
+// decodeRow is the inverse of encodeRow; ok is false for input that no row
+// encodes to.
+func decodeRow(enc []byte) (values [][]byte, ok bool) {
+	values = [][]byte{}
+	for len(enc) > 0 {
+		if enc[0] == 'N' {
+			values = append(values, nil)
+			enc = enc[1:]
+			continue
+		}
+		colon := bytes.IndexByte(enc, ':')
+		if colon < 1 {
+			return nil, false
+		}
+		digits := string(enc[:colon])
+		if digits != "0" && digits[0] == '0' {
+			return nil, false
+		}
+		n, err := strconv.ParseUint(digits, 10, 31)
+		if err != nil || uint64(len(enc)-colon-1) < n {
+			return nil, false
+		}
+		values = append(values, append([]byte{}, enc[colon+1:colon+1+int(n)]...))
+		enc = enc[colon+1+int(n):]
+	}
+	return values, true
+}
+
+// rowHash is the 64-bit hash of a row's encoding.
+func rowHash(enc []byte) uint64 {
+	sum := md5.Sum(enc)
+	return binary.BigEndian.Uint64(sum[:8])
+}
+
+// kind says how a column's values are compared, ordered and written as SQL.
+type kind int
+
+const (
+	kindInt      kind = iota // integer types: text, ordered as integers
+	kindDecimal              // DECIMAL; ordered as exact decimals
+	kindFloat                // FLOAT and DOUBLE: text of the double value
+	kindText                 // character strings, ENUM, SET, JSON
+	kindBinary               // BINARY, VARBINARY, BLOB, BIT, spatial types
+	kindTemporal             // DATE, TIME, DATETIME, TIMESTAMP, YEAR
+)
+
+// kindOf classifies an information_schema DATA_TYPE.
+func kindOf(dataType string) kind {
+	switch strings.ToLower(dataType) {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
+		return kindInt
+	case "decimal", "numeric":
+		return kindDecimal
+	case "float", "double", "real", "double precision":
+		return kindFloat
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json":
+		return kindText
+	case "date", "time", "datetime", "timestamp", "year":
+		return kindTemporal
+	default: // binary, varbinary, blobs, bit, geometry and other spatial types, unknown
+		return kindBinary
+	}
+}
+
+// literal writes v (nil for NULL), a value as the server returned it for a
+// column of kind k, as an exact SQL literal. Numbers are written bare,
+// binary values as X'..', text as a quoted string when it is plain
+// printable UTF-8 without backslashes (so that it reads the same with and
+// without NO_BACKSLASH_ESCAPES), else as _utf8mb4 X'..'.
+func literal(k kind, v []byte) string {
+	switch {
+	case v == nil:
+		return "NULL"
+	case k == kindBinary:
+		if len(v) == 0 {
+			return "''"
+		}
+		return "X'" + strings.ToUpper(hex.EncodeToString(v)) + "'"
+	case (k == kindInt || k == kindDecimal || k == kindFloat) && isNumber(v):
+		return string(v)
+	case isPlain(v):
+		return "'" + strings.ReplaceAll(string(v), "'", "''") + "'"
+	default:
+		return "_utf8mb4 X'" + strings.ToUpper(hex.EncodeToString(v)) + "'"
+	}
+}
+
+// isNumber reports whether v is a number the SQL grammar reads as one:
+// an optional minus, digits with an optional fraction and exponent.
+func isNumber(v []byte) bool {
+	s := string(v)
+	s = strings.TrimPrefix(s, "-")
+	if s == "" {
+		return false
+	}
+	mant, exp, hasExp := strings.Cut(strings.ToLower(s), "e")
+	if hasExp {
+		exp = strings.TrimPrefix(strings.TrimPrefix(exp, "+"), "-")
+		if exp == "" || strings.Trim(exp, "0123456789") != "" {
+			return false
+		}
+	}
+	ip, fp, _ := strings.Cut(mant, ".")
+	if ip == "" || strings.Trim(ip, "0123456789") != "" || strings.Trim(fp, "0123456789") != "" {
+		return false
+	}
+	return true
+}
+
+// isPlain reports whether v is valid UTF-8 without control characters and
+// backslashes.
+func isPlain(v []byte) bool {
+	if !utf8.Valid(v) {
+		return false
+	}
+	for _, r := range string(v) {
+		if r < 0x20 || r == 0x7f || r == '\\' || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
+}
+
+// compareInt compares two integers written in decimal (optional minus,
+// digits); it works for any size.
+func compareInt(a, b []byte) int {
+	an, bn := len(a) > 0 && a[0] == '-', len(b) > 0 && b[0] == '-'
+	if an != bn {
+		if an {
+			return -1
+		}
+		return 1
+	}
+	if an {
+		a, b = b[1:], a[1:] // both negative: compare magnitudes reversed
+	}
+	a, b = bytes.TrimLeft(a, "0"), bytes.TrimLeft(b, "0")
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	return bytes.Compare(a, b)
+}
+
+// compareDecimal compares two exact decimals as the server writes them
+// ("-12.340", "20240101100000.500000"); it falls back to big.Rat for any
+// other form.
+func compareDecimal(a, b []byte) int {
+	if bytes.ContainsAny(a, "eE") || bytes.ContainsAny(b, "eE") {
+		return compareRat(a, b)
+	}
+	an, bn := len(a) > 0 && a[0] == '-', len(b) > 0 && b[0] == '-'
+	if an {
+		a = a[1:]
+	}
+	if bn {
+		b = b[1:]
+	}
+	ai, af, _ := bytes.Cut(a, []byte("."))
+	bi, bf, _ := bytes.Cut(b, []byte("."))
+	ai, bi = bytes.TrimLeft(ai, "0"), bytes.TrimLeft(bi, "0")
+	af, bf = bytes.TrimRight(af, "0"), bytes.TrimRight(bf, "0")
+	azero, bzero := len(ai) == 0 && len(af) == 0, len(bi) == 0 && len(bf) == 0
+	an, bn = an && !azero, bn && !bzero // -0 is 0
+	if an != bn {
+		if an {
+			return -1
+		}
+		return 1
+	}
+	c := 0
+	switch {
+	case len(ai) != len(bi):
+		c = 1
+		if len(ai) < len(bi) {
+			c = -1
+		}
+	default:
+		if c = bytes.Compare(ai, bi); c == 0 {
+			c = bytes.Compare(af, bf) // trailing zeros removed: plain byte order is numeric order
+		}
+	}
+	if an {
+		c = -c
+	}
+	return c
+}
+
+func compareRat(a, b []byte) int {
+	ra, oka := new(big.Rat).SetString(string(a))
+	rb, okb := new(big.Rat).SetString(string(b))
+	if !oka || !okb {
+		return bytes.Compare(a, b)
+	}
+	return ra.Cmp(rb)
+}
+
+// compareFloat compares two floating-point numbers in text.
+func compareFloat(a, b []byte) int {
+	fa, erra := strconv.ParseFloat(string(a), 64)
+	fb, errb := strconv.ParseFloat(string(b), 64)
+	if erra != nil || errb != nil {
+		return bytes.Compare(a, b)
+	}
+	switch {
+	case fa < fb:
+		return -1
+	case fa > fb:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,38 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors that callers branch on with errors.Is.
+var (
+	// ErrNoKey: a table has neither a primary key nor a unique key over NOT
+	// NULL columns, which chunking and row comparison need.
+	ErrNoKey = errors.New("no primary key or unique NOT NULL key")
+	// ErrNotFound: a database, table or column does not exist.
+	ErrNotFound = errors.New("does not exist")
+	// ErrMismatch: the two tables of a pair cannot be compared as they are
+	// defined (a column on one side only, a key column of another type or
+	// collation).
+	ErrMismatch = errors.New("definitions do not match")
+	// ErrUnsupported: a key column has a type rows cannot be ordered by in
+	// Go the way the server orders them (JSON, BLOB, spatial).
+	ErrUnsupported = errors.New("unsupported")
+)
+
+// TableError is a problem with one table of a pair. Err wraps one of the
+// sentinel errors above or the driver's error.
+type TableError struct {
+	// Side is "source" or "target".
+	Side     string
+	Database string
+	Table    string
+	Err      error
+}
+
+func (e *TableError) Error() string {
+	return fmt.Sprintf("verify: %s table %s.%s: %v", e.Side, e.Database, e.Table, e.Err)
+}
+
+func (e *TableError) Unwrap() error { return e.Err }

@@ -1,0 +1,185 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+)
+
+// Option configures a Verifier. Options validate their arguments; New
+// returns the first error.
+type Option func(*config) error
+
+// Snapshot says how Verify reads both sides at one quiet point.
+type Snapshot int
+
+const (
+	// NoSnapshot reads each chunk when its turn comes (the default): fine
+	// for data at rest; with writes going on, use WithRecheck.
+	NoSnapshot Snapshot = iota
+	// SnapshotQuiesced opens a consistent-snapshot, read-only transaction on
+	// every reading connection of both sides before the first chunk. The
+	// caller guarantees that neither side changes while Verify starts (for
+	// example writes are stopped and the target has caught up); Verify then
+	// compares that point however long it runs, while writes resume.
+	SnapshotQuiesced
+	// SnapshotLocked is SnapshotQuiesced with the quiet point made by
+	// Verify: it takes FLUSH TABLES WITH READ LOCK on the source and then on
+	// the target, opens the snapshots and unlocks both, blocking writes for
+	// the few milliseconds that takes (plus the wait for running statements
+	// to finish, bounded by lock_wait_timeout = 10 s). It needs the RELOAD
+	// privilege on both sides. Both sides are at one point only if nothing
+	// was in flight between them (no replication lag).
+	SnapshotLocked
+)
+
+func (s Snapshot) String() string {
+	switch s {
+	case NoSnapshot:
+		return "none"
+	case SnapshotQuiesced:
+		return "quiesced"
+	case SnapshotLocked:
+		return "locked"
+	}
+	return fmt.Sprintf("Snapshot(%d)", int(s))
+}
+
+type config struct {
+	logger      *slog.Logger
+	parallel    int
+	chunkTime   time.Duration
+	chunkRows   [3]int // start, min, max
+	leafRows    int
+	tolerance   float64
+	sampleLimit int
+	snapshot    Snapshot
+	recheck     time.Duration
+	attempts    int
+	batchRows   int
+}
+
+func defaultConfig() config {
+	return config{
+		logger:      slog.New(slog.DiscardHandler),
+		parallel:    4,
+		chunkTime:   250 * time.Millisecond,
+		chunkRows:   [3]int{5000, 100, 1_000_000},
+		leafRows:    2000,
+		sampleLimit: 1000,
+		batchRows:   200,
+	}
+}
+
+// WithLogger logs chunk and table progress to logger (debug and info
+// levels). The default discards.
+func WithLogger(logger *slog.Logger) Option {
+	return func(c *config) error {
+		if logger == nil {
+			return errors.New("WithLogger: nil logger")
+		}
+		c.logger = logger
+		return nil
+	}
+}
+
+// WithParallelism checksums n chunks at a time (default 4), each on one
+// connection per side.
+func WithParallelism(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 64 {
+			return fmt.Errorf("WithParallelism: %d is not between 1 and 64", n)
+		}
+		c.parallel = n
+		return nil
+	}
+}
+
+// WithChunkTime sizes chunks so that checksumming one takes about d
+// (default 250ms), starting from start rows and staying between minRows
+// and maxRows.
+func WithChunkTime(d time.Duration, start, minRows, maxRows int) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("WithChunkTime: duration %v is not positive", d)
+		}
+		if minRows < 1 || maxRows < minRows || start < minRows || start > maxRows {
+			return fmt.Errorf("WithChunkTime: want 1 <= min (%d) <= start (%d) <= max (%d)", minRows, start, maxRows)
+		}
+		c.chunkTime, c.chunkRows = d, [3]int{start, minRows, maxRows}
+		return nil
+	}
+}
+
+// WithFloatTolerance treats FLOAT and DOUBLE values as equal when they
+// differ by at most tol (absolute). The default, 0, compares them exactly.
+// DECIMAL values are always compared exactly.
+func WithFloatTolerance(tol float64) Option {
+	return func(c *config) error {
+		if tol < 0 || math.IsNaN(tol) || math.IsInf(tol, 0) {
+			return fmt.Errorf("WithFloatTolerance: %v is not a finite non-negative number", tol)
+		}
+		c.tolerance = tol
+		return nil
+	}
+}
+
+// WithSampleLimit keeps at most n differing rows per table in the report
+// (default 1000); the counts are always complete. Repair repairs the rows
+// kept, so with more differences than that it takes several rounds.
+func WithSampleLimit(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("WithSampleLimit: %d is not positive", n)
+		}
+		c.sampleLimit = n
+		return nil
+	}
+}
+
+// WithSnapshot reads both sides at one quiet point; see Snapshot. It
+// cannot be combined with WithRecheck: a snapshot does not change.
+func WithSnapshot(s Snapshot) Option {
+	return func(c *config) error {
+		if s < NoSnapshot || s > SnapshotLocked {
+			return fmt.Errorf("WithSnapshot: unknown mode %d", int(s))
+		}
+		c.snapshot = s
+		return nil
+	}
+}
+
+// WithRecheck re-examines a chunk found different after delay, up to
+// attempts times, and reports it only if it still differs every time: rows
+// that differed only because a write was on its way (replication lag, an
+// in-flight dual write) are not reported. The rows listed are those that
+// differ at the last look. It cannot be combined with WithSnapshot.
+func WithRecheck(delay time.Duration, attempts int) Option {
+	return func(c *config) error {
+		if delay <= 0 || attempts < 1 {
+			return fmt.Errorf("WithRecheck: delay %v and attempts %d must be positive", delay, attempts)
+		}
+		c.recheck, c.attempts = delay, attempts
+		return nil
+	}
+}
+
+// WithRepairBatch writes and applies repairs in transactions of at most n
+// rows (default 200).
+func WithRepairBatch(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("WithRepairBatch: %d is not positive", n)
+		}
+		c.batchRows = n
+		return nil
+	}
+}
+
+// withLeafRows sets the chunk size below which a differing chunk is
+// compared row by row instead of split further (tests).
+func withLeafRows(n int) Option {
+	return func(c *config) error { c.leafRows = n; return nil }
+}

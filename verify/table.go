@@ -1,0 +1,358 @@
+package verify
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/shiftgate/shiftgate/internal/keyset"
+	"github.com/shiftgate/shiftgate/internal/schema"
+)
+
+// TablePair names a table on the source and the table on the target that
+// should hold the same rows, with what to compare.
+type TablePair struct {
+	SourceDatabase, SourceTable string
+	// TargetDatabase and TargetTable default to the source names.
+	TargetDatabase, TargetTable string
+	// Columns, if not empty, compares only these columns (the row key's
+	// columns are always compared). Generated columns are never compared:
+	// they follow from the others.
+	Columns []string
+	// Ignore leaves these columns out of the comparison, on either side.
+	Ignore []string
+	// Where, if not empty, is an SQL predicate that restricts the rows
+	// compared on both sides, such as "created_at < '2025-01-01'". It is
+	// trusted SQL: do not build it from untrusted input.
+	Where string
+}
+
+// Pair is the pair of database.table on both sides.
+func Pair(database, table string) TablePair {
+	return TablePair{SourceDatabase: database, SourceTable: table}
+}
+
+// DatabasePairs pairs every base table of sourceDatabase on source with the
+// table of the same name in targetDatabase, by name in binary order.
+func DatabasePairs(ctx context.Context, source *sql.DB, sourceDatabase, targetDatabase string) ([]TablePair, error) {
+	tables, err := schema.Tables(ctx, source, sourceDatabase)
+	if err != nil {
+		return nil, fmt.Errorf("verify: source: %w", err)
+	}
+	var out []TablePair
+	for _, t := range tables {
+		if !t.View {
+			out = append(out, TablePair{SourceDatabase: sourceDatabase, SourceTable: t.Name, TargetDatabase: targetDatabase, TargetTable: t.Name})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("verify: source database %s: no tables: %w", sourceDatabase, ErrNotFound)
+	}
+	return out, nil
+}
+
+// column is one compared column.
+type column struct {
+	name string
+	kind kind
+	// src and dst are the value expressions on each side: their text is
+	// what gets hashed and compared.
+	src, dst string
+	// hashSrc and hashDst differ from src and dst for floats compared with
+	// a tolerance: rounded so that values within the tolerance usually hash
+	// alike (a chunk whose hashes differ is settled row by row).
+	hashSrc, hashDst string
+	nullable         bool
+	float            bool
+}
+
+// keyCol is one column of the row key with its ordering expression.
+type keyCol struct {
+	name  string
+	order string // expression whose value orders rows as the server does
+	cmp   func(a, b []byte) int
+}
+
+// table is a pair ready to compare.
+type table struct {
+	pair    TablePair
+	key     keyset.Key
+	keyCols []keyCol
+	cols    []column
+	// keyIdx[i] is the index in cols of key column i.
+	keyIdx    []int
+	where     string
+	srcName   string // quoted database.table
+	dstName   string
+	tolerance float64
+}
+
+// prepare loads both definitions and builds the comparison of one pair.
+func prepare(ctx context.Context, src, dst schema.Querier, p TablePair, tolerance float64) (*table, error) {
+	if p.TargetDatabase == "" {
+		p.TargetDatabase = p.SourceDatabase
+	}
+	if p.TargetTable == "" {
+		p.TargetTable = p.SourceTable
+	}
+	srcErr := func(err error) error {
+		return &TableError{Side: "source", Database: p.SourceDatabase, Table: p.SourceTable, Err: err}
+	}
+	dstErr := func(err error) error {
+		return &TableError{Side: "target", Database: p.TargetDatabase, Table: p.TargetTable, Err: err}
+	}
+	for _, n := range []struct{ kind, name string }{{"source database", p.SourceDatabase}, {"source table", p.SourceTable},
+		{"target database", p.TargetDatabase}, {"target table", p.TargetTable}} {
+		if err := schema.ValidateName(n.kind, n.name); err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+	}
+	sdef, err := schema.LoadTable(ctx, src, p.SourceDatabase, p.SourceTable)
+	if errors.Is(err, schema.ErrNotFound) {
+		return nil, srcErr(ErrNotFound)
+	} else if err != nil {
+		return nil, srcErr(err)
+	}
+	ddef, err := schema.LoadTable(ctx, dst, p.TargetDatabase, p.TargetTable)
+	if errors.Is(err, schema.ErrNotFound) {
+		return nil, dstErr(ErrNotFound)
+	} else if err != nil {
+		return nil, dstErr(err)
+	}
+	ix, err := sdef.RowKey()
+	if errors.Is(err, schema.ErrNoKey) {
+		return nil, srcErr(ErrNoKey)
+	} else if err != nil {
+		return nil, srcErr(err)
+	}
+
+	ignored := func(name string) bool {
+		for _, c := range p.Ignore {
+			if strings.EqualFold(c, name) {
+				return true
+			}
+		}
+		return false
+	}
+	isKey := func(name string) bool {
+		for _, c := range ix.Columns {
+			if strings.EqualFold(c.Name, name) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, name := range p.Ignore {
+		if isKey(name) {
+			return nil, srcErr(fmt.Errorf("column %s is part of the row key %s and cannot be ignored: %w", name, ix.Name, ErrMismatch))
+		}
+	}
+	wanted := map[string]bool{}
+	for _, name := range p.Columns {
+		c := sdef.Column(name)
+		if c == nil {
+			return nil, srcErr(fmt.Errorf("column %s %w", name, ErrNotFound))
+		}
+		wanted[strings.ToLower(c.Name)] = true
+	}
+
+	t := &table{pair: p, where: p.Where, tolerance: tolerance,
+		srcName: schema.QualifiedName(p.SourceDatabase, p.SourceTable),
+		dstName: schema.QualifiedName(p.TargetDatabase, p.TargetTable)}
+	for _, sc := range sdef.Columns {
+		if sc.Generated || ignored(sc.Name) || len(wanted) > 0 && !wanted[strings.ToLower(sc.Name)] && !isKey(sc.Name) {
+			continue
+		}
+		dc := ddef.Column(sc.Name)
+		if dc == nil || dc.Generated {
+			return nil, dstErr(fmt.Errorf("column %s (on the source) is missing or generated: %w", sc.Name, ErrMismatch))
+		}
+		k := kindOf(sc.DataType)
+		if dk := kindOf(dc.DataType); dk != k && !(isText(k) && isText(dk)) {
+			return nil, dstErr(fmt.Errorf("column %s is %s, on the source %s: %w", sc.Name, dc.ColumnType, sc.ColumnType, ErrMismatch))
+		}
+		col := column{name: sc.Name, kind: k, nullable: sc.Nullable || dc.Nullable, float: k == kindFloat}
+		col.src, col.dst = valueExpr(sc), valueExpr(*dc)
+		col.hashSrc, col.hashDst = col.src, col.dst
+		if col.float && tolerance > 0 {
+			col.hashSrc, col.hashDst = roundedExpr(sc, tolerance), roundedExpr(*dc, tolerance)
+		}
+		t.cols = append(t.cols, col)
+	}
+	if len(wanted) == 0 {
+		// Columns only the target has would go unverified: name them.
+		for _, dc := range ddef.Columns {
+			if !dc.Generated && !ignored(dc.Name) && sdef.Column(dc.Name) == nil {
+				return nil, dstErr(fmt.Errorf("column %s is not on the source (ignore it with TablePair.Ignore): %w", dc.Name, ErrMismatch))
+			}
+		}
+	}
+
+	names := ix.ColumnNames()
+	t.key = keyset.NewKey(names...)
+	for _, name := range names {
+		sc, dc := sdef.Column(name), ddef.Column(name)
+		if dc == nil {
+			return nil, dstErr(fmt.Errorf("key column %s %w", name, ErrNotFound))
+		}
+		if !strings.EqualFold(sc.DataType, dc.DataType) || sc.Collation != dc.Collation || sc.Unsigned != dc.Unsigned {
+			return nil, dstErr(fmt.Errorf("key column %s is %s %s, on the source %s %s; both sides must order keys alike: %w",
+				name, dc.ColumnType, dc.Collation, sc.ColumnType, sc.Collation, ErrMismatch))
+		}
+		kc, err := keyOrder(*sc)
+		if err != nil {
+			return nil, srcErr(err)
+		}
+		t.keyCols = append(t.keyCols, kc)
+		for i, c := range t.cols {
+			if strings.EqualFold(c.name, name) {
+				t.keyIdx = append(t.keyIdx, i)
+			}
+		}
+	}
+	if len(t.keyIdx) != len(t.keyCols) {
+		return nil, srcErr(fmt.Errorf("row key %s has a generated column: %w", ix.Name, ErrUnsupported))
+	}
+	return t, nil
+}
+
+func isText(k kind) bool { return k == kindText }
+
+// valueExpr is the SQL expression whose text stands for a column's value:
+// strings in utf8mb4 (or their bytes for binary types), numbers and times
+// as the server writes them (pinned to time zone +00:00), FLOAT through
+// DOUBLE so that no digit is lost.
+func valueExpr(c schema.Column) string {
+	q := schema.QuoteIdent(c.Name)
+	switch kindOf(c.DataType) {
+	case kindFloat:
+		return "CONCAT(CAST(" + q + " AS DOUBLE))"
+	case kindText:
+		// As bytes: columns of different collations cannot be mixed in
+		// one CONCAT, and the hash is over bytes anyway.
+		if cs := strings.ToLower(c.Charset); cs != "" && cs != "utf8mb4" && cs != "binary" {
+			return "CAST(CONVERT(" + q + " USING utf8mb4) AS BINARY)"
+		}
+		return "CAST(" + q + " AS BINARY)"
+	case kindBinary:
+		return q
+	default:
+		return "CONCAT(" + q + ")"
+	}
+}
+
+// roundedExpr rounds a float column to a grid finer than tol: values more
+// than tol apart then never round alike.
+func roundedExpr(c schema.Column, tol float64) string {
+	digits := int(math.Ceil(-math.Log10(tol))) + 1
+	return "CONCAT(ROUND(CAST(" + schema.QuoteIdent(c.Name) + " AS DOUBLE), " + strconv.Itoa(digits) + "))"
+}
+
+// keyOrder returns how to order by key column c in Go exactly as the server
+// orders it: strings by their collation weights (padded for PAD SPACE
+// collations, where 'a' = 'a '), numbers and times numerically.
+func keyOrder(c schema.Column) (keyCol, error) {
+	q := schema.QuoteIdent(c.Name)
+	kc := keyCol{name: c.Name}
+	dt := strings.ToLower(c.DataType)
+	switch {
+	case kindOf(dt) == kindInt:
+		kc.order, kc.cmp = "CONCAT("+q+")", compareInt
+	case kindOf(dt) == kindFloat:
+		kc.order, kc.cmp = "CONCAT(CAST("+q+" AS DOUBLE))", compareFloat
+	case kindOf(dt) == kindDecimal || kindOf(dt) == kindTemporal || dt == "enum" || dt == "set" || dt == "bit":
+		// ENUM and SET order by their index, times by their numeric form.
+		kc.order, kc.cmp = "CONCAT("+q+" + 0)", compareDecimal
+	case dt == "binary" || dt == "varbinary":
+		kc.order, kc.cmp = q, compareBytes
+	case dt == "char" || dt == "varchar":
+		if strings.Contains(strings.ToLower(c.Collation), "nopad") || c.MaxLength <= 0 {
+			kc.order = "WEIGHT_STRING(" + q + ")"
+		} else {
+			kc.order = fmt.Sprintf("WEIGHT_STRING(%s AS CHAR(%d))", q, c.MaxLength)
+		}
+		kc.cmp = compareBytes
+	default:
+		return kc, fmt.Errorf("key column %s of type %s: %w", c.Name, c.ColumnType, ErrUnsupported)
+	}
+	return kc, nil
+}
+
+func compareBytes(a, b []byte) int { return strings.Compare(string(a), string(b)) }
+
+// hashSQL is the SELECT list of a chunk checksum on one side: the row count
+// and the XOR of the row hashes (see encodeRow).
+func (t *table) hashSQL(target bool) string {
+	parts := make([]string, len(t.cols))
+	for i, c := range t.cols {
+		e := c.hashSrc
+		if target {
+			e = c.hashDst
+		}
+		p := "CONCAT(LENGTH(" + e + "), ':', " + e + ")"
+		if c.nullable {
+			p = "COALESCE(" + p + ", 'N')"
+		}
+		parts[i] = p
+	}
+	return "COUNT(*), COALESCE(BIT_XOR(CAST(CONV(LEFT(MD5(CONCAT(" + strings.Join(parts, ", ") + ")), 16), 16, 10) AS UNSIGNED)), 0)"
+}
+
+// rowsSQL selects the key ordering values and the column values of the rows
+// of one side in a range, in key order.
+func (t *table) rowsSQL(target bool, where string) string {
+	list := make([]string, 0, len(t.keyCols)+len(t.cols))
+	for _, k := range t.keyCols {
+		list = append(list, k.order)
+	}
+	for _, c := range t.cols {
+		if target {
+			list = append(list, c.dst)
+		} else {
+			list = append(list, c.src)
+		}
+	}
+	name := t.srcName
+	if target {
+		name = t.dstName
+	}
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", strings.Join(list, ", "), name, where, t.key.OrderBy())
+}
+
+// rangeWhere is the predicate of a key range with the pair's filter.
+func (t *table) rangeWhere(r keyset.Range) (string, []any) {
+	where, args := t.key.Where(r)
+	if t.where != "" {
+		where = "(" + t.where + ") AND " + where
+	}
+	return where, args
+}
+
+// compareKeys orders two rows by their key ordering values.
+func (t *table) compareKeys(a, b [][]byte) int {
+	for i, k := range t.keyCols {
+		if c := k.cmp(a[i], b[i]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// equalValue compares the values of column i on both sides.
+func (t *table) equalValue(i int, a, b []byte) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	if t.cols[i].float && t.tolerance > 0 {
+		fa, erra := strconv.ParseFloat(string(a), 64)
+		fb, errb := strconv.ParseFloat(string(b), 64)
+		if erra == nil && errb == nil {
+			return math.Abs(fa-fb) <= t.tolerance
+		}
+	}
+	return string(a) == string(b)
+}

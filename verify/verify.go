@@ -1,0 +1,462 @@
+package verify
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shiftgate/shiftgate/internal/keyset"
+)
+
+// Verifier compares tables of a source with tables of a target. It is safe
+// for concurrent use; each Verify call has its own connections.
+type Verifier struct {
+	src, dst *sql.DB
+	cfg      config
+}
+
+// New returns a Verifier reading source and target, which may be the same
+// pool (one server). The pools' own connections are left as they were:
+// Verify takes connections of its own from them, pins their time zone to
+// +00:00 (so TIMESTAMP values compare as instants) and closes them after.
+func New(source, target *sql.DB, opts ...Option) (*Verifier, error) {
+	if source == nil || target == nil {
+		return nil, errors.New("verify: nil source or target")
+	}
+	v := &Verifier{src: source, dst: target, cfg: defaultConfig()}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("verify: nil option")
+		}
+		if err := o(&v.cfg); err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+	}
+	if v.cfg.snapshot != NoSnapshot && v.cfg.recheck > 0 {
+		return nil, errors.New("verify: WithSnapshot and WithRecheck exclude each other: a snapshot does not change")
+	}
+	return v, nil
+}
+
+// checksum is the row count and XOR of row hashes of one side of a range.
+type checksum struct {
+	rows int64
+	sum  uint64
+}
+
+// chunk is one key range of a table.
+type chunk struct {
+	run      *tableRun
+	index    int
+	r        keyset.Range
+	src, dst checksum
+	seen     time.Time
+}
+
+// tableRun collects what Verify learns about one table.
+type tableRun struct {
+	t     *table
+	limit int
+
+	mu              sync.Mutex
+	sizer           *keyset.Sizer
+	rep             TableReport
+	differing       []*chunk
+	diffs           map[int][]RowDiff // by chunk index, each in key order
+	start, end      time.Time
+	missing, extra  atomic.Int64
+	changed, sample atomic.Int64
+}
+
+func (tr *tableRun) size() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.sizer.Size()
+}
+
+func (tr *tableRun) done(c *chunk, took time.Duration) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.sizer.Observe(int(c.src.rows), took)
+	tr.rep.Chunks++
+	tr.rep.Rows += c.src.rows
+	tr.rep.TargetRows += c.dst.rows
+	if c.src != c.dst {
+		tr.differing = append(tr.differing, c)
+	}
+	tr.end = time.Now()
+}
+
+// record adds one differing row; it keeps it if the sample has room.
+func (tr *tableRun) record(index int, d RowDiff) {
+	switch d.Kind {
+	case Missing:
+		tr.missing.Add(1)
+	case Extra:
+		tr.extra.Add(1)
+	default:
+		tr.changed.Add(1)
+	}
+	if tr.sample.Add(1) > int64(tr.limit) {
+		return
+	}
+	tr.mu.Lock()
+	tr.diffs[index] = append(tr.diffs[index], d)
+	tr.mu.Unlock()
+}
+
+// Verify compares each pair and reports every difference, or an error if a
+// pair cannot be compared (checked for all pairs before reading any row) or
+// reading fails. Differences are not an error: see Report.Clean.
+//
+// Each table is cut into chunks by its row key on the source; the chunks are
+// checksummed on both sides in parallel (row count and XOR of 64-bit row
+// hashes computed by the servers). A chunk that differs is split and
+// checksummed again down to a few thousand rows, which are read from both
+// sides in key order and merged to find the missing, extra and changed
+// rows.
+func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, error) {
+	if len(pairs) == 0 {
+		return nil, errors.New("verify: no table pair given")
+	}
+	begin := time.Now()
+	rep := &Report{Snapshot: v.cfg.snapshot.String(), Started: begin.UTC()}
+	if err := v.src.QueryRowContext(ctx, "SELECT CONCAT(@@hostname, ':', @@port)").Scan(&rep.Source); err != nil {
+		return nil, fmt.Errorf("verify: source: %w", err)
+	}
+	if err := v.dst.QueryRowContext(ctx, "SELECT CONCAT(@@hostname, ':', @@port)").Scan(&rep.Target); err != nil {
+		return nil, fmt.Errorf("verify: target: %w", err)
+	}
+	runs := make([]*tableRun, len(pairs))
+	for i, p := range pairs {
+		t, err := prepare(ctx, v.src, v.dst, p, v.cfg.tolerance)
+		if err != nil {
+			return nil, err
+		}
+		runs[i] = &tableRun{t: t, limit: v.cfg.sampleLimit, diffs: map[int][]RowDiff{},
+			sizer: keyset.NewSizer(v.cfg.chunkTime, v.cfg.chunkRows[0], v.cfg.chunkRows[1], v.cfg.chunkRows[2])}
+	}
+
+	n := v.cfg.parallel
+	src, dst, err := v.open(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
+	defer dst.close()
+
+	// Pass 1: checksum every chunk.
+	g, gctx := errgroup.WithContext(ctx)
+	jobs := make(chan *chunk, n)
+	g.Go(func() error {
+		defer close(jobs)
+		conn := src.conns[n] // the boundary reader
+		for _, tr := range runs {
+			if err := v.produce(gctx, conn, tr, jobs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for w := range n {
+		g.Go(func() error {
+			sc, dc := src.conns[w], dst.conns[w]
+			for c := range jobs {
+				start := time.Now()
+				if err := c.run.t.checksum(gctx, sc, dc, c); err != nil {
+					return err
+				}
+				c.seen = time.Now()
+				c.run.done(c, time.Since(start))
+				v.cfg.logger.Debug("verify: chunk", "table", c.run.t.srcName, "chunk", c.index,
+					"rows", c.src.rows, "target_rows", c.dst.rows, "equal", c.src == c.dst, "took", time.Since(start))
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	// Pass 2: look into the chunks that differ.
+	var differing []*chunk
+	for _, tr := range runs {
+		differing = append(differing, tr.differing...)
+	}
+	if len(differing) > 0 {
+		g, gctx = errgroup.WithContext(ctx)
+		queue := make(chan *chunk)
+		g.Go(func() error {
+			defer close(queue)
+			for _, c := range differing {
+				select {
+				case queue <- c:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			return nil
+		})
+		for w := range n {
+			g.Go(func() error {
+				sc, dc := src.conns[w], dst.conns[w]
+				for c := range queue {
+					if err := v.examine(gctx, sc, dc, c); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+	}
+
+	for _, tr := range runs {
+		rep.Tables = append(rep.Tables, tr.report())
+	}
+	rep.Duration = time.Since(begin)
+	rep.batchRows = v.cfg.batchRows
+	for _, t := range rep.Tables {
+		v.cfg.logger.Info("verify: table", "source", t.SourceDatabase+"."+t.SourceTable, "target", t.TargetDatabase+"."+t.TargetTable,
+			"rows", t.Rows, "chunks", t.Chunks, "differences", t.Differences(), "took", t.Duration)
+	}
+	return rep, nil
+}
+
+// produce cuts a table into chunks on the source and queues them.
+func (v *Verifier) produce(ctx context.Context, conn *sql.Conn, tr *tableRun, jobs chan<- *chunk) error {
+	t := tr.t
+	tr.mu.Lock()
+	tr.start = time.Now()
+	tr.end = tr.start
+	tr.mu.Unlock()
+	var lower keyset.Values
+	for i := 0; ; i++ {
+		upper, ok, err := t.key.NextUpperIn(ctx, conn, t.pair.SourceDatabase, t.pair.SourceTable, keyset.Range{Lower: lower}, tr.size(), t.where)
+		if err != nil {
+			return &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable, Err: err}
+		}
+		c := &chunk{run: tr, index: i, r: keyset.Range{Lower: lower}}
+		if ok {
+			c.r.Upper = upper
+		}
+		select {
+		case jobs <- c:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			return nil
+		}
+		lower = upper
+	}
+}
+
+// examine settles a differing chunk: rechecks it after the delay if asked,
+// then finds its differing rows.
+func (v *Verifier) examine(ctx context.Context, sc, dc *sql.Conn, c *chunk) error {
+	tr := c.run
+	for a := 0; a < v.cfg.attempts; a++ {
+		wait := time.Until(c.seen.Add(v.cfg.recheck))
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		}
+		if err := tr.t.checksum(ctx, sc, dc, c); err != nil {
+			return err
+		}
+		c.seen = time.Now()
+		if c.src == c.dst {
+			tr.mu.Lock()
+			tr.rep.Rechecked++
+			tr.end = time.Now()
+			tr.mu.Unlock()
+			v.cfg.logger.Debug("verify: chunk equal on recheck", "table", tr.t.srcName, "chunk", c.index)
+			return nil
+		}
+	}
+	tr.mu.Lock()
+	tr.rep.DifferingChunks++
+	tr.mu.Unlock()
+	d := differ{v: v, sc: sc, dc: dc, tr: tr, index: c.index}
+	if err := d.diff(ctx, c.r, c.src, c.dst); err != nil {
+		return err
+	}
+	tr.mu.Lock()
+	tr.end = time.Now()
+	tr.mu.Unlock()
+	return nil
+}
+
+// checksum computes both sides' checksums of c's range at the same time.
+func (t *table) checksum(ctx context.Context, sc, dc *sql.Conn, c *chunk) error {
+	var err error
+	c.src, c.dst, err = t.checksumRange(ctx, sc, dc, c.r)
+	return err
+}
+
+func (t *table) checksumRange(ctx context.Context, sc, dc *sql.Conn, r keyset.Range) (s, d checksum, err error) {
+	where, args := t.rangeWhere(r)
+	var wg sync.WaitGroup
+	var derr error
+	wg.Go(func() {
+		q := "SELECT " + t.hashSQL(true) + " FROM " + t.dstName + " WHERE " + where
+		if e := dc.QueryRowContext(ctx, q, args...).Scan(&d.rows, &d.sum); e != nil {
+			derr = &TableError{Side: "target", Database: t.pair.TargetDatabase, Table: t.pair.TargetTable, Err: fmt.Errorf("checksum: %w", e)}
+		}
+	})
+	q := "SELECT " + t.hashSQL(false) + " FROM " + t.srcName + " WHERE " + where
+	if e := sc.QueryRowContext(ctx, q, args...).Scan(&s.rows, &s.sum); e != nil {
+		err = &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable, Err: fmt.Errorf("checksum: %w", e)}
+	}
+	wg.Wait()
+	return s, d, errors.Join(err, derr)
+}
+
+// report builds the table's report.
+func (tr *tableRun) report() *TableReport {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	r := tr.rep
+	p := tr.t.pair
+	r.SourceDatabase, r.SourceTable, r.TargetDatabase, r.TargetTable = p.SourceDatabase, p.SourceTable, p.TargetDatabase, p.TargetTable
+	r.Key = slices.Clone(tr.t.key.Columns)
+	for _, c := range tr.t.cols {
+		r.Columns = append(r.Columns, c.name)
+	}
+	r.Where = p.Where
+	r.Missing, r.Extra, r.Changed = tr.missing.Load(), tr.extra.Load(), tr.changed.Load()
+	r.Truncated = tr.sample.Load() > int64(tr.limit)
+	indexes := make([]int, 0, len(tr.diffs))
+	for i := range tr.diffs {
+		indexes = append(indexes, i)
+	}
+	slices.Sort(indexes)
+	for _, i := range indexes {
+		r.Diffs = append(r.Diffs, tr.diffs[i]...)
+	}
+	r.Duration = tr.end.Sub(tr.start)
+	return &r
+}
+
+// side is the connections Verify reads one side with.
+type side struct {
+	conns []*sql.Conn
+	lock  *sql.Conn // holds FLUSH TABLES WITH READ LOCK while snapshots open
+}
+
+// open takes n connections per side (n+1 on the source: one reads chunk
+// boundaries), sets them up and, in snapshot mode, opens the snapshots.
+func (v *Verifier) open(ctx context.Context, n int) (src, dst *side, err error) {
+	src, dst = &side{}, &side{}
+	fail := func(which string, err error) (*side, *side, error) {
+		src.close()
+		dst.close()
+		return nil, nil, fmt.Errorf("verify: %s: %w", which, err)
+	}
+	for _, s := range []struct {
+		name string
+		db   *sql.DB
+		side *side
+		n    int
+	}{{"source", v.src, src, n + 1}, {"target", v.dst, dst, n}} {
+		for range s.n {
+			c, err := s.db.Conn(ctx)
+			if err != nil {
+				return fail(s.name, err)
+			}
+			s.side.conns = append(s.side.conns, c)
+			if _, err := c.ExecContext(ctx, "SET SESSION time_zone = '+00:00'"); err != nil {
+				return fail(s.name, err)
+			}
+		}
+	}
+	if v.cfg.snapshot == NoSnapshot {
+		return src, dst, nil
+	}
+	if v.cfg.snapshot == SnapshotLocked {
+		// Lock on connections of their own, so that snapshots are opened
+		// while both sides are locked.
+		for _, s := range []struct {
+			name string
+			db   *sql.DB
+			side *side
+		}{{"source", v.src, src}, {"target", v.dst, dst}} {
+			c, err := s.db.Conn(ctx)
+			if err != nil {
+				return fail(s.name, err)
+			}
+			s.side.lock = c
+			if _, err := c.ExecContext(ctx, "SET SESSION lock_wait_timeout = 10"); err != nil {
+				return fail(s.name, err)
+			}
+			if _, err := c.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
+				return fail(s.name, fmt.Errorf("FLUSH TABLES WITH READ LOCK: %w", err))
+			}
+		}
+		v.cfg.logger.Info("verify: both sides locked")
+	}
+	for _, s := range []struct {
+		name string
+		side *side
+	}{{"source", src}, {"target", dst}} {
+		for _, c := range s.side.conns {
+			if _, err := c.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
+				return fail(s.name, err)
+			}
+		}
+	}
+	for _, s := range []struct {
+		name string
+		side *side
+	}{{"source", src}, {"target", dst}} {
+		if s.side.lock != nil {
+			_, err := s.side.lock.ExecContext(ctx, "UNLOCK TABLES")
+			discard(s.side.lock)
+			s.side.lock = nil
+			if err != nil {
+				return fail(s.name, fmt.Errorf("UNLOCK TABLES: %w", err))
+			}
+		}
+	}
+	if v.cfg.snapshot == SnapshotLocked {
+		v.cfg.logger.Info("verify: snapshots open, both sides unlocked")
+	}
+	return src, dst, nil
+}
+
+// close closes the side's connections without returning them to the pool,
+// so that no session setting or open snapshot reaches another user.
+func (s *side) close() {
+	if s == nil {
+		return
+	}
+	for _, c := range s.conns {
+		discard(c)
+	}
+	if s.lock != nil {
+		discard(s.lock) // closing the session releases the lock
+	}
+	s.conns, s.lock = nil, nil
+}
+
+// discard closes c's underlying connection.
+func discard(c *sql.Conn) {
+	_ = c.Raw(func(any) error { return driver.ErrBadConn })
+	_ = c.Close()
+}
