@@ -1,0 +1,80 @@
+package verify_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/shiftgate/shiftgate/verify"
+)
+
+// Verify a copy, print what differs and the SQL that repairs it, repair it
+// and verify again.
+func ExampleVerifier_Verify() {
+	ctx := context.Background()
+	source, _ := servers[0].Open("") // throwaway MariaDB servers
+	defer source.Close()
+	target, _ := servers[1].Open("")
+	defer target.Close()
+	setup := []string{
+		"DROP DATABASE IF EXISTS example_verify",
+		"CREATE DATABASE example_verify",
+		"CREATE TABLE example_verify.orders (id INT PRIMARY KEY, note VARCHAR(20) NULL)",
+		"INSERT INTO example_verify.orders VALUES (1, 'one'), (2, 'two'), (3, NULL)",
+	}
+	for _, s := range setup {
+		_, _ = source.Exec(s)
+		_, _ = target.Exec(s)
+	}
+	defer source.Exec("DROP DATABASE example_verify")
+	defer target.Exec("DROP DATABASE example_verify")
+	_, _ = target.Exec("DELETE FROM example_verify.orders WHERE id = 2")
+	_, _ = target.Exec("UPDATE example_verify.orders SET note = '' WHERE id = 3")
+	_, _ = target.Exec("INSERT INTO example_verify.orders VALUES (4, 'four')")
+
+	v, err := verify.New(source, target)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	report, err := v.Verify(ctx, verify.Pair("example_verify", "orders"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, t := range report.Tables {
+		fmt.Printf("%s: %d rows, %d missing, %d extra, %d changed\n", t.SourceTable, t.Rows, t.Missing, t.Extra, t.Changed)
+		for _, d := range t.Diffs {
+			fmt.Println(d.Kind, d.Key, d.Source, d.Target)
+		}
+	}
+	var repair strings.Builder
+	_ = report.WriteRepairSQL(&repair)
+	// The first line names the servers (host:port); print the rest.
+	_, sql, _ := strings.Cut(repair.String(), "\n")
+	fmt.Print(sql)
+
+	if _, err := v.Repair(ctx, report); err != nil {
+		fmt.Println(err)
+		return
+	}
+	again, _ := v.Verify(ctx, verify.Pair("example_verify", "orders"))
+	fmt.Println("clean after repair:", again.Clean())
+	// Output:
+	// orders: 3 rows, 1 missing, 1 extra, 1 changed
+	// missing [2] [2 'two'] []
+	// changed [3] [3 NULL] [3 '']
+	// extra [4] [] [4 'four']
+	// -- example_verify.orders: 1 missing, 1 extra, 1 changed
+	// SET NAMES utf8mb4;
+	// SET SESSION time_zone = '+00:00';
+	// SET SESSION foreign_key_checks = 0;
+	// SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION';
+	// START TRANSACTION;
+	// DELETE FROM `example_verify`.`orders` WHERE `id` IN (4);
+	// COMMIT;
+	// START TRANSACTION;
+	// INSERT INTO `example_verify`.`orders` (`id`, `note`) VALUES (2, 'two'), (3, NULL) ON DUPLICATE KEY UPDATE `id` = VALUES(`id`), `note` = VALUES(`note`);
+	// COMMIT;
+	// clean after repair: true
+}
