@@ -19,7 +19,8 @@ import (
 // wrapping ErrPermanent for deliveries that cannot succeed on retry (a
 // rejected recipient, a malformed configuration).
 //
-// workflowtest.TestNotifier is the conformance suite for implementations.
+// workflowtest.TestNotifier is the conformance suite for implementations;
+// Dispatcher is the fan-out with retries that the engine uses.
 type Notifier interface {
 	Notify(ctx context.Context, e Event) error
 }

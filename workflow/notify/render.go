@@ -20,7 +20,7 @@ func fields(e workflow.Event) []field {
 		target += e.Database
 	}
 	all := []field{
-		{"Ticket", "#" + strconv.FormatInt(e.TicketID, 10) + " " + e.TicketKind},
+		{"Ticket", strings.TrimSpace("#" + strconv.FormatInt(e.TicketID, 10) + " " + e.TicketKind)},
 		{"Title", e.Title},
 		{"State", e.State},
 		{"Actor", e.Actor},
