@@ -1,0 +1,456 @@
+package review
+
+import (
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
+	"github.com/pingcap/tidb/pkg/parser/types"
+)
+
+// visitor adapts a function to ast.Visitor; f returns false to skip a
+// node's children.
+type visitor struct{ f func(ast.Node) bool }
+
+func (v visitor) Enter(n ast.Node) (ast.Node, bool) { return n, !v.f(n) }
+func (v visitor) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// walk calls f on n and, while f returns true, on its descendants.
+func walk(n ast.Node, f func(ast.Node) bool) {
+	if n == nil {
+		return
+	}
+	n.Accept(visitor{f})
+}
+
+// newColumn is a column definition a statement makes, with the table it
+// belongs to.
+type newColumn struct {
+	def   *ast.ColumnDef
+	table *ast.TableName
+	// added is true for ADD COLUMN and CREATE TABLE, false for MODIFY and
+	// CHANGE, which redefine an existing column.
+	added bool
+	spec  *ast.AlterTableSpec // nil for CREATE TABLE
+}
+
+// newColumns returns the column definitions of CREATE TABLE, or of ADD,
+// MODIFY and CHANGE COLUMN clauses.
+func newColumns(n ast.StmtNode) []newColumn {
+	var out []newColumn
+	switch n := n.(type) {
+	case *ast.CreateTableStmt:
+		for _, cd := range n.Cols {
+			out = append(out, newColumn{def: cd, table: n.Table, added: true})
+		}
+	case *ast.AlterTableStmt:
+		for _, s := range n.Specs {
+			switch s.Tp {
+			case ast.AlterTableAddColumns:
+				for _, cd := range s.NewColumns {
+					out = append(out, newColumn{def: cd, table: n.Table, added: true, spec: s})
+				}
+			case ast.AlterTableModifyColumn, ast.AlterTableChangeColumn:
+				for _, cd := range s.NewColumns {
+					out = append(out, newColumn{def: cd, table: n.Table, spec: s})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// hasOption reports whether the column definition has an option of type tp.
+func hasOption(cd *ast.ColumnDef, tp ast.ColumnOptionType) bool {
+	return option(cd, tp) != nil
+}
+
+func option(cd *ast.ColumnDef, tp ast.ColumnOptionType) *ast.ColumnOption {
+	for _, o := range cd.Options {
+		if o.Tp == tp {
+			return o
+		}
+	}
+	return nil
+}
+
+func colName(cd *ast.ColumnDef) string { return cd.Name.Name.O }
+
+func colType(cd *ast.ColumnDef) byte {
+	if cd.Tp == nil {
+		return mysql.TypeUnspecified
+	}
+	return cd.Tp.GetType()
+}
+
+// isBlobType reports TEXT and BLOB types of every size.
+func isBlobType(tp byte) bool {
+	switch tp {
+	case mysql.TypeBlob, mysql.TypeTinyBlob, mysql.TypeMediumBlob, mysql.TypeLongBlob:
+		return true
+	}
+	return false
+}
+
+// isBlobLike reports types that cannot or need not have a plain default:
+// TEXT, BLOB, JSON and geometry.
+func isBlobLike(tp byte) bool {
+	return isBlobType(tp) || tp == mysql.TypeJSON || tp == mysql.TypeGeometry
+}
+
+// typeName renders a column's type for messages: "varchar(255)".
+func typeName(ft *types.FieldType) string {
+	if ft == nil {
+		return "unknown"
+	}
+	return ft.CompactStr()
+}
+
+// declIndex is an index a statement declares.
+type declIndex struct {
+	name    string
+	primary bool
+	unique  bool
+	typ     string // BTREE, FULLTEXT, SPATIAL
+	parts   []*ast.IndexPartSpecification
+}
+
+func (d *declIndex) label() string {
+	switch {
+	case d.primary:
+		return "primary key"
+	case d.name == "":
+		return "unnamed index on (" + strings.Join(d.columns(), ", ") + ")"
+	}
+	return "index " + d.name
+}
+
+func (d *declIndex) columns() []string {
+	out := make([]string, 0, len(d.parts))
+	for _, p := range d.parts {
+		if p.Column != nil {
+			out = append(out, p.Column.Name.O)
+		} else {
+			out = append(out, "(expression)")
+		}
+	}
+	return out
+}
+
+// declaredIndexes returns the indexes a CREATE TABLE, ALTER TABLE or
+// CREATE INDEX declares, and the table they are on.
+func declaredIndexes(n ast.StmtNode) (*ast.TableName, []declIndex) {
+	var out []declIndex
+	fromConstraint := func(c *ast.Constraint) {
+		d := declIndex{name: c.Name, parts: c.Keys, typ: "BTREE"}
+		switch c.Tp {
+		case ast.ConstraintPrimaryKey:
+			d.primary, d.unique, d.name = true, true, "PRIMARY"
+		case ast.ConstraintKey, ast.ConstraintIndex:
+		case ast.ConstraintUniq, ast.ConstraintUniqKey, ast.ConstraintUniqIndex:
+			d.unique = true
+		case ast.ConstraintFulltext:
+			d.typ = "FULLTEXT"
+		default:
+			return
+		}
+		out = append(out, d)
+	}
+	fromColumns := func(cols []*ast.ColumnDef) {
+		for _, cd := range cols {
+			part := []*ast.IndexPartSpecification{{Column: cd.Name}}
+			for _, o := range cd.Options {
+				switch o.Tp {
+				case ast.ColumnOptionPrimaryKey:
+					out = append(out, declIndex{name: "PRIMARY", primary: true, unique: true, typ: "BTREE", parts: part})
+				case ast.ColumnOptionUniqKey:
+					out = append(out, declIndex{name: colName(cd), unique: true, typ: "BTREE", parts: part})
+				}
+			}
+		}
+	}
+	switch n := n.(type) {
+	case *ast.CreateTableStmt:
+		fromColumns(n.Cols)
+		for _, c := range n.Constraints {
+			fromConstraint(c)
+		}
+		return n.Table, out
+	case *ast.AlterTableStmt:
+		for _, s := range n.Specs {
+			switch s.Tp {
+			case ast.AlterTableAddConstraint:
+				if s.Constraint != nil {
+					fromConstraint(s.Constraint)
+				}
+			case ast.AlterTableAddColumns:
+				fromColumns(s.NewColumns)
+				for _, c := range s.NewConstraints {
+					fromConstraint(c)
+				}
+			}
+		}
+		return n.Table, out
+	case *ast.CreateIndexStmt:
+		out = append(out, declIndex{name: n.IndexName, unique: n.KeyType == ast.IndexKeyTypeUnique, typ: indexTypeOf(n.KeyType), parts: n.IndexPartSpecifications})
+		return n.Table, out
+	}
+	return nil, nil
+}
+
+// droppedIndexes returns the names of indexes an ALTER TABLE or DROP INDEX
+// drops ("PRIMARY" for the primary key).
+func droppedIndexes(n ast.StmtNode) []string {
+	var out []string
+	switch n := n.(type) {
+	case *ast.AlterTableStmt:
+		for _, s := range n.Specs {
+			switch s.Tp {
+			case ast.AlterTableDropIndex:
+				out = append(out, s.Name)
+			case ast.AlterTableDropPrimaryKey:
+				out = append(out, "PRIMARY")
+			}
+		}
+	case *ast.DropIndexStmt:
+		out = append(out, n.IndexName)
+	}
+	return out
+}
+
+// tableOption returns the last option of type tp in opts.
+func tableOption(opts []*ast.TableOption, tp ast.TableOptionType) *ast.TableOption {
+	var found *ast.TableOption
+	for _, o := range opts {
+		if o.Tp == tp {
+			found = o
+		}
+	}
+	return found
+}
+
+// where returns the WHERE clause of UPDATE, DELETE and SELECT.
+func where(n ast.Node) ast.ExprNode {
+	switch n := n.(type) {
+	case *ast.UpdateStmt:
+		return n.Where
+	case *ast.DeleteStmt:
+		return n.Where
+	case *ast.SelectStmt:
+		return n.Where
+	case *ast.InsertStmt:
+		if s, ok := n.Select.(*ast.SelectStmt); ok {
+			return s.Where
+		}
+	}
+	return nil
+}
+
+// valueOf returns a literal's Go value and whether e is a literal.
+func valueOf(e ast.ExprNode) (any, bool) {
+	if v, ok := e.(ast.ValueExpr); ok {
+		return v.GetValue(), true
+	}
+	return nil, false
+}
+
+func unparen(e ast.ExprNode) ast.ExprNode {
+	for {
+		p, ok := e.(*ast.ParenthesesExpr)
+		if !ok {
+			return e
+		}
+		e = p.Expr
+	}
+}
+
+// alwaysTrue reports conditions that hold for every row: non-zero
+// literals, comparisons of equal literals or of a column with itself, and
+// OR with such a condition.
+func alwaysTrue(e ast.ExprNode) bool {
+	e = unparen(e)
+	switch e := e.(type) {
+	case ast.ValueExpr:
+		return truthy(e.GetValue())
+	case *ast.BinaryOperationExpr:
+		switch e.Op {
+		case opcode.LogicOr:
+			return alwaysTrue(e.L) || alwaysTrue(e.R)
+		case opcode.LogicAnd:
+			return alwaysTrue(e.L) && alwaysTrue(e.R)
+		case opcode.EQ, opcode.GE, opcode.LE, opcode.NullEQ:
+			l, r := unparen(e.L), unparen(e.R)
+			if lv, ok := l.(ast.ValueExpr); ok {
+				if rv, ok := r.(ast.ValueExpr); ok {
+					return sameLiteral(lv.GetValue(), rv.GetValue())
+				}
+			}
+			if lc, ok := l.(*ast.ColumnNameExpr); ok {
+				if rc, ok := r.(*ast.ColumnNameExpr); ok {
+					return lc.Name.Name.L == rc.Name.Name.L && lc.Name.Table.L == rc.Name.Table.L
+				}
+			}
+		case opcode.NE, opcode.LT, opcode.GT:
+			lv, ok1 := unparen(e.L).(ast.ValueExpr)
+			rv, ok2 := unparen(e.R).(ast.ValueExpr)
+			if ok1 && ok2 && lv.GetValue() != nil && rv.GetValue() != nil {
+				return false
+			}
+		}
+	case *ast.IsNullExpr:
+		if v, ok := valueOf(unparen(e.Expr)); ok {
+			return (v == nil) != e.Not
+		}
+	}
+	return false
+}
+
+// sameLiteral reports whether two literal values are equal and not NULL.
+func sameLiteral(a, b any) bool {
+	switch a := a.(type) {
+	case int64, uint64, float64, string:
+		return a == b
+	case nil:
+		return false
+	}
+	sa, ok1 := a.(interface{ String() string })
+	sb, ok2 := b.(interface{ String() string })
+	return ok1 && ok2 && sa.String() == sb.String()
+}
+
+func truthy(v any) bool {
+	switch v := v.(type) {
+	case int64:
+		return v != 0
+	case uint64:
+		return v != 0
+	case float64:
+		return v != 0
+	case string:
+		s := strings.TrimSpace(v)
+		return s != "" && s != "0" && (s[0] >= '1' && s[0] <= '9')
+	case nil:
+		return false
+	}
+	// decimals and others: compare their text
+	if s, ok := v.(interface{ String() string }); ok {
+		t := strings.Trim(s.String(), "0.-")
+		return t != ""
+	}
+	return false
+}
+
+// isNumber reports whether v (a literal's value) is a number.
+func isNumber(v any) bool {
+	switch v.(type) {
+	case int64, uint64, float64:
+		return true
+	case string, nil, []byte:
+		return false
+	}
+	_, ok := v.(interface{ String() string }) // MyDecimal
+	return ok
+}
+
+// tableAliases maps the names by which a statement's tables can be
+// referred (alias or name) to their TableName, for single-level statements.
+func tableAliases(n ast.Node) map[string]*ast.TableName {
+	out := map[string]*ast.TableName{}
+	var add func(n ast.ResultSetNode)
+	add = func(n ast.ResultSetNode) {
+		switch n := n.(type) {
+		case *ast.Join:
+			if n == nil {
+				return
+			}
+			add(n.Left)
+			if n.Right != nil {
+				add(n.Right)
+			}
+		case *ast.TableSource:
+			if tn, ok := n.Source.(*ast.TableName); ok {
+				name := tn.Name.L
+				if n.AsName.L != "" {
+					name = n.AsName.L
+				}
+				out[name] = tn
+			}
+		case *ast.TableName:
+			out[n.Name.L] = n
+		}
+	}
+	var refs *ast.TableRefsClause
+	switch n := n.(type) {
+	case *ast.UpdateStmt:
+		refs = n.TableRefs
+	case *ast.DeleteStmt:
+		refs = n.TableRefs
+	case *ast.SelectStmt:
+		refs = n.From
+	case *ast.InsertStmt:
+		refs = n.Table
+	}
+	if refs != nil && refs.TableRefs != nil {
+		add(refs.TableRefs)
+	}
+	return out
+}
+
+// columnTable finds the table definition a column reference belongs to
+// among the statement's tables: by qualifier, or the only table that has
+// the column. It returns nil when that cannot be told.
+func columnTable(c *Check, aliases map[string]*ast.TableName, col *ast.ColumnName) *TableDef {
+	if col.Table.L != "" {
+		tn := aliases[col.Table.L]
+		if tn == nil {
+			return nil
+		}
+		return c.Table(tn)
+	}
+	var found *TableDef
+	for _, tn := range aliases {
+		def := c.Table(tn)
+		if def == nil {
+			return nil
+		}
+		if def.Column(col.Name.O) != nil {
+			if found != nil {
+				return nil
+			}
+			found = def
+		}
+	}
+	return found
+}
+
+// leadsIndex returns the name of an index whose first column is column,
+// or "".
+func leadsIndex(t *TableDef, column string) string {
+	for _, ix := range t.Indexes {
+		if len(ix.Columns) > 0 && strings.EqualFold(ix.Columns[0].Name, column) {
+			return ix.Name
+		}
+	}
+	return ""
+}
+
+// isComparison reports comparison operators.
+func isComparison(op opcode.Op) bool {
+	switch op {
+	case opcode.EQ, opcode.NE, opcode.LT, opcode.LE, opcode.GT, opcode.GE, opcode.NullEQ:
+		return true
+	}
+	return false
+}
+
+// tableLabel names a table for messages.
+func tableLabel(tn *ast.TableName) string {
+	if tn == nil {
+		return "table"
+	}
+	if tn.Schema.O != "" {
+		return "table " + tn.Schema.O + "." + tn.Name.O
+	}
+	return "table " + tn.Name.O
+}

@@ -1,0 +1,673 @@
+package review
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/pingcap/tidb/pkg/parser"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // literal values; parsing panics without a driver
+
+	"github.com/shiftgate/shiftgate/internal/schema"
+)
+
+// Server is the server flavour a script is reviewed for. It decides how
+// ALTER TABLE algorithms are predicted.
+type Server string
+
+// The supported server flavours.
+const (
+	MariaDB1011 Server = "mariadb-10.11"
+	MySQL80     Server = "mysql-8.0"
+)
+
+// Option configures a Reviewer. Options validate their arguments; New
+// returns the first error.
+type Option func(*config) error
+
+type config struct {
+	policy   *Policy
+	catalog  Catalog
+	database string
+	logger   *slog.Logger
+	server   Server
+	extra    []Rule
+}
+
+// WithPolicy reviews under p instead of DefaultPolicy. Its rule IDs and
+// parameters are checked by New against the built-in rules and those of
+// WithRules. New copies what it needs: changing p afterwards has no effect.
+func WithPolicy(p *Policy) Option {
+	return func(c *config) error {
+		if p == nil {
+			return errors.New("review: WithPolicy: nil policy")
+		}
+		c.policy = p
+		return nil
+	}
+}
+
+// WithCatalog makes the review schema-aware: tables are looked up in cat
+// (for example a LiveCatalog), with the script's own DDL applied on top.
+// Without a catalog only the script's own DDL is known.
+func WithCatalog(cat Catalog) Option {
+	return func(c *config) error {
+		if cat == nil {
+			return errors.New("review: WithCatalog: nil catalog")
+		}
+		c.catalog = cat
+		return nil
+	}
+}
+
+// WithDefaultDatabase sets the database that unqualified table names refer
+// to until the script says USE.
+func WithDefaultDatabase(name string) Option {
+	return func(c *config) error {
+		if err := schema.ValidateName("database", name); err != nil {
+			return fmt.Errorf("review: WithDefaultDatabase: %w", err)
+		}
+		c.database = name
+		return nil
+	}
+}
+
+// WithLogger logs catalog errors and rule failures to l (by default
+// nothing is logged).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("review: WithLogger: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithServer reviews for server flavour s (MariaDB1011 by default).
+func WithServer(s Server) Option {
+	return func(c *config) error {
+		if s != MariaDB1011 && s != MySQL80 {
+			return fmt.Errorf("review: WithServer: unknown server %q (want %s or %s)", s, MariaDB1011, MySQL80)
+		}
+		c.server = s
+		return nil
+	}
+}
+
+// WithRules adds the host application's own rules to the built-in ones.
+// Each must be valid (see Rule) and have an ID no other rule has.
+func WithRules(rules ...Rule) Option {
+	return func(c *config) error {
+		for i := range rules {
+			if err := rules[i].validate(); err != nil {
+				return fmt.Errorf("WithRules: %w", err)
+			}
+		}
+		c.extra = append(c.extra, rules...)
+		return nil
+	}
+}
+
+// Reviewer reviews SQL scripts. It is safe for concurrent use.
+type Reviewer struct {
+	policy   *compiledPolicy
+	rules    []Rule
+	catalog  Catalog
+	database string
+	logger   *slog.Logger
+	server   Server
+}
+
+// New returns a Reviewer configured by opts.
+func New(opts ...Option) (*Reviewer, error) {
+	c := config{server: MariaDB1011}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("review: nil option")
+		}
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	rules := Rules()
+	for _, r := range c.extra {
+		if slices.ContainsFunc(rules, func(b Rule) bool { return b.ID == r.ID }) {
+			return nil, fmt.Errorf("review: WithRules: rule %s already exists", r.ID)
+		}
+		rules = append(rules, r)
+	}
+	slices.SortFunc(rules, func(a, b Rule) int { return strings.Compare(a.ID, b.ID) })
+	cp, err := compilePolicy(c.policy, rules)
+	if err != nil {
+		return nil, err
+	}
+	logger := c.logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Reviewer{policy: cp, rules: rules, catalog: c.catalog, database: c.database, logger: logger, server: c.server}, nil
+}
+
+// Rules returns every rule the reviewer knows, sorted by ID, with Level and
+// parameter defaults as the policy sets them (LevelNone for rules that are
+// off).
+func (r *Reviewer) Rules() []Rule {
+	out := make([]Rule, len(r.policy.all))
+	for i, cr := range r.policy.all {
+		out[i] = *cr.rule
+		out[i].Level = cr.level
+		out[i].Params = slices.Clone(cr.rule.Params)
+		for j := range out[i].Params {
+			out[i].Params[j].Default = cr.params[j]
+		}
+	}
+	return out
+}
+
+// parserBox holds a pooled parser; a parser is not safe for concurrent use.
+type parserBox struct{ p *parser.Parser }
+
+var parserPool = sync.Pool{New: func() any { return &parserBox{p: parser.New()} }}
+
+// run is the state of one Review call.
+type run struct {
+	r     *Reviewer
+	res   *Result
+	cat   *ScriptCatalog
+	notes map[string]bool
+	chk   Check
+}
+
+// stmtState is what the rules see of one statement.
+type stmtState struct {
+	node     ast.StmtNode
+	stmt     Statement  // the review while parsing
+	res      *Statement // the review in the result, once reviewing
+	database string
+	// algoWhy says why the statement gets its Algorithm; requested is the
+	// ALGORITHM clause it names, "" for none.
+	algoWhy, requested string
+}
+
+func (rv *run) lookup(ctx context.Context, k tableKey) (*TableDef, tableState) {
+	def, state, err := rv.cat.lookup(ctx, k)
+	if err != nil && !errors.Is(err, ErrUnknown) && !rv.notes[k.String()] {
+		rv.notes[k.String()] = true
+		rv.r.logger.WarnContext(ctx, "review: catalog lookup failed", "table", k.String(), "err", err)
+		rv.res.Summary.Notes = append(rv.res.Summary.Notes, fmt.Sprintf("catalog: table %s: %v; schema checks on it skipped", k, err))
+	}
+	return def, state
+}
+
+// Review reviews script: it splits it into statements, parses each, runs
+// the policy's rules and sums up. It returns an error only when ctx ends;
+// a statement that cannot be parsed is a "parse.error" finding and the
+// rest of the script is still reviewed.
+func (r *Reviewer) Review(ctx context.Context, script string) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rv := &run{r: r, res: &Result{Statements: make([]Statement, 0, 8)}, cat: NewScriptCatalog(r.catalog), notes: map[string]bool{}}
+	rv.res.Summary.Policy = r.policy.name
+	rv.res.Summary.Notes = []string{}
+	box := parserPool.Get().(*parserBox)
+	defer parserPool.Put(box)
+
+	// Parse everything first, then review in order: the rules of a
+	// statement may look at the statements before it.
+	var states []stmtState
+	sp := newSplitter(script)
+	db := r.database
+	for {
+		pc, ok := sp.next()
+		if !ok {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		states = rv.parse(box.p, pc, &db, states)
+	}
+	rv.res.Statements = make([]Statement, len(states))
+	for i := range states {
+		rv.res.Statements[i] = states[i].stmt
+		rv.res.Statements[i].Index = i
+		states[i].res = &rv.res.Statements[i]
+	}
+	for i := range states {
+		if i%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		rv.review(ctx, &states[i])
+	}
+	rv.summarize()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return rv.res, nil
+}
+
+// parse parses one piece into statements appended to out (several when a
+// custom delimiter holds several ;-separated statements). *db is the
+// default database, which USE statements change.
+func (rv *run) parse(p *parser.Parser, pc piece, db *string, out []stmtState) []stmtState {
+	nodes, _, err := p.ParseSQL(pc.text)
+	if err == nil && len(nodes) > 1 && pc.delim != ";" {
+		sp := newSplitter(pc.text)
+		for {
+			sub, ok := sp.next()
+			if !ok {
+				break
+			}
+			sub.pos = advancePosition(pc.pos, pc.text[:sub.pos.Offset])
+			sub.delim = ";"
+			out = rv.parse(p, sub, db, out)
+		}
+		return out
+	}
+	st := stmtState{database: *db, stmt: Statement{Text: pc.text, Position: pc.pos, End: pc.pos.Offset + len(pc.text), Tables: []string{}, Findings: []Finding{}}}
+	switch {
+	case err != nil:
+		rv.parseFailure(&st.stmt, err)
+	case len(nodes) == 0:
+		st.stmt.Kind, st.stmt.Type = KindOther, "EMPTY"
+	default:
+		st.node = nodes[0]
+		st.stmt.Kind, st.stmt.Type = classify(st.node)
+		if u, ok := st.node.(*ast.UseStmt); ok {
+			*db = u.DBName
+		}
+	}
+	return append(out, st)
+}
+
+var parseErrPattern = regexp.MustCompile(`(?s)line (\d+) column (\d+) near "(.*)"`)
+
+// parseFailure fills res for a statement the parser cannot read.
+func (rv *run) parseFailure(res *Statement, err error) {
+	msg := strings.TrimSpace(err.Error())
+	pos := res.Position
+	if m := parseErrPattern.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		col, _ := strconv.Atoi(m[2])
+		pos = errorPosition(res.Text, res.Position, line, col, m[3])
+	}
+	res.Kind, res.Type = guessKind(res.Text)
+	id, text := "parse.error", "cannot parse statement: "+msg
+	if unsupportedByParser(res.Text) {
+		id, text = "parse.unsupported", fmt.Sprintf("%s is not understood by the TiDB parser; the statement was not checked", res.Type)
+	}
+	for _, cr := range rv.r.policy.active {
+		if cr.rule.ID == id {
+			res.Findings = append(res.Findings, Finding{Rule: id, Level: cr.level, Message: text, Position: pos})
+		}
+	}
+	res.Level = maxLevel(res.Findings)
+	res.Risk = baseRisk(res.Type)
+}
+
+// errorPosition turns the parser's line and column within text, and the
+// text near the error, into a position in the script.
+func errorPosition(text string, start Position, line, col int, near string) Position {
+	lineOff := 0
+	for l := 1; l < line; l++ {
+		i := strings.IndexByte(text[lineOff:], '\n')
+		if i < 0 {
+			break
+		}
+		lineOff += i + 1
+	}
+	off := -1
+	switch {
+	case strings.HasSuffix(text, near):
+		off = len(text) - len(near)
+	case near != "":
+		if i := strings.Index(text[lineOff:], near); i >= 0 {
+			off = lineOff + i
+		}
+	}
+	if off < 0 {
+		off = min(lineOff+max(col-1, 0), len(text))
+	}
+	return advancePosition(start, text[:off])
+}
+
+// unsupportedByParser reports statements MySQL accepts that the TiDB parser
+// does not: triggers, functions, events and some DROP forms.
+func unsupportedByParser(text string) bool {
+	w := leadingWords(text, 6)
+	if len(w) < 2 {
+		return false
+	}
+	switch w[0] {
+	case "CREATE":
+		for _, x := range w[1:] {
+			switch x {
+			case "TRIGGER", "FUNCTION", "EVENT", "PROCEDURE", "AGGREGATE", "PACKAGE":
+				return true
+			}
+		}
+	case "DROP", "ALTER":
+		switch w[1] {
+		case "TRIGGER", "FUNCTION", "EVENT", "PROCEDURE", "PACKAGE":
+			return true
+		}
+	}
+	return false
+}
+
+// leadingWords returns up to n leading upper-cased words of text, skipping
+// DEFINER= clauses.
+func leadingWords(text string, n int) []string {
+	var out []string
+	i := 0
+	for len(out) < n && i < len(text) {
+		for i < len(text) && !isWordByte(text[i]) {
+			i++
+		}
+		j := i
+		for j < len(text) && isWordByte(text[j]) {
+			j++
+		}
+		if j == i {
+			break
+		}
+		w := strings.ToUpper(text[i:j])
+		i = j
+		if w == "DEFINER" {
+			// skip "= user@host"
+			for i < len(text) && (text[i] == ' ' || text[i] == '=') {
+				i++
+			}
+			for i < len(text) && text[i] != ' ' && text[i] != '\n' && text[i] != '\t' {
+				i++
+			}
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// guessKind classifies a statement the parser could not read by its first
+// words.
+func guessKind(text string) (Kind, string) {
+	w := leadingWords(text, 3)
+	if len(w) == 0 {
+		return KindOther, "UNKNOWN"
+	}
+	typ := w[0]
+	switch w[0] {
+	case "CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE":
+		if len(w) > 1 {
+			obj := w[1]
+			if (obj == "OR" || obj == "UNIQUE" || obj == "TEMPORARY" || obj == "SQL" || obj == "AGGREGATE") && len(w) > 2 {
+				obj = w[2]
+			}
+			typ += " " + obj
+		}
+		return KindDDL, typ
+	case "INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD":
+		return KindDML, typ
+	case "SELECT", "SHOW", "EXPLAIN", "DESC", "DESCRIBE", "WITH":
+		return KindQuery, typ
+	}
+	return KindOther, typ
+}
+
+func maxLevel(fs []Finding) Level {
+	l := LevelNone
+	for _, f := range fs {
+		l = max(l, f.Level)
+	}
+	return l
+}
+
+// review classifies a parsed statement, estimates its size, runs the
+// rules and applies it to the script's catalog.
+func (rv *run) review(ctx context.Context, st *stmtState) {
+	res := st.res
+	if st.node == nil {
+		return
+	}
+	main := rv.describe(ctx, st)
+	if main != nil {
+		if def, state := rv.lookup(ctx, *main); state == tableFound && def != nil && (def.Rows > 0 || def.DataLength > 0) {
+			n := def.Rows
+			res.TableRows = &n
+		}
+	}
+	rv.estimate(ctx, st, main)
+	if res.Kind == KindDDL {
+		res.Algorithm, st.algoWhy, st.requested = rv.predictAlgorithm(ctx, st)
+	}
+
+	c := &rv.chk
+	*c = Check{ctx: ctx, rv: rv, st: st, index: res.Index}
+	for i := range rv.r.policy.active {
+		cr := &rv.r.policy.active[i]
+		c.rule = cr
+		rv.runRule(ctx, c)
+	}
+	res.Level = maxLevel(res.Findings)
+	res.Risk = rv.risk(res)
+	if res.Kind == KindDDL {
+		rv.cat.apply(ctx, st.database, st.node)
+	}
+}
+
+// runRule runs one rule, turning a panic into a finding.
+func (rv *run) runRule(ctx context.Context, c *Check) {
+	defer func() {
+		if p := recover(); p != nil {
+			rv.r.logger.ErrorContext(ctx, "review: rule panicked", "rule", c.rule.rule.ID, "panic", p)
+			c.st.res.Findings = append(c.st.res.Findings, Finding{Rule: c.rule.rule.ID, Level: LevelNotice,
+				Message: fmt.Sprintf("rule %s failed on this statement: %v", c.rule.rule.ID, p), Position: c.st.res.Position})
+		}
+	}()
+	c.rule.rule.Check(c)
+}
+
+// describe fills res.Tables and returns the statement's main table.
+func (rv *run) describe(ctx context.Context, st *stmtState) *tableKey {
+	var names []*ast.TableName
+	switch n := st.node.(type) {
+	case *ast.CreateTableStmt:
+		names = []*ast.TableName{n.Table}
+	case *ast.AlterTableStmt:
+		names = []*ast.TableName{n.Table}
+	case *ast.DropTableStmt:
+		names = n.Tables
+	case *ast.TruncateTableStmt:
+		names = []*ast.TableName{n.Table}
+	case *ast.CreateIndexStmt:
+		names = []*ast.TableName{n.Table}
+	case *ast.DropIndexStmt:
+		names = []*ast.TableName{n.Table}
+	case *ast.RenameTableStmt:
+		for _, t := range n.TableToTables {
+			names = append(names, t.OldTable)
+		}
+	case *ast.InsertStmt:
+		names = tableNames(n.Table, nil)
+		if n.Select != nil {
+			names = tableNames(n.Select, names)
+		}
+	case *ast.UpdateStmt:
+		names = tableNames(n.TableRefs, nil)
+	case *ast.DeleteStmt:
+		if n.IsMultiTable && n.Tables != nil {
+			names = append(names, n.Tables.Tables...)
+		}
+		names = tableNames(n.TableRefs, names)
+	case *ast.SelectStmt:
+		names = tableNames(n.From, nil)
+	}
+	seen := map[string]bool{}
+	var main *tableKey
+	for _, tn := range names {
+		if tn == nil || tn.Name.O == "" {
+			continue
+		}
+		k := qualified(st.database, tn)
+		if main == nil {
+			main = &k
+		}
+		s := k.name
+		if k.db != "" {
+			s = k.db + "." + k.name
+		}
+		if !seen[s] {
+			seen[s] = true
+			st.res.Tables = append(st.res.Tables, s)
+		}
+	}
+	return main
+}
+
+// tableNames appends the base tables that n reads or writes (not those of
+// subqueries in expressions).
+func tableNames(n ast.Node, out []*ast.TableName) []*ast.TableName {
+	switch n := n.(type) {
+	case *ast.TableRefsClause:
+		if n != nil {
+			return tableNames(n.TableRefs, out)
+		}
+	case *ast.Join:
+		if n == nil {
+			return out
+		}
+		out = tableNames(n.Left, out)
+		if n.Right != nil {
+			out = tableNames(n.Right, out)
+		}
+	case *ast.TableSource:
+		return tableNames(n.Source, out)
+	case *ast.TableName:
+		return append(out, n)
+	case *ast.SelectStmt:
+		if n.From != nil {
+			return tableNames(n.From, out)
+		}
+	case *ast.SetOprStmt:
+		if n.SelectList != nil {
+			for _, s := range n.SelectList.Selects {
+				out = tableNames(s, out)
+			}
+		}
+	}
+	return out
+}
+
+// estimate fills res.AffectedRows for data changes: all rows of the table
+// for a single-table UPDATE or DELETE without WHERE, else EXPLAIN through
+// the catalog when it can.
+func (rv *run) estimate(ctx context.Context, st *stmtState, main *tableKey) {
+	res := st.res
+	explain := false
+	switch n := st.node.(type) {
+	case *ast.UpdateStmt:
+		if n.Where == nil && !n.MultipleTable && n.Limit == nil && res.TableRows != nil {
+			v := *res.TableRows
+			res.AffectedRows = &v
+			return
+		}
+		explain = true
+	case *ast.DeleteStmt:
+		if n.Where == nil && !n.IsMultiTable && n.Limit == nil && res.TableRows != nil {
+			v := *res.TableRows
+			res.AffectedRows = &v
+			return
+		}
+		explain = true
+	case *ast.InsertStmt:
+		explain = n.Select != nil
+	}
+	if !explain || main == nil {
+		return
+	}
+	est, ok := rv.r.catalog.(RowEstimator)
+	if !ok {
+		return
+	}
+	// Only tables the server has: EXPLAIN of a table the script creates fails.
+	for _, t := range res.Tables {
+		db, name, found := strings.Cut(t, ".")
+		if !found {
+			db, name = "", t
+		}
+		if rv.cat.createdHere(tableKey{db, name}) {
+			return
+		}
+	}
+	n, err := est.EstimateRows(ctx, st.database, res.Text)
+	if err != nil {
+		rv.r.logger.DebugContext(ctx, "review: no row estimate", "statement", res.Index, "err", err)
+		return
+	}
+	res.AffectedRows = &n
+}
+
+// risk rates a reviewed statement.
+func (rv *run) risk(res *Statement) Risk {
+	r := baseRisk(res.Type)
+	if r == RiskLow && res.Kind == KindQuery {
+		return r
+	}
+	big := res.TableRows != nil && *res.TableRows >= rv.r.policy.bigTableRows ||
+		res.AffectedRows != nil && *res.AffectedRows >= rv.r.policy.bigAffectedRows
+	if big && r < RiskHigh && (res.Kind == KindDDL || res.Kind == KindDML) {
+		r++
+	}
+	return r
+}
+
+// baseRisk rates a statement type before sizes: high for what destroys
+// data, moderate for what changes tables or many rows, low otherwise.
+func baseRisk(typ string) Risk {
+	switch typ {
+	case "DROP TABLE", "DROP DATABASE", "TRUNCATE TABLE", "DROP SCHEMA":
+		return RiskHigh
+	case "ALTER TABLE", "UPDATE", "DELETE", "REPLACE", "RENAME TABLE", "CREATE INDEX", "DROP INDEX", "INSERT SELECT", "LOAD DATA":
+		return RiskModerate
+	}
+	return RiskLow
+}
+
+// summarize fills the result's summary.
+func (rv *run) summarize() {
+	s := &rv.res.Summary
+	s.Statements = len(rv.res.Statements)
+	for i := range rv.res.Statements {
+		st := &rv.res.Statements[i]
+		st.Index = i
+		for _, f := range st.Findings {
+			switch f.Level {
+			case LevelError:
+				s.Errors++
+			case LevelWarning:
+				s.Warnings++
+			case LevelNotice:
+				s.Notices++
+			}
+		}
+		s.Level = max(s.Level, st.Level)
+		s.Risk = max(s.Risk, st.Risk)
+	}
+	s.Pass = s.Level < rv.r.policy.failLevel
+}

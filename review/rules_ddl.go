@@ -1,0 +1,549 @@
+package review
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+)
+
+// alteredTables returns the tables a statement changes the definition of.
+func alteredTable(n ast.StmtNode) *ast.TableName {
+	switch n := n.(type) {
+	case *ast.AlterTableStmt:
+		return n.Table
+	case *ast.CreateIndexStmt:
+		return n.Table
+	case *ast.DropIndexStmt:
+		return n.Table
+	}
+	return nil
+}
+
+// intRank orders the integer types by size.
+var intRank = map[string]int{"tinyint": 1, "smallint": 2, "mediumint": 3, "int": 4, "bigint": 5}
+
+// textRank orders the TEXT and BLOB types by size.
+var textRank = map[string]int{"tinytext": 1, "text": 2, "mediumtext": 3, "longtext": 4, "tinyblob": 1, "blob": 2, "mediumblob": 3, "longblob": 4}
+
+func typeFamily(dt string) string {
+	switch {
+	case intRank[dt] > 0:
+		return "int"
+	case dt == "decimal":
+		return "decimal"
+	case dt == "float" || dt == "double":
+		return "float"
+	case dt == "char" || dt == "varchar" || strings.HasSuffix(dt, "text"):
+		return "string"
+	case dt == "binary" || dt == "varbinary" || strings.HasSuffix(dt, "blob"):
+		return "binary"
+	case dt == "date" || dt == "datetime" || dt == "timestamp" || dt == "time" || dt == "year":
+		return "time"
+	}
+	return dt
+}
+
+// lossyChange returns why changing a column from old to nc can lose or
+// reject data, or "".
+func lossyChange(old, nc *Column) string {
+	o, n := old.DataType, nc.DataType
+	of, nf := typeFamily(o), typeFamily(n)
+	switch {
+	case strings.EqualFold(old.ColumnType, nc.ColumnType):
+		return ""
+	case of == "int" && nf == "int":
+		if intRank[n] < intRank[o] {
+			return fmt.Sprintf("%s is narrower than %s", n, o)
+		}
+		if old.Unsigned != nc.Unsigned {
+			return "signedness changes"
+		}
+		return ""
+	case of == "int" && nf == "decimal":
+		if nc.Precision-nc.Scale < 20 {
+			return fmt.Sprintf("decimal(%d,%d) holds fewer digits than %s", nc.Precision, nc.Scale, o)
+		}
+		return ""
+	case of == "decimal" && nf == "decimal":
+		if nc.Scale < old.Scale || nc.Precision-nc.Scale < old.Precision-old.Scale {
+			return fmt.Sprintf("decimal(%d,%d) holds fewer digits than decimal(%d,%d)", nc.Precision, nc.Scale, old.Precision, old.Scale)
+		}
+		return ""
+	case (of == "string" || of == "binary") && of == nf:
+		if textRank[o] > 0 || textRank[n] > 0 {
+			if textRank[n] > 0 && textRank[n] >= textRank[o] {
+				return ""
+			}
+			if textRank[n] > 0 && textRank[o] == 0 && nc.MaxLength == 0 {
+				return ""
+			}
+			if textRank[o] > 0 && textRank[n] == 0 {
+				return fmt.Sprintf("%s is shorter than %s", nc.ColumnType, o)
+			}
+			return fmt.Sprintf("%s is shorter than %s", n, o)
+		}
+		if nc.MaxLength > 0 && nc.MaxLength < old.MaxLength {
+			return fmt.Sprintf("length %d is shorter than %d", nc.MaxLength, old.MaxLength)
+		}
+		if nc.Charset != "" && old.Charset != "" && !strings.EqualFold(nc.Charset, old.Charset) {
+			return fmt.Sprintf("character set changes from %s to %s", old.Charset, nc.Charset)
+		}
+		return ""
+	case of == "float" && nf == "float":
+		if o == "double" && n == "float" {
+			return "float has less precision than double"
+		}
+		return ""
+	case of == "time" && nf == "time":
+		if o == "datetime" && n == "date" || o == "timestamp" && n == "date" {
+			return "the time of day is dropped"
+		}
+		if o == "datetime" && n == "timestamp" {
+			return "TIMESTAMP cannot hold dates outside 1970-2038"
+		}
+		if o != n && !(o == "date" && n == "datetime") && !(o == "timestamp" && n == "datetime") {
+			return fmt.Sprintf("%s cannot hold every %s", n, o)
+		}
+		return ""
+	case (o == "enum" || o == "set") && n == o:
+		if membersAppended(old.ColumnType, nc.ColumnType) {
+			return ""
+		}
+		return "members are removed or reordered"
+	case of == "string" && (nf == "int" || nf == "decimal" || nf == "float" || nf == "time"):
+		return fmt.Sprintf("strings that are not valid %s values are lost", n)
+	case of == nf:
+		return ""
+	}
+	return fmt.Sprintf("%s cannot hold every %s value", nc.ColumnType, old.ColumnType)
+}
+
+var ddlRules = []Rule{
+	{
+		ID: "ddl.drop-database", Category: CategoryDDL, Level: LevelError,
+		Summary: "DROP DATABASE destroys every table of a database.",
+		Fires:   "DROP DATABASE shop",
+		Passes:  "CREATE DATABASE shop",
+		Check: func(c *Check) {
+			if n, ok := c.Stmt().(*ast.DropDatabaseStmt); ok {
+				c.Report("DROP DATABASE %s destroys all its tables", n.Name.O)
+			}
+		},
+	},
+	{
+		ID: "ddl.drop-table", Category: CategoryDDL, Level: LevelError,
+		Summary: "DROP TABLE destroys data; rename and drop later instead.",
+		Fires:   "DROP TABLE orders",
+		Passes:  "RENAME TABLE orders TO orders_deleted_20250101",
+		Check: func(c *Check) {
+			if n, ok := c.Stmt().(*ast.DropTableStmt); ok && !n.IsView && n.TemporaryKeyword == ast.TemporaryNone {
+				for _, tn := range n.Tables {
+					c.Report("DROP TABLE destroys %s", tableLabel(tn))
+				}
+			}
+		},
+	},
+	{
+		ID: "ddl.truncate", Category: CategoryDDL, Level: LevelError,
+		Summary: "TRUNCATE TABLE deletes every row and cannot be rolled back.",
+		Fires:   "TRUNCATE TABLE orders",
+		Passes:  "DELETE FROM orders WHERE id = 1",
+		Check: func(c *Check) {
+			if n, ok := c.Stmt().(*ast.TruncateTableStmt); ok {
+				c.Report("TRUNCATE deletes every row of %s", tableLabel(n.Table))
+			}
+		},
+	},
+	{
+		ID: "ddl.drop-column", Category: CategoryDDL, Level: LevelWarning,
+		Summary: "DROP COLUMN destroys data and breaks code still reading the column.",
+		Fires:   "ALTER TABLE orders DROP COLUMN note",
+		Passes:  "ALTER TABLE orders ADD COLUMN note VARCHAR(200) NOT NULL DEFAULT ''",
+		Check: func(c *Check) {
+			if n, ok := c.Stmt().(*ast.AlterTableStmt); ok {
+				for _, s := range n.Specs {
+					if s.Tp == ast.AlterTableDropColumn && s.OldColumnName != nil {
+						c.Report("column %s of %s is dropped", s.OldColumnName.Name.O, tableLabel(n.Table))
+					}
+				}
+			}
+		},
+	},
+	{
+		ID: "ddl.drop-primary-key", Category: CategoryDDL, Level: LevelError,
+		Summary: "Dropping the primary key copies the table and leaves rows unidentifiable.",
+		Fires:   "ALTER TABLE orders DROP PRIMARY KEY",
+		Passes:  "ALTER TABLE orders DROP PRIMARY KEY, ADD PRIMARY KEY (id, user_id)",
+		Check: func(c *Check) {
+			n, ok := c.Stmt().(*ast.AlterTableStmt)
+			if !ok {
+				return
+			}
+			drops, adds := false, false
+			for _, s := range n.Specs {
+				switch {
+				case s.Tp == ast.AlterTableDropPrimaryKey:
+					drops = true
+				case s.Tp == ast.AlterTableAddConstraint && s.Constraint != nil && s.Constraint.Tp == ast.ConstraintPrimaryKey:
+					adds = true
+				}
+			}
+			if drops && !adds {
+				c.Report("the primary key of %s is dropped and not replaced", tableLabel(n.Table))
+			}
+		},
+	},
+	{
+		ID: "ddl.drop-index", Category: CategoryDDL, Level: LevelNotice,
+		Summary: "Dropping an index can make queries that use it slow.",
+		Fires:   "DROP INDEX idx_user ON orders",
+		Passes:  "CREATE INDEX idx_user ON orders (user_id)",
+		Check: func(c *Check) {
+			for _, name := range droppedIndexes(c.Stmt()) {
+				if name != "PRIMARY" {
+					c.Report("index %s of %s is dropped; check no query needs it", name, tableLabel(alteredTable(c.Stmt())))
+				}
+			}
+		},
+	},
+	{
+		ID: "ddl.rename-table", Category: CategoryDDL, Level: LevelWarning,
+		Summary: "Renaming a table breaks code that uses the old name.",
+		Fires:   "RENAME TABLE orders TO orders_v2",
+		Passes:  "CREATE TABLE orders_v2 LIKE orders",
+		Check: func(c *Check) {
+			switch n := c.Stmt().(type) {
+			case *ast.RenameTableStmt:
+				for _, t := range n.TableToTables {
+					c.Report("%s is renamed to %s", tableLabel(t.OldTable), t.NewTable.Name.O)
+				}
+			case *ast.AlterTableStmt:
+				for _, s := range n.Specs {
+					if s.Tp == ast.AlterTableRenameTable && s.NewTable != nil {
+						c.Report("%s is renamed to %s", tableLabel(n.Table), s.NewTable.Name.O)
+					}
+				}
+			}
+		},
+	},
+	{
+		ID: "ddl.rename-column", Category: CategoryDDL, Level: LevelWarning,
+		Summary: "Renaming a column breaks code that uses the old name.",
+		Fires:   "ALTER TABLE orders CHANGE COLUMN note remark VARCHAR(200) NOT NULL DEFAULT ''",
+		Passes:  "ALTER TABLE orders CHANGE COLUMN note note VARCHAR(300) NOT NULL DEFAULT ''",
+		Check: func(c *Check) {
+			n, ok := c.Stmt().(*ast.AlterTableStmt)
+			if !ok {
+				return
+			}
+			for _, s := range n.Specs {
+				switch {
+				case s.Tp == ast.AlterTableRenameColumn && s.OldColumnName != nil && s.NewColumnName != nil:
+					c.Report("column %s of %s is renamed to %s", s.OldColumnName.Name.O, tableLabel(n.Table), s.NewColumnName.Name.O)
+				case s.Tp == ast.AlterTableChangeColumn && s.OldColumnName != nil && len(s.NewColumns) > 0 &&
+					!strings.EqualFold(s.OldColumnName.Name.O, colName(s.NewColumns[0])):
+					c.Report("column %s of %s is renamed to %s", s.OldColumnName.Name.O, tableLabel(n.Table), colName(s.NewColumns[0]))
+				}
+			}
+		},
+	},
+	{
+		ID: "ddl.merge-alters", Category: CategoryDDL, Level: LevelWarning,
+		Summary: "Several changes to one table are merged into one ALTER TABLE, which rebuilds it once.",
+		Fires:   "ALTER TABLE orders ADD COLUMN a INT NOT NULL DEFAULT 0;\nALTER TABLE orders ADD INDEX idx_a (a)",
+		Passes:  "ALTER TABLE orders ADD COLUMN a INT NOT NULL DEFAULT 0, ADD INDEX idx_a (a)",
+		Check: func(c *Check) {
+			tn := alteredTable(c.Stmt())
+			if tn == nil {
+				return
+			}
+			key := c.qualify(tn)
+			want := key.name
+			if key.db != "" {
+				want = key.db + "." + key.name
+			}
+			for _, p := range c.Prior() {
+				if (p.Type == "ALTER TABLE" || p.Type == "CREATE INDEX" || p.Type == "DROP INDEX") && len(p.Tables) > 0 && p.Tables[0] == want {
+					c.Report("%s was already changed by statement %d at line %d; merge the changes into one ALTER TABLE", tableLabel(tn), p.Index+1, p.Position.Line)
+					return
+				}
+			}
+		},
+	},
+	{
+		ID: "ddl.not-null-without-default", Category: CategoryDDL, Level: LevelError,
+		Summary: "A NOT NULL column added to an existing table has a DEFAULT.",
+		Fires:   "ALTER TABLE orders ADD COLUMN status TINYINT NOT NULL",
+		Passes:  "ALTER TABLE orders ADD COLUMN status TINYINT NOT NULL DEFAULT 0",
+		Check: func(c *Check) {
+			n, ok := c.Stmt().(*ast.AlterTableStmt)
+			if !ok {
+				return
+			}
+			for _, nc := range newColumns(n) {
+				cd := nc.def
+				if nc.added && hasOption(cd, ast.ColumnOptionNotNull) && !hasOption(cd, ast.ColumnOptionDefaultValue) &&
+					!hasOption(cd, ast.ColumnOptionAutoIncrement) && !hasOption(cd, ast.ColumnOptionGenerated) {
+					c.Report("NOT NULL column %s is added to %s without a DEFAULT; existing rows get an implicit value", colName(cd), tableLabel(n.Table))
+				}
+			}
+		},
+	},
+	{
+		ID: "ddl.lossy-type-change", Category: CategoryDDL, Level: LevelError,
+		Summary: "MODIFY or CHANGE COLUMN does not narrow a column's type, which can truncate or reject data.",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL);\nALTER TABLE t MODIFY name VARCHAR(20) NOT NULL",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL);\nALTER TABLE t MODIFY name VARCHAR(200) NOT NULL",
+		Check: func(c *Check) {
+			n, ok := c.Stmt().(*ast.AlterTableStmt)
+			if !ok {
+				return
+			}
+			t := c.Table(n.Table)
+			if t == nil {
+				return
+			}
+			for _, nc := range newColumns(n) {
+				if nc.added {
+					continue
+				}
+				old := colName(nc.def)
+				if nc.spec.Tp == ast.AlterTableChangeColumn && nc.spec.OldColumnName != nil {
+					old = nc.spec.OldColumnName.Name.O
+				}
+				oc := t.Column(old)
+				if oc == nil {
+					continue
+				}
+				col, _ := columnFromDef(nc.def)
+				if why := lossyChange(oc, &col); why != "" {
+					c.Report("changing column %s of %s from %s to %s can lose data: %s", old, tableLabel(n.Table), oc.ColumnType, col.ColumnType, why)
+				}
+			}
+		},
+	},
+	{
+		ID: "ddl.alter-copy", Category: CategoryDDL, Level: LevelWarning,
+		Summary: "The ALTER is predicted to copy the table (ALGORITHM=COPY), blocking writes while it runs.",
+		Fires:   "ALTER TABLE orders CONVERT TO CHARACTER SET utf8mb4",
+		Passes:  "ALTER TABLE orders ADD COLUMN note VARCHAR(200) NOT NULL DEFAULT ''",
+		Check: func(c *Check) {
+			if c.Algorithm() == algoCopy {
+				c.Report("%s will copy the table (%s): %s", tableLabel(alteredTable(c.Stmt())), c.Server(), c.st.algoWhy)
+			}
+		},
+	},
+	{
+		ID: "ddl.algorithm-mismatch", Category: CategoryDDL, Level: LevelError,
+		Summary: "An ALGORITHM= clause asks for less than the change needs, so the server will refuse it.",
+		Fires:   "ALTER TABLE orders ADD INDEX idx_user (user_id), ALGORITHM=INSTANT",
+		Passes:  "ALTER TABLE orders ADD INDEX idx_user (user_id), ALGORITHM=INPLACE",
+		Check: func(c *Check) {
+			req := c.st.requested
+			if req == "" || req == "DEFAULT" || c.Algorithm() == "" {
+				return
+			}
+			if algoRank(req) >= 0 && algoRank(req) < algoRank(c.Algorithm()) {
+				c.Report("%s asks for ALGORITHM=%s but needs %s: %s", tableLabel(alteredTable(c.Stmt())), req, c.Algorithm(), c.st.algoWhy)
+			}
+		},
+	},
+	{
+		ID: "ddl.big-table-alter", Category: CategoryDDL, Level: LevelWarning,
+		Summary: "Changing a big table takes long; use an online schema change tool or a maintenance window.",
+		Params:  []Param{{Name: "rows", Default: 1_000_000, Summary: "row count from which a table is big"}},
+		Fires:   "ALTER TABLE big ADD INDEX idx_a (a)",
+		Passes:  "CREATE TABLE small (id BIGINT PRIMARY KEY, a INT);\nALTER TABLE small ADD INDEX idx_a (a)",
+		Check: func(c *Check) {
+			tn := alteredTable(c.Stmt())
+			if tn == nil || c.Algorithm() == algoInstant {
+				return
+			}
+			if rows, ok := c.TableRows(); ok && rows >= int64(c.Int("rows")) {
+				c.Report("%s has about %d rows; this %s change runs %s", tableLabel(tn), rows, c.Algorithm(), c.st.algoWhy)
+			}
+		},
+	},
+	{
+		ID: "ddl.convert-charset", Category: CategoryDDL, Level: LevelWarning,
+		Summary: "CONVERT TO CHARACTER SET rewrites every row and can change comparisons and index lengths.",
+		Fires:   "ALTER TABLE orders CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
+		Passes:  "ALTER TABLE orders DEFAULT CHARACTER SET utf8mb4",
+		Check: func(c *Check) {
+			n, ok := c.Stmt().(*ast.AlterTableStmt)
+			if !ok {
+				return
+			}
+			for _, s := range n.Specs {
+				if s.Tp != ast.AlterTableOption {
+					continue
+				}
+				for _, o := range s.Options {
+					if o.Tp == ast.TableOptionCharset && o.UintValue == ast.TableOptionCharsetWithConvertTo {
+						c.Report("%s is converted to character set %s", tableLabel(n.Table), o.StrValue)
+					}
+				}
+			}
+		},
+	},
+	{
+		ID: "ddl.add-unique", Category: CategoryDDL, Level: LevelNotice,
+		Summary: "Adding a unique index to an existing table fails on duplicate rows; check for them first.",
+		Fires:   "ALTER TABLE users ADD UNIQUE KEY uk_email (email)",
+		Passes:  "ALTER TABLE users ADD KEY idx_email (email)",
+		Check: func(c *Check) {
+			switch c.Stmt().(type) {
+			case *ast.AlterTableStmt, *ast.CreateIndexStmt:
+			default:
+				return
+			}
+			tn, decl := declaredIndexes(c.Stmt())
+			for _, d := range decl {
+				if d.unique && !d.primary {
+					c.Report("unique %s on %s fails if existing rows have duplicate (%s)", d.label(), tableLabel(tn), strings.Join(d.columns(), ", "))
+				}
+			}
+		},
+	},
+	{
+		ID: "ddl.column-position", Category: CategoryDDL, Level: LevelNotice,
+		Summary: "Columns are added at the end: FIRST or AFTER can force a table rebuild.",
+		Fires:   "ALTER TABLE orders ADD COLUMN note VARCHAR(200) NOT NULL DEFAULT '' AFTER id",
+		Passes:  "ALTER TABLE orders ADD COLUMN note VARCHAR(200) NOT NULL DEFAULT ''",
+		Check: func(c *Check) {
+			n, ok := c.Stmt().(*ast.AlterTableStmt)
+			if !ok {
+				return
+			}
+			for _, s := range n.Specs {
+				if s.Tp == ast.AlterTableAddColumns && s.Position != nil && s.Position.Tp != ast.ColumnPositionNone && len(s.NewColumns) > 0 {
+					c.Report("column %s is added to %s at a set position", colName(s.NewColumns[0]), tableLabel(n.Table))
+				}
+			}
+		},
+	},
+	{
+		ID: "ddl.existence", Category: CategoryDDL, Level: LevelError,
+		Summary: "DDL does not create what exists or change what does not: tables, columns, indexes.",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nALTER TABLE t ADD COLUMN a INT, DROP INDEX idx_missing",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nALTER TABLE t ADD COLUMN b INT, ADD INDEX idx_a (a)",
+		Check:   checkExistence,
+	},
+}
+
+// checkExistence implements ddl.existence.
+func checkExistence(c *Check) {
+	switch n := c.Stmt().(type) {
+	case *ast.CreateTableStmt:
+		if !n.IfNotExists && c.Table(n.Table) != nil {
+			c.Report("%s already exists", tableLabel(n.Table))
+		}
+	case *ast.RenameTableStmt:
+		for _, t := range n.TableToTables {
+			if c.Table(t.NewTable) != nil {
+				c.Report("cannot rename %s to %s: that table exists", tableLabel(t.OldTable), t.NewTable.Name.O)
+			}
+		}
+	case *ast.CreateIndexStmt:
+		if t := c.Table(n.Table); t != nil && !n.IfNotExists && t.Index(n.IndexName) != nil {
+			c.Report("index %s already exists on %s", n.IndexName, tableLabel(n.Table))
+		}
+	case *ast.DropIndexStmt:
+		if t := c.Table(n.Table); t != nil && !n.IfExists && t.Index(n.IndexName) == nil {
+			c.Report("index %s does not exist on %s", n.IndexName, tableLabel(n.Table))
+		}
+	case *ast.AlterTableStmt:
+		t := c.Table(n.Table)
+		if t == nil {
+			return
+		}
+		cols := map[string]bool{}
+		for _, col := range t.Columns {
+			cols[strings.ToLower(col.Name)] = true
+		}
+		idx := map[string]bool{}
+		for _, ix := range t.Indexes {
+			idx[strings.ToLower(ix.Name)] = true
+		}
+		label := tableLabel(n.Table)
+		needCol := func(name string, ifExists bool) {
+			if !cols[strings.ToLower(name)] && !ifExists {
+				c.Report("column %s does not exist in %s", name, label)
+			}
+		}
+		for _, s := range n.Specs {
+			switch s.Tp {
+			case ast.AlterTableAddColumns:
+				for _, cd := range s.NewColumns {
+					k := strings.ToLower(colName(cd))
+					if cols[k] && !s.IfNotExists {
+						c.Report("column %s already exists in %s", colName(cd), label)
+					}
+					cols[k] = true
+				}
+			case ast.AlterTableDropColumn:
+				if s.OldColumnName != nil {
+					needCol(s.OldColumnName.Name.O, s.IfExists)
+					delete(cols, s.OldColumnName.Name.L)
+				}
+			case ast.AlterTableModifyColumn:
+				if len(s.NewColumns) > 0 {
+					needCol(colName(s.NewColumns[0]), s.IfExists)
+				}
+			case ast.AlterTableChangeColumn, ast.AlterTableRenameColumn:
+				if s.OldColumnName == nil {
+					continue
+				}
+				needCol(s.OldColumnName.Name.O, s.IfExists)
+				newName := ""
+				if s.NewColumnName != nil {
+					newName = s.NewColumnName.Name.O
+				} else if len(s.NewColumns) > 0 {
+					newName = colName(s.NewColumns[0])
+				}
+				if newName != "" && !strings.EqualFold(newName, s.OldColumnName.Name.O) {
+					if cols[strings.ToLower(newName)] {
+						c.Report("column %s already exists in %s", newName, label)
+					}
+					delete(cols, s.OldColumnName.Name.L)
+					cols[strings.ToLower(newName)] = true
+				}
+			case ast.AlterTableDropIndex:
+				if !idx[strings.ToLower(s.Name)] && !s.IfExists {
+					c.Report("index %s does not exist on %s", s.Name, label)
+				}
+				delete(idx, strings.ToLower(s.Name))
+			case ast.AlterTableDropPrimaryKey:
+				if !idx["primary"] {
+					c.Report("%s has no primary key to drop", label)
+				}
+				delete(idx, "primary")
+			case ast.AlterTableAddConstraint:
+				con := s.Constraint
+				if con == nil {
+					continue
+				}
+				name := strings.ToLower(con.Name)
+				if con.Tp == ast.ConstraintPrimaryKey {
+					name = "primary"
+				}
+				if con.Tp == ast.ConstraintForeignKey || con.Tp == ast.ConstraintCheck || name == "" {
+					continue
+				}
+				if idx[name] && !con.IfNotExists {
+					if name == "primary" {
+						c.Report("%s already has a primary key", label)
+					} else {
+						c.Report("index %s already exists on %s", con.Name, label)
+					}
+				}
+				idx[name] = true
+			case ast.AlterTableRenameIndex:
+				if !idx[s.FromKey.L] {
+					c.Report("index %s does not exist on %s", s.FromKey.O, label)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,208 @@
+package review
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+)
+
+// indexView is an index as the index rules compare them.
+type indexView struct {
+	name     string
+	label    string
+	unique   bool
+	primary  bool
+	fulltext bool
+	cols     []string // lower case, "col" or "col(len)"
+	declared bool     // declared by this statement
+}
+
+// indexesAfter returns the table's indexes after the statement: the ones
+// the catalog knows, minus dropped ones, plus declared ones (which come
+// last, in order). known is false when an ALTER's table is not known.
+func indexesAfter(c *Check) (tn *ast.TableName, all []indexView, known bool) {
+	tn, decl := declaredIndexes(c.Stmt())
+	if tn == nil {
+		return nil, nil, false
+	}
+	known = true
+	if _, ok := c.Stmt().(*ast.CreateTableStmt); !ok {
+		t := c.Table(tn)
+		if t == nil {
+			known = false
+		} else {
+			dropped := droppedIndexes(c.Stmt())
+			for _, ix := range t.Indexes {
+				if inList(dropped, ix.Name) {
+					continue
+				}
+				v := indexView{name: ix.Name, label: "existing index " + ix.Name, unique: ix.Unique, primary: ix.Primary, fulltext: ix.Type == "FULLTEXT"}
+				if ix.Primary {
+					v.label = "the existing primary key"
+				}
+				for _, col := range ix.Columns {
+					v.cols = append(v.cols, partKey(col.Name, int(col.SubPart)))
+				}
+				all = append(all, v)
+			}
+		}
+	}
+	for _, d := range decl {
+		v := indexView{name: d.name, label: d.label(), unique: d.unique, primary: d.primary, fulltext: d.typ != "BTREE", declared: true}
+		for _, p := range d.parts {
+			if p.Column == nil {
+				v.cols = append(v.cols, "(expression)")
+				continue
+			}
+			v.cols = append(v.cols, partKey(p.Column.Name.O, p.Length))
+		}
+		all = append(all, v)
+	}
+	return tn, all, known
+}
+
+func partKey(col string, length int) string {
+	col = strings.ToLower(col)
+	if length > 0 {
+		return col + "(" + strconv.Itoa(length) + ")"
+	}
+	return col
+}
+
+// isPrefix reports whether a is a proper left prefix of b.
+func isPrefix(a, b []string) bool {
+	return len(a) < len(b) && slices.Equal(a, b[:len(a)])
+}
+
+// columnTypeIn returns the parser type of column name as the statement or
+// the catalog defines it, and whether it is known.
+func blobColumn(c *Check, tn *ast.TableName, name string) bool {
+	for _, nc := range newColumns(c.Stmt()) {
+		if strings.EqualFold(colName(nc.def), name) {
+			return isBlobType(colType(nc.def))
+		}
+	}
+	if _, ok := c.Stmt().(*ast.CreateTableStmt); ok {
+		return false
+	}
+	if t := c.Table(tn); t != nil {
+		if col := t.Column(name); col != nil {
+			return strings.HasSuffix(col.DataType, "text") || strings.HasSuffix(col.DataType, "blob")
+		}
+	}
+	return false
+}
+
+var indexRules = []Rule{
+	{
+		ID: "index.max-per-table", Category: CategoryIndex, Level: LevelWarning,
+		Summary: "A table has at most a given number of indexes, existing ones included.",
+		Params:  []Param{{Name: "max", Default: 8, Summary: "most indexes per table, the primary key included"}},
+		Fires: "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT, b INT, c INT, d INT, e INT, f INT, g INT, h INT,\n" +
+			"KEY idx_a (a), KEY idx_b (b), KEY idx_c (c), KEY idx_d (d), KEY idx_e (e), KEY idx_f (f), KEY idx_g (g), KEY idx_h (h))",
+		Passes: "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT, KEY idx_a (a))",
+		Check: func(c *Check) {
+			tn, all, known := indexesAfter(c)
+			if !known || !slices.ContainsFunc(all, func(v indexView) bool { return v.declared }) {
+				return
+			}
+			if maxIdx := c.Int("max"); len(all) > maxIdx {
+				c.Report("%s would have %d indexes; the limit is %d", tableLabel(tn), len(all), maxIdx)
+			}
+		},
+	},
+	{
+		ID: "index.max-columns", Category: CategoryIndex, Level: LevelWarning,
+		Summary: "An index has at most a given number of columns.",
+		Params:  []Param{{Name: "max", Default: 5, Summary: "most columns per index"}},
+		Fires:   "CREATE INDEX idx_wide ON t (a, b, c, d, e, f)",
+		Passes:  "CREATE INDEX idx_ab ON t (a, b)",
+		Check: func(c *Check) {
+			tn, decl := declaredIndexes(c.Stmt())
+			for _, d := range decl {
+				if maxCols := c.Int("max"); len(d.parts) > maxCols {
+					c.Report("%s of %s has %d columns; the limit is %d", d.label(), tableLabel(tn), len(d.parts), maxCols)
+				}
+			}
+		},
+	},
+	{
+		ID: "index.duplicate", Category: CategoryIndex, Level: LevelError,
+		Summary: "No two indexes of a table have the same columns, existing indexes included.",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT, KEY idx_a (a));\nALTER TABLE t ADD INDEX idx_a2 (a)",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT, KEY idx_a (a));\nALTER TABLE t ADD INDEX idx_a_id (a, id)",
+		Check: func(c *Check) {
+			tn, all, _ := indexesAfter(c)
+			for i, v := range all {
+				if !v.declared || v.fulltext {
+					continue
+				}
+				for _, w := range all[:i] {
+					if !w.fulltext && slices.Equal(v.cols, w.cols) {
+						c.Report("%s of %s has the same columns (%s) as %s", v.label, tableLabel(tn), strings.Join(v.cols, ", "), w.label)
+						break
+					}
+				}
+			}
+		},
+	},
+	{
+		ID: "index.redundant", Category: CategoryIndex, Level: LevelWarning,
+		Summary: "No index is a left prefix of another, existing indexes included.",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT, b INT, KEY idx_ab (a, b));\nCREATE INDEX idx_a ON t (a)",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT, b INT, KEY idx_ab (a, b));\nCREATE INDEX idx_b ON t (b)",
+		Check: func(c *Check) {
+			tn, all, _ := indexesAfter(c)
+			for _, v := range all {
+				if v.fulltext {
+					continue
+				}
+				for _, w := range all {
+					if w.fulltext || !(v.declared || w.declared) {
+						continue
+					}
+					if isPrefix(v.cols, w.cols) && !v.unique {
+						c.Report("%s of %s on (%s) is a left prefix of %s on (%s), which makes it redundant",
+							v.label, tableLabel(tn), strings.Join(v.cols, ", "), w.label, strings.Join(w.cols, ", "))
+						break
+					}
+				}
+			}
+		},
+	},
+	{
+		ID: "index.blob-prefix", Category: CategoryIndex, Level: LevelError,
+		Summary: "An index on a TEXT or BLOB column gives a prefix length.",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, note TEXT, KEY idx_note (note))",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, note TEXT, KEY idx_note (note(32)))",
+		Check: func(c *Check) {
+			tn, decl := declaredIndexes(c.Stmt())
+			for _, d := range decl {
+				if d.typ != "BTREE" {
+					continue
+				}
+				for _, p := range d.parts {
+					if p.Column != nil && p.Length <= 0 && blobColumn(c, tn, p.Column.Name.O) {
+						c.Report("%s of %s indexes TEXT/BLOB column %s without a prefix length", d.label(), tableLabel(tn), p.Column.Name.O)
+					}
+				}
+			}
+		},
+	},
+	{
+		ID: "index.require-name", Category: CategoryIndex, Level: LevelNotice,
+		Summary: "Indexes are named explicitly.",
+		Fires:   "ALTER TABLE t ADD INDEX (user_id)",
+		Passes:  "ALTER TABLE t ADD INDEX idx_user_id (user_id)",
+		Check: func(c *Check) {
+			tn, decl := declaredIndexes(c.Stmt())
+			for _, d := range decl {
+				if !d.primary && d.name == "" {
+					c.Report("%s of %s has no name", d.label(), tableLabel(tn))
+				}
+			}
+		},
+	},
+}

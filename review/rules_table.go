@@ -1,0 +1,391 @@
+package review
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
+)
+
+// primaryKeyColumns returns the column definitions of CREATE TABLE's
+// primary key, and whether it has one.
+func primaryKeyColumns(n *ast.CreateTableStmt) ([]*ast.ColumnDef, bool) {
+	find := func(name string) *ast.ColumnDef {
+		for _, cd := range n.Cols {
+			if strings.EqualFold(colName(cd), name) {
+				return cd
+			}
+		}
+		return nil
+	}
+	for _, cd := range n.Cols {
+		if hasOption(cd, ast.ColumnOptionPrimaryKey) {
+			return []*ast.ColumnDef{cd}, true
+		}
+	}
+	for _, c := range n.Constraints {
+		if c.Tp == ast.ConstraintPrimaryKey {
+			var out []*ast.ColumnDef
+			for _, k := range c.Keys {
+				if k.Column == nil {
+					return nil, true
+				}
+				if cd := find(k.Column.Name.O); cd != nil {
+					out = append(out, cd)
+				}
+			}
+			return out, true
+		}
+	}
+	return nil, false
+}
+
+// plainCreate returns n as a CREATE TABLE with its own column list (not
+// LIKE or AS SELECT without columns), or nil.
+func plainCreate(n ast.StmtNode) *ast.CreateTableStmt {
+	ct, ok := n.(*ast.CreateTableStmt)
+	if !ok || ct.ReferTable != nil || len(ct.Cols) == 0 {
+		return nil
+	}
+	return ct
+}
+
+// inList reports whether s is in list, ignoring case.
+func inList(list []string, s string) bool {
+	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, s) })
+}
+
+var tableRules = []Rule{
+	{
+		ID: "table.require-pk", Category: CategoryTable, Level: LevelError,
+		Summary: "Every table has a primary key.",
+		Fires:   "CREATE TABLE t (a INT NOT NULL, b INT)",
+		Passes:  "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, a INT)",
+		Check: func(c *Check) {
+			if ct := plainCreate(c.Stmt()); ct != nil {
+				if _, ok := primaryKeyColumns(ct); !ok {
+					c.Report("%s has no primary key", tableLabel(ct.Table))
+				}
+			}
+		},
+	},
+	{
+		ID: "table.pk-integer", Category: CategoryTable, Level: LevelWarning,
+		Summary: "The primary key is a single integer column.",
+		Fires:   "CREATE TABLE t (code VARCHAR(32) NOT NULL PRIMARY KEY)",
+		Passes:  "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL PRIMARY KEY)",
+		Check: func(c *Check) {
+			ct := plainCreate(c.Stmt())
+			if ct == nil {
+				return
+			}
+			cols, ok := primaryKeyColumns(ct)
+			switch {
+			case !ok:
+			case len(cols) != 1:
+				c.Report("primary key of %s has %d columns; use one integer column", tableLabel(ct.Table), len(cols))
+			case !isIntegerType(colType(cols[0])):
+				c.Report("primary key column %s of %s is %s, not an integer", colName(cols[0]), tableLabel(ct.Table), typeName(cols[0].Tp))
+			}
+		},
+	},
+	{
+		ID: "table.pk-unsigned", Category: CategoryTable, Level: LevelNotice,
+		Summary: "An integer primary key is UNSIGNED.",
+		Fires:   "CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY)",
+		Passes:  "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL PRIMARY KEY)",
+		Check: func(c *Check) {
+			ct := plainCreate(c.Stmt())
+			if ct == nil {
+				return
+			}
+			if cols, _ := primaryKeyColumns(ct); len(cols) == 1 && isIntegerType(colType(cols[0])) && !mysql.HasUnsignedFlag(cols[0].Tp.GetFlag()) {
+				c.Report("primary key column %s of %s is not UNSIGNED", colName(cols[0]), tableLabel(ct.Table))
+			}
+		},
+	},
+	{
+		ID: "table.pk-auto-increment", Category: CategoryTable, Level: LevelNotice,
+		Summary: "A single-column integer primary key is AUTO_INCREMENT.",
+		Fires:   "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL PRIMARY KEY)",
+		Passes:  "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY)",
+		Check: func(c *Check) {
+			ct := plainCreate(c.Stmt())
+			if ct == nil {
+				return
+			}
+			if cols, _ := primaryKeyColumns(ct); len(cols) == 1 && isIntegerType(colType(cols[0])) && !hasOption(cols[0], ast.ColumnOptionAutoIncrement) {
+				c.Report("primary key column %s of %s is not AUTO_INCREMENT", colName(cols[0]), tableLabel(ct.Table))
+			}
+		},
+	},
+	{
+		ID: "table.engine", Category: CategoryTable, Level: LevelError,
+		Summary: "Tables use an allowed storage engine (InnoDB).",
+		Params:  []Param{{Name: "engines", Default: []string{"InnoDB"}, Summary: "allowed engines"}},
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY) ENGINE=MyISAM",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY) ENGINE=InnoDB",
+		Check: func(c *Check) {
+			var opts []*ast.TableOption
+			var tn *ast.TableName
+			switch n := c.Stmt().(type) {
+			case *ast.CreateTableStmt:
+				opts, tn = n.Options, n.Table
+			case *ast.AlterTableStmt:
+				tn = n.Table
+				for _, s := range n.Specs {
+					if s.Tp == ast.AlterTableOption {
+						opts = append(opts, s.Options...)
+					}
+				}
+			}
+			if o := tableOption(opts, ast.TableOptionEngine); o != nil && !inList(c.Strings("engines"), o.StrValue) {
+				c.Report("%s uses engine %s; allowed: %s", tableLabel(tn), o.StrValue, strings.Join(c.Strings("engines"), ", "))
+			}
+		},
+	},
+	{
+		ID: "table.charset", Category: CategoryTable, Level: LevelError,
+		Summary: "Tables and columns use an allowed character set (utf8mb4).",
+		Params:  []Param{{Name: "charsets", Default: []string{"utf8mb4"}, Summary: "allowed character sets"}},
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY) DEFAULT CHARSET=latin1",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY) DEFAULT CHARSET=utf8mb4",
+		Check: func(c *Check) {
+			allowed := c.Strings("charsets")
+			tn, opts := tableOptions(c.Stmt())
+			for _, o := range opts {
+				if o.Tp == ast.TableOptionCharset && o.StrValue != "" && !inList(allowed, o.StrValue) {
+					c.Report("%s uses character set %s; allowed: %s", tableLabel(tn), o.StrValue, strings.Join(allowed, ", "))
+				}
+			}
+			for _, nc := range newColumns(c.Stmt()) {
+				if cs := nc.def.Tp.GetCharset(); cs != "" && cs != "binary" && !inList(allowed, cs) {
+					c.Report("column %s of %s uses character set %s; allowed: %s", colName(nc.def), tableLabel(nc.table), cs, strings.Join(allowed, ", "))
+				}
+			}
+		},
+	},
+	{
+		ID: "table.collation", Category: CategoryTable, Level: LevelWarning,
+		Summary: "Tables and columns use an allowed collation.",
+		Params: []Param{{Name: "collations", Default: []string{"utf8mb4_general_ci", "utf8mb4_unicode_ci", "utf8mb4_unicode_520_ci",
+			"utf8mb4_0900_ai_ci", "utf8mb4_bin", "utf8mb4_uca1400_ai_ci"}, Summary: "allowed collations"}},
+		Fires:  "CREATE TABLE t (id BIGINT PRIMARY KEY) COLLATE=utf8mb4_swedish_ci",
+		Passes: "CREATE TABLE t (id BIGINT PRIMARY KEY) COLLATE=utf8mb4_general_ci",
+		Check: func(c *Check) {
+			allowed := c.Strings("collations")
+			tn, opts := tableOptions(c.Stmt())
+			for _, o := range opts {
+				if o.Tp == ast.TableOptionCollate && o.StrValue != "" && !inList(allowed, o.StrValue) {
+					c.Report("%s uses collation %s, which is not allowed", tableLabel(tn), o.StrValue)
+				}
+			}
+			for _, nc := range newColumns(c.Stmt()) {
+				if o := option(nc.def, ast.ColumnOptionCollate); o != nil && !inList(allowed, o.StrValue) {
+					c.Report("column %s of %s uses collation %s, which is not allowed", colName(nc.def), tableLabel(nc.table), o.StrValue)
+				}
+			}
+		},
+	},
+	{
+		ID: "table.require-comment", Category: CategoryTable, Level: LevelWarning,
+		Summary: "Every new table has a comment saying what it holds.",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY)",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY) COMMENT 'orders of the shop'",
+		Check: func(c *Check) {
+			if ct := plainCreate(c.Stmt()); ct != nil {
+				if o := tableOption(ct.Options, ast.TableOptionComment); o == nil || strings.TrimSpace(o.StrValue) == "" {
+					c.Report("%s has no comment", tableLabel(ct.Table))
+				}
+			}
+		},
+	},
+	{
+		ID: "table.max-columns", Category: CategoryTable, Level: LevelWarning,
+		Summary: "Tables have at most a given number of columns.",
+		Params:  []Param{{Name: "max", Default: 50, Summary: "most columns allowed"}},
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY" + manyColumns(50) + ")",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT, b INT)",
+		Check: func(c *Check) {
+			maxCols := c.Int("max")
+			switch n := c.Stmt().(type) {
+			case *ast.CreateTableStmt:
+				if len(n.Cols) > maxCols {
+					c.Report("%s has %d columns; the limit is %d", tableLabel(n.Table), len(n.Cols), maxCols)
+				}
+			case *ast.AlterTableStmt:
+				t := c.Table(n.Table)
+				if t == nil {
+					return
+				}
+				count := len(t.Columns)
+				for _, s := range n.Specs {
+					switch s.Tp {
+					case ast.AlterTableAddColumns:
+						count += len(s.NewColumns)
+					case ast.AlterTableDropColumn:
+						count--
+					}
+				}
+				if count > maxCols && count > len(t.Columns) {
+					c.Report("%s would have %d columns; the limit is %d", tableLabel(n.Table), count, maxCols)
+				}
+			}
+		},
+	},
+	{
+		ID: "table.required-columns", Category: CategoryTable, Level: LevelWarning,
+		Summary: "New tables have the required columns (created and updated times).",
+		Params:  []Param{{Name: "columns", Default: []string{"created_at", "updated_at"}, Summary: "columns every table must have"}},
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL)",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)",
+		Check: func(c *Check) {
+			ct := plainCreate(c.Stmt())
+			if ct == nil {
+				return
+			}
+			for _, want := range c.Strings("columns") {
+				if !slices.ContainsFunc(ct.Cols, func(cd *ast.ColumnDef) bool { return strings.EqualFold(colName(cd), want) }) {
+					c.Report("%s lacks required column %s", tableLabel(ct.Table), want)
+				}
+			}
+		},
+	},
+	{
+		ID: "table.no-foreign-keys", Category: CategoryTable, Level: LevelWarning,
+		Summary: "No foreign keys: they lock parent rows and block online schema changes.",
+		Fires:   "CREATE TABLE c (id BIGINT PRIMARY KEY, p BIGINT, CONSTRAINT fk_p FOREIGN KEY (p) REFERENCES parent (id))",
+		Passes:  "CREATE TABLE c (id BIGINT PRIMARY KEY, p BIGINT, KEY idx_p (p))",
+		Check: func(c *Check) {
+			for _, fk := range foreignKeys(c.Stmt()) {
+				name := fk.Name
+				if name == "" {
+					name = "(unnamed)"
+				}
+				ref := ""
+				if fk.Refer != nil && fk.Refer.Table != nil {
+					ref = " referencing " + tableLabel(fk.Refer.Table)
+				}
+				c.Report("foreign key %s%s is not allowed", name, ref)
+			}
+			for _, nc := range newColumns(c.Stmt()) {
+				if hasOption(nc.def, ast.ColumnOptionReference) {
+					c.Report("column %s of %s has a REFERENCES clause; foreign keys are not allowed", colName(nc.def), tableLabel(nc.table))
+				}
+			}
+		},
+	},
+	{
+		ID: "table.no-partitions", Category: CategoryTable, Level: LevelWarning,
+		Summary: "No partitioned tables.",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY) PARTITION BY HASH (id) PARTITIONS 4",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY)",
+		Check: func(c *Check) {
+			switch n := c.Stmt().(type) {
+			case *ast.CreateTableStmt:
+				if n.Partition != nil {
+					c.Report("%s is partitioned", tableLabel(n.Table))
+				}
+			case *ast.AlterTableStmt:
+				for _, s := range n.Specs {
+					if s.Tp == ast.AlterTablePartition && s.Partition != nil {
+						c.Report("ALTER TABLE partitions %s", tableLabel(n.Table))
+					}
+				}
+			}
+		},
+	},
+	{
+		ID: "table.no-create-select", Category: CategoryTable, Level: LevelError,
+		Summary: "No CREATE TABLE ... SELECT: it is unsafe with GTID replication and locks the source.",
+		Fires:   "CREATE TABLE t2 SELECT * FROM t1",
+		Passes:  "CREATE TABLE t2 LIKE t1",
+		Check: func(c *Check) {
+			if n, ok := c.Stmt().(*ast.CreateTableStmt); ok && n.Select != nil {
+				c.Report("%s is created from a SELECT", tableLabel(n.Table))
+			}
+		},
+	},
+	{
+		ID: "table.auto-increment-init", Category: CategoryTable, Level: LevelNotice,
+		Summary: "A new table's AUTO_INCREMENT starts at 1.",
+		Fires:   "CREATE TABLE t (id BIGINT AUTO_INCREMENT PRIMARY KEY) AUTO_INCREMENT=1000",
+		Passes:  "CREATE TABLE t (id BIGINT AUTO_INCREMENT PRIMARY KEY)",
+		Check: func(c *Check) {
+			if ct := plainCreate(c.Stmt()); ct != nil {
+				if o := tableOption(ct.Options, ast.TableOptionAutoIncrement); o != nil && o.UintValue > 1 {
+					c.Report("%s starts AUTO_INCREMENT at %d", tableLabel(ct.Table), o.UintValue)
+				}
+			}
+		},
+	},
+	{
+		ID: "table.text-blob-limit", Category: CategoryTable, Level: LevelWarning,
+		Summary: "A table has at most a given number of TEXT and BLOB columns.",
+		Params:  []Param{{Name: "max", Default: 2, Summary: "most TEXT/BLOB columns per table"}},
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a TEXT, b TEXT, c BLOB)",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a TEXT, b VARCHAR(200))",
+		Check: func(c *Check) {
+			maxBlobs := c.Int("max")
+			switch n := c.Stmt().(type) {
+			case *ast.CreateTableStmt:
+				count := 0
+				for _, cd := range n.Cols {
+					if isBlobType(colType(cd)) {
+						count++
+					}
+				}
+				if count > maxBlobs {
+					c.Report("%s has %d TEXT/BLOB columns; the limit is %d", tableLabel(n.Table), count, maxBlobs)
+				}
+			case *ast.AlterTableStmt:
+				t := c.Table(n.Table)
+				if t == nil {
+					return
+				}
+				count, added := 0, 0
+				for _, col := range t.Columns {
+					if strings.HasSuffix(col.DataType, "text") || strings.HasSuffix(col.DataType, "blob") {
+						count++
+					}
+				}
+				for _, nc := range newColumns(n) {
+					if nc.added && isBlobType(colType(nc.def)) {
+						added++
+					}
+				}
+				if added > 0 && count+added > maxBlobs {
+					c.Report("%s would have %d TEXT/BLOB columns; the limit is %d", tableLabel(n.Table), count+added, maxBlobs)
+				}
+			}
+		},
+	},
+}
+
+// tableOptions returns the table options a CREATE or ALTER TABLE sets.
+func tableOptions(n ast.StmtNode) (*ast.TableName, []*ast.TableOption) {
+	switch n := n.(type) {
+	case *ast.CreateTableStmt:
+		return n.Table, n.Options
+	case *ast.AlterTableStmt:
+		var opts []*ast.TableOption
+		for _, s := range n.Specs {
+			if s.Tp == ast.AlterTableOption {
+				opts = append(opts, s.Options...)
+			}
+		}
+		return n.Table, opts
+	}
+	return nil, nil
+}
+
+// manyColumns returns n column definitions, for examples.
+func manyColumns(n int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(", c" + strconv.Itoa(i) + " INT")
+	}
+	return b.String()
+}

@@ -1,0 +1,146 @@
+package review
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// exampleCatalog is the world rule examples are reviewed in: database shop
+// holding only table big, of 50 million rows.
+func exampleCatalog(t testing.TB) *ScriptCatalog {
+	t.Helper()
+	cat := NewScriptCatalog(nil)
+	require.NoError(t, cat.Apply(context.Background(), "shop", "CREATE TABLE big (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, a INT NOT NULL, b VARCHAR(20) NOT NULL)"))
+	big, err := cat.Table(context.Background(), "shop", "big")
+	require.NoError(t, err)
+	big.Rows, big.DataLength = 50_000_000, 5<<30
+	return cat
+}
+
+// onlyRule returns a policy with every rule off but id, at level (or its
+// default level, or notice if it is off by default), with params.
+func onlyRule(id string, params map[string]any) *Policy {
+	p := &Policy{Name: "only-" + id, Rules: map[string]RuleConfig{}}
+	for _, r := range Rules() {
+		p.Rules[r.ID] = RuleConfig{Level: Lvl(LevelOff)}
+	}
+	lvl := LevelNotice
+	for _, r := range Rules() {
+		if r.ID == id && r.Level != LevelNone {
+			lvl = r.Level
+		}
+	}
+	p.Rules[id] = RuleConfig{Level: Lvl(lvl), Params: params}
+	return p
+}
+
+func reviewWith(t *testing.T, id string, params map[string]any, script string) []Finding {
+	t.Helper()
+	r, err := New(WithPolicy(onlyRule(id, params)), WithCatalog(exampleCatalog(t)), WithDefaultDatabase("shop"))
+	require.NoError(t, err)
+	res, err := r.Review(context.Background(), script)
+	require.NoError(t, err)
+	var out []Finding
+	for _, f := range res.Findings() {
+		require.Equal(t, id, f.Rule, "only %s is on", id)
+		out = append(out, f)
+	}
+	return out
+}
+
+// TestRuleExamples reviews every rule's documented examples: Fires must
+// produce a finding of that rule, Passes none.
+func TestRuleExamples(t *testing.T) {
+	rules := Rules()
+	require.GreaterOrEqual(t, len(rules), 60)
+	for _, r := range rules {
+		t.Run(r.ID, func(t *testing.T) {
+			require.NotEmpty(t, r.Fires)
+			require.NotEmpty(t, r.Passes)
+			fired := reviewWith(t, r.ID, nil, r.Fires)
+			require.NotEmpty(t, fired, "example that should fire:\n%s", r.Fires)
+			for _, f := range fired {
+				assert.NotEmpty(t, f.Message)
+				assert.Positive(t, f.Position.Line)
+			}
+			assert.Empty(t, reviewWith(t, r.ID, nil, r.Passes), "example that should pass:\n%s", r.Passes)
+		})
+	}
+}
+
+// TestRuleParams checks that rules respect their parameters.
+func TestRuleParams(t *testing.T) {
+	cases := []struct {
+		rule   string
+		params map[string]any
+		script string
+		fires  bool
+	}{
+		{"naming.max-length", map[string]any{"max": 5}, "CREATE TABLE orders (id BIGINT PRIMARY KEY)", true},
+		{"naming.max-length", map[string]any{"max": 6}, "CREATE TABLE orders (id BIGINT PRIMARY KEY)", false},
+		{"naming.index-prefix", map[string]any{"prefix": "ix_"}, "CREATE INDEX idx_a ON t (a)", true},
+		{"naming.index-prefix", map[string]any{"prefix": "ix_"}, "CREATE INDEX ix_a ON t (a)", false},
+		{"naming.unique-prefix", map[string]any{"prefix": "ux_"}, "CREATE UNIQUE INDEX uk_a ON t (a)", true},
+		{"naming.table-pattern", map[string]any{"pattern": "^t_"}, "CREATE TABLE orders (id INT PRIMARY KEY)", true},
+		{"naming.table-pattern", map[string]any{"pattern": "^t_"}, "CREATE TABLE t_orders (id INT PRIMARY KEY)", false},
+		{"table.engine", map[string]any{"engines": []string{"InnoDB", "Aria"}}, "CREATE TABLE t (id INT PRIMARY KEY) ENGINE=Aria", false},
+		{"table.engine", map[string]any{"engines": []any{"MyISAM"}}, "CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB", true},
+		{"table.charset", map[string]any{"charsets": []string{"utf8mb4", "latin1"}}, "CREATE TABLE t (id INT PRIMARY KEY) CHARSET=latin1", false},
+		{"table.max-columns", map[string]any{"max": 2}, "CREATE TABLE t (id INT PRIMARY KEY, a INT, b INT)", true},
+		{"table.max-columns", map[string]any{"max": 3}, "CREATE TABLE t (id INT PRIMARY KEY, a INT, b INT)", false},
+		{"table.max-columns", map[string]any{"max": 3}, "ALTER TABLE big ADD COLUMN c INT", true},
+		{"table.required-columns", map[string]any{"columns": []string{"tenant_id"}}, "CREATE TABLE t (id INT PRIMARY KEY, created_at DATETIME)", true},
+		{"table.required-columns", map[string]any{"columns": []string{}}, "CREATE TABLE t (id INT PRIMARY KEY)", false},
+		{"table.text-blob-limit", map[string]any{"max": 0}, "CREATE TABLE t (id INT PRIMARY KEY, a TEXT)", true},
+		{"column.char-max-length", map[string]any{"max": 4}, "CREATE TABLE t (id INT PRIMARY KEY, c CHAR(8))", true},
+		{"column.varchar-max-length", map[string]any{"max": 10000}, "CREATE TABLE t (id INT PRIMARY KEY, c VARCHAR(8000))", false},
+		{"column.float-money", map[string]any{"pattern": "^cash$"}, "CREATE TABLE t (id INT PRIMARY KEY, price DOUBLE)", false},
+		{"column.auto-increment-type", map[string]any{"types": []string{"int", "bigint"}}, "CREATE TABLE t (id INT UNSIGNED AUTO_INCREMENT PRIMARY KEY)", false},
+		{"index.max-per-table", map[string]any{"max": 2}, "CREATE INDEX idx_a ON big (a)", false},
+		{"index.max-per-table", map[string]any{"max": 2}, "CREATE INDEX idx_a ON big (a); CREATE INDEX idx_b ON big (b)", true},
+		{"index.max-columns", map[string]any{"max": 1}, "CREATE INDEX idx_ab ON t (a, b)", true},
+		{"index.duplicate", nil, "CREATE INDEX idx_id ON big (id)", true},
+		{"index.redundant", nil, "CREATE INDEX idx_a_b ON big (a, b); CREATE INDEX idx_a ON big (a)", true},
+		{"ddl.big-table-alter", map[string]any{"rows": 100_000_000}, "ALTER TABLE big ADD INDEX idx_a (a)", false},
+		{"ddl.big-table-alter", nil, "ALTER TABLE big ADD COLUMN c INT", false}, // instant
+		{"ddl.lossy-type-change", nil, "ALTER TABLE big MODIFY a BIGINT NOT NULL", false},
+		{"ddl.lossy-type-change", nil, "ALTER TABLE big MODIFY a TINYINT NOT NULL", true},
+		{"ddl.existence", nil, "CREATE TABLE big (id INT PRIMARY KEY)", true},
+		{"ddl.existence", nil, "CREATE TABLE IF NOT EXISTS big (id INT PRIMARY KEY)", false},
+		{"ddl.existence", nil, "ALTER TABLE big DROP COLUMN a, ADD COLUMN a BIGINT NOT NULL", false},
+		{"ddl.merge-alters", nil, "ALTER TABLE big ADD COLUMN c INT; ALTER TABLE other ADD COLUMN c INT", false},
+		{"dml.max-in-list", map[string]any{"max": 2}, "SELECT id FROM big WHERE id IN (1, 2, 3)", true},
+		{"dml.max-affected-rows", map[string]any{"max": 100_000_000}, "DELETE FROM big", false},
+		{"dml.insert-max-rows", map[string]any{"max": 2}, "INSERT INTO t (a) VALUES (1), (2), (3)", true},
+		{"dml.large-offset", map[string]any{"max": 10}, "SELECT id FROM big LIMIT 20, 5", true},
+		{"dml.always-true-where", nil, "DELETE FROM big WHERE id = id", true},
+		{"dml.always-true-where", nil, "DELETE FROM big WHERE 1 = 0 OR id = 3", false},
+		{"dml.implicit-conversion", nil, "SELECT id FROM big WHERE b IN ('x', 3)", true},
+		{"dml.implicit-conversion", nil, "SELECT id FROM big WHERE a = '3'", false},
+		{"dml.function-on-indexed-column", nil, "SELECT id FROM big WHERE id + 1 = 5", true},
+		{"dml.function-on-indexed-column", nil, "SELECT id FROM big WHERE a + 1 = 5", false}, // a is not indexed
+		{"script.banned-statement", map[string]any{"types": []string{"SELECT"}}, "SELECT 1", true},
+		{"script.max-statements", map[string]any{"max": 2}, "SELECT 1; SELECT 2; SELECT 3", true},
+		{"script.max-statements", map[string]any{"max": 3}, "SELECT 1; SELECT 2; SELECT 3", false},
+		{"script.unknown-table", nil, "SELECT id FROM big", false},
+		{"script.unknown-table", nil, "DROP TABLE big; SELECT id FROM big", true},
+		{"script.unknown-table", nil, "RENAME TABLE big TO huge; SELECT id FROM huge", false},
+		{"script.unknown-column", nil, "SELECT nope FROM big", true},
+		{"script.unknown-column", nil, "SELECT a AS x FROM big ORDER BY x", false},
+		{"script.unknown-column", nil, "ALTER TABLE big ADD COLUMN c INT; UPDATE big SET c = 1 WHERE id = 1", false},
+		{"script.unknown-column", nil, "ALTER TABLE big CHANGE a aa INT; UPDATE big SET a = 1 WHERE id = 1", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.rule, func(t *testing.T) {
+			got := reviewWith(t, tc.rule, tc.params, tc.script)
+			if tc.fires {
+				assert.NotEmpty(t, got, "%s with %v should fire on %q", tc.rule, tc.params, tc.script)
+			} else {
+				assert.Empty(t, got, "%s with %v should not fire on %q", tc.rule, tc.params, tc.script)
+			}
+		})
+	}
+}
