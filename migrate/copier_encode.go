@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/shiftgate/shiftgate/internal/schema"
@@ -86,19 +87,24 @@ func appendSQLValue(buf, v []byte, null bool, k valueKind) []byte {
 // tableStatements builds the select list of a table's chunks and the
 // statements that write them on the target.
 //
-// BIT columns are read as numbers (col + 0): LOAD DATA would store their
-// raw bytes as the digits' character codes, so they are loaded into a user
-// variable and converted.
-func tableStatements(ct *copyTable, targetDB string) (selectList, loadSQL, insertHead string, kinds []valueKind, keyPos []int) {
+// BIT and YEAR columns are read as numbers (col + 0) and loaded through a
+// user variable converted to a number: LOAD DATA stores text into a BIT
+// column as the characters' codes, and the text "0000" into a YEAR column
+// as 2000.
+//
+// MariaDB's LOAD DATA with a SET clause ignores NO_AUTO_VALUE_ON_ZERO, so
+// a table that needs one and has an AUTO_INCREMENT column must be written
+// with INSERT (loadOK false) to keep rows whose id is 0.
+func tableStatements(ct *copyTable, targetDB string) (selectList, loadSQL, insertHead string, kinds []valueKind, keyPos []int, loadOK bool) {
 	var sel, load, set, ins []string
 	kinds = make([]valueKind, 0, len(ct.columns))
 	for i, c := range ct.columns {
 		q := schema.QuoteIdent(c.Name)
 		kinds = append(kinds, columnValueKind(&c))
 		ins = append(ins, q)
-		if c.DataType == "bit" {
+		if numericOnly(&c) {
 			sel = append(sel, q+" + 0")
-			v := fmt.Sprintf("@shiftgate_bit_%d", i)
+			v := fmt.Sprintf("@shiftgate_v%d", i)
 			load = append(load, v)
 			set = append(set, fmt.Sprintf("%s = CAST(%s AS UNSIGNED)", q, v))
 			continue
@@ -111,7 +117,7 @@ func tableStatements(ct *copyTable, targetDB string) (selectList, loadSQL, inser
 	for _, k := range ct.key.Columns {
 		i := -1
 		for j, c := range ct.columns {
-			if strings.EqualFold(c.Name, k) && c.DataType != "bit" {
+			if strings.EqualFold(c.Name, k) && !numericOnly(&c) {
 				i = j
 			}
 		}
@@ -128,5 +134,9 @@ func tableStatements(ct *copyTable, targetDB string) (selectList, loadSQL, inser
 		loadSQL += " SET " + strings.Join(set, ", ")
 	}
 	insertHead = "INSERT INTO " + name + " (" + strings.Join(ins, ", ") + ") VALUES "
-	return strings.Join(sel, ", "), loadSQL, insertHead, kinds, keyPos
+	loadOK = len(set) == 0 || !slices.ContainsFunc(ct.columns, func(c schema.Column) bool { return c.AutoIncrement })
+	return strings.Join(sel, ", "), loadSQL, insertHead, kinds, keyPos, loadOK
 }
+
+// numericOnly reports a column whose text form does not load back exactly.
+func numericOnly(c *schema.Column) bool { return c.DataType == "bit" || c.DataType == "year" }

@@ -24,16 +24,18 @@ import (
 // Session settings of the two sides. Both pin the time zone, so TIMESTAMP
 // values pass as UTC text unchanged. The writer's sql_mode keeps
 // AUTO_INCREMENT columns holding 0 (NO_AUTO_VALUE_ON_ZERO), accepts zero
-// dates the source holds (no NO_ZERO_DATE) and fails on any truncation
-// (STRICT_ALL_TABLES); foreign keys are not checked while rows arrive in
-// key order rather than in dependency order.
+// dates the source holds (no NO_ZERO_DATE) and, like mysqldump, is not
+// strict: generated columns are computed again on the target, and a value
+// the source computed with a warning must not fail there. Foreign keys are
+// not checked while rows arrive in key order rather than in dependency
+// order.
 var (
 	readerParams = map[string]string{
 		"time_zone":    "'+00:00'",
 		"sql_mode":     "''", // no PAD_CHAR_TO_FULL_LENGTH: CHAR values as stored
 		"tx_isolation": "'REPEATABLE-READ'",
 	}
-	writerSQLMode = "NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"
+	writerSQLMode = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
 	writerParams  = map[string]string{
 		"time_zone":          "'+00:00'",
 		"sql_mode":           "'" + writerSQLMode + "'",
@@ -56,6 +58,7 @@ type tableRun struct {
 	insertHead string
 	kinds      []valueKind
 	keyPos     []int
+	method     WriteMethod
 
 	rows, bytes, chunks atomic.Int64 // committed, earlier runs included
 	startRows           int64        // committed before this run
@@ -248,7 +251,13 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 	keys := map[string]keyset.Key{}
 	for _, ct := range facts.tables {
 		tr := &tableRun{ct: ct, estimate: ct.def.Rows}
-		tr.selectList, tr.loadSQL, tr.insertHead, tr.kinds, tr.keyPos = tableStatements(ct, target)
+		var loadOK bool
+		tr.selectList, tr.loadSQL, tr.insertHead, tr.kinds, tr.keyPos, loadOK = tableStatements(ct, target)
+		tr.method = facts.method
+		if !loadOK {
+			tr.method = WriteInsert
+			c.cfg.logger.Info("copier writes a table with INSERT: it has BIT or YEAR and AUTO_INCREMENT columns", "table", ct.def.Name)
+		}
 		tr.sizer = keyset.NewSizer(c.cfg.chunkTime, c.firstChunkRows(ct.def), minChunkRows, maxChunkRows)
 		r.tables = append(r.tables, tr)
 		keys[ct.target] = ct.key
@@ -690,7 +699,7 @@ func (r *copierRun) read(ctx context.Context, conn *sql.Conn, seg *segment, from
 	ch := &chunk{seg: seg}
 	lastKey := make([][]byte, len(t.keyPos))
 	ncopied := len(t.kinds)
-	insert := r.facts.method == WriteInsert
+	insert := t.method == WriteInsert
 	stmtStart := 0
 	cut := false
 	for rows.Next() {
@@ -775,7 +784,7 @@ func (r *copierRun) write(ctx context.Context, conn *sql.Conn, handler string, c
 	defer func() { _ = tx.Rollback() }()
 	if ch.rows > 0 {
 		var written int64
-		if r.facts.method == WriteLoadData {
+		if t.method == WriteLoadData {
 			mysql.RegisterReaderHandler(handler, func() io.Reader { return bytes.NewReader(ch.data) })
 			res, err := tx.ExecContext(ctx, fmt.Sprintf(t.loadSQL, handler))
 			if err != nil {
