@@ -187,6 +187,9 @@ func run(ctx context.Context, cfg config) error {
 		b.peakIsolated = true
 	}
 
+	if verifyOnly() { // -verify only: the verify benchmark alone (verify.go)
+		return benchVerify(ctx, b, cfg.scale)
+	}
 	raw := make([]result, cfg.runs)
 	pipe := make([]result, cfg.runs)
 	for i := range cfg.runs {
@@ -199,6 +202,9 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	report(cfg, b, raw, pipe, selfBefore, childrenBefore)
+	if err := benchVerify(ctx, b, cfg.scale); err != nil { // verify.go
+		return err
+	}
 	fmt.Printf("\ntotal wall time %v (servers, data generation, %d copies with verification)\n", since(begin), 2*cfg.runs)
 	return nil
 }

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shiftgate/shiftgate/internal/sampledata"
+	"github.com/shiftgate/shiftgate/internal/schema"
+	"github.com/shiftgate/shiftgate/verify"
+)
+
+// The verify benchmark: verify.Verifier against the plain whole-table
+// checksum a user would otherwise run, SELECT COUNT(*),
+// BIT_XOR(CRC32(CONCAT_WS('#', columns...))) over each table on both
+// servers in parallel, on the same data in the same run.
+var (
+	verifyMode    = flag.String("verify", "on", "benchmark verify after the copies: on, off, or only (skip the copies)")
+	verifyThreads = flag.Int("verify-threads", 4, "verify: chunks compared at a time")
+	verifyRuns    = flag.Int("verify-runs", 3, "verify: timed runs of each way, alternating")
+)
+
+// verifyGoal is the target ratio verify/plain checksum.
+const verifyGoal = 1.5
+
+// verifyOnly reports whether the copies are skipped.
+func verifyOnly() bool { return *verifyMode == "only" }
+
+// benchVerify creates the same dataset under another name on the target
+// (the generator is deterministic, so it equals the source row for row;
+// no copy has to be kept), times both ways of comparing it with the
+// source, then damages two rows and checks that verify pinpoints them.
+func benchVerify(ctx context.Context, b *bench, scale int) error {
+	switch *verifyMode {
+	case "off":
+		return nil
+	case "on", "only":
+	default:
+		return fmt.Errorf("-verify %q: want on, off or only", *verifyMode)
+	}
+	if *verifyRuns < 1 {
+		return fmt.Errorf("-verify-runs %d is not positive", *verifyRuns)
+	}
+	target := database + "_verify"
+	logf("verify: creating the same dataset on the target as %s", target)
+	start := time.Now()
+	done := alive("generating data on the target")
+	if _, err := b.dstDB.ExecContext(ctx, "DROP DATABASE IF EXISTS "+schema.QuoteIdent(target)); err != nil {
+		done()
+		return err
+	}
+	err := sampledata.Create(ctx, b.dstDB, target, scale)
+	done()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if _, err := b.dstDB.ExecContext(context.Background(), "DROP DATABASE "+schema.QuoteIdent(target)); err != nil {
+			logf("verify: drop %s: %v", target, err)
+		}
+	}()
+	logf("verify: generated in %v", since(start))
+
+	pairs := make([]verify.TablePair, len(b.tables))
+	lists := make([]string, len(b.tables))
+	for i, t := range b.tables {
+		pairs[i] = verify.TablePair{SourceDatabase: database, SourceTable: t, TargetDatabase: target, TargetTable: t}
+		def, err := schema.LoadTable(ctx, b.srcDB, database, t)
+		if err != nil {
+			return err
+		}
+		var cols []string
+		for _, c := range def.InsertableColumns() {
+			cols = append(cols, schema.QuoteIdent(c.Name))
+		}
+		lists[i] = strings.Join(cols, ", ")
+	}
+	v, err := verify.New(b.srcDB, b.dstDB, verify.WithParallelism(*verifyThreads))
+	if err != nil {
+		return err
+	}
+
+	// One untimed pass of each warms the buffer pools.
+	logf("verify: warming up")
+	if _, err := plainChecksum(ctx, b, target, lists); err != nil {
+		return err
+	}
+	if _, err := v.Verify(ctx, pairs...); err != nil {
+		return err
+	}
+	var plainS, verifyS []float64
+	var rep *verify.Report
+	for i := range *verifyRuns {
+		s, err := plainChecksum(ctx, b, target, lists)
+		if err != nil {
+			return err
+		}
+		plainS = append(plainS, s)
+		start := time.Now()
+		if rep, err = v.Verify(ctx, pairs...); err != nil {
+			return err
+		}
+		verifyS = append(verifyS, time.Since(start).Seconds())
+		logf("verify: run %d: plain checksum %.2f s, verify %.2f s", i+1, s, verifyS[i])
+		if !rep.Clean() {
+			return fmt.Errorf("verify reports %d differences between equal databases", rep.Differences())
+		}
+	}
+	chunks := 0
+	for _, t := range rep.Tables {
+		chunks += t.Chunks
+	}
+
+	// Damage two rows: verify must name exactly them.
+	if _, err := b.dstDB.ExecContext(ctx, "UPDATE "+schema.QualifiedName(target, "orders")+" SET note = CONCAT(note, ' ') WHERE id = ?", scale/2+7); err != nil {
+		return err
+	}
+	if _, err := b.dstDB.ExecContext(ctx, "DELETE FROM "+schema.QualifiedName(target, "order_items")+" WHERE order_id = ? AND line = 3", scale/3+1); err != nil {
+		return err
+	}
+	start = time.Now()
+	damaged, err := v.Verify(ctx, pairs...)
+	if err != nil {
+		return err
+	}
+	pinpoint := time.Since(start).Seconds()
+	var found []string
+	for _, t := range damaged.Tables {
+		for _, d := range t.Diffs {
+			found = append(found, fmt.Sprintf("%s %s.%s (%s)", d.Kind, t.TargetTable, strings.Join(t.Key, ","), strings.Join(d.Key, ",")))
+		}
+	}
+
+	mp, mv := median(plainS), median(verifyS)
+	ratio := mv / mp
+	fmt.Printf("\nverify: %d rows in %d tables, %d chunks, %d threads (medians of %d runs each, alternating, after a warm-up)\n",
+		rep.Rows(), len(rep.Tables), chunks, *verifyThreads, *verifyRuns)
+	fmt.Printf("  plain COUNT(*) + BIT_XOR(CRC32(CONCAT_WS(...))) per table, both servers in parallel: %.2f s\n", mp)
+	fmt.Printf("  verify.Verifier (count + XOR of 64-bit MD5 row hashes per chunk):                 %.2f s\n", mv)
+	fmt.Printf("  time ratio verify/plain: %.3f  goal <= %.1f  %s\n", ratio, verifyGoal, verdict(ratio <= verifyGoal))
+	fmt.Printf("  after damaging 2 target rows, verify found %d in %.2f s: %s  %s\n",
+		damaged.Differences(), pinpoint, strings.Join(found, "; "), verdict(damaged.Differences() == 2 && len(found) == 2))
+	return nil
+}
+
+// plainChecksum runs the whole-table checksum of every table on both
+// servers in parallel (one query per server at a time) and returns the
+// seconds it took. It fails if the two sides disagree.
+func plainChecksum(ctx context.Context, b *bench, target string, lists []string) (float64, error) {
+	start := time.Now()
+	for i, t := range b.tables {
+		var wg sync.WaitGroup
+		var res [2][2]sql.NullInt64
+		var errs [2]error
+		for side, db := range []*sql.DB{b.srcDB, b.dstDB} {
+			name := schema.QualifiedName(database, t)
+			if side == 1 {
+				name = schema.QualifiedName(target, t)
+			}
+			wg.Go(func() {
+				q := "SELECT COUNT(*), BIT_XOR(CRC32(CONCAT_WS('#', " + lists[i] + "))) FROM " + name
+				errs[side] = db.QueryRowContext(ctx, q).Scan(&res[side][0], &res[side][1])
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return 0, fmt.Errorf("plain checksum of %s: %w", t, err)
+			}
+		}
+		if res[0] != res[1] {
+			return 0, fmt.Errorf("plain checksum of %s differs: %v and %v", t, res[0], res[1])
+		}
+	}
+	return time.Since(start).Seconds(), nil
+}
