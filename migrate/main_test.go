@@ -13,5 +13,9 @@ import (
 var servers []*sandbox.Server
 
 func TestMain(m *testing.M) {
+	// The resume test runs this binary again as the copier it kills.
+	if spec := os.Getenv(copierChildEnv); spec != "" {
+		os.Exit(copierChild(spec))
+	}
 	os.Exit(sandboxtest.Main(m, 2, &servers))
 }
