@@ -1,0 +1,105 @@
+package review_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shiftgate/shiftgate/internal/sandbox"
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/review"
+)
+
+var servers []*sandbox.Server
+
+func TestMain(m *testing.M) {
+	os.Exit(sandboxtest.Main(m, 1, &servers))
+}
+
+func rulesOf(res *review.Result, index int) []string {
+	var out []string
+	for _, f := range res.Statements[index].Findings {
+		out = append(out, f.Rule)
+	}
+	return out
+}
+
+func TestLiveCatalog(t *testing.T) {
+	ctx := context.Background()
+	dbName := sandboxtest.NewDatabase(t, servers[0], "review")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db,
+		`CREATE TABLE orders (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+			user_id BIGINT UNSIGNED NOT NULL, status TINYINT NOT NULL DEFAULT 0, phone VARCHAR(20) NOT NULL DEFAULT '',
+			note VARCHAR(100) NOT NULL DEFAULT '', KEY idx_user (user_id), KEY idx_phone (phone))`,
+		"CREATE TABLE archive (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, status TINYINT NOT NULL)")
+	// 2,000 rows, 20 per user.
+	sandboxtest.Exec(t, db, "INSERT INTO orders (user_id, status) SELECT seq DIV 20, seq MOD 3 FROM seq_0_to_1999",
+		"ANALYZE TABLE orders")
+
+	cat, err := review.NewLiveCatalog(db)
+	require.NoError(t, err)
+	def, err := cat.Table(ctx, dbName, "orders")
+	require.NoError(t, err)
+	assert.Len(t, def.Indexes, 3)
+	_, err = cat.Table(ctx, dbName, "nope")
+	assert.ErrorIs(t, err, review.ErrNotFound)
+
+	r, err := review.New(review.WithCatalog(cat), review.WithDefaultDatabase(dbName),
+		review.WithPolicy(&review.Policy{Name: "t", BigTableRows: 1000, BigAffectedRows: 100, Rules: map[string]review.RuleConfig{
+			"dml.max-affected-rows": {Params: map[string]any{"max": 500}},
+			"ddl.big-table-alter":   {Params: map[string]any{"rows": 1000}},
+		}}))
+	require.NoError(t, err)
+	res, err := r.Review(ctx, `UPDATE orders SET status = 1 WHERE user_id = 7;
+DELETE FROM orders WHERE status = 2;
+INSERT INTO archive (id, status) SELECT id, status FROM orders WHERE user_id = 3;
+ALTER TABLE orders ADD INDEX idx_user2 (user_id), ADD COLUMN user_id BIGINT;
+ALTER TABLE orders ADD INDEX idx_user_status (user_id, status);
+SELECT id FROM orders WHERE phone = 13800138000;
+UPDATE missing SET a = 1 WHERE id = 1;
+SELECT nope FROM orders WHERE id = 1;
+CREATE TABLE fresh (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, v INT NOT NULL);
+UPDATE fresh SET v = 2 WHERE id = 1`)
+	require.NoError(t, err)
+	require.Len(t, res.Statements, 10)
+	require.Empty(t, res.Summary.Notes)
+
+	// EXPLAIN estimates: 20 rows for one user through idx_user; a full scan for status.
+	require.NotNil(t, res.Statements[0].AffectedRows)
+	assert.InDelta(t, 20, *res.Statements[0].AffectedRows, 15)
+	require.NotNil(t, res.Statements[1].AffectedRows)
+	assert.Greater(t, *res.Statements[1].AffectedRows, int64(500))
+	assert.Contains(t, rulesOf(res, 1), "dml.max-affected-rows")
+	assert.NotContains(t, rulesOf(res, 0), "dml.max-affected-rows")
+	assert.Equal(t, review.RiskHigh, res.Statements[1].Risk, "a big table and many rows raise DELETE to high")
+	require.NotNil(t, res.Statements[2].AffectedRows, "INSERT ... SELECT is estimated")
+	require.NotNil(t, res.Statements[0].TableRows)
+
+	// Duplicate column and index against the live table, and big-table ALTER.
+	assert.Contains(t, rulesOf(res, 3), "ddl.existence")
+	assert.Contains(t, rulesOf(res, 3), "index.duplicate")
+	assert.Contains(t, rulesOf(res, 3), "ddl.big-table-alter")
+	// Redundancy against an existing index: idx_user is a prefix of the new one.
+	assert.Contains(t, rulesOf(res, 4), "index.redundant")
+	assert.Contains(t, rulesOf(res, 5), "dml.implicit-conversion")
+	assert.Contains(t, rulesOf(res, 6), "script.unknown-table")
+	assert.Contains(t, rulesOf(res, 7), "script.unknown-column")
+	// A table the script creates is known to later statements, and not EXPLAINed.
+	assert.NotContains(t, rulesOf(res, 9), "script.unknown-table")
+	assert.Nil(t, res.Statements[9].AffectedRows)
+}
+
+func TestLiveCatalogUnknownDatabase(t *testing.T) {
+	db := sandboxtest.Open(t, servers[0], "")
+	cat, err := review.NewLiveCatalog(db)
+	require.NoError(t, err)
+	r, err := review.New(review.WithCatalog(cat))
+	require.NoError(t, err)
+	res, err := r.Review(context.Background(), "UPDATE t SET a = 1 WHERE id = 1")
+	require.NoError(t, err)
+	assert.NotContains(t, rulesOf(res, 0), "script.unknown-table", "without a database the catalog cannot tell")
+}
