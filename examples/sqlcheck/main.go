@@ -1,0 +1,203 @@
+// Command sqlcheck reviews a SQL script with package review: the
+// self-service "check my SQL" before a change is submitted.
+//
+// Usage:
+//
+//	sqlcheck [-dsn DSN] [-db NAME] [-policy FILE|dev|prod] [-server mariadb-10.11|mysql-8.0] [-format text|json] [FILE]
+//	sqlcheck -list-rules [-policy ...]
+//
+// The script is read from FILE, or from standard input when FILE is absent
+// or "-". Without -dsn the review uses only the script itself; with -dsn
+// (go-sql-driver form, user@tcp(host:port)/database) it also checks
+// tables, columns and indexes on the server and estimates affected rows
+// with EXPLAIN. Keep the password out of the DSN and set
+// SHIFTGATE_DSN_PASSWORD instead: a password on the command line is
+// visible to other users and draws a warning. The password is never
+// printed.
+//
+// Exit status, by the highest level found:
+//
+//	0  no findings, or notices only
+//	1  warnings
+//	2  errors
+//	3  the review could not run (bad flags, unreadable file or policy, no connection)
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shiftgate/shiftgate/review"
+)
+
+// Exit statuses.
+const (
+	exitClean   = 0
+	exitWarning = 1
+	exitError   = 2
+	exitFailed  = 3
+)
+
+// passwordEnv holds the password when the DSN has none.
+const passwordEnv = "SHIFTGATE_DSN_PASSWORD"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sqlcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dsn := fs.String("dsn", "", "server to check the schema on, user@tcp(host:port)/database (password from $"+passwordEnv+")")
+	dbName := fs.String("db", "", "default database (default: the DSN's database)")
+	policyArg := fs.String("policy", "default", "policy: a JSON or YAML file, or a built-in name (default, dev, prod)")
+	server := fs.String("server", string(review.MariaDB1011), "server flavour for ALTER algorithm prediction: mariadb-10.11 or mysql-8.0")
+	format := fs.String("format", "text", "output format: text or json")
+	listRules := fs.Bool("list-rules", false, "print every rule with its ID, level under the policy and summary, and exit")
+	if err := fs.Parse(args); err != nil {
+		return exitFailed
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "sqlcheck: %v\n", err)
+		return exitFailed
+	}
+	if *format != "text" && *format != "json" {
+		return fail(fmt.Errorf("-format %q: want text or json", *format))
+	}
+	if fs.NArg() > 1 {
+		return fail(errors.New("give at most one script file"))
+	}
+	policy, err := loadPolicy(*policyArg)
+	if err != nil {
+		return fail(err)
+	}
+	opts := []review.Option{review.WithPolicy(policy), review.WithServer(review.Server(*server))}
+	database := *dbName
+	if *dsn != "" {
+		full, dsnDB, err := dsnWithPassword(*dsn, stderr)
+		if err != nil {
+			return fail(err)
+		}
+		if database == "" {
+			database = dsnDB
+		}
+		db, err := sql.Open("mysql", full)
+		if err != nil {
+			return fail(errors.New("-dsn: cannot open the connection"))
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = db.PingContext(ctx)
+		cancel()
+		if err != nil {
+			return fail(fmt.Errorf("-dsn: cannot connect: %w", err))
+		}
+		cat, err := review.NewLiveCatalog(db)
+		if err != nil {
+			return fail(err)
+		}
+		opts = append(opts, review.WithCatalog(cat))
+	}
+	if database != "" {
+		opts = append(opts, review.WithDefaultDatabase(database))
+	}
+	r, err := review.New(opts...)
+	if err != nil {
+		return fail(err)
+	}
+	if *listRules {
+		printRules(stdout, r.Rules())
+		return exitClean
+	}
+
+	var script []byte
+	if name := fs.Arg(0); name == "" || name == "-" {
+		script, err = io.ReadAll(stdin)
+	} else {
+		script, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	res, err := r.Review(context.Background(), string(script))
+	if err != nil {
+		return fail(err)
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(res)
+	} else {
+		err = res.WriteText(stdout)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	switch res.Summary.Level {
+	case review.LevelError:
+		return exitError
+	case review.LevelWarning:
+		return exitWarning
+	}
+	return exitClean
+}
+
+// loadPolicy returns the built-in policy called arg, or the one in file arg.
+func loadPolicy(arg string) (*review.Policy, error) {
+	if p, err := review.BuiltinPolicy(arg); err == nil {
+		return p, nil
+	}
+	data, err := os.ReadFile(arg)
+	if err != nil {
+		return nil, fmt.Errorf("-policy: %w", err)
+	}
+	p, err := review.ParsePolicy(data)
+	if err != nil {
+		return nil, fmt.Errorf("-policy %s: %w", arg, err)
+	}
+	return p, nil
+}
+
+// dsnWithPassword checks the DSN, fills in the password from
+// $SHIFTGATE_DSN_PASSWORD when the DSN has none, and returns it with its
+// database. Errors never quote the DSN, which may hold a password.
+func dsnWithPassword(dsn string, stderr io.Writer) (string, string, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "", "", errors.New("-dsn: not a valid DSN (want user@tcp(host:port)/database)")
+	}
+	if cfg.Passwd != "" {
+		fmt.Fprintf(stderr, "sqlcheck: warning: the -dsn holds a password, which other users can read on the command line; set %s instead\n", passwordEnv)
+	} else if pw, ok := os.LookupEnv(passwordEnv); ok {
+		cfg.Passwd = pw
+	}
+	return cfg.FormatDSN(), cfg.DBName, nil
+}
+
+func printRules(w io.Writer, rules []review.Rule) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tLEVEL\tSUMMARY")
+	for _, r := range rules {
+		summary := r.Summary
+		var params []string
+		for _, p := range r.Params {
+			params = append(params, fmt.Sprintf("%s=%v", p.Name, p.Default))
+		}
+		if len(params) > 0 {
+			summary += " [" + strings.Join(params, " ") + "]"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.ID, r.Level, summary)
+	}
+	_ = tw.Flush()
+}
