@@ -1,0 +1,352 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shiftgate/shiftgate/internal/mysqlcli"
+	"github.com/shiftgate/shiftgate/internal/schema"
+)
+
+// StatementStatus is where one statement of a Statements run is.
+type StatementStatus string
+
+// The statuses of a statement.
+const (
+	StatementPending   StatementStatus = "pending"   // not started
+	StatementRunning   StatementStatus = "running"   // sent to the server, no answer yet
+	StatementSucceeded StatementStatus = "succeeded" // done
+	StatementFailed    StatementStatus = "failed"    // the server returned an error, or the run was canceled during it
+)
+
+// StatementResult is what happened to one statement of a Statements run.
+type StatementResult struct {
+	Index        int             `json:"index"` // 0-based position in the script
+	Text         string          `json:"text"`
+	Status       StatementStatus `json:"status"`
+	AffectedRows int64           `json:"affected_rows"`
+	Duration     time.Duration   `json:"duration"`
+	// Warnings are SHOW WARNINGS after the statement, as
+	// "Level Code: Message".
+	Warnings []string  `json:"warnings,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+}
+
+// StatementError reports the statement a Statements run stopped at.
+type StatementError struct {
+	Index int
+	Text  string // the statement, shortened
+	Err   error
+}
+
+func (e *StatementError) Error() string {
+	return fmt.Sprintf("migrate: statement %d (%s): %v", e.Index+1, e.Text, e.Err)
+}
+
+func (e *StatementError) Unwrap() error { return e.Err }
+
+// StatementsOption configures a Statements executor.
+type StatementsOption func(*Statements) error
+
+// WithStatementTimeout bounds each statement: a statement still running
+// after d is killed (KILL QUERY) and the run stops with an error.
+func WithStatementTimeout(d time.Duration) StatementsOption {
+	return func(s *Statements) error {
+		if d <= 0 {
+			return fmt.Errorf("WithStatementTimeout: %v is not positive", d)
+		}
+		s.timeout = d
+		return nil
+	}
+}
+
+// WithStatementsLogger logs each statement's outcome (never credentials).
+func WithStatementsLogger(l *slog.Logger) StatementsOption {
+	return func(s *Statements) error {
+		if l == nil {
+			return errors.New("WithStatementsLogger: nil logger")
+		}
+		s.logger = l
+		return nil
+	}
+}
+
+// Statements runs statements that a review passed, one by one on one
+// connection to the target, in a default database. For each it records the
+// affected rows, the duration, SHOW WARNINGS and the error; it stops at the
+// first error. It never re-runs a statement: a second Run of the same
+// Statements is refused once one has started.
+//
+// Progress reports map the run onto migrate.Progress: TablesDone and
+// TablesTotal count statements, Rows sums affected rows and Table is a
+// short label of the statement running ("#2 UPDATE orders ..."). Progress
+// is called before each statement starts, after it ends and at the end;
+// Results returns the per-statement detail at any time, also from another
+// goroutine.
+//
+// Canceling Run's context kills the running statement on the server
+// (KILL QUERY) and stops; statements are not wrapped in a transaction, so
+// what succeeded before stays.
+type Statements struct {
+	target     *mysql.Config
+	database   string
+	statements []string
+	timeout    time.Duration
+	logger     *slog.Logger
+
+	running atomic.Bool
+	started atomic.Bool
+
+	mu      sync.Mutex
+	results []StatementResult
+}
+
+var _ Executor = (*Statements)(nil)
+
+// NewStatements prepares statements to run in database on the server at
+// targetDSN (a go-sql-driver DSN; its database part is ignored). Each
+// element is exactly one statement, without a trailing delimiter. It
+// connects to nothing: call Plan for a dry run.
+func NewStatements(targetDSN, database string, statements []string, opts ...StatementsOption) (*Statements, error) {
+	cfg, err := parseDSN(Target, targetDSN)
+	if err != nil {
+		return nil, err
+	}
+	if err := schema.ValidateName("database", database); err != nil {
+		return nil, fmt.Errorf("migrate: statements: %w", err)
+	}
+	if len(statements) == 0 {
+		return nil, errors.New("migrate: statements: no statement to run")
+	}
+	s := &Statements{target: cfg, database: database, logger: slog.New(slog.DiscardHandler)}
+	for i, st := range statements {
+		st = strings.TrimSpace(st)
+		if st == "" {
+			return nil, fmt.Errorf("migrate: statements: statement %d is empty", i+1)
+		}
+		s.statements = append(s.statements, st)
+		s.results = append(s.results, StatementResult{Index: i, Text: st, Status: StatementPending})
+	}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("migrate: statements: nil option")
+		}
+		if err := o(s); err != nil {
+			return nil, fmt.Errorf("migrate: statements: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func (s *Statements) scope() Scope {
+	return Scope{Executor: "statements", Target: s.target.Addr, TargetDatabase: s.database}
+}
+
+// Plan connects to the target, checks that the database exists, and lists
+// the statements as the plan's steps. It runs nothing.
+func (s *Statements) Plan(ctx context.Context) (*Plan, error) {
+	plan := &Plan{Scope: s.scope()}
+	for i, st := range s.statements {
+		plan.Steps = append(plan.Steps, fmt.Sprintf("%d. %s", i+1, st))
+	}
+	db, err := openDB(ctx, Target, s.target, 1, nil)
+	if err != nil {
+		return plan, err
+	}
+	defer db.Close()
+	return plan, s.check(ctx, db)
+}
+
+func (s *Statements) check(ctx context.Context, db *sql.DB) error {
+	var n int
+	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", s.database).Scan(&n)
+	if err != nil {
+		return &EndpointError{Side: Target, Endpoint: mysqlcli.Endpoint(s.target), Err: err}
+	}
+	if n == 0 {
+		return &EndpointError{Side: Target, Endpoint: mysqlcli.Endpoint(s.target), Object: "database " + schema.QuoteIdent(s.database), Err: ErrNotFound}
+	}
+	return nil
+}
+
+// Results returns a copy of every statement's result so far, in order.
+func (s *Statements) Results() []StatementResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]StatementResult, len(s.results))
+	for i, r := range s.results {
+		r.Warnings = append([]string(nil), r.Warnings...)
+		out[i] = r
+	}
+	return out
+}
+
+func (s *Statements) setResult(r StatementResult) {
+	s.mu.Lock()
+	s.results[r.Index] = r
+	s.mu.Unlock()
+}
+
+// Run runs the statements in order and stops at the first error, which it
+// returns as a *StatementError.
+func (s *Statements) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
+	if !s.running.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("migrate: statements on %s: %w", s.target.Addr, ErrRunning)
+	}
+	defer s.running.Store(false)
+	if s.started.Load() {
+		return nil, fmt.Errorf("migrate: statements on %s: already run once; statements are never re-run", s.target.Addr)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("migrate: statements: nothing run: %w", err)
+	}
+	db, err := openDB(ctx, Target, s.target, 2, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if err := s.check(ctx, db); err != nil {
+		return nil, err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, &EndpointError{Side: Target, Endpoint: mysqlcli.Endpoint(s.target), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
+	}
+	defer conn.Close()
+	var connID int64
+	if err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&connID); err != nil {
+		return nil, fmt.Errorf("migrate: statements: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, "USE "+schema.QuoteIdent(s.database)); err != nil {
+		return nil, &EndpointError{Side: Target, Endpoint: mysqlcli.Endpoint(s.target), Object: "database " + schema.QuoteIdent(s.database), Err: err}
+	}
+
+	s.started.Store(true)
+	report := &Report{Scope: s.scope(), Started: time.Now()}
+	p := Progress{TablesTotal: len(s.statements)}
+	emit := func() {
+		p.Elapsed = time.Since(report.Started)
+		if progress != nil {
+			progress(p)
+		}
+	}
+	for i, text := range s.statements {
+		p.Table = label(i, text)
+		r := StatementResult{Index: i, Text: text, Status: StatementRunning, Started: time.Now()}
+		s.setResult(r)
+		emit()
+		affected, warnings, err := s.exec(ctx, db, conn, connID, text)
+		r.Duration = time.Since(r.Started)
+		r.AffectedRows, r.Warnings = affected, warnings
+		if err != nil {
+			r.Status, r.Error = StatementFailed, err.Error()
+			s.setResult(r)
+			report.Duration = time.Since(report.Started)
+			s.logger.Warn("statement failed", "index", i+1, "statement", p.Table, "err", err)
+			p.Table = ""
+			emit()
+			if ctx.Err() != nil {
+				err = fmt.Errorf("%w (canceled; statements 1 to %d ran, the target keeps their changes)", err, i)
+			}
+			return report, &StatementError{Index: i, Text: shorten(text), Err: err}
+		}
+		r.Status = StatementSucceeded
+		s.setResult(r)
+		s.logger.Info("statement done", "index", i+1, "statement", label(i, text), "rows", affected, "duration", r.Duration)
+		p.TablesDone++
+		p.Rows += max(affected, 0)
+		report.Rows = p.Rows
+		report.Tables = append(report.Tables, TableReport{Name: label(i, text), Rows: max(affected, 0), Done: true})
+	}
+	p.Table = ""
+	report.Duration = time.Since(report.Started)
+	emit()
+	return report, nil
+}
+
+// exec runs one statement on conn and reads its warnings. When ctx ends or
+// the timeout passes, the statement is killed on the server through a
+// second connection.
+func (s *Statements) exec(ctx context.Context, db *sql.DB, conn *sql.Conn, connID int64, text string) (int64, []string, error) {
+	sctx, cancel := ctx, context.CancelFunc(func() {})
+	if s.timeout > 0 {
+		sctx, cancel = context.WithTimeout(ctx, s.timeout)
+	}
+	defer cancel()
+	done := make(chan struct{})
+	killed := make(chan struct{})
+	var didKill atomic.Bool
+	go func() {
+		defer close(killed)
+		select {
+		case <-done:
+		case <-sctx.Done():
+			didKill.Store(true)
+			kctx, kcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer kcancel()
+			_, _ = db.ExecContext(kctx, fmt.Sprintf("KILL QUERY %d", connID))
+		}
+	}()
+	// The statement runs with a context that is not canceled: the driver
+	// would otherwise drop the connection while the server goes on; KILL
+	// QUERY stops it on the server and the driver then returns its error.
+	res, err := conn.ExecContext(context.WithoutCancel(ctx), text)
+	close(done)
+	<-killed
+	var affected int64
+	switch {
+	case err == nil && didKill.Load():
+		// A killed SLEEP returns no error; the statement was interrupted.
+		err = fmt.Errorf("killed: %w", sctx.Err())
+	case err == nil:
+		affected, _ = res.RowsAffected()
+	case sctx.Err() != nil:
+		err = fmt.Errorf("%w: %w", sctx.Err(), err)
+	}
+	warnings, werr := showWarnings(conn)
+	if err == nil && werr != nil {
+		err = fmt.Errorf("SHOW WARNINGS: %w", werr)
+	}
+	return affected, warnings, err
+}
+
+func showWarnings(conn *sql.Conn) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rows, err := conn.QueryContext(ctx, "SHOW WARNINGS")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var level, message string
+		var code int
+		if err := rows.Scan(&level, &code, &message); err != nil {
+			return out, err
+		}
+		out = append(out, fmt.Sprintf("%s %d: %s", level, code, message))
+	}
+	return out, rows.Err()
+}
+
+// label names statement i for progress lines: "#2 UPDATE orders SET ...".
+func label(i int, text string) string { return fmt.Sprintf("#%d %s", i+1, shorten(text)) }
+
+func shorten(text string) string {
+	text = strings.Join(strings.Fields(text), " ")
+	if r := []rune(text); len(r) > 60 {
+		return string(r[:57]) + "..."
+	}
+	return text
+}
