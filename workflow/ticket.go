@@ -1,0 +1,206 @@
+package workflow
+
+import (
+	"time"
+
+	"github.com/shiftgate/shiftgate/migrate"
+	"github.com/shiftgate/shiftgate/review"
+)
+
+// Kind names what a ticket asks for; each kind has an executor factory
+// registered with the Engine (WithKind).
+type Kind string
+
+// The built-in kinds.
+const (
+	// KindSQLChange runs a reviewed SQL script on one target instance and
+	// database, statement by statement (migrate.Statements).
+	KindSQLChange Kind = "sql_change"
+	// KindDataMigration copies a database, or some of its tables, from a
+	// source instance to a target instance (migrate.Pipe or migrate.Copier).
+	KindDataMigration Kind = "data_migration"
+)
+
+// Migration methods of a data-migration ticket.
+const (
+	MethodPipe   = "pipe"   // mariadb-dump | mariadb; no checkpoint: a dead worker fails the ticket
+	MethodCopier = "copier" // native parallel copy; a dead worker's run is resumed from its checkpoint
+)
+
+// Migration describes the work of a data-migration ticket. The target is
+// the ticket's Instance and Database.
+type Migration struct {
+	SourceInstance string   `json:"source_instance"`
+	SourceDatabase string   `json:"source_database"`
+	Tables         []string `json:"tables,omitempty"` // empty: the whole database
+	Method         string   `json:"method"`           // MethodPipe or MethodCopier (default)
+	Replace        bool     `json:"replace,omitempty"`
+}
+
+// Window is when a ticket may start. A zero bound is open.
+type Window struct {
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+}
+
+// Open reports whether now is inside w.
+func (w *Window) Open(now time.Time) bool {
+	if w == nil {
+		return true
+	}
+	return (w.NotBefore.IsZero() || !now.Before(w.NotBefore)) && !w.Closed(now)
+}
+
+// Closed reports whether w's end has passed.
+func (w *Window) Closed(now time.Time) bool {
+	return w != nil && !w.NotAfter.IsZero() && now.After(w.NotAfter)
+}
+
+// Request is what a person submits.
+type Request struct {
+	// ClientKey makes Submit idempotent: a second Submit with the same key
+	// returns the first ticket. Optional.
+	ClientKey string
+	Kind      Kind
+	Title     string
+	Submitter string
+	// CC lists further people told about every step.
+	CC []string
+	// Instance and Database are the target.
+	Instance string
+	Database string
+	// SQL is the script of a SQL change.
+	SQL string
+	// Migration is the work of a data migration.
+	Migration *Migration
+	// Window, if set, holds execution until it opens.
+	Window *Window
+}
+
+// Ticket is a request and everything that has happened to it since.
+type Ticket struct {
+	ID        int64      `json:"id"`
+	ClientKey string     `json:"client_key,omitempty"`
+	Kind      Kind       `json:"kind"`
+	Title     string     `json:"title"`
+	Submitter string     `json:"submitter"`
+	CC        []string   `json:"cc,omitempty"`
+	Instance  string     `json:"instance"`
+	Database  string     `json:"database"`
+	SQL       string     `json:"sql,omitempty"`
+	Migration *Migration `json:"migration,omitempty"`
+	Window    *Window    `json:"window,omitempty"`
+
+	State State `json:"state"`
+	// Version increases with every transition; a transition names the
+	// version it was decided on (optimistic concurrency).
+	Version int64 `json:"version"`
+	// Step is the index of the current approval step.
+	Step      int        `json:"step"`
+	Approvals []Approval `json:"approvals,omitempty"`
+
+	// Review is the automatic review of the SQL; Plan the executor's dry
+	// run.
+	Review *review.Result `json:"review,omitempty"`
+	Plan   *migrate.Plan  `json:"plan,omitempty"`
+
+	// Results are the statements run so far (SQL changes); Progress the
+	// latest progress report; Report the executor's report.
+	Results  []migrate.StatementResult `json:"results,omitempty"`
+	Progress *migrate.Progress         `json:"progress,omitempty"`
+	Report   *migrate.Report           `json:"report,omitempty"`
+	// Error says why the ticket failed.
+	Error string `json:"error,omitempty"`
+
+	// Worker holds the lease until LeaseUntil while the ticket runs.
+	Worker     string    `json:"worker,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	// Attempts counts the runs started (more than one after a requeue).
+	Attempts int `json:"attempts"`
+
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// Approval is one step's decision.
+type Approval struct {
+	Step    int       `json:"step"`
+	Name    string    `json:"name"`
+	Actor   string    `json:"actor"`
+	Approve bool      `json:"approve"`
+	Comment string    `json:"comment,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// SourceInstance returns the instance data is read from, if any.
+func (t *Ticket) SourceInstance() string {
+	if t.Migration != nil {
+		return t.Migration.SourceInstance
+	}
+	return ""
+}
+
+// Clone returns a deep enough copy of t that changing the copy's slices
+// and pointers never changes t.
+func (t *Ticket) Clone() *Ticket {
+	c := *t
+	c.CC = append([]string(nil), t.CC...)
+	c.Approvals = append([]Approval(nil), t.Approvals...)
+	c.Results = append([]migrate.StatementResult(nil), t.Results...)
+	if t.Migration != nil {
+		m := *t.Migration
+		m.Tables = append([]string(nil), m.Tables...)
+		c.Migration = &m
+	}
+	if t.Window != nil {
+		w := *t.Window
+		c.Window = &w
+	}
+	if t.Progress != nil {
+		p := *t.Progress
+		c.Progress = &p
+	}
+	return &c
+}
+
+// AuditEntry is one transition of a ticket.
+type AuditEntry struct {
+	Ticket  int64     `json:"ticket"`
+	Actor   string    `json:"actor"`
+	Action  Action    `json:"action"`
+	From    State     `json:"from"`
+	To      State     `json:"to"`
+	Comment string    `json:"comment,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// Detail is a ticket with its audit trail, oldest entry first.
+type Detail struct {
+	Ticket *Ticket      `json:"ticket"`
+	Audit  []AuditEntry `json:"audit"`
+}
+
+// Filter selects tickets for List. Zero fields select everything.
+type Filter struct {
+	Submitter string
+	States    []State
+	// Instance matches the target or the source instance.
+	Instance string
+	Kind     Kind
+	// CreatedFrom and CreatedTo bound the creation time: From inclusive,
+	// To exclusive.
+	CreatedFrom, CreatedTo time.Time
+	// Keyword matches a substring of the SQL text (case-insensitively for
+	// ASCII letters) or of the title.
+	Keyword string
+	// Limit is the page size (default 50, at most 1000). Tickets come
+	// newest first; BeforeID continues after the last ticket of the
+	// previous page.
+	Limit    int
+	BeforeID int64
+}
+
+// Actor for the engine's own transitions.
+const SystemActor = "system"
