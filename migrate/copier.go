@@ -369,11 +369,14 @@ func (c *Copier) firstChunkRows(d *schema.TableDef) int {
 	return max(1, n)
 }
 
-// chunkBytes caps the encoded bytes of one chunk: a quarter of the budget
+// chunkBytes caps the encoded bytes of one chunk: an eighth of the budget
 // holds rows, and each thread has up to three chunks in flight (one being
-// read, one queued, one being written).
+// read, one queued, one being written). The rest is for what the rows cost
+// besides: the driver's packet buffers (one per row wider than 256 KiB),
+// garbage between collections (the Go heap grows to twice what is live
+// before it collects) and the runtime.
 func (c *Copier) chunkBytes() int64 {
-	return min(32<<20, c.cfg.memoryBudget/4/int64(3*c.cfg.threads))
+	return min(32<<20, c.cfg.memoryBudget/8/int64(3*c.cfg.threads))
 }
 
 var (

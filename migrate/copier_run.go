@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/go-sql-driver/mysql"
 	"golang.org/x/sync/errgroup"
@@ -45,8 +46,9 @@ var (
 )
 
 // insertStatementBytes is where a chunk's INSERT is split into another
-// statement, well below the server's default max_allowed_packet (16 MiB).
-const insertStatementBytes = 1 << 20
+// statement: below the 256 KiB up to which the driver reuses its write
+// buffer instead of allocating one per statement.
+const insertStatementBytes = 240 << 10
 
 // tableRun is the state of one table during Run.
 type tableRun struct {
@@ -61,16 +63,26 @@ type tableRun struct {
 	method     WriteMethod
 
 	rows, bytes, chunks atomic.Int64 // committed, earlier runs included
-	startRows           int64        // committed before this run
-	pending             atomic.Int32 // segments not done
-	done                atomic.Bool
+	// readRows and readBytes are what readers encoded in this run, chunks
+	// not yet written included: the row width that sizes the next chunks.
+	readRows, readBytes atomic.Int64
+	// avgEstimate is information_schema's average row length, 0 if unknown.
+	avgEstimate int64
+	startRows   int64        // committed before this run
+	pending     atomic.Int32 // segments not done
+	done        atomic.Bool
 
 	mu    sync.Mutex
 	sizer *keyset.Sizer
 }
 
-// limit is the row count of the next chunk: the sizer's, or fewer when the
-// rows seen so far are so wide that the chunk would pass the byte cap.
+// limit is the row count of the next chunk: the sizer's (or the fixed
+// size), or fewer when the rows are so wide that the chunk would pass the
+// byte cap. A reader stops at the cap anyway, but the rows of the SELECT
+// it does not take still cross the network, so the limit aims at 80% of
+// it. Before any row of the table was read, the width is
+// information_schema's estimate, and without one a first chunk probes
+// with few rows.
 func (t *tableRun) limit(fixed int, capBytes int64) int {
 	t.mu.Lock()
 	n := t.sizer.Size()
@@ -78,11 +90,13 @@ func (t *tableRun) limit(fixed int, capBytes int64) int {
 	if fixed > 0 {
 		n = fixed
 	}
-	if rows := t.rows.Load(); rows > 0 {
-		avg := max(1, t.bytes.Load()/rows)
-		n = int(min(int64(n), max(1, capBytes/avg)))
+	avg := t.avgEstimate
+	if rows := t.readRows.Load(); rows > 0 {
+		avg = t.readBytes.Load() / rows
+	} else if avg == 0 {
+		return min(n, 16)
 	}
-	return n
+	return int(min(int64(n), max(1, capBytes*4/5/max(1, avg))))
 }
 
 func (t *tableRun) observe(rows int, took time.Duration) {
@@ -251,6 +265,9 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 	keys := map[string]keyset.Key{}
 	for _, ct := range facts.tables {
 		tr := &tableRun{ct: ct, estimate: ct.def.Rows}
+		if ct.def.Rows > 0 {
+			tr.avgEstimate = ct.def.DataLength / ct.def.Rows
+		}
 		var loadOK bool
 		tr.selectList, tr.loadSQL, tr.insertHead, tr.kinds, tr.keyPos, loadOK = tableStatements(ct, target)
 		tr.method = facts.method
@@ -706,6 +723,13 @@ func (r *copierRun) read(ctx context.Context, conn *sql.Conn, seg *segment, from
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name), err)
 		}
+		// Grow once to what the row can take at most (every byte escaped),
+		// not by doubling through garbage when a row is wide.
+		need := 16 + len(t.insertHead)
+		for i := range ncopied {
+			need += 2*len(raw[i]) + 12
+		}
+		buf = slices.Grow(buf, need)
 		if insert {
 			if len(buf) == stmtStart {
 				buf = append(buf, t.insertHead...)
@@ -756,6 +780,8 @@ func (r *copierRun) read(ctx context.Context, conn *sql.Conn, seg *segment, from
 	if insert && len(buf) > stmtStart {
 		ch.stmts = append(ch.stmts, len(buf))
 	}
+	t.readRows.Add(int64(ch.rows))
+	t.readBytes.Add(int64(len(buf)))
 	ch.data = buf
 	ch.final = t.ct.keyless || !cut && ch.rows < limit
 	if ch.rows > 0 && !t.ct.keyless {
@@ -794,7 +820,8 @@ func (r *copierRun) write(ctx context.Context, conn *sql.Conn, handler string, c
 		} else {
 			begin := 0
 			for _, end := range ch.stmts {
-				res, err := tx.ExecContext(ctx, string(ch.data[begin:end]))
+				// The buffer is not touched until the statement returns.
+				res, err := tx.ExecContext(ctx, unsafe.String(&ch.data[begin], end-begin))
 				if err != nil {
 					return r.targetErr(object, fmt.Errorf("INSERT: %w", err))
 				}

@@ -55,6 +55,7 @@ func TestCopierCopiesWholeDatabase(t *testing.T) {
 			require.Len(t, plan.Tables, 5)
 			assert.Contains(t, plan.Tables[2].CreateTable, "CREATE TABLE `order_items`")
 			assert.Equal(t, []string{"order_id", "line"}, plan.Tables[2].Key)
+			assert.Greater(t, plan.Tables[2].Segments, 1, "order_items is copied in parallel segments")
 			assert.NotEmpty(t, plan.Locks)
 
 			report, err := c.Run(ctx, nil)

@@ -389,10 +389,12 @@ func WithRateLimit(rowsPerSecond, bytesPerSecond float64) Option {
 	}
 }
 
-// WithMemoryBudget bounds the memory a Copier uses (default 256 MiB): a
-// quarter of it holds rows in flight, shared by all threads, and the rest
-// covers the Go runtime's overhead. A single row larger than a thread's
-// share is still copied, alone in its chunk.
+// WithMemoryBudget bounds the memory a Copier uses (default 256 MiB): an
+// eighth of it holds encoded rows in flight, shared by all threads, and the
+// rest covers the driver's buffers, garbage between collections and the Go
+// runtime (with the default GOGC=100). A single row larger than a thread's
+// share is still copied, alone in its chunk, and needs about three times
+// its size on top.
 func WithMemoryBudget(bytes int64) Option {
 	return func(c *config) error {
 		if err := only(c, kindCopier, "WithMemoryBudget"); err != nil {
