@@ -162,6 +162,9 @@ func (c *Copier) Run(ctx context.Context, progress ProgressFunc) (*Report, error
 		byteRate: newRateLimiter(c.cfg.bytesPerSecond),
 		runID:    copierRuns.Add(1),
 	}
+	if bps := c.cfg.bytesPerSecond; bps > 0 {
+		r.capBytes = min(r.capBytes, max(4<<10, int64(bps*c.cfg.chunkTime.Seconds())))
+	}
 	err = r.run(ctx)
 	r.finishReport()
 	if err != nil {
@@ -688,6 +691,11 @@ func (r *copierRun) read(ctx context.Context, conn *sql.Conn, seg *segment, from
 	}
 	start := time.Now()
 	limit := t.limit(c.cfg.chunkRows, r.capBytes)
+	// Under a rate limit a chunk is at most what the limit allows in one
+	// chunk time, so that pacing is smooth rather than a burst and a pause.
+	if c.cfg.rowsPerSecond > 0 {
+		limit = min(limit, max(1, int(c.cfg.rowsPerSecond*c.cfg.chunkTime.Seconds())))
+	}
 	var query string
 	var args []any
 	if t.ct.keyless {

@@ -3,7 +3,22 @@
 // server).
 //
 //	copydb -source DSN -target DSN -database NAME [-tables a,b]
-//	       [-target-database NAME] [-mode pipe] [-replace] [-dry-run] [-json]
+//	       [-target-database NAME] [-mode pipe|copy] [-replace] [-dry-run] [-json]
+//	       [-threads N] [-lock-free] [-defer-indexes] [-write load-data|insert]
+//	       [-memory MiB] [-rows-per-second N] [-bytes-per-second N]
+//
+// -mode pipe (the default) streams mariadb-dump into the mariadb client
+// (migrate.Pipe). -mode copy copies natively with migrate.Copier: keyset
+// chunks read by -threads connections from one consistent snapshot (or
+// without any lock with -lock-free) and written with LOAD DATA LOCAL
+// INFILE. A copy that stops part-way (killed, canceled, a server gone)
+// resumes when the same command is run again: each chunk is committed on
+// the target together with its checkpoint (kept in the database
+// _shiftgate there), so the rerun continues after the last committed chunk
+// and ends with exactly the source's rows. Options other than the tables
+// and names may change between runs. To start over instead, drop the
+// target database. Target tables holding rows that the copy did not write
+// are refused unless -replace.
 //
 // DSNs are in go-sql-driver form, user:password@tcp(host:port)/. Keep the
 // password off the command line, where other users can read it: leave it
@@ -36,7 +51,10 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 type options struct {
@@ -49,11 +67,17 @@ type options struct {
 	replace, dryRun  bool
 	json, verbose    bool
 	progressInterval time.Duration
+	// copy mode
+	threads                       int
+	lockFree, deferIndexes        bool
+	writeMethod                   string
+	memoryMiB                     int64
+	rowsPerSecond, bytesPerSecond float64
 	// dsnOnCommandLine names the DSN flags given on the command line.
 	dsnOnCommandLine []string
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("copydb", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
@@ -62,13 +86,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.database, "database", "", "source database to copy (required)")
 	fs.StringVar(&o.tables, "tables", "", "comma-separated tables to copy (default: the whole database)")
 	fs.StringVar(&o.targetDatabase, "target-database", "", "target database name (default: the source name)")
-	fs.StringVar(&o.mode, "mode", "pipe", "how to copy: pipe (mariadb-dump | mariadb)")
+	fs.StringVar(&o.mode, "mode", "pipe", "how to copy: pipe (mariadb-dump | mariadb) or copy (native parallel copy that resumes when run again)")
 	fs.StringVar(&o.skipObjects, "skip-objects", "", "comma-separated kinds not to copy: view, procedure, function, trigger, event")
 	fs.BoolVar(&o.replace, "replace", false, "replace target tables that already hold rows")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "check and describe the copy without changing anything")
 	fs.BoolVar(&o.json, "json", false, "print the plan or report as JSON")
 	fs.BoolVar(&o.verbose, "v", false, "log what happens to stderr")
 	fs.DurationVar(&o.progressInterval, "progress", time.Second, "interval between progress lines")
+	fs.IntVar(&o.threads, "threads", 0, "copy: chunks copied at once (default 4)")
+	fs.BoolVar(&o.lockFree, "lock-free", false, "copy: take no lock on the source; the copy is not one consistent snapshot")
+	fs.BoolVar(&o.deferIndexes, "defer-indexes", false, "copy: add secondary indexes after the rows")
+	fs.StringVar(&o.writeMethod, "write", "", "copy: load-data (default) or insert")
+	fs.Int64Var(&o.memoryMiB, "memory", 0, "copy: memory budget in MiB (default 256)")
+	fs.Float64Var(&o.rowsPerSecond, "rows-per-second", 0, "copy: at most this many rows per second (0: no limit)")
+	fs.Float64Var(&o.bytesPerSecond, "bytes-per-second", 0, "copy: at most this many bytes per second (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -82,9 +113,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "copydb: %v\n", err)
 		return 2
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	if o.dryRun {
 		plan, err := exec.Plan(ctx)
@@ -127,28 +155,56 @@ func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
 	if o.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	opts := []migrate.Option{migrate.WithLogger(logger), migrate.WithProgressInterval(o.progressInterval)}
+	if o.tables != "" {
+		opts = append(opts, migrate.WithTables(splitList(o.tables)...))
+	}
+	if o.targetDatabase != "" {
+		opts = append(opts, migrate.WithTargetDatabase(o.targetDatabase))
+	}
+	if o.replace {
+		opts = append(opts, migrate.WithReplace())
+	}
+	if o.skipObjects != "" {
+		var kinds []migrate.ObjectKind
+		for _, k := range splitList(o.skipObjects) {
+			kinds = append(kinds, migrate.ObjectKind(k))
+		}
+		opts = append(opts, migrate.WithoutObjects(kinds...))
+	}
+	// Copy-mode flags become Copier options; given with -mode pipe, the
+	// Pipe rejects them with an error that names the option.
+	if o.threads != 0 {
+		opts = append(opts, migrate.WithThreads(o.threads))
+	}
+	if o.lockFree {
+		opts = append(opts, migrate.WithSnapshot(migrate.SnapshotNone))
+	}
+	if o.deferIndexes {
+		opts = append(opts, migrate.WithDeferredIndexes())
+	}
+	switch o.writeMethod {
+	case "":
+	case "load-data":
+		opts = append(opts, migrate.WithWriteMethod(migrate.WriteLoadData))
+	case "insert":
+		opts = append(opts, migrate.WithWriteMethod(migrate.WriteInsert))
+	default:
+		return nil, fmt.Errorf("-write %q: unknown method (want load-data or insert)", o.writeMethod)
+	}
+	if o.memoryMiB != 0 {
+		opts = append(opts, migrate.WithMemoryBudget(o.memoryMiB<<20))
+	}
+	if o.rowsPerSecond != 0 || o.bytesPerSecond != 0 {
+		opts = append(opts, migrate.WithRateLimit(o.rowsPerSecond, o.bytesPerSecond))
+	}
 	switch o.mode {
 	case "pipe":
-		opts := []migrate.PipeOption{migrate.WithLogger(logger), migrate.WithProgressInterval(o.progressInterval)}
-		if o.tables != "" {
-			opts = append(opts, migrate.WithTables(splitList(o.tables)...))
-		}
-		if o.targetDatabase != "" {
-			opts = append(opts, migrate.WithTargetDatabase(o.targetDatabase))
-		}
-		if o.replace {
-			opts = append(opts, migrate.WithReplace())
-		}
-		if o.skipObjects != "" {
-			var kinds []migrate.ObjectKind
-			for _, k := range splitList(o.skipObjects) {
-				kinds = append(kinds, migrate.ObjectKind(k))
-			}
-			opts = append(opts, migrate.WithoutObjects(kinds...))
-		}
 		return migrate.NewPipe(source, target, o.database, opts...)
+	case "copy":
+		return migrate.NewCopier(source, target, o.database, opts...)
 	default:
-		return nil, fmt.Errorf("-mode %q: unknown mode (want pipe)", o.mode)
+		return nil, fmt.Errorf("-mode %q: unknown mode (want pipe or copy)", o.mode)
 	}
 }
 
@@ -197,12 +253,25 @@ func printPlan(w io.Writer, plan *migrate.Plan, asJSON bool) {
 	for _, t := range plan.Tables {
 		state := "absent"
 		switch {
+		case t.Resume:
+			state = fmt.Sprintf("resume after %d rows", t.CheckpointRows)
 		case t.TargetHasRows:
 			state = "exists, HAS ROWS"
 		case t.TargetExists:
 			state = "exists, empty"
 		}
 		fmt.Fprintf(w, "  %-32s %12d %12d  %s\n", t.Name, t.Rows, t.DataBytes, state)
+		if t.Segments > 0 {
+			key := strings.Join(t.Key, ", ")
+			if key == "" {
+				key = "none: one chunk"
+			}
+			fmt.Fprintf(w, "  %-32s key (%s), %d segment(s), ~%d chunk(s) from %d rows", "", key, t.Segments, t.Chunks, t.ChunkRows)
+			if len(t.DeferredIndexes) > 0 {
+				fmt.Fprintf(w, ", indexes added after: %s", strings.Join(t.DeferredIndexes, ", "))
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	for _, o := range plan.Objects {
 		fmt.Fprintf(w, "  %s %s\n", o.Kind, o.Name)
@@ -234,6 +303,15 @@ func printReport(w io.Writer, r *migrate.Report, asJSON bool) {
 	rate := float64(r.Bytes) / (1 << 20) / r.Duration.Seconds()
 	fmt.Fprintf(w, "  total: %d rows, %.1f MiB in %v (%.1f MiB/s)\n", r.Rows, float64(r.Bytes)/(1<<20), r.Duration.Round(time.Millisecond), rate)
 	fmt.Fprintf(w, "  source binlog position: %s\n", r.Position)
+	switch {
+	case r.Resumed:
+		fmt.Fprintf(w, "  resumed an interrupted copy: rows come from more than one snapshot; the position is the first run's\n")
+	case r.Consistent:
+		fmt.Fprintf(w, "  consistent snapshot at that position; source commits were blocked for %v\n", r.CommitsBlocked.Round(time.Microsecond))
+	}
+	if r.WriteMethod != "" {
+		fmt.Fprintf(w, "  written with %s\n", r.WriteMethod)
+	}
 }
 
 func writeJSON(w io.Writer, v any) {

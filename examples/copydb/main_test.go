@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,7 +40,7 @@ func TestCopydbDryRunThenCopy(t *testing.T) {
 		"-database", src, "-target-database", dst}
 
 	var out, errOut bytes.Buffer
-	code := run(append(args, "-dry-run"), &out, &errOut)
+	code := run(context.Background(), append(args, "-dry-run"), &out, &errOut)
 	require.Equal(t, 0, code, "stderr: %s", errOut.String())
 	assert.Contains(t, out.String(), "order_items")
 	assert.Contains(t, out.String(), "step 1:")
@@ -47,7 +48,7 @@ func TestCopydbDryRunThenCopy(t *testing.T) {
 
 	out.Reset()
 	errOut.Reset()
-	code = run(args, &out, &errOut)
+	code = run(context.Background(), args, &out, &errOut)
 	require.Equal(t, 0, code, "stderr: %s", errOut.String())
 	assert.Contains(t, out.String(), "total: 1210 rows")
 	assert.Contains(t, errOut.String(), "5/5 tables")
@@ -57,7 +58,7 @@ func TestCopydbDryRunThenCopy(t *testing.T) {
 
 	// A second copy is refused: the target holds rows now.
 	errOut.Reset()
-	code = run(args, &out, &errOut)
+	code = run(context.Background(), args, &out, &errOut)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut.String(), "hold rows")
 	for _, s := range servers {
@@ -84,12 +85,15 @@ func TestCopydbBadUsage(t *testing.T) {
 		{[]string{"-database", "x", "-target", "u@tcp(h:2)/"}, "-source is required"},
 		{[]string{"-database", "x", "-source", "u@tcp(h:1", "-target", "u@tcp(h:2)/"}, "-source: invalid DSN"},
 		{[]string{"-database", "x", "-source", "u@tcp(h:1)/", "-target", "u@tcp(h:2)/", "-mode", "teleport"}, `-mode "teleport"`},
+		{[]string{"-database", "x", "-source", "u@tcp(h:1)/", "-target", "u@tcp(h:2)/", "-threads", "4"}, "WithThreads: option does not apply to a Pipe"},
+		{[]string{"-database", "x", "-source", "u@tcp(h:1)/", "-target", "u@tcp(h:2)/", "-mode", "copy", "-threads", "0x"}, "invalid value"},
+		{[]string{"-database", "x", "-source", "u@tcp(h:1)/", "-target", "u@tcp(h:2)/", "-mode", "copy", "-write", "fax"}, `-write "fax"`},
 		{[]string{"-database", "x", "-source", "u@tcp(h:1)/", "-target", "u@tcp(h:2)/", "-skip-objects", "index"}, `unknown object kind "index"`},
 	} {
 		t.Setenv("SHIFTGATE_SOURCE_DSN", "")
 		t.Setenv("SHIFTGATE_TARGET_DSN", "")
 		var out, errOut bytes.Buffer
-		code := run(tc.args, &out, &errOut)
+		code := run(context.Background(), tc.args, &out, &errOut)
 		assert.Equal(t, 2, code, strings.Join(tc.args, " "))
 		assert.Contains(t, errOut.String(), tc.want)
 	}
@@ -97,8 +101,60 @@ func TestCopydbBadUsage(t *testing.T) {
 
 func TestCopydbWarnsOfPasswordOnCommandLine(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := run([]string{"-source", "u:secret@tcp(127.0.0.1:1)/", "-target", "u@tcp(127.0.0.1:2)/", "-database", "x", "-dry-run"}, &out, &errOut)
+	code := run(context.Background(), []string{"-source", "u:secret@tcp(127.0.0.1:1)/", "-target", "u@tcp(127.0.0.1:2)/", "-database", "x", "-dry-run"}, &out, &errOut)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut.String(), "the -source DSN holds a password")
 	assert.NotContains(t, errOut.String(), "secret")
+}
+
+// TestCopydbCopyResumesOnRerun interrupts a rate-limited copy and runs the
+// same command again: it resumes, and the target ends equal to the source.
+func TestCopydbCopyResumesOnRerun(t *testing.T) {
+	src := sandboxtest.NewDatabase(t, servers[0], "shop")
+	require.NoError(t, sampledata.Create(context.Background(), sandboxtest.Open(t, servers[0], ""), src, 500))
+	dst := sandboxtest.NewDatabase(t, servers[1], "copy")
+	t.Cleanup(func() {
+		if db, err := servers[1].Open(""); err == nil {
+			_, _ = db.Exec("DELETE FROM _shiftgate.copy_segments WHERE target_db = ?", dst)
+			_, _ = db.Exec("DELETE FROM _shiftgate.copy_runs WHERE target_db = ?", dst)
+			db.Close()
+		}
+	})
+	t.Setenv("SHIFTGATE_SOURCE_PASSWORD", servers[0].Password())
+	t.Setenv("SHIFTGATE_TARGET_PASSWORD", servers[1].Password())
+	args := []string{"-source", passwordless(servers[0]), "-target", passwordless(servers[1]),
+		"-database", src, "-target-database", dst, "-mode", "copy", "-threads", "2", "-progress", "50ms"}
+
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), append(args, "-dry-run"), &out, &errOut)
+	require.Equal(t, 0, code, "stderr: %s", errOut.String())
+	assert.Contains(t, out.String(), "key (order_id, line)")
+	assert.Contains(t, out.String(), "BACKUP STAGE BLOCK_COMMIT")
+
+	// 3,100 rows at 1,500 rows/s: stopped after 0.6 s, part-way.
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	out.Reset()
+	errOut.Reset()
+	code = run(ctx, append(args, "-rows-per-second", "1500"), &out, &errOut)
+	require.Equal(t, 1, code, "stderr: %s", errOut.String())
+	assert.Contains(t, errOut.String(), "run the same copy again")
+
+	out.Reset()
+	errOut.Reset()
+	code = run(context.Background(), append(args, "-dry-run"), &out, &errOut)
+	require.Equal(t, 0, code, "stderr: %s", errOut.String())
+	assert.Contains(t, out.String(), "resume after")
+
+	out.Reset()
+	errOut.Reset()
+	code = run(context.Background(), append(args, "-threads", "3"), &out, &errOut)
+	require.Equal(t, 0, code, "stderr: %s", errOut.String())
+	assert.Contains(t, out.String(), "total: 3100 rows")
+	assert.Contains(t, out.String(), "resumed an interrupted copy")
+	assert.Equal(t, migratetest.DatabaseState(t, sandboxtest.Open(t, servers[0], ""), src),
+		migratetest.DatabaseState(t, sandboxtest.Open(t, servers[1], ""), dst))
+	for _, s := range servers {
+		assert.NotContains(t, out.String()+errOut.String(), s.Password())
+	}
 }
