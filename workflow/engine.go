@@ -1,0 +1,795 @@
+package workflow
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shiftgate/shiftgate/internal/schema"
+	"github.com/shiftgate/shiftgate/migrate"
+	"github.com/shiftgate/shiftgate/review"
+)
+
+// Errors of the engine, branched on with errors.Is.
+var (
+	// ErrSelfApproval: the submitter tried to decide their own ticket.
+	ErrSelfApproval = errors.New("workflow: the submitter cannot approve or reject their own ticket")
+	// ErrNotApprover: the actor may not decide the ticket's current step.
+	ErrNotApprover = errors.New("workflow: not an approver of the current step")
+	// ErrEmptySQL: a SQL change without SQL.
+	ErrEmptySQL = errors.New("workflow: empty SQL")
+	// ErrInvalidRequest: a request that cannot become a ticket.
+	ErrInvalidRequest = errors.New("workflow: invalid request")
+)
+
+// Reviewer reviews a SQL script; *review.Reviewer satisfies it.
+type Reviewer interface {
+	Review(ctx context.Context, script string) (*review.Result, error)
+}
+
+// Endpoints are the resolved connections of a ticket's instances.
+type Endpoints struct {
+	Target, Source DSN
+}
+
+// KindSpec is how the engine runs one kind of ticket.
+type KindSpec struct {
+	// Executor builds a fresh executor for t. The engine calls it for the
+	// dry run at review (t.Review is set by then) and for each run.
+	Executor func(ctx context.Context, t *Ticket, ep Endpoints) (migrate.Executor, error)
+	// Resumable reports whether a run of t whose worker died may be
+	// started again, continuing from the executor's checkpoint. When it
+	// is nil or false, such a ticket fails as abandoned and is never
+	// re-run.
+	Resumable func(t *Ticket) bool
+	// Validate, if set, checks a request of this kind at Submit.
+	Validate func(r *Request) error
+}
+
+// Option configures an Engine. Options validate their arguments; New
+// returns the first error.
+type Option func(*Engine) error
+
+// WithRegistry sets the instances tickets may target (required).
+func WithRegistry(r *Registry) Option {
+	return func(e *Engine) error {
+		if r == nil {
+			return errors.New("WithRegistry: nil registry")
+		}
+		e.registry = r
+		return nil
+	}
+}
+
+// WithSecrets sets the resolver of instances' credentials (required).
+func WithSecrets(s SecretResolver) Option {
+	return func(e *Engine) error {
+		if s == nil {
+			return errors.New("WithSecrets: nil resolver")
+		}
+		e.secrets = s
+		return nil
+	}
+}
+
+// WithReviewer reviews every SQL change with r (no live catalog: no
+// affected-row estimates).
+func WithReviewer(r Reviewer) Option {
+	return func(e *Engine) error {
+		if r == nil {
+			return errors.New("WithReviewer: nil reviewer")
+		}
+		if e.reviewerFor != nil {
+			return errors.New("WithReviewer: a reviewer is already set")
+		}
+		e.reviewerFor = func(context.Context, *sql.DB, string) (Reviewer, error) { return r, nil }
+		return nil
+	}
+}
+
+// WithLiveReview reviews each SQL change against its target: the reviewer
+// is review.New(opts...) with the target's live catalog (table definitions,
+// row estimates by EXPLAIN) and the ticket's database as default.
+func WithLiveReview(opts ...review.Option) Option {
+	return func(e *Engine) error {
+		if e.reviewerFor != nil {
+			return errors.New("WithLiveReview: a reviewer is already set")
+		}
+		if _, err := review.New(opts...); err != nil {
+			return fmt.Errorf("WithLiveReview: %w", err)
+		}
+		e.reviewerFor = func(ctx context.Context, db *sql.DB, database string) (Reviewer, error) {
+			cat, err := review.NewLiveCatalog(db)
+			if err != nil {
+				return nil, err
+			}
+			return review.New(append(slices.Clone(opts), review.WithCatalog(cat), review.WithDefaultDatabase(database))...)
+		}
+		return nil
+	}
+}
+
+// WithChain sets the approval chain of a kind of ticket.
+func WithChain(kind Kind, steps ...Step) Option {
+	return func(e *Engine) error {
+		if err := validateChain(kind, steps); err != nil {
+			return err
+		}
+		e.chains[kind] = slices.Clone(steps)
+		return nil
+	}
+}
+
+// WithKind registers a kind of ticket, or replaces a built-in one.
+func WithKind(kind Kind, spec KindSpec) Option {
+	return func(e *Engine) error {
+		if kind == "" || spec.Executor == nil {
+			return fmt.Errorf("WithKind(%q): empty kind or no executor", kind)
+		}
+		e.kinds[kind] = spec
+		return nil
+	}
+}
+
+// WithNotifier adds a notifier under a name; events reach it through the
+// engine's Dispatcher after each transition commits.
+func WithNotifier(name string, n Notifier) Option {
+	return func(e *Engine) error {
+		if name == "" || n == nil {
+			return fmt.Errorf("WithNotifier(%q): empty name or nil notifier", name)
+		}
+		if _, dup := e.notifiers[name]; dup {
+			return fmt.Errorf("WithNotifier(%q): name used twice", name)
+		}
+		e.notifiers[name] = n
+		return nil
+	}
+}
+
+// WithDispatcherConfig tunes notification retries and queues.
+func WithDispatcherConfig(c DispatcherConfig) Option {
+	return func(e *Engine) error { e.dispatchCfg = c; return nil }
+}
+
+// WithLogger logs through l (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(e *Engine) error {
+		if l == nil {
+			return errors.New("WithLogger: nil logger")
+		}
+		e.logger = l
+		return nil
+	}
+}
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option {
+	return func(e *Engine) error {
+		if now == nil {
+			return errors.New("WithClock: nil clock")
+		}
+		e.now = now
+		return nil
+	}
+}
+
+// WithLease sets how long a claim lasts without a heartbeat (default 30s;
+// heartbeats come every third of it). A ticket whose worker misses it is
+// reaped.
+func WithLease(d time.Duration) Option {
+	return func(e *Engine) error {
+		if d < 100*time.Millisecond {
+			return fmt.Errorf("WithLease: %v is shorter than 100ms", d)
+		}
+		e.lease = d
+		return nil
+	}
+}
+
+// WithWorkers sets how many tickets Run executes at once (default 2).
+func WithWorkers(n int) Option {
+	return func(e *Engine) error {
+		if n < 1 {
+			return fmt.Errorf("WithWorkers: %d is not positive", n)
+		}
+		e.workers = n
+		return nil
+	}
+}
+
+// WithPollInterval sets how often idle workers look for tickets and the
+// reaper for dead workers and opening windows (default 1s).
+func WithPollInterval(d time.Duration) Option {
+	return func(e *Engine) error {
+		if d <= 0 {
+			return fmt.Errorf("WithPollInterval: %v is not positive", d)
+		}
+		e.poll = d
+		return nil
+	}
+}
+
+// WithWorkerID names this process's workers in leases and the audit trail
+// (default hostname:pid).
+func WithWorkerID(id string) Option {
+	return func(e *Engine) error {
+		if id == "" {
+			return errors.New("WithWorkerID: empty id")
+		}
+		e.workerID = id
+		return nil
+	}
+}
+
+// Engine runs tickets: Submit reviews them and runs automatic approvers,
+// Approve and Reject take people's decisions, Run executes approved
+// tickets with a pool of workers. Every transition is one store
+// transaction with an audit entry; notifications follow the commit.
+type Engine struct {
+	store       Store
+	registry    *Registry
+	secrets     SecretResolver
+	reviewerFor func(ctx context.Context, db *sql.DB, database string) (Reviewer, error)
+	chains      map[Kind][]Step
+	kinds       map[Kind]KindSpec
+	notifiers   map[string]Notifier
+	dispatchCfg DispatcherConfig
+	dispatcher  *Dispatcher
+	logger      *slog.Logger
+	now         func() time.Time
+	lease, poll time.Duration
+	workers     int
+	workerID    string
+
+	mu      sync.Mutex
+	running map[int64]context.CancelFunc // tickets this process runs
+}
+
+// New returns an engine over store.
+func New(store Store, opts ...Option) (*Engine, error) {
+	if store == nil {
+		return nil, errors.New("workflow: New: nil store")
+	}
+	host, _ := os.Hostname()
+	e := &Engine{
+		store: store, chains: map[Kind][]Step{}, notifiers: map[string]Notifier{},
+		kinds:  map[Kind]KindSpec{KindSQLChange: sqlChangeSpec, KindDataMigration: dataMigrationSpec},
+		logger: slog.New(slog.DiscardHandler), now: time.Now,
+		lease: 30 * time.Second, poll: time.Second, workers: 2,
+		workerID: fmt.Sprintf("%s:%d", cmp.Or(host, "host"), os.Getpid()),
+		running:  map[int64]context.CancelFunc{},
+	}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("workflow: New: nil option")
+		}
+		if err := o(e); err != nil {
+			return nil, fmt.Errorf("workflow: New: %w", err)
+		}
+	}
+	switch {
+	case e.registry == nil:
+		return nil, errors.New("workflow: New: no instance registry (WithRegistry)")
+	case e.secrets == nil:
+		return nil, errors.New("workflow: New: no secret resolver (WithSecrets)")
+	case e.reviewerFor == nil:
+		return nil, errors.New("workflow: New: no SQL reviewer (WithReviewer or WithLiveReview)")
+	}
+	for kind := range e.chains {
+		if _, ok := e.kinds[kind]; !ok {
+			return nil, fmt.Errorf("workflow: New: WithChain(%s): unknown kind", kind)
+		}
+	}
+	if len(e.notifiers) > 0 {
+		if e.dispatchCfg.Logger == nil {
+			e.dispatchCfg.Logger = e.logger
+		}
+		d, err := NewDispatcher(e.notifiers, e.dispatchCfg)
+		if err != nil {
+			return nil, err
+		}
+		e.dispatcher = d
+	}
+	return e, nil
+}
+
+// Close waits for queued notifications (until ctx ends). Call it after Run
+// has returned.
+func (e *Engine) Close(ctx context.Context) error {
+	if e.dispatcher == nil {
+		return nil
+	}
+	return e.dispatcher.Close(ctx)
+}
+
+// NotificationFailures returns the latest notifications that did not
+// reach a notifier.
+func (e *Engine) NotificationFailures() []Failure {
+	if e.dispatcher == nil {
+		return nil
+	}
+	return e.dispatcher.Failures()
+}
+
+// Registry returns the engine's instances.
+func (e *Engine) Registry() *Registry { return e.registry }
+
+// Submit files a ticket, reviews it and runs the automatic steps of its
+// approval chain. It returns the ticket as it stands after that: review
+// failed, pending approval (of a person), or approved and queued or
+// scheduled. A request whose ClientKey was seen before returns that
+// ticket unchanged. Bad requests fail before anything is stored.
+func (e *Engine) Submit(ctx context.Context, r Request) (*Ticket, error) {
+	if err := e.validate(&r); err != nil {
+		return nil, err
+	}
+	t := &Ticket{
+		ClientKey: r.ClientKey, Kind: r.Kind, Title: r.Title, Submitter: r.Submitter, CC: slices.Clone(r.CC),
+		Instance: r.Instance, Database: r.Database, SQL: r.SQL, Migration: r.Migration, Window: r.Window,
+	}
+	t, created, err := e.store.Create(ctx, t, e.now())
+	if err != nil {
+		return nil, err
+	}
+	if !created {
+		return t, nil
+	}
+	e.notify(ctx, t, EventSubmitted, t.Submitter, "", e.describe(t))
+	t, err = e.review(ctx, t)
+	if err != nil {
+		return t, err
+	}
+	return e.advance(ctx, t)
+}
+
+func (e *Engine) validate(r *Request) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
+	}
+	spec, ok := e.kinds[r.Kind]
+	switch {
+	case !ok:
+		return bad("unknown kind %q", r.Kind)
+	case len(e.chains[r.Kind]) == 0:
+		return bad("kind %s has no approval chain", r.Kind)
+	case strings.TrimSpace(r.Submitter) == "":
+		return bad("no submitter")
+	}
+	if _, err := e.registry.Get(r.Instance); err != nil {
+		return fmt.Errorf("workflow: target: %w", err)
+	}
+	if err := schema.ValidateName("database", r.Database); err != nil {
+		return bad("target %v", err)
+	}
+	if r.Window != nil && !r.Window.NotAfter.IsZero() {
+		if !r.Window.NotAfter.After(r.Window.NotBefore) || !r.Window.NotAfter.After(e.now()) {
+			return bad("window ends %v, before it starts or in the past", r.Window.NotAfter)
+		}
+	}
+	switch r.Kind {
+	case KindSQLChange:
+		if strings.TrimSpace(r.SQL) == "" {
+			return fmt.Errorf("%w: ticket %q", ErrEmptySQL, r.Title)
+		}
+		if r.Migration != nil {
+			return bad("a SQL change has no migration")
+		}
+	case KindDataMigration:
+		m := r.Migration
+		if m == nil {
+			return bad("a data migration needs Migration")
+		}
+		if r.SQL != "" {
+			return bad("a data migration has no SQL")
+		}
+		if _, err := e.registry.Get(m.SourceInstance); err != nil {
+			return fmt.Errorf("workflow: source: %w", err)
+		}
+		if err := schema.ValidateName("database", m.SourceDatabase); err != nil {
+			return bad("source %v", err)
+		}
+		if m.Method == "" {
+			c := *m
+			c.Method = MethodCopier
+			r.Migration = &c
+		} else if m.Method != MethodPipe && m.Method != MethodCopier {
+			return bad("migration method %q is neither pipe nor copier", m.Method)
+		}
+	}
+	if spec.Validate != nil {
+		if err := spec.Validate(r); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+		}
+	}
+	if r.Title == "" {
+		r.Title = fmt.Sprintf("%s on %s/%s", r.Kind, r.Instance, r.Database)
+	}
+	return nil
+}
+
+func (e *Engine) describe(t *Ticket) string {
+	if t.Migration != nil {
+		what := "database " + t.Migration.SourceDatabase
+		if len(t.Migration.Tables) > 0 {
+			what = "tables " + strings.Join(t.Migration.Tables, ", ") + " of " + t.Migration.SourceDatabase
+		}
+		return fmt.Sprintf("copy %s from %s to %s/%s (%s)", what, t.Migration.SourceInstance, t.Instance, t.Database, t.Migration.Method)
+	}
+	return fmt.Sprintf("SQL change on %s/%s: %s", t.Instance, t.Database, shortSQL(t.SQL))
+}
+
+func shortSQL(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 120 {
+		return string(r[:117]) + "..."
+	}
+	return s
+}
+
+// endpoints resolves the DSNs of t's instances.
+func (e *Engine) endpoints(ctx context.Context, t *Ticket) (Endpoints, error) {
+	var ep Endpoints
+	in, err := e.registry.Get(t.Instance)
+	if err != nil {
+		return ep, err
+	}
+	if ep.Target, err = dsn(ctx, e.secrets, in); err != nil {
+		return ep, err
+	}
+	if src := t.SourceInstance(); src != "" {
+		in, err := e.registry.Get(src)
+		if err != nil {
+			return ep, err
+		}
+		if ep.Source, err = dsn(ctx, e.secrets, in); err != nil {
+			return ep, err
+		}
+	}
+	return ep, nil
+}
+
+// review runs the automatic review: the SQL reviewer, then the executor's
+// dry run. Either failing ends the ticket in review_failed.
+func (e *Engine) review(ctx context.Context, t *Ticket) (*Ticket, error) {
+	res, plan, problem := e.check(ctx, t)
+	to, comment := StatePendingApproval, "review passed"
+	if res != nil {
+		s := res.Summary
+		comment = fmt.Sprintf("review passed: %d statement(s), %d error(s), %d warning(s), risk %s", s.Statements, s.Errors, s.Warnings, s.Risk)
+	}
+	if problem != "" {
+		to, comment = StateReviewFailed, "review failed: "+problem
+	}
+	t, err := e.transition(ctx, Change{Ticket: t.ID, Version: t.Version, Action: ActionReview, To: to, Actor: SystemActor, Comment: comment,
+		Update: func(t *Ticket) error {
+			t.Review, t.Plan, t.Step = res, plan, 0
+			if problem != "" {
+				t.Error = comment
+			}
+			return nil
+		}})
+	if err != nil {
+		return t, err
+	}
+	e.notify(ctx, t, EventReviewed, SystemActor, comment, reviewDetail(res))
+	return t, nil
+}
+
+// check reviews t and returns the problem that fails it, if any.
+func (e *Engine) check(ctx context.Context, t *Ticket) (*review.Result, *migrate.Plan, string) {
+	ep, err := e.endpoints(ctx, t)
+	if err != nil {
+		return nil, nil, err.Error()
+	}
+	var res *review.Result
+	if t.SQL != "" {
+		db, err := sql.Open("mysql", string(ep.Target))
+		if err != nil {
+			return nil, nil, fmt.Sprintf("target %s: %v", t.Instance, err)
+		}
+		defer db.Close()
+		db.SetMaxOpenConns(2)
+		r, err := e.reviewerFor(ctx, db, t.Database)
+		if err != nil {
+			return nil, nil, fmt.Sprintf("reviewer for %s: %v", t.Instance, err)
+		}
+		if res, err = r.Review(ctx, t.SQL); err != nil {
+			return nil, nil, fmt.Sprintf("review: %v", err)
+		}
+		if !res.Summary.Pass {
+			return res, nil, failedFindings(res)
+		}
+		if len(res.Statements) == 0 {
+			return res, nil, "the script holds no statement"
+		}
+	}
+	c := t.Clone()
+	c.Review = res
+	ex, err := e.kinds[t.Kind].Executor(ctx, c, ep)
+	if err != nil {
+		return res, nil, err.Error()
+	}
+	plan, err := ex.Plan(ctx)
+	if err != nil {
+		return res, plan, "dry run: " + err.Error()
+	}
+	return res, plan, ""
+}
+
+func failedFindings(r *review.Result) string {
+	var parts []string
+	for _, st := range r.Statements {
+		for _, f := range st.Findings {
+			if f.Level >= review.LevelError {
+				parts = append(parts, fmt.Sprintf("statement %d: %s: %s", st.Index+1, f.Rule, f.Message))
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("%d error(s), %d warning(s) at policy %s", r.Summary.Errors, r.Summary.Warnings, r.Summary.Policy)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func reviewDetail(r *review.Result) string {
+	if r == nil {
+		return ""
+	}
+	var b strings.Builder
+	s := r.Summary
+	fmt.Fprintf(&b, "policy %s: pass %v, %d statement(s), %d error(s), %d warning(s), %d notice(s), risk %s",
+		s.Policy, s.Pass, s.Statements, s.Errors, s.Warnings, s.Notices, s.Risk)
+	for _, st := range r.Statements {
+		rows := "?"
+		if st.AffectedRows != nil {
+			rows = fmt.Sprint(*st.AffectedRows)
+		}
+		fmt.Fprintf(&b, "\n  #%d %s %s, ~%s rows, risk %s", st.Index+1, st.Kind, st.Type, rows, st.Risk)
+		for _, f := range st.Findings {
+			fmt.Fprintf(&b, "\n     %s %s: %s", f.Level, f.Rule, f.Message)
+		}
+	}
+	return b.String()
+}
+
+// transition applies c with the engine's clock.
+func (e *Engine) transition(ctx context.Context, c Change) (*Ticket, error) {
+	c.At = e.now()
+	t, err := e.store.Transition(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	e.logger.Info("ticket transition", "ticket", t.ID, "action", string(c.Action), "to", t.State.String(), "actor", c.Actor)
+	return t, nil
+}
+
+func (e *Engine) caseOf(t *Ticket) (Case, error) {
+	c := Case{Ticket: t.Clone()}
+	var err error
+	if c.Target, err = e.registry.Get(t.Instance); err != nil {
+		return c, err
+	}
+	if src := t.SourceInstance(); src != "" {
+		in, err := e.registry.Get(src)
+		if err != nil {
+			return c, err
+		}
+		c.Source = &in
+	}
+	return c, nil
+}
+
+// advance runs the automatic decisions of the current steps, then queues
+// or schedules an approved ticket.
+func (e *Engine) advance(ctx context.Context, t *Ticket) (*Ticket, error) {
+	for t.State == StatePendingApproval {
+		steps := e.chains[t.Kind]
+		st := steps[t.Step]
+		c, err := e.caseOf(t)
+		if err != nil {
+			return t, err
+		}
+		d, err := st.Approver.Decide(ctx, c)
+		if err != nil {
+			e.logger.Warn("approver failed; a person decides", "ticket", t.ID, "step", st.Name, "err", err)
+			d = Decision{Verdict: Wait}
+		}
+		switch d.Verdict {
+		case Approve:
+			if t, err = e.decide(ctx, t, "auto:"+st.Name, d.Reason, true); err != nil {
+				return t, err
+			}
+		case Reject:
+			return e.decide(ctx, t, "auto:"+st.Name, d.Reason, false)
+		default:
+			who, err := st.Approver.Approvers(ctx, c)
+			if err != nil {
+				e.logger.Warn("approver list failed", "ticket", t.ID, "step", st.Name, "err", err)
+			}
+			e.notifyTo(t, EventApprovalRequested, SystemActor, d.Reason,
+				fmt.Sprintf("step %d of %d (%s): %s", t.Step+1, len(steps), st.Name, e.describe(t)), who)
+			return t, nil
+		}
+	}
+	return e.release(ctx, t)
+}
+
+// decide approves or rejects the current step of t as actor.
+func (e *Engine) decide(ctx context.Context, t *Ticket, actor, comment string, approve bool) (*Ticket, error) {
+	steps := e.chains[t.Kind]
+	step := t.Step
+	action, to := ActionReject, StateRejected
+	if approve {
+		action, to = ActionApprove, StatePendingApproval
+		if step+1 >= len(steps) {
+			to = StateApproved
+		}
+	}
+	at := e.now()
+	next, err := e.transition(ctx, Change{Ticket: t.ID, Version: t.Version, Action: action, To: to, Actor: actor,
+		Comment: fmt.Sprintf("step %d (%s): %s", step+1, steps[step].Name, comment),
+		Update: func(t *Ticket) error {
+			t.Approvals = append(t.Approvals, Approval{Step: step, Name: steps[step].Name, Actor: actor, Approve: approve, Comment: comment, At: at})
+			if approve && step+1 < len(steps) {
+				t.Step = step + 1
+			}
+			if !approve {
+				t.FinishedAt = at
+			}
+			return nil
+		}})
+	if err != nil {
+		return nil, err
+	}
+	kind := EventApproved
+	if !approve {
+		kind = EventRejected
+	}
+	e.notify(ctx, next, kind, actor, comment, fmt.Sprintf("step %d of %d (%s)", step+1, len(steps), steps[step].Name))
+	return next, nil
+}
+
+// release queues an approved ticket, or schedules it for its window.
+func (e *Engine) release(ctx context.Context, t *Ticket) (*Ticket, error) {
+	if t.State != StateApproved {
+		return t, nil
+	}
+	if t.Window != nil && !t.Window.Open(e.now()) {
+		next, err := e.transition(ctx, Change{Ticket: t.ID, Version: t.Version, Action: ActionSchedule, To: StateScheduled, Actor: SystemActor,
+			Comment: windowText(t.Window)})
+		if err != nil {
+			return t, err
+		}
+		e.notify(ctx, next, EventScheduled, SystemActor, windowText(t.Window), "")
+		return next, nil
+	}
+	return e.transition(ctx, Change{Ticket: t.ID, Version: t.Version, Action: ActionEnqueue, To: StateQueued, Actor: SystemActor, Comment: "waiting for a worker"})
+}
+
+func windowText(w *Window) string {
+	f := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.Format(time.RFC3339)
+	}
+	return fmt.Sprintf("runs in the window %s to %s", f(w.NotBefore), f(w.NotAfter))
+}
+
+// Approve approves the current step of ticket id as actor. The submitter
+// gets ErrSelfApproval, someone outside the step's approvers
+// ErrNotApprover, a ticket not pending approval a *TransitionError, and a
+// ticket decided concurrently a *ConflictError.
+func (e *Engine) Approve(ctx context.Context, id int64, actor, comment string) (*Ticket, error) {
+	return e.personDecides(ctx, id, actor, comment, true)
+}
+
+// Reject rejects ticket id at its current step, which ends it; the rules
+// of Approve apply.
+func (e *Engine) Reject(ctx context.Context, id int64, actor, comment string) (*Ticket, error) {
+	return e.personDecides(ctx, id, actor, comment, false)
+}
+
+func (e *Engine) personDecides(ctx context.Context, id int64, actor, comment string, approve bool) (*Ticket, error) {
+	action, to := ActionApprove, StateApproved
+	if !approve {
+		action, to = ActionReject, StateRejected
+	}
+	if strings.TrimSpace(actor) == "" {
+		return nil, fmt.Errorf("%w: ticket #%d: no actor", ErrInvalidRequest, id)
+	}
+	d, err := e.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	t := d.Ticket
+	if t.Submitter == actor {
+		return nil, fmt.Errorf("ticket #%d, %s: %w", id, actor, ErrSelfApproval)
+	}
+	if t.State != StatePendingApproval {
+		return nil, CheckTransition(id, t.State, action, to)
+	}
+	steps := e.chains[t.Kind]
+	c, err := e.caseOf(t)
+	if err != nil {
+		return nil, err
+	}
+	who, err := steps[t.Step].Approver.Approvers(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("workflow: ticket #%d: approvers of step %d: %w", id, t.Step+1, err)
+	}
+	if !slices.Contains(who, actor) {
+		return nil, fmt.Errorf("ticket #%d, step %d (%s), %s: %w", id, t.Step+1, steps[t.Step].Name, actor, ErrNotApprover)
+	}
+	t, err = e.decide(ctx, t, actor, comment, approve)
+	if err != nil || !approve {
+		return t, err
+	}
+	return e.advance(ctx, t)
+}
+
+// Cancel cancels ticket id: before it runs, or while it runs (its
+// executor's context is canceled; a worker in another process notices at
+// its next heartbeat). A finished ticket gives a *TransitionError.
+func (e *Engine) Cancel(ctx context.Context, id int64, actor, comment string) (*Ticket, error) {
+	if strings.TrimSpace(actor) == "" {
+		return nil, fmt.Errorf("%w: ticket #%d: no actor", ErrInvalidRequest, id)
+	}
+	d, err := e.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	t := d.Ticket
+	at := e.now()
+	next, err := e.transition(ctx, Change{Ticket: id, Version: t.Version, Action: ActionCancel, To: StateCanceled, Actor: actor, Comment: comment,
+		Update: func(t *Ticket) error { t.FinishedAt = at; return nil }})
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if cancel := e.running[id]; cancel != nil {
+		cancel()
+	}
+	e.mu.Unlock()
+	e.notify(ctx, next, EventCanceled, actor, comment, "")
+	return next, nil
+}
+
+// Get returns ticket id with its review, results, progress and audit
+// trail.
+func (e *Engine) Get(ctx context.Context, id int64) (*Detail, error) { return e.store.Get(ctx, id) }
+
+// List returns the tickets f selects, newest first.
+func (e *Engine) List(ctx context.Context, f Filter) ([]*Ticket, error) { return e.store.List(ctx, f) }
+
+// notify sends an event to the submitter and the CC list.
+func (e *Engine) notify(_ context.Context, t *Ticket, kind EventKind, actor, comment, detail string) {
+	e.notifyTo(t, kind, actor, comment, detail, nil)
+}
+
+// notifyTo sends an event to extra (the approvers) or, when extra is nil,
+// to the submitter and the CC list.
+func (e *Engine) notifyTo(t *Ticket, kind EventKind, actor, comment, detail string, extra []string) {
+	if e.dispatcher == nil {
+		return
+	}
+	to := extra
+	if to == nil {
+		to = append([]string{t.Submitter}, t.CC...)
+	}
+	slices.Sort(to)
+	to = slices.Compact(to)
+	e.dispatcher.Send(Event{
+		Kind: kind, TicketID: t.ID, TicketKind: string(t.Kind), Title: t.Title, Submitter: t.Submitter,
+		Instance: t.Instance, Database: t.Database, State: t.State.String(), Actor: actor, Comment: comment,
+		Detail: detail, Recipients: to, At: e.now(),
+	})
+}

@@ -1,0 +1,379 @@
+package workflow_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shiftgate/shiftgate/internal/sandbox"
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/migrate"
+	"github.com/shiftgate/shiftgate/review"
+	"github.com/shiftgate/shiftgate/workflow"
+	"github.com/shiftgate/shiftgate/workflow/workflowtest"
+)
+
+// registry registers servers[0] as "prod" (env=prod) and servers[1] as
+// "test" (env=test), with credentials resolved by reference.
+func registry(t testing.TB) (*workflow.Registry, workflow.StaticSecrets) {
+	t.Helper()
+	secrets := workflow.StaticSecrets{}
+	var list []workflow.Instance
+	for i, name := range []string{"prod", "test"} {
+		s := servers[i]
+		secrets["vault/"+name] = workflow.Credentials{User: s.User(), Password: s.Password()}
+		list = append(list, workflow.Instance{Name: name, Address: s.Addr(), Credentials: "vault/" + name,
+			Tags: map[string]string{"env": name}})
+	}
+	r, err := workflow.NewRegistry(list...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, secrets
+}
+
+// dbas is the group that approves what the automatic rule does not pass.
+var dbas = &workflow.Group{Name: "dba", Members: []string{"bob", "carol"}}
+
+// chain: automatic approval of small DML outside prod, else a DBA; then,
+// for migrations, a DBA.
+func options(t testing.TB, rec *workflowtest.Recorder, extra ...workflow.Option) []workflow.Option {
+	r, secrets := registry(t)
+	opts := []workflow.Option{
+		workflow.WithRegistry(r), workflow.WithSecrets(secrets), workflow.WithLiveReview(),
+		workflow.WithChain(workflow.KindSQLChange, workflow.Step{Name: "auto-or-dba", Approver: &workflow.AutoApprover{
+			Kinds: []review.Kind{review.KindDML}, MaxRisk: review.RiskModerate, MaxAffectedRows: 1000,
+			Unless: map[string]string{"env": "prod"}, Else: dbas}}),
+		workflow.WithChain(workflow.KindDataMigration, workflow.Step{Name: "dba", Approver: dbas}),
+		workflow.WithLease(2 * time.Second), workflow.WithPollInterval(50 * time.Millisecond),
+	}
+	if rec != nil {
+		opts = append(opts, workflow.WithNotifier("recorder", rec),
+			workflow.WithDispatcherConfig(workflow.DispatcherConfig{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, MaxAttempts: 3}))
+	}
+	return append(opts, extra...)
+}
+
+func newEngine(t testing.TB, store workflow.Store, rec *workflowtest.Recorder, extra ...workflow.Option) *workflow.Engine {
+	t.Helper()
+	e, err := workflow.New(store, options(t, rec, extra...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.Close(ctx)
+	})
+	return e
+}
+
+// shopDB creates a small table on s and returns the database name.
+func shopDB(t testing.TB, s *sandbox.Server, rows int) (string, *sql.DB) {
+	t.Helper()
+	name := sandboxtest.NewDatabase(t, s, "wf")
+	db := sandboxtest.Open(t, s, name)
+	sandboxtest.Exec(t, db,
+		"CREATE TABLE orders (id INT UNSIGNED PRIMARY KEY AUTO_INCREMENT, status VARCHAR(10) NOT NULL, amount INT NOT NULL, KEY (status))",
+		"CREATE TABLE notes (id INT UNSIGNED PRIMARY KEY AUTO_INCREMENT, body TEXT)",
+		"INSERT INTO orders (status, amount) SELECT IF(seq % 10 = 0, 'new', 'paid'), seq FROM seq_1_to_"+strconv.Itoa(rows),
+		"INSERT INTO notes (body) SELECT CONCAT('note ', seq) FROM seq_1_to_50",
+		"ANALYZE TABLE orders")
+	return name, db
+}
+
+func actions(d *workflow.Detail) []string {
+	var out []string
+	for _, a := range d.Audit {
+		out = append(out, string(a.Action)+">"+a.To.String())
+	}
+	return out
+}
+
+func mustGet(t testing.TB, e *workflow.Engine, id int64) *workflow.Detail {
+	t.Helper()
+	d, err := e.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestSQLChangeFlow(t *testing.T) {
+	ctx := t.Context()
+	testDB, tdb := shopDB(t, servers[1], 200)
+	prodDB, _ := shopDB(t, servers[0], 200)
+	rec := &workflowtest.Recorder{}
+	e := newEngine(t, workflow.NewMemoryStore(), rec)
+
+	// Small DML outside prod passes automatically and runs.
+	tk, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Title: "fix statuses", Submitter: "alice", CC: []string{"dave"},
+		Instance: "test", Database: testDB,
+		SQL: "UPDATE orders SET status = 'done' WHERE status = 'new';\nUPDATE notes SET body = 'fixed' WHERE id = 1;"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.State != workflow.StateQueued || tk.Review == nil || !tk.Review.Summary.Pass || len(tk.Approvals) != 1 || tk.Approvals[0].Actor != "auto:auto-or-dba" {
+		t.Fatalf("after submit: %s, approvals %+v, error %q, review %s", tk.State, tk.Approvals, tk.Error, must(tk.Review.JSON()))
+	}
+	if ran, err := e.RunOnce(ctx); !ran || err != nil {
+		t.Fatalf("RunOnce: %v, %v", ran, err)
+	}
+	d := mustGet(t, e, tk.ID)
+	if d.Ticket.State != workflow.StateSucceeded {
+		t.Fatalf("state %s, error %q", d.Ticket.State, d.Ticket.Error)
+	}
+	if r := d.Ticket.Results; len(r) != 2 || r[0].AffectedRows != 20 || r[1].AffectedRows != 1 || r[0].Status != migrate.StatementSucceeded {
+		t.Fatalf("results %+v", r)
+	}
+	want := []string{"submit>submitted", "review>pending_approval", "approve>approved", "enqueue>queued", "start>running", "succeed>succeeded"}
+	if got := actions(d); !slices.Equal(got, want) {
+		t.Fatalf("audit %v, want %v", got, want)
+	}
+	var n int
+	if err := tdb.QueryRow("SELECT COUNT(*) FROM orders WHERE status = 'done'").Scan(&n); err != nil || n != 20 {
+		t.Fatalf("orders done: %d, %v", n, err)
+	}
+	evs, err := rec.Wait(ctx, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := func(evs []workflow.Event, id int64) (out []workflow.EventKind) {
+		for _, ev := range evs {
+			if ev.TicketID == id {
+				out = append(out, ev.Kind)
+			}
+		}
+		return out
+	}
+	if got := kinds(evs, tk.ID); !slices.Equal(got, []workflow.EventKind{workflow.EventSubmitted, workflow.EventReviewed, workflow.EventApproved, workflow.EventStarted, workflow.EventFinished}) {
+		t.Fatalf("events %v", got)
+	}
+	if !slices.Equal(evs[0].Recipients, []string{"alice", "dave"}) {
+		t.Fatalf("recipients %v", evs[0].Recipients)
+	}
+
+	// On prod a DBA decides; never the submitter, never an outsider.
+	tk, err = e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "bob", Instance: "prod", Database: prodDB,
+		SQL: "UPDATE orders SET amount = amount + 1 WHERE id = 7"})
+	if err != nil || tk.State != workflow.StatePendingApproval {
+		t.Fatalf("prod submit: %v, %v", tk, err)
+	}
+	evs, _ = rec.Wait(ctx, 8)
+	if last := evs[len(evs)-1]; last.Kind != workflow.EventApprovalRequested || !slices.Equal(last.Recipients, []string{"bob", "carol"}) {
+		t.Fatalf("approval request: %+v", last)
+	}
+	if _, err := e.Approve(ctx, tk.ID, "bob", "mine"); !errors.Is(err, workflow.ErrSelfApproval) {
+		t.Fatalf("self-approval: %v", err)
+	}
+	if _, err := e.Approve(ctx, tk.ID, "mallory", "ok"); !errors.Is(err, workflow.ErrNotApprover) {
+		t.Fatalf("outsider: %v", err)
+	}
+	tk, err = e.Approve(ctx, tk.ID, "carol", "ok")
+	if err != nil || tk.State != workflow.StateQueued {
+		t.Fatalf("approve: %v, %v", tk, err)
+	}
+	if ran, err := e.RunOnce(ctx); !ran || err != nil {
+		t.Fatalf("RunOnce: %v, %v", ran, err)
+	}
+	if d := mustGet(t, e, tk.ID); d.Ticket.State != workflow.StateSucceeded || d.Ticket.Results[0].AffectedRows != 1 {
+		t.Fatalf("prod ticket: %s %+v", d.Ticket.State, d.Ticket.Results)
+	}
+
+	// Listing finds both by keyword and instance.
+	if l, err := e.List(ctx, workflow.Filter{Keyword: "amount + 1", Instance: "prod"}); err != nil || len(l) != 1 || l[0].ID != tk.ID {
+		t.Fatalf("List: %v, %v", l, err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	ctx := t.Context()
+	testDB, _ := shopDB(t, servers[1], 20)
+	rec := &workflowtest.Recorder{}
+	rec.FailNext(-1, nil) // a notifier that always fails
+	e := newEngine(t, workflow.NewMemoryStore(), rec)
+	req := func(sql string) workflow.Request {
+		return workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "test", Database: testDB, SQL: sql}
+	}
+
+	r := req("UPDATE orders SET amount = 1 WHERE id = 1")
+	r.Instance = "nowhere"
+	if _, err := e.Submit(ctx, r); !errors.Is(err, workflow.ErrUnknownInstance) || !strings.Contains(err.Error(), "nowhere") {
+		t.Errorf("unknown instance: %v", err)
+	}
+	if _, err := e.Submit(ctx, req("  \n")); !errors.Is(err, workflow.ErrEmptySQL) {
+		t.Errorf("empty SQL: %v", err)
+	}
+	r = req("SELECT 1")
+	r.Kind = "reboot"
+	if _, err := e.Submit(ctx, r); !errors.Is(err, workflow.ErrInvalidRequest) {
+		t.Errorf("unknown kind: %v", err)
+	}
+	if l, _ := e.List(ctx, workflow.Filter{}); len(l) != 0 {
+		t.Fatalf("bad requests stored %d tickets", len(l))
+	}
+
+	// SQL that fails review ends in review_failed with the finding.
+	tk, err := e.Submit(ctx, req("DELETE FROM orders"))
+	if err != nil || tk.State != workflow.StateReviewFailed || !strings.Contains(tk.Error, "dml.require-where") {
+		t.Fatalf("failing review: %v, %v", tk, err)
+	}
+	// A missing target database fails the dry run.
+	r = req("UPDATE orders SET amount = 1 WHERE id = 1")
+	r.Database = "no_such_database"
+	if tk, err := e.Submit(ctx, r); err != nil || tk.State != workflow.StateReviewFailed || !strings.Contains(tk.Error, "orders does not exist") {
+		t.Fatalf("missing database: %v, %v", tk, err)
+	}
+
+	// Idempotent submit by client key.
+	r = req("UPDATE orders SET amount = 2 WHERE id = 2")
+	r.ClientKey = "form-123"
+	first, err := e.Submit(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.Submit(ctx, r)
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("repeated submit: %v, %v (first #%d)", again, err, first.ID)
+	}
+
+	// Rejection ends a ticket; approving it afterwards is impossible.
+	r = req("UPDATE orders SET amount = 3 WHERE id < 1000000 AND amount > 0")
+	r.Instance, r.Database = "test", testDB
+	big, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "test", Database: testDB,
+		SQL: "CREATE TABLE audit_x (id INT UNSIGNED PRIMARY KEY AUTO_INCREMENT COMMENT 'id') COMMENT 'x'"})
+	if err != nil || big.State != workflow.StatePendingApproval {
+		t.Fatalf("DDL submit: %v, %v", big, err)
+	}
+	if _, err := e.Reject(ctx, big.ID, "carol", "use a migration tool"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Approve(ctx, big.ID, "bob", "too late")
+	var te *workflow.TransitionError
+	if !errors.As(err, &te) || te.State != workflow.StateRejected || te.Ticket != big.ID {
+		t.Fatalf("approving a rejected ticket: %v", err)
+	}
+
+	// The failing notifier does not stop the ticket; canceling it once
+	// finished is impossible.
+	if ran, err := e.RunOnce(ctx); !ran || err != nil {
+		t.Fatalf("RunOnce: %v %v", ran, err)
+	}
+	if d := mustGet(t, e, first.ID); d.Ticket.State != workflow.StateSucceeded {
+		t.Fatalf("with a failing notifier: %s %q", d.Ticket.State, d.Ticket.Error)
+	}
+	if _, err := e.Cancel(ctx, first.ID, "alice", "oops"); !errors.As(err, &te) || te.State != workflow.StateSucceeded {
+		t.Fatalf("canceling a finished ticket: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(e.NotificationFailures()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f := e.NotificationFailures(); len(f) == 0 || f[0].Attempts != 3 {
+		t.Fatalf("notification failures: %+v", f)
+	}
+}
+
+func TestCancelQueuedAndRunning(t *testing.T) {
+	ctx := t.Context()
+	testDB, tdb := shopDB(t, servers[1], 20)
+	e := newEngine(t, workflow.NewMemoryStore(), nil)
+	submit := func(sql string) *workflow.Ticket {
+		tk, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "test", Database: testDB, SQL: sql})
+		if err != nil || tk.State != workflow.StateQueued {
+			t.Fatalf("submit: %v %v", tk, err)
+		}
+		return tk
+	}
+	queued := submit("UPDATE orders SET amount = 0 WHERE id = 1")
+	if c, err := e.Cancel(ctx, queued.ID, "alice", "not needed"); err != nil || c.State != workflow.StateCanceled {
+		t.Fatalf("cancel queued: %v %v", c, err)
+	}
+	long := submit("UPDATE orders SET amount = 5 WHERE id = 2; UPDATE orders SET amount = SLEEP(20) WHERE id = 3; UPDATE orders SET amount = 7 WHERE id = 4")
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	waitFor(t, e, long.ID, func(tk *workflow.Ticket) bool {
+		return len(tk.Results) == 3 && tk.Results[1].Status == migrate.StatementRunning
+	})
+	begin := time.Now()
+	if _, err := e.Cancel(ctx, long.ID, "alice", "stop it"); err != nil {
+		t.Fatal(err)
+	}
+	d := waitFor(t, e, long.ID, func(tk *workflow.Ticket) bool { return tk.Results[1].Status == migrate.StatementFailed })
+	if time.Since(begin) > 10*time.Second || d.Ticket.State != workflow.StateCanceled || d.Ticket.Results[2].Status != migrate.StatementPending {
+		t.Fatalf("after cancel: %s, %+v", d.Ticket.State, d.Ticket.Results)
+	}
+	var amount int
+	if err := tdb.QueryRow("SELECT amount FROM orders WHERE id = 4").Scan(&amount); err != nil || amount != 4 {
+		t.Fatalf("statement 3 ran after cancel: amount %d, %v", amount, err)
+	}
+}
+
+// waitFor polls ticket id until ok holds, for at most 60s.
+func waitFor(t testing.TB, e *workflow.Engine, id int64, ok func(*workflow.Ticket) bool) *workflow.Detail {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		d := mustGet(t, e, id)
+		if ok(d.Ticket) {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ticket #%d: condition not met: state %s, results %+v, progress %+v, audit %v", id, d.Ticket.State, d.Ticket.Results, d.Ticket.Progress, actions(d))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestWindows(t *testing.T) {
+	ctx := t.Context()
+	testDB, _ := shopDB(t, servers[1], 20)
+	now := time.Date(2026, 6, 1, 22, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	e := newEngine(t, workflow.NewMemoryStore(), nil, workflow.WithClock(clock))
+	submit := func(w *workflow.Window) *workflow.Ticket {
+		tk, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "test", Database: testDB,
+			SQL: "UPDATE orders SET amount = 9 WHERE id = 9", Window: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	night := submit(&workflow.Window{NotBefore: now.Add(2 * time.Hour), NotAfter: now.Add(4 * time.Hour)})
+	missed := submit(&workflow.Window{NotBefore: now.Add(time.Hour), NotAfter: now.Add(90 * time.Minute)})
+	if night.State != workflow.StateScheduled || missed.State != workflow.StateScheduled {
+		t.Fatalf("states %s %s", night.State, missed.State)
+	}
+	if ran, _ := e.RunOnce(ctx); ran {
+		t.Fatal("a scheduled ticket ran before its window")
+	}
+	now = now.Add(2*time.Hour + time.Minute)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.Run(runCtx) }()
+	waitFor(t, e, night.ID, func(tk *workflow.Ticket) bool { return tk.State == workflow.StateSucceeded })
+	d := waitFor(t, e, missed.ID, func(tk *workflow.Ticket) bool { return tk.State == workflow.StateCanceled })
+	stop()
+	<-done
+	if last := d.Audit[len(d.Audit)-1]; last.Actor != workflow.SystemActor || !strings.Contains(last.Comment, "window closed") {
+		t.Fatalf("missed window: %+v", last)
+	}
+	if _, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "test", Database: testDB,
+		SQL: "SELECT 1", Window: &workflow.Window{NotAfter: now.Add(-time.Hour)}}); !errors.Is(err, workflow.ErrInvalidRequest) {
+		t.Fatalf("window in the past: %v", err)
+	}
+}
+
+func must(b []byte, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}

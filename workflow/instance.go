@@ -1,0 +1,159 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// ErrUnknownInstance: no instance of that name is registered.
+var ErrUnknownInstance = errors.New("workflow: unknown instance")
+
+// Instance is a named database server that tickets target: the seed's
+// maintained list of databases.
+type Instance struct {
+	Name string `json:"name"`
+	// Address is host:port.
+	Address string `json:"address"`
+	// Tags classify it, such as env=prod; approvers read them.
+	Tags map[string]string `json:"tags,omitempty"`
+	// Credentials is a reference the SecretResolver turns into a user and
+	// password (a vault path, an environment variable name); never the
+	// password itself.
+	Credentials string `json:"credentials"`
+}
+
+// Credentials are a user and password. String, GoString and LogValue hide
+// the password.
+type Credentials struct {
+	User     string
+	Password string
+}
+
+func (c Credentials) String() string { return c.User + ":<redacted>" }
+
+// GoString hides the password from %#v.
+func (c Credentials) GoString() string {
+	return "workflow.Credentials{User:" + fmt.Sprintf("%q", c.User) + ", Password:<redacted>}"
+}
+
+// LogValue hides the password from slog.
+func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// SecretResolver turns a credentials reference into credentials.
+//
+// Contract: Resolve returns the credentials ref names, or an error that
+// names ref but never contains a secret. It honours ctx and is safe for
+// concurrent use. The engine calls it each time it connects, so rotated
+// secrets take effect without a restart, and never stores or logs what it
+// returns.
+type SecretResolver interface {
+	Resolve(ctx context.Context, ref string) (Credentials, error)
+}
+
+// StaticSecrets is a SecretResolver over a fixed map, for tests and
+// demos.
+type StaticSecrets map[string]Credentials
+
+// Resolve implements SecretResolver.
+func (s StaticSecrets) Resolve(_ context.Context, ref string) (Credentials, error) {
+	c, ok := s[ref]
+	if !ok {
+		return Credentials{}, fmt.Errorf("workflow: no secret %q", ref)
+	}
+	return c, nil
+}
+
+// Registry is the list of instances tickets may target. It is safe for
+// concurrent use.
+type Registry struct {
+	mu        sync.RWMutex
+	instances map[string]Instance
+}
+
+// NewRegistry returns a registry holding instances.
+func NewRegistry(instances ...Instance) (*Registry, error) {
+	r := &Registry{instances: map[string]Instance{}}
+	for _, in := range instances {
+		if err := r.Add(in); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Add registers in, or replaces the instance of the same name.
+func (r *Registry) Add(in Instance) error {
+	switch {
+	case in.Name == "" || strings.ContainsAny(in.Name, " \t\n"):
+		return fmt.Errorf("workflow: instance name %q is empty or holds spaces", in.Name)
+	case in.Address == "" || !strings.Contains(in.Address, ":"):
+		return fmt.Errorf("workflow: instance %s: address %q is not host:port", in.Name, in.Address)
+	case in.Credentials == "":
+		return fmt.Errorf("workflow: instance %s: no credentials reference", in.Name)
+	}
+	in.Tags = maps.Clone(in.Tags)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.instances[in.Name] = in
+	return nil
+}
+
+// Get returns the instance called name, or an error wrapping
+// ErrUnknownInstance.
+func (r *Registry) Get(name string) (Instance, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	in, ok := r.instances[name]
+	if !ok {
+		return Instance{}, fmt.Errorf("%w %q", ErrUnknownInstance, name)
+	}
+	in.Tags = maps.Clone(in.Tags)
+	return in, nil
+}
+
+// List returns every instance, by name.
+func (r *Registry) List() []Instance {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := slices.Collect(maps.Values(r.instances))
+	slices.SortFunc(out, func(a, b Instance) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// DSN is a go-sql-driver DSN. It holds a password: String hides it, so
+// printing or logging a DSN is safe; convert it with string() only to
+// connect.
+type DSN string
+
+func (d DSN) String() string {
+	cfg, err := mysql.ParseDSN(string(d))
+	if err != nil {
+		return "<unparseable DSN>"
+	}
+	return cfg.User + "@" + cfg.Addr
+}
+
+// GoString hides the password from %#v.
+func (d DSN) GoString() string { return d.String() }
+
+// LogValue hides the password from slog.
+func (d DSN) LogValue() slog.Value { return slog.StringValue(d.String()) }
+
+// dsn resolves the credentials of in.
+func dsn(ctx context.Context, secrets SecretResolver, in Instance) (DSN, error) {
+	cred, err := secrets.Resolve(ctx, in.Credentials)
+	if err != nil {
+		return "", fmt.Errorf("workflow: instance %s: credentials %q: %w", in.Name, in.Credentials, err)
+	}
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = cred.User, cred.Password, "tcp", in.Address
+	return DSN(cfg.FormatDSN()), nil
+}
