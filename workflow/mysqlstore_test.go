@@ -1,0 +1,60 @@
+package workflow_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/workflow"
+	"github.com/shiftgate/shiftgate/workflow/workflowtest"
+)
+
+// newMySQLStore returns a store in a fresh database on servers[0].
+func newMySQLStore(t testing.TB) (*workflow.MySQLStore, string) {
+	t.Helper()
+	name := sandboxtest.NewDatabase(t, servers[0], "wfstore")
+	db := sandboxtest.Open(t, servers[0], name)
+	s, err := workflow.NewMySQLStore(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, name
+}
+
+func TestMySQLStore(t *testing.T) {
+	workflowtest.TestStore(t, func(t *testing.T) workflow.Store {
+		s, _ := newMySQLStore(t)
+		return s
+	})
+}
+
+func TestMySQLStoreMigrations(t *testing.T) {
+	_, name := newMySQLStore(t)
+	db := sandboxtest.Open(t, servers[0], name)
+	// Migrating again changes nothing.
+	if _, err := workflow.NewMySQLStore(t.Context(), db); err != nil {
+		t.Fatalf("second migration: %v", err)
+	}
+	var n, max int
+	if err := db.QueryRow("SELECT COUNT(*), MAX(version) FROM shiftgate_schema_version").Scan(&n, &max); err != nil {
+		t.Fatal(err)
+	}
+	if n != workflow.SchemaVersion() || max != workflow.SchemaVersion() {
+		t.Fatalf("schema_version holds %d rows up to %d, want %d", n, max, workflow.SchemaVersion())
+	}
+	// An older schema is upgraded: drop the last migration's index.
+	sandboxtest.Exec(t, db, "ALTER TABLE shiftgate_tickets DROP KEY source_instance_id",
+		"DELETE FROM shiftgate_schema_version WHERE version = 3")
+	if _, err := workflow.NewMySQLStore(context.Background(), db); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND INDEX_NAME = 'source_instance_id'", name).Scan(&n); err != nil || n == 0 {
+		t.Fatalf("index after upgrade: %d, %v", n, err)
+	}
+	// A schema from a newer library is refused.
+	sandboxtest.Exec(t, db, "INSERT INTO shiftgate_schema_version VALUES (99, '0099_future.sql', NOW())")
+	if _, err := workflow.NewMySQLStore(t.Context(), db); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("newer schema: %v", err)
+	}
+}
