@@ -22,25 +22,27 @@ type differ struct {
 // diff narrows r down: while it holds more rows than the leaf size it is
 // split on the source and only the parts whose checksums differ are looked
 // into; then both sides' rows are merged.
-func (d *differ) diff(ctx context.Context, r keyset.Range, s, t checksum) error {
+func (d *differ) diff(ctx context.Context, sp span, s, t checksum) error {
 	if s == t {
 		return nil
 	}
 	leaf := int64(d.v.cfg.leafRows)
 	if s.rows <= leaf {
-		return d.merge(ctx, r)
+		return d.merge(ctx, sp)
 	}
 	tb := d.tr.t
 	size := int((s.rows + splitWays - 1) / splitWays)
-	lower := r.Lower
+	lower := sp.r.Lower
+	extra, extraArgs := tb.extra(sp)
 	for {
-		upper, ok, err := tb.key.NextUpperIn(ctx, d.sc, tb.pair.SourceDatabase, tb.pair.SourceTable, keyset.Range{Lower: lower, Upper: r.Upper}, size, tb.where)
+		upper, ok, err := tb.key.NextUpperIn(ctx, d.sc, tb.pair.SourceDatabase, tb.pair.SourceTable,
+			keyset.Range{Lower: lower, Upper: sp.r.Upper}, size, extra, extraArgs...)
 		if err != nil {
 			return &TableError{Side: "source", Database: tb.pair.SourceDatabase, Table: tb.pair.SourceTable, Err: err}
 		}
-		sub := keyset.Range{Lower: lower, Upper: r.Upper}
+		sub := span{base: sp.base, baseArgs: sp.baseArgs, r: keyset.Range{Lower: lower, Upper: sp.r.Upper}}
 		if ok {
-			sub.Upper = upper
+			sub.r.Upper = upper
 		}
 		ss, ts, err := tb.checksumRange(ctx, d.sc, d.dc, sub)
 		if err != nil {
@@ -118,11 +120,11 @@ func (r *rowReader) next() (*row, error) {
 
 // merge reads both sides' rows of r in key order and records the missing,
 // extra and changed ones. It holds one row per side at a time.
-func (d *differ) merge(ctx context.Context, r keyset.Range) error {
+func (d *differ) merge(ctx context.Context, sp span) error {
 	t := d.tr.t
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	where, args := t.rangeWhere(r)
+	where, args := t.rangeWhere(sp)
 	open := func(conn *sql.Conn, target bool) (*rowReader, error) {
 		rr := &rowReader{t: t, side: "source", db: t.pair.SourceDatabase, tb: t.pair.SourceTable}
 		if target {

@@ -2,73 +2,163 @@ package verify
 
 import (
 	"bytes"
-	"crypto/md5"
-	"encoding/binary"
 	"encoding/hex"
+	"hash/crc32"
 	"math/big"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 )
 
-// The row encoding. Each compared column contributes, in column order,
+// The row encoding. A row is written as the fields below joined by '#'
+// (CONCAT_WS in SQL), in column order:
 //
-//	"N"                         for NULL
-//	"<length in bytes>:<bytes>" otherwise
+//	strings and binary values: "<length in bytes>", "<bytes>"
+//	numbers, times, dates:     "<text>" (never empty, never holds '#')
+//	NULL:                      no field
 //
-// so that no two different rows encode alike: ('a','0c') is "1:a2:0c" and
-// ('a0','c') is "2:a01:c"; NULL is "N", '' is "0:" and 'NULL' is "4:NULL".
-// The row hash is the first 8 bytes of the MD5 of the encoding, as a
-// big-endian unsigned 64-bit integer; a chunk's checksum is the XOR of its
-// row hashes. The server computes the same thing in SQL (see rowHashSQL).
+// and, when any compared column is nullable, a last field with one "0" or
+// "1" per nullable column saying which are NULL. No two different rows
+// encode alike: ('a','0c') is "1#a#2#0c" and ('a0','c') is "2#a0#1#c";
+// with a nullable column, NULL gives the mask "1", '' gives "0#" and the
+// mask "0", 'NULL' gives "4#NULL" and the mask "0".
+//
+// The row hash is 64 bits: the CRC-32 (IEEE) of the encoding in the low
+// half and its CRC-32C (Castagnoli) in the high half, two different
+// polynomials, both computed in hardware by the server. A chunk's checksum
+// is the row count and the exact sum of its row hashes. A sum, not a XOR:
+// CRCs are linear over GF(2), so in a XOR the changes of two rows (values
+// swapped between them, say) could cancel; in a sum they do not. The
+// server computes it in SQL (see hashSQL); encodeRow and rowHash are the
+// Go mirror that the tests check it against.
 
-// encodeRow appends the encoding of values (nil for NULL) to dst.
-func encodeRow(dst []byte, values [][]byte) []byte {
-	for _, v := range values {
+// field says how one column enters the encoding.
+type field struct {
+	lengthPrefixed bool // strings and binary values
+	nullable       bool
+}
+
+// encodeRow appends the encoding of values (nil for NULL) of columns
+// described by fields to dst.
+func encodeRow(dst []byte, fields []field, values [][]byte) []byte {
+	first := true
+	sep := func() {
+		if !first {
+			dst = append(dst, '#')
+		}
+		first = false
+	}
+	var mask []byte
+	for i, v := range values {
+		if fields[i].nullable {
+			if v == nil {
+				mask = append(mask, '1')
+			} else {
+				mask = append(mask, '0')
+			}
+		}
 		if v == nil {
-			dst = append(dst, 'N')
 			continue
 		}
-		dst = strconv.AppendInt(dst, int64(len(v)), 10)
-		dst = append(dst, ':')
+		if fields[i].lengthPrefixed {
+			sep()
+			dst = strconv.AppendInt(dst, int64(len(v)), 10)
+		}
+		sep()
 		dst = append(dst, v...)
+	}
+	if mask != nil {
+		sep()
+		dst = append(dst, mask...)
 	}
 	return dst
 }
 
 // decodeRow is the inverse of encodeRow; ok is false for input that no row
 // encodes to.
-func decodeRow(enc []byte) (values [][]byte, ok bool) {
-	values = [][]byte{}
-	for len(enc) > 0 {
-		if enc[0] == 'N' {
-			values = append(values, nil)
+func decodeRow(enc []byte, fields []field) (values [][]byte, ok bool) {
+	nullable := 0
+	for _, f := range fields {
+		if f.nullable {
+			nullable++
+		}
+	}
+	var mask []byte
+	if nullable > 0 {
+		if len(enc) < nullable {
+			return nil, false
+		}
+		mask = enc[len(enc)-nullable:]
+		enc = enc[:len(enc)-nullable]
+		if len(enc) > 0 {
+			if enc[len(enc)-1] != '#' {
+				return nil, false
+			}
+			enc = enc[:len(enc)-1]
+		}
+	}
+	values = make([][]byte, len(fields))
+	present := 0
+	m := 0
+	for i, f := range fields {
+		if f.nullable {
+			switch mask[m] {
+			case '1':
+				m++
+				continue
+			case '0':
+				m++
+			default:
+				return nil, false
+			}
+		}
+		if present > 0 {
+			if len(enc) == 0 || enc[0] != '#' {
+				return nil, false
+			}
 			enc = enc[1:]
+		}
+		present++
+		if f.lengthPrefixed {
+			hash := bytes.IndexByte(enc, '#')
+			if hash < 1 {
+				return nil, false
+			}
+			digits := string(enc[:hash])
+			if digits != "0" && digits[0] == '0' {
+				return nil, false
+			}
+			n, err := strconv.ParseUint(digits, 10, 31)
+			if err != nil || uint64(len(enc)-hash-1) < n {
+				return nil, false
+			}
+			values[i] = append([]byte{}, enc[hash+1:hash+1+int(n)]...)
+			enc = enc[hash+1+int(n):]
 			continue
 		}
-		colon := bytes.IndexByte(enc, ':')
-		if colon < 1 {
+		end := bytes.IndexByte(enc, '#')
+		if end < 0 {
+			end = len(enc)
+		}
+		if end == 0 {
 			return nil, false
 		}
-		digits := string(enc[:colon])
-		if digits != "0" && digits[0] == '0' {
-			return nil, false
-		}
-		n, err := strconv.ParseUint(digits, 10, 31)
-		if err != nil || uint64(len(enc)-colon-1) < n {
-			return nil, false
-		}
-		values = append(values, append([]byte{}, enc[colon+1:colon+1+int(n)]...))
-		enc = enc[colon+1+int(n):]
+		values[i] = append([]byte{}, enc[:end]...)
+		enc = enc[end:]
+	}
+	if len(enc) > 0 {
+		return nil, false
 	}
 	return values, true
 }
 
-// rowHash is the 64-bit hash of a row's encoding.
+// rowHash is the 64-bit hash of a row's encoding: its CRC-32C in the high
+// half and its CRC-32 in the low half.
 func rowHash(enc []byte) uint64 {
-	sum := md5.Sum(enc)
-	return binary.BigEndian.Uint64(sum[:8])
+	return uint64(crc32.Checksum(enc, castagnoliTable))<<32 | uint64(crc32.ChecksumIEEE(enc))
 }
+
+var castagnoliTable = crc32.MakeTable(crc32.Castagnoli)
 
 // kind says how a column's values are compared, ordered and written as SQL.
 type kind int
@@ -85,7 +175,7 @@ const (
 // kindOf classifies an information_schema DATA_TYPE.
 func kindOf(dataType string) kind {
 	switch strings.ToLower(dataType) {
-	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "bit":
 		return kindInt
 	case "decimal", "numeric":
 		return kindDecimal
@@ -95,7 +185,7 @@ func kindOf(dataType string) kind {
 		return kindText
 	case "date", "time", "datetime", "timestamp", "year":
 		return kindTemporal
-	default: // binary, varbinary, blobs, bit, geometry and other spatial types, unknown
+	default: // binary, varbinary, blobs, geometry and other spatial types, unknown
 		return kindBinary
 	}
 }

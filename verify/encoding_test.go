@@ -9,23 +9,33 @@ import (
 )
 
 func TestEncodingIsUnambiguous(t *testing.T) {
+	text := field{lengthPrefixed: true, nullable: true}
+	num := field{nullable: true}
+	fields := []field{text, text}
 	rows := [][][]byte{
 		{[]byte("a"), []byte("0c")},
 		{[]byte("a0"), []byte("c")},
-		{nil},
-		{[]byte("")},
-		{[]byte("NULL")},
-		{[]byte("N")},
+		{nil, []byte("")},
+		{[]byte(""), nil},
+		{[]byte("NULL"), nil},
 		{nil, nil},
-		{[]byte("1:a")},
+		{[]byte(""), []byte("")},
+		{[]byte("1#a"), nil},
+		{[]byte("1"), []byte("a")},
 	}
 	seen := map[string]int{}
 	for i, r := range rows {
-		enc := string(encodeRow(nil, r))
+		enc := string(encodeRow(nil, fields, r))
 		if j, ok := seen[enc]; ok {
 			t.Errorf("rows %d and %d both encode as %q", j, i, enc)
 		}
 		seen[enc] = i
+	}
+	if a, b := encodeRow(nil, []field{num, num}, [][]byte{[]byte("1"), nil}), encodeRow(nil, []field{num, num}, [][]byte{nil, []byte("1")}); bytes.Equal(a, b) {
+		t.Errorf("(1, NULL) and (NULL, 1) both encode as %q", a)
+	}
+	if got := string(encodeRow(nil, fields, rows[0])); got != "1#a#2#0c#00" {
+		t.Errorf("encoding %q", got)
 	}
 }
 
@@ -71,9 +81,24 @@ func TestCompareDecimal(t *testing.T) {
 }
 
 func FuzzRowEncoding(f *testing.F) {
-	f.Add([]byte("a"), []byte("0c"), false, []byte("a0"), []byte("c"), false)
-	f.Add([]byte(""), []byte("NULL"), true, []byte("N"), []byte(""), false)
-	f.Fuzz(func(t *testing.T, a1, a2 []byte, null1 bool, b1, b2 []byte, null2 bool) {
+	f.Add([]byte("a"), []byte("0c"), false, []byte("a0"), []byte("c"), false, uint8(3))
+	f.Add([]byte(""), []byte("NULL"), true, []byte("N"), []byte(""), false, uint8(0))
+	f.Add([]byte("12"), []byte("#"), true, []byte("1#2"), []byte(""), true, uint8(2))
+	f.Fuzz(func(t *testing.T, a1, a2 []byte, null1 bool, b1, b2 []byte, null2 bool, shape uint8) {
+		// shape picks the fields: bit 0 column 0 is a string, bit 1
+		// column 1 is a string, bit 2 column 0 is NOT NULL.
+		fields := []field{{lengthPrefixed: shape&1 != 0, nullable: shape&4 == 0}, {lengthPrefixed: shape&2 != 0, nullable: true}}
+		valid := func(r [][]byte) bool {
+			for i, v := range r {
+				if v == nil && !fields[i].nullable {
+					return false
+				}
+				if v != nil && !fields[i].lengthPrefixed && (len(v) == 0 || bytes.IndexByte(v, '#') >= 0) {
+					return false // numbers and times are never empty and hold no '#'
+				}
+			}
+			return true
+		}
 		mk := func(x, y []byte, null bool) [][]byte {
 			r := [][]byte{append([]byte{}, x...), append([]byte{}, y...)}
 			if null {
@@ -82,8 +107,11 @@ func FuzzRowEncoding(f *testing.F) {
 			return r
 		}
 		ra, rb := mk(a1, a2, null1), mk(b1, b2, null2)
-		ea, eb := encodeRow(nil, ra), encodeRow(nil, rb)
-		back, ok := decodeRow(ea)
+		if !valid(ra) || !valid(rb) {
+			return
+		}
+		ea, eb := encodeRow(nil, fields, ra), encodeRow(nil, fields, rb)
+		back, ok := decodeRow(ea, fields)
 		if !ok || len(back) != 2 {
 			t.Fatalf("decode(%q) = %q, %v", ea, back, ok)
 		}
@@ -94,7 +122,7 @@ func FuzzRowEncoding(f *testing.F) {
 		}
 		same := (ra[1] == nil) == (rb[1] == nil) && bytes.Equal(ra[0], rb[0]) && bytes.Equal(ra[1], rb[1])
 		if same != bytes.Equal(ea, eb) {
-			t.Fatalf("rows %q and %q: equal %v, encodings equal %v", ra, rb, same, !same)
+			t.Fatalf("rows %q and %q: equal %v, encodings %q and %q", ra, rb, same, ea, eb)
 		}
 	})
 }

@@ -59,6 +59,7 @@ type config struct {
 	recheck     time.Duration
 	attempts    int
 	batchRows   int
+	exactChunks bool
 }
 
 func defaultConfig() config {
@@ -176,6 +177,16 @@ func WithRepairBatch(n int) Option {
 		c.batchRows = n
 		return nil
 	}
+}
+
+// WithExactChunks cuts every table into chunks at keys read from the source
+// (keyset.NextUpper, an index scan of each chunk's rows). By default a
+// table whose row key starts with an integer column is cut by ranges of
+// that column's values, sized from the rows per value seen so far, which
+// reads nothing extra; chunks then vary in size where keys are unevenly
+// spread.
+func WithExactChunks() Option {
+	return func(c *config) error { c.exactChunks = true; return nil }
 }
 
 // withLeafRows sets the chunk size below which a differing chunk is

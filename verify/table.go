@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/shiftgate/shiftgate/internal/keyset"
 	"github.com/shiftgate/shiftgate/internal/schema"
@@ -59,14 +60,15 @@ func DatabasePairs(ctx context.Context, source *sql.DB, sourceDatabase, targetDa
 type column struct {
 	name string
 	kind kind
-	// src and dst are the value expressions on each side: their text is
-	// what gets hashed and compared.
+	// src and dst are the expressions selected on each side when rows are
+	// compared: their text is the value compared and written in repairs.
 	src, dst string
-	// hashSrc and hashDst differ from src and dst for floats compared with
-	// a tolerance: rounded so that values within the tolerance usually hash
-	// alike (a chunk whose hashes differ is settled row by row).
+	// hashSrc and hashDst are the same values as they enter the row
+	// encoding; for floats compared with a tolerance they are rounded so
+	// that values within the tolerance usually hash alike (a chunk whose
+	// hashes differ is settled row by row).
 	hashSrc, hashDst string
-	nullable         bool
+	field            field
 	float            bool
 }
 
@@ -84,21 +86,105 @@ type table struct {
 	keyCols []keyCol
 	cols    []column
 	// keyIdx[i] is the index in cols of key column i.
-	keyIdx    []int
+	keyIdx []int
+	// intLead: the first key column is an integer, so the table can be
+	// chunked by ranges of its values without reading it.
+	intLead   bool
+	estRows   int64
 	where     string
 	srcName   string // quoted database.table
 	dstName   string
 	tolerance float64
 }
 
-// prepare loads both definitions and builds the comparison of one pair.
-func prepare(ctx context.Context, src, dst schema.Querier, p TablePair, tolerance float64) (*table, error) {
+// defCache holds table definitions of one side. A database that several
+// pairs use is read whole, with four queries whatever its size.
+type defCache struct {
+	q     schema.Querier
+	uses  map[string]int
+	whole map[string]map[string]*schema.TableDef
+}
+
+func newDefCache(q schema.Querier) *defCache {
+	return &defCache{q: q, uses: map[string]int{}, whole: map[string]map[string]*schema.TableDef{}}
+}
+
+// preload reads the databases used more than once.
+func (c *defCache) preload(ctx context.Context) error {
+	for db, n := range c.uses {
+		if n < 2 {
+			continue
+		}
+		defs, err := schema.LoadTables(ctx, c.q, db)
+		if err != nil {
+			return err
+		}
+		m := map[string]*schema.TableDef{}
+		for _, d := range defs {
+			m[d.Name] = d
+		}
+		c.whole[db] = m
+	}
+	return nil
+}
+
+// get returns the definition of database.table, or an error wrapping
+// schema.ErrNotFound.
+func (c *defCache) get(ctx context.Context, database, table string) (*schema.TableDef, error) {
+	if m, ok := c.whole[database]; ok {
+		if d := m[table]; d != nil {
+			return d, nil
+		}
+		return nil, fmt.Errorf("table %s %w", schema.QualifiedName(database, table), schema.ErrNotFound)
+	}
+	return schema.LoadTable(ctx, c.q, database, table)
+}
+
+// withDefaults fills in the target names.
+func (p TablePair) withDefaults() TablePair {
 	if p.TargetDatabase == "" {
 		p.TargetDatabase = p.SourceDatabase
 	}
 	if p.TargetTable == "" {
 		p.TargetTable = p.SourceTable
 	}
+	return p
+}
+
+// prepareAll reads the definitions of both sides (in parallel) and builds
+// the comparison of every pair.
+func prepareAll(ctx context.Context, src, dst schema.Querier, pairs []TablePair, tolerance float64) ([]*table, error) {
+	sc, dc := newDefCache(src), newDefCache(dst)
+	for _, p := range pairs {
+		p = p.withDefaults()
+		sc.uses[p.SourceDatabase]++
+		dc.uses[p.TargetDatabase]++
+	}
+	var wg sync.WaitGroup
+	var derr error
+	wg.Go(func() { derr = dc.preload(ctx) })
+	serr := sc.preload(ctx)
+	wg.Wait()
+	if serr != nil {
+		return nil, fmt.Errorf("verify: source: %w", serr)
+	}
+	if derr != nil {
+		return nil, fmt.Errorf("verify: target: %w", derr)
+	}
+	out := make([]*table, len(pairs))
+	for i, p := range pairs {
+		t, err := prepare(ctx, sc, dc, p, tolerance)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = t
+	}
+	return out, nil
+}
+
+// prepare builds the comparison of one pair.
+func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance float64) (*table, error) {
+	p = p.withDefaults()
 	srcErr := func(err error) error {
 		return &TableError{Side: "source", Database: p.SourceDatabase, Table: p.SourceTable, Err: err}
 	}
@@ -111,13 +197,13 @@ func prepare(ctx context.Context, src, dst schema.Querier, p TablePair, toleranc
 			return nil, fmt.Errorf("verify: %w", err)
 		}
 	}
-	sdef, err := schema.LoadTable(ctx, src, p.SourceDatabase, p.SourceTable)
+	sdef, err := src.get(ctx, p.SourceDatabase, p.SourceTable)
 	if errors.Is(err, schema.ErrNotFound) {
 		return nil, srcErr(ErrNotFound)
 	} else if err != nil {
 		return nil, srcErr(err)
 	}
-	ddef, err := schema.LoadTable(ctx, dst, p.TargetDatabase, p.TargetTable)
+	ddef, err := dst.get(ctx, p.TargetDatabase, p.TargetTable)
 	if errors.Is(err, schema.ErrNotFound) {
 		return nil, dstErr(ErrNotFound)
 	} else if err != nil {
@@ -175,9 +261,10 @@ func prepare(ctx context.Context, src, dst schema.Querier, p TablePair, toleranc
 		if dk := kindOf(dc.DataType); dk != k && !(isText(k) && isText(dk)) {
 			return nil, dstErr(fmt.Errorf("column %s is %s, on the source %s: %w", sc.Name, dc.ColumnType, sc.ColumnType, ErrMismatch))
 		}
-		col := column{name: sc.Name, kind: k, nullable: sc.Nullable || dc.Nullable, float: k == kindFloat}
+		col := column{name: sc.Name, kind: k, float: k == kindFloat,
+			field: field{lengthPrefixed: k == kindText || k == kindBinary, nullable: sc.Nullable || dc.Nullable}}
 		col.src, col.dst = valueExpr(sc), valueExpr(*dc)
-		col.hashSrc, col.hashDst = col.src, col.dst
+		col.hashSrc, col.hashDst = hashExpr(sc, textCast(sdef)), hashExpr(*dc, textCast(ddef))
 		if col.float && tolerance > 0 {
 			col.hashSrc, col.hashDst = roundedExpr(sc, tolerance), roundedExpr(*dc, tolerance)
 		}
@@ -194,6 +281,9 @@ func prepare(ctx context.Context, src, dst schema.Querier, p TablePair, toleranc
 
 	names := ix.ColumnNames()
 	t.key = keyset.NewKey(names...)
+	first := sdef.Column(names[0])
+	t.intLead = kindOf(first.DataType) == kindInt && !strings.EqualFold(first.DataType, "bit")
+	t.estRows = sdef.Rows
 	for _, name := range names {
 		sc, dc := sdef.Column(name), ddef.Column(name)
 		if dc == nil {
@@ -222,18 +312,19 @@ func prepare(ctx context.Context, src, dst schema.Querier, p TablePair, toleranc
 
 func isText(k kind) bool { return k == kindText }
 
-// valueExpr is the SQL expression whose text stands for a column's value:
-// strings in utf8mb4 (or their bytes for binary types), numbers and times
-// as the server writes them (pinned to time zone +00:00), FLOAT through
-// DOUBLE so that no digit is lost.
+// valueExpr is the SQL expression selected for a column's value: strings
+// in utf8mb4 (or their bytes for binary types), numbers and times as the
+// server writes them (pinned to time zone +00:00), FLOAT through DOUBLE so
+// that no digit is lost. Its text is what hashExpr hashes.
 func valueExpr(c schema.Column) string {
 	q := schema.QuoteIdent(c.Name)
+	if strings.EqualFold(c.DataType, "bit") {
+		return "CONCAT(" + q + " + 0)"
+	}
 	switch kindOf(c.DataType) {
 	case kindFloat:
 		return "CONCAT(CAST(" + q + " AS DOUBLE))"
 	case kindText:
-		// As bytes: columns of different collations cannot be mixed in
-		// one CONCAT, and the hash is over bytes anyway.
 		if cs := strings.ToLower(c.Charset); cs != "" && cs != "utf8mb4" && cs != "binary" {
 			return "CAST(CONVERT(" + q + " USING utf8mb4) AS BINARY)"
 		}
@@ -245,11 +336,59 @@ func valueExpr(c schema.Column) string {
 	}
 }
 
+// hashExpr is the expression for a column inside the row encoding's
+// CONCAT_WS: the same text as valueExpr, without conversions CONCAT_WS
+// does itself. castText casts strings to bytes (needed when the table's
+// string columns have different collations, which CONCAT_WS cannot mix).
+func hashExpr(c schema.Column, castText bool) string {
+	q := schema.QuoteIdent(c.Name)
+	if strings.EqualFold(c.DataType, "bit") {
+		return "(" + q + " + 0)"
+	}
+	switch kindOf(c.DataType) {
+	case kindFloat:
+		if strings.EqualFold(c.DataType, "float") {
+			return "CAST(" + q + " AS DOUBLE)"
+		}
+		return q
+	case kindText:
+		if cs := strings.ToLower(c.Charset); cs != "" && cs != "utf8mb4" && cs != "binary" {
+			return "CAST(CONVERT(" + q + " USING utf8mb4) AS BINARY)"
+		}
+		if castText {
+			return "CAST(" + q + " AS BINARY)"
+		}
+		return q
+	default:
+		return q
+	}
+}
+
+// textCast reports whether t's string columns must be cast to bytes in the
+// row encoding: when they are not all utf8mb4 of one collation.
+func textCast(t *schema.TableDef) bool {
+	coll := ""
+	for _, c := range t.Columns {
+		if kindOf(c.DataType) != kindText {
+			continue
+		}
+		if !strings.EqualFold(c.Charset, "utf8mb4") {
+			return true
+		}
+		if coll == "" {
+			coll = c.Collation
+		} else if coll != c.Collation {
+			return true
+		}
+	}
+	return false
+}
+
 // roundedExpr rounds a float column to a grid finer than tol: values more
 // than tol apart then never round alike.
 func roundedExpr(c schema.Column, tol float64) string {
 	digits := int(math.Ceil(-math.Log10(tol))) + 1
-	return "CONCAT(ROUND(CAST(" + schema.QuoteIdent(c.Name) + " AS DOUBLE), " + strconv.Itoa(digits) + "))"
+	return "ROUND(CAST(" + schema.QuoteIdent(c.Name) + " AS DOUBLE), " + strconv.Itoa(digits) + ")"
 }
 
 // keyOrder returns how to order by key column c in Go exactly as the server
@@ -260,7 +399,7 @@ func keyOrder(c schema.Column) (keyCol, error) {
 	kc := keyCol{name: c.Name}
 	dt := strings.ToLower(c.DataType)
 	switch {
-	case kindOf(dt) == kindInt:
+	case kindOf(dt) == kindInt && dt != "bit":
 		kc.order, kc.cmp = "CONCAT("+q+")", compareInt
 	case kindOf(dt) == kindFloat:
 		kc.order, kc.cmp = "CONCAT(CAST("+q+" AS DOUBLE))", compareFloat
@@ -284,22 +423,36 @@ func keyOrder(c schema.Column) (keyCol, error) {
 
 func compareBytes(a, b []byte) int { return strings.Compare(string(a), string(b)) }
 
-// hashSQL is the SELECT list of a chunk checksum on one side: the row count
-// and the XOR of the row hashes (see encodeRow).
-func (t *table) hashSQL(target bool) string {
-	parts := make([]string, len(t.cols))
-	for i, c := range t.cols {
+// encodingSQL is the expression of a row's encoding on one side.
+func (t *table) encodingSQL(target bool) string {
+	var parts, mask []string
+	for _, c := range t.cols {
 		e := c.hashSrc
 		if target {
 			e = c.hashDst
 		}
-		p := "CONCAT(LENGTH(" + e + "), ':', " + e + ")"
-		if c.nullable {
-			p = "COALESCE(" + p + ", 'N')"
+		if c.field.lengthPrefixed {
+			parts = append(parts, "LENGTH("+e+")")
 		}
-		parts[i] = p
+		parts = append(parts, e)
+		if c.field.nullable {
+			mask = append(mask, "ISNULL("+e+")")
+		}
 	}
-	return "COUNT(*), COALESCE(BIT_XOR(CAST(CONV(LEFT(MD5(CONCAT(" + strings.Join(parts, ", ") + ")), 16), 16, 10) AS UNSIGNED)), 0)"
+	if len(mask) > 0 {
+		parts = append(parts, "CONCAT("+strings.Join(mask, ", ")+")")
+	}
+	return "CONCAT_WS('#', " + strings.Join(parts, ", ") + ")"
+}
+
+// hashSQL is the SELECT list of a chunk checksum on one side: the row
+// count and the sum of the 64-bit row hashes, CRC32(encoding) +
+// CRC32C(encoding) << 32 (see encodeRow). The encoding is built once per
+// row: the user variable carries it from the CRC32 to the CRC32C, which
+// the server evaluates in that order (left operand of + first); building
+// it twice would cost more than both CRCs.
+func (t *table) hashSQL(target bool) string {
+	return "COUNT(*), COALESCE(SUM(CRC32(@shiftgate_row := " + t.encodingSQL(target) + ") + (CRC32C(@shiftgate_row) << 32)), 0)"
 }
 
 // rowsSQL selects the key ordering values and the column values of the rows
@@ -323,13 +476,39 @@ func (t *table) rowsSQL(target bool, where string) string {
 	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", strings.Join(list, ", "), name, where, t.key.OrderBy())
 }
 
-// rangeWhere is the predicate of a key range with the pair's filter.
-func (t *table) rangeWhere(r keyset.Range) (string, []any) {
-	where, args := t.key.Where(r)
+// span is a part of a table: a key range, within base (a predicate on the
+// first key column with its arguments, or "") when the table is chunked by
+// ranges of its first key column.
+type span struct {
+	base     string
+	baseArgs []any
+	r        keyset.Range
+}
+
+// rangeWhere is the predicate of a span with the pair's filter.
+func (t *table) rangeWhere(sp span) (string, []any) {
+	where, args := t.key.Where(sp.r)
+	if sp.base != "" {
+		where = sp.base + " AND " + where
+		args = append(append([]any(nil), sp.baseArgs...), args...)
+	}
 	if t.where != "" {
 		where = "(" + t.where + ") AND " + where
 	}
 	return where, args
+}
+
+// extra is the predicate that restricts chunk boundaries inside sp: the
+// pair's filter and sp's base.
+func (t *table) extra(sp span) (string, []any) {
+	var parts []string
+	if t.where != "" {
+		parts = append(parts, "("+t.where+")")
+	}
+	if sp.base != "" {
+		parts = append(parts, sp.base)
+	}
+	return strings.Join(parts, " AND "), sp.baseArgs
 }
 
 // compareKeys orders two rows by their key ordering values.

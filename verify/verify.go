@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shiftgate/shiftgate/internal/keyset"
+	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
 // Verifier compares tables of a source with tables of a target. It is safe
@@ -46,17 +48,21 @@ func New(source, target *sql.DB, opts ...Option) (*Verifier, error) {
 	return v, nil
 }
 
-// checksum is the row count and XOR of row hashes of one side of a range.
+// checksum is the row count and the sum of the row hashes of one side of
+// a range (an exact decimal as the server writes it).
 type checksum struct {
 	rows int64
-	sum  uint64
+	sum  string
 }
 
-// chunk is one key range of a table.
+// chunk is one part of a table.
 type chunk struct {
-	run      *tableRun
-	index    int
-	r        keyset.Range
+	run   *tableRun
+	index int
+	sp    span
+	// width is the number of first-key-column values a bounded range chunk
+	// covers (0 for other chunks).
+	width    float64
 	src, dst checksum
 	seen     time.Time
 }
@@ -70,6 +76,8 @@ type tableRun struct {
 	sizer           *keyset.Sizer
 	rep             TableReport
 	differing       []*chunk
+	rangeRows       float64 // rows and width of the bounded range chunks done
+	rangeWidth      float64
 	diffs           map[int][]RowDiff // by chunk index, each in key order
 	start, end      time.Time
 	missing, extra  atomic.Int64
@@ -82,10 +90,29 @@ func (tr *tableRun) size() int {
 	return tr.sizer.Size()
 }
 
+// density is the source rows per value of the first key column seen so
+// far in range chunks, or est before any.
+func (tr *tableRun) density(est float64) float64 {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.rangeWidth == 0 {
+		return est
+	}
+	return max(tr.rangeRows, 1) / tr.rangeWidth
+}
+
 func (tr *tableRun) done(c *chunk, took time.Duration) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	tr.sizer.Observe(int(c.src.rows), took)
+	if size := tr.sizer.Size(); c.src.rows > 0 {
+		// Scale the time to a chunk of the planned size: range chunks
+		// rarely hold exactly that many rows.
+		tr.sizer.Observe(size, time.Duration(float64(took)*float64(size)/float64(c.src.rows)))
+	}
+	if c.width > 0 {
+		tr.rangeRows += float64(c.src.rows)
+		tr.rangeWidth += c.width
+	}
 	tr.rep.Chunks++
 	tr.rep.Rows += c.src.rows
 	tr.rep.TargetRows += c.dst.rows
@@ -118,8 +145,8 @@ func (tr *tableRun) record(index int, d RowDiff) {
 // reading fails. Differences are not an error: see Report.Clean.
 //
 // Each table is cut into chunks by its row key on the source; the chunks are
-// checksummed on both sides in parallel (row count and XOR of 64-bit row
-// hashes computed by the servers). A chunk that differs is split and
+// checksummed on both sides in parallel (row count and sums of 64-bit row
+// hashes computed by the servers, see encodeRow). A chunk that differs is split and
 // checksummed again down to a few thousand rows, which are read from both
 // sides in key order and merged to find the missing, extra and changed
 // rows.
@@ -135,12 +162,12 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 	if err := v.dst.QueryRowContext(ctx, "SELECT CONCAT(@@hostname, ':', @@port)").Scan(&rep.Target); err != nil {
 		return nil, fmt.Errorf("verify: target: %w", err)
 	}
+	tables, err := prepareAll(ctx, v.src, v.dst, pairs, v.cfg.tolerance)
+	if err != nil {
+		return nil, err
+	}
 	runs := make([]*tableRun, len(pairs))
-	for i, p := range pairs {
-		t, err := prepare(ctx, v.src, v.dst, p, v.cfg.tolerance)
-		if err != nil {
-			return nil, err
-		}
+	for i, t := range tables {
 		runs[i] = &tableRun{t: t, limit: v.cfg.sampleLimit, diffs: map[int][]RowDiff{},
 			sizer: keyset.NewSizer(v.cfg.chunkTime, v.cfg.chunkRows[0], v.cfg.chunkRows[1], v.cfg.chunkRows[2])}
 	}
@@ -240,26 +267,114 @@ func (v *Verifier) produce(ctx context.Context, conn *sql.Conn, tr *tableRun, jo
 	tr.start = time.Now()
 	tr.end = tr.start
 	tr.mu.Unlock()
+	var spent time.Duration
+	defer func() {
+		v.cfg.logger.Debug("verify: chunk boundaries", "table", t.srcName, "took", spent)
+	}()
+	send := func(c *chunk) error {
+		select {
+		case jobs <- c:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if t.intLead && !v.cfg.exactChunks {
+		return v.produceRanges(ctx, conn, tr, send)
+	}
 	var lower keyset.Values
 	for i := 0; ; i++ {
+		start := time.Now()
 		upper, ok, err := t.key.NextUpperIn(ctx, conn, t.pair.SourceDatabase, t.pair.SourceTable, keyset.Range{Lower: lower}, tr.size(), t.where)
+		spent += time.Since(start)
 		if err != nil {
 			return &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable, Err: err}
 		}
-		c := &chunk{run: tr, index: i, r: keyset.Range{Lower: lower}}
+		c := &chunk{run: tr, index: i, sp: span{r: keyset.Range{Lower: lower}}}
 		if ok {
-			c.r.Upper = upper
+			c.sp.r.Upper = upper
 		}
-		select {
-		case jobs <- c:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := send(c); err != nil {
+			return err
 		}
 		if !ok {
 			return nil
 		}
 		lower = upper
 	}
+}
+
+// produceRanges chunks a table whose first key column is an integer by
+// ranges of that column's values, (lo, hi], sized from the number of rows
+// per value seen so far: no boundary has to be read. The first chunk has
+// no lower bound and the last no upper bound, so rows the target has
+// beyond the source's keys are compared too.
+func (v *Verifier) produceRanges(ctx context.Context, conn *sql.Conn, tr *tableRun, send func(*chunk) error) error {
+	t := tr.t
+	col := schema.QuoteIdent(t.key.Columns[0])
+	var minS, maxS sql.NullString
+	err := conn.QueryRowContext(ctx, "SELECT CONCAT(MIN("+col+")), CONCAT(MAX("+col+")) FROM "+t.srcName).Scan(&minS, &maxS)
+	if err != nil {
+		return &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable, Err: fmt.Errorf("key bounds: %w", err)}
+	}
+	if !minS.Valid {
+		return send(&chunk{run: tr}) // empty source: one chunk, the whole table
+	}
+	lo, ok1 := new(big.Int).SetString(minS.String, 10)
+	hi, ok2 := new(big.Int).SetString(maxS.String, 10)
+	if !ok1 || !ok2 {
+		return &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable,
+			Err: fmt.Errorf("key bounds %q and %q are not integers", minS.String, maxS.String)}
+	}
+	span := new(big.Int).Sub(hi, lo)
+	spanF, _ := new(big.Float).SetInt(span).Float64()
+	est := float64(max(t.estRows, 1)) / (spanF + 1)
+	est = min(est, 1e6)
+	cur := new(big.Int).Sub(lo, big.NewInt(1)) // the first chunk is open below
+	for i := 0; ; i++ {
+		step := float64(tr.size()) / tr.density(est)
+		step = max(1, min(step, spanF+1))
+		next := new(big.Int).Add(cur, bigFromFloat(step))
+		c := &chunk{run: tr, index: i}
+		switch {
+		case next.Cmp(hi) >= 0 && i == 0:
+			// One chunk covers everything: the whole table.
+		case next.Cmp(hi) >= 0:
+			c.sp.base, c.sp.baseArgs = col+" > ?", []any{intArg(cur)}
+		case i == 0:
+			c.sp.base, c.sp.baseArgs = col+" <= ?", []any{intArg(next)}
+		default:
+			c.sp.base, c.sp.baseArgs = col+" > ? AND "+col+" <= ?", []any{intArg(cur), intArg(next)}
+			c.width = step
+		}
+		if err := send(c); err != nil {
+			return err
+		}
+		if next.Cmp(hi) >= 0 {
+			return nil
+		}
+		cur = next
+	}
+}
+
+func bigFromFloat(f float64) *big.Int {
+	b, _ := big.NewFloat(f).Int(nil)
+	if b.Sign() <= 0 {
+		return big.NewInt(1)
+	}
+	return b
+}
+
+// intArg passes an integer to the driver as int64 or, above its range,
+// uint64 (BIGINT UNSIGNED).
+func intArg(b *big.Int) any {
+	if b.IsInt64() {
+		return b.Int64()
+	}
+	if b.IsUint64() {
+		return b.Uint64()
+	}
+	return b.String()
 }
 
 // examine settles a differing chunk: rechecks it after the delay if asked,
@@ -294,7 +409,7 @@ func (v *Verifier) examine(ctx context.Context, sc, dc *sql.Conn, c *chunk) erro
 	tr.rep.DifferingChunks++
 	tr.mu.Unlock()
 	d := differ{v: v, sc: sc, dc: dc, tr: tr, index: c.index}
-	if err := d.diff(ctx, c.r, c.src, c.dst); err != nil {
+	if err := d.diff(ctx, c.sp, c.src, c.dst); err != nil {
 		return err
 	}
 	tr.mu.Lock()
@@ -306,12 +421,12 @@ func (v *Verifier) examine(ctx context.Context, sc, dc *sql.Conn, c *chunk) erro
 // checksum computes both sides' checksums of c's range at the same time.
 func (t *table) checksum(ctx context.Context, sc, dc *sql.Conn, c *chunk) error {
 	var err error
-	c.src, c.dst, err = t.checksumRange(ctx, sc, dc, c.r)
+	c.src, c.dst, err = t.checksumRange(ctx, sc, dc, c.sp)
 	return err
 }
 
-func (t *table) checksumRange(ctx context.Context, sc, dc *sql.Conn, r keyset.Range) (s, d checksum, err error) {
-	where, args := t.rangeWhere(r)
+func (t *table) checksumRange(ctx context.Context, sc, dc *sql.Conn, sp span) (s, d checksum, err error) {
+	where, args := t.rangeWhere(sp)
 	var wg sync.WaitGroup
 	var derr error
 	wg.Go(func() {
