@@ -377,3 +377,61 @@ func must(b []byte, err error) string {
 	}
 	return string(b)
 }
+
+// TestMigrationFlow: a data-migration ticket from submit to finish with
+// the pipe method, on the MySQL store, executed by Run in the background;
+// a second ticket into the now non-empty target fails its dry run.
+func TestMigrationFlow(t *testing.T) {
+	ctx := t.Context()
+	store, _ := newMySQLStore(t)
+	rec := &workflowtest.Recorder{}
+	e := newEngine(t, store, rec)
+	srcDB, src := shopDB(t, servers[0], 500)
+	dstDB := sandboxtest.NewDatabase(t, servers[1], "wfpipe")
+	req := workflow.Request{Kind: workflow.KindDataMigration, Title: "copy orders to test", Submitter: "alice", CC: []string{"erin"},
+		Instance: "test", Database: dstDB,
+		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: srcDB, Tables: []string{"orders"}, Method: workflow.MethodPipe}}
+	tk, err := e.Submit(ctx, req)
+	if err != nil || tk.State != workflow.StatePendingApproval || tk.Plan == nil || len(tk.Plan.Tables) != 1 {
+		t.Fatalf("submit: %+v, %v", tk, err)
+	}
+	if tk, err = e.Approve(ctx, tk.ID, "bob", "go"); err != nil || tk.State != workflow.StateQueued {
+		t.Fatalf("approve: %v, %v", tk, err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.Run(runCtx) }()
+	d := waitFor(t, e, tk.ID, func(tk *workflow.Ticket) bool { return tk.State.Final() })
+	stop()
+	<-done
+	if d.Ticket.State != workflow.StateSucceeded || d.Ticket.Report == nil || d.Ticket.Report.Rows != 500 || d.Ticket.Progress == nil {
+		t.Fatalf("migration: %s, %q, report %+v", d.Ticket.State, d.Ticket.Error, d.Ticket.Report)
+	}
+	var a, b string
+	dst := sandboxtest.Open(t, servers[1], dstDB)
+	if err := src.QueryRow("CHECKSUM TABLE orders").Scan(new(string), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.QueryRow("CHECKSUM TABLE orders").Scan(new(string), &b); err != nil || a != b {
+		t.Fatalf("checksums %s and %s, %v", a, b, err)
+	}
+	evs, err := rec.Wait(ctx, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, ev := range evs {
+		kinds = append(kinds, string(ev.Kind))
+	}
+	if got := strings.Join(kinds, " "); got != "submitted reviewed approval_requested approved started finished" {
+		t.Fatalf("events: %s", got)
+	}
+	if !slices.Equal(evs[2].Recipients, []string{"bob", "carol"}) || !slices.Equal(evs[5].Recipients, []string{"alice", "erin"}) {
+		t.Fatalf("recipients: %v, %v", evs[2].Recipients, evs[5].Recipients)
+	}
+
+	again, err := e.Submit(ctx, req)
+	if err != nil || again.State != workflow.StateReviewFailed || !strings.Contains(again.Error, "not empty") {
+		t.Fatalf("copy into a non-empty target: %+v, %v", again, err)
+	}
+}
