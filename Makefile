@@ -20,8 +20,7 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 demo: deps
-	$(GO) build -o $(BIN)/copydb ./examples/copydb
-	$(GO) run ./examples/demo -copydb $(BIN)/copydb
+	$(GO) run ./examples/quickstart
 
 bench: bench-deps
 	$(GO) run ./examples/benchcopy

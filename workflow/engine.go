@@ -464,6 +464,12 @@ func (e *Engine) review(ctx context.Context, t *Ticket) (*Ticket, error) {
 	if res != nil {
 		s := res.Summary
 		comment = fmt.Sprintf("review passed: %d statement(s), %d error(s), %d warning(s), risk %s", s.Statements, s.Errors, s.Warnings, s.Risk)
+	} else if plan != nil {
+		var rows int64
+		for _, tp := range plan.Tables {
+			rows += tp.Rows
+		}
+		comment = fmt.Sprintf("dry run passed: %d table(s), about %d rows, %d other object(s)", len(plan.Tables), rows, len(plan.Objects))
 	}
 	if problem != "" {
 		to, comment = StateReviewFailed, "review failed: "+problem
