@@ -23,14 +23,25 @@ import (
 // with a nullable column, NULL gives the mask "1", '' gives "0#" and the
 // mask "0", 'NULL' gives "4#NULL" and the mask "0".
 //
-// The row hash is 64 bits: the CRC-32 (IEEE) of the encoding in the low
-// half and its CRC-32C (Castagnoli) in the high half, two different
-// polynomials, both computed in hardware by the server. A chunk's checksum
-// is the row count and the exact sum of its row hashes. A sum, not a XOR:
-// CRCs are linear over GF(2), so in a XOR the changes of two rows (values
-// swapped between them, say) could cancel; in a sum they do not. The
-// server computes it in SQL (see hashSQL); encodeRow and rowHash are the
-// Go mirror that the tests check it against.
+// The row hash is 64 bits built from the CRC-32 (IEEE) and the CRC-32C
+// (Castagnoli) of the encoding, two different polynomials that the server
+// computes in hardware:
+//
+//	hash = CRC32 * 4294967291 + CRC32C   (< 2^64: no overflow)
+//
+// which keeps practically all 64 bits of the pair (two pairs collide only
+// when their CRC32s differ by one and the CRC32Cs by 4294967291). A chunk's
+// checksum is the row count and the XOR of its row hashes. The
+// multiplication matters: CRCs are linear over GF(2), so a XOR of plain
+// CRCs would let the changes of two rows cancel (values of equal length
+// swapped between them, say); the product's carries break that linearity.
+// The server computes it in SQL (see hashSQL); encodeRow and rowHash are
+// the Go mirror that the tests check it against.
+
+// hashMultiplier is 2^32 - 5, the largest prime below 2^32: a CRC32 times
+// it plus a CRC32C stays below 2^64, so the server's unsigned arithmetic
+// never overflows.
+const hashMultiplier = "4294967291"
 
 // field says how one column enters the encoding.
 type field struct {
@@ -152,10 +163,9 @@ func decodeRow(enc []byte, fields []field) (values [][]byte, ok bool) {
 	return values, true
 }
 
-// rowHash is the 64-bit hash of a row's encoding: its CRC-32C in the high
-// half and its CRC-32 in the low half.
+// rowHash is the 64-bit hash of a row's encoding.
 func rowHash(enc []byte) uint64 {
-	return uint64(crc32.Checksum(enc, castagnoliTable))<<32 | uint64(crc32.ChecksumIEEE(enc))
+	return uint64(crc32.ChecksumIEEE(enc))*4294967291 + uint64(crc32.Checksum(enc, castagnoliTable))
 }
 
 var castagnoliTable = crc32.MakeTable(crc32.Castagnoli)

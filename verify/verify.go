@@ -48,11 +48,11 @@ func New(source, target *sql.DB, opts ...Option) (*Verifier, error) {
 	return v, nil
 }
 
-// checksum is the row count and the sum of the row hashes of one side of
-// a range (an exact decimal as the server writes it).
+// checksum is the row count and the XOR of the row hashes of one side of
+// a range.
 type checksum struct {
 	rows int64
-	sum  string
+	sum  uint64
 }
 
 // chunk is one part of a table.
@@ -145,7 +145,7 @@ func (tr *tableRun) record(index int, d RowDiff) {
 // reading fails. Differences are not an error: see Report.Clean.
 //
 // Each table is cut into chunks by its row key on the source; the chunks are
-// checksummed on both sides in parallel (row count and sums of 64-bit row
+// checksummed on both sides in parallel (row count and XOR of 64-bit row
 // hashes computed by the servers, see encodeRow). A chunk that differs is split and
 // checksummed again down to a few thousand rows, which are read from both
 // sides in key order and merged to find the missing, extra and changed
@@ -179,6 +179,21 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 	}
 	defer src.close()
 	defer dst.close()
+	srcOne, err := probeOneEval(ctx, src.conns[0])
+	if err != nil {
+		return nil, fmt.Errorf("verify: source: %w", err)
+	}
+	dstOne, err := probeOneEval(ctx, dst.conns[0])
+	if err != nil {
+		return nil, fmt.Errorf("verify: target: %w", err)
+	}
+	if !srcOne || !dstOne {
+		v.cfg.logger.Warn("verify: the server does not evaluate the one-pass row hash as expected; building each row's encoding twice (slower)",
+			"source", srcOne, "target", dstOne)
+	}
+	for _, tr := range runs {
+		tr.t.oneEvalSrc, tr.t.oneEvalDst = srcOne, dstOne
+	}
 
 	// Pass 1: checksum every chunk.
 	g, gctx := errgroup.WithContext(ctx)
@@ -328,8 +343,22 @@ func (v *Verifier) produceRanges(ctx context.Context, conn *sql.Conn, tr *tableR
 	}
 	span := new(big.Int).Sub(hi, lo)
 	spanF, _ := new(big.Float).SetInt(span).Float64()
-	est := float64(max(t.estRows, 1)) / (spanF + 1)
-	est = min(est, 1e6)
+	// Calibrate the rows per value on the first chunk's worth of rows: the
+	// key of the size-th row (one short index scan).
+	probe, ok, err := t.key.NextUpperIn(ctx, conn, t.pair.SourceDatabase, t.pair.SourceTable, keyset.Range{}, tr.size(), "")
+	if err != nil {
+		return &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable, Err: err}
+	}
+	if !ok {
+		return send(&chunk{run: tr}) // a small table: one chunk
+	}
+	at, okAt := new(big.Int).SetString(fmt.Sprint(asText(probe[0])), 10)
+	if !okAt {
+		return &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable,
+			Err: fmt.Errorf("key %v is not an integer", probe[0])}
+	}
+	width, _ := new(big.Float).SetInt(new(big.Int).Sub(at, lo)).Float64()
+	est := float64(tr.size()) / (width + 1)
 	cur := new(big.Int).Sub(lo, big.NewInt(1)) // the first chunk is open below
 	for i := 0; ; i++ {
 		step := float64(tr.size()) / tr.density(est)
@@ -355,6 +384,15 @@ func (v *Verifier) produceRanges(ctx context.Context, conn *sql.Conn, tr *tableR
 		}
 		cur = next
 	}
+}
+
+// asText turns a value scanned into an any (bytes in the text protocol)
+// into something fmt prints as its text.
+func asText(v any) any {
+	if b, ok := v.([]byte); ok {
+		return string(b)
+	}
+	return v
 }
 
 func bigFromFloat(f float64) *big.Int {
@@ -430,12 +468,12 @@ func (t *table) checksumRange(ctx context.Context, sc, dc *sql.Conn, sp span) (s
 	var wg sync.WaitGroup
 	var derr error
 	wg.Go(func() {
-		q := "SELECT " + t.hashSQL(true) + " FROM " + t.dstName + " WHERE " + where
+		q := "SELECT " + t.hashSQL(true, t.oneEvalDst) + " FROM " + t.dstName + " WHERE " + where
 		if e := dc.QueryRowContext(ctx, q, args...).Scan(&d.rows, &d.sum); e != nil {
 			derr = &TableError{Side: "target", Database: t.pair.TargetDatabase, Table: t.pair.TargetTable, Err: fmt.Errorf("checksum: %w", e)}
 		}
 	})
-	q := "SELECT " + t.hashSQL(false) + " FROM " + t.srcName + " WHERE " + where
+	q := "SELECT " + t.hashSQL(false, t.oneEvalSrc) + " FROM " + t.srcName + " WHERE " + where
 	if e := sc.QueryRowContext(ctx, q, args...).Scan(&s.rows, &s.sum); e != nil {
 		err = &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable, Err: fmt.Errorf("checksum: %w", e)}
 	}
