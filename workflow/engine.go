@@ -598,6 +598,9 @@ func (e *Engine) caseOf(t *Ticket) (Case, error) {
 func (e *Engine) advance(ctx context.Context, t *Ticket) (*Ticket, error) {
 	for t.State == StatePendingApproval {
 		steps := e.chains[t.Kind]
+		if t.Step >= len(steps) {
+			return t, e.stepError(t)
+		}
 		st := steps[t.Step]
 		c, err := e.caseOf(t)
 		if err != nil {
@@ -626,6 +629,13 @@ func (e *Engine) advance(ctx context.Context, t *Ticket) (*Ticket, error) {
 		}
 	}
 	return e.release(ctx, t)
+}
+
+// stepError reports a ticket whose step is not in its kind's chain (the
+// chain was shortened after it was filed).
+func (e *Engine) stepError(t *Ticket) error {
+	return fmt.Errorf("workflow: ticket #%d is at approval step %d, but the chain of %s has %d step(s); cancel and resubmit it",
+		t.ID, t.Step+1, t.Kind, len(e.chains[t.Kind]))
 }
 
 // decide approves or rejects the current step of t as actor.
@@ -724,6 +734,9 @@ func (e *Engine) personDecides(ctx context.Context, id int64, actor, comment str
 		return nil, CheckTransition(id, t.State, action, to)
 	}
 	steps := e.chains[t.Kind]
+	if t.Step >= len(steps) {
+		return nil, e.stepError(t)
+	}
 	c, err := e.caseOf(t)
 	if err != nil {
 		return nil, err

@@ -282,7 +282,8 @@ func TestBadInput(t *testing.T) {
 func TestCancelQueuedAndRunning(t *testing.T) {
 	ctx := t.Context()
 	testDB, tdb := shopDB(t, servers[1], 20)
-	e := newEngine(t, workflow.NewMemoryStore(), nil)
+	store := workflow.NewMemoryStore()
+	e := newEngine(t, store, nil)
 	submit := func(sql string) *workflow.Ticket {
 		tk, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "test", Database: testDB, SQL: sql})
 		if err != nil || tk.State != workflow.StateQueued {
@@ -290,6 +291,9 @@ func TestCancelQueuedAndRunning(t *testing.T) {
 		}
 		return tk
 	}
+	// Another engine (another replica of the host service) cancels: the
+	// worker learns of it through its heartbeat.
+	other := newEngine(t, store, nil)
 	queued := submit("UPDATE orders SET amount = 0 WHERE id = 1")
 	if c, err := e.Cancel(ctx, queued.ID, "alice", "not needed"); err != nil || c.State != workflow.StateCanceled {
 		t.Fatalf("cancel queued: %v %v", c, err)
@@ -303,7 +307,7 @@ func TestCancelQueuedAndRunning(t *testing.T) {
 		return len(tk.Results) == 3 && tk.Results[1].Status == migrate.StatementRunning
 	})
 	begin := time.Now()
-	if _, err := e.Cancel(ctx, long.ID, "alice", "stop it"); err != nil {
+	if _, err := other.Cancel(ctx, long.ID, "alice", "stop it"); err != nil {
 		t.Fatal(err)
 	}
 	d := waitFor(t, e, long.ID, func(tk *workflow.Ticket) bool { return tk.Results[1].Status == migrate.StatementFailed })
@@ -433,5 +437,52 @@ func TestMigrationFlow(t *testing.T) {
 	again, err := e.Submit(ctx, req)
 	if err != nil || again.State != workflow.StateReviewFailed || !strings.Contains(again.Error, "not empty") {
 		t.Fatalf("copy into a non-empty target: %+v, %v", again, err)
+	}
+}
+
+// TestApprovalChain: two steps, each decided by its own group, in order.
+func TestApprovalChain(t *testing.T) {
+	ctx := t.Context()
+	prodDB, _ := shopDB(t, servers[0], 20)
+	leads := &workflow.Group{Name: "leads", Members: []string{"lena"}}
+	e := newEngine(t, workflow.NewMemoryStore(), nil,
+		workflow.WithChain(workflow.KindSQLChange, workflow.Step{Name: "lead", Approver: leads}, workflow.Step{Name: "dba", Approver: dbas}))
+	tk, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "prod", Database: prodDB,
+		SQL: "UPDATE orders SET amount = 1 WHERE id = 1"})
+	if err != nil || tk.State != workflow.StatePendingApproval || tk.Step != 0 {
+		t.Fatalf("submit: %v, %v", tk, err)
+	}
+	if _, err := e.Approve(ctx, tk.ID, "bob", "dba first?"); !errors.Is(err, workflow.ErrNotApprover) {
+		t.Fatalf("a DBA deciding the lead's step: %v", err)
+	}
+	if tk, err = e.Approve(ctx, tk.ID, "lena", "business ok"); err != nil || tk.State != workflow.StatePendingApproval || tk.Step != 1 {
+		t.Fatalf("lead approves: %v, %v", tk, err)
+	}
+	if _, err := e.Approve(ctx, tk.ID, "lena", "again"); !errors.Is(err, workflow.ErrNotApprover) {
+		t.Fatalf("the lead deciding the DBA step: %v", err)
+	}
+	if tk, err = e.Approve(ctx, tk.ID, "carol", "ok"); err != nil || tk.State != workflow.StateQueued {
+		t.Fatalf("DBA approves: %v, %v", tk, err)
+	}
+	if len(tk.Approvals) != 2 || tk.Approvals[0].Actor != "lena" || tk.Approvals[1].Name != "dba" {
+		t.Fatalf("approvals %+v", tk.Approvals)
+	}
+	want := []string{"submit>submitted", "review>pending_approval", "approve>pending_approval", "approve>approved", "enqueue>queued"}
+	if got := actions(mustGet(t, e, tk.ID)); !slices.Equal(got, want) {
+		t.Fatalf("audit %v", got)
+	}
+
+	// A rejection at the first step ends the ticket; the submitter files
+	// a corrected one.
+	bad, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "prod", Database: prodDB,
+		SQL: "UPDATE orders SET amount = 1 WHERE amount > 0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad, err = e.Reject(ctx, bad.ID, "lena", "far too broad"); err != nil || bad.State != workflow.StateRejected || !bad.State.Final() {
+		t.Fatalf("reject: %v, %v", bad, err)
+	}
+	if _, err := e.Reject(ctx, bad.ID, "bob", "me too"); !errors.Is(err, workflow.ErrTransition) {
+		t.Fatalf("rejecting a rejected ticket: %v", err)
 	}
 }

@@ -117,8 +117,10 @@ func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
 		progress *migrate.Progress
 	)
 	ep, err := e.endpoints(runCtx, t)
-	if err == nil {
-		ex, err = e.kinds[t.Kind].Executor(runCtx, t, ep)
+	if spec, ok := e.kinds[t.Kind]; err == nil && !ok {
+		err = fmt.Errorf("workflow: ticket #%d: kind %s is not registered with this engine", t.ID, t.Kind)
+	} else if err == nil {
+		ex, err = spec.Executor(runCtx, t, ep)
 	}
 	results := func() []migrate.StatementResult {
 		if r, ok := ex.(resultser); ok {
