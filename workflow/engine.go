@@ -217,6 +217,19 @@ func WithPollInterval(d time.Duration) Option {
 	}
 }
 
+// WithProgressEvents sends an EventProgress with the progress line of a
+// running ticket at most every d (default: never, to keep mailboxes
+// quiet; progress is always stored and readable through Get).
+func WithProgressEvents(d time.Duration) Option {
+	return func(e *Engine) error {
+		if d <= 0 {
+			return fmt.Errorf("WithProgressEvents: %v is not positive", d)
+		}
+		e.progressEvery = d
+		return nil
+	}
+}
+
 // WithWorkerID names this process's workers in leases and the audit trail
 // (default hostname:pid).
 func WithWorkerID(id string) Option {
@@ -248,6 +261,8 @@ type Engine struct {
 	lease, poll time.Duration
 	workers     int
 	workerID    string
+
+	progressEvery time.Duration
 
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc // tickets this process runs

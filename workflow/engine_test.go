@@ -283,7 +283,8 @@ func TestCancelQueuedAndRunning(t *testing.T) {
 	ctx := t.Context()
 	testDB, tdb := shopDB(t, servers[1], 20)
 	store := workflow.NewMemoryStore()
-	e := newEngine(t, store, nil)
+	rec := &workflowtest.Recorder{}
+	e := newEngine(t, store, rec, workflow.WithProgressEvents(100*time.Millisecond))
 	submit := func(sql string) *workflow.Ticket {
 		tk, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "test", Database: testDB, SQL: sql})
 		if err != nil || tk.State != workflow.StateQueued {
@@ -306,6 +307,19 @@ func TestCancelQueuedAndRunning(t *testing.T) {
 	waitFor(t, e, long.ID, func(tk *workflow.Ticket) bool {
 		return len(tk.Results) == 3 && tk.Results[1].Status == migrate.StatementRunning
 	})
+	// Progress is told to the submitter while it runs.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		evs := rec.Events()
+		if i := slices.IndexFunc(evs, func(ev workflow.Event) bool { return ev.Kind == workflow.EventProgress }); i >= 0 {
+			if want := "1 of 3 statements done, 1 row(s) so far; running #2 UPDATE orders SET amount = SLEEP(20)"; !strings.HasPrefix(evs[i].Detail, want) {
+				t.Fatalf("progress event %q, want %q...", evs[i].Detail, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no progress event")
+		}
+	}
 	begin := time.Now()
 	if _, err := other.Cancel(ctx, long.ID, "alice", "stop it"); err != nil {
 		t.Fatal(err)

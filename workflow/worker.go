@@ -147,12 +147,15 @@ func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
 	if err != nil {
 		runErr = err
 	} else {
+		_, statements := ex.(resultser)
 		beatDone := make(chan struct{})
 		stopBeat := make(chan struct{})
 		go func() {
 			defer close(beatDone)
 			tick := time.NewTicker(e.lease / 3)
 			defer tick.Stop()
+			var sent time.Time
+			var sentLine string
 			for {
 				select {
 				case <-stopBeat:
@@ -161,10 +164,16 @@ func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
 					c, cc := store()
 					beat(c)
 					cc()
+					mu.Lock()
+					p := progress
+					mu.Unlock()
+					if line := progressText(p, statements); e.progressEvery > 0 && p != nil && time.Since(sent) >= e.progressEvery && line != sentLine {
+						sent, sentLine = time.Now(), line
+						e.notify(ctx, t, EventProgress, SystemActor, "", sentLine)
+					}
 				}
 			}
 		}()
-		_, statements := ex.(resultser)
 		report, runErr = ex.Run(runCtx, func(p migrate.Progress) {
 			mu.Lock()
 			progress = &p
@@ -233,6 +242,19 @@ func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
 	case StateFailed:
 		e.notify(c, next, EventFailed, SystemActor, change.Comment, "")
 	}
+}
+
+// progressText is the progress line of an event.
+func progressText(p *migrate.Progress, statements bool) string {
+	switch {
+	case p == nil:
+		return ""
+	case statements && p.Table != "":
+		return fmt.Sprintf("%d of %d statements done, %d row(s) so far; running %s", p.TablesDone, p.TablesTotal, p.Rows, p.Table)
+	case statements:
+		return fmt.Sprintf("%d of %d statements done, %d row(s)", p.TablesDone, p.TablesTotal, p.Rows)
+	}
+	return p.String()
 }
 
 func (e *Engine) resumable(t *Ticket) bool {
