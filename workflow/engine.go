@@ -341,7 +341,8 @@ func (e *Engine) Registry() *Registry { return e.registry }
 // approval chain. It returns the ticket as it stands after that: review
 // failed, pending approval (of a person), or approved and queued or
 // scheduled. A request whose ClientKey was seen before returns that
-// ticket unchanged. Bad requests fail before anything is stored.
+// ticket unchanged (or finishes its review, if the first Submit stopped
+// before it). Bad requests fail before anything is stored.
 func (e *Engine) Submit(ctx context.Context, r Request) (*Ticket, error) {
 	if err := e.validate(&r); err != nil {
 		return nil, err
@@ -355,6 +356,13 @@ func (e *Engine) Submit(ctx context.Context, r Request) (*Ticket, error) {
 		return nil, err
 	}
 	if !created {
+		if t.State == StateSubmitted {
+			// The first Submit stopped before its review: finish it.
+			if t, err = e.review(ctx, t); err != nil {
+				return t, err
+			}
+			return e.advance(ctx, t)
+		}
 		return t, nil
 	}
 	e.notify(ctx, t, EventSubmitted, t.Submitter, "", e.describe(t))

@@ -3,6 +3,7 @@ package workflow_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -183,6 +184,23 @@ func TestSQLChangeFlow(t *testing.T) {
 	}
 	if d := mustGet(t, e, tk.ID); d.Ticket.State != workflow.StateSucceeded || d.Ticket.Results[0].AffectedRows != 1 {
 		t.Fatalf("prod ticket: %s %+v", d.Ticket.State, d.Ticket.Results)
+	}
+
+	// No password in a ticket, its audit trail or a notification.
+	all, _ := rec.Wait(ctx, 1)
+	for _, id := range []int64{tk.ID, tk.ID - 1} {
+		b, err := json.Marshal(struct {
+			D *workflow.Detail
+			E []workflow.Event
+		}{mustGet(t, e, id), all})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range servers {
+			if strings.Contains(string(b), s.Password()) {
+				t.Fatalf("ticket #%d or an event holds a password", id)
+			}
+		}
 	}
 
 	// Listing finds both by keyword and instance.
@@ -498,5 +516,50 @@ func TestApprovalChain(t *testing.T) {
 	}
 	if _, err := e.Reject(ctx, bad.ID, "bob", "me too"); !errors.Is(err, workflow.ErrTransition) {
 		t.Fatalf("rejecting a rejected ticket: %v", err)
+	}
+}
+
+// TestStalledTicketsResume: a host that died between two transitions
+// leaves tickets in submitted or approved; the engine moves them on.
+func TestStalledTicketsResume(t *testing.T) {
+	ctx := t.Context()
+	testDB, _ := shopDB(t, servers[1], 20)
+	store := workflow.NewMemoryStore()
+	e := newEngine(t, store, nil)
+	long := time.Now().Add(-time.Minute)
+	// Died after Create, before the review.
+	sub, _, err := store.Create(ctx, &workflow.Ticket{ClientKey: "k1", Kind: workflow.KindSQLChange, Title: "stalled", Submitter: "alice",
+		Instance: "test", Database: testDB, SQL: "UPDATE orders SET amount = 11 WHERE id = 11"}, long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Died after the last approval, before queueing.
+	app, _, err := store.Create(ctx, &workflow.Ticket{Kind: workflow.KindSQLChange, Title: "approved", Submitter: "alice",
+		Instance: "test", Database: testDB, SQL: "UPDATE orders SET amount = 12 WHERE id = 12"}, long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "test", Database: testDB,
+		SQL: "UPDATE orders SET amount = 12 WHERE id = 12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		a  workflow.Action
+		to workflow.State
+	}{{workflow.ActionReview, workflow.StatePendingApproval}, {workflow.ActionApprove, workflow.StateApproved}} {
+		if app, err = store.Transition(ctx, workflow.Change{Ticket: app.ID, Version: app.Version, Action: step.a, To: step.to, Actor: "x", At: long,
+			Update: func(t *workflow.Ticket) error { t.Review = res.Review; return nil }}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	for _, id := range []int64{sub.ID, app.ID} {
+		if d := waitFor(t, e, id, func(tk *workflow.Ticket) bool { return tk.State.Final() }); d.Ticket.State != workflow.StateSucceeded {
+			t.Errorf("ticket #%d: %s %q", id, d.Ticket.State, d.Ticket.Error)
+		}
 	}
 }

@@ -24,8 +24,9 @@ type resultser interface {
 // whose worker died (lease expired): a SQL change fails as abandoned with
 // what ran so far and is never re-run; a resumable migration is queued
 // again and continues from its executor's checkpoint. It also queues
-// scheduled tickets when their window opens and cancels tickets whose
-// window closed before they could start.
+// scheduled tickets when their window opens, cancels tickets whose
+// window closed before they could start, and moves on tickets a dead
+// process left in submitted or approved.
 //
 // When ctx ends, running executors are canceled: their tickets fail (or
 // are requeued if resumable), and Run returns once every worker is done.
@@ -280,6 +281,37 @@ func (e *Engine) maintain(ctx context.Context) {
 	if err := e.applyWindows(ctx); err != nil && ctx.Err() == nil {
 		e.logger.Error("scheduling failed", "err", err)
 	}
+	if err := e.resume(ctx); err != nil && ctx.Err() == nil {
+		e.logger.Error("resuming stalled tickets failed", "err", err)
+	}
+}
+
+// resume moves on tickets left in a state only the engine leaves
+// (submitted, approved) for longer than a lease: the process that was
+// moving them on died between two transitions.
+func (e *Engine) resume(ctx context.Context) error {
+	stalled, err := e.store.List(ctx, Filter{States: []State{StateSubmitted, StateApproved}, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	now := e.now()
+	for _, t := range stalled {
+		if now.Sub(t.UpdatedAt) < e.lease {
+			continue
+		}
+		e.logger.Warn("resuming a stalled ticket", "ticket", t.ID, "state", t.State.String())
+		if t.State == StateSubmitted {
+			if t, err = e.review(ctx, t); err == nil {
+				_, err = e.advance(ctx, t)
+			}
+		} else {
+			_, err = e.release(ctx, t)
+		}
+		if err != nil && !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Reap handles running tickets whose lease expired (their worker died or
