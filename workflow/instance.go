@@ -62,6 +62,8 @@ type SecretResolver interface {
 // demos.
 type StaticSecrets map[string]Credentials
 
+var _ SecretResolver = StaticSecrets(nil)
+
 // Resolve implements SecretResolver.
 func (s StaticSecrets) Resolve(_ context.Context, ref string) (Credentials, error) {
 	c, ok := s[ref]
