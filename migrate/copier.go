@@ -507,7 +507,10 @@ func (c *Copier) checkPrivileges(ctx context.Context, src, dst *sql.DB, plan *Pl
 				Err: fmt.Errorf("%w: user %s lacks RELOAD, needed for BACKUP STAGE to align the readers' snapshot (or copy lock-free with WithSnapshot(SnapshotNone))", ErrPrivilege, privs.User)})
 		}
 	}
-	check(Target, plan.Target, dst, c.cfg.targetDatabase, dstNeed, nil)
+	if tp := check(Target, plan.Target, dst, c.cfg.targetDatabase, dstNeed, nil); tp != nil && c.cfg.noTargetBinlog && !tp.HasAny("BINLOG ADMIN", "SUPER") {
+		problems = append(problems, &EndpointError{Side: Target, Endpoint: plan.Target,
+			Err: fmt.Errorf("%w: user %s lacks BINLOG ADMIN (or SUPER), needed to write without binlog (WithoutTargetBinlog)", ErrPrivilege, tp.User)})
+	}
 	check(Target, plan.Target, dst, c.cfg.checkpointDB, []string{"CREATE", "SELECT", "INSERT", "UPDATE", "DELETE"}, nil)
 	return problems
 }
@@ -542,6 +545,9 @@ func (c *Copier) describe(plan *Plan, facts *copierFacts) (locks, steps []string
 		steps = append(steps, fmt.Sprintf("create %d table(s) on the target (existing empty ones are dropped first) and the checkpoint in %s", len(plan.Tables), schema.QuoteIdent(c.cfg.checkpointDB)))
 	}
 	steps = append(steps, fmt.Sprintf("copy about %d chunk(s) with %d thread(s) by %s, in keyset order, each with its checkpoint in the same transaction", chunks, threads, facts.method))
+	if c.cfg.noTargetBinlog {
+		steps = append(steps, "write the rows with sql_log_bin=0: the target's replicas do not receive them")
+	}
 	if c.cfg.deferIndexes {
 		steps = append(steps, "add the deferred secondary indexes of each table after its rows")
 	}

@@ -325,3 +325,19 @@ func TestCopierThrottleAndProgress(t *testing.T) {
 	require.ErrorAs(t, err, &inc)
 	assert.Contains(t, err.Error(), "run the same copy again")
 }
+
+// TestCopierWithoutTargetBinlog checks that nothing the copy writes reaches
+// the target's binary log.
+func TestCopierWithoutTargetBinlog(t *testing.T) {
+	src, _ := newSample(t)
+	dst := targetName(t, servers[1])
+	tdb := sandboxtest.Open(t, servers[1], "")
+	c := newCopier(t, src, servers[1], dst, migrate.WithoutTargetBinlog(), migrate.WithChunkRows(100))
+	var before, after string
+	require.NoError(t, tdb.QueryRow("SELECT @@gtid_binlog_pos").Scan(&before))
+	_, err := c.Run(context.Background(), nil)
+	require.NoError(t, err)
+	require.NoError(t, tdb.QueryRow("SELECT @@gtid_binlog_pos").Scan(&after))
+	assert.Equal(t, before, after, "the copy wrote to the target's binlog")
+	assert.Equal(t, state(t, servers[0], src), state(t, servers[1], dst))
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -179,11 +180,23 @@ func (c *Copier) Run(ctx context.Context, progress ProgressFunc) (*Report, error
 func (r *copierRun) run(ctx context.Context) (err error) {
 	c := r.c
 	threads := c.cfg.threads
+	wp := maps.Clone(writerParams)
+	// Secondary unique indexes need no check when every row comes from one
+	// consistent snapshot of a source with the same unique keys: the rows
+	// are unique there. A lock-free or resumed copy can see a unique value
+	// move from a copied row to one not yet copied, so it keeps the check.
+	// (1.1 s of 20.4 s in the benchmark.)
+	if c.cfg.snapshot == SnapshotConsistent && !r.facts.resume {
+		wp["unique_checks"] = "0"
+	}
+	if c.cfg.noTargetBinlog {
+		wp["sql_log_bin"] = "0"
+	}
 	if r.src, err = openDB(ctx, Source, c.source, threads+2, readerParams); err != nil {
 		return err
 	}
 	defer r.src.Close()
-	if r.dst, err = openDB(ctx, Target, c.target, threads+2, writerParams); err != nil {
+	if r.dst, err = openDB(ctx, Target, c.target, threads+2, wp); err != nil {
 		return err
 	}
 	defer r.dst.Close()

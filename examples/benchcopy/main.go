@@ -202,6 +202,9 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	report(cfg, b, raw, pipe, selfBefore, childrenBefore)
+	if err := benchNative(ctx, b, cfg, raw); err != nil { // native.go
+		return err
+	}
 	if err := benchVerify(ctx, b, cfg.scale); err != nil { // verify.go
 		return err
 	}
