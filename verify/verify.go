@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -361,9 +363,26 @@ func (v *Verifier) produceRanges(ctx context.Context, conn *sql.Conn, tr *tableR
 	est := float64(tr.size()) / (width + 1)
 	cur := new(big.Int).Sub(lo, big.NewInt(1)) // the first chunk is open below
 	for i := 0; ; i++ {
-		step := float64(tr.size()) / tr.density(est)
-		step = max(1, min(step, spanF+1))
-		next := new(big.Int).Add(cur, bigFromFloat(step))
+		size := tr.size()
+		step := bigFromFloat(max(1, min(float64(size)/tr.density(est), spanF+1)))
+		// Keys can be spread unevenly: check the range against the
+		// optimizer's row estimate (index dives, no scan) and halve it
+		// while it would hold far more rows than planned.
+		for tries := 0; tries < 64 && step.Cmp(big.NewInt(1)) > 0; tries++ {
+			end := new(big.Int).Add(cur, step)
+			if end.Cmp(hi) > 0 {
+				end = hi
+			}
+			rows, err := estimateRows(ctx, conn, t, col, cur, end)
+			if err != nil {
+				return &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable, Err: err}
+			}
+			if rows <= 2*float64(size) {
+				break
+			}
+			step.Rsh(step, 1)
+		}
+		next := new(big.Int).Add(cur, step)
 		c := &chunk{run: tr, index: i}
 		switch {
 		case next.Cmp(hi) >= 0 && i == 0:
@@ -374,7 +393,7 @@ func (v *Verifier) produceRanges(ctx context.Context, conn *sql.Conn, tr *tableR
 			c.sp.base, c.sp.baseArgs = col+" <= ?", []any{intArg(next)}
 		default:
 			c.sp.base, c.sp.baseArgs = col+" > ? AND "+col+" <= ?", []any{intArg(cur), intArg(next)}
-			c.width = step
+			c.width, _ = new(big.Float).SetInt(step).Float64()
 		}
 		if err := send(c); err != nil {
 			return err
@@ -384,6 +403,40 @@ func (v *Verifier) produceRanges(ctx context.Context, conn *sql.Conn, tr *tableR
 		}
 		cur = next
 	}
+}
+
+// estimateRows is the optimizer's estimate of the rows with col in (lo, hi]:
+// EXPLAIN's rows, from index dives.
+func estimateRows(ctx context.Context, conn *sql.Conn, t *table, col string, lo, hi *big.Int) (float64, error) {
+	// The bounds are integers the server gave: safe to write inline.
+	rows, err := conn.QueryContext(ctx, "EXPLAIN SELECT 1 FROM "+t.srcName+" WHERE "+col+" > "+lo.String()+" AND "+col+" <= "+hi.String())
+	if err != nil {
+		return 0, fmt.Errorf("estimate chunk rows: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, fmt.Errorf("estimate chunk rows: %w", err)
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var est float64
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return 0, fmt.Errorf("estimate chunk rows: %w", err)
+		}
+		for i, c := range cols {
+			if strings.EqualFold(c, "rows") && vals[i].Valid {
+				if n, err := strconv.ParseFloat(vals[i].String, 64); err == nil {
+					est = max(est, n)
+				}
+			}
+		}
+	}
+	return est, rows.Err()
 }
 
 // asText turns a value scanned into an any (bytes in the text protocol)

@@ -89,6 +89,9 @@ func TestFindsExactlyTheInjectedDifferences(t *testing.T) {
 		"UPDATE t SET ts = ts + INTERVAL 1 SECOND WHERE id = 166",
 		"UPDATE t SET js = JSON_OBJECT('k', 'x') WHERE id = 162",
 		"UPDATE t SET latin = 'e1' WHERE id = 164",
+		"UPDATE t SET fl = 28.0001 WHERE id = 168",                     // FLOAT, compared through DOUBLE
+		"UPDATE t SET dt = dt + INTERVAL 1 MICROSECOND WHERE id = 170", // DATETIME(6)
+		"UPDATE t SET bin = UNHEX('0000005500') WHERE id = 172",        // NUL bytes
 	)
 	pair := verify.TablePair{SourceDatabase: srcName, SourceTable: "t", TargetDatabase: dstName, TargetTable: "t"}
 
@@ -113,6 +116,9 @@ func TestFindsExactlyTheInjectedDifferences(t *testing.T) {
 		"changed 162 js",
 		"changed 164 latin",
 		"changed 166 ts",
+		"changed 168 fl",
+		"changed 170 dt",
+		"changed 172 bin",
 		"changed 20 d",
 		"changed 60 note",
 		"changed 80 name",
@@ -125,7 +131,7 @@ func TestFindsExactlyTheInjectedDifferences(t *testing.T) {
 	assert.Equal(t, int64(3000), tr.TargetRows)
 	assert.Equal(t, int64(2), tr.Missing)
 	assert.Equal(t, int64(2), tr.Extra)
-	assert.Equal(t, int64(9), tr.Changed)
+	assert.Equal(t, int64(12), tr.Changed)
 	assert.Greater(t, tr.Chunks, 5)
 	assert.Equal(t, diffSet(exact.Tables[0]), diffSet(tr))
 	assert.NotContains(t, tr.Columns, "gen")
@@ -135,6 +141,8 @@ func TestFindsExactlyTheInjectedDifferences(t *testing.T) {
 	require.NoError(t, rep.WriteText(&text))
 	assert.Contains(t, text.String(), "changed (id) = (60): note: '' -> NULL (target -> source)")
 	assert.Contains(t, text.String(), "changed (id) = (120): bin: X'414243' -> X'616263'")
+	assert.Contains(t, text.String(), "changed (id) = (168): fl: 28.000099182128906 -> 28")
+	assert.Contains(t, text.String(), "changed (id) = (170): dt: '2024-01-01 00:01:25.000086' -> '2024-01-01 00:01:25.000085'")
 	require.NoError(t, rep.WriteRepairSQL(&sqlText))
 	assert.Contains(t, sqlText.String(), "DELETE FROM `"+dstName+"`.`t` WHERE `id` IN (41, 9001);")
 
@@ -148,7 +156,7 @@ func TestFindsExactlyTheInjectedDifferences(t *testing.T) {
 
 	// Ignoring columns leaves their differences out.
 	ignore := pair
-	ignore.Ignore = []string{"d", "note", "ts", "js", "latin", "bin"}
+	ignore.Ignore = []string{"d", "note", "ts", "js", "latin", "bin", "fl", "dt"}
 	ri, err := v.Verify(ctx, ignore)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"changed 100 f", "changed 140 name", "changed 80 name", "extra 41", "extra 9001", "missing 40", "missing 5000"}, diffSet(ri.Tables[0]))
@@ -162,7 +170,7 @@ func TestFindsExactlyTheInjectedDifferences(t *testing.T) {
 
 	res, err := v.Repair(ctx, rep)
 	require.NoError(t, err)
-	assert.Equal(t, &verify.RepairResult{Deleted: 2, Written: 11, Batches: 2, Complete: true}, res)
+	assert.Equal(t, &verify.RepairResult{Deleted: 2, Written: 14, Batches: 2, Complete: true}, res)
 	again, err := v.Verify(ctx, pair)
 	require.NoError(t, err)
 	assert.True(t, again.Clean(), "after repair: %v", diffSet(again.Tables[0]))
@@ -414,4 +422,40 @@ func TestServerHashMatchesGoMirror(t *testing.T) {
 		assert.Equal(t, 3000, count)
 		assert.Equal(t, sum, got, "one evaluation: %v", oneEval)
 	}
+}
+
+// TestIntegerKeyRangesAtTheLimits chunks tables keyed by the extreme
+// values of BIGINT and BIGINT UNSIGNED by ranges of the key and checks
+// that every row is compared and the differences found.
+func TestIntegerKeyRangesAtTheLimits(t *testing.T) {
+	ctx := context.Background()
+	src, dst, srcName, dstName := pairOf(t, "limits",
+		"CREATE TABLE s (id BIGINT PRIMARY KEY, v INT)",
+		"INSERT INTO s VALUES (-9223372036854775808, 1), (-5, 2), (0, 3), (7, 4), (9223372036854775806, 5), (9223372036854775807, 6)",
+		"INSERT INTO s SELECT seq * 1000003, seq FROM seq_1_to_500",
+		"CREATE TABLE u (id BIGINT UNSIGNED PRIMARY KEY, v INT)",
+		"INSERT INTO u VALUES (0, 1), (1, 2), (18446744073709551000, 3), (18446744073709551615, 4)",
+		"INSERT INTO u SELECT seq * 36028797018963968, seq FROM seq_1_to_500")
+	sandboxtest.Exec(t, dst,
+		"UPDATE s SET v = 0 WHERE id IN (-9223372036854775808, 9223372036854775807)",
+		"UPDATE u SET v = 0 WHERE id IN (0, 18446744073709551615)",
+		"DELETE FROM u WHERE id = 18446744073709551000")
+	v, err := verify.New(src, dst, verify.WithChunkTime(time.Second, 100, 100, 100))
+	require.NoError(t, err)
+	rep, err := v.Verify(ctx,
+		verify.TablePair{SourceDatabase: srcName, SourceTable: "s", TargetDatabase: dstName},
+		verify.TablePair{SourceDatabase: srcName, SourceTable: "u", TargetDatabase: dstName})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"changed -9223372036854775808 v", "changed 9223372036854775807 v"}, diffSet(rep.Tables[0]))
+	assert.Equal(t, []string{"changed 0 v", "changed 18446744073709551615 v", "missing 18446744073709551000"}, diffSet(rep.Tables[1]))
+	assert.Equal(t, int64(506), rep.Tables[0].Rows)
+	assert.Equal(t, int64(504), rep.Tables[1].Rows)
+	assert.Greater(t, rep.Tables[0].Chunks, 3)
+	_, err = v.Repair(ctx, rep)
+	require.NoError(t, err)
+	again, err := v.Verify(ctx,
+		verify.TablePair{SourceDatabase: srcName, SourceTable: "s", TargetDatabase: dstName},
+		verify.TablePair{SourceDatabase: srcName, SourceTable: "u", TargetDatabase: dstName})
+	require.NoError(t, err)
+	assert.True(t, again.Clean())
 }

@@ -141,7 +141,7 @@ func benchVerify(ctx context.Context, b *bench, scale int) error {
 	fmt.Printf("\nverify: %d rows in %d tables, %d chunks, %d threads (medians of %d runs each, alternating, after a warm-up)\n",
 		rep.Rows(), len(rep.Tables), chunks, *verifyThreads, *verifyRuns)
 	fmt.Printf("  plain COUNT(*) + BIT_XOR(CRC32(CONCAT_WS(...))) per table, both servers in parallel: %.2f s\n", mp)
-	fmt.Printf("  verify.Verifier (count + sum of 64-bit CRC32/CRC32C row hashes per chunk):         %.2f s\n", mv)
+	fmt.Printf("  verify.Verifier (count + XOR of 64-bit CRC32/CRC32C row hashes per chunk):         %.2f s\n", mv)
 	fmt.Printf("  time ratio verify/plain: %.3f  goal <= %.1f  %s\n", ratio, verifyGoal, verdict(ratio <= verifyGoal))
 	fmt.Printf("  after damaging 2 target rows, verify found %d in %.2f s: %s  %s\n",
 		damaged.Differences(), pinpoint, strings.Join(found, "; "), verdict(damaged.Differences() == 2 && len(found) == 2))
