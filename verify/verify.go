@@ -146,12 +146,19 @@ func (tr *tableRun) record(index int, d RowDiff) {
 // pair cannot be compared (checked for all pairs before reading any row) or
 // reading fails. Differences are not an error: see Report.Clean.
 //
-// Each table is cut into chunks by its row key on the source; the chunks are
-// checksummed on both sides in parallel (row count and XOR of 64-bit row
-// hashes computed by the servers, see encodeRow). A chunk that differs is split and
-// checksummed again down to a few thousand rows, which are read from both
-// sides in key order and merged to find the missing, extra and changed
-// rows.
+// Each table is cut into chunks by its row key on the source (ranges of an
+// integer leading key column, else keys read with keyset.NextUpper; see
+// WithExactChunks), sized by time with keyset.Sizer; both sides use the
+// same chunks. The chunks are checksummed on both sides in parallel: the
+// row count and the XOR of 64-bit row hashes computed by the servers over
+// an unambiguous row encoding (see the comment on encodeRow). A chunk
+// that differs is split and checksummed again down to the leaf size (2,000
+// rows), whose rows are read from both sides in key order and merged to
+// find the missing, extra and changed rows, one row per side in memory at
+// a time. Memory is bounded by the sample limit, whatever the table sizes.
+//
+// Connections: Verify takes its own (parallelism + 1 on the source,
+// parallelism on the target), and closes them when it returns.
 func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, error) {
 	if len(pairs) == 0 {
 		return nil, errors.New("verify: no table pair given")
