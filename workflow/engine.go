@@ -355,22 +355,27 @@ func (e *Engine) Submit(ctx context.Context, r Request) (*Ticket, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !created {
-		if t.State == StateSubmitted {
-			// The first Submit stopped before its review: finish it.
-			if t, err = e.review(ctx, t); err != nil {
-				return t, err
-			}
-			return e.advance(ctx, t)
-		}
+	if !created && t.State != StateSubmitted {
 		return t, nil
 	}
-	e.notify(ctx, t, EventSubmitted, t.Submitter, "", e.describe(t))
-	t, err = e.review(ctx, t)
-	if err != nil {
-		return t, err
+	if created {
+		e.notify(ctx, t, EventSubmitted, t.Submitter, "", e.describe(t))
 	}
-	return e.advance(ctx, t)
+	// A repeated Submit finishes a review that the first one did not (it
+	// stopped, or is still at it): whichever is second to move the ticket
+	// on meets a conflict and returns the ticket as the other left it.
+	next, err := e.review(ctx, t)
+	if err == nil {
+		next, err = e.advance(ctx, next)
+	}
+	if errors.Is(err, ErrConflict) {
+		d, err := e.store.Get(ctx, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		return d.Ticket, nil
+	}
+	return next, err
 }
 
 func (e *Engine) validate(r *Request) error {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -258,6 +259,24 @@ func TestBadInput(t *testing.T) {
 	again, err := e.Submit(ctx, r)
 	if err != nil || again.ID != first.ID {
 		t.Fatalf("repeated submit: %v, %v (first #%d)", again, err, first.ID)
+	}
+
+	// Concurrent repeats (a double click) also get the one ticket.
+	r.ClientKey = "form-456"
+	var wg sync.WaitGroup
+	got := make([]*workflow.Ticket, 4)
+	errs := make([]error, 4)
+	for i := range got {
+		wg.Go(func() { got[i], errs[i] = e.Submit(ctx, r) })
+	}
+	wg.Wait()
+	for i := range got {
+		if errs[i] != nil || got[i].ID != got[0].ID {
+			t.Fatalf("concurrent submit %d: %v, %v", i, got[i], errs[i])
+		}
+	}
+	if d := mustGet(t, e, got[0].ID); d.Ticket.State != workflow.StateQueued || len(d.Audit) != 4 {
+		t.Fatalf("after concurrent submits: %s, audit %v", d.Ticket.State, actions(d))
 	}
 
 	// Rejection ends a ticket; approving it afterwards is impossible.
