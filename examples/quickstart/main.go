@@ -4,7 +4,8 @@
 // as instances (prod-1 tagged env=prod, test-2 tagged env=test), files a
 // data-migration ticket (copy shop from prod-1 to test-2) and a SQL-change
 // ticket on prod-1, shows their automatic review, approves them as a second
-// user, executes them in the background with progress lines, delivers every
+// user, executes them in the background with progress lines (and checks
+// the copy with CHECKSUM TABLE), delivers every
 // notification to an in-process SMTP server and to webhook receivers that
 // print what they get, and prints each ticket's detail with its audit
 // trail. A last small change on test-2 passes automatically. Run it with
@@ -13,6 +14,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -34,6 +36,7 @@ import (
 
 	"github.com/shiftgate/shiftgate/internal/sampledata"
 	"github.com/shiftgate/shiftgate/internal/sandbox"
+	"github.com/shiftgate/shiftgate/internal/schema"
 	"github.com/shiftgate/shiftgate/review"
 	"github.com/shiftgate/shiftgate/workflow"
 	"github.com/shiftgate/shiftgate/workflow/notify"
@@ -188,27 +191,40 @@ func run(ctx context.Context, scale int) error {
 	settle()
 	printReview(change)
 
-	step("approvals: alice may not approve her own ticket; bob approves both")
-	if _, err := engine.Approve(ctx, change.ID, "alice", "lgtm"); errors.Is(err, workflow.ErrSelfApproval) {
-		say("  alice approves #%d: refused: %v", change.ID, err)
-	} else {
-		return fmt.Errorf("self-approval was not refused: %v", err)
-	}
-	for _, id := range []int64{move.ID, change.ID} {
-		t, err := engine.Approve(ctx, id, "bob", "checked, go ahead")
-		if err != nil {
-			return err
-		}
-		say("  bob approves #%d: now %s", id, t.State)
-	}
-	settle()
-
-	step("executing in the background (workers claim tickets with a lease and heartbeats)")
+	step("starting the worker pool in the background (claims with a lease and heartbeats)")
 	runCtx, stopRun := context.WithCancel(ctx)
 	runDone := make(chan struct{})
 	go func() { defer close(runDone); _ = engine.Run(runCtx) }()
 	defer func() { stopRun(); <-runDone }()
-	if err := watch(ctx, engine, move.ID, change.ID); err != nil {
+
+	step("alice may not approve her own ticket; bob approves the copy, which runs at once")
+	if _, err := engine.Approve(ctx, move.ID, "alice", "lgtm"); errors.Is(err, workflow.ErrSelfApproval) {
+		say("  alice approves #%d: refused: %v", move.ID, err)
+	} else {
+		return fmt.Errorf("self-approval was not refused: %v", err)
+	}
+	if err := approve(ctx, engine, move.ID); err != nil {
+		return err
+	}
+	if err := watch(ctx, engine, move.ID); err != nil {
+		return err
+	}
+
+	step("checking the copy: row counts and CHECKSUM TABLE on both sides")
+	testDB, err := test.Open("")
+	if err != nil {
+		return err
+	}
+	defer testDB.Close()
+	if err := compare(ctx, prodDB, testDB, "shop"); err != nil {
+		return err
+	}
+
+	step("bob approves the SQL change on prod-1 now that the copy is done")
+	if err := approve(ctx, engine, change.ID); err != nil {
+		return err
+	}
+	if err := watch(ctx, engine, change.ID); err != nil {
 		return err
 	}
 
@@ -242,6 +258,15 @@ func run(ctx context.Context, scale int) error {
 	if f := engine.NotificationFailures(); len(f) > 0 {
 		return fmt.Errorf("%d notification(s) failed, the first: %v", len(f), f[0].Err)
 	}
+	return nil
+}
+
+func approve(ctx context.Context, engine *workflow.Engine, id int64) error {
+	t, err := engine.Approve(ctx, id, "bob", "checked, go ahead")
+	if err != nil {
+		return err
+	}
+	say("  bob approves #%d: now %s", id, t.State)
 	return nil
 }
 
@@ -339,8 +364,40 @@ func printDetail(d *workflow.Detail) {
 	}
 	say("  audit trail:")
 	for _, a := range d.Audit {
-		say("    %s  %-17s %-9s %-16s -> %-16s %s", a.At.Format("15:04:05.000"), a.Actor, a.Action, a.From, a.To, a.Comment)
+		say("%s", strings.TrimRight(fmt.Sprintf("    %s  %-17s %-9s %-16s -> %-16s %s", a.At.Format("15:04:05.000"), a.Actor, a.Action, a.From, a.To, a.Comment), " "))
 	}
+}
+
+// compare checks that every table of database has the same rows and
+// checksum on both servers.
+func compare(ctx context.Context, src, dst *sql.DB, database string) error {
+	tables, err := schema.Tables(ctx, src, database)
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for _, t := range tables {
+		if t.View {
+			continue
+		}
+		sr, ss, err := schema.Checksum(ctx, src, database, t.Name)
+		if err != nil {
+			return err
+		}
+		dr, ds, err := schema.Checksum(ctx, dst, database, t.Name)
+		if err != nil {
+			return err
+		}
+		mark := "equal"
+		if sr != dr || ss != ds {
+			mark, bad = "DIFFERENT", bad+1
+		}
+		say("  %-12s %8d rows on prod-1, %8d on test-2, checksums %d / %d: %s", t.Name, sr, dr, ss, ds, mark)
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d table(s) differ", bad)
+	}
+	return nil
 }
 
 func shorten(s string) string {
