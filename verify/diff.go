@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/shiftgate/shiftgate/internal/keyset"
 )
@@ -17,6 +18,17 @@ type differ struct {
 	sc, dc *sql.Conn
 	tr     *tableRun
 	index  int
+	// sink, if set, receives the differing rows instead of the table's
+	// report (for a recheck of the rows).
+	sink func(RowDiff)
+}
+
+func (d *differ) emit(r RowDiff) {
+	if d.sink != nil {
+		d.sink(r)
+		return
+	}
+	d.tr.record(d.index, r)
 }
 
 // diff narrows r down: while it holds more rows than the leaf size it is
@@ -121,10 +133,15 @@ func (r *rowReader) next() (*row, error) {
 // merge reads both sides' rows of r in key order and records the missing,
 // extra and changed ones. It holds one row per side at a time.
 func (d *differ) merge(ctx context.Context, sp span) error {
+	where, args := d.tr.t.rangeWhere(sp)
+	return d.mergeWhere(ctx, where, args)
+}
+
+// mergeWhere merges both sides' rows that match where.
+func (d *differ) mergeWhere(ctx context.Context, where string, args []any) error {
 	t := d.tr.t
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	where, args := t.rangeWhere(sp)
 	open := func(conn *sql.Conn, target bool) (*rowReader, error) {
 		rr := &rowReader{t: t, side: "source", db: t.pair.SourceDatabase, tb: t.pair.SourceTable}
 		if target {
@@ -173,12 +190,12 @@ func (d *differ) merge(ctx context.Context, sp span) error {
 		}
 		switch {
 		case c < 0:
-			d.tr.record(d.index, RowDiff{Kind: Missing, Key: t.keyLiterals(s.vals), Source: t.literals(s.vals)})
+			d.emit(RowDiff{Kind: Missing, Key: t.keyLiterals(s.vals), Source: t.literals(s.vals)})
 			if s, err = sr.next(); err != nil {
 				return err
 			}
 		case c > 0:
-			d.tr.record(d.index, RowDiff{Kind: Extra, Key: t.keyLiterals(g.vals), Target: t.literals(g.vals)})
+			d.emit(RowDiff{Kind: Extra, Key: t.keyLiterals(g.vals), Target: t.literals(g.vals)})
 			if g, err = tr.next(); err != nil {
 				return err
 			}
@@ -190,7 +207,7 @@ func (d *differ) merge(ctx context.Context, sp span) error {
 				}
 			}
 			if changed != nil {
-				d.tr.record(d.index, RowDiff{Kind: Changed, Key: t.keyLiterals(s.vals), Source: t.literals(s.vals), Target: t.literals(g.vals), Columns: changed})
+				d.emit(RowDiff{Kind: Changed, Key: t.keyLiterals(s.vals), Source: t.literals(s.vals), Target: t.literals(g.vals), Columns: changed})
 			}
 			if s, err = sr.next(); err != nil {
 				return err
@@ -219,4 +236,36 @@ func (t *table) keyLiterals(vals [][]byte) []string {
 		out[i] = literal(t.cols[j].kind, vals[j])
 	}
 	return out
+}
+
+// recheckBatch is how many rows a recheck reads per query.
+const recheckBatch = 500
+
+// recheckRows reads the rows of diffs again on both sides and emits those
+// that still differ, with their current values.
+func (d *differ) recheckRows(ctx context.Context, diffs []RowDiff) error {
+	t := d.tr.t
+	lhs := t.key.List()
+	if len(t.key.Columns) > 1 {
+		lhs = "(" + lhs + ")"
+	}
+	for len(diffs) > 0 {
+		n := min(len(diffs), recheckBatch)
+		keys := make([]string, n)
+		for i, r := range diffs[:n] {
+			keys[i] = strings.Join(r.Key, ", ")
+			if len(t.key.Columns) > 1 {
+				keys[i] = "(" + keys[i] + ")"
+			}
+		}
+		where := lhs + " IN (" + strings.Join(keys, ", ") + ")"
+		if t.where != "" {
+			where = "(" + t.where + ") AND " + where
+		}
+		if err := d.mergeWhere(ctx, where, nil); err != nil {
+			return err
+		}
+		diffs = diffs[n:]
+	}
+	return nil
 }

@@ -153,10 +153,13 @@ func WithSnapshot(s Snapshot) Option {
 }
 
 // WithRecheck re-examines a chunk found different after delay, up to
-// attempts times, and reports it only if it still differs every time: rows
-// that differed only because a write was on its way (replication lag, an
-// in-flight dual write) are not reported. The rows listed are those that
-// differ at the last look. It cannot be combined with WithSnapshot.
+// attempts times, and looks into it only if it still differs every time;
+// then its differing rows (up to the sample limit) are read once more after
+// another delay and only those that still differ are reported, with their
+// values at that last look. Rows that differed only because a write was on
+// its way (replication lag, an in-flight dual write) are thus not
+// reported; TableReport.Rechecked and SettledRows count them. It cannot be
+// combined with WithSnapshot.
 func WithRecheck(delay time.Duration, attempts int) Option {
 	return func(c *config) error {
 		if delay <= 0 || attempts < 1 {

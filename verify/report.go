@@ -55,6 +55,9 @@ type TableReport struct {
 	Chunks          int `json:"chunks"`
 	DifferingChunks int `json:"differing_chunks"`
 	Rechecked       int `json:"rechecked,omitempty"`
+	// SettledRows counts rows that differed but were equal when read
+	// again after the recheck delay (see WithRecheck): not reported.
+	SettledRows int64 `json:"settled_rows,omitempty"`
 	// Missing, Extra and Changed count the differing rows.
 	Missing int64 `json:"missing"`
 	Extra   int64 `json:"extra"`
@@ -128,6 +131,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		if t.Rechecked > 0 {
 			fmt.Fprintf(&b, " (%d equal on recheck)", t.Rechecked)
+		}
+		if t.SettledRows > 0 {
+			fmt.Fprintf(&b, " (%d rows equal on recheck)", t.SettledRows)
 		}
 		if t.Differences() == 0 {
 			b.WriteString(", equal")

@@ -480,15 +480,8 @@ func intArg(b *big.Int) any {
 func (v *Verifier) examine(ctx context.Context, sc, dc *sql.Conn, c *chunk) error {
 	tr := c.run
 	for a := 0; a < v.cfg.attempts; a++ {
-		wait := time.Until(c.seen.Add(v.cfg.recheck))
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			}
+		if err := sleep(ctx, time.Until(c.seen.Add(v.cfg.recheck))); err != nil {
+			return err
 		}
 		if err := tr.t.checksum(ctx, sc, dc, c); err != nil {
 			return err
@@ -507,13 +500,62 @@ func (v *Verifier) examine(ctx context.Context, sc, dc *sql.Conn, c *chunk) erro
 	tr.rep.DifferingChunks++
 	tr.mu.Unlock()
 	d := differ{v: v, sc: sc, dc: dc, tr: tr, index: c.index}
-	if err := d.diff(ctx, c.sp, c.src, c.dst); err != nil {
-		return err
+	if v.cfg.recheck <= 0 {
+		if err := d.diff(ctx, c.sp, c.src, c.dst); err != nil {
+			return err
+		}
+	} else {
+		// The chunk still differs: look at its differing rows once more
+		// after the delay, and report only those that still differ. Up to
+		// the sample limit are held for that; any beyond it are reported
+		// as found.
+		var held []RowDiff
+		d.sink = func(r RowDiff) {
+			if len(held) < v.cfg.sampleLimit {
+				held = append(held, r)
+			} else {
+				tr.record(c.index, r)
+			}
+		}
+		err := d.diff(ctx, c.sp, c.src, c.dst)
+		d.sink = nil
+		if err != nil {
+			return err
+		}
+		if err := sleep(ctx, v.cfg.recheck); err != nil {
+			return err
+		}
+		still := 0
+		d.sink = func(r RowDiff) {
+			still++
+			tr.record(c.index, r)
+		}
+		if err := d.recheckRows(ctx, held); err != nil {
+			return err
+		}
+		tr.mu.Lock()
+		tr.rep.SettledRows += int64(len(held) - still)
+		tr.mu.Unlock()
 	}
 	tr.mu.Lock()
 	tr.end = time.Now()
 	tr.mu.Unlock()
 	return nil
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // checksum computes both sides' checksums of c's range at the same time.
