@@ -36,6 +36,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shiftgate/shiftgate/internal/schema"
 	"github.com/shiftgate/shiftgate/verify"
 )
 
@@ -209,6 +210,20 @@ func setup(ctx context.Context, o options, stderr io.Writer) (*verify.Verifier, 
 	if o.tables == "" {
 		if pairs, err = verify.DatabasePairs(ctx, src, o.database, targetDB); err != nil {
 			return nil, src, dst, nil, err
+		}
+		// Tables only the target has are not compared: say so.
+		onSource := map[string]bool{}
+		for _, p := range pairs {
+			onSource[p.SourceTable] = true
+		}
+		targetTables, err := schema.Tables(ctx, dst, targetDB)
+		if err != nil {
+			return nil, src, dst, nil, fmt.Errorf("target: %w", err)
+		}
+		for _, t := range targetTables {
+			if !t.View && !onSource[t.Name] {
+				fmt.Fprintf(stderr, "verifydb: note: target table %s.%s is not on the source; not compared\n", targetDB, t.Name)
+			}
 		}
 	} else {
 		for _, t := range splitList(o.tables) {

@@ -62,6 +62,14 @@ func TestVerifydbReportsRepairsAndExits(t *testing.T) {
 	require.Equal(t, 0, code, "stderr: %s\nstdout: %s", errOut.String(), out.String())
 	assert.Contains(t, errOut.String(), "repair round 1: 0 rows deleted, 3 written")
 
+	// A table only the target has is named, not compared.
+	sandboxtest.Exec(t, tdb, "CREATE TABLE only_here (id INT PRIMARY KEY)")
+	out.Reset()
+	errOut.Reset()
+	code = run(args, &out, &errOut)
+	require.Equal(t, 0, code, "stderr: %s", errOut.String())
+	assert.Contains(t, errOut.String(), "target table "+dst+".only_here is not on the source")
+
 	out.Reset()
 	errOut.Reset()
 	code = run(append(args, "-tables", "orders,customers"), &out, &errOut)
