@@ -3,6 +3,7 @@ package migrate
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -210,6 +211,9 @@ func (r *copierRun) run(ctx context.Context) (err error) {
 	defer lock.Close()
 	var got sql.NullInt64
 	lockName := "shiftgate.copy." + c.cfg.targetDatabase
+	if len(lockName) > 64 { // MariaDB's limit on lock names
+		lockName = fmt.Sprintf("shiftgate.copy.%x", sha256.Sum256([]byte(c.cfg.targetDatabase)))[:64]
+	}
 	if err := lock.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", lockName).Scan(&got); err != nil {
 		return r.targetErr("", err)
 	}
@@ -219,7 +223,7 @@ func (r *copierRun) run(ctx context.Context) (err error) {
 	defer func() { _, _ = lock.ExecContext(context.Background(), "DO RELEASE_LOCK(?)", lockName) }()
 
 	if err := r.prepareTarget(ctx); err != nil {
-		return err
+		return r.incomplete(err)
 	}
 	readers, err := r.openReaders(ctx)
 	defer func() {

@@ -6,6 +6,11 @@
 // time and the source binlog position the copy is consistent with.
 //
 // Pipe copies a database or some of its tables by streaming mariadb-dump
-// into the mariadb client. The conformance suite in migratetest checks the
-// Executor contract for any implementation.
+// into the mariadb client. Copier copies them natively: parallel
+// keyset-chunked reads from one consistent snapshot, LOAD DATA LOCAL INFILE
+// writes, a checkpoint per chunk committed with its rows so that a killed
+// copy resumes, and memory bounded by bytes in flight. Both take the same
+// Option values; one that does not apply is an error at construction. The
+// conformance suite in migratetest checks the Executor contract for any
+// implementation.
 package migrate

@@ -266,12 +266,13 @@ func ceilingName(binlog bool) string {
 // runCeiling exports every table with SELECT ... INTO OUTFILE on the
 // source (untimed), creates the tables on the target from the source's
 // definitions (untimed), and times LOAD DATA INFILE of every table, up to
-// -threads tables at once, with foreign_key_checks=0 and, when binlog is
-// false, sql_log_bin=0: the server's own loading speed.
+// -threads tables at once, with foreign_key_checks=0, unique_checks=0
+// and, when binlog is false, sql_log_bin=0: the server's own loading speed.
 func (b *bench) runCeiling(ctx context.Context, n int, binlog bool) (nativeResult, error) {
 	name := ceilingName(binlog)
 	target := fmt.Sprintf("%s_ceiling_%d", database, n)
-	session := "SET SESSION foreign_key_checks = 0, time_zone = '+00:00'"
+	// The session settings of the Copier's writers in a consistent copy.
+	session := "SET SESSION foreign_key_checks = 0, unique_checks = 0, time_zone = '+00:00'"
 	if !binlog {
 		target += "_nobinlog"
 		session += ", sql_log_bin = 0"
