@@ -98,8 +98,9 @@ func TestCopierResumesAfterSIGKILL(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	delay := 300 * time.Millisecond
 	partial := 0
+	resumable := false // the last attempt left an interrupted copy
 	var seen []int64
-	for attempt := 0; attempt < 12 && partial < 4; attempt++ {
+	for attempt := 0; attempt < 16 && !(partial >= 3 && resumable); attempt++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), copierChildEnv+"="+string(specJSON))
 		out := &limitedWriter{max: 4096}
@@ -108,32 +109,33 @@ func TestCopierResumesAfterSIGKILL(t *testing.T) {
 		wait := time.Duration(rng.Int64N(int64(delay))) + 20*time.Millisecond
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
+		killed := false
 		select {
 		case err := <-exited:
 			require.NoError(t, err, "the copy failed before it was killed: %s", out)
-			delay /= 2 // finished first: kill sooner next time
-			// A finished copy is not killed part-way; start over so the
-			// remaining attempts interrupt a copy again.
-			if n, state := checkpointRows(t, spec.CheckpointDB, dst); state == "done" {
-				t.Logf("attempt %d: the copy finished (%d rows) before the kill after %v", attempt+1, n, wait)
-				sandboxtest.Exec(t, sandboxtest.Open(t, servers[1], ""), "DROP DATABASE `"+dst+"`", "DELETE FROM `"+spec.CheckpointDB+"`.copy_runs")
-			}
-			continue
 		case <-time.After(wait):
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			<-exited
+			killed = true
 		}
-		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-		<-exited
 		n, state := checkpointRows(t, spec.CheckpointDB, dst)
-		t.Logf("attempt %d: killed after %v: checkpoint holds %d rows, state %s", attempt+1, wait, n, state)
+		t.Logf("attempt %d: killed %v after %v: checkpoint holds %d rows, state %s", attempt+1, killed, wait, n, state)
 		seen = append(seen, n)
-		if state == "copying" && n > 0 && n < total {
+		resumable = state == "copying"
+		switch {
+		case state == "done":
+			// The copy finished before the kill: start over, and kill
+			// sooner, so that the next attempts interrupt a copy again.
+			sandboxtest.Exec(t, sandboxtest.Open(t, servers[1], ""), "DROP DATABASE `"+dst+"`", "DELETE FROM `"+spec.CheckpointDB+"`.copy_runs")
+			delay /= 2
+		case n > 0 && n < total:
 			partial++
-		}
-		if n == 0 {
+		case n == 0:
 			delay += delay / 2 // killed before any chunk: wait longer next time
 		}
 	}
 	require.GreaterOrEqual(t, partial, 2, "too few kills hit the copy part-way (%v): the test proves nothing", seen)
+	require.True(t, resumable, "the last attempt left no interrupted copy (%v)", seen)
 
 	c, err := migrate.NewCopier(spec.Source, spec.Target, src, childOptions(spec)...)
 	require.NoError(t, err)

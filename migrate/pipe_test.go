@@ -288,10 +288,12 @@ func TestPipeSourceFailureNamesTable(t *testing.T) {
 	ctx := context.Background()
 	src, srcDB := newSample(t)
 	dst := targetName(t, servers[1])
-	// Big enough that the dump blocks on the pipe while its SELECT runs.
+	// Big enough (40 MB) that the dump blocks on the pipe while its SELECT
+	// runs: at 4 MB, loopback socket buffers took the whole result and the
+	// query was gone before the test could kill it.
 	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], src),
 		"CREATE TABLE zz_wide (id INT PRIMARY KEY, pad CHAR(200) NOT NULL)",
-		"INSERT INTO zz_wide SELECT seq, REPEAT('p', 200) FROM seq_1_to_20000")
+		"INSERT INTO zz_wide SELECT seq, REPEAT('p', 200) FROM seq_1_to_200000")
 	killed := false
 	_, err := newPipe(t, src, servers[1], dst).Run(ctx, func(p migrate.Progress) {
 		if killed || p.Table != "zz_wide" {
