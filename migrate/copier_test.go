@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/shiftgate/shiftgate/internal/sampledata"
 	"github.com/shiftgate/shiftgate/internal/sandbox"
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/migrate/migratetest"
 )
@@ -70,6 +72,46 @@ func TestCopierCopiesWholeDatabase(t *testing.T) {
 			assert.True(t, report.Consistent)
 			assert.Equal(t, method.String(), report.WriteMethod)
 			assert.Equal(t, sampleRow(t, servers[0], src), sampleRow(t, servers[1], dst))
+		})
+	}
+}
+
+// TestCopierSnapshotIgnoresLaterWrites writes to the source after the
+// readers' snapshot is taken (from the throttler, before the first chunk):
+// a consistent copy holds the source as it was at the reported position,
+// a lock-free copy sees the new rows.
+func TestCopierSnapshotIgnoresLaterWrites(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range []migrate.SnapshotMode{migrate.SnapshotConsistent, migrate.SnapshotNone} {
+		t.Run(mode.String(), func(t *testing.T) {
+			src, srcDB := newSample(t)
+			dst := targetName(t, servers[1])
+			want := state(t, servers[0], src)
+			var gtid string
+			require.NoError(t, srcDB.QueryRow("SELECT @@gtid_binlog_pos").Scan(&gtid))
+			var once sync.Once
+			write := migrate.ThrottlerFunc(func(ctx context.Context, _ string) error {
+				var err error
+				once.Do(func() {
+					_, err = srcDB.ExecContext(ctx, "INSERT INTO `"+src+"`.products (id, sku, title, price) SELECT 100000 + seq, CONCAT('NEW-', seq), 'late', 1 FROM seq_1_to_10")
+				})
+				return err
+			})
+			report, err := newCopier(t, src, servers[1], dst, migrate.WithSnapshot(mode), migrate.WithThrottler(write),
+				migrate.WithChunkRows(100)).Run(ctx, nil)
+			require.NoError(t, err)
+			var late int
+			require.NoError(t, sandboxtest.Open(t, servers[1], dst).QueryRow("SELECT COUNT(*) FROM products WHERE title = 'late'").Scan(&late))
+			if mode == migrate.SnapshotConsistent {
+				assert.True(t, report.Consistent)
+				assert.Equal(t, gtid, report.Position.GTID, "the position is the snapshot's, before the late write")
+				assert.Zero(t, late, "rows committed after the snapshot are not in a consistent copy")
+				assert.Equal(t, want, state(t, servers[1], dst))
+			} else {
+				assert.False(t, report.Consistent)
+				assert.Equal(t, 10, late, "a lock-free copy reads each chunk when it gets to it")
+				assert.Equal(t, state(t, servers[0], src), state(t, servers[1], dst))
+			}
 		})
 	}
 }
