@@ -1,11 +1,17 @@
 package migrate_test
 
 import (
+	"context"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/shiftgate/shiftgate/internal/sandbox"
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/verify"
 )
 
 // servers are the throwaway source [0] and target [1] shared by the tests of
@@ -18,4 +24,26 @@ func TestMain(m *testing.M) {
 		os.Exit(copierChild(spec))
 	}
 	os.Exit(sandboxtest.Main(m, 2, &servers))
+}
+
+// assertCopied checks that database dst on target holds exactly what src on
+// the source server holds, two ways: the same tables, objects, row counts
+// and CHECKSUM TABLE (migratetest.DatabaseState), and no differing row
+// found by verify.
+func assertCopied(t *testing.T, src string, target *sandbox.Server, dst string) {
+	t.Helper()
+	assert.Equal(t, state(t, servers[0], src), state(t, target, dst), "target differs from source")
+	ctx := context.Background()
+	srcDB, dstDB := sandboxtest.Open(t, servers[0], ""), sandboxtest.Open(t, target, "")
+	v, err := verify.New(srcDB, dstDB)
+	require.NoError(t, err)
+	pairs, err := verify.DatabasePairs(ctx, srcDB, src, dst)
+	require.NoError(t, err)
+	report, err := v.Verify(ctx, pairs...)
+	require.NoError(t, err)
+	if !report.Clean() {
+		var b strings.Builder
+		_ = report.WriteText(&b)
+		t.Errorf("verify found differences between %s and %s:\n%s", src, dst, b.String())
+	}
 }

@@ -16,9 +16,6 @@ import (
 // for a Copier) is an error at construction too.
 type Option func(*config) error
 
-// PipeOption is the former name of Option.
-type PipeOption = Option
-
 // executorKind names the executor a config is built for.
 type executorKind string
 

@@ -45,9 +45,9 @@ func targetName(t *testing.T, s *sandbox.Server) string {
 	return name
 }
 
-func newPipe(t *testing.T, source string, target *sandbox.Server, targetDB string, opts ...migrate.PipeOption) *migrate.Pipe {
+func newPipe(t *testing.T, source string, target *sandbox.Server, targetDB string, opts ...migrate.Option) *migrate.Pipe {
 	t.Helper()
-	opts = append([]migrate.PipeOption{migrate.WithTargetDatabase(targetDB), migrate.WithTempDir(t.TempDir())}, opts...)
+	opts = append([]migrate.Option{migrate.WithTargetDatabase(targetDB), migrate.WithTempDir(t.TempDir())}, opts...)
 	p, err := migrate.NewPipe(servers[0].DSN(""), target.DSN(""), source, opts...)
 	require.NoError(t, err)
 	return p
@@ -78,8 +78,8 @@ func TestPipeCopiesWholeDatabase(t *testing.T) {
 	report, err := newPipe(t, src, servers[1], dst).Run(ctx, nil)
 	require.NoError(t, err)
 
+	assertCopied(t, src, servers[1], dst)
 	want := state(t, servers[0], src)
-	assert.Equal(t, want, state(t, servers[1], dst), "target differs from source")
 	for _, kind := range []string{"view order_totals", "procedure cancel_order", "function order_count", "trigger orders_audit on orders", "event purge_audit_log"} {
 		assert.Contains(t, want, kind+"\n", "the sample lacks %s, so the test proves nothing about it", kind)
 	}
@@ -172,7 +172,7 @@ func TestPipeRefusesNonEmptyTarget(t *testing.T) {
 
 	_, err = newPipe(t, src, servers[1], dst, migrate.WithReplace()).Run(ctx, nil)
 	require.NoError(t, err)
-	assert.Equal(t, state(t, servers[0], src), state(t, servers[1], dst))
+	assertCopied(t, src, servers[1], dst)
 }
 
 func TestPipeBadInput(t *testing.T) {
@@ -215,7 +215,7 @@ func TestPipeBadInput(t *testing.T) {
 		assert.Equal(t, "no database", state(t, servers[1], dst))
 	})
 	t.Run("invalid options", func(t *testing.T) {
-		for name, opt := range map[string]migrate.PipeOption{
+		for name, opt := range map[string]migrate.Option{
 			"WithTables: no table":          migrate.WithTables(),
 			"WithTables: table \"a\" named": migrate.WithTables("a", "a"),
 			"WithTargetDatabase":            migrate.WithTargetDatabase(""),
