@@ -156,57 +156,26 @@ func (c *Copier) scope() Scope {
 func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 	plan := &Plan{Scope: c.scope()}
 	facts := &copierFacts{method: c.cfg.writeMethod}
-	src, err := openDB(ctx, Source, c.source, 2, nil)
+	s, err := takeSurvey(ctx, plan, c.source, c.target, c.cfg.tables)
 	if err != nil {
 		return plan, nil, err
 	}
-	defer src.Close()
-	dst, err := openDB(ctx, Target, c.target, 2, nil)
-	if err != nil {
-		return plan, nil, err
-	}
-	defer dst.Close()
-
-	var problems []error
-	srcErr := func(object string, err error) {
-		problems = append(problems, &EndpointError{Side: Source, Endpoint: plan.Source, Object: object, Err: err})
-	}
-	dstErr := func(object string, err error) {
-		problems = append(problems, &EndpointError{Side: Target, Endpoint: plan.Target, Object: object, Err: err})
-	}
-
-	facts.sourceDB, err = schema.LookupDatabase(ctx, src, c.database)
-	if err != nil {
-		if errors.Is(err, schema.ErrNotFound) {
-			err = fmt.Errorf("%w: %w", ErrNotFound, err)
-		}
-		srcErr("", err)
-		return plan, nil, errors.Join(problems...)
-	}
-	list, err := schema.Tables(ctx, src, c.database)
-	if err != nil {
-		srcErr("", err)
-		return plan, nil, errors.Join(problems...)
-	}
-	list, missing := selectTables(list, c.cfg.tables)
-	for _, name := range missing {
-		srcErr("table "+schema.QualifiedName(c.database, name), ErrNotFound)
-	}
+	defer s.Close()
+	src, dst := s.src, s.dst
+	srcErr, dstErr := s.sourceProblem, s.targetProblem
+	facts.sourceDB, facts.targetHas, facts.binlog = s.sourceDB, s.targetHas, s.binlog
+	list := s.tables
 	for name := range c.cfg.tableNames {
 		if !slices.ContainsFunc(list, func(t schema.Table) bool { return t.Name == name && !t.View }) {
 			srcErr("table "+schema.QualifiedName(c.database, name), fmt.Errorf("%w (renamed by WithTableNames)", ErrNotFound))
 		}
 	}
-	routines, err := schema.Routines(ctx, src, c.database)
-	if err != nil {
-		srcErr("", err)
-	}
-	facts.routines = routines
-	plan.Objects = c.cfg.objects(list, routines)
+	facts.routines = s.routines
+	plan.Objects = c.cfg.objects(list, s.routines)
 	defs, err := schema.LoadTables(ctx, src, c.database)
 	if err != nil {
 		srcErr("", err)
-		return plan, nil, errors.Join(problems...)
+		return plan, nil, s.err()
 	}
 	byName := map[string]*schema.TableDef{}
 	for _, d := range defs {
@@ -230,21 +199,7 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 		}
 	}
 
-	// The target side: existing tables and the checkpoint of an
-	// interrupted copy.
-	targetTables := map[string]schema.Table{}
-	if _, err := schema.LookupDatabase(ctx, dst, c.cfg.targetDatabase); err == nil {
-		facts.targetHas = true
-		tl, err := schema.Tables(ctx, dst, c.cfg.targetDatabase)
-		if err != nil {
-			dstErr("", err)
-		}
-		for _, t := range tl {
-			targetTables[t.Name] = t
-		}
-	} else if !errors.Is(err, schema.ErrNotFound) {
-		dstErr("", err)
-	}
+	// The checkpoint of an interrupted copy.
 	facts.run, err = loadRun(ctx, dst, c.cfg.checkpointDB, c.cfg.targetDatabase)
 	if err != nil {
 		dstErr("checkpoint", err)
@@ -259,11 +214,6 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 		}
 	}
 
-	binlog, err := schema.Variable(ctx, src, "log_bin")
-	if err != nil {
-		srcErr("", err)
-	}
-	facts.binlog = binlog == "ON"
 	if facts.method == WriteLoadData {
 		if v, err := schema.Variable(ctx, dst, "local_infile"); err != nil {
 			dstErr("", err)
@@ -308,17 +258,8 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 		if ct.keyless {
 			tp.Chunks = 1
 		}
-		if tt, ok := targetTables[ct.target]; ok {
-			ct.exists, tp.TargetExists = true, true
-			if tt.View {
-				dstErr("table "+schema.QualifiedName(c.cfg.targetDatabase, ct.target), errors.New("is a view on the target"))
-			} else {
-				tp.TargetHasRows, err = schema.HasRows(ctx, dst, c.cfg.targetDatabase, ct.target)
-				if err != nil {
-					dstErr("", err)
-				}
-			}
-		}
+		tp.TargetExists, tp.TargetHasRows = s.targetState(ctx, ct.target)
+		ct.exists = tp.TargetExists
 		if facts.resume {
 			ct.resume = true
 			tp.Resume = true
@@ -334,9 +275,9 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 		dstErr("database "+schema.QuoteIdent(c.cfg.targetDatabase),
 			fmt.Errorf("%w: %s hold rows that this copy did not write; the copy would replace them (allow it with WithReplace, or -replace)", ErrNotEmpty, strings.Join(notEmpty, ", ")))
 	}
-	problems = append(problems, c.checkPrivileges(ctx, src, dst, plan, facts)...)
+	s.problems = append(s.problems, c.checkPrivileges(ctx, src, dst, plan, facts)...)
 	plan.Locks, plan.Steps = c.describe(plan, facts)
-	return plan, facts, errors.Join(problems...)
+	return plan, facts, s.err()
 }
 
 // pairs lists "source=target" for the tables copied, for the run record.

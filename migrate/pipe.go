@@ -127,115 +127,35 @@ func (p *Pipe) plan(ctx context.Context) (*Plan, *pipeFacts, error) {
 		SourceDatabase: p.database,
 		TargetDatabase: p.cfg.targetDatabase,
 	}}
-	facts := &pipeFacts{}
-	src, err := p.open(ctx, Source, p.source)
+	s, err := takeSurvey(ctx, plan, p.source, p.target, p.cfg.tables)
 	if err != nil {
 		return plan, nil, err
 	}
-	defer src.Close()
-	dst, err := p.open(ctx, Target, p.target)
-	if err != nil {
-		return plan, nil, err
-	}
-	defer dst.Close()
-
-	var problems []error
-	srcErr := func(object string, err error) {
-		problems = append(problems, &EndpointError{Side: Source, Endpoint: plan.Source, Object: object, Err: err})
-	}
-	dstErr := func(object string, err error) {
-		problems = append(problems, &EndpointError{Side: Target, Endpoint: plan.Target, Object: object, Err: err})
-	}
-
-	facts.sourceDB, err = schema.LookupDatabase(ctx, src, p.database)
-	if err != nil {
-		if errors.Is(err, schema.ErrNotFound) {
-			err = fmt.Errorf("%w: %w", ErrNotFound, err)
-		}
-		srcErr("", err)
-		return plan, nil, errors.Join(problems...)
-	}
-	tables, err := schema.Tables(ctx, src, p.database)
-	if err != nil {
-		srcErr("", err)
-		return plan, nil, errors.Join(problems...)
-	}
-	tables, missing := selectTables(tables, p.cfg.tables)
-	for _, name := range missing {
-		srcErr("table "+schema.QualifiedName(p.database, name), ErrNotFound)
-	}
-	routines, err := schema.Routines(ctx, src, p.database)
-	if err != nil {
-		srcErr("", err)
-	}
-	plan.Objects = p.cfg.objects(tables, routines)
-
-	targetTables := map[string]schema.Table{}
-	if _, err := schema.LookupDatabase(ctx, dst, p.cfg.targetDatabase); err == nil {
-		facts.targetHas = true
-		list, err := schema.Tables(ctx, dst, p.cfg.targetDatabase)
-		if err != nil {
-			dstErr("", err)
-		}
-		for _, t := range list {
-			targetTables[t.Name] = t
-		}
-	} else if !errors.Is(err, schema.ErrNotFound) {
-		dstErr("", err)
-	}
+	defer s.Close()
+	facts := &pipeFacts{sourceDB: s.sourceDB, targetHas: s.targetHas, binlog: s.binlog}
+	plan.Objects = p.cfg.objects(s.tables, s.routines)
 
 	var notEmpty []string
-	for _, t := range tables {
+	for _, t := range s.tables {
 		if t.View {
 			facts.views = append(facts.views, t.Name)
 			continue
 		}
 		facts.tableNames = append(facts.tableNames, t.Name)
 		tp := TablePlan{Name: t.Name, TargetName: t.Name, Engine: t.Engine, Rows: t.Rows, DataBytes: t.DataLength, IndexBytes: t.IndexLength}
-		if tt, ok := targetTables[t.Name]; ok {
-			tp.TargetExists = true
-			if !tt.View {
-				tp.TargetHasRows, err = schema.HasRows(ctx, dst, p.cfg.targetDatabase, t.Name)
-				if err != nil {
-					dstErr("", err)
-				}
-			}
-			if tp.TargetHasRows {
-				notEmpty = append(notEmpty, t.Name)
-			}
+		tp.TargetExists, tp.TargetHasRows = s.targetState(ctx, t.Name)
+		if tp.TargetHasRows {
+			notEmpty = append(notEmpty, t.Name)
 		}
 		plan.Tables = append(plan.Tables, tp)
 	}
 	if len(notEmpty) > 0 && !p.cfg.replace {
-		dstErr("database "+schema.QuoteIdent(p.cfg.targetDatabase),
+		s.targetProblem("database "+schema.QuoteIdent(p.cfg.targetDatabase),
 			fmt.Errorf("%w: %s hold rows; the copy would replace them (allow it with WithReplace, or -replace)", ErrNotEmpty, strings.Join(notEmpty, ", ")))
 	}
-
-	binlog, err := schema.Variable(ctx, src, "log_bin")
-	if err != nil {
-		srcErr("", err)
-	}
-	facts.binlog = binlog == "ON"
-	problems = append(problems, p.checkPrivileges(ctx, src, dst, plan, facts)...)
-	plan.Locks, plan.Steps = p.describe(plan, facts, tables)
-	return plan, facts, errors.Join(problems...)
-}
-
-// open connects to one side, naming it in the error.
-func (p *Pipe) open(ctx context.Context, side Side, cfg *mysql.Config) (*sql.DB, error) {
-	c := cfg.Clone()
-	c.DBName = ""
-	conn, err := mysql.NewConnector(c)
-	if err != nil {
-		return nil, &EndpointError{Side: side, Endpoint: mysqlcli.Endpoint(cfg), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
-	}
-	db := sql.OpenDB(conn)
-	db.SetMaxOpenConns(2)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, &EndpointError{Side: side, Endpoint: mysqlcli.Endpoint(cfg), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
-	}
-	return db, nil
+	s.problems = append(s.problems, p.checkPrivileges(ctx, s.src, s.dst, plan, facts)...)
+	plan.Locks, plan.Steps = p.describe(plan, facts, s.tables)
+	return plan, facts, s.err()
 }
 
 // selectTables keeps the named tables of all (all of them when names is
@@ -434,7 +354,7 @@ func (p *Pipe) prepareTarget(ctx context.Context, plan *Plan, facts *pipeFacts) 
 	if facts.targetHas && len(replaced) == 0 {
 		return nil
 	}
-	dst, err := p.open(ctx, Target, p.target)
+	dst, err := openDB(ctx, Target, p.target, 1, nil)
 	if err != nil {
 		return err
 	}

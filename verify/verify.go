@@ -142,6 +142,16 @@ func (tr *tableRun) record(index int, d RowDiff) {
 	tr.mu.Unlock()
 }
 
+// VerifyDatabase compares every base table of sourceDatabase with the
+// table of the same name in targetDatabase (see DatabasePairs and Verify).
+func (v *Verifier) VerifyDatabase(ctx context.Context, sourceDatabase, targetDatabase string) (*Report, error) {
+	pairs, err := DatabasePairs(ctx, v.src, sourceDatabase, targetDatabase)
+	if err != nil {
+		return nil, err
+	}
+	return v.Verify(ctx, pairs...)
+}
+
 // Verify compares each pair and reports every difference, or an error if a
 // pair cannot be compared (checked for all pairs before reading any row) or
 // reading fails. Differences are not an error: see Report.Clean.

@@ -45,7 +45,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/shiftgate/shiftgate/internal/cliflag"
 
 	"github.com/shiftgate/shiftgate/migrate"
 )
@@ -143,11 +143,11 @@ func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
 	if o.database == "" {
 		return nil, errors.New("-database is required")
 	}
-	source, err := dsnWithPassword("source", o.source, slices.Contains(o.dsnOnCommandLine, "source"), stderr)
+	source, err := sideDSN("source", o.source, slices.Contains(o.dsnOnCommandLine, "source"), stderr)
 	if err != nil {
 		return nil, err
 	}
-	target, err := dsnWithPassword("target", o.target, slices.Contains(o.dsnOnCommandLine, "target"), stderr)
+	target, err := sideDSN("target", o.target, slices.Contains(o.dsnOnCommandLine, "target"), stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
 	}
 	opts := []migrate.Option{migrate.WithLogger(logger), migrate.WithProgressInterval(o.progressInterval)}
 	if o.tables != "" {
-		opts = append(opts, migrate.WithTables(splitList(o.tables)...))
+		opts = append(opts, migrate.WithTables(cliflag.List(o.tables)...))
 	}
 	if o.targetDatabase != "" {
 		opts = append(opts, migrate.WithTargetDatabase(o.targetDatabase))
@@ -167,7 +167,7 @@ func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
 	}
 	if o.skipObjects != "" {
 		var kinds []migrate.ObjectKind
-		for _, k := range splitList(o.skipObjects) {
+		for _, k := range cliflag.List(o.skipObjects) {
 			kinds = append(kinds, migrate.ObjectKind(k))
 		}
 		opts = append(opts, migrate.WithoutObjects(kinds...))
@@ -208,39 +208,17 @@ func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
 	}
 }
 
-// dsnWithPassword checks a DSN and fills in the password from
-// SHIFTGATE_<SIDE>_PASSWORD when the DSN has none. A password given on the
-// command line works but draws a warning.
-func dsnWithPassword(side, dsn string, onCommandLine bool, stderr io.Writer) (string, error) {
-	env := "SHIFTGATE_" + strings.ToUpper(side) + "_PASSWORD"
+// sideDSN returns the DSN of one side (source or target), its password
+// filled in from SHIFTGATE_<SIDE>_PASSWORD when the DSN has none.
+func sideDSN(side, dsn string, onCommandLine bool, stderr io.Writer) (string, error) {
 	if dsn == "" {
 		return "", fmt.Errorf("-%s is required (or set SHIFTGATE_%s_DSN)", side, strings.ToUpper(side))
 	}
-	cfg, err := mysql.ParseDSN(dsn)
+	cfg, err := cliflag.DSN("copydb", side, dsn, "SHIFTGATE_"+strings.ToUpper(side)+"_PASSWORD", onCommandLine, stderr)
 	if err != nil {
-		return "", fmt.Errorf("-%s: %w", side, err)
+		return "", err
 	}
-	if cfg.Passwd != "" {
-		if onCommandLine {
-			fmt.Fprintf(stderr, "copydb: warning: the -%s DSN holds a password, which other users can read on the command line; set %s instead\n", side, env)
-		}
-		return dsn, nil
-	}
-	if pw, ok := os.LookupEnv(env); ok {
-		cfg.Passwd = pw
-		return cfg.FormatDSN(), nil
-	}
-	return dsn, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
+	return cfg.FormatDSN(), nil
 }
 
 func printPlan(w io.Writer, plan *migrate.Plan, asJSON bool) {

@@ -1,8 +1,7 @@
 // Command demo runs story 1 of shiftgate end to end on throwaway servers: it
 // starts two MariaDB servers, creates the sample "shop" database on the
 // first, shows the dry run of copying it to the second with the copydb
-// tool, runs the copy with progress, and proves the copy equal with row
-// counts and CHECKSUM TABLE on both sides. Run it with "make demo".
+// tool, runs the copy with progress, and proves the copy equal with verify.
 package main
 
 import (
@@ -19,7 +18,7 @@ import (
 
 	"github.com/shiftgate/shiftgate/internal/sampledata"
 	"github.com/shiftgate/shiftgate/internal/sandbox"
-	"github.com/shiftgate/shiftgate/internal/schema"
+	"github.com/shiftgate/shiftgate/verify"
 )
 
 func main() {
@@ -83,7 +82,7 @@ func run(ctx context.Context, copydb string, scale int) error {
 		return fmt.Errorf("second copy: want a refusal, got %v", err)
 	}
 
-	step("verifying: row counts and CHECKSUM TABLE on both sides")
+	step("verifying the copy with verify: chunked checksums on both sides")
 	dstDB, err := target.Open("")
 	if err != nil {
 		return err
@@ -100,36 +99,22 @@ func runTool(ctx context.Context, env []string, program string, args ...string) 
 	return cmd.Run()
 }
 
-// compare prints each table's row count and checksum on both sides and
-// fails if any differ.
+// compare proves the copy with verify: chunked checksums of every table,
+// and the exact rows if any differ.
 func compare(ctx context.Context, src *sql.DB, srcName string, dst *sql.DB, dstName string) error {
-	tables, err := schema.Tables(ctx, src, srcName)
+	v, err := verify.New(src, dst)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("  %-14s %10s %10s %12s %12s\n", "table", "src rows", "dst rows", "src sum", "dst sum")
-	bad := 0
-	for _, t := range tables {
-		if t.View {
-			continue
-		}
-		sr, ss, err := schema.Checksum(ctx, src, srcName, t.Name)
-		if err != nil {
-			return err
-		}
-		dr, ds, err := schema.Checksum(ctx, dst, dstName, t.Name)
-		if err != nil {
-			return err
-		}
-		mark := "equal"
-		if sr != dr || ss != ds {
-			mark, bad = "DIFFERENT", bad+1
-		}
-		fmt.Printf("  %-14s %10d %10d %12d %12d  %s\n", t.Name, sr, dr, ss, ds, mark)
+	report, err := v.VerifyDatabase(ctx, srcName, dstName)
+	if err != nil {
+		return err
 	}
-	if bad > 0 {
-		return fmt.Errorf("%d table(s) differ", bad)
+	if err := report.WriteText(os.Stdout); err != nil {
+		return err
 	}
-	fmt.Println("  all tables equal")
+	if !report.Clean() {
+		return fmt.Errorf("%s differs from %s", dstName, srcName)
+	}
 	return nil
 }

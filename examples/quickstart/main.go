@@ -5,7 +5,7 @@
 // data-migration ticket (copy shop from prod-1 to test-2) and a SQL-change
 // ticket on prod-1, shows their automatic review, approves them as a second
 // user, executes them in the background with progress lines (and checks
-// the copy with CHECKSUM TABLE), delivers every
+// the copy with verify), delivers every
 // notification to an in-process SMTP server and to webhook receivers that
 // print what they get, and prints each ticket's detail with its audit
 // trail. A last small change on test-2 passes automatically. Run it with
@@ -36,8 +36,8 @@ import (
 
 	"github.com/shiftgate/shiftgate/internal/sampledata"
 	"github.com/shiftgate/shiftgate/internal/sandbox"
-	"github.com/shiftgate/shiftgate/internal/schema"
 	"github.com/shiftgate/shiftgate/review"
+	"github.com/shiftgate/shiftgate/verify"
 	"github.com/shiftgate/shiftgate/workflow"
 	"github.com/shiftgate/shiftgate/workflow/notify"
 )
@@ -210,7 +210,7 @@ func run(ctx context.Context, scale int) error {
 		return err
 	}
 
-	step("checking the copy: row counts and CHECKSUM TABLE on both sides")
+	step("checking the copy with verify: chunked checksums on both servers")
 	testDB, err := test.Open("")
 	if err != nil {
 		return err
@@ -368,34 +368,23 @@ func printDetail(d *workflow.Detail) {
 	}
 }
 
-// compare checks that every table of database has the same rows and
-// checksum on both servers.
+// compare proves that database is the same on both servers with verify:
+// chunked checksums of every table, and the exact rows if any differ.
 func compare(ctx context.Context, src, dst *sql.DB, database string) error {
-	tables, err := schema.Tables(ctx, src, database)
+	v, err := verify.New(src, dst)
 	if err != nil {
 		return err
 	}
-	bad := 0
-	for _, t := range tables {
-		if t.View {
-			continue
-		}
-		sr, ss, err := schema.Checksum(ctx, src, database, t.Name)
-		if err != nil {
-			return err
-		}
-		dr, ds, err := schema.Checksum(ctx, dst, database, t.Name)
-		if err != nil {
-			return err
-		}
-		mark := "equal"
-		if sr != dr || ss != ds {
-			mark, bad = "DIFFERENT", bad+1
-		}
-		say("  %-12s %8d rows on prod-1, %8d on test-2, checksums %d / %d: %s", t.Name, sr, dr, ss, ds, mark)
+	report, err := v.VerifyDatabase(ctx, database, database)
+	if err != nil {
+		return err
 	}
-	if bad > 0 {
-		return fmt.Errorf("%d table(s) differ", bad)
+	for _, t := range report.Tables {
+		say("  %-12s %8d rows compared in %d chunks: %d missing, %d extra, %d changed",
+			t.SourceTable, t.Rows, t.Chunks, t.Missing, t.Extra, t.Changed)
+	}
+	if !report.Clean() {
+		return fmt.Errorf("%s differs between the servers", database)
 	}
 	return nil
 }

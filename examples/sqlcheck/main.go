@@ -36,8 +36,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	_ "github.com/go-sql-driver/mysql" // the "mysql" driver of sql.Open
 
+	"github.com/shiftgate/shiftgate/internal/cliflag"
 	"github.com/shiftgate/shiftgate/review"
 )
 
@@ -85,14 +86,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	opts := []review.Option{review.WithPolicy(policy), review.WithServer(review.Server(*server))}
 	database := *dbName
 	if *dsn != "" {
-		full, dsnDB, err := dsnWithPassword(*dsn, stderr)
+		cfg, err := cliflag.DSN("sqlcheck", "dsn", *dsn, passwordEnv, true, stderr)
 		if err != nil {
 			return fail(err)
 		}
 		if database == "" {
-			database = dsnDB
+			database = cfg.DBName
 		}
-		db, err := sql.Open("mysql", full)
+		db, err := sql.Open("mysql", cfg.FormatDSN())
 		if err != nil {
 			return fail(errors.New("-dsn: cannot open the connection"))
 		}
@@ -167,22 +168,6 @@ func loadPolicy(arg string) (*review.Policy, error) {
 		return nil, fmt.Errorf("-policy %s: %w", arg, err)
 	}
 	return p, nil
-}
-
-// dsnWithPassword checks the DSN, fills in the password from
-// $SHIFTGATE_DSN_PASSWORD when the DSN has none, and returns it with its
-// database. Errors never quote the DSN, which may hold a password.
-func dsnWithPassword(dsn string, stderr io.Writer) (string, string, error) {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return "", "", errors.New("-dsn: not a valid DSN (want user@tcp(host:port)/database)")
-	}
-	if cfg.Passwd != "" {
-		fmt.Fprintf(stderr, "sqlcheck: warning: the -dsn holds a password, which other users can read on the command line; set %s instead\n", passwordEnv)
-	} else if pw, ok := os.LookupEnv(passwordEnv); ok {
-		cfg.Passwd = pw
-	}
-	return cfg.FormatDSN(), cfg.DBName, nil
 }
 
 func printRules(w io.Writer, rules []review.Rule) {

@@ -34,8 +34,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	_ "github.com/go-sql-driver/mysql" // the "mysql" driver of sql.Open
 
+	"github.com/shiftgate/shiftgate/internal/cliflag"
 	"github.com/shiftgate/shiftgate/internal/schema"
 	"github.com/shiftgate/shiftgate/verify"
 )
@@ -182,11 +183,11 @@ func setup(ctx context.Context, o options, stderr io.Writer) (*verify.Verifier, 
 	if o.verbose {
 		opts = append(opts, verify.WithLogger(slog.New(slog.NewTextHandler(stderr, nil))))
 	}
-	srcDSN, err := dsnWithPassword("source", o.source, o.dsnOnCommandLine["source"], stderr)
+	srcDSN, err := sideDSN("source", o.source, o.dsnOnCommandLine["source"], stderr)
 	if err != nil {
 		return nil, nil, nil, nil, usage("%v", err)
 	}
-	dstDSN, err := dsnWithPassword("target", o.target, o.dsnOnCommandLine["target"], stderr)
+	dstDSN, err := sideDSN("target", o.target, o.dsnOnCommandLine["target"], stderr)
 	if err != nil {
 		return nil, nil, nil, nil, usage("%v", err)
 	}
@@ -226,13 +227,13 @@ func setup(ctx context.Context, o options, stderr io.Writer) (*verify.Verifier, 
 			}
 		}
 	} else {
-		for _, t := range splitList(o.tables) {
+		for _, t := range cliflag.List(o.tables) {
 			pairs = append(pairs, verify.TablePair{SourceDatabase: o.database, SourceTable: t, TargetDatabase: targetDB, TargetTable: t})
 		}
 	}
 	for i := range pairs {
 		pairs[i].Where = o.where
-		for _, c := range splitList(o.ignore) {
+		for _, c := range cliflag.List(o.ignore) {
 			if table, col, ok := strings.Cut(c, "."); ok {
 				if table == pairs[i].SourceTable {
 					pairs[i].Ignore = append(pairs[i].Ignore, col)
@@ -268,37 +269,15 @@ func writeSQL(stdout io.Writer, file string, r *verify.Report) error {
 	return f.Close()
 }
 
-// dsnWithPassword checks a DSN and fills in the password from
-// SHIFTGATE_<SIDE>_PASSWORD when the DSN has none. A password given on the
-// command line works but draws a warning. Errors never hold the password.
-func dsnWithPassword(side, dsn string, onCommandLine bool, stderr io.Writer) (string, error) {
-	env := "SHIFTGATE_" + strings.ToUpper(side) + "_PASSWORD"
+// sideDSN returns the DSN of one side (source or target), its password
+// filled in from SHIFTGATE_<SIDE>_PASSWORD when the DSN has none.
+func sideDSN(side, dsn string, onCommandLine bool, stderr io.Writer) (string, error) {
 	if dsn == "" {
 		return "", fmt.Errorf("-%s is required (or set SHIFTGATE_%s_DSN)", side, strings.ToUpper(side))
 	}
-	cfg, err := mysql.ParseDSN(dsn)
+	cfg, err := cliflag.DSN("verifydb", side, dsn, "SHIFTGATE_"+strings.ToUpper(side)+"_PASSWORD", onCommandLine, stderr)
 	if err != nil {
-		return "", fmt.Errorf("-%s: not a valid DSN (user:password@tcp(host:port)/)", side)
+		return "", err
 	}
-	if cfg.Passwd != "" {
-		if onCommandLine {
-			fmt.Fprintf(stderr, "verifydb: warning: the -%s DSN holds a password, which other users can read on the command line; set %s instead\n", side, env)
-		}
-		return dsn, nil
-	}
-	if pw, ok := os.LookupEnv(env); ok {
-		cfg.Passwd = pw
-		return cfg.FormatDSN(), nil
-	}
-	return dsn, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
+	return cfg.FormatDSN(), nil
 }

@@ -1,0 +1,48 @@
+// Package cliflag holds what the command-line programs under examples/
+// share: DSN flags that keep passwords off the command line, and list
+// flags.
+package cliflag
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// DSN checks dsn, the value of flag -name of program, and parses it. When the
+// DSN holds no password, the one in the environment variable passwordEnv
+// (if set) is filled in. A password in a DSN given on the command line
+// (onCommandLine) still works but draws a warning on stderr that names
+// passwordEnv, since other users of the machine can read command lines.
+// Errors never quote the DSN.
+func DSN(program, name, dsn, passwordEnv string, onCommandLine bool, stderr io.Writer) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("-%s: %w (want user@tcp(host:port)/)", name, err)
+	}
+	if cfg.Passwd != "" {
+		if onCommandLine {
+			fmt.Fprintf(stderr, "%s: warning: the -%s DSN holds a password, which other users can read on the command line; set %s instead\n",
+				program, name, passwordEnv)
+		}
+		return cfg, nil
+	}
+	if pw, ok := os.LookupEnv(passwordEnv); ok {
+		cfg.Passwd = pw
+	}
+	return cfg, nil
+}
+
+// List splits a comma-separated flag value, dropping blanks.
+func List(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,127 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shiftgate/shiftgate/internal/schema"
+)
+
+// survey is what a copy executor's dry run reads from both servers before
+// it plans: the source database, the selected tables and views, its
+// routines, the target's tables, whether the source writes a binary log,
+// and every problem found, each naming its endpoint and object.
+type survey struct {
+	plan     *Plan
+	src, dst *sql.DB
+	sourceDB schema.Database
+	// tables are the selected source tables and views, in copy order.
+	tables   []schema.Table
+	routines []schema.Routine
+	// targetHas reports that the target database exists; targetTables
+	// are its tables and views by name.
+	targetHas    bool
+	targetTables map[string]schema.Table
+	binlog       bool
+	problems     []error
+}
+
+// takeSurvey connects to both servers and reads them for a copy of the
+// selected tables of plan.SourceDatabase into plan.TargetDatabase. It
+// returns an error (and no survey) when it cannot go on: a side cannot be
+// reached, or the source database or its table list cannot be read. Other
+// problems accumulate in the survey. Close the survey when done.
+func takeSurvey(ctx context.Context, plan *Plan, source, target *mysql.Config, tables []string) (*survey, error) {
+	s := &survey{plan: plan, targetTables: map[string]schema.Table{}}
+	var err error
+	if s.src, err = openDB(ctx, Source, source, 2, nil); err != nil {
+		return nil, err
+	}
+	if s.dst, err = openDB(ctx, Target, target, 2, nil); err != nil {
+		s.src.Close()
+		return nil, err
+	}
+	if s.sourceDB, err = schema.LookupDatabase(ctx, s.src, plan.SourceDatabase); err != nil {
+		if errors.Is(err, schema.ErrNotFound) {
+			err = fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
+		return nil, s.fatal(err)
+	}
+	all, err := schema.Tables(ctx, s.src, plan.SourceDatabase)
+	if err != nil {
+		return nil, s.fatal(err)
+	}
+	var missing []string
+	s.tables, missing = selectTables(all, tables)
+	for _, name := range missing {
+		s.sourceProblem("table "+schema.QualifiedName(plan.SourceDatabase, name), ErrNotFound)
+	}
+	if s.routines, err = schema.Routines(ctx, s.src, plan.SourceDatabase); err != nil {
+		s.sourceProblem("", err)
+	}
+	if _, err := schema.LookupDatabase(ctx, s.dst, plan.TargetDatabase); err == nil {
+		s.targetHas = true
+		list, err := schema.Tables(ctx, s.dst, plan.TargetDatabase)
+		if err != nil {
+			s.targetProblem("", err)
+		}
+		for _, t := range list {
+			s.targetTables[t.Name] = t
+		}
+	} else if !errors.Is(err, schema.ErrNotFound) {
+		s.targetProblem("", err)
+	}
+	binlog, err := schema.Variable(ctx, s.src, "log_bin")
+	if err != nil {
+		s.sourceProblem("", err)
+	}
+	s.binlog = binlog == "ON"
+	return s, nil
+}
+
+// fatal closes the survey and returns its problems with err added.
+func (s *survey) fatal(err error) error {
+	s.sourceProblem("", err)
+	s.Close()
+	return errors.Join(s.problems...)
+}
+
+// Close closes both connections.
+func (s *survey) Close() {
+	s.src.Close()
+	s.dst.Close()
+}
+
+func (s *survey) sourceProblem(object string, err error) {
+	s.problems = append(s.problems, &EndpointError{Side: Source, Endpoint: s.plan.Source, Object: object, Err: err})
+}
+
+func (s *survey) targetProblem(object string, err error) {
+	s.problems = append(s.problems, &EndpointError{Side: Target, Endpoint: s.plan.Target, Object: object, Err: err})
+}
+
+// targetState reports whether the target table called name exists and holds
+// rows. A view of that name on the target is a problem: the copy cannot
+// replace it with a table.
+func (s *survey) targetState(ctx context.Context, name string) (exists, hasRows bool) {
+	t, ok := s.targetTables[name]
+	if !ok {
+		return false, false
+	}
+	if t.View {
+		s.targetProblem("table "+schema.QualifiedName(s.plan.TargetDatabase, name), errors.New("is a view on the target"))
+		return true, false
+	}
+	hasRows, err := schema.HasRows(ctx, s.dst, s.plan.TargetDatabase, name)
+	if err != nil {
+		s.targetProblem("", err)
+	}
+	return true, hasRows
+}
+
+// err returns every problem found, joined, or nil.
+func (s *survey) err() error { return errors.Join(s.problems...) }
