@@ -3,7 +3,6 @@ package migrate
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -66,18 +65,7 @@ const (
 // the server at targetDSN (go-sql-driver DSNs; their database part is
 // ignored). It connects to nothing: call Plan for a dry run.
 func NewCopier(sourceDSN, targetDSN, database string, opts ...Option) (*Copier, error) {
-	src, err := parseDSN(Source, sourceDSN)
-	if err != nil {
-		return nil, err
-	}
-	dst, err := parseDSN(Target, targetDSN)
-	if err != nil {
-		return nil, err
-	}
-	if err := schema.ValidateName("database", database); err != nil {
-		return nil, fmt.Errorf("migrate: copier: %w", err)
-	}
-	c := &Copier{source: src, target: dst, database: database, cfg: config{
+	cfg := config{
 		kind:             kindCopier,
 		skip:             map[ObjectKind]bool{},
 		logger:           slog.New(slog.DiscardHandler),
@@ -89,25 +77,15 @@ func NewCopier(sourceDSN, targetDSN, database string, opts ...Option) (*Copier, 
 			segmentRows:  defaultSegmentRows,
 			checkpointDB: defaultCheckpointDB,
 		},
-	}}
-	for _, opt := range opts {
-		if opt == nil {
-			return nil, errors.New("migrate: copier: nil option")
-		}
-		if err := opt(&c.cfg); err != nil {
-			return nil, fmt.Errorf("migrate: copier: %w", err)
-		}
 	}
-	if c.cfg.targetDatabase == "" {
-		c.cfg.targetDatabase = database
+	src, dst, err := prepare("copier", sourceDSN, targetDSN, database, &cfg, opts)
+	if err != nil {
+		return nil, err
 	}
-	if strings.EqualFold(c.cfg.targetDatabase, c.cfg.checkpointDB) {
-		return nil, fmt.Errorf("migrate: copier: target database %s is the checkpoint database", schema.QuoteIdent(c.cfg.targetDatabase))
+	if strings.EqualFold(cfg.targetDatabase, cfg.checkpointDB) {
+		return nil, fmt.Errorf("migrate: copier: target database %s is the checkpoint database", schema.QuoteIdent(cfg.targetDatabase))
 	}
-	if src.Addr == dst.Addr && src.Net == dst.Net && database == c.cfg.targetDatabase {
-		return nil, fmt.Errorf("migrate: copier: source and target are the same database %s on %s", schema.QuoteIdent(database), src.Addr)
-	}
-	return c, nil
+	return &Copier{source: src, target: dst, database: database, cfg: cfg}, nil
 }
 
 // copyTable is what Plan learned about one base table.

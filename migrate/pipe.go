@@ -54,39 +54,49 @@ const pipeBufferSize = 256 << 10
 // "user:password@tcp(host:3306)/"; their database part is ignored. It
 // connects to nothing: call Plan for a dry run.
 func NewPipe(sourceDSN, targetDSN, database string, opts ...Option) (*Pipe, error) {
-	src, err := parseDSN(Source, sourceDSN)
-	if err != nil {
-		return nil, err
-	}
-	dst, err := parseDSN(Target, targetDSN)
-	if err != nil {
-		return nil, err
-	}
-	if err := schema.ValidateName("database", database); err != nil {
-		return nil, fmt.Errorf("migrate: pipe: %w", err)
-	}
-	p := &Pipe{source: src, target: dst, database: database, cfg: config{
+	cfg := config{
 		kind:             kindPipe,
 		skip:             map[ObjectKind]bool{},
 		charset:          "utf8mb4",
 		logger:           slog.New(slog.DiscardHandler),
 		progressInterval: time.Second,
-	}}
+	}
+	src, dst, err := prepare("pipe", sourceDSN, targetDSN, database, &cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Pipe{source: src, target: dst, database: database, cfg: cfg}, nil
+}
+
+// prepare is what the copy executors' constructors share: it parses both
+// DSNs, checks the database name, applies opts to cfg, defaults the target
+// database to the source's name and refuses a copy of a database onto
+// itself. name is the executor's, for errors.
+func prepare(name, sourceDSN, targetDSN, database string, cfg *config, opts []Option) (src, dst *mysql.Config, err error) {
+	if src, err = parseDSN(Source, sourceDSN); err != nil {
+		return nil, nil, err
+	}
+	if dst, err = parseDSN(Target, targetDSN); err != nil {
+		return nil, nil, err
+	}
+	if err := schema.ValidateName("database", database); err != nil {
+		return nil, nil, fmt.Errorf("migrate: %s: %w", name, err)
+	}
 	for _, opt := range opts {
 		if opt == nil {
-			return nil, errors.New("migrate: pipe: nil option")
+			return nil, nil, fmt.Errorf("migrate: %s: nil option", name)
 		}
-		if err := opt(&p.cfg); err != nil {
-			return nil, fmt.Errorf("migrate: pipe: %w", err)
+		if err := opt(cfg); err != nil {
+			return nil, nil, fmt.Errorf("migrate: %s: %w", name, err)
 		}
 	}
-	if p.cfg.targetDatabase == "" {
-		p.cfg.targetDatabase = database
+	if cfg.targetDatabase == "" {
+		cfg.targetDatabase = database
 	}
-	if src.Addr == dst.Addr && src.Net == dst.Net && database == p.cfg.targetDatabase {
-		return nil, fmt.Errorf("migrate: pipe: source and target are the same database %s on %s", schema.QuoteIdent(database), src.Addr)
+	if src.Addr == dst.Addr && src.Net == dst.Net && database == cfg.targetDatabase {
+		return nil, nil, fmt.Errorf("migrate: %s: source and target are the same database %s on %s", name, schema.QuoteIdent(database), src.Addr)
 	}
-	return p, nil
+	return src, dst, nil
 }
 
 // parseDSN parses a go-sql-driver DSN without repeating it (it holds a

@@ -143,11 +143,11 @@ func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
 	if o.database == "" {
 		return nil, errors.New("-database is required")
 	}
-	source, err := sideDSN("source", o.source, slices.Contains(o.dsnOnCommandLine, "source"), stderr)
+	source, err := cliflag.SideDSN("copydb", "source", o.source, slices.Contains(o.dsnOnCommandLine, "source"), stderr)
 	if err != nil {
 		return nil, err
 	}
-	target, err := sideDSN("target", o.target, slices.Contains(o.dsnOnCommandLine, "target"), stderr)
+	target, err := cliflag.SideDSN("copydb", "target", o.target, slices.Contains(o.dsnOnCommandLine, "target"), stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -206,19 +206,6 @@ func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
 	default:
 		return nil, fmt.Errorf("-mode %q: unknown mode (want pipe or copy)", o.mode)
 	}
-}
-
-// sideDSN returns the DSN of one side (source or target), its password
-// filled in from SHIFTGATE_<SIDE>_PASSWORD when the DSN has none.
-func sideDSN(side, dsn string, onCommandLine bool, stderr io.Writer) (string, error) {
-	if dsn == "" {
-		return "", fmt.Errorf("-%s is required (or set SHIFTGATE_%s_DSN)", side, strings.ToUpper(side))
-	}
-	cfg, err := cliflag.DSN("copydb", side, dsn, "SHIFTGATE_"+strings.ToUpper(side)+"_PASSWORD", onCommandLine, stderr)
-	if err != nil {
-		return "", err
-	}
-	return cfg.FormatDSN(), nil
 }
 
 func printPlan(w io.Writer, plan *migrate.Plan, asJSON bool) {

@@ -183,11 +183,11 @@ func setup(ctx context.Context, o options, stderr io.Writer) (*verify.Verifier, 
 	if o.verbose {
 		opts = append(opts, verify.WithLogger(slog.New(slog.NewTextHandler(stderr, nil))))
 	}
-	srcDSN, err := sideDSN("source", o.source, o.dsnOnCommandLine["source"], stderr)
+	srcDSN, err := cliflag.SideDSN("verifydb", "source", o.source, o.dsnOnCommandLine["source"], stderr)
 	if err != nil {
 		return nil, nil, nil, nil, usage("%v", err)
 	}
-	dstDSN, err := sideDSN("target", o.target, o.dsnOnCommandLine["target"], stderr)
+	dstDSN, err := cliflag.SideDSN("verifydb", "target", o.target, o.dsnOnCommandLine["target"], stderr)
 	if err != nil {
 		return nil, nil, nil, nil, usage("%v", err)
 	}
@@ -267,17 +267,4 @@ func writeSQL(stdout io.Writer, file string, r *verify.Report) error {
 		return err
 	}
 	return f.Close()
-}
-
-// sideDSN returns the DSN of one side (source or target), its password
-// filled in from SHIFTGATE_<SIDE>_PASSWORD when the DSN has none.
-func sideDSN(side, dsn string, onCommandLine bool, stderr io.Writer) (string, error) {
-	if dsn == "" {
-		return "", fmt.Errorf("-%s is required (or set SHIFTGATE_%s_DSN)", side, strings.ToUpper(side))
-	}
-	cfg, err := cliflag.DSN("verifydb", side, dsn, "SHIFTGATE_"+strings.ToUpper(side)+"_PASSWORD", onCommandLine, stderr)
-	if err != nil {
-		return "", err
-	}
-	return cfg.FormatDSN(), nil
 }

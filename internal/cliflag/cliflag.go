@@ -46,3 +46,19 @@ func List(s string) []string {
 	}
 	return out
 }
+
+// SideDSN returns the DSN of one side of a copy or comparison ("source" or
+// "target"), given as flag -side or in SHIFTGATE_<SIDE>_DSN, with its
+// password filled in from SHIFTGATE_<SIDE>_PASSWORD when it has none (see
+// DSN).
+func SideDSN(program, side, dsn string, onCommandLine bool, stderr io.Writer) (string, error) {
+	upper := strings.ToUpper(side)
+	if dsn == "" {
+		return "", fmt.Errorf("-%s is required (or set SHIFTGATE_%s_DSN)", side, upper)
+	}
+	cfg, err := DSN(program, side, dsn, "SHIFTGATE_"+upper+"_PASSWORD", onCommandLine, stderr)
+	if err != nil {
+		return "", err
+	}
+	return cfg.FormatDSN(), nil
+}
