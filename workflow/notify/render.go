@@ -38,9 +38,33 @@ func fields(e workflow.Event) []field {
 	return out
 }
 
-// oneLine folds line breaks so that a value stays inside its markdown line.
+// oneLine folds line breaks so that a value stays inside its markdown line,
+// and defuses mention markup in it (see noMentions).
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\r", "")), " ")
+	return noMentions(strings.Join(strings.Fields(strings.ReplaceAll(s, "\r", "")), " "))
+}
+
+// noMentions breaks the mention markup of the chat services in text that
+// people wrote (a title, a comment): WeCom's <@userid> and Feishu's
+// <at id=...>, so that "<@all>" in a comment cannot ping a whole group. A
+// zero-width space after the '<' keeps the text readable. Mentions the
+// notifier adds itself, from its resolver, are not passed through here.
+func noMentions(s string) string {
+	if !strings.Contains(s, "<") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteByte(s[i])
+		if s[i] != '<' {
+			continue
+		}
+		rest := strings.ToLower(s[i+1:])
+		if strings.HasPrefix(rest, "@") || strings.HasPrefix(rest, "at ") || strings.HasPrefix(rest, "at>") {
+			b.WriteString("\u200b")
+		}
+	}
+	return b.String()
 }
 
 // markdown renders e in the markdown most Chinese chat robots accept: a
@@ -48,7 +72,7 @@ func oneLine(s string) string {
 func markdown(e workflow.Event, heading string) string {
 	var b strings.Builder
 	b.WriteString(heading)
-	b.WriteString(e.Subject())
+	b.WriteString(noMentions(e.Subject()))
 	b.WriteString("\n\n")
 	for _, f := range fields(e) {
 		b.WriteString("**" + f.Label + ":** " + oneLine(f.Value) + "\n\n")
