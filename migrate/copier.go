@@ -253,7 +253,7 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 		dstErr("database "+schema.QuoteIdent(c.cfg.targetDatabase),
 			fmt.Errorf("%w: %s hold rows that this copy did not write; the copy would replace them (allow it with WithReplace, or -replace)", ErrNotEmpty, strings.Join(notEmpty, ", ")))
 	}
-	s.problems = append(s.problems, c.checkPrivileges(ctx, src, dst, plan, facts)...)
+	c.checkPrivileges(ctx, s, facts)
 	plan.Locks, plan.Steps = c.describe(plan, facts)
 	return plan, facts, s.err()
 }
@@ -362,76 +362,26 @@ func (c *Copier) createStatement(ctx context.Context, src *sql.DB, d *schema.Tab
 	return strings.Join(append(out, lines[end:]...), "\n"), deferred, names, nil
 }
 
-// checkPrivileges reports the privileges each side lacks for this copy.
-func (c *Copier) checkPrivileges(ctx context.Context, src, dst *sql.DB, plan *Plan, facts *copierFacts) []error {
-	kinds := map[ObjectKind]bool{}
-	for _, o := range plan.Objects {
-		kinds[o.Kind] = true
-	}
-	var problems []error
-	check := func(side Side, endpoint string, db *sql.DB, database string, need []string, tables []string) *schema.Privileges {
-		privs, err := schema.LoadPrivileges(ctx, db, database)
-		if err != nil {
-			problems = append(problems, &EndpointError{Side: side, Endpoint: endpoint, Err: err})
-			return nil
-		}
-		missing := privs.Missing("", need...)
-		if i := slices.Index(missing, "SELECT"); i >= 0 && len(tables) > 0 && !slices.ContainsFunc(tables, func(t string) bool { return !privs.Has("SELECT", t) }) {
-			missing = slices.Delete(missing, i, i+1)
-		}
-		if len(missing) > 0 {
-			problems = append(problems, &EndpointError{Side: side, Endpoint: endpoint, Object: "database " + schema.QuoteIdent(database),
-				Err: fmt.Errorf("%w: user %s lacks %s", ErrPrivilege, privs.User, strings.Join(missing, ", "))})
-		}
-		return privs
-	}
-	srcNeed := []string{"SELECT"}
-	if !c.cfg.skip[KindView] {
-		srcNeed = append(srcNeed, "SHOW VIEW")
-	}
-	if !c.cfg.skip[KindTrigger] {
-		srcNeed = append(srcNeed, "TRIGGER")
-	}
-	if !c.cfg.skip[KindEvent] && len(c.cfg.tables) == 0 {
-		srcNeed = append(srcNeed, "EVENT")
-	}
-	dstNeed := []string{"CREATE", "DROP", "INSERT", "SELECT", "ALTER"}
+// checkPrivileges records the privileges each side lacks for this copy.
+func (c *Copier) checkPrivileges(ctx context.Context, s *survey, facts *copierFacts) {
+	srcNeed, dstNeed := copyPrivileges(&c.cfg, s.plan.Objects)
+	dstNeed = append(dstNeed, "SELECT")
 	if c.cfg.deferIndexes {
 		dstNeed = append(dstNeed, "INDEX")
-	}
-	if kinds[KindView] {
-		dstNeed = append(dstNeed, "CREATE VIEW")
-	}
-	if kinds[KindTrigger] {
-		dstNeed = append(dstNeed, "TRIGGER")
-	}
-	if kinds[KindEvent] {
-		dstNeed = append(dstNeed, "EVENT")
-	}
-	if kinds[KindProcedure] || kinds[KindFunction] {
-		dstNeed = append(dstNeed, "CREATE ROUTINE", "ALTER ROUTINE")
 	}
 	var names []string
 	for _, t := range facts.tables {
 		names = append(names, t.def.Name)
 	}
-	privs := check(Source, plan.Source, src, c.database, srcNeed, append(names, facts.views...))
-	if privs != nil {
-		if facts.binlog && !privs.HasAny("BINLOG MONITOR", "REPLICATION CLIENT", "SUPER") {
-			problems = append(problems, &EndpointError{Side: Source, Endpoint: plan.Source,
-				Err: fmt.Errorf("%w: user %s lacks BINLOG MONITOR (or REPLICATION CLIENT), needed to record the binlog position of the copy", ErrPrivilege, privs.User)})
-		}
-		if c.cfg.snapshot == SnapshotConsistent && !privs.HasAny("RELOAD") {
-			problems = append(problems, &EndpointError{Side: Source, Endpoint: plan.Source,
-				Err: fmt.Errorf("%w: user %s lacks RELOAD, needed for BACKUP STAGE to align the readers' snapshot (or copy lock-free with WithSnapshot(SnapshotNone))", ErrPrivilege, privs.User)})
-		}
+	privs := s.requirePrivileges(ctx, Source, c.database, srcNeed, append(names, facts.views...))
+	s.requireBinlogMonitor(privs)
+	if privs != nil && c.cfg.snapshot == SnapshotConsistent && !privs.HasAny("RELOAD") {
+		s.sourceProblem("", fmt.Errorf("%w: user %s lacks RELOAD, needed for BACKUP STAGE to align the readers' snapshot (or copy lock-free with WithSnapshot(SnapshotNone))", ErrPrivilege, privs.User))
 	}
-	if tp := check(Target, plan.Target, dst, c.cfg.targetDatabase, dstNeed, nil); tp != nil && c.cfg.noTargetBinlog && !tp.HasAny("BINLOG ADMIN", "SUPER") {
-		problems = append(problems, &EndpointError{Side: Target, Endpoint: plan.Target,
-			Err: fmt.Errorf("%w: user %s lacks BINLOG ADMIN (or SUPER), needed to write without binlog (WithoutTargetBinlog)", ErrPrivilege, tp.User)})
+	if tp := s.requirePrivileges(ctx, Target, c.cfg.targetDatabase, dstNeed, nil); tp != nil && c.cfg.noTargetBinlog && !tp.HasAny("BINLOG ADMIN", "SUPER") {
+		s.targetProblem("", fmt.Errorf("%w: user %s lacks BINLOG ADMIN (or SUPER), needed to write without binlog (WithoutTargetBinlog)", ErrPrivilege, tp.User))
 	}
-	check(Target, plan.Target, dst, c.cfg.checkpointDB, []string{"CREATE", "SELECT", "INSERT", "UPDATE", "DELETE"}, nil)
-	return problems
+	s.requirePrivileges(ctx, Target, c.cfg.checkpointDB, []string{"CREATE", "SELECT", "INSERT", "UPDATE", "DELETE"}, nil)
 }
 
 // describe says what will be locked and what Run will do.

@@ -2,7 +2,6 @@ package migrate
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -163,7 +162,7 @@ func (p *Pipe) plan(ctx context.Context) (*Plan, *pipeFacts, error) {
 		s.targetProblem("database "+schema.QuoteIdent(p.cfg.targetDatabase),
 			fmt.Errorf("%w: %s hold rows; the copy would replace them (allow it with WithReplace, or -replace)", ErrNotEmpty, strings.Join(notEmpty, ", ")))
 	}
-	s.problems = append(s.problems, p.checkPrivileges(ctx, s.src, s.dst, plan, facts)...)
+	p.checkPrivileges(ctx, s, facts)
 	plan.Locks, plan.Steps = p.describe(plan, facts, s.tables)
 	return plan, facts, s.err()
 }
@@ -209,62 +208,11 @@ func (c *config) objects(tables []schema.Table, routines []schema.Routine) []Obj
 	return out
 }
 
-// checkPrivileges reports the privileges each side lacks for this copy.
-func (p *Pipe) checkPrivileges(ctx context.Context, src, dst *sql.DB, plan *Plan, facts *pipeFacts) []error {
-	kinds := map[ObjectKind]bool{}
-	for _, o := range plan.Objects {
-		kinds[o.Kind] = true
-	}
-	var problems []error
-	check := func(side Side, endpoint string, db *sql.DB, database string, need []string, tables []string) {
-		privs, err := schema.LoadPrivileges(ctx, db, database)
-		if err != nil {
-			problems = append(problems, &EndpointError{Side: side, Endpoint: endpoint, Err: err})
-			return
-		}
-		missing := privs.Missing("", need...)
-		// A table-level grant is enough for the tables it names.
-		if i := slices.Index(missing, "SELECT"); i >= 0 && len(tables) > 0 && !slices.ContainsFunc(tables, func(t string) bool { return !privs.Has("SELECT", t) }) {
-			missing = slices.Delete(missing, i, i+1)
-		}
-		if len(missing) > 0 {
-			problems = append(problems, &EndpointError{Side: side, Endpoint: endpoint, Object: "database " + schema.QuoteIdent(database),
-				Err: fmt.Errorf("%w: user %s lacks %s", ErrPrivilege, privs.User, strings.Join(missing, ", "))})
-		}
-		if side == Source && facts.binlog && !privs.HasAny("BINLOG MONITOR", "REPLICATION CLIENT", "SUPER") {
-			problems = append(problems, &EndpointError{Side: side, Endpoint: endpoint,
-				Err: fmt.Errorf("%w: user %s lacks BINLOG MONITOR (or REPLICATION CLIENT), needed to record the binlog position of the copy", ErrPrivilege, privs.User)})
-		}
-	}
-	// The source user must be able to see every object of a kind that is
-	// copied: information_schema hides the triggers, events and views it
-	// may not read, and mariadb-dump would skip them without a word.
-	srcNeed := []string{"SELECT"}
-	dstNeed := []string{"CREATE", "DROP", "INSERT", "ALTER"}
-	if !p.cfg.skip[KindView] {
-		srcNeed = append(srcNeed, "SHOW VIEW")
-	}
-	if !p.cfg.skip[KindTrigger] {
-		srcNeed = append(srcNeed, "TRIGGER")
-	}
-	if !p.cfg.skip[KindEvent] && len(p.cfg.tables) == 0 {
-		srcNeed = append(srcNeed, "EVENT")
-	}
-	if kinds[KindView] {
-		dstNeed = append(dstNeed, "CREATE VIEW")
-	}
-	if kinds[KindTrigger] {
-		dstNeed = append(dstNeed, "TRIGGER")
-	}
-	if kinds[KindEvent] {
-		dstNeed = append(dstNeed, "EVENT")
-	}
-	if kinds[KindProcedure] || kinds[KindFunction] {
-		dstNeed = append(dstNeed, "CREATE ROUTINE", "ALTER ROUTINE")
-	}
-	check(Source, plan.Source, src, p.database, srcNeed, append(slices.Clone(facts.tableNames), facts.views...))
-	check(Target, plan.Target, dst, p.cfg.targetDatabase, dstNeed, nil)
-	return problems
+// checkPrivileges records the privileges each side lacks for this copy.
+func (p *Pipe) checkPrivileges(ctx context.Context, s *survey, facts *pipeFacts) {
+	srcNeed, dstNeed := copyPrivileges(&p.cfg, s.plan.Objects)
+	s.requireBinlogMonitor(s.requirePrivileges(ctx, Source, p.database, srcNeed, append(slices.Clone(facts.tableNames), facts.views...)))
+	s.requirePrivileges(ctx, Target, p.cfg.targetDatabase, dstNeed, nil)
 }
 
 // describe says what will be locked and what Run will do.

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -125,3 +127,72 @@ func (s *survey) targetState(ctx context.Context, name string) (exists, hasRows 
 
 // err returns every problem found, joined, or nil.
 func (s *survey) err() error { return errors.Join(s.problems...) }
+
+// requirePrivileges checks that the current user on side holds need on
+// database (for SELECT, a table-level grant on each of tables is enough)
+// and records a problem naming what is missing. It returns the privileges
+// for further checks, or nil when they could not be read.
+func (s *survey) requirePrivileges(ctx context.Context, side Side, database string, need, tables []string) *schema.Privileges {
+	db, problem := s.src, s.sourceProblem
+	if side == Target {
+		db, problem = s.dst, s.targetProblem
+	}
+	privs, err := schema.LoadPrivileges(ctx, db, database)
+	if err != nil {
+		problem("", err)
+		return nil
+	}
+	missing := privs.Missing("", need...)
+	if i := slices.Index(missing, "SELECT"); i >= 0 && len(tables) > 0 && !slices.ContainsFunc(tables, func(t string) bool { return !privs.Has("SELECT", t) }) {
+		missing = slices.Delete(missing, i, i+1)
+	}
+	if len(missing) > 0 {
+		problem("database "+schema.QuoteIdent(database),
+			fmt.Errorf("%w: user %s lacks %s", ErrPrivilege, privs.User, strings.Join(missing, ", ")))
+	}
+	return privs
+}
+
+// requireBinlogMonitor records a problem when the source writes a binary
+// log but privs cannot read the position of the copy in it.
+func (s *survey) requireBinlogMonitor(privs *schema.Privileges) {
+	if privs != nil && s.binlog && !privs.HasAny("BINLOG MONITOR", "REPLICATION CLIENT", "SUPER") {
+		s.sourceProblem("", fmt.Errorf("%w: user %s lacks BINLOG MONITOR (or REPLICATION CLIENT), needed to record the binlog position of the copy", ErrPrivilege, privs.User))
+	}
+}
+
+// copyPrivileges returns what a copy configured by cfg needs on each side.
+// The source user must be able to see every object of a kind that is
+// copied: information_schema hides the triggers, events and views it may
+// not read, and the copy would skip them without a word. The target user
+// must be able to create the tables and the objects found (objects).
+func copyPrivileges(cfg *config, objects []Object) (source, target []string) {
+	source = []string{"SELECT"}
+	if !cfg.skip[KindView] {
+		source = append(source, "SHOW VIEW")
+	}
+	if !cfg.skip[KindTrigger] {
+		source = append(source, "TRIGGER")
+	}
+	if !cfg.skip[KindEvent] && len(cfg.tables) == 0 {
+		source = append(source, "EVENT")
+	}
+	kinds := map[ObjectKind]bool{}
+	for _, o := range objects {
+		kinds[o.Kind] = true
+	}
+	target = []string{"CREATE", "DROP", "INSERT", "ALTER"}
+	if kinds[KindView] {
+		target = append(target, "CREATE VIEW")
+	}
+	if kinds[KindTrigger] {
+		target = append(target, "TRIGGER")
+	}
+	if kinds[KindEvent] {
+		target = append(target, "EVENT")
+	}
+	if kinds[KindProcedure] || kinds[KindFunction] {
+		target = append(target, "CREATE ROUTINE", "ALTER ROUTINE")
+	}
+	return source, target
+}
