@@ -353,6 +353,22 @@ func isNumber(v any) bool {
 	return ok
 }
 
+// tableRefs returns the table references of an UPDATE, DELETE, SELECT or
+// INSERT (its target), nil for other statements.
+func tableRefs(n ast.Node) *ast.TableRefsClause {
+	switch n := n.(type) {
+	case *ast.UpdateStmt:
+		return n.TableRefs
+	case *ast.DeleteStmt:
+		return n.TableRefs
+	case *ast.SelectStmt:
+		return n.From
+	case *ast.InsertStmt:
+		return n.Table
+	}
+	return nil
+}
+
 // tableAliases maps the names by which a statement's tables can be
 // referred (alias or name) to their TableName, for single-level statements.
 func tableAliases(n ast.Node) map[string]*ast.TableName {
@@ -380,18 +396,7 @@ func tableAliases(n ast.Node) map[string]*ast.TableName {
 			out[n.Name.L] = n
 		}
 	}
-	var refs *ast.TableRefsClause
-	switch n := n.(type) {
-	case *ast.UpdateStmt:
-		refs = n.TableRefs
-	case *ast.DeleteStmt:
-		refs = n.TableRefs
-	case *ast.SelectStmt:
-		refs = n.From
-	case *ast.InsertStmt:
-		refs = n.Table
-	}
-	if refs != nil && refs.TableRefs != nil {
+	if refs := tableRefs(n); refs != nil && refs.TableRefs != nil {
 		add(refs.TableRefs)
 	}
 	return out

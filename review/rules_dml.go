@@ -10,16 +10,7 @@ import (
 
 // changeTarget names the table an UPDATE or DELETE changes, for messages.
 func changeTarget(n ast.StmtNode) string {
-	var refs *ast.TableRefsClause
-	switch n := n.(type) {
-	case *ast.UpdateStmt:
-		refs = n.TableRefs
-	case *ast.DeleteStmt:
-		refs = n.TableRefs
-	case *ast.InsertStmt:
-		refs = n.Table
-	}
-	if names := tableNames(refs, nil); len(names) > 0 {
+	if names := tableNames(tableRefs(n), nil); len(names) > 0 {
 		return tableLabel(names[0])
 	}
 	return "the table"
