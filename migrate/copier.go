@@ -72,6 +72,7 @@ func NewCopier(sourceDSN, targetDSN, database string, opts ...Option) (*Copier, 
 		progressInterval: time.Second,
 		copierConfig: copierConfig{
 			threads:      defaultThreads,
+			deferIndexes: true,
 			memoryBudget: defaultMemoryBudget,
 			chunkTime:    defaultChunkTime,
 			segmentRows:  defaultSegmentRows,
@@ -90,16 +91,15 @@ func NewCopier(sourceDSN, targetDSN, database string, opts ...Option) (*Copier, 
 
 // copyTable is what Plan learned about one base table.
 type copyTable struct {
-	def        *schema.TableDef
-	target     string
-	key        keyset.Key
-	keyless    bool // copied in one chunk (WithKeylessTables)
-	columns    []schema.Column
-	create     string   // target CREATE TABLE
-	deferred   []string // index definitions added after the rows ("KEY `a` (`a`)")
-	deferNames []string
-	resume     bool // an interrupted copy of this table continues
-	exists     bool // target table exists
+	def      *schema.TableDef
+	target   string
+	key      keyset.Key
+	keyless  bool // copied in one chunk (WithKeylessTables)
+	columns  []schema.Column
+	create   string           // target CREATE TABLE
+	deferred []deferredClause // added after the rows (WithDeferredIndexes)
+	resume   bool             // an interrupted copy of this table continues
+	exists   bool             // target table exists
 }
 
 // copierFacts are what the plan learned that Run needs.
@@ -222,11 +222,19 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 		} else {
 			tp.Key = ct.key.Columns
 		}
-		ct.create, ct.deferred, ct.deferNames, err = c.createStatement(ctx, src, d, ct.target, referenced[d.Name])
+		ct.create, ct.deferred, err = c.createStatement(ctx, src, d, ct.target, referenced[d.Name])
 		if err != nil {
 			srcErr("table "+schema.QualifiedName(c.database, d.Name), err)
 		}
-		tp.CreateTable, tp.DeferredIndexes = ct.create, ct.deferNames
+		tp.CreateTable = ct.create
+		for _, dc := range ct.deferred {
+			if dc.foreignKey {
+				tp.DeferredForeignKeys = append(tp.DeferredForeignKeys, dc.name)
+			} else {
+				tp.DeferredIndexes = append(tp.DeferredIndexes, dc.name)
+			}
+		}
+		tp.AfterRows = addClauses(schema.QualifiedName(c.cfg.targetDatabase, ct.target), ct.deferred)
 		tp.Segments = 1
 		if !ct.keyless {
 			tp.Segments = int(min(int64(threads*8), max(1, (d.Rows+int64(c.cfg.segmentRows)-1)/int64(c.cfg.segmentRows))))
@@ -299,39 +307,44 @@ func (c *Copier) chunkBytes() int64 {
 }
 
 var (
-	indexLine  = regexp.MustCompile("^\\s*(?:UNIQUE |FULLTEXT |SPATIAL |VECTOR )?(?:KEY|INDEX) `((?:[^`]|``)*)`")
-	createHead = regexp.MustCompile("^CREATE TABLE `(?:[^`]|``)*` \\(")
+	indexLine      = regexp.MustCompile("^\\s*(?:UNIQUE |FULLTEXT |SPATIAL |VECTOR )?(?:KEY|INDEX) `((?:[^`]|``)*)`")
+	foreignKeyLine = regexp.MustCompile("^\\s*CONSTRAINT `((?:[^`]|``)*)` FOREIGN KEY ")
+	createHead     = regexp.MustCompile("^CREATE TABLE `(?:[^`]|``)*` \\(")
 )
+
+// deferredClause is an index or a foreign key that WithDeferredIndexes
+// leaves out of a target table's CREATE TABLE and adds after its rows.
+type deferredClause struct {
+	name       string
+	def        string // as in CREATE TABLE: "KEY `a` (`a`)", "CONSTRAINT `f` FOREIGN KEY ..."
+	foreignKey bool
+}
 
 // createStatement returns the target's CREATE TABLE for d from SHOW CREATE
 // TABLE, renamed, with the foreign keys to renamed tables following them,
-// and with WithDeferredIndexes the index definitions it leaves out.
-func (c *Copier) createStatement(ctx context.Context, src *sql.DB, d *schema.TableDef, target string, referenced [][]string) (create string, deferred, names []string, err error) {
+// and with WithDeferredIndexes the clauses it leaves out: the secondary
+// indexes, except those that another table's foreign key references
+// (referenced lists their columns), and the foreign keys.
+func (c *Copier) createStatement(ctx context.Context, src *sql.DB, d *schema.TableDef, target string, referenced [][]string) (create string, deferred []deferredClause, err error) {
 	var name string
 	if err := src.QueryRowContext(ctx, "SHOW CREATE TABLE "+schema.QualifiedName(d.Database, d.Name)).Scan(&name, &create); err != nil {
-		return "", nil, nil, fmt.Errorf("show create table: %w", err)
+		return "", nil, fmt.Errorf("show create table: %w", err)
 	}
 	if !createHead.MatchString(create) {
-		return "", nil, nil, fmt.Errorf("unexpected SHOW CREATE TABLE output: %.60q", create)
+		return "", nil, fmt.Errorf("unexpected SHOW CREATE TABLE output: %.60q", create)
 	}
 	create = createHead.ReplaceAllLiteralString(create, "CREATE TABLE "+schema.QuoteIdent(target)+" (")
 	for src, dst := range c.cfg.tableNames {
 		create = strings.ReplaceAll(create, "REFERENCES "+schema.QuoteIdent(src)+" (", "REFERENCES "+schema.QuoteIdent(dst)+" (")
 	}
 	if !c.cfg.deferIndexes {
-		return create, nil, nil, nil
+		return create, nil, nil
 	}
 	keep := map[string]bool{}
 	if ix, err := d.RowKey(); err == nil {
 		keep[ix.Name] = true
 	}
-	// An index that serves a foreign key of this table or that another
-	// table's foreign key references stays.
-	needs := referenced
-	for _, fk := range d.ForeignKeys {
-		needs = append(needs, fk.Columns)
-	}
-	for _, cols := range needs {
+	for _, cols := range referenced {
 		for _, ix := range d.Indexes {
 			names := ix.ColumnNames()
 			if len(names) >= len(cols) && slices.EqualFunc(names[:len(cols)], cols, strings.EqualFold) {
@@ -343,23 +356,50 @@ func (c *Copier) createStatement(ctx context.Context, src *sql.DB, d *schema.Tab
 	lines := strings.Split(create, "\n")
 	end := slices.IndexFunc(lines[1:], func(l string) bool { return strings.HasPrefix(l, ")") }) + 1
 	if end < 1 {
-		return "", nil, nil, fmt.Errorf("unexpected SHOW CREATE TABLE output: no closing parenthesis")
+		return "", nil, fmt.Errorf("unexpected SHOW CREATE TABLE output: no closing parenthesis")
 	}
 	var body []string
 	for _, l := range lines[1:end] {
 		l = strings.TrimSuffix(l, ",")
-		if m := indexLine.FindStringSubmatch(l); m != nil {
-			ixName := strings.ReplaceAll(m[1], "``", "`")
-			if !keep[ixName] {
-				deferred = append(deferred, strings.TrimSpace(l))
-				names = append(names, ixName)
-				continue
-			}
+		if m := indexLine.FindStringSubmatch(l); m != nil && !keep[strings.ReplaceAll(m[1], "``", "`")] {
+			deferred = append(deferred, deferredClause{name: strings.ReplaceAll(m[1], "``", "`"), def: strings.TrimSpace(l)})
+			continue
+		}
+		if m := foreignKeyLine.FindStringSubmatch(l); m != nil {
+			deferred = append(deferred, deferredClause{name: strings.ReplaceAll(m[1], "``", "`"), def: strings.TrimSpace(l), foreignKey: true})
+			continue
 		}
 		body = append(body, l)
 	}
+	// Indexes first: a foreign key added in the same ALTER TABLE uses the
+	// index its columns had on the source rather than making its own.
+	slices.SortStableFunc(deferred, func(a, b deferredClause) int {
+		return cmpBool(a.foreignKey, b.foreignKey)
+	})
 	out := append([]string{lines[0]}, strings.Join(body, ",\n"))
-	return strings.Join(append(out, lines[end:]...), "\n"), deferred, names, nil
+	return strings.Join(append(out, lines[end:]...), "\n"), deferred, nil
+}
+
+// addClauses is the ALTER TABLE that adds clauses to table, "" for none.
+func addClauses(table string, clauses []deferredClause) string {
+	if len(clauses) == 0 {
+		return ""
+	}
+	adds := make([]string, len(clauses))
+	for i, dc := range clauses {
+		adds[i] = "ADD " + dc.def
+	}
+	return "ALTER TABLE " + table + " " + strings.Join(adds, ", ")
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // checkPrivileges records the privileges each side lacks for this copy.
@@ -399,7 +439,7 @@ func (c *Copier) describe(plan *Plan, facts *copierFacts) (locks, steps []string
 		fmt.Sprintf("target: each chunk is one transaction of at most %s; it locks only the rows it inserts", formatBytes(c.chunkBytes())),
 		"target: tables are incomplete until their last chunk has committed")
 	if c.cfg.deferIndexes {
-		locks = append(locks, "target: deferred secondary indexes are added with ALTER TABLE once a table's rows are in (online, the table stays readable)")
+		locks = append(locks, "target: deferred secondary indexes and foreign keys are added with ALTER TABLE once a table's rows are in (online, the table stays readable)")
 	}
 	var chunks int64
 	for _, t := range plan.Tables {
@@ -418,7 +458,7 @@ func (c *Copier) describe(plan *Plan, facts *copierFacts) (locks, steps []string
 		steps = append(steps, "write the rows with sql_log_bin=0: the target's replicas do not receive them")
 	}
 	if c.cfg.deferIndexes {
-		steps = append(steps, "add the deferred secondary indexes of each table after its rows")
+		steps = append(steps, "add the deferred secondary indexes and foreign keys of each table after its rows")
 	}
 	steps = append(steps, "check that every target table holds the number of rows its checkpoints count")
 	if len(plan.Objects) > 0 {

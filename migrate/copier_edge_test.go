@@ -125,9 +125,9 @@ func TestCopierEdgeCases(t *testing.T) {
 		deferred bool
 		opts     []migrate.Option
 	}{
-		{"load-data", false, []migrate.Option{migrate.WithChunkRows(7), migrate.WithSegmentRows(40), migrate.WithThreads(4)}},
-		{"insert", false, []migrate.Option{migrate.WithWriteMethod(migrate.WriteInsert), migrate.WithChunkRows(5), migrate.WithThreads(2)}},
-		{"lock-free deferred indexes", true, []migrate.Option{migrate.WithSnapshot(migrate.SnapshotNone), migrate.WithDeferredIndexes(), migrate.WithChunkRows(3), migrate.WithSegmentRows(25)}},
+		{"load-data", true, []migrate.Option{migrate.WithChunkRows(7), migrate.WithSegmentRows(40), migrate.WithThreads(4)}},
+		{"insert, whole tables", false, []migrate.Option{migrate.WithWriteMethod(migrate.WriteInsert), migrate.WithDeferredIndexes(false), migrate.WithChunkRows(5), migrate.WithThreads(2)}},
+		{"lock-free deferred indexes", true, []migrate.Option{migrate.WithSnapshot(migrate.SnapshotNone), migrate.WithDeferredIndexes(true), migrate.WithChunkRows(3), migrate.WithSegmentRows(25)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := targetName(t, servers[1])
@@ -165,7 +165,8 @@ func TestCopierRenamesAndSubsets(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, plan.Tables, 2)
 	assert.Equal(t, "parents", plan.Tables[0].TargetName)
-	assert.Contains(t, plan.Tables[1].CreateTable, "REFERENCES `parents` (`id`)")
+	assert.Equal(t, []string{"fk_parent", "fk_parent_name"}, plan.Tables[1].DeferredForeignKeys)
+	assert.Contains(t, plan.Tables[1].AfterRows, "REFERENCES `parents` (`id`)")
 	_, err = c.Run(ctx, nil)
 	require.NoError(t, err)
 	assert.Equal(t, rowsOf(t, servers[0], src, "achild"), rowsOf(t, servers[1], dst, "children"))

@@ -34,7 +34,7 @@ type childSpec struct {
 // deferred indexes.
 func childOptions(s childSpec) []migrate.Option {
 	return []migrate.Option{migrate.WithTargetDatabase(s.TargetDatabase), migrate.WithCheckpointDatabase(s.CheckpointDB),
-		migrate.WithChunkRows(400), migrate.WithSegmentRows(6000), migrate.WithThreads(3), migrate.WithDeferredIndexes()}
+		migrate.WithChunkRows(400), migrate.WithSegmentRows(6000), migrate.WithThreads(3), migrate.WithDeferredIndexes(true)}
 }
 
 // copierChild runs the copy the spec describes and returns the exit code.

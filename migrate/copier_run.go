@@ -590,29 +590,16 @@ func (r *copierRun) savePosition(ctx context.Context) error {
 // chunks in memory (being read, waiting, being written), and a segment's
 // chunks commit in order.
 func (r *copierRun) copyRows(ctx context.Context, readers []*sql.Conn) error {
-	type task struct {
-		seg      *segment
-		finalize *tableRun
-	}
-	var tasks []task
-	order := slices.Clone(r.tables)
-	slices.SortStableFunc(order, func(a, b *tableRun) int { return int(min(1, max(-1, b.estimate-a.estimate))) })
-	for _, tr := range order {
+	// Tables an earlier run finished are finalized again first (see
+	// finalize); the segments left go out by the schedule.
+	finished := make(chan *tableRun, len(r.tables))
+	for _, tr := range r.tables {
 		if tr.pending.Load() == 0 {
-			tasks = append(tasks, task{finalize: tr})
-			continue
-		}
-		for _, s := range tr.segments {
-			if !s.done {
-				tasks = append(tasks, task{seg: s})
-			}
+			finished <- tr
 		}
 	}
-	queue := make(chan task, len(tasks))
-	for _, t := range tasks {
-		queue <- t
-	}
-	close(queue)
+	close(finished)
+	sched := newSchedule(r.tables)
 
 	g, gctx := errgroup.WithContext(ctx)
 	stopTicker := r.ticker(gctx)
@@ -622,23 +609,26 @@ func (r *copierRun) copyRows(ctx context.Context, readers []*sql.Conn) error {
 		free := make(chan []byte, 3)
 		g.Go(func() error {
 			defer close(chunks)
-			for t := range queue {
-				if t.finalize != nil {
-					select {
-					case chunks <- &chunk{finalize: t.finalize}:
-					case <-gctx.Done():
-						return gctx.Err()
-					}
-					continue
+			for t := range finished {
+				select {
+				case chunks <- &chunk{finalize: t}:
+				case <-gctx.Done():
+					return gctx.Err()
 				}
-				from := t.seg.from()
+			}
+			var seg *segment
+			for {
+				if seg = sched.next(seg); seg == nil {
+					return nil
+				}
+				from := seg.from()
 				for {
 					var buf []byte
 					select {
 					case buf = <-free:
 					default:
 					}
-					ch, err := r.read(gctx, reader, t.seg, from, buf)
+					ch, err := r.read(gctx, reader, seg, from, buf)
 					if err != nil {
 						return err
 					}
@@ -653,7 +643,6 @@ func (r *copierRun) copyRows(ctx context.Context, readers []*sql.Conn) error {
 					from = ch.last
 				}
 			}
-			return nil
 		})
 		g.Go(func() error {
 			conn, err := r.dst.Conn(gctx)
@@ -884,7 +873,7 @@ func (r *copierRun) write(ctx context.Context, conn *sql.Conn, handler string, c
 }
 
 // finalize completes a table whose segments are all done: it adds the
-// deferred indexes that are missing and checks that the target holds the
+// deferred indexes and foreign keys that are missing and checks that the target holds the
 // rows the checkpoints count. A resumed run does this again for tables an
 // earlier run finished, so a failed check is never skipped.
 func (r *copierRun) finalize(ctx context.Context, conn *sql.Conn, t *tableRun) error {
@@ -892,32 +881,35 @@ func (r *copierRun) finalize(ctx context.Context, conn *sql.Conn, t *tableRun) e
 	name := schema.QualifiedName(target, t.ct.target)
 	object := "table " + name
 	if len(t.ct.deferred) > 0 {
-		rows, err := conn.QueryContext(ctx, "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", target, t.ct.target)
+		rows, err := conn.QueryContext(ctx, "SELECT DISTINCT INDEX_NAME, 0 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? "+
+			"UNION ALL SELECT CONSTRAINT_NAME, 1 FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
+			target, t.ct.target, target, t.ct.target)
 		if err != nil {
 			return r.targetErr(object, err)
 		}
-		have := map[string]bool{}
+		have := map[deferredClause]bool{}
 		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
+			var dc deferredClause
+			if err := rows.Scan(&dc.name, &dc.foreignKey); err != nil {
 				rows.Close()
 				return r.targetErr(object, err)
 			}
-			have[strings.ToLower(n)] = true
+			dc.name = strings.ToLower(dc.name)
+			have[dc] = true
 		}
 		rows.Close()
-		var adds []string
-		for i, def := range t.ct.deferred {
-			if !have[strings.ToLower(t.ct.deferNames[i])] {
-				adds = append(adds, "ADD "+def)
+		var missing []deferredClause
+		for _, dc := range t.ct.deferred {
+			if !have[deferredClause{name: strings.ToLower(dc.name), foreignKey: dc.foreignKey}] {
+				missing = append(missing, dc)
 			}
 		}
-		if len(adds) > 0 {
+		if len(missing) > 0 {
 			start := time.Now()
-			if _, err := conn.ExecContext(ctx, "ALTER TABLE "+name+" "+strings.Join(adds, ", ")); err != nil {
-				return r.targetErr(object, fmt.Errorf("add deferred indexes: %w", err))
+			if _, err := conn.ExecContext(ctx, addClauses(name, missing)); err != nil {
+				return r.targetErr(object, fmt.Errorf("add deferred indexes and foreign keys: %w", err))
 			}
-			r.c.cfg.logger.Info("copier added deferred indexes", "table", t.ct.target, "indexes", len(adds), "took", time.Since(start))
+			r.c.cfg.logger.Info("copier added deferred indexes and foreign keys", "table", t.ct.target, "clauses", len(missing), "took", time.Since(start))
 		}
 	}
 	var n int64
@@ -957,7 +949,7 @@ func (r *copierRun) ticker(ctx context.Context) (stop func()) {
 func (r *copierRun) snapshot() Progress {
 	now := time.Now()
 	p := Progress{TablesTotal: len(r.tables), Elapsed: now.Sub(r.started)}
-	var startRows, startBytes int64
+	var startRows int64
 	secs := p.Elapsed.Seconds()
 	for _, t := range r.tables {
 		rows, bytes := t.rows.Load(), t.bytes.Load()
@@ -978,7 +970,6 @@ func (r *copierRun) snapshot() Progress {
 		startRows += t.startRows
 		p.Tables = append(p.Tables, tp)
 	}
-	_ = startBytes
 	if secs > 0 {
 		p.RowsPerSecond = float64(p.Rows-startRows) / secs
 		p.BytesPerSecond = float64(p.Bytes) / secs

@@ -91,6 +91,11 @@ type TablePlan struct {
 	CreateTable string `json:"create_table,omitempty"`
 	// DeferredIndexes are added after the rows (WithDeferredIndexes).
 	DeferredIndexes []string `json:"deferred_indexes,omitempty"`
+	// DeferredForeignKeys are added after the rows (WithDeferredIndexes),
+	// without checking the rows, which come from a source that had them.
+	DeferredForeignKeys []string `json:"deferred_foreign_keys,omitempty"`
+	// AfterRows is the ALTER TABLE that adds them.
+	AfterRows string `json:"after_rows,omitempty"`
 	// Resume reports that an interrupted copy of this table will continue
 	// from its checkpoint; CheckpointRows is how many rows it holds.
 	Resume         bool  `json:"resume,omitempty"`

@@ -27,7 +27,7 @@ import (
 var (
 	nativeMode = flag.String("native", "on", "benchmark migrate.Copier, mydumper+myloader and the LOAD DATA ceiling: on or off")
 	threads    = flag.Int("threads", 4, "threads of migrate.Copier, mydumper, myloader and the parallel LOAD DATA ceiling")
-	variants   = flag.String("copier", "load-data,insert,load-data+defer,load-data+nobinlog", "Copier variants to time: load-data or insert, with +defer for deferred indexes and +nobinlog for WithoutTargetBinlog; the first is the one the goals judge")
+	variants   = flag.String("copier", "load-data,insert,load-data+whole,load-data+nobinlog", "Copier variants to time: load-data or insert, with +whole to create tables with their indexes (WithDeferredIndexes(false)) and +nobinlog for WithoutTargetBinlog; the first is the one the goals judge")
 )
 
 // The goals of the native copy.
@@ -151,8 +151,8 @@ func (b *bench) runCopier(ctx context.Context, n int, variant string) (nativeRes
 			opts = append(opts, migrate.WithWriteMethod(migrate.WriteLoadData))
 		case "insert":
 			opts = append(opts, migrate.WithWriteMethod(migrate.WriteInsert))
-		case "defer":
-			opts = append(opts, migrate.WithDeferredIndexes())
+		case "whole":
+			opts = append(opts, migrate.WithDeferredIndexes(false))
 		case "nobinlog":
 			opts = append(opts, migrate.WithoutTargetBinlog())
 		default:

@@ -4,7 +4,7 @@
 //
 //	copydb -source DSN -target DSN -database NAME [-tables a,b]
 //	       [-target-database NAME] [-mode pipe|copy] [-replace] [-dry-run] [-json]
-//	       [-threads N] [-lock-free] [-defer-indexes] [-write load-data|insert]
+//	       [-threads N] [-lock-free] [-defer-indexes=false] [-write load-data|insert]
 //	       [-memory MiB] [-rows-per-second N] [-bytes-per-second N]
 //
 // -mode pipe (the default) streams mariadb-dump into the mariadb client
@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.progressInterval, "progress", time.Second, "interval between progress lines")
 	fs.IntVar(&o.threads, "threads", 0, "copy: chunks copied at once (default 4)")
 	fs.BoolVar(&o.lockFree, "lock-free", false, "copy: take no lock on the source; the copy is not one consistent snapshot")
-	fs.BoolVar(&o.deferIndexes, "defer-indexes", false, "copy: add secondary indexes after the rows")
+	fs.BoolVar(&o.deferIndexes, "defer-indexes", true, "copy: add secondary indexes and foreign keys after the rows (false: create tables whole)")
 	fs.StringVar(&o.writeMethod, "write", "", "copy: load-data (default) or insert")
 	fs.Int64Var(&o.memoryMiB, "memory", 0, "copy: memory budget in MiB (default 256)")
 	fs.Float64Var(&o.rowsPerSecond, "rows-per-second", 0, "copy: at most this many rows per second (0: no limit)")
@@ -180,8 +180,8 @@ func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
 	if o.lockFree {
 		opts = append(opts, migrate.WithSnapshot(migrate.SnapshotNone))
 	}
-	if o.deferIndexes {
-		opts = append(opts, migrate.WithDeferredIndexes())
+	if o.mode == "copy" || !o.deferIndexes {
+		opts = append(opts, migrate.WithDeferredIndexes(o.deferIndexes))
 	}
 	switch o.writeMethod {
 	case "":
