@@ -92,7 +92,9 @@ type table struct {
 	oneEvalSrc, oneEvalDst bool
 	// intLead: the first key column is an integer, so the table can be
 	// chunked by ranges of its values without reading it.
-	intLead   bool
+	intLead bool
+	// estimate is the source's row count by its statistics.
+	estimate  int64
 	where     string
 	srcName   string // quoted database.table
 	dstName   string
@@ -248,7 +250,7 @@ func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance flo
 		wanted[strings.ToLower(c.Name)] = true
 	}
 
-	t := &table{pair: p, where: p.Where, tolerance: tolerance,
+	t := &table{pair: p, where: p.Where, tolerance: tolerance, estimate: sdef.Rows,
 		srcName: schema.QualifiedName(p.SourceDatabase, p.SourceTable),
 		dstName: schema.QualifiedName(p.TargetDatabase, p.TargetTable)}
 	for _, sc := range sdef.Columns {

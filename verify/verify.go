@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -214,13 +215,20 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 		tr.t.oneEvalSrc, tr.t.oneEvalDst = srcOne, dstOne
 	}
 
+	// Pass 0: compare the tables small enough whole; those that differ
+	// join the larger ones in pass 1.
+	chunked, err := v.compareWhole(ctx, src, dst, runs)
+	if err != nil {
+		return nil, err
+	}
+
 	// Pass 1: checksum every chunk.
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan *chunk, n)
 	g.Go(func() error {
 		defer close(jobs)
 		conn := src.conns[n] // the boundary reader
-		for _, tr := range runs {
+		for _, tr := range chunked {
 			if err := v.produce(gctx, conn, tr, jobs); err != nil {
 				return err
 			}
@@ -294,12 +302,74 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 	return rep, nil
 }
 
+// compareWhole checksums each table of at most wholeRows estimated rows
+// whole, n at a time, and returns the tables still to compare in chunks:
+// the larger ones and those that differ.
+func (v *Verifier) compareWhole(ctx context.Context, src, dst *side, runs []*tableRun) ([]*tableRun, error) {
+	var whole, chunked []*tableRun
+	for _, tr := range runs {
+		if tr.t.estimate <= v.cfg.wholeRows {
+			whole = append(whole, tr)
+		} else {
+			chunked = append(chunked, tr)
+		}
+	}
+	if len(whole) == 0 {
+		return chunked, nil
+	}
+	// The largest first, so that the last to finish are small.
+	slices.SortStableFunc(whole, func(a, b *tableRun) int { return cmp.Compare(b.t.estimate, a.t.estimate) })
+	differ := make([]bool, len(whole))
+	next := make(chan int, len(whole))
+	for i := range whole {
+		next <- i
+	}
+	close(next)
+	g, gctx := errgroup.WithContext(ctx)
+	for w := range min(v.cfg.parallel, len(whole)) {
+		g.Go(func() error {
+			sc, dc := src.conns[w], dst.conns[w]
+			for i := range next {
+				tr := whole[i]
+				tr.mu.Lock()
+				tr.start = time.Now()
+				tr.mu.Unlock()
+				c := &chunk{run: tr} // no range: the whole table
+				if err := tr.t.checksum(gctx, sc, dc, c); err != nil {
+					return err
+				}
+				took := time.Since(tr.start)
+				v.cfg.logger.Debug("verify: whole table", "table", tr.t.srcName, "rows", c.src.rows, "target_rows", c.dst.rows,
+					"equal", c.src == c.dst, "took", took)
+				if c.src != c.dst {
+					differ[i] = true
+					continue
+				}
+				c.seen = time.Now()
+				tr.done(c, took)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for i, tr := range whole {
+		if differ[i] {
+			chunked = append(chunked, tr)
+		}
+	}
+	return chunked, nil
+}
+
 // produce cuts a table into chunks on the source and queues them.
 func (v *Verifier) produce(ctx context.Context, conn *sql.Conn, tr *tableRun, jobs chan<- *chunk) error {
 	t := tr.t
 	tr.mu.Lock()
-	tr.start = time.Now()
-	tr.end = tr.start
+	if tr.start.IsZero() { // else compareWhole started the table
+		tr.start = time.Now()
+		tr.end = tr.start
+	}
 	tr.mu.Unlock()
 	var spent time.Duration
 	defer func() {

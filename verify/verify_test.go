@@ -484,3 +484,46 @@ func TestIntegerKeyRangesAtTheLimits(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, again.Clean())
 }
+
+// TestWholeTablesFirst checks the whole-table pass: an equal table small
+// enough is settled by one checksum a side, a differing one is then cut
+// into chunks and its rows found, and a table above the limit is chunked
+// from the start.
+func TestWholeTablesFirst(t *testing.T) {
+	ctx := context.Background()
+	src, dst, srcName, dstName := pairOf(t, "whole",
+		"CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(10))",
+		"INSERT INTO a SELECT seq, CONCAT('v', seq) FROM seq_1_to_2000",
+		"CREATE TABLE b LIKE a",
+		"INSERT INTO b SELECT * FROM a",
+		"ANALYZE TABLE a, b")
+	sandboxtest.Exec(t, dst, "UPDATE b SET v = 'x' WHERE id = 1500")
+	pairs := []verify.TablePair{
+		{SourceDatabase: srcName, SourceTable: "a", TargetDatabase: dstName},
+		{SourceDatabase: srcName, SourceTable: "b", TargetDatabase: dstName},
+	}
+	small := verify.WithChunkTime(time.Second, 100, 100, 100)
+
+	v, err := verify.New(src, dst, small)
+	require.NoError(t, err)
+	rep, err := v.Verify(ctx, pairs...)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Tables[0].Chunks, "an equal table: one whole-table checksum")
+	assert.Equal(t, int64(2000), rep.Tables[0].Rows)
+	assert.Empty(t, diffSet(rep.Tables[0]))
+	assert.Greater(t, rep.Tables[1].Chunks, 10, "a differing table is cut into chunks")
+	assert.Equal(t, int64(2000), rep.Tables[1].Rows)
+	assert.Equal(t, []string{"changed 1500 v"}, diffSet(rep.Tables[1]))
+
+	for _, opt := range []verify.Option{verify.WithWholeTables(0), verify.WithWholeTables(1000)} {
+		v, err := verify.New(src, dst, small, opt)
+		require.NoError(t, err)
+		rep, err := v.Verify(ctx, pairs...)
+		require.NoError(t, err)
+		assert.Greater(t, rep.Tables[0].Chunks, 10, "chunks from the start")
+		assert.Equal(t, int64(2000), rep.Tables[0].Rows)
+		assert.Equal(t, []string{"changed 1500 v"}, diffSet(rep.Tables[1]))
+	}
+	_, err = verify.New(src, dst, verify.WithWholeTables(-1))
+	assert.ErrorContains(t, err, "WithWholeTables: -1 rows is negative")
+}
