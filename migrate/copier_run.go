@@ -186,7 +186,7 @@ func (r *copierRun) run(ctx context.Context) (err error) {
 	// consistent snapshot of a source with the same unique keys: the rows
 	// are unique there. A lock-free or resumed copy can see a unique value
 	// move from a copied row to one not yet copied, so it keeps the check.
-	// (1.1 s of 20.4 s in the benchmark.)
+	// (Deferred unique indexes are checked anyway, when they are built.)
 	if c.cfg.snapshot == SnapshotConsistent && !r.facts.resume {
 		wp["unique_checks"] = "0"
 	}

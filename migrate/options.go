@@ -244,7 +244,7 @@ const (
 	// memory (the default; it needs local_infile=ON on the target, and
 	// falls back to WriteInsert when it is OFF). It is the faster: in the
 	// benchmark (4.2M rows, 464 MiB, 4 threads, 2 cores; median of 3 runs)
-	// 16.12 s against 18.94 s for WriteInsert (17% less time), because the
+	// 9.99 s against 12.27 s for WriteInsert (19% less time), because the
 	// server parses a tab-separated stream instead of SQL literals, and the
 	// chunk is sent as it is, 16 KiB at a time, with no statement to build.
 	WriteLoadData WriteMethod = iota
@@ -289,8 +289,9 @@ func WithTableNames(names map[string]string) Option {
 
 // WithThreads sets how many chunks a Copier copies at once (default 4):
 // each thread holds one source reader connection and one target writer
-// connection. With both servers on 2 cores the benchmark copied in 24.1 s
-// with 2 threads, 20.4 s with 4 and 25.8 s with 8.
+// connection. Threads go to different tables first: writers into one
+// table contend for its indexes. With both servers on 2 cores the benchmark data copied in
+// 10.2 s with 2 threads and 10.7 s with 4 (single runs).
 func WithThreads(n int) Option {
 	return func(c *config) error {
 		if err := only(c, kindCopier, "WithThreads"); err != nil {
@@ -338,11 +339,11 @@ func WithWriteMethod(m WriteMethod) Option {
 // ALTER TABLE once a table's rows are in (the default), or creates the
 // tables whole. Deferred, the rows go into the clustered index alone and
 // InnoDB builds each secondary index by sorting, which is faster: in the
-// benchmark (4.2M rows, 2 cores) the target spent 14 CPU-seconds instead
-// of 19. Indexes that identify rows or that another table's foreign key
-// references are kept; foreign keys are added unchecked
-// (foreign_key_checks=0), like the rows, which come from a source that
-// held them. A unique index the rows violate fails that ALTER TABLE,
+// benchmark (4.2M rows, 2 cores, 2 threads) the target spent 14
+// CPU-seconds instead of 20. Indexes that identify rows or that another
+// table's foreign key references are kept; foreign keys are added
+// unchecked (foreign_key_checks=0), like the rows, which come from a
+// source that held them. A unique index the rows violate fails that ALTER TABLE,
 // naming the table.
 func WithDeferredIndexes(deferred bool) Option {
 	return func(c *config) error {
@@ -482,9 +483,8 @@ func WithCheckpointDatabase(name string) Option {
 
 // WithoutTargetBinlog writes the rows on the target with sql_log_bin=0
 // (Copier only), as myloader does by default: the target's replicas do not
-// receive them, and the target has less to write (in the benchmark 15.72 s
-// instead of 16.12 s as the median of 3 runs, 15.8 s instead of 20.4 s in
-// a run on a busier machine). Use it when the target has no replicas or
+// receive them, and the target has less to write (in the benchmark 9.80 s
+// instead of 9.99 s as the median of 3 runs). Use it when the target has no replicas or
 // they are seeded separately. Needs BINLOG ADMIN (or SUPER) on the target.
 func WithoutTargetBinlog() Option {
 	return func(c *config) error {

@@ -235,6 +235,9 @@ func printPlan(w io.Writer, plan *migrate.Plan, asJSON bool) {
 			if len(t.DeferredIndexes) > 0 {
 				fmt.Fprintf(w, ", indexes added after: %s", strings.Join(t.DeferredIndexes, ", "))
 			}
+			if len(t.DeferredForeignKeys) > 0 {
+				fmt.Fprintf(w, ", foreign keys added after: %s", strings.Join(t.DeferredForeignKeys, ", "))
+			}
 			fmt.Fprintln(w)
 		}
 	}
