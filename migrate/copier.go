@@ -358,24 +358,25 @@ func (c *Copier) createStatement(ctx context.Context, src *sql.DB, d *schema.Tab
 	if end < 1 {
 		return "", nil, fmt.Errorf("unexpected SHOW CREATE TABLE output: no closing parenthesis")
 	}
+	// Indexes come before foreign keys: a foreign key added in the same
+	// ALTER TABLE then uses the index its columns had on the source rather
+	// than making its own.
 	var body []string
+	var foreignKeys []deferredClause
 	for _, l := range lines[1:end] {
 		l = strings.TrimSuffix(l, ",")
-		if m := indexLine.FindStringSubmatch(l); m != nil && !keep[strings.ReplaceAll(m[1], "``", "`")] {
-			deferred = append(deferred, deferredClause{name: strings.ReplaceAll(m[1], "``", "`"), def: strings.TrimSpace(l)})
-			continue
-		}
-		if m := foreignKeyLine.FindStringSubmatch(l); m != nil {
-			deferred = append(deferred, deferredClause{name: strings.ReplaceAll(m[1], "``", "`"), def: strings.TrimSpace(l), foreignKey: true})
+		if m := indexLine.FindStringSubmatch(l); m != nil {
+			if name := strings.ReplaceAll(m[1], "``", "`"); !keep[name] {
+				deferred = append(deferred, deferredClause{name: name, def: strings.TrimSpace(l)})
+				continue
+			}
+		} else if m := foreignKeyLine.FindStringSubmatch(l); m != nil {
+			foreignKeys = append(foreignKeys, deferredClause{name: strings.ReplaceAll(m[1], "``", "`"), def: strings.TrimSpace(l), foreignKey: true})
 			continue
 		}
 		body = append(body, l)
 	}
-	// Indexes first: a foreign key added in the same ALTER TABLE uses the
-	// index its columns had on the source rather than making its own.
-	slices.SortStableFunc(deferred, func(a, b deferredClause) int {
-		return cmpBool(a.foreignKey, b.foreignKey)
-	})
+	deferred = append(deferred, foreignKeys...)
 	out := append([]string{lines[0]}, strings.Join(body, ",\n"))
 	return strings.Join(append(out, lines[end:]...), "\n"), deferred, nil
 }
@@ -390,16 +391,6 @@ func addClauses(table string, clauses []deferredClause) string {
 		adds[i] = "ADD " + dc.def
 	}
 	return "ALTER TABLE " + table + " " + strings.Join(adds, ", ")
-}
-
-func cmpBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	}
-	return -1
 }
 
 // checkPrivileges records the privileges each side lacks for this copy.
