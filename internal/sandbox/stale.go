@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -73,9 +72,3 @@ func readPID(path string) (int, error) {
 	return pid, nil
 }
 
-// processAlive reports whether a process with this pid exists. Signal 0 only
-// checks; EPERM means it exists but belongs to someone else.
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
