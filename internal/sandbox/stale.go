@@ -71,4 +71,3 @@ func readPID(path string) (int, error) {
 	}
 	return pid, nil
 }
-
