@@ -518,7 +518,8 @@ func TestApprovalChain(t *testing.T) {
 	if len(tk.Approvals) != 2 || tk.Approvals[0].Actor != "lena" || tk.Approvals[1].Name != "dba" {
 		t.Fatalf("approvals %+v", tk.Approvals)
 	}
-	want := []string{"submit>submitted", "review>pending_approval", "approve>pending_approval", "approve>approved", "enqueue>queued"}
+	want := []string{"submit>submitted", "review>pending_approval", "await>pending_approval", "approve>pending_approval", "await>pending_approval",
+		"approve>approved", "enqueue>queued"}
 	if got := actions(mustGet(t, e, tk.ID)); !slices.Equal(got, want) {
 		t.Fatalf("audit %v", got)
 	}
@@ -580,5 +581,21 @@ func TestStalledTicketsResume(t *testing.T) {
 		if d := waitFor(t, e, id, func(tk *workflow.Ticket) bool { return tk.State.Final() }); d.Ticket.State != workflow.StateSucceeded {
 			t.Errorf("ticket #%d: %s %q", id, d.Ticket.State, d.Ticket.Error)
 		}
+	}
+
+	// A step left to a person is never taken over, however long it waits.
+	prodDB, _ := shopDB(t, servers[0], 20)
+	waiting, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "prod", Database: prodDB,
+		SQL: "UPDATE orders SET amount = 13 WHERE id = 13"})
+	if err != nil || waiting.State != workflow.StatePendingApproval || !waiting.Awaiting {
+		t.Fatalf("submit on prod: %v, %v", waiting, err)
+	}
+	later := newEngine(t, store, nil, workflow.WithClock(func() time.Time { return time.Now().Add(time.Hour) }))
+	if err := later.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"submit>submitted", "review>pending_approval", "await>pending_approval"}
+	if got := actions(mustGet(t, e, waiting.ID)); !slices.Equal(got, want) {
+		t.Fatalf("a ticket waiting for a person: audit %v, want %v", got, want)
 	}
 }
