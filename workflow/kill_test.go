@@ -464,8 +464,9 @@ func TestTwoEnginesShareWork(t *testing.T) {
 // TestSubmitterKilled kills the submitting process with SIGKILL at each
 // point between two of the engine's own steps: after the ticket is stored,
 // after its review, after the first of two automatic approvals, after the
-// last one. Two other engines on the same store (replicas running their
-// workers) take each ticket over and finish it, once.
+// last one; and an engine that took a ticket over, right after its claim.
+// Two other engines on the same store (replicas running their workers)
+// take each ticket over and finish it, once.
 func TestSubmitterKilled(t *testing.T) {
 	ctx := t.Context()
 	store, storeDB := newMySQLStore(t)
@@ -498,6 +499,18 @@ func TestSubmitterKilled(t *testing.T) {
 		d := mustGet(t, engines[0], ids[i])
 		if d.Ticket.State != p.left || d.Ticket.Awaiting {
 			t.Fatalf("killed at %s: ticket #%d is %s (awaiting %v), audit %v", p.name, ids[i], d.Ticket.State, d.Ticket.Awaiting, actions(d))
+		}
+		if i == 0 {
+			// The engine that takes it over dies right after its claim;
+			// the claim lapses after a lease.
+			w := startChild(t, childConfig{StoreDSN: servers[0].DSN(storeDB), Instances: r.List(), Secrets: secrets, PauseAt: "resume>submitted"})
+			if id := w.waitPaused(t); id != ids[0] {
+				t.Fatalf("the recovering child paused at ticket #%d, want #%d", id, ids[0])
+			}
+			w.kill()
+			if got := actions(mustGet(t, engines[0], ids[0])); !slices.Equal(got, []string{"submit>submitted", "resume>submitted"}) {
+				t.Fatalf("after the recovering engine died: audit %v", got)
+			}
 		}
 	}
 	// A repeated Submit by the client also finishes its ticket.

@@ -136,7 +136,8 @@ func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
 		}
 		return nil
 	}
-	beat := func(c context.Context) {
+	var unrecorded error // a statement's record that failed: the run stopped before it
+	beat := func(c context.Context) error {
 		mu.Lock()
 		p := progress
 		mu.Unlock()
@@ -151,6 +152,7 @@ func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
 			log.Info("ticket left running; stopping", "state", st.String())
 			cancel()
 		}
+		return err
 	}
 	if err != nil {
 		runErr = err
@@ -170,7 +172,7 @@ func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
 					return
 				case <-tick.C:
 					c, cc := store()
-					beat(c)
+					_ = beat(c) // logged; the next beat tries again
 					cc()
 					mu.Lock()
 					p := progress
@@ -188,9 +190,15 @@ func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
 			mu.Unlock()
 			if statements {
 				// Record each statement before it runs, so that a dead
-				// worker's ticket shows what was running.
+				// worker's ticket shows what was running; a statement
+				// that cannot be recorded is not run.
 				c, cc := store()
-				beat(c)
+				if err := beat(c); err != nil {
+					mu.Lock()
+					unrecorded = err
+					mu.Unlock()
+					cancel()
+				}
 				cc()
 			}
 		})
@@ -225,6 +233,11 @@ func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
 			}}
 	default:
 		msg := runErr.Error()
+		mu.Lock()
+		if unrecorded != nil {
+			msg = fmt.Sprintf("stopped, since its progress could not be recorded (%v): %s", unrecorded, msg)
+		}
+		mu.Unlock()
 		if ctx.Err() != nil {
 			msg = "interrupted by worker shutdown: " + msg
 		}
