@@ -439,7 +439,7 @@ func sameSQL(a, b string) bool {
 	return slices.Equal(strings.Fields(a), strings.Fields(b))
 }
 
-// each calls f with every ticket f selects, page by page.
+// each calls f with every ticket filter selects, page by page.
 func (e *Engine) each(ctx context.Context, filter Filter, f func(*Ticket) error) error {
 	filter.Limit = 1000
 	for {
