@@ -245,6 +245,13 @@ func (s *Statements) Run(ctx context.Context, progress ProgressFunc) (*Report, e
 		r := StatementResult{Index: i, Text: text, Status: StatementRunning, Started: time.Now()}
 		s.setResult(r)
 		emit()
+		if err := ctx.Err(); err != nil {
+			// Canceled before it was sent (by the progress function, too).
+			r.Status = StatementPending
+			s.setResult(r)
+			report.Duration = time.Since(report.Started)
+			return report, &StatementError{Index: i, Text: shorten(text), Err: fmt.Errorf("not run: %w (statements 1 to %d ran, the target keeps their changes)", err, i)}
+		}
 		affected, warnings, err := s.exec(ctx, db, conn, connID, text)
 		r.Duration = time.Since(r.Started)
 		r.AffectedRows, r.Warnings = affected, warnings

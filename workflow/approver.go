@@ -48,9 +48,11 @@ type Case struct {
 
 // Approver decides one step of a ticket's approval chain.
 //
-// Contract: Decide is called once when the ticket reaches the step and
-// returns Approve or Reject to decide it at once (automatic approval), or
-// Wait to leave it to a person; it must not change c. Approvers returns
+// Contract: Decide is called when the ticket reaches the step (and once
+// more, by the engine that takes the ticket over, if the process that
+// called it died before its answer was recorded) and returns Approve or
+// Reject to decide it at once (automatic approval), or Wait to leave it to
+// a person, which is recorded (Ticket.Awaiting); it must not change c. Approvers returns
 // the people who may decide the step in person; the engine refuses
 // anyone else, and never lets the submitter decide their own ticket
 // whatever this returns. Both honour ctx, are safe for concurrent use, and

@@ -28,6 +28,10 @@ var (
 	ErrEmptySQL = errors.New("workflow: empty SQL")
 	// ErrInvalidRequest: a request that cannot become a ticket.
 	ErrInvalidRequest = errors.New("workflow: invalid request")
+	// ErrOutcomeUnknown: the request repeats the SQL of a ticket that
+	// ended in outcome_unknown; Request.ConfirmOutcomeUnknown submits it
+	// anyway.
+	ErrOutcomeUnknown = errors.New("workflow: an earlier run of this SQL has an unknown outcome")
 )
 
 // Reviewer reviews a SQL script; *review.Reviewer satisfies it.
@@ -341,10 +345,17 @@ func (e *Engine) Registry() *Registry { return e.registry }
 // approval chain. It returns the ticket as it stands after that: review
 // failed, pending approval (of a person), or approved and queued or
 // scheduled. A request whose ClientKey was seen before returns that
-// ticket unchanged (or finishes its review, if the first Submit stopped
-// before it). Bad requests fail before anything is stored.
+// ticket, after taking it through any step the engine still owes it (the
+// first Submit stopped, or is still at it). Bad requests fail before
+// anything is stored, and so does a SQL change whose same SQL on the same
+// target ended in outcome_unknown, with ErrOutcomeUnknown, unless
+// r.ConfirmOutcomeUnknown is set.
 func (e *Engine) Submit(ctx context.Context, r Request) (*Ticket, error) {
 	if err := e.validate(&r); err != nil {
+		return nil, err
+	}
+	note, err := e.checkRerun(ctx, &r)
+	if err != nil {
 		return nil, err
 	}
 	t := &Ticket{
@@ -355,27 +366,97 @@ func (e *Engine) Submit(ctx context.Context, r Request) (*Ticket, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !created && t.State != StateSubmitted {
-		return t, nil
-	}
 	if created {
-		e.notify(ctx, t, EventSubmitted, t.Submitter, "", e.describe(t))
+		e.notify(ctx, t, EventSubmitted, t.Submitter, note, e.describe(t))
 	}
-	// A repeated Submit finishes a review that the first one did not (it
-	// stopped, or is still at it): whichever is second to move the ticket
-	// on meets a conflict and returns the ticket as the other left it.
-	next, err := e.review(ctx, t)
-	if err == nil {
-		next, err = e.advance(ctx, next)
-	}
+	// Whichever of two Submits (or a Submit and a recovering engine) is
+	// second to move the ticket on meets a conflict and returns the
+	// ticket as the other left it.
+	next, err := e.moveOn(ctx, t)
 	if errors.Is(err, ErrConflict) {
-		d, err := e.store.Get(ctx, t.ID)
-		if err != nil {
-			return nil, err
-		}
-		return d.Ticket, nil
+		return e.current(ctx, t.ID)
 	}
 	return next, err
+}
+
+// current returns ticket id as it stands now.
+func (e *Engine) current(ctx context.Context, id int64) (*Ticket, error) {
+	d, err := e.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return d.Ticket, nil
+}
+
+// moveOn takes t through the steps only the engine takes: the review of a
+// submitted ticket, the automatic decisions of a pending one (not yet left
+// to a person), the release of an approved one. Tickets in other states
+// come back as they are.
+func (e *Engine) moveOn(ctx context.Context, t *Ticket) (*Ticket, error) {
+	switch {
+	case t.State == StateSubmitted:
+		next, err := e.review(ctx, t)
+		if err != nil {
+			return t, err
+		}
+		return e.advance(ctx, next)
+	case t.State == StatePendingApproval && !t.Awaiting:
+		return e.advance(ctx, t)
+	case t.State == StateApproved:
+		return e.release(ctx, t)
+	}
+	return t, nil
+}
+
+// checkRerun refuses a SQL change that repeats one whose outcome is
+// unknown, unless r confirms it; a confirmed rerun returns the note that
+// goes with its submission.
+func (e *Engine) checkRerun(ctx context.Context, r *Request) (string, error) {
+	if r.SQL == "" {
+		return "", nil
+	}
+	var prior *Ticket
+	err := e.each(ctx, Filter{States: []State{StateOutcomeUnknown}, Instance: r.Instance}, func(t *Ticket) error {
+		if prior == nil && t.Instance == r.Instance && t.Database == r.Database && sameSQL(t.SQL, r.SQL) &&
+			(r.ClientKey == "" || t.ClientKey != r.ClientKey) {
+			prior = t
+		}
+		return nil
+	})
+	if err != nil || prior == nil {
+		return "", err
+	}
+	if !r.ConfirmOutcomeUnknown {
+		return "", fmt.Errorf("workflow: ticket #%d ran the same SQL on %s/%s and its worker died during a statement (%s): "+
+			"check what the target holds, then submit with ConfirmOutcomeUnknown: %w", prior.ID, r.Instance, r.Database, prior.State, ErrOutcomeUnknown)
+	}
+	e.logger.Warn("resubmitting a SQL change whose earlier run has an unknown outcome, as confirmed", "earlier", prior.ID, "submitter", r.Submitter)
+	return fmt.Sprintf("confirmed rerun of the SQL of ticket #%d, whose outcome is unknown", prior.ID), nil
+}
+
+// sameSQL reports whether two scripts differ at most in whitespace.
+func sameSQL(a, b string) bool {
+	return slices.Equal(strings.Fields(a), strings.Fields(b))
+}
+
+// each calls f with every ticket filter selects, page by page.
+func (e *Engine) each(ctx context.Context, filter Filter, f func(*Ticket) error) error {
+	filter.Limit = 1000
+	for {
+		page, err := e.store.List(ctx, filter)
+		if err != nil {
+			return err
+		}
+		for _, t := range page {
+			if err := f(t); err != nil {
+				return err
+			}
+		}
+		if len(page) < filter.Limit {
+			return nil
+		}
+		filter.BeforeID = page[len(page)-1].ID
+	}
 }
 
 func (e *Engine) validate(r *Request) error {
@@ -637,7 +718,7 @@ func (e *Engine) advance(ctx context.Context, t *Ticket) (*Ticket, error) {
 		d, err := st.Approver.Decide(ctx, c)
 		if err != nil {
 			e.logger.Warn("approver failed; a person decides", "ticket", t.ID, "step", st.Name, "err", err)
-			d = Decision{Verdict: Wait}
+			d = Decision{Verdict: Wait, Reason: fmt.Sprintf("the approver failed (%v); a person decides", err)}
 		}
 		switch d.Verdict {
 		case Approve:
@@ -647,13 +728,21 @@ func (e *Engine) advance(ctx context.Context, t *Ticket) (*Ticket, error) {
 		case Reject:
 			return e.decide(ctx, t, "auto:"+st.Name, d.Reason, false)
 		default:
+			// Recorded, so that no engine takes the step for one still
+			// owed its automatic decision.
+			next, err := e.transition(ctx, Change{Ticket: t.ID, Version: t.Version, Action: ActionAwait, To: StatePendingApproval, Actor: SystemActor,
+				Comment: fmt.Sprintf("step %d (%s): %s", t.Step+1, st.Name, d.Reason),
+				Update:  func(t *Ticket) error { t.Awaiting = true; return nil }})
+			if err != nil {
+				return t, err
+			}
 			who, err := st.Approver.Approvers(ctx, c)
 			if err != nil {
 				e.logger.Warn("approver list failed", "ticket", t.ID, "step", st.Name, "err", err)
 			}
-			e.notifyTo(t, EventApprovalRequested, SystemActor, d.Reason,
+			e.notifyTo(next, EventApprovalRequested, SystemActor, d.Reason,
 				fmt.Sprintf("step %d of %d (%s): %s", t.Step+1, len(steps), st.Name, e.describe(t)), who)
-			return t, nil
+			return next, nil
 		}
 	}
 	return e.release(ctx, t)
@@ -682,6 +771,7 @@ func (e *Engine) decide(ctx context.Context, t *Ticket, actor, comment string, a
 		Comment: fmt.Sprintf("step %d (%s): %s", step+1, steps[step].Name, comment),
 		Update: func(t *Ticket) error {
 			t.Approvals = append(t.Approvals, Approval{Step: step, Name: steps[step].Name, Actor: actor, Approve: approve, Comment: comment, At: at})
+			t.Awaiting = false
 			if approve && step+1 < len(steps) {
 				t.Step = step + 1
 			}
@@ -780,7 +870,12 @@ func (e *Engine) personDecides(ctx context.Context, id int64, actor, comment str
 	if err != nil || !approve {
 		return t, err
 	}
-	return e.advance(ctx, t)
+	next, err := e.advance(ctx, t)
+	if errors.Is(err, ErrConflict) {
+		// The decision stands; someone else moved the ticket on since.
+		return e.current(ctx, id)
+	}
+	return next, err
 }
 
 // Cancel cancels ticket id: before it runs, or while it runs (its

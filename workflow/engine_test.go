@@ -518,7 +518,8 @@ func TestApprovalChain(t *testing.T) {
 	if len(tk.Approvals) != 2 || tk.Approvals[0].Actor != "lena" || tk.Approvals[1].Name != "dba" {
 		t.Fatalf("approvals %+v", tk.Approvals)
 	}
-	want := []string{"submit>submitted", "review>pending_approval", "approve>pending_approval", "approve>approved", "enqueue>queued"}
+	want := []string{"submit>submitted", "review>pending_approval", "await>pending_approval", "approve>pending_approval", "await>pending_approval",
+		"approve>approved", "enqueue>queued"}
 	if got := actions(mustGet(t, e, tk.ID)); !slices.Equal(got, want) {
 		t.Fatalf("audit %v", got)
 	}
@@ -580,5 +581,55 @@ func TestStalledTicketsResume(t *testing.T) {
 		if d := waitFor(t, e, id, func(tk *workflow.Ticket) bool { return tk.State.Final() }); d.Ticket.State != workflow.StateSucceeded {
 			t.Errorf("ticket #%d: %s %q", id, d.Ticket.State, d.Ticket.Error)
 		}
+	}
+
+	// A step left to a person is never taken over, however long it waits.
+	prodDB, _ := shopDB(t, servers[0], 20)
+	waiting, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "prod", Database: prodDB,
+		SQL: "UPDATE orders SET amount = 13 WHERE id = 13"})
+	if err != nil || waiting.State != workflow.StatePendingApproval || !waiting.Awaiting {
+		t.Fatalf("submit on prod: %v, %v", waiting, err)
+	}
+	later := newEngine(t, store, nil, workflow.WithClock(func() time.Time { return time.Now().Add(time.Hour) }))
+	if err := later.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"submit>submitted", "review>pending_approval", "await>pending_approval"}
+	if got := actions(mustGet(t, e, waiting.ID)); !slices.Equal(got, want) {
+		t.Fatalf("a ticket waiting for a person: audit %v, want %v", got, want)
+	}
+}
+
+// beatless is a store whose heartbeats fail, as when its database is
+// briefly unreachable.
+type beatless struct{ workflow.Store }
+
+func (beatless) Heartbeat(context.Context, workflow.Beat) (workflow.State, error) {
+	return workflow.StateNone, errors.New("store unreachable")
+}
+
+// TestUnrecordedStatementNotRun: a statement whose start cannot be
+// recorded is not run (a worker dying after it would leave a record that
+// shows less than what ran), and the ticket fails saying why.
+func TestUnrecordedStatementNotRun(t *testing.T) {
+	ctx := t.Context()
+	testDB, db := shopDB(t, servers[1], 20)
+	e := newEngine(t, beatless{workflow.NewMemoryStore()}, nil)
+	tk, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "test", Database: testDB,
+		SQL: "UPDATE orders SET amount = 0 WHERE id = 5"})
+	if err != nil || tk.State != workflow.StateQueued {
+		t.Fatalf("submit: %v, %v", tk, err)
+	}
+	if ran, err := e.RunOnce(ctx); !ran || err != nil {
+		t.Fatalf("RunOnce: %v, %v", ran, err)
+	}
+	d := mustGet(t, e, tk.ID)
+	if d.Ticket.State != workflow.StateFailed || !strings.Contains(d.Ticket.Error, "progress could not be recorded (store unreachable)") ||
+		d.Ticket.Results[0].Status == migrate.StatementSucceeded {
+		t.Fatalf("ticket: %s %q, results %+v", d.Ticket.State, d.Ticket.Error, d.Ticket.Results)
+	}
+	var amount int
+	if err := db.QueryRow("SELECT amount FROM orders WHERE id = 5").Scan(&amount); err != nil || amount != 5 {
+		t.Fatalf("the unrecorded statement ran: amount %d, %v", amount, err)
 	}
 }

@@ -66,6 +66,7 @@ func Example() {
 	// target: ops@10.0.0.5:3306
 	// alice  submit   none -> submitted
 	// system review   submitted -> pending_approval
+	// system await    pending_approval -> pending_approval
 	// bob    approve  pending_approval -> approved
 	// system enqueue  approved -> queued
 	// system start    queued -> running

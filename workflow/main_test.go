@@ -15,7 +15,7 @@ var servers []*sandbox.Server
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
-		os.Exit(childWorker())
+		os.Exit(child())
 	}
 	os.Exit(sandboxtest.Main(m, 2, &servers))
 }

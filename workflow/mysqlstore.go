@@ -220,8 +220,16 @@ func lockTicket(ctx context.Context, tx *sql.Tx, id int64) (*Ticket, error) {
 	return decode(body)
 }
 
-// Create implements Store.
+// Create implements Store. A repeat of a known client key is answered by
+// a lookup, before any insert, so that it consumes no ticket id; an
+// insert that loses a race for the key finds the winner's ticket.
 func (s *MySQLStore) Create(ctx context.Context, t *Ticket, at time.Time) (*Ticket, bool, error) {
+	if t.ClientKey != "" {
+		first, err := s.byClientKey(ctx, t.ClientKey)
+		if first != nil || err != nil {
+			return first, false, err
+		}
+	}
 	c := t.Clone()
 	c.ID, c.Version, c.State, c.CreatedAt, c.UpdatedAt = 0, 1, StateSubmitted, at, at
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -239,17 +247,29 @@ func (s *MySQLStore) Create(ctx context.Context, t *Ticket, at time.Time) (*Tick
 		return write(ctx, tx, c, AuditEntry{Ticket: c.ID, Actor: c.Submitter, Action: ActionSubmit, From: StateNone, To: StateSubmitted, At: at})
 	})
 	if err != nil && c.ClientKey != "" && isMySQLError(err, 1062) {
-		var body string
-		if err := s.db.QueryRowContext(ctx, "SELECT body FROM shiftgate_tickets WHERE client_key = ?", c.ClientKey).Scan(&body); err != nil {
-			return nil, false, fmt.Errorf("workflow: store: ticket with client key %q: %w", c.ClientKey, err)
+		first, err := s.byClientKey(ctx, c.ClientKey)
+		if first == nil && err == nil {
+			err = fmt.Errorf("workflow: store: ticket with client key %q: duplicate key, but no such ticket", c.ClientKey)
 		}
-		first, err := decode(body)
 		return first, false, err
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("workflow: store: creating a ticket: %w", err)
 	}
 	return c, true, nil
+}
+
+// byClientKey returns the ticket with client key key, or nil.
+func (s *MySQLStore) byClientKey(ctx context.Context, key string) (*Ticket, error) {
+	var body string
+	err := s.db.QueryRowContext(ctx, "SELECT body FROM shiftgate_tickets WHERE client_key = ?", key).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("workflow: store: ticket with client key %q: %w", key, err)
+	}
+	return decode(body)
 }
 
 // Transition implements Store.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/workflow"
@@ -56,5 +57,34 @@ func TestMySQLStoreMigrations(t *testing.T) {
 	sandboxtest.Exec(t, db, "INSERT INTO shiftgate_schema_version VALUES (99, '0099_future.sql', NOW())")
 	if _, err := workflow.NewMySQLStore(t.Context(), db); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("newer schema: %v", err)
+	}
+}
+
+// TestRepeatedCreateTakesNoID: repeats of a client key store nothing, not
+// even an id: after them the next new ticket gets the next id.
+func TestRepeatedCreateTakesNoID(t *testing.T) {
+	mysqlStore, _ := newMySQLStore(t)
+	for name, s := range map[string]workflow.Store{"mysql": mysqlStore, "memory": workflow.NewMemoryStore()} {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			ticket := func(key string) *workflow.Ticket {
+				return &workflow.Ticket{ClientKey: key, Kind: workflow.KindSQLChange, Title: "t", Submitter: "alice",
+					Instance: "prod", Database: "shop", SQL: "DO 1"}
+			}
+			first, created, err := s.Create(ctx, ticket("repeated"), time.Now())
+			if err != nil || !created {
+				t.Fatalf("Create: %v, %v", created, err)
+			}
+			for range 10 {
+				again, created, err := s.Create(ctx, ticket("repeated"), time.Now())
+				if err != nil || created || again.ID != first.ID {
+					t.Fatalf("repeat: %+v, created %v, %v", again, created, err)
+				}
+			}
+			next, created, err := s.Create(ctx, ticket("new"), time.Now())
+			if err != nil || !created || next.ID != first.ID+1 {
+				t.Fatalf("new ticket after 10 repeats: #%d (first #%d), created %v, %v", next.ID, first.ID, created, err)
+			}
+		})
 	}
 }

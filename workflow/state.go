@@ -23,6 +23,11 @@ const (
 	StateSucceeded                    // done: final
 	StateFailed                       // the work failed, or its worker died mid-run: final
 	StateCanceled                     // canceled by a person: final
+	// StateOutcomeUnknown: its worker died while a statement ran, so
+	// whether that statement changed the target is unknown: final. A
+	// person checks the target; resubmitting the same SQL needs
+	// Request.ConfirmOutcomeUnknown.
+	StateOutcomeUnknown
 )
 
 var stateNames = [...]string{
@@ -38,6 +43,7 @@ var stateNames = [...]string{
 	StateSucceeded:       "succeeded",
 	StateFailed:          "failed",
 	StateCanceled:        "canceled",
+	StateOutcomeUnknown:  "outcome_unknown",
 }
 
 // String returns the state's stable name, such as "pending_approval"; the
@@ -104,6 +110,8 @@ const (
 	ActionAbandon  Action = "abandon"  // its worker died while running statements: never re-run
 	ActionRequeue  Action = "requeue"  // its worker died while running a resumable migration
 	ActionCancel   Action = "cancel"   // a person canceled it
+	ActionAwait    Action = "await"    // the current step's approver leaves it to a person
+	ActionResume   Action = "resume"   // an engine takes over a ticket that a dead process left between two steps
 )
 
 // Transition is one allowed change of state.
@@ -114,26 +122,33 @@ type Transition struct {
 }
 
 // transitions is the whole state machine: a change not listed here is
-// impossible. Actions with two outcomes (review, approve) list both.
+// impossible. Actions with two outcomes (review, approve, abandon) list
+// both. The self-transitions (await, resume) change no state: they record
+// who holds the ticket's next step, under the same version check.
 var transitions = []Transition{
 	{StateNone, ActionSubmit, StateSubmitted},
 	{StateSubmitted, ActionReview, StatePendingApproval},
 	{StateSubmitted, ActionReview, StateReviewFailed},
 	{StateSubmitted, ActionCancel, StateCanceled},
+	{StateSubmitted, ActionResume, StateSubmitted},
 	{StatePendingApproval, ActionApprove, StatePendingApproval}, // a step approved, another follows
 	{StatePendingApproval, ActionApprove, StateApproved},        // the last step approved
 	{StatePendingApproval, ActionReject, StateRejected},
 	{StatePendingApproval, ActionCancel, StateCanceled},
+	{StatePendingApproval, ActionAwait, StatePendingApproval},
+	{StatePendingApproval, ActionResume, StatePendingApproval},
 	{StateApproved, ActionSchedule, StateScheduled},
 	{StateApproved, ActionEnqueue, StateQueued},
 	{StateApproved, ActionCancel, StateCanceled},
+	{StateApproved, ActionResume, StateApproved},
 	{StateScheduled, ActionEnqueue, StateQueued},
 	{StateScheduled, ActionCancel, StateCanceled},
 	{StateQueued, ActionStart, StateRunning},
 	{StateQueued, ActionCancel, StateCanceled},
 	{StateRunning, ActionSucceed, StateSucceeded},
 	{StateRunning, ActionFail, StateFailed},
-	{StateRunning, ActionAbandon, StateFailed},
+	{StateRunning, ActionAbandon, StateFailed},         // died between statements: what ran is known
+	{StateRunning, ActionAbandon, StateOutcomeUnknown}, // died during a statement
 	{StateRunning, ActionRequeue, StateQueued},
 	{StateRunning, ActionCancel, StateCanceled},
 }

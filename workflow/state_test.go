@@ -14,13 +14,14 @@ import (
 var allStates = []workflow.State{
 	workflow.StateNone, workflow.StateSubmitted, workflow.StateReviewFailed, workflow.StatePendingApproval,
 	workflow.StateApproved, workflow.StateRejected, workflow.StateScheduled, workflow.StateQueued,
-	workflow.StateRunning, workflow.StateSucceeded, workflow.StateFailed, workflow.StateCanceled,
+	workflow.StateRunning, workflow.StateSucceeded, workflow.StateFailed, workflow.StateCanceled, workflow.StateOutcomeUnknown,
 }
 
 var allActions = []workflow.Action{
 	workflow.ActionSubmit, workflow.ActionReview, workflow.ActionApprove, workflow.ActionReject,
 	workflow.ActionSchedule, workflow.ActionEnqueue, workflow.ActionStart, workflow.ActionSucceed,
 	workflow.ActionFail, workflow.ActionAbandon, workflow.ActionRequeue, workflow.ActionCancel,
+	workflow.ActionAwait, workflow.ActionResume,
 }
 
 func TestCheckTransitionFollowsTheTable(t *testing.T) {
@@ -67,6 +68,20 @@ func TestStoriesOfTheMachine(t *testing.T) {
 		"statements abandoned by their worker": {
 			{From: workflow.StateRunning, Action: workflow.ActionAbandon, To: workflow.StateFailed},
 		},
+		"worker died during a statement": {
+			{From: workflow.StateRunning, Action: workflow.ActionAbandon, To: workflow.StateOutcomeUnknown},
+		},
+		"worker died after every statement, the reaper finishes it": {
+			{From: workflow.StateRunning, Action: workflow.ActionSucceed, To: workflow.StateSucceeded},
+		},
+		"a person's step, taken over by another engine after a crash": {
+			{From: workflow.StateSubmitted, Action: workflow.ActionResume, To: workflow.StateSubmitted},
+			{From: workflow.StateSubmitted, Action: workflow.ActionReview, To: workflow.StatePendingApproval},
+			{From: workflow.StatePendingApproval, Action: workflow.ActionResume, To: workflow.StatePendingApproval},
+			{From: workflow.StatePendingApproval, Action: workflow.ActionAwait, To: workflow.StatePendingApproval},
+			{From: workflow.StatePendingApproval, Action: workflow.ActionApprove, To: workflow.StateApproved},
+			{From: workflow.StateApproved, Action: workflow.ActionResume, To: workflow.StateApproved},
+		},
 	}
 	for name, steps := range paths {
 		for _, s := range steps {
@@ -87,7 +102,7 @@ func TestFinalStates(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []workflow.State{workflow.StateReviewFailed, workflow.StateRejected,
-		workflow.StateSucceeded, workflow.StateFailed, workflow.StateCanceled}, final)
+		workflow.StateSucceeded, workflow.StateFailed, workflow.StateCanceled, workflow.StateOutcomeUnknown}, final)
 }
 
 func TestStateNames(t *testing.T) {
@@ -99,6 +114,7 @@ func TestStateNames(t *testing.T) {
 		assert.Equal(t, s, back)
 	}
 	assert.Equal(t, `"pending_approval"`, mustJSON(t, workflow.StatePendingApproval))
+	assert.Equal(t, "outcome_unknown", workflow.StateOutcomeUnknown.String())
 	_, err := workflow.ParseState("limbo")
 	assert.EqualError(t, err, `workflow: unknown state "limbo"`)
 	assert.Equal(t, "State(99)", workflow.State(99).String())

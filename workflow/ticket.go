@@ -75,6 +75,12 @@ type Request struct {
 	Migration *Migration
 	// Window, if set, holds execution until it opens.
 	Window *Window
+	// ConfirmOutcomeUnknown submits a SQL change although an earlier
+	// ticket with the same SQL on the same target ended in
+	// outcome_unknown (its statements may have run, in part or in whole).
+	// Without it Submit refuses such a request with ErrOutcomeUnknown; set
+	// it only after checking the target.
+	ConfirmOutcomeUnknown bool
 }
 
 // Ticket is a request and everything that has happened to it since.
@@ -96,7 +102,12 @@ type Ticket struct {
 	// version it was decided on (optimistic concurrency).
 	Version int64 `json:"version"`
 	// Step is the index of the current approval step.
-	Step      int        `json:"step"`
+	Step int `json:"step"`
+	// Awaiting reports that the current step's approver left it to a
+	// person (ActionAwait). While it is false in pending_approval, the
+	// engine still owes the step's automatic decision, and any engine
+	// takes that over if the process deciding it died.
+	Awaiting  bool       `json:"awaiting,omitempty"`
 	Approvals []Approval `json:"approvals,omitempty"`
 
 	// Review is the automatic review of the SQL; Plan the executor's dry

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,12 +22,11 @@ type resultser interface {
 // tickets whose window is open (several processes may run Run on one
 // MySQLStore), keep their lease with heartbeats and store progress and
 // per-statement results as they go. One more goroutine reaps tickets
-// whose worker died (lease expired): a SQL change fails as abandoned with
-// what ran so far and is never re-run; a resumable migration is queued
-// again and continues from its executor's checkpoint. It also queues
-// scheduled tickets when their window opens, cancels tickets whose
-// window closed before they could start, and moves on tickets a dead
-// process left in submitted or approved.
+// whose worker died (lease expired; see Reap), queues scheduled tickets
+// when their window opens, cancels tickets whose window closed before
+// they could start, and, every half lease, takes over tickets that a dead
+// process left between two of the engine's own steps (see Recover), so
+// that a long-running replica heals what a dead peer left.
 //
 // When ctx ends, running executors are canceled: their tickets fail (or
 // are requeued if resumable), and Run returns once every worker is done.
@@ -37,8 +37,15 @@ func (e *Engine) Run(ctx context.Context) error {
 		wg.Go(func() { e.work(ctx, worker) })
 	}
 	wg.Go(func() {
+		var recovered time.Time
 		for {
 			e.maintain(ctx)
+			if time.Since(recovered) >= e.lease/2 {
+				recovered = time.Now()
+				if err := e.Recover(ctx); err != nil && ctx.Err() == nil {
+					e.logger.Error("recovering stalled tickets failed", "err", err)
+				}
+			}
 			if !sleep(ctx, e.poll) {
 				return
 			}
@@ -129,7 +136,8 @@ func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
 		}
 		return nil
 	}
-	beat := func(c context.Context) {
+	var unrecorded error // a statement's record that failed: the run stopped before it
+	beat := func(c context.Context) error {
 		mu.Lock()
 		p := progress
 		mu.Unlock()
@@ -144,6 +152,7 @@ func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
 			log.Info("ticket left running; stopping", "state", st.String())
 			cancel()
 		}
+		return err
 	}
 	if err != nil {
 		runErr = err
@@ -163,7 +172,7 @@ func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
 					return
 				case <-tick.C:
 					c, cc := store()
-					beat(c)
+					_ = beat(c) // logged; the next beat tries again
 					cc()
 					mu.Lock()
 					p := progress
@@ -181,9 +190,15 @@ func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
 			mu.Unlock()
 			if statements {
 				// Record each statement before it runs, so that a dead
-				// worker's ticket shows what was running.
+				// worker's ticket shows what was running; a statement
+				// that cannot be recorded is not run.
 				c, cc := store()
-				beat(c)
+				if err := beat(c); err != nil {
+					mu.Lock()
+					unrecorded = err
+					mu.Unlock()
+					cancel()
+				}
 				cc()
 			}
 		})
@@ -218,6 +233,11 @@ func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
 			}}
 	default:
 		msg := runErr.Error()
+		mu.Lock()
+		if unrecorded != nil {
+			msg = fmt.Sprintf("stopped, since its progress could not be recorded (%v): %s", unrecorded, msg)
+		}
+		mu.Unlock()
 		if ctx.Err() != nil {
 			msg = "interrupted by worker shutdown: " + msg
 		}
@@ -281,58 +301,56 @@ func (e *Engine) maintain(ctx context.Context) {
 	if err := e.applyWindows(ctx); err != nil && ctx.Err() == nil {
 		e.logger.Error("scheduling failed", "err", err)
 	}
-	if err := e.resume(ctx); err != nil && ctx.Err() == nil {
-		e.logger.Error("resuming stalled tickets failed", "err", err)
-	}
 }
 
-// resume moves on tickets left in a state only the engine leaves
-// (submitted, approved) for longer than a lease: the process that was
-// moving them on died between two transitions.
-func (e *Engine) resume(ctx context.Context) error {
-	stalled, err := e.store.List(ctx, Filter{States: []State{StateSubmitted, StateApproved}, Limit: 1000})
-	if err != nil {
-		return err
-	}
+// Recover takes over tickets that a process died with between two of the
+// engine's own steps, once they have not changed for a lease: submitted
+// (not reviewed), pending approval at a step whose automatic decision was
+// never recorded (not Awaiting), and approved (not queued). It first
+// claims each one with a resume transition, under the version check, so
+// that of several engines exactly one acts and the others wait another
+// lease; then it reviews, decides or releases it as Submit would have.
+// Tickets of a kind this engine does not run are left to one that does.
+// Run calls it every half lease; it is exported for hosts that drive the
+// engine by hand (with RunOnce and Reap).
+func (e *Engine) Recover(ctx context.Context) error {
 	now := e.now()
-	for _, t := range stalled {
-		if now.Sub(t.UpdatedAt) < e.lease {
-			continue
+	var errs []error
+	err := e.each(ctx, Filter{States: []State{StateSubmitted, StatePendingApproval, StateApproved}}, func(t *Ticket) error {
+		_, known := e.kinds[t.Kind]
+		steps := len(e.chains[t.Kind])
+		if now.Sub(t.UpdatedAt) < e.lease || !known || steps == 0 || (t.State == StatePendingApproval && (t.Awaiting || t.Step >= steps)) {
+			return nil
 		}
-		e.logger.Warn("resuming a stalled ticket", "ticket", t.ID, "state", t.State.String())
-		if t.State == StateSubmitted {
-			if t, err = e.review(ctx, t); err == nil {
-				_, err = e.advance(ctx, t)
-			}
-		} else {
-			_, err = e.release(ctx, t)
+		claimed, err := e.transition(ctx, Change{Ticket: t.ID, Version: t.Version, Action: ActionResume, To: t.State, Actor: SystemActor,
+			Comment: fmt.Sprintf("engine %s takes it over: unchanged since %s, the process moving it on stopped", e.workerID, t.UpdatedAt.Format(time.RFC3339))})
+		if errors.Is(err, ErrConflict) {
+			return nil // it moved, or another engine claimed it
 		}
-		if err != nil && !errors.Is(err, ErrConflict) {
-			return err
+		if err != nil {
+			errs = append(errs, err)
+			return nil
 		}
-	}
-	return nil
+		e.logger.Warn("taking over a stalled ticket", "ticket", t.ID, "state", t.State.String())
+		if _, err := e.moveOn(ctx, claimed); err != nil && !errors.Is(err, ErrConflict) {
+			errs = append(errs, fmt.Errorf("workflow: ticket #%d: %w", t.ID, err))
+		}
+		return nil
+	})
+	return errors.Join(append(errs, err)...)
 }
 
 // Reap handles running tickets whose lease expired (their worker died or
-// hung): a resumable migration goes back to the queue, anything else fails
-// as "abandoned by worker" with the statements that ran so far, and is
-// never re-run. Run calls it at every poll; it is exported for hosts and
-// tests that drive the engine by hand.
+// hung). A resumable migration goes back to the queue. Any other run is
+// never re-run; it ends by what its worker last recorded: succeeded when
+// every statement was done (with a note in the audit trail), outcome_unknown
+// when a statement was running, and failed, as "abandoned by worker", with
+// the statements done so far otherwise. Run calls it at every poll; it is
+// exported for hosts and tests that drive the engine by hand.
 func (e *Engine) Reap(ctx context.Context) error {
-	running, err := e.store.List(ctx, Filter{States: []State{StateRunning}, Limit: 1000})
-	if err != nil {
-		return err
-	}
 	now := e.now()
-	for _, t := range running {
+	return e.each(ctx, Filter{States: []State{StateRunning}}, func(t *Ticket) error {
 		if !t.LeaseUntil.Before(now) {
-			continue
-		}
-		expired := func(cur *Ticket) error {
-			if !cur.LeaseUntil.Before(now) {
-				return errLeaseLive
-			}
 			return nil
 		}
 		var change Change
@@ -340,43 +358,63 @@ func (e *Engine) Reap(ctx context.Context) error {
 			change = Change{Action: ActionRequeue, To: StateQueued,
 				Comment: fmt.Sprintf("worker %s died (lease expired %s); resumes from its checkpoint", t.Worker, t.LeaseUntil.Format(time.RFC3339)),
 				Update: func(cur *Ticket) error {
-					if err := expired(cur); err != nil {
-						return err
+					if !cur.LeaseUntil.Before(now) {
+						return errLeaseLive
 					}
 					cur.Worker, cur.LeaseUntil = "", time.Time{}
 					return nil
 				}}
 		} else {
-			msg := abandoned(t)
-			change = Change{Action: ActionAbandon, To: StateFailed, Comment: msg,
-				Update: func(cur *Ticket) error {
-					if err := expired(cur); err != nil {
-						return err
-					}
-					for i := range cur.Results {
-						if cur.Results[i].Status == migrate.StatementRunning {
-							cur.Results[i].Status = migrate.StatementFailed
-							cur.Results[i].Error = "unknown outcome: the worker died while it ran"
-						}
-					}
-					cur.Error, cur.Worker, cur.LeaseUntil, cur.FinishedAt = msg, "", time.Time{}, now
-					return nil
-				}}
+			change = deadRun(t, now)
 		}
 		change.Ticket, change.Version, change.Actor = t.ID, t.Version, SystemActor
 		next, err := e.transition(ctx, change)
 		switch {
 		case errors.Is(err, errLeaseLive), errors.Is(err, ErrConflict):
-			continue // its worker is alive after all, or someone else acted
+			return nil // its worker is alive after all, or someone else acted
 		case err != nil:
 			return err
 		}
 		e.logger.Warn("reaped a ticket whose worker died", "ticket", t.ID, "worker", t.Worker, "to", next.State.String())
-		if next.State == StateFailed {
+		switch next.State {
+		case StateSucceeded:
+			e.notify(ctx, next, EventFinished, SystemActor, change.Comment, "")
+		case StateFailed, StateOutcomeUnknown:
 			e.notify(ctx, next, EventFailed, SystemActor, change.Comment, "")
 		}
+		return nil
+	})
+}
+
+// deadRun is the change that ends a run, not resumable, whose worker died:
+// its end follows from the statements' record, which must not have
+// changed since t was read.
+func deadRun(t *Ticket, now time.Time) Change {
+	to, action, msg := StateFailed, ActionAbandon, abandoned(t)
+	switch {
+	case len(t.Results) > 0 && !slices.ContainsFunc(t.Results, func(r migrate.StatementResult) bool { return r.Status != migrate.StatementSucceeded }):
+		to, action = StateSucceeded, ActionSucceed
+		msg = fmt.Sprintf("worker %s died (lease expired %s) after its last heartbeat recorded all %d statement(s) as done: succeeded, finished by the reaper",
+			t.Worker, t.LeaseUntil.Format(time.RFC3339), len(t.Results))
+	case slices.ContainsFunc(t.Results, func(r migrate.StatementResult) bool { return r.Status == migrate.StatementRunning }):
+		to = StateOutcomeUnknown
 	}
-	return nil
+	return Change{Action: action, To: to, Comment: msg, Update: func(cur *Ticket) error {
+		if !cur.LeaseUntil.Before(now) || deadRun(cur, now).To != to {
+			return errLeaseLive
+		}
+		for i := range cur.Results {
+			if cur.Results[i].Status == migrate.StatementRunning {
+				cur.Results[i].Status = migrate.StatementFailed
+				cur.Results[i].Error = "unknown outcome: the worker died while it ran"
+			}
+		}
+		if to != StateSucceeded {
+			cur.Error = msg
+		}
+		cur.Worker, cur.LeaseUntil, cur.FinishedAt = "", time.Time{}, now
+		return nil
+	}}
 }
 
 var errLeaseLive = errors.New("workflow: lease renewed meanwhile")
@@ -402,13 +440,10 @@ func abandoned(t *Ticket) string {
 // applyWindows queues scheduled tickets whose window opened and cancels
 // those whose window closed before they started.
 func (e *Engine) applyWindows(ctx context.Context) error {
-	waiting, err := e.store.List(ctx, Filter{States: []State{StateScheduled, StateQueued}, Limit: 1000})
-	if err != nil {
-		return err
-	}
 	now := e.now()
-	for _, t := range waiting {
+	return e.each(ctx, Filter{States: []State{StateScheduled, StateQueued}}, func(t *Ticket) error {
 		var next *Ticket
+		var err error
 		switch {
 		case t.Window.Closed(now):
 			next, err = e.transition(ctx, Change{Ticket: t.ID, Version: t.Version, Action: ActionCancel, To: StateCanceled, Actor: SystemActor,
@@ -424,6 +459,6 @@ func (e *Engine) applyWindows(ctx context.Context) error {
 		if err != nil && !errors.Is(err, ErrConflict) {
 			return err
 		}
-	}
-	return nil
+		return nil
+	})
 }

@@ -36,6 +36,7 @@ import (
 
 	"github.com/shiftgate/shiftgate/internal/sampledata"
 	"github.com/shiftgate/shiftgate/internal/sandbox"
+	"github.com/shiftgate/shiftgate/internal/termtext"
 	"github.com/shiftgate/shiftgate/review"
 	"github.com/shiftgate/shiftgate/verify"
 	"github.com/shiftgate/shiftgate/workflow"
@@ -49,20 +50,28 @@ func main() {
 	defer stop()
 	begin := time.Now()
 	if err := run(ctx, *scale); err != nil {
-		fmt.Fprintf(os.Stderr, "quickstart: %v\n", err)
+		fmt.Fprintf(os.Stderr, "quickstart: %s\n", termtext.Line(err.Error()))
 		os.Exit(1)
 	}
 	fmt.Printf("\nquickstart finished in %v\n", time.Since(begin).Round(100*time.Millisecond))
 }
 
-// out serialises output from the notification sinks and the main flow.
-var out sync.Mutex
+// out serialises output from the notification sinks and the main flow,
+// which goes to stdout. Text from users, scripts and servers in it goes
+// through termtext (see line).
+var (
+	out    sync.Mutex
+	stdout io.Writer = os.Stdout
+)
 
 func say(format string, args ...any) {
 	out.Lock()
 	defer out.Unlock()
-	fmt.Printf(format+"\n", args...)
+	fmt.Fprintf(stdout, format+"\n", args...)
 }
+
+// line is s made safe to print on one terminal line.
+func line(s string) string { return termtext.Line(s) }
 
 func step(msg string) { say("\n== %s", msg) }
 
@@ -107,7 +116,7 @@ func run(ctx context.Context, scale int) error {
 		return err
 	}
 	for _, in := range registry.List() {
-		say("  %-7s %-16s env=%-5s credentials %s", in.Name, in.Address, in.Tags["env"], in.Credentials)
+		say("  %-7s %-16s env=%-5s credentials %s", line(in.Name), line(in.Address), line(in.Tags["env"]), line(in.Credentials))
 	}
 
 	step("starting the notification sinks: an SMTP server and two webhook receivers")
@@ -284,20 +293,20 @@ func printReview(t *workflow.Ticket) {
 			if st.AffectedRows != nil {
 				rows = fmt.Sprint(*st.AffectedRows)
 			}
-			say("    #%d %-6s ~%s row(s), risk %-8s %s", st.Index+1, st.Type, rows, st.Risk, st.Text)
+			say("    #%d %-6s ~%s row(s), risk %-8s %s", st.Index+1, line(st.Type), rows, st.Risk, line(st.Text))
 			for _, f := range st.Findings {
-				say("       %s %s: %s", f.Level, f.Rule, f.Message)
+				say("       %s %s: %s", f.Level, f.Rule, line(f.Message))
 			}
 		}
 	}
 	if p := t.Plan; p != nil && len(p.Tables) > 0 {
-		say("  dry run (%s %s/%s -> %s/%s):", p.Executor, t.SourceInstance(), p.SourceDatabase, t.Instance, p.TargetDatabase)
+		say("  dry run (%s %s/%s -> %s/%s):", p.Executor, line(t.SourceInstance()), line(p.SourceDatabase), line(t.Instance), line(p.TargetDatabase))
 		for _, tp := range p.Tables {
-			say("    %-12s ~%d rows, %d chunk(s)", tp.Name, tp.Rows, tp.Chunks)
+			say("    %-12s ~%d rows, %d chunk(s)", line(tp.Name), tp.Rows, tp.Chunks)
 		}
 	}
 	for _, a := range t.Approvals {
-		say("  step %s decided by %s: approve=%v (%s)", a.Name, a.Actor, a.Approve, a.Comment)
+		say("  step %s decided by %s: approve=%v (%s)", line(a.Name), line(a.Actor), a.Approve, line(a.Comment))
 	}
 }
 
@@ -313,13 +322,13 @@ func watch(ctx context.Context, e *workflow.Engine, ids ...int64) error {
 				return err
 			}
 			t := d.Ticket
-			line := t.State.String()
+			state := t.State.String()
 			if t.Progress != nil && t.State == workflow.StateRunning {
-				line += ": " + progressLine(t)
+				state += ": " + progressLine(t)
 			}
-			if line != last[id] {
-				say("  #%d %s", id, line)
-				last[id] = line
+			if state != last[id] {
+				say("  #%d %s", id, state)
+				last[id] = state
 			}
 			if t.State.Final() {
 				done++
@@ -342,21 +351,24 @@ func watch(ctx context.Context, e *workflow.Engine, ids ...int64) error {
 func progressLine(t *workflow.Ticket) string {
 	p := t.Progress
 	if t.Kind == workflow.KindSQLChange {
-		return fmt.Sprintf("statement %d of %d done, %d row(s) so far, %s", p.TablesDone, p.TablesTotal, p.Rows, p.Table)
+		return fmt.Sprintf("statement %d of %d done, %d row(s) so far, %s", p.TablesDone, p.TablesTotal, p.Rows, line(p.Table))
 	}
-	return p.String()
+	return line(p.String())
 }
 
 func printDetail(d *workflow.Detail) {
 	t := d.Ticket
-	step(fmt.Sprintf("ticket #%d %q (%s) by %s: %s", t.ID, t.Title, t.Kind, t.Submitter, t.State))
+	step(fmt.Sprintf("ticket #%d %q (%s) by %s: %s", t.ID, t.Title, line(string(t.Kind)), line(t.Submitter), t.State))
 	if t.Error != "" {
-		say("  error: %s", t.Error)
+		say("  error: %s", line(t.Error))
 	}
 	for _, r := range t.Results {
-		say("  statement %d %-9s %5d row(s) %8s  %s", r.Index+1, r.Status, r.AffectedRows, r.Duration.Round(time.Microsecond*100), shorten(r.Text))
+		say("  statement %d %-9s %5d row(s) %8s  %s", r.Index+1, r.Status, r.AffectedRows, r.Duration.Round(time.Microsecond*100), line(shorten(r.Text)))
+		if r.Error != "" {
+			say("      error: %s", line(r.Error))
+		}
 		for _, w := range r.Warnings {
-			say("      warning: %s", w)
+			say("      warning: %s", line(w))
 		}
 	}
 	if r := t.Report; r != nil && t.Results == nil {
@@ -364,7 +376,7 @@ func printDetail(d *workflow.Detail) {
 	}
 	say("  audit trail:")
 	for _, a := range d.Audit {
-		say("%s", strings.TrimRight(fmt.Sprintf("    %s  %-17s %-9s %-16s -> %-16s %s", a.At.Format("15:04:05.000"), a.Actor, a.Action, a.From, a.To, a.Comment), " "))
+		say("%s", strings.TrimRight(fmt.Sprintf("    %s  %-17s %-9s %-16s -> %-16s %s", a.At.Format("15:04:05.000"), line(a.Actor), a.Action, a.From, a.To, line(a.Comment)), " "))
 	}
 }
 
@@ -381,7 +393,7 @@ func compare(ctx context.Context, src, dst *sql.DB, database string) error {
 	}
 	for _, t := range report.Tables {
 		say("  %-12s %8d rows compared in %d chunks: %d missing, %d extra, %d changed",
-			t.SourceTable, t.Rows, t.Chunks, t.Missing, t.Extra, t.Changed)
+			line(t.SourceTable), t.Rows, t.Chunks, t.Missing, t.Extra, t.Changed)
 	}
 	if !report.Clean() {
 		return fmt.Errorf("%s differs between the servers", database)
@@ -403,11 +415,11 @@ func webhookSink(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	line := fmt.Sprintf("  [webhook] #%d %s by %s, state %s, to %s", e.TicketID, r.Header.Get(notify.HeaderEvent), e.Actor, e.State, strings.Join(e.Recipients, ","))
+	msg := fmt.Sprintf("  [webhook] #%d %s by %s, state %s, to %s", e.TicketID, line(r.Header.Get(notify.HeaderEvent)), line(e.Actor), line(e.State), line(strings.Join(e.Recipients, ",")))
 	if e.Comment != "" {
-		line += ": " + e.Comment
+		msg += ": " + line(e.Comment)
 	}
-	say("%s", line)
+	say("%s", msg)
 }
 
 // slackSink prints the text of Slack-format deliveries.
@@ -420,12 +432,12 @@ func slackSink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = io.WriteString(w, "ok")
-	say("  [slack]   %s", firstLine(m.Text))
+	say("  [slack]   %s", line(firstLine(m.Text)))
 }
 
 func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
+	first, _, _ := strings.Cut(s, "\n")
+	return first
 }
 
 // startMailSink starts an in-process SMTP server (emersion/go-smtp) that
@@ -460,6 +472,6 @@ func (s *mailSession) Data(r io.Reader) error {
 	if err != nil {
 		subject = m.Header.Get("Subject")
 	}
-	say("  [mail]    to %s: %s", strings.Join(s.to, ", "), subject)
+	say("  [mail]    to %s: %s", line(strings.Join(s.to, ", ")), line(subject))
 	return nil
 }

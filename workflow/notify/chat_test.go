@@ -383,3 +383,78 @@ func TestErrorsHideTokens(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// hostile is an event whose user and server text holds terminal control
+// sequences: a screen clear, a title change, a bell, a NUL, a carriage
+// return and a right-to-left override.
+func hostile() workflow.Event {
+	e := workflowtest.SampleEvent(workflow.EventFailed, 77, "hostile")
+	e.Title = "fix orders\x1b[2J\x1b[1;1H"
+	e.Actor = "bob\u202e"
+	e.Database = "shop\x00"
+	e.Comment = "ERROR 1064\r\nnear '\x1b]0;owned\x07'"
+	e.Detail = "UPDATE orders SET note = '\x1b[8mhidden'\n\tWHERE id = 1"
+	return e
+}
+
+// requireEscaped fails if text holds a control character other than a
+// newline or a tab, or the override, and checks the escapes are shown.
+func requireEscaped(t *testing.T, what, text string) {
+	t.Helper()
+	if i := strings.IndexFunc(text, func(r rune) bool { return (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f || r == '\u202e' }); i >= 0 {
+		t.Errorf("%s holds the raw control character %q: %q", what, text[i:i+1], text)
+	}
+	for _, shown := range []string{`\x1b[2J`, `\u{202E}`, `\x1b]0;owned\x07`} {
+		if !strings.Contains(text, shown) {
+			t.Errorf("%s does not show %s: %q", what, shown, text)
+		}
+	}
+}
+
+// TestUserTextEscaped: chat messages show control characters from user
+// and server text as escapes; the generic webhook's JSON stays raw.
+func TestUserTextEscaped(t *testing.T) {
+	for _, s := range services() {
+		t.Run(s.name, func(t *testing.T) {
+			in := workflowtest.NewHTTPInbox(t, s.inbox)
+			n, err := s.build(in.URL() + s.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := hostile()
+			if err := n.Notify(context.Background(), e); err != nil {
+				t.Fatal(err)
+			}
+			body := in.Requests()[0].Body
+			if s.name == "webhook" {
+				var got workflow.Event
+				if err := json.Unmarshal(body, &got); err != nil || got.Title != e.Title || got.Comment != e.Comment || got.Detail != e.Detail {
+					t.Fatalf("the webhook's JSON changed user text: %+v, %v", got, err)
+				}
+				return
+			}
+			var v any
+			if err := json.Unmarshal(body, &v); err != nil {
+				t.Fatal(err)
+			}
+			var texts []string
+			var walk func(v any)
+			walk = func(v any) {
+				switch v := v.(type) {
+				case string:
+					texts = append(texts, v)
+				case []any:
+					for _, x := range v {
+						walk(x)
+					}
+				case map[string]any:
+					for _, x := range v {
+						walk(x)
+					}
+				}
+			}
+			walk(v)
+			requireEscaped(t, s.name+" message", strings.Join(texts, "\n"))
+		})
+	}
+}

@@ -64,7 +64,7 @@ type dingTalkMsg struct {
 func (d *DingTalk) Notify(ctx context.Context, e workflow.Event) error {
 	var m dingTalkMsg
 	m.MsgType = "markdown"
-	m.Markdown.Title = e.Subject()
+	m.Markdown.Title = subject(e)
 	text := markdown(e, "### ")
 	var at []string
 	for _, p := range d.cfg.resolve(e.Recipients) {

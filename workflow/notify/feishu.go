@@ -83,7 +83,7 @@ func (f *Feishu) Notify(ctx context.Context, e workflow.Event) error {
 	var m feishuMsg
 	m.MsgType = "interactive"
 	m.Card.Config.WideScreenMode = true
-	m.Card.Header.Title = larkText{"plain_text", noMentions(e.Subject())}
+	m.Card.Header.Title = larkText{"plain_text", noMentions(subject(e))}
 	m.Card.Header.Template = feishuColors[e.Kind]
 	if m.Card.Header.Template == "" {
 		m.Card.Header.Template = "blue"

@@ -4,13 +4,20 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shiftgate/shiftgate/internal/termtext"
 	"github.com/shiftgate/shiftgate/workflow"
 )
 
 // field is one labelled line of a message.
 type field struct{ Label, Value string }
 
+// subject is e's subject line with the characters that act on a terminal
+// or hide text escaped (termtext.Line): titles are user text.
+func subject(e workflow.Event) string { return termtext.Line(e.Subject()) }
+
 // fields lists what every message shows about e, empty values left out.
+// Values are user, script and server text, escaped as termtext does:
+// one-line fields with Line, the comment and the detail with Block.
 func fields(e workflow.Event) []field {
 	target := e.Instance
 	if e.Database != "" {
@@ -20,14 +27,14 @@ func fields(e workflow.Event) []field {
 		target += e.Database
 	}
 	all := []field{
-		{"Ticket", strings.TrimSpace("#" + strconv.FormatInt(e.TicketID, 10) + " " + e.TicketKind)},
-		{"Title", e.Title},
-		{"State", e.State},
-		{"Actor", e.Actor},
-		{"Submitter", e.Submitter},
-		{"Target", target},
-		{"Comment", e.Comment},
-		{"Detail", e.Detail},
+		{"Ticket", termtext.Line(strings.TrimSpace("#" + strconv.FormatInt(e.TicketID, 10) + " " + e.TicketKind))},
+		{"Title", termtext.Line(e.Title)},
+		{"State", termtext.Line(e.State)},
+		{"Actor", termtext.Line(e.Actor)},
+		{"Submitter", termtext.Line(e.Submitter)},
+		{"Target", termtext.Line(target)},
+		{"Comment", termtext.Block(e.Comment)},
+		{"Detail", termtext.Block(e.Detail)},
 	}
 	out := all[:0]
 	for _, f := range all {
@@ -72,7 +79,7 @@ func noMentions(s string) string {
 func markdown(e workflow.Event, heading string) string {
 	var b strings.Builder
 	b.WriteString(heading)
-	b.WriteString(noMentions(e.Subject()))
+	b.WriteString(noMentions(subject(e)))
 	b.WriteString("\n\n")
 	for _, f := range fields(e) {
 		b.WriteString("**" + f.Label + ":** " + oneLine(f.Value) + "\n\n")
@@ -86,7 +93,7 @@ func markdown(e workflow.Event, heading string) string {
 // plainText renders e as plain text, one field per line.
 func plainText(e workflow.Event) string {
 	var b strings.Builder
-	b.WriteString(e.Subject())
+	b.WriteString(subject(e))
 	b.WriteString("\n\n")
 	for _, f := range fields(e) {
 		b.WriteString(f.Label + ": " + f.Value + "\n")

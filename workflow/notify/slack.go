@@ -63,8 +63,8 @@ var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // Notify posts e.
 func (s *Slack) Notify(ctx context.Context, e workflow.Event) error {
-	subject := e.Subject()
-	header := subject
+	subj := subject(e)
+	header := subj
 	if r := []rune(header); len(r) > 150 { // Slack's limit for header text
 		header = string(r[:149]) + "…"
 	}
@@ -76,7 +76,7 @@ func (s *Slack) Notify(ctx context.Context, e workflow.Event) error {
 		b.WriteString("<" + slackEscaper.Replace(e.URL) + "|Open ticket #" + strconv.FormatInt(e.TicketID, 10) + ">\n")
 	}
 	m := slackMsg{
-		Text: slackEscaper.Replace(subject),
+		Text: slackEscaper.Replace(subj),
 		Blocks: []slackBlock{
 			{Type: "header", Text: &slackText{"plain_text", header}},
 			{Type: "section", Text: &slackText{"mrkdwn", strings.TrimRight(b.String(), "\n")}},

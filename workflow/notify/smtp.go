@@ -392,7 +392,7 @@ func (s *SMTP) message(e workflow.Event, to []string) ([]byte, error) {
 	h := []struct{ k, v string }{
 		{"From", s.from.String()},
 		{"To", strings.Join(to, ", ")},
-		{"Subject", mime.BEncoding.Encode("utf-8", e.Subject())},
+		{"Subject", mime.BEncoding.Encode("utf-8", subject(e))},
 		{"Date", s.cfg.now().Format(time.RFC1123Z)},
 		{"Message-ID", "<shiftgate." + strconv.FormatInt(e.TicketID, 10) + "." + string(e.Kind) + "." + hex.EncodeToString(rnd[:]) + "@" + domain + ">"},
 		{"MIME-Version", "1.0"},
@@ -415,7 +415,7 @@ func (s *SMTP) message(e workflow.Event, to []string) ([]byte, error) {
 		Fields  []field
 		URL     string
 		ID      int64
-	}{e.Subject(), fields(e), e.URL, e.TicketID}); err != nil {
+	}{subject(e), fields(e), e.URL, e.TicketID}); err != nil {
 		return nil, err
 	}
 	for _, part := range []struct{ ctype, body string }{

@@ -479,3 +479,26 @@ func addressed() workflow.Event {
 	e.Recipients = []string{"alice@example.com"}
 	return e
 }
+
+// TestSMTPUserTextEscaped: the mail's subject and text body show control
+// characters from user and server text as escapes.
+func TestSMTPUserTextEscaped(t *testing.T) {
+	mb := newMailbox(t, true)
+	n, err := notify.NewSMTP(mb.addr, "shiftgate@example.com", notify.WithTLSConfig(&tls.Config{RootCAs: mb.pool}),
+		notify.WithAuth(notify.AuthPlain, smtpUser, smtpPassword), notify.WithAddresses(lookup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Notify(context.Background(), hostile()); err != nil {
+		t.Fatal(err)
+	}
+	msgs := mb.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	text := strings.ReplaceAll(msgs[0].Text, "\r\n", "\n")
+	requireEscaped(t, "mail", text)
+	if !strings.Contains(text, `\x1b[2J`) || !strings.HasPrefix(text, "[shiftgate] ticket #77 FAILED: fix orders\\x1b[2J") {
+		t.Errorf("subject: %q", text)
+	}
+}
