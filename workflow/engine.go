@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/schema"
 	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/review"
@@ -606,12 +607,15 @@ func (e *Engine) check(ctx context.Context, t *Ticket) (*review.Result, *migrate
 	}
 	var res *review.Result
 	if t.SQL != "" {
-		db, err := sql.Open("mysql", string(ep.Target))
+		cfg, err := conn.ParseDSN(string(ep.Target))
+		if err != nil {
+			return nil, nil, fmt.Sprintf("target %s: %v", t.Instance, err)
+		}
+		db, err := conn.Open(ctx, cfg, conn.Options{MaxConns: 2, Logger: e.logger})
 		if err != nil {
 			return nil, nil, fmt.Sprintf("target %s: %v", t.Instance, err)
 		}
 		defer db.Close()
-		db.SetMaxOpenConns(2)
 		r, err := e.reviewerFor(ctx, db, t.Database)
 		if err != nil {
 			return nil, nil, fmt.Sprintf("reviewer for %s: %v", t.Instance, err)
