@@ -19,6 +19,9 @@ var (
 	// ErrUnsupported: a key column has a type rows cannot be ordered by in
 	// Go the way the server orders them (JSON, BLOB, spatial).
 	ErrUnsupported = errors.New("unsupported")
+	// ErrTriggers: a target table has triggers that fire on the statements
+	// that would repair it (see Repair).
+	ErrTriggers = errors.New("triggers fire on the repair's statements")
 )
 
 // TableError is a problem with one table of a pair. Err wraps one of the

@@ -144,18 +144,34 @@ func (tr *tableRun) record(index int, d RowDiff) {
 }
 
 // VerifyDatabase compares every base table of sourceDatabase with the
-// table of the same name in targetDatabase (see DatabasePairs and Verify).
+// table of the same name in targetDatabase (see DatabasePairs and Verify),
+// and names the target's tables that are not on the source in
+// Report.TargetOnly.
 func (v *Verifier) VerifyDatabase(ctx context.Context, sourceDatabase, targetDatabase string) (*Report, error) {
 	pairs, err := DatabasePairs(ctx, v.src, sourceDatabase, targetDatabase)
 	if err != nil {
 		return nil, err
 	}
-	return v.Verify(ctx, pairs...)
+	only, err := TargetOnlyTables(ctx, v.dst, targetDatabase, pairs)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := v.Verify(ctx, pairs...)
+	if err != nil {
+		return nil, err
+	}
+	rep.TargetOnly = only
+	return rep, nil
 }
 
-// Verify compares each pair and reports every difference, or an error if a
-// pair cannot be compared (checked for all pairs before reading any row) or
-// reading fails. Differences are not an error: see Report.Clean.
+// Verify compares each pair and reports every difference, or an error if
+// reading fails. Differences are not an error: see Report.Clean. A pair
+// that cannot be compared as the tables are defined (a table missing or a
+// view, no row key, a column on one side only, key columns ordered
+// differently: the sentinel errors) is listed in Report.Unverified with
+// the reason, checked for all pairs before reading any row, and the others
+// are compared. Compared columns defined differently on the two sides
+// (varchar(45) against varchar(100)) are listed in TableReport.ColumnDiffs.
 //
 // Each table is cut into chunks by its row key on the source (ranges of an
 // integer leading key column, else keys read with keyset.NextUpper; see
@@ -182,11 +198,23 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 	if err := v.dst.QueryRowContext(ctx, "SELECT CONCAT(@@hostname, ':', @@port)").Scan(&rep.Target); err != nil {
 		return nil, fmt.Errorf("verify: target: %w", err)
 	}
-	tables, err := prepareAll(ctx, v.src, v.dst, pairs, v.cfg.tolerance)
+	tables, skipped, err := prepareAll(ctx, v.src, v.dst, pairs, v.cfg.tolerance)
 	if err != nil {
 		return nil, err
 	}
-	runs := make([]*tableRun, len(pairs))
+	rep.Unverified = skipped
+	for _, u := range skipped {
+		v.cfg.logger.Warn("verify: table not compared", "source", u.SourceDatabase+"."+u.SourceTable,
+			"target", u.TargetDatabase+"."+u.TargetTable, "side", u.Side, "reason", u.Reason)
+	}
+	if len(tables) == 0 {
+		rep.Duration = time.Since(begin)
+		return rep, nil
+	}
+	if err := v.readTargetTriggers(ctx, tables); err != nil {
+		return nil, err
+	}
+	runs := make([]*tableRun, len(tables))
 	for i, t := range tables {
 		runs[i] = &tableRun{t: t, limit: v.cfg.sampleLimit, diffs: map[int][]RowDiff{},
 			sizer: keyset.NewSizer(v.cfg.chunkTime, v.cfg.chunkRows[0], v.cfg.chunkRows[1], v.cfg.chunkRows[2])}
@@ -300,6 +328,23 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 			"rows", t.Rows, "chunks", t.Chunks, "differences", t.Differences(), "took", t.Duration)
 	}
 	return rep, nil
+}
+
+// readTargetTriggers reads the triggers of the target tables.
+func (v *Verifier) readTargetTriggers(ctx context.Context, tables []*table) error {
+	byDB := map[string]map[string][]Trigger{}
+	for _, t := range tables {
+		db := t.pair.TargetDatabase
+		if _, ok := byDB[db]; !ok {
+			trs, err := readTriggers(ctx, v.dst, db)
+			if err != nil {
+				return fmt.Errorf("verify: target: %w", err)
+			}
+			byDB[db] = trs
+		}
+		t.triggers = byDB[db][strings.ToLower(t.pair.TargetTable)]
+	}
+	return nil
 }
 
 // compareWhole checksums each table of at most wholeRows estimated rows
@@ -675,6 +720,7 @@ func (tr *tableRun) report() *TableReport {
 		r.Columns = append(r.Columns, c.name)
 	}
 	r.Where = p.Where
+	r.ColumnDiffs, r.TargetTriggers = tr.t.colDiffs, tr.t.triggers
 	r.Missing, r.Extra, r.Changed = tr.missing.Load(), tr.extra.Load(), tr.changed.Load()
 	r.Truncated = tr.sample.Load() > int64(tr.limit)
 	indexes := make([]int, 0, len(tr.diffs))
