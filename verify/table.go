@@ -345,7 +345,7 @@ func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance flo
 		// Columns only the target has would go unverified: name them.
 		for _, dc := range ddef.Columns {
 			if !dc.Generated && !ignored(dc.Name) && sdef.Column(dc.Name) == nil {
-				return nil, dstErr(fmt.Errorf("column %s is not on the source (ignore it with TablePair.Ignore): %w", dc.Name, ErrMismatch))
+				return nil, dstErr(fmt.Errorf("column %s is not on the source (ignore it to compare the other columns): %w", dc.Name, ErrMismatch))
 			}
 		}
 	}
