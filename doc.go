@@ -1,9 +1,9 @@
 // Package shiftgate is an embeddable library for the database chores that
 // platform teams and DBAs still do by hand: SQL changes that are reviewed,
 // approved and executed through tickets; copying databases and tables
-// between MySQL servers; live moves with binlog catch-up and cutover;
-// splitting tables into shards; dual writes made reliable with a retry
-// outbox; and verification that source and target really match.
+// between MySQL servers; and verification that source and target really
+// match. Live moves with binlog catch-up and cutover, sharding and dual
+// writes are planned and not built yet.
 //
 // The root package holds no code. The work is in its packages:
 //
@@ -11,10 +11,9 @@
 //     move data. Each has a dry run (Plan) and a Run with progress and
 //     cancellation, and passes the conformance suite in migratetest.
 //   - review: SQL review rules on the TiDB parser.
-//   - shard: routing of sharding keys to databases and tables.
 //   - verify: proof that a copy matches its source.
-//   - dualwrite: writes to two databases with a retry outbox.
 //   - workflow: tickets, approvals, notifications and audit trail.
+//   - shard and dualwrite: reserved; they hold no code yet.
 //
 // A copy of one database to another server, with a dry run first:
 //

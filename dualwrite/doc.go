@@ -1,4 +1,4 @@
-// Package dualwrite wraps an application's writes so that they reach both the
-// old and the new database during a live migration; the write to the
-// secondary goes through a transactional retry outbox so that none is lost.
+// Package dualwrite is reserved for dual writes during a live migration:
+// the application's writes reach the old and the new database, the second
+// through a transactional retry outbox. It holds no code yet.
 package dualwrite

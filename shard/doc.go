@@ -1,4 +1,4 @@
-// Package shard maps a sharding key to the physical database and table that
-// holds it (hash, jump and range layouts), plans resharding, and merges the
-// results of queries that span several shards.
+// Package shard is reserved for routing sharding keys to the databases and
+// tables that hold them (hash, jump and range layouts), resharding plans and
+// cross-shard merges. It holds no code yet.
 package shard

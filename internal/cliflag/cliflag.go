@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/shiftgate/shiftgate/internal/conn"
 )
 
 // DSN checks dsn, the value of flag -name of program, and parses it. When the
@@ -19,9 +21,9 @@ import (
 // passwordEnv, since other users of the machine can read command lines.
 // Errors never quote the DSN.
 func DSN(program, name, dsn, passwordEnv string, onCommandLine bool, stderr io.Writer) (*mysql.Config, error) {
-	cfg, err := mysql.ParseDSN(dsn)
+	cfg, err := conn.ParseDSN(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("-%s: %w (want user@tcp(host:port)/)", name, err)
+		return nil, fmt.Errorf("-%s: %w", name, err)
 	}
 	if cfg.Passwd != "" {
 		if onCommandLine {

@@ -642,7 +642,7 @@ func install(ctx context.Context, bins binaries, dir string) error {
 	// kill the whole group, or that child would go on writing into the
 	// directory we are about to remove. The script is not reaped yet when
 	// Cancel runs, so the group id still names our group only.
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.Cancel = func() error { return killGroup(cmd.Process) }
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("sandbox: %s: %w", filepath.Base(bins.install), context.Cause(ctx))

@@ -446,7 +446,8 @@ func TestStartCanceled(t *testing.T) {
 	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
 		t.Skip("needs /proc")
 	}
-	for _, after := range []time.Duration{50 * time.Millisecond, 300 * time.Millisecond, 700 * time.Millisecond} {
+	canceled := 0
+	for _, after := range []time.Duration{time.Millisecond, 50 * time.Millisecond, 300 * time.Millisecond, 700 * time.Millisecond} {
 		base := t.TempDir()
 		ctx, cancel := context.WithTimeout(t.Context(), after)
 		s, err := sandbox.Start(ctx, sandbox.Options{BaseDir: base})
@@ -460,6 +461,7 @@ func TestStartCanceled(t *testing.T) {
 			continue
 		}
 		t.Logf("canceled after %s: %v", after, err)
+		canceled++
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("canceled Start: %v, want context.DeadlineExceeded", err)
 		}
@@ -479,5 +481,8 @@ func TestStartCanceled(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+	if canceled == 0 {
+		t.Fatal("Start beat every deadline, even 1ms: nothing about cancellation was checked")
 	}
 }

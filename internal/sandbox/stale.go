@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -71,11 +70,4 @@ func readPID(path string) (int, error) {
 		return 0, errors.New("bad pid file")
 	}
 	return pid, nil
-}
-
-// processAlive reports whether a process with this pid exists. Signal 0 only
-// checks; EPERM means it exists but belongs to someone else.
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
