@@ -241,7 +241,8 @@ type RepairResult struct {
 // one transaction per batch. On error the batches before it stay
 // committed; verifying again shows what is left.
 //
-// Before anything is changed it reads the target's triggers: a table
+// Before anything is changed it refuses a table that is its own source
+// (ErrSameTable, as Verify does) and reads the target's triggers: a table
 // whose triggers fire on its repair's statements is refused with a
 // *TableError wrapping ErrTriggers that names them (with their timing and
 // event), and nothing is repaired. MariaDB and MySQL cannot turn triggers
@@ -260,6 +261,16 @@ func (v *Verifier) Repair(ctx context.Context, r *Report) (*RepairResult, error)
 	batches := r.batches(v.cfg.batchRows)
 	if len(batches) == 0 {
 		return res, nil
+	}
+	srcID, dstID, err := v.identify(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, t := range r.Tables {
+		p := TablePair{SourceDatabase: t.SourceDatabase, SourceTable: t.SourceTable, TargetDatabase: t.TargetDatabase, TargetTable: t.TargetTable}
+		if err := sameTable(srcID, dstID, p); err != nil {
+			return res, err
+		}
 	}
 	if err := v.checkTriggers(ctx, r); err != nil {
 		return res, err

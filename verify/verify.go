@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/keyset"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
@@ -172,6 +173,10 @@ func (v *Verifier) VerifyDatabase(ctx context.Context, sourceDatabase, targetDat
 // the reason, checked for all pairs before reading any row, and the others
 // are compared. Compared columns defined differently on the two sides
 // (varchar(45) against varchar(100)) are listed in TableReport.ColumnDiffs.
+// A pair whose target is its source table (one server, identified by its
+// server uuid or by server id, hostname, port and data directory however
+// the pools reach it, and the same database and table) is refused with an
+// error wrapping ErrSameTable before anything is read.
 //
 // Each table is cut into chunks by its row key on the source (ranges of an
 // integer leading key column, else keys read with keyset.NextUpper; see
@@ -192,11 +197,16 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 	}
 	begin := time.Now()
 	rep := &Report{Snapshot: v.cfg.snapshot.String(), Started: begin.UTC()}
-	if err := v.src.QueryRowContext(ctx, "SELECT CONCAT(@@hostname, ':', @@port)").Scan(&rep.Source); err != nil {
-		return nil, fmt.Errorf("verify: source: %w", err)
+	srcID, dstID, err := v.identify(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if err := v.dst.QueryRowContext(ctx, "SELECT CONCAT(@@hostname, ':', @@port)").Scan(&rep.Target); err != nil {
-		return nil, fmt.Errorf("verify: target: %w", err)
+	rep.Source = fmt.Sprintf("%s:%d", srcID.Hostname, srcID.Port)
+	rep.Target = fmt.Sprintf("%s:%d", dstID.Hostname, dstID.Port)
+	for _, p := range pairs {
+		if err := sameTable(srcID, dstID, p.withDefaults()); err != nil {
+			return nil, err
+		}
 	}
 	tables, skipped, err := prepareAll(ctx, v.src, v.dst, pairs, v.cfg.tolerance)
 	if err != nil {
@@ -204,7 +214,7 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 	}
 	rep.Unverified = skipped
 	for _, u := range skipped {
-		v.cfg.logger.Warn("verify: table not compared", "source", u.SourceDatabase+"."+u.SourceTable,
+		v.cfg.logger.Info("verify: table not compared", "source", u.SourceDatabase+"."+u.SourceTable,
 			"target", u.TargetDatabase+"."+u.TargetTable, "side", u.Side, "reason", u.Reason)
 	}
 	if len(tables) == 0 {
@@ -328,6 +338,28 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 			"rows", t.Rows, "chunks", t.Chunks, "differences", t.Differences(), "took", t.Duration)
 	}
 	return rep, nil
+}
+
+// identify reads the identities of both servers.
+func (v *Verifier) identify(ctx context.Context) (src, dst conn.Identity, err error) {
+	if src, err = conn.Identify(ctx, v.src); err != nil {
+		return src, dst, fmt.Errorf("verify: source: %w", err)
+	}
+	if dst, err = conn.Identify(ctx, v.dst); err != nil {
+		return src, dst, fmt.Errorf("verify: target: %w", err)
+	}
+	return src, dst, nil
+}
+
+// sameTable returns an error wrapping ErrSameTable if p's target table is
+// its source table: one server (whatever the DSNs call it) and the same
+// database and table, compared case-insensitively (as the server may).
+func sameTable(src, dst conn.Identity, p TablePair) error {
+	if src.Same(dst) && strings.EqualFold(p.SourceDatabase, p.TargetDatabase) && strings.EqualFold(p.SourceTable, p.TargetTable) {
+		return &TableError{Side: "target", Database: p.TargetDatabase, Table: p.TargetTable,
+			Err: fmt.Errorf("is the source table itself, on %s: comparing it with itself proves nothing and a repair would write to the source: %w", src, ErrSameTable)}
+	}
+	return nil
 }
 
 // readTargetTriggers reads the triggers of the target tables.

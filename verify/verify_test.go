@@ -322,6 +322,48 @@ func TestUncomparablePairsAreListed(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// TestSameTableRefused: a pair whose target is its source table, on one
+// server reached through another spelling of its address, is refused
+// before anything is read or written; another database on the same server
+// is compared.
+func TestSameTableRefused(t *testing.T) {
+	ctx := context.Background()
+	name := sandboxtest.NewDatabase(t, servers[0], "same")
+	other := sandboxtest.NewDatabase(t, servers[0], "same_other")
+	db := sandboxtest.Open(t, servers[0], "")
+	sandboxtest.Exec(t, db, "CREATE TABLE `"+name+"`.t (id INT PRIMARY KEY, v INT)", "INSERT INTO `"+name+"`.t VALUES (1, 1), (2, 2)",
+		"CREATE TABLE `"+other+"`.t (id INT PRIMARY KEY, v INT)", "INSERT INTO `"+other+"`.t VALUES (1, 1)")
+	cfg := servers[0].Config("")
+	host := "localhost"
+	if servers[0].Host() == "localhost" {
+		host = "127.0.0.1"
+	}
+	cfg.Addr = fmt.Sprintf("%s:%d", host, servers[0].Port())
+	alias, err := sql.Open("mysql", cfg.FormatDSN())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = alias.Close() })
+
+	v, err := verify.New(db, alias)
+	require.NoError(t, err)
+	_, err = v.Verify(ctx, verify.TablePair{SourceDatabase: name, SourceTable: "t"})
+	require.ErrorIs(t, err, verify.ErrSameTable)
+	assert.Contains(t, err.Error(), "verify: target table "+name+".t: is the source table itself, on server ")
+	_, err = v.Verify(ctx, verify.TablePair{SourceDatabase: name, SourceTable: "t", TargetDatabase: strings.ToUpper(name), TargetTable: "T"})
+	require.ErrorIs(t, err, verify.ErrSameTable)
+
+	rep, err := v.Verify(ctx, verify.TablePair{SourceDatabase: name, SourceTable: "t", TargetDatabase: other})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"missing 2"}, diffSet(rep.Tables[0]))
+
+	// A report that names one table on both sides is not repaired.
+	rep.Tables[0].TargetDatabase = name
+	_, err = v.Repair(ctx, rep)
+	require.ErrorIs(t, err, verify.ErrSameTable)
+	var n int
+	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM `"+other+"`.t").Scan(&n))
+	assert.Equal(t, 1, n)
+}
+
 // collation is the default collation of database.
 func collation(t *testing.T, db *sql.DB, database string) string {
 	t.Helper()

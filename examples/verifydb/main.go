@@ -7,6 +7,7 @@
 //	         [-target-database NAME] [-ignore t.col,col] [-where SQL]
 //	         [-float-tolerance X] [-snapshot none|quiesced|locked]
 //	         [-recheck 2s] [-threads N] [-sample N] [-json] [-sql FILE] [-repair]
+//	         [-connect-timeout 10s] [-v]
 //
 // DSNs are in go-sql-driver form, user:password@tcp(host:port)/. Keep the
 // password off the command line, where other users can read it: leave it
@@ -22,6 +23,13 @@
 // the repair SQL are exact (the SQL is not printed on stdout when names in
 // it hold such characters: use -sql FILE).
 //
+// Connections time out: a server that does not complete the handshake
+// within -connect-timeout (default 10s) is an error naming it. The
+// target must not be the source table itself: the same server, identified
+// by what it is (server uuid, or server id, hostname, port and data
+// directory) however the DSNs spell its address, with the same database,
+// is refused before anything is read.
+//
 // With -repair, verifydb repairs the target and verifies again, up to 10
 // rounds; it stops as soon as a round changes nothing. A target table with
 // triggers that would fire on the repair is refused before anything is
@@ -33,7 +41,8 @@
 //	0  every table compared and equal (after the repair, with -repair)
 //	1  differences found: rows, or columns defined differently
 //	   (even if some tables could not be compared as well)
-//	2  bad usage
+//	2  bad usage, or source and target are one table (the same server,
+//	   however the DSNs spell it, database and table)
 //	3  some or all tables could not be verified, or verification failed
 package main
 
@@ -51,9 +60,8 @@ import (
 	"syscall"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql" // the "mysql" driver of sql.Open
-
 	"github.com/shiftgate/shiftgate/internal/cliflag"
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/termtext"
 	"github.com/shiftgate/shiftgate/verify"
 )
@@ -75,6 +83,7 @@ type options struct {
 	threads, sample  int
 	json, repair     bool
 	verbose          bool
+	connectTimeout   time.Duration
 	sqlFile          string
 	dsnOnCommandLine map[string]bool
 }
@@ -104,9 +113,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: verifydb -source DSN -target DSN -database NAME [flags]
 
-Exit status: 0 every table compared and equal; 1 differences found (rows, or
-columns defined differently); 2 bad usage; 3 some or all tables could not be
-verified (the report lists them with the reason), or verification failed.
+Exit status:
+  0  every table compared and equal (after the repair, with -repair)
+  1  differences found: rows, or columns defined differently
+  2  bad usage, or the target is the source table itself
+  3  some or all tables could not be verified (listed with the reason),
+     or verification failed
 
 `)
 		fs.PrintDefaults()
@@ -127,6 +139,7 @@ verified (the report lists them with the reason), or verification failed.
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.StringVar(&o.sqlFile, "sql", "", "write the repair SQL to this file instead of stdout")
 	fs.BoolVar(&o.repair, "repair", false, "apply the repair to the target, then verify again (up to 10 rounds, until a round changes nothing)")
+	fs.DurationVar(&o.connectTimeout, "connect-timeout", conn.DefaultConnectTimeout, "give up connecting (dial and handshake) to a server after this long")
 	fs.BoolVar(&o.verbose, "v", false, "log progress to stderr")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -166,6 +179,9 @@ verified (the report lists them with the reason), or verification failed.
 	report, err := v.Verify(ctx, pairs...)
 	if err != nil {
 		printErr(stderr, err)
+		if errors.Is(err, verify.ErrSameTable) {
+			return exitUsage
+		}
 		return exitUnverified
 	}
 	report.TargetOnly = targetOnly
@@ -272,26 +288,40 @@ func setup(ctx context.Context, o options, stderr io.Writer) (*verify.Verifier, 
 	if o.tolerance > 0 {
 		opts = append(opts, verify.WithFloatTolerance(o.tolerance))
 	}
-	opts = append(opts, verify.WithParallelism(o.threads), verify.WithSampleLimit(o.sample))
+	if o.connectTimeout <= 0 {
+		return nil, nil, nil, nil, usage("-connect-timeout %v is not positive", o.connectTimeout)
+	}
+	// Warnings (the driver's own log lines among them) always reach
+	// stderr through the logger; progress with -v.
+	level := slog.LevelWarn
 	if o.verbose {
-		opts = append(opts, verify.WithLogger(slog.New(slog.NewTextHandler(stderr, nil))))
+		level = slog.LevelInfo
 	}
-	srcDSN, err := cliflag.SideDSN("verifydb", "source", o.source, o.dsnOnCommandLine["source"], stderr)
-	if err != nil {
-		return nil, nil, nil, nil, usage("%v", err)
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	opts = append(opts, verify.WithParallelism(o.threads), verify.WithSampleLimit(o.sample), verify.WithLogger(logger))
+	var pools [2]*sql.DB
+	for i, side := range []string{"source", "target"} {
+		dsn := o.source
+		if side == "target" {
+			dsn = o.target
+		}
+		dsn, err := cliflag.SideDSN("verifydb", side, dsn, o.dsnOnCommandLine[side], stderr)
+		if err != nil {
+			return nil, pools[0], nil, nil, usage("%v", err)
+		}
+		cfg, err := conn.ParseDSN(dsn)
+		if err != nil {
+			return nil, pools[0], nil, nil, usage("-%s: %v", side, err)
+		}
+		// No read timeout: a whole-table checksum can take minutes before
+		// its one row; the context (Ctrl-C) bounds it.
+		db, err := conn.Open(ctx, cfg, conn.Options{Timeouts: conn.Timeouts{Connect: o.connectTimeout}, Logger: logger})
+		if err != nil {
+			return nil, pools[0], nil, nil, fmt.Errorf("%s: %w", side, err)
+		}
+		pools[i] = db
 	}
-	dstDSN, err := cliflag.SideDSN("verifydb", "target", o.target, o.dsnOnCommandLine["target"], stderr)
-	if err != nil {
-		return nil, nil, nil, nil, usage("%v", err)
-	}
-	src, err := sql.Open("mysql", srcDSN)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	dst, err := sql.Open("mysql", dstDSN)
-	if err != nil {
-		return nil, src, nil, nil, err
-	}
+	src, dst := pools[0], pools[1]
 	v, err := verify.New(src, dst, opts...)
 	if err != nil {
 		return nil, src, dst, nil, fmt.Errorf("%w: %v", errUsage, err)

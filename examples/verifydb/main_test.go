@@ -5,8 +5,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -93,7 +96,7 @@ func TestVerifydbReportsRepairsAndExits(t *testing.T) {
 	assert.Equal(t, 2, run(append(args, "-snapshot", "sometimes"), &out, &errOut))
 	errOut.Reset()
 	assert.Equal(t, 2, run([]string{"-h"}, &out, &errOut))
-	assert.Contains(t, errOut.String(), "3 some or all tables could not be\nverified")
+	assert.Contains(t, errOut.String(), "  3  some or all tables could not be verified")
 }
 
 // sides creates a database on each server, runs stmts on both and returns
@@ -224,4 +227,57 @@ func TestVerifydbEscapesTerminalText(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(sqlText), "INSERT INTO `"+dst+"`.`t\x1b[2J` (`id`, `c\u202e`) VALUES (2, 'b')")
 	assert.Contains(t, string(sqlText), "-- "+dst+`.t\x1b[2J: 0 missing`, "comments stay one line")
+}
+
+// TestVerifydbSilentServer: a target that accepts connections and never
+// answers is an error naming it and the stage that timed out, not a hang.
+func TestVerifydbSilentServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+	t.Setenv("SHIFTGATE_SOURCE_PASSWORD", servers[0].Password())
+	var out, errOut bytes.Buffer
+	code := run([]string{"-source", passwordless(servers[0]), "-target", "u@tcp(" + ln.Addr().String() + ")/", "-database", "d",
+		"-connect-timeout", "300ms"}, &out, &errOut)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, errOut.String(), "verifydb: target: connect to "+ln.Addr().String()+": handshake: ")
+	assert.Contains(t, errOut.String(), "timed out")
+}
+
+// TestVerifydbRefusesTheSourceAsTarget: the same server through another
+// spelling of its address, with the same database, is refused before
+// anything is read or repaired.
+func TestVerifydbRefusesTheSourceAsTarget(t *testing.T) {
+	name := sandboxtest.NewDatabase(t, servers[0], "self")
+	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], name), "CREATE TABLE t (id INT PRIMARY KEY)", "INSERT INTO t VALUES (1)")
+	cfg := servers[0].Config("")
+	cfg.Passwd = ""
+	cfg.Addr = fmt.Sprintf("localhost:%d", servers[0].Port())
+	t.Setenv("SHIFTGATE_SOURCE_PASSWORD", servers[0].Password())
+	t.Setenv("SHIFTGATE_TARGET_PASSWORD", servers[0].Password())
+	var out, errOut bytes.Buffer
+	code := run([]string{"-source", passwordless(servers[0]), "-target", cfg.FormatDSN(), "-database", name, "-repair"}, &out, &errOut)
+	assert.Equal(t, 2, code, "stderr: %s", errOut.String())
+	assert.Contains(t, errOut.String(), "verifydb: verify: target table "+name+".t: is the source table itself")
+	assert.Empty(t, out.String())
 }
