@@ -637,7 +637,7 @@ func intArg(b *big.Int) any {
 func (v *Verifier) examine(ctx context.Context, sc, dc *sql.Conn, c *chunk) error {
 	tr := c.run
 	for a := 0; a < v.cfg.attempts; a++ {
-		if err := sleep(ctx, time.Until(c.seen.Add(v.cfg.recheck))); err != nil {
+		if err := v.cfg.wait(ctx, time.Until(c.seen.Add(v.cfg.recheck))); err != nil {
 			return err
 		}
 		if err := tr.t.checksum(ctx, sc, dc, c); err != nil {
@@ -679,7 +679,7 @@ func (v *Verifier) examine(ctx context.Context, sc, dc *sql.Conn, c *chunk) erro
 		if err != nil {
 			return err
 		}
-		if err := sleep(ctx, v.cfg.recheck); err != nil {
+		if err := v.cfg.wait(ctx, v.cfg.recheck); err != nil {
 			return err
 		}
 		still := 0

@@ -424,25 +424,33 @@ func TestRepairRefusesTriggers(t *testing.T) {
 // TestRecheckSkipsInFlightWrites: a difference that goes away before the
 // recheck (a write on its way to the target) is not reported; one that
 // stays is. In a chunk that keeps changing, rows are looked at again too.
+// The writes arrive during the recheck delays, in order: chunks are
+// examined one at a time.
 func TestRecheckSkipsInFlightWrites(t *testing.T) {
 	ctx := context.Background()
 	src, dst, srcName, dstName := pairOf(t, "recheck",
 		"CREATE TABLE t (id INT PRIMARY KEY, v INT)",
 		"INSERT INTO t SELECT seq, seq FROM seq_1_to_1000")
 	sandboxtest.Exec(t, dst, "UPDATE t SET v = 0 WHERE id IN (10, 860, 880)")
-	v, err := verify.New(src, dst, verify.WithRecheck(300*time.Millisecond, 1), verify.WithChunkTime(time.Second, 100, 100, 100),
-		verify.WithExactChunks())
+	waits := 0
+	arrive := func(ctx context.Context, _ time.Duration) error {
+		waits++
+		switch waits {
+		case 1: // the chunk of 10 is rechecked: the write has arrived
+			_, err := dst.ExecContext(ctx, "UPDATE t SET v = 10 WHERE id = 10")
+			return err
+		case 3: // the chunk of 860 and 880 still differed; 880 arrives before its rows are read again
+			_, err := dst.ExecContext(ctx, "UPDATE t SET v = 880 WHERE id = 880")
+			return err
+		}
+		return nil
+	}
+	v, err := verify.New(src, dst, verify.WithRecheck(time.Millisecond, 1), verify.WithChunkTime(time.Second, 100, 100, 100),
+		verify.WithExactChunks(), verify.WithParallelism(1), verify.WithWait(arrive))
 	require.NoError(t, err)
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		_, _ = dst.Exec("UPDATE t SET v = 10 WHERE id = 10") // the write arrives: the chunk is equal on recheck
-		time.Sleep(350 * time.Millisecond)
-		// In the chunk of 860 and 880, 880 arrives after the chunk was
-		// rechecked but before its rows are.
-		_, _ = dst.Exec("UPDATE t SET v = 880 WHERE id = 880")
-	}()
 	rep, err := v.Verify(ctx, verify.TablePair{SourceDatabase: srcName, SourceTable: "t", TargetDatabase: dstName})
 	require.NoError(t, err)
+	assert.Equal(t, 3, waits)
 	assert.Equal(t, []string{"changed 860 v"}, diffSet(rep.Tables[0]))
 	assert.Equal(t, 1, rep.Tables[0].Rechecked)
 	assert.Equal(t, 1, rep.Tables[0].DifferingChunks)
