@@ -145,7 +145,7 @@ Exit status:
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "verifydb: unexpected arguments %s\n", termtext.Line(fmt.Sprintf("%q", fs.Args())))
+		fmt.Fprintf(stderr, "verifydb: unexpected arguments %q\n", fs.Args()) // %q escapes
 		return exitUsage
 	}
 	fs.Visit(func(f *flag.Flag) {
