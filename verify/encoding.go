@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/shiftgate/shiftgate/internal/termtext"
 )
 
 // The row encoding. A row is written as the fields below joined by '#'
@@ -203,8 +205,10 @@ func kindOf(dataType string) kind {
 // literal writes v (nil for NULL), a value as the server returned it for a
 // column of kind k, as an exact SQL literal. Numbers are written bare,
 // binary values as X'..', text as a quoted string when it is plain
-// printable UTF-8 without backslashes (so that it reads the same with and
-// without NO_BACKSLASH_ESCAPES), else as _utf8mb4 X'..'.
+// printable UTF-8 without backslashes (so that it reads the same under any
+// sql_mode, NO_BACKSLASH_ESCAPES or not) and without characters a terminal
+// acts on (see termtext), else as _utf8mb4 X'..'. Every literal is thus
+// safe to print on a terminal as it is.
 func literal(k kind, v []byte) string {
 	switch {
 	case v == nil:
@@ -245,18 +249,11 @@ func isNumber(v []byte) bool {
 	return true
 }
 
-// isPlain reports whether v is valid UTF-8 without control characters and
-// backslashes.
+// isPlain reports whether v is valid UTF-8 without backslashes and without
+// characters termtext would escape (control, formatting, bidirectional).
 func isPlain(v []byte) bool {
-	if !utf8.Valid(v) {
-		return false
-	}
-	for _, r := range string(v) {
-		if r < 0x20 || r == 0x7f || r == '\\' || r == utf8.RuneError {
-			return false
-		}
-	}
-	return true
+	s := string(v)
+	return utf8.Valid(v) && !strings.ContainsAny(s, "\\\uFFFD") && termtext.Line(s) == s
 }
 
 // compareInt compares two integers written in decimal (optional minus,

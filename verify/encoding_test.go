@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"strings"
 	"testing"
+
+	"github.com/shiftgate/shiftgate/internal/termtext"
 )
 
 func TestEncodingIsUnambiguous(t *testing.T) {
@@ -52,6 +54,10 @@ func TestLiteral(t *testing.T) {
 		{kindText, []byte("it's"), "'it''s'"},
 		{kindText, []byte(`back\slash`), "_utf8mb4 X'6261636B5C736C617368'"},
 		{kindText, []byte("tab\t"), "_utf8mb4 X'74616209'"},
+		{kindText, []byte("\x1b[2Jclear"), "_utf8mb4 X'1B5B324A636C656172'"},
+		{kindText, []byte("csi\u009b"), "_utf8mb4 X'637369C29B'"},
+		{kindText, []byte("rlo\u202e"), "_utf8mb4 X'726C6FE280AE'"},
+		{kindText, []byte("café 订单"), "'café 订单'"},
 		{kindText, []byte(""), "''"},
 		{kindText, nil, "NULL"},
 		{kindText, []byte("NULL"), "'NULL'"},
@@ -159,12 +165,16 @@ func FuzzLiteral(f *testing.F) {
 	f.Add(int(kindText), []byte("it's \\ a\ttest"))
 	f.Add(int(kindBinary), []byte{0, 1, 2})
 	f.Add(int(kindDecimal), []byte("-1.50"))
+	f.Add(int(kindText), []byte("\x1b]0;title\x07\u202e"))
 	f.Fuzz(func(t *testing.T, k int, v []byte) {
 		kd := kind(((k % 6) + 6) % 6)
 		lit := literal(kd, v)
 		got, ok := readLiteral(lit)
 		if !ok || !bytes.Equal(got, v) {
 			t.Fatalf("literal(%d, %q) = %s reads back as %q (%v)", kd, v, lit, got, ok)
+		}
+		if termtext.Line(lit) != lit {
+			t.Fatalf("literal(%d, %q) = %q is not safe on a terminal", kd, v, lit)
 		}
 	})
 }

@@ -19,6 +19,12 @@ var (
 	// ErrUnsupported: a key column has a type rows cannot be ordered by in
 	// Go the way the server orders them (JSON, BLOB, spatial).
 	ErrUnsupported = errors.New("unsupported")
+	// ErrTriggers: a target table has triggers that fire on the statements
+	// that would repair it (see Repair).
+	ErrTriggers = errors.New("triggers fire on the repair's statements")
+	// ErrSameTable: a pair's target is its source table (one server,
+	// whatever its DSNs call it, and the same database and table).
+	ErrSameTable = errors.New("source and target are the same table")
 )
 
 // TableError is a problem with one table of a pair. Err wraps one of the

@@ -5,8 +5,11 @@ import (
 	"database/sql"
 )
 
-// WithLeafRows exports withLeafRows for the tests.
-var WithLeafRows = withLeafRows
+// WithLeafRows and WithWait export withLeafRows and withWait for the tests.
+var (
+	WithLeafRows = withLeafRows
+	WithWait     = withWait
+)
 
 // Field exports field.
 type Field = field

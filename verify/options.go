@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,8 @@ type config struct {
 	batchRows   int
 	exactChunks bool
 	wholeRows   int64
+	// wait waits out a recheck delay (sleep; tests replace it).
+	wait func(ctx context.Context, d time.Duration) error
 }
 
 func defaultConfig() config {
@@ -73,6 +76,7 @@ func defaultConfig() config {
 		sampleLimit: 1000,
 		batchRows:   200,
 		wholeRows:   10_000_000,
+		wait:        sleep,
 	}
 }
 
@@ -212,6 +216,11 @@ func WithWholeTables(maxRows int64) Option {
 // spread.
 func WithExactChunks() Option {
 	return func(c *config) error { c.exactChunks = true; return nil }
+}
+
+// withWait replaces the recheck delay's sleep (tests).
+func withWait(wait func(ctx context.Context, d time.Duration) error) Option {
+	return func(c *config) error { c.wait = wait; return nil }
 }
 
 // withLeafRows sets the chunk size below which a differing chunk is

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/shiftgate/shiftgate/internal/schema"
+	"github.com/shiftgate/shiftgate/internal/termtext"
 )
 
 // repairSession is what a repair session sets before its statements: the
@@ -85,6 +86,99 @@ func (r *Report) batches(size int) []batch {
 	return out
 }
 
+// readTriggers reads the triggers of the tables of database, by lower-case
+// table name (names are compared as the server may, case-insensitively).
+func readTriggers(ctx context.Context, q schema.Querier, database string) (map[string][]Trigger, error) {
+	rows, err := q.QueryContext(ctx, `SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION
+		FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER`, database)
+	if err != nil {
+		return nil, fmt.Errorf("read triggers of %s: %w", schema.QuoteIdent(database), err)
+	}
+	defer rows.Close()
+	out := map[string][]Trigger{}
+	for rows.Next() {
+		var table string
+		var t Trigger
+		if err := rows.Scan(&table, &t.Name, &t.Timing, &t.Event); err != nil {
+			return nil, fmt.Errorf("read triggers of %s: %w", schema.QuoteIdent(database), err)
+		}
+		out[strings.ToLower(table)] = append(out[strings.ToLower(table)], t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read triggers of %s: %w", schema.QuoteIdent(database), err)
+	}
+	return out, nil
+}
+
+// firing returns the triggers that fire on the repair of diffs: DELETE
+// triggers for extra rows; INSERT and UPDATE triggers for the INSERT ... ON
+// DUPLICATE KEY UPDATE of missing and changed rows (BEFORE INSERT fires
+// for every row, the UPDATE triggers for rows that exist).
+func firing(triggers []Trigger, diffs []RowDiff) []Trigger {
+	var del, upsert bool
+	for _, d := range diffs {
+		if d.Kind == Extra {
+			del = true
+		} else {
+			upsert = true
+		}
+	}
+	var out []Trigger
+	for _, t := range triggers {
+		switch strings.ToUpper(t.Event) {
+		case "DELETE":
+			if del {
+				out = append(out, t)
+			}
+		default:
+			if upsert {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// triggerList names triggers for messages.
+func triggerList(triggers []Trigger) string {
+	names := make([]string, len(triggers))
+	for i, t := range triggers {
+		names[i] = t.String()
+	}
+	return strings.Join(names, ", ")
+}
+
+// checkTriggers returns an error naming every trigger of the target that
+// would fire on the repair of r, one *TableError wrapping ErrTriggers per
+// table. MariaDB and MySQL have no switch that turns triggers off for one
+// session (only a replica applying row events skips them), and a trigger
+// can write other values than the source's (BEFORE) or change other tables
+// (AFTER): such a table is refused, before anything is changed.
+func (v *Verifier) checkTriggers(ctx context.Context, r *Report) error {
+	byDB := map[string]map[string][]Trigger{}
+	var errs []error
+	for _, t := range r.Tables {
+		if len(t.Diffs) == 0 {
+			continue
+		}
+		trs, ok := byDB[t.TargetDatabase]
+		if !ok {
+			var err error
+			if trs, err = readTriggers(ctx, v.dst, t.TargetDatabase); err != nil {
+				return fmt.Errorf("verify: repair: target: %w", err)
+			}
+			byDB[t.TargetDatabase] = trs
+		}
+		if f := firing(trs[strings.ToLower(t.TargetTable)], t.Diffs); len(f) > 0 {
+			errs = append(errs, &TableError{Side: "target", Database: t.TargetDatabase, Table: t.TargetTable,
+				Err: fmt.Errorf("repair refused, nothing changed: trigger %s would fire on the repair and could write other values than the source's "+
+					"(MariaDB and MySQL cannot turn triggers off for one session); drop it while repairing, or repair the table by hand: %w",
+					triggerList(f), ErrTriggers)})
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func quoteList(names []string) string {
 	q := make([]string, len(names))
 	for i, n := range names {
@@ -102,14 +196,19 @@ func quoteList(names []string) string {
 // the other columns' defaults.
 func (r *Report) WriteRepairSQL(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "-- shiftgate verify repair for target %s (source %s): %d rows\n", r.Target, r.Source, r.Differences())
+	line := termtext.Line // comments end at a newline: names must not hold one
+	fmt.Fprintf(&b, "-- shiftgate verify repair for target %s (source %s): %d rows\n", line(r.Target), line(r.Source), r.Differences())
 	for _, t := range r.Tables {
 		if t.Differences() > 0 {
-			fmt.Fprintf(&b, "-- %s.%s: %d missing, %d extra, %d changed", t.TargetDatabase, t.TargetTable, t.Missing, t.Extra, t.Changed)
+			fmt.Fprintf(&b, "-- %s.%s: %d missing, %d extra, %d changed", line(t.TargetDatabase), line(t.TargetTable), t.Missing, t.Extra, t.Changed)
 			if t.Truncated {
 				fmt.Fprintf(&b, " (only %d listed: run verify again after this)", len(t.Diffs))
 			}
 			b.WriteByte('\n')
+		}
+		if f := firing(t.TargetTriggers, t.Diffs); len(f) > 0 {
+			fmt.Fprintf(&b, "-- WARNING: %s.%s: trigger %s fires on these statements and can write other values than the source's: drop it while repairing\n",
+				line(t.TargetDatabase), line(t.TargetTable), line(triggerList(f)))
 		}
 	}
 	for _, s := range repairSession {
@@ -141,6 +240,14 @@ type RepairResult struct {
 // Repair applies the report's repair (see WriteRepairSQL) to the target,
 // one transaction per batch. On error the batches before it stay
 // committed; verifying again shows what is left.
+//
+// Before anything is changed it refuses a table that is its own source
+// (ErrSameTable, as Verify does) and reads the target's triggers: a table
+// whose triggers fire on its repair's statements is refused with a
+// *TableError wrapping ErrTriggers that names them (with their timing and
+// event), and nothing is repaired. MariaDB and MySQL cannot turn triggers
+// off for one session, and a trigger can write other values than the
+// source's or change other tables.
 func (v *Verifier) Repair(ctx context.Context, r *Report) (*RepairResult, error) {
 	if r == nil {
 		return nil, errors.New("verify: repair: nil report")
@@ -154,6 +261,19 @@ func (v *Verifier) Repair(ctx context.Context, r *Report) (*RepairResult, error)
 	batches := r.batches(v.cfg.batchRows)
 	if len(batches) == 0 {
 		return res, nil
+	}
+	srcID, dstID, err := v.identify(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, t := range r.Tables {
+		p := TablePair{SourceDatabase: t.SourceDatabase, SourceTable: t.SourceTable, TargetDatabase: t.TargetDatabase, TargetTable: t.TargetTable}
+		if err := sameTable(srcID, dstID, p); err != nil {
+			return res, err
+		}
+	}
+	if err := v.checkTriggers(ctx, r); err != nil {
+		return res, err
 	}
 	conn, err := v.dst.Conn(ctx)
 	if err != nil {

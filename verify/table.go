@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,28 @@ func DatabasePairs(ctx context.Context, source *sql.DB, sourceDatabase, targetDa
 	return out, nil
 }
 
+// TargetOnlyTables returns the base tables of targetDatabase on target
+// that no pair has as its target table, by name in binary order.
+func TargetOnlyTables(ctx context.Context, target *sql.DB, targetDatabase string, pairs []TablePair) ([]TableName, error) {
+	tables, err := schema.Tables(ctx, target, targetDatabase)
+	if err != nil {
+		return nil, fmt.Errorf("verify: target: %w", err)
+	}
+	paired := map[string]bool{}
+	for _, p := range pairs {
+		if p = p.withDefaults(); p.TargetDatabase == targetDatabase {
+			paired[p.TargetTable] = true
+		}
+	}
+	var out []TableName
+	for _, t := range tables {
+		if !t.View && !paired[t.Name] {
+			out = append(out, TableName{Database: targetDatabase, Table: t.Name})
+		}
+	}
+	return out, nil
+}
+
 // column is one compared column.
 type column struct {
 	name string
@@ -99,6 +122,10 @@ type table struct {
 	srcName   string // quoted database.table
 	dstName   string
 	tolerance float64
+	// colDiffs are the compared columns defined differently on the two
+	// sides; triggers the target table's triggers.
+	colDiffs []ColumnDiff
+	triggers []Trigger
 }
 
 // defCache holds table definitions of one side. A database that several
@@ -156,8 +183,9 @@ func (p TablePair) withDefaults() TablePair {
 }
 
 // prepareAll reads the definitions of both sides (in parallel) and builds
-// the comparison of every pair.
-func prepareAll(ctx context.Context, src, dst schema.Querier, pairs []TablePair, tolerance float64) ([]*table, error) {
+// the comparison of every pair that can be compared; the others are
+// returned as unverified, with the reason.
+func prepareAll(ctx context.Context, src, dst schema.Querier, pairs []TablePair, tolerance float64) ([]*table, []*Unverified, error) {
 	sc, dc := newDefCache(src), newDefCache(dst)
 	for _, p := range pairs {
 		p = p.withDefaults()
@@ -170,20 +198,56 @@ func prepareAll(ctx context.Context, src, dst schema.Querier, pairs []TablePair,
 	serr := sc.preload(ctx)
 	wg.Wait()
 	if serr != nil {
-		return nil, fmt.Errorf("verify: source: %w", serr)
+		return nil, nil, fmt.Errorf("verify: source: %w", serr)
 	}
 	if derr != nil {
-		return nil, fmt.Errorf("verify: target: %w", derr)
+		return nil, nil, fmt.Errorf("verify: target: %w", derr)
 	}
-	out := make([]*table, len(pairs))
-	for i, p := range pairs {
+	var out []*table
+	var skipped []*Unverified
+	for _, p := range pairs {
 		t, err := prepare(ctx, sc, dc, p, tolerance)
-		if err != nil {
-			return nil, err
+		var te *TableError
+		if errors.As(err, &te) && uncomparable(err) {
+			p = p.withDefaults()
+			skipped = append(skipped, &Unverified{SourceDatabase: p.SourceDatabase, SourceTable: p.SourceTable,
+				TargetDatabase: p.TargetDatabase, TargetTable: p.TargetTable, Side: te.Side, Reason: te.Err.Error(), Err: err})
+			continue
 		}
-		out[i] = t
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, t)
 	}
-	return out, nil
+	return out, skipped, nil
+}
+
+// uncomparable reports whether err says that a pair cannot be compared as
+// the tables are (rather than that reading them failed).
+func uncomparable(err error) bool {
+	for _, e := range []error{ErrNotFound, ErrNoKey, ErrMismatch, ErrUnsupported} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// missing is the error for a table not found on one side: ErrUnsupported
+// for a view, else ErrNotFound.
+func (c *defCache) missing(ctx context.Context, database, table string) error {
+	var typ string
+	err := c.q.QueryRowContext(ctx, "SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+		database, table).Scan(&typ)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNotFound
+	case err != nil:
+		return err
+	case typ == "VIEW":
+		return fmt.Errorf("is a view, not a base table (compare the tables it reads): %w", ErrUnsupported)
+	}
+	return fmt.Errorf("is a %s, not a base table: %w", strings.ToLower(typ), ErrUnsupported)
 }
 
 // prepare builds the comparison of one pair.
@@ -203,13 +267,13 @@ func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance flo
 	}
 	sdef, err := src.get(ctx, p.SourceDatabase, p.SourceTable)
 	if errors.Is(err, schema.ErrNotFound) {
-		return nil, srcErr(ErrNotFound)
+		return nil, srcErr(src.missing(ctx, p.SourceDatabase, p.SourceTable))
 	} else if err != nil {
 		return nil, srcErr(err)
 	}
 	ddef, err := dst.get(ctx, p.TargetDatabase, p.TargetTable)
 	if errors.Is(err, schema.ErrNotFound) {
-		return nil, dstErr(ErrNotFound)
+		return nil, dstErr(dst.missing(ctx, p.TargetDatabase, p.TargetTable))
 	} else if err != nil {
 		return nil, dstErr(err)
 	}
@@ -265,6 +329,9 @@ func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance flo
 		if dk := kindOf(dc.DataType); dk != k && !(isText(k) && isText(dk)) {
 			return nil, dstErr(fmt.Errorf("column %s is %s, on the source %s: %w", sc.Name, dc.ColumnType, sc.ColumnType, ErrMismatch))
 		}
+		if sd, dd := definition(sc), definition(*dc); sd != dd {
+			t.colDiffs = append(t.colDiffs, ColumnDiff{Column: sc.Name, Source: sd, Target: dd})
+		}
 		col := column{name: sc.Name, kind: k, float: k == kindFloat,
 			field: field{lengthPrefixed: k == kindText || k == kindBinary, nullable: sc.Nullable || dc.Nullable}}
 		col.src, col.dst = valueExpr(sc), valueExpr(*dc)
@@ -278,7 +345,7 @@ func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance flo
 		// Columns only the target has would go unverified: name them.
 		for _, dc := range ddef.Columns {
 			if !dc.Generated && !ignored(dc.Name) && sdef.Column(dc.Name) == nil {
-				return nil, dstErr(fmt.Errorf("column %s is not on the source (ignore it with TablePair.Ignore): %w", dc.Name, ErrMismatch))
+				return nil, dstErr(fmt.Errorf("column %s is not on the source (ignore it to compare the other columns): %w", dc.Name, ErrMismatch))
 			}
 		}
 	}
@@ -314,6 +381,23 @@ func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance flo
 }
 
 func isText(k kind) bool { return k == kindText }
+
+// intWidth is the display width of an integer type, which says nothing
+// about the values (and which MySQL 8.0.19+ no longer reports).
+var intWidth = regexp.MustCompile(`^((?:tiny|small|medium|big)?int)\(\d+\)`)
+
+// definition is c's type, collation and nullability as ColumnDiff shows
+// them.
+func definition(c schema.Column) string {
+	d := intWidth.ReplaceAllString(strings.ToLower(c.ColumnType), "$1")
+	if c.Collation != "" {
+		d += " COLLATE " + c.Collation
+	}
+	if c.Nullable {
+		return d + " NULL"
+	}
+	return d + " NOT NULL"
+}
 
 // valueExpr is the SQL expression selected for a column's value: strings
 // in utf8mb4 (or their bytes for binary types), numbers and times as the

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/keyset"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
@@ -144,18 +145,38 @@ func (tr *tableRun) record(index int, d RowDiff) {
 }
 
 // VerifyDatabase compares every base table of sourceDatabase with the
-// table of the same name in targetDatabase (see DatabasePairs and Verify).
+// table of the same name in targetDatabase (see DatabasePairs and Verify),
+// and names the target's tables that are not on the source in
+// Report.TargetOnly.
 func (v *Verifier) VerifyDatabase(ctx context.Context, sourceDatabase, targetDatabase string) (*Report, error) {
 	pairs, err := DatabasePairs(ctx, v.src, sourceDatabase, targetDatabase)
 	if err != nil {
 		return nil, err
 	}
-	return v.Verify(ctx, pairs...)
+	only, err := TargetOnlyTables(ctx, v.dst, targetDatabase, pairs)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := v.Verify(ctx, pairs...)
+	if err != nil {
+		return nil, err
+	}
+	rep.TargetOnly = only
+	return rep, nil
 }
 
-// Verify compares each pair and reports every difference, or an error if a
-// pair cannot be compared (checked for all pairs before reading any row) or
-// reading fails. Differences are not an error: see Report.Clean.
+// Verify compares each pair and reports every difference, or an error if
+// reading fails. Differences are not an error: see Report.Clean. A pair
+// that cannot be compared as the tables are defined (a table missing or a
+// view, no row key, a column on one side only, key columns ordered
+// differently: the sentinel errors) is listed in Report.Unverified with
+// the reason, checked for all pairs before reading any row, and the others
+// are compared. Compared columns defined differently on the two sides
+// (varchar(45) against varchar(100)) are listed in TableReport.ColumnDiffs.
+// A pair whose target is its source table (one server, identified by its
+// server uuid or by server id, hostname, port and data directory however
+// the pools reach it, and the same database and table) is refused with an
+// error wrapping ErrSameTable before anything is read.
 //
 // Each table is cut into chunks by its row key on the source (ranges of an
 // integer leading key column, else keys read with keyset.NextUpper; see
@@ -176,17 +197,34 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 	}
 	begin := time.Now()
 	rep := &Report{Snapshot: v.cfg.snapshot.String(), Started: begin.UTC()}
-	if err := v.src.QueryRowContext(ctx, "SELECT CONCAT(@@hostname, ':', @@port)").Scan(&rep.Source); err != nil {
-		return nil, fmt.Errorf("verify: source: %w", err)
-	}
-	if err := v.dst.QueryRowContext(ctx, "SELECT CONCAT(@@hostname, ':', @@port)").Scan(&rep.Target); err != nil {
-		return nil, fmt.Errorf("verify: target: %w", err)
-	}
-	tables, err := prepareAll(ctx, v.src, v.dst, pairs, v.cfg.tolerance)
+	srcID, dstID, err := v.identify(ctx)
 	if err != nil {
 		return nil, err
 	}
-	runs := make([]*tableRun, len(pairs))
+	rep.Source = fmt.Sprintf("%s:%d", srcID.Hostname, srcID.Port)
+	rep.Target = fmt.Sprintf("%s:%d", dstID.Hostname, dstID.Port)
+	for _, p := range pairs {
+		if err := sameTable(srcID, dstID, p.withDefaults()); err != nil {
+			return nil, err
+		}
+	}
+	tables, skipped, err := prepareAll(ctx, v.src, v.dst, pairs, v.cfg.tolerance)
+	if err != nil {
+		return nil, err
+	}
+	rep.Unverified = skipped
+	for _, u := range skipped {
+		v.cfg.logger.Info("verify: table not compared", "source", u.SourceDatabase+"."+u.SourceTable,
+			"target", u.TargetDatabase+"."+u.TargetTable, "side", u.Side, "reason", u.Reason)
+	}
+	if len(tables) == 0 {
+		rep.Duration = time.Since(begin)
+		return rep, nil
+	}
+	if err := v.readTargetTriggers(ctx, tables); err != nil {
+		return nil, err
+	}
+	runs := make([]*tableRun, len(tables))
 	for i, t := range tables {
 		runs[i] = &tableRun{t: t, limit: v.cfg.sampleLimit, diffs: map[int][]RowDiff{},
 			sizer: keyset.NewSizer(v.cfg.chunkTime, v.cfg.chunkRows[0], v.cfg.chunkRows[1], v.cfg.chunkRows[2])}
@@ -300,6 +338,45 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 			"rows", t.Rows, "chunks", t.Chunks, "differences", t.Differences(), "took", t.Duration)
 	}
 	return rep, nil
+}
+
+// identify reads the identities of both servers.
+func (v *Verifier) identify(ctx context.Context) (src, dst conn.Identity, err error) {
+	if src, err = conn.Identify(ctx, v.src); err != nil {
+		return src, dst, fmt.Errorf("verify: source: %w", err)
+	}
+	if dst, err = conn.Identify(ctx, v.dst); err != nil {
+		return src, dst, fmt.Errorf("verify: target: %w", err)
+	}
+	return src, dst, nil
+}
+
+// sameTable returns an error wrapping ErrSameTable if p's target table is
+// its source table: one server (whatever the DSNs call it) and the same
+// database and table, compared case-insensitively (as the server may).
+func sameTable(src, dst conn.Identity, p TablePair) error {
+	if src.Same(dst) && strings.EqualFold(p.SourceDatabase, p.TargetDatabase) && strings.EqualFold(p.SourceTable, p.TargetTable) {
+		return &TableError{Side: "target", Database: p.TargetDatabase, Table: p.TargetTable,
+			Err: fmt.Errorf("is the source table itself, on %s: comparing it with itself proves nothing and a repair would write to the source: %w", src, ErrSameTable)}
+	}
+	return nil
+}
+
+// readTargetTriggers reads the triggers of the target tables.
+func (v *Verifier) readTargetTriggers(ctx context.Context, tables []*table) error {
+	byDB := map[string]map[string][]Trigger{}
+	for _, t := range tables {
+		db := t.pair.TargetDatabase
+		if _, ok := byDB[db]; !ok {
+			trs, err := readTriggers(ctx, v.dst, db)
+			if err != nil {
+				return fmt.Errorf("verify: target: %w", err)
+			}
+			byDB[db] = trs
+		}
+		t.triggers = byDB[db][strings.ToLower(t.pair.TargetTable)]
+	}
+	return nil
 }
 
 // compareWhole checksums each table of at most wholeRows estimated rows
@@ -560,7 +637,7 @@ func intArg(b *big.Int) any {
 func (v *Verifier) examine(ctx context.Context, sc, dc *sql.Conn, c *chunk) error {
 	tr := c.run
 	for a := 0; a < v.cfg.attempts; a++ {
-		if err := sleep(ctx, time.Until(c.seen.Add(v.cfg.recheck))); err != nil {
+		if err := v.cfg.wait(ctx, time.Until(c.seen.Add(v.cfg.recheck))); err != nil {
 			return err
 		}
 		if err := tr.t.checksum(ctx, sc, dc, c); err != nil {
@@ -602,7 +679,7 @@ func (v *Verifier) examine(ctx context.Context, sc, dc *sql.Conn, c *chunk) erro
 		if err != nil {
 			return err
 		}
-		if err := sleep(ctx, v.cfg.recheck); err != nil {
+		if err := v.cfg.wait(ctx, v.cfg.recheck); err != nil {
 			return err
 		}
 		still := 0
@@ -675,6 +752,7 @@ func (tr *tableRun) report() *TableReport {
 		r.Columns = append(r.Columns, c.name)
 	}
 	r.Where = p.Where
+	r.ColumnDiffs, r.TargetTriggers = tr.t.colDiffs, tr.t.triggers
 	r.Missing, r.Extra, r.Changed = tr.missing.Load(), tr.extra.Load(), tr.changed.Load()
 	r.Truncated = tr.sample.Load() > int64(tr.limit)
 	indexes := make([]int, 0, len(tr.diffs))

@@ -245,30 +245,74 @@ func testCompositeKey(t *testing.T, stringFirst bool) {
 	assert.Equal(t, 1, n, "the key's bytes are the source's again")
 }
 
-func TestErrorsNameTheTable(t *testing.T) {
+// TestUncomparablePairsAreListed: pairs that cannot be compared are
+// listed with the reason, and the others are compared all the same.
+func TestUncomparablePairsAreListed(t *testing.T) {
 	ctx := context.Background()
 	src, dst, srcName, dstName := pairOf(t, "errs",
 		"CREATE TABLE nokey (a INT NULL, b INT, UNIQUE KEY (a))",
-		"CREATE TABLE k (id INT PRIMARY KEY, v INT)")
-	sandboxtest.Exec(t, dst, "ALTER TABLE k ADD COLUMN extra INT")
+		"CREATE TABLE k (id INT PRIMARY KEY, v INT)",
+		"CREATE TABLE widened (id INT PRIMARY KEY, name VARCHAR(45) NOT NULL, n INT(11) NULL)",
+		"INSERT INTO widened VALUES (1, 'a', 1), (2, 'b', 2)",
+		"CREATE VIEW w AS SELECT * FROM k")
+	sandboxtest.Exec(t, dst, "ALTER TABLE k ADD COLUMN extra INT",
+		"ALTER TABLE widened MODIFY name VARCHAR(100) NOT NULL, MODIFY n INT(10) NULL",
+		"UPDATE widened SET n = 3 WHERE id = 2")
 	v, err := verify.New(src, dst)
 	require.NoError(t, err)
+	pair := func(table string) verify.TablePair {
+		return verify.TablePair{SourceDatabase: srcName, SourceTable: table, TargetDatabase: dstName}
+	}
 
-	_, err = v.Verify(ctx, verify.TablePair{SourceDatabase: srcName, SourceTable: "nokey", TargetDatabase: dstName})
-	require.ErrorIs(t, err, verify.ErrNoKey)
-	assert.EqualError(t, err, "verify: source table "+srcName+".nokey: no primary key or unique NOT NULL key")
-
-	_, err = v.Verify(ctx, verify.TablePair{SourceDatabase: srcName, SourceTable: "k", TargetDatabase: dstName})
-	require.ErrorIs(t, err, verify.ErrMismatch)
-	assert.Contains(t, err.Error(), "target table "+dstName+".k: column extra is not on the source")
-	_, err = v.Verify(ctx, verify.TablePair{SourceDatabase: srcName, SourceTable: "k", TargetDatabase: dstName, Ignore: []string{"extra"}})
+	rep, err := v.Verify(ctx, pair("nokey"), pair("k"), pair("gone"), pair("w"), pair("widened"))
 	require.NoError(t, err)
+	require.Len(t, rep.Tables, 1, "the comparable table is compared")
+	assert.Equal(t, []string{"changed 2 n"}, diffSet(rep.Tables[0]))
+	assert.Equal(t, []verify.ColumnDiff{{Column: "name", Source: "varchar(45) COLLATE " + collation(t, src, srcName) + " NOT NULL",
+		Target: "varchar(100) COLLATE " + collation(t, src, srcName) + " NOT NULL"}}, rep.Tables[0].ColumnDiffs,
+		"the integer display width is not a difference")
+	require.Len(t, rep.Unverified, 4)
+	for i, want := range []struct {
+		table, side string
+		err         error
+		reason      string
+	}{
+		{"nokey", "source", verify.ErrNoKey, "no primary key or unique NOT NULL key"},
+		{"k", "target", verify.ErrMismatch, "column extra is not on the source"},
+		{"gone", "source", verify.ErrNotFound, "does not exist"},
+		{"w", "source", verify.ErrUnsupported, "is a view, not a base table"},
+	} {
+		u := rep.Unverified[i]
+		assert.Equal(t, want.table, u.SourceTable)
+		assert.Equal(t, dstName, u.TargetDatabase)
+		assert.Equal(t, want.side, u.Side, want.table)
+		assert.ErrorIs(t, u.Err, want.err, want.table)
+		assert.Contains(t, u.Reason, want.reason)
+		var te *verify.TableError
+		require.True(t, errors.As(u.Err, &te))
+		assert.Equal(t, want.table, te.Table)
+	}
+	assert.False(t, rep.Complete())
+	assert.False(t, rep.Clean())
+	var text, js bytes.Buffer
+	require.NoError(t, rep.WriteText(&text))
+	assert.Contains(t, text.String(), "1 tables, 2 rows, 1 differing rows, 1 columns defined differently, 4 tables not compared")
+	assert.Contains(t, text.String(), "    column name is varchar(100) COLLATE")
+	assert.Contains(t, text.String(), fmt.Sprintf("  %s.nokey -> %s.nokey: not compared: source table: no primary key", srcName, dstName))
+	assert.Contains(t, text.String(), fmt.Sprintf("  %s.w -> %s.w: not compared: source table: is a view", srcName, dstName))
+	require.NoError(t, rep.WriteJSON(&js))
+	assert.Contains(t, js.String(), `"reason": "does not exist"`)
+	assert.Contains(t, js.String(), `"column_diffs"`)
 
-	_, err = v.Verify(ctx, verify.TablePair{SourceDatabase: srcName, SourceTable: "gone", TargetDatabase: dstName})
-	require.ErrorIs(t, err, verify.ErrNotFound)
-	var te *verify.TableError
-	require.True(t, errors.As(err, &te))
-	assert.Equal(t, "gone", te.Table)
+	rep, err = v.Verify(ctx, verify.TablePair{SourceDatabase: srcName, SourceTable: "k", TargetDatabase: dstName, Ignore: []string{"extra"}})
+	require.NoError(t, err)
+	assert.True(t, rep.Clean())
+
+	// Nothing comparable: a report all the same, not clean.
+	rep, err = v.Verify(ctx, pair("gone"))
+	require.NoError(t, err)
+	assert.Empty(t, rep.Tables)
+	assert.False(t, rep.Clean())
 
 	_, err = verify.New(src, dst, verify.WithSnapshot(verify.SnapshotQuiesced), verify.WithRecheck(time.Second, 1))
 	assert.Error(t, err)
@@ -278,28 +322,135 @@ func TestErrorsNameTheTable(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// TestSameTableRefused: a pair whose target is its source table, on one
+// server reached through another spelling of its address, is refused
+// before anything is read or written; another database on the same server
+// is compared.
+func TestSameTableRefused(t *testing.T) {
+	ctx := context.Background()
+	name := sandboxtest.NewDatabase(t, servers[0], "same")
+	other := sandboxtest.NewDatabase(t, servers[0], "same_other")
+	db := sandboxtest.Open(t, servers[0], "")
+	sandboxtest.Exec(t, db, "CREATE TABLE `"+name+"`.t (id INT PRIMARY KEY, v INT)", "INSERT INTO `"+name+"`.t VALUES (1, 1), (2, 2)",
+		"CREATE TABLE `"+other+"`.t (id INT PRIMARY KEY, v INT)", "INSERT INTO `"+other+"`.t VALUES (1, 1)")
+	cfg := servers[0].Config("")
+	host := "localhost"
+	if servers[0].Host() == "localhost" {
+		host = "127.0.0.1"
+	}
+	cfg.Addr = fmt.Sprintf("%s:%d", host, servers[0].Port())
+	alias, err := sql.Open("mysql", cfg.FormatDSN())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = alias.Close() })
+
+	v, err := verify.New(db, alias)
+	require.NoError(t, err)
+	_, err = v.Verify(ctx, verify.TablePair{SourceDatabase: name, SourceTable: "t"})
+	require.ErrorIs(t, err, verify.ErrSameTable)
+	assert.Contains(t, err.Error(), "verify: target table "+name+".t: is the source table itself, on server ")
+	_, err = v.Verify(ctx, verify.TablePair{SourceDatabase: name, SourceTable: "t", TargetDatabase: strings.ToUpper(name), TargetTable: "T"})
+	require.ErrorIs(t, err, verify.ErrSameTable)
+
+	rep, err := v.Verify(ctx, verify.TablePair{SourceDatabase: name, SourceTable: "t", TargetDatabase: other})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"missing 2"}, diffSet(rep.Tables[0]))
+
+	// A report that names one table on both sides is not repaired.
+	rep.Tables[0].TargetDatabase = name
+	_, err = v.Repair(ctx, rep)
+	require.ErrorIs(t, err, verify.ErrSameTable)
+	var n int
+	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM `"+other+"`.t").Scan(&n))
+	assert.Equal(t, 1, n)
+}
+
+// collation is the default collation of database.
+func collation(t *testing.T, db *sql.DB, database string) string {
+	t.Helper()
+	var c string
+	require.NoError(t, db.QueryRow("SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", database).Scan(&c))
+	return c
+}
+
+// TestRepairRefusesTriggers: a target table whose triggers would fire on
+// the repair is refused before anything changes, naming the triggers; a
+// trigger on an event the repair does not cause does not stop it.
+func TestRepairRefusesTriggers(t *testing.T) {
+	ctx := context.Background()
+	src, dst, srcName, dstName := pairOf(t, "trig",
+		"CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)",
+		"INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_100",
+		"CREATE TABLE d (id INT PRIMARY KEY, v INT)",
+		"INSERT INTO d SELECT seq, seq FROM seq_1_to_10")
+	sandboxtest.Exec(t, dst,
+		"CREATE TRIGGER t_bi BEFORE INSERT ON t FOR EACH ROW SET NEW.v = 'from trigger'",
+		"CREATE TRIGGER t_bu BEFORE UPDATE ON t FOR EACH ROW SET NEW.v = UPPER(NEW.v)",
+		"CREATE TRIGGER d_bd BEFORE DELETE ON d FOR EACH ROW SET @deleted = OLD.id",
+		"DELETE FROM t WHERE id = 7",
+		"DELETE FROM d WHERE id = 3")
+	v, err := verify.New(src, dst)
+	require.NoError(t, err)
+	tp := verify.TablePair{SourceDatabase: srcName, SourceTable: "t", TargetDatabase: dstName}
+	dp := verify.TablePair{SourceDatabase: srcName, SourceTable: "d", TargetDatabase: dstName}
+	rep, err := v.Verify(ctx, tp, dp)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"missing 7"}, diffSet(rep.Tables[0]))
+	assert.Len(t, rep.Tables[0].TargetTriggers, 2)
+
+	var sqlText bytes.Buffer
+	require.NoError(t, rep.WriteRepairSQL(&sqlText))
+	assert.Contains(t, sqlText.String(), "-- WARNING: "+dstName+".t: trigger `t_bi` (BEFORE INSERT), `t_bu` (BEFORE UPDATE) fires on these statements")
+	assert.NotContains(t, sqlText.String(), "d_bd", "a DELETE trigger does not fire on an INSERT")
+
+	_, err = v.Repair(ctx, rep)
+	require.ErrorIs(t, err, verify.ErrTriggers)
+	assert.Contains(t, err.Error(), "target table "+dstName+".t: repair refused, nothing changed: trigger `t_bi` (BEFORE INSERT), `t_bu` (BEFORE UPDATE) would fire")
+	assert.NotContains(t, err.Error(), "d_bd")
+	var n int
+	require.NoError(t, dst.QueryRow("SELECT COUNT(*) FROM d WHERE id = 3").Scan(&n))
+	assert.Equal(t, 0, n, "nothing repaired, not even the table without a firing trigger")
+
+	// Without the table whose triggers fire, the repair is exact.
+	rep, err = v.Verify(ctx, dp)
+	require.NoError(t, err)
+	_, err = v.Repair(ctx, rep)
+	require.NoError(t, err)
+	rep, err = v.Verify(ctx, tp, dp)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"missing 7"}, diffSet(rep.Tables[0]))
+	assert.Empty(t, rep.Tables[1].Diffs)
+}
+
 // TestRecheckSkipsInFlightWrites: a difference that goes away before the
 // recheck (a write on its way to the target) is not reported; one that
 // stays is. In a chunk that keeps changing, rows are looked at again too.
+// The writes arrive during the recheck delays, in order: chunks are
+// examined one at a time.
 func TestRecheckSkipsInFlightWrites(t *testing.T) {
 	ctx := context.Background()
 	src, dst, srcName, dstName := pairOf(t, "recheck",
 		"CREATE TABLE t (id INT PRIMARY KEY, v INT)",
 		"INSERT INTO t SELECT seq, seq FROM seq_1_to_1000")
 	sandboxtest.Exec(t, dst, "UPDATE t SET v = 0 WHERE id IN (10, 860, 880)")
-	v, err := verify.New(src, dst, verify.WithRecheck(300*time.Millisecond, 1), verify.WithChunkTime(time.Second, 100, 100, 100),
-		verify.WithExactChunks())
+	waits := 0
+	arrive := func(ctx context.Context, _ time.Duration) error {
+		waits++
+		switch waits {
+		case 1: // the chunk of 10 is rechecked: the write has arrived
+			_, err := dst.ExecContext(ctx, "UPDATE t SET v = 10 WHERE id = 10")
+			return err
+		case 3: // the chunk of 860 and 880 still differed; 880 arrives before its rows are read again
+			_, err := dst.ExecContext(ctx, "UPDATE t SET v = 880 WHERE id = 880")
+			return err
+		}
+		return nil
+	}
+	v, err := verify.New(src, dst, verify.WithRecheck(time.Millisecond, 1), verify.WithChunkTime(time.Second, 100, 100, 100),
+		verify.WithExactChunks(), verify.WithParallelism(1), verify.WithWait(arrive))
 	require.NoError(t, err)
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		_, _ = dst.Exec("UPDATE t SET v = 10 WHERE id = 10") // the write arrives: the chunk is equal on recheck
-		time.Sleep(350 * time.Millisecond)
-		// In the chunk of 860 and 880, 880 arrives after the chunk was
-		// rechecked but before its rows are.
-		_, _ = dst.Exec("UPDATE t SET v = 880 WHERE id = 880")
-	}()
 	rep, err := v.Verify(ctx, verify.TablePair{SourceDatabase: srcName, SourceTable: "t", TargetDatabase: dstName})
 	require.NoError(t, err)
+	assert.Equal(t, 3, waits)
 	assert.Equal(t, []string{"changed 860 v"}, diffSet(rep.Tables[0]))
 	assert.Equal(t, 1, rep.Tables[0].Rechecked)
 	assert.Equal(t, 1, rep.Tables[0].DifferingChunks)

@@ -7,6 +7,7 @@
 //	         [-target-database NAME] [-ignore t.col,col] [-where SQL]
 //	         [-float-tolerance X] [-snapshot none|quiesced|locked]
 //	         [-recheck 2s] [-threads N] [-sample N] [-json] [-sql FILE] [-repair]
+//	         [-connect-timeout 10s] [-v]
 //
 // DSNs are in go-sql-driver form, user:password@tcp(host:port)/. Keep the
 // password off the command line, where other users can read it: leave it
@@ -15,9 +16,34 @@
 // and SHIFTGATE_TARGET_DSN instead of the flags.
 //
 // The report (text, or JSON with -json) and then the repair SQL go to
-// stdout (the SQL to -sql FILE instead if given). The exit status is 0 when
-// the tables are equal (after the repair, with -repair), 1 when differences
-// remain or verification failed, and 2 on bad usage.
+// stdout (the SQL to -sql FILE instead if given). A table that cannot be
+// compared (missing on one side, a view, no primary key, a column on one
+// side only) does not stop the others: the report lists it with the
+// reason. Text output escapes characters a terminal would act on; JSON and
+// the repair SQL are exact (the SQL is not printed on stdout when names in
+// it hold such characters: use -sql FILE).
+//
+// Connections time out: a server that does not complete the handshake
+// within -connect-timeout (default 10s) is an error naming it. The
+// target must not be the source table itself: the same server, identified
+// by what it is (server uuid, or server id, hostname, port and data
+// directory) however the DSNs spell its address, with the same database,
+// is refused before anything is read.
+//
+// With -repair, verifydb repairs the target and verifies again, up to 10
+// rounds; it stops as soon as a round changes nothing. A target table with
+// triggers that would fire on the repair is refused before anything is
+// changed, naming the triggers (MariaDB and MySQL cannot turn them off for
+// one session).
+//
+// Exit status:
+//
+//	0  every table compared and equal (after the repair, with -repair)
+//	1  differences found: rows, or columns defined differently
+//	   (even if some tables could not be compared as well)
+//	2  bad usage, or source and target are one table (the same server,
+//	   however the DSNs spell it, database and table)
+//	3  some or all tables could not be verified, or verification failed
 package main
 
 import (
@@ -34,10 +60,9 @@ import (
 	"syscall"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql" // the "mysql" driver of sql.Open
-
 	"github.com/shiftgate/shiftgate/internal/cliflag"
-	"github.com/shiftgate/shiftgate/internal/schema"
+	"github.com/shiftgate/shiftgate/internal/conn"
+	"github.com/shiftgate/shiftgate/internal/termtext"
 	"github.com/shiftgate/shiftgate/verify"
 )
 
@@ -58,13 +83,46 @@ type options struct {
 	threads, sample  int
 	json, repair     bool
 	verbose          bool
+	connectTimeout   time.Duration
 	sqlFile          string
 	dsnOnCommandLine map[string]bool
+}
+
+// Exit statuses.
+const (
+	exitEqual      = 0
+	exitDiffer     = 1
+	exitUsage      = 2
+	exitUnverified = 3
+)
+
+// maxRounds bounds the repair rounds of -repair.
+const maxRounds = 10
+
+// targetDB is the target database's name.
+func (o options) targetDB() string {
+	if o.targetDatabase == "" {
+		return o.database
+	}
+	return o.targetDatabase
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verifydb", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `usage: verifydb -source DSN -target DSN -database NAME [flags]
+
+Exit status:
+  0  every table compared and equal (after the repair, with -repair)
+  1  differences found: rows, or columns defined differently
+  2  bad usage, or the target is the source table itself
+  3  some or all tables could not be verified (listed with the reason),
+     or verification failed
+
+`)
+		fs.PrintDefaults()
+	}
 	o := options{dsnOnCommandLine: map[string]bool{}}
 	fs.StringVar(&o.source, "source", os.Getenv("SHIFTGATE_SOURCE_DSN"), "source DSN, user@tcp(host:port)/ (default $SHIFTGATE_SOURCE_DSN)")
 	fs.StringVar(&o.target, "target", os.Getenv("SHIFTGATE_TARGET_DSN"), "target DSN (default $SHIFTGATE_TARGET_DSN)")
@@ -80,14 +138,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.sample, "sample", 1000, "differing rows listed per table at most")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.StringVar(&o.sqlFile, "sql", "", "write the repair SQL to this file instead of stdout")
-	fs.BoolVar(&o.repair, "repair", false, "apply the repair to the target, then verify again")
+	fs.BoolVar(&o.repair, "repair", false, "apply the repair to the target, then verify again (up to 10 rounds, until a round changes nothing)")
+	fs.DurationVar(&o.connectTimeout, "connect-timeout", conn.DefaultConnectTimeout, "give up connecting (dial and handshake) to a server after this long")
 	fs.BoolVar(&o.verbose, "v", false, "log progress to stderr")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return exitUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "verifydb: unexpected arguments %q\n", fs.Args())
-		return 2
+		fmt.Fprintf(stderr, "verifydb: unexpected arguments %q\n", fs.Args()) // %q escapes
+		return exitUsage
 	}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "source" || f.Name == "target" {
@@ -105,53 +164,103 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer dst.Close()
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "verifydb: %v\n", err)
+		printErr(stderr, err)
 		if errors.Is(err, errUsage) {
-			return 2
+			return exitUsage
 		}
-		return 1
+		return exitUnverified
+	}
+	targetOnly, err := targetOnlyTables(ctx, o, dst, pairs)
+	if err != nil {
+		printErr(stderr, err)
+		return exitUnverified
 	}
 
 	report, err := v.Verify(ctx, pairs...)
 	if err != nil {
-		fmt.Fprintf(stderr, "verifydb: %v\n", err)
-		return 1
+		printErr(stderr, err)
+		if errors.Is(err, verify.ErrSameTable) {
+			return exitUsage
+		}
+		return exitUnverified
 	}
+	report.TargetOnly = targetOnly
 	if err := printReport(stdout, report, o.json); err != nil {
-		fmt.Fprintf(stderr, "verifydb: %v\n", err)
-		return 1
+		printErr(stderr, err)
+		return exitUnverified
 	}
-	if report.Clean() {
-		return 0
+	if report.Differences() == 0 {
+		return exitCode(report)
 	}
-	if err := writeSQL(stdout, o.sqlFile, report); err != nil {
-		fmt.Fprintf(stderr, "verifydb: %v\n", err)
-		return 1
+	if err := writeSQL(stdout, stderr, o.sqlFile, report); err != nil {
+		printErr(stderr, err)
+		return exitDiffer
 	}
 	if !o.repair {
-		return 1
+		return exitCode(report)
 	}
-	for round := 1; round <= 10 && !report.Clean(); round++ {
+	for round := 1; report.Differences() > 0; round++ {
+		if round > maxRounds {
+			fmt.Fprintf(stderr, "verifydb: %d rows still differ after %d repair rounds; stopping\n", report.Differences(), maxRounds)
+			break
+		}
 		res, err := v.Repair(ctx, report)
 		if err != nil {
-			fmt.Fprintf(stderr, "verifydb: %v\n", err)
-			return 1
+			printErr(stderr, err)
+			return exitDiffer
 		}
 		fmt.Fprintf(stderr, "verifydb: repair round %d: %d rows deleted, %d written in %d transactions; verifying again\n",
 			round, res.Deleted, res.Written, res.Batches)
-		if report, err = v.Verify(ctx, pairs...); err != nil {
-			fmt.Fprintf(stderr, "verifydb: %v\n", err)
-			return 1
+		next, err := v.Verify(ctx, pairs...)
+		if err != nil {
+			printErr(stderr, err)
+			return exitUnverified
 		}
-		if err := printReport(stdout, report, o.json); err != nil {
-			fmt.Fprintf(stderr, "verifydb: %v\n", err)
-			return 1
+		next.TargetOnly = targetOnly
+		if err := printReport(stdout, next, o.json); err != nil {
+			printErr(stderr, err)
+			return exitUnverified
 		}
+		if next.Differences() > 0 && next.SameDifferences(report) {
+			fmt.Fprintf(stderr, "verifydb: repair round %d changed nothing: the same %d rows differ as before; stopping "+
+				"(something on the target writes other values, or the target cannot hold the source's)\n", round, next.Differences())
+			report = next
+			break
+		}
+		report = next
 	}
-	if !report.Clean() {
-		return 1
+	return exitCode(report)
+}
+
+// exitCode is the exit status for a final report.
+func exitCode(r *verify.Report) int {
+	switch {
+	case r.Differences() > 0 || r.ColumnDiffs() > 0:
+		return exitDiffer
+	case !r.Complete():
+		return exitUnverified
 	}
-	return 0
+	return exitEqual
+}
+
+// printErr prints err on stderr, one line per joined error, escaped.
+func printErr(stderr io.Writer, err error) {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			printErr(stderr, e)
+		}
+		return
+	}
+	fmt.Fprintf(stderr, "verifydb: %s\n", termtext.Line(err.Error()))
+}
+
+// targetOnlyTables names the target tables not compared when every table
+// of the database is (no -tables).
+func targetOnlyTables(ctx context.Context, o options, dst *sql.DB, pairs []verify.TablePair) ([]verify.TableName, error) {
+	if o.tables != "" {
+		return nil, nil
+	}
+	return verify.TargetOnlyTables(ctx, dst, o.targetDB(), pairs)
 }
 
 var errUsage = errors.New("usage")
@@ -179,52 +288,49 @@ func setup(ctx context.Context, o options, stderr io.Writer) (*verify.Verifier, 
 	if o.tolerance > 0 {
 		opts = append(opts, verify.WithFloatTolerance(o.tolerance))
 	}
-	opts = append(opts, verify.WithParallelism(o.threads), verify.WithSampleLimit(o.sample))
+	if o.connectTimeout <= 0 {
+		return nil, nil, nil, nil, usage("-connect-timeout %v is not positive", o.connectTimeout)
+	}
+	// Warnings (the driver's own log lines among them) always reach
+	// stderr through the logger; progress with -v.
+	level := slog.LevelWarn
 	if o.verbose {
-		opts = append(opts, verify.WithLogger(slog.New(slog.NewTextHandler(stderr, nil))))
+		level = slog.LevelInfo
 	}
-	srcDSN, err := cliflag.SideDSN("verifydb", "source", o.source, o.dsnOnCommandLine["source"], stderr)
-	if err != nil {
-		return nil, nil, nil, nil, usage("%v", err)
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	opts = append(opts, verify.WithParallelism(o.threads), verify.WithSampleLimit(o.sample), verify.WithLogger(logger))
+	var pools [2]*sql.DB
+	for i, side := range []string{"source", "target"} {
+		dsn := o.source
+		if side == "target" {
+			dsn = o.target
+		}
+		dsn, err := cliflag.SideDSN("verifydb", side, dsn, o.dsnOnCommandLine[side], stderr)
+		if err != nil {
+			return nil, pools[0], nil, nil, usage("%v", err)
+		}
+		cfg, err := conn.ParseDSN(dsn)
+		if err != nil {
+			return nil, pools[0], nil, nil, usage("-%s: %v", side, err)
+		}
+		// No read timeout: a whole-table checksum can take minutes before
+		// its one row; the context (Ctrl-C) bounds it.
+		db, err := conn.Open(ctx, cfg, conn.Options{Timeouts: conn.Timeouts{Connect: o.connectTimeout}, Logger: logger})
+		if err != nil {
+			return nil, pools[0], nil, nil, fmt.Errorf("%s: %w", side, err)
+		}
+		pools[i] = db
 	}
-	dstDSN, err := cliflag.SideDSN("verifydb", "target", o.target, o.dsnOnCommandLine["target"], stderr)
-	if err != nil {
-		return nil, nil, nil, nil, usage("%v", err)
-	}
-	src, err := sql.Open("mysql", srcDSN)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	dst, err := sql.Open("mysql", dstDSN)
-	if err != nil {
-		return nil, src, nil, nil, err
-	}
+	src, dst := pools[0], pools[1]
 	v, err := verify.New(src, dst, opts...)
 	if err != nil {
 		return nil, src, dst, nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	targetDB := o.targetDatabase
-	if targetDB == "" {
-		targetDB = o.database
-	}
+	targetDB := o.targetDB()
 	var pairs []verify.TablePair
 	if o.tables == "" {
 		if pairs, err = verify.DatabasePairs(ctx, src, o.database, targetDB); err != nil {
 			return nil, src, dst, nil, err
-		}
-		// Tables only the target has are not compared: say so.
-		onSource := map[string]bool{}
-		for _, p := range pairs {
-			onSource[p.SourceTable] = true
-		}
-		targetTables, err := schema.Tables(ctx, dst, targetDB)
-		if err != nil {
-			return nil, src, dst, nil, fmt.Errorf("target: %w", err)
-		}
-		for _, t := range targetTables {
-			if !t.View && !onSource[t.Name] {
-				fmt.Fprintf(stderr, "verifydb: note: target table %s.%s is not on the source; not compared\n", targetDB, t.Name)
-			}
 		}
 	} else {
 		for _, t := range cliflag.List(o.tables) {
@@ -253,10 +359,21 @@ func printReport(w io.Writer, r *verify.Report, asJSON bool) error {
 	return r.WriteText(w)
 }
 
-func writeSQL(stdout io.Writer, file string, r *verify.Report) error {
+// writeSQL writes the repair SQL to file, or to stdout if file is "" and
+// the SQL holds nothing a terminal would act on (names are written exactly;
+// values are always safe literals); else it says on stderr to use -sql.
+func writeSQL(stdout, stderr io.Writer, file string, r *verify.Report) error {
 	if file == "" {
-		fmt.Fprintln(stdout)
-		return r.WriteRepairSQL(stdout)
+		var b strings.Builder
+		if err := r.WriteRepairSQL(&b); err != nil {
+			return err
+		}
+		if termtext.Block(b.String()) != b.String() {
+			fmt.Fprintln(stderr, "verifydb: the repair SQL is not printed: table or column names in it hold characters a terminal would act on; write it with -sql FILE")
+			return nil
+		}
+		_, err := fmt.Fprintf(stdout, "\n%s", b.String())
+		return err
 	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
