@@ -163,8 +163,8 @@ func (s *ScriptCatalog) Put(def *TableDef) {
 	s.tables[tableKey{def.Database, def.Name}] = def
 }
 
-// Apply parses script (as Review does, DELIMITER and comments included) and
-// applies its DDL in order, with database as the default database, which
+// Apply parses script (as Review does, DELIMITER and comments included,
+// every executable comment counted as run) and applies its DDL in order, with database as the default database, which
 // afterwards counts as completely described. Statements other than DDL are
 // ignored. It returns an error naming the first statement that cannot be
 // parsed, after applying the others.
@@ -182,7 +182,8 @@ func (s *ScriptCatalog) Apply(ctx context.Context, database, script string) erro
 		if !ok {
 			break
 		}
-		nodes, _, err := p.p.ParseSQL(pc.text)
+		text, _ := serverText(pc.text, pc.execs, target{})
+		nodes, _, err := p.p.ParseSQL(text)
 		if err != nil {
 			if first == nil {
 				first = fmt.Errorf("review: statement at line %d column %d: %w", pc.pos.Line, pc.pos.Column, err)

@@ -237,6 +237,14 @@ func (c *Check) ReportAt(off int, format string, args ...any) {
 	c.st.res.Findings = append(c.st.res.Findings, Finding{Rule: c.rule.rule.ID, Level: c.rule.level, Message: msg, Position: pos})
 }
 
+// reportOn adds a finding of the rule to the earlier statement i, at its
+// start, for rules that learn only later that it is at fault.
+func (c *Check) reportOn(i int, format string, args ...any) {
+	st := &c.rv.res.Statements[i]
+	st.Findings = append(st.Findings, Finding{Rule: c.rule.rule.ID, Level: c.rule.level, Message: fmt.Sprintf(format, args...), Position: st.Position})
+	st.Level = max(st.Level, c.rule.level)
+}
+
 // advancePosition returns the position just after text, which starts at p.
 func advancePosition(p Position, text string) Position {
 	p.Offset += len(text)
