@@ -89,7 +89,7 @@ type ScriptCatalog struct {
 
 	mu        sync.RWMutex
 	tables    map[string]map[string]*TableDef // database, table; nil value: known not to exist
-	unknown   map[tableKey]bool      // the base could not tell
+	unknown   map[tableKey]bool               // the base could not tell
 	described map[string]bool
 	local     map[tableKey]bool // created by applied DDL
 }
