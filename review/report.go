@@ -1,6 +1,7 @@
 package review
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"strings"
@@ -15,23 +16,23 @@ import (
 // in a script cannot act on the reader's terminal; Result's JSON keeps
 // them as they are.
 func (r *Result) WriteText(w io.Writer) error {
-	var b strings.Builder
+	b := bufio.NewWriter(w)
 	for i := range r.Statements {
 		st := &r.Statements[i]
-		fmt.Fprintf(&b, "#%d line %d col %d  %s  %s  risk %s", st.Index+1, st.Position.Line, st.Position.Column, st.Kind, termtext.Line(st.Type), st.Risk)
+		fmt.Fprintf(b, "#%d line %d col %d  %s  %s  risk %s", st.Index+1, st.Position.Line, st.Position.Column, st.Kind, termtext.Line(st.Type), st.Risk)
 		if st.Algorithm != "" {
-			fmt.Fprintf(&b, "  algorithm %s", st.Algorithm)
+			fmt.Fprintf(b, "  algorithm %s", st.Algorithm)
 		}
 		if st.AffectedRows != nil {
-			fmt.Fprintf(&b, "  ~%d rows", *st.AffectedRows)
+			fmt.Fprintf(b, "  ~%d rows", *st.AffectedRows)
 		}
 		b.WriteByte('\n')
 		if len(st.Findings) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "    %s\n", termtext.Line(firstLine(st.Text, 100)))
+		fmt.Fprintf(b, "    %s\n", termtext.Line(firstLine(st.Text, 100)))
 		for _, f := range st.Findings {
-			fmt.Fprintf(&b, "    %-7s %s:%d:%d %s: %s\n", strings.ToUpper(f.Level.String()), "line", f.Position.Line, f.Position.Column, termtext.Line(f.Rule), termtext.Line(f.Message))
+			fmt.Fprintf(b, "    %-7s %s:%d:%d %s: %s\n", strings.ToUpper(f.Level.String()), "line", f.Position.Line, f.Position.Column, termtext.Line(f.Rule), termtext.Line(f.Message))
 		}
 	}
 	s := r.Summary
@@ -39,13 +40,12 @@ func (r *Result) WriteText(w io.Writer) error {
 	if !s.Pass {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(&b, "%s under policy %s: %d statements, %d errors, %d warnings, %d notices, highest level %s, risk %s\n",
+	fmt.Fprintf(b, "%s under policy %s: %d statements, %d errors, %d warnings, %d notices, highest level %s, risk %s\n",
 		verdict, termtext.Line(s.Policy), s.Statements, s.Errors, s.Warnings, s.Notices, s.Level, s.Risk)
 	for _, n := range s.Notes {
-		fmt.Fprintf(&b, "note: %s\n", termtext.Line(n))
+		fmt.Fprintf(b, "note: %s\n", termtext.Line(n))
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return b.Flush()
 }
 
 // firstLine returns the first line of s, cut to n characters.
