@@ -17,6 +17,9 @@ type execComment struct {
 	close   int  // offset of the closing "*/", -1 when the statement ends first
 	version int  // the version the comment requires, 0 for none
 	maria   bool // /*M!: MariaDB only
+	// tidb marks a /*T! ... */ comment: code for TiDB's parser, a plain
+	// comment for MySQL and MariaDB, which never run it.
+	tidb bool
 }
 
 // isExecComment reports whether src[i:] starts an executable comment.
@@ -25,6 +28,11 @@ func isExecComment(src string, i int) bool {
 		return false
 	}
 	return src[i+2] == '!' || src[i+2] == 'M' && i+3 < len(src) && src[i+3] == '!'
+}
+
+// isTiDBComment reports whether src[i:] starts a /*T! comment.
+func isTiDBComment(src string, i int) bool {
+	return i+3 < len(src) && src[i+2] == 'T' && src[i+3] == '!'
 }
 
 // readExecMarker reads the marker of the executable comment at src[i]: the
@@ -93,6 +101,9 @@ func targetOf(s Server) target {
 // runs reports whether the target runs what comment c holds. With an
 // unknown version it does: assuming so is the safe side for a review.
 func (t target) runs(c *execComment) bool {
+	if c.tidb {
+		return false
+	}
 	if !t.known {
 		return true
 	}
@@ -115,7 +126,8 @@ func (t target) String() string {
 
 // serverText returns text as the target server reads it: the markers of
 // executable comments it runs become blanks (their content stays), and
-// comments it does not run become blanks entirely. Offsets and line breaks
+// comments it does not run (/*T! ones among them, which the TiDB parser
+// would read as code) become blanks entirely. Offsets and line breaks
 // are kept, so positions in the result are positions in text. The second
 // result holds the comments that run.
 func serverText(text string, execs []execComment, t target) (string, []execComment) {

@@ -62,6 +62,7 @@ func TestExecutableComments(t *testing.T) {
 		{"WHERE for a later mysql", "UPDATE orders SET status = 1 /*!80400 WHERE id = 1 */", MySQL80, []string{"dml.require-where"}, nil},
 		{"hidden DROP COLUMN", "ALTER TABLE orders ADD COLUMN note INT NOT NULL DEFAULT 0 COMMENT 'n' /*!50000 , DROP COLUMN status */", unknown, []string{"ddl.drop-column", "script.executable-comment"}, nil},
 		{"hidden statement after a statement", "UPDATE orders SET status = 1 WHERE id = 1 /*!50000 ; DROP TABLE orders */", unknown, nil, []string{"script.executable-comment"}},
+		{"TiDB comment is a comment", "DELETE FROM orders /*T! WHERE id = 1 */", unknown, []string{"dml.require-where"}, []string{"script.executable-comment"}},
 		// mysqldump's own uses are judged but not pointed out.
 		{"dump header", "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */", unknown, nil, []string{"script.executable-comment"}},
 		{"dump keys", "/*!40000 ALTER TABLE orders DISABLE KEYS */", unknown, nil, []string{"script.executable-comment"}},
@@ -148,6 +149,8 @@ func TestServerText(t *testing.T) {
 		{"/*!123 x */", mysql, "   123 x   "},
 		{"/* plain */ /*+ hint */ SELECT 1", maria, "/*+ hint */ SELECT 1"},
 		{"/*!50000 x", maria, "         x"},
+		{"SELECT 1 /*T! ; DROP TABLE t */", target{}, "SELECT 1                       "},
+		{"SELECT 1 /*T! x", target{}, "SELECT 1       "},
 	} {
 		sp := newSplitter(tc.text)
 		pc, ok := sp.next()

@@ -191,6 +191,8 @@ func (c *Check) Algorithm() string { return c.st.res.Algorithm }
 
 // Prior returns the reviews of the statements before this one in the
 // script, findings possibly incomplete. The slice must not be changed.
+// A rule that scans it for every statement is quadratic in the script;
+// look back only for statements that are rare, or keep to the statement.
 func (c *Check) Prior() []Statement { return c.rv.res.Statements[:c.index] }
 
 // Int returns the int parameter name of the rule. It panics if the rule

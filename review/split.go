@@ -138,7 +138,15 @@ func (s *splitter) scanStatement() (end, next int, execs []execComment) {
 				open = len(execs) - 1
 				j = execs[open].body
 			default:
-				j = commentEnd(src, j)
+				end := commentEnd(src, j)
+				if isTiDBComment(src, j) {
+					c := execComment{open: j, body: j + 4, close: -1, tidb: true}
+					if end-2 >= c.body && src[end-2:end] == "*/" {
+						c.close = end - 2
+					}
+					execs = append(execs, c)
+				}
+				j = end
 			}
 		case '*':
 			if open >= 0 && j+1 < len(src) && src[j+1] == '/' {
