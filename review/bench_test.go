@@ -86,3 +86,36 @@ func BenchmarkReview(b *testing.B) {
 	b.ReportMetric(float64(n*b.N)/elapsed, "stmts/s")
 	b.ReportMetric(float64(n), "stmts/op")
 }
+
+// BenchmarkReviewLarge reviews scripts of 10k, 100k and 300k statements, to
+// show that time per statement stays flat (every rule is linear in the
+// script) and to measure statements per second on long scripts. Run it
+// with -benchtime=1x: one review of 300k statements takes several seconds.
+func BenchmarkReviewLarge(b *testing.B) {
+	for _, n := range []int{10_000, 100_000, 300_000} {
+		b.Run(fmt.Sprintf("stmts=%dk", n/1000), func(b *testing.B) {
+			cat := exampleCatalog(b)
+			r, err := New(WithCatalog(cat), WithDefaultDatabase("shop"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			script := benchScript(n / 20)
+			b.SetBytes(int64(len(script)))
+			b.ReportAllocs()
+			var stmts int
+			for b.Loop() {
+				res, err := r.Review(context.Background(), script)
+				if err != nil {
+					b.Fatal(err)
+				}
+				stmts = len(res.Statements)
+			}
+			if stmts != n {
+				b.Fatalf("%d statements, want %d", stmts, n)
+			}
+			elapsed := b.Elapsed().Seconds()
+			b.ReportMetric(float64(stmts*b.N)/elapsed, "stmts/s")
+			b.ReportMetric(elapsed*1e9/float64(stmts*b.N), "ns/stmt")
+		})
+	}
+}

@@ -88,8 +88,8 @@ type ScriptCatalog struct {
 	base Catalog
 
 	mu        sync.RWMutex
-	tables    map[tableKey]*TableDef // nil value: known not to exist
-	unknown   map[tableKey]bool      // the base could not tell
+	tables    map[string]map[string]*TableDef // database, table; nil value: known not to exist
+	unknown   map[tableKey]bool               // the base could not tell
 	described map[string]bool
 	local     map[tableKey]bool // created by applied DDL
 }
@@ -98,7 +98,7 @@ var _ Catalog = (*ScriptCatalog)(nil)
 
 // NewScriptCatalog returns an empty ScriptCatalog over base, which may be nil.
 func NewScriptCatalog(base Catalog) *ScriptCatalog {
-	return &ScriptCatalog{base: base, tables: map[tableKey]*TableDef{}, unknown: map[tableKey]bool{}, described: map[string]bool{}, local: map[tableKey]bool{}}
+	return &ScriptCatalog{base: base, tables: map[string]map[string]*TableDef{}, unknown: map[tableKey]bool{}, described: map[string]bool{}, local: map[tableKey]bool{}}
 }
 
 // Table implements Catalog.
@@ -120,7 +120,7 @@ func (s *ScriptCatalog) Table(ctx context.Context, database, table string) (*Tab
 // answers are cached, so one script sees one version of a table.
 func (s *ScriptCatalog) lookup(ctx context.Context, k tableKey) (*TableDef, tableState, error) {
 	s.mu.RLock()
-	def, ok := s.tables[k]
+	def, ok := s.tables[k.db][k.name]
 	unknown := s.unknown[k]
 	described := s.described[k.db]
 	s.mu.RUnlock()
@@ -149,7 +149,7 @@ func (s *ScriptCatalog) lookup(ctx context.Context, k tableKey) (*TableDef, tabl
 	if state == tableUnknown {
 		s.unknown[k] = true
 	} else {
-		s.tables[k] = def
+		s.store(k, def)
 	}
 	s.mu.Unlock()
 	return def, state, err
@@ -160,11 +160,11 @@ func (s *ScriptCatalog) lookup(ctx context.Context, k tableKey) (*TableDef, tabl
 func (s *ScriptCatalog) Put(def *TableDef) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tables[tableKey{def.Database, def.Name}] = def
+	s.store(tableKey{def.Database, def.Name}, def)
 }
 
-// Apply parses script (as Review does, DELIMITER and comments included) and
-// applies its DDL in order, with database as the default database, which
+// Apply parses script (as Review does, DELIMITER and comments included,
+// every executable comment counted as run) and applies its DDL in order, with database as the default database, which
 // afterwards counts as completely described. Statements other than DDL are
 // ignored. It returns an error naming the first statement that cannot be
 // parsed, after applying the others.
@@ -182,7 +182,8 @@ func (s *ScriptCatalog) Apply(ctx context.Context, database, script string) erro
 		if !ok {
 			break
 		}
-		nodes, _, err := p.p.ParseSQL(pc.text)
+		text, _ := serverText(pc.text, pc.execs, target{})
+		nodes, _, err := p.p.ParseSQL(text)
 		if err != nil {
 			if first == nil {
 				first = fmt.Errorf("review: statement at line %d column %d: %w", pc.pos.Line, pc.pos.Column, err)
@@ -224,14 +225,25 @@ func (s *ScriptCatalog) get(ctx context.Context, k tableKey) *TableDef {
 	}
 	c := cloneTable(def)
 	s.mu.Lock()
-	s.tables[k] = c
+	s.store(k, c)
 	s.mu.Unlock()
 	return c
 }
 
+// store records def (nil: known not to exist) as table k; s.mu must be
+// held for writing.
+func (s *ScriptCatalog) store(k tableKey, def *TableDef) {
+	db := s.tables[k.db]
+	if db == nil {
+		db = map[string]*TableDef{}
+		s.tables[k.db] = db
+	}
+	db[k.name] = def
+}
+
 func (s *ScriptCatalog) set(k tableKey, def *TableDef) {
 	s.mu.Lock()
-	s.tables[k] = def
+	s.store(k, def)
 	delete(s.unknown, k)
 	if def != nil {
 		s.local[k] = true
@@ -258,12 +270,9 @@ func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode) {
 		s.mu.Unlock()
 	case *ast.DropDatabaseStmt:
 		s.mu.Lock()
+		// Described: a table of it that the catalog does not hold is missing.
 		s.described[n.Name.O] = true
-		for k := range s.tables {
-			if k.db == n.Name.O {
-				s.tables[k] = nil
-			}
-		}
+		delete(s.tables, n.Name.O)
 		s.mu.Unlock()
 	case *ast.CreateTableStmt:
 		k := qualified(db, n.Table)
@@ -331,7 +340,7 @@ func (s *ScriptCatalog) rename(ctx context.Context, from, to tableKey) {
 	if t == nil {
 		s.mu.Lock()
 		s.unknown[to] = true
-		delete(s.tables, to)
+		delete(s.tables[to.db], to.name)
 		s.mu.Unlock()
 		return
 	}

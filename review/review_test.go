@@ -247,6 +247,8 @@ func FuzzReview(f *testing.F) {
 	f.Add("DELIMITER $$\nSELECT 1; SELECT 2$$\nDELIMITER ;\nSELECT '")
 	f.Add("/*! unterminated")
 	f.Add("DELIMITER\n;;;")
+	f.Add("/*M!100000 DELETE FROM t */; UPDATE t SET a = 1 /*!50000 WHERE id = 1; */ */")
+	f.Add("DELIMITER $$\n/*!50003 CREATE*/ /*!50020 PROCEDURE p() BEGIN SELECT 1; END */$$\nDELIMITER ;\n/*M!")
 	rv, err := New(WithCatalog(exampleCatalog(f)), WithDefaultDatabase("shop"))
 	if err != nil {
 		f.Fatal(err)

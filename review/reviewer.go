@@ -92,7 +92,12 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithServer reviews for server flavour s (MariaDB1011 by default).
+// WithServer reviews for server flavour s. It decides how ALTER TABLE
+// algorithms are predicted and which executable comments (/*!NNNNN ... */,
+// /*M!NNNNNN ... */) the server runs: those of its version or older, for
+// /*M! only on MariaDB. Without WithServer, algorithms are predicted as on
+// MariaDB1011 and every executable comment counts as run, whatever its
+// version: the safe assumption when the server is not known.
 func WithServer(s Server) Option {
 	return func(c *config) error {
 		if s != MariaDB1011 && s != MySQL80 {
@@ -125,11 +130,12 @@ type Reviewer struct {
 	database string
 	logger   *slog.Logger
 	server   Server
+	target   target // what executable comments run
 }
 
 // New returns a Reviewer configured by opts.
 func New(opts ...Option) (*Reviewer, error) {
-	c := config{server: MariaDB1011}
+	var c config
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("review: nil option")
@@ -154,7 +160,11 @@ func New(opts ...Option) (*Reviewer, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Reviewer{policy: cp, rules: rules, catalog: c.catalog, database: c.database, logger: logger, server: c.server}, nil
+	tgt := targetOf(c.server)
+	if c.server == "" {
+		c.server = MariaDB1011
+	}
+	return &Reviewer{policy: cp, rules: rules, catalog: c.catalog, database: c.database, logger: logger, server: c.server, target: tgt}, nil
 }
 
 // Rules returns every rule the reviewer knows, sorted by ID, with Level and
@@ -185,6 +195,49 @@ type run struct {
 	cat   *ScriptCatalog
 	notes map[string]bool
 	chk   Check
+	sum   scriptSummary
+}
+
+// scriptSummary is what the script-wide rules need of the statements
+// reviewed so far, kept up to date statement by statement so that no rule
+// scans the statements before its own.
+type scriptSummary struct {
+	ddl, dml bool // a DDL, a DML statement was reviewed
+	// altered maps a table, as Statement.Tables names it, to the index of
+	// the first ALTER TABLE, CREATE INDEX or DROP INDEX on it.
+	altered map[string]int
+	// queries are the indexes of the queries before the first DDL or DML
+	// statement that the rules saw (one the parser could read).
+	queries []int
+}
+
+// note adds the statement res to the summary once the rules ran on it;
+// parsed is false for a statement the parser could not read.
+func (s *scriptSummary) note(res *Statement, parsed bool) {
+	switch res.Kind {
+	case KindDDL, KindDML:
+		if parsed {
+			s.queries = nil
+		}
+	case KindQuery:
+		if !s.ddl && !s.dml {
+			s.queries = append(s.queries, res.Index)
+		}
+	}
+	s.ddl = s.ddl || res.Kind == KindDDL
+	s.dml = s.dml || res.Kind == KindDML
+	switch res.Type {
+	case "ALTER TABLE", "CREATE INDEX", "DROP INDEX":
+		if len(res.Tables) == 0 {
+			break
+		}
+		if _, ok := s.altered[res.Tables[0]]; !ok {
+			if s.altered == nil {
+				s.altered = map[string]int{}
+			}
+			s.altered[res.Tables[0]] = res.Index
+		}
+	}
 }
 
 // stmtState is what the rules see of one statement.
@@ -193,6 +246,8 @@ type stmtState struct {
 	stmt     Statement  // the review while parsing
 	res      *Statement // the review in the result, once reviewing
 	database string
+	// execs are the executable comments of the statement the target runs.
+	execs []execComment
 	// algoWhy says why the statement gets its Algorithm; requested is the
 	// ALGORITHM clause it names, "" for none.
 	algoWhy, requested string
@@ -208,10 +263,13 @@ func (rv *run) lookup(ctx context.Context, k tableKey) (*TableDef, tableState) {
 	return def, state
 }
 
-// Review reviews script: it splits it into statements, parses each, runs
-// the policy's rules and sums up. It returns an error only when ctx ends;
-// a statement that cannot be parsed is a "parse.error" finding and the
-// rest of the script is still reviewed.
+// Review reviews script: it splits it into statements, parses each as the
+// target server reads it (executable comments included, see WithServer),
+// runs the policy's rules and sums up. It returns an error only when ctx
+// ends; a statement that cannot be parsed is a "parse.error" finding and
+// the rest of the script is still reviewed. Time is linear in the script;
+// memory beyond the script is that of the Result: statements are reviewed
+// one by one as they are parsed.
 func (r *Reviewer) Review(ctx context.Context, script string) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -222,8 +280,9 @@ func (r *Reviewer) Review(ctx context.Context, script string) (*Result, error) {
 	box := parserPool.Get().(*parserBox)
 	defer parserPool.Put(box)
 
-	// Parse everything first, then review in order: the rules of a
-	// statement may look at the statements before it.
+	// Review each statement as soon as it is parsed: the rules of a
+	// statement look only at those before it (through the catalog and the
+	// script summary), and its syntax tree is garbage once they ran.
 	var states []stmtState
 	sp := newSplitter(script)
 	db := r.database
@@ -235,21 +294,16 @@ func (r *Reviewer) Review(ctx context.Context, script string) (*Result, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		states = rv.parse(box.p, pc, &db, states)
-	}
-	rv.res.Statements = make([]Statement, len(states))
-	for i := range states {
-		rv.res.Statements[i] = states[i].stmt
-		rv.res.Statements[i].Index = i
-		states[i].res = &rv.res.Statements[i]
-	}
-	for i := range states {
-		if i%64 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
+		states = rv.parse(box.p, pc, &db, states[:0])
+		for i := range states {
+			st := &states[i]
+			st.stmt.Index = len(rv.res.Statements)
+			rv.res.Statements = append(rv.res.Statements, st.stmt)
+			st.res = &rv.res.Statements[st.stmt.Index]
+			rv.review(ctx, st)
+			rv.sum.note(st.res, st.node != nil)
+			*st = stmtState{}
 		}
-		rv.review(ctx, &states[i])
 	}
 	rv.summarize()
 	if err := ctx.Err(); err != nil {
@@ -262,7 +316,8 @@ func (r *Reviewer) Review(ctx context.Context, script string) (*Result, error) {
 // custom delimiter holds several ;-separated statements). *db is the
 // default database, which USE statements change.
 func (rv *run) parse(p *parser.Parser, pc piece, db *string, out []stmtState) []stmtState {
-	nodes, _, err := p.ParseSQL(pc.text)
+	text, execs := serverText(pc.text, pc.execs, rv.r.target)
+	nodes, _, err := p.ParseSQL(text)
 	if err == nil && len(nodes) > 1 && pc.delim != ";" {
 		sp := newSplitter(pc.text)
 		for {
@@ -276,10 +331,10 @@ func (rv *run) parse(p *parser.Parser, pc piece, db *string, out []stmtState) []
 		}
 		return out
 	}
-	st := stmtState{database: *db, stmt: Statement{Text: pc.text, Position: pc.pos, End: pc.pos.Offset + len(pc.text), Tables: []string{}, Findings: []Finding{}}}
+	st := stmtState{database: *db, execs: execs, stmt: Statement{Text: pc.text, Position: pc.pos, End: pc.pos.Offset + len(pc.text), Tables: []string{}, Findings: []Finding{}}}
 	switch {
 	case err != nil:
-		rv.parseFailure(&st.stmt, err)
+		rv.parseFailure(&st.stmt, text, err)
 	case len(nodes) == 0:
 		st.stmt.Kind, st.stmt.Type = KindOther, "EMPTY"
 	default:
@@ -294,18 +349,19 @@ func (rv *run) parse(p *parser.Parser, pc piece, db *string, out []stmtState) []
 
 var parseErrPattern = regexp.MustCompile(`(?s)line (\d+) column (\d+) near "(.*)"`)
 
-// parseFailure fills res for a statement the parser cannot read.
-func (rv *run) parseFailure(res *Statement, err error) {
+// parseFailure fills res for a statement the parser cannot read; srv is
+// its text as the server reads it (see serverText).
+func (rv *run) parseFailure(res *Statement, srv string, err error) {
 	msg := strings.TrimSpace(err.Error())
 	pos := res.Position
 	if m := parseErrPattern.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		col, _ := strconv.Atoi(m[2])
-		pos = errorPosition(res.Text, res.Position, line, col, m[3])
+		pos = advancePosition(res.Position, res.Text[:errorOffset(srv, line, col, m[3])])
 	}
-	res.Kind, res.Type = guessKind(res.Text)
+	res.Kind, res.Type = guessKind(srv)
 	id, text := "parse.error", "cannot parse statement: "+msg
-	if unsupportedByParser(res.Text) {
+	if unsupportedByParser(srv) {
 		id, text = "parse.unsupported", fmt.Sprintf("%s is not understood by the TiDB parser; the statement was not checked", res.Type)
 	}
 	for _, cr := range rv.r.policy.active {
@@ -317,9 +373,9 @@ func (rv *run) parseFailure(res *Statement, err error) {
 	res.Risk = baseRisk(res.Type)
 }
 
-// errorPosition turns the parser's line and column within text, and the
-// text near the error, into a position in the script.
-func errorPosition(text string, start Position, line, col int, near string) Position {
+// errorOffset turns the parser's line and column within text, and the
+// text near the error, into an offset in text.
+func errorOffset(text string, line, col int, near string) int {
 	lineOff := 0
 	for l := 1; l < line; l++ {
 		i := strings.IndexByte(text[lineOff:], '\n')
@@ -340,7 +396,7 @@ func errorPosition(text string, start Position, line, col int, near string) Posi
 	if off < 0 {
 		off = min(lineOff+max(col-1, 0), len(text))
 	}
-	return advancePosition(start, text[:off])
+	return off
 }
 
 // unsupportedByParser reports statements MySQL accepts that the TiDB parser

@@ -191,6 +191,8 @@ func (c *Check) Algorithm() string { return c.st.res.Algorithm }
 
 // Prior returns the reviews of the statements before this one in the
 // script, findings possibly incomplete. The slice must not be changed.
+// A rule that scans it for every statement is quadratic in the script;
+// look back only for statements that are rare, or keep to the statement.
 func (c *Check) Prior() []Statement { return c.rv.res.Statements[:c.index] }
 
 // Int returns the int parameter name of the rule. It panics if the rule
@@ -235,6 +237,14 @@ func (c *Check) ReportAt(off int, format string, args ...any) {
 		pos = advancePosition(pos, c.st.res.Text[:off])
 	}
 	c.st.res.Findings = append(c.st.res.Findings, Finding{Rule: c.rule.rule.ID, Level: c.rule.level, Message: msg, Position: pos})
+}
+
+// reportOn adds a finding of the rule to the earlier statement i, at its
+// start, for rules that learn only later that it is at fault.
+func (c *Check) reportOn(i int, format string, args ...any) {
+	st := &c.rv.res.Statements[i]
+	st.Findings = append(st.Findings, Finding{Rule: c.rule.rule.ID, Level: c.rule.level, Message: fmt.Sprintf(format, args...), Position: st.Position})
+	st.Level = max(st.Level, c.rule.level)
 }
 
 // advancePosition returns the position just after text, which starts at p.

@@ -263,11 +263,9 @@ var ddlRules = []Rule{
 			if key.db != "" {
 				want = key.db + "." + key.name
 			}
-			for _, p := range c.Prior() {
-				if (p.Type == "ALTER TABLE" || p.Type == "CREATE INDEX" || p.Type == "DROP INDEX") && len(p.Tables) > 0 && p.Tables[0] == want {
-					c.Report("%s was already changed by statement %d at line %d; merge the changes into one ALTER TABLE", tableLabel(tn), p.Index+1, p.Position.Line)
-					return
-				}
+			if i, ok := c.rv.sum.altered[want]; ok {
+				p := &c.rv.res.Statements[i]
+				c.Report("%s was already changed by statement %d at line %d; merge the changes into one ALTER TABLE", tableLabel(tn), p.Index+1, p.Position.Line)
 			}
 		},
 	},

@@ -175,11 +175,7 @@ var scriptRules = []Rule{
 			if k != KindDDL && k != KindDML {
 				return
 			}
-			var ddl, dml bool
-			for _, p := range c.Prior() {
-				ddl = ddl || p.Kind == KindDDL
-				dml = dml || p.Kind == KindDML
-			}
+			ddl, dml := c.rv.sum.ddl, c.rv.sum.dml
 			if k == KindDDL && dml && !ddl || k == KindDML && ddl && !dml {
 				c.Report("the script mixes DDL and DML: this %s follows %s statements", c.st.res.Type, map[bool]string{true: "DDL", false: "DML"}[ddl])
 			}
@@ -206,7 +202,7 @@ var scriptRules = []Rule{
 		Passes:  "SELECT 1;\nSELECT 2",
 		Check: func(c *Check) {
 			if maxStmts := c.Int("max"); c.index == maxStmts {
-				c.Report("the script has more than %d statements (%d in all)", maxStmts, len(c.rv.res.Statements))
+				c.Report("the script has more than %d statements; this is statement %d", maxStmts, maxStmts+1)
 			}
 		},
 	},
@@ -267,14 +263,27 @@ var scriptRules = []Rule{
 		Fires:   "UPDATE t SET a = 1 WHERE id = 1;\nSELECT a FROM t WHERE id = 1",
 		Passes:  "UPDATE t SET a = 1 WHERE id = 1",
 		Check: func(c *Check) {
-			if c.Kind() != KindQuery {
-				return
-			}
-			for i := range c.rv.res.Statements {
-				if k := c.rv.res.Statements[i].Kind; k == KindDDL || k == KindDML {
+			change := c.rv.sum.ddl || c.rv.sum.dml
+			switch c.Kind() {
+			case KindQuery:
+				if change {
 					c.Report("%s in a change script has no effect", c.st.res.Type)
-					return
 				}
+			case KindDDL, KindDML: // the queries before the first change
+				for _, i := range c.rv.sum.queries {
+					c.reportOn(i, "%s in a change script has no effect", c.rv.res.Statements[i].Type)
+				}
+			}
+		},
+	},
+	{
+		ID: "script.executable-comment", Category: CategoryScript, Level: LevelError,
+		Summary: "No statement, and no clause of a change to existing data or schema, hides in an executable comment (/*! */, /*M! */) the server runs.",
+		Fires:   "/*!50000 DROP TABLE orders */",
+		Passes:  "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\nCREATE TABLE t (id BIGINT PRIMARY KEY) /*!50100 PARTITION BY HASH (id) PARTITIONS 4 */",
+		Check: func(c *Check) {
+			if what := hiddenCode(c.st); what != "" {
+				c.Report("%s, which %s runs while a reader takes it for a comment; write it as plain SQL", what, c.rv.r.target)
 			}
 		},
 	},

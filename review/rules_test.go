@@ -132,6 +132,15 @@ func TestRuleParams(t *testing.T) {
 		{"script.unknown-column", nil, "SELECT a AS x FROM big ORDER BY x", false},
 		{"script.unknown-column", nil, "ALTER TABLE big ADD COLUMN c INT; UPDATE big SET c = 1 WHERE id = 1", false},
 		{"script.unknown-column", nil, "ALTER TABLE big CHANGE a aa INT; UPDATE big SET a = 1 WHERE id = 1", true},
+		{"script.query-in-change", nil, "SELECT 1; SELECT 2; UPDATE big SET a = 1 WHERE id = 1", true},
+		{"script.query-in-change", nil, "SELECT 1; UPDATE big SET a = = 1; SELECT 2", true},
+		{"script.query-in-change", nil, "SELECT 1; SELECT 2; USE shop", false},
+		{"script.mixed-ddl-dml", nil, "UPDATE big SET a = 1 WHERE id = 1; SELECT 1; ALTER TABLE big ADD COLUMN c INT", true},
+		{"script.mixed-ddl-dml", nil, "ALTER TABLE big ADD COLUMN c INT; SELECT 1; ALTER TABLE big ADD COLUMN d INT", false},
+		{"ddl.merge-alters", nil, "CREATE INDEX idx_a ON big (a); SELECT 1; ALTER TABLE shop.big ADD COLUMN c INT", true},
+		{"script.executable-comment", nil, "UPDATE big SET a = 1 /*!50000 WHERE id = 1 */", true},
+		{"script.executable-comment", nil, "/*M! GRANT ALL ON *.* TO 'app'@'%' */", true},
+		{"script.executable-comment", nil, "/*!40103 SET TIME_ZONE='+00:00' */; /*!40000 ALTER TABLE big ENABLE KEYS */; SELECT id /*!50000 , a */ FROM big", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.rule, func(t *testing.T) {
@@ -143,4 +152,34 @@ func TestRuleParams(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestScriptWideRules checks the rules that look at the statements before
+// their own through the script summary: what they report and where.
+func TestScriptWideRules(t *testing.T) {
+	got := reviewWith(t, "script.query-in-change", nil, "SELECT 1;\nSELECT 2;\nUPDATE big SET a = 1 WHERE id = 1;\nSELECT 3;\nDELETE FROM big WHERE id = 2")
+	require.Len(t, got, 3, "each query once")
+	assert.Equal(t, []int{1, 2, 4}, []int{got[0].Position.Line, got[1].Position.Line, got[2].Position.Line})
+
+	got = reviewWith(t, "ddl.merge-alters", nil, "ALTER TABLE big ADD COLUMN c INT;\nCREATE INDEX idx_c ON big (c);\nDROP INDEX idx_c ON big")
+	require.Len(t, got, 2)
+	for _, f := range got {
+		assert.Contains(t, f.Message, "statement 1 at line 1")
+	}
+
+	got = reviewWith(t, "script.max-statements", map[string]any{"max": 2}, "SELECT 1; SELECT 2; SELECT 3; SELECT 4")
+	require.Len(t, got, 1)
+	assert.Equal(t, "the script has more than 2 statements; this is statement 3", got[0].Message)
+}
+
+// TestScriptCatalogDropDatabase checks that dropping a database drops its
+// tables only.
+func TestScriptCatalogDropDatabase(t *testing.T) {
+	ctx := context.Background()
+	cat := NewScriptCatalog(nil)
+	require.NoError(t, cat.Apply(ctx, "a", "CREATE TABLE t (id INT PRIMARY KEY); CREATE TABLE b.u (id INT PRIMARY KEY); DROP DATABASE a; CREATE DATABASE a"))
+	_, err := cat.Table(ctx, "a", "t")
+	assert.ErrorIs(t, err, ErrNotFound)
+	_, err = cat.Table(ctx, "b", "u")
+	assert.NoError(t, err)
 }

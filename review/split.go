@@ -19,6 +19,8 @@ type piece struct {
 	text  string   // the statement, without its delimiter and surrounding blanks
 	pos   Position // where text starts
 	delim string   // the delimiter in force (";" unless DELIMITER changed it)
+	// execs are the executable comments in text, offsets relative to text.
+	execs []execComment
 }
 
 // splitter cuts a script into statements the way the mysql command-line
@@ -53,8 +55,8 @@ func (s *splitter) advance(off int) {
 	s.i = off
 }
 
-// skipBlank moves past whitespace and plain comments (not /*! or /*+ ones,
-// which the server executes or reads as hints).
+// skipBlank moves past whitespace and plain comments (not /*!, /*M! or /*+
+// ones, which the server executes or reads as hints).
 func (s *splitter) skipBlank() {
 	for s.i < len(s.src) {
 		c := s.src[s.i]
@@ -91,23 +93,30 @@ func (s *splitter) next() (piece, bool) {
 			continue
 		}
 		start := s.pos(s.i)
-		end, next := s.scanStatement()
+		end, next, execs := s.scanStatement()
 		text := strings.TrimRight(s.src[start.Offset:end], " \t\r\n\f\v")
 		s.advance(next)
-		return piece{text: text, pos: start, delim: s.delim}, true
+		for i := range execs {
+			execs[i].shift(-start.Offset, len(text))
+		}
+		return piece{text: text, pos: start, delim: s.delim, execs: execs}, true
 	}
 }
 
 // scanStatement finds the end of the statement starting at s.i: the offset
 // of its delimiter (or of the script's end) and the offset after the
-// delimiter. It does not move s.i.
-func (s *splitter) scanStatement() (end, next int) {
+// delimiter, and the executable comments on the way (offsets in s.src).
+// Like the mysql client, it reads the inside of an executable comment as
+// code: quotes count, and a delimiter there ends the statement. It does
+// not move s.i.
+func (s *splitter) scanStatement() (end, next int, execs []execComment) {
 	src, d := s.src, s.delim
 	d0 := d[0]
+	open := -1 // index in execs of the executable comment we are in
 	for j := s.i; j < len(src); {
 		c := src[j]
 		if c == d0 && strings.HasPrefix(src[j:], d) {
-			return j, j + len(d)
+			return j, j + len(d), execs
 		}
 		switch c {
 		case '\'', '"', '`':
@@ -121,8 +130,29 @@ func (s *splitter) scanStatement() (end, next int) {
 				j++
 			}
 		case '/':
-			if j+1 < len(src) && src[j+1] == '*' {
-				j = commentEnd(src, j)
+			switch {
+			case j+1 >= len(src) || src[j+1] != '*':
+				j++
+			case open < 0 && isExecComment(src, j):
+				execs = append(execs, readExecMarker(src, j))
+				open = len(execs) - 1
+				j = execs[open].body
+			default:
+				end := commentEnd(src, j)
+				if isTiDBComment(src, j) {
+					c := execComment{open: j, body: j + 4, close: -1, tidb: true}
+					if end-2 >= c.body && src[end-2:end] == "*/" {
+						c.close = end - 2
+					}
+					execs = append(execs, c)
+				}
+				j = end
+			}
+		case '*':
+			if open >= 0 && j+1 < len(src) && src[j+1] == '/' {
+				execs[open].close = j
+				open = -1
+				j += 2
 			} else {
 				j++
 			}
@@ -130,7 +160,7 @@ func (s *splitter) scanStatement() (end, next int) {
 			j++
 		}
 	}
-	return len(src), len(src)
+	return len(src), len(src), execs
 }
 
 // quoteEnd returns the offset after the quoted string or identifier that
@@ -164,10 +194,10 @@ func isDashComment(src string, i int) bool {
 	return i+2 == len(src) || src[i+2] <= ' '
 }
 
-// isCodeComment reports whether the comment at src[i] is /*! ... */ or
-// /*+ ... */, which are part of the statement.
+// isCodeComment reports whether the comment at src[i] is /*! ... */,
+// /*M! ... */ or /*+ ... */, which are part of the statement.
 func isCodeComment(src string, i int) bool {
-	return i+2 < len(src) && (src[i+2] == '!' || src[i+2] == '+')
+	return isExecComment(src, i) || i+2 < len(src) && src[i+2] == '+'
 }
 
 // lineEnd returns the offset of the newline ending the line that holds

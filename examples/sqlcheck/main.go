@@ -6,6 +6,12 @@
 //	sqlcheck [-dsn DSN] [-db NAME] [-policy FILE|dev|prod] [-server mariadb-10.11|mysql-8.0] [-format text|json] [FILE]
 //	sqlcheck -list-rules [-policy ...]
 //
+// -server names the server the script will run on. It decides how ALTER
+// TABLE algorithms are predicted and which executable comments
+// (/*!NNNNN ... */, /*M!NNNNNN ... */) count as run; without it algorithms
+// are predicted as on mariadb-10.11 and every executable comment counts as
+// run, whatever its version.
+//
 // The script is read from FILE, or from standard input when FILE is absent
 // or "-". Without -dsn the review uses only the script itself; with -dsn
 // (go-sql-driver form, user@tcp(host:port)/database) it also checks
@@ -15,11 +21,15 @@
 // visible to other users and draws a warning. The password is never
 // printed.
 //
+// The text report escapes control characters from the script, the policy
+// and the server (a script cannot hide its findings by moving the cursor);
+// -format json keeps them as they are.
+//
 // Exit status, by the highest level found:
 //
 //	0  no findings, or notices only
 //	1  warnings
-//	2  errors
+//	2  errors; also -h, which prints the usage, as the other programs do
 //	3  the review could not run (bad flags, unreadable file or policy, no connection)
 package main
 
@@ -39,6 +49,7 @@ import (
 	_ "github.com/go-sql-driver/mysql" // the "mysql" driver of sql.Open
 
 	"github.com/shiftgate/shiftgate/internal/cliflag"
+	"github.com/shiftgate/shiftgate/internal/termtext"
 	"github.com/shiftgate/shiftgate/review"
 )
 
@@ -48,6 +59,8 @@ const (
 	exitWarning = 1
 	exitError   = 2
 	exitFailed  = 3
+	// exitUsage is the status after -h, as in the other programs.
+	exitUsage = 2
 )
 
 // passwordEnv holds the password when the DSN has none.
@@ -63,14 +76,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	dsn := fs.String("dsn", "", "server to check the schema on, user@tcp(host:port)/database (password from $"+passwordEnv+")")
 	dbName := fs.String("db", "", "default database (default: the DSN's database)")
 	policyArg := fs.String("policy", "default", "policy: a JSON or YAML file, or a built-in name (default, dev, prod)")
-	server := fs.String("server", string(review.MariaDB1011), "server flavour for ALTER algorithm prediction: mariadb-10.11 or mysql-8.0")
+	server := fs.String("server", "", "server the script runs on, for ALTER algorithms and executable comments: mariadb-10.11 or mysql-8.0 (default: unknown, every executable comment counts as run)")
 	format := fs.String("format", "text", "output format: text or json")
 	listRules := fs.Bool("list-rules", false, "print every rule with its ID, level under the policy and summary, and exit")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitUsage
+		}
 		return exitFailed
 	}
 	fail := func(err error) int {
-		fmt.Fprintf(stderr, "sqlcheck: %v\n", err)
+		fmt.Fprintf(stderr, "sqlcheck: %s\n", termtext.Line(err.Error()))
 		return exitFailed
 	}
 	if *format != "text" && *format != "json" {
@@ -83,7 +99,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	opts := []review.Option{review.WithPolicy(policy), review.WithServer(review.Server(*server))}
+	opts := []review.Option{review.WithPolicy(policy)}
+	if *server != "" {
+		opts = append(opts, review.WithServer(review.Server(*server)))
+	}
 	database := *dbName
 	if *dsn != "" {
 		cfg, err := cliflag.DSN("sqlcheck", "dsn", *dsn, passwordEnv, true, stderr)
@@ -182,7 +201,7 @@ func printRules(w io.Writer, rules []review.Rule) {
 		if len(params) > 0 {
 			summary += " [" + strings.Join(params, " ") + "]"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.ID, r.Level, summary)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.ID, r.Level, termtext.Line(summary))
 	}
 	_ = tw.Flush()
 }

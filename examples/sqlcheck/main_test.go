@@ -98,3 +98,55 @@ func TestDSNPasswordFromEnvironment(t *testing.T) {
 	assert.Equal(t, exitFailed, code)
 	assert.NotContains(t, out+errOut, "wrong-password-xyz")
 }
+
+// TestTextEscapesScript checks that control characters of the script do
+// not reach the terminal in the text report (a script must not hide its
+// own findings), and that JSON keeps them as they are.
+func TestTextEscapesScript(t *testing.T) {
+	script := "SELECT '\x1b[1A\x1b[2K\r' FROM t WHERE id = 1;\nDELETE FROM `t\x1b[2K\r\u009b1A`"
+	code, out, _ := sqlcheck(t, script)
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, out, "dml.require-where")
+	assert.NotContains(t, out, "\x1b")
+	assert.NotContains(t, out, "\r")
+	assert.NotContains(t, out, "\u009b")
+	assert.Contains(t, out, `SELECT '\x1b[1A\x1b[2K\r' FROM t WHERE id = 1`)
+	assert.Contains(t, out, `t\x1b[2K\r\u{009B}1A`)
+
+	code, out, _ = sqlcheck(t, script, "-format", "json")
+	assert.Equal(t, exitError, code)
+	var res review.Result
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	assert.Equal(t, "SELECT '\x1b[1A\x1b[2K\r' FROM t WHERE id = 1", res.Statements[0].Text)
+}
+
+// TestHelpExitsTwo checks that -h prints the usage and exits 2, as the
+// other programs do.
+func TestHelpExitsTwo(t *testing.T) {
+	code, _, errOut := sqlcheck(t, "", "-h")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "-policy")
+	code, _, _ = sqlcheck(t, "", "-no-such-flag")
+	assert.Equal(t, exitFailed, code)
+}
+
+// TestExecutableCommentsByServer checks that -server decides which
+// executable comments count as run, all of them without it.
+func TestExecutableCommentsByServer(t *testing.T) {
+	const script = "/*M!100000 DELETE FROM orders */"
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{nil, exitError},
+		{[]string{"-server", "mariadb-10.11"}, exitError},
+		{[]string{"-server", "mysql-8.0"}, exitClean},
+	} {
+		code, out, errOut := sqlcheck(t, script, append(tc.args, "-policy", "prod")...)
+		assert.Equal(t, tc.code, code, "%v: %s%s", tc.args, out, errOut)
+		if tc.code == exitError {
+			assert.Contains(t, out, "dml.require-where")
+			assert.Contains(t, out, "script.executable-comment")
+		}
+	}
+}
