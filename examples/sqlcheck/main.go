@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	sqlcheck [-dsn DSN] [-db NAME] [-policy FILE|dev|prod] [-server mariadb-10.11|mysql-8.0] [-format text|json] [FILE]
+//	sqlcheck [-dsn DSN [-connect-timeout 10s]] [-db NAME] [-policy FILE|dev|prod] [-server mariadb-10.11|mysql-8.0] [-format text|json] [FILE]
 //	sqlcheck -list-rules [-policy ...]
 //
 // -server names the server the script will run on. It decides how ALTER
@@ -19,7 +19,9 @@
 // with EXPLAIN. Keep the password out of the DSN and set
 // SHIFTGATE_DSN_PASSWORD instead: a password on the command line is
 // visible to other users and draws a warning. The password is never
-// printed.
+// printed. A server that does not complete the connection within
+// -connect-timeout is an error naming it; the catalog's queries are bounded
+// to a minute each.
 //
 // The text report escapes control characters from the script, the policy
 // and the server (a script cannot hide its findings by moving the cursor);
@@ -35,20 +37,19 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql" // the "mysql" driver of sql.Open
-
 	"github.com/shiftgate/shiftgate/internal/cliflag"
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/termtext"
 	"github.com/shiftgate/shiftgate/review"
 )
@@ -74,6 +75,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sqlcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dsn := fs.String("dsn", "", "server to check the schema on, user@tcp(host:port)/database (password from $"+passwordEnv+")")
+	connectTimeout := fs.Duration("connect-timeout", conn.DefaultConnectTimeout, "give up connecting (dial and handshake) to the -dsn server after this long")
 	dbName := fs.String("db", "", "default database (default: the DSN's database)")
 	policyArg := fs.String("policy", "default", "policy: a JSON or YAML file, or a built-in name (default, dev, prod)")
 	server := fs.String("server", "", "server the script runs on, for ALTER algorithms and executable comments: mariadb-10.11 or mysql-8.0 (default: unknown, every executable comment counts as run)")
@@ -112,17 +114,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if database == "" {
 			database = cfg.DBName
 		}
-		db, err := sql.Open("mysql", cfg.FormatDSN())
+		// The catalog runs short metadata queries and EXPLAIN only, so
+		// reads are bounded too.
+		db, err := conn.Open(context.Background(), cfg, conn.Options{
+			Timeouts: conn.Timeouts{Connect: *connectTimeout, Read: time.Minute},
+			Logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		})
 		if err != nil {
-			return fail(errors.New("-dsn: cannot open the connection"))
+			return fail(fmt.Errorf("-dsn: %w", err))
 		}
 		defer db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-		if err != nil {
-			return fail(fmt.Errorf("-dsn: cannot connect: %w", err))
-		}
 		cat, err := review.NewLiveCatalog(db)
 		if err != nil {
 			return fail(err)
