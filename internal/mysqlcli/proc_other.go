@@ -1,0 +1,25 @@
+//go:build !unix
+
+package mysqlcli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+)
+
+// sysProcAttr sets nothing: process groups are a Unix feature.
+func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+// killGroup kills the started cmd. Without process groups, processes the
+// client started itself are not reached.
+func killGroup(cmd *exec.Cmd) error { return cmd.Process.Kill() }
+
+// optionsFile fails: the clients get their options from an inherited
+// descriptor named /dev/fd/N, which only Unix systems have.
+func optionsFile(string) (*os.File, error) {
+	return nil, fmt.Errorf("handing options to a client needs /dev/fd (Linux or another Unix), not %s: %w", runtime.GOOS, errors.ErrUnsupported)
+}
