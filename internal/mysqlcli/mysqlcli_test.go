@@ -378,6 +378,10 @@ func TestNoCredentialsSurviveSIGKILL(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the client %d outlived its killed caller", pid)
 	}
 
+	// The password as it is, and as an option file spells it.
+	var escaped strings.Builder
+	writeOption(&escaped, "password", s.Password())
+	forms := []string{s.Password(), escaped.String()}
 	err = filepath.WalkDir(tmp, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -386,7 +390,9 @@ func TestNoCredentialsSurviveSIGKILL(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		assert.False(t, bytes.Contains(b, []byte(s.Password())), "%s holds the password after SIGKILL", path)
+		for _, f := range forms {
+			assert.False(t, bytes.Contains(b, []byte(f)), "%s holds the password after SIGKILL", path)
+		}
 		return nil
 	})
 	require.NoError(t, err)
