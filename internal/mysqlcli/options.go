@@ -45,8 +45,12 @@ type Options struct {
 // read or write timeout once connected: bound those with the context.
 //
 // cfg.TLS settings other than "true", "skip-verify" and "preferred" cannot be
-// expressed in an option file and are an error.
+// expressed in an option file and are an error, and so is a system without
+// /dev/fd (Windows), where the clients cannot get their options.
 func NewOptions(cfg *mysql.Config, connectTimeout time.Duration) (*Options, error) {
+	if errPlatform != nil {
+		return nil, fmt.Errorf("mysqlcli: %w", errPlatform)
+	}
 	if connectTimeout < 0 {
 		return nil, fmt.Errorf("mysqlcli: negative connect timeout %s", connectTimeout)
 	}

@@ -18,8 +18,10 @@ func sysProcAttr() *syscall.SysProcAttr { return nil }
 // client started itself are not reached.
 func killGroup(cmd *exec.Cmd) error { return cmd.Process.Kill() }
 
-// optionsFile fails: the clients get their options from an inherited
-// descriptor named /dev/fd/N, which only Unix systems have.
-func optionsFile(string) (*os.File, error) {
-	return nil, fmt.Errorf("handing options to a client needs /dev/fd (Linux or another Unix), not %s: %w", runtime.GOOS, errors.ErrUnsupported)
-}
+// errPlatform says why the clients cannot get their options here: they
+// read them from an inherited descriptor named /dev/fd/N, which only Unix
+// systems have.
+var errPlatform = fmt.Errorf("handing options to a client needs /dev/fd (Linux or another Unix), not %s: %w", runtime.GOOS, errors.ErrUnsupported)
+
+// optionsFile fails with errPlatform.
+func optionsFile(string) (*os.File, error) { return nil, errPlatform }

@@ -9,6 +9,9 @@ import (
 	"syscall"
 )
 
+// errPlatform is nil: Unix systems have /dev/fd.
+var errPlatform error
+
 // killGroup kills the process group of a started cmd with SIGKILL.
 func killGroup(cmd *exec.Cmd) error {
 	err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
