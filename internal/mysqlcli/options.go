@@ -41,7 +41,7 @@ type Options struct {
 // (0 means DefaultConnectTimeout). It is enforced twice: Cmd.Start logs in
 // once itself before it starts a client, which bounds every client, and
 // the mysql/mariadb command-line client also gets it as --connect-timeout
-// (mariadb-dump and mysqldump have no such option). Neither client offers a
+// (mariadb-dump has no such option). Neither client offers a
 // read or write timeout once connected: bound those with the context.
 //
 // cfg.TLS settings other than "true", "skip-verify" and "preferred" cannot be
