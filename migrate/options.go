@@ -153,8 +153,10 @@ func WithClientPrograms(dump, load string) Option {
 	}
 }
 
-// WithTempDir sets where the private option files holding credentials are
-// created (default: the system temp directory).
+// WithTempDir sets the directory in which Run looks for the option files
+// holding credentials that earlier versions left behind when killed, and
+// removes them (default: the system temp directory). Credentials are no
+// longer written to files.
 func WithTempDir(dir string) Option {
 	return func(c *config) error {
 		if err := only(c, kindPipe, "WithTempDir"); err != nil {

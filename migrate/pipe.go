@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -31,8 +30,9 @@ import (
 //     report carries the source binlog position and GTID of that snapshot.
 //   - Nothing is buffered beyond a fixed 256 KiB: memory does not grow with
 //     the database.
-//   - Credentials reach the clients through private option files that are
-//     always removed; they are never on a command line or in a log.
+//   - Credentials reach the clients in descriptors they inherit, never in
+//     a file, on a command line, in their environment or in a log.
+//   - Every client is bounded by a connect timeout (10 s).
 //   - Target tables that hold rows are not replaced unless WithReplace says so.
 //   - Cancellation kills both clients' process groups.
 //
@@ -255,16 +255,15 @@ func (p *Pipe) Run(ctx context.Context, progress ProgressFunc) (*Report, error) 
 	if err != nil {
 		return nil, err
 	}
-	srcFile, err := mysqlcli.WriteOptionFile(p.source, p.cfg.tempDir)
+	mysqlcli.RemoveStale(p.cfg.tempDir, p.cfg.logger)
+	srcOpts, err := mysqlcli.NewOptions(p.source, 0)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: pipe: source: %w", err)
 	}
-	defer srcFile.Remove()
-	dstFile, err := mysqlcli.WriteOptionFile(p.target, p.cfg.tempDir)
+	dstOpts, err := mysqlcli.NewOptions(p.target, 0)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: pipe: target: %w", err)
 	}
-	defer dstFile.Remove()
 
 	s := &pipeRun{
 		p: p, plan: plan, progress: progress, scan: dumpscan.New(),
@@ -277,14 +276,20 @@ func (p *Pipe) Run(ctx context.Context, progress ProgressFunc) (*Report, error) 
 	if err := p.prepareTarget(ctx, plan, facts); err != nil {
 		return nil, err
 	}
-	loadArgs := p.loadArgs(dstFile)
+	loadArgs := p.loadArgs()
 	// MariaDB's client echoes the whole failing statement (rows and all)
 	// before the error; keep the error itself only.
 	if mysqlcli.Supports(ctx, loadProgram, "print-query-on-error") {
 		loadArgs = append(loadArgs, "--skip-print-query-on-error")
 	}
-	dump := mysqlcli.Command(ctx, dumpProgram, p.dumpArgs(srcFile, facts)...)
-	load := mysqlcli.Command(ctx, loadProgram, loadArgs...)
+	dump, err := srcOpts.Command(ctx, dumpProgram, p.dumpArgs(facts)...)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: pipe: source: %w", err)
+	}
+	load, err := dstOpts.Command(ctx, loadProgram, loadArgs...)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: pipe: target: %w", err)
+	}
 	p.cfg.logger.Info("pipe started", "source", plan.Source, "target", plan.Target,
 		"database", p.database, "target_database", plan.TargetDatabase, "tables", len(plan.Tables))
 	err = s.stream(ctx, dump, load)
@@ -340,8 +345,8 @@ func (p *Pipe) prepareTarget(ctx context.Context, plan *Plan, facts *pipeFacts) 
 	return nil
 }
 
-func (p *Pipe) dumpArgs(f *mysqlcli.OptionFile, facts *pipeFacts) []string {
-	args := []string{f.Arg(),
+func (p *Pipe) dumpArgs(facts *pipeFacts) []string {
+	args := []string{
 		"--single-transaction", "--quick", "--skip-add-locks", "--comments",
 		"--default-character-set=" + p.cfg.charset, "--max-allowed-packet=1G",
 	}
@@ -370,8 +375,8 @@ func (p *Pipe) dumpArgs(f *mysqlcli.OptionFile, facts *pipeFacts) []string {
 	return append(args, p.cfg.tables...)
 }
 
-func (p *Pipe) loadArgs(f *mysqlcli.OptionFile) []string {
-	return []string{f.Arg(),
+func (p *Pipe) loadArgs() []string {
+	return []string{
 		"--default-character-set=" + p.cfg.charset, "--max-allowed-packet=1G",
 		"--database=" + p.cfg.targetDatabase,
 	}
@@ -395,7 +400,7 @@ var atLine = regexp.MustCompile(`at line (\d+)`)
 
 // stream runs both clients and copies the dump into the load until the dump
 // ends, one side fails, or ctx is done.
-func (s *pipeRun) stream(ctx context.Context, dump, load *exec.Cmd) error {
+func (s *pipeRun) stream(ctx context.Context, dump, load *mysqlcli.Cmd) error {
 	dumpErr, loadErr := &mysqlcli.LimitedBuffer{Max: stderrLimit}, &mysqlcli.LimitedBuffer{Max: stderrLimit}
 	dump.Stderr, load.Stderr = dumpErr, loadErr
 	load.Stdout = loadErr
@@ -461,7 +466,7 @@ func (s *pipeRun) stream(ctx context.Context, dump, load *exec.Cmd) error {
 }
 
 // processError builds the error of one failed client.
-func (s *pipeRun) processError(side Side, cmd *exec.Cmd, err error, stderr *mysqlcli.LimitedBuffer) error {
+func (s *pipeRun) processError(side Side, cmd *mysqlcli.Cmd, err error, stderr *mysqlcli.LimitedBuffer) error {
 	e := &ProcessError{Side: side, Endpoint: s.plan.Source, Program: filepath.Base(cmd.Path), Stderr: stderr.String(), Err: err}
 	if cur, ok := s.scan.Current(); ok {
 		e.Table = cur.Name

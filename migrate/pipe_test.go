@@ -337,7 +337,7 @@ func TestPipeCancelLeavesNoProcessOrCredentials(t *testing.T) {
 	var clients []string
 	_, err = p.Run(ctx, func(migrate.Progress) {
 		if clients == nil {
-			clients = processesMentioning(t, tmp)
+			clients = append(processesMentioning(t, "-- "+src), processesMentioning(t, "--database="+dst)...)
 			cancel()
 		}
 	})
@@ -345,24 +345,24 @@ func TestPipeCancelLeavesNoProcessOrCredentials(t *testing.T) {
 	assert.Contains(t, err.Error(), "did not finish")
 	assert.Contains(t, err.Error(), "target state")
 	assert.Len(t, clients, 2, "want the dump and the load running while the copy runs")
-	assert.Empty(t, processesMentioning(t, tmp), "client processes outlived the canceled run")
+	assert.Empty(t, append(processesMentioning(t, "-- "+src), processesMentioning(t, "--database="+dst)...), "client processes outlived the canceled run")
 	entries, err := os.ReadDir(tmp)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "option files with credentials were left behind")
 }
 
 // processesMentioning lists the command lines of processes whose arguments
-// mention dir, and checks that none of them shows a password.
-func processesMentioning(t *testing.T, dir string) []string {
+// mention arg, and checks that none of them shows a password.
+func processesMentioning(t *testing.T, arg string) []string {
 	paths, err := filepath.Glob("/proc/[0-9]*/cmdline")
 	require.NoError(t, err)
 	var out []string
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
-		if err != nil || !bytes.Contains(b, []byte(dir)) {
+		line := string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+		if err != nil || !strings.Contains(line, arg) {
 			continue
 		}
-		line := string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
 		assert.NotContains(t, line, servers[0].Password())
 		assert.NotContains(t, line, servers[1].Password())
 		out = append(out, line)

@@ -113,9 +113,9 @@ type bench struct {
 	tables         []string // base tables of the source, by name
 	want           map[string][2]int64
 	like           schema.Database
-	srcFile        *mysqlcli.OptionFile // credentials of the raw pipe
-	dstFile        *mysqlcli.OptionFile
-	rawScript      func(target string) string
+	srcOpts        *mysqlcli.Options // credentials of the raw pipe and mydumper
+	dstOpts        *mysqlcli.Options
+	rawScript      func(target, srcArg, dstArg string) string
 	peakIsolated   bool // VmHWM can be reset: the Pipe peak is the Pipe's alone
 	rawShownScript bool
 }
@@ -173,7 +173,6 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	err = b.prepareRaw(ctx)
-	defer b.removeOptionFiles()
 	if err != nil {
 		return err
 	}
@@ -279,8 +278,9 @@ func analyze(ctx context.Context, db *sql.DB, tables []string) error {
 	return nil
 }
 
-// prepareRaw writes the option files of the raw pipe and sets b.rawScript,
-// which returns the shell command for a target database.
+// prepareRaw prepares the credentials of the raw pipe and sets b.rawScript,
+// which returns the shell command for a target database and the arguments
+// naming the credentials.
 func (b *bench) prepareRaw(ctx context.Context) error {
 	// The same programs Pipe finds.
 	dumpProgram, err := mysqlcli.Find("", "mariadb-dump", "mysqldump")
@@ -295,10 +295,10 @@ func (b *bench) prepareRaw(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if b.srcFile, err = mysqlcli.WriteOptionFile(b.src.Config(""), ""); err != nil {
+	if b.srcOpts, err = mysqlcli.NewOptions(b.src.Config(""), 0); err != nil {
 		return err
 	}
-	if b.dstFile, err = mysqlcli.WriteOptionFile(b.dst.Config(""), ""); err != nil {
+	if b.dstOpts, err = mysqlcli.NewOptions(b.dst.Config(""), 0); err != nil {
 		return err
 	}
 
@@ -307,7 +307,7 @@ func (b *bench) prepareRaw(ctx context.Context) error {
 	// copied, charset utf8mb4, binlog position captured when the source
 	// has a binary log, and the load client's statement echo turned off
 	// where it has one. Update them together.
-	dumpArgs := []string{b.srcFile.Arg(),
+	dumpArgs := []string{
 		"--single-transaction", "--quick", "--skip-add-locks", "--comments",
 		"--default-character-set=utf8mb4", "--max-allowed-packet=1G",
 		"--triggers", "--routines", "--events",
@@ -316,30 +316,20 @@ func (b *bench) prepareRaw(ctx context.Context) error {
 		dumpArgs = append(dumpArgs, "--master-data=2", "--gtid")
 	}
 	dumpArgs = append(dumpArgs, "--", database)
-	loadArgs := []string{b.dstFile.Arg(),
+	loadArgs := []string{
 		"--default-character-set=utf8mb4", "--max-allowed-packet=1G",
 	}
 	skipEcho := mysqlcli.Supports(ctx, loadProgram, "print-query-on-error")
 
-	b.rawScript = func(target string) string {
-		load := append(slices.Clone(loadArgs), "--database="+target)
+	b.rawScript = func(target, srcArg, dstArg string) string {
+		load := append([]string{dstArg}, loadArgs...)
+		load = append(load, "--database="+target)
 		if skipEcho {
 			load = append(load, "--skip-print-query-on-error")
 		}
-		return shellJoin(append([]string{dumpProgram}, dumpArgs...)) + " | " + shellJoin(append([]string{loadProgram}, load...))
+		return shellJoin(append([]string{dumpProgram, srcArg}, dumpArgs...)) + " | " + shellJoin(append([]string{loadProgram}, load...))
 	}
 	return nil
-}
-
-// removeOptionFiles removes the raw pipe's option files.
-func (b *bench) removeOptionFiles() {
-	for _, f := range []*mysqlcli.OptionFile{b.srcFile, b.dstFile} {
-		if f != nil {
-			if err := f.Remove(); err != nil {
-				logf("%v", err)
-			}
-		}
-	}
 }
 
 // runRaw copies the source into shop_raw_N with the shell pipe.
@@ -351,18 +341,27 @@ func (b *bench) runRaw(ctx context.Context, n int) (result, error) {
 	if _, err := b.dstDB.ExecContext(ctx, stmt); err != nil {
 		return result{}, fmt.Errorf("target: create %s: %w", target, err)
 	}
-	script := b.rawScript(target)
+	cmd := mysqlcli.Command(ctx, "/bin/sh", "-c", "")
+	srcArg, err := b.srcOpts.Attach(cmd)
+	if err != nil {
+		return result{}, err
+	}
+	dstArg, err := b.dstOpts.Attach(cmd)
+	if err != nil {
+		return result{}, err
+	}
+	script := b.rawScript(target, srcArg, dstArg)
+	cmd.Args[2] = script
 	if !b.rawShownScript {
 		logf("raw pipe: /bin/sh -c '%s'", script)
 		b.rawShownScript = true
 	}
 	logf("run %d: raw pipe into %s", n, target)
 	out := &mysqlcli.LimitedBuffer{Max: 16 << 10}
-	cmd := mysqlcli.Command(ctx, "/bin/sh", "-c", script)
 	cmd.Stdout, cmd.Stderr = out, out
 	done := alive("raw pipe")
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	elapsed := time.Since(start)
 	done()
 	if err != nil {

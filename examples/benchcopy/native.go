@@ -226,9 +226,9 @@ func (b *bench) runMydumper(ctx context.Context, n int) (nativeResult, error) {
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "dump")
 	th := fmt.Sprint(*threads)
-	dump := []string{b.srcFile.Arg(), "--database=" + database, "--outputdir=" + out, "--threads=" + th,
+	dump := []string{"--database=" + database, "--outputdir=" + out, "--threads=" + th,
 		"--rows=100000", "--trx-consistency-only", "--triggers", "--events", "--routines", "--verbose=1"}
-	load := []string{b.dstFile.Arg(), "--directory=" + out, "--database=" + target, "--source-db=" + database,
+	load := []string{"--directory=" + out, "--database=" + target, "--source-db=" + database,
 		"--threads=" + th, "--overwrite-tables", "--verbose=1"}
 	logf("run %d: %s (%d threads): %s; %s", n, name, *threads, shellJoin(append([]string{dumper}, dump...)), shellJoin(append([]string{loader}, load...)))
 	done := alive(name)
@@ -237,10 +237,14 @@ func (b *bench) runMydumper(ctx context.Context, n int) (nativeResult, error) {
 	var peak int64
 	for _, step := range []struct {
 		prog string
+		opts *mysqlcli.Options
 		args []string
-	}{{dumper, dump}, {loader, load}} {
+	}{{dumper, b.srcOpts, dump}, {loader, b.dstOpts, load}} {
 		buf := &mysqlcli.LimitedBuffer{Max: 16 << 10}
-		cmd := mysqlcli.Command(ctx, step.prog, step.args...)
+		cmd, err := step.opts.Command(ctx, step.prog, step.args...)
+		if err != nil {
+			return nativeResult{}, err
+		}
 		cmd.Stdout, cmd.Stderr = buf, buf
 		if err := cmd.Run(); err != nil {
 			return nativeResult{}, fmt.Errorf("%s: %w: %s", filepath.Base(step.prog), err, buf)
