@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchcopy measures what migrate.Pipe costs compared with the shell
 // pipe it replaces,
 //
