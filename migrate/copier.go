@@ -244,12 +244,13 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 		if ct.keyless {
 			tp.Chunks = 1
 		}
-		tp.TargetExists, tp.TargetHasRows = s.targetState(ctx, ct.target)
+		tp.TargetExists, tp.TargetHasRows = s.targetState(ctx, ct.target, !facts.resume)
 		ct.exists = tp.TargetExists
 		if facts.resume {
 			ct.resume = true
 			tp.Resume = true
 			tp.CheckpointRows = facts.run.rows[ct.target]
+			tp.TargetHasRows = tp.TargetExists && tp.CheckpointRows > 0
 		}
 		if tp.TargetHasRows && !ct.resume {
 			notEmpty = append(notEmpty, ct.target)

@@ -27,14 +27,20 @@ const copierChildEnv = "SHIFTGATE_COPIER_CHILD"
 
 type childSpec struct {
 	Source, Target, Database, TargetDatabase, CheckpointDB string
+	// RowsPerSecond slows the copy down (0: no limit).
+	RowsPerSecond float64
 }
 
 // childOptions are the options of the killed copies and of the one that
 // finishes: small chunks (many commit points), several segments per table,
 // deferred indexes.
 func childOptions(s childSpec) []migrate.Option {
-	return []migrate.Option{migrate.WithTargetDatabase(s.TargetDatabase), migrate.WithCheckpointDatabase(s.CheckpointDB),
+	opts := []migrate.Option{migrate.WithTargetDatabase(s.TargetDatabase), migrate.WithCheckpointDatabase(s.CheckpointDB),
 		migrate.WithChunkRows(400), migrate.WithSegmentRows(6000), migrate.WithThreads(3), migrate.WithDeferredIndexes(true)}
+	if s.RowsPerSecond > 0 {
+		opts = append(opts, migrate.WithRateLimit(s.RowsPerSecond, 0))
+	}
+	return opts
 }
 
 // copierChild runs the copy the spec describes and returns the exit code.

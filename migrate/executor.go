@@ -72,7 +72,8 @@ type TablePlan struct {
 	DataBytes  int64  `json:"data_bytes"`
 	IndexBytes int64  `json:"index_bytes"`
 	// TargetExists reports whether a table of that name exists on the
-	// target; TargetHasRows whether it holds at least one row.
+	// target; TargetHasRows whether it holds at least one row (for a table
+	// whose copy resumes, whether its checkpoint counts any).
 	TargetExists  bool `json:"target_exists"`
 	TargetHasRows bool `json:"target_has_rows"`
 

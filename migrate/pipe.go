@@ -152,7 +152,7 @@ func (p *Pipe) plan(ctx context.Context) (*Plan, *pipeFacts, error) {
 		}
 		facts.tableNames = append(facts.tableNames, t.Name)
 		tp := TablePlan{Name: t.Name, TargetName: t.Name, Engine: t.Engine, Rows: t.Rows, DataBytes: t.DataLength, IndexBytes: t.IndexLength}
-		tp.TargetExists, tp.TargetHasRows = s.targetState(ctx, t.Name)
+		tp.TargetExists, tp.TargetHasRows = s.targetState(ctx, t.Name, true)
 		if tp.TargetHasRows {
 			notEmpty = append(notEmpty, t.Name)
 		}

@@ -106,16 +106,21 @@ func (s *survey) targetProblem(object string, err error) {
 	s.problems = append(s.problems, &EndpointError{Side: Target, Endpoint: s.plan.Target, Object: object, Err: err})
 }
 
-// targetState reports whether the target table called name exists and holds
-// rows. A view of that name on the target is a problem: the copy cannot
-// replace it with a table.
-func (s *survey) targetState(ctx context.Context, name string) (exists, hasRows bool) {
+// targetState reports whether the target table called name exists and,
+// when countRows, whether it holds rows. A view of that name on the target
+// is a problem: the copy cannot replace it with a table. (Looking for rows
+// waits for the table's metadata lock; a resume, which needs no answer,
+// must not queue behind an ALTER TABLE that a killed run left running.)
+func (s *survey) targetState(ctx context.Context, name string, countRows bool) (exists, hasRows bool) {
 	t, ok := s.targetTables[name]
 	if !ok {
 		return false, false
 	}
 	if t.View {
 		s.targetProblem("table "+schema.QualifiedName(s.plan.TargetDatabase, name), errors.New("is a view on the target"))
+		return true, false
+	}
+	if !countRows {
 		return true, false
 	}
 	hasRows, err := schema.HasRows(ctx, s.dst, s.plan.TargetDatabase, name)
