@@ -169,6 +169,9 @@ func (c *Copier) Run(ctx context.Context, progress ProgressFunc) (*Report, error
 	}
 	err = r.run(ctx)
 	r.finishReport()
+	if missing := notDone(r.report); err == nil && len(missing) > 0 {
+		err = r.incomplete(fmt.Errorf("table(s) %s not copied completely", strings.Join(missing, ", ")))
+	}
 	if err != nil {
 		c.cfg.logger.Error("copier failed", "database", c.database, "err", err)
 		return r.report, err

@@ -236,6 +236,18 @@ func (p Position) String() string {
 	return s
 }
 
+// notDone lists the tables of r that were not copied completely. Run never
+// reports success while it is not empty.
+func notDone(r *Report) []string {
+	var out []string
+	for _, t := range r.Tables {
+		if !t.Done {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
 func formatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {

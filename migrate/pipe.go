@@ -289,6 +289,11 @@ func (p *Pipe) Run(ctx context.Context, progress ProgressFunc) (*Report, error) 
 		"database", p.database, "target_database", plan.TargetDatabase, "tables", len(plan.Tables))
 	err = s.stream(ctx, dump, load)
 	s.finish(err == nil)
+	if err == nil {
+		if missing := notDone(s.report); len(missing) > 0 {
+			err = s.missingTables(missing)
+		}
+	}
 	if err != nil {
 		p.cfg.logger.Error("pipe failed", "database", p.database, "err", err)
 		return s.report, err
@@ -482,11 +487,7 @@ func (s *pipeRun) processError(side Side, cmd *exec.Cmd, err error, stderr *mysq
 // tables whose data sections lie before the section it stopped at: the one
 // the target reported an error at, or else the one being streamed.
 func (s *pipeRun) incomplete(err error) error {
-	e := &IncompleteError{
-		Op:     fmt.Sprintf("pipe %s to %s/%s", s.plan.SourceDatabase, s.plan.Target, s.plan.TargetDatabase),
-		Remedy: "rerun the copy with the replace option to start over",
-		Err:    err,
-	}
+	e := &IncompleteError{Op: s.op(), Remedy: "rerun the copy with the replace option to start over", Err: err}
 	stop, ok := s.scan.Current()
 	var pe *ProcessError
 	if errors.As(err, &pe) && pe.Side == Target && pe.Line > 0 {
@@ -496,6 +497,22 @@ func (s *pipeRun) incomplete(err error) error {
 		e.Partial = stop.Name
 	}
 	s.account(stop.StartLine)
+	for _, t := range s.report.Tables {
+		if t.Done {
+			e.Done = append(e.Done, t.Name)
+		}
+	}
+	return e
+}
+
+func (s *pipeRun) op() string {
+	return fmt.Sprintf("pipe %s to %s/%s", s.plan.SourceDatabase, s.plan.Target, s.plan.TargetDatabase)
+}
+
+// missingTables is the error of a dump that ended without the rows of the
+// planned tables missing: they vanished from the source during the copy.
+func (s *pipeRun) missingTables(missing []string) error {
+	e := &IncompleteError{Op: s.op(), Err: fmt.Errorf("table(s) %s were not in the dump: dropped on the source during the copy?", strings.Join(missing, ", "))}
 	for _, t := range s.report.Tables {
 		if t.Done {
 			e.Done = append(e.Done, t.Name)
