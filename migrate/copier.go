@@ -134,7 +134,7 @@ func (c *Copier) scope() Scope {
 func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 	plan := &Plan{Scope: c.scope()}
 	facts := &copierFacts{method: c.cfg.writeMethod}
-	s, err := takeSurvey(ctx, plan, c.source, c.target, c.cfg.tables)
+	s, err := takeSurvey(ctx, plan, &c.cfg, c.source, c.target)
 	if err != nil {
 		return plan, nil, err
 	}
@@ -462,32 +462,4 @@ func (c *Copier) describe(plan *Plan, facts *copierFacts) (locks, steps []string
 		steps = append(steps, "source has no binary log: no position is recorded")
 	}
 	return locks, steps
-}
-
-// openDB connects to one side, with session variables and interpolated
-// arguments when params is not nil, naming the side in the error.
-func openDB(ctx context.Context, side Side, cfg *mysql.Config, conns int, params map[string]string) (*sql.DB, error) {
-	cl := cfg.Clone()
-	cl.DBName = ""
-	if params != nil {
-		cl.InterpolateParams = true
-		if cl.Params == nil {
-			cl.Params = map[string]string{}
-		}
-		for k, v := range params {
-			cl.Params[k] = v
-		}
-	}
-	conn, err := mysql.NewConnector(cl)
-	if err != nil {
-		return nil, &EndpointError{Side: side, Endpoint: mysqlcli.Endpoint(cfg), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
-	}
-	db := sql.OpenDB(conn)
-	db.SetMaxOpenConns(conns)
-	db.SetMaxIdleConns(conns)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, &EndpointError{Side: side, Endpoint: mysqlcli.Endpoint(cfg), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
-	}
-	return db, nil
 }

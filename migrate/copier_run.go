@@ -196,11 +196,11 @@ func (r *copierRun) run(ctx context.Context) (err error) {
 	if c.cfg.noTargetBinlog {
 		wp["sql_log_bin"] = "0"
 	}
-	if r.src, err = openDB(ctx, Source, c.source, threads+2, readerParams); err != nil {
+	if r.src, err = c.cfg.open(ctx, Source, c.source, threads+2, readerParams, false); err != nil {
 		return err
 	}
 	defer r.src.Close()
-	if r.dst, err = openDB(ctx, Target, c.target, threads+2, wp); err != nil {
+	if r.dst, err = c.cfg.open(ctx, Target, c.target, threads+2, wp, true); err != nil {
 		return err
 	}
 	defer r.dst.Close()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/mysqlcli"
 )
 
@@ -19,6 +20,12 @@ var (
 	ErrPrivilege = errors.New("missing privilege")
 	// ErrConnect: an endpoint cannot be reached or refuses the credentials.
 	ErrConnect = errors.New("cannot connect")
+	// ErrTimeout: connecting to an endpoint (dial or handshake) did not
+	// finish in time (WithTimeouts). It comes wrapped with ErrConnect.
+	ErrTimeout = conn.ErrTimeout
+	// ErrSameDatabase: the source and target of a copy are one database of
+	// one server, however the DSNs spell its host. Nothing was changed.
+	ErrSameDatabase = errors.New("source and target are the same database")
 	// ErrRunning: Run was called while the executor was already running.
 	ErrRunning = errors.New("executor is already running")
 	// ErrNoClient: a command-line client program the executor runs is not

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -38,6 +39,7 @@ type config struct {
 	tempDir          string
 	logger           *slog.Logger
 	progressInterval time.Duration
+	timeouts         conn.Timeouts
 
 	copierConfig
 }
@@ -175,6 +177,33 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("WithLogger: nil logger")
 		}
 		c.logger = l
+		return nil
+	}
+}
+
+// Default connection timeouts of Pipe and Copier (WithTimeouts).
+const (
+	DefaultConnectTimeout = conn.DefaultConnectTimeout
+	DefaultWriteTimeout   = conn.DefaultWriteTimeout
+)
+
+// WithTimeouts bounds the connections an executor opens to either server.
+// connect bounds the TCP dial plus the protocol handshake of each
+// connection (default DefaultConnectTimeout, 10s); write bounds each
+// packet sent (default DefaultWriteTimeout, 60s); read bounds each packet
+// awaited on the connections that run only short statements: the dry
+// run's and a Copier's source readers (default: none). Connections that
+// run statements the server may work on for long before it answers (a
+// chunk's commit, ALTER TABLE) are bounded by the context instead. A zero
+// argument keeps that default. A failure names the endpoint and what timed
+// out, and wraps ErrTimeout. (A Pipe's client programs get the connect
+// timeout from internal/mysqlcli.)
+func WithTimeouts(connect, read, write time.Duration) Option {
+	return func(c *config) error {
+		if connect < 0 || read < 0 || write < 0 {
+			return fmt.Errorf("WithTimeouts: connect %v, read %v, write %v: a timeout is not negative (0 keeps the default)", connect, read, write)
+		}
+		c.timeouts = conn.Timeouts{Connect: connect, Read: read, Write: write}
 		return nil
 	}
 }

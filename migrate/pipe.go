@@ -70,7 +70,8 @@ func NewPipe(sourceDSN, targetDSN, database string, opts ...Option) (*Pipe, erro
 // prepare is what the copy executors' constructors share: it parses both
 // DSNs, checks the database name, applies opts to cfg, defaults the target
 // database to the source's name and refuses a copy of a database onto
-// itself. name is the executor's, for errors.
+// itself as far as the DSNs tell (Plan and Run also compare what the
+// servers are). name is the executor's, for errors.
 func prepare(name, sourceDSN, targetDSN, database string, cfg *config, opts []Option) (src, dst *mysql.Config, err error) {
 	if src, err = parseDSN(Source, sourceDSN); err != nil {
 		return nil, nil, err
@@ -93,20 +94,9 @@ func prepare(name, sourceDSN, targetDSN, database string, cfg *config, opts []Op
 		cfg.targetDatabase = database
 	}
 	if src.Addr == dst.Addr && src.Net == dst.Net && database == cfg.targetDatabase {
-		return nil, nil, fmt.Errorf("migrate: %s: source and target are the same database %s on %s", name, schema.QuoteIdent(database), src.Addr)
+		return nil, nil, fmt.Errorf("migrate: %s: %w: database %s on source %s and target %s", name, ErrSameDatabase, schema.QuoteIdent(database), src.Addr, dst.Addr)
 	}
 	return src, dst, nil
-}
-
-// parseDSN parses a go-sql-driver DSN without repeating it (it holds a
-// password) in the error.
-func parseDSN(side Side, dsn string) (*mysql.Config, error) {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %s DSN: %w", side, err)
-	}
-	cfg.DBName = ""
-	return cfg, nil
 }
 
 // Plan connects to both servers and checks, without changing anything, that
@@ -136,7 +126,7 @@ func (p *Pipe) plan(ctx context.Context) (*Plan, *pipeFacts, error) {
 		SourceDatabase: p.database,
 		TargetDatabase: p.cfg.targetDatabase,
 	}}
-	s, err := takeSurvey(ctx, plan, p.source, p.target, p.cfg.tables)
+	s, err := takeSurvey(ctx, plan, &p.cfg, p.source, p.target)
 	if err != nil {
 		return plan, nil, err
 	}
@@ -317,7 +307,7 @@ func (p *Pipe) prepareTarget(ctx context.Context, plan *Plan, facts *pipeFacts) 
 	if facts.targetHas && len(replaced) == 0 {
 		return nil
 	}
-	dst, err := openDB(ctx, Target, p.target, 1, nil)
+	dst, err := p.cfg.open(ctx, Target, p.target, 1, nil, true)
 	if err != nil {
 		return err
 	}

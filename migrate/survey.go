@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -37,14 +38,19 @@ type survey struct {
 // returns an error (and no survey) when it cannot go on: a side cannot be
 // reached, or the source database or its table list cannot be read. Other
 // problems accumulate in the survey. Close the survey when done.
-func takeSurvey(ctx context.Context, plan *Plan, source, target *mysql.Config, tables []string) (*survey, error) {
+func takeSurvey(ctx context.Context, plan *Plan, cfg *config, source, target *mysql.Config) (*survey, error) {
 	s := &survey{plan: plan, targetTables: map[string]schema.Table{}}
+	tables := cfg.tables
 	var err error
-	if s.src, err = openDB(ctx, Source, source, 2, nil); err != nil {
+	if s.src, err = cfg.open(ctx, Source, source, 2, nil, false); err != nil {
 		return nil, err
 	}
-	if s.dst, err = openDB(ctx, Target, target, 2, nil); err != nil {
+	if s.dst, err = cfg.open(ctx, Target, target, 2, nil, false); err != nil {
 		s.src.Close()
+		return nil, err
+	}
+	if err := s.refuseSameDatabase(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
 	if s.sourceDB, err = schema.LookupDatabase(ctx, s.src, plan.SourceDatabase); err != nil {
@@ -83,6 +89,35 @@ func takeSurvey(ctx context.Context, plan *Plan, source, target *mysql.Config, t
 	}
 	s.binlog = binlog == "ON"
 	return s, nil
+}
+
+// refuseSameDatabase returns an error wrapping ErrSameDatabase when the
+// source and the target are one server, identified by what it is rather
+// than by how the DSNs spell it (127.0.0.1, localhost, an alias), and the
+// copy would write into the database it reads.
+func (s *survey) refuseSameDatabase(ctx context.Context) error {
+	srcID, err := conn.Identify(ctx, s.src)
+	if err != nil {
+		return &EndpointError{Side: Source, Endpoint: s.plan.Source, Err: err}
+	}
+	dstID, err := conn.Identify(ctx, s.dst)
+	if err != nil {
+		return &EndpointError{Side: Target, Endpoint: s.plan.Target, Err: err}
+	}
+	if !srcID.Same(dstID) {
+		return nil
+	}
+	same := s.plan.SourceDatabase == s.plan.TargetDatabase
+	if !same && strings.EqualFold(s.plan.SourceDatabase, s.plan.TargetDatabase) {
+		// Database names are case-insensitive unless lower_case_table_names=0.
+		v, err := schema.Variable(ctx, s.src, "lower_case_table_names")
+		same = err != nil || v != "0"
+	}
+	if !same {
+		return nil
+	}
+	return fmt.Errorf("migrate: %s: %w: database %s on source %s and target %s, which are one server (%s); nothing was changed",
+		s.plan.Executor, ErrSameDatabase, schema.QuoteIdent(s.plan.SourceDatabase), s.plan.Source, s.plan.Target, srcID)
 }
 
 // fatal closes the survey and returns its problems with err added.
