@@ -916,7 +916,7 @@ func (r *copierRun) finalize(ctx context.Context, conn *sql.Conn, t *tableRun) e
 		return r.targetErr(object, err)
 	}
 	if want := t.rows.Load(); n != want {
-		return r.targetErr(object, fmt.Errorf("holds %d rows but its checkpoints count %d: rows were written by someone else, or lost; the copy is not done (start over with WithReplace)", n, want))
+		return r.targetErr(object, fmt.Errorf("%w: it holds %d rows but its checkpoints count %d: rows were written by someone else, or lost; the copy is not done", ErrRowsDiffer, n, want))
 	}
 	t.done.Store(true)
 	r.emit()
@@ -1076,9 +1076,16 @@ func (r *copierRun) finishReport() {
 // incomplete wraps an error of a run that changed the target.
 func (r *copierRun) incomplete(err error) error {
 	e := &IncompleteError{
-		Op:     fmt.Sprintf("copy %s to %s/%s", r.plan.SourceDatabase, r.plan.Target, r.plan.TargetDatabase),
-		Remedy: "run the same copy again to continue from the last committed chunk",
-		Err:    err,
+		Op:  fmt.Sprintf("copy %s to %s/%s", r.plan.SourceDatabase, r.plan.Target, r.plan.TargetDatabase),
+		Err: err,
+	}
+	switch {
+	case errors.Is(err, ErrRowsDiffer):
+		e.Remedy = "drop the target database and run the copy again to start over"
+	case transient(err):
+		e.Remedy = "run the same copy again to continue from the last committed chunk"
+	default:
+		e.Remedy = "once the cause is fixed, run the same copy again to continue from the last committed chunk"
 	}
 	var partial []string
 	for _, t := range r.tables {

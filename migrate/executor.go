@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -182,12 +183,14 @@ type Report struct {
 	Bytes    int64         `json:"bytes"`
 	Started  time.Time     `json:"started"`
 	Duration time.Duration `json:"duration"`
-	// Position is the source binlog position the copy is consistent with,
-	// where a later binlog sync continues. Zero when the source has no
-	// binary log.
+	// Position is the source binlog position where a later binlog sync
+	// continues: the one the copy is consistent with when Consistent,
+	// else the one before the first row was read. Zero when the source has
+	// no binary log. PositionNote says which, in words; the JSON form
+	// carries it as position_note.
 	Position Position `json:"position"`
 	// Consistent reports that every row was read at Position (a
-	// consistent snapshot); false for a lock-free copy.
+	// consistent snapshot); false for a lock-free or resumed copy.
 	Consistent bool `json:"consistent,omitempty"`
 	// CommitsBlocked is how long the source's commits were blocked to
 	// align the snapshot of several readers.
@@ -198,6 +201,30 @@ type Report struct {
 	Resumed bool `json:"resumed,omitempty"`
 	// WriteMethod is how rows were written ("load-data", "insert").
 	WriteMethod string `json:"write_method,omitempty"`
+}
+
+// PositionNote says how the copy relates to Position, for everyone who
+// reads the position: "" when there is none.
+func (r *Report) PositionNote() string {
+	switch {
+	case r.Position.IsZero():
+		return ""
+	case r.Consistent:
+		return "the copy is a consistent snapshot at this position"
+	case r.Resumed:
+		return "the copy is NOT consistent with this position: it resumed an interrupted copy, so its rows were read from several snapshots taken after it (this is the first run's position); a binlog sync from it must replay idempotently"
+	default:
+		return "the copy is NOT consistent with this position: it was copied lock-free, each chunk read at its own time after it; a binlog sync from it must replay idempotently"
+	}
+}
+
+// MarshalJSON encodes the report with its PositionNote as position_note.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report // without this method
+	return json.Marshal(struct {
+		plain
+		PositionNote string `json:"position_note,omitempty"`
+	}{plain(r), r.PositionNote()})
 }
 
 // TableReport is what happened to one table.

@@ -149,8 +149,8 @@ func (p *Pipe) plan(ctx context.Context) (*Plan, *pipeFacts, error) {
 		plan.Tables = append(plan.Tables, tp)
 	}
 	if len(notEmpty) > 0 && !p.cfg.replace {
-		s.targetProblem("database "+schema.QuoteIdent(p.cfg.targetDatabase),
-			fmt.Errorf("%w: %s hold rows; the copy would replace them (allow it with WithReplace, or -replace)", ErrNotEmpty, strings.Join(notEmpty, ", ")))
+		s.hintedProblem(Target, "database "+schema.QuoteIdent(p.cfg.targetDatabase),
+			fmt.Errorf("%w: %s hold rows; the copy would replace them", ErrNotEmpty, strings.Join(notEmpty, ", ")), "allow it with WithReplace")
 	}
 	p.checkPrivileges(ctx, s, facts)
 	plan.Locks, plan.Steps = p.describe(plan, facts, s.tables)
@@ -477,7 +477,7 @@ func (s *pipeRun) processError(side Side, cmd *exec.Cmd, err error, stderr *mysq
 // tables whose data sections lie before the section it stopped at: the one
 // the target reported an error at, or else the one being streamed.
 func (s *pipeRun) incomplete(err error) error {
-	e := &IncompleteError{Op: s.op(), Remedy: "rerun the copy with the replace option to start over", Err: err}
+	e := &IncompleteError{Op: s.op(), Remedy: "run the copy again with WithReplace to start over", Err: err}
 	stop, ok := s.scan.Current()
 	var pe *ProcessError
 	if errors.As(err, &pe) && pe.Side == Target && pe.Line > 0 {
@@ -585,4 +585,6 @@ func (s *pipeRun) finish(succeeded bool) {
 	s.report.Duration = time.Since(s.report.Started)
 	pos := s.scan.Position()
 	s.report.Position = Position{File: pos.File, Pos: pos.Pos, GTID: pos.GTID}
+	// The dump reads one snapshot and writes its position in its header.
+	s.report.Consistent = true
 }

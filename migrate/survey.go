@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -83,12 +84,53 @@ func takeSurvey(ctx context.Context, plan *Plan, cfg *config, source, target *my
 	} else if !errors.Is(err, schema.ErrNotFound) {
 		s.targetProblem("", err)
 	}
+	if len(tables) > 0 {
+		s.checkViews(ctx, all)
+	}
 	binlog, err := schema.Variable(ctx, s.src, "log_bin")
 	if err != nil {
 		s.sourceProblem("", err)
 	}
 	s.binlog = binlog == "ON"
 	return s, nil
+}
+
+// checkViews records a problem for each view among the selected tables
+// that reads a table or view of the source database that is neither
+// selected nor on the target: the view could not be created there. all
+// are the source database's tables and views.
+func (s *survey) checkViews(ctx context.Context, all []schema.Table) {
+	selected := map[string]bool{}
+	for _, t := range s.tables {
+		selected[t.Name] = true
+	}
+	ref := regexp.MustCompile("`" + regexp.QuoteMeta(strings.ReplaceAll(s.plan.SourceDatabase, "`", "``")) + "`\\.`((?:[^`]|``)+)`")
+	for _, v := range s.tables {
+		if !v.View {
+			continue
+		}
+		var def string
+		if err := s.src.QueryRowContext(ctx, "SELECT VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+			s.plan.SourceDatabase, v.Name).Scan(&def); err != nil {
+			s.sourceProblem("view "+schema.QualifiedName(s.plan.SourceDatabase, v.Name), fmt.Errorf("read definition: %w", err))
+			continue
+		}
+		var missing []string
+		for _, m := range ref.FindAllStringSubmatch(def, -1) {
+			name := strings.ReplaceAll(m[1], "``", "`")
+			if selected[name] || slices.Contains(missing, name) || !slices.ContainsFunc(all, func(t schema.Table) bool { return t.Name == name }) {
+				continue
+			}
+			if _, onTarget := s.targetTables[name]; !onTarget {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			s.hintedProblem(Source, "view "+schema.QualifiedName(s.plan.SourceDatabase, v.Name),
+				fmt.Errorf("%w: it reads %s, which the copy does not include and the target does not have", ErrViewDependency, strings.Join(missing, ", ")),
+				"name them in WithTables too")
+		}
+	}
 }
 
 // refuseSameDatabase returns an error wrapping ErrSameDatabase when the
@@ -139,6 +181,16 @@ func (s *survey) sourceProblem(object string, err error) {
 
 func (s *survey) targetProblem(object string, err error) {
 	s.problems = append(s.problems, &EndpointError{Side: Target, Endpoint: s.plan.Target, Object: object, Err: err})
+}
+
+// hintedProblem records a problem of side with a hint of what lets the
+// copy go through (see EndpointError.Hint).
+func (s *survey) hintedProblem(side Side, object string, err error, hint string) {
+	endpoint := s.plan.Source
+	if side == Target {
+		endpoint = s.plan.Target
+	}
+	s.problems = append(s.problems, &EndpointError{Side: side, Endpoint: endpoint, Object: object, Err: err, Hint: hint})
 }
 
 // targetState reports whether the target table called name exists and,
