@@ -1082,7 +1082,7 @@ func (r *copierRun) incomplete(err error) error {
 	switch {
 	case errors.Is(err, ErrRowsDiffer):
 		e.Remedy = "drop the target database and run the copy again to start over"
-	case transient(err):
+	case Transient(err):
 		e.Remedy = "run the same copy again to continue from the last committed chunk"
 	default:
 		e.Remedy = "once the cause is fixed, run the same copy again to continue from the last committed chunk"

@@ -174,10 +174,10 @@ func (e *IncompleteError) Error() string {
 
 func (e *IncompleteError) Unwrap() error { return e.Err }
 
-// transient reports whether err is of the kind that running the work again
+// Transient reports whether err is of the kind that running the work again
 // can get past without changing anything: a cancellation, a timeout, a
 // lost connection, a lock wait or a deadlock, a server shutting down.
-func transient(err error) bool {
+func Transient(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeout) ||
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
