@@ -300,8 +300,11 @@ func TestCopierBadInput(t *testing.T) {
 		}
 		_, err := migrate.NewPipe(servers[0].DSN(""), servers[1].DSN(""), src, migrate.WithThreads(2))
 		require.ErrorContains(t, err, "WithThreads: option does not apply to a Pipe")
+		var oe *migrate.OptionError
+		require.ErrorAs(t, err, &oe)
+		assert.Equal(t, "WithThreads", oe.Option)
 		_, err = migrate.NewCopier(servers[0].DSN(""), servers[0].DSN(""), src)
-		require.ErrorContains(t, err, "same database")
+		require.ErrorIs(t, err, migrate.ErrSameDatabase)
 	})
 }
 

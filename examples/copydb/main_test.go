@@ -93,7 +93,8 @@ func TestCopydbBadUsage(t *testing.T) {
 		{[]string{"-database", "x", "-source", "u@tcp(h:1)/", "-target", "u@tcp(h:2)/", "-mode", "copy", "-write", "fax"}, `-write "fax"`},
 		{[]string{"-database", "x", "-source", "u@tcp(h:1)/", "-target", "u@tcp(h:2)/", "-skip-objects", "index"}, `unknown object kind "index"`},
 		{[]string{"-database", "x", "-source", "u@tcp(h:1)/", "-target", "u@tcp(h:2)/", "-lock-free", "-keyless-max-rows", "5"}, "-keyless-max-rows, -lock-free: only with -mode copy"},
-		{[]string{"-database", "x", "-source", "u@tcp(h:1)/", "-target", "u@tcp(h:2)/", "-mode", "copy", "-keyless-max-rows", "-1"}, "WithKeylessTables"},
+		{[]string{"-database", "x", "-source", "u@tcp(h:1)/", "-target", "u@tcp(h:2)/", "-mode", "copy", "-keyless-max-rows", "-1"}, "-keyless-max-rows: -1 rows is not positive"},
+		{[]string{"-database", "x", "-source", "u@tcp(h:1)/", "-target", "u@tcp(h:2)/", "-mode", "copy", "-threads", "65"}, "-threads: 65 is not between 1 and 64"},
 	} {
 		t.Setenv("SHIFTGATE_SOURCE_DSN", "")
 		t.Setenv("SHIFTGATE_TARGET_DSN", "")
