@@ -22,7 +22,8 @@ import (
 //     progress must return quickly. Run stops promptly when ctx is done and
 //     returns an error that wraps ctx.Err() and says what state the target is
 //     left in. The report is non-nil whenever any work was attempted, also
-//     on error, so callers can record what was done.
+//     on error, so callers can record what was done. Run returns no error
+//     only when every table of the report is done.
 //   - An Executor runs at most once at a time; Plan may be called any number
 //     of times.
 //
