@@ -13,8 +13,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/keyset"
-	"github.com/shiftgate/shiftgate/internal/mysqlcli"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -127,7 +127,7 @@ func (c *Copier) Plan(ctx context.Context) (*Plan, error) {
 }
 
 func (c *Copier) scope() Scope {
-	return Scope{Executor: "copier", Source: mysqlcli.Endpoint(c.source), Target: mysqlcli.Endpoint(c.target),
+	return Scope{Executor: "copier", Source: conn.Endpoint(c.source), Target: conn.Endpoint(c.target),
 		SourceDatabase: c.database, TargetDatabase: c.cfg.targetDatabase}
 }
 
