@@ -1090,7 +1090,7 @@ func (r *copierRun) incomplete(err error) error {
 	var partial []string
 	for _, t := range r.tables {
 		switch {
-		case t.done.Load():
+		case t.done.Load() || t.pending.Load() == 0: // every row is in; its indexes or check may not be
 			e.Done = append(e.Done, t.ct.target)
 		case t.rows.Load() > 0:
 			partial = append(partial, t.ct.target)
