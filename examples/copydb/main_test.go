@@ -119,15 +119,7 @@ func TestCopydbCopyResumesOnRerun(t *testing.T) {
 	src := sandboxtest.NewDatabase(t, servers[0], "shop")
 	require.NoError(t, sampledata.Create(context.Background(), sandboxtest.Open(t, servers[0], ""), src, 500))
 	dst := sandboxtest.NewDatabase(t, servers[1], "copy")
-	t.Cleanup(func() {
-		if db, err := servers[1].Open(""); err == nil {
-			_, _ = db.Exec("DELETE FROM _shiftgate.copy_segments WHERE target_db = ?", dst)
-			_, _ = db.Exec("DELETE FROM _shiftgate.copy_runs WHERE target_db = ?", dst)
-			db.Close()
-		}
-	})
-	t.Setenv("SHIFTGATE_SOURCE_PASSWORD", servers[0].Password())
-	t.Setenv("SHIFTGATE_TARGET_PASSWORD", servers[1].Password())
+	copyModeTarget(t, dst)
 	args := []string{"-source", passwordless(servers[0]), "-target", passwordless(servers[1]),
 		"-database", src, "-target-database", dst, "-mode", "copy", "-threads", "2", "-progress", "50ms"}
 
@@ -164,6 +156,20 @@ func TestCopydbCopyResumesOnRerun(t *testing.T) {
 	for _, s := range servers {
 		assert.NotContains(t, out.String()+errOut.String(), s.Password())
 	}
+}
+
+// copyModeTarget removes the checkpoint of a -mode copy into dst on
+// servers[1] when the test ends, and gives copydb the passwords.
+func copyModeTarget(t *testing.T, dst string) {
+	t.Cleanup(func() {
+		if db, err := servers[1].Open(""); err == nil {
+			_, _ = db.Exec("DELETE FROM _shiftgate.copy_segments WHERE target_db = ?", dst)
+			_, _ = db.Exec("DELETE FROM _shiftgate.copy_runs WHERE target_db = ?", dst)
+			db.Close()
+		}
+	})
+	t.Setenv("SHIFTGATE_SOURCE_PASSWORD", servers[0].Password())
+	t.Setenv("SHIFTGATE_TARGET_PASSWORD", servers[1].Password())
 }
 
 // cancelOnRows passes writes on and cancels once a progress line counts
@@ -237,15 +243,7 @@ func TestCopydbHintsNameFlags(t *testing.T) {
 		"CREATE TABLE base (id INT PRIMARY KEY)", "CREATE VIEW v AS SELECT id FROM base")
 	dst := sandboxtest.NewDatabase(t, servers[1], "hints_copy")
 	sandboxtest.Exec(t, sandboxtest.Open(t, servers[1], ""), "DROP DATABASE `"+dst+"`")
-	t.Cleanup(func() {
-		if db, err := servers[1].Open(""); err == nil {
-			_, _ = db.Exec("DELETE FROM _shiftgate.copy_segments WHERE target_db = ?", dst)
-			_, _ = db.Exec("DELETE FROM _shiftgate.copy_runs WHERE target_db = ?", dst)
-			db.Close()
-		}
-	})
-	t.Setenv("SHIFTGATE_SOURCE_PASSWORD", servers[0].Password())
-	t.Setenv("SHIFTGATE_TARGET_PASSWORD", servers[1].Password())
+	copyModeTarget(t, dst)
 	args := []string{"-source", passwordless(servers[0]), "-target", passwordless(servers[1]), "-database", src, "-target-database", dst, "-mode", "copy"}
 	apiNames := regexp.MustCompile(`With[A-Z][A-Za-z]+|SnapshotNone|TablePair`)
 
