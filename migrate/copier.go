@@ -13,8 +13,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/keyset"
-	"github.com/shiftgate/shiftgate/internal/mysqlcli"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -127,14 +127,14 @@ func (c *Copier) Plan(ctx context.Context) (*Plan, error) {
 }
 
 func (c *Copier) scope() Scope {
-	return Scope{Executor: "copier", Source: mysqlcli.Endpoint(c.source), Target: mysqlcli.Endpoint(c.target),
+	return Scope{Executor: "copier", Source: conn.Endpoint(c.source), Target: conn.Endpoint(c.target),
 		SourceDatabase: c.database, TargetDatabase: c.cfg.targetDatabase}
 }
 
 func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 	plan := &Plan{Scope: c.scope()}
 	facts := &copierFacts{method: c.cfg.writeMethod}
-	s, err := takeSurvey(ctx, plan, c.source, c.target, c.cfg.tables)
+	s, err := takeSurvey(ctx, plan, &c.cfg, c.source, c.target)
 	if err != nil {
 		return plan, nil, err
 	}
@@ -183,12 +183,15 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 		dstErr("checkpoint", err)
 	}
 	pairs := c.pairs(selected)
-	if facts.run != nil && facts.run.State == runCopying {
+	// A run whose target database is gone (dropped to start over) is not
+	// resumed: it starts afresh.
+	if facts.run != nil && facts.run.State == runCopying && s.targetHas {
 		if facts.run.matches(plan.Source, c.database, pairs) {
 			facts.resume = true
 		} else if !c.cfg.replace {
-			dstErr("database "+schema.QuoteIdent(c.cfg.targetDatabase), fmt.Errorf("%w: it holds an unfinished copy of %s from %s (tables %s); run that copy again to finish it, or allow starting over with WithReplace (-replace)",
-				ErrNotEmpty, schema.QuoteIdent(facts.run.SourceDB), facts.run.Source, facts.run.tableList()))
+			s.hintedProblem(Target, "database "+schema.QuoteIdent(c.cfg.targetDatabase), fmt.Errorf("%w: it holds an unfinished copy of %s from %s (tables %s)",
+				ErrNotEmpty, schema.QuoteIdent(facts.run.SourceDB), facts.run.Source, facts.run.tableList()),
+				"run that copy again to finish it, or allow starting over with WithReplace")
 		}
 	}
 
@@ -214,9 +217,11 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 		ct.key, err = keyset.ForTable(d)
 		if err != nil {
 			if c.cfg.keylessMaxRows == 0 {
-				srcErr("table "+schema.QualifiedName(c.database, d.Name), fmt.Errorf("%w: a copy in chunks needs one (allow copying small keyless tables in one chunk with WithKeylessTables)", schema.ErrNoKey))
+				s.hintedProblem(Source, "table "+schema.QualifiedName(c.database, d.Name), fmt.Errorf("%w: a copy in chunks needs one", ErrNoKey),
+					"allow copying small keyless tables in one chunk with WithKeylessTables")
 			} else if d.Rows > c.cfg.keylessMaxRows {
-				srcErr("table "+schema.QualifiedName(c.database, d.Name), fmt.Errorf("%w, and with about %d rows it is larger than the %d rows WithKeylessTables allows in one chunk", schema.ErrNoKey, d.Rows, c.cfg.keylessMaxRows))
+				s.hintedProblem(Source, "table "+schema.QualifiedName(c.database, d.Name), fmt.Errorf("%w, and with about %d rows it is larger than the %d rows allowed in one chunk", ErrNoKey, d.Rows, c.cfg.keylessMaxRows),
+					"raise the limit of WithKeylessTables")
 			}
 			ct.keyless = true
 		} else {
@@ -244,12 +249,13 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 		if ct.keyless {
 			tp.Chunks = 1
 		}
-		tp.TargetExists, tp.TargetHasRows = s.targetState(ctx, ct.target)
+		tp.TargetExists, tp.TargetHasRows = s.targetState(ctx, ct.target, !facts.resume)
 		ct.exists = tp.TargetExists
 		if facts.resume {
 			ct.resume = true
 			tp.Resume = true
 			tp.CheckpointRows = facts.run.rows[ct.target]
+			tp.TargetHasRows = tp.TargetExists && tp.CheckpointRows > 0
 		}
 		if tp.TargetHasRows && !ct.resume {
 			notEmpty = append(notEmpty, ct.target)
@@ -258,8 +264,8 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 		plan.Tables = append(plan.Tables, tp)
 	}
 	if len(notEmpty) > 0 && !c.cfg.replace {
-		dstErr("database "+schema.QuoteIdent(c.cfg.targetDatabase),
-			fmt.Errorf("%w: %s hold rows that this copy did not write; the copy would replace them (allow it with WithReplace, or -replace)", ErrNotEmpty, strings.Join(notEmpty, ", ")))
+		s.hintedProblem(Target, "database "+schema.QuoteIdent(c.cfg.targetDatabase),
+			fmt.Errorf("%w: %s hold rows that this copy did not write; the copy would replace them", ErrNotEmpty, strings.Join(notEmpty, ", ")), "allow it with WithReplace")
 	}
 	c.checkPrivileges(ctx, s, facts)
 	plan.Locks, plan.Steps = c.describe(plan, facts)
@@ -407,7 +413,8 @@ func (c *Copier) checkPrivileges(ctx context.Context, s *survey, facts *copierFa
 	privs := s.requirePrivileges(ctx, Source, c.database, srcNeed, append(names, facts.views...))
 	s.requireBinlogMonitor(privs)
 	if privs != nil && c.cfg.snapshot == SnapshotConsistent && !privs.HasAny("RELOAD") {
-		s.sourceProblem("", fmt.Errorf("%w: user %s lacks RELOAD, needed for BACKUP STAGE to align the readers' snapshot (or copy lock-free with WithSnapshot(SnapshotNone))", ErrPrivilege, privs.User))
+		s.hintedProblem(Source, "", fmt.Errorf("%w: user %s lacks RELOAD, needed for BACKUP STAGE to align the readers' snapshot", ErrSnapshotPrivilege, privs.User),
+			"or copy lock-free with WithSnapshot(SnapshotNone)")
 	}
 	if tp := s.requirePrivileges(ctx, Target, c.cfg.targetDatabase, dstNeed, nil); tp != nil && c.cfg.noTargetBinlog && !tp.HasAny("BINLOG ADMIN", "SUPER") {
 		s.targetProblem("", fmt.Errorf("%w: user %s lacks BINLOG ADMIN (or SUPER), needed to write without binlog (WithoutTargetBinlog)", ErrPrivilege, tp.User))
@@ -455,38 +462,15 @@ func (c *Copier) describe(plan *Plan, facts *copierFacts) (locks, steps []string
 	if len(plan.Objects) > 0 {
 		steps = append(steps, fmt.Sprintf("create %d view(s), routine(s), trigger(s) and event(s)", len(plan.Objects)))
 	}
-	if facts.binlog {
+	switch {
+	case facts.binlog && facts.resume:
+		steps = append(steps, "keep the first run's source binlog position: the copy is not consistent with it (its rows come from several snapshots)")
+	case facts.binlog && c.cfg.snapshot == SnapshotNone:
+		steps = append(steps, "record the source binlog file, position and GTID before the first chunk: the copy is not consistent with it (lock-free)")
+	case facts.binlog:
 		steps = append(steps, "record the source binlog file, position and GTID of the snapshot")
-	} else {
+	default:
 		steps = append(steps, "source has no binary log: no position is recorded")
 	}
 	return locks, steps
-}
-
-// openDB connects to one side, with session variables and interpolated
-// arguments when params is not nil, naming the side in the error.
-func openDB(ctx context.Context, side Side, cfg *mysql.Config, conns int, params map[string]string) (*sql.DB, error) {
-	cl := cfg.Clone()
-	cl.DBName = ""
-	if params != nil {
-		cl.InterpolateParams = true
-		if cl.Params == nil {
-			cl.Params = map[string]string{}
-		}
-		for k, v := range params {
-			cl.Params[k] = v
-		}
-	}
-	conn, err := mysql.NewConnector(cl)
-	if err != nil {
-		return nil, &EndpointError{Side: side, Endpoint: mysqlcli.Endpoint(cfg), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
-	}
-	db := sql.OpenDB(conn)
-	db.SetMaxOpenConns(conns)
-	db.SetMaxIdleConns(conns)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, &EndpointError{Side: side, Endpoint: mysqlcli.Endpoint(cfg), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
-	}
-	return db, nil
 }

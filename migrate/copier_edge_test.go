@@ -232,6 +232,21 @@ func TestCopierBadInput(t *testing.T) {
 		assert.Contains(t, err.Error(), "`nada`")
 		assert.Equal(t, "no database", state(t, servers[1], dst))
 	})
+	t.Run("view without its tables", func(t *testing.T) {
+		for _, exec := range []migrate.Executor{
+			newCopier(t, src, servers[1], dst, migrate.WithTables("order_totals")),
+			newPipe(t, src, servers[1], dst, migrate.WithTables("order_totals", "orders")),
+		} {
+			_, err := exec.Plan(ctx)
+			require.ErrorIs(t, err, migrate.ErrViewDependency)
+			assert.Contains(t, err.Error(), "order_items")
+			_, err = exec.Run(ctx, nil)
+			require.ErrorIs(t, err, migrate.ErrViewDependency)
+			assert.Equal(t, "no database", state(t, servers[1], dst), "refused in the dry run, before the target database is created")
+		}
+		_, err := newCopier(t, src, servers[1], dst, migrate.WithTables("order_totals", "orders", "order_items")).Plan(ctx)
+		require.NoError(t, err)
+	})
 	t.Run("non-empty target", func(t *testing.T) {
 		busy := sandboxtest.NewDatabase(t, servers[1], "busy")
 		sandboxtest.Exec(t, sandboxtest.Open(t, servers[1], busy), "CREATE TABLE orders (id INT PRIMARY KEY, keep_me VARCHAR(10))",
@@ -285,8 +300,11 @@ func TestCopierBadInput(t *testing.T) {
 		}
 		_, err := migrate.NewPipe(servers[0].DSN(""), servers[1].DSN(""), src, migrate.WithThreads(2))
 		require.ErrorContains(t, err, "WithThreads: option does not apply to a Pipe")
+		var oe *migrate.OptionError
+		require.ErrorAs(t, err, &oe)
+		assert.Equal(t, "WithThreads", oe.Option)
 		_, err = migrate.NewCopier(servers[0].DSN(""), servers[0].DSN(""), src)
-		require.ErrorContains(t, err, "same database")
+		require.ErrorIs(t, err, migrate.ErrSameDatabase)
 	})
 }
 

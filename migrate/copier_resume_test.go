@@ -27,14 +27,20 @@ const copierChildEnv = "SHIFTGATE_COPIER_CHILD"
 
 type childSpec struct {
 	Source, Target, Database, TargetDatabase, CheckpointDB string
+	// RowsPerSecond slows the copy down (0: no limit).
+	RowsPerSecond float64
 }
 
 // childOptions are the options of the killed copies and of the one that
 // finishes: small chunks (many commit points), several segments per table,
 // deferred indexes.
 func childOptions(s childSpec) []migrate.Option {
-	return []migrate.Option{migrate.WithTargetDatabase(s.TargetDatabase), migrate.WithCheckpointDatabase(s.CheckpointDB),
+	opts := []migrate.Option{migrate.WithTargetDatabase(s.TargetDatabase), migrate.WithCheckpointDatabase(s.CheckpointDB),
 		migrate.WithChunkRows(400), migrate.WithSegmentRows(6000), migrate.WithThreads(3), migrate.WithDeferredIndexes(true)}
+	if s.RowsPerSecond > 0 {
+		opts = append(opts, migrate.WithRateLimit(s.RowsPerSecond, 0))
+	}
+	return opts
 }
 
 // copierChild runs the copy the spec describes and returns the exit code.
@@ -179,12 +185,23 @@ func TestCopierResumeNeverSkipsTheCheck(t *testing.T) {
 	sandboxtest.Exec(t, sandboxtest.Open(t, servers[1], dst), "INSERT INTO customers (id, name, email, created_at) VALUES (999999, 'intruder', 'x@y', NOW())")
 	for range 2 {
 		_, err = newCopier(t, src, servers[1], dst, migrate.WithChunkRows(50)).Run(ctx, nil)
-		require.Error(t, err)
+		require.ErrorIs(t, err, migrate.ErrRowsDiffer)
 		assert.Contains(t, err.Error(), "checkpoints count")
 		assert.Contains(t, err.Error(), "customers")
+		assert.NotContains(t, err.Error(), "run the same copy again", "running it again cannot help")
+		assert.Contains(t, err.Error(), "drop the target database")
 	}
 	_, err = newCopier(t, src, servers[1], dst, migrate.WithReplace()).Run(ctx, nil)
 	require.Error(t, err, "a resume is not a replace: the foreign row still fails the check")
+
+	// Dropping the target database starts the copy over, as the error says.
+	sandboxtest.Exec(t, sandboxtest.Open(t, servers[1], ""), "DROP DATABASE `"+dst+"`")
+	plan, err := newCopier(t, src, servers[1], dst).Plan(ctx)
+	require.NoError(t, err)
+	assert.False(t, plan.Tables[0].Resume)
+	_, err = newCopier(t, src, servers[1], dst).Run(ctx, nil)
+	require.NoError(t, err)
+	assertCopied(t, src, servers[1], dst)
 }
 
 type limitedWriter struct {

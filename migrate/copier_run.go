@@ -169,6 +169,9 @@ func (c *Copier) Run(ctx context.Context, progress ProgressFunc) (*Report, error
 	}
 	err = r.run(ctx)
 	r.finishReport()
+	if missing := notDone(r.report); err == nil && len(missing) > 0 {
+		err = r.incomplete(fmt.Errorf("table(s) %s not copied completely", strings.Join(missing, ", ")))
+	}
 	if err != nil {
 		c.cfg.logger.Error("copier failed", "database", c.database, "err", err)
 		return r.report, err
@@ -193,11 +196,11 @@ func (r *copierRun) run(ctx context.Context) (err error) {
 	if c.cfg.noTargetBinlog {
 		wp["sql_log_bin"] = "0"
 	}
-	if r.src, err = openDB(ctx, Source, c.source, threads+2, readerParams); err != nil {
+	if r.src, err = c.cfg.open(ctx, Source, c.source, threads+2, readerParams, false); err != nil {
 		return err
 	}
 	defer r.src.Close()
-	if r.dst, err = openDB(ctx, Target, c.target, threads+2, wp); err != nil {
+	if r.dst, err = c.cfg.open(ctx, Target, c.target, threads+2, wp, true); err != nil {
 		return err
 	}
 	defer r.dst.Close()
@@ -873,55 +876,121 @@ func (r *copierRun) write(ctx context.Context, conn *sql.Conn, handler string, c
 }
 
 // finalize completes a table whose segments are all done: it adds the
-// deferred indexes and foreign keys that are missing and checks that the target holds the
-// rows the checkpoints count. A resumed run does this again for tables an
-// earlier run finished, so a failed check is never skipped.
+// deferred indexes and foreign keys that are missing and checks that the
+// target holds the rows the checkpoints count. A resumed run does this again
+// for tables an earlier run finished, so a failed check is never skipped.
+//
+// An earlier run killed during its ALTER TABLE leaves the server running
+// it: finalize waits for that statement to end and then adds only what it
+// did not, so the resume neither fails on a duplicate name nor builds an
+// index twice.
 func (r *copierRun) finalize(ctx context.Context, conn *sql.Conn, t *tableRun) error {
 	target := r.c.cfg.targetDatabase
 	name := schema.QualifiedName(target, t.ct.target)
 	object := "table " + name
-	if len(t.ct.deferred) > 0 {
-		rows, err := conn.QueryContext(ctx, "SELECT DISTINCT INDEX_NAME, 0 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? "+
-			"UNION ALL SELECT CONSTRAINT_NAME, 1 FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
-			target, t.ct.target, target, t.ct.target)
+	for attempt := 0; len(t.ct.deferred) > 0; attempt++ {
+		if err := r.awaitAlter(ctx, conn, name); err != nil {
+			return r.targetErr(object, err)
+		}
+		missing, err := missingClauses(ctx, conn, target, t.ct)
 		if err != nil {
 			return r.targetErr(object, err)
 		}
-		have := map[deferredClause]bool{}
-		for rows.Next() {
-			var dc deferredClause
-			if err := rows.Scan(&dc.name, &dc.foreignKey); err != nil {
-				rows.Close()
-				return r.targetErr(object, err)
-			}
-			dc.name = strings.ToLower(dc.name)
-			have[dc] = true
+		if len(missing) == 0 {
+			break
 		}
-		rows.Close()
-		var missing []deferredClause
-		for _, dc := range t.ct.deferred {
-			if !have[deferredClause{name: strings.ToLower(dc.name), foreignKey: dc.foreignKey}] {
-				missing = append(missing, dc)
-			}
-		}
-		if len(missing) > 0 {
-			start := time.Now()
-			if _, err := conn.ExecContext(ctx, addClauses(name, missing)); err != nil {
-				return r.targetErr(object, fmt.Errorf("add deferred indexes and foreign keys: %w", err))
-			}
+		start := time.Now()
+		_, err = conn.ExecContext(ctx, addClauses(name, missing))
+		if err == nil {
 			r.c.cfg.logger.Info("copier added deferred indexes and foreign keys", "table", t.ct.target, "clauses", len(missing), "took", time.Since(start))
+			break
 		}
+		// Another connection added some of them in the meantime: look again.
+		if attempt == 0 && isDuplicateName(err) {
+			continue
+		}
+		return r.targetErr(object, fmt.Errorf("add deferred indexes and foreign keys: %w", err))
 	}
 	var n int64
 	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+name).Scan(&n); err != nil {
 		return r.targetErr(object, err)
 	}
 	if want := t.rows.Load(); n != want {
-		return r.targetErr(object, fmt.Errorf("holds %d rows but its checkpoints count %d: rows were written by someone else, or lost; the copy is not done (start over with WithReplace)", n, want))
+		return r.targetErr(object, fmt.Errorf("%w: it holds %d rows but its checkpoints count %d: rows were written by someone else, or lost; the copy is not done", ErrRowsDiffer, n, want))
 	}
 	t.done.Store(true)
 	r.emit()
 	return nil
+}
+
+// alterPollInterval is how often awaitAlter looks at the process list.
+const alterPollInterval = 200 * time.Millisecond
+
+// awaitAlter waits until no other connection on the target runs an ALTER
+// TABLE of table (quoted, qualified) as a copy writes it: one a killed run
+// left running. The server finishes such a statement although its client
+// is gone; starting another would queue behind it and then fail.
+func (r *copierRun) awaitAlter(ctx context.Context, conn *sql.Conn, table string) error {
+	prefix := "ALTER TABLE " + table + " "
+	logged := false
+	for {
+		var id sql.NullInt64
+		err := conn.QueryRowContext(ctx, "SELECT MIN(ID) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND COMMAND <> 'Killed' AND LEFT(INFO, CHAR_LENGTH(?)) = ?",
+			prefix, prefix).Scan(&id)
+		if err != nil {
+			return fmt.Errorf("look for a running ALTER TABLE: %w", err)
+		}
+		if !id.Valid {
+			return nil
+		}
+		if !logged {
+			r.c.cfg.logger.Info("copier waits for an ALTER TABLE an earlier run left running on the target", "table", table, "connection", id.Int64)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the ALTER TABLE of connection %d: %w", id.Int64, ctx.Err())
+		case <-time.After(alterPollInterval):
+		}
+	}
+}
+
+// missingClauses returns the deferred clauses of ct that the target table
+// lacks.
+func missingClauses(ctx context.Context, conn *sql.Conn, target string, ct *copyTable) ([]deferredClause, error) {
+	rows, err := conn.QueryContext(ctx, "SELECT DISTINCT INDEX_NAME, 0 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? "+
+		"UNION ALL SELECT CONSTRAINT_NAME, 1 FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
+		target, ct.target, target, ct.target)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	have := map[deferredClause]bool{}
+	for rows.Next() {
+		var dc deferredClause
+		if err := rows.Scan(&dc.name, &dc.foreignKey); err != nil {
+			return nil, err
+		}
+		dc.name = strings.ToLower(dc.name)
+		have[dc] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var missing []deferredClause
+	for _, dc := range ct.deferred {
+		if !have[deferredClause{name: strings.ToLower(dc.name), foreignKey: dc.foreignKey}] {
+			missing = append(missing, dc)
+		}
+	}
+	return missing, nil
+}
+
+// isDuplicateName reports a server error for an index or foreign key name
+// that exists already.
+func isDuplicateName(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1061 || me.Number == 1826) // ER_DUP_KEYNAME, ER_FK_DUP_NAME
 }
 
 // ticker emits progress every progress interval until stop is called.
@@ -1007,14 +1076,21 @@ func (r *copierRun) finishReport() {
 // incomplete wraps an error of a run that changed the target.
 func (r *copierRun) incomplete(err error) error {
 	e := &IncompleteError{
-		Op:     fmt.Sprintf("copy %s to %s/%s", r.plan.SourceDatabase, r.plan.Target, r.plan.TargetDatabase),
-		Remedy: "run the same copy again to continue from the last committed chunk",
-		Err:    err,
+		Op:  fmt.Sprintf("copy %s to %s/%s", r.plan.SourceDatabase, r.plan.Target, r.plan.TargetDatabase),
+		Err: err,
+	}
+	switch {
+	case errors.Is(err, ErrRowsDiffer):
+		e.Remedy = "drop the target database and run the copy again to start over"
+	case Transient(err):
+		e.Remedy = "run the same copy again to continue from the last committed chunk"
+	default:
+		e.Remedy = "once the cause is fixed, run the same copy again to continue from the last committed chunk"
 	}
 	var partial []string
 	for _, t := range r.tables {
 		switch {
-		case t.done.Load():
+		case t.done.Load() || t.pending.Load() == 0: // every row is in; its indexes or check may not be
 			e.Done = append(e.Done, t.ct.target)
 		case t.rows.Load() > 0:
 			partial = append(partial, t.ct.target)

@@ -2,6 +2,8 @@ package migrate_test
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,4 +116,32 @@ func TestCopierSnapshotIgnoresLaterWrites(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCopierLockFreePositionIsMarkedInconsistent checks that wherever a
+// lock-free copy shows its binlog position, it says the copy is not
+// consistent with it: the plan, the report and its JSON form.
+func TestCopierLockFreePositionIsMarkedInconsistent(t *testing.T) {
+	ctx := context.Background()
+	src, _ := newSample(t)
+	dst := targetName(t, servers[1])
+	c := newCopier(t, src, servers[1], dst, migrate.WithSnapshot(migrate.SnapshotNone))
+	plan, err := c.Plan(ctx)
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(plan.Steps, "\n"), "not consistent with it (lock-free)")
+	report, err := c.Run(ctx, nil)
+	require.NoError(t, err)
+	require.False(t, report.Position.IsZero())
+	assert.False(t, report.Consistent)
+	assert.Contains(t, report.PositionNote(), "NOT consistent")
+	js, err := json.Marshal(report)
+	require.NoError(t, err)
+	assert.Contains(t, string(js), `"position_note":"the copy is NOT consistent with this position`)
+	assert.Contains(t, string(js), `"executor":"copier"`, "the embedded scope is still flattened")
+
+	// A consistent copy says so.
+	dst2 := targetName(t, servers[1])
+	report, err = newCopier(t, src, servers[1], dst2).Run(ctx, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "the copy is a consistent snapshot at this position", report.PositionNote())
 }

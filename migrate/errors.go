@@ -1,11 +1,19 @@
 package migrate
 
 import (
+	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/mysqlcli"
+	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
 // Sentinel errors that callers branch on with errors.Is.
@@ -19,6 +27,26 @@ var (
 	ErrPrivilege = errors.New("missing privilege")
 	// ErrConnect: an endpoint cannot be reached or refuses the credentials.
 	ErrConnect = errors.New("cannot connect")
+	// ErrTimeout: connecting to an endpoint (dial or handshake) did not
+	// finish in time (WithTimeouts). It comes wrapped with ErrConnect.
+	ErrTimeout = conn.ErrTimeout
+	// ErrSameDatabase: the source and target of a copy are one database of
+	// one server, however the DSNs spell its host. Nothing was changed.
+	ErrSameDatabase = errors.New("source and target are the same database")
+	// ErrNoKey: a table has no primary key or unique NOT NULL key to copy
+	// it in chunks along (Copier; see WithKeylessTables).
+	ErrNoKey = schema.ErrNoKey
+	// ErrSnapshotPrivilege: the source user cannot block commits to align
+	// a Copier's consistent snapshot (see WithSnapshot). It wraps
+	// ErrPrivilege.
+	ErrSnapshotPrivilege = fmt.Errorf("%w for a consistent snapshot", ErrPrivilege)
+	// ErrViewDependency: a view named in WithTables reads a table that is
+	// neither copied with it nor on the target, so it cannot be created.
+	ErrViewDependency = errors.New("view reads a table that is not copied")
+	// ErrRowsDiffer: a target table does not hold the rows its checkpoints
+	// count: someone else wrote to it, or rows were lost. Running the copy
+	// again does not help; it has to start over.
+	ErrRowsDiffer = errors.New("target rows differ from the checkpoint")
 	// ErrRunning: Run was called while the executor was already running.
 	ErrRunning = errors.New("executor is already running")
 	// ErrNoClient: a command-line client program the executor runs is not
@@ -43,14 +71,28 @@ type EndpointError struct {
 	Endpoint string // host:port, never credentials
 	Object   string // the database or table at fault, if any
 	Err      error
+	// Hint says what lets the work go through, in terms of this package's
+	// options ("allow it with WithReplace"); "" when there is nothing to
+	// say. Error appends it. A program that takes other input (command-line
+	// flags) prints Problem and a hint of its own, chosen by the sentinel
+	// errors Err wraps.
+	Hint string
 }
 
-func (e *EndpointError) Error() string {
+// Problem is the error without its Hint.
+func (e *EndpointError) Problem() string {
 	s := fmt.Sprintf("migrate: %s %s", e.Side, e.Endpoint)
 	if e.Object != "" {
 		s += ": " + e.Object
 	}
 	return s + ": " + e.Err.Error()
+}
+
+func (e *EndpointError) Error() string {
+	if e.Hint == "" {
+		return e.Problem()
+	}
+	return e.Problem() + " (" + e.Hint + ")"
 }
 
 func (e *EndpointError) Unwrap() error { return e.Err }
@@ -98,12 +140,15 @@ type IncompleteError struct {
 	// the table being sent when the work stopped ("" if none).
 	Done    []string
 	Partial string
-	// Remedy says how to finish the work.
+	// Remedy says how to finish the work, in terms of this package's
+	// options; "" when the error itself says it. Error appends it; a
+	// program with other input prints Problem and its own remedy.
 	Remedy string
 	Err    error
 }
 
-func (e *IncompleteError) Error() string {
+// Problem is the error without its Remedy.
+func (e *IncompleteError) Problem() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "migrate: %s did not finish: %v; target state: ", e.Op, e.Err)
 	switch {
@@ -117,10 +162,36 @@ func (e *IncompleteError) Error() string {
 	default:
 		fmt.Fprintf(&b, "table %s partially written", e.Partial)
 	}
-	if e.Remedy != "" {
-		b.WriteString("; " + e.Remedy)
-	}
 	return b.String()
 }
 
+func (e *IncompleteError) Error() string {
+	if e.Remedy == "" {
+		return e.Problem()
+	}
+	return e.Problem() + "; " + e.Remedy
+}
+
 func (e *IncompleteError) Unwrap() error { return e.Err }
+
+// Transient reports whether err is of the kind that running the work again
+// can get past without changing anything: a cancellation, a timeout, a
+// lost connection, a lock wait or a deadlock, a server shutting down.
+func Transient(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeout) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1040, 1053, 1205, 1213, 1927, 2006, 2013: // too many connections, shutdown, lock wait timeout, deadlock, connection killed, gone away, lost
+			return true
+		}
+	}
+	return false
+}

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -21,7 +22,8 @@ import (
 //     progress must return quickly. Run stops promptly when ctx is done and
 //     returns an error that wraps ctx.Err() and says what state the target is
 //     left in. The report is non-nil whenever any work was attempted, also
-//     on error, so callers can record what was done.
+//     on error, so callers can record what was done. Run returns no error
+//     only when every table of the report is done.
 //   - An Executor runs at most once at a time; Plan may be called any number
 //     of times.
 //
@@ -72,7 +74,8 @@ type TablePlan struct {
 	DataBytes  int64  `json:"data_bytes"`
 	IndexBytes int64  `json:"index_bytes"`
 	// TargetExists reports whether a table of that name exists on the
-	// target; TargetHasRows whether it holds at least one row.
+	// target; TargetHasRows whether it holds at least one row (for a table
+	// whose copy resumes, whether its checkpoint counts any).
 	TargetExists  bool `json:"target_exists"`
 	TargetHasRows bool `json:"target_has_rows"`
 
@@ -181,12 +184,14 @@ type Report struct {
 	Bytes    int64         `json:"bytes"`
 	Started  time.Time     `json:"started"`
 	Duration time.Duration `json:"duration"`
-	// Position is the source binlog position the copy is consistent with,
-	// where a later binlog sync continues. Zero when the source has no
-	// binary log.
+	// Position is the source binlog position where a later binlog sync
+	// continues: the one the copy is consistent with when Consistent,
+	// else the one before the first row was read. Zero when the source has
+	// no binary log. PositionNote says which, in words; the JSON form
+	// carries it as position_note.
 	Position Position `json:"position"`
 	// Consistent reports that every row was read at Position (a
-	// consistent snapshot); false for a lock-free copy.
+	// consistent snapshot); false for a lock-free or resumed copy.
 	Consistent bool `json:"consistent,omitempty"`
 	// CommitsBlocked is how long the source's commits were blocked to
 	// align the snapshot of several readers.
@@ -197,6 +202,30 @@ type Report struct {
 	Resumed bool `json:"resumed,omitempty"`
 	// WriteMethod is how rows were written ("load-data", "insert").
 	WriteMethod string `json:"write_method,omitempty"`
+}
+
+// PositionNote says how the copy relates to Position, for everyone who
+// reads the position: "" when there is none.
+func (r *Report) PositionNote() string {
+	switch {
+	case r.Position.IsZero():
+		return ""
+	case r.Consistent:
+		return "the copy is a consistent snapshot at this position"
+	case r.Resumed:
+		return "the copy is NOT consistent with this position: it resumed an interrupted copy, so its rows were read from several snapshots taken after it (this is the first run's position); a binlog sync from it must replay idempotently"
+	default:
+		return "the copy is NOT consistent with this position: it was copied lock-free, each chunk read at its own time after it; a binlog sync from it must replay idempotently"
+	}
+}
+
+// MarshalJSON encodes the report with its PositionNote as position_note.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report // without this method
+	return json.Marshal(struct {
+		plain
+		PositionNote string `json:"position_note,omitempty"`
+	}{plain(r), r.PositionNote()})
 }
 
 // TableReport is what happened to one table.
@@ -233,6 +262,18 @@ func (p Position) String() string {
 		s += " gtid " + p.GTID
 	}
 	return s
+}
+
+// notDone lists the tables of r that were not copied completely. Run never
+// reports success while it is not empty.
+func notDone(r *Report) []string {
+	var out []string
+	for _, t := range r.Tables {
+		if !t.Done {
+			out = append(out, t.Name)
+		}
+	}
+	return out
 }
 
 func formatBytes(n int64) string {

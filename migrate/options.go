@@ -1,12 +1,12 @@
 package migrate
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -38,15 +38,33 @@ type config struct {
 	tempDir          string
 	logger           *slog.Logger
 	progressInterval time.Duration
+	timeouts         conn.Timeouts
 
 	copierConfig
+}
+
+// OptionError is an option given a value it does not take, or given to an
+// executor it does not apply to. Option names it ("WithThreads"), so that
+// a program that sets options from its own input (command-line flags) can
+// name that input instead.
+type OptionError struct {
+	Option string
+	Err    error
+}
+
+func (e *OptionError) Error() string { return e.Option + ": " + e.Err.Error() }
+
+func (e *OptionError) Unwrap() error { return e.Err }
+
+func optionError(option, format string, args ...any) error {
+	return &OptionError{Option: option, Err: fmt.Errorf(format, args...)}
 }
 
 // only restricts an option to one executor: it fails when the config is
 // built for another.
 func only(c *config, want executorKind, option string) error {
 	if c.kind != want {
-		return fmt.Errorf("%s: option does not apply to a %s (only to a %s)", option, executorName(c.kind), executorName(want))
+		return optionError(option, "option does not apply to a %s (only to a %s)", executorName(c.kind), executorName(want))
 	}
 	return nil
 }
@@ -64,15 +82,15 @@ func executorName(k executorKind) string {
 func WithTables(names ...string) Option {
 	return func(c *config) error {
 		if len(names) == 0 {
-			return errors.New("WithTables: no table named")
+			return optionError("WithTables", "no table named")
 		}
 		seen := map[string]bool{}
 		for _, n := range names {
 			if err := schema.ValidateName("table", n); err != nil {
-				return fmt.Errorf("WithTables: %w", err)
+				return optionError("WithTables", "%w", err)
 			}
 			if seen[n] {
-				return fmt.Errorf("WithTables: table %q named twice", n)
+				return optionError("WithTables", "table %q named twice", n)
 			}
 			seen[n] = true
 		}
@@ -87,7 +105,7 @@ func WithTables(names ...string) Option {
 func WithTargetDatabase(name string) Option {
 	return func(c *config) error {
 		if err := schema.ValidateName("target database", name); err != nil {
-			return fmt.Errorf("WithTargetDatabase: %w", err)
+			return optionError("WithTargetDatabase", "%w", err)
 		}
 		c.targetDatabase = name
 		return nil
@@ -113,7 +131,7 @@ func WithoutObjects(kinds ...ObjectKind) Option {
 			case KindProcedure, KindFunction:
 				c.skip[KindProcedure], c.skip[KindFunction] = true, true
 			default:
-				return fmt.Errorf("WithoutObjects: unknown object kind %q", k)
+				return optionError("WithoutObjects", "unknown object kind %q", k)
 			}
 		}
 		return nil
@@ -128,11 +146,11 @@ func WithCharset(charset string) Option {
 			return err
 		}
 		if charset == "" {
-			return errors.New("WithCharset: empty character set")
+			return optionError("WithCharset", "empty character set")
 		}
 		for _, r := range charset {
 			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
-				return fmt.Errorf("WithCharset: %q is not a character set name", charset)
+				return optionError("WithCharset", "%q is not a character set name", charset)
 			}
 		}
 		c.charset = charset
@@ -163,7 +181,7 @@ func WithTempDir(dir string) Option {
 			return err
 		}
 		if dir == "" {
-			return errors.New("WithTempDir: empty directory")
+			return optionError("WithTempDir", "empty directory")
 		}
 		c.tempDir = dir
 		return nil
@@ -174,9 +192,36 @@ func WithTempDir(dir string) Option {
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
-			return errors.New("WithLogger: nil logger")
+			return optionError("WithLogger", "nil logger")
 		}
 		c.logger = l
+		return nil
+	}
+}
+
+// Default connection timeouts of Pipe and Copier (WithTimeouts).
+const (
+	DefaultConnectTimeout = conn.DefaultConnectTimeout
+	DefaultWriteTimeout   = conn.DefaultWriteTimeout
+)
+
+// WithTimeouts bounds the connections an executor opens to either server.
+// connect bounds the TCP dial plus the protocol handshake of each
+// connection (default DefaultConnectTimeout, 10s); write bounds each
+// packet sent (default DefaultWriteTimeout, 60s); read bounds each packet
+// awaited on the connections that run only short statements: the dry
+// run's and a Copier's source readers (default: none). Connections that
+// run statements the server may work on for long before it answers (a
+// chunk's commit, ALTER TABLE) are bounded by the context instead. A zero
+// argument keeps that default. A failure names the endpoint and what timed
+// out, and wraps ErrTimeout. (A Pipe's client programs get the connect
+// timeout from internal/mysqlcli.)
+func WithTimeouts(connect, read, write time.Duration) Option {
+	return func(c *config) error {
+		if connect < 0 || read < 0 || write < 0 {
+			return optionError("WithTimeouts", "connect %v, read %v, write %v: a timeout is not negative (0 keeps the default)", connect, read, write)
+		}
+		c.timeouts = conn.Timeouts{Connect: connect, Read: read, Write: write}
 		return nil
 	}
 }
@@ -186,7 +231,7 @@ func WithLogger(l *slog.Logger) Option {
 func WithProgressInterval(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
-			return fmt.Errorf("WithProgressInterval: %v is not positive", d)
+			return optionError("WithProgressInterval", "%v is not positive", d)
 		}
 		c.progressInterval = d
 		return nil
@@ -274,13 +319,13 @@ func WithTableNames(names map[string]string) Option {
 		c.tableNames = map[string]string{}
 		for src, dst := range names {
 			if err := schema.ValidateName("table", src); err != nil {
-				return fmt.Errorf("WithTableNames: %w", err)
+				return optionError("WithTableNames", "%w", err)
 			}
 			if err := schema.ValidateName("target table", dst); err != nil {
-				return fmt.Errorf("WithTableNames: %w", err)
+				return optionError("WithTableNames", "%w", err)
 			}
 			if other, ok := seen[strings.ToLower(dst)]; ok {
-				return fmt.Errorf("WithTableNames: tables %q and %q both renamed to %q", other, src, dst)
+				return optionError("WithTableNames", "tables %q and %q both renamed to %q", other, src, dst)
 			}
 			seen[strings.ToLower(dst)] = src
 			c.tableNames[src] = dst
@@ -300,7 +345,7 @@ func WithThreads(n int) Option {
 			return err
 		}
 		if n < 1 || n > 64 {
-			return fmt.Errorf("WithThreads: %d is not between 1 and 64", n)
+			return optionError("WithThreads", "%d is not between 1 and 64", n)
 		}
 		c.threads = n
 		return nil
@@ -315,7 +360,7 @@ func WithSnapshot(mode SnapshotMode) Option {
 			return err
 		}
 		if mode != SnapshotConsistent && mode != SnapshotNone {
-			return fmt.Errorf("WithSnapshot: unknown mode %d", mode)
+			return optionError("WithSnapshot", "unknown mode %d", mode)
 		}
 		c.snapshot = mode
 		return nil
@@ -329,7 +374,7 @@ func WithWriteMethod(m WriteMethod) Option {
 			return err
 		}
 		if m != WriteLoadData && m != WriteInsert {
-			return fmt.Errorf("WithWriteMethod: unknown method %d", m)
+			return optionError("WithWriteMethod", "unknown method %d", m)
 		}
 		c.writeMethod = m
 		return nil
@@ -366,7 +411,7 @@ func WithKeylessTables(maxRows int64) Option {
 			return err
 		}
 		if maxRows < 1 {
-			return fmt.Errorf("WithKeylessTables: %d rows is not positive", maxRows)
+			return optionError("WithKeylessTables", "%d rows is not positive", maxRows)
 		}
 		c.keylessMaxRows = maxRows
 		return nil
@@ -380,7 +425,7 @@ func WithThrottler(t Throttler) Option {
 			return err
 		}
 		if t == nil {
-			return errors.New("WithThrottler: nil throttler")
+			return optionError("WithThrottler", "nil throttler")
 		}
 		c.throttler = t
 		return nil
@@ -396,7 +441,7 @@ func WithRateLimit(rowsPerSecond, bytesPerSecond float64) Option {
 			return err
 		}
 		if rowsPerSecond < 0 || bytesPerSecond < 0 || rowsPerSecond == 0 && bytesPerSecond == 0 {
-			return fmt.Errorf("WithRateLimit: %v rows/s and %v bytes/s: give one positive limit", rowsPerSecond, bytesPerSecond)
+			return optionError("WithRateLimit", "%v rows/s and %v bytes/s: give one positive limit", rowsPerSecond, bytesPerSecond)
 		}
 		c.rowsPerSecond, c.bytesPerSecond = rowsPerSecond, bytesPerSecond
 		return nil
@@ -415,7 +460,7 @@ func WithMemoryBudget(bytes int64) Option {
 			return err
 		}
 		if bytes < 16<<20 {
-			return fmt.Errorf("WithMemoryBudget: %d bytes is below 16 MiB", bytes)
+			return optionError("WithMemoryBudget", "%d bytes is below 16 MiB", bytes)
 		}
 		c.memoryBudget = bytes
 		return nil
@@ -430,7 +475,7 @@ func WithChunkTime(d time.Duration) Option {
 			return err
 		}
 		if d < time.Millisecond {
-			return fmt.Errorf("WithChunkTime: %v is below 1ms", d)
+			return optionError("WithChunkTime", "%v is below 1ms", d)
 		}
 		c.chunkTime = d
 		return nil
@@ -445,7 +490,7 @@ func WithChunkRows(n int) Option {
 			return err
 		}
 		if n < 1 {
-			return fmt.Errorf("WithChunkRows: %d is not positive", n)
+			return optionError("WithChunkRows", "%d is not positive", n)
 		}
 		c.chunkRows = n
 		return nil
@@ -461,7 +506,7 @@ func WithSegmentRows(n int) Option {
 			return err
 		}
 		if n < 1 {
-			return fmt.Errorf("WithSegmentRows: %d is not positive", n)
+			return optionError("WithSegmentRows", "%d is not positive", n)
 		}
 		c.segmentRows = n
 		return nil
@@ -476,7 +521,7 @@ func WithCheckpointDatabase(name string) Option {
 			return err
 		}
 		if err := schema.ValidateName("checkpoint database", name); err != nil {
-			return fmt.Errorf("WithCheckpointDatabase: %w", err)
+			return optionError("WithCheckpointDatabase", "%w", err)
 		}
 		c.checkpointDB = name
 		return nil

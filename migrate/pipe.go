@@ -70,7 +70,8 @@ func NewPipe(sourceDSN, targetDSN, database string, opts ...Option) (*Pipe, erro
 // prepare is what the copy executors' constructors share: it parses both
 // DSNs, checks the database name, applies opts to cfg, defaults the target
 // database to the source's name and refuses a copy of a database onto
-// itself. name is the executor's, for errors.
+// itself as far as the DSNs tell (Plan and Run also compare what the
+// servers are). name is the executor's, for errors.
 func prepare(name, sourceDSN, targetDSN, database string, cfg *config, opts []Option) (src, dst *mysql.Config, err error) {
 	if src, err = parseDSN(Source, sourceDSN); err != nil {
 		return nil, nil, err
@@ -93,20 +94,9 @@ func prepare(name, sourceDSN, targetDSN, database string, cfg *config, opts []Op
 		cfg.targetDatabase = database
 	}
 	if src.Addr == dst.Addr && src.Net == dst.Net && database == cfg.targetDatabase {
-		return nil, nil, fmt.Errorf("migrate: %s: source and target are the same database %s on %s", name, schema.QuoteIdent(database), src.Addr)
+		return nil, nil, fmt.Errorf("migrate: %s: %w: database %s on source %s and target %s", name, ErrSameDatabase, schema.QuoteIdent(database), src.Addr, dst.Addr)
 	}
 	return src, dst, nil
-}
-
-// parseDSN parses a go-sql-driver DSN without repeating it (it holds a
-// password) in the error.
-func parseDSN(side Side, dsn string) (*mysql.Config, error) {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %s DSN: %w", side, err)
-	}
-	cfg.DBName = ""
-	return cfg, nil
 }
 
 // Plan connects to both servers and checks, without changing anything, that
@@ -136,7 +126,7 @@ func (p *Pipe) plan(ctx context.Context) (*Plan, *pipeFacts, error) {
 		SourceDatabase: p.database,
 		TargetDatabase: p.cfg.targetDatabase,
 	}}
-	s, err := takeSurvey(ctx, plan, p.source, p.target, p.cfg.tables)
+	s, err := takeSurvey(ctx, plan, &p.cfg, p.source, p.target)
 	if err != nil {
 		return plan, nil, err
 	}
@@ -152,15 +142,15 @@ func (p *Pipe) plan(ctx context.Context) (*Plan, *pipeFacts, error) {
 		}
 		facts.tableNames = append(facts.tableNames, t.Name)
 		tp := TablePlan{Name: t.Name, TargetName: t.Name, Engine: t.Engine, Rows: t.Rows, DataBytes: t.DataLength, IndexBytes: t.IndexLength}
-		tp.TargetExists, tp.TargetHasRows = s.targetState(ctx, t.Name)
+		tp.TargetExists, tp.TargetHasRows = s.targetState(ctx, t.Name, true)
 		if tp.TargetHasRows {
 			notEmpty = append(notEmpty, t.Name)
 		}
 		plan.Tables = append(plan.Tables, tp)
 	}
 	if len(notEmpty) > 0 && !p.cfg.replace {
-		s.targetProblem("database "+schema.QuoteIdent(p.cfg.targetDatabase),
-			fmt.Errorf("%w: %s hold rows; the copy would replace them (allow it with WithReplace, or -replace)", ErrNotEmpty, strings.Join(notEmpty, ", ")))
+		s.hintedProblem(Target, "database "+schema.QuoteIdent(p.cfg.targetDatabase),
+			fmt.Errorf("%w: %s hold rows; the copy would replace them", ErrNotEmpty, strings.Join(notEmpty, ", ")), "allow it with WithReplace")
 	}
 	p.checkPrivileges(ctx, s, facts)
 	plan.Locks, plan.Steps = p.describe(plan, facts, s.tables)
@@ -294,6 +284,11 @@ func (p *Pipe) Run(ctx context.Context, progress ProgressFunc) (*Report, error) 
 		"database", p.database, "target_database", plan.TargetDatabase, "tables", len(plan.Tables))
 	err = s.stream(ctx, dump, load)
 	s.finish(err == nil)
+	if err == nil {
+		if missing := notDone(s.report); len(missing) > 0 {
+			err = s.missingTables(missing)
+		}
+	}
 	if err != nil {
 		p.cfg.logger.Error("pipe failed", "database", p.database, "err", err)
 		return s.report, err
@@ -317,7 +312,7 @@ func (p *Pipe) prepareTarget(ctx context.Context, plan *Plan, facts *pipeFacts) 
 	if facts.targetHas && len(replaced) == 0 {
 		return nil
 	}
-	dst, err := openDB(ctx, Target, p.target, 1, nil)
+	dst, err := p.cfg.open(ctx, Target, p.target, 1, nil, true)
 	if err != nil {
 		return err
 	}
@@ -487,11 +482,7 @@ func (s *pipeRun) processError(side Side, cmd *mysqlcli.Cmd, err error, stderr *
 // tables whose data sections lie before the section it stopped at: the one
 // the target reported an error at, or else the one being streamed.
 func (s *pipeRun) incomplete(err error) error {
-	e := &IncompleteError{
-		Op:     fmt.Sprintf("pipe %s to %s/%s", s.plan.SourceDatabase, s.plan.Target, s.plan.TargetDatabase),
-		Remedy: "rerun the copy with the replace option to start over",
-		Err:    err,
-	}
+	e := &IncompleteError{Op: s.op(), Remedy: "run the copy again with WithReplace to start over", Err: err}
 	stop, ok := s.scan.Current()
 	var pe *ProcessError
 	if errors.As(err, &pe) && pe.Side == Target && pe.Line > 0 {
@@ -501,6 +492,22 @@ func (s *pipeRun) incomplete(err error) error {
 		e.Partial = stop.Name
 	}
 	s.account(stop.StartLine)
+	for _, t := range s.report.Tables {
+		if t.Done {
+			e.Done = append(e.Done, t.Name)
+		}
+	}
+	return e
+}
+
+func (s *pipeRun) op() string {
+	return fmt.Sprintf("pipe %s to %s/%s", s.plan.SourceDatabase, s.plan.Target, s.plan.TargetDatabase)
+}
+
+// missingTables is the error of a dump that ended without the rows of the
+// planned tables missing: they vanished from the source during the copy.
+func (s *pipeRun) missingTables(missing []string) error {
+	e := &IncompleteError{Op: s.op(), Err: fmt.Errorf("table(s) %s were not in the dump: dropped on the source during the copy?", strings.Join(missing, ", "))}
 	for _, t := range s.report.Tables {
 		if t.Done {
 			e.Done = append(e.Done, t.Name)
@@ -583,4 +590,6 @@ func (s *pipeRun) finish(succeeded bool) {
 	s.report.Duration = time.Since(s.report.Started)
 	pos := s.scan.Position()
 	s.report.Position = Position{File: pos.File, Pos: pos.Pos, GTID: pos.GTID}
+	// The dump reads one snapshot and writes its position in its header.
+	s.report.Consistent = true
 }

@@ -374,3 +374,40 @@ func TestPipeReportsErrorsAsValues(t *testing.T) {
 	err := &migrate.IncompleteError{Op: "pipe a to h:1/b", Done: []string{"x"}, Partial: "y", Err: errors.New("boom")}
 	assert.Equal(t, "migrate: pipe a to h:1/b did not finish: boom; target state: 1 table(s) sent completely (x), table y partially written", err.Error())
 }
+
+// dropOnStart is a slog handler that drops a source table when the pipe
+// logs that it starts streaming: a table that vanishes between the dry
+// run and the dump.
+type dropOnStart struct {
+	slog.Handler
+	db    *sql.DB
+	table string
+}
+
+func (dropOnStart) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h dropOnStart) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "pipe started" {
+		if _, err := h.db.ExecContext(ctx, "DROP TABLE "+h.table); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestPipeMissingTableIsNotSuccess drops a source table after the dry run
+// and before the dump: the copy of it never happens, and Run must say so
+// instead of succeeding.
+func TestPipeMissingTableIsNotSuccess(t *testing.T) {
+	src, srcDB := newSample(t)
+	dst := targetName(t, servers[1])
+	logger := slog.New(dropOnStart{Handler: slog.DiscardHandler, db: srcDB, table: "`" + src + "`.audit_log"})
+	report, err := newPipe(t, src, servers[1], dst, migrate.WithLogger(logger)).Run(context.Background(), nil)
+	var inc *migrate.IncompleteError
+	require.ErrorAs(t, err, &inc)
+	assert.Contains(t, err.Error(), "audit_log")
+	require.NotNil(t, report)
+	for _, tr := range report.Tables {
+		assert.Equal(t, tr.Name != "audit_log", tr.Done, tr.Name)
+	}
+}

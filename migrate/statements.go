@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/mysqlcli"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
@@ -159,7 +160,7 @@ func (s *Statements) Plan(ctx context.Context) (*Plan, error) {
 	for i, st := range s.statements {
 		plan.Steps = append(plan.Steps, fmt.Sprintf("%d. %s", i+1, st))
 	}
-	db, err := openDB(ctx, Target, s.target, 1, nil)
+	db, err := openSide(ctx, Target, s.target, conn.Options{MaxConns: 1, Logger: s.logger})
 	if err != nil {
 		return plan, err
 	}
@@ -210,7 +211,7 @@ func (s *Statements) Run(ctx context.Context, progress ProgressFunc) (*Report, e
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("migrate: statements: nothing run: %w", err)
 	}
-	db, err := openDB(ctx, Target, s.target, 2, nil)
+	db, err := openSide(ctx, Target, s.target, conn.Options{MaxConns: 2, Logger: s.logger})
 	if err != nil {
 		return nil, err
 	}

@@ -5,11 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -37,14 +39,19 @@ type survey struct {
 // returns an error (and no survey) when it cannot go on: a side cannot be
 // reached, or the source database or its table list cannot be read. Other
 // problems accumulate in the survey. Close the survey when done.
-func takeSurvey(ctx context.Context, plan *Plan, source, target *mysql.Config, tables []string) (*survey, error) {
+func takeSurvey(ctx context.Context, plan *Plan, cfg *config, source, target *mysql.Config) (*survey, error) {
 	s := &survey{plan: plan, targetTables: map[string]schema.Table{}}
+	tables := cfg.tables
 	var err error
-	if s.src, err = openDB(ctx, Source, source, 2, nil); err != nil {
+	if s.src, err = cfg.open(ctx, Source, source, 2, nil, false); err != nil {
 		return nil, err
 	}
-	if s.dst, err = openDB(ctx, Target, target, 2, nil); err != nil {
+	if s.dst, err = cfg.open(ctx, Target, target, 2, nil, false); err != nil {
 		s.src.Close()
+		return nil, err
+	}
+	if err := s.refuseSameDatabase(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
 	if s.sourceDB, err = schema.LookupDatabase(ctx, s.src, plan.SourceDatabase); err != nil {
@@ -77,12 +84,82 @@ func takeSurvey(ctx context.Context, plan *Plan, source, target *mysql.Config, t
 	} else if !errors.Is(err, schema.ErrNotFound) {
 		s.targetProblem("", err)
 	}
+	if len(tables) > 0 {
+		s.checkViews(ctx, all)
+	}
 	binlog, err := schema.Variable(ctx, s.src, "log_bin")
 	if err != nil {
 		s.sourceProblem("", err)
 	}
 	s.binlog = binlog == "ON"
 	return s, nil
+}
+
+// checkViews records a problem for each view among the selected tables
+// that reads a table or view of the source database that is neither
+// selected nor on the target: the view could not be created there. all
+// are the source database's tables and views.
+func (s *survey) checkViews(ctx context.Context, all []schema.Table) {
+	selected := map[string]bool{}
+	for _, t := range s.tables {
+		selected[t.Name] = true
+	}
+	ref := regexp.MustCompile("`" + regexp.QuoteMeta(strings.ReplaceAll(s.plan.SourceDatabase, "`", "``")) + "`\\.`((?:[^`]|``)+)`")
+	for _, v := range s.tables {
+		if !v.View {
+			continue
+		}
+		var def string
+		if err := s.src.QueryRowContext(ctx, "SELECT VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+			s.plan.SourceDatabase, v.Name).Scan(&def); err != nil {
+			s.sourceProblem("view "+schema.QualifiedName(s.plan.SourceDatabase, v.Name), fmt.Errorf("read definition: %w", err))
+			continue
+		}
+		var missing []string
+		for _, m := range ref.FindAllStringSubmatch(def, -1) {
+			name := strings.ReplaceAll(m[1], "``", "`")
+			if selected[name] || slices.Contains(missing, name) || !slices.ContainsFunc(all, func(t schema.Table) bool { return t.Name == name }) {
+				continue
+			}
+			if _, onTarget := s.targetTables[name]; !onTarget {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			s.hintedProblem(Source, "view "+schema.QualifiedName(s.plan.SourceDatabase, v.Name),
+				fmt.Errorf("%w: it reads %s, which the copy does not include and the target does not have", ErrViewDependency, strings.Join(missing, ", ")),
+				"name them in WithTables too")
+		}
+	}
+}
+
+// refuseSameDatabase returns an error wrapping ErrSameDatabase when the
+// source and the target are one server, identified by what it is rather
+// than by how the DSNs spell it (127.0.0.1, localhost, an alias), and the
+// copy would write into the database it reads.
+func (s *survey) refuseSameDatabase(ctx context.Context) error {
+	srcID, err := conn.Identify(ctx, s.src)
+	if err != nil {
+		return &EndpointError{Side: Source, Endpoint: s.plan.Source, Err: err}
+	}
+	dstID, err := conn.Identify(ctx, s.dst)
+	if err != nil {
+		return &EndpointError{Side: Target, Endpoint: s.plan.Target, Err: err}
+	}
+	if !srcID.Same(dstID) {
+		return nil
+	}
+	same := s.plan.SourceDatabase == s.plan.TargetDatabase
+	if !same && strings.EqualFold(s.plan.SourceDatabase, s.plan.TargetDatabase) {
+		// Database names are case-insensitive unless lower_case_table_names=0.
+		v, err := schema.Variable(ctx, s.src, "lower_case_table_names")
+		same = err != nil || v != "0"
+	}
+	if !same {
+		return nil
+	}
+	return fmt.Errorf("migrate: %s: %w: database %s on source %s and target %s, which are one server (%s); nothing was changed",
+		s.plan.Executor, ErrSameDatabase, schema.QuoteIdent(s.plan.SourceDatabase), s.plan.Source, s.plan.Target, srcID)
 }
 
 // fatal closes the survey and returns its problems with err added.
@@ -106,16 +183,31 @@ func (s *survey) targetProblem(object string, err error) {
 	s.problems = append(s.problems, &EndpointError{Side: Target, Endpoint: s.plan.Target, Object: object, Err: err})
 }
 
-// targetState reports whether the target table called name exists and holds
-// rows. A view of that name on the target is a problem: the copy cannot
-// replace it with a table.
-func (s *survey) targetState(ctx context.Context, name string) (exists, hasRows bool) {
+// hintedProblem records a problem of side with a hint of what lets the
+// copy go through (see EndpointError.Hint).
+func (s *survey) hintedProblem(side Side, object string, err error, hint string) {
+	endpoint := s.plan.Source
+	if side == Target {
+		endpoint = s.plan.Target
+	}
+	s.problems = append(s.problems, &EndpointError{Side: side, Endpoint: endpoint, Object: object, Err: err, Hint: hint})
+}
+
+// targetState reports whether the target table called name exists and,
+// when countRows, whether it holds rows. A view of that name on the target
+// is a problem: the copy cannot replace it with a table. (Looking for rows
+// waits for the table's metadata lock; a resume, which needs no answer,
+// must not queue behind an ALTER TABLE that a killed run left running.)
+func (s *survey) targetState(ctx context.Context, name string, countRows bool) (exists, hasRows bool) {
 	t, ok := s.targetTables[name]
 	if !ok {
 		return false, false
 	}
 	if t.View {
 		s.targetProblem("table "+schema.QualifiedName(s.plan.TargetDatabase, name), errors.New("is a view on the target"))
+		return true, false
+	}
+	if !countRows {
 		return true, false
 	}
 	hasRows, err := schema.HasRows(ctx, s.dst, s.plan.TargetDatabase, name)

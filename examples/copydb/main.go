@@ -5,7 +5,7 @@
 //	copydb -source DSN -target DSN -database NAME [-tables a,b]
 //	       [-target-database NAME] [-mode pipe|copy] [-replace] [-dry-run] [-json]
 //	       [-threads N] [-lock-free] [-defer-indexes=false] [-write load-data|insert]
-//	       [-memory MiB] [-rows-per-second N] [-bytes-per-second N]
+//	       [-memory MiB] [-rows-per-second N] [-bytes-per-second N] [-keyless-max-rows N]
 //
 // -mode pipe (the default) streams mariadb-dump into the mariadb client
 // (migrate.Pipe). -mode copy copies natively with migrate.Copier: keyset
@@ -18,7 +18,10 @@
 // and ends with exactly the source's rows. Options other than the tables
 // and names may change between runs. To start over instead, drop the
 // target database. Target tables holding rows that the copy did not write
-// are refused unless -replace.
+// are refused unless -replace. Tables without a primary key or unique NOT
+// NULL key are copied (in one chunk) only with -keyless-max-rows. A copy of
+// a database onto itself is refused, however the two DSNs spell the
+// server's host.
 //
 // DSNs are in go-sql-driver form, user:password@tcp(host:port)/. Keep the
 // password off the command line, where other users can read it: leave it
@@ -27,7 +30,10 @@
 // and SHIFTGATE_TARGET_DSN instead of the flags.
 //
 // Progress goes to stderr, the summary (or with -json the report) to stdout.
-// The exit status is 0 on success, 1 when the copy failed and 2 on bad usage.
+// Names and server messages in the text output are escaped (termtext); the
+// JSON output holds them as they are. The exit status is 0 on success (every
+// table copied completely), 1 when the copy failed or is incomplete and 2 on
+// bad usage.
 package main
 
 import (
@@ -46,6 +52,7 @@ import (
 	"time"
 
 	"github.com/shiftgate/shiftgate/internal/cliflag"
+	"github.com/shiftgate/shiftgate/internal/termtext"
 
 	"github.com/shiftgate/shiftgate/migrate"
 )
@@ -73,6 +80,7 @@ type options struct {
 	writeMethod                   string
 	memoryMiB                     int64
 	rowsPerSecond, bytesPerSecond float64
+	keylessMaxRows                int64
 	// dsnOnCommandLine names the DSN flags given on the command line.
 	dsnOnCommandLine []string
 }
@@ -100,17 +108,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&o.memoryMiB, "memory", 0, "copy: memory budget in MiB (default 256)")
 	fs.Float64Var(&o.rowsPerSecond, "rows-per-second", 0, "copy: at most this many rows per second (0: no limit)")
 	fs.Float64Var(&o.bytesPerSecond, "bytes-per-second", 0, "copy: at most this many bytes per second (0: no limit)")
+	fs.Int64Var(&o.keylessMaxRows, "keyless-max-rows", 0, "copy: copy tables without a primary or unique NOT NULL key, in one chunk, when they hold at most N rows (0: refuse them)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	var copyFlags []string
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "source" || f.Name == "target" {
 			o.dsnOnCommandLine = append(o.dsnOnCommandLine, f.Name)
 		}
+		if strings.HasPrefix(f.Usage, "copy: ") {
+			copyFlags = append(copyFlags, "-"+f.Name)
+		}
 	})
+	if o.mode != "copy" && len(copyFlags) > 0 {
+		fmt.Fprintf(stderr, "copydb: %s: only with -mode copy\n", strings.Join(copyFlags, ", "))
+		return 2
+	}
 	exec, err := newExecutor(o, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "copydb: %v\n", err)
+		fmt.Fprintf(stderr, "copydb: %s\n", termtext.Line(usageError(err)))
 		return 2
 	}
 
@@ -120,23 +137,136 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			printPlan(stdout, plan, o.json)
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "copydb: the copy cannot run:\n%v\n", err)
+			fmt.Fprintf(stderr, "copydb: the copy cannot run:\n%s\n", describe(err, o.mode))
 			return 1
 		}
 		return 0
 	}
 
 	report, err := exec.Run(ctx, func(p migrate.Progress) {
-		fmt.Fprintf(stderr, "copydb: %s\n", p)
+		fmt.Fprintf(stderr, "copydb: %s\n", termtext.Line(p.String()))
 	})
 	if report != nil {
 		printReport(stdout, report, o.json)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "copydb: %v\n", err)
+		fmt.Fprintf(stderr, "copydb: %s\n", describe(err, o.mode))
+		return 1
+	}
+	if missing := notDone(report); len(missing) > 0 {
+		fmt.Fprintf(stderr, "copydb: the copy reported success but did not copy %s completely\n", termtext.Line(strings.Join(missing, ", ")))
 		return 1
 	}
 	return 0
+}
+
+// optionFlags are the flags that set each library option.
+var optionFlags = map[string]string{
+	"WithTables":           "-tables",
+	"WithTargetDatabase":   "-target-database",
+	"WithoutObjects":       "-skip-objects",
+	"WithProgressInterval": "-progress",
+	"WithThreads":          "-threads",
+	"WithSnapshot":         "-lock-free",
+	"WithDeferredIndexes":  "-defer-indexes",
+	"WithWriteMethod":      "-write",
+	"WithMemoryBudget":     "-memory",
+	"WithRateLimit":        "-rows-per-second, -bytes-per-second",
+	"WithKeylessTables":    "-keyless-max-rows",
+}
+
+// usageError renders an error of newExecutor naming the flag at fault
+// rather than the library option it set.
+func usageError(err error) string {
+	var oe *migrate.OptionError
+	if errors.As(err, &oe) {
+		if flag, ok := optionFlags[oe.Option]; ok {
+			return flag + ": " + oe.Err.Error()
+		}
+	}
+	return err.Error()
+}
+
+// notDone lists the tables of r not copied completely.
+func notDone(r *migrate.Report) []string {
+	var out []string
+	if r != nil {
+		for _, t := range r.Tables {
+			if !t.Done {
+				out = append(out, t.Name)
+			}
+		}
+	}
+	return out
+}
+
+// describe renders err for the terminal, one problem a line, with hints
+// in copydb's flags instead of the library's option names, and with names
+// and server messages escaped.
+func describe(err error, mode string) string {
+	var lines []string
+	var walk func(error)
+	walk = func(err error) {
+		var ee *migrate.EndpointError
+		var ie *migrate.IncompleteError
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		switch {
+		case errors.As(err, &ie):
+			lines = append(lines, termtext.Line(ie.Problem())+withHint(incompleteRemedy(ie, mode)))
+		case errors.As(err, &ee):
+			lines = append(lines, termtext.Line(ee.Problem())+withHint(endpointHint(ee)))
+		default:
+			lines = append(lines, termtext.Line(err.Error()))
+		}
+	}
+	walk(err)
+	return strings.Join(lines, "\n")
+}
+
+func withHint(h string) string {
+	if h == "" {
+		return ""
+	}
+	return "\n  hint: " + h
+}
+
+// endpointHint says in copydb's flags what lets the copy go through.
+func endpointHint(e *migrate.EndpointError) string {
+	switch {
+	case errors.Is(e, migrate.ErrNotEmpty):
+		return "add -replace to let the copy replace them (an unfinished copy from elsewhere is then started over)"
+	case errors.Is(e, migrate.ErrNoKey):
+		return "-mode copy -keyless-max-rows N copies tables without a key in one chunk when they hold at most N rows"
+	case errors.Is(e, migrate.ErrSnapshotPrivilege):
+		return "grant RELOAD, or copy without a consistent snapshot with -lock-free"
+	case errors.Is(e, migrate.ErrViewDependency):
+		return "name those tables in -tables too"
+	case errors.Is(e, migrate.ErrSameDatabase):
+		return "name another target database with -target-database"
+	}
+	return ""
+}
+
+// incompleteRemedy says in copydb's terms how to finish an interrupted
+// copy, and only what can help.
+func incompleteRemedy(e *migrate.IncompleteError, mode string) string {
+	switch {
+	case e.Remedy == "":
+		return ""
+	case errors.Is(e, migrate.ErrRowsDiffer):
+		return "drop the target database and run copydb again to start over"
+	case mode == "copy" && migrate.Transient(e.Err):
+		return "run the same copydb command again: it continues from the last committed chunk"
+	case mode == "copy":
+		return "once the cause is fixed, run the same copydb command again: it continues from the last committed chunk"
+	default:
+		return "run copydb again with -replace to start over"
+	}
 }
 
 func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
@@ -172,15 +302,15 @@ func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
 		}
 		opts = append(opts, migrate.WithoutObjects(kinds...))
 	}
-	// Copy-mode flags become Copier options; given with -mode pipe, the
-	// Pipe rejects them with an error that names the option.
+	// Copy-mode flags become Copier options (run refuses them with -mode
+	// pipe).
 	if o.threads != 0 {
 		opts = append(opts, migrate.WithThreads(o.threads))
 	}
 	if o.lockFree {
 		opts = append(opts, migrate.WithSnapshot(migrate.SnapshotNone))
 	}
-	if o.mode == "copy" || !o.deferIndexes {
+	if o.mode == "copy" {
 		opts = append(opts, migrate.WithDeferredIndexes(o.deferIndexes))
 	}
 	switch o.writeMethod {
@@ -198,6 +328,9 @@ func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
 	if o.rowsPerSecond != 0 || o.bytesPerSecond != 0 {
 		opts = append(opts, migrate.WithRateLimit(o.rowsPerSecond, o.bytesPerSecond))
 	}
+	if o.keylessMaxRows != 0 {
+		opts = append(opts, migrate.WithKeylessTables(o.keylessMaxRows))
+	}
 	switch o.mode {
 	case "pipe":
 		return migrate.NewPipe(source, target, o.database, opts...)
@@ -213,7 +346,8 @@ func printPlan(w io.Writer, plan *migrate.Plan, asJSON bool) {
 		writeJSON(w, plan)
 		return
 	}
-	fmt.Fprintf(w, "plan (%s): %s/%s -> %s/%s\n", plan.Executor, plan.Source, plan.SourceDatabase, plan.Target, plan.TargetDatabase)
+	line := termtext.Line
+	fmt.Fprintf(w, "plan (%s): %s/%s -> %s/%s\n", plan.Executor, line(plan.Source), line(plan.SourceDatabase), line(plan.Target), line(plan.TargetDatabase))
 	fmt.Fprintf(w, "  %-32s %12s %12s  %s\n", "table", "rows (est.)", "data bytes", "target")
 	for _, t := range plan.Tables {
 		state := "absent"
@@ -225,30 +359,30 @@ func printPlan(w io.Writer, plan *migrate.Plan, asJSON bool) {
 		case t.TargetExists:
 			state = "exists, empty"
 		}
-		fmt.Fprintf(w, "  %-32s %12d %12d  %s\n", t.Name, t.Rows, t.DataBytes, state)
+		fmt.Fprintf(w, "  %-32s %12d %12d  %s\n", line(t.Name), t.Rows, t.DataBytes, state)
 		if t.Segments > 0 {
-			key := strings.Join(t.Key, ", ")
+			key := line(strings.Join(t.Key, ", "))
 			if key == "" {
 				key = "none: one chunk"
 			}
 			fmt.Fprintf(w, "  %-32s key (%s), %d segment(s), ~%d chunk(s) from %d rows", "", key, t.Segments, t.Chunks, t.ChunkRows)
 			if len(t.DeferredIndexes) > 0 {
-				fmt.Fprintf(w, ", indexes added after: %s", strings.Join(t.DeferredIndexes, ", "))
+				fmt.Fprintf(w, ", indexes added after: %s", line(strings.Join(t.DeferredIndexes, ", ")))
 			}
 			if len(t.DeferredForeignKeys) > 0 {
-				fmt.Fprintf(w, ", foreign keys added after: %s", strings.Join(t.DeferredForeignKeys, ", "))
+				fmt.Fprintf(w, ", foreign keys added after: %s", line(strings.Join(t.DeferredForeignKeys, ", ")))
 			}
 			fmt.Fprintln(w)
 		}
 	}
 	for _, o := range plan.Objects {
-		fmt.Fprintf(w, "  %s %s\n", o.Kind, o.Name)
+		fmt.Fprintf(w, "  %s %s\n", o.Kind, line(o.Name))
 	}
 	for _, l := range plan.Locks {
-		fmt.Fprintf(w, "  lock: %s\n", l)
+		fmt.Fprintf(w, "  lock: %s\n", line(l))
 	}
 	for i, s := range plan.Steps {
-		fmt.Fprintf(w, "  step %d: %s\n", i+1, s)
+		fmt.Fprintf(w, "  step %d: %s\n", i+1, line(s))
 	}
 }
 
@@ -257,25 +391,29 @@ func printReport(w io.Writer, r *migrate.Report, asJSON bool) {
 		writeJSON(w, r)
 		return
 	}
-	fmt.Fprintf(w, "copied %s/%s -> %s/%s with %s\n", r.Source, r.SourceDatabase, r.Target, r.TargetDatabase, r.Executor)
+	line := termtext.Line
+	fmt.Fprintf(w, "copied %s/%s -> %s/%s with %s\n", line(r.Source), line(r.SourceDatabase), line(r.Target), line(r.TargetDatabase), r.Executor)
 	for _, t := range r.Tables {
 		state := "done"
 		if !t.Done {
 			state = "NOT DONE"
 		}
-		fmt.Fprintf(w, "  %-32s %12d rows  %s\n", t.Name, t.Rows, state)
+		fmt.Fprintf(w, "  %-32s %12d rows  %s\n", line(t.Name), t.Rows, state)
 	}
 	if len(r.Objects) > 0 {
 		fmt.Fprintf(w, "  %d views, routines, triggers and events\n", len(r.Objects))
 	}
 	rate := float64(r.Bytes) / (1 << 20) / r.Duration.Seconds()
 	fmt.Fprintf(w, "  total: %d rows, %.1f MiB in %v (%.1f MiB/s)\n", r.Rows, float64(r.Bytes)/(1<<20), r.Duration.Round(time.Millisecond), rate)
-	fmt.Fprintf(w, "  source binlog position: %s\n", r.Position)
-	switch {
-	case r.Resumed:
-		fmt.Fprintf(w, "  resumed an interrupted copy: rows come from more than one snapshot; the position is the first run's\n")
-	case r.Consistent:
-		fmt.Fprintf(w, "  consistent snapshot at that position; source commits were blocked for %v\n", r.CommitsBlocked.Round(time.Microsecond))
+	fmt.Fprintf(w, "  source binlog position: %s\n", line(r.Position.String()))
+	if note := r.PositionNote(); note != "" {
+		fmt.Fprintf(w, "  %s\n", note)
+	}
+	if r.Resumed {
+		fmt.Fprintf(w, "  resumed an interrupted copy\n")
+	}
+	if r.CommitsBlocked > 0 {
+		fmt.Fprintf(w, "  source commits were blocked for %v to align the snapshot\n", r.CommitsBlocked.Round(time.Microsecond))
 	}
 	if r.WriteMethod != "" {
 		fmt.Fprintf(w, "  written with %s\n", r.WriteMethod)

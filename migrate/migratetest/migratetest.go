@@ -86,6 +86,11 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		if last.TablesDone != last.TablesTotal || last.TablesTotal < 2 {
 			t.Errorf("final progress: %d of %d tables done", last.TablesDone, last.TablesTotal)
 		}
+		for _, tr := range report.Tables {
+			if !tr.Done {
+				t.Errorf("Run succeeded but table %s is not done", tr.Name)
+			}
+		}
 		if report.Rows == 0 || report.Rows != last.Rows {
 			t.Errorf("report rows %d, final progress rows %d", report.Rows, last.Rows)
 		}

@@ -1,0 +1,109 @@
+package migrate_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shiftgate/shiftgate/internal/sandbox"
+	"github.com/shiftgate/shiftgate/migrate"
+)
+
+// otherSpelling returns the DSN of s with its host written as localhost
+// instead of 127.0.0.1: the same server under a second name.
+func otherSpelling(t *testing.T, s *sandbox.Server) string {
+	t.Helper()
+	cfg := s.Config("")
+	host, port, err := net.SplitHostPort(cfg.Addr)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1", host, "the sandbox listens on 127.0.0.1")
+	addrs, err := net.DefaultResolver.LookupHost(context.Background(), "localhost")
+	require.NoError(t, err)
+	if !strings.Contains(strings.Join(addrs, " "), "127.0.0.1") {
+		t.Skipf("localhost resolves to %v, not 127.0.0.1", addrs)
+	}
+	cfg.Addr = net.JoinHostPort("localhost", port)
+	return cfg.FormatDSN()
+}
+
+// TestCopyOntoItselfThroughAnotherHostNameIsRefused copies a database
+// onto itself, the target DSN naming the source server as localhost: Plan
+// and Run refuse with ErrSameDatabase and the source is left as it was.
+func TestCopyOntoItselfThroughAnotherHostNameIsRefused(t *testing.T) {
+	ctx := context.Background()
+	src, _ := newSample(t)
+	before := state(t, servers[0], src)
+	target := otherSpelling(t, servers[0])
+	for _, tc := range []struct {
+		name string
+		new  func() (migrate.Executor, error)
+	}{
+		{"pipe", func() (migrate.Executor, error) {
+			return migrate.NewPipe(servers[0].DSN(""), target, src, migrate.WithReplace(), migrate.WithTempDir(t.TempDir()))
+		}},
+		{"copier", func() (migrate.Executor, error) {
+			return migrate.NewCopier(servers[0].DSN(""), target, src, migrate.WithReplace(), migrate.WithCheckpointDatabase(src+"_cp"))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exec, err := tc.new()
+			require.NoError(t, err, "the DSNs differ: the constructor cannot tell")
+			_, err = exec.Plan(ctx)
+			require.ErrorIs(t, err, migrate.ErrSameDatabase)
+			assert.Contains(t, err.Error(), "127.0.0.1:")
+			assert.Contains(t, err.Error(), "localhost:")
+			assert.Contains(t, err.Error(), src)
+			report, err := exec.Run(ctx, nil)
+			require.ErrorIs(t, err, migrate.ErrSameDatabase)
+			assert.Nil(t, report, "nothing was attempted")
+			assert.Equal(t, before, state(t, servers[0], src), "the refused copy changed the source")
+		})
+	}
+}
+
+// TestCopierPlanAgainstSilentHost plans a copy from a host that accepts
+// TCP connections and never answers: Plan returns an error naming the
+// endpoint and the timed-out handshake instead of hanging.
+func TestCopierPlanAgainstSilentHost(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c // held open, silent
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for c := range accepted {
+			c.Close()
+		}
+	})
+	source := "app:pw@tcp(" + ln.Addr().String() + ")/"
+	c, err := migrate.NewCopier(source, servers[1].DSN(""), "shop", migrate.WithTimeouts(300*time.Millisecond, 0, 0))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a guard, not an assertion
+	defer cancel()
+	_, err = c.Plan(ctx)
+	require.Error(t, err)
+	require.NoError(t, ctx.Err(), "Plan hung until the guard deadline")
+	assert.ErrorIs(t, err, migrate.ErrConnect)
+	assert.ErrorIs(t, err, migrate.ErrTimeout)
+	var ee *migrate.EndpointError
+	require.True(t, errors.As(err, &ee), "%v", err)
+	assert.Equal(t, migrate.Source, ee.Side)
+	assert.Contains(t, err.Error(), ln.Addr().String())
+	assert.Contains(t, err.Error(), "handshake")
+	assert.NotContains(t, err.Error(), ":pw@")
+}
