@@ -214,8 +214,8 @@ const (
 // run statements the server may work on for long before it answers (a
 // chunk's commit, ALTER TABLE) are bounded by the context instead. A zero
 // argument keeps that default. A failure names the endpoint and what timed
-// out, and wraps ErrTimeout. (A Pipe's client programs get the connect
-// timeout from internal/mysqlcli.)
+// out, and wraps ErrTimeout. A Pipe's client programs are held to the same
+// connect timeout.
 func WithTimeouts(connect, read, write time.Duration) Option {
 	return func(c *config) error {
 		if connect < 0 || read < 0 || write < 0 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/dumpscan"
 	"github.com/shiftgate/shiftgate/internal/mysqlcli"
 	"github.com/shiftgate/shiftgate/internal/schema"
@@ -121,8 +122,8 @@ type pipeFacts struct {
 func (p *Pipe) plan(ctx context.Context) (*Plan, *pipeFacts, error) {
 	plan := &Plan{Scope: Scope{
 		Executor:       "pipe",
-		Source:         mysqlcli.Endpoint(p.source),
-		Target:         mysqlcli.Endpoint(p.target),
+		Source:         conn.Endpoint(p.source),
+		Target:         conn.Endpoint(p.target),
 		SourceDatabase: p.database,
 		TargetDatabase: p.cfg.targetDatabase,
 	}}
@@ -246,11 +247,11 @@ func (p *Pipe) Run(ctx context.Context, progress ProgressFunc) (*Report, error) 
 		return nil, err
 	}
 	mysqlcli.RemoveStale(p.cfg.tempDir, p.cfg.logger)
-	srcOpts, err := mysqlcli.NewOptions(p.source, 0)
+	srcOpts, err := mysqlcli.NewOptions(p.source, p.cfg.timeouts.Connect)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: pipe: source: %w", err)
 	}
-	dstOpts, err := mysqlcli.NewOptions(p.target, 0)
+	dstOpts, err := mysqlcli.NewOptions(p.target, p.cfg.timeouts.Connect)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: pipe: target: %w", err)
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/shiftgate/shiftgate/internal/conn"
-	"github.com/shiftgate/shiftgate/internal/mysqlcli"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -172,10 +171,10 @@ func (s *Statements) check(ctx context.Context, db *sql.DB) error {
 	var n int
 	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", s.database).Scan(&n)
 	if err != nil {
-		return &EndpointError{Side: Target, Endpoint: mysqlcli.Endpoint(s.target), Err: err}
+		return &EndpointError{Side: Target, Endpoint: conn.Endpoint(s.target), Err: err}
 	}
 	if n == 0 {
-		return &EndpointError{Side: Target, Endpoint: mysqlcli.Endpoint(s.target), Object: "database " + schema.QuoteIdent(s.database), Err: ErrNotFound}
+		return &EndpointError{Side: Target, Endpoint: conn.Endpoint(s.target), Object: "database " + schema.QuoteIdent(s.database), Err: ErrNotFound}
 	}
 	return nil
 }
@@ -219,17 +218,17 @@ func (s *Statements) Run(ctx context.Context, progress ProgressFunc) (*Report, e
 	if err := s.check(ctx, db); err != nil {
 		return nil, err
 	}
-	conn, err := db.Conn(ctx)
+	session, err := db.Conn(ctx)
 	if err != nil {
-		return nil, &EndpointError{Side: Target, Endpoint: mysqlcli.Endpoint(s.target), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
+		return nil, &EndpointError{Side: Target, Endpoint: conn.Endpoint(s.target), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
 	}
-	defer conn.Close()
+	defer session.Close()
 	var connID int64
-	if err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&connID); err != nil {
+	if err := session.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&connID); err != nil {
 		return nil, fmt.Errorf("migrate: statements: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, "USE "+schema.QuoteIdent(s.database)); err != nil {
-		return nil, &EndpointError{Side: Target, Endpoint: mysqlcli.Endpoint(s.target), Object: "database " + schema.QuoteIdent(s.database), Err: err}
+	if _, err := session.ExecContext(ctx, "USE "+schema.QuoteIdent(s.database)); err != nil {
+		return nil, &EndpointError{Side: Target, Endpoint: conn.Endpoint(s.target), Object: "database " + schema.QuoteIdent(s.database), Err: err}
 	}
 
 	s.started.Store(true)
@@ -253,7 +252,7 @@ func (s *Statements) Run(ctx context.Context, progress ProgressFunc) (*Report, e
 			report.Duration = time.Since(report.Started)
 			return report, &StatementError{Index: i, Text: shorten(text), Err: fmt.Errorf("not run: %w (statements 1 to %d ran, the target keeps their changes)", err, i)}
 		}
-		affected, warnings, err := s.exec(ctx, db, conn, connID, text)
+		affected, warnings, err := s.exec(ctx, db, session, connID, text)
 		r.Duration = time.Since(r.Started)
 		r.AffectedRows, r.Warnings = affected, warnings
 		if err != nil {

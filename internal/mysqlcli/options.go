@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/shiftgate/shiftgate/internal/conn"
 )
 
 // DefaultConnectTimeout is how long a client may take to connect to its
 // server and log in when NewOptions is given no timeout.
-const DefaultConnectTimeout = 10 * time.Second
+const DefaultConnectTimeout = conn.DefaultConnectTimeout
 
 // ErrConnectTimeout reports a server that did not complete a login within
 // the connect timeout: a host that accepts TCP connections and never
@@ -90,7 +91,7 @@ func NewOptions(cfg *mysql.Config, connectTimeout time.Duration) (*Options, erro
 	b.WriteString("[mysql]\n")
 	writeOption(&b, "connect-timeout", fmt.Sprint(int64(math.Ceil(connectTimeout.Seconds()))))
 	if b.Len() > maxOptionsText {
-		return nil, fmt.Errorf("mysqlcli: options of %s: %d bytes, more than the %d a pipe is sure to hold", Endpoint(cfg), b.Len(), maxOptionsText)
+		return nil, fmt.Errorf("mysqlcli: options of %s: %d bytes, more than the %d a pipe is sure to hold", conn.Endpoint(cfg), b.Len(), maxOptionsText)
 	}
 	return &Options{cfg: cfg.Clone(), text: b.String(), timeout: connectTimeout}, nil
 }
@@ -118,7 +119,7 @@ func (o *Options) Command(ctx context.Context, program string, args ...string) (
 func (o *Options) Attach(cmd *Cmd) (string, error) {
 	f, err := optionsFile(o.text)
 	if err != nil {
-		return "", fmt.Errorf("mysqlcli: options of %s: %w", Endpoint(o.cfg), err)
+		return "", fmt.Errorf("mysqlcli: options of %s: %w", conn.Endpoint(o.cfg), err)
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, f)
 	cmd.files = append(cmd.files, f)
@@ -127,32 +128,19 @@ func (o *Options) Attach(cmd *Cmd) (string, error) {
 }
 
 // probe logs in to the server once, within the connect timeout. It returns
-// an error wrapping ErrConnectTimeout if that takes longer, ctx's error if
-// ctx ends first, and nil otherwise: a server that refuses the login is
-// the client's to report, in its own words.
+// an error wrapping ErrConnectTimeout (and the *conn.Error naming the stage)
+// if that takes longer, ctx's error if ctx ends first, and nil otherwise: a
+// server that refuses the login is the client's to report, in its own
+// words.
 func (o *Options) probe(ctx context.Context) error {
-	cfg := o.cfg.Clone()
-	// The context alone bounds the login: with a read deadline of its own
-	// the driver would report "invalid connection" at the same moment.
-	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 0, 0, 0
-	cfg.Logger = &mysql.NopLogger{}
-	connector, err := mysql.NewConnector(cfg)
-	if err != nil {
-		return nil
-	}
-	pctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	conn, err := connector.Connect(pctx)
-	if err == nil {
-		_ = conn.Close()
-		return nil
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("mysqlcli: connecting to %s: %w", Endpoint(o.cfg), ctx.Err())
-	}
-	var ne net.Error
-	if pctx.Err() != nil || errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("%w: %s did not complete a login within %s", ErrConnectTimeout, Endpoint(o.cfg), o.timeout)
+	db, err := conn.Open(ctx, o.cfg, conn.Options{Timeouts: conn.Timeouts{Connect: o.timeout}, MaxConns: 1})
+	switch {
+	case err == nil:
+		return db.Close()
+	case ctx.Err() != nil:
+		return fmt.Errorf("mysqlcli: connecting to %s: %w", conn.Endpoint(o.cfg), ctx.Err())
+	case errors.Is(err, conn.ErrTimeout):
+		return fmt.Errorf("%w: %w", ErrConnectTimeout, err)
 	}
 	return nil
 }
@@ -165,10 +153,4 @@ func writeOption(b *strings.Builder, name, value string) {
 	}
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
 	fmt.Fprintf(b, "%s=\"%s\"\n", name, r.Replace(value))
-}
-
-// Endpoint names cfg's server for messages: host:port or the socket path.
-// It never includes credentials.
-func Endpoint(cfg *mysql.Config) string {
-	return cfg.Addr
 }
