@@ -27,7 +27,7 @@ var (
 )
 
 // verifyGoal is the target ratio verify/plain checksum.
-const verifyGoal = 1.5
+const verifyGoal = 1.3
 
 // verifyOnly reports whether the copies are skipped.
 func verifyOnly() bool { return *verifyMode == "only" }

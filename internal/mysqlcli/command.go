@@ -29,7 +29,16 @@ func Find(explicit string, names ...string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%w: none of %v is on PATH (install mariadb-client)", ErrNoClient, names)
+	return "", fmt.Errorf("%w: none of %v is on PATH (install %s)", ErrNoClient, names, debianPackage(names[0]))
+}
+
+// debianPackage names the Debian package that ships program.
+func debianPackage(program string) string {
+	switch program {
+	case "mydumper", "myloader":
+		return "mydumper"
+	}
+	return "mariadb-client"
 }
 
 // Cmd is a program prepared by Command or Options.Command, with the
