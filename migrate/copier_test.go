@@ -18,7 +18,7 @@ import (
 	"github.com/shiftgate/shiftgate/migrate/migratetest"
 )
 
-func newCopier(t *testing.T, source string, target *sandbox.Server, targetDB string, opts ...migrate.Option) *migrate.Copier {
+func newCopier(t testing.TB, source string, target *sandbox.Server, targetDB string, opts ...migrate.Option) *migrate.Copier {
 	t.Helper()
 	opts = append([]migrate.Option{migrate.WithTargetDatabase(targetDB), migrate.WithCheckpointDatabase(targetDB + "_cp")}, opts...)
 	c, err := migrate.NewCopier(servers[0].DSN(""), target.DSN(""), source, opts...)
@@ -34,12 +34,16 @@ func newCopier(t *testing.T, source string, target *sandbox.Server, targetDB str
 }
 
 func TestCopierConformance(t *testing.T) {
-	migratetest.Run(t, func(t *testing.T) migratetest.Subject {
+	migratetest.Run(t, migratetest.Features{Tables: true, Resumable: true}, func(t testing.TB) migratetest.Subject {
 		src, _ := newSample(t)
 		dst := targetName(t, servers[1])
+		copier := func(t testing.TB) migrate.Executor {
+			return newCopier(t, src, servers[1], dst, migrate.WithProgressInterval(time.Millisecond), migrate.WithChunkRows(50))
+		}
 		return migratetest.Subject{
-			Executor: newCopier(t, src, servers[1], dst, migrate.WithProgressInterval(time.Millisecond), migrate.WithChunkRows(50)),
+			Executor: copier(t),
 			State:    func(t testing.TB) string { return state(t, servers[1], dst) },
+			Reopen:   copier,
 		}
 	})
 }

@@ -13,12 +13,7 @@ import (
 	"github.com/shiftgate/shiftgate/migrate/migratetest"
 )
 
-// migratetest.Run does not fit Statements: its checks are copy-oriented
-// (a plan of at least two source tables, progress per table). These tests
-// check the same contract directly: Plan changes nothing, Run reports
-// progress and results, a second Run is refused, cancellation stops it.
-
-func newStatementsDB(t *testing.T) (string, func() string) {
+func newStatementsDB(t testing.TB) (string, func() string) {
 	t.Helper()
 	s := servers[1]
 	name := sandboxtest.NewDatabase(t, s, "stmts")
@@ -27,6 +22,23 @@ func newStatementsDB(t *testing.T) (string, func() string) {
 		"CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10) NOT NULL)",
 		"INSERT INTO t VALUES (1,'a'),(2,'b'),(3,'c')")
 	return name, func() string { return migratetest.DatabaseState(t, db, name) }
+}
+
+// Statements works statement by statement, not table by table, and never
+// re-runs one: it has none of the suite's optional features.
+func TestStatementsConformance(t *testing.T) {
+	migratetest.Run(t, migratetest.Features{}, func(t testing.TB) migratetest.Subject {
+		name, state := newStatementsDB(t)
+		ex, err := migrate.NewStatements(servers[1].DSN(""), name, []string{
+			"UPDATE t SET v = 'x' WHERE id >= 2",
+			"INSERT INTO t VALUES (4, 'd')",
+			"CREATE TABLE u (id INT PRIMARY KEY)",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return migratetest.Subject{Executor: ex, State: func(testing.TB) string { return state() }}
+	})
 }
 
 func TestStatementsRun(t *testing.T) {
