@@ -168,7 +168,10 @@ func (f *fakeT) Error(args ...any)              { f.record(fmt.Sprint(args...)) 
 func (f *fakeT) Errorf(format string, a ...any) { f.record(fmt.Sprintf(format, a...)) }
 func (f *fakeT) FailNow()                       { f.record("FailNow"); runtime.Goexit() }
 func (f *fakeT) Fatal(args ...any)              { f.record(fmt.Sprint(args...)); runtime.Goexit() }
-func (f *fakeT) Fatalf(format string, a ...any) { f.record(fmt.Sprintf(format, a...)); runtime.Goexit() }
+func (f *fakeT) Fatalf(format string, a ...any) {
+	f.record(fmt.Sprintf(format, a...))
+	runtime.Goexit()
+}
 
 // runSuite runs every check of features on newSubject under fake Ts and
 // returns the failures by check name.
