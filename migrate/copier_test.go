@@ -149,3 +149,29 @@ func TestCopierLockFreePositionIsMarkedInconsistent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "the copy is a consistent snapshot at this position", report.PositionNote())
 }
+
+// TestCopierChunkTime checks what WithChunkTime decides without a clock:
+// under a rate limit, a chunk holds at most the rows the limit allows in
+// one chunk time.
+func TestCopierChunkTime(t *testing.T) {
+	src := sandboxtest.NewDatabase(t, servers[0], "chunktime")
+	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], src),
+		"CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)",
+		"INSERT INTO t SELECT seq, CONCAT('row ', seq) FROM seq_1_to_200")
+	chunks := func(d time.Duration) int64 {
+		dst := targetName(t, servers[1])
+		report, err := newCopier(t, src, servers[1], dst, migrate.WithRateLimit(1000, 0), migrate.WithChunkTime(d)).Run(t.Context(), nil)
+		require.NoError(t, err)
+		assertCopied(t, src, servers[1], dst)
+		require.Len(t, report.Tables, 1)
+		return report.Tables[0].Chunks
+	}
+	// 1,000 rows/s: at most 10 rows a chunk at 10ms, 1,000 at 1s.
+	assert.GreaterOrEqual(t, chunks(10*time.Millisecond), int64(20))
+	assert.LessOrEqual(t, chunks(time.Second), int64(2))
+
+	_, err := migrate.NewCopier(servers[0].DSN(""), servers[1].DSN(""), src, migrate.WithChunkTime(time.Microsecond))
+	assert.ErrorContains(t, err, "WithChunkTime")
+	_, err = migrate.NewPipe(servers[0].DSN(""), servers[1].DSN(""), src, migrate.WithChunkTime(time.Second))
+	assert.ErrorContains(t, err, "WithChunkTime")
+}
