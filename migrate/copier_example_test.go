@@ -3,29 +3,24 @@ package migrate_test
 import (
 	"context"
 	"fmt"
+	"os"
 
-	"github.com/shiftgate/shiftgate/internal/sampledata"
 	"github.com/shiftgate/shiftgate/migrate"
 )
 
-// A native copy of database shop to another server under the name
-// shop_copy: a dry run first, then the copy from one consistent snapshot.
-// Run again after an interruption, the same copy continues where it
-// stopped.
+// A native copy of database example_shop to another server under the name
+// example_shop_copy: a dry run first, then the copy from one consistent
+// snapshot. Run again after an interruption, the same copy continues where
+// it stopped; WithReplace starts a finished one over. The servers are named
+// by go-sql-driver DSNs (user:password@tcp(host:port)/) in the environment
+// variables SHIFTGATE_EXAMPLE_SOURCE_DSN and SHIFTGATE_EXAMPLE_TARGET_DSN.
 func ExampleCopier() {
 	ctx := context.Background()
-	source, target := servers[0], servers[1] // throwaway MariaDB servers
-	db, _ := source.Open("")
-	defer db.Close()
-	_, _ = db.Exec("DROP DATABASE IF EXISTS example_shop2")
-	if err := sampledata.Create(ctx, db, "example_shop2", 100); err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer db.Exec("DROP DATABASE example_shop2")
+	source := os.Getenv("SHIFTGATE_EXAMPLE_SOURCE_DSN")
+	target := os.Getenv("SHIFTGATE_EXAMPLE_TARGET_DSN")
 
-	copier, err := migrate.NewCopier(source.DSN(""), target.DSN(""), "example_shop2",
-		migrate.WithTargetDatabase("example_shop2_copy"), migrate.WithThreads(2))
+	copier, err := migrate.NewCopier(source, target, "example_shop",
+		migrate.WithTargetDatabase("example_shop_copy"), migrate.WithThreads(2), migrate.WithReplace())
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -47,12 +42,6 @@ func ExampleCopier() {
 		fmt.Printf("copied %s: %d rows\n", t.Name, t.Rows)
 	}
 	fmt.Println("consistent at a recorded position:", report.Consistent && !report.Position.IsZero())
-
-	tdb, _ := target.Open("")
-	defer tdb.Close()
-	defer tdb.Exec("DELETE FROM _shiftgate.copy_segments WHERE target_db = 'example_shop2_copy'")
-	defer tdb.Exec("DELETE FROM _shiftgate.copy_runs WHERE target_db = 'example_shop2_copy'")
-	defer tdb.Exec("DROP DATABASE example_shop2_copy")
 	// Output:
 	// will copy audit_log along ([id]) in 1 segment(s)
 	// will copy customers along ([id]) in 1 segment(s)

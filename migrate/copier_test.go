@@ -18,7 +18,7 @@ import (
 	"github.com/shiftgate/shiftgate/migrate/migratetest"
 )
 
-func newCopier(t *testing.T, source string, target *sandbox.Server, targetDB string, opts ...migrate.Option) *migrate.Copier {
+func newCopier(t testing.TB, source string, target *sandbox.Server, targetDB string, opts ...migrate.Option) *migrate.Copier {
 	t.Helper()
 	opts = append([]migrate.Option{migrate.WithTargetDatabase(targetDB), migrate.WithCheckpointDatabase(targetDB + "_cp")}, opts...)
 	c, err := migrate.NewCopier(servers[0].DSN(""), target.DSN(""), source, opts...)
@@ -34,12 +34,16 @@ func newCopier(t *testing.T, source string, target *sandbox.Server, targetDB str
 }
 
 func TestCopierConformance(t *testing.T) {
-	migratetest.Run(t, func(t *testing.T) migratetest.Subject {
+	migratetest.Run(t, migratetest.Features{Tables: true, Resumable: true}, func(t testing.TB) migratetest.Subject {
 		src, _ := newSample(t)
 		dst := targetName(t, servers[1])
+		copier := func(t testing.TB) migrate.Executor {
+			return newCopier(t, src, servers[1], dst, migrate.WithProgressInterval(time.Millisecond), migrate.WithChunkRows(50))
+		}
 		return migratetest.Subject{
-			Executor: newCopier(t, src, servers[1], dst, migrate.WithProgressInterval(time.Millisecond), migrate.WithChunkRows(50)),
+			Executor: copier(t),
 			State:    func(t testing.TB) string { return state(t, servers[1], dst) },
+			Reopen:   copier,
 		}
 	})
 }
@@ -144,4 +148,30 @@ func TestCopierLockFreePositionIsMarkedInconsistent(t *testing.T) {
 	report, err = newCopier(t, src, servers[1], dst2).Run(ctx, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "the copy is a consistent snapshot at this position", report.PositionNote())
+}
+
+// TestCopierChunkTime checks what WithChunkTime decides without a clock:
+// under a rate limit, a chunk holds at most the rows the limit allows in
+// one chunk time.
+func TestCopierChunkTime(t *testing.T) {
+	src := sandboxtest.NewDatabase(t, servers[0], "chunktime")
+	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], src),
+		"CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)",
+		"INSERT INTO t SELECT seq, CONCAT('row ', seq) FROM seq_1_to_200")
+	chunks := func(d time.Duration) int64 {
+		dst := targetName(t, servers[1])
+		report, err := newCopier(t, src, servers[1], dst, migrate.WithRateLimit(1000, 0), migrate.WithChunkTime(d)).Run(t.Context(), nil)
+		require.NoError(t, err)
+		assertCopied(t, src, servers[1], dst)
+		require.Len(t, report.Tables, 1)
+		return report.Tables[0].Chunks
+	}
+	// 1,000 rows/s: at most 10 rows a chunk at 10ms, 1,000 at 1s.
+	assert.GreaterOrEqual(t, chunks(10*time.Millisecond), int64(20))
+	assert.LessOrEqual(t, chunks(time.Second), int64(2))
+
+	_, err := migrate.NewCopier(servers[0].DSN(""), servers[1].DSN(""), src, migrate.WithChunkTime(time.Microsecond))
+	assert.ErrorContains(t, err, "WithChunkTime")
+	_, err = migrate.NewPipe(servers[0].DSN(""), servers[1].DSN(""), src, migrate.WithChunkTime(time.Second))
+	assert.ErrorContains(t, err, "WithChunkTime")
 }

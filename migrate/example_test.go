@@ -3,27 +3,22 @@ package migrate_test
 import (
 	"context"
 	"fmt"
+	"os"
 
-	"github.com/shiftgate/shiftgate/internal/sampledata"
 	"github.com/shiftgate/shiftgate/migrate"
 )
 
-// A copy of database shop to another server under the name shop_copy: a dry
-// run first, then the copy.
+// A copy of database example_shop to another server under the name
+// example_shop_pipe: a dry run first, then the copy. The servers are named
+// by go-sql-driver DSNs (user:password@tcp(host:port)/) in the environment
+// variables SHIFTGATE_EXAMPLE_SOURCE_DSN and SHIFTGATE_EXAMPLE_TARGET_DSN.
 func ExamplePipe() {
 	ctx := context.Background()
-	source, target := servers[0], servers[1] // throwaway MariaDB servers
-	db, _ := source.Open("")
-	defer db.Close()
-	_, _ = db.Exec("DROP DATABASE IF EXISTS example_shop")
-	if err := sampledata.Create(ctx, db, "example_shop", 100); err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer db.Exec("DROP DATABASE example_shop")
+	source := os.Getenv("SHIFTGATE_EXAMPLE_SOURCE_DSN")
+	target := os.Getenv("SHIFTGATE_EXAMPLE_TARGET_DSN")
 
-	pipe, err := migrate.NewPipe(source.DSN(""), target.DSN(""), "example_shop",
-		migrate.WithTargetDatabase("example_shop_copy"), migrate.WithReplace())
+	pipe, err := migrate.NewPipe(source, target, "example_shop",
+		migrate.WithTargetDatabase("example_shop_pipe"), migrate.WithReplace())
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -46,10 +41,6 @@ func ExamplePipe() {
 	}
 	fmt.Printf("%d views, routines, triggers and events\n", len(report.Objects))
 	fmt.Println("position recorded:", !report.Position.IsZero())
-
-	tdb, _ := target.Open("")
-	defer tdb.Close()
-	defer tdb.Exec("DROP DATABASE example_shop_copy")
 	// Output:
 	// will copy audit_log
 	// will copy customers

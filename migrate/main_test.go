@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shiftgate/shiftgate/internal/sampledata"
 	"github.com/shiftgate/shiftgate/internal/sandbox"
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/verify"
@@ -23,7 +24,48 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(copierChildEnv); spec != "" {
 		os.Exit(copierChild(spec))
 	}
-	os.Exit(sandboxtest.Main(m, 2, &servers))
+	os.Exit(sandboxtest.Main(sandboxtest.Examples(m, &servers, prepareExamples), 2, &servers))
+}
+
+// exampleShop is the sample database the examples copy; they copy it to
+// the target under these names.
+const (
+	exampleShop       = "example_shop"
+	examplePipeTarget = "example_shop_pipe"
+	exampleCopyTarget = "example_shop_copy"
+)
+
+// prepareExamples creates the examples' sample database on the source, and
+// returns the cleanup that drops it and their copies.
+func prepareExamples(ctx context.Context, source, target *sandbox.Server) (func(), error) {
+	db, err := source.Open("")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+exampleShop); err != nil {
+		return nil, err
+	}
+	if err := sampledata.Create(ctx, db, exampleShop, 100); err != nil {
+		return nil, err
+	}
+	return func() {
+		if db, err := source.Open(""); err == nil {
+			_, _ = db.Exec("DROP DATABASE IF EXISTS " + exampleShop)
+			db.Close()
+		}
+		if db, err := target.Open(""); err == nil {
+			for _, stmt := range []string{
+				"DROP DATABASE IF EXISTS " + examplePipeTarget,
+				"DROP DATABASE IF EXISTS " + exampleCopyTarget,
+				"DELETE FROM _shiftgate.copy_segments WHERE target_db = '" + exampleCopyTarget + "'",
+				"DELETE FROM _shiftgate.copy_runs WHERE target_db = '" + exampleCopyTarget + "'",
+			} {
+				_, _ = db.Exec(stmt)
+			}
+			db.Close()
+		}
+	}, nil
 }
 
 // assertCopied checks that database dst on target holds exactly what src on

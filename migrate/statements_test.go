@@ -1,8 +1,11 @@
 package migrate_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -13,12 +16,7 @@ import (
 	"github.com/shiftgate/shiftgate/migrate/migratetest"
 )
 
-// migratetest.Run does not fit Statements: its checks are copy-oriented
-// (a plan of at least two source tables, progress per table). These tests
-// check the same contract directly: Plan changes nothing, Run reports
-// progress and results, a second Run is refused, cancellation stops it.
-
-func newStatementsDB(t *testing.T) (string, func() string) {
+func newStatementsDB(t testing.TB) (string, func() string) {
 	t.Helper()
 	s := servers[1]
 	name := sandboxtest.NewDatabase(t, s, "stmts")
@@ -27,6 +25,23 @@ func newStatementsDB(t *testing.T) (string, func() string) {
 		"CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10) NOT NULL)",
 		"INSERT INTO t VALUES (1,'a'),(2,'b'),(3,'c')")
 	return name, func() string { return migratetest.DatabaseState(t, db, name) }
+}
+
+// Statements works statement by statement, not table by table, and never
+// re-runs one: it has none of the suite's optional features.
+func TestStatementsConformance(t *testing.T) {
+	migratetest.Run(t, migratetest.Features{}, func(t testing.TB) migratetest.Subject {
+		name, state := newStatementsDB(t)
+		ex, err := migrate.NewStatements(servers[1].DSN(""), name, []string{
+			"UPDATE t SET v = 'x' WHERE id >= 2",
+			"INSERT INTO t VALUES (4, 'd')",
+			"CREATE TABLE u (id INT PRIMARY KEY)",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return migratetest.Subject{Executor: ex, State: func(testing.TB) string { return state() }}
+	})
 }
 
 func TestStatementsRun(t *testing.T) {
@@ -171,5 +186,74 @@ func TestStatementsBadInput(t *testing.T) {
 	}
 	if r := ex.Results(); r[0].Status != migrate.StatementPending {
 		t.Fatalf("nothing ran, but %+v", r)
+	}
+}
+
+func TestStatementTimeout(t *testing.T) {
+	name, _ := newStatementsDB(t)
+	ex, err := migrate.NewStatements(servers[1].DSN(""), name, []string{"DO SLEEP(60)", "DELETE FROM t"},
+		migrate.WithStatementTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ex.Run(t.Context(), nil)
+	var se *migrate.StatementError
+	if !errors.As(err, &se) || se.Index != 0 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run: %v, want the first statement stopped by its timeout", err)
+	}
+	if r := ex.Results(); r[0].Status != migrate.StatementFailed || r[1].Status != migrate.StatementPending {
+		t.Errorf("results %+v", r)
+	}
+	db := sandboxtest.Open(t, servers[1], name)
+	var running, rows int
+	if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = 'DO SLEEP(60)'").Scan(&running); err != nil || running != 0 {
+		t.Errorf("%d statements still sleep on the server (%v): the timeout did not kill it", running, err)
+	}
+	if err := db.QueryRow("SELECT COUNT(*) FROM t").Scan(&rows); err != nil || rows != 3 {
+		t.Errorf("rows left: %d, %v (the statement after the timeout must not run)", rows, err)
+	}
+	if _, err := migrate.NewStatements(servers[1].DSN(""), name, []string{"SELECT 1"}, migrate.WithStatementTimeout(0)); err == nil || !strings.Contains(err.Error(), "WithStatementTimeout") {
+		t.Errorf("WithStatementTimeout(0): %v", err)
+	}
+}
+
+func TestStatementsLogger(t *testing.T) {
+	name, _ := newStatementsDB(t)
+	var buf bytes.Buffer
+	ex, err := migrate.NewStatements(servers[1].DSN(""), name, []string{"UPDATE t SET v = 'y' WHERE id = 1", "INSERT INTO t VALUES (1, 'dup')"},
+		migrate.WithStatementsLogger(slog.New(slog.NewJSONHandler(&buf, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ex.Run(t.Context(), nil); err == nil {
+		t.Fatal("Run succeeded; the second statement must fail")
+	}
+	type record struct {
+		Msg       string
+		Index     int
+		Statement string
+		Rows      int64
+		Err       string
+	}
+	var got []record
+	for line := range strings.Lines(buf.String()) {
+		var r record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if strings.HasPrefix(r.Msg, "statement") {
+			got = append(got, r)
+		}
+	}
+	if len(got) != 2 ||
+		got[0].Msg != "statement done" || got[0].Index != 1 || got[0].Rows != 1 || !strings.HasPrefix(got[0].Statement, "#1 UPDATE t") ||
+		got[1].Msg != "statement failed" || got[1].Index != 2 || !strings.Contains(got[1].Err, "Duplicate entry") {
+		t.Errorf("statement records %+v in log:\n%s", got, buf.String())
+	}
+	if strings.Contains(buf.String(), servers[1].Password()) {
+		t.Error("the log holds the password")
+	}
+	if _, err := migrate.NewStatements(servers[1].DSN(""), name, []string{"SELECT 1"}, migrate.WithStatementsLogger(nil)); err == nil || !strings.Contains(err.Error(), "WithStatementsLogger") {
+		t.Errorf("WithStatementsLogger(nil): %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package review
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -173,24 +174,45 @@ rules:
 }
 
 func TestCustomRule(t *testing.T) {
+	// A rule that looks back at the script: rows of orders may be deleted
+	// only after an earlier statement archived them.
+	archives := func(st Statement) bool {
+		return strings.HasPrefix(st.Type, "INSERT") && slices.ContainsFunc(st.Tables, func(t string) bool {
+			return t == "orders_archive" || strings.HasSuffix(t, ".orders_archive")
+		})
+	}
 	rule := Rule{
-		ID: "acme.no-orders-delete", Category: CategoryDML, Level: LevelError,
-		Summary: "Orders are never deleted.",
-		Fires:   "DELETE FROM orders WHERE id = 1", Passes: "DELETE FROM carts WHERE id = 1",
+		ID: "acme.no-unarchived-delete", Category: CategoryDML, Level: LevelError,
+		Summary: "Orders are archived before they are deleted.",
+		Fires:   "DELETE FROM orders WHERE id = 1",
+		Passes:  "INSERT INTO orders_archive SELECT * FROM orders WHERE id = 1;\nDELETE FROM orders WHERE id = 1",
 		Check: func(c *Check) {
-			for _, tbl := range c.Prior() {
-				_ = tbl
+			if c.Kind() != KindDML || !strings.HasPrefix(c.Text(), "DELETE FROM orders") || slices.ContainsFunc(c.Prior(), archives) {
+				return
 			}
-			if c.Kind() == KindDML && strings.HasPrefix(c.Text(), "DELETE") && strings.Contains(c.Text(), "orders") {
-				c.Report("rows of table orders are never deleted")
-			}
+			c.Report("rows of table orders are deleted without being archived first")
 		},
 	}
 	r, err := New(WithRules(rule))
 	require.NoError(t, err)
-	res, err := r.Review(context.Background(), rule.Fires)
-	require.NoError(t, err)
-	assert.Equal(t, "acme.no-orders-delete", res.Statements[0].Findings[0].Rule)
+	findings := func(script string) (out []Finding) {
+		res, err := r.Review(context.Background(), script)
+		require.NoError(t, err)
+		for _, f := range res.Findings() {
+			if f.Rule == rule.ID {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	fired := findings(rule.Fires)
+	require.Len(t, fired, 1, "the rule's Fires example")
+	assert.Equal(t, "rows of table orders are deleted without being archived first", fired[0].Message)
+	assert.Equal(t, LevelError, fired[0].Level)
+	assert.Empty(t, findings(rule.Passes), "the rule's Passes example")
+	// Order matters: archiving after the delete is too late.
+	assert.Len(t, findings("DELETE FROM orders WHERE id = 1;\nINSERT INTO orders_archive SELECT * FROM orders WHERE id = 1"), 1)
+
 	_, err = New(WithRules(Rule{ID: "table.require-pk", Category: CategoryTable, Summary: "x", Check: func(*Check) {}}))
 	assert.Error(t, err, "IDs are unique")
 	_, err = New(WithRules(Rule{ID: "Bad ID", Category: CategoryTable, Summary: "x", Check: func(*Check) {}}))
@@ -199,7 +221,7 @@ func TestCustomRule(t *testing.T) {
 	panicky := Rule{ID: "acme.panics", Category: CategoryDML, Level: LevelWarning, Summary: "panics", Check: func(*Check) { panic("boom") }}
 	r, err = New(WithRules(panicky))
 	require.NoError(t, err)
-	res, err = r.Review(context.Background(), "SELECT 1")
+	res, err := r.Review(context.Background(), "SELECT 1")
 	require.NoError(t, err)
 	assert.Contains(t, res.Statements[0].Findings[0].Message, "boom")
 }

@@ -2,35 +2,35 @@ package verify_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"os"
 	"strings"
+
+	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/shiftgate/shiftgate/verify"
 )
 
 // Verify a copy, print what differs and the SQL that repairs it, repair it
-// and verify again.
+// and verify again. The servers are named by go-sql-driver DSNs
+// (user:password@tcp(host:port)/) in the environment variables
+// SHIFTGATE_EXAMPLE_SOURCE_DSN and SHIFTGATE_EXAMPLE_TARGET_DSN; both hold
+// table example_verify.orders, whose copy on the target differs.
 func ExampleVerifier_Verify() {
 	ctx := context.Background()
-	source, _ := servers[0].Open("") // throwaway MariaDB servers
+	source, err := sql.Open("mysql", os.Getenv("SHIFTGATE_EXAMPLE_SOURCE_DSN"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer source.Close()
-	target, _ := servers[1].Open("")
+	target, err := sql.Open("mysql", os.Getenv("SHIFTGATE_EXAMPLE_TARGET_DSN"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer target.Close()
-	setup := []string{
-		"DROP DATABASE IF EXISTS example_verify",
-		"CREATE DATABASE example_verify",
-		"CREATE TABLE example_verify.orders (id INT PRIMARY KEY, note VARCHAR(20) NULL)",
-		"INSERT INTO example_verify.orders VALUES (1, 'one'), (2, 'two'), (3, NULL)",
-	}
-	for _, s := range setup {
-		_, _ = source.Exec(s)
-		_, _ = target.Exec(s)
-	}
-	defer source.Exec("DROP DATABASE example_verify")
-	defer target.Exec("DROP DATABASE example_verify")
-	_, _ = target.Exec("DELETE FROM example_verify.orders WHERE id = 2")
-	_, _ = target.Exec("UPDATE example_verify.orders SET note = '' WHERE id = 3")
-	_, _ = target.Exec("INSERT INTO example_verify.orders VALUES (4, 'four')")
 
 	v, err := verify.New(source, target)
 	if err != nil {

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -148,6 +149,10 @@ func (d DSN) GoString() string { return d.String() }
 
 // LogValue hides the password from slog.
 func (d DSN) LogValue() slog.Value { return slog.StringValue(d.String()) }
+
+// MarshalJSON hides the password from encoding/json, and so from slog's
+// JSONHandler when it logs a value that holds a DSN, such as Endpoints.
+func (d DSN) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
 // dsn resolves the credentials of in.
 func dsn(ctx context.Context, secrets SecretResolver, in Instance) (DSN, error) {

@@ -83,9 +83,7 @@ func ExampleSlack_Notify_error() {
 		panic(err)
 	}
 	err = slack.Notify(context.Background(), workflow.Event{Kind: workflow.EventFailed, TicketID: 9, Title: "alter orders"})
-	fmt.Println(err != nil, errorsIsPermanent(err))
+	fmt.Println(err != nil, errors.Is(err, workflow.ErrPermanent))
 	// Output:
 	// true true
 }
-
-func errorsIsPermanent(err error) bool { return errors.Is(err, workflow.ErrPermanent) }

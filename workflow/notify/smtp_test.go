@@ -81,12 +81,17 @@ type mailbox struct {
 	messages []workflowtest.Message
 	tlsSeen  []bool
 	authed   []string
+	// helos are the names clients sent in HELO or EHLO.
+	helos []string
 }
 
 func newMailbox(t testing.TB, startTLS bool) *mailbox {
 	t.Helper()
 	m := &mailbox{t: t, release: make(chan struct{})}
 	s := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		m.mu.Lock()
+		m.helos = append(m.helos, c.Hostname())
+		m.mu.Unlock()
 		return &session{m: m, c: c}, nil
 	}))
 	s.Domain = "mx.test"
@@ -468,6 +473,46 @@ func TestSMTPConstruction(t *testing.T) {
 	} {
 		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) || strings.Contains(tc.err.Error(), smtpPassword) {
 			t.Errorf("got %v, want it to contain %q", tc.err, tc.want)
+		}
+	}
+}
+
+// TestSMTPHelloName checks the name SMTP greets the server with: its own
+// with WithHelloName, "localhost" without; a name that would break the
+// command is refused.
+func TestSMTPHelloName(t *testing.T) {
+	for _, tc := range []struct {
+		opts []notify.SMTPOption
+		want string
+	}{
+		{nil, "localhost"},
+		{[]notify.SMTPOption{notify.WithHelloName("shiftgate.example.com")}, "shiftgate.example.com"},
+	} {
+		mb := newMailbox(t, true)
+		opts := append([]notify.SMTPOption{notify.WithTLSConfig(&tls.Config{RootCAs: mb.pool}),
+			notify.WithAuth(notify.AuthPlain, smtpUser, smtpPassword)}, tc.opts...)
+		n, err := notify.NewSMTP(mb.addr, "shiftgate@example.com", opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Notify(context.Background(), addressed()); err != nil {
+			t.Fatal(err)
+		}
+		mb.mu.Lock()
+		helos := mb.helos
+		mb.mu.Unlock()
+		if len(helos) == 0 {
+			t.Fatal("the server saw no HELO or EHLO")
+		}
+		for _, h := range helos {
+			if h != tc.want {
+				t.Errorf("EHLO %q, want %q (all: %q)", h, tc.want, helos)
+			}
+		}
+	}
+	for _, bad := range []string{"", "two words", "evil\r\nRCPT TO:<x@example.com>"} {
+		if _, err := notify.NewSMTP("mail.example.com:587", "a@example.com", notify.WithHelloName(bad)); err == nil || !strings.Contains(err.Error(), "WithHelloName") {
+			t.Errorf("WithHelloName(%q): %v", bad, err)
 		}
 	}
 }

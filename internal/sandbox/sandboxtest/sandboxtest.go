@@ -53,7 +53,10 @@ const startTimeout = 3 * time.Minute
 // skips silently. With -v it logs server start and stop to stderr and prints
 // how long starting took. Errors from stopping servers are printed but do not
 // change the exit code.
-func Main(m *testing.M, n int, servers *[]*sandbox.Server) int {
+//
+// m is usually the *testing.M of TestMain; Examples wraps it for a package
+// whose examples need servers.
+func Main(m Runner, n int, servers *[]*sandbox.Server) int {
 	if servers == nil {
 		panic("sandboxtest.Main: servers must not be nil")
 	}
@@ -86,6 +89,56 @@ func Main(m *testing.M, n int, servers *[]*sandbox.Server) int {
 		}
 	}
 	return code
+}
+
+// Runner runs a package's tests: a *testing.M, or the wrapper Examples
+// returns.
+type Runner interface{ Run() int }
+
+// The environment variables the examples of shiftgate read their servers
+// from: go-sql-driver DSNs (user:password@tcp(host:port)/) of a source
+// and a target server. Examples take them from the environment so that
+// their code works as it is in a host module.
+const (
+	EnvExampleSource = "SHIFTGATE_EXAMPLE_SOURCE_DSN"
+	EnvExampleTarget = "SHIFTGATE_EXAMPLE_TARGET_DSN"
+)
+
+// Examples returns a Runner for Main that, once the servers are up, points
+// EnvExampleSource at the first server and EnvExampleTarget at the last,
+// calls prepare to create the data the examples work on, runs m, then
+// calls the cleanup prepare returned and unsets the variables. If prepare
+// fails it prints why and runs nothing.
+func Examples(m *testing.M, servers *[]*sandbox.Server, prepare func(ctx context.Context, source, target *sandbox.Server) (cleanup func(), err error)) Runner {
+	return examples{m: m, servers: servers, prepare: prepare}
+}
+
+type examples struct {
+	m       *testing.M
+	servers *[]*sandbox.Server
+	prepare func(ctx context.Context, source, target *sandbox.Server) (func(), error)
+}
+
+func (e examples) Run() int {
+	list := *e.servers
+	if len(list) == 0 {
+		fmt.Fprintln(os.Stderr, "sandboxtest: the examples need a server")
+		return 1
+	}
+	source, target := list[0], list[len(list)-1]
+	os.Setenv(EnvExampleSource, source.DSN(""))
+	os.Setenv(EnvExampleTarget, target.DSN(""))
+	defer os.Unsetenv(EnvExampleSource)
+	defer os.Unsetenv(EnvExampleTarget)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	cleanup, err := e.prepare(ctx, source, target)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sandboxtest: preparing the examples:", err)
+		return 1
+	}
+	defer cleanup()
+	return e.m.Run()
 }
 
 // obtain returns n servers from $SHIFTGATE_TEST_DSN or newly started ones,
