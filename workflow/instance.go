@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -31,14 +32,21 @@ type Instance struct {
 	Credentials string `json:"credentials"`
 }
 
-// Credentials are a user and password. String, GoString and LogValue hide
-// the password.
+// Credentials are a user and password. Every fmt verb, slog and
+// encoding/json see the password redacted.
 type Credentials struct {
 	User     string
 	Password string
 }
 
 func (c Credentials) String() string { return c.User + ":<redacted>" }
+
+// Format hides the password from every fmt verb, including those a string
+// has no meaning for (%d would otherwise print the fields).
+func (c Credentials) Format(f fmt.State, verb rune) { formatRedacted(f, verb, c) }
+
+// MarshalJSON hides the password from encoding/json.
+func (c Credentials) MarshalJSON() ([]byte, error) { return json.Marshal(c.String()) }
 
 // GoString hides the password from %#v.
 func (c Credentials) GoString() string {
@@ -142,6 +150,26 @@ func (d DSN) String() string {
 		return "<unparseable DSN>"
 	}
 	return cfg.User + "@" + cfg.Addr
+}
+
+// Format hides the password from every fmt verb, including those a string
+// has no meaning for (%d would otherwise print the raw DSN).
+func (d DSN) Format(f fmt.State, verb rune) { formatRedacted(f, verb, d) }
+
+// formatRedacted prints v for every fmt verb as its String (quoted for %q,
+// GoString for %#v), so that no verb reaches the fields behind it.
+func formatRedacted(f fmt.State, verb rune, v interface {
+	fmt.Stringer
+	fmt.GoStringer
+}) {
+	switch {
+	case verb == 'q':
+		fmt.Fprint(f, strconv.Quote(v.String()))
+	case verb == 'v' && f.Flag('#'):
+		fmt.Fprint(f, v.GoString())
+	default:
+		fmt.Fprint(f, v.String())
+	}
 }
 
 // GoString hides the password from %#v.

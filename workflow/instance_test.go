@@ -29,7 +29,7 @@ func TestSecretsHidden(t *testing.T) {
 	cred := workflow.Credentials{User: "ops", Password: secret}
 
 	var out []string
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d", "%T%v"} {
 		for _, v := range []any{dsn, bad, ep, &ep, cred, &cred, []workflow.DSN{dsn}, map[string]workflow.DSN{"target": dsn}} {
 			out = append(out, fmt.Sprintf(verb, v))
 		}
@@ -44,11 +44,13 @@ func TestSecretsHidden(t *testing.T) {
 			slog.Group("instance", "dsn", dsn), slog.Any("pointer", &ep))
 		out = append(out, b.String())
 	}
-	js, err := json.Marshal(ep)
-	if err != nil {
-		t.Fatal(err)
+	for _, v := range []any{ep, cred, map[string]any{"credentials": cred}} {
+		js, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(js))
 	}
-	out = append(out, string(js))
 
 	for _, s := range out {
 		if strings.Contains(s, secret) || strings.Contains(s, hex.EncodeToString([]byte(secret))) || strings.Contains(s, "s3cr") {
