@@ -32,7 +32,9 @@ const childEnv = "SHIFTGATE_WORKFLOW_CHILD"
 type childConfig struct {
 	StoreDSN  string
 	Instances []workflow.Instance
-	Secrets   workflow.StaticSecrets
+	// Secrets are the instances' credentials as plain fields: Credentials
+	// hide their password from encoding/json.
+	Secrets map[string][2]string
 	// Submit, if set, is submitted by the child, with the chain autoSteps;
 	// otherwise the child runs an engine's workers.
 	Submit *workflow.Request
@@ -167,7 +169,11 @@ func child() int {
 	if err != nil {
 		return fail(err)
 	}
-	e, err := engineFor(store, r, cfg.Secrets, workflow.WithWorkerID("child"), autoSteps)
+	secrets := workflow.StaticSecrets{}
+	for ref, c := range cfg.Secrets {
+		secrets[ref] = workflow.Credentials{User: c[0], Password: c[1]}
+	}
+	e, err := engineFor(store, r, secrets, workflow.WithWorkerID("child"), autoSteps)
 	if err != nil {
 		return fail(err)
 	}
@@ -192,6 +198,15 @@ type childProc struct {
 
 // startChild starts the test binary as a child with cfg; the test kills
 // it at its end at the latest.
+// plainSecrets turns secrets into childConfig.Secrets.
+func plainSecrets(secrets workflow.StaticSecrets) map[string][2]string {
+	out := map[string][2]string{}
+	for ref, c := range secrets {
+		out[ref] = [2]string{c.User, c.Password}
+	}
+	return out
+}
+
 func startChild(t *testing.T, cfg childConfig) *childProc {
 	t.Helper()
 	b, err := json.Marshal(cfg)
@@ -291,7 +306,7 @@ func TestWorkerKilled(t *testing.T) {
 	move := submitApproved(workflow.Request{Kind: workflow.KindDataMigration, Submitter: "alice", Instance: "test", Database: dstDB,
 		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: srcDB, Method: workflow.MethodCopier}})
 
-	worker := startChild(t, childConfig{StoreDSN: servers[0].DSN(storeDB), Instances: r.List(), Secrets: secrets})
+	worker := startChild(t, childConfig{StoreDSN: servers[0].DSN(storeDB), Instances: r.List(), Secrets: plainSecrets(secrets)})
 	kill := worker.kill
 
 	waitFor(t, parent, change.ID, func(tk *workflow.Ticket) bool {
@@ -491,7 +506,7 @@ func TestSubmitterKilled(t *testing.T) {
 	}
 	ids := make([]int64, len(points))
 	for i, p := range points {
-		c := startChild(t, childConfig{StoreDSN: servers[0].DSN(storeDB), Instances: r.List(), Secrets: secrets, PauseAt: p.name,
+		c := startChild(t, childConfig{StoreDSN: servers[0].DSN(storeDB), Instances: r.List(), Secrets: plainSecrets(secrets), PauseAt: p.name,
 			Submit: &workflow.Request{ClientKey: p.name, Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "test", Database: testDB,
 				SQL: fmt.Sprintf("UPDATE orders SET amount = amount + 1000 WHERE id = %d", i+1)}})
 		ids[i] = c.waitPaused(t)
@@ -503,7 +518,7 @@ func TestSubmitterKilled(t *testing.T) {
 		if i == 0 {
 			// The engine that takes it over dies right after its claim;
 			// the claim lapses after a lease.
-			w := startChild(t, childConfig{StoreDSN: servers[0].DSN(storeDB), Instances: r.List(), Secrets: secrets, PauseAt: "resume>submitted"})
+			w := startChild(t, childConfig{StoreDSN: servers[0].DSN(storeDB), Instances: r.List(), Secrets: plainSecrets(secrets), PauseAt: "resume>submitted"})
 			if id := w.waitPaused(t); id != ids[0] {
 				t.Fatalf("the recovering child paused at ticket #%d, want #%d", id, ids[0])
 			}
@@ -564,7 +579,7 @@ func TestWorkerKilledAfterLastStatement(t *testing.T) {
 	if tk, err = parent.Approve(ctx, tk.ID, "bob", "ok"); err != nil || tk.State != workflow.StateQueued {
 		t.Fatalf("approve: %v, %v", tk, err)
 	}
-	worker := startChild(t, childConfig{StoreDSN: servers[0].DSN(storeDB), Instances: r.List(), Secrets: secrets, PauseAt: "all-done"})
+	worker := startChild(t, childConfig{StoreDSN: servers[0].DSN(storeDB), Instances: r.List(), Secrets: plainSecrets(secrets), PauseAt: "all-done"})
 	if id := worker.waitPaused(t); id != tk.ID {
 		t.Fatalf("the child paused at ticket #%d, want #%d", id, tk.ID)
 	}
