@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/shiftgate/shiftgate/internal/sandbox"
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/migrate"
 )
@@ -49,7 +48,7 @@ func TestCopierUnderSQLModes(t *testing.T) {
 		_, err := conn.ExecContext(ctx, s)
 		require.NoError(t, err, s)
 	}
-	setGlobalSQLMode(t, "NO_BACKSLASH_ESCAPES,ANSI_QUOTES", servers[0], servers[1])
+	sandboxtest.SetGlobalSQLMode(t, "NO_BACKSLASH_ESCAPES,ANSI_QUOTES", servers[0], servers[1])
 
 	for _, method := range []migrate.WriteMethod{migrate.WriteLoadData, migrate.WriteInsert} {
 		t.Run(method.String(), func(t *testing.T) {
@@ -63,30 +62,6 @@ func TestCopierUnderSQLModes(t *testing.T) {
 				require.NoError(t, db.QueryRowContext(ctx, "CALL modes_p()").Scan(&x, &txt))
 				require.NoError(t, db.QueryRowContext(ctx, "SELECT c FROM modes_v WHERE id = 4").Scan(&c))
 				assert.Equal(t, []string{`a\b`, `back\slash 'q' "dq"`, `NULLv\w`}, []string{x, txt, c}) // "txt" is a column
-			}
-		})
-	}
-}
-
-// setGlobalSQLMode sets the global sql_mode of servers (new sessions take
-// it) until the test ends. Tests that run in parallel do not overlap a
-// test that does not.
-func setGlobalSQLMode(t *testing.T, mode string, servers ...*sandbox.Server) {
-	t.Helper()
-	for _, s := range servers {
-		db := sandboxtest.Open(t, s, "")
-		var old string
-		require.NoError(t, db.QueryRow("SELECT @@GLOBAL.sql_mode").Scan(&old))
-		sandboxtest.Exec(t, db, "SET GLOBAL sql_mode = '"+mode+"'")
-		t.Cleanup(func() {
-			db, err := s.Open("")
-			if err != nil {
-				t.Errorf("restore sql_mode: %v", err)
-				return
-			}
-			defer db.Close()
-			if _, err := db.Exec("SET GLOBAL sql_mode = ?", old); err != nil {
-				t.Errorf("restore sql_mode: %v", err)
 			}
 		})
 	}

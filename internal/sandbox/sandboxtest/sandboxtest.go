@@ -204,3 +204,35 @@ func Exec(t testing.TB, db *sql.DB, stmts ...string) {
 		}
 	}
 }
+
+// SetGlobalSQLMode sets the global sql_mode of servers, which sessions
+// opened afterwards take, and registers a t.Cleanup that restores the old
+// one. It fails the test on error. Parallel tests (t.Parallel) do not run
+// while a test that does not call t.Parallel runs, so call it only from
+// such a test.
+func SetGlobalSQLMode(t testing.TB, mode string, servers ...*sandbox.Server) {
+	t.Helper()
+	for _, s := range servers {
+		db := Open(t, s, "")
+		var old string
+		if err := db.QueryRowContext(t.Context(), "SELECT @@GLOBAL.sql_mode").Scan(&old); err != nil {
+			t.Fatalf("sandboxtest: reading sql_mode of %s: %v", s.Addr(), err)
+		}
+		if _, err := db.ExecContext(t.Context(), "SET GLOBAL sql_mode = ?", mode); err != nil {
+			t.Fatalf("sandboxtest: setting sql_mode of %s: %v", s.Addr(), err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			db, err := s.Open("")
+			if err != nil {
+				t.Errorf("sandboxtest: opening %s: %v", s.Addr(), err)
+				return
+			}
+			defer db.Close()
+			if _, err := db.ExecContext(ctx, "SET GLOBAL sql_mode = ?", old); err != nil {
+				t.Errorf("sandboxtest: restoring sql_mode of %s: %v", s.Addr(), err)
+			}
+		})
+	}
+}
