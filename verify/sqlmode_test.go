@@ -3,41 +3,32 @@ package verify_test
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shiftgate/shiftgate/internal/sampledata"
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/verify"
 )
 
-// modesTables hold values whose literals depend on the column kind or on
-// quoting, and a text key with backslashes and quotes.
-var modesTables = []string{
-	`CREATE TABLE t (id INT NOT NULL PRIMARY KEY, txt VARCHAR(50) COLLATE utf8mb4_bin NULL, bin VARBINARY(50) NULL,
-		fl FLOAT NULL, y YEAR NULL, b BIT(64) NULL, i6 INET6 NULL, u UUID NULL, g GEOMETRY NULL, js JSON NULL,
-		e ENUM('a', 'it''s', 'b\\s') NULL, s SET('x', 'y''z') NULL)`,
-	`INSERT INTO t VALUES
-		(1, 'back\\slash ''q'' "dq"', x'ff00275c22', 0.1234567, 0, 18446744073709551615, '::1', '123e4567-e89b-12d3-a456-426655440000',
-			ST_GeomFromText('POINT(1 2)'), '{"a": "b\\\\c"}', 'b\\s', 'x,y''z'),
-		(2, 'nul\0 z\Z nl\n', '', 3.4028234e38, 2155, 0, 'ffff::1', '00000000-0000-0000-0000-000000000001', NULL, '[]', 'it''s', ''),
-		(3, '', NULL, -1.1754944e-38, 1901, 1, NULL, NULL, NULL, 'null', 'a', 'y''z'),
-		(4, 'NULL', 'NULL', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-		(5, 'x', NULL, 1, 2024, 5, '::ffff:1.2.3.4', NULL, ST_GeomFromText('LINESTRING(0 0, 1 1)'), '{}', NULL, 'x')`,
+// modesKeyTable has a text key with backslashes and quotes.
+var modesKeyTable = []string{
 	`CREATE TABLE k (k VARCHAR(20) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, v INT NULL)`,
 	`INSERT INTO k VALUES ('a\\b', 1), ('it''s', 2), ('"dq"', 3), ('\\''', 4), ('plain', 5)`,
 }
 
 // modesDamage makes the target differ from the source in every column
-// kind of modesTables.
+// kind of sampledata.KindsTable and modesKeyTable.
 var modesDamage = []string{
-	"UPDATE t SET txt = 'other', y = 1999, b = 7 WHERE id = 1",
-	"UPDATE t SET i6 = '::2', u = NULL, fl = 0.123457 WHERE id = 2",
-	"UPDATE t SET g = ST_GeomFromText('POINT(0 0)'), js = '[1]', e = 'b\\\\s', s = 'x' WHERE id = 3",
-	"DELETE FROM t WHERE id IN (4, 5)",
-	"INSERT INTO t (id, txt) VALUES (6, 'extra')",
+	"UPDATE kinds SET txt = 'other', y = 1999, b = 7 WHERE id = 1",
+	"UPDATE kinds SET i6 = '::2', u = NULL, fl = 0.123457 WHERE id = 2",
+	"UPDATE kinds SET g = ST_GeomFromText('POINT(0 0)'), js = '[1]', e = 'b\\\\s', s = 'x' WHERE id = 3",
+	"DELETE FROM kinds WHERE id IN (4, 5)",
+	"INSERT INTO kinds (id, txt) VALUES (6, 'extra')",
 	"UPDATE k SET v = 0 WHERE k IN ('a\\\\b', '\"dq\"')",
 	"DELETE FROM k WHERE k = 'it''s'",
 	"INSERT INTO k VALUES ('x\\\\y''z', 9)",
@@ -50,13 +41,13 @@ var modesDamage = []string{
 // server's sql_mode.
 func TestUnderSQLModes(t *testing.T) {
 	ctx := context.Background()
-	_, dst, srcName, dstName := pairOf(t, "modes", modesTables...)
+	_, dst, srcName, dstName := pairOf(t, "modes", slices.Concat(sampledata.KindsTable, modesKeyTable)...)
 	sandboxtest.Exec(t, dst, modesDamage...)
 	sandboxtest.SetGlobalSQLMode(t, "NO_BACKSLASH_ESCAPES,ANSI_QUOTES", servers[0], servers[1])
 	src, dst := sandboxtest.Open(t, servers[0], srcName), sandboxtest.Open(t, servers[1], dstName)
 	pairs := []verify.TablePair{
 		{SourceDatabase: srcName, SourceTable: "k", TargetDatabase: dstName, TargetTable: "k"},
-		{SourceDatabase: srcName, SourceTable: "t", TargetDatabase: dstName, TargetTable: "t"},
+		{SourceDatabase: srcName, SourceTable: "kinds", TargetDatabase: dstName, TargetTable: "kinds"},
 	}
 	v, err := verify.New(src, dst)
 	require.NoError(t, err)

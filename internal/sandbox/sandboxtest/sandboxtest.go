@@ -135,6 +135,12 @@ func NewDatabase(t testing.TB, s *sandbox.Server, prefix string) string {
 	if _, err := db.ExecContext(t.Context(), "CREATE DATABASE `"+name+"`"); err != nil {
 		t.Fatalf("sandboxtest: CREATE DATABASE %s on %s: %v", name, s.Addr(), err)
 	}
+	cleanupExec(t, s, "DROP DATABASE IF EXISTS `"+name+"`")
+	return name
+}
+
+// cleanupExec registers a t.Cleanup that runs stmt with args on s.
+func cleanupExec(t testing.TB, s *sandbox.Server, stmt string, args ...any) {
 	t.Cleanup(func() {
 		// t.Context() is already canceled when cleanups run.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -145,11 +151,10 @@ func NewDatabase(t testing.TB, s *sandbox.Server, prefix string) string {
 			return
 		}
 		defer db.Close()
-		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
-			t.Errorf("sandboxtest: DROP DATABASE %s on %s: %v", name, s.Addr(), err)
+		if _, err := db.ExecContext(ctx, stmt, args...); err != nil {
+			t.Errorf("sandboxtest: %s on %s: %v", stmt, s.Addr(), err)
 		}
 	})
-	return name
 }
 
 // databaseName returns sanitised prefix + "_" + 12 random hex digits.
@@ -221,18 +226,6 @@ func SetGlobalSQLMode(t testing.TB, mode string, servers ...*sandbox.Server) {
 		if _, err := db.ExecContext(t.Context(), "SET GLOBAL sql_mode = ?", mode); err != nil {
 			t.Fatalf("sandboxtest: setting sql_mode of %s: %v", s.Addr(), err)
 		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			db, err := s.Open("")
-			if err != nil {
-				t.Errorf("sandboxtest: opening %s: %v", s.Addr(), err)
-				return
-			}
-			defer db.Close()
-			if _, err := db.ExecContext(ctx, "SET GLOBAL sql_mode = ?", old); err != nil {
-				t.Errorf("sandboxtest: restoring sql_mode of %s: %v", s.Addr(), err)
-			}
-		})
+		cleanupExec(t, s, "SET GLOBAL sql_mode = ?", old)
 	}
 }
