@@ -5,9 +5,8 @@ package sampledata
 // by hand: backslashes and quotes, NUL and Ctrl-Z, a FLOAT with 7
 // significant digits, YEAR 0000, BIT(64), INET6, UUID, spatial, JSON, ENUM
 // and SET members with quotes and a backslash, NULL, the empty string and
-// 'NULL'. Run the
-// statements on a session whose sql_mode has backslash escapes (the
-// server's default).
+// 'NULL'. Run the statements on a session whose sql_mode has backslash
+// escapes (the server's default).
 var KindsTable = []string{
 	`CREATE TABLE kinds (id INT NOT NULL PRIMARY KEY, txt VARCHAR(50) COLLATE utf8mb4_bin NULL, bin VARBINARY(50) NULL,
 		fl FLOAT NULL, y YEAR NULL, b BIT(64) NULL, i6 INET6 NULL, u UUID NULL, g GEOMETRY NULL, js JSON NULL,
