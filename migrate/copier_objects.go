@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/shiftgate/shiftgate/internal/rowcodec"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -101,9 +102,9 @@ func (r *copierRun) copyObjects(ctx context.Context) error {
 				stmt = renameTriggerTable(stmt, t, r.c.targetName(t))
 			}
 		}
-		stmts := []string{"SET SESSION sql_mode = " + quoteString(row["sql_mode"])}
+		stmts := []string{"SET SESSION sql_mode = " + rowcodec.String(row["sql_mode"])}
 		if tz := row["time_zone"]; tz != "" && tz != "SYSTEM" {
-			stmts = append(stmts, "SET SESSION time_zone = "+quoteString(tz))
+			stmts = append(stmts, "SET SESSION time_zone = "+rowcodec.String(tz))
 		}
 		stmts = append(stmts, drop+schema.QuoteIdent(o.Name), stmt,
 			"SET SESSION sql_mode = '"+writerSQLMode+"', time_zone = '+00:00'")
@@ -149,9 +150,4 @@ func showCreate(ctx context.Context, conn *sql.Conn, stmt string) (map[string]st
 func renameTriggerTable(stmt, from, to string) string {
 	re := regexp.MustCompile("(?i)(\\s+ON\\s+)(`" + regexp.QuoteMeta(strings.ReplaceAll(from, "`", "``")) + "`|" + regexp.QuoteMeta(from) + ")(\\s+FOR\\s+EACH\\s+ROW)")
 	return re.ReplaceAllString(stmt, "${1}"+strings.ReplaceAll(schema.QuoteIdent(to), "$", "$$")+"${3}")
-}
-
-// quoteString quotes s as an SQL string literal.
-func quoteString(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }

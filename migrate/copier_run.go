@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shiftgate/shiftgate/internal/keyset"
+	"github.com/shiftgate/shiftgate/internal/rowcodec"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -58,9 +59,9 @@ type tableRun struct {
 	estimate   int64
 	segments   []*segment
 	selectList string
-	loadSQL    string
+	load       rowcodec.Load
 	insertHead string
-	kinds      []valueKind
+	kinds      []rowcodec.Kind
 	keyPos     []int
 	method     WriteMethod
 
@@ -292,7 +293,7 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 			tr.avgEstimate = ct.def.DataLength / ct.def.Rows
 		}
 		var loadOK bool
-		tr.selectList, tr.loadSQL, tr.insertHead, tr.kinds, tr.keyPos, loadOK = tableStatements(ct, target)
+		tr.selectList, tr.load, tr.insertHead, tr.kinds, tr.keyPos, loadOK = tableStatements(ct, target)
 		tr.method = facts.method
 		if !loadOK {
 			tr.method = WriteInsert
@@ -758,7 +759,7 @@ func (r *copierRun) read(ctx context.Context, conn *sql.Conn, seg *segment, from
 				if i > 0 {
 					buf = append(buf, ',')
 				}
-				buf = appendSQLValue(buf, raw[i], raw[i] == nil, t.kinds[i])
+				buf = rowcodec.AppendLiteral(buf, t.kinds[i], raw[i])
 			}
 			buf = append(buf, ')')
 			if len(buf)-stmtStart >= insertStatementBytes {
@@ -770,7 +771,7 @@ func (r *copierRun) read(ctx context.Context, conn *sql.Conn, seg *segment, from
 				if i > 0 {
 					buf = append(buf, '\t')
 				}
-				buf = appendLoadField(buf, raw[i], raw[i] == nil)
+				buf = rowcodec.AppendLoadField(buf, raw[i])
 			}
 			buf = append(buf, '\n')
 		}
@@ -829,7 +830,11 @@ func (r *copierRun) write(ctx context.Context, conn *sql.Conn, handler string, c
 		var written int64
 		if t.method == WriteLoadData {
 			mysql.RegisterReaderHandler(handler, func() io.Reader { return bytes.NewReader(ch.data) })
-			res, err := tx.ExecContext(ctx, fmt.Sprintf(t.loadSQL, handler))
+			stmt, err := t.load.SQL("Reader::" + handler)
+			if err != nil {
+				return r.targetErr(object, err)
+			}
+			res, err := tx.ExecContext(ctx, stmt)
 			if err != nil {
 				return r.targetErr(object, fmt.Errorf("LOAD DATA: %w", err))
 			}

@@ -34,6 +34,11 @@ type survey struct {
 	problems     []error
 }
 
+// surveyParams pin the survey's sql_mode: SHOW CREATE TABLE prints names
+// in double quotes under a server's ANSI_QUOTES, and the statements it
+// gives must read the same on the Copier's writer sessions.
+var surveyParams = map[string]string{"sql_mode": "''"}
+
 // takeSurvey connects to both servers and reads them for a copy of the
 // selected tables of plan.SourceDatabase into plan.TargetDatabase. It
 // returns an error (and no survey) when it cannot go on: a side cannot be
@@ -43,10 +48,10 @@ func takeSurvey(ctx context.Context, plan *Plan, cfg *config, source, target *my
 	s := &survey{plan: plan, targetTables: map[string]schema.Table{}}
 	tables := cfg.tables
 	var err error
-	if s.src, err = cfg.open(ctx, Source, source, 2, nil, false); err != nil {
+	if s.src, err = cfg.open(ctx, Source, source, 2, surveyParams, false); err != nil {
 		return nil, err
 	}
-	if s.dst, err = cfg.open(ctx, Target, target, 2, nil, false); err != nil {
+	if s.dst, err = cfg.open(ctx, Target, target, 2, surveyParams, false); err != nil {
 		s.src.Close()
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/shiftgate/shiftgate/internal/keyset"
+	"github.com/shiftgate/shiftgate/internal/rowcodec"
 )
 
 // splitWays is how many sub-chunks a differing chunk is split into.
@@ -224,7 +225,7 @@ func (d *differ) mergeWhere(ctx context.Context, where string, args []any) error
 func (t *table) literals(vals [][]byte) []string {
 	out := make([]string, len(vals))
 	for i, v := range vals {
-		out[i] = literal(t.cols[i].kind, v)
+		out[i] = rowcodec.Literal(t.cols[i].kind, v)
 	}
 	return out
 }
@@ -233,7 +234,7 @@ func (t *table) literals(vals [][]byte) []string {
 func (t *table) keyLiterals(vals [][]byte) []string {
 	out := make([]string, len(t.keyIdx))
 	for i, j := range t.keyIdx {
-		out[i] = literal(t.cols[j].kind, vals[j])
+		out[i] = rowcodec.Literal(t.cols[j].kind, vals[j])
 	}
 	return out
 }

@@ -2,14 +2,9 @@ package verify
 
 import (
 	"bytes"
-	"encoding/hex"
 	"hash/crc32"
 	"math/big"
 	"strconv"
-	"strings"
-	"unicode/utf8"
-
-	"github.com/shiftgate/shiftgate/internal/termtext"
 )
 
 // The row encoding. A row is written as the fields below joined by '#'
@@ -171,90 +166,6 @@ func rowHash(enc []byte) uint64 {
 }
 
 var castagnoliTable = crc32.MakeTable(crc32.Castagnoli)
-
-// kind says how a column's values are compared, ordered and written as SQL.
-type kind int
-
-const (
-	kindInt      kind = iota // integer types: text, ordered as integers
-	kindDecimal              // DECIMAL; ordered as exact decimals
-	kindFloat                // FLOAT and DOUBLE: text of the double value
-	kindText                 // character strings, ENUM, SET, JSON
-	kindBinary               // BINARY, VARBINARY, BLOB, BIT, spatial types
-	kindTemporal             // DATE, TIME, DATETIME, TIMESTAMP, YEAR
-)
-
-// kindOf classifies an information_schema DATA_TYPE.
-func kindOf(dataType string) kind {
-	switch strings.ToLower(dataType) {
-	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "bit":
-		return kindInt
-	case "decimal", "numeric":
-		return kindDecimal
-	case "float", "double", "real", "double precision":
-		return kindFloat
-	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json":
-		return kindText
-	case "date", "time", "datetime", "timestamp", "year":
-		return kindTemporal
-	default: // binary, varbinary, blobs, geometry and other spatial types, unknown
-		return kindBinary
-	}
-}
-
-// literal writes v (nil for NULL), a value as the server returned it for a
-// column of kind k, as an exact SQL literal. Numbers are written bare,
-// binary values as X'..', text as a quoted string when it is plain
-// printable UTF-8 without backslashes (so that it reads the same under any
-// sql_mode, NO_BACKSLASH_ESCAPES or not) and without characters a terminal
-// acts on (see termtext), else as _utf8mb4 X'..'. Every literal is thus
-// safe to print on a terminal as it is.
-func literal(k kind, v []byte) string {
-	switch {
-	case v == nil:
-		return "NULL"
-	case k == kindBinary:
-		if len(v) == 0 {
-			return "''"
-		}
-		return "X'" + strings.ToUpper(hex.EncodeToString(v)) + "'"
-	case (k == kindInt || k == kindDecimal || k == kindFloat) && isNumber(v):
-		return string(v)
-	case isPlain(v):
-		return "'" + strings.ReplaceAll(string(v), "'", "''") + "'"
-	default:
-		return "_utf8mb4 X'" + strings.ToUpper(hex.EncodeToString(v)) + "'"
-	}
-}
-
-// isNumber reports whether v is a number the SQL grammar reads as one:
-// an optional minus, digits with an optional fraction and exponent.
-func isNumber(v []byte) bool {
-	s := string(v)
-	s = strings.TrimPrefix(s, "-")
-	if s == "" {
-		return false
-	}
-	mant, exp, hasExp := strings.Cut(strings.ToLower(s), "e")
-	if hasExp {
-		exp = strings.TrimPrefix(strings.TrimPrefix(exp, "+"), "-")
-		if exp == "" || strings.Trim(exp, "0123456789") != "" {
-			return false
-		}
-	}
-	ip, fp, _ := strings.Cut(mant, ".")
-	if ip == "" || strings.Trim(ip, "0123456789") != "" || strings.Trim(fp, "0123456789") != "" {
-		return false
-	}
-	return true
-}
-
-// isPlain reports whether v is valid UTF-8 without backslashes and without
-// characters termtext would escape (control, formatting, bidirectional).
-func isPlain(v []byte) bool {
-	s := string(v)
-	return utf8.Valid(v) && !strings.ContainsAny(s, "\\\uFFFD") && termtext.Line(s) == s
-}
 
 // compareInt compares two integers written in decimal (optional minus,
 // digits); it works for any size.

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/shiftgate/shiftgate/internal/keyset"
+	"github.com/shiftgate/shiftgate/internal/rowcodec"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -82,7 +83,7 @@ func TargetOnlyTables(ctx context.Context, target *sql.DB, targetDatabase string
 // column is one compared column.
 type column struct {
 	name string
-	kind kind
+	kind rowcodec.Kind
 	// src and dst are the expressions selected on each side when rows are
 	// compared: their text is the value compared and written in repairs.
 	src, dst string
@@ -325,15 +326,15 @@ func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance flo
 		if dc == nil || dc.Generated {
 			return nil, dstErr(fmt.Errorf("column %s (on the source) is missing or generated: %w", sc.Name, ErrMismatch))
 		}
-		k := kindOf(sc.DataType)
-		if dk := kindOf(dc.DataType); dk != k && !(isText(k) && isText(dk)) {
+		k := rowcodec.KindOf(sc.DataType)
+		if dk := rowcodec.KindOf(dc.DataType); family(dk) != family(k) {
 			return nil, dstErr(fmt.Errorf("column %s is %s, on the source %s: %w", sc.Name, dc.ColumnType, sc.ColumnType, ErrMismatch))
 		}
 		if sd, dd := definition(sc), definition(*dc); sd != dd {
 			t.colDiffs = append(t.colDiffs, ColumnDiff{Column: sc.Name, Source: sd, Target: dd})
 		}
-		col := column{name: sc.Name, kind: k, float: k == kindFloat,
-			field: field{lengthPrefixed: k == kindText || k == kindBinary, nullable: sc.Nullable || dc.Nullable}}
+		col := column{name: sc.Name, kind: k, float: k == rowcodec.Float,
+			field: field{lengthPrefixed: family(k) == rowcodec.Text || k == rowcodec.Binary, nullable: sc.Nullable || dc.Nullable}}
 		col.src, col.dst = valueExpr(sc), valueExpr(*dc)
 		col.hashSrc, col.hashDst = hashExpr(sc, textCast(sdef)), hashExpr(*dc, textCast(ddef))
 		if col.float && tolerance > 0 {
@@ -353,7 +354,7 @@ func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance flo
 	names := ix.ColumnNames()
 	t.key = keyset.NewKey(names...)
 	first := sdef.Column(names[0])
-	t.intLead = kindOf(first.DataType) == kindInt && !strings.EqualFold(first.DataType, "bit")
+	t.intLead = rowcodec.KindOf(first.DataType) == rowcodec.Int
 	for _, name := range names {
 		sc, dc := sdef.Column(name), ddef.Column(name)
 		if dc == nil {
@@ -380,7 +381,18 @@ func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance flo
 	return t, nil
 }
 
-func isText(k kind) bool { return k == kindText }
+// family groups the kinds whose values can be compared with each other:
+// integers with BIT and YEAR (all read as numbers), character strings with
+// types read in their text form.
+func family(k rowcodec.Kind) rowcodec.Kind {
+	switch k {
+	case rowcodec.Bit, rowcodec.Year:
+		return rowcodec.Int
+	case rowcodec.Other:
+		return rowcodec.Text
+	}
+	return k
+}
 
 // intWidth is the display width of an integer type, which says nothing
 // about the values (and which MySQL 8.0.19+ no longer reports).
@@ -400,26 +412,22 @@ func definition(c schema.Column) string {
 }
 
 // valueExpr is the SQL expression selected for a column's value: strings
-// in utf8mb4 (or their bytes for binary types), numbers and times as the
-// server writes them (pinned to time zone +00:00), FLOAT through DOUBLE so
-// that no digit is lost. Its text is what hashExpr hashes.
+// in utf8mb4 (or their bytes for binary types), other values as
+// rowcodec.ReadExpr reads them (numbers and times as the server writes
+// them, pinned to time zone +00:00; BIT and YEAR as numbers; FLOAT through
+// DOUBLE so that no digit is lost). Its text is what hashExpr hashes.
 func valueExpr(c schema.Column) string {
 	q := schema.QuoteIdent(c.Name)
-	if strings.EqualFold(c.DataType, "bit") {
-		return "CONCAT(" + q + " + 0)"
-	}
-	switch kindOf(c.DataType) {
-	case kindFloat:
-		return "CONCAT(CAST(" + q + " AS DOUBLE))"
-	case kindText:
+	switch rowcodec.KindOf(c.DataType) {
+	case rowcodec.Text:
 		if cs := strings.ToLower(c.Charset); cs != "" && cs != "utf8mb4" && cs != "binary" {
 			return "CAST(CONVERT(" + q + " USING utf8mb4) AS BINARY)"
 		}
 		return "CAST(" + q + " AS BINARY)"
-	case kindBinary:
+	case rowcodec.Binary:
 		return q
 	default:
-		return "CONCAT(" + q + ")"
+		return "CONCAT(" + rowcodec.ReadExpr(&c) + ")"
 	}
 }
 
@@ -429,16 +437,8 @@ func valueExpr(c schema.Column) string {
 // string columns have different collations, which CONCAT_WS cannot mix).
 func hashExpr(c schema.Column, castText bool) string {
 	q := schema.QuoteIdent(c.Name)
-	if strings.EqualFold(c.DataType, "bit") {
-		return "(" + q + " + 0)"
-	}
-	switch kindOf(c.DataType) {
-	case kindFloat:
-		if strings.EqualFold(c.DataType, "float") {
-			return "CAST(" + q + " AS DOUBLE)"
-		}
-		return q
-	case kindText:
+	switch rowcodec.KindOf(c.DataType) {
+	case rowcodec.Text:
 		if cs := strings.ToLower(c.Charset); cs != "" && cs != "utf8mb4" && cs != "binary" {
 			return "CAST(CONVERT(" + q + " USING utf8mb4) AS BINARY)"
 		}
@@ -446,9 +446,13 @@ func hashExpr(c schema.Column, castText bool) string {
 			return "CAST(" + q + " AS BINARY)"
 		}
 		return q
-	default:
+	case rowcodec.Binary:
 		return q
 	}
+	if e := rowcodec.ReadExpr(&c); e != q {
+		return "(" + e + ")"
+	}
+	return q
 }
 
 // textCast reports whether t's string columns must be cast to bytes in the
@@ -456,7 +460,7 @@ func hashExpr(c schema.Column, castText bool) string {
 func textCast(t *schema.TableDef) bool {
 	coll := ""
 	for _, c := range t.Columns {
-		if kindOf(c.DataType) != kindText {
+		if rowcodec.KindOf(c.DataType) != rowcodec.Text {
 			continue
 		}
 		if !strings.EqualFold(c.Charset, "utf8mb4") {
@@ -485,12 +489,12 @@ func keyOrder(c schema.Column) (keyCol, error) {
 	q := schema.QuoteIdent(c.Name)
 	kc := keyCol{name: c.Name}
 	dt := strings.ToLower(c.DataType)
-	switch {
-	case kindOf(dt) == kindInt && dt != "bit":
+	switch k := rowcodec.KindOf(dt); {
+	case k == rowcodec.Int:
 		kc.order, kc.cmp = "CONCAT("+q+")", compareInt
-	case kindOf(dt) == kindFloat:
+	case k == rowcodec.Float:
 		kc.order, kc.cmp = "CONCAT(CAST("+q+" AS DOUBLE))", compareFloat
-	case kindOf(dt) == kindDecimal || kindOf(dt) == kindTemporal || dt == "enum" || dt == "set" || dt == "bit":
+	case k == rowcodec.Decimal || k == rowcodec.Temporal || k == rowcodec.Year || k == rowcodec.Bit || dt == "enum" || dt == "set":
 		// ENUM and SET order by their index, times by their numeric form.
 		kc.order, kc.cmp = "CONCAT("+q+" + 0)", compareDecimal
 	case dt == "binary" || dt == "varbinary":

@@ -387,7 +387,9 @@ func (s *MySQLStore) Get(ctx context.Context, id int64) (*Detail, error) {
 	return d, rows.Err()
 }
 
-var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+// likeEscaper escapes a LIKE pattern for ESCAPE '!': a backslash would
+// need a literal that NO_BACKSLASH_ESCAPES reads differently.
+var likeEscaper = strings.NewReplacer(`!`, `!!`, `%`, `!%`, `_`, `!_`)
 
 // List implements Store.
 func (s *MySQLStore) List(ctx context.Context, f Filter) ([]*Ticket, error) {
@@ -423,7 +425,7 @@ func (s *MySQLStore) List(ctx context.Context, f Filter) ([]*Ticket, error) {
 	}
 	if f.Keyword != "" {
 		kw := "%" + likeEscaper.Replace(f.Keyword) + "%"
-		add(`(sql_text LIKE ? ESCAPE '\\' OR title LIKE ? ESCAPE '\\')`, kw, kw)
+		add(`(sql_text LIKE ? ESCAPE '!' OR title LIKE ? ESCAPE '!')`, kw, kw)
 	}
 	if f.BeforeID > 0 {
 		add("id < ?", f.BeforeID)

@@ -30,6 +30,17 @@ func TestMySQLStore(t *testing.T) {
 	})
 }
 
+// TestMySQLStoreUnderSQLModes runs the store suite on a server whose
+// global sql_mode turns off backslash escapes and reads double quotes as
+// identifiers.
+func TestMySQLStoreUnderSQLModes(t *testing.T) {
+	sandboxtest.SetGlobalSQLMode(t, "NO_BACKSLASH_ESCAPES,ANSI_QUOTES", servers[0])
+	workflowtest.TestStore(t, func(t *testing.T) workflow.Store {
+		s, _ := newMySQLStore(t)
+		return s
+	})
+}
+
 func TestMySQLStoreMigrations(t *testing.T) {
 	_, name := newMySQLStore(t)
 	db := sandboxtest.Open(t, servers[0], name)

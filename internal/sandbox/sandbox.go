@@ -17,8 +17,10 @@ package sandbox
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +38,9 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/shiftgate/shiftgate/internal/rowcodec"
+	"github.com/shiftgate/shiftgate/internal/termtext"
 )
 
 // ErrNoServerBinary is wrapped by the error Start and StartN return when the
@@ -550,7 +555,13 @@ func (s *Server) bootstrap(ctx context.Context, password string) error {
 			rows.Close()
 			return fmt.Errorf("sandbox: bootstrap: listing accounts: %w", err)
 		}
-		drop = append(drop, quoteString(user)+"@"+quoteString(host))
+		u, uok := rowcodec.PlainString(user)
+		h, hok := rowcodec.PlainString(host)
+		if !uok || !hok {
+			rows.Close()
+			return fmt.Errorf("sandbox: bootstrap: account %s@%s has characters no quoted name can hold under every sql_mode", termtext.Line(user), termtext.Line(host))
+		}
+		drop = append(drop, u+"@"+h)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return fmt.Errorf("sandbox: bootstrap: listing accounts: %w", err)
@@ -560,8 +571,8 @@ func (s *Server) bootstrap(ctx context.Context, password string) error {
 			return fmt.Errorf("sandbox: bootstrap: dropping default accounts: %w", err)
 		}
 	}
-	account := quoteString(userName) + "@'%'"
-	if _, err := conn.ExecContext(ctx, "CREATE USER "+account+" IDENTIFIED BY "+quoteString(password)); err != nil {
+	account := "'" + userName + "'@'%'" // userName is plain text
+	if _, err := conn.ExecContext(ctx, "CREATE USER "+account+" IDENTIFIED BY PASSWORD '"+nativePasswordHash(password)+"'"); err != nil {
 		// The server's message may quote the statement, which holds the password.
 		var me *mysql.MySQLError
 		if errors.As(err, &me) {
@@ -740,31 +751,15 @@ func newPassword() (string, error) {
 	return string(buf), nil
 }
 
-// quoteString returns s as a MariaDB string literal, valid unless
-// NO_BACKSLASH_ESCAPES is set (it is not on the sandbox's bootstrap session).
-func quoteString(s string) string {
-	var b strings.Builder
-	b.WriteByte('\'')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\':
-			b.WriteString(`\\`)
-		case '\'':
-			b.WriteString(`\'`)
-		case 0:
-			b.WriteString(`\0`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case 0x1a:
-			b.WriteString(`\Z`)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('\'')
-	return b.String()
+// nativePasswordHash is password's mysql_native_password hash, as
+// PASSWORD() computes it: "*" and the upper-case hex of SHA1(SHA1(password)).
+// CREATE USER ... IDENTIFIED BY PASSWORD takes it in a quoted string that
+// reads the same under every sql_mode, which the password (it holds a
+// backslash and quotes) would not.
+func nativePasswordHash(password string) string {
+	h := sha1.Sum([]byte(password))
+	h = sha1.Sum(h[:])
+	return "*" + strings.ToUpper(hex.EncodeToString(h[:]))
 }
 
 // ping opens a pool for cfg, pings it within 15 s (or ctx) and closes it.

@@ -64,9 +64,11 @@ func TestNewPassword(t *testing.T) {
 	}
 }
 
-func TestQuoteString(t *testing.T) {
-	if got, want := quoteString("a\\b'c\"d#;\x00"), `'a\\b\'c"d#;\0'`; got != want {
-		t.Errorf("quoteString = %s, want %s", got, want)
+// TestNativePasswordHash checks the hash against the one the server's
+// PASSWORD() gives.
+func TestNativePasswordHash(t *testing.T) {
+	if got, want := nativePasswordHash(`a\'`), "*71EAF6BB233C3BD97C8FFCD3D91500D56BAD41D2"; got != want {
+		t.Errorf("nativePasswordHash = %s, want %s", got, want)
 	}
 }
 

@@ -188,6 +188,12 @@ func NewDatabase(t testing.TB, s *sandbox.Server, prefix string) string {
 	if _, err := db.ExecContext(t.Context(), "CREATE DATABASE `"+name+"`"); err != nil {
 		t.Fatalf("sandboxtest: CREATE DATABASE %s on %s: %v", name, s.Addr(), err)
 	}
+	cleanupExec(t, s, "DROP DATABASE IF EXISTS `"+name+"`")
+	return name
+}
+
+// cleanupExec registers a t.Cleanup that runs stmt with args on s.
+func cleanupExec(t testing.TB, s *sandbox.Server, stmt string, args ...any) {
 	t.Cleanup(func() {
 		// t.Context() is already canceled when cleanups run.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -198,11 +204,10 @@ func NewDatabase(t testing.TB, s *sandbox.Server, prefix string) string {
 			return
 		}
 		defer db.Close()
-		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
-			t.Errorf("sandboxtest: DROP DATABASE %s on %s: %v", name, s.Addr(), err)
+		if _, err := db.ExecContext(ctx, stmt, args...); err != nil {
+			t.Errorf("sandboxtest: %s on %s: %v", stmt, s.Addr(), err)
 		}
 	})
-	return name
 }
 
 // databaseName returns sanitised prefix + "_" + 12 random hex digits.
@@ -255,5 +260,25 @@ func Exec(t testing.TB, db *sql.DB, stmts ...string) {
 		if _, err := db.ExecContext(t.Context(), stmt); err != nil {
 			t.Fatalf("sandboxtest: exec %q: %v", stmt, err)
 		}
+	}
+}
+
+// SetGlobalSQLMode sets the global sql_mode of servers, which sessions
+// opened afterwards take, and registers a t.Cleanup that restores the old
+// one. It fails the test on error. Parallel tests (t.Parallel) do not run
+// while a test that does not call t.Parallel runs, so call it only from
+// such a test.
+func SetGlobalSQLMode(t testing.TB, mode string, servers ...*sandbox.Server) {
+	t.Helper()
+	for _, s := range servers {
+		db := Open(t, s, "")
+		var old string
+		if err := db.QueryRowContext(t.Context(), "SELECT @@GLOBAL.sql_mode").Scan(&old); err != nil {
+			t.Fatalf("sandboxtest: reading sql_mode of %s: %v", s.Addr(), err)
+		}
+		if _, err := db.ExecContext(t.Context(), "SET GLOBAL sql_mode = ?", mode); err != nil {
+			t.Fatalf("sandboxtest: setting sql_mode of %s: %v", s.Addr(), err)
+		}
+		cleanupExec(t, s, "SET GLOBAL sql_mode = ?", old)
 	}
 }
