@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shiftgate/shiftgate/internal/mysqlcli"
+	"github.com/shiftgate/shiftgate/internal/rowcodec"
 	"github.com/shiftgate/shiftgate/internal/schema"
 	"github.com/shiftgate/shiftgate/migrate"
 )
@@ -337,8 +338,12 @@ func (b *bench) runCeiling(ctx context.Context, n int, binlog bool) (nativeResul
 	loads := map[string][]string{}
 	for _, t := range plan.Tables {
 		cols := strings.Join(columns[t.Name], ", ")
-		file := filepath.Join(dir, t.Name+".tsv")
-		q := fmt.Sprintf("SELECT %s INTO OUTFILE %s CHARACTER SET binary FROM %s", cols, quote(file), schema.QualifiedName(database, t.Name))
+		file, ok := rowcodec.PlainString(filepath.Join(dir, t.Name+".tsv"))
+		if !ok {
+			dstConn.Close()
+			return nativeResult{}, fmt.Errorf("export %s: the file name under %s cannot be quoted the same under every sql_mode", t.Name, dir)
+		}
+		q := fmt.Sprintf("SELECT %s INTO OUTFILE %s CHARACTER SET binary FROM %s", cols, file, schema.QualifiedName(database, t.Name))
 		if _, err := srcConn.ExecContext(ctx, q); err != nil {
 			dstConn.Close()
 			return nativeResult{}, fmt.Errorf("export %s: %w", t.Name, err)
@@ -347,7 +352,7 @@ func (b *bench) runCeiling(ctx context.Context, n int, binlog bool) (nativeResul
 			dstConn.Close()
 			return nativeResult{}, fmt.Errorf("create %s: %w", t.TargetName, err)
 		}
-		stmts := []string{fmt.Sprintf("LOAD DATA INFILE %s INTO TABLE %s CHARACTER SET binary (%s)", quote(file), schema.QualifiedName(target, t.TargetName), cols)}
+		stmts := []string{fmt.Sprintf("LOAD DATA INFILE %s INTO TABLE %s CHARACTER SET binary (%s)", file, schema.QualifiedName(target, t.TargetName), cols)}
 		if t.AfterRows != "" {
 			stmts = append(stmts, t.AfterRows)
 		}
@@ -408,8 +413,6 @@ func (b *bench) copierPlan(ctx context.Context, target string) (*migrate.Plan, e
 	}
 	return plan, nil
 }
-
-func quote(s string) string { return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'" }
 
 func dirSize(dir string) (int64, error) {
 	var n int64
