@@ -3,13 +3,11 @@ package migrate
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -20,31 +18,9 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/keyset"
 	"github.com/shiftgate/shiftgate/internal/schema"
-)
-
-// Session settings of the two sides. Both pin the time zone, so TIMESTAMP
-// values pass as UTC text unchanged. The writer's sql_mode keeps
-// AUTO_INCREMENT columns holding 0 (NO_AUTO_VALUE_ON_ZERO), accepts zero
-// dates the source holds (no NO_ZERO_DATE) and, like mysqldump, is not
-// strict: generated columns are computed again on the target, and a value
-// the source computed with a warning must not fail there. Foreign keys are
-// not checked while rows arrive in key order rather than in dependency
-// order.
-var (
-	readerParams = map[string]string{
-		"time_zone":    "'+00:00'",
-		"sql_mode":     "''", // no PAD_CHAR_TO_FULL_LENGTH: CHAR values as stored
-		"tx_isolation": "'REPEATABLE-READ'",
-	}
-	writerSQLMode = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
-	writerParams  = map[string]string{
-		"time_zone":          "'+00:00'",
-		"sql_mode":           "'" + writerSQLMode + "'",
-		"foreign_key_checks": "0",
-		"tx_isolation":       "'READ-COMMITTED'",
-	}
 )
 
 // insertStatementBytes is where a chunk's INSERT is split into another
@@ -135,9 +111,9 @@ type copierRun struct {
 	rowRate  *rateLimiter
 	byteRate *rateLimiter
 
-	emitMu   sync.Mutex
-	lastEmit Progress
-	runID    int64
+	writer conn.Session // the target pool's session profile
+	emitMu sync.Mutex
+	runID  int64
 }
 
 var copierRuns atomic.Int64
@@ -184,46 +160,34 @@ func (c *Copier) Run(ctx context.Context, progress ProgressFunc) (*Report, error
 func (r *copierRun) run(ctx context.Context) (err error) {
 	c := r.c
 	threads := c.cfg.threads
-	wp := maps.Clone(writerParams)
 	// Secondary unique indexes need no check when every row comes from one
 	// consistent snapshot of a source with the same unique keys: the rows
 	// are unique there. A lock-free or resumed copy can see a unique value
 	// move from a copied row to one not yet copied, so it keeps the check.
 	// (Deferred unique indexes are checked anyway, when they are built.)
-	if c.cfg.snapshot == SnapshotConsistent && !r.facts.resume {
-		wp["unique_checks"] = "0"
-	}
-	if c.cfg.noTargetBinlog {
-		wp["sql_log_bin"] = "0"
-	}
-	if r.src, err = c.cfg.open(ctx, Source, c.source, threads+2, readerParams, false); err != nil {
+	r.writer = conn.WriterSession(conn.WriterOptions{
+		NoUniqueChecks: c.cfg.snapshot == SnapshotConsistent && !r.facts.resume,
+		NoBinlog:       c.cfg.noTargetBinlog,
+	})
+	if r.src, err = c.cfg.open(ctx, Source, c.source, threads+2, conn.ReaderSession().Params(), false); err != nil {
 		return err
 	}
 	defer r.src.Close()
-	if r.dst, err = c.cfg.open(ctx, Target, c.target, threads+2, wp, true); err != nil {
+	if r.dst, err = c.cfg.open(ctx, Target, c.target, threads+2, r.writer.Params(), true); err != nil {
 		return err
 	}
 	defer r.dst.Close()
 
 	// One copy at a time into a target database: a named lock held on a
 	// connection of its own for the whole run.
-	lock, err := r.dst.Conn(ctx)
+	release, err := conn.Lock(ctx, r.dst, "shiftgate.copy."+c.cfg.targetDatabase, 0)
+	if errors.Is(err, conn.ErrLocked) {
+		return r.targetErr("database "+schema.QuoteIdent(c.cfg.targetDatabase), fmt.Errorf("%w: another copy into this database holds %w", ErrRunning, err))
+	}
 	if err != nil {
 		return r.targetErr("", err)
 	}
-	defer lock.Close()
-	var got sql.NullInt64
-	lockName := "shiftgate.copy." + c.cfg.targetDatabase
-	if len(lockName) > 64 { // MariaDB's limit on lock names
-		lockName = fmt.Sprintf("shiftgate.copy.%x", sha256.Sum256([]byte(c.cfg.targetDatabase)))[:64]
-	}
-	if err := lock.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", lockName).Scan(&got); err != nil {
-		return r.targetErr("", err)
-	}
-	if got.Int64 != 1 {
-		return r.targetErr("database "+schema.QuoteIdent(c.cfg.targetDatabase), fmt.Errorf("%w: another copy into this database holds lock %q", ErrRunning, lockName))
-	}
-	defer func() { _, _ = lock.ExecContext(context.Background(), "DO RELEASE_LOCK(?)", lockName) }()
+	defer release()
 
 	if err := r.prepareTarget(ctx); err != nil {
 		return r.incomplete(err)
@@ -1049,14 +1013,15 @@ func (r *copierRun) snapshot() Progress {
 	return p
 }
 
-// emit reports progress, from one goroutine at a time, never going back.
+// emit reports progress, from one goroutine at a time, never going back:
+// each report is taken under emitMu, after the one before, from counters
+// that only grow (rows, bytes, chunks, tables done), and a resumed run's
+// counters start at its checkpoint's before its first report.
 func (r *copierRun) emit() {
 	r.emitMu.Lock()
 	defer r.emitMu.Unlock()
-	p := r.snapshot()
-	r.lastEmit = p
 	if r.progress != nil {
-		r.progress(p)
+		r.progress(r.snapshot())
 	}
 }
 
