@@ -21,6 +21,7 @@ import (
 	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/keyset"
 	"github.com/shiftgate/shiftgate/internal/schema"
+	"github.com/shiftgate/shiftgate/internal/snapshot"
 )
 
 // insertStatementBytes is where a chunk's INSERT is split into another
@@ -192,21 +193,17 @@ func (r *copierRun) run(ctx context.Context) (err error) {
 	if err := r.prepareTarget(ctx); err != nil {
 		return r.incomplete(err)
 	}
-	readers, err := r.openReaders(ctx)
-	defer func() {
-		for _, conn := range readers {
-			_ = conn.Close()
-		}
-	}()
+	snap, err := r.openReaders(ctx)
 	if err != nil {
 		return r.incomplete(err)
 	}
+	defer snap.Close()
 	c.cfg.logger.Info("copier started", "source", r.plan.Source, "target", r.plan.Target, "database", c.database,
 		"target_database", r.plan.TargetDatabase, "tables", len(r.tables), "threads", threads, "method", r.facts.method.String(),
 		"snapshot", c.cfg.snapshot.String(), "resumed", r.report.Resumed)
 	r.emit()
 
-	if err := r.copyRows(ctx, readers); err != nil {
+	if err := r.copyRows(ctx, snap.Readers[0]); err != nil {
 		return r.incomplete(err)
 	}
 	if err := r.copyObjects(ctx); err != nil {
@@ -408,137 +405,37 @@ func (r *copierRun) cutSegments(ctx context.Context, tr *tableRun) ([]*segment, 
 	return append(segs, &segment{index: len(segs), lower: lower}), nil
 }
 
-// openReaders opens one source connection per thread. In consistent mode
-// each starts a consistent-snapshot transaction while the source's commits
-// are blocked, so that all see the same point, whose binlog position is
-// recorded and checked against every reader's own.
-func (r *copierRun) openReaders(ctx context.Context) ([]*sql.Conn, error) {
+// openReaders opens one source connection per thread (internal/snapshot).
+// In consistent mode each starts a consistent-snapshot transaction while
+// the source's commits are blocked (BACKUP STAGE BLOCK_COMMIT), so that all
+// see the same point, whose binlog position is recorded and checked
+// against every reader's own. Lock-free, the position is read before the
+// first chunk. A resumed copy keeps the first run's position.
+func (r *copierRun) openReaders(ctx context.Context) (*snapshot.Snapshot, error) {
 	c := r.c
-	conns := make([]*sql.Conn, 0, c.cfg.threads)
-	for range c.cfg.threads {
-		conn, err := r.src.Conn(ctx)
-		if err != nil {
-			return conns, r.sourceErr("", err)
-		}
-		conns = append(conns, conn)
+	method := snapshot.None
+	if c.cfg.snapshot == SnapshotConsistent {
+		method = snapshot.BackupStage
 	}
-	ctrl, err := r.src.Conn(ctx)
+	snap, err := snapshot.Open(ctx, snapshot.Options{Method: method, Position: r.facts.binlog}, snapshot.Group{DB: r.src, N: c.cfg.threads})
 	if err != nil {
-		return conns, r.sourceErr("", err)
-	}
-	defer ctrl.Close()
-	if c.cfg.snapshot == SnapshotNone {
-		pos, err := r.position(ctx, ctrl)
-		if err != nil {
-			return conns, err
+		var ge *snapshot.GroupError
+		if errors.As(err, &ge) {
+			err = ge.Err
 		}
-		if !r.report.Resumed || r.report.Position.IsZero() {
-			r.report.Position = pos
-		}
-		return conns, r.savePosition(ctx)
+		return nil, r.sourceErr("", err)
 	}
-	if _, err := ctrl.ExecContext(ctx, "SET SESSION lock_wait_timeout = 10"); err != nil {
-		return conns, r.sourceErr("", err)
-	}
-	if _, err := ctrl.ExecContext(ctx, "BACKUP STAGE START"); err != nil {
-		return conns, r.sourceErr("", fmt.Errorf("BACKUP STAGE START: %w", err))
-	}
-	ended := false
-	end := func() error {
-		if ended {
-			return nil
-		}
-		ended = true
-		_, err := ctrl.ExecContext(context.Background(), "BACKUP STAGE END")
-		return err
-	}
-	defer func() { _ = end() }()
-	if _, err := ctrl.ExecContext(ctx, "BACKUP STAGE BLOCK_COMMIT"); err != nil {
-		return conns, r.sourceErr("", fmt.Errorf("BACKUP STAGE BLOCK_COMMIT: %w", err))
-	}
-	blocked := time.Now()
-	for _, conn := range conns {
-		if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
-			return conns, r.sourceErr("", fmt.Errorf("start snapshot: %w", err))
-		}
-	}
-	pos, err := r.position(ctx, ctrl)
-	if err != nil {
-		return conns, err
-	}
-	if err := end(); err != nil {
-		return conns, r.sourceErr("", fmt.Errorf("BACKUP STAGE END: %w", err))
-	}
-	r.report.CommitsBlocked = time.Since(blocked)
-	c.cfg.logger.Info("copier snapshot", "readers", len(conns), "commits_blocked", r.report.CommitsBlocked, "position", pos.String())
-	if pos.File != "" {
-		for i, conn := range conns {
-			file, p, err := snapshotPosition(ctx, conn)
-			if err != nil {
-				return conns, r.sourceErr("", err)
-			}
-			if file != pos.File || p != pos.Pos {
-				return conns, r.sourceErr("", fmt.Errorf("reader %d's snapshot is at %s:%d, not at %s: the snapshots are not aligned", i+1, file, p, pos))
-			}
-		}
+	pos := snap.Position
+	if method == snapshot.BackupStage {
+		r.report.CommitsBlocked = snap.Blocked
+		c.cfg.logger.Info("copier snapshot", "readers", c.cfg.threads, "commits_blocked", r.report.CommitsBlocked, "position", pos.String())
 	}
 	if r.report.Resumed && !r.report.Position.IsZero() {
-		return conns, nil // the first run's position stays: rows before it are older
+		return snap, nil // the first run's position stays: rows before it are older
 	}
 	r.report.Position = pos
-	r.report.Consistent = !r.report.Resumed
-	return conns, r.savePosition(ctx)
-}
-
-// position reads the source's binlog position and GTID now.
-func (r *copierRun) position(ctx context.Context, conn *sql.Conn) (Position, error) {
-	var pos Position
-	if !r.facts.binlog {
-		return pos, nil
-	}
-	if err := conn.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&pos.GTID); err != nil {
-		return pos, r.sourceErr("", fmt.Errorf("gtid_binlog_pos: %w", err))
-	}
-	rows, err := conn.QueryContext(ctx, "SHOW MASTER STATUS")
-	if err != nil {
-		return pos, r.sourceErr("", fmt.Errorf("SHOW MASTER STATUS: %w", err))
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	if rows.Next() {
-		dest := make([]any, len(cols))
-		dest[0], dest[1] = &pos.File, &pos.Pos
-		for i := 2; i < len(dest); i++ {
-			dest[i] = new(sql.RawBytes)
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return pos, r.sourceErr("", fmt.Errorf("SHOW MASTER STATUS: %w", err))
-		}
-	}
-	return pos, rows.Err()
-}
-
-// snapshotPosition is the binlog position a reader's consistent snapshot
-// corresponds to (MariaDB's binlog_snapshot_file and _position).
-func snapshotPosition(ctx context.Context, conn *sql.Conn) (file string, pos uint64, err error) {
-	rows, err := conn.QueryContext(ctx, "SHOW STATUS LIKE 'binlog_snapshot_%'")
-	if err != nil {
-		return "", 0, fmt.Errorf("binlog_snapshot status: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var name, value string
-		if err := rows.Scan(&name, &value); err != nil {
-			return "", 0, err
-		}
-		switch strings.ToLower(name) {
-		case "binlog_snapshot_file":
-			file = value
-		case "binlog_snapshot_position":
-			_, err = fmt.Sscan(value, &pos)
-		}
-	}
-	return file, pos, errors.Join(err, rows.Err())
+	r.report.Consistent = method == snapshot.BackupStage && !r.report.Resumed
+	return snap, r.savePosition(ctx)
 }
 
 func (r *copierRun) savePosition(ctx context.Context) error {
