@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shiftgate/shiftgate/internal/checkpoint"
 	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/keyset"
 	"github.com/shiftgate/shiftgate/internal/schema"
@@ -209,8 +209,7 @@ func (r *copierRun) run(ctx context.Context) (err error) {
 	if err := r.copyObjects(ctx); err != nil {
 		return r.incomplete(err)
 	}
-	cp := schema.QuoteIdent(c.cfg.checkpointDB)
-	if _, err := r.dst.ExecContext(ctx, "UPDATE "+cp+".copy_runs SET state = ?, updated_at = NOW(6) WHERE target_db = ?", runDone, c.cfg.targetDatabase); err != nil {
+	if err := c.checkpoint.Finish(ctx, r.dst, c.cfg.targetDatabase); err != nil {
 		return r.incomplete(r.targetErr("checkpoint", err))
 	}
 	r.emit()
@@ -231,18 +230,19 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 	c, facts := r.c, r.facts
 	target := c.cfg.targetDatabase
 	cp := schema.QuoteIdent(c.cfg.checkpointDB)
+	// Before this function takes a connection: the migration takes two
+	// of the pool's (its lock and its statements).
+	if err := c.checkpoint.Prepare(ctx, r.dst); err != nil {
+		return r.targetErr("checkpoint", err)
+	}
 	conn, err := r.dst.Conn(ctx)
 	if err != nil {
 		return r.targetErr("", err)
 	}
 	defer conn.Close()
-	stmts := checkpointDDL(c.cfg.checkpointDB)
 	if !facts.targetHas {
-		stmts = append(stmts, fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s CHARACTER SET %s COLLATE %s",
-			schema.QuoteIdent(target), facts.sourceDB.Charset, facts.sourceDB.Collation))
-	}
-	for _, s := range stmts {
-		if _, err := conn.ExecContext(ctx, s); err != nil {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s CHARACTER SET %s COLLATE %s",
+			schema.QuoteIdent(target), facts.sourceDB.Charset, facts.sourceDB.Collation)); err != nil {
 			return r.targetErr("database "+schema.QuoteIdent(target), fmt.Errorf("prepare: %w", err))
 		}
 	}
@@ -266,14 +266,16 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 	if facts.resume {
 		r.report.Resumed = true
 		r.report.Position = facts.run.Position
-		segs, err := loadSegments(ctx, conn, c.cfg.checkpointDB, target, func(t string) (keyset.Key, bool) { k, ok := keys[t]; return k, ok })
+		segs, err := c.checkpoint.LoadSegments(ctx, conn, target, func(t string) (keyset.Key, bool) { k, ok := keys[t]; return k, ok })
 		if err != nil {
 			return r.targetErr("checkpoint", err)
 		}
 		for _, tr := range r.tables {
-			tr.segments = segs[tr.ct.target]
+			for _, sg := range segs[tr.ct.target] {
+				tr.segments = append(tr.segments, resumeSegment(sg))
+			}
 		}
-		c.cfg.logger.Info("copier resumes", "target_database", target, "rows_done", facts.run.totalRows())
+		c.cfg.logger.Info("copier resumes", "target_database", target, "rows_done", facts.run.TotalRows())
 	} else {
 		if err := r.freshStart(ctx, conn); err != nil {
 			return err
@@ -319,7 +321,6 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 func (r *copierRun) freshStart(ctx context.Context, conn *sql.Conn) error {
 	c := r.c
 	target := c.cfg.targetDatabase
-	cp := schema.QuoteIdent(c.cfg.checkpointDB)
 	var drop []string
 	for _, tr := range r.tables {
 		if tr.ct.exists {
@@ -339,32 +340,20 @@ func (r *copierRun) freshStart(ctx context.Context, conn *sql.Conn) error {
 		}
 		tr.segments = segs
 	}
-	tables, _ := json.Marshal(c.pairs(r.defs()))
+	run := checkpoint.Run{Target: target, Source: r.plan.Source, SourceDB: c.database, Tables: c.pairs(r.defs())}
+	var segs []checkpoint.Segment
+	for _, tr := range r.tables {
+		for _, s := range tr.segments {
+			segs = append(segs, checkpoint.Segment{Table: tr.ct.target, Index: s.index, Lower: s.lower, Upper: s.upper})
+		}
+	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return r.targetErr("checkpoint", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	exec := func(q string, args ...any) error {
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return r.targetErr("checkpoint", err)
-		}
-		return nil
-	}
-	if err := exec("DELETE FROM "+cp+".copy_segments WHERE target_db = ?", target); err != nil {
-		return err
-	}
-	if err := exec("REPLACE INTO "+cp+".copy_runs VALUES (?, ?, ?, ?, ?, '', '', 0, NOW(6), NOW(6))",
-		target, r.plan.Source, c.database, string(tables), runCopying); err != nil {
-		return err
-	}
-	for _, tr := range r.tables {
-		for _, s := range tr.segments {
-			if err := exec("INSERT INTO "+cp+".copy_segments (target_db, target_table, segment, lower_key, upper_key, last_key) VALUES (?, ?, ?, ?, ?, '')",
-				target, tr.ct.target, s.index, encodeKey(s.lower), encodeKey(s.upper)); err != nil {
-				return err
-			}
-		}
+	if err := c.checkpoint.Start(ctx, tx, run, segs); err != nil {
+		return r.targetErr("checkpoint", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return r.targetErr("checkpoint", err)
@@ -440,9 +429,7 @@ func (r *copierRun) openReaders(ctx context.Context) (*snapshot.Snapshot, error)
 
 func (r *copierRun) savePosition(ctx context.Context) error {
 	p := r.report.Position
-	_, err := r.dst.ExecContext(ctx, "UPDATE "+schema.QuoteIdent(r.c.cfg.checkpointDB)+".copy_runs SET gtid = ?, binlog_file = ?, binlog_pos = ?, updated_at = NOW(6) WHERE target_db = ? AND binlog_file = '' AND gtid = ''",
-		p.GTID, p.File, p.Pos, r.c.cfg.targetDatabase)
-	if err != nil {
+	if err := r.c.checkpoint.SavePosition(ctx, r.dst, r.c.cfg.targetDatabase, p); err != nil {
 		return r.targetErr("checkpoint", err)
 	}
 	return nil
@@ -712,10 +699,7 @@ func (r *copierRun) write(ctx context.Context, conn *sql.Conn, handler string, c
 			return r.targetErr(object, fmt.Errorf("%d of %d rows of a chunk were written: the target skipped rows (a duplicate key?)", written, ch.rows))
 		}
 	}
-	_, err = tx.ExecContext(ctx, "UPDATE "+schema.QuoteIdent(r.c.cfg.checkpointDB)+
-		".copy_segments SET last_key = ?, rows_copied = rows_copied + ?, bytes_copied = bytes_copied + ?, chunks = chunks + 1, done = ? WHERE target_db = ? AND target_table = ? AND segment = ?",
-		encodeKey(ch.last), ch.rows, len(ch.data), ch.final, r.c.cfg.targetDatabase, t.ct.target, seg.index)
-	if err != nil {
+	if err := r.c.checkpoint.SaveChunk(ctx, tx, r.c.cfg.targetDatabase, t.ct.target, seg.index, ch.last, int64(ch.rows), int64(len(ch.data)), ch.final); err != nil {
 		return r.targetErr("checkpoint", err)
 	}
 	if err := tx.Commit(); err != nil {
