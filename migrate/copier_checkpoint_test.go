@@ -2,7 +2,6 @@ package migrate_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -23,16 +22,7 @@ func TestCopierRefusesACheckpointOfANewerVersion(t *testing.T) {
 	src, _ := newSample(t)
 	dst := targetName(t, servers[1])
 	cp := dst + "_cp"
-	stop := errors.New("stop here")
-	var chunks int
-	_, err := newCopier(t, src, servers[1], dst, migrate.WithChunkRows(50), migrate.WithThreads(1),
-		migrate.WithThrottler(migrate.ThrottlerFunc(func(_ context.Context, table string) error {
-			if chunks++; table == "orders" && chunks > 30 {
-				return stop
-			}
-			return nil
-		}))).Run(ctx, nil)
-	require.ErrorIs(t, err, stop)
+	interruptCopy(t, src, dst)
 	cpDB := sandboxtest.Open(t, servers[1], cp)
 	sandboxtest.Exec(t, cpDB, "INSERT INTO schema_version VALUES (99, '0099_future.sql', NOW(6))")
 	rowsBefore, stateBefore := checkpointRows(t, cp, dst)

@@ -12,6 +12,23 @@ import (
 	"github.com/shiftgate/shiftgate/migrate"
 )
 
+// interruptCopy runs a copy of src into dst that stops with an error part
+// of the way through orders, and returns its report.
+func interruptCopy(t *testing.T, src, dst string) *migrate.Report {
+	t.Helper()
+	stop := errors.New("stop here")
+	var chunks int
+	report, err := newCopier(t, src, servers[1], dst, migrate.WithChunkRows(50), migrate.WithThreads(1),
+		migrate.WithThrottler(migrate.ThrottlerFunc(func(_ context.Context, table string) error {
+			if chunks++; table == "orders" && chunks > 30 {
+				return stop
+			}
+			return nil
+		}))).Run(context.Background(), nil)
+	require.ErrorIs(t, err, stop)
+	return report
+}
+
 // TestCopierResumedProgressNeverGoesBack interrupts a copy and resumes it
 // with frequent progress reports: no report of the resumed run, in total or
 // for any table, has fewer rows, bytes or done tables than one before it,
@@ -20,16 +37,7 @@ func TestCopierResumedProgressNeverGoesBack(t *testing.T) {
 	ctx := context.Background()
 	src, _ := newSample(t)
 	dst := targetName(t, servers[1])
-	stop := errors.New("stop here")
-	var chunks int
-	first, err := newCopier(t, src, servers[1], dst, migrate.WithChunkRows(50), migrate.WithThreads(1),
-		migrate.WithThrottler(migrate.ThrottlerFunc(func(_ context.Context, table string) error {
-			if chunks++; table == "orders" && chunks > 30 {
-				return stop
-			}
-			return nil
-		}))).Run(ctx, nil)
-	require.ErrorIs(t, err, stop)
+	first := interruptCopy(t, src, dst)
 	require.Positive(t, first.Rows)
 
 	var reports []migrate.Progress
