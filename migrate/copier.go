@@ -40,7 +40,10 @@ import (
 //   - Views, routines, triggers and events are created after the rows.
 //
 // The checkpoints live in the database _shiftgate on the target
-// (WithCheckpointDatabase); a finished copy marks itself done there.
+// (WithCheckpointDatabase); a finished copy marks itself done there. Its
+// tables carry a schema version: Plan and Run refuse a checkpoint database
+// written by a newer or unknown version of this library, with an error
+// naming the database and the versions, rather than start the copy over.
 type Copier struct {
 	source, target *mysql.Config
 	database       string
