@@ -230,8 +230,7 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 	c, facts := r.c, r.facts
 	target := c.cfg.targetDatabase
 	cp := schema.QuoteIdent(c.cfg.checkpointDB)
-	// Before this function takes a connection: the migration takes two
-	// of the pool's (its lock and its statements).
+	// Before this function takes a connection: the migration takes one.
 	if err := c.checkpoint.Prepare(ctx, r.dst); err != nil {
 		return r.targetErr("checkpoint", err)
 	}

@@ -168,21 +168,21 @@ const lockWait = 60 * time.Second
 // processes starting together migrate once). It refuses tables of a newer
 // or unknown version (*VersionError) and changes nothing then.
 func (s *Schema) Migrate(ctx context.Context, db *sql.DB) error {
-	release, err := conn.Lock(ctx, db, s.Lock, lockWait)
-	if err != nil {
-		return fmt.Errorf("%s: cannot take the migration lock: %w", s.What, err)
-	}
-	defer release()
 	c, err := db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.What, err)
 	}
-	if s.Database == "" {
-		defer c.Close()
-	} else {
-		// The migrations name their tables without a database: the
-		// connection's default database must not reach the pool.
-		defer conn.Discard(c)
+	// The lock and the migrations share one connection: a pool of one
+	// connection migrates too. Discarded at the end: its default database
+	// (USE below) must not reach the pool.
+	defer conn.Discard(c)
+	release, err := conn.LockOn(ctx, c, s.Lock, lockWait)
+	if err != nil {
+		return fmt.Errorf("%s: cannot take the migration lock: %w", s.What, err)
+	}
+	defer func() { _ = release() }() // on an error, closing c releases it
+	if s.Database != "" {
+		// The migrations name their tables without a database.
 		if _, err := c.ExecContext(ctx, "USE "+quote(s.Database)); err != nil {
 			return fmt.Errorf("database %s: %s: %w", quote(s.Database), s.What, err)
 		}

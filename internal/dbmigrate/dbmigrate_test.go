@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/shiftgate/shiftgate/internal/sandbox"
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
@@ -113,5 +114,27 @@ func TestMigrate(t *testing.T) {
 	}
 	if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'tc'", name).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("the refused migration ran: %d, %v", n, err)
+	}
+}
+
+// TestMigrateOnAPoolOfOne: the lock and the migrations share a connection,
+// so a pool limited to one connection migrates instead of waiting for a
+// second.
+func TestMigrateOnAPoolOfOne(t *testing.T) {
+	name := sandboxtest.NewDatabase(t, servers[0], "dbmigrate")
+	db := sandboxtest.Open(t, servers[0], name)
+	db.SetMaxOpenConns(1)
+	list, err := Load(files("0001_a.sql"), "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := &Schema{What: "test", Table: "schema_version", Lock: "shiftgate.test." + name, Migrations: list}
+	if err := s.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Version(ctx, db); err != nil || v != 1 {
+		t.Fatalf("version %d, %v; want 1", v, err)
 	}
 }
