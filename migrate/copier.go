@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shiftgate/shiftgate/internal/checkpoint"
 	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/keyset"
 	"github.com/shiftgate/shiftgate/internal/schema"
@@ -39,11 +40,15 @@ import (
 //   - Views, routines, triggers and events are created after the rows.
 //
 // The checkpoints live in the database _shiftgate on the target
-// (WithCheckpointDatabase); a finished copy marks itself done there.
+// (WithCheckpointDatabase); a finished copy marks itself done there. Its
+// tables carry a schema version: Plan and Run refuse a checkpoint database
+// written by a newer or unknown version of this library, with an error
+// naming the database and the versions, rather than start the copy over.
 type Copier struct {
 	source, target *mysql.Config
 	database       string
 	cfg            config
+	checkpoint     *checkpoint.Store
 	running        atomic.Bool
 }
 
@@ -86,7 +91,7 @@ func NewCopier(sourceDSN, targetDSN, database string, opts ...Option) (*Copier, 
 	if strings.EqualFold(cfg.targetDatabase, cfg.checkpointDB) {
 		return nil, fmt.Errorf("migrate: copier: target database %s is the checkpoint database", schema.QuoteIdent(cfg.targetDatabase))
 	}
-	return &Copier{source: src, target: dst, database: database, cfg: cfg}, nil
+	return &Copier{source: src, target: dst, database: database, cfg: cfg, checkpoint: checkpoint.New(cfg.checkpointDB)}, nil
 }
 
 // copyTable is what Plan learned about one base table.
@@ -111,7 +116,7 @@ type copierFacts struct {
 	views     []string
 	routines  []schema.Routine
 	method    WriteMethod
-	run       *runRecord // the checkpointed run on the target, if any
+	run       *checkpoint.Run // the checkpointed run on the target, if any
 	resume    bool
 }
 
@@ -177,20 +182,22 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 		}
 	}
 
-	// The checkpoint of an interrupted copy.
-	facts.run, err = loadRun(ctx, dst, c.cfg.checkpointDB, c.cfg.targetDatabase)
-	if err != nil {
+	// The checkpoint of an interrupted copy, unless a newer or unknown
+	// version wrote it: that is refused, never started over.
+	if err := c.checkpoint.Check(ctx, dst); err != nil {
+		dstErr("checkpoint", err)
+	} else if facts.run, err = c.checkpoint.LoadRun(ctx, dst, c.cfg.targetDatabase); err != nil {
 		dstErr("checkpoint", err)
 	}
 	pairs := c.pairs(selected)
 	// A run whose target database is gone (dropped to start over) is not
 	// resumed: it starts afresh.
-	if facts.run != nil && facts.run.State == runCopying && s.targetHas {
-		if facts.run.matches(plan.Source, c.database, pairs) {
+	if facts.run != nil && facts.run.State == checkpoint.Copying && s.targetHas {
+		if facts.run.Matches(plan.Source, c.database, pairs) {
 			facts.resume = true
 		} else if !c.cfg.replace {
 			s.hintedProblem(Target, "database "+schema.QuoteIdent(c.cfg.targetDatabase), fmt.Errorf("%w: it holds an unfinished copy of %s from %s (tables %s)",
-				ErrNotEmpty, schema.QuoteIdent(facts.run.SourceDB), facts.run.Source, facts.run.tableList()),
+				ErrNotEmpty, schema.QuoteIdent(facts.run.SourceDB), facts.run.Source, strings.Join(facts.run.Tables, ", ")),
 				"run that copy again to finish it, or allow starting over with WithReplace")
 		}
 	}
@@ -254,7 +261,7 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 		if facts.resume {
 			ct.resume = true
 			tp.Resume = true
-			tp.CheckpointRows = facts.run.rows[ct.target]
+			tp.CheckpointRows = facts.run.Rows[ct.target]
 			tp.TargetHasRows = tp.TargetExists && tp.CheckpointRows > 0
 		}
 		if tp.TargetHasRows && !ct.resume {
@@ -447,7 +454,7 @@ func (c *Copier) describe(plan *Plan, facts *copierFacts) (locks, steps []string
 		steps = append(steps, fmt.Sprintf("create database %s on the target with %s / %s", schema.QuoteIdent(plan.TargetDatabase), facts.sourceDB.Charset, facts.sourceDB.Collation))
 	}
 	if facts.resume {
-		steps = append(steps, fmt.Sprintf("resume the interrupted copy recorded in %s on the target: %d rows already copied; chunks are read from a new snapshot", schema.QuoteIdent(c.cfg.checkpointDB), facts.run.totalRows()))
+		steps = append(steps, fmt.Sprintf("resume the interrupted copy recorded in %s on the target: %d rows already copied; chunks are read from a new snapshot", schema.QuoteIdent(c.cfg.checkpointDB), facts.run.TotalRows()))
 	} else {
 		steps = append(steps, fmt.Sprintf("create %d table(s) on the target (existing empty ones are dropped first) and the checkpoint in %s", len(plan.Tables), schema.QuoteIdent(c.cfg.checkpointDB)))
 	}

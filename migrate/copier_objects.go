@@ -107,7 +107,7 @@ func (r *copierRun) copyObjects(ctx context.Context) error {
 			stmts = append(stmts, "SET SESSION time_zone = "+rowcodec.String(tz))
 		}
 		stmts = append(stmts, drop+schema.QuoteIdent(o.Name), stmt,
-			"SET SESSION sql_mode = '"+writerSQLMode+"', time_zone = '+00:00'")
+			r.writer.Set())
 		for _, s := range stmts {
 			if _, err := dst.ExecContext(ctx, s); err != nil {
 				return r.targetErr(string(o.Kind)+" "+schema.QualifiedName(r.c.cfg.targetDatabase, o.Name), err)

@@ -3,13 +3,10 @@ package migrate
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -20,32 +17,12 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shiftgate/shiftgate/internal/checkpoint"
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/keyset"
 	"github.com/shiftgate/shiftgate/internal/rowcodec"
 	"github.com/shiftgate/shiftgate/internal/schema"
-)
-
-// Session settings of the two sides. Both pin the time zone, so TIMESTAMP
-// values pass as UTC text unchanged. The writer's sql_mode keeps
-// AUTO_INCREMENT columns holding 0 (NO_AUTO_VALUE_ON_ZERO), accepts zero
-// dates the source holds (no NO_ZERO_DATE) and, like mysqldump, is not
-// strict: generated columns are computed again on the target, and a value
-// the source computed with a warning must not fail there. Foreign keys are
-// not checked while rows arrive in key order rather than in dependency
-// order.
-var (
-	readerParams = map[string]string{
-		"time_zone":    "'+00:00'",
-		"sql_mode":     "''", // no PAD_CHAR_TO_FULL_LENGTH: CHAR values as stored
-		"tx_isolation": "'REPEATABLE-READ'",
-	}
-	writerSQLMode = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
-	writerParams  = map[string]string{
-		"time_zone":          "'+00:00'",
-		"sql_mode":           "'" + writerSQLMode + "'",
-		"foreign_key_checks": "0",
-		"tx_isolation":       "'READ-COMMITTED'",
-	}
+	"github.com/shiftgate/shiftgate/internal/snapshot"
 )
 
 // insertStatementBytes is where a chunk's INSERT is split into another
@@ -136,9 +113,9 @@ type copierRun struct {
 	rowRate  *rateLimiter
 	byteRate *rateLimiter
 
-	emitMu   sync.Mutex
-	lastEmit Progress
-	runID    int64
+	writer conn.Session // the target pool's session profile
+	emitMu sync.Mutex
+	runID  int64
 }
 
 var copierRuns atomic.Int64
@@ -185,72 +162,55 @@ func (c *Copier) Run(ctx context.Context, progress ProgressFunc) (*Report, error
 func (r *copierRun) run(ctx context.Context) (err error) {
 	c := r.c
 	threads := c.cfg.threads
-	wp := maps.Clone(writerParams)
 	// Secondary unique indexes need no check when every row comes from one
 	// consistent snapshot of a source with the same unique keys: the rows
 	// are unique there. A lock-free or resumed copy can see a unique value
 	// move from a copied row to one not yet copied, so it keeps the check.
 	// (Deferred unique indexes are checked anyway, when they are built.)
-	if c.cfg.snapshot == SnapshotConsistent && !r.facts.resume {
-		wp["unique_checks"] = "0"
-	}
-	if c.cfg.noTargetBinlog {
-		wp["sql_log_bin"] = "0"
-	}
-	if r.src, err = c.cfg.open(ctx, Source, c.source, threads+2, readerParams, false); err != nil {
+	r.writer = conn.WriterSession(conn.WriterOptions{
+		NoUniqueChecks: c.cfg.snapshot == SnapshotConsistent && !r.facts.resume,
+		NoBinlog:       c.cfg.noTargetBinlog,
+	})
+	if r.src, err = c.cfg.open(ctx, Source, c.source, threads+2, conn.ReaderSession().Params(), false); err != nil {
 		return err
 	}
 	defer r.src.Close()
-	if r.dst, err = c.cfg.open(ctx, Target, c.target, threads+2, wp, true); err != nil {
+	if r.dst, err = c.cfg.open(ctx, Target, c.target, threads+2, r.writer.Params(), true); err != nil {
 		return err
 	}
 	defer r.dst.Close()
 
 	// One copy at a time into a target database: a named lock held on a
 	// connection of its own for the whole run.
-	lock, err := r.dst.Conn(ctx)
+	release, err := conn.Lock(ctx, r.dst, "shiftgate.copy."+c.cfg.targetDatabase, 0)
+	if errors.Is(err, conn.ErrLocked) {
+		return r.targetErr("database "+schema.QuoteIdent(c.cfg.targetDatabase), fmt.Errorf("%w: another copy into this database holds %w", ErrRunning, err))
+	}
 	if err != nil {
 		return r.targetErr("", err)
 	}
-	defer lock.Close()
-	var got sql.NullInt64
-	lockName := "shiftgate.copy." + c.cfg.targetDatabase
-	if len(lockName) > 64 { // MariaDB's limit on lock names
-		lockName = fmt.Sprintf("shiftgate.copy.%x", sha256.Sum256([]byte(c.cfg.targetDatabase)))[:64]
-	}
-	if err := lock.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", lockName).Scan(&got); err != nil {
-		return r.targetErr("", err)
-	}
-	if got.Int64 != 1 {
-		return r.targetErr("database "+schema.QuoteIdent(c.cfg.targetDatabase), fmt.Errorf("%w: another copy into this database holds lock %q", ErrRunning, lockName))
-	}
-	defer func() { _, _ = lock.ExecContext(context.Background(), "DO RELEASE_LOCK(?)", lockName) }()
+	defer release()
 
 	if err := r.prepareTarget(ctx); err != nil {
 		return r.incomplete(err)
 	}
-	readers, err := r.openReaders(ctx)
-	defer func() {
-		for _, conn := range readers {
-			_ = conn.Close()
-		}
-	}()
+	snap, err := r.openReaders(ctx)
 	if err != nil {
 		return r.incomplete(err)
 	}
+	defer snap.Close()
 	c.cfg.logger.Info("copier started", "source", r.plan.Source, "target", r.plan.Target, "database", c.database,
 		"target_database", r.plan.TargetDatabase, "tables", len(r.tables), "threads", threads, "method", r.facts.method.String(),
 		"snapshot", c.cfg.snapshot.String(), "resumed", r.report.Resumed)
 	r.emit()
 
-	if err := r.copyRows(ctx, readers); err != nil {
+	if err := r.copyRows(ctx, snap.Readers[0]); err != nil {
 		return r.incomplete(err)
 	}
 	if err := r.copyObjects(ctx); err != nil {
 		return r.incomplete(err)
 	}
-	cp := schema.QuoteIdent(c.cfg.checkpointDB)
-	if _, err := r.dst.ExecContext(ctx, "UPDATE "+cp+".copy_runs SET state = ?, updated_at = NOW(6) WHERE target_db = ?", runDone, c.cfg.targetDatabase); err != nil {
+	if err := c.checkpoint.Finish(ctx, r.dst, c.cfg.targetDatabase); err != nil {
 		return r.incomplete(r.targetErr("checkpoint", err))
 	}
 	r.emit()
@@ -271,18 +231,18 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 	c, facts := r.c, r.facts
 	target := c.cfg.targetDatabase
 	cp := schema.QuoteIdent(c.cfg.checkpointDB)
+	// Before this function takes a connection: the migration takes one.
+	if err := c.checkpoint.Prepare(ctx, r.dst); err != nil {
+		return r.targetErr("checkpoint", err)
+	}
 	conn, err := r.dst.Conn(ctx)
 	if err != nil {
 		return r.targetErr("", err)
 	}
 	defer conn.Close()
-	stmts := checkpointDDL(c.cfg.checkpointDB)
 	if !facts.targetHas {
-		stmts = append(stmts, fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s CHARACTER SET %s COLLATE %s",
-			schema.QuoteIdent(target), facts.sourceDB.Charset, facts.sourceDB.Collation))
-	}
-	for _, s := range stmts {
-		if _, err := conn.ExecContext(ctx, s); err != nil {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s CHARACTER SET %s COLLATE %s",
+			schema.QuoteIdent(target), facts.sourceDB.Charset, facts.sourceDB.Collation)); err != nil {
 			return r.targetErr("database "+schema.QuoteIdent(target), fmt.Errorf("prepare: %w", err))
 		}
 	}
@@ -306,14 +266,16 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 	if facts.resume {
 		r.report.Resumed = true
 		r.report.Position = facts.run.Position
-		segs, err := loadSegments(ctx, conn, c.cfg.checkpointDB, target, func(t string) (keyset.Key, bool) { k, ok := keys[t]; return k, ok })
+		segs, err := c.checkpoint.LoadSegments(ctx, conn, target, func(t string) (keyset.Key, bool) { k, ok := keys[t]; return k, ok })
 		if err != nil {
 			return r.targetErr("checkpoint", err)
 		}
 		for _, tr := range r.tables {
-			tr.segments = segs[tr.ct.target]
+			for _, sg := range segs[tr.ct.target] {
+				tr.segments = append(tr.segments, resumeSegment(sg))
+			}
 		}
-		c.cfg.logger.Info("copier resumes", "target_database", target, "rows_done", facts.run.totalRows())
+		c.cfg.logger.Info("copier resumes", "target_database", target, "rows_done", facts.run.TotalRows())
 	} else {
 		if err := r.freshStart(ctx, conn); err != nil {
 			return err
@@ -359,7 +321,6 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 func (r *copierRun) freshStart(ctx context.Context, conn *sql.Conn) error {
 	c := r.c
 	target := c.cfg.targetDatabase
-	cp := schema.QuoteIdent(c.cfg.checkpointDB)
 	var drop []string
 	for _, tr := range r.tables {
 		if tr.ct.exists {
@@ -379,32 +340,20 @@ func (r *copierRun) freshStart(ctx context.Context, conn *sql.Conn) error {
 		}
 		tr.segments = segs
 	}
-	tables, _ := json.Marshal(c.pairs(r.defs()))
+	run := checkpoint.Run{Target: target, Source: r.plan.Source, SourceDB: c.database, Tables: c.pairs(r.defs())}
+	var segs []checkpoint.Segment
+	for _, tr := range r.tables {
+		for _, s := range tr.segments {
+			segs = append(segs, checkpoint.Segment{Table: tr.ct.target, Index: s.index, Lower: s.lower, Upper: s.upper})
+		}
+	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return r.targetErr("checkpoint", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	exec := func(q string, args ...any) error {
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return r.targetErr("checkpoint", err)
-		}
-		return nil
-	}
-	if err := exec("DELETE FROM "+cp+".copy_segments WHERE target_db = ?", target); err != nil {
-		return err
-	}
-	if err := exec("REPLACE INTO "+cp+".copy_runs VALUES (?, ?, ?, ?, ?, '', '', 0, NOW(6), NOW(6))",
-		target, r.plan.Source, c.database, string(tables), runCopying); err != nil {
-		return err
-	}
-	for _, tr := range r.tables {
-		for _, s := range tr.segments {
-			if err := exec("INSERT INTO "+cp+".copy_segments (target_db, target_table, segment, lower_key, upper_key, last_key) VALUES (?, ?, ?, ?, ?, '')",
-				target, tr.ct.target, s.index, encodeKey(s.lower), encodeKey(s.upper)); err != nil {
-				return err
-			}
-		}
+	if err := c.checkpoint.Start(ctx, tx, run, segs); err != nil {
+		return r.targetErr("checkpoint", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return r.targetErr("checkpoint", err)
@@ -445,144 +394,42 @@ func (r *copierRun) cutSegments(ctx context.Context, tr *tableRun) ([]*segment, 
 	return append(segs, &segment{index: len(segs), lower: lower}), nil
 }
 
-// openReaders opens one source connection per thread. In consistent mode
-// each starts a consistent-snapshot transaction while the source's commits
-// are blocked, so that all see the same point, whose binlog position is
-// recorded and checked against every reader's own.
-func (r *copierRun) openReaders(ctx context.Context) ([]*sql.Conn, error) {
+// openReaders opens one source connection per thread (internal/snapshot).
+// In consistent mode each starts a consistent-snapshot transaction while
+// the source's commits are blocked (BACKUP STAGE BLOCK_COMMIT), so that all
+// see the same point, whose binlog position is recorded and checked
+// against every reader's own. Lock-free, the position is read before the
+// first chunk. A resumed copy keeps the first run's position.
+func (r *copierRun) openReaders(ctx context.Context) (*snapshot.Snapshot, error) {
 	c := r.c
-	conns := make([]*sql.Conn, 0, c.cfg.threads)
-	for range c.cfg.threads {
-		conn, err := r.src.Conn(ctx)
-		if err != nil {
-			return conns, r.sourceErr("", err)
-		}
-		conns = append(conns, conn)
+	method := snapshot.None
+	if c.cfg.snapshot == SnapshotConsistent {
+		method = snapshot.BackupStage
 	}
-	ctrl, err := r.src.Conn(ctx)
+	snap, err := snapshot.Open(ctx, snapshot.Options{Method: method, Position: r.facts.binlog}, snapshot.Group{DB: r.src, N: c.cfg.threads})
 	if err != nil {
-		return conns, r.sourceErr("", err)
-	}
-	defer ctrl.Close()
-	if c.cfg.snapshot == SnapshotNone {
-		pos, err := r.position(ctx, ctrl)
-		if err != nil {
-			return conns, err
+		var ge *snapshot.GroupError
+		if errors.As(err, &ge) {
+			err = ge.Err
 		}
-		if !r.report.Resumed || r.report.Position.IsZero() {
-			r.report.Position = pos
-		}
-		return conns, r.savePosition(ctx)
+		return nil, r.sourceErr("", err)
 	}
-	if _, err := ctrl.ExecContext(ctx, "SET SESSION lock_wait_timeout = 10"); err != nil {
-		return conns, r.sourceErr("", err)
-	}
-	if _, err := ctrl.ExecContext(ctx, "BACKUP STAGE START"); err != nil {
-		return conns, r.sourceErr("", fmt.Errorf("BACKUP STAGE START: %w", err))
-	}
-	ended := false
-	end := func() error {
-		if ended {
-			return nil
-		}
-		ended = true
-		_, err := ctrl.ExecContext(context.Background(), "BACKUP STAGE END")
-		return err
-	}
-	defer func() { _ = end() }()
-	if _, err := ctrl.ExecContext(ctx, "BACKUP STAGE BLOCK_COMMIT"); err != nil {
-		return conns, r.sourceErr("", fmt.Errorf("BACKUP STAGE BLOCK_COMMIT: %w", err))
-	}
-	blocked := time.Now()
-	for _, conn := range conns {
-		if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
-			return conns, r.sourceErr("", fmt.Errorf("start snapshot: %w", err))
-		}
-	}
-	pos, err := r.position(ctx, ctrl)
-	if err != nil {
-		return conns, err
-	}
-	if err := end(); err != nil {
-		return conns, r.sourceErr("", fmt.Errorf("BACKUP STAGE END: %w", err))
-	}
-	r.report.CommitsBlocked = time.Since(blocked)
-	c.cfg.logger.Info("copier snapshot", "readers", len(conns), "commits_blocked", r.report.CommitsBlocked, "position", pos.String())
-	if pos.File != "" {
-		for i, conn := range conns {
-			file, p, err := snapshotPosition(ctx, conn)
-			if err != nil {
-				return conns, r.sourceErr("", err)
-			}
-			if file != pos.File || p != pos.Pos {
-				return conns, r.sourceErr("", fmt.Errorf("reader %d's snapshot is at %s:%d, not at %s: the snapshots are not aligned", i+1, file, p, pos))
-			}
-		}
+	pos := snap.Position
+	if method == snapshot.BackupStage {
+		r.report.CommitsBlocked = snap.Blocked
+		c.cfg.logger.Info("copier snapshot", "readers", c.cfg.threads, "commits_blocked", r.report.CommitsBlocked, "position", pos.String())
 	}
 	if r.report.Resumed && !r.report.Position.IsZero() {
-		return conns, nil // the first run's position stays: rows before it are older
+		return snap, nil // the first run's position stays: rows before it are older
 	}
 	r.report.Position = pos
-	r.report.Consistent = !r.report.Resumed
-	return conns, r.savePosition(ctx)
-}
-
-// position reads the source's binlog position and GTID now.
-func (r *copierRun) position(ctx context.Context, conn *sql.Conn) (Position, error) {
-	var pos Position
-	if !r.facts.binlog {
-		return pos, nil
-	}
-	if err := conn.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&pos.GTID); err != nil {
-		return pos, r.sourceErr("", fmt.Errorf("gtid_binlog_pos: %w", err))
-	}
-	rows, err := conn.QueryContext(ctx, "SHOW MASTER STATUS")
-	if err != nil {
-		return pos, r.sourceErr("", fmt.Errorf("SHOW MASTER STATUS: %w", err))
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	if rows.Next() {
-		dest := make([]any, len(cols))
-		dest[0], dest[1] = &pos.File, &pos.Pos
-		for i := 2; i < len(dest); i++ {
-			dest[i] = new(sql.RawBytes)
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return pos, r.sourceErr("", fmt.Errorf("SHOW MASTER STATUS: %w", err))
-		}
-	}
-	return pos, rows.Err()
-}
-
-// snapshotPosition is the binlog position a reader's consistent snapshot
-// corresponds to (MariaDB's binlog_snapshot_file and _position).
-func snapshotPosition(ctx context.Context, conn *sql.Conn) (file string, pos uint64, err error) {
-	rows, err := conn.QueryContext(ctx, "SHOW STATUS LIKE 'binlog_snapshot_%'")
-	if err != nil {
-		return "", 0, fmt.Errorf("binlog_snapshot status: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var name, value string
-		if err := rows.Scan(&name, &value); err != nil {
-			return "", 0, err
-		}
-		switch strings.ToLower(name) {
-		case "binlog_snapshot_file":
-			file = value
-		case "binlog_snapshot_position":
-			_, err = fmt.Sscan(value, &pos)
-		}
-	}
-	return file, pos, errors.Join(err, rows.Err())
+	r.report.Consistent = method == snapshot.BackupStage && !r.report.Resumed
+	return snap, r.savePosition(ctx)
 }
 
 func (r *copierRun) savePosition(ctx context.Context) error {
 	p := r.report.Position
-	_, err := r.dst.ExecContext(ctx, "UPDATE "+schema.QuoteIdent(r.c.cfg.checkpointDB)+".copy_runs SET gtid = ?, binlog_file = ?, binlog_pos = ?, updated_at = NOW(6) WHERE target_db = ? AND binlog_file = '' AND gtid = ''",
-		p.GTID, p.File, p.Pos, r.c.cfg.targetDatabase)
-	if err != nil {
+	if err := r.c.checkpoint.SavePosition(ctx, r.dst, r.c.cfg.targetDatabase, p); err != nil {
 		return r.targetErr("checkpoint", err)
 	}
 	return nil
@@ -856,10 +703,7 @@ func (r *copierRun) write(ctx context.Context, conn *sql.Conn, handler string, c
 			return r.targetErr(object, fmt.Errorf("%d of %d rows of a chunk were written: the target skipped rows (a duplicate key?)", written, ch.rows))
 		}
 	}
-	_, err = tx.ExecContext(ctx, "UPDATE "+schema.QuoteIdent(r.c.cfg.checkpointDB)+
-		".copy_segments SET last_key = ?, rows_copied = rows_copied + ?, bytes_copied = bytes_copied + ?, chunks = chunks + 1, done = ? WHERE target_db = ? AND target_table = ? AND segment = ?",
-		encodeKey(ch.last), ch.rows, len(ch.data), ch.final, r.c.cfg.targetDatabase, t.ct.target, seg.index)
-	if err != nil {
+	if err := r.c.checkpoint.SaveChunk(ctx, tx, r.c.cfg.targetDatabase, t.ct.target, seg.index, ch.last, int64(ch.rows), int64(len(ch.data)), ch.final); err != nil {
 		return r.targetErr("checkpoint", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -1054,14 +898,15 @@ func (r *copierRun) snapshot() Progress {
 	return p
 }
 
-// emit reports progress, from one goroutine at a time, never going back.
+// emit reports progress, from one goroutine at a time, never going back:
+// each report is taken under emitMu, after the one before, from counters
+// that only grow (rows, bytes, chunks, tables done), and a resumed run's
+// counters start at its checkpoint's before its first report.
 func (r *copierRun) emit() {
 	r.emitMu.Lock()
 	defer r.emitMu.Unlock()
-	p := r.snapshot()
-	r.lastEmit = p
 	if r.progress != nil {
-		r.progress(p)
+		r.progress(r.snapshot())
 	}
 }
 

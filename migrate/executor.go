@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/shiftgate/shiftgate/internal/snapshot"
 )
 
 // Executor does one unit of data work: a copy, a sync, a run of reviewed
@@ -241,28 +243,10 @@ type TableReport struct {
 	Chunks int64 `json:"chunks,omitempty"`
 }
 
-// Position is a point in a source's binary log.
-type Position struct {
-	File string `json:"file,omitempty"`
-	Pos  uint64 `json:"pos,omitempty"`
-	// GTID is the GTID set (MariaDB: domain-server-seq list) at that point.
-	GTID string `json:"gtid,omitempty"`
-}
-
-// IsZero reports whether p holds no position.
-func (p Position) IsZero() bool { return p.File == "" && p.GTID == "" }
-
-// String formats p as "file:pos gtid".
-func (p Position) String() string {
-	if p.IsZero() {
-		return "none"
-	}
-	s := fmt.Sprintf("%s:%d", p.File, p.Pos)
-	if p.GTID != "" {
-		s += " gtid " + p.GTID
-	}
-	return s
-}
+// Position is a point in a source's binary log: File, Pos and GTID (the
+// GTID set at that point; MariaDB: the domain-server-seq list), with IsZero
+// and String ("file:pos gtid ..."). internal/snapshot reads it.
+type Position = snapshot.Position
 
 // notDone lists the tables of r that were not copied completely. Run never
 // reports success while it is not empty.

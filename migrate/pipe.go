@@ -68,38 +68,6 @@ func NewPipe(sourceDSN, targetDSN, database string, opts ...Option) (*Pipe, erro
 	return &Pipe{source: src, target: dst, database: database, cfg: cfg}, nil
 }
 
-// prepare is what the copy executors' constructors share: it parses both
-// DSNs, checks the database name, applies opts to cfg, defaults the target
-// database to the source's name and refuses a copy of a database onto
-// itself as far as the DSNs tell (Plan and Run also compare what the
-// servers are). name is the executor's, for errors.
-func prepare(name, sourceDSN, targetDSN, database string, cfg *config, opts []Option) (src, dst *mysql.Config, err error) {
-	if src, err = parseDSN(Source, sourceDSN); err != nil {
-		return nil, nil, err
-	}
-	if dst, err = parseDSN(Target, targetDSN); err != nil {
-		return nil, nil, err
-	}
-	if err := schema.ValidateName("database", database); err != nil {
-		return nil, nil, fmt.Errorf("migrate: %s: %w", name, err)
-	}
-	for _, opt := range opts {
-		if opt == nil {
-			return nil, nil, fmt.Errorf("migrate: %s: nil option", name)
-		}
-		if err := opt(cfg); err != nil {
-			return nil, nil, fmt.Errorf("migrate: %s: %w", name, err)
-		}
-	}
-	if cfg.targetDatabase == "" {
-		cfg.targetDatabase = database
-	}
-	if src.Addr == dst.Addr && src.Net == dst.Net && database == cfg.targetDatabase {
-		return nil, nil, fmt.Errorf("migrate: %s: %w: database %s on source %s and target %s", name, ErrSameDatabase, schema.QuoteIdent(database), src.Addr, dst.Addr)
-	}
-	return src, dst, nil
-}
-
 // Plan connects to both servers and checks, without changing anything, that
 // the copy can run: the source database and tables exist, both users hold
 // the privileges needed, and no target table that holds rows would be
@@ -156,47 +124,6 @@ func (p *Pipe) plan(ctx context.Context) (*Plan, *pipeFacts, error) {
 	p.checkPrivileges(ctx, s, facts)
 	plan.Locks, plan.Steps = p.describe(plan, facts, s.tables)
 	return plan, facts, s.err()
-}
-
-// selectTables keeps the named tables of all (all of them when names is
-// empty) in the order named, and returns the names not found.
-func selectTables(all []schema.Table, names []string) (selected []schema.Table, missing []string) {
-	if len(names) == 0 {
-		return all, nil
-	}
-	for _, n := range names {
-		i := slices.IndexFunc(all, func(t schema.Table) bool { return t.Name == n })
-		if i < 0 {
-			missing = append(missing, n)
-			continue
-		}
-		selected = append(selected, all[i])
-	}
-	return selected, missing
-}
-
-// objects lists the views, routines, triggers and events that will be copied.
-func (c *config) objects(tables []schema.Table, routines []schema.Routine) []Object {
-	var out []Object
-	names := map[string]bool{}
-	for _, t := range tables {
-		names[t.Name] = true
-		if t.View && !c.skip[KindView] {
-			out = append(out, Object{Kind: KindView, Name: t.Name})
-		}
-	}
-	for _, r := range routines {
-		kind := ObjectKind(r.Kind)
-		if c.skip[kind] {
-			continue
-		}
-		// Routines and events belong to the database: copied only with it.
-		if kind == KindTrigger && !names[r.Table] || kind != KindTrigger && len(c.tables) > 0 {
-			continue
-		}
-		out = append(out, Object{Kind: kind, Name: r.Name})
-	}
-	return out
 }
 
 // checkPrivileges records the privileges each side lacks for this copy.

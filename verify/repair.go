@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/schema"
 	"github.com/shiftgate/shiftgate/internal/termtext"
 )
@@ -275,18 +276,18 @@ func (v *Verifier) Repair(ctx context.Context, r *Report) (*RepairResult, error)
 	if err := v.checkTriggers(ctx, r); err != nil {
 		return res, err
 	}
-	conn, err := v.dst.Conn(ctx)
+	tc, err := v.dst.Conn(ctx)
 	if err != nil {
 		return res, fmt.Errorf("verify: repair: target: %w", err)
 	}
-	defer discard(conn) // its session settings must not reach the pool
+	defer conn.Discard(tc) // its session settings must not reach the pool
 	for _, s := range repairSession {
-		if _, err := conn.ExecContext(ctx, s); err != nil {
+		if _, err := tc.ExecContext(ctx, s); err != nil {
 			return res, fmt.Errorf("verify: repair: target: %s: %w", s, err)
 		}
 	}
 	for _, bt := range batches {
-		tx, err := conn.BeginTx(ctx, nil)
+		tx, err := tc.BeginTx(ctx, nil)
 		if err != nil {
 			return res, fmt.Errorf("verify: repair: target: %w", err)
 		}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/big"
@@ -20,6 +19,7 @@ import (
 	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/keyset"
 	"github.com/shiftgate/shiftgate/internal/schema"
+	"github.com/shiftgate/shiftgate/internal/snapshot"
 )
 
 // Verifier compares tables of a source with tables of a target. It is safe
@@ -770,106 +770,44 @@ func (tr *tableRun) report() *TableReport {
 // side is the connections Verify reads one side with.
 type side struct {
 	conns []*sql.Conn
-	lock  *sql.Conn // holds FLUSH TABLES WITH READ LOCK while snapshots open
+}
+
+// snapshotMethods maps a Snapshot mode to how internal/snapshot aligns
+// the readers.
+var snapshotMethods = map[Snapshot]snapshot.Method{
+	NoSnapshot:       snapshot.None,
+	SnapshotQuiesced: snapshot.Quiesced,
+	SnapshotLocked:   snapshot.FlushTables,
 }
 
 // open takes n connections per side (n+1 on the source: one reads chunk
-// boundaries), sets them up and, in snapshot mode, opens the snapshots.
+// boundaries) with the reader session profile and, in snapshot mode,
+// opens their snapshots at one point (internal/snapshot).
 func (v *Verifier) open(ctx context.Context, n int) (src, dst *side, err error) {
-	src, dst = &side{}, &side{}
-	fail := func(which string, err error) (*side, *side, error) {
-		src.close()
-		dst.close()
-		return nil, nil, fmt.Errorf("verify: %s: %w", which, err)
-	}
-	for _, s := range []struct {
-		name string
-		db   *sql.DB
-		side *side
-		n    int
-	}{{"source", v.src, src, n + 1}, {"target", v.dst, dst, n}} {
-		for range s.n {
-			c, err := s.db.Conn(ctx)
-			if err != nil {
-				return fail(s.name, err)
-			}
-			s.side.conns = append(s.side.conns, c)
-			if _, err := c.ExecContext(ctx, "SET SESSION time_zone = '+00:00'"); err != nil {
-				return fail(s.name, err)
-			}
+	method := snapshotMethods[v.cfg.snapshot]
+	session := conn.ReaderSession()
+	snap, err := snapshot.Open(ctx, snapshot.Options{Method: method, ReadOnly: true},
+		snapshot.Group{DB: v.src, N: n + 1, Session: &session}, snapshot.Group{DB: v.dst, N: n, Session: &session})
+	if err != nil {
+		if ge, ok := errors.AsType[*snapshot.GroupError](err); ok {
+			return nil, nil, fmt.Errorf("verify: %s: %w", [...]string{"source", "target"}[ge.Group], ge.Err)
 		}
+		return nil, nil, fmt.Errorf("verify: %w", err)
 	}
-	if v.cfg.snapshot == NoSnapshot {
-		return src, dst, nil
+	if method == snapshot.FlushTables {
+		v.cfg.logger.Info("verify: snapshots open, both sides unlocked", "writes_blocked", snap.Blocked)
 	}
-	if v.cfg.snapshot == SnapshotLocked {
-		// Lock on connections of their own, so that snapshots are opened
-		// while both sides are locked.
-		for _, s := range []struct {
-			name string
-			db   *sql.DB
-			side *side
-		}{{"source", v.src, src}, {"target", v.dst, dst}} {
-			c, err := s.db.Conn(ctx)
-			if err != nil {
-				return fail(s.name, err)
-			}
-			s.side.lock = c
-			if _, err := c.ExecContext(ctx, "SET SESSION lock_wait_timeout = 10"); err != nil {
-				return fail(s.name, err)
-			}
-			if _, err := c.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
-				return fail(s.name, fmt.Errorf("FLUSH TABLES WITH READ LOCK: %w", err))
-			}
-		}
-		v.cfg.logger.Info("verify: both sides locked")
-	}
-	for _, s := range []struct {
-		name string
-		side *side
-	}{{"source", src}, {"target", dst}} {
-		for _, c := range s.side.conns {
-			if _, err := c.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
-				return fail(s.name, err)
-			}
-		}
-	}
-	for _, s := range []struct {
-		name string
-		side *side
-	}{{"source", src}, {"target", dst}} {
-		if s.side.lock != nil {
-			_, err := s.side.lock.ExecContext(ctx, "UNLOCK TABLES")
-			discard(s.side.lock)
-			s.side.lock = nil
-			if err != nil {
-				return fail(s.name, fmt.Errorf("UNLOCK TABLES: %w", err))
-			}
-		}
-	}
-	if v.cfg.snapshot == SnapshotLocked {
-		v.cfg.logger.Info("verify: snapshots open, both sides unlocked")
-	}
-	return src, dst, nil
+	return &side{conns: snap.Readers[0]}, &side{conns: snap.Readers[1]}, nil
 }
 
-// close closes the side's connections without returning them to the pool,
-// so that no session setting or open snapshot reaches another user.
+// close discards the side's connections, so that no session setting or
+// open snapshot reaches another user of the pool.
 func (s *side) close() {
 	if s == nil {
 		return
 	}
 	for _, c := range s.conns {
-		discard(c)
+		conn.Discard(c)
 	}
-	if s.lock != nil {
-		discard(s.lock) // closing the session releases the lock
-	}
-	s.conns, s.lock = nil, nil
-}
-
-// discard closes c's underlying connection.
-func discard(c *sql.Conn) {
-	_ = c.Raw(func(any) error { return driver.ErrBadConn })
-	_ = c.Close()
+	s.conns = nil
 }

@@ -7,13 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/shiftgate/shiftgate/internal/dbmigrate"
 )
 
 //go:embed migrations/*.sql
@@ -43,79 +44,24 @@ func NewMySQLStore(ctx context.Context, db *sql.DB) (*MySQLStore, error) {
 }
 
 // SchemaVersion is the schema version this library's migrations reach.
-func SchemaVersion() int {
-	list, _ := migrationList()
-	return list[len(list)-1].version
-}
+func SchemaVersion() int { return storeSchema.Latest() }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func migrationList() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
+// storeSchema is the store's tables and their migrations.
+var storeSchema = func() *dbmigrate.Schema {
+	list, err := dbmigrate.Load(migrations, "migrations")
 	if err != nil {
-		return nil, err
+		panic(err) // unreachable: the files are embedded
 	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("workflow: migration file %s has no version number", e.Name())
-		}
-		b, err := migrations.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	return out, nil
-}
+	return &dbmigrate.Schema{What: "store", Table: "shiftgate_schema_version", Lock: "shiftgate_workflow_schema", Migrations: list}
+}()
 
 // Migrate creates or upgrades the store's tables to SchemaVersion, one
 // versioned migration at a time, recorded in shiftgate_schema_version. It
 // holds a named lock so that processes starting together migrate once, and
 // refuses a schema newer than the library.
 func (s *MySQLStore) Migrate(ctx context.Context) error {
-	list, err := migrationList()
-	if err != nil {
-		return err
-	}
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("workflow: store: %w", err)
-	}
-	defer conn.Close()
-	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK('shiftgate_workflow_schema', 60)").Scan(&got); err != nil || got.Int64 != 1 {
-		return fmt.Errorf("workflow: store: cannot take the migration lock: %v", err)
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK('shiftgate_workflow_schema')") //nolint:errcheck
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS shiftgate_schema_version (
-		version INT NOT NULL PRIMARY KEY, name VARCHAR(200) NOT NULL, applied_at DATETIME(6) NOT NULL) ENGINE=InnoDB`); err != nil {
-		return fmt.Errorf("workflow: store: %w", err)
-	}
-	var current int
-	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM shiftgate_schema_version").Scan(&current); err != nil {
-		return fmt.Errorf("workflow: store: schema version: %w", err)
-	}
-	if latest := list[len(list)-1].version; current > latest {
-		return fmt.Errorf("workflow: store: schema version %d is newer than this library's %d", current, latest)
-	}
-	for _, m := range list {
-		if m.version <= current {
-			continue
-		}
-		if _, err := conn.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("workflow: store: migration %s: %w", m.name, err)
-		}
-		if _, err := conn.ExecContext(ctx, "INSERT INTO shiftgate_schema_version VALUES (?, ?, ?)", m.version, m.name, time.Now().UTC()); err != nil {
-			return fmt.Errorf("workflow: store: recording migration %s: %w", m.name, err)
-		}
+	if err := storeSchema.Migrate(ctx, s.db); err != nil {
+		return fmt.Errorf("workflow: %w", err)
 	}
 	return nil
 }

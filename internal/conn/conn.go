@@ -1,6 +1,7 @@
 // Package conn opens connections to MySQL and MariaDB servers: DSNs parsed
 // without repeating their passwords, bounded connect, read and write times,
-// the driver's own log lines through slog, and the identity of the server
+// the driver's own log lines through slog, the session profiles of readers
+// and writers, the server's named locks, and the identity of the server
 // behind a connection.
 package conn
 
