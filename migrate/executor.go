@@ -9,8 +9,8 @@ import (
 	"github.com/shiftgate/shiftgate/internal/snapshot"
 )
 
-// Executor does one unit of data work: a copy, a sync, a run of reviewed
-// statements. Implementations are configured at construction; the methods
+// Executor does one unit of data work: a copy (Pipe, Copier) or a run of
+// reviewed statements (Statements). Implementations are configured at construction; the methods
 // only carry the context.
 //
 // Contract:

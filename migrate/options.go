@@ -291,7 +291,7 @@ const (
 	// memory (the default; it needs local_infile=ON on the target, and
 	// falls back to WriteInsert when it is OFF). It is the faster: in the
 	// benchmark (4.2M rows, 464 MiB, 4 threads, 2 cores; median of 3 runs)
-	// 9.99 s against 12.27 s for WriteInsert (19% less time), because the
+	// 11.65 s against 14.77 s for WriteInsert (21% less time), because the
 	// server parses a tab-separated stream instead of SQL literals, and the
 	// chunk is sent as it is, 16 KiB at a time, with no statement to build.
 	WriteLoadData WriteMethod = iota
@@ -530,9 +530,10 @@ func WithCheckpointDatabase(name string) Option {
 
 // WithoutTargetBinlog writes the rows on the target with sql_log_bin=0
 // (Copier only), as myloader does by default: the target's replicas do not
-// receive them, and the target has less to write (in the benchmark 9.80 s
-// instead of 9.99 s as the median of 3 runs). Use it when the target has no replicas or
-// they are seeded separately. Needs BINLOG ADMIN (or SUPER) on the target.
+// receive them, and the target has less to write (in the benchmark 11.59 s
+// instead of 11.65 s as the median of 3 runs: chunk commits overlap the
+// binlog writes). Use it when the target has no replicas or they are
+// seeded separately. Needs BINLOG ADMIN (or SUPER) on the target.
 func WithoutTargetBinlog() Option {
 	return func(c *config) error {
 		if err := only(c, kindCopier, "WithoutTargetBinlog"); err != nil {

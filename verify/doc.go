@@ -1,5 +1,5 @@
-// Package verify proves that a target holds the same data as its source (or
-// one source as N shards): checksums first (whole tables up to a size, then
-// chunks for the larger ones and those that differ), then the exact rows
-// that differ, then the SQL that repairs the target.
+// Package verify proves that a target holds the same data as its source:
+// checksums first (whole tables up to a size, then chunks for the larger
+// ones and those that differ), then the exact rows that differ, then the
+// SQL that repairs the target.
 package verify

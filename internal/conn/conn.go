@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -116,7 +117,31 @@ type Options struct {
 // pool, including those opened later, is bounded by the timeouts and keeps
 // TCP keep-alives on. A failure is an *Error naming the endpoint and the
 // stage; errors.Is(err, ErrTimeout) tells a timeout.
+//
+// The session isolation level is spelled tx_isolation on MariaDB before
+// 11.1 and transaction_isolation on MySQL 8.0: when the server does not
+// know the spelling opts.Params uses, Open tries the other once.
 func Open(ctx context.Context, cfg *mysql.Config, opts Options) (*sql.DB, error) {
+	db, err := open(ctx, cfg, opts)
+	var me *mysql.MySQLError
+	if err == nil || !errors.As(err, &me) || me.Number != errUnknownSystemVariable {
+		return db, err
+	}
+	for _, pair := range [][2]string{{"tx_isolation", "transaction_isolation"}, {"transaction_isolation", "tx_isolation"}} {
+		if v, ok := opts.Params[pair[0]]; ok && strings.Contains(me.Message, pair[0]) {
+			opts.Params = maps.Clone(opts.Params)
+			delete(opts.Params, pair[0])
+			opts.Params[pair[1]] = v
+			return open(ctx, cfg, opts)
+		}
+	}
+	return nil, err
+}
+
+// errUnknownSystemVariable is ER_UNKNOWN_SYSTEM_VARIABLE.
+const errUnknownSystemVariable = 1193
+
+func open(ctx context.Context, cfg *mysql.Config, opts Options) (*sql.DB, error) {
 	t := opts.Timeouts.withDefaults()
 	c, err := newConnector(cfg, t, opts)
 	if err != nil {

@@ -202,3 +202,32 @@ func TestSame(t *testing.T) {
 		t.Error("different UUIDs are two servers")
 	}
 }
+
+// TestOpenTriesTheOtherIsolationSpelling checks the fallback between
+// MySQL 8.0's transaction_isolation and MariaDB's tx_isolation: MariaDB
+// 10.11 knows only the second, so a pool asking for the first must still
+// open, with the isolation level set.
+func TestOpenTriesTheOtherIsolationSpelling(t *testing.T) {
+	var version string
+	db, err := Open(context.Background(), servers[0].Config(""), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.QueryRow("SELECT VERSION()").Scan(&version)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(version, "MariaDB") || !strings.HasPrefix(version, "10.") {
+		t.Skipf("server %s knows both spellings", version)
+	}
+	db, err = Open(context.Background(), servers[0].Config(""), Options{Params: map[string]string{"transaction_isolation": "'READ-COMMITTED'"}})
+	if err != nil {
+		t.Fatalf("Open with transaction_isolation on %s: %v", version, err)
+	}
+	defer db.Close()
+	var level string
+	if err := db.QueryRow("SELECT @@session.tx_isolation").Scan(&level); err != nil || level != "READ-COMMITTED" {
+		t.Fatalf("session isolation %q, %v; want READ-COMMITTED", level, err)
+	}
+}

@@ -66,7 +66,8 @@ func WriterSession(o WriterOptions) Session {
 
 // Params returns s as go-sql-driver session parameters for Options.Params:
 // the variables, and the isolation level as tx_isolation (MariaDB's
-// spelling, which MySQL 8.0 no longer knows: there use Apply).
+// spelling; Open switches to MySQL 8.0's transaction_isolation when the
+// server asks for it).
 func (s Session) Params() map[string]string {
 	p := maps.Clone(s.vars)
 	if s.isolation != "" {
