@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -93,176 +94,275 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// execute runs a claimed ticket to its end.
+// execute runs a claimed ticket to its end: it announces the start, runs
+// the ticket's executor while heartbeats keep the lease and store
+// progress, then records how the run ended (see ticketRun.record). ctx
+// is the worker's: when it ends, the executor is canceled.
 func (e *Engine) execute(ctx context.Context, t *Ticket, worker string) {
-	log := e.logger.With("ticket", t.ID, "worker", worker)
 	detail := e.describe(t)
 	if t.Attempts > 1 {
 		detail = fmt.Sprintf("attempt %d, resuming: %s", t.Attempts, detail)
 	}
 	e.notify(ctx, t, EventStarted, SystemActor, "worker "+worker, detail)
 
-	// Store writes outlive ctx: a shutdown still records how the run ended.
-	store := func() (context.Context, context.CancelFunc) {
-		return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	e.mu.Lock()
-	e.running[t.ID] = cancel
-	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		delete(e.running, t.ID)
-		e.mu.Unlock()
-	}()
+	e.track(t.ID, cancel)
+	defer e.untrack(t.ID)
 
+	r := &ticketRun{e: e, t: t, worker: worker, cancel: cancel,
+		log: e.logger.With("ticket", t.ID, "worker", worker)}
 	var (
-		ex       migrate.Executor
-		report   *migrate.Report
-		runErr   error
-		mu       sync.Mutex
-		progress *migrate.Progress
+		report *migrate.Report
+		err    error
 	)
-	ep, err := e.endpoints(runCtx, t)
-	if spec, ok := e.kinds[t.Kind]; err == nil && !ok {
-		err = fmt.Errorf("workflow: ticket #%d: kind %s is not registered with this engine", t.ID, t.Kind)
-	} else if err == nil {
-		ex, err = spec.Executor(runCtx, t, ep)
+	r.ex, err = e.executor(runCtx, t)
+	if err == nil {
+		report, err = r.run(ctx, runCtx)
 	}
-	results := func() []migrate.StatementResult {
-		if r, ok := ex.(resultser); ok {
-			return r.Results()
-		}
-		return nil
-	}
-	var unrecorded error // a statement's record that failed: the run stopped before it
-	beat := func(c context.Context) error {
-		mu.Lock()
-		p := progress
-		mu.Unlock()
-		st, err := e.store.Heartbeat(c, Beat{Ticket: t.ID, Worker: worker, LeaseUntil: e.now().Add(e.lease), Progress: p, Results: results()})
-		switch {
-		case errors.Is(err, ErrLeaseLost):
-			log.Warn("lease lost; stopping", "err", err)
-			cancel()
-		case err != nil:
-			log.Warn("heartbeat failed", "err", err)
-		case st != StateRunning:
-			log.Info("ticket left running; stopping", "state", st.String())
-			cancel()
-		}
-		return err
-	}
-	if err != nil {
-		runErr = err
-	} else {
-		_, statements := ex.(resultser)
-		beatDone := make(chan struct{})
-		stopBeat := make(chan struct{})
-		go func() {
-			defer close(beatDone)
-			tick := time.NewTicker(e.lease / 3)
-			defer tick.Stop()
-			var sent time.Time
-			var sentLine string
-			for {
-				select {
-				case <-stopBeat:
-					return
-				case <-tick.C:
-					c, cc := store()
-					_ = beat(c) // logged; the next beat tries again
-					cc()
-					mu.Lock()
-					p := progress
-					mu.Unlock()
-					if line := progressText(p, statements); e.progressEvery > 0 && p != nil && time.Since(sent) >= e.progressEvery && line != sentLine {
-						sent, sentLine = time.Now(), line
-						e.notify(ctx, t, EventProgress, SystemActor, "", sentLine)
-					}
-				}
-			}
-		}()
-		report, runErr = ex.Run(runCtx, func(p migrate.Progress) {
-			mu.Lock()
-			progress = &p
-			mu.Unlock()
-			if statements {
-				// Record each statement before it runs, so that a dead
-				// worker's ticket shows what was running; a statement
-				// that cannot be recorded is not run.
-				c, cc := store()
-				if err := beat(c); err != nil {
-					mu.Lock()
-					unrecorded = err
-					mu.Unlock()
-					cancel()
-				}
-				cc()
-			}
-		})
-		close(stopBeat)
-		<-beatDone
-	}
+	r.record(ctx, runCtx, report, err)
+}
 
-	c, cc := store()
-	defer cc()
-	mu.Lock()
-	p := progress
-	mu.Unlock()
-	res := results()
-	at := e.now()
-	finish := func(t *Ticket) error {
-		t.Worker, t.LeaseUntil, t.FinishedAt = "", time.Time{}, at
-		t.Report, t.Progress = report, p
-		if res != nil {
-			t.Results = res
-		}
-		return nil
+// track registers cancel as the way to stop ticket id, which this
+// process now runs (see Engine.running); untrack removes it.
+func (e *Engine) track(id int64, cancel context.CancelFunc) {
+	e.mu.Lock()
+	e.running[id] = cancel
+	e.mu.Unlock()
+}
+
+// untrack forgets ticket id once this process no longer runs it.
+func (e *Engine) untrack(id int64) {
+	e.mu.Lock()
+	delete(e.running, id)
+	e.mu.Unlock()
+}
+
+// executor builds the executor of t's kind on t's endpoints. It fails
+// when the endpoints cannot be resolved or t's kind is not registered
+// with this engine; whatever the kind's constructor returns is returned
+// as is.
+func (e *Engine) executor(ctx context.Context, t *Ticket) (migrate.Executor, error) {
+	ep, err := e.endpoints(ctx, t)
+	if err != nil {
+		return nil, err
 	}
-	var change Change
+	spec, ok := e.kinds[t.Kind]
+	if !ok {
+		return nil, fmt.Errorf("workflow: ticket #%d: kind %s is not registered with this engine", t.ID, t.Kind)
+	}
+	return spec.Executor(ctx, t, ep)
+}
+
+// storeContext is the context of a store write made for a run under
+// ctx: it outlives ctx, so that a shutdown still records how the run
+// ended, and gives up after 30 seconds.
+func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}
+
+// ticketRun is one execution of a claimed ticket by a worker: what its
+// heartbeats, its executor's progress callback and its final record
+// share. progress and unrecorded are guarded by mu.
+type ticketRun struct {
+	e      *Engine
+	t      *Ticket
+	worker string
+	log    *slog.Logger
+	cancel context.CancelFunc // stops the executor's run
+	ex     migrate.Executor   // nil when none could be built
+
+	mu         sync.Mutex
+	progress   *migrate.Progress // the executor's last report, nil before the first
+	unrecorded error             // a statement's record that failed: the run stopped before it
+}
+
+// latest is the executor's last reported progress, nil before the first.
+func (r *ticketRun) latest() *migrate.Progress {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.progress
+}
+
+// results is the executor's per-statement results so far, or nil when
+// it records none (see resultser).
+func (r *ticketRun) results() []migrate.StatementResult {
+	if rs, ok := r.ex.(resultser); ok {
+		return rs.Results()
+	}
+	return nil
+}
+
+// beat extends the ticket's lease and stores the latest progress and
+// results. It cancels the run when the lease is lost or the ticket left
+// the running state (canceled, reaped meanwhile); every error is logged
+// and returned.
+func (r *ticketRun) beat(ctx context.Context) error {
+	st, err := r.e.store.Heartbeat(ctx, Beat{Ticket: r.t.ID, Worker: r.worker, LeaseUntil: r.e.now().Add(r.e.lease), Progress: r.latest(), Results: r.results()})
 	switch {
-	case runErr == nil:
-		change = Change{Action: ActionSucceed, To: StateSucceeded, Comment: summary(report, res)}
-	case ctx.Err() != nil && runCtx.Err() != nil && e.resumable(t):
-		change = Change{Action: ActionRequeue, To: StateQueued, Comment: "worker " + worker + " shut down; resumes from its checkpoint",
-			Update: func(t *Ticket) error {
-				t.Worker, t.LeaseUntil, t.Progress = "", time.Time{}, p
-				return nil
-			}}
-	default:
-		msg := runErr.Error()
-		mu.Lock()
-		if unrecorded != nil {
-			msg = fmt.Sprintf("stopped, since its progress could not be recorded (%v): %s", unrecorded, msg)
-		}
-		mu.Unlock()
-		if ctx.Err() != nil {
-			msg = "interrupted by worker shutdown: " + msg
-		}
-		change = Change{Action: ActionFail, To: StateFailed, Comment: msg,
-			Update: func(t *Ticket) error { t.Error = msg; return finish(t) }}
+	case errors.Is(err, ErrLeaseLost):
+		r.log.Warn("lease lost; stopping", "err", err)
+		r.cancel()
+	case err != nil:
+		r.log.Warn("heartbeat failed", "err", err)
+	case st != StateRunning:
+		r.log.Info("ticket left running; stopping", "state", st.String())
+		r.cancel()
 	}
-	if change.Update == nil {
-		change.Update = finish
+	return err
+}
+
+// run runs the executor under runCtx while a heartbeat goroutine keeps
+// the lease, and returns the executor's report and error once both are
+// done. ctx is the worker's, under which store writes and notifications
+// are made.
+func (r *ticketRun) run(ctx, runCtx context.Context) (*migrate.Report, error) {
+	_, statements := r.ex.(resultser)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.heartbeats(ctx, stop, statements)
+	}()
+	report, err := r.ex.Run(runCtx, func(p migrate.Progress) { r.progressed(ctx, p, statements) })
+	close(stop)
+	<-done
+	return report, err
+}
+
+// heartbeats beats every third of the lease until stop is closed; a
+// failed beat is logged and the next one tries again. With progress
+// events on (WithProgressEvery), it also notifies the progress line when
+// it changed, at most once per period.
+func (r *ticketRun) heartbeats(ctx context.Context, stop <-chan struct{}, statements bool) {
+	tick := time.NewTicker(r.e.lease / 3)
+	defer tick.Stop()
+	var sent time.Time
+	var sentLine string
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			c, cc := storeContext(ctx)
+			_ = r.beat(c) // logged; the next beat tries again
+			cc()
+			p := r.latest()
+			if line := progressText(p, statements); r.e.progressEvery > 0 && p != nil && time.Since(sent) >= r.e.progressEvery && line != sentLine {
+				sent, sentLine = time.Now(), line
+				r.e.notify(ctx, r.t, EventProgress, SystemActor, "", sentLine)
+			}
+		}
 	}
-	change.Ticket, change.Version, change.Actor = t.ID, t.Version, SystemActor
-	next, err := e.transition(c, change)
+}
+
+// progressed is the executor's progress callback: it keeps p for the
+// next heartbeat. For executors that record statements it beats at once,
+// so that a dead worker's ticket shows what was running; a statement
+// that cannot be recorded is not run: the run is canceled and the failed
+// record kept for the ticket's error.
+func (r *ticketRun) progressed(ctx context.Context, p migrate.Progress, statements bool) {
+	r.mu.Lock()
+	r.progress = &p
+	r.mu.Unlock()
+	if !statements {
+		return
+	}
+	c, cc := storeContext(ctx)
+	defer cc()
+	if err := r.beat(c); err != nil {
+		r.mu.Lock()
+		r.unrecorded = err
+		r.mu.Unlock()
+		r.cancel()
+	}
+}
+
+// record stores how the run ended (see ticketRun.ending) and notifies a
+// success or failure. When the ticket left running meanwhile (canceled
+// or reaped), it only stores the final progress and results, if the
+// lease still allows.
+func (r *ticketRun) record(ctx, runCtx context.Context, report *migrate.Report, runErr error) {
+	c, cc := storeContext(ctx)
+	defer cc()
+	end := runEnd{progress: r.latest(), results: r.results(), report: report, at: r.e.now()}
+	change := r.ending(ctx, runCtx, end, runErr)
+	change.Ticket, change.Version, change.Actor = r.t.ID, r.t.Version, SystemActor
+	next, err := r.e.transition(c, change)
 	if err != nil {
 		// Canceled (or reaped) meanwhile: keep what ran, if we still may.
-		log.Info("run ended after the ticket left running", "err", err)
-		if _, herr := e.store.Heartbeat(c, Beat{Ticket: t.ID, Worker: worker, Progress: p, Results: res}); herr != nil && !errors.Is(herr, ErrLeaseLost) {
-			log.Warn("storing the final results failed", "err", herr)
+		r.log.Info("run ended after the ticket left running", "err", err)
+		if _, herr := r.e.store.Heartbeat(c, Beat{Ticket: r.t.ID, Worker: r.worker, Progress: end.progress, Results: end.results}); herr != nil && !errors.Is(herr, ErrLeaseLost) {
+			r.log.Warn("storing the final results failed", "err", herr)
 		}
 		return
 	}
 	switch next.State {
 	case StateSucceeded:
-		e.notify(c, next, EventFinished, SystemActor, change.Comment, "")
+		r.e.notify(c, next, EventFinished, SystemActor, change.Comment, "")
 	case StateFailed:
-		e.notify(c, next, EventFailed, SystemActor, change.Comment, "")
+		r.e.notify(c, next, EventFailed, SystemActor, change.Comment, "")
 	}
+}
+
+// ending is the change that ends the run (without ticket, version and
+// actor): succeeded when runErr is nil; requeued to resume from its
+// checkpoint when the worker shut down (ctx ended) during the run of a
+// resumable ticket; failed otherwise.
+func (r *ticketRun) ending(ctx, runCtx context.Context, end runEnd, runErr error) Change {
+	switch {
+	case runErr == nil:
+		return Change{Action: ActionSucceed, To: StateSucceeded, Comment: summary(end.report, end.results), Update: end.finish}
+	case ctx.Err() != nil && runCtx.Err() != nil && r.e.resumable(r.t):
+		return Change{Action: ActionRequeue, To: StateQueued, Comment: "worker " + r.worker + " shut down; resumes from its checkpoint", Update: end.requeue}
+	}
+	msg := r.failure(ctx, runErr)
+	return Change{Action: ActionFail, To: StateFailed, Comment: msg,
+		Update: func(t *Ticket) error { t.Error = msg; return end.finish(t) }}
+}
+
+// failure is a failed run's error text: runErr's, prefixed with why the
+// run stopped when a statement could not be recorded or the worker
+// (ctx) shut down.
+func (r *ticketRun) failure(ctx context.Context, runErr error) string {
+	msg := runErr.Error()
+	r.mu.Lock()
+	if r.unrecorded != nil {
+		msg = fmt.Sprintf("stopped, since its progress could not be recorded (%v): %s", r.unrecorded, msg)
+	}
+	r.mu.Unlock()
+	if ctx.Err() != nil {
+		msg = "interrupted by worker shutdown: " + msg
+	}
+	return msg
+}
+
+// runEnd is what a finished run leaves on its ticket.
+type runEnd struct {
+	report   *migrate.Report
+	progress *migrate.Progress
+	results  []migrate.StatementResult // nil when the executor records none
+	at       time.Time
+}
+
+// finish records a finished run on t: it releases the lease, stamps the
+// end and keeps the report, the progress and, when the executor records
+// them, the results. It never fails.
+func (end runEnd) finish(t *Ticket) error {
+	t.Worker, t.LeaseUntil, t.FinishedAt = "", time.Time{}, end.at
+	t.Report, t.Progress = end.report, end.progress
+	if end.results != nil {
+		t.Results = end.results
+	}
+	return nil
+}
+
+// requeue records an interrupted run on t, queued again: it releases
+// the lease and keeps the progress, from which the next run resumes. It
+// never fails.
+func (end runEnd) requeue(t *Ticket) error {
+	t.Worker, t.LeaseUntil, t.Progress = "", time.Time{}, end.progress
+	return nil
 }
 
 // progressText is the progress line of an event.
