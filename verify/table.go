@@ -251,15 +251,14 @@ func (c *defCache) missing(ctx context.Context, database, table string) error {
 	return fmt.Errorf("is a %s, not a base table: %w", strings.ToLower(typ), ErrUnsupported)
 }
 
-// prepare builds the comparison of one pair.
+// prepare builds the comparison of one pair: it checks the names, reads
+// both definitions and the source's row key, then chooses the compared
+// columns (see columnChoice) and the key (see table.setKey). A pair that
+// cannot be compared as defined is a *TableError wrapping ErrNotFound,
+// ErrNoKey, ErrMismatch or ErrUnsupported (see uncomparable); other
+// errors are reading failures.
 func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance float64) (*table, error) {
 	p = p.withDefaults()
-	srcErr := func(err error) error {
-		return &TableError{Side: "source", Database: p.SourceDatabase, Table: p.SourceTable, Err: err}
-	}
-	dstErr := func(err error) error {
-		return &TableError{Side: "target", Database: p.TargetDatabase, Table: p.TargetTable, Err: err}
-	}
 	for _, n := range []struct{ kind, name string }{{"source database", p.SourceDatabase}, {"source table", p.SourceTable},
 		{"target database", p.TargetDatabase}, {"target table", p.TargetTable}} {
 		if err := schema.ValidateName(n.kind, n.name); err != nil {
@@ -268,67 +267,141 @@ func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance flo
 	}
 	sdef, err := src.get(ctx, p.SourceDatabase, p.SourceTable)
 	if errors.Is(err, schema.ErrNotFound) {
-		return nil, srcErr(src.missing(ctx, p.SourceDatabase, p.SourceTable))
+		return nil, p.sourceErr(src.missing(ctx, p.SourceDatabase, p.SourceTable))
 	} else if err != nil {
-		return nil, srcErr(err)
+		return nil, p.sourceErr(err)
 	}
 	ddef, err := dst.get(ctx, p.TargetDatabase, p.TargetTable)
 	if errors.Is(err, schema.ErrNotFound) {
-		return nil, dstErr(dst.missing(ctx, p.TargetDatabase, p.TargetTable))
+		return nil, p.targetErr(dst.missing(ctx, p.TargetDatabase, p.TargetTable))
 	} else if err != nil {
-		return nil, dstErr(err)
+		return nil, p.targetErr(err)
 	}
 	ix, err := sdef.RowKey()
 	if errors.Is(err, schema.ErrNoKey) {
-		return nil, srcErr(ErrNoKey)
+		return nil, p.sourceErr(ErrNoKey)
 	} else if err != nil {
-		return nil, srcErr(err)
+		return nil, p.sourceErr(err)
 	}
-
-	ignored := func(name string) bool {
-		for _, c := range p.Ignore {
-			if strings.EqualFold(c, name) {
-				return true
-			}
-		}
-		return false
-	}
-	isKey := func(name string) bool {
-		for _, c := range ix.Columns {
-			if strings.EqualFold(c.Name, name) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, name := range p.Ignore {
-		if isKey(name) {
-			return nil, srcErr(fmt.Errorf("column %s is part of the row key %s and cannot be ignored: %w", name, ix.Name, ErrMismatch))
-		}
-	}
-	wanted := map[string]bool{}
-	for _, name := range p.Columns {
-		c := sdef.Column(name)
-		if c == nil {
-			return nil, srcErr(fmt.Errorf("column %s %w", name, ErrNotFound))
-		}
-		wanted[strings.ToLower(c.Name)] = true
+	choice, err := chooseColumns(p, sdef, ix)
+	if err != nil {
+		return nil, err
 	}
 
 	t := &table{pair: p, where: p.Where, tolerance: tolerance, estimate: sdef.Rows,
 		srcName: schema.QualifiedName(p.SourceDatabase, p.SourceTable),
 		dstName: schema.QualifiedName(p.TargetDatabase, p.TargetTable)}
+	if err := t.addColumns(sdef, ddef, choice); err != nil {
+		return nil, err
+	}
+	if err := choice.checkTargetOnly(sdef, ddef); err != nil {
+		return nil, err
+	}
+	if err := t.setKey(sdef, ddef, ix); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// sourceErr is err about the pair's source table.
+func (p TablePair) sourceErr(err error) error {
+	return &TableError{Side: "source", Database: p.SourceDatabase, Table: p.SourceTable, Err: err}
+}
+
+// targetErr is err about the pair's target table.
+func (p TablePair) targetErr(err error) error {
+	return &TableError{Side: "target", Database: p.TargetDatabase, Table: p.TargetTable, Err: err}
+}
+
+// columnChoice says which source columns of a pair are compared: every
+// column that is neither generated nor ignored or, when the pair names
+// its columns, those and the row key's.
+type columnChoice struct {
+	pair   TablePair
+	key    *schema.Index
+	wanted map[string]bool // lower-case names of pair.Columns; empty for all
+}
+
+// chooseColumns checks the pair's column lists against the source
+// definition sdef and its row key ix: an ignored key column is
+// ErrMismatch, a named column the source lacks ErrNotFound (both about
+// the source table).
+func chooseColumns(p TablePair, sdef *schema.TableDef, ix *schema.Index) (columnChoice, error) {
+	choice := columnChoice{pair: p, key: ix, wanted: map[string]bool{}}
+	for _, name := range p.Ignore {
+		if choice.isKey(name) {
+			return columnChoice{}, p.sourceErr(fmt.Errorf("column %s is part of the row key %s and cannot be ignored: %w", name, ix.Name, ErrMismatch))
+		}
+	}
+	for _, name := range p.Columns {
+		c := sdef.Column(name)
+		if c == nil {
+			return columnChoice{}, p.sourceErr(fmt.Errorf("column %s %w", name, ErrNotFound))
+		}
+		choice.wanted[strings.ToLower(c.Name)] = true
+	}
+	return choice, nil
+}
+
+// ignored reports whether the pair ignores the column name.
+func (c columnChoice) ignored(name string) bool {
+	for _, i := range c.pair.Ignore {
+		if strings.EqualFold(i, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// isKey reports whether the column name is part of the row key.
+func (c columnChoice) isKey(name string) bool {
+	for _, k := range c.key.Columns {
+		if strings.EqualFold(k.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// compared reports whether the source column sc is compared.
+func (c columnChoice) compared(sc schema.Column) bool {
+	return !sc.Generated && !c.ignored(sc.Name) && (len(c.wanted) == 0 || c.wanted[strings.ToLower(sc.Name)] || c.isKey(sc.Name))
+}
+
+// checkTargetOnly fails with ErrMismatch, about the target table, when
+// the target has a column the source lacks that is neither generated nor
+// ignored: it would go unverified. When the pair names its columns, the
+// others are not compared anyway and nothing is checked.
+func (c columnChoice) checkTargetOnly(sdef, ddef *schema.TableDef) error {
+	if len(c.wanted) > 0 {
+		return nil
+	}
+	for _, dc := range ddef.Columns {
+		if !dc.Generated && !c.ignored(dc.Name) && sdef.Column(dc.Name) == nil {
+			return c.pair.targetErr(fmt.Errorf("column %s is not on the source (ignore it to compare the other columns): %w", dc.Name, ErrMismatch))
+		}
+	}
+	return nil
+}
+
+// addColumns appends to t.cols the source columns choice compares, in
+// the source's order, with their value and hash expressions on each side
+// (rounded for floats when t has a tolerance), and lists in t.colDiffs
+// those defined differently on the two sides. A compared column missing
+// or generated on the target, or of a kind that does not compare with
+// the source's (see family), is ErrMismatch about the target table.
+func (t *table) addColumns(sdef, ddef *schema.TableDef, choice columnChoice) error {
 	for _, sc := range sdef.Columns {
-		if sc.Generated || ignored(sc.Name) || len(wanted) > 0 && !wanted[strings.ToLower(sc.Name)] && !isKey(sc.Name) {
+		if !choice.compared(sc) {
 			continue
 		}
 		dc := ddef.Column(sc.Name)
 		if dc == nil || dc.Generated {
-			return nil, dstErr(fmt.Errorf("column %s (on the source) is missing or generated: %w", sc.Name, ErrMismatch))
+			return t.pair.targetErr(fmt.Errorf("column %s (on the source) is missing or generated: %w", sc.Name, ErrMismatch))
 		}
 		k := rowcodec.KindOf(sc.DataType)
 		if dk := rowcodec.KindOf(dc.DataType); family(dk) != family(k) {
-			return nil, dstErr(fmt.Errorf("column %s is %s, on the source %s: %w", sc.Name, dc.ColumnType, sc.ColumnType, ErrMismatch))
+			return t.pair.targetErr(fmt.Errorf("column %s is %s, on the source %s: %w", sc.Name, dc.ColumnType, sc.ColumnType, ErrMismatch))
 		}
 		if sd, dd := definition(sc), definition(*dc); sd != dd {
 			t.colDiffs = append(t.colDiffs, ColumnDiff{Column: sc.Name, Source: sd, Target: dd})
@@ -337,20 +410,21 @@ func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance flo
 			field: field{lengthPrefixed: family(k) == rowcodec.Text || k == rowcodec.Binary, nullable: sc.Nullable || dc.Nullable}}
 		col.src, col.dst = valueExpr(sc), valueExpr(*dc)
 		col.hashSrc, col.hashDst = hashExpr(sc, textCast(sdef)), hashExpr(*dc, textCast(ddef))
-		if col.float && tolerance > 0 {
-			col.hashSrc, col.hashDst = roundedExpr(sc, tolerance), roundedExpr(*dc, tolerance)
+		if col.float && t.tolerance > 0 {
+			col.hashSrc, col.hashDst = roundedExpr(sc, t.tolerance), roundedExpr(*dc, t.tolerance)
 		}
 		t.cols = append(t.cols, col)
 	}
-	if len(wanted) == 0 {
-		// Columns only the target has would go unverified: name them.
-		for _, dc := range ddef.Columns {
-			if !dc.Generated && !ignored(dc.Name) && sdef.Column(dc.Name) == nil {
-				return nil, dstErr(fmt.Errorf("column %s is not on the source (ignore it to compare the other columns): %w", dc.Name, ErrMismatch))
-			}
-		}
-	}
+	return nil
+}
 
+// setKey sets t's row key to the source's key ix, once t.cols are set.
+// Each key column must be on the target with the same data type,
+// collation and signedness, so that both sides order keys alike (else
+// ErrNotFound or ErrMismatch about the target table), of a type rows
+// can be ordered by in Go, and among the compared columns (a generated
+// key column is ErrUnsupported about the source table).
+func (t *table) setKey(sdef, ddef *schema.TableDef, ix *schema.Index) error {
 	names := ix.ColumnNames()
 	t.key = keyset.NewKey(names...)
 	first := sdef.Column(names[0])
@@ -358,15 +432,15 @@ func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance flo
 	for _, name := range names {
 		sc, dc := sdef.Column(name), ddef.Column(name)
 		if dc == nil {
-			return nil, dstErr(fmt.Errorf("key column %s %w", name, ErrNotFound))
+			return t.pair.targetErr(fmt.Errorf("key column %s %w", name, ErrNotFound))
 		}
 		if !strings.EqualFold(sc.DataType, dc.DataType) || sc.Collation != dc.Collation || sc.Unsigned != dc.Unsigned {
-			return nil, dstErr(fmt.Errorf("key column %s is %s %s, on the source %s %s; both sides must order keys alike: %w",
+			return t.pair.targetErr(fmt.Errorf("key column %s is %s %s, on the source %s %s; both sides must order keys alike: %w",
 				name, dc.ColumnType, dc.Collation, sc.ColumnType, sc.Collation, ErrMismatch))
 		}
 		kc, err := keyOrder(*sc)
 		if err != nil {
-			return nil, srcErr(err)
+			return t.pair.sourceErr(err)
 		}
 		t.keyCols = append(t.keyCols, kc)
 		for i, c := range t.cols {
@@ -376,9 +450,9 @@ func prepare(ctx context.Context, src, dst *defCache, p TablePair, tolerance flo
 		}
 	}
 	if len(t.keyIdx) != len(t.keyCols) {
-		return nil, srcErr(fmt.Errorf("row key %s has a generated column: %w", ix.Name, ErrUnsupported))
+		return t.pair.sourceErr(fmt.Errorf("row key %s has a generated column: %w", ix.Name, ErrUnsupported))
 	}
-	return t, nil
+	return nil
 }
 
 // family groups the kinds whose values can be compared with each other:
