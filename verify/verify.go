@@ -197,6 +197,50 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 	}
 	begin := time.Now()
 	rep := &Report{Snapshot: v.cfg.snapshot.String(), Started: begin.UTC()}
+	runs, err := v.prepareRuns(ctx, rep, pairs)
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) == 0 {
+		rep.Duration = time.Since(begin)
+		return rep, nil
+	}
+
+	src, dst, err := v.open(ctx, v.cfg.parallel)
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
+	defer dst.close()
+	if err := v.setOneEval(ctx, src, dst, runs); err != nil {
+		return nil, err
+	}
+
+	// Pass 0: compare the tables small enough whole; those that differ
+	// join the larger ones in pass 1.
+	chunked, err := v.compareWhole(ctx, src, dst, runs)
+	if err != nil {
+		return nil, err
+	}
+	// Pass 1: checksum every chunk.
+	if err := v.checksumChunks(ctx, src, dst, chunked); err != nil {
+		return nil, err
+	}
+	// Pass 2: look into the chunks that differ.
+	if err := v.examineDiffering(ctx, src, dst, runs); err != nil {
+		return nil, err
+	}
+	v.finishReport(rep, runs, begin)
+	return rep, nil
+}
+
+// prepareRuns checks the pairs and readies those that can be compared,
+// before any row is read. It names both servers in rep and lists in
+// rep.Unverified (and logs) the pairs that cannot be compared as they are
+// defined; a pair whose target is its source table is an error wrapping
+// ErrSameTable. The runs returned have their target's triggers read;
+// there are none when no pair can be compared.
+func (v *Verifier) prepareRuns(ctx context.Context, rep *Report, pairs []TablePair) ([]*tableRun, error) {
 	srcID, dstID, err := v.identify(ctx)
 	if err != nil {
 		return nil, err
@@ -218,8 +262,7 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 			"target", u.TargetDatabase+"."+u.TargetTable, "side", u.Side, "reason", u.Reason)
 	}
 	if len(tables) == 0 {
-		rep.Duration = time.Since(begin)
-		return rep, nil
+		return nil, nil
 	}
 	if err := v.readTargetTriggers(ctx, tables); err != nil {
 		return nil, err
@@ -229,21 +272,21 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 		runs[i] = &tableRun{t: t, limit: v.cfg.sampleLimit, diffs: map[int][]RowDiff{},
 			sizer: keyset.NewSizer(v.cfg.chunkTime, v.cfg.chunkRows[0], v.cfg.chunkRows[1], v.cfg.chunkRows[2])}
 	}
+	return runs, nil
+}
 
-	n := v.cfg.parallel
-	src, dst, err := v.open(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	defer src.close()
-	defer dst.close()
+// setOneEval probes on one connection of each side whether the server
+// evaluates the one-pass row hash as expected (see probeOneEval) and
+// tells every table of runs. When a side does not, its checksums build
+// each row's encoding twice, and a warning says so.
+func (v *Verifier) setOneEval(ctx context.Context, src, dst *side, runs []*tableRun) error {
 	srcOne, err := probeOneEval(ctx, src.conns[0])
 	if err != nil {
-		return nil, fmt.Errorf("verify: source: %w", err)
+		return fmt.Errorf("verify: source: %w", err)
 	}
 	dstOne, err := probeOneEval(ctx, dst.conns[0])
 	if err != nil {
-		return nil, fmt.Errorf("verify: target: %w", err)
+		return fmt.Errorf("verify: target: %w", err)
 	}
 	if !srcOne || !dstOne {
 		v.cfg.logger.Warn("verify: the server does not evaluate the one-pass row hash as expected; building each row's encoding twice (slower)",
@@ -252,82 +295,92 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 	for _, tr := range runs {
 		tr.t.oneEvalSrc, tr.t.oneEvalDst = srcOne, dstOne
 	}
+	return nil
+}
 
-	// Pass 0: compare the tables small enough whole; those that differ
-	// join the larger ones in pass 1.
-	chunked, err := v.compareWhole(ctx, src, dst, runs)
-	if err != nil {
-		return nil, err
-	}
-
-	// Pass 1: checksum every chunk.
+// checksumChunks cuts the tables of chunked into chunks on the source's
+// boundary reader (its last connection) and checksums them on both sides
+// with one worker per other connection pair. Each chunk is recorded in
+// its tableRun, those that differ in tableRun.differing. The first error
+// stops every worker and is returned.
+func (v *Verifier) checksumChunks(ctx context.Context, src, dst *side, chunked []*tableRun) error {
+	n := v.cfg.parallel
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan *chunk, n)
 	g.Go(func() error {
 		defer close(jobs)
-		conn := src.conns[n] // the boundary reader
+		boundaries := src.conns[n]
 		for _, tr := range chunked {
-			if err := v.produce(gctx, conn, tr, jobs); err != nil {
+			if err := v.produce(gctx, boundaries, tr, jobs); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	for w := range n {
-		g.Go(func() error {
-			sc, dc := src.conns[w], dst.conns[w]
-			for c := range jobs {
-				start := time.Now()
-				if err := c.run.t.checksum(gctx, sc, dc, c); err != nil {
-					return err
-				}
-				c.seen = time.Now()
-				c.run.done(c, time.Since(start))
-				v.cfg.logger.Debug("verify: chunk", "table", c.run.t.srcName, "chunk", c.index,
-					"rows", c.src.rows, "target_rows", c.dst.rows, "equal", c.src == c.dst, "took", time.Since(start))
-			}
-			return nil
-		})
+		g.Go(func() error { return v.checksumEach(gctx, src.conns[w], dst.conns[w], jobs) })
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
+	return g.Wait()
+}
 
-	// Pass 2: look into the chunks that differ.
+// checksumEach checksums the chunks of jobs on the source connection sc
+// and the target connection dc until jobs is closed, and records each in
+// its tableRun (see tableRun.done).
+func (v *Verifier) checksumEach(ctx context.Context, sc, dc *sql.Conn, jobs <-chan *chunk) error {
+	for c := range jobs {
+		start := time.Now()
+		if err := c.run.t.checksum(ctx, sc, dc, c); err != nil {
+			return err
+		}
+		c.seen = time.Now()
+		c.run.done(c, time.Since(start))
+		v.cfg.logger.Debug("verify: chunk", "table", c.run.t.srcName, "chunk", c.index,
+			"rows", c.src.rows, "target_rows", c.dst.rows, "equal", c.src == c.dst, "took", time.Since(start))
+	}
+	return nil
+}
+
+// examineDiffering looks into every chunk of runs whose checksums
+// differ (see examine), with one worker per connection pair. The first
+// error stops every worker and is returned.
+func (v *Verifier) examineDiffering(ctx context.Context, src, dst *side, runs []*tableRun) error {
 	var differing []*chunk
 	for _, tr := range runs {
 		differing = append(differing, tr.differing...)
 	}
-	if len(differing) > 0 {
-		g, gctx = errgroup.WithContext(ctx)
-		queue := make(chan *chunk)
+	if len(differing) == 0 {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	queue := make(chan *chunk)
+	g.Go(func() error {
+		defer close(queue)
+		for _, c := range differing {
+			select {
+			case queue <- c:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	for w := range v.cfg.parallel {
 		g.Go(func() error {
-			defer close(queue)
-			for _, c := range differing {
-				select {
-				case queue <- c:
-				case <-gctx.Done():
-					return gctx.Err()
+			sc, dc := src.conns[w], dst.conns[w]
+			for c := range queue {
+				if err := v.examine(gctx, sc, dc, c); err != nil {
+					return err
 				}
 			}
 			return nil
 		})
-		for w := range n {
-			g.Go(func() error {
-				sc, dc := src.conns[w], dst.conns[w]
-				for c := range queue {
-					if err := v.examine(gctx, sc, dc, c); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return nil, err
-		}
 	}
+	return g.Wait()
+}
 
+// finishReport adds each table's report to rep in the order of runs,
+// sets rep's duration since begin and logs each table's outcome.
+func (v *Verifier) finishReport(rep *Report, runs []*tableRun, begin time.Time) {
 	for _, tr := range runs {
 		rep.Tables = append(rep.Tables, tr.report())
 	}
@@ -337,7 +390,6 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 		v.cfg.logger.Info("verify: table", "source", t.SourceDatabase+"."+t.SourceTable, "target", t.TargetDatabase+"."+t.TargetTable,
 			"rows", t.Rows, "chunks", t.Chunks, "differences", t.Differences(), "took", t.Duration)
 	}
-	return rep, nil
 }
 
 // identify reads the identities of both servers.
