@@ -452,96 +452,132 @@ func checkExistence(c *Check) {
 			c.Report("index %s does not exist on %s", n.IndexName, tableLabel(n.Table))
 		}
 	case *ast.AlterTableStmt:
-		t := c.Table(n.Table)
-		if t == nil {
-			return
+		if t := c.Table(n.Table); t != nil {
+			checkAlterExistence(c, t, n)
 		}
-		cols := map[string]bool{}
-		for _, col := range t.Columns {
-			cols[strings.ToLower(col.Name)] = true
-		}
-		idx := map[string]bool{}
-		for _, ix := range t.Indexes {
-			idx[strings.ToLower(ix.Name)] = true
-		}
-		label := tableLabel(n.Table)
-		needCol := func(name string, ifExists bool) {
-			if !cols[strings.ToLower(name)] && !ifExists {
-				c.Report("column %s does not exist in %s", name, label)
+	}
+}
+
+// checkAlterExistence implements ddl.existence for an ALTER TABLE of the
+// known table t: it follows the specs in order, so that a spec sees the
+// columns and indexes the earlier ones added, renamed or dropped.
+func checkAlterExistence(c *Check, t *TableDef, n *ast.AlterTableStmt) {
+	a := alterNames{c: c, label: tableLabel(n.Table), cols: map[string]bool{}, idx: map[string]bool{}}
+	for _, col := range t.Columns {
+		a.cols[strings.ToLower(col.Name)] = true
+	}
+	for _, ix := range t.Indexes {
+		a.idx[strings.ToLower(ix.Name)] = true
+	}
+	for _, s := range n.Specs {
+		switch s.Tp {
+		case ast.AlterTableAddColumns:
+			a.addColumns(s)
+		case ast.AlterTableDropColumn:
+			if s.OldColumnName != nil {
+				a.needColumn(s.OldColumnName.Name.O, s.IfExists)
+				delete(a.cols, s.OldColumnName.Name.L)
 			}
-		}
-		for _, s := range n.Specs {
-			switch s.Tp {
-			case ast.AlterTableAddColumns:
-				for _, cd := range s.NewColumns {
-					k := strings.ToLower(colName(cd))
-					if cols[k] && !s.IfNotExists {
-						c.Report("column %s already exists in %s", colName(cd), label)
-					}
-					cols[k] = true
-				}
-			case ast.AlterTableDropColumn:
-				if s.OldColumnName != nil {
-					needCol(s.OldColumnName.Name.O, s.IfExists)
-					delete(cols, s.OldColumnName.Name.L)
-				}
-			case ast.AlterTableModifyColumn:
-				if len(s.NewColumns) > 0 {
-					needCol(colName(s.NewColumns[0]), s.IfExists)
-				}
-			case ast.AlterTableChangeColumn, ast.AlterTableRenameColumn:
-				if s.OldColumnName == nil {
-					continue
-				}
-				needCol(s.OldColumnName.Name.O, s.IfExists)
-				newName := ""
-				if s.NewColumnName != nil {
-					newName = s.NewColumnName.Name.O
-				} else if len(s.NewColumns) > 0 {
-					newName = colName(s.NewColumns[0])
-				}
-				if newName != "" && !strings.EqualFold(newName, s.OldColumnName.Name.O) {
-					if cols[strings.ToLower(newName)] {
-						c.Report("column %s already exists in %s", newName, label)
-					}
-					delete(cols, s.OldColumnName.Name.L)
-					cols[strings.ToLower(newName)] = true
-				}
-			case ast.AlterTableDropIndex:
-				if !idx[strings.ToLower(s.Name)] && !s.IfExists {
-					c.Report("index %s does not exist on %s", s.Name, label)
-				}
-				delete(idx, strings.ToLower(s.Name))
-			case ast.AlterTableDropPrimaryKey:
-				if !idx["primary"] {
-					c.Report("%s has no primary key to drop", label)
-				}
-				delete(idx, "primary")
-			case ast.AlterTableAddConstraint:
-				con := s.Constraint
-				if con == nil {
-					continue
-				}
-				name := strings.ToLower(con.Name)
-				if con.Tp == ast.ConstraintPrimaryKey {
-					name = "primary"
-				}
-				if con.Tp == ast.ConstraintForeignKey || con.Tp == ast.ConstraintCheck || name == "" {
-					continue
-				}
-				if idx[name] && !con.IfNotExists {
-					if name == "primary" {
-						c.Report("%s already has a primary key", label)
-					} else {
-						c.Report("index %s already exists on %s", con.Name, label)
-					}
-				}
-				idx[name] = true
-			case ast.AlterTableRenameIndex:
-				if !idx[s.FromKey.L] {
-					c.Report("index %s does not exist on %s", s.FromKey.O, label)
-				}
+		case ast.AlterTableModifyColumn:
+			if len(s.NewColumns) > 0 {
+				a.needColumn(colName(s.NewColumns[0]), s.IfExists)
+			}
+		case ast.AlterTableChangeColumn, ast.AlterTableRenameColumn:
+			a.renameColumn(s)
+		case ast.AlterTableDropIndex:
+			if !a.idx[strings.ToLower(s.Name)] && !s.IfExists {
+				c.Report("index %s does not exist on %s", s.Name, a.label)
+			}
+			delete(a.idx, strings.ToLower(s.Name))
+		case ast.AlterTableDropPrimaryKey:
+			if !a.idx["primary"] {
+				c.Report("%s has no primary key to drop", a.label)
+			}
+			delete(a.idx, "primary")
+		case ast.AlterTableAddConstraint:
+			a.addConstraint(s.Constraint)
+		case ast.AlterTableRenameIndex:
+			if !a.idx[s.FromKey.L] {
+				c.Report("index %s does not exist on %s", s.FromKey.O, a.label)
 			}
 		}
 	}
+}
+
+// alterNames is the column and index names of a table as an ALTER TABLE
+// changes them, spec after spec, for ddl.existence; its methods report
+// on c a spec that creates what exists or changes what does not.
+type alterNames struct {
+	c     *Check
+	label string          // the table, as reports name it
+	cols  map[string]bool // lower-case column names
+	idx   map[string]bool // lower-case index names; "primary" for the primary key
+}
+
+// needColumn reports that column name does not exist, unless it does or
+// the spec says IF EXISTS.
+func (a *alterNames) needColumn(name string, ifExists bool) {
+	if !a.cols[strings.ToLower(name)] && !ifExists {
+		a.c.Report("column %s does not exist in %s", name, a.label)
+	}
+}
+
+// addColumns checks and adds the columns of an ADD COLUMN spec: one that
+// exists is reported unless the spec says IF NOT EXISTS.
+func (a *alterNames) addColumns(s *ast.AlterTableSpec) {
+	for _, cd := range s.NewColumns {
+		k := strings.ToLower(colName(cd))
+		if a.cols[k] && !s.IfNotExists {
+			a.c.Report("column %s already exists in %s", colName(cd), a.label)
+		}
+		a.cols[k] = true
+	}
+}
+
+// renameColumn checks a CHANGE or RENAME COLUMN spec: the old column must
+// exist and a new name other than the old one must not; the rename is
+// then applied.
+func (a *alterNames) renameColumn(s *ast.AlterTableSpec) {
+	if s.OldColumnName == nil {
+		return
+	}
+	a.needColumn(s.OldColumnName.Name.O, s.IfExists)
+	newName := ""
+	if s.NewColumnName != nil {
+		newName = s.NewColumnName.Name.O
+	} else if len(s.NewColumns) > 0 {
+		newName = colName(s.NewColumns[0])
+	}
+	if newName != "" && !strings.EqualFold(newName, s.OldColumnName.Name.O) {
+		if a.cols[strings.ToLower(newName)] {
+			a.c.Report("column %s already exists in %s", newName, a.label)
+		}
+		delete(a.cols, s.OldColumnName.Name.L)
+		a.cols[strings.ToLower(newName)] = true
+	}
+}
+
+// addConstraint checks and adds the index of an ADD CONSTRAINT spec (a
+// primary key, a named unique or plain index): one that exists is
+// reported unless the spec says IF NOT EXISTS. Foreign keys, checks and
+// unnamed indexes are not checked.
+func (a *alterNames) addConstraint(con *ast.Constraint) {
+	if con == nil {
+		return
+	}
+	name := strings.ToLower(con.Name)
+	if con.Tp == ast.ConstraintPrimaryKey {
+		name = "primary"
+	}
+	if con.Tp == ast.ConstraintForeignKey || con.Tp == ast.ConstraintCheck || name == "" {
+		return
+	}
+	if a.idx[name] && !con.IfNotExists {
+		if name == "primary" {
+			a.c.Report("%s already has a primary key", a.label)
+		} else {
+			a.c.Report("index %s already exists on %s", con.Name, a.label)
+		}
+	}
+	a.idx[name] = true
 }
