@@ -234,19 +234,7 @@ func (s *SMTP) Notify(ctx context.Context, e workflow.Event) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("notify: smtp %s: %w", s.addr, err)
 	}
-	var to []string // users without an address are left out
-	seen := map[string]bool{}
-	for _, u := range e.Recipients {
-		a, ok := s.cfg.addresses(u)
-		if ok {
-			if pa, err := mail.ParseAddress(a); err == nil {
-				if !seen[pa.Address] {
-					seen[pa.Address] = true
-					to = append(to, pa.Address)
-				}
-			}
-		}
-	}
+	to := s.recipients(e.Recipients)
 	if len(to) == 0 {
 		return s.errorf(true, "no email address for recipients %q", e.Recipients)
 	}
@@ -270,6 +258,35 @@ func (s *SMTP) Notify(ctx context.Context, e workflow.Event) error {
 		return s.fail(ctx, "greeting", err)
 	}
 	defer c.Close()
+	if err := s.handshake(ctx, c); err != nil {
+		return err
+	}
+	return s.send(ctx, c, to, msg)
+}
+
+// recipients is the email addresses of users, each once, in the order of
+// users; users without a (parseable) address are left out.
+func (s *SMTP) recipients(users []string) []string {
+	var to []string
+	seen := map[string]bool{}
+	for _, u := range users {
+		a, ok := s.cfg.addresses(u)
+		if ok {
+			if pa, err := mail.ParseAddress(a); err == nil {
+				if !seen[pa.Address] {
+					seen[pa.Address] = true
+					to = append(to, pa.Address)
+				}
+			}
+		}
+	}
+	return to
+}
+
+// handshake greets the server on c, upgrades to TLS as the TLS mode asks
+// and authenticates when a mechanism is set. A server that lacks a
+// required extension (STARTTLS when required, AUTH) is a permanent error.
+func (s *SMTP) handshake(ctx context.Context, c *smtp.Client) error {
 	if err := c.Hello(s.cfg.hello); err != nil {
 		return s.fail(ctx, "EHLO", err)
 	}
@@ -296,6 +313,14 @@ func (s *SMTP) Notify(ctx context.Context, e workflow.Event) error {
 			return s.fail(ctx, "AUTH", err)
 		}
 	}
+	return nil
+}
+
+// send sends msg to the addresses to on c, past the handshake, and quits.
+// Recipients the server rejects permanently are skipped; when every one
+// is rejected nothing is sent, and when some are, the message goes to
+// the others and a permanent error names the rejected ones.
+func (s *SMTP) send(ctx context.Context, c *smtp.Client, to []string, msg []byte) error {
 	if err := c.Mail(s.from.Address); err != nil {
 		return s.fail(ctx, "MAIL FROM <"+s.from.Address+">", err)
 	}
