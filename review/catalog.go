@@ -571,44 +571,17 @@ func dropIndex(t *TableDef, name string) {
 func alterTable(t *TableDef, spec *ast.AlterTableSpec) {
 	switch spec.Tp {
 	case ast.AlterTableOption:
-		for _, o := range spec.Options {
-			switch o.Tp {
-			case ast.TableOptionEngine:
-				t.Engine = o.StrValue
-			case ast.TableOptionComment:
-				t.Comment = o.StrValue
-			case ast.TableOptionCollate:
-				t.Collation = o.StrValue
-			}
-		}
+		setTableOptions(t, spec.Options)
 	case ast.AlterTableAddColumns:
-		for _, cd := range spec.NewColumns {
-			if t.Column(cd.Name.Name.O) != nil {
-				continue
-			}
-			col, ix := columnFromDef(cd)
-			t.Columns = insertColumn(t.Columns, col, spec.Position)
-			for _, x := range ix {
-				addIndex(t, x)
-			}
-		}
-		for _, c := range spec.NewConstraints {
-			addConstraint(t, c)
-		}
+		addColumns(t, spec)
 	case ast.AlterTableAddConstraint:
 		if spec.Constraint != nil {
 			addConstraint(t, spec.Constraint)
 		}
 	case ast.AlterTableDropColumn:
-		if spec.OldColumnName == nil {
-			return
+		if spec.OldColumnName != nil {
+			dropColumn(t, spec.OldColumnName.Name.O)
 		}
-		name := spec.OldColumnName.Name.O
-		t.Columns = slices.DeleteFunc(t.Columns, func(c Column) bool { return strings.EqualFold(c.Name, name) })
-		for i := range t.Indexes {
-			t.Indexes[i].Columns = slices.DeleteFunc(t.Indexes[i].Columns, func(c IndexColumn) bool { return strings.EqualFold(c.Name, name) })
-		}
-		t.Indexes = slices.DeleteFunc(t.Indexes, func(ix Index) bool { return len(ix.Columns) == 0 })
 	case ast.AlterTableDropPrimaryKey:
 		dropIndex(t, "PRIMARY")
 	case ast.AlterTableDropIndex:
@@ -616,28 +589,7 @@ func alterTable(t *TableDef, spec *ast.AlterTableSpec) {
 	case ast.AlterTableDropForeignKey:
 		t.ForeignKeys = slices.DeleteFunc(t.ForeignKeys, func(fk ForeignKey) bool { return strings.EqualFold(fk.Name, spec.Name) })
 	case ast.AlterTableModifyColumn, ast.AlterTableChangeColumn:
-		if len(spec.NewColumns) == 0 {
-			return
-		}
-		old := spec.NewColumns[0].Name.Name.O
-		if spec.Tp == ast.AlterTableChangeColumn && spec.OldColumnName != nil {
-			old = spec.OldColumnName.Name.O
-		}
-		col, ix := columnFromDef(spec.NewColumns[0])
-		i := slices.IndexFunc(t.Columns, func(c Column) bool { return strings.EqualFold(c.Name, old) })
-		if i < 0 {
-			return
-		}
-		t.Columns = slices.Delete(t.Columns, i, i+1)
-		if spec.Position == nil || spec.Position.Tp == ast.ColumnPositionNone {
-			t.Columns = slices.Insert(t.Columns, i, col)
-		} else {
-			t.Columns = insertColumn(t.Columns, col, spec.Position)
-		}
-		renameIndexColumn(t, old, col.Name)
-		for _, x := range ix {
-			addIndex(t, x)
-		}
+		replaceColumn(t, spec)
 	case ast.AlterTableRenameColumn:
 		if spec.OldColumnName == nil || spec.NewColumnName == nil {
 			return
@@ -647,17 +599,8 @@ func alterTable(t *TableDef, spec *ast.AlterTableSpec) {
 			renameIndexColumn(t, spec.OldColumnName.Name.O, c.Name)
 		}
 	case ast.AlterTableAlterColumn:
-		if len(spec.NewColumns) == 0 {
-			return
-		}
-		cd := spec.NewColumns[0]
-		if c := t.Column(cd.Name.Name.O); c != nil {
-			if len(cd.Options) == 0 {
-				c.Default = nil
-			} else {
-				d := exprString(cd.Options[0].Expr)
-				c.Default = &d
-			}
+		if len(spec.NewColumns) > 0 {
+			alterDefault(t, spec.NewColumns[0])
 		}
 	case ast.AlterTableRenameIndex:
 		if ix := t.Index(spec.FromKey.O); ix != nil {
@@ -667,6 +610,95 @@ func alterTable(t *TableDef, spec *ast.AlterTableSpec) {
 		t.Partitioned = true
 	case ast.AlterTableRemovePartitioning:
 		t.Partitioned = false
+	}
+}
+
+// setTableOptions applies the table options the catalog keeps (engine,
+// comment, collation) to t and ignores the others.
+func setTableOptions(t *TableDef, opts []*ast.TableOption) {
+	for _, o := range opts {
+		switch o.Tp {
+		case ast.TableOptionEngine:
+			t.Engine = o.StrValue
+		case ast.TableOptionComment:
+			t.Comment = o.StrValue
+		case ast.TableOptionCollate:
+			t.Collation = o.StrValue
+		}
+	}
+}
+
+// addColumns applies an ADD COLUMN clause to t: the new columns at the
+// clause's position, with the indexes their definitions declare, then
+// the clause's constraints. A column t already has is left as it is.
+func addColumns(t *TableDef, spec *ast.AlterTableSpec) {
+	for _, cd := range spec.NewColumns {
+		if t.Column(cd.Name.Name.O) != nil {
+			continue
+		}
+		col, ix := columnFromDef(cd)
+		t.Columns = insertColumn(t.Columns, col, spec.Position)
+		for _, x := range ix {
+			addIndex(t, x)
+		}
+	}
+	for _, c := range spec.NewConstraints {
+		addConstraint(t, c)
+	}
+}
+
+// dropColumn removes column name from t and from its indexes; an index
+// left without columns is removed too.
+func dropColumn(t *TableDef, name string) {
+	t.Columns = slices.DeleteFunc(t.Columns, func(c Column) bool { return strings.EqualFold(c.Name, name) })
+	for i := range t.Indexes {
+		t.Indexes[i].Columns = slices.DeleteFunc(t.Indexes[i].Columns, func(c IndexColumn) bool { return strings.EqualFold(c.Name, name) })
+	}
+	t.Indexes = slices.DeleteFunc(t.Indexes, func(ix Index) bool { return len(ix.Columns) == 0 })
+}
+
+// replaceColumn applies a MODIFY or CHANGE COLUMN clause to t: the new
+// definition replaces the old column in place, or at the clause's
+// position when it names one; indexes follow a rename and gain those the
+// definition declares. A column t does not have is ignored.
+func replaceColumn(t *TableDef, spec *ast.AlterTableSpec) {
+	if len(spec.NewColumns) == 0 {
+		return
+	}
+	old := spec.NewColumns[0].Name.Name.O
+	if spec.Tp == ast.AlterTableChangeColumn && spec.OldColumnName != nil {
+		old = spec.OldColumnName.Name.O
+	}
+	col, ix := columnFromDef(spec.NewColumns[0])
+	i := slices.IndexFunc(t.Columns, func(c Column) bool { return strings.EqualFold(c.Name, old) })
+	if i < 0 {
+		return
+	}
+	t.Columns = slices.Delete(t.Columns, i, i+1)
+	if spec.Position == nil || spec.Position.Tp == ast.ColumnPositionNone {
+		t.Columns = slices.Insert(t.Columns, i, col)
+	} else {
+		t.Columns = insertColumn(t.Columns, col, spec.Position)
+	}
+	renameIndexColumn(t, old, col.Name)
+	for _, x := range ix {
+		addIndex(t, x)
+	}
+}
+
+// alterDefault applies ALTER COLUMN ... SET DEFAULT (cd with the default
+// as its first option) or DROP DEFAULT (cd without options) to t's
+// column cd names, if t has it.
+func alterDefault(t *TableDef, cd *ast.ColumnDef) {
+	c := t.Column(cd.Name.Name.O)
+	if c == nil {
+		return
+	}
+	if len(cd.Options) == 0 {
+		c.Default = nil
+	} else {
+		d := exprString(cd.Options[0].Expr)
+		c.Default = &d
 	}
 }
 
