@@ -55,29 +55,55 @@ func (l *LiveCatalog) EstimateRows(ctx context.Context, database, statement stri
 		return 0, fmt.Errorf("review: explain: %w", err)
 	}
 	defer conn.Close()
-	var current sql.NullString
-	if err := conn.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&current); err != nil {
-		return 0, fmt.Errorf("review: explain: %w", err)
+	restore, err := useDatabase(ctx, conn, database)
+	if err != nil {
+		return 0, err
 	}
-	if database != "" && current.String != database {
-		if _, err := conn.ExecContext(ctx, "USE "+schema.QuoteIdent(database)); err != nil {
-			return 0, fmt.Errorf("review: explain in %s: %w", schema.QuoteIdent(database), err)
-		}
-		defer func() {
-			if current.Valid {
-				_, err = conn.ExecContext(context.WithoutCancel(ctx), "USE "+schema.QuoteIdent(current.String))
-			}
-			if !current.Valid || err != nil {
-				// The pooled connection keeps the database: retire it.
-				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-			}
-		}()
-	}
+	defer restore()
 	rows, err := conn.QueryContext(ctx, "EXPLAIN "+statement)
 	if err != nil {
 		return 0, fmt.Errorf("review: explain: %w", err)
 	}
 	defer rows.Close()
+	isInsert := strings.HasPrefix(strings.ToUpper(strings.TrimSpace(statement)), "INSERT") ||
+		strings.HasPrefix(strings.ToUpper(strings.TrimSpace(statement)), "REPLACE")
+	return explainEstimate(rows, isInsert)
+}
+
+// useDatabase makes database the default database of conn, unless it is
+// empty or already the default, and returns the function that restores
+// the previous default. When there was none, or restoring it fails,
+// restore retires conn from the pool instead, so that no later user of
+// the pool inherits the database.
+func useDatabase(ctx context.Context, conn *sql.Conn, database string) (restore func(), err error) {
+	var current sql.NullString
+	if err := conn.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&current); err != nil {
+		return nil, fmt.Errorf("review: explain: %w", err)
+	}
+	if database == "" || current.String == database {
+		return func() {}, nil
+	}
+	if _, err := conn.ExecContext(ctx, "USE "+schema.QuoteIdent(database)); err != nil {
+		return nil, fmt.Errorf("review: explain in %s: %w", schema.QuoteIdent(database), err)
+	}
+	return func() {
+		var err error
+		if current.Valid {
+			_, err = conn.ExecContext(context.WithoutCancel(ctx), "USE "+schema.QuoteIdent(current.String))
+		}
+		if !current.Valid || err != nil {
+			// The pooled connection keeps the database: retire it.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}, nil
+}
+
+// explainEstimate reads the row estimate from the rows of an EXPLAIN:
+// for an INSERT or REPLACE (isInsert) the product of the rows of the
+// outer query's tables (subqueries left out, capped near 2^40), else the
+// first estimate, that of the changed table. Rows without a numeric
+// estimate are skipped; none at all is an error.
+func explainEstimate(rows *sql.Rows, isInsert bool) (int64, error) {
 	cols, err := rows.Columns()
 	if err != nil {
 		return 0, fmt.Errorf("review: explain: %w", err)
@@ -94,8 +120,6 @@ func (l *LiveCatalog) EstimateRows(ctx context.Context, database, statement stri
 	if rowsCol < 0 {
 		return 0, errors.New("review: explain: no rows column")
 	}
-	isInsert := strings.HasPrefix(strings.ToUpper(strings.TrimSpace(statement)), "INSERT") ||
-		strings.HasPrefix(strings.ToUpper(strings.TrimSpace(statement)), "REPLACE")
 	var product int64 = 1
 	var first int64 = -1
 	vals := make([]sql.NullString, len(cols))
