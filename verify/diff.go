@@ -138,34 +138,19 @@ func (d *differ) merge(ctx context.Context, sp span) error {
 	return d.mergeWhere(ctx, where, args)
 }
 
-// mergeWhere merges both sides' rows that match where.
+// mergeWhere merges both sides' rows that match where, in key order,
+// and emits each missing, extra and changed row. It holds one row per
+// side at a time.
 func (d *differ) mergeWhere(ctx context.Context, where string, args []any) error {
 	t := d.tr.t
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	open := func(conn *sql.Conn, target bool) (*rowReader, error) {
-		rr := &rowReader{t: t, side: "source", db: t.pair.SourceDatabase, tb: t.pair.SourceTable}
-		if target {
-			rr.side, rr.db, rr.tb = "target", t.pair.TargetDatabase, t.pair.TargetTable
-		}
-		rows, err := conn.QueryContext(ctx, t.rowsSQL(target, where), args...)
-		if err != nil {
-			return nil, &TableError{Side: rr.side, Database: rr.db, Table: rr.tb, Err: fmt.Errorf("read rows: %w", err)}
-		}
-		rr.rows = rows
-		rr.raw = make([]sql.RawBytes, len(t.keyCols)+len(t.cols))
-		rr.ptrs = make([]any, len(rr.raw))
-		for i := range rr.raw {
-			rr.ptrs[i] = &rr.raw[i]
-		}
-		return rr, nil
-	}
-	sr, err := open(d.sc, false)
+	sr, err := t.readRows(ctx, d.sc, false, where, args)
 	if err != nil {
 		return err
 	}
 	defer sr.rows.Close()
-	tr, err := open(d.dc, true)
+	tr, err := t.readRows(ctx, d.dc, true, where, args)
 	if err != nil {
 		return err
 	}
@@ -201,13 +186,7 @@ func (d *differ) mergeWhere(ctx context.Context, where string, args []any) error
 				return err
 			}
 		default:
-			var changed []string
-			for i := range t.cols {
-				if !t.equalValue(i, s.vals[i], g.vals[i]) {
-					changed = append(changed, t.cols[i].name)
-				}
-			}
-			if changed != nil {
+			if changed := t.changedColumns(s, g); changed != nil {
 				d.emit(RowDiff{Kind: Changed, Key: t.keyLiterals(s.vals), Source: t.literals(s.vals), Target: t.literals(g.vals), Columns: changed})
 			}
 			if s, err = sr.next(); err != nil {
@@ -219,6 +198,41 @@ func (d *differ) mergeWhere(ctx context.Context, where string, args []any) error
 		}
 	}
 	return nil
+}
+
+// readRows starts reading, on conn, the rows of the source table (or of
+// the target table when target is set) that match where with args, in
+// key order. The query's failure is a *TableError naming that side's
+// table; the caller closes the reader's rows.
+func (t *table) readRows(ctx context.Context, conn *sql.Conn, target bool, where string, args []any) (*rowReader, error) {
+	rr := &rowReader{t: t, side: "source", db: t.pair.SourceDatabase, tb: t.pair.SourceTable}
+	if target {
+		rr.side, rr.db, rr.tb = "target", t.pair.TargetDatabase, t.pair.TargetTable
+	}
+	rows, err := conn.QueryContext(ctx, t.rowsSQL(target, where), args...)
+	if err != nil {
+		return nil, &TableError{Side: rr.side, Database: rr.db, Table: rr.tb, Err: fmt.Errorf("read rows: %w", err)}
+	}
+	rr.rows = rows
+	rr.raw = make([]sql.RawBytes, len(t.keyCols)+len(t.cols))
+	rr.ptrs = make([]any, len(rr.raw))
+	for i := range rr.raw {
+		rr.ptrs[i] = &rr.raw[i]
+	}
+	return rr, nil
+}
+
+// changedColumns names the compared columns whose values differ between
+// the source row s and the target row g of one key (see equalValue), nil
+// when none does.
+func (t *table) changedColumns(s, g *row) []string {
+	var changed []string
+	for i := range t.cols {
+		if !t.equalValue(i, s.vals[i], g.vals[i]) {
+			changed = append(changed, t.cols[i].name)
+		}
+	}
+	return changed
 }
 
 // literals writes a row's values as SQL literals.
