@@ -545,58 +545,27 @@ func (v *Verifier) produce(ctx context.Context, conn *sql.Conn, tr *tableRun, jo
 func (v *Verifier) produceRanges(ctx context.Context, conn *sql.Conn, tr *tableRun, send func(*chunk) error) error {
 	t := tr.t
 	col := schema.QuoteIdent(t.key.Columns[0])
-	var minS, maxS sql.NullString
-	err := conn.QueryRowContext(ctx, "SELECT CONCAT(MIN("+col+")), CONCAT(MAX("+col+")) FROM "+t.srcName).Scan(&minS, &maxS)
+	lo, hi, err := t.leadBounds(ctx, conn, col)
 	if err != nil {
-		return &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable, Err: fmt.Errorf("key bounds: %w", err)}
+		return err
 	}
-	if !minS.Valid {
+	if lo == nil {
 		return send(&chunk{run: tr}) // empty source: one chunk, the whole table
 	}
-	lo, ok1 := new(big.Int).SetString(minS.String, 10)
-	hi, ok2 := new(big.Int).SetString(maxS.String, 10)
-	if !ok1 || !ok2 {
-		return &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable,
-			Err: fmt.Errorf("key bounds %q and %q are not integers", minS.String, maxS.String)}
-	}
-	span := new(big.Int).Sub(hi, lo)
-	spanF, _ := new(big.Float).SetInt(span).Float64()
-	// Calibrate the rows per value on the first chunk's worth of rows: the
-	// key of the size-th row (one short index scan).
-	probe, ok, err := t.key.NextUpperIn(ctx, conn, t.pair.SourceDatabase, t.pair.SourceTable, keyset.Range{}, tr.size(), "")
+	spanF, _ := new(big.Float).SetInt(new(big.Int).Sub(hi, lo)).Float64()
+	est, ok, err := tr.firstDensity(ctx, conn, lo)
 	if err != nil {
-		return &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable, Err: err}
+		return err
 	}
 	if !ok {
 		return send(&chunk{run: tr}) // a small table: one chunk
 	}
-	at, okAt := new(big.Int).SetString(fmt.Sprint(asText(probe[0])), 10)
-	if !okAt {
-		return &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable,
-			Err: fmt.Errorf("key %v is not an integer", probe[0])}
-	}
-	width, _ := new(big.Float).SetInt(new(big.Int).Sub(at, lo)).Float64()
-	est := float64(tr.size()) / (width + 1)
 	cur := new(big.Int).Sub(lo, big.NewInt(1)) // the first chunk is open below
 	for i := 0; ; i++ {
 		size := tr.size()
 		step := bigFromFloat(max(1, min(float64(size)/tr.density(est), spanF+1)))
-		// Keys can be spread unevenly: check the range against the
-		// optimizer's row estimate (index dives, no scan) and halve it
-		// while it would hold far more rows than planned.
-		for tries := 0; tries < 64 && step.Cmp(big.NewInt(1)) > 0; tries++ {
-			end := new(big.Int).Add(cur, step)
-			if end.Cmp(hi) > 0 {
-				end = hi
-			}
-			rows, err := estimateRows(ctx, conn, t, col, cur, end)
-			if err != nil {
-				return &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable, Err: err}
-			}
-			if rows <= 2*float64(size) {
-				break
-			}
-			step.Rsh(step, 1)
+		if err := t.narrowStep(ctx, conn, col, cur, hi, step, size); err != nil {
+			return err
 		}
 		next := new(big.Int).Add(cur, step)
 		c := &chunk{run: tr, index: i}
@@ -619,6 +588,71 @@ func (v *Verifier) produceRanges(ctx context.Context, conn *sql.Conn, tr *tableR
 		}
 		cur = next
 	}
+}
+
+// leadBounds reads on the source connection conn the smallest and the
+// largest value of the integer leading key column col (quoted); both are
+// nil when the source table is empty. Errors name the source table.
+func (t *table) leadBounds(ctx context.Context, conn *sql.Conn, col string) (lo, hi *big.Int, err error) {
+	var minS, maxS sql.NullString
+	err = conn.QueryRowContext(ctx, "SELECT CONCAT(MIN("+col+")), CONCAT(MAX("+col+")) FROM "+t.srcName).Scan(&minS, &maxS)
+	if err != nil {
+		return nil, nil, t.pair.sourceErr(fmt.Errorf("key bounds: %w", err))
+	}
+	if !minS.Valid {
+		return nil, nil, nil
+	}
+	lo, ok1 := new(big.Int).SetString(minS.String, 10)
+	hi, ok2 := new(big.Int).SetString(maxS.String, 10)
+	if !ok1 || !ok2 {
+		return nil, nil, t.pair.sourceErr(fmt.Errorf("key bounds %q and %q are not integers", minS.String, maxS.String))
+	}
+	return lo, hi, nil
+}
+
+// firstDensity calibrates the rows per value of the leading key column,
+// whose smallest value is lo, on the first chunk's worth of rows: the key
+// of the size-th row, found by one short index scan on the source
+// connection conn. ok is false when the table holds fewer rows: one
+// chunk covers it. Errors name the source table.
+func (tr *tableRun) firstDensity(ctx context.Context, conn *sql.Conn, lo *big.Int) (rowsPerValue float64, ok bool, err error) {
+	t := tr.t
+	probe, ok, err := t.key.NextUpperIn(ctx, conn, t.pair.SourceDatabase, t.pair.SourceTable, keyset.Range{}, tr.size(), "")
+	if err != nil {
+		return 0, false, t.pair.sourceErr(err)
+	}
+	if !ok {
+		return 0, false, nil
+	}
+	at, okAt := new(big.Int).SetString(fmt.Sprint(asText(probe[0])), 10)
+	if !okAt {
+		return 0, false, t.pair.sourceErr(fmt.Errorf("key %v is not an integer", probe[0]))
+	}
+	width, _ := new(big.Float).SetInt(new(big.Int).Sub(at, lo)).Float64()
+	return float64(tr.size()) / (width + 1), true, nil
+}
+
+// narrowStep halves step in place, at most 64 times and never below 1,
+// while the optimizer estimates (index dives, no scan) that the range
+// (cur, min(cur+step, hi)] of the leading key column col holds more than
+// twice size rows: keys can be spread unevenly. Errors name the source
+// table.
+func (t *table) narrowStep(ctx context.Context, conn *sql.Conn, col string, cur, hi, step *big.Int, size int) error {
+	for tries := 0; tries < 64 && step.Cmp(big.NewInt(1)) > 0; tries++ {
+		end := new(big.Int).Add(cur, step)
+		if end.Cmp(hi) > 0 {
+			end = hi
+		}
+		rows, err := estimateRows(ctx, conn, t, col, cur, end)
+		if err != nil {
+			return t.pair.sourceErr(err)
+		}
+		if rows <= 2*float64(size) {
+			return nil
+		}
+		step.Rsh(step, 1)
+	}
+	return nil
 }
 
 // estimateRows is the optimizer's estimate of the rows with col in (lo, hi]:
