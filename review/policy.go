@@ -181,12 +181,14 @@ type compiledPolicy struct {
 	active          []compiledRule // the rules that are on
 }
 
-// compile resolves p against rules (sorted by ID).
+// compilePolicy resolves p (the default policy when nil) against rules
+// (sorted by ID): p's settings over its base's, if it names one. An
+// unknown base or rule, an unknown parameter or a value out of range is
+// an error naming p.
 func compilePolicy(p *Policy, rules []Rule) (*compiledPolicy, error) {
 	if p == nil {
 		p = DefaultPolicy()
 	}
-	settings := map[string]RuleConfig{}
 	cp := &compiledPolicy{name: p.Name, failLevel: LevelError, bigTableRows: 1_000_000, bigAffectedRows: 10_000}
 	layers := []*Policy{p}
 	if p.Base != "" {
@@ -196,37 +198,10 @@ func compilePolicy(p *Policy, rules []Rule) (*compiledPolicy, error) {
 		}
 		layers = []*Policy{base, p}
 	}
+	settings := map[string]RuleConfig{}
 	for _, l := range layers {
-		if l.FailLevel < LevelNone || l.FailLevel > LevelError {
-			return nil, fmt.Errorf("review: policy %s: invalid fail_level %d", p.Name, int(l.FailLevel))
-		}
-		if l.FailLevel != LevelNone {
-			cp.failLevel = l.FailLevel
-		}
-		if l.BigTableRows < 0 || l.BigAffectedRows < 0 {
-			return nil, fmt.Errorf("review: policy %s: negative big_table_rows or big_affected_rows", p.Name)
-		}
-		if l.BigTableRows > 0 {
-			cp.bigTableRows = l.BigTableRows
-		}
-		if l.BigAffectedRows > 0 {
-			cp.bigAffectedRows = l.BigAffectedRows
-		}
-		for _, id := range slices.Sorted(maps.Keys(l.Rules)) {
-			cfg := l.Rules[id]
-			prev := settings[id]
-			if cfg.Level != nil {
-				prev.Level = cfg.Level
-			}
-			if len(cfg.Params) > 0 {
-				merged := maps.Clone(prev.Params)
-				if merged == nil {
-					merged = map[string]any{}
-				}
-				maps.Copy(merged, cfg.Params)
-				prev.Params = merged
-			}
-			settings[id] = prev
+		if err := cp.applyLayer(l, settings); err != nil {
+			return nil, err
 		}
 	}
 	byID := map[string]*Rule{}
@@ -239,36 +214,9 @@ func compilePolicy(p *Policy, rules []Rule) (*compiledPolicy, error) {
 		}
 	}
 	for i := range rules {
-		r := &rules[i]
-		cr := compiledRule{rule: r, level: r.Level, params: make([]any, len(r.Params))}
-		cfg := settings[r.ID]
-		if cfg.Level != nil {
-			if *cfg.Level < LevelNone || *cfg.Level > LevelError {
-				return nil, fmt.Errorf("review: policy %s: rule %s: invalid level %d", p.Name, r.ID, int(*cfg.Level))
-			}
-			cr.level = *cfg.Level
-		}
-		for name := range cfg.Params {
-			if !slices.ContainsFunc(r.Params, func(p Param) bool { return p.Name == name }) {
-				return nil, fmt.Errorf("review: policy %s: rule %s has no parameter %q", p.Name, r.ID, name)
-			}
-		}
-		for j, prm := range r.Params {
-			cr.params[j] = prm.Default
-			v, ok := cfg.Params[prm.Name]
-			if !ok {
-				continue
-			}
-			conv, err := convertParam(v, prm.Default)
-			if err != nil {
-				return nil, fmt.Errorf("review: policy %s: rule %s: parameter %s: %w", p.Name, r.ID, prm.Name, err)
-			}
-			if prm.Name == "pattern" {
-				if _, err := compiled(conv.(string)); err != nil {
-					return nil, fmt.Errorf("review: policy %s: rule %s: parameter pattern: %w", p.Name, r.ID, err)
-				}
-			}
-			cr.params[j] = conv
+		cr, err := cp.compileRule(&rules[i], settings[rules[i].ID])
+		if err != nil {
+			return nil, err
 		}
 		cp.all = append(cp.all, cr)
 		if cr.level != LevelNone {
@@ -276,6 +224,84 @@ func compilePolicy(p *Policy, rules []Rule) (*compiledPolicy, error) {
 		}
 	}
 	return cp, nil
+}
+
+// applyLayer applies the policy layer l over what earlier layers set: its
+// fail level and thresholds when set (not zero) replace cp's, and its
+// rule settings merge into settings by rule ID (a level replaces, params
+// are merged name by name). An invalid fail level or a negative threshold
+// is an error.
+func (cp *compiledPolicy) applyLayer(l *Policy, settings map[string]RuleConfig) error {
+	if l.FailLevel < LevelNone || l.FailLevel > LevelError {
+		return fmt.Errorf("review: policy %s: invalid fail_level %d", cp.name, int(l.FailLevel))
+	}
+	if l.FailLevel != LevelNone {
+		cp.failLevel = l.FailLevel
+	}
+	if l.BigTableRows < 0 || l.BigAffectedRows < 0 {
+		return fmt.Errorf("review: policy %s: negative big_table_rows or big_affected_rows", cp.name)
+	}
+	if l.BigTableRows > 0 {
+		cp.bigTableRows = l.BigTableRows
+	}
+	if l.BigAffectedRows > 0 {
+		cp.bigAffectedRows = l.BigAffectedRows
+	}
+	for _, id := range slices.Sorted(maps.Keys(l.Rules)) {
+		cfg := l.Rules[id]
+		prev := settings[id]
+		if cfg.Level != nil {
+			prev.Level = cfg.Level
+		}
+		if len(cfg.Params) > 0 {
+			merged := maps.Clone(prev.Params)
+			if merged == nil {
+				merged = map[string]any{}
+			}
+			maps.Copy(merged, cfg.Params)
+			prev.Params = merged
+		}
+		settings[id] = prev
+	}
+	return nil
+}
+
+// compileRule is r under the policy's settings cfg for it: cfg's level
+// or r's default, and each parameter converted to the type of its
+// default (a pattern also compiled), or its default when cfg does not
+// set it. An invalid level, an unknown parameter or a value that does not
+// convert is an error naming the policy and the rule.
+func (cp *compiledPolicy) compileRule(r *Rule, cfg RuleConfig) (compiledRule, error) {
+	cr := compiledRule{rule: r, level: r.Level, params: make([]any, len(r.Params))}
+	if cfg.Level != nil {
+		if *cfg.Level < LevelNone || *cfg.Level > LevelError {
+			return compiledRule{}, fmt.Errorf("review: policy %s: rule %s: invalid level %d", cp.name, r.ID, int(*cfg.Level))
+		}
+		cr.level = *cfg.Level
+	}
+	for name := range cfg.Params {
+		if !slices.ContainsFunc(r.Params, func(p Param) bool { return p.Name == name }) {
+			return compiledRule{}, fmt.Errorf("review: policy %s: rule %s has no parameter %q", cp.name, r.ID, name)
+		}
+	}
+	for j, prm := range r.Params {
+		cr.params[j] = prm.Default
+		v, ok := cfg.Params[prm.Name]
+		if !ok {
+			continue
+		}
+		conv, err := convertParam(v, prm.Default)
+		if err != nil {
+			return compiledRule{}, fmt.Errorf("review: policy %s: rule %s: parameter %s: %w", cp.name, r.ID, prm.Name, err)
+		}
+		if prm.Name == "pattern" {
+			if _, err := compiled(conv.(string)); err != nil {
+				return compiledRule{}, fmt.Errorf("review: policy %s: rule %s: parameter pattern: %w", cp.name, r.ID, err)
+			}
+		}
+		cr.params[j] = conv
+	}
+	return cr, nil
 }
 
 // convertParam converts a value decoded from JSON or YAML (or set in Go) to
