@@ -71,18 +71,41 @@ func unknownColumns(c *Check) {
 	if len(aliases) == 0 {
 		return
 	}
-	defs := map[string]*TableDef{}
+	r := columnResolver{c: c, defs: map[string]*TableDef{}, seen: map[string]bool{}}
 	for alias, tn := range aliases {
 		def := c.Table(tn)
 		if def == nil || len(def.Columns) == 0 {
 			return // cannot tell
 		}
-		defs[alias] = def
+		r.defs[alias] = def
 	}
-	// Statements with subqueries, derived tables or select aliases refer to
-	// names this simple resolution does not see.
-	selectAliases := map[string]bool{}
-	complex := false
+	var complex bool
+	r.selectAliases, complex = selectAliases(n)
+	if complex {
+		return
+	}
+	walk(n, func(x ast.Node) bool {
+		switch x := x.(type) {
+		case *ast.ColumnNameExpr:
+			r.check(x.Name, x.OriginTextPosition())
+		case *ast.Assignment:
+			r.check(x.Column, 0)
+		}
+		return true
+	})
+	if ins, ok := n.(*ast.InsertStmt); ok {
+		for _, cn := range ins.Columns {
+			r.check(cn, 0)
+		}
+	}
+}
+
+// selectAliases is the lower-case aliases n gives its select fields.
+// complex is true, and the aliases incomplete, when n has subqueries or
+// derived tables: they refer to names the simple resolution of
+// unknownColumns does not see.
+func selectAliases(n ast.Node) (aliases map[string]bool, complex bool) {
+	aliases = map[string]bool{}
 	walk(n, func(x ast.Node) bool {
 		switch x := x.(type) {
 		case *ast.SubqueryExpr:
@@ -93,61 +116,59 @@ func unknownColumns(c *Check) {
 			}
 		case *ast.SelectField:
 			if x.AsName.L != "" {
-				selectAliases[x.AsName.L] = true
+				aliases[x.AsName.L] = true
 			}
 		}
 		return !complex
 	})
-	if complex {
+	return aliases, complex
+}
+
+// columnResolver resolves the column references of one statement against
+// its tables for script.unknown-column, reporting each unresolved reference
+// once.
+type columnResolver struct {
+	c             *Check
+	defs          map[string]*TableDef // by the alias (or name) the statement gives the table, lower-case
+	selectAliases map[string]bool      // lower-case aliases of select fields
+	seen          map[string]bool      // references already checked, "table.column" lower-case
+}
+
+// check reports cn, at pos in the statement (0 when unknown), when no
+// table of the statement has it: a qualified reference must name a table
+// of the statement that has the column; an unqualified one must be a
+// select alias or a column of any of the tables.
+func (r *columnResolver) check(cn *ast.ColumnName, pos int) {
+	key := cn.Table.L + "." + cn.Name.L
+	if r.seen[key] {
 		return
 	}
-	seen := map[string]bool{}
-	report := func(cn *ast.ColumnName, pos int) {
-		key := cn.Table.L + "." + cn.Name.L
-		if seen[key] {
+	r.seen[key] = true
+	if cn.Table.L != "" {
+		def := r.defs[cn.Table.L]
+		if def == nil {
+			r.c.ReportAt(pos, "column %s.%s refers to no table of the statement", cn.Table.O, cn.Name.O)
 			return
 		}
-		seen[key] = true
-		if cn.Table.L != "" {
-			def := defs[cn.Table.L]
-			if def == nil {
-				c.ReportAt(pos, "column %s.%s refers to no table of the statement", cn.Table.O, cn.Name.O)
-				return
-			}
-			if def.Column(cn.Name.O) == nil {
-				c.ReportAt(pos, "column %s does not exist in table %s", cn.Name.O, def.Name)
-			}
-			return
+		if def.Column(cn.Name.O) == nil {
+			r.c.ReportAt(pos, "column %s does not exist in table %s", cn.Name.O, def.Name)
 		}
-		if selectAliases[cn.Name.L] {
-			return
-		}
-		for _, def := range defs {
-			if def.Column(cn.Name.O) != nil {
-				return
-			}
-		}
-		names := make([]string, 0, len(defs))
-		for _, def := range defs {
-			names = append(names, def.Name)
-		}
-		slices.Sort(names)
-		c.ReportAt(pos, "column %s does not exist in table %s", cn.Name.O, strings.Join(slices.Compact(names), ", "))
+		return
 	}
-	walk(n, func(x ast.Node) bool {
-		switch x := x.(type) {
-		case *ast.ColumnNameExpr:
-			report(x.Name, x.OriginTextPosition())
-		case *ast.Assignment:
-			report(x.Column, 0)
-		}
-		return true
-	})
-	if ins, ok := n.(*ast.InsertStmt); ok {
-		for _, cn := range ins.Columns {
-			report(cn, 0)
+	if r.selectAliases[cn.Name.L] {
+		return
+	}
+	for _, def := range r.defs {
+		if def.Column(cn.Name.O) != nil {
+			return
 		}
 	}
+	names := make([]string, 0, len(r.defs))
+	for _, def := range r.defs {
+		names = append(names, def.Name)
+	}
+	slices.Sort(names)
+	r.c.ReportAt(pos, "column %s does not exist in table %s", cn.Name.O, strings.Join(slices.Compact(names), ", "))
 }
 
 var scriptRules = []Rule{
