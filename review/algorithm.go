@@ -83,86 +83,18 @@ func specAlgorithm(t *TableDef, s *ast.AlterTableSpec, mariadb, addsPK bool) (st
 		ast.AlterTableRenameColumn, ast.AlterTableIndexInvisible, ast.AlterTableDropCheck:
 		return algoInstant, "only metadata changes"
 	case ast.AlterTableOption:
-		a, w := algoInstant, "only metadata changes"
-		for _, o := range s.Options {
-			switch o.Tp {
-			case ast.TableOptionComment:
-			case ast.TableOptionCharset, ast.TableOptionCollate:
-				if o.UintValue == ast.TableOptionCharsetWithConvertTo {
-					return algoCopy, "CONVERT TO CHARACTER SET rewrites every row"
-				}
-				if !mariadb {
-					a, w = algoInplace, "changing the default character set"
-				}
-			case ast.TableOptionEngine:
-				if t == nil || !strings.EqualFold(t.Engine, o.StrValue) {
-					return algoCopy, fmt.Sprintf("changing the engine to %s copies the table", o.StrValue)
-				}
-				a, w = algoInplace, "ENGINE= on the same engine rebuilds the table"
-			case ast.TableOptionAutoIncrement:
-				if algoRank(a) < 1 {
-					a, w = algoInplace, "AUTO_INCREMENT= changes a counter in place"
-				}
-			default:
-				a, w = algoInplace, "changing table options rebuilds the table in place"
-			}
-		}
-		return a, w
+		return optionsAlgorithm(t, s.Options, mariadb)
 	case ast.AlterTableAddColumns:
-		for _, cd := range s.NewColumns {
-			for _, o := range cd.Options {
-				switch o.Tp {
-				case ast.ColumnOptionGenerated:
-					if o.Stored {
-						return algoCopy, fmt.Sprintf("adding stored generated column %s copies the table", cd.Name.Name.O)
-					}
-				case ast.ColumnOptionAutoIncrement:
-					return algoInplace, fmt.Sprintf("adding AUTO_INCREMENT column %s rebuilds the table", cd.Name.Name.O)
-				case ast.ColumnOptionPrimaryKey, ast.ColumnOptionUniqKey:
-					return algoInplace, fmt.Sprintf("adding column %s with a key builds an index", cd.Name.Name.O)
-				}
-			}
-		}
-		if t != nil && hasFulltext(t) {
-			return algoInplace, fmt.Sprintf("table %s has a FULLTEXT index, so columns cannot be added instantly", t.Name)
-		}
-		if t != nil && strings.EqualFold(t.RowFormat, "Compressed") && !mariadb {
-			return algoInplace, "ROW_FORMAT=COMPRESSED tables cannot add columns instantly"
-		}
-		return algoInstant, "columns are added instantly"
+		return addColumnsAlgorithm(t, s.NewColumns, mariadb)
 	case ast.AlterTableDropColumn:
-		if t != nil && s.OldColumnName != nil {
-			name := s.OldColumnName.Name.O
-			for _, ix := range t.Indexes {
-				for _, c := range ix.Columns {
-					if strings.EqualFold(c.Name, name) {
-						return algoInplace, fmt.Sprintf("column %s is part of index %s, which is rebuilt", name, ix.Name)
-					}
-				}
-			}
-		}
-		return algoInstant, "columns are dropped instantly"
+		return dropColumnAlgorithm(t, s)
 	case ast.AlterTableDropPrimaryKey:
 		if addsPK {
 			return algoInplace, "replacing the primary key rebuilds the table"
 		}
 		return algoCopy, "dropping the primary key without adding one copies the table"
 	case ast.AlterTableAddConstraint:
-		c := s.Constraint
-		if c == nil {
-			return algoCopy, "unknown constraint"
-		}
-		switch c.Tp {
-		case ast.ConstraintPrimaryKey:
-			return algoInplace, "adding a primary key rebuilds the table"
-		case ast.ConstraintForeignKey:
-			return algoCopy, "ADD FOREIGN KEY copies the table unless foreign_key_checks=0"
-		case ast.ConstraintCheck:
-			return algoCopy, "ADD CHECK validates every row by copying the table"
-		case ast.ConstraintFulltext:
-			return algoInplace, "adding a FULLTEXT index builds it in place (the first one rebuilds the table)"
-		}
-		return algoInplace, "adding an index builds it in place"
+		return constraintAlgorithm(s.Constraint)
 	case ast.AlterTableDropIndex, ast.AlterTableDropForeignKey:
 		return algoInplace, "dropping an index or foreign key changes metadata in place"
 	case ast.AlterTableModifyColumn, ast.AlterTableChangeColumn:
@@ -171,6 +103,98 @@ func specAlgorithm(t *TableDef, s *ast.AlterTableSpec, mariadb, addsPK bool) (st
 		return algoInplace, "FORCE rebuilds the table in place"
 	}
 	return algoCopy, "this change copies the table"
+}
+
+// optionsAlgorithm predicts a clause of table options on table t (nil if
+// unknown): the heaviest option decides, CONVERT TO CHARACTER SET and a
+// change of engine copy the table at once.
+func optionsAlgorithm(t *TableDef, opts []*ast.TableOption, mariadb bool) (string, string) {
+	a, w := algoInstant, "only metadata changes"
+	for _, o := range opts {
+		switch o.Tp {
+		case ast.TableOptionComment:
+		case ast.TableOptionCharset, ast.TableOptionCollate:
+			if o.UintValue == ast.TableOptionCharsetWithConvertTo {
+				return algoCopy, "CONVERT TO CHARACTER SET rewrites every row"
+			}
+			if !mariadb {
+				a, w = algoInplace, "changing the default character set"
+			}
+		case ast.TableOptionEngine:
+			if t == nil || !strings.EqualFold(t.Engine, o.StrValue) {
+				return algoCopy, fmt.Sprintf("changing the engine to %s copies the table", o.StrValue)
+			}
+			a, w = algoInplace, "ENGINE= on the same engine rebuilds the table"
+		case ast.TableOptionAutoIncrement:
+			if algoRank(a) < 1 {
+				a, w = algoInplace, "AUTO_INCREMENT= changes a counter in place"
+			}
+		default:
+			a, w = algoInplace, "changing table options rebuilds the table in place"
+		}
+	}
+	return a, w
+}
+
+// addColumnsAlgorithm predicts ADD COLUMN of cols on table t (nil if
+// unknown): instant, unless a column is stored generated, AUTO_INCREMENT
+// or keyed, or t has a FULLTEXT index or (on MySQL) compressed rows.
+func addColumnsAlgorithm(t *TableDef, cols []*ast.ColumnDef, mariadb bool) (string, string) {
+	for _, cd := range cols {
+		for _, o := range cd.Options {
+			switch o.Tp {
+			case ast.ColumnOptionGenerated:
+				if o.Stored {
+					return algoCopy, fmt.Sprintf("adding stored generated column %s copies the table", cd.Name.Name.O)
+				}
+			case ast.ColumnOptionAutoIncrement:
+				return algoInplace, fmt.Sprintf("adding AUTO_INCREMENT column %s rebuilds the table", cd.Name.Name.O)
+			case ast.ColumnOptionPrimaryKey, ast.ColumnOptionUniqKey:
+				return algoInplace, fmt.Sprintf("adding column %s with a key builds an index", cd.Name.Name.O)
+			}
+		}
+	}
+	if t != nil && hasFulltext(t) {
+		return algoInplace, fmt.Sprintf("table %s has a FULLTEXT index, so columns cannot be added instantly", t.Name)
+	}
+	if t != nil && strings.EqualFold(t.RowFormat, "Compressed") && !mariadb {
+		return algoInplace, "ROW_FORMAT=COMPRESSED tables cannot add columns instantly"
+	}
+	return algoInstant, "columns are added instantly"
+}
+
+// dropColumnAlgorithm predicts DROP COLUMN s on table t (nil if unknown):
+// instant, unless the column is part of an index of t, which is rebuilt.
+func dropColumnAlgorithm(t *TableDef, s *ast.AlterTableSpec) (string, string) {
+	if t != nil && s.OldColumnName != nil {
+		name := s.OldColumnName.Name.O
+		for _, ix := range t.Indexes {
+			for _, c := range ix.Columns {
+				if strings.EqualFold(c.Name, name) {
+					return algoInplace, fmt.Sprintf("column %s is part of index %s, which is rebuilt", name, ix.Name)
+				}
+			}
+		}
+	}
+	return algoInstant, "columns are dropped instantly"
+}
+
+// constraintAlgorithm predicts ADD CONSTRAINT c (nil if unparsed).
+func constraintAlgorithm(c *ast.Constraint) (string, string) {
+	if c == nil {
+		return algoCopy, "unknown constraint"
+	}
+	switch c.Tp {
+	case ast.ConstraintPrimaryKey:
+		return algoInplace, "adding a primary key rebuilds the table"
+	case ast.ConstraintForeignKey:
+		return algoCopy, "ADD FOREIGN KEY copies the table unless foreign_key_checks=0"
+	case ast.ConstraintCheck:
+		return algoCopy, "ADD CHECK validates every row by copying the table"
+	case ast.ConstraintFulltext:
+		return algoInplace, "adding a FULLTEXT index builds it in place (the first one rebuilds the table)"
+	}
+	return algoInplace, "adding an index builds it in place"
 }
 
 // modifyAlgorithm predicts MODIFY or CHANGE COLUMN.
