@@ -363,18 +363,7 @@ func cloneTable(t *TableDef) *TableDef {
 // tableFromCreate builds the definition CREATE TABLE n makes.
 func tableFromCreate(k tableKey, n *ast.CreateTableStmt) *TableDef {
 	t := &TableDef{Database: k.db, Name: k.name, Engine: "InnoDB", Partitioned: n.Partition != nil}
-	for _, o := range n.Options {
-		switch o.Tp {
-		case ast.TableOptionEngine:
-			t.Engine = o.StrValue
-		case ast.TableOptionCollate:
-			t.Collation = o.StrValue
-		case ast.TableOptionComment:
-			t.Comment = o.StrValue
-		case ast.TableOptionRowFormat:
-			t.RowFormat = rowFormatName(o.UintValue)
-		}
-	}
+	setTableOptions(t, n.Options)
 	t.Columns = make([]Column, 0, len(n.Cols))
 	for _, cd := range n.Cols {
 		col, ix := columnFromDef(cd)
@@ -614,7 +603,7 @@ func alterTable(t *TableDef, spec *ast.AlterTableSpec) {
 }
 
 // setTableOptions applies the table options the catalog keeps (engine,
-// comment, collation) to t and ignores the others.
+// comment, collation, row format) to t and ignores the others.
 func setTableOptions(t *TableDef, opts []*ast.TableOption) {
 	for _, o := range opts {
 		switch o.Tp {
@@ -624,6 +613,8 @@ func setTableOptions(t *TableDef, opts []*ast.TableOption) {
 			t.Comment = o.StrValue
 		case ast.TableOptionCollate:
 			t.Collation = o.StrValue
+		case ast.TableOptionRowFormat:
+			t.RowFormat = rowFormatName(o.UintValue)
 		}
 	}
 }

@@ -183,3 +183,16 @@ func TestScriptCatalogDropDatabase(t *testing.T) {
 	_, err = cat.Table(ctx, "b", "u")
 	assert.NoError(t, err)
 }
+
+// TestScriptCatalogAlterTableOptions checks that ALTER TABLE table options
+// reach the script's catalog as CREATE TABLE's do: a later statement's
+// algorithm is predicted from the table as the script left it.
+func TestScriptCatalogAlterTableOptions(t *testing.T) {
+	ctx := context.Background()
+	cat := NewScriptCatalog(nil)
+	require.NoError(t, cat.Apply(ctx, "a", "CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB ROW_FORMAT=DYNAMIC; ALTER TABLE t ROW_FORMAT=COMPRESSED, COMMENT 'archived'"))
+	def, err := cat.Table(ctx, "a", "t")
+	require.NoError(t, err)
+	assert.Equal(t, "Compressed", def.RowFormat)
+	assert.Equal(t, "archived", def.Comment)
+}
