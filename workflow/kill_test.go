@@ -50,7 +50,7 @@ const pausedLine = "child paused at"
 // slowMigrations copies in small, throttled chunks, so that a test can
 // kill a worker in the middle of a copy.
 var slowMigrations = workflow.WithKind(workflow.KindDataMigration, workflow.DataMigrationKind(workflow.MigrationOptions{
-	Copier: []migrate.Option{migrate.WithChunkRows(500), migrate.WithRateLimit(6000, 0), migrate.WithThreads(1)}}))
+	Copier: []migrate.CopierOption{migrate.WithChunkRows(500), migrate.WithRateLimit(6000, 0), migrate.WithThreads(1)}}))
 
 // autoSteps approves small DML outside prod automatically, in two steps,
 // so that a ticket passes every point where the engine decides alone.
