@@ -1,17 +1,9 @@
 package migrate_test
 
 import (
-	"fmt"
-	"go/ast"
-	"go/importer"
-	"go/parser"
-	"go/token"
-	"go/types"
-	"io"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/shiftgate/shiftgate/internal/compilecheck"
 )
 
 // misuse is a program that gives options to constructors. Each function
@@ -61,69 +53,5 @@ func badCopierOptionsToPipe(opts []migrate.CopierOption) { // cannot use opts
 // a constructor it does not apply to is a compile error, not a run-time
 // one.
 func TestOptionsMisappliedDoNotCompile(t *testing.T) {
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "misuse.go", misuse, parser.ParseComments)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The export data the go command built for migrate and its
-	// dependencies: a fraction of a second, against seconds for
-	// type-checking them from source.
-	out, err := exec.Command("go", "list", "-export", "-deps", "-f", "{{.ImportPath}}={{.Export}}", "github.com/shiftgate/shiftgate/migrate", "log/slog", "time").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	exports := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		path, file, _ := strings.Cut(line, "=")
-		exports[path] = file
-	}
-	lookup := func(path string) (io.ReadCloser, error) {
-		file, ok := exports[path]
-		if !ok || file == "" {
-			return nil, fmt.Errorf("no export data for %s", path)
-		}
-		return os.Open(file)
-	}
-	var errs []types.Error
-	conf := types.Config{
-		Importer: importer.ForCompiler(fset, "gc", lookup),
-		Error:    func(err error) { errs = append(errs, err.(types.Error)) },
-	}
-	_, _ = conf.Check("misuse", fset, []*ast.File{f}, nil)
-
-	for _, d := range f.Decls {
-		fn, ok := d.(*ast.FuncDecl)
-		if !ok {
-			continue
-		}
-		start, end := fset.Position(fn.Pos()).Line, fset.Position(fn.End()).Line
-		var got []string
-		for _, e := range errs {
-			if line := fset.Position(e.Pos).Line; line >= start && line <= end {
-				got = append(got, e.Msg)
-			}
-		}
-		name := fn.Name.Name
-		if !strings.HasPrefix(name, "bad") {
-			if len(got) > 0 {
-				t.Errorf("%s does not compile: %s", name, strings.Join(got, "; "))
-			}
-			continue
-		}
-		want := lineComment(fset, f, start)
-		if want == "" || len(got) != 1 || !strings.Contains(got[0], want) {
-			t.Errorf("%s: errors %q, want one containing %q", name, got, want)
-		}
-	}
-}
-
-// lineComment returns the text of the comment on line of f.
-func lineComment(fset *token.FileSet, f *ast.File, line int) string {
-	for _, c := range f.Comments {
-		if fset.Position(c.Pos()).Line == line {
-			return strings.TrimSpace(c.Text())
-		}
-	}
-	return ""
+	compilecheck.Expect(t, misuse)
 }
