@@ -60,8 +60,11 @@ var autoSteps = func() workflow.Option {
 }()
 
 func engineFor(store workflow.Store, r *workflow.Registry, secrets workflow.SecretResolver, extra ...workflow.Option) (*workflow.Engine, error) {
-	return workflow.New(store, append([]workflow.Option{
-		workflow.WithRegistry(r), workflow.WithSecrets(secrets), workflow.WithLiveReview(),
+	review, err := workflow.LiveReview()
+	if err != nil {
+		return nil, err
+	}
+	return workflow.New(store, r, secrets, review, append([]workflow.Option{
 		workflow.WithChain(workflow.KindSQLChange, workflow.Step{Name: "dba", Approver: dbas}),
 		workflow.WithChain(workflow.KindDataMigration, workflow.Step{Name: "dba", Approver: dbas}),
 		workflow.WithLease(time.Second), workflow.WithPollInterval(50 * time.Millisecond), slowMigrations,
