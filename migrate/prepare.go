@@ -9,11 +9,11 @@ import (
 )
 
 // prepare is what the copy executors' constructors share: it parses both
-// DSNs, checks the database name, configures cfg with apply (the
-// constructor's options), defaults the target
-// database to the source's name and refuses a copy of a database onto
-// itself as far as the DSNs tell (Plan and Run also compare what the
-// servers are). name is the executor's, for errors.
+// DSNs, checks the database name, configures cfg with apply (which applies
+// the constructor's options), defaults the target database to the source's
+// name and refuses a copy of a database onto itself as far as the DSNs
+// tell (Plan and Run also compare what the servers are). name is the
+// executor's, for errors.
 func prepare(name, sourceDSN, targetDSN, database string, cfg *config, apply func(*config) error) (src, dst *mysql.Config, err error) {
 	if src, err = parseDSN(Source, sourceDSN); err != nil {
 		return nil, nil, err
