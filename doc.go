@@ -33,4 +33,37 @@
 //
 // The report carries the rows per table and the source binlog position the
 // copy is consistent with.
+//
+// # Naming a server
+//
+// One rule, by who opens the connections:
+//
+//   - Executors (migrate) open their own connections, with their own
+//     timeouts, session settings and pool sizes, and compare the servers
+//     they reach (server uuid, port, datadir): they take a go-sql-driver DSN
+//     string per server, such as "app@tcp(prod-1:3306)/", whose database
+//     part is ignored (the database is a separate argument).
+//   - verify reads through pools the caller owns and tunes: it takes
+//     *sql.DB, and leaves the pools as it found them.
+//   - workflow names servers by instance (workflow.Instance in a
+//     workflow.Registry); credentials stay behind a SecretResolver until a
+//     ticket runs, and the resolved endpoint is a workflow.DSN, a DSN
+//     string whose String, fmt verbs, slog and JSON forms hide the
+//     password. It reaches an executor as string(dsn).
+//
+// A DSN never carries a password in a log, an error or a command line:
+// migrate and verify name servers in errors and reports by host:port,
+// workflow by instance name and user@host:port.
+//
+// # Options
+//
+// Required dependencies are positional (workflow.New(store, registry,
+// secrets, reviewer, opts...)); optional ones are functional options that
+// validate and are checked against each other at construction. Where
+// several constructors share options (migrate's executors, notify's
+// notifiers), each constructor has its own option interface and a shared
+// option satisfies each of them, so an option given where it does not
+// apply does not compile. The same option name has the same shape in every
+// package: WithLogger(*slog.Logger), WithChunkTime(time.Duration),
+// WithSnapshot(SnapshotMode) with SnapshotNone as the lock-free mode.
 package shiftgate

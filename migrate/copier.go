@@ -69,11 +69,10 @@ const (
 // NewCopier prepares a copy of database from the server at sourceDSN to
 // the server at targetDSN (go-sql-driver DSNs; their database part is
 // ignored). It connects to nothing: call Plan for a dry run.
-func NewCopier(sourceDSN, targetDSN, database string, opts ...Option) (*Copier, error) {
+func NewCopier(sourceDSN, targetDSN, database string, opts ...CopierOption) (*Copier, error) {
 	cfg := config{
-		kind:             kindCopier,
+		executorConfig:   executorConfig{logger: slog.New(slog.DiscardHandler)},
 		skip:             map[ObjectKind]bool{},
-		logger:           slog.New(slog.DiscardHandler),
 		progressInterval: time.Second,
 		copierConfig: copierConfig{
 			threads:      defaultThreads,
@@ -84,7 +83,9 @@ func NewCopier(sourceDSN, targetDSN, database string, opts ...Option) (*Copier, 
 			checkpointDB: defaultCheckpointDB,
 		},
 	}
-	src, dst, err := prepare("copier", sourceDSN, targetDSN, database, &cfg, opts)
+	src, dst, err := prepare("copier", sourceDSN, targetDSN, database, &cfg, func(c *config) error {
+		return applyOptions(opts, CopierOption.applyCopier, c)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ func TestCopierRefusesACheckpointOfANewerVersion(t *testing.T) {
 	rowsBefore, stateBefore := checkpointRows(t, cp, dst)
 	require.Positive(t, rowsBefore)
 
-	for _, opts := range [][]migrate.Option{nil, {migrate.WithReplace()}} {
+	for _, opts := range [][]migrate.CopierOption{nil, {migrate.WithReplace()}} {
 		c := newCopier(t, src, servers[1], dst, opts...)
 		_, err := c.Plan(ctx)
 		require.ErrorIs(t, err, dbmigrate.ErrIncompatible)

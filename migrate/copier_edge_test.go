@@ -123,11 +123,11 @@ func TestCopierEdgeCases(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		deferred bool
-		opts     []migrate.Option
+		opts     []migrate.CopierOption
 	}{
-		{"load-data", true, []migrate.Option{migrate.WithChunkRows(7), migrate.WithSegmentRows(40), migrate.WithThreads(4)}},
-		{"insert, whole tables", false, []migrate.Option{migrate.WithWriteMethod(migrate.WriteInsert), migrate.WithDeferredIndexes(false), migrate.WithChunkRows(5), migrate.WithThreads(2)}},
-		{"lock-free deferred indexes", true, []migrate.Option{migrate.WithSnapshot(migrate.SnapshotNone), migrate.WithDeferredIndexes(true), migrate.WithChunkRows(3), migrate.WithSegmentRows(25)}},
+		{"load-data", true, []migrate.CopierOption{migrate.WithChunkRows(7), migrate.WithSegmentRows(40), migrate.WithThreads(4)}},
+		{"insert, whole tables", false, []migrate.CopierOption{migrate.WithWriteMethod(migrate.WriteInsert), migrate.WithDeferredIndexes(false), migrate.WithChunkRows(5), migrate.WithThreads(2)}},
+		{"lock-free deferred indexes", true, []migrate.CopierOption{migrate.WithSnapshot(migrate.SnapshotNone), migrate.WithDeferredIndexes(true), migrate.WithChunkRows(3), migrate.WithSegmentRows(25)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := targetName(t, servers[1])
@@ -284,22 +284,19 @@ func TestCopierBadInput(t *testing.T) {
 		assert.Equal(t, "no database", state(t, servers[1], dst))
 	})
 	t.Run("invalid options", func(t *testing.T) {
-		for name, opt := range map[string]migrate.Option{
+		for name, opt := range map[string]migrate.CopierOption{
 			"WithThreads: 0":   migrate.WithThreads(0),
 			"WithMemoryBudget": migrate.WithMemoryBudget(1 << 20),
 			"WithRateLimit":    migrate.WithRateLimit(0, 0),
 			"nil throttler":    migrate.WithThrottler(nil),
-			"WithCharset: option does not apply to a Copier": migrate.WithCharset("utf8mb4"),
-			"WithTempDir: option does not apply":             migrate.WithTempDir("/tmp"),
-			"both renamed to":                                migrate.WithTableNames(map[string]string{"a": "same", "b": "Same"}),
-			"nil option":                                     nil,
+			"both renamed to":  migrate.WithTableNames(map[string]string{"a": "same", "b": "Same"}),
+			"nil option":       nil,
 		} {
 			_, err := migrate.NewCopier(servers[0].DSN(""), servers[1].DSN(""), src, opt)
 			require.Error(t, err, name)
 			assert.Contains(t, err.Error(), name)
 		}
-		_, err := migrate.NewPipe(servers[0].DSN(""), servers[1].DSN(""), src, migrate.WithThreads(2))
-		require.ErrorContains(t, err, "WithThreads: option does not apply to a Pipe")
+		_, err := migrate.NewCopier(servers[0].DSN(""), servers[1].DSN(""), src, migrate.WithThreads(65))
 		var oe *migrate.OptionError
 		require.ErrorAs(t, err, &oe)
 		assert.Equal(t, "WithThreads", oe.Option)

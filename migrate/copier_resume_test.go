@@ -33,8 +33,8 @@ type childSpec struct {
 // childOptions are the options of the killed copies and of the one that
 // finishes: small chunks (many commit points), several segments per table,
 // deferred indexes.
-func childOptions(s childSpec) []migrate.Option {
-	opts := []migrate.Option{migrate.WithTargetDatabase(s.TargetDatabase), migrate.WithCheckpointDatabase(s.CheckpointDB),
+func childOptions(s childSpec) []migrate.CopierOption {
+	opts := []migrate.CopierOption{migrate.WithTargetDatabase(s.TargetDatabase), migrate.WithCheckpointDatabase(s.CheckpointDB),
 		migrate.WithChunkRows(400), migrate.WithSegmentRows(6000), migrate.WithThreads(3), migrate.WithDeferredIndexes(true)}
 	if s.RowsPerSecond > 0 {
 		opts = append(opts, migrate.WithRateLimit(s.RowsPerSecond, 0))

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -10,24 +11,97 @@ import (
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
-// Option configures a Pipe or a Copier. Options validate their arguments;
-// NewPipe and NewCopier return the first error. An option that does not
-// apply to the executor being built (WithThreads for a Pipe, WithCharset
-// for a Copier) is an error at construction too.
-type Option func(*config) error
+// Options are checked at compile time against the constructor they are
+// given to, in the style of pressly/goose: each constructor takes its own
+// option interface (PipeOption, CopierOption, StatementsOption). An option
+// that one executor takes has that executor's type; an option that several
+// take has a type that satisfies each of their interfaces (CopyOption for
+// Pipe and Copier, ExecutorOption for all three). WithThreads given to
+// NewPipe does not compile. Options validate their arguments, constructors
+// check them against each other, and a constructor returns the first
+// error, an *OptionError naming the option.
 
-// executorKind names the executor a config is built for.
-type executorKind string
+// PipeOption configures a Pipe (NewPipe).
+type PipeOption interface {
+	applyPipe(*config) error
+}
 
-const (
-	kindPipe   executorKind = "pipe"
-	kindCopier executorKind = "copier"
-)
+// CopierOption configures a Copier (NewCopier).
+type CopierOption interface {
+	applyCopier(*config) error
+}
 
-// config is the configuration shared by Pipe and Copier; each option says
-// which of them it applies to.
+// StatementsOption configures a Statements executor (NewStatements).
+type StatementsOption interface {
+	applyStatements(*Statements) error
+}
+
+// CopyOption is an option both copy executors take: it is a PipeOption
+// and a CopierOption.
+type CopyOption interface {
+	PipeOption
+	CopierOption
+}
+
+// ExecutorOption is an option every executor takes: it is a CopyOption
+// and a StatementsOption.
+type ExecutorOption interface {
+	CopyOption
+	StatementsOption
+}
+
+// copyOption is an option of Pipe and Copier.
+type copyOption func(*config) error
+
+func (o copyOption) applyPipe(c *config) error   { return o(c) }
+func (o copyOption) applyCopier(c *config) error { return o(c) }
+
+// executorOption is an option of every executor.
+type executorOption func(*executorConfig) error
+
+func (o executorOption) applyPipe(c *config) error           { return o(&c.executorConfig) }
+func (o executorOption) applyCopier(c *config) error         { return o(&c.executorConfig) }
+func (o executorOption) applyStatements(s *Statements) error { return o(&s.executorConfig) }
+
+// pipeOption is an option only a Pipe takes.
+type pipeOption func(*config) error
+
+func (o pipeOption) applyPipe(c *config) error { return o(c) }
+
+// copierOption is an option only a Copier takes.
+type copierOption func(*config) error
+
+func (o copierOption) applyCopier(c *config) error { return o(c) }
+
+// statementsOption is an option only a Statements executor takes.
+type statementsOption func(*Statements) error
+
+func (o statementsOption) applyStatements(s *Statements) error { return o(s) }
+
+// applyOptions applies opts to target in order with apply (an option
+// interface's method) and returns the first error; a nil option is one.
+func applyOptions[O comparable, T any](opts []O, apply func(O, T) error, target T) error {
+	var none O
+	for _, o := range opts {
+		if o == none {
+			return errors.New("nil option")
+		}
+		if err := apply(o, target); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// executorConfig is the configuration every executor holds.
+type executorConfig struct {
+	logger *slog.Logger
+}
+
+// config is the configuration of Pipe and Copier: the fields their shared
+// options set, the Pipe's own fields and the Copier's (copierConfig).
 type config struct {
-	kind             executorKind
+	executorConfig
 	tables           []string
 	targetDatabase   string
 	replace          bool
@@ -36,15 +110,14 @@ type config struct {
 	dumpProgram      string
 	loadProgram      string
 	tempDir          string
-	logger           *slog.Logger
 	progressInterval time.Duration
 	timeouts         conn.Timeouts
 
 	copierConfig
 }
 
-// OptionError is an option given a value it does not take, or given to an
-// executor it does not apply to. Option names it ("WithThreads"), so that
+// OptionError is an option given a value it does not take, or that
+// conflicts with another option. Option names it ("WithThreads"), so that
 // a program that sets options from its own input (command-line flags) can
 // name that input instead.
 type OptionError struct {
@@ -60,27 +133,11 @@ func optionError(option, format string, args ...any) error {
 	return &OptionError{Option: option, Err: fmt.Errorf(format, args...)}
 }
 
-// only restricts an option to one executor: it fails when the config is
-// built for another.
-func only(c *config, want executorKind, option string) error {
-	if c.kind != want {
-		return optionError(option, "option does not apply to a %s (only to a %s)", executorName(c.kind), executorName(want))
-	}
-	return nil
-}
-
-func executorName(k executorKind) string {
-	if k == kindCopier {
-		return "Copier"
-	}
-	return "Pipe"
-}
-
 // WithTables copies only the named tables (or views) of the source database
 // instead of all of it. Triggers of those tables are copied with them;
 // routines and events belong to the database and are not.
-func WithTables(names ...string) Option {
-	return func(c *config) error {
+func WithTables(names ...string) CopyOption {
+	return copyOption(func(c *config) error {
 		if len(names) == 0 {
 			return optionError("WithTables", "no table named")
 		}
@@ -96,34 +153,34 @@ func WithTables(names ...string) Option {
 		}
 		c.tables = append([]string(nil), names...)
 		return nil
-	}
+	})
 }
 
 // WithTargetDatabase writes into a database of another name on the target
 // (by default the source database's name). It is created, with the source
 // database's character set and collation, if it does not exist.
-func WithTargetDatabase(name string) Option {
-	return func(c *config) error {
+func WithTargetDatabase(name string) CopyOption {
+	return copyOption(func(c *config) error {
 		if err := schema.ValidateName("target database", name); err != nil {
 			return optionError("WithTargetDatabase", "%w", err)
 		}
 		c.targetDatabase = name
 		return nil
-	}
+	})
 }
 
 // WithReplace allows the copy to drop and replace target tables that already
 // hold rows. Without it such tables make Plan and Run fail with ErrNotEmpty
 // before anything is changed.
-func WithReplace() Option {
-	return func(c *config) error { c.replace = true; return nil }
+func WithReplace() CopyOption {
+	return copyOption(func(c *config) error { c.replace = true; return nil })
 }
 
 // WithoutObjects leaves the given kinds of schema object out of the copy.
 // By default views, procedures, functions, triggers and events are copied.
 // Procedures and functions can only be skipped together.
-func WithoutObjects(kinds ...ObjectKind) Option {
-	return func(c *config) error {
+func WithoutObjects(kinds ...ObjectKind) CopyOption {
+	return copyOption(func(c *config) error {
 		for _, k := range kinds {
 			switch k {
 			case KindView, KindTrigger, KindEvent:
@@ -135,16 +192,13 @@ func WithoutObjects(kinds ...ObjectKind) Option {
 			}
 		}
 		return nil
-	}
+	})
 }
 
 // WithCharset sets the connection character set of both clients
 // (default utf8mb4).
-func WithCharset(charset string) Option {
-	return func(c *config) error {
-		if err := only(c, kindPipe, "WithCharset"); err != nil {
-			return err
-		}
+func WithCharset(charset string) PipeOption {
+	return pipeOption(func(c *config) error {
 		if charset == "" {
 			return optionError("WithCharset", "empty character set")
 		}
@@ -155,48 +209,43 @@ func WithCharset(charset string) Option {
 		}
 		c.charset = charset
 		return nil
-	}
+	})
 }
 
 // WithClientPrograms sets the dump and load programs instead of looking up
 // mariadb-dump (or mysqldump) and mariadb (or mysql) on PATH. An empty
 // string keeps the lookup for that side.
-func WithClientPrograms(dump, load string) Option {
-	return func(c *config) error {
-		if err := only(c, kindPipe, "WithClientPrograms"); err != nil {
-			return err
-		}
+func WithClientPrograms(dump, load string) PipeOption {
+	return pipeOption(func(c *config) error {
 		c.dumpProgram, c.loadProgram = dump, load
 		return nil
-	}
+	})
 }
 
 // WithTempDir sets the directory in which Run looks for the option files
 // holding credentials that earlier versions left behind when killed, and
 // removes them (default: the system temp directory). Credentials are no
 // longer written to files.
-func WithTempDir(dir string) Option {
-	return func(c *config) error {
-		if err := only(c, kindPipe, "WithTempDir"); err != nil {
-			return err
-		}
+func WithTempDir(dir string) PipeOption {
+	return pipeOption(func(c *config) error {
 		if dir == "" {
 			return optionError("WithTempDir", "empty directory")
 		}
 		c.tempDir = dir
 		return nil
-	}
+	})
 }
 
-// WithLogger sets the logger (default: discard). Credentials are never logged.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error {
+// WithLogger sets the logger of any executor (default: discard).
+// Credentials are never logged.
+func WithLogger(l *slog.Logger) ExecutorOption {
+	return executorOption(func(c *executorConfig) error {
 		if l == nil {
 			return optionError("WithLogger", "nil logger")
 		}
 		c.logger = l
 		return nil
-	}
+	})
 }
 
 // Default connection timeouts of Pipe and Copier (WithTimeouts).
@@ -216,26 +265,26 @@ const (
 // argument keeps that default. A failure names the endpoint and what timed
 // out, and wraps ErrTimeout. A Pipe's client programs are held to the same
 // connect timeout.
-func WithTimeouts(connect, read, write time.Duration) Option {
-	return func(c *config) error {
+func WithTimeouts(connect, read, write time.Duration) CopyOption {
+	return copyOption(func(c *config) error {
 		if connect < 0 || read < 0 || write < 0 {
 			return optionError("WithTimeouts", "connect %v, read %v, write %v: a timeout is not negative (0 keeps the default)", connect, read, write)
 		}
 		c.timeouts = conn.Timeouts{Connect: connect, Read: read, Write: write}
 		return nil
-	}
+	})
 }
 
 // WithProgressInterval sets how often Run reports progress between table
 // boundaries (default 1s).
-func WithProgressInterval(d time.Duration) Option {
-	return func(c *config) error {
+func WithProgressInterval(d time.Duration) CopyOption {
+	return copyOption(func(c *config) error {
 		if d <= 0 {
 			return optionError("WithProgressInterval", "%v is not positive", d)
 		}
 		c.progressInterval = d
 		return nil
-	}
+	})
 }
 
 // copierConfig holds the options that only a Copier takes.
@@ -310,11 +359,8 @@ func (m WriteMethod) String() string {
 // tables: a map from source name to target name (Copier only). Foreign
 // keys between copied tables follow the renames; views, routines and
 // trigger bodies are copied as written.
-func WithTableNames(names map[string]string) Option {
-	return func(c *config) error {
-		if err := only(c, kindCopier, "WithTableNames"); err != nil {
-			return err
-		}
+func WithTableNames(names map[string]string) CopierOption {
+	return copierOption(func(c *config) error {
 		seen := map[string]string{}
 		c.tableNames = map[string]string{}
 		for src, dst := range names {
@@ -331,7 +377,7 @@ func WithTableNames(names map[string]string) Option {
 			c.tableNames[src] = dst
 		}
 		return nil
-	}
+	})
 }
 
 // WithThreads sets how many chunks a Copier copies at once (default 4):
@@ -339,46 +385,37 @@ func WithTableNames(names map[string]string) Option {
 // connection. Threads go to different tables first: writers into one
 // table contend for its indexes. With both servers on 2 cores the benchmark data copied in
 // 10.2 s with 2 threads and 10.7 s with 4 (single runs).
-func WithThreads(n int) Option {
-	return func(c *config) error {
-		if err := only(c, kindCopier, "WithThreads"); err != nil {
-			return err
-		}
+func WithThreads(n int) CopierOption {
+	return copierOption(func(c *config) error {
 		if n < 1 || n > 64 {
 			return optionError("WithThreads", "%d is not between 1 and 64", n)
 		}
 		c.threads = n
 		return nil
-	}
+	})
 }
 
 // WithSnapshot sets how a Copier reads the source (default
 // SnapshotConsistent).
-func WithSnapshot(mode SnapshotMode) Option {
-	return func(c *config) error {
-		if err := only(c, kindCopier, "WithSnapshot"); err != nil {
-			return err
-		}
+func WithSnapshot(mode SnapshotMode) CopierOption {
+	return copierOption(func(c *config) error {
 		if mode != SnapshotConsistent && mode != SnapshotNone {
 			return optionError("WithSnapshot", "unknown mode %d", mode)
 		}
 		c.snapshot = mode
 		return nil
-	}
+	})
 }
 
 // WithWriteMethod sets how a Copier writes rows (default WriteLoadData).
-func WithWriteMethod(m WriteMethod) Option {
-	return func(c *config) error {
-		if err := only(c, kindCopier, "WithWriteMethod"); err != nil {
-			return err
-		}
+func WithWriteMethod(m WriteMethod) CopierOption {
+	return copierOption(func(c *config) error {
 		if m != WriteLoadData && m != WriteInsert {
 			return optionError("WithWriteMethod", "unknown method %d", m)
 		}
 		c.writeMethod = m
 		return nil
-	}
+	})
 }
 
 // WithDeferredIndexes says whether a Copier creates the target tables
@@ -392,60 +429,48 @@ func WithWriteMethod(m WriteMethod) Option {
 // unchecked (foreign_key_checks=0), like the rows, which come from a
 // source that held them. A unique index the rows violate fails that ALTER TABLE,
 // naming the table.
-func WithDeferredIndexes(deferred bool) Option {
-	return func(c *config) error {
-		if err := only(c, kindCopier, "WithDeferredIndexes"); err != nil {
-			return err
-		}
+func WithDeferredIndexes(deferred bool) CopierOption {
+	return copierOption(func(c *config) error {
 		c.deferIndexes = deferred
 		return nil
-	}
+	})
 }
 
 // WithKeylessTables lets a Copier copy tables without a primary key or
 // unique NOT NULL key, as one chunk, when they hold at most maxRows rows.
 // Without it such tables are an error naming them.
-func WithKeylessTables(maxRows int64) Option {
-	return func(c *config) error {
-		if err := only(c, kindCopier, "WithKeylessTables"); err != nil {
-			return err
-		}
+func WithKeylessTables(maxRows int64) CopierOption {
+	return copierOption(func(c *config) error {
 		if maxRows < 1 {
 			return optionError("WithKeylessTables", "%d rows is not positive", maxRows)
 		}
 		c.keylessMaxRows = maxRows
 		return nil
-	}
+	})
 }
 
 // WithThrottler has a Copier consult t before reading every chunk.
-func WithThrottler(t Throttler) Option {
-	return func(c *config) error {
-		if err := only(c, kindCopier, "WithThrottler"); err != nil {
-			return err
-		}
+func WithThrottler(t Throttler) CopierOption {
+	return copierOption(func(c *config) error {
 		if t == nil {
 			return optionError("WithThrottler", "nil throttler")
 		}
 		c.throttler = t
 		return nil
-	}
+	})
 }
 
 // WithRateLimit caps a Copier's speed over all threads: at most
 // rowsPerSecond rows and bytesPerSecond bytes per second; 0 leaves that
 // measure unlimited.
-func WithRateLimit(rowsPerSecond, bytesPerSecond float64) Option {
-	return func(c *config) error {
-		if err := only(c, kindCopier, "WithRateLimit"); err != nil {
-			return err
-		}
+func WithRateLimit(rowsPerSecond, bytesPerSecond float64) CopierOption {
+	return copierOption(func(c *config) error {
 		if rowsPerSecond < 0 || bytesPerSecond < 0 || rowsPerSecond == 0 && bytesPerSecond == 0 {
 			return optionError("WithRateLimit", "%v rows/s and %v bytes/s: give one positive limit", rowsPerSecond, bytesPerSecond)
 		}
 		c.rowsPerSecond, c.bytesPerSecond = rowsPerSecond, bytesPerSecond
 		return nil
-	}
+	})
 }
 
 // WithMemoryBudget bounds the memory a Copier uses (default 256 MiB): an
@@ -454,78 +479,63 @@ func WithRateLimit(rowsPerSecond, bytesPerSecond float64) Option {
 // runtime (with the default GOGC=100). A single row larger than a thread's
 // share is still copied, alone in its chunk, and needs about three times
 // its size on top.
-func WithMemoryBudget(bytes int64) Option {
-	return func(c *config) error {
-		if err := only(c, kindCopier, "WithMemoryBudget"); err != nil {
-			return err
-		}
+func WithMemoryBudget(bytes int64) CopierOption {
+	return copierOption(func(c *config) error {
 		if bytes < 16<<20 {
 			return optionError("WithMemoryBudget", "%d bytes is below 16 MiB", bytes)
 		}
 		c.memoryBudget = bytes
 		return nil
-	}
+	})
 }
 
 // WithChunkTime sets the time a chunk should take (default 500ms): chunk
 // sizes adapt to it, within the memory budget.
-func WithChunkTime(d time.Duration) Option {
-	return func(c *config) error {
-		if err := only(c, kindCopier, "WithChunkTime"); err != nil {
-			return err
-		}
+func WithChunkTime(d time.Duration) CopierOption {
+	return copierOption(func(c *config) error {
 		if d < time.Millisecond {
 			return optionError("WithChunkTime", "%v is below 1ms", d)
 		}
 		c.chunkTime = d
 		return nil
-	}
+	})
 }
 
 // WithChunkRows fixes the rows per chunk instead of adapting them to the
 // chunk time (the memory budget still cuts a chunk short).
-func WithChunkRows(n int) Option {
-	return func(c *config) error {
-		if err := only(c, kindCopier, "WithChunkRows"); err != nil {
-			return err
-		}
+func WithChunkRows(n int) CopierOption {
+	return copierOption(func(c *config) error {
 		if n < 1 {
 			return optionError("WithChunkRows", "%d is not positive", n)
 		}
 		c.chunkRows = n
 		return nil
-	}
+	})
 }
 
 // WithSegmentRows sets how many rows of a large table make one segment
 // (default 250,000): segments of a table are copied in parallel, each with
 // its own checkpoint.
-func WithSegmentRows(n int) Option {
-	return func(c *config) error {
-		if err := only(c, kindCopier, "WithSegmentRows"); err != nil {
-			return err
-		}
+func WithSegmentRows(n int) CopierOption {
+	return copierOption(func(c *config) error {
 		if n < 1 {
 			return optionError("WithSegmentRows", "%d is not positive", n)
 		}
 		c.segmentRows = n
 		return nil
-	}
+	})
 }
 
 // WithCheckpointDatabase names the target database that holds a Copier's
 // checkpoints (default "_shiftgate").
-func WithCheckpointDatabase(name string) Option {
-	return func(c *config) error {
-		if err := only(c, kindCopier, "WithCheckpointDatabase"); err != nil {
-			return err
-		}
+func WithCheckpointDatabase(name string) CopierOption {
+	return copierOption(func(c *config) error {
 		if err := schema.ValidateName("checkpoint database", name); err != nil {
 			return optionError("WithCheckpointDatabase", "%w", err)
 		}
 		c.checkpointDB = name
 		return nil
-	}
+	})
 }
 
 // WithoutTargetBinlog writes the rows on the target with sql_log_bin=0
@@ -534,12 +544,9 @@ func WithCheckpointDatabase(name string) Option {
 // instead of 11.65 s as the median of 3 runs: chunk commits overlap the
 // binlog writes). Use it when the target has no replicas or they are
 // seeded separately. Needs BINLOG ADMIN (or SUPER) on the target.
-func WithoutTargetBinlog() Option {
-	return func(c *config) error {
-		if err := only(c, kindCopier, "WithoutTargetBinlog"); err != nil {
-			return err
-		}
+func WithoutTargetBinlog() CopierOption {
+	return copierOption(func(c *config) error {
 		c.noTargetBinlog = true
 		return nil
-	}
+	})
 }

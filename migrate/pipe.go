@@ -53,15 +53,16 @@ const pipeBufferSize = 256 << 10
 // server at targetDSN. DSNs are in go-sql-driver form, such as
 // "user:password@tcp(host:3306)/"; their database part is ignored. It
 // connects to nothing: call Plan for a dry run.
-func NewPipe(sourceDSN, targetDSN, database string, opts ...Option) (*Pipe, error) {
+func NewPipe(sourceDSN, targetDSN, database string, opts ...PipeOption) (*Pipe, error) {
 	cfg := config{
-		kind:             kindPipe,
+		executorConfig:   executorConfig{logger: slog.New(slog.DiscardHandler)},
 		skip:             map[ObjectKind]bool{},
 		charset:          "utf8mb4",
-		logger:           slog.New(slog.DiscardHandler),
 		progressInterval: time.Second,
 	}
-	src, dst, err := prepare("pipe", sourceDSN, targetDSN, database, &cfg, opts)
+	src, dst, err := prepare("pipe", sourceDSN, targetDSN, database, &cfg, func(c *config) error {
+		return applyOptions(opts, PipeOption.applyPipe, c)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -45,9 +45,9 @@ func targetName(t testing.TB, s *sandbox.Server) string {
 	return name
 }
 
-func newPipe(t testing.TB, source string, target *sandbox.Server, targetDB string, opts ...migrate.Option) *migrate.Pipe {
+func newPipe(t testing.TB, source string, target *sandbox.Server, targetDB string, opts ...migrate.PipeOption) *migrate.Pipe {
 	t.Helper()
-	opts = append([]migrate.Option{migrate.WithTargetDatabase(targetDB), migrate.WithTempDir(t.TempDir())}, opts...)
+	opts = append([]migrate.PipeOption{migrate.WithTargetDatabase(targetDB), migrate.WithTempDir(t.TempDir())}, opts...)
 	p, err := migrate.NewPipe(servers[0].DSN(""), target.DSN(""), source, opts...)
 	require.NoError(t, err)
 	return p
@@ -215,7 +215,7 @@ func TestPipeBadInput(t *testing.T) {
 		assert.Equal(t, "no database", state(t, servers[1], dst))
 	})
 	t.Run("invalid options", func(t *testing.T) {
-		for name, opt := range map[string]migrate.Option{
+		for name, opt := range map[string]migrate.PipeOption{
 			"WithTables: no table":          migrate.WithTables(),
 			"WithTables: table \"a\" named": migrate.WithTables("a", "a"),
 			"WithTargetDatabase":            migrate.WithTargetDatabase(""),

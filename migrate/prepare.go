@@ -9,11 +9,12 @@ import (
 )
 
 // prepare is what the copy executors' constructors share: it parses both
-// DSNs, checks the database name, applies opts to cfg, defaults the target
-// database to the source's name and refuses a copy of a database onto
-// itself as far as the DSNs tell (Plan and Run also compare what the
-// servers are). name is the executor's, for errors.
-func prepare(name, sourceDSN, targetDSN, database string, cfg *config, opts []Option) (src, dst *mysql.Config, err error) {
+// DSNs, checks the database name, configures cfg with apply (which applies
+// the constructor's options), defaults the target database to the source's
+// name and refuses a copy of a database onto itself as far as the DSNs
+// tell (Plan and Run also compare what the servers are). name is the
+// executor's, for errors.
+func prepare(name, sourceDSN, targetDSN, database string, cfg *config, apply func(*config) error) (src, dst *mysql.Config, err error) {
 	if src, err = parseDSN(Source, sourceDSN); err != nil {
 		return nil, nil, err
 	}
@@ -23,13 +24,8 @@ func prepare(name, sourceDSN, targetDSN, database string, cfg *config, opts []Op
 	if err := schema.ValidateName("database", database); err != nil {
 		return nil, nil, fmt.Errorf("migrate: %s: %w", name, err)
 	}
-	for _, opt := range opts {
-		if opt == nil {
-			return nil, nil, fmt.Errorf("migrate: %s: nil option", name)
-		}
-		if err := opt(cfg); err != nil {
-			return nil, nil, fmt.Errorf("migrate: %s: %w", name, err)
-		}
+	if err := apply(cfg); err != nil {
+		return nil, nil, fmt.Errorf("migrate: %s: %w", name, err)
 	}
 	if cfg.targetDatabase == "" {
 		cfg.targetDatabase = database

@@ -55,30 +55,16 @@ func (e *StatementError) Error() string {
 
 func (e *StatementError) Unwrap() error { return e.Err }
 
-// StatementsOption configures a Statements executor.
-type StatementsOption func(*Statements) error
-
 // WithStatementTimeout bounds each statement: a statement still running
 // after d is killed (KILL QUERY) and the run stops with an error.
 func WithStatementTimeout(d time.Duration) StatementsOption {
-	return func(s *Statements) error {
+	return statementsOption(func(s *Statements) error {
 		if d <= 0 {
-			return fmt.Errorf("WithStatementTimeout: %v is not positive", d)
+			return optionError("WithStatementTimeout", "%v is not positive", d)
 		}
 		s.timeout = d
 		return nil
-	}
-}
-
-// WithStatementsLogger logs each statement's outcome (never credentials).
-func WithStatementsLogger(l *slog.Logger) StatementsOption {
-	return func(s *Statements) error {
-		if l == nil {
-			return errors.New("WithStatementsLogger: nil logger")
-		}
-		s.logger = l
-		return nil
-	}
+	})
 }
 
 // Statements runs statements that a review passed, one by one on one
@@ -98,11 +84,11 @@ func WithStatementsLogger(l *slog.Logger) StatementsOption {
 // (KILL QUERY) and stops; statements are not wrapped in a transaction, so
 // what succeeded before stays.
 type Statements struct {
-	target     *mysql.Config
-	database   string
-	statements []string
-	timeout    time.Duration
-	logger     *slog.Logger
+	target         *mysql.Config
+	database       string
+	statements     []string
+	timeout        time.Duration
+	executorConfig // WithLogger logs each statement's outcome
 
 	running atomic.Bool
 	started atomic.Bool
@@ -128,7 +114,7 @@ func NewStatements(targetDSN, database string, statements []string, opts ...Stat
 	if len(statements) == 0 {
 		return nil, errors.New("migrate: statements: no statement to run")
 	}
-	s := &Statements{target: cfg, database: database, logger: slog.New(slog.DiscardHandler)}
+	s := &Statements{target: cfg, database: database, executorConfig: executorConfig{logger: slog.New(slog.DiscardHandler)}}
 	for i, st := range statements {
 		st = strings.TrimSpace(st)
 		if st == "" {
@@ -137,13 +123,8 @@ func NewStatements(targetDSN, database string, statements []string, opts ...Stat
 		s.statements = append(s.statements, st)
 		s.results = append(s.results, StatementResult{Index: i, Text: st, Status: StatementPending})
 	}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("migrate: statements: nil option")
-		}
-		if err := o(s); err != nil {
-			return nil, fmt.Errorf("migrate: statements: %w", err)
-		}
+	if err := applyOptions(opts, StatementsOption.applyStatements, s); err != nil {
+		return nil, fmt.Errorf("migrate: statements: %w", err)
 	}
 	return s, nil
 }

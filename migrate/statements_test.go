@@ -221,7 +221,7 @@ func TestStatementsLogger(t *testing.T) {
 	name, _ := newStatementsDB(t)
 	var buf bytes.Buffer
 	ex, err := migrate.NewStatements(servers[1].DSN(""), name, []string{"UPDATE t SET v = 'y' WHERE id = 1", "INSERT INTO t VALUES (1, 'dup')"},
-		migrate.WithStatementsLogger(slog.New(slog.NewJSONHandler(&buf, nil))))
+		migrate.WithLogger(slog.New(slog.NewJSONHandler(&buf, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestStatementsLogger(t *testing.T) {
 	if strings.Contains(buf.String(), servers[1].Password()) {
 		t.Error("the log holds the password")
 	}
-	if _, err := migrate.NewStatements(servers[1].DSN(""), name, []string{"SELECT 1"}, migrate.WithStatementsLogger(nil)); err == nil || !strings.Contains(err.Error(), "WithStatementsLogger") {
-		t.Errorf("WithStatementsLogger(nil): %v", err)
+	if _, err := migrate.NewStatements(servers[1].DSN(""), name, []string{"SELECT 1"}, migrate.WithLogger(nil)); err == nil || !strings.Contains(err.Error(), "WithLogger") {
+		t.Errorf("WithLogger(nil): %v", err)
 	}
 }

@@ -13,13 +13,13 @@ import (
 // returns the first error.
 type Option func(*config) error
 
-// Snapshot says how Verify reads both sides at one quiet point.
-type Snapshot int
+// SnapshotMode says how Verify reads both sides at one quiet point.
+type SnapshotMode int
 
 const (
-	// NoSnapshot reads each chunk when its turn comes (the default): fine
+	// SnapshotNone reads each chunk when its turn comes (the default): fine
 	// for data at rest; with writes going on, use WithRecheck.
-	NoSnapshot Snapshot = iota
+	SnapshotNone SnapshotMode = iota
 	// SnapshotQuiesced opens a consistent-snapshot, read-only transaction on
 	// every reading connection of both sides before the first chunk. The
 	// caller guarantees that neither side changes while Verify starts (for
@@ -36,16 +36,16 @@ const (
 	SnapshotLocked
 )
 
-func (s Snapshot) String() string {
+func (s SnapshotMode) String() string {
 	switch s {
-	case NoSnapshot:
+	case SnapshotNone:
 		return "none"
 	case SnapshotQuiesced:
 		return "quiesced"
 	case SnapshotLocked:
 		return "locked"
 	}
-	return fmt.Sprintf("Snapshot(%d)", int(s))
+	return fmt.Sprintf("SnapshotMode(%d)", int(s))
 }
 
 type config struct {
@@ -56,7 +56,7 @@ type config struct {
 	leafRows    int
 	tolerance   float64
 	sampleLimit int
-	snapshot    Snapshot
+	snapshot    SnapshotMode
 	recheck     time.Duration
 	attempts    int
 	batchRows   int
@@ -105,17 +105,26 @@ func WithParallelism(n int) Option {
 }
 
 // WithChunkTime sizes chunks so that checksumming one takes about d
-// (default 250ms), starting from start rows and staying between minRows
-// and maxRows.
-func WithChunkTime(d time.Duration, start, minRows, maxRows int) Option {
+// (default 250ms), within WithChunkRowRange.
+func WithChunkTime(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
 			return fmt.Errorf("WithChunkTime: duration %v is not positive", d)
 		}
+		c.chunkTime = d
+		return nil
+	}
+}
+
+// WithChunkRowRange sets the rows of the first chunk of a table (default
+// 5,000) and the bounds that chunk sizes adapted to WithChunkTime stay
+// within (default 100 to 1,000,000).
+func WithChunkRowRange(start, minRows, maxRows int) Option {
+	return func(c *config) error {
 		if minRows < 1 || maxRows < minRows || start < minRows || start > maxRows {
-			return fmt.Errorf("WithChunkTime: want 1 <= min (%d) <= start (%d) <= max (%d)", minRows, start, maxRows)
+			return fmt.Errorf("WithChunkRowRange: want 1 <= min (%d) <= start (%d) <= max (%d)", minRows, start, maxRows)
 		}
-		c.chunkTime, c.chunkRows = d, [3]int{start, minRows, maxRows}
+		c.chunkRows = [3]int{start, minRows, maxRows}
 		return nil
 	}
 }
@@ -146,11 +155,11 @@ func WithSampleLimit(n int) Option {
 	}
 }
 
-// WithSnapshot reads both sides at one quiet point; see Snapshot. It
+// WithSnapshot reads both sides at one quiet point; see SnapshotMode. It
 // cannot be combined with WithRecheck: a snapshot does not change.
-func WithSnapshot(s Snapshot) Option {
+func WithSnapshot(s SnapshotMode) Option {
 	return func(c *config) error {
-		if s < NoSnapshot || s > SnapshotLocked {
+		if s < SnapshotNone || s > SnapshotLocked {
 			return fmt.Errorf("WithSnapshot: unknown mode %d", int(s))
 		}
 		c.snapshot = s

@@ -46,7 +46,7 @@ func New(source, target *sql.DB, opts ...Option) (*Verifier, error) {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
 	}
-	if v.cfg.snapshot != NoSnapshot && v.cfg.recheck > 0 {
+	if v.cfg.snapshot != SnapshotNone && v.cfg.recheck > 0 {
 		return nil, errors.New("verify: WithSnapshot and WithRecheck exclude each other: a snapshot does not change")
 	}
 	return v, nil
@@ -860,8 +860,8 @@ type side struct {
 
 // snapshotMethods maps a Snapshot mode to how internal/snapshot aligns
 // the readers.
-var snapshotMethods = map[Snapshot]snapshot.Method{
-	NoSnapshot:       snapshot.None,
+var snapshotMethods = map[SnapshotMode]snapshot.Method{
+	SnapshotNone:     snapshot.None,
 	SnapshotQuiesced: snapshot.Quiesced,
 	SnapshotLocked:   snapshot.FlushTables,
 }

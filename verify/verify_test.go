@@ -98,13 +98,13 @@ func TestFindsExactlyTheInjectedDifferences(t *testing.T) {
 
 	// Exact chunks (boundaries read from the source) find the same rows
 	// as ranges of the integer key.
-	ve, err := verify.New(src, dst, verify.WithChunkTime(time.Second, 500, 100, 500), verify.WithParallelism(3), verify.WithLeafRows(40), verify.WithExactChunks())
+	ve, err := verify.New(src, dst, verify.WithChunkTime(time.Second), verify.WithChunkRowRange(500, 100, 500), verify.WithParallelism(3), verify.WithLeafRows(40), verify.WithExactChunks())
 	require.NoError(t, err)
 	exact, err := ve.Verify(ctx, pair)
 	require.NoError(t, err)
 	assert.Equal(t, 7, exact.Tables[0].Chunks, "6 full chunks and the open end")
 
-	v, err := verify.New(src, dst, verify.WithChunkTime(time.Second, 500, 100, 500), verify.WithParallelism(3), verify.WithLeafRows(40))
+	v, err := verify.New(src, dst, verify.WithChunkTime(time.Second), verify.WithChunkRowRange(500, 100, 500), verify.WithParallelism(3), verify.WithLeafRows(40))
 	require.NoError(t, err)
 	rep, err := v.Verify(ctx, pair)
 	require.NoError(t, err)
@@ -210,7 +210,7 @@ func testCompositeKey(t *testing.T, stringFirst bool) {
 		"UPDATE b SET k = 'b' WHERE g = 1 AND k = 'b '",    // 'b ' = 'b' under PAD SPACE
 		"UPDATE b SET v = 0 WHERE g = 2 AND k = 'zz'",
 	)
-	v, err := verify.New(db, db, verify.WithChunkTime(time.Second, 300, 100, 300), verify.WithLeafRows(20))
+	v, err := verify.New(db, db, verify.WithChunkTime(time.Second), verify.WithChunkRowRange(300, 100, 300), verify.WithLeafRows(20))
 	require.NoError(t, err)
 	pair := verify.TablePair{SourceDatabase: name, SourceTable: "a", TargetTable: "b"}
 	rep, err := v.Verify(ctx, pair)
@@ -318,6 +318,10 @@ func TestUncomparablePairsAreListed(t *testing.T) {
 	assert.Error(t, err)
 	_, err = verify.New(src, dst, verify.WithParallelism(0))
 	assert.Error(t, err)
+	_, err = verify.New(src, dst, verify.WithChunkTime(0))
+	assert.ErrorContains(t, err, "WithChunkTime")
+	_, err = verify.New(src, dst, verify.WithChunkRowRange(50, 100, 1000))
+	assert.ErrorContains(t, err, "WithChunkRowRange")
 	_, err = verify.New(nil, dst)
 	assert.Error(t, err)
 }
@@ -445,7 +449,7 @@ func TestRecheckSkipsInFlightWrites(t *testing.T) {
 		}
 		return nil
 	}
-	v, err := verify.New(src, dst, verify.WithRecheck(time.Millisecond, 1), verify.WithChunkTime(time.Second, 100, 100, 100),
+	v, err := verify.New(src, dst, verify.WithRecheck(time.Millisecond, 1), verify.WithChunkTime(time.Second), verify.WithChunkRowRange(100, 100, 100),
 		verify.WithExactChunks(), verify.WithParallelism(1), verify.WithWait(arrive))
 	require.NoError(t, err)
 	rep, err := v.Verify(ctx, verify.TablePair{SourceDatabase: srcName, SourceTable: "t", TargetDatabase: dstName})
@@ -466,7 +470,7 @@ func TestSnapshotModes(t *testing.T) {
 		"CREATE TABLE t (id INT PRIMARY KEY, v INT)",
 		"INSERT INTO t SELECT seq, seq FROM seq_1_to_2000")
 	sandboxtest.Exec(t, dst, "UPDATE t SET v = 0 WHERE id = 1500")
-	for _, mode := range []verify.Snapshot{verify.SnapshotQuiesced, verify.SnapshotLocked} {
+	for _, mode := range []verify.SnapshotMode{verify.SnapshotQuiesced, verify.SnapshotLocked} {
 		t.Run(mode.String(), func(t *testing.T) {
 			v, err := verify.New(src, dst, verify.WithSnapshot(mode), verify.WithParallelism(2))
 			require.NoError(t, err)
@@ -616,7 +620,7 @@ func TestIntegerKeyRangesAtTheLimits(t *testing.T) {
 		"UPDATE s SET v = 0 WHERE id IN (-9223372036854775808, 9223372036854775807)",
 		"UPDATE u SET v = 0 WHERE id IN (0, 18446744073709551615)",
 		"DELETE FROM u WHERE id = 18446744073709551000")
-	v, err := verify.New(src, dst, verify.WithChunkTime(time.Second, 100, 100, 100))
+	v, err := verify.New(src, dst, verify.WithChunkTime(time.Second), verify.WithChunkRowRange(100, 100, 100))
 	require.NoError(t, err)
 	rep, err := v.Verify(ctx,
 		verify.TablePair{SourceDatabase: srcName, SourceTable: "s", TargetDatabase: dstName},
@@ -653,7 +657,7 @@ func TestWholeTablesFirst(t *testing.T) {
 		{SourceDatabase: srcName, SourceTable: "a", TargetDatabase: dstName},
 		{SourceDatabase: srcName, SourceTable: "b", TargetDatabase: dstName},
 	}
-	small := verify.WithChunkTime(time.Second, 100, 100, 100)
+	small := verify.WithChunkRowRange(100, 100, 100)
 
 	v, err := verify.New(src, dst, small)
 	require.NoError(t, err)

@@ -59,72 +59,62 @@ type KindSpec struct {
 	Validate func(r *Request) error
 }
 
+// TargetReviewer is a Reviewer that reviews each ticket against its
+// target: the engine reviews a ticket's SQL with the Reviewer ForTarget
+// returns for a connection to the ticket's target and its database.
+type TargetReviewer interface {
+	Reviewer
+	ForTarget(ctx context.Context, db *sql.DB, database string) (Reviewer, error)
+}
+
+// LiveReview returns the TargetReviewer that reviews each SQL change with
+// review.New(opts...) given the target's live catalog (table definitions,
+// row estimates by EXPLAIN) and the ticket's database as default. Its
+// Review, with no target, reviews without a catalog.
+func LiveReview(opts ...review.Option) (TargetReviewer, error) {
+	r, err := review.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("workflow: LiveReview: %w", err)
+	}
+	return &liveReviewer{Reviewer: r, opts: slices.Clone(opts)}, nil
+}
+
+type liveReviewer struct {
+	*review.Reviewer
+	opts []review.Option
+}
+
+func (l *liveReviewer) ForTarget(ctx context.Context, db *sql.DB, database string) (Reviewer, error) {
+	cat, err := review.NewLiveCatalog(db)
+	if err != nil {
+		return nil, err
+	}
+	return review.New(append(slices.Clone(l.opts), review.WithCatalog(cat), review.WithDefaultDatabase(database))...)
+}
+
 // Option configures an Engine. Options validate their arguments; New
-// returns the first error.
-type Option func(*Engine) error
+// checks them against each other and returns the first error.
+type Option func(*config) error
 
-// WithRegistry sets the instances tickets may target (required).
-func WithRegistry(r *Registry) Option {
-	return func(e *Engine) error {
-		if r == nil {
-			return errors.New("WithRegistry: nil registry")
-		}
-		e.registry = r
-		return nil
-	}
-}
+// config is what the options set; New checks it before it builds the
+// Engine.
+type config struct {
+	chains      map[Kind][]Step
+	kinds       map[Kind]KindSpec
+	notifiers   map[string]Notifier
+	dispatchCfg DispatcherConfig
+	logger      *slog.Logger
+	now         func() time.Time
+	lease, poll time.Duration
+	workers     int
+	workerID    string
 
-// WithSecrets sets the resolver of instances' credentials (required).
-func WithSecrets(s SecretResolver) Option {
-	return func(e *Engine) error {
-		if s == nil {
-			return errors.New("WithSecrets: nil resolver")
-		}
-		e.secrets = s
-		return nil
-	}
-}
-
-// WithReviewer reviews every SQL change with r (no live catalog: no
-// affected-row estimates).
-func WithReviewer(r Reviewer) Option {
-	return func(e *Engine) error {
-		if r == nil {
-			return errors.New("WithReviewer: nil reviewer")
-		}
-		if e.reviewerFor != nil {
-			return errors.New("WithReviewer: a reviewer is already set")
-		}
-		e.reviewerFor = func(context.Context, *sql.DB, string) (Reviewer, error) { return r, nil }
-		return nil
-	}
-}
-
-// WithLiveReview reviews each SQL change against its target: the reviewer
-// is review.New(opts...) with the target's live catalog (table definitions,
-// row estimates by EXPLAIN) and the ticket's database as default.
-func WithLiveReview(opts ...review.Option) Option {
-	return func(e *Engine) error {
-		if e.reviewerFor != nil {
-			return errors.New("WithLiveReview: a reviewer is already set")
-		}
-		if _, err := review.New(opts...); err != nil {
-			return fmt.Errorf("WithLiveReview: %w", err)
-		}
-		e.reviewerFor = func(ctx context.Context, db *sql.DB, database string) (Reviewer, error) {
-			cat, err := review.NewLiveCatalog(db)
-			if err != nil {
-				return nil, err
-			}
-			return review.New(append(slices.Clone(opts), review.WithCatalog(cat), review.WithDefaultDatabase(database))...)
-		}
-		return nil
-	}
+	progressEvery time.Duration
 }
 
 // WithChain sets the approval chain of a kind of ticket.
 func WithChain(kind Kind, steps ...Step) Option {
-	return func(e *Engine) error {
+	return func(e *config) error {
 		if err := validateChain(kind, steps); err != nil {
 			return err
 		}
@@ -135,7 +125,7 @@ func WithChain(kind Kind, steps ...Step) Option {
 
 // WithKind registers a kind of ticket, or replaces a built-in one.
 func WithKind(kind Kind, spec KindSpec) Option {
-	return func(e *Engine) error {
+	return func(e *config) error {
 		if kind == "" || spec.Executor == nil {
 			return fmt.Errorf("WithKind(%q): empty kind or no executor", kind)
 		}
@@ -147,7 +137,7 @@ func WithKind(kind Kind, spec KindSpec) Option {
 // WithNotifier adds a notifier under a name; events reach it through the
 // engine's Dispatcher after each transition commits.
 func WithNotifier(name string, n Notifier) Option {
-	return func(e *Engine) error {
+	return func(e *config) error {
 		if name == "" || n == nil {
 			return fmt.Errorf("WithNotifier(%q): empty name or nil notifier", name)
 		}
@@ -161,12 +151,12 @@ func WithNotifier(name string, n Notifier) Option {
 
 // WithDispatcherConfig tunes notification retries and queues.
 func WithDispatcherConfig(c DispatcherConfig) Option {
-	return func(e *Engine) error { e.dispatchCfg = c; return nil }
+	return func(e *config) error { e.dispatchCfg = c; return nil }
 }
 
 // WithLogger logs through l (default: discard).
 func WithLogger(l *slog.Logger) Option {
-	return func(e *Engine) error {
+	return func(e *config) error {
 		if l == nil {
 			return errors.New("WithLogger: nil logger")
 		}
@@ -177,7 +167,7 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option {
-	return func(e *Engine) error {
+	return func(e *config) error {
 		if now == nil {
 			return errors.New("WithClock: nil clock")
 		}
@@ -190,7 +180,7 @@ func WithClock(now func() time.Time) Option {
 // heartbeats come every third of it). A ticket whose worker misses it is
 // reaped.
 func WithLease(d time.Duration) Option {
-	return func(e *Engine) error {
+	return func(e *config) error {
 		if d < 100*time.Millisecond {
 			return fmt.Errorf("WithLease: %v is shorter than 100ms", d)
 		}
@@ -201,7 +191,7 @@ func WithLease(d time.Duration) Option {
 
 // WithWorkers sets how many tickets Run executes at once (default 2).
 func WithWorkers(n int) Option {
-	return func(e *Engine) error {
+	return func(e *config) error {
 		if n < 1 {
 			return fmt.Errorf("WithWorkers: %d is not positive", n)
 		}
@@ -213,7 +203,7 @@ func WithWorkers(n int) Option {
 // WithPollInterval sets how often idle workers look for tickets and the
 // reaper for dead workers and opening windows (default 1s).
 func WithPollInterval(d time.Duration) Option {
-	return func(e *Engine) error {
+	return func(e *config) error {
 		if d <= 0 {
 			return fmt.Errorf("WithPollInterval: %v is not positive", d)
 		}
@@ -226,7 +216,7 @@ func WithPollInterval(d time.Duration) Option {
 // running ticket at most every d (default: never, to keep mailboxes
 // quiet; progress is always stored and readable through Get).
 func WithProgressEvents(d time.Duration) Option {
-	return func(e *Engine) error {
+	return func(e *config) error {
 		if d <= 0 {
 			return fmt.Errorf("WithProgressEvents: %v is not positive", d)
 		}
@@ -238,7 +228,7 @@ func WithProgressEvents(d time.Duration) Option {
 // WithWorkerID names this process's workers in leases and the audit trail
 // (default hostname:pid).
 func WithWorkerID(id string) Option {
-	return func(e *Engine) error {
+	return func(e *config) error {
 		if id == "" {
 			return errors.New("WithWorkerID: empty id")
 		}
@@ -252,57 +242,50 @@ func WithWorkerID(id string) Option {
 // tickets with a pool of workers. Every transition is one store
 // transaction with an audit entry; notifications follow the commit.
 type Engine struct {
-	store       Store
-	registry    *Registry
-	secrets     SecretResolver
-	reviewerFor func(ctx context.Context, db *sql.DB, database string) (Reviewer, error)
-	chains      map[Kind][]Step
-	kinds       map[Kind]KindSpec
-	notifiers   map[string]Notifier
-	dispatchCfg DispatcherConfig
-	dispatcher  *Dispatcher
-	logger      *slog.Logger
-	now         func() time.Time
-	lease, poll time.Duration
-	workers     int
-	workerID    string
-
-	progressEvery time.Duration
+	store      Store
+	registry   *Registry
+	secrets    SecretResolver
+	reviewer   Reviewer
+	dispatcher *Dispatcher
+	config
 
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc // tickets this process runs
 }
 
-// New returns an engine over store.
-func New(store Store, opts ...Option) (*Engine, error) {
-	if store == nil {
+// New returns an engine over store that runs tickets on the instances of
+// registry, with credentials from secrets, and reviews every SQL change
+// with reviewer; a TargetReviewer (LiveReview) reviews each against its
+// target.
+func New(store Store, registry *Registry, secrets SecretResolver, reviewer Reviewer, opts ...Option) (*Engine, error) {
+	switch {
+	case store == nil:
 		return nil, errors.New("workflow: New: nil store")
+	case registry == nil:
+		return nil, errors.New("workflow: New: nil instance registry")
+	case secrets == nil:
+		return nil, errors.New("workflow: New: nil secret resolver")
+	case reviewer == nil:
+		return nil, errors.New("workflow: New: nil SQL reviewer")
 	}
 	host, _ := os.Hostname()
-	e := &Engine{
-		store: store, chains: map[Kind][]Step{}, notifiers: map[string]Notifier{},
+	cfg := config{
+		chains: map[Kind][]Step{}, notifiers: map[string]Notifier{},
 		kinds:  map[Kind]KindSpec{KindSQLChange: sqlChangeSpec, KindDataMigration: dataMigrationSpec},
 		logger: slog.New(slog.DiscardHandler), now: time.Now,
 		lease: 30 * time.Second, poll: time.Second, workers: 2,
 		workerID: fmt.Sprintf("%s:%d", cmp.Or(host, "host"), os.Getpid()),
-		running:  map[int64]context.CancelFunc{},
 	}
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("workflow: New: nil option")
 		}
-		if err := o(e); err != nil {
+		if err := o(&cfg); err != nil {
 			return nil, fmt.Errorf("workflow: New: %w", err)
 		}
 	}
-	switch {
-	case e.registry == nil:
-		return nil, errors.New("workflow: New: no instance registry (WithRegistry)")
-	case e.secrets == nil:
-		return nil, errors.New("workflow: New: no secret resolver (WithSecrets)")
-	case e.reviewerFor == nil:
-		return nil, errors.New("workflow: New: no SQL reviewer (WithReviewer or WithLiveReview)")
-	}
+	e := &Engine{store: store, registry: registry, secrets: secrets, reviewer: reviewer, config: cfg,
+		running: map[int64]context.CancelFunc{}}
 	for kind := range e.chains {
 		if _, ok := e.kinds[kind]; !ok {
 			return nil, fmt.Errorf("workflow: New: WithChain(%s): unknown kind", kind)
@@ -337,6 +320,15 @@ func (e *Engine) NotificationFailures() []Failure {
 		return nil
 	}
 	return e.dispatcher.Failures()
+}
+
+// reviewerFor returns the reviewer of a ticket on database, whose target
+// db is.
+func (e *Engine) reviewerFor(ctx context.Context, db *sql.DB, database string) (Reviewer, error) {
+	if tr, ok := e.reviewer.(TargetReviewer); ok {
+		return tr.ForTarget(ctx, db, database)
+	}
+	return e.reviewer, nil
 }
 
 // Registry returns the engine's instances.

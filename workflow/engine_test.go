@@ -44,10 +44,8 @@ var dbas = &workflow.Group{Name: "dba", Members: []string{"bob", "carol"}}
 
 // chain: automatic approval of small DML outside prod, else a DBA; then,
 // for migrations, a DBA.
-func options(t testing.TB, rec *workflowtest.Recorder, extra ...workflow.Option) []workflow.Option {
-	r, secrets := registry(t)
+func options(rec *workflowtest.Recorder, extra ...workflow.Option) []workflow.Option {
 	opts := []workflow.Option{
-		workflow.WithRegistry(r), workflow.WithSecrets(secrets), workflow.WithLiveReview(),
 		workflow.WithChain(workflow.KindSQLChange, workflow.Step{Name: "auto-or-dba", Approver: &workflow.AutoApprover{
 			Kinds: []review.Kind{review.KindDML}, MaxRisk: review.RiskModerate, MaxAffectedRows: 1000,
 			Unless: map[string]string{"env": "prod"}, Else: dbas}}),
@@ -61,9 +59,21 @@ func options(t testing.TB, rec *workflowtest.Recorder, extra ...workflow.Option)
 	return append(opts, extra...)
 }
 
+// liveReview is the reviewer of the tests' engines: the default policy
+// with the target's live catalog.
+func liveReview(t testing.TB) workflow.TargetReviewer {
+	t.Helper()
+	r, err := workflow.LiveReview()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func newEngine(t testing.TB, store workflow.Store, rec *workflowtest.Recorder, extra ...workflow.Option) *workflow.Engine {
 	t.Helper()
-	e, err := workflow.New(store, options(t, rec, extra...)...)
+	r, secrets := registry(t)
+	e, err := workflow.New(store, r, secrets, liveReview(t), options(rec, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -633,3 +643,34 @@ func TestUnrecordedStatementNotRun(t *testing.T) {
 		t.Fatalf("the unrecorded statement ran: amount %d, %v", amount, err)
 	}
 }
+
+// TestNewChecksDependenciesAndOptions: the engine's required dependencies
+// are positional and a missing one is an error naming it; options are
+// checked against each other at construction.
+func TestNewChecksDependenciesAndOptions(t *testing.T) {
+	r, secrets := registry(t)
+	review := liveReview(t)
+	store := workflow.NewMemoryStore()
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"nil store", errOf(workflow.New(nil, r, secrets, review))},
+		{"nil instance registry", errOf(workflow.New(store, nil, secrets, review))},
+		{"nil secret resolver", errOf(workflow.New(store, r, nil, review))},
+		{"nil SQL reviewer", errOf(workflow.New(store, r, secrets, nil))},
+		{"nil option", errOf(workflow.New(store, r, secrets, review, nil))},
+		{"WithChain(reboot): unknown kind", errOf(workflow.New(store, r, secrets, review,
+			workflow.WithChain("reboot", workflow.Step{Name: "dba", Approver: dbas})))},
+		{"WithWorkers: 0 is not positive", errOf(workflow.New(store, r, secrets, review, workflow.WithWorkers(0)))},
+	} {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.name) {
+			t.Errorf("%s: got %v", tc.name, tc.err)
+		}
+	}
+	if _, err := workflow.New(store, r, secrets, review); err != nil {
+		t.Errorf("no options: %v", err)
+	}
+}
+
+func errOf(_ *workflow.Engine, err error) error { return err }

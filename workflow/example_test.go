@@ -31,10 +31,8 @@ func Example() {
 	registry, _ := workflow.NewRegistry(workflow.Instance{Name: "prod-1", Address: "10.0.0.5:3306",
 		Tags: map[string]string{"env": "prod"}, Credentials: "vault://db/prod-1"})
 	reviewer, _ := review.New()
-	engine, err := workflow.New(workflow.NewMemoryStore(),
-		workflow.WithRegistry(registry),
-		workflow.WithSecrets(workflow.StaticSecrets{"vault://db/prod-1": {User: "ops", Password: "s3cret"}}),
-		workflow.WithReviewer(reviewer),
+	engine, err := workflow.New(workflow.NewMemoryStore(), registry,
+		workflow.StaticSecrets{"vault://db/prod-1": {User: "ops", Password: "s3cret"}}, reviewer,
 		workflow.WithKind("flush_cache", workflow.KindSpec{
 			Executor: func(_ context.Context, t *workflow.Ticket, ep workflow.Endpoints) (migrate.Executor, error) {
 				return flushCache{target: ep.Target.String()}, nil // String hides the password

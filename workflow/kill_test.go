@@ -50,7 +50,7 @@ const pausedLine = "child paused at"
 // slowMigrations copies in small, throttled chunks, so that a test can
 // kill a worker in the middle of a copy.
 var slowMigrations = workflow.WithKind(workflow.KindDataMigration, workflow.DataMigrationKind(workflow.MigrationOptions{
-	Copier: []migrate.Option{migrate.WithChunkRows(500), migrate.WithRateLimit(6000, 0), migrate.WithThreads(1)}}))
+	Copier: []migrate.CopierOption{migrate.WithChunkRows(500), migrate.WithRateLimit(6000, 0), migrate.WithThreads(1)}}))
 
 // autoSteps approves small DML outside prod automatically, in two steps,
 // so that a ticket passes every point where the engine decides alone.
@@ -60,8 +60,11 @@ var autoSteps = func() workflow.Option {
 }()
 
 func engineFor(store workflow.Store, r *workflow.Registry, secrets workflow.SecretResolver, extra ...workflow.Option) (*workflow.Engine, error) {
-	return workflow.New(store, append([]workflow.Option{
-		workflow.WithRegistry(r), workflow.WithSecrets(secrets), workflow.WithLiveReview(),
+	review, err := workflow.LiveReview()
+	if err != nil {
+		return nil, err
+	}
+	return workflow.New(store, r, secrets, review, append([]workflow.Option{
 		workflow.WithChain(workflow.KindSQLChange, workflow.Step{Name: "dba", Approver: dbas}),
 		workflow.WithChain(workflow.KindDataMigration, workflow.Step{Name: "dba", Approver: dbas}),
 		workflow.WithLease(time.Second), workflow.WithPollInterval(50 * time.Millisecond), slowMigrations,

@@ -29,9 +29,12 @@ func SQLChangeKind(opts ...migrate.StatementsOption) KindSpec {
 }
 
 // MigrationOptions are extra options of the executors of data-migration
-// tickets, such as throttling (migrate.WithRateLimit) for the Copier.
+// tickets, such as throttling (migrate.WithRateLimit) for the Copier. An
+// option both take (migrate.WithLogger, migrate.WithTimeouts) goes in
+// both lists.
 type MigrationOptions struct {
-	Pipe, Copier []migrate.Option
+	Pipe   []migrate.PipeOption
+	Copier []migrate.CopierOption
 }
 
 // DataMigrationKind is the built-in KindDataMigration: it copies with
@@ -46,17 +49,21 @@ func DataMigrationKind(o MigrationOptions) KindSpec {
 			if m == nil {
 				return nil, errors.New("workflow: data migration without Migration")
 			}
-			opts := []migrate.Option{migrate.WithTargetDatabase(t.Database)}
+			// The ticket's options come first: both executors take them.
+			var pipe []migrate.PipeOption
+			var copier []migrate.CopierOption
+			ticket := func(o migrate.CopyOption) { pipe, copier = append(pipe, o), append(copier, o) }
+			ticket(migrate.WithTargetDatabase(t.Database))
 			if len(m.Tables) > 0 {
-				opts = append(opts, migrate.WithTables(m.Tables...))
+				ticket(migrate.WithTables(m.Tables...))
 			}
 			if m.Replace {
-				opts = append(opts, migrate.WithReplace())
+				ticket(migrate.WithReplace())
 			}
 			if m.Method == MethodPipe {
-				return migrate.NewPipe(string(ep.Source), string(ep.Target), m.SourceDatabase, append(opts, pipeOpts...)...)
+				return migrate.NewPipe(string(ep.Source), string(ep.Target), m.SourceDatabase, append(pipe, pipeOpts...)...)
 			}
-			return migrate.NewCopier(string(ep.Source), string(ep.Target), m.SourceDatabase, append(opts, copierOpts...)...)
+			return migrate.NewCopier(string(ep.Source), string(ep.Target), m.SourceDatabase, append(copier, copierOpts...)...)
 		},
 		Resumable: func(t *Ticket) bool { return t.Migration != nil && t.Migration.Method == MethodCopier },
 	}

@@ -148,7 +148,7 @@ func benchNative(ctx context.Context, b *bench, cfg config, raw []result) error 
 func (b *bench) runCopier(ctx context.Context, n int, variant string) (nativeResult, error) {
 	name := "Copier " + variant
 	target := fmt.Sprintf("%s_copier_%d", database, n)
-	opts := []migrate.Option{migrate.WithTargetDatabase(target), migrate.WithThreads(*threads)}
+	opts := []migrate.CopierOption{migrate.WithTargetDatabase(target), migrate.WithThreads(*threads)}
 	for _, part := range strings.Split(variant, "+") {
 		switch part {
 		case "load-data":

@@ -285,33 +285,50 @@ func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
 	if o.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
-	opts := []migrate.Option{migrate.WithLogger(logger), migrate.WithProgressInterval(o.progressInterval)}
+	// Options both executors take go to both lists.
+	var pipeOpts []migrate.PipeOption
+	var copierOpts []migrate.CopierOption
+	both := func(o migrate.CopyOption) { pipeOpts, copierOpts = append(pipeOpts, o), append(copierOpts, o) }
+	both(migrate.WithLogger(logger))
+	both(migrate.WithProgressInterval(o.progressInterval))
 	if o.tables != "" {
-		opts = append(opts, migrate.WithTables(cliflag.List(o.tables)...))
+		both(migrate.WithTables(cliflag.List(o.tables)...))
 	}
 	if o.targetDatabase != "" {
-		opts = append(opts, migrate.WithTargetDatabase(o.targetDatabase))
+		both(migrate.WithTargetDatabase(o.targetDatabase))
 	}
 	if o.replace {
-		opts = append(opts, migrate.WithReplace())
+		both(migrate.WithReplace())
 	}
 	if o.skipObjects != "" {
 		var kinds []migrate.ObjectKind
 		for _, k := range cliflag.List(o.skipObjects) {
 			kinds = append(kinds, migrate.ObjectKind(k))
 		}
-		opts = append(opts, migrate.WithoutObjects(kinds...))
+		both(migrate.WithoutObjects(kinds...))
 	}
-	// Copy-mode flags become Copier options (run refuses them with -mode
-	// pipe).
+	switch o.mode {
+	case "pipe":
+		return migrate.NewPipe(source, target, o.database, pipeOpts...)
+	case "copy":
+		opts, err := copyModeOptions(o)
+		if err != nil {
+			return nil, err
+		}
+		return migrate.NewCopier(source, target, o.database, append(copierOpts, opts...)...)
+	default:
+		return nil, fmt.Errorf("-mode %q: unknown mode (want pipe or copy)", o.mode)
+	}
+}
+
+// copyModeOptions turns the flags of -mode copy into Copier options.
+func copyModeOptions(o options) ([]migrate.CopierOption, error) {
+	opts := []migrate.CopierOption{migrate.WithDeferredIndexes(o.deferIndexes)}
 	if o.threads != 0 {
 		opts = append(opts, migrate.WithThreads(o.threads))
 	}
 	if o.lockFree {
 		opts = append(opts, migrate.WithSnapshot(migrate.SnapshotNone))
-	}
-	if o.mode == "copy" {
-		opts = append(opts, migrate.WithDeferredIndexes(o.deferIndexes))
 	}
 	switch o.writeMethod {
 	case "":
@@ -331,14 +348,7 @@ func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
 	if o.keylessMaxRows != 0 {
 		opts = append(opts, migrate.WithKeylessTables(o.keylessMaxRows))
 	}
-	switch o.mode {
-	case "pipe":
-		return migrate.NewPipe(source, target, o.database, opts...)
-	case "copy":
-		return migrate.NewCopier(source, target, o.database, opts...)
-	default:
-		return nil, fmt.Errorf("-mode %q: unknown mode (want pipe or copy)", o.mode)
-	}
+	return opts, nil
 }
 
 func printPlan(w io.Writer, plan *migrate.Plan, asJSON bool) {

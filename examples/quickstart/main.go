@@ -163,9 +163,11 @@ func run(ctx context.Context, scale int) error {
 		return err
 	}
 	dbas := &workflow.Group{Name: "dba", Members: []string{"bob", "carol"}}
-	engine, err := workflow.New(store,
-		workflow.WithRegistry(registry), workflow.WithSecrets(secrets),
-		workflow.WithLiveReview(review.WithPolicy(review.DefaultPolicy())),
+	reviewer, err := workflow.LiveReview(review.WithPolicy(review.DefaultPolicy()))
+	if err != nil {
+		return err
+	}
+	engine, err := workflow.New(store, registry, secrets, reviewer,
 		workflow.WithChain(workflow.KindSQLChange, workflow.Step{Name: "auto-or-dba", Approver: &workflow.AutoApprover{
 			Kinds: []review.Kind{review.KindDML}, MaxRisk: review.RiskModerate, MaxAffectedRows: 1000,
 			Unless: map[string]string{"env": "prod"}, Else: dbas}}),

@@ -35,12 +35,12 @@ var _ workflow.Notifier = (*DingTalk)(nil)
 // NewDingTalk returns a DingTalk robot posting to webhookURL
 // ("https://oapi.dingtalk.com/robot/send?access_token=…"). Options:
 // WithSecret, WithMentions, WithHTTPClient, WithClock.
-func NewDingTalk(webhookURL string, opts ...Option) (*DingTalk, error) {
+func NewDingTalk(webhookURL string, opts ...DingTalkOption) (*DingTalk, error) {
 	ep, err := parseEndpoint("dingtalk", webhookURL, 0)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := newConfig("dingtalk", []string{"WithSecret", "WithMentions", "WithHTTPClient", "WithClock"}, opts)
+	cfg, err := newConfig("dingtalk", opts, DingTalkOption.dingTalk)
 	if err != nil {
 		return nil, err
 	}

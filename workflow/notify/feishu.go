@@ -35,12 +35,12 @@ var _ workflow.Notifier = (*Feishu)(nil)
 // NewFeishu returns a Feishu/Lark bot posting to webhookURL
 // ("https://open.feishu.cn/open-apis/bot/v2/hook/…" or the larksuite.com
 // equivalent). Options: WithSecret, WithMentions, WithHTTPClient, WithClock.
-func NewFeishu(webhookURL string, opts ...Option) (*Feishu, error) {
+func NewFeishu(webhookURL string, opts ...FeishuOption) (*Feishu, error) {
 	ep, err := parseEndpoint("feishu", webhookURL, 5) // mask the hook token: /open-apis/bot/v2/hook/<token>
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := newConfig("feishu", []string{"WithSecret", "WithMentions", "WithHTTPClient", "WithClock"}, opts)
+	cfg, err := newConfig("feishu", opts, FeishuOption.feishu)
 	if err != nil {
 		return nil, err
 	}

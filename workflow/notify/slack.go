@@ -31,12 +31,12 @@ var _ workflow.Notifier = (*Slack)(nil)
 // ("https://hooks.slack.com/services/T…/B…/…"). Options: WithMentions (the
 // resolver gives Slack member IDs such as "U123"), WithHTTPClient,
 // WithClock.
-func NewSlack(webhookURL string, opts ...Option) (*Slack, error) {
+func NewSlack(webhookURL string, opts ...SlackOption) (*Slack, error) {
 	ep, err := parseEndpoint("slack", webhookURL, 2) // mask /services/<T>/<B>/<token>
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := newConfig("slack", []string{"WithMentions", "WithHTTPClient", "WithClock"}, opts)
+	cfg, err := newConfig("slack", opts, SlackOption.slack)
 	if err != nil {
 		return nil, err
 	}

@@ -52,8 +52,10 @@ const (
 	AuthLogin
 )
 
-// SMTPOption configures an SMTP notifier.
-type SMTPOption func(*smtpConfig) error
+// smtpOption is an option only an SMTP notifier takes.
+type smtpOption func(*smtpConfig) error
+
+func (o smtpOption) smtp(c *smtpConfig) error { return o(c) }
 
 type smtpConfig struct {
 	tlsMode   TLSMode
@@ -68,33 +70,33 @@ type smtpConfig struct {
 
 // WithTLS sets the TLS mode; the default is StartTLSRequired.
 func WithTLS(mode TLSMode) SMTPOption {
-	return func(c *smtpConfig) error {
+	return smtpOption(func(c *smtpConfig) error {
 		if mode < StartTLSRequired || mode > ImplicitTLS {
 			return fmt.Errorf("WithTLS: unknown mode %d", mode)
 		}
 		c.tlsMode = mode
 		return nil
-	}
+	})
 }
 
 // WithTLSConfig sets the TLS client configuration, such as RootCAs for a
 // server with a private certificate authority. ServerName defaults to the
 // server's host.
 func WithTLSConfig(cfg *tls.Config) SMTPOption {
-	return func(c *smtpConfig) error {
+	return smtpOption(func(c *smtpConfig) error {
 		if cfg == nil {
 			return errors.New("WithTLSConfig: nil config")
 		}
 		c.tlsConfig = cfg.Clone()
 		return nil
-	}
+	})
 }
 
 // WithAuth authenticates with mech, username and password. The password is
 // never sent over an unencrypted connection to a host other than loopback,
 // and never appears in an error.
 func WithAuth(mech AuthMechanism, username, password string) SMTPOption {
-	return func(c *smtpConfig) error {
+	return smtpOption(func(c *smtpConfig) error {
 		if mech != AuthPlain && mech != AuthLogin {
 			return fmt.Errorf("WithAuth: unknown mechanism %d", mech)
 		}
@@ -103,42 +105,31 @@ func WithAuth(mech AuthMechanism, username, password string) SMTPOption {
 		}
 		c.mech, c.username, c.password = mech, username, password
 		return nil
-	}
+	})
 }
 
 // WithAddresses maps a workflow user name to an email address; ok is false
 // for users without one, who are then left out. By default a recipient
 // that is itself an address is used as it is and any other is left out.
 func WithAddresses(resolve func(user string) (address string, ok bool)) SMTPOption {
-	return func(c *smtpConfig) error {
+	return smtpOption(func(c *smtpConfig) error {
 		if resolve == nil {
 			return errors.New("WithAddresses: nil resolver")
 		}
 		c.addresses = resolve
 		return nil
-	}
-}
-
-// WithSMTPClock replaces time.Now for the Date header.
-func WithSMTPClock(now func() time.Time) SMTPOption {
-	return func(c *smtpConfig) error {
-		if now == nil {
-			return errors.New("WithSMTPClock: nil clock")
-		}
-		c.now = now
-		return nil
-	}
+	})
 }
 
 // WithHelloName sets the name sent in EHLO; the default is "localhost".
 func WithHelloName(name string) SMTPOption {
-	return func(c *smtpConfig) error {
+	return smtpOption(func(c *smtpConfig) error {
 		if name == "" || strings.ContainsAny(name, " \r\n") {
 			return fmt.Errorf("WithHelloName: invalid name %q", name)
 		}
 		c.hello = name
 		return nil
-	}
+	})
 }
 
 // SMTP sends each event as an email to its recipients' addresses: a
@@ -174,9 +165,9 @@ func NewSMTP(addr, from string, opts ...SMTPOption) (*SMTP, error) {
 	s := &SMTP{addr: addr, host: host, from: f, cfg: smtpConfig{now: time.Now, hello: "localhost", addresses: asAddress}}
 	for _, o := range opts {
 		if o == nil {
-			return nil, fmt.Errorf("notify: smtp %s: nil SMTPOption", addr)
+			return nil, fmt.Errorf("notify: smtp %s: nil option", addr)
 		}
-		if err := o(&s.cfg); err != nil {
+		if err := o.smtp(&s.cfg); err != nil {
 			return nil, fmt.Errorf("notify: smtp %s: %w", addr, err)
 		}
 	}

@@ -303,7 +303,7 @@ func TestSMTPMessage(t *testing.T) {
 	n, err := notify.NewSMTP(mb.addr, "Shiftgate 工单 <shiftgate@example.com>",
 		notify.WithTLSConfig(&tls.Config{RootCAs: mb.pool}),
 		notify.WithAuth(notify.AuthPlain, smtpUser, smtpPassword),
-		notify.WithAddresses(lookup), notify.WithSMTPClock(func() time.Time { return now }))
+		notify.WithAddresses(lookup), notify.WithClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +469,7 @@ func TestSMTPConstruction(t *testing.T) {
 		{errOf(notify.NewSMTP("mail.example.com:587", "not an address")), `From address "not an address"`},
 		{errOf(notify.NewSMTP("mail.example.com:25", "a@example.com", notify.WithTLS(notify.NoTLS), notify.WithAuth(notify.AuthPlain, "u", smtpPassword))), "password in clear text"},
 		{errOf(notify.NewSMTP("mail.example.com:587", "a@example.com", notify.WithAuth(notify.AuthPlain, "u", ""))), "empty username or password"},
-		{errOf(notify.NewSMTP("mail.example.com:587", "a@example.com", nil)), "nil SMTPOption"},
+		{errOf(notify.NewSMTP("mail.example.com:587", "a@example.com", nil)), "nil option"},
 	} {
 		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) || strings.Contains(tc.err.Error(), smtpPassword) {
 			t.Errorf("got %v, want it to contain %q", tc.err, tc.want)

@@ -30,12 +30,12 @@ var _ workflow.Notifier = (*Webhook)(nil)
 
 // NewWebhook returns a Webhook posting to rawURL. Options: WithSecret (sign
 // the body), WithHeader, WithHTTPClient, WithClock.
-func NewWebhook(rawURL string, opts ...Option) (*Webhook, error) {
+func NewWebhook(rawURL string, opts ...WebhookOption) (*Webhook, error) {
 	ep, err := parseEndpoint("webhook", rawURL, 0)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := newConfig("webhook", []string{"WithSecret", "WithHeader", "WithHTTPClient", "WithClock"}, opts)
+	cfg, err := newConfig("webhook", opts, WebhookOption.webhook)
 	if err != nil {
 		return nil, err
 	}

@@ -31,12 +31,12 @@ var _ workflow.Notifier = (*WeCom)(nil)
 // NewWeCom returns a WeCom robot posting to webhookURL
 // ("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…"). Options:
 // WithMentions, WithHTTPClient, WithClock.
-func NewWeCom(webhookURL string, opts ...Option) (*WeCom, error) {
+func NewWeCom(webhookURL string, opts ...WeComOption) (*WeCom, error) {
 	ep, err := parseEndpoint("wecom", webhookURL, 0)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := newConfig("wecom", []string{"WithMentions", "WithHTTPClient", "WithClock"}, opts)
+	cfg, err := newConfig("wecom", opts, WeComOption.weCom)
 	if err != nil {
 		return nil, err
 	}
