@@ -21,8 +21,9 @@ var (
 	// ErrNotEmpty: a target table already holds rows and replacing it was
 	// not allowed.
 	ErrNotEmpty = errors.New("target table is not empty")
-	// ErrNotFound: a source database or table does not exist.
-	ErrNotFound = errors.New("not found")
+	// ErrNotFound: a database or table does not exist. It is the same
+	// value as verify.ErrNotFound and review.ErrNotFound.
+	ErrNotFound = schema.ErrNotFound
 	// ErrPrivilege: the user of an endpoint lacks a privilege the work needs.
 	ErrPrivilege = errors.New("missing privilege")
 	// ErrConnect: an endpoint cannot be reached or refuses the credentials.
@@ -54,13 +55,13 @@ var (
 	ErrNoClient = mysqlcli.ErrNoClient
 )
 
-// Side names one end of a copy.
-type Side string
+// Side names one end of a copy. It is verify.Side too.
+type Side = conn.Side
 
 // The two ends of a copy.
 const (
-	Source Side = "source"
-	Target Side = "target"
+	Source = conn.Source
+	Target = conn.Target
 )
 
 // EndpointError is a problem with one endpoint: it cannot be reached, the

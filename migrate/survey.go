@@ -59,15 +59,15 @@ func takeSurvey(ctx context.Context, plan *Plan, cfg *config, source, target *my
 		s.Close()
 		return nil, err
 	}
-	if s.sourceDB, err = schema.LookupDatabase(ctx, s.src, plan.SourceDatabase); err != nil {
-		if errors.Is(err, schema.ErrNotFound) {
-			err = fmt.Errorf("%w: %w", ErrNotFound, err)
-		}
-		return nil, s.fatal(err)
+	srcDatabase := "database " + schema.QuoteIdent(plan.SourceDatabase)
+	if s.sourceDB, err = schema.LookupDatabase(ctx, s.src, plan.SourceDatabase); errors.Is(err, ErrNotFound) {
+		return nil, s.fatal(srcDatabase, ErrNotFound)
+	} else if err != nil {
+		return nil, s.fatal(srcDatabase, err)
 	}
 	all, err := schema.Tables(ctx, s.src, plan.SourceDatabase)
 	if err != nil {
-		return nil, s.fatal(err)
+		return nil, s.fatal(srcDatabase, err)
 	}
 	var missing []string
 	s.tables, missing = selectTables(all, tables)
@@ -168,8 +168,8 @@ func (s *survey) refuseSameDatabase(ctx context.Context) error {
 }
 
 // fatal closes the survey and returns its problems with err added.
-func (s *survey) fatal(err error) error {
-	s.sourceProblem("", err)
+func (s *survey) fatal(object string, err error) error {
+	s.sourceProblem(object, err)
 	s.Close()
 	return errors.Join(s.problems...)
 }

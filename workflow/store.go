@@ -11,8 +11,11 @@ import (
 
 // Errors of the store, branched on with errors.Is.
 var (
-	// ErrNotFound: no ticket has that id.
-	ErrNotFound = errors.New("workflow: ticket not found")
+	// ErrNotFound: no ticket has that id. It is not migrate.ErrNotFound
+	// (a database or table missing on a server, which a ticket's run
+	// reports unchanged), so a "no such ticket" handler never fires for a
+	// table missing inside a ticket's work.
+	ErrNotFound = errors.New("workflow: no such ticket")
 	// ErrConflict: the ticket changed since it was read (wrapped by
 	// *ConflictError).
 	ErrConflict = errors.New("workflow: ticket changed concurrently")
