@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shiftgate/shiftgate/internal/checkpoint"
 	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/mysqlcli"
 	"github.com/shiftgate/shiftgate/internal/schema"
@@ -29,7 +30,8 @@ var (
 	// ErrConnect: an endpoint cannot be reached or refuses the credentials.
 	ErrConnect = errors.New("cannot connect")
 	// ErrTimeout: connecting to an endpoint (dial or handshake) did not
-	// finish in time (WithTimeouts). It comes wrapped with ErrConnect.
+	// finish in time (WithTimeouts), whether a pool or a client program of
+	// a Pipe was connecting. It comes wrapped with ErrConnect.
 	ErrTimeout = conn.ErrTimeout
 	// ErrSameDatabase: the source and target of a copy are one database of
 	// one server, however the DSNs spell its host. Nothing was changed.
@@ -53,6 +55,11 @@ var (
 	// ErrNoClient: a command-line client program the executor runs is not
 	// installed (or not where an option said).
 	ErrNoClient = mysqlcli.ErrNoClient
+	// ErrCheckpointVersion: the checkpoint database (WithCheckpointDatabase)
+	// was written by a newer or unknown version of this library. The copy
+	// is refused, nothing changed, never started over; WithReplace does not
+	// override it.
+	ErrCheckpointVersion = checkpoint.ErrVersion
 )
 
 // Side names one end of a copy. It is verify.Side too.
@@ -70,8 +77,12 @@ const (
 type EndpointError struct {
 	Side     Side
 	Endpoint string // host:port, never credentials
-	Object   string // the database or table at fault, if any
-	Err      error
+	// Object is the database, table or other object at fault, whenever
+	// one is ("database `shop`", "table `shop`.`orders`", "checkpoint");
+	// "" only for a fault of the server itself: connecting, its
+	// identity, a server variable, a global privilege.
+	Object string
+	Err    error
 	// Hint says what lets the work go through, in terms of this package's
 	// options ("allow it with WithReplace"); "" when there is nothing to
 	// say. Error appends it. A program that takes other input (command-line

@@ -76,3 +76,18 @@ func TestErrorsAcrossLayers(t *testing.T) {
 		assert.Equal(t, migrate.Target, ee.Side)
 	})
 }
+
+// Sentinels of one condition are one value in every package.
+func TestSharedSentinels(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		a, b error
+	}{
+		{"ErrNotFound", migrate.ErrNotFound, verify.ErrNotFound},
+		{"ErrNotFound", migrate.ErrNotFound, review.ErrNotFound},
+		{"ErrNoKey", migrate.ErrNoKey, verify.ErrNoKey},
+	} {
+		assert.ErrorIs(t, c.a, c.b, c.name)
+		assert.ErrorIs(t, c.b, c.a, c.name)
+	}
+}

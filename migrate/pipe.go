@@ -390,6 +390,9 @@ func (s *pipeRun) stream(ctx context.Context, dump, load *mysqlcli.Cmd) error {
 
 // processError builds the error of one failed client.
 func (s *pipeRun) processError(side Side, cmd *mysqlcli.Cmd, err error, stderr *mysqlcli.LimitedBuffer) error {
+	if errors.Is(err, ErrTimeout) {
+		err = fmt.Errorf("%w: %w", ErrConnect, err)
+	}
 	e := &ProcessError{Side: side, Endpoint: s.plan.Source, Program: filepath.Base(cmd.Path), Stderr: stderr.String(), Err: err}
 	if cur, ok := s.scan.Current(); ok {
 		e.Table = cur.Name

@@ -11,8 +11,9 @@ import (
 // Sentinel errors that callers branch on with errors.Is.
 var (
 	// ErrNoKey: a table has neither a primary key nor a unique key over NOT
-	// NULL columns, which chunking and row comparison need.
-	ErrNoKey = errors.New("no primary key or unique NOT NULL key")
+	// NULL columns, which chunking and row comparison need. It is the same
+	// value as migrate.ErrNoKey.
+	ErrNoKey = schema.ErrNoKey
 	// ErrNotFound: a database, table or column does not exist. It is the
 	// same value as migrate.ErrNotFound and review.ErrNotFound.
 	ErrNotFound = schema.ErrNotFound

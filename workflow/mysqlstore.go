@@ -52,7 +52,7 @@ var storeSchema = func() *dbmigrate.Schema {
 	if err != nil {
 		panic(err) // unreachable: the files are embedded
 	}
-	return &dbmigrate.Schema{What: "store", Table: "shiftgate_schema_version", Lock: "shiftgate_workflow_schema", Migrations: list}
+	return &dbmigrate.Schema{What: "store", Table: "shiftgate_schema_version", Lock: "shiftgate_workflow_schema", Migrations: list, Err: ErrStoreVersion}
 }()
 
 // Migrate creates or upgrades the store's tables to SchemaVersion, one

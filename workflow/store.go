@@ -19,6 +19,11 @@ var (
 	// ErrConflict: the ticket changed since it was read (wrapped by
 	// *ConflictError).
 	ErrConflict = errors.New("workflow: ticket changed concurrently")
+	// ErrStoreVersion: the MySQLStore's tables were written by a newer or
+	// unknown version of this library; NewMySQLStore and Migrate refuse
+	// them, changing nothing. (A data-migration ticket whose copy refuses
+	// its checkpoint fails with migrate.ErrCheckpointVersion.)
+	ErrStoreVersion = errors.New("workflow: store of an incompatible version")
 	// ErrLeaseLost: the worker no longer holds the ticket's lease.
 	ErrLeaseLost = errors.New("workflow: lease lost")
 )
