@@ -187,7 +187,7 @@ func (r *copierRun) run(ctx context.Context) (err error) {
 		return r.targetErr("database "+schema.QuoteIdent(c.cfg.targetDatabase), fmt.Errorf("%w: another copy into this database holds %w", ErrRunning, err))
 	}
 	if err != nil {
-		return r.targetErr("", err)
+		return r.targetErr(r.targetDatabase(), err)
 	}
 	defer release()
 
@@ -217,6 +217,14 @@ func (r *copierRun) run(ctx context.Context) (err error) {
 	return nil
 }
 
+// targetDatabase and sourceDatabase name the databases of the copy as
+// EndpointError objects.
+func (r *copierRun) targetDatabase() string {
+	return "database " + schema.QuoteIdent(r.c.cfg.targetDatabase)
+}
+
+func (r *copierRun) sourceDatabase() string { return "database " + schema.QuoteIdent(r.c.database) }
+
 func (r *copierRun) targetErr(object string, err error) error {
 	return &EndpointError{Side: Target, Endpoint: r.plan.Target, Object: object, Err: err}
 }
@@ -237,7 +245,7 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 	}
 	conn, err := r.dst.Conn(ctx)
 	if err != nil {
-		return r.targetErr("", err)
+		return r.targetErr(r.targetDatabase(), err)
 	}
 	defer conn.Close()
 	if !facts.targetHas {
@@ -285,12 +293,12 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 	// resume those a crash left uncreated) are created now.
 	existing, err := schema.Tables(ctx, conn, target)
 	if err != nil {
-		return r.targetErr("", err)
+		return r.targetErr(r.targetDatabase(), err)
 	}
 	for _, tr := range r.tables {
 		if !slices.ContainsFunc(existing, func(t schema.Table) bool { return t.Name == tr.ct.target }) {
 			if _, err := conn.ExecContext(ctx, "USE "+schema.QuoteIdent(target)); err != nil {
-				return r.targetErr("", err)
+				return r.targetErr(r.targetDatabase(), err)
 			}
 			if _, err := conn.ExecContext(ctx, tr.ct.create); err != nil {
 				return r.targetErr("table "+schema.QualifiedName(target, tr.ct.target), fmt.Errorf("create: %w", err))
@@ -412,7 +420,7 @@ func (r *copierRun) openReaders(ctx context.Context) (*snapshot.Snapshot, error)
 		if errors.As(err, &ge) {
 			err = ge.Err
 		}
-		return nil, r.sourceErr("", err)
+		return nil, r.sourceErr(r.sourceDatabase(), err)
 	}
 	pos := snap.Position
 	if method == snapshot.BackupStage {
@@ -498,7 +506,7 @@ func (r *copierRun) copyRows(ctx context.Context, readers []*sql.Conn) error {
 		g.Go(func() error {
 			conn, err := r.dst.Conn(gctx)
 			if err != nil {
-				return r.targetErr("", err)
+				return r.targetErr(r.targetDatabase(), err)
 			}
 			defer conn.Close()
 			handler := fmt.Sprintf("shiftgate-copier-%d-%d", r.runID, i)

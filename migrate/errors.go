@@ -91,6 +91,10 @@ type EndpointError struct {
 	Hint string
 }
 
+// serverFault is the Object of an EndpointError whose fault is the
+// server's own: no database or table of it is at fault.
+const serverFault = ""
+
 // Problem is the error without its Hint.
 func (e *EndpointError) Problem() string {
 	s := fmt.Sprintf("migrate: %s %s", e.Side, e.Endpoint)

@@ -247,7 +247,7 @@ func (p *Pipe) prepareTarget(ctx context.Context, plan *Plan, facts *pipeFacts) 
 	defer dst.Close()
 	conn, err := dst.Conn(ctx)
 	if err != nil {
-		return &EndpointError{Side: Target, Endpoint: plan.Target, Err: fmt.Errorf("%w: %w", ErrConnect, err)}
+		return &EndpointError{Side: Target, Endpoint: plan.Target, Object: serverFault, Err: fmt.Errorf("%w: %w", ErrConnect, err)}
 	}
 	defer conn.Close()
 	var stmts []string
