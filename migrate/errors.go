@@ -166,7 +166,9 @@ type IncompleteError struct {
 // Problem is the error without its Remedy.
 func (e *IncompleteError) Problem() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "migrate: %s did not finish: %v; target state: ", e.Op, e.Err)
+	// Err is most often this package's own error: its prefix is not
+	// repeated.
+	fmt.Fprintf(&b, "migrate: %s did not finish: %s; target state: ", e.Op, strings.TrimPrefix(e.Err.Error(), "migrate: "))
 	switch {
 	case len(e.Done) == 0 && e.Partial == "":
 		b.WriteString("no table written")
