@@ -51,8 +51,7 @@ type Database struct {
 //
 // It is the one "not found" of objects on a server: migrate.ErrNotFound,
 // verify.ErrNotFound and review.ErrNotFound are this value, so errors.Is
-// with any of them matches whichever package reported the object (a
-// workflow ticket running a copy surfaces the copy's error unchanged). The
+// with any of them matches whichever package reported the object. The
 // error that wraps it names the object ("table `shop`.`orders` does not
 // exist"); the sentinel itself carries no package prefix. Records that are
 // not server objects have their own sentinel: workflow.ErrNotFound is a
