@@ -28,7 +28,7 @@ func parseDSN(side Side, dsn string) (*mysql.Config, error) {
 func openSide(ctx context.Context, side Side, cfg *mysql.Config, opts conn.Options) (*sql.DB, error) {
 	db, err := conn.Open(ctx, cfg, opts)
 	if err != nil {
-		return nil, &EndpointError{Side: side, Endpoint: conn.Endpoint(cfg), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
+		return nil, &EndpointError{Side: side, Endpoint: conn.Endpoint(cfg), Object: serverFault, Err: fmt.Errorf("%w: %w", ErrConnect, err)}
 	}
 	return db, nil
 }

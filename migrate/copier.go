@@ -158,7 +158,7 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 	plan.Objects = c.cfg.objects(list, s.routines)
 	defs, err := schema.LoadTables(ctx, src, c.database)
 	if err != nil {
-		srcErr("", err)
+		srcErr("database "+schema.QuoteIdent(c.database), err)
 		return plan, nil, s.err()
 	}
 	byName := map[string]*schema.TableDef{}
@@ -205,7 +205,7 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 
 	if facts.method == WriteLoadData {
 		if v, err := schema.Variable(ctx, dst, "local_infile"); err != nil {
-			dstErr("", err)
+			dstErr(serverFault, err)
 		} else if v != "ON" {
 			facts.method = WriteInsert
 			plan.Steps = append(plan.Steps, "the target has local_infile=OFF: rows are written with multi-row INSERT instead of LOAD DATA LOCAL INFILE")
@@ -421,11 +421,11 @@ func (c *Copier) checkPrivileges(ctx context.Context, s *survey, facts *copierFa
 	privs := s.requirePrivileges(ctx, Source, c.database, srcNeed, append(names, facts.views...))
 	s.requireBinlogMonitor(privs)
 	if privs != nil && c.cfg.snapshot == SnapshotConsistent && !privs.HasAny("RELOAD") {
-		s.hintedProblem(Source, "", fmt.Errorf("%w: user %s lacks RELOAD, needed for BACKUP STAGE to align the readers' snapshot", ErrSnapshotPrivilege, privs.User),
+		s.hintedProblem(Source, serverFault, fmt.Errorf("%w: user %s lacks RELOAD, needed for BACKUP STAGE to align the readers' snapshot", ErrSnapshotPrivilege, privs.User),
 			"or copy lock-free with WithSnapshot(SnapshotNone)")
 	}
 	if tp := s.requirePrivileges(ctx, Target, c.cfg.targetDatabase, dstNeed, nil); tp != nil && c.cfg.noTargetBinlog && !tp.HasAny("BINLOG ADMIN", "SUPER") {
-		s.targetProblem("", fmt.Errorf("%w: user %s lacks BINLOG ADMIN (or SUPER), needed to write without binlog (WithoutTargetBinlog)", ErrPrivilege, tp.User))
+		s.targetProblem(serverFault, fmt.Errorf("%w: user %s lacks BINLOG ADMIN (or SUPER), needed to write without binlog (WithoutTargetBinlog)", ErrPrivilege, tp.User))
 	}
 	s.requirePrivileges(ctx, Target, c.cfg.checkpointDB, []string{"CREATE", "SELECT", "INSERT", "UPDATE", "DELETE"}, nil)
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/shiftgate/shiftgate/internal/dbmigrate"
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/migrate"
 )
@@ -31,12 +30,12 @@ func TestCopierRefusesACheckpointOfANewerVersion(t *testing.T) {
 	for _, opts := range [][]migrate.CopierOption{nil, {migrate.WithReplace()}} {
 		c := newCopier(t, src, servers[1], dst, opts...)
 		_, err := c.Plan(ctx)
-		require.ErrorIs(t, err, dbmigrate.ErrIncompatible)
+		require.ErrorIs(t, err, migrate.ErrCheckpointVersion)
 		for _, part := range []string{"`" + cp + "`", "99 (0099_future.sql)", "newer than this library's"} {
 			assert.Contains(t, err.Error(), part)
 		}
 		_, err = c.Run(ctx, nil)
-		require.ErrorIs(t, err, dbmigrate.ErrIncompatible)
+		require.ErrorIs(t, err, migrate.ErrCheckpointVersion)
 		rows, state := checkpointRows(t, cp, dst)
 		assert.Equal(t, [2]any{rowsBefore, stateBefore}, [2]any{rows, state}, "the refused run changed the checkpoint")
 	}

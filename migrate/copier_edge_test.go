@@ -185,14 +185,14 @@ func TestCopierKeylessTables(t *testing.T) {
 		"INSERT INTO heap VALUES (1, 'x'), (NULL, NULL), (NULL, ''), (2, 'NULL')")
 	dst := targetName(t, servers[1])
 	_, err := newCopier(t, src, servers[1], dst).Plan(ctx)
-	require.ErrorIs(t, err, schema.ErrNoKey)
+	require.ErrorIs(t, err, migrate.ErrNoKey)
 	assert.Contains(t, err.Error(), "table `"+src+"`.`heap`")
 	_, err = newCopier(t, src, servers[1], dst).Run(ctx, nil)
-	require.ErrorIs(t, err, schema.ErrNoKey)
+	require.ErrorIs(t, err, migrate.ErrNoKey)
 	assert.Equal(t, "no database", state(t, servers[1], dst))
 
 	_, err = newCopier(t, src, servers[1], dst, migrate.WithKeylessTables(3)).Run(ctx, nil)
-	require.ErrorIs(t, err, schema.ErrNoKey, "4 rows are more than 3")
+	require.ErrorIs(t, err, migrate.ErrNoKey, "4 rows are more than 3")
 	assert.Contains(t, err.Error(), "larger than the 3 rows")
 
 	_, err = newCopier(t, src, servers[1], dst, migrate.WithKeylessTables(10), migrate.WithReplace()).Run(ctx, nil)

@@ -23,23 +23,23 @@ func (r *copierRun) copyObjects(ctx context.Context) error {
 	}
 	src, err := r.src.Conn(ctx)
 	if err != nil {
-		return r.sourceErr("", err)
+		return r.sourceErr(r.sourceDatabase(), err)
 	}
 	defer src.Close()
 	// Views read with the source database current come out with their
 	// tables unqualified, so they point at the target's tables.
 	if _, err := src.ExecContext(ctx, "USE "+schema.QuoteIdent(r.c.database)); err != nil {
-		return r.sourceErr("", err)
+		return r.sourceErr(r.sourceDatabase(), err)
 	}
 	defer func() { _, _ = src.ExecContext(context.Background(), "USE information_schema") }()
 	dst, err := r.dst.Conn(ctx)
 	if err != nil {
-		return r.targetErr("", err)
+		return r.targetErr(r.targetDatabase(), err)
 	}
 	// The session's database and modes change: do not return it to the pool.
 	defer func() { _ = dst.Raw(func(any) error { return driver.ErrBadConn }); dst.Close() }()
 	if _, err := dst.ExecContext(ctx, "USE "+schema.QuoteIdent(r.c.cfg.targetDatabase)); err != nil {
-		return r.targetErr("", err)
+		return r.targetErr(r.targetDatabase(), err)
 	}
 	triggerTable := map[string]string{}
 	for _, rt := range r.facts.routines {

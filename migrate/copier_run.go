@@ -187,7 +187,7 @@ func (r *copierRun) run(ctx context.Context) (err error) {
 		return r.targetErr("database "+schema.QuoteIdent(c.cfg.targetDatabase), fmt.Errorf("%w: another copy into this database holds %w", ErrRunning, err))
 	}
 	if err != nil {
-		return r.targetErr("", err)
+		return r.targetErr(r.targetDatabase(), err)
 	}
 	defer release()
 
@@ -217,6 +217,14 @@ func (r *copierRun) run(ctx context.Context) (err error) {
 	return nil
 }
 
+// targetDatabase and sourceDatabase name the databases of the copy as
+// EndpointError objects.
+func (r *copierRun) targetDatabase() string {
+	return "database " + schema.QuoteIdent(r.c.cfg.targetDatabase)
+}
+
+func (r *copierRun) sourceDatabase() string { return "database " + schema.QuoteIdent(r.c.database) }
+
 func (r *copierRun) targetErr(object string, err error) error {
 	return &EndpointError{Side: Target, Endpoint: r.plan.Target, Object: object, Err: err}
 }
@@ -237,7 +245,7 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 	}
 	conn, err := r.dst.Conn(ctx)
 	if err != nil {
-		return r.targetErr("", err)
+		return r.targetErr(r.targetDatabase(), err)
 	}
 	defer conn.Close()
 	if !facts.targetHas {
@@ -285,12 +293,12 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 	// resume those a crash left uncreated) are created now.
 	existing, err := schema.Tables(ctx, conn, target)
 	if err != nil {
-		return r.targetErr("", err)
+		return r.targetErr(r.targetDatabase(), err)
 	}
 	for _, tr := range r.tables {
 		if !slices.ContainsFunc(existing, func(t schema.Table) bool { return t.Name == tr.ct.target }) {
 			if _, err := conn.ExecContext(ctx, "USE "+schema.QuoteIdent(target)); err != nil {
-				return r.targetErr("", err)
+				return r.targetErr(r.targetDatabase(), err)
 			}
 			if _, err := conn.ExecContext(ctx, tr.ct.create); err != nil {
 				return r.targetErr("table "+schema.QualifiedName(target, tr.ct.target), fmt.Errorf("create: %w", err))
@@ -412,7 +420,7 @@ func (r *copierRun) openReaders(ctx context.Context) (*snapshot.Snapshot, error)
 		if errors.As(err, &ge) {
 			err = ge.Err
 		}
-		return nil, r.sourceErr("", err)
+		return nil, r.sourceErr(r.sourceDatabase(), err)
 	}
 	pos := snap.Position
 	if method == snapshot.BackupStage {
@@ -498,7 +506,7 @@ func (r *copierRun) copyRows(ctx context.Context, readers []*sql.Conn) error {
 		g.Go(func() error {
 			conn, err := r.dst.Conn(gctx)
 			if err != nil {
-				return r.targetErr("", err)
+				return r.targetErr(r.targetDatabase(), err)
 			}
 			defer conn.Close()
 			handler := fmt.Sprintf("shiftgate-copier-%d-%d", r.runID, i)
@@ -531,44 +539,58 @@ func (r *copierRun) copyRows(ctx context.Context, readers []*sql.Conn) error {
 	return err
 }
 
-// read reads and encodes one chunk of seg after from.
-func (r *copierRun) read(ctx context.Context, conn *sql.Conn, seg *segment, from keyset.Values, buf []byte) (*chunk, error) {
-	c, t := r.c, seg.table
-	name := t.ct.def.Name
-	if c.cfg.throttler != nil {
-		if err := c.cfg.throttler.Throttle(ctx, name); err != nil {
-			return nil, fmt.Errorf("table %s: throttler: %w", schema.QualifiedName(c.database, name), err)
+// pace waits for the throttler and the rate limits before a chunk of
+// table name is read.
+func (r *copierRun) pace(ctx context.Context, name string) error {
+	if th := r.c.cfg.throttler; th != nil {
+		if err := th.Throttle(ctx, name); err != nil {
+			return fmt.Errorf("table %s: throttler: %w", schema.QualifiedName(r.c.database, name), err)
 		}
 	}
 	if err := r.rowRate.wait(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	if err := r.byteRate.wait(ctx); err != nil {
-		return nil, err
+	return r.byteRate.wait(ctx)
+}
+
+// chunkQuery is the query that reads the chunk of seg after from, at most
+// limit rows (0: a keyless table, read whole), and the limit it applies.
+func (r *copierRun) chunkQuery(seg *segment, from keyset.Values) (query string, args []any, limit int) {
+	c, t := r.c, seg.table
+	name := t.ct.def.Name
+	if t.ct.keyless {
+		return fmt.Sprintf("SELECT %s FROM %s", t.selectList, schema.QualifiedName(c.database, name)), nil, 0
 	}
-	start := time.Now()
-	limit := t.limit(c.cfg.chunkRows, r.capBytes)
+	limit = t.limit(c.cfg.chunkRows, r.capBytes)
 	// Under a rate limit a chunk is at most what the limit allows in one
 	// chunk time, so that pacing is smooth rather than a burst and a pause.
 	if c.cfg.rowsPerSecond > 0 {
 		limit = min(limit, max(1, int(c.cfg.rowsPerSecond*c.cfg.chunkTime.Seconds())))
 	}
-	var query string
-	var args []any
-	if t.ct.keyless {
-		query = fmt.Sprintf("SELECT %s FROM %s", t.selectList, schema.QualifiedName(c.database, name))
-		limit = 0
-	} else {
-		query, args = t.ct.key.ChunkQuery(c.database, name, t.selectList, keyset.Range{Lower: from, Upper: seg.upper}, limit)
+	query, args = t.ct.key.ChunkQuery(c.database, name, t.selectList, keyset.Range{Lower: from, Upper: seg.upper}, limit)
+	return query, args, limit
+}
+
+// read reads and encodes one chunk of seg after from.
+func (r *copierRun) read(ctx context.Context, conn *sql.Conn, seg *segment, from keyset.Values, buf []byte) (*chunk, error) {
+	c, t := r.c, seg.table
+	name := t.ct.def.Name
+	object := "table " + schema.QualifiedName(c.database, name)
+	// readErr is the error of a failed read: the source table's.
+	readErr := func(err error) error { return r.sourceErr(object, fmt.Errorf("read chunk: %w", err)) }
+	if err := r.pace(ctx, name); err != nil {
+		return nil, err
 	}
+	start := time.Now()
+	query, args, limit := r.chunkQuery(seg, from)
 	rows, err := conn.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name), fmt.Errorf("read chunk: %w", err))
+		return nil, readErr(err)
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
-		return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name), err)
+		return nil, readErr(err)
 	}
 	raw := make([]sql.RawBytes, len(cols))
 	ptrs := make([]any, len(cols))
@@ -586,7 +608,7 @@ func (r *copierRun) read(ctx context.Context, conn *sql.Conn, seg *segment, from
 	cut := false
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name), err)
+			return nil, readErr(err)
 		}
 		// Grow once to what the row can take at most (every byte escaped),
 		// not by doubling through garbage when a row is wide.
@@ -628,7 +650,7 @@ func (r *copierRun) read(ctx context.Context, conn *sql.Conn, seg *segment, from
 		}
 		if t.ct.keyless {
 			if int64(ch.rows) > c.cfg.keylessMaxRows || int64(len(buf)) > r.capBytes {
-				return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name),
+				return nil, r.sourceErr(object,
 					fmt.Errorf("%w, and it holds more than the %d rows (or %s) allowed in one chunk", schema.ErrNoKey, c.cfg.keylessMaxRows, formatBytes(r.capBytes)))
 			}
 		} else if int64(len(buf)) >= r.capBytes {
@@ -637,10 +659,10 @@ func (r *copierRun) read(ctx context.Context, conn *sql.Conn, seg *segment, from
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name), fmt.Errorf("read chunk: %w", err))
+		return nil, readErr(err)
 	}
 	if err := rows.Close(); err != nil {
-		return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name), fmt.Errorf("read chunk: %w", err))
+		return nil, readErr(err)
 	}
 	if insert && len(buf) > stmtStart {
 		ch.stmts = append(ch.stmts, len(buf))
@@ -653,7 +675,7 @@ func (r *copierRun) read(ctx context.Context, conn *sql.Conn, seg *segment, from
 		ch.last = make(keyset.Values, len(lastKey))
 		for i, b := range lastKey {
 			if ch.last[i], err = t.ct.key.Value(i, b); err != nil {
-				return nil, r.sourceErr("table "+schema.QualifiedName(c.database, name), err)
+				return nil, readErr(err)
 			}
 		}
 	} else {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shiftgate/shiftgate/internal/checkpoint"
 	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/mysqlcli"
 	"github.com/shiftgate/shiftgate/internal/schema"
@@ -21,14 +22,16 @@ var (
 	// ErrNotEmpty: a target table already holds rows and replacing it was
 	// not allowed.
 	ErrNotEmpty = errors.New("target table is not empty")
-	// ErrNotFound: a source database or table does not exist.
-	ErrNotFound = errors.New("not found")
+	// ErrNotFound: a database or table does not exist. It is the same
+	// value as verify.ErrNotFound and review.ErrNotFound.
+	ErrNotFound = schema.ErrNotFound
 	// ErrPrivilege: the user of an endpoint lacks a privilege the work needs.
 	ErrPrivilege = errors.New("missing privilege")
 	// ErrConnect: an endpoint cannot be reached or refuses the credentials.
 	ErrConnect = errors.New("cannot connect")
 	// ErrTimeout: connecting to an endpoint (dial or handshake) did not
-	// finish in time (WithTimeouts). It comes wrapped with ErrConnect.
+	// finish in time (WithTimeouts), whether a pool or a client program of
+	// a Pipe was connecting. It comes wrapped with ErrConnect.
 	ErrTimeout = conn.ErrTimeout
 	// ErrSameDatabase: the source and target of a copy are one database of
 	// one server, however the DSNs spell its host. Nothing was changed.
@@ -52,15 +55,20 @@ var (
 	// ErrNoClient: a command-line client program the executor runs is not
 	// installed (or not where an option said).
 	ErrNoClient = mysqlcli.ErrNoClient
+	// ErrCheckpointVersion: the checkpoint database (WithCheckpointDatabase)
+	// was written by a newer or unknown version of this library. The copy
+	// is refused, nothing changed, never started over; WithReplace does not
+	// override it.
+	ErrCheckpointVersion = checkpoint.ErrVersion
 )
 
-// Side names one end of a copy.
-type Side string
+// Side names one end of a copy. It is verify.Side too.
+type Side = conn.Side
 
 // The two ends of a copy.
 const (
-	Source Side = "source"
-	Target Side = "target"
+	Source = conn.Source
+	Target = conn.Target
 )
 
 // EndpointError is a problem with one endpoint: it cannot be reached, the
@@ -69,8 +77,12 @@ const (
 type EndpointError struct {
 	Side     Side
 	Endpoint string // host:port, never credentials
-	Object   string // the database or table at fault, if any
-	Err      error
+	// Object is the database, table or other object at fault, whenever
+	// one is ("database `shop`", "table `shop`.`orders`", "checkpoint");
+	// "" only for a fault of the server itself: connecting, its
+	// identity, a server variable, a global privilege.
+	Object string
+	Err    error
 	// Hint says what lets the work go through, in terms of this package's
 	// options ("allow it with WithReplace"); "" when there is nothing to
 	// say. Error appends it. A program that takes other input (command-line
@@ -78,6 +90,10 @@ type EndpointError struct {
 	// errors Err wraps.
 	Hint string
 }
+
+// serverFault is the Object of an EndpointError whose fault is the
+// server's own: no database or table of it is at fault.
+const serverFault = ""
 
 // Problem is the error without its Hint.
 func (e *EndpointError) Problem() string {
@@ -150,7 +166,9 @@ type IncompleteError struct {
 // Problem is the error without its Remedy.
 func (e *IncompleteError) Problem() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "migrate: %s did not finish: %v; target state: ", e.Op, e.Err)
+	// Err is most often this package's own error: its prefix is not
+	// repeated.
+	fmt.Fprintf(&b, "migrate: %s did not finish: %s; target state: ", e.Op, strings.TrimPrefix(e.Err.Error(), "migrate: "))
 	switch {
 	case len(e.Done) == 0 && e.Partial == "":
 		b.WriteString("no table written")

@@ -248,7 +248,7 @@ func (p *Pipe) prepareTarget(ctx context.Context, plan *Plan, facts *pipeFacts) 
 	defer dst.Close()
 	conn, err := dst.Conn(ctx)
 	if err != nil {
-		return &EndpointError{Side: Target, Endpoint: plan.Target, Err: fmt.Errorf("%w: %w", ErrConnect, err)}
+		return &EndpointError{Side: Target, Endpoint: plan.Target, Object: serverFault, Err: fmt.Errorf("%w: %w", ErrConnect, err)}
 	}
 	defer conn.Close()
 	var stmts []string
@@ -391,6 +391,9 @@ func (s *pipeRun) stream(ctx context.Context, dump, load *mysqlcli.Cmd) error {
 
 // processError builds the error of one failed client.
 func (s *pipeRun) processError(side Side, cmd *mysqlcli.Cmd, err error, stderr *mysqlcli.LimitedBuffer) error {
+	if errors.Is(err, ErrTimeout) {
+		err = fmt.Errorf("%w: %w", ErrConnect, err)
+	}
 	e := &ProcessError{Side: side, Endpoint: s.plan.Source, Program: filepath.Base(cmd.Path), Stderr: stderr.String(), Err: err}
 	if cur, ok := s.scan.Current(); ok {
 		e.Table = cur.Name

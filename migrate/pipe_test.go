@@ -279,6 +279,7 @@ func TestPipeTargetFailureNamesTableAndLine(t *testing.T) {
 	assert.Contains(t, pe.Stderr, "ERROR")
 	var ie *migrate.IncompleteError
 	require.ErrorAs(t, err, &ie)
+	requirePrefixOnce(t, err)
 	assert.Equal(t, "zz_big", ie.Partial)
 	assert.Contains(t, ie.Done, "orders")
 	require.NotNil(t, report)

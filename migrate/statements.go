@@ -151,11 +151,12 @@ func (s *Statements) Plan(ctx context.Context) (*Plan, error) {
 func (s *Statements) check(ctx context.Context, db *sql.DB) error {
 	var n int
 	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", s.database).Scan(&n)
+	object := "database " + schema.QuoteIdent(s.database)
 	if err != nil {
-		return &EndpointError{Side: Target, Endpoint: conn.Endpoint(s.target), Err: err}
+		return &EndpointError{Side: Target, Endpoint: conn.Endpoint(s.target), Object: object, Err: err}
 	}
 	if n == 0 {
-		return &EndpointError{Side: Target, Endpoint: conn.Endpoint(s.target), Object: "database " + schema.QuoteIdent(s.database), Err: ErrNotFound}
+		return &EndpointError{Side: Target, Endpoint: conn.Endpoint(s.target), Object: object, Err: ErrNotFound}
 	}
 	return nil
 }
@@ -201,7 +202,7 @@ func (s *Statements) Run(ctx context.Context, progress ProgressFunc) (*Report, e
 	}
 	session, err := db.Conn(ctx)
 	if err != nil {
-		return nil, &EndpointError{Side: Target, Endpoint: conn.Endpoint(s.target), Err: fmt.Errorf("%w: %w", ErrConnect, err)}
+		return nil, &EndpointError{Side: Target, Endpoint: conn.Endpoint(s.target), Object: serverFault, Err: fmt.Errorf("%w: %w", ErrConnect, err)}
 	}
 	defer session.Close()
 	var connID int64

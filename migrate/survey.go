@@ -59,15 +59,15 @@ func takeSurvey(ctx context.Context, plan *Plan, cfg *config, source, target *my
 		s.Close()
 		return nil, err
 	}
-	if s.sourceDB, err = schema.LookupDatabase(ctx, s.src, plan.SourceDatabase); err != nil {
-		if errors.Is(err, schema.ErrNotFound) {
-			err = fmt.Errorf("%w: %w", ErrNotFound, err)
-		}
-		return nil, s.fatal(err)
+	srcDatabase := "database " + schema.QuoteIdent(plan.SourceDatabase)
+	if s.sourceDB, err = schema.LookupDatabase(ctx, s.src, plan.SourceDatabase); errors.Is(err, ErrNotFound) {
+		return nil, s.fatal(srcDatabase, ErrNotFound)
+	} else if err != nil {
+		return nil, s.fatal(srcDatabase, err)
 	}
 	all, err := schema.Tables(ctx, s.src, plan.SourceDatabase)
 	if err != nil {
-		return nil, s.fatal(err)
+		return nil, s.fatal(srcDatabase, err)
 	}
 	var missing []string
 	s.tables, missing = selectTables(all, tables)
@@ -75,26 +75,27 @@ func takeSurvey(ctx context.Context, plan *Plan, cfg *config, source, target *my
 		s.sourceProblem("table "+schema.QualifiedName(plan.SourceDatabase, name), ErrNotFound)
 	}
 	if s.routines, err = schema.Routines(ctx, s.src, plan.SourceDatabase); err != nil {
-		s.sourceProblem("", err)
+		s.sourceProblem(srcDatabase, err)
 	}
+	dstDatabase := "database " + schema.QuoteIdent(plan.TargetDatabase)
 	if _, err := schema.LookupDatabase(ctx, s.dst, plan.TargetDatabase); err == nil {
 		s.targetHas = true
 		list, err := schema.Tables(ctx, s.dst, plan.TargetDatabase)
 		if err != nil {
-			s.targetProblem("", err)
+			s.targetProblem(dstDatabase, err)
 		}
 		for _, t := range list {
 			s.targetTables[t.Name] = t
 		}
 	} else if !errors.Is(err, schema.ErrNotFound) {
-		s.targetProblem("", err)
+		s.targetProblem(dstDatabase, err)
 	}
 	if len(tables) > 0 {
 		s.checkViews(ctx, all)
 	}
 	binlog, err := schema.Variable(ctx, s.src, "log_bin")
 	if err != nil {
-		s.sourceProblem("", err)
+		s.sourceProblem(serverFault, err)
 	}
 	s.binlog = binlog == "ON"
 	return s, nil
@@ -145,11 +146,11 @@ func (s *survey) checkViews(ctx context.Context, all []schema.Table) {
 func (s *survey) refuseSameDatabase(ctx context.Context) error {
 	srcID, err := conn.Identify(ctx, s.src)
 	if err != nil {
-		return &EndpointError{Side: Source, Endpoint: s.plan.Source, Err: err}
+		return &EndpointError{Side: Source, Endpoint: s.plan.Source, Object: serverFault, Err: err}
 	}
 	dstID, err := conn.Identify(ctx, s.dst)
 	if err != nil {
-		return &EndpointError{Side: Target, Endpoint: s.plan.Target, Err: err}
+		return &EndpointError{Side: Target, Endpoint: s.plan.Target, Object: serverFault, Err: err}
 	}
 	if !srcID.Same(dstID) {
 		return nil
@@ -168,8 +169,8 @@ func (s *survey) refuseSameDatabase(ctx context.Context) error {
 }
 
 // fatal closes the survey and returns its problems with err added.
-func (s *survey) fatal(err error) error {
-	s.sourceProblem("", err)
+func (s *survey) fatal(object string, err error) error {
+	s.sourceProblem(object, err)
 	s.Close()
 	return errors.Join(s.problems...)
 }
@@ -217,7 +218,7 @@ func (s *survey) targetState(ctx context.Context, name string, countRows bool) (
 	}
 	hasRows, err := schema.HasRows(ctx, s.dst, s.plan.TargetDatabase, name)
 	if err != nil {
-		s.targetProblem("", err)
+		s.targetProblem("table "+schema.QualifiedName(s.plan.TargetDatabase, name), err)
 	}
 	return true, hasRows
 }
@@ -234,9 +235,10 @@ func (s *survey) requirePrivileges(ctx context.Context, side Side, database stri
 	if side == Target {
 		db, problem = s.dst, s.targetProblem
 	}
+	object := "database " + schema.QuoteIdent(database)
 	privs, err := schema.LoadPrivileges(ctx, db, database)
 	if err != nil {
-		problem("", err)
+		problem(object, err)
 		return nil
 	}
 	missing := privs.Missing("", need...)
@@ -244,7 +246,7 @@ func (s *survey) requirePrivileges(ctx context.Context, side Side, database stri
 		missing = slices.Delete(missing, i, i+1)
 	}
 	if len(missing) > 0 {
-		problem("database "+schema.QuoteIdent(database),
+		problem(object,
 			fmt.Errorf("%w: user %s lacks %s", ErrPrivilege, privs.User, strings.Join(missing, ", ")))
 	}
 	return privs
@@ -254,7 +256,7 @@ func (s *survey) requirePrivileges(ctx context.Context, side Side, database stri
 // log but privs cannot read the position of the copy in it.
 func (s *survey) requireBinlogMonitor(privs *schema.Privileges) {
 	if privs != nil && s.binlog && !privs.HasAny("BINLOG MONITOR", "REPLICATION CLIENT", "SUPER") {
-		s.sourceProblem("", fmt.Errorf("%w: user %s lacks BINLOG MONITOR (or REPLICATION CLIENT), needed to record the binlog position of the copy", ErrPrivilege, privs.User))
+		s.sourceProblem(serverFault, fmt.Errorf("%w: user %s lacks BINLOG MONITOR (or REPLICATION CLIENT), needed to record the binlog position of the copy", ErrPrivilege, privs.User))
 	}
 }
 

@@ -30,6 +30,7 @@ type (
 )
 
 // ErrNotFound is wrapped by a Catalog's error when a table does not exist.
+// It is the same value as migrate.ErrNotFound and verify.ErrNotFound.
 var ErrNotFound = schema.ErrNotFound
 
 // ErrUnknown is wrapped by a Catalog's error when it cannot tell whether a

@@ -93,7 +93,7 @@ type rowReader struct {
 	raw    []sql.RawBytes
 	ptrs   []any
 	prev   *row
-	side   string
+	side   Side
 	db, tb string
 }
 

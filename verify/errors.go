@@ -3,15 +3,20 @@ package verify
 import (
 	"errors"
 	"fmt"
+
+	"github.com/shiftgate/shiftgate/internal/conn"
+	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
 // Sentinel errors that callers branch on with errors.Is.
 var (
 	// ErrNoKey: a table has neither a primary key nor a unique key over NOT
-	// NULL columns, which chunking and row comparison need.
-	ErrNoKey = errors.New("no primary key or unique NOT NULL key")
-	// ErrNotFound: a database, table or column does not exist.
-	ErrNotFound = errors.New("does not exist")
+	// NULL columns, which chunking and row comparison need. It is the same
+	// value as migrate.ErrNoKey.
+	ErrNoKey = schema.ErrNoKey
+	// ErrNotFound: a database, table or column does not exist. It is the
+	// same value as migrate.ErrNotFound and review.ErrNotFound.
+	ErrNotFound = schema.ErrNotFound
 	// ErrMismatch: the two tables of a pair cannot be compared as they are
 	// defined (a column on one side only, a key column of another type or
 	// collation).
@@ -27,11 +32,19 @@ var (
 	ErrSameTable = errors.New("source and target are the same table")
 )
 
+// Side names one end of a comparison. It is migrate.Side too.
+type Side = conn.Side
+
+// The two ends of a comparison.
+const (
+	Source = conn.Source
+	Target = conn.Target
+)
+
 // TableError is a problem with one table of a pair. Err wraps one of the
 // sentinel errors above or the driver's error.
 type TableError struct {
-	// Side is "source" or "target".
-	Side     string
+	Side     Side
 	Database string
 	Table    string
 	Err      error

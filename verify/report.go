@@ -113,8 +113,8 @@ type Unverified struct {
 	SourceTable    string `json:"source_table"`
 	TargetDatabase string `json:"target_database"`
 	TargetTable    string `json:"target_table"`
-	// Side is the side at fault, "source" or "target".
-	Side string `json:"side"`
+	// Side is the side at fault.
+	Side Side `json:"side"`
 	// Reason says why, such as "does not exist" or "no primary key or
 	// unique NOT NULL key".
 	Reason string `json:"reason"`

@@ -273,9 +273,10 @@ func TestUncomparablePairsAreListed(t *testing.T) {
 		"the integer display width is not a difference")
 	require.Len(t, rep.Unverified, 4)
 	for i, want := range []struct {
-		table, side string
-		err         error
-		reason      string
+		table  string
+		side   verify.Side
+		err    error
+		reason string
 	}{
 		{"nokey", "source", verify.ErrNoKey, "no primary key or unique NOT NULL key"},
 		{"k", "target", verify.ErrMismatch, "column extra is not on the source"},

@@ -198,7 +198,7 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		d.cancel()
 		<-done
-		return fmt.Errorf("workflow: dispatcher close: %w", ctx.Err())
+		return wrapf(ctx.Err(), "dispatcher close")
 	}
 }
 
@@ -271,7 +271,7 @@ func (d *Dispatcher) attempt(t *target, e Event) (err error) {
 	defer cancel()
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("workflow: notifier %s panicked: %v: %w", t.name, r, ErrPermanent)
+			err = wrapf(ErrPermanent, "notifier %s panicked: %v", t.name, r)
 		}
 	}()
 	return t.n.Notify(ctx, e)

@@ -281,7 +281,7 @@ func New(store Store, registry *Registry, secrets SecretResolver, reviewer Revie
 			return nil, errors.New("workflow: New: nil option")
 		}
 		if err := o(&cfg); err != nil {
-			return nil, fmt.Errorf("workflow: New: %w", err)
+			return nil, wrapf(err, "New")
 		}
 	}
 	e := &Engine{store: store, registry: registry, secrets: secrets, reviewer: reviewer, config: cfg,
@@ -466,7 +466,7 @@ func (e *Engine) validate(r *Request) error {
 		return bad("no submitter")
 	}
 	if _, err := e.registry.Get(r.Instance); err != nil {
-		return fmt.Errorf("workflow: target: %w", err)
+		return wrapf(err, "target")
 	}
 	if err := schema.ValidateName("database", r.Database); err != nil {
 		return bad("target %v", err)
@@ -493,7 +493,7 @@ func (e *Engine) validate(r *Request) error {
 			return bad("a data migration has no SQL")
 		}
 		if _, err := e.registry.Get(m.SourceInstance); err != nil {
-			return fmt.Errorf("workflow: source: %w", err)
+			return wrapf(err, "source")
 		}
 		if err := schema.ValidateName("database", m.SourceDatabase); err != nil {
 			return bad("source %v", err)
@@ -842,7 +842,7 @@ func (e *Engine) personDecides(ctx context.Context, id int64, actor, comment str
 	}
 	t := d.Ticket
 	if t.Submitter == actor {
-		return nil, fmt.Errorf("ticket #%d, %s: %w", id, actor, ErrSelfApproval)
+		return nil, wrapf(ErrSelfApproval, "ticket #%d, %s", id, actor)
 	}
 	if t.State != StatePendingApproval {
 		return nil, CheckTransition(id, t.State, action, to)
@@ -857,10 +857,10 @@ func (e *Engine) personDecides(ctx context.Context, id int64, actor, comment str
 	}
 	who, err := steps[t.Step].Approver.Approvers(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("workflow: ticket #%d: approvers of step %d: %w", id, t.Step+1, err)
+		return nil, wrapf(err, "ticket #%d: approvers of step %d", id, t.Step+1)
 	}
 	if !slices.Contains(who, actor) {
-		return nil, fmt.Errorf("ticket #%d, step %d (%s), %s: %w", id, t.Step+1, steps[t.Step].Name, actor, ErrNotApprover)
+		return nil, wrapf(ErrNotApprover, "ticket #%d, step %d (%s), %s", id, t.Step+1, steps[t.Step].Name, actor)
 	}
 	t, err = e.decide(ctx, t, actor, comment, approve)
 	if err != nil || !approve {

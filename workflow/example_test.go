@@ -59,7 +59,7 @@ func Example() {
 	}
 	// Output:
 	// submitted: pending_approval plan: [FLUSH TABLES]
-	// ticket #1, alice: workflow: the submitter cannot approve or reject their own ticket
+	// workflow: ticket #1, alice: the submitter cannot approve or reject their own ticket
 	// approved: queued
 	// target: ops@10.0.0.5:3306
 	// alice  submit   none -> submitted

@@ -186,7 +186,7 @@ func (d DSN) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 func dsn(ctx context.Context, secrets SecretResolver, in Instance) (DSN, error) {
 	cred, err := secrets.Resolve(ctx, in.Credentials)
 	if err != nil {
-		return "", fmt.Errorf("workflow: instance %s: credentials %q: %w", in.Name, in.Credentials, err)
+		return "", wrapf(err, "instance %s: credentials %q", in.Name, in.Credentials)
 	}
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = cred.User, cred.Password, "tcp", in.Address

@@ -60,7 +60,7 @@ func (m *MemoryStore) Transition(ctx context.Context, c Change) (*Ticket, error)
 	defer m.mu.Unlock()
 	cur, ok := m.tickets[c.Ticket]
 	if !ok {
-		return nil, fmt.Errorf("ticket #%d: %w", c.Ticket, ErrNotFound)
+		return nil, wrapf(ErrNotFound, "ticket #%d", c.Ticket)
 	}
 	next, entry, err := applyChange(cur, c)
 	if err != nil {
@@ -146,10 +146,10 @@ func (m *MemoryStore) Heartbeat(ctx context.Context, b Beat) (State, error) {
 	defer m.mu.Unlock()
 	t, ok := m.tickets[b.Ticket]
 	if !ok {
-		return StateNone, fmt.Errorf("ticket #%d: %w", b.Ticket, ErrNotFound)
+		return StateNone, wrapf(ErrNotFound, "ticket #%d", b.Ticket)
 	}
 	if t.Worker == "" || t.Worker != b.Worker {
-		return t.State, fmt.Errorf("ticket #%d, worker %s: %w", b.Ticket, b.Worker, ErrLeaseLost)
+		return t.State, wrapf(ErrLeaseLost, "ticket #%d, worker %s", b.Ticket, b.Worker)
 	}
 	applyBeat(t, b)
 	return t.State, nil
@@ -177,7 +177,7 @@ func (m *MemoryStore) Get(ctx context.Context, id int64) (*Detail, error) {
 	defer m.mu.Unlock()
 	t, ok := m.tickets[id]
 	if !ok {
-		return nil, fmt.Errorf("ticket #%d: %w", id, ErrNotFound)
+		return nil, wrapf(ErrNotFound, "ticket #%d", id)
 	}
 	return &Detail{Ticket: t.Clone(), Audit: slices.Clone(m.audit[id])}, nil
 }

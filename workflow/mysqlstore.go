@@ -52,7 +52,7 @@ var storeSchema = func() *dbmigrate.Schema {
 	if err != nil {
 		panic(err) // unreachable: the files are embedded
 	}
-	return &dbmigrate.Schema{What: "store", Table: "shiftgate_schema_version", Lock: "shiftgate_workflow_schema", Migrations: list}
+	return &dbmigrate.Schema{What: "store", Table: "shiftgate_schema_version", Lock: "shiftgate_workflow_schema", Migrations: list, Err: ErrStoreVersion}
 }()
 
 // Migrate creates or upgrades the store's tables to SchemaVersion, one
@@ -79,7 +79,7 @@ func nullTime(t time.Time) any {
 func row(t *Ticket) ([]any, error) {
 	body, err := json.Marshal(t)
 	if err != nil {
-		return nil, fmt.Errorf("workflow: store: encoding ticket #%d: %w", t.ID, err)
+		return nil, wrapf(err, "store: encoding ticket #%d", t.ID)
 	}
 	var key any
 	if t.ClientKey != "" {
@@ -96,7 +96,7 @@ func row(t *Ticket) ([]any, error) {
 func decode(body string) (*Ticket, error) {
 	var t Ticket
 	if err := json.Unmarshal([]byte(body), &t); err != nil {
-		return nil, fmt.Errorf("workflow: store: decoding a ticket: %w", err)
+		return nil, wrapf(err, "store: decoding a ticket")
 	}
 	return &t, nil
 }
@@ -111,7 +111,7 @@ func (s *MySQLStore) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
-			return fmt.Errorf("workflow: store: %w", err)
+			return wrapf(err, "store")
 		}
 		err = f(tx)
 		if err == nil {
@@ -144,11 +144,11 @@ func write(ctx context.Context, tx *sql.Tx, t *Ticket, a AuditEntry) error {
 		set[i] = c + " = ?"
 	}
 	if _, err := tx.ExecContext(ctx, "UPDATE shiftgate_tickets SET "+strings.Join(set, ", ")+" WHERE id = ?", append(vals, t.ID)...); err != nil {
-		return fmt.Errorf("workflow: store: ticket #%d: %w", t.ID, err)
+		return wrapf(err, "store: ticket #%d", t.ID)
 	}
 	if a.Action != "" {
 		if err := insertAudit(ctx, tx, a); err != nil {
-			return fmt.Errorf("workflow: store: audit of ticket #%d: %w", t.ID, err)
+			return wrapf(err, "store: audit of ticket #%d", t.ID)
 		}
 	}
 	return nil
@@ -158,10 +158,10 @@ func lockTicket(ctx context.Context, tx *sql.Tx, id int64) (*Ticket, error) {
 	var body string
 	err := tx.QueryRowContext(ctx, "SELECT body FROM shiftgate_tickets WHERE id = ? FOR UPDATE", id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("ticket #%d: %w", id, ErrNotFound)
+		return nil, wrapf(ErrNotFound, "ticket #%d", id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("workflow: store: ticket #%d: %w", id, err)
+		return nil, wrapf(err, "store: ticket #%d", id)
 	}
 	return decode(body)
 }
@@ -200,7 +200,7 @@ func (s *MySQLStore) Create(ctx context.Context, t *Ticket, at time.Time) (*Tick
 		return first, false, err
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("workflow: store: creating a ticket: %w", err)
+		return nil, false, wrapf(err, "store: creating a ticket")
 	}
 	return c, true, nil
 }
@@ -213,7 +213,7 @@ func (s *MySQLStore) byClientKey(ctx context.Context, key string) (*Ticket, erro
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("workflow: store: ticket with client key %q: %w", key, err)
+		return nil, wrapf(err, "store: ticket with client key %q", key)
 	}
 	return decode(body)
 }
@@ -252,7 +252,7 @@ func (s *MySQLStore) Claim(ctx context.Context, worker string, now time.Time, le
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("workflow: store: claim: %w", err)
+			return wrapf(err, "store: claim")
 		}
 		cur, err := decode(body)
 		if err != nil {
@@ -283,7 +283,7 @@ func (s *MySQLStore) Heartbeat(ctx context.Context, b Beat) (State, error) {
 		}
 		st = t.State
 		if t.Worker == "" || t.Worker != b.Worker {
-			return fmt.Errorf("ticket #%d, worker %s: %w", b.Ticket, b.Worker, ErrLeaseLost)
+			return wrapf(ErrLeaseLost, "ticket #%d, worker %s", b.Ticket, b.Worker)
 		}
 		applyBeat(t, b)
 		return write(ctx, tx, t, AuditEntry{})
@@ -296,10 +296,10 @@ func (s *MySQLStore) Get(ctx context.Context, id int64) (*Detail, error) {
 	var body string
 	err := s.db.QueryRowContext(ctx, "SELECT body FROM shiftgate_tickets WHERE id = ?", id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("ticket #%d: %w", id, ErrNotFound)
+		return nil, wrapf(ErrNotFound, "ticket #%d", id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("workflow: store: ticket #%d: %w", id, err)
+		return nil, wrapf(err, "store: ticket #%d", id)
 	}
 	t, err := decode(body)
 	if err != nil {
@@ -307,7 +307,7 @@ func (s *MySQLStore) Get(ctx context.Context, id int64) (*Detail, error) {
 	}
 	rows, err := s.db.QueryContext(ctx, "SELECT actor, action, from_state, to_state, comment, DATE_FORMAT(at, '%Y-%m-%d %H:%i:%s.%f') FROM shiftgate_audit WHERE ticket_id = ? ORDER BY id", id)
 	if err != nil {
-		return nil, fmt.Errorf("workflow: store: audit of ticket #%d: %w", id, err)
+		return nil, wrapf(err, "store: audit of ticket #%d", id)
 	}
 	defer rows.Close()
 	d := &Detail{Ticket: t}
@@ -316,7 +316,7 @@ func (s *MySQLStore) Get(ctx context.Context, id int64) (*Detail, error) {
 		var action, from, to string
 		var at string
 		if err := rows.Scan(&a.Actor, &action, &from, &to, &a.Comment, &at); err != nil {
-			return nil, fmt.Errorf("workflow: store: audit of ticket #%d: %w", id, err)
+			return nil, wrapf(err, "store: audit of ticket #%d", id)
 		}
 		a.Action = Action(action)
 		if a.From, err = ParseState(from); err != nil {
@@ -326,7 +326,7 @@ func (s *MySQLStore) Get(ctx context.Context, id int64) (*Detail, error) {
 			return nil, err
 		}
 		if a.At, err = time.ParseInLocation("2006-01-02 15:04:05.000000", at, time.UTC); err != nil {
-			return nil, fmt.Errorf("workflow: store: audit of ticket #%d: time %q: %w", id, at, err)
+			return nil, wrapf(err, "store: audit of ticket #%d: time %q", id, at)
 		}
 		d.Audit = append(d.Audit, a)
 	}
@@ -383,14 +383,14 @@ func (s *MySQLStore) List(ctx context.Context, f Filter) ([]*Ticket, error) {
 	q += " ORDER BY id DESC LIMIT " + strconv.Itoa(f.Limit)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("workflow: store: list: %w", err)
+		return nil, wrapf(err, "store: list")
 	}
 	defer rows.Close()
 	var out []*Ticket
 	for rows.Next() {
 		var body string
 		if err := rows.Scan(&body); err != nil {
-			return nil, fmt.Errorf("workflow: store: list: %w", err)
+			return nil, wrapf(err, "store: list")
 		}
 		t, err := decode(body)
 		if err != nil {

@@ -2,6 +2,7 @@ package workflow_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +67,7 @@ func TestMySQLStoreMigrations(t *testing.T) {
 	}
 	// A schema from a newer library is refused.
 	sandboxtest.Exec(t, db, "INSERT INTO shiftgate_schema_version VALUES (99, '0099_future.sql', NOW())")
-	if _, err := workflow.NewMySQLStore(t.Context(), db); err == nil || !strings.Contains(err.Error(), "newer") {
+	if _, err := workflow.NewMySQLStore(t.Context(), db); !errors.Is(err, workflow.ErrStoreVersion) || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("newer schema: %v", err)
 	}
 }

@@ -11,11 +11,17 @@ import (
 
 // Errors of the store, branched on with errors.Is.
 var (
-	// ErrNotFound: no ticket has that id.
-	ErrNotFound = errors.New("workflow: ticket not found")
+	// ErrNotFound: no ticket has that id. It is not migrate.ErrNotFound
+	// (a database or table missing on a server), so a "no such ticket"
+	// handler never fires for a table missing inside a ticket's work.
+	ErrNotFound = errors.New("workflow: no such ticket")
 	// ErrConflict: the ticket changed since it was read (wrapped by
 	// *ConflictError).
 	ErrConflict = errors.New("workflow: ticket changed concurrently")
+	// ErrStoreVersion: the MySQLStore's tables were written by a newer or
+	// unknown version of this library; NewMySQLStore and Migrate refuse
+	// them, changing nothing.
+	ErrStoreVersion = errors.New("workflow: store of an incompatible version")
 	// ErrLeaseLost: the worker no longer holds the ticket's lease.
 	ErrLeaseLost = errors.New("workflow: lease lost")
 )

@@ -433,7 +433,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 		}
 		e.logger.Warn("taking over a stalled ticket", "ticket", t.ID, "state", t.State.String())
 		if _, err := e.moveOn(ctx, claimed); err != nil && !errors.Is(err, ErrConflict) {
-			errs = append(errs, fmt.Errorf("workflow: ticket #%d: %w", t.ID, err))
+			errs = append(errs, wrapf(err, "ticket #%d", t.ID))
 		}
 		return nil
 	})

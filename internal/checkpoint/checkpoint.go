@@ -43,6 +43,10 @@ var migrations = func() []dbmigrate.Migration {
 	return list
 }()
 
+// ErrVersion is wrapped by the *dbmigrate.VersionError of a checkpoint
+// database a newer or unknown version wrote (migrate.ErrCheckpointVersion).
+var ErrVersion = errors.New("checkpoint of an incompatible version")
+
 // Store is the checkpoint database on a target server.
 type Store struct {
 	database string
@@ -53,7 +57,7 @@ type Store struct {
 func New(database string) *Store {
 	return &Store{database: database, schema: &dbmigrate.Schema{
 		What: "checkpoint", Database: database, Table: "schema_version",
-		Lock: "shiftgate.checkpoint." + database, Migrations: migrations,
+		Lock: "shiftgate.checkpoint." + database, Migrations: migrations, Err: ErrVersion,
 	}}
 }
 

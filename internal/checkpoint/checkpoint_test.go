@@ -134,8 +134,8 @@ func TestIncompatibleCheckpointIsRefused(t *testing.T) {
 			} {
 				err := step()
 				var ve *dbmigrate.VersionError
-				if !errors.As(err, &ve) || ve.Newer != (name == "newer") {
-					t.Fatalf("%v, want a *dbmigrate.VersionError", err)
+				if !errors.As(err, &ve) || ve.Newer != (name == "newer") || !errors.Is(err, ErrVersion) || !errors.Is(err, dbmigrate.ErrIncompatible) {
+					t.Fatalf("%v, want a *dbmigrate.VersionError wrapping ErrVersion", err)
 				}
 				want := map[string]string{"newer": "99 (0099_future.sql) is newer than this library's 2", "unknown": "2 (0002_other.sql)"}[name]
 				for _, part := range []string{"`" + database + "`", "checkpoint", want} {

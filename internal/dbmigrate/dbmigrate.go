@@ -65,6 +65,10 @@ type Schema struct {
 	Database string // where the tables live; "" for the pool's default database
 	Table    string // the version table, in Database
 	Lock     string // the named lock Migrate holds (conn.Lock)
+	// Err, if not nil, is the sentinel a *VersionError of these tables
+	// wraps beside ErrIncompatible, so that callers tell whose tables
+	// refused (a public package exports it).
+	Err error
 	// Migrations, from Load.
 	Migrations []Migration
 }
@@ -80,6 +84,7 @@ type VersionError struct {
 	Recorded []string // the recorded migrations, "version (name)"
 	Latest   int      // the latest version this program knows
 	Newer    bool     // a recorded version is above Latest
+	Err      error    // Schema.Err; nil for none
 }
 
 func (e *VersionError) Error() string {
@@ -91,7 +96,13 @@ func (e *VersionError) Error() string {
 		quote(e.Database), e.What, strings.Join(e.Recorded, ", "), e.Latest, ErrIncompatible)
 }
 
-func (e *VersionError) Unwrap() error { return ErrIncompatible }
+// Unwrap returns ErrIncompatible and Err.
+func (e *VersionError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrIncompatible}
+	}
+	return []error{ErrIncompatible, e.Err}
+}
 
 func quote(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
 
@@ -152,7 +163,7 @@ func (s *Schema) Version(ctx context.Context, q Querier) (int, error) {
 	if known {
 		return len(recorded), nil
 	}
-	e := &VersionError{What: s.What, Database: db, Latest: s.Latest(), Newer: recorded[len(recorded)-1].Version > s.Latest()}
+	e := &VersionError{What: s.What, Database: db, Latest: s.Latest(), Newer: recorded[len(recorded)-1].Version > s.Latest(), Err: s.Err}
 	for _, m := range recorded {
 		e.Recorded = append(e.Recorded, fmt.Sprintf("%d (%s)", m.Version, m.Name))
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/sandbox"
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 )
@@ -250,6 +251,7 @@ func TestConnectTimeoutOfASilentHost(t *testing.T) {
 		require.NoError(t, err)
 		err = cmd.Run()
 		require.ErrorIs(t, err, ErrConnectTimeout, c.program)
+		require.ErrorIs(t, err, conn.ErrTimeout, c.program)
 		assert.ErrorContains(t, err, cfg.Addr)
 		assert.ErrorContains(t, err, "connection timed out")
 		assert.NotContains(t, err.Error(), cfg.Passwd)

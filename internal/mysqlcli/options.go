@@ -20,8 +20,10 @@ const DefaultConnectTimeout = conn.DefaultConnectTimeout
 
 // ErrConnectTimeout reports a server that did not complete a login within
 // the connect timeout: a host that accepts TCP connections and never
-// answers, or one that does not answer at all.
-var ErrConnectTimeout = errors.New("mysqlcli: connection timed out")
+// answers, or one that does not answer at all. It wraps conn.ErrTimeout
+// (migrate.ErrTimeout), so one errors.Is tells a timeout whether a pool or
+// a client program met it.
+var ErrConnectTimeout = fmt.Errorf("mysqlcli: connection %w", conn.ErrTimeout)
 
 // maxOptionsText bounds the option text: outside Linux it is written into
 // a pipe before the client starts, and every pipe holds at least this much.

@@ -47,7 +47,16 @@ type Database struct {
 	Collation string
 }
 
-// ErrNotFound reports that a database or table does not exist.
+// ErrNotFound reports that a database, table or column does not exist.
+//
+// It is the one "not found" of objects on a server: migrate.ErrNotFound,
+// verify.ErrNotFound and review.ErrNotFound are this value, so errors.Is
+// with any of them matches whichever package reported the object. The
+// error that wraps it names the object ("table `shop`.`orders` does not
+// exist"); the sentinel itself carries no package prefix. Records that are
+// not server objects have their own sentinel: workflow.ErrNotFound is a
+// ticket, so a "no such ticket" handler never fires for a table missing
+// inside a ticket's work.
 var ErrNotFound = errors.New("does not exist")
 
 // LookupDatabase returns the database called name, or an error wrapping

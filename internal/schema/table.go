@@ -114,8 +114,9 @@ func (t *TableDef) Index(name string) *Index {
 func (t *TableDef) PrimaryKey() *Index { return t.Index("PRIMARY") }
 
 // ErrNoKey reports a table without a primary key or a unique index over NOT
-// NULL columns, which keyset chunking and row comparison need.
-var ErrNoKey = errors.New("no primary key or unique index over NOT NULL columns")
+// NULL columns, which keyset chunking and row comparison need. It is
+// exported as migrate.ErrNoKey and verify.ErrNoKey, one value.
+var ErrNoKey = errors.New("no primary key or unique NOT NULL key")
 
 // RowKey returns the index that identifies a row: the primary key, or else
 // the first unique index whose columns are all NOT NULL and not prefixes.
