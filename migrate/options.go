@@ -340,7 +340,7 @@ const (
 	// memory (the default; it needs local_infile=ON on the target, and
 	// falls back to WriteInsert when it is OFF). It is the faster: in the
 	// benchmark (4.2M rows, 464 MiB, 4 threads, 2 cores; median of 3 runs)
-	// 11.65 s against 14.77 s for WriteInsert (21% less time), because the
+	// 11.85 s against 14.49 s for WriteInsert (18% less time), because the
 	// server parses a tab-separated stream instead of SQL literals, and the
 	// chunk is sent as it is, 16 KiB at a time, with no statement to build.
 	WriteLoadData WriteMethod = iota
@@ -540,9 +540,8 @@ func WithCheckpointDatabase(name string) CopierOption {
 
 // WithoutTargetBinlog writes the rows on the target with sql_log_bin=0
 // (Copier only), as myloader does by default: the target's replicas do not
-// receive them, and the target has less to write (in the benchmark 11.59 s
-// instead of 11.65 s as the median of 3 runs: chunk commits overlap the
-// binlog writes). Use it when the target has no replicas or they are
+// receive them, and the target has less to write (in the benchmark 10.77 s
+// instead of 11.85 s as the median of 3 runs). Use it when the target has no replicas or they are
 // seeded separately. Needs BINLOG ADMIN (or SUPER) on the target.
 func WithoutTargetBinlog() CopierOption {
 	return copierOption(func(c *config) error {
