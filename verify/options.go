@@ -108,8 +108,8 @@ func WithParallelism(n int) Option {
 // (default 250ms), within WithChunkRowRange.
 func WithChunkTime(d time.Duration) Option {
 	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("WithChunkTime: duration %v is not positive", d)
+		if d < time.Millisecond {
+			return fmt.Errorf("WithChunkTime: %v is below 1ms", d)
 		}
 		c.chunkTime = d
 		return nil

@@ -321,6 +321,8 @@ func TestUncomparablePairsAreListed(t *testing.T) {
 	assert.Error(t, err)
 	_, err = verify.New(src, dst, verify.WithChunkTime(0))
 	assert.ErrorContains(t, err, "WithChunkTime")
+	_, err = verify.New(src, dst, verify.WithChunkTime(time.Microsecond))
+	assert.ErrorContains(t, err, "WithChunkTime: 1µs is below 1ms")
 	_, err = verify.New(src, dst, verify.WithChunkRowRange(50, 100, 1000))
 	assert.ErrorContains(t, err, "WithChunkRowRange")
 	_, err = verify.New(nil, dst)
