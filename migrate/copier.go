@@ -137,6 +137,9 @@ func (c *Copier) scope() Scope {
 		SourceDatabase: c.database, TargetDatabase: c.cfg.targetDatabase}
 }
 
+// plan is Plan, also returning what Run needs to know: the survey of both
+// servers, the tables with their keys and target DDL, the checkpoint of an
+// interrupted copy and the write method the target allows.
 func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 	plan := &Plan{Scope: c.scope()}
 	facts := &copierFacts{method: c.cfg.writeMethod}
@@ -145,126 +148,26 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 		return plan, nil, err
 	}
 	defer s.Close()
-	src, dst := s.src, s.dst
-	srcErr, dstErr := s.sourceProblem, s.targetProblem
 	facts.sourceDB, facts.targetHas, facts.binlog = s.sourceDB, s.targetHas, s.binlog
-	list := s.tables
 	for name := range c.cfg.tableNames {
-		if !slices.ContainsFunc(list, func(t schema.Table) bool { return t.Name == name && !t.View }) {
-			srcErr("table "+schema.QualifiedName(c.database, name), fmt.Errorf("%w (renamed by WithTableNames)", ErrNotFound))
+		if !slices.ContainsFunc(s.tables, func(t schema.Table) bool { return t.Name == name && !t.View }) {
+			s.sourceProblem("table "+schema.QualifiedName(c.database, name), fmt.Errorf("%w (renamed by WithTableNames)", ErrNotFound))
 		}
 	}
 	facts.routines = s.routines
-	plan.Objects = c.cfg.objects(list, s.routines)
-	defs, err := schema.LoadTables(ctx, src, c.database)
+	plan.Objects = c.cfg.objects(s.tables, s.routines)
+	defs, err := schema.LoadTables(ctx, s.src, c.database)
 	if err != nil {
-		srcErr("database "+schema.QuoteIdent(c.database), err)
+		s.sourceProblem("database "+schema.QuoteIdent(c.database), err)
 		return plan, nil, s.err()
 	}
-	byName := map[string]*schema.TableDef{}
-	for _, d := range defs {
-		byName[d.Name] = d
-	}
-	var selected []*schema.TableDef
-	for _, t := range list {
-		if t.View {
-			facts.views = append(facts.views, t.Name)
-		} else if d := byName[t.Name]; d != nil {
-			selected = append(selected, d)
-		}
-	}
-	// Indexes that foreign keys reference are never deferred.
-	referenced := map[string][][]string{}
-	for _, d := range defs {
-		for _, fk := range d.ForeignKeys {
-			if fk.RefDatabase == c.database {
-				referenced[fk.RefTable] = append(referenced[fk.RefTable], fk.RefColumns)
-			}
-		}
-	}
+	selected, referenced := c.selectDefs(s.tables, defs, facts)
+	c.loadCheckpoint(ctx, s, plan, facts, selected)
+	c.chooseWriteMethod(ctx, s, plan, facts)
 
-	// The checkpoint of an interrupted copy, unless a newer or unknown
-	// version wrote it: that is refused, never started over.
-	if err := c.checkpoint.Check(ctx, dst); err != nil {
-		dstErr("checkpoint", err)
-	} else if facts.run, err = c.checkpoint.LoadRun(ctx, dst, c.cfg.targetDatabase); err != nil {
-		dstErr("checkpoint", err)
-	}
-	pairs := c.pairs(selected)
-	// A run whose target database is gone (dropped to start over) is not
-	// resumed: it starts afresh.
-	if facts.run != nil && facts.run.State == checkpoint.Copying && s.targetHas {
-		if facts.run.Matches(plan.Source, c.database, pairs) {
-			facts.resume = true
-		} else if !c.cfg.replace {
-			s.hintedProblem(Target, "database "+schema.QuoteIdent(c.cfg.targetDatabase), fmt.Errorf("%w: it holds an unfinished copy of %s from %s (tables %s)",
-				ErrNotEmpty, schema.QuoteIdent(facts.run.SourceDB), facts.run.Source, strings.Join(facts.run.Tables, ", ")),
-				"run that copy again to finish it, or allow starting over with WithReplace")
-		}
-	}
-
-	if facts.method == WriteLoadData {
-		if v, err := schema.Variable(ctx, dst, "local_infile"); err != nil {
-			dstErr(serverFault, err)
-		} else if v != "ON" {
-			facts.method = WriteInsert
-			plan.Steps = append(plan.Steps, "the target has local_infile=OFF: rows are written with multi-row INSERT instead of LOAD DATA LOCAL INFILE")
-		}
-	}
-
-	threads := c.cfg.threads
 	var notEmpty []string
 	for _, d := range selected {
-		ct := &copyTable{def: d, target: c.targetName(d.Name), columns: d.InsertableColumns()}
-		tp := TablePlan{Name: d.Name, TargetName: ct.target, Engine: d.Engine, Rows: d.Rows, DataBytes: d.DataLength, IndexBytes: d.IndexLength}
-		if d.Partitioned || !strings.EqualFold(d.Engine, "InnoDB") {
-			if c.cfg.snapshot == SnapshotConsistent && !strings.EqualFold(d.Engine, "InnoDB") {
-				plan.Locks = append(plan.Locks, fmt.Sprintf("source: table %s uses engine %s, which a consistent snapshot does not cover", d.Name, d.Engine))
-			}
-		}
-		ct.key, err = keyset.ForTable(d)
-		if err != nil {
-			if c.cfg.keylessMaxRows == 0 {
-				s.hintedProblem(Source, "table "+schema.QualifiedName(c.database, d.Name), fmt.Errorf("%w: a copy in chunks needs one", ErrNoKey),
-					"allow copying small keyless tables in one chunk with WithKeylessTables")
-			} else if d.Rows > c.cfg.keylessMaxRows {
-				s.hintedProblem(Source, "table "+schema.QualifiedName(c.database, d.Name), fmt.Errorf("%w, and with about %d rows it is larger than the %d rows allowed in one chunk", ErrNoKey, d.Rows, c.cfg.keylessMaxRows),
-					"raise the limit of WithKeylessTables")
-			}
-			ct.keyless = true
-		} else {
-			tp.Key = ct.key.Columns
-		}
-		ct.create, ct.deferred, err = c.createStatement(ctx, src, d, ct.target, referenced[d.Name])
-		if err != nil {
-			srcErr("table "+schema.QualifiedName(c.database, d.Name), err)
-		}
-		tp.CreateTable = ct.create
-		for _, dc := range ct.deferred {
-			if dc.foreignKey {
-				tp.DeferredForeignKeys = append(tp.DeferredForeignKeys, dc.name)
-			} else {
-				tp.DeferredIndexes = append(tp.DeferredIndexes, dc.name)
-			}
-		}
-		tp.AfterRows = addClauses(schema.QualifiedName(c.cfg.targetDatabase, ct.target), ct.deferred)
-		tp.Segments = 1
-		if !ct.keyless {
-			tp.Segments = int(min(int64(threads*8), max(1, (d.Rows+int64(c.cfg.segmentRows)-1)/int64(c.cfg.segmentRows))))
-		}
-		tp.ChunkRows = c.firstChunkRows(d)
-		tp.Chunks = max(int64(tp.Segments), d.Rows/int64(tp.ChunkRows)+int64(tp.Segments))
-		if ct.keyless {
-			tp.Chunks = 1
-		}
-		tp.TargetExists, tp.TargetHasRows = s.targetState(ctx, ct.target, !facts.resume)
-		ct.exists = tp.TargetExists
-		if facts.resume {
-			ct.resume = true
-			tp.Resume = true
-			tp.CheckpointRows = facts.run.Rows[ct.target]
-			tp.TargetHasRows = tp.TargetExists && tp.CheckpointRows > 0
-		}
+		ct, tp := c.planTable(ctx, s, plan, facts, d, referenced[d.Name])
 		if tp.TargetHasRows && !ct.resume {
 			notEmpty = append(notEmpty, ct.target)
 		}
@@ -278,6 +181,128 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 	c.checkPrivileges(ctx, s, facts)
 	plan.Locks, plan.Steps = c.describe(plan, facts)
 	return plan, facts, s.err()
+}
+
+// selectDefs returns the definitions of the base tables in list, in list's
+// order, recording its views in facts, and the key columns of each source
+// table that a foreign key references (those indexes are never deferred).
+func (c *Copier) selectDefs(list []schema.Table, defs []*schema.TableDef, facts *copierFacts) ([]*schema.TableDef, map[string][][]string) {
+	byName := map[string]*schema.TableDef{}
+	for _, d := range defs {
+		byName[d.Name] = d
+	}
+	var selected []*schema.TableDef
+	for _, t := range list {
+		if t.View {
+			facts.views = append(facts.views, t.Name)
+		} else if d := byName[t.Name]; d != nil {
+			selected = append(selected, d)
+		}
+	}
+	referenced := map[string][][]string{}
+	for _, d := range defs {
+		for _, fk := range d.ForeignKeys {
+			if fk.RefDatabase == c.database {
+				referenced[fk.RefTable] = append(referenced[fk.RefTable], fk.RefColumns)
+			}
+		}
+	}
+	return selected, referenced
+}
+
+// loadCheckpoint reads the checkpoint of an interrupted copy into facts and
+// decides whether this copy resumes it. A checkpoint of a newer or unknown
+// version is a problem, never started over; a run whose target database is
+// gone (dropped to start over) is not resumed; another copy's unfinished
+// run is a problem unless WithReplace.
+func (c *Copier) loadCheckpoint(ctx context.Context, s *survey, plan *Plan, facts *copierFacts, selected []*schema.TableDef) {
+	var err error
+	if err = c.checkpoint.Check(ctx, s.dst); err != nil {
+		s.targetProblem("checkpoint", err)
+		return
+	}
+	if facts.run, err = c.checkpoint.LoadRun(ctx, s.dst, c.cfg.targetDatabase); err != nil {
+		s.targetProblem("checkpoint", err)
+		return
+	}
+	if facts.run == nil || facts.run.State != checkpoint.Copying || !s.targetHas {
+		return
+	}
+	if facts.run.Matches(plan.Source, c.database, c.pairs(selected)) {
+		facts.resume = true
+	} else if !c.cfg.replace {
+		s.hintedProblem(Target, "database "+schema.QuoteIdent(c.cfg.targetDatabase), fmt.Errorf("%w: it holds an unfinished copy of %s from %s (tables %s)",
+			ErrNotEmpty, schema.QuoteIdent(facts.run.SourceDB), facts.run.Source, strings.Join(facts.run.Tables, ", ")),
+			"run that copy again to finish it, or allow starting over with WithReplace")
+	}
+}
+
+// chooseWriteMethod falls back from LOAD DATA to INSERT when the target
+// has local_infile=OFF, and says so in the plan.
+func (c *Copier) chooseWriteMethod(ctx context.Context, s *survey, plan *Plan, facts *copierFacts) {
+	if facts.method != WriteLoadData {
+		return
+	}
+	if v, err := schema.Variable(ctx, s.dst, "local_infile"); err != nil {
+		s.targetProblem(serverFault, err)
+	} else if v != "ON" {
+		facts.method = WriteInsert
+		plan.Steps = append(plan.Steps, "the target has local_infile=OFF: rows are written with multi-row INSERT instead of LOAD DATA LOCAL INFILE")
+	}
+}
+
+// planTable plans the copy of source table d: its key (or why it has
+// none), the target's CREATE TABLE and deferred indexes and foreign keys
+// (never those in referenced), segments and chunk estimates, and the
+// target table's state. Problems go to s; engines a consistent snapshot
+// does not cover go to plan.Locks.
+func (c *Copier) planTable(ctx context.Context, s *survey, plan *Plan, facts *copierFacts, d *schema.TableDef, referenced [][]string) (*copyTable, TablePlan) {
+	ct := &copyTable{def: d, target: c.targetName(d.Name), columns: d.InsertableColumns()}
+	tp := TablePlan{Name: d.Name, TargetName: ct.target, Engine: d.Engine, Rows: d.Rows, DataBytes: d.DataLength, IndexBytes: d.IndexLength}
+	name := "table " + schema.QualifiedName(c.database, d.Name)
+	if c.cfg.snapshot == SnapshotConsistent && !strings.EqualFold(d.Engine, "InnoDB") {
+		plan.Locks = append(plan.Locks, fmt.Sprintf("source: table %s uses engine %s, which a consistent snapshot does not cover", d.Name, d.Engine))
+	}
+	var err error
+	if ct.key, err = keyset.ForTable(d); err != nil {
+		if c.cfg.keylessMaxRows == 0 {
+			s.hintedProblem(Source, name, fmt.Errorf("%w: a copy in chunks needs one", ErrNoKey),
+				"allow copying small keyless tables in one chunk with WithKeylessTables")
+		} else if d.Rows > c.cfg.keylessMaxRows {
+			s.hintedProblem(Source, name, fmt.Errorf("%w, and with about %d rows it is larger than the %d rows allowed in one chunk", ErrNoKey, d.Rows, c.cfg.keylessMaxRows),
+				"raise the limit of WithKeylessTables")
+		}
+		ct.keyless = true
+	} else {
+		tp.Key = ct.key.Columns
+	}
+	if ct.create, ct.deferred, err = c.createStatement(ctx, s.src, d, ct.target, referenced); err != nil {
+		s.sourceProblem(name, err)
+	}
+	tp.CreateTable = ct.create
+	for _, dc := range ct.deferred {
+		if dc.foreignKey {
+			tp.DeferredForeignKeys = append(tp.DeferredForeignKeys, dc.name)
+		} else {
+			tp.DeferredIndexes = append(tp.DeferredIndexes, dc.name)
+		}
+	}
+	tp.AfterRows = addClauses(schema.QualifiedName(c.cfg.targetDatabase, ct.target), ct.deferred)
+	tp.Segments, tp.Chunks = 1, 1
+	tp.ChunkRows = c.firstChunkRows(d)
+	if !ct.keyless {
+		tp.Segments = int(min(int64(c.cfg.threads*8), max(1, (d.Rows+int64(c.cfg.segmentRows)-1)/int64(c.cfg.segmentRows))))
+		tp.Chunks = max(int64(tp.Segments), d.Rows/int64(tp.ChunkRows)+int64(tp.Segments))
+	}
+	tp.TargetExists, tp.TargetHasRows = s.targetState(ctx, ct.target, !facts.resume)
+	ct.exists = tp.TargetExists
+	if facts.resume {
+		ct.resume = true
+		tp.Resume = true
+		tp.CheckpointRows = facts.run.Rows[ct.target]
+		tp.TargetHasRows = tp.TargetExists && tp.CheckpointRows > 0
+	}
+	return ct, tp
 }
 
 // pairs lists "source=target" for the tables copied, for the run record.
