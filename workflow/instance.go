@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/shiftgate/shiftgate/internal/conn"
 )
 
 // ErrUnknownInstance: no instance of that name is registered.
@@ -145,11 +146,11 @@ func (r *Registry) List() []Instance {
 type DSN string
 
 func (d DSN) String() string {
-	cfg, err := mysql.ParseDSN(string(d))
+	cfg, err := conn.ParseDSN(string(d))
 	if err != nil {
 		return "<unparseable DSN>"
 	}
-	return cfg.User + "@" + cfg.Addr
+	return cfg.User + "@" + conn.Endpoint(cfg)
 }
 
 // Format hides the password from every fmt verb, including those a string
