@@ -95,7 +95,8 @@ func applyOptions[O comparable, T any](opts []O, apply func(O, T) error, target 
 
 // executorConfig is the configuration every executor holds.
 type executorConfig struct {
-	logger *slog.Logger
+	logger   *slog.Logger
+	timeouts conn.Timeouts // WithTimeouts; zero fields take conn's defaults
 }
 
 // config is the configuration of Pipe and Copier: the fields their shared
@@ -111,7 +112,6 @@ type config struct {
 	loadProgram      string
 	tempDir          string
 	progressInterval time.Duration
-	timeouts         conn.Timeouts
 
 	copierConfig
 }
@@ -248,7 +248,7 @@ func WithLogger(l *slog.Logger) ExecutorOption {
 	})
 }
 
-// Default connection timeouts of Pipe and Copier (WithTimeouts).
+// Default connection timeouts of every executor (WithTimeouts).
 const (
 	DefaultConnectTimeout = conn.DefaultConnectTimeout
 	DefaultWriteTimeout   = conn.DefaultWriteTimeout
@@ -261,12 +261,13 @@ const (
 // awaited on the connections that run only short statements: the dry
 // run's and a Copier's source readers (default: none). Connections that
 // run statements the server may work on for long before it answers (a
-// chunk's commit, ALTER TABLE) are bounded by the context instead. A zero
+// chunk's commit, ALTER TABLE, the statements of a Statements executor)
+// are bounded by the context (and WithStatementTimeout) instead. A zero
 // argument keeps that default. A failure names the endpoint and what timed
 // out, and wraps ErrTimeout. A Pipe's client programs are held to the same
 // connect timeout.
-func WithTimeouts(connect, read, write time.Duration) CopyOption {
-	return copyOption(func(c *config) error {
+func WithTimeouts(connect, read, write time.Duration) ExecutorOption {
+	return executorOption(func(c *executorConfig) error {
 		if connect < 0 || read < 0 || write < 0 {
 			return optionError("WithTimeouts", "connect %v, read %v, write %v: a timeout is not negative (0 keeps the default)", connect, read, write)
 		}

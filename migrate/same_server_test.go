@@ -70,7 +70,7 @@ func TestCopyOntoItselfThroughAnotherHostNameIsRefused(t *testing.T) {
 // TestCopierPlanAgainstSilentHost plans a copy from a host that accepts
 // TCP connections and never answers: Plan returns an error naming the
 // endpoint and the timed-out handshake instead of hanging.
-func TestCopierPlanAgainstSilentHost(t *testing.T) {
+func TestPlanAgainstSilentHost(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	accepted := make(chan net.Conn, 16)
@@ -90,20 +90,29 @@ func TestCopierPlanAgainstSilentHost(t *testing.T) {
 			c.Close()
 		}
 	})
-	source := "app:pw@tcp(" + ln.Addr().String() + ")/"
-	c, err := migrate.NewCopier(source, servers[1].DSN(""), "shop", migrate.WithTimeouts(300*time.Millisecond, 0, 0))
+	silent := "app:pw@tcp(" + ln.Addr().String() + ")/"
+	copier, err := migrate.NewCopier(silent, servers[1].DSN(""), "shop", migrate.WithTimeouts(300*time.Millisecond, 0, 0))
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a guard, not an assertion
-	defer cancel()
-	_, err = c.Plan(ctx)
-	require.Error(t, err)
-	require.NoError(t, ctx.Err(), "Plan hung until the guard deadline")
-	assert.ErrorIs(t, err, migrate.ErrConnect)
-	assert.ErrorIs(t, err, migrate.ErrTimeout)
-	var ee *migrate.EndpointError
-	require.True(t, errors.As(err, &ee), "%v", err)
-	assert.Equal(t, migrate.Source, ee.Side)
-	assert.Contains(t, err.Error(), ln.Addr().String())
-	assert.Contains(t, err.Error(), "handshake")
-	assert.NotContains(t, err.Error(), ":pw@")
+	statements, err := migrate.NewStatements(silent, "shop", []string{"SELECT 1"}, migrate.WithTimeouts(300*time.Millisecond, 0, 0))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		exec migrate.Executor
+		side migrate.Side
+	}{{"copier", copier, migrate.Source}, {"statements", statements, migrate.Target}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a guard, not an assertion
+		_, err = tc.exec.Plan(ctx)
+		guard := ctx.Err()
+		cancel()
+		require.Error(t, err, tc.name)
+		require.NoError(t, guard, "%s: Plan hung until the guard deadline", tc.name)
+		assert.ErrorIs(t, err, migrate.ErrConnect, tc.name)
+		assert.ErrorIs(t, err, migrate.ErrTimeout, tc.name)
+		var ee *migrate.EndpointError
+		require.True(t, errors.As(err, &ee), "%s: %v", tc.name, err)
+		assert.Equal(t, tc.side, ee.Side, tc.name)
+		assert.Contains(t, err.Error(), ln.Addr().String(), tc.name)
+		assert.Contains(t, err.Error(), "handshake", tc.name)
+		assert.NotContains(t, err.Error(), ":pw@", tc.name)
+	}
 }

@@ -140,7 +140,7 @@ func (s *Statements) Plan(ctx context.Context) (*Plan, error) {
 	for i, st := range s.statements {
 		plan.Steps = append(plan.Steps, fmt.Sprintf("%d. %s", i+1, st))
 	}
-	db, err := openSide(ctx, Target, s.target, conn.Options{MaxConns: 1, Logger: s.logger})
+	db, err := openSide(ctx, Target, s.target, conn.Options{Timeouts: s.timeouts, MaxConns: 1, Logger: s.logger})
 	if err != nil {
 		return plan, err
 	}
@@ -192,7 +192,11 @@ func (s *Statements) Run(ctx context.Context, progress ProgressFunc) (*Report, e
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("migrate: statements: nothing run: %w", err)
 	}
-	db, err := openSide(ctx, Target, s.target, conn.Options{MaxConns: 2, Logger: s.logger})
+	// The statements may run long before the server answers: no read
+	// timeout (WithStatementTimeout and ctx bound them).
+	t := s.timeouts
+	t.Read = -1
+	db, err := openSide(ctx, Target, s.target, conn.Options{Timeouts: t, MaxConns: 2, Logger: s.logger})
 	if err != nil {
 		return nil, err
 	}
