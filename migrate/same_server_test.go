@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shiftgate/shiftgate/internal/sandbox"
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/migrate"
 )
 
@@ -67,30 +68,12 @@ func TestCopyOntoItselfThroughAnotherHostNameIsRefused(t *testing.T) {
 	}
 }
 
-// TestCopierPlanAgainstSilentHost plans a copy from a host that accepts
-// TCP connections and never answers: Plan returns an error naming the
-// endpoint and the timed-out handshake instead of hanging.
+// TestPlanAgainstSilentHost plans a copy from, and statements on, a host
+// that accepts TCP connections and never answers: Plan returns an error
+// naming the endpoint and the timed-out handshake instead of hanging.
 func TestPlanAgainstSilentHost(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	accepted := make(chan net.Conn, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				close(accepted)
-				return
-			}
-			accepted <- c // held open, silent
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		for c := range accepted {
-			c.Close()
-		}
-	})
-	silent := "app:pw@tcp(" + ln.Addr().String() + ")/"
+	addr := sandboxtest.SilentHost(t)
+	silent := "app:pw@tcp(" + addr + ")/"
 	copier, err := migrate.NewCopier(silent, servers[1].DSN(""), "shop", migrate.WithTimeouts(300*time.Millisecond, 0, 0))
 	require.NoError(t, err)
 	statements, err := migrate.NewStatements(silent, "shop", []string{"SELECT 1"}, migrate.WithTimeouts(300*time.Millisecond, 0, 0))
@@ -111,7 +94,7 @@ func TestPlanAgainstSilentHost(t *testing.T) {
 		var ee *migrate.EndpointError
 		require.True(t, errors.As(err, &ee), "%s: %v", tc.name, err)
 		assert.Equal(t, tc.side, ee.Side, tc.name)
-		assert.Contains(t, err.Error(), ln.Addr().String(), tc.name)
+		assert.Contains(t, err.Error(), addr, tc.name)
 		assert.Contains(t, err.Error(), "handshake", tc.name)
 		assert.NotContains(t, err.Error(), ":pw@", tc.name)
 	}

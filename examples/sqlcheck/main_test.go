@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,23 +102,10 @@ func TestDSNPasswordFromEnvironment(t *testing.T) {
 // TestSilentServer checks that a -dsn host that accepts the connection and
 // never answers is an error naming it, not a hang.
 func TestSilentServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	code, _, errOut := sqlcheck(t, "SELECT 1", "-connect-timeout", "300ms", "-dsn", "app@tcp("+ln.Addr().String()+")/shop")
+	addr := sandboxtest.SilentHost(t)
+	code, _, errOut := sqlcheck(t, "SELECT 1", "-connect-timeout", "300ms", "-dsn", "app@tcp("+addr+")/shop")
 	assert.Equal(t, exitFailed, code)
-	assert.Contains(t, errOut, "connect to "+ln.Addr().String()+": handshake: timed out")
+	assert.Contains(t, errOut, "connect to "+addr+": handshake: timed out")
 }
 
 // TestTextEscapesScript checks that control characters of the script do

@@ -6,10 +6,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -232,35 +230,13 @@ func TestVerifydbEscapesTerminalText(t *testing.T) {
 // TestVerifydbSilentServer: a target that accepts connections and never
 // answers is an error naming it and the stage that timed out, not a hang.
 func TestVerifydbSilentServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var held []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			_ = c.Close()
-		}
-	})
+	silent := sandboxtest.SilentHost(t)
 	t.Setenv("SHIFTGATE_SOURCE_PASSWORD", servers[0].Password())
 	var out, errOut bytes.Buffer
-	code := run([]string{"-source", passwordless(servers[0]), "-target", "u@tcp(" + ln.Addr().String() + ")/", "-database", "d",
+	code := run([]string{"-source", passwordless(servers[0]), "-target", "u@tcp(" + silent + ")/", "-database", "d",
 		"-connect-timeout", "300ms"}, &out, &errOut)
 	assert.Equal(t, 3, code)
-	assert.Contains(t, errOut.String(), "verifydb: target: connect to "+ln.Addr().String()+": handshake: ")
+	assert.Contains(t, errOut.String(), "verifydb: target: connect to "+silent+": handshake: ")
 	assert.Contains(t, errOut.String(), "timed out")
 }
 

@@ -21,35 +21,6 @@ var servers []*sandbox.Server
 
 func TestMain(m *testing.M) { os.Exit(sandboxtest.Main(m, 2, &servers)) }
 
-// silentListener accepts TCP connections and never sends a byte, like a
-// host whose server process hangs.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-			close(done)
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
-}
-
 func configFor(addr, password string) *mysql.Config {
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = "app", password, "tcp", addr
@@ -57,7 +28,7 @@ func configFor(addr, password string) *mysql.Config {
 }
 
 func TestOpenSilentHostTimesOutInHandshake(t *testing.T) {
-	addr := silentListener(t)
+	addr := sandboxtest.SilentHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // guard only
 	defer cancel()
 	_, err := Open(ctx, configFor(addr, "s3cret-pw"), Options{Timeouts: Timeouts{Connect: 300 * time.Millisecond}})

@@ -206,37 +206,9 @@ func TestOptionsRefuseWhatTheyCannotExpress(t *testing.T) {
 	assert.NotContains(t, err.Error(), cfg.Passwd)
 }
 
-// silentHost listens on loopback, accepts connections and never answers.
-func silentHost(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	held := make(chan net.Conn, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held <- c
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		for {
-			select {
-			case c := <-held:
-				_ = c.Close()
-			default:
-				return
-			}
-		}
-	})
-	return ln.Addr().String()
-}
-
 func TestConnectTimeoutOfASilentHost(t *testing.T) {
 	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = "app", "secret-of-the-silent-host", "tcp", silentHost(t)
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = "app", "secret-of-the-silent-host", "tcp", sandboxtest.SilentHost(t)
 	o, err := NewOptions(cfg, time.Second)
 	require.NoError(t, err)
 	// Without a bound the clients would wait for this context (the test's

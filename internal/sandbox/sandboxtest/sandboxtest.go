@@ -23,8 +23,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -281,4 +283,43 @@ func SetGlobalSQLMode(t testing.TB, mode string, servers ...*sandbox.Server) {
 		}
 		cleanupExec(t, s, "SET GLOBAL sql_mode = ?", old)
 	}
+}
+
+// SilentHost listens on a loopback port that accepts TCP connections and
+// never sends a byte, like a host whose server process hangs, and returns
+// its host:port. The listener and every connection it accepted are closed
+// when the test ends.
+func SilentHost(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("sandboxtest: silent host: %v", err)
+	}
+	var (
+		mu   sync.Mutex
+		held []net.Conn
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+	return ln.Addr().String()
 }
