@@ -1,4 +1,4 @@
-// Package shard is reserved for routing sharding keys to the databases and
-// tables that hold them (hash, jump and range layouts), resharding plans and
-// cross-shard merges. It holds no code yet.
+// Package shard routes sharding keys to the databases and tables that hold
+// them: hashed, jump, range and directory layouts, resharding plans and
+// cross-shard merges.
 package shard
