@@ -2,7 +2,7 @@ package migrate
 
 import (
 	"github.com/shiftgate/shiftgate/internal/checkpoint"
-	"github.com/shiftgate/shiftgate/internal/keyset"
+	"github.com/shiftgate/shiftgate/internal/copyengine"
 )
 
 // The checkpoint of a Copier lives on the target in the tables of
@@ -12,30 +12,7 @@ import (
 // the rows and bytes so far). A chunk's rows and its segment's update
 // commit in one transaction.
 
-// segment is one part of a table's key range and its progress.
-type segment struct {
-	table *tableRun
-	index int
-	// lower is exclusive (nil: the start of the table), upper inclusive
-	// (nil: the end).
-	lower, upper keyset.Values
-	// last is the key of the last row copied (nil: none yet).
-	last   keyset.Values
-	rows   int64
-	bytes  int64
-	chunks int64
-	done   bool
-}
-
-// from is where the next chunk starts.
-func (s *segment) from() keyset.Values {
-	if s.last != nil {
-		return s.last
-	}
-	return s.lower
-}
-
 // resumeSegment is a segment as its checkpoint left it.
-func resumeSegment(sg checkpoint.Segment) *segment {
-	return &segment{index: sg.Index, lower: sg.Lower, upper: sg.Upper, last: sg.Last, rows: sg.Rows, bytes: sg.Bytes, chunks: sg.Chunks, done: sg.Done}
+func resumeSegment(sg checkpoint.Segment) *copyengine.Segment {
+	return &copyengine.Segment{Index: sg.Index, Lower: sg.Lower, Upper: sg.Upper, Last: sg.Last, Rows: sg.Rows, Bytes: sg.Bytes, Chunks: sg.Chunks, Done: sg.Done}
 }

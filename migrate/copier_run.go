@@ -1,102 +1,36 @@
 package migrate
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/go-sql-driver/mysql"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/shiftgate/shiftgate/internal/checkpoint"
 	"github.com/shiftgate/shiftgate/internal/conn"
+	"github.com/shiftgate/shiftgate/internal/copyengine"
 	"github.com/shiftgate/shiftgate/internal/keyset"
 	"github.com/shiftgate/shiftgate/internal/rowcodec"
 	"github.com/shiftgate/shiftgate/internal/schema"
 	"github.com/shiftgate/shiftgate/internal/snapshot"
 )
 
-// insertStatementBytes is where a chunk's INSERT is split into another
-// statement: below the 256 KiB up to which the driver reuses its write
-// buffer instead of allocating one per statement.
-const insertStatementBytes = 240 << 10
-
-// tableRun is the state of one table during Run.
+// tableRun is the state of one table during Run: the engine's table and
+// how the Copier writes it.
 type tableRun struct {
+	*copyengine.Table
 	ct         *copyTable
-	estimate   int64
-	segments   []*segment
-	selectList string
 	load       rowcodec.Load
 	insertHead string
 	kinds      []rowcodec.Kind
-	keyPos     []int
 	method     WriteMethod
-
-	rows, bytes, chunks atomic.Int64 // committed, earlier runs included
-	// readRows and readBytes are what readers encoded in this run, chunks
-	// not yet written included: the row width that sizes the next chunks.
-	readRows, readBytes atomic.Int64
-	// avgEstimate is information_schema's average row length, 0 if unknown.
-	avgEstimate int64
-	startRows   int64        // committed before this run
-	pending     atomic.Int32 // segments not done
-	done        atomic.Bool
-
-	mu    sync.Mutex
-	sizer *keyset.Sizer
-}
-
-// limit is the row count of the next chunk: the sizer's (or the fixed
-// size), or fewer when the rows are so wide that the chunk would pass the
-// byte cap. A reader stops at the cap anyway, but the rows of the SELECT
-// it does not take still cross the network, so the limit aims at 80% of
-// it. Before any row of the table was read, the width is
-// information_schema's estimate, and without one a first chunk probes
-// with few rows.
-func (t *tableRun) limit(fixed int, capBytes int64) int {
-	t.mu.Lock()
-	n := t.sizer.Size()
-	t.mu.Unlock()
-	if fixed > 0 {
-		n = fixed
-	}
-	avg := t.avgEstimate
-	if rows := t.readRows.Load(); rows > 0 {
-		avg = t.readBytes.Load() / rows
-	} else if avg == 0 {
-		return min(n, 16)
-	}
-	return int(min(int64(n), max(1, capBytes*4/5/max(1, avg))))
-}
-
-func (t *tableRun) observe(rows int, took time.Duration) {
-	t.mu.Lock()
-	t.sizer.Observe(rows, took)
-	t.mu.Unlock()
-}
-
-// chunk is a part of a segment read from the source and encoded for the
-// target.
-type chunk struct {
-	seg   *segment
-	data  []byte
-	stmts []int // INSERT: end offset of each statement in data
-	rows  int
-	last  keyset.Values
-	final bool // the segment ends with this chunk
-	took  time.Duration
-	// finalize: no rows; the table's segments are all done.
-	finalize *tableRun
 }
 
 // copierRun is the state of one Run.
@@ -116,6 +50,8 @@ type copierRun struct {
 	writer conn.Session // the target pool's session profile
 	emitMu sync.Mutex
 	runID  int64
+	// runs finds a table's tableRun from the engine's table.
+	runs map[*copyengine.Table]*tableRun
 }
 
 var copierRuns atomic.Int64
@@ -255,20 +191,23 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 		}
 	}
 	keys := map[string]keyset.Key{}
+	r.runs = map[*copyengine.Table]*tableRun{}
 	for _, ct := range facts.tables {
-		tr := &tableRun{ct: ct, estimate: ct.def.Rows}
+		et := &copyengine.Table{Database: c.database, Name: ct.def.Name, Key: ct.key, Keyless: ct.keyless, Estimate: ct.def.Rows,
+			Sizer: keyset.NewSizer(c.cfg.chunkTime, c.firstChunkRows(ct.def), minChunkRows, maxChunkRows)}
 		if ct.def.Rows > 0 {
-			tr.avgEstimate = ct.def.DataLength / ct.def.Rows
+			et.AvgRowBytes = ct.def.DataLength / ct.def.Rows
 		}
+		tr := &tableRun{Table: et, ct: ct}
 		var loadOK bool
-		tr.selectList, tr.load, tr.insertHead, tr.kinds, tr.keyPos, loadOK = tableStatements(ct, target)
+		et.SelectList, tr.load, tr.insertHead, tr.kinds, et.KeyPos, loadOK = tableStatements(ct, target)
 		tr.method = facts.method
 		if !loadOK {
 			tr.method = WriteInsert
 			c.cfg.logger.Info("copier writes a table with INSERT: it has BIT or YEAR and AUTO_INCREMENT columns", "table", ct.def.Name)
 		}
-		tr.sizer = keyset.NewSizer(c.cfg.chunkTime, c.firstChunkRows(ct.def), minChunkRows, maxChunkRows)
 		r.tables = append(r.tables, tr)
+		r.runs[et] = tr
 		keys[ct.target] = ct.key
 	}
 	if facts.resume {
@@ -280,7 +219,7 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 		}
 		for _, tr := range r.tables {
 			for _, sg := range segs[tr.ct.target] {
-				tr.segments = append(tr.segments, resumeSegment(sg))
+				tr.Segments = append(tr.Segments, resumeSegment(sg))
 			}
 		}
 		c.cfg.logger.Info("copier resumes", "target_database", target, "rows_done", facts.run.TotalRows())
@@ -304,19 +243,10 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 				return r.targetErr("table "+schema.QualifiedName(target, tr.ct.target), fmt.Errorf("create: %w", err))
 			}
 		}
-		if len(tr.segments) == 0 {
+		if len(tr.Segments) == 0 {
 			return r.targetErr("checkpoint", fmt.Errorf("table %s has no segment in the checkpoint", schema.QuoteIdent(tr.ct.target)))
 		}
-		for _, s := range tr.segments {
-			s.table = tr
-			tr.rows.Add(s.rows)
-			tr.bytes.Add(s.bytes)
-			tr.chunks.Add(s.chunks)
-			if !s.done {
-				tr.pending.Add(1)
-			}
-		}
-		tr.startRows = tr.rows.Load()
+		tr.Init()
 	}
 	_, _ = conn.ExecContext(context.Background(), "USE "+cp)
 	return nil
@@ -342,17 +272,17 @@ func (r *copierRun) freshStart(ctx context.Context, conn *sql.Conn) error {
 		}
 	}
 	for _, tr := range r.tables {
-		segs, err := r.cutSegments(ctx, tr)
+		segs, err := copyengine.CutSegments(ctx, r.src, tr.Table, c.cfg.threads, c.cfg.segmentRows)
 		if err != nil {
-			return err
+			return r.sourceErr("table "+schema.QualifiedName(c.database, tr.ct.def.Name), err)
 		}
-		tr.segments = segs
+		tr.Segments = segs
 	}
 	run := checkpoint.Run{Target: target, Source: r.plan.Source, SourceDB: c.database, Tables: c.pairs(r.defs())}
 	var segs []checkpoint.Segment
 	for _, tr := range r.tables {
-		for _, s := range tr.segments {
-			segs = append(segs, checkpoint.Segment{Table: tr.ct.target, Index: s.index, Lower: s.lower, Upper: s.upper})
+		for _, s := range tr.Segments {
+			segs = append(segs, checkpoint.Segment{Table: tr.ct.target, Index: s.Index, Lower: s.Lower, Upper: s.Upper})
 		}
 	}
 	tx, err := conn.BeginTx(ctx, nil)
@@ -375,31 +305,6 @@ func (r *copierRun) defs() []*schema.TableDef {
 		out[i] = tr.ct.def
 	}
 	return out
-}
-
-// cutSegments splits a table's key range at keyset.NextUpper boundaries
-// every segmentRows rows (more when the table would have more than eight
-// segments per thread).
-func (r *copierRun) cutSegments(ctx context.Context, tr *tableRun) ([]*segment, error) {
-	if tr.ct.keyless {
-		return []*segment{{index: 0}}, nil
-	}
-	maxSegs := int64(8 * r.c.cfg.threads)
-	step := max(int64(r.c.cfg.segmentRows), (tr.estimate+maxSegs-1)/maxSegs)
-	var segs []*segment
-	var lower keyset.Values
-	for int64(len(segs)) < maxSegs-1 {
-		upper, ok, err := tr.ct.key.NextUpper(ctx, r.src, r.c.database, tr.ct.def.Name, lower, int(step), "")
-		if err != nil {
-			return nil, r.sourceErr("table "+schema.QualifiedName(r.c.database, tr.ct.def.Name), err)
-		}
-		if !ok {
-			break
-		}
-		segs = append(segs, &segment{index: len(segs), lower: lower, upper: upper})
-		lower = upper
-	}
-	return append(segs, &segment{index: len(segs), lower: lower}), nil
 }
 
 // openReaders opens one source connection per thread (internal/snapshot).
@@ -443,307 +348,49 @@ func (r *copierRun) savePosition(ctx context.Context) error {
 	return nil
 }
 
-// copyRows runs one reader and one writer goroutine per thread. A reader
-// takes a segment, reads it chunk by chunk and hands each chunk to its
-// writer through a channel of one; so every thread has at most three
-// chunks in memory (being read, waiting, being written), and a segment's
-// chunks commit in order.
+// copyRows runs the copy engine with one reader and one writer per
+// thread (copyengine.Run), the writer being the Copier's (copierWriter).
 func (r *copierRun) copyRows(ctx context.Context, readers []*sql.Conn) error {
-	// Tables an earlier run finished are finalized again first (see
-	// finalize); the segments left go out by the schedule.
-	finished := make(chan *tableRun, len(r.tables))
-	for _, tr := range r.tables {
-		if tr.pending.Load() == 0 {
-			finished <- tr
-		}
+	c := r.c
+	tables := make([]*copyengine.Table, len(r.tables))
+	for i, tr := range r.tables {
+		tables[i] = tr.Table
 	}
-	close(finished)
-	sched := newSchedule(r.tables)
-
-	g, gctx := errgroup.WithContext(ctx)
-	stopTicker := r.ticker(gctx)
-	defer stopTicker()
-	for i, reader := range readers {
-		chunks := make(chan *chunk, 1)
-		free := make(chan []byte, 3)
-		g.Go(func() error {
-			defer close(chunks)
-			for t := range finished {
-				select {
-				case chunks <- &chunk{finalize: t}:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-			}
-			var seg *segment
-			for {
-				if seg = sched.next(seg); seg == nil {
-					return nil
-				}
-				from := seg.from()
-				for {
-					var buf []byte
-					select {
-					case buf = <-free:
-					default:
-					}
-					ch, err := r.read(gctx, reader, seg, from, buf)
-					if err != nil {
-						return err
-					}
-					select {
-					case chunks <- ch:
-					case <-gctx.Done():
-						return gctx.Err()
-					}
-					if ch.final {
-						break
-					}
-					from = ch.last
-				}
-			}
-		})
-		g.Go(func() error {
-			conn, err := r.dst.Conn(gctx)
-			if err != nil {
-				return r.targetErr(r.targetDatabase(), err)
-			}
-			defer conn.Close()
-			handler := fmt.Sprintf("shiftgate-copier-%d-%d", r.runID, i)
-			defer mysql.DeregisterReaderHandler(handler)
-			for ch := range chunks {
-				if ch.finalize != nil {
-					if err := r.finalize(gctx, conn, ch.finalize); err != nil {
-						return err
-					}
-					continue
-				}
-				if err := r.write(gctx, conn, handler, ch); err != nil {
-					return err
-				}
-				// Reuse the buffer unless one huge row made it outgrow the cap.
-				if int64(cap(ch.data)) <= 2*r.capBytes {
-					select {
-					case free <- ch.data[:0]:
-					default:
-					}
-				}
-			}
-			return nil
-		})
+	cfg := copyengine.Config{
+		ChunkBytes:     r.capBytes,
+		ChunkRows:      c.cfg.chunkRows,
+		KeylessMaxRows: c.cfg.keylessMaxRows,
+		KeylessTooLarge: fmt.Errorf("%w, and it holds more than the %d rows (or %s) allowed in one chunk",
+			schema.ErrNoKey, c.cfg.keylessMaxRows, formatBytes(r.capBytes)),
+		ProgressInterval: c.cfg.progressInterval,
+		Progress:         r.emit,
+		Pace:             r.pace,
+		Wrote: func(rows, bytes int64) {
+			r.rowRate.done(rows)
+			r.byteRate.done(bytes)
+		},
+		SourceError: r.sourceErr,
 	}
-	err := g.Wait()
-	if ctx.Err() != nil {
-		return fmt.Errorf("canceled: %w", ctx.Err())
+	// Under a rate limit a chunk is at most what the limit allows in one
+	// chunk time, so that pacing is smooth rather than a burst and a pause.
+	if c.cfg.rowsPerSecond > 0 {
+		cfg.MaxChunkRows = max(1, int(c.cfg.rowsPerSecond*c.cfg.chunkTime.Seconds()))
 	}
-	return err
+	return copyengine.Run(ctx, cfg, tables, readers, &copierWriter{r: r})
 }
 
-// pace waits for the throttler and the rate limits before a chunk of
-// table name is read.
-func (r *copierRun) pace(ctx context.Context, name string) error {
+// pace waits for the throttler and the rate limits before a chunk of t is
+// read.
+func (r *copierRun) pace(ctx context.Context, t *copyengine.Table) error {
 	if th := r.c.cfg.throttler; th != nil {
-		if err := th.Throttle(ctx, name); err != nil {
-			return fmt.Errorf("table %s: throttler: %w", schema.QualifiedName(r.c.database, name), err)
+		if err := th.Throttle(ctx, t.Name); err != nil {
+			return fmt.Errorf("table %s: throttler: %w", t.QualifiedName(), err)
 		}
 	}
 	if err := r.rowRate.wait(ctx); err != nil {
 		return err
 	}
 	return r.byteRate.wait(ctx)
-}
-
-// chunkQuery is the query that reads the chunk of seg after from, at most
-// limit rows (0: a keyless table, read whole), and the limit it applies.
-func (r *copierRun) chunkQuery(seg *segment, from keyset.Values) (query string, args []any, limit int) {
-	c, t := r.c, seg.table
-	name := t.ct.def.Name
-	if t.ct.keyless {
-		return fmt.Sprintf("SELECT %s FROM %s", t.selectList, schema.QualifiedName(c.database, name)), nil, 0
-	}
-	limit = t.limit(c.cfg.chunkRows, r.capBytes)
-	// Under a rate limit a chunk is at most what the limit allows in one
-	// chunk time, so that pacing is smooth rather than a burst and a pause.
-	if c.cfg.rowsPerSecond > 0 {
-		limit = min(limit, max(1, int(c.cfg.rowsPerSecond*c.cfg.chunkTime.Seconds())))
-	}
-	query, args = t.ct.key.ChunkQuery(c.database, name, t.selectList, keyset.Range{Lower: from, Upper: seg.upper}, limit)
-	return query, args, limit
-}
-
-// read reads and encodes one chunk of seg after from.
-func (r *copierRun) read(ctx context.Context, conn *sql.Conn, seg *segment, from keyset.Values, buf []byte) (*chunk, error) {
-	c, t := r.c, seg.table
-	name := t.ct.def.Name
-	object := "table " + schema.QualifiedName(c.database, name)
-	// readErr is the error of a failed read: the source table's.
-	readErr := func(err error) error { return r.sourceErr(object, fmt.Errorf("read chunk: %w", err)) }
-	if err := r.pace(ctx, name); err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	query, args, limit := r.chunkQuery(seg, from)
-	rows, err := conn.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, readErr(err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, readErr(err)
-	}
-	raw := make([]sql.RawBytes, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range raw {
-		ptrs[i] = &raw[i]
-	}
-	if buf == nil {
-		buf = make([]byte, 0, r.capBytes+r.capBytes/8)
-	}
-	ch := &chunk{seg: seg}
-	lastKey := make([][]byte, len(t.keyPos))
-	ncopied := len(t.kinds)
-	insert := t.method == WriteInsert
-	stmtStart := 0
-	cut := false
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, readErr(err)
-		}
-		// Grow once to what the row can take at most (every byte escaped),
-		// not by doubling through garbage when a row is wide.
-		need := 16 + len(t.insertHead)
-		for i := range ncopied {
-			need += 2*len(raw[i]) + 12
-		}
-		buf = slices.Grow(buf, need)
-		if insert {
-			if len(buf) == stmtStart {
-				buf = append(buf, t.insertHead...)
-			} else {
-				buf = append(buf, ',')
-			}
-			buf = append(buf, '(')
-			for i := range ncopied {
-				if i > 0 {
-					buf = append(buf, ',')
-				}
-				buf = rowcodec.AppendLiteral(buf, t.kinds[i], raw[i])
-			}
-			buf = append(buf, ')')
-			if len(buf)-stmtStart >= insertStatementBytes {
-				stmtStart = len(buf)
-				ch.stmts = append(ch.stmts, stmtStart)
-			}
-		} else {
-			for i := range ncopied {
-				if i > 0 {
-					buf = append(buf, '\t')
-				}
-				buf = rowcodec.AppendLoadField(buf, raw[i])
-			}
-			buf = append(buf, '\n')
-		}
-		ch.rows++
-		for i, p := range t.keyPos {
-			lastKey[i] = append(lastKey[i][:0], raw[p]...)
-		}
-		if t.ct.keyless {
-			if int64(ch.rows) > c.cfg.keylessMaxRows || int64(len(buf)) > r.capBytes {
-				return nil, r.sourceErr(object,
-					fmt.Errorf("%w, and it holds more than the %d rows (or %s) allowed in one chunk", schema.ErrNoKey, c.cfg.keylessMaxRows, formatBytes(r.capBytes)))
-			}
-		} else if int64(len(buf)) >= r.capBytes {
-			cut = true
-			break
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, readErr(err)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, readErr(err)
-	}
-	if insert && len(buf) > stmtStart {
-		ch.stmts = append(ch.stmts, len(buf))
-	}
-	t.readRows.Add(int64(ch.rows))
-	t.readBytes.Add(int64(len(buf)))
-	ch.data = buf
-	ch.final = t.ct.keyless || !cut && ch.rows < limit
-	if ch.rows > 0 && !t.ct.keyless {
-		ch.last = make(keyset.Values, len(lastKey))
-		for i, b := range lastKey {
-			if ch.last[i], err = t.ct.key.Value(i, b); err != nil {
-				return nil, readErr(err)
-			}
-		}
-	} else {
-		ch.last = from
-	}
-	ch.took = time.Since(start)
-	return ch, nil
-}
-
-// write writes a chunk and its checkpoint in one transaction.
-func (r *copierRun) write(ctx context.Context, conn *sql.Conn, handler string, ch *chunk) error {
-	seg, t := ch.seg, ch.seg.table
-	start := time.Now()
-	object := "table " + schema.QualifiedName(r.c.cfg.targetDatabase, t.ct.target)
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return r.targetErr(object, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if ch.rows > 0 {
-		var written int64
-		if t.method == WriteLoadData {
-			mysql.RegisterReaderHandler(handler, func() io.Reader { return bytes.NewReader(ch.data) })
-			stmt, err := t.load.SQL("Reader::" + handler)
-			if err != nil {
-				return r.targetErr(object, err)
-			}
-			res, err := tx.ExecContext(ctx, stmt)
-			if err != nil {
-				return r.targetErr(object, fmt.Errorf("LOAD DATA: %w", err))
-			}
-			written, _ = res.RowsAffected()
-		} else {
-			begin := 0
-			for _, end := range ch.stmts {
-				// The buffer is not touched until the statement returns.
-				res, err := tx.ExecContext(ctx, unsafe.String(&ch.data[begin], end-begin))
-				if err != nil {
-					return r.targetErr(object, fmt.Errorf("INSERT: %w", err))
-				}
-				n, _ := res.RowsAffected()
-				written += n
-				begin = end
-			}
-		}
-		if written != int64(ch.rows) {
-			return r.targetErr(object, fmt.Errorf("%d of %d rows of a chunk were written: the target skipped rows (a duplicate key?)", written, ch.rows))
-		}
-	}
-	if err := r.c.checkpoint.SaveChunk(ctx, tx, r.c.cfg.targetDatabase, t.ct.target, seg.index, ch.last, int64(ch.rows), int64(len(ch.data)), ch.final); err != nil {
-		return r.targetErr("checkpoint", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return r.targetErr(object, fmt.Errorf("commit: %w", err))
-	}
-	seg.last, seg.done = ch.last, ch.final
-	t.rows.Add(int64(ch.rows))
-	t.bytes.Add(int64(len(ch.data)))
-	t.chunks.Add(1)
-	r.rowRate.done(int64(ch.rows))
-	r.byteRate.done(int64(len(ch.data)))
-	if r.c.cfg.chunkRows == 0 {
-		t.observe(ch.rows, ch.took+time.Since(start))
-	}
-	if ch.final && t.pending.Add(-1) == 0 {
-		return r.finalize(ctx, conn, t)
-	}
-	return nil
 }
 
 // finalize completes a table whose segments are all done: it adds the
@@ -786,11 +433,9 @@ func (r *copierRun) finalize(ctx context.Context, conn *sql.Conn, t *tableRun) e
 	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+name).Scan(&n); err != nil {
 		return r.targetErr(object, err)
 	}
-	if want := t.rows.Load(); n != want {
+	if want := t.Rows(); n != want {
 		return r.targetErr(object, fmt.Errorf("%w: it holds %d rows but its checkpoints count %d: rows were written by someone else, or lost; the copy is not done", ErrRowsDiffer, n, want))
 	}
-	t.done.Store(true)
-	r.emit()
 	return nil
 }
 
@@ -864,27 +509,6 @@ func isDuplicateName(err error) bool {
 	return errors.As(err, &me) && (me.Number == 1061 || me.Number == 1826) // ER_DUP_KEYNAME, ER_FK_DUP_NAME
 }
 
-// ticker emits progress every progress interval until stop is called.
-func (r *copierRun) ticker(ctx context.Context) (stop func()) {
-	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(r.c.cfg.progressInterval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				r.emit()
-			}
-		}
-	})
-	return func() { close(quit); wg.Wait() }
-}
-
 // snapshot builds a progress report from the tables' counters.
 func (r *copierRun) snapshot() Progress {
 	now := time.Now()
@@ -892,22 +516,22 @@ func (r *copierRun) snapshot() Progress {
 	var startRows int64
 	secs := p.Elapsed.Seconds()
 	for _, t := range r.tables {
-		rows, bytes := t.rows.Load(), t.bytes.Load()
-		tp := TableProgress{Name: t.ct.def.Name, Rows: rows, Bytes: bytes, RowsEstimate: max(t.estimate, rows), Done: t.done.Load()}
+		rows, bytes := t.Rows(), t.Bytes()
+		tp := TableProgress{Name: t.ct.def.Name, Rows: rows, Bytes: bytes, RowsEstimate: max(t.Estimate, rows), Done: t.Done()}
 		if tp.Done {
 			p.TablesDone++
 			tp.RowsEstimate = rows
-		} else if rows > t.startRows && p.Rows == 0 && p.Table == "" {
+		} else if rows > t.StartRows() && p.Rows == 0 && p.Table == "" {
 			p.Table = tp.Name
 		}
-		if !tp.Done && secs >= 1 && rows > t.startRows {
-			tp.ETA = time.Duration(float64(tp.RowsEstimate-rows) / (float64(rows-t.startRows) / secs) * float64(time.Second))
+		if !tp.Done && secs >= 1 && rows > t.StartRows() {
+			tp.ETA = time.Duration(float64(tp.RowsEstimate-rows) / (float64(rows-t.StartRows()) / secs) * float64(time.Second))
 		}
 		p.Rows += rows
 		p.Bytes += bytes
 		p.RowsEstimate += tp.RowsEstimate
 		p.BytesEstimate += t.ct.def.DataLength
-		startRows += t.startRows
+		startRows += t.StartRows()
 		p.Tables = append(p.Tables, tp)
 	}
 	if secs > 0 {
@@ -938,7 +562,7 @@ func (r *copierRun) finishReport() {
 	r.report.Tables = r.report.Tables[:0]
 	r.report.Rows, r.report.Bytes = 0, 0
 	for _, t := range r.tables {
-		tr := TableReport{Name: t.ct.def.Name, TargetName: t.ct.target, Rows: t.rows.Load(), Done: t.done.Load(), Bytes: t.bytes.Load(), Chunks: t.chunks.Load()}
+		tr := TableReport{Name: t.ct.def.Name, TargetName: t.ct.target, Rows: t.Rows(), Done: t.Done(), Bytes: t.Bytes(), Chunks: t.Chunks()}
 		r.report.Tables = append(r.report.Tables, tr)
 		r.report.Rows += tr.Rows
 		r.report.Bytes += tr.Bytes
@@ -962,9 +586,9 @@ func (r *copierRun) incomplete(err error) error {
 	var partial []string
 	for _, t := range r.tables {
 		switch {
-		case t.done.Load() || t.pending.Load() == 0: // every row is in; its indexes or check may not be
+		case t.Done() || t.Pending() == 0: // every row is in; its indexes or check may not be
 			e.Done = append(e.Done, t.ct.target)
-		case t.rows.Load() > 0:
+		case t.Rows() > 0:
 			partial = append(partial, t.ct.target)
 		}
 	}

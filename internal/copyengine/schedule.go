@@ -1,4 +1,4 @@
-package migrate
+package copyengine
 
 import (
 	"slices"
@@ -22,19 +22,19 @@ type schedule struct {
 // tableQueue is a table's segments not yet taken, and the threads copying
 // the table now.
 type tableQueue struct {
-	table    *tableRun
-	segments []*segment
+	table    *Table
+	segments []*Segment
 	rowsLeft int64 // estimated rows of the segments not yet taken
 	active   int
 }
 
 // newSchedule queues the segments of tables that are not done.
-func newSchedule(tables []*tableRun) *schedule {
+func newSchedule(tables []*Table) *schedule {
 	s := &schedule{}
 	for _, t := range tables {
-		q := &tableQueue{table: t, rowsLeft: max(t.estimate-t.rows.Load(), 0)}
-		for _, seg := range t.segments {
-			if !seg.done {
+		q := &tableQueue{table: t, rowsLeft: max(t.Estimate-t.rows.Load(), 0)}
+		for _, seg := range t.Segments {
+			if !seg.Done {
 				q.segments = append(q.segments, seg)
 			}
 		}
@@ -48,11 +48,11 @@ func newSchedule(tables []*tableRun) *schedule {
 // next takes the next segment for a thread that has finished with the
 // table of its previous segment (nil for a thread's first call), or
 // returns nil when none is left.
-func (s *schedule) next(previous *segment) *segment {
+func (s *schedule) next(previous *Segment) *Segment {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if previous != nil {
-		if i := slices.IndexFunc(s.queues, func(q *tableQueue) bool { return q.table == previous.table }); i >= 0 {
+		if i := slices.IndexFunc(s.queues, func(q *tableQueue) bool { return q.table == previous.Table }); i >= 0 {
 			s.queues[i].active--
 		}
 	}

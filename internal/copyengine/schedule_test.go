@@ -1,4 +1,4 @@
-package migrate
+package copyengine
 
 import (
 	"testing"
@@ -8,23 +8,23 @@ import (
 )
 
 func TestScheduleSpreadsThreadsOverTables(t *testing.T) {
-	table := func(name string, estimate int64, segments int) *tableRun {
-		tr := &tableRun{ct: &copyTable{target: name}, estimate: estimate}
+	table := func(name string, estimate int64, segments int) *Table {
+		tr := &Table{Name: name, Estimate: estimate}
 		for i := range segments {
-			tr.segments = append(tr.segments, &segment{table: tr, index: i})
+			tr.Segments = append(tr.Segments, &Segment{Table: tr, Index: i})
 		}
 		return tr
 	}
 	big, mid, small := table("big", 3000, 3), table("mid", 1000, 2), table("small", 10, 1)
 	done := table("done", 50, 1)
-	done.segments[0].done = true
-	s := newSchedule([]*tableRun{small, done, mid, big})
+	done.Segments[0].Done = true
+	s := newSchedule([]*Table{small, done, mid, big})
 
-	name := func(seg *segment) string {
+	name := func(seg *Segment) string {
 		if seg == nil {
 			return "none"
 		}
-		return seg.table.ct.target
+		return seg.Table.Name
 	}
 	// Three threads start on three tables, the largest first.
 	a, b, c := s.next(nil), s.next(nil), s.next(nil)
@@ -39,7 +39,7 @@ func TestScheduleSpreadsThreadsOverTables(t *testing.T) {
 	// Then big's last segment, and nothing more; done's segment is never handed out.
 	b = s.next(b)
 	assert.Equal(t, "big", name(b))
-	for _, seg := range []*segment{a, c, d, b} {
+	for _, seg := range []*Segment{a, c, d, b} {
 		require.Nil(t, s.next(seg))
 	}
 }
