@@ -341,8 +341,12 @@ func (c *Copier) firstChunkRows(d *schema.TableDef) int {
 // besides: the driver's packet buffers (one per row wider than 256 KiB),
 // garbage between collections (the Go heap grows to twice what is live
 // before it collects) and the runtime.
-func (c *Copier) chunkBytes() int64 {
-	return min(32<<20, c.cfg.memoryBudget/8/int64(3*c.cfg.threads))
+func (c *Copier) chunkBytes() int64 { return c.cfg.chunkBytes() }
+
+// chunkBytes is the chunk byte cap of the copy engine's executors (see
+// Copier.chunkBytes).
+func (c *config) chunkBytes() int64 {
+	return min(32<<20, c.memoryBudget/8/int64(3*c.threads))
 }
 
 var (

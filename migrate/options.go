@@ -36,6 +36,19 @@ type StatementsOption interface {
 	applyStatements(*Statements) error
 }
 
+// SplitOption configures a Split (NewSplit).
+type SplitOption interface {
+	applySplit(*config) error
+}
+
+// EngineOption is an option of the executors that copy with the copy
+// engine (chunked reads, checkpoints): it is a CopierOption and a
+// SplitOption.
+type EngineOption interface {
+	CopierOption
+	SplitOption
+}
+
 // CopyOption is an option both copy executors take: it is a PipeOption
 // and a CopierOption.
 type CopyOption interface {
@@ -48,6 +61,7 @@ type CopyOption interface {
 type ExecutorOption interface {
 	CopyOption
 	StatementsOption
+	SplitOption
 }
 
 // copyOption is an option of Pipe and Copier.
@@ -62,6 +76,18 @@ type executorOption func(*executorConfig) error
 func (o executorOption) applyPipe(c *config) error           { return o(&c.executorConfig) }
 func (o executorOption) applyCopier(c *config) error         { return o(&c.executorConfig) }
 func (o executorOption) applyStatements(s *Statements) error { return o(&s.executorConfig) }
+func (o executorOption) applySplit(c *config) error          { return o(&c.executorConfig) }
+
+// engineOption is an option of Copier and Split.
+type engineOption func(*config) error
+
+func (o engineOption) applyCopier(c *config) error { return o(c) }
+func (o engineOption) applySplit(c *config) error  { return o(c) }
+
+// splitOption is an option only a Split takes.
+type splitOption func(*config) error
+
+func (o splitOption) applySplit(c *config) error { return o(c) }
 
 // pipeOption is an option only a Pipe takes.
 type pipeOption func(*config) error
@@ -114,6 +140,7 @@ type config struct {
 	progressInterval time.Duration
 
 	copierConfig
+	keyExpr string // WithKeyExpression
 }
 
 // OptionError is an option given a value it does not take, or that
@@ -386,8 +413,8 @@ func WithTableNames(names map[string]string) CopierOption {
 // connection. Threads go to different tables first: writers into one
 // table contend for its indexes. With both servers on 2 cores the benchmark data copied in
 // 10.2 s with 2 threads and 10.7 s with 4 (single runs).
-func WithThreads(n int) CopierOption {
-	return copierOption(func(c *config) error {
+func WithThreads(n int) EngineOption {
+	return engineOption(func(c *config) error {
 		if n < 1 || n > 64 {
 			return optionError("WithThreads", "%d is not between 1 and 64", n)
 		}
@@ -398,8 +425,8 @@ func WithThreads(n int) CopierOption {
 
 // WithSnapshot sets how a Copier reads the source (default
 // SnapshotConsistent).
-func WithSnapshot(mode SnapshotMode) CopierOption {
-	return copierOption(func(c *config) error {
+func WithSnapshot(mode SnapshotMode) EngineOption {
+	return engineOption(func(c *config) error {
 		if mode != SnapshotConsistent && mode != SnapshotNone {
 			return optionError("WithSnapshot", "unknown mode %d", mode)
 		}
@@ -451,8 +478,8 @@ func WithKeylessTables(maxRows int64) CopierOption {
 }
 
 // WithThrottler has a Copier consult t before reading every chunk.
-func WithThrottler(t Throttler) CopierOption {
-	return copierOption(func(c *config) error {
+func WithThrottler(t Throttler) EngineOption {
+	return engineOption(func(c *config) error {
 		if t == nil {
 			return optionError("WithThrottler", "nil throttler")
 		}
@@ -464,8 +491,8 @@ func WithThrottler(t Throttler) CopierOption {
 // WithRateLimit caps a Copier's speed over all threads: at most
 // rowsPerSecond rows and bytesPerSecond bytes per second; 0 leaves that
 // measure unlimited.
-func WithRateLimit(rowsPerSecond, bytesPerSecond float64) CopierOption {
-	return copierOption(func(c *config) error {
+func WithRateLimit(rowsPerSecond, bytesPerSecond float64) EngineOption {
+	return engineOption(func(c *config) error {
 		if rowsPerSecond < 0 || bytesPerSecond < 0 || rowsPerSecond == 0 && bytesPerSecond == 0 {
 			return optionError("WithRateLimit", "%v rows/s and %v bytes/s: give one positive limit", rowsPerSecond, bytesPerSecond)
 		}
@@ -480,8 +507,8 @@ func WithRateLimit(rowsPerSecond, bytesPerSecond float64) CopierOption {
 // runtime (with the default GOGC=100). A single row larger than a thread's
 // share is still copied, alone in its chunk, and needs about three times
 // its size on top.
-func WithMemoryBudget(bytes int64) CopierOption {
-	return copierOption(func(c *config) error {
+func WithMemoryBudget(bytes int64) EngineOption {
+	return engineOption(func(c *config) error {
 		if bytes < 16<<20 {
 			return optionError("WithMemoryBudget", "%d bytes is below 16 MiB", bytes)
 		}
@@ -492,8 +519,8 @@ func WithMemoryBudget(bytes int64) CopierOption {
 
 // WithChunkTime sets the time a chunk should take (default 500ms): chunk
 // sizes adapt to it, within the memory budget.
-func WithChunkTime(d time.Duration) CopierOption {
-	return copierOption(func(c *config) error {
+func WithChunkTime(d time.Duration) EngineOption {
+	return engineOption(func(c *config) error {
 		if d < time.Millisecond {
 			return optionError("WithChunkTime", "%v is below 1ms", d)
 		}
@@ -504,8 +531,8 @@ func WithChunkTime(d time.Duration) CopierOption {
 
 // WithChunkRows fixes the rows per chunk instead of adapting them to the
 // chunk time (the memory budget still cuts a chunk short).
-func WithChunkRows(n int) CopierOption {
-	return copierOption(func(c *config) error {
+func WithChunkRows(n int) EngineOption {
+	return engineOption(func(c *config) error {
 		if n < 1 {
 			return optionError("WithChunkRows", "%d is not positive", n)
 		}
@@ -517,8 +544,8 @@ func WithChunkRows(n int) CopierOption {
 // WithSegmentRows sets how many rows of a large table make one segment
 // (default 250,000): segments of a table are copied in parallel, each with
 // its own checkpoint.
-func WithSegmentRows(n int) CopierOption {
-	return copierOption(func(c *config) error {
+func WithSegmentRows(n int) EngineOption {
+	return engineOption(func(c *config) error {
 		if n < 1 {
 			return optionError("WithSegmentRows", "%d is not positive", n)
 		}
@@ -529,8 +556,8 @@ func WithSegmentRows(n int) CopierOption {
 
 // WithCheckpointDatabase names the target database that holds a Copier's
 // checkpoints (default "_shiftgate").
-func WithCheckpointDatabase(name string) CopierOption {
-	return copierOption(func(c *config) error {
+func WithCheckpointDatabase(name string) EngineOption {
+	return engineOption(func(c *config) error {
 		if err := schema.ValidateName("checkpoint database", name); err != nil {
 			return optionError("WithCheckpointDatabase", "%w", err)
 		}
@@ -544,9 +571,24 @@ func WithCheckpointDatabase(name string) CopierOption {
 // receive them, and the target has less to write (in the benchmark 10.77 s
 // instead of 11.85 s as the median of 3 runs). Use it when the target has no replicas or they are
 // seeded separately. Needs BINLOG ADMIN (or SUPER) on the target.
-func WithoutTargetBinlog() CopierOption {
-	return copierOption(func(c *config) error {
+func WithoutTargetBinlog() EngineOption {
+	return engineOption(func(c *config) error {
 		c.noTargetBinlog = true
+		return nil
+	})
+}
+
+// WithKeyExpression has a Split route each row on the value of expr, an
+// SQL expression over the source table's columns that the source
+// evaluates (for example "LOWER(name)"), instead of the key column's
+// value. An expression of an integer type routes as an integer key, any
+// other as a string key (its text).
+func WithKeyExpression(expr string) SplitOption {
+	return splitOption(func(c *config) error {
+		if strings.TrimSpace(expr) == "" {
+			return optionError("WithKeyExpression", "empty expression")
+		}
+		c.keyExpr = expr
 		return nil
 	})
 }

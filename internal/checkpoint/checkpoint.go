@@ -271,3 +271,14 @@ func encodeKey(v keyset.Values) string {
 	}
 	return s
 }
+
+// Rewind sets segment of target's table back to an earlier chunk
+// boundary: its last key to last, its chunks to chunks and done to done,
+// and takes removed rows off its count. Run it in the transaction that
+// deletes those rows.
+func (s *Store) Rewind(ctx context.Context, tx Execer, target, table string, segment int, last keyset.Values, chunks, removed int64, done bool) error {
+	_, err := tx.ExecContext(ctx, "UPDATE "+s.table("copy_segments")+
+		" SET last_key = ?, rows_copied = rows_copied - ?, chunks = ?, done = ? WHERE target_db = ? AND target_table = ? AND segment = ?",
+		encodeKey(last), removed, chunks, done, target, table, segment)
+	return err
+}
