@@ -44,8 +44,6 @@ type copierRun struct {
 	tables   []*tableRun
 	started  time.Time
 	capBytes int64
-	rowRate  *rateLimiter
-	byteRate *rateLimiter
 
 	writer conn.Session // the target pool's session profile
 	emitMu sync.Mutex
@@ -73,13 +71,8 @@ func (c *Copier) Run(ctx context.Context, progress ProgressFunc) (*Report, error
 	r := &copierRun{
 		c: c, plan: plan, facts: facts, progress: progress, started: time.Now(),
 		report:   &Report{Scope: plan.Scope, Objects: plan.Objects, Started: time.Now(), WriteMethod: facts.method.String()},
-		capBytes: c.chunkBytes(),
-		rowRate:  newRateLimiter(c.cfg.rowsPerSecond),
-		byteRate: newRateLimiter(c.cfg.bytesPerSecond),
+		capBytes: c.cfg.engineChunkBytes(),
 		runID:    copierRuns.Add(1),
-	}
-	if bps := c.cfg.bytesPerSecond; bps > 0 {
-		r.capBytes = min(r.capBytes, max(4<<10, int64(bps*c.cfg.chunkTime.Seconds())))
 	}
 	err = r.run(ctx)
 	r.finishReport()
@@ -356,41 +349,11 @@ func (r *copierRun) copyRows(ctx context.Context, readers []*sql.Conn) error {
 	for i, tr := range r.tables {
 		tables[i] = tr.Table
 	}
-	cfg := copyengine.Config{
-		ChunkBytes:     r.capBytes,
-		ChunkRows:      c.cfg.chunkRows,
-		KeylessMaxRows: c.cfg.keylessMaxRows,
-		KeylessTooLarge: fmt.Errorf("%w, and it holds more than the %d rows (or %s) allowed in one chunk",
-			schema.ErrNoKey, c.cfg.keylessMaxRows, formatBytes(r.capBytes)),
-		ProgressInterval: c.cfg.progressInterval,
-		Progress:         r.emit,
-		Pace:             r.pace,
-		Wrote: func(rows, bytes int64) {
-			r.rowRate.done(rows)
-			r.byteRate.done(bytes)
-		},
-		SourceError: r.sourceErr,
-	}
-	// Under a rate limit a chunk is at most what the limit allows in one
-	// chunk time, so that pacing is smooth rather than a burst and a pause.
-	if c.cfg.rowsPerSecond > 0 {
-		cfg.MaxChunkRows = max(1, int(c.cfg.rowsPerSecond*c.cfg.chunkTime.Seconds()))
-	}
+	cfg := c.cfg.engineConfig(r.capBytes, r.emit, r.sourceErr)
+	cfg.KeylessMaxRows = c.cfg.keylessMaxRows
+	cfg.KeylessTooLarge = fmt.Errorf("%w, and it holds more than the %d rows (or %s) allowed in one chunk",
+		schema.ErrNoKey, c.cfg.keylessMaxRows, formatBytes(r.capBytes))
 	return copyengine.Run(ctx, cfg, tables, readers, &copierWriter{r: r})
-}
-
-// pace waits for the throttler and the rate limits before a chunk of t is
-// read.
-func (r *copierRun) pace(ctx context.Context, t *copyengine.Table) error {
-	if th := r.c.cfg.throttler; th != nil {
-		if err := th.Throttle(ctx, t.Name); err != nil {
-			return fmt.Errorf("table %s: throttler: %w", t.QualifiedName(), err)
-		}
-	}
-	if err := r.rowRate.wait(ctx); err != nil {
-		return err
-	}
-	return r.byteRate.wait(ctx)
 }
 
 // finalize completes a table whose segments are all done: it adds the

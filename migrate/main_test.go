@@ -20,9 +20,12 @@ import (
 var servers []*sandbox.Server
 
 func TestMain(m *testing.M) {
-	// The resume test runs this binary again as the copier it kills.
+	// The resume tests run this binary again as the copier or split they kill.
 	if spec := os.Getenv(copierChildEnv); spec != "" {
 		os.Exit(copierChild(spec))
+	}
+	if spec := os.Getenv(splitChildEnv); spec != "" {
+		os.Exit(splitChild(spec))
 	}
 	os.Exit(sandboxtest.Main(sandboxtest.Examples(m, &servers, prepareExamples), 2, &servers))
 }

@@ -116,7 +116,7 @@ func (s *Split) Run(ctx context.Context, progress ProgressFunc) (*Report, error)
 	}
 	r := &splitRun{s: s, plan: plan, facts: facts, progress: progress, started: time.Now(),
 		report:   &Report{Scope: plan.Scope, Started: time.Now(), WriteMethod: WriteLoadData.String(), Resumed: facts.resume},
-		capBytes: s.cfg.chunkBytes(), runID: splitRuns.Add(1)}
+		capBytes: s.cfg.engineChunkBytes(), runID: splitRuns.Add(1)}
 	err = r.run(ctx)
 	r.finishReport()
 	if err == nil && !r.table.Done() {
@@ -175,10 +175,7 @@ func (r *splitRun) run(ctx context.Context) (err error) {
 	r.report.Consistent = method == snapshot.BackupStage && !r.report.Resumed
 	s.cfg.logger.Info("split started", "table", s.table, "shards", len(s.locs), "servers", len(s.instances), "threads", threads, "resumed", r.report.Resumed)
 	r.emit()
-	cfg := copyengine.Config{
-		ChunkBytes: r.capBytes, ChunkRows: s.cfg.chunkRows, ProgressInterval: s.cfg.progressInterval, Progress: r.emit,
-		SourceError: s.sourceErr,
-	}
+	cfg := s.cfg.engineConfig(r.capBytes, r.emit, s.sourceErr)
 	if err := copyengine.Run(ctx, cfg, []*copyengine.Table{r.table}, snap.Readers[0], &splitWriter{r: r}); err != nil {
 		return r.incomplete(err)
 	}

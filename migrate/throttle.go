@@ -2,8 +2,11 @@ package migrate
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/shiftgate/shiftgate/internal/copyengine"
 )
 
 // Throttler is consulted by a Copier before it reads each chunk. Throttle
@@ -71,4 +74,52 @@ func (l *rateLimiter) done(n int64) {
 		l.next = now
 	}
 	l.next = l.next.Add(time.Duration(float64(n) / l.perSecond * float64(time.Second)))
+}
+
+// engineConfig is the copy engine's configuration for an executor with
+// config c: chunks of at most capBytes (engineChunkBytes), sized and paced
+// by c's options (WithChunkRows, WithThrottler, WithRateLimit), progress
+// reported by progress, read errors wrapped by sourceErr.
+func (c *config) engineConfig(capBytes int64, progress func(), sourceErr func(object string, err error) error) copyengine.Config {
+	rowRate, byteRate := newRateLimiter(c.rowsPerSecond), newRateLimiter(c.bytesPerSecond)
+	cfg := copyengine.Config{
+		ChunkBytes:       capBytes,
+		ChunkRows:        c.chunkRows,
+		ProgressInterval: c.progressInterval,
+		Progress:         progress,
+		SourceError:      sourceErr,
+		Pace: func(ctx context.Context, t *copyengine.Table) error {
+			if th := c.throttler; th != nil {
+				if err := th.Throttle(ctx, t.Name); err != nil {
+					return fmt.Errorf("table %s: throttler: %w", t.QualifiedName(), err)
+				}
+			}
+			if err := rowRate.wait(ctx); err != nil {
+				return err
+			}
+			return byteRate.wait(ctx)
+		},
+		Wrote: func(rows, bytes int64) {
+			rowRate.done(rows)
+			byteRate.done(bytes)
+		},
+	}
+	// Under a rate limit a chunk is at most what the limit allows in one
+	// chunk time, so that pacing is smooth rather than a burst and a pause.
+	if c.rowsPerSecond > 0 {
+		cfg.MaxChunkRows = max(1, int(c.rowsPerSecond*c.chunkTime.Seconds()))
+	}
+	return cfg
+}
+
+// engineChunkBytes caps the encoded bytes of one chunk: an eighth of the
+// memory budget holds rows, and each thread has up to three chunks in
+// flight (one being read, one queued, one being written); under a byte
+// rate limit, at most what the limit allows in one chunk time.
+func (c *config) engineChunkBytes() int64 {
+	n := c.chunkBytes()
+	if bps := c.bytesPerSecond; bps > 0 {
+		n = min(n, max(4<<10, int64(bps*c.chunkTime.Seconds())))
+	}
+	return n
 }

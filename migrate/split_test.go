@@ -1,0 +1,304 @@
+package migrate_test
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/migrate"
+	"github.com/shiftgate/shiftgate/shard"
+)
+
+// md5Router is the seed's recipe, int(md5(key).hexdigest(), 16) % n + 1,
+// over locations built by at: a router of the tests' own, so that they do
+// not depend on package shard's.
+type md5Router struct{ locs []shard.Location }
+
+func newMD5Router(n int, at func(shard int) (instance, database, table string)) *md5Router {
+	r := &md5Router{}
+	for i := 1; i <= n; i++ {
+		in, db, tb := at(i)
+		r.locs = append(r.locs, shard.Location{Shard: i, Instance: in, Database: db, Table: tb})
+	}
+	return r
+}
+
+func (r *md5Router) Locations() []shard.Location { return r.locs }
+
+func (r *md5Router) Route(k shard.Key) (shard.Location, error) {
+	s := k.Str()
+	if k.Kind() == shard.KindInt {
+		s = strconv.FormatInt(k.Int(), 10)
+	}
+	return r.locs[seedShard(s, len(r.locs))-1], nil
+}
+
+// seedShard is the seed's get_hash_val for n shards.
+func seedShard(key string, n int) int {
+	sum := md5.Sum([]byte(key))
+	v, _ := new(big.Int).SetString(hex.EncodeToString(sum[:]), 16)
+	return int(new(big.Int).Mod(v, big.NewInt(int64(n))).Int64()) + 1
+}
+
+// splitLayout names the tests' two layouts: "one" is test_1 .. test_32
+// in one database of the target server; "two" is 2 databases x 4 tables,
+// db 1 on the source server (instance "a") and db 2 on the target ("b").
+type splitLayout struct {
+	Kind         string
+	DBs          [2]string
+	Source       string // source database
+	Targets      map[string]string
+	CheckpointDB string
+	// RowsPerSecond slows the split down (0: no limit).
+	RowsPerSecond float64
+}
+
+func (l splitLayout) router() *md5Router {
+	if l.Kind == "one" {
+		return newMD5Router(32, func(n int) (string, string, string) { return "b", l.DBs[0], fmt.Sprintf("test_%d", n) })
+	}
+	return newMD5Router(8, func(n int) (string, string, string) {
+		m := (n - 1) / 4
+		return string(rune('a' + m)), l.DBs[m], fmt.Sprintf("test_%d", (n-1)%4+1)
+	})
+}
+
+func (l splitLayout) split(t testing.TB, opts ...migrate.SplitOption) *migrate.Split {
+	opts = append([]migrate.SplitOption{migrate.WithCheckpointDatabase(l.CheckpointDB), migrate.WithChunkRows(500),
+		migrate.WithSegmentRows(8000), migrate.WithThreads(3)}, opts...)
+	if l.RowsPerSecond > 0 {
+		opts = append(opts, migrate.WithRateLimit(l.RowsPerSecond, 0))
+	}
+	s, err := migrate.NewSplit(servers[0].DSN(""), l.Source, "test", "name", l.router(), l.Targets, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// newSplitLayout creates the seed's table test(id, name, addTime) with
+// rows rows in a new database on the source, and reserves the shard and
+// checkpoint databases of a layout.
+func newSplitLayout(t *testing.T, kind string, rows int) splitLayout {
+	src := sandboxtest.NewDatabase(t, servers[0], "seed")
+	db := sandboxtest.Open(t, servers[0], src)
+	sandboxtest.Exec(t, db,
+		"CREATE TABLE test (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64) NOT NULL, addTime DATETIME NOT NULL, KEY (addTime))",
+		fmt.Sprintf("INSERT INTO test (name, addTime) SELECT CONCAT('user', seq, IF(seq %% 7 = 0, '-é', '')), '2020-01-01' + INTERVAL seq MINUTE FROM seq_1_to_%d", rows),
+		"ANALYZE TABLE test")
+	l := splitLayout{Kind: kind, Source: src, Targets: map[string]string{"b": servers[1].DSN("")}}
+	l.DBs[0] = targetName(t, servers[1])
+	l.CheckpointDB = l.DBs[0] + "_cp"
+	if kind == "two" {
+		l.Targets["a"] = servers[0].DSN("")
+		l.DBs[0] = targetName(t, servers[0])
+		l.DBs[1] = targetName(t, servers[1])
+	}
+	t.Cleanup(func() {
+		for _, s := range servers {
+			if db, err := s.Open(""); err == nil {
+				_, _ = db.Exec("DROP DATABASE IF EXISTS `" + l.CheckpointDB + "`")
+				db.Close()
+			}
+		}
+	})
+	return l
+}
+
+// assertSplit checks that every source row is in exactly one shard, the
+// one its name routes to, with the same values.
+func assertSplit(t *testing.T, l splitLayout) {
+	t.Helper()
+	type row struct{ name, added string }
+	want := map[int64]row{}
+	rows, err := sandboxtest.Open(t, servers[0], l.Source).Query("SELECT id, name, addTime FROM test")
+	require.NoError(t, err)
+	for rows.Next() {
+		var id int64
+		var r row
+		require.NoError(t, rows.Scan(&id, &r.name, &r.added))
+		want[id] = r
+	}
+	require.NoError(t, rows.Err())
+	r := l.router()
+	got := 0
+	for _, loc := range r.Locations() {
+		srv := servers[1]
+		if loc.Instance == "a" {
+			srv = servers[0]
+		}
+		db := sandboxtest.Open(t, srv, loc.Database)
+		var count int64
+		require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM `"+loc.Table+"`").Scan(&count))
+		rows, err := db.Query("SELECT id, name, addTime FROM `" + loc.Table + "`")
+		require.NoError(t, err)
+		n := int64(0)
+		for rows.Next() {
+			var id int64
+			var x row
+			require.NoError(t, rows.Scan(&id, &x.name, &x.added))
+			w, ok := want[id]
+			if !assert.True(t, ok, "row %d in %s is not in the source, or in two shards", id, loc) {
+				continue
+			}
+			assert.Equal(t, w, x, "row %d in %s", id, loc)
+			assert.Equal(t, loc.Shard, seedShard(x.name, len(r.Locations())), "row %d (%q) is in the wrong shard %s", id, x.name, loc)
+			delete(want, id)
+			n++
+		}
+		require.NoError(t, rows.Err())
+		assert.Equal(t, count, n, "COUNT(*) of %s", loc)
+		got += int(n)
+	}
+	assert.Empty(t, want, "source rows missing from every shard")
+}
+
+func TestSplitIntoShards(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range []string{"one", "two"} {
+		t.Run(kind, func(t *testing.T) {
+			l := newSplitLayout(t, kind, 50_000)
+			s := l.split(t)
+			plan, err := s.Plan(ctx)
+			require.NoError(t, err)
+			require.Len(t, plan.Tables, len(l.router().Locations()))
+			var expected int64
+			for _, tp := range plan.Tables {
+				assert.False(t, tp.TargetExists)
+				assert.Contains(t, tp.CreateTable, "CREATE TABLE `")
+				expected += tp.Rows
+			}
+			assert.InDelta(t, 50_000, expected, 2_000, "the sample spreads the estimate over the shards")
+			var last migrate.Progress
+			report, err := s.Run(ctx, func(p migrate.Progress) { last = p })
+			require.NoError(t, err)
+			assert.Equal(t, int64(50_000), report.Rows)
+			assert.Equal(t, 1, last.TablesDone)
+			assertSplit(t, l)
+
+			// Run again: the shards hold rows of a finished split, and a
+			// split does not replace them.
+			_, err = l.split(t).Plan(ctx)
+			require.ErrorIs(t, err, migrate.ErrNotEmpty)
+		})
+	}
+}
+
+// TestSplitKeyExpression routes on an expression: LOWER(name) of rows
+// whose names differ in case goes to the shard of the lower-case name.
+func TestSplitKeyExpression(t *testing.T) {
+	ctx := context.Background()
+	l := newSplitLayout(t, "one", 2_000)
+	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], l.Source), "UPDATE test SET name = UPPER(name) WHERE id % 2 = 0")
+	_, err := l.split(t, migrate.WithKeyExpression("LOWER(name)")).Run(ctx, nil)
+	require.NoError(t, err)
+	for _, loc := range l.router().Locations() {
+		rows, err := sandboxtest.Open(t, servers[1], loc.Database).Query("SELECT LOWER(name) FROM `" + loc.Table + "`")
+		require.NoError(t, err)
+		for rows.Next() {
+			var name string
+			require.NoError(t, rows.Scan(&name))
+			require.Equal(t, loc.Shard, seedShard(name, 32), name)
+		}
+		require.NoError(t, rows.Err())
+	}
+}
+
+// splitChildEnv holds the JSON splitLayout of a split run as a child
+// process of the test binary (see TestMain).
+const splitChildEnv = "SHIFTGATE_SPLIT_CHILD"
+
+// splitChild runs the split the layout describes and returns the exit
+// code.
+func splitChild(spec string) int {
+	var l splitLayout
+	if err := json.Unmarshal([]byte(spec), &l); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	s, err := migrate.NewSplit(l.Targets["src"], l.Source, "test", "name", l.router(), map[string]string{"a": l.Targets["a"], "b": l.Targets["b"]},
+		migrate.WithCheckpointDatabase(l.CheckpointDB), migrate.WithChunkRows(500), migrate.WithSegmentRows(8000), migrate.WithThreads(3),
+		migrate.WithRateLimit(l.RowsPerSecond, 0))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if _, err := s.Run(context.Background(), nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// TestSplitResumesAfterSIGKILL kills a split into two servers, running as
+// a child process, with SIGKILL at random points, then lets it finish, and
+// checks that every row is in exactly its shard.
+func TestSplitResumesAfterSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills child processes for several seconds")
+	}
+	ctx := context.Background()
+	const total = 50_000
+	l := newSplitLayout(t, "two", total)
+	l.RowsPerSecond = 5_000
+	child := l
+	child.Targets = map[string]string{"src": servers[0].DSN(""), "a": servers[0].DSN(""), "b": servers[1].DSN("")}
+	spec, err := json.Marshal(child)
+	require.NoError(t, err)
+	checkpointRows := func() (int64, int64) {
+		var a, b int64
+		for i, n := range []*int64{&a, &b} {
+			_ = sandboxtest.Open(t, servers[i], "").QueryRow("SELECT COALESCE(SUM(rows_copied), 0) FROM `" + l.CheckpointDB + "`.copy_segments").Scan(n)
+		}
+		return a, b
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 16))
+	partial := 0
+	for attempt := 0; attempt < 10 && partial < 3; attempt++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), splitChildEnv+"="+string(spec))
+		out := &limitedWriter{max: 4096}
+		cmd.Stdout, cmd.Stderr = out, out
+		require.NoError(t, cmd.Start())
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case err := <-exited:
+			require.NoError(t, err, "the split failed before it was killed: %s", out)
+			t.Fatal("the split finished before it was killed: slow it down")
+		case <-time.After(time.Duration(300+rng.IntN(700)) * time.Millisecond):
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			<-exited
+		}
+		a, b := checkpointRows()
+		t.Logf("attempt %d: checkpoints count %d rows on a, %d on b", attempt+1, a, b)
+		if a+b > 0 && a+b < total {
+			partial++
+		}
+	}
+	require.GreaterOrEqual(t, partial, 2, "too few kills hit the split part-way")
+
+	s := l.split(t)
+	plan, err := s.Plan(ctx)
+	require.NoError(t, err, "a rerun after a kill resumes")
+	assert.True(t, plan.Tables[0].Resume)
+	report, err := s.Run(ctx, nil)
+	require.NoError(t, err)
+	assert.True(t, report.Resumed)
+	assert.Equal(t, int64(total), report.Rows)
+	assertSplit(t, l)
+}
