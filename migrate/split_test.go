@@ -302,3 +302,36 @@ func TestSplitResumesAfterSIGKILL(t *testing.T) {
 	assert.Equal(t, int64(total), report.Rows)
 	assertSplit(t, l)
 }
+
+// TestSplitRewindsAServerThatIsAhead interrupts a split into two servers,
+// then sets server a back to the start of segment 0 as if its chunks
+// there had never committed while server b's had: the rerun must take b
+// back to the same point (or b's LOAD DATA meets its own rows again) and
+// end exact.
+func TestSplitRewindsAServerThatIsAhead(t *testing.T) {
+	ctx := context.Background()
+	l := newSplitLayout(t, "two", 20_000)
+	l.RowsPerSecond = 5_000
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := l.split(t, migrate.WithThreads(1)).Run(cctx, nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	a := sandboxtest.Open(t, servers[0], "")
+	var last string
+	var chunks int
+	require.NoError(t, a.QueryRow("SELECT last_key, chunks FROM `"+l.CheckpointDB+"`.copy_segments WHERE segment = 0").Scan(&last, &chunks))
+	require.GreaterOrEqual(t, chunks, 2, "the split was interrupted before two chunks")
+	var key []struct{ I int64 }
+	require.NoError(t, json.Unmarshal([]byte(last), &key))
+	for n := 1; n <= 4; n++ {
+		sandboxtest.Exec(t, a, fmt.Sprintf("DELETE FROM `%s`.test_%d WHERE id <= %d", l.DBs[0], n, key[0].I))
+	}
+	sandboxtest.Exec(t, a, "UPDATE `"+l.CheckpointDB+"`.copy_segments SET last_key = '', chunks = 0, rows_copied = 0, done = 0 WHERE segment = 0")
+
+	l.RowsPerSecond = 0
+	report, err := l.split(t).Run(ctx, nil)
+	require.NoError(t, err)
+	assert.True(t, report.Resumed)
+	assertSplit(t, l)
+}
