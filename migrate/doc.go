@@ -9,10 +9,12 @@
 // into the mariadb client. Copier copies them natively: parallel
 // keyset-chunked reads from one consistent snapshot, LOAD DATA LOCAL INFILE
 // writes, a checkpoint per chunk committed with its rows so that a killed
-// copy resumes, and memory bounded by bytes in flight. Each constructor
-// takes its own option interface (PipeOption, CopierOption,
-// StatementsOption); an option several take, such as WithTables or
-// WithLogger, satisfies each of their interfaces, so an option given to an
+// copy resumes, and memory bounded by bytes in flight. Split copies one
+// table into the shards of a shard.Router's layout with the same engine
+// (internal/copyengine), routing rows in Go. Each constructor takes its
+// own option interface (PipeOption, CopierOption, SplitOption,
+// StatementsOption); an option several take, such as WithTables,
+// WithThreads (EngineOption) or WithLogger, satisfies each of their interfaces, so an option given to an
 // executor it does not apply to does not compile. The conformance suite
 // in migratetest checks the Executor contract for any implementation.
 package migrate

@@ -28,7 +28,7 @@ func good() {
 	_, _ = migrate.NewCopier("", "", "db", shared[0], shared[1])
 }
 
-func badCopierOptionToPipe() { // migrate.CopierOption does not implement migrate.PipeOption
+func badCopierOptionToPipe() { // migrate.EngineOption does not implement migrate.PipeOption
 	_, _ = migrate.NewPipe("", "", "db", migrate.WithThreads(2))
 }
 

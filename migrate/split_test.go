@@ -268,7 +268,8 @@ func TestSplitResumesAfterSIGKILL(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 16))
 	partial := 0
-	for attempt := 0; attempt < 10 && partial < 3; attempt++ {
+	delay := time.Second // grows while kills come before the first chunk (a slow start under -race)
+	for attempt := 0; attempt < 12 && partial < 3; attempt++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), splitChildEnv+"="+string(spec))
 		out := &limitedWriter{max: 4096}
@@ -280,13 +281,16 @@ func TestSplitResumesAfterSIGKILL(t *testing.T) {
 		case err := <-exited:
 			require.NoError(t, err, "the split failed before it was killed: %s", out)
 			t.Fatal("the split finished before it was killed: slow it down")
-		case <-time.After(time.Duration(300+rng.IntN(700)) * time.Millisecond):
+		case <-time.After(delay/2 + time.Duration(rng.Int64N(int64(delay)))):
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			<-exited
 		}
 		a, b := checkpointRows()
 		t.Logf("attempt %d: checkpoints count %d rows on a, %d on b", attempt+1, a, b)
-		if a+b > 0 && a+b < total {
+		switch {
+		case a+b == 0:
+			delay += delay / 2
+		case a+b < total:
 			partial++
 		}
 	}
