@@ -369,66 +369,6 @@ func tableRefs(n ast.Node) *ast.TableRefsClause {
 	return nil
 }
 
-// tableAliases maps the names by which a statement's tables can be
-// referred (alias or name) to their TableName, for single-level statements.
-func tableAliases(n ast.Node) map[string]*ast.TableName {
-	out := map[string]*ast.TableName{}
-	var add func(n ast.ResultSetNode)
-	add = func(n ast.ResultSetNode) {
-		switch n := n.(type) {
-		case *ast.Join:
-			if n == nil {
-				return
-			}
-			add(n.Left)
-			if n.Right != nil {
-				add(n.Right)
-			}
-		case *ast.TableSource:
-			if tn, ok := n.Source.(*ast.TableName); ok {
-				name := tn.Name.L
-				if n.AsName.L != "" {
-					name = n.AsName.L
-				}
-				out[name] = tn
-			}
-		case *ast.TableName:
-			out[n.Name.L] = n
-		}
-	}
-	if refs := tableRefs(n); refs != nil && refs.TableRefs != nil {
-		add(refs.TableRefs)
-	}
-	return out
-}
-
-// columnTable finds the table definition a column reference belongs to
-// among the statement's tables: by qualifier, or the only table that has
-// the column. It returns nil when that cannot be told.
-func columnTable(c *Check, aliases map[string]*ast.TableName, col *ast.ColumnName) *TableDef {
-	if col.Table.L != "" {
-		tn := aliases[col.Table.L]
-		if tn == nil {
-			return nil
-		}
-		return c.Table(tn)
-	}
-	var found *TableDef
-	for _, tn := range aliases {
-		def := c.Table(tn)
-		if def == nil {
-			return nil
-		}
-		if def.Column(col.Name.O) != nil {
-			if found != nil {
-				return nil
-			}
-			found = def
-		}
-	}
-	return found
-}
-
 // leadsIndex returns the name of an index whose first column is column,
 // or "".
 func leadsIndex(t *TableDef, column string) string {

@@ -251,6 +251,9 @@ type stmtState struct {
 	// algoWhy says why the statement gets its Algorithm; requested is the
 	// ALGORITHM clause it names, "" for none.
 	algoWhy, requested string
+	// cols is the statement's column references resolved, once a rule
+	// asked (see Check.column).
+	cols *resolution
 }
 
 func (rv *run) lookup(ctx context.Context, k tableKey) (*TableDef, tableState) {
