@@ -422,6 +422,23 @@ var ddlRules = []Rule{
 		},
 	},
 	{
+		ID: "ddl.stored-program", Category: CategoryDDL, Level: LevelOff,
+		Summary:  "No stored programs of the listed kinds are created or changed: their logic hides from application code review (off unless a policy turns it on).",
+		Params:   []Param{{Name: "kinds", Default: []string{"PROCEDURE", "FUNCTION", "TRIGGER", "EVENT"}, Summary: "stored program kinds not allowed"}},
+		Fires:    "CREATE TRIGGER t_ai AFTER INSERT ON big FOR EACH ROW BEGIN SET @n = @n + 1; SET @m = 1; END",
+		Passes:   "DROP TRIGGER IF EXISTS t_ai",
+		Routines: true,
+		Check: func(c *Check) {
+			if r := c.Routine(); r != nil && r.Action != "DROP" && inList(c.Strings("kinds"), r.Kind) {
+				on := ""
+				if r.Table != "" {
+					on = " on table " + r.Table
+				}
+				c.Report("%s %s %s%s is not allowed", strings.ToLower(r.Action), strings.ToLower(r.Kind), r.Name, on)
+			}
+		},
+	},
+	{
 		ID: "ddl.existence", Category: CategoryDDL, Level: LevelError,
 		Summary: "DDL does not create what exists or change what does not: tables, columns, indexes.",
 		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nALTER TABLE t ADD COLUMN a INT, DROP INDEX idx_missing",
