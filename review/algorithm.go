@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
-	"github.com/pingcap/tidb/pkg/parser/mysql"
 )
 
 // The ALTER TABLE algorithms, from cheapest to dearest.
@@ -286,13 +285,4 @@ func membersAppended(a, b string) bool {
 	a, b = strings.ToLower(a), strings.ToLower(b)
 	a = strings.TrimSuffix(a, ")")
 	return strings.HasPrefix(b, a) && len(b) > len(a) && b[len(a)] == ','
-}
-
-// isIntegerType reports the integer types of the parser.
-func isIntegerType(tp byte) bool {
-	switch tp {
-	case mysql.TypeTiny, mysql.TypeShort, mysql.TypeInt24, mysql.TypeLong, mysql.TypeLonglong:
-		return true
-	}
-	return false
 }

@@ -196,6 +196,9 @@ type run struct {
 	notes map[string]bool
 	chk   Check
 	sum   scriptSummary
+	// created are the tables the script creates, by their current name,
+	// for the rules that judge their final shape.
+	created map[tableKey]*created
 }
 
 // scriptSummary is what the script-wide rules need of the statements
@@ -204,7 +207,7 @@ type run struct {
 type scriptSummary struct {
 	ddl, dml bool // a DDL, a DML statement was reviewed
 	// altered maps a table, as Statement.Tables names it, to the index of
-	// the first ALTER TABLE, CREATE INDEX or DROP INDEX on it.
+	// the first CREATE TABLE, ALTER TABLE, CREATE INDEX or DROP INDEX on it.
 	altered map[string]int
 	// queries are the indexes of the queries before the first DDL or DML
 	// statement that the rules saw (one the parser could read).
@@ -212,8 +215,9 @@ type scriptSummary struct {
 }
 
 // note adds the statement res to the summary once the rules ran on it;
-// parsed is false for a statement the parser could not read.
-func (s *scriptSummary) note(res *Statement, parsed bool) {
+// parsed is false for a statement the parser could not read, creates is
+// true for a CREATE TABLE with its own column list.
+func (s *scriptSummary) note(res *Statement, parsed, creates bool) {
 	switch res.Kind {
 	case KindDDL, KindDML:
 		if parsed {
@@ -226,8 +230,8 @@ func (s *scriptSummary) note(res *Statement, parsed bool) {
 	}
 	s.ddl = s.ddl || res.Kind == KindDDL
 	s.dml = s.dml || res.Kind == KindDML
-	switch res.Type {
-	case "ALTER TABLE", "CREATE INDEX", "DROP INDEX":
+	switch {
+	case res.Type == "ALTER TABLE", res.Type == "CREATE INDEX", res.Type == "DROP INDEX", creates:
 		if len(res.Tables) == 0 {
 			break
 		}
@@ -306,10 +310,11 @@ func (r *Reviewer) Review(ctx context.Context, script string) (*Result, error) {
 			rv.res.Statements = append(rv.res.Statements, st.stmt)
 			st.res = &rv.res.Statements[st.stmt.Index]
 			rv.review(ctx, st)
-			rv.sum.note(st.res, st.node != nil)
+			rv.sum.note(st.res, st.node != nil, plainCreate(st.node) != nil)
 			*st = stmtState{}
 		}
 	}
+	rv.judgeShapes(ctx)
 	rv.summarize()
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -545,6 +550,7 @@ func (rv *run) review(ctx context.Context, st *stmtState) {
 	res.Level = maxLevel(res.Findings)
 	res.Risk = rv.risk(res)
 	if res.Kind == KindDDL {
+		rv.track(ctx, st)
 		rv.cat.apply(ctx, st.database, st.node)
 	}
 }

@@ -60,6 +60,9 @@ type Rule struct {
 	// describes the statement. Without it a rule sees parsed statements
 	// only.
 	Routines bool `json:"routines,omitempty"`
+	// final, for rules on a table's shape, judges each table the script
+	// creates in its state at the end of the script.
+	final func(c *Check, sh *shape)
 }
 
 var ruleIDPattern = regexp.MustCompile(`^[a-z][a-z0-9]*(\.[a-z0-9]+(-[a-z0-9]+)*)+$`)

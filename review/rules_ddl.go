@@ -250,7 +250,7 @@ var ddlRules = []Rule{
 	},
 	{
 		ID: "ddl.merge-alters", Category: CategoryDDL, Level: LevelWarning,
-		Summary: "Several changes to one table are merged into one ALTER TABLE, which rebuilds it once.",
+		Summary: "Several changes to one table are merged into one ALTER TABLE, which rebuilds it once, or into the CREATE TABLE of a table the script creates.",
 		Fires:   "ALTER TABLE orders ADD COLUMN a INT NOT NULL DEFAULT 0;\nALTER TABLE orders ADD INDEX idx_a (a)",
 		Passes:  "ALTER TABLE orders ADD COLUMN a INT NOT NULL DEFAULT 0, ADD INDEX idx_a (a)",
 		Check: func(c *Check) {
@@ -265,6 +265,10 @@ var ddlRules = []Rule{
 			}
 			if i, ok := c.rv.sum.altered[want]; ok {
 				p := &c.rv.res.Statements[i]
+				if p.Type == "CREATE TABLE" {
+					c.Report("%s is created by statement %d at line %d; declare this change in its CREATE TABLE", tableLabel(tn), p.Index+1, p.Position.Line)
+					return
+				}
 				c.Report("%s was already changed by statement %d at line %d; merge the changes into one ALTER TABLE", tableLabel(tn), p.Index+1, p.Position.Line)
 			}
 		},
