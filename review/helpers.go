@@ -35,6 +35,15 @@ type newColumn struct {
 	spec  *ast.AlterTableSpec // nil for CREATE TABLE
 }
 
+// oldName returns the name of the existing column a MODIFY or CHANGE
+// COLUMN redefines (the new column's name for ADD and MODIFY).
+func (nc newColumn) oldName() string {
+	if nc.spec != nil && nc.spec.Tp == ast.AlterTableChangeColumn && nc.spec.OldColumnName != nil {
+		return nc.spec.OldColumnName.Name.O
+	}
+	return colName(nc.def)
+}
+
 // newColumns returns the column definitions of CREATE TABLE, or of ADD,
 // MODIFY and CHANGE COLUMN clauses.
 func newColumns(n ast.StmtNode) []newColumn {
@@ -208,15 +217,27 @@ func droppedIndexes(n ast.StmtNode) []string {
 		for _, s := range n.Specs {
 			switch s.Tp {
 			case ast.AlterTableDropIndex:
-				out = append(out, s.Name)
+				out = append(out, indexName(s.Name))
 			case ast.AlterTableDropPrimaryKey:
 				out = append(out, "PRIMARY")
 			}
 		}
 	case *ast.DropIndexStmt:
-		out = append(out, n.IndexName)
+		out = append(out, indexName(n.IndexName))
 	}
 	return out
+}
+
+// isPrimaryName reports whether an index name names the primary key
+// (DROP INDEX `PRIMARY`), whatever its case.
+func isPrimaryName(name string) bool { return strings.EqualFold(name, "PRIMARY") }
+
+// indexName returns name, spelled "PRIMARY" when it names the primary key.
+func indexName(name string) string {
+	if isPrimaryName(name) {
+		return "PRIMARY"
+	}
+	return name
 }
 
 // tableOption returns the last option of type tp in opts.
