@@ -408,7 +408,7 @@ func columnFromDef(cd *ast.ColumnDef) (Column, []Index) {
 	var ix []Index
 	if ft != nil {
 		c.DataType = dataType(ft)
-		c.ColumnType = ft.CompactStr()
+		c.ColumnType = columnType(ft)
 		c.Charset = ft.GetCharset()
 		c.Collation = ft.GetCollate()
 		c.Unsigned = mysql.HasUnsignedFlag(ft.GetFlag())
@@ -446,6 +446,16 @@ func columnFromDef(cd *ast.ColumnDef) (Column, []Index) {
 		}
 	}
 	return c, ix
+}
+
+// columnType returns information_schema's COLUMN_TYPE for ft, with its
+// UNSIGNED and ZEROFILL attributes: "int(10) unsigned zerofill".
+func columnType(ft *types.FieldType) string {
+	s := ft.InfoSchemaStr()
+	if mysql.HasZerofillFlag(ft.GetFlag()) && !strings.HasSuffix(s, " zerofill") {
+		s += " zerofill"
+	}
+	return s
 }
 
 // exprString returns a literal's value, or a short rendering of another

@@ -52,3 +52,24 @@ func TestKeyChangeSpellings(t *testing.T) {
 		assert.Equal(t, algoCopy, res.Statements[1].Algorithm, drop)
 	}
 }
+
+// TestColumnTypeAttributes checks that the script catalog keeps a column
+// type's attributes, so that a change of signedness is a type change.
+func TestColumnTypeAttributes(t *testing.T) {
+	ctx := context.Background()
+	cat := NewScriptCatalog(nil)
+	require.NoError(t, cat.Apply(ctx, "a", "CREATE TABLE t (id BIGINT PRIMARY KEY, u INT UNSIGNED NOT NULL, z INT(6) UNSIGNED ZEROFILL NOT NULL, s VARCHAR(10) CHARACTER SET latin1 COLLATE latin1_bin NOT NULL, g INT AS (u + 1))"))
+	def, err := cat.Table(ctx, "a", "t")
+	require.NoError(t, err)
+	assert.Equal(t, "int(11) unsigned", def.Column("u").ColumnType)
+	assert.True(t, def.Column("u").Unsigned)
+	assert.Equal(t, "int(6) unsigned zerofill", def.Column("z").ColumnType)
+	assert.Equal(t, "latin1", def.Column("s").Charset)
+	assert.Equal(t, "latin1_bin", def.Column("s").Collation)
+	assert.True(t, def.Column("g").Generated)
+
+	const base = "CREATE TABLE t (id BIGINT PRIMARY KEY, n INT NOT NULL, u INT UNSIGNED NOT NULL);\n"
+	assert.NotEmpty(t, reviewWith(t, "ddl.lossy-type-change", nil, base+"ALTER TABLE t MODIFY n INT UNSIGNED NOT NULL"))
+	assert.NotEmpty(t, reviewWith(t, "ddl.lossy-type-change", nil, base+"ALTER TABLE t MODIFY u INT NOT NULL"))
+	assert.Empty(t, reviewWith(t, "ddl.lossy-type-change", nil, base+"ALTER TABLE t MODIFY u BIGINT UNSIGNED NOT NULL"))
+}
