@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
-	"github.com/pingcap/tidb/pkg/parser/mysql"
 )
 
 // The ALTER TABLE algorithms, from cheapest to dearest.
@@ -49,6 +48,9 @@ func (rv *run) predictAlgorithm(ctx context.Context, st *stmtState) (algo, why, 
 		if n.LockAlg != nil && n.LockAlg.AlgorithmTp != ast.AlgorithmTypeDefault {
 			requested = n.LockAlg.AlgorithmTp.String()
 		}
+		if isPrimaryName(n.IndexName) {
+			return algoCopy, "dropping the primary key without adding one copies the table", requested
+		}
 		return algoInplace, "dropping an index changes metadata in place", requested
 	case *ast.AlterTableStmt:
 		t := rv.cat.peek(ctx, qualified(st.database, n.Table))
@@ -89,20 +91,29 @@ func specAlgorithm(t *TableDef, s *ast.AlterTableSpec, mariadb, addsPK bool) (st
 	case ast.AlterTableDropColumn:
 		return dropColumnAlgorithm(t, s)
 	case ast.AlterTableDropPrimaryKey:
-		if addsPK {
-			return algoInplace, "replacing the primary key rebuilds the table"
+		return dropPKAlgorithm(addsPK)
+	case ast.AlterTableDropIndex, ast.AlterTableDropForeignKey:
+		if s.Tp == ast.AlterTableDropIndex && isPrimaryName(s.Name) {
+			return dropPKAlgorithm(addsPK)
 		}
-		return algoCopy, "dropping the primary key without adding one copies the table"
+		return algoInplace, "dropping an index or foreign key changes metadata in place"
 	case ast.AlterTableAddConstraint:
 		return constraintAlgorithm(s.Constraint)
-	case ast.AlterTableDropIndex, ast.AlterTableDropForeignKey:
-		return algoInplace, "dropping an index or foreign key changes metadata in place"
 	case ast.AlterTableModifyColumn, ast.AlterTableChangeColumn:
 		return modifyAlgorithm(t, s, mariadb)
 	case ast.AlterTableForce:
 		return algoInplace, "FORCE rebuilds the table in place"
 	}
 	return algoCopy, "this change copies the table"
+}
+
+// dropPKAlgorithm predicts dropping the primary key, replaced in the same
+// statement or not.
+func dropPKAlgorithm(addsPK bool) (string, string) {
+	if addsPK {
+		return algoInplace, "replacing the primary key rebuilds the table"
+	}
+	return algoCopy, "dropping the primary key without adding one copies the table"
 }
 
 // optionsAlgorithm predicts a clause of table options on table t (nil if
@@ -286,13 +297,4 @@ func membersAppended(a, b string) bool {
 	a, b = strings.ToLower(a), strings.ToLower(b)
 	a = strings.TrimSuffix(a, ")")
 	return strings.HasPrefix(b, a) && len(b) > len(a) && b[len(a)] == ','
-}
-
-// isIntegerType reports the integer types of the parser.
-func isIntegerType(tp byte) bool {
-	switch tp {
-	case mysql.TypeTiny, mysql.TypeShort, mysql.TypeInt24, mysql.TypeLong, mysql.TypeLonglong:
-		return true
-	}
-	return false
 }

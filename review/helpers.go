@@ -35,6 +35,15 @@ type newColumn struct {
 	spec  *ast.AlterTableSpec // nil for CREATE TABLE
 }
 
+// oldName returns the name of the existing column a MODIFY or CHANGE
+// COLUMN redefines (the new column's name for ADD and MODIFY).
+func (nc newColumn) oldName() string {
+	if nc.spec != nil && nc.spec.Tp == ast.AlterTableChangeColumn && nc.spec.OldColumnName != nil {
+		return nc.spec.OldColumnName.Name.O
+	}
+	return colName(nc.def)
+}
+
 // newColumns returns the column definitions of CREATE TABLE, or of ADD,
 // MODIFY and CHANGE COLUMN clauses.
 func newColumns(n ast.StmtNode) []newColumn {
@@ -208,15 +217,27 @@ func droppedIndexes(n ast.StmtNode) []string {
 		for _, s := range n.Specs {
 			switch s.Tp {
 			case ast.AlterTableDropIndex:
-				out = append(out, s.Name)
+				out = append(out, indexName(s.Name))
 			case ast.AlterTableDropPrimaryKey:
 				out = append(out, "PRIMARY")
 			}
 		}
 	case *ast.DropIndexStmt:
-		out = append(out, n.IndexName)
+		out = append(out, indexName(n.IndexName))
 	}
 	return out
+}
+
+// isPrimaryName reports whether an index name names the primary key
+// (DROP INDEX `PRIMARY`), whatever its case.
+func isPrimaryName(name string) bool { return strings.EqualFold(name, "PRIMARY") }
+
+// indexName returns name, spelled "PRIMARY" when it names the primary key.
+func indexName(name string) string {
+	if isPrimaryName(name) {
+		return "PRIMARY"
+	}
+	return name
 }
 
 // tableOption returns the last option of type tp in opts.
@@ -367,66 +388,6 @@ func tableRefs(n ast.Node) *ast.TableRefsClause {
 		return n.Table
 	}
 	return nil
-}
-
-// tableAliases maps the names by which a statement's tables can be
-// referred (alias or name) to their TableName, for single-level statements.
-func tableAliases(n ast.Node) map[string]*ast.TableName {
-	out := map[string]*ast.TableName{}
-	var add func(n ast.ResultSetNode)
-	add = func(n ast.ResultSetNode) {
-		switch n := n.(type) {
-		case *ast.Join:
-			if n == nil {
-				return
-			}
-			add(n.Left)
-			if n.Right != nil {
-				add(n.Right)
-			}
-		case *ast.TableSource:
-			if tn, ok := n.Source.(*ast.TableName); ok {
-				name := tn.Name.L
-				if n.AsName.L != "" {
-					name = n.AsName.L
-				}
-				out[name] = tn
-			}
-		case *ast.TableName:
-			out[n.Name.L] = n
-		}
-	}
-	if refs := tableRefs(n); refs != nil && refs.TableRefs != nil {
-		add(refs.TableRefs)
-	}
-	return out
-}
-
-// columnTable finds the table definition a column reference belongs to
-// among the statement's tables: by qualifier, or the only table that has
-// the column. It returns nil when that cannot be told.
-func columnTable(c *Check, aliases map[string]*ast.TableName, col *ast.ColumnName) *TableDef {
-	if col.Table.L != "" {
-		tn := aliases[col.Table.L]
-		if tn == nil {
-			return nil
-		}
-		return c.Table(tn)
-	}
-	var found *TableDef
-	for _, tn := range aliases {
-		def := c.Table(tn)
-		if def == nil {
-			return nil
-		}
-		if def.Column(col.Name.O) != nil {
-			if found != nil {
-				return nil
-			}
-			found = def
-		}
-	}
-	return found
 }
 
 // leadsIndex returns the name of an index whose first column is column,

@@ -158,6 +158,10 @@ type Statement struct {
 	// CREATE INDEX or DROP INDEX: "INSTANT", "INPLACE" or "COPY"; empty for
 	// other statements.
 	Algorithm string `json:"algorithm,omitempty"`
+	// Routine describes a statement that creates, changes or drops a
+	// stored program (procedure, function, trigger, event); nil for
+	// other statements.
+	Routine *Routine `json:"routine,omitempty"`
 }
 
 // Summary sums up a script's review.

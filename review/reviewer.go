@@ -196,6 +196,9 @@ type run struct {
 	notes map[string]bool
 	chk   Check
 	sum   scriptSummary
+	// created are the tables the script creates, by their current name,
+	// for the rules that judge their final shape.
+	created map[tableKey]*created
 }
 
 // scriptSummary is what the script-wide rules need of the statements
@@ -204,7 +207,7 @@ type run struct {
 type scriptSummary struct {
 	ddl, dml bool // a DDL, a DML statement was reviewed
 	// altered maps a table, as Statement.Tables names it, to the index of
-	// the first ALTER TABLE, CREATE INDEX or DROP INDEX on it.
+	// the first CREATE TABLE, ALTER TABLE, CREATE INDEX or DROP INDEX on it.
 	altered map[string]int
 	// queries are the indexes of the queries before the first DDL or DML
 	// statement that the rules saw (one the parser could read).
@@ -212,8 +215,9 @@ type scriptSummary struct {
 }
 
 // note adds the statement res to the summary once the rules ran on it;
-// parsed is false for a statement the parser could not read.
-func (s *scriptSummary) note(res *Statement, parsed bool) {
+// parsed is false for a statement the parser could not read, creates is
+// true for a CREATE TABLE with its own column list.
+func (s *scriptSummary) note(res *Statement, parsed, creates bool) {
 	switch res.Kind {
 	case KindDDL, KindDML:
 		if parsed {
@@ -226,8 +230,8 @@ func (s *scriptSummary) note(res *Statement, parsed bool) {
 	}
 	s.ddl = s.ddl || res.Kind == KindDDL
 	s.dml = s.dml || res.Kind == KindDML
-	switch res.Type {
-	case "ALTER TABLE", "CREATE INDEX", "DROP INDEX":
+	switch {
+	case res.Type == "ALTER TABLE", res.Type == "CREATE INDEX", res.Type == "DROP INDEX", creates:
 		if len(res.Tables) == 0 {
 			break
 		}
@@ -251,6 +255,11 @@ type stmtState struct {
 	// algoWhy says why the statement gets its Algorithm; requested is the
 	// ALGORITHM clause it names, "" for none.
 	algoWhy, requested string
+	// cols is the statement's column references resolved, once a rule
+	// asked (see Check.column).
+	cols *resolution
+	// routine describes a statement on a stored program, nil for others.
+	routine *Routine
 }
 
 func (rv *run) lookup(ctx context.Context, k tableKey) (*TableDef, tableState) {
@@ -301,10 +310,11 @@ func (r *Reviewer) Review(ctx context.Context, script string) (*Result, error) {
 			rv.res.Statements = append(rv.res.Statements, st.stmt)
 			st.res = &rv.res.Statements[st.stmt.Index]
 			rv.review(ctx, st)
-			rv.sum.note(st.res, st.node != nil)
+			rv.sum.note(st.res, st.node != nil, plainCreate(st.node) != nil)
 			*st = stmtState{}
 		}
 	}
+	rv.judgeShapes(ctx)
 	rv.summarize()
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -334,24 +344,32 @@ func (rv *run) parse(p *parser.Parser, pc piece, db *string, out []stmtState) []
 	st := stmtState{database: *db, execs: execs, stmt: Statement{Text: pc.text, Position: pc.pos, End: pc.pos.Offset + len(pc.text), Tables: []string{}, Findings: []Finding{}}}
 	switch {
 	case err != nil:
-		rv.parseFailure(&st.stmt, text, err)
+		if unsupportedByParser(text) {
+			st.routine = recognizeRoutine(text)
+		}
+		rv.parseFailure(&st.stmt, st.routine, text, err)
 	case len(nodes) == 0:
 		st.stmt.Kind, st.stmt.Type = KindOther, "EMPTY"
 	default:
 		st.node = nodes[0]
 		st.stmt.Kind, st.stmt.Type = classify(st.node)
-		if u, ok := st.node.(*ast.UseStmt); ok {
-			*db = u.DBName
+		switch n := st.node.(type) {
+		case *ast.UseStmt:
+			*db = n.DBName
+		case *ast.ProcedureInfo, *ast.DropProcedureStmt:
+			st.routine = recognizeRoutine(text)
 		}
 	}
+	st.stmt.Routine = st.routine
 	return append(out, st)
 }
 
 var parseErrPattern = regexp.MustCompile(`(?s)line (\d+) column (\d+) near "(.*)"`)
 
 // parseFailure fills res for a statement the parser cannot read; srv is
-// its text as the server reads it (see serverText).
-func (rv *run) parseFailure(res *Statement, srv string, err error) {
+// its text as the server reads it (see serverText), routine what the
+// statement does to a stored program if it was recognised.
+func (rv *run) parseFailure(res *Statement, routine *Routine, srv string, err error) {
 	msg := strings.TrimSpace(err.Error())
 	pos := res.Position
 	if m := parseErrPattern.FindStringSubmatch(msg); m != nil {
@@ -360,8 +378,14 @@ func (rv *run) parseFailure(res *Statement, srv string, err error) {
 		pos = advancePosition(res.Position, res.Text[:errorOffset(srv, line, col, m[3])])
 	}
 	res.Kind, res.Type = guessKind(srv)
+	if routine != nil {
+		res.Kind, res.Type = KindDDL, routine.Action+" "+routine.Kind
+	}
 	id, text := "parse.error", "cannot parse statement: "+msg
-	if unsupportedByParser(srv) {
+	switch {
+	case routine != nil:
+		id, text = "parse.unsupported", fmt.Sprintf("%s %s is not understood by the TiDB parser; rules saw its kind, name and table but not its body", res.Type, routine.Name)
+	case unsupportedByParser(srv):
 		id, text = "parse.unsupported", fmt.Sprintf("%s is not understood by the TiDB parser; the statement was not checked", res.Type)
 	}
 	for _, cr := range rv.r.policy.active {
@@ -499,6 +523,9 @@ func maxLevel(fs []Finding) Level {
 func (rv *run) review(ctx context.Context, st *stmtState) {
 	res := st.res
 	if st.node == nil {
+		if st.routine != nil {
+			rv.reviewRoutine(ctx, st)
+		}
 		return
 	}
 	main := rv.describe(ctx, st)
@@ -523,8 +550,34 @@ func (rv *run) review(ctx context.Context, st *stmtState) {
 	res.Level = maxLevel(res.Findings)
 	res.Risk = rv.risk(res)
 	if res.Kind == KindDDL {
+		rv.track(ctx, st)
 		rv.cat.apply(ctx, st.database, st.node)
 	}
+}
+
+// reviewRoutine runs the rules that look at stored programs on a
+// statement the parser could not read but the reviewer recognised.
+func (rv *run) reviewRoutine(ctx context.Context, st *stmtState) {
+	res := st.res
+	if r := st.routine; r.Table != "" {
+		t := r.Table
+		if r.TableDatabase != "" {
+			t = r.TableDatabase + "." + t
+		} else if st.database != "" {
+			t = st.database + "." + t
+		}
+		res.Tables = append(res.Tables, t)
+	}
+	c := &rv.chk
+	*c = Check{ctx: ctx, rv: rv, st: st, index: res.Index}
+	for i := range rv.r.policy.active {
+		cr := &rv.r.policy.active[i]
+		if cr.rule.Routines {
+			c.rule = cr
+			rv.runRule(ctx, c)
+		}
+	}
+	res.Level = maxLevel(res.Findings)
 }
 
 // runRule runs one rule, turning a panic into a finding.

@@ -54,6 +54,15 @@ type Rule struct {
 	Passes string `json:"passes"`
 	// Check looks at c.Stmt() and calls c.Report for each problem.
 	Check func(c *Check) `json:"-"`
+	// Routines makes the reviewer also call Check for statements on
+	// stored programs that the parser cannot read (CREATE TRIGGER,
+	// FUNCTION, EVENT...): c.Stmt() is nil then, and c.Routine()
+	// describes the statement. Without it a rule sees parsed statements
+	// only.
+	Routines bool `json:"routines,omitempty"`
+	// final, for rules on a table's shape, judges each table the script
+	// creates in its state at the end of the script.
+	final func(c *Check, sh *shape)
 }
 
 var ruleIDPattern = regexp.MustCompile(`^[a-z][a-z0-9]*(\.[a-z0-9]+(-[a-z0-9]+)*)+$`)
@@ -127,8 +136,14 @@ type Check struct {
 // Context returns the context of the Review call.
 func (c *Check) Context() context.Context { return c.ctx }
 
-// Stmt returns the parsed statement.
+// Stmt returns the parsed statement; it is nil only for rules that set
+// Routines, on a statement the parser could not read.
 func (c *Check) Stmt() ast.StmtNode { return c.st.node }
+
+// Routine describes the statement when it creates, changes or drops a
+// stored program (procedure, function, trigger, event), parsed or not;
+// it is nil for other statements.
+func (c *Check) Routine() *Routine { return c.st.routine }
 
 // Text returns the statement's text as written in the script.
 func (c *Check) Text() string { return c.st.res.Text }

@@ -2,6 +2,7 @@ package review
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -172,25 +173,12 @@ var ddlRules = []Rule{
 	},
 	{
 		ID: "ddl.drop-primary-key", Category: CategoryDDL, Level: LevelError,
-		Summary: "Dropping the primary key copies the table and leaves rows unidentifiable.",
+		Summary: "The primary key is not dropped without a replacement, in any spelling (DROP PRIMARY KEY, DROP INDEX `PRIMARY`, dropping every key column): that copies the table and leaves rows unidentifiable.",
 		Fires:   "ALTER TABLE orders DROP PRIMARY KEY",
 		Passes:  "ALTER TABLE orders DROP PRIMARY KEY, ADD PRIMARY KEY (id, user_id)",
 		Check: func(c *Check) {
-			n, ok := c.Stmt().(*ast.AlterTableStmt)
-			if !ok {
-				return
-			}
-			drops, adds := false, false
-			for _, s := range n.Specs {
-				switch {
-				case s.Tp == ast.AlterTableDropPrimaryKey:
-					drops = true
-				case s.Tp == ast.AlterTableAddConstraint && s.Constraint != nil && s.Constraint.Tp == ast.ConstraintPrimaryKey:
-					adds = true
-				}
-			}
-			if drops && !adds {
-				c.Report("the primary key of %s is dropped and not replaced", tableLabel(n.Table))
+			if how := dropsPrimaryKey(c); how != "" {
+				c.Report("the primary key of %s is dropped (%s) and not replaced", tableLabel(alteredTable(c.Stmt())), how)
 			}
 		},
 	},
@@ -201,7 +189,7 @@ var ddlRules = []Rule{
 		Passes:  "CREATE INDEX idx_user ON orders (user_id)",
 		Check: func(c *Check) {
 			for _, name := range droppedIndexes(c.Stmt()) {
-				if name != "PRIMARY" {
+				if !isPrimaryName(name) {
 					c.Report("index %s of %s is dropped; check no query needs it", name, tableLabel(alteredTable(c.Stmt())))
 				}
 			}
@@ -250,7 +238,7 @@ var ddlRules = []Rule{
 	},
 	{
 		ID: "ddl.merge-alters", Category: CategoryDDL, Level: LevelWarning,
-		Summary: "Several changes to one table are merged into one ALTER TABLE, which rebuilds it once.",
+		Summary: "Several changes to one table are merged into one ALTER TABLE, which rebuilds it once, or into the CREATE TABLE of a table the script creates.",
 		Fires:   "ALTER TABLE orders ADD COLUMN a INT NOT NULL DEFAULT 0;\nALTER TABLE orders ADD INDEX idx_a (a)",
 		Passes:  "ALTER TABLE orders ADD COLUMN a INT NOT NULL DEFAULT 0, ADD INDEX idx_a (a)",
 		Check: func(c *Check) {
@@ -265,6 +253,10 @@ var ddlRules = []Rule{
 			}
 			if i, ok := c.rv.sum.altered[want]; ok {
 				p := &c.rv.res.Statements[i]
+				if p.Type == "CREATE TABLE" {
+					c.Report("%s is created by statement %d at line %d; declare this change in its CREATE TABLE", tableLabel(tn), p.Index+1, p.Position.Line)
+					return
+				}
 				c.Report("%s was already changed by statement %d at line %d; merge the changes into one ALTER TABLE", tableLabel(tn), p.Index+1, p.Position.Line)
 			}
 		},
@@ -306,10 +298,7 @@ var ddlRules = []Rule{
 				if nc.added {
 					continue
 				}
-				old := colName(nc.def)
-				if nc.spec.Tp == ast.AlterTableChangeColumn && nc.spec.OldColumnName != nil {
-					old = nc.spec.OldColumnName.Name.O
-				}
+				old := nc.oldName()
 				oc := t.Column(old)
 				if oc == nil {
 					continue
@@ -422,12 +411,73 @@ var ddlRules = []Rule{
 		},
 	},
 	{
+		ID: "ddl.stored-program", Category: CategoryDDL, Level: LevelOff,
+		Summary:  "No stored programs of the listed kinds are created or changed: their logic hides from application code review (off unless a policy turns it on).",
+		Params:   []Param{{Name: "kinds", Default: []string{"PROCEDURE", "FUNCTION", "TRIGGER", "EVENT"}, Summary: "stored program kinds not allowed"}},
+		Fires:    "CREATE TRIGGER t_ai AFTER INSERT ON big FOR EACH ROW BEGIN SET @n = @n + 1; SET @m = 1; END",
+		Passes:   "DROP TRIGGER IF EXISTS t_ai",
+		Routines: true,
+		Check: func(c *Check) {
+			if r := c.Routine(); r != nil && r.Action != "DROP" && inList(c.Strings("kinds"), r.Kind) {
+				on := ""
+				if r.Table != "" {
+					on = " on table " + r.Table
+				}
+				c.Report("%s %s %s%s is not allowed", strings.ToLower(r.Action), strings.ToLower(r.Kind), r.Name, on)
+			}
+		},
+	},
+	{
 		ID: "ddl.existence", Category: CategoryDDL, Level: LevelError,
 		Summary: "DDL does not create what exists or change what does not: tables, columns, indexes.",
 		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nALTER TABLE t ADD COLUMN a INT, DROP INDEX idx_missing",
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nALTER TABLE t ADD COLUMN b INT, ADD INDEX idx_a (a)",
 		Check:   checkExistence,
 	},
+}
+
+// dropsPrimaryKey returns how the statement drops the table's primary
+// key without declaring a new one ("" when it does not): DROP PRIMARY
+// KEY, DROP INDEX `PRIMARY` (in ALTER TABLE or on its own), or dropping
+// every column of the key.
+func dropsPrimaryKey(c *Check) string {
+	switch n := c.Stmt().(type) {
+	case *ast.DropIndexStmt:
+		if isPrimaryName(n.IndexName) {
+			return "DROP INDEX `PRIMARY`"
+		}
+	case *ast.AlterTableStmt:
+		if _, decl := declaredIndexes(n); slices.ContainsFunc(decl, func(d declIndex) bool { return d.primary }) {
+			return ""
+		}
+		var dropped []string
+		for _, s := range n.Specs {
+			switch {
+			case s.Tp == ast.AlterTableDropPrimaryKey:
+				return "DROP PRIMARY KEY"
+			case s.Tp == ast.AlterTableDropIndex && isPrimaryName(s.Name):
+				return "DROP INDEX `" + s.Name + "`"
+			case s.Tp == ast.AlterTableDropColumn && s.OldColumnName != nil:
+				dropped = append(dropped, s.OldColumnName.Name.O)
+			}
+		}
+		if len(dropped) == 0 {
+			return ""
+		}
+		t := c.Table(n.Table)
+		if t == nil || t.PrimaryKey() == nil {
+			return ""
+		}
+		var cols []string
+		for _, ic := range t.PrimaryKey().Columns {
+			if !inList(dropped, ic.Name) {
+				return ""
+			}
+			cols = append(cols, ic.Name)
+		}
+		return "every key column dropped: " + strings.Join(cols, ", ")
+	}
+	return ""
 }
 
 // checkExistence implements ddl.existence.

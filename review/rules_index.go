@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
 )
 
 // indexView is an index as the index rules compare them.
@@ -95,6 +96,43 @@ func blobColumn(c *Check, tn *ast.TableName, name string) bool {
 	return false
 }
 
+// retypedIndexedColumns reports, for index.blob-prefix, MODIFY and CHANGE
+// COLUMN clauses that turn a column a B-tree index holds whole into TEXT,
+// BLOB or JSON, which no index can hold without a prefix length.
+func retypedIndexedColumns(c *Check) {
+	n, ok := c.Stmt().(*ast.AlterTableStmt)
+	if !ok {
+		return
+	}
+	t := c.Table(n.Table)
+	if t == nil {
+		return
+	}
+	dropped := droppedIndexes(n)
+	for _, nc := range newColumns(n) {
+		if tp := colType(nc.def); nc.added || !isBlobType(tp) && tp != mysql.TypeJSON {
+			continue
+		}
+		old := nc.oldName()
+		for _, ix := range t.Indexes {
+			if ix.Type == "FULLTEXT" || inList(dropped, ix.Name) {
+				continue
+			}
+			if slices.ContainsFunc(ix.Columns, func(ic IndexColumn) bool { return strings.EqualFold(ic.Name, old) && ic.SubPart == 0 }) {
+				c.Report("changing column %s of %s to %s leaves %s without a prefix length; the server refuses it", old, tableLabel(n.Table), typeName(nc.def.Tp), indexLabel(ix.Name))
+			}
+		}
+	}
+}
+
+// indexLabel names an index of a table for messages.
+func indexLabel(name string) string {
+	if name == "PRIMARY" {
+		return "the primary key"
+	}
+	return "index " + name
+}
+
 var indexRules = []Rule{
 	{
 		ID: "index.max-per-table", Category: CategoryIndex, Level: LevelWarning,
@@ -174,10 +212,11 @@ var indexRules = []Rule{
 	},
 	{
 		ID: "index.blob-prefix", Category: CategoryIndex, Level: LevelError,
-		Summary: "An index on a TEXT or BLOB column gives a prefix length.",
+		Summary: "An index on a TEXT or BLOB column gives a prefix length, also when MODIFY or CHANGE turns an indexed column into TEXT, BLOB or JSON: the server refuses both.",
 		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, note TEXT, KEY idx_note (note))",
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, note TEXT, KEY idx_note (note(32)))",
 		Check: func(c *Check) {
+			retypedIndexedColumns(c)
 			tn, decl := declaredIndexes(c.Stmt())
 			for _, d := range decl {
 				if d.typ != "BTREE" {

@@ -16,10 +16,14 @@ type name struct {
 	unique bool
 }
 
-// introducedNames returns the names a statement creates or renames to.
-func introducedNames(n ast.StmtNode) []name {
+// introducedNames returns the names the statement creates or renames
+// to, a stored program's included.
+func introducedNames(c *Check) []name {
 	var out []name
-	switch n := n.(type) {
+	if r := c.Routine(); r != nil && r.Action == "CREATE" {
+		out = append(out, name{kind: strings.ToLower(r.Kind), name: r.Name})
+	}
+	switch n := c.Stmt().(type) {
 	case *ast.CreateDatabaseStmt:
 		out = append(out, name{kind: "database", name: n.Name.O})
 	case *ast.CreateTableStmt:
@@ -44,6 +48,7 @@ func introducedNames(n ast.StmtNode) []name {
 			}
 		}
 	}
+	n := c.Stmt()
 	for _, nc := range newColumns(n) {
 		if nc.added || nc.spec.Tp == ast.AlterTableChangeColumn {
 			out = append(out, name{kind: "column", name: colName(nc.def)})
@@ -123,11 +128,12 @@ func matchParam(c *Check, param, s string) bool {
 var namingRules = []Rule{
 	{
 		ID: "naming.lowercase", Category: CategoryNaming, Level: LevelWarning,
-		Summary: "Database, table, column and index names are lower case.",
-		Fires:   "CREATE TABLE Orders (id BIGINT UNSIGNED PRIMARY KEY)",
-		Passes:  "CREATE TABLE orders (id BIGINT UNSIGNED PRIMARY KEY)",
+		Summary:  "Database, table, column and index names are lower case.",
+		Fires:    "CREATE TABLE Orders (id BIGINT UNSIGNED PRIMARY KEY)",
+		Passes:   "CREATE TABLE orders (id BIGINT UNSIGNED PRIMARY KEY)",
+		Routines: true,
 		Check: func(c *Check) {
-			for _, n := range introducedNames(c.Stmt()) {
+			for _, n := range introducedNames(c) {
 				if n.name != strings.ToLower(n.name) {
 					c.Report("%s name %s is not lower case", n.kind, n.name)
 				}
@@ -136,13 +142,14 @@ var namingRules = []Rule{
 	},
 	{
 		ID: "naming.max-length", Category: CategoryNaming, Level: LevelWarning,
-		Summary: "Names are at most a given number of characters long.",
-		Params:  []Param{{Name: "max", Default: 32, Summary: "longest allowed name, in characters"}},
-		Fires:   "CREATE TABLE order_items_with_a_very_long_descriptive_name (id BIGINT PRIMARY KEY)",
-		Passes:  "CREATE TABLE order_items (id BIGINT PRIMARY KEY)",
+		Summary:  "Names are at most a given number of characters long.",
+		Params:   []Param{{Name: "max", Default: 32, Summary: "longest allowed name, in characters"}},
+		Fires:    "CREATE TABLE order_items_with_a_very_long_descriptive_name (id BIGINT PRIMARY KEY)",
+		Passes:   "CREATE TABLE order_items (id BIGINT PRIMARY KEY)",
+		Routines: true,
 		Check: func(c *Check) {
 			maxLen := c.Int("max")
-			for _, n := range introducedNames(c.Stmt()) {
+			for _, n := range introducedNames(c) {
 				if l := countRunes(n.name); l > maxLen {
 					c.Report("%s name %s is %d characters long; the limit is %d", n.kind, n.name, l, maxLen)
 				}
@@ -151,12 +158,13 @@ var namingRules = []Rule{
 	},
 	{
 		ID: "naming.reserved-word", Category: CategoryNaming, Level: LevelError,
-		Summary: "Names are not reserved words, which need quoting everywhere.",
-		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, `order` INT NOT NULL)",
-		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, sort_order INT NOT NULL)",
+		Summary:  "Names are not reserved words, which need quoting everywhere.",
+		Fires:    "CREATE TABLE t (id BIGINT PRIMARY KEY, `order` INT NOT NULL)",
+		Passes:   "CREATE TABLE t (id BIGINT PRIMARY KEY, sort_order INT NOT NULL)",
+		Routines: true,
 		Check: func(c *Check) {
 			words := reserved()
-			for _, n := range introducedNames(c.Stmt()) {
+			for _, n := range introducedNames(c) {
 				if words[strings.ToLower(n.name)] {
 					c.Report("%s name %s is a reserved word", n.kind, n.name)
 				}
@@ -217,7 +225,7 @@ var namingRules = []Rule{
 		Fires:   "CREATE TABLE `order-items` (id BIGINT PRIMARY KEY)",
 		Passes:  "CREATE TABLE order_items (id BIGINT PRIMARY KEY)",
 		Check: func(c *Check) {
-			for _, n := range introducedNames(c.Stmt()) {
+			for _, n := range introducedNames(c) {
 				if n.kind == "table" && !matchParam(c, "pattern", n.name) {
 					c.Report("table name %s does not match %s", n.name, c.String("pattern"))
 				}
@@ -231,7 +239,7 @@ var namingRules = []Rule{
 		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, `user name` VARCHAR(20))",
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, user_name VARCHAR(20))",
 		Check: func(c *Check) {
-			for _, n := range introducedNames(c.Stmt()) {
+			for _, n := range introducedNames(c) {
 				if n.kind == "column" && !matchParam(c, "pattern", n.name) {
 					c.Report("column name %s does not match %s", n.name, c.String("pattern"))
 				}
@@ -245,7 +253,7 @@ var namingRules = []Rule{
 		Fires:   "CREATE TABLE orders_bak (id BIGINT PRIMARY KEY)",
 		Passes:  "CREATE TABLE orders_archive (id BIGINT PRIMARY KEY)",
 		Check: func(c *Check) {
-			for _, n := range introducedNames(c.Stmt()) {
+			for _, n := range introducedNames(c) {
 				if n.kind == "table" && matchParam(c, "pattern", strings.ToLower(n.name)) {
 					c.Report("table name %s looks like a backup or scratch table", n.name)
 				}

@@ -7,10 +7,15 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 )
 
-// referencedTables returns the base tables a statement reads or changes,
-// leaving out names it creates, CTE names, and DROP ... IF EXISTS targets.
-func referencedTables(n ast.StmtNode) []*ast.TableName {
+// referencedTables returns the base tables the statement reads or
+// changes, leaving out names it creates, CTE names, and DROP ... IF
+// EXISTS targets; a trigger's table counts.
+func referencedTables(c *Check) []*ast.TableName {
 	var out []*ast.TableName
+	if r := c.Routine(); r != nil && r.Table != "" {
+		out = append(out, &ast.TableName{Schema: ast.NewCIStr(r.TableDatabase), Name: ast.NewCIStr(r.Table)})
+	}
+	n := c.Stmt()
 	ctes := map[string]bool{}
 	walk(n, func(x ast.Node) bool {
 		if w, ok := x.(*ast.WithClause); ok {
@@ -63,112 +68,33 @@ func referencedTables(n ast.StmtNode) []*ast.TableName {
 	return out
 }
 
-// unknownColumns reports column references of a single-level DML statement
-// that none of its known tables has.
+// unknownColumns reports the column references of a statement that no
+// table in their reach has: the tables of their own query block and of
+// the blocks it is nested in. References that cannot be told (a table the
+// catalog does not know, SELECT * of a derived table) are not reported;
+// each reference is reported once.
 func unknownColumns(c *Check) {
-	n := c.Stmt()
-	aliases := tableAliases(n)
-	if len(aliases) == 0 {
-		return
-	}
-	r := columnResolver{c: c, defs: map[string]*TableDef{}, seen: map[string]bool{}}
-	for alias, tn := range aliases {
-		def := c.Table(tn)
-		if def == nil || len(def.Columns) == 0 {
-			return // cannot tell
+	seen := map[string]bool{}
+	for _, u := range c.resolution().uses {
+		cn := u.name
+		key := cn.Table.L + "." + cn.Name.L
+		if seen[key] || u.ref.state != refNoTable && u.ref.state != refMissing {
+			continue
 		}
-		r.defs[alias] = def
-	}
-	var complex bool
-	r.selectAliases, complex = selectAliases(n)
-	if complex {
-		return
-	}
-	walk(n, func(x ast.Node) bool {
-		switch x := x.(type) {
-		case *ast.ColumnNameExpr:
-			r.check(x.Name, x.OriginTextPosition())
-		case *ast.Assignment:
-			r.check(x.Column, 0)
-		}
-		return true
-	})
-	if ins, ok := n.(*ast.InsertStmt); ok {
-		for _, cn := range ins.Columns {
-			r.check(cn, 0)
-		}
-	}
-}
-
-// selectAliases is the lower-case aliases n gives its select fields.
-// complex is true, and the aliases incomplete, when n has subqueries or
-// derived tables: they refer to names the simple resolution of
-// unknownColumns does not see.
-func selectAliases(n ast.Node) (aliases map[string]bool, complex bool) {
-	aliases = map[string]bool{}
-	walk(n, func(x ast.Node) bool {
-		switch x := x.(type) {
-		case *ast.SubqueryExpr:
-			complex = true
-		case *ast.TableSource:
-			if _, ok := x.Source.(*ast.TableName); !ok {
-				complex = true
+		seen[key] = true
+		switch u.ref.state {
+		case refNoTable:
+			c.ReportAt(u.pos, "column %s.%s refers to no table of the statement", cn.Table.O, cn.Name.O)
+		case refMissing:
+			if u.ref.src != nil {
+				c.ReportAt(u.pos, "column %s does not exist in table %s", cn.Name.O, sourceLabel(u.ref.src))
+				continue
 			}
-		case *ast.SelectField:
-			if x.AsName.L != "" {
-				aliases[x.AsName.L] = true
-			}
-		}
-		return !complex
-	})
-	return aliases, complex
-}
-
-// columnResolver resolves the column references of one statement against
-// its tables for script.unknown-column, reporting each unresolved reference
-// once.
-type columnResolver struct {
-	c             *Check
-	defs          map[string]*TableDef // by the alias (or name) the statement gives the table, lower-case
-	selectAliases map[string]bool      // lower-case aliases of select fields
-	seen          map[string]bool      // references already checked, "table.column" lower-case
-}
-
-// check reports cn, at pos in the statement (0 when unknown), when no
-// table of the statement has it: a qualified reference must name a table
-// of the statement that has the column; an unqualified one must be a
-// select alias or a column of any of the tables.
-func (r *columnResolver) check(cn *ast.ColumnName, pos int) {
-	key := cn.Table.L + "." + cn.Name.L
-	if r.seen[key] {
-		return
-	}
-	r.seen[key] = true
-	if cn.Table.L != "" {
-		def := r.defs[cn.Table.L]
-		if def == nil {
-			r.c.ReportAt(pos, "column %s.%s refers to no table of the statement", cn.Table.O, cn.Name.O)
-			return
-		}
-		if def.Column(cn.Name.O) == nil {
-			r.c.ReportAt(pos, "column %s does not exist in table %s", cn.Name.O, def.Name)
-		}
-		return
-	}
-	if r.selectAliases[cn.Name.L] {
-		return
-	}
-	for _, def := range r.defs {
-		if def.Column(cn.Name.O) != nil {
-			return
+			names := slices.Clone(u.ref.reach)
+			slices.Sort(names)
+			c.ReportAt(u.pos, "column %s does not exist in table %s", cn.Name.O, strings.Join(slices.Compact(names), ", "))
 		}
 	}
-	names := make([]string, 0, len(r.defs))
-	for _, def := range r.defs {
-		names = append(names, def.Name)
-	}
-	slices.Sort(names)
-	r.c.ReportAt(pos, "column %s does not exist in table %s", cn.Name.O, strings.Join(slices.Compact(names), ", "))
 }
 
 var scriptRules = []Rule{
@@ -181,7 +107,7 @@ var scriptRules = []Rule{
 	},
 	{
 		ID: "parse.unsupported", Category: CategoryScript, Level: LevelNotice,
-		Summary: "Statements the TiDB parser cannot read (triggers, functions, events) are not checked.",
+		Summary: "Statements the TiDB parser cannot read (triggers, functions, events) are checked only by kind, name and table, not their body.",
 		Fires:   "DELIMITER ;;\nCREATE TRIGGER t_ai AFTER INSERT ON t FOR EACH ROW BEGIN SET @n = @n + 1; END;;\nDELIMITER ;",
 		Passes:  "DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; END //\nDELIMITER ;",
 		Check:   func(*Check) {},
@@ -207,8 +133,9 @@ var scriptRules = []Rule{
 		Summary: "The script does not use banned statement types (grants, users, global settings, server control).",
 		Params: []Param{{Name: "types", Default: []string{"GRANT", "REVOKE", "CREATE USER", "DROP USER", "ALTER USER", "SET PASSWORD",
 			"SET GLOBAL", "FLUSH", "KILL", "SHUTDOWN", "LOCK TABLES", "LOAD DATA"}, Summary: "statement types not allowed, as Statement.Type names them"}},
-		Fires:  "GRANT ALL ON *.* TO 'app'@'%'",
-		Passes: "SELECT 1",
+		Fires:    "GRANT ALL ON *.* TO 'app'@'%'",
+		Passes:   "SELECT 1",
+		Routines: true,
 		Check: func(c *Check) {
 			if inList(c.Strings("types"), c.st.res.Type) {
 				c.Report("%s statements are not allowed", c.st.res.Type)
@@ -240,12 +167,13 @@ var scriptRules = []Rule{
 	},
 	{
 		ID: "script.unknown-table", Category: CategoryScript, Level: LevelError,
-		Summary: "Statements refer to tables that exist (on the server or created earlier in the script).",
-		Fires:   "UPDATE no_such_table SET a = 1 WHERE id = 1",
-		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nUPDATE t SET a = 1 WHERE id = 1",
+		Summary:  "Statements refer to tables that exist (on the server or created earlier in the script).",
+		Fires:    "UPDATE no_such_table SET a = 1 WHERE id = 1",
+		Passes:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nUPDATE t SET a = 1 WHERE id = 1",
+		Routines: true,
 		Check: func(c *Check) {
 			seen := map[string]bool{}
-			for _, tn := range referencedTables(c.Stmt()) {
+			for _, tn := range referencedTables(c) {
 				k := c.qualify(tn).String()
 				if !seen[k] && c.Missing(tn) {
 					seen[k] = true
@@ -261,7 +189,7 @@ var scriptRules = []Rule{
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nUPDATE t SET a = 1 WHERE id = 1",
 		Check: func(c *Check) {
 			switch c.Stmt().(type) {
-			case *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt, *ast.SelectStmt:
+			case *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt, *ast.SelectStmt, *ast.SetOprStmt:
 				unknownColumns(c)
 			}
 		},

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
-	"github.com/pingcap/tidb/pkg/parser/mysql"
 )
 
 // primaryKeyColumns returns the column definitions of CREATE TABLE's
@@ -60,64 +59,54 @@ func inList(list []string, s string) bool {
 var tableRules = []Rule{
 	{
 		ID: "table.require-pk", Category: CategoryTable, Level: LevelError,
-		Summary: "Every table has a primary key.",
+		Summary: "Every table the script creates has a primary key at the end of the script.",
 		Fires:   "CREATE TABLE t (a INT NOT NULL, b INT)",
 		Passes:  "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, a INT)",
-		Check: func(c *Check) {
-			if ct := plainCreate(c.Stmt()); ct != nil {
-				if _, ok := primaryKeyColumns(ct); !ok {
-					c.Report("%s has no primary key", tableLabel(ct.Table))
-				}
+		Check:   func(*Check) {}, // judged on the table at the end of the script
+		final: func(c *Check, sh *shape) {
+			if sh.def.PrimaryKey() == nil {
+				c.reportOn(sh.create, "%s has no primary key, and none is added later in the script; declare one in this CREATE TABLE", sh.label)
 			}
 		},
 	},
 	{
 		ID: "table.pk-integer", Category: CategoryTable, Level: LevelWarning,
-		Summary: "The primary key is a single integer column.",
+		Summary: "The primary key of a table the script creates is a single integer column, at the end of the script.",
 		Fires:   "CREATE TABLE t (code VARCHAR(32) NOT NULL PRIMARY KEY)",
 		Passes:  "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL PRIMARY KEY)",
-		Check: func(c *Check) {
-			ct := plainCreate(c.Stmt())
-			if ct == nil {
-				return
-			}
-			cols, ok := primaryKeyColumns(ct)
-			switch {
-			case !ok:
-			case len(cols) != 1:
-				c.Report("primary key of %s has %d columns; use one integer column", tableLabel(ct.Table), len(cols))
-			case !isIntegerType(colType(cols[0])):
-				c.Report("primary key column %s of %s is %s, not an integer", colName(cols[0]), tableLabel(ct.Table), typeName(cols[0].Tp))
+		Check:   func(*Check) {}, // judged on the table at the end of the script
+		final: func(c *Check, sh *shape) {
+			pk := sh.def.PrimaryKey()
+			switch col := sh.singleKey(); {
+			case pk == nil:
+			case len(pk.Columns) != 1:
+				c.reportOn(sh.pkAt(), "primary key of %s has %d columns; use one integer column", sh.label, len(pk.Columns))
+			case col != nil && intRank[col.DataType] == 0:
+				c.reportOn(sh.pkAt(), "primary key column %s of %s is %s, not an integer", col.Name, sh.label, col.ColumnType)
 			}
 		},
 	},
 	{
 		ID: "table.pk-unsigned", Category: CategoryTable, Level: LevelNotice,
-		Summary: "An integer primary key is UNSIGNED.",
+		Summary: "An integer primary key of a table the script creates is UNSIGNED, at the end of the script.",
 		Fires:   "CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY)",
 		Passes:  "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL PRIMARY KEY)",
-		Check: func(c *Check) {
-			ct := plainCreate(c.Stmt())
-			if ct == nil {
-				return
-			}
-			if cols, _ := primaryKeyColumns(ct); len(cols) == 1 && isIntegerType(colType(cols[0])) && !mysql.HasUnsignedFlag(cols[0].Tp.GetFlag()) {
-				c.Report("primary key column %s of %s is not UNSIGNED", colName(cols[0]), tableLabel(ct.Table))
+		Check:   func(*Check) {}, // judged on the table at the end of the script
+		final: func(c *Check, sh *shape) {
+			if col := sh.singleKey(); col != nil && intRank[col.DataType] > 0 && !col.Unsigned {
+				c.reportOn(sh.pkAt(), "primary key column %s of %s is not UNSIGNED", col.Name, sh.label)
 			}
 		},
 	},
 	{
 		ID: "table.pk-auto-increment", Category: CategoryTable, Level: LevelNotice,
-		Summary: "A single-column integer primary key is AUTO_INCREMENT.",
+		Summary: "A single-column integer primary key of a table the script creates is AUTO_INCREMENT, at the end of the script.",
 		Fires:   "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL PRIMARY KEY)",
 		Passes:  "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY)",
-		Check: func(c *Check) {
-			ct := plainCreate(c.Stmt())
-			if ct == nil {
-				return
-			}
-			if cols, _ := primaryKeyColumns(ct); len(cols) == 1 && isIntegerType(colType(cols[0])) && !hasOption(cols[0], ast.ColumnOptionAutoIncrement) {
-				c.Report("primary key column %s of %s is not AUTO_INCREMENT", colName(cols[0]), tableLabel(ct.Table))
+		Check:   func(*Check) {}, // judged on the table at the end of the script
+		final: func(c *Check, sh *shape) {
+			if col := sh.singleKey(); col != nil && intRank[col.DataType] > 0 && !col.AutoIncrement {
+				c.reportOn(sh.pkAt(), "primary key column %s of %s is not AUTO_INCREMENT", col.Name, sh.label)
 			}
 		},
 	},
@@ -191,14 +180,13 @@ var tableRules = []Rule{
 	},
 	{
 		ID: "table.require-comment", Category: CategoryTable, Level: LevelWarning,
-		Summary: "Every new table has a comment saying what it holds.",
+		Summary: "Every table the script creates has a comment saying what it holds, at the end of the script.",
 		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY)",
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY) COMMENT 'orders of the shop'",
-		Check: func(c *Check) {
-			if ct := plainCreate(c.Stmt()); ct != nil {
-				if o := tableOption(ct.Options, ast.TableOptionComment); o == nil || strings.TrimSpace(o.StrValue) == "" {
-					c.Report("%s has no comment", tableLabel(ct.Table))
-				}
+		Check:   func(*Check) {}, // judged on the table at the end of the script
+		final: func(c *Check, sh *shape) {
+			if strings.TrimSpace(sh.def.Comment) == "" {
+				c.reportOn(sh.create, "%s has no comment, and none is set later in the script", sh.label)
 			}
 		},
 	},
@@ -237,18 +225,15 @@ var tableRules = []Rule{
 	},
 	{
 		ID: "table.required-columns", Category: CategoryTable, Level: LevelWarning,
-		Summary: "New tables have the required columns (created and updated times).",
+		Summary: "Tables the script creates have the required columns (created and updated times) at the end of the script.",
 		Params:  []Param{{Name: "columns", Default: []string{"created_at", "updated_at"}, Summary: "columns every table must have"}},
 		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL)",
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)",
-		Check: func(c *Check) {
-			ct := plainCreate(c.Stmt())
-			if ct == nil {
-				return
-			}
+		Check:   func(*Check) {}, // judged on the table at the end of the script
+		final: func(c *Check, sh *shape) {
 			for _, want := range c.Strings("columns") {
-				if !slices.ContainsFunc(ct.Cols, func(cd *ast.ColumnDef) bool { return strings.EqualFold(colName(cd), want) }) {
-					c.Report("%s lacks required column %s", tableLabel(ct.Table), want)
+				if sh.def.Column(want) == nil {
+					c.reportOn(sh.create, "%s lacks required column %s, also at the end of the script", sh.label, want)
 				}
 			}
 		},

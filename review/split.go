@@ -109,14 +109,38 @@ func (s *splitter) next() (piece, bool) {
 // Like the mysql client, it reads the inside of an executable comment as
 // code: quotes count, and a delimiter there ends the statement. It does
 // not move s.i.
+//
+// A statement that creates a stored program with the ; delimiter in
+// force (no DELIMITER line) ends at the first ; outside its BEGIN ... END
+// and CASE ... END blocks, as the server reads it.
 func (s *splitter) scanStatement() (end, next int, execs []execComment) {
 	src, d := s.src, s.delim
 	d0 := d[0]
 	open := -1 // index in execs of the executable comment we are in
+	compound := d == ";" && isCompoundStart(src, s.i)
+	depth := 0 // of the compound statement's blocks
 	for j := s.i; j < len(src); {
 		c := src[j]
-		if c == d0 && strings.HasPrefix(src[j:], d) {
+		if c == d0 && depth == 0 && strings.HasPrefix(src[j:], d) {
 			return j, j + len(d), execs
+		}
+		if compound && isWordByte(c) && (j == 0 || !isWordByte(src[j-1])) {
+			k := j + 1
+			for k < len(src) && isWordByte(src[k]) {
+				k++
+			}
+			switch w := src[j:k]; {
+			case strings.EqualFold(w, "BEGIN"), strings.EqualFold(w, "CASE"):
+				depth++
+			case strings.EqualFold(w, "END"):
+				var closes bool
+				closes, k = afterEnd(src, k)
+				if closes && depth > 0 {
+					depth--
+				}
+			}
+			j = k
+			continue
 		}
 		switch c {
 		case '\'', '"', '`':
