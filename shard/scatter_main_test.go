@@ -22,15 +22,18 @@ var servers []*sandbox.Server
 
 func TestMain(m *testing.M) { os.Exit(sandboxtest.Main(m, 1, &servers)) }
 
-// modRouter is the tests' router: key % len(locs) + 1 over integer keys.
-type modRouter struct{ locs []shard.Location }
+// modRouter is the tests' router: integer key k goes to shard k % mod + 1
+// of locs, so shards above mod stay empty.
+type modRouter struct {
+	locs []shard.Location
+	mod  int64
+}
 
 func (r modRouter) Route(k shard.Key) (shard.Location, error) {
 	if k.Kind() != shard.KindInt {
 		return shard.Location{}, fmt.Errorf("modRouter: %s key", k.Kind())
 	}
-	n := int64(len(r.locs))
-	return r.locs[(k.Int()%n+n)%n], nil
+	return r.locs[(k.Int()%r.mod+r.mod)%r.mod], nil
 }
 
 func (r modRouter) Locations() []shard.Location { return r.locs }
@@ -80,7 +83,7 @@ func newFixture(t *testing.T, opts ...shard.GatherOption) *fixture {
 	sandboxtest.Exec(t, db, "CREATE TABLE `"+u+"`.t "+fixtureColumns)
 	insertFixtureRows(t, db, "`"+u+"`.t")
 
-	f := &fixture{db: db, unsharded: shard.Location{Shard: 1, Instance: "u", Database: u, Table: "t"}}
+	f := &fixture{db: db, router: modRouter{mod: usedShards}, unsharded: shard.Location{Shard: 1, Instance: "u", Database: u, Table: "t"}}
 	for n := 1; n <= fixtureShards; n++ {
 		loc := shard.Location{Shard: n, Instance: "a", Database: a, Table: fmt.Sprintf("s_%d", n)}
 		if n > fixtureShards/2 {
