@@ -7,20 +7,6 @@ import (
 	"time"
 )
 
-// Ids that do not collide across shards.
-//
-// An id is a positive int64 laid out, from the high bit, as
-//
-//	1 bit  always 0, so ids are positive in a signed BIGINT column
-//	41 bits milliseconds since IDEpoch (about 69 years: until 2089)
-//	10 bits node, 0 .. MaxIDNode
-//	12 bits sequence within the millisecond, 0 .. 4095
-//
-// so ids sort by creation time (to the millisecond) and two generators
-// with different nodes never produce the same id. Use the shard number as
-// the node when each shard's writer makes its own ids: DecodeID then tells
-// which shard an id was made for. Two live generators with the same node
-// do collide; giving each one a node of its own is the caller's job.
 const (
 	idTimeBits = 41
 	idNodeBits = 10
@@ -32,8 +18,8 @@ const (
 	maxIDTime = 1<<idTimeBits - 1
 )
 
-// IDEpoch is the time an id's time component counts from.
-var IDEpoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+// idEpoch is the time an id's time component counts from.
+var idEpoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // DefaultMaxClockWait is how long IDGenerator.Next waits, by default, for a
 // clock that went backwards to catch up.
@@ -43,12 +29,27 @@ const DefaultMaxClockWait = time.Second
 // behind the last id's time by more than the generator may wait.
 var ErrClockBackwards = errors.New("clock moved backwards")
 
-// ErrIDTimeRange is returned by IDGenerator.Next when the clock is before
-// IDEpoch or past the last time an id can hold.
+// ErrIDTimeRange is returned by IDGenerator.Next when the clock reads
+// before 2020 or past the last time an id can hold (in 2089).
 var ErrIDTimeRange = errors.New("time outside the range an id can hold")
 
-// IDGenerator makes time-ordered 64-bit ids for one node. It is safe for
-// concurrent use; the ids one generator returns are strictly increasing.
+// IDGenerator makes time-ordered 64-bit ids that do not collide across
+// shards. It is safe for concurrent use; the ids one generator returns
+// are strictly increasing.
+//
+// An id is a positive int64 laid out, from the high bit, as
+//
+//	1 bit  always 0, so ids are positive in a signed BIGINT column
+//	41 bits milliseconds since 2020-01-01 UTC (enough until 2089)
+//	10 bits node, 0 .. MaxIDNode
+//	12 bits sequence within the millisecond, 0 .. 4095
+//
+// so ids sort by creation time (to the millisecond) and generators with
+// different nodes never make the same id. Use the shard number as the
+// node when each shard's writer makes its own ids: DecodeID then tells
+// which shard an id was made for, and when. Two live generators with the
+// same node do collide; giving each one a node of its own is the
+// caller's job.
 //
 // Clock skew: when the clock reads earlier than the time of the last id
 // (an NTP step backwards, a VM resumed), Next sleeps until the clock has
@@ -64,7 +65,7 @@ type IDGenerator struct {
 	sleep   func(time.Duration)
 
 	mu   sync.Mutex
-	last int64 // milliseconds since IDEpoch of the last id
+	last int64 // milliseconds since idEpoch of the last id
 	seq  int64
 }
 
@@ -83,9 +84,9 @@ func WithMaxClockWait(d time.Duration) IDOption {
 	}
 }
 
-// WithClock replaces the wall clock and time.Sleep, for tests of clock
+// WithIDClock replaces the wall clock and time.Sleep, for tests of clock
 // skew. Both must be non-nil.
-func WithClock(now func() time.Time, sleep func(time.Duration)) IDOption {
+func WithIDClock(now func() time.Time, sleep func(time.Duration)) IDOption {
 	return func(g *IDGenerator) error {
 		if now == nil || sleep == nil {
 			return errors.New("shard: id generator: nil clock")
@@ -145,11 +146,11 @@ func (g *IDGenerator) Next() (int64, error) {
 	return ms<<(idNodeBits+idSeqBits) | g.node<<idSeqBits | g.seq, nil
 }
 
-// millis reads the clock as milliseconds since IDEpoch.
+// millis reads the clock as milliseconds since idEpoch.
 func (g *IDGenerator) millis() (int64, error) {
 	t := g.now()
-	ms := t.Sub(IDEpoch).Milliseconds()
-	if t.Before(IDEpoch) || ms > maxIDTime {
+	ms := t.Sub(idEpoch).Milliseconds()
+	if t.Before(idEpoch) || ms > maxIDTime {
 		return 0, fmt.Errorf("shard: id generator node %d: %w: %s", g.node, ErrIDTimeRange, t.UTC().Format(time.RFC3339))
 	}
 	return ms, nil
@@ -192,7 +193,7 @@ func DecodeID(id int64) (IDParts, error) {
 	}
 	ms := id >> (idNodeBits + idSeqBits)
 	return IDParts{
-		Time: IDEpoch.Add(time.Duration(ms) * time.Millisecond),
+		Time: idEpoch.Add(time.Duration(ms) * time.Millisecond),
 		Node: int(id >> idSeqBits & MaxIDNode),
 		Seq:  int(id & maxIDSeq),
 	}, nil

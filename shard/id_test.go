@@ -40,7 +40,7 @@ func (c *fakeClock) set(t time.Time) {
 func newFakeGenerator(t *testing.T, node int, at time.Time, opts ...shard.IDOption) (*shard.IDGenerator, *fakeClock) {
 	t.Helper()
 	c := &fakeClock{t: at}
-	g, err := shard.NewIDGenerator(node, append([]shard.IDOption{shard.WithClock(c.now, c.sleep)}, opts...)...)
+	g, err := shard.NewIDGenerator(node, append([]shard.IDOption{shard.WithIDClock(c.now, c.sleep)}, opts...)...)
 	require.NoError(t, err)
 	return g, c
 }
@@ -166,10 +166,10 @@ func TestIDGeneratorRejectsBadSettings(t *testing.T) {
 	assert.ErrorContains(t, err, "node 1024")
 	_, err = shard.NewIDGenerator(1, shard.WithMaxClockWait(-time.Second))
 	assert.Error(t, err)
-	_, err = shard.NewIDGenerator(1, shard.WithClock(nil, nil))
+	_, err = shard.NewIDGenerator(1, shard.WithIDClock(nil, nil))
 	assert.Error(t, err)
 
-	g, _ := newFakeGenerator(t, 1, shard.IDEpoch.Add(-time.Hour))
+	g, _ := newFakeGenerator(t, 1, time.Date(2019, 12, 31, 23, 0, 0, 0, time.UTC))
 	_, err = g.Next()
 	assert.ErrorIs(t, err, shard.ErrIDTimeRange)
 }

@@ -8,12 +8,6 @@ import (
 	"time"
 )
 
-// The two-step join of the seed: a join across tables sharded on
-// different keys runs as two scatter-gathers. First gather the related
-// ids from one sharded table (Gatherer.Gather, then Gathered.Keys); then
-// Lookup routes each id to the shard that holds it and asks each such
-// shard once per batch, "... WHERE id IN ({keys})", and only those shards.
-
 // KeysPlaceholder is replaced, in the SQL of a Lookup query, by one ? per
 // key of the batch: "WHERE id IN ({keys})".
 const KeysPlaceholder = "{keys}"
@@ -33,10 +27,15 @@ func WithLookupBatch(n int) GatherOption {
 	}
 }
 
-// Lookup finds the rows of keys: it routes each distinct key with r and
-// runs q on each location that holds one, with {table} replaced by the
-// location's table and {keys} by one placeholder per key, batching at
-// most the Gatherer's lookup batch keys per query. Queries run like
+// Lookup is the second step of the seed's two-step join, for tables
+// sharded on different keys: first gather the related ids from one
+// sharded table (Gather, then Gathered.Keys), then Lookup finds their
+// rows where they live.
+//
+// Lookup routes each distinct key with r and runs q on each location
+// that holds one and on no other, with {table} replaced by the location's
+// table and {keys} by one placeholder per key, at most the Gatherer's
+// lookup batch keys per query. Queries run like
 // Gather's: in parallel with its concurrency, each within the per-shard
 // timeout, errors naming the shard.
 //

@@ -12,18 +12,6 @@ import (
 	"time"
 )
 
-// Merges combine what the shards returned into what the same query on
-// the unsharded table returns: ORDER BY with LIMIT and OFFSET
-// (MergeOrdered), COUNT, SUM, MIN, MAX and AVG with or without GROUP BY
-// (MergeAggregate), and DISTINCT (MergeDistinct).
-//
-// Values order as MariaDB orders them: NULL before every value in
-// ascending order (after every value in descending order); integers and
-// floats by value; decimals by exact value; binary strings bytewise;
-// dates and times chronologically; text by the Collation the caller
-// names, which must be the column's collation on the server (see
-// Collation for the ones given here and how to order by any other).
-
 // ErrCollationNeeded is returned when a text column is ordered, grouped
 // or compared (MIN, MAX) without a Collation.
 var ErrCollationNeeded = errors.New("text column needs a collation")
@@ -134,6 +122,14 @@ func (g *Gatherer) Ordered(ctx context.Context, locs []Location, q Query, order 
 // lower-numbered location in g.Shards comes first. MariaDB leaves the
 // order of such rows undefined too: make the last Order column unique
 // (the primary key) for pages that repeat.
+//
+// Values order as MariaDB orders them: NULL before every value in
+// ascending order (after every value in descending order); integers and
+// floats by value; decimals by exact value; binary strings bytewise;
+// dates and times chronologically; text by the Collation the caller
+// names, which must be the column's collation on the server (see
+// Collation for the ones given here and how to order by any other).
+// MergeAggregate and MergeDistinct group and order the same way.
 func MergeOrdered(g *Gathered, order []Order, offset, limit int) (*Result, error) {
 	if offset < 0 {
 		return nil, fmt.Errorf("shard: merge: negative offset %d", offset)

@@ -13,18 +13,6 @@ import (
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
-// Cross-shard queries.
-//
-// A Gatherer runs one query on many shards in parallel and returns each
-// shard's rows; the Merge functions combine them into what the same query
-// on the unsharded table returns. There are no distributed transactions:
-// each shard's query runs in its own autocommit statement, so the shards
-// are read at slightly different moments, and nothing here writes to
-// more than one shard atomically. Cross-shard writes go through the
-// message-table (outbox) pattern of the dual-write package once it lands:
-// write the row and a message in one transaction on one shard, and let a
-// relay apply the message to the other shard.
-
 // TablePlaceholder is replaced, in a Query's SQL, by the location's
 // `database`.`table`, quoted as identifiers.
 const TablePlaceholder = "{table}"
@@ -73,7 +61,20 @@ func (e *ShardError) Error() string {
 
 func (e *ShardError) Unwrap() error { return e.Err }
 
-// Gatherer runs queries on shards. It is safe for concurrent use.
+// Gatherer runs one query on many shards in parallel and returns each
+// shard's rows (Gather, Ordered, Lookup); the Merge functions combine them
+// into what the same query on the unsharded table returns. It is safe for
+// concurrent use. Give each host's *sql.DB at least the Gatherer's
+// concurrency in idle connections (SetMaxIdleConns), or every gather
+// opens connections anew.
+//
+// There are no distributed transactions. Each shard's query runs as its
+// own autocommit statement, so the shards are read at slightly different
+// moments, and nothing in this package writes to several shards
+// atomically. Cross-shard writes use the seed's message-table pattern
+// through the dual-write outbox (a later issue): write the row and a
+// message in one transaction on one shard, and let the outbox relay
+// apply the message to the other shard.
 type Gatherer struct {
 	hosts       Hosts
 	concurrency int
@@ -85,9 +86,9 @@ type Gatherer struct {
 // GatherOption configures a Gatherer.
 type GatherOption func(*Gatherer) error
 
-// WithConcurrency bounds how many shard queries run at once (default
+// WithGatherConcurrency bounds how many shard queries run at once (default
 // DefaultConcurrency); n must be at least 1.
-func WithConcurrency(n int) GatherOption {
+func WithGatherConcurrency(n int) GatherOption {
 	return func(g *Gatherer) error {
 		if n < 1 {
 			return fmt.Errorf("shard: concurrency %d: must be at least 1", n)

@@ -17,7 +17,7 @@ import (
 )
 
 func TestGatherReturnsEveryShardsRowsInLocationOrder(t *testing.T) {
-	f := newFixture(t, shard.WithConcurrency(3))
+	f := newFixture(t, shard.WithGatherConcurrency(3))
 	g, err := f.gatherer.Gather(t.Context(), f.router.Locations(), shard.Query{SQL: "SELECT id FROM {table} WHERE id <= ? ORDER BY id", Args: []any{20}})
 	require.NoError(t, err)
 	require.Len(t, g.Shards, fixtureShards)
@@ -95,7 +95,7 @@ func TestGatherRefusesBadInputBeforeRunning(t *testing.T) {
 	_, err = f.gatherer.Gather(t.Context(), []shard.Location{{Shard: 9, Instance: "nowhere", Database: "d", Table: "t"}}, shard.Query{SQL: "SELECT 1 FROM {table}"})
 	assert.ErrorContains(t, err, `shard 9 (nowhere/d.t): no host for instance "nowhere"`)
 
-	for _, opt := range []shard.GatherOption{shard.WithConcurrency(0), shard.WithShardTimeout(0), shard.WithMaxShardRows(0), shard.WithLookupBatch(0), nil} {
+	for _, opt := range []shard.GatherOption{shard.WithGatherConcurrency(0), shard.WithShardTimeout(0), shard.WithMaxShardRows(0), shard.WithLookupBatch(0), nil} {
 		_, err := shard.NewGatherer(f.hosts, opt)
 		assert.Error(t, err)
 	}
