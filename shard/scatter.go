@@ -288,7 +288,9 @@ func (g *Gatherer) read(ctx context.Context, t task) ([]Column, []Row, error) {
 // ShardsOf returns the locations of the shards that may hold keys from lo
 // to hi, both included: RangeLister.ShardsFor when r is one, every
 // location otherwise (a hashed layout spreads any range over all
-// shards). A zero Key (KindNone) leaves that end of the range open.
+// shards). A zero Key (KindNone) leaves that end of the range open. An
+// empty list means no shard can hold the range: the answer is empty (a
+// COUNT of 0) without asking any, and Gather refuses an empty list.
 func ShardsOf(r Router, lo, hi Key) ([]Location, error) {
 	if rl, ok := r.(RangeLister); ok {
 		return rl.ShardsFor(lo, hi)
