@@ -36,19 +36,19 @@ type reader struct {
 	once sync.Once
 	err  error
 
-	tables map[uint64]*table              // followed tables by table id, from the table maps
-	shapes map[rowchange.Table]*table      // the last decoder of each table, to reuse its Shape
-	last   time.Time                       // when a Txn was last handed over
+	tables map[uint64]*table          // followed tables by table id, from the table maps
+	shapes map[rowchange.Table]*table // the last decoder of each table, to reuse its Shape
+	last   time.Time                  // when a Txn was last handed over
 
 	// The transaction being read.
-	in         bool
-	explicit   bool // opened by BEGIN (MySQL) or a non-standalone GTID (MariaDB): ends with XID or COMMIT
-	id         string
-	position   string
-	time       time.Time
-	out        *batches // nil until the first followed change
-	pend       []rowchange.Change
-	pendBytes  int64
+	in          bool
+	explicit    bool // opened by BEGIN (MySQL) or a non-standalone GTID (MariaDB): ends with XID or COMMIT
+	id          string
+	position    string
+	time        time.Time
+	out         *batches // nil until the first followed change
+	pend        []rowchange.Change
+	pendBytes   int64
 	undelivered *rowchange.Txn // a position-only Txn not handed over yet
 }
 
