@@ -154,7 +154,9 @@ type Applier struct {
 	session  conn.Session
 
 	prepared bool
-	conn     *sql.Conn // nil: Start again (after New or an error)
+	// conn is the Applier's connection, autocommit off; nil: Start again
+	// (after New or an error).
+	conn *sql.Conn
 	// cur is the last transaction applied or passed, version the stored
 	// version; pending says cur (a position-only transaction) is not saved.
 	have    bool
@@ -250,6 +252,12 @@ func (a *Applier) start(ctx context.Context) error {
 		conn.Discard(c)
 		return fmt.Errorf("apply: stream %q was saved from %q, not %q: %w", a.stream, st.Source, a.cfg.source, ErrSourceMismatch)
 	}
+	// Without autocommit the first statement of a transaction begins it:
+	// one round trip less than START TRANSACTION for each transaction.
+	if _, err := c.ExecContext(ctx, "SET SESSION autocommit = 0"); err != nil {
+		conn.Discard(c)
+		return fmt.Errorf("apply: stream %q: %w", a.stream, err)
+	}
 	a.conn, a.have, a.pending, a.version, a.cur = c, st != nil, false, 0, checkpoint.Stream{}
 	if st != nil {
 		a.cur, a.version = *st, st.Version
@@ -343,17 +351,11 @@ func (a *Applier) applied(tx rowchange.Txn) (bool, error) {
 	return ok, nil
 }
 
-func (a *Applier) applyChanges(ctx context.Context, tx rowchange.Txn) (err error) {
-	stx, err := a.conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("apply: stream %q: begin: %w", a.stream, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = stx.Rollback()
-		}
-	}()
-	a.w.begin(a, stx)
+// applyChanges applies tx's changes and saves its position in one
+// transaction. On an error the caller discards the connection, which rolls
+// the transaction back.
+func (a *Applier) applyChanges(ctx context.Context, tx rowchange.Txn) error {
+	a.w.begin(a, a.conn)
 	rows := 0
 	for {
 		changes, err := tx.Changes.Next(ctx)
@@ -374,11 +376,11 @@ func (a *Applier) applyChanges(ctx context.Context, tx rowchange.Txn) (err error
 		return fmt.Errorf("apply: stream %q: transaction %s: %w", a.stream, txnName(tx), err)
 	}
 	next := a.next(tx)
-	if err := a.store.SaveStream(ctx, stx, a.stream, next); err != nil {
+	if err := a.store.SaveStream(ctx, a.conn, a.stream, next); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	if err := stx.Commit(); err != nil {
-		return fmt.Errorf("apply: stream %q: transaction %s: commit: %w", a.stream, txnName(tx), err)
+	if err := a.commit(ctx); err != nil {
+		return fmt.Errorf("apply: stream %q: transaction %s: %w", a.stream, txnName(tx), err)
 	}
 	a.saved(next)
 	a.count(1, int64(rows))
@@ -400,7 +402,21 @@ func (a *Applier) Flush(ctx context.Context) error {
 		a.reset()
 		return fmt.Errorf("apply: %w", err)
 	}
+	if err := a.commit(ctx); err != nil {
+		a.reset()
+		return fmt.Errorf("apply: stream %q: %w", a.stream, err)
+	}
 	a.saved(next)
+	return nil
+}
+
+// commit commits the connection's transaction. When it fails, the
+// transaction may or may not be committed: the caller resets, and the
+// next Start reads what the checkpoint holds.
+func (a *Applier) commit(ctx context.Context) error {
+	if _, err := a.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
 	return nil
 }
 

@@ -30,6 +30,9 @@ func (a *Applier) applyDDL(ctx context.Context, tx rowchange.Txn) error {
 	if err := a.store.SaveStream(ctx, a.conn, a.stream, next); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
+	if err := a.commit(ctx); err != nil {
+		return fmt.Errorf("apply: stream %q: transaction %s: %w", a.stream, txnName(tx), err)
+	}
 	a.saved(next)
 	a.count(1, 0)
 	return nil

@@ -23,7 +23,7 @@ const (
 // target table (see the package doc for why that order is the source's).
 type writer struct {
 	a       *Applier
-	tx      *sql.Tx
+	tx      execer                     // the Applier's connection, in the transaction
 	batches map[rowchange.Table]*batch // by target table
 	order   []*batch                   // batches holding operations, first touched first
 	pending int                        // bytes the batches hold
@@ -32,6 +32,14 @@ type writer struct {
 	row     []byte
 	scratch []byte
 	stmt    []byte
+}
+
+// execer is what the writer runs statements and reads table definitions
+// on: the Applier's *sql.Conn.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // batch holds the pending operations on one target table: delete the keys
@@ -51,7 +59,7 @@ type batch struct {
 // span is a row tuple in arena; dead rows have start < 0.
 type span struct{ start, end int }
 
-func (w *writer) begin(a *Applier, tx *sql.Tx) {
+func (w *writer) begin(a *Applier, tx execer) {
 	w.reset()
 	w.a, w.tx = a, tx
 }
