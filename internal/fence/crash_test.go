@@ -232,14 +232,5 @@ func TestCrashReadOnly(t *testing.T) {
 // restoreReadOnlyAtEnd sets read_only to 0 when the test ends, whatever
 // happened.
 func restoreReadOnlyAtEnd(t *testing.T) {
-	t.Cleanup(func() {
-		db, err := servers[0].Open("")
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = db.ExecContext(ctx, "SET GLOBAL read_only = 0")
-	})
+	t.Cleanup(func() { execAtEnd("SET GLOBAL read_only = 0") })
 }

@@ -382,12 +382,16 @@ func (f *Fencer) check(ctx context.Context, fe *Fence) error {
 			}
 		}
 	case ReadOnly:
-		if !g.self.global["SUPER"] && !g.self.global["READ_ONLY ADMIN"] {
-			return fmt.Errorf("fence: on %s: setting read_only: READ_ONLY ADMIN or SUPER: %w", fe.source, ErrPrivilege)
+		if g.require(ctx, "READ_ONLY ADMIN", "", "") != nil && g.require(ctx, "SUPER", "", "") != nil {
+			return fmt.Errorf("fence: on %s: setting read_only: %s lacks READ_ONLY ADMIN and SUPER: %w", fe.source, g.selfName, ErrPrivilege)
+		}
+		bypass, err := readOnlyBypass(ctx, f.db)
+		if err != nil {
+			return fmt.Errorf("fence: on %s: %w", fe.source, err)
 		}
 		for _, a := range f.accounts {
-			for _, p := range []string{"SUPER", "READ_ONLY ADMIN"} {
-				if g.accounts[a].global[p] {
+			for _, p := range bypass {
+				if _, held := g.accounts[a].global[p]; held {
 					return fmt.Errorf("fence: on %s: account %s holds %s: %w", fe.source, a, p, ErrBypass)
 				}
 			}
@@ -666,6 +670,28 @@ func recoverOne(ctx context.Context, db *sql.DB, j Journal, rec checkpoint.Fence
 	}
 	logger.Info("fence: recovered", "fence", rec.ID, "method", rec.Method, "stopped", rec.Stopped)
 	return p, nil
+}
+
+// readOnlyBypass returns the global privileges that let a session write
+// while read_only is set: READ_ONLY ADMIN on MariaDB, where SUPER no longer
+// includes it from 10.11 on; SUPER before; SUPER and CONNECTION_ADMIN on
+// MySQL.
+func readOnlyBypass(ctx context.Context, db *sql.DB) ([]string, error) {
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return nil, fmt.Errorf("read version: %w", err)
+	}
+	if !strings.Contains(version, "MariaDB") {
+		return []string{"SUPER", "CONNECTION_ADMIN"}, nil
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(version, "%d.%d", &major, &minor); err != nil {
+		return nil, fmt.Errorf("read version %q: %w", version, err)
+	}
+	if major > 10 || (major == 10 && minor >= 11) {
+		return []string{"READ_ONLY ADMIN"}, nil
+	}
+	return []string{"READ_ONLY ADMIN", "SUPER"}, nil
 }
 
 // isLockWait reports a lock wait timeout (1205).

@@ -40,19 +40,22 @@ func newAccount(t *testing.T, grants ...string) Account {
 	a := Account{User: "app_" + hex.EncodeToString(rnd[:]), Host: "%"}
 	root := sandboxtest.Open(t, servers[0], "")
 	sandboxtest.Exec(t, root, "CREATE USER "+a.String()+" IDENTIFIED BY '"+appPassword+"'")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		db, err := servers[0].Open("")
-		if err == nil {
-			_, _ = db.ExecContext(ctx, "DROP USER IF EXISTS "+a.String())
-			db.Close()
-		}
-	})
+	t.Cleanup(func() { execAtEnd("DROP USER IF EXISTS " + a.String()) })
 	for _, g := range grants {
 		sandboxtest.Exec(t, root, strings.ReplaceAll(g, "ACCT", a.String()))
 	}
 	return a
+}
+
+// execAtEnd runs stmt on the server, for a t.Cleanup (whose t.Context is
+// canceled), ignoring errors.
+func execAtEnd(stmt string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if db, err := servers[0].Open(""); err == nil {
+		_, _ = db.ExecContext(ctx, stmt)
+		db.Close()
+	}
 }
 
 // connect opens a pool as a on database.

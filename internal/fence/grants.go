@@ -136,32 +136,39 @@ func set[K comparable](m map[K]map[string]bool, k K, priv string, grantable bool
 	m[k][priv] = grantable
 }
 
-// showGrants returns a's SHOW GRANTS lines but the global one.
+// showGrants returns a's SHOW GRANTS lines but the global one, sorted.
 func showGrants(ctx context.Context, db *sql.DB, a Account) ([]string, error) {
-	rows, err := db.QueryContext(ctx, "SHOW GRANTS FOR "+a.String())
+	lines, err := queryStrings(ctx, db, "SHOW GRANTS FOR "+a.String())
+	var me *mysql.MySQLError
+	switch {
+	case errors.As(err, &me) && me.Number == 1141:
+		return nil, fmt.Errorf("account %s: %w", a, ErrNotFound)
+	case errors.As(err, &me) && (me.Number == 1044 || me.Number == 1142):
+		return nil, fmt.Errorf("account %s: SHOW GRANTS: %w: %w", a, ErrPrivilege, err)
+	case err != nil:
+		return nil, fmt.Errorf("account %s: SHOW GRANTS: %w", a, err)
+	}
+	lines = slices.DeleteFunc(lines, func(l string) bool { return strings.Contains(l, " ON *.* TO ") })
+	slices.Sort(lines)
+	return lines, nil
+}
+
+// queryStrings returns the first column of query's rows.
+func queryStrings(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		var me *mysql.MySQLError
-		if errors.As(err, &me) && me.Number == 1141 {
-			return nil, fmt.Errorf("account %s: %w", a, ErrNotFound)
-		}
-		return nil, fmt.Errorf("account %s: SHOW GRANTS: %w", a, errors.Join(ErrPrivilege, err))
+		return nil, err
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return nil, fmt.Errorf("account %s: SHOW GRANTS: %w", a, err)
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
 		}
-		if !strings.Contains(line, " ON *.* TO ") {
-			out = append(out, line)
-		}
+		out = append(out, s)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("account %s: SHOW GRANTS: %w", a, err)
-	}
-	slices.Sort(out)
-	return out, nil
+	return out, rows.Err()
 }
 
 // roleClosure returns the GRANTEE spellings of the roles a holds, directly
@@ -173,27 +180,17 @@ func roleClosure(ctx context.Context, db *sql.DB, a Account) ([]string, error) {
 	for len(next) > 0 {
 		cur := next[0]
 		next = next[1:]
-		rows, err := db.QueryContext(ctx, "SELECT Role FROM mysql.roles_mapping WHERE User = ? AND Host = ?", cur.User, cur.Host)
+		roles, err := queryStrings(ctx, db, "SELECT Role FROM mysql.roles_mapping WHERE User = ? AND Host = ?", cur.User, cur.Host)
 		if err != nil {
 			return nil, fmt.Errorf("account %s: roles: %w", a, err)
 		}
-		for rows.Next() {
-			var role string
-			if err := rows.Scan(&role); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("account %s: roles: %w", a, err)
-			}
+		for _, role := range roles {
 			r := Account{User: role}
 			if !seen[r.grantee()] {
 				seen[r.grantee()] = true
 				out = append(out, r.grantee())
 				next = append(next, r)
 			}
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("account %s: roles: %w", a, err)
 		}
 	}
 	return out, nil
@@ -351,20 +348,11 @@ func writes(ps map[string]bool) []string {
 // matchDatabases returns the databases a database-level grant's pattern
 // matches (LIKE, as the server matches it).
 func matchDatabases(ctx context.Context, db *sql.DB, pattern string) ([]string, error) {
-	rows, err := db.QueryContext(ctx, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ? ORDER BY SCHEMA_NAME", pattern)
+	out, err := queryStrings(ctx, db, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ? ORDER BY SCHEMA_NAME", pattern)
 	if err != nil {
 		return nil, fmt.Errorf("databases matching %s: %w", schema.QuoteIdent(pattern), err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			return nil, fmt.Errorf("databases matching %s: %w", schema.QuoteIdent(pattern), err)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // require checks that the fencer holds priv on database.table (database
