@@ -62,8 +62,10 @@
 // previous value. It stops every account's writes on every table, except
 // those of sessions with READ_ONLY ADMIN (SUPER, on versions before
 // MariaDB 10.11 and on MySQL), whose use by a named account is refused with
-// ErrBypass. Setting it waits, up to the drain timeout, for transactions
-// in progress.
+// ErrBypass. Setting it waits, up to the drain timeout, for statements
+// that are running; it does not wait for an open transaction, which cannot
+// commit afterwards (its statements and COMMIT fail with error 1290,
+// measured on MariaDB 10.11), so no drain is needed.
 //
 // GRANT and REVOKE go to the source's binary log like other account
 // statements; a change stream reading it sees them.

@@ -287,11 +287,11 @@ type Fence struct {
 // returns (a restore that fails is logged, left in the journal for
 // Recover, and joined to the error).
 func (f *Fencer) Stop(ctx context.Context) (*Fence, error) {
-	id, err := conn.Identify(ctx, f.db)
+	source, err := serverName(ctx, f.db)
 	if err != nil {
-		return nil, fmt.Errorf("fence: %w", err)
+		return nil, err
 	}
-	fe := &Fence{f: f, source: id.String(), pause: Pause{ID: newID(), Method: f.method}}
+	fe := &Fence{f: f, source: source, pause: Pause{ID: newID(), Method: f.method}}
 	if err := f.check(ctx, fe); err != nil {
 		return nil, err
 	}
@@ -615,11 +615,10 @@ func Recover(ctx context.Context, db *sql.DB, j Journal, logger *slog.Logger) ([
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	id, err := conn.Identify(ctx, db)
+	source, err := serverName(ctx, db)
 	if err != nil {
-		return nil, fmt.Errorf("fence: recover: %w", err)
+		return nil, err
 	}
-	source := id.String()
 	if err := j.Store.Prepare(ctx, j.DB); err != nil {
 		return nil, fmt.Errorf("fence: recover on %s: journal: %w", source, err)
 	}
@@ -692,6 +691,15 @@ func readOnlyBypass(ctx context.Context, db *sql.DB) ([]string, error) {
 		return []string{"READ_ONLY ADMIN"}, nil
 	}
 	return []string{"READ_ONLY ADMIN", "SUPER"}, nil
+}
+
+// serverName is the identity of db's server, as the journal records it.
+func serverName(ctx context.Context, db *sql.DB) (string, error) {
+	id, err := conn.Identify(ctx, db)
+	if err != nil {
+		return "", fmt.Errorf("fence: %w", err)
+	}
+	return id.String(), nil
 }
 
 // isLockWait reports a lock wait timeout (1205).

@@ -106,9 +106,11 @@ func TestLockWait(t *testing.T) {
 	mustWrite(t, c, "COMMIT")
 }
 
-// TestReadOnly: read_only stops the account's writes everywhere, is
-// restored to its old value by Release; an account that bypasses it is
-// refused.
+// TestReadOnly: read_only stops the account's writes everywhere, also
+// the commit of a transaction open when it was set (measured: setting it
+// does not wait for such a transaction; it waits for a statement that
+// runs), and is restored to its old value
+// by Release; an account that bypasses it is refused.
 func TestReadOnly(t *testing.T) {
 	ctx := t.Context()
 	restoreReadOnlyAtEnd(t)
@@ -138,6 +140,51 @@ func TestReadOnly(t *testing.T) {
 	var v int
 	if err := admin.QueryRowContext(ctx, "SELECT @@GLOBAL.read_only").Scan(&v); err != nil || v != 0 {
 		t.Fatalf("read_only after Release: %d, %v", v, err)
+	}
+
+	// A transaction in progress does not keep read_only from being set,
+	// and cannot commit afterwards.
+	c, err := app.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mustWrite(t, c, "BEGIN")
+	mustWrite(t, c, "INSERT INTO t VALUES (10)")
+	f, err = New(admin, ReadOnly, nil, WithAccounts(a), WithJournal(newJournal(t)), WithDrainTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fe, err = f.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustFail(t, c, "INSERT INTO t VALUES (11)", errReadOnly)
+	mustFail(t, c, "COMMIT", errReadOnly)
+	if err := fe.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := admin.QueryRowContext(ctx, "SELECT COUNT(*) FROM `"+d+"`.t WHERE id >= 10").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("rows of the transaction: %d, %v", n, err)
+	}
+
+	// A statement that runs keeps read_only from being set: Stop refuses
+	// when the wait ends.
+	var id int64
+	if err := c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.ExecContext(ctx, "INSERT INTO t SELECT 100 + SLEEP(3)")
+		done <- err
+	}()
+	waitRunning(t, id)
+	if _, err := f.Stop(ctx); !errors.Is(err, ErrDrain) {
+		t.Fatalf("Stop while a statement runs: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 
 	// SUPER no longer bypasses read_only on MariaDB 10.11; READ_ONLY ADMIN does.
