@@ -31,15 +31,17 @@
 // What an account's sessions that are already connected see, as measured
 // on MariaDB 10.11 (TestExistingSessions): a revoked table-level privilege
 // applies to them at their next statement, inside an open transaction and
-// for a statement prepared before the revoke too; a revoked database-level
-// or global privilege does not apply to them at all: they go on writing,
-// only new connections see it. So after a database-level revoke the fence
-// is trusted only once every session of the accounts that existed at the
-// revoke has ended (the drain waits for that, or kills them by option);
-// after table-level revokes only, once no session of the accounts runs a
-// statement or holds an open transaction (whose earlier writes would still
-// commit). Sessions are matched by user name: the process list does not
-// say which host pattern a session authenticated with. Writes the accounts
+// for a statement prepared before the revoke too (though what the
+// transaction wrote before still commits); a revoked database-level
+// privilege does not apply to them until they run USE of the database, a
+// revoked global one not at all: they go on writing, only new connections
+// see it. So after a database-level revoke the fence is trusted only once
+// every session of the accounts that existed at the revoke has ended (the
+// drain waits for that, or kills them by option); after table-level
+// revokes only, once no session of the accounts runs a statement or holds
+// an open transaction (on any table: the server does not say which tables
+// a transaction wrote). Sessions are matched by user name: the process
+// list does not say which host pattern a session authenticated with. Writes the accounts
 // make through views, routines or triggers that run with another definer's
 // privileges are not fenced.
 //

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -136,8 +137,10 @@ func WithAccounts(accounts ...Account) Option {
 			if a.User == "" {
 				return errors.New("fence: account with an empty user name")
 			}
+			if !slices.Contains(f.accounts, a) {
+				f.accounts = append(f.accounts, a)
+			}
 		}
-		f.accounts = append(f.accounts, accounts...)
 		return nil
 	}
 }
@@ -331,8 +334,11 @@ func (f *Fencer) check(ctx context.Context, fe *Fence) error {
 	for _, t := range f.tables {
 		var kind string
 		err := f.db.QueryRowContext(ctx, "SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", t.Database, t.Name).Scan(&kind)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && kind != "BASE TABLE") {
+		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("fence: table %s on %s: %w", t, fe.source, ErrNotFound)
+		}
+		if err == nil && kind != "BASE TABLE" && kind != "SYSTEM VERSIONED" {
+			return fmt.Errorf("fence: %s on %s is a %s, not a table: %w", t, fe.source, kind, ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("fence: table %s on %s: %w", t, fe.source, err)
