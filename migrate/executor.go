@@ -147,6 +147,20 @@ type Progress struct {
 	BytesPerSecond float64 `json:"bytes_per_second,omitempty"`
 	// Tables is the progress of each table (Copier).
 	Tables []TableProgress `json:"tables,omitempty"`
+
+	// The rest is filled by a Sync.
+
+	// Phase is the Sync's phase; Lag how far the target is behind the
+	// source (0 when it holds everything the source logged).
+	Phase Phase         `json:"phase,omitempty"`
+	Lag   time.Duration `json:"lag,omitempty"`
+	// AppliedRows and AppliedTxns count the row changes and transactions
+	// applied from the binary log, ApplyRowsPerSecond their recent rate;
+	// StreamPosition is the source position the target holds.
+	AppliedRows        int64   `json:"applied_rows,omitempty"`
+	AppliedTxns        int64   `json:"applied_txns,omitempty"`
+	ApplyRowsPerSecond float64 `json:"apply_rows_per_second,omitempty"`
+	StreamPosition     string  `json:"stream_position,omitempty"`
 }
 
 // TableProgress is the progress of one table.
@@ -204,6 +218,17 @@ type Report struct {
 	Resumed bool `json:"resumed,omitempty"`
 	// WriteMethod is how rows were written ("load-data", "insert").
 	WriteMethod string `json:"write_method,omitempty"`
+
+	// The rest is filled by a Sync.
+
+	// AppliedRows and AppliedTxns count the row changes and transactions
+	// applied from the binary log by this Run; StreamPosition is the
+	// source position the target holds at the end.
+	AppliedRows    int64  `json:"applied_rows,omitempty"`
+	AppliedTxns    int64  `json:"applied_txns,omitempty"`
+	StreamPosition string `json:"stream_position,omitempty"`
+	// Cutover is the cutover that ended the Run.
+	Cutover *CutoverReport `json:"cutover,omitempty"`
 }
 
 // PositionNote says how the copy relates to Position, for everyone who

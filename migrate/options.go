@@ -26,9 +26,11 @@ type PipeOption interface {
 	applyPipe(*config) error
 }
 
-// CopierOption configures a Copier (NewCopier).
+// CopierOption configures a Copier (NewCopier). Each is also a
+// SyncOption: it configures a Sync's snapshot copy.
 type CopierOption interface {
 	applyCopier(*config) error
+	SyncOption
 }
 
 // StatementsOption configures a Statements executor (NewStatements).

@@ -1,0 +1,239 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/shiftgate/shiftgate/internal/binlog"
+	"github.com/shiftgate/shiftgate/internal/fence"
+)
+
+// SyncOption configures a Sync (NewSync). Every CopierOption is a
+// SyncOption too and configures the Sync's snapshot copy (WithTables,
+// WithTargetDatabase, WithThreads...).
+type SyncOption interface {
+	applySync(*syncConfig) error
+}
+
+func (o copyOption) applySync(c *syncConfig) error     { c.copier = append(c.copier, o); return nil }
+func (o copierOption) applySync(c *syncConfig) error   { c.copier = append(c.copier, o); return nil }
+func (o executorOption) applySync(c *syncConfig) error { c.copier = append(c.copier, o); return nil }
+func (o engineOption) applySync(c *syncConfig) error   { c.copier = append(c.copier, o); return nil }
+
+// syncOption is an option only a Sync takes.
+type syncOption func(*syncConfig) error
+
+func (o syncOption) applySync(c *syncConfig) error { return o(c) }
+
+// syncConfig holds a Sync's own options; copier holds the options of its
+// snapshot copy.
+type syncConfig struct {
+	copier         []CopierOption
+	serverID       uint32
+	maxLag         time.Duration
+	fence          FenceMethod
+	accounts       []fence.Account
+	drainWait      time.Duration
+	kill           bool
+	cutoverTimeout time.Duration
+	switchHook     func(ctx context.Context) error
+	ddl            DDLPolicy
+}
+
+// Defaults of a Sync.
+const (
+	DefaultMaxLag         = 2 * time.Second
+	DefaultCutoverTimeout = 30 * time.Second
+)
+
+// FenceMethod is how a Sync's cutover stops writes to the moved tables on
+// the source.
+type FenceMethod int
+
+const (
+	// FenceFlushTables (the default) holds FLUSH TABLES ... WITH READ LOCK
+	// on the moved tables from a session of the Sync's own: every
+	// session's writes to them wait (and go on after the cutover, against
+	// the source: the switch hook must move the application first). Needs
+	// RELOAD and LOCK TABLES.
+	FenceFlushTables FenceMethod = iota
+	// FenceAccounts is the seed's way: the named application accounts
+	// (WithFence) lose their write privileges on the moved tables, and
+	// the cutover waits until none of their sessions still runs a
+	// statement or holds a transaction (killing them with
+	// WithDrainWait(d, true)). The original grants are recorded on the
+	// target before they change and restored exactly by the cutover, and
+	// by the next Run after a crash. A session connected before the
+	// revoke keeps database-level and global privileges (measured on
+	// MariaDB 10.11): the drain waits for such sessions to end.
+	FenceAccounts
+	// FenceReadOnly sets read_only on the whole source server for the
+	// cutover: every account's writes to every table stop, except those
+	// of accounts with READ_ONLY ADMIN (refused when named in WithFence).
+	FenceReadOnly
+)
+
+func (m FenceMethod) String() string {
+	switch m {
+	case FenceFlushTables:
+		return "flush-tables"
+	case FenceAccounts:
+		return "accounts"
+	case FenceReadOnly:
+		return "read-only"
+	}
+	return fmt.Sprintf("FenceMethod(%d)", int(m))
+}
+
+func (m FenceMethod) fenceMethod() fence.Method {
+	switch m {
+	case FenceAccounts:
+		return fence.Accounts
+	case FenceReadOnly:
+		return fence.ReadOnly
+	}
+	return fence.FlushTables
+}
+
+// DDLPolicy is what a Sync does with a schema change the source makes to a
+// moved table while it follows the binary log.
+type DDLPolicy int
+
+const (
+	// DDLStop (the default) stops the sync with an error naming the
+	// statement and the table.
+	DDLStop DDLPolicy = iota
+	// DDLSkip ignores it: the tables differ afterwards, and the cutover's
+	// verification fails unless the host makes the same change on the
+	// target.
+	DDLSkip
+	// DDLApply runs the statement on the target too. Statements that name
+	// a table moved under another name are refused.
+	DDLApply
+)
+
+func (p DDLPolicy) binlogPolicy() binlog.DDLPolicy {
+	switch p {
+	case DDLSkip:
+		return binlog.DDLSkip
+	case DDLApply:
+		return binlog.DDLApply
+	}
+	return binlog.DDLStop
+}
+
+// WithServerID is the server id the Sync registers with on the source, as
+// a replica does: it must differ from the source's and from every other
+// replica's, or the source drops one of the two connections. By default
+// it is derived from the target server and database, so that two syncs
+// into different databases differ.
+func WithServerID(id uint32) SyncOption {
+	return syncOption(func(c *syncConfig) error {
+		if id == 0 {
+			return optionError("WithServerID", "0 cannot register as a replica")
+		}
+		c.serverID = id
+		return nil
+	})
+}
+
+// WithMaxLag is the lag under which the sync counts as in sync, and above
+// which Cutover is refused (default DefaultMaxLag).
+func WithMaxLag(d time.Duration) SyncOption {
+	return syncOption(func(c *syncConfig) error {
+		if d <= 0 {
+			return optionError("WithMaxLag", "%v is not positive", d)
+		}
+		c.maxLag = d
+		return nil
+	})
+}
+
+// WithFence chooses how the cutover stops writes on the source. accounts
+// ("user@host"; "user" means "user@%") are required by FenceAccounts,
+// checked for read_only bypass by FenceReadOnly, refused by
+// FenceFlushTables, whose lock waits for every session.
+func WithFence(method FenceMethod, accounts ...string) SyncOption {
+	return syncOption(func(c *syncConfig) error {
+		switch method {
+		case FenceFlushTables, FenceAccounts, FenceReadOnly:
+		default:
+			return optionError("WithFence", "unknown method %v", method)
+		}
+		if method == FenceAccounts && len(accounts) == 0 {
+			return optionError("WithFence", "method %s needs the application's account(s)", method)
+		}
+		if method == FenceFlushTables && len(accounts) > 0 {
+			return optionError("WithFence", "method %s takes no accounts: its lock waits for every session", method)
+		}
+		c.fence, c.accounts = method, nil
+		for _, a := range accounts {
+			user, host, found := strings.Cut(a, "@")
+			if !found {
+				host = "%"
+			}
+			if user == "" || host == "" {
+				return optionError("WithFence", "account %q: want user@host", a)
+			}
+			c.accounts = append(c.accounts, fence.Account{User: user, Host: host})
+		}
+		return nil
+	})
+}
+
+// WithDrainWait bounds the cutover's wait for the fenced accounts'
+// sessions to finish their statements and transactions, or for the lock
+// to be had (default 10s). With kill, FenceAccounts kills the sessions
+// still active after the wait instead of abandoning the cutover.
+func WithDrainWait(d time.Duration, kill bool) SyncOption {
+	return syncOption(func(c *syncConfig) error {
+		if d <= 0 {
+			return optionError("WithDrainWait", "%v is not positive", d)
+		}
+		c.drainWait, c.kill = d, kill
+		return nil
+	})
+}
+
+// WithCutoverTimeout bounds the cutover's wait, writes stopped, for the
+// target to apply everything the source logged before the fence (default
+// DefaultCutoverTimeout). When it passes, writes are restored and the
+// sync goes on.
+func WithCutoverTimeout(d time.Duration) SyncOption {
+	return syncOption(func(c *syncConfig) error {
+		if d <= 0 {
+			return optionError("WithCutoverTimeout", "%v is not positive", d)
+		}
+		c.cutoverTimeout = d
+		return nil
+	})
+}
+
+// WithSwitch sets the host's switch: called by the cutover once writes
+// are stopped, the target holds everything and verification found it
+// equal, to point the application at the target (flip its configuration).
+// Writes to the source are restored after it returns; when it returns an
+// error they are restored, the cutover fails with it and the sync goes on.
+func WithSwitch(f func(ctx context.Context) error) SyncOption {
+	return syncOption(func(c *syncConfig) error {
+		if f == nil {
+			return optionError("WithSwitch", "nil function")
+		}
+		c.switchHook = f
+		return nil
+	})
+}
+
+// WithDDL sets what the sync does with schema changes to moved tables
+// (default DDLStop).
+func WithDDL(p DDLPolicy) SyncOption {
+	return syncOption(func(c *syncConfig) error {
+		if p < DDLStop || p > DDLApply {
+			return optionError("WithDDL", "unknown policy %d", p)
+		}
+		c.ddl = p
+		return nil
+	})
+}

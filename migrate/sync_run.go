@@ -1,0 +1,210 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/shiftgate/shiftgate/internal/binlog"
+	"github.com/shiftgate/shiftgate/internal/checkpoint"
+	"github.com/shiftgate/shiftgate/internal/conn"
+	"github.com/shiftgate/shiftgate/internal/rowchange"
+	"github.com/shiftgate/shiftgate/internal/schema"
+)
+
+// syncHeartbeat is the period of the source's heartbeats to the stream: an
+// idle source still moves the stream's position that often, which bounds
+// the cutover's wait for the last position.
+const syncHeartbeat = 250 * time.Millisecond
+
+// syncFacts is what the dry run learned that Run needs.
+type syncFacts struct {
+	flavor string
+	// start is the position the stream resumes after; "" when the copy
+	// has not finished yet.
+	start string
+	// copied says the copy finished in an earlier run; stream that its
+	// position is saved.
+	copied, stream bool
+	// tables maps the moved source tables to their target tables.
+	tables map[rowchange.Table]rowchange.Table
+}
+
+func (s *Sync) scope() Scope {
+	sc := s.copier.scope()
+	sc.Executor = "sync"
+	return sc
+}
+
+// streamName is the key of the sync's stream position in the checkpoint.
+func (s *Sync) streamName() string { return "sync." + s.copier.cfg.targetDatabase }
+
+func (s *Sync) logger() *slog.Logger { return s.copier.cfg.logger }
+
+// Plan connects to both servers and checks, changing nothing, that the
+// move can run: what the Copier's Plan checks (unless the copy is done),
+// every table has a key the applier can match rows by, the source's binary
+// log serves a stream (settings, GTIDs, retention, the saved position not
+// purged) and its account may read it. It lists the tables, what the
+// cutover will lock and for how long, and the steps.
+func (s *Sync) Plan(ctx context.Context) (*Plan, error) {
+	plan, _, err := s.plan(ctx)
+	return plan, err
+}
+
+func (s *Sync) plan(ctx context.Context) (*Plan, *syncFacts, error) {
+	facts := &syncFacts{tables: map[rowchange.Table]rowchange.Table{}}
+	t := s.copier.cfg.timeouts
+	src, err := openSide(ctx, Source, s.source, conn.Options{Timeouts: t, MaxConns: 2, Logger: s.logger()})
+	if err != nil {
+		return &Plan{Scope: s.scope()}, nil, err
+	}
+	defer src.Close()
+	dst, err := openSide(ctx, Target, s.target, conn.Options{Timeouts: t, MaxConns: 2, Logger: s.logger()})
+	if err != nil {
+		return &Plan{Scope: s.scope()}, nil, err
+	}
+	defer dst.Close()
+
+	var problems []error
+	store := s.copier.checkpoint
+	if err := store.Check(ctx, dst); err != nil {
+		return &Plan{Scope: s.scope()}, nil, s.targetErr("database "+schema.QuoteIdent(store.Database()), err)
+	}
+	st, err := store.LoadStream(ctx, dst, s.streamName())
+	if err != nil {
+		return &Plan{Scope: s.scope()}, nil, s.targetErr("database "+schema.QuoteIdent(store.Database()), err)
+	}
+	run, err := store.LoadRun(ctx, dst, s.copier.cfg.targetDatabase)
+	if err != nil {
+		return &Plan{Scope: s.scope()}, nil, s.targetErr("database "+schema.QuoteIdent(store.Database()), err)
+	}
+	var plan *Plan
+	if run != nil && run.State == checkpoint.Done && run.Source == conn.Endpoint(s.source) && run.SourceDB == s.database {
+		// The copy is done: the sync resumes from its stream, or from the
+		// copy's position if it stopped before saving one.
+		plan = &Plan{Scope: s.scope()}
+		facts.copied, facts.start = true, run.Position.GTID
+		if st != nil {
+			facts.stream, facts.start = true, st.Position
+		}
+		for _, pair := range run.Tables {
+			from, to, _ := strings.Cut(pair, "=")
+			plan.Tables = append(plan.Tables, TablePlan{Name: from, TargetName: to, TargetExists: true, TargetHasRows: true})
+		}
+	} else {
+		if plan, err = s.copier.Plan(ctx); err != nil {
+			problems = append(problems, err)
+		}
+		plan.Scope = s.scope()
+		for _, tp := range plan.Tables {
+			if len(tp.Key) == 0 {
+				problems = append(problems, &EndpointError{Side: Source, Endpoint: plan.Source, Object: "table " + schema.QualifiedName(s.database, tp.Name),
+					Err: fmt.Errorf("%w: a sync matches rows by key", ErrNoKey)})
+			}
+		}
+	}
+	for _, tp := range plan.Tables {
+		facts.tables[rowchange.Table{Schema: s.database, Name: tp.Name}] = rowchange.Table{Schema: s.copier.cfg.targetDatabase, Name: tp.TargetName}
+	}
+	src0, err := s.checkSource(ctx, src, facts)
+	if err != nil {
+		problems = append(problems, err)
+	}
+	facts.flavor = src0.Flavor
+	plan.Locks = append(plan.Locks, s.describeFence())
+	plan.Steps = s.describe(plan, facts, src0)
+	return plan, facts, errors.Join(problems...)
+}
+
+// checkSource checks the source's binary log and the privileges to read it.
+func (s *Sync) checkSource(ctx context.Context, src *sql.DB, facts *syncFacts) (binlog.Source, error) {
+	start := facts.start
+	if start == "" {
+		// A new sync starts at the copy's snapshot, after the current
+		// position: only binary logs from now on are needed.
+		var version string
+		if err := src.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+			return binlog.Source{}, s.sourceErr(serverFault, err)
+		}
+		flavor := binlog.MySQL
+		if strings.Contains(strings.ToLower(version), "mariadb") {
+			flavor = binlog.MariaDB
+		}
+		pos, err := binlog.CurrentPosition(ctx, src, flavor)
+		if err != nil {
+			return binlog.Source{}, s.sourceErr(serverFault, err)
+		}
+		start = pos
+	}
+	var problems []error
+	source, err := binlog.Check(ctx, src, conn.Endpoint(s.source), start)
+	if err != nil {
+		problems = append(problems, s.sourceErr(serverFault, fmt.Errorf("%w: %w", ErrBinlogSettings, err)))
+	}
+	privs, err := schema.LoadPrivileges(ctx, src, s.database)
+	if err != nil {
+		problems = append(problems, s.sourceErr(serverFault, err))
+	} else {
+		if !privs.HasAny("REPLICATION SLAVE", "SUPER") {
+			problems = append(problems, s.sourceErr(serverFault, fmt.Errorf("%w: user %s lacks REPLICATION SLAVE, needed to read the binary log", ErrPrivilege, privs.User)))
+		}
+		if !privs.HasAny("BINLOG MONITOR", "REPLICATION CLIENT", "SUPER") {
+			problems = append(problems, s.sourceErr(serverFault, fmt.Errorf("%w: user %s lacks BINLOG MONITOR (or REPLICATION CLIENT), needed to read binary log positions", ErrPrivilege, privs.User)))
+		}
+	}
+	return source, errors.Join(problems...)
+}
+
+func (s *Sync) sourceErr(object string, err error) error {
+	return &EndpointError{Side: Source, Endpoint: conn.Endpoint(s.source), Object: object, Err: err}
+}
+
+func (s *Sync) targetErr(object string, err error) error {
+	return &EndpointError{Side: Target, Endpoint: conn.Endpoint(s.target), Object: object, Err: err}
+}
+
+// describeFence says what the cutover locks, for Plan.Locks.
+func (s *Sync) describeFence() string {
+	switch s.cfg.fence {
+	case FenceAccounts:
+		names := make([]string, len(s.cfg.accounts))
+		for i, a := range s.cfg.accounts {
+			names[i] = a.String()
+		}
+		return fmt.Sprintf("source, at cutover: write privileges of %s on the moved tables revoked (recorded first, restored after), up to %s for their sessions to finish, then until the target caught up and verified",
+			strings.Join(names, ", "), s.cfg.drainWait)
+	case FenceReadOnly:
+		return "source, at cutover: read_only on the whole server until the target caught up and verified"
+	}
+	return fmt.Sprintf("source, at cutover: FLUSH TABLES ... WITH READ LOCK on the moved tables (waits up to %s for running statements) until the target caught up and verified", s.cfg.drainWait)
+}
+
+// describe lists the steps of Run.
+func (s *Sync) describe(plan *Plan, facts *syncFacts, src binlog.Source) []string {
+	var steps []string
+	switch {
+	case facts.stream:
+		steps = append(steps, "resume the sync from the position saved on the target: "+facts.start)
+	case facts.copied:
+		steps = append(steps, "the copy is done: start the sync from its position "+facts.start)
+	default:
+		steps = append(steps, plan.Steps...)
+		var bytes int64
+		for _, t := range plan.Tables {
+			bytes += t.DataBytes + t.IndexBytes
+		}
+		note := "the source purges binary logs only on demand"
+		if src.Retention > 0 {
+			note = fmt.Sprintf("the source keeps binary logs for %s: the copy of about %d MiB must finish well within it, or the position it started from is purged and the sync refuses to start", src.Retention, bytes>>20)
+		}
+		steps = append(steps, "follow the source's binary log from the copy's position ("+note+")")
+	}
+	return append(steps,
+		fmt.Sprintf("apply the row changes of the %d table(s) to the target, each source transaction in one target transaction with its position", len(plan.Tables)),
+		fmt.Sprintf("in sync while the lag is under %s; on Cutover: stop writes on the source (%s), wait until the target applied everything the source logged, verify every table, call the switch, restore the source's writes", s.cfg.maxLag, s.cfg.fence))
+}

@@ -1,0 +1,311 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shiftgate/shiftgate/internal/apply"
+	"github.com/shiftgate/shiftgate/internal/binlog"
+	"github.com/shiftgate/shiftgate/internal/conn"
+	"github.com/shiftgate/shiftgate/internal/fence"
+	"github.com/shiftgate/shiftgate/internal/rowchange"
+)
+
+// syncRun is one Run of a Sync.
+type syncRun struct {
+	s        *Sync
+	progress ProgressFunc
+	report   *Report
+	facts    *syncFacts
+	src, dst *sql.DB
+	app      *apply.Applier
+	stream   *binlog.Stream
+	// streamDone is closed when the stream's Run returned streamErr.
+	streamDone chan struct{}
+	streamErr  error
+	copied     int64 // rows of the copy
+	lag        lagMeter
+}
+
+// Run copies the tables (or resumes the copy), then applies the source's
+// binary log to the target until Cutover succeeds, ctx is done or the
+// stream fails. It returns after a successful cutover with the report of
+// it in Report.Cutover; on any other return the source's writes are not
+// fenced and a later Run resumes. Progress carries the Phase and the lag.
+func (s *Sync) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
+	if !s.running.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("migrate: sync %s: %w", s.database, ErrRunning)
+	}
+	defer s.running.Store(false)
+	r := &syncRun{s: s, progress: progress, report: &Report{Scope: s.scope(), Started: time.Now()}}
+	err := r.run(ctx)
+	r.report.Duration = time.Since(r.report.Started)
+	if err != nil {
+		s.setPhase(PhaseFailed)
+		s.logger().Error("sync failed", "database", s.database, "err", err)
+		return r.report, fmt.Errorf("migrate: sync %s: %w", s.database, err)
+	}
+	s.setPhase(PhaseDone)
+	r.emit()
+	return r.report, nil
+}
+
+func (s *Sync) setPhase(p Phase) {
+	s.mu.Lock()
+	s.phase = p
+	s.mu.Unlock()
+}
+
+// Phase is the phase of the running (or last) Run.
+func (s *Sync) Phase() Phase {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.phase
+}
+
+func (r *syncRun) run(ctx context.Context) (err error) {
+	s := r.s
+	t := s.copier.cfg.timeouts
+	if r.src, err = openSide(ctx, Source, s.source, conn.Options{Timeouts: t, MaxConns: 8, Logger: s.logger()}); err != nil {
+		return err
+	}
+	defer r.src.Close()
+	t.Read = -1 // verification's checksums run long
+	if r.dst, err = openSide(ctx, Target, s.target, conn.Options{Timeouts: t, MaxConns: 8, Logger: s.logger()}); err != nil {
+		return err
+	}
+	defer r.dst.Close()
+
+	// A cutover that crashed left its fence recorded: restore the source's
+	// writes before anything else.
+	journal := fence.Journal{Store: s.copier.checkpoint, DB: r.dst}
+	if err := s.copier.checkpoint.Prepare(ctx, r.dst); err != nil {
+		return s.targetErr("database "+s.copier.checkpoint.Database(), err)
+	}
+	pauses, err := fence.Recover(ctx, r.src, journal, s.logger())
+	if err != nil {
+		return s.sourceErr(serverFault, fmt.Errorf("restoring the writes a crashed cutover stopped: %w", err))
+	}
+	for _, p := range pauses {
+		s.logger().Warn("sync: restored the source's writes after a crashed cutover", "fence", p.ID, "method", p.Method.String(), "stopped", p.Stopped)
+	}
+
+	_, facts, err := s.plan(ctx)
+	if err != nil {
+		return err
+	}
+	r.facts = facts
+	if !facts.copied {
+		if err := r.copy(ctx); err != nil {
+			return err
+		}
+	}
+	if facts.start == "" {
+		return s.sourceErr(serverFault, fmt.Errorf("%w: the copy recorded no GTID position to start from", ErrBinlogSettings))
+	}
+	if err := r.openStream(ctx); err != nil {
+		return err
+	}
+	defer r.app.Close()
+	return r.follow(ctx)
+}
+
+// copy runs the snapshot copy and takes its position and tables.
+func (r *syncRun) copy(ctx context.Context) error {
+	s := r.s
+	s.setPhase(PhaseCopying)
+	rep, err := s.copier.Run(ctx, func(p Progress) {
+		p.Phase = PhaseCopying
+		if r.progress != nil {
+			r.progress(p)
+		}
+	})
+	if rep != nil {
+		r.report.Tables, r.report.Objects, r.report.Rows, r.report.Bytes = rep.Tables, rep.Objects, rep.Rows, rep.Bytes
+		r.report.Position, r.report.Consistent, r.report.Resumed = rep.Position, rep.Consistent, rep.Resumed
+		r.report.CommitsBlocked, r.report.WriteMethod = rep.CommitsBlocked, rep.WriteMethod
+		r.copied = rep.Rows
+	}
+	if err != nil {
+		return err
+	}
+	r.facts.start = rep.Position.GTID
+	r.facts.tables = map[rowchange.Table]rowchange.Table{}
+	for _, tr := range rep.Tables {
+		r.facts.tables[rowchange.Table{Schema: s.database, Name: tr.Name}] = rowchange.Table{Schema: s.copier.cfg.targetDatabase, Name: tr.TargetName}
+	}
+	return nil
+}
+
+// openStream prepares the applier (saving the copy's position as the
+// stream's first) and the stream from the saved position.
+func (r *syncRun) openStream(ctx context.Context) error {
+	s, facts := r.s, r.facts
+	id, err := conn.Identify(ctx, r.src)
+	if err != nil {
+		return s.sourceErr(serverFault, err)
+	}
+	flavor := facts.flavor
+	r.app, err = apply.New(r.dst, s.copier.checkpoint, s.streamName(), s.copier.cfg.targetDatabase,
+		apply.WithTables(facts.tables), apply.WithSource(id.String()), apply.WithLogger(s.logger()),
+		apply.WithCovered(func(stored, position string) (bool, error) { return binlog.PositionContains(flavor, stored, position) }))
+	if err != nil {
+		return err
+	}
+	st, err := r.app.Start(ctx)
+	if err != nil {
+		return s.targetErr("stream "+s.streamName(), err)
+	}
+	if st == nil {
+		// The first position is the copy's: saved now, so that a crash
+		// from here on resumes the stream, not the copy.
+		if err := r.app.Apply(ctx, rowchange.Txn{Position: facts.start}); err != nil {
+			return s.targetErr("stream "+s.streamName(), err)
+		}
+		if err := r.app.Flush(ctx); err != nil {
+			return s.targetErr("stream "+s.streamName(), err)
+		}
+	} else {
+		facts.start = st.Position
+	}
+	tables := make([]rowchange.Table, 0, len(facts.tables))
+	for t := range facts.tables {
+		tables = append(tables, t)
+	}
+	r.stream, err = binlog.New(binlog.Config{
+		DSN: s.source.FormatDSN(), ServerID: s.cfg.serverID, Tables: tables, Start: facts.start,
+		DDL: s.cfg.ddl.binlogPolicy(), Heartbeat: syncHeartbeat, Logger: s.logger(),
+	})
+	return err
+}
+
+// follow runs the stream and watches it: lag, phase, progress, cutover
+// requests.
+func (r *syncRun) follow(ctx context.Context) error {
+	s := r.s
+	s.setPhase(PhaseCatchingUp)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	r.streamDone = make(chan struct{})
+	go func() {
+		defer close(r.streamDone)
+		r.streamErr = r.stream.Run(sctx, r.app)
+	}()
+	stopStream := func() {
+		stop()
+		<-r.streamDone
+	}
+	interval := s.copier.cfg.progressInterval
+	tick := time.NewTicker(min(interval, 250*time.Millisecond))
+	defer tick.Stop()
+	lastEmit := time.Now()
+	r.emit()
+	for {
+		select {
+		case <-r.streamDone:
+			return fmt.Errorf("following the binary log: %w", r.streamErr)
+		case <-ctx.Done():
+			stopStream()
+			return fmt.Errorf("%w (stopped %s; the target holds the changes up to %s, a new Run resumes there)", ctx.Err(), s.Phase(), r.app.Stats().Position)
+		case req := <-s.requests:
+			rep, err := r.cutover(ctx, req.ctx)
+			req.reply <- cutoverResult{rep, err}
+			if err == nil {
+				stopStream()
+				r.report.Cutover = rep
+				r.finishReport()
+				return r.app.Flush(context.WithoutCancel(ctx))
+			}
+		case now := <-tick.C:
+			lag, err := r.measure(ctx, now)
+			if err != nil {
+				s.logger().Warn("sync: reading the source's position", "err", err)
+				continue
+			}
+			changed := true
+			switch p := s.Phase(); {
+			case p == PhaseCatchingUp && lag <= s.cfg.maxLag:
+				s.setPhase(PhaseInSync)
+				s.logger().Info("sync: in sync", "database", s.database, "lag", lag)
+			case p == PhaseInSync && lag > s.cfg.maxLag:
+				s.setPhase(PhaseCatchingUp)
+				s.logger().Info("sync: catching up", "database", s.database, "lag", lag)
+			default:
+				changed = false
+			}
+			if changed || now.Sub(lastEmit) >= interval {
+				lastEmit = now
+				r.emit()
+			}
+		}
+	}
+}
+
+// lagMeter measures how far the target is behind the source: samples of
+// the source's position over time, dropped once the target holds them.
+type lagMeter struct {
+	samples []lagSample
+	lag     time.Duration
+}
+
+type lagSample struct {
+	at       time.Time
+	position string
+}
+
+// measure samples the source's position and returns the lag: how long ago
+// the oldest sample the target does not hold yet was taken (0 when it
+// holds them all), and at least how long ago the source committed the
+// oldest transaction the stream read and has not applied.
+func (r *syncRun) measure(ctx context.Context, now time.Time) (time.Duration, error) {
+	pos, err := binlog.CurrentPosition(ctx, r.src, r.facts.flavor)
+	if err != nil {
+		return r.lag.lag, err
+	}
+	m := &r.lag
+	if n := len(m.samples); n == 0 || m.samples[n-1].position != pos {
+		m.samples = append(m.samples, lagSample{now, pos})
+	}
+	applied := r.app.Stats().Position
+	for len(m.samples) > 0 {
+		ok, err := binlog.PositionContains(r.facts.flavor, applied, m.samples[0].position)
+		if err != nil {
+			return m.lag, err
+		}
+		if !ok {
+			break
+		}
+		m.samples = m.samples[1:]
+	}
+	m.lag = 0
+	if len(m.samples) > 0 {
+		m.lag = now.Sub(m.samples[0].at)
+	}
+	m.lag = max(m.lag, r.stream.Stats().Behind)
+	return m.lag, nil
+}
+
+// emit reports progress.
+func (r *syncRun) emit() {
+	if r.progress == nil {
+		return
+	}
+	st := r.app.Stats()
+	r.progress(Progress{
+		Phase: r.s.Phase(), Lag: r.lag.lag, Elapsed: time.Since(r.report.Started),
+		Rows: r.copied + st.Rows, AppliedRows: st.Rows, AppliedTxns: st.Txns, ApplyRowsPerSecond: st.RowsPerSecond,
+		StreamPosition: st.Position,
+	})
+}
+
+// finishReport fills the stream's figures into the report.
+func (r *syncRun) finishReport() {
+	st := r.app.Stats()
+	r.report.AppliedRows, r.report.AppliedTxns, r.report.StreamPosition = st.Rows, st.Txns, st.Position
+}
+
+// errStreamStopped is the cutover's error when the stream stops under it.
+var errStreamStopped = errors.New("the binary log stream stopped")
