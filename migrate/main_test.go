@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(splitChildEnv); spec != "" {
 		os.Exit(splitChild(spec))
 	}
+	if spec := os.Getenv(syncChildEnv); spec != "" {
+		os.Exit(syncChild(spec))
+	}
 	os.Exit(sandboxtest.Main(sandboxtest.Examples(m, &servers, prepareExamples), 2, &servers))
 }
 

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -134,20 +133,7 @@ func TestSyncMovesTablesWhileTheyAreWritten(t *testing.T) {
 	db := sandboxtest.Open(t, src, name)
 	seedSyncTables(t, db)
 
-	// The application's account, with table-level write grants.
-	user := "app_" + strings.TrimPrefix(name, "syncmove_")
-	user = user[:min(len(user), 32)]
-	root := sandboxtest.Open(t, src, "")
-	sandboxtest.Exec(t, root, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'app-pw'", user))
-	t.Cleanup(func() { _, _ = root.Exec(fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", user)) })
-	for _, table := range []string{"acct", "items", "counter"} {
-		sandboxtest.Exec(t, root, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON `%s`.`%s` TO '%s'@'%%'", name, table, user))
-	}
-	appCfg := src.Config(name)
-	appCfg.User, appCfg.Passwd = user, "app-pw"
-	appDB, err := sql.Open("mysql", appCfg.FormatDSN())
-	require.NoError(t, err)
-	defer appDB.Close()
+	user, appDB := appAccount(t, name)
 
 	w := &syncWorkload{db: appDB}
 	wctx, stopWriting := context.WithCancel(ctx)
@@ -243,5 +229,3 @@ func waitPhase(t *testing.T, s *migrate.Sync, p migrate.Phase, done <-chan struc
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-var _ = mysql.Config{}
