@@ -36,7 +36,7 @@ type syncSpec struct {
 func syncOptions(s syncSpec) []migrate.SyncOption {
 	return []migrate.SyncOption{
 		migrate.WithTargetDatabase(s.TargetDatabase), migrate.WithFence(migrate.FenceAccounts, s.Account),
-		migrate.WithDrainWait(5 * time.Second, false), migrate.WithChunkRows(200), migrate.WithThreads(2),
+		migrate.WithDrainWait(5*time.Second, false), migrate.WithChunkRows(200), migrate.WithThreads(2),
 		migrate.WithRateLimit(20_000, 0),
 	}
 }
