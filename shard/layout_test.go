@@ -195,3 +195,44 @@ func FuzzParseLayout(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRanges checks the binary search of Ranges against a scan of the
+// intervals, on bounds built from the input.
+func FuzzRanges(f *testing.F) {
+	f.Add([]byte{3, 10, 20}, int64(15), true, false)
+	f.Add([]byte{1}, int64(-5), false, true)
+	f.Fuzz(func(t *testing.T, steps []byte, key int64, openLow, openHigh bool) {
+		if len(steps) == 0 || len(steps) > 64 {
+			return
+		}
+		var ivs []Interval
+		b := int64(-100)
+		for i, s := range steps {
+			next := b + int64(s) + 1
+			iv := Interval{Shard: len(steps) - i, From: Int(b), To: Int(next)}
+			if i == 0 && openLow {
+				iv.From = Key{}
+			}
+			if i == len(steps)-1 && openHigh {
+				iv.To = Key{}
+			}
+			ivs = append(ivs, iv)
+			b = next
+		}
+		r, err := NewRanges(ivs)
+		require.NoError(t, err)
+		want := 0
+		for _, iv := range ivs {
+			if (iv.From.kind == KindNone || iv.From.i <= key) && (iv.To.kind == KindNone || key < iv.To.i) {
+				want = iv.Shard
+			}
+		}
+		got, err := r.Shard(Int(key))
+		if want == 0 {
+			require.ErrorIs(t, err, ErrNoShard)
+			return
+		}
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	})
+}
