@@ -8,8 +8,10 @@ import (
 )
 
 // Run with: go test -run '^$' -bench . -benchmem ./shard/
-func benchRoute(b *testing.B, m shard.Method, k shard.Key) {
-	r, err := (&shard.Layout{Method: m, Shards: 32, Database: "db01", Table: "test_{n}"}).Router()
+func benchRoute(b *testing.B, m shard.Method, k shard.Key) { benchRouteN(b, m, 32, k) }
+
+func benchRouteN(b *testing.B, m shard.Method, n int, k shard.Key) {
+	r, err := (&shard.Layout{Method: m, Shards: n, Database: "db01", Table: "test_{n}"}).Router()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -23,6 +25,12 @@ func benchRoute(b *testing.B, m shard.Method, k shard.Key) {
 
 func BenchmarkRouteMD5String(b *testing.B) {
 	benchRoute(b, shard.MD5, shard.String("user-2718281828"))
+}
+
+// BenchmarkRouteMD5StringN37: a shard count that is not a power of two
+// takes the whole 128-bit remainder (two divisions).
+func BenchmarkRouteMD5StringN37(b *testing.B) {
+	benchRouteN(b, shard.MD5, 37, shard.String("user-2718281828"))
 }
 
 func BenchmarkRouteMD5Int(b *testing.B) { benchRoute(b, shard.MD5, shard.Int(2718281828)) }

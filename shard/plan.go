@@ -52,7 +52,10 @@ type SourcePlan struct {
 	Location Location `json:"location"`
 	Action   Action   `json:"action"`
 	// Rows is the server's estimate of the shard's rows, when given.
-	Rows    *int64 `json:"rows,omitempty"`
+	Rows *int64 `json:"rows,omitempty"`
+	// Targets lists the target shards that receive keys, in shard order.
+	// A sampled plan leaves it empty for a source shard no sample key
+	// reached (a narrow range).
 	Targets []Flow `json:"targets"`
 }
 

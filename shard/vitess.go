@@ -97,8 +97,11 @@ func (l *Layout) Vitess() (*VitessKeyspace, error) {
 			}
 		}
 	}
-	k := l.TablesPerDatabase
-	if k != 0 && k != 1 || k == 0 && len(locs) > 1 && !strings.Contains(l.Database, "{") {
+	dbs := map[[2]string]bool{}
+	for _, loc := range locs {
+		dbs[[2]string{loc.Instance, loc.Database}] = true
+	}
+	if len(dbs) < len(locs) {
 		why = append(why, "several shard tables in one database: a Vitess shard is one database")
 	}
 	if tT.has('n') || tT.has('m') || tT.has('k') {

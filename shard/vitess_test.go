@@ -45,3 +45,16 @@ func TestVitessNotDirect(t *testing.T) {
 	_, err = l.Vitess()
 	assert.ErrorContains(t, err, "shard 1: bound -10: the numeric vindex maps only non-negative keys")
 }
+
+// TestVitessOneDatabasePerShard: {n} in the database template puts each
+// shard in its own database even without tables_per_database.
+func TestVitessOneDatabasePerShard(t *testing.T) {
+	l := &Layout{Method: Range, Database: "db", Table: "t", Column: "id", TablesPerDatabase: 0, Ranges: []RangeSpec{
+		{Shard: 1, To: Bound{Int(10)}}, {Shard: 2, From: Bound{Int(10)}}}}
+	l.Database = "db_{n}"
+	_, err := l.Vitess()
+	require.NoError(t, err)
+	l.Database, l.Table = "db", "t{n}"
+	_, err = l.Vitess()
+	assert.ErrorContains(t, err, "several shard tables in one database")
+}
