@@ -145,6 +145,20 @@ func mustFail(t *testing.T, q interface {
 	}
 }
 
+// session opens a session of db and runs stmts on it.
+func session(t *testing.T, db *sql.DB, stmts ...string) *sql.Conn {
+	t.Helper()
+	c, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for _, stmt := range stmts {
+		mustWrite(t, c, stmt)
+	}
+	return c
+}
+
 // openFences is the journal's unreleased fences of the test server.
 func openFences(t *testing.T, j Journal) []checkpoint.Fence {
 	t.Helper()

@@ -212,6 +212,14 @@ func (s grantSet) on() string {
 	return schema.QualifiedName(s.Database, s.Table)
 }
 
+// statement is the GRANT (grant) or REVOKE of s for a.
+func (s grantSet) statement(grant bool, a Account) string {
+	if grant {
+		return "GRANT " + strings.Join(s.Privileges, ", ") + " ON " + s.on() + " TO " + a.String()
+	}
+	return "REVOKE " + strings.Join(s.Privileges, ", ") + " ON " + s.on() + " FROM " + a.String()
+}
+
 // accountUndo is what the Accounts method changes of one account.
 type accountUndo struct {
 	User string `json:"user"`
@@ -413,12 +421,12 @@ func likeMatch(pattern, name string) bool {
 func applyAccount(ctx context.Context, db *sql.DB, u accountUndo) error {
 	a := u.account()
 	for _, s := range u.Added {
-		if _, err := db.ExecContext(ctx, "GRANT "+strings.Join(s.Privileges, ", ")+" ON "+s.on()+" TO "+a.String()); err != nil {
+		if _, err := db.ExecContext(ctx, s.statement(true, a)); err != nil {
 			return fmt.Errorf("account %s: grant %s on %s: %w", a, strings.Join(s.Privileges, ", "), s.on(), err)
 		}
 	}
 	for _, s := range u.Revoked {
-		if _, err := db.ExecContext(ctx, "REVOKE "+strings.Join(s.Privileges, ", ")+" ON "+s.on()+" FROM "+a.String()); err != nil {
+		if _, err := db.ExecContext(ctx, s.statement(false, a)); err != nil {
 			return fmt.Errorf("account %s: revoke %s on %s: %w", a, strings.Join(s.Privileges, ", "), s.on(), err)
 		}
 	}
@@ -452,12 +460,12 @@ func restoreAccounts(ctx context.Context, db *sql.DB, accounts []accountUndo, lo
 func restoreAccount(ctx context.Context, db *sql.DB, u accountUndo) error {
 	a := u.account()
 	for _, s := range u.Revoked {
-		if _, err := db.ExecContext(ctx, "GRANT "+strings.Join(s.Privileges, ", ")+" ON "+s.on()+" TO "+a.String()); err != nil {
+		if _, err := db.ExecContext(ctx, s.statement(true, a)); err != nil {
 			return fmt.Errorf("account %s: grant %s on %s back: %w", a, strings.Join(s.Privileges, ", "), s.on(), err)
 		}
 	}
 	for _, s := range u.Added {
-		_, err := db.ExecContext(ctx, "REVOKE "+strings.Join(s.Privileges, ", ")+" ON "+s.on()+" FROM "+a.String())
+		_, err := db.ExecContext(ctx, s.statement(false, a))
 		var me *mysql.MySQLError
 		if err != nil && !(errors.As(err, &me) && me.Number == 1147) { // 1147: never added (a crash before)
 			return fmt.Errorf("account %s: revoke %s on %s: %w", a, strings.Join(s.Privileges, ", "), s.on(), err)

@@ -32,14 +32,9 @@ func TestExistingSessions(t *testing.T) {
 			sandboxtest.Exec(t, root, "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY)")
 			on := strings.ReplaceAll(c.on, "%s", d)
 			a := newAccount(t, "GRANT SELECT ON `"+d+"`.* TO ACCT", "GRANT INSERT ON "+on+" TO ACCT")
-			old, err := connect(t, a, d).Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer old.Close()
-			mustWrite(t, old, "INSERT INTO t VALUES ()")
+			old := session(t, connect(t, a, d), "INSERT INTO t VALUES ()")
 			sandboxtest.Exec(t, root, "REVOKE INSERT ON "+on+" FROM "+a.String())
-			_, err = old.ExecContext(ctx, "INSERT INTO t VALUES ()")
+			_, err := old.ExecContext(ctx, "INSERT INTO t VALUES ()")
 			if (err == nil) != c.existing || (err != nil && errno(err) != errDenied) {
 				t.Fatalf("existing session after the revoke: %v", err)
 			}
@@ -83,11 +78,7 @@ func TestDrain(t *testing.T) {
 	}
 
 	t.Run("running", func(t *testing.T) {
-		c, err := connect(t, a, d).Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := session(t, connect(t, a, d))
 		var id int64
 		if err := c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
 			t.Fatal(err)
@@ -98,7 +89,7 @@ func TestDrain(t *testing.T) {
 			done <- err
 		}()
 		waitRunning(t, id)
-		_, err = newFencer(a).Stop(ctx)
+		_, err := newFencer(a).Stop(ctx)
 		de := drainError(err)
 		if s := de.Sessions[0]; s.ID != id || s.Command == "Sleep" || !strings.Contains(s.Info, "SLEEP(4)") || !strings.Contains(err.Error(), fmt.Sprint("session ", id)) {
 			t.Fatalf("session %+v in %v", s, err)
@@ -112,14 +103,8 @@ func TestDrain(t *testing.T) {
 	})
 
 	t.Run("transaction", func(t *testing.T) {
-		c, err := connect(t, a, d).Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		mustWrite(t, c, "BEGIN")
-		mustWrite(t, c, "INSERT INTO t VALUES (1)")
-		_, err = newFencer(a).Stop(ctx)
+		c := session(t, connect(t, a, d), "BEGIN", "INSERT INTO t VALUES (1)")
+		_, err := newFencer(a).Stop(ctx)
 		if s := drainError(err).Sessions[0]; !s.InTransaction || s.Command != "Sleep" {
 			t.Fatalf("session %+v", s)
 		}
@@ -145,13 +130,8 @@ func TestDrain(t *testing.T) {
 	t.Run("older", func(t *testing.T) {
 		// Idle, no transaction: only a database-level revoke makes it
 		// count, as it keeps its privileges.
-		c, err := connect(t, b, d).Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		mustWrite(t, c, "INSERT INTO o VALUES (7)")
-		_, err = newFencer(b).Stop(ctx)
+		c := session(t, connect(t, b, d), "INSERT INTO o VALUES (7)")
+		_, err := newFencer(b).Stop(ctx)
 		if s := drainError(err).Sessions[0]; !s.Older || s.InTransaction {
 			t.Fatalf("session %+v", s)
 		}
@@ -166,12 +146,7 @@ func TestDrain(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Idle sessions are no concern with table-level grants only.
-		idle, err := connect(t, a, d).Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer idle.Close()
-		mustWrite(t, idle, "SELECT 1")
+		session(t, connect(t, a, d), "SELECT 1")
 		fa, err := newFencer(a).Stop(ctx)
 		if err != nil {
 			t.Fatal(err)
