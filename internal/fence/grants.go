@@ -434,27 +434,32 @@ func applyAccount(ctx context.Context, db *sql.DB, u accountUndo) error {
 }
 
 // restoreAccounts gives back what applyAccount took, in the reverse order,
-// whatever part of it was done (a crash may have stopped it anywhere), and
-// checks the accounts' grants are the recorded ones again.
-func restoreAccounts(ctx context.Context, db *sql.DB, accounts []accountUndo, log *slog.Logger) error {
-	var errs []error
+// whatever part of it was done (a crash may have stopped it anywhere). err
+// is a restore that failed; differ, when everything was restored, names
+// the accounts whose grants are not the recorded ones (someone changed
+// them meanwhile), wrapping ErrNotRestored.
+func restoreAccounts(ctx context.Context, db *sql.DB, accounts []accountUndo, log *slog.Logger) (differ, err error) {
+	var errs, diffs []error
 	for _, u := range accounts {
-		a := u.account()
 		if err := restoreAccount(ctx, db, u); err != nil {
 			errs = append(errs, err)
-			continue
 		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for _, u := range accounts {
+		a := u.account()
 		lines, err := showGrants(ctx, db, a)
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			return nil, err
 		}
 		if !slices.Equal(lines, u.Grants) {
 			log.Error("fence: grants not restored", "account", a.String(), "want", u.Grants, "got", lines)
-			errs = append(errs, fmt.Errorf("account %s: %w", a, ErrNotRestored))
+			diffs = append(diffs, fmt.Errorf("account %s: %w", a, ErrNotRestored))
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(diffs...), nil
 }
 
 func restoreAccount(ctx context.Context, db *sql.DB, u accountUndo) error {
