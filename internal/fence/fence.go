@@ -171,9 +171,9 @@ func WithDrainTimeout(d time.Duration) Option {
 	}
 }
 
-// WithKill makes the Accounts drain kill (KILL CONNECTION) the sessions
-// still active when the wait ends, and wait once more for them to go,
-// instead of refusing.
+// WithKill (Accounts only) makes the drain kill (KILL CONNECTION) the
+// sessions still active when the wait ends, and wait once more for them to
+// go, instead of refusing.
 func WithKill() Option {
 	return func(f *Fencer) error {
 		f.kill = true
@@ -247,6 +247,9 @@ func New(db *sql.DB, method Method, tables []Table, opts ...Option) (*Fencer, er
 	case ReadOnly:
 		if f.journal == nil {
 			return nil, errors.New("fence: method read-only needs WithJournal: read_only must be restored after a crash")
+		}
+		if f.kill {
+			return nil, errors.New("fence: method read-only does not kill sessions: their writes fail once it is set")
 		}
 	default:
 		if len(f.accounts) > 0 {
