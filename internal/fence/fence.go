@@ -353,10 +353,10 @@ func (f *Fencer) check(ctx context.Context, fe *Fence) error {
 	}
 	switch f.method {
 	case Accounts:
-		if err := g.require(ctx, "PROCESS", "", ""); err != nil {
+		if err := g.require("PROCESS", "", ""); err != nil {
 			return fmt.Errorf("fence: on %s: reading the accounts' sessions: %w", fe.source, err)
 		}
-		if f.kill && g.require(ctx, "CONNECTION ADMIN", "", "") != nil && g.require(ctx, "SUPER", "", "") != nil {
+		if f.kill && g.require("CONNECTION ADMIN", "", "") != nil && g.require("SUPER", "", "") != nil {
 			return fmt.Errorf("fence: on %s: killing the accounts' sessions: %s lacks CONNECTION ADMIN and SUPER: %w", fe.source, g.selfName, ErrPrivilege)
 		}
 		for _, a := range f.accounts {
@@ -366,7 +366,7 @@ func (f *Fencer) check(ctx context.Context, fe *Fence) error {
 			}
 			for _, gr := range append(append([]grantSet(nil), u.Revoked...), u.Added...) {
 				for _, p := range gr.Privileges {
-					if err := g.require(ctx, p, gr.Database, gr.Table); err != nil {
+					if err := g.require(p, gr.Database, gr.Table); err != nil {
 						return fmt.Errorf("fence: on %s: changing the grants of %s on %s: %w", fe.source, a, gr.on(), err)
 					}
 				}
@@ -376,22 +376,22 @@ func (f *Fencer) check(ctx context.Context, fe *Fence) error {
 	case LockTables:
 		for _, t := range f.tables {
 			for _, p := range []string{"LOCK TABLES", "SELECT"} {
-				if err := g.require(ctx, p, t.Database, t.Name); err != nil {
+				if err := g.require(p, t.Database, t.Name); err != nil {
 					return fmt.Errorf("fence: on %s: locking %s: %w", fe.source, t, err)
 				}
 			}
 		}
 	case FlushTables:
-		if err := g.require(ctx, "RELOAD", "", ""); err != nil {
+		if err := g.require("RELOAD", "", ""); err != nil {
 			return fmt.Errorf("fence: on %s: flushing tables: %w", fe.source, err)
 		}
 		for _, t := range f.tables {
-			if err := g.require(ctx, "LOCK TABLES", t.Database, t.Name); err != nil {
+			if err := g.require("LOCK TABLES", t.Database, t.Name); err != nil {
 				return fmt.Errorf("fence: on %s: locking %s: %w", fe.source, t, err)
 			}
 		}
 	case ReadOnly:
-		if g.require(ctx, "READ_ONLY ADMIN", "", "") != nil && g.require(ctx, "SUPER", "", "") != nil {
+		if g.require("READ_ONLY ADMIN", "", "") != nil && g.require("SUPER", "", "") != nil {
 			return fmt.Errorf("fence: on %s: setting read_only: %s lacks READ_ONLY ADMIN and SUPER: %w", fe.source, g.selfName, ErrPrivilege)
 		}
 		bypass, err := readOnlyBypass(ctx, f.db)

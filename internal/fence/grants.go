@@ -366,7 +366,7 @@ func matchDatabases(ctx context.Context, db *sql.DB, pattern string) ([]string, 
 // require checks that the fencer holds priv on database.table (database
 // level when table is "", global when both are): with grant option when
 // priv is one it grants or revokes, a write privilege.
-func (g *grants) require(ctx context.Context, priv, database, table string) error {
+func (g *grants) require(priv, database, table string) error {
 	grant := slices.Contains(writePrivileges, priv)
 	ok := func(ps map[string]bool) bool {
 		grantable, held := ps[priv]
