@@ -1,6 +1,7 @@
 package fence
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,9 +13,11 @@ import (
 
 // TestExistingSessions measures what a session connected before a REVOKE
 // of INSERT sees, by the level it was granted at (the package comment
-// quotes the result): table level applies at its next statement, database
-// and global levels do not apply to it (until USE, for the database
-// level); a new connection sees every level.
+// quotes the result): table level applies at its next statement (also in
+// an open transaction, whose earlier writes still commit, and to a
+// statement prepared before), database and global levels do not apply to
+// it (until USE, for the database level); a new connection sees every
+// level.
 func TestExistingSessions(t *testing.T) {
 	for _, c := range []struct {
 		level, on string
@@ -33,13 +36,22 @@ func TestExistingSessions(t *testing.T) {
 			on := strings.ReplaceAll(c.on, "%s", d)
 			a := newAccount(t, "GRANT SELECT ON `"+d+"`.* TO ACCT", "GRANT INSERT ON "+on+" TO ACCT")
 			old := session(t, connect(t, a, d), "INSERT INTO t VALUES ()")
+			inTrx := session(t, connect(t, a, d), "BEGIN", "INSERT INTO t VALUES ()")
+			prepared := session(t, connect(t, a, d), "PREPARE p FROM 'INSERT INTO t VALUES ()'", "EXECUTE p")
 			sandboxtest.Exec(t, root, "REVOKE INSERT ON "+on+" FROM "+a.String())
-			_, err := old.ExecContext(ctx, "INSERT INTO t VALUES ()")
-			if (err == nil) != c.existing || (err != nil && errno(err) != errDenied) {
-				t.Fatalf("existing session after the revoke: %v", err)
+			for name, stmt := range map[string]struct {
+				c    *sql.Conn
+				stmt string
+			}{"idle": {old, "INSERT INTO t VALUES ()"}, "in a transaction": {inTrx, "INSERT INTO t VALUES ()"}, "prepared": {prepared, "EXECUTE p"}} {
+				_, err := stmt.c.ExecContext(ctx, stmt.stmt)
+				if (err == nil) != c.existing || (err != nil && errno(err) != errDenied) {
+					t.Fatalf("existing session (%s) after the revoke: %v", name, err)
+				}
 			}
+			// What the transaction wrote before the revoke commits.
+			mustWrite(t, inTrx, "COMMIT")
 			mustWrite(t, old, "USE `"+d+"`")
-			_, err = old.ExecContext(ctx, "INSERT INTO t VALUES ()")
+			_, err := old.ExecContext(ctx, "INSERT INTO t VALUES ()")
 			if (err == nil) != c.afterUse {
 				t.Fatalf("existing session after USE: %v", err)
 			}
