@@ -22,7 +22,7 @@ const (
 //
 //	go test -run '^$' -bench ScatterGather -benchtime 20x ./shard/
 func BenchmarkScatterGather(b *testing.B) {
-	s := servers[0]
+	s := server()
 	db := sandboxtest.Open(b, s, "")
 	var pool int64
 	if err := db.QueryRowContext(b.Context(), "SELECT @@innodb_buffer_pool_size").Scan(&pool); err != nil {

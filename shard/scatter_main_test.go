@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +15,9 @@ import (
 	"github.com/shiftgate/shiftgate/shard"
 )
 
-// servers is the throwaway server the tests of this package share; tests
-// isolate themselves by database name.
-var servers []*sandbox.Server
-
-func TestMain(m *testing.M) { os.Exit(sandboxtest.Main(m, 1, &servers)) }
+// server is the throwaway server the tests share (started by the TestMain
+// of package shard); tests isolate themselves by database name.
+func server() *sandbox.Server { return (*shard.SandboxServers)[0] }
 
 // modRouter is the tests' router: integer key k goes to shard k % mod + 1
 // of locs, so shards above mod stay empty.
@@ -75,7 +72,7 @@ const fixtureColumns = `(
 // every column and names that differ only by trailing spaces or case.
 func newFixture(t *testing.T, opts ...shard.GatherOption) *fixture {
 	t.Helper()
-	s := servers[0]
+	s := server()
 	db := sandboxtest.Open(t, s, "")
 	u := sandboxtest.NewDatabase(t, s, "shardq_u")
 	a := sandboxtest.NewDatabase(t, s, "shardq_a")

@@ -137,13 +137,7 @@ func TestCrashAccounts(t *testing.T) {
 	before := grantsOf(t, a)
 	j := newJournal(t)
 	// A session in a transaction keeps the child's drain waiting.
-	busy, err := connect(t, a, d).Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	mustWrite(t, busy, "BEGIN")
-	mustWrite(t, busy, "INSERT INTO o VALUES (1)")
+	session(t, connect(t, a, d), "BEGIN", "INSERT INTO o VALUES (1)")
 
 	cmd, _ := startChild(t, childConfig{Method: Accounts, Tables: []Table{{d, "t"}}, Accounts: []Account{a}, Journal: j.Store.Database(), Drain: time.Hour})
 	for deadline := time.Now().Add(2 * time.Minute); slices.Equal(grantsOf(t, a), before); time.Sleep(20 * time.Millisecond) {
@@ -189,12 +183,7 @@ func TestCrashLock(t *testing.T) {
 			j := newJournal(t)
 			cmd, lines := startChild(t, childConfig{Method: m, Tables: []Table{{d, "t"}}, Journal: j.Store.Database(), Drain: 30 * time.Second})
 			waitLine(t, lines, "stopped")
-			w, err := root.Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
-			mustWrite(t, w, "SET SESSION lock_wait_timeout = 1")
+			w := session(t, root, "SET SESSION lock_wait_timeout = 1")
 			mustFail(t, w, "INSERT INTO t VALUES (1)", errLockWait)
 			kill9(t, cmd)
 			mustWrite(t, w, "SET SESSION lock_wait_timeout = 30")

@@ -41,9 +41,11 @@
 // revokes only, once no session of the accounts runs a statement or holds
 // an open transaction (on any table: the server does not say which tables
 // a transaction wrote). Sessions are matched by user name: the process
-// list does not say which host pattern a session authenticated with. Writes the accounts
-// make through views, routines or triggers that run with another definer's
-// privileges are not fenced.
+// list does not say which host pattern a session authenticated with.
+// Writes the accounts make through views, routines or triggers that run
+// with another definer's privileges are not fenced, nor writes to tables
+// created while the fence holds in a database whose grant it narrowed
+// (CREATE stays, the other privileges are not there yet).
 //
 // LockTables holds LOCK TABLES ... WRITE on a connection of the fence's
 // own: every other session's reads and writes of the tables wait. Taking
@@ -59,6 +61,11 @@
 // A lock lasts as long as its connection: it dies with the process that
 // holds it (nothing to recover), and if the connection dies before Release
 // writes may have resumed unseen: Check and Release report ErrLockLost.
+// Writes that wait behind a lock are not refused: they run on the source
+// as soon as the lock goes (Release, or the fencer's death), unless their
+// own lock_wait_timeout ended first. After a cutover, release a lock only
+// once the application's sessions on the source are gone, or prefer
+// Accounts or ReadOnly, whose writes fail instead of waiting.
 //
 // ReadOnly sets the server's global read_only to 1 and restores its
 // previous value. It stops every account's writes on every table, except

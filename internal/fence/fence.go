@@ -171,9 +171,9 @@ func WithDrainTimeout(d time.Duration) Option {
 	}
 }
 
-// WithKill makes the Accounts drain kill (KILL CONNECTION) the sessions
-// still active when the wait ends, and wait once more for them to go,
-// instead of refusing.
+// WithKill (Accounts only) makes the drain kill (KILL CONNECTION) the
+// sessions still active when the wait ends, and wait once more for them to
+// go, instead of refusing.
 func WithKill() Option {
 	return func(f *Fencer) error {
 		f.kill = true
@@ -247,6 +247,9 @@ func New(db *sql.DB, method Method, tables []Table, opts ...Option) (*Fencer, er
 	case ReadOnly:
 		if f.journal == nil {
 			return nil, errors.New("fence: method read-only needs WithJournal: read_only must be restored after a crash")
+		}
+		if f.kill {
+			return nil, errors.New("fence: method read-only does not kill sessions: their writes fail once it is set")
 		}
 	default:
 		if len(f.accounts) > 0 {
@@ -350,10 +353,10 @@ func (f *Fencer) check(ctx context.Context, fe *Fence) error {
 	}
 	switch f.method {
 	case Accounts:
-		if err := g.require(ctx, "PROCESS", "", ""); err != nil {
+		if err := g.require("PROCESS", "", ""); err != nil {
 			return fmt.Errorf("fence: on %s: reading the accounts' sessions: %w", fe.source, err)
 		}
-		if f.kill && g.require(ctx, "CONNECTION ADMIN", "", "") != nil && g.require(ctx, "SUPER", "", "") != nil {
+		if f.kill && g.require("CONNECTION ADMIN", "", "") != nil && g.require("SUPER", "", "") != nil {
 			return fmt.Errorf("fence: on %s: killing the accounts' sessions: %s lacks CONNECTION ADMIN and SUPER: %w", fe.source, g.selfName, ErrPrivilege)
 		}
 		for _, a := range f.accounts {
@@ -363,7 +366,7 @@ func (f *Fencer) check(ctx context.Context, fe *Fence) error {
 			}
 			for _, gr := range append(append([]grantSet(nil), u.Revoked...), u.Added...) {
 				for _, p := range gr.Privileges {
-					if err := g.require(ctx, p, gr.Database, gr.Table); err != nil {
+					if err := g.require(p, gr.Database, gr.Table); err != nil {
 						return fmt.Errorf("fence: on %s: changing the grants of %s on %s: %w", fe.source, a, gr.on(), err)
 					}
 				}
@@ -373,22 +376,22 @@ func (f *Fencer) check(ctx context.Context, fe *Fence) error {
 	case LockTables:
 		for _, t := range f.tables {
 			for _, p := range []string{"LOCK TABLES", "SELECT"} {
-				if err := g.require(ctx, p, t.Database, t.Name); err != nil {
+				if err := g.require(p, t.Database, t.Name); err != nil {
 					return fmt.Errorf("fence: on %s: locking %s: %w", fe.source, t, err)
 				}
 			}
 		}
 	case FlushTables:
-		if err := g.require(ctx, "RELOAD", "", ""); err != nil {
+		if err := g.require("RELOAD", "", ""); err != nil {
 			return fmt.Errorf("fence: on %s: flushing tables: %w", fe.source, err)
 		}
 		for _, t := range f.tables {
-			if err := g.require(ctx, "LOCK TABLES", t.Database, t.Name); err != nil {
+			if err := g.require("LOCK TABLES", t.Database, t.Name); err != nil {
 				return fmt.Errorf("fence: on %s: locking %s: %w", fe.source, t, err)
 			}
 		}
 	case ReadOnly:
-		if g.require(ctx, "READ_ONLY ADMIN", "", "") != nil && g.require(ctx, "SUPER", "", "") != nil {
+		if g.require("READ_ONLY ADMIN", "", "") != nil && g.require("SUPER", "", "") != nil {
 			return fmt.Errorf("fence: on %s: setting read_only: %s lacks READ_ONLY ADMIN and SUPER: %w", fe.source, g.selfName, ErrPrivilege)
 		}
 		bypass, err := readOnlyBypass(ctx, f.db)
@@ -558,11 +561,13 @@ func (fe *Fence) Check(ctx context.Context) error {
 }
 
 // Release restores what Stop changed (grants as they were, the lock
-// released, read_only as it was), checks the grants came back as
-// recorded, and closes the fence in the journal. A second call does
-// nothing. On error the fence stays open in the journal, for Release
-// again or Recover; ErrLockLost says the lock was lost before Release
-// (writes may have resumed while the caller counted on the fence).
+// released, read_only as it was) and closes the fence in the journal. A
+// second call does nothing. When a restore fails, the fence stays open,
+// for Release again or Recover. Two errors come after the fence is closed,
+// as nothing is left to undo: ErrLockLost, the lock's session died before
+// Release (writes may have resumed while the caller counted on the fence);
+// ErrNotRestored, an account's grants differ from the ones recorded before
+// the fence (someone changed them meanwhile; the log has both).
 func (fe *Fence) Release(ctx context.Context) error {
 	fe.mu.Lock()
 	defer fe.mu.Unlock()
@@ -570,16 +575,16 @@ func (fe *Fence) Release(ctx context.Context) error {
 		return nil
 	}
 	f := fe.f
-	var err error
+	var report, err error
 	switch f.method {
 	case Accounts:
-		err = restoreAccounts(ctx, f.db, fe.undo.Accounts, f.log)
+		report, err = restoreAccounts(ctx, f.db, fe.undo.Accounts, f.log)
 	case ReadOnly:
 		err = restoreReadOnly(ctx, f.db, fe.undo.ReadOnly)
 	case LockTables, FlushTables:
 		if fe.lock != nil {
 			if _, uerr := fe.lock.ExecContext(ctx, "UNLOCK TABLES"); uerr != nil && !fe.pause.Stopped.IsZero() {
-				err = fmt.Errorf("session %d: %w: %w", fe.undo.Session, ErrLockLost, uerr)
+				report = fmt.Errorf("session %d: %w: %w", fe.undo.Session, ErrLockLost, uerr)
 			}
 			conn.Discard(fe.lock) // closing the session ends the lock in any case
 		}
@@ -596,6 +601,9 @@ func (fe *Fence) Release(ctx context.Context) error {
 		}
 	}
 	f.log.Info("fence: writes released", "fence", fe.pause.ID, "server", fe.source, "pause", fe.pause.Duration())
+	if report != nil {
+		return fmt.Errorf("fence %s: released on %s: %w", fe.pause.ID, fe.source, report)
+	}
 	return nil
 }
 
@@ -613,10 +621,13 @@ func restoreReadOnly(ctx context.Context, db *sql.DB, old string) error {
 
 // Recover restores the fences the journal holds for db's server that were
 // never released (their process died), oldest first, and closes them; it
-// returns their pauses (Released: now). Call it only when no process works
-// on those fences any more: it cannot tell a dead fencer from a slow one,
-// except for a lock, whose session it finds still connected (then it
-// refuses). A lock died with its session: nothing to restore.
+// returns the pauses of those it closed (Released: now) and the errors of
+// the others, joined (an account whose grants differ from the recorded
+// ones, ErrNotRestored, is closed and reported). Call it only when no
+// process works on those fences any more: it cannot tell a dead fencer
+// from a slow one, except for a lock, whose session it finds still
+// connected (then it refuses). A lock died with its session: nothing to
+// restore.
 func Recover(ctx context.Context, db *sql.DB, j Journal, logger *slog.Logger) ([]Pause, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -633,48 +644,52 @@ func Recover(ctx context.Context, db *sql.DB, j Journal, logger *slog.Logger) ([
 		return nil, fmt.Errorf("fence: recover on %s: journal: %w", source, err)
 	}
 	var out []Pause
+	var errs []error
 	for _, rec := range open {
-		p, err := recoverOne(ctx, db, j, rec, logger)
+		p, report, err := recoverOne(ctx, db, j, rec, logger)
 		if err != nil {
-			return out, fmt.Errorf("fence %s: recover on %s: %w", rec.ID, source, err)
+			errs = append(errs, fmt.Errorf("fence %s: recover on %s: %w", rec.ID, source, err))
+			continue
 		}
 		out = append(out, p)
+		if report != nil {
+			errs = append(errs, fmt.Errorf("fence %s: recovered on %s: %w", rec.ID, source, report))
+		}
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
-func recoverOne(ctx context.Context, db *sql.DB, j Journal, rec checkpoint.Fence, logger *slog.Logger) (Pause, error) {
+// recoverOne restores and closes rec; report is what Release reports
+// after closing.
+func recoverOne(ctx context.Context, db *sql.DB, j Journal, rec checkpoint.Fence, logger *slog.Logger) (p Pause, report, err error) {
 	m, err := parseMethod(rec.Method)
 	if err != nil {
-		return Pause{}, err
+		return Pause{}, nil, err
 	}
 	var u undo
 	if err := json.Unmarshal([]byte(rec.Undo), &u); err != nil {
-		return Pause{}, fmt.Errorf("journal record: %w", err)
+		return Pause{}, nil, fmt.Errorf("journal record: %w", err)
 	}
 	switch m {
 	case Accounts:
-		err = restoreAccounts(ctx, db, u.Accounts, logger)
+		report, err = restoreAccounts(ctx, db, u.Accounts, logger)
 	case ReadOnly:
 		err = restoreReadOnly(ctx, db, u.ReadOnly)
 	case LockTables, FlushTables:
 		var n int
-		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?", u.Session).Scan(&n); err != nil {
-			return Pause{}, err
-		}
-		if n > 0 {
-			return Pause{}, fmt.Errorf("lock session %d is still connected", u.Session)
+		if err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?", u.Session).Scan(&n); err == nil && n > 0 {
+			err = fmt.Errorf("lock session %d is still connected", u.Session)
 		}
 	}
 	if err != nil {
-		return Pause{}, err
+		return Pause{}, nil, err
 	}
-	p := Pause{ID: rec.ID, Method: m, Stopped: rec.Stopped, Released: time.Now()}
+	p = Pause{ID: rec.ID, Method: m, Stopped: rec.Stopped, Released: time.Now()}
 	if err := j.Store.ReleaseFence(ctx, j.DB, rec.ID, p.Released); err != nil {
-		return Pause{}, err
+		return Pause{}, nil, err
 	}
 	logger.Info("fence: recovered", "fence", rec.ID, "method", rec.Method, "stopped", rec.Stopped)
-	return p, nil
+	return p, report, nil
 }
 
 // readOnlyBypass returns the global privileges that let a session write

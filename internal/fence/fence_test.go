@@ -145,6 +145,20 @@ func mustFail(t *testing.T, q interface {
 	}
 }
 
+// session opens a session of db and runs stmts on it.
+func session(t *testing.T, db *sql.DB, stmts ...string) *sql.Conn {
+	t.Helper()
+	c, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for _, stmt := range stmts {
+		mustWrite(t, c, stmt)
+	}
+	return c
+}
+
 // openFences is the journal's unreleased fences of the test server.
 func openFences(t *testing.T, j Journal) []checkpoint.Fence {
 	t.Helper()
@@ -260,4 +274,38 @@ func TestAccountsDatabaseLevel(t *testing.T) {
 	app2 := connect(t, a, d)
 	mustWrite(t, app2, "INSERT INTO t VALUES (1)")
 	mustWrite(t, app2, "INSERT INTO t2 VALUES (1)")
+}
+
+// TestGrantsChangedMeanwhile: Check reports a write privilege granted
+// again while the fence holds; Release reports grants that differ from the
+// recorded ones when it is done (ErrNotRestored), and closes the fence.
+func TestGrantsChangedMeanwhile(t *testing.T) {
+	ctx := t.Context()
+	d := sandboxtest.NewDatabase(t, servers[0], "fence")
+	root := sandboxtest.Open(t, servers[0], d)
+	sandboxtest.Exec(t, root, "CREATE TABLE t (id INT PRIMARY KEY)", "CREATE TABLE o (id INT PRIMARY KEY)")
+	a := newAccount(t, "GRANT SELECT, INSERT ON `"+d+"`.t TO ACCT")
+	j := newJournal(t)
+	f, err := New(sandboxtest.Open(t, servers[0], ""), Accounts, []Table{{d, "t"}}, WithAccounts(a), WithJournal(j))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe, err := f.Stop(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sandboxtest.Exec(t, root, "GRANT INSERT ON `"+d+"`.t TO "+a.String())
+	if err := fe.Check(ctx); err == nil || !strings.Contains(err.Error(), "INSERT") {
+		t.Fatalf("Check after a grant: %v", err)
+	}
+	sandboxtest.Exec(t, root, "GRANT SELECT ON `"+d+"`.o TO "+a.String())
+	if err := fe.Release(ctx); !errors.Is(err, ErrNotRestored) {
+		t.Fatalf("Release: %v", err)
+	}
+	if open := openFences(t, j); len(open) != 0 {
+		t.Fatalf("journal: %+v", open)
+	}
+	if err := fe.Release(ctx); err != nil {
+		t.Fatalf("second Release: %v", err)
+	}
 }

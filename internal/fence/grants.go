@@ -212,6 +212,14 @@ func (s grantSet) on() string {
 	return schema.QualifiedName(s.Database, s.Table)
 }
 
+// statement is the GRANT (grant) or REVOKE of s for a.
+func (s grantSet) statement(grant bool, a Account) string {
+	if grant {
+		return "GRANT " + strings.Join(s.Privileges, ", ") + " ON " + s.on() + " TO " + a.String()
+	}
+	return "REVOKE " + strings.Join(s.Privileges, ", ") + " ON " + s.on() + " FROM " + a.String()
+}
+
 // accountUndo is what the Accounts method changes of one account.
 type accountUndo struct {
 	User string `json:"user"`
@@ -358,7 +366,7 @@ func matchDatabases(ctx context.Context, db *sql.DB, pattern string) ([]string, 
 // require checks that the fencer holds priv on database.table (database
 // level when table is "", global when both are): with grant option when
 // priv is one it grants or revokes, a write privilege.
-func (g *grants) require(ctx context.Context, priv, database, table string) error {
+func (g *grants) require(priv, database, table string) error {
 	grant := slices.Contains(writePrivileges, priv)
 	ok := func(ps map[string]bool) bool {
 		grantable, held := ps[priv]
@@ -413,12 +421,12 @@ func likeMatch(pattern, name string) bool {
 func applyAccount(ctx context.Context, db *sql.DB, u accountUndo) error {
 	a := u.account()
 	for _, s := range u.Added {
-		if _, err := db.ExecContext(ctx, "GRANT "+strings.Join(s.Privileges, ", ")+" ON "+s.on()+" TO "+a.String()); err != nil {
+		if _, err := db.ExecContext(ctx, s.statement(true, a)); err != nil {
 			return fmt.Errorf("account %s: grant %s on %s: %w", a, strings.Join(s.Privileges, ", "), s.on(), err)
 		}
 	}
 	for _, s := range u.Revoked {
-		if _, err := db.ExecContext(ctx, "REVOKE "+strings.Join(s.Privileges, ", ")+" ON "+s.on()+" FROM "+a.String()); err != nil {
+		if _, err := db.ExecContext(ctx, s.statement(false, a)); err != nil {
 			return fmt.Errorf("account %s: revoke %s on %s: %w", a, strings.Join(s.Privileges, ", "), s.on(), err)
 		}
 	}
@@ -426,38 +434,43 @@ func applyAccount(ctx context.Context, db *sql.DB, u accountUndo) error {
 }
 
 // restoreAccounts gives back what applyAccount took, in the reverse order,
-// whatever part of it was done (a crash may have stopped it anywhere), and
-// checks the accounts' grants are the recorded ones again.
-func restoreAccounts(ctx context.Context, db *sql.DB, accounts []accountUndo, log *slog.Logger) error {
-	var errs []error
+// whatever part of it was done (a crash may have stopped it anywhere). err
+// is a restore that failed; differ, when everything was restored, names
+// the accounts whose grants are not the recorded ones (someone changed
+// them meanwhile), wrapping ErrNotRestored.
+func restoreAccounts(ctx context.Context, db *sql.DB, accounts []accountUndo, log *slog.Logger) (differ, err error) {
+	var errs, diffs []error
 	for _, u := range accounts {
-		a := u.account()
 		if err := restoreAccount(ctx, db, u); err != nil {
 			errs = append(errs, err)
-			continue
 		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for _, u := range accounts {
+		a := u.account()
 		lines, err := showGrants(ctx, db, a)
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			return nil, err
 		}
 		if !slices.Equal(lines, u.Grants) {
 			log.Error("fence: grants not restored", "account", a.String(), "want", u.Grants, "got", lines)
-			errs = append(errs, fmt.Errorf("account %s: %w", a, ErrNotRestored))
+			diffs = append(diffs, fmt.Errorf("account %s: %w", a, ErrNotRestored))
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(diffs...), nil
 }
 
 func restoreAccount(ctx context.Context, db *sql.DB, u accountUndo) error {
 	a := u.account()
 	for _, s := range u.Revoked {
-		if _, err := db.ExecContext(ctx, "GRANT "+strings.Join(s.Privileges, ", ")+" ON "+s.on()+" TO "+a.String()); err != nil {
+		if _, err := db.ExecContext(ctx, s.statement(true, a)); err != nil {
 			return fmt.Errorf("account %s: grant %s on %s back: %w", a, strings.Join(s.Privileges, ", "), s.on(), err)
 		}
 	}
 	for _, s := range u.Added {
-		_, err := db.ExecContext(ctx, "REVOKE "+strings.Join(s.Privileges, ", ")+" ON "+s.on()+" FROM "+a.String())
+		_, err := db.ExecContext(ctx, s.statement(false, a))
 		var me *mysql.MySQLError
 		if err != nil && !(errors.As(err, &me) && me.Number == 1147) { // 1147: never added (a crash before)
 			return fmt.Errorf("account %s: revoke %s on %s: %w", a, strings.Join(s.Privileges, ", "), s.on(), err)

@@ -96,6 +96,7 @@ func TestNew(t *testing.T) {
 		"read-only without journal":  {ReadOnly, nil, nil},
 		"lock with accounts":         {LockTables, tbl, []Option{WithAccounts(a)}},
 		"lock with kill":             {FlushTables, tbl, []Option{WithKill()}},
+		"read-only with kill":        {ReadOnly, nil, []Option{WithJournal(j), WithKill()}},
 		"no tables":                  {LockTables, nil, nil},
 		"empty table name":           {LockTables, []Table{{"d", ""}}, nil},
 		"unknown method":             {Method(9), tbl, nil},

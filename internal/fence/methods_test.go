@@ -29,12 +29,7 @@ func TestLock(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, err := root.Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
-			mustWrite(t, w, "SET SESSION lock_wait_timeout = 1")
+			w := session(t, root, "SET SESSION lock_wait_timeout = 1")
 			mustFail(t, w, "INSERT INTO t VALUES (1)", errLockWait)
 			mustFail(t, w, "DELETE FROM u", errLockWait)
 			mustWrite(t, w, "INSERT INTO o VALUES (1)")
@@ -88,13 +83,7 @@ func TestLockWait(t *testing.T) {
 	d := sandboxtest.NewDatabase(t, servers[0], "fence")
 	root := sandboxtest.Open(t, servers[0], d)
 	sandboxtest.Exec(t, root, "CREATE TABLE t (id INT PRIMARY KEY)")
-	c, err := root.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	mustWrite(t, c, "BEGIN")
-	mustWrite(t, c, "INSERT INTO t VALUES (1)")
+	c := session(t, root, "BEGIN", "INSERT INTO t VALUES (1)")
 	f, err := New(sandboxtest.Open(t, servers[0], ""), LockTables, []Table{{d, "t"}}, WithDrainTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -144,13 +133,7 @@ func TestReadOnly(t *testing.T) {
 
 	// A transaction in progress does not keep read_only from being set,
 	// and cannot commit afterwards.
-	c, err := app.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	mustWrite(t, c, "BEGIN")
-	mustWrite(t, c, "INSERT INTO t VALUES (10)")
+	c := session(t, app, "BEGIN", "INSERT INTO t VALUES (10)")
 	f, err = New(admin, ReadOnly, nil, WithAccounts(a), WithJournal(newJournal(t)), WithDrainTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)

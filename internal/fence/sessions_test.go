@@ -1,6 +1,7 @@
 package fence
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,9 +13,11 @@ import (
 
 // TestExistingSessions measures what a session connected before a REVOKE
 // of INSERT sees, by the level it was granted at (the package comment
-// quotes the result): table level applies at its next statement, database
-// and global levels do not apply to it (until USE, for the database
-// level); a new connection sees every level.
+// quotes the result): table level applies at its next statement (also in
+// an open transaction, whose earlier writes still commit, and to a
+// statement prepared before), database and global levels do not apply to
+// it (until USE, for the database level); a new connection sees every
+// level.
 func TestExistingSessions(t *testing.T) {
 	for _, c := range []struct {
 		level, on string
@@ -32,19 +35,23 @@ func TestExistingSessions(t *testing.T) {
 			sandboxtest.Exec(t, root, "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY)")
 			on := strings.ReplaceAll(c.on, "%s", d)
 			a := newAccount(t, "GRANT SELECT ON `"+d+"`.* TO ACCT", "GRANT INSERT ON "+on+" TO ACCT")
-			old, err := connect(t, a, d).Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer old.Close()
-			mustWrite(t, old, "INSERT INTO t VALUES ()")
+			old := session(t, connect(t, a, d), "INSERT INTO t VALUES ()")
+			inTrx := session(t, connect(t, a, d), "BEGIN", "INSERT INTO t VALUES ()")
+			prepared := session(t, connect(t, a, d), "PREPARE p FROM 'INSERT INTO t VALUES ()'", "EXECUTE p")
 			sandboxtest.Exec(t, root, "REVOKE INSERT ON "+on+" FROM "+a.String())
-			_, err = old.ExecContext(ctx, "INSERT INTO t VALUES ()")
-			if (err == nil) != c.existing || (err != nil && errno(err) != errDenied) {
-				t.Fatalf("existing session after the revoke: %v", err)
+			for name, stmt := range map[string]struct {
+				c    *sql.Conn
+				stmt string
+			}{"idle": {old, "INSERT INTO t VALUES ()"}, "in a transaction": {inTrx, "INSERT INTO t VALUES ()"}, "prepared": {prepared, "EXECUTE p"}} {
+				_, err := stmt.c.ExecContext(ctx, stmt.stmt)
+				if (err == nil) != c.existing || (err != nil && errno(err) != errDenied) {
+					t.Fatalf("existing session (%s) after the revoke: %v", name, err)
+				}
 			}
+			// What the transaction wrote before the revoke commits.
+			mustWrite(t, inTrx, "COMMIT")
 			mustWrite(t, old, "USE `"+d+"`")
-			_, err = old.ExecContext(ctx, "INSERT INTO t VALUES ()")
+			_, err := old.ExecContext(ctx, "INSERT INTO t VALUES ()")
 			if (err == nil) != c.afterUse {
 				t.Fatalf("existing session after USE: %v", err)
 			}
@@ -83,11 +90,7 @@ func TestDrain(t *testing.T) {
 	}
 
 	t.Run("running", func(t *testing.T) {
-		c, err := connect(t, a, d).Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := session(t, connect(t, a, d))
 		var id int64
 		if err := c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
 			t.Fatal(err)
@@ -98,7 +101,7 @@ func TestDrain(t *testing.T) {
 			done <- err
 		}()
 		waitRunning(t, id)
-		_, err = newFencer(a).Stop(ctx)
+		_, err := newFencer(a).Stop(ctx)
 		de := drainError(err)
 		if s := de.Sessions[0]; s.ID != id || s.Command == "Sleep" || !strings.Contains(s.Info, "SLEEP(4)") || !strings.Contains(err.Error(), fmt.Sprint("session ", id)) {
 			t.Fatalf("session %+v in %v", s, err)
@@ -112,14 +115,8 @@ func TestDrain(t *testing.T) {
 	})
 
 	t.Run("transaction", func(t *testing.T) {
-		c, err := connect(t, a, d).Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		mustWrite(t, c, "BEGIN")
-		mustWrite(t, c, "INSERT INTO t VALUES (1)")
-		_, err = newFencer(a).Stop(ctx)
+		c := session(t, connect(t, a, d), "BEGIN", "INSERT INTO t VALUES (1)")
+		_, err := newFencer(a).Stop(ctx)
 		if s := drainError(err).Sessions[0]; !s.InTransaction || s.Command != "Sleep" {
 			t.Fatalf("session %+v", s)
 		}
@@ -145,13 +142,8 @@ func TestDrain(t *testing.T) {
 	t.Run("older", func(t *testing.T) {
 		// Idle, no transaction: only a database-level revoke makes it
 		// count, as it keeps its privileges.
-		c, err := connect(t, b, d).Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		mustWrite(t, c, "INSERT INTO o VALUES (7)")
-		_, err = newFencer(b).Stop(ctx)
+		c := session(t, connect(t, b, d), "INSERT INTO o VALUES (7)")
+		_, err := newFencer(b).Stop(ctx)
 		if s := drainError(err).Sessions[0]; !s.Older || s.InTransaction {
 			t.Fatalf("session %+v", s)
 		}
@@ -166,12 +158,7 @@ func TestDrain(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Idle sessions are no concern with table-level grants only.
-		idle, err := connect(t, a, d).Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer idle.Close()
-		mustWrite(t, idle, "SELECT 1")
+		session(t, connect(t, a, d), "SELECT 1")
 		fa, err := newFencer(a).Stop(ctx)
 		if err != nil {
 			t.Fatal(err)
