@@ -31,6 +31,10 @@ type CutoverReport struct {
 	// (it found no difference, or the cutover would have failed).
 	VerifiedTables int   `json:"verified_tables"`
 	VerifiedRows   int64 `json:"verified_rows"`
+	// KilledSessions counts the source sessions whose writes were queued
+	// behind the lock at the switch (FenceFlushTables): they were killed,
+	// so that their writes fail rather than run on the source afterwards.
+	KilledSessions int `json:"killed_sessions,omitempty"`
 }
 
 // cutoverRequest is a Cutover call handed to Run.
@@ -134,6 +138,13 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 		if err := s.cfg.switchHook(ctx); err != nil {
 			return nil, fmt.Errorf("switch: %w", err)
 		}
+	}
+	// Writes queued behind a lock would run on the source once it goes:
+	// they fail now, and the application retries them on the target.
+	if killed, err := fe.KillBlocked(context.WithoutCancel(ctx)); err != nil {
+		s.logger().Error("sync: killing sessions queued behind the cutover's lock", "err", err)
+	} else if len(killed) > 0 {
+		rep.KilledSessions = len(killed)
 	}
 	if err := fe.Release(context.WithoutCancel(ctx)); err != nil {
 		released = true // Release reported it; Recover restores it later

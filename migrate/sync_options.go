@@ -55,9 +55,10 @@ type FenceMethod int
 const (
 	// FenceFlushTables (the default) holds FLUSH TABLES ... WITH READ LOCK
 	// on the moved tables from a session of the Sync's own: every
-	// session's writes to them wait (and go on after the cutover, against
-	// the source: the switch hook must move the application first). Needs
-	// RELOAD and LOCK TABLES.
+	// session's writes to them wait. After the switch, the sessions whose
+	// writes still wait are killed before the lock goes, so that no write
+	// lands on the source after the application moved: the application
+	// sees a lost connection and retries on the target. Needs RELOAD.
 	FenceFlushTables FenceMethod = iota
 	// FenceAccounts is the seed's way: the named application accounts
 	// (WithFence) lose their write privileges on the moved tables, and

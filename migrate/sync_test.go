@@ -229,3 +229,68 @@ func waitPhase(t *testing.T, s *migrate.Sync, p migrate.Phase, done <-chan struc
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSyncCutoverWithLockKillsQueuedWrites cuts over with FenceFlushTables
+// while the application writes: its writes queue behind the lock, and the
+// ones still queued at the switch are killed, so that none runs on the
+// source after the application moved.
+func TestSyncCutoverWithLockKillsQueuedWrites(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	src, dst := servers[0], servers[1]
+	name := sandboxtest.NewDatabase(t, src, "synclock")
+	target := sandboxtest.NewDatabase(t, dst, "synclock")
+	sandboxtest.Exec(t, sandboxtest.Open(t, dst, ""), "DROP DATABASE `"+target+"`")
+	seedSyncTables(t, sandboxtest.Open(t, src, name))
+	_, appDB := appAccount(t, name)
+
+	var switched atomic.Bool
+	var commits atomic.Int64
+	wctx, stopWriting := context.WithCancel(ctx)
+	defer stopWriting()
+	var writers sync.WaitGroup
+	for i := range 2 {
+		writers.Go(func() {
+			for n := int64(5_000_000 + i*1_000_000); wctx.Err() == nil && !switched.Load(); n++ {
+				stmt, args := "UPDATE counter SET n = n + 1 WHERE id = 1", []any(nil)
+				if n%2 == 0 {
+					stmt, args = "INSERT INTO items VALUES (?, 'w', NULL, NOW(6), 1)", []any{n}
+				}
+				if _, err := appDB.ExecContext(wctx, stmt, args...); err == nil {
+					commits.Add(1)
+				}
+			}
+		})
+	}
+	s, err := migrate.NewSync(src.DSN(""), dst.DSN(""), name, migrate.WithTargetDatabase(target),
+		migrate.WithSwitch(func(context.Context) error {
+			switched.Store(true)
+			time.Sleep(time.Second) // writers that had not seen it are queued behind the lock by now
+			return nil
+		}))
+	require.NoError(t, err)
+	done := make(chan struct{})
+	var rep *migrate.Report
+	var runErr error
+	go func() { defer close(done); rep, runErr = s.Run(ctx, nil) }()
+	var cut *migrate.CutoverReport
+	for range 50 {
+		waitPhase(t, s, migrate.PhaseInSync, done)
+		if cut, err = s.Cutover(ctx); err == nil {
+			break
+		}
+	}
+	require.NoError(t, err)
+	<-done
+	require.NoError(t, runErr)
+	writers.Wait()
+	assert.Equal(t, "flush-tables", rep.Cutover.Method)
+	assert.Positive(t, cut.KilledSessions, "writers queued behind the lock at the switch")
+	t.Logf("commits %d, pause %s (catch-up %s, verify %s), killed %d", commits.Load(), cut.Pause, cut.CatchUp, cut.Verify, cut.KilledSessions)
+
+	v, err := verify.New(sandboxtest.Open(t, src, ""), sandboxtest.Open(t, dst, ""))
+	require.NoError(t, err)
+	vr, err := v.VerifyDatabase(ctx, name, target)
+	require.NoError(t, err)
+	assert.True(t, vr.Clean(), "a write reached the source after the switch: %d difference(s)", vr.Differences())
+}

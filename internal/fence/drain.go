@@ -184,3 +184,63 @@ func sessions(ctx context.Context, fe *Fence, users map[string]bool, older map[i
 	}
 	return out, nil
 }
+
+// KillBlocked kills the sessions whose statements wait for the fence's
+// lock (LockTables, FlushTables) and returns them. A lock queues writes
+// instead of refusing them: once the application has been switched to
+// another server, a write still queued here would run on this one when the
+// lock goes, and be lost to the other. Killing its session makes it fail,
+// so the application retries it where it now writes. Sessions waiting for
+// a lock are matched by their state (a metadata, table or flush lock wait)
+// and by a statement that names one of the fenced tables; the fence's own
+// session and the caller's are never killed. The other methods refuse
+// writes already and have nothing queued: it returns nil for them.
+func (fe *Fence) KillBlocked(ctx context.Context) ([]Session, error) {
+	if fe.f.method != LockTables && fe.f.method != FlushTables {
+		return nil, nil
+	}
+	rows, err := fe.f.db.QueryContext(ctx, `SELECT ID, USER, HOST, COALESCE(DB, ''), COMMAND, TIME, COALESCE(STATE, ''), COALESCE(INFO, '')
+		FROM information_schema.PROCESSLIST
+		WHERE ID NOT IN (CONNECTION_ID(), ?) AND INFO IS NOT NULL
+		AND (STATE LIKE 'Waiting for table%' OR STATE LIKE 'Waiting for %metadata lock%')`, fe.undo.Session)
+	if err != nil {
+		return nil, fmt.Errorf("fence: on %s: read sessions: %w", fe.source, err)
+	}
+	var waiting []Session
+	for rows.Next() {
+		var s Session
+		if err := rows.Scan(&s.ID, &s.User, &s.Host, &s.DB, &s.Command, &s.Time, &s.State, &s.Info); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("fence: on %s: read sessions: %w", fe.source, err)
+		}
+		if namesTable(s.Info, fe.f.tables) {
+			waiting = append(waiting, s)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("fence: on %s: read sessions: %w", fe.source, err)
+	}
+	for _, s := range waiting {
+		fe.f.log.Warn("fence: killing a session waiting for the lock", "fence", fe.pause.ID, "session", s.String())
+		_, err := fe.f.db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", s.ID))
+		var me *mysql.MySQLError
+		if err != nil && !(errors.As(err, &me) && me.Number == 1094) { // 1094: gone already
+			return waiting, fmt.Errorf("fence: on %s: kill session %d: %w", fe.source, s.ID, err)
+		}
+	}
+	return waiting, nil
+}
+
+// namesTable reports whether statement mentions one of tables by name
+// (case-insensitively; a statement that names it only through a view or
+// routine is not recognised).
+func namesTable(statement string, tables []Table) bool {
+	lower := strings.ToLower(statement)
+	for _, t := range tables {
+		if strings.Contains(lower, strings.ToLower(t.Name)) {
+			return true
+		}
+	}
+	return false
+}
