@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shiftgate/shiftgate/internal/binlog"
 	"github.com/shiftgate/shiftgate/internal/fence"
 )
 
@@ -80,6 +81,15 @@ var (
 	// (format, row image, row metadata, GTIDs, or the position needed is
 	// purged); the error names the setting.
 	ErrBinlogSettings = errors.New("source binary log cannot serve a sync")
+	// ErrSchemaChange: the source changed the schema of a moved table
+	// while the sync followed it (WithDDL(DDLStop)); the error names the
+	// statement and the table.
+	ErrSchemaChange = binlog.ErrDDL
+	// ErrDrain: the cutover's wait for the application's sessions ended
+	// with some still running a statement or holding a transaction (or,
+	// after a database-level revoke, connected since before it); the error
+	// lists them. Writes were restored and the sync goes on.
+	ErrDrain = fence.ErrDrain
 )
 
 // NewSync prepares a live move of database (or the tables WithTables

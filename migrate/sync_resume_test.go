@@ -173,7 +173,7 @@ func TestSyncResumesAfterSIGKILL(t *testing.T) {
 func appAccount(t *testing.T, database string) (string, *sql.DB) {
 	t.Helper()
 	src := servers[0]
-	user := "app_" + database[strings.LastIndex(database, "_")+1:]
+	user := appUser(database)
 	root := sandboxtest.Open(t, src, "")
 	sandboxtest.Exec(t, root, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'app-pw'", user))
 	t.Cleanup(func() { _, _ = root.Exec(fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", user)) })
@@ -237,3 +237,6 @@ func syncState(t *testing.T, target string) string {
 	_ = db.QueryRow("SELECT COALESCE(SUM(rows_copied), 0) FROM _shiftgate.copy_segments WHERE target_db = ?", target).Scan(&rows)
 	return fmt.Sprintf("while copying, %d rows copied", rows)
 }
+
+// appUser is the application account appAccount creates for database.
+func appUser(database string) string { return "app_" + database[strings.LastIndex(database, "_")+1:] }

@@ -1,0 +1,128 @@
+package migrate_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/migrate"
+)
+
+// startSync seeds a database, starts a Sync of it and waits until it is in
+// sync. It returns the sync, the source database, and the channel closed
+// when Run returns with its error.
+// optsFor gives the options of the sync for the source database's name.
+func startSync(t *testing.T, ctx context.Context, prefix string, optsFor func(database string) []migrate.SyncOption) (s *migrate.Sync, name, target string, errc <-chan error) {
+	t.Helper()
+	src, dst := servers[0], servers[1]
+	name = sandboxtest.NewDatabase(t, src, prefix)
+	target = sandboxtest.NewDatabase(t, dst, prefix)
+	sandboxtest.Exec(t, sandboxtest.Open(t, dst, ""), "DROP DATABASE `"+target+"`")
+	seedSyncTables(t, sandboxtest.Open(t, src, name))
+	sandboxtest.Exec(t, sandboxtest.Open(t, src, name), "CREATE TABLE other (id INT PRIMARY KEY)")
+	opts := []migrate.SyncOption{migrate.WithTargetDatabase(target), migrate.WithTables("acct", "items", "counter")}
+	if optsFor != nil {
+		opts = append(opts, optsFor(name)...)
+	}
+	s, err := migrate.NewSync(src.DSN(""), dst.DSN(""), name, opts...)
+	require.NoError(t, err)
+	runErr := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err := s.Run(ctx, nil)
+		runErr <- err
+	}()
+	waitPhase(t, s, migrate.PhaseInSync, done)
+	return s, name, target, runErr
+}
+
+// A schema change of a moved table stops the sync, naming the statement
+// and the table; one of another table does not.
+func TestSyncStopsAtSchemaChange(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	_, name, _, errc := startSync(t, ctx, "syncddl", nil)
+	db := sandboxtest.Open(t, servers[0], name)
+	sandboxtest.Exec(t, db, "ALTER TABLE other ADD COLUMN c INT", "INSERT INTO items VALUES (99999, 'after', NULL, NOW(6), 1)")
+	select {
+	case err := <-errc:
+		t.Fatalf("a schema change of a table not moved stopped the sync: %v", err)
+	case <-time.After(time.Second):
+	}
+	sandboxtest.Exec(t, db, "ALTER TABLE items ADD COLUMN extra INT")
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, migrate.ErrSchemaChange)
+		assert.Contains(t, err.Error(), "ADD COLUMN extra")
+		assert.Contains(t, err.Error(), name+".items")
+	case <-ctx.Done():
+		t.Fatal("the sync went on after a schema change of a moved table")
+	}
+}
+
+// A cutover whose drain finds the application's session holding a
+// transaction is refused, listing it; writes come back and the sync goes
+// on, and the next cutover succeeds once the transaction ended.
+func TestSyncCutoverRefusedWhileASessionHoldsATransaction(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	var user string
+	s, name, target, errc := startSync(t, ctx, "syncdrain", func(database string) []migrate.SyncOption {
+		user = appUser(database)
+		return []migrate.SyncOption{migrate.WithFence(migrate.FenceAccounts, user+"@%"), migrate.WithDrainWait(time.Second, false)}
+	})
+	_, appDB := appAccount(t, name)
+	grants := showGrants(t, user)
+
+	tx, err := appDB.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
+	require.NoError(t, err)
+	_, err = s.Cutover(ctx)
+	require.ErrorIs(t, err, migrate.ErrDrain)
+	assert.Contains(t, err.Error(), user)
+	assert.ElementsMatch(t, grants, showGrants(t, user), "grants after the refused cutover")
+	assert.Equal(t, migrate.PhaseInSync, s.Phase())
+	require.NoError(t, tx.Commit())
+
+	var cutErr error
+	for range 50 {
+		waitPhase(t, s, migrate.PhaseInSync, nil)
+		if _, cutErr = s.Cutover(ctx); cutErr == nil {
+			break
+		}
+	}
+	require.NoError(t, cutErr)
+	require.NoError(t, <-errc)
+	var n int64
+	require.NoError(t, sandboxtest.Open(t, servers[1], "").QueryRow("SELECT n FROM `"+target+"`.counter WHERE id = 1").Scan(&n))
+	assert.Equal(t, int64(1), n, "the transaction committed after the refused cutover reached the target")
+}
+
+// Plan refuses a source whose binary log is not in ROW format, naming the
+// server and the setting.
+func TestSyncPlanRefusesStatementFormat(t *testing.T) {
+	ctx := t.Context()
+	src, dst := servers[0], servers[1]
+	name := sandboxtest.NewDatabase(t, src, "syncfmt")
+	seedSyncTables(t, sandboxtest.Open(t, src, name))
+	root := sandboxtest.Open(t, src, "")
+	sandboxtest.Exec(t, root, "SET GLOBAL binlog_format = 'STATEMENT'")
+	t.Cleanup(func() { _, _ = root.Exec("SET GLOBAL binlog_format = 'ROW'") })
+	s, err := migrate.NewSync(src.DSN(""), dst.DSN(""), name, migrate.WithTargetDatabase(name+"_t"))
+	require.NoError(t, err)
+	_, err = s.Plan(ctx)
+	require.ErrorIs(t, err, migrate.ErrBinlogSettings)
+	assert.Contains(t, err.Error(), "binlog_format")
+	assert.Contains(t, err.Error(), src.Addr())
+	_, err = s.Run(ctx, nil)
+	require.Error(t, err)
+	var n int
+	require.NoError(t, sandboxtest.Open(t, dst, "").QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", name+"_t").Scan(&n))
+	assert.Zero(t, n, "Run changed the target before refusing")
+}
