@@ -74,13 +74,16 @@ func (l shardLayout) shardDB(t *testing.T, n int) (*sql.DB, shard.Location) {
 	return sandboxtest.Open(t, l.server(loc.Instance), loc.Database), loc
 }
 
-func newShardLayout(t *testing.T, kind string, rows int) shardLayout {
+// newShardLayout creates the source table with rows rows, runs stmts on
+// it, and splits it into the layout kind with migrate.Split and opts.
+func newShardLayout(t *testing.T, kind string, rows int, stmts []string, opts ...migrate.SplitOption) shardLayout {
 	ctx := context.Background()
 	src := sandboxtest.NewDatabase(t, servers[0], "shsrc")
 	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], src),
 		"CREATE TABLE test (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64) NOT NULL, addTime DATETIME NOT NULL, KEY (addTime))",
 		fmt.Sprintf("INSERT INTO test (name, addTime) SELECT CONCAT('user', seq, IF(seq %% 7 = 0, '-é', '')), '2020-01-01' + INTERVAL seq MINUTE FROM seq_1_to_%d", rows),
 		"ANALYZE TABLE test")
+	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], src), stmts...)
 	l := shardLayout{source: src, router: &md5Router{}, dbs: map[string]string{}}
 	targets := map[string]string{"b": servers[1].DSN("")}
 	if kind == "one" {
@@ -110,7 +113,7 @@ func newShardLayout(t *testing.T, kind string, rows int) shardLayout {
 		}
 	})
 	s, err := migrate.NewSplit(servers[0].DSN(""), src, "test", "name", l.router, targets,
-		migrate.WithCheckpointDatabase(cp), migrate.WithThreads(2))
+		append([]migrate.SplitOption{migrate.WithCheckpointDatabase(cp), migrate.WithThreads(2)}, opts...)...)
 	require.NoError(t, err)
 	_, err = s.Run(ctx, nil)
 	require.NoError(t, err)
@@ -157,7 +160,7 @@ func TestShardedVerifyFindsExactlyTheDamage(t *testing.T) {
 	for _, kind := range []string{"one", "two"} {
 		t.Run(kind, func(t *testing.T) {
 			const rows = 30_000
-			l := newShardLayout(t, kind, rows)
+			l := newShardLayout(t, kind, rows, nil)
 			src := sandboxtest.Open(t, servers[0], l.source)
 			v, err := verify.NewSharded(src, l.source, "test", "name", l.router, l.hosts(t), verify.WithParallelism(2))
 			require.NoError(t, err)
@@ -170,8 +173,9 @@ func TestShardedVerifyFindsExactlyTheDamage(t *testing.T) {
 			assert.Zero(t, rep.DifferingChunks)
 			assert.Len(t, rep.Shards, len(l.router.locs))
 
-			const changed, moved, deleted, duplicated, extra = 1001, 2002, 3003, 4004, 99999
-			cs, ms, ds, dups := l.shardOf(t, changed), l.shardOf(t, moved), l.shardOf(t, deleted), l.shardOf(t, duplicated)
+			const changed, moved, deleted, duplicated, scattered, extra = 1001, 2002, 3003, 4004, 5005, 99999
+			cs, ms, ds, dups, sc := l.shardOf(t, changed), l.shardOf(t, moved), l.shardOf(t, deleted), l.shardOf(t, duplicated), l.shardOf(t, scattered)
+			sc1, sc2 := l.neighbour(sc), l.neighbour(l.neighbour(sc))
 			db, loc := l.shardDB(t, cs)
 			sandboxtest.Exec(t, db, fmt.Sprintf("UPDATE `%s` SET addTime = addTime + INTERVAL 1 SECOND WHERE id = %d", loc.Table, changed))
 			db, loc = l.shardDB(t, ms)
@@ -184,6 +188,15 @@ func TestShardedVerifyFindsExactlyTheDamage(t *testing.T) {
 			db, loc = l.shardDB(t, dups)
 			_, other := l.shardDB(t, l.neighbour(dups))
 			sandboxtest.Exec(t, db, fmt.Sprintf("INSERT INTO `%s` SELECT * FROM `%s` WHERE id = %d", other.Table, loc.Table, duplicated))
+			// Copied to two wrong shards of one server (one query reads
+			// both) and gone from its own.
+			db, loc = l.shardDB(t, sc)
+			_, w1 := l.shardDB(t, sc1)
+			_, w2 := l.shardDB(t, sc2)
+			sandboxtest.Exec(t, db,
+				fmt.Sprintf("INSERT INTO `%s` SELECT * FROM `%s` WHERE id = %d", w1.Table, loc.Table, scattered),
+				fmt.Sprintf("INSERT INTO `%s` SELECT * FROM `%s` WHERE id = %d", w2.Table, loc.Table, scattered),
+				fmt.Sprintf("DELETE FROM `%s` WHERE id = %d", loc.Table, scattered))
 			db, loc = l.shardDB(t, 3)
 			sandboxtest.Exec(t, db, fmt.Sprintf("INSERT INTO `%s` VALUES (%d, 'ghost', '2021-01-01')", loc.Table, extra))
 
@@ -195,11 +208,12 @@ func TestShardedVerifyFindsExactlyTheDamage(t *testing.T) {
 				fmt.Sprintf("misplaced %d %d [%d] ", moved, ms, l.neighbour(ms)),
 				fmt.Sprintf("missing %d %d [] ", deleted, ds),
 				fmt.Sprintf("duplicated %d %d [%s] ", duplicated, dups, sortedPair(dups, l.neighbour(dups))),
+				fmt.Sprintf("duplicated %d %d [%s] ", scattered, sc, sortedPair(sc1, sc2)),
 				fmt.Sprintf("extra %d 0 [3] ", extra),
 			}, diffLines(rep))
-			assert.Equal(t, [5]int64{1, 1, 1, 1, 1}, [5]int64{rep.Missing, rep.Extra, rep.Changed, rep.Misplaced, rep.Duplicated})
+			assert.Equal(t, [5]int64{1, 1, 1, 1, 2}, [5]int64{rep.Missing, rep.Extra, rep.Changed, rep.Misplaced, rep.Duplicated})
 			assert.Equal(t, int64(rows), rep.Rows)
-			assert.Equal(t, int64(rows+1), rep.ShardRows, "one deleted, one duplicated, one extra")
+			assert.Equal(t, int64(rows+2), rep.ShardRows, "one deleted, one duplicated, one in two shards, one extra")
 
 			// Per shard: what each must change.
 			want := map[int][3]int64{} // shard: missing, extra, changed
@@ -209,6 +223,9 @@ func TestShardedVerifyFindsExactlyTheDamage(t *testing.T) {
 			add(l.neighbour(ms), 1)
 			add(ds, 0)
 			add(l.neighbour(dups), 1)
+			add(sc, 0)
+			add(sc1, 1)
+			add(sc2, 1)
 			add(3, 1)
 			for _, s := range rep.Shards {
 				assert.Equal(t, want[s.Location.Shard], [3]int64{s.Missing, s.Extra, s.Changed}, "shard %d", s.Location.Shard)
@@ -225,8 +242,8 @@ func TestShardedVerifyFindsExactlyTheDamage(t *testing.T) {
 			res, err := v.Repair(ctx, rep)
 			require.NoError(t, err)
 			assert.True(t, res.Complete)
-			assert.Equal(t, int64(3), res.Deleted, "the misplaced, duplicated and extra copies")
-			assert.Equal(t, int64(3), res.Written, "the changed, misplaced and deleted rows")
+			assert.Equal(t, int64(5), res.Deleted, "the misplaced, duplicated and extra copies")
+			assert.Equal(t, int64(4), res.Written, "the changed, misplaced, deleted and scattered rows")
 
 			rep, err = v.Verify(ctx)
 			require.NoError(t, err)
@@ -238,4 +255,96 @@ func TestShardedVerifyFindsExactlyTheDamage(t *testing.T) {
 
 func sortedPair(a, b int) string {
 	return fmt.Sprintf("%d,%d", min(a, b), max(a, b))
+}
+
+// TestShardedVerifyKeyExpression routes on LOWER(name), as the split did:
+// clean; routed on name instead, the rows whose names are in upper case
+// are reported misplaced.
+func TestShardedVerifyKeyExpression(t *testing.T) {
+	ctx := context.Background()
+	l := newShardLayout(t, "one", 3_000, []string{"UPDATE test SET name = UPPER(name) WHERE id % 100 = 0"},
+		migrate.WithKeyExpression("LOWER(name)"))
+	src := sandboxtest.Open(t, servers[0], l.source)
+	v, err := verify.NewSharded(src, l.source, "test", "name", l.router, l.hosts(t), verify.WithKeyExpression("LOWER(name)"))
+	require.NoError(t, err)
+	rep, err := v.Verify(ctx)
+	require.NoError(t, err)
+	assert.True(t, rep.Clean(), "%v", diffLines(rep))
+
+	v, err = verify.NewSharded(src, l.source, "test", "name", l.router, l.hosts(t), verify.WithSampleLimit(5))
+	require.NoError(t, err)
+	rep, err = v.Verify(ctx)
+	require.NoError(t, err)
+	// An upper-case name routes elsewhere, except where both spellings
+	// happen to route to one shard.
+	var want int64
+	rows, err := src.Query("SELECT name FROM test WHERE id % 100 = 0")
+	require.NoError(t, err)
+	for rows.Next() {
+		var name string
+		require.NoError(t, rows.Scan(&name))
+		if seedShard(name, 32) != seedShard(strings.ToLower(name), 32) {
+			want++
+		}
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, want, rep.Misplaced)
+	assert.Equal(t, want, rep.Differences())
+	assert.True(t, rep.Truncated)
+	assert.Len(t, rep.Diffs, 5)
+}
+
+// TestShardedVerifyRefuses checks the constructor's checks, the refusal
+// of a shard that is the source table, and a repair refused, with nothing
+// changed, because of a trigger on a shard.
+func TestShardedVerifyRefuses(t *testing.T) {
+	ctx := context.Background()
+	db := sandboxtest.NewDatabase(t, servers[0], "shref")
+	src := sandboxtest.Open(t, servers[0], db)
+	sandboxtest.Exec(t, src,
+		"CREATE TABLE test (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL)",
+		"CREATE TABLE s1 LIKE test", "CREATE TABLE s2 LIKE test",
+		"INSERT INTO test VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')")
+	router := func(tables ...string) *md5Router {
+		r := &md5Router{}
+		for i, tb := range tables {
+			r.locs = append(r.locs, shard.Location{Shard: i + 1, Database: db, Table: tb})
+		}
+		return r
+	}
+	hosts := map[string]*sql.DB{"": sandboxtest.Open(t, servers[0], "")}
+	for name, c := range map[string]struct {
+		router shard.Router
+		hosts  map[string]*sql.DB
+		opts   []verify.ShardedOption
+	}{
+		"nil router":   {nil, hosts, nil},
+		"no host":      {router("s1", "s2"), map[string]*sql.DB{"x": src}, nil},
+		"recheck":      {router("s1", "s2"), hosts, []verify.ShardedOption{verify.WithRecheck(1, 1)}},
+		"exact chunks": {router("s1", "s2"), hosts, []verify.ShardedOption{verify.WithExactChunks()}},
+		"twice":        {router("s1", "s1"), hosts, nil},
+		"nil option":   {router("s1", "s2"), hosts, []verify.ShardedOption{nil}},
+	} {
+		_, err := verify.NewSharded(src, db, "test", "name", c.router, c.hosts, c.opts...)
+		assert.Error(t, err, name)
+	}
+
+	// Shard 2 is the source table, reached through another pool.
+	v, err := verify.NewSharded(src, db, "test", "name", router("s1", "test"), hosts)
+	require.NoError(t, err)
+	_, err = v.Verify(ctx)
+	require.ErrorIs(t, err, verify.ErrSameTable)
+
+	v, err = verify.NewSharded(src, db, "test", "name", router("s1", "s2"), hosts)
+	require.NoError(t, err)
+	rep, err := v.Verify(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(4), rep.Missing)
+	sandboxtest.Exec(t, src, "CREATE TRIGGER s2_ins BEFORE INSERT ON s2 FOR EACH ROW SET NEW.name = UPPER(NEW.name)")
+	_, err = v.Repair(ctx, rep)
+	require.ErrorIs(t, err, verify.ErrTriggers)
+	assert.Contains(t, err.Error(), "s2_ins")
+	var n int
+	require.NoError(t, src.QueryRow("SELECT (SELECT COUNT(*) FROM s1) + (SELECT COUNT(*) FROM s2)").Scan(&n))
+	assert.Zero(t, n, "nothing repaired on any shard")
 }
