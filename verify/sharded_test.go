@@ -245,6 +245,11 @@ func TestShardedVerifyFindsExactlyTheDamage(t *testing.T) {
 			assert.Equal(t, int64(5), res.Deleted, "the misplaced, duplicated and extra copies")
 			assert.Equal(t, int64(4), res.Written, "the changed, misplaced, deleted and scattered rows")
 
+			// Again, all servers read at one point (one server holds both
+			// the source and shards in layout two: locked twice).
+			v, err = verify.NewSharded(src, l.source, "test", "name", l.router, l.hosts(t), verify.WithParallelism(2),
+				verify.WithSnapshot(verify.SnapshotLocked))
+			require.NoError(t, err)
 			rep, err = v.Verify(ctx)
 			require.NoError(t, err)
 			assert.True(t, rep.Clean(), "%v", diffLines(rep))
