@@ -32,11 +32,8 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -44,7 +41,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -52,6 +48,7 @@ import (
 	"time"
 
 	"github.com/shiftgate/shiftgate/internal/mysqlcli"
+	"github.com/shiftgate/shiftgate/internal/procmem"
 	"github.com/shiftgate/shiftgate/internal/sampledata"
 	"github.com/shiftgate/shiftgate/internal/sandbox"
 	"github.com/shiftgate/shiftgate/internal/schema"
@@ -182,7 +179,7 @@ func run(ctx context.Context, cfg config) error {
 	// Read before the first reset, which lowers ru_maxrss too.
 	selfBefore := maxRSSKiB(syscall.RUSAGE_SELF)
 	childrenBefore := maxRSSKiB(syscall.RUSAGE_CHILDREN)
-	if err := resetPeakRSS(); err != nil {
+	if err := procmem.ResetPeak(); err != nil {
 		logf("cannot reset the peak RSS (%v): the Pipe peak is this process's lifetime peak", err)
 	} else {
 		b.peakIsolated = true
@@ -396,7 +393,7 @@ func (b *bench) runPipe(ctx context.Context, n int) (result, error) {
 	// current RSS.
 	debug.FreeOSMemory()
 	if b.peakIsolated {
-		if err := resetPeakRSS(); err != nil {
+		if err := procmem.ResetPeak(); err != nil {
 			return result{}, fmt.Errorf("reset peak RSS: %w", err)
 		}
 	}
@@ -410,7 +407,7 @@ func (b *bench) runPipe(ctx context.Context, n int) (result, error) {
 	}
 	r := result{seconds: elapsed.Seconds(), bytes: rep.Bytes}
 	if b.peakIsolated {
-		if r.peakKiB, err = procStatusKiB("VmHWM"); err != nil {
+		if r.peakKiB, err = procmem.StatusKiB("VmHWM"); err != nil {
 			return result{}, err
 		}
 	} else {
@@ -503,37 +500,6 @@ func median(v []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
-}
-
-// resetPeakRSS resets this process's VmHWM to its current RSS (Linux 4.0+).
-func resetPeakRSS() error {
-	f, err := os.OpenFile("/proc/self/clear_refs", os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString("5")
-	return errors.Join(err, f.Close())
-}
-
-// procStatusKiB returns a "kB" field of /proc/self/status, such as VmHWM.
-func procStatusKiB(field string) (int64, error) {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), ":")
-		if !ok || name != field {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/self/status %s: %w", field, err)
-		}
-		return kb, nil
-	}
-	return 0, fmt.Errorf("/proc/self/status has no %s", field)
 }
 
 // maxRSSKiB returns getrusage's ru_maxrss (KiB on Linux) for who.

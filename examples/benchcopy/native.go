@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shiftgate/shiftgate/internal/mysqlcli"
+	"github.com/shiftgate/shiftgate/internal/procmem"
 	"github.com/shiftgate/shiftgate/internal/rowcodec"
 	"github.com/shiftgate/shiftgate/internal/schema"
 	"github.com/shiftgate/shiftgate/migrate"
@@ -170,7 +171,7 @@ func (b *bench) runCopier(ctx context.Context, n int, variant string) (nativeRes
 	logf("run %d: migrate.Copier (%s, %d threads) into %s", n, variant, *threads, target)
 	debug.FreeOSMemory()
 	if b.peakIsolated {
-		if err := resetPeakRSS(); err != nil {
+		if err := procmem.ResetPeak(); err != nil {
 			return nativeResult{}, fmt.Errorf("reset peak RSS: %w", err)
 		}
 	}
@@ -184,7 +185,7 @@ func (b *bench) runCopier(ctx context.Context, n int, variant string) (nativeRes
 	}
 	r := nativeResult{name: name, seconds: elapsed.Seconds()}
 	if b.peakIsolated {
-		if r.peakKiB, err = procStatusKiB("VmHWM"); err != nil {
+		if r.peakKiB, err = procmem.StatusKiB("VmHWM"); err != nil {
 			return nativeResult{}, err
 		}
 	} else {
