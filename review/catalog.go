@@ -49,6 +49,12 @@ type Catalog interface {
 	Table(ctx context.Context, database, table string) (*TableDef, error)
 }
 
+// ErrExplainRefused is wrapped by a RowEstimator's error when the server
+// refused to EXPLAIN the statement (an unknown column, a missing
+// privilege...), as opposed to failing to answer; rule dml.dry-run
+// reports such errors.
+var ErrExplainRefused = errors.New("the server refuses the statement")
+
 // RowEstimator is an optional capability of a Catalog: estimating the rows
 // a data-changing statement touches, for example from EXPLAIN. The
 // estimate is the optimizer's guess, not a count.
@@ -371,8 +377,16 @@ func tableFromCreate(k tableKey, n *ast.CreateTableStmt) *TableDef {
 	t := &TableDef{Database: k.db, Name: k.name, Engine: "InnoDB", Partitioned: n.Partition != nil}
 	setTableOptions(t, n.Options)
 	t.Columns = make([]Column, 0, len(n.Cols))
+	cs := optionsCharset(n.Options)
 	for _, cd := range n.Cols {
 		col, ix := columnFromDef(cd)
+		if col.Charset == "" && typeFamily(col.DataType) == "string" {
+			// information_schema gives every string column its character set
+			col.Charset = cs
+			if col.Collation != "" {
+				col.Charset = charsetOfCollation(col.Collation)
+			}
+		}
 		t.Columns = append(t.Columns, col)
 		for _, x := range ix {
 			addIndex(t, x)
