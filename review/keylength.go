@@ -145,12 +145,30 @@ func indexHolds(ix *Index, s string) bool {
 	return ok && slices.ContainsFunc(ix.Columns, func(ic IndexColumn) bool { return strings.EqualFold(ic.Name, name) })
 }
 
-// tableAfter returns the table as the CREATE TABLE, ALTER TABLE or CREATE
+// tableAfter returns, computed once a statement, the table as the CREATE TABLE, ALTER TABLE or CREATE
 // INDEX statement leaves it (nil for other statements and unknown
 // tables), the table's default character set, and what the statement
 // touches: the names of the indexes it declares and "column:NAME" for each
 // column it redefines.
 func tableAfter(c *Check) (*TableDef, string, []string) {
+	if a := c.st.after; a != nil {
+		return a.t, a.charset, a.touched
+	}
+	t, cs, touched := buildTableAfter(c)
+	c.st.after = &afterState{t: t, charset: cs, touched: touched}
+	return t, cs, touched
+}
+
+// afterState is what tableAfter returns, kept for the statement's other
+// rules; its table must not be changed.
+type afterState struct {
+	t       *TableDef
+	charset string
+	touched []string
+}
+
+// buildTableAfter does tableAfter's work.
+func buildTableAfter(c *Check) (*TableDef, string, []string) {
 	var t *TableDef
 	var opts []*ast.TableOption
 	var touched []string

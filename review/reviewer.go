@@ -264,6 +264,9 @@ type stmtState struct {
 	// server (see run.explain), explainErr the error that returned.
 	explained  bool
 	explainErr error
+	// after is the table as the statement leaves it, once a rule asked
+	// (see tableAfter).
+	after *afterState
 }
 
 func (rv *run) lookup(ctx context.Context, k tableKey) (*TableDef, tableState) {
