@@ -633,7 +633,8 @@ func alterTable(t *TableDef, spec *ast.AlterTableSpec) {
 }
 
 // setTableOptions applies the table options the catalog keeps (engine,
-// comment, collation, row format) to t and ignores the others.
+// comment, collation, row format) to t and ignores the others. A
+// character set without a collation sets its default collation.
 func setTableOptions(t *TableDef, opts []*ast.TableOption) {
 	for _, o := range opts {
 		switch o.Tp {
@@ -643,6 +644,10 @@ func setTableOptions(t *TableDef, opts []*ast.TableOption) {
 			t.Comment = o.StrValue
 		case ast.TableOptionCollate:
 			t.Collation = o.StrValue
+		case ast.TableOptionCharset:
+			if tableOption(opts, ast.TableOptionCollate) == nil && o.StrValue != "" {
+				t.Collation = defaultCollation(o.StrValue)
+			}
 		case ast.TableOptionRowFormat:
 			t.RowFormat = rowFormatName(o.UintValue)
 		}
@@ -748,4 +753,17 @@ func insertColumn(cols []Column, c Column, pos *ast.ColumnPosition) []Column {
 		}
 	}
 	return append(cols, c)
+}
+
+// defaultCollation returns the name MariaDB gives the default collation of
+// character set cs (MySQL 8.0 names utf8mb4's utf8mb4_0900_ai_ci; the
+// rules read only the character set from it).
+func defaultCollation(cs string) string {
+	switch cs = strings.ToLower(cs); cs {
+	case "binary":
+		return "binary"
+	case "latin1":
+		return "latin1_swedish_ci"
+	}
+	return cs + "_general_ci"
 }

@@ -117,8 +117,8 @@ func keyLength(c *Check, maxBytes int64) {
 			if n == 0 {
 				continue
 			}
-			if n > perColumn {
-				c.Report("%s of %s: column %s takes %d bytes (%s); InnoDB allows %d bytes a key column (row format %s), so the server refuses it", indexLabel(ix.Name), "table "+after.Name, col.Name, n, how, perColumn, rowFormatOrDefault(after.RowFormat))
+			if n > perColumn && perColumn < maxBytes {
+				c.Report("%s of %s: column %s takes %d bytes (%s); InnoDB allows %d bytes a key column in a %s table, so the server refuses it", indexLabel(ix.Name), "table "+after.Name, col.Name, n, how, perColumn, strings.ToUpper(after.RowFormat))
 				total = -1
 				break
 			}
@@ -129,13 +129,6 @@ func keyLength(c *Check, maxBytes int64) {
 			c.Report("%s of %s is %d bytes long (%s); InnoDB allows %d bytes, so the server refuses it (or, outside strict mode, shortens a non-unique index to a prefix)", indexLabel(ix.Name), "table "+after.Name, total, strings.Join(parts, ", "), maxBytes)
 		}
 	}
-}
-
-func rowFormatOrDefault(rf string) string {
-	if rf == "" {
-		return "default"
-	}
-	return rf
 }
 
 // indexHolds reports whether ix has column "column:NAME" (the form

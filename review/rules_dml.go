@@ -446,11 +446,14 @@ var dmlRules = []Rule{
 	},
 	{
 		ID: "dml.select-max-execution-time", Category: CategoryDML, Level: LevelOff,
-		Summary: "SELECT statements carry a /*+ MAX_EXECUTION_TIME(ms) */ hint, so a slow query is cut off (MySQL; off unless a policy turns it on).",
+		Summary: "SELECT statements carry a /*+ MAX_EXECUTION_TIME(ms) */ hint (a UNION on its first SELECT), so a slow query is cut off (MySQL; off unless a policy turns it on).",
 		Fires:   "SELECT id FROM orders WHERE user_id = 7",
 		Passes:  "SELECT /*+ MAX_EXECUTION_TIME(2000) */ id FROM orders WHERE user_id = 7",
 		Check: func(c *Check) {
 			s, ok := c.Stmt().(*ast.SelectStmt)
+			if so, isSet := c.Stmt().(*ast.SetOprStmt); isSet && so.SelectList != nil && len(so.SelectList.Selects) > 0 {
+				s, ok = so.SelectList.Selects[0].(*ast.SelectStmt) // a UNION takes the hint on its first SELECT
+			}
 			if !ok || s.From == nil {
 				return
 			}

@@ -98,6 +98,15 @@ var reserved = sync.OnceValue(func() map[string]bool {
 	return m
 })
 
+// keywords is every keyword of the parser, reserved or not.
+var keywords = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range parser.Keywords {
+		m[strings.ToLower(k.Word)] = true
+	}
+	return m
+})
+
 // patterns caches compiled parameter regular expressions.
 var patterns sync.Map // string -> *regexp.Regexp or error
 
@@ -128,14 +137,19 @@ func matchParam(c *Check, param, s string) bool {
 var namingRules = []Rule{
 	{
 		ID: "naming.lowercase", Category: CategoryNaming, Level: LevelWarning,
-		Summary:  "Database, table, column and index names are lower case.",
+		Summary:  "Database, table, column and index names are lower case (or upper case, with case: upper).",
+		Params:   []Param{{Name: "case", Default: "lower", Summary: "the case names are written in: lower or upper"}},
 		Fires:    "CREATE TABLE Orders (id BIGINT UNSIGNED PRIMARY KEY)",
 		Passes:   "CREATE TABLE orders (id BIGINT UNSIGNED PRIMARY KEY)",
 		Routines: true,
 		Check: func(c *Check) {
+			want, conv := "lower", strings.ToLower
+			if strings.EqualFold(c.String("case"), "upper") {
+				want, conv = "upper", strings.ToUpper
+			}
 			for _, n := range introducedNames(c) {
-				if n.name != strings.ToLower(n.name) {
-					c.Report("%s name %s is not lower case", n.kind, n.name)
+				if n.name != conv(n.name) {
+					c.Report("%s name %s is not %s case", n.kind, n.name, want)
 				}
 			}
 		},
@@ -158,15 +172,19 @@ var namingRules = []Rule{
 	},
 	{
 		ID: "naming.reserved-word", Category: CategoryNaming, Level: LevelError,
-		Summary:  "Names are not reserved words, which need quoting everywhere.",
+		Summary:  "Names are not reserved words, which need quoting everywhere (with non_reserved, not keywords at all, which may become reserved).",
+		Params:   []Param{{Name: "non_reserved", Default: false, Summary: "also refuse non-reserved keywords (status, comment, date...)"}},
 		Fires:    "CREATE TABLE t (id BIGINT PRIMARY KEY, `order` INT NOT NULL)",
 		Passes:   "CREATE TABLE t (id BIGINT PRIMARY KEY, sort_order INT NOT NULL)",
 		Routines: true,
 		Check: func(c *Check) {
-			words := reserved()
+			words, all := reserved(), c.Bool("non_reserved")
 			for _, n := range introducedNames(c) {
-				if words[strings.ToLower(n.name)] {
+				switch k := strings.ToLower(n.name); {
+				case words[k]:
 					c.Report("%s name %s is a reserved word", n.kind, n.name)
+				case all && keywords()[k]:
+					c.Report("%s name %s is a keyword (not reserved)", n.kind, n.name)
 				}
 			}
 		},

@@ -225,11 +225,11 @@ var tableRules = []Rule{
 	},
 	{
 		ID: "table.required-columns", Category: CategoryTable, Level: LevelWarning,
-		Summary: "Tables the script creates have the required columns (created and updated times) at the end of the script.",
+		Summary: "Tables the script creates have the required columns (created and updated times) at the end of the script, and an ALTER TABLE does not drop or rename a required column of a table that has it.",
 		Params:  []Param{{Name: "columns", Default: []string{"created_at", "updated_at"}, Summary: "columns every table must have"}},
 		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL)",
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)",
-		Check:   func(*Check) {}, // judged on the table at the end of the script
+		Check:   checkRequiredColumnsKept, // CREATE TABLE is judged at the end of the script
 		final: func(c *Check, sh *shape) {
 			for _, want := range c.Strings("columns") {
 				if sh.def.Column(want) == nil {
@@ -295,13 +295,14 @@ var tableRules = []Rule{
 	},
 	{
 		ID: "table.auto-increment-init", Category: CategoryTable, Level: LevelNotice,
-		Summary: "A new table's AUTO_INCREMENT starts at 1.",
+		Summary: "A new table's AUTO_INCREMENT starts at the allowed value (1).",
+		Params:  []Param{{Name: "start", Default: 1, Summary: "the one AUTO_INCREMENT start value a CREATE TABLE may set"}},
 		Fires:   "CREATE TABLE t (id BIGINT AUTO_INCREMENT PRIMARY KEY) AUTO_INCREMENT=1000",
 		Passes:  "CREATE TABLE t (id BIGINT AUTO_INCREMENT PRIMARY KEY)",
 		Check: func(c *Check) {
 			if ct := plainCreate(c.Stmt()); ct != nil {
-				if o := tableOption(ct.Options, ast.TableOptionAutoIncrement); o != nil && o.UintValue > 1 {
-					c.Report("%s starts AUTO_INCREMENT at %d", tableLabel(ct.Table), o.UintValue)
+				if o := tableOption(ct.Options, ast.TableOptionAutoIncrement); o != nil && o.UintValue != uint64(max(c.Int("start"), 0)) {
+					c.Report("%s starts AUTO_INCREMENT at %d; the allowed start is %d", tableLabel(ct.Table), o.UintValue, c.Int("start"))
 				}
 			}
 		},
@@ -547,6 +548,26 @@ func listedTables(c *Check, what string) {
 		if !seen[t] && (inList(list, t) || inList(list, name)) {
 			seen[t] = true
 			c.Report("%s on table %s is not allowed", what, strings.TrimPrefix(t, "."))
+		}
+	}
+}
+
+// checkRequiredColumnsKept implements table.required-columns on ALTER
+// TABLE of a table the script did not create: a required column the table
+// has that the statement drops or renames, unless it adds it back.
+func checkRequiredColumnsKept(c *Check) {
+	n, ok := c.Stmt().(*ast.AlterTableStmt)
+	if !ok || c.rv.cat.createdHere(c.qualify(n.Table)) {
+		return // a table the script creates is judged at the end of the script
+	}
+	before := c.Table(n.Table)
+	after, _, _ := tableAfter(c)
+	if before == nil || after == nil {
+		return
+	}
+	for _, want := range c.Strings("columns") {
+		if before.Column(want) != nil && after.Column(want) == nil {
+			c.Report("%s loses required column %s", tableLabel(n.Table), want)
 		}
 	}
 }
