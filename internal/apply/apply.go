@@ -157,8 +157,9 @@ type Applier struct {
 	// conn is the Applier's connection, autocommit off; nil: Start again
 	// (after New or an error).
 	conn *sql.Conn
-	// cur is the last transaction applied or passed, version the stored
-	// version; pending says cur (a position-only transaction) is not saved.
+	// have says cur holds a position: that of the last transaction
+	// applied or passed. version is the stored version; pending says cur
+	// (a position-only transaction) is not saved yet.
 	have    bool
 	cur     checkpoint.Stream
 	version int64
