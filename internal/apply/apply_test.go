@@ -443,3 +443,31 @@ func TestSourceMismatch(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "server A", st.Source)
 }
+
+// TestDeleteAndInsertAgain: a row deleted and inserted again in one
+// transaction gets the target's defaults in the columns the source lacks;
+// where the source writes every column, no DELETE is needed.
+func TestDeleteAndInsertAgain(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "w (id INT PRIMARY KEY, v VARCHAR(10) NOT NULL, extra INT NOT NULL DEFAULT 7)",
+		"p (id INT PRIMARY KEY, v VARCHAR(10) NOT NULL, g INT AS (id * 2) VIRTUAL)")
+	sandboxtest.Exec(t, e.db, "INSERT INTO `"+e.target+"`.w VALUES (1, 'old', 9)", "INSERT INTO `"+e.target+"`.p (id, v) VALUES (1, 'old')")
+	a := e.applier(t)
+	_, err := a.Start(ctx)
+	require.NoError(t, err)
+	deletes := func() (n int) {
+		var name string
+		require.NoError(t, a.conn.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Com_delete'").Scan(&name, &n))
+		return n
+	}
+	before := deletes()
+	var changes []rowchange.Change
+	for _, table := range []string{"w", "p"} {
+		s := &rowchange.Shape{Table: rowchange.Table{Schema: "src", Name: table}, Columns: []string{"id", "v"}}
+		changes = append(changes, del(s, int64(1), "old"), ins(s, int64(1), "new"))
+	}
+	require.NoError(t, a.Apply(ctx, txn("1", changes...)))
+	assert.Equal(t, []string{"1|new|7"}, e.rows(t, "w"))
+	assert.Equal(t, []string{"1|new|2"}, e.rows(t, "p"))
+	assert.Equal(t, 1, deletes()-before, "DELETE statements")
+}
