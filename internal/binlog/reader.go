@@ -91,14 +91,15 @@ func (r *reader) failed() bool {
 	}
 }
 
-// HandleEvent is go-mysql's synchronous event handler.
+// HandleEvent is go-mysql's synchronous event handler. An event the
+// stream cannot take stops it (stop).
 func (r *reader) HandleEvent(e *replication.BinlogEvent) error {
 	r.s.countEvent()
-	if err := r.event(e); err != nil {
-		r.fail(err)
+	err := r.event(e)
+	if err == nil || r.ctx.Err() != nil {
 		return err
 	}
-	return nil
+	return r.stop(err)
 }
 
 func (r *reader) event(e *replication.BinlogEvent) error {
@@ -329,14 +330,14 @@ func (r *reader) query(ev *replication.QueryEvent) error {
 		return r.commit(nil)
 	case stmtDML:
 		if len(touched) > 0 {
-			return r.stop(fmt.Errorf("binlog: server %s: transaction %s changes followed table %s as a statement, not as rows: %s: %w",
-				r.s.Server(), r.id, touched[0], termtext.Line(string(ev.Query)), ErrBinlogFormat))
+			return fmt.Errorf("binlog: server %s: transaction %s changes followed table %s as a statement, not as rows: %s: %w",
+				r.s.Server(), r.id, touched[0], termtext.Line(string(ev.Query)), ErrBinlogFormat)
 		}
 	case stmtDDL:
 		if len(touched) > 0 {
 			switch r.s.cfg.DDL {
 			case DDLStop:
-				return r.stop(&DDLError{Server: r.s.Server(), Statement: string(ev.Query), Tables: touched, GTID: r.id})
+				return &DDLError{Server: r.s.Server(), Statement: string(ev.Query), Tables: touched, GTID: r.id}
 			case DDLSkip:
 				r.s.cfg.Logger.Warn("binlog: skipping a schema change on a followed table", "server", r.s.Server(),
 					"gtid", r.id, "table", touched[0].String(), "statement", termtext.Line(string(ev.Query)))

@@ -30,19 +30,21 @@ func TestMultiTableAndFilter(t *testing.T) {
 	sink := &recorder{}
 	r := start(t, servers[0], binlog.Config{Start: pos, Tables: []rowchange.Table{{Schema: name, Name: "a"}, {Schema: name, Name: "b"}}}, sink)
 
-	tx, err := db.BeginTx(t.Context(), nil)
+	conn, err := db.Conn(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stmt := range []string{"INSERT INTO a VALUES (1, 'a1')", "INSERT INTO c VALUES (1, 'c1')", "INSERT INTO b VALUES (1, 'b1'), (2, 'b2')", "UPDATE a SET v = 'a1x' WHERE id = 1"} {
-		if _, err := tx.ExecContext(t.Context(), stmt); err != nil {
+	defer conn.Close()
+	for _, stmt := range []string{"BEGIN", "INSERT INTO a VALUES (1, 'a1')", "INSERT INTO c VALUES (1, 'c1')",
+		"INSERT INTO b VALUES (1, 'b1'), (2, 'b2')", "UPDATE a SET v = 'a1x' WHERE id = 1", "COMMIT"} {
+		if _, err := conn.ExecContext(t.Context(), stmt); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	var multi string
+	if err := conn.QueryRowContext(t.Context(), "SELECT @@last_gtid").Scan(&multi); err != nil {
 		t.Fatal(err)
 	}
-	multi := current(t, db)
 	r.waitPosition(t, multi)
 	txns := sink.withChanges()
 	if len(txns) != 1 {
@@ -259,10 +261,9 @@ func TestRestartFromPosition(t *testing.T) {
 	if err := r1.waitEnd(t); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run after cancel: %v", err)
 	}
-	txns := first.withChanges()
-	saved := txns[len(txns)-1].tx.Position
-	if saved != r1.s.Position() {
-		t.Fatalf("last Txn.Position %q, stream position %q", saved, r1.s.Position())
+	saved := r1.s.Position()
+	if all := first.all(); all[len(all)-1].tx.Position != saved {
+		t.Fatalf("last Txn.Position %q, stream position %q", all[len(all)-1].tx.Position, saved)
 	}
 	for i := 4; i <= 5; i++ {
 		sandboxtest.Exec(t, db, fmt.Sprintf("INSERT INTO r VALUES (%d)", i))
@@ -295,9 +296,8 @@ func TestDDL(t *testing.T) {
 			sandboxtest.Exec(t, db,
 				"INSERT INTO t VALUES (1)",
 				"ALTER TABLE other ADD COLUMN x INT",
-				"CREATE TABLE more (id INT PRIMARY KEY)",
-				"INSERT INTO t VALUES (2)")
-			beforeDDL := current(t, db)
+				"CREATE TABLE more (id INT PRIMARY KEY)")
+			beforeDDL := execGTID(t, db, "INSERT INTO t VALUES (2)")
 			sandboxtest.Exec(t, db,
 				"ALTER TABLE t ADD COLUMN v VARCHAR(10) DEFAULT 'x'",
 				"INSERT INTO t VALUES (3, 'y')")
@@ -312,8 +312,13 @@ func TestDDL(t *testing.T) {
 				if !strings.Contains(err.Error(), "ALTER TABLE t ADD COLUMN") || !strings.Contains(err.Error(), name+".t") || len(de.Tables) != 1 {
 					t.Errorf("error %q does not name the statement and the table", err)
 				}
-				if r.s.Position() != beforeDDL || len(sink.withChanges()) != 2 {
-					t.Errorf("stopped at %q with %d transactions, want %q and 2", r.s.Position(), len(sink.withChanges()), beforeDDL)
+				// Other tests write to the server too: the stream stops
+				// after the second insert, before the DDL.
+				stopped := r.s.Position()
+				after, _ := binlog.PositionContains(binlog.MariaDB, stopped, beforeDDL)
+				past, _ := binlog.PositionContains(binlog.MariaDB, stopped, de.GTID)
+				if !after || past || len(sink.withChanges()) != 2 {
+					t.Errorf("stopped at %q with %d transactions, want after %q, before %q and 2", stopped, len(sink.withChanges()), beforeDDL, de.GTID)
 				}
 				return
 			}
@@ -337,4 +342,63 @@ func TestDDL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSessionOverrides: a session that logs a followed table's changes as
+// statements, or with partial row images, stops the stream with
+// ErrBinlogFormat or ErrRowImage after the transactions before it.
+func TestSessionOverrides(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, set, stmt string
+		want            error
+	}{
+		{"statement", "SET SESSION binlog_format = 'STATEMENT'", "INSERT INTO t VALUES (2, 'b')", binlog.ErrBinlogFormat},
+		{"minimal", "SET SESSION binlog_row_image = 'MINIMAL'", "DELETE FROM t WHERE id = 1", binlog.ErrRowImage},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			db, name := newDB(t, "session_"+c.name, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))")
+			pos := current(t, db)
+			applied := execGTID(t, db, "INSERT INTO t VALUES (1, 'a')")
+			conn, err := db.Conn(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			for _, stmt := range []string{c.set, c.stmt} {
+				if _, err := conn.ExecContext(t.Context(), stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			sink := &recorder{}
+			r := start(t, servers[0], binlog.Config{Start: pos, Tables: []rowchange.Table{{Schema: name, Name: "t"}}}, sink)
+			if err := r.waitEnd(t); !errors.Is(err, c.want) || !strings.Contains(err.Error(), name+".t") {
+				t.Fatalf("Run: %v, want %v naming %s.t", err, c.want, name)
+			}
+			// Other tests write to the server too: the stream has applied
+			// the first insert and nothing of the second statement.
+			if ok, _ := binlog.PositionContains(binlog.MariaDB, r.s.Position(), applied); !ok || len(sink.withChanges()) != 1 {
+				t.Errorf("stopped at %q with %d transactions, want after %q with 1", r.s.Position(), len(sink.withChanges()), applied)
+			}
+		})
+	}
+}
+
+// execGTID runs stmt and returns the GTID it was logged with.
+func execGTID(t *testing.T, db *sql.DB, stmt string) string {
+	t.Helper()
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), stmt); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
+	}
+	var gtid string
+	if err := conn.QueryRowContext(t.Context(), "SELECT @@last_gtid").Scan(&gtid); err != nil {
+		t.Fatal(err)
+	}
+	return gtid
 }
