@@ -109,14 +109,14 @@ func (r *reader) event(e *replication.BinlogEvent) error {
 		if err := r.gset.(*gomysql.MariadbGTIDSet).AddSet(&ev.GTID); err != nil {
 			return fmt.Errorf("binlog: server %s: GTID %s: %w", r.s.Server(), ev.GTID.String(), err)
 		}
-		r.begin(ev.GTID.String(), ts, !ev.IsStandalone())
+		return r.begin(ev.GTID.String(), ts, !ev.IsStandalone())
 	case *replication.GTIDEvent:
 		u, err := uuid.FromBytes(ev.SID)
 		if err != nil {
 			return fmt.Errorf("binlog: server %s: GTID event: %w", r.s.Server(), err)
 		}
 		r.gset.(*gomysql.MysqlGTIDSet).AddGTID(u, ev.GNO)
-		r.begin(u.String()+":"+strconv.FormatInt(ev.GNO, 10), ts, false)
+		return r.begin(u.String()+":"+strconv.FormatInt(ev.GNO, 10), ts, false)
 	case *replication.TableMapEvent:
 		return r.tableMap(ev)
 	case *replication.RowsEvent:
@@ -134,11 +134,17 @@ func (r *reader) event(e *replication.BinlogEvent) error {
 }
 
 // begin opens a transaction; explicit tells that it ends with XID or
-// COMMIT rather than after its one statement.
-func (r *reader) begin(id string, ts time.Time, explicit bool) {
+// COMMIT rather than after its one statement. A transaction that changed
+// followed tables and did not end (an XA transaction's prepared part)
+// cannot be delivered whole: the stream stops.
+func (r *reader) begin(id string, ts time.Time, explicit bool) error {
+	if r.in && r.out != nil {
+		return fmt.Errorf("binlog: server %s: transaction %s changed followed tables and did not end before %s (XA transactions are not supported)", r.s.Server(), r.id, id)
+	}
 	r.in, r.explicit, r.id, r.time = true, explicit, id, ts
 	r.position = r.gset.String()
 	r.out, r.pend, r.pendBytes = nil, nil, 0
+	return nil
 }
 
 func (r *reader) follows(t rowchange.Table) bool { return r.s.follow[t] }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -346,7 +347,8 @@ func TestDDL(t *testing.T) {
 
 // TestSessionOverrides: a session that logs a followed table's changes as
 // statements, or with partial row images, stops the stream with
-// ErrBinlogFormat or ErrRowImage after the transactions before it.
+// ErrBinlogFormat or ErrRowImage after the transactions before it; so
+// does an XA transaction, which the stream cannot deliver whole.
 func TestSessionOverrides(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
@@ -355,6 +357,7 @@ func TestSessionOverrides(t *testing.T) {
 	}{
 		{"statement", "SET SESSION binlog_format = 'STATEMENT'", "INSERT INTO t VALUES (2, 'b')", binlog.ErrBinlogFormat},
 		{"minimal", "SET SESSION binlog_row_image = 'MINIMAL'", "DELETE FROM t WHERE id = 1", binlog.ErrRowImage},
+		{"xa", "XA START 'x'", "INSERT INTO t VALUES (2, 'b')", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -366,14 +369,24 @@ func TestSessionOverrides(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			for _, stmt := range []string{c.set, c.stmt} {
+			stmts := []string{c.set, c.stmt}
+			if c.want == nil {
+				stmts = append(stmts, "XA END 'x'", "XA PREPARE 'x'", "XA COMMIT 'x'")
+			}
+			for _, stmt := range stmts {
 				if _, err := conn.ExecContext(t.Context(), stmt); err != nil {
 					t.Fatalf("%s: %v", stmt, err)
 				}
 			}
 			sink := &recorder{}
 			r := start(t, servers[0], binlog.Config{Start: pos, Tables: []rowchange.Table{{Schema: name, Name: "t"}}}, sink)
-			if err := r.waitEnd(t); !errors.Is(err, c.want) || !strings.Contains(err.Error(), name+".t") {
+			err = r.waitEnd(t)
+			switch {
+			case c.want == nil:
+				if err == nil || !strings.Contains(err.Error(), "XA transactions are not supported") {
+					t.Fatalf("Run: %v, want XA refused", err)
+				}
+			case !errors.Is(err, c.want) || !strings.Contains(err.Error(), name+".t"):
 				t.Fatalf("Run: %v, want %v naming %s.t", err, c.want, name)
 			}
 			// Other tests write to the server too: the stream has applied
@@ -401,4 +414,120 @@ func execGTID(t *testing.T, db *sql.DB, stmt string) string {
 		t.Fatal(err)
 	}
 	return gtid
+}
+
+// freezer is a TCP proxy to a server whose connections can be frozen:
+// they stay open and carry nothing more, like a peer that vanished.
+type freezer struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	frozen []chan struct{}
+}
+
+func newFreezer(t *testing.T, target string) *freezer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{ln: ln, target: target}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			stop := make(chan struct{})
+			f.mu.Lock()
+			f.conns = append(f.conns, c, s)
+			f.frozen = append(f.frozen, stop)
+			f.mu.Unlock()
+			go pump(c, s, stop)
+			go pump(s, c, stop)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, c := range f.conns {
+			c.Close()
+		}
+	})
+	return f
+}
+
+// pump copies from src to dst until either fails; once stop is closed it
+// forwards nothing more.
+func pump(dst, src net.Conn, stop chan struct{}) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		select {
+		case <-stop:
+			<-make(chan struct{}) // frozen: never forward again; the connection is closed at cleanup
+		default:
+		}
+		if n > 0 {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// freeze freezes every connection open now.
+func (f *freezer) freeze() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, stop := range f.frozen {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+	}
+}
+
+// TestDeadConnection: a connection that goes silent is noticed by the
+// read timeout and reopened; nothing is lost or applied twice.
+func TestDeadConnection(t *testing.T) {
+	t.Parallel()
+	db, name := newDB(t, "dead", "CREATE TABLE d (id INT PRIMARY KEY)")
+	proxy := newFreezer(t, servers[0].Addr())
+	cfg := servers[0].Config("")
+	cfg.Addr = proxy.ln.Addr().String()
+	sink := &recorder{}
+	r := start(t, servers[0], binlog.Config{DSN: cfg.FormatDSN(), Start: current(t, db), Heartbeat: 100 * time.Millisecond,
+		ReadTimeout: time.Second, BackoffMin: 10 * time.Millisecond, Tables: []rowchange.Table{{Schema: name, Name: "d"}}}, sink)
+	sandboxtest.Exec(t, db, "INSERT INTO d VALUES (1)")
+	r.waitPosition(t, current(t, db))
+	proxy.freeze()
+	sandboxtest.Exec(t, db, "INSERT INTO d VALUES (2)")
+	r.waitPosition(t, current(t, db))
+	var ids []int64
+	for _, g := range sink.withChanges() {
+		for _, c := range g.changes {
+			ids = append(ids, c.After[0].(int64))
+		}
+	}
+	if fmt.Sprint(ids) != "[1 2]" {
+		t.Errorf("delivered ids %v, want [1 2]", ids)
+	}
+	if st := r.s.Stats(); st.Reconnects == 0 {
+		t.Errorf("stats %+v: no reconnect", st)
+	}
 }
