@@ -111,12 +111,17 @@ func (r *reader) event(e *replication.BinlogEvent) error {
 		}
 		return r.begin(ev.GTID.String(), ts, !ev.IsStandalone())
 	case *replication.GTIDEvent:
-		u, err := uuid.FromBytes(ev.SID)
-		if err != nil {
-			return fmt.Errorf("binlog: server %s: GTID event: %w", r.s.Server(), err)
+		return r.mysqlGTID(ev, gomysql.Tag{}, ts)
+	case *replication.GtidTaggedLogEvent:
+		return r.mysqlGTID(&ev.GTIDEvent, ev.Tag, ts)
+	case *replication.TransactionPayloadEvent:
+		// MySQL's binlog_transaction_compression: the transaction's
+		// events inside one.
+		for _, inner := range ev.Events {
+			if err := r.event(inner); err != nil {
+				return err
+			}
 		}
-		r.gset.(*gomysql.MysqlGTIDSet).AddGTID(u, ev.GNO)
-		return r.begin(u.String()+":"+strconv.FormatInt(ev.GNO, 10), ts, false)
 	case *replication.TableMapEvent:
 		return r.tableMap(ev)
 	case *replication.RowsEvent:
@@ -131,6 +136,20 @@ func (r *reader) event(e *replication.BinlogEvent) error {
 		}
 	}
 	return nil
+}
+
+// mysqlGTID opens a MySQL transaction (untested flavor).
+func (r *reader) mysqlGTID(ev *replication.GTIDEvent, tag gomysql.Tag, ts time.Time) error {
+	u, err := uuid.FromBytes(ev.SID)
+	if err != nil {
+		return fmt.Errorf("binlog: server %s: GTID event: %w", r.s.Server(), err)
+	}
+	r.gset.(*gomysql.MysqlGTIDSet).AddGTIDWithTag(u, tag, ev.GNO)
+	id := u.String() + ":"
+	if tag.String() != "" {
+		id += tag.String() + ":"
+	}
+	return r.begin(id+strconv.FormatInt(ev.GNO, 10), ts, false)
 }
 
 // begin opens a transaction; explicit tells that it ends with XID or
