@@ -107,6 +107,20 @@ func (r *recorder) withChanges() []got {
 	return out
 }
 
+// insertedIDs are the first column of the rows inserted by the recorded
+// transactions, in order.
+func (r *recorder) insertedIDs() []int64 {
+	var ids []int64
+	for _, g := range r.all() {
+		for _, c := range g.changes {
+			if c.Op == rowchange.Insert {
+				ids = append(ids, c.After[0].(int64))
+			}
+		}
+	}
+	return ids
+}
+
 // running is a stream running in the background.
 type running struct {
 	s    *binlog.Stream

@@ -132,10 +132,8 @@ func TestRotation(t *testing.T) {
 	}
 	r.waitPosition(t, current(t, db))
 	ids := map[int64]int{}
-	for _, g := range sink.withChanges() {
-		for _, c := range g.changes {
-			ids[c.After[0].(int64)]++
-		}
+	for _, id := range sink.insertedIDs() {
+		ids[id]++
 	}
 	for i := range int64(6) {
 		if ids[i] != 1 {
@@ -272,12 +270,7 @@ func TestRestartFromPosition(t *testing.T) {
 	second := &recorder{}
 	r2 := start(t, servers[0], binlog.Config{Start: saved, Tables: tables}, second)
 	r2.waitPosition(t, current(t, db))
-	var ids []int64
-	for _, g := range second.withChanges() {
-		for _, c := range g.changes {
-			ids = append(ids, c.After[0].(int64))
-		}
-	}
+	ids := second.insertedIDs()
 	if fmt.Sprint(ids) != "[4 5]" {
 		t.Errorf("restarted stream delivered ids %v, want [4 5]", ids)
 	}
@@ -518,12 +511,7 @@ func TestDeadConnection(t *testing.T) {
 	proxy.freeze()
 	sandboxtest.Exec(t, db, "INSERT INTO d VALUES (2)")
 	r.waitPosition(t, current(t, db))
-	var ids []int64
-	for _, g := range sink.withChanges() {
-		for _, c := range g.changes {
-			ids = append(ids, c.After[0].(int64))
-		}
-	}
+	ids := sink.insertedIDs()
 	if fmt.Sprint(ids) != "[1 2]" {
 		t.Errorf("delivered ids %v, want [1 2]", ids)
 	}
