@@ -202,7 +202,7 @@ func (r *reader) rows(typ replication.EventType, ev *replication.RowsEvent) erro
 		return nil
 	}
 	if !r.in {
-		return fmt.Errorf("binlog: server %s: row event for %s outside a transaction", r.s.Server(), t.shape.Table)
+		return fmt.Errorf("binlog: server %s: row event for %s outside a transaction", r.s.Server(), name(t.shape.Table))
 	}
 	var op rowchange.Op
 	step := 1
@@ -214,16 +214,16 @@ func (r *reader) rows(typ replication.EventType, ev *replication.RowsEvent) erro
 	case replication.EnumRowsEventTypeDelete:
 		op = rowchange.Delete
 	default:
-		return fmt.Errorf("binlog: server %s: transaction %s: %s event for %s: %w", r.s.Server(), r.id, typ, t.shape.Table, ErrRowImage)
+		return fmt.Errorf("binlog: server %s: transaction %s: %s event for %s: %w", r.s.Server(), r.id, typ, name(t.shape.Table), ErrRowImage)
 	}
 	for _, skipped := range ev.SkippedColumns {
 		if len(skipped) > 0 {
 			return fmt.Errorf("binlog: server %s: transaction %s: row image of %s lacks %d columns (binlog_row_image set per session?): %w",
-				r.s.Server(), r.id, t.shape.Table, len(skipped), ErrRowImage)
+				r.s.Server(), r.id, name(t.shape.Table), len(skipped), ErrRowImage)
 		}
 	}
 	if len(ev.Rows)%step != 0 {
-		return fmt.Errorf("binlog: server %s: transaction %s: update event for %s with an odd number of images", r.s.Server(), r.id, t.shape.Table)
+		return fmt.Errorf("binlog: server %s: transaction %s: update event for %s with an odd number of images", r.s.Server(), r.id, name(t.shape.Table))
 	}
 	for i := 0; i < len(ev.Rows); i += step {
 		c := rowchange.Change{Shape: t.shape, Op: op}
@@ -356,7 +356,7 @@ func (r *reader) query(ev *replication.QueryEvent) error {
 	case stmtDML:
 		if len(touched) > 0 {
 			return fmt.Errorf("binlog: server %s: transaction %s changes followed table %s as a statement, not as rows: %s: %w",
-				r.s.Server(), r.id, touched[0], termtext.Line(string(ev.Query)), ErrBinlogFormat)
+				r.s.Server(), r.id, name(touched[0]), termtext.Line(string(ev.Query)), ErrBinlogFormat)
 		}
 	case stmtDDL:
 		if len(touched) > 0 {
@@ -365,7 +365,7 @@ func (r *reader) query(ev *replication.QueryEvent) error {
 				return &DDLError{Server: r.s.Server(), Statement: string(ev.Query), Tables: touched, GTID: r.id}
 			case DDLSkip:
 				r.s.cfg.Logger.Warn("binlog: skipping a schema change on a followed table", "server", r.s.Server(),
-					"gtid", r.id, "table", touched[0].String(), "statement", termtext.Line(string(ev.Query)))
+					"gtid", r.id, "table", name(touched[0]), "statement", termtext.Line(string(ev.Query)))
 			case DDLApply:
 				return r.commit(&rowchange.DDL{Schema: string(ev.Schema), Statement: string(ev.Query), Tables: touched})
 			}

@@ -335,8 +335,8 @@ func (s *Stream) apply(ctx context.Context, sink rowchange.Sink, tx rowchange.Tx
 	return nil
 }
 
-// handed records a Txn handed to Run's queue, for Behind; covered tells
-// that it covers the run of unfollowed transactions before it.
+// handed records a Txn of source time t handed to Run's queue, for
+// Behind; it covers the unfollowed transactions read before it.
 func (s *Stream) handed(t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
