@@ -94,6 +94,10 @@ type Options struct {
 	BaseDir string
 	// BufferPool is innodb_buffer_pool_size, such as "256M". "" means "128M".
 	BufferPool string
+	// ExtraArgs are appended to mariadbd's command line after the
+	// sandbox's own options, which they override (such as
+	// "--skip-log-bin" or "--binlog-format=STATEMENT").
+	ExtraArgs []string
 }
 
 // Server is a MariaDB server: either a throwaway one started by Start or
@@ -213,7 +217,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		err = s.launch(ctx, bins.server, port, bufferPool)
+		err = s.launch(ctx, bins.server, port, bufferPool, opts.ExtraArgs)
 		if err == nil {
 			break
 		}
@@ -429,7 +433,7 @@ var errPortInUse = errors.New("port already in use")
 
 // launch starts mariadbd on port and waits until it answers on its socket.
 // On error the process is gone.
-func (s *Server) launch(ctx context.Context, server string, port int, bufferPool string) error {
+func (s *Server) launch(ctx context.Context, server string, port int, bufferPool string, extra []string) error {
 	logPath := filepath.Join(s.dir, errorLogFile)
 	var logOffset int64
 	if fi, err := os.Stat(logPath); err == nil {
@@ -464,6 +468,7 @@ func (s *Server) launch(ctx context.Context, server string, port int, bufferPool
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
 	}
+	args = append(args, extra...)
 	out, err := os.OpenFile(filepath.Join(s.dir, serverOutFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
