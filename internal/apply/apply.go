@@ -157,8 +157,9 @@ type Applier struct {
 	// conn is the Applier's connection, autocommit off; nil: Start again
 	// (after New or an error).
 	conn *sql.Conn
-	// cur is the last transaction applied or passed, version the stored
-	// version; pending says cur (a position-only transaction) is not saved.
+	// have says cur holds a position: that of the last transaction
+	// applied or passed. version is the stored version; pending says cur
+	// (a position-only transaction) is not saved yet.
 	have    bool
 	cur     checkpoint.Stream
 	version int64
@@ -210,9 +211,11 @@ func New(db *sql.DB, store *checkpoint.Store, name, database string, opts ...Opt
 }
 
 // Start prepares the checkpoint, opens the Applier's connection and
-// returns the stream's stored position, where the source resumes (nil:
-// none yet). Apply starts by itself when needed; after an error it starts
-// again, reading the checkpoint anew.
+// returns where the stream stands, where the source resumes: the stored
+// position (nil: none yet), or, on an Applier already started, a later
+// position-only transaction's not saved yet (Flush saves it). Apply starts
+// by itself when needed; after an error it starts again, reading the
+// checkpoint anew.
 func (a *Applier) Start(ctx context.Context) (*checkpoint.Stream, error) {
 	if err := a.start(ctx); err != nil {
 		return nil, err

@@ -366,3 +366,108 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestCompositeAndUniqueRowKeys: a table whose row key is a unique NOT
+// NULL key of two columns (no primary key), with key updates, deletes
+// and rows changed many times.
+func TestCompositeAndUniqueRowKeys(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "c (a INT NOT NULL, b VARCHAR(10) NOT NULL, v INT NULL, UNIQUE KEY ab (a, b))")
+	a := e.applier(t)
+	shape := &rowchange.Shape{Table: rowchange.Table{Schema: "src", Name: "c"}, Columns: []string{"a", "b", "v"}}
+	require.NoError(t, a.Apply(ctx, txn("1", ins(shape, int64(1), "x", int64(1)), ins(shape, int64(1), "y", int64(2)), ins(shape, int64(2), "x", nil))))
+	require.NoError(t, a.Apply(ctx, txn("2",
+		upd(shape, row(int64(1), "y", int64(2)), row(int64(1), "z", int64(2))),
+		upd(shape, row(int64(1), "x", int64(1)), row(int64(1), "y", int64(1))),
+		upd(shape, row(int64(1), "y", int64(1)), row(int64(1), "y", int64(5))),
+		del(shape, int64(2), "x", nil),
+		ins(shape, int64(2), "x", int64(9)),
+		del(shape, int64(1), "z", int64(2)),
+	)))
+	assert.Equal(t, []string{"1|y|5", "2|x|9"}, e.rows(t, "c"))
+}
+
+// TestSession: the Applier's connection writes in UTC, strict, without
+// foreign key checks, with unique checks, and to the binary log unless
+// WithoutBinlog.
+func TestSession(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "parent (id INT PRIMARY KEY)", tableU)
+	sandboxtest.Exec(t, e.db, "CREATE TABLE `"+e.target+"`.child (id INT PRIMARY KEY, parent INT NOT NULL, FOREIGN KEY (parent) REFERENCES parent (id))")
+	gtid := func() string {
+		var pos string
+		require.NoError(t, e.db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos))
+		return pos
+	}
+	shapeChild := &rowchange.Shape{Table: rowchange.Table{Schema: "src", Name: "child"}, Columns: []string{"id", "parent"}}
+	for _, logged := range []bool{true, false} {
+		var opts []Option
+		if !logged {
+			opts = append(opts, WithoutBinlog())
+		}
+		a := e.applier(t, opts...)
+		_, err := a.Start(ctx)
+		require.NoError(t, err)
+		var tz, mode string
+		var fk, unique, logBin, autocommit int
+		require.NoError(t, a.conn.QueryRowContext(ctx, "SELECT @@time_zone, @@sql_mode, @@foreign_key_checks, @@unique_checks, @@sql_log_bin, @@autocommit").
+			Scan(&tz, &mode, &fk, &unique, &logBin, &autocommit))
+		assert.Equal(t, []any{"+00:00", true, 0, 1, logged, 0}, []any{tz, strings.Contains(mode, "STRICT_ALL_TABLES"), fk, unique, logBin == 1, autocommit})
+		_, err = a.conn.ExecContext(ctx, "ROLLBACK")
+		require.NoError(t, err)
+
+		before := gtid()
+		pos := fmt.Sprint(logged)
+		require.NoError(t, a.Apply(ctx, txn(pos, rowchange.Change{Shape: shapeChild, Op: rowchange.Insert, After: row(int64(len(pos)), int64(99))})))
+		assert.Equal(t, logged, gtid() != before, "binary log written")
+		err = a.Apply(ctx, txn(pos+"2", ins(shapeU, int64(1), nil, strings.Repeat("x", 21))))
+		var me *mysql.MySQLError
+		require.ErrorAs(t, err, &me, "a value too long for its column is an error")
+		assert.Equal(t, uint16(1406), me.Number)
+		require.NoError(t, a.Close())
+	}
+	assert.Equal(t, []string{"4|99", "5|99"}, e.rows(t, "child"))
+}
+
+// TestSourceMismatch: a stream saved from another source is refused.
+func TestSourceMismatch(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, tableU)
+	a := e.applier(t, WithSource("server A"))
+	require.NoError(t, a.Apply(ctx, txn("1", ins(shapeU, int64(1), nil, "x"))))
+	b := e.applier(t, WithSource("server B"))
+	_, err := b.Start(ctx)
+	require.ErrorIs(t, err, ErrSourceMismatch)
+	assert.Contains(t, err.Error(), "server A")
+	st, err := e.applier(t).Start(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "server A", st.Source)
+}
+
+// TestDeleteAndInsertAgain: a row deleted and inserted again in one
+// transaction gets the target's defaults in the columns the source lacks;
+// where the source writes every column, no DELETE is needed.
+func TestDeleteAndInsertAgain(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "w (id INT PRIMARY KEY, v VARCHAR(10) NOT NULL, extra INT NOT NULL DEFAULT 7)",
+		"p (id INT PRIMARY KEY, v VARCHAR(10) NOT NULL, g INT AS (id * 2) VIRTUAL)")
+	sandboxtest.Exec(t, e.db, "INSERT INTO `"+e.target+"`.w VALUES (1, 'old', 9)", "INSERT INTO `"+e.target+"`.p (id, v) VALUES (1, 'old')")
+	a := e.applier(t)
+	_, err := a.Start(ctx)
+	require.NoError(t, err)
+	deletes := func() (n int) {
+		var name string
+		require.NoError(t, a.conn.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Com_delete'").Scan(&name, &n))
+		return n
+	}
+	before := deletes()
+	var changes []rowchange.Change
+	for _, table := range []string{"w", "p"} {
+		s := &rowchange.Shape{Table: rowchange.Table{Schema: "src", Name: table}, Columns: []string{"id", "v"}}
+		changes = append(changes, del(s, int64(1), "old"), ins(s, int64(1), "new"))
+	}
+	require.NoError(t, a.Apply(ctx, txn("1", changes...)))
+	assert.Equal(t, []string{"1|new|7"}, e.rows(t, "w"))
+	assert.Equal(t, []string{"1|new|2"}, e.rows(t, "p"))
+	assert.Equal(t, 1, deletes()-before, "DELETE statements")
+}

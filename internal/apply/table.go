@@ -30,7 +30,12 @@ type table struct {
 	keyNames []string
 	// upsert: the row key is the target's only unique key, so rows are put
 	// with ON DUPLICATE KEY UPDATE; else with delete-by-key and INSERT.
-	upsert     bool
+	upsert bool
+	// whole: upsert, and the written columns are every column the target
+	// takes on INSERT, so a put sets the whole row and a pending delete of
+	// its key is not needed (delete and insert again, as sysbench and
+	// many applications do, costs no DELETE).
+	whole      bool
 	insertHead string // INSERT INTO t (cols) VALUES
 	insertTail string // the ON DUPLICATE KEY UPDATE clause, or ""
 }
@@ -98,6 +103,7 @@ func (a *Applier) plan(ctx context.Context, q schema.Querier, shape *rowchange.S
 			t.upsert = false
 		}
 	}
+	t.whole = t.upsert && len(t.cols) == len(def.InsertableColumns())
 	var head strings.Builder
 	head.WriteString("INSERT INTO " + t.qname + " (")
 	var updates []string

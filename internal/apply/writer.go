@@ -137,7 +137,7 @@ func (w *writer) put(t *table, b *batch, row []any) error {
 	if w.row, w.scratch, err = t.appendRow(w.row[:0], w.scratch, row); err != nil {
 		return err
 	}
-	b.put(w.key, w.row, t.upsert)
+	b.put(w.key, w.row, t)
 	return nil
 }
 
@@ -195,18 +195,22 @@ func (b *batch) kill(i int, key []byte) {
 	b.inserts--
 }
 
-// put adds an insert of row under key: in place of a pending row of the
-// same key when upsert (ON DUPLICATE KEY UPDATE replaces it anyway), else
-// after a delete of key (which cancels that row) at the end.
-func (b *batch) put(key, row []byte, upsert bool) {
+// put adds an insert of row under key for t: in place of a pending row of
+// the same key when t.upsert (ON DUPLICATE KEY UPDATE replaces it anyway),
+// else after a delete of key (which cancels that row) at the end. When
+// t.whole, a pending delete of key is dropped: the put replaces the row.
+func (b *batch) put(key, row []byte, t *table) {
 	start := len(b.arena)
 	b.arena = append(b.arena, row...)
 	b.bytes += len(row)
-	if i, ok := b.index[string(key)]; ok && upsert {
+	if t.whole {
+		delete(b.delSet, string(key)) // its entry in dels is skipped
+	}
+	if i, ok := b.index[string(key)]; ok && t.upsert {
 		b.rows[i] = span{start, len(b.arena)}
 		return
 	}
-	if !upsert {
+	if !t.upsert {
 		b.del(key)
 	}
 	b.rows = append(b.rows, span{start, len(b.arena)})
@@ -231,6 +235,15 @@ func (w *writer) flushAll(ctx context.Context) error {
 // order, each in statements of bounded size.
 func (w *writer) flush(ctx context.Context, b *batch) error {
 	t := b.t
+	// The keys still to delete, each once.
+	dels := b.dels[:0]
+	for _, k := range b.dels {
+		if _, ok := b.delSet[k]; ok {
+			delete(b.delSet, k)
+			dels = append(dels, k)
+		}
+	}
+	b.dels = dels
 	for i := 0; i < len(b.dels); {
 		w.stmt = append(append(append(w.stmt[:0], "DELETE FROM "...), t.qname...), " WHERE "...)
 		single := len(t.keyNames) == 1

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/shiftgate/shiftgate/internal/rowchange"
@@ -64,7 +65,12 @@ type DDLError struct {
 }
 
 func (e *DDLError) Error() string {
-	return fmt.Sprintf("binlog: server %s: transaction %s changes followed table %s: %s: %v", e.Server, e.GTID, e.Tables[0], termtext.Line(e.Statement), ErrDDL)
+	names := make([]string, len(e.Tables))
+	for i, t := range e.Tables {
+		names[i] = t.String()
+	}
+	return fmt.Sprintf("binlog: server %s: transaction %s changes followed table %s: %s: %v",
+		e.Server, e.GTID, termtext.Line(strings.Join(names, ", ")), termtext.Line(e.Statement), ErrDDL)
 }
 
 func (e *DDLError) Unwrap() error { return ErrDDL }

@@ -48,7 +48,7 @@ func classify(schema, query string, follows func(rowchange.Table) bool, followed
 	if err != nil || len(stmts) != 1 {
 		switch word {
 		case "CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE":
-			return stmtDDL, mentioned(q, followed)
+			return stmtDDL, mentioned(schema, q, followed)
 		}
 		return stmtOther, nil
 	}
@@ -136,17 +136,38 @@ func firstWord(q string) string {
 	}
 }
 
-// mentioned lists the followed tables whose name the statement contains,
-// in any case.
-func mentioned(q string, followed []rowchange.Table) []rowchange.Table {
+// mentioned lists the followed tables of the statement's default schema
+// whose name it contains as a word, and those of other schemas whose
+// schema it names too, in any case.
+func mentioned(schema, q string, followed []rowchange.Table) []rowchange.Table {
 	lower := strings.ToLower(q)
 	var out []rowchange.Table
 	for _, t := range followed {
-		if strings.Contains(lower, strings.ToLower(t.Name)) {
+		if hasWord(lower, strings.ToLower(t.Name)) && (strings.EqualFold(t.Schema, schema) || hasWord(lower, strings.ToLower(t.Schema))) {
 			out = append(out, t)
 		}
 	}
 	return out
+}
+
+// hasWord reports whether s contains w with no identifier character
+// right before or after it.
+func hasWord(s, w string) bool {
+	ident := func(c byte) bool {
+		return c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c >= 0x80
+	}
+	for i := 0; ; {
+		j := strings.Index(s[i:], w)
+		if j < 0 {
+			return false
+		}
+		j += i
+		end := j + len(w)
+		if (j == 0 || !ident(s[j-1])) && (end == len(s) || !ident(s[end])) {
+			return true
+		}
+		i = j + 1
+	}
 }
 
 // tableCollector gathers every table name of a statement.

@@ -9,6 +9,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/shiftgate/shiftgate/internal/rowchange"
+	"github.com/shiftgate/shiftgate/internal/termtext"
 )
 
 // binaryCollation is the collation id of the binary character set.
@@ -32,6 +33,9 @@ type table struct {
 	cols  []column
 	sig   string // identifies the table map's layout, to reuse the Shape
 }
+
+// name is a table's name for messages, safe for terminals.
+func name(t rowchange.Table) string { return termtext.Line(t.String()) }
 
 // realType is a column's type with ENUM and SET (logged as STRING) told
 // apart, and the length of a STRING column in bytes.
@@ -73,12 +77,12 @@ func newTable(tm *replication.TableMapEvent) (*table, error) {
 		case gomysql.MYSQL_TYPE_ENUM:
 			c.members = enums[i]
 			if c.members == nil {
-				return nil, fmt.Errorf("binlog: table %s column %s: the table map has no ENUM values: %w", t, names[i], ErrRowMetadata)
+				return nil, fmt.Errorf("binlog: table %s column %s: the table map has no ENUM values: %w", name(t), termtext.Line(names[i]), ErrRowMetadata)
 			}
 		case gomysql.MYSQL_TYPE_SET:
 			c.members = sets[i]
 			if c.members == nil {
-				return nil, fmt.Errorf("binlog: table %s column %s: the table map has no SET values: %w", t, names[i], ErrRowMetadata)
+				return nil, fmt.Errorf("binlog: table %s column %s: the table map has no SET values: %w", name(t), termtext.Line(names[i]), ErrRowMetadata)
 			}
 		case gomysql.MYSQL_TYPE_STRING:
 			if c.binary {
@@ -117,11 +121,9 @@ func signature(tm *replication.TableMapEvent) string {
 			b.WriteByte(',')
 		}
 	}
-	for _, list := range [][][]byte{tm.ColumnName} {
-		for _, v := range list {
-			b.WriteByte(0)
-			b.Write(v)
-		}
+	for _, v := range tm.ColumnName {
+		b.WriteByte(0)
+		b.Write(v)
 	}
 	for _, lists := range [][][][]byte{tm.EnumStrValue, tm.SetStrValue} {
 		b.WriteByte(1)
@@ -205,7 +207,7 @@ func typeName(typ byte, meta uint16, binary, isChar bool) string {
 // rowchange's documented forms, in place.
 func (t *table) normalise(row []any) error {
 	if len(row) != len(t.cols) {
-		return fmt.Errorf("binlog: table %s: row image has %d columns, table map %d", t.shape.Table, len(row), len(t.cols))
+		return fmt.Errorf("binlog: table %s: row image has %d columns, table map %d", name(t.shape.Table), len(row), len(t.cols))
 	}
 	for i, v := range row {
 		if v == nil {
@@ -213,7 +215,7 @@ func (t *table) normalise(row []any) error {
 		}
 		nv, err := t.cols[i].value(v)
 		if err != nil {
-			return fmt.Errorf("binlog: table %s column %s: %w", t.shape.Table, t.shape.Columns[i], err)
+			return fmt.Errorf("binlog: table %s column %s: %w", name(t.shape.Table), termtext.Line(t.shape.Columns[i]), err)
 		}
 		row[i] = nv
 	}

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { os.Exit(sandboxtest.Main(m, 2, &servers)) }
 
 // waitLimit bounds every wait of these tests; it is a hang guard, not a
 // timing assertion.
-const waitLimit = 20 * time.Second
+const waitLimit = 2 * time.Minute
 
 // serverIDs hands out replica server ids unique within the test binary.
 var serverIDs = struct {
@@ -49,12 +49,12 @@ type got struct {
 }
 
 // recorder is a sink that records the transactions it commits. hook, if
-// set, runs after each batch read (n counts batches of this Apply) and may
-// return an error to stop reading.
+// set, runs after each batch read (n counts the batches of this Apply)
+// and may return an error to stop reading.
 type recorder struct {
 	mu    sync.Mutex
 	txns  []got
-	hook  func(tx rowchange.Txn, n int) error
+	hook  func(tx rowchange.Txn, n int, batch []rowchange.Change) error
 	fails []error // errors Apply returned
 }
 
@@ -78,7 +78,7 @@ func (r *recorder) Apply(ctx context.Context, tx rowchange.Txn) error {
 				g.changes = append(g.changes, c)
 			}
 			if r.hook != nil {
-				if err := r.hook(tx, g.batches); err != nil {
+				if err := r.hook(tx, g.batches, b); err != nil {
 					return err
 				}
 			}
@@ -107,6 +107,20 @@ func (r *recorder) withChanges() []got {
 	return out
 }
 
+// insertedIDs are the first column of the rows inserted by the recorded
+// transactions, in order.
+func (r *recorder) insertedIDs() []int64 {
+	var ids []int64
+	for _, g := range r.all() {
+		for _, c := range g.changes {
+			if c.Op == rowchange.Insert {
+				ids = append(ids, c.After[0].(int64))
+			}
+		}
+	}
+	return ids
+}
+
 // running is a stream running in the background.
 type running struct {
 	s    *binlog.Stream
@@ -124,7 +138,7 @@ func start(t *testing.T, srv *sandbox.Server, cfg binlog.Config, sink rowchange.
 		cfg.ServerID = newServerID()
 	}
 	if cfg.Logger == nil && testing.Verbose() {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	s, err := binlog.New(cfg)
 	if err != nil {
@@ -164,6 +178,7 @@ func (r *running) waitPosition(t *testing.T, pos string) {
 		}
 		select {
 		case err := <-r.done:
+			r.done <- err // for the cleanup
 			t.Fatalf("stream ended before reaching %s: %v", pos, err)
 		case <-time.After(20 * time.Millisecond):
 		}

@@ -91,14 +91,15 @@ func (r *reader) failed() bool {
 	}
 }
 
-// HandleEvent is go-mysql's synchronous event handler.
+// HandleEvent is go-mysql's synchronous event handler. An event the
+// stream cannot take stops it (stop).
 func (r *reader) HandleEvent(e *replication.BinlogEvent) error {
 	r.s.countEvent()
-	if err := r.event(e); err != nil {
-		r.fail(err)
+	err := r.event(e)
+	if err == nil || r.ctx.Err() != nil {
 		return err
 	}
-	return nil
+	return r.stop(err)
 }
 
 func (r *reader) event(e *replication.BinlogEvent) error {
@@ -108,14 +109,19 @@ func (r *reader) event(e *replication.BinlogEvent) error {
 		if err := r.gset.(*gomysql.MariadbGTIDSet).AddSet(&ev.GTID); err != nil {
 			return fmt.Errorf("binlog: server %s: GTID %s: %w", r.s.Server(), ev.GTID.String(), err)
 		}
-		r.begin(ev.GTID.String(), ts, !ev.IsStandalone())
+		return r.begin(ev.GTID.String(), ts, !ev.IsStandalone())
 	case *replication.GTIDEvent:
-		u, err := uuid.FromBytes(ev.SID)
-		if err != nil {
-			return fmt.Errorf("binlog: server %s: GTID event: %w", r.s.Server(), err)
+		return r.mysqlGTID(ev, gomysql.Tag{}, ts)
+	case *replication.GtidTaggedLogEvent:
+		return r.mysqlGTID(&ev.GTIDEvent, ev.Tag, ts)
+	case *replication.TransactionPayloadEvent:
+		// MySQL's binlog_transaction_compression: the transaction's
+		// events inside one.
+		for _, inner := range ev.Events {
+			if err := r.event(inner); err != nil {
+				return err
+			}
 		}
-		r.gset.(*gomysql.MysqlGTIDSet).AddGTID(u, ev.GNO)
-		r.begin(u.String()+":"+strconv.FormatInt(ev.GNO, 10), ts, false)
 	case *replication.TableMapEvent:
 		return r.tableMap(ev)
 	case *replication.RowsEvent:
@@ -132,12 +138,32 @@ func (r *reader) event(e *replication.BinlogEvent) error {
 	return nil
 }
 
+// mysqlGTID opens a MySQL transaction (untested flavor).
+func (r *reader) mysqlGTID(ev *replication.GTIDEvent, tag gomysql.Tag, ts time.Time) error {
+	u, err := uuid.FromBytes(ev.SID)
+	if err != nil {
+		return fmt.Errorf("binlog: server %s: GTID event: %w", r.s.Server(), err)
+	}
+	r.gset.(*gomysql.MysqlGTIDSet).AddGTIDWithTag(u, tag, ev.GNO)
+	id := u.String() + ":"
+	if tag.String() != "" {
+		id += tag.String() + ":"
+	}
+	return r.begin(id+strconv.FormatInt(ev.GNO, 10), ts, false)
+}
+
 // begin opens a transaction; explicit tells that it ends with XID or
-// COMMIT rather than after its one statement.
-func (r *reader) begin(id string, ts time.Time, explicit bool) {
+// COMMIT rather than after its one statement. A transaction that changed
+// followed tables and did not end (an XA transaction's prepared part)
+// cannot be delivered whole: the stream stops.
+func (r *reader) begin(id string, ts time.Time, explicit bool) error {
+	if r.in && r.out != nil {
+		return fmt.Errorf("binlog: server %s: transaction %s changed followed tables and did not end before %s (XA transactions are not supported)", r.s.Server(), r.id, id)
+	}
 	r.in, r.explicit, r.id, r.time = true, explicit, id, ts
 	r.position = r.gset.String()
 	r.out, r.pend, r.pendBytes = nil, nil, 0
+	return nil
 }
 
 func (r *reader) follows(t rowchange.Table) bool { return r.s.follow[t] }
@@ -176,7 +202,7 @@ func (r *reader) rows(typ replication.EventType, ev *replication.RowsEvent) erro
 		return nil
 	}
 	if !r.in {
-		return fmt.Errorf("binlog: server %s: row event for %s outside a transaction", r.s.Server(), t.shape.Table)
+		return fmt.Errorf("binlog: server %s: row event for %s outside a transaction", r.s.Server(), name(t.shape.Table))
 	}
 	var op rowchange.Op
 	step := 1
@@ -188,16 +214,16 @@ func (r *reader) rows(typ replication.EventType, ev *replication.RowsEvent) erro
 	case replication.EnumRowsEventTypeDelete:
 		op = rowchange.Delete
 	default:
-		return fmt.Errorf("binlog: server %s: transaction %s: %s event for %s: %w", r.s.Server(), r.id, typ, t.shape.Table, ErrRowImage)
+		return fmt.Errorf("binlog: server %s: transaction %s: %s event for %s: %w", r.s.Server(), r.id, typ, name(t.shape.Table), ErrRowImage)
 	}
 	for _, skipped := range ev.SkippedColumns {
 		if len(skipped) > 0 {
 			return fmt.Errorf("binlog: server %s: transaction %s: row image of %s lacks %d columns (binlog_row_image set per session?): %w",
-				r.s.Server(), r.id, t.shape.Table, len(skipped), ErrRowImage)
+				r.s.Server(), r.id, name(t.shape.Table), len(skipped), ErrRowImage)
 		}
 	}
 	if len(ev.Rows)%step != 0 {
-		return fmt.Errorf("binlog: server %s: transaction %s: update event for %s with an odd number of images", r.s.Server(), r.id, t.shape.Table)
+		return fmt.Errorf("binlog: server %s: transaction %s: update event for %s with an odd number of images", r.s.Server(), r.id, name(t.shape.Table))
 	}
 	for i := 0; i < len(ev.Rows); i += step {
 		c := rowchange.Change{Shape: t.shape, Op: op}
@@ -329,17 +355,17 @@ func (r *reader) query(ev *replication.QueryEvent) error {
 		return r.commit(nil)
 	case stmtDML:
 		if len(touched) > 0 {
-			return r.stop(fmt.Errorf("binlog: server %s: transaction %s changes followed table %s as a statement, not as rows: %s: %w",
-				r.s.Server(), r.id, touched[0], termtext.Line(string(ev.Query)), ErrBinlogFormat))
+			return fmt.Errorf("binlog: server %s: transaction %s changes followed table %s as a statement, not as rows: %s: %w",
+				r.s.Server(), r.id, name(touched[0]), termtext.Line(string(ev.Query)), ErrBinlogFormat)
 		}
 	case stmtDDL:
 		if len(touched) > 0 {
 			switch r.s.cfg.DDL {
 			case DDLStop:
-				return r.stop(&DDLError{Server: r.s.Server(), Statement: string(ev.Query), Tables: touched, GTID: r.id})
+				return &DDLError{Server: r.s.Server(), Statement: string(ev.Query), Tables: touched, GTID: r.id}
 			case DDLSkip:
 				r.s.cfg.Logger.Warn("binlog: skipping a schema change on a followed table", "server", r.s.Server(),
-					"gtid", r.id, "table", touched[0].String(), "statement", termtext.Line(string(ev.Query)))
+					"gtid", r.id, "table", name(touched[0]), "statement", termtext.Line(string(ev.Query)))
 			case DDLApply:
 				return r.commit(&rowchange.DDL{Schema: string(ev.Schema), Statement: string(ev.Query), Tables: touched})
 			}

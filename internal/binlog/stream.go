@@ -277,21 +277,39 @@ func (s *Stream) session(ctx context.Context, sink rowchange.Sink, flavor string
 			r.fail(s.classify(err))
 		}
 	}()
+	// take applies one queued item; a nil error goes on.
+	take := func(it item) error {
+		if it.err != nil {
+			return it.err
+		}
+		if err := s.apply(ctx, sink, it.tx); err != nil {
+			if r.failed() && errors.Is(err, r.err) {
+				return r.err
+			}
+			return err
+		}
+		progressed = true
+		return nil
+	}
 	for {
 		select {
 		case it := <-r.queue:
-			if it.err != nil {
-				return progressed, it.err
-			}
-			if err := s.apply(ctx, sink, it.tx); err != nil {
-				if r.failed() && errors.Is(err, r.err) {
-					return progressed, r.err
-				}
+			if err := take(it); err != nil {
 				return progressed, err
 			}
-			progressed = true
 		case <-r.dead:
-			return progressed, r.err
+			// Apply what was read whole before the failure; the
+			// transaction it cut short fails in Next.
+			for {
+				select {
+				case it := <-r.queue:
+					if err := take(it); err != nil {
+						return progressed, err
+					}
+				default:
+					return progressed, r.err
+				}
+			}
 		case <-ctx.Done():
 			return progressed, ctx.Err()
 		}
@@ -317,8 +335,8 @@ func (s *Stream) apply(ctx context.Context, sink rowchange.Sink, tx rowchange.Tx
 	return nil
 }
 
-// handed records a Txn handed to Run's queue, for Behind; covered tells
-// that it covers the run of unfollowed transactions before it.
+// handed records a Txn of source time t handed to Run's queue, for
+// Behind; it covers the unfollowed transactions read before it.
 func (s *Stream) handed(t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

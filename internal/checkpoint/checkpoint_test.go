@@ -167,7 +167,7 @@ func TestStreamPositions(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 678901000, time.UTC)
-	first := Stream{Source: "server 1", Position: "0-1-5", TxnID: "0-1-5", SourceTime: at, Version: 1}
+	first := Stream{Source: "server 1", Position: "0-1-5,1-2-3 'q' \\", TxnID: "0-1-5", SourceTime: at, Version: 1}
 	if err := s.SaveStream(ctx, db, "sync", first); err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestStreamPositions(t *testing.T) {
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.LoadStream(ctx, db, "sync"); err != nil || got.Position != "0-1-5" || !got.SourceTime.Equal(at) || got.Version != 1 || got.Updated.IsZero() {
+	if got, err := s.LoadStream(ctx, db, "sync"); err != nil || got.Position != first.Position || !got.SourceTime.Equal(at) || got.Version != 1 || got.Updated.IsZero() {
 		t.Fatalf("after a rolled back save: %+v, %v", got, err)
 	}
 	if err := s.SaveStream(ctx, db, "sync", second); err != nil {

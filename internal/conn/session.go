@@ -52,10 +52,10 @@ type WriterOptions struct {
 	// NoBinlog turns sql_log_bin off: the target's replicas do not receive
 	// the rows. It needs BINLOG ADMIN (or SUPER).
 	NoBinlog bool
-	// Strict sets WriterStrictSQLMode instead of WriterSQLMode: a value the target
-	// column cannot hold is an error, not a warning. For writers that
-	// leave generated columns out and whose values the source stored
-	// (row images of a change stream).
+	// Strict sets WriterStrictSQLMode instead of WriterSQLMode: a value
+	// the target column cannot hold is an error, not a warning. For
+	// writers that leave generated columns out and whose values the
+	// source stored (row images of a change stream).
 	Strict bool
 }
 
