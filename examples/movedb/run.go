@@ -220,6 +220,7 @@ loop:
 		case r := <-results:
 			cutting = false
 			if r.err == nil {
+				c.say("cut over: write pause %s; the application is on the target", r.report.Pause.Round(time.Millisecond))
 				continue // Run returns with the report
 			}
 			c.sayEscaped("cutover failed; the source's writes are restored (unless said otherwise) and the sync goes on:\n" + describe(r.err))
