@@ -532,16 +532,7 @@ func describe(err error) string {
 			}
 			return
 		}
-		var ee *migrate.EndpointError
-		var ie *migrate.IncompleteError
-		text := err.Error()
-		switch {
-		case errors.As(err, &ie):
-			text = ie.Problem()
-		case errors.As(err, &ee):
-			text = ee.Problem()
-		}
-		lines = append(lines, termtext.Line(text)+withHint(hint(err)))
+		lines = append(lines, termtext.Line(problem(err))+withHint(hint(err)))
 	}
 	walk(err)
 	return strings.Join(lines, "\n")
@@ -571,12 +562,6 @@ func hint(err error) string {
 		return "make the same change on the target and run again with -ddl skip, or run again with -ddl apply"
 	case errors.Is(err, migrate.ErrRowsDiffer):
 		return "start over: drop the target database and the move's rows in _shiftgate on the target"
-	case errors.Is(err, migrate.ErrNotInSync):
-		return "trigger the cutover again once the status says in sync"
-	case errors.Is(err, migrate.ErrDrain):
-		return "end those sessions, or wait longer with -drain-wait, or kill them with -kill"
-	case errors.Is(err, migrate.ErrNotVerified):
-		return "something else writes to the target, or the source changed unseen; compare the tables with verifydb"
 	case errors.Is(err, migrate.ErrBinlogSettings), errors.Is(err, migrate.ErrPrivilege):
 		return ""
 	case migrate.Transient(err):

@@ -623,3 +623,46 @@ func TestSwitchEnvDropsCredentials(t *testing.T) {
 		"SHIFTGATE_EXTRA_PASSWORD=p", "MOVEDB_TARGET=spoofed", "HOME=/home/app"}, "h1:1", "h2:2", "shop", "shop2")
 	assert.Equal(t, []string{"PATH=/bin", "HOME=/home/app", "MOVEDB_SOURCE=h1:1", "MOVEDB_TARGET=h2:2", "MOVEDB_DATABASE=shop", "MOVEDB_TARGET_DATABASE=shop2"}, env)
 }
+
+// TestMovedbStopWhileCopying refuses a cutover while copying at once, and
+// stops on a "stop" line, resumable: the rerun finishes the copy.
+func TestMovedbStopWhileCopying(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	f := newFixture(t, "movestop")
+	stdinR, stdinW := io.Pipe()
+	defer stdinW.Close()
+	var stdout bytes.Buffer
+	stderr := newWatcher()
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, f.args("run", "-rows-per-second", "1000", "-threads", "1", "-json"), stdinR, &stdout, stderr, nil)
+	}()
+	stderr.next(t, exited, "copying:")
+	fmt.Fprintln(stdinW, "cutover")
+	assert.Contains(t, stderr.next(t, exited, "cutover"), "cutover triggered")
+	stderr.next(t, exited, "cutover refused")
+	stderr.next(t, exited, "sync is not in sync: copying")
+	fmt.Fprintln(stdinW, "stop")
+	require.Equal(t, exitStopped, <-exited, "stderr:\n%s", stderr)
+	assert.Contains(t, stderr.String(), `stopped (stopped by a "stop" line on stdin) while copying`)
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var last struct {
+		Event     string
+		Resumable bool
+	}
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last))
+	assert.Equal(t, "stopped", last.Event)
+	assert.True(t, last.Resumable)
+
+	stdinR, stdinW = io.Pipe()
+	defer stdinW.Close()
+	stdout.Reset()
+	stderr = newWatcher()
+	go func() { exited <- run(ctx, f.args("run", "-cutover-when-in-sync"), stdinR, &stdout, stderr, nil) }()
+	stderr.next(t, exited, "point the application at the target now")
+	fmt.Fprintln(stdinW, "switched")
+	require.Equal(t, exitDone, <-exited, "stderr:\n%s", stderr)
+	assert.Contains(t, stdout.String(), "resumed an interrupted copy")
+	f.assertMoved(t, 0)
+}

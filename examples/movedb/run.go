@@ -155,9 +155,17 @@ func (m *move) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Write
 			}
 			return
 		}
-		cutting = true
 		c.say("cutover triggered by %s", trigger)
 		c.emit(event{Event: "cutover_started", Trigger: trigger})
+		// Sync.Cutover waits, while copying, until the copy is over
+		// before it refuses: refused here at once.
+		if p := m.sync.Phase(); p == "" || p == migrate.PhaseCopying {
+			err := fmt.Errorf("%w: %s", migrate.ErrNotInSync, phaseText(p))
+			c.sayEscaped("cutover refused:\n" + describeCutover(err))
+			c.emit(event{Event: "cutover_failed", Error: err.Error()})
+			return
+		}
+		cutting = true
 		cuts.Go(func() {
 			r, err := m.sync.Cutover(cutCtx)
 			results <- cutResult{r, err}
@@ -223,7 +231,7 @@ loop:
 				c.say("cut over: write pause %s; the application is on the target", r.report.Pause.Round(time.Millisecond))
 				continue // Run returns with the report
 			}
-			c.sayEscaped("cutover failed; the source's writes are restored (unless said otherwise) and the sync goes on:\n" + describe(r.err))
+			c.sayEscaped("cutover failed; the source's writes are restored (unless said otherwise) and the sync goes on:\n" + describeCutover(r.err))
 			c.emit(event{Event: "cutover_failed", Error: r.err.Error()})
 			if m.o.cutoverWhenInSync && !errors.Is(r.err, migrate.ErrNotInSync) && runCtx.Err() == nil {
 				if failures++; failures >= m.o.cutoverAttempts {
@@ -266,6 +274,21 @@ loop:
 	}
 }
 
+// describeCutover renders the error of a cutover for the terminal, with
+// a hint when there is one that helps the next attempt.
+func describeCutover(err error) string {
+	h := ""
+	switch {
+	case errors.Is(err, migrate.ErrNotInSync):
+		h = "trigger the cutover again once the status says in sync"
+	case errors.Is(err, migrate.ErrDrain):
+		h = "end those sessions, or wait longer with -drain-wait, or kill them with -kill (-fence accounts)"
+	case errors.Is(err, migrate.ErrNotVerified):
+		h = "something else writes to the target, or the source changed unseen; compare the tables with verifydb"
+	}
+	return termtext.Line(problem(err)) + withHint(h)
+}
+
 func phaseText(p migrate.Phase) string {
 	if p == "" {
 		return "starting"
@@ -302,6 +325,9 @@ func printDone(w io.Writer, r *migrate.Report) {
 	}
 	if r.Rows > 0 {
 		fmt.Fprintf(w, "  copied by this run: %d rows\n", r.Rows)
+	}
+	if r.Resumed {
+		fmt.Fprintf(w, "  resumed an interrupted copy\n")
 	}
 	fmt.Fprintf(w, "  applied from the binary log by this run: %d rows in %d transactions, in %s\n", r.AppliedRows, r.AppliedTxns, r.Duration.Round(time.Second))
 }
