@@ -49,7 +49,10 @@
 // stopped. A second SIGINT kills movedb at once; that is resumable too
 // (the next run restores the source's writes first if a cutover held
 // them). To start over instead, drop the target database and the move's
-// rows in the _shiftgate database on the target.
+// rows in the _shiftgate database on the target. Once a move cut over, do
+// not run it again: the run would resume following the source into the
+// target the application now writes to (nothing records the cutover
+// yet); remove its rows in _shiftgate instead.
 //
 // DSNs are in go-sql-driver form, user:password@tcp(host:port)/. Keep the
 // password off the command line, where other users can read it: leave it
