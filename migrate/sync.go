@@ -48,6 +48,8 @@ type Sync struct {
 
 	running  atomic.Bool
 	requests chan cutoverRequest
+	// runDone is closed when the current Run returns (nil: none started).
+	runDone chan struct{}
 
 	mu    sync.Mutex
 	phase Phase
@@ -85,6 +87,10 @@ var (
 	// while the sync followed it (WithDDL(DDLStop)); the error names the
 	// statement and the table.
 	ErrSchemaChange = binlog.ErrDDL
+	// ErrCutOver: the move already cut over (the application writes the
+	// target now): it neither resumes nor syncs again. WithReplace starts
+	// a new move over the target's tables.
+	ErrCutOver = errors.New("the move already cut over")
 	// ErrDrain: the cutover's wait for the application's sessions ended
 	// with some still running a statement or holding a transaction (or,
 	// after a database-level revoke, connected since before it); the error
@@ -104,6 +110,9 @@ func NewSync(sourceDSN, targetDSN, database string, opts ...SyncOption) (*Sync, 
 		if err := o.applySync(&cfg); err != nil {
 			return nil, fmt.Errorf("migrate: sync: %w", err)
 		}
+	}
+	if cfg.kill && cfg.fence != FenceAccounts {
+		return nil, fmt.Errorf("migrate: sync: %w", optionError("WithDrainWait", "killing sessions applies to WithFence(FenceAccounts) only: the %s fence's lock waits for every session", cfg.fence))
 	}
 	c, err := NewCopier(sourceDSN, targetDSN, database, cfg.copier...)
 	if err != nil {

@@ -64,11 +64,19 @@ type cutoverResult struct {
 // target, and the next Run restores the source's writes first.
 func (s *Sync) Cutover(ctx context.Context) (*CutoverReport, error) {
 	req := cutoverRequest{ctx: ctx, reply: make(chan cutoverResult, 1)}
-	if !s.running.Load() {
+	s.mu.Lock()
+	phase, runDone := s.phase, s.runDone
+	s.mu.Unlock()
+	if !s.running.Load() || runDone == nil {
 		return nil, fmt.Errorf("migrate: sync %s: cutover: %w: not running", s.database, ErrNotInSync)
+	}
+	if phase != PhaseInSync {
+		return nil, fmt.Errorf("migrate: sync %s: cutover: %w: %s", s.database, ErrNotInSync, phase)
 	}
 	select {
 	case s.requests <- req:
+	case <-runDone:
+		return nil, fmt.Errorf("migrate: sync %s: cutover: %w: Run returned", s.database, ErrNotInSync)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("migrate: sync %s: cutover: %w", s.database, ctx.Err())
 	}
@@ -139,6 +147,13 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 			return nil, fmt.Errorf("switch: %w", err)
 		}
 	}
+	r.switched = true
+	// The application writes the target from now on: the move must never
+	// resume syncing into it.
+	var recordErr error
+	if err := s.copier.checkpoint.MarkCutOver(context.WithoutCancel(ctx), r.dst, s.copier.cfg.targetDatabase); err != nil {
+		recordErr = s.targetErr("database "+s.copier.checkpoint.Database(), fmt.Errorf("recording the cutover (do not run this move again: it would sync into the tables the application now writes): %w", err))
+	}
 	// Writes queued behind a lock would run on the source once it goes:
 	// they fail now, and the application retries them on the target.
 	if killed, err := fe.KillBlocked(context.WithoutCancel(ctx)); err != nil {
@@ -151,6 +166,9 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 		return nil, fmt.Errorf("the application was switched, but the source's writes could NOT be restored (fence %s, recorded on the target; the next Run restores them): %w", fe.Pause().ID, err)
 	}
 	released = true
+	if recordErr != nil {
+		return nil, recordErr
+	}
 	p := fe.Pause()
 	rep.Released, rep.Pause = p.Released, p.Duration()
 	s.logger().Info("sync: cut over", "database", s.database, "pause", rep.Pause, "catch_up", rep.CatchUp, "verify", rep.Verify, "position", rep.SourcePosition)

@@ -126,3 +126,51 @@ func TestSyncPlanRefusesStatementFormat(t *testing.T) {
 	require.NoError(t, sandboxtest.Open(t, dst, "").QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", name+"_t").Scan(&n))
 	assert.Zero(t, n, "Run changed the target before refusing")
 }
+
+// Cutover is refused at once while the sync copies, and a move that cut
+// over is never run again.
+func TestSyncCutoverOnlyInSyncAndOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	src, dst := servers[0], servers[1]
+	name := sandboxtest.NewDatabase(t, src, "synconce")
+	target := sandboxtest.NewDatabase(t, dst, "synconce")
+	sandboxtest.Exec(t, sandboxtest.Open(t, dst, ""), "DROP DATABASE `"+target+"`")
+	seedSyncTables(t, sandboxtest.Open(t, src, name))
+
+	slow, err := migrate.NewSync(src.DSN(""), dst.DSN(""), name, migrate.WithTargetDatabase(target), migrate.WithRateLimit(500, 0), migrate.WithThreads(1))
+	require.NoError(t, err)
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _, _ = slow.Run(rctx, nil) }()
+	waitPhase(t, slow, migrate.PhaseCopying, done)
+	begin := time.Now()
+	_, err = slow.Cutover(ctx)
+	require.ErrorIs(t, err, migrate.ErrNotInSync)
+	assert.Less(t, time.Since(begin), 5*time.Second, "Cutover waited for the copy")
+	stop()
+	<-done
+
+	s, err := migrate.NewSync(src.DSN(""), dst.DSN(""), name, migrate.WithTargetDatabase(target))
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	done = make(chan struct{})
+	go func() { defer close(done); _, err := s.Run(ctx, nil); errc <- err }()
+	waitPhase(t, s, migrate.PhaseInSync, done)
+	_, err = s.Cutover(ctx)
+	require.NoError(t, err)
+	require.NoError(t, <-errc)
+
+	_, err = s.Plan(ctx)
+	require.ErrorIs(t, err, migrate.ErrCutOver)
+	_, err = s.Run(ctx, nil)
+	require.ErrorIs(t, err, migrate.ErrCutOver)
+}
+
+func TestSyncOptionsRefuseKillWithALock(t *testing.T) {
+	_, err := migrate.NewSync("u@tcp(h:1)/", "u@tcp(h:2)/", "x", migrate.WithDrainWait(time.Second, true))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "WithDrainWait")
+	_, err = migrate.NewSync("u@tcp(h:1)/", "u@tcp(h:2)/", "x", migrate.WithFence(migrate.FenceAccounts, "app@%"), migrate.WithDrainWait(time.Second, true))
+	require.NoError(t, err)
+}

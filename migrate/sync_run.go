@@ -84,6 +84,10 @@ func (s *Sync) plan(ctx context.Context) (*Plan, *syncFacts, error) {
 		return &Plan{Scope: s.scope()}, nil, s.targetErr("database "+schema.QuoteIdent(store.Database()), err)
 	}
 	var plan *Plan
+	if run != nil && run.State == checkpoint.CutOver && !s.copier.cfg.replace {
+		return &Plan{Scope: s.scope()}, nil, s.targetErr("database "+schema.QuoteIdent(s.copier.cfg.targetDatabase),
+			fmt.Errorf("%w: the application was switched to it; start a new move over it with WithReplace", ErrCutOver))
+	}
 	if run != nil && run.State == checkpoint.Done && run.Source == conn.Endpoint(s.source) && run.SourceDB == s.database {
 		// The copy is done: the sync resumes from its stream, or from the
 		// copy's position if it stopped before saving one.

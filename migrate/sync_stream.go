@@ -27,6 +27,9 @@ type syncRun struct {
 	streamDone chan struct{}
 	streamErr  error
 	copied     int64 // rows of the copy
+	// switched is set once the host's switch returned: the application
+	// writes the target, and Run must end.
+	switched bool
 	lag        lagMeter
 }
 
@@ -40,6 +43,11 @@ func (s *Sync) Run(ctx context.Context, progress ProgressFunc) (*Report, error) 
 		return nil, fmt.Errorf("migrate: sync %s: %w", s.database, ErrRunning)
 	}
 	defer s.running.Store(false)
+	runDone := make(chan struct{})
+	s.mu.Lock()
+	s.runDone = runDone
+	s.mu.Unlock()
+	defer close(runDone)
 	r := &syncRun{s: s, progress: progress, report: &Report{Scope: s.scope(), Started: time.Now()}}
 	err := r.run(ctx)
 	r.report.Duration = time.Since(r.report.Started)
@@ -213,11 +221,14 @@ func (r *syncRun) follow(ctx context.Context) error {
 		case req := <-s.requests:
 			rep, err := r.cutover(ctx, req.ctx)
 			req.reply <- cutoverResult{rep, err}
-			if err == nil {
+			if err == nil || r.switched {
+				// The application writes the target now: never sync
+				// into it again, whatever went wrong after the switch.
 				stopStream()
 				r.report.Cutover = rep
 				r.finishReport()
-				return r.app.Flush(context.WithoutCancel(ctx))
+				r.lag.lag = 0
+				return errors.Join(err, r.app.Flush(context.WithoutCancel(ctx)))
 			}
 		case now := <-tick.C:
 			lag, err := r.measure(ctx, now)
@@ -296,7 +307,7 @@ func (r *syncRun) emit() {
 	st := r.app.Stats()
 	r.progress(Progress{
 		Phase: r.s.Phase(), Lag: r.lag.lag, Elapsed: time.Since(r.report.Started),
-		Rows: r.copied + st.Rows, AppliedRows: st.Rows, AppliedTxns: st.Txns, ApplyRowsPerSecond: st.RowsPerSecond,
+		Rows: r.copied, AppliedRows: st.Rows, AppliedTxns: st.Txns, ApplyRowsPerSecond: st.RowsPerSecond,
 		StreamPosition: st.Position,
 	})
 }

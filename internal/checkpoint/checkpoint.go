@@ -90,6 +90,10 @@ func (s *Store) table(name string) string { return schema.QualifiedName(s.databa
 const (
 	Copying = "copying"
 	Done    = "done"
+	// CutOver is a copy that a live move (migrate.Sync) cut over to: the
+	// application writes the target now, so neither the copy nor its
+	// sync may resume.
+	CutOver = "cut over"
 )
 
 // Run is the copy into one target database.
@@ -259,6 +263,13 @@ func (s *Store) SavePosition(ctx context.Context, db Execer, target string, p sn
 // Finish marks target's run done.
 func (s *Store) Finish(ctx context.Context, db Execer, target string) error {
 	_, err := db.ExecContext(ctx, "UPDATE "+s.table("copy_runs")+" SET state = ?, updated_at = NOW(6) WHERE target_db = ?", Done, target)
+	return err
+}
+
+// MarkCutOver records that the application was switched to the copy in
+// target (state CutOver).
+func (s *Store) MarkCutOver(ctx context.Context, db Execer, target string) error {
+	_, err := db.ExecContext(ctx, "UPDATE "+s.table("copy_runs")+" SET state = ?, updated_at = NOW(6) WHERE target_db = ?", CutOver, target)
 	return err
 }
 
