@@ -30,7 +30,7 @@ type syncRun struct {
 	// switched is set once the host's switch returned: the application
 	// writes the target, and Run must end.
 	switched bool
-	lag        lagMeter
+	lag      lagMeter
 }
 
 // Run copies the tables (or resumes the copy), then applies the source's
