@@ -214,6 +214,7 @@ func checkPackageExamples(t *testing.T, paths []string) (problems []string, exam
 			for _, id := range freeIdents(n) {
 				pos := fset.Position(id.Pos()).String()
 				switch {
+				case id.Name == "_": // the blank identifier declares nothing
 				case own[id.Name] && n != ast.Node(f):
 					problems = append(problems, pos+": the example uses "+id.Name+", a declaration of its file that only a whole-file example shows")
 				case others[id.Name] && !own[id.Name]:
