@@ -599,21 +599,8 @@ func (e *Engine) check(ctx context.Context, t *Ticket) (*review.Result, *migrate
 	}
 	var res *review.Result
 	if t.SQL != "" {
-		cfg, err := conn.ParseDSN(string(ep.Target))
-		if err != nil {
-			return nil, nil, fmt.Sprintf("target %s: %v", t.Instance, err)
-		}
-		db, err := conn.Open(ctx, cfg, conn.Options{MaxConns: 2, Logger: e.logger})
-		if err != nil {
-			return nil, nil, fmt.Sprintf("target %s: %v", t.Instance, err)
-		}
-		defer db.Close()
-		r, err := e.reviewerFor(ctx, db, t.Database)
-		if err != nil {
-			return nil, nil, fmt.Sprintf("reviewer for %s: %v", t.Instance, err)
-		}
-		if res, err = r.Review(ctx, t.SQL); err != nil {
-			return nil, nil, fmt.Sprintf("review: %v", err)
+		if res, err = e.reviewOn(ctx, t.Instance, ep.Target, t.Database, t.SQL); err != nil {
+			return nil, nil, err.Error()
 		}
 		if !res.Summary.Pass {
 			return res, nil, failedFindings(res)
@@ -633,6 +620,57 @@ func (e *Engine) check(ctx context.Context, t *Ticket) (*review.Result, *migrate
 		return res, plan, "dry run: " + err.Error()
 	}
 	return res, plan, ""
+}
+
+// reviewOn reviews script with the reviewer of database on instance,
+// whose DSN is target.
+func (e *Engine) reviewOn(ctx context.Context, instance string, target DSN, database, script string) (*review.Result, error) {
+	cfg, err := conn.ParseDSN(string(target))
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", instance, err)
+	}
+	db, err := conn.Open(ctx, cfg, conn.Options{MaxConns: 2, Logger: e.logger})
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", instance, err)
+	}
+	defer db.Close()
+	r, err := e.reviewerFor(ctx, db, database)
+	if err != nil {
+		return nil, fmt.Errorf("reviewer for %s: %w", instance, err)
+	}
+	res, err := r.Review(ctx, script)
+	if err != nil {
+		return nil, fmt.Errorf("review: %w", err)
+	}
+	return res, nil
+}
+
+// Check reviews script as the review of a SQL change on database of
+// instance would, at Submit, and stores nothing: the self-service SQL
+// check. An unknown instance gives an error wrapping ErrUnknownInstance,
+// an invalid database name or an empty script one wrapping
+// ErrInvalidRequest or ErrEmptySQL; a failing review is a Result whose
+// Summary.Pass is false, not an error.
+func (e *Engine) Check(ctx context.Context, instance, database, script string) (*review.Result, error) {
+	in, err := e.registry.Get(instance)
+	if err != nil {
+		return nil, wrapf(err, "check")
+	}
+	if err := schema.ValidateName("database", database); err != nil {
+		return nil, fmt.Errorf("%w: check: %v", ErrInvalidRequest, err)
+	}
+	if strings.TrimSpace(script) == "" {
+		return nil, wrapf(ErrEmptySQL, "check")
+	}
+	target, err := dsn(ctx, e.secrets, in)
+	if err != nil {
+		return nil, wrapf(err, "check")
+	}
+	res, err := e.reviewOn(ctx, instance, target, database, script)
+	if err != nil {
+		return nil, wrapf(err, "check")
+	}
+	return res, nil
 }
 
 func failedFindings(r *review.Result) string {
@@ -848,16 +886,9 @@ func (e *Engine) personDecides(ctx context.Context, id int64, actor, comment str
 		return nil, CheckTransition(id, t.State, action, to)
 	}
 	steps := e.chains[t.Kind]
-	if t.Step >= len(steps) {
-		return nil, e.stepError(t)
-	}
-	c, err := e.caseOf(t)
+	who, err := e.Approvers(ctx, t)
 	if err != nil {
 		return nil, err
-	}
-	who, err := steps[t.Step].Approver.Approvers(ctx, c)
-	if err != nil {
-		return nil, wrapf(err, "ticket #%d: approvers of step %d", id, t.Step+1)
 	}
 	if !slices.Contains(who, actor) {
 		return nil, wrapf(ErrNotApprover, "ticket #%d, step %d (%s), %s", id, t.Step+1, steps[t.Step].Name, actor)
@@ -869,6 +900,56 @@ func (e *Engine) personDecides(ctx context.Context, id int64, actor, comment str
 	next, err := e.advance(ctx, t)
 	if errors.Is(err, ErrConflict) {
 		// The decision stands; someone else moved the ticket on since.
+		return e.current(ctx, id)
+	}
+	return next, err
+}
+
+// Approvers returns the people who may decide the current step of t in
+// person, its submitter left out; nil when t is not pending approval.
+func (e *Engine) Approvers(ctx context.Context, t *Ticket) ([]string, error) {
+	if t.State != StatePendingApproval {
+		return nil, nil
+	}
+	steps := e.chains[t.Kind]
+	if t.Step >= len(steps) {
+		return nil, e.stepError(t)
+	}
+	c, err := e.caseOf(t)
+	if err != nil {
+		return nil, err
+	}
+	who, err := steps[t.Step].Approver.Approvers(ctx, c)
+	if err != nil {
+		return nil, wrapf(err, "ticket #%d: approvers of step %d", t.ID, t.Step+1)
+	}
+	return slices.DeleteFunc(who, func(name string) bool { return name == t.Submitter }), nil
+}
+
+// Retry reviews ticket id again after its review failed (a server was
+// unreachable, credentials were wrong, the target has changed since): it
+// goes back to submitted, as actor asked, and through the review and the
+// automatic approval steps as at Submit. The ticket is returned as it
+// stands after that. A ticket in another state gives a *TransitionError.
+func (e *Engine) Retry(ctx context.Context, id int64, actor, comment string) (*Ticket, error) {
+	if strings.TrimSpace(actor) == "" {
+		return nil, fmt.Errorf("%w: ticket #%d: no actor", ErrInvalidRequest, id)
+	}
+	d, err := e.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	t, err := e.transition(ctx, Change{Ticket: id, Version: d.Ticket.Version, Action: ActionRetry, To: StateSubmitted, Actor: actor,
+		Comment: cmp.Or(comment, "review again"),
+		Update: func(t *Ticket) error {
+			t.Review, t.Plan, t.Error = nil, nil, ""
+			return nil
+		}})
+	if err != nil {
+		return nil, err
+	}
+	next, err := e.moveOn(ctx, t)
+	if errors.Is(err, ErrConflict) {
 		return e.current(ctx, id)
 	}
 	return next, err

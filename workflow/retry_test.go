@@ -1,0 +1,72 @@
+package workflow_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/shiftgate/shiftgate/workflow"
+)
+
+// TestRetryReview: a ticket whose review failed because the target's
+// credentials could not be resolved is reviewed again by Retry once they
+// can, and goes on to approval; Retry of a ticket whose review did not
+// fail is an impossible transition.
+func TestRetryReview(t *testing.T) {
+	ctx := t.Context()
+	r, secrets := registry(t)
+	good := secrets["vault/prod"]
+	delete(secrets, "vault/prod")
+	e, err := workflow.New(workflow.NewMemoryStore(), r, secrets, liveReview(t), options(nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _ := shopDB(t, servers[0], 10)
+	tk, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "prod", Database: db,
+		SQL: "UPDATE orders SET amount = 1 WHERE id = 1"})
+	if err != nil || tk.State != workflow.StateReviewFailed {
+		t.Fatalf("submit without credentials: %+v, %v", tk, err)
+	}
+	secrets["vault/prod"] = good
+	tk, err = e.Retry(ctx, tk.ID, "alice", "credentials fixed")
+	if err != nil || tk.State != workflow.StatePendingApproval || tk.Error != "" || tk.Review == nil || !tk.Review.Summary.Pass {
+		t.Fatalf("retry: %+v, %v", tk, err)
+	}
+	got := actions(mustGet(t, e, tk.ID))
+	want := []string{"submit>submitted", "review>review_failed", "retry>submitted", "review>pending_approval", "await>pending_approval"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("audit %v, want %v", got, want)
+	}
+	if _, err := e.Retry(ctx, tk.ID, "alice", ""); !errors.Is(err, workflow.ErrTransition) {
+		t.Fatalf("retry of a pending ticket: %v", err)
+	}
+	who, err := e.Approvers(ctx, tk)
+	if err != nil || !slices.Equal(who, []string{"bob", "carol"}) {
+		t.Fatalf("approvers: %v, %v", who, err)
+	}
+}
+
+// TestCheck: the self-service check reviews against the target's catalog
+// and stores nothing; bad input names what is wrong.
+func TestCheck(t *testing.T) {
+	ctx := t.Context()
+	store := workflow.NewMemoryStore()
+	e := newEngine(t, store, nil)
+	db, _ := shopDB(t, servers[0], 10)
+	res, err := e.Check(ctx, "prod", db, "UPDATE orders SET amount = 1 WHERE id = 1;\nDELETE FROM nosuch WHERE id = 1")
+	if err != nil || res.Summary.Pass || len(res.Statements) != 2 || len(res.Statements[1].Findings) == 0 {
+		t.Fatalf("check: %+v, %v", res, err)
+	}
+	if l, _ := store.List(ctx, workflow.Filter{}); len(l) != 0 {
+		t.Fatalf("check stored %d tickets", len(l))
+	}
+	if _, err := e.Check(ctx, "nowhere", db, "DO 1"); !errors.Is(err, workflow.ErrUnknownInstance) {
+		t.Errorf("unknown instance: %v", err)
+	}
+	if _, err := e.Check(ctx, "prod", db, " "); !errors.Is(err, workflow.ErrEmptySQL) {
+		t.Errorf("empty SQL: %v", err)
+	}
+	if _, err := e.Check(ctx, "prod", "", "DO 1"); !errors.Is(err, workflow.ErrInvalidRequest) {
+		t.Errorf("bad database: %v", err)
+	}
+}
