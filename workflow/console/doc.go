@@ -1,0 +1,30 @@
+// Package console is the web console and JSON API of a workflow.Engine:
+// an http.Handler a host mounts under any prefix with one line, with the
+// host's identities and the console's role checks.
+//
+// # JSON API
+//
+// Every route is under Prefix+"/api/"; the handler serves its OpenAPI 3
+// document at Prefix+"/api/openapi.json". Request and response bodies are
+// the types of this package, whose JSON form is stable: fields are only
+// ever added. Times are RFC 3339 strings; every duration is an integer
+// number of milliseconds in a field whose name ends in "_ms". Approval
+// steps count from 1, statements (index) from 0 as in review.Result.
+// Errors are an ErrorResponse with the HTTP status of their Code.
+//
+// # Roles
+//
+// The host's Identifier turns a request into a User with roles.
+// Engineers submit and cancel or retry their own tickets; reviewers also
+// decide the approval steps they are approvers of (never on their own
+// tickets); admins cancel and retry any ticket. Submitting to instances
+// with given tags can be kept to some roles (WithSubmitRoles).
+//
+// # Web console
+//
+// The same handler serves pages (ticket list, detail, submit, SQL check)
+// rendered with html/template and a small script, all embedded: nothing
+// is fetched from elsewhere. State-changing requests are refused when a
+// browser sends them from another origin (http.CrossOriginProtection),
+// and every response carries a strict Content-Security-Policy.
+package console
