@@ -12,10 +12,15 @@ import (
 // then keeps proxies from closing it.
 const keepAlive = 15 * time.Second
 
+// streamLimit ends every stream after a while, so that a server's
+// graceful shutdown never waits for one for long; EventSource clients
+// reconnect by themselves after the retry delay the stream names.
+const streamLimit = time.Minute
+
 // events streams ticket id's summary as server-sent events: one "ticket"
 // event at once and one whenever its state or progress changes, then an
 // "end" event once it is final. It reads the store, so it follows
-// tickets run by any process.
+// tickets run by any process. A stream lasts at most streamLimit.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request, _ User) error {
 	id, err := ticketID(r)
 	if err != nil {
@@ -30,6 +35,11 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, _ User) error {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprint(w, "retry: 1000\n\n"); err != nil {
+		return nil
+	}
+	limit := time.NewTimer(streamLimit)
+	defer limit.Stop()
 
 	tick := time.NewTicker(h.eventsEvery)
 	defer tick.Stop()
@@ -63,6 +73,8 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, _ User) error {
 		}
 		select {
 		case <-r.Context().Done():
+			return nil
+		case <-limit.C:
 			return nil
 		case <-tick.C:
 		}

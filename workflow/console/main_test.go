@@ -63,6 +63,12 @@ type fixture struct {
 // /console, with opts.
 func newFixture(t *testing.T, store workflow.Store, opts ...console.Option) *fixture {
 	t.Helper()
+	return newFixtureOf(t, store, identity, opts...)
+}
+
+// newFixtureOf is newFixture with the identifier ids.
+func newFixtureOf(t *testing.T, store workflow.Store, ids console.Identifier, opts ...console.Option) *fixture {
+	t.Helper()
 	s := servers[0]
 	secrets := workflow.StaticSecrets{"vault/db": {User: s.User(), Password: s.Password()}}
 	reg, err := workflow.NewRegistry(
@@ -83,7 +89,7 @@ func newFixture(t *testing.T, store workflow.Store, opts ...console.Option) *fix
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := console.New(e, identity, append([]console.Option{console.WithPrefix("/console"), console.WithEventInterval(20 * time.Millisecond)}, opts...)...)
+	h, err := console.New(e, ids, append([]console.Option{console.WithPrefix("/console"), console.WithEventInterval(20 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
