@@ -92,6 +92,73 @@ func (l *liveReviewer) ForTarget(ctx context.Context, db *sql.DB, database strin
 	return review.New(append(slices.Clone(l.opts), review.WithCatalog(cat), review.WithDefaultDatabase(database))...)
 }
 
+// InstanceReviewer is a TargetReviewer whose review also depends on the
+// target instance, such as its tags (LiveReviewByTags): the engine calls
+// ForInstance instead of ForTarget.
+type InstanceReviewer interface {
+	TargetReviewer
+	ForInstance(ctx context.Context, in Instance, db *sql.DB, database string) (Reviewer, error)
+}
+
+// TagReview adds review options for the instances that carry all of
+// Tags.
+type TagReview struct {
+	Tags    map[string]string
+	Options []review.Option
+}
+
+// LiveReviewByTags returns LiveReview(opts...) with per-environment
+// policies: a ticket whose target carries all the tags of one of rules
+// (the first that does) is reviewed with that rule's options after opts.
+// "The prod policy on prod, the default elsewhere" is
+//
+//	workflow.LiveReviewByTags([]workflow.TagReview{{Tags: map[string]string{"env": "prod"},
+//		Options: []review.Option{review.WithPolicy(review.ProdPolicy())}}})
+//
+// Its Review and ForTarget, which know no instance, use opts alone. Each
+// rule's options are checked here.
+func LiveReviewByTags(rules []TagReview, opts ...review.Option) (InstanceReviewer, error) {
+	base, err := LiveReview(opts...)
+	if err != nil {
+		return nil, err
+	}
+	l := base.(*liveReviewer)
+	for i, r := range rules {
+		if len(r.Tags) == 0 {
+			return nil, fmt.Errorf("workflow: LiveReviewByTags: rule %d has no tags", i+1)
+		}
+		if _, err := review.New(append(slices.Clone(opts), r.Options...)...); err != nil {
+			return nil, fmt.Errorf("workflow: LiveReviewByTags: rule %d (%v): %w", i+1, r.Tags, err)
+		}
+	}
+	return &tagReviewer{liveReviewer: l, rules: slices.Clone(rules)}, nil
+}
+
+type tagReviewer struct {
+	*liveReviewer
+	rules []TagReview
+}
+
+func (t *tagReviewer) ForInstance(ctx context.Context, in Instance, db *sql.DB, database string) (Reviewer, error) {
+	for _, r := range t.rules {
+		if hasTags(in, r.Tags) {
+			l := &liveReviewer{Reviewer: t.Reviewer, opts: append(slices.Clone(t.opts), r.Options...)}
+			return l.ForTarget(ctx, db, database)
+		}
+	}
+	return t.ForTarget(ctx, db, database)
+}
+
+// hasTags reports whether in carries all of tags.
+func hasTags(in Instance, tags map[string]string) bool {
+	for k, v := range tags {
+		if in.Tags[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
 // Option configures an Engine. Options validate their arguments; New
 // checks them against each other and returns the first error.
 type Option func(*config) error
@@ -322,9 +389,16 @@ func (e *Engine) NotificationFailures() []Failure {
 	return e.dispatcher.Failures()
 }
 
-// reviewerFor returns the reviewer of a ticket on database, whose target
-// db is.
-func (e *Engine) reviewerFor(ctx context.Context, db *sql.DB, database string) (Reviewer, error) {
+// reviewerFor returns the reviewer of a ticket on database of instance,
+// whose connection db is.
+func (e *Engine) reviewerFor(ctx context.Context, instance string, db *sql.DB, database string) (Reviewer, error) {
+	if ir, ok := e.reviewer.(InstanceReviewer); ok {
+		in, err := e.registry.Get(instance)
+		if err != nil {
+			return nil, err
+		}
+		return ir.ForInstance(ctx, in, db, database)
+	}
 	if tr, ok := e.reviewer.(TargetReviewer); ok {
 		return tr.ForTarget(ctx, db, database)
 	}
@@ -634,7 +708,7 @@ func (e *Engine) reviewOn(ctx context.Context, instance string, target DSN, data
 		return nil, fmt.Errorf("target %s: %w", instance, err)
 	}
 	defer db.Close()
-	r, err := e.reviewerFor(ctx, db, database)
+	r, err := e.reviewerFor(ctx, instance, db, database)
 	if err != nil {
 		return nil, fmt.Errorf("reviewer for %s: %w", instance, err)
 	}

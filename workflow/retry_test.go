@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/shiftgate/shiftgate/review"
 	"github.com/shiftgate/shiftgate/workflow"
 )
 
@@ -68,5 +69,30 @@ func TestCheck(t *testing.T) {
 	}
 	if _, err := e.Check(ctx, "prod", "", "DO 1"); !errors.Is(err, workflow.ErrInvalidRequest) {
 		t.Errorf("bad database: %v", err)
+	}
+}
+
+// TestReviewByTags: the prod policy on the instance tagged env=prod, the
+// default elsewhere, from one line of configuration.
+func TestReviewByTags(t *testing.T) {
+	r, secrets := registry(t)
+	rv, err := workflow.LiveReviewByTags([]workflow.TagReview{{Tags: map[string]string{"env": "prod"},
+		Options: []review.Option{review.WithPolicy(review.ProdPolicy())}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := workflow.New(workflow.NewMemoryStore(), r, secrets, rv, options(nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range map[int]string{0: "prod", 1: "default"} {
+		db, _ := shopDB(t, servers[i], 10)
+		res, err := e.Check(t.Context(), []string{"prod", "test"}[i], db, "UPDATE orders SET amount = 1 WHERE id = 1")
+		if err != nil || res.Summary.Policy != want {
+			t.Errorf("instance %d: policy %v, %v; want %s", i, res, err, want)
+		}
+	}
+	if _, err := workflow.LiveReviewByTags([]workflow.TagReview{{Options: nil}}); err == nil {
+		t.Error("a rule without tags was accepted")
 	}
 }
