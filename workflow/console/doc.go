@@ -10,7 +10,22 @@
 // ever added. Times are RFC 3339 strings; every duration is an integer
 // number of milliseconds in a field whose name ends in "_ms". Approval
 // steps count from 1, statements (index) from 0 as in review.Result.
-// Errors are an ErrorResponse with the HTTP status of their Code.
+// Errors are an ErrorResponse with the HTTP status of their Code:
+//
+//	unauthenticated        401  the Identifier found no user
+//	forbidden              403  the caller's roles do not allow it
+//	self_approval          403  the submitter decides their own ticket
+//	not_approver           403  not an approver of the current step
+//	cross_origin           403  a browser sent a state change from another origin
+//	bad_request            400  malformed JSON, a bad parameter or id
+//	not_found              404  no such ticket
+//	unknown_instance       422  no such instance in the registry
+//	empty_sql              422  a SQL change or check without SQL
+//	invalid_request        422  a request that cannot become a ticket
+//	outcome_unknown        409  the same SQL's earlier run has an unknown outcome
+//	impossible_transition  409  the ticket's state does not allow the action
+//	conflict               409  the ticket changed concurrently
+//	internal               500  anything else (the details go to the log)
 //
 // # Roles
 //
