@@ -52,7 +52,7 @@ func stores(t *testing.T) map[string]func(t *testing.T) workflow.Store {
 
 // fixture is a console over an engine with a shop database on servers[0].
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	engine  *workflow.Engine
 	srv     *httptest.Server
 	db      string // the shop database
@@ -61,13 +61,13 @@ type fixture struct {
 
 // newFixture starts the console of an engine over store, mounted under
 // /console, with opts.
-func newFixture(t *testing.T, store workflow.Store, opts ...console.Option) *fixture {
+func newFixture(t testing.TB, store workflow.Store, opts ...console.Option) *fixture {
 	t.Helper()
 	return newFixtureOf(t, store, identity, opts...)
 }
 
 // newFixtureOf is newFixture with the identifier ids.
-func newFixtureOf(t *testing.T, store workflow.Store, ids console.Identifier, opts ...console.Option) *fixture {
+func newFixtureOf(t testing.TB, store workflow.Store, ids console.Identifier, opts ...console.Option) *fixture {
 	t.Helper()
 	s := servers[0]
 	secrets := workflow.StaticSecrets{"vault/db": {User: s.User(), Password: s.Password()}}
