@@ -85,6 +85,7 @@ func TestErrors(t *testing.T) {
 	f := newFixture(t, workflow.NewMemoryStore())
 	f.wantError(http.StatusUnauthorized, "unauthenticated", "", "GET", "/api/tickets", nil)
 	f.wantError(http.StatusNotFound, "not_found", "alice", "GET", "/api/tickets/999", nil)
+	f.wantError(http.StatusNotFound, "not_found", "alice", "GET", "/api/nothing/here", nil)
 	f.wantError(http.StatusBadRequest, "bad_request", "alice", "GET", "/api/tickets/x1", nil)
 	f.wantError(http.StatusBadRequest, "bad_request", "alice", "GET", "/api/tickets?state=nonsense", nil)
 	f.wantError(http.StatusBadRequest, "bad_request", "alice", "GET", "/api/tickets?limit=1000", nil)

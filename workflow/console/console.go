@@ -110,6 +110,10 @@ func New(engine *workflow.Engine, ids Identifier, opts ...Option) (*Handler, err
 		h.mux.Handle(rt.method+" "+h.prefix+rt.path, h.wrap(rt))
 	}
 	h.mux.Handle("GET "+h.prefix+"/static/", http.StripPrefix(h.prefix, staticFiles()))
+	h.mux.Handle(h.prefix+"/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: ErrorBody{Code: "not_found",
+			Message: fmt.Sprintf("console: no API route %s %s", r.Method, strings.TrimPrefix(r.URL.Path, h.prefix))}})
+	}))
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, ErrorResponse{Error: ErrorBody{Code: "cross_origin",
