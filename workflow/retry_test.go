@@ -1,10 +1,13 @@
 package workflow_test
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/review"
 	"github.com/shiftgate/shiftgate/workflow"
 )
@@ -94,5 +97,61 @@ func TestReviewByTags(t *testing.T) {
 	}
 	if _, err := workflow.LiveReviewByTags([]workflow.TagReview{{Options: nil}}); err == nil {
 		t.Error("a rule without tags was accepted")
+	}
+}
+
+// waitProgress is an executor that reports progress, then waits until
+// its ticket's stored progress shows it (or its context ends).
+type waitProgress struct {
+	seen chan struct{}
+}
+
+func (w waitProgress) Plan(context.Context) (*migrate.Plan, error) { return &migrate.Plan{}, nil }
+
+func (w waitProgress) Run(ctx context.Context, progress migrate.ProgressFunc) (*migrate.Report, error) {
+	progress(migrate.Progress{TablesDone: 1, TablesTotal: 4, Rows: 42})
+	select {
+	case <-w.seen:
+		return &migrate.Report{}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// TestProgressStoredPromptly: a run's progress reaches the store long
+// before the next heartbeat (a third of a one-minute lease).
+func TestProgressStoredPromptly(t *testing.T) {
+	ctx := t.Context()
+	seen := make(chan struct{})
+	r, secrets := registry(t)
+	e, err := workflow.New(workflow.NewMemoryStore(), r, secrets, liveReview(t),
+		workflow.WithKind("slow", workflow.KindSpec{Executor: func(context.Context, *workflow.Ticket, workflow.Endpoints) (migrate.Executor, error) {
+			return waitProgress{seen: seen}, nil
+		}}),
+		workflow.WithChain("slow", workflow.Step{Name: "dba", Approver: dbas}), workflow.WithLease(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := e.Submit(ctx, workflow.Request{Kind: "slow", Submitter: "alice", Instance: "test", Database: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Approve(ctx, tk.ID, "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(seen)
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if d, err := e.Get(ctx, tk.ID); err == nil && d.Ticket.Progress != nil && d.Ticket.Progress.Rows == 42 {
+				return
+			}
+		}
+		t.Error("the progress was not stored within 15s")
+	}()
+	if ran, err := e.RunOnce(ctx); !ran || err != nil {
+		t.Fatal(ran, err)
+	}
+	if d := mustGet(t, e, tk.ID); d.Ticket.State != workflow.StateSucceeded {
+		t.Fatalf("state %s: %s", d.Ticket.State, d.Ticket.Error)
 	}
 }

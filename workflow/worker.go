@@ -230,20 +230,37 @@ func (r *ticketRun) run(ctx, runCtx context.Context) (*migrate.Report, error) {
 	return report, err
 }
 
-// heartbeats beats every third of the lease until stop is closed; a
-// failed beat is logged and the next one tries again. With progress
-// events on (WithProgressEvery), it also notifies the progress line when
-// it changed, at most once per period.
+// progressWrite is how often, at most, a run's new progress is stored
+// between heartbeats, so that readers of the store (the console's live
+// progress) see it promptly at a bounded write rate.
+const progressWrite = time.Second
+
+// heartbeats beats every third of the lease until stop is closed, and
+// sooner (every progressWrite) when the progress changed; a failed beat
+// is logged and the next one tries again. With progress events on
+// (WithProgressEvery), it also notifies the progress line when it
+// changed, at most once per period.
 func (r *ticketRun) heartbeats(ctx context.Context, stop <-chan struct{}, statements bool) {
 	tick := time.NewTicker(r.e.lease / 3)
 	defer tick.Stop()
+	prompt := time.NewTicker(min(progressWrite, r.e.lease/3))
+	defer prompt.Stop()
+	var stored *migrate.Progress
 	var sent time.Time
 	var sentLine string
 	for {
 		select {
 		case <-stop:
 			return
+		case <-prompt.C:
+			if p := r.latest(); p != stored {
+				stored = p
+				c, cc := storeContext(ctx)
+				_ = r.beat(c) // logged; the next beat tries again
+				cc()
+			}
 		case <-tick.C:
+			stored = r.latest()
 			c, cc := storeContext(ctx)
 			_ = r.beat(c) // logged; the next beat tries again
 			cc()
