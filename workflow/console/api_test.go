@@ -250,3 +250,29 @@ func TestSecurity(t *testing.T) {
 		}
 	}
 }
+
+// TestSubmitMigration: a data-migration ticket through the API, with its
+// plan in the detail and its window kept.
+func TestSubmitMigration(t *testing.T) {
+	f := newFixture(t, workflow.NewMemoryStore())
+	notBefore := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	var d console.TicketDetail
+	st := f.call("alice", "POST", "/api/tickets", console.SubmitRequest{Kind: "data_migration", Instance: "test", Database: f.db + "_copy",
+		Migration: &console.Migration{SourceInstance: "prod", SourceDatabase: f.db, Tables: []string{"orders"}},
+		Window:    &console.Window{NotBefore: &notBefore}}, &d)
+	if st != http.StatusCreated || d.Migration == nil || d.Migration.Method != "copier" || d.SourceInstance != "prod" ||
+		d.Window == nil || !d.Window.NotBefore.Equal(notBefore) || d.Window.NotAfter != nil {
+		t.Fatalf("submit: %d %+v", st, d)
+	}
+	if (d.Plan == nil || len(d.Plan.Tables) != 1 || d.Plan.Tables[0].Name != "orders") {
+		t.Errorf("plan: %+v", d.Plan)
+	}
+	if d.State != "pending_approval" {
+		t.Errorf("state %s: %s", d.State, d.Error)
+	}
+	var l console.TicketList
+	f.call("bob", "GET", "/api/tickets?kind=data_migration&instance=prod", nil, &l)
+	if len(l.Tickets) != 1 || l.Tickets[0].ID != d.ID {
+		t.Errorf("list by source instance: %+v", l)
+	}
+}
