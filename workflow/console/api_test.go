@@ -264,7 +264,7 @@ func TestSubmitMigration(t *testing.T) {
 		d.Window == nil || !d.Window.NotBefore.Equal(notBefore) || d.Window.NotAfter != nil {
 		t.Fatalf("submit: %d %+v", st, d)
 	}
-	if (d.Plan == nil || len(d.Plan.Tables) != 1 || d.Plan.Tables[0].Name != "orders") {
+	if d.Plan == nil || len(d.Plan.Tables) != 1 || d.Plan.Tables[0].Name != "orders" {
 		t.Errorf("plan: %+v", d.Plan)
 	}
 	if d.State != "pending_approval" {
