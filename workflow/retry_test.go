@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,5 +154,29 @@ func TestProgressStoredPromptly(t *testing.T) {
 	}
 	if d := mustGet(t, e, tk.ID); d.Ticket.State != workflow.StateSucceeded {
 		t.Fatalf("state %s: %s", d.Ticket.State, d.Ticket.Error)
+	}
+}
+
+// TestRegistryOpen: an instance of the registry becomes an open
+// connection; failures name the instance and never the password.
+func TestRegistryOpen(t *testing.T) {
+	r, secrets := registry(t)
+	name, _ := shopDB(t, servers[1], 5)
+	db, err := r.Open(t.Context(), secrets, "test", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM orders").Scan(&n); err != nil || n != 5 {
+		t.Fatalf("orders on test: %d, %v", n, err)
+	}
+	if _, err := r.Open(t.Context(), secrets, "nowhere", ""); !errors.Is(err, workflow.ErrUnknownInstance) {
+		t.Errorf("unknown instance: %v", err)
+	}
+	wrong := workflow.StaticSecrets{"vault/prod": {User: servers[0].User(), Password: "wrong-secret"}}
+	_, err = r.Open(t.Context(), wrong, "prod", "")
+	if err == nil || !strings.Contains(err.Error(), "instance prod") || strings.Contains(err.Error(), "wrong-secret") {
+		t.Errorf("wrong password: %v", err)
 	}
 }
