@@ -180,3 +180,61 @@ func TestRegistryOpen(t *testing.T) {
 		t.Errorf("wrong password: %v", err)
 	}
 }
+
+// resumed is a resumable executor whose first run lasts until its
+// context ends (the worker shuts down) and whose second succeeds.
+type resumed struct{ runs *int }
+
+func (r resumed) Plan(context.Context) (*migrate.Plan, error) { return &migrate.Plan{}, nil }
+
+func (r resumed) Run(ctx context.Context, _ migrate.ProgressFunc) (*migrate.Report, error) {
+	*r.runs++
+	if *r.runs == 1 {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return &migrate.Report{Duration: time.Millisecond}, nil
+}
+
+// TestFinishedAfterResume: the end of a ticket run twice reports the
+// attempts and the time since the first start, not only the last run's.
+func TestFinishedAfterResume(t *testing.T) {
+	ctx := t.Context()
+	runs := 0
+	r, secrets := registry(t)
+	e, err := workflow.New(workflow.NewMemoryStore(), r, secrets, liveReview(t),
+		workflow.WithKind("resumable", workflow.KindSpec{
+			Executor: func(context.Context, *workflow.Ticket, workflow.Endpoints) (migrate.Executor, error) {
+				return resumed{runs: &runs}, nil
+			},
+			Resumable: func(*workflow.Ticket) bool { return true }}),
+		workflow.WithChain("resumable", workflow.Step{Name: "dba", Approver: dbas}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := e.Submit(ctx, workflow.Request{Kind: "resumable", Submitter: "alice", Instance: "test", Database: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Approve(ctx, tk.ID, "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	first, stop := context.WithCancel(ctx)
+	go func() {
+		for mustGet(t, e, tk.ID).Ticket.State != workflow.StateRunning {
+			time.Sleep(10 * time.Millisecond)
+		}
+		stop() // the worker shuts down mid-run
+	}()
+	if ran, err := e.RunOnce(first); !ran || err != nil {
+		t.Fatal(ran, err)
+	}
+	if ran, err := e.RunOnce(ctx); !ran || err != nil {
+		t.Fatal(ran, err)
+	}
+	d := mustGet(t, e, tk.ID)
+	last := d.Audit[len(d.Audit)-1]
+	if d.Ticket.State != workflow.StateSucceeded || !strings.Contains(last.Comment, "2 attempts") || !strings.Contains(last.Comment, "since the first started") {
+		t.Fatalf("%s: %q (audit %v)", d.Ticket.State, last.Comment, actions(d))
+	}
+}

@@ -329,7 +329,7 @@ func (r *ticketRun) record(ctx, runCtx context.Context, report *migrate.Report, 
 func (r *ticketRun) ending(ctx, runCtx context.Context, end runEnd, runErr error) Change {
 	switch {
 	case runErr == nil:
-		return Change{Action: ActionSucceed, To: StateSucceeded, Comment: summary(end.report, end.results), Update: end.finish}
+		return Change{Action: ActionSucceed, To: StateSucceeded, Comment: summary(end.report, end.results) + attempts(r.t, end.at), Update: end.finish}
 	case ctx.Err() != nil && runCtx.Err() != nil && r.e.resumable(r.t):
 		return Change{Action: ActionRequeue, To: StateQueued, Comment: "worker " + r.worker + " shut down; resumes from its checkpoint", Update: end.requeue}
 	}
@@ -408,6 +408,15 @@ func summary(r *migrate.Report, res []migrate.StatementResult) string {
 		return fmt.Sprintf("%d statement(s), %d row(s) affected in %s", len(res), r.Rows, r.Duration.Round(time.Millisecond))
 	}
 	return fmt.Sprintf("%d table(s), %d row(s), %d byte(s) in %s", len(r.Tables), r.Rows, r.Bytes, r.Duration.Round(time.Millisecond))
+}
+
+// attempts tells, for a ticket run more than once, how long it took
+// since its first start, which its last run's report does not.
+func attempts(t *Ticket, at time.Time) string {
+	if t.Attempts < 2 || t.StartedAt.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("; %d attempts, %s since the first started", t.Attempts, at.Sub(t.StartedAt).Round(time.Millisecond))
 }
 
 // maintain reaps expired leases and applies execution windows.
