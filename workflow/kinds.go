@@ -41,6 +41,9 @@ type MigrationOptions struct {
 // migrate.Copier (a run whose worker died is requeued and resumes from
 // the Copier's checkpoint) or migrate.Pipe (which has no checkpoint, so
 // its ticket fails as abandoned instead), as the ticket's Method says.
+// The Copier keeps its checkpoint in the database _shiftgate on every
+// target it writes to; migrate.WithCheckpointDatabase in o.Copier names
+// another.
 func DataMigrationKind(o MigrationOptions) KindSpec {
 	pipeOpts, copierOpts := slices.Clone(o.Pipe), slices.Clone(o.Copier)
 	return KindSpec{
