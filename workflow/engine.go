@@ -691,7 +691,7 @@ func (e *Engine) check(ctx context.Context, t *Ticket) (*review.Result, *migrate
 	}
 	plan, err := ex.Plan(ctx)
 	if err != nil {
-		return res, plan, "dry run: " + err.Error()
+		return res, plan, "dry run: " + planProblem(err)
 	}
 	return res, plan, ""
 }
@@ -745,6 +745,18 @@ func (e *Engine) Check(ctx context.Context, instance, database, script string) (
 		return nil, wrapf(err, "check")
 	}
 	return res, nil
+}
+
+// planProblem is the text of a failed dry run for a ticket. The
+// executors' hints name Go options, which a ticket's submitter does not
+// set: the hint of a target that holds rows names the ticket's field
+// instead.
+func planProblem(err error) string {
+	var ee *migrate.EndpointError
+	if errors.As(err, &ee) && errors.Is(ee, migrate.ErrNotEmpty) && ee.Hint != "" {
+		return strings.Replace(err.Error(), ee.Error(), ee.Problem()+" (if they may go, resubmit with the migration's replace set)", 1)
+	}
+	return err.Error()
 }
 
 func failedFindings(r *review.Result) string {

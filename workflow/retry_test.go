@@ -238,3 +238,19 @@ func TestFinishedAfterResume(t *testing.T) {
 		t.Fatalf("%s: %q (audit %v)", d.Ticket.State, last.Comment, actions(d))
 	}
 }
+
+// TestNotEmptyTargetHint: a migration onto tables holding rows fails its
+// review with a hint naming the ticket's field, not a Go option.
+func TestNotEmptyTargetHint(t *testing.T) {
+	e := newEngine(t, workflow.NewMemoryStore(), nil)
+	source, _ := shopDB(t, servers[0], 10)
+	target, _ := shopDB(t, servers[1], 10)
+	tk, err := e.Submit(t.Context(), workflow.Request{Kind: workflow.KindDataMigration, Submitter: "alice", Instance: "test", Database: target,
+		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: source}})
+	if err != nil || tk.State != workflow.StateReviewFailed {
+		t.Fatalf("submit: %+v, %v", tk, err)
+	}
+	if !strings.Contains(tk.Error, "resubmit with the migration's replace set") || strings.Contains(tk.Error, "WithReplace") {
+		t.Errorf("error %q", tk.Error)
+	}
+}
