@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/review"
 	"github.com/shiftgate/shiftgate/workflow"
@@ -252,5 +253,54 @@ func TestNotEmptyTargetHint(t *testing.T) {
 	}
 	if !strings.Contains(tk.Error, "resubmit with the migration's replace set") || strings.Contains(tk.Error, "WithReplace") {
 		t.Errorf("error %q", tk.Error)
+	}
+}
+
+// nopCopy is a copy that copies nothing.
+type nopCopy struct{}
+
+func (nopCopy) Plan(context.Context) (*migrate.Plan, error) { return &migrate.Plan{}, nil }
+func (nopCopy) Run(context.Context, migrate.ProgressFunc) (*migrate.Report, error) {
+	return &migrate.Report{}, nil
+}
+
+// TestVerifiedCopy: a data migration ends with the verification of its
+// copy; a copy whose target differs from its source fails its ticket,
+// with the verification kept.
+func TestVerifiedCopy(t *testing.T) {
+	ctx := t.Context()
+	e := newEngine(t, workflow.NewMemoryStore(), nil, workflow.WithKind("nocopy", workflow.Verified(workflow.KindSpec{
+		Executor: func(context.Context, *workflow.Ticket, workflow.Endpoints) (migrate.Executor, error) {
+			return nopCopy{}, nil
+		}})),
+		workflow.WithChain("nocopy", workflow.Step{Name: "dba", Approver: dbas}))
+	source, _ := shopDB(t, servers[0], 10)
+	run := func(r workflow.Request) *workflow.Ticket {
+		t.Helper()
+		tk, err := e.Submit(ctx, r)
+		if err != nil || tk.State != workflow.StatePendingApproval {
+			t.Fatalf("submit: %+v, %v", tk, err)
+		}
+		if _, err := e.Approve(ctx, tk.ID, "bob", ""); err != nil {
+			t.Fatal(err)
+		}
+		if ran, err := e.RunOnce(ctx); !ran || err != nil {
+			t.Fatal(ran, err)
+		}
+		return mustGet(t, e, tk.ID).Ticket
+	}
+	target := sandboxtest.NewDatabase(t, servers[1], "wfcopy")
+	tk := run(workflow.Request{Kind: workflow.KindDataMigration, Submitter: "alice", Instance: "test", Database: target,
+		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: source}})
+	if tk.State != workflow.StateSucceeded || tk.Verification == nil || !tk.Verification.Clean() || len(tk.Verification.Tables) != 2 {
+		t.Fatalf("copy: %s %s, verification %+v", tk.State, tk.Error, tk.Verification)
+	}
+	// The target's orders hold 5 rows, the source's 10: nothing copied
+	// them.
+	differs, _ := shopDB(t, servers[1], 5)
+	tk = run(workflow.Request{Kind: "nocopy", Submitter: "alice", Instance: "test", Database: differs,
+		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: source, Tables: []string{"orders"}}})
+	if tk.State != workflow.StateFailed || !strings.Contains(tk.Error, "5 row(s) differ") || tk.Verification == nil || tk.Verification.Differences() != 5 {
+		t.Fatalf("differing copy: %s %q, verification %+v", tk.State, tk.Error, tk.Verification)
 	}
 }

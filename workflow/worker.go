@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shiftgate/shiftgate/migrate"
+	"github.com/shiftgate/shiftgate/verify"
 )
 
 // resultser is the optional capability of executors that record
@@ -303,6 +304,9 @@ func (r *ticketRun) record(ctx, runCtx context.Context, report *migrate.Report, 
 	c, cc := storeContext(ctx)
 	defer cc()
 	end := runEnd{progress: r.latest(), results: r.results(), report: report, at: r.e.now()}
+	if v, ok := r.ex.(verificationer); ok {
+		end.verification = v.Verification()
+	}
 	change := r.ending(ctx, runCtx, end, runErr)
 	change.Ticket, change.Version, change.Actor = r.t.ID, r.t.Version, SystemActor
 	next, err := r.e.transition(c, change)
@@ -359,7 +363,10 @@ type runEnd struct {
 	report   *migrate.Report
 	progress *migrate.Progress
 	results  []migrate.StatementResult // nil when the executor records none
-	at       time.Time
+	// verification ends a verified copy's run (nil for other executors,
+	// or when the copy failed first).
+	verification *verify.Report
+	at           time.Time
 }
 
 // finish records a finished run on t: it releases the lease, stamps the
@@ -367,7 +374,7 @@ type runEnd struct {
 // them, the results. It never fails.
 func (end runEnd) finish(t *Ticket) error {
 	t.Worker, t.LeaseUntil, t.FinishedAt = "", time.Time{}, end.at
-	t.Report, t.Progress = end.report, end.progress
+	t.Report, t.Progress, t.Verification = end.report, end.progress, end.verification
 	if end.results != nil {
 		t.Results = end.results
 	}
