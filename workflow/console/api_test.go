@@ -275,4 +275,16 @@ func TestSubmitMigration(t *testing.T) {
 	if len(l.Tickets) != 1 || l.Tickets[0].ID != d.ID {
 		t.Errorf("list by source instance: %+v", l)
 	}
+	// Without a window, it runs and ends with its verification.
+	var now console.TicketDetail
+	f.call("alice", "POST", "/api/tickets", console.SubmitRequest{Kind: "data_migration", Instance: "test", Database: f.db + "_now",
+		Migration: &console.Migration{SourceInstance: "prod", SourceDatabase: f.db}}, &now)
+	f.call("bob", "POST", fmt.Sprintf("/api/tickets/%d/approve", now.ID), nil, nil)
+	if ran, err := f.engine.RunOnce(t.Context()); !ran || err != nil {
+		t.Fatal(ran, err)
+	}
+	f.call("alice", "GET", fmt.Sprintf("/api/tickets/%d", now.ID), nil, &now)
+	if v := now.Verification; now.State != "succeeded" || v == nil || !v.Clean || len(v.Tables) != 1 || v.Tables[0].Rows != 20 {
+		t.Fatalf("copy: %s %s, verification %+v", now.State, now.Error, now.Verification)
+	}
 }

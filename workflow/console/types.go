@@ -187,6 +187,37 @@ type Report struct {
 	Resumed      bool   `json:"resumed,omitempty"`
 }
 
+// Verification is the comparison of a copy's target with its source.
+type Verification struct {
+	// Clean reports that every table was compared and none differs.
+	Clean       bool              `json:"clean"`
+	Differences int64             `json:"differences"`
+	Started     time.Time         `json:"started"`
+	DurationMS  int64             `json:"duration_ms"`
+	Tables      []VerifiedTable   `json:"tables"`
+	Unverified  []UnverifiedTable `json:"unverified,omitempty"`
+}
+
+// VerifiedTable is one compared table.
+type VerifiedTable struct {
+	Source     string `json:"source"` // database.table
+	Target     string `json:"target"`
+	Rows       int64  `json:"rows"`
+	TargetRows int64  `json:"target_rows"`
+	Missing    int64  `json:"missing"`
+	Extra      int64  `json:"extra"`
+	Changed    int64  `json:"changed"`
+	// ColumnDiffs counts the compared columns defined differently.
+	ColumnDiffs int `json:"column_diffs"`
+}
+
+// UnverifiedTable is a table that could not be compared, and why.
+type UnverifiedTable struct {
+	Source string `json:"source"`
+	Target string `json:"target"`
+	Reason string `json:"reason"`
+}
+
 // AuditEntry is one transition of a ticket.
 type AuditEntry struct {
 	Actor   string    `json:"actor"`
@@ -214,7 +245,9 @@ type TicketDetail struct {
 	Plan    *migrate.Plan     `json:"plan,omitempty"`
 	Results []StatementResult `json:"results,omitempty"`
 	Report  *Report           `json:"report,omitempty"`
-	Audit   []AuditEntry      `json:"audit"`
+	// Verification is a data migration's proof.
+	Verification *Verification `json:"verification,omitempty"`
+	Audit        []AuditEntry  `json:"audit"`
 	// Actions are what the caller may do to the ticket now: approve,
 	// reject, cancel, retry.
 	Actions []string `json:"actions"`
@@ -314,6 +347,19 @@ func detailOf(d *workflow.Detail) TicketDetail {
 			rep.Tables = append(rep.Tables, TableReport{Name: tr.Name, TargetName: tr.TargetName, Rows: tr.Rows, Done: tr.Done, Bytes: tr.Bytes})
 		}
 		out.Report = rep
+	}
+	if v := t.Verification; v != nil {
+		out.Verification = &Verification{Clean: v.Clean(), Differences: v.Differences(), Started: v.Started, DurationMS: ms(v.Duration),
+			Tables: []VerifiedTable{}}
+		for _, tr := range v.Tables {
+			out.Verification.Tables = append(out.Verification.Tables, VerifiedTable{Source: tr.SourceDatabase + "." + tr.SourceTable,
+				Target: tr.TargetDatabase + "." + tr.TargetTable, Rows: tr.Rows, TargetRows: tr.TargetRows, Missing: tr.Missing,
+				Extra: tr.Extra, Changed: tr.Changed, ColumnDiffs: len(tr.ColumnDiffs)})
+		}
+		for _, u := range v.Unverified {
+			out.Verification.Unverified = append(out.Verification.Unverified, UnverifiedTable{Source: u.SourceDatabase + "." + u.SourceTable,
+				Target: u.TargetDatabase + "." + u.TargetTable, Reason: u.Reason})
+		}
 	}
 	for _, a := range d.Audit {
 		out.Audit = append(out.Audit, AuditEntry{Actor: a.Actor, Action: string(a.Action), From: a.From.String(), To: a.To.String(), Comment: a.Comment, At: a.At})
