@@ -8,7 +8,7 @@ TEST_PACKAGES := mariadb-server mariadb-client
 BENCH_PACKAGES := $(TEST_PACKAGES) mydumper
 BIN           := $(CURDIR)/bin
 
-.PHONY: test demo bench deps bench-deps lint
+.PHONY: test demo console bench deps bench-deps lint
 
 test: deps lint
 	$(GO) test -race -timeout 14m ./...
@@ -22,6 +22,9 @@ lint:
 
 demo: deps
 	$(GO) run ./examples/quickstart
+
+console: deps
+	$(GO) run ./examples/console
 
 bench: bench-deps
 	$(GO) run ./examples/benchcopy

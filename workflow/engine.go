@@ -92,6 +92,73 @@ func (l *liveReviewer) ForTarget(ctx context.Context, db *sql.DB, database strin
 	return review.New(append(slices.Clone(l.opts), review.WithCatalog(cat), review.WithDefaultDatabase(database))...)
 }
 
+// InstanceReviewer is a TargetReviewer whose review also depends on the
+// target instance, such as its tags (LiveReviewByTags): the engine calls
+// ForInstance instead of ForTarget.
+type InstanceReviewer interface {
+	TargetReviewer
+	ForInstance(ctx context.Context, in Instance, db *sql.DB, database string) (Reviewer, error)
+}
+
+// TagReview adds review options for the instances that carry all of
+// Tags.
+type TagReview struct {
+	Tags    map[string]string
+	Options []review.Option
+}
+
+// LiveReviewByTags returns LiveReview(opts...) with per-environment
+// policies: a ticket whose target carries all the tags of one of rules
+// (the first that does) is reviewed with that rule's options after opts.
+// "The prod policy on prod, the default elsewhere" is
+//
+//	workflow.LiveReviewByTags([]workflow.TagReview{{Tags: map[string]string{"env": "prod"},
+//		Options: []review.Option{review.WithPolicy(review.ProdPolicy())}}})
+//
+// Its Review and ForTarget, which know no instance, use opts alone. Each
+// rule's options are checked here.
+func LiveReviewByTags(rules []TagReview, opts ...review.Option) (InstanceReviewer, error) {
+	base, err := LiveReview(opts...)
+	if err != nil {
+		return nil, err
+	}
+	l := base.(*liveReviewer)
+	for i, r := range rules {
+		if len(r.Tags) == 0 {
+			return nil, fmt.Errorf("workflow: LiveReviewByTags: rule %d has no tags", i+1)
+		}
+		if _, err := review.New(append(slices.Clone(opts), r.Options...)...); err != nil {
+			return nil, fmt.Errorf("workflow: LiveReviewByTags: rule %d (%v): %w", i+1, r.Tags, err)
+		}
+	}
+	return &tagReviewer{liveReviewer: l, rules: slices.Clone(rules)}, nil
+}
+
+type tagReviewer struct {
+	*liveReviewer
+	rules []TagReview
+}
+
+func (t *tagReviewer) ForInstance(ctx context.Context, in Instance, db *sql.DB, database string) (Reviewer, error) {
+	for _, r := range t.rules {
+		if hasTags(in, r.Tags) {
+			l := &liveReviewer{Reviewer: t.Reviewer, opts: append(slices.Clone(t.opts), r.Options...)}
+			return l.ForTarget(ctx, db, database)
+		}
+	}
+	return t.ForTarget(ctx, db, database)
+}
+
+// hasTags reports whether in carries all of tags.
+func hasTags(in Instance, tags map[string]string) bool {
+	for k, v := range tags {
+		if in.Tags[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
 // Option configures an Engine. Options validate their arguments; New
 // checks them against each other and returns the first error.
 type Option func(*config) error
@@ -322,9 +389,16 @@ func (e *Engine) NotificationFailures() []Failure {
 	return e.dispatcher.Failures()
 }
 
-// reviewerFor returns the reviewer of a ticket on database, whose target
-// db is.
-func (e *Engine) reviewerFor(ctx context.Context, db *sql.DB, database string) (Reviewer, error) {
+// reviewerFor returns the reviewer of a ticket on database of instance,
+// whose connection db is.
+func (e *Engine) reviewerFor(ctx context.Context, instance string, db *sql.DB, database string) (Reviewer, error) {
+	if ir, ok := e.reviewer.(InstanceReviewer); ok {
+		in, err := e.registry.Get(instance)
+		if err != nil {
+			return nil, err
+		}
+		return ir.ForInstance(ctx, in, db, database)
+	}
 	if tr, ok := e.reviewer.(TargetReviewer); ok {
 		return tr.ForTarget(ctx, db, database)
 	}
@@ -599,21 +673,8 @@ func (e *Engine) check(ctx context.Context, t *Ticket) (*review.Result, *migrate
 	}
 	var res *review.Result
 	if t.SQL != "" {
-		cfg, err := conn.ParseDSN(string(ep.Target))
-		if err != nil {
-			return nil, nil, fmt.Sprintf("target %s: %v", t.Instance, err)
-		}
-		db, err := conn.Open(ctx, cfg, conn.Options{MaxConns: 2, Logger: e.logger})
-		if err != nil {
-			return nil, nil, fmt.Sprintf("target %s: %v", t.Instance, err)
-		}
-		defer db.Close()
-		r, err := e.reviewerFor(ctx, db, t.Database)
-		if err != nil {
-			return nil, nil, fmt.Sprintf("reviewer for %s: %v", t.Instance, err)
-		}
-		if res, err = r.Review(ctx, t.SQL); err != nil {
-			return nil, nil, fmt.Sprintf("review: %v", err)
+		if res, err = e.reviewOn(ctx, t.Instance, ep.Target, t.Database, t.SQL); err != nil {
+			return nil, nil, err.Error()
 		}
 		if !res.Summary.Pass {
 			return res, nil, failedFindings(res)
@@ -630,9 +691,72 @@ func (e *Engine) check(ctx context.Context, t *Ticket) (*review.Result, *migrate
 	}
 	plan, err := ex.Plan(ctx)
 	if err != nil {
-		return res, plan, "dry run: " + err.Error()
+		return res, plan, "dry run: " + planProblem(err)
 	}
 	return res, plan, ""
+}
+
+// reviewOn reviews script with the reviewer of database on instance,
+// whose DSN is target.
+func (e *Engine) reviewOn(ctx context.Context, instance string, target DSN, database, script string) (*review.Result, error) {
+	cfg, err := conn.ParseDSN(string(target))
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", instance, err)
+	}
+	db, err := conn.Open(ctx, cfg, conn.Options{MaxConns: 2, Logger: e.logger})
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", instance, err)
+	}
+	defer db.Close()
+	r, err := e.reviewerFor(ctx, instance, db, database)
+	if err != nil {
+		return nil, fmt.Errorf("reviewer for %s: %w", instance, err)
+	}
+	res, err := r.Review(ctx, script)
+	if err != nil {
+		return nil, fmt.Errorf("review: %w", err)
+	}
+	return res, nil
+}
+
+// Check reviews script as the review of a SQL change on database of
+// instance would, at Submit, and stores nothing: the self-service SQL
+// check. An unknown instance gives an error wrapping ErrUnknownInstance,
+// an invalid database name or an empty script one wrapping
+// ErrInvalidRequest or ErrEmptySQL; a failing review is a Result whose
+// Summary.Pass is false, not an error.
+func (e *Engine) Check(ctx context.Context, instance, database, script string) (*review.Result, error) {
+	in, err := e.registry.Get(instance)
+	if err != nil {
+		return nil, wrapf(err, "check")
+	}
+	if err := schema.ValidateName("database", database); err != nil {
+		return nil, fmt.Errorf("%w: check: %v", ErrInvalidRequest, err)
+	}
+	if strings.TrimSpace(script) == "" {
+		return nil, wrapf(ErrEmptySQL, "check")
+	}
+	target, err := dsn(ctx, e.secrets, in)
+	if err != nil {
+		return nil, wrapf(err, "check")
+	}
+	res, err := e.reviewOn(ctx, instance, target, database, script)
+	if err != nil {
+		return nil, wrapf(err, "check")
+	}
+	return res, nil
+}
+
+// planProblem is the text of a failed dry run for a ticket. The
+// executors' hints name Go options, which a ticket's submitter does not
+// set: the hint of a target that holds rows names the ticket's field
+// instead.
+func planProblem(err error) string {
+	var ee *migrate.EndpointError
+	if errors.As(err, &ee) && errors.Is(ee, migrate.ErrNotEmpty) && ee.Hint != "" {
+		return strings.Replace(err.Error(), ee.Error(), ee.Problem()+" (if they may go, resubmit with the migration's replace set)", 1)
+	}
+	return err.Error()
 }
 
 func failedFindings(r *review.Result) string {
@@ -848,16 +972,9 @@ func (e *Engine) personDecides(ctx context.Context, id int64, actor, comment str
 		return nil, CheckTransition(id, t.State, action, to)
 	}
 	steps := e.chains[t.Kind]
-	if t.Step >= len(steps) {
-		return nil, e.stepError(t)
-	}
-	c, err := e.caseOf(t)
+	who, err := e.Approvers(ctx, t)
 	if err != nil {
 		return nil, err
-	}
-	who, err := steps[t.Step].Approver.Approvers(ctx, c)
-	if err != nil {
-		return nil, wrapf(err, "ticket #%d: approvers of step %d", id, t.Step+1)
 	}
 	if !slices.Contains(who, actor) {
 		return nil, wrapf(ErrNotApprover, "ticket #%d, step %d (%s), %s", id, t.Step+1, steps[t.Step].Name, actor)
@@ -869,6 +986,56 @@ func (e *Engine) personDecides(ctx context.Context, id int64, actor, comment str
 	next, err := e.advance(ctx, t)
 	if errors.Is(err, ErrConflict) {
 		// The decision stands; someone else moved the ticket on since.
+		return e.current(ctx, id)
+	}
+	return next, err
+}
+
+// Approvers returns the people who may decide the current step of t in
+// person, its submitter left out; nil when t is not pending approval.
+func (e *Engine) Approvers(ctx context.Context, t *Ticket) ([]string, error) {
+	if t.State != StatePendingApproval {
+		return nil, nil
+	}
+	steps := e.chains[t.Kind]
+	if t.Step >= len(steps) {
+		return nil, e.stepError(t)
+	}
+	c, err := e.caseOf(t)
+	if err != nil {
+		return nil, err
+	}
+	who, err := steps[t.Step].Approver.Approvers(ctx, c)
+	if err != nil {
+		return nil, wrapf(err, "ticket #%d: approvers of step %d", t.ID, t.Step+1)
+	}
+	return slices.DeleteFunc(who, func(name string) bool { return name == t.Submitter }), nil
+}
+
+// Retry reviews ticket id again after its review failed (a server was
+// unreachable, credentials were wrong, the target has changed since): it
+// goes back to submitted, as actor asked, and through the review and the
+// automatic approval steps as at Submit. The ticket is returned as it
+// stands after that. A ticket in another state gives a *TransitionError.
+func (e *Engine) Retry(ctx context.Context, id int64, actor, comment string) (*Ticket, error) {
+	if strings.TrimSpace(actor) == "" {
+		return nil, fmt.Errorf("%w: ticket #%d: no actor", ErrInvalidRequest, id)
+	}
+	d, err := e.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	t, err := e.transition(ctx, Change{Ticket: id, Version: d.Ticket.Version, Action: ActionRetry, To: StateSubmitted, Actor: actor,
+		Comment: cmp.Or(comment, "review again"),
+		Update: func(t *Ticket) error {
+			t.Review, t.Plan, t.Error = nil, nil, ""
+			return nil
+		}})
+	if err != nil {
+		return nil, err
+	}
+	next, err := e.moveOn(ctx, t)
+	if errors.Is(err, ErrConflict) {
 		return e.current(ctx, id)
 	}
 	return next, err

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,6 +139,32 @@ func (r *Registry) List() []Instance {
 	out := slices.Collect(maps.Values(r.instances))
 	slices.SortFunc(out, func(a, b Instance) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// Open connects to the instance called name, on database (empty: none),
+// with the credentials secrets resolves for it and shiftgate's connection
+// timeouts, and pings it: what verify.New and host code take. The caller
+// closes the pool. An unknown name gives an error wrapping
+// ErrUnknownInstance; every error names the instance, never the password.
+func (r *Registry) Open(ctx context.Context, secrets SecretResolver, name, database string) (*sql.DB, error) {
+	in, err := r.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	d, err := dsn(ctx, secrets, in)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := conn.ParseDSN(string(d))
+	if err != nil {
+		return nil, wrapf(err, "instance %s", name)
+	}
+	cfg.DBName = database
+	db, err := conn.Open(ctx, cfg, conn.Options{})
+	if err != nil {
+		return nil, wrapf(err, "instance %s", name)
+	}
+	return db, nil
 }
 
 // DSN is a go-sql-driver DSN. It holds a password: String hides it, so

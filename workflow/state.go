@@ -13,7 +13,7 @@ type State uint8
 const (
 	StateNone            State = iota // not submitted yet
 	StateSubmitted                    // waiting for the automatic review
-	StateReviewFailed                 // the review found errors: final; resubmit a corrected ticket
+	StateReviewFailed                 // the review found errors or could not run: resubmit a corrected ticket, or retry the review
 	StatePendingApproval              // waiting for the current approval step
 	StateApproved                     // every step approved; waiting to be queued or scheduled
 	StateRejected                     // an approver rejected it: final
@@ -112,6 +112,7 @@ const (
 	ActionCancel   Action = "cancel"   // a person canceled it
 	ActionAwait    Action = "await"    // the current step's approver leaves it to a person
 	ActionResume   Action = "resume"   // an engine takes over a ticket that a dead process left between two steps
+	ActionRetry    Action = "retry"    // review a ticket again after its review failed
 )
 
 // Transition is one allowed change of state.
@@ -131,6 +132,8 @@ var transitions = []Transition{
 	{StateSubmitted, ActionReview, StateReviewFailed},
 	{StateSubmitted, ActionCancel, StateCanceled},
 	{StateSubmitted, ActionResume, StateSubmitted},
+	{StateReviewFailed, ActionRetry, StateSubmitted},
+	{StateReviewFailed, ActionCancel, StateCanceled},
 	{StatePendingApproval, ActionApprove, StatePendingApproval}, // a step approved, another follows
 	{StatePendingApproval, ActionApprove, StateApproved},        // the last step approved
 	{StatePendingApproval, ActionReject, StateRejected},

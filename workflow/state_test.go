@@ -101,7 +101,7 @@ func TestFinalStates(t *testing.T) {
 			final = append(final, s)
 		}
 	}
-	assert.Equal(t, []workflow.State{workflow.StateReviewFailed, workflow.StateRejected,
+	assert.Equal(t, []workflow.State{workflow.StateRejected,
 		workflow.StateSucceeded, workflow.StateFailed, workflow.StateCanceled, workflow.StateOutcomeUnknown}, final)
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/review"
+	"github.com/shiftgate/shiftgate/verify"
 )
 
 // Kind names what a ticket asks for; each kind has an executor factory
@@ -120,6 +121,9 @@ type Ticket struct {
 	Results  []migrate.StatementResult `json:"results,omitempty"`
 	Progress *migrate.Progress         `json:"progress,omitempty"`
 	Report   *migrate.Report           `json:"report,omitempty"`
+	// Verification is the comparison of a copy's target with its source
+	// that ended its last run (data migrations, see Verified).
+	Verification *verify.Report `json:"verification,omitempty"`
 	// Error says why the ticket failed.
 	Error string `json:"error,omitempty"`
 

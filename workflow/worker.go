@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shiftgate/shiftgate/migrate"
+	"github.com/shiftgate/shiftgate/verify"
 )
 
 // resultser is the optional capability of executors that record
@@ -230,20 +231,37 @@ func (r *ticketRun) run(ctx, runCtx context.Context) (*migrate.Report, error) {
 	return report, err
 }
 
-// heartbeats beats every third of the lease until stop is closed; a
-// failed beat is logged and the next one tries again. With progress
-// events on (WithProgressEvery), it also notifies the progress line when
-// it changed, at most once per period.
+// progressWrite is how often, at most, a run's new progress is stored
+// between heartbeats, so that readers of the store (the console's live
+// progress) see it promptly at a bounded write rate.
+const progressWrite = time.Second
+
+// heartbeats beats every third of the lease until stop is closed, and
+// sooner (every progressWrite) when the progress changed; a failed beat
+// is logged and the next one tries again. With progress events on
+// (WithProgressEvery), it also notifies the progress line when it
+// changed, at most once per period.
 func (r *ticketRun) heartbeats(ctx context.Context, stop <-chan struct{}, statements bool) {
 	tick := time.NewTicker(r.e.lease / 3)
 	defer tick.Stop()
+	prompt := time.NewTicker(min(progressWrite, r.e.lease/3))
+	defer prompt.Stop()
+	var stored *migrate.Progress
 	var sent time.Time
 	var sentLine string
 	for {
 		select {
 		case <-stop:
 			return
+		case <-prompt.C:
+			if p := r.latest(); p != stored {
+				stored = p
+				c, cc := storeContext(ctx)
+				_ = r.beat(c) // logged; the next beat tries again
+				cc()
+			}
 		case <-tick.C:
+			stored = r.latest()
 			c, cc := storeContext(ctx)
 			_ = r.beat(c) // logged; the next beat tries again
 			cc()
@@ -286,6 +304,9 @@ func (r *ticketRun) record(ctx, runCtx context.Context, report *migrate.Report, 
 	c, cc := storeContext(ctx)
 	defer cc()
 	end := runEnd{progress: r.latest(), results: r.results(), report: report, at: r.e.now()}
+	if v, ok := r.ex.(verificationer); ok {
+		end.verification = v.Verification()
+	}
 	change := r.ending(ctx, runCtx, end, runErr)
 	change.Ticket, change.Version, change.Actor = r.t.ID, r.t.Version, SystemActor
 	next, err := r.e.transition(c, change)
@@ -312,7 +333,7 @@ func (r *ticketRun) record(ctx, runCtx context.Context, report *migrate.Report, 
 func (r *ticketRun) ending(ctx, runCtx context.Context, end runEnd, runErr error) Change {
 	switch {
 	case runErr == nil:
-		return Change{Action: ActionSucceed, To: StateSucceeded, Comment: summary(end.report, end.results), Update: end.finish}
+		return Change{Action: ActionSucceed, To: StateSucceeded, Comment: summary(end.report, end.results) + attempts(r.t, end.at), Update: end.finish}
 	case ctx.Err() != nil && runCtx.Err() != nil && r.e.resumable(r.t):
 		return Change{Action: ActionRequeue, To: StateQueued, Comment: "worker " + r.worker + " shut down; resumes from its checkpoint", Update: end.requeue}
 	}
@@ -342,7 +363,10 @@ type runEnd struct {
 	report   *migrate.Report
 	progress *migrate.Progress
 	results  []migrate.StatementResult // nil when the executor records none
-	at       time.Time
+	// verification ends a verified copy's run (nil for other executors,
+	// or when the copy failed first).
+	verification *verify.Report
+	at           time.Time
 }
 
 // finish records a finished run on t: it releases the lease, stamps the
@@ -350,7 +374,7 @@ type runEnd struct {
 // them, the results. It never fails.
 func (end runEnd) finish(t *Ticket) error {
 	t.Worker, t.LeaseUntil, t.FinishedAt = "", time.Time{}, end.at
-	t.Report, t.Progress = end.report, end.progress
+	t.Report, t.Progress, t.Verification = end.report, end.progress, end.verification
 	if end.results != nil {
 		t.Results = end.results
 	}
@@ -391,6 +415,15 @@ func summary(r *migrate.Report, res []migrate.StatementResult) string {
 		return fmt.Sprintf("%d statement(s), %d row(s) affected in %s", len(res), r.Rows, r.Duration.Round(time.Millisecond))
 	}
 	return fmt.Sprintf("%d table(s), %d row(s), %d byte(s) in %s", len(r.Tables), r.Rows, r.Bytes, r.Duration.Round(time.Millisecond))
+}
+
+// attempts tells, for a ticket run more than once, how long it took
+// since its first start, which its last run's report does not.
+func attempts(t *Ticket, at time.Time) string {
+	if t.Attempts < 2 || t.StartedAt.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("; %d attempts, %s since the first started", t.Attempts, at.Sub(t.StartedAt).Round(time.Millisecond))
 }
 
 // maintain reaps expired leases and applies execution windows.

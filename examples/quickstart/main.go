@@ -54,6 +54,7 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("\nquickstart finished in %v\n", time.Since(begin).Round(100*time.Millisecond))
+	fmt.Println("The same tickets through pages and a JSON API: make console")
 }
 
 // out serialises output from the notification sinks and the main flow,
