@@ -120,7 +120,9 @@ func (w *moveWriters) txn(ctx context.Context, next int64) error {
 }
 
 // switched is the host's switch: the application writes to the target
-// from now on.
+// from now on. It waits for the transaction under way, which a fence by
+// accounts lets finish or fail (a fence by lock would wait for it: the
+// tests fence by accounts).
 func (w *moveWriters) switched(context.Context, *workflow.Ticket) error {
 	w.mu.Lock()
 	w.done = true
@@ -360,4 +362,70 @@ func progressDump(p *migrate.Progress) string {
 		return "none"
 	}
 	return fmt.Sprintf("phase %q lag %s applied %d rows %d position %s", p.Phase, p.Lag, p.AppliedRows, p.Rows, p.StreamPosition)
+}
+
+// TestLiveMoveWorkerKilled runs a live move in a child worker process and
+// kills it with SIGKILL while the ticket awaits its cutover, the
+// application writing; a cutover is approved before the reaper notices.
+// The reaper requeues it, another engine resumes the sync from its
+// checkpoint (never copying again), and the ticket awaits a cutover anew,
+// which then moves the tables with every write applied once.
+func TestLiveMoveWorkerKilled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	store, storeDB := newMySQLStore(t)
+	r, secrets := registry(t)
+	database, target := moveTables(t, 3000)
+	user, appDB := appAccount(t, database)
+	w := startWriters(ctx, appDB, 2)
+	defer w.stop()
+	parent, err := engineFor(store, r, secrets, workflow.WithWorkerID("parent"),
+		workflow.WithKind(workflow.KindLiveMove, workflow.LiveMoveKind(workflow.LiveMoveOptions{Switch: w.switched})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := parent.Submit(ctx, workflow.Request{Kind: workflow.KindLiveMove, Submitter: "alice", Instance: "test", Database: target,
+		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: database, Fence: "accounts", Accounts: []string{user}}})
+	if err != nil || tk.State != workflow.StatePendingApproval {
+		t.Fatalf("submit: %v, %v", tk, err)
+	}
+	if tk, err = parent.Approve(ctx, tk.ID, "bob", "ok"); err != nil || tk.State != workflow.StateQueued {
+		t.Fatalf("approve: %v, %v", tk, err)
+	}
+
+	worker := startChild(t, childConfig{StoreDSN: servers[0].DSN(storeDB), Instances: r.List(), Secrets: plainSecrets(secrets)})
+	waitFor(t, parent, tk.ID, func(tk *workflow.Ticket) bool { return tk.State == workflow.StateAwaitingCutover })
+	worker.kill()
+	if d := mustGet(t, parent, tk.ID); !strings.HasPrefix(d.Ticket.Worker, "child/") {
+		t.Fatalf("at the kill: worker %q, audit %v", d.Ticket.Worker, actions(d))
+	}
+
+	// A cutover approved for the dead worker is not made: the ticket is
+	// requeued, and awaits another cutover once in sync again.
+	if tk, err := parent.Cutover(ctx, tk.ID, "carol", "before the reaper"); err != nil || tk.State != workflow.StateCuttingOver {
+		t.Fatalf("cutover after the kill: %v, %v", tk, err)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = parent.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+
+	waitFor(t, parent, tk.ID, func(tk *workflow.Ticket) bool { return tk.Attempts == 2 })
+	d := cutOver(t, parent, tk.ID)
+	if d.Ticket.State != workflow.StateSucceeded || d.Ticket.Attempts != 2 || d.Ticket.Report == nil || d.Ticket.Report.Cutover == nil {
+		t.Fatalf("after the kill: %s %q, %d attempts, report %+v, audit %v", d.Ticket.State, d.Ticket.Error, d.Ticket.Attempts, d.Ticket.Report, actions(d))
+	}
+	// The second run resumed the stream: it copied nothing.
+	if rep := d.Ticket.Report; len(rep.Tables) != 0 || rep.Rows != 0 {
+		t.Fatalf("the resumed run copied again: %d table(s), %d row(s)", len(rep.Tables), rep.Rows)
+	}
+	want := []string{"submit>submitted", "review>pending_approval", "await>pending_approval", "approve>approved", "enqueue>queued",
+		"start>running", "synced>awaiting_cutover", "cutover>cutting_over", "requeue>queued", "start>running", "synced>awaiting_cutover", "cutover>cutting_over"}
+	if got := actions(d); !slices.Equal(got[:len(want)], want) || got[len(got)-1] != "succeed>succeeded" {
+		t.Fatalf("audit %v", got)
+	}
+	w.stop()
+	assertMoved(t, database, target)
+	t.Logf("commits %d, %s", w.commits.Load(), d.Audit[len(d.Audit)-1].Comment)
 }
