@@ -61,13 +61,16 @@ func (r *ticketRun) watchCutover(ctx, cutCtx context.Context, stop <-chan struct
 	}
 }
 
-// synced moves the running ticket to awaiting_cutover, and tells the
-// cutover's approvers, the submitter and the CC list.
+// synced moves the running ticket to awaiting_cutover with the progress
+// that says so, and tells the cutover's approvers, the submitter and the
+// CC list.
 func (r *ticketRun) synced(ctx context.Context) {
 	c, cc := storeContext(ctx)
 	defer cc()
-	comment := "in sync (" + syncText(r.latest()) + "): awaiting a cutover"
-	next, err := r.transition(c, Change{Action: ActionSynced, To: StateAwaitingCutover, Comment: comment})
+	p := *r.latest()
+	comment := "in sync (" + syncText(&p) + "): awaiting a cutover"
+	next, err := r.transition(c, Change{Action: ActionSynced, To: StateAwaitingCutover, Comment: comment,
+		Update: func(t *Ticket) error { t.Progress = &p; return nil }})
 	if err != nil {
 		r.log.Warn("recording that the sync is in sync failed", "err", err)
 		return

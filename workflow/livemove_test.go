@@ -429,3 +429,76 @@ func TestLiveMoveWorkerKilled(t *testing.T) {
 	assertMoved(t, database, target)
 	t.Logf("commits %d, %s", w.commits.Load(), d.Audit[len(d.Audit)-1].Comment)
 }
+
+// TestLiveMoveCanceled cancels a live move that awaits its cutover: the
+// sync stops, the target keeps what it holds, and no cutover can follow.
+func TestLiveMoveCanceled(t *testing.T) {
+	ctx := t.Context()
+	database, target := moveTables(t, 500)
+	e := newEngine(t, workflow.NewMemoryStore(), nil, liveMoveChain)
+	tk, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindLiveMove, Submitter: "alice", Instance: "test", Database: target,
+		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: database, Tables: []string{"items"}}})
+	if err != nil || tk.State != workflow.StatePendingApproval || len(tk.Plan.Tables) != 1 {
+		t.Fatalf("submit: %v, %v", tk, err)
+	}
+	if _, err := e.Approve(ctx, tk.ID, "bob", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	waitFor(t, e, tk.ID, func(tk *workflow.Ticket) bool { return tk.State == workflow.StateAwaitingCutover })
+	if tk, err = e.Cancel(ctx, tk.ID, "alice", "not today"); err != nil || tk.State != workflow.StateCanceled {
+		t.Fatalf("cancel: %v, %v", tk, err)
+	}
+	if _, err := e.Cutover(ctx, tk.ID, "carol", "go"); !errors.As(err, new(*workflow.TransitionError)) {
+		t.Fatalf("cutover of a canceled ticket: %v", err)
+	}
+	// The sync stopped: the source has no binary log reader left, and the
+	// target keeps its rows.
+	src := sandboxtest.Open(t, servers[0], "")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var readers int
+		if err := src.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'").Scan(&readers); err != nil {
+			t.Fatal(err)
+		}
+		if readers == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d binary log reader(s) still on the source after the cancel", readers)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var n int
+	if err := sandboxtest.Open(t, servers[1], target).QueryRow("SELECT COUNT(*) FROM items").Scan(&n); err != nil || n != 500 {
+		t.Fatalf("the target after the cancel: %d rows, %v", n, err)
+	}
+	if d := mustGet(t, e, tk.ID); count(d, workflow.ActionCancel, workflow.StateCanceled) != 1 || d.Ticket.State != workflow.StateCanceled {
+		t.Fatalf("audit %v", actions(d))
+	}
+}
+
+// TestLiveMoveRequestChecked: bad live-move requests fail at Submit,
+// before anything is stored.
+func TestLiveMoveRequestChecked(t *testing.T) {
+	e := newEngine(t, workflow.NewMemoryStore(), nil, liveMoveChain)
+	for name, r := range map[string]workflow.Request{
+		"unknown fence": {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Fence: "bogus"}},
+		"copier method": {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Method: workflow.MethodCopier}},
+		"no migration":  {Kind: workflow.KindLiveMove},
+		"SQL":           {Kind: workflow.KindLiveMove, SQL: "DO 1", Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop"}},
+		"fenced copy":   {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Fence: "accounts"}},
+		"sync copy":     {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Method: workflow.MethodSync}},
+	} {
+		r.Submitter, r.Instance, r.Database = "alice", "test", "shop"
+		if _, err := e.Submit(t.Context(), r); !errors.Is(err, workflow.ErrInvalidRequest) {
+			t.Errorf("%s: %v, want ErrInvalidRequest", name, err)
+		}
+	}
+	if got, err := e.List(t.Context(), workflow.Filter{}); err != nil || len(got) != 0 {
+		t.Fatalf("stored: %v, %v", got, err)
+	}
+}
