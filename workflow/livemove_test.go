@@ -501,4 +501,14 @@ func TestLiveMoveRequestChecked(t *testing.T) {
 	if got, err := e.List(t.Context(), workflow.Filter{}); err != nil || len(got) != 0 {
 		t.Fatalf("stored: %v, %v", got, err)
 	}
+	// Only a kind with a cutover has one.
+	testDB, _ := shopDB(t, servers[1], 20)
+	tk, err := e.Submit(t.Context(), workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "test", Database: testDB,
+		SQL: "UPDATE orders SET amount = 0 WHERE id = 1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Cutover(t.Context(), tk.ID, "carol", "go"); !errors.Is(err, workflow.ErrNoCutover) {
+		t.Fatalf("cutover of a SQL change: %v, want ErrNoCutover", err)
+	}
 }
