@@ -33,6 +33,9 @@ var (
 	// ended in outcome_unknown; Request.ConfirmOutcomeUnknown submits it
 	// anyway.
 	ErrOutcomeUnknown = errors.New("workflow: an earlier run of this SQL has an unknown outcome")
+	// ErrNoCutover: Cutover was asked of a ticket whose kind has none
+	// (KindSpec.Cutover).
+	ErrNoCutover = errors.New("workflow: the ticket's kind has no cutover")
 )
 
 // Reviewer reviews a SQL script; *review.Reviewer satisfies it.
@@ -57,6 +60,12 @@ type KindSpec struct {
 	Resumable func(t *Ticket) bool
 	// Validate, if set, checks a request of this kind at Submit.
 	Validate func(r *Request) error
+	// Cutover reports that the kind's executors have a method
+	// Cutover(ctx) (*migrate.CutoverReport, error), as migrate.Sync has:
+	// once a run's progress reports migrate.PhaseInSync, its ticket
+	// awaits a person's cutover (StateAwaitingCutover, Engine.Cutover),
+	// which the worker holding it makes.
+	Cutover bool
 }
 
 // TargetReviewer is a Reviewer that reviews each ticket against its
@@ -338,7 +347,7 @@ func New(store Store, registry *Registry, secrets SecretResolver, reviewer Revie
 	host, _ := os.Hostname()
 	cfg := config{
 		chains: map[Kind][]Step{}, notifiers: map[string]Notifier{},
-		kinds:  map[Kind]KindSpec{KindSQLChange: sqlChangeSpec, KindDataMigration: dataMigrationSpec},
+		kinds:  map[Kind]KindSpec{KindSQLChange: sqlChangeSpec, KindDataMigration: dataMigrationSpec, KindLiveMove: liveMoveSpec},
 		logger: slog.New(slog.DiscardHandler), now: time.Now,
 		lease: 30 * time.Second, poll: time.Second, workers: 2,
 		workerID: fmt.Sprintf("%s:%d", cmp.Or(host, "host"), os.Getpid()),
@@ -558,13 +567,13 @@ func (e *Engine) validate(r *Request) error {
 		if r.Migration != nil {
 			return bad("a SQL change has no migration")
 		}
-	case KindDataMigration:
+	case KindDataMigration, KindLiveMove:
 		m := r.Migration
 		if m == nil {
-			return bad("a data migration needs Migration")
+			return bad("a %s needs Migration", r.Kind)
 		}
 		if r.SQL != "" {
-			return bad("a data migration has no SQL")
+			return bad("a %s has no SQL", r.Kind)
 		}
 		if _, err := e.registry.Get(m.SourceInstance); err != nil {
 			return wrapf(err, "source")
@@ -572,12 +581,26 @@ func (e *Engine) validate(r *Request) error {
 		if err := schema.ValidateName("database", m.SourceDatabase); err != nil {
 			return bad("source %v", err)
 		}
+		method, ok := defaultMethod[r.Kind], false
+		switch r.Kind {
+		case KindDataMigration:
+			ok = m.Method == "" || m.Method == MethodPipe || m.Method == MethodCopier
+			if m.Fence != "" || len(m.Accounts) > 0 {
+				return bad("a data migration has no fence: its source is never stopped")
+			}
+		case KindLiveMove:
+			ok = m.Method == "" || m.Method == MethodSync
+			if _, err := ParseFence(m.Fence); err != nil {
+				return fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+			}
+		}
+		if !ok {
+			return bad("method %q cannot run a %s", m.Method, r.Kind)
+		}
 		if m.Method == "" {
 			c := *m
-			c.Method = MethodCopier
+			c.Method = method
 			r.Migration = &c
-		} else if m.Method != MethodPipe && m.Method != MethodCopier {
-			return bad("migration method %q is neither pipe nor copier", m.Method)
 		}
 	}
 	if spec.Validate != nil {
@@ -591,13 +614,23 @@ func (e *Engine) validate(r *Request) error {
 	return nil
 }
 
+// defaultMethod is the Migration.Method of a request that names none.
+var defaultMethod = map[Kind]string{KindDataMigration: MethodCopier, KindLiveMove: MethodSync}
+
 func (e *Engine) describe(t *Ticket) string {
-	if t.Migration != nil {
-		what := "database " + t.Migration.SourceDatabase
-		if len(t.Migration.Tables) > 0 {
-			what = "tables " + strings.Join(t.Migration.Tables, ", ") + " of " + t.Migration.SourceDatabase
+	if m := t.Migration; m != nil {
+		what := "database " + m.SourceDatabase
+		if len(m.Tables) > 0 {
+			what = "tables " + strings.Join(m.Tables, ", ") + " of " + m.SourceDatabase
 		}
-		return fmt.Sprintf("copy %s from %s to %s/%s (%s)", what, t.Migration.SourceInstance, t.Instance, t.Database, t.Migration.Method)
+		if m.Method == MethodSync {
+			fence := cmp.Or(m.Fence, migrate.FenceFlushTables.String())
+			if len(m.Accounts) > 0 {
+				fence += " " + strings.Join(m.Accounts, ", ")
+			}
+			return fmt.Sprintf("live move of %s from %s to %s/%s (cutover fence: %s)", what, m.SourceInstance, t.Instance, t.Database, fence)
+		}
+		return fmt.Sprintf("copy %s from %s to %s/%s (%s)", what, m.SourceInstance, t.Instance, t.Database, m.Method)
 	}
 	return fmt.Sprintf("SQL change on %s/%s: %s", t.Instance, t.Database, shortSQL(t.SQL))
 }
@@ -1043,7 +1076,9 @@ func (e *Engine) Retry(ctx context.Context, id int64, actor, comment string) (*T
 
 // Cancel cancels ticket id: before it runs, or while it runs (its
 // executor's context is canceled; a worker in another process notices at
-// its next heartbeat). A finished ticket gives a *TransitionError.
+// its next heartbeat). A finished ticket gives a *TransitionError. A live
+// move's sync stops and leaves the target as it is (see LiveMoveKind); a
+// cutover under way is abandoned and the source's writes restored.
 func (e *Engine) Cancel(ctx context.Context, id int64, actor, comment string) (*Ticket, error) {
 	if strings.TrimSpace(actor) == "" {
 		return nil, fmt.Errorf("%w: ticket #%d: no actor", ErrInvalidRequest, id)
@@ -1066,6 +1101,107 @@ func (e *Engine) Cancel(ctx context.Context, id int64, actor, comment string) (*
 	e.mu.Unlock()
 	e.notify(ctx, next, EventCanceled, actor, comment, "")
 	return next, nil
+}
+
+// Cutover approves the cutover of live move id (a kind with
+// KindSpec.Cutover) as actor, who must be one of the approvers of the last
+// step of the kind's chain, and never the submitter (ErrNotApprover,
+// ErrSelfApproval). A ticket awaiting its cutover goes to cutting_over,
+// recorded with actor and comment, and the worker holding it cuts over:
+// it stops writes on the source, waits until the target holds everything,
+// verifies and switches (see migrate.Sync.Cutover). Success ends the
+// ticket succeeded with the cutover's report in Report.Cutover; a refusal
+// or failure (not in sync any more, the drain, the catch-up timeout,
+// verification, the switch) is recorded as cutover_failed and the ticket
+// awaits another cutover, the sync going on. A running ticket, not in
+// sync yet, refuses the cutover: the refusal is recorded, and the error
+// wraps migrate.ErrNotInSync. Other states give a *TransitionError.
+func (e *Engine) Cutover(ctx context.Context, id int64, actor, comment string) (*Ticket, error) {
+	if strings.TrimSpace(actor) == "" {
+		return nil, fmt.Errorf("%w: ticket #%d: no actor", ErrInvalidRequest, id)
+	}
+	for attempt := 1; ; attempt++ {
+		d, err := e.store.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		t := d.Ticket
+		if err := e.mayCutOver(ctx, t, actor); err != nil {
+			return nil, err
+		}
+		next, err := e.cutover(ctx, t, actor, comment)
+		if errors.Is(err, ErrConflict) && attempt < 3 {
+			continue // its worker moved it meanwhile (in sync now): decide on what it is now
+		}
+		return next, err
+	}
+}
+
+// mayCutOver checks that actor may approve the cutover of t.
+func (e *Engine) mayCutOver(ctx context.Context, t *Ticket, actor string) error {
+	steps := e.chains[t.Kind]
+	if !e.kinds[t.Kind].Cutover || len(steps) == 0 {
+		return wrapf(ErrNoCutover, "ticket #%d (%s)", t.ID, t.Kind)
+	}
+	if t.Submitter == actor {
+		return wrapf(ErrSelfApproval, "ticket #%d, cutover, %s", t.ID, actor)
+	}
+	who, err := e.cutoverApprovers(ctx, t)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(who, actor) {
+		return wrapf(ErrNotApprover, "ticket #%d, cutover (approvers of step %s), %s", t.ID, steps[len(steps)-1].Name, actor)
+	}
+	return nil
+}
+
+// cutoverApprovers are the people who may approve t's cutover: the
+// approvers of the last step of its kind's chain.
+func (e *Engine) cutoverApprovers(ctx context.Context, t *Ticket) ([]string, error) {
+	steps := e.chains[t.Kind]
+	if len(steps) == 0 {
+		return nil, nil
+	}
+	c, err := e.caseOf(t)
+	if err != nil {
+		return nil, err
+	}
+	who, err := steps[len(steps)-1].Approver.Approvers(ctx, c)
+	if err != nil {
+		return nil, wrapf(err, "ticket #%d: approvers of the cutover", t.ID)
+	}
+	return who, nil
+}
+
+// cutover records actor's cutover of t: approved when t awaits it,
+// refused when t runs but is not in sync yet.
+func (e *Engine) cutover(ctx context.Context, t *Ticket, actor, comment string) (*Ticket, error) {
+	switch t.State {
+	case StateAwaitingCutover:
+		next, err := e.transition(ctx, Change{Ticket: t.ID, Version: t.Version, Action: ActionCutover, To: StateCuttingOver, Actor: actor, Comment: comment})
+		if err != nil {
+			return nil, err
+		}
+		e.notify(ctx, next, EventCutoverApproved, actor, comment, "worker "+next.Worker+" cuts over: "+e.describe(next))
+		return next, nil
+	case StateRunning:
+		why := "the sync is not in sync yet"
+		if p := t.Progress; p != nil && p.Phase != "" {
+			why += " (" + syncText(p) + ")"
+		}
+		note := "refused: " + why
+		if comment != "" {
+			note += "; " + comment
+		}
+		next, err := e.transition(ctx, Change{Ticket: t.ID, Version: t.Version, Action: ActionCutover, To: StateRunning, Actor: actor, Comment: note})
+		if err != nil {
+			return nil, err
+		}
+		e.notify(ctx, next, EventCutoverFailed, actor, comment, note)
+		return next, wrapf(migrate.ErrNotInSync, "ticket #%d: cutover refused (recorded): %s", t.ID, why)
+	}
+	return nil, CheckTransition(t.ID, t.State, ActionCutover, StateCuttingOver)
 }
 
 // Get returns ticket id with its review, results, progress and audit

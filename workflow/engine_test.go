@@ -391,7 +391,7 @@ func waitFor(t testing.TB, e *workflow.Engine, id int64, ok func(*workflow.Ticke
 			return d
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ticket #%d: condition not met: state %s, results %+v, progress %+v, audit %v", id, d.Ticket.State, d.Ticket.Results, d.Ticket.Progress, actions(d))
+			t.Fatalf("ticket #%d: condition not met: state %s, results %+v, progress %+v, audit %v", id, d.Ticket.State, d.Ticket.Results, progressDump(d.Ticket.Progress), actions(d))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

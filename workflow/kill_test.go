@@ -66,7 +66,7 @@ func engineFor(store workflow.Store, r *workflow.Registry, secrets workflow.Secr
 	}
 	return workflow.New(store, r, secrets, review, append([]workflow.Option{
 		workflow.WithChain(workflow.KindSQLChange, workflow.Step{Name: "dba", Approver: dbas}),
-		workflow.WithChain(workflow.KindDataMigration, workflow.Step{Name: "dba", Approver: dbas}),
+		workflow.WithChain(workflow.KindDataMigration, workflow.Step{Name: "dba", Approver: dbas}), liveMoveChain,
 		workflow.WithLease(time.Second), workflow.WithPollInterval(50 * time.Millisecond), slowMigrations,
 	}, extra...)...)
 }

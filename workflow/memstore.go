@@ -156,7 +156,7 @@ func (m *MemoryStore) Heartbeat(ctx context.Context, b Beat) (State, error) {
 }
 
 func applyBeat(t *Ticket, b Beat) {
-	if t.State == StateRunning && !b.LeaseUntil.IsZero() {
+	if t.State.Leased() && !b.LeaseUntil.IsZero() {
 		t.LeaseUntil = b.LeaseUntil
 	}
 	if b.Progress != nil {

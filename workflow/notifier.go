@@ -44,6 +44,14 @@ const (
 	EventFinished          EventKind = "finished"
 	EventFailed            EventKind = "failed"
 	EventCanceled          EventKind = "canceled"
+	// The events of a live move (KindLiveMove): its sync caught up and
+	// it awaits a cutover (to the cutover's approvers, the submitter and
+	// the CC list); a person approved the cutover; the cutover was
+	// refused or failed and the sync goes on. A successful cutover ends
+	// the ticket with EventFinished, whose detail is the cutover's report.
+	EventInSync          EventKind = "in_sync"
+	EventCutoverApproved EventKind = "cutover_approved"
+	EventCutoverFailed   EventKind = "cutover_failed"
 )
 
 // Event is one notification: what happened to which ticket, who did it,
@@ -95,4 +103,7 @@ var kindWords = map[EventKind]string{
 	EventFinished:          "finished",
 	EventFailed:            "FAILED",
 	EventCanceled:          "canceled",
+	EventInSync:            "is in sync and awaits its cutover",
+	EventCutoverApproved:   "cutover approved",
+	EventCutoverFailed:     "cutover FAILED",
 }

@@ -28,6 +28,16 @@ const (
 	// person checks the target; resubmitting the same SQL needs
 	// Request.ConfirmOutcomeUnknown.
 	StateOutcomeUnknown
+	// StateAwaitingCutover: a live move (KindLiveMove) caught up with its
+	// source and follows it; its worker holds the lease and keeps it in
+	// sync until a person cuts over (Engine.Cutover). Its progress shows
+	// the sync's current phase and lag.
+	StateAwaitingCutover
+	// StateCuttingOver: a person approved the cutover; the worker holding
+	// the ticket stops writes on the source, waits for the target, verifies
+	// and switches. It ends succeeded, or back in awaiting_cutover when the
+	// cutover is refused.
+	StateCuttingOver
 )
 
 var stateNames = [...]string{
@@ -44,6 +54,8 @@ var stateNames = [...]string{
 	StateFailed:          "failed",
 	StateCanceled:        "canceled",
 	StateOutcomeUnknown:  "outcome_unknown",
+	StateAwaitingCutover: "awaiting_cutover",
+	StateCuttingOver:     "cutting_over",
 }
 
 // String returns the state's stable name, such as "pending_approval"; the
@@ -93,6 +105,14 @@ func (s State) Final() bool {
 	return s != StateNone
 }
 
+// Leased reports whether a worker holds the ticket's lease and runs its
+// executor in s: running, awaiting_cutover or cutting_over. Heartbeats
+// extend the lease only in these states, and the reaper requeues or ends
+// tickets in them whose lease expired.
+func (s State) Leased() bool {
+	return s == StateRunning || s == StateAwaitingCutover || s == StateCuttingOver
+}
+
 // Action is what a person or the engine does to a ticket.
 type Action string
 
@@ -113,6 +133,10 @@ const (
 	ActionAwait    Action = "await"    // the current step's approver leaves it to a person
 	ActionResume   Action = "resume"   // an engine takes over a ticket that a dead process left between two steps
 	ActionRetry    Action = "retry"    // review a ticket again after its review failed
+	// The actions of a live move (KindLiveMove).
+	ActionSynced        Action = "synced"         // its worker reports the sync caught up: it awaits a cutover
+	ActionCutover       Action = "cutover"        // a person approves the cutover (or is refused, recorded, while it is not in sync)
+	ActionCutoverFailed Action = "cutover_failed" // the cutover was refused or failed; the sync goes on
 )
 
 // Transition is one allowed change of state.
@@ -154,6 +178,22 @@ var transitions = []Transition{
 	{StateRunning, ActionAbandon, StateOutcomeUnknown}, // died during a statement
 	{StateRunning, ActionRequeue, StateQueued},
 	{StateRunning, ActionCancel, StateCanceled},
+	// A live move: in sync, a person's cutover, and its outcome. A cutover
+	// asked for while running (not in sync yet) is refused and recorded
+	// without a change of state.
+	{StateRunning, ActionSynced, StateAwaitingCutover},
+	{StateRunning, ActionCutover, StateRunning},
+	{StateAwaitingCutover, ActionCutover, StateCuttingOver},
+	{StateCuttingOver, ActionCutoverFailed, StateAwaitingCutover},
+	{StateCuttingOver, ActionSucceed, StateSucceeded},
+	{StateAwaitingCutover, ActionFail, StateFailed},
+	{StateCuttingOver, ActionFail, StateFailed},
+	{StateAwaitingCutover, ActionAbandon, StateFailed},
+	{StateCuttingOver, ActionAbandon, StateFailed},
+	{StateAwaitingCutover, ActionRequeue, StateQueued},
+	{StateCuttingOver, ActionRequeue, StateQueued},
+	{StateAwaitingCutover, ActionCancel, StateCanceled},
+	{StateCuttingOver, ActionCancel, StateCanceled},
 }
 
 // Transitions returns a copy of the state machine's table.

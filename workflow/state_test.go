@@ -15,13 +15,14 @@ var allStates = []workflow.State{
 	workflow.StateNone, workflow.StateSubmitted, workflow.StateReviewFailed, workflow.StatePendingApproval,
 	workflow.StateApproved, workflow.StateRejected, workflow.StateScheduled, workflow.StateQueued,
 	workflow.StateRunning, workflow.StateSucceeded, workflow.StateFailed, workflow.StateCanceled, workflow.StateOutcomeUnknown,
+	workflow.StateAwaitingCutover, workflow.StateCuttingOver,
 }
 
 var allActions = []workflow.Action{
 	workflow.ActionSubmit, workflow.ActionReview, workflow.ActionApprove, workflow.ActionReject,
 	workflow.ActionSchedule, workflow.ActionEnqueue, workflow.ActionStart, workflow.ActionSucceed,
 	workflow.ActionFail, workflow.ActionAbandon, workflow.ActionRequeue, workflow.ActionCancel,
-	workflow.ActionAwait, workflow.ActionResume,
+	workflow.ActionAwait, workflow.ActionResume, workflow.ActionSynced, workflow.ActionCutover, workflow.ActionCutoverFailed,
 }
 
 func TestCheckTransitionFollowsTheTable(t *testing.T) {
@@ -82,6 +83,18 @@ func TestStoriesOfTheMachine(t *testing.T) {
 			{From: workflow.StatePendingApproval, Action: workflow.ActionApprove, To: workflow.StateApproved},
 			{From: workflow.StateApproved, Action: workflow.ActionResume, To: workflow.StateApproved},
 		},
+		"live move: a cutover too early, in sync, a refused cutover, a crash, then cut over": {
+			{From: workflow.StateQueued, Action: workflow.ActionStart, To: workflow.StateRunning},
+			{From: workflow.StateRunning, Action: workflow.ActionCutover, To: workflow.StateRunning},
+			{From: workflow.StateRunning, Action: workflow.ActionSynced, To: workflow.StateAwaitingCutover},
+			{From: workflow.StateAwaitingCutover, Action: workflow.ActionCutover, To: workflow.StateCuttingOver},
+			{From: workflow.StateCuttingOver, Action: workflow.ActionCutoverFailed, To: workflow.StateAwaitingCutover},
+			{From: workflow.StateAwaitingCutover, Action: workflow.ActionRequeue, To: workflow.StateQueued},
+			{From: workflow.StateQueued, Action: workflow.ActionStart, To: workflow.StateRunning},
+			{From: workflow.StateRunning, Action: workflow.ActionSynced, To: workflow.StateAwaitingCutover},
+			{From: workflow.StateAwaitingCutover, Action: workflow.ActionCutover, To: workflow.StateCuttingOver},
+			{From: workflow.StateCuttingOver, Action: workflow.ActionSucceed, To: workflow.StateSucceeded},
+		},
 	}
 	for name, steps := range paths {
 		for _, s := range steps {
@@ -118,6 +131,18 @@ func TestStateNames(t *testing.T) {
 	_, err := workflow.ParseState("limbo")
 	assert.EqualError(t, err, `workflow: unknown state "limbo"`)
 	assert.Equal(t, "State(99)", workflow.State(99).String())
+	assert.Equal(t, "awaiting_cutover", workflow.StateAwaitingCutover.String())
+	assert.Equal(t, "cutting_over", workflow.StateCuttingOver.String())
+}
+
+func TestLeasedStates(t *testing.T) {
+	var leased []workflow.State
+	for _, s := range allStates {
+		if s.Leased() {
+			leased = append(leased, s)
+		}
+	}
+	assert.Equal(t, []workflow.State{workflow.StateRunning, workflow.StateAwaitingCutover, workflow.StateCuttingOver}, leased)
 }
 
 func mustJSON(t *testing.T, v any) string {

@@ -93,8 +93,9 @@ type Store interface {
 	Claim(ctx context.Context, worker string, now time.Time, lease time.Duration) (*Ticket, error)
 	// Heartbeat applies b if b.Worker holds the ticket (its Worker field,
 	// whatever its state) and returns the ticket's state, or ErrLeaseLost.
-	// The lease is extended only while the ticket is running. It does not
-	// change the version.
+	// The lease is extended only while the ticket is leased (State.Leased:
+	// running, awaiting_cutover, cutting_over). It does not change the
+	// version.
 	Heartbeat(ctx context.Context, b Beat) (State, error)
 	// Get returns the ticket with its audit trail, or ErrNotFound.
 	Get(ctx context.Context, id int64) (*Detail, error)

@@ -20,22 +20,36 @@ const (
 	// KindDataMigration copies a database, or some of its tables, from a
 	// source instance to a target instance (migrate.Pipe or migrate.Copier).
 	KindDataMigration Kind = "data_migration"
+	// KindLiveMove moves tables from a source instance to a target
+	// instance while the application writes to them (migrate.Sync): a
+	// snapshot copy, then the source's binary log applied until a person
+	// cuts over (Engine.Cutover) once the ticket awaits it.
+	KindLiveMove Kind = "live_move"
 )
 
 // Migration methods of a data-migration ticket.
 const (
 	MethodPipe   = "pipe"   // mariadb-dump | mariadb; no checkpoint: a dead worker fails the ticket
 	MethodCopier = "copier" // native parallel copy; a dead worker's run is resumed from its checkpoint
+	MethodSync   = "sync"   // a live move (KindLiveMove): copy, then binlog sync until the cutover; resumed from its checkpoint
 )
 
-// Migration describes the work of a data-migration ticket. The target is
-// the ticket's Instance and Database.
+// Migration describes the work of a data-migration or live-move ticket.
+// The target is the ticket's Instance and Database.
 type Migration struct {
 	SourceInstance string   `json:"source_instance"`
 	SourceDatabase string   `json:"source_database"`
 	Tables         []string `json:"tables,omitempty"` // empty: the whole database
-	Method         string   `json:"method"`           // MethodPipe or MethodCopier (default)
-	Replace        bool     `json:"replace,omitempty"`
+	// Method is MethodPipe or MethodCopier (default) for a data
+	// migration, MethodSync for a live move.
+	Method  string `json:"method"`
+	Replace bool   `json:"replace,omitempty"`
+	// Fence is how a live move's cutover stops writes on the source: a
+	// migrate.FenceMethod's name, "flush-tables" (default), "accounts" or
+	// "read-only". Accounts are the application's accounts ("user@host")
+	// that FenceAccounts makes read-only on the moved tables.
+	Fence    string   `json:"fence,omitempty"`
+	Accounts []string `json:"accounts,omitempty"`
 }
 
 // Window is when a ticket may start. A zero bound is open.
@@ -167,6 +181,7 @@ func (t *Ticket) Clone() *Ticket {
 	if t.Migration != nil {
 		m := *t.Migration
 		m.Tables = append([]string(nil), m.Tables...)
+		m.Accounts = append([]string(nil), m.Accounts...)
 		c.Migration = &m
 	}
 	if t.Window != nil {

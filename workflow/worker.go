@@ -20,6 +20,12 @@ type resultser interface {
 	Results() []migrate.StatementResult
 }
 
+// cutoverer is the capability of the executors of kinds with a cutover
+// (KindSpec.Cutover): migrate.Sync.
+type cutoverer interface {
+	Cutover(ctx context.Context) (*migrate.CutoverReport, error)
+}
+
 // Run executes tickets until ctx ends: WithWorkers workers claim queued
 // tickets whose window is open (several processes may run Run on one
 // MySQLStore), keep their lease with heartbeats and store progress and
@@ -176,6 +182,14 @@ type ticketRun struct {
 	mu         sync.Mutex
 	progress   *migrate.Progress // the executor's last report, nil before the first
 	unrecorded error             // a statement's record that failed: the run stopped before it
+	version    int64             // the ticket's latest version known, 0 for t's
+}
+
+// know records v as the ticket's latest version known.
+func (r *ticketRun) know(v int64) {
+	r.mu.Lock()
+	r.version = max(r.version, v)
+	r.mu.Unlock()
 }
 
 // latest is the executor's last reported progress, nil before the first.
@@ -206,7 +220,7 @@ func (r *ticketRun) beat(ctx context.Context) error {
 		r.cancel()
 	case err != nil:
 		r.log.Warn("heartbeat failed", "err", err)
-	case st != StateRunning:
+	case !st.Leased():
 		r.log.Info("ticket left running; stopping", "state", st.String())
 		r.cancel()
 	}
@@ -219,15 +233,26 @@ func (r *ticketRun) beat(ctx context.Context) error {
 // are made.
 func (r *ticketRun) run(ctx, runCtx context.Context) (*migrate.Report, error) {
 	_, statements := r.ex.(resultser)
+	var cut cutoverer
+	if r.e.kinds[r.t.Kind].Cutover {
+		var ok bool
+		if cut, ok = r.ex.(cutoverer); !ok {
+			return nil, fmt.Errorf("workflow: ticket #%d: kind %s has a cutover, but its executor %T has no Cutover method", r.t.ID, r.t.Kind, r.ex)
+		}
+	}
 	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.heartbeats(ctx, stop, statements)
-	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { r.heartbeats(ctx, stop, statements) })
+	// A cutover under way when the executor returns is abandoned, so that
+	// the watcher stops.
+	watchCtx, stopWatch := context.WithCancel(runCtx)
+	if cut != nil {
+		wg.Go(func() { r.watchCutover(ctx, watchCtx, stop, cut) })
+	}
 	report, err := r.ex.Run(runCtx, func(p migrate.Progress) { r.progressed(ctx, p, statements) })
+	stopWatch()
 	close(stop)
-	<-done
+	wg.Wait()
 	return report, err
 }
 
@@ -308,8 +333,7 @@ func (r *ticketRun) record(ctx, runCtx context.Context, report *migrate.Report, 
 		end.verification = v.Verification()
 	}
 	change := r.ending(ctx, runCtx, end, runErr)
-	change.Ticket, change.Version, change.Actor = r.t.ID, r.t.Version, SystemActor
-	next, err := r.e.transition(c, change)
+	next, err := r.transition(c, change)
 	if err != nil {
 		// Canceled (or reaped) meanwhile: keep what ran, if we still may.
 		r.log.Info("run ended after the ticket left running", "err", err)
@@ -324,6 +348,34 @@ func (r *ticketRun) record(ctx, runCtx context.Context, report *migrate.Report, 
 	case StateFailed:
 		r.e.notify(c, next, EventFailed, SystemActor, change.Comment, "")
 	}
+}
+
+// transition applies change (its ticket, version and actor set here) to
+// the run's ticket, under the version the ticket has now as long as this
+// run still holds it: a live move's ticket changes under its running
+// worker (in sync, a person's cutover). A ticket that left the leased
+// states, or went to another run, gives the conflict.
+func (r *ticketRun) transition(ctx context.Context, change Change) (*Ticket, error) {
+	r.mu.Lock()
+	change.Ticket, change.Version, change.Actor = r.t.ID, max(r.t.Version, r.version), SystemActor
+	r.mu.Unlock()
+	for attempt := 1; ; attempt++ {
+		next, err := r.e.transition(ctx, change)
+		if err == nil {
+			r.know(next.Version)
+			return next, nil
+		}
+		var ce *ConflictError
+		if !errors.As(err, &ce) || attempt == 5 || !r.holds(ce.Current) {
+			return nil, err
+		}
+		change.Version = ce.Current.Version
+	}
+}
+
+// holds reports whether t is still leased to this run.
+func (r *ticketRun) holds(t *Ticket) bool {
+	return t.State.Leased() && t.Worker == r.worker && t.Attempts == r.t.Attempts
 }
 
 // ending is the change that ends the run (without ticket, version and
@@ -398,6 +450,8 @@ func progressText(p *migrate.Progress, statements bool) string {
 		return fmt.Sprintf("%d of %d statements done, %d row(s) so far; running %s", p.TablesDone, p.TablesTotal, p.Rows, p.Table)
 	case statements:
 		return fmt.Sprintf("%d of %d statements done, %d row(s)", p.TablesDone, p.TablesTotal, p.Rows)
+	case p.Phase != "":
+		return syncText(p)
 	}
 	return p.String()
 }
@@ -410,6 +464,9 @@ func (e *Engine) resumable(t *Ticket) bool {
 func summary(r *migrate.Report, res []migrate.StatementResult) string {
 	if r == nil {
 		return "done"
+	}
+	if r.Cutover != nil {
+		return cutoverSummary(r)
 	}
 	if res != nil {
 		return fmt.Sprintf("%d statement(s), %d row(s) affected in %s", len(res), r.Rows, r.Duration.Round(time.Millisecond))
@@ -473,8 +530,10 @@ func (e *Engine) Recover(ctx context.Context) error {
 	return errors.Join(append(errs, err)...)
 }
 
-// Reap handles running tickets whose lease expired (their worker died or
-// hung). A resumable migration goes back to the queue. Any other run is
+// Reap handles leased tickets (State.Leased: running, or a live move
+// awaiting or making its cutover) whose lease expired (their worker died
+// or hung). A resumable migration or live move goes back to the queue (a
+// cutover approved but not made is asked for again once it is in sync). Any other run is
 // never re-run; it ends by what its worker last recorded: succeeded when
 // every statement was done (with a note in the audit trail), outcome_unknown
 // when a statement was running, and failed, as "abandoned by worker", with
@@ -482,7 +541,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 // exported for hosts and tests that drive the engine by hand.
 func (e *Engine) Reap(ctx context.Context) error {
 	now := e.now()
-	return e.each(ctx, Filter{States: []State{StateRunning}}, func(t *Ticket) error {
+	return e.each(ctx, Filter{States: []State{StateRunning, StateAwaitingCutover, StateCuttingOver}}, func(t *Ticket) error {
 		if !t.LeaseUntil.Before(now) {
 			return nil
 		}

@@ -345,6 +345,26 @@ func testHeartbeat(t *testing.T, s workflow.Store) {
 	if d := get(t, s, tk.ID); len(d.Ticket.Results) != 2 {
 		t.Fatalf("results after cancel: %+v", d.Ticket.Results)
 	}
+	// A live move awaiting or making its cutover is still leased: its
+	// heartbeats extend the lease.
+	queue(t, s, sample(3), base)
+	move, err := s.Claim(ctx, "w1", base, time.Minute)
+	if err != nil || move == nil {
+		t.Fatalf("Claim: %v, %v", move, err)
+	}
+	move = step(t, s, move, workflow.ActionSynced, workflow.StateAwaitingCutover, base)
+	for i, to := range []workflow.State{workflow.StateAwaitingCutover, workflow.StateCuttingOver} {
+		if to == workflow.StateCuttingOver {
+			move = step(t, s, move, workflow.ActionCutover, to, base)
+		}
+		until := base.Add(time.Duration(2+i) * time.Minute)
+		if st, err := s.Heartbeat(ctx, workflow.Beat{Ticket: move.ID, Worker: "w1", LeaseUntil: until}); err != nil || st != to {
+			t.Fatalf("Heartbeat in %s: %s, %v", to, st, err)
+		}
+		if d := get(t, s, move.ID); !d.Ticket.LeaseUntil.Equal(until) {
+			t.Fatalf("lease in %s: %v, want %v", to, d.Ticket.LeaseUntil, until)
+		}
+	}
 	// A ticket whose worker was cleared refuses heartbeats.
 	queue(t, s, sample(2), base)
 	other, err := s.Claim(ctx, "w1", base, time.Minute)

@@ -1,0 +1,122 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/shiftgate/shiftgate/migrate"
+)
+
+// watchCutover runs beside the executor of a kind with a cutover until
+// stop is closed; the store is its channel with the people. At every poll
+// it reads the ticket: while it runs and the executor's last progress is in
+// sync, it moves it to awaiting_cutover and tells the cutover's approvers;
+// once a person approved the cutover (cutting_over), it calls cut.Cutover
+// under cutCtx, which ends when the run does. A cutover that succeeded ends
+// the executor's Run, whose ending records the success; one that failed is
+// recorded as cutover_failed, the sync going on.
+func (r *ticketRun) watchCutover(ctx, cutCtx context.Context, stop <-chan struct{}, cut cutoverer) {
+	tick := time.NewTicker(r.e.poll)
+	defer tick.Stop()
+	unrecorded := "" // a failed cutover whose record failed: tried again at the next poll
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		c, cc := storeContext(ctx)
+		d, err := r.e.store.Get(c, r.t.ID)
+		cc()
+		if err != nil {
+			r.log.Warn("reading the ticket for its cutover failed", "err", err)
+			continue
+		}
+		t := d.Ticket
+		if !r.holds(t) {
+			continue // canceled or reaped: the heartbeat stops the run
+		}
+		r.know(t.Version)
+		if t.State != StateCuttingOver {
+			unrecorded = ""
+		}
+		switch {
+		case t.State == StateRunning && inSync(r.latest()):
+			r.synced(ctx)
+		case t.State == StateCuttingOver && unrecorded != "":
+			unrecorded = r.cutoverFailed(ctx, unrecorded)
+		case t.State == StateCuttingOver:
+			rep, err := cut.Cutover(cutCtx)
+			if err == nil {
+				r.log.Info("cut over", "pause", rep.Pause, "position", rep.SourcePosition)
+				return
+			}
+			if cutCtx.Err() != nil {
+				return // canceled, or the run ended: its ending is recorded
+			}
+			r.log.Warn("cutover failed; the sync goes on", "err", err)
+			unrecorded = r.cutoverFailed(ctx, "cutover refused, the sync goes on and awaits another cutover: "+err.Error())
+		}
+	}
+}
+
+// synced moves the running ticket to awaiting_cutover with the progress
+// that says so, and tells the cutover's approvers, the submitter and the
+// CC list.
+func (r *ticketRun) synced(ctx context.Context) {
+	c, cc := storeContext(ctx)
+	defer cc()
+	p := *r.latest()
+	comment := "in sync (" + syncText(&p) + "): awaiting a cutover"
+	next, err := r.transition(c, Change{Action: ActionSynced, To: StateAwaitingCutover, Comment: comment,
+		Update: func(t *Ticket) error { t.Progress = &p; return nil }})
+	if err != nil {
+		r.log.Warn("recording that the sync is in sync failed", "err", err)
+		return
+	}
+	who, err := r.e.cutoverApprovers(c, next)
+	if err != nil {
+		r.log.Warn("listing the cutover's approvers failed", "err", err)
+	}
+	r.e.notifyTo(next, EventInSync, SystemActor, comment, r.e.describe(next), append(who, append([]string{next.Submitter}, next.CC...)...))
+}
+
+// cutoverFailed records a cutover that failed with msg and returns "", or
+// msg when it could not be recorded.
+func (r *ticketRun) cutoverFailed(ctx context.Context, msg string) string {
+	c, cc := storeContext(ctx)
+	defer cc()
+	next, err := r.transition(c, Change{Action: ActionCutoverFailed, To: StateAwaitingCutover, Comment: msg})
+	if err != nil {
+		r.log.Warn("recording a failed cutover failed", "err", err)
+		return msg
+	}
+	r.e.notify(c, next, EventCutoverFailed, SystemActor, msg, syncText(r.latest()))
+	return ""
+}
+
+func inSync(p *migrate.Progress) bool { return p != nil && p.Phase == migrate.PhaseInSync }
+
+// syncText is the progress line of a sync: its phase, then the copy's
+// progress or the lag and the rate of the changes applied.
+func syncText(p *migrate.Progress) string {
+	switch {
+	case p == nil:
+		return ""
+	case p.Phase == migrate.PhaseCopying:
+		return fmt.Sprintf("%s: %s", p.Phase, p)
+	}
+	return fmt.Sprintf("%s, lag %s, %d row change(s) in %d transaction(s) applied, %.0f rows/s", p.Phase, p.Lag.Round(time.Millisecond), p.AppliedRows, p.AppliedTxns, p.ApplyRowsPerSecond)
+}
+
+// cutoverSummary is the comment of a live move that cut over.
+func cutoverSummary(r *migrate.Report) string {
+	c := r.Cutover
+	s := fmt.Sprintf("cut over: writes to the source stopped for %s (fence %s; the target caught up in %s, %d table(s) and %d row(s) verified equal in %s), source position %s; %d row change(s) applied from the binary log",
+		c.Pause.Round(time.Millisecond), c.Method, c.CatchUp.Round(time.Millisecond), c.VerifiedTables, c.VerifiedRows, c.Verify.Round(time.Millisecond), c.SourcePosition, r.AppliedRows)
+	if c.KilledSessions > 0 {
+		s += fmt.Sprintf("; %d source session(s) whose writes waited for the lock killed", c.KilledSessions)
+	}
+	return s
+}
