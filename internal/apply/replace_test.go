@@ -11,7 +11,6 @@ import (
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 )
 
-
 // TestReplaceRowsConvergesOnALaterCopy replays a stream onto a target that
 // was copied after the stream's start, as an online schema change does:
 // row 1 took the unique value 7, gave it up (deleted), and row 2 took it,
