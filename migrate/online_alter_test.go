@@ -200,3 +200,105 @@ func TestOnlineAlterUnderWrites(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) { runAlterCase(t, c) })
 	}
 }
+
+// TestOnlineAlterKeys: a composite primary key with a string part, a
+// secondary unique key and a generated column, under writes.
+func TestOnlineAlterKeys(t *testing.T) {
+	runAlterCase(t, alterCase{name: "composite string key",
+		create: "CREATE TABLE %s (id INT NOT NULL, k VARCHAR(10) NOT NULL DEFAULT 'a', n INT NOT NULL, v VARCHAR(20), u INT NULL, g INT AS (n * 2) VIRTUAL, PRIMARY KEY (k, id), UNIQUE KEY (u))",
+		fill:   "INSERT INTO %s (id, k, n, v, u) SELECT seq, 'a', seq %% 7, CONCAT('v', seq), seq FROM seq_1_to_3000",
+		clause: "ADD COLUMN extra VARCHAR(5) NOT NULL DEFAULT 'x', MODIFY v VARCHAR(40)",
+		insert: func(rng *rand.Rand, id int) string { return fmt.Sprintf("(%d, %d, 'v%d')", id, rng.IntN(100), id) },
+		oldCols: 6, newCols: 7})
+}
+
+// TestOnlineAlterRefusals: no primary key, a trigger, a foreign key
+// referencing the table, a renaming clause: Plan and Run refuse, naming
+// the table and the reason, and change nothing.
+func TestOnlineAlterRefusals(t *testing.T) {
+	ctx := context.Background()
+	dbName := sandboxtest.NewDatabase(t, servers[0], "oscno")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db,
+		"CREATE TABLE nokey (a INT, b INT)",
+		"CREATE TABLE trig (id INT PRIMARY KEY, n INT)",
+		"CREATE TABLE log (n INT)",
+		"CREATE TRIGGER trig_ai AFTER INSERT ON trig FOR EACH ROW INSERT INTO log VALUES (NEW.n)",
+		"CREATE TABLE parent (id INT PRIMARY KEY)",
+		"CREATE TABLE child (id INT PRIMARY KEY, p INT, CONSTRAINT child_p FOREIGN KEY (p) REFERENCES parent (id))",
+		"CREATE TABLE plain (id INT PRIMARY KEY, n INT)")
+	for _, c := range []struct {
+		table, clause string
+		want          error
+		says          string
+	}{
+		{"nokey", "ADD COLUMN c INT", migrate.ErrNoKey, "primary key"},
+		{"trig", "ADD COLUMN c INT", migrate.ErrTriggers, "`trig_ai`"},
+		{"parent", "ADD COLUMN c INT", migrate.ErrReferenced, "child.child_p"},
+		{"plain", "RENAME COLUMN n TO m", migrate.ErrAlterClause, "RENAME COLUMN"},
+		{"plain", "CHANGE n m INT", migrate.ErrAlterClause, "renames it"},
+	} {
+		a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, c.table, c.clause)
+		require.NoError(t, err)
+		_, err = a.Plan(ctx)
+		require.ErrorIs(t, err, c.want, c.table)
+		assert.Contains(t, err.Error(), c.says)
+		assert.Contains(t, err.Error(), "`"+c.table+"`")
+		_, err = a.Run(ctx, nil)
+		require.ErrorIs(t, err, c.want, c.table)
+	}
+	var n int
+	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE '\\_%'", dbName).Scan(&n))
+	assert.Zero(t, n, "helper tables were created")
+}
+
+// TestOnlineAlterParentForeignKey: the table's own foreign key is kept on
+// the new table, renamed.
+func TestOnlineAlterParentForeignKey(t *testing.T) {
+	ctx := context.Background()
+	dbName := sandboxtest.NewDatabase(t, servers[0], "oscfk")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, "CREATE TABLE parent (id INT PRIMARY KEY)", "INSERT INTO parent SELECT seq FROM seq_1_to_10",
+		"CREATE TABLE t (id INT PRIMARY KEY, p INT, CONSTRAINT t_p FOREIGN KEY (p) REFERENCES parent (id))",
+		"INSERT INTO t SELECT seq, seq % 10 + 1 FROM seq_1_to_1000")
+	a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, "t", "ADD COLUMN c INT", migrate.WithDropOld())
+	require.NoError(t, err)
+	plan, err := a.Plan(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"t_p -> _t_p (references `" + dbName + "`.`parent`)"}, plan.Alter.ParentForeignKeys)
+	_, err = a.Run(ctx, nil)
+	require.NoError(t, err)
+	var fk string
+	require.NoError(t, db.QueryRow("SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = 't'", dbName).Scan(&fk))
+	assert.Equal(t, "_t_p", fk)
+	var n int
+	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM t").Scan(&n))
+	assert.Equal(t, 1000, n)
+}
+
+// TestOnlineAlterAbort cancels a run in the middle of its copy: the table
+// is untouched, the shadow and the checkpoint are gone.
+func TestOnlineAlterAbort(t *testing.T) {
+	ctx := context.Background()
+	dbName := sandboxtest.NewDatabase(t, servers[0], "oscab")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, n INT)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_20000")
+	a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, "t", "ADD COLUMN c INT", migrate.WithChunkRows(200), migrate.WithRateLimit(4000, 0))
+	require.NoError(t, err)
+	rctx, cancel := context.WithCancel(ctx)
+	_, err = a.Run(rctx, func(p migrate.Progress) {
+		if p.Phase == migrate.PhaseCopying && p.Rows > 1000 {
+			cancel()
+		}
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), "aborted")
+	var n int
+	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE '\\_%'", dbName).Scan(&n))
+	assert.Zero(t, n)
+	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 't'", dbName).Scan(&n))
+	assert.Equal(t, 2, n)
+	plan, err := a.Plan(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, plan.Alter.Resume)
+}
