@@ -205,10 +205,10 @@ func TestOnlineAlterUnderWrites(t *testing.T) {
 // secondary unique key and a generated column, under writes.
 func TestOnlineAlterKeys(t *testing.T) {
 	runAlterCase(t, alterCase{name: "composite string key",
-		create: "CREATE TABLE %s (id INT NOT NULL, k VARCHAR(10) NOT NULL DEFAULT 'a', n INT NOT NULL, v VARCHAR(20), u INT NULL, g INT AS (n * 2) VIRTUAL, PRIMARY KEY (k, id), UNIQUE KEY (u))",
-		fill:   "INSERT INTO %s (id, k, n, v, u) SELECT seq, 'a', seq %% 7, CONCAT('v', seq), seq FROM seq_1_to_3000",
-		clause: "ADD COLUMN extra VARCHAR(5) NOT NULL DEFAULT 'x', MODIFY v VARCHAR(40)",
-		insert: func(rng *rand.Rand, id int) string { return fmt.Sprintf("(%d, %d, 'v%d')", id, rng.IntN(100), id) },
+		create:  "CREATE TABLE %s (id INT NOT NULL, k VARCHAR(10) NOT NULL DEFAULT 'a', n INT NOT NULL, v VARCHAR(20), u INT NULL, g INT AS (n * 2) VIRTUAL, PRIMARY KEY (k, id), UNIQUE KEY (u))",
+		fill:    "INSERT INTO %s (id, k, n, v, u) SELECT seq, 'a', seq %% 7, CONCAT('v', seq), seq FROM seq_1_to_3000",
+		clause:  "ADD COLUMN extra VARCHAR(5) NOT NULL DEFAULT 'x', MODIFY v VARCHAR(40)",
+		insert:  func(rng *rand.Rand, id int) string { return fmt.Sprintf("(%d, %d, 'v%d')", id, rng.IntN(100), id) },
 		oldCols: 6, newCols: 7})
 }
 
