@@ -171,30 +171,9 @@ func (w *copierThread) Write(ctx context.Context, ch *copyengine.Chunk) error {
 	}
 	defer func() { _ = tx.Rollback() }()
 	if ch.Rows > 0 {
-		var written int64
-		if t.method == WriteLoadData {
-			mysql.RegisterReaderHandler(w.handler, func() io.Reader { return bytes.NewReader(b.data) })
-			stmt, err := t.load.SQL("Reader::" + w.handler)
-			if err != nil {
-				return r.targetErr(object, err)
-			}
-			res, err := tx.ExecContext(ctx, stmt)
-			if err != nil {
-				return r.targetErr(object, fmt.Errorf("LOAD DATA: %w", err))
-			}
-			written, _ = res.RowsAffected()
-		} else {
-			begin := 0
-			for _, end := range b.statements() {
-				// The buffer is not touched until the statement returns.
-				res, err := tx.ExecContext(ctx, unsafe.String(&b.data[begin], end-begin))
-				if err != nil {
-					return r.targetErr(object, fmt.Errorf("INSERT: %w", err))
-				}
-				n, _ := res.RowsAffected()
-				written += n
-				begin = end
-			}
+		written, err := b.write(ctx, tx, w.handler)
+		if err != nil {
+			return r.targetErr(object, err)
 		}
 		if written != int64(ch.Rows) {
 			return r.targetErr(object, fmt.Errorf("%d of %d rows of a chunk were written: the target skipped rows (a duplicate key?)", written, ch.Rows))
@@ -207,6 +186,39 @@ func (w *copierThread) Write(ctx context.Context, ch *copyengine.Chunk) error {
 		return r.targetErr(object, fmt.Errorf("commit: %w", err))
 	}
 	return nil
+}
+
+// write writes the batch's rows in tx, with LOAD DATA through the reader
+// handler called handler or with its INSERT statements, and returns the
+// rows the server wrote.
+func (b *copierBatch) write(ctx context.Context, tx *sql.Tx, handler string) (int64, error) {
+	t := b.t
+	if t.method == WriteLoadData {
+		mysql.RegisterReaderHandler(handler, func() io.Reader { return bytes.NewReader(b.data) })
+		stmt, err := t.load.SQL("Reader::" + handler)
+		if err != nil {
+			return 0, err
+		}
+		res, err := tx.ExecContext(ctx, stmt)
+		if err != nil {
+			return 0, fmt.Errorf("LOAD DATA: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		return n, nil
+	}
+	var written int64
+	begin := 0
+	for _, end := range b.statements() {
+		// The buffer is not touched until the statement returns.
+		res, err := tx.ExecContext(ctx, unsafe.String(&b.data[begin], end-begin))
+		if err != nil {
+			return written, fmt.Errorf("INSERT: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		written += n
+		begin = end
+	}
+	return written, nil
 }
 
 // Finish finalizes a table whose segments are all done (finalize).

@@ -64,6 +64,9 @@ type Plan struct {
 	Locks []string `json:"locks,omitempty"`
 	// Steps describes what Run will do, in order, in words.
 	Steps []string `json:"steps,omitempty"`
+	// Alter is what an OnlineAlter found: the predicted algorithm, the
+	// method chosen and why, the helper tables.
+	Alter *AlterPlan `json:"alter,omitempty"`
 }
 
 // TablePlan describes one table of a Plan. Row and byte counts come from

@@ -51,6 +51,19 @@ type EngineOption interface {
 	SplitOption
 }
 
+// OnlineAlterOption configures an OnlineAlter (NewOnlineAlter).
+type OnlineAlterOption interface {
+	applyOnlineAlter(*onlineAlterConfig) error
+}
+
+// ChunkOption is an option of every executor that copies with the copy
+// engine, the online schema change included: it is an EngineOption and an
+// OnlineAlterOption.
+type ChunkOption interface {
+	EngineOption
+	OnlineAlterOption
+}
+
 // CopyOption is an option both copy executors take: it is a PipeOption
 // and a CopierOption.
 type CopyOption interface {
@@ -64,6 +77,7 @@ type ExecutorOption interface {
 	CopyOption
 	StatementsOption
 	SplitOption
+	OnlineAlterOption
 }
 
 // copyOption is an option of Pipe and Copier.
@@ -79,12 +93,22 @@ func (o executorOption) applyPipe(c *config) error           { return o(&c.execu
 func (o executorOption) applyCopier(c *config) error         { return o(&c.executorConfig) }
 func (o executorOption) applyStatements(s *Statements) error { return o(&s.executorConfig) }
 func (o executorOption) applySplit(c *config) error          { return o(&c.executorConfig) }
+func (o executorOption) applyOnlineAlter(c *onlineAlterConfig) error {
+	return o(&c.executorConfig)
+}
 
 // engineOption is an option of Copier and Split.
 type engineOption func(*config) error
 
 func (o engineOption) applyCopier(c *config) error { return o(c) }
 func (o engineOption) applySplit(c *config) error  { return o(c) }
+
+// chunkOption is an option of Copier, Split and OnlineAlter.
+type chunkOption func(*config) error
+
+func (o chunkOption) applyCopier(c *config) error                 { return o(c) }
+func (o chunkOption) applySplit(c *config) error                  { return o(c) }
+func (o chunkOption) applyOnlineAlter(c *onlineAlterConfig) error { return o(&c.config) }
 
 // splitOption is an option only a Split takes.
 type splitOption func(*config) error
@@ -415,8 +439,8 @@ func WithTableNames(names map[string]string) CopierOption {
 // connection. Threads go to different tables first: writers into one
 // table contend for its indexes. With both servers on 2 cores the benchmark data copied in
 // 10.2 s with 2 threads and 10.7 s with 4 (single runs).
-func WithThreads(n int) EngineOption {
-	return engineOption(func(c *config) error {
+func WithThreads(n int) ChunkOption {
+	return chunkOption(func(c *config) error {
 		if n < 1 || n > 64 {
 			return optionError("WithThreads", "%d is not between 1 and 64", n)
 		}
@@ -480,8 +504,8 @@ func WithKeylessTables(maxRows int64) CopierOption {
 }
 
 // WithThrottler has a Copier consult t before reading every chunk.
-func WithThrottler(t Throttler) EngineOption {
-	return engineOption(func(c *config) error {
+func WithThrottler(t Throttler) ChunkOption {
+	return chunkOption(func(c *config) error {
 		if t == nil {
 			return optionError("WithThrottler", "nil throttler")
 		}
@@ -493,8 +517,8 @@ func WithThrottler(t Throttler) EngineOption {
 // WithRateLimit caps a Copier's speed over all threads: at most
 // rowsPerSecond rows and bytesPerSecond bytes per second; 0 leaves that
 // measure unlimited.
-func WithRateLimit(rowsPerSecond, bytesPerSecond float64) EngineOption {
-	return engineOption(func(c *config) error {
+func WithRateLimit(rowsPerSecond, bytesPerSecond float64) ChunkOption {
+	return chunkOption(func(c *config) error {
 		if rowsPerSecond < 0 || bytesPerSecond < 0 || rowsPerSecond == 0 && bytesPerSecond == 0 {
 			return optionError("WithRateLimit", "%v rows/s and %v bytes/s: give one positive limit", rowsPerSecond, bytesPerSecond)
 		}
@@ -509,8 +533,8 @@ func WithRateLimit(rowsPerSecond, bytesPerSecond float64) EngineOption {
 // runtime (with the default GOGC=100). A single row larger than a thread's
 // share is still copied, alone in its chunk, and needs about three times
 // its size on top.
-func WithMemoryBudget(bytes int64) EngineOption {
-	return engineOption(func(c *config) error {
+func WithMemoryBudget(bytes int64) ChunkOption {
+	return chunkOption(func(c *config) error {
 		if bytes < 16<<20 {
 			return optionError("WithMemoryBudget", "%d bytes is below 16 MiB", bytes)
 		}
@@ -521,8 +545,8 @@ func WithMemoryBudget(bytes int64) EngineOption {
 
 // WithChunkTime sets the time a chunk should take (default 500ms): chunk
 // sizes adapt to it, within the memory budget.
-func WithChunkTime(d time.Duration) EngineOption {
-	return engineOption(func(c *config) error {
+func WithChunkTime(d time.Duration) ChunkOption {
+	return chunkOption(func(c *config) error {
 		if d < time.Millisecond {
 			return optionError("WithChunkTime", "%v is below 1ms", d)
 		}
@@ -533,8 +557,8 @@ func WithChunkTime(d time.Duration) EngineOption {
 
 // WithChunkRows fixes the rows per chunk instead of adapting them to the
 // chunk time (the memory budget still cuts a chunk short).
-func WithChunkRows(n int) EngineOption {
-	return engineOption(func(c *config) error {
+func WithChunkRows(n int) ChunkOption {
+	return chunkOption(func(c *config) error {
 		if n < 1 {
 			return optionError("WithChunkRows", "%d is not positive", n)
 		}
@@ -546,8 +570,8 @@ func WithChunkRows(n int) EngineOption {
 // WithSegmentRows sets how many rows of a large table make one segment
 // (default 250,000): segments of a table are copied in parallel, each with
 // its own checkpoint.
-func WithSegmentRows(n int) EngineOption {
-	return engineOption(func(c *config) error {
+func WithSegmentRows(n int) ChunkOption {
+	return chunkOption(func(c *config) error {
 		if n < 1 {
 			return optionError("WithSegmentRows", "%d is not positive", n)
 		}
@@ -558,8 +582,8 @@ func WithSegmentRows(n int) EngineOption {
 
 // WithCheckpointDatabase names the target database that holds a Copier's
 // checkpoints (default "_shiftgate").
-func WithCheckpointDatabase(name string) EngineOption {
-	return engineOption(func(c *config) error {
+func WithCheckpointDatabase(name string) ChunkOption {
+	return chunkOption(func(c *config) error {
 		if err := schema.ValidateName("checkpoint database", name); err != nil {
 			return optionError("WithCheckpointDatabase", "%w", err)
 		}

@@ -127,40 +127,16 @@ func (s *Sync) plan(ctx context.Context) (*Plan, *syncFacts, error) {
 
 // checkSource checks the source's binary log and the privileges to read it.
 func (s *Sync) checkSource(ctx context.Context, src *sql.DB, facts *syncFacts) (binlog.Source, error) {
-	start := facts.start
-	if start == "" {
+	flavor := ""
+	if facts.start == "" {
 		// A new sync starts at the copy's snapshot, after the current
 		// position: only binary logs from now on are needed.
-		var version string
-		if err := src.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		var err error
+		if flavor, err = serverFlavor(ctx, src); err != nil {
 			return binlog.Source{}, s.sourceErr(serverFault, err)
 		}
-		flavor := binlog.MySQL
-		if strings.Contains(strings.ToLower(version), "mariadb") {
-			flavor = binlog.MariaDB
-		}
-		pos, err := binlog.CurrentPosition(ctx, src, flavor)
-		if err != nil {
-			return binlog.Source{}, s.sourceErr(serverFault, err)
-		}
-		start = pos
 	}
-	var problems []error
-	source, err := binlog.Check(ctx, src, conn.Endpoint(s.source), start)
-	if err != nil {
-		problems = append(problems, s.sourceErr(serverFault, fmt.Errorf("%w: %w", ErrBinlogSettings, err)))
-	}
-	privs, err := schema.LoadPrivileges(ctx, src, s.database)
-	if err != nil {
-		problems = append(problems, s.sourceErr(serverFault, err))
-	} else {
-		if !privs.HasAny("REPLICATION SLAVE", "SUPER") {
-			problems = append(problems, s.sourceErr(serverFault, fmt.Errorf("%w: user %s lacks REPLICATION SLAVE, needed to read the binary log", ErrPrivilege, privs.User)))
-		}
-		if !privs.HasAny("BINLOG MONITOR", "REPLICATION CLIENT", "SUPER") {
-			problems = append(problems, s.sourceErr(serverFault, fmt.Errorf("%w: user %s lacks BINLOG MONITOR (or REPLICATION CLIENT), needed to read binary log positions", ErrPrivilege, privs.User)))
-		}
-	}
+	source, problems := checkBinlogSource(ctx, src, s.source, s.database, flavor, facts.start)
 	return source, errors.Join(problems...)
 }
 

@@ -62,6 +62,7 @@ type config struct {
 	batchRows   int
 	exactChunks bool
 	wholeRows   int64
+	opened      func()
 	// wait waits out a recheck delay (sleep; tests replace it).
 	wait func(ctx context.Context, d time.Duration) error
 }
@@ -163,6 +164,21 @@ func WithSnapshot(s SnapshotMode) Option {
 			return fmt.Errorf("WithSnapshot: unknown mode %d", int(s))
 		}
 		c.snapshot = s
+		return nil
+	}
+}
+
+// WithSnapshotOpened calls f once Verify has opened the snapshots of
+// SnapshotQuiesced, before it reads any row: from then on the caller may
+// let writes resume (an online schema change unlocks its table there).
+// Verify does not call it when it returns before opening them. Only with
+// WithSnapshot(SnapshotQuiesced).
+func WithSnapshotOpened(f func()) Option {
+	return func(c *config) error {
+		if f == nil {
+			return errors.New("WithSnapshotOpened: nil function")
+		}
+		c.opened = f
 		return nil
 	}
 }

@@ -49,6 +49,9 @@ func New(source, target *sql.DB, opts ...Option) (*Verifier, error) {
 	if v.cfg.snapshot != SnapshotNone && v.cfg.recheck > 0 {
 		return nil, errors.New("verify: WithSnapshot and WithRecheck exclude each other: a snapshot does not change")
 	}
+	if v.cfg.opened != nil && v.cfg.snapshot != SnapshotQuiesced {
+		return nil, errors.New("verify: WithSnapshotOpened needs WithSnapshot(SnapshotQuiesced)")
+	}
 	return v, nil
 }
 
@@ -212,6 +215,9 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 	}
 	defer src.close()
 	defer dst.close()
+	if v.cfg.opened != nil {
+		v.cfg.opened()
+	}
 	if err := v.setOneEval(ctx, src, dst, runs); err != nil {
 		return nil, err
 	}

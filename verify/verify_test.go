@@ -685,3 +685,26 @@ func TestWholeTablesFirst(t *testing.T) {
 	_, err = verify.New(src, dst, verify.WithWholeTables(-1))
 	assert.ErrorContains(t, err, "WithWholeTables: -1 rows is negative")
 }
+
+// TestSnapshotOpened: the hook runs once the snapshots are open and before
+// any row is read, so a write it makes is not seen; the hook is refused
+// without SnapshotQuiesced.
+func TestSnapshotOpened(t *testing.T) {
+	ctx := context.Background()
+	src, dst, srcName, dstName := pairOf(t, "opened",
+		"CREATE TABLE t (id INT PRIMARY KEY, v INT)",
+		"INSERT INTO t SELECT seq, seq FROM seq_1_to_500")
+	calls := 0
+	v, err := verify.New(src, dst, verify.WithSnapshot(verify.SnapshotQuiesced), verify.WithParallelism(2),
+		verify.WithSnapshotOpened(func() {
+			calls++
+			sandboxtest.Exec(t, dst, "UPDATE t SET v = 0 WHERE id = 100")
+		}))
+	require.NoError(t, err)
+	rep, err := v.Verify(ctx, verify.TablePair{SourceDatabase: srcName, SourceTable: "t", TargetDatabase: dstName})
+	require.NoError(t, err)
+	assert.Equal(t, 1, calls)
+	assert.True(t, rep.Clean())
+	_, err = verify.New(src, dst, verify.WithSnapshotOpened(func() {}))
+	require.Error(t, err)
+}

@@ -30,6 +30,7 @@ type Option func(*config) error
 type config struct {
 	tables        map[rowchange.Table]rowchange.Table
 	dropColumns   bool
+	replaceRows   bool
 	noBinlog      bool
 	source        string
 	covered       func(stored, position string) (bool, error)
@@ -59,6 +60,16 @@ func WithTables(m map[rowchange.Table]rowchange.Table) Option {
 // which are otherwise an error naming the table and the column.
 func WithDroppedColumns() Option {
 	return func(c *config) error { c.dropColumns = true; return nil }
+}
+
+// WithReplaceRows writes rows with REPLACE: a target row that collides
+// with the row written on any unique key is deleted first. It is for a
+// stream replayed onto a copy read after the stream's start (an online
+// schema change's shadow table): a colliding row holds a later state than
+// the row written, and a later change of the stream writes it again. By
+// default a collision on a secondary unique key is an error.
+func WithReplaceRows() Option {
+	return func(c *config) error { c.replaceRows = true; return nil }
 }
 
 // WithoutBinlog writes with sql_log_bin=0: the target's replicas do not

@@ -28,7 +28,8 @@ type table struct {
 	key      []int
 	keyKinds []rowcodec.Kind
 	keyNames []string
-	// upsert: the row key is the target's only unique key, so rows are put
+	// upsert: the row key is the target's only unique key (or rows are
+	// written with REPLACE, WithReplaceRows), so rows are put
 	// with ON DUPLICATE KEY UPDATE; else with delete-by-key and INSERT.
 	upsert bool
 	// whole: upsert, and the written columns are every column the target
@@ -99,13 +100,17 @@ func (a *Applier) plan(ctx context.Context, q schema.Querier, shape *rowchange.S
 	}
 	t.upsert = true
 	for _, ix := range def.Indexes {
-		if ix.Unique && ix.Name != rk.Name {
+		if ix.Unique && ix.Name != rk.Name && !a.cfg.replaceRows {
 			t.upsert = false
 		}
 	}
 	t.whole = t.upsert && len(t.cols) == len(def.InsertableColumns())
 	var head strings.Builder
-	head.WriteString("INSERT INTO " + t.qname + " (")
+	if a.cfg.replaceRows {
+		head.WriteString("REPLACE INTO " + t.qname + " (")
+	} else {
+		head.WriteString("INSERT INTO " + t.qname + " (")
+	}
 	var updates []string
 	for n, i := range t.cols {
 		name := schema.QuoteIdent(def.Column(shape.Columns[i]).Name)
@@ -119,7 +124,7 @@ func (a *Applier) plan(ctx context.Context, q schema.Querier, shape *rowchange.S
 	}
 	head.WriteString(") VALUES ")
 	t.insertHead = head.String()
-	if t.upsert {
+	if t.upsert && !a.cfg.replaceRows {
 		if len(updates) == 0 { // every written column is in the key
 			updates = []string{t.keyNames[0] + "=" + t.keyNames[0]}
 		}

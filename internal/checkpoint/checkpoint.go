@@ -292,3 +292,30 @@ func (s *Store) Rewind(ctx context.Context, tx Execer, target, table string, seg
 		encodeKey(last), removed, chunks, done, target, table, segment)
 	return err
 }
+
+// Forget deletes target's run, its segments and the position of the stream
+// called stream ("" for none), in one transaction: for work that removed
+// what they describe (an aborted or finished online schema change).
+func (s *Store) Forget(ctx context.Context, db *sql.DB, target, stream string) error {
+	stmts := [][2]string{
+		{"DELETE FROM " + s.table("copy_segments") + " WHERE target_db = ?", target},
+		{"DELETE FROM " + s.table("copy_runs") + " WHERE target_db = ?", target},
+	}
+	if stream != "" {
+		stmts = append(stmts, [2]string{"DELETE FROM " + s.table("stream_positions") + " WHERE stream = ?", stream})
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("forget checkpoint of %s: %w", target, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, st := range stmts {
+		if _, err := tx.ExecContext(ctx, st[0], st[1]); err != nil {
+			return fmt.Errorf("forget checkpoint of %s: %w", target, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("forget checkpoint of %s: %w", target, err)
+	}
+	return nil
+}

@@ -201,3 +201,42 @@ func TestStreamPositions(t *testing.T) {
 		t.Fatalf("LoadStream of another stream: %+v, %v", other, err)
 	}
 }
+
+// TestForget deletes a run, its segments and a stream's position, and
+// leaves other runs and streams.
+func TestForget(t *testing.T) {
+	ctx := context.Background()
+	s := New(sandboxtest.NewDatabase(t, servers[0], "cp"))
+	db := sandboxtest.Open(t, servers[0], "")
+	if err := s.Prepare(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"gone", "kept"} {
+		if err := s.Start(ctx, db, Run{Target: target, Source: "src:3306", SourceDB: "shop", Tables: []string{"a=a"}}, []Segment{{Table: "a"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveStream(ctx, db, target, Stream{Source: "src", Position: "0-1-1", Version: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Forget(ctx, db, "gone", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"gone", "kept"} {
+		r, err := s.LoadRun(ctx, db, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.LoadStream(ctx, db, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var segs int
+		if err := db.QueryRow("SELECT COUNT(*) FROM `"+s.Database()+"`.copy_segments WHERE target_db = ?", target).Scan(&segs); err != nil {
+			t.Fatal(err)
+		}
+		if kept := target == "kept"; (r != nil) != kept || (st != nil) != kept || (segs == 1) != kept {
+			t.Errorf("%s: run %v, stream %v, %d segments after forgetting \"gone\"", target, r != nil, st != nil, segs)
+		}
+	}
+}

@@ -1,0 +1,625 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/pingcap/tidb/pkg/parser"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shiftgate/shiftgate/internal/binlog"
+	"github.com/shiftgate/shiftgate/internal/checkpoint"
+	"github.com/shiftgate/shiftgate/internal/conn"
+	"github.com/shiftgate/shiftgate/internal/keyset"
+	"github.com/shiftgate/shiftgate/internal/schema"
+	"github.com/shiftgate/shiftgate/review"
+)
+
+// OnlineAlter changes a table's definition while the application keeps
+// reading and writing it, the way gh-ost does: a shadow table
+// `_<table>_new` is created with the ALTER applied, the rows are copied
+// into it in chunks by the copy engine (throttled by WithThrottler and
+// WithRateLimit), then the table's changes since the copy started are
+// applied to it from the binary log (the change stream and the applier of
+// a Sync, columns matched by name: a dropped column is left out, an added
+// one takes its default, generated columns are computed), both tables are
+// checksummed on the columns they share with the same definition, and the
+// shadow is swapped in. The original is kept as `_<table>_old`
+// (WithDropOld drops it).
+//
+// # Cut-over
+//
+// The swap is gh-ost's atomic two-connection cut-over, on MariaDB and
+// MySQL alike. MariaDB refuses RENAME TABLE under LOCK TABLES (ERROR
+// 1192), so Spirit's single-connection swap (MySQL 8.0.13+: LOCK TABLES
+// t WRITE, shadow WRITE; apply the last changes on the locking
+// connection; RENAME TABLE; UNLOCK) is not available there, and on MySQL
+// it would need the shadow locked by the connection that holds the lock
+// while the applier writes it on its own. Two ALTER TABLE ... RENAME
+// statements under LOCK TABLES, which MariaDB accepts, are not one
+// atomic swap. The steps:
+//
+//  1. Verification at a quiet point: LOCK TABLES t READ (writes wait,
+//     reads go on), the applier catches up with the binary log position
+//     read under the lock, verify opens consistent snapshots of both
+//     tables and the lock is released at once; the checksums then run on
+//     the snapshots while the application writes. A difference stops the
+//     change (ErrNotVerified) before the swap.
+//  2. A sentry table `_<table>_old` is created; connection A takes LOCK
+//     TABLES t WRITE, `_<table>_old` WRITE (waiting at most
+//     WithCutoverLock's wait; a timeout is retried). Writes and reads of
+//     t now wait: the write stall starts.
+//  3. The applier catches up with the position read under the lock and
+//     the stream stops.
+//  4. Connection B runs RENAME TABLE t TO `_<table>_old`, `_<table>_new`
+//     TO t, which waits for A's lock; A sees it waiting in the process
+//     list, drops the sentry and unlocks. The server grants the pending
+//     RENAME's exclusive lock before the application's queued statements,
+//     which then run on the new table: no session sees the table missing
+//     or the old table after the swap.
+//  5. If A dies before dropping the sentry, its lock goes and the RENAME
+//     fails on the sentry: the table is untouched and the cut-over is
+//     retried (or the next Run resumes).
+//
+// The stall (step 2 to the RENAME's end) is measured and reported in
+// Report.Cutover.Pause; it is the catch-up of what the application wrote
+// in the last moments, plus the RENAME.
+//
+// # Rules
+//
+// Refused before anything changes, with an error naming the table and the
+// reason: a table without a primary key (ErrNoKey); triggers on the table
+// (ErrTriggers: the new table would not have them, RENAME keeps them on
+// the old one); foreign keys of other tables referencing it (ErrReferenced:
+// after the swap they would reference `_<table>_old`); an ALTER clause that
+// renames the table or a column, drops a foreign key, or does not parse
+// (ErrAlterClause). Foreign keys of the table to other tables are kept on
+// the shadow under names with a leading underscore toggled (`fk` becomes
+// `_fk`, `_fk` becomes `fk`), as InnoDB wants constraint names unique per
+// database; Plan names them. Composite and string primary keys, secondary
+// unique keys (the stream is replayed with REPLACE, so that a unique value
+// that moved between rows while the copy ran converges) and generated
+// columns are handled.
+//
+// # Interruptions
+//
+// When ctx is done, Run stops, drops the shadow (and the sentry) and the
+// checkpoint, and returns an error wrapping ctx.Err(): the original table
+// is untouched. If the process dies (kill -9), a new Run with the same
+// arguments resumes: the copy from its checkpoint (kept in the checkpoint
+// database, WithCheckpointDatabase, on the same server), the stream from
+// the position saved with the last transaction applied, and a swap that
+// happened is recognised and finished. Abort removes what an interrupted
+// change left. Other errors leave the shadow and the checkpoint for a
+// resume (or Abort).
+//
+// The server needs binlog_format=ROW, binlog_row_image=FULL,
+// binlog_row_metadata=FULL and GTIDs, as a Sync's source; the account
+// REPLICATION SLAVE and BINLOG MONITOR besides ALTER, CREATE, DROP, LOCK
+// TABLES, SELECT, INSERT, UPDATE and DELETE on the database. Verified on
+// MariaDB 10.11; the MySQL flavor is written from its documentation and
+// untested.
+type OnlineAlter struct {
+	dsn                     *mysql.Config
+	database, table, clause string
+	cfg                     onlineAlterConfig
+	checkpoint              *checkpoint.Store
+
+	running atomic.Bool
+	mu      sync.Mutex
+	phase   Phase
+}
+
+var _ Executor = (*OnlineAlter)(nil)
+
+// Errors of an OnlineAlter's Plan.
+var (
+	// ErrTriggers: the table has triggers.
+	ErrTriggers = errors.New("table has triggers")
+	// ErrReferenced: foreign keys of other tables reference the table.
+	ErrReferenced = errors.New("table is referenced by foreign keys")
+	// ErrAlterClause: the ALTER clause cannot be run online (it does not
+	// parse, renames the table or a column, drops a foreign key).
+	ErrAlterClause = errors.New("ALTER clause cannot run online")
+)
+
+// Defaults of an OnlineAlter's cut-over (WithCutoverLock).
+const (
+	DefaultCutoverLockWait = 2 * time.Second
+	DefaultCutoverAttempts = 5
+)
+
+// onlineAlterConfig is an OnlineAlter's configuration: the copy engine's
+// (config) and its own.
+type onlineAlterConfig struct {
+	config
+	dropOld       bool
+	nativeInstant bool
+	lockWait      time.Duration
+	attempts      int
+	serverID      uint32
+}
+
+// onlineAlterOption is an option only an OnlineAlter takes.
+type onlineAlterOption func(*onlineAlterConfig) error
+
+func (o onlineAlterOption) applyOnlineAlter(c *onlineAlterConfig) error { return o(c) }
+
+// WithDropOld drops `_<table>_old`, the original table, after the swap
+// (default: kept, for a quick way back).
+func WithDropOld() OnlineAlterOption {
+	return onlineAlterOption(func(c *onlineAlterConfig) error { c.dropOld = true; return nil })
+}
+
+// WithNativeInstant runs the ALTER natively, with ALGORITHM=INSTANT
+// spelled out, when review predicts INSTANT for this server: no copy, no
+// swap. A wrong prediction fails instead of copying the table. Plan says
+// which method Run will use and why.
+func WithNativeInstant() OnlineAlterOption {
+	return onlineAlterOption(func(c *onlineAlterConfig) error { c.nativeInstant = true; return nil })
+}
+
+// WithCutoverLock bounds each attempt's wait for the table lock of the
+// cut-over (default DefaultCutoverLockWait; the application's statements
+// queue behind a waiting lock, so keep it short) and the attempts
+// (default DefaultCutoverAttempts).
+func WithCutoverLock(wait time.Duration, attempts int) OnlineAlterOption {
+	return onlineAlterOption(func(c *onlineAlterConfig) error {
+		if wait < time.Second || attempts < 1 {
+			return optionError("WithCutoverLock", "wait %s, %d attempts: need at least 1s and 1 attempt", wait, attempts)
+		}
+		c.lockWait, c.attempts = wait, attempts
+		return nil
+	})
+}
+
+// WithReplicaServerID sets the server id the change stream registers
+// with (default: derived from the server, database and table).
+func WithReplicaServerID(id uint32) OnlineAlterOption {
+	return onlineAlterOption(func(c *onlineAlterConfig) error {
+		if id == 0 {
+			return optionError("WithReplicaServerID", "server id 0 cannot register as a replica")
+		}
+		c.serverID = id
+		return nil
+	})
+}
+
+// NewOnlineAlter prepares the change "ALTER TABLE database.table
+// alterClause" (alterClause as "ADD COLUMN c INT, ADD INDEX (c)") on the
+// server at dsn (a go-sql-driver DSN; its database part is ignored). It
+// connects to nothing: call Plan for a dry run.
+func NewOnlineAlter(dsn, database, table, alterClause string, opts ...OnlineAlterOption) (*OnlineAlter, error) {
+	cfg := onlineAlterConfig{
+		config: config{
+			executorConfig:   executorConfig{logger: slog.New(slog.DiscardHandler)},
+			progressInterval: time.Second,
+			copierConfig: copierConfig{threads: 2, memoryBudget: defaultMemoryBudget, chunkTime: defaultChunkTime,
+				segmentRows: defaultSegmentRows, checkpointDB: defaultCheckpointDB},
+		},
+		lockWait: DefaultCutoverLockWait, attempts: DefaultCutoverAttempts,
+	}
+	name := schema.QualifiedName(database, table)
+	if err := applyOptions(opts, OnlineAlterOption.applyOnlineAlter, &cfg); err != nil {
+		return nil, fmt.Errorf("migrate: online alter of %s: %w", name, err)
+	}
+	for _, n := range []struct{ kind, name string }{{"database", database}, {"table", table}} {
+		if err := schema.ValidateName(n.kind, n.name); err != nil {
+			return nil, fmt.Errorf("migrate: online alter: %w", err)
+		}
+	}
+	if len([]rune(table)) > 64-5 {
+		return nil, fmt.Errorf("migrate: online alter of %s: the name is too long for its shadow table `_%s_new`", name, table)
+	}
+	if strings.TrimSpace(alterClause) == "" {
+		return nil, fmt.Errorf("migrate: online alter of %s: %w: empty", name, ErrAlterClause)
+	}
+	if strings.EqualFold(database, cfg.checkpointDB) {
+		return nil, fmt.Errorf("migrate: online alter of %s: the table is in the checkpoint database", name)
+	}
+	src, err := parseDSN(Source, dsn)
+	if err != nil {
+		return nil, err
+	}
+	a := &OnlineAlter{dsn: src, database: database, table: table, clause: strings.TrimSpace(alterClause), cfg: cfg, checkpoint: checkpoint.New(cfg.checkpointDB)}
+	if a.cfg.serverID == 0 {
+		h := fnv.New32a()
+		h.Write([]byte(src.Addr + "/" + database + "." + table))
+		a.cfg.serverID = 1<<30 | h.Sum32()>>2
+	}
+	return a, nil
+}
+
+// AlterPlan is what an OnlineAlter's Plan found, in Plan.Alter.
+type AlterPlan struct {
+	// Statement is the ALTER TABLE as the server would run it natively.
+	Statement string `json:"statement"`
+	// Algorithm is review's prediction for this server ("INSTANT",
+	// "INPLACE", "COPY") and Reason its reason.
+	Algorithm string `json:"algorithm"`
+	Reason    string `json:"reason"`
+	// Method is how Run changes the table: "online" or "native"
+	// (WithNativeInstant and an INSTANT prediction); Why says why.
+	Method string `json:"method"`
+	Why    string `json:"why"`
+	// Shadow and Old name the helper tables.
+	Shadow string `json:"shadow"`
+	Old    string `json:"old"`
+	// AddedColumns and DroppedColumns are named by the clause: added
+	// columns take their default in rows copied, dropped ones are left
+	// out.
+	AddedColumns   []string `json:"added_columns,omitempty"`
+	DroppedColumns []string `json:"dropped_columns,omitempty"`
+	// ParentForeignKeys are the table's foreign keys to other tables, kept
+	// on the new table under the names given ("fk -> _fk").
+	ParentForeignKeys []string `json:"parent_foreign_keys,omitempty"`
+	// Resume says what an interrupted change left: "" (nothing), "copy",
+	// "stream" or "swapped".
+	Resume string `json:"resume,omitempty"`
+}
+
+// alterFacts is what the dry run learned that Run needs.
+type alterFacts struct {
+	def       *schema.TableDef
+	key       keyset.Key
+	flavor    string
+	algorithm string
+	parsed    *ast.AlterTableStmt
+	run       *checkpoint.Run    // this change's run, if one was recorded
+	stream    *checkpoint.Stream // its stream position, if saved
+	shadow    bool               // the shadow table exists
+	old       string             // "" (absent), "sentry" or "table"
+}
+
+// The resume states of AlterPlan.Resume.
+const (
+	resumeCopy    = "copy"
+	resumeStream  = "stream"
+	resumeSwapped = "swapped"
+)
+
+// resumeState is what an interrupted change left, from the facts.
+func (f *alterFacts) resumeState() string {
+	switch {
+	case f.run == nil:
+		return ""
+	case !f.shadow && f.old == "table":
+		return resumeSwapped
+	case !f.shadow || f.run.Position.GTID == "":
+		return "" // stopped before the shadow was ready: starts over
+	case f.run.State == checkpoint.Done:
+		return resumeStream
+	}
+	return resumeCopy
+}
+
+func (a *OnlineAlter) name() string { return schema.QualifiedName(a.database, a.table) }
+
+func (a *OnlineAlter) shadowName() string { return "_" + a.table + "_new" }
+
+func (a *OnlineAlter) oldName() string { return "_" + a.table + "_old" }
+
+// key names this change in the checkpoint: its run, segments and stream.
+// It hashes the database, the table and the clause, so that a different
+// change of the same table does not resume this one's shadow.
+func (a *OnlineAlter) key() string {
+	h := fnv.New64a()
+	h.Write([]byte(a.database + "\x00" + a.table + "\x00" + a.clause))
+	return fmt.Sprintf("osc-%016x", h.Sum64())
+}
+
+func (a *OnlineAlter) logger() *slog.Logger { return a.cfg.logger }
+
+func (a *OnlineAlter) scope() Scope {
+	ep := conn.Endpoint(a.dsn)
+	return Scope{Executor: "online-alter", Source: ep, Target: ep, SourceDatabase: a.database, TargetDatabase: a.database}
+}
+
+func (a *OnlineAlter) err(object string, err error) error {
+	return &EndpointError{Side: Source, Endpoint: conn.Endpoint(a.dsn), Object: object, Err: err}
+}
+
+func (a *OnlineAlter) tableErr(err error) error { return a.err("table "+a.name(), err) }
+
+func (a *OnlineAlter) statement() string { return "ALTER TABLE " + a.name() + " " + a.clause }
+
+// Plan connects to the server and checks, changing nothing, that the
+// change can run online (see the rules of OnlineAlter), predicts the
+// ALTER's algorithm with review, says which method Run will use, what an
+// interrupted change left, what is locked and the steps.
+func (a *OnlineAlter) Plan(ctx context.Context) (*Plan, error) {
+	plan, _, err := a.plan(ctx)
+	return plan, err
+}
+
+func (a *OnlineAlter) plan(ctx context.Context) (*Plan, *alterFacts, error) {
+	plan := &Plan{Scope: a.scope()}
+	db, err := openSide(ctx, Source, a.dsn, conn.Options{Timeouts: a.cfg.timeouts, MaxConns: 2, Logger: a.logger()})
+	if err != nil {
+		return plan, nil, err
+	}
+	defer db.Close()
+	return a.planOn(ctx, db, plan)
+}
+
+func (a *OnlineAlter) planOn(ctx context.Context, db *sql.DB, plan *Plan) (*Plan, *alterFacts, error) {
+	f := &alterFacts{}
+	ap := &AlterPlan{Statement: a.statement(), Shadow: a.shadowName(), Old: a.oldName(), Method: "online"}
+	plan.Alter = ap
+	var problems []error
+	var err error
+	if f.def, err = schema.LoadTable(ctx, db, a.database, a.table); err != nil {
+		return plan, nil, a.tableErr(err)
+	}
+	if f.flavor, err = serverFlavor(ctx, db); err != nil {
+		return plan, nil, a.err(serverFault, err)
+	}
+	server := review.MySQL80
+	if f.flavor == binlog.MariaDB {
+		server = review.MariaDB1011
+	}
+	if f.def.PrimaryKey() == nil {
+		problems = append(problems, a.tableErr(fmt.Errorf("%w: an online change needs a primary key to copy and match rows by", ErrNoKey)))
+	} else if f.key, err = keyset.ForTable(f.def); err != nil {
+		problems = append(problems, a.tableErr(err))
+	}
+	problems = append(problems, a.checkDependents(ctx, db, f, ap)...)
+	if err := a.parse(f, ap); err != nil {
+		problems = append(problems, a.tableErr(err))
+	}
+	a.predict(ctx, db, server, f, ap)
+
+	// What an interrupted change left.
+	if err := a.checkpoint.Check(ctx, db); err != nil {
+		return plan, f, a.err("checkpoint", err)
+	}
+	if f.run, err = a.checkpoint.LoadRun(ctx, db, a.key()); err != nil {
+		return plan, f, a.err("checkpoint", err)
+	}
+	if f.stream, err = a.checkpoint.LoadStream(ctx, db, a.key()); err != nil {
+		return plan, f, a.err("checkpoint", err)
+	}
+	if f.shadow, f.old, err = a.helperTables(ctx, db); err != nil {
+		return plan, f, a.tableErr(err)
+	}
+	ap.Resume = f.resumeState()
+	if f.run == nil && f.shadow {
+		problems = append(problems, a.err("table "+schema.QualifiedName(a.database, a.shadowName()),
+			fmt.Errorf("%w: it is not the shadow of this change (another change of the table, or someone else's table); drop it to go on", ErrNotEmpty)))
+	}
+	if f.old == "table" && ap.Resume != resumeSwapped {
+		problems = append(problems, a.err("table "+schema.QualifiedName(a.database, a.oldName()),
+			fmt.Errorf("%w: the original would be kept under this name; drop or rename it first", ErrNotEmpty)))
+	}
+	if ap.Method == "online" && ap.Resume != resumeSwapped {
+		start := ""
+		switch {
+		case f.stream != nil:
+			start = f.stream.Position
+		case ap.Resume != "":
+			start = f.run.Position.GTID
+		}
+		_, errs := checkBinlogSource(ctx, db, a.dsn, a.database, f.flavor, start)
+		problems = append(problems, errs...)
+	}
+	plan.Tables = []TablePlan{{Name: a.table, TargetName: a.shadowName(), Engine: f.def.Engine, Rows: f.def.Rows, DataBytes: f.def.DataLength,
+		IndexBytes: f.def.IndexLength, TargetExists: f.shadow, Key: f.key.Columns, Resume: ap.Resume == resumeCopy}}
+	if ap.Resume == resumeCopy {
+		plan.Tables[0].CheckpointRows = f.run.TotalRows()
+	}
+	plan.Locks, plan.Steps = a.describe(ap)
+	return plan, f, errors.Join(problems...)
+}
+
+// checkDependents refuses triggers and foreign keys that reference the
+// table, and lists the table's own foreign keys.
+func (a *OnlineAlter) checkDependents(ctx context.Context, db *sql.DB, f *alterFacts, ap *AlterPlan) []error {
+	var problems []error
+	var triggers []string
+	err := scanStrings(ctx, db, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY TRIGGER_NAME",
+		[]any{a.database, a.table}, &triggers)
+	if err != nil {
+		return []error{a.tableErr(err)}
+	}
+	if len(triggers) > 0 {
+		problems = append(problems, a.tableErr(fmt.Errorf("%w (%s): the new table would not have them (RENAME keeps them on the old one); drop them for the change and create them again after, or run the ALTER natively",
+			ErrTriggers, strings.Join(quoteAll(triggers), ", "))))
+	}
+	var children []string
+	err = scanStrings(ctx, db, `SELECT CONCAT(CONSTRAINT_SCHEMA, '.', TABLE_NAME, '.', CONSTRAINT_NAME) FROM information_schema.REFERENTIAL_CONSTRAINTS
+		WHERE UNIQUE_CONSTRAINT_SCHEMA = ? AND REFERENCED_TABLE_NAME = ? AND NOT (CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?) ORDER BY 1`,
+		[]any{a.database, a.table, a.database, a.table}, &children)
+	if err != nil {
+		return append(problems, a.tableErr(err))
+	}
+	if len(children) > 0 {
+		problems = append(problems, a.tableErr(fmt.Errorf("%w (%s): after the swap they would reference the old table, and rebuilding them locks the child tables; drop them for the change, or run the ALTER natively",
+			ErrReferenced, strings.Join(children, ", "))))
+	}
+	for _, fk := range f.def.ForeignKeys {
+		if fk.RefDatabase == a.database && fk.RefTable == a.table {
+			problems = append(problems, a.tableErr(fmt.Errorf("%w: foreign key %s references the table itself", ErrReferenced, schema.QuoteIdent(fk.Name))))
+			continue
+		}
+		ap.ParentForeignKeys = append(ap.ParentForeignKeys, fmt.Sprintf("%s -> %s (references %s)", fk.Name, shadowFKName(fk.Name), schema.QualifiedName(fk.RefDatabase, fk.RefTable)))
+	}
+	return problems
+}
+
+// parse parses the clause and refuses what cannot run on a shadow table.
+func (a *OnlineAlter) parse(f *alterFacts, ap *AlterPlan) error {
+	stmt, err := parser.New().ParseOneStmt("ALTER TABLE "+schema.QuoteIdent(a.table)+" "+a.clause, "", "")
+	if err != nil {
+		return fmt.Errorf("%w: %q does not parse: %w", ErrAlterClause, a.clause, err)
+	}
+	alter, ok := stmt.(*ast.AlterTableStmt)
+	if !ok {
+		return fmt.Errorf("%w: %q is not one ALTER TABLE clause list", ErrAlterClause, a.clause)
+	}
+	f.parsed = alter
+	for _, s := range alter.Specs {
+		switch s.Tp {
+		case ast.AlterTableRenameTable:
+			return fmt.Errorf("%w: RENAME TO: rename the table natively", ErrAlterClause)
+		case ast.AlterTableRenameColumn:
+			return fmt.Errorf("%w: RENAME COLUMN %s: columns are matched by name; rename it natively (it is INSTANT)", ErrAlterClause, s.OldColumnName.Name.O)
+		case ast.AlterTableChangeColumn:
+			if len(s.NewColumns) > 0 && s.OldColumnName != nil && !strings.EqualFold(s.OldColumnName.Name.O, s.NewColumns[0].Name.Name.O) {
+				return fmt.Errorf("%w: CHANGE COLUMN %s renames it to %s: columns are matched by name; rename it natively (it is INSTANT), change its type with MODIFY",
+					ErrAlterClause, s.OldColumnName.Name.O, s.NewColumns[0].Name.Name.O)
+			}
+		case ast.AlterTableDropForeignKey:
+			return fmt.Errorf("%w: DROP FOREIGN KEY %s: the shadow's foreign keys have other names; drop it natively (it is INPLACE)", ErrAlterClause, s.Name)
+		case ast.AlterTableAddColumns:
+			for _, c := range s.NewColumns {
+				ap.AddedColumns = append(ap.AddedColumns, c.Name.Name.O)
+			}
+		case ast.AlterTableDropColumn:
+			ap.DroppedColumns = append(ap.DroppedColumns, s.OldColumnName.Name.O)
+		}
+	}
+	return nil
+}
+
+// predict asks review how the server would run the ALTER and chooses the
+// method.
+func (a *OnlineAlter) predict(ctx context.Context, db *sql.DB, server review.Server, f *alterFacts, ap *AlterPlan) {
+	ap.Algorithm, ap.Why = "", "online by default: the table stays writable, the swap stalls writes briefly"
+	cat, err := review.NewLiveCatalog(db)
+	if err == nil {
+		var rv *review.Reviewer
+		if rv, err = review.New(review.WithCatalog(cat), review.WithDefaultDatabase(a.database), review.WithServer(server)); err == nil {
+			var res *review.Result
+			if res, err = rv.Review(ctx, a.statement()); err == nil && len(res.Statements) == 1 {
+				ap.Algorithm = res.Statements[0].Algorithm
+			}
+		}
+	}
+	if err != nil {
+		a.logger().Warn("online alter: review could not predict the algorithm", "table", a.name(), "err", err)
+	}
+	f.algorithm = ap.Algorithm
+	switch {
+	case ap.Algorithm == "INSTANT" && a.cfg.nativeInstant:
+		ap.Method, ap.Why = "native", "review predicts INSTANT: run natively with ALGORITHM=INSTANT (fails rather than copies if the prediction is wrong)"
+	case ap.Algorithm == "INSTANT":
+		ap.Why = "review predicts INSTANT: WithNativeInstant would run it natively in milliseconds; online by default"
+	case ap.Algorithm != "":
+		ap.Why = "review predicts " + ap.Algorithm + ": run online, so that writes are not blocked while the table is rebuilt"
+	}
+}
+
+// helperTables reports whether the shadow exists and what `_<table>_old`
+// is: "" (absent), "sentry" (a cut-over's) or "table".
+func (a *OnlineAlter) helperTables(ctx context.Context, q schema.Querier) (shadow bool, old string, err error) {
+	rows, err := q.QueryContext(ctx, "SELECT TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)",
+		a.database, a.shadowName(), a.oldName())
+	if err != nil {
+		return false, "", err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, comment string
+		if err := rows.Scan(&name, &comment); err != nil {
+			return false, "", err
+		}
+		switch {
+		case name == a.shadowName():
+			shadow = true
+		case comment == sentryComment:
+			old = "sentry"
+		default:
+			old = "table"
+		}
+	}
+	return shadow, old, rows.Err()
+}
+
+// describe says what Run locks and does.
+func (a *OnlineAlter) describe(ap *AlterPlan) (locks, steps []string) {
+	if ap.Method == "native" {
+		return []string{"the server's own: " + ap.Algorithm + " takes a metadata lock for milliseconds"},
+			[]string{"run " + ap.Statement + ", ALGORITHM=INSTANT"}
+	}
+	locks = []string{
+		fmt.Sprintf("at verification: LOCK TABLES %s READ (writes wait) until the stream caught up and the snapshots are open", a.name()),
+		fmt.Sprintf("at the swap: LOCK TABLES %s WRITE (reads and writes wait, at most %s to get it, %d attempts) until the stream caught up and the RENAME ran", a.name(), a.cfg.lockWait, a.cfg.attempts),
+	}
+	switch ap.Resume {
+	case resumeSwapped:
+		return nil, []string{"the swap of an interrupted run happened: finish it (forget the checkpoint" + map[bool]string{true: ", drop " + ap.Old, false: ""}[a.cfg.dropOld] + ")"}
+	case resumeCopy:
+		steps = append(steps, "resume the copy into "+ap.Shadow+" from its checkpoint")
+	case resumeStream:
+		steps = append(steps, "resume the stream into "+ap.Shadow+" from its saved position")
+	default:
+		steps = append(steps, "create "+ap.Shadow+" like "+a.table+" (foreign keys renamed) and run the ALTER on it",
+			"record the binary log position, copy the rows in chunks (each with its checkpoint)")
+	}
+	if ap.Resume != resumeStream {
+		steps = append(steps, "apply the table's changes since the copy started to "+ap.Shadow+" from the binary log")
+	}
+	steps = append(steps, "checksum both tables on their shared columns at a quiet point",
+		"swap: "+a.table+" becomes "+ap.Old+", "+ap.Shadow+" becomes "+a.table+" (one RENAME under a lock)")
+	if a.cfg.dropOld {
+		steps = append(steps, "drop "+ap.Old)
+	}
+	return locks, steps
+}
+
+// shadowFKName is the name of foreign key name on the shadow table: the
+// leading underscore toggled.
+func shadowFKName(name string) string {
+	if strings.HasPrefix(name, "_") {
+		return name[1:]
+	}
+	return "_" + name
+}
+
+// scanStrings appends the first column of query's rows to out.
+func scanStrings(ctx context.Context, q schema.Querier, query string, args []any, out *[]string) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return err
+		}
+		*out = append(*out, s)
+	}
+	return rows.Err()
+}
+
+func quoteAll(names []string) []string {
+	out := slices.Clone(names)
+	for i, n := range out {
+		out[i] = schema.QuoteIdent(n)
+	}
+	return out
+}
+
+// Phase is the phase of the running (or last) Run.
+func (a *OnlineAlter) Phase() Phase {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.phase
+}
+
+func (a *OnlineAlter) setPhase(p Phase) {
+	a.mu.Lock()
+	a.phase = p
+	a.mu.Unlock()
+}

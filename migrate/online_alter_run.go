@@ -1,0 +1,583 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shiftgate/shiftgate/internal/apply"
+	"github.com/shiftgate/shiftgate/internal/binlog"
+	"github.com/shiftgate/shiftgate/internal/checkpoint"
+	"github.com/shiftgate/shiftgate/internal/conn"
+	"github.com/shiftgate/shiftgate/internal/copyengine"
+	"github.com/shiftgate/shiftgate/internal/keyset"
+	"github.com/shiftgate/shiftgate/internal/rowchange"
+	"github.com/shiftgate/shiftgate/internal/schema"
+)
+
+// alterRun is one Run of an OnlineAlter.
+type alterRun struct {
+	a        *OnlineAlter
+	progress ProgressFunc
+	report   *Report
+	facts    *alterFacts
+	// db runs the DDL, the locks and the checkpoint; readers and writers
+	// are the copy's, with their sessions.
+	db, readers, writers *sql.DB
+	table                *copyengine.Table
+	tr                   *tableRun
+	shadowDef            *schema.TableDef
+
+	app        *apply.Applier
+	stream     *binlog.Stream
+	stopStream func() // stops the stream and waits for it; nil when none runs
+	streamDone chan struct{}
+	streamErr  error
+	swapped    bool
+	emitMu     sync.Mutex
+}
+
+// Run changes the table. See Executor for the contract and OnlineAlter for
+// the method, the cut-over and what an interruption leaves. Progress
+// carries the Phase: copying, catching up, verifying, cutting over, done.
+func (a *OnlineAlter) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
+	if !a.running.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("migrate: online alter of %s: %w", a.name(), ErrRunning)
+	}
+	defer a.running.Store(false)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("migrate: online alter of %s: nothing changed: %w", a.name(), err)
+	}
+	r := &alterRun{a: a, progress: progress, report: &Report{Scope: a.scope(), Started: time.Now()}}
+	err := r.run(ctx)
+	r.report.Duration = time.Since(r.report.Started)
+	if r.table != nil {
+		r.report.Tables = []TableReport{{Name: a.table, TargetName: a.shadowName(), Rows: r.table.Rows(), Done: r.swapped, Bytes: r.table.Bytes(), Chunks: r.table.Chunks()}}
+		r.report.Rows, r.report.Bytes = r.table.Rows(), r.table.Bytes()
+	} else {
+		r.report.Tables = []TableReport{{Name: a.table, TargetName: a.table, Done: err == nil}}
+	}
+	if err != nil {
+		a.setPhase(PhaseFailed)
+		a.logger().Error("online alter failed", "table", a.name(), "err", err)
+		return r.report, fmt.Errorf("migrate: online alter of %s: %w", a.name(), err)
+	}
+	a.setPhase(PhaseDone)
+	r.emit()
+	a.logger().Info("online alter done", "table", a.name(), "rows", r.report.Rows, "duration", r.report.Duration)
+	return r.report, nil
+}
+
+func (r *alterRun) run(ctx context.Context) (err error) {
+	a := r.a
+	threads := a.cfg.threads
+	if r.db, err = a.cfg.open(ctx, Source, a.dsn, 16, nil, true); err != nil {
+		return err
+	}
+	defer r.db.Close()
+	if r.readers, err = a.cfg.open(ctx, Source, a.dsn, threads, conn.ReaderSession().Params(), false); err != nil {
+		return err
+	}
+	defer r.readers.Close()
+	if r.writers, err = a.cfg.open(ctx, Source, a.dsn, threads, conn.WriterSession(conn.WriterOptions{Strict: true}).Params(), true); err != nil {
+		return err
+	}
+	defer r.writers.Close()
+	release, err := conn.Lock(ctx, r.db, "shiftgate."+a.key(), 0)
+	if errors.Is(err, conn.ErrLocked) {
+		return a.tableErr(fmt.Errorf("%w: another online alter of the table holds %w", ErrRunning, err))
+	}
+	if err != nil {
+		return a.tableErr(err)
+	}
+	defer release()
+	if err := a.checkpoint.Prepare(ctx, r.db); err != nil {
+		return a.err("checkpoint", err)
+	}
+	plan, f, err := a.planOn(ctx, r.db, &Plan{Scope: a.scope()})
+	if err != nil {
+		return err
+	}
+	r.facts = f
+	defer func() {
+		if r.stopStream != nil {
+			r.stopStream()
+		}
+		if r.app != nil {
+			_ = r.app.Close()
+		}
+		if err != nil && ctx.Err() != nil && !r.swapped {
+			if aerr := a.cleanup(context.WithoutCancel(ctx), r.db); aerr != nil {
+				err = fmt.Errorf("%w; removing the shadow table: %w", err, aerr)
+			} else {
+				err = fmt.Errorf("%w: aborted, the table is untouched and the shadow table removed", err)
+			}
+		}
+	}()
+	switch {
+	case plan.Alter.Resume == resumeSwapped:
+		a.logger().Info("online alter: the swap of an interrupted run happened, finishing", "table", a.name())
+		r.swapped = true
+		return r.finish(ctx)
+	case plan.Alter.Method == "native":
+		a.setPhase(PhaseCuttingOver)
+		if _, err := r.db.ExecContext(ctx, a.statement()+", ALGORITHM=INSTANT"); err != nil {
+			return a.tableErr(fmt.Errorf("native ALTER with ALGORITHM=INSTANT: %w", err))
+		}
+		r.swapped = true
+		return nil
+	}
+	if err := r.prepare(ctx, plan.Alter.Resume); err != nil {
+		return err
+	}
+	if plan.Alter.Resume != resumeStream {
+		if err := r.copy(ctx); err != nil {
+			return err
+		}
+	}
+	return r.follow(ctx)
+}
+
+// sentryComment marks the cut-over's sentry table.
+const sentryComment = "shiftgate online alter: cut-over sentry"
+
+// prepare creates the shadow table on a fresh start (recording the run
+// and the position), or loads the copy's checkpoint on a resume, and
+// readies the copy engine's table.
+func (r *alterRun) prepare(ctx context.Context, resume string) error {
+	a, f := r.a, r.facts
+	shadow := schema.QualifiedName(a.database, a.shadowName())
+	if resume == "" {
+		if f.run != nil && f.shadow { // an earlier run stopped before its position: start over
+			if _, err := r.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+shadow); err != nil {
+				return a.err("table "+shadow, fmt.Errorf("drop: %w", err))
+			}
+		}
+		if err := r.createShadow(ctx); err != nil {
+			return err
+		}
+	}
+	var err error
+	if r.shadowDef, err = schema.LoadTable(ctx, r.db, a.database, a.shadowName()); err != nil {
+		return a.err("table "+shadow, err)
+	}
+	ct := &copyTable{def: f.def, target: a.shadowName(), key: f.key}
+	for _, c := range f.def.Columns {
+		if dc := r.shadowDef.Column(c.Name); dc != nil && !dc.Generated {
+			ct.columns = append(ct.columns, c)
+		}
+	}
+	t := &copyengine.Table{Database: a.database, Name: a.table, Key: f.key, Estimate: f.def.Rows,
+		Sizer: keyset.NewSizer(a.cfg.chunkTime, firstChunkRows, minChunkRows, maxChunkRows)}
+	if f.def.Rows > 0 {
+		t.AvgRowBytes = f.def.DataLength / f.def.Rows
+	}
+	tr := &tableRun{Table: t, ct: ct, method: WriteInsert}
+	var loadOK bool
+	t.SelectList, tr.load, tr.insertHead, tr.kinds, t.KeyPos, loadOK = tableStatements(ct, a.database)
+	if v, err := schema.Variable(ctx, r.db, "local_infile"); err == nil && v == "ON" && loadOK {
+		tr.method = WriteLoadData
+	}
+	r.table, r.tr = t, tr
+	r.report.WriteMethod = tr.method.String()
+	if resume == "" {
+		segs, err := copyengine.CutSegments(ctx, r.readers, t, a.cfg.threads, a.cfg.segmentRows)
+		if err != nil {
+			return a.tableErr(err)
+		}
+		cps := make([]checkpoint.Segment, len(segs))
+		for i, sg := range segs {
+			cps[i] = checkpoint.Segment{Table: a.shadowName(), Index: sg.Index, Lower: sg.Lower, Upper: sg.Upper}
+		}
+		run := checkpoint.Run{Target: a.key(), Source: conn.Endpoint(a.dsn), SourceDB: a.database, Tables: []string{a.table + "=" + a.shadowName()}}
+		if err := inTx(ctx, r.db, func(tx *sql.Tx) error { return a.checkpoint.Start(ctx, tx, run, cps) }); err != nil {
+			return a.err("checkpoint", err)
+		}
+		// Every change after this position is applied to the shadow once
+		// the copy, which reads after it, is done.
+		pos, err := binlog.CurrentPosition(ctx, r.db, f.flavor)
+		if err != nil {
+			return a.err(serverFault, err)
+		}
+		if err := a.checkpoint.SavePosition(ctx, r.db, a.key(), Position{GTID: pos}); err != nil {
+			return a.err("checkpoint", err)
+		}
+		f.run = &checkpoint.Run{Position: Position{GTID: pos}, State: checkpoint.Copying}
+		t.Segments = segs
+	} else {
+		segs, err := a.checkpoint.LoadSegments(ctx, r.db, a.key(), func(string) (keyset.Key, bool) { return f.key, true })
+		if err != nil {
+			return a.err("checkpoint", err)
+		}
+		for _, sg := range segs[a.shadowName()] {
+			t.Segments = append(t.Segments, resumeSegment(sg))
+		}
+		r.report.Resumed = true
+	}
+	r.report.Position = f.run.Position
+	t.Init()
+	return nil
+}
+
+// createShadow creates the shadow table as the original is, its foreign
+// keys renamed, and runs the ALTER on it.
+func (r *alterRun) createShadow(ctx context.Context) error {
+	a := r.a
+	shadow := schema.QualifiedName(a.database, a.shadowName())
+	var name, create string
+	if err := r.db.QueryRowContext(ctx, "SHOW CREATE TABLE "+a.name()).Scan(&name, &create); err != nil {
+		return a.tableErr(err)
+	}
+	head := "CREATE TABLE " + schema.QuoteIdent(a.table)
+	if !strings.HasPrefix(create, head) {
+		return a.tableErr(fmt.Errorf("SHOW CREATE TABLE starts unexpectedly: %.60q", create))
+	}
+	create = "CREATE TABLE " + shadow + create[len(head):]
+	for _, fk := range r.facts.def.ForeignKeys {
+		create = strings.Replace(create, "CONSTRAINT "+schema.QuoteIdent(fk.Name)+" FOREIGN KEY", "CONSTRAINT "+schema.QuoteIdent(shadowFKName(fk.Name))+" FOREIGN KEY", 1)
+	}
+	if _, err := r.db.ExecContext(ctx, create); err != nil {
+		return a.err("table "+shadow, fmt.Errorf("create: %w", err))
+	}
+	if _, err := r.db.ExecContext(ctx, "ALTER TABLE "+shadow+" "+a.clause); err != nil {
+		_, _ = r.db.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+shadow)
+		return a.tableErr(fmt.Errorf("%w: the ALTER fails on the shadow table: %w", ErrAlterClause, err))
+	}
+	a.logger().Info("online alter: shadow table created", "table", a.name(), "shadow", a.shadowName())
+	return nil
+}
+
+// copy copies the rows into the shadow table with the copy engine.
+func (r *alterRun) copy(ctx context.Context) error {
+	a := r.a
+	a.setPhase(PhaseCopying)
+	readers := make([]*sql.Conn, a.cfg.threads)
+	for i := range readers {
+		c, err := r.readers.Conn(ctx)
+		if err != nil {
+			return a.err(serverFault, err)
+		}
+		defer c.Close()
+		readers[i] = c
+	}
+	r.emit()
+	cfg := a.cfg.engineConfig(a.cfg.engineChunkBytes(), r.emit, func(object string, err error) error { return a.err(object, err) })
+	if err := copyengine.Run(ctx, cfg, []*copyengine.Table{r.table}, readers, &alterWriter{r: r}); err != nil {
+		return err
+	}
+	if err := a.checkpoint.Finish(ctx, r.db, a.key()); err != nil {
+		return a.err("checkpoint", err)
+	}
+	r.emit()
+	return nil
+}
+
+// alterWriter writes the copy's chunks into the shadow table, each with
+// its checkpoint in one transaction.
+type alterWriter struct{ r *alterRun }
+
+func (w *alterWriter) NewBatch() copyengine.Batch {
+	r := w.r
+	capBytes := r.a.cfg.engineChunkBytes()
+	return &copierBatch{runs: map[*copyengine.Table]*tableRun{r.table: r.tr}, data: make([]byte, 0, capBytes+capBytes/8)}
+}
+
+func (w *alterWriter) Open(ctx context.Context, thread int) (copyengine.ThreadWriter, error) {
+	c, err := w.r.writers.Conn(ctx)
+	if err != nil {
+		return nil, w.r.a.err(serverFault, err)
+	}
+	return &alterThread{r: w.r, conn: c, handler: fmt.Sprintf("shiftgate-osc-%s-%d", w.r.a.key(), thread)}, nil
+}
+
+type alterThread struct {
+	r       *alterRun
+	conn    *sql.Conn
+	handler string
+}
+
+func (w *alterThread) Close() {
+	mysql.DeregisterReaderHandler(w.handler)
+	w.conn.Close()
+}
+
+func (w *alterThread) Write(ctx context.Context, ch *copyengine.Chunk) error {
+	a, b := w.r.a, ch.Batch.(*copierBatch)
+	object := "table " + schema.QualifiedName(a.database, a.shadowName())
+	return inConnTx(ctx, w.conn, func(tx *sql.Tx) error {
+		if ch.Rows > 0 {
+			n, err := b.write(ctx, tx, w.handler)
+			if err != nil {
+				return a.err(object, err)
+			}
+			if n != int64(ch.Rows) {
+				return a.err(object, fmt.Errorf("%d of %d rows of a chunk were written: the shadow skipped rows", n, ch.Rows))
+			}
+		}
+		if err := a.checkpoint.SaveChunk(ctx, tx, a.key(), a.shadowName(), ch.Segment.Index, ch.Last, int64(ch.Rows), int64(b.Len()), ch.Final); err != nil {
+			return a.err("checkpoint", err)
+		}
+		return nil
+	})
+}
+
+func (w *alterThread) Finish(context.Context, *copyengine.Table) error { return nil }
+
+// inConnTx runs fn in a transaction on c and commits it.
+func inConnTx(ctx context.Context, c *sql.Conn, fn func(*sql.Tx) error) error {
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// openStream starts the applier (saving the copy's position as the
+// stream's first) and the stream of the table's changes into the shadow,
+// from the saved position.
+func (r *alterRun) openStream(ctx context.Context) error {
+	a, f := r.a, r.facts
+	id, err := conn.Identify(ctx, r.db)
+	if err != nil {
+		return a.err(serverFault, err)
+	}
+	src := rowchange.Table{Schema: a.database, Name: a.table}
+	flavor := f.flavor
+	r.app, err = apply.New(r.db, a.checkpoint, a.key(), a.database,
+		apply.WithTables(map[rowchange.Table]rowchange.Table{src: {Schema: a.database, Name: a.shadowName()}}),
+		apply.WithDroppedColumns(), apply.WithReplaceRows(), apply.WithSource(id.String()), apply.WithLogger(a.logger()),
+		apply.WithCovered(func(stored, position string) (bool, error) { return binlog.PositionContains(flavor, stored, position) }))
+	if err != nil {
+		return err
+	}
+	st, err := r.app.Start(ctx)
+	if err != nil {
+		return a.err("checkpoint", err)
+	}
+	start := f.run.Position.GTID
+	if st != nil {
+		start = st.Position
+	} else {
+		if err := r.app.Apply(ctx, rowchange.Txn{Position: start}); err != nil {
+			return a.err("checkpoint", err)
+		}
+		if err := r.app.Flush(ctx); err != nil {
+			return a.err("checkpoint", err)
+		}
+	}
+	if r.stream, err = binlog.New(binlog.Config{DSN: a.dsn.FormatDSN(), ServerID: a.cfg.serverID, Tables: []rowchange.Table{src},
+		Start: start, DDL: binlog.DDLStop, Heartbeat: syncHeartbeat, Logger: a.logger()}); err != nil {
+		return err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	r.streamDone = done
+	go func() {
+		defer close(done)
+		r.streamErr = r.stream.Run(sctx, r.app)
+	}()
+	r.stopStream = func() {
+		cancel()
+		<-done
+		r.stopStream = nil
+	}
+	return nil
+}
+
+// closeStream stops the stream and closes the applier, its last position
+// saved.
+func (r *alterRun) closeStream(ctx context.Context) error {
+	if r.stopStream != nil {
+		r.stopStream()
+	}
+	if r.app == nil {
+		return nil
+	}
+	err := r.app.Flush(context.WithoutCancel(ctx))
+	_ = r.app.Close()
+	r.app = nil
+	return err
+}
+
+// catchUp waits until the shadow holds the changes up to position, at
+// most wait (0: no limit).
+func (r *alterRun) catchUp(ctx context.Context, position string, wait time.Duration) error {
+	var deadline time.Time
+	if wait > 0 {
+		deadline = time.Now().Add(wait)
+	}
+	lastEmit := time.Now()
+	for {
+		ok, err := binlog.PositionContains(r.facts.flavor, r.app.Stats().Position, position)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return fmt.Errorf("%w: the shadow did not catch up with %s within %s (it holds %s)", errCatchUp, position, wait, r.app.Stats().Position)
+		}
+		if time.Since(lastEmit) >= r.a.cfg.progressInterval {
+			lastEmit = time.Now()
+			r.emit()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.streamDone:
+			return fmt.Errorf("following the binary log: %w", r.streamErr)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// errCatchUp is a catch-up that took longer than a lock may be held.
+var errCatchUp = errors.New("catch-up too slow")
+
+// follow applies the table's changes to the shadow until it is close
+// behind, then cuts over.
+func (r *alterRun) follow(ctx context.Context) error {
+	a := r.a
+	a.setPhase(PhaseCatchingUp)
+	if err := r.openStream(ctx); err != nil {
+		return err
+	}
+	// Catch up until one round takes less than the lock wait: the lag
+	// left is what a lock has to wait for.
+	for {
+		pos, err := binlog.CurrentPosition(ctx, r.db, r.facts.flavor)
+		if err != nil {
+			return a.err(serverFault, err)
+		}
+		begin := time.Now()
+		if err := r.catchUp(ctx, pos, 0); err != nil {
+			return a.tableErr(err)
+		}
+		if time.Since(begin) < a.cfg.lockWait/2 {
+			break
+		}
+	}
+	r.emit()
+	return r.cutover(ctx)
+}
+
+// finish removes what the change leaves after the swap: its checkpoint
+// and, WithDropOld, the original table.
+func (r *alterRun) finish(ctx context.Context) error {
+	a := r.a
+	ctx = context.WithoutCancel(ctx)
+	if err := r.closeStream(ctx); err != nil {
+		a.logger().Warn("online alter: saving the stream's last position", "err", err)
+	}
+	if err := a.checkpoint.Forget(ctx, r.db, a.key(), a.key()); err != nil {
+		return a.err("checkpoint", fmt.Errorf("the table was changed, but: %w", err))
+	}
+	if a.cfg.dropOld {
+		old := schema.QualifiedName(a.database, a.oldName())
+		if _, err := r.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+old); err != nil {
+			return a.err("table "+old, fmt.Errorf("the table was changed, but dropping the original: %w", err))
+		}
+	}
+	return nil
+}
+
+// Abort removes what an interrupted change left: the shadow table, a
+// cut-over's sentry and the checkpoint. The table itself is untouched; a
+// change whose swap happened is left as it is (Run finishes it). It is
+// refused while Run runs.
+func (a *OnlineAlter) Abort(ctx context.Context) error {
+	if !a.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("migrate: online alter of %s: abort: %w", a.name(), ErrRunning)
+	}
+	defer a.running.Store(false)
+	db, err := openSide(ctx, Source, a.dsn, conn.Options{Timeouts: a.cfg.timeouts, MaxConns: 2, Logger: a.logger()})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	release, err := conn.Lock(ctx, db, "shiftgate."+a.key(), 0)
+	if err != nil {
+		return a.tableErr(fmt.Errorf("abort: %w", err))
+	}
+	defer release()
+	if err := a.cleanup(ctx, db); err != nil {
+		return fmt.Errorf("migrate: online alter of %s: abort: %w", a.name(), err)
+	}
+	return nil
+}
+
+// cleanup drops the shadow table and the sentry and forgets the
+// checkpoint, unless the swap happened.
+func (a *OnlineAlter) cleanup(ctx context.Context, db *sql.DB) error {
+	shadow, old, err := a.helperTables(ctx, db)
+	if err != nil {
+		return a.tableErr(err)
+	}
+	if !shadow && old == "table" {
+		return nil // swapped: nothing to remove
+	}
+	if shadow {
+		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+schema.QualifiedName(a.database, a.shadowName())); err != nil {
+			return a.err("table "+schema.QualifiedName(a.database, a.shadowName()), fmt.Errorf("drop: %w", err))
+		}
+	}
+	if old == "sentry" {
+		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+schema.QualifiedName(a.database, a.oldName())); err != nil {
+			return a.err("table "+schema.QualifiedName(a.database, a.oldName()), fmt.Errorf("drop: %w", err))
+		}
+	}
+	if err := a.checkpoint.Check(ctx, db); err != nil {
+		return a.err("checkpoint", err)
+	}
+	if run, err := a.checkpoint.LoadRun(ctx, db, a.key()); err != nil || run == nil {
+		return err
+	}
+	if err := a.checkpoint.Forget(ctx, db, a.key(), a.key()); err != nil {
+		return a.err("checkpoint", err)
+	}
+	a.logger().Info("online alter: shadow table and checkpoint removed", "table", a.name())
+	return nil
+}
+
+// emit reports progress.
+func (r *alterRun) emit() {
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	if r.progress == nil {
+		return
+	}
+	p := Progress{Phase: r.a.Phase(), TablesTotal: 1, Elapsed: time.Since(r.report.Started), Table: r.a.table}
+	if t := r.table; t != nil {
+		p.Rows, p.Bytes, p.RowsEstimate = t.Rows(), t.Bytes(), max(t.Estimate, t.Rows())
+		if secs := p.Elapsed.Seconds(); secs > 0 && p.Phase == PhaseCopying {
+			p.RowsPerSecond = float64(t.Rows()-t.StartRows()) / secs
+			p.BytesPerSecond = float64(t.Bytes()) / secs
+			if p.RowsPerSecond > 0 && p.RowsEstimate > p.Rows {
+				p.ETA = time.Duration(float64(p.RowsEstimate-p.Rows) / p.RowsPerSecond * float64(time.Second))
+			}
+		}
+		p.Tables = []TableProgress{{Name: t.Name, Rows: p.Rows, Bytes: p.Bytes, RowsEstimate: p.RowsEstimate, Done: r.swapped, ETA: p.ETA}}
+	}
+	if r.app != nil {
+		st := r.app.Stats()
+		p.AppliedRows, p.AppliedTxns, p.ApplyRowsPerSecond, p.StreamPosition = st.Rows, st.Txns, st.RowsPerSecond, st.Position
+		if r.stream != nil {
+			p.Lag = r.stream.Stats().Behind
+		}
+	}
+	if r.swapped {
+		p.TablesDone, p.Table = 1, ""
+	}
+	r.progress(p)
+}
