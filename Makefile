@@ -4,11 +4,11 @@
 
 GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-TEST_PACKAGES := mariadb-server mariadb-client
-BENCH_PACKAGES := $(TEST_PACKAGES) mydumper
+TEST_PACKAGES := mariadb-server mariadb-client chromium
+BENCH_PACKAGES := $(TEST_PACKAGES) mydumper sysbench
 BIN           := $(CURDIR)/bin
 
-.PHONY: test demo console bench deps bench-deps lint
+.PHONY: test demo console bench bench-sync deps bench-deps lint
 
 test: deps lint
 	$(GO) test -race -timeout 14m ./...
@@ -28,6 +28,9 @@ console: deps
 
 bench: bench-deps
 	$(GO) run ./examples/benchcopy
+
+bench-sync: bench-deps
+	$(GO) run ./examples/benchsync
 
 deps:
 	@./.ci/install-packages $(TEST_PACKAGES)
