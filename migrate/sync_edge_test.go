@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,4 +174,49 @@ func TestSyncOptionsRefuseKillWithALock(t *testing.T) {
 	assert.Contains(t, err.Error(), "WithDrainWait")
 	_, err = migrate.NewSync("u@tcp(h:1)/", "u@tcp(h:2)/", "x", migrate.WithFence(migrate.FenceAccounts, "app@%"), migrate.WithDrainWait(time.Second, true))
 	require.NoError(t, err)
+}
+
+// A copy read after its position (here: without a snapshot, the source
+// changed before the first chunk) holds a unique value that the replay
+// first gives to another row: the catch-up to the copy's end converges
+// instead of failing on the duplicate, and the target ends equal.
+func TestSyncConvergesOverACopyNewerThanItsPosition(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	src, dst := servers[0], servers[1]
+	name := sandboxtest.NewDatabase(t, src, "syncconv")
+	target := sandboxtest.NewDatabase(t, dst, "syncconv")
+	sandboxtest.Exec(t, sandboxtest.Open(t, dst, ""), "DROP DATABASE `"+target+"`")
+	db := sandboxtest.Open(t, src, name)
+	sandboxtest.Exec(t, db, "CREATE TABLE acct (id INT PRIMARY KEY, u INT NULL UNIQUE)", "INSERT INTO acct VALUES (1, 1)")
+	var once sync.Once
+	moveUnique := migrate.ThrottlerFunc(func(ctx context.Context, table string) error {
+		once.Do(func() {
+			// After the copy's position, before its first chunk: u = 20
+			// goes to row 3, then moves to row 4.
+			sandboxtest.Exec(t, db, "INSERT INTO acct VALUES (3, 20)", "UPDATE acct SET u = NULL WHERE id = 3", "INSERT INTO acct VALUES (4, 20)")
+		})
+		return nil
+	})
+	s, err := migrate.NewSync(src.DSN(""), dst.DSN(""), name, migrate.WithTargetDatabase(target),
+		migrate.WithSnapshot(migrate.SnapshotNone), migrate.WithThrottler(moveUnique))
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	done := make(chan struct{})
+	go func() { defer close(done); _, err := s.Run(ctx, nil); errc <- err }()
+	waitPhase(t, s, migrate.PhaseInSync, done)
+	sandboxtest.Exec(t, db, "UPDATE acct SET u = 5 WHERE id = 1")
+	_, err = s.Cutover(ctx)
+	require.NoError(t, err)
+	require.NoError(t, <-errc)
+	var rows []string
+	r, err := sandboxtest.Open(t, dst, target).Query("SELECT CONCAT(id, ':', IFNULL(u, 'null')) FROM acct ORDER BY id")
+	require.NoError(t, err)
+	defer r.Close()
+	for r.Next() {
+		var v string
+		require.NoError(t, r.Scan(&v))
+		rows = append(rows, v)
+	}
+	assert.Equal(t, []string{"1:5", "3:null", "4:20"}, rows)
 }

@@ -26,7 +26,8 @@ type syncRun struct {
 	// streamDone is closed when the stream's Run returned streamErr.
 	streamDone chan struct{}
 	streamErr  error
-	copied     int64 // rows of the copy
+	copied     int64  // rows of the copy
+	source     string // the source server's identity, saved with the stream
 	// switched is set once the host's switch returned: the application
 	// writes the target, and Run must end.
 	switched bool
@@ -107,6 +108,11 @@ func (r *syncRun) run(ctx context.Context) (err error) {
 	}
 	r.facts = facts
 	if !facts.copied {
+		// A new move, or one whose copy did not finish: no stream of an
+		// earlier move into this database may resume.
+		if err := s.copier.checkpoint.DeleteStream(ctx, r.dst, s.streamName()); err != nil {
+			return s.targetErr("stream "+s.streamName(), err)
+		}
 		if err := r.copy(ctx); err != nil {
 			return err
 		}
@@ -156,11 +162,8 @@ func (r *syncRun) openStream(ctx context.Context) error {
 	if err != nil {
 		return s.sourceErr(serverFault, err)
 	}
-	flavor := facts.flavor
-	r.app, err = apply.New(r.dst, s.copier.checkpoint, s.streamName(), s.copier.cfg.targetDatabase,
-		apply.WithTables(facts.tables), apply.WithSource(id.String()), apply.WithLogger(s.logger()),
-		apply.WithCovered(func(stored, position string) (bool, error) { return binlog.PositionContains(flavor, stored, position) }))
-	if err != nil {
+	r.source = id.String()
+	if r.app, err = r.newApplier(s.streamName()); err != nil {
 		return err
 	}
 	st, err := r.app.Start(ctx)
@@ -168,26 +171,112 @@ func (r *syncRun) openStream(ctx context.Context) error {
 		return s.targetErr("stream "+s.streamName(), err)
 	}
 	if st == nil {
-		// The first position is the copy's: saved now, so that a crash
-		// from here on resumes the stream, not the copy.
-		if err := r.app.Apply(ctx, rowchange.Txn{Position: facts.start}); err != nil {
-			return s.targetErr("stream "+s.streamName(), err)
-		}
-		if err := r.app.Flush(ctx); err != nil {
-			return s.targetErr("stream "+s.streamName(), err)
+		if err := r.converge(ctx); err != nil {
+			return err
 		}
 	} else {
 		facts.start = st.Position
 	}
-	tables := make([]rowchange.Table, 0, len(facts.tables))
-	for t := range facts.tables {
+	r.stream, err = r.newStream(facts.start)
+	return err
+}
+
+// newApplier returns an applier of the stream called name into the
+// target's moved tables.
+func (r *syncRun) newApplier(name string, opts ...apply.Option) (*apply.Applier, error) {
+	s, flavor := r.s, r.facts.flavor
+	return apply.New(r.dst, s.copier.checkpoint, name, s.copier.cfg.targetDatabase, append([]apply.Option{
+		apply.WithTables(r.facts.tables), apply.WithSource(r.source), apply.WithLogger(s.logger()),
+		apply.WithCovered(func(stored, position string) (bool, error) { return binlog.PositionContains(flavor, stored, position) }),
+	}, opts...)...)
+}
+
+// newStream returns a stream of the moved tables from position start.
+func (r *syncRun) newStream(start string) (*binlog.Stream, error) {
+	s := r.s
+	tables := make([]rowchange.Table, 0, len(r.facts.tables))
+	for t := range r.facts.tables {
 		tables = append(tables, t)
 	}
-	r.stream, err = binlog.New(binlog.Config{
-		DSN: s.source.FormatDSN(), ServerID: s.cfg.serverID, Tables: tables, Start: facts.start,
+	return binlog.New(binlog.Config{
+		DSN: s.source.FormatDSN(), ServerID: s.cfg.serverID, Tables: tables, Start: start,
 		DDL: s.cfg.ddl.binlogPolicy(), Heartbeat: syncHeartbeat, Logger: s.logger(),
 	})
-	return err
+}
+
+// converge applies the source's binary log from the copy's position to the
+// source's position now, writing rows with REPLACE, and then saves that
+// position as the stream's first. A copy that was resumed, or read without
+// a snapshot, holds rows newer than its position: replaying onto them, a
+// secondary unique value may sit on a row that a later change of the same
+// replay moves away, and REPLACE removes such a row only for a later
+// change to put it back; once the target holds the position read after
+// the copy ended, every row is the source's and the stream goes on with
+// the strict method. A crash during it converges again from the copy's
+// position.
+func (r *syncRun) converge(ctx context.Context) error {
+	s, facts := r.s, r.facts
+	name := s.streamName() + ".converge"
+	store := s.copier.checkpoint
+	if err := store.DeleteStream(ctx, r.dst, name); err != nil {
+		return s.targetErr("stream "+name, err)
+	}
+	end, err := binlog.CurrentPosition(ctx, r.src, facts.flavor)
+	if err != nil {
+		return s.sourceErr(serverFault, err)
+	}
+	position := facts.start
+	if done, err := binlog.PositionContains(facts.flavor, position, end); err != nil {
+		return err
+	} else if !done {
+		conv, err := r.newApplier(name, apply.WithReplaceRows())
+		if err != nil {
+			return err
+		}
+		defer conv.Close()
+		stream, err := r.newStream(position)
+		if err != nil {
+			return err
+		}
+		if position, err = r.applyUntil(ctx, stream, conv, end); err != nil {
+			return fmt.Errorf("catching up to the end of the copy: %w", err)
+		}
+		if err := store.DeleteStream(ctx, r.dst, name); err != nil {
+			return s.targetErr("stream "+name, err)
+		}
+	}
+	// The first position of the stream: saved now, so that a crash from
+	// here on resumes the stream, not the copy.
+	if err := r.app.Apply(ctx, rowchange.Txn{Position: position}); err != nil {
+		return s.targetErr("stream "+s.streamName(), err)
+	}
+	if err := r.app.Flush(ctx); err != nil {
+		return s.targetErr("stream "+s.streamName(), err)
+	}
+	facts.start = position
+	return nil
+}
+
+// applyUntil runs stream into app until app holds position end, and
+// returns the position app holds.
+func (r *syncRun) applyUntil(ctx context.Context, stream *binlog.Stream, app *apply.Applier, end string) (string, error) {
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(sctx, app) }()
+	for {
+		held := app.Stats().Position
+		if ok, err := binlog.PositionContains(r.facts.flavor, held, end); err != nil || ok {
+			stop()
+			<-done
+			return held, err
+		}
+		select {
+		case err := <-done:
+			return "", err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // follow runs the stream and watches it: lag, phase, progress, cutover

@@ -123,3 +123,15 @@ func (s *Store) SaveStream(ctx context.Context, tx Execer, name string, st Strea
 
 // errDupEntry is ER_DUP_ENTRY.
 const errDupEntry = 1062
+
+// DeleteStream removes the stream called name (nothing when there is none
+// or no checkpoint database yet), so that a new stream of that name starts
+// afresh.
+func (s *Store) DeleteStream(ctx context.Context, db Execer, name string) error {
+	_, err := db.ExecContext(ctx, "DELETE FROM "+s.table("stream_positions")+" WHERE stream = ?", name)
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049) { // no table, no database
+		return nil
+	}
+	return err
+}
