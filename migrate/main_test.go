@@ -20,12 +20,16 @@ import (
 var servers []*sandbox.Server
 
 func TestMain(m *testing.M) {
-	// The resume tests run this binary again as the copier or split they kill.
+	// The resume tests run this binary again as the copier, split or merge
+	// they kill.
 	if spec := os.Getenv(copierChildEnv); spec != "" {
 		os.Exit(copierChild(spec))
 	}
 	if spec := os.Getenv(splitChildEnv); spec != "" {
 		os.Exit(splitChild(spec))
+	}
+	if spec := os.Getenv(mergeChildEnv); spec != "" {
+		os.Exit(mergeChild(spec))
 	}
 	os.Exit(sandboxtest.Main(sandboxtest.Examples(m, &servers, prepareExamples), 2, &servers))
 }

@@ -41,12 +41,26 @@ type SplitOption interface {
 	applySplit(*config) error
 }
 
+// MergeOption configures a Merge (NewMerge).
+type MergeOption interface {
+	applyMerge(*config) error
+}
+
 // EngineOption is an option of the executors that copy with the copy
-// engine (chunked reads, checkpoints): it is a CopierOption and a
-// SplitOption.
+// engine (chunked reads, checkpoints): it is a CopierOption, a
+// SplitOption and a MergeOption.
 type EngineOption interface {
 	CopierOption
 	SplitOption
+	MergeOption
+}
+
+// RowsOption is an option of every executor that copies rows into tables
+// it creates: Pipe, Copier, Split and Merge.
+type RowsOption interface {
+	CopyOption
+	SplitOption
+	MergeOption
 }
 
 // CopyOption is an option both copy executors take: it is a PipeOption
@@ -56,12 +70,11 @@ type CopyOption interface {
 	CopierOption
 }
 
-// ExecutorOption is an option every executor takes: it is a CopyOption
+// ExecutorOption is an option every executor takes: it is a RowsOption
 // and a StatementsOption.
 type ExecutorOption interface {
-	CopyOption
+	RowsOption
 	StatementsOption
-	SplitOption
 }
 
 // copyOption is an option of Pipe and Copier.
@@ -77,12 +90,22 @@ func (o executorOption) applyPipe(c *config) error           { return o(&c.execu
 func (o executorOption) applyCopier(c *config) error         { return o(&c.executorConfig) }
 func (o executorOption) applyStatements(s *Statements) error { return o(&s.executorConfig) }
 func (o executorOption) applySplit(c *config) error          { return o(&c.executorConfig) }
+func (o executorOption) applyMerge(c *config) error          { return o(&c.executorConfig) }
 
 // engineOption is an option of Copier and Split.
 type engineOption func(*config) error
 
 func (o engineOption) applyCopier(c *config) error { return o(c) }
 func (o engineOption) applySplit(c *config) error  { return o(c) }
+func (o engineOption) applyMerge(c *config) error  { return o(c) }
+
+// rowsOption is an option of Pipe, Copier, Split and Merge.
+type rowsOption func(*config) error
+
+func (o rowsOption) applyPipe(c *config) error   { return o(c) }
+func (o rowsOption) applyCopier(c *config) error { return o(c) }
+func (o rowsOption) applySplit(c *config) error  { return o(c) }
+func (o rowsOption) applyMerge(c *config) error  { return o(c) }
 
 // splitOption is an option only a Split takes.
 type splitOption func(*config) error
@@ -197,10 +220,11 @@ func WithTargetDatabase(name string) CopyOption {
 }
 
 // WithReplace allows the copy to drop and replace target tables that already
-// hold rows. Without it such tables make Plan and Run fail with ErrNotEmpty
-// before anything is changed.
-func WithReplace() CopyOption {
-	return copyOption(func(c *config) error { c.replace = true; return nil })
+// hold rows (a Split's shard tables, a Merge's target table). Without it
+// such tables make Plan and Run fail with ErrNotEmpty before anything is
+// changed. It never drops the tables of a copy it resumes.
+func WithReplace() RowsOption {
+	return rowsOption(func(c *config) error { c.replace = true; return nil })
 }
 
 // WithoutObjects leaves the given kinds of schema object out of the copy.
@@ -305,8 +329,8 @@ func WithTimeouts(connect, read, write time.Duration) ExecutorOption {
 
 // WithProgressInterval sets how often Run reports progress between table
 // boundaries (default 1s).
-func WithProgressInterval(d time.Duration) CopyOption {
-	return copyOption(func(c *config) error {
+func WithProgressInterval(d time.Duration) RowsOption {
+	return rowsOption(func(c *config) error {
 		if d <= 0 {
 			return optionError("WithProgressInterval", "%v is not positive", d)
 		}

@@ -5,11 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -45,7 +43,8 @@ import (
 //     in the transaction that rewinds its checkpoint, the rows of the key
 //     range past that point) and continues from there, so it ends with
 //     every source row exactly once, in its shard.
-//   - Shard tables that hold rows this split did not write are refused.
+//   - Shard tables that hold rows this split did not write are refused
+//     (WithReplace drops them).
 type Split struct {
 	source                     *mysql.Config
 	database, table, keyColumn string
@@ -78,12 +77,7 @@ func NewSplit(sourceDSN, database, table, keyColumn string, router shard.Router,
 	if err != nil {
 		return nil, err
 	}
-	cfg := config{
-		executorConfig:   executorConfig{logger: slog.New(slog.DiscardHandler)},
-		progressInterval: time.Second,
-		copierConfig: copierConfig{threads: defaultThreads, memoryBudget: defaultMemoryBudget, chunkTime: defaultChunkTime,
-			segmentRows: defaultSegmentRows, checkpointDB: defaultCheckpointDB},
-	}
+	cfg := defaultEngineConfig()
 	s := &Split{source: src, database: database, table: table, keyColumn: keyColumn, router: router}
 	if err := s.configure(targets, &cfg, opts); err != nil {
 		return nil, fmt.Errorf("migrate: split %s: %w", schema.QualifiedName(database, table), err)
@@ -108,52 +102,12 @@ func (s *Split) configure(targets map[string]string, cfg *config, opts []SplitOp
 	if s.keyColumn == "" && cfg.keyExpr == "" {
 		return fmt.Errorf("no key column")
 	}
-	if s.router == nil {
-		return fmt.Errorf("no router")
+	var err error
+	if s.locs, s.instances, err = groupLocations(s.router, targets, cfg.checkpointDB); err != nil {
+		return err
 	}
-	s.locs = s.router.Locations()
-	if len(s.locs) == 0 {
-		return fmt.Errorf("the router lists no location")
-	}
-	seen := map[shard.Location]bool{}
-	numbers := map[int]bool{}
-	byName := map[string]*splitInstance{}
-	for i, l := range s.locs {
-		if err := schema.ValidateName("database", l.Database); err != nil {
-			return fmt.Errorf("shard %d: %w", l.Shard, err)
-		}
-		if err := schema.ValidateName("table", l.Table); err != nil {
-			return fmt.Errorf("shard %d: %w", l.Shard, err)
-		}
-		if strings.EqualFold(l.Database, cfg.checkpointDB) {
-			return fmt.Errorf("shard %d: database %s is the checkpoint database", l.Shard, schema.QuoteIdent(l.Database))
-		}
-		if numbers[l.Shard] {
-			return fmt.Errorf("shard %d is listed twice", l.Shard)
-		}
-		numbers[l.Shard] = true
-		k := shard.Location{Instance: l.Instance, Database: l.Database, Table: l.Table}
-		if seen[k] {
-			return fmt.Errorf("shard %d: location %s is listed twice", l.Shard, l)
-		}
-		seen[k] = true
-		in := byName[l.Instance]
-		if in == nil {
-			dsn, ok := targets[l.Instance]
-			if !ok {
-				return fmt.Errorf("shard %d: no target DSN for instance %q", l.Shard, l.Instance)
-			}
-			c, err := parseDSN(Target, dsn)
-			if err != nil {
-				return err
-			}
-			in = &splitInstance{name: l.Instance, cfg: c, keyDB: l.Database}
-			byName[l.Instance] = in
-			s.instances = append(s.instances, in)
-		}
-		in.locs = append(in.locs, i)
-		in.keyDB = min(in.keyDB, l.Database)
-		if c := in.cfg; c.Addr == s.source.Addr && c.Net == s.source.Net && l.Database == s.database && l.Table == s.table {
+	for _, l := range s.locs {
+		if c := instanceOf(s.instances, l).cfg; c.Addr == s.source.Addr && c.Net == s.source.Net && l.Database == s.database && l.Table == s.table {
 			return fmt.Errorf("%w: shard %d is the source table", ErrSameDatabase, l.Shard)
 		}
 	}
@@ -250,14 +204,14 @@ func (s *Split) plan(ctx context.Context) (*Plan, *splitFacts, error) {
 	for i, l := range s.locs {
 		tp := TablePlan{Name: s.table, TargetName: l.String(), Engine: f.def.Engine, Rows: expected[i], TargetExists: f.exists[i], TargetHasRows: hasRows[i],
 			Key: f.key.Columns, CreateTable: s.createStatement(f, l), Resume: f.resume}
-		if hasRows[i] && !f.resume {
+		if hasRows[i] && !f.resume && !s.cfg.replace {
 			notEmpty = append(notEmpty, l.String())
 		}
 		plan.Tables = append(plan.Tables, tp)
 	}
 	if len(notEmpty) > 0 {
 		problems = append(problems, &EndpointError{Side: Target, Endpoint: plan.Target, Object: "shards " + strings.Join(notEmpty, ", "),
-			Err: fmt.Errorf("%w: they hold rows that this split did not write", ErrNotEmpty)})
+			Err: fmt.Errorf("%w: they hold rows that this split did not write (WithReplace drops them)", ErrNotEmpty)})
 	}
 	plan.Locks, plan.Steps = s.describe(plan, f)
 	return plan, f, errors.Join(problems...)

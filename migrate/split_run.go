@@ -461,19 +461,23 @@ func (b *splitBatch) Add(row []sql.RawBytes) error {
 	if err != nil {
 		return err
 	}
-	buf := b.bufs[i]
-	before := len(buf)
-	for c := range b.selected {
-		if c > 0 {
-			buf = append(buf, '\t')
-		}
-		buf = rowcodec.AppendLoadField(buf, row[c])
-	}
-	buf = append(buf, '\n')
+	buf := appendLoadRow(b.bufs[i], row[:b.selected])
+	before := len(b.bufs[i])
 	b.bufs[i] = buf
 	b.rows[i]++
 	b.n += len(buf) - before
 	return nil
+}
+
+// appendLoadRow appends row as one line of LOAD DATA fields.
+func appendLoadRow(buf []byte, row []sql.RawBytes) []byte {
+	for c, v := range row {
+		if c > 0 {
+			buf = append(buf, '\t')
+		}
+		buf = rowcodec.AppendLoadField(buf, v)
+	}
+	return append(buf, '\n')
 }
 
 func (b *splitBatch) Len() int { return b.n }

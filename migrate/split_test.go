@@ -192,6 +192,11 @@ func TestSplitIntoShards(t *testing.T) {
 			// split does not replace them.
 			_, err = l.split(t).Plan(ctx)
 			require.ErrorIs(t, err, migrate.ErrNotEmpty)
+			// WithReplace drops them and splits again.
+			sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], l.Source), "UPDATE test SET name = CONCAT(name, 'x') WHERE id % 5 = 0")
+			_, err = l.split(t, migrate.WithReplace()).Run(ctx, nil)
+			require.NoError(t, err)
+			assertSplit(t, l)
 		})
 	}
 }
