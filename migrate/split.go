@@ -43,6 +43,9 @@ import (
 //     in the transaction that rewinds its checkpoint, the rows of the key
 //     range past that point) and continues from there, so it ends with
 //     every source row exactly once, in its shard.
+//   - When the source writes a binary log, the report carries its
+//     position at the snapshot (Report.Position, see Report.PositionNote),
+//     recorded with the checkpoints, where a later binlog sync continues.
 //   - Shard tables that hold rows this split did not write are refused
 //     (WithReplace drops them).
 type Split struct {
@@ -139,6 +142,7 @@ type splitFacts struct {
 	ct       *copyTable // the source table as tableStatements reads it
 	create   string     // SHOW CREATE TABLE without foreign keys; createHead names the table
 	keyKind  shard.KeyKind
+	binlog   bool // the source writes a binary log: its position goes into the report
 	resume   bool
 	exists   []bool // by location
 	runs     []*checkpoint.Run
@@ -242,6 +246,11 @@ func (s *Split) planSource(ctx context.Context, src *sql.DB, f *splitFacts) erro
 		return s.sourceErr(object, fmt.Errorf("unexpected SHOW CREATE TABLE output: %.60q", f.create))
 	}
 	f.create = withoutForeignKeys(f.create)
+	if v, err := schema.Variable(ctx, src, "log_bin"); err != nil {
+		return s.sourceErr(serverFault, err)
+	} else {
+		f.binlog = v == "ON"
+	}
 	rows, err := src.QueryContext(ctx, "SELECT "+s.routeExpr()+" FROM "+schema.QualifiedName(s.database, s.table)+" LIMIT 0")
 	if err != nil {
 		return s.sourceErr(object, fmt.Errorf("sharding key: %w", err))
@@ -402,6 +411,12 @@ func (s *Split) describe(plan *Plan, f *splitFacts) (locks, steps []string) {
 	}
 	if create > 0 {
 		steps = append(steps, fmt.Sprintf("%d of the %d shard tables do not exist yet", create, len(plan.Tables)))
+	}
+	switch {
+	case f.binlog && f.resume:
+		steps = append(steps, "keep the first run's source binlog position: the split is not consistent with it (its rows come from several snapshots)")
+	case f.binlog:
+		steps = append(steps, "record the source binlog file, position and GTID of the snapshot on every shard server, for a later sync")
 	}
 	steps = append(steps,
 		fmt.Sprintf("read %s in keyset chunks with %d thread(s), route each row on %s, and write each chunk with LOAD DATA, one transaction with its checkpoint per shard server", schema.QualifiedName(s.database, s.table), s.cfg.threads, s.routeExpr()),

@@ -162,7 +162,7 @@ func (r *splitRun) run(ctx context.Context) (err error) {
 	if s.cfg.snapshot == SnapshotConsistent {
 		method = snapshot.BackupStage
 	}
-	snap, err := snapshot.Open(ctx, snapshot.Options{Method: method}, snapshot.Group{DB: r.src, N: threads})
+	snap, err := snapshot.Open(ctx, snapshot.Options{Method: method, Position: r.facts.binlog}, snapshot.Group{DB: r.src, N: threads})
 	if err != nil {
 		var ge *snapshot.GroupError
 		if errors.As(err, &ge) {
@@ -173,6 +173,9 @@ func (r *splitRun) run(ctx context.Context) (err error) {
 	defer snap.Close()
 	r.report.CommitsBlocked = snap.Blocked
 	r.report.Consistent = method == snapshot.BackupStage && !r.report.Resumed
+	if err := r.position(ctx, snap.Position); err != nil {
+		return r.incomplete(err)
+	}
 	s.cfg.logger.Info("split started", "table", s.table, "shards", len(s.locs), "servers", len(s.instances), "threads", threads, "resumed", r.report.Resumed)
 	r.emit()
 	cfg := s.cfg.engineConfig(r.capBytes, r.emit, s.sourceErr)
@@ -185,6 +188,30 @@ func (r *splitRun) run(ctx context.Context) (err error) {
 		}
 	}
 	r.emit()
+	return nil
+}
+
+// position records the source's binlog position on every shard server
+// (a resumed split keeps the first run's, which SavePosition does not
+// overwrite) and puts the first run's into the report.
+func (r *splitRun) position(ctx context.Context, p snapshot.Position) error {
+	s := r.s
+	if p.IsZero() {
+		return nil
+	}
+	for i, in := range s.instances {
+		if err := s.checkpoint.SavePosition(ctx, r.dsts[i], in.keyDB, p); err != nil {
+			return in.targetErr("checkpoint", err)
+		}
+	}
+	run, err := s.checkpoint.LoadRun(ctx, r.dsts[0], s.instances[0].keyDB)
+	if err == nil && run == nil {
+		err = fmt.Errorf("the run of the split: %w", ErrNotFound)
+	}
+	if err != nil {
+		return s.instances[0].targetErr("checkpoint", err)
+	}
+	r.report.Position = run.Position
 	return nil
 }
 

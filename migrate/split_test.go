@@ -185,6 +185,8 @@ func TestSplitIntoShards(t *testing.T) {
 			report, err := s.Run(ctx, func(p migrate.Progress) { last = p })
 			require.NoError(t, err)
 			assert.Equal(t, int64(rows), report.Rows)
+			assert.False(t, report.Position.IsZero(), "the source's binlog position at the snapshot")
+			assert.True(t, report.Consistent)
 			assert.Equal(t, 1, last.TablesDone)
 			assertSplit(t, l)
 
@@ -310,6 +312,8 @@ func TestSplitResumesAfterSIGKILL(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, report.Resumed)
 	assert.Equal(t, int64(total), report.Rows)
+	assert.False(t, report.Position.IsZero(), "the first run's position")
+	assert.Contains(t, report.PositionNote(), "NOT consistent")
 	assertSplit(t, l)
 }
 
