@@ -145,9 +145,9 @@ func TestMergeResumesAfterSIGKILL(t *testing.T) {
 		t.Skip("kills child processes for several seconds")
 	}
 	ctx := context.Background()
-	const total = 20_000
+	const total = 40_000
 	m := newMerge(t, "two", total)
-	m.Split.RowsPerSecond = 4_000
+	m.Split.RowsPerSecond = 3_000
 	spec, err := json.Marshal(m)
 	require.NoError(t, err)
 	copied := func() int64 {
@@ -176,10 +176,12 @@ func TestMergeResumesAfterSIGKILL(t *testing.T) {
 		}
 		n := copied()
 		t.Logf("attempt %d: the checkpoint counts %d rows", attempt+1, n)
-		switch {
-		case n == 0:
+		if n == total {
+			t.Fatal("the merge finished before it was killed: slow it down")
+		}
+		if n == 0 {
 			delay += delay / 2
-		case n < total:
+		} else {
 			partial++
 		}
 	}

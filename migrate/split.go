@@ -57,6 +57,9 @@ type Split struct {
 	cfg                        config
 	checkpoint                 *checkpoint.Store
 	running                    atomic.Bool
+	// skip marks the locations whose rows are not written (a Rebalance's
+	// rows that stay where they are); nil writes every row.
+	skip []bool
 }
 
 var _ Executor = (*Split)(nil)
@@ -193,7 +196,10 @@ func (s *Split) plan(ctx context.Context) (*Plan, *splitFacts, error) {
 	f.exists = make([]bool, len(s.locs))
 	f.runs = make([]*checkpoint.Run, len(s.instances))
 	hasRows := make([]bool, len(s.locs))
-	resumable := true
+	// A split resumes when every server holds its run and one at least
+	// is still copying: a run killed while it marked the servers done one
+	// by one has some done and others not.
+	resumable, copying := true, false
 	for i, in := range s.instances {
 		run, err := s.planInstance(ctx, in, f.exists, hasRows)
 		if err != nil {
@@ -201,9 +207,10 @@ func (s *Split) plan(ctx context.Context) (*Plan, *splitFacts, error) {
 			continue
 		}
 		f.runs[i] = run
-		resumable = resumable && run != nil && run.State == checkpoint.Copying && run.Matches(conn.Endpoint(s.source), s.database, s.pairs(in))
+		resumable = resumable && run != nil && run.Matches(conn.Endpoint(s.source), s.database, s.pairs(in))
+		copying = copying || run != nil && run.State == checkpoint.Copying
 	}
-	f.resume = resumable && len(problems) == 0
+	f.resume = resumable && copying && len(problems) == 0
 	var notEmpty []string
 	for i, l := range s.locs {
 		tp := TablePlan{Name: s.table, TargetName: l.String(), Engine: f.def.Engine, Rows: expected[i], TargetExists: f.exists[i], TargetHasRows: hasRows[i],

@@ -449,7 +449,7 @@ type splitWriter struct{ r *splitRun }
 
 func (w *splitWriter) NewBatch() copyengine.Batch {
 	r := w.r
-	return &splitBatch{routing: newRouting(r.s.router, r.s.locs, r.facts.keyKind), selected: r.selected, routePos: r.routePos,
+	return &splitBatch{routing: newRouting(r.s.router, r.s.locs, r.facts.keyKind), skip: r.s.skip, selected: r.selected, routePos: r.routePos,
 		bufs: make([][]byte, len(r.s.locs)), rows: make([]int, len(r.s.locs))}
 }
 
@@ -470,6 +470,7 @@ func (w *splitWriter) Open(ctx context.Context, thread int) (copyengine.ThreadWr
 // splitBatch is a chunk's rows as LOAD DATA fields, by location.
 type splitBatch struct {
 	routing            *routing
+	skip               []bool // Split.skip
 	selected, routePos int
 	bufs               [][]byte
 	rows               []int
@@ -487,6 +488,9 @@ func (b *splitBatch) Add(row []sql.RawBytes) error {
 	i, err := b.routing.route(row[b.routePos])
 	if err != nil {
 		return err
+	}
+	if b.skip != nil && b.skip[i] {
+		return nil
 	}
 	buf := appendLoadRow(b.bufs[i], row[:b.selected])
 	before := len(b.bufs[i])

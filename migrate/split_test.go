@@ -98,6 +98,10 @@ func newSplitLayout(t *testing.T, kind string, rows int) splitLayout {
 	case "four":
 		l.Layout = shard.Layout{Method: shard.MD5, Shards: 32, TablesPerDatabase: 8, Database: base + "_{m}", Table: "test_{n}",
 			Instances: []shard.Instance{{Name: "a", Databases: "1-2"}, {Name: "b", Databases: "3-4"}}}
+	case "rb-from":
+		// A Rebalance's from layout: 4 tables in database 1 on b.
+		l.Layout = shard.Layout{Method: shard.MD5, Shards: 4, TablesPerDatabase: 4, Database: base + "_{m}", Table: "test_{n}",
+			Instances: []shard.Instance{{Name: "b", Databases: "1"}}}
 	default:
 		t.Fatalf("unknown layout %q", kind)
 	}
@@ -348,6 +352,21 @@ func TestSplitRewindsAServerThatIsAhead(t *testing.T) {
 	l.RowsPerSecond = 0
 	report, err := l.split(t).Run(ctx, nil)
 	require.NoError(t, err)
+	assert.True(t, report.Resumed)
+	assertSplit(t, l)
+}
+
+// TestSplitResumesBetweenFinishes: a split killed while it marked its
+// servers done one by one (one done, the other still copying) finishes
+// when run again instead of refusing its own rows.
+func TestSplitResumesBetweenFinishes(t *testing.T) {
+	ctx := context.Background()
+	l := newSplitLayout(t, "two", 3_000)
+	_, err := l.split(t).Run(ctx, nil)
+	require.NoError(t, err)
+	sandboxtest.Exec(t, sandboxtest.Open(t, servers[1], ""), "UPDATE `"+l.CheckpointDB+"`.copy_runs SET state = 'copying'")
+	report, err := l.split(t).Run(ctx, nil)
+	require.NoError(t, err, "the rerun resumes")
 	assert.True(t, report.Resumed)
 	assertSplit(t, l)
 }

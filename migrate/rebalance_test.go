@@ -1,0 +1,104 @@
+package migrate_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/migrate"
+	"github.com/shiftgate/shiftgate/shard"
+)
+
+// TestRebalanceDoublesShards moves md5 over 4 tables on server b to md5
+// over 8 tables, the new four in a database on server a: half of each
+// source shard's rows move. After the run every row is in its new shard;
+// the moved rows are still in their sources until the host deletes them,
+// and then the new layout holds every row exactly once. A second run
+// changes nothing.
+func TestRebalanceDoublesShards(t *testing.T) {
+	ctx := context.Background()
+	l := newSplitLayout(t, "rb-from", 8_000)
+	_, err := l.split(t).Run(ctx, nil)
+	require.NoError(t, err)
+	from := l.Layout
+	to := from
+	to.Shards = 8
+	to.Instances = []shard.Instance{{Name: "b", Databases: "1"}, {Name: "a", Databases: "2"}}
+	newDB := l.router().Locations()[0].Database[:len(l.router().Locations()[0].Database)-1] + "2"
+	t.Cleanup(func() {
+		for _, s := range servers {
+			if db, err := s.Open(""); err == nil {
+				_, _ = db.Exec("DROP DATABASE IF EXISTS `" + newDB + "`")
+				for n := 1; n <= 4; n++ {
+					_, _ = db.Exec(fmt.Sprintf("DROP DATABASE IF EXISTS `%s_rb%d`", l.CheckpointDB, n))
+				}
+				db.Close()
+			}
+		}
+	})
+	plan, err := shard.NewPlan(&from, &to)
+	require.NoError(t, err)
+	require.Equal(t, shard.MoveRows, plan.Sources[0].Action)
+
+	rebalance := func() *migrate.Rebalance {
+		rb, err := migrate.NewRebalance(&from, &to, plan, "name", l.Targets, migrate.WithCheckpointDatabase(l.CheckpointDB),
+			migrate.WithChunkRows(500), migrate.WithThreads(2))
+		require.NoError(t, err)
+		return rb
+	}
+	p, err := rebalance().Plan(ctx)
+	require.NoError(t, err)
+	assert.Len(t, p.Tables, 4*7, "each source's staging tables but its own")
+	report, err := rebalance().Run(ctx, nil)
+	require.NoError(t, err)
+	require.Len(t, report.Tables, 4)
+	assert.True(t, report.Tables[0].Done)
+	for _, s := range servers {
+		var n int
+		require.NoError(t, sandboxtest.Open(t, s, "").QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?", l.CheckpointDB+"\\_rb%").Scan(&n))
+		assert.Zero(t, n, "staging databases dropped on %s", s.Addr())
+	}
+
+	// The host's step: delete from each source the rows that moved.
+	moved := deleteMoved(t, l, to)
+	assert.InDelta(t, 4_000, moved, 400, "half the rows moved")
+	l.Layout = to
+	assertSplit(t, l)
+
+	// Run again: nothing to do, nothing written twice.
+	_, err = rebalance().Run(ctx, nil)
+	require.NoError(t, err)
+	assertSplit(t, l)
+}
+
+// deleteMoved deletes from the source tables of l the rows whose key
+// routes elsewhere under layout to, and returns how many.
+func deleteMoved(t *testing.T, l splitLayout, to shard.Layout) int {
+	r, err := to.Router()
+	require.NoError(t, err)
+	total := 0
+	for _, loc := range l.router().Locations() {
+		db := sandboxtest.Open(t, l.server(loc.Instance), loc.Database)
+		rows, err := db.Query("SELECT id, name FROM `" + loc.Table + "`")
+		require.NoError(t, err)
+		var gone []int64
+		for rows.Next() {
+			var id int64
+			var name string
+			require.NoError(t, rows.Scan(&id, &name))
+			if dst, err := r.Route(shard.String(name)); assert.NoError(t, err) && (dst.Instance != loc.Instance || dst.Database != loc.Database || dst.Table != loc.Table) {
+				gone = append(gone, id)
+			}
+		}
+		require.NoError(t, rows.Err())
+		for _, id := range gone {
+			sandboxtest.Exec(t, db, fmt.Sprintf("DELETE FROM `%s` WHERE id = %d", loc.Table, id))
+		}
+		total += len(gone)
+	}
+	return total
+}
