@@ -31,7 +31,14 @@ import (
 //  2. Publish. For each staging table, one transaction on its server
 //     inserts its rows into the target table (created LIKE the staging
 //     table when missing) and empties the staging table; a rerun finds it
-//     empty and inserts nothing. Then the staging databases are dropped.
+//     empty and inserts nothing. Run publishes only into tables the old
+//     layout does not have, which nothing reads yet. A target table that
+//     is also a table of the old layout (md5 over 3 shards to 4: shard 1
+//     receives from shards 2 and 3) is live: rows published into it would
+//     show up twice in the old layout's cross-shard queries. Its staging
+//     tables wait for Publish, which the host calls at cutover, once the
+//     old layout no longer serves. A staging database is dropped when all
+//     its tables are published.
 //
 // Rows that moved stay in their source shards as well: the copy is
 // checked (each split's shard tables against its checkpoints, before
@@ -49,6 +56,7 @@ import (
 // staging database name).
 type Rebalance struct {
 	plan    *shard.Plan
+	old     map[shard.Location]bool // the old layout's tables, Shard 0
 	steps   []*rebalanceStep
 	cfg     config
 	running atomic.Bool
@@ -97,6 +105,11 @@ func (rb *Rebalance) configure(from, to *shard.Layout, keyColumn string, servers
 	rb.cfg = defaultEngineConfig()
 	if err := applyOptions(opts, SplitOption.applySplit, &rb.cfg); err != nil {
 		return err
+	}
+	rb.old = map[shard.Location]bool{}
+	for _, l := range ra.Locations() {
+		l.Shard = 0
+		rb.old[l] = true
 	}
 	for i, sp := range rb.plan.Sources {
 		if sp.Location != ra.Locations()[i] {
@@ -220,7 +233,7 @@ func (rb *Rebalance) Plan(ctx context.Context) (*Plan, error) {
 		}
 	}
 	plan.Steps = append(plan.Steps,
-		"publish: on each target server, insert each staging table's rows into its target table (created when missing) and empty the staging table in one transaction; drop the staging databases",
+		"publish: on each target server, insert each staging table's rows into its target table (created when missing) and empty the staging table in one transaction; drop the staging databases. Staging tables whose target is a table of the old layout wait for Publish, at cutover",
 		"the moved rows stay in their source shards: delete them once the new layout is verified and serves (the host's step)")
 	return plan, errors.Join(problems...)
 }
@@ -279,9 +292,38 @@ func (rb *Rebalance) run(ctx context.Context, progress ProgressFunc, report *Rep
 		tr.Done = true
 		report.Tables = append(report.Tables, tr)
 	}
-	for _, st := range rb.steps {
-		if err := rb.publish(ctx, st); err != nil {
+	for i, st := range rb.steps {
+		n, err := rb.publish(ctx, st, false)
+		if err != nil {
 			return &IncompleteError{Op: "rebalance: publish", Err: err, Remedy: "run the same rebalance again: it publishes what the staging tables still hold"}
+		}
+		if n > 0 {
+			report.Tables[i].TargetName += fmt.Sprintf(": %d staging table(s) wait for Publish (their targets are tables of the old layout)", n)
+			rb.cfg.logger.Info("rebalance: staging tables wait for Publish", "source", st.source.String(), "tables", n)
+		}
+	}
+	return nil
+}
+
+// Publish publishes every staging table, also those whose target is a
+// table of the old layout (see Rebalance): call it at cutover, after Run
+// returned nil and once the old layout serves no reads that those rows
+// would distort. Like Run's publishing it is safe to repeat.
+func (rb *Rebalance) Publish(ctx context.Context) error {
+	if !rb.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("migrate: rebalance: %w", ErrRunning)
+	}
+	defer rb.running.Store(false)
+	for _, st := range rb.steps {
+		done, err := st.finished(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate: rebalance: %w", err)
+		}
+		if !done {
+			return fmt.Errorf("migrate: rebalance: source shard %s: not copied yet: Run the rebalance first", st.source)
+		}
+		if _, err := rb.publish(ctx, st, true); err != nil {
+			return &IncompleteError{Op: "rebalance: publish", Err: err, Remedy: "call Publish again: it publishes what the staging tables still hold"}
 		}
 	}
 	return nil
@@ -302,50 +344,64 @@ func stepProgress(progress ProgressFunc, step, steps int, source shard.Location)
 	}
 }
 
-// publish moves each of the step's staging tables into its target table,
-// one transaction per table, and drops the staging database of each
-// server.
-func (rb *Rebalance) publish(ctx context.Context, st *rebalanceStep) error {
+// publish moves the step's staging tables into their target tables, one
+// transaction per table: all of them, or (all false) those whose target
+// is not a table of the old layout. It drops a server's staging database
+// when nothing is left in it, and returns the staging tables left waiting
+// for Publish.
+func (rb *Rebalance) publish(ctx context.Context, st *rebalanceStep, all bool) (int, error) {
 	s := st.split
+	waiting := 0
 	for _, in := range s.instances {
 		db, err := s.cfg.open(ctx, Target, in.cfg, 2, conn.WriterSession(conn.WriterOptions{}).Params(), true)
 		if err != nil {
-			return err
+			return waiting, err
 		}
-		err = rb.publishInstance(ctx, db, st, in)
+		n, err := rb.publishInstance(ctx, db, st, in, all)
 		db.Close()
+		waiting += n
 		if err != nil {
-			return err
+			return waiting, err
 		}
 	}
-	return nil
+	return waiting, nil
 }
 
-func (rb *Rebalance) publishInstance(ctx context.Context, db *sql.DB, st *rebalanceStep, in *splitInstance) error {
+func (rb *Rebalance) publishInstance(ctx context.Context, db *sql.DB, st *rebalanceStep, in *splitInstance, all bool) (waiting int, err error) {
 	s := st.split
 	staging := rb.stagingDatabase(st.source.Shard)
 	tables, err := schema.Tables(ctx, db, staging)
 	if err != nil {
-		return in.targetErr("database "+schema.QuoteIdent(staging), err)
+		return waiting, in.targetErr("database "+schema.QuoteIdent(staging), err)
 	}
 	for _, li := range in.locs {
 		stage, target := s.locs[li], st.targets[li]
-		if !hasTable(tables, stage.Table) {
+		if !hasTable(tables, stage.Table) || s.skip[li] {
 			continue
 		}
 		from := schema.QualifiedName(stage.Database, stage.Table)
+		if live := (shard.Location{Instance: target.Instance, Database: target.Database, Table: target.Table}); !all && rb.old[live] {
+			rows, err := schema.HasRows(ctx, db, stage.Database, stage.Table)
+			if err != nil {
+				return waiting, in.targetErr("table "+from, err)
+			}
+			if rows {
+				waiting++
+			}
+			continue
+		}
 		to := schema.QualifiedName(target.Database, target.Table)
 		for _, stmt := range []string{
 			"CREATE DATABASE IF NOT EXISTS " + schema.QuoteIdent(target.Database),
 			"CREATE TABLE IF NOT EXISTS " + to + " LIKE " + from,
 		} {
 			if _, err := db.ExecContext(ctx, stmt); err != nil {
-				return in.targetErr("table "+to, err)
+				return waiting, in.targetErr("table "+to, err)
 			}
 		}
 		def, err := schema.LoadTable(ctx, db, stage.Database, stage.Table)
 		if err != nil {
-			return in.targetErr("table "+from, err)
+			return waiting, in.targetErr("table "+from, err)
 		}
 		cols := def.InsertableColumns()
 		names := make([]string, len(cols))
@@ -364,14 +420,17 @@ func (rb *Rebalance) publishInstance(ctx context.Context, db *sql.DB, st *rebala
 			return err
 		})
 		if err != nil {
-			return in.targetErr("table "+to, err)
+			return waiting, in.targetErr("table "+to, err)
 		}
 		rb.cfg.logger.Info("rebalance published", "source", st.source.String(), "target", target.String(), "rows", moved)
 	}
-	if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+schema.QuoteIdent(staging)); err != nil {
-		return in.targetErr("database "+schema.QuoteIdent(staging), err)
+	if waiting > 0 {
+		return waiting, nil
 	}
-	return nil
+	if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+schema.QuoteIdent(staging)); err != nil {
+		return waiting, in.targetErr("database "+schema.QuoteIdent(staging), err)
+	}
+	return 0, nil
 }
 
 func hasTable(tables []schema.Table, name string) bool {

@@ -102,3 +102,43 @@ func deleteMoved(t *testing.T, l splitLayout, to shard.Layout) int {
 	}
 	return total
 }
+
+// TestRebalanceIntoLiveTables moves md5 over 4 tables to md5 over 6 in the
+// same database: tables 1-4 are in both layouts, so the rows they receive
+// wait in staging until Publish (at cutover), and the old layout's tables
+// keep exactly their rows until then.
+func TestRebalanceIntoLiveTables(t *testing.T) {
+	ctx := context.Background()
+	l := newSplitLayout(t, "rb-from", 6_000)
+	_, err := l.split(t).Run(ctx, nil)
+	require.NoError(t, err)
+	from := l.Layout
+	to := from
+	to.Shards, to.TablesPerDatabase = 6, 6
+	t.Cleanup(func() {
+		if db, err := servers[1].Open(""); err == nil {
+			for n := 1; n <= 4; n++ {
+				_, _ = db.Exec(fmt.Sprintf("DROP DATABASE IF EXISTS `%s_rb%d`", l.CheckpointDB, n))
+			}
+			db.Close()
+		}
+	})
+	plan, err := shard.NewPlan(&from, &to)
+	require.NoError(t, err)
+	rb, err := migrate.NewRebalance(&from, &to, plan, "name", l.Targets, migrate.WithCheckpointDatabase(l.CheckpointDB), migrate.WithChunkRows(500))
+	require.NoError(t, err)
+	report, err := rb.Run(ctx, nil)
+	require.NoError(t, err)
+	assert.Contains(t, report.Tables[0].TargetName, "wait for Publish")
+
+	db := sandboxtest.Open(t, servers[1], l.router().Locations()[0].Database)
+	var old int
+	require.NoError(t, db.QueryRow("SELECT (SELECT COUNT(*) FROM test_1) + (SELECT COUNT(*) FROM test_2) + (SELECT COUNT(*) FROM test_3) + (SELECT COUNT(*) FROM test_4)").Scan(&old))
+	assert.Equal(t, 6_000, old, "the old layout's tables hold their rows and no others before Publish")
+
+	require.NoError(t, rb.Publish(ctx))
+	require.NoError(t, rb.Publish(ctx), "publishing again is harmless")
+	deleteMoved(t, l, to)
+	l.Layout = to
+	assertSplit(t, l)
+}
