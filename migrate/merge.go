@@ -86,7 +86,7 @@ func defaultEngineConfig() config {
 		executorConfig:   executorConfig{logger: slog.New(slog.DiscardHandler)},
 		progressInterval: time.Second,
 		copierConfig: copierConfig{threads: defaultThreads, memoryBudget: defaultMemoryBudget, chunkTime: defaultChunkTime,
-			segmentRows: defaultSegmentRows, checkpointDB: defaultCheckpointDB},
+			segmentRows: defaultSegmentRows, checkpointDB: defaultCheckpointDB, deferIndexes: true},
 	}
 }
 
@@ -228,6 +228,7 @@ type mergeFacts struct {
 	columns   []schema.Column // the first shard's insertable columns
 	sourceDB  schema.Database
 	create    string // the target's CREATE TABLE
+	deferred  []deferredClause
 	exists    bool
 	hasRows   bool
 	resume    bool
@@ -260,7 +261,8 @@ func (m *Merge) plan(ctx context.Context) (*Plan, *mergeFacts, error) {
 	for i, l := range m.locs {
 		plan.Tables = append(plan.Tables, TablePlan{Name: l.String(), TargetName: schema.QualifiedName(m.database, m.table), Engine: f.defs[i].Engine,
 			Rows: f.defs[i].Rows, DataBytes: f.defs[i].DataLength, IndexBytes: f.defs[i].IndexLength, TargetExists: f.exists, TargetHasRows: f.hasRows,
-			Key: f.keys[i].Columns, CreateTable: f.create, Resume: f.resume})
+			Key: f.keys[i].Columns, CreateTable: f.create, Resume: f.resume, DeferredIndexes: clauseNames(f.deferred),
+			AfterRows: addClauses(schema.QualifiedName(m.database, m.table), f.deferred)})
 	}
 	if f.resume {
 		for i := range plan.Tables {
@@ -324,7 +326,21 @@ func (m *Merge) firstShard(ctx context.Context, db *sql.DB, f *mergeFacts) error
 		return fmt.Errorf("unexpected SHOW CREATE TABLE output: %.60q", f.create)
 	}
 	f.create = createHead.ReplaceAllLiteralString(withoutForeignKeys(f.create), "CREATE TABLE "+schema.QualifiedName(m.database, m.table)+" (")
-	return nil
+	f.create, f.deferred, err = m.cfg.deferSecondary(def, f.create)
+	return err
+}
+
+// deferSecondary takes the secondary indexes out of create, the CREATE
+// TABLE of a table like def, when WithDeferredIndexes says so.
+func (c *config) deferSecondary(def *schema.TableDef, create string) (string, []deferredClause, error) {
+	if !c.deferIndexes {
+		return create, nil, nil
+	}
+	keep := map[string]bool{}
+	if ix, err := def.RowKey(); err == nil {
+		keep[ix.Name] = true
+	}
+	return deferClauses(create, keep)
 }
 
 // sameColumns reports how shard i's columns differ from the first
@@ -406,5 +422,5 @@ func (m *Merge) describe(f *mergeFacts) (locks, steps []string) {
 	}
 	return locks, append(steps,
 		fmt.Sprintf("read the %d shard tables in keyset chunks with %d thread(s) per shard server and write each chunk with LOAD DATA, one transaction with its checkpoint", len(m.locs), m.cfg.threads),
-		"check that the target table holds the rows the checkpoints count")
+		"add the deferred secondary indexes, if any, once every shard is in; check that the target table holds the rows the checkpoints count")
 }

@@ -243,7 +243,8 @@ func (r *mergeRun) createTarget(ctx context.Context) error {
 	return nil
 }
 
-// check compares the target's rows with the checkpoints' count.
+// check adds the deferred indexes and compares the target's rows with the
+// checkpoints' count.
 func (r *mergeRun) check(ctx context.Context) error {
 	m := r.m
 	run, err := m.checkpoint.LoadRun(ctx, r.dst, m.database)
@@ -252,6 +253,17 @@ func (r *mergeRun) check(ctx context.Context) error {
 	}
 	if err != nil {
 		return m.targetErr("checkpoint", err)
+	}
+	if len(r.facts.deferred) > 0 {
+		c, err := r.dst.Conn(ctx)
+		if err != nil {
+			return m.targetErr(m.targetTable(), err)
+		}
+		err = addDeferred(ctx, c, m.cfg.logger, m.database, m.table, r.facts.deferred)
+		c.Close()
+		if err != nil {
+			return m.targetErr(m.targetTable(), err)
+		}
 	}
 	var have int64
 	if err := r.dst.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+schema.QualifiedName(m.database, m.table)).Scan(&have); err != nil {

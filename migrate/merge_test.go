@@ -78,6 +78,8 @@ func TestMergeShards(t *testing.T) {
 	assert.Equal(t, 32, last.TablesDone)
 	assert.True(t, report.Consistent)
 	assertMerged(t, m)
+	assertIndex(t, servers[1], m.Database, "test", "addTime")
+	assert.Equal(t, []string{"addTime"}, plan.Tables[0].DeferredIndexes)
 
 	// Again: the target holds rows of a finished merge, which a merge does
 	// not replace unless told to.

@@ -142,8 +142,9 @@ type splitFacts struct {
 	def      *schema.TableDef
 	sourceDB schema.Database
 	key      keyset.Key
-	ct       *copyTable // the source table as tableStatements reads it
-	create   string     // SHOW CREATE TABLE without foreign keys; createHead names the table
+	ct       *copyTable       // the source table as tableStatements reads it
+	create   string           // SHOW CREATE TABLE without foreign keys; createHead names the table
+	deferred []deferredClause // secondary indexes added after the rows (WithDeferredIndexes)
 	keyKind  shard.KeyKind
 	binlog   bool // the source writes a binary log: its position goes into the report
 	resume   bool
@@ -214,7 +215,8 @@ func (s *Split) plan(ctx context.Context) (*Plan, *splitFacts, error) {
 	var notEmpty []string
 	for i, l := range s.locs {
 		tp := TablePlan{Name: s.table, TargetName: l.String(), Engine: f.def.Engine, Rows: expected[i], TargetExists: f.exists[i], TargetHasRows: hasRows[i],
-			Key: f.key.Columns, CreateTable: s.createStatement(f, l), Resume: f.resume}
+			Key: f.key.Columns, CreateTable: s.createStatement(f, l), Resume: f.resume,
+			DeferredIndexes: clauseNames(f.deferred), AfterRows: addClauses(schema.QualifiedName(l.Database, l.Table), f.deferred)}
 		if hasRows[i] && !f.resume && !s.cfg.replace {
 			notEmpty = append(notEmpty, l.String())
 		}
@@ -252,7 +254,9 @@ func (s *Split) planSource(ctx context.Context, src *sql.DB, f *splitFacts) erro
 	if !createHead.MatchString(f.create) {
 		return s.sourceErr(object, fmt.Errorf("unexpected SHOW CREATE TABLE output: %.60q", f.create))
 	}
-	f.create = withoutForeignKeys(f.create)
+	if f.create, f.deferred, err = s.cfg.deferSecondary(f.def, withoutForeignKeys(f.create)); err != nil {
+		return s.sourceErr(object, err)
+	}
 	if v, err := schema.Variable(ctx, src, "log_bin"); err != nil {
 		return s.sourceErr(serverFault, err)
 	} else {
@@ -427,6 +431,6 @@ func (s *Split) describe(plan *Plan, f *splitFacts) (locks, steps []string) {
 	}
 	steps = append(steps,
 		fmt.Sprintf("read %s in keyset chunks with %d thread(s), route each row on %s, and write each chunk with LOAD DATA, one transaction with its checkpoint per shard server", schema.QualifiedName(s.database, s.table), s.cfg.threads, s.routeExpr()),
-		"check that each shard server's tables hold the rows its checkpoints count")
+		"add the deferred secondary indexes, if any, to each shard table once every chunk is in; check that each shard server's tables hold the rows its checkpoints count")
 	return locks, steps
 }

@@ -590,8 +590,9 @@ func (w *splitThread) writeInstance(ctx context.Context, i int, ch *copyengine.C
 	return nil
 }
 
-// Finish checks that every shard server's tables hold the rows its
-// checkpoint counts.
+// Finish adds the deferred secondary indexes to every shard table and
+// checks that every shard server's tables hold the rows its checkpoint
+// counts.
 func (w *splitThread) Finish(ctx context.Context, t *copyengine.Table) error {
 	s := w.r.s
 	for i, in := range s.instances {
@@ -605,6 +606,9 @@ func (w *splitThread) Finish(ctx context.Context, t *copyengine.Table) error {
 		var have int64
 		for _, li := range in.locs {
 			l := s.locs[li]
+			if err := addDeferred(ctx, w.conns[i], s.cfg.logger, l.Database, l.Table, w.r.facts.deferred); err != nil {
+				return in.targetErr("table "+schema.QualifiedName(l.Database, l.Table), err)
+			}
 			var n int64
 			if err := w.conns[i].QueryRowContext(ctx, "SELECT COUNT(*) FROM "+schema.QualifiedName(l.Database, l.Table)).Scan(&n); err != nil {
 				return in.targetErr("table "+schema.QualifiedName(l.Database, l.Table), err)

@@ -185,12 +185,17 @@ func TestSplitIntoShards(t *testing.T) {
 				expected += tp.Rows
 			}
 			assert.InDelta(t, rows, expected, float64(rows)/25, "the sample spreads the estimate over the shards")
+			assert.Equal(t, []string{"addTime"}, plan.Tables[0].DeferredIndexes)
+			assert.NotContains(t, plan.Tables[0].CreateTable, "KEY `addTime`")
 			var last migrate.Progress
 			report, err := s.Run(ctx, func(p migrate.Progress) { last = p })
 			require.NoError(t, err)
 			assert.Equal(t, int64(rows), report.Rows)
 			assert.False(t, report.Position.IsZero(), "the source's binlog position at the snapshot")
 			assert.True(t, report.Consistent)
+			for _, loc := range l.router().Locations() {
+				assertIndex(t, l.server(loc.Instance), loc.Database, loc.Table, "addTime")
+			}
 			assert.Equal(t, 1, last.TablesDone)
 			assertSplit(t, l)
 
@@ -369,4 +374,13 @@ func TestSplitResumesBetweenFinishes(t *testing.T) {
 	require.NoError(t, err, "the rerun resumes")
 	assert.True(t, report.Resumed)
 	assertSplit(t, l)
+}
+
+// assertIndex checks that database.table on s has the index.
+func assertIndex(t *testing.T, s *sandbox.Server, database, table, index string) {
+	t.Helper()
+	var n int
+	require.NoError(t, sandboxtest.Open(t, s, "").QueryRow("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = ?",
+		database, table, index).Scan(&n))
+	assert.NotZero(t, n, "index %s of %s.%s", index, database, table)
 }
