@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -194,6 +195,17 @@ func (m *Merge) scope() Scope {
 	}
 	return Scope{Executor: "merge", Source: strings.Join(sources, ","), Target: conn.Endpoint(m.target),
 		SourceDatabase: strings.Join(dbs, ","), TargetDatabase: m.database}
+}
+
+// checkpointSource names the shard servers in the checkpoint's run: their
+// endpoints, or a digest of them where they pass the column's 255
+// characters.
+func (m *Merge) checkpointSource() string {
+	s := m.scope().Source
+	if len(s) <= 255 {
+		return s
+	}
+	return fmt.Sprintf("%d servers, sha256 %x", len(m.instances), sha256.Sum256([]byte(s)))
 }
 
 func (m *Merge) targetErr(object string, err error) error {
@@ -397,7 +409,7 @@ func (m *Merge) planTarget(ctx context.Context, f *mergeFacts) error {
 	if err != nil {
 		return m.targetErr("checkpoint", err)
 	}
-	f.resume = f.exists && run != nil && run.State == checkpoint.Copying && run.Matches(m.scope().Source, "", m.pairs())
+	f.resume = f.exists && run != nil && run.State == checkpoint.Copying && run.Matches(m.checkpointSource(), "", m.pairs())
 	f.resumeRun = run
 	return nil
 }

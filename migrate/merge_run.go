@@ -215,7 +215,7 @@ func (r *mergeRun) prepare(ctx context.Context) error {
 		}
 		t.Init()
 	}
-	run := checkpoint.Run{Target: m.database, Source: m.scope().Source, Tables: m.pairs()}
+	run := checkpoint.Run{Target: m.database, Source: m.checkpointSource(), Tables: m.pairs()}
 	if err := inTx(ctx, r.dst, func(tx *sql.Tx) error { return m.checkpoint.Start(ctx, tx, run, cps) }); err != nil {
 		return m.targetErr("checkpoint", err)
 	}
