@@ -20,8 +20,8 @@ import (
 var servers []*sandbox.Server
 
 func TestMain(m *testing.M) {
-	// The resume tests run this binary again as the copier, split or merge
-	// they kill.
+	// The resume tests run this binary again as the copier, split, merge or
+	// rebalance they kill.
 	if spec := os.Getenv(copierChildEnv); spec != "" {
 		os.Exit(copierChild(spec))
 	}
@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	}
 	if spec := os.Getenv(mergeChildEnv); spec != "" {
 		os.Exit(mergeChild(spec))
+	}
+	if spec := os.Getenv(rebalanceChildEnv); spec != "" {
+		os.Exit(rebalanceChild(spec))
 	}
 	os.Exit(sandboxtest.Main(sandboxtest.Examples(m, &servers, prepareExamples), 2, &servers))
 }

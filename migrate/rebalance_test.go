@@ -2,8 +2,14 @@ package migrate_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -141,4 +147,116 @@ func TestRebalanceIntoLiveTables(t *testing.T) {
 	deleteMoved(t, l, to)
 	l.Layout = to
 	assertSplit(t, l)
+}
+
+// rebalanceSpec is a rebalance of a split layout to layout To; as JSON it
+// is the spec of a rebalance run as a child process of the test binary
+// (see TestMain).
+type rebalanceSpec struct {
+	From splitLayout
+	To   shard.Layout
+}
+
+func (r rebalanceSpec) newRebalance() (*migrate.Rebalance, error) {
+	plan, err := shard.NewPlan(&r.From.Layout, &r.To)
+	if err != nil {
+		return nil, err
+	}
+	opts := []migrate.SplitOption{migrate.WithCheckpointDatabase(r.From.CheckpointDB), migrate.WithChunkRows(300), migrate.WithThreads(2)}
+	if r.From.RowsPerSecond > 0 {
+		opts = append(opts, migrate.WithRateLimit(r.From.RowsPerSecond, 0))
+	}
+	return migrate.NewRebalance(&r.From.Layout, &r.To, plan, "name", r.From.Targets, opts...)
+}
+
+// rebalanceChildEnv holds the JSON rebalanceSpec of a rebalance run as a
+// child process of the test binary (see TestMain).
+const rebalanceChildEnv = "SHIFTGATE_REBALANCE_CHILD"
+
+// rebalanceChild runs the rebalance the spec describes and returns the
+// exit code.
+func rebalanceChild(spec string) int {
+	var r rebalanceSpec
+	if err := json.Unmarshal([]byte(spec), &r); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	rb, err := r.newRebalance()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if _, err := rb.Run(context.Background(), nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// TestRebalanceResumesAfterSIGKILL kills a rebalance (4 md5 tables on b
+// to 8, the new ones on a), running as a child process, with SIGKILL at
+// random points, then lets it finish: after the host's delete the new
+// layout holds every row exactly once.
+func TestRebalanceResumesAfterSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills child processes for several seconds")
+	}
+	ctx := context.Background()
+	l := newSplitLayout(t, "rb-from", 16_000)
+	_, err := l.split(t).Run(ctx, nil)
+	require.NoError(t, err)
+	to := l.Layout
+	to.Shards = 8
+	to.Instances = []shard.Instance{{Name: "b", Databases: "1"}, {Name: "a", Databases: "2"}}
+	first := l.router().Locations()[0].Database
+	newDB := first[:len(first)-1] + "2"
+	t.Cleanup(func() {
+		for _, s := range servers {
+			if db, err := s.Open(""); err == nil {
+				_, _ = db.Exec("DROP DATABASE IF EXISTS `" + newDB + "`")
+				for n := 1; n <= 4; n++ {
+					_, _ = db.Exec(fmt.Sprintf("DROP DATABASE IF EXISTS `%s_rb%d`", l.CheckpointDB, n))
+				}
+				db.Close()
+			}
+		}
+	})
+	spec := rebalanceSpec{From: l, To: to}
+	spec.From.RowsPerSecond = 3_000
+	data, err := json.Marshal(spec)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 18))
+	for attempt := range 3 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), rebalanceChildEnv+"="+string(data))
+		out := &limitedWriter{max: 4096}
+		cmd.Stdout, cmd.Stderr = out, out
+		require.NoError(t, cmd.Start())
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case err := <-exited:
+			require.NoError(t, err, "the rebalance failed before it was killed: %s", out)
+			t.Fatal("the rebalance finished before it was killed: slow it down")
+		case <-time.After(time.Second + time.Duration(rng.Int64N(int64(time.Second)))):
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			<-exited
+		}
+		t.Logf("attempt %d killed", attempt+1)
+	}
+
+	report, err := spec.rebalanceNoLimit(t).Run(ctx, nil)
+	require.NoError(t, err)
+	assert.True(t, report.Resumed, "a step resumed from its checkpoint")
+	deleteMoved(t, l, to)
+	l.Layout = to
+	assertSplit(t, l)
+}
+
+// rebalanceNoLimit is the rebalance of r without its rate limit.
+func (r rebalanceSpec) rebalanceNoLimit(t testing.TB) *migrate.Rebalance {
+	r.From.RowsPerSecond = 0
+	rb, err := r.newRebalance()
+	require.NoError(t, err)
+	return rb
 }
