@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 
@@ -161,21 +159,7 @@ func TestMergeResumesAfterSIGKILL(t *testing.T) {
 	partial := 0
 	delay := time.Second
 	for attempt := 0; attempt < 12 && partial < 3; attempt++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), mergeChildEnv+"="+string(spec))
-		out := &limitedWriter{max: 4096}
-		cmd.Stdout, cmd.Stderr = out, out
-		require.NoError(t, cmd.Start())
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		select {
-		case err := <-exited:
-			require.NoError(t, err, "the merge failed before it was killed: %s", out)
-			t.Fatal("the merge finished before it was killed: slow it down")
-		case <-time.After(delay/2 + time.Duration(rng.Int64N(int64(delay)))):
-			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-			<-exited
-		}
+		sigkillChild(t, "merge", mergeChildEnv, spec, delay/2+time.Duration(rng.Int64N(int64(delay))))
 		n := copied()
 		t.Logf("attempt %d: the checkpoint counts %d rows", attempt+1, n)
 		if n == total {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,18 +32,7 @@ func TestRebalanceDoublesShards(t *testing.T) {
 	to := from
 	to.Shards = 8
 	to.Instances = []shard.Instance{{Name: "b", Databases: "1"}, {Name: "a", Databases: "2"}}
-	newDB := l.router().Locations()[0].Database[:len(l.router().Locations()[0].Database)-1] + "2"
-	t.Cleanup(func() {
-		for _, s := range servers {
-			if db, err := s.Open(""); err == nil {
-				_, _ = db.Exec("DROP DATABASE IF EXISTS `" + newDB + "`")
-				for n := 1; n <= 4; n++ {
-					_, _ = db.Exec(fmt.Sprintf("DROP DATABASE IF EXISTS `%s_rb%d`", l.CheckpointDB, n))
-				}
-				db.Close()
-			}
-		}
-	})
+	dropRebalanceDatabases(t, l)
 	plan, err := shard.NewPlan(&from, &to)
 	require.NoError(t, err)
 	require.Equal(t, shard.MoveRows, plan.Sources[0].Action)
@@ -121,14 +108,7 @@ func TestRebalanceIntoLiveTables(t *testing.T) {
 	from := l.Layout
 	to := from
 	to.Shards, to.TablesPerDatabase = 6, 6
-	t.Cleanup(func() {
-		if db, err := servers[1].Open(""); err == nil {
-			for n := 1; n <= 4; n++ {
-				_, _ = db.Exec(fmt.Sprintf("DROP DATABASE IF EXISTS `%s_rb%d`", l.CheckpointDB, n))
-			}
-			db.Close()
-		}
-	})
+	dropRebalanceDatabases(t, l)
 	plan, err := shard.NewPlan(&from, &to)
 	require.NoError(t, err)
 	rb, err := migrate.NewRebalance(&from, &to, plan, "name", l.Targets, migrate.WithCheckpointDatabase(l.CheckpointDB), migrate.WithChunkRows(500))
@@ -208,40 +188,14 @@ func TestRebalanceResumesAfterSIGKILL(t *testing.T) {
 	to := l.Layout
 	to.Shards = 8
 	to.Instances = []shard.Instance{{Name: "b", Databases: "1"}, {Name: "a", Databases: "2"}}
-	first := l.router().Locations()[0].Database
-	newDB := first[:len(first)-1] + "2"
-	t.Cleanup(func() {
-		for _, s := range servers {
-			if db, err := s.Open(""); err == nil {
-				_, _ = db.Exec("DROP DATABASE IF EXISTS `" + newDB + "`")
-				for n := 1; n <= 4; n++ {
-					_, _ = db.Exec(fmt.Sprintf("DROP DATABASE IF EXISTS `%s_rb%d`", l.CheckpointDB, n))
-				}
-				db.Close()
-			}
-		}
-	})
+	dropRebalanceDatabases(t, l)
 	spec := rebalanceSpec{From: l, To: to}
 	spec.From.RowsPerSecond = 3_000
 	data, err := json.Marshal(spec)
 	require.NoError(t, err)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 18))
 	for attempt := range 3 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), rebalanceChildEnv+"="+string(data))
-		out := &limitedWriter{max: 4096}
-		cmd.Stdout, cmd.Stderr = out, out
-		require.NoError(t, cmd.Start())
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		select {
-		case err := <-exited:
-			require.NoError(t, err, "the rebalance failed before it was killed: %s", out)
-			t.Fatal("the rebalance finished before it was killed: slow it down")
-		case <-time.After(time.Second + time.Duration(rng.Int64N(int64(time.Second)))):
-			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-			<-exited
-		}
+		sigkillChild(t, "rebalance", rebalanceChildEnv, data, time.Second+time.Duration(rng.Int64N(int64(time.Second))))
 		t.Logf("attempt %d killed", attempt+1)
 	}
 
@@ -259,4 +213,25 @@ func (r rebalanceSpec) rebalanceNoLimit(t testing.TB) *migrate.Rebalance {
 	rb, err := r.newRebalance()
 	require.NoError(t, err)
 	return rb
+}
+
+// dropRebalanceDatabases drops, when the test ends, the databases a
+// rebalance from layout l ("rb-from") may create on either server: the
+// new layout's database 2 and the staging databases.
+func dropRebalanceDatabases(t *testing.T, l splitLayout) {
+	first := l.router().Locations()[0].Database
+	names := []string{first[:len(first)-1] + "2"}
+	for n := 1; n <= 4; n++ {
+		names = append(names, fmt.Sprintf("%s_rb%d", l.CheckpointDB, n))
+	}
+	t.Cleanup(func() {
+		for _, s := range servers {
+			if db, err := s.Open(""); err == nil {
+				for _, name := range names {
+					_, _ = db.Exec("DROP DATABASE IF EXISTS `" + name + "`")
+				}
+				db.Close()
+			}
+		}
+	})
 }

@@ -287,21 +287,7 @@ func TestSplitResumesAfterSIGKILL(t *testing.T) {
 	partial := 0
 	delay := time.Second // grows while kills come before the first chunk (a slow start under -race)
 	for attempt := 0; attempt < 12 && partial < 3; attempt++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), splitChildEnv+"="+string(spec))
-		out := &limitedWriter{max: 4096}
-		cmd.Stdout, cmd.Stderr = out, out
-		require.NoError(t, cmd.Start())
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		select {
-		case err := <-exited:
-			require.NoError(t, err, "the split failed before it was killed: %s", out)
-			t.Fatal("the split finished before it was killed: slow it down")
-		case <-time.After(delay/2 + time.Duration(rng.Int64N(int64(delay)))):
-			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-			<-exited
-		}
+		sigkillChild(t, "split", splitChildEnv, spec, delay/2+time.Duration(rng.Int64N(int64(delay))))
 		a, b := checkpointRows()
 		t.Logf("attempt %d: checkpoints count %d rows on a, %d on b", attempt+1, a, b)
 		switch {
@@ -383,4 +369,26 @@ func assertIndex(t *testing.T, s *sandbox.Server, database, table, index string)
 	require.NoError(t, sandboxtest.Open(t, s, "").QueryRow("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = ?",
 		database, table, index).Scan(&n))
 	assert.NotZero(t, n, "index %s of %s.%s", index, database, table)
+}
+
+// sigkillChild runs the test binary again as a child process with env set
+// to spec (see TestMain) and kills it with SIGKILL after delay; the child
+// must still be running then.
+func sigkillChild(t *testing.T, what, env string, spec []byte, delay time.Duration) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env+"="+string(spec))
+	out := &limitedWriter{max: 4096}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "the %s failed before it was killed: %s", what, out)
+		t.Fatalf("the %s finished before it was killed: slow it down", what)
+	case <-time.After(delay):
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		<-exited
+	}
 }
