@@ -396,6 +396,14 @@ func (c *Copier) createStatement(ctx context.Context, src *sql.DB, d *schema.Tab
 			}
 		}
 	}
+	return deferClauses(create, keep)
+}
+
+// deferClauses takes out of a CREATE TABLE (as SHOW CREATE TABLE prints
+// it) its secondary indexes, except those named in keep, and its foreign
+// keys, and returns them as the clauses to add after the rows.
+func deferClauses(create string, keep map[string]bool) (string, []deferredClause, error) {
+	var deferred []deferredClause
 	lines := strings.Split(create, "\n")
 	end := slices.IndexFunc(lines[1:], func(l string) bool { return strings.HasPrefix(l, ")") }) + 1
 	if end < 1 {
@@ -422,6 +430,15 @@ func (c *Copier) createStatement(ctx context.Context, src *sql.DB, d *schema.Tab
 	deferred = append(deferred, foreignKeys...)
 	out := append([]string{lines[0]}, strings.Join(body, ",\n"))
 	return strings.Join(append(out, lines[end:]...), "\n"), deferred, nil
+}
+
+// clauseNames lists the names of clauses.
+func clauseNames(clauses []deferredClause) []string {
+	var out []string
+	for _, dc := range clauses {
+		out = append(out, dc.name)
+	}
+	return out
 }
 
 // addClauses is the ALTER TABLE that adds clauses to table, "" for none.

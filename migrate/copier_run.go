@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -369,28 +370,8 @@ func (r *copierRun) finalize(ctx context.Context, conn *sql.Conn, t *tableRun) e
 	target := r.c.cfg.targetDatabase
 	name := schema.QualifiedName(target, t.ct.target)
 	object := "table " + name
-	for attempt := 0; len(t.ct.deferred) > 0; attempt++ {
-		if err := r.awaitAlter(ctx, conn, name); err != nil {
-			return r.targetErr(object, err)
-		}
-		missing, err := missingClauses(ctx, conn, target, t.ct)
-		if err != nil {
-			return r.targetErr(object, err)
-		}
-		if len(missing) == 0 {
-			break
-		}
-		start := time.Now()
-		_, err = conn.ExecContext(ctx, addClauses(name, missing))
-		if err == nil {
-			r.c.cfg.logger.Info("copier added deferred indexes and foreign keys", "table", t.ct.target, "clauses", len(missing), "took", time.Since(start))
-			break
-		}
-		// Another connection added some of them in the meantime: look again.
-		if attempt == 0 && isDuplicateName(err) {
-			continue
-		}
-		return r.targetErr(object, fmt.Errorf("add deferred indexes and foreign keys: %w", err))
+	if err := addDeferred(ctx, conn, r.c.cfg.logger, target, t.ct.target, t.ct.deferred); err != nil {
+		return r.targetErr(object, err)
 	}
 	var n int64
 	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+name).Scan(&n); err != nil {
@@ -405,11 +386,42 @@ func (r *copierRun) finalize(ctx context.Context, conn *sql.Conn, t *tableRun) e
 // alterPollInterval is how often awaitAlter looks at the process list.
 const alterPollInterval = 200 * time.Millisecond
 
+// addDeferred adds to database.table the deferred clauses it lacks, with
+// one ALTER TABLE, after waiting for one that a killed run left running.
+// It is safe to repeat.
+func addDeferred(ctx context.Context, conn *sql.Conn, logger *slog.Logger, database, table string, deferred []deferredClause) error {
+	name := schema.QualifiedName(database, table)
+	for attempt := 0; len(deferred) > 0; attempt++ {
+		if err := awaitAlter(ctx, conn, logger, name); err != nil {
+			return err
+		}
+		missing, err := missingClauses(ctx, conn, database, table, deferred)
+		if err != nil {
+			return err
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		start := time.Now()
+		_, err = conn.ExecContext(ctx, addClauses(name, missing))
+		if err == nil {
+			logger.Info("added deferred indexes and foreign keys", "table", name, "clauses", len(missing), "took", time.Since(start))
+			return nil
+		}
+		// Another connection added some of them in the meantime: look again.
+		if attempt == 0 && isDuplicateName(err) {
+			continue
+		}
+		return fmt.Errorf("add deferred indexes and foreign keys: %w", err)
+	}
+	return nil
+}
+
 // awaitAlter waits until no other connection on the target runs an ALTER
 // TABLE of table (quoted, qualified) as a copy writes it: one a killed run
 // left running. The server finishes such a statement although its client
 // is gone; starting another would queue behind it and then fail.
-func (r *copierRun) awaitAlter(ctx context.Context, conn *sql.Conn, table string) error {
+func awaitAlter(ctx context.Context, conn *sql.Conn, logger *slog.Logger, table string) error {
 	prefix := "ALTER TABLE " + table + " "
 	logged := false
 	for {
@@ -423,7 +435,7 @@ func (r *copierRun) awaitAlter(ctx context.Context, conn *sql.Conn, table string
 			return nil
 		}
 		if !logged {
-			r.c.cfg.logger.Info("copier waits for an ALTER TABLE an earlier run left running on the target", "table", table, "connection", id.Int64)
+			logger.Info("copy waits for an ALTER TABLE an earlier run left running on the target", "table", table, "connection", id.Int64)
 			logged = true
 		}
 		select {
@@ -434,12 +446,12 @@ func (r *copierRun) awaitAlter(ctx context.Context, conn *sql.Conn, table string
 	}
 }
 
-// missingClauses returns the deferred clauses of ct that the target table
+// missingClauses returns the clauses of deferred that database.table
 // lacks.
-func missingClauses(ctx context.Context, conn *sql.Conn, target string, ct *copyTable) ([]deferredClause, error) {
+func missingClauses(ctx context.Context, conn *sql.Conn, database, table string, deferred []deferredClause) ([]deferredClause, error) {
 	rows, err := conn.QueryContext(ctx, "SELECT DISTINCT INDEX_NAME, 0 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? "+
 		"UNION ALL SELECT CONSTRAINT_NAME, 1 FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
-		target, ct.target, target, ct.target)
+		database, table, database, table)
 	if err != nil {
 		return nil, err
 	}
@@ -457,7 +469,7 @@ func missingClauses(ctx context.Context, conn *sql.Conn, target string, ct *copy
 		return nil, err
 	}
 	var missing []deferredClause
-	for _, dc := range ct.deferred {
+	for _, dc := range deferred {
 		if !have[deferredClause{name: strings.ToLower(dc.name), foreignKey: dc.foreignKey}] {
 			missing = append(missing, dc)
 		}

@@ -50,6 +50,9 @@ var (
 	// count: someone else wrote to it, or rows were lost. Running the copy
 	// again does not help; it has to start over.
 	ErrRowsDiffer = errors.New("target rows differ from the checkpoint")
+	// ErrShardsDiffer: the shard tables of a Merge do not all have the
+	// columns of the first shard (names and types, in order).
+	ErrShardsDiffer = errors.New("shard tables differ in their columns")
 	// ErrRunning: Run was called while the executor was already running.
 	ErrRunning = errors.New("executor is already running")
 	// ErrNoClient: a command-line client program the executor runs is not

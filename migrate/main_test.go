@@ -20,7 +20,8 @@ import (
 var servers []*sandbox.Server
 
 func TestMain(m *testing.M) {
-	// The resume tests run this binary again as the copier or split they kill.
+	// The resume tests run this binary again as the copier, split, merge or
+	// rebalance they kill.
 	if spec := os.Getenv(copierChildEnv); spec != "" {
 		os.Exit(copierChild(spec))
 	}
@@ -29,6 +30,12 @@ func TestMain(m *testing.M) {
 	}
 	if spec := os.Getenv(syncChildEnv); spec != "" {
 		os.Exit(syncChild(spec))
+	}
+	if spec := os.Getenv(mergeChildEnv); spec != "" {
+		os.Exit(mergeChild(spec))
+	}
+	if spec := os.Getenv(rebalanceChildEnv); spec != "" {
+		os.Exit(rebalanceChild(spec))
 	}
 	os.Exit(sandboxtest.Main(sandboxtest.Examples(m, &servers, prepareExamples), 2, &servers))
 }

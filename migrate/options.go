@@ -43,12 +43,26 @@ type SplitOption interface {
 	applySplit(*config) error
 }
 
+// MergeOption configures a Merge (NewMerge).
+type MergeOption interface {
+	applyMerge(*config) error
+}
+
 // EngineOption is an option of the executors that copy with the copy
-// engine (chunked reads, checkpoints): it is a CopierOption and a
-// SplitOption.
+// engine (chunked reads, checkpoints): it is a CopierOption, a
+// SplitOption and a MergeOption.
 type EngineOption interface {
 	CopierOption
 	SplitOption
+	MergeOption
+}
+
+// RowsOption is an option of every executor that copies rows into tables
+// it creates: Pipe, Copier, Split and Merge.
+type RowsOption interface {
+	CopyOption
+	SplitOption
+	MergeOption
 }
 
 // OnlineAlterOption configures an OnlineAlter (NewOnlineAlter).
@@ -71,12 +85,11 @@ type CopyOption interface {
 	CopierOption
 }
 
-// ExecutorOption is an option every executor takes: it is a CopyOption
+// ExecutorOption is an option every executor takes: it is a RowsOption
 // and a StatementsOption.
 type ExecutorOption interface {
-	CopyOption
+	RowsOption
 	StatementsOption
-	SplitOption
 	OnlineAlterOption
 }
 
@@ -93,6 +106,7 @@ func (o executorOption) applyPipe(c *config) error           { return o(&c.execu
 func (o executorOption) applyCopier(c *config) error         { return o(&c.executorConfig) }
 func (o executorOption) applyStatements(s *Statements) error { return o(&s.executorConfig) }
 func (o executorOption) applySplit(c *config) error          { return o(&c.executorConfig) }
+func (o executorOption) applyMerge(c *config) error          { return o(&c.executorConfig) }
 func (o executorOption) applyOnlineAlter(c *onlineAlterConfig) error {
 	return o(&c.executorConfig)
 }
@@ -102,12 +116,22 @@ type engineOption func(*config) error
 
 func (o engineOption) applyCopier(c *config) error { return o(c) }
 func (o engineOption) applySplit(c *config) error  { return o(c) }
+func (o engineOption) applyMerge(c *config) error  { return o(c) }
+
+// rowsOption is an option of Pipe, Copier, Split and Merge.
+type rowsOption func(*config) error
+
+func (o rowsOption) applyPipe(c *config) error   { return o(c) }
+func (o rowsOption) applyCopier(c *config) error { return o(c) }
+func (o rowsOption) applySplit(c *config) error  { return o(c) }
+func (o rowsOption) applyMerge(c *config) error  { return o(c) }
 
 // chunkOption is an option of Copier, Split and OnlineAlter.
 type chunkOption func(*config) error
 
 func (o chunkOption) applyCopier(c *config) error                 { return o(c) }
 func (o chunkOption) applySplit(c *config) error                  { return o(c) }
+func (o chunkOption) applyMerge(c *config) error                  { return o(c) }
 func (o chunkOption) applyOnlineAlter(c *onlineAlterConfig) error { return o(&c.config) }
 
 // splitOption is an option only a Split takes.
@@ -223,10 +247,11 @@ func WithTargetDatabase(name string) CopyOption {
 }
 
 // WithReplace allows the copy to drop and replace target tables that already
-// hold rows. Without it such tables make Plan and Run fail with ErrNotEmpty
-// before anything is changed.
-func WithReplace() CopyOption {
-	return copyOption(func(c *config) error { c.replace = true; return nil })
+// hold rows (a Split's shard tables, a Merge's target table). Without it
+// such tables make Plan and Run fail with ErrNotEmpty before anything is
+// changed. It never drops the tables of a copy it resumes.
+func WithReplace() RowsOption {
+	return rowsOption(func(c *config) error { c.replace = true; return nil })
 }
 
 // WithoutObjects leaves the given kinds of schema object out of the copy.
@@ -331,8 +356,8 @@ func WithTimeouts(connect, read, write time.Duration) ExecutorOption {
 
 // WithProgressInterval sets how often Run reports progress between table
 // boundaries (default 1s).
-func WithProgressInterval(d time.Duration) CopyOption {
-	return copyOption(func(c *config) error {
+func WithProgressInterval(d time.Duration) RowsOption {
+	return rowsOption(func(c *config) error {
 		if d <= 0 {
 			return optionError("WithProgressInterval", "%v is not positive", d)
 		}
@@ -475,7 +500,9 @@ func WithWriteMethod(m WriteMethod) CopierOption {
 // WithDeferredIndexes says whether a Copier creates the target tables
 // without their secondary indexes and foreign keys and adds them with one
 // ALTER TABLE once a table's rows are in (the default), or creates the
-// tables whole. Deferred, the rows go into the clustered index alone and
+// tables whole. A Split defers the secondary indexes of its shard tables
+// the same way (each added once every chunk is in), a Merge those of its
+// target table. Deferred, the rows go into the clustered index alone and
 // InnoDB builds each secondary index by sorting, which is faster: in the
 // benchmark (4.2M rows, 2 cores, 2 threads) the target spent 14
 // CPU-seconds instead of 20. Indexes that identify rows or that another
@@ -483,8 +510,8 @@ func WithWriteMethod(m WriteMethod) CopierOption {
 // unchecked (foreign_key_checks=0), like the rows, which come from a
 // source that held them. A unique index the rows violate fails that ALTER TABLE,
 // naming the table.
-func WithDeferredIndexes(deferred bool) CopierOption {
-	return copierOption(func(c *config) error {
+func WithDeferredIndexes(deferred bool) EngineOption {
+	return engineOption(func(c *config) error {
 		c.deferIndexes = deferred
 		return nil
 	})

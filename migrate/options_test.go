@@ -26,6 +26,17 @@ func good() {
 	shared := []migrate.CopyOption{migrate.WithReplace(), migrate.WithTimeouts(0, 0, 0)}
 	_, _ = migrate.NewPipe("", "", "db", shared[0], shared[1])
 	_, _ = migrate.NewCopier("", "", "db", shared[0], shared[1])
+	rows := []migrate.RowsOption{migrate.WithReplace(), migrate.WithProgressInterval(time.Second)}
+	_, _ = migrate.NewSplit("", "db", "t", "k", nil, nil, rows[0], rows[1], migrate.WithThreads(2), migrate.WithKeyExpression("k"))
+	_, _ = migrate.NewMerge(nil, nil, "", "db", "t", rows[0], rows[1], migrate.WithThreads(2), migrate.WithLogger(l))
+}
+
+func badSplitOptionToMerge() { // migrate.SplitOption does not implement migrate.MergeOption
+	_, _ = migrate.NewMerge(nil, nil, "", "db", "t", migrate.WithKeyExpression("k"))
+}
+
+func badCopyOptionToMerge() { // migrate.CopyOption does not implement migrate.MergeOption
+	_, _ = migrate.NewMerge(nil, nil, "", "db", "t", migrate.WithTables("t"))
 }
 
 func badCopierOptionToPipe() { // migrate.EngineOption does not implement migrate.PipeOption

@@ -5,11 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -46,7 +44,11 @@ import (
 //     in the transaction that rewinds its checkpoint, the rows of the key
 //     range past that point) and continues from there, so it ends with
 //     every source row exactly once, in its shard.
-//   - Shard tables that hold rows this split did not write are refused.
+//   - When the source writes a binary log, the report carries its
+//     position at the snapshot (Report.Position, see Report.PositionNote),
+//     recorded with the checkpoints, where a later binlog sync continues.
+//   - Shard tables that hold rows this split did not write are refused
+//     (WithReplace drops them).
 type Split struct {
 	source                     *mysql.Config
 	database, table, keyColumn string
@@ -56,6 +58,9 @@ type Split struct {
 	cfg                        config
 	checkpoint                 *checkpoint.Store
 	running                    atomic.Bool
+	// skip marks the locations whose rows are not written (a Rebalance's
+	// rows that stay where they are); nil writes every row.
+	skip []bool
 }
 
 var _ Executor = (*Split)(nil)
@@ -79,12 +84,7 @@ func NewSplit(sourceDSN, database, table, keyColumn string, router shard.Router,
 	if err != nil {
 		return nil, err
 	}
-	cfg := config{
-		executorConfig:   executorConfig{logger: slog.New(slog.DiscardHandler)},
-		progressInterval: time.Second,
-		copierConfig: copierConfig{threads: defaultThreads, memoryBudget: defaultMemoryBudget, chunkTime: defaultChunkTime,
-			segmentRows: defaultSegmentRows, checkpointDB: defaultCheckpointDB},
-	}
+	cfg := defaultEngineConfig()
 	s := &Split{source: src, database: database, table: table, keyColumn: keyColumn, router: router}
 	if err := s.configure(targets, &cfg, opts); err != nil {
 		return nil, fmt.Errorf("migrate: split %s: %w", schema.QualifiedName(database, table), err)
@@ -109,52 +109,12 @@ func (s *Split) configure(targets map[string]string, cfg *config, opts []SplitOp
 	if s.keyColumn == "" && cfg.keyExpr == "" {
 		return fmt.Errorf("no key column")
 	}
-	if s.router == nil {
-		return fmt.Errorf("no router")
+	var err error
+	if s.locs, s.instances, err = groupLocations(s.router, targets, cfg.checkpointDB); err != nil {
+		return err
 	}
-	s.locs = s.router.Locations()
-	if len(s.locs) == 0 {
-		return fmt.Errorf("the router lists no location")
-	}
-	seen := map[shard.Location]bool{}
-	numbers := map[int]bool{}
-	byName := map[string]*splitInstance{}
-	for i, l := range s.locs {
-		if err := schema.ValidateName("database", l.Database); err != nil {
-			return fmt.Errorf("shard %d: %w", l.Shard, err)
-		}
-		if err := schema.ValidateName("table", l.Table); err != nil {
-			return fmt.Errorf("shard %d: %w", l.Shard, err)
-		}
-		if strings.EqualFold(l.Database, cfg.checkpointDB) {
-			return fmt.Errorf("shard %d: database %s is the checkpoint database", l.Shard, schema.QuoteIdent(l.Database))
-		}
-		if numbers[l.Shard] {
-			return fmt.Errorf("shard %d is listed twice", l.Shard)
-		}
-		numbers[l.Shard] = true
-		k := shard.Location{Instance: l.Instance, Database: l.Database, Table: l.Table}
-		if seen[k] {
-			return fmt.Errorf("shard %d: location %s is listed twice", l.Shard, l)
-		}
-		seen[k] = true
-		in := byName[l.Instance]
-		if in == nil {
-			dsn, ok := targets[l.Instance]
-			if !ok {
-				return fmt.Errorf("shard %d: no target DSN for instance %q", l.Shard, l.Instance)
-			}
-			c, err := parseDSN(Target, dsn)
-			if err != nil {
-				return err
-			}
-			in = &splitInstance{name: l.Instance, cfg: c, keyDB: l.Database}
-			byName[l.Instance] = in
-			s.instances = append(s.instances, in)
-		}
-		in.locs = append(in.locs, i)
-		in.keyDB = min(in.keyDB, l.Database)
-		if c := in.cfg; c.Addr == s.source.Addr && c.Net == s.source.Net && l.Database == s.database && l.Table == s.table {
+	for _, l := range s.locs {
+		if c := instanceOf(s.instances, l).cfg; c.Addr == s.source.Addr && c.Net == s.source.Net && l.Database == s.database && l.Table == s.table {
 			return fmt.Errorf("%w: shard %d is the source table", ErrSameDatabase, l.Shard)
 		}
 	}
@@ -183,9 +143,11 @@ type splitFacts struct {
 	def      *schema.TableDef
 	sourceDB schema.Database
 	key      keyset.Key
-	ct       *copyTable // the source table as tableStatements reads it
-	create   string     // SHOW CREATE TABLE without foreign keys; createHead names the table
+	ct       *copyTable       // the source table as tableStatements reads it
+	create   string           // SHOW CREATE TABLE without foreign keys; createHead names the table
+	deferred []deferredClause // secondary indexes added after the rows (WithDeferredIndexes)
 	keyKind  shard.KeyKind
+	binlog   bool // the source writes a binary log: its position goes into the report
 	resume   bool
 	exists   []bool // by location
 	runs     []*checkpoint.Run
@@ -236,7 +198,10 @@ func (s *Split) plan(ctx context.Context) (*Plan, *splitFacts, error) {
 	f.exists = make([]bool, len(s.locs))
 	f.runs = make([]*checkpoint.Run, len(s.instances))
 	hasRows := make([]bool, len(s.locs))
-	resumable := true
+	// A split resumes when every server holds its run and one at least
+	// is still copying: a run killed while it marked the servers done one
+	// by one has some done and others not.
+	resumable, copying := true, false
 	for i, in := range s.instances {
 		run, err := s.planInstance(ctx, in, f.exists, hasRows)
 		if err != nil {
@@ -244,21 +209,23 @@ func (s *Split) plan(ctx context.Context) (*Plan, *splitFacts, error) {
 			continue
 		}
 		f.runs[i] = run
-		resumable = resumable && run != nil && run.State == checkpoint.Copying && run.Matches(conn.Endpoint(s.source), s.database, s.pairs(in))
+		resumable = resumable && run != nil && run.Matches(conn.Endpoint(s.source), s.database, s.pairs(in))
+		copying = copying || run != nil && run.State == checkpoint.Copying
 	}
-	f.resume = resumable && len(problems) == 0
+	f.resume = resumable && copying && len(problems) == 0
 	var notEmpty []string
 	for i, l := range s.locs {
 		tp := TablePlan{Name: s.table, TargetName: l.String(), Engine: f.def.Engine, Rows: expected[i], TargetExists: f.exists[i], TargetHasRows: hasRows[i],
-			Key: f.key.Columns, CreateTable: s.createStatement(f, l), Resume: f.resume}
-		if hasRows[i] && !f.resume {
+			Key: f.key.Columns, CreateTable: s.createStatement(f, l), Resume: f.resume,
+			DeferredIndexes: clauseNames(f.deferred), AfterRows: addClauses(schema.QualifiedName(l.Database, l.Table), f.deferred)}
+		if hasRows[i] && !f.resume && !s.cfg.replace {
 			notEmpty = append(notEmpty, l.String())
 		}
 		plan.Tables = append(plan.Tables, tp)
 	}
 	if len(notEmpty) > 0 {
 		problems = append(problems, &EndpointError{Side: Target, Endpoint: plan.Target, Object: "shards " + strings.Join(notEmpty, ", "),
-			Err: fmt.Errorf("%w: they hold rows that this split did not write", ErrNotEmpty)})
+			Err: fmt.Errorf("%w: they hold rows that this split did not write (WithReplace drops them)", ErrNotEmpty)})
 	}
 	plan.Locks, plan.Steps = s.describe(plan, f)
 	return plan, f, errors.Join(problems...)
@@ -288,7 +255,14 @@ func (s *Split) planSource(ctx context.Context, src *sql.DB, f *splitFacts) erro
 	if !createHead.MatchString(f.create) {
 		return s.sourceErr(object, fmt.Errorf("unexpected SHOW CREATE TABLE output: %.60q", f.create))
 	}
-	f.create = withoutForeignKeys(f.create)
+	if f.create, f.deferred, err = s.cfg.deferSecondary(f.def, withoutForeignKeys(f.create)); err != nil {
+		return s.sourceErr(object, err)
+	}
+	if v, err := schema.Variable(ctx, src, "log_bin"); err != nil {
+		return s.sourceErr(serverFault, err)
+	} else {
+		f.binlog = v == "ON"
+	}
 	if f.keyKind, err = shardroute.KindOf(ctx, src, schema.QualifiedName(s.database, s.table), s.routeExpr()); err != nil {
 		return s.sourceErr(object, err)
 	}
@@ -437,8 +411,14 @@ func (s *Split) describe(plan *Plan, f *splitFacts) (locks, steps []string) {
 	if create > 0 {
 		steps = append(steps, fmt.Sprintf("%d of the %d shard tables do not exist yet", create, len(plan.Tables)))
 	}
+	switch {
+	case f.binlog && f.resume:
+		steps = append(steps, "keep the first run's source binlog position: the split is not consistent with it (its rows come from several snapshots)")
+	case f.binlog:
+		steps = append(steps, "record the source binlog file, position and GTID of the snapshot on every shard server, for a later sync")
+	}
 	steps = append(steps,
 		fmt.Sprintf("read %s in keyset chunks with %d thread(s), route each row on %s, and write each chunk with LOAD DATA, one transaction with its checkpoint per shard server", schema.QualifiedName(s.database, s.table), s.cfg.threads, s.routeExpr()),
-		"check that each shard server's tables hold the rows its checkpoints count")
+		"add the deferred secondary indexes, if any, to each shard table once every chunk is in; check that each shard server's tables hold the rows its checkpoints count")
 	return locks, steps
 }

@@ -112,7 +112,7 @@ func (r *splitRun) run(ctx context.Context) (err error) {
 	if s.cfg.snapshot == SnapshotConsistent {
 		method = snapshot.BackupStage
 	}
-	snap, err := snapshot.Open(ctx, snapshot.Options{Method: method}, snapshot.Group{DB: r.src, N: threads})
+	snap, err := snapshot.Open(ctx, snapshot.Options{Method: method, Position: r.facts.binlog}, snapshot.Group{DB: r.src, N: threads})
 	if err != nil {
 		var ge *snapshot.GroupError
 		if errors.As(err, &ge) {
@@ -123,6 +123,9 @@ func (r *splitRun) run(ctx context.Context) (err error) {
 	defer snap.Close()
 	r.report.CommitsBlocked = snap.Blocked
 	r.report.Consistent = method == snapshot.BackupStage && !r.report.Resumed
+	if err := r.position(ctx, snap.Position); err != nil {
+		return r.incomplete(err)
+	}
 	s.cfg.logger.Info("split started", "table", s.table, "shards", len(s.locs), "servers", len(s.instances), "threads", threads, "resumed", r.report.Resumed)
 	r.emit()
 	cfg := s.cfg.engineConfig(r.capBytes, r.emit, s.sourceErr)
@@ -135,6 +138,30 @@ func (r *splitRun) run(ctx context.Context) (err error) {
 		}
 	}
 	r.emit()
+	return nil
+}
+
+// position records the source's binlog position on every shard server
+// (a resumed split keeps the first run's, which SavePosition does not
+// overwrite) and puts the first run's into the report.
+func (r *splitRun) position(ctx context.Context, p snapshot.Position) error {
+	s := r.s
+	if p.IsZero() {
+		return nil
+	}
+	for i, in := range s.instances {
+		if err := s.checkpoint.SavePosition(ctx, r.dsts[i], in.keyDB, p); err != nil {
+			return in.targetErr("checkpoint", err)
+		}
+	}
+	run, err := s.checkpoint.LoadRun(ctx, r.dsts[0], s.instances[0].keyDB)
+	if err == nil && run == nil {
+		err = fmt.Errorf("the run of the split: %w", ErrNotFound)
+	}
+	if err != nil {
+		return s.instances[0].targetErr("checkpoint", err)
+	}
+	r.report.Position = run.Position
 	return nil
 }
 
@@ -372,7 +399,7 @@ type splitWriter struct{ r *splitRun }
 
 func (w *splitWriter) NewBatch() copyengine.Batch {
 	r := w.r
-	return &splitBatch{routing: shardroute.New(r.s.router, r.s.locs, r.facts.keyKind), selected: r.selected, routePos: r.routePos,
+	return &splitBatch{routing: shardroute.New(r.s.router, r.s.locs, r.facts.keyKind), skip: r.s.skip, selected: r.selected, routePos: r.routePos,
 		bufs: make([][]byte, len(r.s.locs)), rows: make([]int, len(r.s.locs))}
 }
 
@@ -393,6 +420,7 @@ func (w *splitWriter) Open(ctx context.Context, thread int) (copyengine.ThreadWr
 // splitBatch is a chunk's rows as LOAD DATA fields, by location.
 type splitBatch struct {
 	routing            *shardroute.Routing
+	skip               []bool // Split.skip
 	selected, routePos int
 	bufs               [][]byte
 	rows               []int
@@ -411,19 +439,26 @@ func (b *splitBatch) Add(row []sql.RawBytes) error {
 	if err != nil {
 		return err
 	}
-	buf := b.bufs[i]
-	before := len(buf)
-	for c := range b.selected {
-		if c > 0 {
-			buf = append(buf, '\t')
-		}
-		buf = rowcodec.AppendLoadField(buf, row[c])
+	if b.skip != nil && b.skip[i] {
+		return nil
 	}
-	buf = append(buf, '\n')
+	buf := appendLoadRow(b.bufs[i], row[:b.selected])
+	before := len(b.bufs[i])
 	b.bufs[i] = buf
 	b.rows[i]++
 	b.n += len(buf) - before
 	return nil
+}
+
+// appendLoadRow appends row as one line of LOAD DATA fields.
+func appendLoadRow(buf []byte, row []sql.RawBytes) []byte {
+	for c, v := range row {
+		if c > 0 {
+			buf = append(buf, '\t')
+		}
+		buf = rowcodec.AppendLoadField(buf, v)
+	}
+	return append(buf, '\n')
 }
 
 func (b *splitBatch) Len() int { return b.n }
@@ -505,8 +540,9 @@ func (w *splitThread) writeInstance(ctx context.Context, i int, ch *copyengine.C
 	return nil
 }
 
-// Finish checks that every shard server's tables hold the rows its
-// checkpoint counts.
+// Finish adds the deferred secondary indexes to every shard table and
+// checks that every shard server's tables hold the rows its checkpoint
+// counts.
 func (w *splitThread) Finish(ctx context.Context, t *copyengine.Table) error {
 	s := w.r.s
 	for i, in := range s.instances {
@@ -520,6 +556,9 @@ func (w *splitThread) Finish(ctx context.Context, t *copyengine.Table) error {
 		var have int64
 		for _, li := range in.locs {
 			l := s.locs[li]
+			if err := addDeferred(ctx, w.conns[i], s.cfg.logger, l.Database, l.Table, w.r.facts.deferred); err != nil {
+				return in.targetErr("table "+schema.QualifiedName(l.Database, l.Table), err)
+			}
 			var n int64
 			if err := w.conns[i].QueryRowContext(ctx, "SELECT COUNT(*) FROM "+schema.QualifiedName(l.Database, l.Table)).Scan(&n); err != nil {
 				return in.targetErr("table "+schema.QualifiedName(l.Database, l.Table), err)

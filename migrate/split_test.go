@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -18,48 +18,28 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shiftgate/shiftgate/internal/sandbox"
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/shard"
 )
 
-// md5Router is the seed's recipe, int(md5(key).hexdigest(), 16) % n + 1,
-// over locations built by at: a router of the tests' own, so that they do
-// not depend on package shard's.
-type md5Router struct{ locs []shard.Location }
-
-func newMD5Router(n int, at func(shard int) (instance, database, table string)) *md5Router {
-	r := &md5Router{}
-	for i := 1; i <= n; i++ {
-		in, db, tb := at(i)
-		r.locs = append(r.locs, shard.Location{Shard: i, Instance: in, Database: db, Table: tb})
-	}
-	return r
-}
-
-func (r *md5Router) Locations() []shard.Location { return r.locs }
-
-func (r *md5Router) Route(k shard.Key) (shard.Location, error) {
-	s := k.Str()
-	if k.Kind() == shard.KindInt {
-		s = strconv.FormatInt(k.Int(), 10)
-	}
-	return r.locs[seedShard(s, len(r.locs))-1], nil
-}
-
-// seedShard is the seed's get_hash_val for n shards.
+// seedShard is the seed's get_hash_val for n shards, computed apart from
+// package shard: the independent check of the router's answers.
 func seedShard(key string, n int) int {
 	sum := md5.Sum([]byte(key))
 	v, _ := new(big.Int).SetString(hex.EncodeToString(sum[:]), 16)
 	return int(new(big.Int).Mod(v, big.NewInt(int64(n))).Int64()) + 1
 }
 
-// splitLayout names the tests' two layouts: "one" is test_1 .. test_32
-// in one database of the target server; "two" is 2 databases x 4 tables,
-// db 1 on the source server (instance "a") and db 2 on the target ("b").
+// splitLayout is a test's layout, on the seed's recipe (shard.MD5):
+//   - "one": test_1 .. test_32 in one database of the target server;
+//   - "two": 2 databases x 4 tables, database 1 on the source server
+//     (instance "a") and database 2 on the target ("b");
+//   - "four": the seed's second layout, 4 databases x 8 tables
+//     (db{m}.test_{n}), databases 1-2 on a and 3-4 on b.
 type splitLayout struct {
-	Kind         string
-	DBs          [2]string
+	Layout       shard.Layout
 	Source       string // source database
 	Targets      map[string]string
 	CheckpointDB string
@@ -67,14 +47,20 @@ type splitLayout struct {
 	RowsPerSecond float64
 }
 
-func (l splitLayout) router() *md5Router {
-	if l.Kind == "one" {
-		return newMD5Router(32, func(n int) (string, string, string) { return "b", l.DBs[0], fmt.Sprintf("test_%d", n) })
+func (l splitLayout) router() *shard.Map {
+	r, err := l.Layout.Router()
+	if err != nil {
+		panic(err)
 	}
-	return newMD5Router(8, func(n int) (string, string, string) {
-		m := (n - 1) / 4
-		return string(rune('a' + m)), l.DBs[m], fmt.Sprintf("test_%d", (n-1)%4+1)
-	})
+	return r
+}
+
+// server is the sandbox server of a layout instance.
+func (l splitLayout) server(instance string) *sandbox.Server {
+	if instance == "a" {
+		return servers[0]
+	}
+	return servers[1]
 }
 
 func (l splitLayout) split(t testing.TB, opts ...migrate.SplitOption) *migrate.Split {
@@ -100,18 +86,38 @@ func newSplitLayout(t *testing.T, kind string, rows int) splitLayout {
 		"CREATE TABLE test (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64) NOT NULL, addTime DATETIME NOT NULL, KEY (addTime))",
 		fmt.Sprintf("INSERT INTO test (name, addTime) SELECT CONCAT('user', seq, IF(seq %% 7 = 0, '-é', '')), '2020-01-01' + INTERVAL seq MINUTE FROM seq_1_to_%d", rows),
 		"ANALYZE TABLE test")
-	l := splitLayout{Kind: kind, Source: src, Targets: map[string]string{"b": servers[1].DSN("")}}
-	l.DBs[0] = targetName(t, servers[1])
-	l.CheckpointDB = l.DBs[0] + "_cp"
-	if kind == "two" {
-		l.Targets["a"] = servers[0].DSN("")
-		l.DBs[0] = targetName(t, servers[0])
-		l.DBs[1] = targetName(t, servers[1])
+	base := targetName(t, servers[1])
+	l := splitLayout{Source: src, Targets: map[string]string{}, CheckpointDB: base + "_cp"}
+	switch kind {
+	case "one":
+		l.Layout = shard.Layout{Method: shard.MD5, Shards: 32, Database: base, Table: "test_{n}"}
+		l.Targets[""] = servers[1].DSN("")
+	case "two":
+		l.Layout = shard.Layout{Method: shard.MD5, Shards: 8, TablesPerDatabase: 4, Database: base + "_{m}", Table: "test_{k}",
+			Instances: []shard.Instance{{Name: "a", Databases: "1"}, {Name: "b", Databases: "2"}}}
+	case "four":
+		l.Layout = shard.Layout{Method: shard.MD5, Shards: 32, TablesPerDatabase: 8, Database: base + "_{m}", Table: "test_{n}",
+			Instances: []shard.Instance{{Name: "a", Databases: "1-2"}, {Name: "b", Databases: "3-4"}}}
+	case "rb-from":
+		// A Rebalance's from layout: 4 tables in database 1 on b.
+		l.Layout = shard.Layout{Method: shard.MD5, Shards: 4, TablesPerDatabase: 4, Database: base + "_{m}", Table: "test_{n}",
+			Instances: []shard.Instance{{Name: "b", Databases: "1"}}}
+	default:
+		t.Fatalf("unknown layout %q", kind)
+	}
+	if kind != "one" {
+		l.Targets["a"], l.Targets["b"] = servers[0].DSN(""), servers[1].DSN("")
+	}
+	dbs := map[string]bool{l.CheckpointDB: true}
+	for _, loc := range l.router().Locations() {
+		dbs[loc.Database] = true
 	}
 	t.Cleanup(func() {
 		for _, s := range servers {
 			if db, err := s.Open(""); err == nil {
-				_, _ = db.Exec("DROP DATABASE IF EXISTS `" + l.CheckpointDB + "`")
+				for name := range dbs {
+					_, _ = db.Exec("DROP DATABASE IF EXISTS `" + name + "`")
+				}
 				db.Close()
 			}
 		}
@@ -137,11 +143,7 @@ func assertSplit(t *testing.T, l splitLayout) {
 	r := l.router()
 	got := 0
 	for _, loc := range r.Locations() {
-		srv := servers[1]
-		if loc.Instance == "a" {
-			srv = servers[0]
-		}
-		db := sandboxtest.Open(t, srv, loc.Database)
+		db := sandboxtest.Open(t, l.server(loc.Instance), loc.Database)
 		var count int64
 		require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM `"+loc.Table+"`").Scan(&count))
 		rows, err := db.Query("SELECT id, name, addTime FROM `" + loc.Table + "`")
@@ -169,9 +171,9 @@ func assertSplit(t *testing.T, l splitLayout) {
 
 func TestSplitIntoShards(t *testing.T) {
 	ctx := context.Background()
-	for _, kind := range []string{"one", "two"} {
+	for kind, rows := range map[string]int{"one": 50_000, "two": 50_000, "four": 20_000} {
 		t.Run(kind, func(t *testing.T) {
-			l := newSplitLayout(t, kind, 50_000)
+			l := newSplitLayout(t, kind, rows)
 			s := l.split(t)
 			plan, err := s.Plan(ctx)
 			require.NoError(t, err)
@@ -182,11 +184,18 @@ func TestSplitIntoShards(t *testing.T) {
 				assert.Contains(t, tp.CreateTable, "CREATE TABLE `")
 				expected += tp.Rows
 			}
-			assert.InDelta(t, 50_000, expected, 2_000, "the sample spreads the estimate over the shards")
+			assert.InDelta(t, rows, expected, float64(rows)/25, "the sample spreads the estimate over the shards")
+			assert.Equal(t, []string{"addTime"}, plan.Tables[0].DeferredIndexes)
+			assert.NotContains(t, plan.Tables[0].CreateTable, "KEY `addTime`")
 			var last migrate.Progress
 			report, err := s.Run(ctx, func(p migrate.Progress) { last = p })
 			require.NoError(t, err)
-			assert.Equal(t, int64(50_000), report.Rows)
+			assert.Equal(t, int64(rows), report.Rows)
+			assert.False(t, report.Position.IsZero(), "the source's binlog position at the snapshot")
+			assert.True(t, report.Consistent)
+			for _, loc := range l.router().Locations() {
+				assertIndex(t, l.server(loc.Instance), loc.Database, loc.Table, "addTime")
+			}
 			assert.Equal(t, 1, last.TablesDone)
 			assertSplit(t, l)
 
@@ -194,6 +203,11 @@ func TestSplitIntoShards(t *testing.T) {
 			// split does not replace them.
 			_, err = l.split(t).Plan(ctx)
 			require.ErrorIs(t, err, migrate.ErrNotEmpty)
+			// WithReplace drops them and splits again.
+			sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], l.Source), "UPDATE test SET name = CONCAT(name, 'x') WHERE id % 5 = 0")
+			_, err = l.split(t, migrate.WithReplace()).Run(ctx, nil)
+			require.NoError(t, err)
+			assertSplit(t, l)
 		})
 	}
 }
@@ -207,7 +221,7 @@ func TestSplitKeyExpression(t *testing.T) {
 	_, err := l.split(t, migrate.WithKeyExpression("LOWER(name)")).Run(ctx, nil)
 	require.NoError(t, err)
 	for _, loc := range l.router().Locations() {
-		rows, err := sandboxtest.Open(t, servers[1], loc.Database).Query("SELECT LOWER(name) FROM `" + loc.Table + "`")
+		rows, err := sandboxtest.Open(t, l.server(loc.Instance), loc.Database).Query("SELECT LOWER(name) FROM `" + loc.Table + "`")
 		require.NoError(t, err)
 		for rows.Next() {
 			var name string
@@ -230,7 +244,9 @@ func splitChild(spec string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	s, err := migrate.NewSplit(l.Targets["src"], l.Source, "test", "name", l.router(), map[string]string{"a": l.Targets["a"], "b": l.Targets["b"]},
+	targets := maps.Clone(l.Targets)
+	delete(targets, "src")
+	s, err := migrate.NewSplit(l.Targets["src"], l.Source, "test", "name", l.router(), targets,
 		migrate.WithCheckpointDatabase(l.CheckpointDB), migrate.WithChunkRows(500), migrate.WithSegmentRows(8000), migrate.WithThreads(3),
 		migrate.WithRateLimit(l.RowsPerSecond, 0))
 	if err != nil {
@@ -256,7 +272,8 @@ func TestSplitResumesAfterSIGKILL(t *testing.T) {
 	l := newSplitLayout(t, "two", total)
 	l.RowsPerSecond = 5_000
 	child := l
-	child.Targets = map[string]string{"src": servers[0].DSN(""), "a": servers[0].DSN(""), "b": servers[1].DSN("")}
+	child.Targets = maps.Clone(l.Targets)
+	child.Targets["src"] = servers[0].DSN("")
 	spec, err := json.Marshal(child)
 	require.NoError(t, err)
 	checkpointRows := func() (int64, int64) {
@@ -270,21 +287,7 @@ func TestSplitResumesAfterSIGKILL(t *testing.T) {
 	partial := 0
 	delay := time.Second // grows while kills come before the first chunk (a slow start under -race)
 	for attempt := 0; attempt < 12 && partial < 3; attempt++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), splitChildEnv+"="+string(spec))
-		out := &limitedWriter{max: 4096}
-		cmd.Stdout, cmd.Stderr = out, out
-		require.NoError(t, cmd.Start())
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		select {
-		case err := <-exited:
-			require.NoError(t, err, "the split failed before it was killed: %s", out)
-			t.Fatal("the split finished before it was killed: slow it down")
-		case <-time.After(delay/2 + time.Duration(rng.Int64N(int64(delay)))):
-			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-			<-exited
-		}
+		sigkillChild(t, "split", splitChildEnv, spec, delay/2+time.Duration(rng.Int64N(int64(delay))))
 		a, b := checkpointRows()
 		t.Logf("attempt %d: checkpoints count %d rows on a, %d on b", attempt+1, a, b)
 		switch {
@@ -304,6 +307,8 @@ func TestSplitResumesAfterSIGKILL(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, report.Resumed)
 	assert.Equal(t, int64(total), report.Rows)
+	assert.False(t, report.Position.IsZero(), "the first run's position")
+	assert.Contains(t, report.PositionNote(), "NOT consistent")
 	assertSplit(t, l)
 }
 
@@ -328,8 +333,10 @@ func TestSplitRewindsAServerThatIsAhead(t *testing.T) {
 	require.GreaterOrEqual(t, chunks, 2, "the split was interrupted before two chunks")
 	var key []struct{ I int64 }
 	require.NoError(t, json.Unmarshal([]byte(last), &key))
-	for n := 1; n <= 4; n++ {
-		sandboxtest.Exec(t, a, fmt.Sprintf("DELETE FROM `%s`.test_%d WHERE id <= %d", l.DBs[0], n, key[0].I))
+	for _, loc := range l.router().Locations() {
+		if loc.Instance == "a" {
+			sandboxtest.Exec(t, a, fmt.Sprintf("DELETE FROM `%s`.`%s` WHERE id <= %d", loc.Database, loc.Table, key[0].I))
+		}
 	}
 	sandboxtest.Exec(t, a, "UPDATE `"+l.CheckpointDB+"`.copy_segments SET last_key = '', chunks = 0, rows_copied = 0, done = 0 WHERE segment = 0")
 
@@ -338,4 +345,50 @@ func TestSplitRewindsAServerThatIsAhead(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, report.Resumed)
 	assertSplit(t, l)
+}
+
+// TestSplitResumesBetweenFinishes: a split killed while it marked its
+// servers done one by one (one done, the other still copying) finishes
+// when run again instead of refusing its own rows.
+func TestSplitResumesBetweenFinishes(t *testing.T) {
+	ctx := context.Background()
+	l := newSplitLayout(t, "two", 3_000)
+	_, err := l.split(t).Run(ctx, nil)
+	require.NoError(t, err)
+	sandboxtest.Exec(t, sandboxtest.Open(t, servers[1], ""), "UPDATE `"+l.CheckpointDB+"`.copy_runs SET state = 'copying'")
+	report, err := l.split(t).Run(ctx, nil)
+	require.NoError(t, err, "the rerun resumes")
+	assert.True(t, report.Resumed)
+	assertSplit(t, l)
+}
+
+// assertIndex checks that database.table on s has the index.
+func assertIndex(t *testing.T, s *sandbox.Server, database, table, index string) {
+	t.Helper()
+	var n int
+	require.NoError(t, sandboxtest.Open(t, s, "").QueryRow("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = ?",
+		database, table, index).Scan(&n))
+	assert.NotZero(t, n, "index %s of %s.%s", index, database, table)
+}
+
+// sigkillChild runs the test binary again as a child process with env set
+// to spec (see TestMain) and kills it with SIGKILL after delay; the child
+// must still be running then.
+func sigkillChild(t *testing.T, what, env string, spec []byte, delay time.Duration) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env+"="+string(spec))
+	out := &limitedWriter{max: 4096}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "the %s failed before it was killed: %s", what, out)
+		t.Fatalf("the %s finished before it was killed: slow it down", what)
+	case <-time.After(delay):
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		<-exited
+	}
 }

@@ -22,6 +22,7 @@ func (o copierOption) applySync(c *syncConfig) error   { c.copier = append(c.cop
 func (o executorOption) applySync(c *syncConfig) error { c.copier = append(c.copier, o); return nil }
 func (o engineOption) applySync(c *syncConfig) error   { c.copier = append(c.copier, o); return nil }
 func (o chunkOption) applySync(c *syncConfig) error    { c.copier = append(c.copier, o); return nil }
+func (o rowsOption) applySync(c *syncConfig) error     { c.copier = append(c.copier, o); return nil }
 
 // syncOption is an option only a Sync takes.
 type syncOption func(*syncConfig) error

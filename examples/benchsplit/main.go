@@ -31,7 +31,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
 	"database/sql"
 	_ "embed"
 	"flag"
@@ -175,22 +174,11 @@ func createShards(ctx context.Context, db *sql.DB, dst string, tables bool) erro
 	return exec1(ctx, db, stmts...)
 }
 
-// md5Router is the seed's routing for the Split, over dst.test_1 ..
-// test_32. (Package shard's routers come with their own issue.)
-type md5Router struct{ locs []shard.Location }
-
-func (r md5Router) Locations() []shard.Location { return r.locs }
-
-func (r md5Router) Route(k shard.Key) (shard.Location, error) {
-	h := md5Sum(k.Str())
-	// int(hexdigest, 16) % 32 is the digest's low five bits.
-	return r.locs[int(h[15]%shards)], nil
-}
-
 func splitShiftgate(ctx context.Context, srv *sandbox.Server, dst string, threads int) error {
-	var r md5Router
-	for k := 1; k <= shards; k++ {
-		r.locs = append(r.locs, shard.Location{Shard: k, Database: dst, Table: fmt.Sprintf("test_%d", k)})
+	layout := shard.Layout{Method: shard.MD5, Shards: shards, Database: dst, Table: "test_{n}"}
+	r, err := layout.Router()
+	if err != nil {
+		return err
 	}
 	s, err := migrate.NewSplit(srv.DSN(""), "seed", "test", "name", r, map[string]string{"": srv.DSN("")},
 		migrate.WithThreads(threads), migrate.WithCheckpointDatabase("_shiftgate_"+dst))
@@ -297,5 +285,3 @@ func exec1(ctx context.Context, db *sql.DB, stmts ...string) error {
 	}
 	return nil
 }
-
-func md5Sum(s string) [16]byte { return md5.Sum([]byte(s)) }

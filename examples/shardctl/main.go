@@ -5,13 +5,20 @@
 //	shardctl route   [-method md5|jump|crc32|mod -shards N -table-template T -database-template D | -layout FILE] [-int] < keys
 //	shardctl plan    -from FILE -to FILE [-json] [-sample N] [-dsn [instance=]DSN ...]
 //	shardctl vschema -layout FILE
+//	shardctl split   -source DSN -database DB -table T -key COLUMN -layout FILE -dsn [instance=]DSN ... [-dry-run] [-json]
+//	shardctl query   -layout FILE -dsn [instance=]DSN ... [-select COLS -where SQL -order COLS -limit N | -count -sum COLS ... -group COLS] [-json]
+//
+// Passwords never go on the command line: DSNs leave them out, and
+// SHIFTGATE_SHARD_PASSWORD (shard servers, -dsn) and
+// SHIFTGATE_SOURCE_PASSWORD (split's -source) hold them.
 //
 // Each subcommand lives in its own file and registers itself in commands;
 // "shardctl help" lists them. Layout files are JSON, or YAML when named
 // .yaml or .yml (see shard.Layout).
 //
 // Exit status: 0 done; 1 the work failed in part (keys that did not route,
-// a layout Vitess cannot take as it is); 2 bad usage or input.
+// a layout Vitess cannot take as it is, a split or query that failed on a
+// server); 2 bad usage or input.
 package main
 
 import (

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -94,7 +95,7 @@ func TestRouteMethodsAndErrors(t *testing.T) {
 func TestHelpAndUnknown(t *testing.T) {
 	code, _, errOut := shardctl(t, "", "help")
 	assert.Equal(t, 0, code)
-	for _, c := range []string{"route", "plan", "vschema"} {
+	for _, c := range []string{"route", "plan", "vschema", "split", "query"} {
 		assert.Contains(t, errOut, "  "+c)
 	}
 	code, _, errOut = shardctl(t, "", "bogus")
@@ -166,4 +167,143 @@ func TestVSchema(t *testing.T) {
 	assert.Empty(t, out)
 	assert.Contains(t, errOut, "method md5 picks a shard by a remainder")
 	assert.Contains(t, errOut, "shard/VITESS.md")
+}
+
+// splitFixture is a seed table on the test server and a layout of two
+// instances (both the test server, under two names) to split it into.
+type splitFixture struct {
+	source, base, layout, checkpoint string
+	dsn                              string // without password
+}
+
+func newSplitFixture(t *testing.T, rows int) splitFixture {
+	s := servers[0]
+	f := splitFixture{source: sandboxtest.NewDatabase(t, s, "seed"), base: sandboxtest.NewDatabase(t, s, "shards")}
+	f.checkpoint = f.base + "_cp"
+	sandboxtest.Exec(t, sandboxtest.Open(t, s, f.source),
+		"CREATE TABLE test (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64) NOT NULL, addTime DATETIME NOT NULL, grp INT NULL, amount DECIMAL(10,2) NULL)",
+		fmt.Sprintf("INSERT INTO test (name, addTime, grp, amount) SELECT CONCAT('user', seq), '2020-01-01' + INTERVAL (seq %% 997) MINUTE, NULLIF(seq %% 5, 4), IF(seq %% 7 = 0, NULL, seq / 8) FROM seq_1_to_%d", rows),
+		"ANALYZE TABLE test")
+	t.Cleanup(func() {
+		if db, err := s.Open(""); err == nil {
+			for _, name := range []string{f.base + "_1", f.base + "_2", f.checkpoint} {
+				_, _ = db.Exec("DROP DATABASE IF EXISTS `" + name + "`")
+			}
+			db.Close()
+		}
+	})
+	f.layout = writeFile(t, "layout.yaml", fmt.Sprintf("method: md5\nshards: 8\ntables_per_database: 4\ndatabase: %s_{m}\ntable: test_{n}\ninstances:\n  - {name: a, databases: '1'}\n  - {name: b, databases: '2'}\n", f.base))
+	cfg := s.Config("")
+	cfg.Passwd = ""
+	f.dsn = cfg.FormatDSN()
+	t.Setenv("SHIFTGATE_SOURCE_PASSWORD", s.Password())
+	t.Setenv("SHIFTGATE_SHARD_PASSWORD", s.Password())
+	return f
+}
+
+func (f splitFixture) shardFlags() []string {
+	return []string{"-layout", f.layout, "-dsn", "a=" + f.dsn, "-dsn", "b=" + f.dsn}
+}
+
+// query runs q on the unsharded source table and formats the rows as
+// shardctl query prints them.
+func (f splitFixture) query(t *testing.T, q string) string {
+	rows, err := sandboxtest.Open(t, servers[0], f.source).Query(q)
+	require.NoError(t, err)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	require.NoError(t, err)
+	var b strings.Builder
+	b.WriteString(strings.Join(cols, "\t") + "\n")
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		require.NoError(t, rows.Scan(ptrs...))
+		fields := make([]string, len(cols))
+		for i, v := range vals {
+			fields[i] = "NULL"
+			if v.Valid {
+				fields[i] = v.String
+			}
+		}
+		b.WriteString(strings.Join(fields, "\t") + "\n")
+	}
+	require.NoError(t, rows.Err())
+	return b.String()
+}
+
+func TestSplitCommand(t *testing.T) {
+	f := newSplitFixture(t, 3000)
+	args := append([]string{"split", "-source", f.dsn, "-database", f.source, "-table", "test", "-key", "name", "-checkpoint-db", f.checkpoint}, f.shardFlags()...)
+
+	code, out, errOut := shardctl(t, "", append(args, "-dry-run")...)
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, 8, strings.Count(out, "to create"), out)
+	assert.Contains(t, out, "step: ")
+
+	code, out, errOut = shardctl(t, "", append(args, "-json", "-progress", "1ms", "-threads", "2")...)
+	require.Equal(t, 0, code, errOut)
+	var report struct {
+		Executor string `json:"executor"`
+		Rows     int64  `json:"rows"`
+		Position struct {
+			File string `json:"file"`
+		} `json:"position"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &report), out)
+	assert.Equal(t, "split", report.Executor)
+	assert.Equal(t, int64(3000), report.Rows)
+	assert.Contains(t, errOut, "shardctl split: 1/1 tables, 3000 rows", "the last progress line")
+	assert.NotContains(t, out+errOut, servers[0].Password())
+
+	code, _, errOut = shardctl(t, "", args...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "not empty")
+
+	code, _, errOut = shardctl(t, "", "split", "-source", f.dsn, "-database", f.source, "-table", "test", "-key", "name", "-layout", f.layout, "-dsn", "a="+f.dsn)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `no DSN for instance "b"`)
+}
+
+func TestQueryCommand(t *testing.T) {
+	f := newSplitFixture(t, 3000)
+	code, _, errOut := shardctl(t, "", append([]string{"split", "-source", f.dsn, "-database", f.source, "-table", "test", "-key", "name", "-checkpoint-db", f.checkpoint}, f.shardFlags()...)...)
+	require.Equal(t, 0, code, errOut)
+	q := func(args ...string) string {
+		t.Helper()
+		code, out, errOut := shardctl(t, "", append(append([]string{"query"}, f.shardFlags()...), args...)...)
+		require.Equal(t, 0, code, errOut)
+		return out
+	}
+	assert.Equal(t, "count\n3000\n", q("-count"))
+	assert.Equal(t, f.query(t, "SELECT id, name, addTime FROM test ORDER BY addTime DESC, id LIMIT 7, 5"),
+		q("-select", "id,name,addTime", "-order", "addTime desc, id", "-offset", "7", "-limit", "5"))
+	assert.Equal(t, f.query(t, "SELECT grp, COUNT(*) AS `count`, SUM(amount), MIN(id), MAX(addTime), AVG(amount) FROM test WHERE id > 100 GROUP BY grp ORDER BY grp"),
+		strings.Replace(q("-group", "grp", "-count", "-sum", "amount", "-min", "id", "-max", "addTime", "-avg", "amount", "-where", "id > 100"),
+			"sum(amount)\tmin(id)\tmax(addTime)\tavg(amount)", "SUM(amount)\tMIN(id)\tMAX(addTime)\tAVG(amount)", 1))
+	assert.Equal(t, f.query(t, "SELECT DISTINCT grp FROM test ORDER BY grp"), q("-distinct", "-select", "grp"))
+	assert.Equal(t, "id\tname\n", q("-select", "id,name", "-where", "id < 0", "-order", "id"), "no rows from any shard")
+
+	out := q("-sum", "amount", "-json")
+	var res struct {
+		Columns []string `json:"columns"`
+		Rows    [][]any  `json:"rows"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	assert.Equal(t, []string{"sum(amount)"}, res.Columns)
+	assert.Equal(t, strings.Split(strings.TrimSpace(f.query(t, "SELECT SUM(amount) FROM test")), "\n")[1], res.Rows[0][0])
+
+	code, _, errOut = shardctl(t, "", append(append([]string{"query"}, f.shardFlags()...), "-count", "-order", "id")...)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "aggregates")
+	// Column names are quoted identifiers, never SQL.
+	code, _, errOut = shardctl(t, "", append(append([]string{"query"}, f.shardFlags()...), "-select", "id`; DROP TABLE x")...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "Unknown column 'id`; DROP TABLE x'")
+	code, _, errOut = shardctl(t, "", append(append([]string{"query"}, f.shardFlags()...), "-select", ",")...)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "-select: no column")
 }

@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/shiftgate/shiftgate/internal/cliflag"
 	"github.com/shiftgate/shiftgate/internal/conn"
@@ -79,11 +80,7 @@ func runPlan(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(stderr, "plan", exitUsage, err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(p); err != nil {
-			return fail(stderr, "plan", exitPartial, err)
-		}
+		printJSON(stdout, p)
 		return exitOK
 	}
 	printPlan(stdout, p)
@@ -93,24 +90,50 @@ func runPlan(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 // estimate connects to each server and reads the row estimates of layout l.
 func estimate(l *shard.Layout, dsns dsnList, stderr io.Writer) (map[int]int64, error) {
 	ctx := context.Background()
-	dbs := map[string]*sql.DB{}
-	defer func() {
-		for _, db := range dbs {
-			db.Close()
-		}
-	}()
+	dbs, err := openShards(ctx, "plan", dsns, stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(dbs)
+	return shard.EstimateRows(ctx, l, dbs)
+}
+
+// shardConfigs parses the -dsn DSNs of subcommand name, each password
+// filled in from SHIFTGATE_SHARD_PASSWORD when the DSN has none.
+func shardConfigs(name string, dsns dsnList, stderr io.Writer) (map[string]*mysql.Config, error) {
+	out := make(map[string]*mysql.Config, len(dsns))
 	for inst, dsn := range dsns {
-		cfg, err := cliflag.DSN("shardctl plan", "dsn", dsn, passwordEnv, true, stderr)
+		cfg, err := cliflag.DSN("shardctl "+name, "dsn", dsn, passwordEnv, true, stderr)
 		if err != nil {
 			return nil, fmt.Errorf("instance %q: %w", inst, err)
 		}
+		out[inst] = cfg
+	}
+	return out, nil
+}
+
+// openShards connects to the servers of the -dsn DSNs, by instance.
+func openShards(ctx context.Context, name string, dsns dsnList, stderr io.Writer) (map[string]*sql.DB, error) {
+	cfgs, err := shardConfigs(name, dsns, stderr)
+	if err != nil {
+		return nil, err
+	}
+	dbs := map[string]*sql.DB{}
+	for inst, cfg := range cfgs {
 		db, err := conn.Open(ctx, cfg, conn.Options{})
 		if err != nil {
+			closeAll(dbs)
 			return nil, fmt.Errorf("instance %q: %w", inst, err)
 		}
 		dbs[inst] = db
 	}
-	return shard.EstimateRows(ctx, l, dbs)
+	return dbs, nil
+}
+
+func closeAll(dbs map[string]*sql.DB) {
+	for _, db := range dbs {
+		db.Close()
+	}
 }
 
 func printPlan(w io.Writer, p *shard.Plan) {
