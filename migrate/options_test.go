@@ -39,7 +39,7 @@ func badCopyOptionToMerge() { // migrate.CopyOption does not implement migrate.M
 	_, _ = migrate.NewMerge(nil, nil, "", "db", "t", migrate.WithTables("t"))
 }
 
-func badCopierOptionToPipe() { // migrate.EngineOption does not implement migrate.PipeOption
+func badCopierOptionToPipe() { // migrate.ChunkOption does not implement migrate.PipeOption
 	_, _ = migrate.NewPipe("", "", "db", migrate.WithThreads(2))
 }
 
