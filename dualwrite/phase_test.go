@@ -1,0 +1,107 @@
+package dualwrite
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+)
+
+// TestPhases walks the phases forward and back, each switch refused while
+// its precondition fails, with the reason.
+func TestPhases(t *testing.T) {
+	ctx := t.Context()
+	pdb := sandboxtest.NewDatabase(t, servers[0], "phase_old")
+	sdb := sandboxtest.NewDatabase(t, servers[1], "phase_new")
+	primary := sandboxtest.Open(t, servers[0], pdb)
+	secondary := sandboxtest.Open(t, servers[1], sdb)
+	sandboxtest.Exec(t, primary, "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20))")
+	sandboxtest.Exec(t, secondary, "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20))")
+	o, err := Open(ctx, primary, pdb, []Table{{Name: "items"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := func(want Route) {
+		t.Helper()
+		r, err := o.Route(ctx)
+		if err != nil || r != want {
+			t.Fatalf("route %+v (%v), want %+v", r, err, want)
+		}
+	}
+	ok := func(to Phase) {
+		t.Helper()
+		if err := o.Switch(ctx, to); err != nil {
+			t.Fatalf("switch to %s: %v", to, err)
+		}
+	}
+	refused := func(to Phase, reason string) {
+		t.Helper()
+		err := o.Switch(ctx, to)
+		var pe *PreconditionError
+		if !errors.As(err, &pe) || !errors.Is(err, ErrPrecondition) || !strings.Contains(pe.Reason, reason) {
+			t.Fatalf("switch to %s: %v, want a refusal saying %q", to, err, reason)
+		}
+	}
+	route(Route{PhaseOff, Old, Old, false})
+	if err := o.Switch(ctx, PhaseVerified); !errors.Is(err, ErrTransition) {
+		t.Fatalf("off to verified: %v, want ErrTransition", err)
+	}
+	ok(PhaseDualWrite)
+	route(Route{PhaseDualWrite, Old, Old, true})
+	refused(PhaseVerified, "no verification recorded")
+
+	for _, id := range []int{1, 2} {
+		err := o.Run(ctx, func(tx *Tx) error {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO items VALUES (?, 'x')", id); err != nil {
+				return err
+			}
+			return tx.Changed("items", id)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := o.Verify(ctx, secondary, sdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Differences() != 2 {
+		t.Fatalf("verify: %d differences, want 2", rep.Differences())
+	}
+	refused(PhaseVerified, "2 outbox entries pending")
+	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6)")
+	refused(PhaseVerified, "found differences: 2 differing row(s)")
+	sandboxtest.Exec(t, secondary, "INSERT INTO items VALUES (1, 'x'), (2, 'x')")
+	if rep, err = o.Verify(ctx, secondary, sdb); err != nil || rep.Differences() != 0 {
+		t.Fatalf("verify: %v %v", rep, err)
+	}
+	ok(PhaseVerified)
+
+	sandboxtest.Exec(t, primary, "INSERT INTO dualwrite_dead_letters (id, bucket, key_hash, version, tbl, key_json, created_at, failed_at, attempts, error)"+
+		" VALUES (99, 0, 0, 1, 'items', '[\"9\"]', NOW(), NOW(), 5, 'rejected')")
+	refused(PhaseReadNew, "1 change(s) in the dead-letter table")
+	sandboxtest.Exec(t, primary, "DELETE FROM dualwrite_dead_letters")
+	ok(PhaseReadNew)
+	route(Route{PhaseReadNew, New, Old, true})
+	ok(PhaseVerified) // one step back
+	ok(PhaseReadNew)
+	ok(PhaseWriteNew)
+	route(Route{PhaseWriteNew, New, New, true})
+	ok(PhaseDone)
+	route(Route{PhaseDone, New, New, false})
+	if err := o.Switch(ctx, PhaseOff); !errors.Is(err, ErrTransition) {
+		t.Fatalf("done to off: %v, want ErrTransition", err)
+	}
+
+	// Back to off and forward again: the old verification predates the
+	// new dual writes.
+	for _, p := range []Phase{PhaseWriteNew, PhaseReadNew, PhaseVerified, PhaseDualWrite, PhaseOff, PhaseDualWrite} {
+		ok(p)
+	}
+	refused(PhaseVerified, "older than dual writes")
+	s, err := o.State(ctx)
+	if err != nil || s.Phase != PhaseDualWrite || !s.VerifiedClean {
+		t.Fatalf("state %+v (%v)", s, err)
+	}
+}
