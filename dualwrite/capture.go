@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shiftgate/shiftgate/internal/rowcodec"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -29,7 +30,7 @@ type Tx struct {
 	*sql.Tx
 	o       *Outbox
 	ctx     context.Context
-	pending map[*table]map[string][]any // by table, key text -> key values
+	pending map[*table]map[string][]string // by table, key text -> key values' text
 	n       int
 }
 
@@ -46,7 +47,7 @@ func (o *Outbox) Begin(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 // primary server of o (the server Open read the tables from), running
 // statements under ctx.
 func (o *Outbox) Wrap(ctx context.Context, tx *sql.Tx) *Tx {
-	return &Tx{Tx: tx, o: o, ctx: ctx, pending: map[*table]map[string][]any{}}
+	return &Tx{Tx: tx, o: o, ctx: ctx, pending: map[*table]map[string][]string{}}
 }
 
 // Run runs fn in a transaction that records its changes and commits it;
@@ -88,17 +89,17 @@ func (t *Tx) Changed(tableName string, key ...any) error {
 	if len(key) != len(tb.key) {
 		return fmt.Errorf("dualwrite: table %s: %d key values for the %d primary key columns: %w", tb.qname, len(key), len(tb.key), ErrKey)
 	}
-	text, err := tb.keyText(key)
+	text, values, err := tb.keyText(key)
 	if err != nil {
 		return fmt.Errorf("dualwrite: table %s: %w", tb.qname, err)
 	}
 	m := t.pending[tb]
 	if m == nil {
-		m = map[string][]any{}
+		m = map[string][]string{}
 		t.pending[tb] = m
 	}
 	if _, ok := m[text]; !ok {
-		m[text] = slices.Clone(key)
+		m[text] = values
 		t.n++
 	}
 	if t.n >= flushKeys {
@@ -136,14 +137,14 @@ func (t *Tx) Commit() error {
 // capKey is one key to capture.
 type capKey struct {
 	hash   uint64
-	text   string // JSON array of the key values' text
-	values []any
+	text   string   // JSON array of the key values' text
+	values []string // the values' text
 }
 
 // capture records the state of the rows of tb at keys in the outbox, in
 // two statements per flushKeys keys: the keys' versions are taken (and
 // locked until commit), then the rows are read and recorded.
-func (o *Outbox) capture(ctx context.Context, tx *sql.Tx, tb *table, keys map[string][]any) error {
+func (o *Outbox) capture(ctx context.Context, tx *sql.Tx, tb *table, keys map[string][]string) error {
 	list := make([]capKey, 0, len(keys))
 	for text, values := range keys {
 		list = append(list, capKey{hash: keyHash(tb.Name, text), text: text, values: values})
@@ -166,94 +167,102 @@ func (o *Outbox) capture(ctx context.Context, tx *sql.Tx, tb *table, keys map[st
 	return nil
 }
 
+// captureChunk runs the two statements for list. They are built with
+// literals, not placeholders: on a pool without interpolateParams a
+// placeholder costs a prepared statement, three round trips instead of one.
 func (o *Outbox) captureChunk(ctx context.Context, tx *sql.Tx, tb *table, list []capKey) error {
-	var b strings.Builder
-	args := make([]any, 0, len(list)*(3+len(tb.key)))
-	b.WriteString("INSERT INTO " + o.outbox("dualwrite_key_versions") + " (key_hash) VALUES ")
+	b := make([]byte, 0, 256+len(list)*(64+16*len(tb.key)))
+	b = append(b, "INSERT INTO "+o.outbox("dualwrite_key_versions")+" (key_hash) VALUES "...)
 	for i, k := range list {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString("(?)")
-		args = append(args, k.hash)
+		b = append(b, '(')
+		b = strconv.AppendUint(b, k.hash, 10)
+		b = append(b, ')')
 	}
-	b.WriteString(" ON DUPLICATE KEY UPDATE version = version + 1")
-	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+	b = append(b, " ON DUPLICATE KEY UPDATE version = version + 1"...)
+	if _, err := tx.ExecContext(ctx, string(b)); err != nil {
 		return fmt.Errorf("dualwrite: table %s: taking key versions: %w", tb.qname, err)
 	}
 
-	b.Reset()
-	args = args[:0]
-	b.WriteString("INSERT INTO " + o.outbox("dualwrite_outbox") +
-		" (bucket, key_hash, version, tbl, key_json, row_json, created_at) SELECT k.b, k.h, v.version, ?, k.kj, IF(t.")
-	b.WriteString(schema.QuoteIdent(tb.key[0]) + " IS NULL, NULL, " + tb.rowExpr + "), UTC_TIMESTAMP(6) FROM (")
-	args = append(args, tb.Name)
+	b = append(b[:0], "INSERT INTO "+o.outbox("dualwrite_outbox")+
+		" (bucket, key_hash, version, tbl, key_json, row_json, created_at) SELECT k.b, k.h, v.version, "+rowcodec.String(tb.Name)+", k.kj, IF(t."...)
+	b = append(b, schema.QuoteIdent(tb.key[0])+" IS NULL, NULL, "+tb.rowExpr+"), UTC_TIMESTAMP(6) FROM ("...)
 	for i, k := range list {
 		if i > 0 {
-			b.WriteString(" UNION ALL ")
+			b = append(b, " UNION ALL "...)
 		}
-		b.WriteString("SELECT ? AS b, ? AS h, ? AS kj")
-		args = append(args, k.hash%Buckets, k.hash, k.text)
-		for j := range tb.key {
-			b.WriteString(", ? AS k" + strconv.Itoa(j))
-			args = append(args, k.values[j])
+		b = append(b, "SELECT "...)
+		b = strconv.AppendUint(b, k.hash%Buckets, 10)
+		b = append(b, " AS b, "...)
+		b = strconv.AppendUint(b, k.hash, 10)
+		b = append(b, " AS h, "...)
+		b = rowcodec.AppendLiteral(b, rowcodec.Text, []byte(k.text))
+		b = append(b, " AS kj"...)
+		for j, v := range k.values {
+			b = append(b, ", "...)
+			b = rowcodec.AppendLiteral(b, tb.keyKinds[j], []byte(v))
+			b = append(b, " AS k"+strconv.Itoa(j)...)
 		}
 	}
-	b.WriteString(") k JOIN " + o.outbox("dualwrite_key_versions") + " v ON v.key_hash = k.h LEFT JOIN " + tb.qname + " t ON ")
+	b = append(b, ") k JOIN "+o.outbox("dualwrite_key_versions")+" v ON v.key_hash = k.h LEFT JOIN "+tb.qname+" t ON "...)
 	for j, c := range tb.key {
 		if j > 0 {
-			b.WriteString(" AND ")
+			b = append(b, " AND "...)
 		}
-		b.WriteString("t." + schema.QuoteIdent(c) + " = k.k" + strconv.Itoa(j))
+		b = append(b, "t."+schema.QuoteIdent(c)+" = k.k"+strconv.Itoa(j)...)
 	}
-	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+	if _, err := tx.ExecContext(ctx, string(b)); err != nil {
 		return fmt.Errorf("dualwrite: table %s: recording changes: %w", tb.qname, err)
 	}
 	return nil
 }
 
-// keyText is the key values as a JSON array of their text (binary
-// columns in base64): the key's identity in the outbox.
-func (tb *table) keyText(key []any) (string, error) {
+// keyText is the key values' text, and as a JSON array of their text
+// (binary columns in base64) the key's identity in the outbox.
+func (tb *table) keyText(key []any) (string, []string, error) {
+	values := make([]string, len(key))
 	texts := make([]string, len(key))
 	for i, v := range key {
 		switch v := v.(type) {
 		case int:
-			texts[i] = strconv.FormatInt(int64(v), 10)
+			values[i] = strconv.FormatInt(int64(v), 10)
 		case int8:
-			texts[i] = strconv.FormatInt(int64(v), 10)
+			values[i] = strconv.FormatInt(int64(v), 10)
 		case int16:
-			texts[i] = strconv.FormatInt(int64(v), 10)
+			values[i] = strconv.FormatInt(int64(v), 10)
 		case int32:
-			texts[i] = strconv.FormatInt(int64(v), 10)
+			values[i] = strconv.FormatInt(int64(v), 10)
 		case int64:
-			texts[i] = strconv.FormatInt(v, 10)
+			values[i] = strconv.FormatInt(v, 10)
 		case uint:
-			texts[i] = strconv.FormatUint(uint64(v), 10)
+			values[i] = strconv.FormatUint(uint64(v), 10)
 		case uint8:
-			texts[i] = strconv.FormatUint(uint64(v), 10)
+			values[i] = strconv.FormatUint(uint64(v), 10)
 		case uint16:
-			texts[i] = strconv.FormatUint(uint64(v), 10)
+			values[i] = strconv.FormatUint(uint64(v), 10)
 		case uint32:
-			texts[i] = strconv.FormatUint(uint64(v), 10)
+			values[i] = strconv.FormatUint(uint64(v), 10)
 		case uint64:
-			texts[i] = strconv.FormatUint(v, 10)
+			values[i] = strconv.FormatUint(v, 10)
 		case string:
-			texts[i] = v
+			values[i] = v
 		case []byte:
-			texts[i] = string(v)
+			values[i] = string(v)
 		default:
-			return "", fmt.Errorf("key value %d of type %T (want an integer, string or []byte): %w", i+1, v, ErrKey)
+			return "", nil, fmt.Errorf("key value %d of type %T (want an integer, string or []byte): %w", i+1, v, ErrKey)
 		}
-		if isBinary(tb.def.Column(tb.key[i]).DataType) {
-			texts[i] = base64.StdEncoding.EncodeToString([]byte(texts[i]))
+		texts[i] = values[i]
+		if tb.keyKinds[i] == rowcodec.Binary {
+			texts[i] = base64.StdEncoding.EncodeToString([]byte(values[i]))
 		}
 	}
 	b, err := json.Marshal(texts)
 	if err != nil {
-		return "", fmt.Errorf("key: %w", err)
+		return "", nil, fmt.Errorf("key: %w", err)
 	}
-	return string(b), nil
+	return string(b), values, nil
 }
 
 // keyHash is the hash of a table's key: its version row and its bucket.

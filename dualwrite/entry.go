@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shiftgate/shiftgate/internal/rowchange"
+	"github.com/shiftgate/shiftgate/internal/rowcodec"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -185,7 +186,7 @@ func decodeValue(c *schema.Column, raw string) (any, error) {
 	case "timestamp":
 		return timestampText(text)
 	}
-	if isBinary(c.DataType) {
+	if rowcodec.KindOf(c.DataType) == rowcodec.Binary {
 		v, err := base64.StdEncoding.DecodeString(text)
 		if err != nil {
 			return nil, bad(err)

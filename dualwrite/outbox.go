@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/shiftgate/shiftgate/internal/dbmigrate"
+	"github.com/shiftgate/shiftgate/internal/rowcodec"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -112,11 +112,12 @@ type Outbox struct {
 // table is a declared table and how its rows are captured and decoded.
 type table struct {
 	Table
-	qname   string // quoted database.table on the primary
-	def     *schema.TableDef
-	key     []string // primary key columns
-	rowExpr string   // JSON_OBJECT of the row aliased t
-	target  string
+	qname    string // quoted database.table on the primary
+	def      *schema.TableDef
+	key      []string // primary key columns
+	keyKinds []rowcodec.Kind
+	rowExpr  string // JSON_OBJECT of the row aliased t
+	target   string
 }
 
 // Open reads the declared tables' definitions from the primary db (each
@@ -191,13 +192,16 @@ func loadTable(ctx context.Context, db *sql.DB, database string, tc Table) (*tab
 	if err := schema.ValidateName("target table", t.target); err != nil {
 		return nil, fmt.Errorf("dualwrite: table %s: %w", qname, err)
 	}
+	for _, k := range t.key {
+		t.keyKinds = append(t.keyKinds, rowcodec.KindOf(def.Column(k).DataType))
+	}
 	var parts []string
 	for _, c := range def.Columns {
 		e, err := valueExpr(c, "t."+schema.QuoteIdent(c.Name))
 		if err != nil {
 			return nil, fmt.Errorf("dualwrite: table %s: %w", qname, err)
 		}
-		parts = append(parts, quoteString(c.Name), e)
+		parts = append(parts, rowcodec.String(c.Name), e)
 	}
 	t.rowExpr = "JSON_OBJECT(" + strings.Join(parts, ",") + ")"
 	return t, nil
@@ -206,9 +210,6 @@ func loadTable(ctx context.Context, db *sql.DB, database string, tc Table) (*tab
 // valueExpr is the expression that puts column c of the row ref into the
 // captured JSON so that decode gets its value back exactly.
 func valueExpr(c schema.Column, ref string) (string, error) {
-	if isBinary(c.DataType) {
-		return "TO_BASE64(" + ref + ")", nil
-	}
 	switch c.DataType {
 	case "bit":
 		return "CAST(" + ref + " AS UNSIGNED)", nil
@@ -218,12 +219,10 @@ func valueExpr(c schema.Column, ref string) (string, error) {
 	case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection":
 		return "", fmt.Errorf("column %s: spatial type %s not supported", schema.QuoteIdent(c.Name), c.DataType)
 	}
+	if rowcodec.KindOf(c.DataType) == rowcodec.Binary {
+		return "TO_BASE64(" + ref + ")", nil
+	}
 	return ref, nil
-}
-
-// quoteString is s as a utf8mb4 string literal whatever the sql_mode.
-func quoteString(s string) string {
-	return "_utf8mb4 X'" + hex.EncodeToString([]byte(s)) + "'"
 }
 
 // Tables lists the declared tables' names.
@@ -236,11 +235,3 @@ func (o *Outbox) Tables() []string {
 	return names
 }
 
-// isBinary reports a binary string type, captured in base64.
-func isBinary(dataType string) bool {
-	switch dataType {
-	case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
-		return true
-	}
-	return false
-}
