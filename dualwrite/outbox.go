@@ -234,4 +234,3 @@ func (o *Outbox) Tables() []string {
 	slices.Sort(names)
 	return names
 }
-
