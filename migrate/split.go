@@ -18,6 +18,7 @@ import (
 	"github.com/shiftgate/shiftgate/internal/keyset"
 	"github.com/shiftgate/shiftgate/internal/rowcodec"
 	"github.com/shiftgate/shiftgate/internal/schema"
+	"github.com/shiftgate/shiftgate/internal/shardroute"
 	"github.com/shiftgate/shiftgate/shard"
 )
 
@@ -288,21 +289,8 @@ func (s *Split) planSource(ctx context.Context, src *sql.DB, f *splitFacts) erro
 		return s.sourceErr(object, fmt.Errorf("unexpected SHOW CREATE TABLE output: %.60q", f.create))
 	}
 	f.create = withoutForeignKeys(f.create)
-	rows, err := src.QueryContext(ctx, "SELECT "+s.routeExpr()+" FROM "+schema.QualifiedName(s.database, s.table)+" LIMIT 0")
-	if err != nil {
-		return s.sourceErr(object, fmt.Errorf("sharding key: %w", err))
-	}
-	defer rows.Close()
-	types, err := rows.ColumnTypes()
-	if err != nil {
-		return s.sourceErr(object, fmt.Errorf("sharding key: %w", err))
-	}
-	f.keyKind = shard.KindString
-	if t := types[0].DatabaseTypeName(); strings.HasSuffix(t, "INT") {
-		f.keyKind = shard.KindInt
-		if strings.HasPrefix(t, "UNSIGNED") {
-			f.keyKind = shard.KindUint
-		}
+	if f.keyKind, err = shardroute.KindOf(ctx, src, schema.QualifiedName(s.database, s.table), s.routeExpr()); err != nil {
+		return s.sourceErr(object, err)
 	}
 	return nil
 }
@@ -323,7 +311,7 @@ func (s *Split) sample(ctx context.Context, src *sql.DB, f *splitFacts) ([]int64
 		return nil, s.sourceErr(s.sourceTable(), fmt.Errorf("sample: %w", err))
 	}
 	defer rows.Close()
-	r := newRouting(s.router, s.locs, f.keyKind)
+	r := shardroute.New(s.router, s.locs, f.keyKind)
 	counts := make([]int64, len(s.locs))
 	var n int64
 	var v sql.RawBytes
@@ -331,7 +319,7 @@ func (s *Split) sample(ctx context.Context, src *sql.DB, f *splitFacts) ([]int64
 		if err := rows.Scan(&v); err != nil {
 			return nil, s.sourceErr(s.sourceTable(), fmt.Errorf("sample: %w", err))
 		}
-		i, err := r.route(v)
+		i, err := r.Route(v)
 		if err != nil {
 			return nil, s.sourceErr(s.sourceTable(), err)
 		}

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/go-sql-driver/mysql"
 	"golang.org/x/sync/errgroup"
@@ -23,58 +22,9 @@ import (
 	"github.com/shiftgate/shiftgate/internal/keyset"
 	"github.com/shiftgate/shiftgate/internal/rowcodec"
 	"github.com/shiftgate/shiftgate/internal/schema"
+	"github.com/shiftgate/shiftgate/internal/shardroute"
 	"github.com/shiftgate/shiftgate/internal/snapshot"
-	"github.com/shiftgate/shiftgate/shard"
 )
-
-// routing finds the location of a row's sharding key.
-type routing struct {
-	router  shard.Router
-	kind    shard.KeyKind
-	byShard map[int]int // Location.Shard to its index in the locations
-}
-
-func newRouting(router shard.Router, locs []shard.Location, kind shard.KeyKind) *routing {
-	r := &routing{router: router, kind: kind, byShard: make(map[int]int, len(locs))}
-	for i, l := range locs {
-		r.byShard[l.Shard] = i
-	}
-	return r
-}
-
-// route returns the index of the location of the key whose text-protocol
-// value is v.
-func (r *routing) route(v []byte) (int, error) {
-	if v == nil {
-		return 0, fmt.Errorf("a row has a NULL sharding key")
-	}
-	var k shard.Key
-	switch r.kind {
-	case shard.KindInt:
-		n, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(v), len(v)), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("sharding key %q: %w", v, err)
-		}
-		k = shard.Int(n)
-	case shard.KindUint:
-		n, err := strconv.ParseUint(unsafe.String(unsafe.SliceData(v), len(v)), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("sharding key %q: %w", v, err)
-		}
-		k = shard.Uint(n)
-	default:
-		k = shard.String(string(v))
-	}
-	loc, err := r.router.Route(k)
-	if err != nil {
-		return 0, fmt.Errorf("route sharding key %s: %w", k, err)
-	}
-	i, ok := r.byShard[loc.Shard]
-	if !ok {
-		return 0, fmt.Errorf("sharding key %s routes to shard %d, which the router's locations do not list", k, loc.Shard)
-	}
-	return i, nil
-}
 
 // splitRun is the state of one Run of a Split.
 type splitRun struct {
@@ -422,7 +372,7 @@ type splitWriter struct{ r *splitRun }
 
 func (w *splitWriter) NewBatch() copyengine.Batch {
 	r := w.r
-	return &splitBatch{routing: newRouting(r.s.router, r.s.locs, r.facts.keyKind), selected: r.selected, routePos: r.routePos,
+	return &splitBatch{routing: shardroute.New(r.s.router, r.s.locs, r.facts.keyKind), selected: r.selected, routePos: r.routePos,
 		bufs: make([][]byte, len(r.s.locs)), rows: make([]int, len(r.s.locs))}
 }
 
@@ -442,7 +392,7 @@ func (w *splitWriter) Open(ctx context.Context, thread int) (copyengine.ThreadWr
 
 // splitBatch is a chunk's rows as LOAD DATA fields, by location.
 type splitBatch struct {
-	routing            *routing
+	routing            *shardroute.Routing
 	selected, routePos int
 	bufs               [][]byte
 	rows               []int
@@ -457,7 +407,7 @@ func (b *splitBatch) Reset(*copyengine.Table) {
 }
 
 func (b *splitBatch) Add(row []sql.RawBytes) error {
-	i, err := b.routing.route(row[b.routePos])
+	i, err := b.routing.Route(row[b.routePos])
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,12 @@ type Catalog interface {
 	Table(ctx context.Context, database, table string) (*TableDef, error)
 }
 
+// ErrExplainRefused is wrapped by a RowEstimator's error when the server
+// refused to EXPLAIN the statement (an unknown column, a missing
+// privilege...), as opposed to failing to answer; rule dml.dry-run
+// reports such errors.
+var ErrExplainRefused = errors.New("the server refuses the statement")
+
 // RowEstimator is an optional capability of a Catalog: estimating the rows
 // a data-changing statement touches, for example from EXPLAIN. The
 // estimate is the optimizer's guess, not a count.
@@ -371,8 +377,16 @@ func tableFromCreate(k tableKey, n *ast.CreateTableStmt) *TableDef {
 	t := &TableDef{Database: k.db, Name: k.name, Engine: "InnoDB", Partitioned: n.Partition != nil}
 	setTableOptions(t, n.Options)
 	t.Columns = make([]Column, 0, len(n.Cols))
+	cs := optionsCharset(n.Options)
 	for _, cd := range n.Cols {
 		col, ix := columnFromDef(cd)
+		if col.Charset == "" && typeFamily(col.DataType) == "string" {
+			// information_schema gives every string column its character set
+			col.Charset = cs
+			if col.Collation != "" {
+				col.Charset = charsetOfCollation(col.Collation)
+			}
+		}
 		t.Columns = append(t.Columns, col)
 		for _, x := range ix {
 			addIndex(t, x)
@@ -619,7 +633,8 @@ func alterTable(t *TableDef, spec *ast.AlterTableSpec) {
 }
 
 // setTableOptions applies the table options the catalog keeps (engine,
-// comment, collation, row format) to t and ignores the others.
+// comment, collation, row format) to t and ignores the others. A
+// character set without a collation sets its default collation.
 func setTableOptions(t *TableDef, opts []*ast.TableOption) {
 	for _, o := range opts {
 		switch o.Tp {
@@ -629,6 +644,10 @@ func setTableOptions(t *TableDef, opts []*ast.TableOption) {
 			t.Comment = o.StrValue
 		case ast.TableOptionCollate:
 			t.Collation = o.StrValue
+		case ast.TableOptionCharset:
+			if tableOption(opts, ast.TableOptionCollate) == nil && o.StrValue != "" {
+				t.Collation = defaultCollation(o.StrValue)
+			}
 		case ast.TableOptionRowFormat:
 			t.RowFormat = rowFormatName(o.UintValue)
 		}
@@ -734,4 +753,17 @@ func insertColumn(cols []Column, c Column, pos *ast.ColumnPosition) []Column {
 		}
 	}
 	return append(cols, c)
+}
+
+// defaultCollation returns the name MariaDB gives the default collation of
+// character set cs (MySQL 8.0 names utf8mb4's utf8mb4_0900_ai_ci; the
+// rules read only the character set from it).
+func defaultCollation(cs string) string {
+	switch cs = strings.ToLower(cs); cs {
+	case "binary":
+		return "binary"
+	case "latin1":
+		return "latin1_swedish_ci"
+	}
+	return cs + "_general_ci"
 }

@@ -122,6 +122,7 @@ type declIndex struct {
 	primary bool
 	unique  bool
 	typ     string // BTREE, FULLTEXT, SPATIAL
+	using   string // the USING clause: BTREE, HASH, RTREE; "" for none
 	parts   []*ast.IndexPartSpecification
 }
 
@@ -152,7 +153,7 @@ func (d *declIndex) columns() []string {
 func declaredIndexes(n ast.StmtNode) (*ast.TableName, []declIndex) {
 	var out []declIndex
 	fromConstraint := func(c *ast.Constraint) {
-		d := declIndex{name: c.Name, parts: c.Keys, typ: "BTREE"}
+		d := declIndex{name: c.Name, parts: c.Keys, typ: "BTREE", using: indexUsing(c.Option)}
 		switch c.Tp {
 		case ast.ConstraintPrimaryKey:
 			d.primary, d.unique, d.name = true, true, "PRIMARY"
@@ -202,10 +203,19 @@ func declaredIndexes(n ast.StmtNode) (*ast.TableName, []declIndex) {
 		}
 		return n.Table, out
 	case *ast.CreateIndexStmt:
-		out = append(out, declIndex{name: n.IndexName, unique: n.KeyType == ast.IndexKeyTypeUnique, typ: indexTypeOf(n.KeyType), parts: n.IndexPartSpecifications})
+		out = append(out, declIndex{name: n.IndexName, unique: n.KeyType == ast.IndexKeyTypeUnique, typ: indexTypeOf(n.KeyType), using: indexUsing(n.IndexOption), parts: n.IndexPartSpecifications})
 		return n.Table, out
 	}
 	return nil, nil
+}
+
+// indexUsing returns the index type an index option's USING clause
+// names (BTREE, HASH, RTREE), or "".
+func indexUsing(o *ast.IndexOption) string {
+	if o == nil || o.Tp == ast.IndexTypeInvalid {
+		return ""
+	}
+	return strings.ToUpper(o.Tp.String())
 }
 
 // droppedIndexes returns the names of indexes an ALTER TABLE or DROP INDEX

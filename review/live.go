@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -62,12 +64,24 @@ func (l *LiveCatalog) EstimateRows(ctx context.Context, database, statement stri
 	defer restore()
 	rows, err := conn.QueryContext(ctx, "EXPLAIN "+statement)
 	if err != nil {
+		if _, ok := errors.AsType[*mysql.MySQLError](err); ok {
+			return 0, fmt.Errorf("review: explain: %w: %w", ErrExplainRefused, err)
+		}
 		return 0, fmt.Errorf("review: explain: %w", err)
 	}
 	defer rows.Close()
 	isInsert := strings.HasPrefix(strings.ToUpper(strings.TrimSpace(statement)), "INSERT") ||
 		strings.HasPrefix(strings.ToUpper(strings.TrimSpace(statement)), "REPLACE")
 	return explainEstimate(rows, isInsert)
+}
+
+// refusal returns the server's message in an error of EstimateRows that
+// wraps ErrExplainRefused, or the error's text.
+func refusal(err error) string {
+	if me, ok := errors.AsType[*mysql.MySQLError](err); ok {
+		return fmt.Sprintf("%s (error %d)", me.Message, me.Number)
+	}
+	return err.Error()
 }
 
 // useDatabase makes database the default database of conn, unless it is

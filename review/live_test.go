@@ -103,3 +103,51 @@ func TestLiveCatalogUnknownDatabase(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, rulesOf(res, 0), "script.unknown-table", "without a database the catalog cannot tell")
 }
+
+// TestDryRun checks dml.dry-run: the server's EXPLAIN refuses what the
+// parser accepts (an unknown function, a column of the wrong table), and
+// passes good statements, a table the script creates, and statements
+// without a live catalog.
+func TestDryRun(t *testing.T) {
+	ctx := context.Background()
+	dbName := sandboxtest.NewDatabase(t, servers[0], "dryrun")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, "CREATE TABLE big (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, a INT NOT NULL, b VARCHAR(20) NOT NULL)")
+	cat, err := review.NewLiveCatalog(db)
+	require.NoError(t, err)
+	only := &review.Policy{Name: "dry", Rules: map[string]review.RuleConfig{}}
+	for _, r := range review.Rules() {
+		only.Rules[r.ID] = review.RuleConfig{Level: review.Lvl(review.LevelOff)}
+	}
+	only.Rules["dml.dry-run"] = review.RuleConfig{Level: review.Lvl(review.LevelError)}
+	var example review.Rule
+	for _, r := range review.Rules() {
+		if r.ID == "dml.dry-run" {
+			example = r
+		}
+	}
+	r, err := review.New(review.WithCatalog(cat), review.WithDefaultDatabase(dbName), review.WithPolicy(only))
+	require.NoError(t, err)
+	res, err := r.Review(ctx, example.Fires+";\n"+example.Passes+`;
+INSERT INTO big (a, b) VALUES (1, 'x');
+DELETE FROM big WHERE id = no_such_function(2);
+INSERT INTO big (a, b) VALUES (no_such_function(3), 'x');
+CREATE TABLE fresh (id BIGINT PRIMARY KEY, v INT);
+UPDATE fresh SET v = no_such_function(1) WHERE id = 1`)
+	require.NoError(t, err)
+	require.Len(t, res.Statements, 7)
+	for i, want := range []bool{true, false, false, true, true, false, false} {
+		if want {
+			require.Contains(t, rulesOf(res, i), "dml.dry-run", "statement %d", i+1)
+			assert.Contains(t, res.Statements[i].Findings[0].Message, "no_such_function", "statement %d", i+1)
+		} else {
+			assert.NotContains(t, rulesOf(res, i), "dml.dry-run", "statement %d", i+1)
+		}
+	}
+
+	offline, err := review.New(review.WithDefaultDatabase(dbName), review.WithPolicy(only))
+	require.NoError(t, err)
+	res, err = offline.Review(ctx, example.Fires)
+	require.NoError(t, err)
+	assert.Empty(t, res.Findings(), "without a live catalog there is no dry run")
+}

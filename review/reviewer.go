@@ -260,6 +260,13 @@ type stmtState struct {
 	cols *resolution
 	// routine describes a statement on a stored program, nil for others.
 	routine *Routine
+	// explained is true once the statement was EXPLAINed on the catalog's
+	// server (see run.explain), explainErr the error that returned.
+	explained  bool
+	explainErr error
+	// after is the table as the statement leaves it, once a rule asked
+	// (see tableAfter).
+	after *afterState
 }
 
 func (rv *run) lookup(ctx context.Context, k tableKey) (*TableDef, tableState) {
@@ -598,6 +605,9 @@ func (rv *run) describe(ctx context.Context, st *stmtState) *tableKey {
 	switch n := st.node.(type) {
 	case *ast.CreateTableStmt:
 		names = []*ast.TableName{n.Table}
+		if n.Select != nil {
+			names = tableNames(n.Select, names)
+		}
 	case *ast.AlterTableStmt:
 		names = []*ast.TableName{n.Table}
 	case *ast.DropTableStmt:
@@ -710,26 +720,37 @@ func (rv *run) estimate(ctx context.Context, st *stmtState, main *tableKey) {
 	if !explain || main == nil {
 		return
 	}
+	if n, ok := rv.explain(ctx, st); ok {
+		res.AffectedRows = &n
+	}
+}
+
+// explain EXPLAINs the statement through the catalog, when it is a
+// RowEstimator and the server has every table of the statement (EXPLAIN
+// of a table the script creates fails), and returns its row estimate. It
+// records that it ran, and its error, in st.
+func (rv *run) explain(ctx context.Context, st *stmtState) (int64, bool) {
+	st.explained = true
 	est, ok := rv.r.catalog.(RowEstimator)
 	if !ok {
-		return
+		return 0, false
 	}
-	// Only tables the server has: EXPLAIN of a table the script creates fails.
-	for _, t := range res.Tables {
+	for _, t := range st.res.Tables {
 		db, name, found := strings.Cut(t, ".")
 		if !found {
 			db, name = "", t
 		}
 		if rv.cat.createdHere(tableKey{db, name}) {
-			return
+			return 0, false
 		}
 	}
-	n, err := est.EstimateRows(ctx, st.database, res.Text)
+	n, err := est.EstimateRows(ctx, st.database, st.res.Text)
 	if err != nil {
-		rv.r.logger.DebugContext(ctx, "review: no row estimate", "statement", res.Index, "err", err)
-		return
+		st.explainErr = err
+		rv.r.logger.DebugContext(ctx, "review: no row estimate", "statement", st.res.Index, "err", err)
+		return 0, false
 	}
-	res.AffectedRows = &n
+	return n, true
 }
 
 // risk rates a reviewed statement.

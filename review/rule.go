@@ -52,6 +52,18 @@ type Rule struct {
 	// tables they use.
 	Fires  string `json:"fires"`
 	Passes string `json:"passes"`
+	// ExampleParams are the parameters Fires and Passes are reviewed
+	// under, for rules whose defaults report nothing (an empty denylist);
+	// nil means the defaults.
+	ExampleParams map[string]any `json:"example_params,omitempty"`
+	// Live marks a rule that needs a catalog that can EXPLAIN (a
+	// RowEstimator such as LiveCatalog): its examples fire only against a
+	// server that has their tables.
+	Live bool `json:"live,omitempty"`
+	// Peers names the equivalent checks of other review tools (Bytebase
+	// rules, goInception options), for users coming from them; Rules
+	// fills it for the built-in rules.
+	Peers []string `json:"peers,omitempty"`
 	// Check looks at c.Stmt() and calls c.Report for each problem.
 	Check func(c *Check) `json:"-"`
 	// Routines makes the reviewer also call Check for statements on
@@ -113,6 +125,7 @@ func init() {
 	}
 	slices.SortFunc(builtinRules, func(a, b Rule) int { return strings.Compare(a.ID, b.ID) })
 	for i := range builtinRules {
+		builtinRules[i].Peers = peerEquivalents[builtinRules[i].ID]
 		if err := builtinRules[i].validate(); err != nil {
 			panic(err)
 		}

@@ -267,4 +267,194 @@ var columnRules = []Rule{
 			})
 		},
 	},
+	{
+		ID: "column.current-time-count", Category: CategoryColumn, Level: LevelWarning,
+		Summary: "A table has at most a given number of columns that default to or update on the current time (CURRENT_TIMESTAMP, NOW()), counting the columns it already has.",
+		Params:  []Param{{Name: "max", Default: 2, Summary: "most columns defaulting to or updating on the current time"}},
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a DATETIME DEFAULT CURRENT_TIMESTAMP, b DATETIME DEFAULT NOW(), c DATETIME ON UPDATE CURRENT_TIMESTAMP)",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, created_at DATETIME DEFAULT CURRENT_TIMESTAMP, updated_at DATETIME DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP)",
+		Check:   checkCurrentTimeCount,
+	},
+	{
+		ID: "column.type-denylist", Category: CategoryColumn, Level: LevelWarning,
+		Summary:       "New and redefined columns do not use a denied type (the list is empty unless a policy sets it).",
+		Params:        []Param{{Name: "types", Default: []string{}, Summary: "denied data types, as information_schema's DATA_TYPE names them (json, bit, set...)"}},
+		ExampleParams: map[string]any{"types": []string{"json", "bit"}},
+		Fires:         "CREATE TABLE t (id BIGINT PRIMARY KEY, doc JSON)",
+		Passes:        "CREATE TABLE t (id BIGINT PRIMARY KEY, doc TEXT)",
+		Check: func(c *Check) {
+			eachColumn(c, func(nc newColumn) {
+				if dt := dataType(nc.def.Tp); inList(c.Strings("types"), dt) {
+					c.Report("column %s of %s is %s, a denied type", colName(nc.def), tableLabel(nc.table), strings.ToUpper(dt))
+				}
+			})
+		},
+	},
+	{
+		ID: "column.zero-date", Category: CategoryColumn, Level: LevelWarning,
+		Summary: "DATE, DATETIME and TIMESTAMP columns do not default to a zero date ('0000-00-00'), which strict SQL modes (NO_ZERO_DATE) refuse.",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, paid_at DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00')",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, paid_at DATETIME NULL DEFAULT NULL)",
+		Check: func(c *Check) {
+			eachColumn(c, func(nc newColumn) {
+				switch colType(nc.def) {
+				case mysql.TypeDate, mysql.TypeDatetime, mysql.TypeTimestamp:
+				default:
+					return
+				}
+				o := option(nc.def, ast.ColumnOptionDefaultValue)
+				if o == nil {
+					return
+				}
+				if v, ok := valueOf(o.Expr); ok && isZeroDate(v) {
+					c.Report("column %s of %s defaults to the zero date %v", colName(nc.def), tableLabel(nc.table), v)
+				}
+			})
+		},
+	},
+	{
+		ID: "column.no-json", Category: CategoryColumn, Level: LevelOff,
+		Summary: "No JSON columns (off unless a policy turns it on).",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, doc JSON)",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, doc_id BIGINT NOT NULL DEFAULT 0)",
+		Check: func(c *Check) {
+			eachColumn(c, func(nc newColumn) {
+				if colType(nc.def) == mysql.TypeJSON {
+					c.Report("column %s of %s is JSON", colName(nc.def), tableLabel(nc.table))
+				}
+			})
+		},
+	},
+	{
+		ID: "column.blob-not-null", Category: CategoryColumn, Level: LevelNotice,
+		Summary: "TEXT, BLOB and JSON columns that are NOT NULL have a DEFAULT, or every INSERT that leaves them out fails in strict mode.",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, note TEXT NOT NULL)",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, note TEXT NULL)",
+		Check: func(c *Check) {
+			eachColumn(c, func(nc newColumn) {
+				cd := nc.def
+				if isBlobLike(colType(cd)) && colType(cd) != mysql.TypeGeometry && hasOption(cd, ast.ColumnOptionNotNull) &&
+					!hasOption(cd, ast.ColumnOptionDefaultValue) && !hasOption(cd, ast.ColumnOptionGenerated) {
+					c.Report("%s column %s of %s is NOT NULL without a DEFAULT: every INSERT must set it", strings.ToUpper(dataType(cd.Tp)), colName(cd), tableLabel(nc.table))
+				}
+			})
+		},
+	},
+	{
+		ID: "column.auto-increment-key", Category: CategoryColumn, Level: LevelError,
+		Summary: "A table has at most one AUTO_INCREMENT column and it leads an index, or the server refuses the statement.",
+		Fires:   "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, code INT NOT NULL, PRIMARY KEY (code, id))",
+		Passes:  "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, code INT NOT NULL, PRIMARY KEY (id), KEY idx_code (code))",
+		Check: func(c *Check) {
+			after, _, _ := tableAfter(c)
+			definesAuto := slices.ContainsFunc(newColumns(c.Stmt()), func(nc newColumn) bool { return hasOption(nc.def, ast.ColumnOptionAutoIncrement) })
+			if after == nil || !definesAuto && len(droppedIndexes(c.Stmt())) == 0 {
+				return
+			}
+			var auto []string
+			for _, col := range after.Columns {
+				if col.AutoIncrement {
+					auto = append(auto, col.Name)
+				}
+			}
+			switch {
+			case len(auto) > 1:
+				c.Report("%s would have %d AUTO_INCREMENT columns (%s); the server allows one", "table "+after.Name, len(auto), strings.Join(auto, ", "))
+			case len(auto) == 1 && (after.Engine == "" || strings.EqualFold(after.Engine, "InnoDB")) && leadsIndex(after, auto[0]) == "":
+				c.Report("AUTO_INCREMENT column %s of table %s leads no index; the server refuses it", auto[0], after.Name)
+			}
+		},
+	},
+	{
+		ID: "column.comment-max-length", Category: CategoryColumn, Level: LevelWarning,
+		Summary: "Column comments are at most a given number of characters long.",
+		Params:  []Param{{Name: "max", Default: 128, Summary: "longest column comment, in characters"}},
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY COMMENT '" + strings.Repeat("x", 129) + "')",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY COMMENT 'order id')",
+		Check: func(c *Check) {
+			eachColumn(c, func(nc newColumn) {
+				if o := option(nc.def, ast.ColumnOptionComment); o != nil {
+					if n := countRunes(exprString(o.Expr)); n > c.Int("max") {
+						c.Report("comment of column %s of %s is %d characters long; the limit is %d", colName(nc.def), tableLabel(nc.table), n, c.Int("max"))
+					}
+				}
+			})
+		},
+	},
+}
+
+// isCurrentTime reports whether e is the current time:
+// CURRENT_TIMESTAMP, NOW(), LOCALTIME, LOCALTIMESTAMP.
+func isCurrentTime(e ast.ExprNode) bool {
+	f, ok := unparen(e).(*ast.FuncCallExpr)
+	if !ok {
+		return false
+	}
+	switch f.FnName.L {
+	case "current_timestamp", "now", "localtime", "localtimestamp":
+		return true
+	}
+	return false
+}
+
+// defaultsToNow reports whether a column definition defaults to or
+// updates on the current time.
+func defaultsToNow(cd *ast.ColumnDef) bool {
+	for _, o := range cd.Options {
+		if (o.Tp == ast.ColumnOptionDefaultValue || o.Tp == ast.ColumnOptionOnUpdate) && isCurrentTime(o.Expr) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkCurrentTimeCount implements column.current-time-count: the
+// statement's new columns that default to the current time, plus (for an
+// ALTER) the table's existing ones, when the statement adds any.
+func checkCurrentTimeCount(c *Check) {
+	var tn *ast.TableName
+	var names []string
+	redefined := map[string]bool{}
+	for _, nc := range newColumns(c.Stmt()) {
+		tn = nc.table
+		redefined[strings.ToLower(nc.oldName())] = true
+		if defaultsToNow(nc.def) {
+			names = append(names, colName(nc.def))
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	if _, ok := c.Stmt().(*ast.AlterTableStmt); ok {
+		if t := c.Table(tn); t != nil {
+			for _, col := range t.Columns {
+				if !redefined[strings.ToLower(col.Name)] && col.Default != nil && isNowText(*col.Default) {
+					names = append(names, col.Name)
+				}
+			}
+		}
+	}
+	if maxCols := c.Int("max"); len(names) > maxCols {
+		c.Report("%s would have %d columns defaulting to the current time (%s); the limit is %d", tableLabel(tn), len(names), strings.Join(names, ", "), maxCols)
+	}
+}
+
+// isNowText reports a catalog default that is the current time
+// ("CURRENT_TIMESTAMP", "current_timestamp()", "NOW()").
+func isNowText(d string) bool {
+	d = strings.ToLower(d)
+	return strings.HasPrefix(d, "current_timestamp") || strings.HasPrefix(d, "now(") || strings.HasPrefix(d, "localtime")
+}
+
+// isZeroDate reports a literal that is a zero date: '0000-00-00...' or 0.
+func isZeroDate(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.HasPrefix(strings.TrimSpace(v), "0000-00-00")
+	case int64:
+		return v == 0
+	case uint64:
+		return v == 0
+	}
+	return false
 }

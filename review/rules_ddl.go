@@ -434,6 +434,111 @@ var ddlRules = []Rule{
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nALTER TABLE t ADD COLUMN b INT, ADD INDEX idx_a (a)",
 		Check:   checkExistence,
 	},
+	{
+		ID: "ddl.change-column", Category: CategoryDDL, Level: LevelOff,
+		Summary: "No CHANGE COLUMN: MODIFY changes a definition and RENAME COLUMN a name, each saying what it means (off unless a policy turns it on).",
+		Fires:   "ALTER TABLE orders CHANGE COLUMN note note VARCHAR(300) NOT NULL DEFAULT ''",
+		Passes:  "ALTER TABLE orders MODIFY COLUMN note VARCHAR(300) NOT NULL DEFAULT ''",
+		Check: func(c *Check) {
+			if n, ok := c.Stmt().(*ast.AlterTableStmt); ok {
+				for _, s := range n.Specs {
+					if s.Tp == ast.AlterTableChangeColumn && s.OldColumnName != nil {
+						c.Report("CHANGE COLUMN %s of %s; use MODIFY COLUMN or RENAME COLUMN", s.OldColumnName.Name.O, tableLabel(n.Table))
+					}
+				}
+			}
+		},
+	},
+	{
+		ID: "ddl.change-primary-key", Category: CategoryDDL, Level: LevelWarning,
+		Summary: "MODIFY or CHANGE COLUMN does not redefine a primary-key column's type or name: the table is copied and every reference to the key (other tables, caches, applications) must change with it.",
+		Fires:   "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, a INT);\nALTER TABLE t MODIFY id BIGINT NOT NULL",
+		Passes:  "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, a INT);\nALTER TABLE t MODIFY a BIGINT",
+		Check:   checkChangePrimaryKey,
+	},
+	{
+		ID: "ddl.require-algorithm", Category: CategoryDDL, Level: LevelOff,
+		Summary: "ALTER TABLE, CREATE INDEX and DROP INDEX state ALGORITHM=, so the server refuses rather than silently copies (off unless a policy turns it on).",
+		Fires:   "ALTER TABLE orders ADD INDEX idx_user (user_id)",
+		Passes:  "ALTER TABLE orders ADD INDEX idx_user (user_id), ALGORITHM=INPLACE, LOCK=NONE",
+		Check:   func(c *Check) { requireAlterOption(c, "ALGORITHM") },
+	},
+	{
+		ID: "ddl.require-lock", Category: CategoryDDL, Level: LevelOff,
+		Summary: "ALTER TABLE, CREATE INDEX and DROP INDEX state LOCK=, so the server refuses rather than blocks writes (off unless a policy turns it on).",
+		Fires:   "ALTER TABLE orders ADD INDEX idx_user (user_id), ALGORITHM=INPLACE",
+		Passes:  "ALTER TABLE orders ADD INDEX idx_user (user_id), ALGORITHM=INPLACE, LOCK=NONE",
+		Check:   func(c *Check) { requireAlterOption(c, "LOCK") },
+	},
+	{
+		ID: "ddl.column-order", Category: CategoryDDL, Level: LevelWarning,
+		Summary: "MODIFY and CHANGE COLUMN do not move a column (FIRST, AFTER): reordering rebuilds the table.",
+		Fires:   "ALTER TABLE orders MODIFY COLUMN note VARCHAR(200) NOT NULL DEFAULT '' AFTER id",
+		Passes:  "ALTER TABLE orders MODIFY COLUMN note VARCHAR(200) NOT NULL DEFAULT ''",
+		Check: func(c *Check) {
+			if n, ok := c.Stmt().(*ast.AlterTableStmt); ok {
+				for _, s := range n.Specs {
+					if (s.Tp == ast.AlterTableModifyColumn || s.Tp == ast.AlterTableChangeColumn) && s.Position != nil && s.Position.Tp != ast.ColumnPositionNone && len(s.NewColumns) > 0 {
+						c.Report("column %s of %s is moved; reordering columns rebuilds the table", colName(s.NewColumns[0]), tableLabel(n.Table))
+					}
+				}
+			}
+		},
+	},
+	{
+		ID: "ddl.type-change", Category: CategoryDDL, Level: LevelNotice,
+		Summary: "MODIFY or CHANGE COLUMN keeps the column's type: a new type rebuilds the table and can break code reading it (lossy changes are ddl.lossy-type-change).",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT NOT NULL);\nALTER TABLE t MODIFY a BIGINT NOT NULL",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT NOT NULL);\nALTER TABLE t MODIFY a INT NOT NULL COMMENT 'count'",
+		Check: func(c *Check) {
+			n, ok := c.Stmt().(*ast.AlterTableStmt)
+			if !ok {
+				return
+			}
+			t := c.Table(n.Table)
+			if t == nil {
+				return
+			}
+			for _, nc := range newColumns(n) {
+				if nc.added {
+					continue
+				}
+				oc := t.Column(nc.oldName())
+				if oc == nil {
+					continue
+				}
+				if col, _ := columnFromDef(nc.def); !sameColumnType(oc.ColumnType, col.ColumnType) {
+					c.Report("column %s of %s changes type from %s to %s", oc.Name, tableLabel(n.Table), oc.ColumnType, col.ColumnType)
+				}
+			}
+		},
+	},
+	{
+		ID: "ddl.drop-indexed-column", Category: CategoryDDL, Level: LevelWarning,
+		Summary: "DROP COLUMN does not drop a column an index holds: the index shrinks or disappears with it.",
+		Fires:   "ALTER TABLE big DROP COLUMN id",
+		Passes:  "ALTER TABLE big DROP COLUMN b",
+		Check: func(c *Check) {
+			n, ok := c.Stmt().(*ast.AlterTableStmt)
+			if !ok {
+				return
+			}
+			t := c.Table(n.Table)
+			if t == nil {
+				return
+			}
+			for _, s := range n.Specs {
+				if s.Tp != ast.AlterTableDropColumn || s.OldColumnName == nil {
+					continue
+				}
+				for _, ix := range t.Indexes {
+					if slices.ContainsFunc(ix.Columns, func(ic IndexColumn) bool { return strings.EqualFold(ic.Name, s.OldColumnName.Name.O) }) {
+						c.Report("column %s of %s is dropped while %s holds it", s.OldColumnName.Name.O, tableLabel(n.Table), indexLabel(ix.Name))
+					}
+				}
+			}
+		},
+	},
 }
 
 // dropsPrimaryKey returns how the statement drops the table's primary
@@ -630,4 +735,98 @@ func (a *alterNames) addConstraint(con *ast.Constraint) {
 		}
 	}
 	a.idx[name] = true
+}
+
+// sameColumnType compares two COLUMN_TYPEs, ignoring case and the display
+// widths of integer types ("int(11)" is "int").
+func sameColumnType(a, b string) bool {
+	norm := func(s string) string {
+		s = strings.ToLower(s)
+		for name := range intRank {
+			if strings.HasPrefix(s, name+"(") {
+				if i := strings.IndexByte(s, ')'); i > 0 && !strings.Contains(s, "zerofill") {
+					s = name + s[i+1:]
+				}
+				break
+			}
+		}
+		return s
+	}
+	return norm(a) == norm(b)
+}
+
+// checkChangePrimaryKey implements ddl.change-primary-key: the MODIFY and
+// CHANGE COLUMN clauses that give a column of the table's primary key
+// another type or name, saying when every key column is changed.
+func checkChangePrimaryKey(c *Check) {
+	n, ok := c.Stmt().(*ast.AlterTableStmt)
+	if !ok {
+		return
+	}
+	if _, decl := declaredIndexes(n); slices.ContainsFunc(decl, func(d declIndex) bool { return d.primary }) || dropsPrimaryKey(c) != "" {
+		return // a new key, or a dropped one: ddl.drop-primary-key's business
+	}
+	t := c.Table(n.Table)
+	if t == nil || t.PrimaryKey() == nil {
+		return
+	}
+	pk := t.PrimaryKey()
+	var changed []string
+	for _, nc := range newColumns(n) {
+		if nc.added {
+			continue
+		}
+		old := nc.oldName()
+		oc := t.Column(old)
+		if oc == nil || !slices.ContainsFunc(pk.Columns, func(ic IndexColumn) bool { return strings.EqualFold(ic.Name, old) }) {
+			continue
+		}
+		col, _ := columnFromDef(nc.def)
+		switch {
+		case !sameColumnType(oc.ColumnType, col.ColumnType):
+			changed = append(changed, fmt.Sprintf("%s from %s to %s", old, oc.ColumnType, col.ColumnType))
+		case !strings.EqualFold(old, col.Name):
+			changed = append(changed, fmt.Sprintf("%s renamed to %s", old, col.Name))
+		}
+	}
+	if len(changed) == 0 {
+		return
+	}
+	what := "a primary-key column"
+	if len(changed) == len(pk.Columns) {
+		what = "every primary-key column"
+		if len(changed) == 1 {
+			what = "the primary-key column"
+		}
+	}
+	c.Report("%s of %s is redefined (%s): the table is copied and every reference to its key must change with it", what, tableLabel(n.Table), strings.Join(changed, "; "))
+}
+
+// requireAlterOption reports an ALTER TABLE, CREATE INDEX or DROP INDEX
+// that does not state option (ALGORITHM or LOCK).
+func requireAlterOption(c *Check, option string) {
+	var tn *ast.TableName
+	var lockAlg *ast.IndexLockAndAlgorithm
+	switch n := c.Stmt().(type) {
+	case *ast.AlterTableStmt:
+		for _, s := range n.Specs {
+			if option == "ALGORITHM" && s.Tp == ast.AlterTableAlgorithm || option == "LOCK" && s.Tp == ast.AlterTableLock {
+				return
+			}
+			if s.Tp == ast.AlterTableRenameTable {
+				return // a rename is metadata only
+			}
+		}
+		tn = n.Table
+	case *ast.CreateIndexStmt:
+		tn, lockAlg = n.Table, n.LockAlg
+	case *ast.DropIndexStmt:
+		tn, lockAlg = n.Table, n.LockAlg
+	default:
+		return
+	}
+	if lockAlg != nil && (option == "ALGORITHM" && lockAlg.AlgorithmTp != ast.AlgorithmTypeDefault || option == "LOCK" && lockAlg.LockTp != ast.LockTypeDefault) {
+		return
+	}
+	c.Report("this change of %s does not state %s=; the server picks one silently", tableLabel(tn), option)
 }

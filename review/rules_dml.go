@@ -1,6 +1,7 @@
 package review
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 
@@ -399,6 +400,269 @@ var dmlRules = []Rule{
 			})
 		},
 	},
+	{
+		ID: "dml.no-limit", Category: CategoryDML, Level: LevelOff,
+		Summary: "UPDATE and DELETE have no LIMIT, which picks rows arbitrarily and is unsafe for statement-based replication (off unless a policy turns it on; the opposite of dml.require-limit).",
+		Fires:   "DELETE FROM orders WHERE status = 0 ORDER BY id LIMIT 100",
+		Passes:  "DELETE FROM orders WHERE status = 0",
+		Check: func(c *Check) {
+			switch n := c.Stmt().(type) {
+			case *ast.UpdateStmt:
+				if n.Limit != nil {
+					c.Report("UPDATE of %s has a LIMIT", changeTarget(n))
+				}
+			case *ast.DeleteStmt:
+				if n.Limit != nil {
+					c.Report("DELETE from %s has a LIMIT", changeTarget(n))
+				}
+			}
+		},
+	},
+	{
+		ID: "dml.no-order-by", Category: CategoryDML, Level: LevelOff,
+		Summary: "UPDATE and DELETE have no ORDER BY, which sorts the rows to change (off unless a policy turns it on).",
+		Fires:   "UPDATE orders SET status = 1 WHERE user_id = 7 ORDER BY id",
+		Passes:  "UPDATE orders SET status = 1 WHERE user_id = 7",
+		Check: func(c *Check) {
+			switch n := c.Stmt().(type) {
+			case *ast.UpdateStmt:
+				if n.Order != nil {
+					c.Report("UPDATE of %s has an ORDER BY", changeTarget(n))
+				}
+			case *ast.DeleteStmt:
+				if n.Order != nil {
+					c.Report("DELETE from %s has an ORDER BY", changeTarget(n))
+				}
+			}
+		},
+	},
+	{
+		ID: "dml.dry-run", Category: CategoryDML, Level: LevelError,
+		Summary: "With a live catalog, the server can EXPLAIN each INSERT, REPLACE, UPDATE and DELETE on tables it has: an error it raises (unknown column, bad value, missing privilege) is reported before the script runs. Without a live catalog the rule does nothing.",
+		Fires:   "UPDATE big SET a = 1 WHERE id = no_such_function(1)",
+		Passes:  "UPDATE big SET a = 1 WHERE id = 1",
+		Live:    true,
+		Check:   checkDryRun,
+	},
+	{
+		ID: "dml.select-max-execution-time", Category: CategoryDML, Level: LevelOff,
+		Summary: "SELECT statements carry a /*+ MAX_EXECUTION_TIME(ms) */ hint (a UNION on its first SELECT), so a slow query is cut off (MySQL; off unless a policy turns it on).",
+		Fires:   "SELECT id FROM orders WHERE user_id = 7",
+		Passes:  "SELECT /*+ MAX_EXECUTION_TIME(2000) */ id FROM orders WHERE user_id = 7",
+		Check: func(c *Check) {
+			s, ok := c.Stmt().(*ast.SelectStmt)
+			if so, isSet := c.Stmt().(*ast.SetOprStmt); isSet && so.SelectList != nil && len(so.SelectList.Selects) > 0 {
+				s, ok = so.SelectList.Selects[0].(*ast.SelectStmt) // a UNION takes the hint on its first SELECT
+			}
+			if !ok || s.From == nil {
+				return
+			}
+			for _, h := range s.TableHints {
+				if h.HintName.L == "max_execution_time" {
+					return
+				}
+			}
+			c.Report("SELECT from %s has no MAX_EXECUTION_TIME hint", strings.Join(c.st.res.Tables, ", "))
+		},
+	},
+	{
+		ID: "dml.null-comparison", Category: CategoryDML, Level: LevelError,
+		Summary: "Nothing is compared with NULL by =, !=, <, >...: the result is always NULL, never true; use IS NULL, IS NOT NULL or <=>.",
+		Fires:   "UPDATE orders SET status = 1 WHERE paid_at = NULL",
+		Passes:  "UPDATE orders SET status = 1 WHERE paid_at IS NULL",
+		Check: func(c *Check) {
+			walk(c.Stmt(), func(x ast.Node) bool {
+				b, ok := x.(*ast.BinaryOperationExpr)
+				if !ok || !isComparison(b.Op) || b.Op == opcode.NullEQ {
+					return true
+				}
+				for _, side := range []ast.ExprNode{b.L, b.R} {
+					if v, ok := valueOf(unparen(side)); ok && v == nil {
+						c.ReportAt(b.OriginTextPosition(), "comparison %s NULL is never true; use IS NULL, IS NOT NULL or <=>", b.Op)
+						break
+					}
+				}
+				return true
+			})
+		},
+	},
+	{
+		ID: "dml.select-require-where", Category: CategoryDML, Level: LevelOff,
+		Summary: "SELECT statements reading a table have a WHERE clause (off unless a policy turns it on).",
+		Fires:   "SELECT id FROM orders",
+		Passes:  "SELECT id FROM orders WHERE id = 1",
+		Check: func(c *Check) {
+			var blocks []*ast.SelectStmt
+			switch n := c.Stmt().(type) {
+			case *ast.SelectStmt:
+				blocks = []*ast.SelectStmt{n}
+			case *ast.SetOprStmt:
+				if n.SelectList != nil {
+					for _, s := range n.SelectList.Selects {
+						if s, ok := s.(*ast.SelectStmt); ok {
+							blocks = append(blocks, s)
+						}
+					}
+				}
+			}
+			for _, s := range blocks {
+				if s.From != nil && s.Where == nil {
+					from := "a table"
+					if names := tableNames(s.From, nil); len(names) > 0 {
+						from = tableLabel(names[0])
+					}
+					c.ReportAt(s.OriginTextPosition(), "SELECT from %s has no WHERE", from)
+				}
+			}
+		},
+	},
+	{
+		ID: "dml.function-denylist", Category: CategoryDML, Level: LevelWarning,
+		Summary: "Statements do not call denied functions (SLEEP, BENCHMARK, lock and file functions).",
+		Params:  []Param{{Name: "functions", Default: []string{"sleep", "benchmark", "get_lock", "release_lock", "load_file"}, Summary: "denied function names"}},
+		Fires:   "SELECT SLEEP(10)",
+		Passes:  "SELECT NOW()",
+		Check: func(c *Check) {
+			walk(c.Stmt(), func(x ast.Node) bool {
+				if f, ok := x.(*ast.FuncCallExpr); ok && inList(c.Strings("functions"), f.FnName.L) {
+					c.ReportAt(f.OriginTextPosition(), "function %s is denied", strings.ToUpper(f.FnName.O))
+				}
+				return true
+			})
+		},
+	},
+	{
+		ID: "dml.max-or-terms", Category: CategoryDML, Level: LevelWarning,
+		Summary: "A WHERE has at most a given number of OR terms; long OR chains defeat indexes (use IN or UNION).",
+		Params:  []Param{{Name: "max", Default: 10, Summary: "most terms joined by OR in one WHERE"}},
+		Fires:   "SELECT id FROM orders WHERE a = 1 OR b = 2 OR c = 3 OR d = 4 OR e = 5 OR f = 6 OR g = 7 OR h = 8 OR i = 9 OR j = 10 OR k = 11",
+		Passes:  "SELECT id FROM orders WHERE a = 1 OR b = 2",
+		Check:   checkOrTerms,
+	},
+	{
+		ID: "dml.backup-required", Category: CategoryDML, Level: LevelOff,
+		Summary: "An UPDATE or DELETE on a big table (by estimated rows changed, else table rows) follows a copy of the rows into another table earlier in the script (INSERT ... SELECT or CREATE TABLE ... SELECT from it), so it can be undone (off unless a policy turns it on).",
+		Params:  []Param{{Name: "rows", Default: 100_000, Summary: "rows from which a backup is required"}},
+		Fires:   "DELETE FROM big WHERE a = 1",
+		Passes:  "CREATE TABLE big_bak LIKE big;\nINSERT INTO big_bak SELECT * FROM big WHERE a = 1;\nDELETE FROM big WHERE a = 1",
+		Check:   checkBackup,
+	},
+	{
+		ID: "dml.max-join-tables", Category: CategoryDML, Level: LevelWarning,
+		Summary: "A query block joins at most a given number of tables.",
+		Params:  []Param{{Name: "max", Default: 5, Summary: "most tables in one FROM"}},
+		Fires:   "SELECT a.id FROM a JOIN b ON b.id = a.id JOIN c ON c.id = a.id JOIN d ON d.id = a.id JOIN e ON e.id = a.id JOIN f ON f.id = a.id WHERE a.id = 1",
+		Passes:  "SELECT a.id FROM a JOIN b ON b.id = a.id WHERE a.id = 1",
+		Check: func(c *Check) {
+			walk(c.Stmt(), func(x ast.Node) bool {
+				var from *ast.TableRefsClause
+				switch x := x.(type) {
+				case *ast.SelectStmt:
+					from = x.From
+				case *ast.UpdateStmt:
+					from = x.TableRefs
+				case *ast.DeleteStmt:
+					from = x.TableRefs
+				}
+				if from != nil {
+					if n := countSources(from.TableRefs); n > c.Int("max") {
+						c.ReportAt(from.TableRefs.OriginTextPosition(), "a FROM joins %d tables; the limit is %d", n, c.Int("max"))
+					}
+				}
+				return true
+			})
+		},
+	},
+	{
+		ID: "dml.join-without-condition", Category: CategoryDML, Level: LevelWarning,
+		Summary: "Tables are not joined without any condition (no ON, USING or WHERE): that is a cross product of every row.",
+		Fires:   "SELECT o.id FROM orders o, users u",
+		Passes:  "SELECT o.id FROM orders o JOIN users u ON u.id = o.user_id",
+		Check: func(c *Check) {
+			walk(c.Stmt(), func(x ast.Node) bool {
+				var from *ast.TableRefsClause
+				var w ast.ExprNode
+				switch x := x.(type) {
+				case *ast.SelectStmt:
+					from, w = x.From, x.Where
+				case *ast.UpdateStmt:
+					from, w = x.TableRefs, x.Where
+				case *ast.DeleteStmt:
+					from, w = x.TableRefs, x.Where
+				}
+				if from != nil && w == nil && crossJoined(from.TableRefs) {
+					c.ReportAt(from.TableRefs.OriginTextPosition(), "tables %s are joined without ON, USING or WHERE: every row is paired with every row", joinedNames(from.TableRefs))
+				}
+				return true
+			})
+		},
+	},
+	{
+		ID: "dml.update-set-and", Category: CategoryDML, Level: LevelError,
+		Summary: "UPDATE ... SET a = 1 AND b = 2 sets a to a truth value; assignments are separated by commas.",
+		Fires:   "UPDATE orders SET status = 1 AND note = 'x' WHERE id = 1",
+		Passes:  "UPDATE orders SET status = 1, note = 'x' WHERE id = 1",
+		Check: func(c *Check) {
+			walk(c.Stmt(), func(x ast.Node) bool {
+				a, ok := x.(*ast.Assignment)
+				if !ok {
+					return true
+				}
+				if b, ok := unparen(a.Expr).(*ast.BinaryOperationExpr); ok && (b.Op == opcode.LogicAnd || b.Op == opcode.LogicOr) && assignsLike(b.R) {
+					c.ReportAt(b.OriginTextPosition(), "SET %s = ... %s ... sets %s to a truth value; separate assignments with commas", a.Column.Name.O, strings.ToUpper(b.Op.String()), a.Column.Name.O)
+				}
+				return true
+			})
+		},
+	},
+	{
+		ID: "dml.insert-value-count", Category: CategoryDML, Level: LevelError,
+		Summary: "Each row of INSERT and REPLACE has as many values as columns (those named, else the table's): the server refuses a mismatch.",
+		Fires:   "INSERT INTO big (a, b) VALUES (1, 'x'), (2)",
+		Passes:  "INSERT INTO big (a, b) VALUES (1, 'x'), (2, 'y')",
+		Check: func(c *Check) {
+			n, ok := c.Stmt().(*ast.InsertStmt)
+			if !ok || n.Setlist || len(n.Lists) == 0 {
+				return
+			}
+			want, what := len(n.Columns), "columns named"
+			if want == 0 {
+				names := tableNames(n.Table, nil)
+				if len(names) != 1 {
+					return
+				}
+				t := c.Table(names[0])
+				if t == nil || len(t.Columns) == 0 {
+					return
+				}
+				want, what = len(t.Columns), "columns of "+tableLabel(names[0])
+			}
+			for i, row := range n.Lists {
+				if len(row) != want && len(row) > 0 {
+					c.Report("row %d of %s into %s has %d values for %d %s", i+1, c.st.res.Type, changeTarget(n), len(row), want, what)
+					return
+				}
+			}
+		},
+	},
+	{
+		ID: "dml.cross-database", Category: CategoryDML, Level: LevelOff,
+		Summary: "Statements use tables of the default database only (off unless a policy turns it on).",
+		Fires:   "UPDATE archive.orders SET status = 1 WHERE id = 1",
+		Passes:  "UPDATE orders SET status = 1 WHERE id = 1",
+		Check: func(c *Check) {
+			switch c.Stmt().(type) {
+			case *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt, *ast.SelectStmt, *ast.SetOprStmt:
+			default:
+				return
+			}
+			for _, t := range c.st.res.Tables {
+				if db, _, ok := strings.Cut(t, "."); ok && db != c.Database() {
+					c.Report("table %s is in another database than %s", t, c.Database())
+				}
+			}
+		},
+	},
 }
 
 func numberList(n int) string {
@@ -421,4 +685,159 @@ func rowList(n int) string {
 		b.WriteString("(" + strconv.Itoa(i) + ")")
 	}
 	return b.String()
+}
+
+// checkOrTerms implements dml.max-or-terms: the terms joined by OR in the
+// WHERE of each query block (its subqueries counted in their own block).
+func checkOrTerms(c *Check) {
+	walk(c.Stmt(), func(x ast.Node) bool {
+		var w ast.ExprNode
+		switch x := x.(type) {
+		case *ast.SelectStmt:
+			w = x.Where
+		case *ast.UpdateStmt:
+			w = x.Where
+		case *ast.DeleteStmt:
+			w = x.Where
+		}
+		if w == nil {
+			return true
+		}
+		terms := 1
+		walk(w, func(y ast.Node) bool {
+			switch y := y.(type) {
+			case *ast.SubqueryExpr:
+				return false
+			case *ast.BinaryOperationExpr:
+				if y.Op == opcode.LogicOr {
+					terms++
+				}
+			}
+			return true
+		})
+		if terms > c.Int("max") {
+			c.ReportAt(w.OriginTextPosition(), "WHERE has %d terms joined by OR; the limit is %d", terms, c.Int("max"))
+		}
+		return true
+	})
+}
+
+// countSources counts the table sources of a FROM (tables, derived
+// tables), not those nested in derived tables.
+func countSources(n ast.ResultSetNode) int {
+	switch n := n.(type) {
+	case *ast.Join:
+		if n == nil {
+			return 0
+		}
+		return countSources(n.Left) + countSources(n.Right)
+	case *ast.TableSource:
+		return 1
+	}
+	return 0
+}
+
+// crossJoined reports a join in a FROM with no ON, USING or NATURAL.
+func crossJoined(n ast.ResultSetNode) bool {
+	j, ok := n.(*ast.Join)
+	if !ok || j == nil {
+		return false
+	}
+	if j.Right != nil && j.On == nil && len(j.Using) == 0 && !j.NaturalJoin {
+		return true
+	}
+	return crossJoined(j.Left) || crossJoined(j.Right)
+}
+
+// joinedNames names the tables (or aliases) of a FROM for messages.
+func joinedNames(n ast.ResultSetNode) string {
+	var names []string
+	var visit func(ast.ResultSetNode)
+	visit = func(n ast.ResultSetNode) {
+		switch n := n.(type) {
+		case *ast.Join:
+			if n != nil {
+				visit(n.Left)
+				visit(n.Right)
+			}
+		case *ast.TableSource:
+			switch {
+			case n.AsName.O != "":
+				names = append(names, n.AsName.O)
+			default:
+				if tn, ok := n.Source.(*ast.TableName); ok {
+					names = append(names, tn.Name.O)
+				} else {
+					names = append(names, "(derived table)")
+				}
+			}
+		}
+	}
+	visit(n)
+	return strings.Join(names, ", ")
+}
+
+// assignsLike reports an expression that reads like a second assignment
+// written with AND: a comparison col = value.
+func assignsLike(e ast.ExprNode) bool {
+	b, ok := unparen(e).(*ast.BinaryOperationExpr)
+	if !ok || b.Op != opcode.EQ {
+		return false
+	}
+	_, ok = unparen(b.L).(*ast.ColumnNameExpr)
+	return ok
+}
+
+// checkBackup implements dml.backup-required.
+func checkBackup(c *Check) {
+	var target *ast.TableName
+	switch n := c.Stmt().(type) {
+	case *ast.UpdateStmt:
+		if names := tableNames(n.TableRefs, nil); len(names) == 1 {
+			target = names[0]
+		}
+	case *ast.DeleteStmt:
+		if names := tableNames(n.TableRefs, nil); len(names) == 1 && !n.IsMultiTable {
+			target = names[0]
+		}
+	}
+	if target == nil {
+		return
+	}
+	rows, ok := c.AffectedRows()
+	if !ok {
+		rows, ok = c.TableRows()
+	}
+	if !ok || rows < int64(c.Int("rows")) {
+		return
+	}
+	k := c.qualify(target)
+	for _, p := range c.Prior() {
+		if p.Type != "INSERT SELECT" && p.Type != "CREATE TABLE" || len(p.Tables) < 2 {
+			continue
+		}
+		for _, t := range p.Tables[1:] {
+			if t == k.name || t == k.db+"."+k.name {
+				return
+			}
+		}
+	}
+	c.Report("%s of %s changes about %d rows and no earlier statement copies them to another table; back them up first (INSERT INTO backup SELECT ... with the same WHERE)", c.st.res.Type, tableLabel(target), rows)
+}
+
+// checkDryRun implements dml.dry-run: it EXPLAINs the statement on the
+// catalog's server, unless the statement estimate already did, and
+// reports the error the server raised.
+func checkDryRun(c *Check) {
+	switch c.Stmt().(type) {
+	case *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt:
+	default:
+		return
+	}
+	if !c.st.explained {
+		c.rv.explain(c.ctx, c.st)
+	}
+	if errors.Is(c.st.explainErr, ErrExplainRefused) {
+		c.Report("dry run: the server refuses this %s: %s", c.st.res.Type, refusal(c.st.explainErr))
+	}
 }

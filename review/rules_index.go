@@ -244,4 +244,95 @@ var indexRules = []Rule{
 			}
 		},
 	},
+	{
+		ID: "index.duplicate-column", Category: CategoryIndex, Level: LevelError,
+		Summary: "No column appears twice in one index: the server refuses it.",
+		Fires:   "CREATE INDEX idx_a_a ON big (a, b, a)",
+		Passes:  "CREATE INDEX idx_a_b ON big (a, b)",
+		Check: func(c *Check) {
+			tn, decl := declaredIndexes(c.Stmt())
+			for _, d := range decl {
+				seen := map[string]bool{}
+				for _, p := range d.parts {
+					if p.Column == nil {
+						continue
+					}
+					if seen[p.Column.Name.L] {
+						c.Report("%s of %s names column %s twice; the server refuses it", d.label(), tableLabel(tn), p.Column.Name.O)
+						break
+					}
+					seen[p.Column.Name.L] = true
+				}
+			}
+		},
+	},
+	{
+		ID: "index.type-allowlist", Category: CategoryIndex, Level: LevelWarning,
+		Summary: "Indexes are of an allowed type; InnoDB ignores USING HASH and builds a B-tree.",
+		Params:  []Param{{Name: "types", Default: []string{"BTREE", "FULLTEXT", "SPATIAL"}, Summary: "allowed index types: BTREE, HASH, FULLTEXT, SPATIAL"}},
+		Fires:   "CREATE INDEX idx_a ON big (a) USING HASH",
+		Passes:  "CREATE INDEX idx_a ON big (a) USING BTREE",
+		Check: func(c *Check) {
+			tn, decl := declaredIndexes(c.Stmt())
+			for _, d := range decl {
+				typ := d.typ
+				if d.using != "" {
+					typ = d.using
+				}
+				if !inList(c.Strings("types"), typ) {
+					c.Report("%s of %s is of type %s; allowed: %s", d.label(), tableLabel(tn), typ, strings.Join(c.Strings("types"), ", "))
+				}
+			}
+		},
+	},
+	{
+		ID: "index.no-blob", Category: CategoryIndex, Level: LevelOff,
+		Summary: "No TEXT or BLOB column in an index, even with a prefix length (off unless a policy turns it on).",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, note TEXT, KEY idx_note (note(32)))",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, note VARCHAR(200), KEY idx_note (note))",
+		Check: func(c *Check) {
+			tn, decl := declaredIndexes(c.Stmt())
+			for _, d := range decl {
+				if d.typ == "FULLTEXT" {
+					continue
+				}
+				for _, p := range d.parts {
+					if p.Column != nil && blobColumn(c, tn, p.Column.Name.O) {
+						c.Report("%s of %s indexes TEXT/BLOB column %s", d.label(), tableLabel(tn), p.Column.Name.O)
+					}
+				}
+			}
+		},
+	},
+	{
+		ID: "index.key-length", Category: CategoryIndex, Level: LevelError,
+		Summary: "An index key fits InnoDB's limit (3072 bytes; 767 bytes a column in COMPACT and REDUNDANT tables), counting each character at the most bytes of the column's character set; a table without a declared character set counts as latin1 on MariaDB and utf8mb4 on MySQL 8.0.",
+		Params:  []Param{{Name: "max_bytes", Default: 3072, Summary: "longest index key, in bytes"}},
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, url VARCHAR(1000) NOT NULL, KEY idx_url (url)) DEFAULT CHARSET=utf8mb4",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, url VARCHAR(1000) NOT NULL, KEY idx_url (url(191))) DEFAULT CHARSET=utf8mb4",
+		Check:   func(c *Check) { keyLength(c, int64(c.Int("max_bytes"))) },
+	},
+	{
+		ID: "index.cover-every-column", Category: CategoryIndex, Level: LevelOff,
+		Summary: "Every column of a new table, and every column added to a table, is held by some index (off unless a policy turns it on).",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT, KEY idx_id_a (id))",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT, KEY idx_a (a))",
+		Check: func(c *Check) {
+			after, _, _ := tableAfter(c)
+			if after == nil {
+				return
+			}
+			for _, nc := range newColumns(c.Stmt()) {
+				if !nc.added {
+					continue
+				}
+				name := colName(nc.def)
+				if !slices.ContainsFunc(after.Indexes, func(ix Index) bool {
+					return slices.ContainsFunc(ix.Columns, func(ic IndexColumn) bool { return strings.EqualFold(ic.Name, name) })
+				}) {
+					c.Report("column %s of table %s is in no index", name, after.Name)
+				}
+			}
+		},
+	},
 }

@@ -98,6 +98,15 @@ var reserved = sync.OnceValue(func() map[string]bool {
 	return m
 })
 
+// keywords is every keyword of the parser, reserved or not.
+var keywords = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range parser.Keywords {
+		m[strings.ToLower(k.Word)] = true
+	}
+	return m
+})
+
 // patterns caches compiled parameter regular expressions.
 var patterns sync.Map // string -> *regexp.Regexp or error
 
@@ -128,14 +137,19 @@ func matchParam(c *Check, param, s string) bool {
 var namingRules = []Rule{
 	{
 		ID: "naming.lowercase", Category: CategoryNaming, Level: LevelWarning,
-		Summary:  "Database, table, column and index names are lower case.",
+		Summary:  "Database, table, column and index names are lower case (or upper case, with case: upper).",
+		Params:   []Param{{Name: "case", Default: "lower", Summary: "the case names are written in: lower or upper"}},
 		Fires:    "CREATE TABLE Orders (id BIGINT UNSIGNED PRIMARY KEY)",
 		Passes:   "CREATE TABLE orders (id BIGINT UNSIGNED PRIMARY KEY)",
 		Routines: true,
 		Check: func(c *Check) {
+			want, conv := "lower", strings.ToLower
+			if strings.EqualFold(c.String("case"), "upper") {
+				want, conv = "upper", strings.ToUpper
+			}
 			for _, n := range introducedNames(c) {
-				if n.name != strings.ToLower(n.name) {
-					c.Report("%s name %s is not lower case", n.kind, n.name)
+				if n.name != conv(n.name) {
+					c.Report("%s name %s is not %s case", n.kind, n.name, want)
 				}
 			}
 		},
@@ -158,15 +172,19 @@ var namingRules = []Rule{
 	},
 	{
 		ID: "naming.reserved-word", Category: CategoryNaming, Level: LevelError,
-		Summary:  "Names are not reserved words, which need quoting everywhere.",
+		Summary:  "Names are not reserved words, which need quoting everywhere (with non_reserved, not keywords at all, which may become reserved).",
+		Params:   []Param{{Name: "non_reserved", Default: false, Summary: "also refuse non-reserved keywords (status, comment, date...)"}},
 		Fires:    "CREATE TABLE t (id BIGINT PRIMARY KEY, `order` INT NOT NULL)",
 		Passes:   "CREATE TABLE t (id BIGINT PRIMARY KEY, sort_order INT NOT NULL)",
 		Routines: true,
 		Check: func(c *Check) {
-			words := reserved()
+			words, all := reserved(), c.Bool("non_reserved")
 			for _, n := range introducedNames(c) {
-				if words[strings.ToLower(n.name)] {
+				switch k := strings.ToLower(n.name); {
+				case words[k]:
 					c.Report("%s name %s is a reserved word", n.kind, n.name)
+				case all && keywords()[k]:
+					c.Report("%s name %s is a keyword (not reserved)", n.kind, n.name)
 				}
 			}
 		},
@@ -260,4 +278,100 @@ var namingRules = []Rule{
 			}
 		},
 	},
+	{
+		ID: "naming.index-template", Category: CategoryNaming, Level: LevelOff,
+		Summary: "Names of non-unique indexes follow a template: {table} is the table's name, {columns} its columns joined by _ (off unless a policy turns it on).",
+		Params:  []Param{{Name: "template", Default: "idx_{table}_{columns}", Summary: "the name, with {table} and {columns}"}},
+		Fires:   "CREATE INDEX idx_user ON orders (user_id)",
+		Passes:  "CREATE INDEX idx_orders_user_id ON orders (user_id)",
+		Check: func(c *Check) {
+			tn, decl := declaredIndexes(c.Stmt())
+			for _, d := range decl {
+				if !d.primary && !d.unique && d.name != "" {
+					indexTemplate(c, "index", d.name, tn, d.columns(), nil)
+				}
+			}
+		},
+	},
+	{
+		ID: "naming.unique-template", Category: CategoryNaming, Level: LevelOff,
+		Summary: "Names of unique indexes follow a template: {table} is the table's name, {columns} its columns joined by _ (off unless a policy turns it on).",
+		Params:  []Param{{Name: "template", Default: "uk_{table}_{columns}", Summary: "the name, with {table} and {columns}"}},
+		Fires:   "CREATE UNIQUE INDEX uk_email ON users (email)",
+		Passes:  "CREATE UNIQUE INDEX uk_users_email ON users (email)",
+		Check: func(c *Check) {
+			tn, decl := declaredIndexes(c.Stmt())
+			for _, d := range decl {
+				if !d.primary && d.unique && d.name != "" {
+					indexTemplate(c, "unique index", d.name, tn, d.columns(), nil)
+				}
+			}
+		},
+	},
+	{
+		ID: "naming.fk-template", Category: CategoryNaming, Level: LevelOff,
+		Summary: "Names of foreign keys follow a template: {table} and {columns} name the referencing table and columns, {ref_table} and {ref_columns} the referenced ones (off unless a policy turns it on).",
+		Params:  []Param{{Name: "template", Default: "fk_{table}_{columns}_{ref_table}", Summary: "the name, with {table}, {columns}, {ref_table} and {ref_columns}"}},
+		Fires:   "CREATE TABLE c (id BIGINT PRIMARY KEY, p_id BIGINT, CONSTRAINT fk_parent FOREIGN KEY (p_id) REFERENCES p (id))",
+		Passes:  "CREATE TABLE c (id BIGINT PRIMARY KEY, p_id BIGINT, CONSTRAINT fk_c_p_id_p FOREIGN KEY (p_id) REFERENCES p (id))",
+		Check: func(c *Check) {
+			var tn *ast.TableName
+			switch n := c.Stmt().(type) {
+			case *ast.CreateTableStmt:
+				tn = n.Table
+			case *ast.AlterTableStmt:
+				tn = n.Table
+			}
+			for _, fk := range foreignKeys(c.Stmt()) {
+				if fk.Name == "" || fk.Refer == nil || fk.Refer.Table == nil {
+					continue
+				}
+				var cols, refCols []string
+				for _, k := range fk.Keys {
+					if k.Column != nil {
+						cols = append(cols, k.Column.Name.O)
+					}
+				}
+				for _, k := range fk.Refer.IndexPartSpecifications {
+					if k.Column != nil {
+						refCols = append(refCols, k.Column.Name.O)
+					}
+				}
+				indexTemplate(c, "foreign key", fk.Name, tn, cols, map[string]string{"{ref_table}": fk.Refer.Table.Name.O, "{ref_columns}": strings.Join(refCols, "_")})
+			}
+		},
+	},
+	{
+		ID: "naming.auto-increment-column", Category: CategoryNaming, Level: LevelNotice,
+		Summary: "AUTO_INCREMENT columns have a name matching a regular expression (id).",
+		Params:  []Param{{Name: "pattern", Default: `^id$`, Summary: "regular expression the name of an AUTO_INCREMENT column must match"}},
+		Fires:   "CREATE TABLE t (order_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY)",
+		Passes:  "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY)",
+		Check: func(c *Check) {
+			eachColumn(c, func(nc newColumn) {
+				if hasOption(nc.def, ast.ColumnOptionAutoIncrement) && !matchParam(c, "pattern", colName(nc.def)) {
+					c.Report("AUTO_INCREMENT column %s of %s does not match %s", colName(nc.def), tableLabel(nc.table), c.String("pattern"))
+				}
+			})
+		},
+	},
+}
+
+// indexTemplate reports that the kind's name does not follow the rule's
+// "template" parameter, filled with table tn, its columns cols and extra
+// placeholders; names compare ignoring case.
+func indexTemplate(c *Check, kind, name string, tn *ast.TableName, cols []string, extra map[string]string) {
+	want := c.String("template")
+	table := ""
+	if tn != nil {
+		table = tn.Name.O
+	}
+	pairs := []string{"{table}", table, "{columns}", strings.Join(cols, "_")}
+	for k, v := range extra {
+		pairs = append(pairs, k, v)
+	}
+	want = strings.NewReplacer(pairs...).Replace(want)
+	if !strings.EqualFold(name, want) {
+		c.Report("%s %s does not follow the template %s: want %s", kind, name, c.String("template"), want)
+	}
 }

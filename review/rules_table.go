@@ -225,11 +225,11 @@ var tableRules = []Rule{
 	},
 	{
 		ID: "table.required-columns", Category: CategoryTable, Level: LevelWarning,
-		Summary: "Tables the script creates have the required columns (created and updated times) at the end of the script.",
+		Summary: "Tables the script creates have the required columns (created and updated times) at the end of the script, and an ALTER TABLE does not drop or rename a required column of a table that has it.",
 		Params:  []Param{{Name: "columns", Default: []string{"created_at", "updated_at"}, Summary: "columns every table must have"}},
 		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL)",
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)",
-		Check:   func(*Check) {}, // judged on the table at the end of the script
+		Check:   checkRequiredColumnsKept, // CREATE TABLE is judged at the end of the script
 		final: func(c *Check, sh *shape) {
 			for _, want := range c.Strings("columns") {
 				if sh.def.Column(want) == nil {
@@ -295,13 +295,14 @@ var tableRules = []Rule{
 	},
 	{
 		ID: "table.auto-increment-init", Category: CategoryTable, Level: LevelNotice,
-		Summary: "A new table's AUTO_INCREMENT starts at 1.",
+		Summary: "A new table's AUTO_INCREMENT starts at the allowed value (1).",
+		Params:  []Param{{Name: "start", Default: 1, Summary: "the one AUTO_INCREMENT start value a CREATE TABLE may set"}},
 		Fires:   "CREATE TABLE t (id BIGINT AUTO_INCREMENT PRIMARY KEY) AUTO_INCREMENT=1000",
 		Passes:  "CREATE TABLE t (id BIGINT AUTO_INCREMENT PRIMARY KEY)",
 		Check: func(c *Check) {
 			if ct := plainCreate(c.Stmt()); ct != nil {
-				if o := tableOption(ct.Options, ast.TableOptionAutoIncrement); o != nil && o.UintValue > 1 {
-					c.Report("%s starts AUTO_INCREMENT at %d", tableLabel(ct.Table), o.UintValue)
+				if o := tableOption(ct.Options, ast.TableOptionAutoIncrement); o != nil && o.UintValue != uint64(max(c.Int("start"), 0)) {
+					c.Report("%s starts AUTO_INCREMENT at %d; the allowed start is %d", tableLabel(ct.Table), o.UintValue, c.Int("start"))
 				}
 			}
 		},
@@ -347,6 +348,108 @@ var tableRules = []Rule{
 			}
 		},
 	},
+	{
+		ID: "table.timestamp-count", Category: CategoryTable, Level: LevelWarning,
+		Summary: "A table has at most a given number of TIMESTAMP columns, counting the columns it already has.",
+		Params:  []Param{{Name: "max", Default: 1, Summary: "most TIMESTAMP columns per table"}},
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a TIMESTAMP NULL, b TIMESTAMP NULL)",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a TIMESTAMP NULL, b DATETIME NULL)",
+		Check:   func(c *Check) { typeCount(c, "timestamp") },
+	},
+	{
+		ID: "table.datetime-count", Category: CategoryTable, Level: LevelWarning,
+		Summary: "A table has at most a given number of DATETIME columns, counting the columns it already has.",
+		Params:  []Param{{Name: "max", Default: 4, Summary: "most DATETIME columns per table"}},
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a DATETIME, b DATETIME, c DATETIME, d DATETIME, e DATETIME)",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a DATETIME, b DATETIME)",
+		Check:   func(c *Check) { typeCount(c, "datetime") },
+	},
+	{
+		ID: "table.pk-type-allowlist", Category: CategoryTable, Level: LevelOff,
+		Summary: "Primary-key columns have an allowed type, checked on CREATE TABLE and on every ALTER that declares the key or redefines a key column (off unless a policy turns it on).",
+		Params:  []Param{{Name: "types", Default: []string{"int", "bigint"}, Summary: "allowed data types of primary-key columns"}},
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nALTER TABLE t MODIFY id VARCHAR(36) NOT NULL",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nALTER TABLE t MODIFY id BIGINT UNSIGNED NOT NULL",
+		Check: func(c *Check) {
+			after, _, touched := tableAfter(c)
+			if after == nil {
+				return
+			}
+			pk := after.PrimaryKey()
+			if pk == nil || !slices.ContainsFunc(touched, func(s string) bool { return strings.EqualFold(s, "PRIMARY") || indexHolds(pk, s) }) {
+				return
+			}
+			for _, ic := range pk.Columns {
+				if col := after.Column(ic.Name); col != nil && !inList(c.Strings("types"), col.DataType) {
+					c.Report("primary key column %s of table %s is %s; allowed: %s", col.Name, after.Name, col.ColumnType, strings.Join(c.Strings("types"), ", "))
+				}
+			}
+		},
+	},
+	{
+		ID: "table.disallow-ddl", Category: CategoryTable, Level: LevelError,
+		Summary:       "No DDL on the listed tables (none unless a policy lists them).",
+		Params:        []Param{{Name: "tables", Default: []string{}, Summary: "tables, as name or database.name, whose schema must not change"}},
+		ExampleParams: map[string]any{"tables": []string{"orders"}},
+		Fires:         "ALTER TABLE orders ADD COLUMN note VARCHAR(200) NOT NULL DEFAULT ''",
+		Passes:        "ALTER TABLE users ADD COLUMN note VARCHAR(200) NOT NULL DEFAULT ''",
+		Routines:      true,
+		Check: func(c *Check) {
+			if c.Kind() == KindDDL {
+				listedTables(c, "DDL")
+			}
+		},
+	},
+	{
+		ID: "table.disallow-dml", Category: CategoryTable, Level: LevelError,
+		Summary:       "No DML on the listed tables (none unless a policy lists them).",
+		Params:        []Param{{Name: "tables", Default: []string{}, Summary: "tables, as name or database.name, whose rows must not change"}},
+		ExampleParams: map[string]any{"tables": []string{"orders"}},
+		Fires:         "UPDATE orders SET status = 1 WHERE id = 1",
+		Passes:        "UPDATE users SET status = 1 WHERE id = 1",
+		Check: func(c *Check) {
+			if c.Kind() == KindDML {
+				listedTables(c, "DML")
+			}
+		},
+	},
+	{
+		ID: "table.require-charset", Category: CategoryTable, Level: LevelNotice,
+		Summary: "CREATE TABLE declares its character set, rather than inheriting the database's or the server's.",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY)",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY) DEFAULT CHARSET=utf8mb4",
+		Check: func(c *Check) {
+			if ct := plainCreate(c.Stmt()); ct != nil && optionsCharset(ct.Options) == "" {
+				c.Report("%s declares no character set; it inherits the database's", tableLabel(ct.Table))
+			}
+		},
+	},
+	{
+		ID: "table.require-collation", Category: CategoryTable, Level: LevelOff,
+		Summary: "CREATE TABLE declares its collation (off unless a policy turns it on).",
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY) DEFAULT CHARSET=utf8mb4",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci",
+		Check: func(c *Check) {
+			if ct := plainCreate(c.Stmt()); ct != nil && tableOption(ct.Options, ast.TableOptionCollate) == nil {
+				c.Report("%s declares no collation; it gets its character set's default", tableLabel(ct.Table))
+			}
+		},
+	},
+	{
+		ID: "table.comment-max-length", Category: CategoryTable, Level: LevelWarning,
+		Summary: "Table comments are at most a given number of characters long.",
+		Params:  []Param{{Name: "max", Default: 128, Summary: "longest table comment, in characters"}},
+		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY) COMMENT '" + strings.Repeat("x", 129) + "'",
+		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY) COMMENT 'orders of the shop'",
+		Check: func(c *Check) {
+			tn, opts := tableOptions(c.Stmt())
+			if o := tableOption(opts, ast.TableOptionComment); o != nil {
+				if n := countRunes(o.StrValue); n > c.Int("max") {
+					c.Report("comment of %s is %d characters long; the limit is %d", tableLabel(tn), n, c.Int("max"))
+				}
+			}
+		},
+	},
 }
 
 // tableOptions returns the table options a CREATE or ALTER TABLE sets.
@@ -373,4 +476,98 @@ func manyColumns(n int) string {
 		b.WriteString(", c" + strconv.Itoa(i) + " INT")
 	}
 	return b.String()
+}
+
+// typeCount implements the rules that limit a table's columns of data
+// type dt (parameter max): counted on the table as the statement leaves
+// it, when the statement defines such a column.
+func typeCount(c *Check, dt string) {
+	if !slices.ContainsFunc(newColumns(c.Stmt()), func(nc newColumn) bool { return dataType(nc.def.Tp) == dt }) {
+		return
+	}
+	after, _, _ := tableAfter(c)
+	if after == nil {
+		return
+	}
+	var names []string
+	for _, col := range after.Columns {
+		if col.DataType == dt {
+			names = append(names, col.Name)
+		}
+	}
+	if maxCols := c.Int("max"); len(names) > maxCols {
+		c.Report("table %s would have %d %s columns (%s); the limit is %d", after.Name, len(names), strings.ToUpper(dt), strings.Join(names, ", "), maxCols)
+	}
+}
+
+// listedTables reports each table the statement changes that the rule's
+// "tables" parameter lists (by name or database.name), saying it is
+// closed to what (DDL or DML). The tables changed are those of
+// Statement.Tables for DDL; for DML, the target of INSERT and REPLACE and
+// of single-table UPDATE and DELETE, the tables a multi-table DELETE
+// names and those whose columns a multi-table UPDATE sets. Tables only
+// read are not reported.
+func listedTables(c *Check, what string) {
+	var changed []string
+	if what == "DDL" {
+		changed = c.st.res.Tables
+	} else {
+		var names []*ast.TableName
+		switch n := c.Stmt().(type) {
+		case *ast.InsertStmt:
+			names = tableNames(n.Table, nil)
+		case *ast.DeleteStmt:
+			if n.IsMultiTable && n.Tables != nil {
+				names = n.Tables.Tables
+			} else {
+				names = tableNames(n.TableRefs, nil)
+			}
+		case *ast.UpdateStmt:
+			names = tableNames(n.TableRefs, nil)
+			if len(names) > 1 {
+				for _, a := range n.List {
+					if t := c.columnDef(a.Column); t != nil {
+						changed = append(changed, t.Database+"."+t.Name)
+					}
+				}
+				names = nil
+			}
+		}
+		for _, tn := range names {
+			k := c.qualify(tn)
+			changed = append(changed, k.db+"."+k.name)
+		}
+	}
+	list := c.Strings("tables")
+	seen := map[string]bool{}
+	for _, t := range changed {
+		name := t
+		if i := strings.LastIndexByte(t, '.'); i >= 0 {
+			name = t[i+1:]
+		}
+		if !seen[t] && (inList(list, t) || inList(list, name)) {
+			seen[t] = true
+			c.Report("%s on table %s is not allowed", what, strings.TrimPrefix(t, "."))
+		}
+	}
+}
+
+// checkRequiredColumnsKept implements table.required-columns on ALTER
+// TABLE of a table the script did not create: a required column the table
+// has that the statement drops or renames, unless it adds it back.
+func checkRequiredColumnsKept(c *Check) {
+	n, ok := c.Stmt().(*ast.AlterTableStmt)
+	if !ok || c.rv.cat.createdHere(c.qualify(n.Table)) {
+		return // a table the script creates is judged at the end of the script
+	}
+	before := c.Table(n.Table)
+	after, _, _ := tableAfter(c)
+	if before == nil || after == nil {
+		return
+	}
+	for _, want := range c.Strings("columns") {
+		if before.Column(want) != nil && after.Column(want) == nil {
+			c.Report("%s loses required column %s", tableLabel(n.Table), want)
+		}
+	}
 }

@@ -60,13 +60,16 @@ func TestRuleExamples(t *testing.T) {
 		t.Run(r.ID, func(t *testing.T) {
 			require.NotEmpty(t, r.Fires)
 			require.NotEmpty(t, r.Passes)
-			fired := reviewWith(t, r.ID, nil, r.Fires)
+			if r.Live {
+				t.Skip("needs a live server: see TestDryRun")
+			}
+			fired := reviewWith(t, r.ID, r.ExampleParams, r.Fires)
 			require.NotEmpty(t, fired, "example that should fire:\n%s", r.Fires)
 			for _, f := range fired {
 				assert.NotEmpty(t, f.Message)
 				assert.Positive(t, f.Position.Line)
 			}
-			assert.Empty(t, reviewWith(t, r.ID, nil, r.Passes), "example that should pass:\n%s", r.Passes)
+			assert.Empty(t, reviewWith(t, r.ID, r.ExampleParams, r.Passes), "example that should pass:\n%s", r.Passes)
 		})
 	}
 }

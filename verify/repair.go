@@ -263,42 +263,55 @@ func (v *Verifier) Repair(ctx context.Context, r *Report) (*RepairResult, error)
 	if len(batches) == 0 {
 		return res, nil
 	}
+	if err := v.repairCheck(ctx, r); err != nil {
+		return res, err
+	}
+	return res, v.repairApply(ctx, batches, res)
+}
+
+// repairCheck refuses, before anything is changed, a repair of r that
+// would write to a source table (ErrSameTable) or fire a target trigger
+// (ErrTriggers).
+func (v *Verifier) repairCheck(ctx context.Context, r *Report) error {
 	srcID, dstID, err := v.identify(ctx)
 	if err != nil {
-		return res, err
+		return err
 	}
 	for _, t := range r.Tables {
 		p := TablePair{SourceDatabase: t.SourceDatabase, SourceTable: t.SourceTable, TargetDatabase: t.TargetDatabase, TargetTable: t.TargetTable}
 		if err := sameTable(srcID, dstID, p); err != nil {
-			return res, err
+			return err
 		}
 	}
-	if err := v.checkTriggers(ctx, r); err != nil {
-		return res, err
-	}
+	return v.checkTriggers(ctx, r)
+}
+
+// repairApply runs batches on one target connection with the repair
+// session, one transaction each, and counts them in res.
+func (v *Verifier) repairApply(ctx context.Context, batches []batch, res *RepairResult) error {
 	tc, err := v.dst.Conn(ctx)
 	if err != nil {
-		return res, fmt.Errorf("verify: repair: target: %w", err)
+		return fmt.Errorf("verify: repair: target: %w", err)
 	}
 	defer conn.Discard(tc) // its session settings must not reach the pool
 	for _, s := range repairSession {
 		if _, err := tc.ExecContext(ctx, s); err != nil {
-			return res, fmt.Errorf("verify: repair: target: %s: %w", s, err)
+			return fmt.Errorf("verify: repair: target: %s: %w", s, err)
 		}
 	}
 	for _, bt := range batches {
 		tx, err := tc.BeginTx(ctx, nil)
 		if err != nil {
-			return res, fmt.Errorf("verify: repair: target: %w", err)
+			return fmt.Errorf("verify: repair: target: %w", err)
 		}
 		for _, s := range bt.stmts {
 			if _, err := tx.ExecContext(ctx, s); err != nil {
 				_ = tx.Rollback()
-				return res, &TableError{Side: "target", Database: bt.table.TargetDatabase, Table: bt.table.TargetTable, Err: fmt.Errorf("repair: %w", err)}
+				return &TableError{Side: "target", Database: bt.table.TargetDatabase, Table: bt.table.TargetTable, Err: fmt.Errorf("repair: %w", err)}
 			}
 		}
 		if err := tx.Commit(); err != nil {
-			return res, &TableError{Side: "target", Database: bt.table.TargetDatabase, Table: bt.table.TargetTable, Err: fmt.Errorf("repair: commit: %w", err)}
+			return &TableError{Side: "target", Database: bt.table.TargetDatabase, Table: bt.table.TargetTable, Err: fmt.Errorf("repair: commit: %w", err)}
 		}
 		res.Batches++
 		res.Deleted += int64(bt.deleted)
@@ -306,5 +319,5 @@ func (v *Verifier) Repair(ctx context.Context, r *Report) (*RepairResult, error)
 		v.cfg.logger.Info("verify: repair batch committed", "table", bt.table.TargetDatabase+"."+bt.table.TargetTable,
 			"deleted", bt.deleted, "written", bt.written)
 	}
-	return res, nil
+	return nil
 }

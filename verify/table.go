@@ -642,6 +642,16 @@ func probeOneEval(ctx context.Context, q schema.Querier) (bool, error) {
 // rowsSQL selects the key ordering values and the column values of the rows
 // of one side in a range, in key order.
 func (t *table) rowsSQL(target bool, where string) string {
+	name := t.srcName
+	if target {
+		name = t.dstName
+	}
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", strings.Join(t.rowList(target), ", "), name, where, t.key.OrderBy())
+}
+
+// rowList is the SELECT list of rowsSQL: the key ordering values, then
+// the column values of one side.
+func (t *table) rowList(target bool) []string {
 	list := make([]string, 0, len(t.keyCols)+len(t.cols))
 	for _, k := range t.keyCols {
 		list = append(list, k.order)
@@ -653,11 +663,7 @@ func (t *table) rowsSQL(target bool, where string) string {
 			list = append(list, c.src)
 		}
 	}
-	name := t.srcName
-	if target {
-		name = t.dstName
-	}
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", strings.Join(list, ", "), name, where, t.key.OrderBy())
+	return list
 }
 
 // span is a part of a table: a key range, within base (a predicate on the

@@ -4,7 +4,7 @@
 // Usage:
 //
 //	sqlcheck [-dsn DSN [-connect-timeout 10s]] [-db NAME] [-policy FILE|dev|prod] [-server mariadb-10.11|mysql-8.0] [-format text|json] [FILE]
-//	sqlcheck -list-rules [-policy ...]
+//	sqlcheck -list-rules [-policy ...] [-format text|json]
 //
 // -server names the server the script will run on. It decides how ALTER
 // TABLE algorithms are predicted and which executable comments
@@ -80,7 +80,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	policyArg := fs.String("policy", "default", "policy: a JSON or YAML file, or a built-in name (default, dev, prod)")
 	server := fs.String("server", "", "server the script runs on, for ALTER algorithms and executable comments: mariadb-10.11 or mysql-8.0 (default: unknown, every executable comment counts as run)")
 	format := fs.String("format", "text", "output format: text or json")
-	listRules := fs.Bool("list-rules", false, "print every rule with its ID, level under the policy and summary, and exit")
+	listRules := fs.Bool("list-rules", false, "print every rule with its ID, level under the policy and summary (with -format json: parameters, examples and the equivalent Bytebase and goInception checks too), and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitUsage
@@ -138,6 +138,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	if *listRules {
+		if *format == "json" {
+			// the rule reference's data: IDs, levels under the policy,
+			// parameters, examples and the peers' equivalents
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(r.Rules()); err != nil {
+				return fail(err)
+			}
+			return exitClean
+		}
 		printRules(stdout, r.Rules())
 		return exitClean
 	}

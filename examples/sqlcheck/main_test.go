@@ -70,6 +70,29 @@ func TestListRules(t *testing.T) {
 	assert.GreaterOrEqual(t, strings.Count(out, "\n"), 61)
 }
 
+func TestListRulesJSON(t *testing.T) {
+	code, out, _ := sqlcheck(t, "", "-list-rules", "-format", "json", "-policy", "prod")
+	require.Equal(t, exitClean, code)
+	var rules []struct {
+		ID     string   `json:"id"`
+		Level  string   `json:"level"`
+		Fires  string   `json:"fires"`
+		Passes string   `json:"passes"`
+		Peers  []string `json:"peers"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &rules))
+	require.GreaterOrEqual(t, len(rules), 130)
+	byID := map[string]int{}
+	for i, r := range rules {
+		byID[r.ID] = i
+		assert.NotEmpty(t, r.Fires, r.ID)
+		assert.NotEmpty(t, r.Passes, r.ID)
+	}
+	require.Contains(t, byID, "dml.require-limit")
+	assert.Equal(t, "warning", rules[byID["dml.require-limit"]].Level, "levels are the policy's")
+	assert.Contains(t, rules[byID["table.require-pk"]].Peers, "Bytebase table.require-pk")
+}
+
 func TestDSNPasswordFromEnvironment(t *testing.T) {
 	s := servers[0]
 	dbName := sandboxtest.NewDatabase(t, s, "sqlcheck")

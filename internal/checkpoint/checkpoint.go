@@ -11,10 +11,9 @@
 // Layout: one row per copy in copy_runs (keyed by target database), one
 // row per segment of a table's key range in copy_segments. State of other
 // kinds lives beside it in tables of its own, added by later migrations
-// and keyed by what they follow; a binlog sync, for one, gets
-// stream_positions (stream name, source, gtid, binlog_file, binlog_pos,
-// updated_at) with SaveStream(ctx, tx, name, pos), written in the
-// transaction of the changes it applies, and LoadStream.
+// and keyed by what they follow; a change stream (binlog sync, outbox
+// relay), for one, gets stream_positions (stream.go) with SaveStream,
+// written in the transaction of the changes it applies, and LoadStream.
 package checkpoint
 
 import (

@@ -3,9 +3,11 @@ package checkpoint
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shiftgate/shiftgate/internal/dbmigrate"
 	"github.com/shiftgate/shiftgate/internal/keyset"
@@ -137,7 +139,7 @@ func TestIncompatibleCheckpointIsRefused(t *testing.T) {
 				if !errors.As(err, &ve) || ve.Newer != (name == "newer") || !errors.Is(err, ErrVersion) || !errors.Is(err, dbmigrate.ErrIncompatible) {
 					t.Fatalf("%v, want a *dbmigrate.VersionError wrapping ErrVersion", err)
 				}
-				want := map[string]string{"newer": "99 (0099_future.sql) is newer than this library's 2", "unknown": "2 (0002_other.sql)"}[name]
+				want := map[string]string{"newer": fmt.Sprintf("99 (0099_future.sql) is newer than this library's %d", len(migrations)), "unknown": "2 (0002_other.sql)"}[name]
 				for _, part := range []string{"`" + database + "`", "checkpoint", want} {
 					if !strings.Contains(err.Error(), part) {
 						t.Errorf("error %q does not say %q", err, part)
@@ -149,5 +151,53 @@ func TestIncompatibleCheckpointIsRefused(t *testing.T) {
 				t.Fatalf("the refused checkpoint changed: %d runs, %v", n, err)
 			}
 		})
+	}
+}
+
+// TestStreamPositions saves a stream's position through its versions and
+// refuses a save that does not follow the stored version.
+func TestStreamPositions(t *testing.T) {
+	ctx := context.Background()
+	s := New(sandboxtest.NewDatabase(t, servers[0], "cp"))
+	db := sandboxtest.Open(t, servers[0], "")
+	if st, err := s.LoadStream(ctx, db, "sync"); err != nil || st != nil {
+		t.Fatalf("LoadStream before Prepare: %+v, %v", st, err)
+	}
+	if err := s.Prepare(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 678901000, time.UTC)
+	first := Stream{Source: "server 1", Position: "0-1-5,1-2-3 'q' \\", TxnID: "0-1-5", SourceTime: at, Version: 1}
+	if err := s.SaveStream(ctx, db, "sync", first); err != nil {
+		t.Fatal(err)
+	}
+	for _, stale := range []Stream{first, {Position: "x", Version: 3}} {
+		if err := s.SaveStream(ctx, db, "sync", stale); !errors.Is(err, ErrStreamMoved) || !strings.Contains(err.Error(), `"sync"`) {
+			t.Fatalf("save of version %d over version 1: %v, want ErrStreamMoved naming the stream", stale.Version, err)
+		}
+	}
+	second := Stream{Source: "server 1", Position: "0-1-9", Version: 2}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveStream(ctx, tx, "sync", second); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.LoadStream(ctx, db, "sync"); err != nil || got.Position != first.Position || !got.SourceTime.Equal(at) || got.Version != 1 || got.Updated.IsZero() {
+		t.Fatalf("after a rolled back save: %+v, %v", got, err)
+	}
+	if err := s.SaveStream(ctx, db, "sync", second); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadStream(ctx, db, "sync")
+	if err != nil || got.Position != "0-1-9" || got.TxnID != "" || !got.SourceTime.IsZero() || got.Version != 2 || got.Source != "server 1" {
+		t.Fatalf("LoadStream: %+v, %v", got, err)
+	}
+	if other, err := s.LoadStream(ctx, db, "other"); err != nil || other != nil {
+		t.Fatalf("LoadStream of another stream: %+v, %v", other, err)
 	}
 }

@@ -30,6 +30,10 @@ const UTC = "'+00:00'"
 // computed with a warning must not fail there.
 const WriterSQLMode = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
 
+// WriterStrictSQLMode is WriterSQLMode with STRICT_ALL_TABLES (in the
+// order the server shows it), for WriterOptions.Strict.
+const WriterStrictSQLMode = "NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"
+
 // ReaderSession is the profile of connections that read rows to copy or
 // compare: UTC, an empty sql_mode (no PAD_CHAR_TO_FULL_LENGTH: CHAR values
 // as stored; no ANSI_QUOTES or PIPES_AS_CONCAT changing what the readers'
@@ -48,10 +52,15 @@ type WriterOptions struct {
 	// NoBinlog turns sql_log_bin off: the target's replicas do not receive
 	// the rows. It needs BINLOG ADMIN (or SUPER).
 	NoBinlog bool
+	// Strict sets WriterStrictSQLMode instead of WriterSQLMode: a value
+	// the target column cannot hold is an error, not a warning. For
+	// writers that leave generated columns out and whose values the
+	// source stored (row images of a change stream).
+	Strict bool
 }
 
 // WriterSession is the profile of connections that write copied rows: UTC,
-// WriterSQLMode, no foreign key checks (rows arrive in key order, not in
+// WriterSQLMode (strict if o asks), no foreign key checks (rows arrive in key order, not in
 // dependency order) and READ COMMITTED, plus what o asks for.
 func WriterSession(o WriterOptions) Session {
 	s := Session{vars: map[string]string{"time_zone": UTC, "sql_mode": "'" + WriterSQLMode + "'", "foreign_key_checks": "0"}, isolation: "READ COMMITTED"}
@@ -60,6 +69,9 @@ func WriterSession(o WriterOptions) Session {
 	}
 	if o.NoBinlog {
 		s.vars["sql_log_bin"] = "0"
+	}
+	if o.Strict {
+		s.vars["sql_mode"] = "'" + WriterStrictSQLMode + "'"
 	}
 	return s
 }

@@ -35,6 +35,7 @@ func TestSessionProfiles(t *testing.T) {
 		"writer":           {WriterSession(WriterOptions{}), want{WriterSQLMode, "READ-COMMITTED", 0, 1, 1}},
 		"writer-no-checks": {WriterSession(WriterOptions{NoUniqueChecks: true}), want{WriterSQLMode, "READ-COMMITTED", 0, 0, 1}},
 		"writer-no-binlog": {WriterSession(WriterOptions{NoBinlog: true}), want{WriterSQLMode, "READ-COMMITTED", 0, 1, 0}},
+		"writer-strict":    {WriterSession(WriterOptions{Strict: true}), want{WriterStrictSQLMode, "READ-COMMITTED", 0, 1, 1}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			pool, err := Open(ctx, servers[0].Config(""), Options{MaxConns: 1, Params: tc.s.Params()})

@@ -1,0 +1,186 @@
+package fence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shiftgate/shiftgate/internal/termtext"
+)
+
+// stopAccounts records and revokes the accounts' write privileges, then
+// drains their sessions.
+func (fe *Fence) stopAccounts(ctx context.Context) (time.Time, error) {
+	f := fe.f
+	if err := fe.record(ctx); err != nil {
+		return time.Time{}, fmt.Errorf("fence: journal: %w", err)
+	}
+	for _, u := range fe.undo.Accounts {
+		if err := applyAccount(ctx, f.db, u); err != nil {
+			return time.Time{}, fmt.Errorf("fence: on %s: %w", fe.source, err)
+		}
+	}
+	stopped := time.Now()
+	users := map[string]bool{}
+	databaseLevel := false
+	for _, u := range fe.undo.Accounts {
+		users[u.User] = true
+		databaseLevel = databaseLevel || u.databaseLevel()
+	}
+	// Sessions connected now may predate the revoke: after a database-level
+	// one they keep writing until they end.
+	var older map[int64]bool
+	if databaseLevel {
+		list, err := sessions(ctx, fe, users, nil, true)
+		if err != nil {
+			return time.Time{}, err
+		}
+		older = map[int64]bool{}
+		for _, s := range list {
+			older[s.ID] = true
+		}
+	}
+	if err := fe.drain(ctx, users, older); err != nil {
+		return time.Time{}, err
+	}
+	return stopped, nil
+}
+
+// Session is a session of a fenced account that kept the drain waiting.
+type Session struct {
+	ID      int64
+	User    string
+	Host    string // client host:port
+	DB      string
+	Command string
+	Time    int64 // seconds in its current state
+	State   string
+	Info    string // the statement running, if any
+	// InTransaction: it holds an open InnoDB transaction.
+	InTransaction bool
+	// Older: it was connected before a database-level revoke, whose
+	// privileges it keeps.
+	Older bool
+}
+
+// String describes the session on one line, safe for a terminal.
+func (s Session) String() string {
+	var why []string
+	if s.Command != "Sleep" {
+		why = append(why, "running")
+	}
+	if s.InTransaction {
+		why = append(why, "in a transaction")
+	}
+	if s.Older {
+		why = append(why, "connected before the revoke")
+	}
+	return fmt.Sprintf("session %d %s from %s (%s) %s %ds %s: %s", s.ID, termtext.Line(s.User), termtext.Line(s.Host),
+		strings.Join(why, ", "), termtext.Line(s.Command), s.Time, termtext.Line(s.State), termtext.Line(s.Info))
+}
+
+// DrainError lists the sessions that were still active when the drain's
+// wait ended. It wraps ErrDrain.
+type DrainError struct {
+	Server   string
+	Waited   time.Duration
+	Killed   bool // the sessions were killed and did not go
+	Sessions []Session
+}
+
+func (e *DrainError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "fence: on %s after %s", e.Server, e.Waited.Round(time.Millisecond))
+	if e.Killed {
+		b.WriteString(" and KILL")
+	}
+	fmt.Fprintf(&b, ", %d session(s) of the accounts still active:", len(e.Sessions))
+	for _, s := range e.Sessions {
+		b.WriteString("\n  " + s.String())
+	}
+	return b.String()
+}
+
+func (e *DrainError) Unwrap() error { return ErrDrain }
+
+// drain waits until no session of users runs a statement, holds a
+// transaction or is in older; then, when the wait ends, kills them
+// (WithKill) and waits once more, or refuses.
+func (fe *Fence) drain(ctx context.Context, users map[string]bool, older map[int64]bool) error {
+	f := fe.f
+	begin := time.Now()
+	deadline := begin.Add(f.drainTimeout)
+	killed := false
+	for {
+		busy, err := sessions(ctx, fe, users, older, false)
+		if err != nil {
+			return err
+		}
+		if len(busy) == 0 {
+			f.log.Info("fence: drained", "fence", fe.pause.ID, "waited", time.Since(begin))
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if !f.kill || killed {
+				return &DrainError{Server: fe.source, Waited: time.Since(begin), Killed: killed, Sessions: busy}
+			}
+			for _, s := range busy {
+				f.log.Warn("fence: killing session", "fence", fe.pause.ID, "session", s.String())
+				_, err := f.db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", s.ID))
+				var me *mysql.MySQLError
+				if err != nil && !(errors.As(err, &me) && me.Number == 1094) { // 1094: gone already
+					return fmt.Errorf("fence: on %s: kill session %d: %w", fe.source, s.ID, err)
+				}
+			}
+			killed = true
+			deadline = time.Now().Add(f.drainTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("fence: on %s: drain: %w", fe.source, ctx.Err())
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// sessions returns the sessions of users (but the fencer's) that run a
+// statement, hold an open transaction or are in older; all of them with
+// all.
+func sessions(ctx context.Context, fe *Fence, users map[string]bool, older map[int64]bool, all bool) ([]Session, error) {
+	names := make([]string, 0, len(users))
+	for u := range users {
+		names = append(names, u)
+	}
+	slices.Sort(names)
+	args := make([]any, len(names))
+	for i, n := range names {
+		args[i] = n
+	}
+	rows, err := fe.f.db.QueryContext(ctx, `SELECT p.ID, p.USER, p.HOST, COALESCE(p.DB, ''), p.COMMAND, p.TIME, COALESCE(p.STATE, ''), COALESCE(p.INFO, ''),
+		EXISTS (SELECT 1 FROM information_schema.INNODB_TRX t WHERE t.trx_mysql_thread_id = p.ID)
+		FROM information_schema.PROCESSLIST p WHERE p.ID <> CONNECTION_ID() AND p.USER IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ")+`) ORDER BY p.ID`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("fence: on %s: read sessions: %w", fe.source, err)
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		var s Session
+		if err := rows.Scan(&s.ID, &s.User, &s.Host, &s.DB, &s.Command, &s.Time, &s.State, &s.Info, &s.InTransaction); err != nil {
+			return nil, fmt.Errorf("fence: on %s: read sessions: %w", fe.source, err)
+		}
+		s.Older = older[s.ID]
+		if all || s.Older || s.Command != "Sleep" || s.InTransaction {
+			out = append(out, s)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("fence: on %s: read sessions: %w", fe.source, err)
+	}
+	return out, nil
+}

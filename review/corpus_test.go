@@ -1,0 +1,151 @@
+package review
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// verdict is one case of the verdict corpus (testdata/verdicts.txt).
+type verdict struct {
+	line   int
+	rule   string
+	fires  bool
+	server Server
+	params map[string]any
+	script string
+}
+
+// readVerdicts parses the verdict corpus; its format is described at the
+// top of the file.
+func readVerdicts(t testing.TB) []verdict {
+	t.Helper()
+	data, err := os.ReadFile("testdata/verdicts.txt")
+	require.NoError(t, err)
+	var out []verdict
+	var body []string
+	flush := func() {
+		if len(out) > 0 {
+			out[len(out)-1].script = strings.TrimSpace(strings.Join(body, "\n"))
+		}
+		body = nil
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		head, ok := strings.CutPrefix(line, "== ")
+		if !ok {
+			if !strings.HasPrefix(line, "#") {
+				body = append(body, line)
+			}
+			continue
+		}
+		flush()
+		v := verdict{line: i + 1}
+		fields := strings.SplitN(head, " ", 3)
+		require.GreaterOrEqual(t, len(fields), 2, "line %d", i+1)
+		v.rule = fields[0]
+		switch fields[1] {
+		case "fires":
+			v.fires = true
+		case "passes":
+		default:
+			t.Fatalf("testdata/verdicts.txt:%d: want fires or passes, got %q", i+1, fields[1])
+		}
+		rest := ""
+		if len(fields) == 3 {
+			rest = strings.TrimSpace(fields[2])
+		}
+		if s, ok := strings.CutPrefix(rest, "@"); ok {
+			name, tail, _ := strings.Cut(s, " ")
+			v.server, rest = Server(name), strings.TrimSpace(tail)
+		}
+		if rest != "" {
+			require.NoError(t, json.Unmarshal([]byte(rest), &v.params), "line %d", i+1)
+		}
+		out = append(out, v)
+	}
+	flush()
+	return out
+}
+
+// corpusScore is the outcome of the corpus: true and false positives and
+// negatives, counting a case's expected verdict against whether its rule
+// reported anything.
+type corpusScore struct {
+	tp, fp, fn, tn int
+	wrong          []string
+}
+
+func (s corpusScore) precision() float64 { return float64(s.tp) / float64(max(s.tp+s.fp, 1)) }
+func (s corpusScore) recall() float64    { return float64(s.tp) / float64(max(s.tp+s.fn, 1)) }
+
+// scoreCorpus reviews every case of the corpus.
+func scoreCorpus(t testing.TB, cases []verdict) corpusScore {
+	t.Helper()
+	var s corpusScore
+	for _, v := range cases {
+		opts := []Option{WithPolicy(onlyRule(v.rule, v.params)), WithCatalog(exampleCatalog(t)), WithDefaultDatabase("shop")}
+		if v.server != "" {
+			opts = append(opts, WithServer(v.server))
+		}
+		r, err := New(opts...)
+		require.NoError(t, err, "testdata/verdicts.txt:%d", v.line)
+		res, err := r.Review(context.Background(), v.script)
+		require.NoError(t, err)
+		fired := false
+		for _, f := range res.Findings() {
+			fired = fired || f.Rule == v.rule
+		}
+		switch {
+		case fired && v.fires:
+			s.tp++
+		case fired:
+			s.fp++
+			s.wrong = append(s.wrong, fmt.Sprintf("testdata/verdicts.txt:%d: %s fired on a passing case: %v", v.line, v.rule, res.Findings()))
+		case v.fires:
+			s.fn++
+			s.wrong = append(s.wrong, fmt.Sprintf("testdata/verdicts.txt:%d: %s missed", v.line, v.rule))
+		default:
+			s.tn++
+		}
+	}
+	return s
+}
+
+// TestVerdictCorpus reviews the verdict corpus and reports precision and
+// recall over it; every case must get its expected verdict, every rule it
+// names must exist, and each rule added by issue 14 must have a firing
+// and a passing case.
+func TestVerdictCorpus(t *testing.T) {
+	cases := readVerdicts(t)
+	known := map[string]bool{}
+	for _, r := range Rules() {
+		known[r.ID] = true
+	}
+	kinds := map[string][2]int{}
+	for _, v := range cases {
+		require.True(t, known[v.rule], "testdata/verdicts.txt:%d: no rule %s", v.line, v.rule)
+		k := kinds[v.rule]
+		if v.fires {
+			k[0]++
+		} else {
+			k[1]++
+		}
+		kinds[v.rule] = k
+	}
+	for id, k := range kinds {
+		if k[0] == 0 || k[1] == 0 {
+			t.Errorf("rule %s has %d firing and %d passing cases; want both", id, k[0], k[1])
+		}
+	}
+	s := scoreCorpus(t, cases)
+	for _, w := range s.wrong {
+		t.Error(w)
+	}
+	t.Logf("verdict corpus: %d cases on %d rules; precision %.1f%% (%d of %d findings right), recall %.1f%% (%d of %d expected findings)",
+		len(cases), len(kinds), 100*s.precision(), s.tp, s.tp+s.fp, 100*s.recall(), s.tp, s.tp+s.fn)
+}

@@ -1,0 +1,533 @@
+package verify
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shiftgate/shiftgate/internal/conn"
+	"github.com/shiftgate/shiftgate/internal/keyset"
+	"github.com/shiftgate/shiftgate/internal/schema"
+	"github.com/shiftgate/shiftgate/internal/shardroute"
+	"github.com/shiftgate/shiftgate/internal/snapshot"
+	"github.com/shiftgate/shiftgate/shard"
+)
+
+// ShardedVerifier compares one source table with the union of its shards
+// under a shard.Router: every source row must be in exactly one shard, the
+// one its sharding key routes to, with the same values. It is safe for
+// concurrent use; each Verify call has its own connections.
+type ShardedVerifier struct {
+	src                        *sql.DB
+	database, table, keyColumn string
+	router                     shard.Router
+	locs                       []shard.Location
+	hosts                      map[string]*sql.DB
+	instances                  []string // the layout's instances, in the order of their first location
+	cfg                        shardedConfig
+}
+
+// ShardedOption configures a ShardedVerifier: every Option except
+// WithRecheck, WithWholeTables and WithExactChunks (refused by
+// NewSharded), and the options only a sharded verify understands
+// (WithKeyExpression).
+type ShardedOption interface {
+	applySharded(c *shardedConfig) error
+}
+
+type shardedConfig struct {
+	config
+	keyExpr string
+}
+
+func (o Option) applySharded(c *shardedConfig) error { return o(&c.config) }
+
+type shardedOption func(*shardedConfig) error
+
+func (o shardedOption) applySharded(c *shardedConfig) error { return o(c) }
+
+// WithKeyExpression routes each source row on the value of expr, an SQL
+// expression over the source table's columns that the source evaluates
+// (for example "LOWER(name)", as migrate.WithKeyExpression), instead of
+// the key column's. An expression of an integer type routes as an
+// integer key, any other as a string key (its text). It is trusted SQL.
+func WithKeyExpression(expr string) ShardedOption {
+	return shardedOption(func(c *shardedConfig) error {
+		if strings.TrimSpace(expr) == "" {
+			return errors.New("WithKeyExpression: empty expression")
+		}
+		c.keyExpr = expr
+		return nil
+	})
+}
+
+// NewSharded returns a ShardedVerifier of database.table on source against
+// the locations of router, routed on keyColumn's value (or on
+// WithKeyExpression's). hosts maps every Location.Instance of the layout
+// to a pool on its server; pools may be shared by instances and with
+// source. It connects to nothing. A nil pool, router or option, a layout
+// without locations or with a shard number or location listed twice, an
+// instance without a pool and the options that do not apply to a sharded
+// verify (WithRecheck, WithWholeTables, WithExactChunks: chunks are always
+// cut at keys read from the source) are errors.
+func NewSharded(source *sql.DB, database, table, keyColumn string, router shard.Router, hosts map[string]*sql.DB, opts ...ShardedOption) (*ShardedVerifier, error) {
+	v := &ShardedVerifier{src: source, database: database, table: table, keyColumn: keyColumn, router: router, hosts: hosts,
+		cfg: shardedConfig{config: defaultConfig()}}
+	if err := v.configure(opts); err != nil {
+		return nil, fmt.Errorf("verify: sharded %s: %w", schema.QualifiedName(database, table), err)
+	}
+	return v, nil
+}
+
+func (v *ShardedVerifier) configure(opts []ShardedOption) error {
+	if v.src == nil {
+		return errors.New("nil source")
+	}
+	if v.router == nil {
+		return errors.New("nil router")
+	}
+	if err := schema.ValidateName("database", v.database); err != nil {
+		return err
+	}
+	if err := schema.ValidateName("table", v.table); err != nil {
+		return err
+	}
+	def := v.cfg.config
+	for _, o := range opts {
+		if o == nil {
+			return errors.New("nil option")
+		}
+		if err := o.applySharded(&v.cfg); err != nil {
+			return err
+		}
+	}
+	switch {
+	case v.cfg.recheck != def.recheck:
+		return errors.New("WithRecheck does not apply to a sharded verify")
+	case v.cfg.wholeRows != def.wholeRows:
+		return errors.New("WithWholeTables does not apply to a sharded verify: chunks are compared shard by shard")
+	case v.cfg.exactChunks:
+		return errors.New("WithExactChunks does not apply to a sharded verify: its chunks are always cut at keys read from the source")
+	}
+	if v.keyColumn == "" && v.cfg.keyExpr == "" {
+		return errors.New("no key column")
+	}
+	v.locs = v.router.Locations()
+	if len(v.locs) == 0 {
+		return errors.New("the router lists no location")
+	}
+	numbers := map[int]bool{}
+	seen := map[shard.Location]bool{}
+	for _, l := range v.locs {
+		if err := schema.ValidateName("database", l.Database); err != nil {
+			return fmt.Errorf("shard %d: %w", l.Shard, err)
+		}
+		if err := schema.ValidateName("table", l.Table); err != nil {
+			return fmt.Errorf("shard %d: %w", l.Shard, err)
+		}
+		if numbers[l.Shard] {
+			return fmt.Errorf("shard %d is listed twice", l.Shard)
+		}
+		numbers[l.Shard] = true
+		k := shard.Location{Instance: l.Instance, Database: l.Database, Table: l.Table}
+		if seen[k] {
+			return fmt.Errorf("shard %d: location %s is listed twice", l.Shard, l)
+		}
+		seen[k] = true
+		host, ok := v.hosts[l.Instance]
+		switch {
+		case !ok:
+			return fmt.Errorf("shard %d: no host for instance %q", l.Shard, l.Instance)
+		case host == nil:
+			return fmt.Errorf("shard %d: nil host for instance %q", l.Shard, l.Instance)
+		case !slices.Contains(v.instances, l.Instance):
+			v.instances = append(v.instances, l.Instance)
+		}
+	}
+	return nil
+}
+
+// routeExpr is the SQL expression rows are routed on.
+func (v *ShardedVerifier) routeExpr() string {
+	if v.cfg.keyExpr != "" {
+		return "(" + v.cfg.keyExpr + ")"
+	}
+	return schema.QuoteIdent(v.keyColumn)
+}
+
+// shardInstance is one server of the layout and the shards it holds.
+type shardInstance struct {
+	name    string
+	db      *sql.DB
+	locs    []int // indexes into the locations
+	oneEval bool
+}
+
+// shardRun is the state of one Verify.
+type shardRun struct {
+	v       *ShardedVerifier
+	tables  []*table // by location: the source against that shard
+	insts   []*shardInstance
+	routing *shardroute.Routing
+	srcName string
+
+	mu        sync.Mutex
+	sizer     *keyset.Sizer
+	rep       *ShardedReport
+	kept      map[int][]keptDiff // by chunk index, each in key order
+	keptCount int
+}
+
+// shardConns are the connections of one worker: one on the source, one
+// per instance.
+type shardConns struct {
+	src  *sql.Conn
+	inst []*sql.Conn
+}
+
+// Verify compares the source table with its shards and reports every
+// difference by key (see ShardedReport), or an error if reading fails.
+// Differences are not an error: see ShardedReport.Clean.
+//
+// Before any row is read it refuses, with an error wrapping ErrSameTable,
+// a shard that is the source table itself (one server however the pools
+// reach it) and, with an error, two locations that are one table. A
+// shard that cannot be compared with the source as the tables are
+// defined (missing, no key, other columns: the sentinel errors) is listed
+// in ShardedReport.Unverified, and then no row is compared at all: a
+// misplaced row involves two shards.
+//
+// The source is cut into chunks of its row key (keyset.NextUpperIn, sized
+// by time with keyset.Sizer). For each chunk the source streams each
+// row's sharding key and 64-bit row hash (the hash Verify uses), which Go
+// routes and sums per shard, while every shard server sums its shards'
+// rows in the same key range with one query (COUNT and BIT_XOR of the
+// same hash, a UNION ALL over its shards). A shard whose sums differ from
+// what the source routes to it has its range split and summed again, down
+// to the leaf size (2,000 source rows), whose rows are read from the
+// source and from the differing shards in key order and merged, one row
+// per stream in memory at a time. A clean layout thus costs one read of
+// the source's key and hash and one index range scan of every shard.
+//
+// Connections: parallelism + 1 on the source (one reads chunk
+// boundaries) and parallelism on each instance, closed when Verify
+// returns. WithSnapshot opens their snapshots at one point.
+func (v *ShardedVerifier) Verify(ctx context.Context) (*ShardedReport, error) {
+	begin := time.Now()
+	rep := &ShardedReport{SourceDatabase: v.database, SourceTable: v.table, ShardKey: v.routeExpr(),
+		Snapshot: v.cfg.snapshot.String(), Started: begin.UTC(), batchRows: v.cfg.batchRows}
+	run, err := v.prepare(ctx, rep)
+	if err != nil {
+		return nil, err
+	}
+	if run == nil {
+		rep.Duration = time.Since(begin)
+		return rep, nil
+	}
+	workers, closeAll, err := v.open(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll()
+	if err := run.probe(ctx, workers[0]); err != nil {
+		return nil, err
+	}
+	boundaries := workers[len(workers)-1].src
+	workers = workers[:len(workers)-1]
+
+	g, gctx := errgroup.WithContext(ctx)
+	jobs := make(chan shardChunk, len(workers))
+	g.Go(func() error {
+		defer close(jobs)
+		return run.produce(gctx, boundaries, jobs)
+	})
+	for _, w := range workers {
+		g.Go(func() error {
+			for c := range jobs {
+				if err := run.compareChunk(gctx, w, c); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	run.finish(begin)
+	return rep, nil
+}
+
+// prepare identifies the servers, refuses shards that are the source
+// table or one table twice, and readies the comparison of the source with
+// every shard; it returns nil when some shard cannot be compared (listed
+// in rep.Unverified).
+func (v *ShardedVerifier) prepare(ctx context.Context, rep *ShardedReport) (*shardRun, error) {
+	srcID, err := conn.Identify(ctx, v.src)
+	if err != nil {
+		return nil, fmt.Errorf("verify: source: %w", err)
+	}
+	rep.Source = fmt.Sprintf("%s:%d", srcID.Hostname, srcID.Port)
+	run := &shardRun{v: v, rep: rep, tables: make([]*table, len(v.locs)), kept: map[int][]keptDiff{},
+		srcName: schema.QualifiedName(v.database, v.table),
+		sizer:   keyset.NewSizer(v.cfg.chunkTime, v.cfg.chunkRows[0], v.cfg.chunkRows[1], v.cfg.chunkRows[2])}
+	type physical struct {
+		id        conn.Identity
+		db, table string
+	}
+	tables := map[physical]int{}
+	servers := map[string]string{}
+	for _, name := range v.instances {
+		in := &shardInstance{name: name, db: v.hosts[name]}
+		id, err := conn.Identify(ctx, in.db)
+		if err != nil {
+			return nil, fmt.Errorf("verify: instance %q: %w", name, err)
+		}
+		servers[name] = fmt.Sprintf("%s:%d", id.Hostname, id.Port)
+		var pairs []TablePair
+		for i, l := range v.locs {
+			if l.Instance != name {
+				continue
+			}
+			in.locs = append(in.locs, i)
+			p := TablePair{SourceDatabase: v.database, SourceTable: v.table, TargetDatabase: l.Database, TargetTable: l.Table}
+			if err := sameTable(srcID, id, p); err != nil {
+				return nil, fmt.Errorf("verify: shard %d: %w", l.Shard, err)
+			}
+			k := physical{id, strings.ToLower(l.Database), strings.ToLower(l.Table)}
+			if j, ok := tables[k]; ok {
+				return nil, fmt.Errorf("verify: shards %d and %d are one table, %s on %s", v.locs[j].Shard, l.Shard,
+					schema.QualifiedName(l.Database, l.Table), id)
+			}
+			tables[k] = i
+			pairs = append(pairs, p)
+		}
+		prepared, skipped, err := prepareAll(ctx, v.src, in.db, pairs, v.cfg.tolerance)
+		if err != nil {
+			return nil, fmt.Errorf("verify: instance %q: %w", name, err)
+		}
+		rep.Unverified = append(rep.Unverified, skipped...)
+		for _, t := range prepared {
+			for _, i := range in.locs {
+				if l := v.locs[i]; l.Database == t.pair.TargetDatabase && l.Table == t.pair.TargetTable {
+					run.tables[i] = t
+				}
+			}
+		}
+		run.insts = append(run.insts, in)
+	}
+	for _, u := range rep.Unverified {
+		v.cfg.logger.Info("verify: shard not compared", "shard", u.TargetDatabase+"."+u.TargetTable, "side", u.Side, "reason", u.Reason)
+	}
+	if len(rep.Unverified) > 0 {
+		return nil, nil
+	}
+	if err := run.readTriggers(ctx); err != nil {
+		return nil, err
+	}
+	kind, err := shardroute.KindOf(ctx, v.src, run.srcName, v.routeExpr())
+	if err != nil {
+		return nil, &TableError{Side: Source, Database: v.database, Table: v.table, Err: err}
+	}
+	run.routing = shardroute.New(v.router, v.locs, kind)
+	t0 := run.tables[0]
+	rep.Key = append([]string(nil), t0.key.Columns...)
+	for _, c := range t0.cols {
+		rep.Columns = append(rep.Columns, c.name)
+	}
+	for i, l := range v.locs {
+		t := run.tables[i]
+		tr := &TableReport{SourceDatabase: v.database, SourceTable: v.table, TargetDatabase: l.Database, TargetTable: l.Table,
+			Key: rep.Key, Columns: rep.Columns, ColumnDiffs: t.colDiffs, TargetTriggers: t.triggers}
+		rep.Shards = append(rep.Shards, &ShardReport{Location: l, Server: servers[l.Instance], TableReport: tr})
+	}
+	return run, nil
+}
+
+// readTriggers reads the triggers of every shard table.
+func (r *shardRun) readTriggers(ctx context.Context) error {
+	for _, in := range r.insts {
+		byDB := map[string]map[string][]Trigger{}
+		for _, i := range in.locs {
+			t := r.tables[i]
+			db := t.pair.TargetDatabase
+			if _, ok := byDB[db]; !ok {
+				trs, err := readTriggers(ctx, in.db, db)
+				if err != nil {
+					return fmt.Errorf("verify: instance %q: %w", in.name, err)
+				}
+				byDB[db] = trs
+			}
+			t.triggers = byDB[db][strings.ToLower(t.pair.TargetTable)]
+		}
+	}
+	return nil
+}
+
+// open takes the connections of parallelism workers and of the boundary
+// reader (the last "worker", whose instance connections are nil) with the
+// reader session and, in snapshot mode, opens their snapshots at one
+// point. closeAll discards them all.
+func (v *ShardedVerifier) open(ctx context.Context, run *shardRun) (workers []shardConns, closeAll func(), err error) {
+	n := v.cfg.parallel
+	session := conn.ReaderSession()
+	groups := []snapshot.Group{{DB: v.src, N: n + 1, Session: &session}}
+	for _, in := range run.insts {
+		groups = append(groups, snapshot.Group{DB: in.db, N: n, Session: &session})
+	}
+	snap, err := snapshot.Open(ctx, snapshot.Options{Method: snapshotMethods[v.cfg.snapshot], ReadOnly: true}, groups...)
+	if err != nil {
+		if ge, ok := errors.AsType[*snapshot.GroupError](err); ok {
+			if ge.Group == 0 {
+				return nil, nil, fmt.Errorf("verify: source: %w", ge.Err)
+			}
+			return nil, nil, fmt.Errorf("verify: instance %q: %w", run.insts[ge.Group-1].name, ge.Err)
+		}
+		return nil, nil, fmt.Errorf("verify: %w", err)
+	}
+	workers = make([]shardConns, n+1)
+	for w := range workers {
+		workers[w].src = snap.Readers[0][w]
+		if w < n {
+			for i := range run.insts {
+				workers[w].inst = append(workers[w].inst, snap.Readers[i+1][w])
+			}
+		}
+	}
+	return workers, snap.Close, nil
+}
+
+// probe checks on c's connections whether each server evaluates the
+// one-pass row hash as expected (see probeOneEval).
+func (r *shardRun) probe(ctx context.Context, c shardConns) error {
+	srcOne, err := probeOneEval(ctx, c.src)
+	if err != nil {
+		return fmt.Errorf("verify: source: %w", err)
+	}
+	all := srcOne
+	for i, in := range r.insts {
+		if in.oneEval, err = probeOneEval(ctx, c.inst[i]); err != nil {
+			return fmt.Errorf("verify: instance %q: %w", in.name, err)
+		}
+		all = all && in.oneEval
+		for _, li := range in.locs {
+			r.tables[li].oneEvalSrc, r.tables[li].oneEvalDst = srcOne, in.oneEval
+		}
+	}
+	if !all {
+		r.v.cfg.logger.Warn("verify: a server does not evaluate the one-pass row hash as expected; building each row's encoding twice there (slower)")
+	}
+	return nil
+}
+
+// shardChunk is one key range of the source.
+type shardChunk struct {
+	index int
+	r     keyset.Range
+	size  int // the rows asked for
+}
+
+// produce cuts the source into chunks at keys read on conn and queues
+// them.
+func (r *shardRun) produce(ctx context.Context, conn *sql.Conn, jobs chan<- shardChunk) error {
+	t := r.tables[0]
+	var lower keyset.Values
+	for i := 0; ; i++ {
+		r.mu.Lock()
+		size := r.sizer.Size()
+		r.mu.Unlock()
+		upper, ok, err := t.key.NextUpperIn(ctx, conn, r.v.database, r.v.table, keyset.Range{Lower: lower}, size, "")
+		if err != nil {
+			return t.pair.sourceErr(err)
+		}
+		c := shardChunk{index: i, r: keyset.Range{Lower: lower}, size: size}
+		if ok {
+			c.r.Upper = upper
+		}
+		select {
+		case jobs <- c:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			return nil
+		}
+		lower = upper
+	}
+}
+
+// compareChunk checksums chunk c on the source and every shard, and
+// narrows down the shards whose sums differ.
+func (r *shardRun) compareChunk(ctx context.Context, w shardConns, c shardChunk) error {
+	start := time.Now()
+	s, d, n, err := r.checksumRange(ctx, w, c.r, nil)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	var differ []int
+	for i := range s {
+		if s[i] != d[i] {
+			differ = append(differ, i)
+		}
+	}
+	r.mu.Lock()
+	if n > 0 {
+		r.sizer.Observe(c.size, time.Duration(float64(took)*float64(c.size)/float64(n)))
+	}
+	r.rep.Chunks++
+	r.rep.Rows += n
+	for i, sh := range r.rep.Shards {
+		sh.Chunks++
+		sh.Rows += s[i].rows
+		sh.TargetRows += d[i].rows
+		r.rep.ShardRows += d[i].rows
+	}
+	if len(differ) > 0 {
+		r.rep.DifferingChunks++
+		for _, i := range differ {
+			r.rep.Shards[i].DifferingChunks++
+		}
+	}
+	r.mu.Unlock()
+	r.v.cfg.logger.Debug("verify: sharded chunk", "table", r.srcName, "chunk", c.index, "rows", n, "differing_shards", len(differ), "took", took)
+	if len(differ) == 0 {
+		return nil
+	}
+	return r.narrow(ctx, w, c.index, c.r, n, differ)
+}
+
+// finish completes the report: the kept differences in chunk and key
+// order, on the report and on the shards', and the duration.
+func (r *shardRun) finish(begin time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	indexes := make([]int, 0, len(r.kept))
+	for i := range r.kept {
+		indexes = append(indexes, i)
+	}
+	slices.Sort(indexes)
+	for _, i := range indexes {
+		for _, k := range r.kept[i] {
+			r.rep.Diffs = append(r.rep.Diffs, k.diff)
+			for _, rd := range k.rows {
+				sh := r.rep.Shards[rd.loc]
+				sh.Diffs = append(sh.Diffs, rd.diff)
+			}
+		}
+	}
+	r.rep.Duration = time.Since(begin)
+	for _, sh := range r.rep.Shards {
+		sh.Truncated = r.rep.Truncated
+		sh.Duration = r.rep.Duration
+	}
+	r.v.cfg.logger.Info("verify: sharded table", "table", r.srcName, "shards", len(r.rep.Shards), "rows", r.rep.Rows,
+		"chunks", r.rep.Chunks, "differences", r.rep.Differences(), "took", r.rep.Duration)
+}
