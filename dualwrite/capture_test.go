@@ -222,10 +222,13 @@ func TestCaptureMapping(t *testing.T) {
 const childEnv = "SHIFTGATE_DUALWRITE_CHILD"
 
 type childSpec struct {
-	Role     string // "writer"
+	Role     string // "writer" or "relay"
 	DSN      string
 	Database string
 	Seed     uint64
+	// A relay's secondary, its database, the checkpoint database and the
+	// file it appends alerts to.
+	Secondary, SecondaryDatabase, CheckpointDatabase, AlertFile string
 }
 
 func runChild(spec string) int {
@@ -238,6 +241,8 @@ func runChild(spec string) int {
 	switch s.Role {
 	case "writer":
 		err = childWriter(s)
+	case "relay":
+		err = childRelay(s)
 	default:
 		err = fmt.Errorf("unknown role %q", s.Role)
 	}

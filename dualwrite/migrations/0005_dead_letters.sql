@@ -1,4 +1,5 @@
--- Changes the secondary rejected too often: the entry and the last error.
+-- Changes the secondary rejected too often: the entry and the last error;
+-- alerted once the alert hook took it.
 CREATE TABLE IF NOT EXISTS dualwrite_dead_letters (
   id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
   bucket SMALLINT UNSIGNED NOT NULL,
@@ -10,5 +11,6 @@ CREATE TABLE IF NOT EXISTS dualwrite_dead_letters (
   created_at DATETIME(6) NOT NULL,
   failed_at DATETIME(6) NOT NULL,
   attempts INT NOT NULL,
-  error TEXT NOT NULL
+  error TEXT NOT NULL,
+  alerted TINYINT NOT NULL DEFAULT 0
 ) ENGINE=InnoDB COMMENT 'shiftgate dualwrite: changes the secondary rejected'
