@@ -41,6 +41,55 @@
 // case-insensitive collation must be given as stored, since the key's text
 // decides its version row and bucket. Spatial columns are refused.
 //
+// # Relay
+//
+// A Relay (Outbox.NewRelay) drains the outbox through a Transport. The
+// outbox is split in Buckets by key hash; a relay delivers a bucket while
+// it holds the lock of the bucket's row in dualwrite_buckets, taken with
+// SELECT ... FOR UPDATE SKIP LOCKED (MariaDB 10.6+, MySQL 8) in a
+// transaction on the primary that lasts one batch. Any number of relays in
+// any processes share the work; a bucket is delivered by one at a time,
+// in outbox id order, so each key's changes arrive in order; the lock of a
+// relay that dies goes with its connection. A delivered batch is marked
+// in that transaction: a relay killed between delivery and marking leaves
+// the batch to be delivered again, which the transport recognises (Direct:
+// the bucket's position stored on the secondary with the changes).
+//
+// A failed delivery puts the bucket in backoff (exponential, with jitter)
+// while other buckets go on. A batch the secondary rejects (ErrRejected)
+// is retried one entry at a time to find the culprit, whose attempts are
+// counted; after WithMaxAttempts it moves to dualwrite_dead_letters with
+// the error, and the Alerter (WithAlert; NotifierAlerter for workflow
+// notifiers) is told, at least once. Other errors (the secondary is down)
+// are retried without limit. Outbox.Pause and Resume stop and restart
+// every relay; delivered entries are deleted after WithRetention.
+// Outbox.Metrics and Relay.Stats are the numbers to scrape.
+//
+// Transports: Direct applies to the secondary database through a
+// rowchange.Sink per bucket (the change engine's applier); NATS publishes
+// to NATS JetStream and a Consumer applies, acknowledging after commit.
+//
+// # Phases
+//
+// Outbox.Switch walks off, dual_write, verified, read_new, write_new,
+// done, one step forward after checking its precondition (outbox drained,
+// no dead letter, a clean Outbox.Verify since dual writes began) or one
+// step back; Outbox.Route tells the application where to read and write.
+// In write_new the application writes the new database and captures its
+// changes in an outbox there, relayed to the old one, so that going back
+// loses nothing.
+//
+// # Handing over from a binlog sync
+//
+// Start capturing (PhaseDualWrite) while the sync still runs, with the
+// relay paused; note the primary's binlog position once capture is on;
+// stop the sync once it has applied past that position; then resume the
+// relay. Every write after capture began is in the outbox, every write
+// before it reached the secondary through the sync, and the outbox puts
+// each key's full latest state, so overlapping deliveries of the same
+// write converge: nothing depends on stopping the sync at an exact
+// moment.
+//
 // # Mapping
 //
 // A Table may name another target table and a Map hook that turns the
