@@ -163,6 +163,63 @@ func TestCapture(t *testing.T) {
 	}
 }
 
+// TestCaptureTypes: values of more types, and a binary primary key,
+// decode to what the primary holds.
+func TestCaptureTypes(t *testing.T) {
+	ctx := t.Context()
+	database := sandboxtest.NewDatabase(t, servers[0], "types")
+	db := sandboxtest.Open(t, servers[0], database)
+	sandboxtest.Exec(t, db, `CREATE TABLE kinds (
+		k VARBINARY(8) PRIMARY KEY, j JSON, js JSON, b BIT(5), e ENUM('x','y'), dt DATETIME(6), d DATE,
+		u BIGINT UNSIGNED, fl FLOAT, db DOUBLE, lt LONGTEXT, y YEAR)`)
+	o, err := Open(ctx, db, database, []Table{{Name: "kinds"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte{0, 0xfe, '"'}
+	for _, q := range []string{
+		`INSERT INTO kinds VALUES (?, '{"a": [1, 2]}', '"abc"', b'10101', 'y', '2024-02-03 04:05:06.123456', '2024-02-03',
+			18446744073709551615, 1.1, 0.30000000000000004, 'long', 2024)`,
+		"DELETE FROM kinds WHERE k = ?",
+	} {
+		err := o.Run(ctx, func(tx *Tx) error {
+			if _, err := tx.ExecContext(ctx, q, key); err != nil {
+				return err
+			}
+			return tx.Changed("kinds", key)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries := readEntries(t, db, database)
+	if len(entries) != 2 {
+		t.Fatalf("%d entries", len(entries))
+	}
+	want := map[string]any{"k": key, "j": `{"a": [1, 2]}`, "js": `"abc"`, "b": uint64(21), "e": "y", "dt": "2024-02-03 04:05:06.123456",
+		"d": "2024-02-03", "u": uint64(18446744073709551615), "fl": float32(1.1), "db": 0.30000000000000004, "lt": "long", "y": int64(2024)}
+	for i, w := range []map[string]any{want, {"k": key}} {
+		ch, err := o.Change(&entries[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := ch.After
+		if ch.Op == rowchange.Delete {
+			img = ch.Before
+		}
+		got := map[string]any{}
+		for j, c := range ch.Shape.Columns {
+			got[c] = img[j]
+		}
+		if !reflect.DeepEqual(got, w) {
+			t.Errorf("entry %d: row\n%#v\nwant\n%#v", i, got, w)
+		}
+	}
+	if entries[0].Bucket != entries[1].Bucket || entries[1].Version != 2 {
+		t.Errorf("the binary key's entries: buckets %d and %d, versions %d and %d", entries[0].Bucket, entries[1].Bucket, entries[0].Version, entries[1].Version)
+	}
+}
+
 // TestCaptureMapping: a table whose target renames a column, computes
 // another and drops one, and has another name.
 func TestCaptureMapping(t *testing.T) {

@@ -222,6 +222,11 @@ func valueExpr(c schema.Column, ref string) (string, error) {
 	if rowcodec.KindOf(c.DataType) == rowcodec.Binary {
 		return "TO_BASE64(" + ref + ")", nil
 	}
+	if c.DataType == "longtext" {
+		// A JSON column (LONGTEXT in information_schema) would go in as
+		// JSON, a JSON string losing its quotes: CONCAT makes it text.
+		return "CONCAT(" + ref + ")", nil
+	}
 	return ref, nil
 }
 
