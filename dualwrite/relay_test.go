@@ -498,3 +498,73 @@ func TestRelayLease(t *testing.T) {
 		t.Errorf("after delivery the second relay delivered %d (%v)", n, err)
 	}
 }
+
+// TestRelayMapping delivers a table whose target has another name, a
+// renamed key column and a computed column.
+func TestRelayMapping(t *testing.T) {
+	ctx := t.Context()
+	pdb := sandboxtest.NewDatabase(t, servers[0], "map_old")
+	sdb := sandboxtest.NewDatabase(t, servers[1], "map_new")
+	cpdb := sandboxtest.NewDatabase(t, servers[1], "map_cp")
+	primary := sandboxtest.Open(t, servers[0], pdb)
+	secondary := sandboxtest.Open(t, servers[1], sdb)
+	sandboxtest.Exec(t, primary, "CREATE TABLE users (uid INT PRIMARY KEY, first VARCHAR(20) NOT NULL, last VARCHAR(20) NOT NULL, legacy INT)")
+	sandboxtest.Exec(t, secondary, "CREATE TABLE people (user_id INT PRIMARY KEY, full_name VARCHAR(50) NOT NULL)")
+	toPeople := func(r Row) (Row, error) {
+		out := Row{"user_id": r["uid"]}
+		if first, ok := r["first"]; ok {
+			out["full_name"] = fmt.Sprint(first, " ", r["last"])
+		}
+		return out, nil
+	}
+	o, err := Open(ctx, primary, pdb, []Table{{Name: "users", Target: "people", Map: toPeople}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := direct(o, secondary, sdb, cpdb, "mapping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := o.NewRelay(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		q  string
+		id int
+	}{
+		{"INSERT INTO users VALUES (1, 'Ada', 'Lovelace', 7)", 1},
+		{"INSERT INTO users VALUES (2, 'Alan', 'Turing', 8)", 2},
+		{"UPDATE users SET last = 'King' WHERE uid = 1", 1},
+		{"DELETE FROM users WHERE uid = 2", 2},
+	} {
+		err := o.Run(ctx, func(tx *Tx) error {
+			if _, err := tx.ExecContext(ctx, step.q); err != nil {
+				return err
+			}
+			return tx.Changed("users", step.id)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := r.Step(ctx); err != nil || n != 4 {
+		t.Fatalf("relay delivered %d (%v), want 4", n, err)
+	}
+	var got []string
+	rows, err := secondary.QueryContext(ctx, "SELECT CONCAT(user_id, ':', full_name) FROM people ORDER BY user_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s)
+	}
+	if strings.Join(got, ",") != "1:Ada King" {
+		t.Errorf("secondary people: %v, want [1:Ada King]", got)
+	}
+}
