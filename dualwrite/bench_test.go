@@ -2,7 +2,9 @@ package dualwrite
 
 import (
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 )
@@ -60,4 +62,99 @@ func BenchmarkWrite(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkDrain is the relays' delivery rate (entries/s) of an outbox
+// of 20,000 single-row changes to the secondary, with one and two relays
+// in steady state (their bucket appliers started by a first drain).
+func BenchmarkDrain(b *testing.B) {
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("relays=%d", n), func(b *testing.B) {
+			const entries = 20000
+			o, f := drainFixture(b)
+			var relays []*Relay
+			for range n {
+				tr, err := direct(o, f.secondary, f.sdb, f.cpdb, "bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				r, err := o.NewRelay(tr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				relays = append(relays, r)
+			}
+			next := prefill(b, o, 0, 2000)
+			drain(b, relays)
+			for b.Loop() {
+				b.StopTimer()
+				next = prefill(b, o, next, entries)
+				b.StartTimer()
+				begin := time.Now()
+				drain(b, relays)
+				b.ReportMetric(entries/time.Since(begin).Seconds(), "entries/s")
+			}
+		})
+	}
+}
+
+// drain runs the relays until the outbox is empty.
+func drain(b *testing.B, relays []*Relay) {
+	var wg sync.WaitGroup
+	for _, r := range relays {
+		wg.Go(func() {
+			for {
+				n, err := r.Step(b.Context())
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if n == 0 {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func drainFixture(b *testing.B) (*Outbox, *relayFixture) {
+	f := &relayFixture{
+		pdb:  sandboxtest.NewDatabase(b, servers[0], "drain_primary"),
+		sdb:  sandboxtest.NewDatabase(b, servers[1], "drain_secondary"),
+		cpdb: sandboxtest.NewDatabase(b, servers[1], "drain_cp"),
+	}
+	f.primary = sandboxtest.Open(b, servers[0], f.pdb)
+	f.secondary = sandboxtest.Open(b, servers[1], f.sdb)
+	const ddl = "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL, v BIGINT NOT NULL)"
+	sandboxtest.Exec(b, f.primary, ddl)
+	sandboxtest.Exec(b, f.secondary, ddl)
+	o, err := Open(b.Context(), f.primary, f.pdb, []Table{{Name: "items"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return o, f
+}
+
+// prefill captures n single-row inserts of keys from start on, in
+// transactions of 100, and returns the next key.
+func prefill(b *testing.B, o *Outbox, start, n int) int {
+	ctx := b.Context()
+	for first := start; first < start+n; first += 100 {
+		err := o.Run(ctx, func(tx *Tx) error {
+			for id := first; id < first+100; id++ {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO items VALUES (?, 'name', 1)", id); err != nil {
+					return err
+				}
+				if err := tx.Changed("items", id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return start + n
 }
