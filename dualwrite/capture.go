@@ -123,8 +123,18 @@ func (t *Tx) Flush() error {
 
 // Commit records the named rows and commits. If recording fails the
 // transaction is rolled back and the error returned.
+//
+// An outbox of the old database (the default side, see WithReverse)
+// fences its commits: a transaction commits only while the phase writes
+// to the old database (not PhaseWriteNew or PhaseDone), checked under a
+// shared lock of the state row that Switch to PhaseWriteNew waits for;
+// else Commit rolls back and returns an error wrapping ErrWriteMoved.
 func (t *Tx) Commit() error {
-	if err := t.Flush(); err != nil {
+	err := t.Flush()
+	if err == nil && !t.o.cfg.reverse {
+		err = t.o.fence(t.ctx, t.Tx)
+	}
+	if err != nil {
 		_ = t.Tx.Rollback()
 		return err
 	}

@@ -27,7 +27,10 @@
 //     key reads the rows server-side (no row travels to the host) as
 //     JSON_OBJECT, NULL for a deleted row.
 //
-// The cost is those two round trips per commit and table, one outbox row
+// At commit one more statement reads the phase under a shared lock of the
+// state row (the fence of the switch to the new database, see Phases).
+//
+// The cost is those two round trips per table and one per commit, one outbox row
 // per named key (the row's size again, in the binary log too) and one
 // version row per key ever written (16 bytes and overhead, kept: it is
 // what orders the key's changes). The version row lock adds no waiting
@@ -75,9 +78,14 @@
 // done, one step forward after checking its precondition (outbox drained,
 // no dead letter, a clean Outbox.Verify since dual writes began) or one
 // step back; Outbox.Route tells the application where to read and write.
-// In write_new the application writes the new database and captures its
-// changes in an outbox there, relayed to the old one, so that going back
-// loses nothing.
+// The switch to write_new holds the state row while the relays drain the
+// outbox: commits on the old database wait for it (Tx.Commit reads the
+// phase under a shared lock) and fail afterwards with ErrWriteMoved, so
+// no write reaches the old database after the switch and the new one has
+// every write before it; writes pause for the drain, no longer. In
+// write_new the application writes the new database and captures its
+// changes in an outbox there (WithReverse), relayed to the old one, so
+// that going back loses nothing.
 //
 // # Handing over from a binlog sync
 //

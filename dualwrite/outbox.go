@@ -72,6 +72,14 @@ type Option func(*config) error
 type config struct {
 	outboxDB string
 	logger   *slog.Logger
+	reverse  bool
+}
+
+// WithReverse opens the outbox of the new database, which captures the
+// application's writes in PhaseWriteNew for relaying back to the old one.
+// Its commits are not fenced: the phase lives on the old database.
+func WithReverse() Option {
+	return func(c *config) error { c.reverse = true; return nil }
 }
 
 // WithOutboxDatabase keeps the outbox tables in database, on the same

@@ -90,7 +90,23 @@ var (
 	ErrTransition = errors.New("phase switch not allowed")
 	// ErrPrecondition is wrapped by a *PreconditionError.
 	ErrPrecondition = errors.New("phase switch precondition not met")
+	// ErrWriteMoved is wrapped by the error of a commit on the old
+	// database once the phase writes to the new one: write there.
+	ErrWriteMoved = errors.New("writes have moved to the new database")
 )
+
+// fence checks, under a shared lock of the state row held to commit,
+// that the phase still writes to the old database.
+func (o *Outbox) fence(ctx context.Context, tx *sql.Tx) error {
+	var p Phase
+	if err := tx.QueryRowContext(ctx, "SELECT phase FROM "+o.outbox("dualwrite_state")+" WHERE id = 1 LOCK IN SHARE MODE").Scan(&p); err != nil {
+		return fmt.Errorf("dualwrite: phase in database %s: %w", o.cfg.outboxDB, err)
+	}
+	if r, err := RouteOf(p); err != nil || r.Write != Old {
+		return fmt.Errorf("dualwrite: commit on database %s in phase %s: %w", o.database, p, ErrWriteMoved)
+	}
+	return nil
+}
 
 // PreconditionError is a switch refused because its precondition does
 // not hold; Reason says which.
@@ -125,6 +141,20 @@ type SwitchOption func(*switchConfig) error
 type switchConfig struct {
 	maxPending int64
 	maxAge     time.Duration
+	drainWait  time.Duration
+}
+
+// WithDrainWait bounds how long the switch to PhaseWriteNew waits for the
+// relays to drain the outbox while it holds the old database's writes
+// (default 10s; keep it below innodb_lock_wait_timeout).
+func WithDrainWait(d time.Duration) SwitchOption {
+	return func(c *switchConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("dualwrite: WithDrainWait: %s (want more than 0)", d)
+		}
+		c.drainWait = d
+		return nil
+	}
 }
 
 // WithMaxPending lets a switch that needs the outbox drained pass with up
@@ -196,14 +226,18 @@ func (o *Outbox) Route(ctx context.Context) (Route, error) {
 //   - PhaseVerified: a verification (Outbox.Verify) ended after dual
 //     writes began, at most WithVerificationAge ago, found no difference;
 //     no dead letter; pending entries at most WithMaxPending.
-//   - PhaseReadNew and PhaseWriteNew: no dead letter; pending entries at
-//     most WithMaxPending (the new side has every committed write).
+//   - PhaseReadNew: no dead letter; pending entries at most
+//     WithMaxPending.
+//   - PhaseWriteNew: no dead letter; the outbox drained to WithMaxPending
+//     while commits on the old database wait (at most WithDrainWait), so
+//     that no write on the old database commits after the switch (they
+//     fail with ErrWriteMoved) and the new one has every write before it.
 //   - PhaseDualWrite, PhaseDone: none.
 //
 // A refused switch is a *PreconditionError (ErrPrecondition); a switch
 // that skips or repeats a phase wraps ErrTransition.
 func (o *Outbox) Switch(ctx context.Context, to Phase, opts ...SwitchOption) error {
-	cfg := switchConfig{maxAge: time.Hour}
+	cfg := switchConfig{maxAge: time.Hour, drainWait: 10 * time.Second}
 	for _, opt := range opts {
 		if opt == nil {
 			return errors.New("dualwrite: nil switch option")
@@ -216,7 +250,8 @@ func (o *Outbox) Switch(ctx context.Context, to Phase, opts ...SwitchOption) err
 	if ti < 0 {
 		return fmt.Errorf("dualwrite: unknown phase %q", string(to))
 	}
-	tx, err := o.db.BeginTx(ctx, nil)
+	// READ COMMITTED: the drain wait sees the relays' progress.
+	tx, err := o.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return fmt.Errorf("dualwrite: switch to %s: %w", to, err)
 	}
@@ -266,16 +301,30 @@ func (o *Outbox) precondition(ctx context.Context, tx *sql.Tx, s State, to Phase
 		return "", nil
 	}
 	var pending, dead int64
-	err := tx.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM "+o.outbox("dualwrite_outbox")+" WHERE delivered_at IS NULL),"+
-		" (SELECT COUNT(*) FROM "+o.outbox("dualwrite_dead_letters")+")").Scan(&pending, &dead)
-	if err != nil {
-		return "", fmt.Errorf("dualwrite: switch to %s: %w", to, err)
-	}
-	if dead > 0 {
-		return fmt.Sprintf("%d change(s) in the dead-letter table: repair them on the secondary and delete them first", dead), nil
-	}
-	if pending > cfg.maxPending {
-		return fmt.Sprintf("%d outbox entries pending (at most %d allowed): let the relay drain the outbox", pending, cfg.maxPending), nil
+	// The switch to PhaseWriteNew holds the state row, so commits on the
+	// old database wait (see Tx.Commit): the outbox can only shrink, and
+	// it waits for the relays to drain it.
+	deadline := time.Now().Add(cfg.drainWait)
+	for {
+		err := tx.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM "+o.outbox("dualwrite_outbox")+" WHERE delivered_at IS NULL),"+
+			" (SELECT COUNT(*) FROM "+o.outbox("dualwrite_dead_letters")+")").Scan(&pending, &dead)
+		if err != nil {
+			return "", fmt.Errorf("dualwrite: switch to %s: %w", to, err)
+		}
+		if dead > 0 {
+			return fmt.Sprintf("%d change(s) in the dead-letter table: repair them on the secondary and delete them first", dead), nil
+		}
+		if pending <= cfg.maxPending {
+			break
+		}
+		if to != PhaseWriteNew || time.Now().After(deadline) {
+			return fmt.Sprintf("%d outbox entries pending (at most %d allowed): let the relay drain the outbox", pending, cfg.maxPending), nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("dualwrite: switch to %s: %w", to, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	if to != PhaseVerified {
 		return "", nil

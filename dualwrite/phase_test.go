@@ -1,9 +1,13 @@
 package dualwrite
 
 import (
+	"context"
 	"errors"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 )
@@ -104,4 +108,77 @@ func TestPhases(t *testing.T) {
 	if err != nil || s.Phase != PhaseDualWrite || !s.VerifiedClean {
 		t.Fatalf("state %+v (%v)", s, err)
 	}
+}
+
+// TestSwitchWriteNew: the switch to PhaseWriteNew while writers and a
+// relay run waits for the outbox to drain, and no write commits on the
+// old database after it: the writers get ErrWriteMoved, and the new
+// database holds every write.
+func TestSwitchWriteNew(t *testing.T) {
+	ctx := t.Context()
+	f := newRelayFixture(t)
+	o, err := Open(ctx, f.primary, f.pdb, []Table{{Name: "items"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := direct(o, f.secondary, f.sdb, f.cpdb, "switch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := o.NewRelay(tr, WithPoll(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stopRelay := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	bg.Go(func() { _ = r.Run(rctx) })
+	defer func() { stopRelay(); bg.Wait() }()
+
+	if err := o.Switch(ctx, PhaseDualWrite); err != nil {
+		t.Fatal(err)
+	}
+	wctx, stopWriters := context.WithCancel(ctx)
+	defer stopWriters()
+	moved := make(chan error, 3)
+	for w := range 3 {
+		bg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for {
+				err := write(wctx, o, rng, 100)
+				if errors.Is(err, ErrWriteMoved) || err != nil && !isRetryable(err) {
+					moved <- err
+					return
+				}
+			}
+		})
+	}
+	waitFor(t, "writes", func() bool { return countRows(t, f.primary, "SELECT COUNT(*) FROM dualwrite_outbox") > 200 })
+	// The verification is not what this test is about.
+	sandboxtest.Exec(t, f.primary, "UPDATE dualwrite_state SET verified_at = UTC_TIMESTAMP(6), verified_clean = 1")
+	for _, p := range []Phase{PhaseVerified, PhaseReadNew} {
+		if err := o.Switch(ctx, p, WithMaxPending(1<<40)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := o.Switch(ctx, PhaseWriteNew, WithDrainWait(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	entries := countRows(t, f.primary, "SELECT COUNT(*) FROM dualwrite_outbox")
+	for range 3 {
+		select {
+		case err := <-moved:
+			if !errors.Is(err, ErrWriteMoved) {
+				t.Errorf("writer stopped by %v, want ErrWriteMoved", err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("writers still commit on the old database after the switch")
+		}
+	}
+	if n := countRows(t, f.primary, "SELECT COUNT(*) FROM dualwrite_outbox"); n != entries {
+		t.Errorf("%d outbox entries after the switch, %d at it", n, entries)
+	}
+	waitFor(t, "the outbox to drain", func() bool {
+		return countRows(t, f.primary, "SELECT COUNT(*) FROM dualwrite_outbox WHERE delivered_at IS NULL") == 0
+	})
+	f.check(t, o, nil)
 }
