@@ -74,7 +74,7 @@ func BenchmarkDrain(b *testing.B) {
 			o, f := drainFixture(b)
 			var relays []*Relay
 			for range n {
-				tr, err := direct(o, f.secondary, f.sdb, f.cpdb, "bench")
+				tr, err := NewDirectTo(o, f.secondary, f.sdb, f.cpdb, "bench")
 				if err != nil {
 					b.Fatal(err)
 				}

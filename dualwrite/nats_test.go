@@ -54,7 +54,7 @@ func TestNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := direct(o, f.secondary, f.sdb, f.cpdb, "nats")
+	d, err := NewDirectTo(o, f.secondary, f.sdb, f.cpdb, "nats")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,7 +121,7 @@ func TestSwitchWriteNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := direct(o, f.secondary, f.sdb, f.cpdb, "switch")
+	tr, err := NewDirectTo(o, f.secondary, f.sdb, f.cpdb, "switch")
 	if err != nil {
 		t.Fatal(err)
 	}

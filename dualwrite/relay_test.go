@@ -16,9 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shiftgate/shiftgate/internal/apply"
-	"github.com/shiftgate/shiftgate/internal/checkpoint"
-	"github.com/shiftgate/shiftgate/internal/rowchange"
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/verify"
 	"github.com/shiftgate/shiftgate/workflow"
@@ -52,15 +49,6 @@ func newRelayFixture(t *testing.T) *relayFixture {
 		"CREATE TRIGGER items_au AFTER UPDATE ON items FOR EACH ROW INSERT INTO applied_log (id, v) VALUES (NEW.id, NEW.v)",
 		"CREATE TRIGGER items_ad AFTER DELETE ON items FOR EACH ROW INSERT INTO applied_log (id, v) VALUES (OLD.id, OLD.v)")
 	return f
-}
-
-// direct returns the direct transport to the secondary at sdb through
-// secondary, its bucket streams called name.
-func direct(o *Outbox, secondary *sql.DB, sdb, cpdb, name string) (*Direct, error) {
-	store := checkpoint.New(cpdb)
-	return NewDirect(o, func(bucket int) (rowchange.Sink, error) {
-		return apply.New(secondary, store, BucketStream(name, bucket), sdb, apply.WithCovered(PositionCovered))
-	})
 }
 
 // write runs one transaction changing 1 to 3 of keys 1..keys: each key's
@@ -187,7 +175,7 @@ func TestRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := direct(o, f.secondary, f.sdb, f.cpdb, "relay")
+	tr, err := NewDirectTo(o, f.secondary, f.sdb, f.cpdb, "relay")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +339,7 @@ func childRelay(s childSpec) error {
 	if err != nil {
 		return err
 	}
-	tr, err := direct(o, secondary, s.SecondaryDatabase, s.CheckpointDatabase, "chaos")
+	tr, err := NewDirectTo(o, secondary, s.SecondaryDatabase, s.CheckpointDatabase, "chaos")
 	if err != nil {
 		return err
 	}
@@ -540,7 +528,7 @@ func TestRelayMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := direct(o, secondary, sdb, cpdb, "mapping")
+	tr, err := NewDirectTo(o, secondary, sdb, cpdb, "mapping")
 	if err != nil {
 		t.Fatal(err)
 	}

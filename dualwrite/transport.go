@@ -2,6 +2,7 @@ package dualwrite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -10,8 +11,10 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shiftgate/shiftgate/internal/apply"
 	"github.com/shiftgate/shiftgate/internal/checkpoint"
 	"github.com/shiftgate/shiftgate/internal/rowchange"
+	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
 // ErrRejected is wrapped by a delivery error that retrying the same
@@ -64,6 +67,26 @@ func NewDirect(o *Outbox, sinkFor func(bucket int) (rowchange.Sink, error)) (*Di
 		return nil, errors.New("dualwrite: NewDirect: nil outbox or sink function")
 	}
 	return &Direct{o: o, sinkFor: sinkFor, sinks: map[int]*bucketSink{}}, nil
+}
+
+// NewDirectTo returns the direct transport to database on secondary: an
+// internal/apply applier per bucket, the stream BucketStream(name,
+// bucket), its position kept with the changes in checkpointDatabase on
+// the same server (created if missing). Each bucket's applier keeps one
+// connection of secondary once it has delivered.
+func NewDirectTo(o *Outbox, secondary *sql.DB, database, checkpointDatabase, name string) (*Direct, error) {
+	if secondary == nil {
+		return nil, errors.New("dualwrite: NewDirectTo: nil secondary")
+	}
+	for _, n := range []struct{ kind, name string }{{"secondary database", database}, {"checkpoint database", checkpointDatabase}, {"name", name}} {
+		if err := schema.ValidateName(n.kind, n.name); err != nil {
+			return nil, fmt.Errorf("dualwrite: NewDirectTo: %w", err)
+		}
+	}
+	store := checkpoint.New(checkpointDatabase)
+	return NewDirect(o, func(bucket int) (rowchange.Sink, error) {
+		return apply.New(secondary, store, BucketStream(name, bucket), database, apply.WithCovered(PositionCovered), apply.WithLogger(o.cfg.logger))
+	})
 }
 
 // BucketStream is the name of the stream of a bucket of the dual write
