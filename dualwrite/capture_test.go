@@ -323,7 +323,7 @@ func childWriter(s childSpec) error {
 	}
 	rng := rand.New(rand.NewPCG(s.Seed, 1))
 	for {
-		if err := writeRandom(ctx, o, rng, 40); err != nil && !isRetryable(err) {
+		if err := writeRandom(ctx, o, rng, 40); err != nil && !retryable(err) {
 			return err
 		}
 	}
@@ -351,11 +351,6 @@ func writeRandom(ctx context.Context, o *Outbox, rng *rand.Rand, keys int) error
 		}
 		return nil
 	})
-}
-
-// isRetryable: a deadlock or lock wait timeout between writers.
-func isRetryable(err error) bool {
-	return strings.Contains(err.Error(), "Deadlock") || strings.Contains(err.Error(), "Lock wait timeout")
 }
 
 // startChild runs this test binary as the child spec describes.

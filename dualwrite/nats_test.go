@@ -74,7 +74,7 @@ func TestNATS(t *testing.T) {
 		writes.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 6))
 			for wctx.Err() == nil {
-				if err := write(wctx, o, rng, 100); err != nil && wctx.Err() == nil && !isRetryable(err) {
+				if err := write(wctx, o, rng, 100); err != nil && wctx.Err() == nil && !retryable(err) {
 					t.Error(err)
 					return
 				}

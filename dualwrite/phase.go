@@ -342,14 +342,29 @@ func (o *Outbox) precondition(ctx context.Context, tx *sql.Tx, s State, to Phase
 	return "", nil
 }
 
+// Verification is the outcome of Outbox.Verify.
+type Verification struct {
+	Report *verify.Report
+	// InFlight counts the differing rows whose key the application changed
+	// while the verification ran (an outbox entry of the key was captured
+	// after it began): the relay is delivering them, they are not
+	// differences of the copy.
+	InFlight int64
+	// Clean: every table compared, and every differing row in flight.
+	Clean bool
+}
+
 // Verify compares every declared table on the primary with its target on
 // the secondary with package verify while writes continue (opts add to
 // verify.WithRecheck(2s, 3), which lets in-flight changes settle), and
-// records the outcome as the latest verification. A table with a Map is
-// compared on the columns both sides name alike. The report lists the
-// differences; verify.Verifier.Repair repairs them from the primary.
-// Column definitions that differ do not make the verification unclean.
-func (o *Outbox) Verify(ctx context.Context, secondary *sql.DB, secondaryDatabase string, opts ...verify.Option) (*verify.Report, error) {
+// records the outcome as the latest verification. A differing row whose
+// key has an outbox entry captured since the verification began is in
+// flight, not a difference; a table whose differences were truncated by
+// the sample limit is not clean. A table with a Map is compared on the
+// columns both sides name alike. The report lists the differences;
+// verify.Verifier.Repair repairs them from the primary. Column definitions
+// that differ do not make the verification unclean.
+func (o *Outbox) Verify(ctx context.Context, secondary *sql.DB, secondaryDatabase string, opts ...verify.Option) (*Verification, error) {
 	v, err := verify.New(o.db, secondary, append([]verify.Option{verify.WithRecheck(2*time.Second, 3)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("dualwrite: %w", err)
@@ -371,15 +386,60 @@ func (o *Outbox) Verify(ctx context.Context, secondary *sql.DB, secondaryDatabas
 		}
 		pairs = append(pairs, p)
 	}
+	var since uint64
+	if err := o.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM "+o.outbox("dualwrite_outbox")).Scan(&since); err != nil {
+		return nil, fmt.Errorf("dualwrite: verification start: %w", err)
+	}
 	rep, err := v.Verify(ctx, pairs...)
 	if err != nil {
 		return nil, fmt.Errorf("dualwrite: %w", err)
 	}
-	clean := rep.Complete() && rep.Differences() == 0
-	summary := fmt.Sprintf("%d differing row(s), %d table(s) not compared", rep.Differences(), len(rep.Unverified))
-	if _, err := o.db.ExecContext(ctx, "UPDATE "+o.outbox("dualwrite_state")+
-		" SET verified_at = UTC_TIMESTAMP(6), verified_clean = ?, verify_summary = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = 1", clean, summary); err != nil {
-		return rep, fmt.Errorf("dualwrite: recording the verification: %w", err)
+	res := &Verification{Report: rep, Clean: rep.Complete()}
+	for _, t := range rep.Tables {
+		if t.Truncated {
+			res.Clean = false
+		}
+		for _, d := range t.Diffs {
+			moved, err := o.changedSince(ctx, t.SourceTable, d.Key, since)
+			if err != nil {
+				return nil, err
+			}
+			if moved {
+				res.InFlight++
+			}
+		}
 	}
-	return rep, nil
+	if rep.Differences() > res.InFlight {
+		res.Clean = false
+	}
+	summary := fmt.Sprintf("%d differing row(s), %d of them in flight, %d table(s) not compared", rep.Differences(), res.InFlight, len(rep.Unverified))
+	if _, err := o.db.ExecContext(ctx, "UPDATE "+o.outbox("dualwrite_state")+
+		" SET verified_at = UTC_TIMESTAMP(6), verified_clean = ?, verify_summary = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = 1", res.Clean, summary); err != nil {
+		return res, fmt.Errorf("dualwrite: recording the verification: %w", err)
+	}
+	return res, nil
+}
+
+// changedSince reports whether the key of table (its values' text, as
+// verify lists them) has an outbox entry after id since.
+func (o *Outbox) changedSince(ctx context.Context, table string, key []string, since uint64) (bool, error) {
+	tb := o.tables[table]
+	if tb == nil || len(key) != len(tb.key) {
+		return false, nil
+	}
+	values := make([]any, len(key))
+	for i, k := range key {
+		values[i] = k
+	}
+	text, _, err := tb.keyText(values)
+	if err != nil {
+		return false, nil
+	}
+	h := keyHash(table, text)
+	var n int
+	err = o.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+o.outbox("dualwrite_outbox")+" WHERE bucket = ? AND key_hash = ? AND id > ?", h%Buckets, h, since).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("dualwrite: outbox entries of a differing row: %w", err)
+	}
+	return n > 0, nil
 }

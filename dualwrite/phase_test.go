@@ -66,19 +66,40 @@ func TestPhases(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rep, err := o.Verify(ctx, secondary, sdb)
+	res, err := o.Verify(ctx, secondary, sdb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Differences() != 2 {
-		t.Fatalf("verify: %d differences, want 2", rep.Differences())
+	if res.Report.Differences() != 2 || res.InFlight != 0 || res.Clean {
+		t.Fatalf("verify: %d differences, %d in flight, clean %v; want 2, 0, false", res.Report.Differences(), res.InFlight, res.Clean)
 	}
 	refused(PhaseVerified, "2 outbox entries pending")
 	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6)")
-	refused(PhaseVerified, "found differences: 2 differing row(s)")
-	sandboxtest.Exec(t, secondary, "INSERT INTO items VALUES (1, 'x'), (2, 'x')")
-	if rep, err = o.Verify(ctx, secondary, sdb); err != nil || rep.Differences() != 0 {
-		t.Fatalf("verify: %v %v", rep, err)
+	refused(PhaseVerified, "found differences: 2 differing row(s), 0 of them in flight")
+	// A row the application changes while a verification runs is in
+	// flight.
+	var since uint64
+	if err := primary.QueryRowContext(ctx, "SELECT MAX(id) FROM dualwrite_outbox").Scan(&since); err != nil {
+		t.Fatal(err)
+	}
+	err = o.Run(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE items SET name = 'y' WHERE id = 2"); err != nil {
+			return err
+		}
+		return tx.Changed("items", 2)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]bool{"1": false, "2": true} {
+		if got, err := o.changedSince(ctx, "items", []string{key}, since); err != nil || got != want {
+			t.Errorf("key %s changed since the verification began: %v (%v), want %v", key, got, err, want)
+		}
+	}
+	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6)")
+	sandboxtest.Exec(t, secondary, "INSERT INTO items VALUES (1, 'x'), (2, 'y')")
+	if res, err = o.Verify(ctx, secondary, sdb); err != nil || !res.Clean {
+		t.Fatalf("verify: %+v %v", res, err)
 	}
 	ok(PhaseVerified)
 
@@ -145,7 +166,7 @@ func TestSwitchWriteNew(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
 			for {
 				err := write(wctx, o, rng, 100)
-				if errors.Is(err, ErrWriteMoved) || err != nil && !isRetryable(err) {
+				if errors.Is(err, ErrWriteMoved) || err != nil && !retryable(err) {
 					moved <- err
 					return
 				}

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -286,7 +286,7 @@ func (r *Relay) deliverBucket(ctx context.Context, bucket int) (int, error) {
 	var failures int
 	var single bool
 	err = tx.QueryRowContext(ctx, "SELECT failures, single FROM "+r.o.outbox("dualwrite_buckets")+
-		" WHERE bucket = ? AND retry_at <= UTC_TIMESTAMP(6) FOR UPDATE SKIP LOCKED", bucket).Scan(&failures, &single)
+		" WHERE bucket = "+strconv.Itoa(bucket)+" AND retry_at <= UTC_TIMESTAMP(6) FOR UPDATE SKIP LOCKED").Scan(&failures, &single)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil // another relay holds it, or it waits for a retry
 	}
@@ -308,15 +308,19 @@ func (r *Relay) deliverBucket(ctx context.Context, bucket int) (int, error) {
 	buckets := r.o.outbox("dualwrite_buckets")
 	switch {
 	case derr == nil:
-		ids := make([]any, len(entries))
+		// Literals, not placeholders: no prepared statement per batch.
+		q := []byte("UPDATE " + r.o.outbox("dualwrite_outbox") + " SET delivered_at = UTC_TIMESTAMP(6) WHERE id IN (")
 		for i, e := range entries {
-			ids[i] = e.ID
+			if i > 0 {
+				q = append(q, ',')
+			}
+			q = strconv.AppendUint(q, e.ID, 10)
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE "+r.o.outbox("dualwrite_outbox")+" SET delivered_at = UTC_TIMESTAMP(6) WHERE id IN (?"+strings.Repeat(",?", len(ids)-1)+")", ids...); err != nil {
+		if _, err := tx.ExecContext(ctx, string(append(q, ')'))); err != nil {
 			return 0, fmt.Errorf("dualwrite: relay: marking bucket %d delivered: %w", bucket, err)
 		}
 		if failures > 0 || single {
-			if _, err := tx.ExecContext(ctx, "UPDATE "+buckets+" SET failures = 0, single = 0, last_error = NULL WHERE bucket = ?", bucket); err != nil {
+			if _, err := tx.ExecContext(ctx, "UPDATE "+buckets+" SET failures = 0, single = 0, last_error = NULL WHERE bucket = "+strconv.Itoa(bucket)); err != nil {
 				return 0, fmt.Errorf("dualwrite: relay: bucket %d: %w", bucket, err)
 			}
 		}
@@ -343,7 +347,7 @@ func (r *Relay) deliverBucket(ctx context.Context, bucket int) (int, error) {
 			if err := r.o.bury(ctx, tx, d); err != nil {
 				return 0, err
 			}
-			if _, err := tx.ExecContext(ctx, "UPDATE "+buckets+" SET failures = 0, single = 0, last_error = NULL WHERE bucket = ?", bucket); err != nil {
+			if _, err := tx.ExecContext(ctx, "UPDATE "+buckets+" SET failures = 0, single = 0, last_error = NULL WHERE bucket = "+strconv.Itoa(bucket)); err != nil {
 				return 0, fmt.Errorf("dualwrite: relay: bucket %d: %w", bucket, err)
 			}
 			if err := commit(tx, bucket); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -193,7 +194,7 @@ func TestRelay(t *testing.T) {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 3))
 			for range 100 {
-				if err := write(ctx, o, rng, 50); err != nil && !isRetryable(err) {
+				if err := write(ctx, o, rng, 50); err != nil && !retryable(err) {
 					t.Error(err)
 					return
 				}
@@ -390,7 +391,7 @@ func TestRelayChaos(t *testing.T) {
 		writes.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 4))
 			for wctx.Err() == nil {
-				if err := write(wctx, o, rng, 100); err != nil && wctx.Err() == nil && !isRetryable(err) {
+				if err := write(wctx, o, rng, 100); err != nil && wctx.Err() == nil && !retryable(err) {
 					t.Error(err)
 					return
 				}
@@ -574,4 +575,58 @@ func TestRelayMapping(t *testing.T) {
 	if strings.Join(got, ",") != "1:Ada King" {
 		t.Errorf("secondary people: %v, want [1:Ada King]", got)
 	}
+}
+
+// TestBackfill captures the rows that existed before dual writes while
+// writers change them: the secondary ends equal to the primary, each key
+// in order.
+func TestBackfill(t *testing.T) {
+	ctx := t.Context()
+	f := newRelayFixture(t)
+	sandboxtest.Exec(t, f.primary, "INSERT INTO items SELECT seq, 'seed', 0 FROM seq_1_to_300")
+	o, err := Open(ctx, f.primary, f.pdb, []Table{{Name: "items"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Backfill(ctx, "nope", 10); !errors.Is(err, ErrUnknownTable) {
+		t.Errorf("backfill of an undeclared table: %v", err)
+	}
+	tr, err := NewDirectTo(o, f.secondary, f.sdb, f.cpdb, "backfill")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := o.NewRelay(tr, WithPoll(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stopRelay := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	bg.Go(func() { _ = r.Run(rctx) })
+	defer func() { stopRelay(); bg.Wait() }()
+	wctx, stop := context.WithCancel(ctx)
+	var writes sync.WaitGroup
+	for w := range 2 {
+		writes.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 8))
+			for wctx.Err() == nil {
+				if err := write(wctx, o, rng, 300); err != nil && wctx.Err() == nil && !retryable(err) {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	if err := o.Backfill(ctx, "items", 37); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	writes.Wait()
+	waitFor(t, "the outbox to drain", func() bool {
+		m, err := o.Metrics(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Pending == 0
+	})
+	f.check(t, o, nil)
 }

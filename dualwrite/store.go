@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -27,7 +28,7 @@ func scanEntry(s scanner, extra ...any) (Entry, error) {
 // pending reads up to limit undelivered entries of bucket in id order.
 func (o *Outbox) pending(ctx context.Context, tx *sql.Tx, bucket, limit int) ([]Entry, error) {
 	rows, err := tx.QueryContext(ctx, "SELECT "+entryColumns+" FROM "+o.outbox("dualwrite_outbox")+
-		" WHERE bucket = ? AND delivered_at IS NULL ORDER BY id LIMIT ?", bucket, limit)
+		" WHERE bucket = "+strconv.Itoa(bucket)+" AND delivered_at IS NULL ORDER BY id LIMIT "+strconv.Itoa(limit))
 	if err != nil {
 		return nil, fmt.Errorf("dualwrite: outbox bucket %d: %w", bucket, err)
 	}

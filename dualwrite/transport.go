@@ -195,3 +195,10 @@ func classify(err error) error {
 	}
 	return err
 }
+
+// retryable reports a deadlock or a lock wait timeout: the transaction
+// can run again.
+func retryable(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+}
