@@ -247,7 +247,9 @@ func (r *Relay) Step(ctx context.Context) (int, error) {
 	if paused {
 		return 0, nil
 	}
-	rows, err := r.o.db.QueryContext(ctx, "SELECT DISTINCT bucket FROM "+r.o.outbox("dualwrite_outbox")+" WHERE delivered_at IS NULL")
+	// 64 probes of the pending index, whatever the outbox holds.
+	rows, err := r.o.db.QueryContext(ctx, "SELECT b.bucket FROM "+r.o.outbox("dualwrite_buckets")+" b WHERE EXISTS (SELECT 1 FROM "+
+		r.o.outbox("dualwrite_outbox")+" o WHERE o.bucket = b.bucket AND o.delivered_at IS NULL)")
 	if err != nil {
 		return 0, fmt.Errorf("dualwrite: relay: pending buckets: %w", err)
 	}
