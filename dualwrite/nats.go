@@ -127,7 +127,7 @@ func (o *Outbox) NewConsumer(ctx context.Context, js jetstream.JetStream, name s
 			return nil, err
 		}
 	}
-	if cfg.batch != def.batch || cfg.retention != def.retention || cfg.timeout != def.timeout || cfg.alert != nil {
+	if cfg.workers != def.workers || cfg.batch != def.batch || cfg.retention != def.retention || cfg.timeout != def.timeout || cfg.alert != nil {
 		return nil, errors.New("dualwrite: NewConsumer: only WithMaxAttempts, WithBackoff, WithPoll and WithRelayLogger apply to a consumer")
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, NATSStream(name), jetstream.ConsumerConfig{

@@ -16,6 +16,7 @@ import (
 type RelayOption func(*relayConfig) error
 
 type relayConfig struct {
+	workers     int
 	batch       int
 	maxAttempts int
 	minBackoff  time.Duration
@@ -25,6 +26,18 @@ type relayConfig struct {
 	timeout     time.Duration
 	alert       Alerter
 	logger      *slog.Logger
+}
+
+// WithWorkers delivers up to n buckets at a time (default 4), each on its
+// own connections to the primary and the secondary.
+func WithWorkers(n int) RelayOption {
+	return func(c *relayConfig) error {
+		if n < 1 {
+			return fmt.Errorf("dualwrite: WithWorkers: %d (want 1 or more)", n)
+		}
+		c.workers = n
+		return nil
+	}
 }
 
 // WithBatch delivers at most n entries of a bucket at a time (default 500).
@@ -174,7 +187,7 @@ func (o *Outbox) NewRelay(tr Transport, opts ...RelayOption) (*Relay, error) {
 	if tr == nil {
 		return nil, errors.New("dualwrite: NewRelay: nil transport")
 	}
-	cfg := relayConfig{batch: 500, maxAttempts: 5, minBackoff: 100 * time.Millisecond, maxBackoff: 30 * time.Second,
+	cfg := relayConfig{workers: 4, batch: 500, maxAttempts: 5, minBackoff: 100 * time.Millisecond, maxBackoff: 30 * time.Second,
 		poll: 100 * time.Millisecond, retention: 24 * time.Hour, timeout: time.Minute, logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		if opt == nil {
@@ -237,8 +250,8 @@ func (r *Relay) Run(ctx context.Context) error {
 }
 
 // Step makes one pass over the buckets that have entries to deliver and
-// that no other relay holds, delivering one batch of each, and returns
-// the entries delivered. It does nothing while the outbox is paused.
+// that no other relay holds, delivering one batch of each (WithWorkers at
+// a time), and returns the entries delivered. It does nothing while the outbox is paused.
 func (r *Relay) Step(ctx context.Context) (int, error) {
 	var paused bool
 	if err := r.o.db.QueryRowContext(ctx, "SELECT paused FROM "+r.o.outbox("dualwrite_state")+" WHERE id = 1").Scan(&paused); err != nil {
@@ -266,15 +279,32 @@ func (r *Relay) Step(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("dualwrite: relay: pending buckets: %w", err)
 	}
 	rand.Shuffle(len(buckets), func(i, j int) { buckets[i], buckets[j] = buckets[j], buckets[i] })
-	total := 0
-	for _, b := range buckets {
-		n, err := r.deliverBucket(ctx, b)
-		total += n
-		if err != nil {
-			return total, err
-		}
+	var (
+		mu    sync.Mutex
+		total int
+		errs  []error
+		wg    sync.WaitGroup
+	)
+	next := make(chan int)
+	for range min(r.cfg.workers, len(buckets)) {
+		wg.Go(func() {
+			for b := range next {
+				n, err := r.deliverBucket(ctx, b)
+				mu.Lock()
+				total += n
+				if err != nil {
+					errs = append(errs, err)
+				}
+				mu.Unlock()
+			}
+		})
 	}
-	return total, nil
+	for _, b := range buckets {
+		next <- b
+	}
+	close(next)
+	wg.Wait()
+	return total, errors.Join(errs...)
 }
 
 // deliverBucket leases bucket, delivers one batch and records the outcome
