@@ -40,6 +40,10 @@
 // which serialises concurrent captures for that statement's duration;
 // innodb_autoinc_lock_mode=2 removes that.
 //
+// Outbox.Backfill captures the rows that existed before capture began (the
+// new database's initial copy, through the outbox), chunk by chunk, while
+// the application writes.
+//
 // Keys are named as the table stores them: a string key in a
 // case-insensitive collation must be given as stored, since the key's text
 // decides its version row and bucket. Spatial columns are refused.
@@ -50,7 +54,8 @@
 // outbox is split in Buckets by key hash; a relay delivers a bucket while
 // it holds the lock of the bucket's row in dualwrite_buckets, taken with
 // SELECT ... FOR UPDATE SKIP LOCKED (MariaDB 10.6+, MySQL 8) in a
-// transaction on the primary that lasts one batch. Any number of relays in
+// transaction on the primary that lasts one batch; a relay works on
+// WithWorkers buckets at a time. Any number of relays in
 // any processes share the work; a bucket is delivered by one at a time,
 // in outbox id order, so each key's changes arrive in order; the lock of a
 // relay that dies goes with its connection. A delivered batch is marked
@@ -76,8 +81,9 @@
 //
 // Outbox.Switch walks off, dual_write, verified, read_new, write_new,
 // done, one step forward after checking its precondition (outbox drained,
-// no dead letter, a clean Outbox.Verify since dual writes began) or one
-// step back; Outbox.Route tells the application where to read and write.
+// no dead letter, a clean Outbox.Verify since dual writes began, where
+// rows the application changed during the verification count as in
+// flight) or one step back; Outbox.Route tells the application where to read and write.
 // The switch to write_new holds the state row while the relays drain the
 // outbox: commits on the old database wait for it (Tx.Commit reads the
 // phase under a shared lock) and fail afterwards with ErrWriteMoved, so
