@@ -35,7 +35,9 @@
 // version row per key ever written (16 bytes and overhead, kept: it is
 // what orders the key's changes). The version row lock adds no waiting
 // beyond the host's own row lock on the key, except for a key named but
-// not written. With innodb_autoinc_lock_mode=1 (the default) the
+// not written (under REPEATABLE READ the read of such a row can then
+// deadlock with a writer of it, which takes the row before the version:
+// lock the row first, as Outbox.Backfill does). With innodb_autoinc_lock_mode=1 (the default) the
 // INSERT ... SELECT holds the outbox's AUTO-INC lock for its statement,
 // which serialises concurrent captures for that statement's duration;
 // innodb_autoinc_lock_mode=2 removes that.
