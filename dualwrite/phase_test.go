@@ -111,8 +111,28 @@ func TestPhases(t *testing.T) {
 	route(Route{PhaseReadNew, New, Old, true})
 	ok(PhaseVerified) // one step back
 	ok(PhaseReadNew)
+	// A change the relay has not delivered: the switch to write_new waits
+	// for the drain, then refuses.
+	err = o.Run(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE items SET name = 'z' WHERE id = 1"); err != nil {
+			return err
+		}
+		return tx.Changed("items", 1)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pe *PreconditionError
+	if err := o.Switch(ctx, PhaseWriteNew, WithDrainWait(100*time.Millisecond)); !errors.As(err, &pe) || !strings.Contains(pe.Reason, "1 outbox entries pending") {
+		t.Fatalf("switch to write_new with a change pending: %v", err)
+	}
+	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6)")
 	ok(PhaseWriteNew)
 	route(Route{PhaseWriteNew, New, New, true})
+	// The old database takes no more captured writes.
+	if err := o.Run(ctx, func(tx *Tx) error { return tx.Changed("items", 1) }); !errors.Is(err, ErrWriteMoved) {
+		t.Fatalf("commit on old in write_new: %v, want ErrWriteMoved", err)
+	}
 	ok(PhaseDone)
 	route(Route{PhaseDone, New, New, false})
 	if err := o.Switch(ctx, PhaseOff); !errors.Is(err, ErrTransition) {
