@@ -1,4 +1,115 @@
-// Package dualwrite is reserved for dual writes during a live migration:
-// the application's writes reach the old and the new database, the second
-// through a transactional retry outbox. It holds no code yet.
+// Package dualwrite keeps a new database in step with the old one while
+// the application keeps writing the old one: a transactional outbox on the
+// primary, and a relay that delivers it to the secondary.
+//
+// # Capture
+//
+// The host declares the tables it dual-writes (Open) and wraps its write
+// transaction on the primary (Outbox.Begin, Wrap or Run). After writing a
+// row of a declared table it names the row by primary key with
+// Tx.Changed. At Commit (or Tx.Flush) the Tx records, in the same
+// transaction, the state of every named row as the transaction leaves it:
+// the whole row, or its absence. The outbox therefore holds a change if
+// and only if the primary committed it, whatever process dies when; and
+// what it holds is row state by key, not SQL text, so that delivery is an
+// idempotent put or delete by key on the secondary.
+//
+// Recording a table's named keys takes two statements per 500 keys, run
+// on the host's transaction:
+//
+//  1. INSERT INTO dualwrite_key_versions ... ON DUPLICATE KEY UPDATE
+//     version = version + 1 takes the next version of each key and holds
+//     its row lock to commit. Two transactions that name one key are
+//     thereby ordered: the second waits for the first to commit before it
+//     reads the row, so the versions of a key (1, 2, 3...) follow its
+//     commits, and so do its outbox ids.
+//  2. INSERT INTO dualwrite_outbox ... SELECT ... LEFT JOIN the table by
+//     key reads the rows server-side (no row travels to the host) as
+//     JSON_OBJECT, NULL for a deleted row.
+//
+// At commit one more statement reads the phase under a shared lock of the
+// state row (the fence of the switch to the new database, see Phases).
+//
+// The cost is those two round trips per table and one per commit, one outbox row
+// per named key (the row's size again, in the binary log too) and one
+// version row per key ever written (16 bytes and overhead, kept: it is
+// what orders the key's changes). The version row lock adds no waiting
+// beyond the host's own row lock on the key, except for a key named but
+// not written (under REPEATABLE READ the read of such a row can then
+// deadlock with a writer of it, which takes the row before the version:
+// lock the row first, as Outbox.Backfill does). With innodb_autoinc_lock_mode=1 (the default) the
+// INSERT ... SELECT holds the outbox's AUTO-INC lock for its statement,
+// which serialises concurrent captures for that statement's duration;
+// innodb_autoinc_lock_mode=2 removes that.
+//
+// Outbox.Backfill captures the rows that existed before capture began (the
+// new database's initial copy, through the outbox), chunk by chunk, while
+// the application writes.
+//
+// Keys are named as the table stores them: a string key in a
+// case-insensitive collation must be given as stored, since the key's text
+// decides its version row and bucket. Spatial columns are refused.
+//
+// # Relay
+//
+// A Relay (Outbox.NewRelay) drains the outbox through a Transport. The
+// outbox is split in Buckets by key hash; a relay delivers a bucket while
+// it holds the lock of the bucket's row in dualwrite_buckets, taken with
+// SELECT ... FOR UPDATE SKIP LOCKED (MariaDB 10.6+, MySQL 8) in a
+// transaction on the primary that lasts one batch; a relay works on
+// WithWorkers buckets at a time. Any number of relays in
+// any processes share the work; a bucket is delivered by one at a time,
+// in outbox id order, so each key's changes arrive in order; the lock of a
+// relay that dies goes with its connection. A delivered batch is marked
+// in that transaction: a relay killed between delivery and marking leaves
+// the batch to be delivered again, which the transport recognises (Direct:
+// the bucket's position stored on the secondary with the changes).
+//
+// A failed delivery puts the bucket in backoff (exponential, with jitter)
+// while other buckets go on. A batch the secondary rejects (ErrRejected)
+// is retried one entry at a time to find the culprit, whose attempts are
+// counted; after WithMaxAttempts it moves to dualwrite_dead_letters with
+// the error, and the Alerter (WithAlert; NotifierAlerter for workflow
+// notifiers) is told, at least once. Other errors (the secondary is down)
+// are retried without limit. Outbox.Pause and Resume stop and restart
+// every relay; delivered entries are deleted after WithRetention.
+// Outbox.Metrics and Relay.Stats are the numbers to scrape.
+//
+// Transports: Direct applies to the secondary database through a
+// rowchange.Sink per bucket (the change engine's applier); NATS publishes
+// to NATS JetStream and a Consumer applies, acknowledging after commit.
+//
+// # Phases
+//
+// Outbox.Switch walks off, dual_write, verified, read_new, write_new,
+// done, one step forward after checking its precondition (outbox drained,
+// no dead letter, a clean Outbox.Verify since dual writes began, where
+// rows the application changed during the verification count as in
+// flight) or one step back; Outbox.Route tells the application where to read and write.
+// The switch to write_new holds the state row while the relays drain the
+// outbox: commits on the old database wait for it (Tx.Commit reads the
+// phase under a shared lock) and fail afterwards with ErrWriteMoved, so
+// no write reaches the old database after the switch and the new one has
+// every write before it; writes pause for the drain, no longer. In
+// write_new the application writes the new database and captures its
+// changes in an outbox there (WithReverse), relayed to the old one, so
+// that going back loses nothing.
+//
+// # Handing over from a binlog sync
+//
+// Start capturing (PhaseDualWrite) while the sync still runs, with the
+// relay paused; note the primary's binlog position once capture is on;
+// stop the sync once it has applied past that position; then resume the
+// relay. Every write after capture began is in the outbox, every write
+// before it reached the secondary through the sync, and the outbox puts
+// each key's full latest state, so overlapping deliveries of the same
+// write converge: nothing depends on stopping the sync at an exact
+// moment.
+//
+// # Mapping
+//
+// A Table may name another target table and a Map hook that turns the
+// primary's row into the target's (column renames, computed columns). It
+// runs where changes are delivered, so a corrected Map applies to the
+// changes captured before the correction.
 package dualwrite

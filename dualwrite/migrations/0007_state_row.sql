@@ -1,0 +1,1 @@
+INSERT IGNORE INTO dualwrite_state (id) VALUES (1)

@@ -1,0 +1,632 @@
+package dualwrite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/verify"
+	"github.com/shiftgate/shiftgate/workflow"
+)
+
+// relayFixture is a primary database with items and key_seq, and a
+// secondary database whose items logs every row it receives in
+// applied_log and whose name column takes 10 characters only (a longer
+// name is a poison change).
+type relayFixture struct {
+	pdb, sdb, cpdb string
+	primary        *sql.DB
+	secondary      *sql.DB
+}
+
+func newRelayFixture(t *testing.T) *relayFixture {
+	f := &relayFixture{
+		pdb:  sandboxtest.NewDatabase(t, servers[0], "dw_primary"),
+		sdb:  sandboxtest.NewDatabase(t, servers[1], "dw_secondary"),
+		cpdb: sandboxtest.NewDatabase(t, servers[1], "dw_cp"),
+	}
+	f.primary = sandboxtest.Open(t, servers[0], f.pdb)
+	f.secondary = sandboxtest.Open(t, servers[1], f.sdb)
+	sandboxtest.Exec(t, f.primary,
+		"CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL, v BIGINT NOT NULL)",
+		"CREATE TABLE key_seq (id INT PRIMARY KEY, n BIGINT NOT NULL)")
+	sandboxtest.Exec(t, f.secondary,
+		"CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(10) NOT NULL, v BIGINT NOT NULL)",
+		"CREATE TABLE applied_log (seq BIGINT AUTO_INCREMENT PRIMARY KEY, id INT NOT NULL, v BIGINT NOT NULL)",
+		"CREATE TRIGGER items_ai AFTER INSERT ON items FOR EACH ROW INSERT INTO applied_log (id, v) VALUES (NEW.id, NEW.v)",
+		"CREATE TRIGGER items_au AFTER UPDATE ON items FOR EACH ROW INSERT INTO applied_log (id, v) VALUES (NEW.id, NEW.v)",
+		"CREATE TRIGGER items_ad AFTER DELETE ON items FOR EACH ROW INSERT INTO applied_log (id, v) VALUES (OLD.id, OLD.v)")
+	return f
+}
+
+// write runs one transaction changing 1 to 3 of keys 1..keys: each key's
+// next version from key_seq, then a put of the row at that version or
+// its deletion.
+func write(ctx context.Context, o *Outbox, rng *rand.Rand, keys int) error {
+	return o.Run(ctx, func(tx *Tx) error {
+		for range 1 + rng.IntN(3) {
+			id := 1 + rng.IntN(keys)
+			if _, err := tx.ExecContext(ctx, "INSERT INTO key_seq VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1", id); err != nil {
+				return err
+			}
+			var v int64
+			if err := tx.QueryRowContext(ctx, "SELECT n FROM key_seq WHERE id = ?", id).Scan(&v); err != nil {
+				return err
+			}
+			q, args := "INSERT INTO items VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE name = VALUES(name), v = VALUES(v)", []any{id, fmt.Sprint("n", v), v}
+			if rng.IntN(4) == 0 {
+				q, args = "DELETE FROM items WHERE id = ?", []any{id}
+			}
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return err
+			}
+			if err := tx.Changed("items", id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// writePoison writes a row the secondary rejects (its name is too long).
+func writePoison(ctx context.Context, o *Outbox, id int) error {
+	return o.Run(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO items VALUES (?, 'a name far too long for the secondary', 1)", id); err != nil {
+			return err
+		}
+		return tx.Changed("items", id)
+	})
+}
+
+// check verifies the end state: the relay drained the outbox; the
+// secondary equals the primary apart from the dead letters' keys (poison);
+// every key's versions reached the secondary in order.
+func (f *relayFixture) check(t *testing.T, o *Outbox, poison []int) {
+	t.Helper()
+	ctx := t.Context()
+	m, err := o.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Pending != 0 || m.DeadLetters != int64(len(poison)) {
+		t.Errorf("metrics %+v, want nothing pending and %d dead letters", m, len(poison))
+	}
+	dead, err := o.DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadKeys := map[string]bool{}
+	for _, d := range dead {
+		deadKeys[d.Key] = true
+		if !strings.Contains(d.Error, "Data too long") || d.Table != "items" {
+			t.Errorf("dead letter %+v: want a rejection of items for its name", d)
+		}
+	}
+	for _, id := range poison {
+		if !deadKeys[fmt.Sprintf(`["%d"]`, id)] {
+			t.Errorf("poison key %d not in the dead letters %v", id, deadKeys)
+		}
+	}
+	v, err := verify.New(f.primary, f.secondary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := v.Verify(ctx, verify.TablePair{SourceDatabase: f.pdb, SourceTable: "items", TargetDatabase: f.sdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Differences() != int64(len(poison)) {
+		t.Errorf("verify: %d differences, want %d (the dead letters): %+v", rep.Differences(), len(poison), rep.Tables)
+	}
+	for _, tr := range rep.Tables {
+		for _, d := range tr.Diffs {
+			if !deadKeys[`["`+strings.Join(d.Key, `","`)+`"]`] {
+				t.Errorf("verify: difference %+v is not a dead letter", d)
+			}
+		}
+	}
+	rows, err := f.secondary.QueryContext(ctx, "SELECT id, v FROM applied_log ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	last := map[int]int64{}
+	n := 0
+	for rows.Next() {
+		var id int
+		var v int64
+		if err := rows.Scan(&id, &v); err != nil {
+			t.Fatal(err)
+		}
+		if v < last[id] {
+			t.Errorf("key %d: version %d applied after %d", id, v, last[id])
+		}
+		last[id] = v
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Error("nothing applied")
+	}
+}
+
+// TestRelay delivers concurrent writes with one relay in the process: a
+// poison change goes to the dead-letter table with an alert, pause stops
+// delivery, the secondary ends equal to the primary, and delivered entries
+// past the retention are cleaned up.
+func TestRelay(t *testing.T) {
+	ctx := t.Context()
+	f := newRelayFixture(t)
+	o, err := Open(ctx, f.primary, f.pdb, []Table{{Name: "items"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewDirectTo(o, f.secondary, f.sdb, f.cpdb, "relay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notifier := &recordingNotifier{}
+	alert := NotifierAlerter(notifier, f.pdb, []string{"dba"})
+	r, err := o.NewRelay(tr, WithBatch(50), WithMaxAttempts(3), WithBackoff(time.Millisecond, 10*time.Millisecond), WithAlert(alert), WithRetention(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 3))
+			for range 100 {
+				if err := write(ctx, o, rng, 50); err != nil && !retryable(err) {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := writePoison(ctx, o, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.Step(ctx); err != nil || n != 0 {
+		t.Fatalf("paused relay delivered %d (%v)", n, err)
+	}
+	m, err := o.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Paused || m.Pending < 300 || m.OldestPending <= 0 {
+		t.Errorf("paused metrics %+v", m)
+	}
+	if err := o.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the outbox to drain", func() bool {
+		if _, err := r.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m, err := o.Metrics(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Pending == 0
+	})
+	f.check(t, o, []int{1000})
+	dead, err := o.DeadLetters(ctx)
+	if err != nil || len(dead) != 1 || dead[0].Attempts != 3 {
+		t.Fatalf("dead letters %+v (%v), want one after 3 attempts", dead, err)
+	}
+	notifier.mu.Lock()
+	if ev := notifier.events; len(ev) != 1 || ev[0].Kind != workflow.EventFailed || ev[0].TicketID != int64(dead[0].ID) ||
+		!strings.Contains(ev[0].Title, `["1000"]`) || !strings.Contains(ev[0].Detail, "Data too long") || ev[0].Recipients[0] != "dba" {
+		t.Errorf("alerts %+v, want one for key 1000", ev)
+	}
+	notifier.mu.Unlock()
+	if err := r.Alert(ctx); err != nil || len(notifier.events) != 1 {
+		t.Errorf("Alert again: %v, %d events; want the dead letter alerted once", err, len(notifier.events))
+	}
+	st := r.Stats()
+	if st.Delivered < 300 || st.Retries < 3 || st.DeadLetters != 1 {
+		t.Errorf("relay stats %+v", st)
+	}
+	n, err := r.Cleanup(ctx)
+	if err != nil || n != st.Delivered {
+		t.Errorf("cleanup deleted %d (%v), want the %d delivered", n, err, st.Delivered)
+	}
+}
+
+// recordingNotifier is a workflow.Notifier that records its events.
+type recordingNotifier struct {
+	mu     sync.Mutex
+	events []workflow.Event
+}
+
+func (n *recordingNotifier) Notify(_ context.Context, e workflow.Event) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.events = append(n.events, e)
+	return nil
+}
+
+// proxy forwards TCP connections to a server and can go down (refusing
+// connections and cutting those it carries) and come back on its port.
+type proxy struct {
+	t      *testing.T
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	p := &proxy{t: t, target: target}
+	p.up("127.0.0.1:0")
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *proxy) up(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		p.t.Fatalf("proxy: %v", err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			go func() { _, _ = io.Copy(c, s); c.Close() }()
+		}
+	}()
+}
+
+// down closes the listener and every connection.
+func (p *proxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// childRelay runs a relay until killed.
+func childRelay(s childSpec) error {
+	ctx := context.Background()
+	primary, err := sql.Open("mysql", s.DSN)
+	if err != nil {
+		return err
+	}
+	secondary, err := sql.Open("mysql", s.Secondary)
+	if err != nil {
+		return err
+	}
+	o, err := Open(ctx, primary, s.Database, []Table{{Name: "items"}})
+	if err != nil {
+		return err
+	}
+	tr, err := NewDirectTo(o, secondary, s.SecondaryDatabase, s.CheckpointDatabase, "chaos")
+	if err != nil {
+		return err
+	}
+	alert := AlertFunc(func(_ context.Context, d DeadLetter) error {
+		b, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		f, err := os.OpenFile(s.AlertFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = f.Write(append(b, '\n'))
+		return err
+	})
+	r, err := o.NewRelay(tr, WithBatch(20), WithMaxAttempts(3), WithBackoff(10*time.Millisecond, 500*time.Millisecond),
+		WithPoll(10*time.Millisecond), WithAlert(alert), WithDeliveryTimeout(5*time.Second))
+	if err != nil {
+		return err
+	}
+	return r.Run(ctx)
+}
+
+// TestRelayChaos: writers on the primary while two relay processes are
+// SIGKILLed and restarted at random, the secondary is unreachable for a
+// while and a poison change is rejected; at the end the secondary equals
+// the primary apart from the dead letter, which was alerted, and no key
+// was applied out of order.
+func TestRelayChaos(t *testing.T) {
+	ctx := t.Context()
+	f := newRelayFixture(t)
+	o, err := Open(ctx, f.primary, f.pdb, []Table{{Name: "items"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := newProxy(t, servers[1].Addr())
+	cfg := servers[1].Config(f.sdb)
+	cfg.Addr = px.addr
+	alertFile := filepath.Join(t.TempDir(), "alerts")
+	spec := childSpec{Role: "relay", DSN: servers[0].DSN(f.pdb), Database: f.pdb, Secondary: cfg.FormatDSN(),
+		SecondaryDatabase: f.sdb, CheckpointDatabase: f.cpdb, AlertFile: alertFile}
+	relays := []*exec.Cmd{startChild(t, spec), startChild(t, spec)}
+
+	wctx, stop := context.WithCancel(ctx)
+	var writes sync.WaitGroup
+	for w := range 3 {
+		writes.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 4))
+			for wctx.Err() == nil {
+				if err := write(wctx, o, rng, 100); err != nil && wctx.Err() == nil && !retryable(err) {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	if err := writePoison(ctx, o, 1000); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
+	for round := range 8 {
+		time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
+		i := rng.IntN(len(relays))
+		killChild(t, relays[i])
+		relays[i] = startChild(t, spec)
+		if round == 4 {
+			px.down() // the secondary is unreachable for 10 s
+			time.Sleep(10 * time.Second)
+			px.up(px.addr)
+		}
+	}
+	stop()
+	writes.Wait()
+	waitFor(t, "the outbox to drain", func() bool {
+		m, err := o.Metrics(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Pending == 0
+	})
+	for _, c := range relays {
+		killChild(t, c)
+	}
+	f.check(t, o, []int{1000})
+	b, err := os.ReadFile(alertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// At least once: a relay killed between alerting and marking the
+	// dead letter alerted leaves it to the next.
+	first, _, _ := strings.Cut(string(b), "\n")
+	var d DeadLetter
+	if err := json.Unmarshal([]byte(first), &d); err != nil || d.Key != `["1000"]` {
+		t.Errorf("alert %s (%v), want the dead letter of key 1000", b, err)
+	}
+}
+
+// blockingTransport records deliveries, and blocks each until released
+// when block is set.
+type blockingTransport struct {
+	block   chan struct{}
+	started chan int
+	mu      sync.Mutex
+	got     []Entry
+}
+
+func (b *blockingTransport) Deliver(_ context.Context, bucket int, entries []Entry) error {
+	if b.block != nil {
+		b.started <- bucket
+		<-b.block
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.got = append(b.got, entries...)
+	return nil
+}
+
+// TestRelayLease: while a relay delivers a bucket, another relay does not
+// take it.
+func TestRelayLease(t *testing.T) {
+	ctx := t.Context()
+	f := newRelayFixture(t)
+	o, err := Open(ctx, f.primary, f.pdb, []Table{{Name: "items"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Run(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO items VALUES (1, 'a', 1)"); err != nil {
+			return err
+		}
+		return tx.Changed("items", 1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slow := &blockingTransport{block: make(chan struct{}), started: make(chan int, 1)}
+	fast := &blockingTransport{}
+	r1, err := o.NewRelay(slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := o.NewRelay(fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r1.Step(ctx)
+		done <- err
+	}()
+	<-slow.started
+	if n, err := r2.Step(ctx); err != nil || n != 0 {
+		t.Errorf("second relay delivered %d (%v) while the first held the bucket", n, err)
+	}
+	close(slow.block)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(slow.got) != 1 || len(fast.got) != 0 {
+		t.Errorf("deliveries: first relay %d, second %d; want 1 and 0", len(slow.got), len(fast.got))
+	}
+	if n, err := r2.Step(ctx); err != nil || n != 0 {
+		t.Errorf("after delivery the second relay delivered %d (%v)", n, err)
+	}
+}
+
+// TestRelayMapping delivers a table whose target has another name, a
+// renamed key column and a computed column.
+func TestRelayMapping(t *testing.T) {
+	ctx := t.Context()
+	pdb := sandboxtest.NewDatabase(t, servers[0], "map_old")
+	sdb := sandboxtest.NewDatabase(t, servers[1], "map_new")
+	cpdb := sandboxtest.NewDatabase(t, servers[1], "map_cp")
+	primary := sandboxtest.Open(t, servers[0], pdb)
+	secondary := sandboxtest.Open(t, servers[1], sdb)
+	sandboxtest.Exec(t, primary, "CREATE TABLE users (uid INT PRIMARY KEY, first VARCHAR(20) NOT NULL, last VARCHAR(20) NOT NULL, legacy INT)")
+	sandboxtest.Exec(t, secondary, "CREATE TABLE people (user_id INT PRIMARY KEY, full_name VARCHAR(50) NOT NULL)")
+	toPeople := func(r Row) (Row, error) {
+		out := Row{"user_id": r["uid"]}
+		if first, ok := r["first"]; ok {
+			out["full_name"] = fmt.Sprint(first, " ", r["last"])
+		}
+		return out, nil
+	}
+	o, err := Open(ctx, primary, pdb, []Table{{Name: "users", Target: "people", Map: toPeople}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewDirectTo(o, secondary, sdb, cpdb, "mapping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := o.NewRelay(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		q  string
+		id int
+	}{
+		{"INSERT INTO users VALUES (1, 'Ada', 'Lovelace', 7)", 1},
+		{"INSERT INTO users VALUES (2, 'Alan', 'Turing', 8)", 2},
+		{"UPDATE users SET last = 'King' WHERE uid = 1", 1},
+		{"DELETE FROM users WHERE uid = 2", 2},
+	} {
+		err := o.Run(ctx, func(tx *Tx) error {
+			if _, err := tx.ExecContext(ctx, step.q); err != nil {
+				return err
+			}
+			return tx.Changed("users", step.id)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := r.Step(ctx); err != nil || n != 4 {
+		t.Fatalf("relay delivered %d (%v), want 4", n, err)
+	}
+	var got []string
+	rows, err := secondary.QueryContext(ctx, "SELECT CONCAT(user_id, ':', full_name) FROM people ORDER BY user_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s)
+	}
+	if strings.Join(got, ",") != "1:Ada King" {
+		t.Errorf("secondary people: %v, want [1:Ada King]", got)
+	}
+}
+
+// TestBackfill captures the rows that existed before dual writes while
+// writers change them: the secondary ends equal to the primary, each key
+// in order.
+func TestBackfill(t *testing.T) {
+	ctx := t.Context()
+	f := newRelayFixture(t)
+	sandboxtest.Exec(t, f.primary, "INSERT INTO items SELECT seq, 'seed', 0 FROM seq_1_to_300")
+	o, err := Open(ctx, f.primary, f.pdb, []Table{{Name: "items"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Backfill(ctx, "nope", 10); !errors.Is(err, ErrUnknownTable) {
+		t.Errorf("backfill of an undeclared table: %v", err)
+	}
+	tr, err := NewDirectTo(o, f.secondary, f.sdb, f.cpdb, "backfill")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := o.NewRelay(tr, WithPoll(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stopRelay := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	bg.Go(func() { _ = r.Run(rctx) })
+	defer func() { stopRelay(); bg.Wait() }()
+	wctx, stop := context.WithCancel(ctx)
+	var writes sync.WaitGroup
+	for w := range 2 {
+		writes.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 8))
+			for wctx.Err() == nil {
+				if err := write(wctx, o, rng, 300); err != nil && wctx.Err() == nil && !retryable(err) {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	if err := o.Backfill(ctx, "items", 37); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	writes.Wait()
+	waitFor(t, "the outbox to drain", func() bool {
+		m, err := o.Metrics(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Pending == 0
+	})
+	f.check(t, o, nil)
+}

@@ -1,0 +1,152 @@
+package dualwrite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// entryColumns are the columns scanEntry reads.
+const entryColumns = "id, bucket, version, tbl, key_json, row_json, " + createdMicros + ", attempts"
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanEntry(s scanner, extra ...any) (Entry, error) {
+	var e Entry
+	var row []byte
+	var created int64
+	err := s.Scan(append([]any{&e.ID, &e.Bucket, &e.Version, &e.Table, &e.Key, &row, &created, &e.Attempts}, extra...)...)
+	if row != nil {
+		e.Row = row
+	}
+	e.Created = time.UnixMicro(created).UTC()
+	return e, err
+}
+
+// pending reads up to limit undelivered entries of bucket in id order.
+func (o *Outbox) pending(ctx context.Context, tx *sql.Tx, bucket, limit int) ([]Entry, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT "+entryColumns+" FROM "+o.outbox("dualwrite_outbox")+
+		" WHERE bucket = "+strconv.Itoa(bucket)+" AND delivered_at IS NULL ORDER BY id LIMIT "+strconv.Itoa(limit))
+	if err != nil {
+		return nil, fmt.Errorf("dualwrite: outbox bucket %d: %w", bucket, err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, fmt.Errorf("dualwrite: outbox bucket %d: %w", bucket, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("dualwrite: outbox bucket %d: %w", bucket, err)
+	}
+	return out, nil
+}
+
+// bury moves d's entry from the outbox to the dead-letter table.
+func (o *Outbox) bury(ctx context.Context, tx *sql.Tx, d DeadLetter) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO "+o.outbox("dualwrite_dead_letters")+
+		" (id, bucket, key_hash, version, tbl, key_json, row_json, created_at, failed_at, attempts, error)"+
+		" SELECT id, bucket, key_hash, version, tbl, key_json, row_json, created_at, ?, ?, ? FROM "+o.outbox("dualwrite_outbox")+" WHERE id = ?",
+		d.FailedAt, d.Attempts, d.Error, d.ID)
+	if err != nil {
+		return fmt.Errorf("dualwrite: dead letter of entry %d: %w", d.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+o.outbox("dualwrite_outbox")+" WHERE id = ?", d.ID); err != nil {
+		return fmt.Errorf("dualwrite: dead letter of entry %d: %w", d.ID, err)
+	}
+	return nil
+}
+
+// recordDeadLetter records d, an entry already delivered to a broker, as
+// a dead letter (once: a repeat is ignored).
+func (o *Outbox) recordDeadLetter(ctx context.Context, d DeadLetter) error {
+	var row any
+	if d.Row != nil {
+		row = []byte(d.Row)
+	}
+	_, err := o.db.ExecContext(ctx, "INSERT IGNORE INTO "+o.outbox("dualwrite_dead_letters")+
+		" (id, bucket, key_hash, version, tbl, key_json, row_json, created_at, failed_at, attempts, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		d.ID, d.Bucket, keyHash(d.Table, d.Key), d.Version, d.Table, d.Key, row, d.Created, d.FailedAt, d.Attempts, d.Error)
+	if err != nil {
+		return fmt.Errorf("dualwrite: dead letter of entry %d: %w", d.ID, err)
+	}
+	return nil
+}
+
+// DeadLetters lists the dead letters in id order.
+func (o *Outbox) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	return o.deadLetters(ctx, o.db, " ORDER BY id")
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (o *Outbox) deadLetters(ctx context.Context, q querier, tail string) ([]DeadLetter, error) {
+	rows, err := q.QueryContext(ctx, "SELECT "+entryColumns+", error, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', failed_at) FROM "+
+		o.outbox("dualwrite_dead_letters")+tail)
+	if err != nil {
+		return nil, fmt.Errorf("dualwrite: dead letters: %w", err)
+	}
+	defer rows.Close()
+	var out []DeadLetter
+	for rows.Next() {
+		var d DeadLetter
+		var failed int64
+		if d.Entry, err = scanEntry(rows, &d.Error, &failed); err != nil {
+			return nil, fmt.Errorf("dualwrite: dead letters: %w", err)
+		}
+		d.FailedAt = time.UnixMicro(failed).UTC()
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("dualwrite: dead letters: %w", err)
+	}
+	return out, nil
+}
+
+// Metrics is the state of an outbox, for a host to scrape or log; a
+// relay's own counters are its RelayStats.
+type Metrics struct {
+	Pending int64 // entries not delivered yet
+	// OldestPending is the age of the oldest of them; 0 when none.
+	OldestPending time.Duration
+	DeadLetters   int64
+	Paused        bool
+}
+
+// Metrics reads the outbox's metrics.
+func (o *Outbox) Metrics(ctx context.Context) (Metrics, error) {
+	var m Metrics
+	var oldest sql.NullInt64
+	err := o.db.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM "+o.outbox("dualwrite_outbox")+" WHERE delivered_at IS NULL),"+
+		" (SELECT TIMESTAMPDIFF(MICROSECOND, created_at, UTC_TIMESTAMP(6)) FROM "+o.outbox("dualwrite_outbox")+" WHERE delivered_at IS NULL ORDER BY id LIMIT 1),"+
+		" (SELECT COUNT(*) FROM "+o.outbox("dualwrite_dead_letters")+"),"+
+		" (SELECT paused FROM "+o.outbox("dualwrite_state")+" WHERE id = 1)").Scan(&m.Pending, &oldest, &m.DeadLetters, &m.Paused)
+	if err != nil {
+		return m, fmt.Errorf("dualwrite: outbox metrics of database %s: %w", o.cfg.outboxDB, err)
+	}
+	if oldest.Valid && oldest.Int64 > 0 {
+		m.OldestPending = time.Duration(oldest.Int64) * time.Microsecond
+	}
+	return m, nil
+}
+
+// Pause stops every relay of the outbox after its current batch; capture
+// goes on.
+func (o *Outbox) Pause(ctx context.Context) error { return o.setPaused(ctx, true) }
+
+// Resume lets the relays deliver again.
+func (o *Outbox) Resume(ctx context.Context) error { return o.setPaused(ctx, false) }
+
+func (o *Outbox) setPaused(ctx context.Context, paused bool) error {
+	if _, err := o.db.ExecContext(ctx, "UPDATE "+o.outbox("dualwrite_state")+" SET paused = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = 1", paused); err != nil {
+		return fmt.Errorf("dualwrite: pausing relays of database %s: %w", o.cfg.outboxDB, err)
+	}
+	return nil
+}
