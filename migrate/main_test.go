@@ -20,7 +20,7 @@ import (
 var servers []*sandbox.Server
 
 func TestMain(m *testing.M) {
-	// The resume tests run this binary again as the copier or split they kill.
+	// The resume tests run this binary again as the copier, split, sync or online alter they kill.
 	if spec := os.Getenv(copierChildEnv); spec != "" {
 		os.Exit(copierChild(spec))
 	}
@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 	}
 	if spec := os.Getenv(syncChildEnv); spec != "" {
 		os.Exit(syncChild(spec))
+	}
+	if spec := os.Getenv(alterChildEnv); spec != "" {
+		os.Exit(alterChild(spec))
 	}
 	os.Exit(sandboxtest.Main(sandboxtest.Examples(m, &servers, prepareExamples), 2, &servers))
 }

@@ -118,6 +118,9 @@ type OnlineAlter struct {
 	running atomic.Bool
 	mu      sync.Mutex
 	phase   Phase
+	// hook, set by tests only (export_test.go), is called at Run's named
+	// points: "catching-up", "rename-waiting".
+	hook func(point string)
 }
 
 var _ Executor = (*OnlineAlter)(nil)
@@ -319,6 +322,13 @@ func (a *OnlineAlter) key() string {
 }
 
 func (a *OnlineAlter) logger() *slog.Logger { return a.cfg.logger }
+
+// at calls the test hook at point.
+func (a *OnlineAlter) at(point string) {
+	if a.hook != nil {
+		a.hook(point)
+	}
+}
 
 func (a *OnlineAlter) scope() Scope {
 	ep := conn.Endpoint(a.dsn)

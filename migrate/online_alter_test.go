@@ -122,9 +122,7 @@ type alterCase struct {
 // the original kept as _t_old, no helper left.
 func runAlterCase(t *testing.T, c alterCase, opts ...migrate.OnlineAlterOption) {
 	ctx := context.Background()
-	dbName := sandboxtest.NewDatabase(t, servers[0], "osc")
-	db := sandboxtest.Open(t, servers[0], dbName)
-	sandboxtest.Exec(t, db, fmt.Sprintf(c.create, "t"), fmt.Sprintf(c.create, "mirror"), fmt.Sprintf(c.fill, "t"), fmt.Sprintf(c.fill, "mirror"))
+	dbName, db := createAlterCase(t, c)
 	var n int
 	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM t").Scan(&n))
 
@@ -147,17 +145,34 @@ func runAlterCase(t *testing.T, c alterCase, opts ...migrate.OnlineAlterOption) 
 	stop()
 	w.wg.Wait()
 	require.NoError(t, err)
-	assert.Zero(t, w.errs.Load(), "workload errors, first: %v", w.firstErr.Load())
-	assert.False(t, w.sawOldAft.Load(), "a read saw the old table after the swap")
-	assert.True(t, w.sawNew.Load())
-	assert.Positive(t, w.commits.Load())
 	assert.Contains(t, phases, migrate.PhaseCopying)
 	assert.Contains(t, phases, migrate.PhaseCuttingOver)
 	assert.Equal(t, migrate.PhaseDone, phases[len(phases)-1])
 	require.NotNil(t, rep.Cutover)
 	t.Logf("%s: %d commits during the change, cut-over stall %s (catch-up %s), longest write seen by the workload %s",
 		c.name, w.commits.Load(), rep.Cutover.Pause, rep.Cutover.CatchUp, time.Duration(w.maxStall.Load()))
+	checkAlterResult(t, ctx, w, dbName, db)
+}
 
+// createAlterCase creates a database with the case's table t and its
+// mirror, both filled, and returns its name and a pool on it.
+func createAlterCase(t *testing.T, c alterCase) (string, *sql.DB) {
+	dbName := sandboxtest.NewDatabase(t, servers[0], "osc")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, fmt.Sprintf(c.create, "t"), fmt.Sprintf(c.create, "mirror"), fmt.Sprintf(c.fill, "t"), fmt.Sprintf(c.fill, "mirror"))
+	return dbName, db
+}
+
+// checkAlterResult checks, after a change under the stopped workload w:
+// no workload error, no read of the old table after the swap, the new
+// table equal to the mirror on the shared columns, the original kept as
+// _t_old and no other helper table.
+func checkAlterResult(t *testing.T, ctx context.Context, w *alterWorkload, dbName string, db *sql.DB) {
+	t.Helper()
+	assert.Zero(t, w.errs.Load(), "workload errors, first: %v", w.firstErr.Load())
+	assert.False(t, w.sawOldAft.Load(), "a read saw the old table after the swap")
+	assert.True(t, w.sawNew.Load())
+	assert.Positive(t, w.commits.Load())
 	// The new table holds what the mirror holds.
 	var shared []string
 	rows, err := db.Query("SELECT m.COLUMN_NAME FROM information_schema.COLUMNS m JOIN information_schema.COLUMNS n ON n.TABLE_SCHEMA = m.TABLE_SCHEMA AND n.TABLE_NAME = 't' AND n.COLUMN_NAME = m.COLUMN_NAME AND n.COLUMN_TYPE = m.COLUMN_TYPE WHERE m.TABLE_SCHEMA = ? AND m.TABLE_NAME = 'mirror' AND m.EXTRA NOT LIKE '%GENERATED%'", dbName)
