@@ -441,6 +441,9 @@ func (r *alterRun) catchUp(ctx context.Context, position string, wait time.Durat
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-r.streamDone:
+			if errors.Is(r.streamErr, binlog.ErrDDL) {
+				return fmt.Errorf("someone else changed the table's definition during the change, the shadow table no longer matches it (a resume would stop on it again): Abort removes the shadow, then run the change again: %w", r.streamErr)
+			}
 			return fmt.Errorf("following the binary log: %w", r.streamErr)
 		case <-time.After(5 * time.Millisecond):
 		}

@@ -317,3 +317,68 @@ func TestOnlineAlterAbort(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, plan.Alter.Resume)
 }
+
+// TestOnlineAlterForeignDDL: someone else changes the table's definition
+// during the copy or the catch-up. The run stops with an error naming the
+// statement, the table keeps its name and the definition the other DDL
+// gave it, and Abort removes the shadow and the checkpoint.
+func TestOnlineAlterForeignDDL(t *testing.T) {
+	for _, when := range []string{"copy", "catch-up"} {
+		t.Run(when, func(t *testing.T) {
+			ctx := context.Background()
+			dbName := sandboxtest.NewDatabase(t, servers[0], "oscddl")
+			db := sandboxtest.Open(t, servers[0], dbName)
+			sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, n INT)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_10000")
+			const ddl = "ALTER TABLE t ADD COLUMN theirs INT"
+			a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, "t", "ADD COLUMN c INT", migrate.WithChunkRows(200), migrate.WithRateLimit(10000, 0))
+			require.NoError(t, err)
+			var once sync.Once
+			ddlDone := make(chan error, 1)
+			theirs := func() { once.Do(func() { _, err := db.Exec(ddl); ddlDone <- err }) }
+			migrate.SetOnlineAlterHook(a, func(point string) {
+				if point == "catching-up" && when == "catch-up" {
+					theirs()
+					sandboxtest.Exec(t, db, "UPDATE t SET n = n + 1 WHERE id = 1")
+				}
+			})
+			_, err = a.Run(ctx, func(p migrate.Progress) {
+				if when == "copy" && p.Phase == migrate.PhaseCopying && p.Rows > 1000 {
+					go theirs() // the copy's readers may hold the table's metadata lock
+				}
+			})
+			require.NoError(t, <-ddlDone)
+			require.ErrorIs(t, err, migrate.ErrSchemaChange)
+			assert.Contains(t, err.Error(), ddl)
+			assert.Contains(t, err.Error(), "Abort")
+			var cols []string
+			require.NoError(t, scanColumn(db, &cols, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 't' ORDER BY ORDINAL_POSITION", dbName))
+			assert.Equal(t, []string{"id", "n", "theirs"}, cols, "the table was changed by the run")
+			var n int
+			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM t").Scan(&n))
+			assert.Equal(t, 10000, n)
+
+			require.NoError(t, a.Abort(ctx))
+			var helpers []string
+			require.NoError(t, scanColumn(db, &helpers, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME <> 't'", dbName))
+			assert.Empty(t, helpers)
+			assert.Zero(t, alterRunsLeft(t, dbName))
+		})
+	}
+}
+
+// scanColumn appends the first column of query's rows to out.
+func scanColumn(db *sql.DB, out *[]string, query string, args ...any) error {
+	rows, err := db.Query(query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return err
+		}
+		*out = append(*out, s)
+	}
+	return rows.Err()
+}
