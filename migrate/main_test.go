@@ -20,8 +20,8 @@ import (
 var servers []*sandbox.Server
 
 func TestMain(m *testing.M) {
-	// The resume tests run this binary again as the copier, split, merge or
-	// rebalance they kill.
+	// The resume tests run this binary again as the copier, split, merge,
+	// rebalance, sync or online alter they kill.
 	if spec := os.Getenv(copierChildEnv); spec != "" {
 		os.Exit(copierChild(spec))
 	}
@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 	}
 	if spec := os.Getenv(rebalanceChildEnv); spec != "" {
 		os.Exit(rebalanceChild(spec))
+	}
+	if spec := os.Getenv(alterChildEnv); spec != "" {
+		os.Exit(alterChild(spec))
 	}
 	os.Exit(sandboxtest.Main(sandboxtest.Examples(m, &servers, prepareExamples), 2, &servers))
 }

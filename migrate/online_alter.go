@@ -99,9 +99,17 @@ import (
 // arguments resumes: the copy from its checkpoint (kept in the checkpoint
 // database, WithCheckpointDatabase, on the same server), the stream from
 // the position saved with the last transaction applied, and a swap that
-// happened is recognised and finished. Abort removes what an interrupted
-// change left. Other errors leave the shadow and the checkpoint for a
-// resume (or Abort).
+// happened is recognised and finished; a sentry left by a cut-over killed
+// before its swap is dropped once the dead run's waiting RENAME is gone
+// (it fails on the sentry, the table untouched). Abort removes what an
+// interrupted change left. Other errors leave the shadow and the
+// checkpoint for a resume (or Abort).
+//
+// A change of the table's definition by someone else while the change
+// runs (seen in the binary log from the copy's start to the swap's lock)
+// stops Run with an error wrapping ErrSchemaChange that names the
+// statement; the table is untouched by the change, and Abort removes the
+// shadow before the change is run again.
 //
 // The server needs binlog_format=ROW, binlog_row_image=FULL,
 // binlog_row_metadata=FULL and GTIDs, as a Sync's source; the account
@@ -118,6 +126,9 @@ type OnlineAlter struct {
 	running atomic.Bool
 	mu      sync.Mutex
 	phase   Phase
+	// hook, set by tests only (export_test.go), is called at Run's named
+	// points: "catching-up", "rename-waiting".
+	hook func(point string)
 }
 
 var _ Executor = (*OnlineAlter)(nil)
@@ -319,6 +330,13 @@ func (a *OnlineAlter) key() string {
 }
 
 func (a *OnlineAlter) logger() *slog.Logger { return a.cfg.logger }
+
+// at calls the test hook at point.
+func (a *OnlineAlter) at(point string) {
+	if a.hook != nil {
+		a.hook(point)
+	}
+}
 
 func (a *OnlineAlter) scope() Scope {
 	ep := conn.Endpoint(a.dsn)

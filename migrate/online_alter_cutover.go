@@ -155,7 +155,7 @@ func (r *alterRun) comparedColumns() []string {
 // errRetrySwap left the table untouched.
 func (r *alterRun) swap(ctx context.Context, rep *CutoverReport) (err error) {
 	a := r.a
-	table, shadow, old := a.name(), schema.QualifiedName(a.database, a.shadowName()), schema.QualifiedName(a.database, a.oldName())
+	table, old := a.name(), schema.QualifiedName(a.database, a.oldName())
 	if _, err := r.db.ExecContext(ctx, "CREATE TABLE "+old+" (sentry INT) COMMENT '"+sentryComment+"'"); err != nil {
 		return a.err("table "+old, fmt.Errorf("create the cut-over's sentry: %w", err))
 	}
@@ -217,14 +217,14 @@ func (r *alterRun) swap(ctx context.Context, rep *CutoverReport) (err error) {
 		dropSentry()
 		return fmt.Errorf("%w: %w", errRetrySwap, err)
 	}
-	if _, err := rc.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", int(3*a.cfg.lockWait.Seconds()))); err != nil {
+	if _, err := rc.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", int(renameLockWaits*a.cfg.lockWait.Seconds()))); err != nil {
 		unlock()
 		dropSentry()
 		return fmt.Errorf("%w: %w", errRetrySwap, err)
 	}
 	renamed := make(chan error, 1)
 	go func() {
-		_, err := rc.ExecContext(context.WithoutCancel(ctx), "RENAME TABLE "+table+" TO "+old+", "+shadow+" TO "+table)
+		_, err := rc.ExecContext(context.WithoutCancel(ctx), a.renameStatement())
 		renamed <- err
 	}()
 	if err := r.awaitRenameWaiting(ctx, id, renamed); err != nil {
@@ -232,6 +232,7 @@ func (r *alterRun) swap(ctx context.Context, rep *CutoverReport) (err error) {
 		dropSentry()
 		return fmt.Errorf("%w: %w", errRetrySwap, err)
 	}
+	a.at("rename-waiting")
 	if _, err := lc.ExecContext(context.WithoutCancel(ctx), "DROP TABLE "+old); err != nil {
 		unlock() // the RENAME fails on the sentry
 		<-renamed
@@ -278,4 +279,46 @@ func (r *alterRun) awaitRenameWaiting(ctx context.Context, id int64, renamed <-c
 			return fmt.Errorf("the RENAME was not seen waiting for the lock within %s", r.a.cfg.lockWait)
 		}
 	}
+}
+
+// renameLockWaits is the RENAME's lock wait, in cut-over lock waits.
+const renameLockWaits = 3
+
+// renameStatement is the cut-over's RENAME.
+func (a *OnlineAlter) renameStatement() string {
+	return "RENAME TABLE " + a.name() + " TO " + schema.QualifiedName(a.database, a.oldName()) + ", " +
+		schema.QualifiedName(a.database, a.shadowName()) + " TO " + a.name()
+}
+
+// dropSentry drops the sentry a killed cut-over left. Its RENAME may
+// still wait in the server for the dead run's lock: the sentry is dropped
+// only once no such RENAME is left (it ends on its own within its lock
+// wait), as a RENAME run after the drop would swap in a shadow that
+// misses the last writes.
+func (a *OnlineAlter) dropSentry(ctx context.Context, db *sql.DB) error {
+	old := schema.QualifiedName(a.database, a.oldName())
+	deadline := time.Now().Add(renameLockWaits*a.cfg.lockWait + 5*time.Second)
+	for {
+		var n int
+		err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO = ?", a.renameStatement()).Scan(&n)
+		if err != nil {
+			return a.err(serverFault, err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return a.err("table "+old, fmt.Errorf("the RENAME of an interrupted cut-over still waits after %s; the sentry is kept", renameLockWaits*a.cfg.lockWait+5*time.Second))
+		}
+		a.logger().Info("online alter: waiting for the RENAME of an interrupted cut-over to end", "table", a.name())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+old); err != nil {
+		return a.err("table "+old, fmt.Errorf("drop the sentry of an interrupted cut-over: %w", err))
+	}
+	return nil
 }

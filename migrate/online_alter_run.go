@@ -133,6 +133,11 @@ func (r *alterRun) run(ctx context.Context) (err error) {
 		r.swapped = true
 		return nil
 	}
+	if f.old == "sentry" { // a killed cut-over's: the table is untouched
+		if err := a.dropSentry(ctx, r.db); err != nil {
+			return err
+		}
+	}
 	if err := r.prepare(ctx, plan.Alter.Resume); err != nil {
 		return err
 	}
@@ -436,6 +441,9 @@ func (r *alterRun) catchUp(ctx context.Context, position string, wait time.Durat
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-r.streamDone:
+			if errors.Is(r.streamErr, binlog.ErrDDL) {
+				return fmt.Errorf("someone else changed the table's definition during the change, the shadow table no longer matches it (a resume would stop on it again): Abort removes the shadow, then run the change again: %w", r.streamErr)
+			}
 			return fmt.Errorf("following the binary log: %w", r.streamErr)
 		case <-time.After(5 * time.Millisecond):
 		}
@@ -453,6 +461,7 @@ func (r *alterRun) follow(ctx context.Context) error {
 	if err := r.openStream(ctx); err != nil {
 		return err
 	}
+	a.at("catching-up")
 	// Catch up until one round takes less than the lock wait: the lag
 	// left is what a lock has to wait for.
 	for {
@@ -527,14 +536,14 @@ func (a *OnlineAlter) cleanup(ctx context.Context, db *sql.DB) error {
 	if !shadow && old == "table" {
 		return nil // swapped: nothing to remove
 	}
+	if old == "sentry" {
+		if err := a.dropSentry(ctx, db); err != nil {
+			return err
+		}
+	}
 	if shadow {
 		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+schema.QualifiedName(a.database, a.shadowName())); err != nil {
 			return a.err("table "+schema.QualifiedName(a.database, a.shadowName()), fmt.Errorf("drop: %w", err))
-		}
-	}
-	if old == "sentry" {
-		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+schema.QualifiedName(a.database, a.oldName())); err != nil {
-			return a.err("table "+schema.QualifiedName(a.database, a.oldName()), fmt.Errorf("drop: %w", err))
 		}
 	}
 	if err := a.checkpoint.Check(ctx, db); err != nil {

@@ -122,9 +122,7 @@ type alterCase struct {
 // the original kept as _t_old, no helper left.
 func runAlterCase(t *testing.T, c alterCase, opts ...migrate.OnlineAlterOption) {
 	ctx := context.Background()
-	dbName := sandboxtest.NewDatabase(t, servers[0], "osc")
-	db := sandboxtest.Open(t, servers[0], dbName)
-	sandboxtest.Exec(t, db, fmt.Sprintf(c.create, "t"), fmt.Sprintf(c.create, "mirror"), fmt.Sprintf(c.fill, "t"), fmt.Sprintf(c.fill, "mirror"))
+	dbName, db := createAlterCase(t, c)
 	var n int
 	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM t").Scan(&n))
 
@@ -147,17 +145,34 @@ func runAlterCase(t *testing.T, c alterCase, opts ...migrate.OnlineAlterOption) 
 	stop()
 	w.wg.Wait()
 	require.NoError(t, err)
-	assert.Zero(t, w.errs.Load(), "workload errors, first: %v", w.firstErr.Load())
-	assert.False(t, w.sawOldAft.Load(), "a read saw the old table after the swap")
-	assert.True(t, w.sawNew.Load())
-	assert.Positive(t, w.commits.Load())
 	assert.Contains(t, phases, migrate.PhaseCopying)
 	assert.Contains(t, phases, migrate.PhaseCuttingOver)
 	assert.Equal(t, migrate.PhaseDone, phases[len(phases)-1])
 	require.NotNil(t, rep.Cutover)
 	t.Logf("%s: %d commits during the change, cut-over stall %s (catch-up %s), longest write seen by the workload %s",
 		c.name, w.commits.Load(), rep.Cutover.Pause, rep.Cutover.CatchUp, time.Duration(w.maxStall.Load()))
+	checkAlterResult(t, ctx, w, dbName, db)
+}
 
+// createAlterCase creates a database with the case's table t and its
+// mirror, both filled, and returns its name and a pool on it.
+func createAlterCase(t *testing.T, c alterCase) (string, *sql.DB) {
+	dbName := sandboxtest.NewDatabase(t, servers[0], "osc")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, fmt.Sprintf(c.create, "t"), fmt.Sprintf(c.create, "mirror"), fmt.Sprintf(c.fill, "t"), fmt.Sprintf(c.fill, "mirror"))
+	return dbName, db
+}
+
+// checkAlterResult checks, after a change under the stopped workload w:
+// no workload error, no read of the old table after the swap, the new
+// table equal to the mirror on the shared columns, the original kept as
+// _t_old and no other helper table.
+func checkAlterResult(t *testing.T, ctx context.Context, w *alterWorkload, dbName string, db *sql.DB) {
+	t.Helper()
+	assert.Zero(t, w.errs.Load(), "workload errors, first: %v", w.firstErr.Load())
+	assert.False(t, w.sawOldAft.Load(), "a read saw the old table after the swap")
+	assert.True(t, w.sawNew.Load())
+	assert.Positive(t, w.commits.Load())
 	// The new table holds what the mirror holds.
 	var shared []string
 	rows, err := db.Query("SELECT m.COLUMN_NAME FROM information_schema.COLUMNS m JOIN information_schema.COLUMNS n ON n.TABLE_SCHEMA = m.TABLE_SCHEMA AND n.TABLE_NAME = 't' AND n.COLUMN_NAME = m.COLUMN_NAME AND n.COLUMN_TYPE = m.COLUMN_TYPE WHERE m.TABLE_SCHEMA = ? AND m.TABLE_NAME = 'mirror' AND m.EXTRA NOT LIKE '%GENERATED%'", dbName)
@@ -301,4 +316,69 @@ func TestOnlineAlterAbort(t *testing.T) {
 	plan, err := a.Plan(ctx)
 	require.NoError(t, err)
 	assert.Empty(t, plan.Alter.Resume)
+}
+
+// TestOnlineAlterForeignDDL: someone else changes the table's definition
+// during the copy or the catch-up. The run stops with an error naming the
+// statement, the table keeps its name and the definition the other DDL
+// gave it, and Abort removes the shadow and the checkpoint.
+func TestOnlineAlterForeignDDL(t *testing.T) {
+	for _, when := range []string{"copy", "catch-up"} {
+		t.Run(when, func(t *testing.T) {
+			ctx := context.Background()
+			dbName := sandboxtest.NewDatabase(t, servers[0], "oscddl")
+			db := sandboxtest.Open(t, servers[0], dbName)
+			sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, n INT)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_10000")
+			const ddl = "ALTER TABLE t ADD COLUMN theirs INT"
+			a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, "t", "ADD COLUMN c INT", migrate.WithChunkRows(200), migrate.WithRateLimit(10000, 0))
+			require.NoError(t, err)
+			var once sync.Once
+			ddlDone := make(chan error, 1)
+			theirs := func() { once.Do(func() { _, err := db.Exec(ddl); ddlDone <- err }) }
+			migrate.SetOnlineAlterHook(a, func(point string) {
+				if point == "catching-up" && when == "catch-up" {
+					theirs()
+					sandboxtest.Exec(t, db, "UPDATE t SET n = n + 1 WHERE id = 1")
+				}
+			})
+			_, err = a.Run(ctx, func(p migrate.Progress) {
+				if when == "copy" && p.Phase == migrate.PhaseCopying && p.Rows > 1000 {
+					go theirs() // the copy's readers may hold the table's metadata lock
+				}
+			})
+			require.NoError(t, <-ddlDone)
+			require.ErrorIs(t, err, migrate.ErrSchemaChange)
+			assert.Contains(t, err.Error(), ddl)
+			assert.Contains(t, err.Error(), "Abort")
+			var cols []string
+			require.NoError(t, scanColumn(db, &cols, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 't' ORDER BY ORDINAL_POSITION", dbName))
+			assert.Equal(t, []string{"id", "n", "theirs"}, cols, "the table was changed by the run")
+			var n int
+			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM t").Scan(&n))
+			assert.Equal(t, 10000, n)
+
+			require.NoError(t, a.Abort(ctx))
+			var helpers []string
+			require.NoError(t, scanColumn(db, &helpers, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME <> 't'", dbName))
+			assert.Empty(t, helpers)
+			assert.Zero(t, alterRunsLeft(t, dbName))
+		})
+	}
+}
+
+// scanColumn appends the first column of query's rows to out.
+func scanColumn(db *sql.DB, out *[]string, query string, args ...any) error {
+	rows, err := db.Query(query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return err
+		}
+		*out = append(*out, s)
+	}
+	return rows.Err()
 }
