@@ -98,7 +98,7 @@ type Statements struct {
 	statements     []string
 	timeout        time.Duration
 	rollback       *rollbackSQL // nil: no rollback SQL
-	executorConfig // WithLogger logs each statement's outcome
+	executorConfig              // WithLogger logs each statement's outcome
 
 	running atomic.Bool
 	started atomic.Bool
