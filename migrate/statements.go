@@ -150,6 +150,9 @@ func (s *Statements) Plan(ctx context.Context) (*Plan, error) {
 	for i, st := range s.statements {
 		plan.Steps = append(plan.Steps, fmt.Sprintf("%d. %s", i+1, st))
 	}
+	if s.rollback != nil {
+		plan.Steps = append(plan.Steps, "after each INSERT, REPLACE, UPDATE and DELETE: its rollback SQL, from the row images of its transaction in the binary log")
+	}
 	db, err := openSide(ctx, Target, s.target, conn.Options{Timeouts: s.timeouts, MaxConns: 1, Logger: s.logger})
 	if err != nil {
 		return plan, err
@@ -279,7 +282,7 @@ func (s *Statements) Run(ctx context.Context, progress ProgressFunc) (*Report, e
 		}
 		r.Status = StatementSucceeded
 		if mark != nil {
-			r.GTID, r.Rollback, r.RollbackNote = s.rollback.after(ctx, session, s.target, mark)
+			r.GTID, r.Rollback, r.RollbackNote = s.rollback.after(ctx, session, s.target, mark, affected)
 			if r.Rollback == "" {
 				s.logger.Warn("statement has no rollback SQL", "index", i+1, "statement", label(i, text), "reason", r.RollbackNote)
 			}

@@ -107,7 +107,7 @@ func (r *rollbackSQL) before(ctx context.Context, session *sql.Conn, text string
 
 // after generates the rollback of the statement that committed after m:
 // its transaction's GTID and the rollback text, or the note why none.
-func (r *rollbackSQL) after(ctx context.Context, session *sql.Conn, target *mysql.Config, m *rollbackMark) (gtid, text, note string) {
+func (r *rollbackSQL) after(ctx context.Context, session *sql.Conn, target *mysql.Config, m *rollbackMark, affected int64) (gtid, text, note string) {
 	var inTx int
 	if err := session.QueryRowContext(ctx, "SELECT @@SESSION.last_gtid, @@SESSION.in_transaction").Scan(&gtid, &inTx); err != nil {
 		return "", "", fmt.Sprintf("no rollback: reading the statement's GTID: %v", err)
@@ -115,6 +115,8 @@ func (r *rollbackSQL) after(ctx context.Context, session *sql.Conn, target *mysq
 	switch {
 	case inTx != 0:
 		return "", "", "no rollback: the statement ran inside a transaction the script opened"
+	case (gtid == m.lastGTID || gtid == "") && affected > 0:
+		return "", "", "no rollback: the statement's changes are not in the binary log (sql_log_bin off, or a binlog filter)"
 	case gtid == m.lastGTID || gtid == "":
 		return "", "", "no rollback: the statement changed no row (it logged no transaction)"
 	}

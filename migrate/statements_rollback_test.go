@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -121,6 +122,44 @@ func TestStatementsRollbackCap(t *testing.T) {
 	r := ex.Results()[0]
 	assert.Empty(t, r.Rollback)
 	assert.Contains(t, r.RollbackNote, "longer than the cap of 60 bytes")
+}
+
+// TestStatementsRollbackUnlogged: a statement whose changes the binary log
+// does not hold gets a note saying so.
+func TestStatementsRollbackUnlogged(t *testing.T) {
+	name, _ := newStatementsDB(t)
+	ex, err := migrate.NewStatements(servers[1].DSN(""), name, []string{"SET sql_log_bin = 0", "UPDATE t SET v = 'z'"},
+		migrate.WithRollbackSQL(rollbackServerID(), 0))
+	require.NoError(t, err)
+	_, err = ex.Run(t.Context(), nil)
+	require.NoError(t, err)
+	r := ex.Results()
+	assert.Contains(t, r[0].RollbackNote, "not an INSERT")
+	assert.Empty(t, r[1].Rollback)
+	assert.Contains(t, r[1].RollbackNote, "not in the binary log")
+}
+
+// TestStatementsRollbackRefused: an account that cannot read the binary
+// log is refused before any statement runs.
+func TestStatementsRollbackRefused(t *testing.T) {
+	name, state := newStatementsDB(t)
+	root := sandboxtest.Open(t, servers[1], "")
+	user := "rb_" + name[len(name)-8:]
+	sandboxtest.Exec(t, root, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'Rb-pass-1'", user),
+		fmt.Sprintf("GRANT ALL ON `%s`.* TO '%s'@'%%'", name, user))
+	t.Cleanup(func() { _, _ = root.Exec(fmt.Sprintf("DROP USER '%s'@'%%'", user)) })
+	cfg := servers[1].Config("")
+	cfg.User, cfg.Passwd = user, "Rb-pass-1"
+	before := state()
+	ex, err := migrate.NewStatements(cfg.FormatDSN(), name, []string{"UPDATE t SET v = 'z'"}, migrate.WithRollbackSQL(rollbackServerID(), 0))
+	require.NoError(t, err)
+	_, err = ex.Plan(t.Context())
+	require.ErrorIs(t, err, migrate.ErrPrivilege)
+	assert.Contains(t, err.Error(), "REPLICATION SLAVE")
+	_, err = ex.Run(t.Context(), nil)
+	require.ErrorIs(t, err, migrate.ErrPrivilege)
+	assert.Equal(t, before, state())
+	assert.Equal(t, migrate.StatementPending, ex.Results()[0].Status)
 }
 
 func TestWithRollbackSQLBadInput(t *testing.T) {

@@ -11,15 +11,19 @@
 //     image's values AND every changed column still holds its new value
 //     (compared with <=>, so NULLs too). A row changed again since then is
 //     left alone: the rollback's affected rows count tells how many rows
-//     it restored.
+//     it restored. (The comparison is the column's: a later change to a
+//     value its collation finds equal, such as another letter case under
+//     a _ci collation, is not seen.)
 //
 // The statements come in the reverse order of the changes, one per row,
-// each ending with ";\n", values as rowcodec literals (the same under
-// every sql_mode). When a changed table has a TIMESTAMP column the script
-// starts with SET time_zone = '+00:00': the binary log's TIMESTAMP values
-// are in UTC. They are spooled to a temporary file while the binary log is
-// read, then written out backwards: memory holds one offset per statement
-// (Config.MaxRows bounds them), never the statements.
+// each on one line ending with ";\n" (no literal holds a line break, and
+// a table or column name with one is refused), values as rowcodec
+// literals (the same under every sql_mode). When a changed table has a
+// TIMESTAMP column the script starts with SET time_zone = '+00:00': the
+// binary log's TIMESTAMP values are in UTC. The statements are spooled to
+// a temporary file while the binary log is read, then written out
+// backwards: memory holds one offset per statement (Config.MaxRows bounds
+// them), never the statements.
 //
 // Not undone: changes the binary log does not hold, such as the rows a
 // foreign key's ON DELETE/UPDATE CASCADE changed (the server logs only the
@@ -282,6 +286,9 @@ func (c *collector) planOf(ctx context.Context, shape *rowchange.Shape) (*plan, 
 	rk, err := def.RowKey()
 	if err != nil {
 		return nil, fmt.Errorf("%w: rollback SQL cannot address its rows", err)
+	}
+	if strings.ContainsAny(t.Schema+t.Name+strings.Join(shape.Columns, ""), "\r\n") {
+		return nil, fmt.Errorf("table %s: a line break in its name or a column's: the rollback script has one statement a line", termtext.Line(qname))
 	}
 	p := &plan{qname: qname}
 	for _, name := range shape.Columns {
