@@ -91,7 +91,8 @@ func WithStatementTimeout(d time.Duration) StatementsOption {
 //
 // Canceling Run's context kills the running statement on the server
 // (KILL QUERY) and stops; statements are not wrapped in a transaction, so
-// what succeeded before stays.
+// what succeeded before stays. With WithRollbackSQL, the result of each
+// DML statement also carries the SQL that undoes it.
 type Statements struct {
 	target         *mysql.Config
 	database       string
