@@ -40,6 +40,15 @@ type StatementResult struct {
 	Warnings []string  `json:"warnings,omitempty"`
 	Error    string    `json:"error,omitempty"`
 	Started  time.Time `json:"started,omitzero"`
+	// GTID is the statement's transaction (WithRollbackSQL), "" when it
+	// logged none.
+	GTID string `json:"gtid,omitempty"`
+	// Rollback is the SQL that undoes the statement (WithRollbackSQL):
+	// statements each ending with ";\n", to run in order on one session
+	// in any default database (see internal/rollback for what they do).
+	// "" when there is none, and RollbackNote says why.
+	Rollback     string `json:"rollback,omitempty"`
+	RollbackNote string `json:"rollback_note,omitempty"`
 }
 
 // StatementError reports the statement a Statements run stopped at.
@@ -82,13 +91,15 @@ func WithStatementTimeout(d time.Duration) StatementsOption {
 //
 // Canceling Run's context kills the running statement on the server
 // (KILL QUERY) and stops; statements are not wrapped in a transaction, so
-// what succeeded before stays.
+// what succeeded before stays. With WithRollbackSQL, the result of each
+// DML statement also carries the SQL that undoes it.
 type Statements struct {
 	target         *mysql.Config
 	database       string
 	statements     []string
 	timeout        time.Duration
-	executorConfig // WithLogger logs each statement's outcome
+	rollback       *rollbackSQL // nil: no rollback SQL
+	executorConfig              // WithLogger logs each statement's outcome
 
 	running atomic.Bool
 	started atomic.Bool
@@ -140,6 +151,9 @@ func (s *Statements) Plan(ctx context.Context) (*Plan, error) {
 	for i, st := range s.statements {
 		plan.Steps = append(plan.Steps, fmt.Sprintf("%d. %s", i+1, st))
 	}
+	if s.rollback != nil {
+		plan.Steps = append(plan.Steps, "after each INSERT, REPLACE, UPDATE and DELETE: its rollback SQL, from the row images of its transaction in the binary log")
+	}
 	db, err := openSide(ctx, Target, s.target, conn.Options{Timeouts: s.timeouts, MaxConns: 1, Logger: s.logger})
 	if err != nil {
 		return plan, err
@@ -149,6 +163,11 @@ func (s *Statements) Plan(ctx context.Context) (*Plan, error) {
 }
 
 func (s *Statements) check(ctx context.Context, db *sql.DB) error {
+	if s.rollback != nil {
+		if err := s.rollback.check(ctx, db, s.target, s.database); err != nil {
+			return err
+		}
+	}
 	var n int
 	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", s.database).Scan(&n)
 	object := "database " + schema.QuoteIdent(s.database)
@@ -238,6 +257,15 @@ func (s *Statements) Run(ctx context.Context, progress ProgressFunc) (*Report, e
 			report.Duration = time.Since(report.Started)
 			return report, &StatementError{Index: i, Text: shorten(text), Err: fmt.Errorf("not run: %w (statements 1 to %d ran, the target keeps their changes)", err, i)}
 		}
+		var mark *rollbackMark
+		if s.rollback != nil {
+			if mark, r.RollbackNote, err = s.rollback.before(ctx, session, text); err != nil {
+				r.Status, r.Error = StatementPending, err.Error()
+				s.setResult(r)
+				report.Duration = time.Since(report.Started)
+				return report, &StatementError{Index: i, Text: shorten(text), Err: fmt.Errorf("not run: %w", err)}
+			}
+		}
 		affected, warnings, err := s.exec(ctx, db, session, connID, text)
 		r.Duration = time.Since(r.Started)
 		r.AffectedRows, r.Warnings = affected, warnings
@@ -254,6 +282,12 @@ func (s *Statements) Run(ctx context.Context, progress ProgressFunc) (*Report, e
 			return report, &StatementError{Index: i, Text: shorten(text), Err: err}
 		}
 		r.Status = StatementSucceeded
+		if mark != nil {
+			r.GTID, r.Rollback, r.RollbackNote = s.rollback.after(ctx, session, s.target, mark, affected)
+			if r.Rollback == "" {
+				s.logger.Warn("statement has no rollback SQL", "index", i+1, "statement", label(i, text), "reason", r.RollbackNote)
+			}
+		}
 		s.setResult(r)
 		s.logger.Info("statement done", "index", i+1, "statement", label(i, text), "rows", affected, "duration", r.Duration)
 		p.TablesDone++

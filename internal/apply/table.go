@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/shiftgate/shiftgate/internal/rowchange"
@@ -170,7 +169,7 @@ func (t *table) appendRow(buf, scratch []byte, row []any) ([]byte, []byte, error
 		if n > 0 {
 			buf = append(buf, ',')
 		}
-		if buf, scratch, err = appendValue(buf, scratch, t.kinds[n], row[i]); err != nil {
+		if buf, scratch, err = rowcodec.AppendValue(buf, scratch, t.kinds[n], row[i]); err != nil {
 			return buf, scratch, t.valueErr(i, err)
 		}
 	}
@@ -192,7 +191,7 @@ func (t *table) appendKey(buf, scratch []byte, row []any) ([]byte, []byte, error
 		if row[i] == nil {
 			return buf, scratch, t.valueErr(i, fmt.Errorf("NULL in the row key"))
 		}
-		if buf, scratch, err = appendValue(buf, scratch, t.keyKinds[n], row[i]); err != nil {
+		if buf, scratch, err = rowcodec.AppendValue(buf, scratch, t.keyKinds[n], row[i]); err != nil {
 			return buf, scratch, t.valueErr(i, err)
 		}
 	}
@@ -201,37 +200,4 @@ func (t *table) appendKey(buf, scratch []byte, row []any) ([]byte, []byte, error
 
 func (t *table) valueErr(i int, err error) error {
 	return fmt.Errorf("source table %s: column %s: %w", schema.QualifiedName(t.source.Schema, t.source.Name), schema.QuoteIdent(t.shape.Columns[i]), err)
-}
-
-// appendValue appends v, a row image value (see rowchange.Change), as a
-// literal for a column of kind k. scratch is a buffer for number text.
-func appendValue(buf, scratch []byte, k rowcodec.Kind, v any) ([]byte, []byte, error) {
-	switch v := v.(type) {
-	case nil:
-		return rowcodec.AppendLiteral(buf, k, nil), scratch, nil
-	case int64:
-		scratch = strconv.AppendInt(scratch[:0], v, 10)
-	case uint64:
-		scratch = strconv.AppendUint(scratch[:0], v, 10)
-	case float32:
-		// As the double it is, not its shortest float32 text: the server
-		// parses a double and narrows it, and the shortest text of the
-		// largest FLOAT (3.4028235e+38) is above it as a double.
-		scratch = strconv.AppendFloat(scratch[:0], float64(v), 'g', -1, 64)
-	case float64:
-		scratch = strconv.AppendFloat(scratch[:0], v, 'g', -1, 64)
-	case string:
-		if v == "" {
-			return rowcodec.AppendLiteral(buf, k, []byte{}), scratch, nil
-		}
-		return rowcodec.AppendLiteral(buf, k, []byte(v)), scratch, nil
-	case []byte:
-		if v == nil {
-			v = []byte{} // an empty value, not NULL
-		}
-		return rowcodec.AppendLiteral(buf, k, v), scratch, nil
-	default:
-		return buf, scratch, fmt.Errorf("value of unsupported type %T", v)
-	}
-	return rowcodec.AppendLiteral(buf, k, scratch), scratch, nil
 }

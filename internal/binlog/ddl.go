@@ -28,7 +28,7 @@ const (
 // whose name it contains.
 func classify(schema, query string, follows func(rowchange.Table) bool, followed []rowchange.Table) (statementKind, []rowchange.Table) {
 	q := strings.TrimSpace(query)
-	word := strings.ToUpper(firstWord(q))
+	word := strings.ToUpper(FirstWord(q))
 	switch word {
 	case "BEGIN":
 		return stmtBegin, nil
@@ -108,8 +108,9 @@ func classify(schema, query string, follows func(rowchange.Table) bool, followed
 	return kind, touched
 }
 
-// firstWord is the statement's first word, after comments.
-func firstWord(q string) string {
+// FirstWord is the statement's first word (a keyword such as "UPDATE", as
+// written), after comments; "" when there is none.
+func FirstWord(q string) string {
 	for {
 		q = strings.TrimSpace(q)
 		switch {
