@@ -4,7 +4,7 @@
 
 GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-TEST_PACKAGES := mariadb-server mariadb-client chromium
+TEST_PACKAGES := mariadb-server mariadb-client chromium nats-server
 BENCH_PACKAGES := $(TEST_PACKAGES) mydumper sysbench
 BIN           := $(CURDIR)/bin
 
