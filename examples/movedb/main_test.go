@@ -218,9 +218,12 @@ func (w *writer) switchApp() {
 	w.mu.Unlock()
 }
 
+// stop ends the writer after its statement in flight: cancelling one
+// could leave it committed on the server and not counted.
 func (w *writer) stop() {
-	w.cancel()
+	w.switchApp()
 	w.wg.Wait()
+	w.cancel()
 }
 
 // watcher records what is written to it and hands out its lines.
