@@ -1,7 +1,7 @@
 // Package apply writes a change stream into a target database: an Applier
 // is the rowchange.Sink of a binlog sync or an outbox relay. It applies
-// each source transaction in one target transaction, with its stream
-// position saved in the checkpoint in that same transaction, so that every
+// source transactions in target transactions, with the stream position
+// saved in the checkpoint in the same target transaction, so that every
 // transaction is applied exactly once whatever crashes.
 //
 // # The method
@@ -67,6 +67,29 @@
 // WithCovered recognises older positions too. A transaction that only
 // advances the position (heartbeats, filtered transactions) is saved at
 // most once per WithPositionInterval, on its own.
+//
+// # Group commit
+//
+// A COMMIT and a checkpoint save per source transaction cost more round
+// trips than the few statements of a small transaction. So consecutive
+// source transactions share one target transaction, a group, with one
+// save: the position of the last (WithGroupCommit). A group commits when
+// it is full (transactions or bytes), when it is old enough (checked as
+// each transaction ends), before a DDL, and at Flush, which the stream
+// calls whenever it has delivered all it has read (rowchange.Flusher). A
+// crash or an error discards the open group whole, with its position: the
+// checkpoint still holds the last group committed, and the stream resumes
+// after it. Stats count only what is committed.
+//
+// When a transaction's changes cannot be read whole (Batches.Next fails:
+// the source connection was lost), that transaction alone is rolled back:
+// to a savepoint set before its first statement when the group holds
+// earlier transactions (only when a statement runs before its last batch
+// is read; a small transaction's statements all run after it), and the
+// group stays open. Apply then returns Next's error, and the stream
+// delivers that transaction again after it reconnects. Should the
+// rollback fail, the group is discarded and the error says so without
+// wrapping Next's, which stops the stream (rowchange.Sink).
 //
 // # Schema changes
 //

@@ -27,11 +27,14 @@ type writer struct {
 	batches map[rowchange.Table]*batch // by target table
 	order   []*batch                   // batches holding operations, first touched first
 	pending int                        // bytes the batches hold
-	key     []byte
-	key2    []byte
-	row     []byte
-	scratch []byte
-	stmt    []byte
+	// mark: set the savepoint before the next statement; marked: it is set
+	// for the transaction being applied.
+	mark, marked bool
+	key          []byte
+	key2         []byte
+	row          []byte
+	scratch      []byte
+	stmt         []byte
 }
 
 // execer is what the writer runs statements and reads table definitions
@@ -71,6 +74,7 @@ func (w *writer) reset() {
 		b.queued = false
 	}
 	w.order, w.pending, w.tx = w.order[:0], 0, nil
+	w.mark, w.marked = false, false
 }
 
 func (b *batch) clear() {
@@ -314,6 +318,12 @@ func (w *writer) insert(ctx context.Context, t *table) error {
 }
 
 func (w *writer) exec(ctx context.Context, t *table) error {
+	if w.mark {
+		if _, err := w.tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+			return fmt.Errorf("savepoint: %w", err)
+		}
+		w.mark, w.marked = false, true
+	}
 	if _, err := w.tx.ExecContext(ctx, string(w.stmt)); err != nil {
 		return fmt.Errorf("target table %s: %w", t.qname, err)
 	}

@@ -57,7 +57,9 @@ type reader struct {
 func (r *reader) batchBytes() int64 { return max(r.budget.limit/4, 1) }
 
 func (s *Stream) newReader(ctx context.Context, flavor string) (*reader, error) {
-	start := s.Position()
+	s.mu.Lock()
+	start := s.position // after the last Txn accepted: the sink holds it
+	s.mu.Unlock()
 	gset, err := gomysql.ParseGTIDSet(flavor, start)
 	if err != nil {
 		return nil, fmt.Errorf("binlog: position %q: %w", start, err)
