@@ -1,12 +1,14 @@
 package apply
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,6 +42,7 @@ type config struct {
 	groupTxns     int
 	groupDelay    time.Duration
 	groupBytes    int
+	wholeBytes    int
 }
 
 // Defaults of WithGroupCommit. A group of 100 transactions or 20 ms
@@ -212,6 +215,7 @@ type Applier struct {
 	tables map[rowchange.Table]*table // by source table
 	defs   map[rowchange.Table]*schema.TableDef
 	w      writer
+	whole  []rowchange.Change // a transaction read whole before it is written
 
 	mu        sync.Mutex
 	stats     Stats
@@ -255,7 +259,7 @@ func New(db *sql.DB, store *checkpoint.Store, name, database string, opts ...Opt
 		return nil, fmt.Errorf("apply: %w", err)
 	}
 	cfg := config{logger: slog.New(slog.DiscardHandler), posInterval: time.Second, flushBytes: 1 << 20, pendingBudget: 8 << 20,
-		groupTxns: DefaultGroupTxns, groupDelay: DefaultGroupDelay, groupBytes: groupBytes}
+		groupTxns: DefaultGroupTxns, groupDelay: DefaultGroupDelay, groupBytes: groupBytes, wholeBytes: wholeBytes}
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("apply: nil option")
@@ -325,6 +329,7 @@ func (a *Applier) start(ctx context.Context) error {
 		return fmt.Errorf("apply: stream %q: %w", a.stream, err)
 	}
 	a.conn, a.have, a.pending, a.version, a.cur = c, st != nil, false, 0, checkpoint.Stream{}
+	a.w.begin(a, c)
 	if st != nil {
 		a.cur, a.version = *st, st.Version
 		a.setPosition(st.Position, st.TxnID, st.SourceTime)
@@ -446,34 +451,69 @@ func (a *Applier) applied(tx rowchange.Txn) (bool, error) {
 // none is open) and commits the group when it is due. On an error the
 // caller discards the connection, which rolls the group back, unless keep:
 // only tx was rolled back.
+//
+// The writer's batches stay open across the transactions of a group, so
+// that the group's changes of one table become a few statements. A
+// transaction whose first batch is small is read whole before any of it
+// reaches the writer: a failed read then has nothing to undo. A larger one
+// is written as it is read, after the batches of the transactions before
+// it are executed and a savepoint is set (see rollbackTxn).
 func (a *Applier) applyChanges(ctx context.Context, tx rowchange.Txn) (keep bool, err error) {
 	if a.group.n == 0 {
 		a.group.start = time.Now()
 	}
-	a.w.begin(a, a.conn)
-	// Statements run before the last batch is read need a savepoint, so
-	// that a failed read undoes tx alone.
-	a.w.mark = a.group.n > 0
+	fail := func(err error) error {
+		return fmt.Errorf("apply: stream %q: transaction %s: %w", a.stream, txnName(tx), err)
+	}
 	rows, size := 0, 0
+	streaming := false
+	a.whole = a.whole[:0]
+	// add takes a batch: kept whole, or written.
+	add := func(changes []rowchange.Change) error {
+		n := 0
+		for i := range changes {
+			n += changes[i].Size()
+		}
+		rows, size = rows+len(changes), size+n
+		if !streaming && size < a.cfg.wholeBytes {
+			a.whole = cloneChanges(a.whole, changes)
+			return nil
+		}
+		if !streaming {
+			streaming = true
+			// The batches of the transactions before tx are executed
+			// first: a rollback to the savepoint undoes tx alone.
+			if err := a.w.flushAll(ctx); err != nil {
+				return err
+			}
+			a.w.mark, a.w.marked = a.group.n > 0, false
+			if err := a.write(ctx, a.whole); err != nil {
+				return err
+			}
+		}
+		return a.write(ctx, changes)
+	}
 	for {
 		changes, err := tx.Changes.Next(ctx)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return a.rollbackTxn(ctx, fmt.Errorf("apply: stream %q: transaction %s: read changes: %w", a.stream, txnName(tx), err))
-		}
-		for i := range changes {
-			size += changes[i].Size()
-			if err := a.w.add(ctx, &changes[i]); err != nil {
-				return false, fmt.Errorf("apply: stream %q: transaction %s: %w", a.stream, txnName(tx), err)
+			err = fail(fmt.Errorf("read changes: %w", err))
+			if !streaming {
+				return true, err // nothing of tx reached the target
 			}
+			return a.rollbackTxn(ctx, err)
 		}
-		rows += len(changes)
+		if err := add(changes); err != nil {
+			return false, fail(err)
+		}
 	}
 	a.w.mark = false
-	if err := a.w.flushAll(ctx); err != nil {
-		return false, fmt.Errorf("apply: stream %q: transaction %s: %w", a.stream, txnName(tx), err)
+	if !streaming {
+		if err := a.write(ctx, a.whole); err != nil {
+			return false, fail(err)
+		}
 	}
 	a.setCur(tx)
 	g := &a.group
@@ -481,13 +521,51 @@ func (a *Applier) applyChanges(ctx context.Context, tx rowchange.Txn) (keep bool
 	return false, a.saveIfDue(ctx)
 }
 
-// rollbackTxn undoes the transaction being applied, whose changes could
-// not be read (readErr), keeping the open group's earlier transactions:
-// keep reports that it did. The error wraps readErr only then
-// (rowchange.Sink).
+// write adds changes to the writer's batches.
+func (a *Applier) write(ctx context.Context, changes []rowchange.Change) error {
+	for i := range changes {
+		if err := a.w.add(ctx, &changes[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wholeBytes bounds the changes (Change.Size) of a transaction read whole
+// before it is written.
+const wholeBytes = 1 << 20
+
+// cloneChanges appends copies of changes to dst, to keep them past the
+// next batch (rowchange.Change).
+func cloneChanges(dst, changes []rowchange.Change) []rowchange.Change {
+	for _, c := range changes {
+		c.Before, c.After = cloneRow(c.Before), cloneRow(c.After)
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func cloneRow(row []any) []any {
+	if row == nil {
+		return nil
+	}
+	out := slices.Clone(row)
+	for i, v := range out {
+		if b, ok := v.([]byte); ok {
+			out[i] = bytes.Clone(b)
+		}
+	}
+	return out
+}
+
+// rollbackTxn undoes the transaction being written, whose changes could
+// not be read whole (readErr), keeping the open group's earlier
+// transactions: keep reports that it did. The error wraps readErr only
+// then (rowchange.Sink). The writer holds only that transaction's
+// operations (applyChanges executed the others first).
 func (a *Applier) rollbackTxn(ctx context.Context, readErr error) (keep bool, err error) {
 	marked := a.w.marked
-	a.w.reset()
+	a.w.drop()
 	switch {
 	case a.group.n == 0:
 		// Nothing accepted is open: the caller rolls everything back.
@@ -529,13 +607,16 @@ func (a *Applier) Flush(ctx context.Context) error {
 // save saves cur, the last transaction passed, and commits it with the
 // open group. On an error the caller resets.
 func (a *Applier) save(ctx context.Context) error {
+	if err := a.w.flushAll(ctx); err != nil {
+		return fmt.Errorf("apply: stream %q: %s: %w", a.stream, a.groupName(), err)
+	}
 	next := a.cur
 	next.Source, next.Version = a.source(), a.version+1
 	if err := a.store.SaveStream(ctx, a.conn, a.stream, next); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
 	if err := a.commit(ctx); err != nil {
-		return fmt.Errorf("apply: stream %q: transactions up to %s: %w", a.stream, txnName(rowchange.Txn{ID: next.TxnID, Position: next.Position}), err)
+		return fmt.Errorf("apply: stream %q: %s: %w", a.stream, a.groupName(), err)
 	}
 	a.saved(next)
 	if a.group.txns > 0 {
@@ -553,6 +634,15 @@ func (a *Applier) commit(ctx context.Context) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// groupName names the open group in messages by its last transaction.
+func (a *Applier) groupName() string {
+	last := txnName(rowchange.Txn{ID: a.cur.TxnID, Position: a.cur.Position})
+	if a.group.n > 1 {
+		return "group of transactions up to " + last
+	}
+	return "transaction " + last
 }
 
 // source is the source name to save: WithSource's, else the stored one.

@@ -16,19 +16,19 @@ import (
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 )
 
-// tally adds to e.target a table tally whose one row counts the rows
-// inserted into e.target.table by statements whose transaction committed
-// (a BEFORE INSERT trigger: an INSERT that meets a duplicate and updates
-// counts too). A transaction applied twice shows as too many inserts.
-// where filters the rows counted (an expression of NEW), "" for all.
-func (e env) tally(t testing.TB, table, where string) func() int64 {
-	body := "UPDATE tally SET n = n + 1"
-	if where != "" {
-		body = "IF " + where + " THEN " + body + "; END IF"
-	}
+// shapeL is a log table: each test transaction inserts one row of its
+// own, never changed after.
+var shapeL = &rowchange.Shape{Table: rowchange.Table{Schema: "src", Name: "l"}, Columns: []string{"id"}, Key: []int{0}}
+
+// logged adds to e.target the log table l and a table tally whose one
+// row counts the rows inserted into l by statements that committed (a
+// BEFORE INSERT trigger: an insert that meets its row and updates it
+// counts too). A transaction committed twice (in two target
+// transactions) shows as too many inserts.
+func (e env) logged(t testing.TB) func() int64 {
 	db := sandboxtest.Open(t, servers[0], e.target)
-	sandboxtest.Exec(t, db, "CREATE TABLE tally (n BIGINT NOT NULL)", "INSERT INTO tally VALUES (0)",
-		"CREATE TRIGGER count_inserts BEFORE INSERT ON "+table+" FOR EACH ROW BEGIN "+body+"; END")
+	sandboxtest.Exec(t, db, "CREATE TABLE l (id INT NOT NULL PRIMARY KEY)", "CREATE TABLE tally (n BIGINT NOT NULL)", "INSERT INTO tally VALUES (0)",
+		"CREATE TRIGGER count_inserts BEFORE INSERT ON l FOR EACH ROW UPDATE tally SET n = n + 1")
 	return func() int64 {
 		var n int64
 		require.NoError(t, db.QueryRow("SELECT n FROM tally").Scan(&n))
@@ -135,48 +135,55 @@ func (f *failing) Next(context.Context) ([]rowchange.Change, error) {
 }
 
 // TestGroupReadFailure: when the changes of the third transaction of a
-// group cannot be read whole, that transaction alone is rolled back (to
-// its savepoint when some of its statements ran, which tiny batch bounds
-// force) and Apply returns the read error; the first two commit with the
-// group later, and the third, delivered again, is applied once.
+// group cannot be read whole, that transaction alone is undone and Apply
+// returns the read error; the first two commit with the group later, and
+// the third, delivered again, is applied once. A small transaction is
+// read whole before it is written, so there is nothing to undo; a large
+// one (forced here by tiny bounds) is written as it is read, its
+// statements run, and it is rolled back to its savepoint.
 func TestGroupReadFailure(t *testing.T) {
-	for _, flushBytes := range []int{1 << 20, 100} {
-		t.Run(fmt.Sprint("flush=", flushBytes), func(t *testing.T) {
+	for _, streamed := range []bool{false, true} {
+		t.Run(fmt.Sprint("streamed=", streamed), func(t *testing.T) {
 			ctx := context.Background()
 			e := newEnv(t, tableU)
-			inserts := e.tally(t, "u", "")
+			inserts := e.logged(t)
 			a := e.applier(t, WithGroupCommit(100, time.Hour))
-			a.cfg.flushBytes = flushBytes
-			require.NoError(t, a.Apply(ctx, txn("1", ins(shapeU, int64(1), int64(1), "one"))))
-			require.NoError(t, a.Apply(ctx, txn("2", ins(shapeU, int64(2), int64(2), "two"), upd(shapeU, row(int64(1), int64(1), "one"), row(int64(1), int64(10), "one")))))
+			require.NoError(t, a.Apply(ctx, txn("1", ins(shapeL, int64(1)), ins(shapeU, int64(1), int64(1), "one"))))
+			require.NoError(t, a.Apply(ctx, txn("2", ins(shapeL, int64(2)), ins(shapeU, int64(2), int64(2), "two"), upd(shapeU, row(int64(1), int64(1), "one"), row(int64(1), int64(10), "one")))))
+			if streamed {
+				// The first two wait in the writer's batches; the third is
+				// written as it is read, each change a statement.
+				a.cfg.wholeBytes, a.cfg.flushBytes = 1, 1
+			}
 			third := [][]rowchange.Change{
-				{ins(shapeU, int64(3), int64(3), "three"), ins(shapeU, int64(4), int64(4), "four"), upd(shapeU, row(int64(2), int64(2), "two"), row(int64(2), int64(20), "two"))},
+				{ins(shapeL, int64(3)), ins(shapeU, int64(3), int64(3), "three"), ins(shapeU, int64(4), int64(4), "four"), upd(shapeU, row(int64(2), int64(2), "two"), row(int64(2), int64(20), "two"))},
 				{ins(shapeU, int64(6), int64(6), "six")},
 			}
 			lost := errors.New("source connection lost")
 			err := a.Apply(ctx, rowchange.Txn{ID: "3", Position: "3", Changes: &failing{list: third[:1], err: lost}})
 			require.ErrorIs(t, err, lost)
-			assert.Equal(t, flushBytes < 1000, status(t, a, "Com_rollback_to_savepoint") == 1, "rolled back to the savepoint")
+			assert.Equal(t, streamed, status(t, a, "Com_rollback_to_savepoint") == 1, "rolled back to the savepoint")
 			assert.Empty(t, e.rows(t, "u"))
 
 			require.NoError(t, a.Apply(ctx, rowchange.Txn{ID: "3", Position: "3", Changes: &batchList{list: third}}))
-			require.NoError(t, a.Apply(ctx, txn("4", ins(shapeU, int64(5), int64(5), "five"))))
+			require.NoError(t, a.Apply(ctx, txn("4", ins(shapeL, int64(4)), ins(shapeU, int64(5), int64(5), "five"))))
 			require.NoError(t, a.Flush(ctx))
 			assert.Equal(t, []string{"1|10|one", "2|20|two", "3|3|three", "4|4|four", "5|5|five", "6|6|six"}, e.rows(t, "u"))
+			assert.Len(t, e.rows(t, "l"), 4)
 			pos, version := e.stored(t)
 			assert.Equal(t, []any{"4", int64(1)}, []any{pos, version})
-			// 1; 2 and 1 again; 3, 4, 2 again and 6; 5.
-			assert.Equal(t, int64(8), inserts(), "rows inserted by committed statements")
-			assert.Equal(t, []any{int64(4), int64(8)}, []any{a.Stats().Txns, a.Stats().Rows})
+			assert.Equal(t, int64(4), inserts(), "log rows inserted by committed statements")
+			assert.Equal(t, []any{int64(4), int64(12)}, []any{a.Stats().Txns, a.Stats().Rows})
 		})
 	}
 }
 
 // TestGroupDiscarded: an error of the target discards the open group
-// whole, and the Applier starts again from the checkpoint; so does a read
-// failure whose rollback to the savepoint fails (the connection died), and
-// its error then does not wrap the read error, which would have the
-// stream resume after the discarded transactions.
+// whole (the statements of a group run at its commit: the error comes
+// from Flush here), and the Applier starts again from the checkpoint; so
+// does a read failure whose rollback to the savepoint fails (the
+// connection died), and its error then does not wrap the read error,
+// which would have the stream resume after the discarded transactions.
 func TestGroupDiscarded(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, tableU)
@@ -184,7 +191,9 @@ func TestGroupDiscarded(t *testing.T) {
 	require.NoError(t, a.Apply(ctx, txn("1", ins(shapeU, int64(1), int64(1), "one"))))
 	require.NoError(t, a.Flush(ctx))
 	require.NoError(t, a.Apply(ctx, txn("2", ins(shapeU, int64(2), int64(2), "two"))))
-	err := a.Apply(ctx, txn("3", ins(shapeU, int64(3), int64(1), "collides")))
+	require.NoError(t, a.Apply(ctx, txn("3", ins(shapeU, int64(3), int64(1), "collides"))))
+	err := a.Flush(ctx)
+	assert.Contains(t, err.Error(), "`"+e.target+"`.`u`")
 	var me *mysql.MySQLError
 	require.ErrorAs(t, err, &me)
 	assert.Equal(t, uint16(1062), me.Number)
@@ -196,7 +205,7 @@ func TestGroupDiscarded(t *testing.T) {
 	require.NoError(t, a.Apply(ctx, txn("2", ins(shapeU, int64(2), int64(2), "two"))))
 	var id int64
 	require.NoError(t, a.conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id))
-	a.cfg.flushBytes = 1
+	a.cfg.flushBytes, a.cfg.wholeBytes = 1, 1
 	lost := errors.New("source connection lost")
 	kill := func() { sandboxtest.Exec(t, e.db, fmt.Sprint("KILL ", id)) }
 	err = a.Apply(ctx, rowchange.Txn{ID: "3", Position: "3", Changes: &failing{list: [][]rowchange.Change{{ins(shapeU, int64(3), int64(3), "three")}}, err: lost, hook: kill}})

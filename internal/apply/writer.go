@@ -19,8 +19,9 @@ const (
 	deleteKeys     = 1000
 )
 
-// writer applies the changes of one transaction through one batch per
-// target table (see the package doc for why that order is the source's).
+// writer applies the changes of a group of transactions through one batch
+// per target table (see the package doc for why that order is the
+// source's).
 type writer struct {
 	a       *Applier
 	tx      execer                     // the Applier's connection, in the transaction
@@ -62,19 +63,26 @@ type batch struct {
 // span is a row tuple in arena; dead rows have start < 0.
 type span struct{ start, end int }
 
+// begin starts writing through tx, the Applier's connection.
 func (w *writer) begin(a *Applier, tx execer) {
-	w.reset()
+	w.drop()
 	w.a, w.tx = a, tx
 }
 
-// reset drops every pending operation.
-func (w *writer) reset() {
+// drop drops every pending operation.
+func (w *writer) drop() {
 	for _, b := range w.order {
 		b.clear()
 		b.queued = false
 	}
-	w.order, w.pending, w.tx = w.order[:0], 0, nil
+	w.order, w.pending = w.order[:0], 0
 	w.mark, w.marked = false, false
+}
+
+// reset drops every pending operation and the connection.
+func (w *writer) reset() {
+	w.drop()
+	w.tx = nil
 }
 
 func (b *batch) clear() {
