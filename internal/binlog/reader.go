@@ -463,8 +463,11 @@ func (b *budget) give(n int64) {
 	if n == 0 {
 		return
 	}
+	// Counted out before it is released: another acquire must not see it
+	// twice (the peak would pass the limit).
+	u := b.used.Add(-n)
 	b.sem.Release(n)
-	b.s.setBuffered(b.used.Add(-n), b.peak.Load())
+	b.s.setBuffered(u, b.peak.Load())
 }
 
 // drop forgets a connection's budget once it has ended.
