@@ -3,6 +3,7 @@ package binlog_test
 import (
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -87,7 +88,7 @@ func burst(db *sql.DB, first, n int) error {
 }
 
 // waitApplied waits until the Applier's committed position holds pos.
-func waitApplied(t *testing.T, a *apply.Applier, r *running, pos string) {
+func waitApplied(t testing.TB, a *apply.Applier, r *running, pos string) {
 	t.Helper()
 	for deadline := time.Now().Add(waitLimit); ; time.Sleep(20 * time.Millisecond) {
 		if contains(t, a.Stats().Position, pos) {
@@ -163,7 +164,7 @@ func TestApplierBurst(t *testing.T) {
 	if st.Txns != first+second {
 		t.Errorf("applier stats %+v: want %d transactions", st, first+second)
 	}
-	saved := loadStream(t, store)
+	saved := loadStream(t, store, "e2e")
 	if !contains(t, saved.Position, end) {
 		t.Errorf("checkpoint at %q, want %q", saved.Position, end)
 	}
@@ -195,12 +196,12 @@ func TestApplierIdleFlush(t *testing.T) {
 	if n := applied(); n != 3 {
 		t.Errorf("log rows inserted %d times, want 3", n)
 	}
-	if saved := loadStream(t, store); !contains(t, saved.Position, end) {
+	if saved := loadStream(t, store, "e2e"); !contains(t, saved.Position, end) {
 		t.Errorf("checkpoint at %q, want %q", saved.Position, end)
 	}
 }
 
-func contains(t *testing.T, have, want string) bool {
+func contains(t testing.TB, have, want string) bool {
 	t.Helper()
 	ok, err := binlog.PositionContains(binlog.MariaDB, have, want)
 	if err != nil {
@@ -209,10 +210,10 @@ func contains(t *testing.T, have, want string) bool {
 	return ok
 }
 
-// loadStream returns the checkpoint of stream "e2e".
-func loadStream(t *testing.T, store *checkpoint.Store) *checkpoint.Stream {
+// loadStream returns the checkpoint of stream name.
+func loadStream(t testing.TB, store *checkpoint.Store, name string) *checkpoint.Stream {
 	t.Helper()
-	st, err := store.LoadStream(t.Context(), sandboxtest.Open(t, servers[0], ""), "e2e")
+	st, err := store.LoadStream(t.Context(), sandboxtest.Open(t, servers[0], ""), name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,4 +221,69 @@ func loadStream(t *testing.T, store *checkpoint.Store) *checkpoint.Stream {
 		t.Fatal("no checkpoint")
 	}
 	return st
+}
+
+// BenchmarkCatchUp measures the catch-up rate (txns/s) of a stream into an
+// Applier: a backlog of b.N transactions shaped as sysbench
+// oltp_write_only's (an index update, a non-index update, a delete and an
+// insert of one id, each on one of 4 tables of 10,000 rows) is written on
+// the source first, then streamed from before it until the target holds
+// it. It compares each transaction committed alone with the default
+// groups; txns/commit is the mean group size.
+func BenchmarkCatchUp(b *testing.B) {
+	const tables, rows = 4, 10_000
+	for _, grouped := range []bool{false, true} {
+		b.Run(fmt.Sprint("grouped=", grouped), func(b *testing.B) {
+			var ddl []string
+			for i := 1; i <= tables; i++ {
+				ddl = append(ddl, fmt.Sprintf("CREATE TABLE sbtest%d (id INT NOT NULL PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL, KEY (k))", i),
+					fmt.Sprintf("INSERT INTO sbtest%d SELECT seq, seq %% 1000, REPEAT('c', 119), REPEAT('p', 59) FROM seq_1_to_%d", i, rows))
+			}
+			db, src := newDB(b, "catchup", ddl...)
+			dst := sandboxtest.NewDatabase(b, servers[0], "catchup_dst")
+			sandboxtest.Exec(b, sandboxtest.Open(b, servers[0], dst), ddl...)
+			store := checkpoint.New(sandboxtest.NewDatabase(b, servers[0], "catchup_cp"))
+			opts := []apply.Option{apply.WithoutBinlog(), apply.WithCovered(func(stored, pos string) (bool, error) { return binlog.PositionContains(binlog.MariaDB, stored, pos) })}
+			if !grouped {
+				opts = append(opts, apply.WithGroupCommit(1, 0))
+			}
+			a, err := apply.New(sandboxtest.Open(b, servers[0], ""), store, "catchup", dst, opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = a.Close() })
+			cfg := binlog.Config{Start: current(b, db)}
+			for i := 1; i <= tables; i++ {
+				cfg.Tables = append(cfg.Tables, rowchange.Table{Schema: src, Name: fmt.Sprint("sbtest", i)})
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			for range b.N {
+				tx, err := db.Begin()
+				if err != nil {
+					b.Fatal(err)
+				}
+				id := 1 + rng.IntN(rows)
+				for _, s := range []string{
+					fmt.Sprintf("UPDATE sbtest%d SET k = k + 1 WHERE id = %d", 1+rng.IntN(tables), 1+rng.IntN(rows)),
+					fmt.Sprintf("UPDATE sbtest%d SET c = '%0119d' WHERE id = %d", 1+rng.IntN(tables), rng.Int64N(1e18), 1+rng.IntN(rows)),
+					fmt.Sprintf("DELETE FROM sbtest%d WHERE id = %d", 1+id%tables, id),
+					fmt.Sprintf("INSERT INTO sbtest%d VALUES (%d, %d, '%0119d', '%059d')", 1+id%tables, id, id%1000, rng.Int64N(1e18), rng.Int64N(1e18)),
+				} {
+					if _, err := tx.Exec(s); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			end := current(b, db)
+			b.ResetTimer()
+			r := start(b, servers[0], cfg, a)
+			waitApplied(b, a, r, end)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "txns/s")
+			b.ReportMetric(float64(b.N)/float64(loadStream(b, store, "catchup").Version), "txns/commit")
+		})
+	}
 }

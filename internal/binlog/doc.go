@@ -27,8 +27,10 @@
 //     move the position: a position-only Txn at most every second, or at
 //     the next heartbeat. A sink that commits transactions in groups
 //     (rowchange.Flusher) is flushed whenever Run has handed over all it
-//     has read, so that the last transaction of a burst is committed at
-//     once; Stream.Position is what the sink made durable.
+//     has read (and nothing came for a millisecond), so that the last
+//     transaction of a burst is committed at once while a backlog is
+//     applied in full groups; Stream.Position is what the sink made
+//     durable.
 //   - When the connection is lost, Batches.Next returns an error wrapping
 //     ErrConnection, the sink rolls back that transaction (keeping those
 //     it accepted before), and Run flushes the sink and reconnects with

@@ -145,9 +145,10 @@ func (s *Stream) Stats() Stats {
 // DDL on a followed table is handled by the DDL policy.
 //
 // A sink that is a rowchange.Flusher is flushed whenever Run has handed
-// over every transaction read (its queue is empty) and before Run waits
-// for anything else: to reconnect, or to return for any reason but a sink
-// error or ctx's end (see rowchange.Sink and rowchange.Flusher).
+// over every transaction read (its queue stayed empty for flushGrace,
+// 1 ms) and before Run waits for anything else: to reconnect, or to return
+// for any reason but a sink error or ctx's end (see rowchange.Sink and
+// rowchange.Flusher).
 //
 // When the replication connection is lost (an error, or no event for
 // ReadTimeout), Batches.Next of the transaction being delivered returns an
@@ -323,6 +324,8 @@ func (s *Stream) session(ctx context.Context, sink rowchange.Sink, flavor string
 		progressed = true
 		return nil
 	}
+	grace := time.NewTimer(flushGrace)
+	defer grace.Stop()
 	for {
 		select {
 		case it := <-r.queue:
@@ -333,9 +336,24 @@ func (s *Stream) session(ctx context.Context, sink rowchange.Sink, flavor string
 		default:
 		}
 		// Everything read is handed over: the sink commits before the
-		// stream waits for the source.
-		if err := s.flush(ctx, sink); err != nil {
-			return progressed, err
+		// stream waits for the source, unless the reader hands over the
+		// next transaction within flushGrace (it was decoding it).
+		if s.unflushed(sink) {
+			grace.Reset(flushGrace)
+			select {
+			case it := <-r.queue:
+				if err := take(it); err != nil {
+					return progressed, err
+				}
+				continue
+			case <-grace.C:
+			case <-r.dead:
+			case <-ctx.Done():
+				return progressed, ctx.Err()
+			}
+			if err := s.flush(ctx, sink); err != nil {
+				return progressed, err
+			}
 		}
 		select {
 		case it := <-r.queue:
@@ -381,17 +399,30 @@ func (s *Stream) apply(ctx context.Context, sink rowchange.Sink, tx rowchange.Tx
 	return nil
 }
 
+// flushGrace is how long the queue stays empty before Run flushes the
+// sink: a reader still decoding the next transaction hands it over well
+// within it, so a backlog is applied in full groups, and an idle stream
+// makes its last transaction durable this much later.
+const flushGrace = time.Millisecond
+
+// unflushed reports a rowchange.Flusher sink that accepted transactions
+// since its last Flush.
+func (s *Stream) unflushed(sink rowchange.Sink) bool {
+	if _, ok := sink.(rowchange.Flusher); !ok {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted > 0
+}
+
 // flush flushes a rowchange.Flusher sink that accepted transactions since
 // its last Flush.
 func (s *Stream) flush(ctx context.Context, sink rowchange.Sink) error {
-	f, ok := sink.(rowchange.Flusher)
-	s.mu.Lock()
-	n := s.accepted
-	s.mu.Unlock()
-	if !ok || n == 0 {
+	if !s.unflushed(sink) {
 		return nil
 	}
-	if err := f.Flush(ctx); err != nil {
+	if err := sink.(rowchange.Flusher).Flush(ctx); err != nil {
 		return &sinkError{fmt.Errorf("binlog: sink: flush: %w", err)}
 	}
 	s.mu.Lock()

@@ -157,13 +157,15 @@ type Sink interface {
 }
 
 // Flusher is implemented by a Sink that commits several transactions
-// together (group commit). A stream delivering to a Flusher calls Flush
-// whenever it has handed over every transaction it has read and is about
-// to wait for the source (its queue is empty), so that the last
-// transaction of a burst is durable promptly; before it waits to
-// reconnect; and before Run returns, except after an error of the sink or
-// the end of its context. A stream that has not seen Flush return nil
-// treats the transactions accepted since as not durable.
+// together (group commit). A stream delivering to a Flusher calls Flush,
+// when it accepted transactions since the last Flush: whenever it has
+// handed over every transaction it has read and is about to wait for the
+// source (its queue stayed empty for a moment, so that a transaction
+// still being decoded does not end a group), so that the last transaction
+// of a burst is durable promptly; before it waits to reconnect; and before
+// it returns, except after an error of the sink or the end of its
+// context. A stream that has not seen Flush return nil treats the
+// transactions accepted since as not durable.
 type Flusher interface {
 	// Flush makes every transaction accepted so far durable, with the
 	// Position of the last, or returns an error and discards them.
