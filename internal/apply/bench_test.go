@@ -44,13 +44,13 @@ func BenchmarkApply(b *testing.B) {
 // shaped as sysbench oltp_write_only's over 4 tables of 10,000 rows: an
 // index update, a non-index update, and a delete and insert of one id,
 // each on a table drawn at random. It compares each transaction
-// committed alone with the default groups and larger ones.
+// committed alone with smaller groups and the default ones.
 func BenchmarkApplySysbench(b *testing.B) {
 	const tables, rows = 4, 10_000
 	for _, g := range []struct {
 		n     int
 		delay time.Duration
-	}{{1, 0}, {DefaultGroupTxns, DefaultGroupDelay}, {500, 50 * time.Millisecond}} {
+	}{{1, 0}, {100, 20 * time.Millisecond}, {DefaultGroupTxns, DefaultGroupDelay}} {
 		b.Run(fmt.Sprintf("group=%d,delay=%s", g.n, g.delay), func(b *testing.B) {
 			ctx := context.Background()
 			var ddl []string

@@ -228,12 +228,15 @@ func loadStream(t testing.TB, store *checkpoint.Store, name string) *checkpoint.
 // oltp_write_only's (an index update, a non-index update, a delete and an
 // insert of one id, each on one of 4 tables of 10,000 rows) is written on
 // the source first, then streamed from before it until the target holds
-// it. It compares each transaction committed alone with the default
-// groups; txns/commit is the mean group size.
+// it. It compares each transaction committed alone with smaller groups
+// and the default ones; txns/commit is the mean group size.
 func BenchmarkCatchUp(b *testing.B) {
 	const tables, rows = 4, 10_000
-	for _, grouped := range []bool{false, true} {
-		b.Run(fmt.Sprint("grouped=", grouped), func(b *testing.B) {
+	for _, g := range []struct {
+		n     int
+		delay time.Duration
+	}{{1, 0}, {100, 20 * time.Millisecond}, {apply.DefaultGroupTxns, apply.DefaultGroupDelay}} {
+		b.Run(fmt.Sprintf("group=%d,delay=%s", g.n, g.delay), func(b *testing.B) {
 			var ddl []string
 			for i := 1; i <= tables; i++ {
 				ddl = append(ddl, fmt.Sprintf("CREATE TABLE sbtest%d (id INT NOT NULL PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL, KEY (k))", i),
@@ -243,11 +246,8 @@ func BenchmarkCatchUp(b *testing.B) {
 			dst := sandboxtest.NewDatabase(b, servers[0], "catchup_dst")
 			sandboxtest.Exec(b, sandboxtest.Open(b, servers[0], dst), ddl...)
 			store := checkpoint.New(sandboxtest.NewDatabase(b, servers[0], "catchup_cp"))
-			opts := []apply.Option{apply.WithoutBinlog(), apply.WithCovered(func(stored, pos string) (bool, error) { return binlog.PositionContains(binlog.MariaDB, stored, pos) })}
-			if !grouped {
-				opts = append(opts, apply.WithGroupCommit(1, 0))
-			}
-			a, err := apply.New(sandboxtest.Open(b, servers[0], ""), store, "catchup", dst, opts...)
+			a, err := apply.New(sandboxtest.Open(b, servers[0], ""), store, "catchup", dst, apply.WithoutBinlog(), apply.WithGroupCommit(g.n, g.delay),
+				apply.WithCovered(func(stored, pos string) (bool, error) { return binlog.PositionContains(binlog.MariaDB, stored, pos) }))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -140,7 +140,8 @@ type Txn struct {
 // durable is where a new stream resumes (its checkpoint).
 //
 // The stream calls Apply and Flush from one goroutine, in commit order.
-// After Apply or Flush returns an error the stream stops, and the sink
+// After Apply or Flush returns an error (which may concern any
+// transaction accepted and not durable) the stream stops, and the sink
 // discards what it accepted and had not made durable; with one exception:
 // when tx.Changes.Next fails (the source connection was lost mid
 // transaction), a sink that rolls back that transaction only, keeping the
@@ -158,7 +159,7 @@ type Sink interface {
 
 // Flusher is implemented by a Sink that commits several transactions
 // together (group commit). A stream delivering to a Flusher calls Flush,
-// when it accepted transactions since the last Flush: whenever it has
+// if the sink accepted transactions since its last Flush: whenever it has
 // handed over every transaction it has read and is about to wait for the
 // source (its queue stayed empty for a moment, so that a transaction
 // still being decoded does not end a group), so that the last transaction
