@@ -1,7 +1,7 @@
 // Package apply writes a change stream into a target database: an Applier
 // is the rowchange.Sink of a binlog sync or an outbox relay. It applies
-// each source transaction in one target transaction, with its stream
-// position saved in the checkpoint in that same transaction, so that every
+// source transactions in target transactions, with the stream position
+// saved in the checkpoint in the same target transaction, so that every
 // transaction is applied exactly once whatever crashes.
 //
 // # The method
@@ -35,8 +35,7 @@
 //   - a delete of a key whose insert is pending in the batch cancels that
 //     insert (the row never reaches the target) and stays in the delete
 //     set for the row the target may hold from before the batch; so a row
-//     changed many times in one transaction is written once, as its last
-//     image;
+//     changed many times in one batch is written once, as its last image;
 //   - the inserts run in source order, and InnoDB checks unique keys row
 //     by row as the source did, so an insert that succeeded on the source
 //     succeeds here: a swap of unique values (A takes B's value, B takes
@@ -52,8 +51,11 @@
 // Tables do not interact (the session runs with foreign_key_checks=0, as
 // the source's row events already hold what cascades did), so each table
 // has its own batch, executed when it grows past a size bound (a
-// transaction of any size is applied in bounded memory) and at the end of
-// the transaction. Keys are matched by their encoded values: a source
+// transaction of any size is applied in bounded memory) and at the
+// commit. The reasons hold for any sequence of changes in source order,
+// so batches span the source transactions of a group (see Group commit):
+// the group's changes of one table become a few statements. Keys are
+// matched by their encoded values: a source
 // gives the key of a row as the row holds it (the binlog does), so that a
 // later change of the row finds the pending one.
 //
@@ -67,6 +69,34 @@
 // WithCovered recognises older positions too. A transaction that only
 // advances the position (heartbeats, filtered transactions) is saved at
 // most once per WithPositionInterval, on its own.
+//
+// # Group commit
+//
+// A COMMIT, a checkpoint save and a few statements per source transaction
+// cost more round trips than anything else in a stream of small
+// transactions. So consecutive source transactions share one target
+// transaction, a group, with one save: the position of the last
+// (WithGroupCommit); and the batches of each table span the group. A
+// group commits when it is full (transactions or bytes), when it is old
+// enough (checked as each transaction ends), before a DDL, and at Flush,
+// which the stream calls whenever it has delivered all it has read
+// (rowchange.Flusher). A crash or an error discards the open group whole,
+// with its position: the checkpoint still holds the last group committed,
+// and the stream resumes after it. Stats count only what is committed. As
+// a group's statements run at its commit, an error of the target (a
+// duplicate key) may come from Flush or from the Apply of a later
+// transaction; it names the table and the group's last transaction.
+//
+// When a transaction's changes cannot be read whole (Batches.Next fails:
+// the source connection was lost), that transaction alone is undone and
+// the group stays open: a transaction whose changes are small (under
+// 1 MiB) is read whole, copied, before any of it is written, so there is
+// nothing to undo; a larger one is written as it is read, after the
+// batches of the transactions before it are executed and a savepoint is
+// set, and is rolled back to it. Apply then returns Next's error, and the
+// stream delivers that transaction again after it reconnects. Should the
+// rollback fail, the group is discarded and the error says so without
+// wrapping Next's, which stops the stream (rowchange.Sink).
 //
 // # Schema changes
 //

@@ -79,9 +79,10 @@ func newEnv(t testing.TB, tables ...string) env {
 }
 
 // applier returns an Applier of stream "s" into e.target, closed when the
-// test ends.
+// test ends. It commits each transaction alone unless opts choose
+// WithGroupCommit.
 func (e env) applier(t testing.TB, opts ...Option) *Applier {
-	a, err := New(e.db, e.store, "s", e.target, opts...)
+	a, err := New(e.db, e.store, "s", e.target, append([]Option{WithGroupCommit(1, 0)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.Close() })
 	return a

@@ -2,10 +2,12 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -135,14 +137,25 @@ func (m *model) want() []string {
 // a secondary unique key (delete and insert) and one without (ON DUPLICATE
 // KEY UPDATE), split in random batches, and checks the target against the
 // source's model after each transaction. It runs with the default batch
-// bounds and with tiny ones, so that batches are executed at every point.
+// bounds and with tiny ones, so that batches are executed at every point;
+// and with each transaction committed alone, or in groups flushed at
+// random points (where the target is checked), some transactions read in
+// part first (their read fails) and delivered again whole.
 func TestRandomChanges(t *testing.T) {
-	for _, flushBytes := range []int{1 << 20, 200} {
-		t.Run(fmt.Sprint("flush=", flushBytes), func(t *testing.T) {
+	for _, c := range []struct {
+		flushBytes int
+		grouped    bool
+	}{{1 << 20, false}, {200, false}, {1 << 20, true}, {200, true}} {
+		t.Run(fmt.Sprintf("flush=%d,grouped=%t", c.flushBytes, c.grouped), func(t *testing.T) {
 			ctx := context.Background()
 			e := newEnv(t, tableU, "p (id INT NOT NULL PRIMARY KEY, u INT NULL, v VARCHAR(20) NOT NULL, KEY (u))")
-			a := e.applier(t)
-			a.cfg.flushBytes = flushBytes
+			var opts []Option
+			if c.grouped {
+				opts = append(opts, WithGroupCommit(100, time.Hour))
+			}
+			a := e.applier(t, opts...)
+			a.cfg.flushBytes = c.flushBytes
+			lost := errors.New("source connection lost")
 			seed := rand.Uint64()
 			t.Logf("seed %d", seed)
 			rng := rand.New(rand.NewPCG(seed, 1))
@@ -166,7 +179,17 @@ func TestRandomChanges(t *testing.T) {
 					all = all[n:]
 				}
 				pos := fmt.Sprint(txn)
+				if c.grouped && len(list) > 1 && rng.IntN(4) == 0 {
+					part := &failing{list: list[:1+rng.IntN(len(list)-1)], err: lost}
+					require.ErrorIs(t, a.Apply(ctx, rowchange.Txn{ID: pos, Position: pos, Changes: part}), lost, "transaction %d read in part", txn)
+				}
 				require.NoError(t, a.Apply(ctx, rowchange.Txn{ID: pos, Position: pos, Changes: &batchList{list: list}}), "transaction %d", txn)
+				if c.grouped {
+					if txn < 60 && rng.IntN(4) != 0 {
+						continue
+					}
+					require.NoError(t, a.Flush(ctx))
+				}
 				if !assert.Equal(t, mu.want(), e.rows(t, "u"), "table u after transaction %d", txn) ||
 					!assert.Equal(t, mp.want(), e.rows(t, "p"), "table p after transaction %d", txn) {
 					return

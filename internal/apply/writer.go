@@ -19,19 +19,23 @@ const (
 	deleteKeys     = 1000
 )
 
-// writer applies the changes of one transaction through one batch per
-// target table (see the package doc for why that order is the source's).
+// writer applies the changes of a group of transactions through one batch
+// per target table (see the package doc for why that order is the
+// source's).
 type writer struct {
 	a       *Applier
 	tx      execer                     // the Applier's connection, in the transaction
 	batches map[rowchange.Table]*batch // by target table
 	order   []*batch                   // batches holding operations, first touched first
 	pending int                        // bytes the batches hold
-	key     []byte
-	key2    []byte
-	row     []byte
-	scratch []byte
-	stmt    []byte
+	// mark: set the savepoint before the next statement; marked: it is set
+	// for the transaction being applied.
+	mark, marked bool
+	key          []byte
+	key2         []byte
+	row          []byte
+	scratch      []byte
+	stmt         []byte
 }
 
 // execer is what the writer runs statements and reads table definitions
@@ -59,18 +63,26 @@ type batch struct {
 // span is a row tuple in arena; dead rows have start < 0.
 type span struct{ start, end int }
 
+// begin starts writing through tx, the Applier's connection.
 func (w *writer) begin(a *Applier, tx execer) {
-	w.reset()
+	w.drop()
 	w.a, w.tx = a, tx
 }
 
-// reset drops every pending operation.
-func (w *writer) reset() {
+// drop drops every pending operation.
+func (w *writer) drop() {
 	for _, b := range w.order {
 		b.clear()
 		b.queued = false
 	}
-	w.order, w.pending, w.tx = w.order[:0], 0, nil
+	w.order, w.pending = w.order[:0], 0
+	w.mark, w.marked = false, false
+}
+
+// reset drops every pending operation and the connection.
+func (w *writer) reset() {
+	w.drop()
+	w.tx = nil
 }
 
 func (b *batch) clear() {
@@ -314,6 +326,12 @@ func (w *writer) insert(ctx context.Context, t *table) error {
 }
 
 func (w *writer) exec(ctx context.Context, t *table) error {
+	if w.mark {
+		if _, err := w.tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+			return fmt.Errorf("savepoint: %w", err)
+		}
+		w.mark, w.marked = false, true
+	}
 	if _, err := w.tx.ExecContext(ctx, string(w.stmt)); err != nil {
 		return fmt.Errorf("target table %s: %w", t.qname, err)
 	}

@@ -3,10 +3,13 @@ package binlog
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/shiftgate/shiftgate/internal/rowchange"
 )
 
 // TestClassify: errors of the replication connection are retried (a lost
@@ -31,4 +34,25 @@ func TestClassify(t *testing.T) {
 			t.Errorf("classify(%v) = %v; want retry %v, %v", c.err, got, c.retry, c.want)
 		}
 	}
+}
+
+// TestClassifyConcurrent: streams classify statements concurrently
+// through the shared parser pool; each reads the tables of its own
+// statement (run with -race).
+func TestClassifyConcurrent(t *testing.T) {
+	follows := func(rowchange.Table) bool { return true }
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				name := fmt.Sprintf("t%d_%d", g, i)
+				kind, tables := classify("db", "ALTER TABLE "+name+" ADD COLUMN c INT", follows, nil)
+				if kind != stmtDDL || len(tables) != 1 || tables[0] != (rowchange.Table{Schema: "db", Name: name}) {
+					t.Errorf("classify(ALTER TABLE %s) = %v, %v", name, kind, tables)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -43,8 +43,9 @@ func classify(schema, query string, follows func(rowchange.Table) bool, followed
 		return stmtOther, nil
 	}
 	box := parserPool.Get().(*parser.Parser)
+	// The statements live in the parser's memory until its next Parse.
+	defer parserPool.Put(box)
 	stmts, _, err := box.Parse(q, "", "")
-	parserPool.Put(box)
 	if err != nil || len(stmts) != 1 {
 		switch word {
 		case "CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE":

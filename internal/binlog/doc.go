@@ -25,10 +25,16 @@
 //     is the GTID position after the transaction; a stream created with it
 //     as Start resumes right after it. Transactions of other tables only
 //     move the position: a position-only Txn at most every second, or at
-//     the next heartbeat.
+//     the next heartbeat. A sink that commits transactions in groups
+//     (rowchange.Flusher) is flushed whenever Run has handed over all it
+//     has read (and nothing came for a millisecond), so that the last
+//     transaction of a burst is committed at once while a backlog is
+//     applied in full groups; Stream.Position is what the sink made
+//     durable.
 //   - When the connection is lost, Batches.Next returns an error wrapping
-//     ErrConnection, the sink rolls back, and Run reconnects with backoff
-//     from the position of the last transaction applied.
+//     ErrConnection, the sink rolls back that transaction (keeping those
+//     it accepted before), and Run flushes the sink and reconnects with
+//     backoff from the position of the last transaction accepted.
 //   - Schema changes on followed tables follow the DDL policy: stop
 //     (a *DDLError), skip, or apply (a Txn with DDL set).
 //

@@ -129,7 +129,7 @@ type running struct {
 }
 
 // start runs a stream of cfg (DSN and ServerID filled in) into sink.
-func start(t *testing.T, srv *sandbox.Server, cfg binlog.Config, sink rowchange.Sink) *running {
+func start(t testing.TB, srv *sandbox.Server, cfg binlog.Config, sink rowchange.Sink) *running {
 	t.Helper()
 	if cfg.DSN == "" {
 		cfg.DSN = srv.DSN("")
@@ -155,7 +155,7 @@ func start(t *testing.T, srv *sandbox.Server, cfg binlog.Config, sink rowchange.
 }
 
 // current is the server's GTID position now.
-func current(t *testing.T, db *sql.DB) string {
+func current(t testing.TB, db *sql.DB) string {
 	t.Helper()
 	pos, err := binlog.CurrentPosition(t.Context(), db, binlog.MariaDB)
 	if err != nil {
@@ -202,7 +202,7 @@ func (r *running) waitEnd(t *testing.T) error {
 }
 
 // newDB creates a database on servers[0] and returns a pool on it.
-func newDB(t *testing.T, prefix string, stmts ...string) (*sql.DB, string) {
+func newDB(t testing.TB, prefix string, stmts ...string) (*sql.DB, string) {
 	t.Helper()
 	name := sandboxtest.NewDatabase(t, servers[0], prefix)
 	db := sandboxtest.Open(t, servers[0], name)

@@ -57,7 +57,9 @@ type reader struct {
 func (r *reader) batchBytes() int64 { return max(r.budget.limit/4, 1) }
 
 func (s *Stream) newReader(ctx context.Context, flavor string) (*reader, error) {
-	start := s.Position()
+	s.mu.Lock()
+	start := s.position // after the last Txn accepted: the sink holds it
+	s.mu.Unlock()
 	gset, err := gomysql.ParseGTIDSet(flavor, start)
 	if err != nil {
 		return nil, fmt.Errorf("binlog: position %q: %w", start, err)
@@ -461,8 +463,11 @@ func (b *budget) give(n int64) {
 	if n == 0 {
 		return
 	}
+	// Counted out before it is released: another acquire must not see it
+	// twice (the peak would pass the limit).
+	u := b.used.Add(-n)
 	b.sem.Release(n)
-	b.s.setBuffered(b.used.Add(-n), b.peak.Load())
+	b.s.setBuffered(u, b.peak.Load())
 }
 
 // drop forgets a connection's budget once it has ended.

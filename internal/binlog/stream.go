@@ -32,27 +32,34 @@ type Stream struct {
 
 	running atomic.Bool
 
-	mu       sync.Mutex
-	position string // after the last Txn whose Apply returned nil
-	stats    Stats
-	pending  []time.Time // source times of Txns handed to the sink, not yet applied
-	runStart time.Time   // first unfollowed transaction not yet covered by a delivered position
+	mu sync.Mutex
+	// position is after the last Txn the sink accepted (Apply returned
+	// nil): where a reconnect resumes. durable is after the last Txn the
+	// sink made durable (for a rowchange.Flusher, at its last Flush): where
+	// the next Run resumes.
+	position, durable string
+	stats             Stats
+	pending           []time.Time // source times of Txns handed to the sink, not yet durable
+	accepted          int         // of pending, the first ones accepted
+	acceptedTime      time.Time   // source time of the last one accepted
+	runStart          time.Time   // first unfollowed transaction not yet covered by a delivered position
 }
 
 // Stats are the stream's counters, for lag reports.
 type Stats struct {
-	// Position is the position after the last transaction applied
-	// (Apply returned nil), or the start position.
+	// Position is Stream.Position: after the last transaction the sink
+	// made durable, or the start position.
 	Position string
 	// LastCommit is the source commit time of that transaction.
 	LastCommit time.Time
 	// Behind is how long ago the source committed the oldest transaction
-	// read and not yet applied; 0 when every transaction read is applied.
+	// read and not yet durable; 0 when every transaction read is durable.
 	// Whether the stream has read all the source logged is for
 	// CurrentPosition to tell.
 	Behind time.Duration
-	// Applied counts transactions applied (position-only ones included),
-	// Changes the row changes delivered, Events the binlog events read.
+	// Applied counts transactions the sink accepted (position-only ones
+	// included), Changes the row changes delivered, Events the binlog
+	// events read.
 	Applied, Changes, Events uint64
 	// Buffered is the budget in use now (bytes of changes read and not yet
 	// released by the sink); PeakBuffered its highest value.
@@ -83,7 +90,7 @@ func New(cfg Config) (*Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("binlog: source address %q: bad port", dsn.Addr)
 	}
-	s := &Stream{cfg: cfg, dsn: dsn, host: host, port: uint16(port), follow: map[rowchange.Table]bool{}, position: cfg.Start}
+	s := &Stream{cfg: cfg, dsn: dsn, host: host, port: uint16(port), follow: map[rowchange.Table]bool{}, position: cfg.Start, durable: cfg.Start}
 	for _, t := range cfg.Tables {
 		s.follow[t] = true
 	}
@@ -105,12 +112,13 @@ func (s *Stream) Check(ctx context.Context) (Source, error) {
 	return Check(ctx, db, s.Server(), s.Position())
 }
 
-// Position is where a restarted stream would resume: after the last
-// transaction whose Apply returned nil.
+// Position is where the next Run resumes: after the last transaction the
+// sink made durable (Apply returned nil; for a rowchange.Flusher, Flush
+// returned nil after it).
 func (s *Stream) Position() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.position
+	return s.durable
 }
 
 // Stats returns the counters now.
@@ -118,7 +126,7 @@ func (s *Stream) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
-	st.Position = s.position
+	st.Position = s.durable
 	oldest := s.runStart
 	if len(s.pending) > 0 && (oldest.IsZero() || s.pending[0].Before(oldest)) {
 		oldest = s.pending[0]
@@ -136,20 +144,31 @@ func (s *Stream) Stats() Stats {
 // while only other tables change, a position-only Txn (Changes nil). A
 // DDL on a followed table is handled by the DDL policy.
 //
+// A sink that is a rowchange.Flusher is flushed whenever Run has handed
+// over every transaction read (its queue stayed empty for flushGrace,
+// 1 ms) and before Run waits for anything else: to reconnect, or to return
+// for any reason but a sink error or ctx's end (see rowchange.Sink and
+// rowchange.Flusher).
+//
 // When the replication connection is lost (an error, or no event for
 // ReadTimeout), Batches.Next of the transaction being delivered returns an
-// error wrapping ErrConnection; the sink returns it (wrapped or not) and
-// Run reconnects, after a backoff, from the position of the last Txn whose
-// Apply returned nil, so that nothing is applied twice and nothing is
-// skipped. Any other error the sink returns stops Run, which returns it
-// wrapped. Run returns ctx's error when ctx ends, ErrPurged when the
-// source no longer has the position's binary log (it never restarts from
-// elsewhere), and a *DDLError under DDLStop.
+// error wrapping ErrConnection; the sink returns it wrapped, keeping what
+// it accepted before, and Run flushes it and reconnects, after a backoff,
+// from the position of the last Txn whose Apply returned nil, so that
+// nothing is applied twice and nothing is skipped. Any other error the
+// sink's Apply or Flush returns stops Run, which returns it wrapped. Run
+// returns ctx's error when ctx ends, ErrPurged when the source no longer
+// has the position's binary log (it never restarts from elsewhere), and a
+// *DDLError under DDLStop. A Run after one that ended resumes from
+// Position: what the sink made durable.
 func (s *Stream) Run(ctx context.Context, sink rowchange.Sink) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("binlog: Run is already running")
 	}
 	defer s.running.Store(false)
+	s.mu.Lock()
+	s.position, s.pending, s.accepted = s.durable, nil, 0
+	s.mu.Unlock()
 	src, err := s.Check(ctx)
 	if err != nil {
 		return err
@@ -162,6 +181,13 @@ func (s *Stream) Run(ctx context.Context, sink rowchange.Sink) error {
 		progressed, err := s.session(ctx, sink, src.Flavor)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		var se *sinkError
+		if errors.As(err, &se) {
+			return err
+		}
+		if ferr := s.flush(ctx, sink); ferr != nil {
+			return ferr
 		}
 		var ce *connError
 		if !errors.As(err, &ce) {
@@ -199,6 +225,13 @@ func (e *connError) Error() string {
 }
 
 func (e *connError) Unwrap() []error { return []error{ErrConnection, e.err} }
+
+// sinkError is an error of the sink's Apply or Flush: Run stops.
+type sinkError struct{ err error }
+
+func (e *sinkError) Error() string { return e.err.Error() }
+
+func (e *sinkError) Unwrap() error { return e.err }
 
 // classify turns an error of the replication connection into what Run
 // does with it: retry (a *connError) or stop.
@@ -291,7 +324,37 @@ func (s *Stream) session(ctx context.Context, sink rowchange.Sink, flavor string
 		progressed = true
 		return nil
 	}
+	grace := time.NewTimer(flushGrace)
+	defer grace.Stop()
 	for {
+		select {
+		case it := <-r.queue:
+			if err := take(it); err != nil {
+				return progressed, err
+			}
+			continue
+		default:
+		}
+		// Everything read is handed over: the sink commits before the
+		// stream waits for the source, unless the reader hands over the
+		// next transaction within flushGrace (it was decoding it).
+		if s.unflushed(sink) {
+			grace.Reset(flushGrace)
+			select {
+			case it := <-r.queue:
+				if err := take(it); err != nil {
+					return progressed, err
+				}
+				continue
+			case <-grace.C:
+			case <-r.dead:
+			case <-ctx.Done():
+				return progressed, ctx.Err()
+			}
+			if err := s.flush(ctx, sink); err != nil {
+				return progressed, err
+			}
+		}
 		select {
 		case it := <-r.queue:
 			if err := take(it); err != nil {
@@ -319,20 +382,64 @@ func (s *Stream) session(ctx context.Context, sink rowchange.Sink, flavor string
 // apply hands one transaction to the sink and records its position.
 func (s *Stream) apply(ctx context.Context, sink rowchange.Sink, tx rowchange.Txn) error {
 	if err := sink.Apply(ctx, tx); err != nil {
-		return fmt.Errorf("binlog: sink: transaction %s: %w", tx.ID, err)
+		return &sinkError{fmt.Errorf("binlog: sink: transaction %s: %w", tx.ID, err)}
 	}
 	if b, ok := tx.Changes.(*batches); ok && !b.eof {
-		return fmt.Errorf("binlog: sink: transaction %s: Apply returned before reading the changes to io.EOF", tx.ID)
+		return &sinkError{fmt.Errorf("binlog: sink: transaction %s: Apply returned before reading the changes to io.EOF", tx.ID)}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.position = tx.Position
 	s.stats.Applied++
-	s.stats.LastCommit = tx.Time
-	if len(s.pending) > 0 {
-		s.pending = s.pending[1:]
+	s.accepted++
+	s.acceptedTime = tx.Time
+	if _, ok := sink.(rowchange.Flusher); !ok {
+		s.madeDurable()
 	}
 	return nil
+}
+
+// flushGrace is how long the queue stays empty before Run flushes the
+// sink: a reader still decoding the next transaction hands it over well
+// within it, so a backlog is applied in full groups, and an idle stream
+// makes its last transaction durable this much later.
+const flushGrace = time.Millisecond
+
+// unflushed reports a rowchange.Flusher sink that accepted transactions
+// since its last Flush.
+func (s *Stream) unflushed(sink rowchange.Sink) bool {
+	if _, ok := sink.(rowchange.Flusher); !ok {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted > 0
+}
+
+// flush flushes a rowchange.Flusher sink that accepted transactions since
+// its last Flush.
+func (s *Stream) flush(ctx context.Context, sink rowchange.Sink) error {
+	if !s.unflushed(sink) {
+		return nil
+	}
+	if err := sink.(rowchange.Flusher).Flush(ctx); err != nil {
+		return &sinkError{fmt.Errorf("binlog: sink: flush: %w", err)}
+	}
+	s.mu.Lock()
+	s.madeDurable()
+	s.mu.Unlock()
+	return nil
+}
+
+// madeDurable records the transactions accepted as durable; s.mu held.
+func (s *Stream) madeDurable() {
+	if s.accepted == 0 {
+		return
+	}
+	s.durable = s.position
+	s.stats.LastCommit = s.acceptedTime
+	s.pending = s.pending[min(s.accepted, len(s.pending)):]
+	s.accepted = 0
 }
 
 // handed records a Txn of source time t handed to Run's queue, for
@@ -356,11 +463,12 @@ func (s *Stream) unfollowed(t time.Time) {
 	}
 }
 
-// resetPending forgets what a lost connection had read.
+// resetPending forgets what a lost connection had read and the sink has
+// not accepted.
 func (s *Stream) resetPending() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pending, s.runStart = nil, time.Time{}
+	s.pending, s.runStart = s.pending[:min(s.accepted, len(s.pending))], time.Time{}
 }
 
 func (s *Stream) countEvent() {

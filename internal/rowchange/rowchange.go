@@ -133,12 +133,42 @@ type Txn struct {
 }
 
 // Sink consumes a change stream.
+//
+// Apply returning nil accepts the transaction: a plain Sink has made it
+// durable; a Flusher may hold it uncommitted until its next Flush that
+// returns nil (or commit it earlier, as it chooses). What a sink has made
+// durable is where a new stream resumes (its checkpoint).
+//
+// The stream calls Apply and Flush from one goroutine, in commit order.
+// After Apply or Flush returns an error (which may concern any
+// transaction accepted and not durable) the stream stops, and the sink
+// discards what it accepted and had not made durable; with one exception:
+// when tx.Changes.Next fails (the source connection was lost mid
+// transaction), a sink that rolls back that transaction only, keeping the
+// ones it accepted before, returns Next's error (wrapped, so that
+// errors.Is matches it); the stream then reconnects and delivers again
+// every transaction after the last one accepted. A sink that could not
+// keep them returns an error that does not wrap Next's, and the stream
+// stops.
 type Sink interface {
 	// Apply applies one transaction: all of its changes and its Position
 	// in one target transaction, or nothing. It reads tx.Changes to
-	// io.EOF before committing. The stream calls it from one goroutine, in
-	// commit order, and after an error returned by Apply it stops; after
-	// the stream reconnects it delivers again every transaction whose
-	// Apply did not return nil.
+	// io.EOF before returning nil.
 	Apply(ctx context.Context, tx Txn) error
+}
+
+// Flusher is implemented by a Sink that commits several transactions
+// together (group commit). A stream delivering to a Flusher calls Flush,
+// if the sink accepted transactions since its last Flush: whenever it has
+// handed over every transaction it has read and is about to wait for the
+// source (its queue stayed empty for a moment, so that a transaction
+// still being decoded does not end a group), so that the last transaction
+// of a burst is durable promptly; before it waits to reconnect; and before
+// it returns, except after an error of the sink or the end of its
+// context. A stream that has not seen Flush return nil treats the
+// transactions accepted since as not durable.
+type Flusher interface {
+	// Flush makes every transaction accepted so far durable, with the
+	// Position of the last, or returns an error and discards them.
+	Flush(ctx context.Context) error
 }
