@@ -146,12 +146,23 @@ func (d *Direct) Deliver(ctx context.Context, bucket int, entries []Entry) error
 		Time:     last.Created,
 		Changes:  &oneBatch{changes: changes},
 	}
-	err := bs.sink.Apply(ctx, txn)
+	// Delivered means durable: a sink that groups transactions (the
+	// applier) commits at Flush.
+	deliver := func() error {
+		if err := bs.sink.Apply(ctx, txn); err != nil {
+			return err
+		}
+		if f, ok := bs.sink.(rowchange.Flusher); ok {
+			return f.Flush(ctx)
+		}
+		return nil
+	}
+	err := deliver()
 	if errors.Is(err, checkpoint.ErrStreamMoved) {
 		// Another relay delivered the bucket since this sink last did: the
 		// sink reads the bucket's position again and applies (or skips).
 		txn.Changes = &oneBatch{changes: changes}
-		err = bs.sink.Apply(ctx, txn)
+		err = deliver()
 	}
 	if err != nil {
 		return classify(err)
