@@ -21,6 +21,11 @@ import (
 // the cutover's wait for the last position.
 const syncHeartbeat = 250 * time.Millisecond
 
+// syncBudget bounds the bytes of row changes read from the source and not
+// yet applied. With Go's heap growing to twice what is live, it keeps a
+// sync under 128 MiB of resident memory whatever the transaction size.
+const syncBudget = 32 << 20
+
 // syncFacts is what the dry run learned that Run needs.
 type syncFacts struct {
 	flavor string

@@ -200,7 +200,7 @@ func (r *syncRun) newStream(start string) (*binlog.Stream, error) {
 	}
 	return binlog.New(binlog.Config{
 		DSN: s.source.FormatDSN(), ServerID: s.cfg.serverID, Tables: tables, Start: start,
-		DDL: s.cfg.ddl.binlogPolicy(), Heartbeat: syncHeartbeat, Logger: s.logger(),
+		DDL: s.cfg.ddl.binlogPolicy(), Heartbeat: syncHeartbeat, Budget: syncBudget, Logger: s.logger(),
 	})
 }
 

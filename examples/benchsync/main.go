@@ -164,9 +164,13 @@ func run(ctx context.Context, cfg config) error {
 		cfg.steady, samples, p50.Round(time.Millisecond), p99.Round(time.Millisecond), maxLagP99, verdict(p99 < maxLagP99))
 	fmt.Printf("peak RSS of this process during a %d-row transaction: %.1f MiB (goal < %d MiB: %s)\n",
 		cfg.bigRows, float64(peak)/mib, maxPeakRSS/mib, verdict(peak < maxPeakRSS))
-	fmt.Printf("cutover under load (%s): write pause %s (catch-up %s, verify %s), probe's longest stall %s, sysbench errors %d (goal pause < %s: %s)\n",
+	sysbenchEnd := fmt.Sprintf("sysbench errors %d", cut.sysbenchErrors)
+	if cut.sysbenchFailed != "" {
+		sysbenchEnd = fmt.Sprintf("sysbench ended with %q after %d of its sessions queued behind the lock were killed at the switch", cut.sysbenchFailed, cut.report.KilledSessions)
+	}
+	fmt.Printf("cutover under load (%s): write pause %s (catch-up %s, verify %s), probe's longest stall %s, %s (goal pause < %s: %s)\n",
 		cut.report.Method, cut.report.Pause.Round(time.Millisecond), cut.report.CatchUp.Round(time.Millisecond), cut.report.Verify.Round(time.Millisecond),
-		cut.stall.Round(time.Millisecond), cut.sysbenchErrors, maxPause, verdict(cut.report.Pause < maxPause))
+		cut.stall.Round(time.Millisecond), sysbenchEnd, maxPause, verdict(cut.report.Pause < maxPause))
 	return nil
 }
 
@@ -444,7 +448,7 @@ func (b *bench) steadyLag(ctx context.Context) (p50, p99 time.Duration, n int, e
 // follows and returns this process's peak RSS meanwhile.
 func (b *bench) bigTransaction(ctx context.Context) (int64, error) {
 	logf("memory: one transaction of %d rows", b.cfg.bigRows)
-	if _, err := b.srcDB.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s.big SELECT seq, REPEAT('x', 150) FROM seq_1_to_%d", database, b.cfg.bigRows)); err != nil {
+	if _, err := b.srcDB.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s.big SELECT seq, REPEAT('x', 150) FROM %s.seq_1_to_%d", database, database, b.cfg.bigRows)); err != nil {
 		return 0, err
 	}
 	var peak int64
@@ -479,6 +483,7 @@ type cutoverResult struct {
 	report         *migrate.CutoverReport
 	stall          time.Duration
 	sysbenchErrors int64
+	sysbenchFailed string // how sysbench ended when it did not finish
 }
 
 // cutover cuts over while sysbench and a probe write: the probe writes the
@@ -541,11 +546,13 @@ func (b *bench) cutover(ctx context.Context) (cutoverResult, error) {
 		return err
 	})
 	res.sysbenchErrors = stats.errors
+	res.sysbenchFailed = stats.failed
 	return res, err
 }
 
 type sysbenchStats struct {
 	transactions, errors int64
+	failed               string
 }
 
 var (
@@ -580,6 +587,10 @@ func (b *bench) sysbench(ctx context.Context, command string, d time.Duration, i
 		}
 	}
 	if err != nil && ctx.Err() == nil {
+		if ignoreErrors { // writing through a cutover: report how it ended
+			st.failed = err.Error()
+			return st, nil
+		}
 		return st, fmt.Errorf("sysbench %s: %w: %s", command, err, lastLines(string(out), 5))
 	}
 	return st, nil
