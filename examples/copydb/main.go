@@ -75,12 +75,8 @@ type options struct {
 	json, verbose    bool
 	progressInterval time.Duration
 	// copy mode
-	threads                       int
-	lockFree, deferIndexes        bool
-	writeMethod                   string
-	memoryMiB                     int64
-	rowsPerSecond, bytesPerSecond float64
-	keylessMaxRows                int64
+	copy           cliflag.Copy
+	keylessMaxRows int64
 	// dsnOnCommandLine names the DSN flags given on the command line.
 	dsnOnCommandLine []string
 }
@@ -101,13 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.json, "json", false, "print the plan or report as JSON")
 	fs.BoolVar(&o.verbose, "v", false, "log what happens to stderr")
 	fs.DurationVar(&o.progressInterval, "progress", time.Second, "interval between progress lines")
-	fs.IntVar(&o.threads, "threads", 0, "copy: chunks copied at once (default 4)")
-	fs.BoolVar(&o.lockFree, "lock-free", false, "copy: take no lock on the source; the copy is not one consistent snapshot")
-	fs.BoolVar(&o.deferIndexes, "defer-indexes", true, "copy: add secondary indexes and foreign keys after the rows (false: create tables whole)")
-	fs.StringVar(&o.writeMethod, "write", "", "copy: load-data (default) or insert")
-	fs.Int64Var(&o.memoryMiB, "memory", 0, "copy: memory budget in MiB (default 256)")
-	fs.Float64Var(&o.rowsPerSecond, "rows-per-second", 0, "copy: at most this many rows per second (0: no limit)")
-	fs.Float64Var(&o.bytesPerSecond, "bytes-per-second", 0, "copy: at most this many bytes per second (0: no limit)")
+	o.copy.Register(fs, "copy: ")
 	fs.Int64Var(&o.keylessMaxRows, "keyless-max-rows", 0, "copy: copy tables without a primary or unique NOT NULL key, in one chunk, when they hold at most N rows (0: refuse them)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -323,27 +313,9 @@ func newExecutor(o options, stderr io.Writer) (migrate.Executor, error) {
 
 // copyModeOptions turns the flags of -mode copy into Copier options.
 func copyModeOptions(o options) ([]migrate.CopierOption, error) {
-	opts := []migrate.CopierOption{migrate.WithDeferredIndexes(o.deferIndexes)}
-	if o.threads != 0 {
-		opts = append(opts, migrate.WithThreads(o.threads))
-	}
-	if o.lockFree {
-		opts = append(opts, migrate.WithSnapshot(migrate.SnapshotNone))
-	}
-	switch o.writeMethod {
-	case "":
-	case "load-data":
-		opts = append(opts, migrate.WithWriteMethod(migrate.WriteLoadData))
-	case "insert":
-		opts = append(opts, migrate.WithWriteMethod(migrate.WriteInsert))
-	default:
-		return nil, fmt.Errorf("-write %q: unknown method (want load-data or insert)", o.writeMethod)
-	}
-	if o.memoryMiB != 0 {
-		opts = append(opts, migrate.WithMemoryBudget(o.memoryMiB<<20))
-	}
-	if o.rowsPerSecond != 0 || o.bytesPerSecond != 0 {
-		opts = append(opts, migrate.WithRateLimit(o.rowsPerSecond, o.bytesPerSecond))
+	opts, err := o.copy.Options()
+	if err != nil {
+		return nil, err
 	}
 	if o.keylessMaxRows != 0 {
 		opts = append(opts, migrate.WithKeylessTables(o.keylessMaxRows))

@@ -143,11 +143,7 @@ type options struct {
 	json, verbose    bool
 	progressInterval time.Duration
 	// the copy
-	threads                       int
-	lockFree, deferIndexes        bool
-	writeMethod                   string
-	memoryMiB                     int64
-	rowsPerSecond, bytesPerSecond float64
+	copy cliflag.Copy
 	// the sync and its cutover
 	serverID          uint64
 	maxLag            time.Duration
@@ -229,13 +225,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.json, "json", false, "plan: print the plan as JSON; run: write the status as JSON lines on stdout")
 	fs.BoolVar(&o.verbose, "v", false, "log what happens to stderr")
 	fs.DurationVar(&o.progressInterval, "progress", time.Second, "interval between progress lines")
-	fs.IntVar(&o.threads, "threads", 0, "chunks copied at once (default 4)")
-	fs.BoolVar(&o.lockFree, "lock-free", false, "copy without any lock on the source: the copy is not one snapshot, and the sync replays from its first position")
-	fs.BoolVar(&o.deferIndexes, "defer-indexes", true, "add secondary indexes and foreign keys after the rows (false: create tables whole)")
-	fs.StringVar(&o.writeMethod, "write", "", "how the copy writes rows: load-data (default) or insert")
-	fs.Int64Var(&o.memoryMiB, "memory", 0, "copy's memory budget in MiB (default 256)")
-	fs.Float64Var(&o.rowsPerSecond, "rows-per-second", 0, "copy at most this many rows per second (0: no limit)")
-	fs.Float64Var(&o.bytesPerSecond, "bytes-per-second", 0, "copy at most this many bytes per second (0: no limit)")
+	o.copy.Register(fs, "")
 	fs.Uint64Var(&o.serverID, "server-id", 0, "server id to read the binary log with, unique among the source's replicas (default: derived from the target)")
 	fs.DurationVar(&o.maxLag, "max-lag", migrate.DefaultMaxLag, "in sync under this lag; cutover is refused above it")
 	fs.StringVar(&o.fence, "fence", "flush-tables", "how cutover stops writes on the source: flush-tables, accounts (needs -account) or read-only")
@@ -382,7 +372,6 @@ func syncOptions(o options, stderr io.Writer) ([]migrate.SyncOption, error) {
 	}
 	opts := []migrate.SyncOption{
 		migrate.WithLogger(logger), migrate.WithProgressInterval(o.progressInterval),
-		migrate.WithDeferredIndexes(o.deferIndexes),
 		migrate.WithMaxLag(o.maxLag), migrate.WithCutoverTimeout(o.cutoverTimeout),
 		migrate.WithDrainWait(o.drainWait, o.kill),
 	}
@@ -402,26 +391,12 @@ func syncOptions(o options, stderr io.Writer) ([]migrate.SyncOption, error) {
 		}
 		opts = append(opts, migrate.WithoutObjects(kinds...))
 	}
-	if o.threads != 0 {
-		opts = append(opts, migrate.WithThreads(o.threads))
+	copyOpts, err := o.copy.Options()
+	if err != nil {
+		return nil, err
 	}
-	if o.lockFree {
-		opts = append(opts, migrate.WithSnapshot(migrate.SnapshotNone))
-	}
-	switch o.writeMethod {
-	case "":
-	case "load-data":
-		opts = append(opts, migrate.WithWriteMethod(migrate.WriteLoadData))
-	case "insert":
-		opts = append(opts, migrate.WithWriteMethod(migrate.WriteInsert))
-	default:
-		return nil, fmt.Errorf("-write %q: unknown method (want load-data or insert)", o.writeMethod)
-	}
-	if o.memoryMiB != 0 {
-		opts = append(opts, migrate.WithMemoryBudget(o.memoryMiB<<20))
-	}
-	if o.rowsPerSecond != 0 || o.bytesPerSecond != 0 {
-		opts = append(opts, migrate.WithRateLimit(o.rowsPerSecond, o.bytesPerSecond))
+	for _, c := range copyOpts {
+		opts = append(opts, c)
 	}
 	if o.set["server-id"] {
 		if o.serverID > math.MaxUint32 {
