@@ -121,7 +121,10 @@ func (m *model) want() []string {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	out := make([]string, len(ids))
+	var out []string // nil when empty, as the table's rows are read
+	if len(ids) > 0 {
+		out = make([]string, len(ids))
+	}
 	for i, id := range ids {
 		r := m.rows[id]
 		u := "∅"
