@@ -190,7 +190,7 @@ func TestRebalanceResumesAfterSIGKILL(t *testing.T) {
 	to.Instances = []shard.Instance{{Name: "b", Databases: "1"}, {Name: "a", Databases: "2"}}
 	dropRebalanceDatabases(t, l)
 	spec := rebalanceSpec{From: l, To: to}
-	spec.From.RowsPerSecond = 3_000
+	spec.From.RowsPerSecond = 1_000 // three kills of at most 2 s each cannot see the 8,000 moving rows through
 	data, err := json.Marshal(spec)
 	require.NoError(t, err)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 18))
