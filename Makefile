@@ -5,7 +5,7 @@
 GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_PACKAGES := mariadb-server mariadb-client chromium nats-server
-BENCH_PACKAGES := $(TEST_PACKAGES) mydumper sysbench
+BENCH_PACKAGES := $(TEST_PACKAGES) mydumper sysbench percona-toolkit python3-pymysql
 BIN           := $(CURDIR)/bin
 
 .PHONY: test demo console bench bench-sync deps bench-deps lint
