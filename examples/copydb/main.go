@@ -117,7 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	exec, err := newExecutor(o, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "copydb: %s\n", termtext.Line(usageError(err)))
+		fmt.Fprintf(stderr, "copydb: %s\n", termtext.Line(cliflag.OptionFlag(err, optionFlags)))
 		return 2
 	}
 
@@ -150,31 +150,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// optionFlags are the flags that set each library option.
+// optionFlags are the flags that set each library option (the copy's are
+// cliflag.CopyOptionFlags).
 var optionFlags = map[string]string{
 	"WithTables":           "-tables",
 	"WithTargetDatabase":   "-target-database",
 	"WithoutObjects":       "-skip-objects",
 	"WithProgressInterval": "-progress",
-	"WithThreads":          "-threads",
-	"WithSnapshot":         "-lock-free",
-	"WithDeferredIndexes":  "-defer-indexes",
-	"WithWriteMethod":      "-write",
-	"WithMemoryBudget":     "-memory",
-	"WithRateLimit":        "-rows-per-second, -bytes-per-second",
 	"WithKeylessTables":    "-keyless-max-rows",
-}
-
-// usageError renders an error of newExecutor naming the flag at fault
-// rather than the library option it set.
-func usageError(err error) string {
-	var oe *migrate.OptionError
-	if errors.As(err, &oe) {
-		if flag, ok := optionFlags[oe.Option]; ok {
-			return flag + ": " + oe.Err.Error()
-		}
-	}
-	return err.Error()
 }
 
 // notDone lists the tables of r not copied completely.

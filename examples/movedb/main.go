@@ -199,7 +199,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	m, err := newMove(o, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "movedb: %s\n", termtext.Line(usageError(err)))
+		fmt.Fprintf(stderr, "movedb: %s\n", termtext.Line(cliflag.OptionFlag(err, optionFlags)))
 		return exitUsage
 	}
 	if command == "plan" {
@@ -257,36 +257,19 @@ type move struct {
 	con *console
 }
 
-// optionFlags are the flags that set each library option.
+// optionFlags are the flags that set each library option (the copy's are
+// cliflag.CopyOptionFlags).
 var optionFlags = map[string]string{
 	"WithTables":           "-tables",
 	"WithTargetDatabase":   "-target-database",
 	"WithoutObjects":       "-skip-objects",
 	"WithProgressInterval": "-progress",
-	"WithThreads":          "-threads",
-	"WithSnapshot":         "-lock-free",
-	"WithDeferredIndexes":  "-defer-indexes",
-	"WithWriteMethod":      "-write",
-	"WithMemoryBudget":     "-memory",
-	"WithRateLimit":        "-rows-per-second, -bytes-per-second",
 	"WithServerID":         "-server-id",
 	"WithMaxLag":           "-max-lag",
 	"WithFence":            "-fence, -account",
 	"WithDrainWait":        "-drain-wait",
 	"WithCutoverTimeout":   "-cutover-timeout",
 	"WithDDL":              "-ddl",
-}
-
-// usageError renders an error of newMove naming the flag at fault rather
-// than the library option it set.
-func usageError(err error) string {
-	var oe *migrate.OptionError
-	if errors.As(err, &oe) {
-		if flag, ok := optionFlags[oe.Option]; ok {
-			return flag + ": " + oe.Err.Error()
-		}
-	}
-	return err.Error()
 }
 
 func newMove(o options, stderr io.Writer) (*move, error) {

@@ -1,6 +1,7 @@
 package cliflag
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 
@@ -56,4 +57,32 @@ func (c *Copy) Options() ([]migrate.CopierOption, error) {
 		opts = append(opts, migrate.WithRateLimit(c.RowsPerSecond, c.BytesPerSecond))
 	}
 	return opts, nil
+}
+
+// CopyOptionFlags names the flags of Copy by the library option each sets,
+// for OptionFlag.
+var CopyOptionFlags = map[string]string{
+	"WithThreads":         "-threads",
+	"WithSnapshot":        "-lock-free",
+	"WithDeferredIndexes": "-defer-indexes",
+	"WithWriteMethod":     "-write",
+	"WithMemoryBudget":    "-memory",
+	"WithRateLimit":       "-rows-per-second, -bytes-per-second",
+}
+
+// OptionFlag renders err naming the flag at fault instead of the library
+// option it set: a *migrate.OptionError whose option flags (or
+// CopyOptionFlags) names reads "-flag: reason"; any other error is
+// returned as it reads.
+func OptionFlag(err error, flags map[string]string) string {
+	var oe *migrate.OptionError
+	if errors.As(err, &oe) {
+		if flag, ok := flags[oe.Option]; ok {
+			return flag + ": " + oe.Err.Error()
+		}
+		if flag, ok := CopyOptionFlags[oe.Option]; ok {
+			return flag + ": " + oe.Err.Error()
+		}
+	}
+	return err.Error()
 }
