@@ -55,21 +55,35 @@ import (
 //     tables and the lock is released at once; the checksums then run on
 //     the snapshots while the application writes. A difference stops the
 //     change (ErrNotVerified) before the swap.
-//  2. A sentry table `_<table>_old` is created; connection A takes LOCK
-//     TABLES t WRITE, `_<table>_old` WRITE (waiting at most
-//     WithCutoverLock's wait; a timeout is retried). Writes and reads of
-//     t now wait: the write stall starts.
+//  2. Two cut-over tables are created: a sentry `<table>_sgs` and a
+//     helper `<table>_sgh`. Connection A takes LOCK TABLES t WRITE,
+//     `<table>_sgs` WRITE (waiting at most WithCutoverLock's wait; a
+//     timeout is retried). Writes and reads of t now wait: the write
+//     stall starts.
 //  3. The applier catches up with the position read under the lock and
 //     the stream stops.
 //  4. Connection B runs RENAME TABLE t TO `_<table>_old`, `_<table>_new`
-//     TO t, which waits for A's lock; A sees it waiting in the process
-//     list, drops the sentry and unlocks. The server grants the pending
-//     RENAME's exclusive lock before the application's queued statements,
-//     which then run on the new table: no session sees the table missing
-//     or the old table after the swap.
-//  5. If A dies before dropping the sentry, its lock goes and the RENAME
+//     TO t, `<table>_sgh` TO `<table>_sgs`, which fails while the sentry
+//     exists. The server takes a statement's metadata locks one at a time
+//     in the order of their names, so B takes the free names that sort
+//     before t, then queues for t itself behind A's lock; A sees it
+//     waiting in the process list, drops the sentry (whose name sorts
+//     after t: B's place in t's queue does not change) and unlocks. The
+//     server grants the queued RENAME's exclusive lock before the
+//     application's queued statements, which then run on the new table:
+//     no session sees the table missing or the old table after the swap.
+//     (gh-ost's sentry is `_<table>_old` itself, which sorts before t: B
+//     then waits for the sentry, and once A drops it B still has to wake
+//     and queue for t; a statement of the application waiting for t can
+//     be granted in between and write the old table after the catch-up.
+//     On a loaded MariaDB 10.11 that lost writes; the sentry after t
+//     closes the window.)
+//  5. If A dies before dropping the sentry, its locks go and the RENAME
 //     fails on the sentry: the table is untouched and the cut-over is
-//     retried (or the next Run resumes).
+//     retried (or the next Run resumes). If A dies after dropping it, the
+//     RENAME, queued first, runs: the swap is complete, as the catch-up
+//     was.
+//  6. The helper, now named as the sentry, is dropped.
 //
 // The stall (step 2 to the RENAME's end) is measured and reported in
 // Report.Cutover.Pause; it is the catch-up of what the application wrote
@@ -93,15 +107,15 @@ import (
 //
 // # Interruptions
 //
-// When ctx is done, Run stops, drops the shadow (and the sentry) and the
+// When ctx is done, Run stops, drops the shadow (and the cut-over tables) and the
 // checkpoint, and returns an error wrapping ctx.Err(): the original table
 // is untouched. If the process dies (kill -9), a new Run with the same
 // arguments resumes: the copy from its checkpoint (kept in the checkpoint
 // database, WithCheckpointDatabase, on the same server), the stream from
 // the position saved with the last transaction applied, and a swap that
-// happened is recognised and finished; a sentry left by a cut-over killed
-// before its swap is dropped once the dead run's waiting RENAME is gone
-// (it fails on the sentry, the table untouched). Abort removes what an
+// happened is recognised and finished; the cut-over tables left by a
+// cut-over killed before its swap are dropped once the dead run's waiting
+// RENAME is gone (it fails on the sentry, the table untouched). Abort removes what an
 // interrupted change left. Other errors leave the shadow and the
 // checkpoint for a resume (or Abort).
 //
@@ -230,7 +244,7 @@ func NewOnlineAlter(dsn, database, table, alterClause string, opts ...OnlineAlte
 		}
 	}
 	if len([]rune(table)) > 64-5 {
-		return nil, fmt.Errorf("migrate: online alter of %s: the name is too long for its shadow table `_%s_new`", name, table)
+		return nil, fmt.Errorf("migrate: online alter of %s: the name is too long for its shadow table `_%s_new` (at most 59 characters)", name, table)
 	}
 	if strings.TrimSpace(alterClause) == "" {
 		return nil, fmt.Errorf("migrate: online alter of %s: %w: empty", name, ErrAlterClause)
@@ -289,7 +303,8 @@ type alterFacts struct {
 	run       *checkpoint.Run    // this change's run, if one was recorded
 	stream    *checkpoint.Stream // its stream position, if saved
 	shadow    bool               // the shadow table exists
-	old       string             // "" (absent), "sentry" or "table"
+	old       bool               // `_<table>_old` exists
+	cutover   []string           // cut-over tables left by an interrupted cut-over
 }
 
 // The resume states of AlterPlan.Resume.
@@ -304,7 +319,7 @@ func (f *alterFacts) resumeState() string {
 	switch {
 	case f.run == nil:
 		return ""
-	case !f.shadow && f.old == "table":
+	case !f.shadow && f.old:
 		return resumeSwapped
 	case !f.shadow || f.run.Position.GTID == "":
 		return "" // stopped before the shadow was ready: starts over
@@ -319,6 +334,12 @@ func (a *OnlineAlter) name() string { return schema.QualifiedName(a.database, a.
 func (a *OnlineAlter) shadowName() string { return "_" + a.table + "_new" }
 
 func (a *OnlineAlter) oldName() string { return "_" + a.table + "_old" }
+
+// sentryName and helperName name the cut-over's tables (see Cut-over).
+// Both sort after the table's name, which is a prefix of them.
+func (a *OnlineAlter) sentryName() string { return a.table + "_sgs" }
+
+func (a *OnlineAlter) helperName() string { return a.table + "_sgh" }
 
 // key names this change in the checkpoint: its run, segments and stream.
 // It hashes the database, the table and the clause, so that a different
@@ -407,7 +428,8 @@ func (a *OnlineAlter) planOn(ctx context.Context, db *sql.DB, plan *Plan) (*Plan
 	if f.stream, err = a.checkpoint.LoadStream(ctx, db, a.key()); err != nil {
 		return plan, f, a.err("checkpoint", err)
 	}
-	if f.shadow, f.old, err = a.helperTables(ctx, db); err != nil {
+	var foreign []string
+	if f.shadow, f.old, f.cutover, foreign, err = a.helperTables(ctx, db); err != nil {
 		return plan, f, a.tableErr(err)
 	}
 	ap.Resume = f.resumeState()
@@ -415,9 +437,13 @@ func (a *OnlineAlter) planOn(ctx context.Context, db *sql.DB, plan *Plan) (*Plan
 		problems = append(problems, a.err("table "+schema.QualifiedName(a.database, a.shadowName()),
 			fmt.Errorf("%w: it is not the shadow of this change (another change of the table, or someone else's table); drop it to go on", ErrNotEmpty)))
 	}
-	if f.old == "table" && ap.Resume != resumeSwapped {
+	if f.old && ap.Resume != resumeSwapped {
 		problems = append(problems, a.err("table "+schema.QualifiedName(a.database, a.oldName()),
 			fmt.Errorf("%w: the original would be kept under this name; drop or rename it first", ErrNotEmpty)))
+	}
+	for _, name := range foreign {
+		problems = append(problems, a.err("table "+schema.QualifiedName(a.database, name),
+			fmt.Errorf("%w: the cut-over needs this name for a table of its own; drop or rename it first", ErrNotEmpty)))
 	}
 	if ap.Method == "online" && ap.Resume != resumeSwapped {
 		start := ""
@@ -537,30 +563,33 @@ func (a *OnlineAlter) predict(ctx context.Context, db *sql.DB, server review.Ser
 	}
 }
 
-// helperTables reports whether the shadow exists and what `_<table>_old`
-// is: "" (absent), "sentry" (a cut-over's) or "table".
-func (a *OnlineAlter) helperTables(ctx context.Context, q schema.Querier) (shadow bool, old string, err error) {
-	rows, err := q.QueryContext(ctx, "SELECT TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)",
-		a.database, a.shadowName(), a.oldName())
+// helperTables reports which of the change's tables exist: the shadow,
+// `_<table>_old`, the cut-over tables (marked by their comment), and
+// tables under a cut-over table's name that are not one (foreign).
+func (a *OnlineAlter) helperTables(ctx context.Context, q schema.Querier) (shadow, old bool, cutover, foreign []string, err error) {
+	rows, err := q.QueryContext(ctx, "SELECT TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?, ?, ?)",
+		a.database, a.shadowName(), a.oldName(), a.sentryName(), a.helperName())
 	if err != nil {
-		return false, "", err
+		return false, false, nil, nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var name, comment string
 		if err := rows.Scan(&name, &comment); err != nil {
-			return false, "", err
+			return false, false, nil, nil, err
 		}
 		switch {
 		case name == a.shadowName():
 			shadow = true
-		case comment == sentryComment:
-			old = "sentry"
+		case name == a.oldName():
+			old = true
+		case comment == cutoverComment:
+			cutover = append(cutover, name)
 		default:
-			old = "table"
+			foreign = append(foreign, name)
 		}
 	}
-	return shadow, old, rows.Err()
+	return shadow, old, cutover, foreign, rows.Err()
 }
 
 // describe says what Run locks and does.
@@ -588,7 +617,7 @@ func (a *OnlineAlter) describe(ap *AlterPlan) (locks, steps []string) {
 		steps = append(steps, "apply the table's changes since the copy started to "+ap.Shadow+" from the binary log")
 	}
 	steps = append(steps, "checksum both tables on their shared columns at a quiet point",
-		"swap: "+a.table+" becomes "+ap.Old+", "+ap.Shadow+" becomes "+a.table+" (one RENAME under a lock)")
+		"swap: "+a.table+" becomes "+ap.Old+", "+ap.Shadow+" becomes "+a.table+" (one RENAME queued behind a lock; the cut-over tables "+a.sentryName()+" and "+a.helperName()+" exist for milliseconds)")
 	if a.cfg.dropOld {
 		steps = append(steps, "drop "+ap.Old)
 	}

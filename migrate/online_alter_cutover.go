@@ -151,22 +151,20 @@ func (r *alterRun) comparedColumns() []string {
 	return out
 }
 
-// swap runs one attempt of the atomic cut-over. An error wrapping
-// errRetrySwap left the table untouched.
-func (r *alterRun) swap(ctx context.Context, rep *CutoverReport) (err error) {
+// swap runs one attempt of the cut-over (see OnlineAlter). An error
+// wrapping errRetrySwap left the table untouched.
+func (r *alterRun) swap(ctx context.Context, rep *CutoverReport) error {
 	a := r.a
-	table, old := a.name(), schema.QualifiedName(a.database, a.oldName())
-	if _, err := r.db.ExecContext(ctx, "CREATE TABLE "+old+" (sentry INT) COMMENT '"+sentryComment+"'"); err != nil {
-		return a.err("table "+old, fmt.Errorf("create the cut-over's sentry: %w", err))
-	}
-	dropSentry := func() {
-		if _, err := r.db.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+old); err != nil {
-			a.logger().Error("online alter: dropping the cut-over's sentry", "table", old, "err", err)
+	table, sentry, helper := a.name(), schema.QualifiedName(a.database, a.sentryName()), schema.QualifiedName(a.database, a.helperName())
+	for _, name := range []string{helper, sentry} {
+		if _, err := r.db.ExecContext(ctx, "CREATE TABLE "+name+" (sentry INT) COMMENT '"+cutoverComment+"'"); err != nil {
+			r.dropCutover(ctx)
+			return a.err("table "+name, fmt.Errorf("create the cut-over's table: %w", err))
 		}
 	}
-	lc, err := r.lockTables(ctx, table+" WRITE, "+old+" WRITE")
+	lc, err := r.lockTables(ctx, table+" WRITE, "+sentry+" WRITE")
 	if err != nil {
-		dropSentry()
+		r.dropCutover(ctx)
 		return fmt.Errorf("%w: lock: %w", errRetrySwap, err)
 	}
 	stopped := time.Now()
@@ -179,82 +177,107 @@ func (r *alterRun) swap(ctx context.Context, rep *CutoverReport) (err error) {
 	}
 	defer conn.Discard(lc)
 	defer unlock()
+	// fail ends an attempt before the RENAME is issued: the table is
+	// untouched.
+	fail := func(err error) error {
+		unlock()
+		r.dropCutover(ctx)
+		return err
+	}
 
 	// Everything written to the table before the lock reaches the shadow.
 	pos, err := binlog.CurrentPosition(ctx, r.db, r.facts.flavor)
 	if err != nil {
-		unlock()
-		dropSentry()
-		return a.err(serverFault, err)
+		return fail(a.err(serverFault, err))
 	}
 	if err := r.catchUp(ctx, pos, cutoverCatchUp); err != nil {
-		unlock()
-		dropSentry()
 		if errors.Is(err, errCatchUp) {
-			return fmt.Errorf("%w: %w", errRetrySwap, err)
+			return fail(fmt.Errorf("%w: %w", errRetrySwap, err))
 		}
-		return a.tableErr(err)
+		return fail(a.tableErr(err))
 	}
 	rep.CatchUp, rep.SourcePosition = time.Since(stopped), pos
 	if err := r.closeStream(ctx); err != nil {
-		unlock()
-		dropSentry()
-		return a.err("checkpoint", err)
+		return fail(a.err("checkpoint", err))
 	}
 
-	// The RENAME waits for the lock; the sentry keeps it from running
-	// unless this connection drops it.
+	// The RENAME queues for the table behind the lock; the sentry keeps it
+	// from running unless this connection drops it.
 	rc, err := r.db.Conn(ctx)
 	if err != nil {
-		unlock()
-		dropSentry()
-		return fmt.Errorf("%w: %w", errRetrySwap, err)
+		return fail(fmt.Errorf("%w: %w", errRetrySwap, err))
 	}
 	defer conn.Discard(rc)
 	var id int64
 	if err := rc.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
-		unlock()
-		dropSentry()
-		return fmt.Errorf("%w: %w", errRetrySwap, err)
+		return fail(fmt.Errorf("%w: %w", errRetrySwap, err))
 	}
 	if _, err := rc.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", int(renameLockWaits*a.cfg.lockWait.Seconds()))); err != nil {
-		unlock()
-		dropSentry()
-		return fmt.Errorf("%w: %w", errRetrySwap, err)
+		return fail(fmt.Errorf("%w: %w", errRetrySwap, err))
 	}
-	renamed := make(chan error, 1)
+	rename := &pendingRename{done: make(chan struct{})}
 	go func() {
-		_, err := rc.ExecContext(context.WithoutCancel(ctx), a.renameStatement())
-		renamed <- err
+		defer close(rename.done)
+		_, rename.err = rc.ExecContext(context.WithoutCancel(ctx), a.renameStatement())
 	}()
-	if err := r.awaitRenameWaiting(ctx, id, renamed); err != nil {
-		unlock()
-		dropSentry()
-		return fmt.Errorf("%w: %w", errRetrySwap, err)
+	// From here on every way out waits for the RENAME to end.
+	if err := r.awaitRenameWaiting(ctx, id, rename); err != nil {
+		unlock() // the RENAME fails on the sentry
+		return r.renameEnded(ctx, rep, stopped, rename, fmt.Errorf("%w: %w", errRetrySwap, err))
 	}
 	a.at("rename-waiting")
-	if _, err := lc.ExecContext(context.WithoutCancel(ctx), "DROP TABLE "+old); err != nil {
-		unlock() // the RENAME fails on the sentry
-		<-renamed
-		dropSentry()
-		return fmt.Errorf("%w: dropping the sentry under the lock: %w", errRetrySwap, err)
+	if _, err := lc.ExecContext(context.WithoutCancel(ctx), "DROP TABLE "+sentry); err != nil {
+		unlock()
+		return r.renameEnded(ctx, rep, stopped, rename, fmt.Errorf("%w: dropping the sentry under the lock: %w", errRetrySwap, err))
 	}
 	unlock()
-	err = <-renamed
+	return r.renameEnded(ctx, rep, stopped, rename, nil)
+}
+
+// pendingRename is the cut-over's RENAME, run on a connection of its own:
+// err is its result once done is closed.
+type pendingRename struct {
+	done chan struct{}
+	err  error
+}
+
+// renameEnded waits for the RENAME, the lock released, and ends the
+// attempt: nil if it ran (the swap happened: the catch-up was complete
+// and the RENAME was first in the table's queue), else failed (an error
+// wrapping errRetrySwap; the table untouched), or failed's own error when
+// the attempt failed before the sentry was dropped. The cut-over's tables
+// are dropped either way.
+func (r *alterRun) renameEnded(ctx context.Context, rep *CutoverReport, stopped time.Time, rename *pendingRename, failed error) error {
+	<-rename.done
 	rep.Stopped, rep.Released = stopped, time.Now()
 	rep.Pause = rep.Released.Sub(stopped)
-	if err != nil {
-		// The lock is gone and the table untouched: the application writes
-		// again, and the next attempt follows the stream anew.
-		return fmt.Errorf("%w: RENAME: %w", errRetrySwap, err)
+	r.dropCutover(ctx)
+	switch {
+	case rename.err == nil:
+		if failed != nil {
+			r.a.logger().Warn("online alter: the RENAME ran after a failed step of the cut-over", "table", r.a.name(), "err", failed)
+		}
+		return nil
+	case failed != nil:
+		return failed
 	}
-	return nil
+	// The lock is gone and the table untouched: the application writes
+	// again, and the next attempt follows the stream anew.
+	return fmt.Errorf("%w: RENAME: %w", errRetrySwap, rename.err)
+}
+
+// dropCutover drops the cut-over's tables, logging a failure: a table
+// left is dropped by the next attempt or Run.
+func (r *alterRun) dropCutover(ctx context.Context) {
+	if err := r.a.dropCutoverTables(context.WithoutCancel(ctx), r.db); err != nil {
+		r.a.logger().Error("online alter: dropping the cut-over's tables", "table", r.a.name(), "err", err)
+	}
 }
 
 // awaitRenameWaiting waits until the connection id waits for a metadata
 // lock (its RENAME queued behind the cut-over's lock), at most the lock
 // wait.
-func (r *alterRun) awaitRenameWaiting(ctx context.Context, id int64, renamed <-chan error) error {
+func (r *alterRun) awaitRenameWaiting(ctx context.Context, id int64, rename *pendingRename) error {
 	deadline := time.Now().Add(r.a.cfg.lockWait)
 	for {
 		var state sql.NullString
@@ -266,11 +289,11 @@ func (r *alterRun) awaitRenameWaiting(ctx context.Context, id int64, renamed <-c
 			return nil
 		}
 		select {
-		case err := <-renamed:
-			if err == nil {
-				err = errors.New("ran before the lock was released")
+		case <-rename.done:
+			if rename.err == nil {
+				return errors.New("RENAME: ran before the lock was released")
 			}
-			return fmt.Errorf("RENAME: %w", err)
+			return fmt.Errorf("RENAME: %w", rename.err)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(2 * time.Millisecond):
@@ -284,19 +307,21 @@ func (r *alterRun) awaitRenameWaiting(ctx context.Context, id int64, renamed <-c
 // renameLockWaits is the RENAME's lock wait, in cut-over lock waits.
 const renameLockWaits = 3
 
-// renameStatement is the cut-over's RENAME.
+// renameStatement is the cut-over's RENAME: it fails while the sentry
+// exists.
 func (a *OnlineAlter) renameStatement() string {
-	return "RENAME TABLE " + a.name() + " TO " + schema.QualifiedName(a.database, a.oldName()) + ", " +
-		schema.QualifiedName(a.database, a.shadowName()) + " TO " + a.name()
+	q := func(name string) string { return schema.QualifiedName(a.database, name) }
+	return "RENAME TABLE " + a.name() + " TO " + q(a.oldName()) + ", " + q(a.shadowName()) + " TO " + a.name() + ", " +
+		q(a.helperName()) + " TO " + q(a.sentryName())
 }
 
-// dropSentry drops the sentry a killed cut-over left. Its RENAME may
-// still wait in the server for the dead run's lock: the sentry is dropped
-// only once no such RENAME is left (it ends on its own within its lock
-// wait), as a RENAME run after the drop would swap in a shadow that
-// misses the last writes.
-func (a *OnlineAlter) dropSentry(ctx context.Context, db *sql.DB) error {
-	old := schema.QualifiedName(a.database, a.oldName())
+// dropCutoverTables drops the cut-over's tables an interrupted or failed
+// cut-over left. Its RENAME may still wait in the server for a dead run's
+// lock: the tables are dropped only once no such RENAME is left (it ends
+// on its own within its lock wait), as a RENAME run after the sentry's
+// drop would swap in a shadow that misses the last writes.
+func (a *OnlineAlter) dropCutoverTables(ctx context.Context, db *sql.DB) error {
+	sentry, helper := schema.QualifiedName(a.database, a.sentryName()), schema.QualifiedName(a.database, a.helperName())
 	deadline := time.Now().Add(renameLockWaits*a.cfg.lockWait + 5*time.Second)
 	for {
 		var n int
@@ -308,7 +333,7 @@ func (a *OnlineAlter) dropSentry(ctx context.Context, db *sql.DB) error {
 			break
 		}
 		if time.Now().After(deadline) {
-			return a.err("table "+old, fmt.Errorf("the RENAME of an interrupted cut-over still waits after %s; the sentry is kept", renameLockWaits*a.cfg.lockWait+5*time.Second))
+			return a.err("table "+sentry, fmt.Errorf("the RENAME of an interrupted cut-over still waits after %s; the sentry is kept", renameLockWaits*a.cfg.lockWait+5*time.Second))
 		}
 		a.logger().Info("online alter: waiting for the RENAME of an interrupted cut-over to end", "table", a.name())
 		select {
@@ -317,8 +342,8 @@ func (a *OnlineAlter) dropSentry(ctx context.Context, db *sql.DB) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+old); err != nil {
-		return a.err("table "+old, fmt.Errorf("drop the sentry of an interrupted cut-over: %w", err))
+	if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+sentry+", "+helper); err != nil {
+		return a.err("table "+sentry, fmt.Errorf("drop the cut-over's tables: %w", err))
 	}
 	return nil
 }

@@ -133,8 +133,8 @@ func (r *alterRun) run(ctx context.Context) (err error) {
 		r.swapped = true
 		return nil
 	}
-	if f.old == "sentry" { // a killed cut-over's: the table is untouched
-		if err := a.dropSentry(ctx, r.db); err != nil {
+	if len(f.cutover) > 0 { // a killed cut-over's: the table is untouched
+		if err := a.dropCutoverTables(ctx, r.db); err != nil {
 			return err
 		}
 	}
@@ -149,8 +149,8 @@ func (r *alterRun) run(ctx context.Context) (err error) {
 	return r.follow(ctx)
 }
 
-// sentryComment marks the cut-over's sentry table.
-const sentryComment = "shiftgate online alter: cut-over sentry"
+// cutoverComment marks the cut-over's tables.
+const cutoverComment = "shiftgate online alter: cut-over table"
 
 // prepare creates the shadow table on a fresh start (recording the run
 // and the position), or loads the copy's checkpoint on a resume, and
@@ -489,6 +489,9 @@ func (r *alterRun) finish(ctx context.Context) error {
 	if err := r.closeStream(ctx); err != nil {
 		a.logger().Warn("online alter: saving the stream's last position", "err", err)
 	}
+	if err := a.dropCutoverTables(ctx, r.db); err != nil {
+		return fmt.Errorf("the table was changed, but: %w", err)
+	}
 	if err := a.checkpoint.Forget(ctx, r.db, a.key(), a.key()); err != nil {
 		return a.err("checkpoint", fmt.Errorf("the table was changed, but: %w", err))
 	}
@@ -501,8 +504,8 @@ func (r *alterRun) finish(ctx context.Context) error {
 	return nil
 }
 
-// Abort removes what an interrupted change left: the shadow table, a
-// cut-over's sentry and the checkpoint. The table itself is untouched; a
+// Abort removes what an interrupted change left: the shadow table, the
+// cut-over's tables and the checkpoint. The table itself is untouched; a
 // change whose swap happened is left as it is (Run finishes it). It is
 // refused while Run runs.
 func (a *OnlineAlter) Abort(ctx context.Context) error {
@@ -526,18 +529,18 @@ func (a *OnlineAlter) Abort(ctx context.Context) error {
 	return nil
 }
 
-// cleanup drops the shadow table and the sentry and forgets the
-// checkpoint, unless the swap happened.
+// cleanup drops the shadow table and the cut-over's tables and forgets
+// the checkpoint, unless the swap happened.
 func (a *OnlineAlter) cleanup(ctx context.Context, db *sql.DB) error {
-	shadow, old, err := a.helperTables(ctx, db)
+	shadow, old, cutover, _, err := a.helperTables(ctx, db)
 	if err != nil {
 		return a.tableErr(err)
 	}
-	if !shadow && old == "table" {
+	if !shadow && old {
 		return nil // swapped: nothing to remove
 	}
-	if old == "sentry" {
-		if err := a.dropSentry(ctx, db); err != nil {
+	if len(cutover) > 0 {
+		if err := a.dropCutoverTables(ctx, db); err != nil {
 			return err
 		}
 	}

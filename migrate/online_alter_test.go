@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -129,7 +130,13 @@ func runAlterCase(t *testing.T, c alterCase, opts ...migrate.OnlineAlterOption) 
 	w := &alterWorkload{db: db, insert: c.insert, oldCols: c.oldCols, newCols: c.newCols}
 	wctx, stop := context.WithCancel(ctx)
 	w.start(wctx, n)
-	a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, "t", c.clause, append([]migrate.OnlineAlterOption{migrate.WithChunkRows(500)}, opts...)...)
+	var logBuf syncBuffer
+	defer func() {
+		if t.Failed() {
+			t.Log(logBuf.String())
+		}
+	}()
+	a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, "t", c.clause, append([]migrate.OnlineAlterOption{migrate.WithChunkRows(500), migrate.WithLogger(slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug})))}, opts...)...)
 	require.NoError(t, err)
 	plan, err := a.Plan(ctx)
 	require.NoError(t, err)
@@ -188,7 +195,13 @@ func checkAlterResult(t *testing.T, ctx context.Context, w *alterWorkload, dbNam
 	vr, err := v.Verify(ctx, verify.TablePair{SourceDatabase: dbName, SourceTable: "mirror", TargetDatabase: dbName, TargetTable: "t", Columns: shared})
 	require.NoError(t, err)
 	require.Empty(t, vr.Unverified)
-	assert.True(t, vr.Clean(), "the new table differs from the mirror: %d differences", vr.Differences())
+	if !vr.Clean() {
+		for _, d := range vr.Tables[0].Diffs {
+			var old string
+			err := db.QueryRow("SELECT CONCAT_WS(',', id, n, v) FROM _t_old WHERE id = " + d.Key[0]).Scan(&old)
+			t.Errorf("the new table differs from the mirror: %s row %v: mirror %v, new table %v (columns %v), original table %q (%v)", d.Kind, d.Key, d.Source, d.Target, d.Columns, old, err)
+		}
+	}
 	var tables []string
 	rows, err = db.Query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY BINARY TABLE_NAME", dbName)
 	require.NoError(t, err)
