@@ -19,7 +19,7 @@ import (
 func (r *ticketRun) watchCutover(ctx, cutCtx context.Context, stop <-chan struct{}, cut cutoverer) {
 	tick := time.NewTicker(r.e.poll)
 	defer tick.Stop()
-	unrecorded := "" // a failed cutover whose record failed: tried again at the next poll
+	var unrecorded error // a failed cutover whose record failed: tried again at the next poll
 	for {
 		select {
 		case <-stop:
@@ -39,12 +39,12 @@ func (r *ticketRun) watchCutover(ctx, cutCtx context.Context, stop <-chan struct
 		}
 		r.know(t.Version)
 		if t.State != StateCuttingOver {
-			unrecorded = ""
+			unrecorded = nil
 		}
 		switch {
 		case t.State == StateRunning && inSync(r.latest()):
 			r.synced(ctx)
-		case t.State == StateCuttingOver && unrecorded != "":
+		case t.State == StateCuttingOver && unrecorded != nil:
 			unrecorded = r.cutoverFailed(ctx, unrecorded)
 		case t.State == StateCuttingOver:
 			rep, err := cut.Cutover(cutCtx)
@@ -56,7 +56,7 @@ func (r *ticketRun) watchCutover(ctx, cutCtx context.Context, stop <-chan struct
 				return // canceled, or the run ended: its ending is recorded
 			}
 			r.log.Warn("cutover failed; the sync goes on", "err", err)
-			unrecorded = r.cutoverFailed(ctx, "cutover refused, the sync goes on and awaits another cutover: "+err.Error())
+			unrecorded = r.cutoverFailed(ctx, err)
 		}
 	}
 }
@@ -82,18 +82,21 @@ func (r *ticketRun) synced(ctx context.Context) {
 	r.e.notifyTo(next, EventInSync, SystemActor, comment, r.e.describe(next), append(who, append([]string{next.Submitter}, next.CC...)...))
 }
 
-// cutoverFailed records a cutover that failed with msg and returns "", or
-// msg when it could not be recorded.
-func (r *ticketRun) cutoverFailed(ctx context.Context, msg string) string {
+// cutoverFailed records a cutover that failed with cutErr, in the audit
+// trail and as the ticket's error, and returns nil, or cutErr when it
+// could not be recorded.
+func (r *ticketRun) cutoverFailed(ctx context.Context, cutErr error) error {
 	c, cc := storeContext(ctx)
 	defer cc()
-	next, err := r.transition(c, Change{Action: ActionCutoverFailed, To: StateAwaitingCutover, Comment: msg})
+	msg := "cutover refused, the sync goes on and awaits another cutover: " + cutErr.Error()
+	next, err := r.transition(c, Change{Action: ActionCutoverFailed, To: StateAwaitingCutover, Comment: msg,
+		Update: func(t *Ticket) error { t.setError(msg, cutErr); return nil }})
 	if err != nil {
 		r.log.Warn("recording a failed cutover failed", "err", err)
-		return msg
+		return cutErr
 	}
 	r.e.notify(c, next, EventCutoverFailed, SystemActor, msg, syncText(r.latest()))
-	return ""
+	return nil
 }
 
 func inSync(p *migrate.Progress) bool { return p != nil && p.Phase == migrate.PhaseInSync }

@@ -668,7 +668,7 @@ func (e *Engine) endpoints(ctx context.Context, t *Ticket) (Endpoints, error) {
 // review runs the automatic review: the SQL reviewer, then the executor's
 // dry run. Either failing ends the ticket in review_failed.
 func (e *Engine) review(ctx context.Context, t *Ticket) (*Ticket, error) {
-	res, plan, problem := e.check(ctx, t)
+	res, plan, fault := e.check(ctx, t)
 	to, comment := StatePendingApproval, "review passed"
 	if res != nil {
 		s := res.Summary
@@ -680,14 +680,14 @@ func (e *Engine) review(ctx context.Context, t *Ticket) (*Ticket, error) {
 		}
 		comment = fmt.Sprintf("dry run passed: %d table(s), about %d rows, %d other object(s)", len(plan.Tables), rows, len(plan.Objects))
 	}
-	if problem != "" {
-		to, comment = StateReviewFailed, "review failed: "+problem
+	if fault != nil {
+		to, comment = StateReviewFailed, "review failed: "+fault.Error()
 	}
 	t, err := e.transition(ctx, Change{Ticket: t.ID, Version: t.Version, Action: ActionReview, To: to, Actor: SystemActor, Comment: comment,
 		Update: func(t *Ticket) error {
 			t.Review, t.Plan, t.Step = res, plan, 0
-			if problem != "" {
-				t.Error = comment
+			if fault != nil {
+				t.setError(comment, fault)
 			}
 			return nil
 		}})
@@ -698,35 +698,37 @@ func (e *Engine) review(ctx context.Context, t *Ticket) (*Ticket, error) {
 	return t, nil
 }
 
-// check reviews t and returns the problem that fails it, if any.
-func (e *Engine) check(ctx context.Context, t *Ticket) (*review.Result, *migrate.Plan, string) {
+// check reviews t and returns the problem that fails it, if any: an
+// error whose text is for the ticket's people and that keeps its cause's
+// identity (ErrReviewRefused for a refused script).
+func (e *Engine) check(ctx context.Context, t *Ticket) (*review.Result, *migrate.Plan, error) {
 	ep, err := e.endpoints(ctx, t)
 	if err != nil {
-		return nil, nil, err.Error()
+		return nil, nil, err
 	}
 	var res *review.Result
 	if t.SQL != "" {
 		if res, err = e.reviewOn(ctx, t.Instance, ep.Target, t.Database, t.SQL); err != nil {
-			return nil, nil, err.Error()
+			return nil, nil, err
 		}
 		if !res.Summary.Pass {
-			return res, nil, failedFindings(res)
+			return res, nil, &problem{msg: failedFindings(res), err: ErrReviewRefused}
 		}
 		if len(res.Statements) == 0 {
-			return res, nil, "the script holds no statement"
+			return res, nil, &problem{msg: "the script holds no statement", err: ErrReviewRefused}
 		}
 	}
 	c := t.Clone()
 	c.Review = res
 	ex, err := e.kinds[t.Kind].Executor(ctx, c, ep)
 	if err != nil {
-		return res, nil, err.Error()
+		return res, nil, err
 	}
 	plan, err := ex.Plan(ctx)
 	if err != nil {
-		return res, plan, "dry run: " + planProblem(err)
+		return res, plan, &problem{msg: "dry run: " + planProblem(err), err: err}
 	}
-	return res, plan, ""
+	return res, plan, nil
 }
 
 // reviewOn reviews script with the reviewer of database on instance,
@@ -1061,7 +1063,8 @@ func (e *Engine) Retry(ctx context.Context, id int64, actor, comment string) (*T
 	t, err := e.transition(ctx, Change{Ticket: id, Version: d.Ticket.Version, Action: ActionRetry, To: StateSubmitted, Actor: actor,
 		Comment: cmp.Or(comment, "review again"),
 		Update: func(t *Ticket) error {
-			t.Review, t.Plan, t.Error = nil, nil, ""
+			t.Review, t.Plan = nil, nil
+			t.setError("", nil)
 			return nil
 		}})
 	if err != nil {

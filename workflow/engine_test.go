@@ -249,13 +249,15 @@ func TestBadInput(t *testing.T) {
 
 	// SQL that fails review ends in review_failed with the finding.
 	tk, err := e.Submit(ctx, req("DELETE FROM orders"))
-	if err != nil || tk.State != workflow.StateReviewFailed || !strings.Contains(tk.Error, "dml.require-where") {
+	if err != nil || tk.State != workflow.StateReviewFailed || !strings.Contains(tk.Error, "dml.require-where") ||
+		tk.ErrorCode != workflow.CodeReviewRefused || !errors.Is(tk.Err(), workflow.ErrReviewRefused) {
 		t.Fatalf("failing review: %v, %v", tk, err)
 	}
 	// A missing target database fails the dry run.
 	r = req("UPDATE orders SET amount = 1 WHERE id = 1")
 	r.Database = "no_such_database"
-	if tk, err := e.Submit(ctx, r); err != nil || tk.State != workflow.StateReviewFailed || !strings.Contains(tk.Error, "orders does not exist") {
+	if tk, err := e.Submit(ctx, r); err != nil || tk.State != workflow.StateReviewFailed || !strings.Contains(tk.Error, "orders does not exist") ||
+		!errors.Is(tk.Err(), workflow.ErrReviewRefused) {
 		t.Fatalf("missing database: %v, %v", tk, err)
 	}
 
@@ -496,7 +498,7 @@ func TestMigrationFlow(t *testing.T) {
 	}
 
 	again, err := e.Submit(ctx, req)
-	if err != nil || again.State != workflow.StateReviewFailed || !strings.Contains(again.Error, "not empty") {
+	if err != nil || again.State != workflow.StateReviewFailed || !strings.Contains(again.Error, "not empty") || !errors.Is(again.Err(), migrate.ErrNotEmpty) {
 		t.Fatalf("copy into a non-empty target: %+v, %v", again, err)
 	}
 }

@@ -332,7 +332,7 @@ func TestWorkerKilled(t *testing.T) {
 	// is unknown, and the ticket's state says so.
 	d := waitFor(t, parent, change.ID, func(tk *workflow.Ticket) bool { return tk.State.Final() })
 	tk := d.Ticket
-	if tk.State != workflow.StateOutcomeUnknown || !strings.Contains(tk.Error, "abandoned by worker child/") {
+	if tk.State != workflow.StateOutcomeUnknown || !strings.Contains(tk.Error, "abandoned by worker child/") || !errors.Is(tk.Err(), workflow.ErrAbandoned) {
 		t.Fatalf("SQL change after the kill: %s, %q", tk.State, tk.Error)
 	}
 	if tk.Results[0].Status != migrate.StatementSucceeded || tk.Results[1].Status != migrate.StatementFailed ||

@@ -89,9 +89,9 @@ func DataMigrationKind(o MigrationOptions) KindSpec {
 // Verified returns spec whose runs, once their copy succeeded, compare
 // the ticket's tables (Migration.Tables, or every table of its source
 // database) on the source with the target's (verify.Verifier with opts):
-// a difference, or a table that could not be compared, fails the run, and
-// the verification report is kept on the ticket (Ticket.Verification).
-// Every run verifies, a resumed one too: no ticket ends succeeded without
+// a difference, or a table that could not be compared, fails the run with
+// an error wrapping migrate.ErrNotVerified, and the verification report is
+// kept on the ticket (Ticket.Verification). Every run verifies, a resumed one too: no ticket ends succeeded without
 // its proof. spec's tickets must carry a Migration. DataMigrationKind
 // uses it unless MigrationOptions.NoVerify is set.
 func Verified(spec KindSpec, opts ...verify.Option) KindSpec {
@@ -149,8 +149,8 @@ func (v *verifiedCopy) Run(ctx context.Context, progress migrate.ProgressFunc) (
 	v.report = vr
 	v.mu.Unlock()
 	if !vr.Clean() {
-		return report, fmt.Errorf("workflow: verification after the copy: %d row(s) differ, %d column definition(s) differ, %d table(s) not compared",
-			vr.Differences(), vr.ColumnDiffs(), len(vr.Unverified))
+		return report, &problem{err: migrate.ErrNotVerified, msg: fmt.Sprintf("workflow: verification after the copy: %d row(s) differ, %d column definition(s) differ, %d table(s) not compared",
+			vr.Differences(), vr.ColumnDiffs(), len(vr.Unverified))}
 	}
 	return report, nil
 }

@@ -276,13 +276,16 @@ func TestLiveMoveFlow(t *testing.T) {
 		!strings.Contains(last.Comment, "session(s) of the accounts still active") {
 		t.Fatalf("cutover refused by the drain: %s, last audit entry %+v", d.Ticket.State, last)
 	}
+	if d.Ticket.Error != last.Comment || d.Ticket.ErrorCode != workflow.CodeDrain || !errors.Is(d.Ticket.Err(), migrate.ErrDrain) {
+		t.Fatalf("error of the ticket whose cutover the drain refused: %q, code %q", d.Ticket.Error, d.Ticket.ErrorCode)
+	}
 	if _, err := holder.ExecContext(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
 	}
 
 	d = cutOver(t, e, tk.ID)
 	tk = d.Ticket
-	if tk.State != workflow.StateSucceeded || tk.Report == nil || tk.Report.Cutover == nil || tk.Worker != "" {
+	if tk.State != workflow.StateSucceeded || tk.Report == nil || tk.Report.Cutover == nil || tk.Worker != "" || tk.Err() != nil || tk.ErrorCode != "" {
 		t.Fatalf("after the cutover: %s %q, report %+v, audit %v", tk.State, tk.Error, tk.Report, actions(d))
 	}
 	c := tk.Report.Cutover

@@ -215,6 +215,7 @@ func (f Filter) matches(t *Ticket) bool {
 		(len(f.States) == 0 || slices.Contains(f.States, t.State)) &&
 		(f.Instance == "" || t.Instance == f.Instance || t.SourceInstance() == f.Instance) &&
 		(f.Kind == "" || t.Kind == f.Kind) &&
+		(f.ErrorCode == "" || t.ErrorCode == f.ErrorCode) &&
 		(f.CreatedFrom.IsZero() || !t.CreatedAt.Before(f.CreatedFrom)) &&
 		(f.CreatedTo.IsZero() || t.CreatedAt.Before(f.CreatedTo)) &&
 		(kw == "" || strings.Contains(strings.ToLower(t.SQL), kw) || strings.Contains(strings.ToLower(t.Title), kw)) &&

@@ -66,7 +66,7 @@ func (s *MySQLStore) Migrate(ctx context.Context) error {
 	return nil
 }
 
-const ticketColumns = "client_key, kind, title, submitter, instance, source_instance, database_name, sql_text, state, version, not_before, not_after, worker, lease_until, created_at, updated_at, body"
+const ticketColumns = "client_key, kind, title, submitter, instance, source_instance, database_name, sql_text, state, version, not_before, not_after, worker, error_code, lease_until, created_at, updated_at, body"
 
 func nullTime(t time.Time) any {
 	if t.IsZero() {
@@ -90,7 +90,7 @@ func row(t *Ticket) ([]any, error) {
 		nb, na = nullTime(t.Window.NotBefore), nullTime(t.Window.NotAfter)
 	}
 	return []any{key, string(t.Kind), t.Title, t.Submitter, t.Instance, t.SourceInstance(), t.Database, t.SQL,
-		t.State.String(), t.Version, nb, na, t.Worker, nullTime(t.LeaseUntil), t.CreatedAt.UTC(), t.UpdatedAt.UTC(), string(body)}, nil
+		t.State.String(), t.Version, nb, na, t.Worker, string(t.ErrorCode), nullTime(t.LeaseUntil), t.CreatedAt.UTC(), t.UpdatedAt.UTC(), string(body)}, nil
 }
 
 func decode(body string) (*Ticket, error) {
@@ -362,6 +362,9 @@ func (s *MySQLStore) List(ctx context.Context, f Filter) ([]*Ticket, error) {
 	}
 	if f.Kind != "" {
 		add("kind = ?", string(f.Kind))
+	}
+	if f.ErrorCode != "" {
+		add("error_code = ?", string(f.ErrorCode))
 	}
 	if !f.CreatedFrom.IsZero() {
 		add("created_at >= ?", f.CreatedFrom.UTC())

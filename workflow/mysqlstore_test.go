@@ -56,14 +56,18 @@ func TestMySQLStoreMigrations(t *testing.T) {
 	if n != workflow.SchemaVersion() || max != workflow.SchemaVersion() {
 		t.Fatalf("schema_version holds %d rows up to %d, want %d", n, max, workflow.SchemaVersion())
 	}
-	// An older schema is upgraded: drop the last migration's index.
-	sandboxtest.Exec(t, db, "ALTER TABLE shiftgate_tickets DROP KEY source_instance_id",
-		"DELETE FROM shiftgate_schema_version WHERE version = 3")
+	// An older schema is upgraded: undo the last two migrations (an
+	// index, the error code's column).
+	sandboxtest.Exec(t, db, "ALTER TABLE shiftgate_tickets DROP KEY source_instance_id, DROP KEY error_code_id, DROP COLUMN error_code",
+		"DELETE FROM shiftgate_schema_version WHERE version >= 3")
 	if _, err := workflow.NewMySQLStore(context.Background(), db); err != nil {
 		t.Fatalf("upgrade: %v", err)
 	}
 	if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND INDEX_NAME = 'source_instance_id'", name).Scan(&n); err != nil || n == 0 {
 		t.Fatalf("index after upgrade: %d, %v", n, err)
+	}
+	if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'shiftgate_tickets' AND COLUMN_NAME = 'error_code'", name).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("error_code column after upgrade: %d, %v", n, err)
 	}
 	// A schema from a newer library is refused.
 	sandboxtest.Exec(t, db, "INSERT INTO shiftgate_schema_version VALUES (99, '0099_future.sql', NOW())")

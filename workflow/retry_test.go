@@ -251,7 +251,8 @@ func TestNotEmptyTargetHint(t *testing.T) {
 	if err != nil || tk.State != workflow.StateReviewFailed {
 		t.Fatalf("submit: %+v, %v", tk, err)
 	}
-	if !strings.Contains(tk.Error, "resubmit with the migration's replace set") || strings.Contains(tk.Error, "WithReplace") {
+	if !strings.Contains(tk.Error, "resubmit with the migration's replace set") || strings.Contains(tk.Error, "WithReplace") ||
+		tk.ErrorCode != workflow.CodeNotEmpty || !errors.Is(tk.Err(), migrate.ErrNotEmpty) {
 		t.Errorf("error %q", tk.Error)
 	}
 }
@@ -300,7 +301,8 @@ func TestVerifiedCopy(t *testing.T) {
 	differs, _ := shopDB(t, servers[1], 5)
 	tk = run(workflow.Request{Kind: "nocopy", Submitter: "alice", Instance: "test", Database: differs,
 		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: source, Tables: []string{"orders"}}})
-	if tk.State != workflow.StateFailed || !strings.Contains(tk.Error, "5 row(s) differ") || tk.Verification == nil || tk.Verification.Differences() != 5 {
+	if tk.State != workflow.StateFailed || !strings.Contains(tk.Error, "5 row(s) differ") || tk.Verification == nil || tk.Verification.Differences() != 5 ||
+		!errors.Is(tk.Err(), migrate.ErrNotVerified) {
 		t.Fatalf("differing copy: %s %q, verification %+v", tk.State, tk.Error, tk.Verification)
 	}
 }

@@ -138,8 +138,13 @@ type Ticket struct {
 	// Verification is the comparison of a copy's target with its source
 	// that ended its last run (data migrations, see Verified).
 	Verification *verify.Report `json:"verification,omitempty"`
-	// Error says why the ticket failed.
-	Error string `json:"error,omitempty"`
+	// Error says why the ticket failed, or, while a live move awaits
+	// another cutover, why its last cutover failed. ErrorCode names its
+	// condition ("" with an Error stored before codes existed); Err
+	// returns both as an error that errors.Is matches against the code's
+	// sentinels.
+	Error     string    `json:"error,omitempty"`
+	ErrorCode ErrorCode `json:"error_code,omitempty"`
 
 	// Worker holds the lease until LeaseUntil while the ticket runs.
 	Worker     string    `json:"worker,omitempty"`
@@ -219,6 +224,8 @@ type Filter struct {
 	// Instance matches the target or the source instance.
 	Instance string
 	Kind     Kind
+	// ErrorCode matches the code of the ticket's error (Ticket.ErrorCode).
+	ErrorCode ErrorCode
 	// CreatedFrom and CreatedTo bound the creation time: From inclusive,
 	// To exclusive.
 	CreatedFrom, CreatedTo time.Time

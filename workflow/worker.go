@@ -385,13 +385,14 @@ func (r *ticketRun) holds(t *Ticket) bool {
 func (r *ticketRun) ending(ctx, runCtx context.Context, end runEnd, runErr error) Change {
 	switch {
 	case runErr == nil:
-		return Change{Action: ActionSucceed, To: StateSucceeded, Comment: summary(end.report, end.results) + attempts(r.t, end.at), Update: end.finish}
+		return Change{Action: ActionSucceed, To: StateSucceeded, Comment: summary(end.report, end.results) + attempts(r.t, end.at),
+			Update: func(t *Ticket) error { t.setError("", nil); return end.finish(t) }}
 	case ctx.Err() != nil && runCtx.Err() != nil && r.e.resumable(r.t):
 		return Change{Action: ActionRequeue, To: StateQueued, Comment: "worker " + r.worker + " shut down; resumes from its checkpoint", Update: end.requeue}
 	}
 	msg := r.failure(ctx, runErr)
 	return Change{Action: ActionFail, To: StateFailed, Comment: msg,
-		Update: func(t *Ticket) error { t.Error = msg; return end.finish(t) }}
+		Update: func(t *Ticket) error { t.setError(msg, runErr); return end.finish(t) }}
 }
 
 // failure is a failed run's error text: runErr's, prefixed with why the
@@ -602,7 +603,7 @@ func deadRun(t *Ticket, now time.Time) Change {
 			}
 		}
 		if to != StateSucceeded {
-			cur.Error = msg
+			cur.setError(msg, ErrAbandoned)
 		}
 		cur.Worker, cur.LeaseUntil, cur.FinishedAt = "", time.Time{}, now
 		return nil

@@ -202,8 +202,8 @@ func TestCheckAndInstances(t *testing.T) {
 func TestRetry(t *testing.T) {
 	f := newFixture(t, workflow.NewMemoryStore())
 	d := f.submit("alice", "broken", "UPDATE orders SET amount = 3 WHERE id = 3")
-	if d.State != "review_failed" || !slices.Equal(d.Actions, []string{"cancel", "retry"}) {
-		t.Fatalf("ticket on broken: %s %v", d.State, d.Actions)
+	if d.State != "review_failed" || d.ErrorCode == "" || !slices.Equal(d.Actions, []string{"cancel", "retry"}) {
+		t.Fatalf("ticket on broken: %s (code %q) %v", d.State, d.ErrorCode, d.Actions)
 	}
 	id := fmt.Sprint(d.ID)
 	f.wantError(http.StatusForbidden, "forbidden", "carol", "POST", "/api/tickets/"+id+"/retry", nil)

@@ -125,6 +125,9 @@ type TicketSummary struct {
 	UpdatedAt  time.Time  `json:"updated_at"`
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// ErrorCode names the condition of Error (a workflow.ErrorCode), ""
+	// without one or for an error stored before codes existed.
+	ErrorCode string `json:"error_code,omitempty"`
 }
 
 // TicketList is a page of tickets, newest first.
@@ -308,7 +311,7 @@ func progressOf(p *migrate.Progress, statements bool) *Progress {
 
 func summaryOf(t *workflow.Ticket) TicketSummary {
 	s := TicketSummary{ID: t.ID, Kind: string(t.Kind), Title: t.Title, Submitter: t.Submitter, Instance: t.Instance, Database: t.Database,
-		SourceInstance: t.SourceInstance(), State: t.State.String(), Step: t.Step + 1, Awaiting: t.Awaiting, Error: t.Error, Version: t.Version,
+		SourceInstance: t.SourceInstance(), State: t.State.String(), Step: t.Step + 1, Awaiting: t.Awaiting, Error: t.Error, ErrorCode: string(t.ErrorCode), Version: t.Version,
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, StartedAt: timePtr(t.StartedAt), FinishedAt: timePtr(t.FinishedAt)}
 	if t.Review != nil {
 		s.Risk = t.Review.Summary.Risk.String()

@@ -399,7 +399,13 @@ func testList(t *testing.T, s workflow.Store) {
 		}
 		all = append(all, create(t, s, tk, base.Add(time.Duration(i)*time.Hour)))
 	}
-	step(t, s, all[2], workflow.ActionReview, workflow.StateReviewFailed, base)
+	if _, err := s.Transition(ctx, workflow.Change{Ticket: all[2].ID, Version: all[2].Version, Action: workflow.ActionReview, To: workflow.StateReviewFailed,
+		Actor: "bob", At: base, Update: func(tk *workflow.Ticket) error {
+			tk.Error, tk.ErrorCode = "review failed: statement 1: no_drop: DROP TABLE", workflow.CodeReviewRefused
+			return nil
+		}}); err != nil {
+		t.Fatal(err)
+	}
 	ids := func(f workflow.Filter) []int64 {
 		t.Helper()
 		got, err := s.List(ctx, f)
@@ -431,6 +437,8 @@ func testList(t *testing.T, s workflow.Store) {
 		{"target instance", workflow.Filter{Instance: "test-2"}, id(3)},
 		{"source instance", workflow.Filter{Instance: "prod-9"}, id(3)},
 		{"kind", workflow.Filter{Kind: workflow.KindDataMigration}, id(3)},
+		{"error code", workflow.Filter{ErrorCode: workflow.CodeReviewRefused}, id(2)},
+		{"error code none has", workflow.Filter{ErrorCode: workflow.CodeNotVerified}, nil},
 		{"time range", workflow.Filter{CreatedFrom: base.Add(2 * time.Hour), CreatedTo: base.Add(4 * time.Hour)}, id(3, 2)},
 		{"keyword, any case", workflow.Filter{Keyword: "customers"}, id(5)},
 		{"keyword with LIKE metacharacters", workflow.Filter{Keyword: "%"}, nil},
@@ -442,6 +450,11 @@ func testList(t *testing.T, s workflow.Store) {
 		if got := ids(tc.f); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
 		}
+	}
+	// The error's code comes back with it, and its identity.
+	if got, err := s.List(ctx, workflow.Filter{ErrorCode: workflow.CodeReviewRefused}); err != nil || len(got) != 1 ||
+		!errors.Is(got[0].Err(), workflow.ErrReviewRefused) {
+		t.Errorf("ticket refused by its review: %v, %v", got, err)
 	}
 	if _, err := s.List(ctx, workflow.Filter{Limit: -1}); err == nil {
 		t.Error("List with a negative limit: no error")
