@@ -91,9 +91,10 @@ func DataMigrationKind(o MigrationOptions) KindSpec {
 // database) on the source with the target's (verify.Verifier with opts):
 // a difference, or a table that could not be compared, fails the run with
 // an error wrapping migrate.ErrNotVerified, and the verification report is
-// kept on the ticket (Ticket.Verification). Every run verifies, a resumed one too: no ticket ends succeeded without
-// its proof. spec's tickets must carry a Migration. DataMigrationKind
-// uses it unless MigrationOptions.NoVerify is set.
+// kept on the ticket (Ticket.Verification). Every run verifies, a resumed
+// one too: no ticket ends succeeded without its proof. spec's tickets must
+// carry a Migration. DataMigrationKind uses it unless
+// MigrationOptions.NoVerify is set.
 func Verified(spec KindSpec, opts ...verify.Option) KindSpec {
 	opts = slices.Clone(opts)
 	inner := spec.Executor
