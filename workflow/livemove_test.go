@@ -161,8 +161,12 @@ func cutOver(t *testing.T, e *workflow.Engine, id int64) *workflow.Detail {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
 		waitFor(t, e, id, func(tk *workflow.Ticket) bool { return tk.State == workflow.StateAwaitingCutover })
-		if _, err := e.Cutover(t.Context(), id, "carol", fmt.Sprintf("cut over, attempt %d", attempt)); err != nil {
+		tk, err := e.Cutover(t.Context(), id, "carol", fmt.Sprintf("cut over, attempt %d", attempt))
+		if err != nil {
 			t.Fatalf("cutover: %v", err)
+		}
+		if tk.Err() != nil {
+			t.Fatalf("cutover approved: the last cutover's error stays: %v", tk.Err())
 		}
 		d := waitFor(t, e, id, func(tk *workflow.Ticket) bool { return tk.State != workflow.StateCuttingOver })
 		if d.Ticket.State != workflow.StateAwaitingCutover || attempt == 20 {

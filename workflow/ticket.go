@@ -138,8 +138,8 @@ type Ticket struct {
 	// Verification is the comparison of a copy's target with its source
 	// that ended its last run (data migrations, see Verified).
 	Verification *verify.Report `json:"verification,omitempty"`
-	// Error says why the ticket failed, or, while a live move awaits
-	// another cutover, why its last cutover failed. ErrorCode names its
+	// Error says why the ticket failed, or, from a live move's failed
+	// cutover until the next is approved, why it failed. ErrorCode names its
 	// condition ("" with an Error stored before codes existed); Err
 	// returns both as an error that errors.Is matches against the code's
 	// sentinels.
