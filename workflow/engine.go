@@ -1182,7 +1182,8 @@ func (e *Engine) cutoverApprovers(ctx context.Context, t *Ticket) ([]string, err
 func (e *Engine) cutover(ctx context.Context, t *Ticket, actor, comment string) (*Ticket, error) {
 	switch t.State {
 	case StateAwaitingCutover:
-		next, err := e.transition(ctx, Change{Ticket: t.ID, Version: t.Version, Action: ActionCutover, To: StateCuttingOver, Actor: actor, Comment: comment})
+		next, err := e.transition(ctx, Change{Ticket: t.ID, Version: t.Version, Action: ActionCutover, To: StateCuttingOver, Actor: actor, Comment: comment,
+			Update: func(t *Ticket) error { t.setError("", nil); return nil }}) // the last cutover's failure is history
 		if err != nil {
 			return nil, err
 		}
