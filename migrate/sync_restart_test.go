@@ -56,7 +56,7 @@ func waitSynced(t *testing.T, s *migrate.Sync, dst *sql.DB, database string, wan
 		var n int64
 		p := s.Phase()
 		if p == migrate.PhaseCatchingUp || p == migrate.PhaseInSync {
-			if err := dst.QueryRow("SELECT n FROM `"+database+"`.counter WHERE id = 1").Scan(&n); err == nil && n == want {
+			if err := dst.QueryRow("SELECT n FROM `" + database + "`.counter WHERE id = 1").Scan(&n); err == nil && n == want {
 				return
 			}
 		}
