@@ -60,7 +60,8 @@ var _ Executor = (*Sync)(nil)
 // Phase is where a Sync's Run is.
 type Phase string
 
-// The phases of a Sync, in order; Failed can follow any.
+// The phases of a Sync, in order; Failed can follow any, and
+// WaitingForTarget can interrupt catching up and in sync.
 const (
 	PhaseCopying     Phase = "copying"
 	PhaseCatchingUp  Phase = "catching up"
@@ -69,6 +70,11 @@ const (
 	PhaseVerifying   Phase = "verifying"
 	PhaseDone        Phase = "done"
 	PhaseFailed      Phase = "failed"
+	// PhaseWaitingForTarget: the target went away while the sync followed
+	// the binary log (server down or restarting, connection lost); the
+	// sync retries with backoff for up to WithTargetWait, then resumes
+	// from the position the target holds (catching up), or fails.
+	PhaseWaitingForTarget Phase = "waiting for target"
 )
 
 // Errors of a Sync's cutover.
@@ -102,7 +108,7 @@ var (
 // names) from the server at sourceDSN to the server at targetDSN. It
 // connects to nothing: call Plan for a dry run.
 func NewSync(sourceDSN, targetDSN, database string, opts ...SyncOption) (*Sync, error) {
-	cfg := syncConfig{maxLag: DefaultMaxLag, drainWait: fence.DefaultDrainTimeout, cutoverTimeout: DefaultCutoverTimeout}
+	cfg := syncConfig{maxLag: DefaultMaxLag, drainWait: fence.DefaultDrainTimeout, cutoverTimeout: DefaultCutoverTimeout, targetWait: DefaultTargetWait}
 	for _, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("migrate: sync: %w", errors.New("nil option"))

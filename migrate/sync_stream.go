@@ -23,9 +23,12 @@ type syncRun struct {
 	src, dst *sql.DB
 	app      *apply.Applier
 	stream   *binlog.Stream
-	// streamDone is closed when the stream's Run returned streamErr.
+	// streamDone is closed when the stream's Run into sink returned
+	// streamErr; stopStream ends it and waits (startStream).
 	streamDone chan struct{}
 	streamErr  error
+	stopStream func()
+	sink       *targetSink
 	copied     int64  // rows of the copy
 	source     string // the source server's identity, saved with the stream
 	// switched is set once the host's switch returned: the application
@@ -284,17 +287,8 @@ func (r *syncRun) applyUntil(ctx context.Context, stream *binlog.Stream, app *ap
 func (r *syncRun) follow(ctx context.Context) error {
 	s := r.s
 	s.setPhase(PhaseCatchingUp)
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	r.streamDone = make(chan struct{})
-	go func() {
-		defer close(r.streamDone)
-		r.streamErr = r.stream.Run(sctx, r.app)
-	}()
-	stopStream := func() {
-		stop()
-		<-r.streamDone
-	}
+	r.startStream(ctx)
+	defer func() { r.stopStream() }()
 	interval := s.copier.cfg.progressInterval
 	tick := time.NewTicker(min(interval, 250*time.Millisecond))
 	defer tick.Stop()
@@ -303,9 +297,17 @@ func (r *syncRun) follow(ctx context.Context) error {
 	for {
 		select {
 		case <-r.streamDone:
-			return fmt.Errorf("following the binary log: %w", r.streamErr)
+			if !r.sink.stoppedByTarget(r.streamErr) {
+				return fmt.Errorf("following the binary log: %w", r.streamErr)
+			}
+			if err := r.awaitTarget(ctx, r.streamErr); err != nil {
+				return err
+			}
+			r.startStream(ctx)
+			lastEmit = time.Now()
+			r.emit()
 		case <-ctx.Done():
-			stopStream()
+			r.stopStream()
 			return fmt.Errorf("%w (stopped %s; the target holds the changes up to %s, a new Run resumes there)", ctx.Err(), s.Phase(), r.app.Stats().Position)
 		case req := <-s.requests:
 			rep, err := r.cutover(ctx, req.ctx)
@@ -313,7 +315,7 @@ func (r *syncRun) follow(ctx context.Context) error {
 			if err == nil || r.switched {
 				// The application writes the target now: never sync
 				// into it again, whatever went wrong after the switch.
-				stopStream()
+				r.stopStream()
 				r.report.Cutover = rep
 				r.finishReport()
 				r.lag.lag = 0
