@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -170,8 +171,9 @@ func TestSyncSurvivesServerRestarts(t *testing.T) {
 	var writers sync.WaitGroup
 	writers.Go(func() { w.run(wctx) })
 
+	var logs syncBuffer
 	s, err := migrate.NewSync(src.DSN(""), dst.DSN(""), name, migrate.WithTargetDatabase(target),
-		migrate.WithProgressInterval(100*time.Millisecond))
+		migrate.WithProgressInterval(100*time.Millisecond), migrate.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	require.NoError(t, err)
 	var phases sync.Map
 	rctx, stopSync := context.WithCancel(ctx)
@@ -226,6 +228,11 @@ func TestSyncSurvivesServerRestarts(t *testing.T) {
 	stopSync()
 	require.ErrorIs(t, <-errc, context.Canceled)
 	t.Logf("commits %d (failed attempts %d)", w.commits.Load(), w.failures.Load())
+	out := logs.String()
+	for _, want := range []string{"sync: the target went away", "sync: the target is back", "binlog: replication connection lost, reconnecting"} {
+		assert.Contains(t, out, want, "log")
+	}
+	assert.NotContains(t, out, src.Password(), "log")
 
 	v, err := verify.New(sandboxtest.Open(t, src, ""), dstDB)
 	require.NoError(t, err)
