@@ -26,7 +26,12 @@ import (
 // resumes after a crash in any phase: an interrupted copy continues from
 // its checkpoint, the stream from the position saved with the last
 // transaction applied (exactly once), and grants a crashed cutover revoked
-// are restored first.
+// are restored first. While it follows the binary log it rides out server
+// restarts: a lost replication connection (the source restarting, say) is
+// reopened with backoff from the last transaction applied, and a target
+// that goes away (shut down, restarting, connection lost) is waited for
+// up to WithTargetWait (PhaseWaitingForTarget) and resumed from the
+// position it holds.
 //
 // The source needs binlog_format=ROW, binlog_row_image=FULL,
 // binlog_row_metadata=FULL and GTIDs (MariaDB; the MySQL flavor is written

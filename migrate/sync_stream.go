@@ -39,7 +39,8 @@ type syncRun struct {
 
 // Run copies the tables (or resumes the copy), then applies the source's
 // binary log to the target until Cutover succeeds, ctx is done or the
-// stream fails. It returns after a successful cutover with the report of
+// stream fails (a target away for longer than WithTargetWait fails it
+// with ErrConnect naming the target). It returns after a successful cutover with the report of
 // it in Report.Cutover; on any other return the source's writes are not
 // fenced and a later Run resumes. Progress carries the Phase and the lag.
 func (s *Sync) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
