@@ -26,7 +26,12 @@ import (
 // resumes after a crash in any phase: an interrupted copy continues from
 // its checkpoint, the stream from the position saved with the last
 // transaction applied (exactly once), and grants a crashed cutover revoked
-// are restored first.
+// are restored first. While it follows the binary log it rides out server
+// restarts: a lost replication connection (the source restarting, say) is
+// reopened with backoff from the last transaction applied, and a target
+// that goes away (shut down, restarting, connection lost) is waited for
+// up to WithTargetWait (PhaseWaitingForTarget) and resumed from the
+// position it holds.
 //
 // The source needs binlog_format=ROW, binlog_row_image=FULL,
 // binlog_row_metadata=FULL and GTIDs (MariaDB; the MySQL flavor is written
@@ -60,7 +65,8 @@ var _ Executor = (*Sync)(nil)
 // Phase is where a Sync's Run is.
 type Phase string
 
-// The phases of a Sync, in order; Failed can follow any.
+// The phases of a Sync, in order; Failed can follow any, and
+// WaitingForTarget can interrupt catching up and in sync.
 const (
 	PhaseCopying     Phase = "copying"
 	PhaseCatchingUp  Phase = "catching up"
@@ -69,6 +75,11 @@ const (
 	PhaseVerifying   Phase = "verifying"
 	PhaseDone        Phase = "done"
 	PhaseFailed      Phase = "failed"
+	// PhaseWaitingForTarget: the target went away while the sync followed
+	// the binary log (server down or restarting, connection lost); the
+	// sync retries with backoff for up to WithTargetWait, then resumes
+	// from the position the target holds (catching up), or fails.
+	PhaseWaitingForTarget Phase = "waiting for target"
 )
 
 // Errors of a Sync's cutover.
@@ -102,7 +113,7 @@ var (
 // names) from the server at sourceDSN to the server at targetDSN. It
 // connects to nothing: call Plan for a dry run.
 func NewSync(sourceDSN, targetDSN, database string, opts ...SyncOption) (*Sync, error) {
-	cfg := syncConfig{maxLag: DefaultMaxLag, drainWait: fence.DefaultDrainTimeout, cutoverTimeout: DefaultCutoverTimeout}
+	cfg := syncConfig{maxLag: DefaultMaxLag, drainWait: fence.DefaultDrainTimeout, cutoverTimeout: DefaultCutoverTimeout, targetWait: DefaultTargetWait}
 	for _, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("migrate: sync: %w", errors.New("nil option"))

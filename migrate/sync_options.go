@@ -42,12 +42,14 @@ type syncConfig struct {
 	cutoverTimeout time.Duration
 	switchHook     func(ctx context.Context) error
 	ddl            DDLPolicy
+	targetWait     time.Duration
 }
 
 // Defaults of a Sync.
 const (
 	DefaultMaxLag         = 2 * time.Second
 	DefaultCutoverTimeout = 30 * time.Second
+	DefaultTargetWait     = 5 * time.Minute
 )
 
 // FenceMethod is how a Sync's cutover stops writes to the moved tables on
@@ -237,6 +239,24 @@ func WithDDL(p DDLPolicy) SyncOption {
 			return optionError("WithDDL", "unknown policy %d", p)
 		}
 		c.ddl = p
+		return nil
+	})
+}
+
+// WithTargetWait bounds how long the sync waits for a target that went
+// away while it followed the binary log (the server shut down or
+// restarting, the connection refused or lost) to come back (default
+// DefaultTargetWait). Meanwhile the phase is PhaseWaitingForTarget and the
+// sync reconnects with backoff; once the target answers, the sync resumes
+// from the position the target holds, so nothing is lost or applied
+// twice. When the wait passes, Run fails with ErrConnect naming the
+// target, and a later Run resumes.
+func WithTargetWait(d time.Duration) SyncOption {
+	return syncOption(func(c *syncConfig) error {
+		if d <= 0 {
+			return optionError("WithTargetWait", "%v is not positive", d)
+		}
+		c.targetWait = d
 		return nil
 	})
 }

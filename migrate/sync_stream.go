@@ -23,9 +23,12 @@ type syncRun struct {
 	src, dst *sql.DB
 	app      *apply.Applier
 	stream   *binlog.Stream
-	// streamDone is closed when the stream's Run returned streamErr.
+	// streamDone is closed when the stream's Run into sink returned
+	// streamErr; stopStream ends it and waits (startStream).
 	streamDone chan struct{}
 	streamErr  error
+	stopStream func()
+	sink       *targetSink
 	copied     int64  // rows of the copy
 	source     string // the source server's identity, saved with the stream
 	// switched is set once the host's switch returned: the application
@@ -36,7 +39,8 @@ type syncRun struct {
 
 // Run copies the tables (or resumes the copy), then applies the source's
 // binary log to the target until Cutover succeeds, ctx is done or the
-// stream fails. It returns after a successful cutover with the report of
+// stream fails (a target away for longer than WithTargetWait fails it
+// with ErrConnect naming the target). It returns after a successful cutover with the report of
 // it in Report.Cutover; on any other return the source's writes are not
 // fenced and a later Run resumes. Progress carries the Phase and the lag.
 func (s *Sync) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
@@ -284,17 +288,8 @@ func (r *syncRun) applyUntil(ctx context.Context, stream *binlog.Stream, app *ap
 func (r *syncRun) follow(ctx context.Context) error {
 	s := r.s
 	s.setPhase(PhaseCatchingUp)
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	r.streamDone = make(chan struct{})
-	go func() {
-		defer close(r.streamDone)
-		r.streamErr = r.stream.Run(sctx, r.app)
-	}()
-	stopStream := func() {
-		stop()
-		<-r.streamDone
-	}
+	r.startStream(ctx)
+	defer func() { r.stopStream() }()
 	interval := s.copier.cfg.progressInterval
 	tick := time.NewTicker(min(interval, 250*time.Millisecond))
 	defer tick.Stop()
@@ -303,9 +298,17 @@ func (r *syncRun) follow(ctx context.Context) error {
 	for {
 		select {
 		case <-r.streamDone:
-			return fmt.Errorf("following the binary log: %w", r.streamErr)
+			if !r.sink.stoppedByTarget(r.streamErr) {
+				return fmt.Errorf("following the binary log: %w", r.streamErr)
+			}
+			if err := r.awaitTarget(ctx, r.streamErr); err != nil {
+				return err
+			}
+			r.startStream(ctx)
+			lastEmit = time.Now()
+			r.emit()
 		case <-ctx.Done():
-			stopStream()
+			r.stopStream()
 			return fmt.Errorf("%w (stopped %s; the target holds the changes up to %s, a new Run resumes there)", ctx.Err(), s.Phase(), r.app.Stats().Position)
 		case req := <-s.requests:
 			rep, err := r.cutover(ctx, req.ctx)
@@ -313,7 +316,7 @@ func (r *syncRun) follow(ctx context.Context) error {
 			if err == nil || r.switched {
 				// The application writes the target now: never sync
 				// into it again, whatever went wrong after the switch.
-				stopStream()
+				r.stopStream()
 				r.report.Cutover = rep
 				r.finishReport()
 				r.lag.lag = 0

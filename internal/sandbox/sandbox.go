@@ -109,12 +109,19 @@ type Server struct {
 	port int
 
 	// The rest is only set for throwaway servers.
-	dir      string
-	serverID uint32
-	logger   *slog.Logger
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed once cmd.Wait returned
-	waitErr  error         // cmd.Wait's result; read only after exited is closed
+	dir        string
+	serverID   uint32
+	logger     *slog.Logger
+	binary     string   // mariadbd, for Restart
+	bufferPool string   // innodb_buffer_pool_size, for Restart
+	extraArgs  []string // Options.ExtraArgs, for Restart
+
+	// life serialises Stop, Restart and Close, which replace or end cmd.
+	life    sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed once cmd.Wait returned
+	waitErr error         // cmd.Wait's result; read only after exited is closed
+	stopped bool          // Stop ended cmd on purpose
 
 	closeOnce sync.Once
 	closeErr  error
@@ -177,10 +184,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("sandbox: creating temporary directory: %w", err)
 	}
 	s := &Server{
-		host:     "127.0.0.1",
-		dir:      dir,
-		serverID: opts.ServerID,
-		logger:   logger,
+		host:      "127.0.0.1",
+		dir:       dir,
+		serverID:  opts.ServerID,
+		logger:    logger,
+		binary:    bins.server,
+		extraArgs: opts.ExtraArgs,
 	}
 	if s.serverID == 0 {
 		s.serverID = autoServerID()
@@ -208,16 +217,16 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	bufferPool := opts.BufferPool
-	if bufferPool == "" {
-		bufferPool = "128M"
+	s.bufferPool = opts.BufferPool
+	if s.bufferPool == "" {
+		s.bufferPool = "128M"
 	}
 	for attempt := 0; ; attempt++ {
 		port, err := freePort()
 		if err != nil {
 			return nil, err
 		}
-		err = s.launch(ctx, bins.server, port, bufferPool, opts.ExtraArgs)
+		err = s.launch(ctx, port)
 		if err == nil {
 			break
 		}
@@ -388,28 +397,103 @@ func (s *Server) shutdown() error {
 	if s.dir == "" {
 		return nil // external server
 	}
+	s.life.Lock()
+	defer s.life.Unlock()
 	begin := time.Now()
 	var errs []error
-	if s.cmd != nil {
-		select {
-		case <-s.exited:
-			errs = append(errs, fmt.Errorf("sandbox: mariadbd on %s had exited before Close (%v)%s", s.Addr(), s.waitErr, s.logTail(0)))
-		default:
-			_ = s.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-s.exited:
-			case <-time.After(stopTimeout):
-				s.logger.Warn("sandbox: mariadbd did not stop after SIGTERM, killing it", "addr", s.Addr(), "timeout", stopTimeout)
-				_ = s.cmd.Process.Kill()
-				<-s.exited
-			}
-		}
+	if err := s.terminate("Close"); err != nil {
+		errs = append(errs, err)
 	}
 	if err := os.RemoveAll(s.dir); err != nil {
 		errs = append(errs, fmt.Errorf("sandbox: removing %s: %w", s.dir, err))
 	}
 	s.logger.Info("sandbox: mariadbd stopped", "addr", s.Addr(), "server_id", s.serverID, "duration", time.Since(begin).Round(time.Millisecond))
 	return errors.Join(errs...)
+}
+
+// Stop stops a throwaway server gracefully (SIGTERM, then SIGKILL if it
+// has not exited within 30 s), keeping its directory, data and port, so
+// that Restart can start it again: a test's way to take a server away
+// from its clients. Stopping a stopped server does nothing. It returns an
+// error, with the tail of the error log, if the server had died before,
+// and for a server wrapped by Connect, which it leaves alone. Close
+// after Stop removes the directory.
+func (s *Server) Stop() error {
+	if s.dir == "" {
+		return fmt.Errorf("sandbox: Stop: %s is not a throwaway server", s.Addr())
+	}
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.stopped {
+		return nil
+	}
+	err := s.terminate("Stop")
+	s.stopped = true
+	s.logger.Info("sandbox: mariadbd stopped for a restart", "addr", s.Addr(), "server_id", s.serverID)
+	return err
+}
+
+// Restart starts a throwaway server again on its data directory and port,
+// stopping it first (as Stop does) if it runs, and waits until it accepts
+// connections: the same address, accounts and data, a new process. ctx
+// bounds the wait (which also has its own 60 s limit). It fails if the
+// port was taken meanwhile or the server does not start, with the tail of
+// the error log; the server is then stopped, and Restart may be called
+// again. For a server wrapped by Connect it returns an error.
+func (s *Server) Restart(ctx context.Context) error {
+	if s.dir == "" {
+		return fmt.Errorf("sandbox: Restart: %s is not a throwaway server", s.Addr())
+	}
+	s.life.Lock()
+	defer s.life.Unlock()
+	if !s.stopped {
+		if err := s.terminate("Restart"); err != nil {
+			return err
+		}
+		s.stopped = true
+	}
+	begin := time.Now()
+	var err error
+	for attempt := 0; ; attempt++ {
+		// The old process's listening socket may linger for a moment.
+		if err = s.launch(ctx, s.port); err == nil || !errors.Is(err, errPortInUse) || attempt >= portRetries {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sandbox: restarting %s: %w", s.Addr(), context.Cause(ctx))
+		case <-time.After(time.Second):
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("sandbox: restarting %s: %w", s.Addr(), err)
+	}
+	s.stopped = false
+	s.logger.Info("sandbox: mariadbd restarted", "addr", s.Addr(), "server_id", s.serverID, "duration", time.Since(begin).Round(time.Millisecond))
+	return nil
+}
+
+// terminate ends the server process gracefully (SIGTERM, SIGKILL after
+// stopTimeout) unless it is stopped; s.life held. It returns an error if
+// the process had died by itself; op names the caller in it.
+func (s *Server) terminate(op string) error {
+	if s.cmd == nil || s.stopped {
+		return nil
+	}
+	select {
+	case <-s.exited:
+		return fmt.Errorf("sandbox: mariadbd on %s had exited before %s (%v)%s", s.Addr(), op, s.waitErr, s.logTail(0))
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(stopTimeout):
+		s.logger.Warn("sandbox: mariadbd did not stop after SIGTERM, killing it", "addr", s.Addr(), "timeout", stopTimeout)
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+	return nil
 }
 
 // kill SIGKILLs the server if it is running and waits for it.
@@ -433,7 +517,8 @@ var errPortInUse = errors.New("port already in use")
 
 // launch starts mariadbd on port and waits until it answers on its socket.
 // On error the process is gone.
-func (s *Server) launch(ctx context.Context, server string, port int, bufferPool string, extra []string) error {
+func (s *Server) launch(ctx context.Context, port int) error {
+	server, bufferPool, extra := s.binary, s.bufferPool, s.extraArgs
 	logPath := filepath.Join(s.dir, errorLogFile)
 	var logOffset int64
 	if fi, err := os.Stat(logPath); err == nil {
