@@ -20,7 +20,10 @@ import (
 // stops writes on the source, waits for the target to hold everything,
 // verifies the tables, calls the host's switch (WithSwitch) and restores
 // the source's writes. It is the seed's live move, with a write pause of
-// about the verification's time instead of minutes of manual steps.
+// about the verification's time instead of minutes of manual steps. Made
+// WithReverseSync, the cutover keeps the source fenced instead, for a
+// rollback window: Reverse applies the target's writes back into the
+// source until its CutBack switches the application back, or End.
 //
 // Run goes through the phases of Phase and reports them in Progress. It
 // resumes after a crash in any phase: an interrupted copy continues from

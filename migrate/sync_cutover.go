@@ -57,7 +57,10 @@ type cutoverResult struct {
 // sync: it stops writes to the moved tables on the source (WithFence),
 // waits until the target applied everything the source logged, verifies
 // every moved table, calls the switch (WithSwitch) and restores the
-// source's writes. Run then returns its report with this cutover's.
+// source's writes (WithReverseSync: saves the target's position for the
+// reverse sync before the switch, and keeps the source's writes stopped
+// after it, until the reverse sync's CutBack or End). Run then returns its
+// report with this cutover's.
 //
 // It is refused with ErrNotInSync unless Run is in sync (lag under
 // WithMaxLag). Any failure on the way (the drain, the catch-up timeout,

@@ -99,7 +99,9 @@ func (rv *ReverseSync) Run(ctx context.Context, progress ProgressFunc) (*Report,
 // with ErrNotInSync unless Run is in sync; any failure before the switch
 // back restores the target's writes and leaves Run following. After it,
 // the application writes the source, the target's writes are restored and
-// Run returns.
+// Run returns, having restored the source's writes and closed the window.
+// A crash after the switch back and before Run returned leaves the source
+// fenced and the window open: End closes it.
 func (rv *ReverseSync) CutBack(ctx context.Context) (*CutoverReport, error) {
 	return rv.mirror.Cutover(ctx)
 }
@@ -129,10 +131,12 @@ func (rv *ReverseSync) End(ctx context.Context) error {
 		return err
 	}
 	defer src.Close()
-	store := m.copier.checkpoint
-	if err := store.Prepare(ctx, src); err != nil {
-		return m.targetErr("database "+schema.QuoteIdent(store.Database()), err)
+	if open, err := rv.move.reverseOpen(ctx, src, dst); err != nil {
+		return fmt.Errorf("migrate: reverse sync %s: %w", rv.move.database, err)
+	} else if !open {
+		return fmt.Errorf("migrate: reverse sync %s: %w: no rollback window is open", rv.move.database, ErrNoReverse)
 	}
+	store := m.copier.checkpoint
 	if err := store.DeleteStream(ctx, src, m.move().reverseStreamName()); err != nil {
 		return m.targetErr("stream "+m.move().reverseStreamName(), err)
 	}
@@ -160,6 +164,18 @@ func (s *Sync) releaseSource(ctx context.Context, src, dst *sql.DB) error {
 func (r *syncRun) runReverse(ctx context.Context) (err error) {
 	s, move := r.s, r.s.move()
 	r.report.Executor = "reverse sync"
+	// The move's stream stops once its Run returns after the cutover; until
+	// then it could read this sync's writes to the source.
+	move.mu.Lock()
+	moveDone := move.runDone
+	move.mu.Unlock()
+	if moveDone != nil {
+		select {
+		case <-moveDone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	t := s.copier.cfg.timeouts
 	if r.src, err = openSide(ctx, Target, s.source, conn.Options{Timeouts: t, MaxConns: 8, Logger: s.logger()}); err != nil {
 		return err
@@ -319,24 +335,36 @@ func (r *syncRun) startReverse(ctx context.Context) (string, error) {
 	return position, nil
 }
 
-// guardReverse refuses a Run of a move that cut over WithReverseSync
-// before it restores fences: the source's fence belongs to the reverse
-// sync until CutBack or End.
+// guardReverse refuses, before it restores fences, a Run of a move whose
+// rollback window is open (it cut over WithReverseSync, and neither
+// CutBack nor End closed the window): the source's fence belongs to the
+// reverse sync, with or without WithReplace.
 func (r *syncRun) guardReverse(ctx context.Context) error {
 	s := r.s
-	if !s.cfg.reverse {
-		return nil
+	open, err := s.reverseOpen(ctx, r.src, r.dst)
+	if err != nil || !open {
+		return err
 	}
+	return s.targetErr("database "+schema.QuoteIdent(s.copier.cfg.targetDatabase),
+		fmt.Errorf("%w: the application was switched to it and the source stays fenced for the reverse sync: use Reverse (Run, CutBack or End)", ErrCutOver))
+}
+
+// reverseOpen says whether the move cut over (recorded on the target dst)
+// and its reverse stream is recorded on the source src.
+func (s *Sync) reverseOpen(ctx context.Context, src, dst *sql.DB) (bool, error) {
 	store := s.copier.checkpoint
-	run, err := store.LoadRun(ctx, r.dst, s.copier.cfg.targetDatabase)
+	run, err := store.LoadRun(ctx, dst, s.copier.cfg.targetDatabase)
 	if err != nil {
-		return s.targetErr("database "+schema.QuoteIdent(store.Database()), err)
+		return false, s.targetErr("database "+schema.QuoteIdent(store.Database()), err)
 	}
-	if run != nil && run.State == checkpoint.CutOver {
-		return s.targetErr("database "+schema.QuoteIdent(s.copier.cfg.targetDatabase),
-			fmt.Errorf("%w: the application was switched to it and the source stays fenced for the reverse sync: use Reverse (Run, CutBack or End)", ErrCutOver))
+	if run == nil || run.State != checkpoint.CutOver || run.Source != conn.Endpoint(s.source) || run.SourceDB != s.database {
+		return false, nil
 	}
-	return nil
+	st, err := store.LoadStream(ctx, src, s.reverseStreamName())
+	if err != nil {
+		return false, s.sourceErr("stream "+s.reverseStreamName(), err)
+	}
+	return st != nil, nil
 }
 
 // keepSourceFenced ends a cutover made WithReverseSync: the source's fence

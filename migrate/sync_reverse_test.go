@@ -89,6 +89,10 @@ func TestSyncReverseCarriesTargetWritesBackAndCutsBack(t *testing.T) {
 	// The forward move neither resumes nor releases the fence.
 	_, err = s.Run(ctx, nil)
 	require.ErrorIs(t, err, migrate.ErrCutOver)
+	again, err := migrate.NewSync(src.DSN(""), dst.DSN(""), name, migrate.WithTargetDatabase(target), migrate.WithReplace())
+	require.NoError(t, err)
+	_, err = again.Run(ctx, nil)
+	require.ErrorIs(t, err, migrate.ErrCutOver)
 	_, err = srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
 	require.Error(t, err, "Run released the reverse sync's fence")
 
