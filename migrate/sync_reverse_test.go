@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -69,8 +70,9 @@ func TestSyncReverseCarriesTargetWritesBackAndCutsBack(t *testing.T) {
 		migrate.WithSwitch(func(context.Context) error { switched.Add(1); return nil }),
 		migrate.WithReverseSync(func(context.Context) error { switchedBack.Add(1); return nil }))
 	require.NoError(t, err)
-	_, err = s.Plan(ctx)
+	plan, err := s.Plan(ctx)
 	require.NoError(t, err)
+	assert.Contains(t, strings.Join(plan.Locks, "\n"), "rollback window")
 	errc := make(chan error, 1)
 	done := make(chan struct{})
 	go func() { defer close(done); _, err := s.Run(ctx, nil); errc <- err }()

@@ -126,6 +126,7 @@ func (s *Sync) plan(ctx context.Context) (*Plan, *syncFacts, error) {
 	}
 	if s.cfg.reverse {
 		problems = append(problems, s.checkReverse(ctx, src, dst, "")...)
+		plan.Locks = append(plan.Locks, "source, after cutover (WithReverseSync): the cutover's fence stays for the rollback window, until the reverse sync's CutBack or End")
 	}
 	facts.flavor = src0.Flavor
 	plan.Locks = append(plan.Locks, s.describeFence())
