@@ -30,8 +30,14 @@ func serverFlavor(ctx context.Context, db *sql.DB) (string, error) {
 // account may read it and its positions; it returns the source's facts
 // and the problems, each an *EndpointError.
 func checkBinlogSource(ctx context.Context, db *sql.DB, cfg *mysql.Config, database, flavor, start string) (binlog.Source, []error) {
+	return checkBinlogServer(ctx, db, cfg, Source, database, flavor, start)
+}
+
+// checkBinlogServer is checkBinlogSource of a server on either side: a
+// reverse sync reads the target's binary log.
+func checkBinlogServer(ctx context.Context, db *sql.DB, cfg *mysql.Config, side Side, database, flavor, start string) (binlog.Source, []error) {
 	fault := func(err error) error {
-		return &EndpointError{Side: Source, Endpoint: conn.Endpoint(cfg), Object: serverFault, Err: err}
+		return &EndpointError{Side: side, Endpoint: conn.Endpoint(cfg), Object: serverFault, Err: err}
 	}
 	if start == "" {
 		pos, err := binlog.CurrentPosition(ctx, db, flavor)

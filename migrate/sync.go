@@ -20,7 +20,10 @@ import (
 // stops writes on the source, waits for the target to hold everything,
 // verifies the tables, calls the host's switch (WithSwitch) and restores
 // the source's writes. It is the seed's live move, with a write pause of
-// about the verification's time instead of minutes of manual steps.
+// about the verification's time instead of minutes of manual steps. Made
+// WithReverseSync, the cutover keeps the source fenced instead, for a
+// rollback window: Reverse applies the target's writes back into the
+// source until its CutBack switches the application back, or End.
 //
 // Run goes through the phases of Phase and reports them in Progress. It
 // resumes after a crash in any phase: an interrupted copy continues from
@@ -56,6 +59,10 @@ type Sync struct {
 	// runDone is closed when the current Run returns (nil: none started).
 	runDone chan struct{}
 
+	// reverseOf is the move a reverse sync (ReverseSync) follows back:
+	// this Sync is its mirror, source and target swapped.
+	reverseOf *Sync
+
 	mu    sync.Mutex
 	phase Phase
 }
@@ -90,10 +97,11 @@ var (
 	// ErrNotVerified: the cutover's verification found the tables
 	// different; writes to the source were restored and the sync goes on.
 	ErrNotVerified = errors.New("moved tables differ after catch-up")
-	// ErrBinlogSettings: the source's binary log cannot serve a sync
-	// (format, row image, row metadata, GTIDs, or the position needed is
-	// purged); the error names the setting.
-	ErrBinlogSettings = errors.New("source binary log cannot serve a sync")
+	// ErrBinlogSettings: the source's binary log (or, WithReverseSync,
+	// the target's) cannot serve a sync (format, row image, row metadata,
+	// GTIDs, or the position needed is purged); the error names the
+	// server and the setting.
+	ErrBinlogSettings = errors.New("binary log cannot serve a sync")
 	// ErrSchemaChange: the source changed the schema of a moved table
 	// while the sync followed it (WithDDL(DDLStop)); the error names the
 	// statement and the table.
@@ -121,6 +129,9 @@ func NewSync(sourceDSN, targetDSN, database string, opts ...SyncOption) (*Sync, 
 		if err := o.applySync(&cfg); err != nil {
 			return nil, fmt.Errorf("migrate: sync: %w", err)
 		}
+	}
+	if cfg.reverse && cfg.fence == FenceFlushTables {
+		return nil, fmt.Errorf("migrate: sync: %w", optionError("WithReverseSync", "needs WithFence(FenceAccounts, ...) or FenceReadOnly: the %s fence's lock would stop the reverse sync's writes to the source too", cfg.fence))
 	}
 	if cfg.kill && cfg.fence != FenceAccounts {
 		return nil, fmt.Errorf("migrate: sync: %w", optionError("WithDrainWait", "killing sessions applies to WithFence(FenceAccounts) only: the %s fence's lock waits for every session", cfg.fence))

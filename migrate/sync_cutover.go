@@ -35,6 +35,10 @@ type CutoverReport struct {
 	// behind the lock at the switch (FenceFlushTables): they were killed,
 	// so that their writes fail rather than run on the source afterwards.
 	KilledSessions int `json:"killed_sessions,omitempty"`
+	// ReversePosition is the target's GTID position at the switch, where
+	// the reverse sync starts (WithReverseSync; the source stays fenced
+	// until its CutBack or End).
+	ReversePosition string `json:"reverse_position,omitempty"`
 }
 
 // cutoverRequest is a Cutover call handed to Run.
@@ -53,7 +57,10 @@ type cutoverResult struct {
 // sync: it stops writes to the moved tables on the source (WithFence),
 // waits until the target applied everything the source logged, verifies
 // every moved table, calls the switch (WithSwitch) and restores the
-// source's writes. Run then returns its report with this cutover's.
+// source's writes (WithReverseSync: saves the target's position for the
+// reverse sync before the switch, and keeps the source's writes stopped
+// after it, until the reverse sync's CutBack or End). Run then returns its
+// report with this cutover's.
 //
 // It is refused with ErrNotInSync unless Run is in sync (lag under
 // WithMaxLag). Any failure on the way (the drain, the catch-up timeout,
@@ -105,6 +112,11 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 			s.setPhase(PhaseInSync)
 		}
 	}()
+	if s.cfg.reverse {
+		if problems := s.checkReverse(ctx, r.src, r.dst, ""); len(problems) > 0 {
+			return nil, errors.Join(problems...)
+		}
+	}
 	fe, err := r.stopWrites(ctx)
 	if err != nil {
 		return nil, err
@@ -142,6 +154,11 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 	}
 	rep.VerifiedTables, rep.VerifiedRows = len(vr.Tables), vr.Rows()
 
+	if s.cfg.reverse {
+		if rep.ReversePosition, err = r.startReverse(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if s.cfg.switchHook != nil {
 		if err := s.cfg.switchHook(ctx); err != nil {
 			return nil, fmt.Errorf("switch: %w", err)
@@ -160,6 +177,10 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 		s.logger().Error("sync: killing sessions queued behind the cutover's lock", "err", err)
 	} else if len(killed) > 0 {
 		rep.KilledSessions = len(killed)
+	}
+	if s.cfg.reverse {
+		released = true // the reverse sync's CutBack or End releases it
+		return r.keepSourceFenced(rep, fe), recordErr
 	}
 	if err := fe.Release(context.WithoutCancel(ctx)); err != nil {
 		released = true // Release reported it; Recover restores it later

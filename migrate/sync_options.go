@@ -43,6 +43,9 @@ type syncConfig struct {
 	switchHook     func(ctx context.Context) error
 	ddl            DDLPolicy
 	targetWait     time.Duration
+	// reverse: WithReverseSync; switchBack its host's switch back.
+	reverse    bool
+	switchBack func(ctx context.Context) error
 }
 
 // Defaults of a Sync.
@@ -257,6 +260,31 @@ func WithTargetWait(d time.Duration) SyncOption {
 			return optionError("WithTargetWait", "%v is not positive", d)
 		}
 		c.targetWait = d
+		return nil
+	})
+}
+
+// WithReverseSync keeps a way back after the cutover, for a rollback
+// window: the cutover reads the target's GTID position while the source is
+// still fenced, saves it on the source as the start of the reverse stream
+// ("reverse.<database>" in the source's checkpoint database) and leaves
+// the source fenced after the switch, so that the application cannot
+// write it while Sync.Reverse applies the target's binary log back into
+// the source's tables. The reverse's CutBack switches back with the same
+// fence, catch-up and verification, the roles swapped, and calls
+// switchBack (nil: no call) where the cutover calls WithSwitch.
+//
+// It needs a fence that leaves the Sync's own source account writing:
+// WithFence(FenceAccounts, ...), or FenceReadOnly with READ_ONLY ADMIN
+// (or SUPER) for that account; FenceFlushTables is refused. The target
+// must meet the source's binary log requirements (ROW format, FULL row
+// image and metadata, GTIDs) and its account may read its binary log:
+// Plan, Run and Cutover refuse otherwise, before anything is switched.
+// The cut-back fences the target's tables with the cutover's method and
+// accounts, which must exist there.
+func WithReverseSync(switchBack func(ctx context.Context) error) SyncOption {
+	return syncOption(func(c *syncConfig) error {
+		c.reverse, c.switchBack = true, switchBack
 		return nil
 	})
 }

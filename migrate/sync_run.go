@@ -124,6 +124,10 @@ func (s *Sync) plan(ctx context.Context) (*Plan, *syncFacts, error) {
 	if err != nil {
 		problems = append(problems, err)
 	}
+	if s.cfg.reverse {
+		problems = append(problems, s.checkReverse(ctx, src, dst, "")...)
+		plan.Locks = append(plan.Locks, "source, after cutover (WithReverseSync): the cutover's fence stays for the rollback window, until the reverse sync's CutBack or End")
+	}
 	facts.flavor = src0.Flavor
 	plan.Locks = append(plan.Locks, s.describeFence())
 	plan.Steps = s.describe(plan, facts, src0)
@@ -146,11 +150,11 @@ func (s *Sync) checkSource(ctx context.Context, src *sql.DB, facts *syncFacts) (
 }
 
 func (s *Sync) sourceErr(object string, err error) error {
-	return &EndpointError{Side: Source, Endpoint: conn.Endpoint(s.source), Object: object, Err: err}
+	return &EndpointError{Side: s.side(Source), Endpoint: conn.Endpoint(s.source), Object: object, Err: err}
 }
 
 func (s *Sync) targetErr(object string, err error) error {
-	return &EndpointError{Side: Target, Endpoint: conn.Endpoint(s.target), Object: object, Err: err}
+	return &EndpointError{Side: s.side(Target), Endpoint: conn.Endpoint(s.target), Object: object, Err: err}
 }
 
 // describeFence says what the cutover locks, for Plan.Locks.

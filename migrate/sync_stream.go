@@ -81,6 +81,9 @@ func (s *Sync) Phase() Phase {
 
 func (r *syncRun) run(ctx context.Context) (err error) {
 	s := r.s
+	if s.reverseOf != nil {
+		return r.runReverse(ctx)
+	}
 	t := s.copier.cfg.timeouts
 	if r.src, err = openSide(ctx, Source, s.source, conn.Options{Timeouts: t, MaxConns: 8, Logger: s.logger()}); err != nil {
 		return err
@@ -97,6 +100,9 @@ func (r *syncRun) run(ctx context.Context) (err error) {
 	journal := fence.Journal{Store: s.copier.checkpoint, DB: r.dst}
 	if err := s.copier.checkpoint.Prepare(ctx, r.dst); err != nil {
 		return s.targetErr("database "+s.copier.checkpoint.Database(), err)
+	}
+	if err := r.guardReverse(ctx); err != nil {
+		return err
 	}
 	pauses, err := fence.Recover(ctx, r.src, journal, s.logger())
 	if err != nil {

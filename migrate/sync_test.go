@@ -216,7 +216,7 @@ func TestSyncMovesTablesWhileTheyAreWritten(t *testing.T) {
 }
 
 // waitPhase waits until s is in phase p (or Run ended).
-func waitPhase(t *testing.T, s *migrate.Sync, p migrate.Phase, done <-chan struct{}) {
+func waitPhase(t *testing.T, s interface{ Phase() migrate.Phase }, p migrate.Phase, done <-chan struct{}) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for s.Phase() != p {
