@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -132,7 +133,7 @@ func (o *Outbox) NewConsumer(ctx context.Context, js jetstream.JetStream, name s
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, NATSStream(name), jetstream.ConsumerConfig{
 		Durable: "dualwrite-" + name, AckPolicy: jetstream.AckExplicitPolicy,
-		MaxAckPending: 1, AckWait: 2 * time.Minute, MaxDeliver: -1,
+		MaxAckPending: 1, AckWait: consumerAckWait, MaxDeliver: -1,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dualwrite: JetStream consumer of %s: %w", NATSStream(name), err)
@@ -187,7 +188,9 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) error {
 		c.cfg.logger.Error("dualwrite: consumer dropped an undecodable message", "subject", msg.Subject(), "err", err)
 		return msg.Term()
 	}
+	stop := c.keepInProgress(ctx, msg)
 	err := c.d.Deliver(ctx, m.Bucket, m.Entries)
+	stop()
 	if errors.Is(err, ErrRejected) {
 		md, merr := msg.Metadata()
 		if merr == nil && md.NumDelivered >= uint64(c.cfg.maxAttempts) {
@@ -202,7 +205,56 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) error {
 		_ = msg.NakWithDelay(backoff(c.cfg, int(n)))
 		return err
 	}
-	return msg.DoubleAck(ctx)
+	return c.ack(ctx, msg)
+}
+
+// consumerAckWait is how long the broker waits for a message's
+// acknowledgement before it delivers the message again. With one message
+// outstanding at a time, a message delivered just before the broker
+// restarts or the connection drops blocks the consumer for this long:
+// it is short, and a long apply extends it (keepInProgress).
+const consumerAckWait = 10 * time.Second
+
+// keepInProgress tells the broker every third of the ack wait that msg is
+// still being applied, until the returned stop is called.
+func (c *Consumer) keepInProgress(ctx context.Context, msg jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(consumerAckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// ack acknowledges an applied message, retrying while the broker is away
+// (a restart, a dropped connection) for at most the ack wait: a message
+// applied and not acknowledged blocks the consumer until the broker
+// delivers it again (the bucket's stored position then skips it).
+func (c *Consumer) ack(ctx context.Context, msg jetstream.Msg) error {
+	deadline := time.Now().Add(consumerAckWait)
+	for {
+		err := msg.DoubleAck(ctx)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		c.cfg.logger.Warn("dualwrite: consumer acknowledgement failed, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(c.cfg.minBackoff):
+		}
+	}
 }
 
 // bury applies a rejected message's entries one by one, recording those

@@ -2,6 +2,7 @@ package dualwrite
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -93,16 +94,20 @@ func TestNATS(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	stop()
 	writes.Wait()
+	var last string
+	defer func() {
+		if t.Failed() {
+			t.Logf("last seen: %s", last)
+		}
+	}()
 	waitFor(t, "the relay and the consumer to catch up", func() bool {
 		m, err := o.Metrics(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Pending > 0 {
-			return false
-		}
 		n, err := c.Pending(ctx)
-		return err == nil && n == 0
+		last = fmt.Sprintf("outbox %+v; consumer pending %d (err %v)", m, n, err)
+		return m.Pending == 0 && err == nil && n == 0
 	})
 	f.check(t, o, []int{1000})
 }

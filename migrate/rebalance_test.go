@@ -193,11 +193,32 @@ func TestRebalanceResumesAfterSIGKILL(t *testing.T) {
 	spec.From.RowsPerSecond = 1_000 // three kills of at most 2 s each cannot see the 8,000 moving rows through
 	data, err := json.Marshal(spec)
 	require.NoError(t, err)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 18))
-	for attempt := range 3 {
-		sigkillChild(t, "rebalance", rebalanceChildEnv, data, time.Second+time.Duration(rng.Int64N(int64(time.Second))))
-		t.Logf("attempt %d killed", attempt+1)
+	// copied sums the rows the checkpoints count on both servers: the
+	// split's, then the rebalance's steps'.
+	copied := func() int64 {
+		var total int64
+		for _, s := range servers[:2] {
+			var n int64
+			_ = sandboxtest.Open(t, s, "").QueryRow("SELECT COALESCE(SUM(rows_copied), 0) FROM `" + l.CheckpointDB + "`.copy_segments").Scan(&n)
+			total += n
+		}
+		return total
 	}
+	before := copied()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 18))
+	partial := 0
+	delay := time.Second // grows while kills come before the first chunk (a slow start on a loaded machine)
+	for attempt := 0; attempt < 12 && partial < 3; attempt++ {
+		sigkillChild(t, "rebalance", rebalanceChildEnv, data, delay/2+time.Duration(rng.Int64N(int64(delay))))
+		n := copied() - before
+		t.Logf("attempt %d killed: the checkpoints count %d rows of the rebalance", attempt+1, n)
+		if n == 0 {
+			delay += delay / 2
+			continue
+		}
+		partial++
+	}
+	require.Positive(t, partial, "no kill came after the first chunk")
 
 	report, err := spec.rebalanceNoLimit(t).Run(ctx, nil)
 	require.NoError(t, err)
