@@ -273,7 +273,9 @@ func (rb *Rebalance) run(ctx context.Context, progress ProgressFunc, report *Rep
 		if err != nil {
 			return err
 		}
-		if !done {
+		if done {
+			report.Resumed = true // an earlier run finished this step
+		} else {
 			r, err := st.split.Run(ctx, stepProgress(progress, n, len(rb.steps), st.source))
 			if r != nil {
 				tr.Rows, tr.Bytes = r.Rows, r.Bytes
