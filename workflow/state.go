@@ -179,7 +179,7 @@ var transitions = []Transition{
 	{StateQueued, ActionCancel, StateCanceled},
 	{StateRunning, ActionSucceed, StateSucceeded},
 	{StateRunning, ActionFail, StateFailed},
-	{StateFailed, ActionRetryTable, StateQueued}, // a person retries one of its tables: see Final
+	{StateFailed, ActionRetryTable, StateQueued},       // a person retries one of its tables: see Final
 	{StateRunning, ActionAbandon, StateFailed},         // died between statements: what ran is known
 	{StateRunning, ActionAbandon, StateOutcomeUnknown}, // died during a statement
 	{StateRunning, ActionRequeue, StateQueued},
