@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shiftgate/shiftgate/internal/schema"
 	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/verify"
 )
@@ -138,7 +139,7 @@ func recordTables(t *Ticket, end runEnd, runErr error) []TableTask {
 			tasks = append(tasks, TableTask{Name: r.Name, State: TablePending})
 		}
 	}
-	culprits := culprits(runErr)
+	culprits := culprits(runErr, t.Migration.SourceDatabase, tasks)
 	var run []int // this run's tables
 	for i := range tasks {
 		tk := &tasks[i]
@@ -186,9 +187,19 @@ func recordTables(t *Ticket, end runEnd, runErr error) []TableTask {
 	return tasks
 }
 
-// culprits returns the tables err names as at fault.
-func culprits(err error) []string {
+// culprits returns the tables of tasks, in database, that err names as
+// at fault: by the typed errors of migrate, or as "`database`.`table`"
+// in its text.
+func culprits(err error, database string, tasks []TableTask) []string {
+	if err == nil {
+		return nil
+	}
 	var names []string
+	for _, tk := range tasks {
+		if strings.Contains(err.Error(), schema.QualifiedName(database, tk.Name)) {
+			names = append(names, tk.Name)
+		}
+	}
 	var ie *migrate.IncompleteError
 	if errors.As(err, &ie) && ie.Partial != "" {
 		names = append(names, strings.Split(ie.Partial, ", ")...)
@@ -248,13 +259,13 @@ func (e *Engine) RetryTable(ctx context.Context, id int64, table, actor, comment
 	if err != nil {
 		return nil, err
 	}
-	if err := e.mayRetryTable(d.Ticket, table); err != nil {
+	if err := e.MayRetryTable(d.Ticket, table); err != nil {
 		return nil, err
 	}
 	return e.transition(ctx, Change{Ticket: id, Version: d.Ticket.Version, Action: ActionRetryTable, To: StateQueued, Actor: actor,
 		Comment: cmp.Or(comment, "retry table "+table),
 		Update: func(t *Ticket) error {
-			if err := e.mayRetryTable(t, table); err != nil {
+			if err := e.MayRetryTable(t, table); err != nil {
 				return err
 			}
 			i := slices.IndexFunc(t.Tables, func(tk TableTask) bool { return tk.Name == table })
@@ -265,8 +276,9 @@ func (e *Engine) RetryTable(ctx context.Context, id int64, table, actor, comment
 		}})
 }
 
-// mayRetryTable checks that table of t may be retried alone now.
-func (e *Engine) mayRetryTable(t *Ticket, table string) error {
+// MayRetryTable returns nil when table of t may be retried alone now
+// (RetryTable), and otherwise the error RetryTable would give.
+func (e *Engine) MayRetryTable(t *Ticket, table string) error {
 	switch {
 	case !e.kinds[t.Kind].TableRetry:
 		return fmt.Errorf("%w: ticket #%d: kind %s copies its tables in one run", ErrNotRetryable, t.ID, t.Kind)

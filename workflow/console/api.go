@@ -49,6 +49,8 @@ func (h *Handler) apiRoutes() []route {
 			func(h *Handler) func(*http.Request, int64, User, string) (*workflow.Ticket, error) { return h.cancel }),
 		action("retry", "Review a ticket again after its review failed (its submitter or an admin)",
 			func(h *Handler) func(*http.Request, int64, User, string) (*workflow.Ticket, error) { return h.retry }),
+		{method: "POST", path: "/api/tickets/{id}/tables/{table}/retry", summary: "Copy a failed table of a failed migration again, alone (its submitter or an admin; tickets that name their tables)",
+			body: ActionRequest{}, resp: TicketDetail{}, serve: func(w http.ResponseWriter, r *http.Request, u User) error { return h.act(w, r, u, h.retryTable) }},
 		{method: "GET", path: "/api/tickets/{id}/events", summary: "Server-sent events: a 'ticket' event with the summary whenever the state or progress changes, until the ticket is final",
 			resp: TicketSummary{}, serve: h.events},
 		{method: "POST", path: "/api/check", summary: "Review a script against an instance without submitting it", body: CheckRequest{}, resp: CheckResponse{}, serve: h.check},
@@ -182,6 +184,11 @@ func (h *Handler) detail(r *http.Request, id int64, u User) (TicketDetail, error
 	for _, a := range []string{"approve", "reject", "cancel", "retry"} {
 		if h.may(u, a, d.Ticket, out.Approvers) == nil {
 			out.Actions = append(out.Actions, a)
+		}
+	}
+	if h.may(u, "retry_table", d.Ticket, nil) == nil {
+		for i, tk := range out.Tables {
+			out.Tables[i].Retry = h.engine.MayRetryTable(d.Ticket, tk.Name) == nil
 		}
 	}
 	return out, nil
@@ -326,6 +333,17 @@ func (h *Handler) retry(r *http.Request, id int64, u User, comment string) (*wor
 	return h.engine.Retry(r.Context(), id, u.Name, comment)
 }
 
+func (h *Handler) retryTable(r *http.Request, id int64, u User, comment string) (*workflow.Ticket, error) {
+	t, err := h.ticket(r, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.may(u, "retry_table", t, nil); err != nil {
+		return nil, err
+	}
+	return h.engine.RetryTable(r.Context(), id, r.PathValue("table"), u.Name, comment)
+}
+
 func (h *Handler) check(w http.ResponseWriter, r *http.Request, _ User) error {
 	var req CheckRequest
 	if err := readJSON(r, &req); err != nil {
@@ -361,10 +379,12 @@ func (h *Handler) may(u User, action string, t *workflow.Ticket, approvers []str
 		case approvers != nil && !slices.Contains(approvers, u.Name):
 			return fmt.Errorf("console: ticket #%d, step %d, %s: %w", t.ID, t.Step+1, u.Name, workflow.ErrNotApprover)
 		}
-	case "cancel", "retry":
+	case "cancel", "retry", "retry_table":
 		switch {
 		case !own && !u.Has(RoleAdmin):
 			return deny("only its submitter or an admin may")
+		case action == "retry_table" && t.State != workflow.StateFailed:
+			return workflow.CheckTransition(t.ID, t.State, workflow.ActionRetryTable, workflow.StateQueued)
 		case action == "cancel" && t.State.Final():
 			return workflow.CheckTransition(t.ID, t.State, workflow.ActionCancel, workflow.StateCanceled)
 		case action == "retry" && t.State != workflow.StateReviewFailed:

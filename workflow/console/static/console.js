@@ -130,6 +130,23 @@
     }
   }
 
+  // Retry one failed table of a migration.
+  const subtasks = document.getElementById("subtasks");
+  if (subtasks) {
+    for (const b of subtasks.querySelectorAll("button[data-table]")) {
+      b.addEventListener("click", async () => {
+        const err = document.getElementById("subtask-error");
+        err.textContent = "";
+        try {
+          await api("POST", "/api/tickets/" + subtasks.dataset.ticket + "/tables/" + encodeURIComponent(b.dataset.table) + "/retry", { comment: value("comment") });
+          location.reload();
+        } catch (e) {
+          err.textContent = e.message;
+        }
+      });
+    }
+  }
+
   // Live state and progress; the page reloads when the state changes.
   const live = document.getElementById("live");
   if (live && window.EventSource) {
@@ -141,6 +158,8 @@
         bar.hidden = false;
         bar.value = t.progress.percent;
         document.getElementById("progress-text").textContent = t.progress.text;
+        const phase = document.getElementById("phase");
+        if (phase && t.progress.phase) phase.textContent = t.progress.phase;
       }
       if (t.version !== Number(live.dataset.version)) {
         src.close();
