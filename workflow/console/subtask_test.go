@@ -188,3 +188,56 @@ func (f *fixture) get(user, path string) string {
 	}
 	return string(b)
 }
+
+// TestLiveMovePhase: a live move's ticket shows its sync's phase in the
+// API and on its page while it awaits the cutover, then the cutover's
+// write pause.
+func TestLiveMovePhase(t *testing.T) {
+	f := newFixtureWith(t, workflow.NewMemoryStore(), identity, []workflow.Option{
+		workflow.WithChain(workflow.KindLiveMove, workflow.Step{Name: "dba", Approver: dbas}),
+		workflow.WithLease(2 * time.Second), workflow.WithPollInterval(50 * time.Millisecond)})
+	var d console.TicketDetail
+	if st := f.call("alice", "POST", "/api/tickets", console.SubmitRequest{Kind: "live_move", Instance: "test", Database: f.db + "_moved",
+		Migration: &console.Migration{SourceInstance: "test", SourceDatabase: f.db, Tables: []string{"orders"}, Method: workflow.MethodSync}}, &d); st != http.StatusCreated {
+		t.Fatalf("submit: %d %+v", st, d)
+	}
+	id := fmt.Sprint(d.ID)
+	if st := f.call("bob", "POST", "/api/tickets/"+id+"/approve", nil, &d); st != http.StatusOK {
+		t.Fatalf("approve: %d %+v", st, d)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.engine.Run(ctx) }()
+	defer func() { stop(); <-done }()
+	wait := func(state string) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			d = console.TicketDetail{}
+			f.call("alice", "GET", "/api/tickets/"+id, nil, &d)
+			if d.State == state && d.Progress != nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ticket #%s: %s %q, progress %+v, want %s", id, d.State, d.Error, d.Progress, state)
+			}
+		}
+	}
+	wait("awaiting_cutover")
+	if d.Progress.Phase != "in sync" || !strings.HasPrefix(d.Progress.Text, "in sync: ") {
+		t.Fatalf("in sync: progress %+v", d.Progress)
+	}
+	page := f.get("alice", "/tickets/"+id)
+	if !strings.Contains(page, `<strong id="phase">in sync</strong>`) || !strings.Contains(page, `id="cutover-note"`) {
+		t.Fatalf("page without the phase:\n%s", page)
+	}
+	if _, err := f.engine.Cutover(t.Context(), d.ID, "dba", "go"); err != nil {
+		t.Fatal(err)
+	}
+	wait("succeeded")
+	if d.Report == nil || d.Report.Cutover == nil || d.Report.Cutover.Method != "flush-tables" || d.Report.Cutover.VerifiedTables != 1 || d.Progress.Phase != "done" {
+		t.Fatalf("after the cutover: report %+v, progress %+v", d.Report, d.Progress)
+	}
+	if page = f.get("alice", "/tickets/"+id); !strings.Contains(page, "writes paused on the source for") {
+		t.Fatalf("page without the cutover:\n%s", page)
+	}
+}
