@@ -21,7 +21,7 @@ const (
 	StateQueued                       // waiting for a worker
 	StateRunning                      // a worker holds its lease and runs it
 	StateSucceeded                    // done: final
-	StateFailed                       // the work failed, or its worker died mid-run: final
+	StateFailed                       // the work failed, or its worker died mid-run: final, but for a person's retry of a failed table (Engine.RetryTable)
 	StateCanceled                     // canceled by a person: final
 	// StateOutcomeUnknown: its worker died while a statement ran, so
 	// whether that statement changed the target is unknown: final. A

@@ -162,13 +162,13 @@ func recordTables(t *Ticket, end runEnd, runErr error) []TableTask {
 			}
 		}
 		switch {
+		case runErr == nil: // a run succeeds only once it copied all its tables
+			tk.State, tk.Error = TableDone, ""
 		case done:
 			tk.State, tk.Error = TableDone, ""
 			if why := verificationFault(end.verification, tk.Name); why != "" {
 				tk.State, tk.Error = TableFailed, why
 			}
-		case runErr == nil:
-			tk.State, tk.Error = TableFailed, "the run ended without copying it completely"
 		case slices.Contains(culprits, tk.Name):
 			tk.State, tk.Error = TableFailed, runErr.Error()
 		case len(culprits) > 0:

@@ -1,11 +1,13 @@
 package workflow_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/workflow"
 )
 
@@ -114,5 +116,58 @@ func TestRetryTable(t *testing.T) {
 	}
 	if _, err := e.RetryTable(ctx, tk.ID, "zz_big", "alice", ""); !errors.Is(err, workflow.ErrNotRetryable) || !strings.Contains(err.Error(), "whole database") {
 		t.Fatalf("retry in a whole-database copy: %v", err)
+	}
+}
+
+// planned is a copy that copies nothing, but plans and reports the tables
+// of its ticket as copied.
+type planned struct{ tables []string }
+
+func (p planned) Plan(context.Context) (*migrate.Plan, error) {
+	plan := &migrate.Plan{}
+	for _, name := range p.tables {
+		plan.Tables = append(plan.Tables, migrate.TablePlan{Name: name, TargetName: name})
+	}
+	return plan, nil
+}
+
+func (p planned) Run(context.Context, migrate.ProgressFunc) (*migrate.Report, error) {
+	r := &migrate.Report{}
+	for _, name := range p.tables {
+		r.Tables = append(r.Tables, migrate.TableReport{Name: name, TargetName: name, Done: true})
+	}
+	return r, nil
+}
+
+// TestTableVerificationFails: a table whose verification finds
+// differences after its copy is a failed sub-task, with the differences
+// as its error; the others are done. A kind without TableRetry does not
+// retry it alone.
+func TestTableVerificationFails(t *testing.T) {
+	ctx := t.Context()
+	e := newEngine(t, workflow.NewMemoryStore(), nil, workflow.WithKind("planned", workflow.Verified(workflow.KindSpec{
+		Executor: func(_ context.Context, t *workflow.Ticket, _ workflow.Endpoints) (migrate.Executor, error) {
+			return planned{tables: t.Migration.Tables}, nil
+		}})),
+		workflow.WithChain("planned", workflow.Step{Name: "dba", Approver: dbas}))
+	source, _ := shopDB(t, servers[0], 10)
+	target, _ := shopDB(t, servers[1], 5) // orders differs; notes is the same
+	tk, err := e.Submit(ctx, workflow.Request{Kind: "planned", Submitter: "alice", Instance: "test", Database: target,
+		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: source, Tables: []string{"orders", "notes"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Approve(ctx, tk.ID, "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	if ran, err := e.RunOnce(ctx); !ran || err != nil {
+		t.Fatal(ran, err)
+	}
+	tk = mustGet(t, e, tk.ID).Ticket
+	if tk.State != workflow.StateFailed || tableStates(tk.Tables) != "orders=failed notes=done" || !strings.Contains(tk.Tables[0].Error, "verification: 5 row(s) differ") {
+		t.Fatalf("%s %q, tables %+v", tk.State, tk.Error, tk.Tables)
+	}
+	if _, err := e.RetryTable(ctx, tk.ID, "orders", "alice", ""); !errors.Is(err, workflow.ErrNotRetryable) {
+		t.Fatalf("retry in a kind without TableRetry: %v", err)
 	}
 }
