@@ -29,6 +29,23 @@ func bigRowDB(t testing.TB) string {
 	return name
 }
 
+// runApproved submits r, has bob approve it and runs it; it returns the
+// ticket once run.
+func runApproved(t *testing.T, e *workflow.Engine, r workflow.Request) *workflow.Ticket {
+	t.Helper()
+	tk, err := e.Submit(t.Context(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Approve(t.Context(), tk.ID, "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	if ran, err := e.RunOnce(t.Context()); !ran || err != nil {
+		t.Fatal(ran, err)
+	}
+	return mustGet(t, e, tk.ID).Ticket
+}
+
 func tableStates(tasks []workflow.TableTask) string {
 	var parts []string
 	for _, tk := range tasks {
@@ -100,18 +117,9 @@ func TestRetryTable(t *testing.T) {
 	// A whole database: its routines and events are not copied with a
 	// table.
 	whole := sandboxtest.NewDatabase(t, servers[1], "wfwhole")
-	tk, err = e.Submit(ctx, workflow.Request{Kind: workflow.KindDataMigration, Submitter: "alice", Instance: "test", Database: whole,
+	tk = runApproved(t, e, workflow.Request{Kind: workflow.KindDataMigration, Submitter: "alice", Instance: "test", Database: whole,
 		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: bigRowDB(t), Method: workflow.MethodPipe}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Approve(ctx, tk.ID, "bob", ""); err != nil {
-		t.Fatal(err)
-	}
-	if ran, err := e.RunOnce(ctx); !ran || err != nil {
-		t.Fatal(ran, err)
-	}
-	if tk = mustGet(t, e, tk.ID).Ticket; tk.State != workflow.StateFailed || !strings.Contains(tableStates(tk.Tables), "zz_big=failed") {
+	if tk.State != workflow.StateFailed || !strings.Contains(tableStates(tk.Tables), "zz_big=failed") {
 		t.Fatalf("whole database: %s %q, tables %+v", tk.State, tk.Error, tk.Tables)
 	}
 	if _, err := e.RetryTable(ctx, tk.ID, "zz_big", "alice", ""); !errors.Is(err, workflow.ErrNotRetryable) || !strings.Contains(err.Error(), "whole database") {
@@ -152,18 +160,8 @@ func TestTableVerificationFails(t *testing.T) {
 		workflow.WithChain("planned", workflow.Step{Name: "dba", Approver: dbas}))
 	source, _ := shopDB(t, servers[0], 10)
 	target, _ := shopDB(t, servers[1], 5) // orders differs; notes is the same
-	tk, err := e.Submit(ctx, workflow.Request{Kind: "planned", Submitter: "alice", Instance: "test", Database: target,
+	tk := runApproved(t, e, workflow.Request{Kind: "planned", Submitter: "alice", Instance: "test", Database: target,
 		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: source, Tables: []string{"orders", "notes"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Approve(ctx, tk.ID, "bob", ""); err != nil {
-		t.Fatal(err)
-	}
-	if ran, err := e.RunOnce(ctx); !ran || err != nil {
-		t.Fatal(ran, err)
-	}
-	tk = mustGet(t, e, tk.ID).Ticket
 	if tk.State != workflow.StateFailed || tableStates(tk.Tables) != "orders=failed notes=done" || !strings.Contains(tk.Tables[0].Error, "verification: 5 row(s) differ") {
 		t.Fatalf("%s %q, tables %+v", tk.State, tk.Error, tk.Tables)
 	}

@@ -311,34 +311,31 @@ func (h *Handler) reject(r *http.Request, id int64, u User, comment string) (*wo
 	return h.decide(r, id, u, comment, false)
 }
 
-func (h *Handler) cancel(r *http.Request, id int64, u User, comment string) (*workflow.Ticket, error) {
+// allowed returns nil when u may take action on ticket id now (see may).
+func (h *Handler) allowed(r *http.Request, id int64, u User, action string) error {
 	t, err := h.ticket(r, id)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := h.may(u, "cancel", t, nil); err != nil {
+	return h.may(u, action, t, nil)
+}
+
+func (h *Handler) cancel(r *http.Request, id int64, u User, comment string) (*workflow.Ticket, error) {
+	if err := h.allowed(r, id, u, "cancel"); err != nil {
 		return nil, err
 	}
 	return h.engine.Cancel(r.Context(), id, u.Name, comment)
 }
 
 func (h *Handler) retry(r *http.Request, id int64, u User, comment string) (*workflow.Ticket, error) {
-	t, err := h.ticket(r, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.may(u, "retry", t, nil); err != nil {
+	if err := h.allowed(r, id, u, "retry"); err != nil {
 		return nil, err
 	}
 	return h.engine.Retry(r.Context(), id, u.Name, comment)
 }
 
 func (h *Handler) retryTable(r *http.Request, id int64, u User, comment string) (*workflow.Ticket, error) {
-	t, err := h.ticket(r, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.may(u, "retry_table", t, nil); err != nil {
+	if err := h.allowed(r, id, u, "retry_table"); err != nil {
 		return nil, err
 	}
 	return h.engine.RetryTable(r.Context(), id, r.PathValue("table"), u.Name, comment)

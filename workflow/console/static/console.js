@@ -113,15 +113,15 @@
     });
   }
 
-  // Approve, reject, cancel, retry.
-  const actions = document.getElementById("actions");
-  if (actions) {
-    for (const b of actions.querySelectorAll("button[data-action]")) {
+  // post has each button post to the API path pathOf(button) with the
+  // comment, then reloads the page; errors show in errorBox.
+  function post(buttons, errorBox, pathOf) {
+    for (const b of buttons) {
       b.addEventListener("click", async () => {
-        const err = document.getElementById("action-error");
+        const err = document.getElementById(errorBox);
         err.textContent = "";
         try {
-          await api("POST", "/api/tickets/" + actions.dataset.ticket + "/" + b.dataset.action, { comment: value("comment") });
+          await api("POST", pathOf(b), { comment: value("comment") });
           location.reload();
         } catch (e) {
           err.textContent = e.message;
@@ -130,21 +130,18 @@
     }
   }
 
+  // Approve, reject, cancel, retry.
+  const actions = document.getElementById("actions");
+  if (actions) {
+    post(actions.querySelectorAll("button[data-action]"), "action-error",
+      (b) => "/api/tickets/" + actions.dataset.ticket + "/" + b.dataset.action);
+  }
+
   // Retry one failed table of a migration.
   const subtasks = document.getElementById("subtasks");
   if (subtasks) {
-    for (const b of subtasks.querySelectorAll("button[data-table]")) {
-      b.addEventListener("click", async () => {
-        const err = document.getElementById("subtask-error");
-        err.textContent = "";
-        try {
-          await api("POST", "/api/tickets/" + subtasks.dataset.ticket + "/tables/" + encodeURIComponent(b.dataset.table) + "/retry", { comment: value("comment") });
-          location.reload();
-        } catch (e) {
-          err.textContent = e.message;
-        }
-      });
-    }
+    post(subtasks.querySelectorAll("button[data-table]"), "subtask-error",
+      (b) => "/api/tickets/" + subtasks.dataset.ticket + "/tables/" + encodeURIComponent(b.dataset.table) + "/retry");
   }
 
   // Live state and progress; the page reloads when the state changes.
