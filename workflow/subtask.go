@@ -44,7 +44,7 @@ type TableTask struct {
 
 // ErrNotRetryable: the table of a RetryTable cannot be retried alone
 // (its ticket's kind does not allow it, the table did not fail, or the
-// ticket copies a whole database).
+// ticket copies a whole database, or its execution window closed).
 var ErrNotRetryable = errors.New("workflow: table cannot be retried alone")
 
 // Subtasks returns the tables of t's migration as they stand: those
@@ -248,8 +248,9 @@ func verificationFault(vr *verify.Report, table string) string {
 //
 // Only kinds with KindSpec.TableRetry allow it, for tickets that name
 // their tables (Migration.Tables; a copy of a whole database also copies
-// its routines and events, which no table's retry does), and only for a
-// table recorded as failed: otherwise the error wraps ErrNotRetryable. A
+// its routines and events, which no table's retry does), whose execution
+// window has not closed, and only for a table recorded as failed:
+// otherwise the error wraps ErrNotRetryable. A
 // ticket that is not failed gives a *TransitionError.
 func (e *Engine) RetryTable(ctx context.Context, id int64, table, actor, comment string) (*Ticket, error) {
 	if strings.TrimSpace(actor) == "" {
@@ -286,6 +287,8 @@ func (e *Engine) MayRetryTable(t *Ticket, table string) error {
 		return fmt.Errorf("%w: ticket #%d copies a whole database (with its routines and events): resubmit it with replace set instead", ErrNotRetryable, t.ID)
 	case t.State != StateFailed:
 		return CheckTransition(t.ID, t.State, ActionRetryTable, StateQueued)
+	case t.Window.Closed(e.now()):
+		return fmt.Errorf("%w: ticket #%d: its execution window closed at %s", ErrNotRetryable, t.ID, t.Window.NotAfter.Format(time.RFC3339))
 	}
 	i := slices.IndexFunc(t.Tables, func(tk TableTask) bool { return tk.Name == table })
 	if i < 0 || t.Tables[i].State != TableFailed {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/migrate"
@@ -167,5 +169,25 @@ func TestTableVerificationFails(t *testing.T) {
 	}
 	if _, err := e.RetryTable(ctx, tk.ID, "orders", "alice", ""); !errors.Is(err, workflow.ErrNotRetryable) {
 		t.Fatalf("retry in a kind without TableRetry: %v", err)
+	}
+}
+
+// TestRetryTableAfterWindow: once a ticket's execution window closed, its
+// failed tables are not retried (the retried ticket could not start).
+func TestRetryTableAfterWindow(t *testing.T) {
+	var now atomic.Pointer[time.Time]
+	start := time.Now()
+	now.Store(&start)
+	e := newEngine(t, workflow.NewMemoryStore(), nil, workflow.WithClock(func() time.Time { return *now.Load() }))
+	tk := runApproved(t, e, workflow.Request{Kind: workflow.KindDataMigration, Submitter: "alice", Instance: "test",
+		Database: sandboxtest.NewDatabase(t, servers[1], "wfwindow"), Window: &workflow.Window{NotAfter: start.Add(time.Hour)},
+		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: bigRowDB(t), Tables: []string{"orders", "zz_big"}, Method: workflow.MethodPipe}})
+	if tk.State != workflow.StateFailed || tableStates(tk.Tables) != "orders=done zz_big=failed" {
+		t.Fatalf("%s %q, tables %+v", tk.State, tk.Error, tk.Tables)
+	}
+	later := start.Add(2 * time.Hour)
+	now.Store(&later)
+	if _, err := e.RetryTable(t.Context(), tk.ID, "zz_big", "alice", ""); !errors.Is(err, workflow.ErrNotRetryable) || !strings.Contains(err.Error(), "window closed") {
+		t.Fatalf("retry after the window: %v", err)
 	}
 }
