@@ -66,6 +66,12 @@ type KindSpec struct {
 	// awaits a person's cutover (StateAwaitingCutover, Engine.Cutover),
 	// which the worker holding it makes.
 	Cutover bool
+	// TableRetry reports that the kind's executors copy the tables of
+	// the ticket's Migration and, when a failed run recorded them
+	// (Ticket.Tables), only those pending again, replacing what they hold
+	// in the target: a person may then retry a failed table alone
+	// (Engine.RetryTable). DataMigrationKind's do.
+	TableRetry bool
 }
 
 // TargetReviewer is a Reviewer that reviews each ticket against its

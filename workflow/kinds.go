@@ -67,10 +67,15 @@ func DataMigrationKind(o MigrationOptions) KindSpec {
 			var copier []migrate.CopierOption
 			ticket := func(o migrate.CopyOption) { pipe, copier = append(pipe, o), append(copier, o) }
 			ticket(migrate.WithTargetDatabase(t.Database))
-			if len(m.Tables) > 0 {
-				ticket(migrate.WithTables(m.Tables...))
+			tables, replace := m.Tables, m.Replace
+			if retry := t.retrying(); len(retry) > 0 {
+				// The failed run's rows of these tables are replaced.
+				tables, replace = retry, true
 			}
-			if m.Replace {
+			if len(tables) > 0 {
+				ticket(migrate.WithTables(tables...))
+			}
+			if replace {
 				ticket(migrate.WithReplace())
 			}
 			if m.Method == MethodPipe {
@@ -78,7 +83,8 @@ func DataMigrationKind(o MigrationOptions) KindSpec {
 			}
 			return migrate.NewCopier(string(ep.Source), string(ep.Target), m.SourceDatabase, append(copier, copierOpts...)...)
 		},
-		Resumable: func(t *Ticket) bool { return t.Migration != nil && t.Migration.Method == MethodCopier },
+		Resumable:  func(t *Ticket) bool { return t.Migration != nil && t.Migration.Method == MethodCopier },
+		TableRetry: true,
 	}
 	if o.NoVerify {
 		return spec
@@ -92,9 +98,10 @@ func DataMigrationKind(o MigrationOptions) KindSpec {
 // a difference, or a table that could not be compared, fails the run with
 // an error wrapping migrate.ErrNotVerified, and the verification report is
 // kept on the ticket (Ticket.Verification). Every run verifies, a resumed
-// one too: no ticket ends succeeded without its proof. spec's tickets must
-// carry a Migration. DataMigrationKind uses it unless
-// MigrationOptions.NoVerify is set.
+// one too: no ticket ends succeeded without its proof. A retry of some
+// tables (Engine.RetryTable) verifies every table of the ticket, once none
+// stays failed. spec's tickets must carry a Migration. DataMigrationKind
+// uses it unless MigrationOptions.NoVerify is set.
 func Verified(spec KindSpec, opts ...verify.Option) KindSpec {
 	opts = slices.Clone(opts)
 	inner := spec.Executor
@@ -106,7 +113,7 @@ func Verified(spec KindSpec, opts ...verify.Option) KindSpec {
 		if err != nil {
 			return nil, err
 		}
-		return &verifiedCopy{Executor: ex, ep: ep, m: *t.Migration, target: t.Database, opts: opts}, nil
+		return &verifiedCopy{Executor: ex, ep: ep, m: *t.Migration, target: t.Database, opts: opts, failed: failed(t.Tables)}, nil
 	}
 	return spec
 }
@@ -118,6 +125,9 @@ type verifiedCopy struct {
 	m      Migration
 	target string // database
 	opts   []verify.Option
+	// failed are the tables a retry of others leaves failed: the ticket
+	// fails all the same, so its run skips the verification.
+	failed []string
 
 	mu     sync.Mutex
 	report *verify.Report
@@ -139,7 +149,7 @@ func (v *verifiedCopy) Verification() *verify.Report {
 // Run copies, then verifies the copy.
 func (v *verifiedCopy) Run(ctx context.Context, progress migrate.ProgressFunc) (*migrate.Report, error) {
 	report, err := v.Executor.Run(ctx, progress)
-	if err != nil {
+	if err != nil || len(v.failed) > 0 {
 		return report, err
 	}
 	vr, err := v.verify(ctx)

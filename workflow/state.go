@@ -21,7 +21,7 @@ const (
 	StateQueued                       // waiting for a worker
 	StateRunning                      // a worker holds its lease and runs it
 	StateSucceeded                    // done: final
-	StateFailed                       // the work failed, or its worker died mid-run: final
+	StateFailed                       // the work failed, or its worker died mid-run: final, but for a person's retry of a failed table (Engine.RetryTable)
 	StateCanceled                     // canceled by a person: final
 	// StateOutcomeUnknown: its worker died while a statement ran, so
 	// whether that statement changed the target is unknown: final. A
@@ -95,10 +95,12 @@ func ParseState(name string) (State, error) {
 	return StateNone, fmt.Errorf("workflow: unknown state %q", name)
 }
 
-// Final reports whether no transition leaves s.
+// Final reports whether no transition leaves s but a person's retry of
+// one of a failed migration's tables (ActionRetryTable): the ticket's
+// life is over unless someone reopens it so.
 func (s State) Final() bool {
 	for _, t := range transitions {
-		if t.From == s {
+		if t.From == s && t.Action != ActionRetryTable {
 			return false
 		}
 	}
@@ -133,6 +135,9 @@ const (
 	ActionAwait    Action = "await"    // the current step's approver leaves it to a person
 	ActionResume   Action = "resume"   // an engine takes over a ticket that a dead process left between two steps
 	ActionRetry    Action = "retry"    // review a ticket again after its review failed
+	// ActionRetryTable: a person queues a failed migration again to copy
+	// one of its failed tables alone (Engine.RetryTable).
+	ActionRetryTable Action = "retry_table"
 	// The actions of a live move (KindLiveMove).
 	ActionSynced        Action = "synced"         // its worker reports the sync caught up: it awaits a cutover
 	ActionCutover       Action = "cutover"        // a person approves the cutover (or is refused, recorded, while it is not in sync)
@@ -174,6 +179,7 @@ var transitions = []Transition{
 	{StateQueued, ActionCancel, StateCanceled},
 	{StateRunning, ActionSucceed, StateSucceeded},
 	{StateRunning, ActionFail, StateFailed},
+	{StateFailed, ActionRetryTable, StateQueued},       // a person retries one of its tables: see Final
 	{StateRunning, ActionAbandon, StateFailed},         // died between statements: what ran is known
 	{StateRunning, ActionAbandon, StateOutcomeUnknown}, // died during a statement
 	{StateRunning, ActionRequeue, StateQueued},

@@ -145,6 +145,9 @@ type Ticket struct {
 	// sentinels.
 	Error     string    `json:"error,omitempty"`
 	ErrorCode ErrorCode `json:"error_code,omitempty"`
+	// Tables are the sub-tasks of a migration, one per table, as its
+	// last run's end left them (Subtasks adds a running run's progress).
+	Tables []TableTask `json:"tables,omitempty"`
 
 	// Worker holds the lease until LeaseUntil while the ticket runs.
 	Worker     string    `json:"worker,omitempty"`
@@ -183,6 +186,7 @@ func (t *Ticket) Clone() *Ticket {
 	c.CC = append([]string(nil), t.CC...)
 	c.Approvals = append([]Approval(nil), t.Approvals...)
 	c.Results = append([]migrate.StatementResult(nil), t.Results...)
+	c.Tables = append([]TableTask(nil), t.Tables...)
 	if t.Migration != nil {
 		m := *t.Migration
 		m.Tables = append([]string(nil), m.Tables...)

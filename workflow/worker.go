@@ -332,6 +332,7 @@ func (r *ticketRun) record(ctx, runCtx context.Context, report *migrate.Report, 
 	if v, ok := r.ex.(verificationer); ok {
 		end.verification = v.Verification()
 	}
+	end.tables = recordTables(r.t, end, runErr)
 	change := r.ending(ctx, runCtx, end, runErr)
 	next, err := r.transition(c, change)
 	if err != nil {
@@ -384,6 +385,10 @@ func (r *ticketRun) holds(t *Ticket) bool {
 // resumable ticket; failed otherwise.
 func (r *ticketRun) ending(ctx, runCtx context.Context, end runEnd, runErr error) Change {
 	switch {
+	case runErr == nil && len(unfinished(end.tables)) > 0:
+		msg := fmt.Sprintf("table(s) %s failed in an earlier run: retry them", strings.Join(unfinished(end.tables), ", "))
+		return Change{Action: ActionFail, To: StateFailed, Comment: msg,
+			Update: func(t *Ticket) error { t.Error = msg; return end.finish(t) }}
 	case runErr == nil:
 		return Change{Action: ActionSucceed, To: StateSucceeded, Comment: summary(end.report, end.results) + attempts(r.t, end.at),
 			Update: func(t *Ticket) error { t.setError("", nil); return end.finish(t) }}
@@ -419,7 +424,9 @@ type runEnd struct {
 	// verification ends a verified copy's run (nil for other executors,
 	// or when the copy failed first).
 	verification *verify.Report
-	at           time.Time
+	// tables are a migration's sub-tasks as the run leaves them.
+	tables []TableTask
+	at     time.Time
 }
 
 // finish records a finished run on t: it releases the lease, stamps the
@@ -428,6 +435,9 @@ type runEnd struct {
 func (end runEnd) finish(t *Ticket) error {
 	t.Worker, t.LeaseUntil, t.FinishedAt = "", time.Time{}, end.at
 	t.Report, t.Progress, t.Verification = end.report, end.progress, end.verification
+	if end.tables != nil {
+		t.Tables = end.tables
+	}
 	if end.results != nil {
 		t.Results = end.results
 	}

@@ -49,6 +49,8 @@ func (h *Handler) apiRoutes() []route {
 			func(h *Handler) func(*http.Request, int64, User, string) (*workflow.Ticket, error) { return h.cancel }),
 		action("retry", "Review a ticket again after its review failed (its submitter or an admin)",
 			func(h *Handler) func(*http.Request, int64, User, string) (*workflow.Ticket, error) { return h.retry }),
+		{method: "POST", path: "/api/tickets/{id}/tables/{table}/retry", summary: "Copy a failed table of a failed migration again, alone (its submitter or an admin; tickets that name their tables)",
+			body: ActionRequest{}, resp: TicketDetail{}, serve: func(w http.ResponseWriter, r *http.Request, u User) error { return h.act(w, r, u, h.retryTable) }},
 		{method: "GET", path: "/api/tickets/{id}/events", summary: "Server-sent events: a 'ticket' event with the summary whenever the state or progress changes, until the ticket is final",
 			resp: TicketSummary{}, serve: h.events},
 		{method: "POST", path: "/api/check", summary: "Review a script against an instance without submitting it", body: CheckRequest{}, resp: CheckResponse{}, serve: h.check},
@@ -184,6 +186,11 @@ func (h *Handler) detail(r *http.Request, id int64, u User) (TicketDetail, error
 			out.Actions = append(out.Actions, a)
 		}
 	}
+	if h.may(u, "retry_table", d.Ticket, nil) == nil {
+		for i, tk := range out.Tables {
+			out.Tables[i].Retry = h.engine.MayRetryTable(d.Ticket, tk.Name) == nil
+		}
+	}
 	return out, nil
 }
 
@@ -304,26 +311,34 @@ func (h *Handler) reject(r *http.Request, id int64, u User, comment string) (*wo
 	return h.decide(r, id, u, comment, false)
 }
 
-func (h *Handler) cancel(r *http.Request, id int64, u User, comment string) (*workflow.Ticket, error) {
+// allowed returns nil when u may take action on ticket id now (see may).
+func (h *Handler) allowed(r *http.Request, id int64, u User, action string) error {
 	t, err := h.ticket(r, id)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := h.may(u, "cancel", t, nil); err != nil {
+	return h.may(u, action, t, nil)
+}
+
+func (h *Handler) cancel(r *http.Request, id int64, u User, comment string) (*workflow.Ticket, error) {
+	if err := h.allowed(r, id, u, "cancel"); err != nil {
 		return nil, err
 	}
 	return h.engine.Cancel(r.Context(), id, u.Name, comment)
 }
 
 func (h *Handler) retry(r *http.Request, id int64, u User, comment string) (*workflow.Ticket, error) {
-	t, err := h.ticket(r, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.may(u, "retry", t, nil); err != nil {
+	if err := h.allowed(r, id, u, "retry"); err != nil {
 		return nil, err
 	}
 	return h.engine.Retry(r.Context(), id, u.Name, comment)
+}
+
+func (h *Handler) retryTable(r *http.Request, id int64, u User, comment string) (*workflow.Ticket, error) {
+	if err := h.allowed(r, id, u, "retry_table"); err != nil {
+		return nil, err
+	}
+	return h.engine.RetryTable(r.Context(), id, r.PathValue("table"), u.Name, comment)
 }
 
 func (h *Handler) check(w http.ResponseWriter, r *http.Request, _ User) error {
@@ -361,10 +376,12 @@ func (h *Handler) may(u User, action string, t *workflow.Ticket, approvers []str
 		case approvers != nil && !slices.Contains(approvers, u.Name):
 			return fmt.Errorf("console: ticket #%d, step %d, %s: %w", t.ID, t.Step+1, u.Name, workflow.ErrNotApprover)
 		}
-	case "cancel", "retry":
+	case "cancel", "retry", "retry_table":
 		switch {
 		case !own && !u.Has(RoleAdmin):
 			return deny("only its submitter or an admin may")
+		case action == "retry_table" && t.State != workflow.StateFailed:
+			return workflow.CheckTransition(t.ID, t.State, workflow.ActionRetryTable, workflow.StateQueued)
 		case action == "cancel" && t.State.Final():
 			return workflow.CheckTransition(t.ID, t.State, workflow.ActionCancel, workflow.StateCanceled)
 		case action == "retry" && t.State != workflow.StateReviewFailed:

@@ -23,6 +23,7 @@
 //	empty_sql              422  a SQL change or check without SQL
 //	invalid_request        422  a request that cannot become a ticket
 //	outcome_unknown        409  the same SQL's earlier run has an unknown outcome
+//	not_retryable          409  the table cannot be retried alone
 //	impossible_transition  409  the ticket's state does not allow the action
 //	conflict               409  the ticket changed concurrently
 //	internal               500  anything else (the details go to the log)
@@ -30,7 +31,8 @@
 // # Roles
 //
 // The host's Identifier turns a request into a User with roles.
-// Engineers submit and cancel or retry their own tickets; reviewers also
+// Engineers submit and cancel or retry their own tickets (a review, or
+// a failed table of a migration); reviewers also
 // decide the approval steps they are approvers of (never on their own
 // tickets); admins cancel and retry any ticket. Submitting to instances
 // with given tags can be kept to some roles (WithSubmitRoles).

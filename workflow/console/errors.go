@@ -32,6 +32,7 @@ var errorCodes = []struct {
 	{workflow.ErrUnknownInstance, "unknown_instance", http.StatusUnprocessableEntity},
 	{workflow.ErrEmptySQL, "empty_sql", http.StatusUnprocessableEntity},
 	{workflow.ErrInvalidRequest, "invalid_request", http.StatusUnprocessableEntity},
+	{workflow.ErrNotRetryable, "not_retryable", http.StatusConflict},
 	{workflow.ErrOutcomeUnknown, "outcome_unknown", http.StatusConflict},
 	{workflow.ErrTransition, "impossible_transition", http.StatusConflict},
 	{workflow.ErrConflict, "conflict", http.StatusConflict},

@@ -69,6 +69,12 @@ func newFixture(t testing.TB, store workflow.Store, opts ...console.Option) *fix
 // newFixtureOf is newFixture with the identifier ids.
 func newFixtureOf(t testing.TB, store workflow.Store, ids console.Identifier, opts ...console.Option) *fixture {
 	t.Helper()
+	return newFixtureWith(t, store, ids, nil, opts...)
+}
+
+// newFixtureWith is newFixtureOf with extra options of the engine.
+func newFixtureWith(t testing.TB, store workflow.Store, ids console.Identifier, engineOpts []workflow.Option, opts ...console.Option) *fixture {
+	t.Helper()
 	s := servers[0]
 	secrets := workflow.StaticSecrets{"vault/db": {User: s.User(), Password: s.Password()}}
 	reg, err := workflow.NewRegistry(
@@ -83,9 +89,9 @@ func newFixtureOf(t testing.TB, store workflow.Store, ids console.Identifier, op
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := workflow.New(store, reg, secrets, rv,
+	e, err := workflow.New(store, reg, secrets, rv, append([]workflow.Option{
 		workflow.WithChain(workflow.KindSQLChange, workflow.Step{Name: "dba", Approver: dbas}),
-		workflow.WithChain(workflow.KindDataMigration, workflow.Step{Name: "dba", Approver: dbas}))
+		workflow.WithChain(workflow.KindDataMigration, workflow.Step{Name: "dba", Approver: dbas})}, engineOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,11 @@ func (h *Handler) openapiDoc() map[string]any {
 		op := map[string]any{"summary": rt.summary, "operationId": operationID(rt)}
 		var params []any
 		for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
-			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "integer", "format": "int64"}})
+			schema := map[string]any{"type": "string"} // a table's name
+			if m[1] == "id" {
+				schema = map[string]any{"type": "integer", "format": "int64"}
+			}
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": schema})
 		}
 		for _, q := range rt.query {
 			params = append(params, map[string]any{"name": q.name, "in": "query", "description": q.desc, "schema": map[string]any{"type": "string"}})

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -153,11 +155,32 @@ func (h *Handler) detailPage(w http.ResponseWriter, r *http.Request, u User) err
 type submitData struct {
 	Instances []Instance
 	Kinds     []string
+	// Prefill fills the form: the rollback of a ticket (rollback_of).
+	Prefill prefill
 }
 
-func (h *Handler) submitPage(w http.ResponseWriter, _ *http.Request, u User) error {
-	return h.render(w, http.StatusOK, "submit", u, "Submit a ticket", submitData{Instances: h.instanceList(u),
-		Kinds: []string{string(workflow.KindSQLChange), string(workflow.KindDataMigration)}})
+type prefill struct{ Title, Instance, Database, SQL string }
+
+// submitPage is the submit form; with rollback_of=ID, filled with the
+// rollback SQL of ticket ID, as a new SQL change on its target.
+func (h *Handler) submitPage(w http.ResponseWriter, r *http.Request, u User) error {
+	d := submitData{Instances: h.instanceList(u), Kinds: []string{string(workflow.KindSQLChange), string(workflow.KindDataMigration)}}
+	if of := r.URL.Query().Get("rollback_of"); of != "" {
+		id, err := strconv.ParseInt(of, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%w: rollback_of %q is not a ticket id", ErrBadRequest, of)
+		}
+		t, err := h.ticket(r, id)
+		if err != nil {
+			return err
+		}
+		sql := rollbackOf(t.Results)
+		if sql == "" {
+			return fmt.Errorf("%w: ticket #%d has no rollback SQL", ErrBadRequest, id)
+		}
+		d.Prefill = prefill{Title: fmt.Sprintf("rollback of #%d %s", id, t.Title), Instance: t.Instance, Database: t.Database, SQL: sql}
+	}
+	return h.render(w, http.StatusOK, "submit", u, "Submit a ticket", d)
 }
 
 func (h *Handler) checkPage(w http.ResponseWriter, _ *http.Request, u User) error {

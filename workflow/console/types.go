@@ -2,6 +2,8 @@ package console
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/shiftgate/shiftgate/migrate"
@@ -91,6 +93,16 @@ type Progress struct {
 	ETAMS  int64           `json:"eta_ms,omitempty"`
 	Text   string          `json:"text"`
 	Tables []TableProgress `json:"tables,omitempty"`
+
+	// The rest is a live move's: its phase ("copying", "catching up",
+	// "in sync", "cutting over", "verifying", "done", "failed"), how far
+	// the target is behind the source, and the binary log's row changes
+	// and transactions applied.
+	Phase          string `json:"phase,omitempty"`
+	LagMS          int64  `json:"lag_ms,omitempty"`
+	AppliedRows    int64  `json:"applied_rows,omitempty"`
+	AppliedTxns    int64  `json:"applied_txns,omitempty"`
+	StreamPosition string `json:"stream_position,omitempty"`
 }
 
 // TableProgress is the progress of one table of a copy.
@@ -100,6 +112,22 @@ type TableProgress struct {
 	RowsEstimate int64  `json:"rows_estimate"`
 	Bytes        int64  `json:"bytes"`
 	Done         bool   `json:"done"`
+}
+
+// TableTask is one table of a migration ticket: a sub-task with its own
+// state, rows and error.
+type TableTask struct {
+	Name string `json:"name"`
+	// State is pending, running, done or failed.
+	State        string `json:"state"`
+	Rows         int64  `json:"rows"`
+	RowsEstimate int64  `json:"rows_estimate,omitempty"`
+	Error        string `json:"error,omitempty"`
+	// Retries counts the retries of this table alone.
+	Retries int `json:"retries,omitempty"`
+	// Retry reports that the caller may retry this table alone now
+	// (POST /api/tickets/{id}/tables/{table}/retry).
+	Retry bool `json:"retry,omitempty"`
 }
 
 // TicketSummary is a ticket as the list shows it.
@@ -159,6 +187,11 @@ type StatementResult struct {
 	Warnings     []string   `json:"warnings,omitempty"`
 	Error        string     `json:"error,omitempty"`
 	Started      *time.Time `json:"started,omitempty"`
+	// Rollback is the SQL that undoes the statement, when the engine
+	// recorded it (migrate.WithRollbackSQL); RollbackNote says why there
+	// is none.
+	Rollback     string `json:"rollback,omitempty"`
+	RollbackNote string `json:"rollback_note,omitempty"`
 }
 
 // TableReport is what a copy did to one table.
@@ -188,6 +221,28 @@ type Report struct {
 	PositionNote string `json:"position_note,omitempty"`
 	Consistent   bool   `json:"consistent,omitempty"`
 	Resumed      bool   `json:"resumed,omitempty"`
+	// A live move's: the binary log's row changes and transactions
+	// applied, and the cutover that ended it.
+	AppliedRows int64    `json:"applied_rows,omitempty"`
+	AppliedTxns int64    `json:"applied_txns,omitempty"`
+	Cutover     *Cutover `json:"cutover,omitempty"`
+}
+
+// Cutover is how a live move's cutover went.
+type Cutover struct {
+	// Method is how writes were stopped on the source; PauseMS how long
+	// they were (the application's write pause).
+	Method  string    `json:"method"`
+	Stopped time.Time `json:"stopped"`
+	PauseMS int64     `json:"pause_ms"`
+	// CatchUpMS is how long the target took to apply what the source had
+	// logged, VerifyMS how long the verification took.
+	CatchUpMS      int64  `json:"catch_up_ms"`
+	VerifyMS       int64  `json:"verify_ms"`
+	SourcePosition string `json:"source_position"`
+	VerifiedTables int    `json:"verified_tables"`
+	VerifiedRows   int64  `json:"verified_rows"`
+	KilledSessions int    `json:"killed_sessions,omitempty"`
 }
 
 // Verification is the comparison of a copy's target with its source.
@@ -247,7 +302,13 @@ type TicketDetail struct {
 	Review  *review.Result    `json:"review,omitempty"`
 	Plan    *migrate.Plan     `json:"plan,omitempty"`
 	Results []StatementResult `json:"results,omitempty"`
-	Report  *Report           `json:"report,omitempty"`
+	// RollbackSQL undoes the statements that succeeded, last first, when
+	// each of them has its rollback SQL; the console submits it as a new
+	// SQL change (reviewed and approved as any other).
+	RollbackSQL string `json:"rollback_sql,omitempty"`
+	// Tables are a migration's sub-tasks, one per table.
+	Tables []TableTask `json:"tables,omitempty"`
+	Report *Report     `json:"report,omitempty"`
 	// Verification is a data migration's proof.
 	Verification *Verification `json:"verification,omitempty"`
 	Audit        []AuditEntry  `json:"audit"`
@@ -291,9 +352,15 @@ func progressOf(p *migrate.Progress, statements bool) *Progress {
 	}
 	out := &Progress{Table: p.Table, TablesDone: p.TablesDone, TablesTotal: p.TablesTotal, Rows: p.Rows, RowsEstimate: p.RowsEstimate,
 		Bytes: p.Bytes, BytesEstimate: p.BytesEstimate, ElapsedMS: ms(p.Elapsed), ETAMS: ms(p.ETA), Text: p.String()}
-	if statements {
+	switch {
+	case statements:
 		out.Text = fmt.Sprintf("%d of %d statements done, %d row(s)", p.TablesDone, p.TablesTotal, p.Rows)
+	case p.Phase != "" && p.Phase != migrate.PhaseCopying:
+		out.Text = fmt.Sprintf("%s: %d row change(s) in %d transaction(s) applied, lag %s", p.Phase, p.AppliedRows, p.AppliedTxns, p.Lag.Round(time.Millisecond))
+	case p.Phase != "":
+		out.Text = string(p.Phase) + ": " + out.Text
 	}
+	out.Phase, out.LagMS, out.AppliedRows, out.AppliedTxns, out.StreamPosition = string(p.Phase), ms(p.Lag), p.AppliedRows, p.AppliedTxns, p.StreamPosition
 	switch {
 	case p.BytesEstimate > 0:
 		out.Percent = 100 * float64(p.Bytes) / float64(p.BytesEstimate)
@@ -316,7 +383,7 @@ func summaryOf(t *workflow.Ticket) TicketSummary {
 	if t.Review != nil {
 		s.Risk = t.Review.Summary.Risk.String()
 	}
-	if t.State == workflow.StateRunning || t.State == workflow.StateSucceeded {
+	if t.State.Leased() || t.State == workflow.StateSucceeded || t.State == workflow.StateFailed {
 		s.Progress = progressOf(t.Progress, t.Kind == workflow.KindSQLChange)
 	}
 	return s
@@ -337,7 +404,12 @@ func detailOf(d *workflow.Detail) TicketDetail {
 	}
 	for _, r := range t.Results {
 		out.Results = append(out.Results, StatementResult{Index: r.Index, Text: r.Text, Status: string(r.Status), AffectedRows: r.AffectedRows,
-			DurationMS: ms(r.Duration), Warnings: r.Warnings, Error: r.Error, Started: timePtr(r.Started)})
+			DurationMS: ms(r.Duration), Warnings: r.Warnings, Error: r.Error, Started: timePtr(r.Started), Rollback: r.Rollback, RollbackNote: r.RollbackNote})
+	}
+	out.RollbackSQL = rollbackOf(t.Results)
+	for _, tk := range t.Subtasks() {
+		out.Tables = append(out.Tables, TableTask{Name: tk.Name, State: string(tk.State), Rows: tk.Rows, RowsEstimate: tk.RowsEstimate,
+			Error: tk.Error, Retries: tk.Retries})
 	}
 	if r := t.Report; r != nil {
 		rep := &Report{Executor: r.Executor, Source: r.Source, Target: r.Target, SourceDatabase: r.SourceDatabase, TargetDatabase: r.TargetDatabase,
@@ -348,6 +420,11 @@ func detailOf(d *workflow.Detail) TicketDetail {
 		}
 		for _, tr := range r.Tables {
 			rep.Tables = append(rep.Tables, TableReport{Name: tr.Name, TargetName: tr.TargetName, Rows: tr.Rows, Done: tr.Done, Bytes: tr.Bytes})
+		}
+		rep.AppliedRows, rep.AppliedTxns = r.AppliedRows, r.AppliedTxns
+		if c := r.Cutover; c != nil {
+			rep.Cutover = &Cutover{Method: c.Method, Stopped: c.Stopped, PauseMS: ms(c.Pause), CatchUpMS: ms(c.CatchUp), VerifyMS: ms(c.Verify),
+				SourcePosition: c.SourcePosition, VerifiedTables: c.VerifiedTables, VerifiedRows: c.VerifiedRows, KilledSessions: c.KilledSessions}
 		}
 		out.Report = rep
 	}
@@ -368,4 +445,20 @@ func detailOf(d *workflow.Detail) TicketDetail {
 		out.Audit = append(out.Audit, AuditEntry{Actor: a.Actor, Action: string(a.Action), From: a.From.String(), To: a.To.String(), Comment: a.Comment, At: a.At})
 	}
 	return out
+}
+
+// rollbackOf is the SQL that undoes the succeeded statements of results,
+// last first: "" when none succeeded or one has no rollback SQL.
+func rollbackOf(results []migrate.StatementResult) string {
+	var b strings.Builder
+	for _, r := range slices.Backward(results) {
+		if r.Status != migrate.StatementSucceeded {
+			continue
+		}
+		if r.Rollback == "" {
+			return ""
+		}
+		b.WriteString(r.Rollback)
+	}
+	return b.String()
 }

@@ -113,21 +113,35 @@
     });
   }
 
-  // Approve, reject, cancel, retry.
-  const actions = document.getElementById("actions");
-  if (actions) {
-    for (const b of actions.querySelectorAll("button[data-action]")) {
+  // post has each button post to the API path pathOf(button) with the
+  // comment, then reloads the page; errors show in errorBox.
+  function post(buttons, errorBox, pathOf) {
+    for (const b of buttons) {
       b.addEventListener("click", async () => {
-        const err = document.getElementById("action-error");
+        const err = document.getElementById(errorBox);
         err.textContent = "";
         try {
-          await api("POST", "/api/tickets/" + actions.dataset.ticket + "/" + b.dataset.action, { comment: value("comment") });
+          await api("POST", pathOf(b), { comment: value("comment") });
           location.reload();
         } catch (e) {
           err.textContent = e.message;
         }
       });
     }
+  }
+
+  // Approve, reject, cancel, retry.
+  const actions = document.getElementById("actions");
+  if (actions) {
+    post(actions.querySelectorAll("button[data-action]"), "action-error",
+      (b) => "/api/tickets/" + actions.dataset.ticket + "/" + b.dataset.action);
+  }
+
+  // Retry one failed table of a migration.
+  const subtasks = document.getElementById("subtasks");
+  if (subtasks) {
+    post(subtasks.querySelectorAll("button[data-table]"), "subtask-error",
+      (b) => "/api/tickets/" + subtasks.dataset.ticket + "/tables/" + encodeURIComponent(b.dataset.table) + "/retry");
   }
 
   // Live state and progress; the page reloads when the state changes.
@@ -141,6 +155,8 @@
         bar.hidden = false;
         bar.value = t.progress.percent;
         document.getElementById("progress-text").textContent = t.progress.text;
+        const phase = document.getElementById("phase");
+        if (phase && t.progress.phase) phase.textContent = t.progress.phase;
       }
       if (t.version !== Number(live.dataset.version)) {
         src.close();
