@@ -270,18 +270,25 @@ type shardConns struct {
 // misplaced row involves two shards.
 //
 // The source is cut into chunks of its row key (keyset.NextUpperIn, sized
-// by time with keyset.Sizer). For each chunk the source streams each
-// row's sharding key and 64-bit row hash (the hash Verify uses), which Go
-// routes and sums per shard, while every shard server sums its shards'
-// rows in the same key range with one query (COUNT and BIT_XOR of the
-// same hash, a UNION ALL over its shards). A shard whose sums differ from
-// what the source routes to it has its range split and summed again, down
-// to the leaf size (2,000 source rows), whose rows are read from the
-// source and from the differing shards in key order and merged, one row
-// per stream in memory at a time. A clean layout thus costs one read of
-// the source's key and hash and one index range scan of every shard.
+// by time with keyset.Sizer; for a source layout, bounded so that no
+// source table has more than its share of a chunk's rows). For each chunk
+// the source streams each row's sharding key and 64-bit row hash (the
+// hash Verify uses; one query per source server, a UNION ALL over its
+// tables), which Go routes and sums per shard, while every shard server
+// sums its shards' rows in the same key range with one query (COUNT and
+// BIT_XOR of the same hash, a UNION ALL over its shards). A shard whose
+// sums differ from what the source routes to it has its range split and
+// summed again, down to the leaf size (2,000 source rows), whose rows are
+// read from the source and from the differing shards in key order and
+// merged, one row per stream in memory at a time. A clean layout thus
+// costs one read of the source's key and hash and one index range scan of
+// every shard.
 //
-// Connections: parallelism + 1 on the source (one reads chunk
+// A source layout's tables must be defined like its first (else an error
+// wrapping ErrMismatch, or the sentinel of why they cannot be compared),
+// and a key in two of them is an error.
+//
+// Connections: parallelism + 1 on each source server (one reads chunk
 // boundaries) and parallelism on each instance, closed when Verify
 // returns. WithSnapshot opens their snapshots at one point.
 func (v *ShardedVerifier) Verify(ctx context.Context) (*ShardedReport, error) {
