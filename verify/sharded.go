@@ -117,9 +117,9 @@ func NewSharded(source *sql.DB, database, table, keyColumn string, router shard.
 // layouts name their instances apart; pools may be shared). The tables of
 // from must be defined alike (Verify refuses them otherwise); a key that
 // two of them hold is an error, as the source then has no one row of it.
-// from's router is asked for its locations only: whether its rows are
-// where it routes them is a verify of its own. The errors of NewSharded
-// apply to both layouts.
+// The layouts may share tables (see Verify). from's router is asked for
+// its locations only: whether its rows are where it routes them is a
+// verify of its own. The errors of NewSharded apply to both layouts.
 func NewResharded(from shard.Router, fromHosts map[string]*sql.DB, keyColumn string, to shard.Router, toHosts map[string]*sql.DB, opts ...ShardedOption) (*ShardedVerifier, error) {
 	if from == nil {
 		return nil, errors.New("verify: resharded: nil source router")
@@ -241,7 +241,11 @@ type shardRun struct {
 	insts    []*shardInstance
 	srcInsts []*shardInstance // locs index v.sources
 	srcNames []string         // by source location, quoted
-	routing  *shardroute.Routing
+	// shared marks, by location, the shards that are also a source table
+	// (layouts that share tables, as an in-place migrate.Rebalance leaves
+	// them).
+	shared  []bool
+	routing *shardroute.Routing
 
 	mu        sync.Mutex
 	sizer     *keyset.Sizer
@@ -262,8 +266,15 @@ type shardConns struct {
 // Differences are not an error: see ShardedReport.Clean.
 //
 // Before any row is read it refuses, with an error wrapping ErrSameTable,
-// a shard that is the source table itself (one server however the pools
-// reach it) and, with an error, two locations that are one table. A
+// a shard that is NewSharded's source table itself (one server however
+// the pools reach it) and, with an error, two locations that are one
+// table. A shard that is also a table of NewResharded's source layout (an
+// in-place reshard: migrate.Rebalance keeps the old tables and leaves the
+// rows that moved in them until the host deletes them) is compared as a
+// shard, except that its rows that route elsewhere are the source's rows
+// themselves, moved: they are not differences as long as the shard they
+// route to holds them (verify before deleting them, as the source layout
+// then loses them). A
 // shard that cannot be compared with the source as the tables are
 // defined (missing, no key, other columns: the sentinel errors) is listed
 // in ShardedReport.Unverified, and then no row is compared at all: a
@@ -342,7 +353,7 @@ func (v *ShardedVerifier) Verify(ctx context.Context) (*ShardedReport, error) {
 // every shard; it returns nil when some shard cannot be compared (listed
 // in rep.Unverified).
 func (v *ShardedVerifier) prepare(ctx context.Context, rep *ShardedReport) (*shardRun, error) {
-	run := &shardRun{v: v, rep: rep, tables: make([]*table, len(v.locs)), kept: map[int][]keptDiff{},
+	run := &shardRun{v: v, rep: rep, tables: make([]*table, len(v.locs)), shared: make([]bool, len(v.locs)), kept: map[int][]keptDiff{},
 		sizer: keyset.NewSizer(v.cfg.chunkTime, v.cfg.chunkRows[0], v.cfg.chunkRows[1], v.cfg.chunkRows[2])}
 	srcIDs, err := run.prepareSources(ctx)
 	if err != nil {
@@ -373,7 +384,10 @@ func (v *ShardedVerifier) prepare(ctx context.Context, rep *ShardedReport) (*sha
 			for _, sl := range v.sources {
 				p := TablePair{SourceDatabase: sl.Database, SourceTable: sl.Table, TargetDatabase: l.Database, TargetTable: l.Table}
 				if err := sameTable(srcIDs[sl.Instance], id, p); err != nil {
-					return nil, fmt.Errorf("verify: shard %d: %w", l.Shard, err)
+					if !v.fromLayout {
+						return nil, fmt.Errorf("verify: shard %d: %w", l.Shard, err)
+					}
+					run.shared[i] = true
 				}
 			}
 			p := TablePair{SourceDatabase: first.Database, SourceTable: first.Table, TargetDatabase: l.Database, TargetTable: l.Table}

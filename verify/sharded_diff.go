@@ -68,30 +68,39 @@ func (r *shardRun) sumSource(ctx context.Context, in *shardInstance, c *sql.Conn
 		parts[j] = "SELECT " + r.v.routeExpr() + ", " + rowHashSQL(t.encodingSQL(false), in.oneEval) + " FROM " + r.srcNames[si] + " WHERE " + where
 		all = append(all, args...)
 	}
-	rows, err := c.QueryContext(ctx, strings.Join(parts, " UNION ALL "), all...)
+	n, err := r.sumRouted(ctx, c, strings.Join(parts, " UNION ALL "), all, s, -1)
 	if err != nil {
 		return 0, fail(err)
 	}
+	return n, nil
+}
+
+// sumRouted runs q on c, whose rows are a sharding key and a row hash, and
+// adds each row to the checksum in s of the location its key routes to
+// (of location only, unless only is -1). n counts the rows read.
+func (r *shardRun) sumRouted(ctx context.Context, c *sql.Conn, q string, args []any, s []checksum, only int) (n int64, err error) {
+	rows, err := c.QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
 	defer rows.Close()
-	var n int64
 	var key sql.RawBytes
 	var hash uint64
 	for rows.Next() {
 		if err := rows.Scan(&key, &hash); err != nil {
-			return 0, fail(err)
+			return 0, err
 		}
 		i, err := r.routing.Route(key)
 		if err != nil {
-			return 0, fail(err)
+			return 0, err
 		}
-		s[i].rows++
-		s[i].sum ^= hash
+		if only < 0 || i == only {
+			s[i].rows++
+			s[i].sum ^= hash
+		}
 		n++
 	}
-	if err := rows.Err(); err != nil {
-		return 0, fail(err)
-	}
-	return n, nil
+	return n, rows.Err()
 }
 
 // sourceErr returns the function that makes err of a query over the
@@ -108,14 +117,27 @@ func (r *shardRun) sourceErr(in *shardInstance, what string) func(error) error {
 }
 
 // sumShards sums, with one query on the instance connection c, the rows
-// that match where of each shard of locs, into d.
+// that match where of each shard of locs, into d. A shard that is also a
+// source table (see shardRun.shared) is summed with a query of its own
+// that streams its rows' keys and hashes: only the rows that route to it
+// count, the others being the source's rows that moved elsewhere.
 func (r *shardRun) sumShards(ctx context.Context, in *shardInstance, c *sql.Conn, locs []int, where string, args []any, d []checksum) error {
-	parts := make([]string, len(locs))
-	all := make([]any, 0, len(locs)*len(args))
-	for j, li := range locs {
+	var parts []string
+	var all []any
+	for _, li := range locs {
 		t := r.tables[li]
-		parts[j] = "SELECT " + strconv.Itoa(li) + ", " + t.hashSQL(true, in.oneEval) + " FROM " + t.dstName + " WHERE " + where
+		if r.shared[li] {
+			q := "SELECT " + r.v.routeExpr() + ", " + rowHashSQL(t.encodingSQL(true), in.oneEval) + " FROM " + t.dstName + " WHERE " + where
+			if _, err := r.sumRouted(ctx, c, q, args, d, li); err != nil {
+				return t.pair.targetErr(fmt.Errorf("checksum: %w", err))
+			}
+			continue
+		}
+		parts = append(parts, "SELECT "+strconv.Itoa(li)+", "+t.hashSQL(true, in.oneEval)+" FROM "+t.dstName+" WHERE "+where)
 		all = append(all, args...)
+	}
+	if len(parts) == 0 {
+		return nil
 	}
 	rows, err := c.QueryContext(ctx, strings.Join(parts, " UNION ALL "), all...)
 	if err != nil {
@@ -343,7 +365,11 @@ func (r *shardRun) merge(ctx context.Context, w shardConns, index int, rg keyset
 		var got []found
 		for _, st := range shards {
 			for st.row != nil && t0.compareKeys(st.row.keys, least.keys) == 0 {
-				got = append(got, found{loc: st.loc, row: st.row})
+				// A row of a shard that is a source table, which routes
+				// elsewhere, is the source's row itself, moved.
+				if s == nil || !r.shared[st.loc] || st.loc == route {
+					got = append(got, found{loc: st.loc, row: st.row})
+				}
 				if err := st.advance(); err != nil {
 					return err
 				}

@@ -260,8 +260,10 @@ func (r *ShardedReport) WriteRepairSQL(w io.Writer, instance string) error {
 // row duplicated rather than in no shard. On error the batches before it
 // stay committed; verifying again shows what is left.
 //
-// Before anything is changed, on any instance, it refuses a shard that is
-// a source table itself (ErrSameTable) and a shard whose triggers fire
+// Before anything is changed, on any instance, it refuses a shard to
+// change that is a source table itself (ErrSameTable: a layout that
+// shares tables with the source layout is repaired by hand, or by the
+// host's own steps) and a shard whose triggers fire
 // on its repair's statements (ErrTriggers, naming them), as
 // Verifier.Repair does.
 func (v *ShardedVerifier) Repair(ctx context.Context, r *ShardedReport) (*RepairResult, error) {
@@ -280,6 +282,10 @@ func (v *ShardedVerifier) Repair(ctx context.Context, r *ShardedReport) (*Repair
 			return res, fmt.Errorf("verify: repair: no host for instance %q", name)
 		}
 		ir := r.InstanceReport(name)
+		// Only the shards the repair writes to are checked: a shard that
+		// is also a source table (NewResharded) and has nothing to change
+		// is no reason to refuse.
+		ir.Tables = slices.DeleteFunc(ir.Tables, func(t *TableReport) bool { return len(t.Diffs) == 0 })
 		batches := ir.batches(v.cfg.batchRows)
 		if len(batches) == 0 {
 			continue

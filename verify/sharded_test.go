@@ -427,7 +427,7 @@ func TestReshardedVerify(t *testing.T) {
 }
 
 // TestReshardedVerifyRefuses checks that a source table defined unlike
-// the first and a target that is a source table are refused.
+// the first and bad layouts are refused.
 func TestReshardedVerifyRefuses(t *testing.T) {
 	ctx := context.Background()
 	db := sandboxtest.NewDatabase(t, servers[0], "rsref")
@@ -449,13 +449,119 @@ func TestReshardedVerifyRefuses(t *testing.T) {
 	require.ErrorIs(t, err, verify.ErrMismatch)
 	assert.Contains(t, err.Error(), "`a2`")
 
-	v, err = verify.NewResharded(layout("a1", "b1"), hosts, "name", layout("b1", "b2"), hosts)
-	require.NoError(t, err)
-	_, err = v.Verify(ctx)
-	require.ErrorIs(t, err, verify.ErrSameTable)
-
 	_, err = verify.NewResharded(layout("a1", "a1"), hosts, "name", layout("b1", "b2"), hosts)
 	assert.Error(t, err)
 	_, err = verify.NewResharded(layout("a1"), map[string]*sql.DB{"x": pool}, "name", layout("b1", "b2"), hosts)
 	assert.Error(t, err)
+}
+
+// TestReshardedVerifyInPlace doubles md5 over 4 tables to 8 in place, as
+// migrate.Rebalance does: tables 1-4 are in both layouts, the rows that
+// move are copied to tables 5-8 and stay in their old table until the
+// host deletes them. The new layout verifies clean against the old; a
+// moved row missing from its new table, or changed there, is named, and a
+// repair that would write to a shared table is refused.
+func TestReshardedVerifyInPlace(t *testing.T) {
+	ctx := context.Background()
+	const rows = 8_000
+	src := sandboxtest.NewDatabase(t, servers[0], "ipsrc")
+	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], src),
+		"CREATE TABLE test (id INT NOT NULL PRIMARY KEY, name VARCHAR(64) NOT NULL, addTime DATETIME NOT NULL)",
+		fmt.Sprintf("INSERT INTO test SELECT seq, CONCAT('user', seq), '2020-01-01' + INTERVAL seq MINUTE FROM seq_1_to_%d", rows))
+	dbName := sandboxtest.NewDatabase(t, servers[1], "ipshards")
+	db := sandboxtest.Open(t, servers[1], dbName)
+	layout := func(n int) *md5Router {
+		r := &md5Router{}
+		for i := 1; i <= n; i++ {
+			r.locs = append(r.locs, shard.Location{Shard: i, Instance: "b", Database: dbName, Table: fmt.Sprintf("test_%d", i)})
+		}
+		return r
+	}
+	from, to := layout(4), layout(8)
+	for i := 1; i <= 8; i++ {
+		sandboxtest.Exec(t, db, fmt.Sprintf("CREATE TABLE test_%d (id INT NOT NULL PRIMARY KEY, name VARCHAR(64) NOT NULL, addTime DATETIME NOT NULL)", i))
+	}
+	// The old layout, then the copy of the moving rows: md5 % 8 is the low
+	// three bits, shard r+1 of 8 takes from shard r%4+1 of 4.
+	srcRows, err := sandboxtest.Open(t, servers[0], src).Query("SELECT id, name, addTime FROM test")
+	require.NoError(t, err)
+	var inserts []string
+	for srcRows.Next() {
+		var id int
+		var name, at string
+		require.NoError(t, srcRows.Scan(&id, &name, &at))
+		n8 := seedShard(name, 8)
+		n4 := (n8-1)%4 + 1
+		require.Equal(t, seedShard(name, 4), n4)
+		inserts = append(inserts, fmt.Sprintf("INSERT INTO test_%d VALUES (%d, '%s', '%s')", n4, id, name, at))
+		if n8 != n4 {
+			inserts = append(inserts, fmt.Sprintf("INSERT INTO test_%d VALUES (%d, '%s', '%s')", n8, id, name, at))
+		}
+	}
+	require.NoError(t, srcRows.Err())
+	tx, err := db.Begin()
+	require.NoError(t, err)
+	for _, q := range inserts {
+		_, err := tx.Exec(q)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tx.Commit())
+
+	hosts := map[string]*sql.DB{"b": sandboxtest.Open(t, servers[1], "")}
+	newVerifier := func() *verify.ShardedVerifier {
+		v, err := verify.NewResharded(from, hosts, "name", to, hosts, verify.WithParallelism(2))
+		require.NoError(t, err)
+		return v
+	}
+	rep, err := newVerifier().Verify(ctx)
+	require.NoError(t, err)
+	assert.True(t, rep.Clean(), "%v", diffLines(rep))
+	assert.Equal(t, int64(rows), rep.Rows)
+	assert.Equal(t, int64(rows), rep.ShardRows, "the moved rows left in their old tables do not count")
+	assert.Zero(t, rep.DifferingChunks, "the shared tables' sums count only their rows that stay")
+
+	// A moved row missing from its new table, another changed there.
+	var moved []int
+	var names []string
+	rowsOf, err := db.Query("SELECT id, name FROM test_5 UNION ALL SELECT id, name FROM test_6 ORDER BY id LIMIT 2")
+	require.NoError(t, err)
+	for rowsOf.Next() {
+		var id int
+		var name string
+		require.NoError(t, rowsOf.Scan(&id, &name))
+		moved, names = append(moved, id), append(names, name)
+	}
+	require.NoError(t, rowsOf.Err())
+	require.Len(t, moved, 2)
+	s0, s1 := seedShard(names[0], 8), seedShard(names[1], 8)
+	sandboxtest.Exec(t, db,
+		fmt.Sprintf("DELETE FROM test_%d WHERE id = %d", s0, moved[0]),
+		fmt.Sprintf("UPDATE test_%d SET addTime = addTime + INTERVAL 1 SECOND WHERE id = %d", s1, moved[1]))
+	v := newVerifier()
+	rep, err = v.Verify(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		fmt.Sprintf("missing %d %d [] ", moved[0], s0),
+		fmt.Sprintf("changed %d %d [%d] addTime", moved[1], s1, s1),
+	}, diffLines(rep))
+	// Both repairs write to new tables only.
+	_, err = v.Repair(ctx, rep)
+	require.NoError(t, err)
+	rep, err = newVerifier().Verify(ctx)
+	require.NoError(t, err)
+	assert.True(t, rep.Clean(), "%v", diffLines(rep))
+
+	// A row of old table 2 that routes to table 1, which both layouts
+	// share: missing there, and its repair would write to the old layout.
+	ghost := "ghost"
+	for i := 0; seedShard(ghost, 8) != 1; i++ {
+		ghost = fmt.Sprintf("ghost%d", i)
+	}
+	sandboxtest.Exec(t, db, fmt.Sprintf("INSERT INTO test_2 VALUES (%d, '%s', '2021-01-01')", rows+1, ghost))
+	v = newVerifier()
+	rep, err = v.Verify(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{fmt.Sprintf("missing %d 1 [] ", rows+1)}, diffLines(rep))
+	_, err = v.Repair(ctx, rep)
+	require.ErrorIs(t, err, verify.ErrSameTable)
 }
