@@ -113,8 +113,9 @@ func NewSharded(source *sql.DB, database, table, keyColumn string, router shard.
 // locations is the source, whose rows must each be in the shard of to
 // that to routes them to, routed on keyColumn's value (or
 // WithKeyExpression's). fromHosts and toHosts map the Location.Instance of
-// every location of from and of to to a pool on its server (the two
-// layouts name their instances apart; pools may be shared). The tables of
+// every location of from and of to to a pool on its server (each map is
+// read with its own layout's instance names; it may be one map, and pools
+// may be shared). The tables of
 // from must be defined alike (Verify refuses them otherwise); a key that
 // two of them hold is an error, as the source then has no one row of it.
 // The layouts may share tables (see Verify). from's router is asked for
