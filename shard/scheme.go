@@ -74,7 +74,7 @@ func NewHash(m Method, n int) (Scheme, error) {
 	}
 	switch m {
 	case MD5:
-		return md5Scheme{n: uint64(n), pow2: n&(n-1) == 0}, nil
+		return &md5Scheme{n: uint64(n), pow2: n&(n-1) == 0}, nil
 	case Jump:
 		if n > math.MaxInt32 {
 			return nil, fmt.Errorf("shard: method jump: %d shards: at most %d", n, math.MaxInt32)
@@ -109,28 +109,45 @@ func kindError(m Method, k Key) error {
 	return fmt.Errorf("shard: method %s: %s key: %w", m, k.kind, ErrKeyKind)
 }
 
+// md5Scheme has pointer methods: an interface call then reaches Shard
+// directly, with the key in registers, rather than through a wrapper that
+// copies the receiver and passes the key on the stack.
 type md5Scheme struct {
 	n    uint64
 	pow2 bool // n is a power of two: 2^64 is 0 modulo n, only the low half counts
 }
 
-func (s md5Scheme) Shards() int    { return int(s.n) }
-func (s md5Scheme) Method() Method { return MD5 }
+func (s *md5Scheme) Shards() int    { return int(s.n) }
+func (s *md5Scheme) Method() Method { return MD5 }
 
-func (s md5Scheme) Shard(k Key) (int, error) {
+func (s *md5Scheme) Shard(k Key) (int, error) {
+	if k.kind != KindString {
+		return s.shardText(k)
+	}
+	// The common case touches only the string's words of k, so none of
+	// the others is spilled.
+	return s.shard(unsafe.Slice(unsafe.StringData(k.s), len(k.s))), nil
+}
+
+// shardText routes an integer key by its decimal text.
+func (s *md5Scheme) shardText(k Key) (int, error) {
 	var buf [20]byte
 	b, ok := keyBytes(k, &buf)
 	if !ok {
 		return 0, kindError(MD5, k)
 	}
+	return s.shard(b), nil
+}
+
+func (s *md5Scheme) shard(b []byte) int {
 	d := md5.Sum(b)
 	lo := binary.BigEndian.Uint64(d[8:])
 	if s.pow2 {
-		return int(lo&(s.n-1)) + 1, nil
+		return int(lo&(s.n-1)) + 1
 	}
 	// The 128-bit big-endian digest hi*2^64 + lo, modulo n.
 	hi := binary.BigEndian.Uint64(d[:8])
-	return int(bits.Rem64(hi%s.n, lo, s.n)) + 1, nil
+	return int(bits.Rem64(hi%s.n, lo, s.n)) + 1
 }
 
 type jumpScheme struct{ n int64 }

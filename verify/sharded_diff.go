@@ -34,54 +34,110 @@ func (r *shardRun) checksumRange(ctx context.Context, w shardConns, rg keyset.Ra
 			g.Go(func() error { return r.sumShards(gctx, in, w.inst[i], locs, where, args, d) })
 		}
 	}
-	g.Go(func() (err error) {
-		n, err = r.sumSource(gctx, w.src, where, args, s)
-		return err
-	})
-	return s, d, n, g.Wait()
+	parts := make([][]checksum, len(r.srcInsts))
+	counts := make([]int64, len(r.srcInsts))
+	for i, in := range r.srcInsts {
+		parts[i] = make([]checksum, len(r.tables))
+		g.Go(func() (err error) {
+			counts[i], err = r.sumSource(gctx, in, w.src[i], where, args, parts[i])
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, 0, err
+	}
+	for i, part := range parts {
+		n += counts[i]
+		for li, c := range part {
+			s[li].rows += c.rows
+			s[li].sum ^= c.sum
+		}
+	}
+	return s, d, n, nil
 }
 
-// sumSource reads the sharding key and row hash of the source's rows that
-// match where, and adds each to the checksum of its location in s.
-func (r *shardRun) sumSource(ctx context.Context, c *sql.Conn, where string, args []any, s []checksum) (int64, error) {
+// sumSource reads, with one query on c, the sharding key and row hash of
+// the rows that match where of the source tables of instance in, and adds
+// each to the checksum of its location in s.
+func (r *shardRun) sumSource(ctx context.Context, in *shardInstance, c *sql.Conn, where string, args []any, s []checksum) (int64, error) {
 	t := r.tables[0]
-	fail := func(err error) error { return t.pair.sourceErr(fmt.Errorf("checksum: %w", err)) }
-	q := "SELECT " + r.v.routeExpr() + ", " + rowHashSQL(t.encodingSQL(false), t.oneEvalSrc) + " FROM " + r.srcName + " WHERE " + where
-	rows, err := c.QueryContext(ctx, q, args...)
+	fail := r.sourceErr(in, "checksum")
+	parts := make([]string, len(in.locs))
+	all := make([]any, 0, len(in.locs)*len(args))
+	for j, si := range in.locs {
+		parts[j] = "SELECT " + r.v.routeExpr() + ", " + rowHashSQL(t.encodingSQL(false), in.oneEval) + " FROM " + r.srcNames[si] + " WHERE " + where
+		all = append(all, args...)
+	}
+	n, err := r.sumRouted(ctx, c, strings.Join(parts, " UNION ALL "), all, s, -1)
 	if err != nil {
-		return 0, fail(err)
-	}
-	defer rows.Close()
-	var n int64
-	var key sql.RawBytes
-	var hash uint64
-	for rows.Next() {
-		if err := rows.Scan(&key, &hash); err != nil {
-			return 0, fail(err)
-		}
-		i, err := r.routing.Route(key)
-		if err != nil {
-			return 0, fail(err)
-		}
-		s[i].rows++
-		s[i].sum ^= hash
-		n++
-	}
-	if err := rows.Err(); err != nil {
 		return 0, fail(err)
 	}
 	return n, nil
 }
 
+// sumRouted runs q on c, whose rows are a sharding key and a row hash, and
+// adds each row to the checksum in s of the location its key routes to
+// (of location only, unless only is -1). n counts the rows read.
+func (r *shardRun) sumRouted(ctx context.Context, c *sql.Conn, q string, args []any, s []checksum, only int) (n int64, err error) {
+	rows, err := c.QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var key sql.RawBytes
+	var hash uint64
+	for rows.Next() {
+		if err := rows.Scan(&key, &hash); err != nil {
+			return 0, err
+		}
+		i, err := r.routing.Route(key)
+		if err != nil {
+			return 0, err
+		}
+		if only < 0 || i == only {
+			s[i].rows++
+			s[i].sum ^= hash
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+// sourceErr returns the function that makes err of a query over the
+// source tables of instance in: a *TableError for one table, else an error
+// naming the instance.
+func (r *shardRun) sourceErr(in *shardInstance, what string) func(error) error {
+	return func(err error) error {
+		if len(in.locs) == 1 {
+			l := r.v.sources[in.locs[0]]
+			return &TableError{Side: Source, Database: l.Database, Table: l.Table, Err: fmt.Errorf("%s: %w", what, err)}
+		}
+		return fmt.Errorf("verify: %s: %s: %w", r.v.sourceName(in.name), what, err)
+	}
+}
+
 // sumShards sums, with one query on the instance connection c, the rows
-// that match where of each shard of locs, into d.
+// that match where of each shard of locs, into d. A shard that is also a
+// source table (see shardRun.shared) is summed with a query of its own
+// that streams its rows' keys and hashes: only the rows that route to it
+// count, the others being the source's rows that moved elsewhere.
 func (r *shardRun) sumShards(ctx context.Context, in *shardInstance, c *sql.Conn, locs []int, where string, args []any, d []checksum) error {
-	parts := make([]string, len(locs))
-	all := make([]any, 0, len(locs)*len(args))
-	for j, li := range locs {
+	var parts []string
+	var all []any
+	for _, li := range locs {
 		t := r.tables[li]
-		parts[j] = "SELECT " + strconv.Itoa(li) + ", " + t.hashSQL(true, in.oneEval) + " FROM " + t.dstName + " WHERE " + where
+		if r.shared[li] {
+			q := "SELECT " + r.v.routeExpr() + ", " + rowHashSQL(t.encodingSQL(true), in.oneEval) + " FROM " + t.dstName + " WHERE " + where
+			if _, err := r.sumRouted(ctx, c, q, args, d, li); err != nil {
+				return t.pair.targetErr(fmt.Errorf("checksum: %w", err))
+			}
+			continue
+		}
+		parts = append(parts, "SELECT "+strconv.Itoa(li)+", "+t.hashSQL(true, in.oneEval)+" FROM "+t.dstName+" WHERE "+where)
 		all = append(all, args...)
+	}
+	if len(parts) == 0 {
+		return nil
 	}
 	rows, err := c.QueryContext(ctx, strings.Join(parts, " UNION ALL "), all...)
 	if err != nil {
@@ -127,13 +183,12 @@ func (r *shardRun) narrow(ctx context.Context, w shardConns, index int, rg keyse
 	if n <= int64(r.v.cfg.leafRows) {
 		return r.merge(ctx, w, index, rg, differ)
 	}
-	t := r.tables[0]
 	size := int((n + splitWays - 1) / splitWays)
 	lower := rg.Lower
 	for {
-		upper, ok, err := t.key.NextUpperIn(ctx, w.src, r.v.database, r.v.table, keyset.Range{Lower: lower, Upper: rg.Upper}, size, "")
+		upper, ok, err := r.nextUpper(ctx, w.src, keyset.Range{Lower: lower, Upper: rg.Upper}, size)
 		if err != nil {
-			return t.pair.sourceErr(err)
+			return err
 		}
 		sub := keyset.Range{Lower: lower, Upper: rg.Upper}
 		if ok {
@@ -199,12 +254,13 @@ func (s *stream) advance() error {
 
 // openStream starts reading query on c into a stream of rows with the key
 // ordering values and column values of t and one more column, the tag.
-func openStream(ctx context.Context, c *sql.Conn, t *table, side Side, db, tb, query string, args []any, tag func([]byte) (int, error)) (*stream, error) {
+// repeats allows one key in consecutive rows.
+func openStream(ctx context.Context, c *sql.Conn, t *table, side Side, db, tb, query string, args []any, repeats bool, tag func([]byte) (int, error)) (*stream, error) {
 	rows, err := c.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, &TableError{Side: side, Database: db, Table: tb, Err: fmt.Errorf("read rows: %w", err)}
 	}
-	rd := &rowReader{t: t, rows: rows, side: side, db: db, tb: tb, repeats: side == Target}
+	rd := &rowReader{t: t, rows: rows, side: side, db: db, tb: tb, repeats: repeats}
 	rd.raw = make([]sql.RawBytes, len(t.keyCols)+len(t.cols)+1)
 	rd.ptrs = make([]any, len(rd.raw))
 	for i := range rd.raw {
@@ -224,22 +280,32 @@ type found struct {
 	row *row
 }
 
-// merge reads, in key order, the source's rows of rg and the rows of rg of
-// the shards of differ (one query per instance, over its shards), and
-// records every key whose rows are not exactly one copy of the source's,
-// in the shard it routes to. It holds one row per stream at a time.
+// merge reads, in key order, the source's rows of rg (one query per
+// source instance, over its source tables) and the rows of rg of the
+// shards of differ (one query per instance, over its shards), and records
+// every key whose rows are not exactly one copy of the source's, in the
+// shard it routes to. It holds one row per stream at a time. A key that
+// two source tables hold is an error.
 func (r *shardRun) merge(ctx context.Context, w shardConns, index int, rg keyset.Range, differ []int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t0 := r.tables[0]
 	where, args := t0.key.Where(rg)
-	srcQuery := fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s ORDER BY %s",
-		strings.Join(t0.rowList(false), ", "), r.v.routeExpr(), r.srcName, where, t0.key.OrderBy())
-	src, err := openStream(ctx, w.src, t0, Source, r.v.database, r.v.table, srcQuery, args, r.routing.Route)
-	if err != nil {
-		return err
+	var srcs []*stream
+	for i, in := range r.srcInsts {
+		froms, lists := make([]string, len(in.locs)), make([][]string, len(in.locs))
+		for j, si := range in.locs {
+			froms[j], lists[j] = r.srcNames[si], t0.rowList(false)
+		}
+		q, qargs := unionRows(t0, froms, lists, func(int) string { return r.v.routeExpr() }, where, args)
+		l := r.v.sources[in.locs[0]]
+		st, err := openStream(ctx, w.src[i], t0, Source, l.Database, l.Table, q, qargs, r.v.fromLayout, r.routing.Route)
+		if err != nil {
+			return err
+		}
+		defer st.rd.rows.Close()
+		srcs = append(srcs, st)
 	}
-	defer src.rd.rows.Close()
 	read := make([]bool, len(r.tables))
 	var shards []*stream
 	for i, in := range r.insts {
@@ -253,9 +319,13 @@ func (r *shardRun) merge(ctx context.Context, w shardConns, index int, rg keyset
 		if len(locs) == 0 {
 			continue
 		}
-		q, qargs := r.unionRows(locs, where, args)
+		froms, lists := make([]string, len(locs)), make([][]string, len(locs))
+		for j, li := range locs {
+			froms[j], lists[j] = r.tables[li].dstName, r.tables[li].rowList(true)
+		}
+		q, qargs := unionRows(t0, froms, lists, func(j int) string { return strconv.Itoa(locs[j]) }, where, args)
 		first := r.tables[locs[0]].pair
-		st, err := openStream(ctx, w.inst[i], t0, Target, first.TargetDatabase, first.TargetTable, q, qargs, func(v []byte) (int, error) {
+		st, err := openStream(ctx, w.inst[i], t0, Target, first.TargetDatabase, first.TargetTable, q, qargs, true, func(v []byte) (int, error) {
 			li, err := strconv.Atoi(string(v))
 			if err != nil || li < 0 || li >= len(r.tables) {
 				return 0, fmt.Errorf("unexpected location %q", v)
@@ -270,10 +340,7 @@ func (r *shardRun) merge(ctx context.Context, w shardConns, index int, rg keyset
 	}
 	for {
 		var least *row
-		if src.row != nil {
-			least = src.row
-		}
-		for _, st := range shards {
+		for _, st := range slices.Concat(srcs, shards) {
 			if st.row != nil && (least == nil || t0.compareKeys(st.row.keys, least.keys) < 0) {
 				least = st.row
 			}
@@ -283,16 +350,26 @@ func (r *shardRun) merge(ctx context.Context, w shardConns, index int, rg keyset
 		}
 		var s *row
 		route := -1
-		if src.row != nil && t0.compareKeys(src.row.keys, least.keys) == 0 {
-			s, route = src.row, src.loc
-			if err := src.advance(); err != nil {
-				return err
+		for _, src := range srcs {
+			for src.row != nil && t0.compareKeys(src.row.keys, least.keys) == 0 {
+				if s != nil {
+					return fmt.Errorf("verify: source layout: key (%s) is in more than one source table: verify the source layout against its own router first",
+						strings.Join(t0.keyLiterals(s.vals), ", "))
+				}
+				s, route = src.row, src.loc
+				if err := src.advance(); err != nil {
+					return err
+				}
 			}
 		}
 		var got []found
 		for _, st := range shards {
 			for st.row != nil && t0.compareKeys(st.row.keys, least.keys) == 0 {
-				got = append(got, found{loc: st.loc, row: st.row})
+				// A row of a shard that is a source table, which routes
+				// elsewhere, is the source's row itself, moved.
+				if s == nil || !r.shared[st.loc] || st.loc == route {
+					got = append(got, found{loc: st.loc, row: st.row})
+				}
 				if err := st.advance(); err != nil {
 					return err
 				}
@@ -302,31 +379,30 @@ func (r *shardRun) merge(ctx context.Context, w shardConns, index int, rg keyset
 	}
 }
 
-// unionRows is the query of the rows matching where of the shards locs of
-// one instance, with their location as the last column, in key order and
-// then location order.
-func (r *shardRun) unionRows(locs []int, where string, args []any) (string, []any) {
-	t0 := r.tables[0]
-	parts := make([]string, len(locs))
-	all := make([]any, 0, len(locs)*len(args))
+// unionRows is the query of the rows matching where of the tables froms
+// (quoted names on one server), with the values of lists[j] (rowList of
+// froms[j]) and tag(j) as the last column, in key order (of t0's key) and
+// then tag order.
+func unionRows(t0 *table, froms []string, lists [][]string, tag func(j int) string, where string, args []any) (string, []any) {
+	parts := make([]string, len(froms))
+	all := make([]any, 0, len(froms)*len(args))
 	var outer, order []string
-	for j, li := range locs {
-		t := r.tables[li]
+	for j, from := range froms {
 		var list []string
-		for i, e := range t.rowList(true) {
+		for i, e := range lists[j] {
 			list = append(list, e+" AS sg_c"+strconv.Itoa(i))
 			if j == 0 {
 				outer = append(outer, "sg_c"+strconv.Itoa(i))
 			}
 		}
-		list = append(list, strconv.Itoa(li)+" AS sg_loc")
+		list = append(list, tag(j)+" AS sg_loc")
 		for i, c := range t0.key.Columns {
 			list = append(list, schema.QuoteIdent(c)+" AS sg_o"+strconv.Itoa(i))
 			if j == 0 {
 				order = append(order, "sg_o"+strconv.Itoa(i))
 			}
 		}
-		parts[j] = "SELECT " + strings.Join(list, ", ") + " FROM " + t.dstName + " WHERE " + where
+		parts[j] = "SELECT " + strings.Join(list, ", ") + " FROM " + from + " WHERE " + where
 		all = append(all, args...)
 	}
 	return "SELECT " + strings.Join(outer, ", ") + ", sg_loc FROM (" + strings.Join(parts, " UNION ALL ") + ") AS sg_u ORDER BY " +

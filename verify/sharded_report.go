@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/termtext"
 	"github.com/shiftgate/shiftgate/shard"
 )
@@ -70,12 +72,24 @@ type ShardReport struct {
 	*TableReport
 }
 
+// SourceShard is one table of a source layout and its server (as
+// @@hostname:@@port).
+type SourceShard struct {
+	Location shard.Location `json:"location"`
+	Server   string         `json:"server"`
+}
+
 // ShardedReport is the result of ShardedVerifier.Verify.
 type ShardedReport struct {
 	// Source is the source's server, as @@hostname:@@port.
+	// For a source layout (NewResharded) they are those of its first
+	// table, and SourceShards lists all its tables.
 	Source         string `json:"source"`
 	SourceDatabase string `json:"source_database"`
 	SourceTable    string `json:"source_table"`
+	// SourceShards lists the tables of a source layout, in shard order
+	// (empty for one source table).
+	SourceShards []SourceShard `json:"source_shards,omitempty"`
 	// ShardKey is the column (quoted) or expression rows are routed on.
 	ShardKey string `json:"shard_key"`
 	// Key is the row key rows are matched and chunked by; Columns the
@@ -154,9 +168,12 @@ func (r *ShardedReport) WriteText(w io.Writer) error {
 		verdict = fmt.Sprintf("%d differing keys: %d missing, %d extra, %d changed, %d misplaced, %d duplicated",
 			r.Differences(), r.Missing, r.Extra, r.Changed, r.Misplaced, r.Duplicated)
 	}
-	fmt.Fprintf(&b, "verify %s %s.%s -> %d shards on %s: %d rows (shards %d), %d chunks, %s in %v\n",
-		line(r.Source), line(r.SourceDatabase), line(r.SourceTable), len(r.Shards), line(r.ShardKey), r.Rows, r.ShardRows,
-		r.Chunks, verdict, r.Duration.Round(time.Millisecond))
+	from := line(r.Source) + " " + line(r.SourceDatabase) + "." + line(r.SourceTable)
+	if len(r.SourceShards) > 0 {
+		from = fmt.Sprintf("%d source shards (first %s)", len(r.SourceShards), from)
+	}
+	fmt.Fprintf(&b, "verify %s -> %d shards on %s: %d rows (shards %d), %d chunks, %s in %v\n",
+		from, len(r.Shards), line(r.ShardKey), r.Rows, r.ShardRows, r.Chunks, verdict, r.Duration.Round(time.Millisecond))
 	key := line("(" + strings.Join(r.Key, ", ") + ")")
 	for _, d := range r.Diffs {
 		fmt.Fprintf(&b, "  %-10s %s = (%s)", d.Kind, key, line(strings.Join(d.Key, ", ")))
@@ -243,8 +260,10 @@ func (r *ShardedReport) WriteRepairSQL(w io.Writer, instance string) error {
 // row duplicated rather than in no shard. On error the batches before it
 // stay committed; verifying again shows what is left.
 //
-// Before anything is changed, on any instance, it refuses a shard that is
-// the source table itself (ErrSameTable) and a shard whose triggers fire
+// Before anything is changed, on any instance, it refuses a shard to
+// change that is a source table itself (ErrSameTable: a layout that
+// shares tables with the source layout is repaired by hand, or by the
+// host's own steps) and a shard whose triggers fire
 // on its repair's statements (ErrTriggers, naming them), as
 // Verifier.Repair does.
 func (v *ShardedVerifier) Repair(ctx context.Context, r *ShardedReport) (*RepairResult, error) {
@@ -263,12 +282,19 @@ func (v *ShardedVerifier) Repair(ctx context.Context, r *ShardedReport) (*Repair
 			return res, fmt.Errorf("verify: repair: no host for instance %q", name)
 		}
 		ir := r.InstanceReport(name)
+		// Only the shards the repair writes to are checked: a shard that
+		// is also a source table (NewResharded) and has nothing to change
+		// is no reason to refuse.
+		ir.Tables = slices.DeleteFunc(ir.Tables, func(t *TableReport) bool { return len(t.Diffs) == 0 })
 		batches := ir.batches(v.cfg.batchRows)
 		if len(batches) == 0 {
 			continue
 		}
-		iv := &Verifier{src: v.src, dst: host, cfg: v.cfg.config}
+		iv := &Verifier{src: v.srcHosts[v.sources[0].Instance], dst: host, cfg: v.cfg.config}
 		if err := iv.repairCheck(ctx, ir); err != nil {
+			return res, fmt.Errorf("verify: instance %q: %w", name, err)
+		}
+		if err := v.refuseSources(ctx, host, ir); err != nil {
 			return res, fmt.Errorf("verify: instance %q: %w", name, err)
 		}
 		st := step{iv: iv}
@@ -296,4 +322,33 @@ func (v *ShardedVerifier) Repair(ctx context.Context, r *ShardedReport) (*Repair
 		}
 	}
 	return res, nil
+}
+
+// refuseSources refuses, with an error wrapping ErrSameTable, a table of
+// ir (on host) that is one of the source's tables other than the first
+// (which repairCheck checks).
+func (v *ShardedVerifier) refuseSources(ctx context.Context, host *sql.DB, ir *Report) error {
+	if len(v.sources) == 1 {
+		return nil
+	}
+	dstID, err := conn.Identify(ctx, host)
+	if err != nil {
+		return fmt.Errorf("repair: %w", err)
+	}
+	ids := map[string]conn.Identity{}
+	for _, l := range v.sources[1:] {
+		id, ok := ids[l.Instance]
+		if !ok {
+			if id, err = conn.Identify(ctx, v.srcHosts[l.Instance]); err != nil {
+				return fmt.Errorf("repair: %s: %w", v.sourceName(l.Instance), err)
+			}
+			ids[l.Instance] = id
+		}
+		for _, t := range ir.Tables {
+			if err := sameTable(id, dstID, TablePair{SourceDatabase: l.Database, SourceTable: l.Table, TargetDatabase: t.TargetDatabase, TargetTable: t.TargetTable}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

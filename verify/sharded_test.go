@@ -77,13 +77,19 @@ func (l shardLayout) shardDB(t *testing.T, n int) (*sql.DB, shard.Location) {
 // newShardLayout creates the source table with rows rows, runs stmts on
 // it, and splits it into the layout kind with migrate.Split and opts.
 func newShardLayout(t *testing.T, kind string, rows int, stmts []string, opts ...migrate.SplitOption) shardLayout {
-	ctx := context.Background()
 	src := sandboxtest.NewDatabase(t, servers[0], "shsrc")
 	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], src),
 		"CREATE TABLE test (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64) NOT NULL, addTime DATETIME NOT NULL, KEY (addTime))",
 		fmt.Sprintf("INSERT INTO test (name, addTime) SELECT CONCAT('user', seq, IF(seq %% 7 = 0, '-é', '')), '2020-01-01' + INTERVAL seq MINUTE FROM seq_1_to_%d", rows),
 		"ANALYZE TABLE test")
 	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], src), stmts...)
+	return splitLayout(t, src, kind, opts...)
+}
+
+// splitLayout splits the table test of database src on servers[0] into a
+// new layout of kind (see shardLayout) with migrate.Split and opts.
+func splitLayout(t *testing.T, src, kind string, opts ...migrate.SplitOption) shardLayout {
+	ctx := context.Background()
 	l := shardLayout{source: src, router: &md5Router{}, dbs: map[string]string{}}
 	targets := map[string]string{"b": servers[1].DSN("")}
 	if kind == "one" {
@@ -352,4 +358,210 @@ func TestShardedVerifyRefuses(t *testing.T) {
 	var n int
 	require.NoError(t, src.QueryRow("SELECT (SELECT COUNT(*) FROM s1) + (SELECT COUNT(*) FROM s2)").Scan(&n))
 	assert.Zero(t, n, "nothing repaired on any shard")
+}
+
+// TestReshardedVerify splits the seed's table into 2 servers x 4 tables
+// and into 32 tables, and verifies the second layout against the first:
+// clean; then, in the 32 tables, a row deleted, a row changed and a row
+// moved to a wrong shard are named exactly, and a key in two tables of the
+// source layout is an error.
+func TestReshardedVerify(t *testing.T) {
+	ctx := context.Background()
+	const rows = 20_000
+	from := newShardLayout(t, "two", rows, nil)
+	to := splitLayout(t, from.source, "one")
+	newVerifier := func() *verify.ShardedVerifier {
+		v, err := verify.NewResharded(from.router, from.hosts(t), "name", to.router, to.hosts(t), verify.WithParallelism(2))
+		require.NoError(t, err)
+		return v
+	}
+	rep, err := newVerifier().Verify(ctx)
+	require.NoError(t, err)
+	assert.True(t, rep.Clean(), "%v", diffLines(rep))
+	assert.Equal(t, int64(rows), rep.Rows)
+	assert.Equal(t, int64(rows), rep.ShardRows)
+	require.Len(t, rep.SourceShards, 8)
+	assert.Equal(t, from.router.locs[7], rep.SourceShards[7].Location)
+
+	const changed, moved, deleted = 1234, 5678, 9012
+	cs, ms, ds := to.shardOf(t, changed), to.shardOf(t, moved), to.shardOf(t, deleted)
+	db, loc := to.shardDB(t, cs)
+	sandboxtest.Exec(t, db, fmt.Sprintf("UPDATE `%s` SET addTime = addTime + INTERVAL 1 SECOND WHERE id = %d", loc.Table, changed))
+	db, loc = to.shardDB(t, ms)
+	_, wrong := to.shardDB(t, to.neighbour(ms))
+	sandboxtest.Exec(t, db,
+		fmt.Sprintf("INSERT INTO `%s` SELECT * FROM `%s` WHERE id = %d", wrong.Table, loc.Table, moved),
+		fmt.Sprintf("DELETE FROM `%s` WHERE id = %d", loc.Table, moved))
+	db, loc = to.shardDB(t, ds)
+	sandboxtest.Exec(t, db, fmt.Sprintf("DELETE FROM `%s` WHERE id = %d", loc.Table, deleted))
+
+	v := newVerifier()
+	rep, err = v.Verify(ctx)
+	require.NoError(t, err)
+	assert.False(t, rep.Clean())
+	assert.Equal(t, []string{
+		fmt.Sprintf("changed %d %d [%d] addTime", changed, cs, cs),
+		fmt.Sprintf("misplaced %d %d [%d] ", moved, ms, to.neighbour(ms)),
+		fmt.Sprintf("missing %d %d [] ", deleted, ds),
+	}, diffLines(rep))
+	assert.Equal(t, int64(rows), rep.Rows)
+	var text bytes.Buffer
+	require.NoError(t, rep.WriteText(&text))
+	assert.Contains(t, text.String(), "verify 8 source shards (first ")
+	assert.Contains(t, text.String(), fmt.Sprintf("misplaced  (id) = (%d), routes to shard %d, in shard %d", moved, ms, to.neighbour(ms)))
+
+	res, err := v.Repair(ctx, rep)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), res.Deleted)
+	rep, err = newVerifier().Verify(ctx)
+	require.NoError(t, err)
+	assert.True(t, rep.Clean(), "%v", diffLines(rep))
+
+	// A key in two source tables: the source has no one row of it.
+	db, loc = from.shardDB(t, 1)
+	_, other := from.shardDB(t, 2)
+	sandboxtest.Exec(t, db, fmt.Sprintf("INSERT INTO `%s` SELECT id, name, addTime + INTERVAL 1 SECOND FROM `%s` WHERE id = (SELECT MIN(id) FROM `%s`)", other.Table, loc.Table, loc.Table))
+	_, err = newVerifier().Verify(ctx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "more than one source table")
+}
+
+// TestReshardedVerifyRefuses checks that a source table defined unlike
+// the first and bad layouts are refused.
+func TestReshardedVerifyRefuses(t *testing.T) {
+	ctx := context.Background()
+	db := sandboxtest.NewDatabase(t, servers[0], "rsref")
+	pool := sandboxtest.Open(t, servers[0], db)
+	sandboxtest.Exec(t, pool,
+		"CREATE TABLE a1 (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL)", "CREATE TABLE a2 (id INT PRIMARY KEY, name VARCHAR(30) NOT NULL)",
+		"CREATE TABLE b1 LIKE a1", "CREATE TABLE b2 LIKE a1")
+	layout := func(tables ...string) *md5Router {
+		r := &md5Router{}
+		for i, tb := range tables {
+			r.locs = append(r.locs, shard.Location{Shard: i + 1, Database: db, Table: tb})
+		}
+		return r
+	}
+	hosts := map[string]*sql.DB{"": sandboxtest.Open(t, servers[0], "")}
+	v, err := verify.NewResharded(layout("a1", "a2"), hosts, "name", layout("b1", "b2"), hosts)
+	require.NoError(t, err)
+	_, err = v.Verify(ctx)
+	require.ErrorIs(t, err, verify.ErrMismatch)
+	assert.Contains(t, err.Error(), "`a2`")
+
+	_, err = verify.NewResharded(layout("a1", "a1"), hosts, "name", layout("b1", "b2"), hosts)
+	assert.Error(t, err)
+	_, err = verify.NewResharded(layout("a1"), map[string]*sql.DB{"x": pool}, "name", layout("b1", "b2"), hosts)
+	assert.Error(t, err)
+}
+
+// TestReshardedVerifyInPlace doubles md5 over 4 tables to 8 in place, as
+// migrate.Rebalance does: tables 1-4 are in both layouts, the rows that
+// move are copied to tables 5-8 and stay in their old table until the
+// host deletes them. The new layout verifies clean against the old; a
+// moved row missing from its new table, or changed there, is named, and a
+// repair that would write to a shared table is refused.
+func TestReshardedVerifyInPlace(t *testing.T) {
+	ctx := context.Background()
+	const rows = 8_000
+	src := sandboxtest.NewDatabase(t, servers[0], "ipsrc")
+	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], src),
+		"CREATE TABLE test (id INT NOT NULL PRIMARY KEY, name VARCHAR(64) NOT NULL, addTime DATETIME NOT NULL)",
+		fmt.Sprintf("INSERT INTO test SELECT seq, CONCAT('user', seq), '2020-01-01' + INTERVAL seq MINUTE FROM seq_1_to_%d", rows))
+	dbName := sandboxtest.NewDatabase(t, servers[1], "ipshards")
+	db := sandboxtest.Open(t, servers[1], dbName)
+	layout := func(n int) *md5Router {
+		r := &md5Router{}
+		for i := 1; i <= n; i++ {
+			r.locs = append(r.locs, shard.Location{Shard: i, Instance: "b", Database: dbName, Table: fmt.Sprintf("test_%d", i)})
+		}
+		return r
+	}
+	from, to := layout(4), layout(8)
+	for i := 1; i <= 8; i++ {
+		sandboxtest.Exec(t, db, fmt.Sprintf("CREATE TABLE test_%d (id INT NOT NULL PRIMARY KEY, name VARCHAR(64) NOT NULL, addTime DATETIME NOT NULL)", i))
+	}
+	// The old layout, then the copy of the moving rows: md5 % 8 is the low
+	// three bits, shard r+1 of 8 takes from shard r%4+1 of 4.
+	srcRows, err := sandboxtest.Open(t, servers[0], src).Query("SELECT id, name, addTime FROM test")
+	require.NoError(t, err)
+	var inserts []string
+	for srcRows.Next() {
+		var id int
+		var name, at string
+		require.NoError(t, srcRows.Scan(&id, &name, &at))
+		n8 := seedShard(name, 8)
+		n4 := (n8-1)%4 + 1
+		require.Equal(t, seedShard(name, 4), n4)
+		inserts = append(inserts, fmt.Sprintf("INSERT INTO test_%d VALUES (%d, '%s', '%s')", n4, id, name, at))
+		if n8 != n4 {
+			inserts = append(inserts, fmt.Sprintf("INSERT INTO test_%d VALUES (%d, '%s', '%s')", n8, id, name, at))
+		}
+	}
+	require.NoError(t, srcRows.Err())
+	tx, err := db.Begin()
+	require.NoError(t, err)
+	for _, q := range inserts {
+		_, err := tx.Exec(q)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tx.Commit())
+
+	hosts := map[string]*sql.DB{"b": sandboxtest.Open(t, servers[1], "")}
+	newVerifier := func() *verify.ShardedVerifier {
+		v, err := verify.NewResharded(from, hosts, "name", to, hosts, verify.WithParallelism(2))
+		require.NoError(t, err)
+		return v
+	}
+	rep, err := newVerifier().Verify(ctx)
+	require.NoError(t, err)
+	assert.True(t, rep.Clean(), "%v", diffLines(rep))
+	assert.Equal(t, int64(rows), rep.Rows)
+	assert.Equal(t, int64(rows), rep.ShardRows, "the moved rows left in their old tables do not count")
+	assert.Zero(t, rep.DifferingChunks, "the shared tables' sums count only their rows that stay")
+
+	// A moved row missing from its new table, another changed there.
+	var moved []int
+	var names []string
+	rowsOf, err := db.Query("SELECT id, name FROM test_5 UNION ALL SELECT id, name FROM test_6 ORDER BY id LIMIT 2")
+	require.NoError(t, err)
+	for rowsOf.Next() {
+		var id int
+		var name string
+		require.NoError(t, rowsOf.Scan(&id, &name))
+		moved, names = append(moved, id), append(names, name)
+	}
+	require.NoError(t, rowsOf.Err())
+	require.Len(t, moved, 2)
+	s0, s1 := seedShard(names[0], 8), seedShard(names[1], 8)
+	sandboxtest.Exec(t, db,
+		fmt.Sprintf("DELETE FROM test_%d WHERE id = %d", s0, moved[0]),
+		fmt.Sprintf("UPDATE test_%d SET addTime = addTime + INTERVAL 1 SECOND WHERE id = %d", s1, moved[1]))
+	v := newVerifier()
+	rep, err = v.Verify(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		fmt.Sprintf("missing %d %d [] ", moved[0], s0),
+		fmt.Sprintf("changed %d %d [%d] addTime", moved[1], s1, s1),
+	}, diffLines(rep))
+	// Both repairs write to new tables only.
+	_, err = v.Repair(ctx, rep)
+	require.NoError(t, err)
+	rep, err = newVerifier().Verify(ctx)
+	require.NoError(t, err)
+	assert.True(t, rep.Clean(), "%v", diffLines(rep))
+
+	// A row of old table 2 that routes to table 1, which both layouts
+	// share: missing there, and its repair would write to the old layout.
+	ghost := "ghost"
+	for i := 0; seedShard(ghost, 8) != 1; i++ {
+		ghost = fmt.Sprintf("ghost%d", i)
+	}
+	sandboxtest.Exec(t, db, fmt.Sprintf("INSERT INTO test_2 VALUES (%d, '%s', '2021-01-01')", rows+1, ghost))
+	v = newVerifier()
+	rep, err = v.Verify(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{fmt.Sprintf("missing %d 1 [] ", rows+1)}, diffLines(rep))
+	_, err = v.Repair(ctx, rep)
+	require.ErrorIs(t, err, verify.ErrSameTable)
 }

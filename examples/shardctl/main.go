@@ -6,6 +6,7 @@
 //	shardctl plan    -from FILE -to FILE [-json] [-sample N] [-dsn [instance=]DSN ...]
 //	shardctl vschema -layout FILE
 //	shardctl split   -source DSN -database DB -table T -key COLUMN -layout FILE -dsn [instance=]DSN ... [-dry-run] [-json]
+//	shardctl verify  -layout FILE -dsn [instance=]DSN ... -key COLUMN (-from FILE [-from-dsn [instance=]DSN ...] | -source DSN -database DB -table T) [-json]
 //	shardctl query   -layout FILE -dsn [instance=]DSN ... [-select COLS -where SQL -order COLS -limit N | -count -sum COLS ... -group COLS] [-json]
 //
 // Passwords never go on the command line: DSNs leave them out, and
@@ -18,7 +19,8 @@
 //
 // Exit status: 0 done; 1 the work failed in part (keys that did not route,
 // a layout Vitess cannot take as it is, a split or query that failed on a
-// server); 2 bad usage or input.
+// server); 2 bad usage or input. verify: 0 clean, 1 differences, 2 bad
+// usage or an error.
 package main
 
 import (
