@@ -272,7 +272,8 @@ func (e *Engine) RetryTable(ctx context.Context, id int64, table, actor, comment
 			i := slices.IndexFunc(t.Tables, func(tk TableTask) bool { return tk.Name == table })
 			t.Tables[i].State, t.Tables[i].Error = TablePending, ""
 			t.Tables[i].Retries++
-			t.Error, t.FinishedAt, t.Progress, t.Verification = "", time.Time{}, nil, nil
+			t.setError("", nil)
+			t.FinishedAt, t.Progress, t.Verification = time.Time{}, nil, nil
 			return nil
 		}})
 }
