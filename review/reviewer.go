@@ -694,21 +694,21 @@ func tableNames(n ast.Node, out []*ast.TableName) []*ast.TableName {
 }
 
 // estimate fills res.AffectedRows for data changes: all rows of the table
-// for a single-table UPDATE or DELETE without WHERE, else EXPLAIN through
-// the catalog when it can.
+// for a single-table UPDATE or DELETE without WHERE (or with an always
+// true one, such as 1 = 1), else EXPLAIN through the catalog when it can.
 func (rv *run) estimate(ctx context.Context, st *stmtState, main *tableKey) {
 	res := st.res
 	explain := false
 	switch n := st.node.(type) {
 	case *ast.UpdateStmt:
-		if n.Where == nil && !n.MultipleTable && n.Limit == nil && res.TableRows != nil {
+		if (n.Where == nil || alwaysTrue(n.Where)) && !n.MultipleTable && n.Limit == nil && res.TableRows != nil {
 			v := *res.TableRows
 			res.AffectedRows = &v
 			return
 		}
 		explain = true
 	case *ast.DeleteStmt:
-		if n.Where == nil && !n.IsMultiTable && n.Limit == nil && res.TableRows != nil {
+		if (n.Where == nil || alwaysTrue(n.Where)) && !n.IsMultiTable && n.Limit == nil && res.TableRows != nil {
 			v := *res.TableRows
 			res.AffectedRows = &v
 			return

@@ -429,7 +429,7 @@ var ddlRules = []Rule{
 	},
 	{
 		ID: "ddl.existence", Category: CategoryDDL, Level: LevelError,
-		Summary: "DDL does not create what exists or change what does not: tables, columns, indexes.",
+		Summary: "DDL does not create what exists (tables, columns, indexes) or change columns and indexes that do not exist; a missing table is script.unknown-table.",
 		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nALTER TABLE t ADD COLUMN a INT, DROP INDEX idx_missing",
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nALTER TABLE t ADD COLUMN b INT, ADD INDEX idx_a (a)",
 		Check:   checkExistence,

@@ -173,26 +173,30 @@ var dmlRules = []Rule{
 	},
 	{
 		ID: "dml.select-star", Category: CategoryDML, Level: LevelNotice,
-		Summary: "Queries name their columns instead of SELECT *.",
+		Summary: "Queries name their columns instead of SELECT *, in every query block (UNION branches, subqueries, derived tables, CTEs); EXISTS (SELECT * ...) is fine.",
 		Fires:   "SELECT * FROM orders WHERE id = 1",
 		Passes:  "SELECT id, status FROM orders WHERE id = 1",
 		Check: func(c *Check) {
-			var s *ast.SelectStmt
-			switch n := c.Stmt().(type) {
-			case *ast.SelectStmt:
-				s = n
-			case *ast.InsertStmt:
-				s, _ = n.Select.(*ast.SelectStmt)
-			}
-			if s == nil || s.Fields == nil {
-				return
-			}
-			for _, f := range s.Fields.Fields {
-				if f.WildCard != nil {
-					c.ReportAt(f.Offset, "SELECT * from %s reads every column", strings.Join(c.st.res.Tables, ", "))
-					return
+			// Every query block counts (UNION branches, subqueries, derived
+			// tables, CTEs) but the select list of EXISTS, which the server
+			// ignores.
+			walk(c.Stmt(), func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.ExistsSubqueryExpr:
+					return false
+				case *ast.SelectStmt:
+					if n.Fields == nil {
+						break
+					}
+					for _, f := range n.Fields.Fields {
+						if f.WildCard != nil {
+							c.ReportAt(f.Offset, "SELECT * from %s reads every column", strings.Join(c.st.res.Tables, ", "))
+							break
+						}
+					}
 				}
-			}
+				return true
+			})
 		},
 	},
 	{
