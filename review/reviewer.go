@@ -545,6 +545,10 @@ func (rv *run) review(ctx context.Context, st *stmtState) {
 	rv.estimate(ctx, st, main)
 	if res.Kind == KindDDL {
 		res.Algorithm, st.algoWhy, st.requested = rv.predictAlgorithm(ctx, st)
+		if st.requested == algoCopy && res.Algorithm != algoCopy {
+			// Both servers copy when asked to, whatever the change needs.
+			res.Algorithm, st.algoWhy = algoCopy, "the statement asks for ALGORITHM=COPY"
+		}
 	}
 
 	c := &rv.chk

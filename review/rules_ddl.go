@@ -395,20 +395,10 @@ var ddlRules = []Rule{
 	},
 	{
 		ID: "ddl.column-position", Category: CategoryDDL, Level: LevelNotice,
-		Summary: "Columns are added at the end: FIRST or AFTER can force a table rebuild.",
+		Summary: "Columns are added at the end: FIRST or AFTER a column other than the last can force a table rebuild.",
 		Fires:   "ALTER TABLE orders ADD COLUMN note VARCHAR(200) NOT NULL DEFAULT '' AFTER id",
 		Passes:  "ALTER TABLE orders ADD COLUMN note VARCHAR(200) NOT NULL DEFAULT ''",
-		Check: func(c *Check) {
-			n, ok := c.Stmt().(*ast.AlterTableStmt)
-			if !ok {
-				return
-			}
-			for _, s := range n.Specs {
-				if s.Tp == ast.AlterTableAddColumns && s.Position != nil && s.Position.Tp != ast.ColumnPositionNone && len(s.NewColumns) > 0 {
-					c.Report("column %s is added to %s at a set position", colName(s.NewColumns[0]), tableLabel(n.Table))
-				}
-			}
-		},
+		Check:   checkColumnPosition,
 	},
 	{
 		ID: "ddl.stored-program", Category: CategoryDDL, Level: LevelOff,
@@ -609,6 +599,47 @@ func checkExistence(c *Check) {
 	case *ast.AlterTableStmt:
 		if t := c.Table(n.Table); t != nil {
 			checkAlterExistence(c, t, n)
+		}
+	}
+}
+
+// checkColumnPosition implements ddl.column-position: it follows the
+// ADD and DROP COLUMN specs of an ALTER TABLE in order, so that AFTER the
+// column that is last at that point counts as the end. On a table the
+// catalog does not know, every FIRST or AFTER is reported.
+func checkColumnPosition(c *Check) {
+	n, ok := c.Stmt().(*ast.AlterTableStmt)
+	if !ok {
+		return
+	}
+	var cols []string
+	if t := c.Table(n.Table); t != nil {
+		for _, col := range t.Columns {
+			cols = append(cols, col.Name)
+		}
+	}
+	same := func(name string) func(string) bool {
+		return func(s string) bool { return strings.EqualFold(s, name) }
+	}
+	for _, s := range n.Specs {
+		switch {
+		case s.Tp == ast.AlterTableDropColumn && s.OldColumnName != nil:
+			cols = slices.DeleteFunc(cols, same(s.OldColumnName.Name.O))
+		case s.Tp == ast.AlterTableAddColumns:
+			for _, cd := range s.NewColumns {
+				name, at := colName(cd), len(cols)
+				switch p := s.Position; {
+				case p == nil || p.Tp == ast.ColumnPositionNone:
+				case p.Tp == ast.ColumnPositionAfter && p.RelativeColumn != nil && len(cols) > 0 && strings.EqualFold(p.RelativeColumn.Name.O, cols[len(cols)-1]):
+				default:
+					c.Report("column %s is added to %s at a set position", name, tableLabel(n.Table))
+					at = 0
+					if p.Tp == ast.ColumnPositionAfter && p.RelativeColumn != nil {
+						at = slices.IndexFunc(cols, same(p.RelativeColumn.Name.O)) + 1
+					}
+				}
+				cols = slices.Insert(cols, at, name)
+			}
 		}
 	}
 }
