@@ -1,6 +1,7 @@
 package review
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -297,8 +298,9 @@ func unparen(e ast.ExprNode) ast.ExprNode {
 }
 
 // alwaysTrue reports conditions that hold for every row: non-zero
-// literals, comparisons of equal literals or of a column with itself, and
-// OR with such a condition.
+// literals, comparisons of literals that hold (numbers by value, other
+// literals only when equal), of a column with itself, and OR with such a
+// condition.
 func alwaysTrue(e ast.ExprNode) bool {
 	e = unparen(e)
 	switch e := e.(type) {
@@ -310,23 +312,17 @@ func alwaysTrue(e ast.ExprNode) bool {
 			return alwaysTrue(e.L) || alwaysTrue(e.R)
 		case opcode.LogicAnd:
 			return alwaysTrue(e.L) && alwaysTrue(e.R)
-		case opcode.EQ, opcode.GE, opcode.LE, opcode.NullEQ:
+		case opcode.EQ, opcode.GE, opcode.LE, opcode.NullEQ, opcode.NE, opcode.LT, opcode.GT:
 			l, r := unparen(e.L), unparen(e.R)
 			if lv, ok := l.(ast.ValueExpr); ok {
 				if rv, ok := r.(ast.ValueExpr); ok {
-					return sameLiteral(lv.GetValue(), rv.GetValue())
+					return literalsCompare(e.Op, lv.GetValue(), rv.GetValue())
 				}
 			}
-			if lc, ok := l.(*ast.ColumnNameExpr); ok {
+			if lc, ok := l.(*ast.ColumnNameExpr); ok && e.Op != opcode.NE && e.Op != opcode.LT && e.Op != opcode.GT {
 				if rc, ok := r.(*ast.ColumnNameExpr); ok {
 					return lc.Name.Name.L == rc.Name.Name.L && lc.Name.Table.L == rc.Name.Table.L
 				}
-			}
-		case opcode.NE, opcode.LT, opcode.GT:
-			lv, ok1 := unparen(e.L).(ast.ValueExpr)
-			rv, ok2 := unparen(e.R).(ast.ValueExpr)
-			if ok1 && ok2 && lv.GetValue() != nil && rv.GetValue() != nil {
-				return false
 			}
 		}
 	case *ast.IsNullExpr:
@@ -335,6 +331,52 @@ func alwaysTrue(e ast.ExprNode) bool {
 		}
 	}
 	return false
+}
+
+// literalsCompare reports whether the comparison op of the literals a and
+// b holds: numbers compare by value; other literals only count as equal
+// when they are the same (a collation may make different strings equal,
+// so no other comparison of them is known to hold).
+func literalsCompare(op opcode.Op, a, b any) bool {
+	x, ok1 := literalNumber(a)
+	y, ok2 := literalNumber(b)
+	if !ok1 || !ok2 {
+		return (op == opcode.EQ || op == opcode.GE || op == opcode.LE || op == opcode.NullEQ) && sameLiteral(a, b)
+	}
+	switch op {
+	case opcode.EQ, opcode.NullEQ:
+		return x == y
+	case opcode.NE:
+		return x != y
+	case opcode.LT:
+		return x < y
+	case opcode.LE:
+		return x <= y
+	case opcode.GT:
+		return x > y
+	case opcode.GE:
+		return x >= y
+	}
+	return false
+}
+
+// literalNumber returns the value of a numeric literal.
+func literalNumber(v any) (float64, bool) {
+	switch v := v.(type) {
+	case int64:
+		return float64(v), true
+	case uint64:
+		return float64(v), true
+	case float64:
+		return v, true
+	case string, nil, []byte:
+		return 0, false
+	}
+	if d, ok := v.(interface{ String() string }); ok { // MyDecimal
+		f, err := strconv.ParseFloat(d.String(), 64)
+		return f, err == nil
+	}
+	return 0, false
 }
 
 // sameLiteral reports whether two literal values are equal and not NULL.
