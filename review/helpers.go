@@ -1,6 +1,7 @@
 package review
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -69,6 +70,27 @@ func newColumns(n ast.StmtNode) []newColumn {
 		}
 	}
 	return out
+}
+
+// columnDefs returns newColumns of the statement, computed once for the
+// statement's rules. The slice must not be changed.
+func (c *Check) columnDefs() []newColumn {
+	d := &c.st.derived
+	if d.once(derivedCols) {
+		d.cols = slices.Clip(newColumns(c.Stmt()))
+	}
+	return d.cols
+}
+
+// indexDecls returns declaredIndexes of the statement, computed once for
+// the statement's rules. The slice must not be changed.
+func (c *Check) indexDecls() (*ast.TableName, []declIndex) {
+	d := &c.st.derived
+	if d.once(derivedDecl) {
+		tn, decl := declaredIndexes(c.Stmt())
+		d.declTable, d.decl = tn, slices.Clip(decl)
+	}
+	return d.declTable, d.decl
 }
 
 // hasOption reports whether the column definition has an option of type tp.

@@ -196,7 +196,7 @@ func buildTableAfter(c *Check) (*TableDef, string, []string) {
 				touched = append(touched, ix.Name)
 			}
 		}
-		for _, nc := range newColumns(n) {
+		for _, nc := range c.columnDefs() {
 			if !nc.added {
 				touched = append(touched, "column:"+colName(nc.def))
 			}

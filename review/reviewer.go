@@ -267,6 +267,44 @@ type stmtState struct {
 	// after is the table as the statement leaves it, once a rule asked
 	// (see tableAfter).
 	after *afterState
+	// derived holds what rules derive from node, each computed once a
+	// rule asked (see Check.columnDefs and the like), so that the rules of
+	// one statement share it.
+	derived derived
+}
+
+// derived is what the rules derive from a statement; done records which
+// parts are computed.
+type derived struct {
+	done      derivedParts
+	cols      []newColumn
+	declTable *ast.TableName
+	decl      []declIndex
+	idxTable  *ast.TableName
+	indexes   []indexView
+	idxKnown  bool
+	names     []name
+	conds     []ast.Node
+}
+
+// derivedParts is a set of the parts of derived.
+type derivedParts uint8
+
+const (
+	derivedCols derivedParts = 1 << iota
+	derivedDecl
+	derivedIndexes
+	derivedNames
+	derivedConds
+)
+
+// once reports whether part still has to be computed, and marks it done.
+func (d *derived) once(part derivedParts) bool {
+	if d.done&part != 0 {
+		return false
+	}
+	d.done |= part
+	return true
 }
 
 func (rv *run) lookup(ctx context.Context, k tableKey) (*TableDef, tableState) {

@@ -10,7 +10,7 @@ import (
 
 // eachColumn calls f for every column definition of the statement.
 func eachColumn(c *Check, f func(nc newColumn)) {
-	for _, nc := range newColumns(c.Stmt()) {
+	for _, nc := range c.columnDefs() {
 		f(nc)
 	}
 }
@@ -23,7 +23,7 @@ func isKeyColumn(c *Check, nc newColumn, unique bool) bool {
 		return true
 	}
 	holds := func(name string) bool { return strings.EqualFold(name, colName(nc.def)) }
-	_, idx := declaredIndexes(c.Stmt())
+	_, idx := c.indexDecls()
 	for _, d := range idx {
 		if (d.primary || unique && d.unique) && slices.ContainsFunc(d.columns(), holds) {
 			return true
@@ -353,7 +353,7 @@ var columnRules = []Rule{
 		Passes:  "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, code INT NOT NULL, PRIMARY KEY (id), KEY idx_code (code))",
 		Check: func(c *Check) {
 			after, _, _ := tableAfter(c)
-			definesAuto := slices.ContainsFunc(newColumns(c.Stmt()), func(nc newColumn) bool { return hasOption(nc.def, ast.ColumnOptionAutoIncrement) })
+			definesAuto := slices.ContainsFunc(c.columnDefs(), func(nc newColumn) bool { return hasOption(nc.def, ast.ColumnOptionAutoIncrement) })
 			if after == nil || !definesAuto && len(droppedIndexes(c.Stmt())) == 0 {
 				return
 			}
@@ -421,7 +421,7 @@ func checkCurrentTimeCount(c *Check) {
 	var tn *ast.TableName
 	var names []string
 	redefined := map[string]bool{}
-	for _, nc := range newColumns(c.Stmt()) {
+	for _, nc := range c.columnDefs() {
 		tn = nc.table
 		redefined[strings.ToLower(nc.oldName())] = true
 		if defaultsToNow(nc.def) {

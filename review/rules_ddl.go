@@ -271,7 +271,7 @@ var ddlRules = []Rule{
 			if !ok {
 				return
 			}
-			for _, nc := range newColumns(n) {
+			for _, nc := range c.columnDefs() {
 				cd := nc.def
 				if nc.added && hasOption(cd, ast.ColumnOptionNotNull) && !hasOption(cd, ast.ColumnOptionDefaultValue) &&
 					!hasOption(cd, ast.ColumnOptionAutoIncrement) && !hasOption(cd, ast.ColumnOptionGenerated) {
@@ -294,7 +294,7 @@ var ddlRules = []Rule{
 			if t == nil {
 				return
 			}
-			for _, nc := range newColumns(n) {
+			for _, nc := range c.columnDefs() {
 				if nc.added {
 					continue
 				}
@@ -385,7 +385,7 @@ var ddlRules = []Rule{
 			default:
 				return
 			}
-			tn, decl := declaredIndexes(c.Stmt())
+			tn, decl := c.indexDecls()
 			for _, d := range decl {
 				if d.unique && !d.primary {
 					c.Report("unique %s on %s fails if existing rows have duplicate (%s)", d.label(), tableLabel(tn), strings.Join(d.columns(), ", "))
@@ -489,7 +489,7 @@ var ddlRules = []Rule{
 			if t == nil {
 				return
 			}
-			for _, nc := range newColumns(n) {
+			for _, nc := range c.columnDefs() {
 				if nc.added {
 					continue
 				}
@@ -542,7 +542,7 @@ func dropsPrimaryKey(c *Check) string {
 			return "DROP INDEX `PRIMARY`"
 		}
 	case *ast.AlterTableStmt:
-		if _, decl := declaredIndexes(n); slices.ContainsFunc(decl, func(d declIndex) bool { return d.primary }) {
+		if _, decl := c.indexDecls(); slices.ContainsFunc(decl, func(d declIndex) bool { return d.primary }) {
 			return ""
 		}
 		var dropped []string
@@ -794,7 +794,7 @@ func checkChangePrimaryKey(c *Check) {
 	if !ok {
 		return
 	}
-	if _, decl := declaredIndexes(n); slices.ContainsFunc(decl, func(d declIndex) bool { return d.primary }) || dropsPrimaryKey(c) != "" {
+	if _, decl := c.indexDecls(); slices.ContainsFunc(decl, func(d declIndex) bool { return d.primary }) || dropsPrimaryKey(c) != "" {
 		return // a new key, or a dropped one: ddl.drop-primary-key's business
 	}
 	t := c.Table(n.Table)
@@ -803,7 +803,7 @@ func checkChangePrimaryKey(c *Check) {
 	}
 	pk := t.PrimaryKey()
 	var changed []string
-	for _, nc := range newColumns(n) {
+	for _, nc := range c.columnDefs() {
 		if nc.added {
 			continue
 		}

@@ -19,28 +19,47 @@ func changeTarget(n ast.StmtNode) string {
 
 // walkWhere calls f on every node of the statement's conditions: the
 // WHERE of each query block (subqueries, derived tables, CTEs and UNION
-// branches included) and the ON of each join, each node once.
-func walkWhere(n ast.StmtNode, f func(ast.Node) bool) {
-	inner := func(x ast.Node) bool {
-		if _, ok := x.(*ast.SubqueryExpr); ok {
-			return false // its own block, reached by the outer walk
-		}
-		return f(x)
+// branches included) and the ON of each join, each node once. The
+// conditions are found once for the statement's rules.
+func walkWhere(c *Check, f func(ast.Node) bool) {
+	d := &c.st.derived
+	if d.once(derivedConds) {
+		walk(c.Stmt(), func(x ast.Node) bool {
+			var e ast.ExprNode
+			switch x := x.(type) {
+			case *ast.SelectStmt:
+				e = x.Where
+			case *ast.UpdateStmt:
+				e = x.Where
+			case *ast.DeleteStmt:
+				e = x.Where
+			case *ast.OnCondition:
+				e = x.Expr
+			}
+			if e != nil {
+				d.conds = append(d.conds, e)
+			}
+			return true
+		})
 	}
-	walk(n, func(x ast.Node) bool {
-		switch x := x.(type) {
-		case *ast.SelectStmt:
-			walk(x.Where, inner)
-		case *ast.UpdateStmt:
-			walk(x.Where, inner)
-		case *ast.DeleteStmt:
-			walk(x.Where, inner)
-		case *ast.OnCondition:
-			walk(x.Expr, inner)
-		}
-		return true
-	})
+	v := condVisitor{f}
+	for _, e := range d.conds {
+		e.Accept(v)
+	}
 }
+
+// condVisitor walks a condition for walkWhere, stopping at subqueries:
+// each is its own query block, whose conditions walkWhere reaches apart.
+type condVisitor struct{ f func(ast.Node) bool }
+
+func (v condVisitor) Enter(n ast.Node) (ast.Node, bool) {
+	if _, ok := n.(*ast.SubqueryExpr); ok {
+		return n, true
+	}
+	return n, !v.f(n)
+}
+
+func (v condVisitor) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
 func isDataChange(n ast.StmtNode) bool {
 	switch n.(type) {
@@ -205,7 +224,7 @@ var dmlRules = []Rule{
 		Fires:   "SELECT id FROM users WHERE name LIKE '%son'",
 		Passes:  "SELECT id FROM users WHERE name LIKE 'john%'",
 		Check: func(c *Check) {
-			walkWhere(c.Stmt(), func(x ast.Node) bool {
+			walkWhere(c, func(x ast.Node) bool {
 				if l, ok := x.(*ast.PatternLikeOrIlikeExpr); ok {
 					if v, ok := valueOf(l.Pattern); ok {
 						if s, ok := v.(string); ok && (strings.HasPrefix(s, "%") || strings.HasPrefix(s, "_")) {
@@ -227,7 +246,7 @@ var dmlRules = []Rule{
 		Fires:   "CREATE TABLE o (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL, KEY idx_created (created_at));\nSELECT id FROM o WHERE DATE(created_at) = '2024-01-01'",
 		Passes:  "CREATE TABLE o (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL, KEY idx_created (created_at));\nSELECT id FROM o WHERE created_at >= '2024-01-01' AND created_at < '2024-01-02'",
 		Check: func(c *Check) {
-			walkWhere(c.Stmt(), func(x ast.Node) bool {
+			walkWhere(c, func(x ast.Node) bool {
 				b, ok := x.(*ast.BinaryOperationExpr)
 				if !ok || !isComparison(b.Op) {
 					return true
@@ -288,7 +307,7 @@ var dmlRules = []Rule{
 					}
 				}
 			}
-			walkWhere(c.Stmt(), func(x ast.Node) bool {
+			walkWhere(c, func(x ast.Node) bool {
 				switch e := x.(type) {
 				case *ast.BinaryOperationExpr:
 					if isComparison(e.Op) {
