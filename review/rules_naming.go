@@ -1,8 +1,8 @@
 package review
 
 import (
-	"slices"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
