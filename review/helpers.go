@@ -72,6 +72,29 @@ func newColumns(n ast.StmtNode) []newColumn {
 	return out
 }
 
+// nodes returns every node of the statement in the order walk visits
+// them, collected once for the statement's rules into a buffer the run
+// reuses: the slice must not be changed or kept past the rule's Check.
+func (c *Check) nodes() []ast.Node {
+	if c.st.derived.once(derivedNodes) {
+		c.rv.nodes = c.rv.nodes[:0]
+		if n := c.Stmt(); n != nil {
+			n.Accept(nodeCollector{&c.rv.nodes})
+		}
+	}
+	return c.rv.nodes
+}
+
+// nodeCollector appends every node it visits to out.
+type nodeCollector struct{ out *[]ast.Node }
+
+func (v nodeCollector) Enter(n ast.Node) (ast.Node, bool) {
+	*v.out = append(*v.out, n)
+	return n, false
+}
+
+func (v nodeCollector) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
 // columnDefs returns newColumns of the statement, computed once for the
 // statement's rules. The slice must not be changed.
 func (c *Check) columnDefs() []newColumn {

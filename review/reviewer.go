@@ -199,6 +199,8 @@ type run struct {
 	// created are the tables the script creates, by their current name,
 	// for the rules that judge their final shape.
 	created map[tableKey]*created
+	// nodes is the buffer of Check.nodes, reused statement by statement.
+	nodes []ast.Node
 }
 
 // scriptSummary is what the script-wide rules need of the statements
@@ -296,6 +298,7 @@ const (
 	derivedIndexes
 	derivedNames
 	derivedConds
+	derivedNodes
 )
 
 // once reports whether part still has to be computed, and marks it done.

@@ -24,7 +24,7 @@ func changeTarget(n ast.StmtNode) string {
 func walkWhere(c *Check, f func(ast.Node) bool) {
 	d := &c.st.derived
 	if d.once(derivedConds) {
-		walk(c.Stmt(), func(x ast.Node) bool {
+		for _, x := range c.nodes() {
 			var e ast.ExprNode
 			switch x := x.(type) {
 			case *ast.SelectStmt:
@@ -39,8 +39,7 @@ func walkWhere(c *Check, f func(ast.Node) bool) {
 			if e != nil {
 				d.conds = append(d.conds, e)
 			}
-			return true
-		})
+		}
 	}
 	v := condVisitor{f}
 	for _, e := range d.conds {
@@ -178,7 +177,7 @@ var dmlRules = []Rule{
 		Fires:   "SELECT id FROM users ORDER BY RAND() LIMIT 1",
 		Passes:  "SELECT id FROM users WHERE id >= 1000 ORDER BY id LIMIT 1",
 		Check: func(c *Check) {
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				if ob, ok := x.(*ast.OrderByClause); ok {
 					for _, it := range ob.Items {
 						if f, ok := it.Expr.(*ast.FuncCallExpr); ok && f.FnName.L == "rand" {
@@ -186,8 +185,7 @@ var dmlRules = []Rule{
 						}
 					}
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -329,12 +327,11 @@ var dmlRules = []Rule{
 		Passes:  "SELECT id FROM orders WHERE id IN (1, 2, 3)",
 		Check: func(c *Check) {
 			maxVals := c.Int("max")
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				if in, ok := x.(*ast.PatternInExpr); ok && len(in.List) > maxVals {
 					c.ReportAt(in.OriginTextPosition(), "IN list has %d values; the limit is %d", len(in.List), maxVals)
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -404,7 +401,7 @@ var dmlRules = []Rule{
 		Fires:   "SELECT id FROM orders ORDER BY id LIMIT 500000, 20",
 		Passes:  "SELECT id FROM orders WHERE id > 500000 ORDER BY id LIMIT 20",
 		Check: func(c *Check) {
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				if l, ok := x.(*ast.Limit); ok && l.Offset != nil {
 					if v, ok := valueOf(l.Offset); ok {
 						var off uint64
@@ -419,8 +416,7 @@ var dmlRules = []Rule{
 						}
 					}
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -494,10 +490,10 @@ var dmlRules = []Rule{
 		Fires:   "UPDATE orders SET status = 1 WHERE paid_at = NULL",
 		Passes:  "UPDATE orders SET status = 1 WHERE paid_at IS NULL",
 		Check: func(c *Check) {
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				b, ok := x.(*ast.BinaryOperationExpr)
 				if !ok || !isComparison(b.Op) || b.Op == opcode.NullEQ {
-					return true
+					continue
 				}
 				for _, side := range []ast.ExprNode{b.L, b.R} {
 					if v, ok := valueOf(unparen(side)); ok && v == nil {
@@ -505,8 +501,7 @@ var dmlRules = []Rule{
 						break
 					}
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -546,12 +541,11 @@ var dmlRules = []Rule{
 		Fires:   "SELECT SLEEP(10)",
 		Passes:  "SELECT NOW()",
 		Check: func(c *Check) {
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				if f, ok := x.(*ast.FuncCallExpr); ok && inList(c.Strings("functions"), f.FnName.L) {
 					c.ReportAt(f.OriginTextPosition(), "function %s is denied", strings.ToUpper(f.FnName.O))
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -577,7 +571,7 @@ var dmlRules = []Rule{
 		Fires:   "SELECT a.id FROM a JOIN b ON b.id = a.id JOIN c ON c.id = a.id JOIN d ON d.id = a.id JOIN e ON e.id = a.id JOIN f ON f.id = a.id WHERE a.id = 1",
 		Passes:  "SELECT a.id FROM a JOIN b ON b.id = a.id WHERE a.id = 1",
 		Check: func(c *Check) {
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				var from *ast.TableRefsClause
 				switch x := x.(type) {
 				case *ast.SelectStmt:
@@ -592,8 +586,7 @@ var dmlRules = []Rule{
 						c.ReportAt(from.TableRefs.OriginTextPosition(), "a FROM joins %d tables; the limit is %d", n, c.Int("max"))
 					}
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -602,7 +595,7 @@ var dmlRules = []Rule{
 		Fires:   "SELECT o.id FROM orders o, users u",
 		Passes:  "SELECT o.id FROM orders o JOIN users u ON u.id = o.user_id",
 		Check: func(c *Check) {
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				var from *ast.TableRefsClause
 				var w ast.ExprNode
 				switch x := x.(type) {
@@ -616,8 +609,7 @@ var dmlRules = []Rule{
 				if from != nil && w == nil && crossJoined(from.TableRefs) {
 					c.ReportAt(from.TableRefs.OriginTextPosition(), "tables %s are joined without ON, USING or WHERE: every row is paired with every row", joinedNames(from.TableRefs))
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -626,16 +618,15 @@ var dmlRules = []Rule{
 		Fires:   "UPDATE orders SET status = 1 AND note = 'x' WHERE id = 1",
 		Passes:  "UPDATE orders SET status = 1, note = 'x' WHERE id = 1",
 		Check: func(c *Check) {
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				a, ok := x.(*ast.Assignment)
 				if !ok {
-					return true
+					continue
 				}
 				if b, ok := unparen(a.Expr).(*ast.BinaryOperationExpr); ok && (b.Op == opcode.LogicAnd || b.Op == opcode.LogicOr) && assignsLike(b.R) {
 					c.ReportAt(b.OriginTextPosition(), "SET %s = ... %s ... sets %s to a truth value; separate assignments with commas", a.Column.Name.O, strings.ToUpper(b.Op.String()), a.Column.Name.O)
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
