@@ -646,43 +646,43 @@ func (rv *run) runRule(ctx context.Context, c *Check) {
 
 // describe fills res.Tables and returns the statement's main table.
 func (rv *run) describe(ctx context.Context, st *stmtState) *tableKey {
-	var names []*ast.TableName
+	var buf [4]*ast.TableName
+	names := buf[:0]
 	switch n := st.node.(type) {
 	case *ast.CreateTableStmt:
-		names = []*ast.TableName{n.Table}
+		names = append(names, n.Table)
 		if n.Select != nil {
 			names = tableNames(n.Select, names)
 		}
 	case *ast.AlterTableStmt:
-		names = []*ast.TableName{n.Table}
+		names = append(names, n.Table)
 	case *ast.DropTableStmt:
 		names = n.Tables
 	case *ast.TruncateTableStmt:
-		names = []*ast.TableName{n.Table}
+		names = append(names, n.Table)
 	case *ast.CreateIndexStmt:
-		names = []*ast.TableName{n.Table}
+		names = append(names, n.Table)
 	case *ast.DropIndexStmt:
-		names = []*ast.TableName{n.Table}
+		names = append(names, n.Table)
 	case *ast.RenameTableStmt:
 		for _, t := range n.TableToTables {
 			names = append(names, t.OldTable)
 		}
 	case *ast.InsertStmt:
-		names = tableNames(n.Table, nil)
+		names = tableNames(n.Table, names)
 		if n.Select != nil {
 			names = tableNames(n.Select, names)
 		}
 	case *ast.UpdateStmt:
-		names = tableNames(n.TableRefs, nil)
+		names = tableNames(n.TableRefs, names)
 	case *ast.DeleteStmt:
 		if n.IsMultiTable && n.Tables != nil {
 			names = append(names, n.Tables.Tables...)
 		}
 		names = tableNames(n.TableRefs, names)
 	case *ast.SelectStmt:
-		names = tableNames(n.From, nil)
+		names = tableNames(n.From, names)
 	}
-	seen := map[string]bool{}
 	var main *tableKey
 	for _, tn := range names {
 		if tn == nil || tn.Name.O == "" {
@@ -696,8 +696,7 @@ func (rv *run) describe(ctx context.Context, st *stmtState) *tableKey {
 		if k.db != "" {
 			s = k.db + "." + k.name
 		}
-		if !seen[s] {
-			seen[s] = true
+		if !slices.Contains(st.res.Tables, s) {
 			st.res.Tables = append(st.res.Tables, s)
 		}
 	}
