@@ -144,12 +144,12 @@ func indexHolds(ix *Index, s string) bool {
 // touches: the names of the indexes it declares and "column:NAME" for each
 // column it redefines.
 func tableAfter(c *Check) (*TableDef, string, []string) {
-	if a := c.st.after; a != nil {
-		return a.t, a.charset, a.touched
+	d := &c.st.derived
+	if d.once(derivedAfter) {
+		a := &d.after
+		a.t, a.charset, a.touched = buildTableAfter(c)
 	}
-	t, cs, touched := buildTableAfter(c)
-	c.st.after = &afterState{t: t, charset: cs, touched: touched}
-	return t, cs, touched
+	return d.after.t, d.after.charset, d.after.touched
 }
 
 // afterState is what tableAfter returns, kept for the statement's other

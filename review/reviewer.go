@@ -266,9 +266,6 @@ type stmtState struct {
 	// server (see run.explain), explainErr the error that returned.
 	explained  bool
 	explainErr error
-	// after is the table as the statement leaves it, once a rule asked
-	// (see tableAfter).
-	after *afterState
 	// derived holds what rules derive from node, each computed once a
 	// rule asked (see Check.columnDefs and the like), so that the rules of
 	// one statement share it.
@@ -287,6 +284,7 @@ type derived struct {
 	idxKnown  bool
 	names     []name
 	conds     []ast.Node
+	after     afterState // see tableAfter
 }
 
 // derivedParts is a set of the parts of derived.
@@ -299,6 +297,7 @@ const (
 	derivedNames
 	derivedConds
 	derivedNodes
+	derivedAfter
 )
 
 // once reports whether part still has to be computed, and marks it done.
