@@ -2,6 +2,7 @@ package review
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,11 +18,12 @@ func changeTarget(n ast.StmtNode) string {
 	return "the table"
 }
 
-// walkWhere calls f on every node of the statement's conditions: the
-// WHERE of each query block (subqueries, derived tables, CTEs and UNION
-// branches included) and the ON of each join, each node once. The
-// conditions are found once for the statement's rules.
-func walkWhere(c *Check, f func(ast.Node) bool) {
+// condNodes returns every node of the statement's conditions: the WHERE
+// of each query block (subqueries, derived tables, CTEs and UNION branches
+// included) and the ON of each join, each node once, in the order walk
+// visits them. It is collected once for the statement's rules; the slice
+// must not be changed.
+func (c *Check) condNodes() []ast.Node {
 	d := &c.st.derived
 	if d.once(derivedConds) {
 		for _, x := range c.nodes() {
@@ -37,28 +39,28 @@ func walkWhere(c *Check, f func(ast.Node) bool) {
 				e = x.Expr
 			}
 			if e != nil {
-				d.conds = append(d.conds, e)
+				e.Accept(condCollector{&d.conds})
 			}
 		}
+		d.conds = slices.Clip(d.conds)
 	}
-	v := condVisitor{f}
-	for _, e := range d.conds {
-		e.Accept(v)
-	}
+	return d.conds
 }
 
-// condVisitor walks a condition for walkWhere, stopping at subqueries:
-// each is its own query block, whose conditions walkWhere reaches apart.
-type condVisitor struct{ f func(ast.Node) bool }
+// condCollector appends the nodes of a condition to out, stopping at
+// subqueries: each is its own query block, whose conditions condNodes
+// reaches apart.
+type condCollector struct{ out *[]ast.Node }
 
-func (v condVisitor) Enter(n ast.Node) (ast.Node, bool) {
+func (v condCollector) Enter(n ast.Node) (ast.Node, bool) {
 	if _, ok := n.(*ast.SubqueryExpr); ok {
 		return n, true
 	}
-	return n, !v.f(n)
+	*v.out = append(*v.out, n)
+	return n, false
 }
 
-func (v condVisitor) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+func (v condCollector) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
 func isDataChange(n ast.StmtNode) bool {
 	switch n.(type) {
@@ -222,7 +224,7 @@ var dmlRules = []Rule{
 		Fires:   "SELECT id FROM users WHERE name LIKE '%son'",
 		Passes:  "SELECT id FROM users WHERE name LIKE 'john%'",
 		Check: func(c *Check) {
-			walkWhere(c, func(x ast.Node) bool {
+			for _, x := range c.condNodes() {
 				if l, ok := x.(*ast.PatternLikeOrIlikeExpr); ok {
 					if v, ok := valueOf(l.Pattern); ok {
 						if s, ok := v.(string); ok && (strings.HasPrefix(s, "%") || strings.HasPrefix(s, "_")) {
@@ -234,8 +236,7 @@ var dmlRules = []Rule{
 						}
 					}
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -244,10 +245,10 @@ var dmlRules = []Rule{
 		Fires:   "CREATE TABLE o (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL, KEY idx_created (created_at));\nSELECT id FROM o WHERE DATE(created_at) = '2024-01-01'",
 		Passes:  "CREATE TABLE o (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL, KEY idx_created (created_at));\nSELECT id FROM o WHERE created_at >= '2024-01-01' AND created_at < '2024-01-02'",
 		Check: func(c *Check) {
-			walkWhere(c, func(x ast.Node) bool {
+			for _, x := range c.condNodes() {
 				b, ok := x.(*ast.BinaryOperationExpr)
 				if !ok || !isComparison(b.Op) {
-					return true
+					continue
 				}
 				for _, side := range []ast.ExprNode{b.L, b.R} {
 					var inner []ast.ExprNode
@@ -275,8 +276,7 @@ var dmlRules = []Rule{
 						}
 					}
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -305,7 +305,7 @@ var dmlRules = []Rule{
 					}
 				}
 			}
-			walkWhere(c, func(x ast.Node) bool {
+			for _, x := range c.condNodes() {
 				switch e := x.(type) {
 				case *ast.BinaryOperationExpr:
 					if isComparison(e.Op) {
@@ -315,8 +315,7 @@ var dmlRules = []Rule{
 				case *ast.PatternInExpr:
 					check(e.OriginTextPosition(), e.Expr, e.List...)
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -704,7 +703,7 @@ func rowList(n int) string {
 // checkOrTerms implements dml.max-or-terms: the terms joined by OR in the
 // WHERE of each query block (its subqueries counted in their own block).
 func checkOrTerms(c *Check) {
-	walk(c.Stmt(), func(x ast.Node) bool {
+	for _, x := range c.nodes() {
 		var w ast.ExprNode
 		switch x := x.(type) {
 		case *ast.SelectStmt:
@@ -715,26 +714,33 @@ func checkOrTerms(c *Check) {
 			w = x.Where
 		}
 		if w == nil {
-			return true
+			continue
 		}
 		terms := 1
-		walk(w, func(y ast.Node) bool {
-			switch y := y.(type) {
-			case *ast.SubqueryExpr:
-				return false
-			case *ast.BinaryOperationExpr:
-				if y.Op == opcode.LogicOr {
-					terms++
-				}
-			}
-			return true
-		})
+		w.Accept(orCounter{&terms})
 		if terms > c.Int("max") {
 			c.ReportAt(w.OriginTextPosition(), "WHERE has %d terms joined by OR; the limit is %d", terms, c.Int("max"))
 		}
-		return true
-	})
+	}
 }
+
+// orCounter counts the OR operators of a condition into n, not those of
+// its subqueries.
+type orCounter struct{ n *int }
+
+func (v orCounter) Enter(n ast.Node) (ast.Node, bool) {
+	switch n := n.(type) {
+	case *ast.SubqueryExpr:
+		return n, true
+	case *ast.BinaryOperationExpr:
+		if n.Op == opcode.LogicOr {
+			*v.n++
+		}
+	}
+	return n, false
+}
+
+func (v orCounter) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
 // countSources counts the table sources of a FROM (tables, derived
 // tables), not those nested in derived tables.
