@@ -11,21 +11,6 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/types"
 )
 
-// visitor adapts a function to ast.Visitor; f returns false to skip a
-// node's children.
-type visitor struct{ f func(ast.Node) bool }
-
-func (v visitor) Enter(n ast.Node) (ast.Node, bool) { return n, !v.f(n) }
-func (v visitor) Leave(n ast.Node) (ast.Node, bool) { return n, true }
-
-// walk calls f on n and, while f returns true, on its descendants.
-func walk(n ast.Node, f func(ast.Node) bool) {
-	if n == nil {
-		return
-	}
-	n.Accept(visitor{f})
-}
-
 // newColumn is a column definition a statement makes, with the table it
 // belongs to.
 type newColumn struct {
@@ -72,8 +57,8 @@ func newColumns(n ast.StmtNode) []newColumn {
 	return out
 }
 
-// nodes returns every node of the statement in the order walk visits
-// them, collected once for the statement's rules into a buffer the run
+// nodes returns every node of the statement in the order ast.Node.Accept
+// visits them, collected once for the statement's rules into a buffer the run
 // reuses: the slice must not be changed or kept past the rule's Check.
 func (c *Check) nodes() []ast.Node {
 	if c.st.derived.once(derivedNodes) {

@@ -201,6 +201,9 @@ type run struct {
 	created map[tableKey]*created
 	// nodes is the buffer of Check.nodes, reused statement by statement.
 	nodes []ast.Node
+	// tableNames are the names describe gave tables, shared by the
+	// statements' Tables.
+	tableNames map[tableKey]string
 }
 
 // scriptSummary is what the script-wide rules need of the statements
@@ -575,14 +578,14 @@ func (rv *run) review(ctx context.Context, st *stmtState) {
 		}
 		return
 	}
-	main := rv.describe(ctx, st)
-	if main != nil {
-		if def, state := rv.lookup(ctx, *main); state == tableFound && def != nil && (def.Rows > 0 || def.DataLength > 0) {
+	main, hasMain := rv.describe(ctx, st)
+	if hasMain {
+		if def, state := rv.lookup(ctx, main); state == tableFound && def != nil && (def.Rows > 0 || def.DataLength > 0) {
 			n := def.Rows
 			res.TableRows = &n
 		}
 	}
-	rv.estimate(ctx, st, main)
+	rv.estimate(ctx, st, hasMain)
 	if res.Kind == KindDDL {
 		res.Algorithm, st.algoWhy, st.requested = rv.predictAlgorithm(ctx, st)
 		if st.requested == algoCopy && res.Algorithm != algoCopy {
@@ -643,8 +646,9 @@ func (rv *run) runRule(ctx context.Context, c *Check) {
 	c.rule.rule.Check(c)
 }
 
-// describe fills res.Tables and returns the statement's main table.
-func (rv *run) describe(ctx context.Context, st *stmtState) *tableKey {
+// describe fills res.Tables and returns the statement's main table, if it
+// has one.
+func (rv *run) describe(ctx context.Context, st *stmtState) (tableKey, bool) {
 	var buf [4]*ast.TableName
 	names := buf[:0]
 	switch n := st.node.(type) {
@@ -682,24 +686,32 @@ func (rv *run) describe(ctx context.Context, st *stmtState) *tableKey {
 	case *ast.SelectStmt:
 		names = tableNames(n.From, names)
 	}
-	var main *tableKey
+	var main tableKey
+	found := false
 	for _, tn := range names {
 		if tn == nil || tn.Name.O == "" {
 			continue
 		}
 		k := qualified(st.database, tn)
-		if main == nil {
-			main = &k
+		if !found {
+			main, found = k, true
 		}
-		s := k.name
-		if k.db != "" {
-			s = k.db + "." + k.name
+		s, ok := rv.tableNames[k]
+		if !ok {
+			s = k.name
+			if k.db != "" {
+				s = k.db + "." + k.name
+			}
+			if rv.tableNames == nil {
+				rv.tableNames = map[tableKey]string{}
+			}
+			rv.tableNames[k] = s
 		}
 		if !slices.Contains(st.res.Tables, s) {
 			st.res.Tables = append(st.res.Tables, s)
 		}
 	}
-	return main
+	return main, found
 }
 
 // tableNames appends the base tables that n reads or writes (not those of
@@ -739,7 +751,7 @@ func tableNames(n ast.Node, out []*ast.TableName) []*ast.TableName {
 // estimate fills res.AffectedRows for data changes: all rows of the table
 // for a single-table UPDATE or DELETE without WHERE (or with an always
 // true one, such as 1 = 1), else EXPLAIN through the catalog when it can.
-func (rv *run) estimate(ctx context.Context, st *stmtState, main *tableKey) {
+func (rv *run) estimate(ctx context.Context, st *stmtState, hasMain bool) {
 	res := st.res
 	explain := false
 	switch n := st.node.(type) {
@@ -760,7 +772,7 @@ func (rv *run) estimate(ctx context.Context, st *stmtState, main *tableKey) {
 	case *ast.InsertStmt:
 		explain = n.Select != nil
 	}
-	if !explain || main == nil {
+	if !explain || !hasMain {
 		return
 	}
 	if n, ok := rv.explain(ctx, st); ok {

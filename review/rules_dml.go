@@ -18,6 +18,53 @@ func changeTarget(n ast.StmtNode) string {
 	return "the table"
 }
 
+// checkConversion implements dml.implicit-conversion for one comparison
+// at pos of colExpr with vals: a string column compared with a number.
+func checkConversion(c *Check, pos int, colExpr ast.ExprNode, vals ...ast.ExprNode) {
+	cn, ok := unparen(colExpr).(*ast.ColumnNameExpr)
+	if !ok {
+		return
+	}
+	t := c.columnDef(cn.Name)
+	if t == nil {
+		return
+	}
+	col := t.Column(cn.Name.Name.O)
+	if col == nil || typeFamily(col.DataType) != "string" {
+		return
+	}
+	for _, v := range vals {
+		if lit, ok := valueOf(unparen(v)); ok && isNumber(lit) {
+			c.ReportAt(pos, "%s column %s of table %s is compared with a number; quote the value", col.DataType, col.Name, t.Name)
+			return
+		}
+	}
+}
+
+// starVisitor reports SELECT * for dml.select-star in every query block
+// but those under EXISTS.
+type starVisitor struct{ c *Check }
+
+func (v starVisitor) Enter(n ast.Node) (ast.Node, bool) {
+	switch n := n.(type) {
+	case *ast.ExistsSubqueryExpr:
+		return n, true
+	case *ast.SelectStmt:
+		if n.Fields == nil {
+			break
+		}
+		for _, f := range n.Fields.Fields {
+			if f.WildCard != nil {
+				v.c.ReportAt(f.Offset, "SELECT * from %s reads every column", strings.Join(v.c.st.res.Tables, ", "))
+				break
+			}
+		}
+	}
+	return n, false
+}
+
+func (v starVisitor) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
 // condNodes returns every node of the statement's conditions: the WHERE
 // of each query block (subqueries, derived tables, CTEs and UNION branches
 // included) and the ON of each join, each node once, in the order walk
@@ -199,23 +246,9 @@ var dmlRules = []Rule{
 			// Every query block counts (UNION branches, subqueries, derived
 			// tables, CTEs) but the select list of EXISTS, which the server
 			// ignores.
-			walk(c.Stmt(), func(n ast.Node) bool {
-				switch n := n.(type) {
-				case *ast.ExistsSubqueryExpr:
-					return false
-				case *ast.SelectStmt:
-					if n.Fields == nil {
-						break
-					}
-					for _, f := range n.Fields.Fields {
-						if f.WildCard != nil {
-							c.ReportAt(f.Offset, "SELECT * from %s reads every column", strings.Join(c.st.res.Tables, ", "))
-							break
-						}
-					}
-				}
-				return true
-			})
+			if n := c.Stmt(); n != nil {
+				n.Accept(starVisitor{c})
+			}
 		},
 	},
 	{
@@ -285,35 +318,15 @@ var dmlRules = []Rule{
 		Fires:   "CREATE TABLE u (id BIGINT PRIMARY KEY, phone VARCHAR(20) NOT NULL, KEY idx_phone (phone));\nSELECT id FROM u WHERE phone = 13800138000",
 		Passes:  "CREATE TABLE u (id BIGINT PRIMARY KEY, phone VARCHAR(20) NOT NULL, KEY idx_phone (phone));\nSELECT id FROM u WHERE phone = '13800138000'",
 		Check: func(c *Check) {
-			check := func(pos int, colExpr ast.ExprNode, vals ...ast.ExprNode) {
-				cn, ok := unparen(colExpr).(*ast.ColumnNameExpr)
-				if !ok {
-					return
-				}
-				t := c.columnDef(cn.Name)
-				if t == nil {
-					return
-				}
-				col := t.Column(cn.Name.Name.O)
-				if col == nil || typeFamily(col.DataType) != "string" {
-					return
-				}
-				for _, v := range vals {
-					if lit, ok := valueOf(unparen(v)); ok && isNumber(lit) {
-						c.ReportAt(pos, "%s column %s of table %s is compared with a number; quote the value", col.DataType, col.Name, t.Name)
-						return
-					}
-				}
-			}
 			for _, x := range c.condNodes() {
 				switch e := x.(type) {
 				case *ast.BinaryOperationExpr:
 					if isComparison(e.Op) {
-						check(e.OriginTextPosition(), e.L, e.R)
-						check(e.OriginTextPosition(), e.R, e.L)
+						checkConversion(c, e.OriginTextPosition(), e.L, e.R)
+						checkConversion(c, e.OriginTextPosition(), e.R, e.L)
 					}
 				case *ast.PatternInExpr:
-					check(e.OriginTextPosition(), e.Expr, e.List...)
+					checkConversion(c, e.OriginTextPosition(), e.Expr, e.List...)
 				}
 			}
 		},
