@@ -199,8 +199,9 @@ type run struct {
 	// created are the tables the script creates, by their current name,
 	// for the rules that judge their final shape.
 	created map[tableKey]*created
-	// nodes is the buffer of Check.nodes, reused statement by statement.
-	nodes []ast.Node
+	// nodes and conds are the buffers of Check.nodes and Check.condNodes,
+	// reused statement by statement.
+	nodes, conds []ast.Node
 	// tableNames are the names describe gave tables, shared by the
 	// statements' Tables.
 	tableNames map[tableKey]string
@@ -286,7 +287,6 @@ type derived struct {
 	indexes   []indexView
 	idxKnown  bool
 	names     []name
-	conds     []ast.Node
 	after     afterState // see tableAfter
 }
 

@@ -2,7 +2,6 @@ package review
 
 import (
 	"errors"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -67,12 +66,13 @@ func (v starVisitor) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
 // condNodes returns every node of the statement's conditions: the WHERE
 // of each query block (subqueries, derived tables, CTEs and UNION branches
-// included) and the ON of each join, each node once, in the order walk
-// visits them. It is collected once for the statement's rules; the slice
-// must not be changed.
+// included) and the ON of each join, each node once, in the order
+// ast.Node.Accept visits them. It is collected once for the statement's
+// rules into a buffer the run reuses: the slice must not be changed or
+// kept past the rule's Check.
 func (c *Check) condNodes() []ast.Node {
-	d := &c.st.derived
-	if d.once(derivedConds) {
+	if c.st.derived.once(derivedConds) {
+		c.rv.conds = c.rv.conds[:0]
 		for _, x := range c.nodes() {
 			var e ast.ExprNode
 			switch x := x.(type) {
@@ -86,12 +86,11 @@ func (c *Check) condNodes() []ast.Node {
 				e = x.Expr
 			}
 			if e != nil {
-				e.Accept(condCollector{&d.conds})
+				e.Accept(condCollector{&c.rv.conds})
 			}
 		}
-		d.conds = slices.Clip(d.conds)
 	}
-	return d.conds
+	return c.rv.conds
 }
 
 // condCollector appends the nodes of a condition to out, stopping at
