@@ -292,8 +292,18 @@ func tableOption(opts []*ast.TableOption, tp ast.TableOptionType) *ast.TableOpti
 	return found
 }
 
-// where returns the WHERE clause of UPDATE, DELETE and SELECT.
+// where returns the WHERE clause of UPDATE, DELETE, SELECT and of the
+// SELECT of INSERT ... SELECT.
 func where(n ast.Node) ast.ExprNode {
+	if ins, ok := n.(*ast.InsertStmt); ok {
+		return blockWhere(ins.Select)
+	}
+	return blockWhere(n)
+}
+
+// blockWhere returns the WHERE of the query block n (a SELECT, UPDATE or
+// DELETE), or nil.
+func blockWhere(n ast.Node) ast.ExprNode {
 	switch n := n.(type) {
 	case *ast.UpdateStmt:
 		return n.Where
@@ -301,10 +311,6 @@ func where(n ast.Node) ast.ExprNode {
 		return n.Where
 	case *ast.SelectStmt:
 		return n.Where
-	case *ast.InsertStmt:
-		if s, ok := n.Select.(*ast.SelectStmt); ok {
-			return s.Where
-		}
 	}
 	return nil
 }

@@ -74,16 +74,9 @@ func (c *Check) condNodes() []ast.Node {
 	if c.st.derived.once(derivedConds) {
 		c.rv.conds = c.rv.conds[:0]
 		for _, x := range c.nodes() {
-			var e ast.ExprNode
-			switch x := x.(type) {
-			case *ast.SelectStmt:
-				e = x.Where
-			case *ast.UpdateStmt:
-				e = x.Where
-			case *ast.DeleteStmt:
-				e = x.Where
-			case *ast.OnCondition:
-				e = x.Expr
+			e := blockWhere(x)
+			if on, ok := x.(*ast.OnCondition); ok {
+				e = on.Expr
 			}
 			if e != nil {
 				e.Accept(condCollector{&c.rv.conds})
@@ -716,15 +709,7 @@ func rowList(n int) string {
 // WHERE of each query block (its subqueries counted in their own block).
 func checkOrTerms(c *Check) {
 	for _, x := range c.nodes() {
-		var w ast.ExprNode
-		switch x := x.(type) {
-		case *ast.SelectStmt:
-			w = x.Where
-		case *ast.UpdateStmt:
-			w = x.Where
-		case *ast.DeleteStmt:
-			w = x.Where
-		}
+		w := blockWhere(x)
 		if w == nil {
 			continue
 		}
