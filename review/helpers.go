@@ -1,6 +1,8 @@
 package review
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -8,21 +10,6 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/opcode"
 	"github.com/pingcap/tidb/pkg/parser/types"
 )
-
-// visitor adapts a function to ast.Visitor; f returns false to skip a
-// node's children.
-type visitor struct{ f func(ast.Node) bool }
-
-func (v visitor) Enter(n ast.Node) (ast.Node, bool) { return n, !v.f(n) }
-func (v visitor) Leave(n ast.Node) (ast.Node, bool) { return n, true }
-
-// walk calls f on n and, while f returns true, on its descendants.
-func walk(n ast.Node, f func(ast.Node) bool) {
-	if n == nil {
-		return
-	}
-	n.Accept(visitor{f})
-}
 
 // newColumn is a column definition a statement makes, with the table it
 // belongs to.
@@ -68,6 +55,50 @@ func newColumns(n ast.StmtNode) []newColumn {
 		}
 	}
 	return out
+}
+
+// nodes returns every node of the statement in the order ast.Node.Accept
+// visits them, collected once for the statement's rules into a buffer the run
+// reuses: the slice must not be changed or kept past the rule's Check.
+func (c *Check) nodes() []ast.Node {
+	if c.st.derived.once(derivedNodes) {
+		c.rv.nodes = c.rv.nodes[:0]
+		if n := c.Stmt(); n != nil {
+			n.Accept(nodeCollector{&c.rv.nodes})
+		}
+	}
+	return c.rv.nodes
+}
+
+// nodeCollector appends every node it visits to out.
+type nodeCollector struct{ out *[]ast.Node }
+
+func (v nodeCollector) Enter(n ast.Node) (ast.Node, bool) {
+	*v.out = append(*v.out, n)
+	return n, false
+}
+
+func (v nodeCollector) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// columnDefs returns newColumns of the statement, computed once for the
+// statement's rules. The slice must not be changed.
+func (c *Check) columnDefs() []newColumn {
+	d := &c.st.derived
+	if d.once(derivedCols) {
+		d.cols = slices.Clip(newColumns(c.Stmt()))
+	}
+	return d.cols
+}
+
+// indexDecls returns declaredIndexes of the statement, computed once for
+// the statement's rules. The slice must not be changed.
+func (c *Check) indexDecls() (*ast.TableName, []declIndex) {
+	d := &c.st.derived
+	if d.once(derivedDecl) {
+		tn, decl := declaredIndexes(c.Stmt())
+		d.declTable, d.decl = tn, slices.Clip(decl)
+	}
+	return d.declTable, d.decl
 }
 
 // hasOption reports whether the column definition has an option of type tp.
@@ -261,8 +292,18 @@ func tableOption(opts []*ast.TableOption, tp ast.TableOptionType) *ast.TableOpti
 	return found
 }
 
-// where returns the WHERE clause of UPDATE, DELETE and SELECT.
+// where returns the WHERE clause of UPDATE, DELETE, SELECT and of the
+// SELECT of INSERT ... SELECT.
 func where(n ast.Node) ast.ExprNode {
+	if ins, ok := n.(*ast.InsertStmt); ok {
+		return blockWhere(ins.Select)
+	}
+	return blockWhere(n)
+}
+
+// blockWhere returns the WHERE of the query block n (a SELECT, UPDATE or
+// DELETE), or nil.
+func blockWhere(n ast.Node) ast.ExprNode {
 	switch n := n.(type) {
 	case *ast.UpdateStmt:
 		return n.Where
@@ -270,10 +311,6 @@ func where(n ast.Node) ast.ExprNode {
 		return n.Where
 	case *ast.SelectStmt:
 		return n.Where
-	case *ast.InsertStmt:
-		if s, ok := n.Select.(*ast.SelectStmt); ok {
-			return s.Where
-		}
 	}
 	return nil
 }
@@ -297,8 +334,9 @@ func unparen(e ast.ExprNode) ast.ExprNode {
 }
 
 // alwaysTrue reports conditions that hold for every row: non-zero
-// literals, comparisons of equal literals or of a column with itself, and
-// OR with such a condition.
+// literals, comparisons of literals that hold (numbers by value, other
+// literals only when equal), of a column with itself, and OR with such a
+// condition.
 func alwaysTrue(e ast.ExprNode) bool {
 	e = unparen(e)
 	switch e := e.(type) {
@@ -310,23 +348,17 @@ func alwaysTrue(e ast.ExprNode) bool {
 			return alwaysTrue(e.L) || alwaysTrue(e.R)
 		case opcode.LogicAnd:
 			return alwaysTrue(e.L) && alwaysTrue(e.R)
-		case opcode.EQ, opcode.GE, opcode.LE, opcode.NullEQ:
+		case opcode.EQ, opcode.GE, opcode.LE, opcode.NullEQ, opcode.NE, opcode.LT, opcode.GT:
 			l, r := unparen(e.L), unparen(e.R)
 			if lv, ok := l.(ast.ValueExpr); ok {
 				if rv, ok := r.(ast.ValueExpr); ok {
-					return sameLiteral(lv.GetValue(), rv.GetValue())
+					return literalsCompare(e.Op, lv.GetValue(), rv.GetValue())
 				}
 			}
-			if lc, ok := l.(*ast.ColumnNameExpr); ok {
+			if lc, ok := l.(*ast.ColumnNameExpr); ok && e.Op != opcode.NE && e.Op != opcode.LT && e.Op != opcode.GT {
 				if rc, ok := r.(*ast.ColumnNameExpr); ok {
 					return lc.Name.Name.L == rc.Name.Name.L && lc.Name.Table.L == rc.Name.Table.L
 				}
-			}
-		case opcode.NE, opcode.LT, opcode.GT:
-			lv, ok1 := unparen(e.L).(ast.ValueExpr)
-			rv, ok2 := unparen(e.R).(ast.ValueExpr)
-			if ok1 && ok2 && lv.GetValue() != nil && rv.GetValue() != nil {
-				return false
 			}
 		}
 	case *ast.IsNullExpr:
@@ -335,6 +367,52 @@ func alwaysTrue(e ast.ExprNode) bool {
 		}
 	}
 	return false
+}
+
+// literalsCompare reports whether the comparison op of the literals a and
+// b holds: numbers compare by value; other literals only count as equal
+// when they are the same (a collation may make different strings equal,
+// so no other comparison of them is known to hold).
+func literalsCompare(op opcode.Op, a, b any) bool {
+	x, ok1 := literalNumber(a)
+	y, ok2 := literalNumber(b)
+	if !ok1 || !ok2 {
+		return (op == opcode.EQ || op == opcode.GE || op == opcode.LE || op == opcode.NullEQ) && sameLiteral(a, b)
+	}
+	switch op {
+	case opcode.EQ, opcode.NullEQ:
+		return x == y
+	case opcode.NE:
+		return x != y
+	case opcode.LT:
+		return x < y
+	case opcode.LE:
+		return x <= y
+	case opcode.GT:
+		return x > y
+	case opcode.GE:
+		return x >= y
+	}
+	return false
+}
+
+// literalNumber returns the value of a numeric literal.
+func literalNumber(v any) (float64, bool) {
+	switch v := v.(type) {
+	case int64:
+		return float64(v), true
+	case uint64:
+		return float64(v), true
+	case float64:
+		return v, true
+	case string, nil, []byte:
+		return 0, false
+	}
+	if d, ok := v.(interface{ String() string }); ok { // MyDecimal
+		f, err := strconv.ParseFloat(d.String(), 64)
+		return f, err == nil
+	}
+	return 0, false
 }
 
 // sameLiteral reports whether two literal values are equal and not NULL.

@@ -144,12 +144,12 @@ func indexHolds(ix *Index, s string) bool {
 // touches: the names of the indexes it declares and "column:NAME" for each
 // column it redefines.
 func tableAfter(c *Check) (*TableDef, string, []string) {
-	if a := c.st.after; a != nil {
-		return a.t, a.charset, a.touched
+	d := &c.st.derived
+	if d.once(derivedAfter) {
+		a := &d.after
+		a.t, a.charset, a.touched = buildTableAfter(c)
 	}
-	t, cs, touched := buildTableAfter(c)
-	c.st.after = &afterState{t: t, charset: cs, touched: touched}
-	return t, cs, touched
+	return d.after.t, d.after.charset, d.after.touched
 }
 
 // afterState is what tableAfter returns, kept for the statement's other
@@ -196,7 +196,7 @@ func buildTableAfter(c *Check) (*TableDef, string, []string) {
 				touched = append(touched, ix.Name)
 			}
 		}
-		for _, nc := range newColumns(n) {
+		for _, nc := range c.columnDefs() {
 			if !nc.added {
 				touched = append(touched, "column:"+colName(nc.def))
 			}

@@ -151,3 +151,14 @@ UPDATE fresh SET v = no_such_function(1) WHERE id = 1`)
 	require.NoError(t, err)
 	assert.Empty(t, res.Findings(), "without a live catalog there is no dry run")
 }
+
+// TestLiveVerdictCorpus reviews the verdict corpus's live cases (rules that
+// EXPLAIN on the server) against a sandbox server.
+func TestLiveVerdictCorpus(t *testing.T) {
+	dbName := sandboxtest.NewDatabase(t, servers[0], "corpus")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, "CREATE TABLE big (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, a INT NOT NULL, b VARCHAR(20) NOT NULL)")
+	cat, err := review.NewLiveCatalog(db)
+	require.NoError(t, err)
+	review.LiveVerdictCorpus(t, cat, dbName)
+}

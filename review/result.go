@@ -155,8 +155,8 @@ type Statement struct {
 	// main table before it runs; nil when unknown.
 	TableRows *int64 `json:"table_rows,omitempty"`
 	// Algorithm is the predicted way the server runs an ALTER TABLE,
-	// CREATE INDEX or DROP INDEX: "INSTANT", "INPLACE" or "COPY"; empty for
-	// other statements.
+	// CREATE INDEX or DROP INDEX: "INSTANT", "INPLACE" or "COPY" (COPY when
+	// the statement asks for ALGORITHM=COPY); empty for other statements.
 	Algorithm string `json:"algorithm,omitempty"`
 	// Routine describes a statement that creates, changes or drops a
 	// stored program (procedure, function, trigger, event); nil for

@@ -199,6 +199,12 @@ type run struct {
 	// created are the tables the script creates, by their current name,
 	// for the rules that judge their final shape.
 	created map[tableKey]*created
+	// nodes and conds are the buffers of Check.nodes and Check.condNodes,
+	// reused statement by statement.
+	nodes, conds []ast.Node
+	// tableNames are the names describe gave tables, shared by the
+	// statements' Tables.
+	tableNames map[tableKey]string
 }
 
 // scriptSummary is what the script-wide rules need of the statements
@@ -264,9 +270,46 @@ type stmtState struct {
 	// server (see run.explain), explainErr the error that returned.
 	explained  bool
 	explainErr error
-	// after is the table as the statement leaves it, once a rule asked
-	// (see tableAfter).
-	after *afterState
+	// derived holds what rules derive from node, each computed once a
+	// rule asked (see Check.columnDefs and the like), so that the rules of
+	// one statement share it.
+	derived derived
+}
+
+// derived is what the rules derive from a statement; done records which
+// parts are computed.
+type derived struct {
+	done      derivedParts
+	cols      []newColumn
+	declTable *ast.TableName
+	decl      []declIndex
+	idxTable  *ast.TableName
+	indexes   []indexView
+	idxKnown  bool
+	names     []name
+	after     afterState // see tableAfter
+}
+
+// derivedParts is a set of the parts of derived.
+type derivedParts uint8
+
+const (
+	derivedCols derivedParts = 1 << iota
+	derivedDecl
+	derivedIndexes
+	derivedNames
+	derivedConds
+	derivedNodes
+	derivedAfter
+)
+
+// once reports whether part still has to be computed, and marks it done.
+func (d *derived) once(part derivedParts) bool {
+	if d.done&part != 0 {
+		return false
+	}
+	d.done |= part
+	return true
 }
 
 func (rv *run) lookup(ctx context.Context, k tableKey) (*TableDef, tableState) {
@@ -535,16 +578,20 @@ func (rv *run) review(ctx context.Context, st *stmtState) {
 		}
 		return
 	}
-	main := rv.describe(ctx, st)
-	if main != nil {
-		if def, state := rv.lookup(ctx, *main); state == tableFound && def != nil && (def.Rows > 0 || def.DataLength > 0) {
+	main, hasMain := rv.describe(ctx, st)
+	if hasMain {
+		if def, state := rv.lookup(ctx, main); state == tableFound && def != nil && (def.Rows > 0 || def.DataLength > 0) {
 			n := def.Rows
 			res.TableRows = &n
 		}
 	}
-	rv.estimate(ctx, st, main)
+	rv.estimate(ctx, st, hasMain)
 	if res.Kind == KindDDL {
 		res.Algorithm, st.algoWhy, st.requested = rv.predictAlgorithm(ctx, st)
+		if st.requested == algoCopy && res.Algorithm != algoCopy {
+			// Both servers copy when asked to, whatever the change needs.
+			res.Algorithm, st.algoWhy = algoCopy, "the statement asks for ALGORITHM=COPY"
+		}
 	}
 
 	c := &rv.chk
@@ -599,64 +646,72 @@ func (rv *run) runRule(ctx context.Context, c *Check) {
 	c.rule.rule.Check(c)
 }
 
-// describe fills res.Tables and returns the statement's main table.
-func (rv *run) describe(ctx context.Context, st *stmtState) *tableKey {
-	var names []*ast.TableName
+// describe fills res.Tables and returns the statement's main table, if it
+// has one.
+func (rv *run) describe(ctx context.Context, st *stmtState) (tableKey, bool) {
+	var buf [4]*ast.TableName
+	names := buf[:0]
 	switch n := st.node.(type) {
 	case *ast.CreateTableStmt:
-		names = []*ast.TableName{n.Table}
+		names = append(names, n.Table)
 		if n.Select != nil {
 			names = tableNames(n.Select, names)
 		}
 	case *ast.AlterTableStmt:
-		names = []*ast.TableName{n.Table}
+		names = append(names, n.Table)
 	case *ast.DropTableStmt:
 		names = n.Tables
 	case *ast.TruncateTableStmt:
-		names = []*ast.TableName{n.Table}
+		names = append(names, n.Table)
 	case *ast.CreateIndexStmt:
-		names = []*ast.TableName{n.Table}
+		names = append(names, n.Table)
 	case *ast.DropIndexStmt:
-		names = []*ast.TableName{n.Table}
+		names = append(names, n.Table)
 	case *ast.RenameTableStmt:
 		for _, t := range n.TableToTables {
 			names = append(names, t.OldTable)
 		}
 	case *ast.InsertStmt:
-		names = tableNames(n.Table, nil)
+		names = tableNames(n.Table, names)
 		if n.Select != nil {
 			names = tableNames(n.Select, names)
 		}
 	case *ast.UpdateStmt:
-		names = tableNames(n.TableRefs, nil)
+		names = tableNames(n.TableRefs, names)
 	case *ast.DeleteStmt:
 		if n.IsMultiTable && n.Tables != nil {
 			names = append(names, n.Tables.Tables...)
 		}
 		names = tableNames(n.TableRefs, names)
 	case *ast.SelectStmt:
-		names = tableNames(n.From, nil)
+		names = tableNames(n.From, names)
 	}
-	seen := map[string]bool{}
-	var main *tableKey
+	var main tableKey
+	found := false
 	for _, tn := range names {
 		if tn == nil || tn.Name.O == "" {
 			continue
 		}
 		k := qualified(st.database, tn)
-		if main == nil {
-			main = &k
+		if !found {
+			main, found = k, true
 		}
-		s := k.name
-		if k.db != "" {
-			s = k.db + "." + k.name
+		s, ok := rv.tableNames[k]
+		if !ok {
+			s = k.name
+			if k.db != "" {
+				s = k.db + "." + k.name
+			}
+			if rv.tableNames == nil {
+				rv.tableNames = map[tableKey]string{}
+			}
+			rv.tableNames[k] = s
 		}
-		if !seen[s] {
-			seen[s] = true
+		if !slices.Contains(st.res.Tables, s) {
 			st.res.Tables = append(st.res.Tables, s)
 		}
 	}
-	return main
+	return main, found
 }
 
 // tableNames appends the base tables that n reads or writes (not those of
@@ -694,21 +749,21 @@ func tableNames(n ast.Node, out []*ast.TableName) []*ast.TableName {
 }
 
 // estimate fills res.AffectedRows for data changes: all rows of the table
-// for a single-table UPDATE or DELETE without WHERE, else EXPLAIN through
-// the catalog when it can.
-func (rv *run) estimate(ctx context.Context, st *stmtState, main *tableKey) {
+// for a single-table UPDATE or DELETE without WHERE (or with an always
+// true one, such as 1 = 1), else EXPLAIN through the catalog when it can.
+func (rv *run) estimate(ctx context.Context, st *stmtState, hasMain bool) {
 	res := st.res
 	explain := false
 	switch n := st.node.(type) {
 	case *ast.UpdateStmt:
-		if n.Where == nil && !n.MultipleTable && n.Limit == nil && res.TableRows != nil {
+		if (n.Where == nil || alwaysTrue(n.Where)) && !n.MultipleTable && n.Limit == nil && res.TableRows != nil {
 			v := *res.TableRows
 			res.AffectedRows = &v
 			return
 		}
 		explain = true
 	case *ast.DeleteStmt:
-		if n.Where == nil && !n.IsMultiTable && n.Limit == nil && res.TableRows != nil {
+		if (n.Where == nil || alwaysTrue(n.Where)) && !n.IsMultiTable && n.Limit == nil && res.TableRows != nil {
 			v := *res.TableRows
 			res.AffectedRows = &v
 			return
@@ -717,7 +772,7 @@ func (rv *run) estimate(ctx context.Context, st *stmtState, main *tableKey) {
 	case *ast.InsertStmt:
 		explain = n.Select != nil
 	}
-	if !explain || main == nil {
+	if !explain || !hasMain {
 		return
 	}
 	if n, ok := rv.explain(ctx, st); ok {

@@ -10,25 +10,31 @@ import (
 
 // eachColumn calls f for every column definition of the statement.
 func eachColumn(c *Check, f func(nc newColumn)) {
-	for _, nc := range newColumns(c.Stmt()) {
+	for _, nc := range c.columnDefs() {
 		f(nc)
 	}
 }
 
-func isPrimaryKeyColumn(c *Check, nc newColumn) bool {
-	if hasOption(nc.def, ast.ColumnOptionPrimaryKey) {
+// isKeyColumn reports whether the new column nc is part of the primary
+// key of its table (declared on the column, in the statement, or already
+// in the table) or, with unique, of a unique key.
+func isKeyColumn(c *Check, nc newColumn, unique bool) bool {
+	if hasOption(nc.def, ast.ColumnOptionPrimaryKey) || unique && hasOption(nc.def, ast.ColumnOptionUniqKey) {
 		return true
 	}
-	_, idx := declaredIndexes(c.Stmt())
+	holds := func(name string) bool { return strings.EqualFold(name, colName(nc.def)) }
+	_, idx := c.indexDecls()
 	for _, d := range idx {
-		if d.primary && slices.ContainsFunc(d.columns(), func(s string) bool { return strings.EqualFold(s, colName(nc.def)) }) {
+		if (d.primary || unique && d.unique) && slices.ContainsFunc(d.columns(), holds) {
 			return true
 		}
 	}
 	if nc.spec != nil {
 		if t := c.Table(nc.table); t != nil {
-			if pk := t.PrimaryKey(); pk != nil && slices.ContainsFunc(pk.Columns, func(ic IndexColumn) bool { return strings.EqualFold(ic.Name, colName(nc.def)) }) {
-				return true
+			for _, ix := range t.Indexes {
+				if (ix.Primary || unique && ix.Unique) && slices.ContainsFunc(ix.Columns, func(ic IndexColumn) bool { return holds(ic.Name) }) {
+					return true
+				}
 			}
 		}
 	}
@@ -43,7 +49,7 @@ var columnRules = []Rule{
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(50) NOT NULL DEFAULT '')",
 		Check: func(c *Check) {
 			eachColumn(c, func(nc newColumn) {
-				if isBlobLike(colType(nc.def)) || hasOption(nc.def, ast.ColumnOptionNotNull) || hasOption(nc.def, ast.ColumnOptionGenerated) || isPrimaryKeyColumn(c, nc) {
+				if isBlobLike(colType(nc.def)) || hasOption(nc.def, ast.ColumnOptionNotNull) || hasOption(nc.def, ast.ColumnOptionGenerated) || isKeyColumn(c, nc, false) {
 					return
 				}
 				c.Report("column %s of %s can be NULL", colName(nc.def), tableLabel(nc.table))
@@ -52,14 +58,14 @@ var columnRules = []Rule{
 	},
 	{
 		ID: "column.require-default", Category: CategoryColumn, Level: LevelNotice,
-		Summary: "NOT NULL columns have a DEFAULT (keys, AUTO_INCREMENT, TEXT, BLOB, JSON and generated columns excepted).",
+		Summary: "NOT NULL columns have a DEFAULT (primary and unique key, AUTO_INCREMENT, TEXT, BLOB, JSON and generated columns excepted: a default on a unique column collides on the second row that uses it).",
 		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, status TINYINT NOT NULL)",
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, status TINYINT NOT NULL DEFAULT 0)",
 		Check: func(c *Check) {
 			eachColumn(c, func(nc newColumn) {
 				cd := nc.def
 				if !hasOption(cd, ast.ColumnOptionNotNull) || hasOption(cd, ast.ColumnOptionDefaultValue) || hasOption(cd, ast.ColumnOptionAutoIncrement) ||
-					hasOption(cd, ast.ColumnOptionGenerated) || isBlobLike(colType(cd)) || isPrimaryKeyColumn(c, nc) {
+					hasOption(cd, ast.ColumnOptionGenerated) || isBlobLike(colType(cd)) || isKeyColumn(c, nc, true) {
 					return
 				}
 				c.Report("NOT NULL column %s of %s has no DEFAULT", colName(cd), tableLabel(nc.table))
@@ -347,7 +353,7 @@ var columnRules = []Rule{
 		Passes:  "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, code INT NOT NULL, PRIMARY KEY (id), KEY idx_code (code))",
 		Check: func(c *Check) {
 			after, _, _ := tableAfter(c)
-			definesAuto := slices.ContainsFunc(newColumns(c.Stmt()), func(nc newColumn) bool { return hasOption(nc.def, ast.ColumnOptionAutoIncrement) })
+			definesAuto := slices.ContainsFunc(c.columnDefs(), func(nc newColumn) bool { return hasOption(nc.def, ast.ColumnOptionAutoIncrement) })
 			if after == nil || !definesAuto && len(droppedIndexes(c.Stmt())) == 0 {
 				return
 			}
@@ -415,7 +421,7 @@ func checkCurrentTimeCount(c *Check) {
 	var tn *ast.TableName
 	var names []string
 	redefined := map[string]bool{}
-	for _, nc := range newColumns(c.Stmt()) {
+	for _, nc := range c.columnDefs() {
 		tn = nc.table
 		redefined[strings.ToLower(nc.oldName())] = true
 		if defaultsToNow(nc.def) {

@@ -271,7 +271,7 @@ var ddlRules = []Rule{
 			if !ok {
 				return
 			}
-			for _, nc := range newColumns(n) {
+			for _, nc := range c.columnDefs() {
 				cd := nc.def
 				if nc.added && hasOption(cd, ast.ColumnOptionNotNull) && !hasOption(cd, ast.ColumnOptionDefaultValue) &&
 					!hasOption(cd, ast.ColumnOptionAutoIncrement) && !hasOption(cd, ast.ColumnOptionGenerated) {
@@ -294,7 +294,7 @@ var ddlRules = []Rule{
 			if t == nil {
 				return
 			}
-			for _, nc := range newColumns(n) {
+			for _, nc := range c.columnDefs() {
 				if nc.added {
 					continue
 				}
@@ -385,7 +385,7 @@ var ddlRules = []Rule{
 			default:
 				return
 			}
-			tn, decl := declaredIndexes(c.Stmt())
+			tn, decl := c.indexDecls()
 			for _, d := range decl {
 				if d.unique && !d.primary {
 					c.Report("unique %s on %s fails if existing rows have duplicate (%s)", d.label(), tableLabel(tn), strings.Join(d.columns(), ", "))
@@ -395,20 +395,10 @@ var ddlRules = []Rule{
 	},
 	{
 		ID: "ddl.column-position", Category: CategoryDDL, Level: LevelNotice,
-		Summary: "Columns are added at the end: FIRST or AFTER can force a table rebuild.",
+		Summary: "Columns are added at the end: FIRST or AFTER a column other than the last can force a table rebuild.",
 		Fires:   "ALTER TABLE orders ADD COLUMN note VARCHAR(200) NOT NULL DEFAULT '' AFTER id",
 		Passes:  "ALTER TABLE orders ADD COLUMN note VARCHAR(200) NOT NULL DEFAULT ''",
-		Check: func(c *Check) {
-			n, ok := c.Stmt().(*ast.AlterTableStmt)
-			if !ok {
-				return
-			}
-			for _, s := range n.Specs {
-				if s.Tp == ast.AlterTableAddColumns && s.Position != nil && s.Position.Tp != ast.ColumnPositionNone && len(s.NewColumns) > 0 {
-					c.Report("column %s is added to %s at a set position", colName(s.NewColumns[0]), tableLabel(n.Table))
-				}
-			}
-		},
+		Check:   checkColumnPosition,
 	},
 	{
 		ID: "ddl.stored-program", Category: CategoryDDL, Level: LevelOff,
@@ -429,7 +419,7 @@ var ddlRules = []Rule{
 	},
 	{
 		ID: "ddl.existence", Category: CategoryDDL, Level: LevelError,
-		Summary: "DDL does not create what exists or change what does not: tables, columns, indexes.",
+		Summary: "DDL does not create what exists (tables, columns, indexes) or change columns and indexes that do not exist; a missing table is script.unknown-table.",
 		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nALTER TABLE t ADD COLUMN a INT, DROP INDEX idx_missing",
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nALTER TABLE t ADD COLUMN b INT, ADD INDEX idx_a (a)",
 		Check:   checkExistence,
@@ -499,7 +489,7 @@ var ddlRules = []Rule{
 			if t == nil {
 				return
 			}
-			for _, nc := range newColumns(n) {
+			for _, nc := range c.columnDefs() {
 				if nc.added {
 					continue
 				}
@@ -552,7 +542,7 @@ func dropsPrimaryKey(c *Check) string {
 			return "DROP INDEX `PRIMARY`"
 		}
 	case *ast.AlterTableStmt:
-		if _, decl := declaredIndexes(n); slices.ContainsFunc(decl, func(d declIndex) bool { return d.primary }) {
+		if _, decl := c.indexDecls(); slices.ContainsFunc(decl, func(d declIndex) bool { return d.primary }) {
 			return ""
 		}
 		var dropped []string
@@ -609,6 +599,47 @@ func checkExistence(c *Check) {
 	case *ast.AlterTableStmt:
 		if t := c.Table(n.Table); t != nil {
 			checkAlterExistence(c, t, n)
+		}
+	}
+}
+
+// checkColumnPosition implements ddl.column-position: it follows the
+// ADD and DROP COLUMN specs of an ALTER TABLE in order, so that AFTER the
+// column that is last at that point counts as the end. On a table the
+// catalog does not know, every FIRST or AFTER is reported.
+func checkColumnPosition(c *Check) {
+	n, ok := c.Stmt().(*ast.AlterTableStmt)
+	if !ok {
+		return
+	}
+	var cols []string
+	if t := c.Table(n.Table); t != nil {
+		for _, col := range t.Columns {
+			cols = append(cols, col.Name)
+		}
+	}
+	same := func(name string) func(string) bool {
+		return func(s string) bool { return strings.EqualFold(s, name) }
+	}
+	for _, s := range n.Specs {
+		switch {
+		case s.Tp == ast.AlterTableDropColumn && s.OldColumnName != nil:
+			cols = slices.DeleteFunc(cols, same(s.OldColumnName.Name.O))
+		case s.Tp == ast.AlterTableAddColumns:
+			for _, cd := range s.NewColumns {
+				name, at := colName(cd), len(cols)
+				switch p := s.Position; {
+				case p == nil || p.Tp == ast.ColumnPositionNone:
+				case p.Tp == ast.ColumnPositionAfter && p.RelativeColumn != nil && len(cols) > 0 && strings.EqualFold(p.RelativeColumn.Name.O, cols[len(cols)-1]):
+				default:
+					c.Report("column %s is added to %s at a set position", name, tableLabel(n.Table))
+					at = 0
+					if p.Tp == ast.ColumnPositionAfter && p.RelativeColumn != nil {
+						at = slices.IndexFunc(cols, same(p.RelativeColumn.Name.O)) + 1
+					}
+				}
+				cols = slices.Insert(cols, at, name)
+			}
 		}
 	}
 }
@@ -763,7 +794,7 @@ func checkChangePrimaryKey(c *Check) {
 	if !ok {
 		return
 	}
-	if _, decl := declaredIndexes(n); slices.ContainsFunc(decl, func(d declIndex) bool { return d.primary }) || dropsPrimaryKey(c) != "" {
+	if _, decl := c.indexDecls(); slices.ContainsFunc(decl, func(d declIndex) bool { return d.primary }) || dropsPrimaryKey(c) != "" {
 		return // a new key, or a dropped one: ddl.drop-primary-key's business
 	}
 	t := c.Table(n.Table)
@@ -772,7 +803,7 @@ func checkChangePrimaryKey(c *Check) {
 	}
 	pk := t.PrimaryKey()
 	var changed []string
-	for _, nc := range newColumns(n) {
+	for _, nc := range c.columnDefs() {
 		if nc.added {
 			continue
 		}

@@ -17,30 +17,89 @@ func changeTarget(n ast.StmtNode) string {
 	return "the table"
 }
 
-// walkWhere calls f on every node of the statement's conditions: the
-// WHERE of each query block (subqueries, derived tables, CTEs and UNION
-// branches included) and the ON of each join, each node once.
-func walkWhere(n ast.StmtNode, f func(ast.Node) bool) {
-	inner := func(x ast.Node) bool {
-		if _, ok := x.(*ast.SubqueryExpr); ok {
-			return false // its own block, reached by the outer walk
-		}
-		return f(x)
+// checkConversion implements dml.implicit-conversion for one comparison
+// at pos of colExpr with vals: a string column compared with a number.
+func checkConversion(c *Check, pos int, colExpr ast.ExprNode, vals ...ast.ExprNode) {
+	cn, ok := unparen(colExpr).(*ast.ColumnNameExpr)
+	if !ok {
+		return
 	}
-	walk(n, func(x ast.Node) bool {
-		switch x := x.(type) {
-		case *ast.SelectStmt:
-			walk(x.Where, inner)
-		case *ast.UpdateStmt:
-			walk(x.Where, inner)
-		case *ast.DeleteStmt:
-			walk(x.Where, inner)
-		case *ast.OnCondition:
-			walk(x.Expr, inner)
+	t := c.columnDef(cn.Name)
+	if t == nil {
+		return
+	}
+	col := t.Column(cn.Name.Name.O)
+	if col == nil || typeFamily(col.DataType) != "string" {
+		return
+	}
+	for _, v := range vals {
+		if lit, ok := valueOf(unparen(v)); ok && isNumber(lit) {
+			c.ReportAt(pos, "%s column %s of table %s is compared with a number; quote the value", col.DataType, col.Name, t.Name)
+			return
 		}
-		return true
-	})
+	}
 }
+
+// starVisitor reports SELECT * for dml.select-star in every query block
+// but those under EXISTS.
+type starVisitor struct{ c *Check }
+
+func (v starVisitor) Enter(n ast.Node) (ast.Node, bool) {
+	switch n := n.(type) {
+	case *ast.ExistsSubqueryExpr:
+		return n, true
+	case *ast.SelectStmt:
+		if n.Fields == nil {
+			break
+		}
+		for _, f := range n.Fields.Fields {
+			if f.WildCard != nil {
+				v.c.ReportAt(f.Offset, "SELECT * from %s reads every column", strings.Join(v.c.st.res.Tables, ", "))
+				break
+			}
+		}
+	}
+	return n, false
+}
+
+func (v starVisitor) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// condNodes returns every node of the statement's conditions: the WHERE
+// of each query block (subqueries, derived tables, CTEs and UNION branches
+// included) and the ON of each join, each node once, in the order
+// ast.Node.Accept visits them. It is collected once for the statement's
+// rules into a buffer the run reuses: the slice must not be changed or
+// kept past the rule's Check.
+func (c *Check) condNodes() []ast.Node {
+	if c.st.derived.once(derivedConds) {
+		c.rv.conds = c.rv.conds[:0]
+		for _, x := range c.nodes() {
+			e := blockWhere(x)
+			if on, ok := x.(*ast.OnCondition); ok {
+				e = on.Expr
+			}
+			if e != nil {
+				e.Accept(condCollector{&c.rv.conds})
+			}
+		}
+	}
+	return c.rv.conds
+}
+
+// condCollector appends the nodes of a condition to out, stopping at
+// subqueries: each is its own query block, whose conditions condNodes
+// reaches apart.
+type condCollector struct{ out *[]ast.Node }
+
+func (v condCollector) Enter(n ast.Node) (ast.Node, bool) {
+	if _, ok := n.(*ast.SubqueryExpr); ok {
+		return n, true
+	}
+	*v.out = append(*v.out, n)
+	return n, false
+}
+
+func (v condCollector) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
 func isDataChange(n ast.StmtNode) bool {
 	switch n.(type) {
@@ -159,7 +218,7 @@ var dmlRules = []Rule{
 		Fires:   "SELECT id FROM users ORDER BY RAND() LIMIT 1",
 		Passes:  "SELECT id FROM users WHERE id >= 1000 ORDER BY id LIMIT 1",
 		Check: func(c *Check) {
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				if ob, ok := x.(*ast.OrderByClause); ok {
 					for _, it := range ob.Items {
 						if f, ok := it.Expr.(*ast.FuncCallExpr); ok && f.FnName.L == "rand" {
@@ -167,31 +226,20 @@ var dmlRules = []Rule{
 						}
 					}
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
 		ID: "dml.select-star", Category: CategoryDML, Level: LevelNotice,
-		Summary: "Queries name their columns instead of SELECT *.",
+		Summary: "Queries name their columns instead of SELECT *, in every query block (UNION branches, subqueries, derived tables, CTEs); EXISTS (SELECT * ...) is fine.",
 		Fires:   "SELECT * FROM orders WHERE id = 1",
 		Passes:  "SELECT id, status FROM orders WHERE id = 1",
 		Check: func(c *Check) {
-			var s *ast.SelectStmt
-			switch n := c.Stmt().(type) {
-			case *ast.SelectStmt:
-				s = n
-			case *ast.InsertStmt:
-				s, _ = n.Select.(*ast.SelectStmt)
-			}
-			if s == nil || s.Fields == nil {
-				return
-			}
-			for _, f := range s.Fields.Fields {
-				if f.WildCard != nil {
-					c.ReportAt(f.Offset, "SELECT * from %s reads every column", strings.Join(c.st.res.Tables, ", "))
-					return
-				}
+			// Every query block counts (UNION branches, subqueries, derived
+			// tables, CTEs) but the select list of EXISTS, which the server
+			// ignores.
+			if n := c.Stmt(); n != nil {
+				n.Accept(starVisitor{c})
 			}
 		},
 	},
@@ -201,7 +249,7 @@ var dmlRules = []Rule{
 		Fires:   "SELECT id FROM users WHERE name LIKE '%son'",
 		Passes:  "SELECT id FROM users WHERE name LIKE 'john%'",
 		Check: func(c *Check) {
-			walkWhere(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.condNodes() {
 				if l, ok := x.(*ast.PatternLikeOrIlikeExpr); ok {
 					if v, ok := valueOf(l.Pattern); ok {
 						if s, ok := v.(string); ok && (strings.HasPrefix(s, "%") || strings.HasPrefix(s, "_")) {
@@ -213,8 +261,7 @@ var dmlRules = []Rule{
 						}
 					}
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -223,10 +270,10 @@ var dmlRules = []Rule{
 		Fires:   "CREATE TABLE o (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL, KEY idx_created (created_at));\nSELECT id FROM o WHERE DATE(created_at) = '2024-01-01'",
 		Passes:  "CREATE TABLE o (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL, KEY idx_created (created_at));\nSELECT id FROM o WHERE created_at >= '2024-01-01' AND created_at < '2024-01-02'",
 		Check: func(c *Check) {
-			walkWhere(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.condNodes() {
 				b, ok := x.(*ast.BinaryOperationExpr)
 				if !ok || !isComparison(b.Op) {
-					return true
+					continue
 				}
 				for _, side := range []ast.ExprNode{b.L, b.R} {
 					var inner []ast.ExprNode
@@ -254,8 +301,7 @@ var dmlRules = []Rule{
 						}
 					}
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -264,38 +310,17 @@ var dmlRules = []Rule{
 		Fires:   "CREATE TABLE u (id BIGINT PRIMARY KEY, phone VARCHAR(20) NOT NULL, KEY idx_phone (phone));\nSELECT id FROM u WHERE phone = 13800138000",
 		Passes:  "CREATE TABLE u (id BIGINT PRIMARY KEY, phone VARCHAR(20) NOT NULL, KEY idx_phone (phone));\nSELECT id FROM u WHERE phone = '13800138000'",
 		Check: func(c *Check) {
-			check := func(pos int, colExpr ast.ExprNode, vals ...ast.ExprNode) {
-				cn, ok := unparen(colExpr).(*ast.ColumnNameExpr)
-				if !ok {
-					return
-				}
-				t := c.columnDef(cn.Name)
-				if t == nil {
-					return
-				}
-				col := t.Column(cn.Name.Name.O)
-				if col == nil || typeFamily(col.DataType) != "string" {
-					return
-				}
-				for _, v := range vals {
-					if lit, ok := valueOf(unparen(v)); ok && isNumber(lit) {
-						c.ReportAt(pos, "%s column %s of table %s is compared with a number; quote the value", col.DataType, col.Name, t.Name)
-						return
-					}
-				}
-			}
-			walkWhere(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.condNodes() {
 				switch e := x.(type) {
 				case *ast.BinaryOperationExpr:
 					if isComparison(e.Op) {
-						check(e.OriginTextPosition(), e.L, e.R)
-						check(e.OriginTextPosition(), e.R, e.L)
+						checkConversion(c, e.OriginTextPosition(), e.L, e.R)
+						checkConversion(c, e.OriginTextPosition(), e.R, e.L)
 					}
 				case *ast.PatternInExpr:
-					check(e.OriginTextPosition(), e.Expr, e.List...)
+					checkConversion(c, e.OriginTextPosition(), e.Expr, e.List...)
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -306,12 +331,11 @@ var dmlRules = []Rule{
 		Passes:  "SELECT id FROM orders WHERE id IN (1, 2, 3)",
 		Check: func(c *Check) {
 			maxVals := c.Int("max")
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				if in, ok := x.(*ast.PatternInExpr); ok && len(in.List) > maxVals {
 					c.ReportAt(in.OriginTextPosition(), "IN list has %d values; the limit is %d", len(in.List), maxVals)
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -381,7 +405,7 @@ var dmlRules = []Rule{
 		Fires:   "SELECT id FROM orders ORDER BY id LIMIT 500000, 20",
 		Passes:  "SELECT id FROM orders WHERE id > 500000 ORDER BY id LIMIT 20",
 		Check: func(c *Check) {
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				if l, ok := x.(*ast.Limit); ok && l.Offset != nil {
 					if v, ok := valueOf(l.Offset); ok {
 						var off uint64
@@ -396,8 +420,7 @@ var dmlRules = []Rule{
 						}
 					}
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -471,10 +494,10 @@ var dmlRules = []Rule{
 		Fires:   "UPDATE orders SET status = 1 WHERE paid_at = NULL",
 		Passes:  "UPDATE orders SET status = 1 WHERE paid_at IS NULL",
 		Check: func(c *Check) {
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				b, ok := x.(*ast.BinaryOperationExpr)
 				if !ok || !isComparison(b.Op) || b.Op == opcode.NullEQ {
-					return true
+					continue
 				}
 				for _, side := range []ast.ExprNode{b.L, b.R} {
 					if v, ok := valueOf(unparen(side)); ok && v == nil {
@@ -482,8 +505,7 @@ var dmlRules = []Rule{
 						break
 					}
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -523,12 +545,11 @@ var dmlRules = []Rule{
 		Fires:   "SELECT SLEEP(10)",
 		Passes:  "SELECT NOW()",
 		Check: func(c *Check) {
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				if f, ok := x.(*ast.FuncCallExpr); ok && inList(c.Strings("functions"), f.FnName.L) {
 					c.ReportAt(f.OriginTextPosition(), "function %s is denied", strings.ToUpper(f.FnName.O))
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -554,7 +575,7 @@ var dmlRules = []Rule{
 		Fires:   "SELECT a.id FROM a JOIN b ON b.id = a.id JOIN c ON c.id = a.id JOIN d ON d.id = a.id JOIN e ON e.id = a.id JOIN f ON f.id = a.id WHERE a.id = 1",
 		Passes:  "SELECT a.id FROM a JOIN b ON b.id = a.id WHERE a.id = 1",
 		Check: func(c *Check) {
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				var from *ast.TableRefsClause
 				switch x := x.(type) {
 				case *ast.SelectStmt:
@@ -569,8 +590,7 @@ var dmlRules = []Rule{
 						c.ReportAt(from.TableRefs.OriginTextPosition(), "a FROM joins %d tables; the limit is %d", n, c.Int("max"))
 					}
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -579,7 +599,7 @@ var dmlRules = []Rule{
 		Fires:   "SELECT o.id FROM orders o, users u",
 		Passes:  "SELECT o.id FROM orders o JOIN users u ON u.id = o.user_id",
 		Check: func(c *Check) {
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				var from *ast.TableRefsClause
 				var w ast.ExprNode
 				switch x := x.(type) {
@@ -593,8 +613,7 @@ var dmlRules = []Rule{
 				if from != nil && w == nil && crossJoined(from.TableRefs) {
 					c.ReportAt(from.TableRefs.OriginTextPosition(), "tables %s are joined without ON, USING or WHERE: every row is paired with every row", joinedNames(from.TableRefs))
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -603,16 +622,15 @@ var dmlRules = []Rule{
 		Fires:   "UPDATE orders SET status = 1 AND note = 'x' WHERE id = 1",
 		Passes:  "UPDATE orders SET status = 1, note = 'x' WHERE id = 1",
 		Check: func(c *Check) {
-			walk(c.Stmt(), func(x ast.Node) bool {
+			for _, x := range c.nodes() {
 				a, ok := x.(*ast.Assignment)
 				if !ok {
-					return true
+					continue
 				}
 				if b, ok := unparen(a.Expr).(*ast.BinaryOperationExpr); ok && (b.Op == opcode.LogicAnd || b.Op == opcode.LogicOr) && assignsLike(b.R) {
 					c.ReportAt(b.OriginTextPosition(), "SET %s = ... %s ... sets %s to a truth value; separate assignments with commas", a.Column.Name.O, strings.ToUpper(b.Op.String()), a.Column.Name.O)
 				}
-				return true
-			})
+			}
 		},
 	},
 	{
@@ -690,37 +708,36 @@ func rowList(n int) string {
 // checkOrTerms implements dml.max-or-terms: the terms joined by OR in the
 // WHERE of each query block (its subqueries counted in their own block).
 func checkOrTerms(c *Check) {
-	walk(c.Stmt(), func(x ast.Node) bool {
-		var w ast.ExprNode
-		switch x := x.(type) {
-		case *ast.SelectStmt:
-			w = x.Where
-		case *ast.UpdateStmt:
-			w = x.Where
-		case *ast.DeleteStmt:
-			w = x.Where
-		}
+	for _, x := range c.nodes() {
+		w := blockWhere(x)
 		if w == nil {
-			return true
+			continue
 		}
 		terms := 1
-		walk(w, func(y ast.Node) bool {
-			switch y := y.(type) {
-			case *ast.SubqueryExpr:
-				return false
-			case *ast.BinaryOperationExpr:
-				if y.Op == opcode.LogicOr {
-					terms++
-				}
-			}
-			return true
-		})
+		w.Accept(orCounter{&terms})
 		if terms > c.Int("max") {
 			c.ReportAt(w.OriginTextPosition(), "WHERE has %d terms joined by OR; the limit is %d", terms, c.Int("max"))
 		}
-		return true
-	})
+	}
 }
+
+// orCounter counts the OR operators of a condition into n, not those of
+// its subqueries.
+type orCounter struct{ n *int }
+
+func (v orCounter) Enter(n ast.Node) (ast.Node, bool) {
+	switch n := n.(type) {
+	case *ast.SubqueryExpr:
+		return n, true
+	case *ast.BinaryOperationExpr:
+		if n.Op == opcode.LogicOr {
+			*v.n++
+		}
+	}
+	return n, false
+}
+
+func (v orCounter) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
 // countSources counts the table sources of a FROM (tables, derived
 // tables), not those nested in derived tables.

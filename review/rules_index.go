@@ -22,9 +22,21 @@ type indexView struct {
 
 // indexesAfter returns the table's indexes after the statement: the ones
 // the catalog knows, minus dropped ones, plus declared ones (which come
-// last, in order). known is false when an ALTER's table is not known.
-func indexesAfter(c *Check) (tn *ast.TableName, all []indexView, known bool) {
-	tn, decl := declaredIndexes(c.Stmt())
+// last, in order). known is false when an ALTER's table is not known. It
+// is computed once for the statement's rules; the slice must not be
+// changed.
+func indexesAfter(c *Check) (*ast.TableName, []indexView, bool) {
+	d := &c.st.derived
+	if d.once(derivedIndexes) {
+		tn, all, known := buildIndexesAfter(c)
+		d.idxTable, d.indexes, d.idxKnown = tn, slices.Clip(all), known
+	}
+	return d.idxTable, d.indexes, d.idxKnown
+}
+
+// buildIndexesAfter does indexesAfter's work.
+func buildIndexesAfter(c *Check) (tn *ast.TableName, all []indexView, known bool) {
+	tn, decl := c.indexDecls()
 	if tn == nil {
 		return nil, nil, false
 	}
@@ -80,7 +92,7 @@ func isPrefix(a, b []string) bool {
 // columnTypeIn returns the parser type of column name as the statement or
 // the catalog defines it, and whether it is known.
 func blobColumn(c *Check, tn *ast.TableName, name string) bool {
-	for _, nc := range newColumns(c.Stmt()) {
+	for _, nc := range c.columnDefs() {
 		if strings.EqualFold(colName(nc.def), name) {
 			return isBlobType(colType(nc.def))
 		}
@@ -109,7 +121,7 @@ func retypedIndexedColumns(c *Check) {
 		return
 	}
 	dropped := droppedIndexes(n)
-	for _, nc := range newColumns(n) {
+	for _, nc := range c.columnDefs() {
 		if tp := colType(nc.def); nc.added || !isBlobType(tp) && tp != mysql.TypeJSON {
 			continue
 		}
@@ -158,7 +170,7 @@ var indexRules = []Rule{
 		Fires:   "CREATE INDEX idx_wide ON t (a, b, c, d, e, f)",
 		Passes:  "CREATE INDEX idx_ab ON t (a, b)",
 		Check: func(c *Check) {
-			tn, decl := declaredIndexes(c.Stmt())
+			tn, decl := c.indexDecls()
 			for _, d := range decl {
 				if maxCols := c.Int("max"); len(d.parts) > maxCols {
 					c.Report("%s of %s has %d columns; the limit is %d", d.label(), tableLabel(tn), len(d.parts), maxCols)
@@ -217,7 +229,7 @@ var indexRules = []Rule{
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, note TEXT, KEY idx_note (note(32)))",
 		Check: func(c *Check) {
 			retypedIndexedColumns(c)
-			tn, decl := declaredIndexes(c.Stmt())
+			tn, decl := c.indexDecls()
 			for _, d := range decl {
 				if d.typ != "BTREE" {
 					continue
@@ -236,7 +248,7 @@ var indexRules = []Rule{
 		Fires:   "ALTER TABLE t ADD INDEX (user_id)",
 		Passes:  "ALTER TABLE t ADD INDEX idx_user_id (user_id)",
 		Check: func(c *Check) {
-			tn, decl := declaredIndexes(c.Stmt())
+			tn, decl := c.indexDecls()
 			for _, d := range decl {
 				if !d.primary && d.name == "" {
 					c.Report("%s of %s has no name", d.label(), tableLabel(tn))
@@ -250,7 +262,7 @@ var indexRules = []Rule{
 		Fires:   "CREATE INDEX idx_a_a ON big (a, b, a)",
 		Passes:  "CREATE INDEX idx_a_b ON big (a, b)",
 		Check: func(c *Check) {
-			tn, decl := declaredIndexes(c.Stmt())
+			tn, decl := c.indexDecls()
 			for _, d := range decl {
 				seen := map[string]bool{}
 				for _, p := range d.parts {
@@ -273,7 +285,7 @@ var indexRules = []Rule{
 		Fires:   "CREATE INDEX idx_a ON big (a) USING HASH",
 		Passes:  "CREATE INDEX idx_a ON big (a) USING BTREE",
 		Check: func(c *Check) {
-			tn, decl := declaredIndexes(c.Stmt())
+			tn, decl := c.indexDecls()
 			for _, d := range decl {
 				typ := d.typ
 				if d.using != "" {
@@ -291,7 +303,7 @@ var indexRules = []Rule{
 		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, note TEXT, KEY idx_note (note(32)))",
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, note VARCHAR(200), KEY idx_note (note))",
 		Check: func(c *Check) {
-			tn, decl := declaredIndexes(c.Stmt())
+			tn, decl := c.indexDecls()
 			for _, d := range decl {
 				if d.typ == "FULLTEXT" {
 					continue
@@ -322,7 +334,7 @@ var indexRules = []Rule{
 			if after == nil {
 				return
 			}
-			for _, nc := range newColumns(c.Stmt()) {
+			for _, nc := range c.columnDefs() {
 				if !nc.added {
 					continue
 				}

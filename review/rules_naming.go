@@ -2,6 +2,7 @@ package review
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -17,8 +18,18 @@ type name struct {
 }
 
 // introducedNames returns the names the statement creates or renames
-// to, a stored program's included.
+// to, a stored program's included. It is computed once for the
+// statement's rules; the slice must not be changed.
 func introducedNames(c *Check) []name {
+	d := &c.st.derived
+	if d.once(derivedNames) {
+		d.names = slices.Clip(buildIntroducedNames(c))
+	}
+	return d.names
+}
+
+// buildIntroducedNames does introducedNames's work.
+func buildIntroducedNames(c *Check) []name {
 	var out []name
 	if r := c.Routine(); r != nil && r.Action == "CREATE" {
 		out = append(out, name{kind: strings.ToLower(r.Kind), name: r.Name})
@@ -49,12 +60,12 @@ func introducedNames(c *Check) []name {
 		}
 	}
 	n := c.Stmt()
-	for _, nc := range newColumns(n) {
+	for _, nc := range c.columnDefs() {
 		if nc.added || nc.spec.Tp == ast.AlterTableChangeColumn {
 			out = append(out, name{kind: "column", name: colName(nc.def)})
 		}
 	}
-	_, idx := declaredIndexes(n)
+	_, idx := c.indexDecls()
 	for _, d := range idx {
 		if !d.primary && d.name != "" {
 			out = append(out, name{kind: "index", name: d.name, unique: d.unique})
@@ -197,7 +208,7 @@ var namingRules = []Rule{
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, user_id BIGINT, KEY idx_user_id (user_id))",
 		Check: func(c *Check) {
 			p := c.String("prefix")
-			_, idx := declaredIndexes(c.Stmt())
+			_, idx := c.indexDecls()
 			for _, d := range idx {
 				if !d.primary && !d.unique && d.name != "" && !strings.HasPrefix(strings.ToLower(d.name), p) {
 					c.Report("index %s does not start with %s", d.name, p)
@@ -213,7 +224,7 @@ var namingRules = []Rule{
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, email VARCHAR(100), UNIQUE KEY uk_email (email))",
 		Check: func(c *Check) {
 			p := c.String("prefix")
-			_, idx := declaredIndexes(c.Stmt())
+			_, idx := c.indexDecls()
 			for _, d := range idx {
 				if d.unique && !d.primary && d.name != "" && !strings.HasPrefix(strings.ToLower(d.name), p) {
 					c.Report("unique index %s does not start with %s", d.name, p)
@@ -285,7 +296,7 @@ var namingRules = []Rule{
 		Fires:   "CREATE INDEX idx_user ON orders (user_id)",
 		Passes:  "CREATE INDEX idx_orders_user_id ON orders (user_id)",
 		Check: func(c *Check) {
-			tn, decl := declaredIndexes(c.Stmt())
+			tn, decl := c.indexDecls()
 			for _, d := range decl {
 				if !d.primary && !d.unique && d.name != "" {
 					indexTemplate(c, "index", d.name, tn, d.columns(), nil)
@@ -300,7 +311,7 @@ var namingRules = []Rule{
 		Fires:   "CREATE UNIQUE INDEX uk_email ON users (email)",
 		Passes:  "CREATE UNIQUE INDEX uk_users_email ON users (email)",
 		Check: func(c *Check) {
-			tn, decl := declaredIndexes(c.Stmt())
+			tn, decl := c.indexDecls()
 			for _, d := range decl {
 				if !d.primary && d.unique && d.name != "" {
 					indexTemplate(c, "unique index", d.name, tn, d.columns(), nil)

@@ -16,15 +16,17 @@ func referencedTables(c *Check) []*ast.TableName {
 		out = append(out, &ast.TableName{Schema: ast.NewCIStr(r.TableDatabase), Name: ast.NewCIStr(r.Table)})
 	}
 	n := c.Stmt()
-	ctes := map[string]bool{}
-	walk(n, func(x ast.Node) bool {
+	var ctes map[string]bool
+	for _, x := range c.nodes() {
 		if w, ok := x.(*ast.WithClause); ok {
+			if ctes == nil {
+				ctes = map[string]bool{}
+			}
 			for _, cte := range w.CTEs {
 				ctes[cte.Name.L] = true
 			}
 		}
-		return true
-	})
+	}
 	switch n := n.(type) {
 	case *ast.CreateTableStmt:
 		if n.ReferTable != nil {
@@ -56,14 +58,13 @@ func referencedTables(c *Check) []*ast.TableName {
 		}
 		return out
 	case *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt, *ast.SelectStmt, *ast.SetOprStmt:
-		walk(n, func(x ast.Node) bool {
+		for _, x := range c.nodes() {
 			if ts, ok := x.(*ast.TableSource); ok {
 				if tn, ok := ts.Source.(*ast.TableName); ok && !(tn.Schema.L == "" && ctes[tn.Name.L]) {
 					out = append(out, tn)
 				}
 			}
-			return true
-		})
+		}
 	}
 	return out
 }
@@ -172,10 +173,13 @@ var scriptRules = []Rule{
 		Passes:   "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT);\nUPDATE t SET a = 1 WHERE id = 1",
 		Routines: true,
 		Check: func(c *Check) {
-			seen := map[string]bool{}
+			var seen map[tableKey]bool
 			for _, tn := range referencedTables(c) {
-				k := c.qualify(tn).String()
+				k := c.qualify(tn)
 				if !seen[k] && c.Missing(tn) {
+					if seen == nil {
+						seen = map[tableKey]bool{}
+					}
 					seen[k] = true
 					c.Report("%s does not exist", tableLabel(tn))
 				}

@@ -149,7 +149,7 @@ var tableRules = []Rule{
 					c.Report("%s uses character set %s; allowed: %s", tableLabel(tn), o.StrValue, strings.Join(allowed, ", "))
 				}
 			}
-			for _, nc := range newColumns(c.Stmt()) {
+			for _, nc := range c.columnDefs() {
 				if cs := nc.def.Tp.GetCharset(); cs != "" && cs != "binary" && !inList(allowed, cs) {
 					c.Report("column %s of %s uses character set %s; allowed: %s", colName(nc.def), tableLabel(nc.table), cs, strings.Join(allowed, ", "))
 				}
@@ -171,7 +171,7 @@ var tableRules = []Rule{
 					c.Report("%s uses collation %s, which is not allowed", tableLabel(tn), o.StrValue)
 				}
 			}
-			for _, nc := range newColumns(c.Stmt()) {
+			for _, nc := range c.columnDefs() {
 				if o := option(nc.def, ast.ColumnOptionCollate); o != nil && !inList(allowed, o.StrValue) {
 					c.Report("column %s of %s uses collation %s, which is not allowed", colName(nc.def), tableLabel(nc.table), o.StrValue)
 				}
@@ -255,7 +255,7 @@ var tableRules = []Rule{
 				}
 				c.Report("foreign key %s%s is not allowed", name, ref)
 			}
-			for _, nc := range newColumns(c.Stmt()) {
+			for _, nc := range c.columnDefs() {
 				if hasOption(nc.def, ast.ColumnOptionReference) {
 					c.Report("column %s of %s has a REFERENCES clause; foreign keys are not allowed", colName(nc.def), tableLabel(nc.table))
 				}
@@ -337,7 +337,7 @@ var tableRules = []Rule{
 						count++
 					}
 				}
-				for _, nc := range newColumns(n) {
+				for _, nc := range c.columnDefs() {
 					if nc.added && isBlobType(colType(nc.def)) {
 						added++
 					}
@@ -482,7 +482,7 @@ func manyColumns(n int) string {
 // type dt (parameter max): counted on the table as the statement leaves
 // it, when the statement defines such a column.
 func typeCount(c *Check, dt string) {
-	if !slices.ContainsFunc(newColumns(c.Stmt()), func(nc newColumn) bool { return dataType(nc.def.Tp) == dt }) {
+	if !slices.ContainsFunc(c.columnDefs(), func(nc newColumn) bool { return dataType(nc.def.Tp) == dt }) {
 		return
 	}
 	after, _, _ := tableAfter(c)

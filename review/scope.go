@@ -94,7 +94,7 @@ func (c *Check) columnDef(cn *ast.ColumnName) *TableDef { return c.column(cn).de
 // resolution resolves the statement's column references once.
 func (c *Check) resolution() *resolution {
 	if c.st.cols == nil {
-		r := resolver{c: c, parentOf: map[ast.Node]*scope{}, out: &resolution{index: map[*ast.ColumnName]int{}}}
+		r := resolver{c: c, out: &resolution{index: map[*ast.ColumnName]int{}}}
 		if c.st.node != nil {
 			c.st.node.Accept(&r)
 		}
@@ -122,6 +122,14 @@ func (r *resolver) top() *scope {
 	return r.stack[len(r.stack)-1]
 }
 
+// hang records that query block n hangs from scope s.
+func (r *resolver) hang(n ast.Node, s *scope) {
+	if r.parentOf == nil {
+		r.parentOf = map[ast.Node]*scope{}
+	}
+	r.parentOf[n] = s
+}
+
 // parentFor returns the scope a query block n hangs from.
 func (r *resolver) parentFor(n ast.Node) *scope {
 	if p, ok := r.parentOf[n]; ok {
@@ -146,7 +154,7 @@ func (r *resolver) withScope(parent *scope, w *ast.WithClause) *scope {
 	for _, cte := range w.CTEs {
 		src := &source{name: cte.Name.L}
 		if cte.Query != nil {
-			r.parentOf[cte.Query.Query] = ws
+			r.hang(cte.Query.Query, ws)
 			src.cols, src.partial = outputColumns(cte.Query.Query)
 		}
 		if len(cte.ColNameList) > 0 {
@@ -204,7 +212,7 @@ func (r *resolver) Enter(n ast.Node) (ast.Node, bool) {
 		}
 		if n.Select != nil {
 			// The SELECT of INSERT ... SELECT reads its own tables only.
-			r.parentOf[n.Select] = s.parent
+			r.hang(n.Select, s.parent)
 		}
 		r.push(n, s)
 		for _, cn := range n.Columns {
@@ -229,13 +237,13 @@ func (r *resolver) Leave(n ast.Node) (ast.Node, bool) {
 // branchesFrom makes the branches of a UNION (INTERSECT, EXCEPT) hang
 // from parent.
 func (r *resolver) branchesFrom(l *ast.SetOprSelectList, parent *scope) {
-	r.parentOf[l] = parent
+	r.hang(l, parent)
 	for _, b := range l.Selects {
 		if sub, ok := b.(*ast.SetOprSelectList); ok {
 			r.branchesFrom(sub, parent)
 			continue
 		}
-		r.parentOf[b] = parent
+		r.hang(b, parent)
 	}
 }
 
@@ -280,9 +288,9 @@ func (r *resolver) addSources(s *scope, n ast.ResultSetNode) {
 				}
 			}
 			if n.Lateral {
-				r.parentOf[src] = s
+				r.hang(src, s)
 			} else {
-				r.parentOf[src] = s.parent
+				r.hang(src, s.parent)
 			}
 			s.sources = append(s.sources, d)
 		case *ast.Join:
