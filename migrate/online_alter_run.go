@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/shiftgate/shiftgate/internal/apply"
 	"github.com/shiftgate/shiftgate/internal/binlog"
 	"github.com/shiftgate/shiftgate/internal/checkpoint"
@@ -31,8 +29,11 @@ type alterRun struct {
 	// are the copy's, with their sessions.
 	db, readers, writers *sql.DB
 	table                *copyengine.Table
-	tr                   *tableRun
 	shadowDef            *schema.TableDef
+	// insertHead and selectList copy a chunk inside the server: INSERT
+	// INTO the shadow (the columns it shares with the table, not
+	// generated in it) and the SELECT of them from the table.
+	insertHead, selectList string
 
 	app        *apply.Applier
 	stream     *binlog.Stream
@@ -172,25 +173,28 @@ func (r *alterRun) prepare(ctx context.Context, resume string) error {
 	if r.shadowDef, err = schema.LoadTable(ctx, r.db, a.database, a.shadowName()); err != nil {
 		return a.err("table "+shadow, err)
 	}
-	ct := &copyTable{def: f.def, target: a.shadowName(), key: f.key}
+	var cols []string
 	for _, c := range f.def.Columns {
 		if dc := r.shadowDef.Column(c.Name); dc != nil && !dc.Generated {
-			ct.columns = append(ct.columns, c)
+			cols = append(cols, schema.QuoteIdent(c.Name))
 		}
 	}
-	t := &copyengine.Table{Database: a.database, Name: a.table, Key: f.key, Estimate: f.def.Rows,
+	list := strings.Join(cols, ", ")
+	r.insertHead = "INSERT INTO " + shadow + " (" + list + ") "
+	r.selectList = list
+	// The copy engine reads only the key of each chunk's rows: the rows
+	// themselves are copied inside the server (alterThread.Write).
+	keyPos := make([]int, len(f.key.Columns))
+	for i := range keyPos {
+		keyPos[i] = i
+	}
+	t := &copyengine.Table{Database: a.database, Name: a.table, Key: f.key, Estimate: f.def.Rows, SelectList: f.key.List(), KeyPos: keyPos,
 		Sizer: keyset.NewSizer(a.cfg.chunkTime, firstChunkRows, minChunkRows, maxChunkRows)}
 	if f.def.Rows > 0 {
 		t.AvgRowBytes = f.def.DataLength / f.def.Rows
 	}
-	tr := &tableRun{Table: t, ct: ct, method: WriteInsert}
-	var loadOK bool
-	t.SelectList, tr.load, tr.insertHead, tr.kinds, t.KeyPos, loadOK = tableStatements(ct, a.database)
-	if v, err := schema.Variable(ctx, r.db, "local_infile"); err == nil && v == "ON" && loadOK {
-		tr.method = WriteLoadData
-	}
-	r.table, r.tr = t, tr
-	r.report.WriteMethod = tr.method.String()
+	r.table = t
+	r.report.WriteMethod = writeInsertSelect
 	if resume == "" {
 		segs, err := copyengine.CutSegments(ctx, r.readers, t, a.cfg.threads, a.cfg.segmentRows)
 		if err != nil {
@@ -262,6 +266,7 @@ func (r *alterRun) createShadow(ctx context.Context) error {
 func (r *alterRun) copy(ctx context.Context) error {
 	a := r.a
 	a.setPhase(PhaseCopying)
+	begin := time.Now()
 	readers := make([]*sql.Conn, a.cfg.threads)
 	for i := range readers {
 		c, err := r.readers.Conn(ctx)
@@ -279,53 +284,83 @@ func (r *alterRun) copy(ctx context.Context) error {
 	if err := a.checkpoint.Finish(ctx, r.db, a.key()); err != nil {
 		return a.err("checkpoint", err)
 	}
+	a.logger().Info("online alter: rows copied", "table", a.name(), "rows", r.table.Rows()-r.table.StartRows(), "took", time.Since(begin))
 	r.emit()
 	return nil
 }
 
-// alterWriter writes the copy's chunks into the shadow table, each with
-// its checkpoint in one transaction.
+// writeInsertSelect is the OnlineAlter's Report.WriteMethod: each chunk
+// is copied inside the server.
+const writeInsertSelect = "insert-select"
+
+// alterWriter copies each chunk's key range into the shadow table with
+// INSERT ... SELECT inside the server, as pt-online-schema-change does
+// (no row leaves the server; the copy engine reads only the keys that
+// bound the chunks), with the chunk's checkpoint in the same
+// transaction. The writers' sessions are READ COMMITTED, so the SELECT is
+// a consistent read that locks no row of the table; the rows it reads
+// were committed after the copy's position, and the stream applies every
+// change since that position, as after a copy through the client.
 type alterWriter struct{ r *alterRun }
 
-func (w *alterWriter) NewBatch() copyengine.Batch {
-	r := w.r
-	capBytes := r.a.cfg.engineChunkBytes()
-	return &copierBatch{runs: map[*copyengine.Table]*tableRun{r.table: r.tr}, data: make([]byte, 0, capBytes+capBytes/8)}
-}
+func (w *alterWriter) NewBatch() copyengine.Batch { return &keyBatch{} }
 
 func (w *alterWriter) Open(ctx context.Context, thread int) (copyengine.ThreadWriter, error) {
 	c, err := w.r.writers.Conn(ctx)
 	if err != nil {
 		return nil, w.r.a.err(serverFault, err)
 	}
-	return &alterThread{r: w.r, conn: c, handler: fmt.Sprintf("shiftgate-osc-%s-%d", w.r.a.key(), thread)}, nil
+	return &alterThread{r: w.r, conn: c}, nil
 }
+
+// keyBatch counts a chunk's rows, of which the copy engine reads only the
+// key. Its Len is the rows' estimated size (the table's average row
+// length), which caps a chunk and counts the bytes copied.
+type keyBatch struct {
+	rows, rowBytes int
+}
+
+func (b *keyBatch) Reset(t *copyengine.Table) { b.rows, b.rowBytes = 0, int(max(1, t.AvgRowBytes)) }
+
+func (b *keyBatch) Add([]sql.RawBytes) error { b.rows++; return nil }
+
+func (b *keyBatch) Len() int { return b.rows * b.rowBytes }
+
+func (b *keyBatch) Cap() int { return 0 }
 
 type alterThread struct {
-	r       *alterRun
-	conn    *sql.Conn
-	handler string
+	r    *alterRun
+	conn *sql.Conn
 }
 
-func (w *alterThread) Close() {
-	mysql.DeregisterReaderHandler(w.handler)
-	w.conn.Close()
-}
+func (w *alterThread) Close() { w.conn.Close() }
 
+// Write copies the chunk's key range, from its start to its last key (to
+// the segment's end for its final chunk), and saves its checkpoint. The
+// rows copied are those the SELECT finds, which may differ from those the
+// copy engine read before (the application writes meanwhile): ch.Rows is
+// set to them. A row that would duplicate a unique value of the shadow
+// fails the chunk (no IGNORE: strict conversions stay errors).
 func (w *alterThread) Write(ctx context.Context, ch *copyengine.Chunk) error {
-	a, b := w.r.a, ch.Batch.(*copierBatch)
+	r := w.r
+	a, t := r.a, ch.Segment.Table
+	rng := keyset.Range{Lower: ch.From, Upper: ch.Last}
+	if ch.Final {
+		rng.Upper = ch.Segment.Upper
+	}
+	query, args := t.Key.ChunkQuery(t.Database, t.Name, r.selectList, rng, 0)
 	object := "table " + schema.QualifiedName(a.database, a.shadowName())
 	return inConnTx(ctx, w.conn, func(tx *sql.Tx) error {
-		if ch.Rows > 0 {
-			n, err := b.write(ctx, tx, w.handler)
-			if err != nil {
-				return a.err(object, err)
-			}
-			if n != int64(ch.Rows) {
-				return a.err(object, fmt.Errorf("%d of %d rows of a chunk were written: the shadow skipped rows", n, ch.Rows))
-			}
+		res, err := tx.ExecContext(ctx, r.insertHead+query, args...)
+		if err != nil {
+			return a.err(object, fmt.Errorf("copy a chunk: %w", err))
 		}
-		if err := a.checkpoint.SaveChunk(ctx, tx, a.key(), a.shadowName(), ch.Segment.Index, ch.Last, int64(ch.Rows), int64(b.Len()), ch.Final); err != nil {
+		n, err := res.RowsAffected()
+		if err != nil {
+			return a.err(object, fmt.Errorf("copy a chunk: %w", err))
+		}
+		ch.Rows = int(n)
+		if err := a.checkpoint.SaveChunk(ctx, tx, a.key(), a.shadowName(), ch.Segment.Index, ch.Last, n, int64(ch.Batch.Len()), ch.Final); err != nil {
 			return a.err("checkpoint", err)
 		}
 		return nil
@@ -458,6 +493,8 @@ var errCatchUp = errors.New("catch-up too slow")
 func (r *alterRun) follow(ctx context.Context) error {
 	a := r.a
 	a.setPhase(PhaseCatchingUp)
+	r.emit()
+	begin := time.Now()
 	if err := r.openStream(ctx); err != nil {
 		return err
 	}
@@ -469,14 +506,15 @@ func (r *alterRun) follow(ctx context.Context) error {
 		if err != nil {
 			return a.err(serverFault, err)
 		}
-		begin := time.Now()
+		round := time.Now()
 		if err := r.catchUp(ctx, pos, 0); err != nil {
 			return a.tableErr(err)
 		}
-		if time.Since(begin) < a.cfg.lockWait/2 {
+		if time.Since(round) < a.cfg.lockWait/2 {
 			break
 		}
 	}
+	a.logger().Info("online alter: caught up", "table", a.name(), "took", time.Since(begin))
 	r.emit()
 	return r.cutover(ctx)
 }
