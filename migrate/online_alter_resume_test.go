@@ -226,6 +226,7 @@ func TestOnlineAlterChunkCommitsWithCheckpoint(t *testing.T) {
 	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM t").Scan(&rows))
 	assert.Zero(t, differ, "rows of the original missing or changed")
 	assert.Equal(t, 20000, rows)
+	assertNativeDefinition(t, db, c.clause) // the index the copy deferred is there
 }
 
 // copiedQuery counts the rows the checkpoint of the change in a database

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,8 @@ type alterRun struct {
 	// INTO the shadow (the columns it shares with the table, not
 	// generated in it) and the SELECT of them from the table.
 	insertHead, selectList string
+	// deferred are the shadow's indexes added after the copy.
+	deferred []deferredClause
 
 	app        *apply.Applier
 	stream     *binlog.Stream
@@ -147,6 +150,9 @@ func (r *alterRun) run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if err := r.addIndexes(ctx); err != nil {
+		return err
+	}
 	return r.follow(ctx)
 }
 
@@ -172,6 +178,13 @@ func (r *alterRun) prepare(ctx context.Context, resume string) error {
 	var err error
 	if r.shadowDef, err = schema.LoadTable(ctx, r.db, a.database, a.shadowName()); err != nil {
 		return a.err("table "+shadow, err)
+	}
+	if resume == "" {
+		if err := r.deferIndexes(ctx); err != nil {
+			return a.err("table "+shadow, err)
+		}
+	} else if r.deferred, err = deferredOfRun(f.run); err != nil {
+		return a.err("checkpoint", err)
 	}
 	var cols []string
 	for _, c := range f.def.Columns {
@@ -204,7 +217,7 @@ func (r *alterRun) prepare(ctx context.Context, resume string) error {
 		for i, sg := range segs {
 			cps[i] = checkpoint.Segment{Table: a.shadowName(), Index: sg.Index, Lower: sg.Lower, Upper: sg.Upper}
 		}
-		run := checkpoint.Run{Target: a.key(), Source: conn.Endpoint(a.dsn), SourceDB: a.database, Tables: []string{a.table + "=" + a.shadowName()}}
+		run := checkpoint.Run{Target: a.key(), Source: conn.Endpoint(a.dsn), SourceDB: a.database, Tables: r.runTables()}
 		if err := inTx(ctx, r.db, func(tx *sql.Tx) error { return a.checkpoint.Start(ctx, tx, run, cps) }); err != nil {
 			return a.err("checkpoint", err)
 		}
@@ -259,6 +272,97 @@ func (r *alterRun) createShadow(ctx context.Context) error {
 		return a.tableErr(fmt.Errorf("%w: the ALTER fails on the shadow table: %w", ErrAlterClause, err))
 	}
 	a.logger().Info("online alter: shadow table created", "table", a.name(), "shadow", a.shadowName())
+	return nil
+}
+
+// deferIndexes drops from the new, empty shadow its plain secondary
+// indexes (not primary, unique, full-text or spatial, nor one that leads
+// with a foreign key's columns, which InnoDB needs), as the ALTER made
+// them, and keeps them in r.deferred to add after the copy (addIndexes).
+// InnoDB then builds each by sorting the rows instead of inserting every
+// row into every index, which costs the server about a third less work
+// (on the benchmark's table of 1M rows with two such indexes: 5.6
+// CPU-seconds instead of 8.7). The checkpoint's run keeps them, so that a
+// resume adds them too (runTables).
+func (r *alterRun) deferIndexes(ctx context.Context) error {
+	a := r.a
+	shadow := schema.QualifiedName(a.database, a.shadowName())
+	var name, create string
+	if err := r.db.QueryRowContext(ctx, "SHOW CREATE TABLE "+shadow).Scan(&name, &create); err != nil {
+		return err
+	}
+	_, clauses, err := deferClauses(create, nil)
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, fk := range r.shadowDef.ForeignKeys {
+		for _, ix := range r.shadowDef.Indexes {
+			if names := ix.ColumnNames(); len(names) >= len(fk.Columns) && slices.EqualFunc(names[:len(fk.Columns)], fk.Columns, strings.EqualFold) {
+				keep[strings.ToLower(ix.Name)] = true
+				break
+			}
+		}
+	}
+	var drops []string
+	for _, dc := range clauses {
+		if !dc.foreignKey && !keep[strings.ToLower(dc.name)] && (strings.HasPrefix(dc.def, "KEY ") || strings.HasPrefix(dc.def, "INDEX ")) {
+			r.deferred = append(r.deferred, dc)
+			drops = append(drops, "DROP INDEX "+schema.QuoteIdent(dc.name))
+		}
+	}
+	if len(drops) == 0 {
+		return nil
+	}
+	_, err = r.db.ExecContext(ctx, "ALTER TABLE "+shadow+" "+strings.Join(drops, ", "))
+	return err
+}
+
+// deferredPrefix marks, in the checkpoint run's table list after its
+// "table=shadow" pair, the definition of an index deferIndexes deferred.
+const deferredPrefix = "index "
+
+// runTables is the table list of the change's checkpoint run: the table
+// and its shadow, then the deferred indexes.
+func (r *alterRun) runTables() []string {
+	out := []string{r.a.table + "=" + r.a.shadowName()}
+	for _, dc := range r.deferred {
+		out = append(out, deferredPrefix+dc.def)
+	}
+	return out
+}
+
+// deferredOfRun reads the deferred indexes back from a checkpoint run.
+func deferredOfRun(run *checkpoint.Run) ([]deferredClause, error) {
+	var out []deferredClause
+	for _, t := range run.Tables {
+		def, ok := strings.CutPrefix(t, deferredPrefix)
+		if !ok {
+			continue
+		}
+		m := indexLine.FindStringSubmatch(def)
+		if m == nil {
+			return nil, fmt.Errorf("the deferred index %q of the run does not parse", def)
+		}
+		out = append(out, deferredClause{name: strings.ReplaceAll(m[1], "``", "`"), def: def})
+	}
+	return out, nil
+}
+
+// addIndexes adds the deferred indexes the shadow lacks (all after a
+// fresh copy, those a killed run did not add on a resume).
+func (r *alterRun) addIndexes(ctx context.Context) error {
+	a := r.a
+	c, err := r.db.Conn(ctx)
+	if err != nil {
+		return a.err(serverFault, err)
+	}
+	defer c.Close()
+	begin := time.Now()
+	if err := addDeferred(ctx, c, a.logger(), a.database, a.shadowName(), r.deferred); err != nil {
+		return a.err("table "+schema.QualifiedName(a.database, a.shadowName()), err)
+	}
+	a.logger().Info("online alter: indexes of the shadow table ready", "table", a.name(), "deferred", len(r.deferred), "took", time.Since(begin))
 	return nil
 }
 
