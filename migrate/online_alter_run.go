@@ -150,9 +150,6 @@ func (r *alterRun) run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	if err := r.addIndexes(ctx); err != nil {
-		return err
-	}
 	return r.follow(ctx)
 }
 
@@ -350,7 +347,8 @@ func deferredOfRun(run *checkpoint.Run) ([]deferredClause, error) {
 }
 
 // addIndexes adds the deferred indexes the shadow lacks (all after a
-// fresh copy, those a killed run did not add on a resume).
+// fresh copy, those a killed run did not add on a resume), while the
+// stream catches up.
 func (r *alterRun) addIndexes(ctx context.Context) error {
 	a := r.a
 	c, err := r.db.Conn(ctx)
@@ -600,6 +598,11 @@ func (r *alterRun) follow(ctx context.Context) error {
 	r.emit()
 	begin := time.Now()
 	if err := r.openStream(ctx); err != nil {
+		return err
+	}
+	// The stream applies the changes while InnoDB builds the indexes
+	// (online: the shadow stays writable).
+	if err := r.addIndexes(ctx); err != nil {
 		return err
 	}
 	a.at("catching-up")
