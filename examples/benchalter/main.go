@@ -13,9 +13,11 @@
 // affected rows predict. Both tools drop the original table at the end
 // (OnlineAlter with WithDropOld, pt-online-schema-change by default).
 //
-// Per tool it prints the total time, the longest write and read stall the
-// load saw (the slowest statement), the statements run and their errors;
-// then the ratios. shiftgate's goals: faster than pt-online-schema-change,
+// Per tool it prints the total time, the server's CPU time meanwhile (less
+// disturbed than the total by other processes on the machine), the
+// longest write and read stall the load saw (the slowest statement), the
+// statements run and their errors, for OnlineAlter the time of each phase
+// (from its progress); then the ratios. shiftgate's goals: faster than pt-online-schema-change,
 // longest write stall under 1 s, no error. A missed goal is reported as
 // MISS, not an error. Progress goes to stderr, results to stdout.
 //
@@ -24,7 +26,7 @@
 // line; it runs with --no-version-check (no network call) and
 // --recursion-method=none (the server has no replicas).
 //
-//	go run ./examples/benchalter [-rows 1000000] [-rate 200] [-alter "MODIFY k BIGINT NOT NULL, ..."]
+//	go run ./examples/benchalter [-rows 1000000] [-rate 200] [-alter "MODIFY k BIGINT NOT NULL, ..."] [-shiftgate-only] [-cpuprofile file]
 package main
 
 import (
