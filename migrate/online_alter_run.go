@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -294,11 +293,8 @@ func (r *alterRun) deferIndexes(ctx context.Context) error {
 	}
 	keep := map[string]bool{}
 	for _, fk := range r.shadowDef.ForeignKeys {
-		for _, ix := range r.shadowDef.Indexes {
-			if names := ix.ColumnNames(); len(names) >= len(fk.Columns) && slices.EqualFunc(names[:len(fk.Columns)], fk.Columns, strings.EqualFold) {
-				keep[strings.ToLower(ix.Name)] = true
-				break
-			}
+		if name, ok := leadingIndex(r.shadowDef, fk.Columns); ok {
+			keep[strings.ToLower(name)] = true
 		}
 	}
 	var drops []string
