@@ -586,6 +586,10 @@ func (r *alterRun) catchUp(ctx context.Context, position string, wait time.Durat
 // errCatchUp is a catch-up that took longer than a lock may be held.
 var errCatchUp = errors.New("catch-up too slow")
 
+// quietLag is the catch-up round short enough to take the verification's
+// lock after.
+const quietLag = 50 * time.Millisecond
+
 // follow applies the table's changes to the shadow until it is close
 // behind, then cuts over.
 func (r *alterRun) follow(ctx context.Context) error {
@@ -602,9 +606,11 @@ func (r *alterRun) follow(ctx context.Context) error {
 		return err
 	}
 	a.at("catching-up")
-	// Catch up until one round takes less than the lock wait: the lag
-	// left is what a lock has to wait for.
-	for {
+	// Catch up until one round takes less than the lock wait, then while
+	// each round takes at most half the time of the one before, down to
+	// quietLag (a few rounds more): the lag left is what the
+	// verification's lock, which stops writes, has to wait for.
+	for last := time.Duration(-1); ; {
 		pos, err := binlog.CurrentPosition(ctx, r.db, r.facts.flavor)
 		if err != nil {
 			return a.err(serverFault, err)
@@ -613,8 +619,12 @@ func (r *alterRun) follow(ctx context.Context) error {
 		if err := r.catchUp(ctx, pos, 0); err != nil {
 			return a.tableErr(err)
 		}
-		if time.Since(round) < a.cfg.lockWait/2 {
+		took := time.Since(round)
+		if took < a.cfg.lockWait/2 && (took < quietLag || last >= 0 && took > last/2) {
 			break
+		}
+		if took < a.cfg.lockWait/2 {
+			last = took
 		}
 	}
 	a.logger().Info("online alter: caught up", "table", a.name(), "took", time.Since(begin))
