@@ -388,15 +388,22 @@ func (c *Copier) createStatement(ctx context.Context, src *sql.DB, d *schema.Tab
 		keep[ix.Name] = true
 	}
 	for _, cols := range referenced {
-		for _, ix := range d.Indexes {
-			names := ix.ColumnNames()
-			if len(names) >= len(cols) && slices.EqualFunc(names[:len(cols)], cols, strings.EqualFold) {
-				keep[ix.Name] = true
-				break
-			}
+		if name, ok := leadingIndex(d, cols); ok {
+			keep[name] = true
 		}
 	}
 	return deferClauses(create, keep)
+}
+
+// leadingIndex names the first index of d whose leading columns are cols
+// (one a foreign key on them can use).
+func leadingIndex(d *schema.TableDef, cols []string) (string, bool) {
+	for _, ix := range d.Indexes {
+		if names := ix.ColumnNames(); len(names) >= len(cols) && slices.EqualFunc(names[:len(cols)], cols, strings.EqualFold) {
+			return ix.Name, true
+		}
+	}
+	return "", false
 }
 
 // deferClauses takes out of a CREATE TABLE (as SHOW CREATE TABLE prints

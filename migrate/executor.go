@@ -219,7 +219,8 @@ type Report struct {
 	// copied before the interruption were read from an earlier snapshot:
 	// Position is the first run's, and Consistent is false.
 	Resumed bool `json:"resumed,omitempty"`
-	// WriteMethod is how rows were written ("load-data", "insert").
+	// WriteMethod is how rows were written ("load-data", "insert"; an
+	// OnlineAlter's "insert-select": inside the server).
 	WriteMethod string `json:"write_method,omitempty"`
 
 	// The rest is filled by a Sync.

@@ -29,12 +29,15 @@ import (
 // reading and writing it, the way gh-ost does: a shadow table
 // `_<table>_new` is created with the ALTER applied, the rows are copied
 // into it in chunks by the copy engine (throttled by WithThrottler and
-// WithRateLimit), then the table's changes since the copy started are
-// applied to it from the binary log (the change stream and the applier of
-// a Sync, columns matched by name: a dropped column is left out, an added
-// one takes its default, generated columns are computed), both tables are
-// checksummed on the columns they share with the same definition, and the
-// shadow is swapped in. The original is kept as `_<table>_old`
+// WithRateLimit; each chunk is copied inside the server with INSERT ...
+// SELECT, in the transaction of its checkpoint, and the shadow's plain
+// secondary indexes are built after the rows), then the table's changes
+// since the copy started are applied to it from the binary log (the
+// change stream and the applier of a Sync, columns matched by name: a
+// dropped column is left out, an added one takes its default, generated
+// columns are computed), both tables are checksummed on the columns they
+// share with the same definition, and the shadow is swapped in. The
+// original is kept as `_<table>_old`
 // (WithDropOld drops it).
 //
 // # Cut-over
@@ -606,12 +609,12 @@ func (a *OnlineAlter) describe(ap *AlterPlan) (locks, steps []string) {
 	case resumeSwapped:
 		return nil, []string{"the swap of an interrupted run happened: finish it (forget the checkpoint" + map[bool]string{true: ", drop " + ap.Old, false: ""}[a.cfg.dropOld] + ")"}
 	case resumeCopy:
-		steps = append(steps, "resume the copy into "+ap.Shadow+" from its checkpoint")
+		steps = append(steps, "resume the copy into "+ap.Shadow+" from its checkpoint, add the secondary indexes")
 	case resumeStream:
 		steps = append(steps, "resume the stream into "+ap.Shadow+" from its saved position")
 	default:
-		steps = append(steps, "create "+ap.Shadow+" like "+a.table+" (foreign keys renamed) and run the ALTER on it",
-			"record the binary log position, copy the rows in chunks (each with its checkpoint)")
+		steps = append(steps, "create "+ap.Shadow+" like "+a.table+" (foreign keys renamed), run the ALTER on it and drop its plain secondary indexes",
+			"record the binary log position, copy the rows in chunks inside the server (each with its checkpoint), add the secondary indexes")
 	}
 	if ap.Resume != resumeStream {
 		steps = append(steps, "apply the table's changes since the copy started to "+ap.Shadow+" from the binary log")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -159,6 +160,21 @@ func runAlterCase(t *testing.T, c alterCase, opts ...migrate.OnlineAlterOption) 
 	t.Logf("%s: %d commits during the change, cut-over stall %s (catch-up %s), longest write seen by the workload %s",
 		c.name, w.commits.Load(), rep.Cutover.Pause, rep.Cutover.CatchUp, time.Duration(w.maxStall.Load()))
 	checkAlterResult(t, ctx, w, dbName, db)
+	assertNativeDefinition(t, db, c.clause)
+}
+
+// assertNativeDefinition runs the ALTER natively on the mirror and checks
+// that the table t, changed online, has the same definition: its columns
+// and every index, those the copy deferred included.
+func assertNativeDefinition(t *testing.T, db *sql.DB, clause string) {
+	t.Helper()
+	sandboxtest.Exec(t, db, "ALTER TABLE mirror "+clause)
+	show := func(table string) string {
+		var name, create string
+		require.NoError(t, db.QueryRow("SHOW CREATE TABLE "+table).Scan(&name, &create))
+		return strings.Replace(create, "CREATE TABLE `"+table+"`", "CREATE TABLE", 1)
+	}
+	assert.Equal(t, show("mirror"), show("t"), "the table changed online differs from a native ALTER")
 }
 
 // createAlterCase creates a database with the case's table t and its
@@ -222,6 +238,9 @@ func TestOnlineAlterUnderWrites(t *testing.T) {
 			clause: "ADD COLUMN extra INT NOT NULL DEFAULT 42", insert: intRow, oldCols: 3, newCols: 4},
 		{name: "modify", create: "CREATE TABLE %s (id INT PRIMARY KEY, n INT NOT NULL, v VARCHAR(20))", fill: "INSERT INTO %s SELECT seq, seq %% 7, CONCAT('v', seq) FROM seq_1_to_5000",
 			clause: "MODIFY n BIGINT NOT NULL, ADD COLUMN w INT NULL", insert: intRow, oldCols: 3, newCols: 4},
+		{name: "indexes", create: "CREATE TABLE %s (id INT PRIMARY KEY, n INT NOT NULL, v VARCHAR(20), KEY v5 (v(5)), KEY n_id (n, id) COMMENT 'c', UNIQUE KEY v (v))",
+			fill:   "INSERT INTO %s SELECT seq, seq %% 7, CONCAT('v', seq) FROM seq_1_to_5000",
+			clause: "MODIFY n BIGINT NOT NULL, ADD INDEX v_n (v, n), DROP INDEX n_id, ADD INDEX id_n (id, n) COMMENT 'added'", insert: intRow, oldCols: 3, newCols: 3},
 		{name: "add index and drop column", create: "CREATE TABLE %s (id INT PRIMARY KEY, n INT NOT NULL, v VARCHAR(20), junk INT NULL DEFAULT 5)", fill: "INSERT INTO %s (id, n, v) SELECT seq, seq %% 7, CONCAT('v', seq) FROM seq_1_to_5000",
 			clause: "ADD INDEX n_v (n, v), DROP COLUMN junk", insert: intRow, oldCols: 4, newCols: 3},
 	} {

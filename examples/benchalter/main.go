@@ -13,9 +13,11 @@
 // affected rows predict. Both tools drop the original table at the end
 // (OnlineAlter with WithDropOld, pt-online-schema-change by default).
 //
-// Per tool it prints the total time, the longest write and read stall the
-// load saw (the slowest statement), the statements run and their errors;
-// then the ratios. shiftgate's goals: faster than pt-online-schema-change,
+// Per tool it prints the total time, the server's CPU time meanwhile (less
+// disturbed than the total by other processes on the machine), the
+// longest write and read stall the load saw (the slowest statement), the
+// statements run and their errors, for OnlineAlter the time of each phase
+// (from its progress); then the ratios. shiftgate's goals: faster than pt-online-schema-change,
 // longest write stall under 1 s, no error. A missed goal is reported as
 // MISS, not an error. Progress goes to stderr, results to stdout.
 //
@@ -24,7 +26,7 @@
 // line; it runs with --no-version-check (no network call) and
 // --recursion-method=none (the server has no replicas).
 //
-//	go run ./examples/benchalter [-rows 1000000] [-rate 200] [-alter "MODIFY k BIGINT NOT NULL, ..."]
+//	go run ./examples/benchalter [-rows 1000000] [-rate 200] [-alter "MODIFY k BIGINT NOT NULL, ..."] [-shiftgate-only] [-cpuprofile file]
 package main
 
 import (
@@ -37,6 +39,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -60,6 +65,9 @@ type config struct {
 	rows  int
 	rate  float64
 	alter string
+	// shiftgateOnly skips pt-online-schema-change (quick measurements).
+	shiftgateOnly bool
+	cpuProfile    string
 }
 
 func main() {
@@ -68,26 +76,45 @@ func main() {
 	flag.Float64Var(&cfg.rate, "rate", 200, "writes per second of the load (and as many reads)")
 	flag.StringVar(&cfg.alter, "alter", "MODIFY k BIGINT NOT NULL DEFAULT 0, ADD COLUMN extra INT NOT NULL DEFAULT 0, ADD INDEX extra_k (extra, k)",
 		"the ALTER TABLE clause (the default needs a table copy on MariaDB: k changes type)")
+	flag.BoolVar(&cfg.shiftgateOnly, "shiftgate-only", false, "run only shiftgate's OnlineAlter (no ratios)")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (shiftgate's side) to this file")
 	flag.Parse()
 	if cfg.rows < 1 || cfg.rate <= 0 {
 		fmt.Fprintln(os.Stderr, "benchalter: -rows and -rate must be positive")
 		os.Exit(2)
 	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchalter: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "benchalter:", termtext.Block(err.Error()))
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
 // result is one tool's run.
 type result struct {
-	tool    string
-	total   time.Duration
-	load    loadStats
-	detail  string
-	rowsErr error // the table's rows differ from what the load predicts
+	tool  string
+	total time.Duration
+	// serverCPU is the CPU time the server spent while the tool ran (the
+	// load's statements included): a figure that other processes on the
+	// machine disturb less than the total time.
+	serverCPU time.Duration
+	load      loadStats
+	detail    string
+	rowsErr   error // the table's rows differ from what the load predicts
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -108,6 +135,10 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(8)
+	server, err := serverProcess(ctx, db)
+	if err != nil {
+		return err
+	}
 	opts, err := mysqlcli.NewOptions(srv.Config(""), 0)
 	if err != nil {
 		return err
@@ -122,11 +153,12 @@ func run(ctx context.Context, cfg config) error {
 			if err != nil {
 				return "", err
 			}
-			rep, err := a.Run(ctx, nil)
+			ph := &phases{}
+			rep, err := a.Run(ctx, ph.progress)
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("its cut-over stall %.3f s", rep.Cutover.Pause.Seconds()), nil
+			return fmt.Sprintf("its cut-over stall %.3f s; phases: %s, verify %.2f s", rep.Cutover.Pause.Seconds(), ph, rep.Cutover.Verify.Seconds()), nil
 		}},
 		{"pt-online-schema-change", func(ctx context.Context) (string, error) {
 			cmd, err := opts.Command(ctx, ptosc, "--alter", cfg.alter, "--execute", "--no-version-check", "--recursion-method=none",
@@ -142,6 +174,9 @@ func run(ctx context.Context, cfg config) error {
 			return "", nil
 		}},
 	}
+	if cfg.shiftgateOnly {
+		tools = tools[:1]
+	}
 	var results []result
 	for _, tool := range tools {
 		if err := prepare(ctx, db, cfg.rows); err != nil {
@@ -153,16 +188,16 @@ func run(ctx context.Context, cfg config) error {
 		lctx, stopLoad := context.WithCancel(ctx)
 		l.start(lctx)
 		time.Sleep(time.Second) // the load runs before the change
-		begin := time.Now()
+		begin, cpuBegin := time.Now(), server.cpu()
 		detail, err := tool.run(ctx)
-		total := time.Since(begin)
+		total, serverCPU := time.Since(begin), server.cpu()-cpuBegin
 		time.Sleep(time.Second) // and after it
 		stopLoad()
 		l.wg.Wait()
 		if err != nil {
 			return fmt.Errorf("%s: %w", tool.name, err)
 		}
-		r := result{tool: tool.name, total: total, load: l.stats(), detail: detail, rowsErr: check(ctx, db, l.rows)}
+		r := result{tool: tool.name, total: total, serverCPU: serverCPU, load: l.stats(), detail: detail, rowsErr: check(ctx, db, l.rows)}
 		logf("%s took %.2f s", tool.name, total.Seconds())
 		results = append(results, r)
 	}
@@ -321,13 +356,13 @@ func (l *load) write(rng *rand.Rand) error {
 func report(cfg config, results []result) {
 	fmt.Printf("\nbenchalter: ALTER TABLE %s.%s %s\n", database, table, termtext.Line(cfg.alter))
 	fmt.Printf("table of %d rows, load of %.0f writes/s and %.0f reads/s\n\n", cfg.rows, cfg.rate, cfg.rate)
-	fmt.Printf("%-26s %10s %14s %14s %8s %8s %7s  %s\n", "tool", "total s", "max write s", "max read s", "writes", "reads", "errors", "rows")
+	fmt.Printf("%-26s %10s %12s %14s %14s %8s %8s %7s  %s\n", "tool", "total s", "server cpu s", "max write s", "max read s", "writes", "reads", "errors", "rows")
 	for _, r := range results {
 		rows := "ok"
 		if r.rowsErr != nil {
 			rows = "WRONG: " + termtext.Line(r.rowsErr.Error())
 		}
-		fmt.Printf("%-26s %10.2f %14.3f %14.3f %8d %8d %7d  %s\n", r.tool, r.total.Seconds(), r.load.maxWrite.Seconds(), r.load.maxRead.Seconds(),
+		fmt.Printf("%-26s %10.2f %12.2f %14.3f %14.3f %8d %8d %7d  %s\n", r.tool, r.total.Seconds(), r.serverCPU.Seconds(), r.load.maxWrite.Seconds(), r.load.maxRead.Seconds(),
 			r.load.writes, r.load.reads, r.load.errs, rows)
 		if r.load.firstErr != "" {
 			fmt.Printf("%26s first error: %s\n", "", termtext.Line(r.load.firstErr))
@@ -336,12 +371,76 @@ func report(cfg config, results []result) {
 			fmt.Printf("%26s %s\n", "", r.detail)
 		}
 	}
+	if len(results) < 2 {
+		return
+	}
 	sg, pt := results[0], results[1]
 	fmt.Println()
 	fmt.Printf("time: pt-online-schema-change / shiftgate = %.2fx  goal > 1  %s\n", pt.total.Seconds()/sg.total.Seconds(), verdict(pt.total > sg.total))
 	fmt.Printf("longest write stall: shiftgate %.3f s, pt-online-schema-change %.3f s (ratio %.2fx)  goal < %s  %s\n",
 		sg.load.maxWrite.Seconds(), pt.load.maxWrite.Seconds(), pt.load.maxWrite.Seconds()/sg.load.maxWrite.Seconds(), maxStall, verdict(sg.load.maxWrite < maxStall))
 	fmt.Printf("errors: shiftgate %d, pt-online-schema-change %d  goal 0  %s\n", sg.load.errs, pt.load.errs, verdict(sg.load.errs == 0 && sg.rowsErr == nil))
+}
+
+// process is the server's process, whose CPU time /proc/<pid>/stat tells.
+type process struct{ stat string }
+
+// serverProcess finds the process of the server db is connected to (a
+// local one: the sandbox's) from its pid file.
+func serverProcess(ctx context.Context, db *sql.DB) (process, error) {
+	var file string
+	if err := db.QueryRowContext(ctx, "SELECT @@pid_file").Scan(&file); err != nil {
+		return process{}, fmt.Errorf("the server's pid file: %w", err)
+	}
+	pid, err := os.ReadFile(file)
+	if err != nil {
+		return process{}, fmt.Errorf("the server's pid: %w", err)
+	}
+	return process{stat: "/proc/" + strings.TrimSpace(string(pid)) + "/stat"}, nil
+}
+
+// cpu is the process's user and system CPU time so far, 0 if unreadable.
+func (p process) cpu() time.Duration {
+	data, err := os.ReadFile(p.stat)
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, in parentheses: utime and stime
+	// are the 12th and 13th, in clock ticks (100 per second on Linux).
+	_, after, _ := strings.Cut(string(data), ") ")
+	f := strings.Fields(after)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// phases records when a Run's progress first reported each phase.
+type phases struct {
+	order []migrate.Phase
+	at    []time.Duration
+}
+
+func (p *phases) progress(pr migrate.Progress) {
+	if n := len(p.order); n == 0 || p.order[n-1] != pr.Phase {
+		p.order, p.at = append(p.order, pr.Phase), append(p.at, pr.Elapsed)
+	}
+}
+
+// String lists each phase with its duration up to the next one's start.
+func (p *phases) String() string {
+	var parts []string
+	if len(p.at) > 0 {
+		parts = append(parts, fmt.Sprintf("start %.2f s", p.at[0].Seconds()))
+	}
+	for i, ph := range p.order {
+		if i+1 < len(p.at) {
+			parts = append(parts, fmt.Sprintf("%s %.2f s", ph, (p.at[i+1]-p.at[i]).Seconds()))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func verdict(ok bool) string {

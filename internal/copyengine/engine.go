@@ -171,11 +171,16 @@ type Batch interface {
 type Chunk struct {
 	Segment *Segment
 	Batch   Batch
-	Rows    int
-	// Last is the key of the chunk's last row (From when it has none);
-	// Final says that the segment ends with this chunk.
-	Last  keyset.Values
-	Final bool
+	// Rows are the rows read. A writer that copies the chunk's key range
+	// itself (INSERT ... SELECT on the same server) sets it to the rows it
+	// wrote, which Run then counts.
+	Rows int
+	// From is where the chunk starts (exclusive; nil: the start of the
+	// table). Last is the key of the chunk's last row
+	// (From when it has none); Final says that the segment ends with this
+	// chunk.
+	From, Last keyset.Values
+	Final      bool
 
 	took   time.Duration
 	finish *Table // no rows: the table's segments are all done

@@ -52,7 +52,7 @@ func read(ctx context.Context, cfg *Config, conn *sql.Conn, seg *Segment, from k
 		ptrs[i] = &raw[i]
 	}
 	b.Reset(t)
-	ch := &Chunk{Segment: seg, Batch: b}
+	ch := &Chunk{Segment: seg, Batch: b, From: from}
 	lastKey := make([][]byte, len(t.KeyPos))
 	cut := false
 	for rows.Next() {
