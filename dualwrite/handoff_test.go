@@ -262,3 +262,79 @@ func TestHandoffRefused(t *testing.T) {
 		t.Errorf("BeginHandoff in dual writes, relays running: %v, want ErrHandoff", err)
 	}
 }
+
+// TestHandoffBarriers: Pause returns only once the batch a relay is
+// delivering is marked, and a phase switch waits for the transactions
+// that took their route with Tx.Route.
+func TestHandoffBarriers(t *testing.T) {
+	ctx := t.Context()
+	f := newRelayFixture(t)
+	o, err := Open(ctx, f.primary, f.pdb, []Table{{Name: "items"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	if err := write(ctx, o, rng, 1); err != nil {
+		t.Fatal(err)
+	}
+	slow := &blockingTransport{block: make(chan struct{}), started: make(chan int, 1)}
+	r, err := o.NewRelay(slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepped := make(chan error, 1)
+	go func() {
+		_, err := r.Step(ctx)
+		stepped <- err
+	}()
+	<-slow.started
+	paused := make(chan error, 1)
+	go func() { paused <- o.Pause(ctx) }()
+	select {
+	case err := <-paused:
+		t.Errorf("Pause returned (%v) while a batch was being delivered", err)
+		paused <- err
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(slow.block)
+	if err := <-stepped; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-paused; err != nil {
+		t.Fatal(err)
+	}
+	if m, err := o.Metrics(ctx); err != nil || m.Pending != 0 || !m.Paused {
+		t.Errorf("after Pause: metrics %+v (%v), want the batch marked", m, err)
+	}
+
+	tx, err := o.Begin(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if route, err := tx.Route(); err != nil || route.Capture {
+		t.Fatalf("route %+v (%v), want phase off", route, err)
+	}
+	switched := make(chan error, 1)
+	go func() { switched <- o.Switch(ctx, PhaseDualWrite) }()
+	select {
+	case err := <-switched:
+		t.Errorf("Switch returned (%v) while a transaction held its route", err)
+		switched <- err
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-switched; err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Run(ctx, func(tx *Tx) error {
+		route, err := tx.Route()
+		if err == nil && !route.Capture {
+			err = fmt.Errorf("route %+v after the switch, want capture", route)
+		}
+		return err
+	}); err != nil {
+		t.Error(err)
+	}
+}
