@@ -179,10 +179,10 @@ func (o *Outbox) CompleteHandoff(ctx context.Context, sc SyncControl, opts ...Ha
 	defer func() { _ = tx.Rollback() }()
 	// The fence: from here the capturing transactions' commits wait, and
 	// those that held the row (Tx.Route, Tx.Commit) have committed.
+	begin := time.Now()
 	if s, err = o.state(ctx, tx, " FOR UPDATE"); err != nil {
 		return nil, err
 	}
-	begin := time.Now()
 	if err := handoffBegun(s); err != nil {
 		return nil, err
 	}
