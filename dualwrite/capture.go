@@ -74,6 +74,26 @@ func (o *Outbox) Run(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	return tx.Commit()
 }
 
+// Route reads the phase's route inside the transaction, under a shared
+// lock of the outbox's state row held to commit: a phase switch waits for
+// the transaction, so the route it returns holds until Commit. A writer
+// that takes its route here (and names its rows with Changed when
+// Route.Capture says so) needs no wait for the switch to dual writes to
+// reach it (see BeginHandoff); one that reads Outbox.Route before its
+// transaction acts on an answer the switch can outdate. The route of a
+// reverse outbox's transaction is refused: the phase lives on the old
+// database.
+func (t *Tx) Route() (Route, error) {
+	if t.o.cfg.reverse {
+		return Route{}, fmt.Errorf("dualwrite: route in a transaction of the reverse outbox of database %s: ask the old database's Outbox.Route", t.o.database)
+	}
+	s, err := t.o.state(t.ctx, t.Tx, " LOCK IN SHARE MODE")
+	if err != nil {
+		return Route{}, err
+	}
+	return RouteOf(s.Phase)
+}
+
 // Changed declares that the transaction wrote (inserted, updated or
 // deleted) the row of table whose primary key is key, its values in key
 // column order: integers, strings or []byte, spelled as the table stores

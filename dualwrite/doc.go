@@ -97,14 +97,33 @@
 //
 // # Handing over from a binlog sync
 //
-// Start capturing (PhaseDualWrite) while the sync still runs, with the
-// relay paused; note the primary's binlog position once capture is on;
-// stop the sync once it has applied past that position; then resume the
-// relay. Every write after capture began is in the outbox, every write
-// before it reached the secondary through the sync, and the outbox puts
-// each key's full latest state, so overlapping deliveries of the same
-// write converge: nothing depends on stopping the sync at an exact
-// moment.
+// When a binlog sync (migrate.Sync) already keeps the new database in step,
+// BeginHandoff and CompleteHandoff move to dual writes with no write lost,
+// applied twice or applied out of order, and no exact timing:
+//
+//  1. BeginHandoff pauses the relays (Pause returns once none delivers)
+//     and switches to PhaseDualWrite: the application captures every
+//     write while the sync goes on applying it; the outbox fills.
+//  2. CompleteHandoff takes the state row's lock, which capturing commits
+//     wait for (Tx.Commit), reads the primary's GTID position P and marks
+//     the entries committed so far delivered: they are in the binary log
+//     before P. It waits for the sync to hold P (SyncControl.Applied),
+//     stops it (SyncControl.Stop), resumes the relays and releases the
+//     commits. No write of a moved table commits between P and the sync's
+//     stop, so every transaction reaches the new database once: through
+//     the sync up to P, through the relay after it, each key's versions
+//     in order. The writes pause for the sync's lag and its stop (tens of
+//     milliseconds when in sync), at most WithHandoffTimeout; a sync too
+//     far behind leaves everything as it was, to try again.
+//
+// Writers must capture as soon as the switch of step 1 is made. One that
+// takes its route in its transaction (Tx.Route, a shared lock of the state
+// row that the switch waits for) does; one that reads Outbox.Route first
+// may act on PhaseOff a little longer, which WithRouteDelay covers. Every
+// table the sync moves must be declared, and the outbox tables must not be
+// moved (WithOutboxDatabase). TestHandoffFromSync runs writers through the
+// handoff of a migrate.Sync and checks both sides equal and every key's
+// versions applied in order.
 //
 // # Mapping
 //

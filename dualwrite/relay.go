@@ -340,15 +340,11 @@ func (r *Relay) deliverBucket(ctx context.Context, bucket int) (int, error) {
 	buckets := r.o.outbox("dualwrite_buckets")
 	switch {
 	case derr == nil:
-		// Literals, not placeholders: no prepared statement per batch.
-		q := []byte("UPDATE " + r.o.outbox("dualwrite_outbox") + " SET delivered_at = UTC_TIMESTAMP(6) WHERE id IN (")
+		ids := make([]uint64, len(entries))
 		for i, e := range entries {
-			if i > 0 {
-				q = append(q, ',')
-			}
-			q = strconv.AppendUint(q, e.ID, 10)
+			ids[i] = e.ID
 		}
-		if _, err := tx.ExecContext(ctx, string(append(q, ')'))); err != nil {
+		if err := r.o.markDelivered(ctx, tx, ids); err != nil {
 			return 0, fmt.Errorf("dualwrite: relay: marking bucket %d delivered: %w", bucket, err)
 		}
 		if failures > 0 || single {

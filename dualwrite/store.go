@@ -25,10 +25,13 @@ func scanEntry(s scanner, extra ...any) (Entry, error) {
 	return e, err
 }
 
-// pending reads up to limit undelivered entries of bucket in id order.
+// pending reads up to limit undelivered entries of bucket in id order;
+// none while the outbox is paused (read in the same statement, after the
+// caller leased the bucket: see Pause).
 func (o *Outbox) pending(ctx context.Context, tx *sql.Tx, bucket, limit int) ([]Entry, error) {
 	rows, err := tx.QueryContext(ctx, "SELECT "+entryColumns+" FROM "+o.outbox("dualwrite_outbox")+
-		" WHERE bucket = "+strconv.Itoa(bucket)+" AND delivered_at IS NULL ORDER BY id LIMIT "+strconv.Itoa(limit))
+		" WHERE bucket = "+strconv.Itoa(bucket)+" AND delivered_at IS NULL AND (SELECT paused FROM "+o.outbox("dualwrite_state")+
+		" WHERE id = 1) = 0 ORDER BY id LIMIT "+strconv.Itoa(limit))
 	if err != nil {
 		return nil, fmt.Errorf("dualwrite: outbox bucket %d: %w", bucket, err)
 	}
@@ -45,6 +48,26 @@ func (o *Outbox) pending(ctx context.Context, tx *sql.Tx, bucket, limit int) ([]
 		return nil, fmt.Errorf("dualwrite: outbox bucket %d: %w", bucket, err)
 	}
 	return out, nil
+}
+
+// markDelivered marks the entries ids delivered, in tx, 1000 per
+// statement. Literals, not placeholders: no prepared statement per batch.
+func (o *Outbox) markDelivered(ctx context.Context, tx *sql.Tx, ids []uint64) error {
+	for len(ids) > 0 {
+		n := min(len(ids), 1000)
+		q := []byte("UPDATE " + o.outbox("dualwrite_outbox") + " SET delivered_at = UTC_TIMESTAMP(6) WHERE id IN (")
+		for i, id := range ids[:n] {
+			if i > 0 {
+				q = append(q, ',')
+			}
+			q = strconv.AppendUint(q, id, 10)
+		}
+		if _, err := tx.ExecContext(ctx, string(append(q, ')'))); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 // bury moves d's entry from the outbox to the dead-letter table.
@@ -137,16 +160,41 @@ func (o *Outbox) Metrics(ctx context.Context) (Metrics, error) {
 	return m, nil
 }
 
-// Pause stops every relay of the outbox after its current batch; capture
-// goes on.
-func (o *Outbox) Pause(ctx context.Context) error { return o.setPaused(ctx, true) }
+// Pause stops every relay of the outbox; capture goes on. It returns once
+// the batches being delivered are marked (it waits for the relays' leases
+// of the buckets): no relay delivers an entry after Pause returned, which
+// the handoff from a binlog sync relies on (BeginHandoff).
+func (o *Outbox) Pause(ctx context.Context) error {
+	if err := o.setPaused(ctx, true); err != nil {
+		return err
+	}
+	// A relay that leased a bucket before the pause delivers its batch; one
+	// that leases it after reads no entry (pending). Taking every lease
+	// waits for the former.
+	tx, err := o.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("dualwrite: pausing relays of database %s: %w", o.cfg.outboxDB, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	rows, err := tx.QueryContext(ctx, "SELECT bucket FROM "+o.outbox("dualwrite_buckets")+" FOR UPDATE")
+	if err != nil {
+		return fmt.Errorf("dualwrite: pausing relays of database %s: waiting for their batches: %w", o.cfg.outboxDB, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("dualwrite: pausing relays of database %s: waiting for their batches: %w", o.cfg.outboxDB, err)
+	}
+	return nil
+}
 
 // Resume lets the relays deliver again.
 func (o *Outbox) Resume(ctx context.Context) error { return o.setPaused(ctx, false) }
 
 func (o *Outbox) setPaused(ctx context.Context, paused bool) error {
 	if _, err := o.db.ExecContext(ctx, "UPDATE "+o.outbox("dualwrite_state")+" SET paused = ?, updated_at = UTC_TIMESTAMP(6) WHERE id = 1", paused); err != nil {
-		return fmt.Errorf("dualwrite: pausing relays of database %s: %w", o.cfg.outboxDB, err)
+		return fmt.Errorf("dualwrite: setting the relays' pause in database %s: %w", o.cfg.outboxDB, err)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -15,14 +14,7 @@ import (
 
 // serverFlavor is the binlog flavor of the server db reaches.
 func serverFlavor(ctx context.Context, db *sql.DB) (string, error) {
-	var version string
-	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
-		return "", err
-	}
-	if strings.Contains(strings.ToLower(version), "mariadb") {
-		return binlog.MariaDB, nil
-	}
-	return binlog.MySQL, nil
+	return binlog.ServerFlavor(ctx, db)
 }
 
 // checkBinlogSource checks that the binary log of the server at cfg (db

@@ -121,6 +121,19 @@ func globals(ctx context.Context, db *sql.DB, names ...string) (map[string]strin
 	return vars, nil
 }
 
+// ServerFlavor is the flavor (MariaDB or MySQL) of the server db reaches,
+// from its version.
+func ServerFlavor(ctx context.Context, db *sql.DB) (string, error) {
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return "", fmt.Errorf("reading the server version: %w", err)
+	}
+	if strings.Contains(strings.ToLower(version), "mariadb") {
+		return MariaDB, nil
+	}
+	return MySQL, nil
+}
+
 // CurrentPosition is the GTID position of everything the source has
 // logged so far: @@gtid_binlog_pos on MariaDB, @@gtid_executed on MySQL.
 // A stream whose Stats().Position contains it (PositionContains) has

@@ -377,6 +377,21 @@ func (s *Server) Open(database string) (*sql.DB, error) {
 	return sql.OpenDB(connector), nil
 }
 
+// CreateDatabase creates database (a plain name, not quoted) and returns
+// a connection pool for User on it; the caller closes the pool.
+func (s *Server) CreateDatabase(ctx context.Context, database string) (*sql.DB, error) {
+	admin, err := s.Open("")
+	if err != nil {
+		return nil, err
+	}
+	_, err = admin.ExecContext(ctx, "CREATE DATABASE `"+database+"`")
+	admin.Close()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: CREATE DATABASE %s on %s: %w", database, s.Addr(), err)
+	}
+	return s.Open(database)
+}
+
 // Dir returns the throwaway server's temporary directory, which holds the
 // data directory, binary logs, socket and error.log, or "" for a server
 // wrapped by Connect. Close removes it.
