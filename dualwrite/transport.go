@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"sync"
 
@@ -139,16 +140,20 @@ func (d *Direct) Deliver(ctx context.Context, bucket int, entries []Entry) error
 		}
 		bs.sink = s
 	}
-	first, last := entries[0], entries[len(entries)-1]
-	txn := rowchange.Txn{
-		ID:       "outbox:" + strconv.FormatUint(first.ID, 10) + "-" + strconv.FormatUint(last.ID, 10),
-		Position: strconv.FormatUint(last.ID, 10),
-		Time:     last.Created,
-		Changes:  &oneBatch{changes: changes},
-	}
 	// Delivered means durable: a sink that groups transactions (the
 	// applier) commits at Flush.
 	deliver := func() error {
+		from, err := firstUncovered(ctx, bs.sink, entries)
+		if err != nil || from == len(entries) {
+			return err
+		}
+		first, last := entries[from], entries[len(entries)-1]
+		txn := rowchange.Txn{
+			ID:       "outbox:" + strconv.FormatUint(first.ID, 10) + "-" + strconv.FormatUint(last.ID, 10),
+			Position: strconv.FormatUint(last.ID, 10),
+			Time:     last.Created,
+			Changes:  &oneBatch{changes: changes[from:]},
+		}
 		if err := bs.sink.Apply(ctx, txn); err != nil {
 			return err
 		}
@@ -160,14 +165,45 @@ func (d *Direct) Deliver(ctx context.Context, bucket int, entries []Entry) error
 	err := deliver()
 	if errors.Is(err, checkpoint.ErrStreamMoved) {
 		// Another relay delivered the bucket since this sink last did: the
-		// sink reads the bucket's position again and applies (or skips).
-		txn.Changes = &oneBatch{changes: changes}
+		// sink reads the bucket's position again and applies what it does
+		// not cover.
 		err = deliver()
 	}
 	if err != nil {
 		return classify(err)
 	}
 	return nil
+}
+
+// positionedSink is a sink that reports the position it stores (an
+// apply.Applier's Start).
+type positionedSink interface {
+	Start(ctx context.Context) (*checkpoint.Stream, error)
+}
+
+// firstUncovered is the index of the first of entries the sink's stored
+// position does not cover (len(entries): none). A batch can begin below
+// that position: a relay that died after its delivery committed and
+// before it marked the entries delivered leaves them pending, and the
+// next batch of the bucket repeats them with newer ones. Applied whole,
+// such a batch would set a key back to an older version before the newer
+// one, which readers of the secondary would see; a sink that cannot say
+// its position gets the whole batch (it skips only batches it covers
+// whole).
+func firstUncovered(ctx context.Context, sink rowchange.Sink, entries []Entry) (int, error) {
+	p, ok := sink.(positionedSink)
+	if !ok {
+		return 0, nil
+	}
+	st, err := p.Start(ctx)
+	if err != nil || st == nil {
+		return 0, err
+	}
+	stored, err := strconv.ParseUint(st.Position, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("dualwrite: stored position %q: %w", st.Position, err)
+	}
+	return sort.Search(len(entries), func(i int) bool { return entries[i].ID > stored }), nil
 }
 
 // oneBatch yields its changes as one batch.
