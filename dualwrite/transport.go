@@ -186,10 +186,10 @@ type positionedSink interface {
 // that position: a relay that died after its delivery committed and
 // before it marked the entries delivered leaves them pending, and the
 // next batch of the bucket repeats them with newer ones. Applied whole,
-// such a batch would set a key back to an older version before the newer
-// one, which readers of the secondary would see; a sink that cannot say
-// its position gets the whole batch (it skips only batches it covers
-// whole).
+// such a batch writes those entries to the secondary again (its state
+// converges, but its binary log and triggers see the writes twice); a
+// sink that cannot say its position gets the whole batch (it skips only
+// batches it covers whole).
 func firstUncovered(ctx context.Context, sink rowchange.Sink, entries []Entry) (int, error) {
 	p, ok := sink.(positionedSink)
 	if !ok {
