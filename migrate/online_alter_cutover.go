@@ -321,7 +321,7 @@ func (a *OnlineAlter) renameStatement() string {
 // on its own within its lock wait), as a RENAME run after the sentry's
 // drop would swap in a shadow that misses the last writes.
 func (a *OnlineAlter) dropCutoverTables(ctx context.Context, db *sql.DB) error {
-	sentry, helper := schema.QualifiedName(a.database, a.sentryName()), schema.QualifiedName(a.database, a.helperName())
+	sentry := schema.QualifiedName(a.database, a.sentryName())
 	deadline := time.Now().Add(renameLockWaits*a.cfg.lockWait + 5*time.Second)
 	for {
 		var n int
@@ -342,8 +342,17 @@ func (a *OnlineAlter) dropCutoverTables(ctx context.Context, db *sql.DB) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+sentry+", "+helper); err != nil {
-		return a.err("table "+sentry, fmt.Errorf("drop the cut-over's tables: %w", err))
+	// Only tables marked as the cut-over's: a table of someone else's
+	// under one of the names is never dropped.
+	var ours []string
+	if err := scanStrings(ctx, db, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?) AND TABLE_COMMENT = ?",
+		[]any{a.database, a.sentryName(), a.helperName(), cutoverComment}, &ours); err != nil {
+		return a.err(serverFault, err)
+	}
+	for _, name := range ours {
+		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+schema.QualifiedName(a.database, name)); err != nil {
+			return a.err("table "+schema.QualifiedName(a.database, name), fmt.Errorf("drop the cut-over's table: %w", err))
+		}
 	}
 	return nil
 }
