@@ -16,7 +16,8 @@
 //     asks for the events after the position. The reading goroutine
 //     decodes row events with the column names, signedness, charsets and
 //     ENUM/SET values of the FULL row metadata into rowchange values,
-//     drops tables that are not followed, and hands transactions to Run
+//     skips the row events of tables not followed without decoding their
+//     rows (Stats.Skipped), and hands transactions to Run
 //     through a small queue; their changes follow in batches through the
 //     Txn's Batches, bounded by a byte budget: when the sink does not keep
 //     up, reading stops, so a transaction of a million rows never sits in

@@ -201,7 +201,7 @@ func (r *reader) tableMap(tm *replication.TableMapEvent) error {
 func (r *reader) rows(typ replication.EventType, ev *replication.RowsEvent) error {
 	t := r.tables[ev.TableID]
 	if t == nil {
-		return nil
+		return nil // not followed: its rows were not decoded (decodeRows)
 	}
 	if !r.in {
 		return fmt.Errorf("binlog: server %s: row event for %s outside a transaction", r.s.Server(), name(t.shape.Table))
