@@ -118,8 +118,14 @@ import (
 // the position saved with the last transaction applied, and a swap that
 // happened is recognised and finished; the cut-over tables left by a
 // cut-over killed before its swap are dropped once the dead run's waiting
-// RENAME is gone (it fails on the sentry, the table untouched). Abort removes what an
-// interrupted change left. Other errors leave the shadow and the
+// RENAME is gone (it fails on the sentry, the table untouched). A shadow
+// left by a run killed after creating it and before recording its
+// checkpoint carries this change's marker (its table comment until the
+// checkpoint records the run, then the comment the table is to have): the
+// next run drops it and starts over. A table under the shadow's name
+// that neither carries the marker nor has this change's checkpoint is
+// never touched: Plan and Run refuse it (ErrNotEmpty), Abort leaves it.
+// Abort removes what an interrupted change left. Other errors leave the shadow and the
 // checkpoint for a resume (or Abort).
 //
 // A change of the table's definition by someone else while the change
@@ -306,6 +312,7 @@ type alterFacts struct {
 	run       *checkpoint.Run    // this change's run, if one was recorded
 	stream    *checkpoint.Stream // its stream position, if saved
 	shadow    bool               // the shadow table exists
+	marked    bool               // it carries this change's marker (shadowComment)
 	old       bool               // `_<table>_old` exists
 	cutover   []string           // cut-over tables left by an interrupted cut-over
 }
@@ -432,13 +439,13 @@ func (a *OnlineAlter) planOn(ctx context.Context, db *sql.DB, plan *Plan) (*Plan
 		return plan, f, a.err("checkpoint", err)
 	}
 	var foreign []string
-	if f.shadow, f.old, f.cutover, foreign, err = a.helperTables(ctx, db); err != nil {
+	if f.shadow, f.marked, f.old, f.cutover, foreign, err = a.helperTables(ctx, db); err != nil {
 		return plan, f, a.tableErr(err)
 	}
 	ap.Resume = f.resumeState()
-	if f.run == nil && f.shadow {
+	if f.shadow && !f.marked && (f.run == nil || f.run.Position.GTID == "") {
 		problems = append(problems, a.err("table "+schema.QualifiedName(a.database, a.shadowName()),
-			fmt.Errorf("%w: it is not the shadow of this change (another change of the table, or someone else's table); drop it to go on", ErrNotEmpty)))
+			fmt.Errorf("%w: it is not the shadow of this change (another change of the table, or someone else's table: it lacks this change's marker); drop it to go on", ErrNotEmpty)))
 	}
 	if f.old && ap.Resume != resumeSwapped {
 		problems = append(problems, a.err("table "+schema.QualifiedName(a.database, a.oldName()),
@@ -464,7 +471,7 @@ func (a *OnlineAlter) planOn(ctx context.Context, db *sql.DB, plan *Plan) (*Plan
 	if ap.Resume == resumeCopy {
 		plan.Tables[0].CheckpointRows = f.run.TotalRows()
 	}
-	plan.Locks, plan.Steps = a.describe(ap)
+	plan.Locks, plan.Steps = a.describe(ap, f.shadow && f.marked && ap.Resume == "")
 	return plan, f, errors.Join(problems...)
 }
 
@@ -566,24 +573,25 @@ func (a *OnlineAlter) predict(ctx context.Context, db *sql.DB, server review.Ser
 	}
 }
 
-// helperTables reports which of the change's tables exist: the shadow,
-// `_<table>_old`, the cut-over tables (marked by their comment), and
-// tables under a cut-over table's name that are not one (foreign).
-func (a *OnlineAlter) helperTables(ctx context.Context, q schema.Querier) (shadow, old bool, cutover, foreign []string, err error) {
+// helperTables reports which of the change's tables exist: the shadow
+// (marked: with this change's marker, shadowComment), `_<table>_old`, the
+// cut-over tables (marked by their comment), and tables under a cut-over
+// table's name that are not one (foreign).
+func (a *OnlineAlter) helperTables(ctx context.Context, q schema.Querier) (shadow, marked, old bool, cutover, foreign []string, err error) {
 	rows, err := q.QueryContext(ctx, "SELECT TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?, ?, ?)",
 		a.database, a.shadowName(), a.oldName(), a.sentryName(), a.helperName())
 	if err != nil {
-		return false, false, nil, nil, err
+		return false, false, false, nil, nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var name, comment string
 		if err := rows.Scan(&name, &comment); err != nil {
-			return false, false, nil, nil, err
+			return false, false, false, nil, nil, err
 		}
 		switch {
 		case name == a.shadowName():
-			shadow = true
+			shadow, marked = true, comment == a.shadowComment()
 		case name == a.oldName():
 			old = true
 		case comment == cutoverComment:
@@ -592,11 +600,12 @@ func (a *OnlineAlter) helperTables(ctx context.Context, q schema.Querier) (shado
 			foreign = append(foreign, name)
 		}
 	}
-	return shadow, old, cutover, foreign, rows.Err()
+	return shadow, marked, old, cutover, foreign, rows.Err()
 }
 
-// describe says what Run locks and does.
-func (a *OnlineAlter) describe(ap *AlterPlan) (locks, steps []string) {
+// describe says what Run locks and does; leftover tells that a run killed
+// before its checkpoint left the shadow.
+func (a *OnlineAlter) describe(ap *AlterPlan, leftover bool) (locks, steps []string) {
 	if ap.Method == "native" {
 		return []string{"the server's own: " + ap.Algorithm + " takes a metadata lock for milliseconds"},
 			[]string{"run " + ap.Statement + ", ALGORITHM=INSTANT"}
@@ -613,6 +622,9 @@ func (a *OnlineAlter) describe(ap *AlterPlan) (locks, steps []string) {
 	case resumeStream:
 		steps = append(steps, "resume the stream into "+ap.Shadow+" from its saved position")
 	default:
+		if leftover {
+			steps = append(steps, "drop "+ap.Shadow+", left (marked as this change's) by a run killed before it recorded its checkpoint")
+		}
 		steps = append(steps, "create "+ap.Shadow+" like "+a.table+" (foreign keys renamed), run the ALTER on it and drop its plain secondary indexes",
 			"record the binary log position, copy the rows in chunks inside the server (each with its checkpoint), add the secondary indexes")
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
 	"github.com/shiftgate/shiftgate/internal/apply"
 	"github.com/shiftgate/shiftgate/internal/binlog"
 	"github.com/shiftgate/shiftgate/internal/checkpoint"
@@ -155,6 +157,31 @@ func (r *alterRun) run(ctx context.Context) (err error) {
 // cutoverComment marks the cut-over's tables.
 const cutoverComment = "shiftgate online alter: cut-over table"
 
+// shadowComment marks the shadow table as this change's from its creation
+// until the checkpoint records the run (unmark): a run killed in between
+// leaves a shadow the next run recognises by it and drops, where a table
+// under the shadow's name without it is never touched. The statement
+// that creates the shadow carries it; an ALTER clause that sets the
+// table's COMMENT overwrites it until the statement after marks it again,
+// so that a kill between those two leaves a shadow for a person to drop.
+func (a *OnlineAlter) shadowComment() string { return "shiftgate online alter: shadow of " + a.key() }
+
+// clauseComment is the table comment the ALTER clause sets, if it sets
+// one (its last COMMENT option).
+func clauseComment(alter *ast.AlterTableStmt) (comment string, ok bool) {
+	for _, s := range alter.Specs {
+		if s.Tp != ast.AlterTableOption {
+			continue
+		}
+		for _, o := range s.Options {
+			if o.Tp == ast.TableOptionComment {
+				comment, ok = o.StrValue, true
+			}
+		}
+	}
+	return comment, ok
+}
+
 // prepare creates the shadow table on a fresh start (recording the run
 // and the position), or loads the copy's checkpoint on a resume, and
 // readies the copy engine's table.
@@ -162,7 +189,9 @@ func (r *alterRun) prepare(ctx context.Context, resume string) error {
 	a, f := r.a, r.facts
 	shadow := schema.QualifiedName(a.database, a.shadowName())
 	if resume == "" {
-		if f.run != nil && f.shadow { // an earlier run stopped before its position: start over
+		// A shadow left by a run killed before it saved its position;
+		// marked as this change's (planOn refuses any other): start over.
+		if f.shadow {
 			if _, err := r.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+shadow); err != nil {
 				return a.err("table "+shadow, fmt.Errorf("drop: %w", err))
 			}
@@ -213,6 +242,7 @@ func (r *alterRun) prepare(ctx context.Context, resume string) error {
 		for i, sg := range segs {
 			cps[i] = checkpoint.Segment{Table: a.shadowName(), Index: sg.Index, Lower: sg.Lower, Upper: sg.Upper}
 		}
+		a.at("shadow-created")
 		run := checkpoint.Run{Target: a.key(), Source: conn.Endpoint(a.dsn), SourceDB: a.database, Tables: r.runTables()}
 		if err := inTx(ctx, r.db, func(tx *sql.Tx) error { return a.checkpoint.Start(ctx, tx, run, cps) }); err != nil {
 			return a.err("checkpoint", err)
@@ -238,6 +268,11 @@ func (r *alterRun) prepare(ctx context.Context, resume string) error {
 		}
 		r.report.Resumed = true
 	}
+	if resume == "" || f.marked {
+		if err := r.unmark(ctx); err != nil {
+			return a.err("table "+shadow, fmt.Errorf("set its comment: %w", err))
+		}
+	}
 	r.report.Position = f.run.Position
 	t.Init()
 	return nil
@@ -260,6 +295,19 @@ func (r *alterRun) createShadow(ctx context.Context) error {
 	for _, fk := range r.facts.def.ForeignKeys {
 		create = strings.Replace(create, "CONSTRAINT "+schema.QuoteIdent(fk.Name)+" FOREIGN KEY", "CONSTRAINT "+schema.QuoteIdent(shadowFKName(fk.Name))+" FOREIGN KEY", 1)
 	}
+	// The marker ends the table options (the last COMMENT wins), which
+	// follow the line that closes the column list and end with their line
+	// (a partitioning clause starts on the next).
+	mark := " COMMENT=" + textLiteral(a.shadowComment(), false)
+	cols := strings.Index(create, "\n)")
+	if cols < 0 {
+		return a.tableErr(fmt.Errorf("SHOW CREATE TABLE has no column list: %.60q", create))
+	}
+	if end := strings.IndexByte(create[cols+2:], '\n'); end >= 0 {
+		create = create[:cols+2+end] + mark + create[cols+2+end:]
+	} else {
+		create += mark
+	}
 	if _, err := r.db.ExecContext(ctx, create); err != nil {
 		return a.err("table "+shadow, fmt.Errorf("create: %w", err))
 	}
@@ -267,8 +315,46 @@ func (r *alterRun) createShadow(ctx context.Context) error {
 		_, _ = r.db.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+shadow)
 		return a.tableErr(fmt.Errorf("%w: the ALTER fails on the shadow table: %w", ErrAlterClause, err))
 	}
+	if _, ok := clauseComment(r.facts.parsed); ok {
+		if _, err := r.db.ExecContext(ctx, "ALTER TABLE "+shadow+mark); err != nil {
+			return a.err("table "+shadow, fmt.Errorf("mark it as this change's: %w", err))
+		}
+	}
 	a.logger().Info("online alter: shadow table created", "table", a.name(), "shadow", a.shadowName())
 	return nil
+}
+
+// unmark gives the shadow, in place of its marker, the comment the changed
+// table is to have (the clause's, else the table's), once the checkpoint
+// records the run and its position: from then on the checkpoint tells
+// that the shadow is this change's.
+func (r *alterRun) unmark(ctx context.Context) error {
+	comment, ok := clauseComment(r.facts.parsed)
+	if !ok {
+		comment = r.facts.def.Comment
+	}
+	c, err := r.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var mode string
+	if err := c.QueryRowContext(ctx, "SELECT @@SESSION.sql_mode").Scan(&mode); err != nil {
+		return err
+	}
+	literal := textLiteral(comment, strings.Contains(mode, "NO_BACKSLASH_ESCAPES"))
+	_, err = c.ExecContext(ctx, "ALTER TABLE "+schema.QualifiedName(r.a.database, r.a.shadowName())+" COMMENT="+literal)
+	return err
+}
+
+// textLiteral quotes s as a text literal for a statement that takes no
+// placeholder nor hexadecimal literal (a table's COMMENT): quotes doubled
+// and, unless the session has NO_BACKSLASH_ESCAPES, backslashes escaped.
+func textLiteral(s string, noBackslashEscapes bool) string {
+	if !noBackslashEscapes {
+		s = strings.ReplaceAll(s, `\`, `\\`)
+	}
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // deferIndexes drops from the new, empty shadow its plain secondary
@@ -683,7 +769,7 @@ func (a *OnlineAlter) Abort(ctx context.Context) error {
 // cleanup drops the shadow table and the cut-over's tables and forgets
 // the checkpoint, unless the swap happened.
 func (a *OnlineAlter) cleanup(ctx context.Context, db *sql.DB) error {
-	shadow, old, cutover, _, err := a.helperTables(ctx, db)
+	shadow, marked, old, cutover, _, err := a.helperTables(ctx, db)
 	if err != nil {
 		return a.tableErr(err)
 	}
@@ -695,16 +781,22 @@ func (a *OnlineAlter) cleanup(ctx context.Context, db *sql.DB) error {
 			return err
 		}
 	}
-	if shadow {
+	if err := a.checkpoint.Check(ctx, db); err != nil {
+		return a.err("checkpoint", err)
+	}
+	run, err := a.checkpoint.LoadRun(ctx, db, a.key())
+	if err != nil {
+		return a.err("checkpoint", err)
+	}
+	// The shadow is this change's when the checkpoint records the run or
+	// it carries the marker; a table of someone else's is left.
+	if shadow && (marked || run != nil) {
 		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+schema.QualifiedName(a.database, a.shadowName())); err != nil {
 			return a.err("table "+schema.QualifiedName(a.database, a.shadowName()), fmt.Errorf("drop: %w", err))
 		}
 	}
-	if err := a.checkpoint.Check(ctx, db); err != nil {
-		return a.err("checkpoint", err)
-	}
-	if run, err := a.checkpoint.LoadRun(ctx, db, a.key()); err != nil || run == nil {
-		return err
+	if run == nil {
+		return nil
 	}
 	if err := a.checkpoint.Forget(ctx, db, a.key(), a.key()); err != nil {
 		return a.err("checkpoint", err)
