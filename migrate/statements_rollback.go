@@ -11,6 +11,8 @@ import (
 
 	"github.com/shiftgate/shiftgate/internal/binlog"
 	"github.com/shiftgate/shiftgate/internal/rollback"
+	"github.com/shiftgate/shiftgate/internal/rowchange"
+	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
 // DefaultRollbackMaxBytes is WithRollbackSQL's default cap on one
@@ -34,9 +36,16 @@ const DefaultRollbackMaxBytes = 1 << 20
 // problem, wrapping ErrBinlogSettings or ErrPrivilege) rather than run
 // statements whose rollback was asked for and cannot be had.
 //
+// A schema change gets its inverse (rollback.DDL says which), built from
+// the definitions of its tables read with SHOW CREATE TABLE on the
+// session just before and just after it: ADD COLUMN becomes DROP COLUMN,
+// ADD INDEX DROP INDEX, a rename renames back, MODIFY and CHANGE go back
+// to the column's definition before. DROP TABLE, DROP COLUMN, TRUNCATE
+// and DROP DATABASE get the note "no rollback: data dropped (...)".
+//
 // A statement still gets no rollback, with RollbackNote saying why, when
-// it is not one of those four (DDL and others: "no rollback: ..."), when
-// it changed no row, when it ran inside a transaction the script opened,
+// it is none of those (a schema change without an inverse, and others:
+// "no rollback: ..."), when it changed no row, when it ran inside a transaction the script opened,
 // when it exceeds the cap, or when the rollback could not be generated
 // (a table without a primary key or unique NOT NULL key, say). These do
 // not stop the run: the statement has already committed; each is logged
@@ -84,25 +93,67 @@ func (r *rollbackSQL) check(ctx context.Context, db *sql.DB, target *mysql.Confi
 	return errors.Join(problems...)
 }
 
-// rollbackMark is where the binary log stood before a DML statement.
+// rollbackMark is where the binary log stood before a DML statement, or
+// the definitions of a schema change's tables before it.
 type rollbackMark struct {
 	start    string // @@gtid_binlog_pos
 	lastGTID string // the session's @@last_gtid
+	ddl      *rollback.DDL
+	before   map[rowchange.Table]string
 }
 
 // before reads the position before a statement. A statement that gets no
 // rollback returns a nil mark and the note that says why.
 func (r *rollbackSQL) before(ctx context.Context, session *sql.Conn, text string) (*rollbackMark, string, error) {
+	m := &rollbackMark{}
 	switch strings.ToUpper(binlog.FirstWord(text)) {
 	case "INSERT", "REPLACE", "UPDATE", "DELETE":
+	case "ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE":
+		var database sql.NullString
+		if err := session.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&database); err != nil {
+			return nil, "", fmt.Errorf("reading the default database for its rollback: %w", err)
+		}
+		d, err := rollback.ParseDDL(text, database.String)
+		if err != nil {
+			return nil, ddlNote(err), nil
+		}
+		if m.before, err = showCreates(ctx, session, d.Tables()); err != nil {
+			return nil, "", fmt.Errorf("reading the definitions for its rollback: %w", err)
+		}
+		m.ddl = d
 	default:
-		return nil, "no rollback: not an INSERT, REPLACE, UPDATE or DELETE statement (DDL and other statements get none)", nil
+		return nil, "no rollback: not an INSERT, REPLACE, UPDATE or DELETE statement nor a schema change", nil
 	}
-	m := &rollbackMark{}
 	if err := session.QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_binlog_pos, @@SESSION.last_gtid").Scan(&m.start, &m.lastGTID); err != nil {
 		return nil, "", fmt.Errorf("reading the binary log position for its rollback: %w", err)
 	}
 	return m, "", nil
+}
+
+// ddlNote is the RollbackNote of a schema change without an inverse.
+func ddlNote(err error) string {
+	if errors.Is(err, rollback.ErrDataDropped) {
+		return err.Error()
+	}
+	return "no rollback: " + err.Error()
+}
+
+// showCreates reads SHOW CREATE TABLE of each table on the session; ""
+// for a table that does not exist.
+func showCreates(ctx context.Context, session *sql.Conn, tables []rowchange.Table) (map[rowchange.Table]string, error) {
+	out := map[rowchange.Table]string{}
+	for _, t := range tables {
+		var name, create string
+		err := session.QueryRowContext(ctx, "SHOW CREATE TABLE "+schema.QualifiedName(t.Schema, t.Name)).Scan(&name, &create)
+		var me *mysql.MySQLError
+		switch {
+		case errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049): // no such table, no such database
+		case err != nil:
+			return nil, fmt.Errorf("table %s: %w", schema.QualifiedName(t.Schema, t.Name), err)
+		}
+		out[t] = create
+	}
+	return out, nil
 }
 
 // after generates the rollback of the statement that committed after m:
@@ -111,6 +162,13 @@ func (r *rollbackSQL) after(ctx context.Context, session *sql.Conn, target *mysq
 	var inTx int
 	if err := session.QueryRowContext(ctx, "SELECT @@SESSION.last_gtid, @@SESSION.in_transaction").Scan(&gtid, &inTx); err != nil {
 		return "", "", fmt.Sprintf("no rollback: reading the statement's GTID: %v", err)
+	}
+	if m.ddl != nil { // not a row change: neither its transaction nor the binary log matter
+		if gtid == m.lastGTID {
+			gtid = ""
+		}
+		text, note = ddlRollback(ctx, session, m)
+		return gtid, text, note
 	}
 	switch {
 	case inTx != 0:
@@ -132,6 +190,20 @@ func (r *rollbackSQL) after(ctx context.Context, session *sql.Conn, target *mysq
 		return gtid, "", fmt.Sprintf("no rollback: %v", err)
 	}
 	return gtid, w.b.String(), ""
+}
+
+// ddlRollback is the inverse of the schema change m marks, which ran on
+// the session, or the note why none.
+func ddlRollback(ctx context.Context, session *sql.Conn, m *rollbackMark) (text, note string) {
+	after, err := showCreates(ctx, session, m.ddl.Tables())
+	if err != nil {
+		return "", fmt.Sprintf("no rollback: reading the definitions after the statement: %v", err)
+	}
+	text, err = m.ddl.Inverse(m.before, after)
+	if err != nil {
+		return "", ddlNote(err)
+	}
+	return text, ""
 }
 
 // errRollbackCap: a rollback text grew past its cap.

@@ -28,6 +28,10 @@
 // Not undone: changes the binary log does not hold, such as the rows a
 // foreign key's ON DELETE/UPDATE CASCADE changed (the server logs only the
 // statement's own rows), and rows of tables not followed (Config.Tables).
+//
+// Schema changes are undone by DDL (ParseDDL), from the definitions of
+// their tables before and after them rather than from the binary log;
+// those that drop data get ErrDataDropped.
 package rollback
 
 import (
