@@ -92,6 +92,20 @@ import (
 // Report.Cutover.Pause; it is the catch-up of what the application wrote
 // in the last moments, plus the RENAME.
 //
+// # Bytes
+//
+// The rows' values never leave the server (each chunk is an INSERT ...
+// SELECT; the copy engine reads only their keys), so no byte count of
+// the copy is measured: Report.Bytes,
+// TableReport.Bytes, Progress.Bytes and BytesPerSecond are an estimate,
+// the rows copied times the table's average row length when the run
+// started (DATA_LENGTH / TABLE_ROWS of information_schema.TABLES, InnoDB's
+// sampled statistics; 1 byte a row when they say the table is empty).
+// Rows and Chunks are exact. Measuring the bytes would cost another pass
+// over every chunk's rows (a sum of the columns' lengths, the BLOB pages
+// included) on the server whose load the copy is throttled by; the size
+// of the new table is for SHOW TABLE STATUS after the change.
+//
 // # Rules
 //
 // Refused before anything changes, with an error naming the table and the

@@ -499,7 +499,8 @@ func (w *alterWriter) Open(ctx context.Context, thread int) (copyengine.ThreadWr
 
 // keyBatch counts a chunk's rows, of which the copy engine reads only the
 // key. Its Len is the rows' estimated size (the table's average row
-// length), which caps a chunk and counts the bytes copied.
+// length), which caps a chunk and is the bytes the report counts as
+// copied: an estimate (see "Bytes" in OnlineAlter's doc).
 type keyBatch struct {
 	rows, rowBytes int
 }
