@@ -1056,8 +1056,9 @@ func (e *Engine) Approvers(ctx context.Context, t *Ticket) ([]string, error) {
 // Retry reviews ticket id again after its review failed (a server was
 // unreachable, credentials were wrong, the target has changed since): it
 // goes back to submitted, as actor asked, and through the review and the
-// automatic approval steps as at Submit. The ticket is returned as it
-// stands after that. A ticket in another state gives a *TransitionError.
+// automatic approval steps as at Submit; the submitter and the CC list
+// hear of it (EventRetried, then EventReviewed). The ticket is returned as
+// it stands after that. A ticket in another state gives a *TransitionError.
 func (e *Engine) Retry(ctx context.Context, id int64, actor, comment string) (*Ticket, error) {
 	if strings.TrimSpace(actor) == "" {
 		return nil, fmt.Errorf("%w: ticket #%d: no actor", ErrInvalidRequest, id)
@@ -1076,6 +1077,7 @@ func (e *Engine) Retry(ctx context.Context, id int64, actor, comment string) (*T
 	if err != nil {
 		return nil, err
 	}
+	e.notify(ctx, t, EventRetried, actor, comment, "reviewed again: "+e.describe(t))
 	next, err := e.moveOn(ctx, t)
 	if errors.Is(err, ErrConflict) {
 		return e.current(ctx, id)
