@@ -1137,7 +1137,7 @@ func (e *Engine) Cutover(ctx context.Context, id int64, actor, comment string) (
 			return nil, err
 		}
 		t := d.Ticket
-		if err := e.mayCutOver(ctx, t, actor); err != nil {
+		if err := e.MayCutOver(ctx, t, actor); err != nil {
 			return nil, err
 		}
 		next, err := e.cutover(ctx, t, actor, comment)
@@ -1148,8 +1148,10 @@ func (e *Engine) Cutover(ctx context.Context, id int64, actor, comment string) (
 	}
 }
 
-// mayCutOver checks that actor may approve the cutover of t.
-func (e *Engine) mayCutOver(ctx context.Context, t *Ticket, actor string) error {
+// MayCutOver returns nil when actor may approve the cutover of t (see
+// Cutover), whatever t's state, and otherwise the error Cutover would
+// give: ErrNoCutover, ErrSelfApproval or ErrNotApprover.
+func (e *Engine) MayCutOver(ctx context.Context, t *Ticket, actor string) error {
 	steps := e.chains[t.Kind]
 	if !e.kinds[t.Kind].Cutover || len(steps) == 0 {
 		return wrapf(ErrNoCutover, "ticket #%d (%s)", t.ID, t.Kind)

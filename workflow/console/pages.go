@@ -174,11 +174,11 @@ func (h *Handler) submitPage(w http.ResponseWriter, r *http.Request, u User) err
 		if err != nil {
 			return err
 		}
-		sql := rollbackOf(t.Results)
-		if sql == "" {
-			return fmt.Errorf("%w: ticket #%d has no rollback SQL", ErrBadRequest, id)
+		wr, err := h.rollbackRequest(u, t)
+		if err != nil {
+			return err
 		}
-		d.Prefill = prefill{Title: fmt.Sprintf("rollback of #%d %s", id, t.Title), Instance: t.Instance, Database: t.Database, SQL: sql}
+		d.Prefill = prefill{Title: wr.Title, Instance: wr.Instance, Database: wr.Database, SQL: wr.SQL}
 	}
 	return h.render(w, http.StatusOK, "submit", u, "Submit a ticket", d)
 }

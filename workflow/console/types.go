@@ -62,6 +62,14 @@ type ActionRequest struct {
 	Comment string `json:"comment,omitempty"`
 }
 
+// RollbackRequest files the rollback of a finished SQL change.
+type RollbackRequest struct {
+	// IdempotencyKey makes the submission idempotent as in SubmitRequest;
+	// without it, the caller's rollback of a ticket is filed once, and
+	// asking again returns that ticket (200).
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
 // CheckRequest asks for the review of a script against an instance,
 // without submitting it.
 type CheckRequest struct {
@@ -313,7 +321,9 @@ type TicketDetail struct {
 	Verification *Verification `json:"verification,omitempty"`
 	Audit        []AuditEntry  `json:"audit"`
 	// Actions are what the caller may do to the ticket now: approve,
-	// reject, cancel, retry.
+	// reject, cancel, retry, cutover (a live move in sync), rollback
+	// (file the RollbackSQL as a new ticket); each is the last element
+	// of its POST /api/tickets/{id}/... path.
 	Actions []string `json:"actions"`
 }
 

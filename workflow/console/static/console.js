@@ -114,17 +114,26 @@
   }
 
   // post has each button post to the API path pathOf(button) with the
-  // comment, then reloads the page; errors show in errorBox.
+  // comment (a rollback sends none: it files a new ticket), then reloads
+  // the page, or opens the ticket the answer is when it is another one
+  // (the rollback's); errors show in errorBox.
   function post(buttons, errorBox, pathOf) {
     for (const b of buttons) {
       b.addEventListener("click", async () => {
         const err = document.getElementById(errorBox);
         err.textContent = "";
+        b.disabled = true;
         try {
-          await api("POST", pathOf(b), { comment: value("comment") });
-          location.reload();
+          const t = await api("POST", pathOf(b), b.dataset.action === "rollback" ? {} : { comment: value("comment") });
+          const here = location.pathname.match(/\/tickets\/(\d+)$/);
+          if (t && t.id && here && String(t.id) !== here[1]) {
+            location.href = base + "/tickets/" + t.id;
+          } else {
+            location.reload();
+          }
         } catch (e) {
           err.textContent = e.message;
+          b.disabled = false;
         }
       });
     }
