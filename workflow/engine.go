@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -418,6 +419,12 @@ func (e *Engine) reviewerFor(ctx context.Context, instance string, db *sql.DB, d
 		return tr.ForTarget(ctx, db, database)
 	}
 	return e.reviewer, nil
+}
+
+// Kinds returns the kinds of tickets the engine accepts (those with an
+// approval chain), sorted.
+func (e *Engine) Kinds() []Kind {
+	return slices.Sorted(maps.Keys(e.chains))
 }
 
 // Registry returns the engine's instances.

@@ -289,7 +289,8 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, u User) error {
 		wr.ClientKey = clientKey(u, req.IdempotencyKey)
 	}
 	if m := req.Migration; m != nil {
-		wr.Migration = &workflow.Migration{SourceInstance: m.SourceInstance, SourceDatabase: m.SourceDatabase, Tables: m.Tables, Method: m.Method, Replace: m.Replace}
+		wr.Migration = &workflow.Migration{SourceInstance: m.SourceInstance, SourceDatabase: m.SourceDatabase, Tables: m.Tables, Method: m.Method, Replace: m.Replace,
+			Fence: m.Fence, Accounts: m.Accounts}
 	}
 	if win := req.Window; win != nil {
 		wr.Window = &workflow.Window{}

@@ -19,30 +19,54 @@ import (
 // a reviewer of the dba group.
 var demoUsers = console.DemoUsers{"alice": {console.RoleEngineer}, "carol": {console.RoleEngineer}, "bob": {console.RoleReviewer}}
 
-// TestBrowserCutover, in chromium: a live move approved by bob runs until
-// it is in sync; alice, its submitter, sees no cutover button; bob sees
-// it, presses it, and watches the ticket succeed with the cutover's
-// report and the cutover in the audit trail.
+// TestBrowserCutover, in chromium: alice files a live move through the
+// submit form; approved by bob, it runs until it is in sync; alice, its
+// submitter, sees no cutover button; bob sees it, presses it, and watches
+// the ticket succeed with the cutover's report and the cutover in the
+// audit trail.
 func TestBrowserCutover(t *testing.T) {
 	f := newFixtureWith(t, workflow.NewMemoryStore(), demoUsers, []workflow.Option{
 		workflow.WithChain(workflow.KindLiveMove, workflow.Step{Name: "dba", Approver: dbas}),
 		workflow.WithLease(2 * time.Second), workflow.WithPollInterval(50 * time.Millisecond)})
-	tk, err := f.engine.Submit(t.Context(), workflow.Request{Kind: workflow.KindLiveMove, Title: "move orders", Submitter: "alice", Instance: "test",
-		Database: f.db + "_moved", Migration: &workflow.Migration{SourceInstance: "test", SourceDatabase: f.db, Tables: []string{"orders"}, Method: workflow.MethodSync}})
-	if err != nil {
-		t.Fatal(err)
+	ctx := browser(t) // after the fixture: closed before its server, which waits for the page's event stream
+	dir := screenshots(t)
+	base := f.srv.URL + "/console"
+
+	do(t, ctx, "fill the live move form", signIn(base, "alice"),
+		chromedp.Navigate(base+"/submit"),
+		chromedp.WaitVisible(chromedp.ID("kind")),
+		chromedp.SetValue(chromedp.ID("kind"), "live_move"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("kind").dispatchEvent(new Event("change"))`),
+		chromedp.WaitVisible(chromedp.ID("fence")),
+		chromedp.SendKeys(chromedp.ID("title"), "move orders"),
+		chromedp.SetValue(chromedp.ID("instance"), "test"),
+		chromedp.SendKeys(chromedp.ID("database"), f.db+"_moved"),
+		chromedp.SetValue(chromedp.ID("source-instance"), "test"),
+		chromedp.SendKeys(chromedp.ID("source-database"), f.db),
+		chromedp.SendKeys(chromedp.ID("tables"), "orders"),
+	)
+	methodHidden := get(t, ctx, "method hidden", chromedp.Evaluate[bool](`document.getElementById("method").closest("[hidden]") !== null`))
+	if !methodHidden {
+		t.Errorf("the copy method shows for a live move")
 	}
-	if _, err := f.engine.Approve(t.Context(), tk.ID, "bob", ""); err != nil {
+	do(t, ctx, "submit", chromedp.Click(chromedp.ID("submit-button")), chromedp.WaitVisible(chromedp.CSS(`#state.state-pending_approval`)))
+	facts := get(t, ctx, "facts", chromedp.Text(chromedp.CSS("dl.facts")))
+	if !strings.Contains(facts, "live_move") || !strings.Contains(facts, "test / "+f.db+" (orders), sync") {
+		t.Fatalf("submitted live move: %q", facts)
+	}
+	location := get(t, ctx, "location", chromedp.Location())
+	var id int64
+	if _, err := fmt.Sscanf(location[strings.LastIndex(location, "/")+1:], "%d", &id); err != nil {
+		t.Fatalf("location %s: %v", location, err)
+	}
+	if _, err := f.engine.Approve(t.Context(), id, "bob", ""); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = f.engine.Run(runCtx) }()
 	defer func() { stop(); <-done }()
-	ctx := browser(t) // after the fixture: closed before its server, which waits for the page's event stream
-	dir := screenshots(t)
-	base := f.srv.URL + "/console"
-	page := fmt.Sprintf("%s/tickets/%d", base, tk.ID)
+	page := fmt.Sprintf("%s/tickets/%d", base, id)
 
 	// The page reloads by itself when the ticket's state changes.
 	do(t, ctx, "alice watches", signIn(base, "alice"), chromedp.Navigate(page),

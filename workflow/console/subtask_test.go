@@ -282,3 +282,28 @@ func TestLiveMovePhase(t *testing.T) {
 		t.Fatalf("page without the cutover:\n%s", page)
 	}
 }
+
+// TestSubmitLiveMove: the submit page offers the kinds the engine
+// accepts, SQL changes first; a live move's cutover fence goes through
+// the API to the ticket.
+func TestSubmitLiveMove(t *testing.T) {
+	plain := newFixture(t, workflow.NewMemoryStore())
+	if form := plain.get("alice", "/submit"); strings.Contains(form, `value="live_move"`) {
+		t.Fatalf("submit page offers live moves to an engine without them:\n%s", form)
+	}
+	f := newFixtureWith(t, workflow.NewMemoryStore(), identity, []workflow.Option{
+		workflow.WithChain(workflow.KindLiveMove, workflow.Step{Name: "dba", Approver: dbas})})
+	form := f.get("alice", "/submit")
+	sqlAt, moveAt := strings.Index(form, `<option value="sql_change">`), strings.Index(form, `<option value="live_move">`)
+	if sqlAt < 0 || moveAt < sqlAt || !strings.Contains(form, `id="fence"`) {
+		t.Fatalf("submit page kinds:\n%s", form)
+	}
+	var d console.TicketDetail
+	if st := f.call("alice", "POST", "/api/tickets", console.SubmitRequest{Kind: "live_move", Instance: "test", Database: f.db + "_moved",
+		Migration: &console.Migration{SourceInstance: "test", SourceDatabase: f.db, Tables: []string{"orders"}, Fence: "accounts", Accounts: []string{"app@%"}}}, &d); st != http.StatusCreated {
+		t.Fatalf("submit: %d %+v", st, d)
+	}
+	if m := d.Migration; m == nil || m.Method != workflow.MethodSync || m.Fence != "accounts" || !slices.Equal(m.Accounts, []string{"app@%"}) {
+		t.Fatalf("live move %+v", d.Migration)
+	}
+}

@@ -21,15 +21,22 @@ type Instance struct {
 	Submit bool `json:"submit"`
 }
 
-// Migration is the work of a data-migration ticket; its target is the
-// ticket's instance and database.
+// Migration is the work of a data-migration or live-move ticket; its
+// target is the ticket's instance and database.
 type Migration struct {
 	SourceInstance string   `json:"source_instance"`
 	SourceDatabase string   `json:"source_database"`
 	Tables         []string `json:"tables,omitempty"`
-	// Method is "copier" (default) or "pipe".
+	// Method is "copier" (default) or "pipe" for a data migration, "sync"
+	// (default) for a live move.
 	Method  string `json:"method,omitempty"`
 	Replace bool   `json:"replace,omitempty"`
+	// Fence is how a live move's cutover stops writes on the source:
+	// "flush-tables" (default), "accounts" or "read-only"; Accounts are
+	// the application's accounts ("user@host") the "accounts" fence makes
+	// read-only on the moved tables.
+	Fence    string   `json:"fence,omitempty"`
+	Accounts []string `json:"accounts,omitempty"`
 }
 
 // Window bounds when a ticket may start; an absent bound is open.
@@ -404,7 +411,8 @@ func detailOf(d *workflow.Detail) TicketDetail {
 	out := TicketDetail{TicketSummary: summaryOf(t), CC: t.CC, SQL: t.SQL, Attempts: t.Attempts, Review: t.Review, Plan: t.Plan,
 		Approvals: []Approval{}, Audit: []AuditEntry{}, Actions: []string{}}
 	if m := t.Migration; m != nil {
-		out.Migration = &Migration{SourceInstance: m.SourceInstance, SourceDatabase: m.SourceDatabase, Tables: m.Tables, Method: m.Method, Replace: m.Replace}
+		out.Migration = &Migration{SourceInstance: m.SourceInstance, SourceDatabase: m.SourceDatabase, Tables: m.Tables, Method: m.Method, Replace: m.Replace,
+			Fence: m.Fence, Accounts: m.Accounts}
 	}
 	if w := t.Window; w != nil {
 		out.Window = &Window{NotBefore: timePtr(w.NotBefore), NotAfter: timePtr(w.NotAfter)}

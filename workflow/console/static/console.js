@@ -78,21 +78,29 @@
   const form = document.getElementById("submit-form");
   if (form) {
     const kind = document.getElementById("kind");
+    // Parts of the form marked data-kinds show for those kinds only.
     const toggle = () => {
-      for (const k of ["sql_change", "data_migration"]) {
-        for (const e of form.querySelectorAll(".for-" + k)) e.hidden = kind.value !== k;
-      }
+      for (const e of form.querySelectorAll("[data-kinds]")) e.hidden = !e.dataset.kinds.split(" ").includes(kind.value);
     };
+    const list = (id) => value(id).split(",").map((t) => t.trim()).filter((t) => t);
     kind.addEventListener("change", toggle);
     toggle();
     const key = (self.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Date.now()) + Math.random();
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const req = { idempotency_key: key, kind: kind.value, title: value("title"), instance: value("instance"), database: value("database") };
-      if (kind.value === "data_migration") {
-        req.migration = { source_instance: value("source-instance"), source_database: value("source-database"), method: value("method") };
-        const tables = value("tables");
-        if (tables) req.migration.tables = tables.split(",").map((t) => t.trim()).filter((t) => t);
+      if (kind.value === "data_migration" || kind.value === "live_move") {
+        req.migration = { source_instance: value("source-instance"), source_database: value("source-database") };
+        const tables = list("tables");
+        if (tables.length) req.migration.tables = tables;
+        if (kind.value === "live_move") {
+          req.migration.method = "sync";
+          req.migration.fence = value("fence");
+          const accounts = list("accounts");
+          if (accounts.length) req.migration.accounts = accounts;
+        } else {
+          req.migration.method = value("method");
+        }
       } else {
         req.sql = document.getElementById("sql").value;
       }
