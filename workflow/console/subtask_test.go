@@ -254,7 +254,7 @@ func TestLiveMovePhase(t *testing.T) {
 		}
 	}
 	wait("awaiting_cutover")
-	if d.Progress.Phase != "in sync" || !strings.HasPrefix(d.Progress.Text, "in sync: ") {
+	if d.Progress.Phase != "in sync" || !strings.HasPrefix(d.Progress.Text, "in sync: ") || d.Progress.Percent != 100 {
 		t.Fatalf("in sync: progress %+v", d.Progress)
 	}
 	page := f.get("alice", "/tickets/"+id)

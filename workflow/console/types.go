@@ -101,7 +101,8 @@ type Progress struct {
 	Bytes         int64  `json:"bytes"`
 	BytesEstimate int64  `json:"bytes_estimate,omitempty"`
 	// Percent is the share done, from 0 to 100, by bytes or rows or
-	// tables, whichever has an estimate.
+	// tables, whichever has an estimate; 100 for a live move past its
+	// copy (catching up, in sync and after).
 	Percent   float64 `json:"percent"`
 	ElapsedMS int64   `json:"elapsed_ms"`
 	// ETAMS is the estimated time left; 0 when unknown.
@@ -379,6 +380,8 @@ func progressOf(p *migrate.Progress, statements bool) *Progress {
 	}
 	out.Phase, out.LagMS, out.AppliedRows, out.AppliedTxns, out.StreamPosition = string(p.Phase), ms(p.Lag), p.AppliedRows, p.AppliedTxns, p.StreamPosition
 	switch {
+	case p.Phase != "" && p.Phase != migrate.PhaseCopying && p.Phase != migrate.PhaseFailed:
+		out.Percent = 100 // a live move past its copy: the bar is the copy's
 	case p.BytesEstimate > 0:
 		out.Percent = 100 * float64(p.Bytes) / float64(p.BytesEstimate)
 	case p.RowsEstimate > 0:
