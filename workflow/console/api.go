@@ -425,6 +425,12 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, _ User) error {
 		return err
 	}
 	res, err := h.engine.Check(r.Context(), req.Instance, req.Database, req.SQL)
+	if _, status := errorOf(err); err != nil && status == http.StatusInternalServerError && r.Context().Err() == nil {
+		// The engine's other errors are those of reaching the instance,
+		// which name it and never hold a secret.
+		h.logger.Warn("console: SQL check failed", "instance", req.Instance, "err", err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,10 @@ var (
 	// ErrNoRollback: the ticket is not a finished SQL change whose
 	// succeeded statements all have rollback SQL.
 	ErrNoRollback = errors.New("console: no rollback SQL")
+	// ErrUnavailable: the SQL check could not review against the
+	// instance (credentials that do not resolve, a server that does not
+	// answer).
+	ErrUnavailable = errors.New("console: instance unavailable")
 )
 
 // errorCodes maps the errors callers branch on to the API's codes and
@@ -43,6 +47,7 @@ var errorCodes = []struct {
 	{workflow.ErrOutcomeUnknown, "outcome_unknown", http.StatusConflict},
 	{workflow.ErrTransition, "impossible_transition", http.StatusConflict},
 	{workflow.ErrConflict, "conflict", http.StatusConflict},
+	{ErrUnavailable, "instance_unavailable", http.StatusBadGateway},
 }
 
 // errorOf returns the API error of err and its status. Errors it does not
