@@ -4,10 +4,9 @@
 // demo identities: alice (engineer), bob (reviewer) and dba (reviewer and
 // admin), chosen on its sign-in page without a password. It takes SQL
 // changes (with the SQL that undoes them), data migrations and live moves
-// (with their cutover). Tickets are kept
-// in a MySQL store on test-2 and run by the engine in the background. It
-// prints the console's URL and runs until interrupted. Run it with
-// "make console".
+// (with their cutover). Tickets are kept in a MySQL store on test-2 and
+// run by the engine in the background. It prints the console's URL and
+// runs until interrupted. Run it with "make console".
 package main
 
 import (
