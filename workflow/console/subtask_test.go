@@ -184,6 +184,9 @@ func TestRollbackSQL(t *testing.T) {
 		t.Fatalf("rollback again: %d, ticket #%d, want #%d", st, again.ID, rb.ID)
 	}
 	rid := fmt.Sprint(rb.ID)
+	if page := f.get("carol", "/tickets/"+rid); !strings.Contains(page, `<dd id="cc">alice</dd>`) {
+		t.Fatalf("rollback ticket's page without its CC:\n%s", page)
+	}
 	f.wantError(http.StatusConflict, "no_rollback", "alice", "POST", "/api/tickets/"+rid+"/rollback", nil)
 	f.wantError(http.StatusForbidden, "self_approval", "carol", "POST", "/api/tickets/"+rid+"/approve", nil)
 	if st := f.call("bob", "POST", "/api/tickets/"+rid+"/approve", nil, nil); st != http.StatusOK {
