@@ -68,9 +68,8 @@ func TestBrowserCutover(t *testing.T) {
 	defer func() { stop(); <-done }()
 	page := fmt.Sprintf("%s/tickets/%d", base, id)
 
-	// The page reloads by itself when the ticket's state changes.
-	do(t, ctx, "alice watches", signIn(base, "alice"), chromedp.Navigate(page),
-		chromedp.WaitVisible(chromedp.CSS(`#state.state-awaiting_cutover`)))
+	waitState(t, f.engine, id, workflow.StateAwaitingCutover)
+	do(t, ctx, "alice opens the ticket", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(`#state.state-awaiting_cutover`)))
 	if n := get(t, ctx, "alice's cutover buttons", chromedp.Evaluate[int](`document.querySelectorAll("#action-cutover").length`)); n != 0 {
 		t.Fatalf("alice, the submitter, has %d cutover button(s)", n)
 	}
@@ -81,7 +80,9 @@ func TestBrowserCutover(t *testing.T) {
 	}
 	shot(t, ctx, dir, "c1-in-sync")
 	do(t, ctx, "cut over", chromedp.SendKeys(chromedp.ID("comment"), "go ahead"), chromedp.Click(chromedp.ID("action-cutover")),
-		chromedp.WaitVisible(chromedp.CSS(`#state.state-succeeded`)), chromedp.WaitVisible(chromedp.ID("cutover")))
+		chromedp.WaitNotPresent(chromedp.ID("action-cutover")))
+	waitState(t, f.engine, id, workflow.StateSucceeded)
+	do(t, ctx, "the moved ticket", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#state.state-succeeded`)), chromedp.WaitVisible(chromedp.ID("cutover")))
 	shot(t, ctx, dir, "c2-cut-over")
 	report := get(t, ctx, "cutover report", chromedp.Text(chromedp.ID("cutover")))
 	audit := get(t, ctx, "audit", chromedp.Text(chromedp.ID("audit")))
@@ -150,4 +151,21 @@ func TestBrowserRollback(t *testing.T) {
 		t.Fatalf("after the rollback: amount %d, %v", amount, err)
 	}
 	t.Logf("screenshots in %s", dir)
+}
+
+// waitState waits until ticket id is in state want, failing t when it
+// ends in another final state or takes longer than two minutes.
+func waitState(t *testing.T, e *workflow.Engine, id int64, want workflow.State) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		d, err := e.Get(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tk := d.Ticket; tk.State == want {
+			return
+		} else if tk.State.Final() || time.Now().After(deadline) {
+			t.Fatalf("ticket #%d: %s %q, want %s", id, tk.State, tk.Error, want)
+		}
+	}
 }
