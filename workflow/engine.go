@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -418,6 +419,12 @@ func (e *Engine) reviewerFor(ctx context.Context, instance string, db *sql.DB, d
 		return tr.ForTarget(ctx, db, database)
 	}
 	return e.reviewer, nil
+}
+
+// Kinds returns the kinds of tickets the engine accepts (those with an
+// approval chain), sorted.
+func (e *Engine) Kinds() []Kind {
+	return slices.Sorted(maps.Keys(e.chains))
 }
 
 // Registry returns the engine's instances.
@@ -1056,8 +1063,9 @@ func (e *Engine) Approvers(ctx context.Context, t *Ticket) ([]string, error) {
 // Retry reviews ticket id again after its review failed (a server was
 // unreachable, credentials were wrong, the target has changed since): it
 // goes back to submitted, as actor asked, and through the review and the
-// automatic approval steps as at Submit. The ticket is returned as it
-// stands after that. A ticket in another state gives a *TransitionError.
+// automatic approval steps as at Submit; the submitter and the CC list
+// hear of it (EventRetried, then EventReviewed). The ticket is returned as
+// it stands after that. A ticket in another state gives a *TransitionError.
 func (e *Engine) Retry(ctx context.Context, id int64, actor, comment string) (*Ticket, error) {
 	if strings.TrimSpace(actor) == "" {
 		return nil, fmt.Errorf("%w: ticket #%d: no actor", ErrInvalidRequest, id)
@@ -1076,6 +1084,7 @@ func (e *Engine) Retry(ctx context.Context, id int64, actor, comment string) (*T
 	if err != nil {
 		return nil, err
 	}
+	e.notify(ctx, t, EventRetried, actor, comment, "reviewed again: "+e.describe(t))
 	next, err := e.moveOn(ctx, t)
 	if errors.Is(err, ErrConflict) {
 		return e.current(ctx, id)
@@ -1135,7 +1144,7 @@ func (e *Engine) Cutover(ctx context.Context, id int64, actor, comment string) (
 			return nil, err
 		}
 		t := d.Ticket
-		if err := e.mayCutOver(ctx, t, actor); err != nil {
+		if err := e.MayCutOver(ctx, t, actor); err != nil {
 			return nil, err
 		}
 		next, err := e.cutover(ctx, t, actor, comment)
@@ -1146,8 +1155,10 @@ func (e *Engine) Cutover(ctx context.Context, id int64, actor, comment string) (
 	}
 }
 
-// mayCutOver checks that actor may approve the cutover of t.
-func (e *Engine) mayCutOver(ctx context.Context, t *Ticket, actor string) error {
+// MayCutOver returns nil when actor may approve the cutover of t (see
+// Cutover), whatever t's state, and otherwise the error Cutover would
+// give: ErrNoCutover, ErrSelfApproval or ErrNotApprover.
+func (e *Engine) MayCutOver(ctx context.Context, t *Ticket, actor string) error {
 	steps := e.chains[t.Kind]
 	if !e.kinds[t.Kind].Cutover || len(steps) == 0 {
 		return wrapf(ErrNoCutover, "ticket #%d (%s)", t.ID, t.Kind)

@@ -44,6 +44,12 @@ const (
 	EventFinished          EventKind = "finished"
 	EventFailed            EventKind = "failed"
 	EventCanceled          EventKind = "canceled"
+	// EventRetried: a person asked for a ticket to run again, to the
+	// submitter and the CC list: the review of a ticket whose review
+	// failed (Engine.Retry; the new review follows as EventReviewed) or
+	// the copy of a failed table of a failed migration (Engine.RetryTable;
+	// the detail names the table).
+	EventRetried EventKind = "retried"
 	// The events of a live move (KindLiveMove): its sync caught up and
 	// it awaits a cutover (to the cutover's approvers, the submitter and
 	// the CC list); a person approved the cutover; the cutover was
@@ -103,6 +109,7 @@ var kindWords = map[EventKind]string{
 	EventFinished:          "finished",
 	EventFailed:            "FAILED",
 	EventCanceled:          "canceled",
+	EventRetried:           "retried",
 	EventInSync:            "is in sync and awaits its cutover",
 	EventCutoverApproved:   "cutover approved",
 	EventCutoverFailed:     "cutover FAILED",

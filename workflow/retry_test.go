@@ -12,6 +12,7 @@ import (
 	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/review"
 	"github.com/shiftgate/shiftgate/workflow"
+	"github.com/shiftgate/shiftgate/workflow/workflowtest"
 )
 
 // TestRetryReview: a ticket whose review failed because the target's
@@ -23,10 +24,12 @@ func TestRetryReview(t *testing.T) {
 	r, secrets := registry(t)
 	good := secrets["vault/prod"]
 	delete(secrets, "vault/prod")
-	e, err := workflow.New(workflow.NewMemoryStore(), r, secrets, liveReview(t), options(nil)...)
+	rec := &workflowtest.Recorder{}
+	e, err := workflow.New(workflow.NewMemoryStore(), r, secrets, liveReview(t), options(rec)...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = e.Close(context.Background()) })
 	db, _ := shopDB(t, servers[0], 10)
 	tk, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindSQLChange, Submitter: "alice", Instance: "prod", Database: db,
 		SQL: "UPDATE orders SET amount = 1 WHERE id = 1"})
@@ -45,6 +48,16 @@ func TestRetryReview(t *testing.T) {
 	}
 	if _, err := e.Retry(ctx, tk.ID, "alice", ""); !errors.Is(err, workflow.ErrTransition) {
 		t.Fatalf("retry of a pending ticket: %v", err)
+	}
+	var kinds []workflow.EventKind
+	for _, ev := range ticketEvents(t, rec, tk.ID, workflow.EventApprovalRequested) {
+		kinds = append(kinds, ev.Kind)
+		if ev.Kind == workflow.EventRetried && (ev.Actor != "alice" || ev.Comment != "credentials fixed") {
+			t.Errorf("retry event %+v", ev)
+		}
+	}
+	if !slices.Contains(kinds, workflow.EventRetried) {
+		t.Errorf("events %v: no %s", kinds, workflow.EventRetried)
 	}
 	who, err := e.Approvers(ctx, tk)
 	if err != nil || !slices.Equal(who, []string{"bob", "carol"}) {

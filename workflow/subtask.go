@@ -242,7 +242,8 @@ func verificationFault(vr *verify.Report, table string) string {
 // actor asked: the ticket goes back to the queue (without new approval:
 // the table was approved with it) and its next run copies the tables
 // marked pending, replacing what a failed run left of them in the
-// target. The ticket succeeds once every table is done and the
+// target. The submitter and the CC list hear of it (EventRetried, whose
+// detail names the table). The ticket succeeds once every table is done and the
 // verification of all of them found no difference; while other tables
 // stay failed, it fails again after the retried table is copied.
 //
@@ -263,7 +264,7 @@ func (e *Engine) RetryTable(ctx context.Context, id int64, table, actor, comment
 	if err := e.MayRetryTable(d.Ticket, table); err != nil {
 		return nil, err
 	}
-	return e.transition(ctx, Change{Ticket: id, Version: d.Ticket.Version, Action: ActionRetryTable, To: StateQueued, Actor: actor,
+	next, err := e.transition(ctx, Change{Ticket: id, Version: d.Ticket.Version, Action: ActionRetryTable, To: StateQueued, Actor: actor,
 		Comment: cmp.Or(comment, "retry table "+table),
 		Update: func(t *Ticket) error {
 			if err := e.MayRetryTable(t, table); err != nil {
@@ -276,6 +277,11 @@ func (e *Engine) RetryTable(ctx context.Context, id int64, table, actor, comment
 			t.FinishedAt, t.Progress, t.Verification = time.Time{}, nil, nil
 			return nil
 		}})
+	if err != nil {
+		return nil, err
+	}
+	e.notify(ctx, next, EventRetried, actor, comment, "table "+table+" is copied again: "+e.describe(next))
+	return next, nil
 }
 
 // MayRetryTable returns nil when table of t may be retried alone now

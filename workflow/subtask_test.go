@@ -3,6 +3,7 @@ package workflow_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/workflow"
+	"github.com/shiftgate/shiftgate/workflow/workflowtest"
 )
 
 // bigRowDB is shopDB with a table zz_big whose one row (17 MiB) exceeds
@@ -64,7 +66,8 @@ func tableStates(tasks []workflow.TableTask) string {
 func TestRetryTable(t *testing.T) {
 	ctx := t.Context()
 	store, _ := newMySQLStore(t)
-	e := newEngine(t, store, nil)
+	rec := &workflowtest.Recorder{}
+	e := newEngine(t, store, rec)
 	source := bigRowDB(t)
 	target := sandboxtest.NewDatabase(t, servers[1], "wfretry")
 	tk, err := e.Submit(ctx, workflow.Request{Kind: workflow.KindDataMigration, Submitter: "alice", Instance: "test", Database: target,
@@ -100,6 +103,12 @@ func TestRetryTable(t *testing.T) {
 	}
 	if _, err := e.RetryTable(ctx, tk.ID, "zz_big", "alice", ""); !errors.Is(err, workflow.ErrTransition) {
 		t.Fatalf("retry of a queued ticket: %v", err)
+	}
+	// The submitter and the CC list hear of the retry, as of a ticket's.
+	evs := ticketEvents(t, rec, tk.ID, workflow.EventRetried)
+	if ev := evs[len(evs)-1]; ev.Kind != workflow.EventRetried || ev.Actor != "alice" || ev.Comment != "row shrunk" ||
+		ev.State != "queued" || !strings.Contains(ev.Detail, "table zz_big is copied again") || !slices.Equal(ev.Recipients, []string{"alice"}) {
+		t.Fatalf("retry event %+v", ev)
 	}
 	if ran, err := e.RunOnce(ctx); !ran || err != nil {
 		t.Fatal(ran, err)

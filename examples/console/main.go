@@ -2,10 +2,11 @@
 // "shop" database, registers them as instances (prod-1 tagged env=prod,
 // test-2 tagged env=test), and serves the workflow console over them with
 // demo identities: alice (engineer), bob (reviewer) and dba (reviewer and
-// admin), chosen on its sign-in page without a password. Tickets are kept
-// in a MySQL store on test-2 and run by the engine in the background. It
-// prints the console's URL and runs until interrupted. Run it with
-// "make console".
+// admin), chosen on its sign-in page without a password. It takes SQL
+// changes (with the SQL that undoes them), data migrations and live moves
+// (with their cutover). Tickets are kept in a MySQL store on test-2 and
+// run by the engine in the background. It prints the console's URL and
+// runs until interrupted. Run it with "make console".
 package main
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/shiftgate/shiftgate/internal/sampledata"
 	"github.com/shiftgate/shiftgate/internal/sandbox"
 	"github.com/shiftgate/shiftgate/internal/termtext"
+	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/review"
 	"github.com/shiftgate/shiftgate/workflow"
 	"github.com/shiftgate/shiftgate/workflow/console"
@@ -42,6 +44,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// rollbackServerID is the replica server id with which SQL changes read
+// their own row changes back from the binary log.
+const rollbackServerID = 930101
 
 // run serves the demo console on addr until ctx ends, calling ready with
 // its URL once it listens.
@@ -110,6 +116,12 @@ func run(ctx context.Context, addr string, scale int, ready func(url string)) er
 			Kinds: []review.Kind{review.KindDML}, MaxRisk: review.RiskModerate, MaxAffectedRows: 1000,
 			Unless: map[string]string{"env": "prod"}, Else: dbas}}),
 		workflow.WithChain(workflow.KindDataMigration, workflow.Step{Name: "dba", Approver: dbas}),
+		// Live moves: bob or dba approves the move, then its cutover
+		// once it is in sync (the cutover button of its page).
+		workflow.WithChain(workflow.KindLiveMove, workflow.Step{Name: "dba", Approver: dbas}),
+		// SQL changes keep the SQL that undoes them, which a ticket's page
+		// files as a new ticket (its rollback button).
+		workflow.WithKind(workflow.KindSQLChange, workflow.SQLChangeKind(migrate.WithRollbackSQL(rollbackServerID, 0))),
 		workflow.WithLogger(logger), workflow.WithPollInterval(200*time.Millisecond))
 	if err != nil {
 		return err

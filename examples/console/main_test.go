@@ -22,7 +22,7 @@ func TestConsoleDemo(t *testing.T) {
 	go func() {
 		errc <- run(ctx, "127.0.0.1:0", 200, func(url string) {
 			var got []string
-			for _, p := range []string{"login", ""} {
+			for _, p := range []string{"login", "", "submit"} {
 				req, _ := http.NewRequestWithContext(ctx, "GET", url+p, nil)
 				req.AddCookie(&http.Cookie{Name: "shiftgate_demo_user", Value: "alice"})
 				res, err := http.DefaultClient.Do(req)
@@ -42,7 +42,7 @@ func TestConsoleDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := <-pages
-	for _, want := range []string{"login-alice", "login-dba", "close stale orders"} {
+	for _, want := range []string{"login-alice", "login-dba", "close stale orders", `value="live_move"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("pages lack %q:\n%s", want, got)
 		}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/http"
@@ -49,6 +50,10 @@ func (h *Handler) apiRoutes() []route {
 			func(h *Handler) func(*http.Request, int64, User, string) (*workflow.Ticket, error) { return h.cancel }),
 		action("retry", "Review a ticket again after its review failed (its submitter or an admin)",
 			func(h *Handler) func(*http.Request, int64, User, string) (*workflow.Ticket, error) { return h.retry }),
+		action("cutover", "Approve the cutover of a live move in sync (reviewers who approve the last step of its chain; never the submitter); a move not in sync yet refuses it (409 not_in_sync, recorded)",
+			func(h *Handler) func(*http.Request, int64, User, string) (*workflow.Ticket, error) { return h.cutover }),
+		{method: "POST", path: "/api/tickets/{id}/rollback", summary: "Submit, as the caller, a SQL change that runs the rollback SQL of a finished SQL change on its target, reviewed and approved as any other (201; 200 when the idempotency key was seen, by default one rollback ticket per caller and ticket)",
+			body: RollbackRequest{}, resp: TicketDetail{}, status: http.StatusCreated, serve: h.rollback},
 		{method: "POST", path: "/api/tickets/{id}/tables/{table}/retry", summary: "Copy a failed table of a failed migration again, alone (its submitter or an admin; tickets that name their tables)",
 			body: ActionRequest{}, resp: TicketDetail{}, serve: func(w http.ResponseWriter, r *http.Request, u User) error { return h.act(w, r, u, h.retryTable) }},
 		{method: "GET", path: "/api/tickets/{id}/events", summary: "Server-sent events: a 'ticket' event with the summary whenever the state or progress changes, until the ticket is final",
@@ -186,6 +191,13 @@ func (h *Handler) detail(r *http.Request, id int64, u User) (TicketDetail, error
 			out.Actions = append(out.Actions, a)
 		}
 	}
+	if d.Ticket.State == workflow.StateAwaitingCutover && h.may(u, "cutover", d.Ticket, nil) == nil &&
+		h.engine.MayCutOver(r.Context(), d.Ticket, u.Name) == nil {
+		out.Actions = append(out.Actions, "cutover")
+	}
+	if _, err := h.rollbackRequest(u, d.Ticket); err == nil {
+		out.Actions = append(out.Actions, "rollback")
+	}
 	if h.may(u, "retry_table", d.Ticket, nil) == nil {
 		for i, tk := range out.Tables {
 			out.Tables[i].Retry = h.engine.MayRetryTable(d.Ticket, tk.Name) == nil
@@ -210,6 +222,59 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, u User) error {
 // maxKey bounds an idempotency key.
 const maxKey = 128
 
+// clientKey is the workflow.Request.ClientKey of u's idempotency key:
+// keys are the caller's own, another user's key never returns their
+// ticket.
+func clientKey(u User, key string) string {
+	return "console:" + strconv.Itoa(len(u.Name)) + ":" + u.Name + ":" + key
+}
+
+// rollbackRequest returns the request that files, as u, the rollback of
+// t: the rollback SQL of its succeeded statements as a new SQL change on
+// its target. A ticket that is not a finished SQL change with rollback
+// SQL gives ErrNoRollback, a target u may not submit to ErrForbidden.
+func (h *Handler) rollbackRequest(u User, t *workflow.Ticket) (workflow.Request, error) {
+	sql := ""
+	if t.Kind == workflow.KindSQLChange && t.State.Final() {
+		sql = rollbackOf(t.Results)
+	}
+	if sql == "" {
+		return workflow.Request{}, fmt.Errorf("%w: ticket #%d (%s, %s)", ErrNoRollback, t.ID, t.Kind, t.State)
+	}
+	wr := workflow.Request{Kind: workflow.KindSQLChange, Title: fmt.Sprintf("rollback of #%d %s", t.ID, t.Title), Submitter: u.Name,
+		Instance: t.Instance, Database: t.Database, SQL: sql}
+	if t.Submitter != u.Name {
+		wr.CC = []string{t.Submitter}
+	}
+	return wr, h.maySubmit(u, wr)
+}
+
+func (h *Handler) rollback(w http.ResponseWriter, r *http.Request, u User) error {
+	id, err := ticketID(r)
+	if err != nil {
+		return err
+	}
+	var req RollbackRequest
+	if r.ContentLength != 0 {
+		if err := readJSON(r, &req); err != nil {
+			return err
+		}
+	}
+	if len(req.IdempotencyKey) > maxKey {
+		return fmt.Errorf("%w: idempotency_key is longer than %d characters", ErrBadRequest, maxKey)
+	}
+	t, err := h.ticket(r, id)
+	if err != nil {
+		return err
+	}
+	wr, err := h.rollbackRequest(u, t)
+	if err != nil {
+		return err
+	}
+	wr.ClientKey = clientKey(u, cmp.Or(req.IdempotencyKey, "rollback-of-"+strconv.FormatInt(id, 10)))
+	return h.file(w, r, u, wr)
+}
+
 func (h *Handler) submit(w http.ResponseWriter, r *http.Request, u User) error {
 	var req SubmitRequest
 	if err := readJSON(r, &req); err != nil {
@@ -221,12 +286,11 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, u User) error {
 	wr := workflow.Request{Kind: workflow.Kind(req.Kind), Title: req.Title, Submitter: u.Name, CC: req.CC, Instance: req.Instance,
 		Database: req.Database, SQL: req.SQL, ConfirmOutcomeUnknown: req.ConfirmOutcomeUnknown}
 	if req.IdempotencyKey != "" {
-		// Keys are the caller's own: another user's key never returns
-		// their ticket.
-		wr.ClientKey = "console:" + strconv.Itoa(len(u.Name)) + ":" + u.Name + ":" + req.IdempotencyKey
+		wr.ClientKey = clientKey(u, req.IdempotencyKey)
 	}
 	if m := req.Migration; m != nil {
-		wr.Migration = &workflow.Migration{SourceInstance: m.SourceInstance, SourceDatabase: m.SourceDatabase, Tables: m.Tables, Method: m.Method, Replace: m.Replace}
+		wr.Migration = &workflow.Migration{SourceInstance: m.SourceInstance, SourceDatabase: m.SourceDatabase, Tables: m.Tables, Method: m.Method, Replace: m.Replace,
+			Fence: m.Fence, Accounts: m.Accounts}
 	}
 	if win := req.Window; win != nil {
 		wr.Window = &workflow.Window{}
@@ -237,6 +301,13 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, u User) error {
 			wr.Window.NotAfter = *win.NotAfter
 		}
 	}
+	return h.file(w, r, u, wr)
+}
+
+// file submits wr, whose Submitter is u, after the submit restrictions;
+// it answers with the ticket, 201 when wr filed it and 200 when an
+// earlier request with its ClientKey did.
+func (h *Handler) file(w http.ResponseWriter, r *http.Request, u User, wr workflow.Request) error {
 	if err := h.maySubmit(u, wr); err != nil {
 		return err
 	}
@@ -334,6 +405,13 @@ func (h *Handler) retry(r *http.Request, id int64, u User, comment string) (*wor
 	return h.engine.Retry(r.Context(), id, u.Name, comment)
 }
 
+func (h *Handler) cutover(r *http.Request, id int64, u User, comment string) (*workflow.Ticket, error) {
+	if err := h.allowed(r, id, u, "cutover"); err != nil {
+		return nil, err
+	}
+	return h.engine.Cutover(r.Context(), id, u.Name, comment)
+}
+
 func (h *Handler) retryTable(r *http.Request, id int64, u User, comment string) (*workflow.Ticket, error) {
 	if err := h.allowed(r, id, u, "retry_table"); err != nil {
 		return nil, err
@@ -347,6 +425,12 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, _ User) error {
 		return err
 	}
 	res, err := h.engine.Check(r.Context(), req.Instance, req.Database, req.SQL)
+	if _, status := errorOf(err); err != nil && status == http.StatusInternalServerError && r.Context().Err() == nil {
+		// The engine's other errors are those of reaching the instance,
+		// which name it and never hold a secret.
+		h.logger.Warn("console: SQL check failed", "instance", req.Instance, "err", err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -375,6 +459,15 @@ func (h *Handler) may(u User, action string, t *workflow.Ticket, approvers []str
 			return deny("the step's automatic decision is not made yet")
 		case approvers != nil && !slices.Contains(approvers, u.Name):
 			return fmt.Errorf("console: ticket #%d, step %d, %s: %w", t.ID, t.Step+1, u.Name, workflow.ErrNotApprover)
+		}
+	case "cutover":
+		switch {
+		case own:
+			return fmt.Errorf("console: ticket #%d, cutover, %s: %w", t.ID, u.Name, workflow.ErrSelfApproval)
+		case !u.Has(RoleReviewer):
+			return deny("only reviewers approve a cutover")
+		case t.State != workflow.StateAwaitingCutover && t.State != workflow.StateRunning:
+			return workflow.CheckTransition(t.ID, t.State, workflow.ActionCutover, workflow.StateCuttingOver)
 		}
 	case "cancel", "retry", "retry_table":
 		switch {

@@ -98,6 +98,10 @@ func TestErrors(t *testing.T) {
 	f.wantError(http.StatusUnprocessableEntity, "empty_sql", "alice", "POST", "/api/tickets", console.SubmitRequest{Kind: "sql_change", Instance: "test", Database: f.db})
 	f.wantError(http.StatusUnprocessableEntity, "invalid_request", "alice", "POST", "/api/tickets", console.SubmitRequest{Kind: "reboot", Instance: "test", Database: f.db})
 	f.wantError(http.StatusUnprocessableEntity, "unknown_instance", "alice", "POST", "/api/check", console.CheckRequest{Instance: "nowhere", Database: f.db, SQL: "DO 1"})
+	// An instance the check cannot reach is named, not an internal error.
+	if e := f.wantError(http.StatusBadGateway, "instance_unavailable", "alice", "POST", "/api/check", console.CheckRequest{Instance: "broken", Database: f.db, SQL: "DO 1"}); !strings.Contains(e.Message, `instance broken: credentials "vault/missing"`) {
+		t.Fatalf("check on broken: %+v", e)
+	}
 	var none console.ErrorResponse
 	if st := f.call("nobody", "GET", "/api/tickets", nil, &none); st != http.StatusForbidden || none.Error.Code != "forbidden" {
 		t.Errorf("user without a role: %d %+v", st, none)

@@ -24,8 +24,12 @@
 //	invalid_request        422  a request that cannot become a ticket
 //	outcome_unknown        409  the same SQL's earlier run has an unknown outcome
 //	not_retryable          409  the table cannot be retried alone
+//	no_rollback            409  not a finished SQL change with rollback SQL
+//	no_cutover             409  the ticket's kind has no cutover
+//	not_in_sync            409  a live move not in sync yet (the refusal is recorded)
 //	impossible_transition  409  the ticket's state does not allow the action
 //	conflict               409  the ticket changed concurrently
+//	instance_unavailable   502  the SQL check could not reach its instance
 //	internal               500  anything else (the details go to the log)
 //
 // # Roles
@@ -33,9 +37,13 @@
 // The host's Identifier turns a request into a User with roles.
 // Engineers submit and cancel or retry their own tickets (a review, or
 // a failed table of a migration); reviewers also
-// decide the approval steps they are approvers of (never on their own
-// tickets); admins cancel and retry any ticket. Submitting to instances
-// with given tags can be kept to some roles (WithSubmitRoles).
+// decide the approval steps they are approvers of, and approve the cutover
+// of a live move in sync when they approve the last step of its chain
+// (never on their own tickets); admins cancel and retry any ticket.
+// Anyone who may submit to a finished SQL change's target may file its
+// rollback SQL as a new ticket, reviewed and approved as any other.
+// Submitting to instances with given tags can be kept to some roles
+// (WithSubmitRoles).
 //
 // # Web console
 //

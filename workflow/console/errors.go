@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/workflow"
 )
 
@@ -14,6 +15,13 @@ var (
 	// ErrBadRequest: the request cannot be read (malformed JSON, a bad
 	// parameter).
 	ErrBadRequest = errors.New("console: bad request")
+	// ErrNoRollback: the ticket is not a finished SQL change whose
+	// succeeded statements all have rollback SQL.
+	ErrNoRollback = errors.New("console: no rollback SQL")
+	// ErrUnavailable: the SQL check could not review against the
+	// instance (credentials that do not resolve, a server that does not
+	// answer).
+	ErrUnavailable = errors.New("console: instance unavailable")
 )
 
 // errorCodes maps the errors callers branch on to the API's codes and
@@ -33,9 +41,13 @@ var errorCodes = []struct {
 	{workflow.ErrEmptySQL, "empty_sql", http.StatusUnprocessableEntity},
 	{workflow.ErrInvalidRequest, "invalid_request", http.StatusUnprocessableEntity},
 	{workflow.ErrNotRetryable, "not_retryable", http.StatusConflict},
+	{ErrNoRollback, "no_rollback", http.StatusConflict},
+	{workflow.ErrNoCutover, "no_cutover", http.StatusConflict},
+	{migrate.ErrNotInSync, "not_in_sync", http.StatusConflict},
 	{workflow.ErrOutcomeUnknown, "outcome_unknown", http.StatusConflict},
 	{workflow.ErrTransition, "impossible_transition", http.StatusConflict},
 	{workflow.ErrConflict, "conflict", http.StatusConflict},
+	{ErrUnavailable, "instance_unavailable", http.StatusBadGateway},
 }
 
 // errorOf returns the API error of err and its status. Errors it does not

@@ -154,7 +154,8 @@ func (h *Handler) detailPage(w http.ResponseWriter, r *http.Request, u User) err
 
 type submitData struct {
 	Instances []Instance
-	Kinds     []string
+	// Kinds are the kinds the engine accepts.
+	Kinds []string
 	// Prefill fills the form: the rollback of a ticket (rollback_of).
 	Prefill prefill
 }
@@ -164,7 +165,15 @@ type prefill struct{ Title, Instance, Database, SQL string }
 // submitPage is the submit form; with rollback_of=ID, filled with the
 // rollback SQL of ticket ID, as a new SQL change on its target.
 func (h *Handler) submitPage(w http.ResponseWriter, r *http.Request, u User) error {
-	d := submitData{Instances: h.instanceList(u), Kinds: []string{string(workflow.KindSQLChange), string(workflow.KindDataMigration)}}
+	d := submitData{Instances: h.instanceList(u)}
+	// SQL changes first: the form opens on one.
+	for _, k := range h.engine.Kinds() {
+		if k == workflow.KindSQLChange {
+			d.Kinds = slices.Insert(d.Kinds, 0, string(k))
+		} else {
+			d.Kinds = append(d.Kinds, string(k))
+		}
+	}
 	if of := r.URL.Query().Get("rollback_of"); of != "" {
 		id, err := strconv.ParseInt(of, 10, 64)
 		if err != nil {
@@ -174,11 +183,11 @@ func (h *Handler) submitPage(w http.ResponseWriter, r *http.Request, u User) err
 		if err != nil {
 			return err
 		}
-		sql := rollbackOf(t.Results)
-		if sql == "" {
-			return fmt.Errorf("%w: ticket #%d has no rollback SQL", ErrBadRequest, id)
+		wr, err := h.rollbackRequest(u, t)
+		if err != nil {
+			return err
 		}
-		d.Prefill = prefill{Title: fmt.Sprintf("rollback of #%d %s", id, t.Title), Instance: t.Instance, Database: t.Database, SQL: sql}
+		d.Prefill = prefill{Title: wr.Title, Instance: wr.Instance, Database: wr.Database, SQL: wr.SQL}
 	}
 	return h.render(w, http.StatusOK, "submit", u, "Submit a ticket", d)
 }

@@ -166,6 +166,40 @@ func TestRollbackSQL(t *testing.T) {
 	if !strings.Contains(form, "rollback of #"+id) || !strings.Contains(form, "INSERT INTO") {
 		t.Fatalf("submit page not filled with the rollback:\n%s", form)
 	}
+
+	// The API files it as a new SQL change, once per caller and ticket
+	// without an idempotency key, reviewed and approved like any other.
+	if !slices.Contains(d.Actions, "rollback") {
+		t.Fatalf("actions %v without rollback", d.Actions)
+	}
+	var rb, again console.TicketDetail
+	if st := f.call("carol", "POST", "/api/tickets/"+id+"/rollback", nil, &rb); st != http.StatusCreated {
+		t.Fatalf("rollback: %d %+v", st, rb)
+	}
+	if rb.ID == d.ID || rb.Kind != "sql_change" || rb.Submitter != "carol" || rb.SQL != d.RollbackSQL || rb.Instance != "test" || rb.Database != f.db ||
+		!strings.HasPrefix(rb.Title, "rollback of #"+id) || !slices.Equal(rb.CC, []string{"alice"}) || rb.State != "pending_approval" || rb.Review == nil {
+		t.Fatalf("rollback ticket %+v", rb)
+	}
+	if st := f.call("carol", "POST", "/api/tickets/"+id+"/rollback", nil, &again); st != http.StatusOK || again.ID != rb.ID {
+		t.Fatalf("rollback again: %d, ticket #%d, want #%d", st, again.ID, rb.ID)
+	}
+	rid := fmt.Sprint(rb.ID)
+	if page := f.get("carol", "/tickets/"+rid); !strings.Contains(page, `<dd id="cc">alice</dd>`) {
+		t.Fatalf("rollback ticket's page without its CC:\n%s", page)
+	}
+	f.wantError(http.StatusConflict, "no_rollback", "alice", "POST", "/api/tickets/"+rid+"/rollback", nil)
+	f.wantError(http.StatusForbidden, "self_approval", "carol", "POST", "/api/tickets/"+rid+"/approve", nil)
+	if st := f.call("bob", "POST", "/api/tickets/"+rid+"/approve", nil, nil); st != http.StatusOK {
+		t.Fatalf("approve the rollback: %d", st)
+	}
+	if ran, err := f.engine.RunOnce(t.Context()); !ran || err != nil {
+		t.Fatal(ran, err)
+	}
+	var amount, rows int
+	db := sandboxtest.Open(t, servers[0], f.db)
+	if err := db.QueryRow("SELECT (SELECT amount FROM orders WHERE id = 1), (SELECT COUNT(*) FROM orders)").Scan(&amount, &rows); err != nil || amount != 1 || rows != 20 {
+		t.Fatalf("after the rollback: amount %d, %d rows, %v", amount, rows, err)
+	}
 }
 
 // get fetches page path as user and returns its body.
@@ -223,15 +257,25 @@ func TestLiveMovePhase(t *testing.T) {
 		}
 	}
 	wait("awaiting_cutover")
-	if d.Progress.Phase != "in sync" || !strings.HasPrefix(d.Progress.Text, "in sync: ") {
+	if d.Progress.Phase != "in sync" || !strings.HasPrefix(d.Progress.Text, "in sync: ") || d.Progress.Percent != 100 {
 		t.Fatalf("in sync: progress %+v", d.Progress)
 	}
 	page := f.get("alice", "/tickets/"+id)
 	if !strings.Contains(page, `<strong id="phase">in sync</strong>`) || !strings.Contains(page, `id="cutover-note"`) {
 		t.Fatalf("page without the phase:\n%s", page)
 	}
-	if _, err := f.engine.Cutover(t.Context(), d.ID, "dba", "go"); err != nil {
-		t.Fatal(err)
+	// The cutover is a reviewer's of the last step, never the submitter's.
+	if slices.Contains(d.Actions, "cutover") {
+		t.Fatalf("alice, the submitter, may cut over: %v", d.Actions)
+	}
+	var bobs console.TicketDetail
+	if f.call("bob", "GET", "/api/tickets/"+id, nil, &bobs); !slices.Contains(bobs.Actions, "cutover") {
+		t.Fatalf("bob may not cut over: %v", bobs.Actions)
+	}
+	f.wantError(http.StatusForbidden, "self_approval", "alice", "POST", "/api/tickets/"+id+"/cutover", nil)
+	f.wantError(http.StatusForbidden, "forbidden", "carol", "POST", "/api/tickets/"+id+"/cutover", nil)
+	if st := f.call("dba", "POST", "/api/tickets/"+id+"/cutover", console.ActionRequest{Comment: "go"}, &d); st != http.StatusOK || d.State != "cutting_over" && d.State != "succeeded" {
+		t.Fatalf("cutover: %d %s %q", st, d.State, d.Error)
 	}
 	wait("succeeded")
 	if d.Report == nil || d.Report.Cutover == nil || d.Report.Cutover.Method != "flush-tables" || d.Report.Cutover.VerifiedTables != 1 || d.Progress.Phase != "done" {
@@ -239,5 +283,30 @@ func TestLiveMovePhase(t *testing.T) {
 	}
 	if page = f.get("alice", "/tickets/"+id); !strings.Contains(page, "writes paused on the source for") {
 		t.Fatalf("page without the cutover:\n%s", page)
+	}
+}
+
+// TestSubmitLiveMove: the submit page offers the kinds the engine
+// accepts, SQL changes first; a live move's cutover fence goes through
+// the API to the ticket.
+func TestSubmitLiveMove(t *testing.T) {
+	plain := newFixture(t, workflow.NewMemoryStore())
+	if form := plain.get("alice", "/submit"); strings.Contains(form, `value="live_move"`) {
+		t.Fatalf("submit page offers live moves to an engine without them:\n%s", form)
+	}
+	f := newFixtureWith(t, workflow.NewMemoryStore(), identity, []workflow.Option{
+		workflow.WithChain(workflow.KindLiveMove, workflow.Step{Name: "dba", Approver: dbas})})
+	form := f.get("alice", "/submit")
+	sqlAt, moveAt := strings.Index(form, `<option value="sql_change">`), strings.Index(form, `<option value="live_move">`)
+	if sqlAt < 0 || moveAt < sqlAt || !strings.Contains(form, `id="fence"`) {
+		t.Fatalf("submit page kinds:\n%s", form)
+	}
+	var d console.TicketDetail
+	if st := f.call("alice", "POST", "/api/tickets", console.SubmitRequest{Kind: "live_move", Instance: "test", Database: f.db + "_moved",
+		Migration: &console.Migration{SourceInstance: "test", SourceDatabase: f.db, Tables: []string{"orders"}, Fence: "accounts", Accounts: []string{"app@%"}}}, &d); st != http.StatusCreated {
+		t.Fatalf("submit: %d %+v", st, d)
+	}
+	if m := d.Migration; m == nil || m.Method != workflow.MethodSync || m.Fence != "accounts" || !slices.Equal(m.Accounts, []string{"app@%"}) {
+		t.Fatalf("live move %+v", d.Migration)
 	}
 }

@@ -21,15 +21,22 @@ type Instance struct {
 	Submit bool `json:"submit"`
 }
 
-// Migration is the work of a data-migration ticket; its target is the
-// ticket's instance and database.
+// Migration is the work of a data-migration or live-move ticket; its
+// target is the ticket's instance and database.
 type Migration struct {
 	SourceInstance string   `json:"source_instance"`
 	SourceDatabase string   `json:"source_database"`
 	Tables         []string `json:"tables,omitempty"`
-	// Method is "copier" (default) or "pipe".
+	// Method is "copier" (default) or "pipe" for a data migration, "sync"
+	// (default) for a live move.
 	Method  string `json:"method,omitempty"`
 	Replace bool   `json:"replace,omitempty"`
+	// Fence is how a live move's cutover stops writes on the source:
+	// "flush-tables" (default), "accounts" or "read-only"; Accounts are
+	// the application's accounts ("user@host") the "accounts" fence makes
+	// read-only on the moved tables.
+	Fence    string   `json:"fence,omitempty"`
+	Accounts []string `json:"accounts,omitempty"`
 }
 
 // Window bounds when a ticket may start; an absent bound is open.
@@ -62,6 +69,14 @@ type ActionRequest struct {
 	Comment string `json:"comment,omitempty"`
 }
 
+// RollbackRequest files the rollback of a finished SQL change.
+type RollbackRequest struct {
+	// IdempotencyKey makes the submission idempotent as in SubmitRequest;
+	// without it, the caller's rollback of a ticket is filed once, and
+	// asking again returns that ticket (200).
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
 // CheckRequest asks for the review of a script against an instance,
 // without submitting it.
 type CheckRequest struct {
@@ -86,7 +101,8 @@ type Progress struct {
 	Bytes         int64  `json:"bytes"`
 	BytesEstimate int64  `json:"bytes_estimate,omitempty"`
 	// Percent is the share done, from 0 to 100, by bytes or rows or
-	// tables, whichever has an estimate.
+	// tables, whichever has an estimate; 100 for a live move past its
+	// copy (catching up, in sync and after).
 	Percent   float64 `json:"percent"`
 	ElapsedMS int64   `json:"elapsed_ms"`
 	// ETAMS is the estimated time left; 0 when unknown.
@@ -313,7 +329,9 @@ type TicketDetail struct {
 	Verification *Verification `json:"verification,omitempty"`
 	Audit        []AuditEntry  `json:"audit"`
 	// Actions are what the caller may do to the ticket now: approve,
-	// reject, cancel, retry.
+	// reject, cancel, retry, cutover (a live move in sync), rollback
+	// (file the RollbackSQL as a new ticket); each is the last element
+	// of its POST /api/tickets/{id}/... path.
 	Actions []string `json:"actions"`
 }
 
@@ -362,6 +380,8 @@ func progressOf(p *migrate.Progress, statements bool) *Progress {
 	}
 	out.Phase, out.LagMS, out.AppliedRows, out.AppliedTxns, out.StreamPosition = string(p.Phase), ms(p.Lag), p.AppliedRows, p.AppliedTxns, p.StreamPosition
 	switch {
+	case p.Phase != "" && p.Phase != migrate.PhaseCopying && p.Phase != migrate.PhaseFailed:
+		out.Percent = 100 // a live move past its copy: the bar is the copy's
 	case p.BytesEstimate > 0:
 		out.Percent = 100 * float64(p.Bytes) / float64(p.BytesEstimate)
 	case p.RowsEstimate > 0:
@@ -394,7 +414,8 @@ func detailOf(d *workflow.Detail) TicketDetail {
 	out := TicketDetail{TicketSummary: summaryOf(t), CC: t.CC, SQL: t.SQL, Attempts: t.Attempts, Review: t.Review, Plan: t.Plan,
 		Approvals: []Approval{}, Audit: []AuditEntry{}, Actions: []string{}}
 	if m := t.Migration; m != nil {
-		out.Migration = &Migration{SourceInstance: m.SourceInstance, SourceDatabase: m.SourceDatabase, Tables: m.Tables, Method: m.Method, Replace: m.Replace}
+		out.Migration = &Migration{SourceInstance: m.SourceInstance, SourceDatabase: m.SourceDatabase, Tables: m.Tables, Method: m.Method, Replace: m.Replace,
+			Fence: m.Fence, Accounts: m.Accounts}
 	}
 	if w := t.Window; w != nil {
 		out.Window = &Window{NotBefore: timePtr(w.NotBefore), NotAfter: timePtr(w.NotAfter)}

@@ -28,6 +28,7 @@ var Kinds = []workflow.EventKind{
 	workflow.EventCutoverFailed,
 	workflow.EventFinished,
 	workflow.EventFailed,
+	workflow.EventRetried,
 	workflow.EventCanceled,
 }
 

@@ -78,21 +78,29 @@
   const form = document.getElementById("submit-form");
   if (form) {
     const kind = document.getElementById("kind");
+    // Parts of the form marked data-kinds show for those kinds only.
     const toggle = () => {
-      for (const k of ["sql_change", "data_migration"]) {
-        for (const e of form.querySelectorAll(".for-" + k)) e.hidden = kind.value !== k;
-      }
+      for (const e of form.querySelectorAll("[data-kinds]")) e.hidden = !e.dataset.kinds.split(" ").includes(kind.value);
     };
+    const list = (id) => value(id).split(",").map((t) => t.trim()).filter((t) => t);
     kind.addEventListener("change", toggle);
     toggle();
     const key = (self.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Date.now()) + Math.random();
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const req = { idempotency_key: key, kind: kind.value, title: value("title"), instance: value("instance"), database: value("database") };
-      if (kind.value === "data_migration") {
-        req.migration = { source_instance: value("source-instance"), source_database: value("source-database"), method: value("method") };
-        const tables = value("tables");
-        if (tables) req.migration.tables = tables.split(",").map((t) => t.trim()).filter((t) => t);
+      if (kind.value === "data_migration" || kind.value === "live_move") {
+        req.migration = { source_instance: value("source-instance"), source_database: value("source-database") };
+        const tables = list("tables");
+        if (tables.length) req.migration.tables = tables;
+        if (kind.value === "live_move") {
+          req.migration.method = "sync";
+          req.migration.fence = value("fence");
+          const accounts = list("accounts");
+          if (accounts.length) req.migration.accounts = accounts;
+        } else {
+          req.migration.method = value("method");
+        }
       } else {
         req.sql = document.getElementById("sql").value;
       }
@@ -114,17 +122,26 @@
   }
 
   // post has each button post to the API path pathOf(button) with the
-  // comment, then reloads the page; errors show in errorBox.
+  // comment (a rollback sends none: it files a new ticket), then reloads
+  // the page, or opens the ticket the answer is when it is another one
+  // (the rollback's); errors show in errorBox.
   function post(buttons, errorBox, pathOf) {
     for (const b of buttons) {
       b.addEventListener("click", async () => {
         const err = document.getElementById(errorBox);
         err.textContent = "";
+        b.disabled = true;
         try {
-          await api("POST", pathOf(b), { comment: value("comment") });
-          location.reload();
+          const t = await api("POST", pathOf(b), b.dataset.action === "rollback" ? {} : { comment: value("comment") });
+          const here = location.pathname.match(/\/tickets\/(\d+)$/);
+          if (t && t.id && here && String(t.id) !== here[1]) {
+            location.href = base + "/tickets/" + t.id;
+          } else {
+            location.reload();
+          }
         } catch (e) {
           err.textContent = e.message;
+          b.disabled = false;
         }
       });
     }
