@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/shiftgate/shiftgate/internal/apply"
 	"github.com/shiftgate/shiftgate/internal/binlog"
 	"github.com/shiftgate/shiftgate/internal/conn"
@@ -55,19 +53,11 @@ func (t *targetSink) stoppedByTarget(err error) bool {
 
 // targetGone reports an error of the target's connection that running
 // again once it answers gets past: the server shutting down or gone, the
-// connection refused, reset, killed or lost (the classes Transient knows,
-// without lock waits and deadlocks, which are not the server going
-// away). The end of ctx and a lost replication connection (the source's,
-// which the stream reconnects itself) are not.
+// connection refused, reset, killed or lost (conn.Lost). The end of ctx
+// and a lost replication connection (the source's, which the stream
+// reconnects itself) are not.
 func targetGone(err error) bool {
-	if err == nil || errors.Is(err, binlog.ErrConnection) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && (me.Number == 1205 || me.Number == 1213) {
-		return false
-	}
-	return Transient(err)
+	return !errors.Is(err, binlog.ErrConnection) && conn.Lost(err)
 }
 
 // startStream runs r.stream into the applier in the background; stopStream
