@@ -39,10 +39,12 @@ type syncRun struct {
 
 // Run copies the tables (or resumes the copy), then applies the source's
 // binary log to the target until Cutover succeeds, ctx is done or the
-// stream fails (a target away for longer than WithTargetWait fails it
-// with ErrConnect naming the target). It returns after a successful cutover with the report of
-// it in Report.Cutover; on any other return the source's writes are not
-// fenced and a later Run resumes. Progress carries the Phase and the lag.
+// stream fails (a target away for longer than WithTargetWait, in any
+// phase, fails it with ErrConnect naming the target; a source away once
+// the copy is done is waited for until ctx is done). It returns after a successful cutover
+// with the report of it in Report.Cutover; on any other return the
+// source's writes are not fenced and a later Run resumes. Progress
+// carries the Phase and the lag.
 func (s *Sync) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
 	if !s.running.CompareAndSwap(false, true) {
 		return nil, fmt.Errorf("migrate: sync %s: %w", s.database, ErrRunning)
@@ -123,17 +125,22 @@ func (r *syncRun) run(ctx context.Context) (err error) {
 		if err := s.copier.checkpoint.DeleteStream(ctx, r.dst, s.streamName()); err != nil {
 			return s.targetErr("stream "+s.streamName(), err)
 		}
-		if err := r.copy(ctx); err != nil {
+		if err := r.onTarget(ctx, "the copy's checkpoint on the target holds what is copied, a new Run resumes the copy from it", func() error { return r.copy(ctx) }); err != nil {
 			return err
 		}
 	}
 	if facts.start == "" {
 		return s.sourceErr(serverFault, fmt.Errorf("%w: the copy recorded no GTID position to start from", ErrBinlogSettings))
 	}
-	if err := r.openStream(ctx); err != nil {
+	defer func() {
+		if r.app != nil {
+			r.app.Close()
+		}
+	}()
+	s.setPhase(PhaseCatchingUp)
+	if err := r.onTarget(ctx, "the copy is done, a new Run catches up from its position", func() error { return r.openStream(ctx) }); err != nil {
 		return err
 	}
-	defer r.app.Close()
 	return r.follow(ctx)
 }
 
@@ -168,11 +175,18 @@ func (r *syncRun) copy(ctx context.Context) error {
 // stream's first) and the stream from the saved position.
 func (r *syncRun) openStream(ctx context.Context) error {
 	s, facts := r.s, r.facts
-	id, err := conn.Identify(ctx, r.src)
+	var id conn.Identity
+	err := r.onSource(ctx, func() (err error) {
+		id, err = conn.Identify(ctx, r.src)
+		return err
+	})
 	if err != nil {
 		return s.sourceErr(serverFault, err)
 	}
 	r.source = id.String()
+	if r.app != nil {
+		r.app.Close() // of an attempt the target's going away ended
+	}
 	if r.app, err = r.newApplier(s.streamName()); err != nil {
 		return err
 	}
@@ -231,7 +245,11 @@ func (r *syncRun) converge(ctx context.Context) error {
 	if err := store.DeleteStream(ctx, r.dst, name); err != nil {
 		return s.targetErr("stream "+name, err)
 	}
-	end, err := binlog.CurrentPosition(ctx, r.src, facts.flavor)
+	var end string
+	err := r.onSource(ctx, func() (err error) {
+		end, err = binlog.CurrentPosition(ctx, r.src, facts.flavor)
+		return err
+	})
 	if err != nil {
 		return s.sourceErr(serverFault, err)
 	}
@@ -400,6 +418,10 @@ func (r *syncRun) measure(ctx context.Context, now time.Time) (time.Duration, er
 // emit reports progress.
 func (r *syncRun) emit() {
 	if r.progress == nil {
+		return
+	}
+	if r.app == nil { // before the stream: waiting for the target
+		r.progress(Progress{Phase: r.s.Phase(), Elapsed: time.Since(r.report.Started), Rows: r.copied})
 		return
 	}
 	st := r.app.Stats()
