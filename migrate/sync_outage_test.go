@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shiftgate/shiftgate/internal/binlog"
 	"github.com/shiftgate/shiftgate/internal/sandbox"
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/migrate"
@@ -188,4 +189,43 @@ func TestSyncSourceDownAtRestart(t *testing.T) {
 	require.NoError(t, err, "the outage")
 	o.progressed("after the source's restart")
 	o.finish(ctx)
+}
+
+// A source that restarted and purged the binary log the sync needs while
+// the sync could not read it (it waited for its target) fails Run once the
+// stream starts again, with ErrPurged as ErrBinlogSettings naming the
+// source: never a silent restart, never an endless wait.
+func TestSyncPurgedInOutage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	src, dst := ownServers(t)
+	o := startOutage(ctx, t, src, dst)
+	o.waitFor("in sync", func() bool { return o.s.Phase() == migrate.PhaseInSync })
+	o.progressed("before the outage")
+
+	require.NoError(t, dst.Stop(), "stopping the target")
+	o.waitFor("the wait for the target", func() bool { return o.s.Phase() == migrate.PhaseWaitingForTarget })
+	o.w.mu.Lock()
+	err := src.Restart(ctx)
+	o.w.mu.Unlock()
+	require.NoError(t, err, "restarting the source")
+	o.stopWriting()
+	o.writers.Wait()
+	purgeBinlogs(t, o.w.db)
+	require.NoError(t, dst.Restart(ctx), "restarting the target")
+
+	select {
+	case err = <-o.errc:
+	case <-ctx.Done():
+		t.Fatal("Run did not return after the purge")
+	}
+	require.Error(t, err)
+	t.Logf("Run: %v", err)
+	assert.ErrorIs(t, err, binlog.ErrPurged)
+	assert.ErrorIs(t, err, migrate.ErrBinlogSettings)
+	var ee *migrate.EndpointError
+	if assert.ErrorAs(t, err, &ee) {
+		assert.Equal(t, migrate.Source, ee.Side)
+	}
+	assert.Contains(t, err.Error(), src.Addr())
 }

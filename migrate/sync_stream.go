@@ -267,7 +267,7 @@ func (r *syncRun) converge(ctx context.Context) error {
 			return err
 		}
 		if position, err = r.applyUntil(ctx, stream, conv, end); err != nil {
-			return fmt.Errorf("catching up to the end of the copy: %w", err)
+			return r.binlogErr("catching up to the end of the copy", err)
 		}
 		if err := store.DeleteStream(ctx, r.dst, name); err != nil {
 			return s.targetErr("stream "+name, err)
@@ -323,7 +323,7 @@ func (r *syncRun) follow(ctx context.Context) error {
 		select {
 		case <-r.streamDone:
 			if !r.sink.stoppedByTarget(r.streamErr) {
-				return fmt.Errorf("following the binary log: %w", r.streamErr)
+				return r.binlogErr("following the binary log", r.streamErr)
 			}
 			if err := r.awaitTarget(ctx, r.streamErr); err != nil {
 				return err
@@ -436,6 +436,20 @@ func (r *syncRun) emit() {
 func (r *syncRun) finishReport() {
 	st := r.app.Stats()
 	r.report.AppliedRows, r.report.AppliedTxns, r.report.StreamPosition = st.Rows, st.Txns, st.Position
+}
+
+// binlogErr wraps an error of the stream's (what says where in Run): the
+// source refusing to serve the stream, when it started or reconnected (a
+// purged or unknown position, a binary log setting), is ErrBinlogSettings
+// naming the source, as Plan reports it.
+func (r *syncRun) binlogErr(what string, err error) error {
+	for _, refusal := range []error{binlog.ErrPurged, binlog.ErrPositionAhead, binlog.ErrBinlogOff, binlog.ErrBinlogFormat,
+		binlog.ErrRowImage, binlog.ErrRowMetadata, binlog.ErrNoGTID} {
+		if errors.Is(err, refusal) {
+			return r.s.sourceErr(serverFault, fmt.Errorf("%s: %w: %w", what, ErrBinlogSettings, err))
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // errStreamStopped is the cutover's error when the stream stops under it.
