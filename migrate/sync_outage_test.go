@@ -117,6 +117,18 @@ func (o *outage) finish(ctx context.Context) {
 	assert.Equal(t, o.w.commits.Load(), n, "counter on the target")
 }
 
+// targetAway starts an outage test whose sync follows the binary log,
+// then stops the target and waits until the sync waits for it.
+func targetAway(ctx context.Context, t *testing.T) *outage {
+	src, dst := ownServers(t)
+	o := startOutage(ctx, t, src, dst)
+	o.waitFor("in sync", func() bool { return o.s.Phase() == migrate.PhaseInSync })
+	o.progressed("before the outage")
+	require.NoError(t, dst.Stop(), "stopping the target")
+	o.waitFor("the wait for the target", func() bool { return o.s.Phase() == migrate.PhaseWaitingForTarget })
+	return o
+}
+
 // A target that goes away in the middle of the snapshot copy is waited
 // for (PhaseWaitingForTarget) and the copy resumes from its checkpoint:
 // the move goes on and ends equal.
@@ -161,14 +173,7 @@ func TestSyncTargetDownInCopy(t *testing.T) {
 func TestSyncSourceDownAtRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	src, dst := ownServers(t)
-	o := startOutage(ctx, t, src, dst)
-	// The outage comes while the sync follows the binary log.
-	o.waitFor("in sync", func() bool { return o.s.Phase() == migrate.PhaseInSync })
-	o.progressed("before the outage")
-
-	require.NoError(t, o.dst.Stop(), "stopping the target")
-	o.waitFor("the wait for the target", func() bool { return o.s.Phase() == migrate.PhaseWaitingForTarget })
+	o := targetAway(ctx, t)
 	// The writer pauses between transactions while the source is away:
 	// a commit cut off by the shutdown would leave its outcome unknown to
 	// it, and the counter check exact only by chance.
@@ -198,13 +203,8 @@ func TestSyncSourceDownAtRestart(t *testing.T) {
 func TestSyncPurgedInOutage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	src, dst := ownServers(t)
-	o := startOutage(ctx, t, src, dst)
-	o.waitFor("in sync", func() bool { return o.s.Phase() == migrate.PhaseInSync })
-	o.progressed("before the outage")
-
-	require.NoError(t, dst.Stop(), "stopping the target")
-	o.waitFor("the wait for the target", func() bool { return o.s.Phase() == migrate.PhaseWaitingForTarget })
+	o := targetAway(ctx, t)
+	src, dst := o.src, o.dst
 	o.w.mu.Lock()
 	err := src.Restart(ctx)
 	o.w.mu.Unlock()

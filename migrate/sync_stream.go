@@ -137,7 +137,6 @@ func (r *syncRun) run(ctx context.Context) (err error) {
 			r.app.Close()
 		}
 	}()
-	s.setPhase(PhaseCatchingUp)
 	if err := r.onTarget(ctx, "the copy is done, a new Run catches up from its position", func() error { return r.openStream(ctx) }); err != nil {
 		return err
 	}
