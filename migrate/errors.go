@@ -2,11 +2,8 @@ package migrate
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
@@ -199,20 +196,9 @@ func (e *IncompleteError) Unwrap() error { return e.Err }
 // can get past without changing anything: a cancellation, a timeout, a
 // lost connection, a lock wait or a deadlock, a server shutting down.
 func Transient(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeout) ||
-		errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || conn.Lost(err) {
 		return true
 	}
 	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		switch me.Number {
-		case 1040, 1053, 1205, 1213, 1927, 2006, 2013: // too many connections, shutdown, lock wait timeout, deadlock, connection killed, gone away, lost
-			return true
-		}
-	}
-	return false
+	return errors.As(err, &me) && (me.Number == 1205 || me.Number == 1213) // lock wait timeout, deadlock
 }

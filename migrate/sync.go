@@ -29,12 +29,16 @@ import (
 // resumes after a crash in any phase: an interrupted copy continues from
 // its checkpoint, the stream from the position saved with the last
 // transaction applied (exactly once), and grants a crashed cutover revoked
-// are restored first. While it follows the binary log it rides out server
-// restarts: a lost replication connection (the source restarting, say) is
-// reopened with backoff from the last transaction applied, and a target
-// that goes away (shut down, restarting, connection lost) is waited for
-// up to WithTargetWait (PhaseWaitingForTarget) and resumed from the
-// position it holds.
+// are restored first. It rides out server restarts: a source that goes
+// away once the copy is done (a lost replication connection, or no answer
+// when the stream starts or reconnects) is waited for with backoff for as
+// long as ctx lasts and streamed from the last transaction applied, while
+// a refusal (a purged position, the binlog settings) still fails Run at
+// once; a source away during the copy fails Run, and a later Run resumes
+// the copy. A target that goes away (shut down, restarting, connection
+// lost) during the copy, the catch-up or the sync is waited for up to
+// WithTargetWait (PhaseWaitingForTarget), then the copy resumes from its
+// checkpoint and the stream from the position the target holds.
 //
 // The source needs binlog_format=ROW, binlog_row_image=FULL,
 // binlog_row_metadata=FULL and GTIDs (MariaDB; the MySQL flavor is written
@@ -73,7 +77,7 @@ var _ Executor = (*Sync)(nil)
 type Phase string
 
 // The phases of a Sync, in order; Failed can follow any, and
-// WaitingForTarget can interrupt catching up and in sync.
+// WaitingForTarget can interrupt copying, catching up and in sync.
 const (
 	PhaseCopying     Phase = "copying"
 	PhaseCatchingUp  Phase = "catching up"
@@ -82,10 +86,11 @@ const (
 	PhaseVerifying   Phase = "verifying"
 	PhaseDone        Phase = "done"
 	PhaseFailed      Phase = "failed"
-	// PhaseWaitingForTarget: the target went away while the sync followed
-	// the binary log (server down or restarting, connection lost); the
-	// sync retries with backoff for up to WithTargetWait, then resumes
-	// from the position the target holds (catching up), or fails.
+	// PhaseWaitingForTarget: the target went away (server down or
+	// restarting, connection lost) during the copy, the catch-up or the
+	// sync; the sync retries with backoff for up to WithTargetWait, then
+	// resumes the copy from its checkpoint, or the stream from the
+	// position the target holds (catching up), or fails.
 	PhaseWaitingForTarget Phase = "waiting for target"
 )
 

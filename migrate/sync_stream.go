@@ -39,10 +39,12 @@ type syncRun struct {
 
 // Run copies the tables (or resumes the copy), then applies the source's
 // binary log to the target until Cutover succeeds, ctx is done or the
-// stream fails (a target away for longer than WithTargetWait fails it
-// with ErrConnect naming the target). It returns after a successful cutover with the report of
-// it in Report.Cutover; on any other return the source's writes are not
-// fenced and a later Run resumes. Progress carries the Phase and the lag.
+// stream fails (a target away for longer than WithTargetWait, in any
+// phase, fails it with ErrConnect naming the target; a source away once
+// the copy is done is waited for until ctx is done). It returns after a
+// successful cutover with the report of it in Report.Cutover; on any
+// other return the source's writes are not fenced and a later Run
+// resumes. Progress carries the Phase and the lag.
 func (s *Sync) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
 	if !s.running.CompareAndSwap(false, true) {
 		return nil, fmt.Errorf("migrate: sync %s: %w", s.database, ErrRunning)
@@ -123,17 +125,21 @@ func (r *syncRun) run(ctx context.Context) (err error) {
 		if err := s.copier.checkpoint.DeleteStream(ctx, r.dst, s.streamName()); err != nil {
 			return s.targetErr("stream "+s.streamName(), err)
 		}
-		if err := r.copy(ctx); err != nil {
+		if err := r.onTarget(ctx, "the copy's checkpoint on the target holds what is copied, a new Run resumes the copy from it", func() error { return r.copy(ctx) }); err != nil {
 			return err
 		}
 	}
 	if facts.start == "" {
 		return s.sourceErr(serverFault, fmt.Errorf("%w: the copy recorded no GTID position to start from", ErrBinlogSettings))
 	}
-	if err := r.openStream(ctx); err != nil {
+	defer func() {
+		if r.app != nil {
+			r.app.Close()
+		}
+	}()
+	if err := r.onTarget(ctx, "the copy is done, a new Run catches up from its position", func() error { return r.openStream(ctx) }); err != nil {
 		return err
 	}
-	defer r.app.Close()
 	return r.follow(ctx)
 }
 
@@ -168,11 +174,18 @@ func (r *syncRun) copy(ctx context.Context) error {
 // stream's first) and the stream from the saved position.
 func (r *syncRun) openStream(ctx context.Context) error {
 	s, facts := r.s, r.facts
-	id, err := conn.Identify(ctx, r.src)
+	var id conn.Identity
+	err := r.onSource(ctx, func() (err error) {
+		id, err = conn.Identify(ctx, r.src)
+		return err
+	})
 	if err != nil {
 		return s.sourceErr(serverFault, err)
 	}
 	r.source = id.String()
+	if r.app != nil {
+		r.app.Close() // of an attempt the target's going away ended
+	}
 	if r.app, err = r.newApplier(s.streamName()); err != nil {
 		return err
 	}
@@ -231,7 +244,11 @@ func (r *syncRun) converge(ctx context.Context) error {
 	if err := store.DeleteStream(ctx, r.dst, name); err != nil {
 		return s.targetErr("stream "+name, err)
 	}
-	end, err := binlog.CurrentPosition(ctx, r.src, facts.flavor)
+	var end string
+	err := r.onSource(ctx, func() (err error) {
+		end, err = binlog.CurrentPosition(ctx, r.src, facts.flavor)
+		return err
+	})
 	if err != nil {
 		return s.sourceErr(serverFault, err)
 	}
@@ -249,7 +266,7 @@ func (r *syncRun) converge(ctx context.Context) error {
 			return err
 		}
 		if position, err = r.applyUntil(ctx, stream, conv, end); err != nil {
-			return fmt.Errorf("catching up to the end of the copy: %w", err)
+			return r.binlogErr("catching up to the end of the copy", err)
 		}
 		if err := store.DeleteStream(ctx, r.dst, name); err != nil {
 			return s.targetErr("stream "+name, err)
@@ -305,7 +322,7 @@ func (r *syncRun) follow(ctx context.Context) error {
 		select {
 		case <-r.streamDone:
 			if !r.sink.stoppedByTarget(r.streamErr) {
-				return fmt.Errorf("following the binary log: %w", r.streamErr)
+				return r.binlogErr("following the binary log", r.streamErr)
 			}
 			if err := r.awaitTarget(ctx, r.streamErr); err != nil {
 				return err
@@ -402,6 +419,10 @@ func (r *syncRun) emit() {
 	if r.progress == nil {
 		return
 	}
+	if r.app == nil { // before the stream: waiting for the target
+		r.progress(Progress{Phase: r.s.Phase(), Elapsed: time.Since(r.report.Started), Rows: r.copied})
+		return
+	}
 	st := r.app.Stats()
 	r.progress(Progress{
 		Phase: r.s.Phase(), Lag: r.lag.lag, Elapsed: time.Since(r.report.Started),
@@ -414,6 +435,20 @@ func (r *syncRun) emit() {
 func (r *syncRun) finishReport() {
 	st := r.app.Stats()
 	r.report.AppliedRows, r.report.AppliedTxns, r.report.StreamPosition = st.Rows, st.Txns, st.Position
+}
+
+// binlogErr wraps an error of the stream's (what says where in Run): the
+// source refusing to serve the stream, when it started or reconnected (a
+// purged or unknown position, a binary log setting), is ErrBinlogSettings
+// naming the source, as Plan reports it.
+func (r *syncRun) binlogErr(what string, err error) error {
+	for _, refusal := range []error{binlog.ErrPurged, binlog.ErrPositionAhead, binlog.ErrBinlogOff, binlog.ErrBinlogFormat,
+		binlog.ErrRowImage, binlog.ErrRowMetadata, binlog.ErrNoGTID} {
+		if errors.Is(err, refusal) {
+			return r.s.sourceErr(serverFault, fmt.Errorf("%s: %w: %w", what, ErrBinlogSettings, err))
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // errStreamStopped is the cutover's error when the stream stops under it.

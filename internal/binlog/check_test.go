@@ -1,6 +1,7 @@
 package binlog_test
 
 import (
+	"database/sql"
 	"errors"
 	"strconv"
 	"strings"
@@ -124,6 +125,33 @@ func TestPurged(t *testing.T) {
 	sandboxtest.Exec(t, db, "CREATE TABLE p (id INT PRIMARY KEY)")
 	old := current(t, db)
 	sandboxtest.Exec(t, db, "INSERT INTO p VALUES (1)", "FLUSH BINARY LOGS", "INSERT INTO p VALUES (2)")
+	purgeAll(t, db)
+
+	_, err := binlog.Check(t.Context(), db, srv.Addr(), old)
+	if !errors.Is(err, binlog.ErrPurged) || !strings.Contains(err.Error(), srv.Addr()) {
+		t.Fatalf("Check from a purged position: %v, want ErrPurged naming %s", err, srv.Addr())
+	}
+	if _, err := binlog.Check(t.Context(), db, srv.Addr(), ""); !errors.Is(err, binlog.ErrPurged) {
+		t.Errorf("Check from the start of a purged binary log: %v, want ErrPurged", err)
+	}
+	if _, err := binlog.Check(t.Context(), db, srv.Addr(), current(t, db)); err != nil {
+		t.Errorf("Check from the current position: %v", err)
+	}
+	sink := &recorder{}
+	r := start(t, srv, binlog.Config{Start: old, Tables: []rowchange.Table{{Schema: name, Name: "p"}}}, sink)
+	if err := r.waitEnd(t); !errors.Is(err, binlog.ErrPurged) {
+		t.Errorf("Run from a purged position: %v, want ErrPurged", err)
+	}
+	if len(sink.all()) != 0 {
+		t.Errorf("%d transactions delivered from a purged position", len(sink.all()))
+	}
+}
+
+// purgeAll rotates the binary log of db's server and purges every file
+// before the new one.
+func purgeAll(t *testing.T, db *sql.DB) {
+	t.Helper()
+	sandboxtest.Exec(t, db, "FLUSH BINARY LOGS")
 	var file string
 	rows, err := db.QueryContext(t.Context(), "SHOW MASTER STATUS")
 	if err != nil {
@@ -156,24 +184,5 @@ func TestPurged(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("binary logs before %s not purged", file)
 		}
-	}
-
-	_, err = binlog.Check(t.Context(), db, srv.Addr(), old)
-	if !errors.Is(err, binlog.ErrPurged) || !strings.Contains(err.Error(), srv.Addr()) {
-		t.Fatalf("Check from a purged position: %v, want ErrPurged naming %s", err, srv.Addr())
-	}
-	if _, err := binlog.Check(t.Context(), db, srv.Addr(), ""); !errors.Is(err, binlog.ErrPurged) {
-		t.Errorf("Check from the start of a purged binary log: %v, want ErrPurged", err)
-	}
-	if _, err := binlog.Check(t.Context(), db, srv.Addr(), current(t, db)); err != nil {
-		t.Errorf("Check from the current position: %v", err)
-	}
-	sink := &recorder{}
-	r := start(t, srv, binlog.Config{Start: old, Tables: []rowchange.Table{{Schema: name, Name: "p"}}}, sink)
-	if err := r.waitEnd(t); !errors.Is(err, binlog.ErrPurged) {
-		t.Errorf("Run from a purged position: %v, want ErrPurged", err)
-	}
-	if len(sink.all()) != 0 {
-		t.Errorf("%d transactions delivered from a purged position", len(sink.all()))
 	}
 }

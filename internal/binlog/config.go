@@ -148,7 +148,9 @@ type Config struct {
 	ReadTimeout time.Duration
 	// BackoffMin and BackoffMax bound the wait between reconnect attempts,
 	// doubling after each failed one; MaxAttempts > 0 gives up after that
-	// many consecutive failed attempts (0: never).
+	// many consecutive failed attempts (0: never). A source that does not
+	// answer Run's check, when Run starts or before a reconnect, counts
+	// as a failed attempt.
 	BackoffMin, BackoffMax time.Duration
 	MaxAttempts            int
 	// Logger receives connects, reconnects and skipped schema changes;

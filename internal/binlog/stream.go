@@ -140,7 +140,8 @@ func (s *Stream) Stats() Stats {
 	return st
 }
 
-// Run checks the source (Check), then streams from the position: it calls
+// Run checks the source (Check) before each replication connection it
+// opens, then streams from the position: it calls
 // sink.Apply once per transaction that changes a followed table, in commit
 // order, with the changes delivered through Txn.Changes while the binary
 // log is still being read, within the budget; and, at most every second
@@ -158,7 +159,12 @@ func (s *Stream) Stats() Stats {
 // error wrapping ErrConnection; the sink returns it wrapped, keeping what
 // it accepted before, and Run flushes it and reconnects, after a backoff,
 // from the position of the last Txn whose Apply returned nil, so that
-// nothing is applied twice and nothing is skipped. Any other error the
+// nothing is applied twice and nothing is skipped. A source that does not
+// answer the check (down or restarting, when Run starts or reconnects:
+// conn.Lost) is waited for the same way, with the same backoff and
+// MaxAttempts; a check that the source answers with a refusal (binlog
+// settings, GTIDs, a purged or unknown position) stops Run at once with
+// its error, whenever it happens. Any other error the
 // sink's Apply or Flush returns stops Run, which returns it wrapped. Run
 // returns ctx's error when ctx ends, ErrPurged when the source no longer
 // has the position's binary log (it never restarts from elsewhere), and a
@@ -172,16 +178,9 @@ func (s *Stream) Run(ctx context.Context, sink rowchange.Sink) error {
 	s.mu.Lock()
 	s.position, s.pending, s.accepted = s.durable, nil, 0
 	s.mu.Unlock()
-	src, err := s.Check(ctx)
-	if err != nil {
-		return err
-	}
-	if src.ServerID == s.cfg.ServerID {
-		return fmt.Errorf("binlog: server %s: its server_id is %d, the stream's own server id", s.Server(), src.ServerID)
-	}
 	wait, failed := s.cfg.BackoffMin, 0
 	for {
-		progressed, err := s.session(ctx, sink, src.Flavor)
+		progressed, err := s.connect(ctx, sink)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -203,8 +202,13 @@ func (s *Stream) Run(ctx context.Context, sink rowchange.Sink) error {
 		if s.cfg.MaxAttempts > 0 && failed >= s.cfg.MaxAttempts {
 			return fmt.Errorf("%w (gave up after %d attempts)", err, failed)
 		}
-		s.cfg.Logger.Warn("binlog: replication connection lost, reconnecting", "server", s.Server(),
-			"position", s.Position(), "wait", wait, "error", err)
+		if ce.check {
+			s.cfg.Logger.Warn("binlog: source unreachable, retrying", "server", s.Server(),
+				"position", s.Position(), "wait", wait, "error", err)
+		} else {
+			s.cfg.Logger.Warn("binlog: replication connection lost, reconnecting", "server", s.Server(),
+				"position", s.Position(), "wait", wait, "error", err)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -217,13 +221,39 @@ func (s *Stream) Run(ctx context.Context, sink rowchange.Sink) error {
 	}
 }
 
-// connError is a lost replication connection: Run reconnects.
+// connect checks the source (Check, from the position the session
+// resumes after) and streams one session. A connection-level failure of
+// the check (conn.Lost: the source down or restarting) is a *connError,
+// which Run retries as it does a lost replication connection; a refusal
+// (a setting, a purged or unknown position, the server id) is returned as
+// it is, and Run stops.
+func (s *Stream) connect(ctx context.Context, sink rowchange.Sink) (progressed bool, err error) {
+	src, err := s.Check(ctx)
+	if conn.Lost(err) {
+		return false, &connError{server: s.Server(), err: err, check: true}
+	}
+	if err != nil {
+		return false, err
+	}
+	if src.ServerID == s.cfg.ServerID {
+		return false, fmt.Errorf("binlog: server %s: its server_id is %d, the stream's own server id", s.Server(), src.ServerID)
+	}
+	return s.session(ctx, sink, src.Flavor)
+}
+
+// connError is a lost replication connection, or a source that did not
+// answer the check before one (check): Run reconnects.
 type connError struct {
 	server string
 	err    error
+	check  bool
 }
 
 func (e *connError) Error() string {
+	if e.check {
+		// Check's errors name the server.
+		return fmt.Sprintf("%v: %v", ErrConnection, e.err)
+	}
 	return fmt.Sprintf("binlog: server %s: %v: %v", e.server, ErrConnection, e.err)
 }
 

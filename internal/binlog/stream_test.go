@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -417,6 +418,9 @@ type freezer struct {
 	mu     sync.Mutex
 	conns  []net.Conn
 	frozen []chan struct{}
+	// shut: new connections are closed at once, as by a server that is
+	// not there.
+	shut atomic.Bool
 }
 
 func newFreezer(t *testing.T, target string) *freezer {
@@ -433,6 +437,10 @@ func newFreezer(t *testing.T, target string) *freezer {
 			c, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			if f.shut.Load() {
+				c.Close()
+				continue
 			}
 			s, err := net.Dial("tcp", target)
 			if err != nil {
