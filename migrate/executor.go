@@ -266,8 +266,10 @@ type TableReport struct {
 	Rows       int64  `json:"rows"`
 	// Done reports whether the table was copied completely.
 	Done bool `json:"done"`
-	// Bytes and Chunks are what a Copier sent (this run and the ones it
-	// resumed).
+	// Bytes and Chunks are what a copying executor moved, this run and
+	// the ones it resumed: for the Copier the bytes it sent; for
+	// OnlineAlter, which copies inside the server, rows copied times the
+	// table's average row length (see OnlineAlter).
 	Bytes  int64 `json:"bytes,omitempty"`
 	Chunks int64 `json:"chunks,omitempty"`
 }
