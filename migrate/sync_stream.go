@@ -419,16 +419,21 @@ func (r *syncRun) emit() {
 	if r.progress == nil {
 		return
 	}
-	if r.app == nil { // before the stream: waiting for the target
-		r.progress(Progress{Phase: r.s.Phase(), Elapsed: time.Since(r.report.Started), Rows: r.copied})
-		return
+	p := Progress{Phase: r.s.Phase(), Elapsed: time.Since(r.report.Started), Rows: r.copied}
+	// The tables this Run copied stay in the progress, done, so a host
+	// showing one line per table does not see them go back to pending.
+	for _, t := range r.report.Tables {
+		p.Tables = append(p.Tables, TableProgress{Name: t.Name, Rows: t.Rows, RowsEstimate: t.Rows, Bytes: t.Bytes, Done: t.Done})
+		if t.Done {
+			p.TablesDone++
+		}
 	}
-	st := r.app.Stats()
-	r.progress(Progress{
-		Phase: r.s.Phase(), Lag: r.lag.lag, Elapsed: time.Since(r.report.Started),
-		Rows: r.copied, AppliedRows: st.Rows, AppliedTxns: st.Txns, ApplyRowsPerSecond: st.RowsPerSecond,
-		StreamPosition: st.Position,
-	})
+	p.TablesTotal = len(r.report.Tables)
+	if r.app != nil { // nil before the stream: waiting for the target
+		st := r.app.Stats()
+		p.Lag, p.AppliedRows, p.AppliedTxns, p.ApplyRowsPerSecond, p.StreamPosition = r.lag.lag, st.Rows, st.Txns, st.RowsPerSecond, st.Position
+	}
+	r.progress(p)
 }
 
 // finishReport fills the stream's figures into the report.

@@ -159,12 +159,18 @@ func TestSyncMovesTablesWhileTheyAreWritten(t *testing.T) {
 	assert.Len(t, plan.Tables, 3)
 
 	var phases sync.Map
+	var inSyncTables atomic.Int64 // tables shown done while in sync
 	done := make(chan struct{})
 	var rep *migrate.Report
 	var runErr error
 	go func() {
 		defer close(done)
-		rep, runErr = s.Run(ctx, func(p migrate.Progress) { phases.Store(p.Phase, true) })
+		rep, runErr = s.Run(ctx, func(p migrate.Progress) {
+			phases.Store(p.Phase, true)
+			if p.Phase == migrate.PhaseInSync {
+				inSyncTables.Store(int64(p.TablesDone))
+			}
+		})
 	}()
 
 	// A big transaction and a binary log rotation while the sync follows.
@@ -191,6 +197,7 @@ func TestSyncMovesTablesWhileTheyAreWritten(t *testing.T) {
 	assert.Equal(t, cut.Pause, rep.Cutover.Pause)
 	assert.Positive(t, cut.Pause)
 	assert.Equal(t, 3, cut.VerifiedTables)
+	assert.EqualValues(t, 3, inSyncTables.Load(), "the copied tables stay done in the progress while in sync")
 	assert.Positive(t, w.commits.Load())
 	t.Logf("commits %d (failed attempts %d), applied %d rows in %d txns, pause %s (catch-up %s, verify %s)",
 		w.commits.Load(), w.failures.Load(), rep.AppliedRows, rep.AppliedTxns, cut.Pause, cut.CatchUp, cut.Verify)
