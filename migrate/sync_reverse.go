@@ -277,13 +277,49 @@ func (s *Sync) checkReverse(ctx context.Context, src, dst *sql.DB, start string)
 		problems[i] = fmt.Errorf("reverse sync (WithReverseSync): %w", p)
 	}
 	if s.cfg.fence == FenceReadOnly {
-		privs, err := schema.LoadPrivileges(ctx, src, s.database)
-		if err != nil {
-			return append(problems, s.sourceErr(serverFault, err))
-		}
-		if !privs.HasAny("READ_ONLY ADMIN", "SUPER") {
-			problems = append(problems, s.sourceErr(serverFault, fmt.Errorf("%w: user %s lacks READ_ONLY ADMIN, needed by the reverse sync (WithReverseSync) to write the source while read_only fences it", ErrPrivilege, privs.User)))
-		}
+		problems = append(problems, s.checkReadOnlyReverse(ctx, src, dst)...)
+	}
+	return problems
+}
+
+// errReverseFence: the fence chosen cannot serve a reverse sync.
+var errReverseFence = errors.New("FenceReadOnly with WithReverseSync")
+
+// checkReadOnlyReverse checks what a reverse sync needs with
+// FenceReadOnly: the target on another server than the source; the source's account writes the source while read_only
+// fences it, with a privilege that bypasses read_only on that server (on
+// MariaDB 10.11 SUPER no longer does); the target's account sets read_only
+// there at the cut-back.
+func (s *Sync) checkReadOnlyReverse(ctx context.Context, src, dst *sql.DB) []error {
+	var problems []error
+	sid, err := conn.Identify(ctx, src)
+	if err != nil {
+		return []error{s.sourceErr(serverFault, err)}
+	}
+	if did, err := conn.Identify(ctx, dst); err != nil {
+		return []error{s.targetErr(serverFault, err)}
+	} else if did == sid {
+		problems = append(problems, s.targetErr(serverFault, fmt.Errorf("%w: the target is the source's server (%s): read_only, kept on it for the rollback window, would stop the application's writes to the target too; use WithFence(FenceAccounts, ...)",
+			errReverseFence, sid)))
+	}
+	bypass, err := fence.ReadOnlyBypass(ctx, src)
+	if err != nil {
+		return []error{s.sourceErr(serverFault, err)}
+	}
+	privs, err := schema.LoadPrivileges(ctx, src, s.database)
+	if err != nil {
+		return []error{s.sourceErr(serverFault, err)}
+	}
+	if !privs.HasAny(bypass...) {
+		problems = append(problems, s.sourceErr(serverFault, fmt.Errorf("%w: user %s lacks %s, needed by the reverse sync (WithReverseSync) to write the source while read_only fences it",
+			ErrPrivilege, privs.User, strings.Join(bypass, " or "))))
+	}
+	if privs, err = schema.LoadPrivileges(ctx, dst, s.copier.cfg.targetDatabase); err != nil {
+		return append(problems, s.targetErr(serverFault, err))
+	}
+	if !privs.HasAny("READ_ONLY ADMIN", "SUPER") {
+		problems = append(problems, s.targetErr(serverFault, fmt.Errorf("%w: user %s lacks READ_ONLY ADMIN and SUPER, needed by the reverse sync's cut-back (WithReverseSync) to set read_only on the target",
+			ErrPrivilege, privs.User)))
 	}
 	return problems
 }
