@@ -1,0 +1,171 @@
+package migrate_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/migrate"
+)
+
+// cutBackChildEnv holds the JSON cutBackSpec of a reverse sync run as a
+// child process of the test binary (see TestMain).
+const cutBackChildEnv = "SHIFTGATE_CUTBACK_CHILD"
+
+type cutBackSpec struct {
+	Source, Target, Database, TargetDatabase, Account string
+	// Switched is the file the child's switch back creates before it
+	// hangs: the child is killed once the host switched back.
+	Switched string
+}
+
+func cutBackOptions(s cutBackSpec, switchBack func(context.Context) error) []migrate.SyncOption {
+	return []migrate.SyncOption{
+		migrate.WithTargetDatabase(s.TargetDatabase), migrate.WithFence(migrate.FenceAccounts, s.Account),
+		migrate.WithDrainWait(5*time.Second, false), migrate.WithReverseSync(switchBack),
+	}
+}
+
+// cutBackChild runs the reverse sync the spec describes and cuts back; its
+// switch back switches (creates the file) and never returns.
+func cutBackChild(spec string) int {
+	var s cutBackSpec
+	if err := json.Unmarshal([]byte(spec), &s); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	hang := func(ctx context.Context) error {
+		if err := os.WriteFile(s.Switched, nil, 0o600); err != nil {
+			return err
+		}
+		select {}
+	}
+	sy, err := migrate.NewSync(s.Source, s.Target, s.Database, cutBackOptions(s, hang)...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	rv, err := sy.Reverse()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	done := make(chan error, 1)
+	go func() { _, err := rv.Run(context.Background(), nil); done <- err }()
+	for {
+		select {
+		case err := <-done:
+			fmt.Fprintln(os.Stderr, "reverse sync returned:", err)
+			return 1
+		case <-time.After(50 * time.Millisecond):
+		}
+		if rv.Phase() != migrate.PhaseInSync {
+			continue
+		}
+		if _, err := rv.CutBack(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "cut-back:", err)
+		}
+	}
+}
+
+// TestSyncCutBackFinishedAfterSIGKILLPastTheSwitchBack kills the reverse
+// sync, a child process, once its cut-back's switch back ran (the host
+// points the application at the source again) and before it restored any
+// writes: the next Run finishes the cut-back (it calls the switch back
+// again, restores the target's writes and the source's and closes the
+// window) instead of following the target again with the source fenced;
+// End refuses meanwhile.
+func TestSyncCutBackFinishedAfterSIGKILLPastTheSwitchBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a child process")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	src, dst := servers[0], servers[1]
+	name := sandboxtest.NewDatabase(t, src, "cutbackkill")
+	target := sandboxtest.NewDatabase(t, dst, "cutbackkill")
+	sandboxtest.Exec(t, sandboxtest.Open(t, dst, ""), "DROP DATABASE `"+target+"`")
+	seedSyncTables(t, sandboxtest.Open(t, src, name))
+	user, srcApp := appAccount(t, name)
+	spec := cutBackSpec{Source: src.DSN(""), Target: dst.DSN(""), Database: name, TargetDatabase: target, Account: user + "@%",
+		Switched: filepath.Join(t.TempDir(), "switched-back")}
+
+	var switchedBack atomic.Int32
+	s, err := migrate.NewSync(spec.Source, spec.Target, name, cutBackOptions(spec, func(context.Context) error { switchedBack.Add(1); return nil })...)
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	done := make(chan struct{})
+	go func() { defer close(done); _, err := s.Run(ctx, nil); errc <- err }()
+	waitPhase(t, s, migrate.PhaseInSync, done)
+	dstApp := targetAppAccount(t, user, target)
+	_, err = s.Cutover(ctx)
+	require.NoError(t, err)
+	require.NoError(t, <-errc)
+	sandboxtest.Exec(t, dstApp, "INSERT INTO items VALUES (9100001, 'after the switch', NULL, NOW(6), 1)", "UPDATE counter SET n = n + 1 WHERE id = 1")
+
+	specJSON, err := json.Marshal(spec)
+	require.NoError(t, err)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), cutBackChildEnv+"="+string(specJSON))
+	out := &limitedWriter{max: 4096}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if _, err := os.Stat(spec.Switched); err == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the reverse sync ended before its switch back: %v: %s", err, out)
+		case <-time.After(20 * time.Millisecond):
+		}
+		require.True(t, time.Now().Before(deadline), "the cut-back never switched back: %s", out)
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	<-exited
+
+	// Killed with both sides fenced, the application switched back.
+	_, err = srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
+	require.Error(t, err, "the source's writes were restored before the kill")
+	_, err = dstApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
+	require.Error(t, err, "the target's writes were restored before the kill")
+
+	rv, err := s.Reverse()
+	require.NoError(t, err)
+	err = rv.End(ctx)
+	require.Error(t, err, "End closed the window of a cut-back that switched back")
+	assert.Contains(t, err.Error(), "Run finishes it")
+
+	rctx, rcancel := context.WithTimeout(ctx, 90*time.Second)
+	defer rcancel()
+	rep, err := rv.Run(rctx, nil)
+	require.NoError(t, err, "the restarted reverse sync did not finish the cut-back")
+	require.NotNil(t, rep.Cutover)
+	assert.Equal(t, int32(1), switchedBack.Load(), "the switch back is called again")
+	assert.Equal(t, migrate.PhaseDone, rv.Phase())
+
+	_, err = srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
+	require.NoError(t, err, "the source's writes after the finished cut-back")
+	_, err = dstApp.ExecContext(ctx, "SELECT n FROM counter")
+	require.NoError(t, err, "the target's grants after the finished cut-back")
+	_, err = srcApp.ExecContext(ctx, "UPDATE counter SET n = n - 1 WHERE id = 1")
+	require.NoError(t, err)
+	assert.True(t, verifyMoved(t, ctx, name, target).Clean(), "source and target differ after the finished cut-back")
+	_, err = rv.Run(ctx, nil)
+	require.True(t, errors.Is(err, migrate.ErrNoReverse), "the window is still open: %v", err)
+}
