@@ -478,8 +478,11 @@ func (r *syncRun) startReverse(ctx context.Context) (string, error) {
 	if err := s.copier.checkpoint.Prepare(ctx, r.src); err != nil {
 		return "", s.sourceErr("database "+schema.QuoteIdent(s.copier.checkpoint.Database()), err)
 	}
-	if err := s.copier.checkpoint.DeleteStream(ctx, r.src, name); err != nil {
-		return "", s.sourceErr("stream "+name, err)
+	// A new window: no stream or cut-back of an earlier one goes on.
+	for _, n := range []string{name, back.mirror.cutBackName()} {
+		if err := s.copier.checkpoint.DeleteStream(ctx, r.src, n); err != nil {
+			return "", s.sourceErr("stream "+n, err)
+		}
 	}
 	app, err := rr.newApplier(name)
 	if err != nil {
