@@ -88,6 +88,35 @@ func cutBackChild(spec string) int {
 	}
 }
 
+// killChildAt runs the child spec describes and kills it with SIGKILL once
+// it wrote the file spec.Switched names; it returns what the file holds.
+func killChildAt(t *testing.T, ctx context.Context, spec cutBackSpec) []byte {
+	t.Helper()
+	specJSON, err := json.Marshal(spec)
+	require.NoError(t, err)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), cutBackChildEnv+"="+string(specJSON))
+	out := &limitedWriter{max: 4096}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if b, err := os.ReadFile(spec.Switched); err == nil {
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			<-exited
+			return b
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the child ended before it was killed: %v: %s", err, out)
+		case <-time.After(20 * time.Millisecond):
+		}
+		require.True(t, time.Now().Before(deadline), "the child never got to be killed: %s", out)
+	}
+}
+
 // TestSyncCutBackFinishedAfterSIGKILLPastTheSwitchBack kills the reverse
 // sync, a child process, once its cut-back's switch back ran (the host
 // points the application at the source again) and before it restored any
@@ -123,29 +152,7 @@ func TestSyncCutBackFinishedAfterSIGKILLPastTheSwitchBack(t *testing.T) {
 	require.NoError(t, <-errc)
 	sandboxtest.Exec(t, dstApp, "INSERT INTO items VALUES (9100001, 'after the switch', NULL, NOW(6), 1)", "UPDATE counter SET n = n + 1 WHERE id = 1")
 
-	specJSON, err := json.Marshal(spec)
-	require.NoError(t, err)
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), cutBackChildEnv+"="+string(specJSON))
-	out := &limitedWriter{max: 4096}
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if _, err := os.Stat(spec.Switched); err == nil {
-			break
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("the reverse sync ended before its switch back: %v: %s", err, out)
-		case <-time.After(20 * time.Millisecond):
-		}
-		require.True(t, time.Now().Before(deadline), "the cut-back never switched back: %s", out)
-	}
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	<-exited
+	killChildAt(t, ctx, spec)
 
 	// Killed with both sides fenced, the application switched back.
 	_, err = srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
@@ -242,30 +249,7 @@ func TestSyncFailedVerificationNotSkippedAfterSIGKILL(t *testing.T) {
 	dstDB := sandboxtest.Open(t, dst, target)
 	sandboxtest.Exec(t, dstDB, "INSERT INTO items VALUES (9200001, 'target only', NULL, NOW(6), 1)")
 
-	specJSON, err := json.Marshal(spec)
-	require.NoError(t, err)
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), cutBackChildEnv+"="+string(specJSON))
-	out := &limitedWriter{max: 4096}
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(2 * time.Minute)
-	var cutErr []byte
-	for {
-		if cutErr, err = os.ReadFile(spec.Switched); err == nil {
-			break
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("the sync ended before its cutover: %v: %s", err, out)
-		case <-time.After(20 * time.Millisecond):
-		}
-		require.True(t, time.Now().Before(deadline), "the child never cut over: %s", out)
-	}
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	<-exited
+	cutErr := killChildAt(t, ctx, spec)
 	assert.Contains(t, string(cutErr), "differ", "the child's cutover")
 	_, err = srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
 	require.NoError(t, err, "the source's writes after the failed verification")

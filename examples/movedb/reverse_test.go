@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"strings"
@@ -15,24 +14,6 @@ import (
 
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 )
-
-// targetAccount creates the application's account on the target, with
-// write grants on the fixture's target tables, and returns a pool of it.
-func (f moveFixture) targetAccount(t *testing.T, user string) *sql.DB {
-	t.Helper()
-	root := sandboxtest.Open(t, servers[1], "")
-	sandboxtest.Exec(t, root, fmt.Sprintf("CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY 'app-pw'", user))
-	t.Cleanup(func() { _, _ = root.Exec(fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", user)) })
-	for _, table := range []string{"items", "counter"} {
-		sandboxtest.Exec(t, root, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON `%s`.`%s` TO '%s'@'%%'", f.target, table, user))
-	}
-	cfg := servers[1].Config(f.target)
-	cfg.User, cfg.Passwd = user, "app-pw"
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 // moveWithWindow runs movedb run -reverse with more flags, confirms the
 // switch on stdin and expects it to cut over, keeping the window open.
@@ -69,7 +50,7 @@ func TestMovedbReverseCutBackAndEnd(t *testing.T) {
 	_, err := appDB.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
 	require.Error(t, err, "the source is writable in the rollback window")
 
-	dstApp := f.targetAccount(t, user)
+	dstApp := account(t, servers[1], f.target, user)
 	sandboxtest.Exec(t, dstApp, "INSERT INTO items VALUES (900001, 'on the target', NULL, 0)", "UPDATE counter SET n = n + 5 WHERE id = 1")
 
 	stdinR, stdinW := io.Pipe()
