@@ -159,9 +159,19 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 			return nil, err
 		}
 	}
+	if s.reverseOf != nil {
+		// A crash from here on leaves a cut-back the next Run finishes.
+		if err := r.recordCutBack(ctx, rep.SourcePosition); err != nil {
+			return nil, err
+		}
+	}
 	if s.cfg.switchHook != nil {
 		if err := s.cfg.switchHook(ctx); err != nil {
-			return nil, fmt.Errorf("switch: %w", err)
+			err = fmt.Errorf("switch: %w", err)
+			if s.reverseOf != nil {
+				err = errors.Join(err, r.forgetCutBack(context.WithoutCancel(ctx)))
+			}
+			return nil, err
 		}
 	}
 	r.switched = true

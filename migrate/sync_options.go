@@ -273,11 +273,14 @@ func WithTargetWait(d time.Duration) SyncOption {
 // write it while Sync.Reverse applies the target's binary log back into
 // the source's tables. The reverse's CutBack switches back with the same
 // fence, catch-up and verification, the roles swapped, and calls
-// switchBack (nil: no call) where the cutover calls WithSwitch.
+// switchBack (nil: no call) where the cutover calls WithSwitch; a Run
+// after a crash during or after switchBack calls it again (see
+// ReverseSync), so it must be idempotent.
 //
 // It needs a fence that leaves the Sync's own source account writing:
 // WithFence(FenceAccounts, ...), or FenceReadOnly with READ_ONLY ADMIN
-// (or SUPER) for that account; FenceFlushTables is refused. The target
+// (SUPER before MariaDB 10.11) for that account and a target on another
+// server; FenceFlushTables is refused. The target
 // must meet the source's binary log requirements (ROW format, FULL row
 // image and metadata, GTIDs) and its account may read its binary log:
 // Plan, Run and Cutover refuse otherwise, before anything is switched.

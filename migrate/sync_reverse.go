@@ -42,7 +42,11 @@ var ErrNoReverse = errors.New("no reverse sync to run")
 //
 // Run resumes after a crash from the position saved with the last
 // transaction applied, and first restores the target's writes if a
-// cut-back crashed with them stopped.
+// cut-back crashed with them stopped before its switch back. A cut-back
+// records on the source, once it verified and before it calls the switch
+// back, that it got there: a Run after a crash from then on finishes it
+// (calls the switch back again, restores the target's writes, then the
+// source's, closes the window) instead of following the target again.
 type ReverseSync struct {
 	move   *Sync
 	mirror *Sync // the move with source and target swapped
@@ -100,8 +104,9 @@ func (rv *ReverseSync) Run(ctx context.Context, progress ProgressFunc) (*Report,
 // back restores the target's writes and leaves Run following. After it,
 // the application writes the source, the target's writes are restored and
 // Run returns, having restored the source's writes and closed the window.
-// A crash after the switch back and before Run returned leaves the source
-// fenced and the window open: End closes it.
+// A crash after the cut-back verified and before Run returned leaves both
+// sides fenced and the cut-back recorded: the next Run finishes it, calling
+// the switch back again (it must be idempotent), and End refuses.
 func (rv *ReverseSync) CutBack(ctx context.Context) (*CutoverReport, error) {
 	return rv.mirror.Cutover(ctx)
 }
@@ -110,9 +115,12 @@ func (rv *ReverseSync) CutBack(ctx context.Context) (*CutoverReport, error) {
 func (rv *ReverseSync) Phase() Phase { return rv.mirror.Phase() }
 
 // End closes the rollback window without switching back, while Run is not
-// running: it forgets the reverse stream (Run refuses from then on) and
-// restores the source's writes the cutover stopped. The target stays the
-// application's database.
+// running: it restores the target's writes if a cut-back crashed before its
+// switch back, restores the source's writes the cutover stopped, and
+// forgets the reverse stream (Run refuses from then on; a crash before
+// that leaves the window open, and End again closes it). The target stays
+// the application's database. It refuses while a cut-back that reached its
+// switch back is recorded: Run finishes that one.
 func (rv *ReverseSync) End(ctx context.Context) error {
 	m := rv.mirror
 	if !m.running.CompareAndSwap(false, true) {
@@ -137,10 +145,122 @@ func (rv *ReverseSync) End(ctx context.Context) error {
 		return fmt.Errorf("migrate: reverse sync %s: %w: no rollback window is open", rv.move.database, ErrNoReverse)
 	}
 	store := m.copier.checkpoint
-	if err := store.DeleteStream(ctx, src, m.move().reverseStreamName()); err != nil {
-		return m.targetErr("stream "+m.move().reverseStreamName(), err)
+	if mark, err := store.LoadStream(ctx, src, m.cutBackName()); err != nil {
+		return m.targetErr("stream "+m.cutBackName(), err)
+	} else if mark != nil {
+		return fmt.Errorf("migrate: reverse sync %s: %w", rv.move.database, errCutBackUnderWay)
 	}
-	return m.releaseSource(ctx, src, dst)
+	// A cut-back that crashed before its switch back left the target
+	// fenced, its journal on the source.
+	if _, err := fence.Recover(ctx, dst, fence.Journal{Store: store, DB: src}, m.logger()); err != nil {
+		return m.sourceErr(serverFault, fmt.Errorf("restoring the writes a crashed cut-back stopped: %w", err))
+	}
+	// Released before forgotten: a crash in between leaves the window
+	// open, and End again closes it.
+	if err := m.releaseSource(ctx, src, dst); err != nil {
+		return err
+	}
+	return m.forgetReverse(ctx, src)
+}
+
+// errCutBackUnderWay: End was called while a cut-back that reached the
+// switch back is recorded.
+var errCutBackUnderWay = errors.New("a cut-back reached the switch back before its process stopped: Run finishes it (the application may write the source already)")
+
+// cutBackName is the key of the record, in the source's checkpoint, of a
+// cut-back that verified the source and calls (or called) the switch back.
+func (s *Sync) cutBackName() string { return s.move().reverseStreamName() + ".cutback" }
+
+// recordCutBack records, before the switch back, on the move's source (r.dst), that the
+// cut-back verified the source equal at the target's position: from here
+// on a crash leaves a cut-back that the next Run finishes, never a window
+// that follows the target again.
+func (r *syncRun) recordCutBack(ctx context.Context, position string) error {
+	s := r.s
+	store, name := s.copier.checkpoint, s.cutBackName()
+	if err := store.DeleteStream(ctx, r.dst, name); err != nil {
+		return s.targetErr("stream "+name, err)
+	}
+	if err := store.SaveStream(ctx, r.dst, name, checkpoint.Stream{Source: r.source, Position: position, Version: 1}); err != nil {
+		return s.targetErr("stream "+name, err)
+	}
+	return nil
+}
+
+// forgetCutBack removes the record of a cut-back whose switch back failed.
+func (r *syncRun) forgetCutBack(ctx context.Context) error {
+	s := r.s
+	if err := s.copier.checkpoint.DeleteStream(ctx, r.dst, s.cutBackName()); err != nil {
+		return s.targetErr("stream "+s.cutBackName(), fmt.Errorf("the switch back failed, but the cut-back is still recorded (the next Run calls the switch back again and finishes it): %w", err))
+	}
+	return nil
+}
+
+// forgetReverse closes the rollback window on the move's source (src):
+// the reverse stream and the record of a cut-back go, in one transaction.
+func (s *Sync) forgetReverse(ctx context.Context, src *sql.DB) error {
+	name := s.move().reverseStreamName()
+	tx, err := src.BeginTx(ctx, nil)
+	if err != nil {
+		return s.targetErr("stream "+name, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	store := s.copier.checkpoint
+	for _, n := range []string{name, s.cutBackName()} {
+		if err := store.DeleteStream(ctx, tx, n); err != nil {
+			return s.targetErr("stream "+n, fmt.Errorf("the source's writes are restored, but the rollback window is still recorded (End closes it): %w", err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.targetErr("stream "+name, fmt.Errorf("the source's writes are restored, but the rollback window is still recorded (End closes it): %w", err))
+	}
+	return nil
+}
+
+// finishCutBack finishes, when one is recorded, a cut-back whose process
+// stopped after it verified the source and recorded it (recordCutBack):
+// both sides stayed fenced since, so nothing was written after the
+// verification. It calls the switch back again (it may not have run, or
+// not to its end), restores the target's writes, then the source's, and
+// closes the window; each step does nothing when done already, so a crash
+// in the middle is finished by the next Run. It reports whether it found
+// one.
+func (r *syncRun) finishCutBack(ctx context.Context) (bool, error) {
+	s := r.s
+	store := s.copier.checkpoint
+	mark, err := store.LoadStream(ctx, r.dst, s.cutBackName())
+	if err != nil {
+		return false, s.targetErr("stream "+s.cutBackName(), err)
+	}
+	if mark == nil {
+		return false, nil
+	}
+	s.setPhase(PhaseCuttingOver)
+	s.logger().Warn("reverse sync: finishing a cut-back that stopped at its switch back", "database", s.move().database, "position", mark.Position, "recorded", mark.Updated)
+	if hook := s.cfg.switchHook; hook != nil {
+		if err := hook(ctx); err != nil {
+			return true, fmt.Errorf("finishing the cut-back: switch back: %w (the source and the target stay fenced; Run again calls it again)", err)
+		}
+	}
+	ctx = context.WithoutCancel(ctx)
+	pauses, err := fence.Recover(ctx, r.src, fence.Journal{Store: store, DB: r.dst}, s.logger())
+	if err != nil {
+		return true, s.sourceErr(serverFault, fmt.Errorf("finishing the cut-back: restoring the target's writes: %w", err))
+	}
+	if err := s.releaseSource(ctx, r.dst, r.src); err != nil {
+		return true, err
+	}
+	if err := s.forgetReverse(ctx, r.dst); err != nil {
+		return true, err
+	}
+	rep := &CutoverReport{Method: s.cfg.fence.String(), SourcePosition: mark.Position, Released: time.Now()}
+	if len(pauses) > 0 && !pauses[0].Stopped.IsZero() {
+		rep.Stopped = pauses[0].Stopped
+		rep.Pause = rep.Released.Sub(rep.Stopped)
+	}
+	r.report.Cutover = rep
+	s.logger().Info("reverse sync: cut-back finished, the rollback window is closed", "database", s.move().database)
+	return true, nil
 }
 
 // move is the move a reverse sync follows back.
@@ -188,10 +308,14 @@ func (r *syncRun) runReverse(ctx context.Context) (err error) {
 	defer r.dst.Close()
 
 	// A cut-back that crashed left the target fenced, its journal on the
-	// source: restore the target's writes first.
+	// source: restore the target's writes first, or, if it got as far as
+	// the switch back, finish it.
 	store := s.copier.checkpoint
 	if err := store.Prepare(ctx, r.dst); err != nil {
 		return s.targetErr("database "+schema.QuoteIdent(store.Database()), err)
+	}
+	if finished, err := r.finishCutBack(ctx); err != nil || finished {
+		return err
 	}
 	pauses, err := fence.Recover(ctx, r.src, fence.Journal{Store: store, DB: r.dst}, s.logger())
 	if err != nil {
@@ -246,10 +370,10 @@ func (r *syncRun) runReverse(ctx context.Context) (err error) {
 		return err
 	}
 	// Switched back: the application writes the source again.
-	if err := store.DeleteStream(context.WithoutCancel(ctx), r.dst, name); err != nil {
-		return s.targetErr("stream "+name, fmt.Errorf("switched back, but the reverse stream is still recorded (End forgets it and restores the source's writes): %w", err))
-	}
 	if err := s.releaseSource(context.WithoutCancel(ctx), r.dst, r.src); err != nil {
+		return err
+	}
+	if err := s.forgetReverse(context.WithoutCancel(ctx), r.dst); err != nil {
 		return err
 	}
 	if c := r.report.Cutover; c != nil {
@@ -277,13 +401,49 @@ func (s *Sync) checkReverse(ctx context.Context, src, dst *sql.DB, start string)
 		problems[i] = fmt.Errorf("reverse sync (WithReverseSync): %w", p)
 	}
 	if s.cfg.fence == FenceReadOnly {
-		privs, err := schema.LoadPrivileges(ctx, src, s.database)
-		if err != nil {
-			return append(problems, s.sourceErr(serverFault, err))
-		}
-		if !privs.HasAny("READ_ONLY ADMIN", "SUPER") {
-			problems = append(problems, s.sourceErr(serverFault, fmt.Errorf("%w: user %s lacks READ_ONLY ADMIN, needed by the reverse sync (WithReverseSync) to write the source while read_only fences it", ErrPrivilege, privs.User)))
-		}
+		problems = append(problems, s.checkReadOnlyReverse(ctx, src, dst)...)
+	}
+	return problems
+}
+
+// errReverseFence: the fence chosen cannot serve a reverse sync.
+var errReverseFence = errors.New("FenceReadOnly with WithReverseSync")
+
+// checkReadOnlyReverse checks what a reverse sync needs with
+// FenceReadOnly: the target on another server than the source; the source's account writes the source while read_only
+// fences it, with a privilege that bypasses read_only on that server (on
+// MariaDB 10.11 SUPER no longer does); the target's account sets read_only
+// there at the cut-back.
+func (s *Sync) checkReadOnlyReverse(ctx context.Context, src, dst *sql.DB) []error {
+	var problems []error
+	sid, err := conn.Identify(ctx, src)
+	if err != nil {
+		return []error{s.sourceErr(serverFault, err)}
+	}
+	if did, err := conn.Identify(ctx, dst); err != nil {
+		return []error{s.targetErr(serverFault, err)}
+	} else if did == sid {
+		problems = append(problems, s.targetErr(serverFault, fmt.Errorf("%w: the target is the source's server (%s): read_only, kept on it for the rollback window, would stop the application's writes to the target too; use WithFence(FenceAccounts, ...)",
+			errReverseFence, sid)))
+	}
+	bypass, err := fence.ReadOnlyBypass(ctx, src)
+	if err != nil {
+		return []error{s.sourceErr(serverFault, err)}
+	}
+	privs, err := schema.LoadPrivileges(ctx, src, s.database)
+	if err != nil {
+		return []error{s.sourceErr(serverFault, err)}
+	}
+	if !privs.HasAny(bypass...) {
+		problems = append(problems, s.sourceErr(serverFault, fmt.Errorf("%w: user %s lacks %s, needed by the reverse sync (WithReverseSync) to write the source while read_only fences it",
+			ErrPrivilege, privs.User, strings.Join(bypass, " or "))))
+	}
+	if privs, err = schema.LoadPrivileges(ctx, dst, s.copier.cfg.targetDatabase); err != nil {
+		return append(problems, s.targetErr(serverFault, err))
+	}
+	if !privs.HasAny("READ_ONLY ADMIN", "SUPER") {
+		problems = append(problems, s.targetErr(serverFault, fmt.Errorf("%w: user %s lacks READ_ONLY ADMIN and SUPER, needed by the reverse sync's cut-back (WithReverseSync) to set read_only on the target",
+			ErrPrivilege, privs.User)))
 	}
 	return problems
 }
@@ -318,8 +478,11 @@ func (r *syncRun) startReverse(ctx context.Context) (string, error) {
 	if err := s.copier.checkpoint.Prepare(ctx, r.src); err != nil {
 		return "", s.sourceErr("database "+schema.QuoteIdent(s.copier.checkpoint.Database()), err)
 	}
-	if err := s.copier.checkpoint.DeleteStream(ctx, r.src, name); err != nil {
-		return "", s.sourceErr("stream "+name, err)
+	// A new window: no stream or cut-back of an earlier one goes on.
+	for _, n := range []string{name, back.mirror.cutBackName()} {
+		if err := s.copier.checkpoint.DeleteStream(ctx, r.src, n); err != nil {
+			return "", s.sourceErr("stream "+n, err)
+		}
 	}
 	app, err := rr.newApplier(name)
 	if err != nil {

@@ -416,7 +416,7 @@ func (r *syncRun) measure(ctx context.Context, now time.Time) (time.Duration, er
 
 // emit reports progress.
 func (r *syncRun) emit() {
-	if r.progress == nil {
+	if r.progress == nil || r.app == nil { // nil: the Run finished a cut-back, applying nothing
 		return
 	}
 	p := Progress{Phase: r.s.Phase(), Elapsed: time.Since(r.report.Started), Rows: r.copied}

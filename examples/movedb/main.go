@@ -7,8 +7,10 @@
 // switches the application to the target and restores the source's
 // writes. The write pause lasts about the verification's time.
 //
-//	movedb plan -source DSN -target DSN -database NAME [flags]
-//	movedb run  -source DSN -target DSN -database NAME [flags]
+//	movedb plan    -source DSN -target DSN -database NAME [flags]
+//	movedb run     -source DSN -target DSN -database NAME [flags]
+//	movedb reverse -source DSN -target DSN -database NAME [flags]
+//	movedb end     -source DSN -target DSN -database NAME [flags]
 //
 // plan is the dry run: it changes nothing and lists the tables and their
 // keys, checks the source's binary log settings and privileges, says what
@@ -51,8 +53,26 @@
 // them). To start over instead, drop the target database and the move's
 // rows in the _shiftgate database on the target. Once a move cut over, do
 // not run it again: the run would resume following the source into the
-// target the application now writes to (nothing records the cutover
-// yet); remove its rows in _shiftgate instead.
+// target the application now writes to; it refuses (the cutover is
+// recorded on the target).
+//
+// With -reverse (which needs -fence accounts or read-only), the cutover
+// keeps a way back for a rollback window (migrate.WithReverseSync): the
+// source stays fenced after the switch, and run tells so when it exits.
+// reverse, given the same flags, then applies what the application writes
+// to the target back into the source, with the same progress lines ("reverse
+// sync: in sync, lag ...") and -json events (with "reverse": true), until
+// the cut-back: a line "cutback" on stdin, SIGUSR1, or
+// -cutover-when-in-sync; it is the cutover with the roles swapped (the
+// target's writes stopped, the source caught up and verified), and its
+// switch runs -switch-back-command, or asks on stderr for "switched" as
+// the cutover does. A cut-back that fails restores the target's writes and
+// the reverse sync goes on. reverse exits 0 once cut back (the application
+// is on the source again, both sides writable, the window closed); stopped
+// or killed, running it again resumes (a cut-back killed after its switch
+// back is finished by that run: it runs the switch back again). end closes
+// the window without switching back: the source's writes are restored and
+// the application stays on the target.
 //
 // DSNs are in go-sql-driver form, user:password@tcp(host:port)/. Keep the
 // password off the command line, where other users can read it: leave it
@@ -69,12 +89,14 @@
 // Exit status:
 //
 //	0  run: cut over (the application is on the target);
+//	   reverse: cut back (the application is on the source);
+//	   end: the rollback window is closed;
 //	   plan: the move can run
 //	1  failed (the message says why and whether running again resumes),
 //	   or the plan found problems
 //	2  bad usage
-//	3  run: stopped by SIGINT, SIGTERM or "stop"; run the same command
-//	   again to resume
+//	3  run, reverse: stopped by SIGINT, SIGTERM or "stop"; run the same
+//	   command again to resume
 package main
 
 import (
@@ -89,6 +111,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -117,18 +140,23 @@ func main() {
 	os.Exit(code)
 }
 
-const usageText = `usage: movedb plan|run -source DSN -target DSN -database NAME [flags]
+const usageText = `usage: movedb plan|run|reverse|end -source DSN -target DSN -database NAME [flags]
 
-  plan  check and describe the move, changing nothing
-  run   copy, sync, and cut over when triggered: a line "cutover" on stdin,
-        SIGUSR1, or -cutover-when-in-sync; SIGINT, SIGTERM or a line "stop"
-        stop the move, resumable by running the same command again
+  plan     check and describe the move, changing nothing
+  run      copy, sync, and cut over when triggered: a line "cutover" on stdin,
+           SIGUSR1, or -cutover-when-in-sync; SIGINT, SIGTERM or a line "stop"
+           stop the move, resumable by running the same command again
+  reverse  after a cutover with -reverse: apply the target's writes back to
+           the source, and cut back when triggered: a line "cutback" on
+           stdin, SIGUSR1, or -cutover-when-in-sync (-reverse implied)
+  end      after a cutover with -reverse: close the rollback window without
+           cutting back, restoring the source's writes (-reverse implied)
 
 Exit status:
-  0  run: cut over; plan: the move can run
+  0  run: cut over; reverse: cut back; end: window closed; plan: the move can run
   1  failed, or the plan found problems
   2  bad usage
-  3  run: stopped, resumable (run the same command again)
+  3  run, reverse: stopped, resumable (run the same command again)
 
 Flags:
 `
@@ -157,6 +185,9 @@ type options struct {
 	switchTimeout     time.Duration
 	cutoverWhenInSync bool
 	cutoverAttempts   int
+	// the rollback window
+	reverse           bool
+	switchBackCommand string
 	// set names the flags given on the command line.
 	set map[string]bool
 }
@@ -172,14 +203,14 @@ func (a *accountList) Set(s string) error {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, signals <-chan os.Signal) int {
-	if len(args) == 0 || (args[0] != "plan" && args[0] != "run") {
+	if len(args) == 0 || !slices.Contains([]string{"plan", "run", "reverse", "end"}, args[0]) {
 		newFlagSet(&options{}, stderr).Usage()
 		switch {
 		case len(args) == 0:
 		case args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help":
 			return exitDone
 		default:
-			fmt.Fprintf(stderr, "movedb: unknown command %q (want plan or run)\n", args[0]) // %q escapes
+			fmt.Fprintf(stderr, "movedb: unknown command %q (want plan, run, reverse or end)\n", args[0]) // %q escapes
 		}
 		return exitUsage
 	}
@@ -197,13 +228,28 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	if command == "reverse" || command == "end" {
+		o.reverse = true
+	}
 	m, err := newMove(o, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "movedb: %s\n", termtext.Line(cliflag.OptionFlag(err, optionFlags)))
 		return exitUsage
 	}
-	if command == "plan" {
+	switch command {
+	case "plan":
 		return m.plan(ctx, stdout, stderr)
+	case "end":
+		return m.end(ctx, stdout, stderr)
+	case "reverse":
+		rv, err := m.sync.Reverse()
+		if err != nil {
+			fmt.Fprintf(stderr, "movedb: %s\n", termtext.Line(cliflag.OptionFlag(err, optionFlags)))
+			return exitUsage
+		}
+		m.back, m.exec, m.cut = true, rv, rv.CutBack
+	default:
+		m.exec, m.cut = m.sync, m.sync.Cutover
 	}
 	return m.run(ctx, stdin, stdout, stderr, signals)
 }
@@ -238,6 +284,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.switchTimeout, "switch-timeout", 30*time.Second, "bound on -switch-command's run")
 	fs.BoolVar(&o.cutoverWhenInSync, "cutover-when-in-sync", false, "cut over automatically once in sync")
 	fs.IntVar(&o.cutoverAttempts, "cutover-attempts", 3, "-cutover-when-in-sync: failed cutovers before movedb stops (exit 1)")
+	fs.BoolVar(&o.reverse, "reverse", false, "run: keep the source fenced after the cutover for a rollback window, then use movedb reverse (to carry the target's writes back and cut back) or movedb end (needs -fence accounts or read-only)")
+	fs.StringVar(&o.switchBackCommand, "switch-back-command", "", "-reverse: program run (without a shell) at the cut-back to point the application back at the source (default: ask, wait for \"switched\" on stdin)")
 	return fs
 }
 
@@ -245,9 +293,14 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 type move struct {
 	o    options
 	sync *migrate.Sync
-	// switchArgv is -switch-command split; nil: the switch is confirmed
-	// on stdin.
-	switchArgv []string
+	// switchArgv is -switch-command split, switchBackArgv
+	// -switch-back-command; nil: the switch is confirmed on stdin.
+	switchArgv, switchBackArgv []string
+	// exec is what run drives and cut its cutover: the move, or (back)
+	// its reverse sync and cut-back.
+	exec executor
+	cut  func(context.Context) (*migrate.CutoverReport, error)
+	back bool
 	// switchEnv is the switch command's environment.
 	switchEnv []string
 	// confirms carries a switch waiting for "switched" on stdin to run's
@@ -270,6 +323,7 @@ var optionFlags = map[string]string{
 	"WithDrainWait":        "-drain-wait",
 	"WithCutoverTimeout":   "-cutover-timeout",
 	"WithDDL":              "-ddl",
+	"WithReverseSync":      "-reverse",
 }
 
 func newMove(o options, stderr io.Writer) (*move, error) {
@@ -296,9 +350,21 @@ func newMove(o options, stderr io.Writer) (*move, error) {
 		if _, err := exec.LookPath(m.switchArgv[0]); err != nil {
 			return nil, fmt.Errorf("-switch-command: %w", err)
 		}
-		m.switchEnv = switchEnv(os.Environ(), endpoint(source), endpoint(target), o.database, o.targetDB())
 	}
-	if m.sync, err = migrate.NewSync(source, target, o.database, append(opts, migrate.WithSwitch(m.doSwitch))...); err != nil {
+	if o.switchBackCommand != "" {
+		if m.switchBackArgv, err = splitCommand(o.switchBackCommand); err != nil {
+			return nil, fmt.Errorf("-switch-back-command: %w", err)
+		}
+		if _, err := exec.LookPath(m.switchBackArgv[0]); err != nil {
+			return nil, fmt.Errorf("-switch-back-command: %w", err)
+		}
+	}
+	m.switchEnv = switchEnv(os.Environ(), endpoint(source), endpoint(target), o.database, o.targetDB())
+	opts = append(opts, migrate.WithSwitch(m.doSwitch))
+	if o.reverse {
+		opts = append(opts, migrate.WithReverseSync(m.doSwitchBack))
+	}
+	if m.sync, err = migrate.NewSync(source, target, o.database, opts...); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -340,6 +406,7 @@ func syncOptions(o options, stderr io.Writer) ([]migrate.SyncOption, error) {
 		only([]string{"kill"}, o.fence == "accounts", "-fence accounts"),
 		only([]string{"switch-timeout"}, o.switchCommand != "", "-switch-command"),
 		only([]string{"cutover-attempts"}, o.cutoverWhenInSync, "-cutover-when-in-sync"),
+		only([]string{"switch-back-command"}, o.reverse, "-reverse"),
 	); err != nil {
 		return nil, err
 	}
@@ -523,6 +590,10 @@ func hint(err error) string {
 		return "make the same change on the target and run again with -ddl skip, or run again with -ddl apply"
 	case errors.Is(err, migrate.ErrRowsDiffer):
 		return "start over: drop the target database and the move's rows in _shiftgate on the target"
+	case errors.Is(err, migrate.ErrNoReverse):
+		return "no rollback window is open: it needs a cutover made by movedb run -reverse, and ends with a cut-back or movedb end"
+	case errors.Is(err, migrate.ErrCutOver):
+		return "the application is on the target: with a rollback window open (-reverse), use movedb reverse or movedb end"
 	case errors.Is(err, migrate.ErrBinlogSettings), errors.Is(err, migrate.ErrPrivilege):
 		return ""
 	case migrate.Transient(err):
@@ -535,4 +606,31 @@ func writeJSON(w io.Writer, v any, indent string) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", indent)
 	_ = enc.Encode(v)
+}
+
+// executor is what run drives: a move (migrate.Sync) or its reverse sync.
+type executor interface {
+	Run(ctx context.Context, progress migrate.ProgressFunc) (*migrate.Report, error)
+	Phase() migrate.Phase
+}
+
+// end closes the rollback window of a move cut over with -reverse.
+func (m *move) end(ctx context.Context, stdout, stderr io.Writer) int {
+	rv, err := m.sync.Reverse()
+	if err == nil {
+		err = rv.End(ctx)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "movedb: the rollback window is not closed:\n%s\n", describe(err))
+		if m.o.json {
+			writeJSON(stdout, event{Event: "failed", Reverse: true, Error: err.Error(), Time: time.Now()}, "")
+		}
+		return exitFailed
+	}
+	if m.o.json {
+		writeJSON(stdout, event{Event: "window_ended", Reverse: true, Time: time.Now()}, "")
+	} else {
+		fmt.Fprintln(stdout, "rollback window closed: the source's writes are restored; the application stays on the target")
+	}
+	return exitDone
 }

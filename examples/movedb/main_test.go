@@ -147,18 +147,25 @@ func (f moveFixture) assertMoved(t *testing.T, commits int64) {
 func (f moveFixture) appAccount(t *testing.T) (string, *sql.DB) {
 	t.Helper()
 	user := "app_" + f.name[strings.LastIndex(f.name, "_")+1:]
-	root := sandboxtest.Open(t, servers[0], "")
+	return user, account(t, servers[0], f.name, user)
+}
+
+// account creates user on s with write grants on the fixture's tables in
+// database, and returns a pool of it.
+func account(t *testing.T, s *sandbox.Server, database, user string) *sql.DB {
+	t.Helper()
+	root := sandboxtest.Open(t, s, "")
 	sandboxtest.Exec(t, root, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'app-pw'", user))
 	t.Cleanup(func() { _, _ = root.Exec(fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", user)) })
 	for _, table := range []string{"items", "counter"} {
-		sandboxtest.Exec(t, root, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON `%s`.`%s` TO '%s'@'%%'", f.name, table, user))
+		sandboxtest.Exec(t, root, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON `%s`.`%s` TO '%s'@'%%'", database, table, user))
 	}
-	cfg := servers[0].Config(f.name)
+	cfg := s.Config(database)
 	cfg.User, cfg.Passwd = user, "app-pw"
 	db, err := sql.Open("mysql", cfg.FormatDSN())
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	return user, db
+	return db
 }
 
 // writer is the application: it inserts, updates and deletes items and

@@ -33,6 +33,10 @@ type event struct {
 	Resumable bool `json:"resumable,omitempty"`
 	// Report is the run's report (done, stopped, failed).
 	Report *migrate.Report `json:"report,omitempty"`
+	// Reverse marks the events of movedb reverse and end: the reverse
+	// sync's progress (lag of the source behind the target), its cut-back
+	// ("cutover_..." events), "window_ended".
+	Reverse bool `json:"reverse,omitempty"`
 }
 
 // console writes what a run says: lines for people on stderr, and with
@@ -41,6 +45,8 @@ type console struct {
 	mu             sync.Mutex
 	stdout, stderr io.Writer
 	json           bool
+	// reverse marks every event (movedb reverse).
+	reverse bool
 }
 
 // say writes one line for people on stderr, escaped.
@@ -60,7 +66,7 @@ func (c *console) emit(e event) {
 	if !c.json {
 		return
 	}
-	e.Time = time.Now()
+	e.Time, e.Reverse = time.Now(), c.reverse
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	writeJSON(c.stdout, e, "")
@@ -96,7 +102,11 @@ type cutResult struct {
 // run runs the move until it cut over, stopped or failed, taking the
 // cutover triggers and commands from stdin and signals.
 func (m *move) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, signals <-chan os.Signal) int {
-	c := &console{stdout: stdout, stderr: stderr, json: m.o.json}
+	c := &console{stdout: stdout, stderr: stderr, json: m.o.json, reverse: m.back}
+	word, line, prefix := "cutover", "cutover", ""
+	if m.back {
+		word, line, prefix = "cut-back", "cutback", "reverse sync: "
+	}
 	m.con = c
 	runCtx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
@@ -112,7 +122,7 @@ func (m *move) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Write
 		mu.Lock()
 		last = p
 		mu.Unlock()
-		c.say("%s", status(p))
+		c.say("%s%s", prefix, status(p))
 		c.emit(event{Event: "progress", Progress: &p})
 		if m.o.cutoverWhenInSync && p.Phase == migrate.PhaseInSync {
 			select {
@@ -139,7 +149,7 @@ func (m *move) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Write
 	var runErr error
 	go func() {
 		defer close(runDone)
-		rep, runErr = m.sync.Run(runCtx, progress)
+		rep, runErr = m.exec.Run(runCtx, progress)
 	}()
 
 	// Cutovers run beside the loop, bounded by the run: a Cutover
@@ -151,23 +161,23 @@ func (m *move) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Write
 	startCutover := func(trigger string, quiet bool) {
 		if cutting {
 			if !quiet {
-				c.say("a cutover is already under way (%s ignored)", trigger)
+				c.say("a %s is already under way (%s ignored)", word, trigger)
 			}
 			return
 		}
-		c.say("cutover triggered by %s", trigger)
+		c.say("%s triggered by %s", word, trigger)
 		c.emit(event{Event: "cutover_started", Trigger: trigger})
 		// Sync.Cutover waits, while copying, until the copy is over
 		// before it refuses: refused here at once.
-		if p := m.sync.Phase(); p == "" || p == migrate.PhaseCopying {
+		if p := m.exec.Phase(); p == "" || p == migrate.PhaseCopying {
 			err := fmt.Errorf("%w: %s", migrate.ErrNotInSync, phaseText(p))
-			c.sayEscaped("cutover refused:\n" + describeCutover(err))
+			c.sayEscaped(word + " refused:\n" + describeCutover(err))
 			c.emit(event{Event: "cutover_failed", Error: err.Error()})
 			return
 		}
 		cutting = true
 		cuts.Go(func() {
-			r, err := m.sync.Cutover(cutCtx)
+			r, err := m.cut(cutCtx)
 			results <- cutResult{r, err}
 		})
 	}
@@ -189,13 +199,13 @@ loop:
 			}
 			switch l {
 			case "":
-			case "cutover":
-				startCutover("a \"cutover\" line on stdin", false)
+			case line:
+				startCutover(fmt.Sprintf("a %q line on stdin", line), false)
 			case "status":
 				mu.Lock()
 				p := last
 				mu.Unlock()
-				c.say("%s", status(p))
+				c.say("%s%s", prefix, status(p))
 				c.emit(event{Event: "progress", Progress: &p})
 			case "stop":
 				stopRun(errStopRequested)
@@ -211,7 +221,7 @@ loop:
 				}
 				pending = nil
 			default:
-				c.say("unknown command %q on stdin (want cutover, status or stop; switched or abort while a switch waits)", l)
+				c.say("unknown command %q on stdin (want %s, status or stop; switched or abort while a switch waits)", l, line)
 			}
 		case <-signals:
 			startCutover(cutoverSignalName, false)
@@ -223,19 +233,30 @@ loop:
 				continue
 			}
 			pending = reply
-			c.say(`writes to the moved tables are stopped on the source, and the target holds them all, verified: point the application at the target now, then type "switched" (or "abort" to restore the source's writes and go on syncing)`)
+			if m.back {
+				c.say(`writes to the moved tables are stopped on the target, and the source holds them all, verified: point the application back at the source now, then type "switched" (or "abort" to restore the target's writes and go on with the reverse sync)`)
+			} else {
+				c.say(`writes to the moved tables are stopped on the source, and the target holds them all, verified: point the application at the target now, then type "switched" (or "abort" to restore the source's writes and go on syncing)`)
+			}
 			c.emit(event{Event: "switch_waiting"})
 		case r := <-results:
 			cutting = false
-			if r.err == nil {
-				c.say("cut over: write pause %s; the application is on the target", r.report.Pause.Round(time.Millisecond))
+			switch {
+			case r.err == nil && m.back:
+				c.say("cut back: write pause %s; the application is on the source", r.report.Pause.Round(time.Millisecond))
 				continue // Run returns with the report
+			case r.err == nil:
+				c.say("cut over: write pause %s; the application is on the target", r.report.Pause.Round(time.Millisecond))
+				continue
+			case m.back:
+				c.sayEscaped("cut-back failed; the target's writes are restored (unless said otherwise) and the reverse sync goes on:\n" + describeCutover(r.err))
+			default:
+				c.sayEscaped("cutover failed; the source's writes are restored (unless said otherwise) and the sync goes on:\n" + describeCutover(r.err))
 			}
-			c.sayEscaped("cutover failed; the source's writes are restored (unless said otherwise) and the sync goes on:\n" + describeCutover(r.err))
 			c.emit(event{Event: "cutover_failed", Error: r.err.Error()})
 			if m.o.cutoverWhenInSync && !errors.Is(r.err, migrate.ErrNotInSync) && runCtx.Err() == nil {
 				if failures++; failures >= m.o.cutoverAttempts {
-					c.say("%d cutover(s) failed: stopping", failures)
+					c.say("%d %s(s) failed: stopping", failures, word)
 					stopRun(errGaveUp)
 				}
 			}
@@ -250,10 +271,16 @@ loop:
 	cause := context.Cause(runCtx)
 	switch {
 	case runErr == nil:
-		if m.o.json {
+		switch {
+		case m.o.json:
 			c.emit(event{Event: "done", Report: rep})
-		} else {
+		case m.back:
+			printCutBack(stdout, rep)
+		default:
 			printDone(stdout, rep)
+			if m.o.reverse {
+				fmt.Fprintln(stdout, "  rollback window open: the source stays fenced; run movedb reverse with the same flags to carry the application's writes back to the source and cut back, or movedb end to close the window")
+			}
 		}
 		return exitDone
 	case runCtx.Err() != nil && !errors.Is(cause, errGaveUp):
@@ -264,7 +291,7 @@ loop:
 	default:
 		text := describe(runErr)
 		if errors.Is(cause, errGaveUp) {
-			text = fmt.Sprintf("%d cutover(s) failed (-cutover-attempts): the sync stopped; run the same command again to resume it and try again", failures)
+			text = fmt.Sprintf("%d %s(s) failed (-cutover-attempts): the sync stopped; run the same command again to resume it and try again", failures, word)
 		} else if hint(runErr) == "" && !errors.Is(runErr, migrate.ErrRowsDiffer) {
 			text += "\n  hint: once the cause is fixed, run the same command again: it resumes where it stopped"
 		}
@@ -330,4 +357,17 @@ func printDone(w io.Writer, r *migrate.Report) {
 		fmt.Fprintf(w, "  resumed an interrupted copy\n")
 	}
 	fmt.Fprintf(w, "  applied from the binary log by this run: %d rows in %d transactions, in %s\n", r.AppliedRows, r.AppliedTxns, r.Duration.Round(time.Second))
+}
+
+// printCutBack writes the summary of a reverse sync that cut back.
+func printCutBack(w io.Writer, r *migrate.Report) {
+	line := termtext.Line
+	fmt.Fprintf(w, "cut back %s/%s -> %s/%s: the application is on the source again, the rollback window is closed\n", line(r.Source), line(r.SourceDatabase), line(r.Target), line(r.TargetDatabase))
+	if cut := r.Cutover; cut != nil {
+		fmt.Fprintf(w, "  write pause: %s (%s)\n", cut.Pause.Round(time.Millisecond), cut.Method)
+		if cut.VerifiedTables > 0 {
+			fmt.Fprintf(w, "  verified equal: %d tables, %d rows\n", cut.VerifiedTables, cut.VerifiedRows)
+		}
+	}
+	fmt.Fprintf(w, "  applied from the target's binary log by this run: %d rows in %d transactions\n", r.AppliedRows, r.AppliedTxns)
 }

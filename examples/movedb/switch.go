@@ -14,9 +14,17 @@ import (
 // doSwitch is the cutover's switch: it runs -switch-command, or asks on
 // stderr and waits for "switched" or "abort" on stdin (run's loop
 // answers).
-func (m *move) doSwitch(ctx context.Context) error {
-	if m.switchArgv != nil {
-		return m.runSwitchCommand(ctx)
+func (m *move) doSwitch(ctx context.Context) error { return m.switchBy(ctx, m.switchArgv) }
+
+// doSwitchBack is the cut-back's switch (-reverse): -switch-back-command,
+// or the same question on stderr.
+func (m *move) doSwitchBack(ctx context.Context) error { return m.switchBy(ctx, m.switchBackArgv) }
+
+// switchBy runs argv, or asks on stderr and waits for "switched" or
+// "abort" on stdin when argv is nil.
+func (m *move) switchBy(ctx context.Context, argv []string) error {
+	if argv != nil {
+		return m.runSwitchCommand(ctx, argv)
 	}
 	reply := make(chan error, 1)
 	select {
@@ -35,17 +43,18 @@ func (m *move) doSwitch(ctx context.Context) error {
 // switchOutputMax bounds what is kept of the switch command's output.
 const switchOutputMax = 64 << 10
 
-// runSwitchCommand runs -switch-command within -switch-timeout and prints
-// its output, escaped, on stderr once it ended.
-func (m *move) runSwitchCommand(ctx context.Context) error {
+// runSwitchCommand runs argv (-switch-command or -switch-back-command)
+// within -switch-timeout and prints its output, escaped, on stderr once it
+// ended.
+func (m *move) runSwitchCommand(ctx context.Context, argv []string) error {
 	ctx, cancel := context.WithTimeout(ctx, m.o.switchTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, m.switchArgv[0], m.switchArgv[1:]...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = m.switchEnv
 	cmd.WaitDelay = time.Second
 	out := &limitedBuffer{max: switchOutputMax}
 	cmd.Stdout, cmd.Stderr = out, out
-	m.con.say("switch: running %q", m.switchArgv)
+	m.con.say("switch: running %q", argv)
 	err := cmd.Run()
 	for l := range strings.Lines(out.String()) {
 		m.con.say("switch: %s", strings.TrimRight(l, "\n"))
@@ -54,9 +63,9 @@ func (m *move) runSwitchCommand(ctx context.Context) error {
 	case err == nil:
 		return nil
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("switch command %s did not finish within %s (-switch-timeout): %w", m.switchArgv[0], m.o.switchTimeout, err)
+		return fmt.Errorf("switch command %s did not finish within %s (-switch-timeout): %w", argv[0], m.o.switchTimeout, err)
 	}
-	return fmt.Errorf("switch command %s: %w", m.switchArgv[0], err)
+	return fmt.Errorf("switch command %s: %w", argv[0], err)
 }
 
 // limitedBuffer keeps the first max bytes written to it; it is safe for

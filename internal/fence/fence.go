@@ -394,7 +394,7 @@ func (f *Fencer) check(ctx context.Context, fe *Fence) error {
 		if g.require("READ_ONLY ADMIN", "", "") != nil && g.require("SUPER", "", "") != nil {
 			return fmt.Errorf("fence: on %s: setting read_only: %s lacks READ_ONLY ADMIN and SUPER: %w", fe.source, g.selfName, ErrPrivilege)
 		}
-		bypass, err := readOnlyBypass(ctx, f.db)
+		bypass, err := ReadOnlyBypass(ctx, f.db)
 		if err != nil {
 			return fmt.Errorf("fence: on %s: %w", fe.source, err)
 		}
@@ -692,11 +692,11 @@ func recoverOne(ctx context.Context, db *sql.DB, j Journal, rec checkpoint.Fence
 	return p, report, nil
 }
 
-// readOnlyBypass returns the global privileges that let a session write
-// while read_only is set: READ_ONLY ADMIN on MariaDB, where SUPER no longer
-// includes it from 10.11 on; SUPER before; SUPER and CONNECTION_ADMIN on
-// MySQL.
-func readOnlyBypass(ctx context.Context, db *sql.DB) ([]string, error) {
+// ReadOnlyBypass returns the global privileges that let a session of db's
+// server write while read_only is set (any one of them does): READ_ONLY
+// ADMIN on MariaDB, where SUPER no longer includes it from 10.11 on; SUPER
+// before; SUPER and CONNECTION_ADMIN on MySQL.
+func ReadOnlyBypass(ctx context.Context, db *sql.DB) ([]string, error) {
 	var version string
 	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
 		return nil, fmt.Errorf("read version: %w", err)
