@@ -416,7 +416,7 @@ func (r *syncRun) measure(ctx context.Context, now time.Time) (time.Duration, er
 
 // emit reports progress.
 func (r *syncRun) emit() {
-	if r.progress == nil || r.app == nil { // nil: the Run finished a cut-back, applying nothing
+	if r.progress == nil {
 		return
 	}
 	p := Progress{Phase: r.s.Phase(), Elapsed: time.Since(r.report.Started), Rows: r.copied}
@@ -429,7 +429,7 @@ func (r *syncRun) emit() {
 		}
 	}
 	p.TablesTotal = len(r.report.Tables)
-	if r.app != nil { // nil before the stream: waiting for the target
+	if r.app != nil { // nil before the stream (waiting for the target) and in a Run that finishes a cut-back
 		st := r.app.Stats()
 		p.Lag, p.AppliedRows, p.AppliedTxns, p.ApplyRowsPerSecond, p.StreamPosition = r.lag.lag, st.Rows, st.Txns, st.RowsPerSecond, st.Position
 	}
