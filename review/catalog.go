@@ -336,9 +336,14 @@ func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode) {
 		}
 		for _, spec := range n.Specs {
 			if spec.Tp == ast.AlterTableRenameTable && spec.NewTable != nil {
+				// The renamed table is a copy; the clauses after
+				// RENAME TO change that copy.
 				nk := qualified(db, spec.NewTable)
 				s.rename(ctx, k, nk)
 				k = nk
+				if t = s.peek(ctx, k); t == nil {
+					return
+				}
 				continue
 			}
 			alterTable(t, spec)

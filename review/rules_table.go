@@ -64,7 +64,11 @@ var tableRules = []Rule{
 		Passes:  "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, a INT)",
 		Check:   func(*Check) {}, // judged on the table at the end of the script
 		final: func(c *Check, sh *shape) {
-			if sh.def.PrimaryKey() == nil {
+			switch {
+			case sh.def.PrimaryKey() != nil:
+			case sh.like:
+				c.reportOn(sh.create, "%s, a copy made by this CREATE TABLE ... LIKE, has no primary key at the end of the script", sh.label)
+			default:
 				c.reportOn(sh.create, "%s has no primary key, and none is added later in the script; declare one in this CREATE TABLE", sh.label)
 			}
 		},
