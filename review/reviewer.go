@@ -679,8 +679,8 @@ func (rv *run) describe(ctx context.Context, st *stmtState) (tableKey, bool) {
 	case *ast.UpdateStmt:
 		names = tableNames(n.TableRefs, names)
 	case *ast.DeleteStmt:
-		if n.IsMultiTable && n.Tables != nil {
-			names = append(names, n.Tables.Tables...)
+		if n.IsMultiTable {
+			names = deleteTargets(n)
 		}
 		names = tableNames(n.TableRefs, names)
 	case *ast.SelectStmt:
@@ -746,6 +746,53 @@ func tableNames(n ast.Node, out []*ast.TableName) []*ast.TableName {
 		}
 	}
 	return out
+}
+
+// deleteTargets returns the tables a DELETE removes rows from: for a
+// multi-table DELETE those its target list names, an alias read as the
+// table it stands for (DELETE o FROM orders o JOIN ...); else its table.
+func deleteTargets(n *ast.DeleteStmt) []*ast.TableName {
+	if !n.IsMultiTable || n.Tables == nil {
+		return tableNames(n.TableRefs, nil)
+	}
+	out := make([]*ast.TableName, 0, len(n.Tables.Tables))
+	for _, tn := range n.Tables.Tables {
+		out = append(out, aliasedTable(n.TableRefs, tn))
+	}
+	return out
+}
+
+// aliasedTable returns the table of FROM clause n that tn names, by its
+// alias or else its name; tn itself when none does.
+func aliasedTable(n ast.Node, tn *ast.TableName) *ast.TableName {
+	switch n := n.(type) {
+	case *ast.TableRefsClause:
+		if n != nil {
+			return aliasedTable(n.TableRefs, tn)
+		}
+	case *ast.Join:
+		if n == nil {
+			return tn
+		}
+		if t := aliasedTable(n.Left, tn); t != tn {
+			return t
+		}
+		if n.Right != nil {
+			return aliasedTable(n.Right, tn)
+		}
+	case *ast.TableSource:
+		src, ok := n.Source.(*ast.TableName)
+		switch {
+		case !ok:
+		case n.AsName.L != "":
+			if tn.Schema.L == "" && n.AsName.L == tn.Name.L {
+				return src
+			}
+		case src.Name.L == tn.Name.L && (tn.Schema.L == "" || tn.Schema.L == src.Schema.L):
+			return src
+		}
+	}
+	return tn
 }
 
 // estimate fills res.AffectedRows for data changes: all rows of the table

@@ -521,11 +521,7 @@ func listedTables(c *Check, what string) {
 		case *ast.InsertStmt:
 			names = tableNames(n.Table, nil)
 		case *ast.DeleteStmt:
-			if n.IsMultiTable && n.Tables != nil {
-				names = n.Tables.Tables
-			} else {
-				names = tableNames(n.TableRefs, nil)
-			}
+			names = deleteTargets(n)
 		case *ast.UpdateStmt:
 			names = tableNames(n.TableRefs, nil)
 			if len(names) > 1 {
