@@ -10,6 +10,8 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/mysql"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
+	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
 	"github.com/pingcap/tidb/pkg/parser/types"
 
 	"github.com/shiftgate/shiftgate/internal/schema"
@@ -481,11 +483,25 @@ func columnType(ft *types.FieldType) string {
 // expression (its function name), which is all the rules need.
 func exprString(e ast.ExprNode) string {
 	switch e := e.(type) {
+	case *driver.ValueExpr:
+		switch e.Kind() {
+		case driver.KindNull:
+			return "NULL"
+		case driver.KindString, driver.KindBytes:
+			return e.GetString()
+		}
+		var b strings.Builder
+		e.Format(&b)
+		return b.String()
 	case ast.ValueExpr:
 		if e.GetValue() == nil {
 			return "NULL"
 		}
 		return e.GetString()
+	case *ast.UnaryOperationExpr:
+		if v, ok := e.V.(*driver.ValueExpr); ok && e.Op == opcode.Minus {
+			return "-" + exprString(v)
+		}
 	case *ast.FuncCallExpr:
 		return strings.ToUpper(e.FnName.L) + "()"
 	case nil:
