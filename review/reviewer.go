@@ -205,6 +205,11 @@ type run struct {
 	// tableNames are the names describe gave tables, shared by the
 	// statements' Tables.
 	tableNames map[tableKey]string
+	// cols and scopes are the buffers of Check.resolution: the column
+	// references of the statement under review and the resolver's stack.
+	cols   resolution
+	scopes []*scope
+	owners []ast.Node
 }
 
 // scriptSummary is what the script-wide rules need of the statements

@@ -75,12 +75,18 @@ func referencedTables(c *Check) []*ast.TableName {
 // catalog does not know, SELECT * of a derived table) are not reported;
 // each reference is reported once.
 func unknownColumns(c *Check) {
-	seen := map[string]bool{}
+	var seen map[string]bool
 	for _, u := range c.resolution().uses {
+		if u.ref.state != refNoTable && u.ref.state != refMissing {
+			continue
+		}
 		cn := u.name
 		key := cn.Table.L + "." + cn.Name.L
-		if seen[key] || u.ref.state != refNoTable && u.ref.state != refMissing {
+		if seen[key] {
 			continue
+		}
+		if seen == nil {
+			seen = map[string]bool{}
 		}
 		seen[key] = true
 		switch u.ref.state {

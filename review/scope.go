@@ -94,14 +94,26 @@ func (c *Check) column(cn *ast.ColumnName) colRef {
 // when it is not a base table's column or that cannot be told.
 func (c *Check) columnDef(cn *ast.ColumnName) *TableDef { return c.column(cn).def() }
 
-// resolution resolves the statement's column references once.
+// resolution resolves the statement's column references once. The
+// result lives in the run's buffers, which the next statement reuses.
 func (c *Check) resolution() *resolution {
 	if c.st.cols == nil {
-		r := resolver{c: c, out: &resolution{index: map[*ast.ColumnName]int{}}}
+		rv := c.rv
+		out := &rv.cols
+		if out.index == nil {
+			out.index = map[*ast.ColumnName]int{}
+		}
+		clear(out.index)
+		clear(out.uses) // drop the previous statement's nodes
+		out.uses = out.uses[:0]
+		r := resolver{c: c, out: out, stack: rv.scopes[:0], owners: rv.owners[:0]}
 		if c.st.node != nil {
 			c.st.node.Accept(&r)
 		}
-		c.st.cols = r.out
+		clear(r.stack[:cap(r.stack)])
+		clear(r.owners[:cap(r.owners)])
+		rv.scopes, rv.owners = r.stack[:0], r.owners[:0]
+		c.st.cols = out
 	}
 	return c.st.cols
 }
@@ -427,7 +439,7 @@ func resolve(s *scope, cn *ast.ColumnName) colRef {
 	if cn.Table.L != "" {
 		return resolveQualified(s, cn)
 	}
-	var reach []string
+	tables := false
 	for sc := s; sc != nil; sc = sc.parent {
 		if sc.opaque {
 			return colRef{}
@@ -444,7 +456,7 @@ func resolve(s *scope, cn *ast.ColumnName) colRef {
 			case maybe:
 				unsure = true
 			}
-			reach = append(reach, sourceLabel(src))
+			tables = true
 		}
 		switch {
 		case n == 1:
@@ -455,8 +467,14 @@ func resolve(s *scope, cn *ast.ColumnName) colRef {
 			return colRef{state: refDerived}
 		}
 	}
-	if len(reach) == 0 {
+	if !tables {
 		return colRef{} // no table at all: not this resolver's business
+	}
+	var reach []string
+	for sc := s; sc != nil; sc = sc.parent {
+		for i := range sc.sources {
+			reach = append(reach, sourceLabel(&sc.sources[i]))
+		}
 	}
 	return colRef{state: refMissing, reach: reach}
 }
