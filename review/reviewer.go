@@ -210,6 +210,8 @@ type run struct {
 	cols   resolution
 	scopes []*scope
 	owners []ast.Node
+	// tables is the buffer of script.unknown-table's table references.
+	tables []*ast.TableName
 }
 
 // scriptSummary is what the script-wide rules need of the statements
