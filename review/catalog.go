@@ -372,8 +372,15 @@ func cloneTable(t *TableDef) *TableDef {
 	c := *t
 	c.Columns = slices.Clone(t.Columns)
 	c.Indexes = slices.Clone(t.Indexes)
+	n := 0
+	for _, ix := range t.Indexes {
+		n += len(ix.Columns)
+	}
+	parts := make([]IndexColumn, 0, n) // one array for every index's columns
 	for i := range c.Indexes {
-		c.Indexes[i].Columns = slices.Clone(c.Indexes[i].Columns)
+		start := len(parts)
+		parts = append(parts, c.Indexes[i].Columns...)
+		c.Indexes[i].Columns = parts[start:len(parts):len(parts)]
 	}
 	c.ForeignKeys = slices.Clone(t.ForeignKeys)
 	return &c

@@ -212,6 +212,8 @@ type run struct {
 	owners []ast.Node
 	// tables is the buffer of script.unknown-table's table references.
 	tables []*ast.TableName
+	// slab holds the statements' Tables (see keepStrings).
+	slab []string
 }
 
 // scriptSummary is what the script-wide rules need of the statements
@@ -695,6 +697,8 @@ func (rv *run) describe(ctx context.Context, st *stmtState) (tableKey, bool) {
 	}
 	var main tableKey
 	found := false
+	var sbuf [4]string
+	list := sbuf[:0]
 	for _, tn := range names {
 		if tn == nil || tn.Name.O == "" {
 			continue
@@ -714,11 +718,26 @@ func (rv *run) describe(ctx context.Context, st *stmtState) (tableKey, bool) {
 			}
 			rv.tableNames[k] = s
 		}
-		if !slices.Contains(st.res.Tables, s) {
-			st.res.Tables = append(st.res.Tables, s)
+		if !slices.Contains(list, s) {
+			list = append(list, s)
 		}
 	}
+	if len(list) > 0 {
+		st.res.Tables = rv.keepStrings(list)
+	}
 	return main, found
+}
+
+// keepStrings returns a copy of list from the run's slab, which the
+// statements' Tables share; its capacity is its length, so that an
+// append copies it.
+func (rv *run) keepStrings(list []string) []string {
+	if cap(rv.slab)-len(rv.slab) < len(list) {
+		rv.slab = make([]string, 0, max(256, len(list)))
+	}
+	start := len(rv.slab)
+	rv.slab = append(rv.slab, list...)
+	return rv.slab[start:len(rv.slab):len(rv.slab)]
 }
 
 // tableNames appends the base tables that n reads or writes (not those of
