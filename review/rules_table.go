@@ -512,6 +512,10 @@ func typeCount(c *Check, dt string) {
 // names and those whose columns a multi-table UPDATE sets. Tables only
 // read are not reported.
 func listedTables(c *Check, what string) {
+	list := c.Strings("tables")
+	if len(list) == 0 {
+		return
+	}
 	var changed []string
 	if what == "DDL" {
 		changed = c.st.res.Tables
@@ -538,7 +542,6 @@ func listedTables(c *Check, what string) {
 			changed = append(changed, k.db+"."+k.name)
 		}
 	}
-	list := c.Strings("tables")
 	seen := map[string]bool{}
 	for _, t := range changed {
 		name := t
