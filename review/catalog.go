@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -496,6 +497,10 @@ func exprString(e ast.ExprNode) string {
 			return "NULL"
 		case driver.KindString, driver.KindBytes:
 			return e.GetString()
+		case driver.KindInt64:
+			return strconv.FormatInt(e.GetInt64(), 10) // TRUE is 1, as the server shows it
+		case driver.KindUint64:
+			return strconv.FormatUint(e.GetUint64(), 10)
 		}
 		var b strings.Builder
 		e.Format(&b)
