@@ -485,7 +485,7 @@ func errorOffset(text string, line, col int, near string) int {
 // unsupportedByParser reports statements MySQL accepts that the TiDB parser
 // does not: triggers, functions, events and some DROP forms.
 func unsupportedByParser(text string) bool {
-	w := leadingWords(text, 6)
+	w := leadingWords(text, make([]string, 0, 6))
 	if len(w) < 2 {
 		return false
 	}
@@ -506,12 +506,12 @@ func unsupportedByParser(text string) bool {
 	return false
 }
 
-// leadingWords returns up to n leading upper-cased words of text, skipping
-// DEFINER= clauses.
-func leadingWords(text string, n int) []string {
-	var out []string
+// leadingWords appends to out the leading upper-cased words of text, up
+// to out's capacity, skipping DEFINER= clauses; callers pass a buffer that
+// can live on their stack.
+func leadingWords(text string, out []string) []string {
 	i := 0
-	for len(out) < n && i < len(text) {
+	for len(out) < cap(out) && i < len(text) {
 		for i < len(text) && !isWordByte(text[i]) {
 			i++
 		}
@@ -546,7 +546,7 @@ func isWordByte(c byte) bool {
 // guessKind classifies a statement the parser could not read by its first
 // words.
 func guessKind(text string) (Kind, string) {
-	w := leadingWords(text, 3)
+	w := leadingWords(text, make([]string, 0, 3))
 	if len(w) == 0 {
 		return KindOther, "UNKNOWN"
 	}
