@@ -321,6 +321,11 @@ var ddlRules = []Rule{
 					continue
 				}
 				col, _ := columnFromDef(nc.def)
+				if col.Charset == "" && col.Collation == "" && typeFamily(col.DataType) == "string" && t.Collation != "" {
+					// A string column redefined without a character set
+					// takes the table's.
+					col.Charset = charsetOfCollation(t.Collation)
+				}
 				if why := lossyChange(oc, &col); why != "" {
 					c.Report("changing column %s of %s from %s to %s can lose data: %s", old, tableLabel(n.Table), oc.ColumnType, col.ColumnType, why)
 				}
