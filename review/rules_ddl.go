@@ -299,7 +299,7 @@ var ddlRules = []Rule{
 	},
 	{
 		ID: "ddl.lossy-type-change", Category: CategoryDDL, Level: LevelError,
-		Summary: "MODIFY or CHANGE COLUMN does not narrow a column's type, which can truncate or reject data.",
+		Summary: "MODIFY or CHANGE COLUMN does not narrow a column's type or character set (also the table's, taken when none is given), which can truncate or reject data.",
 		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL);\nALTER TABLE t MODIFY name VARCHAR(20) NOT NULL",
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL);\nALTER TABLE t MODIFY name VARCHAR(200) NOT NULL",
 		Check: func(c *Check) {
