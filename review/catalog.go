@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/mysql"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
+	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
 	"github.com/pingcap/tidb/pkg/parser/types"
 
 	"github.com/shiftgate/shiftgate/internal/schema"
@@ -336,9 +339,14 @@ func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode) {
 		}
 		for _, spec := range n.Specs {
 			if spec.Tp == ast.AlterTableRenameTable && spec.NewTable != nil {
+				// The renamed table is a copy; the clauses after
+				// RENAME TO change that copy.
 				nk := qualified(db, spec.NewTable)
 				s.rename(ctx, k, nk)
 				k = nk
+				if t = s.peek(ctx, k); t == nil {
+					return
+				}
 				continue
 			}
 			alterTable(t, spec)
@@ -365,8 +373,15 @@ func cloneTable(t *TableDef) *TableDef {
 	c := *t
 	c.Columns = slices.Clone(t.Columns)
 	c.Indexes = slices.Clone(t.Indexes)
+	n := 0
+	for _, ix := range t.Indexes {
+		n += len(ix.Columns)
+	}
+	parts := make([]IndexColumn, 0, n) // one array for every index's columns
 	for i := range c.Indexes {
-		c.Indexes[i].Columns = slices.Clone(c.Indexes[i].Columns)
+		start := len(parts)
+		parts = append(parts, c.Indexes[i].Columns...)
+		c.Indexes[i].Columns = parts[start:len(parts):len(parts)]
 	}
 	c.ForeignKeys = slices.Clone(t.ForeignKeys)
 	return &c
@@ -476,11 +491,29 @@ func columnType(ft *types.FieldType) string {
 // expression (its function name), which is all the rules need.
 func exprString(e ast.ExprNode) string {
 	switch e := e.(type) {
+	case *driver.ValueExpr:
+		switch e.Kind() {
+		case driver.KindNull:
+			return "NULL"
+		case driver.KindString, driver.KindBytes:
+			return e.GetString()
+		case driver.KindInt64:
+			return strconv.FormatInt(e.GetInt64(), 10) // TRUE is 1, as the server shows it
+		case driver.KindUint64:
+			return strconv.FormatUint(e.GetUint64(), 10)
+		}
+		var b strings.Builder
+		e.Format(&b)
+		return b.String()
 	case ast.ValueExpr:
 		if e.GetValue() == nil {
 			return "NULL"
 		}
 		return e.GetString()
+	case *ast.UnaryOperationExpr:
+		if v, ok := e.V.(*driver.ValueExpr); ok && e.Op == opcode.Minus {
+			return "-" + exprString(v)
+		}
 	case *ast.FuncCallExpr:
 		return strings.ToUpper(e.FnName.L) + "()"
 	case nil:

@@ -112,7 +112,7 @@ func classify(n ast.StmtNode) (Kind, string) {
 
 // typeFromText names a statement by its first two words.
 func typeFromText(text string) string {
-	w := leadingWords(text, 2)
+	w := leadingWords(text, make([]string, 0, 2))
 	if len(w) == 0 {
 		return "UNKNOWN"
 	}

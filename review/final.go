@@ -15,14 +15,18 @@ type shape struct {
 	label  string    // the table as the CREATE TABLE names it, for messages
 	create int       // index of the CREATE TABLE statement
 	pk     int       // index of the statement that declared the primary key; -1 for none
+	like   bool      // created by CREATE TABLE ... LIKE
 }
 
-// created is a table the script creates with its own column list, while
-// the script is reviewed.
+// created is a table the script creates, while the script is reviewed.
 type created struct {
 	label  string
 	create int
 	pk     int
+	// like marks a copy made by CREATE TABLE ... LIKE, whose shape is its
+	// source's; it is judged only when the script changes it (altered),
+	// as the source is judged on its own.
+	like, altered bool
 }
 
 // track follows the tables the script creates through the statement st
@@ -35,16 +39,18 @@ func (rv *run) track(ctx context.Context, st *stmtState) {
 	switch n := st.node.(type) {
 	case *ast.CreateTableStmt:
 		ct := plainCreate(n)
-		if ct == nil {
+		if ct == nil && n.ReferTable == nil {
 			return
 		}
 		k := key(n.Table)
 		if _, state := rv.lookup(ctx, k); n.IfNotExists && state == tableFound {
 			return
 		}
-		c := &created{label: tableLabel(n.Table), create: idx, pk: -1}
-		if _, ok := primaryKeyColumns(ct); ok {
-			c.pk = idx
+		c := &created{label: tableLabel(n.Table), create: idx, pk: -1, like: ct == nil}
+		if ct != nil {
+			if _, ok := primaryKeyColumns(ct); ok {
+				c.pk = idx
+			}
 		}
 		if rv.created == nil {
 			rv.created = map[tableKey]*created{}
@@ -56,6 +62,7 @@ func (rv *run) track(ctx context.Context, st *stmtState) {
 		if c == nil {
 			return
 		}
+		c.altered = true
 		if slices.Contains(droppedIndexes(n), "PRIMARY") {
 			c.pk = -1
 		}
@@ -69,8 +76,17 @@ func (rv *run) track(ctx context.Context, st *stmtState) {
 				rv.created[k] = c
 			}
 		}
+	case *ast.CreateIndexStmt:
+		if c := rv.created[key(n.Table)]; c != nil {
+			c.altered = true
+		}
 	case *ast.DropIndexStmt:
-		if c := rv.created[key(n.Table)]; c != nil && strings.EqualFold(n.IndexName, "PRIMARY") {
+		c := rv.created[key(n.Table)]
+		if c == nil {
+			return
+		}
+		c.altered = true
+		if strings.EqualFold(n.IndexName, "PRIMARY") {
 			c.pk = -1
 		}
 	case *ast.RenameTableStmt:
@@ -104,10 +120,10 @@ func (rv *run) judgeShapes(ctx context.Context) {
 	for _, k := range keys {
 		cr := rv.created[k]
 		def := rv.cat.peek(ctx, k)
-		if def == nil {
+		if def == nil || cr.like && !cr.altered {
 			continue
 		}
-		sh := &shape{def: def, label: cr.label, create: cr.create, pk: cr.pk}
+		sh := &shape{def: def, label: cr.label, create: cr.create, pk: cr.pk, like: cr.like}
 		st := &stmtState{res: &rv.res.Statements[cr.create]}
 		c := &rv.chk
 		*c = Check{ctx: ctx, rv: rv, st: st, index: cr.create}

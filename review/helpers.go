@@ -200,12 +200,17 @@ func declaredIndexes(n ast.StmtNode) (*ast.TableName, []declIndex) {
 	}
 	fromColumns := func(cols []*ast.ColumnDef) {
 		for _, cd := range cols {
-			part := []*ast.IndexPartSpecification{{Column: cd.Name}}
+			var part []*ast.IndexPartSpecification // made for key columns only
 			for _, o := range cd.Options {
-				switch o.Tp {
-				case ast.ColumnOptionPrimaryKey:
+				if o.Tp != ast.ColumnOptionPrimaryKey && o.Tp != ast.ColumnOptionUniqKey {
+					continue
+				}
+				if part == nil {
+					part = []*ast.IndexPartSpecification{{Column: cd.Name}}
+				}
+				if o.Tp == ast.ColumnOptionPrimaryKey {
 					out = append(out, declIndex{name: "PRIMARY", primary: true, unique: true, typ: "BTREE", parts: part})
-				case ast.ColumnOptionUniqKey:
+				} else {
 					out = append(out, declIndex{name: colName(cd), unique: true, typ: "BTREE", parts: part})
 				}
 			}

@@ -68,6 +68,16 @@ func TestColumnTypeAttributes(t *testing.T) {
 	assert.Equal(t, "latin1_bin", def.Column("s").Collation)
 	assert.True(t, def.Column("g").Generated)
 
+	// Defaults read as information_schema shows them, numbers included.
+	require.NoError(t, cat.Apply(ctx, "a", "CREATE TABLE d (id BIGINT PRIMARY KEY, n INT NOT NULL DEFAULT 0, m DECIMAL(5,2) DEFAULT 1.50, f DOUBLE DEFAULT -2.5, s VARCHAR(3) DEFAULT 'x', z INT DEFAULT NULL, b BOOLEAN DEFAULT TRUE)"))
+	def, err = cat.Table(ctx, "a", "d")
+	require.NoError(t, err)
+	for col, want := range map[string]string{"n": "0", "m": "1.50", "f": "-2.5", "s": "x", "z": "NULL", "b": "1"} {
+		if assert.NotNil(t, def.Column(col).Default, col) {
+			assert.Equal(t, want, *def.Column(col).Default, col)
+		}
+	}
+
 	const base = "CREATE TABLE t (id BIGINT PRIMARY KEY, n INT NOT NULL, u INT UNSIGNED NOT NULL);\n"
 	assert.NotEmpty(t, reviewWith(t, "ddl.lossy-type-change", nil, base+"ALTER TABLE t MODIFY n INT UNSIGNED NOT NULL"))
 	assert.NotEmpty(t, reviewWith(t, "ddl.lossy-type-change", nil, base+"ALTER TABLE t MODIFY u INT NOT NULL"))

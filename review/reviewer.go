@@ -205,6 +205,15 @@ type run struct {
 	// tableNames are the names describe gave tables, shared by the
 	// statements' Tables.
 	tableNames map[tableKey]string
+	// cols and scopes are the buffers of Check.resolution: the column
+	// references of the statement under review and the resolver's stack.
+	cols   resolution
+	scopes []*scope
+	owners []ast.Node
+	// tables is the buffer of script.unknown-table's table references.
+	tables []*ast.TableName
+	// slab holds the statements' Tables (see keepStrings).
+	slab []string
 }
 
 // scriptSummary is what the script-wide rules need of the statements
@@ -476,7 +485,7 @@ func errorOffset(text string, line, col int, near string) int {
 // unsupportedByParser reports statements MySQL accepts that the TiDB parser
 // does not: triggers, functions, events and some DROP forms.
 func unsupportedByParser(text string) bool {
-	w := leadingWords(text, 6)
+	w := leadingWords(text, make([]string, 0, 6))
 	if len(w) < 2 {
 		return false
 	}
@@ -497,12 +506,12 @@ func unsupportedByParser(text string) bool {
 	return false
 }
 
-// leadingWords returns up to n leading upper-cased words of text, skipping
-// DEFINER= clauses.
-func leadingWords(text string, n int) []string {
-	var out []string
+// leadingWords appends to out the leading upper-cased words of text, up
+// to out's capacity, skipping DEFINER= clauses; callers pass a buffer that
+// can live on their stack.
+func leadingWords(text string, out []string) []string {
 	i := 0
-	for len(out) < n && i < len(text) {
+	for len(out) < cap(out) && i < len(text) {
 		for i < len(text) && !isWordByte(text[i]) {
 			i++
 		}
@@ -537,7 +546,7 @@ func isWordByte(c byte) bool {
 // guessKind classifies a statement the parser could not read by its first
 // words.
 func guessKind(text string) (Kind, string) {
-	w := leadingWords(text, 3)
+	w := leadingWords(text, make([]string, 0, 3))
 	if len(w) == 0 {
 		return KindOther, "UNKNOWN"
 	}
@@ -679,8 +688,8 @@ func (rv *run) describe(ctx context.Context, st *stmtState) (tableKey, bool) {
 	case *ast.UpdateStmt:
 		names = tableNames(n.TableRefs, names)
 	case *ast.DeleteStmt:
-		if n.IsMultiTable && n.Tables != nil {
-			names = append(names, n.Tables.Tables...)
+		if n.IsMultiTable {
+			names = deleteTargets(n)
 		}
 		names = tableNames(n.TableRefs, names)
 	case *ast.SelectStmt:
@@ -688,6 +697,8 @@ func (rv *run) describe(ctx context.Context, st *stmtState) (tableKey, bool) {
 	}
 	var main tableKey
 	found := false
+	var sbuf [4]string
+	list := sbuf[:0]
 	for _, tn := range names {
 		if tn == nil || tn.Name.O == "" {
 			continue
@@ -707,11 +718,26 @@ func (rv *run) describe(ctx context.Context, st *stmtState) (tableKey, bool) {
 			}
 			rv.tableNames[k] = s
 		}
-		if !slices.Contains(st.res.Tables, s) {
-			st.res.Tables = append(st.res.Tables, s)
+		if !slices.Contains(list, s) {
+			list = append(list, s)
 		}
 	}
+	if len(list) > 0 {
+		st.res.Tables = rv.keepStrings(list)
+	}
 	return main, found
+}
+
+// keepStrings returns a copy of list from the run's slab, which the
+// statements' Tables share; its capacity is its length, so that an
+// append copies it.
+func (rv *run) keepStrings(list []string) []string {
+	if cap(rv.slab)-len(rv.slab) < len(list) {
+		rv.slab = make([]string, 0, max(256, len(list)))
+	}
+	start := len(rv.slab)
+	rv.slab = append(rv.slab, list...)
+	return rv.slab[start:len(rv.slab):len(rv.slab)]
 }
 
 // tableNames appends the base tables that n reads or writes (not those of
@@ -746,6 +772,53 @@ func tableNames(n ast.Node, out []*ast.TableName) []*ast.TableName {
 		}
 	}
 	return out
+}
+
+// deleteTargets returns the tables a DELETE removes rows from: for a
+// multi-table DELETE those its target list names, an alias read as the
+// table it stands for (DELETE o FROM orders o JOIN ...); else its table.
+func deleteTargets(n *ast.DeleteStmt) []*ast.TableName {
+	if !n.IsMultiTable || n.Tables == nil {
+		return tableNames(n.TableRefs, nil)
+	}
+	out := make([]*ast.TableName, 0, len(n.Tables.Tables))
+	for _, tn := range n.Tables.Tables {
+		out = append(out, aliasedTable(n.TableRefs, tn))
+	}
+	return out
+}
+
+// aliasedTable returns the table of FROM clause n that tn names, by its
+// alias or else its name; tn itself when none does.
+func aliasedTable(n ast.Node, tn *ast.TableName) *ast.TableName {
+	switch n := n.(type) {
+	case *ast.TableRefsClause:
+		if n != nil {
+			return aliasedTable(n.TableRefs, tn)
+		}
+	case *ast.Join:
+		if n == nil {
+			return tn
+		}
+		if t := aliasedTable(n.Left, tn); t != tn {
+			return t
+		}
+		if n.Right != nil {
+			return aliasedTable(n.Right, tn)
+		}
+	case *ast.TableSource:
+		src, ok := n.Source.(*ast.TableName)
+		switch {
+		case !ok:
+		case n.AsName.L != "":
+			if tn.Schema.L == "" && n.AsName.L == tn.Name.L {
+				return src
+			}
+		case src.Name.L == tn.Name.L && (tn.Schema.L == "" || tn.Schema.L == src.Schema.L):
+			return src
+		}
+	}
+	return tn
 }
 
 // estimate fills res.AffectedRows for data changes: all rows of the table

@@ -339,7 +339,7 @@ func isCompoundStart(src string, i int) bool {
 	if len(src)-i < 6 || !strings.EqualFold(src[i:i+6], "CREATE") && src[i] != '/' {
 		return false
 	}
-	for _, w := range leadingWords(src[i:min(len(src), i+200)], 6)[1:] {
+	for _, w := range leadingWords(src[i:min(len(src), i+200)], make([]string, 0, 6))[1:] {
 		if routineKinds[w] {
 			return true
 		}

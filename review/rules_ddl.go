@@ -45,11 +45,31 @@ func typeFamily(dt string) string {
 	return dt
 }
 
+// charsetHolds reports whether character set to holds every character
+// of character set from: the same set, utf8mb4 (which holds any), ascii
+// into any but binary, utf8mb3 into utf8mb4. It is true when either is not
+// known (empty: the table's default).
+func charsetHolds(to, from string) bool {
+	to, from = strings.ToLower(to), strings.ToLower(from)
+	switch {
+	case to == "" || from == "" || to == from, to == "utf8mb4":
+		return true
+	case from == "ascii":
+		return to != "binary"
+	case from == "utf8" || from == "utf8mb3":
+		return to == "utf8" || to == "utf8mb3"
+	}
+	return false
+}
+
 // lossyChange returns why changing a column from old to nc can lose or
 // reject data, or "".
 func lossyChange(old, nc *Column) string {
 	o, n := old.DataType, nc.DataType
 	of, nf := typeFamily(o), typeFamily(n)
+	if of == "string" && nf == "string" && !charsetHolds(nc.Charset, old.Charset) {
+		return fmt.Sprintf("character set %s cannot hold every character of %s", nc.Charset, old.Charset)
+	}
 	switch {
 	case strings.EqualFold(old.ColumnType, nc.ColumnType):
 		return ""
@@ -86,9 +106,6 @@ func lossyChange(old, nc *Column) string {
 		}
 		if nc.MaxLength > 0 && nc.MaxLength < old.MaxLength {
 			return fmt.Sprintf("length %d is shorter than %d", nc.MaxLength, old.MaxLength)
-		}
-		if nc.Charset != "" && old.Charset != "" && !strings.EqualFold(nc.Charset, old.Charset) {
-			return fmt.Sprintf("character set changes from %s to %s", old.Charset, nc.Charset)
 		}
 		return ""
 	case of == "float" && nf == "float":
@@ -282,7 +299,7 @@ var ddlRules = []Rule{
 	},
 	{
 		ID: "ddl.lossy-type-change", Category: CategoryDDL, Level: LevelError,
-		Summary: "MODIFY or CHANGE COLUMN does not narrow a column's type, which can truncate or reject data.",
+		Summary: "MODIFY or CHANGE COLUMN does not narrow a column's type or character set (also the table's, taken when none is given), which can truncate or reject data.",
 		Fires:   "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL);\nALTER TABLE t MODIFY name VARCHAR(20) NOT NULL",
 		Passes:  "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL);\nALTER TABLE t MODIFY name VARCHAR(200) NOT NULL",
 		Check: func(c *Check) {
@@ -304,6 +321,11 @@ var ddlRules = []Rule{
 					continue
 				}
 				col, _ := columnFromDef(nc.def)
+				if col.Charset == "" && col.Collation == "" && typeFamily(col.DataType) == "string" && t.Collation != "" {
+					// A string column redefined without a character set
+					// takes the table's.
+					col.Charset = charsetOfCollation(t.Collation)
+				}
 				if why := lossyChange(oc, &col); why != "" {
 					c.Report("changing column %s of %s from %s to %s can lose data: %s", old, tableLabel(n.Table), oc.ColumnType, col.ColumnType, why)
 				}

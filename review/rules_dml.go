@@ -635,12 +635,12 @@ var dmlRules = []Rule{
 	},
 	{
 		ID: "dml.insert-value-count", Category: CategoryDML, Level: LevelError,
-		Summary: "Each row of INSERT and REPLACE has as many values as columns (those named, else the table's): the server refuses a mismatch.",
+		Summary: "Each row of INSERT and REPLACE, and the SELECT of INSERT ... SELECT, has as many values as columns (those named, else the table's): the server refuses a mismatch.",
 		Fires:   "INSERT INTO big (a, b) VALUES (1, 'x'), (2)",
 		Passes:  "INSERT INTO big (a, b) VALUES (1, 'x'), (2, 'y')",
 		Check: func(c *Check) {
 			n, ok := c.Stmt().(*ast.InsertStmt)
-			if !ok || n.Setlist || len(n.Lists) == 0 {
+			if !ok || n.Setlist || len(n.Lists) == 0 && n.Select == nil {
 				return
 			}
 			want, what := len(n.Columns), "columns named"
@@ -654,6 +654,10 @@ var dmlRules = []Rule{
 					return
 				}
 				want, what = len(t.Columns), "columns of "+tableLabel(names[0])
+			}
+			if got, ok := selectWidth(n.Select); ok && got != want {
+				c.Report("the SELECT of %s into %s returns %d columns for %d %s", c.st.res.Type, changeTarget(n), got, want, what)
+				return
 			}
 			for i, row := range n.Lists {
 				if len(row) != want && len(row) > 0 {
@@ -857,4 +861,29 @@ func checkDryRun(c *Check) {
 	if errors.Is(c.st.explainErr, ErrExplainRefused) {
 		c.Report("dry run: the server refuses this %s: %s", c.st.res.Type, refusal(c.st.explainErr))
 	}
+}
+
+// selectWidth returns how many columns query n returns (its first
+// branch's for a UNION), and false when that cannot be told without the
+// tables (SELECT *) or n is not a query.
+func selectWidth(n ast.ResultSetNode) (int, bool) {
+	switch n := n.(type) {
+	case *ast.SetOprStmt:
+		if n.SelectList != nil && len(n.SelectList.Selects) > 0 {
+			if first, ok := n.SelectList.Selects[0].(ast.ResultSetNode); ok {
+				return selectWidth(first)
+			}
+		}
+	case *ast.SelectStmt:
+		if n.Fields == nil || n.Kind != ast.SelectStmtKindSelect {
+			return 0, false
+		}
+		for _, f := range n.Fields.Fields {
+			if f.WildCard != nil {
+				return 0, false
+			}
+		}
+		return len(n.Fields.Fields), true
+	}
+	return 0, false
 }

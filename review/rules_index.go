@@ -12,7 +12,7 @@ import (
 // indexView is an index as the index rules compare them.
 type indexView struct {
 	name     string
-	label    string
+	decl     *declIndex // the declaration, for declared indexes
 	unique   bool
 	primary  bool
 	fulltext bool
@@ -34,46 +34,67 @@ func indexesAfter(c *Check) (*ast.TableName, []indexView, bool) {
 	return d.idxTable, d.indexes, d.idxKnown
 }
 
-// buildIndexesAfter does indexesAfter's work.
+// buildIndexesAfter does indexesAfter's work. The views' column lists
+// share one backing array.
 func buildIndexesAfter(c *Check) (tn *ast.TableName, all []indexView, known bool) {
 	tn, decl := c.indexDecls()
 	if tn == nil {
 		return nil, nil, false
 	}
 	known = true
+	var existing []Index
 	if _, ok := c.Stmt().(*ast.CreateTableStmt); !ok {
 		t := c.Table(tn)
 		if t == nil {
 			known = false
 		} else {
-			dropped := droppedIndexes(c.Stmt())
-			for _, ix := range t.Indexes {
-				if inList(dropped, ix.Name) {
-					continue
-				}
-				v := indexView{name: ix.Name, label: "existing index " + ix.Name, unique: ix.Unique, primary: ix.Primary, fulltext: ix.Type == "FULLTEXT"}
-				if ix.Primary {
-					v.label = "the existing primary key"
-				}
-				for _, col := range ix.Columns {
-					v.cols = append(v.cols, partKey(col.Name, int(col.SubPart)))
-				}
-				all = append(all, v)
-			}
+			existing = t.Indexes
 		}
+	}
+	n, parts := len(decl), 0
+	for _, ix := range existing {
+		n, parts = n+1, parts+len(ix.Columns)
 	}
 	for _, d := range decl {
-		v := indexView{name: d.name, label: d.label(), unique: d.unique, primary: d.primary, fulltext: d.typ != "BTREE", declared: true}
+		parts += len(d.parts)
+	}
+	all = make([]indexView, 0, n)
+	cols := make([]string, 0, parts)
+	dropped := droppedIndexes(c.Stmt())
+	for _, ix := range existing {
+		if inList(dropped, ix.Name) {
+			continue
+		}
+		start := len(cols)
+		for _, col := range ix.Columns {
+			cols = append(cols, partKey(col.Name, int(col.SubPart)))
+		}
+		all = append(all, indexView{name: ix.Name, unique: ix.Unique, primary: ix.Primary, fulltext: ix.Type == "FULLTEXT", cols: cols[start:len(cols):len(cols)]})
+	}
+	for i := range decl {
+		d := &decl[i]
+		start := len(cols)
 		for _, p := range d.parts {
 			if p.Column == nil {
-				v.cols = append(v.cols, "(expression)")
+				cols = append(cols, "(expression)")
 				continue
 			}
-			v.cols = append(v.cols, partKey(p.Column.Name.O, p.Length))
+			cols = append(cols, partKey(p.Column.Name.O, p.Length))
 		}
-		all = append(all, v)
+		all = append(all, indexView{name: d.name, decl: d, unique: d.unique, primary: d.primary, fulltext: d.typ != "BTREE", declared: true, cols: cols[start:len(cols):len(cols)]})
 	}
 	return tn, all, known
+}
+
+// label names the index in messages.
+func (v *indexView) label() string {
+	switch {
+	case v.decl != nil:
+		return v.decl.label()
+	case v.primary:
+		return "the existing primary key"
+	}
+	return "existing index " + v.name
 }
 
 func partKey(col string, length int) string {
@@ -191,7 +212,7 @@ var indexRules = []Rule{
 				}
 				for _, w := range all[:i] {
 					if !w.fulltext && slices.Equal(v.cols, w.cols) {
-						c.Report("%s of %s has the same columns (%s) as %s", v.label, tableLabel(tn), strings.Join(v.cols, ", "), w.label)
+						c.Report("%s of %s has the same columns (%s) as %s", v.label(), tableLabel(tn), strings.Join(v.cols, ", "), w.label())
 						break
 					}
 				}
@@ -215,7 +236,7 @@ var indexRules = []Rule{
 					}
 					if isPrefix(v.cols, w.cols) && !v.unique {
 						c.Report("%s of %s on (%s) is a left prefix of %s on (%s), which makes it redundant",
-							v.label, tableLabel(tn), strings.Join(v.cols, ", "), w.label, strings.Join(w.cols, ", "))
+							v.label(), tableLabel(tn), strings.Join(v.cols, ", "), w.label(), strings.Join(w.cols, ", "))
 						break
 					}
 				}

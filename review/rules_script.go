@@ -7,11 +7,10 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 )
 
-// referencedTables returns the base tables the statement reads or
+// referencedTables appends to out the base tables the statement reads or
 // changes, leaving out names it creates, CTE names, and DROP ... IF
 // EXISTS targets; a trigger's table counts.
-func referencedTables(c *Check) []*ast.TableName {
-	var out []*ast.TableName
+func referencedTables(c *Check, out []*ast.TableName) []*ast.TableName {
 	if r := c.Routine(); r != nil && r.Table != "" {
 		out = append(out, &ast.TableName{Schema: ast.NewCIStr(r.TableDatabase), Name: ast.NewCIStr(r.Table)})
 	}
@@ -38,20 +37,20 @@ func referencedTables(c *Check) []*ast.TableName {
 		return out
 	case *ast.DropTableStmt:
 		if n.IfExists || n.IsView {
-			return nil
+			return out
 		}
-		return n.Tables
+		return append(out, n.Tables...)
 	case *ast.AlterTableStmt:
-		return []*ast.TableName{n.Table}
+		return append(out, n.Table)
 	case *ast.TruncateTableStmt:
-		return []*ast.TableName{n.Table}
+		return append(out, n.Table)
 	case *ast.CreateIndexStmt:
-		return []*ast.TableName{n.Table}
+		return append(out, n.Table)
 	case *ast.DropIndexStmt:
 		if n.IfExists {
-			return nil
+			return out
 		}
-		return []*ast.TableName{n.Table}
+		return append(out, n.Table)
 	case *ast.RenameTableStmt:
 		for _, t := range n.TableToTables {
 			out = append(out, t.OldTable)
@@ -75,12 +74,18 @@ func referencedTables(c *Check) []*ast.TableName {
 // catalog does not know, SELECT * of a derived table) are not reported;
 // each reference is reported once.
 func unknownColumns(c *Check) {
-	seen := map[string]bool{}
+	var seen map[string]bool
 	for _, u := range c.resolution().uses {
+		if u.ref.state != refNoTable && u.ref.state != refMissing {
+			continue
+		}
 		cn := u.name
 		key := cn.Table.L + "." + cn.Name.L
-		if seen[key] || u.ref.state != refNoTable && u.ref.state != refMissing {
+		if seen[key] {
 			continue
+		}
+		if seen == nil {
+			seen = map[string]bool{}
 		}
 		seen[key] = true
 		switch u.ref.state {
@@ -174,7 +179,9 @@ var scriptRules = []Rule{
 		Routines: true,
 		Check: func(c *Check) {
 			var seen map[tableKey]bool
-			for _, tn := range referencedTables(c) {
+			tables := referencedTables(c, c.rv.tables[:0])
+			defer func() { clear(tables); c.rv.tables = tables[:0] }()
+			for _, tn := range tables {
 				k := c.qualify(tn)
 				if !seen[k] && c.Missing(tn) {
 					if seen == nil {

@@ -64,7 +64,11 @@ var tableRules = []Rule{
 		Passes:  "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, a INT)",
 		Check:   func(*Check) {}, // judged on the table at the end of the script
 		final: func(c *Check, sh *shape) {
-			if sh.def.PrimaryKey() == nil {
+			switch {
+			case sh.def.PrimaryKey() != nil:
+			case sh.like:
+				c.reportOn(sh.create, "%s, a copy made by this CREATE TABLE ... LIKE, has no primary key at the end of the script", sh.label)
+			default:
 				c.reportOn(sh.create, "%s has no primary key, and none is added later in the script; declare one in this CREATE TABLE", sh.label)
 			}
 		},
@@ -508,6 +512,10 @@ func typeCount(c *Check, dt string) {
 // names and those whose columns a multi-table UPDATE sets. Tables only
 // read are not reported.
 func listedTables(c *Check, what string) {
+	list := c.Strings("tables")
+	if len(list) == 0 {
+		return
+	}
 	var changed []string
 	if what == "DDL" {
 		changed = c.st.res.Tables
@@ -517,11 +525,7 @@ func listedTables(c *Check, what string) {
 		case *ast.InsertStmt:
 			names = tableNames(n.Table, nil)
 		case *ast.DeleteStmt:
-			if n.IsMultiTable && n.Tables != nil {
-				names = n.Tables.Tables
-			} else {
-				names = tableNames(n.TableRefs, nil)
-			}
+			names = deleteTargets(n)
 		case *ast.UpdateStmt:
 			names = tableNames(n.TableRefs, nil)
 			if len(names) > 1 {
@@ -538,7 +542,6 @@ func listedTables(c *Check, what string) {
 			changed = append(changed, k.db+"."+k.name)
 		}
 	}
-	list := c.Strings("tables")
 	seen := map[string]bool{}
 	for _, t := range changed {
 		name := t

@@ -199,3 +199,17 @@ func TestScriptCatalogAlterTableOptions(t *testing.T) {
 	assert.Equal(t, "Compressed", def.RowFormat)
 	assert.Equal(t, "archived", def.Comment)
 }
+
+// TestMultiTableDeleteTargets checks that the target list of a
+// multi-table DELETE is read through the aliases of its FROM clause: the
+// statement's tables are real tables and its size is the target's.
+func TestMultiTableDeleteTargets(t *testing.T) {
+	r, err := New(WithCatalog(exampleCatalog(t)), WithDefaultDatabase("shop"))
+	require.NoError(t, err)
+	res, err := r.Review(context.Background(), "CREATE TABLE log (id BIGINT PRIMARY KEY, ticket_id BIGINT);\nDELETE b FROM big b JOIN log l ON l.ticket_id = b.id WHERE l.id = 1")
+	require.NoError(t, err)
+	st := res.Statements[1]
+	require.Equal(t, []string{"shop.big", "shop.log"}, st.Tables)
+	require.NotNil(t, st.TableRows)
+	require.Equal(t, int64(50_000_000), *st.TableRows)
+}

@@ -14,12 +14,15 @@ import (
 type scope struct {
 	parent  *scope
 	sources []source
-	// ctes are the common table expressions a WITH clause defines, by
-	// lower-case name; a scope holding them has no sources.
+	// ctes holds a common table expression a WITH clause defines, by
+	// lower-case name; a scope holding one has no sources.
 	ctes map[string]*source
 	// aliases are the lower-case aliases of the block's select fields,
-	// which ORDER BY, GROUP BY and HAVING may name.
-	aliases map[string]bool
+	// which ORDER BY, GROUP BY and HAVING may name; inAliasClause is set
+	// while the resolver is in one of those clauses, WHERE and ON
+	// cannot name them.
+	aliases       map[string]bool
+	inAliasClause bool
 	// opaque marks a UNION's own scope: its ORDER BY names result
 	// columns, which are not resolved.
 	opaque bool
@@ -91,14 +94,26 @@ func (c *Check) column(cn *ast.ColumnName) colRef {
 // when it is not a base table's column or that cannot be told.
 func (c *Check) columnDef(cn *ast.ColumnName) *TableDef { return c.column(cn).def() }
 
-// resolution resolves the statement's column references once.
+// resolution resolves the statement's column references once. The
+// result lives in the run's buffers, which the next statement reuses.
 func (c *Check) resolution() *resolution {
 	if c.st.cols == nil {
-		r := resolver{c: c, out: &resolution{index: map[*ast.ColumnName]int{}}}
+		rv := c.rv
+		out := &rv.cols
+		if out.index == nil {
+			out.index = map[*ast.ColumnName]int{}
+		}
+		clear(out.index)
+		clear(out.uses) // drop the previous statement's nodes
+		out.uses = out.uses[:0]
+		r := resolver{c: c, out: out, stack: rv.scopes[:0], owners: rv.owners[:0]}
 		if c.st.node != nil {
 			c.st.node.Accept(&r)
 		}
-		c.st.cols = r.out
+		clear(r.stack[:cap(r.stack)])
+		clear(r.owners[:cap(r.owners)])
+		rv.scopes, rv.owners = r.stack[:0], r.owners[:0]
+		c.st.cols = out
 	}
 	return c.st.cols
 }
@@ -145,16 +160,18 @@ func (r *resolver) push(n ast.Node, s *scope) {
 
 // withScope returns the scope of a WITH clause's CTEs, hanging from
 // parent (parent itself when there is no WITH), and registers the CTE
-// bodies to hang from it.
+// bodies to hang from it. Each CTE is a scope of its own, chained in
+// order: a CTE's body sees the CTEs defined before it (and itself, under
+// WITH RECURSIVE), so a CTE named like a base table reads that table in
+// its own body unless the WITH is RECURSIVE.
 func (r *resolver) withScope(parent *scope, w *ast.WithClause) *scope {
 	if w == nil || len(w.CTEs) == 0 {
 		return parent
 	}
-	ws := &scope{parent: parent, ctes: map[string]*source{}}
+	ws := parent
 	for _, cte := range w.CTEs {
 		src := &source{name: cte.Name.L}
 		if cte.Query != nil {
-			r.hang(cte.Query.Query, ws)
 			src.cols, src.partial = outputColumns(cte.Query.Query)
 		}
 		if len(cte.ColNameList) > 0 {
@@ -163,7 +180,15 @@ func (r *resolver) withScope(parent *scope, w *ast.WithClause) *scope {
 				src.cols[n.L] = true
 			}
 		}
-		ws.ctes[cte.Name.L] = src
+		next := &scope{parent: ws, ctes: map[string]*source{cte.Name.L: src}}
+		if cte.Query != nil {
+			if w.IsRecursive {
+				r.hang(cte.Query.Query, next)
+			} else {
+				r.hang(cte.Query.Query, ws)
+			}
+		}
+		ws = next
 	}
 	return ws
 }
@@ -218,6 +243,10 @@ func (r *resolver) Enter(n ast.Node) (ast.Node, bool) {
 		for _, cn := range n.Columns {
 			r.record(cn, 0)
 		}
+	case *ast.GroupByClause, *ast.HavingClause, *ast.OrderByClause:
+		if s := r.aliasClauseOf(n); s != nil {
+			s.inAliasClause = true
+		}
 	case *ast.ColumnNameExpr:
 		r.record(n.Name, n.OriginTextPosition())
 	case *ast.Assignment:
@@ -228,10 +257,33 @@ func (r *resolver) Enter(n ast.Node) (ast.Node, bool) {
 
 // Leave implements ast.Visitor.
 func (r *resolver) Leave(n ast.Node) (ast.Node, bool) {
+	switch n.(type) {
+	case *ast.GroupByClause, *ast.HavingClause, *ast.OrderByClause:
+		if s := r.aliasClauseOf(n); s != nil {
+			s.inAliasClause = false
+		}
+	}
 	if k := len(r.owners) - 1; k >= 0 && r.owners[k] == n {
 		r.stack, r.owners = r.stack[:k], r.owners[:k]
 	}
 	return n, true
+}
+
+// aliasClauseOf returns the scope of the SELECT whose GROUP BY, HAVING
+// or ORDER BY clause n is, or nil when n is none of those.
+func (r *resolver) aliasClauseOf(n ast.Node) *scope {
+	k := len(r.owners) - 1
+	if k < 0 {
+		return nil
+	}
+	sel, ok := r.owners[k].(*ast.SelectStmt)
+	if !ok {
+		return nil
+	}
+	if sel.GroupBy != nil && n == ast.Node(sel.GroupBy) || sel.Having != nil && n == ast.Node(sel.Having) || sel.OrderBy != nil && n == ast.Node(sel.OrderBy) {
+		return r.stack[k]
+	}
+	return nil
 }
 
 // branchesFrom makes the branches of a UNION (INTERSECT, EXCEPT) hang
@@ -387,7 +439,7 @@ func resolve(s *scope, cn *ast.ColumnName) colRef {
 	if cn.Table.L != "" {
 		return resolveQualified(s, cn)
 	}
-	var reach []string
+	tables := false
 	for sc := s; sc != nil; sc = sc.parent {
 		if sc.opaque {
 			return colRef{}
@@ -404,19 +456,25 @@ func resolve(s *scope, cn *ast.ColumnName) colRef {
 			case maybe:
 				unsure = true
 			}
-			reach = append(reach, sourceLabel(src))
+			tables = true
 		}
 		switch {
 		case n == 1:
 			return colRef{state: found.resolved(), src: found}
 		case n > 1, unsure:
 			return colRef{}
-		case sc.aliases[cn.Name.L]:
+		case sc.inAliasClause && sc.aliases[cn.Name.L]:
 			return colRef{state: refDerived}
 		}
 	}
-	if len(reach) == 0 {
+	if !tables {
 		return colRef{} // no table at all: not this resolver's business
+	}
+	var reach []string
+	for sc := s; sc != nil; sc = sc.parent {
+		for i := range sc.sources {
+			reach = append(reach, sourceLabel(&sc.sources[i]))
+		}
 	}
 	return colRef{state: refMissing, reach: reach}
 }
