@@ -21,7 +21,10 @@ import (
 var servers []*sandbox.Server
 
 func TestMain(m *testing.M) {
-	os.Exit(sandboxtest.Main(m, 1, &servers))
+	if args, ok := os.LookupEnv(childEnv); ok {
+		os.Exit(runChild(args))
+	}
+	os.Exit(sandboxtest.Main(m, 2, &servers))
 }
 
 // shardctl runs the program with args and stdin, returning its status,
