@@ -121,32 +121,33 @@ func (s *md5Scheme) Shards() int    { return int(s.n) }
 func (s *md5Scheme) Method() Method { return MD5 }
 
 func (s *md5Scheme) Shard(k Key) (int, error) {
-	if k.kind != KindString {
-		return s.shardText(k)
-	}
-	// The common case touches only the string's words of k, so none of
-	// the others is spilled.
-	return s.shard(unsafe.Slice(unsafe.StringData(k.s), len(k.s))), nil
-}
-
-// shardText routes an integer key by its decimal text.
-func (s *md5Scheme) shardText(k Key) (int, error) {
-	var buf [20]byte
-	b, ok := keyBytes(k, &buf)
-	if !ok {
+	// Keys of at most maxShortMD5 bytes are one MD5 block, hashed on the
+	// stack by md5Short; longer ones by crypto/md5.
+	var blk [64]byte
+	var n int
+	switch k.kind {
+	case KindString:
+		if len(k.s) > maxShortMD5 {
+			d := md5.Sum(unsafe.Slice(unsafe.StringData(k.s), len(k.s)))
+			return s.rem(binary.BigEndian.Uint64(d[:8]), binary.BigEndian.Uint64(d[8:])), nil
+		}
+		n = copy(blk[:], k.s)
+	case KindInt:
+		n = len(strconv.AppendInt(blk[:0], k.i, 10))
+	case KindUint:
+		n = len(strconv.AppendUint(blk[:0], k.u, 10))
+	default:
 		return 0, kindError(MD5, k)
 	}
-	return s.shard(b), nil
+	return s.rem(md5Short(&blk, n)), nil
 }
 
-func (s *md5Scheme) shard(b []byte) int {
-	d := md5.Sum(b)
-	lo := binary.BigEndian.Uint64(d[8:])
+// rem is the shard of the 128-bit big-endian digest hi*2^64 + lo: the
+// digest modulo n, plus one.
+func (s *md5Scheme) rem(hi, lo uint64) int {
 	if s.pow2 {
 		return int(lo&(s.n-1)) + 1
 	}
-	// The 128-bit big-endian digest hi*2^64 + lo, modulo n.
-	hi := binary.BigEndian.Uint64(d[:8])
 	return int(bits.Rem64(hi%s.n, lo, s.n)) + 1
 }
 
