@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -37,7 +38,7 @@ func checkMD5Short(t *testing.T, key []byte) {
 func TestMD5MatchesCryptoMD5(t *testing.T) {
 	rng := rand.New(rand.NewPCG(16, 55))
 	var schemes []Scheme
-	for _, n := range []int{1, 32, 37, 1000, 1<<32 + 15, 1<<62 + 3, math.MaxInt64} {
+	for _, n := range []int{1, 32, 37, 1000, 1<<30 - 1, 1<<30 + 1, 1<<32 + 15, 1<<62 + 3, math.MaxInt64} {
 		s, err := NewHash(MD5, n)
 		require.NoError(t, err)
 		schemes = append(schemes, s)
@@ -98,4 +99,38 @@ func FuzzMD5Int(f *testing.F) {
 			require.Equal(t, want, got, "key %s, N=%d", c.text, n)
 		}
 	})
+}
+
+// TestMD5IntDigits routes integer keys on either side of every power of
+// ten, and the extremes, as their decimal text.
+func TestMD5IntDigits(t *testing.T) {
+	s, err := NewHash(MD5, 37)
+	require.NoError(t, err)
+	var us []uint64
+	for p := uint64(1); ; p *= 10 {
+		us = append(us, p-1, p, p+1)
+		if p > math.MaxUint64/10 {
+			break
+		}
+	}
+	us = append(us, math.MaxUint64, math.MaxInt64, 1<<63)
+	check := func(k Key, text string) {
+		got, err := s.Shard(k)
+		require.NoError(t, err)
+		want, err := s.Shard(String(text))
+		require.NoError(t, err)
+		require.Equal(t, want, got, text)
+	}
+	for _, u := range us {
+		check(Uint(u), strconv.FormatUint(u, 10))
+		if u <= math.MaxInt64 {
+			check(Int(int64(u)), strconv.FormatInt(int64(u), 10))
+			check(Int(-int64(u)), strconv.FormatInt(-int64(u), 10))
+		}
+	}
+	check(Int(math.MinInt64), "-9223372036854775808")
+	var b [20]byte
+	for _, u := range us {
+		require.Equal(t, strconv.FormatUint(u, 10), string(b[:putDecimal(b[:], u)]))
+	}
 }
