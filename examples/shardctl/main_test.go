@@ -269,6 +269,10 @@ func TestSplitCommand(t *testing.T) {
 	code, _, errOut = shardctl(t, "", "split", "-source", f.dsn, "-database", f.source, "-table", "test", "-key", "name", "-layout", f.layout, "-dsn", "a="+f.dsn)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, `no DSN for instance "b"`)
+
+	code, _, errOut = shardctl(t, "", append(args, "-rate", "-1")...)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "usage: shardctl split")
 }
 
 func TestQueryCommand(t *testing.T) {
