@@ -8,10 +8,14 @@ TEST_PACKAGES := mariadb-server mariadb-client chromium nats-server
 BENCH_PACKAGES := $(TEST_PACKAGES) mydumper sysbench percona-toolkit python3-pymysql
 BIN           := $(CURDIR)/bin
 
-.PHONY: test demo console bench bench-sync deps bench-deps lint
+.PHONY: test test-long demo console bench bench-sync deps bench-deps lint
 
 test: deps lint
 	$(GO) test -race -timeout 14m ./...
+
+# The seed's end-to-end stories at full size (make test runs them smaller).
+test-long: deps
+	SHIFTGATE_SEED004_ROWS=1000000 $(GO) test -count 1 -timeout 90m -run '^TestSeed004$$' ./examples/shardctl/
 
 lint:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

@@ -49,8 +49,10 @@ func BenchmarkRouteCRC32String(b *testing.B) {
 func BenchmarkRouteModInt(b *testing.B)   { benchRoute(b, shard.Mod, shard.Int(2718281828)) }
 func BenchmarkRouteCRC32Int(b *testing.B) { benchRoute(b, shard.CRC32, shard.Int(2718281828)) }
 
-// BenchmarkMD5Sum is the floor under the seed's recipe: crypto/md5 alone
-// on the key of BenchmarkRouteMD5String.
+// BenchmarkMD5Sum is crypto/md5 alone on the key of
+// BenchmarkRouteMD5String, for comparison: the recipe hashes keys of up to
+// 55 bytes with its own one-block MD5 (md5Short), keys longer than that
+// with crypto/md5 (BenchmarkRouteMD5LongString).
 func BenchmarkMD5Sum(b *testing.B) {
 	key := []byte("user-2718281828")
 	b.ReportAllocs()

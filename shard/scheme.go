@@ -74,7 +74,7 @@ func NewHash(m Method, n int) (Scheme, error) {
 	}
 	switch m {
 	case MD5:
-		return &md5Scheme{n: uint64(n), pow2: n&(n-1) == 0}, nil
+		return newMD5Scheme(uint64(n)), nil
 	case Jump:
 		if n > math.MaxInt32 {
 			return nil, fmt.Errorf("shard: method jump: %d shards: at most %d", n, math.MaxInt32)
@@ -115,40 +115,107 @@ func kindError(m Method, k Key) error {
 type md5Scheme struct {
 	n    uint64
 	pow2 bool // n is a power of two: 2^64 is 0 modulo n, only the low half counts
+	// small: n < 2^30, and r32, r64, r96 are 2^32, 2^64, 2^96 modulo n
+	// (see rem).
+	small         bool
+	r32, r64, r96 uint64
+}
+
+func newMD5Scheme(n uint64) *md5Scheme {
+	s := &md5Scheme{n: n, pow2: n&(n-1) == 0, small: n < 1<<30}
+	if s.small {
+		s.r32, s.r64, s.r96 = 1<<32%n, bits.Rem64(1, 0, n), bits.Rem64(1<<32, 0, n)
+	}
+	return s
 }
 
 func (s *md5Scheme) Shards() int    { return int(s.n) }
 func (s *md5Scheme) Method() Method { return MD5 }
 
 func (s *md5Scheme) Shard(k Key) (int, error) {
-	if k.kind != KindString {
-		return s.shardText(k)
-	}
-	// The common case touches only the string's words of k, so none of
-	// the others is spilled.
-	return s.shard(unsafe.Slice(unsafe.StringData(k.s), len(k.s))), nil
-}
-
-// shardText routes an integer key by its decimal text.
-func (s *md5Scheme) shardText(k Key) (int, error) {
-	var buf [20]byte
-	b, ok := keyBytes(k, &buf)
-	if !ok {
+	// Keys of at most maxShortMD5 bytes are one MD5 block, hashed on the
+	// stack by md5Short; longer ones by crypto/md5.
+	var blk [64]byte
+	var n int
+	switch k.kind {
+	case KindString:
+		if len(k.s) > maxShortMD5 {
+			d := md5.Sum(unsafe.Slice(unsafe.StringData(k.s), len(k.s)))
+			return s.rem(binary.BigEndian.Uint64(d[:8]), binary.BigEndian.Uint64(d[8:])), nil
+		}
+		n = copy(blk[:], k.s)
+	case KindInt:
+		if k.i < 0 {
+			blk[0] = '-'
+			n = 1 + putDecimal(blk[1:], -uint64(k.i))
+		} else {
+			n = putDecimal(blk[:], uint64(k.i))
+		}
+	case KindUint:
+		n = putDecimal(blk[:], k.u)
+	default:
 		return 0, kindError(MD5, k)
 	}
-	return s.shard(b), nil
+	return s.rem(md5Short(&blk, n)), nil
 }
 
-func (s *md5Scheme) shard(b []byte) int {
-	d := md5.Sum(b)
-	lo := binary.BigEndian.Uint64(d[8:])
+// rem is the shard of the 128-bit big-endian digest hi*2^64 + lo: the
+// digest modulo n, plus one.
+func (s *md5Scheme) rem(hi, lo uint64) int {
 	if s.pow2 {
 		return int(lo&(s.n-1)) + 1
 	}
-	// The 128-bit big-endian digest hi*2^64 + lo, modulo n.
-	hi := binary.BigEndian.Uint64(d[:8])
+	if s.small {
+		// The digest's 32-bit words h1 h0 l1 l0 weighted by 2^96, 2^64,
+		// 2^32 and 1 modulo n: each product is below 2^62 and their
+		// sum below 2^64, so one division instead of two.
+		v := hi>>32*s.r96 + hi&(1<<32-1)*s.r64 + lo>>32*s.r32 + lo&(1<<32-1)
+		return int(v%s.n) + 1
+	}
 	return int(bits.Rem64(hi%s.n, lo, s.n)) + 1
 }
+
+// putDecimal writes the decimal digits of u at the start of b (at least
+// 20 bytes) and returns how many: strconv.AppendUint without its copy.
+func putDecimal(b []byte, u uint64) int {
+	_ = b[19]
+	// floor(log10(u)) + 1 from the bit length (Bit Twiddling Hacks,
+	// "IntegerLog10"); 1 for 0.
+	t := bits.Len64(u) * 1233 >> 12
+	n := t + 1
+	if u < decimalPow[t] {
+		n = max(t, 1)
+	}
+	i := n
+	for u >= 100 {
+		q := u / 100
+		j := (u - q*100) * 2
+		b[i-2], b[i-1] = digitPairs[j], digitPairs[j+1]
+		i -= 2
+		u = q
+	}
+	if u >= 10 {
+		b[i-2], b[i-1] = digitPairs[2*u], digitPairs[2*u+1]
+	} else {
+		b[i-1] = '0' + byte(u)
+	}
+	return n
+}
+
+// decimalPow[i] is 10^i.
+var decimalPow = [20]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
+
+// digitPairs holds "00" to "99".
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 type jumpScheme struct{ n int64 }
 

@@ -21,7 +21,10 @@ import (
 var servers []*sandbox.Server
 
 func TestMain(m *testing.M) {
-	os.Exit(sandboxtest.Main(m, 1, &servers))
+	if args, ok := os.LookupEnv(childEnv); ok {
+		os.Exit(runChild(args))
+	}
+	os.Exit(sandboxtest.Main(m, 2, &servers))
 }
 
 // shardctl runs the program with args and stdin, returning its status,
@@ -266,6 +269,10 @@ func TestSplitCommand(t *testing.T) {
 	code, _, errOut = shardctl(t, "", "split", "-source", f.dsn, "-database", f.source, "-table", "test", "-key", "name", "-layout", f.layout, "-dsn", "a="+f.dsn)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, `no DSN for instance "b"`)
+
+	code, _, errOut = shardctl(t, "", append(args, "-rate", "-1")...)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "usage: shardctl split")
 }
 
 func TestQueryCommand(t *testing.T) {

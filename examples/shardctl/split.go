@@ -28,7 +28,7 @@ func init() {
 // may come from SHIFTGATE_SOURCE_DSN. A split that was interrupted
 // continues when run again with the same flags.
 func runSplit(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlags("split", "-source DSN -database DB -table T -key COLUMN -layout FILE -dsn [instance=]DSN ... [-key-expr SQL] [-threads N] [-checkpoint-db NAME] [-replace] [-dry-run] [-json] [-progress D]", stderr)
+	fs := newFlags("split", "-source DSN -database DB -table T -key COLUMN -layout FILE -dsn [instance=]DSN ... [-key-expr SQL] [-threads N] [-rate ROWS] [-checkpoint-db NAME] [-replace] [-dry-run] [-json] [-progress D]", stderr)
 	source := fs.String("source", os.Getenv("SHIFTGATE_SOURCE_DSN"), "`DSN` of the server with the table (default $SHIFTGATE_SOURCE_DSN; password from SHIFTGATE_SOURCE_PASSWORD)")
 	database := fs.String("database", "", "database of the table to split")
 	table := fs.String("table", "", "table to split")
@@ -38,6 +38,7 @@ func runSplit(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	dsns := dsnList{}
 	fs.Var(dsns, "dsn", "`[instance=]DSN` of a shard server (repeat per instance of the layout; password from "+passwordEnv+")")
 	threads := fs.Int("threads", 4, "chunks read and written at once")
+	rate := fs.Float64("rate", 0, "copy at most `ROWS` rows per second, to bound the load on the servers (0: no limit)")
 	checkpointDB := fs.String("checkpoint-db", "_shiftgate", "database on each shard server that holds the split's checkpoints")
 	replace := fs.Bool("replace", false, "drop shard tables that hold rows this split did not write")
 	dryRun := fs.Bool("dry-run", false, "print the plan (rows expected per shard, tables to create) and change nothing")
@@ -46,7 +47,7 @@ func runSplit(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if st := parseFlags(fs, args); st >= 0 {
 		return st
 	}
-	if *database == "" || *table == "" || *layoutFile == "" || *key == "" && *keyExpr == "" || len(dsns) == 0 {
+	if *database == "" || *table == "" || *layoutFile == "" || *key == "" && *keyExpr == "" || len(dsns) == 0 || *rate < 0 {
 		fs.Usage()
 		return exitUsage
 	}
@@ -71,6 +72,9 @@ func runSplit(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		targets[inst] = cfg.FormatDSN()
 	}
 	opts := []migrate.SplitOption{migrate.WithThreads(*threads), migrate.WithCheckpointDatabase(*checkpointDB), migrate.WithProgressInterval(*every)}
+	if *rate > 0 {
+		opts = append(opts, migrate.WithRateLimit(*rate, 0))
+	}
 	if *keyExpr != "" {
 		opts = append(opts, migrate.WithKeyExpression(*keyExpr))
 	}
