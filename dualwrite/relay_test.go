@@ -14,10 +14,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/internal/schema"
 	"github.com/shiftgate/shiftgate/verify"
 	"github.com/shiftgate/shiftgate/workflow"
 )
@@ -45,12 +47,18 @@ func newRelayFixture(t *testing.T) *relayFixture {
 		"CREATE TABLE key_seq (id INT PRIMARY KEY, n BIGINT NOT NULL)")
 	sandboxtest.Exec(t, f.secondary,
 		"CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(10) NOT NULL, v BIGINT NOT NULL)",
-		"CREATE TABLE applied_log (seq BIGINT AUTO_INCREMENT PRIMARY KEY, id INT NOT NULL, v BIGINT NOT NULL)",
-		"CREATE TRIGGER items_ai AFTER INSERT ON items FOR EACH ROW INSERT INTO applied_log (id, v) VALUES (NEW.id, NEW.v)",
-		"CREATE TRIGGER items_au AFTER UPDATE ON items FOR EACH ROW INSERT INTO applied_log (id, v) VALUES (NEW.id, NEW.v)",
-		"CREATE TRIGGER items_ad AFTER DELETE ON items FOR EACH ROW INSERT INTO applied_log (id, v) VALUES (OLD.id, OLD.v)")
+		appliedLogTable,
+		"CREATE TRIGGER items_ai AFTER INSERT ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn) VALUES (NEW.id, NEW.v, 'put', CONNECTION_ID())",
+		"CREATE TRIGGER items_au AFTER UPDATE ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn) VALUES (NEW.id, NEW.v, 'put', CONNECTION_ID())",
+		"CREATE TRIGGER items_ad AFTER DELETE ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn) VALUES (OLD.id, OLD.v, 'delete', CONNECTION_ID())")
 	return f
 }
+
+// appliedLogTable is the secondary's log of the rows applied to items: for
+// each, the key, its v (for a deletion the v of the row deleted), the
+// operation, the connection and when.
+const appliedLogTable = "CREATE TABLE applied_log (seq BIGINT AUTO_INCREMENT PRIMARY KEY, id INT NOT NULL, v BIGINT NOT NULL," +
+	" op VARCHAR(6) NOT NULL DEFAULT '', conn BIGINT NOT NULL DEFAULT 0, at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))"
 
 // write runs one transaction changing 1 to 3 of keys 1..keys: each key's
 // next version from key_seq, then a put of the row at that version or
@@ -106,7 +114,7 @@ func writePoison(ctx context.Context, o *Outbox, id int) error {
 // check verifies the end state: the relay drained the outbox; the
 // secondary equals the primary apart from the dead letters' keys (poison);
 // every key's versions reached the secondary in order.
-func (f *relayFixture) check(t *testing.T, o *Outbox, poison []int) {
+func (f *relayFixture) check(t *testing.T, o *Outbox, poison []int, deliveryLogs ...string) {
 	t.Helper()
 	ctx := t.Context()
 	m, err := o.Metrics(ctx)
@@ -150,19 +158,23 @@ func (f *relayFixture) check(t *testing.T, o *Outbox, poison []int) {
 			}
 		}
 	}
-	checkOrder(t, f.secondary)
+	checkOrder(t, f.secondary, deliveryLogs...)
 }
 
 // checkOrder checks that the secondary's applied_log holds every key's
-// versions in order, and something.
-func checkOrder(t *testing.T, secondary *sql.DB) {
+// versions in order, and something. For a key applied out of order it
+// shows the key's applied_log and the deliveries of the key found in the
+// delivery logs (see loggingTransport).
+func checkOrder(t *testing.T, secondary *sql.DB, deliveryLogs ...string) {
 	t.Helper()
-	rows, err := secondary.QueryContext(t.Context(), "SELECT id, v FROM applied_log ORDER BY seq")
+	ctx := t.Context()
+	rows, err := secondary.QueryContext(ctx, "SELECT id, v FROM applied_log ORDER BY seq")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
 	last := map[int]int64{}
+	var bad []int
 	n := 0
 	for rows.Next() {
 		var id int
@@ -172,6 +184,7 @@ func checkOrder(t *testing.T, secondary *sql.DB) {
 		}
 		if v < last[id] {
 			t.Errorf("key %d: version %d applied after %d", id, v, last[id])
+			bad = append(bad, id)
 		}
 		last[id] = v
 		n++
@@ -182,6 +195,63 @@ func checkOrder(t *testing.T, secondary *sql.DB) {
 	if n == 0 {
 		t.Error("nothing applied")
 	}
+	for _, id := range bad[:min(len(bad), 3)] {
+		t.Logf("key %d applied (seq, v, op, connection, at):\n%s", id, strings.Join(queryLines(t, secondary, "SELECT * FROM applied_log WHERE id = ? ORDER BY seq", id), "\n"))
+		var found []string
+		for _, path := range deliveryLogs {
+			b, err := os.ReadFile(path)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
+			attempts := map[string]bool{}
+			for line := range strings.Lines(string(b)) {
+				attempt, _, _ := strings.Cut(line, " bucket=")
+				if strings.Contains(line, fmt.Sprintf(`:["%d"]@`, id)) {
+					attempts[attempt] = true
+				}
+				if attempts[attempt] {
+					found = append(found, strings.TrimSuffix(line, "\n"))
+				}
+			}
+		}
+		if len(deliveryLogs) > 0 {
+			t.Logf("deliveries of key %d (relay process, attempt, bucket, id:key@version, the bucket's stored position before, outcome):\n%s", id, strings.Join(found, "\n"))
+		}
+	}
+}
+
+// queryLines runs q and returns its rows, one line each.
+func queryLines(t *testing.T, db *sql.DB, q string, args ...any) []string {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var parts []string
+		for _, v := range vals {
+			parts = append(parts, v.String)
+		}
+		out = append(out, strings.Join(parts, " "))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestRelay delivers concurrent writes with one relay in the process: a
@@ -359,10 +429,16 @@ func childRelay(s childSpec) error {
 	if err != nil {
 		return err
 	}
-	tr, err := NewDirectTo(o, secondary, s.SecondaryDatabase, s.CheckpointDatabase, "chaos")
+	direct, err := NewDirectTo(o, secondary, s.SecondaryDatabase, s.CheckpointDatabase, "chaos")
 	if err != nil {
 		return err
 	}
+	log, err := os.OpenFile(s.DeliveryLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	tr := &loggingTransport{Transport: direct, log: log, secondary: secondary,
+		positions: schema.QualifiedName(s.CheckpointDatabase, "stream_positions"), stream: "chaos"}
 	alert := AlertFunc(func(_ context.Context, d DeadLetter) error {
 		b, err := json.Marshal(d)
 		if err != nil {
@@ -384,6 +460,40 @@ func childRelay(s childSpec) error {
 	return r.Run(ctx)
 }
 
+// loggingTransport logs every delivery to a file, one line as it begins
+// (the process, the attempt, the bucket, its entries and the bucket's
+// position stored on the secondary) and one as it ends, for the failure
+// messages of checkOrder.
+type loggingTransport struct {
+	Transport
+	log       *os.File
+	secondary *sql.DB
+	positions string // the checkpoint's stream_positions table
+	stream    string // the Direct transport's name
+	attempts  atomic.Int64
+}
+
+func (l *loggingTransport) Deliver(ctx context.Context, bucket int, entries []Entry) error {
+	attempt := fmt.Sprintf("relay=%d attempt=%d", os.Getpid(), l.attempts.Add(1))
+	stored := "none"
+	var pos, version string
+	err := l.secondary.QueryRowContext(ctx, "SELECT position, version FROM "+l.positions+" WHERE stream = ?", BucketStream(l.stream, bucket)).Scan(&pos, &version)
+	switch {
+	case err == nil:
+		stored = pos + "/v" + version
+	case !errors.Is(err, sql.ErrNoRows):
+		stored = "unknown"
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		fmt.Fprintf(&b, " %d:%s@%d", e.ID, e.Key, e.Version)
+	}
+	fmt.Fprintf(l.log, "%s bucket=%d stored=%s entries=%s\n", attempt, bucket, stored, b.String())
+	err = l.Transport.Deliver(ctx, bucket, entries)
+	fmt.Fprintf(l.log, "%s bucket=%d -> %v\n", attempt, bucket, err)
+	return err
+}
+
 // TestRelayChaos: writers on the primary while two relay processes are
 // SIGKILLed and restarted at random, the secondary is unreachable for a
 // while and a poison change is rejected; at the end the secondary equals
@@ -399,9 +509,10 @@ func TestRelayChaos(t *testing.T) {
 	px := newProxy(t, servers[1].Addr())
 	cfg := servers[1].Config(f.sdb)
 	cfg.Addr = px.addr
-	alertFile := filepath.Join(t.TempDir(), "alerts")
+	dir := t.TempDir()
+	alertFile, deliveryLog := filepath.Join(dir, "alerts"), filepath.Join(dir, "deliveries")
 	spec := childSpec{Role: "relay", DSN: servers[0].DSN(f.pdb), Database: f.pdb, Secondary: cfg.FormatDSN(),
-		SecondaryDatabase: f.sdb, CheckpointDatabase: f.cpdb, AlertFile: alertFile}
+		SecondaryDatabase: f.sdb, CheckpointDatabase: f.cpdb, AlertFile: alertFile, DeliveryLog: deliveryLog}
 	relays := []*exec.Cmd{startChild(t, spec), startChild(t, spec)}
 
 	wctx, stop := context.WithCancel(ctx)
@@ -444,7 +555,7 @@ func TestRelayChaos(t *testing.T) {
 	for _, c := range relays {
 		killChild(t, c)
 	}
-	f.check(t, o, []int{1000})
+	f.check(t, o, []int{1000}, deliveryLog)
 	b, err := os.ReadFile(alertFile)
 	if err != nil {
 		t.Fatal(err)
