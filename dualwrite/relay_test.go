@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/internal/schema"
 	"github.com/shiftgate/shiftgate/verify"
@@ -759,4 +761,29 @@ func TestBackfill(t *testing.T) {
 		return m.Pending == 0
 	})
 	f.check(t, o, nil)
+}
+
+// TestClassify: a server error that retrying can fix is transient, one
+// about the change itself rejects it.
+func TestClassify(t *testing.T) {
+	for _, c := range []struct {
+		code      uint16
+		rejected  bool
+		retryable bool
+	}{
+		{1406, true, false},  // data too long
+		{1062, true, false},  // duplicate key on a secondary unique key
+		{1213, false, true},  // deadlock
+		{1205, false, true},  // lock wait timeout
+		{1467, false, true},  // AUTO-INC lock wait ended in a deadlock or timeout
+		{1927, false, false}, // connection killed
+	} {
+		err := fmt.Errorf("apply: %w", &mysql.MySQLError{Number: c.code, Message: "test"})
+		if got := errors.Is(classify(err), ErrRejected); got != c.rejected {
+			t.Errorf("error %d: rejected %t, want %t", c.code, got, c.rejected)
+		}
+		if got := retryable(err); got != c.retryable {
+			t.Errorf("error %d: retryable %t, want %t", c.code, got, c.retryable)
+		}
+	}
 }

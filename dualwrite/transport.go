@@ -228,6 +228,7 @@ var transientCodes = map[uint16]bool{
 	1205: true, // lock wait timeout
 	1213: true, // deadlock
 	1290: true, // --read-only
+	1467: true, // an AUTO-INC lock wait ended in a deadlock or a timeout
 	1836: true, // read-only mode
 	1927: true, // connection killed
 	4031: true, // disconnected by the server for inactivity
@@ -243,9 +244,10 @@ func classify(err error) error {
 	return err
 }
 
-// retryable reports a deadlock or a lock wait timeout: the transaction
-// can run again.
+// retryable reports a deadlock or a lock wait timeout, of a row lock or
+// of a table's AUTO-INC lock (InnoDB's error 1467 then, not 1213 or 1205):
+// the transaction can run again.
 func retryable(err error) bool {
 	var me *mysql.MySQLError
-	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205 || me.Number == 1467)
 }
