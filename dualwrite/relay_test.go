@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,17 +51,19 @@ func newRelayFixture(t *testing.T) *relayFixture {
 	sandboxtest.Exec(t, f.secondary,
 		"CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(10) NOT NULL, v BIGINT NOT NULL)",
 		appliedLogTable,
-		"CREATE TRIGGER items_ai AFTER INSERT ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn) VALUES (NEW.id, NEW.v, 'put', CONNECTION_ID())",
-		"CREATE TRIGGER items_au AFTER UPDATE ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn) VALUES (NEW.id, NEW.v, 'put', CONNECTION_ID())",
-		"CREATE TRIGGER items_ad AFTER DELETE ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn) VALUES (OLD.id, OLD.v, 'delete', CONNECTION_ID())")
+		"CREATE TRIGGER items_ai AFTER INSERT ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn, relay) VALUES (NEW.id, NEW.v, 'put', CONNECTION_ID(), @@session.wait_timeout - 1000000)",
+		"CREATE TRIGGER items_au AFTER UPDATE ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn, relay) VALUES (NEW.id, NEW.v, 'put', CONNECTION_ID(), @@session.wait_timeout - 1000000)",
+		"CREATE TRIGGER items_ad AFTER DELETE ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn, relay) VALUES (OLD.id, OLD.v, 'delete', CONNECTION_ID(), @@session.wait_timeout - 1000000)")
 	return f
 }
 
 // appliedLogTable is the secondary's log of the rows applied to items: for
 // each, the key, its v (for a deletion the v of the row deleted), the
-// operation, the connection and when.
+// operation, the connection, the relay process (its pid, which a relay
+// of TestRelayChaos passes in its session's wait_timeout, see
+// childRelay) and when.
 const appliedLogTable = "CREATE TABLE applied_log (seq BIGINT AUTO_INCREMENT PRIMARY KEY, id INT NOT NULL, v BIGINT NOT NULL," +
-	" op VARCHAR(6) NOT NULL DEFAULT '', conn BIGINT NOT NULL DEFAULT 0, at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))"
+	" op VARCHAR(6) NOT NULL DEFAULT '', conn BIGINT NOT NULL DEFAULT 0, relay BIGINT NOT NULL DEFAULT 0, at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))"
 
 // write runs one transaction changing 1 to 3 of keys 1..keys: each key's
 // next version from key_seq, then a put of the row at that version or
@@ -198,7 +201,7 @@ func checkOrder(t *testing.T, secondary *sql.DB, deliveryLogs ...string) {
 		t.Error("nothing applied")
 	}
 	for _, id := range bad[:min(len(bad), 3)] {
-		t.Logf("key %d applied (seq, v, op, connection, at):\n%s", id, strings.Join(queryLines(t, secondary, "SELECT * FROM applied_log WHERE id = ? ORDER BY seq", id), "\n"))
+		t.Logf("key %d applied (seq, v, op, connection, relay process, at):\n%s", id, strings.Join(queryLines(t, secondary, "SELECT * FROM applied_log WHERE id = ? ORDER BY seq", id), "\n"))
 		var found []string
 		for _, path := range deliveryLogs {
 			b, err := os.ReadFile(path)
@@ -211,7 +214,7 @@ func checkOrder(t *testing.T, secondary *sql.DB, deliveryLogs ...string) {
 				if strings.Contains(line, fmt.Sprintf(`:["%d"]@`, id)) {
 					attempts[attempt] = true
 				}
-				if attempts[attempt] {
+				if attempts[attempt] || strings.Contains(line, " started at ") {
 					found = append(found, strings.TrimSuffix(line, "\n"))
 				}
 			}
@@ -423,7 +426,17 @@ func childRelay(s childSpec) error {
 	if err != nil {
 		return err
 	}
-	secondary, err := sql.Open("mysql", s.Secondary)
+	// The relay's pid goes into its sessions on the secondary, for
+	// applied_log.
+	cfg, err := mysql.ParseDSN(s.Secondary)
+	if err != nil {
+		return err
+	}
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["wait_timeout"] = strconv.Itoa(1000000 + os.Getpid())
+	secondary, err := sql.Open("mysql", cfg.FormatDSN())
 	if err != nil {
 		return err
 	}
@@ -441,6 +454,7 @@ func childRelay(s childSpec) error {
 	}
 	tr := &loggingTransport{Transport: direct, log: log, secondary: secondary,
 		positions: schema.QualifiedName(s.CheckpointDatabase, "stream_positions"), stream: "chaos"}
+	fmt.Fprintf(log, "relay=%d started at %s\n", os.Getpid(), time.Now().UTC().Format("15:04:05.000000"))
 	alert := AlertFunc(func(_ context.Context, d DeadLetter) error {
 		b, err := json.Marshal(d)
 		if err != nil {
@@ -490,9 +504,9 @@ func (l *loggingTransport) Deliver(ctx context.Context, bucket int, entries []En
 	for _, e := range entries {
 		fmt.Fprintf(&b, " %d:%s@%d", e.ID, e.Key, e.Version)
 	}
-	fmt.Fprintf(l.log, "%s bucket=%d stored=%s entries=%s\n", attempt, bucket, stored, b.String())
+	fmt.Fprintf(l.log, "%s bucket=%d at %s stored=%s entries=%s\n", attempt, bucket, time.Now().UTC().Format("15:04:05.000000"), stored, b.String())
 	err = l.Transport.Deliver(ctx, bucket, entries)
-	fmt.Fprintf(l.log, "%s bucket=%d -> %v\n", attempt, bucket, err)
+	fmt.Fprintf(l.log, "%s bucket=%d at %s -> %v\n", attempt, bucket, time.Now().UTC().Format("15:04:05.000000"), err)
 	return err
 }
 
