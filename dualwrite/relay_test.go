@@ -51,9 +51,9 @@ func newRelayFixture(t *testing.T) *relayFixture {
 	sandboxtest.Exec(t, f.secondary,
 		"CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(10) NOT NULL, v BIGINT NOT NULL)",
 		appliedLogTable,
-		"CREATE TRIGGER items_ai AFTER INSERT ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn, relay) VALUES (NEW.id, NEW.v, 'put', CONNECTION_ID(), @@session.wait_timeout - 1000000)",
-		"CREATE TRIGGER items_au AFTER UPDATE ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn, relay) VALUES (NEW.id, NEW.v, 'put', CONNECTION_ID(), @@session.wait_timeout - 1000000)",
-		"CREATE TRIGGER items_ad AFTER DELETE ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn, relay) VALUES (OLD.id, OLD.v, 'delete', CONNECTION_ID(), @@session.wait_timeout - 1000000)")
+		"CREATE TRIGGER items_ai AFTER INSERT ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn, relay) VALUES (NEW.id, NEW.v, 'put', CONNECTION_ID(), CAST(@@session.wait_timeout AS SIGNED) - 1000000)",
+		"CREATE TRIGGER items_au AFTER UPDATE ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn, relay) VALUES (NEW.id, NEW.v, 'put', CONNECTION_ID(), CAST(@@session.wait_timeout AS SIGNED) - 1000000)",
+		"CREATE TRIGGER items_ad AFTER DELETE ON items FOR EACH ROW INSERT INTO applied_log (id, v, op, conn, relay) VALUES (OLD.id, OLD.v, 'delete', CONNECTION_ID(), CAST(@@session.wait_timeout AS SIGNED) - 1000000)")
 	return f
 }
 
