@@ -561,23 +561,37 @@ func TestRelayChaos(t *testing.T) {
 	}
 	stop()
 	writes.Wait()
-	waitFor(t, "the outbox to drain", func() bool {
+	drained := func() bool {
 		m, err := o.Metrics(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return m.Pending == 0
-	})
+	}
+	for deadline := time.Now().Add(time.Minute); !drained(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the outbox did not drain; pending by bucket (bucket, entries, failures, retry at, last error):\n%s",
+				strings.Join(queryLines(t, f.primary, "SELECT b.bucket, COUNT(*), b.failures, b.retry_at, b.last_error FROM dualwrite_buckets b"+
+					" JOIN dualwrite_outbox o ON o.bucket = b.bucket AND o.delivered_at IS NULL GROUP BY b.bucket"), "\n"))
+		}
+	}
+	// At least once: a relay killed between recording the dead letter and
+	// alerting it, or between alerting and marking it alerted, leaves it to
+	// the next relay's Alert (at its start, then every minute).
 	for _, c := range relays {
 		killChild(t, c)
 	}
+	last := startChild(t, spec)
+	var b []byte
+	waitFor(t, "the dead letter's alert", func() bool {
+		b, err = os.ReadFile(alertFile)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		return len(b) > 0
+	})
+	killChild(t, last)
 	f.check(t, o, []int{1000}, deliveryLog)
-	b, err := os.ReadFile(alertFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// At least once: a relay killed between alerting and marking the
-	// dead letter alerted leaves it to the next.
 	first, _, _ := strings.Cut(string(b), "\n")
 	var d DeadLetter
 	if err := json.Unmarshal([]byte(first), &d); err != nil || d.Key != `["1000"]` {
@@ -800,4 +814,71 @@ func TestClassify(t *testing.T) {
 			t.Errorf("error %d: retryable %t, want %t", c.code, got, c.retryable)
 		}
 	}
+}
+
+// TestRelayLateCommit: outbox ids are taken when a transaction captures,
+// not when it commits, so a bucket's entry can commit after the relay
+// delivered a higher id of that bucket (another key's). The relay still
+// delivers it.
+func TestRelayLateCommit(t *testing.T) {
+	ctx := t.Context()
+	f := newRelayFixture(t)
+	o, err := Open(ctx, f.primary, f.pdb, []Table{{Name: "items"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two keys of one bucket.
+	late, early := 1, 2
+	for bucketOf(early) != bucketOf(late) {
+		early++
+	}
+	tr, err := NewDirectTo(o, f.secondary, f.sdb, f.cpdb, "late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := o.NewRelay(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(tx *Tx, id int) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO items VALUES (?, 'x', 1)", id); err != nil {
+			return err
+		}
+		return tx.Changed("items", id)
+	}
+	tx, err := o.Begin(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := put(tx, late); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Flush(); err != nil { // its entry takes its id now
+		t.Fatal(err)
+	}
+	if err := o.Run(ctx, func(tx *Tx) error { return put(tx, early) }); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.Step(ctx); err != nil || n != 1 {
+		t.Fatalf("relay delivered %d (%v), want the early commit", n, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.Step(ctx); err != nil || n != 1 {
+		t.Fatalf("relay delivered %d (%v), want the late commit", n, err)
+	}
+	var got int
+	if err := f.secondary.QueryRowContext(ctx, "SELECT COUNT(*) FROM items WHERE id IN (?, ?)", late, early).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != 2 {
+		t.Errorf("secondary holds %d of keys %d and %d, want both", got, late, early)
+	}
+}
+
+// bucketOf is the bucket of key id of items.
+func bucketOf(id int) int {
+	return int(keyHash("items", fmt.Sprintf(`["%d"]`, id)) % Buckets)
 }
