@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -881,4 +882,67 @@ func TestRelayLateCommit(t *testing.T) {
 // bucketOf is the bucket of key id of items.
 func bucketOf(id int) int {
 	return int(keyHash("items", fmt.Sprintf(`["%d"]`, id)) % Buckets)
+}
+
+// TestDirectKeyVersions: a delivery that comes late (a batch read before
+// another relay delivered a later version of its key) does not take the
+// key back, and the rest of its batch applies.
+func TestDirectKeyVersions(t *testing.T) {
+	ctx := t.Context()
+	f := newRelayFixture(t)
+	o, err := Open(ctx, f.primary, f.pdb, []Table{{Name: "items"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := 2
+	for bucketOf(other) != bucketOf(1) {
+		other++
+	}
+	for _, q := range []struct {
+		sql string
+		id  int
+	}{
+		{"INSERT INTO items VALUES (1, 'a', 1)", 1},
+		{"UPDATE items SET v = 2 WHERE id = 1", 1},
+		{"INSERT INTO items VALUES (?, 'b', 1)", other},
+	} {
+		if err := o.Run(ctx, func(tx *Tx) error {
+			args := []any{}
+			if strings.Contains(q.sql, "?") {
+				args = append(args, q.id)
+			}
+			if _, err := tx.ExecContext(ctx, q.sql, args...); err != nil {
+				return err
+			}
+			return tx.Changed("items", q.id)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := f.primary.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := o.pending(ctx, tx, bucketOf(1), 10)
+	_ = tx.Rollback()
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("pending %+v (%v), want 3 entries", entries, err)
+	}
+	tr, err := NewDirectTo(o, f.secondary, f.sdb, f.cpdb, "versions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Version 2 of key 1 first, then the batch of version 1 and the other
+	// key.
+	if err := tr.Deliver(ctx, bucketOf(1), entries[1:2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Deliver(ctx, bucketOf(1), []Entry{entries[0], entries[2]}); err != nil {
+		t.Fatal(err)
+	}
+	got := queryLines(t, f.secondary, "SELECT id, v FROM items ORDER BY id")
+	if want := []string{"1 2", fmt.Sprint(other, " 1")}; !slices.Equal(got, want) {
+		t.Errorf("secondary items %q, want %q", got, want)
+	}
+	checkOrder(t, f.secondary)
 }
