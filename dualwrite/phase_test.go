@@ -166,6 +166,7 @@ func TestSwitchWriteNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = tr.Close() })
 	r, err := o.NewRelay(tr, WithPoll(10*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

@@ -275,6 +275,7 @@ func TestRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = tr.Close() })
 	notifier := &recordingNotifier{}
 	alert := NotifierAlerter(notifier, f.pdb, []string{"dba"})
 	r, err := o.NewRelay(tr, WithBatch(50), WithMaxAttempts(3), WithBackoff(time.Millisecond, 10*time.Millisecond), WithAlert(alert), WithRetention(0))
@@ -694,6 +695,7 @@ func TestRelayMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = tr.Close() })
 	r, err := o.NewRelay(tr)
 	if err != nil {
 		t.Fatal(err)
@@ -756,6 +758,7 @@ func TestBackfill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = tr.Close() })
 	r, err := o.NewRelay(tr, WithPoll(10*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -837,6 +840,7 @@ func TestRelayLateCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = tr.Close() })
 	r, err := o.NewRelay(tr)
 	if err != nil {
 		t.Fatal(err)
@@ -932,6 +936,7 @@ func TestDirectKeyVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = tr.Close() })
 	// Version 2 of key 1 first, then the batch of version 1 and the other
 	// key.
 	if err := tr.Deliver(ctx, bucketOf(1), entries[1:2]); err != nil {

@@ -119,6 +119,26 @@ func NewDirectTo(o *Outbox, secondary *sql.DB, database, checkpointDatabase, nam
 	}, nil
 }
 
+// Close releases the connections the buckets' appliers keep. Deliver
+// commits before it returns, so nothing delivered is lost; a Deliver
+// after Close opens them again.
+func (d *Direct) Close() error {
+	d.mu.Lock()
+	sinks := d.sinks
+	d.sinks = map[int]*bucketSink{}
+	d.mu.Unlock()
+	var errs []error
+	for _, bs := range sinks {
+		bs.mu.Lock()
+		if c, ok := bs.sink.(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+		bs.sink = nil
+		bs.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
 // BucketStream is the name of the stream of a bucket of the dual write
 // called name, for the sink's position.
 func BucketStream(name string, bucket int) string {

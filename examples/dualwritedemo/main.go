@@ -229,6 +229,7 @@ func run(ctx context.Context, rows, rate int, stepTime time.Duration) error {
 	if err != nil {
 		return err
 	}
+	defer back.Close()
 	backRelay, err := reverse.NewRelay(back, dualwrite.WithPoll(20*time.Millisecond))
 	if err != nil {
 		return err
