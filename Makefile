@@ -7,6 +7,8 @@ STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_PACKAGES := mariadb-server mariadb-client chromium nats-server
 BENCH_PACKAGES := $(TEST_PACKAGES) mydumper sysbench percona-toolkit python3-pymysql
 BIN           := $(CURDIR)/bin
+# Modules of their own inside the tree (./... of the main module skips them).
+NESTED_MODULES := examples/benchwatermill
 
 .PHONY: test test-long demo console bench bench-sync deps bench-deps lint
 
@@ -22,6 +24,7 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	for m in $(NESTED_MODULES); do (cd $$m && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...) || exit 1; done
 	GOOS=darwin $(GO) build ./... && GOOS=windows $(GO) build ./...
 
 demo: deps

@@ -78,6 +78,7 @@ func BenchmarkDrain(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				b.Cleanup(func() { _ = tr.Close() })
 				r, err := o.NewRelay(tr)
 				if err != nil {
 					b.Fatal(err)

@@ -283,9 +283,9 @@ type childSpec struct {
 	DSN      string
 	Database string
 	Seed     uint64
-	// A relay's secondary, its database, the checkpoint database and the
-	// file it appends alerts to.
-	Secondary, SecondaryDatabase, CheckpointDatabase, AlertFile string
+	// A relay's secondary, its database, the checkpoint database, the
+	// file it appends alerts to and the one it logs deliveries to.
+	Secondary, SecondaryDatabase, CheckpointDatabase, AlertFile, DeliveryLog string
 }
 
 func runChild(spec string) int {

@@ -62,8 +62,14 @@
 // in outbox id order, so each key's changes arrive in order; the lock of a
 // relay that dies goes with its connection. A delivered batch is marked
 // in that transaction: a relay killed between delivery and marking leaves
-// the batch to be delivered again, which the transport recognises (Direct:
-// the bucket's position stored on the secondary with the changes).
+// the batch to be delivered again. Outbox ids are taken when a
+// transaction captures, not when it commits, so an entry can also become
+// pending after a later id of its bucket was delivered. Neither can take
+// a key back: the secondary records each key's version with the changes
+// (Direct: dualwrite_applied in the checkpoint database, beside the
+// bucket's stream position that makes two relays' transactions of a
+// bucket exclude each other), and an entry whose key it holds at that
+// version or a later one is skipped.
 //
 // A failed delivery puts the bucket in backoff (exponential, with jitter)
 // while other buckets go on. A batch the secondary rejects (ErrRejected)

@@ -90,6 +90,7 @@ func TestHandoffFromSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = tr.Close() })
 	r, err := o.NewRelay(tr, WithPoll(10*time.Millisecond), WithBatch(50))
 	if err != nil {
 		t.Fatal(err)

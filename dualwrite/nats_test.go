@@ -59,6 +59,7 @@ func TestNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = d.Close() })
 	c, err := o.NewConsumer(ctx, connect(), "test", d, WithMaxAttempts(2), WithBackoff(10*time.Millisecond, 100*time.Millisecond), WithPoll(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

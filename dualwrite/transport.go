@@ -3,10 +3,10 @@ package dualwrite
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"sync"
 
@@ -14,7 +14,9 @@ import (
 
 	"github.com/shiftgate/shiftgate/internal/apply"
 	"github.com/shiftgate/shiftgate/internal/checkpoint"
+	"github.com/shiftgate/shiftgate/internal/dbmigrate"
 	"github.com/shiftgate/shiftgate/internal/rowchange"
+	"github.com/shiftgate/shiftgate/internal/rowcodec"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
 
@@ -32,23 +34,36 @@ type Transport interface {
 	// returns nil only once they are durable on the other side (committed
 	// on the secondary, or acknowledged by the broker): the relay marks
 	// them delivered after that. Entries delivered before may come again
-	// (the relay died between delivery and marking); the transport applies
-	// them once (the secondary's position of the bucket) or harmlessly. An
-	// error wrapping ErrRejected means the change cannot be delivered as it
-	// is; others are transient.
+	// (the relay died between delivery and marking), and an entry can come
+	// after a later id of its bucket (its transaction committed later);
+	// each key's entries come in version order. The side that applies
+	// skips an entry whose key it holds at that version or a later one
+	// (Direct: dualwrite_applied). An error wrapping ErrRejected means the
+	// change cannot be delivered as it is; others are transient.
 	Deliver(ctx context.Context, bucket int, entries []Entry) error
 }
 
 // Direct is the transport straight to the secondary database: each
 // bucket's entries become one transaction of a rowchange.Sink, the
-// bucket's own stream whose position is the last outbox id delivered
-// (positions compare as numbers: see PositionCovered).
+// bucket's own stream, which also records the version of every key it
+// applies (the table dualwrite_applied of the checkpoint database). An
+// entry whose key holds its version or a later one on the secondary is
+// not applied: a batch delivered again (its relay died before marking
+// it), or read before another relay delivered the bucket, cannot take a
+// key back to an older state, and an entry that commits on the primary
+// after a later id of its bucket was delivered is still applied (outbox
+// ids are taken at capture, not at commit).
 type Direct struct {
-	o       *Outbox
-	sinkFor func(bucket int) (rowchange.Sink, error)
+	o         *Outbox
+	sinkFor   func(bucket int) (rowchange.Sink, error)
+	secondary *sql.DB
+	applied   string // dualwrite_applied, quoted with its database
+	name      string
+	appliedDB string
 
-	mu    sync.Mutex
-	sinks map[int]*bucketSink
+	mu       sync.Mutex
+	sinks    map[int]*bucketSink
+	prepared bool
 }
 
 type bucketSink struct {
@@ -58,26 +73,34 @@ type bucketSink struct {
 
 var _ Transport = (*Direct)(nil)
 
-// NewDirect returns the transport that applies o's entries through the
-// sink sinkFor returns for each bucket (called once per bucket): a sink
-// that stores each transaction's Position with its changes and skips a
-// transaction whose position it covers, such as an apply.Applier of the
-// stream BucketStream(name, bucket) with apply.WithCovered(PositionCovered).
-func NewDirect(o *Outbox, sinkFor func(bucket int) (rowchange.Sink, error)) (*Direct, error) {
-	if o == nil || sinkFor == nil {
-		return nil, errors.New("dualwrite: NewDirect: nil outbox or sink function")
+// appliedTable is the source-side name of the changes to dualwrite_applied
+// that Direct adds to each transaction; the applier maps it to the
+// checkpoint database.
+var appliedTable = rowchange.Table{Schema: "shiftgate_dualwrite", Name: "dualwrite_applied"}
+
+// appliedShape is the shape of those changes: puts of a key's version.
+var appliedShape = &rowchange.Shape{Table: appliedTable, Columns: []string{"key_hash", "name", "version"}, Key: []int{0, 1}}
+
+//go:embed secondary_migrations/*.sql
+var secondaryMigrationFiles embed.FS
+
+var secondaryMigrations = func() []dbmigrate.Migration {
+	list, err := dbmigrate.Load(secondaryMigrationFiles, "secondary_migrations")
+	if err != nil {
+		panic(err) // unreachable: the files are embedded
 	}
-	return &Direct{o: o, sinkFor: sinkFor, sinks: map[int]*bucketSink{}}, nil
-}
+	return list
+}()
 
 // NewDirectTo returns the direct transport to database on secondary: an
 // internal/apply applier per bucket, the stream BucketStream(name,
-// bucket), its position kept with the changes in checkpointDatabase on
-// the same server (created if missing). Each bucket's applier keeps one
-// connection of secondary once it has delivered.
+// bucket), its position and the keys' versions (dualwrite_applied) kept
+// with the changes in checkpointDatabase on the same server (created if
+// missing). Each bucket's applier keeps one connection of secondary once
+// it has delivered.
 func NewDirectTo(o *Outbox, secondary *sql.DB, database, checkpointDatabase, name string) (*Direct, error) {
-	if secondary == nil {
-		return nil, errors.New("dualwrite: NewDirectTo: nil secondary")
+	if o == nil || secondary == nil {
+		return nil, errors.New("dualwrite: NewDirectTo: nil outbox or secondary")
 	}
 	for _, n := range []struct{ kind, name string }{{"secondary database", database}, {"checkpoint database", checkpointDatabase}, {"name", name}} {
 		if err := schema.ValidateName(n.kind, n.name); err != nil {
@@ -85,9 +108,35 @@ func NewDirectTo(o *Outbox, secondary *sql.DB, database, checkpointDatabase, nam
 		}
 	}
 	store := checkpoint.New(checkpointDatabase)
-	return NewDirect(o, func(bucket int) (rowchange.Sink, error) {
-		return apply.New(secondary, store, BucketStream(name, bucket), database, apply.WithCovered(PositionCovered), apply.WithLogger(o.cfg.logger))
-	})
+	tables := map[rowchange.Table]rowchange.Table{appliedTable: {Schema: checkpointDatabase, Name: appliedTable.Name}}
+	return &Direct{
+		o: o, secondary: secondary, name: name, appliedDB: checkpointDatabase,
+		applied: schema.QualifiedName(checkpointDatabase, appliedTable.Name),
+		sinkFor: func(bucket int) (rowchange.Sink, error) {
+			return apply.New(secondary, store, BucketStream(name, bucket), database, apply.WithTables(tables), apply.WithLogger(o.cfg.logger))
+		},
+		sinks: map[int]*bucketSink{},
+	}, nil
+}
+
+// Close releases the connections the buckets' appliers keep. Deliver
+// commits before it returns, so nothing delivered is lost; a Deliver
+// after Close opens them again.
+func (d *Direct) Close() error {
+	d.mu.Lock()
+	sinks := d.sinks
+	d.sinks = map[int]*bucketSink{}
+	d.mu.Unlock()
+	var errs []error
+	for _, bs := range sinks {
+		bs.mu.Lock()
+		if c, ok := bs.sink.(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+		bs.sink = nil
+		bs.mu.Unlock()
+	}
+	return errors.Join(errs...)
 }
 
 // BucketStream is the name of the stream of a bucket of the dual write
@@ -96,22 +145,30 @@ func BucketStream(name string, bucket int) string {
 	return name + ".b" + strconv.Itoa(bucket)
 }
 
-// PositionCovered reports whether the stored position of a bucket (the
-// last outbox id applied) covers position: the applied transaction with
-// the highest id came at or after it.
-func PositionCovered(stored, position string) (bool, error) {
-	s, err := strconv.ParseUint(stored, 10, 64)
-	if err != nil {
-		return false, fmt.Errorf("dualwrite: stored position %q: %w", stored, err)
+// prepare creates or upgrades dualwrite_applied, once.
+func (d *Direct) prepare(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.prepared {
+		return nil
 	}
-	p, err := strconv.ParseUint(position, 10, 64)
-	if err != nil {
-		return false, fmt.Errorf("dualwrite: position %q: %w", position, err)
+	if err := checkpoint.New(d.appliedDB).Prepare(ctx, d.secondary); err != nil {
+		return fmt.Errorf("dualwrite: checkpoint database %s: %w", schema.QuoteIdent(d.appliedDB), err)
 	}
-	return p <= s, nil
+	s := &dbmigrate.Schema{
+		What: "dualwrite applied versions", Database: d.appliedDB, Table: "dualwrite_applied_schema_version",
+		Lock: "shiftgate.dualwrite.applied." + d.appliedDB, Migrations: secondaryMigrations, Err: ErrVersion,
+	}
+	if err := s.Migrate(ctx, d.secondary); err != nil {
+		return fmt.Errorf("dualwrite: %w", err)
+	}
+	d.prepared = true
+	return nil
 }
 
-// Deliver applies entries in one transaction of the bucket's sink.
+// Deliver applies, in one transaction of the bucket's sink, the entries
+// whose keys the secondary holds at an older version, and records their
+// versions.
 func (d *Direct) Deliver(ctx context.Context, bucket int, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
@@ -123,6 +180,9 @@ func (d *Direct) Deliver(ctx context.Context, bucket int, entries []Entry) error
 			return fmt.Errorf("%w: %w", ErrRejected, err)
 		}
 		changes = append(changes, ch)
+	}
+	if err := d.prepare(ctx); err != nil {
+		return err
 	}
 	d.mu.Lock()
 	bs := d.sinks[bucket]
@@ -143,16 +203,32 @@ func (d *Direct) Deliver(ctx context.Context, bucket int, entries []Entry) error
 	// Delivered means durable: a sink that groups transactions (the
 	// applier) commits at Flush.
 	deliver := func() error {
-		from, err := firstUncovered(ctx, bs.sink, entries)
-		if err != nil || from == len(entries) {
+		// The stream's version first, the keys' versions after: the
+		// transaction commits only if the stream did not move in between
+		// (the applier's save expects that version), so the versions read
+		// are those the transaction commits over.
+		if p, ok := bs.sink.(positionedSink); ok {
+			if _, err := p.Start(ctx); err != nil {
+				return err
+			}
+		}
+		keep, versions, err := d.unapplied(ctx, entries)
+		if err != nil || len(keep) == 0 {
 			return err
 		}
-		first, last := entries[from], entries[len(entries)-1]
+		batch := make([]rowchange.Change, 0, len(keep)+len(versions))
+		for _, i := range keep {
+			batch = append(batch, changes[i])
+		}
+		batch = append(batch, versions...)
+		first, last := entries[keep[0]], entries[keep[len(keep)-1]]
 		txn := rowchange.Txn{
-			ID:       "outbox:" + strconv.FormatUint(first.ID, 10) + "-" + strconv.FormatUint(last.ID, 10),
+			ID: "outbox:" + strconv.FormatUint(first.ID, 10) + "-" + strconv.FormatUint(last.ID, 10),
+			// The last entry applied: never the stored position, whose
+			// entry's key holds its version already.
 			Position: strconv.FormatUint(last.ID, 10),
 			Time:     last.Created,
-			Changes:  &oneBatch{changes: changes[from:]},
+			Changes:  &oneBatch{changes: batch},
 		}
 		if err := bs.sink.Apply(ctx, txn); err != nil {
 			return err
@@ -165,8 +241,8 @@ func (d *Direct) Deliver(ctx context.Context, bucket int, entries []Entry) error
 	err := deliver()
 	if errors.Is(err, checkpoint.ErrStreamMoved) {
 		// Another relay delivered the bucket since this sink last did: the
-		// sink reads the bucket's position again and applies what it does
-		// not cover.
+		// sink reads the bucket's position again, and the keys' versions
+		// are read again.
 		err = deliver()
 	}
 	if err != nil {
@@ -175,35 +251,60 @@ func (d *Direct) Deliver(ctx context.Context, bucket int, entries []Entry) error
 	return nil
 }
 
-// positionedSink is a sink that reports the position it stores (an
-// apply.Applier's Start).
+// positionedSink is a sink that reads its stream's stored position (an
+// apply.Applier's Start, which reads it again after an error).
 type positionedSink interface {
 	Start(ctx context.Context) (*checkpoint.Stream, error)
 }
 
-// firstUncovered is the index of the first of entries the sink's stored
-// position does not cover (len(entries): none). A batch can begin below
-// that position: a relay that died after its delivery committed and
-// before it marked the entries delivered leaves them pending, and the
-// next batch of the bucket repeats them with newer ones. Applied whole,
-// such a batch writes those entries to the secondary again (its state
-// converges, but its binary log and triggers see the writes twice); a
-// sink that cannot say its position gets the whole batch (it skips only
-// batches it covers whole).
-func firstUncovered(ctx context.Context, sink rowchange.Sink, entries []Entry) (int, error) {
-	p, ok := sink.(positionedSink)
-	if !ok {
-		return 0, nil
+// unapplied returns the indexes of the entries whose keys the secondary
+// holds at an older version (in order), and the changes to
+// dualwrite_applied that record their keys' new versions.
+func (d *Direct) unapplied(ctx context.Context, entries []Entry) ([]int, []rowchange.Change, error) {
+	hashes := make([]uint64, len(entries))
+	q := []byte("SELECT key_hash, version FROM " + d.applied + " WHERE name = " + rowcodec.String(d.name) + " AND key_hash IN (")
+	for i, e := range entries {
+		hashes[i] = keyHash(e.Table, e.Key)
+		if i > 0 {
+			q = append(q, ',')
+		}
+		q = strconv.AppendUint(q, hashes[i], 10)
 	}
-	st, err := p.Start(ctx)
-	if err != nil || st == nil {
-		return 0, err
-	}
-	stored, err := strconv.ParseUint(st.Position, 10, 64)
+	rows, err := d.secondary.QueryContext(ctx, string(append(q, ')')))
 	if err != nil {
-		return 0, fmt.Errorf("dualwrite: stored position %q: %w", st.Position, err)
+		return nil, nil, fmt.Errorf("dualwrite: applied versions in %s: %w", d.applied, err)
 	}
-	return sort.Search(len(entries), func(i int) bool { return entries[i].ID > stored }), nil
+	defer rows.Close()
+	held := map[uint64]uint64{}
+	for rows.Next() {
+		var h, v uint64
+		if err := rows.Scan(&h, &v); err != nil {
+			return nil, nil, fmt.Errorf("dualwrite: applied versions in %s: %w", d.applied, err)
+		}
+		held[h] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("dualwrite: applied versions in %s: %w", d.applied, err)
+	}
+	var keep []int
+	next := map[uint64]uint64{}
+	var order []uint64
+	for i, e := range entries {
+		h := hashes[i]
+		if e.Version <= held[h] || e.Version <= next[h] {
+			continue
+		}
+		if _, ok := next[h]; !ok {
+			order = append(order, h)
+		}
+		next[h] = e.Version
+		keep = append(keep, i)
+	}
+	versions := make([]rowchange.Change, len(order))
+	for i, h := range order {
+		versions[i] = rowchange.Change{Shape: appliedShape, Op: rowchange.Insert, After: []any{h, d.name, next[h]}}
+	}
+	return keep, versions, nil
 }
 
 // oneBatch yields its changes as one batch.
@@ -228,6 +329,7 @@ var transientCodes = map[uint16]bool{
 	1205: true, // lock wait timeout
 	1213: true, // deadlock
 	1290: true, // --read-only
+	1467: true, // an AUTO-INC lock wait ended in a deadlock or a timeout
 	1836: true, // read-only mode
 	1927: true, // connection killed
 	4031: true, // disconnected by the server for inactivity
@@ -243,9 +345,10 @@ func classify(err error) error {
 	return err
 }
 
-// retryable reports a deadlock or a lock wait timeout: the transaction
-// can run again.
+// retryable reports a deadlock or a lock wait timeout, of a row lock or
+// of a table's AUTO-INC lock (InnoDB's error 1467 then, not 1213 or 1205):
+// the transaction can run again.
 func retryable(err error) bool {
 	var me *mysql.MySQLError
-	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205 || me.Number == 1467)
 }

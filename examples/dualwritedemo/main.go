@@ -1,20 +1,26 @@
 // Command dualwritedemo runs stories 3 and 4 of shiftgate end to end on
 // throwaway servers: an application keeps writing while its table moves
-// from an old database to a new one through dual writes, and the switch
-// walks every phase with verification, without pausing the writer for
-// longer than the final drain.
+// from an old database to a new one, first through a binlog sync, then
+// through dual writes, and the switch walks every phase with
+// verification, without pausing the writer for longer than the handoff
+// and the final drain.
 //
 // It starts two MariaDB servers (old and new), creates shop.accounts on
-// both with rows on the old one only, and runs a writer that updates
-// random accounts at a steady rate, asking dualwrite.Outbox.Route before every transaction
-// where to write. Then it walks the phases: dual_write (capture on;
-// Outbox.Backfill captures the rows that existed before; the relay, a
-// child process, delivers the outbox to the new database and is killed
-// with SIGKILL once and started again), verified (package verify compares
-// both sides while writes go on), read_new, write_new (the writer moves
-// to the new database, whose outbox relays back to the old one) and done,
-// printing the outbox metrics at each step. At the end it verifies both
-// sides equal.
+// the old one, and runs a writer that updates random accounts at a steady
+// rate. The writer takes its route in its transaction (Tx.Route): which
+// database to write, and whether to capture the row in the outbox. A
+// binlog sync (migrate.Sync) copies the table to the new database and
+// follows the old one's binary log. Then the handoff moves from the sync
+// to dual writes with the writer running: BeginHandoff pauses the relays
+// and switches to dual_write (the writer captures from its next
+// transaction on), CompleteHandoff fences the commits, waits for the sync
+// to hold the old database's position, stops it and resumes the relays;
+// the relay, a child process, delivers the outbox to the new database and
+// is killed with SIGKILL once and started again. The phases follow:
+// verified (package verify compares both sides while writes go on),
+// read_new, write_new (the writer moves to the new database, whose outbox
+// relays back to the old one) and done, printing the outbox metrics at
+// each step. At the end it verifies both sides equal.
 //
 //	go run ./examples/dualwritedemo [-rows 5000] [-rate 300] [-step 2s]
 package main
@@ -41,12 +47,16 @@ import (
 
 	"github.com/shiftgate/shiftgate/dualwrite"
 	"github.com/shiftgate/shiftgate/internal/sandbox"
+	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/verify"
 )
 
 const (
 	database = "shop"
-	ddl      = "CREATE TABLE accounts (id INT PRIMARY KEY, owner VARCHAR(40) NOT NULL, balance DECIMAL(12,2) NOT NULL, updates BIGINT NOT NULL)"
+	// outboxDatabase holds the old database's outbox tables, out of the
+	// sync's way.
+	outboxDatabase = "shop_outbox"
+	ddl            = "CREATE TABLE accounts (id INT PRIMARY KEY, owner VARCHAR(40) NOT NULL, balance DECIMAL(12,2) NOT NULL, updates BIGINT NOT NULL)"
 )
 
 var tables = []dualwrite.Table{{Name: "accounts"}}
@@ -96,7 +106,7 @@ func runRelay(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	o, err := dualwrite.Open(ctx, primary, database, tables)
+	o, err := dualwrite.Open(ctx, primary, database, tables, dualwrite.WithOutboxDatabase(outboxDatabase))
 	if err != nil {
 		return err
 	}
@@ -124,50 +134,61 @@ func run(ctx context.Context, rows, rate int, stepTime time.Duration) error {
 		}
 	}()
 	oldSrv, newSrv := servers[0], servers[1]
-	oldDB, newDB, err := prepare(ctx, oldSrv, newSrv, rows)
+	oldDB, err := prepare(ctx, oldSrv, rows)
 	if err != nil {
 		return err
 	}
 	defer oldDB.Close()
-	defer newDB.Close()
-
-	forward, err := dualwrite.Open(ctx, oldDB, database, tables)
-	if err != nil {
-		return err
-	}
-	reverse, err := dualwrite.Open(ctx, newDB, database, tables, dualwrite.WithReverse())
+	forward, err := dualwrite.Open(ctx, oldDB, database, tables, dualwrite.WithOutboxDatabase(outboxDatabase))
 	if err != nil {
 		return err
 	}
 
-	step("phase off: the application writes the old database")
-	w := &writer{forward: forward, reverse: reverse, old: oldDB, new: newDB, rows: rows, every: time.Second / time.Duration(max(rate, 1))}
+	step("phase off: the application writes the old database; a binlog sync copies it to the new one and follows it")
+	w := &writer{forward: forward, old: oldDB, rows: rows, every: time.Second / time.Duration(max(rate, 1))}
 	wctx, stopWriter := context.WithCancel(ctx)
 	writerDone := make(chan error, 1)
 	go func() { writerDone <- w.run(wctx) }()
 	defer stopWriter()
-	sleep(ctx, stepTime)
-
-	step("phase dual_write: capture on, relay started, backfill of the existing rows")
-	if err := forward.Switch(ctx, dualwrite.PhaseDualWrite); err != nil {
+	sc, err := startSync(ctx, oldSrv, newSrv)
+	if err != nil {
 		return err
 	}
+	defer sc.stop()
+	newDB, err := newSrv.Open(database)
+	if err != nil {
+		return err
+	}
+	defer newDB.Close()
+	sleep(ctx, stepTime)
+	fmt.Printf("  sync %s, at %s\n", sc.sync.Phase(), sc.position())
+
+	step("handoff, step 1: relays paused, phase dual_write: the writer captures its rows while the sync still applies them")
 	relay, err := startRelay(oldSrv, newSrv)
 	if err != nil {
 		return err
 	}
 	defer relay.stop()
-	if err := forward.Backfill(ctx, "accounts", 500); err != nil {
+	if err := forward.BeginHandoff(ctx); err != nil {
 		return err
 	}
+	sleep(ctx, stepTime/2)
 	printMetrics(ctx, forward, "old->new")
-	if err := waitPending(ctx, forward, 2000); err != nil {
+
+	step("handoff, step 2: commits fenced, the sync reaches the old database's position and stops, the relays resume")
+	rep, err := forward.CompleteHandoff(ctx, dualwrite.SyncControl{Applied: sc.applied, Stop: sc.stopAndWait}, dualwrite.WithRouteDelay(0))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  handed over at %s: %d captured changes the sync had applied, writes paused %s\n", rep.Position, rep.Covered, rep.Pause.Round(time.Millisecond))
+	printMetrics(ctx, forward, "old->new")
+	if err := waitPending(ctx, forward, 100); err != nil {
 		return err
 	}
 	step("killing the relay process with SIGKILL while it delivers, then starting it again")
 	relay.stop()
-	printMetrics(ctx, forward, "old->new")
 	sleep(ctx, stepTime/2)
+	printMetrics(ctx, forward, "old->new")
 	if relay, err = startRelay(oldSrv, newSrv); err != nil {
 		return err
 	}
@@ -194,6 +215,11 @@ func run(ctx context.Context, rows, rate int, stepTime time.Duration) error {
 	}
 
 	step("phase write_new: old writes wait while the relay drains, then the writer moves to the new database")
+	reverse, err := dualwrite.Open(ctx, newDB, database, tables, dualwrite.WithReverse())
+	if err != nil {
+		return err
+	}
+	w.setNew(reverse, newDB)
 	begin := time.Now()
 	if err := forward.Switch(ctx, dualwrite.PhaseWriteNew); err != nil {
 		return err
@@ -203,6 +229,7 @@ func run(ctx context.Context, rows, rate int, stepTime time.Duration) error {
 	if err != nil {
 		return err
 	}
+	defer back.Close()
 	backRelay, err := reverse.NewRelay(back, dualwrite.WithPoll(20*time.Millisecond))
 	if err != nil {
 		return err
@@ -239,43 +266,127 @@ func run(ctx context.Context, rows, rate int, stepTime time.Duration) error {
 	return nil
 }
 
-// prepare creates shop.accounts on both servers, with rows on the old one.
-func prepare(ctx context.Context, oldSrv, newSrv *sandbox.Server, rows int) (*sql.DB, *sql.DB, error) {
-	var dbs []*sql.DB
-	for _, s := range []*sandbox.Server{oldSrv, newSrv} {
-		admin, err := s.Open("")
-		if err != nil {
-			return nil, nil, err
-		}
-		_, err = admin.ExecContext(ctx, "CREATE DATABASE "+database)
-		admin.Close()
-		if err != nil {
-			return nil, nil, err
-		}
-		db, err := s.Open(database)
-		if err != nil {
-			return nil, nil, err
-		}
-		if _, err := db.ExecContext(ctx, ddl); err != nil {
-			return nil, nil, err
-		}
-		dbs = append(dbs, db)
+// prepare creates shop.accounts on the old server, with rows, and the
+// outbox's database.
+func prepare(ctx context.Context, oldSrv *sandbox.Server, rows int) (*sql.DB, error) {
+	admin, err := oldSrv.Open("")
+	if err != nil {
+		return nil, err
 	}
-	fmt.Printf("  old %s, new %s; %d accounts on old\n", oldSrv.Addr(), newSrv.Addr(), rows)
-	if _, err := dbs[0].ExecContext(ctx, "SET STATEMENT max_recursive_iterations = 10000000 FOR INSERT INTO accounts WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) SELECT i, CONCAT('owner ', i), 100, 0 FROM n", rows); err != nil {
-		return nil, nil, err
+	for _, d := range []string{database, outboxDatabase} {
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+d); err != nil {
+			admin.Close()
+			return nil, err
+		}
 	}
-	return dbs[0], dbs[1], nil
+	admin.Close()
+	db, err := oldSrv.Open(database)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.ExecContext(ctx, ddl); err != nil {
+		db.Close()
+		return nil, err
+	}
+	fmt.Printf("  %d accounts on old\n", rows)
+	if _, err := db.ExecContext(ctx, "SET STATEMENT max_recursive_iterations = 10000000 FOR INSERT INTO accounts WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) SELECT i, CONCAT('owner ', i), 100, 0 FROM n", rows); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
-// writer updates random accounts where the current route says, one
-// transaction at a time.
+// syncRun is the binlog sync of shop.accounts from old to new, running.
+type syncRun struct {
+	sync   *migrate.Sync
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+	held   atomic.Value // the GTID position the new database holds
+}
+
+// startSync starts the sync and returns once it is in sync.
+func startSync(ctx context.Context, oldSrv, newSrv *sandbox.Server) (*syncRun, error) {
+	s, err := migrate.NewSync(oldSrv.DSN(""), newSrv.DSN(""), database, migrate.WithTables("accounts"), migrate.WithProgressInterval(50*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	sc := &syncRun{sync: s, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(sc.done)
+		_, sc.err = s.Run(sctx, func(p migrate.Progress) {
+			if p.StreamPosition != "" {
+				sc.held.Store(p.StreamPosition)
+			}
+		})
+	}()
+	for s.Phase() != migrate.PhaseInSync {
+		select {
+		case <-sc.done:
+			return nil, fmt.Errorf("sync ended: %w", sc.err)
+		case <-ctx.Done():
+			sc.stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return sc, nil
+}
+
+func (sc *syncRun) position() string {
+	p, _ := sc.held.Load().(string)
+	return p
+}
+
+// applied is the handoff's SyncControl.Applied.
+func (sc *syncRun) applied(context.Context) (string, error) { return sc.position(), nil }
+
+// stopAndWait is the handoff's SyncControl.Stop.
+func (sc *syncRun) stopAndWait(ctx context.Context) error {
+	sc.cancel()
+	select {
+	case <-sc.done:
+		if sc.err != nil && !errors.Is(sc.err, context.Canceled) {
+			return sc.err
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stop stops the sync if it still runs.
+func (sc *syncRun) stop() {
+	sc.cancel()
+	<-sc.done
+}
+
+// writer updates random accounts where the phase's route says, one
+// transaction at a time. On the old database it takes its route inside
+// its transaction (Tx.Route), so that a switch waits for it and the
+// handoff needs no delay for writers acting on an outdated route.
 type writer struct {
-	forward, reverse    *dualwrite.Outbox
-	old, new            *sql.DB
+	forward             *dualwrite.Outbox
+	old                 *sql.DB
 	rows                int
 	every               time.Duration // between transactions
 	onOld, onNew, moved atomic.Int64
+
+	mu      sync.Mutex
+	reverse *dualwrite.Outbox // the new database's outbox, from write_new on
+	new     *sql.DB
+}
+
+// errRouteMoved: the transaction on the old database found the writes
+// moved to the new one.
+var errRouteMoved = errors.New("writes moved to the new database")
+
+// setNew gives the writer the new database, before the switch to write_new.
+func (w *writer) setNew(reverse *dualwrite.Outbox, db *sql.DB) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reverse, w.new = reverse, db
 }
 
 func (w *writer) run(ctx context.Context) error {
@@ -288,21 +399,13 @@ func (w *writer) run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
-		route, err := w.forward.Route(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		id := 1 + rng.IntN(w.rows)
-		err = w.write(ctx, route, id)
+		err := w.write(ctx, 1+rng.IntN(w.rows))
 		var me *mysql.MySQLError
 		switch {
-		case errors.Is(err, dualwrite.ErrWriteMoved):
+		case errors.Is(err, dualwrite.ErrWriteMoved), errors.Is(err, errRouteMoved):
 			w.moved.Add(1) // the switch happened: ask the route again
 		case errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205):
-			// A deadlock or lock wait with the backfill: run it again.
+			// A deadlock or lock wait: run it again.
 		case err != nil && ctx.Err() == nil:
 			return err
 		}
@@ -310,15 +413,49 @@ func (w *writer) run(ctx context.Context) error {
 	return nil
 }
 
-func (w *writer) write(ctx context.Context, route dualwrite.Route, id int) error {
-	const update = "UPDATE accounts SET balance = balance + 1, updates = updates + 1 WHERE id = ?"
-	o, db, count := w.forward, w.old, &w.onOld
-	if route.Write == dualwrite.New {
-		o, db, count = w.reverse, w.new, &w.onNew
+const update = "UPDATE accounts SET balance = balance + 1, updates = updates + 1 WHERE id = ?"
+
+func (w *writer) write(ctx context.Context, id int) error {
+	// Where the writes go: the old database's answer (the phase lives
+	// there), read in the transaction that writes it.
+	route, err := w.forward.Route(ctx)
+	if err != nil {
+		return err
 	}
+	if route.Write == dualwrite.New {
+		return w.writeNew(ctx, route, id)
+	}
+	err = w.forward.Run(ctx, func(tx *dualwrite.Tx) error {
+		route, err := tx.Route()
+		if err != nil {
+			return err
+		}
+		if route.Write == dualwrite.New {
+			return errRouteMoved
+		}
+		if _, err := tx.ExecContext(ctx, update, id); err != nil {
+			return err
+		}
+		if route.Capture {
+			return tx.Changed("accounts", id)
+		}
+		return nil
+	})
+	if err == nil {
+		w.onOld.Add(1)
+	}
+	return err
+}
+
+// writeNew writes the new database, captured for the way back while the
+// old one may be needed (write_new), plainly once done.
+func (w *writer) writeNew(ctx context.Context, route dualwrite.Route, id int) error {
+	w.mu.Lock()
+	reverse, db := w.reverse, w.new
+	w.mu.Unlock()
 	var err error
 	if route.Capture {
-		err = o.Run(ctx, func(tx *dualwrite.Tx) error {
+		err = reverse.Run(ctx, func(tx *dualwrite.Tx) error {
 			if _, err := tx.ExecContext(ctx, update, id); err != nil {
 				return err
 			}
@@ -328,7 +465,7 @@ func (w *writer) write(ctx context.Context, route dualwrite.Route, id int) error
 		_, err = db.ExecContext(ctx, update, id)
 	}
 	if err == nil {
-		count.Add(1)
+		w.onNew.Add(1)
 	}
 	return err
 }
