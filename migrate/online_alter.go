@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -140,7 +139,7 @@ type OnlineAlter struct {
 	cfg                     onlineAlterConfig
 	checkpoint              *checkpoint.Store
 
-	running atomic.Bool
+	running runGuard
 	mu      sync.Mutex
 	phase   Phase
 	// hook, set by tests only (export_test.go), is called at Run's named

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/shiftgate/shiftgate/internal/checkpoint"
@@ -59,7 +58,7 @@ type Rebalance struct {
 	old     map[shard.Location]bool // the old layout's tables, Shard 0
 	steps   []*rebalanceStep
 	cfg     config
-	running atomic.Bool
+	running runGuard
 }
 
 var _ Executor = (*Rebalance)(nil)
@@ -251,10 +250,10 @@ func (st *rebalanceStep) indexOf(name string) int {
 // Run copies every step that has not finished, then publishes. See
 // Rebalance for the phases and Executor for the contract.
 func (rb *Rebalance) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
-	if !rb.running.CompareAndSwap(false, true) {
-		return nil, fmt.Errorf("migrate: rebalance: %w", ErrRunning)
+	if err := rb.running.enter(ctx, "rebalance"); err != nil {
+		return nil, err
 	}
-	defer rb.running.Store(false)
+	defer rb.running.leave()
 	report := &Report{Scope: Scope{Executor: "rebalance"}, Started: time.Now(), WriteMethod: WriteLoadData.String()}
 	err := rb.run(ctx, progress, report)
 	report.Duration = time.Since(report.Started)
@@ -312,10 +311,10 @@ func (rb *Rebalance) run(ctx context.Context, progress ProgressFunc, report *Rep
 // returned nil and once the old layout serves no reads that those rows
 // would distort. Like Run's publishing it is safe to repeat.
 func (rb *Rebalance) Publish(ctx context.Context) error {
-	if !rb.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("migrate: rebalance: %w", ErrRunning)
+	if err := rb.running.enter(ctx, "rebalance"); err != nil {
+		return err
 	}
-	defer rb.running.Store(false)
+	defer rb.running.leave()
 	for _, st := range rb.steps {
 		done, err := st.finished(ctx)
 		if err != nil {

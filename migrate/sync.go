@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sync"
-	"sync/atomic"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -54,7 +53,7 @@ type Sync struct {
 	copier         *Copier
 	cfg            syncConfig
 
-	running  atomic.Bool
+	running  runGuard
 	requests chan cutoverRequest
 	// runDone is closed when the current Run returns (nil: none started).
 	runDone chan struct{}

@@ -74,7 +74,7 @@ func (s *Sync) Cutover(ctx context.Context) (*CutoverReport, error) {
 	s.mu.Lock()
 	phase, runDone := s.phase, s.runDone
 	s.mu.Unlock()
-	if !s.running.Load() || runDone == nil {
+	if !s.running.busy() || runDone == nil {
 		return nil, fmt.Errorf("migrate: sync %s: cutover: %w: not running", s.database, ErrNotInSync)
 	}
 	if phase != PhaseInSync {
