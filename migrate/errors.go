@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shiftgate/shiftgate/internal/binlog"
 	"github.com/shiftgate/shiftgate/internal/checkpoint"
 	"github.com/shiftgate/shiftgate/internal/conn"
 	"github.com/shiftgate/shiftgate/internal/mysqlcli"
@@ -63,6 +64,19 @@ var (
 	// is refused, nothing changed, never started over; WithReplace does not
 	// override it.
 	ErrCheckpointVersion = checkpoint.ErrVersion
+	// ErrBinlogPurged: a server no longer holds the binary log a position
+	// needs: the source of a Sync or an OnlineAlter (or, WithReverseSync,
+	// the target) when a run resumes from a saved position or its stream
+	// reconnects. The work never restarts from another position. Found
+	// before the work starts, it comes wrapped with ErrBinlogSettings.
+	// (Statements' WithRollbackSQL returns no error for it: the
+	// statement's RollbackNote says so.)
+	ErrBinlogPurged = binlog.ErrPurged
+	// ErrBinlogPositionAhead: a position holds transactions the server's
+	// binary log never had (a position from another server?); like
+	// ErrBinlogPurged, found before the work starts, it comes wrapped with
+	// ErrBinlogSettings.
+	ErrBinlogPositionAhead = binlog.ErrPositionAhead
 )
 
 // Side names one end of a copy. It is verify.Side too.

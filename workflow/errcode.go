@@ -8,7 +8,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/shiftgate/shiftgate/internal/binlog"
 	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/verify"
 )
@@ -33,11 +32,11 @@ const (
 	// (migrate.ErrSchemaChange).
 	CodeSchemaChange ErrorCode = "schema_change"
 	// CodeBinlogPurged: the binary log the position needs has been purged
-	// on the source (migrate.ErrBinlogSettings; the binlog package's
-	// ErrPurged behind the scenes).
+	// (migrate.ErrBinlogPurged, with migrate.ErrBinlogSettings).
 	CodeBinlogPurged ErrorCode = "binlog_purged"
 	// CodeBinlogPositionAhead: the position holds transactions the
-	// source's binary log never had (migrate.ErrBinlogSettings).
+	// source's binary log never had (migrate.ErrBinlogPositionAhead, with
+	// migrate.ErrBinlogSettings).
 	CodeBinlogPositionAhead ErrorCode = "binlog_position_ahead"
 	// CodeBinlogSettings: the source's binary log cannot serve a sync
 	// (migrate.ErrBinlogSettings).
@@ -124,8 +123,8 @@ var errorCodes = []struct {
 }{
 	{CodeNotVerified, []error{migrate.ErrNotVerified}},
 	{CodeSchemaChange, []error{migrate.ErrSchemaChange}},
-	{CodeBinlogPurged, []error{binlog.ErrPurged, migrate.ErrBinlogSettings}},
-	{CodeBinlogPositionAhead, []error{binlog.ErrPositionAhead, migrate.ErrBinlogSettings}},
+	{CodeBinlogPurged, []error{migrate.ErrBinlogPurged, migrate.ErrBinlogSettings}},
+	{CodeBinlogPositionAhead, []error{migrate.ErrBinlogPositionAhead, migrate.ErrBinlogSettings}},
 	{CodeBinlogSettings, []error{migrate.ErrBinlogSettings}},
 	{CodeNotInSync, []error{migrate.ErrNotInSync}},
 	{CodeCutOver, []error{migrate.ErrCutOver}},
