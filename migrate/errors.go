@@ -64,6 +64,20 @@ var (
 	// is refused, nothing changed, never started over; WithReplace does not
 	// override it.
 	ErrCheckpointVersion = checkpoint.ErrVersion
+	// ErrNotVerified: a verification after catch-up found tables
+	// different, or could not compare some; the error says how many
+	// differences. It stops a Sync's Cutover (and a ReverseSync's
+	// CutBack): writes are restored and the sync goes on. It stops an
+	// OnlineAlter before the swap: the table is untouched (Abort removes
+	// the shadow table). The workflow package's Verified runs wrap it too.
+	ErrNotVerified = errors.New("tables not verified")
+	// ErrBinlogSettings: a server's binary log cannot serve the work that
+	// reads it: the source of a Sync (or, WithReverseSync, the target) or
+	// of an OnlineAlter, the target of Statements with WithRollbackSQL.
+	// The cause is its format, row image, row metadata, GTIDs, flavor, or
+	// a position that is purged (ErrBinlogPurged) or ahead of it
+	// (ErrBinlogPositionAhead); the error names the server and the setting.
+	ErrBinlogSettings = errors.New("unsuitable binary log")
 	// ErrBinlogPurged: a server no longer holds the binary log a position
 	// needs: the source of a Sync or an OnlineAlter (or, WithReverseSync,
 	// the target) when a run resumes from a saved position or its stream

@@ -64,8 +64,8 @@ type cutoverResult struct {
 //
 // It is refused with ErrNotInSync unless Run is in sync (lag under
 // WithMaxLag). Any failure on the way (the drain, the catch-up timeout,
-// differences found by verification: ErrNotVerified, the switch's error,
-// ctx done) restores the source's writes, returns the error and leaves Run
+// differences found by verification or tables it could not compare:
+// ErrNotVerified, the switch's error, ctx done) restores the source's writes, returns the error and leaves Run
 // syncing, so Cutover can be tried again; verification runs at every
 // attempt. A crash during the cutover leaves the fence recorded on the
 // target, and the next Run restores the source's writes first.

@@ -38,8 +38,8 @@ const (
 	// source's binary log never had (migrate.ErrBinlogPositionAhead, with
 	// migrate.ErrBinlogSettings).
 	CodeBinlogPositionAhead ErrorCode = "binlog_position_ahead"
-	// CodeBinlogSettings: the source's binary log cannot serve a sync
-	// (migrate.ErrBinlogSettings).
+	// CodeBinlogSettings: a server's binary log cannot serve the work
+	// that reads it (migrate.ErrBinlogSettings).
 	CodeBinlogSettings ErrorCode = "binlog_settings"
 	// CodeNotInSync: migrate.ErrNotInSync.
 	CodeNotInSync ErrorCode = "not_in_sync"
