@@ -14,6 +14,7 @@ import (
 	"github.com/shiftgate/shiftgate/internal/binlog"
 	"github.com/shiftgate/shiftgate/internal/checkpoint"
 	"github.com/shiftgate/shiftgate/internal/conn"
+	"github.com/shiftgate/shiftgate/internal/fence"
 	"github.com/shiftgate/shiftgate/internal/mysqlcli"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
@@ -23,11 +24,12 @@ var (
 	// ErrNotEmpty: a target table already holds rows and replacing it was
 	// not allowed.
 	ErrNotEmpty = errors.New("target table is not empty")
-	// ErrNotFound: a database or table does not exist. It is the same
-	// value as verify.ErrNotFound and review.ErrNotFound.
+	// ErrNotFound: a database or table does not exist (or an account a
+	// Sync's WithFence names). It is the same value as verify.ErrNotFound
+	// and review.ErrNotFound.
 	ErrNotFound = schema.ErrNotFound
 	// ErrPrivilege: the user of an endpoint lacks a privilege the work needs.
-	ErrPrivilege = errors.New("missing privilege")
+	ErrPrivilege = schema.ErrPrivilege
 	// ErrConnect: an endpoint cannot be reached or refuses the credentials.
 	ErrConnect = errors.New("cannot connect")
 	// ErrTimeout: connecting to an endpoint (dial or handshake) did not
@@ -91,6 +93,17 @@ var (
 	// ErrBinlogPurged, found before the work starts, it comes wrapped with
 	// ErrBinlogSettings.
 	ErrBinlogPositionAhead = binlog.ErrPositionAhead
+	// ErrBroadGrant: a Sync's cutover fencing accounts (FenceAccounts)
+	// found an account whose write privilege on a moved table comes from a
+	// grant it cannot narrow to the moved tables (global, a database
+	// pattern matching other databases, a role or PUBLIC, a column grant).
+	// Like every failed cutover it leaves the source's writes as they were
+	// and the sync going on.
+	ErrBroadGrant = fence.ErrBroadGrant
+	// ErrBypass: a Sync's cutover fencing with read_only (FenceReadOnly)
+	// found a named account that bypasses read_only (READ_ONLY ADMIN, or
+	// SUPER where that is what bypasses it); as ErrBroadGrant.
+	ErrBypass = fence.ErrBypass
 )
 
 // Side names one end of a copy. It is verify.Side too.

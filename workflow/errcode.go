@@ -48,6 +48,12 @@ const (
 	// CodeDrain: sessions still ran on the source after the cutover's
 	// wait (migrate.ErrDrain).
 	CodeDrain ErrorCode = "drain"
+	// CodeBroadGrant: the cutover's fence cannot narrow an account's
+	// write grant to the moved tables (migrate.ErrBroadGrant).
+	CodeBroadGrant ErrorCode = "broad_grant"
+	// CodeBypass: an account named for the cutover's fence bypasses
+	// read_only (migrate.ErrBypass).
+	CodeBypass ErrorCode = "bypass"
 	// CodeRunning: another run holds the work (migrate.ErrRunning).
 	CodeRunning ErrorCode = "running"
 	// CodeRowsDiffer: the target does not hold the rows its checkpoints
@@ -129,6 +135,8 @@ var errorCodes = []struct {
 	{CodeNotInSync, []error{migrate.ErrNotInSync}},
 	{CodeCutOver, []error{migrate.ErrCutOver}},
 	{CodeDrain, []error{migrate.ErrDrain}},
+	{CodeBroadGrant, []error{migrate.ErrBroadGrant}},
+	{CodeBypass, []error{migrate.ErrBypass}},
 	{CodeRunning, []error{migrate.ErrRunning}},
 	{CodeRowsDiffer, []error{migrate.ErrRowsDiffer}},
 	{CodeCheckpointVersion, []error{migrate.ErrCheckpointVersion}},

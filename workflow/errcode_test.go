@@ -194,6 +194,8 @@ func TestErrorCodeOf(t *testing.T) {
 		{fmt.Errorf("%w: %w", migrate.ErrConnect, migrate.ErrTimeout), workflow.CodeTimeout},
 		{fmt.Errorf("%w: %w", migrate.ErrBinlogSettings, migrate.ErrBinlogPositionAhead), workflow.CodeBinlogPositionAhead},
 		{fmt.Errorf("%w: binlog_format is STATEMENT", migrate.ErrBinlogSettings), workflow.CodeBinlogSettings},
+		{fmt.Errorf("stopping writes: %w", fmt.Errorf("account app gets UPDATE on *.*: %w", migrate.ErrBroadGrant)), workflow.CodeBroadGrant},
+		{fmt.Errorf("stopping writes: %w", migrate.ErrBypass), workflow.CodeBypass},
 		{fmt.Errorf("run: %w", context.Canceled), workflow.CodeCanceled},
 		{sql.ErrNoRows, workflow.CodeOther},
 	} {
