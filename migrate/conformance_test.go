@@ -1,0 +1,33 @@
+package migrate_test
+
+import (
+	"testing"
+
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/migrate"
+	"github.com/shiftgate/shiftgate/migrate/migratetest"
+)
+
+// OnlineAlter passes the conformance suite: one table, changed in place,
+// resumable.
+func TestOnlineAlterConformance(t *testing.T) {
+	migratetest.Run(t, migratetest.Features{Resumable: true}, func(t testing.TB) migratetest.Subject {
+		database := sandboxtest.NewDatabase(t, servers[0], "osc")
+		sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], database),
+			"CREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL)",
+			"INSERT INTO t SELECT seq, seq % 7 FROM seq_1_to_5000")
+		alter := func(t testing.TB) migrate.Executor {
+			a, err := migrate.NewOnlineAlter(servers[0].DSN(""), database, "t", "ADD COLUMN extra INT NOT NULL DEFAULT 42",
+				migrate.WithChunkRows(200))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a
+		}
+		return migratetest.Subject{
+			Executor: alter(t),
+			State:    func(t testing.TB) string { return state(t, servers[0], database) },
+			Reopen:   alter,
+		}
+	})
+}
