@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/migrate"
@@ -30,6 +31,22 @@ func TestOnlineAlterConformance(t *testing.T) {
 			Executor: alter(t),
 			State:    func(t testing.TB) string { return state(t, servers[0], database) },
 			Reopen:   alter,
+		}
+	})
+}
+
+// Split passes the conformance suite: one table into 32 shard tables of
+// one database, resumable from its checkpoint.
+func TestSplitConformance(t *testing.T) {
+	migratetest.Run(t, migratetest.Features{Resumable: true}, func(t testing.TB) migratetest.Subject {
+		l := newSplitLayout(t, "one", 2000)
+		split := func(t testing.TB) migrate.Executor {
+			return l.split(t, migrate.WithChunkRows(100), migrate.WithSegmentRows(1000), migrate.WithProgressInterval(time.Millisecond))
+		}
+		return migratetest.Subject{
+			Executor: split(t),
+			State:    func(t testing.TB) string { return state(t, servers[1], l.Layout.Database) },
+			Reopen:   split,
 		}
 	})
 }
