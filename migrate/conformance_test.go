@@ -50,3 +50,19 @@ func TestSplitConformance(t *testing.T) {
 		}
 	})
 }
+
+// Merge passes the conformance suite: the 8 shard tables of a split, on
+// two servers, into one table, resumable from its checkpoint.
+func TestMergeConformance(t *testing.T) {
+	migratetest.Run(t, migratetest.Features{Resumable: true}, func(t testing.TB) migratetest.Subject {
+		m := newMerge(t, "two", 2000)
+		merge := func(t testing.TB) migrate.Executor {
+			return m.merge(t, migrate.WithChunkRows(100), migrate.WithSegmentRows(1000), migrate.WithProgressInterval(time.Millisecond))
+		}
+		return migratetest.Subject{
+			Executor: merge(t),
+			State:    func(t testing.TB) string { return state(t, servers[1], m.Database) },
+			Reopen:   merge,
+		}
+	})
+}
