@@ -35,34 +35,35 @@ func TestOnlineAlterConformance(t *testing.T) {
 	})
 }
 
-// Split passes the conformance suite: one table into 32 shard tables of
-// one database, resumable from its checkpoint.
-func TestSplitConformance(t *testing.T) {
-	migratetest.Run(t, migratetest.Features{Resumable: true}, func(t testing.TB) migratetest.Subject {
-		l := newSplitLayout(t, "one", 2000)
-		split := func(t testing.TB) migrate.Executor {
-			return l.split(t, migrate.WithChunkRows(100), migrate.WithSegmentRows(1000), migrate.WithProgressInterval(time.Millisecond))
-		}
-		return migratetest.Subject{
-			Executor: split(t),
-			State:    func(t testing.TB) string { return state(t, servers[1], l.Layout.Database) },
-			Reopen:   split,
-		}
-	})
-}
-
-// Merge passes the conformance suite: the 8 shard tables of a split, on
-// two servers, into one table, resumable from its checkpoint.
-func TestMergeConformance(t *testing.T) {
-	migratetest.Run(t, migratetest.Features{Resumable: true}, func(t testing.TB) migratetest.Subject {
-		m := newMerge(t, "two", 2000)
-		merge := func(t testing.TB) migrate.Executor {
-			return m.merge(t, migrate.WithChunkRows(100), migrate.WithSegmentRows(1000), migrate.WithProgressInterval(time.Millisecond))
-		}
-		return migratetest.Subject{
-			Executor: merge(t),
-			State:    func(t testing.TB) string { return state(t, servers[1], m.Database) },
-			Reopen:   merge,
-		}
-	})
+// Split and Merge pass the conformance suite, resumable from their
+// checkpoints: Split one table into 32 shard tables of one database,
+// Merge the 8 shard tables of a split, on two servers, into one table.
+func TestShardConformance(t *testing.T) {
+	// Each returns how to build the executor of a fresh subject and the
+	// target database it writes.
+	for name, newSubject := range map[string]func(t testing.TB) (func(testing.TB) migrate.Executor, string){
+		"Split": func(t testing.TB) (func(testing.TB) migrate.Executor, string) {
+			l := newSplitLayout(t, "one", 2000)
+			return func(t testing.TB) migrate.Executor {
+				return l.split(t, migrate.WithChunkRows(100), migrate.WithSegmentRows(1000), migrate.WithProgressInterval(time.Millisecond))
+			}, l.Layout.Database
+		},
+		"Merge": func(t testing.TB) (func(testing.TB) migrate.Executor, string) {
+			m := newMerge(t, "two", 2000)
+			return func(t testing.TB) migrate.Executor {
+				return m.merge(t, migrate.WithChunkRows(100), migrate.WithSegmentRows(1000), migrate.WithProgressInterval(time.Millisecond))
+			}, m.Database
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			migratetest.Run(t, migratetest.Features{Resumable: true}, func(t testing.TB) migratetest.Subject {
+				build, database := newSubject(t)
+				return migratetest.Subject{
+					Executor: build(t),
+					State:    func(t testing.TB) string { return state(t, servers[1], database) },
+					Reopen:   build,
+				}
+			})
+		})
+	}
 }
