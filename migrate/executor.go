@@ -32,9 +32,8 @@ import (
 //     of times.
 //
 // migratetest.Run is the conformance suite of this contract. Pipe, Copier,
-// Statements, OnlineAlter, Split and Merge pass it; Sync, whose Run
-// follows the binary log until a cutover, and Rebalance, made of Splits,
-// are not run through it yet.
+// Statements, OnlineAlter, Split, Merge and Rebalance pass it; Sync, whose
+// Run follows the binary log until a cutover, is not run through it yet.
 type Executor interface {
 	Plan(ctx context.Context) (*Plan, error)
 	Run(ctx context.Context, progress ProgressFunc) (*Report, error)

@@ -275,7 +275,7 @@ func (rb *Rebalance) run(ctx context.Context, progress ProgressFunc, report *Rep
 		if done {
 			report.Resumed = true // an earlier run finished this step
 		} else {
-			r, err := st.split.Run(ctx, stepProgress(progress, n, len(rb.steps), st.source))
+			r, err := st.split.Run(ctx, stepProgress(progress, n, len(rb.steps), st.source, report.Rows, report.Bytes))
 			if r != nil {
 				tr.Rows, tr.Bytes = r.Rows, r.Bytes
 				if len(r.Tables) > 0 {
@@ -302,6 +302,9 @@ func (rb *Rebalance) run(ctx context.Context, progress ProgressFunc, report *Rep
 			report.Tables[i].TargetName += fmt.Sprintf(": %d staging table(s) wait for Publish (their targets are tables of the old layout)", n)
 			rb.cfg.logger.Info("rebalance: staging tables wait for Publish", "source", st.source.String(), "tables", n)
 		}
+	}
+	if progress != nil { // the end, also of a run whose steps an earlier one finished
+		progress(Progress{TablesDone: len(rb.steps), TablesTotal: len(rb.steps), Rows: report.Rows, Bytes: report.Bytes, Elapsed: time.Since(report.Started)})
 	}
 	return nil
 }
@@ -330,14 +333,18 @@ func (rb *Rebalance) Publish(ctx context.Context) error {
 	return nil
 }
 
-// stepProgress reports a step's progress as part of the rebalance.
-func stepProgress(progress ProgressFunc, step, steps int, source shard.Location) ProgressFunc {
+// stepProgress reports a step's progress as part of the rebalance: its
+// rows and bytes after those of the steps before it in this run (rows,
+// bytes), so that the counts never go back.
+func stepProgress(progress ProgressFunc, step, steps int, source shard.Location, rows, bytes int64) ProgressFunc {
 	if progress == nil {
 		return nil
 	}
 	return func(p Progress) {
 		p.TablesDone += step
 		p.TablesTotal = steps
+		p.Rows += rows
+		p.Bytes += bytes
 		if p.Table != "" {
 			p.Table = source.String()
 		}
