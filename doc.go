@@ -1,19 +1,22 @@
 // Package shiftgate is an embeddable library for the database chores that
 // platform teams and DBAs still do by hand: SQL changes that are reviewed,
 // approved and executed through tickets; copying databases and tables
-// between MySQL servers; and verification that source and target really
-// match. Live moves with binlog catch-up and cutover, sharding and dual
-// writes are planned and not built yet.
+// between MySQL servers; verification that source and target really
+// match; live moves with binlog catch-up and cutover, online schema
+// changes, moves into, out of and between shards, and dual writes.
 //
 // The root package holds no code. The work is in its packages:
 //
 //   - [github.com/shiftgate/shiftgate/migrate]: Executors that change or
 //     move data. Each has a dry run (Plan) and a Run with progress and
-//     cancellation, and passes the conformance suite in migratetest.
+//     cancellation; migratetest is the conformance suite of that contract.
 //   - review: SQL review rules on the TiDB parser.
 //   - verify: proof that a copy matches its source.
 //   - workflow: tickets, approvals, notifications and audit trail.
-//   - shard and dualwrite: reserved; they hold no code yet.
+//   - shard: sharding keys routed to the databases and tables that hold
+//     them, resharding plans, cross-shard queries.
+//   - dualwrite: a new database kept in step with the old one while the
+//     application writes the old one (a transactional outbox and a relay).
 //
 // A copy of one database to another server, with a dry run first:
 //

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -49,7 +48,7 @@ type Copier struct {
 	database       string
 	cfg            config
 	checkpoint     *checkpoint.Store
-	running        atomic.Bool
+	running        runGuard
 }
 
 var _ Executor = (*Copier)(nil)

@@ -58,13 +58,10 @@ var copierRuns atomic.Int64
 // Run copies the data. See Executor for the contract, and Copier for how
 // a copy that was interrupted continues.
 func (c *Copier) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
-	if !c.running.CompareAndSwap(false, true) {
-		return nil, fmt.Errorf("migrate: copier %s: %w", c.database, ErrRunning)
+	if err := c.running.enter(ctx, "copier "+c.database); err != nil {
+		return nil, err
 	}
-	defer c.running.Store(false)
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("migrate: copier %s: nothing changed: %w", c.database, err)
-	}
+	defer c.running.leave()
 	plan, facts, err := c.plan(ctx)
 	if err != nil {
 		return nil, err

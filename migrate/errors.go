@@ -8,8 +8,10 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shiftgate/shiftgate/internal/binlog"
 	"github.com/shiftgate/shiftgate/internal/checkpoint"
 	"github.com/shiftgate/shiftgate/internal/conn"
+	"github.com/shiftgate/shiftgate/internal/fence"
 	"github.com/shiftgate/shiftgate/internal/mysqlcli"
 	"github.com/shiftgate/shiftgate/internal/schema"
 )
@@ -19,11 +21,12 @@ var (
 	// ErrNotEmpty: a target table already holds rows and replacing it was
 	// not allowed.
 	ErrNotEmpty = errors.New("target table is not empty")
-	// ErrNotFound: a database or table does not exist. It is the same
-	// value as verify.ErrNotFound and review.ErrNotFound.
+	// ErrNotFound: a database or table does not exist (or an account a
+	// Sync's WithFence names). It is the same value as verify.ErrNotFound
+	// and review.ErrNotFound.
 	ErrNotFound = schema.ErrNotFound
 	// ErrPrivilege: the user of an endpoint lacks a privilege the work needs.
-	ErrPrivilege = errors.New("missing privilege")
+	ErrPrivilege = schema.ErrPrivilege
 	// ErrConnect: an endpoint cannot be reached or refuses the credentials.
 	ErrConnect = errors.New("cannot connect")
 	// ErrTimeout: connecting to an endpoint (dial or handshake) did not
@@ -60,6 +63,44 @@ var (
 	// is refused, nothing changed, never started over; WithReplace does not
 	// override it.
 	ErrCheckpointVersion = checkpoint.ErrVersion
+	// ErrNotVerified: a verification after catch-up found tables
+	// different, or could not compare some; the error says how many
+	// differences. It stops a Sync's Cutover (and a ReverseSync's
+	// CutBack): writes are restored and the sync goes on. It stops an
+	// OnlineAlter before the swap: the table is untouched (Abort removes
+	// the shadow table). The workflow package's Verified runs wrap it too.
+	ErrNotVerified = errors.New("tables not verified")
+	// ErrBinlogSettings: a server's binary log cannot serve the work that
+	// reads it: the source of a Sync (or, WithReverseSync, the target) or
+	// of an OnlineAlter, the target of Statements with WithRollbackSQL.
+	// The cause is its format, row image, row metadata, GTIDs, flavor, or
+	// a position that is purged (ErrBinlogPurged) or ahead of it
+	// (ErrBinlogPositionAhead); the error names the server and the setting.
+	ErrBinlogSettings = errors.New("unsuitable binary log")
+	// ErrBinlogPurged: a server no longer holds the binary log a position
+	// needs: the source of a Sync or an OnlineAlter (or, WithReverseSync,
+	// the target) when a run resumes from a saved position or its stream
+	// reconnects. The work never restarts from another position. Found
+	// before the work starts, it comes wrapped with ErrBinlogSettings.
+	// (Statements' WithRollbackSQL returns no error for it: the
+	// statement's RollbackNote says so.)
+	ErrBinlogPurged = binlog.ErrPurged
+	// ErrBinlogPositionAhead: a position holds transactions the server's
+	// binary log never had (a position from another server?); like
+	// ErrBinlogPurged, found before the work starts, it comes wrapped with
+	// ErrBinlogSettings.
+	ErrBinlogPositionAhead = binlog.ErrPositionAhead
+	// ErrBroadGrant: a Sync's cutover fencing accounts (FenceAccounts)
+	// found an account whose write privilege on a moved table comes from a
+	// grant it cannot narrow to the moved tables (global, a database
+	// pattern matching other databases, a role or PUBLIC, a column grant).
+	// Like every failed cutover it leaves the source's writes as they were
+	// and the sync going on.
+	ErrBroadGrant = fence.ErrBroadGrant
+	// ErrBypass: a Sync's cutover fencing with read_only (FenceReadOnly)
+	// found a named account that bypasses read_only (READ_ONLY ADMIN, or
+	// SUPER where that is what bypasses it); as ErrBroadGrant.
+	ErrBypass = fence.ErrBypass
 )
 
 // Side names one end of a copy. It is verify.Side too.

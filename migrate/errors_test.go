@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shiftgate/shiftgate/internal/binlog"
+	"github.com/shiftgate/shiftgate/internal/fence"
 	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/review"
 	"github.com/shiftgate/shiftgate/verify"
@@ -89,5 +92,25 @@ func TestSharedSentinels(t *testing.T) {
 	} {
 		assert.ErrorIs(t, c.a, c.b, c.name)
 		assert.ErrorIs(t, c.b, c.a, c.name)
+	}
+}
+
+// The conditions the internal mechanisms report reach callers as this
+// package's sentinels: an error wrapping the mechanism's matches them.
+func TestInternalSentinelsExported(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		internal error
+		exported error
+	}{
+		{"binlog.ErrPurged", binlog.ErrPurged, migrate.ErrBinlogPurged},
+		{"binlog.ErrPositionAhead", binlog.ErrPositionAhead, migrate.ErrBinlogPositionAhead},
+		{"fence.ErrNotFound", fence.ErrNotFound, migrate.ErrNotFound},
+		{"fence.ErrPrivilege", fence.ErrPrivilege, migrate.ErrPrivilege},
+		{"fence.ErrBroadGrant", fence.ErrBroadGrant, migrate.ErrBroadGrant},
+		{"fence.ErrBypass", fence.ErrBypass, migrate.ErrBypass},
+	} {
+		err := fmt.Errorf("migrate: source 127.0.0.1:3306: %w", fmt.Errorf("inner: %w", c.internal))
+		assert.ErrorIs(t, err, c.exported, c.name)
 	}
 }

@@ -9,9 +9,11 @@ import (
 	"github.com/shiftgate/shiftgate/internal/snapshot"
 )
 
-// Executor does one unit of data work: a copy (Pipe, Copier) or a run of
-// reviewed statements (Statements). Implementations are configured at construction; the methods
-// only carry the context.
+// Executor does one unit of data work: a copy (Pipe, Copier), a live move
+// (Sync), an online schema change (OnlineAlter), a move into,
+// out of or between shards (Split, Merge, Rebalance) or a run of reviewed
+// statements (Statements). Implementations are configured at
+// construction; the methods only carry the context.
 //
 // Contract:
 //   - Plan checks every precondition it can and describes the work without
@@ -29,7 +31,9 @@ import (
 //   - An Executor runs at most once at a time; Plan may be called any number
 //     of times.
 //
-// migratetest.Run is the conformance suite every implementation passes.
+// migratetest.Run is the conformance suite of this contract. Pipe, Copier,
+// Statements, OnlineAlter, Split, Merge and Rebalance pass it; Sync, whose
+// Run follows the binary log until a cutover, is not run through it yet.
 type Executor interface {
 	Plan(ctx context.Context) (*Plan, error)
 	Run(ctx context.Context, progress ProgressFunc) (*Report, error)

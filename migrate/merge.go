@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -56,7 +55,7 @@ type Merge struct {
 	instances       []*splitInstance // shard servers: the sources here
 	cfg             config
 	checkpoint      *checkpoint.Store
-	running         atomic.Bool
+	running         runGuard
 }
 
 var _ Executor = (*Merge)(nil)

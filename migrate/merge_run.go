@@ -48,13 +48,10 @@ var mergeRuns atomic.Int64
 // a merge that was interrupted continues.
 func (m *Merge) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
 	name := schema.QualifiedName(m.database, m.table)
-	if !m.running.CompareAndSwap(false, true) {
-		return nil, fmt.Errorf("migrate: merge into %s: %w", name, ErrRunning)
+	if err := m.running.enter(ctx, "merge into "+name); err != nil {
+		return nil, err
 	}
-	defer m.running.Store(false)
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("migrate: merge into %s: nothing changed: %w", name, err)
-	}
+	defer m.running.leave()
 	plan, facts, err := m.plan(ctx)
 	if err != nil {
 		return nil, err

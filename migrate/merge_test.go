@@ -40,7 +40,7 @@ func (m mergeSpec) merge(t testing.TB, opts ...migrate.MergeOption) *migrate.Mer
 
 // newMerge splits a new seed table of rows rows into layout kind and
 // returns the merge of its shards into a new database on the target.
-func newMerge(t *testing.T, kind string, rows int) mergeSpec {
+func newMerge(t testing.TB, kind string, rows int) mergeSpec {
 	l := newSplitLayout(t, kind, rows)
 	_, err := l.split(t).Run(context.Background(), nil)
 	require.NoError(t, err)

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -56,8 +55,9 @@ import (
 //     reads go on), the applier catches up with the binary log position
 //     read under the lock, verify opens consistent snapshots of both
 //     tables and the lock is released at once; the checksums then run on
-//     the snapshots while the application writes. A difference stops the
-//     change (ErrNotVerified) before the swap.
+//     the snapshots while the application writes. A difference, or a
+//     shadow table that cannot be compared, stops the change
+//     (ErrNotVerified) before the swap.
 //  2. Two cut-over tables are created: a sentry `<table>_sgs` and a
 //     helper `<table>_sgh`. Connection A takes LOCK TABLES t WRITE,
 //     `<table>_sgs` WRITE (waiting at most WithCutoverLock's wait; a
@@ -160,7 +160,7 @@ type OnlineAlter struct {
 	cfg                     onlineAlterConfig
 	checkpoint              *checkpoint.Store
 
-	running atomic.Bool
+	running runGuard
 	mu      sync.Mutex
 	phase   Phase
 	// hook, set by tests only (export_test.go), is called at Run's named

@@ -52,13 +52,10 @@ type alterRun struct {
 // the method, the cut-over and what an interruption leaves. Progress
 // carries the Phase: copying, catching up, verifying, cutting over, done.
 func (a *OnlineAlter) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
-	if !a.running.CompareAndSwap(false, true) {
-		return nil, fmt.Errorf("migrate: online alter of %s: %w", a.name(), ErrRunning)
+	if err := a.running.enter(ctx, "online alter of "+a.name()); err != nil {
+		return nil, err
 	}
-	defer a.running.Store(false)
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("migrate: online alter of %s: nothing changed: %w", a.name(), err)
-	}
+	defer a.running.leave()
 	r := &alterRun{a: a, progress: progress, report: &Report{Scope: a.scope(), Started: time.Now()}}
 	err := r.run(ctx)
 	r.report.Duration = time.Since(r.report.Started)
@@ -747,10 +744,10 @@ func (r *alterRun) finish(ctx context.Context) error {
 // change whose swap happened is left as it is (Run finishes it). It is
 // refused while Run runs.
 func (a *OnlineAlter) Abort(ctx context.Context) error {
-	if !a.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("migrate: online alter of %s: abort: %w", a.name(), ErrRunning)
+	if err := a.running.enter(ctx, "online alter of "+a.name()+": abort"); err != nil {
+		return err
 	}
-	defer a.running.Store(false)
+	defer a.running.leave()
 	db, err := openSide(ctx, Source, a.dsn, conn.Options{Timeouts: a.cfg.timeouts, MaxConns: 2, Logger: a.logger()})
 	if err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -42,7 +41,7 @@ type Pipe struct {
 	source, target *mysql.Config
 	database       string
 	cfg            config
-	running        atomic.Bool
+	running        runGuard
 }
 
 var _ Executor = (*Pipe)(nil)
@@ -157,10 +156,10 @@ func (p *Pipe) describe(plan *Plan, facts *pipeFacts, tables []schema.Table) (lo
 
 // Run copies the data. See Executor for the contract.
 func (p *Pipe) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
-	if !p.running.CompareAndSwap(false, true) {
-		return nil, fmt.Errorf("migrate: pipe %s: %w", p.database, ErrRunning)
+	if err := p.running.enter(ctx, "pipe "+p.database); err != nil {
+		return nil, err
 	}
-	defer p.running.Store(false)
+	defer p.running.leave()
 
 	dumpProgram, err := mysqlcli.Find(p.cfg.dumpProgram, "mariadb-dump", "mysqldump")
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/shiftgate/shiftgate/internal/checkpoint"
@@ -59,7 +58,7 @@ type Rebalance struct {
 	old     map[shard.Location]bool // the old layout's tables, Shard 0
 	steps   []*rebalanceStep
 	cfg     config
-	running atomic.Bool
+	running runGuard
 }
 
 var _ Executor = (*Rebalance)(nil)
@@ -251,10 +250,10 @@ func (st *rebalanceStep) indexOf(name string) int {
 // Run copies every step that has not finished, then publishes. See
 // Rebalance for the phases and Executor for the contract.
 func (rb *Rebalance) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
-	if !rb.running.CompareAndSwap(false, true) {
-		return nil, fmt.Errorf("migrate: rebalance: %w", ErrRunning)
+	if err := rb.running.enter(ctx, "rebalance"); err != nil {
+		return nil, err
 	}
-	defer rb.running.Store(false)
+	defer rb.running.leave()
 	report := &Report{Scope: Scope{Executor: "rebalance"}, Started: time.Now(), WriteMethod: WriteLoadData.String()}
 	err := rb.run(ctx, progress, report)
 	report.Duration = time.Since(report.Started)
@@ -276,7 +275,7 @@ func (rb *Rebalance) run(ctx context.Context, progress ProgressFunc, report *Rep
 		if done {
 			report.Resumed = true // an earlier run finished this step
 		} else {
-			r, err := st.split.Run(ctx, stepProgress(progress, n, len(rb.steps), st.source))
+			r, err := st.split.Run(ctx, stepProgress(progress, n, len(rb.steps), st.source, report.Rows, report.Bytes))
 			if r != nil {
 				tr.Rows, tr.Bytes = r.Rows, r.Bytes
 				if len(r.Tables) > 0 {
@@ -304,6 +303,9 @@ func (rb *Rebalance) run(ctx context.Context, progress ProgressFunc, report *Rep
 			rb.cfg.logger.Info("rebalance: staging tables wait for Publish", "source", st.source.String(), "tables", n)
 		}
 	}
+	if progress != nil { // the end, also of a run whose steps an earlier one finished
+		progress(Progress{TablesDone: len(rb.steps), TablesTotal: len(rb.steps), Rows: report.Rows, Bytes: report.Bytes, Elapsed: time.Since(report.Started)})
+	}
 	return nil
 }
 
@@ -312,10 +314,10 @@ func (rb *Rebalance) run(ctx context.Context, progress ProgressFunc, report *Rep
 // returned nil and once the old layout serves no reads that those rows
 // would distort. Like Run's publishing it is safe to repeat.
 func (rb *Rebalance) Publish(ctx context.Context) error {
-	if !rb.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("migrate: rebalance: %w", ErrRunning)
+	if err := rb.running.enter(ctx, "rebalance"); err != nil {
+		return err
 	}
-	defer rb.running.Store(false)
+	defer rb.running.leave()
 	for _, st := range rb.steps {
 		done, err := st.finished(ctx)
 		if err != nil {
@@ -331,14 +333,18 @@ func (rb *Rebalance) Publish(ctx context.Context) error {
 	return nil
 }
 
-// stepProgress reports a step's progress as part of the rebalance.
-func stepProgress(progress ProgressFunc, step, steps int, source shard.Location) ProgressFunc {
+// stepProgress reports a step's progress as part of the rebalance: its
+// rows and bytes after those of the steps before it in this run (rows,
+// bytes), so that the counts never go back.
+func stepProgress(progress ProgressFunc, step, steps int, source shard.Location, rows, bytes int64) ProgressFunc {
 	if progress == nil {
 		return nil
 	}
 	return func(p Progress) {
 		p.TablesDone += step
 		p.TablesTotal = steps
+		p.Rows += rows
+		p.Bytes += bytes
 		if p.Table != "" {
 			p.Table = source.String()
 		}

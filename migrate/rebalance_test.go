@@ -239,7 +239,7 @@ func (r rebalanceSpec) rebalanceNoLimit(t testing.TB) *migrate.Rebalance {
 // dropRebalanceDatabases drops, when the test ends, the databases a
 // rebalance from layout l ("rb-from") may create on either server: the
 // new layout's database 2 and the staging databases.
-func dropRebalanceDatabases(t *testing.T, l splitLayout) {
+func dropRebalanceDatabases(t testing.TB, l splitLayout) {
 	first := l.router().Locations()[0].Database
 	names := []string{first[:len(first)-1] + "2"}
 	for n := 1; n <= 4; n++ {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -57,7 +56,7 @@ type Split struct {
 	instances                  []*splitInstance
 	cfg                        config
 	checkpoint                 *checkpoint.Store
-	running                    atomic.Bool
+	running                    runGuard
 	// skip marks the locations whose rows are not written (a Rebalance's
 	// rows that stay where they are); nil writes every row.
 	skip []bool

@@ -53,13 +53,10 @@ var splitRuns atomic.Int64
 // split that was interrupted continues.
 func (s *Split) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
 	name := schema.QualifiedName(s.database, s.table)
-	if !s.running.CompareAndSwap(false, true) {
-		return nil, fmt.Errorf("migrate: split %s: %w", name, ErrRunning)
+	if err := s.running.enter(ctx, "split "+name); err != nil {
+		return nil, err
 	}
-	defer s.running.Store(false)
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("migrate: split %s: nothing changed: %w", name, err)
-	}
+	defer s.running.leave()
 	plan, facts, err := s.plan(ctx)
 	if err != nil {
 		return nil, err

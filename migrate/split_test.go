@@ -79,7 +79,7 @@ func (l splitLayout) split(t testing.TB, opts ...migrate.SplitOption) *migrate.S
 // newSplitLayout creates the seed's table test(id, name, addTime) with
 // rows rows in a new database on the source, and reserves the shard and
 // checkpoint databases of a layout.
-func newSplitLayout(t *testing.T, kind string, rows int) splitLayout {
+func newSplitLayout(t testing.TB, kind string, rows int) splitLayout {
 	src := sandboxtest.NewDatabase(t, servers[0], "seed")
 	db := sandboxtest.Open(t, servers[0], src)
 	sandboxtest.Exec(t, db,

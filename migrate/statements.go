@@ -101,7 +101,7 @@ type Statements struct {
 	rollback       *rollbackSQL // nil: no rollback SQL
 	executorConfig              // WithLogger logs each statement's outcome
 
-	running atomic.Bool
+	running runGuard
 	started atomic.Bool
 
 	mu      sync.Mutex
@@ -201,15 +201,12 @@ func (s *Statements) setResult(r StatementResult) {
 // Run runs the statements in order and stops at the first error, which it
 // returns as a *StatementError.
 func (s *Statements) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
-	if !s.running.CompareAndSwap(false, true) {
-		return nil, fmt.Errorf("migrate: statements on %s: %w", s.target.Addr, ErrRunning)
+	if err := s.running.enter(ctx, "statements on "+s.target.Addr); err != nil {
+		return nil, err
 	}
-	defer s.running.Store(false)
+	defer s.running.leave()
 	if s.started.Load() {
 		return nil, fmt.Errorf("migrate: statements on %s: already run once; statements are never re-run", s.target.Addr)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("migrate: statements: nothing run: %w", err)
 	}
 	// The statements may run long before the server answers: no read
 	// timeout (WithStatementTimeout and ctx bound them).

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sync"
-	"sync/atomic"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -58,7 +57,7 @@ type Sync struct {
 	copier         *Copier
 	cfg            syncConfig
 
-	running  atomic.Bool
+	running  runGuard
 	requests chan cutoverRequest
 	// runDone is closed when the current Run returns (nil: none started).
 	runDone chan struct{}
@@ -99,14 +98,6 @@ var (
 	// ErrNotInSync: Cutover was called while the sync is not running, or
 	// is still copying or catching up, or its lag is above WithMaxLag.
 	ErrNotInSync = errors.New("sync is not in sync")
-	// ErrNotVerified: the cutover's verification found the tables
-	// different; writes to the source were restored and the sync goes on.
-	ErrNotVerified = errors.New("moved tables differ after catch-up")
-	// ErrBinlogSettings: the source's binary log (or, WithReverseSync,
-	// the target's) cannot serve a sync (format, row image, row metadata,
-	// GTIDs, or the position needed is purged); the error names the
-	// server and the setting.
-	ErrBinlogSettings = errors.New("binary log cannot serve a sync")
 	// ErrSchemaChange: the source changed the schema of a moved table
 	// while the sync followed it (WithDDL(DDLStop)); the error names the
 	// statement and the table.

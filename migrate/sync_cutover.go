@@ -64,8 +64,8 @@ type cutoverResult struct {
 //
 // It is refused with ErrNotInSync unless Run is in sync (lag under
 // WithMaxLag). Any failure on the way (the drain, the catch-up timeout,
-// differences found by verification: ErrNotVerified, the switch's error,
-// ctx done) restores the source's writes, returns the error and leaves Run
+// differences found by verification or tables it could not compare:
+// ErrNotVerified, the switch's error, ctx done) restores the source's writes, returns the error and leaves Run
 // syncing, so Cutover can be tried again; verification runs at every
 // attempt. A crash during the cutover leaves the fence recorded on the
 // target, and the next Run restores the source's writes first.
@@ -74,7 +74,7 @@ func (s *Sync) Cutover(ctx context.Context) (*CutoverReport, error) {
 	s.mu.Lock()
 	phase, runDone := s.phase, s.runDone
 	s.mu.Unlock()
-	if !s.running.Load() || runDone == nil {
+	if !s.running.busy() || runDone == nil {
 		return nil, fmt.Errorf("migrate: sync %s: cutover: %w: not running", s.database, ErrNotInSync)
 	}
 	if phase != PhaseInSync {

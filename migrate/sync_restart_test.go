@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/shiftgate/shiftgate/internal/binlog"
 	"github.com/shiftgate/shiftgate/internal/sandbox"
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/migrate"
@@ -129,7 +128,7 @@ func TestSyncRefusesAPurgedPosition(t *testing.T) {
 		t.Helper()
 		require.Error(t, err, what)
 		t.Logf("%s: %v", what, err)
-		assert.ErrorIs(t, err, binlog.ErrPurged, what)
+		assert.ErrorIs(t, err, migrate.ErrBinlogPurged, what)
 		assert.ErrorIs(t, err, migrate.ErrBinlogSettings, what)
 		var ee *migrate.EndpointError
 		if assert.ErrorAs(t, err, &ee, what) {

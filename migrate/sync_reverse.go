@@ -123,10 +123,10 @@ func (rv *ReverseSync) Phase() Phase { return rv.mirror.Phase() }
 // switch back is recorded: Run finishes that one.
 func (rv *ReverseSync) End(ctx context.Context) error {
 	m := rv.mirror
-	if !m.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("migrate: reverse sync %s: %w", rv.move.database, ErrRunning)
+	if err := m.running.enter(ctx, "reverse sync "+rv.move.database); err != nil {
+		return err
 	}
-	defer m.running.Store(false)
+	defer m.running.leave()
 	t := m.copier.cfg.timeouts
 	opts := conn.Options{Timeouts: t, MaxConns: 2, Logger: m.logger()}
 	dst, err := openSide(ctx, Target, rv.move.target, opts)

@@ -46,10 +46,10 @@ type syncRun struct {
 // other return the source's writes are not fenced and a later Run
 // resumes. Progress carries the Phase and the lag.
 func (s *Sync) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
-	if !s.running.CompareAndSwap(false, true) {
-		return nil, fmt.Errorf("migrate: sync %s: %w", s.database, ErrRunning)
+	if err := s.running.enter(ctx, "sync "+s.database); err != nil {
+		return nil, err
 	}
-	defer s.running.Store(false)
+	defer s.running.leave()
 	runDone := make(chan struct{})
 	s.mu.Lock()
 	s.runDone = runDone

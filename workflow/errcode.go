@@ -8,7 +8,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/shiftgate/shiftgate/internal/binlog"
 	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/verify"
 )
@@ -33,14 +32,14 @@ const (
 	// (migrate.ErrSchemaChange).
 	CodeSchemaChange ErrorCode = "schema_change"
 	// CodeBinlogPurged: the binary log the position needs has been purged
-	// on the source (migrate.ErrBinlogSettings; the binlog package's
-	// ErrPurged behind the scenes).
+	// (migrate.ErrBinlogPurged, with migrate.ErrBinlogSettings).
 	CodeBinlogPurged ErrorCode = "binlog_purged"
 	// CodeBinlogPositionAhead: the position holds transactions the
-	// source's binary log never had (migrate.ErrBinlogSettings).
+	// source's binary log never had (migrate.ErrBinlogPositionAhead, with
+	// migrate.ErrBinlogSettings).
 	CodeBinlogPositionAhead ErrorCode = "binlog_position_ahead"
-	// CodeBinlogSettings: the source's binary log cannot serve a sync
-	// (migrate.ErrBinlogSettings).
+	// CodeBinlogSettings: a server's binary log cannot serve the work
+	// that reads it (migrate.ErrBinlogSettings).
 	CodeBinlogSettings ErrorCode = "binlog_settings"
 	// CodeNotInSync: migrate.ErrNotInSync.
 	CodeNotInSync ErrorCode = "not_in_sync"
@@ -49,6 +48,12 @@ const (
 	// CodeDrain: sessions still ran on the source after the cutover's
 	// wait (migrate.ErrDrain).
 	CodeDrain ErrorCode = "drain"
+	// CodeBroadGrant: the cutover's fence cannot narrow an account's
+	// write grant to the moved tables (migrate.ErrBroadGrant).
+	CodeBroadGrant ErrorCode = "broad_grant"
+	// CodeBypass: an account named for the cutover's fence bypasses
+	// read_only (migrate.ErrBypass).
+	CodeBypass ErrorCode = "bypass"
 	// CodeRunning: another run holds the work (migrate.ErrRunning).
 	CodeRunning ErrorCode = "running"
 	// CodeRowsDiffer: the target does not hold the rows its checkpoints
@@ -124,12 +129,14 @@ var errorCodes = []struct {
 }{
 	{CodeNotVerified, []error{migrate.ErrNotVerified}},
 	{CodeSchemaChange, []error{migrate.ErrSchemaChange}},
-	{CodeBinlogPurged, []error{binlog.ErrPurged, migrate.ErrBinlogSettings}},
-	{CodeBinlogPositionAhead, []error{binlog.ErrPositionAhead, migrate.ErrBinlogSettings}},
+	{CodeBinlogPurged, []error{migrate.ErrBinlogPurged, migrate.ErrBinlogSettings}},
+	{CodeBinlogPositionAhead, []error{migrate.ErrBinlogPositionAhead, migrate.ErrBinlogSettings}},
 	{CodeBinlogSettings, []error{migrate.ErrBinlogSettings}},
 	{CodeNotInSync, []error{migrate.ErrNotInSync}},
 	{CodeCutOver, []error{migrate.ErrCutOver}},
 	{CodeDrain, []error{migrate.ErrDrain}},
+	{CodeBroadGrant, []error{migrate.ErrBroadGrant}},
+	{CodeBypass, []error{migrate.ErrBypass}},
 	{CodeRunning, []error{migrate.ErrRunning}},
 	{CodeRowsDiffer, []error{migrate.ErrRowsDiffer}},
 	{CodeCheckpointVersion, []error{migrate.ErrCheckpointVersion}},

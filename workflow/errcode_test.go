@@ -10,7 +10,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/shiftgate/shiftgate/internal/binlog"
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/workflow"
@@ -69,7 +68,7 @@ func TestTicketErrorIdentity(t *testing.T) {
 			return fmt.Errorf("migrate: cutover: %w", fmt.Errorf("%w: 3 difference(s) in 1 table(s)", migrate.ErrNotVerified))
 		},
 		"purged": func(context.Context) error {
-			return fmt.Errorf("migrate: source: %w: %w", migrate.ErrBinlogSettings, fmt.Errorf("binlog: server 1: %w", binlog.ErrPurged))
+			return fmt.Errorf("migrate: source: %w: %w", migrate.ErrBinlogSettings, fmt.Errorf("binlog: server 1: %w", migrate.ErrBinlogPurged))
 		},
 		"schema change": func(context.Context) error {
 			return fmt.Errorf("migrate: table `shop`.`orders`: %w: ALTER TABLE orders ADD c INT", migrate.ErrSchemaChange)
@@ -106,7 +105,7 @@ func TestTicketErrorIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	reader := newEngine(t, other, nil)
-	all := []error{migrate.ErrNotVerified, migrate.ErrBinlogSettings, binlog.ErrPurged, migrate.ErrSchemaChange, migrate.ErrRunning,
+	all := []error{migrate.ErrNotVerified, migrate.ErrBinlogSettings, migrate.ErrBinlogPurged, migrate.ErrSchemaChange, migrate.ErrRunning,
 		&mysql.MySQLError{Number: 1205}, workflow.ErrReviewRefused}
 	for _, tc := range []struct {
 		title string
@@ -114,7 +113,7 @@ func TestTicketErrorIdentity(t *testing.T) {
 		is    []error
 	}{
 		{"not verified", workflow.CodeNotVerified, []error{migrate.ErrNotVerified}},
-		{"purged", workflow.CodeBinlogPurged, []error{migrate.ErrBinlogSettings, binlog.ErrPurged}},
+		{"purged", workflow.CodeBinlogPurged, []error{migrate.ErrBinlogSettings, migrate.ErrBinlogPurged}},
 		{"schema change", workflow.CodeSchemaChange, []error{migrate.ErrSchemaChange}},
 		{"running", workflow.CodeRunning, []error{migrate.ErrRunning}},
 		{"lock wait", workflow.CodeLockWaitTimeout, []error{&mysql.MySQLError{Number: 1205}}},
@@ -193,8 +192,10 @@ func TestErrorCodeOf(t *testing.T) {
 		{fmt.Errorf("source: %w", migrate.ErrSnapshotPrivilege), workflow.CodeSnapshotPrivilege},
 		{fmt.Errorf("source: %w", migrate.ErrPrivilege), workflow.CodePrivilege},
 		{fmt.Errorf("%w: %w", migrate.ErrConnect, migrate.ErrTimeout), workflow.CodeTimeout},
-		{fmt.Errorf("%w: %w", migrate.ErrBinlogSettings, binlog.ErrPositionAhead), workflow.CodeBinlogPositionAhead},
+		{fmt.Errorf("%w: %w", migrate.ErrBinlogSettings, migrate.ErrBinlogPositionAhead), workflow.CodeBinlogPositionAhead},
 		{fmt.Errorf("%w: binlog_format is STATEMENT", migrate.ErrBinlogSettings), workflow.CodeBinlogSettings},
+		{fmt.Errorf("stopping writes: %w", fmt.Errorf("account app gets UPDATE on *.*: %w", migrate.ErrBroadGrant)), workflow.CodeBroadGrant},
+		{fmt.Errorf("stopping writes: %w", migrate.ErrBypass), workflow.CodeBypass},
 		{fmt.Errorf("run: %w", context.Canceled), workflow.CodeCanceled},
 		{sql.ErrNoRows, workflow.CodeOther},
 	} {

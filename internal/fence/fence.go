@@ -53,10 +53,12 @@ func parseMethod(s string) (Method, error) {
 
 // Errors callers branch on.
 var (
-	// ErrNotFound: a named account or table does not exist.
-	ErrNotFound = errors.New("not found")
-	// ErrPrivilege: the fencer's account lacks a privilege the fence needs.
-	ErrPrivilege = errors.New("missing privilege")
+	// ErrNotFound: a named account or table does not exist. It is
+	// schema.ErrNotFound (migrate.ErrNotFound to callers of a Sync).
+	ErrNotFound = schema.ErrNotFound
+	// ErrPrivilege: the fencer's account lacks a privilege the fence
+	// needs. It is schema.ErrPrivilege (migrate.ErrPrivilege).
+	ErrPrivilege = schema.ErrPrivilege
 	// ErrBroadGrant: an account's write privilege on a table comes from a
 	// grant the Accounts method cannot narrow to the fenced tables.
 	ErrBroadGrant = errors.New("write privilege granted more broadly than the tables")

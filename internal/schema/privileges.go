@@ -2,9 +2,16 @@ package schema
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 )
+
+// ErrPrivilege is wrapped by the error of an account that lacks a
+// privilege the work needs; the error names the privilege and the object.
+// It is the one such sentinel of the module: migrate.ErrPrivilege and the
+// fence's are this value.
+var ErrPrivilege = errors.New("missing privilege")
 
 // Privileges is the set of privileges the current user holds on one
 // database, global ones included, from its own grants and its enabled roles.
