@@ -195,6 +195,7 @@ func (s *ScriptCatalog) Apply(ctx context.Context, database, script string) erro
 			break
 		}
 		text, _ := serverText(pc.text, pc.execs, target{})
+		text, invisible := columnVisibility(text)
 		nodes, _, err := p.p.ParseSQL(text)
 		if err != nil && unsupportedByParser(text) && recognizeRoutine(text) != nil {
 			continue // a stored program changes no table
@@ -210,7 +211,7 @@ func (s *ScriptCatalog) Apply(ctx context.Context, database, script string) erro
 				db = u.DBName
 				continue
 			}
-			s.apply(ctx, db, n)
+			s.apply(ctx, db, n, invisible)
 		}
 	}
 	return first
@@ -274,8 +275,9 @@ func qualified(db string, tn *ast.TableName) tableKey {
 }
 
 // apply changes the catalog as the DDL statement n would, with db the
-// default database. Other statements are ignored.
-func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode) {
+// default database; invisible names the columns n declares INVISIBLE (see
+// columnVisibility). Other statements are ignored.
+func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode, invisible []string) {
 	switch n := n.(type) {
 	case *ast.CreateDatabaseStmt:
 		s.mu.Lock()
@@ -307,7 +309,9 @@ func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode) {
 			s.set(k, c)
 			return
 		}
-		s.set(k, tableFromCreate(k, n))
+		t := tableFromCreate(k, n)
+		markInvisible(t, invisible)
+		s.set(k, t)
 	case *ast.DropTableStmt:
 		if n.IsView {
 			return
@@ -351,6 +355,7 @@ func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode) {
 			}
 			alterTable(t, spec)
 		}
+		markInvisible(t, invisible)
 	}
 }
 
