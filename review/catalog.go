@@ -206,12 +206,12 @@ func (s *ScriptCatalog) Apply(ctx context.Context, database, script string) erro
 			}
 			continue
 		}
-		for _, n := range nodes {
+		for i, n := range nodes {
 			if u, ok := n.(*ast.UseStmt); ok {
 				db = u.DBName
 				continue
 			}
-			s.apply(ctx, db, n, invisible)
+			s.apply(ctx, db, n, invisible, i)
 		}
 	}
 	return first
@@ -275,9 +275,9 @@ func qualified(db string, tn *ast.TableName) tableKey {
 }
 
 // apply changes the catalog as the DDL statement n would, with db the
-// default database; invisible names the columns n declares INVISIBLE (see
-// columnVisibility). Other statements are ignored.
-func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode, invisible []string) {
+// default database; n is statement stmt of those whose INVISIBLE columns
+// are invisible (see columnVisibility). Other statements are ignored.
+func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode, invisible []invisibleColumn, stmt int) {
 	switch n := n.(type) {
 	case *ast.CreateDatabaseStmt:
 		s.mu.Lock()
@@ -310,7 +310,7 @@ func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode, in
 			return
 		}
 		t := tableFromCreate(k, n)
-		markInvisible(t, invisible)
+		markInvisible(t, invisible, stmt)
 		s.set(k, t)
 	case *ast.DropTableStmt:
 		if n.IsView {
@@ -355,7 +355,7 @@ func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode, in
 			}
 			alterTable(t, spec)
 		}
-		markInvisible(t, invisible)
+		markInvisible(t, invisible, stmt)
 	}
 }
 

@@ -5,12 +5,12 @@ import "strings"
 // columnVisibility returns text, statements as the server reads them (see
 // serverText), with the INVISIBLE and VISIBLE attributes of the column
 // definitions of CREATE TABLE and ALTER TABLE (ADD, MODIFY and CHANGE
-// COLUMN) blanked, since the TiDB parser does not read them, and the names
-// of the columns declared INVISIBLE. Offsets and line breaks are kept, so
+// COLUMN) blanked, since the TiDB parser does not read them, and the
+// columns declared INVISIBLE. Offsets and line breaks are kept, so
 // positions in the result are positions in text. INVISIBLE and VISIBLE
 // after an index definition stay: the parser reads them. Text without the
 // word visible is returned as it is, without allocating.
-func columnVisibility(text string) (string, []string) {
+func columnVisibility(text string) (string, []invisibleColumn) {
 	if !containsFold(text, "visible") {
 		return text, nil
 	}
@@ -28,6 +28,7 @@ func columnVisibility(text string) (string, []string) {
 			p.next()
 		}
 		p.next()
+		v.stmt++
 	}
 	if v.b == nil {
 		return text, nil
@@ -46,11 +47,19 @@ func containsFold(s, sub string) bool {
 	return false
 }
 
+// invisibleColumn is a column that statement stmt (counting from 0) of a
+// text declares INVISIBLE.
+type invisibleColumn struct {
+	stmt int
+	name string
+}
+
 // visibility is the state of columnVisibility.
 type visibility struct {
 	p     *tokParser
-	b     []byte   // the text with attributes blanked; nil until one is
-	names []string // of the columns declared INVISIBLE
+	b     []byte // the text with attributes blanked; nil until one is
+	stmt  int    // the statement read
+	names []invisibleColumn
 }
 
 // create reads CREATE [OR REPLACE] [TEMPORARY] TABLE [IF NOT EXISTS] name
@@ -196,7 +205,7 @@ func (v *visibility) element(name string) {
 			default:
 				v.blank(t)
 				if t.word == "INVISIBLE" {
-					v.names = append(v.names, name)
+					v.names = append(v.names, invisibleColumn{v.stmt, name})
 				}
 			}
 		}
@@ -230,13 +239,12 @@ func (v *visibility) blank(t token) {
 	}
 }
 
-// markInvisible marks t's columns called names INVISIBLE: t is the table a
-// statement defined those columns of, as columnVisibility found them
-// declared (the other columns the statement defines are visible, as
-// columnFromDef makes them).
-func markInvisible(t *TableDef, names []string) {
-	for _, n := range names {
-		if c := t.Column(n); c != nil {
+// markInvisible marks INVISIBLE the columns of t that statement stmt of
+// cols declares so: t is the table that statement defined them for (the
+// other columns it defines are visible, as columnFromDef makes them).
+func markInvisible(t *TableDef, cols []invisibleColumn, stmt int) {
+	for _, ic := range cols {
+		if c := t.Column(ic.name); c != nil && ic.stmt == stmt {
 			c.Invisible = true
 		}
 	}

@@ -84,6 +84,14 @@ ALTER TABLE v ADD COLUMN h2 INT /*!80023 INVISIBLE */, MODIFY s INT INVISIBLE, A
 	assert.True(t, def.Column("s2").Invisible)
 	assert.NotNil(t, def.Index("k2"))
 
+	// Two statements in one piece under another delimiter: each its own.
+	require.NoError(t, cat.Apply(ctx, "a", "DELIMITER $$\nCREATE TABLE m1 (id INT, x INT INVISIBLE); CREATE TABLE m2 (id INT, x INT)$$\n"))
+	for name, want := range map[string]bool{"m1": true, "m2": false} {
+		def, err = cat.Table(ctx, "a", name)
+		require.NoError(t, err)
+		assert.Equal(t, want, def.Column("x").Invisible, name)
+	}
+
 	// Defaults read as information_schema shows them, numbers included.
 	require.NoError(t, cat.Apply(ctx, "a", "CREATE TABLE d (id BIGINT PRIMARY KEY, n INT NOT NULL DEFAULT 0, m DECIMAL(5,2) DEFAULT 1.50, f DOUBLE DEFAULT -2.5, s VARCHAR(3) DEFAULT 'x', z INT DEFAULT NULL, b BOOLEAN DEFAULT TRUE)"))
 	def, err = cat.Table(ctx, "a", "d")

@@ -267,9 +267,9 @@ type stmtState struct {
 	database string
 	// execs are the executable comments of the statement the target runs.
 	execs []execComment
-	// invisible names the columns the statement declares INVISIBLE (see
-	// columnVisibility).
-	invisible []string
+	// invisible are the columns the statement declares INVISIBLE (see
+	// columnVisibility), with stmt 0.
+	invisible []invisibleColumn
 	// algoWhy says why the statement gets its Algorithm; requested is the
 	// ALGORITHM clause it names, "" for none.
 	algoWhy, requested string
@@ -618,7 +618,7 @@ func (rv *run) review(ctx context.Context, st *stmtState) {
 	res.Risk = rv.risk(res)
 	if res.Kind == KindDDL {
 		rv.track(ctx, st)
-		rv.cat.apply(ctx, st.database, st.node, st.invisible)
+		rv.cat.apply(ctx, st.database, st.node, st.invisible, 0)
 	}
 }
 
