@@ -195,6 +195,7 @@ func (s *ScriptCatalog) Apply(ctx context.Context, database, script string) erro
 			break
 		}
 		text, _ := serverText(pc.text, pc.execs, target{})
+		text, invisible := columnVisibility(text)
 		nodes, _, err := p.p.ParseSQL(text)
 		if err != nil && unsupportedByParser(text) && recognizeRoutine(text) != nil {
 			continue // a stored program changes no table
@@ -205,12 +206,12 @@ func (s *ScriptCatalog) Apply(ctx context.Context, database, script string) erro
 			}
 			continue
 		}
-		for _, n := range nodes {
+		for i, n := range nodes {
 			if u, ok := n.(*ast.UseStmt); ok {
 				db = u.DBName
 				continue
 			}
-			s.apply(ctx, db, n)
+			s.apply(ctx, db, n, invisible, i)
 		}
 	}
 	return first
@@ -274,8 +275,9 @@ func qualified(db string, tn *ast.TableName) tableKey {
 }
 
 // apply changes the catalog as the DDL statement n would, with db the
-// default database. Other statements are ignored.
-func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode) {
+// default database; n is statement stmt of those whose INVISIBLE columns
+// are invisible (see columnVisibility). Other statements are ignored.
+func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode, invisible []invisibleColumn, stmt int) {
 	switch n := n.(type) {
 	case *ast.CreateDatabaseStmt:
 		s.mu.Lock()
@@ -307,7 +309,9 @@ func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode) {
 			s.set(k, c)
 			return
 		}
-		s.set(k, tableFromCreate(k, n))
+		t := tableFromCreate(k, n)
+		markInvisible(t, invisible, stmt)
+		s.set(k, t)
 	case *ast.DropTableStmt:
 		if n.IsView {
 			return
@@ -351,6 +355,7 @@ func (s *ScriptCatalog) apply(ctx context.Context, db string, n ast.StmtNode) {
 			}
 			alterTable(t, spec)
 		}
+		markInvisible(t, invisible, stmt)
 	}
 }
 

@@ -171,6 +171,7 @@ func buildTableAfter(c *Check) (*TableDef, string, []string) {
 			return nil, "", nil
 		}
 		t = tableFromCreate(c.qualify(n.Table), n)
+		markInvisible(t, c.st.invisible, 0)
 		opts = n.Options
 		for _, ix := range t.Indexes {
 			touched = append(touched, ix.Name)
@@ -191,6 +192,7 @@ func buildTableAfter(c *Check) (*TableDef, string, []string) {
 			}
 			alterTable(t, s)
 		}
+		markInvisible(t, c.st.invisible, 0)
 		for _, ix := range t.Indexes {
 			if !before[strings.ToLower(ix.Name)] {
 				touched = append(touched, ix.Name)

@@ -68,6 +68,30 @@ func TestColumnTypeAttributes(t *testing.T) {
 	assert.Equal(t, "latin1_bin", def.Column("s").Collation)
 	assert.True(t, def.Column("g").Generated)
 
+	// INVISIBLE, on CREATE and on ALTER; a MODIFY without it makes the
+	// column visible again, as on the server.
+	require.NoError(t, cat.Apply(ctx, "a", `CREATE TABLE v (id BIGINT PRIMARY KEY, h INT INVISIBLE, s INT VISIBLE, KEY k (s) INVISIBLE);
+ALTER TABLE v ADD COLUMN h2 INT /*!80023 INVISIBLE */, MODIFY s INT INVISIBLE, ADD INDEX k2 (h2) INVISIBLE`))
+	def, err = cat.Table(ctx, "a", "v")
+	require.NoError(t, err)
+	for col, want := range map[string]bool{"id": false, "h": true, "s": true, "h2": true} {
+		assert.Equal(t, want, def.Column(col).Invisible, col)
+	}
+	require.NoError(t, cat.Apply(ctx, "a", "ALTER TABLE v MODIFY h INT, CHANGE s s2 INT INVISIBLE"))
+	def, err = cat.Table(ctx, "a", "v")
+	require.NoError(t, err)
+	assert.False(t, def.Column("h").Invisible)
+	assert.True(t, def.Column("s2").Invisible)
+	assert.NotNil(t, def.Index("k2"))
+
+	// Two statements in one piece under another delimiter: each its own.
+	require.NoError(t, cat.Apply(ctx, "a", "DELIMITER $$\nCREATE TABLE m1 (id INT, x INT INVISIBLE); CREATE TABLE m2 (id INT, x INT)$$\n"))
+	for name, want := range map[string]bool{"m1": true, "m2": false} {
+		def, err = cat.Table(ctx, "a", name)
+		require.NoError(t, err)
+		assert.Equal(t, want, def.Column("x").Invisible, name)
+	}
+
 	// Defaults read as information_schema shows them, numbers included.
 	require.NoError(t, cat.Apply(ctx, "a", "CREATE TABLE d (id BIGINT PRIMARY KEY, n INT NOT NULL DEFAULT 0, m DECIMAL(5,2) DEFAULT 1.50, f DOUBLE DEFAULT -2.5, s VARCHAR(3) DEFAULT 'x', z INT DEFAULT NULL, b BOOLEAN DEFAULT TRUE)"))
 	def, err = cat.Table(ctx, "a", "d")

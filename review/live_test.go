@@ -93,6 +93,29 @@ UPDATE fresh SET v = 2 WHERE id = 1`)
 	assert.Nil(t, res.Statements[9].AffectedRows)
 }
 
+// TestLiveCatalogInvisibleColumn checks that an INSERT without a column
+// list takes values for the visible columns of a live table only.
+func TestLiveCatalogInvisibleColumn(t *testing.T) {
+	ctx := context.Background()
+	dbName := sandboxtest.NewDatabase(t, servers[0], "invisible")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, "CREATE TABLE log (id BIGINT NOT NULL PRIMARY KEY, note VARCHAR(40) NOT NULL, added_at DATETIME INVISIBLE DEFAULT CURRENT_TIMESTAMP)")
+	sandboxtest.Exec(t, db, "INSERT INTO log VALUES (1, 'accepted by the server')")
+
+	cat, err := review.NewLiveCatalog(db)
+	require.NoError(t, err)
+	r, err := review.New(review.WithCatalog(cat), review.WithDefaultDatabase(dbName))
+	require.NoError(t, err)
+	res, err := r.Review(ctx, `INSERT INTO log VALUES (2, 'x');
+INSERT INTO log VALUES (3, 'x', NOW());
+INSERT INTO log (id, note, added_at) VALUES (4, 'x', NOW())`)
+	require.NoError(t, err)
+	require.Len(t, res.Statements, 3)
+	assert.NotContains(t, rulesOf(res, 0), "dml.insert-value-count")
+	assert.Contains(t, rulesOf(res, 1), "dml.insert-value-count")
+	assert.NotContains(t, rulesOf(res, 2), "dml.insert-value-count")
+}
+
 func TestLiveCatalogUnknownDatabase(t *testing.T) {
 	db := sandboxtest.Open(t, servers[0], "")
 	cat, err := review.NewLiveCatalog(db)

@@ -267,6 +267,9 @@ type stmtState struct {
 	database string
 	// execs are the executable comments of the statement the target runs.
 	execs []execComment
+	// invisible are the columns the statement declares INVISIBLE (see
+	// columnVisibility), with stmt 0.
+	invisible []invisibleColumn
 	// algoWhy says why the statement gets its Algorithm; requested is the
 	// ALGORITHM clause it names, "" for none.
 	algoWhy, requested string
@@ -386,6 +389,7 @@ func (r *Reviewer) Review(ctx context.Context, script string) (*Result, error) {
 // default database, which USE statements change.
 func (rv *run) parse(p *parser.Parser, pc piece, db *string, out []stmtState) []stmtState {
 	text, execs := serverText(pc.text, pc.execs, rv.r.target)
+	text, invisible := columnVisibility(text)
 	nodes, _, err := p.ParseSQL(text)
 	if err == nil && len(nodes) > 1 && pc.delim != ";" {
 		sp := newSplitter(pc.text)
@@ -400,7 +404,7 @@ func (rv *run) parse(p *parser.Parser, pc piece, db *string, out []stmtState) []
 		}
 		return out
 	}
-	st := stmtState{database: *db, execs: execs, stmt: Statement{Text: pc.text, Position: pc.pos, End: pc.pos.Offset + len(pc.text), Tables: []string{}, Findings: []Finding{}}}
+	st := stmtState{database: *db, execs: execs, invisible: invisible, stmt: Statement{Text: pc.text, Position: pc.pos, End: pc.pos.Offset + len(pc.text), Tables: []string{}, Findings: []Finding{}}}
 	switch {
 	case err != nil:
 		if unsupportedByParser(text) {
@@ -614,7 +618,7 @@ func (rv *run) review(ctx context.Context, st *stmtState) {
 	res.Risk = rv.risk(res)
 	if res.Kind == KindDDL {
 		rv.track(ctx, st)
-		rv.cat.apply(ctx, st.database, st.node)
+		rv.cat.apply(ctx, st.database, st.node, st.invisible, 0)
 	}
 }
 

@@ -635,7 +635,7 @@ var dmlRules = []Rule{
 	},
 	{
 		ID: "dml.insert-value-count", Category: CategoryDML, Level: LevelError,
-		Summary: "Each row of INSERT and REPLACE, and the SELECT of INSERT ... SELECT, has as many values as columns (those named, else the table's): the server refuses a mismatch.",
+		Summary: "Each row of INSERT and REPLACE, and the SELECT of INSERT ... SELECT, has as many values as columns (those named, else the table's visible ones): the server refuses a mismatch.",
 		Fires:   "INSERT INTO big (a, b) VALUES (1, 'x'), (2)",
 		Passes:  "INSERT INTO big (a, b) VALUES (1, 'x'), (2, 'y')",
 		Check: func(c *Check) {
@@ -653,7 +653,10 @@ var dmlRules = []Rule{
 				if t == nil || len(t.Columns) == 0 {
 					return
 				}
-				want, what = len(t.Columns), "columns of "+tableLabel(names[0])
+				want, what = visibleColumns(t), "columns of "+tableLabel(names[0])
+				if want < len(t.Columns) {
+					what = "visible " + what
+				}
 			}
 			if got, ok := selectWidth(n.Select); ok && got != want {
 				c.Report("the SELECT of %s into %s returns %d columns for %d %s", c.st.res.Type, changeTarget(n), got, want, what)

@@ -35,7 +35,7 @@ func TestLoadTables(t *testing.T) {
 			KEY idx_note (note(10)),
 			CONSTRAINT fk_parent FOREIGN KEY (a, b) REFERENCES parent (a, b) ON DELETE CASCADE)`,
 		"CREATE TABLE nokey (x INT NULL, UNIQUE KEY (x))",
-		"CREATE TABLE uniq (x INT NOT NULL, y INT NULL, UNIQUE KEY uk_xy (x, y), UNIQUE KEY uk_x (x))",
+		"CREATE TABLE uniq (x INT NOT NULL, y INT NULL, h INT INVISIBLE, UNIQUE KEY uk_xy (x, y), UNIQUE KEY uk_x (x))",
 		"CREATE VIEW v AS SELECT 1 AS one")
 
 	defs, err := schema.LoadTables(ctx, db, dbName)
@@ -60,6 +60,8 @@ func TestLoadTables(t *testing.T) {
 	assert.Equal(t, "free text", child.Column("note").Comment)
 	assert.True(t, child.Column("doubled").Generated)
 	assert.Len(t, child.InsertableColumns(), 5)
+	assert.False(t, child.Column("note").Invisible)
+	assert.True(t, defs[3].Column("h").Invisible, "EXTRA says INVISIBLE")
 
 	require.Len(t, child.Indexes, 4)
 	assert.Equal(t, "PRIMARY", child.Indexes[0].Name, "the primary key comes first")

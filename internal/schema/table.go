@@ -31,6 +31,10 @@ type Column struct {
 	// Generated reports a VIRTUAL or STORED (PERSISTENT) generated column,
 	// whose value cannot be inserted.
 	Generated bool
+	// Invisible reports an INVISIBLE column (MariaDB 10.3+, MySQL 8.0.23+),
+	// which SELECT * leaves out and an INSERT without a column list does
+	// not take a value for.
+	Invisible bool
 	Comment   string
 }
 
@@ -218,7 +222,9 @@ func loadTables(ctx context.Context, q Querier, database, table string) ([]*Tabl
 			}
 			c.DataType = strings.ToLower(c.DataType)
 			c.Unsigned = strings.Contains(strings.ToLower(c.ColumnType), "unsigned")
-			c.AutoIncrement = strings.Contains(strings.ToLower(extra), "auto_increment")
+			extra = strings.ToLower(extra)
+			c.AutoIncrement = strings.Contains(extra, "auto_increment")
+			c.Invisible = strings.Contains(extra, "invisible")
 			if t := byName[tn]; t != nil {
 				t.Columns = append(t.Columns, c)
 			}
