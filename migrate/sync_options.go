@@ -228,8 +228,9 @@ func WithCutoverTimeout(d time.Duration) SyncOption {
 // It must be idempotent: a Run after a crash during or after it, before
 // the cutover was recorded done, calls it again to finish the cutover
 // (the application may write the target already, so the move does not
-// sync again). Until it returns nil there, the source's writes stay
-// stopped and every Run calls it again.
+// sync again). Until it returns nil there, every Run calls it again, the
+// source's writes stopped meanwhile (FenceFlushTables excepted: its lock
+// ended with the process that crashed).
 func WithSwitch(f func(ctx context.Context) error) SyncOption {
 	return syncOption(func(c *syncConfig) error {
 		if f == nil {
