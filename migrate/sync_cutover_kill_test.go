@@ -46,48 +46,67 @@ func switchChild(spec string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	hang := func(context.Context) error {
-		if err := os.WriteFile(s.Switched, nil, 0o600); err != nil {
-			return err
-		}
-		select {}
-	}
-	sy, err := migrate.NewSync(s.Source, s.Target, s.Database, s.options(hang)...)
+	sy, err := migrate.NewSync(s.Source, s.Target, s.Database, s.options(switchAndHang(s.Switched))...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	if _, ok, err := cutOverInSync(sy); ok {
+		fmt.Fprintln(os.Stderr, "cutover returned:", err)
+	}
+	return 1
+}
+
+// switchAndHang is a switch that switches (creates file) and never
+// returns: its process is killed in it.
+func switchAndHang(file string) func(context.Context) error {
+	return func(context.Context) error {
+		if err := os.WriteFile(file, nil, 0o600); err != nil {
+			return err
+		}
+		select {}
+	}
+}
+
+// cutOverInSync runs sy and cuts over once it is in sync; it returns Run's
+// outcome, the cutover's error and true, or false when Run returned before
+// (it says so on stderr).
+func cutOverInSync(sy *migrate.Sync) (<-chan error, bool, error) {
 	done := make(chan error, 1)
 	go func() { _, err := sy.Run(context.Background(), nil); done <- err }()
 	for sy.Phase() != migrate.PhaseInSync {
 		select {
 		case err := <-done:
 			fmt.Fprintln(os.Stderr, "sync returned:", err)
-			return 1
+			return nil, false, nil
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	_, err = sy.Cutover(context.Background())
-	fmt.Fprintln(os.Stderr, "cutover returned:", err)
-	return 1
+	_, err := sy.Cutover(context.Background())
+	return done, true, err
 }
 
 // pastSwitch is a move whose process was killed inside its switch.
 type pastSwitch struct {
-	spec           switchSpec
-	srcApp, dstApp *sql.DB // the application's account on either side
-	srcRoot        *sql.DB
-	dstDB          *sql.DB // the target database
-	user           string  // the application's
-	grants         []string
+	spec    switchSpec
+	srcApp  *sql.DB // the application's account on the source
+	srcRoot *sql.DB
+	dstDB   *sql.DB // the target database
+	user    string  // the application's account, and its grants
+	grants  []string
 }
 
 // killPastSwitch copies a database to the target with a move run as a
 // child process and kills it with SIGKILL inside its switch (the host
 // switched); then the application writes the target, and something writes
 // the source (the move's own account, which the fence leaves writing).
-func killPastSwitch(t *testing.T, ctx context.Context, prefix string) *pastSwitch {
+func killPastSwitch(t *testing.T, prefix string) (context.Context, *pastSwitch) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("kills a child process")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	t.Cleanup(cancel)
 	src, dst := servers[0], servers[1]
 	name := sandboxtest.NewDatabase(t, src, prefix)
 	target := sandboxtest.NewDatabase(t, dst, prefix)
@@ -99,10 +118,25 @@ func killPastSwitch(t *testing.T, ctx context.Context, prefix string) *pastSwitc
 	p.spec = switchSpec{Source: src.DSN(""), Target: dst.DSN(""), Database: name, TargetDatabase: target, Account: p.user + "@%",
 		Switched: filepath.Join(t.TempDir(), "switched")}
 
-	specJSON, err := json.Marshal(p.spec)
+	killChildAtFile(t, ctx, switchChildEnv, p.spec, p.spec.Switched)
+
+	_, err := p.srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
+	require.Error(t, err, "the source's writes were restored before the kill")
+	p.dstDB = sandboxtest.Open(t, dst, target)
+	sandboxtest.Exec(t, targetAppAccount(t, p.user, target), "INSERT INTO items VALUES (9300001, 'after the switch', NULL, NOW(6), 1)", "UPDATE counter SET n = 500 WHERE id = 1")
+	sandboxtest.Exec(t, p.srcRoot, "INSERT INTO items VALUES (9300002, 'source after the switch', NULL, NOW(6), 1)", "UPDATE counter SET n = 900 WHERE id = 1")
+	return ctx, p
+}
+
+// killChildAtFile runs this test binary as a child, spec (JSON) in the
+// environment variable env, and kills it with SIGKILL once it wrote file;
+// it returns what the file holds.
+func killChildAtFile(t *testing.T, ctx context.Context, env string, spec any, file string) []byte {
+	t.Helper()
+	specJSON, err := json.Marshal(spec)
 	require.NoError(t, err)
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), switchChildEnv+"="+string(specJSON))
+	cmd.Env = append(os.Environ(), env+"="+string(specJSON))
 	out := &limitedWriter{max: 4096}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
@@ -110,26 +144,18 @@ func killPastSwitch(t *testing.T, ctx context.Context, prefix string) *pastSwitc
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if _, err := os.Stat(p.spec.Switched); err == nil {
+		if b, err := os.ReadFile(file); err == nil {
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			<-exited
-			break
+			return b
 		}
 		select {
 		case err := <-exited:
-			t.Fatalf("the move ended before it was killed: %v: %s", err, out)
+			t.Fatalf("the child ended before it was killed: %v: %s", err, out)
 		case <-time.After(20 * time.Millisecond):
 		}
-		require.True(t, time.Now().Before(deadline), "the move never got to its switch: %s", out)
+		require.True(t, time.Now().Before(deadline), "the child never got to be killed: %s", out)
 	}
-
-	_, err = p.srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
-	require.Error(t, err, "the source's writes were restored before the kill")
-	p.dstApp = targetAppAccount(t, p.user, target)
-	p.dstDB = sandboxtest.Open(t, dst, target)
-	sandboxtest.Exec(t, p.dstApp, "INSERT INTO items VALUES (9300001, 'after the switch', NULL, NOW(6), 1)", "UPDATE counter SET n = 500 WHERE id = 1")
-	sandboxtest.Exec(t, p.srcRoot, "INSERT INTO items VALUES (9300002, 'source after the switch', NULL, NOW(6), 1)", "UPDATE counter SET n = 900 WHERE id = 1")
-	return p
 }
 
 // assertNotSynced checks that the target holds the application's writes
@@ -141,6 +167,26 @@ func (p *pastSwitch) assertNotSynced(t *testing.T, ctx context.Context) {
 	assert.Equal(t, int64(500), n, "the target's counter: the source's write after the switch was synced over the application's")
 	require.NoError(t, p.dstDB.QueryRowContext(ctx, "SELECT COUNT(*) FROM items WHERE id IN (9300001, 9300002)").Scan(&rows))
 	assert.Equal(t, int64(1), rows, "the target's items: the application's row, not the source's")
+}
+
+// assertFinished checks the return of a Run that finished the cutover
+// (its switch counting its calls in switched): the switch called once,
+// nothing synced, the source's writes and grants restored, and a later
+// Run refused with ErrCutOver, calling no switch.
+func (p *pastSwitch) assertFinished(t *testing.T, ctx context.Context, rep *migrate.Report, err error, switched *atomic.Int32) {
+	t.Helper()
+	require.NoError(t, err, "the restarted move did not finish the cutover")
+	require.NotNil(t, rep.Cutover)
+	assert.Equal(t, int32(1), switched.Load(), "the switch is called again")
+	p.assertNotSynced(t, ctx)
+
+	_, err = p.srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
+	require.NoError(t, err, "the source's writes after the finished cutover")
+	assert.ElementsMatch(t, p.grants, showGrants(t, p.user), "the application's grants after the finished cutover")
+
+	_, err = p.run(t, ctx, func(context.Context) error { switched.Add(1); return nil })
+	require.ErrorIs(t, err, migrate.ErrCutOver, "a Run after the finished cutover")
+	assert.Equal(t, int32(1), switched.Load())
 }
 
 // run runs a new move of p's spec with switchHook until it returns; a Run
@@ -176,12 +222,7 @@ func (p *pastSwitch) run(t *testing.T, ctx context.Context, switchHook func(cont
 // application's stay), calls the switch again, records the cutover and
 // only then restores the source's writes; a later Run says ErrCutOver.
 func TestSyncCutoverFinishedAfterSIGKILLPastTheSwitch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kills a child process")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
-	p := killPastSwitch(t, ctx, "switchkill")
+	ctx, p := killPastSwitch(t, "switchkill")
 
 	var switched atomic.Int32
 	rep, err := p.run(t, ctx, func(context.Context) error {
@@ -192,18 +233,7 @@ func TestSyncCutoverFinishedAfterSIGKILLPastTheSwitch(t *testing.T) {
 		switched.Add(1)
 		return nil
 	})
-	require.NoError(t, err, "the restarted move did not finish the cutover")
-	require.NotNil(t, rep.Cutover)
-	assert.Equal(t, int32(1), switched.Load(), "the switch is called again")
-	p.assertNotSynced(t, ctx)
-
-	_, err = p.srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
-	require.NoError(t, err, "the source's writes after the finished cutover")
-	assert.ElementsMatch(t, p.grants, showGrants(t, p.user), "the application's grants after the finished cutover")
-
-	_, err = p.run(t, ctx, func(context.Context) error { switched.Add(1); return nil })
-	require.ErrorIs(t, err, migrate.ErrCutOver, "a Run after the finished cutover")
-	assert.Equal(t, int32(1), switched.Load())
+	p.assertFinished(t, ctx, rep, err, &switched)
 }
 
 // TestSyncCutoverSwitchFailsWhenFinishing: the restarted move's switch
@@ -211,12 +241,7 @@ func TestSyncCutoverFinishedAfterSIGKILLPastTheSwitch(t *testing.T) {
 // to the target and keeps the source's writes stopped, and the next Run,
 // its switch working, finishes the cutover.
 func TestSyncCutoverSwitchFailsWhenFinishing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kills a child process")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
-	p := killPastSwitch(t, ctx, "switchfail")
+	ctx, p := killPastSwitch(t, "switchfail")
 
 	for range 2 {
 		_, err := p.run(t, ctx, func(context.Context) error { return errors.New("configuration store unreachable") })
@@ -233,10 +258,5 @@ func TestSyncCutoverSwitchFailsWhenFinishing(t *testing.T) {
 
 	var switched atomic.Int32
 	rep, err := p.run(t, ctx, func(context.Context) error { switched.Add(1); return nil })
-	require.NoError(t, err)
-	require.NotNil(t, rep.Cutover)
-	assert.Equal(t, int32(1), switched.Load())
-	p.assertNotSynced(t, ctx)
-	_, err = p.srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
-	require.NoError(t, err, "the source's writes after the finished cutover")
+	p.assertFinished(t, ctx, rep, err, &switched)
 }
