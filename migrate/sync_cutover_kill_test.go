@@ -30,13 +30,18 @@ const switchChildEnv = "SHIFTGATE_SWITCH_CHILD"
 // killed past the switch, before the cutover is recorded done.
 type switchSpec struct {
 	Source, Target, Database, TargetDatabase, Account, Switched string
+	Reverse                                                     bool // WithReverseSync
 }
 
 func (s switchSpec) options(switchHook func(context.Context) error) []migrate.SyncOption {
-	return []migrate.SyncOption{
+	opts := []migrate.SyncOption{
 		migrate.WithTargetDatabase(s.TargetDatabase), migrate.WithFence(migrate.FenceAccounts, s.Account),
 		migrate.WithDrainWait(5*time.Second, false), migrate.WithSwitch(switchHook),
 	}
+	if s.Reverse {
+		opts = append(opts, migrate.WithReverseSync(nil))
+	}
+	return opts
 }
 
 // switchChild runs the move the spec describes and cuts over once in sync.
@@ -97,10 +102,10 @@ type pastSwitch struct {
 }
 
 // killPastSwitch copies a database to the target with a move run as a
-// child process and kills it with SIGKILL inside its switch (the host
+// child process (WithReverseSync if reverse) and kills it with SIGKILL inside its switch (the host
 // switched); then the application writes the target, and something writes
 // the source (the move's own account, which the fence leaves writing).
-func killPastSwitch(t *testing.T, prefix string) (context.Context, *pastSwitch) {
+func killPastSwitch(t *testing.T, prefix string, reverse bool) (context.Context, *pastSwitch) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("kills a child process")
@@ -116,7 +121,7 @@ func killPastSwitch(t *testing.T, prefix string) (context.Context, *pastSwitch) 
 	p.user, p.srcApp = appAccount(t, name)
 	p.grants = showGrants(t, p.user)
 	p.spec = switchSpec{Source: src.DSN(""), Target: dst.DSN(""), Database: name, TargetDatabase: target, Account: p.user + "@%",
-		Switched: filepath.Join(t.TempDir(), "switched")}
+		Switched: filepath.Join(t.TempDir(), "switched"), Reverse: reverse}
 
 	killChildAtFile(t, ctx, switchChildEnv, p.spec, p.spec.Switched)
 
@@ -222,7 +227,7 @@ func (p *pastSwitch) run(t *testing.T, ctx context.Context, switchHook func(cont
 // application's stay), calls the switch again, records the cutover and
 // only then restores the source's writes; a later Run says ErrCutOver.
 func TestSyncCutoverFinishedAfterSIGKILLPastTheSwitch(t *testing.T) {
-	ctx, p := killPastSwitch(t, "switchkill")
+	ctx, p := killPastSwitch(t, "switchkill", false)
 
 	var switched atomic.Int32
 	rep, err := p.run(t, ctx, func(context.Context) error {
@@ -241,7 +246,7 @@ func TestSyncCutoverFinishedAfterSIGKILLPastTheSwitch(t *testing.T) {
 // to the target and keeps the source's writes stopped, and the next Run,
 // its switch working, finishes the cutover.
 func TestSyncCutoverSwitchFailsWhenFinishing(t *testing.T) {
-	ctx, p := killPastSwitch(t, "switchfail")
+	ctx, p := killPastSwitch(t, "switchfail", false)
 
 	for range 2 {
 		_, err := p.run(t, ctx, func(context.Context) error { return errors.New("configuration store unreachable") })
@@ -259,4 +264,34 @@ func TestSyncCutoverSwitchFailsWhenFinishing(t *testing.T) {
 	var switched atomic.Int32
 	rep, err := p.run(t, ctx, func(context.Context) error { switched.Add(1); return nil })
 	p.assertFinished(t, ctx, rep, err, &switched)
+}
+
+// TestSyncCutoverFinishedWithReverseSyncKeepsTheSourceFenced: a move made
+// WithReverseSync, killed inside its switch: the next Run finishes the
+// cutover and leaves the source's writes stopped for the reverse sync (a
+// later Run says ErrCutOver, restoring nothing), whose End restores them.
+func TestSyncCutoverFinishedWithReverseSyncKeepsTheSourceFenced(t *testing.T) {
+	ctx, p := killPastSwitch(t, "switchrev", true)
+
+	var switched atomic.Int32
+	hook := func(context.Context) error { switched.Add(1); return nil }
+	rep, err := p.run(t, ctx, hook)
+	require.NoError(t, err, "the restarted move did not finish the cutover")
+	require.NotNil(t, rep.Cutover)
+	assert.Equal(t, int32(1), switched.Load(), "the switch is called again")
+	p.assertNotSynced(t, ctx)
+	_, err = p.run(t, ctx, hook)
+	require.ErrorIs(t, err, migrate.ErrCutOver, "a Run after the finished cutover")
+	_, err = p.srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
+	require.Error(t, err, "the source's writes were restored with the rollback window open")
+
+	s, err := migrate.NewSync(p.spec.Source, p.spec.Target, p.spec.Database, p.spec.options(hook)...)
+	require.NoError(t, err)
+	rv, err := s.Reverse()
+	require.NoError(t, err)
+	require.NoError(t, rv.End(ctx))
+	_, err = p.srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
+	require.NoError(t, err, "the source's writes after the end of the rollback window")
+	assert.ElementsMatch(t, p.grants, showGrants(t, p.user))
+	assert.Equal(t, int32(1), switched.Load())
 }
