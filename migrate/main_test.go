@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(syncChildEnv); spec != "" {
 		os.Exit(syncChild(spec))
 	}
+	if spec := os.Getenv(switchChildEnv); spec != "" {
+		os.Exit(switchChild(spec))
+	}
 	if spec := os.Getenv(cutBackChildEnv); spec != "" {
 		os.Exit(cutBackChild(spec))
 	}

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,13 +52,7 @@ func cutBackChild(spec string) int {
 	if s.Forward {
 		return forwardChild(s)
 	}
-	hang := func(ctx context.Context) error {
-		if err := os.WriteFile(s.Switched, nil, 0o600); err != nil {
-			return err
-		}
-		select {}
-	}
-	sy, err := migrate.NewSync(s.Source, s.Target, s.Database, cutBackOptions(s, hang)...)
+	sy, err := migrate.NewSync(s.Source, s.Target, s.Database, cutBackOptions(s, switchAndHang(s.Switched))...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -92,29 +84,7 @@ func cutBackChild(spec string) int {
 // it wrote the file spec.Switched names; it returns what the file holds.
 func killChildAt(t *testing.T, ctx context.Context, spec cutBackSpec) []byte {
 	t.Helper()
-	specJSON, err := json.Marshal(spec)
-	require.NoError(t, err)
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), cutBackChildEnv+"="+string(specJSON))
-	out := &limitedWriter{max: 4096}
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if b, err := os.ReadFile(spec.Switched); err == nil {
-			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-			<-exited
-			return b
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("the child ended before it was killed: %v: %s", err, out)
-		case <-time.After(20 * time.Millisecond):
-		}
-		require.True(t, time.Now().Before(deadline), "the child never got to be killed: %s", out)
-	}
+	return killChildAtFile(t, ctx, cutBackChildEnv, spec, spec.Switched)
 }
 
 // TestSyncCutBackFinishedAfterSIGKILLPastTheSwitchBack kills the reverse
@@ -194,17 +164,10 @@ func forwardChild(s cutBackSpec) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	done := make(chan error, 1)
-	go func() { _, err := sy.Run(context.Background(), nil); done <- err }()
-	for sy.Phase() != migrate.PhaseInSync {
-		select {
-		case err := <-done:
-			fmt.Fprintln(os.Stderr, "sync returned:", err)
-			return 1
-		case <-time.After(20 * time.Millisecond):
-		}
+	done, ok, err := cutOverInSync(sy)
+	if !ok {
+		return 1
 	}
-	_, err = sy.Cutover(context.Background())
 	if err := os.WriteFile(s.Switched, []byte(fmt.Sprint(err)), 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/shiftgate/shiftgate/internal/binlog"
+	"github.com/shiftgate/shiftgate/internal/checkpoint"
 	"github.com/shiftgate/shiftgate/internal/fence"
+	"github.com/shiftgate/shiftgate/internal/schema"
 	"github.com/shiftgate/shiftgate/verify"
 )
 
@@ -68,7 +70,15 @@ type cutoverResult struct {
 // ErrNotVerified, the switch's error, ctx done) restores the source's writes, returns the error and leaves Run
 // syncing, so Cutover can be tried again; verification runs at every
 // attempt. A crash during the cutover leaves the fence recorded on the
-// target, and the next Run restores the source's writes first.
+// target, and the next Run restores the source's writes first; but once
+// verification passed, the cutover records on the target, the source
+// still fenced, that it calls the switch (the application may write the
+// target from then on), and a Run after a crash from there finishes the
+// cutover instead: it calls the switch again (WithSwitch: it must be
+// idempotent), records the cutover, then restores the source's writes,
+// and never syncs into the target again. When the switch fails and that
+// record cannot be removed, the source's writes stay stopped, Run returns
+// and the next Run finishes the cutover.
 func (s *Sync) Cutover(ctx context.Context) (*CutoverReport, error) {
 	req := cutoverRequest{ctx: ctx, reply: make(chan cutoverResult, 1)}
 	s.mu.Lock()
@@ -159,17 +169,18 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 			return nil, err
 		}
 	}
-	if s.reverseOf != nil {
-		// A crash from here on leaves a cut-back the next Run finishes.
-		if err := r.recordCutBack(ctx, rep.SourcePosition); err != nil {
-			return nil, err
-		}
+	// A crash from here on leaves a cutover the next Run finishes.
+	if err := r.recordSwitch(ctx, rep.SourcePosition); err != nil {
+		return nil, err
 	}
 	if s.cfg.switchHook != nil {
 		if err := s.cfg.switchHook(ctx); err != nil {
 			err = fmt.Errorf("switch: %w", err)
-			if s.reverseOf != nil {
-				err = errors.Join(err, r.forgetCutBack(context.WithoutCancel(ctx)))
+			if ferr := r.forgetSwitch(context.WithoutCancel(ctx)); ferr != nil {
+				// The record stays: the writes stay stopped, and Run
+				// ends; the next one finishes the cutover.
+				released, r.switched = true, true
+				return nil, errors.Join(err, ferr)
 			}
 			return nil, err
 		}
@@ -177,10 +188,7 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 	r.switched = true
 	// The application writes the target from now on: the move must never
 	// resume syncing into it.
-	var recordErr error
-	if err := s.copier.checkpoint.MarkCutOver(context.WithoutCancel(ctx), r.dst, s.copier.cfg.targetDatabase); err != nil {
-		recordErr = s.targetErr("database "+s.copier.checkpoint.Database(), fmt.Errorf("recording the cutover (do not run this move again: it would sync into the tables the application now writes): %w", err))
-	}
+	recordErr := r.markCutOver(context.WithoutCancel(ctx))
 	// Writes queued behind a lock would run on the source once it goes:
 	// they fail now, and the application retries them on the target.
 	if killed, err := fe.KillBlocked(context.WithoutCancel(ctx)); err != nil {
@@ -279,4 +287,156 @@ func (r *syncRun) verify(ctx context.Context) (*verify.Report, error) {
 		return rep, fmt.Errorf("%w: %d difference(s) in %d table(s) (and %d table(s) unverified)", ErrNotVerified, rep.Differences(), len(rep.Tables), len(rep.Unverified))
 	}
 	return rep, nil
+}
+
+// The switch record: a cutover (and a reverse sync's cut-back, the
+// cutover with the roles swapped) records in the checkpoint on its target
+// (r.dst), once verification passed and with the source still fenced,
+// that it calls the switch. From then on the application may write the
+// target, and a crash leaves a cutover that the next Run finishes
+// (finishSwitch) instead of one that syncs the source into the target
+// again and restores the source's writes as if nothing happened.
+
+// switchName is the key of the switch record: a stream whose position is
+// the source's at which verification passed.
+func (s *Sync) switchName() string {
+	if s.reverseOf != nil {
+		return s.move().reverseStreamName() + ".cutback"
+	}
+	return s.streamName() + ".switch"
+}
+
+// recordSwitch records, before the switch, that the cutover verified the
+// target equal at the source's position.
+func (r *syncRun) recordSwitch(ctx context.Context, position string) error {
+	s := r.s
+	store, name := s.copier.checkpoint, s.switchName()
+	if err := store.DeleteStream(ctx, r.dst, name); err != nil {
+		return s.targetErr("stream "+name, err)
+	}
+	if err := store.SaveStream(ctx, r.dst, name, checkpoint.Stream{Source: r.source, Position: position, Version: 1}); err != nil {
+		return s.targetErr("stream "+name, err)
+	}
+	return nil
+}
+
+// forgetSwitch removes the record of a cutover whose switch failed.
+func (r *syncRun) forgetSwitch(ctx context.Context) error {
+	s := r.s
+	if err := s.copier.checkpoint.DeleteStream(ctx, r.dst, s.switchName()); err != nil {
+		return s.targetErr("stream "+s.switchName(), fmt.Errorf("the switch failed, but it is still recorded: the writes stay stopped, and the next Run calls the switch again and finishes the cutover: %w", err))
+	}
+	return nil
+}
+
+// markCutOver records on the target that the application was switched to
+// it: the move neither resumes nor syncs into it again (ErrCutOver). A
+// cutover forgets its switch record in the same transaction; a cut-back
+// keeps its own until the window is closed (forgetReverse).
+func (r *syncRun) markCutOver(ctx context.Context) error {
+	s := r.s
+	store := s.copier.checkpoint
+	fail := func(err error) error {
+		return s.targetErr("database "+schema.QuoteIdent(store.Database()), fmt.Errorf("recording the cutover (the switch stays recorded: the next Run calls it again and records the cutover, it never syncs into the target again): %w", err))
+	}
+	tx, err := r.dst.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := store.MarkCutOver(ctx, tx, s.copier.cfg.targetDatabase); err != nil {
+		return fail(err)
+	}
+	if s.reverseOf == nil {
+		if err := store.DeleteStream(ctx, tx, s.switchName()); err != nil {
+			return fail(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// finishSwitch finishes, when its record is there, a cutover whose process
+// stopped after it recorded the switch (recordSwitch): verification had
+// passed and the source has been fenced since (a lock excepted: it ended
+// with its session), so it applies nothing to the target. It calls the
+// switch again (it may not have run, or not to its end), then a cutover
+// records itself done (markCutOver) and restores the source's writes
+// (WithReverseSync: they stay stopped for the reverse sync), and a
+// cut-back restores the target's writes, then the source's, and closes
+// the window (completeCutBack). Each step does nothing when done already,
+// so a crash in the middle is finished by the next Run; when the switch
+// fails, the record stays. It reports whether it found one.
+func (r *syncRun) finishSwitch(ctx context.Context) (bool, error) {
+	s := r.s
+	store, name := s.copier.checkpoint, s.switchName()
+	mark, err := store.LoadStream(ctx, r.dst, name)
+	if err != nil {
+		return false, s.targetErr("stream "+name, err)
+	}
+	if mark == nil {
+		return false, nil
+	}
+	s.setPhase(PhaseCuttingOver)
+	what, database := "cutover", s.database
+	if s.reverseOf != nil {
+		what, database = "cut-back", s.move().database
+	}
+	s.logger().Warn("sync: finishing a "+what+" that stopped at its switch", "database", database, "position", mark.Position, "recorded", mark.Updated)
+	if hook := s.cfg.switchHook; hook != nil {
+		if err := hook(ctx); err != nil {
+			return true, fmt.Errorf("finishing the %s: %w", what, r.switchStuck(mark.Position, err))
+		}
+	}
+	ctx = context.WithoutCancel(ctx)
+	var pauses []fence.Pause
+	if s.reverseOf != nil {
+		pauses, err = r.completeCutBack(ctx)
+	} else {
+		pauses, err = r.completeCutover(ctx)
+	}
+	if err != nil {
+		return true, err
+	}
+	rep := &CutoverReport{Method: s.cfg.fence.String(), SourcePosition: mark.Position, Released: time.Now()}
+	if len(pauses) > 0 && !pauses[0].Stopped.IsZero() {
+		rep.Stopped = pauses[0].Stopped
+		rep.Pause = rep.Released.Sub(rep.Stopped)
+	}
+	r.report.Cutover = rep
+	s.logger().Info("sync: "+what+" finished", "database", database, "position", mark.Position)
+	return true, nil
+}
+
+// switchStuck is the error of a switch that failed when finishing a
+// recorded cutover: what state both sides are in, what the operator does.
+func (r *syncRun) switchStuck(position string, err error) error {
+	s := r.s
+	if s.reverseOf != nil {
+		return fmt.Errorf("switch back: %w (the source holds every change of the target up to %s, verified equal; the source and the target stay fenced, the cut-back recorded: make the switch back work and Run again, which calls it again and finishes the cut-back)", err, position)
+	}
+	fenced := "the source's writes to the moved tables stay stopped"
+	if s.cfg.fence == FenceFlushTables {
+		fenced = "the source's lock ended with the process that cut over: writes to the source since then are not on the target"
+	}
+	return fmt.Errorf("switch: %w (the target holds every change of the source up to %s, verified equal, and the application may write it already; %s; the cutover stays recorded, so nothing is synced into the target any more: make the switch work and Run again, which calls it again, records the cutover and restores the source's writes)", err, position, fenced)
+}
+
+// completeCutover records a finished cutover done, then restores the
+// source's writes, unless the reverse sync keeps them stopped.
+func (r *syncRun) completeCutover(ctx context.Context) ([]fence.Pause, error) {
+	s := r.s
+	if err := r.markCutOver(ctx); err != nil {
+		return nil, err
+	}
+	if s.cfg.reverse {
+		return nil, nil // the reverse sync's CutBack or End releases it
+	}
+	pauses, err := fence.Recover(ctx, r.src, fence.Journal{Store: s.copier.checkpoint, DB: r.dst}, s.logger())
+	if err != nil {
+		return nil, s.sourceErr(serverFault, fmt.Errorf("the cutover is finished and recorded, but the source's writes could NOT be restored (the next Run restores them): %w", err))
+	}
+	return pauses, nil
 }

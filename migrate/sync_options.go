@@ -224,6 +224,13 @@ func WithCutoverTimeout(d time.Duration) SyncOption {
 // equal, to point the application at the target (flip its configuration).
 // Writes to the source are restored after it returns; when it returns an
 // error they are restored, the cutover fails with it and the sync goes on.
+//
+// It must be idempotent: a Run after a crash during or after it, before
+// the cutover was recorded done, calls it again to finish the cutover
+// (the application may write the target already, so the move does not
+// sync again). Until it returns nil there, every Run calls it again, the
+// source's writes stopped meanwhile (FenceFlushTables excepted: its lock
+// ended with the process that crashed).
 func WithSwitch(f func(ctx context.Context) error) SyncOption {
 	return syncOption(func(c *syncConfig) error {
 		if f == nil {

@@ -145,8 +145,8 @@ func (rv *ReverseSync) End(ctx context.Context) error {
 		return fmt.Errorf("migrate: reverse sync %s: %w: no rollback window is open", rv.move.database, ErrNoReverse)
 	}
 	store := m.copier.checkpoint
-	if mark, err := store.LoadStream(ctx, src, m.cutBackName()); err != nil {
-		return m.targetErr("stream "+m.cutBackName(), err)
+	if mark, err := store.LoadStream(ctx, src, m.switchName()); err != nil {
+		return m.targetErr("stream "+m.switchName(), err)
 	} else if mark != nil {
 		return fmt.Errorf("migrate: reverse sync %s: %w", rv.move.database, errCutBackUnderWay)
 	}
@@ -167,35 +167,6 @@ func (rv *ReverseSync) End(ctx context.Context) error {
 // switch back is recorded.
 var errCutBackUnderWay = errors.New("a cut-back reached the switch back before its process stopped: Run finishes it (the application may write the source already)")
 
-// cutBackName is the key of the record, in the source's checkpoint, of a
-// cut-back that verified the source and calls (or called) the switch back.
-func (s *Sync) cutBackName() string { return s.move().reverseStreamName() + ".cutback" }
-
-// recordCutBack records, before the switch back, on the move's source (r.dst), that the
-// cut-back verified the source equal at the target's position: from here
-// on a crash leaves a cut-back that the next Run finishes, never a window
-// that follows the target again.
-func (r *syncRun) recordCutBack(ctx context.Context, position string) error {
-	s := r.s
-	store, name := s.copier.checkpoint, s.cutBackName()
-	if err := store.DeleteStream(ctx, r.dst, name); err != nil {
-		return s.targetErr("stream "+name, err)
-	}
-	if err := store.SaveStream(ctx, r.dst, name, checkpoint.Stream{Source: r.source, Position: position, Version: 1}); err != nil {
-		return s.targetErr("stream "+name, err)
-	}
-	return nil
-}
-
-// forgetCutBack removes the record of a cut-back whose switch back failed.
-func (r *syncRun) forgetCutBack(ctx context.Context) error {
-	s := r.s
-	if err := s.copier.checkpoint.DeleteStream(ctx, r.dst, s.cutBackName()); err != nil {
-		return s.targetErr("stream "+s.cutBackName(), fmt.Errorf("the switch back failed, but the cut-back is still recorded (the next Run calls the switch back again and finishes it): %w", err))
-	}
-	return nil
-}
-
 // forgetReverse closes the rollback window on the move's source (src):
 // the reverse stream and the record of a cut-back go, in one transaction.
 func (s *Sync) forgetReverse(ctx context.Context, src *sql.DB) error {
@@ -206,7 +177,7 @@ func (s *Sync) forgetReverse(ctx context.Context, src *sql.DB) error {
 	}
 	defer func() { _ = tx.Rollback() }()
 	store := s.copier.checkpoint
-	for _, n := range []string{name, s.cutBackName()} {
+	for _, n := range []string{name, s.switchName()} {
 		if err := store.DeleteStream(ctx, tx, n); err != nil {
 			return s.targetErr("stream "+n, fmt.Errorf("the source's writes are restored, but the rollback window is still recorded (End closes it): %w", err))
 		}
@@ -217,50 +188,22 @@ func (s *Sync) forgetReverse(ctx context.Context, src *sql.DB) error {
 	return nil
 }
 
-// finishCutBack finishes, when one is recorded, a cut-back whose process
-// stopped after it verified the source and recorded it (recordCutBack):
-// both sides stayed fenced since, so nothing was written after the
-// verification. It calls the switch back again (it may not have run, or
-// not to its end), restores the target's writes, then the source's, and
-// closes the window; each step does nothing when done already, so a crash
-// in the middle is finished by the next Run. It reports whether it found
-// one.
-func (r *syncRun) finishCutBack(ctx context.Context) (bool, error) {
+// completeCutBack ends a cut-back that switched back (finishSwitch):
+// it restores the target's writes, then the source's, and closes the
+// window.
+func (r *syncRun) completeCutBack(ctx context.Context) ([]fence.Pause, error) {
 	s := r.s
-	store := s.copier.checkpoint
-	mark, err := store.LoadStream(ctx, r.dst, s.cutBackName())
+	pauses, err := fence.Recover(ctx, r.src, fence.Journal{Store: s.copier.checkpoint, DB: r.dst}, s.logger())
 	if err != nil {
-		return false, s.targetErr("stream "+s.cutBackName(), err)
-	}
-	if mark == nil {
-		return false, nil
-	}
-	s.setPhase(PhaseCuttingOver)
-	s.logger().Warn("reverse sync: finishing a cut-back that stopped at its switch back", "database", s.move().database, "position", mark.Position, "recorded", mark.Updated)
-	if hook := s.cfg.switchHook; hook != nil {
-		if err := hook(ctx); err != nil {
-			return true, fmt.Errorf("finishing the cut-back: switch back: %w (the source and the target stay fenced; Run again calls it again)", err)
-		}
-	}
-	ctx = context.WithoutCancel(ctx)
-	pauses, err := fence.Recover(ctx, r.src, fence.Journal{Store: store, DB: r.dst}, s.logger())
-	if err != nil {
-		return true, s.sourceErr(serverFault, fmt.Errorf("finishing the cut-back: restoring the target's writes: %w", err))
+		return nil, s.sourceErr(serverFault, fmt.Errorf("finishing the cut-back: restoring the target's writes: %w", err))
 	}
 	if err := s.releaseSource(ctx, r.dst, r.src); err != nil {
-		return true, err
+		return nil, err
 	}
 	if err := s.forgetReverse(ctx, r.dst); err != nil {
-		return true, err
+		return nil, err
 	}
-	rep := &CutoverReport{Method: s.cfg.fence.String(), SourcePosition: mark.Position, Released: time.Now()}
-	if len(pauses) > 0 && !pauses[0].Stopped.IsZero() {
-		rep.Stopped = pauses[0].Stopped
-		rep.Pause = rep.Released.Sub(rep.Stopped)
-	}
-	r.report.Cutover = rep
-	s.logger().Info("reverse sync: cut-back finished, the rollback window is closed", "database", s.move().database)
-	return true, nil
+	return pauses, nil
 }
 
 // move is the move a reverse sync follows back.
@@ -314,7 +257,7 @@ func (r *syncRun) runReverse(ctx context.Context) (err error) {
 	if err := store.Prepare(ctx, r.dst); err != nil {
 		return s.targetErr("database "+schema.QuoteIdent(store.Database()), err)
 	}
-	if finished, err := r.finishCutBack(ctx); err != nil || finished {
+	if finished, err := r.finishSwitch(ctx); err != nil || finished {
 		return err
 	}
 	pauses, err := fence.Recover(ctx, r.src, fence.Journal{Store: store, DB: r.dst}, s.logger())
@@ -479,7 +422,7 @@ func (r *syncRun) startReverse(ctx context.Context) (string, error) {
 		return "", s.sourceErr("database "+schema.QuoteIdent(s.copier.checkpoint.Database()), err)
 	}
 	// A new window: no stream or cut-back of an earlier one goes on.
-	for _, n := range []string{name, back.mirror.cutBackName()} {
+	for _, n := range []string{name, back.mirror.switchName()} {
 		if err := s.copier.checkpoint.DeleteStream(ctx, r.src, n); err != nil {
 			return "", s.sourceErr("stream "+n, err)
 		}

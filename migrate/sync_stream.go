@@ -31,8 +31,9 @@ type syncRun struct {
 	sink       *targetSink
 	copied     int64  // rows of the copy
 	source     string // the source server's identity, saved with the stream
-	// switched is set once the host's switch returned: the application
-	// writes the target, and Run must end.
+	// switched is set once the host's switch returned (the application
+	// writes the target), or once its record could not be removed after
+	// it failed (the next Run finishes the cutover): Run must end.
 	switched bool
 	lag      lagMeter
 }
@@ -42,8 +43,13 @@ type syncRun struct {
 // stream fails (a target away for longer than WithTargetWait, in any
 // phase, fails it with ErrConnect naming the target; a source away once
 // the copy is done is waited for until ctx is done). It returns after a
-// successful cutover with the report of it in Report.Cutover; on any
-// other return the source's writes are not fenced and a later Run
+// successful cutover with the report of it in Report.Cutover. A cutover
+// whose process stopped after it verified and recorded its switch (see
+// Cutover) is finished first, nothing applied: Run calls the switch again,
+// records the cutover, restores the source's writes and returns with its
+// Report.Cutover (a later Run returns ErrCutOver); when the switch fails
+// again, Run returns its error with the source's writes still stopped. On
+// any other return the source's writes are not fenced and a later Run
 // resumes. Progress carries the Phase and the lag.
 func (s *Sync) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
 	if err := s.running.enter(ctx, "sync "+s.database); err != nil {
@@ -97,11 +103,16 @@ func (r *syncRun) run(ctx context.Context) (err error) {
 	}
 	defer r.dst.Close()
 
-	// A cutover that crashed left its fence recorded: restore the source's
-	// writes before anything else.
+	// A cutover that crashed left its fence recorded: if it got as far as
+	// its switch, finish it (the source's writes are restored only once
+	// the cutover is recorded done); else restore the source's writes
+	// before anything else.
 	journal := fence.Journal{Store: s.copier.checkpoint, DB: r.dst}
 	if err := s.copier.checkpoint.Prepare(ctx, r.dst); err != nil {
 		return s.targetErr("database "+s.copier.checkpoint.Database(), err)
+	}
+	if finished, err := r.finishSwitch(ctx); err != nil || finished {
+		return err
 	}
 	if err := r.guardReverse(ctx); err != nil {
 		return err
