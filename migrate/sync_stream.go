@@ -40,8 +40,8 @@ type syncRun struct {
 // Run copies the tables (or resumes the copy), then applies the source's
 // binary log to the target until Cutover succeeds, ctx is done or the
 // stream fails (a target away for longer than WithTargetWait, in any
-// phase, fails it with ErrConnect naming the target; a source away once
-// the copy is done is waited for until ctx is done). It returns after a
+// phase, fails it with ErrConnect naming the target; a source away, at
+// Run's start, during the copy or later, is waited for until ctx is done). It returns after a
 // successful cutover with the report of it in Report.Cutover; on any
 // other return the source's writes are not fenced and a later Run
 // resumes. Progress carries the Phase and the lag.
@@ -86,16 +86,58 @@ func (r *syncRun) run(ctx context.Context) (err error) {
 	if s.reverseOf != nil {
 		return r.runReverse(ctx)
 	}
+	defer func() {
+		if r.src != nil {
+			r.src.Close()
+		}
+		if r.dst != nil {
+			r.dst.Close()
+		}
+	}()
+	if err := r.onServers(ctx, "nothing is copied or applied by this Run yet, a new Run resumes from the checkpoint on the target", func() error { return r.start(ctx) }); err != nil {
+		return err
+	}
+	facts := r.facts
+	if !facts.copied {
+		// A new move, or one whose copy did not finish: no stream of an
+		// earlier move into this database may resume.
+		if err := s.copier.checkpoint.DeleteStream(ctx, r.dst, s.streamName()); err != nil {
+			return s.targetErr("stream "+s.streamName(), err)
+		}
+		if err := r.onServers(ctx, "the copy's checkpoint on the target holds what is copied, a new Run resumes the copy from it", func() error { return r.copy(ctx) }); err != nil {
+			return err
+		}
+	}
+	if facts.start == "" {
+		return s.sourceErr(serverFault, fmt.Errorf("%w: the copy recorded no GTID position to start from", ErrBinlogSettings))
+	}
+	defer func() {
+		if r.app != nil {
+			r.app.Close()
+		}
+	}()
+	if err := r.onServers(ctx, "the copy is done, a new Run catches up from its position", func() error { return r.openStream(ctx) }); err != nil {
+		return err
+	}
+	return r.follow(ctx)
+}
+
+// start opens Run's pools (those still closed), restores the writes a
+// crashed cutover stopped and runs the dry run, into r.facts.
+func (r *syncRun) start(ctx context.Context) (err error) {
+	s := r.s
 	t := s.copier.cfg.timeouts
-	if r.src, err = openSide(ctx, Source, s.source, conn.Options{Timeouts: t, MaxConns: 8, Logger: s.logger()}); err != nil {
-		return err
+	if r.src == nil {
+		if r.src, err = openSide(ctx, Source, s.source, conn.Options{Timeouts: t, MaxConns: 8, Logger: s.logger()}); err != nil {
+			return err
+		}
 	}
-	defer r.src.Close()
-	t.Read = -1 // verification's checksums run long
-	if r.dst, err = openSide(ctx, Target, s.target, conn.Options{Timeouts: t, MaxConns: 8, Logger: s.logger()}); err != nil {
-		return err
+	if r.dst == nil {
+		t.Read = -1 // verification's checksums run long
+		if r.dst, err = openSide(ctx, Target, s.target, conn.Options{Timeouts: t, MaxConns: 8, Logger: s.logger()}); err != nil {
+			return err
+		}
 	}
-	defer r.dst.Close()
 
 	// A cutover that crashed left its fence recorded: restore the source's
 	// writes before anything else.
@@ -113,34 +155,8 @@ func (r *syncRun) run(ctx context.Context) (err error) {
 	for _, p := range pauses {
 		s.logger().Warn("sync: restored the source's writes after a crashed cutover", "fence", p.ID, "method", p.Method.String(), "stopped", p.Stopped)
 	}
-
-	_, facts, err := s.plan(ctx)
-	if err != nil {
-		return err
-	}
-	r.facts = facts
-	if !facts.copied {
-		// A new move, or one whose copy did not finish: no stream of an
-		// earlier move into this database may resume.
-		if err := s.copier.checkpoint.DeleteStream(ctx, r.dst, s.streamName()); err != nil {
-			return s.targetErr("stream "+s.streamName(), err)
-		}
-		if err := r.onTarget(ctx, "the copy's checkpoint on the target holds what is copied, a new Run resumes the copy from it", func() error { return r.copy(ctx) }); err != nil {
-			return err
-		}
-	}
-	if facts.start == "" {
-		return s.sourceErr(serverFault, fmt.Errorf("%w: the copy recorded no GTID position to start from", ErrBinlogSettings))
-	}
-	defer func() {
-		if r.app != nil {
-			r.app.Close()
-		}
-	}()
-	if err := r.onTarget(ctx, "the copy is done, a new Run catches up from its position", func() error { return r.openStream(ctx) }); err != nil {
-		return err
-	}
-	return r.follow(ctx)
+	_, r.facts, err = s.plan(ctx)
+	return err
 }
 
 // copy runs the snapshot copy and takes its position and tables.
@@ -174,11 +190,7 @@ func (r *syncRun) copy(ctx context.Context) error {
 // stream's first) and the stream from the saved position.
 func (r *syncRun) openStream(ctx context.Context) error {
 	s, facts := r.s, r.facts
-	var id conn.Identity
-	err := r.onSource(ctx, func() (err error) {
-		id, err = conn.Identify(ctx, r.src)
-		return err
-	})
+	id, err := conn.Identify(ctx, r.src)
 	if err != nil {
 		return s.sourceErr(serverFault, err)
 	}
@@ -244,11 +256,7 @@ func (r *syncRun) converge(ctx context.Context) error {
 	if err := store.DeleteStream(ctx, r.dst, name); err != nil {
 		return s.targetErr("stream "+name, err)
 	}
-	var end string
-	err := r.onSource(ctx, func() (err error) {
-		end, err = binlog.CurrentPosition(ctx, r.src, facts.flavor)
-		return err
-	})
+	end, err := binlog.CurrentPosition(ctx, r.src, facts.flavor)
 	if err != nil {
 		return s.sourceErr(serverFault, err)
 	}
