@@ -45,13 +45,24 @@ func TestSyncSourceDownInCopy(t *testing.T) {
 	src, dst := ownServers(t)
 	o := newOutage(ctx, t, src, dst)
 	var chunks atomic.Int32
+	var first int64
 	stopped := make(chan struct{})
-	// The copy reads its fifth chunk only once the source is down. The
-	// writer pauses between transactions while the source is away: a
-	// commit cut off by the shutdown would leave its outcome unknown to
-	// it, and the counter check exact only by chance.
+	// The copy reads its fifth chunk only once the source is down, and
+	// the writer committed meanwhile: the tables copied before the outage
+	// (acct, counter: the first snapshot) miss commits that the tables
+	// copied after it (a new snapshot) hold, so the stream must start from
+	// the first snapshot's position. The writer pauses between
+	// transactions while the source is away: a commit cut off by the
+	// shutdown would leave its outcome unknown to it, and the counter
+	// check exact only by chance.
 	throttle := migrate.ThrottlerFunc(func(ctx context.Context, table string) error {
-		if chunks.Add(1) == 5 {
+		switch chunks.Add(1) {
+		case 1:
+			first = o.w.commits.Load()
+		case 5:
+			for o.w.commits.Load() < first+20 && ctx.Err() == nil {
+				time.Sleep(10 * time.Millisecond)
+			}
 			o.w.mu.Lock()
 			assert.NoError(t, src.Stop(), "stopping the source")
 			close(stopped)
