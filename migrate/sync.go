@@ -33,7 +33,7 @@ import (
 // away when Run starts, or goes away during the copy or later (a lost
 // replication connection, or no answer when the stream starts or
 // reconnects), is waited for with backoff for as long as ctx lasts
-// (PhaseWaitingForSource until the stream runs), then the copy resumes
+// (PhaseWaitingForSource), then the copy resumes
 // from its checkpoint and the stream from the last transaction applied,
 // while a refusal (privileges, a purged position, the binlog settings)
 // still fails Run at once. A target that goes away (shut down, restarting, connection
@@ -79,7 +79,7 @@ type Phase string
 
 // The phases of a Sync, in order; Failed can follow any,
 // WaitingForTarget can interrupt copying, catching up and in sync, and
-// WaitingForSource can come first or interrupt copying.
+// WaitingForSource can come first or interrupt the same.
 const (
 	PhaseCopying     Phase = "copying"
 	PhaseCatchingUp  Phase = "catching up"
@@ -95,11 +95,11 @@ const (
 	// position the target holds (catching up), or fails.
 	PhaseWaitingForTarget Phase = "waiting for target"
 	// PhaseWaitingForSource: the source went away (server down or
-	// restarting, connection lost) when Run started, during the copy or
-	// before the stream started; the sync retries with backoff for as long
-	// as Run's context lasts, then goes on: the copy resumes from its
-	// checkpoint. (Once the stream runs, it reconnects to the source
-	// itself, the phase staying catching up or in sync.)
+	// restarting, connection lost) when Run started, during the copy, the
+	// catch-up or the sync; the sync retries with backoff for as long as
+	// Run's context lasts, then goes on: the copy resumes from its
+	// checkpoint, the stream from the last transaction applied (catching
+	// up). Cutover is refused meanwhile.
 	PhaseWaitingForSource Phase = "waiting for source"
 )
 

@@ -127,3 +127,24 @@ func TestSyncSourceRefusalFailsAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// A source that goes away while the sync follows its binary log shows as
+// PhaseWaitingForSource (Cutover refused) until it is back; the stream
+// goes on from the last transaction applied.
+func TestSyncSourceDownInSync(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	src, dst := ownServers(t)
+	o := startOutage(ctx, t, src, dst)
+	o.waitFor("in sync", func() bool { return o.s.Phase() == migrate.PhaseInSync })
+	o.progressed("before the outage")
+	o.w.mu.Lock()
+	if err := src.Stop(); err != nil {
+		o.w.mu.Unlock()
+		t.Fatalf("stopping the source: %v", err)
+	}
+	o.waitFor("the wait for the source", func() bool { return o.s.Phase() == migrate.PhaseWaitingForSource })
+	_, err := o.s.Cutover(ctx)
+	assert.ErrorIs(t, err, migrate.ErrNotInSync, "cutover while the source is away")
+	o.sourceBack(ctx)
+}

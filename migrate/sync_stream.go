@@ -356,11 +356,24 @@ func (r *syncRun) follow(ctx context.Context) error {
 		case now := <-tick.C:
 			lag, err := r.measure(ctx, now)
 			if err != nil {
-				s.logger().Warn("sync: reading the source's position", "err", err)
+				if p := s.Phase(); conn.Lost(err) && (p == PhaseCatchingUp || p == PhaseInSync) {
+					// The stream reconnects itself; the phase tells the
+					// host, and refuses Cutover, meanwhile.
+					s.setPhase(PhaseWaitingForSource)
+					s.logger().Warn("sync: the source went away, waiting for it until Run is cancelled", "source", conn.Endpoint(s.source),
+						"resume", "the target holds the changes up to "+r.app.Stats().Position, "err", err)
+					lastEmit = now
+					r.emit()
+				} else if p != PhaseWaitingForSource {
+					s.logger().Warn("sync: reading the source's position", "err", err)
+				}
 				continue
 			}
 			changed := true
 			switch p := s.Phase(); {
+			case p == PhaseWaitingForSource:
+				s.setPhase(PhaseCatchingUp)
+				s.logger().Info("sync: the source is back, resuming", "source", conn.Endpoint(s.source), "lag", lag)
 			case p == PhaseCatchingUp && lag <= s.cfg.maxLag:
 				s.setPhase(PhaseInSync)
 				s.logger().Info("sync: in sync", "database", s.database, "lag", lag)
