@@ -29,15 +29,15 @@ import (
 // resumes after a crash in any phase: an interrupted copy continues from
 // its checkpoint, the stream from the position saved with the last
 // transaction applied (exactly once), and grants a crashed cutover revoked
-// are restored first. It rides out server restarts: a source that is
-// away when Run starts, or goes away during the copy or later (a lost
+// are restored first. It rides out server restarts: a source that is away
+// when Run starts, or goes away during the copy or later (a lost
 // replication connection, or no answer when the stream starts or
 // reconnects), is waited for with backoff for as long as ctx lasts
-// (PhaseWaitingForSource), then the copy resumes
-// from its checkpoint and the stream from the last transaction applied,
-// while a refusal (privileges, a purged position, the binlog settings)
-// still fails Run at once. A target that goes away (shut down, restarting, connection
-// lost) during the copy, the catch-up or the sync is waited for up to
+// (PhaseWaitingForSource), then the copy resumes from its checkpoint and
+// the stream from the last transaction applied, while a refusal
+// (privileges, a purged position, the binlog settings) still fails Run at
+// once. A target that goes away (shut down, restarting, connection lost)
+// during the copy, the catch-up or the sync is waited for up to
 // WithTargetWait (PhaseWaitingForTarget), then the copy resumes from its
 // checkpoint and the stream from the position the target holds.
 //
@@ -48,11 +48,13 @@ import (
 // and BINLOG MONITOR (or REPLICATION CLIENT) besides what the copy needs.
 // The target must not be written by anyone but the Sync until cutover.
 //
-// A copy that was resumed (or made WithSnapshot(SnapshotNone)) is replayed
-// from its first position: the applier converges rows that the copy
-// already holds, but a secondary unique value that moved between rows in
-// that window can stop the catch-up with a duplicate-key error naming the
-// table; start such a move over with WithReplace.
+// A copy that was resumed (after a crash or an outage of either server,
+// the rest read in new snapshots; or made WithSnapshot(SnapshotNone)) is
+// replayed from its first position, which every table's copy covers: the
+// applier converges rows that the copy already holds, but a secondary
+// unique value that moved between rows in that window can stop the
+// catch-up with a duplicate-key error naming the table; start such a move
+// over with WithReplace.
 type Sync struct {
 	source, target *mysql.Config
 	database       string

@@ -41,10 +41,10 @@ type syncRun struct {
 // binary log to the target until Cutover succeeds, ctx is done or the
 // stream fails (a target away for longer than WithTargetWait, in any
 // phase, fails it with ErrConnect naming the target; a source away, at
-// Run's start, during the copy or later, is waited for until ctx is done). It returns after a
-// successful cutover with the report of it in Report.Cutover; on any
-// other return the source's writes are not fenced and a later Run
-// resumes. Progress carries the Phase and the lag.
+// Run's start, during the copy or later, is waited for until ctx is
+// done). It returns after a successful cutover with the report of it in
+// Report.Cutover; on any other return the source's writes are not fenced
+// and a later Run resumes. Progress carries the Phase and the lag.
 func (s *Sync) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
 	if !s.running.CompareAndSwap(false, true) {
 		return nil, fmt.Errorf("migrate: sync %s: %w", s.database, ErrRunning)

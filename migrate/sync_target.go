@@ -13,11 +13,12 @@ import (
 	"github.com/shiftgate/shiftgate/internal/rowchange"
 )
 
-// The bounds of the wait between attempts to reach a target that went
-// away, doubling after each failed one.
+// The bounds of the wait between attempts to reach a server (the target,
+// or the source before the stream runs) that went away, doubling after
+// each failed one.
 const (
-	targetBackoffMin = 250 * time.Millisecond
-	targetBackoffMax = 5 * time.Second
+	outageBackoffMin = 250 * time.Millisecond
+	outageBackoffMax = 5 * time.Second
 )
 
 // targetSink is the applier as the stream's sink. It keeps the last error
@@ -81,10 +82,10 @@ func (r *syncRun) startStream(ctx context.Context) {
 
 // awaitTarget waits, the stream stopped because the target went away
 // (lost is why), until the target answers again, for at most
-// WithTargetWait (waitServer), and prepares a stream from the position the target
-// holds. The applier rolled back what it had not committed, and the
-// position is saved in the same target transaction as the rows, so that
-// resuming from it loses and repeats nothing. Cutover is refused
+// WithTargetWait (waitServer), and prepares a stream from the position
+// the target holds. The applier rolled back what it had not committed,
+// and the position is saved in the same target transaction as the rows,
+// so that resuming from it loses and repeats nothing. Cutover is refused
 // meanwhile.
 func (r *syncRun) awaitTarget(ctx context.Context, lost error) error {
 	s := r.s
@@ -110,12 +111,12 @@ func (r *syncRun) awaitTarget(ctx context.Context, lost error) error {
 }
 
 // onServers runs step (one of Run's steps before the stream: the checks
-// at its start, the copy, the stream's opening) and runs it again each time
-// it fails because a server went away (lostSide), once that server answers:
-// the step resumes from what the target holds (the copy from its
+// at its start, the copy, the stream's opening) and runs it again each
+// time it fails because a server went away (lostSide), once that server
+// answers: the step resumes from what the target holds (the copy from its
 // checkpoint, the catch-up from the copy's position). Each outage is
 // waited for as waitServer says; a step that fails again within
-// targetBackoffMax of the server's return is the same outage. resume says,
+// outageBackoffMax of the server's return is the same outage. resume says,
 // for messages, what the target holds and where a new Run resumes.
 func (r *syncRun) onServers(ctx context.Context, resume string, step func() error) error {
 	var since time.Time // when the outage began; zero before the first
@@ -130,7 +131,7 @@ func (r *syncRun) onServers(ctx context.Context, resume string, step func() erro
 		if !lost {
 			return err
 		}
-		if since.IsZero() || side != last || time.Since(began) > targetBackoffMax {
+		if since.IsZero() || side != last || time.Since(began) > outageBackoffMax {
 			since = time.Now()
 		}
 		last = side
@@ -219,7 +220,7 @@ func (r *syncRun) waitServer(ctx context.Context, side Side, lost error, since t
 	} else {
 		log.Warn("sync: the "+name+" went away, waiting for it until Run is cancelled", "resume", resume, "err", lost)
 	}
-	wait := targetBackoffMin
+	wait := outageBackoffMin
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for attempt := 1; ; attempt++ {
@@ -250,7 +251,7 @@ func (r *syncRun) waitServer(ctx context.Context, side Side, lost error, since t
 		}
 		log.Info("sync: the "+name+" is still away", "attempt", attempt, "err", err)
 		r.emit()
-		wait = min(2*wait, targetBackoffMax)
+		wait = min(2*wait, outageBackoffMax)
 		if limit > 0 {
 			wait = min(wait, left)
 		}
