@@ -28,14 +28,15 @@ import (
 // resumes after a crash in any phase: an interrupted copy continues from
 // its checkpoint, the stream from the position saved with the last
 // transaction applied (exactly once), and grants a crashed cutover revoked
-// are restored first. It rides out server restarts: a source that goes
-// away once the copy is done (a lost replication connection, or no answer
-// when the stream starts or reconnects) is waited for with backoff for as
-// long as ctx lasts and streamed from the last transaction applied, while
-// a refusal (a purged position, the binlog settings) still fails Run at
-// once; a source away during the copy fails Run, and a later Run resumes
-// the copy. A target that goes away (shut down, restarting, connection
-// lost) during the copy, the catch-up or the sync is waited for up to
+// are restored first. It rides out server restarts: a source that is away
+// when Run starts, or goes away during the copy or later (a lost
+// replication connection, or no answer when the stream starts or
+// reconnects), is waited for with backoff for as long as ctx lasts
+// (PhaseWaitingForSource), then the copy resumes from its checkpoint and
+// the stream from the last transaction applied, while a refusal
+// (privileges, a purged position, the binlog settings) still fails Run at
+// once. A target that goes away (shut down, restarting, connection lost)
+// during the copy, the catch-up or the sync is waited for up to
 // WithTargetWait (PhaseWaitingForTarget), then the copy resumes from its
 // checkpoint and the stream from the position the target holds.
 //
@@ -46,11 +47,13 @@ import (
 // and BINLOG MONITOR (or REPLICATION CLIENT) besides what the copy needs.
 // The target must not be written by anyone but the Sync until cutover.
 //
-// A copy that was resumed (or made WithSnapshot(SnapshotNone)) is replayed
-// from its first position: the applier converges rows that the copy
-// already holds, but a secondary unique value that moved between rows in
-// that window can stop the catch-up with a duplicate-key error naming the
-// table; start such a move over with WithReplace.
+// A copy that was resumed (after a crash or an outage of either server,
+// the rest read in new snapshots; or made WithSnapshot(SnapshotNone)) is
+// replayed from its first position, which every table's copy covers: the
+// applier converges rows that the copy already holds, but a secondary
+// unique value that moved between rows in that window can stop the
+// catch-up with a duplicate-key error naming the table; start such a move
+// over with WithReplace.
 type Sync struct {
 	source, target *mysql.Config
 	database       string
@@ -75,8 +78,9 @@ var _ Executor = (*Sync)(nil)
 // Phase is where a Sync's Run is.
 type Phase string
 
-// The phases of a Sync, in order; Failed can follow any, and
-// WaitingForTarget can interrupt copying, catching up and in sync.
+// The phases of a Sync, in order; Failed can follow any,
+// WaitingForTarget can interrupt copying, catching up and in sync, and
+// WaitingForSource can come first or interrupt the same.
 const (
 	PhaseCopying     Phase = "copying"
 	PhaseCatchingUp  Phase = "catching up"
@@ -91,6 +95,13 @@ const (
 	// resumes the copy from its checkpoint, or the stream from the
 	// position the target holds (catching up), or fails.
 	PhaseWaitingForTarget Phase = "waiting for target"
+	// PhaseWaitingForSource: the source went away (server down or
+	// restarting, connection lost) when Run started, during the copy, the
+	// catch-up or the sync; the sync retries with backoff for as long as
+	// Run's context lasts, then goes on: the copy resumes from its
+	// checkpoint, the stream from the last transaction applied (catching
+	// up). Cutover is refused meanwhile.
+	PhaseWaitingForSource Phase = "waiting for source"
 )
 
 // Errors of a Sync's cutover.

@@ -256,12 +256,14 @@ func WithDDL(p DDLPolicy) SyncOption {
 // WithTargetWait bounds how long the sync waits for a target that went
 // away (the server shut down or restarting, the connection refused or
 // lost) to come back (default DefaultTargetWait), in every phase of Run
-// before the cutover: the copy, the catch-up, the sync. Meanwhile the
+// before the cutover: its start, the copy, the catch-up, the sync. Meanwhile the
 // phase is PhaseWaitingForTarget and the sync reconnects with backoff;
 // once the target answers, the copy resumes from its checkpoint and the
 // stream from the position the target holds, so nothing is lost or
 // applied twice. When the wait passes, Run fails with ErrConnect naming
-// the target, and a later Run resumes.
+// the target, and a later Run resumes. The source has no such bound: the
+// stream waits for it for as long as Run's ctx lasts, and so does the rest
+// of Run (PhaseWaitingForSource), the host cancelling when it gives up.
 func WithTargetWait(d time.Duration) SyncOption {
 	return syncOption(func(c *syncConfig) error {
 		if d <= 0 {

@@ -40,27 +40,40 @@ const outageSource, outageTarget = "shop", "shop_moved"
 // dst made with opts (besides the target database, a progress interval and
 // a logger).
 func startOutage(ctx context.Context, t *testing.T, src, dst *sandbox.Server, opts ...migrate.SyncOption) *outage {
+	o := newOutage(ctx, t, src, dst)
+	o.run(ctx, opts...)
+	return o
+}
+
+// newOutage seeds src and starts the writer.
+func newOutage(ctx context.Context, t *testing.T, src, dst *sandbox.Server) *outage {
 	o := &outage{t: t, src: src, dst: dst, logs: &syncBuffer{}, errc: make(chan error, 1)}
 	sandboxtest.Exec(t, sandboxtest.Open(t, o.src, ""), "CREATE DATABASE "+outageSource)
 	srcDB := sandboxtest.Open(t, o.src, outageSource)
 	seedSyncTables(t, srcDB)
 	o.w = &syncWorkload{db: srcDB}
-	var wctx, rctx context.Context
+	var wctx context.Context
 	wctx, o.stopWriting = context.WithCancel(ctx)
 	t.Cleanup(o.stopWriting)
 	o.writers.Go(func() { o.w.run(wctx) })
+	return o
+}
 
+// run runs a Sync from o.src to o.dst made with opts (besides the target
+// database, a progress interval and a logger) in the background.
+func (o *outage) run(ctx context.Context, opts ...migrate.SyncOption) {
+	t := o.t
 	var err error
 	o.s, err = migrate.NewSync(o.src.DSN(""), o.dst.DSN(""), outageSource, append([]migrate.SyncOption{migrate.WithTargetDatabase(outageTarget),
 		migrate.WithProgressInterval(100 * time.Millisecond), migrate.WithLogger(slog.New(slog.NewTextHandler(o.logs, nil)))}, opts...)...)
 	require.NoError(t, err)
+	var rctx context.Context
 	rctx, o.stopSync = context.WithCancel(ctx)
 	t.Cleanup(o.stopSync)
 	go func() {
 		_, err := o.s.Run(rctx, func(p migrate.Progress) { o.phases.Store(p.Phase, true) })
 		o.errc <- err
 	}()
-	return o
 }
 
 // waitFor waits until cond holds, failing the test if Run returns first.

@@ -35,22 +35,26 @@ type syncRun struct {
 	// writes the target), or once its record could not be removed after
 	// it failed (the next Run finishes the cutover): Run must end.
 	switched bool
-	lag      lagMeter
+	// finishedSwitch is set once start found a cutover recorded at its
+	// switch and went to finish it: Run does nothing else.
+	finishedSwitch bool
+	lag            lagMeter
 }
 
 // Run copies the tables (or resumes the copy), then applies the source's
 // binary log to the target until Cutover succeeds, ctx is done or the
 // stream fails (a target away for longer than WithTargetWait, in any
-// phase, fails it with ErrConnect naming the target; a source away once
-// the copy is done is waited for until ctx is done). It returns after a
-// successful cutover with the report of it in Report.Cutover. A cutover
-// whose process stopped after it verified and recorded its switch (see
-// Cutover) is finished first, nothing applied: Run calls the switch again,
-// records the cutover, restores the source's writes and returns with its
-// Report.Cutover (a later Run returns ErrCutOver); when the switch fails
-// again, Run returns its error with the source's writes still stopped. On
-// any other return the source's writes are not fenced and a later Run
-// resumes. Progress carries the Phase and the lag.
+// phase, fails it with ErrConnect naming the target; a source away, at
+// Run's start, during the copy or later, is waited for until ctx is
+// done). It returns after a successful cutover with the report of it in
+// Report.Cutover. A cutover whose process stopped after it verified and
+// recorded its switch (see Cutover) is finished first, nothing applied:
+// Run calls the switch again, records the cutover, restores the source's
+// writes and returns with its Report.Cutover (a later Run returns
+// ErrCutOver); when the switch fails again, Run returns its error with
+// the source's writes still stopped. On any other return the source's
+// writes are not fenced and a later Run resumes. Progress carries the
+// Phase and the lag.
 func (s *Sync) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
 	if err := s.running.enter(ctx, "sync "+s.database); err != nil {
 		return nil, err
@@ -92,16 +96,60 @@ func (r *syncRun) run(ctx context.Context) (err error) {
 	if s.reverseOf != nil {
 		return r.runReverse(ctx)
 	}
+	defer func() {
+		if r.src != nil {
+			r.src.Close()
+		}
+		if r.dst != nil {
+			r.dst.Close()
+		}
+	}()
+	if err := r.onServers(ctx, "nothing is copied or applied by this Run yet, a new Run resumes from the checkpoint on the target", func() error { return r.start(ctx) }); err != nil || r.finishedSwitch {
+		return err
+	}
+	facts := r.facts
+	if !facts.copied {
+		// A new move, or one whose copy did not finish: no stream of an
+		// earlier move into this database may resume.
+		if err := s.copier.checkpoint.DeleteStream(ctx, r.dst, s.streamName()); err != nil {
+			return s.targetErr("stream "+s.streamName(), err)
+		}
+		if err := r.onServers(ctx, "the copy's checkpoint on the target holds what is copied, a new Run resumes the copy from it", func() error { return r.copy(ctx) }); err != nil {
+			return err
+		}
+	}
+	if facts.start == "" {
+		return s.sourceErr(serverFault, fmt.Errorf("%w: the copy recorded no GTID position to start from", ErrBinlogSettings))
+	}
+	defer func() {
+		if r.app != nil {
+			r.app.Close()
+		}
+	}()
+	if err := r.onServers(ctx, "the copy is done, a new Run catches up from its position", func() error { return r.openStream(ctx) }); err != nil {
+		return err
+	}
+	return r.follow(ctx)
+}
+
+// start opens Run's pools (those still closed), finishes a cutover that
+// stopped at its switch (setting r.finishedSwitch: Run has nothing more
+// to do) or else restores the writes a crashed cutover stopped, and runs
+// the dry run, into r.facts.
+func (r *syncRun) start(ctx context.Context) (err error) {
+	s := r.s
 	t := s.copier.cfg.timeouts
-	if r.src, err = openSide(ctx, Source, s.source, conn.Options{Timeouts: t, MaxConns: 8, Logger: s.logger()}); err != nil {
-		return err
+	if r.src == nil {
+		if r.src, err = openSide(ctx, Source, s.source, conn.Options{Timeouts: t, MaxConns: 8, Logger: s.logger()}); err != nil {
+			return err
+		}
 	}
-	defer r.src.Close()
-	t.Read = -1 // verification's checksums run long
-	if r.dst, err = openSide(ctx, Target, s.target, conn.Options{Timeouts: t, MaxConns: 8, Logger: s.logger()}); err != nil {
-		return err
+	if r.dst == nil {
+		t.Read = -1 // verification's checksums run long
+		if r.dst, err = openSide(ctx, Target, s.target, conn.Options{Timeouts: t, MaxConns: 8, Logger: s.logger()}); err != nil {
+			return err
+		}
 	}
-	defer r.dst.Close()
 
 	// A cutover that crashed left its fence recorded: if it got as far as
 	// its switch, finish it (the source's writes are restored only once
@@ -111,7 +159,7 @@ func (r *syncRun) run(ctx context.Context) (err error) {
 	if err := s.copier.checkpoint.Prepare(ctx, r.dst); err != nil {
 		return s.targetErr("database "+s.copier.checkpoint.Database(), err)
 	}
-	if finished, err := r.finishSwitch(ctx); err != nil || finished {
+	if r.finishedSwitch, err = r.finishSwitch(ctx); err != nil || r.finishedSwitch {
 		return err
 	}
 	if err := r.guardReverse(ctx); err != nil {
@@ -124,34 +172,8 @@ func (r *syncRun) run(ctx context.Context) (err error) {
 	for _, p := range pauses {
 		s.logger().Warn("sync: restored the source's writes after a crashed cutover", "fence", p.ID, "method", p.Method.String(), "stopped", p.Stopped)
 	}
-
-	_, facts, err := s.plan(ctx)
-	if err != nil {
-		return err
-	}
-	r.facts = facts
-	if !facts.copied {
-		// A new move, or one whose copy did not finish: no stream of an
-		// earlier move into this database may resume.
-		if err := s.copier.checkpoint.DeleteStream(ctx, r.dst, s.streamName()); err != nil {
-			return s.targetErr("stream "+s.streamName(), err)
-		}
-		if err := r.onTarget(ctx, "the copy's checkpoint on the target holds what is copied, a new Run resumes the copy from it", func() error { return r.copy(ctx) }); err != nil {
-			return err
-		}
-	}
-	if facts.start == "" {
-		return s.sourceErr(serverFault, fmt.Errorf("%w: the copy recorded no GTID position to start from", ErrBinlogSettings))
-	}
-	defer func() {
-		if r.app != nil {
-			r.app.Close()
-		}
-	}()
-	if err := r.onTarget(ctx, "the copy is done, a new Run catches up from its position", func() error { return r.openStream(ctx) }); err != nil {
-		return err
-	}
-	return r.follow(ctx)
+	_, r.facts, err = s.plan(ctx)
+	return err
 }
 
 // copy runs the snapshot copy and takes its position and tables.
@@ -185,11 +207,7 @@ func (r *syncRun) copy(ctx context.Context) error {
 // stream's first) and the stream from the saved position.
 func (r *syncRun) openStream(ctx context.Context) error {
 	s, facts := r.s, r.facts
-	var id conn.Identity
-	err := r.onSource(ctx, func() (err error) {
-		id, err = conn.Identify(ctx, r.src)
-		return err
-	})
+	id, err := conn.Identify(ctx, r.src)
 	if err != nil {
 		return s.sourceErr(serverFault, err)
 	}
@@ -255,11 +273,7 @@ func (r *syncRun) converge(ctx context.Context) error {
 	if err := store.DeleteStream(ctx, r.dst, name); err != nil {
 		return s.targetErr("stream "+name, err)
 	}
-	var end string
-	err := r.onSource(ctx, func() (err error) {
-		end, err = binlog.CurrentPosition(ctx, r.src, facts.flavor)
-		return err
-	})
+	end, err := binlog.CurrentPosition(ctx, r.src, facts.flavor)
 	if err != nil {
 		return s.sourceErr(serverFault, err)
 	}
@@ -359,11 +373,24 @@ func (r *syncRun) follow(ctx context.Context) error {
 		case now := <-tick.C:
 			lag, err := r.measure(ctx, now)
 			if err != nil {
-				s.logger().Warn("sync: reading the source's position", "err", err)
+				if p := s.Phase(); conn.Lost(err) && (p == PhaseCatchingUp || p == PhaseInSync) {
+					// The stream reconnects itself; the phase tells the
+					// host, and refuses Cutover, meanwhile.
+					s.setPhase(PhaseWaitingForSource)
+					s.logger().Warn("sync: the source went away, waiting for it until Run is cancelled", "source", conn.Endpoint(s.source),
+						"resume", "the target holds the changes up to "+r.app.Stats().Position, "err", err)
+					lastEmit = now
+					r.emit()
+				} else if p != PhaseWaitingForSource {
+					s.logger().Warn("sync: reading the source's position", "err", err)
+				}
 				continue
 			}
 			changed := true
 			switch p := s.Phase(); {
+			case p == PhaseWaitingForSource:
+				s.setPhase(PhaseCatchingUp)
+				s.logger().Info("sync: the source is back, resuming", "source", conn.Endpoint(s.source), "lag", lag)
 			case p == PhaseCatchingUp && lag <= s.cfg.maxLag:
 				s.setPhase(PhaseInSync)
 				s.logger().Info("sync: in sync", "database", s.database, "lag", lag)

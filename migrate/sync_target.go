@@ -13,11 +13,12 @@ import (
 	"github.com/shiftgate/shiftgate/internal/rowchange"
 )
 
-// The bounds of the wait between attempts to reach a target that went
-// away, doubling after each failed one.
+// The bounds of the wait between attempts to reach a server (the target,
+// or the source before the stream runs) that went away, doubling after
+// each failed one.
 const (
-	targetBackoffMin = 250 * time.Millisecond
-	targetBackoffMax = 5 * time.Second
+	outageBackoffMin = 250 * time.Millisecond
+	outageBackoffMax = 5 * time.Second
 )
 
 // targetSink is the applier as the stream's sink. It keeps the last error
@@ -81,16 +82,16 @@ func (r *syncRun) startStream(ctx context.Context) {
 
 // awaitTarget waits, the stream stopped because the target went away
 // (lost is why), until the target answers again, for at most
-// WithTargetWait, and prepares a stream from the position the target
-// holds. The applier rolled back what it had not committed, and the
-// position is saved in the same target transaction as the rows, so that
-// resuming from it loses and repeats nothing. Cutover is refused
+// WithTargetWait (waitServer), and prepares a stream from the position
+// the target holds. The applier rolled back what it had not committed,
+// and the position is saved in the same target transaction as the rows,
+// so that resuming from it loses and repeats nothing. Cutover is refused
 // meanwhile.
 func (r *syncRun) awaitTarget(ctx context.Context, lost error) error {
 	s := r.s
 	resume := fmt.Sprintf("the target holds the changes up to %s, a new Run resumes there", r.app.Stats().Position)
 	var st *checkpoint.Stream
-	err := r.waitTarget(ctx, lost, time.Now(), resume, "stream "+s.streamName(), func(ctx context.Context) (err error) {
+	err := r.waitServer(ctx, Target, lost, time.Now(), resume, "stream "+s.streamName(), func(ctx context.Context) (err error) {
 		st, err = r.app.Start(ctx)
 		return err
 	})
@@ -109,112 +110,151 @@ func (r *syncRun) awaitTarget(ctx context.Context, lost error) error {
 	return nil
 }
 
-// onTarget runs step (one of Run's steps before the stream: the copy, the
-// first catch-up) and runs it again each time it fails because the target
-// went away (targetLost), once the target answers: the step resumes from
-// what the target holds (the copy from its checkpoint, the catch-up from
-// the copy's position). Each outage is waited for up to WithTargetWait
-// (waitTarget); a step that fails again within targetBackoffMax of the
-// target's return is the same outage. resume says, for messages, what the
-// target holds and where a new Run resumes.
-func (r *syncRun) onTarget(ctx context.Context, resume string, step func() error) error {
+// onServers runs step (one of Run's steps before the stream: the checks
+// at its start, the copy, the stream's opening) and runs it again each
+// time it fails because a server went away (lostSide), once that server
+// answers: the step resumes from what the target holds (the copy from its
+// checkpoint, the catch-up from the copy's position). Each outage is
+// waited for as waitServer says; a step that fails again within
+// outageBackoffMax of the server's return is the same outage. resume says,
+// for messages, what the target holds and where a new Run resumes.
+func (r *syncRun) onServers(ctx context.Context, resume string, step func() error) error {
 	var since time.Time // when the outage began; zero before the first
+	var last Side
 	for {
 		began := time.Now()
 		err := step()
-		if err == nil || !r.targetLost(err) {
+		if err == nil {
+			return nil
+		}
+		side, lost := r.lostSide(err)
+		if !lost {
 			return err
 		}
-		if since.IsZero() || time.Since(began) > targetBackoffMax {
+		if since.IsZero() || side != last || time.Since(began) > outageBackoffMax {
 			since = time.Now()
 		}
+		last = side
 		phase := r.s.Phase()
-		if err := r.waitTarget(ctx, err, since, resume, serverFault, r.dst.PingContext); err != nil {
+		probe := func(ctx context.Context) error { return r.ping(ctx, side) }
+		if err := r.waitServer(ctx, side, err, since, resume, serverFault, probe); err != nil {
 			return err
 		}
 		r.s.setPhase(phase)
 	}
 }
 
-// targetLost reports an error that says the target went away
-// (targetGone), and that names no other side.
-func (r *syncRun) targetLost(err error) bool {
+// lostSide reports an error that says a server went away, and which: the
+// source when an EndpointError names it (conn.Lost: down, restarting,
+// connection lost), the target when one names it or none names a side
+// (targetGone). Errors joined (Plan's problems) must all say the same
+// server went away: a refusal among them fails Run.
+func (r *syncRun) lostSide(err error) (Side, bool) {
 	var ee *EndpointError
-	if errors.As(err, &ee) && ee.Side != r.s.side(Target) {
-		return false
+	switch {
+	case !errors.As(err, &ee):
+		return Target, targetGone(err)
+	case err == error(ee):
+		switch ee.Side {
+		case r.s.side(Source):
+			return Source, conn.Lost(err)
+		case r.s.side(Target):
+			return Target, targetGone(err)
+		}
+		return ee.Side, false
 	}
-	return targetGone(err)
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var side Side
+		for i, e := range joined.Unwrap() {
+			s, lost := r.lostSide(e)
+			if !lost || (i > 0 && s != side) {
+				return s, false
+			}
+			side = s
+		}
+		return side, true
+	}
+	return r.lostSide(errors.Unwrap(err))
 }
 
-// waitTarget waits, the target gone since since (lost is why), until
-// probe gets an answer from it, for at most WithTargetWait from since,
-// retrying with backoff; the phase is PhaseWaitingForTarget meanwhile, and
-// Cutover is refused. resume says what the target holds and where a new
-// Run resumes; object names what probe reaches, for its errors. A probe
-// error that is not the target being away, the wait passing (ErrConnect)
-// and the end of ctx end the wait with an error.
-func (r *syncRun) waitTarget(ctx context.Context, lost error, since time.Time, resume, object string, probe func(context.Context) error) error {
+// ping reaches side (Source or Target) through Run's pool, or a
+// connection of its own before Run opened the pool.
+func (r *syncRun) ping(ctx context.Context, side Side) error {
+	db, cfg := r.src, r.s.source
+	if side == Target {
+		db, cfg = r.dst, r.s.target
+	}
+	if db != nil {
+		return db.PingContext(ctx)
+	}
+	db, err := openSide(ctx, side, cfg, conn.Options{Timeouts: r.s.copier.cfg.timeouts, MaxConns: 1, Logger: r.s.logger()})
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+// waitServer waits, side (the source or the target) gone since since
+// (lost is why), until probe gets an answer from it, retrying with
+// backoff; the phase is PhaseWaitingForTarget or PhaseWaitingForSource
+// meanwhile, and Cutover is refused. The target is waited for at most
+// WithTargetWait from since (then ErrConnect naming it); the source, as
+// the stream's reconnects wait for it, for as long as ctx lasts. resume
+// says what the target holds and where a new Run resumes; object names
+// what probe reaches, for its errors. A probe error that is not the server
+// being away, the wait passing and the end of ctx end the wait with an
+// error.
+func (r *syncRun) waitServer(ctx context.Context, side Side, lost error, since time.Time, resume, object string, probe func(context.Context) error) error {
 	s := r.s
-	target := conn.Endpoint(s.target)
-	s.setPhase(PhaseWaitingForTarget)
+	name, phase, limit, gone, sideErr := "target", PhaseWaitingForTarget, s.cfg.targetWait, targetGone, s.targetErr
+	endpoint := conn.Endpoint(s.target)
+	if side == Source {
+		name, phase, limit, gone, sideErr = "source", PhaseWaitingForSource, 0, conn.Lost, s.sourceErr
+		endpoint = conn.Endpoint(s.source)
+	}
+	s.setPhase(phase)
 	r.emit()
-	s.logger().Warn("sync: the target went away, waiting for it", "target", target, "resume", resume, "wait", s.cfg.targetWait, "err", lost)
-	wait := targetBackoffMin
+	log := s.logger().With(name, endpoint)
+	if limit > 0 {
+		log.Warn("sync: the "+name+" went away, waiting for it", "resume", resume, "wait", limit, "err", lost)
+	} else {
+		log.Warn("sync: the "+name+" went away, waiting for it until Run is cancelled", "resume", resume, "err", lost)
+	}
+	wait := outageBackoffMin
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for attempt := 1; ; attempt++ {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (stopped %s; %s)", ctx.Err(), PhaseWaitingForTarget, resume)
+			return fmt.Errorf("%w (stopped %s; %s)", ctx.Err(), phase, resume)
 		case req := <-s.requests:
-			req.reply <- cutoverResult{err: fmt.Errorf("%w: %s", ErrNotInSync, PhaseWaitingForTarget)}
+			req.reply <- cutoverResult{err: fmt.Errorf("%w: %s", ErrNotInSync, phase)}
 			attempt--
 			continue
 		case <-timer.C:
 		}
 		err := probe(ctx)
 		if err == nil {
-			s.logger().Info("sync: the target is back, resuming", "target", target,
-				"after", time.Since(since).Round(time.Millisecond), "attempts", attempt)
+			log.Info("sync: the "+name+" is back, resuming", "after", time.Since(since).Round(time.Millisecond), "attempts", attempt)
 			return nil
 		}
 		if ctx.Err() != nil {
 			continue
 		}
-		if !targetGone(err) {
-			return s.targetErr(object, fmt.Errorf("reconnecting after the target went away (%v): %w", lost, err))
+		if !gone(err) {
+			return sideErr(object, fmt.Errorf("reconnecting after the %s went away (%v): %w", name, lost, err))
 		}
-		left := s.cfg.targetWait - time.Since(since)
-		if left <= 0 {
-			return s.targetErr(serverFault, fmt.Errorf("%w: the server went away and did not come back within %s (WithTargetWait; %d attempts); %s: %w",
-				ErrConnect, s.cfg.targetWait, attempt, resume, err))
+		left := limit - time.Since(since)
+		if limit > 0 && left <= 0 {
+			return sideErr(serverFault, fmt.Errorf("%w: the server went away and did not come back within %s (WithTargetWait; %d attempts); %s: %w",
+				ErrConnect, limit, attempt, resume, err))
 		}
-		s.logger().Info("sync: the target is still away", "target", target, "attempt", attempt, "err", err)
+		log.Info("sync: the "+name+" is still away", "attempt", attempt, "err", err)
 		r.emit()
-		wait = min(2*wait, targetBackoffMax, left)
+		wait = min(2*wait, outageBackoffMax)
+		if limit > 0 {
+			wait = min(wait, left)
+		}
 		timer.Reset(wait)
-	}
-}
-
-// onSource runs read, a read of the source's on the way to the stream, and
-// runs it again each time it fails because the source went away
-// (conn.Lost: down or restarting), with the backoff of the stream's
-// reconnects and, like them, for as long as ctx lasts (the stream is made
-// with no MaxAttempts): a source that restarts between the copy and the
-// stream does not fail Run. Each attempt is logged.
-func (r *syncRun) onSource(ctx context.Context, read func() error) error {
-	wait := binlog.DefaultBackoffMin
-	for {
-		err := read()
-		if err == nil || !conn.Lost(err) {
-			return err
-		}
-		r.s.logger().Warn("sync: the source is unreachable, retrying", "source", conn.Endpoint(r.s.source), "wait", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (waiting for the source: %w)", ctx.Err(), err)
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, binlog.DefaultBackoffMax)
 	}
 }
