@@ -493,12 +493,14 @@ func TestLiveMoveCanceled(t *testing.T) {
 func TestLiveMoveRequestChecked(t *testing.T) {
 	e := newEngine(t, workflow.NewMemoryStore(), nil, liveMoveChain)
 	for name, r := range map[string]workflow.Request{
-		"unknown fence": {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Fence: "bogus"}},
-		"copier method": {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Method: workflow.MethodCopier}},
-		"no migration":  {Kind: workflow.KindLiveMove},
-		"SQL":           {Kind: workflow.KindLiveMove, SQL: "DO 1", Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop"}},
-		"fenced copy":   {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Fence: "accounts"}},
-		"sync copy":     {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Method: workflow.MethodSync}},
+		"unknown fence":                       {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Fence: "bogus"}},
+		"copier method":                       {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Method: workflow.MethodCopier}},
+		"no migration":                        {Kind: workflow.KindLiveMove},
+		"SQL":                                 {Kind: workflow.KindLiveMove, SQL: "DO 1", Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop"}},
+		"fenced copy":                         {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Fence: "accounts"}},
+		"sync copy":                           {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Method: workflow.MethodSync}},
+		"reverse copy":                        {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Reverse: true}},
+		"reverse with the flush-tables fence": {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Reverse: true}},
 	} {
 		r.Submitter, r.Instance, r.Database = "alice", "test", "shop"
 		if _, err := e.Submit(t.Context(), r); !errors.Is(err, workflow.ErrInvalidRequest) {

@@ -50,6 +50,13 @@ type Migration struct {
 	// that FenceAccounts makes read-only on the moved tables.
 	Fence    string   `json:"fence,omitempty"`
 	Accounts []string `json:"accounts,omitempty"`
+	// Reverse keeps a live move's way back after its cutover, a rollback
+	// window (migrate.WithReverseSync): the source stays fenced and the
+	// target's writes are applied back to it (StateRollbackWindow) until
+	// a person cuts back (Engine.CutBack) or closes the window
+	// (Engine.EndWindow). It needs the fence "accounts" or "read-only",
+	// and a target that meets the source's binary log requirements.
+	Reverse bool `json:"reverse,omitempty"`
 }
 
 // Window is when a ticket may start. A zero bound is open.

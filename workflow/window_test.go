@@ -1,0 +1,196 @@
+package workflow_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/migrate"
+	"github.com/shiftgate/shiftgate/workflow"
+)
+
+// targetAccount creates the application's account user on the target
+// database too (the cut-back fences it there), with the grants it has on
+// the source, and returns a pool of it.
+func targetAccount(t *testing.T, user, database string) *sql.DB {
+	t.Helper()
+	root := sandboxtest.Open(t, servers[1], "")
+	sandboxtest.Exec(t, root, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'app-pw'", user))
+	t.Cleanup(func() { _, _ = root.Exec(fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", user)) })
+	for _, table := range []string{"items", "counter", "held"} {
+		sandboxtest.Exec(t, root, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON `%s`.`%s` TO '%s'@'%%'", database, table, user))
+	}
+	cfg := servers[1].Config(database)
+	cfg.User, cfg.Passwd = user, "app-pw"
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// windowMove is a live move with a rollback window, cut over: the ticket
+// in rollback_window, the source fenced.
+type windowMove struct {
+	e                *workflow.Engine
+	id               int64
+	database, target string
+	srcApp, dstApp   *sql.DB
+	switchedBack     *atomic.Int32
+}
+
+// startWindowMove submits, approves and runs a live move of a fresh
+// database with Migration.Reverse, cuts it over and checks its window:
+// the ticket in rollback_window with the cutover's report, the source
+// fenced, a write to the target carried back to the source and the
+// reverse sync's progress on the ticket.
+func startWindowMove(t *testing.T, ctx context.Context) *windowMove {
+	t.Helper()
+	m := &windowMove{switchedBack: new(atomic.Int32)}
+	m.database, m.target = moveTables(t, 2000)
+	user, srcApp := appAccount(t, m.database)
+	m.srcApp = srcApp
+	kind := workflow.LiveMoveKind(workflow.LiveMoveOptions{
+		SwitchBack: func(context.Context, *workflow.Ticket) error { m.switchedBack.Add(1); return nil },
+		Sync:       []migrate.SyncOption{migrate.WithDrainWait(3*time.Second, false), migrate.WithProgressInterval(100 * time.Millisecond)},
+	})
+	m.e = newEngine(t, workflow.NewMemoryStore(), nil, liveMoveChain, workflow.WithKind(workflow.KindLiveMove, kind))
+	tk, err := m.e.Submit(ctx, workflow.Request{Kind: workflow.KindLiveMove, Submitter: "alice", Instance: "test", Database: m.target,
+		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: m.database, Fence: "accounts", Accounts: []string{user + "@%"}, Reverse: true}})
+	if err != nil || tk.State != workflow.StatePendingApproval {
+		t.Fatalf("submit: %v, %v", tk, err)
+	}
+	m.id = tk.ID
+	if _, err := m.e.Approve(ctx, tk.ID, "bob", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = m.e.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	waitFor(t, m.e, tk.ID, func(tk *workflow.Ticket) bool { return tk.State == workflow.StateAwaitingCutover })
+	// The account exists on the target once its database does.
+	m.dstApp = targetAccount(t, user, m.target)
+	d := cutOver(t, m.e, tk.ID)
+	if d.Ticket.State != workflow.StateRollbackWindow || d.Ticket.Report == nil || d.Ticket.Report.Cutover == nil ||
+		d.Ticket.Report.Cutover.ReversePosition == "" || d.Ticket.Worker == "" {
+		t.Fatalf("after the cutover: %s %q, report %+v, audit %v", d.Ticket.State, d.Ticket.Error, d.Ticket.Report, actions(d))
+	}
+	if last := d.Audit[len(d.Audit)-1]; last.Action != workflow.ActionOpenWindow || !strings.HasPrefix(last.Comment, "cut over: writes to the source stopped for ") {
+		t.Fatalf("last audit entry %+v", last)
+	}
+	// No cancel out of the window: the source would stay fenced.
+	if _, err := m.e.Cancel(ctx, tk.ID, "alice", "stop"); !errors.As(err, new(*workflow.TransitionError)) {
+		t.Fatalf("cancel in the rollback window: %v, want a TransitionError", err)
+	}
+	if _, err := srcApp.ExecContext(ctx, "UPDATE held SET v = v + 1 WHERE id = 1"); err == nil {
+		t.Fatal("the application wrote the source during the rollback window")
+	}
+	// A write on the target reaches the source; the ticket shows the
+	// reverse sync in sync.
+	sandboxtest.Exec(t, m.dstApp, "INSERT INTO items VALUES (7000001, 'after the cutover', 1)", "UPDATE counter SET n = n + 10 WHERE id = 1")
+	src := sandboxtest.Open(t, servers[0], m.database)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var n int
+		if err := src.QueryRow("SELECT COUNT(*) FROM items WHERE id = 7000001").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the target's write did not reach the source")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitFor(t, m.e, tk.ID, func(tk *workflow.Ticket) bool {
+		return tk.State == workflow.StateRollbackWindow && tk.Progress != nil && tk.Progress.Phase == migrate.PhaseInSync && tk.Progress.StreamPosition != ""
+	})
+	return m
+}
+
+// writable checks that the application writes db.
+func writable(t *testing.T, db *sql.DB, side string) {
+	t.Helper()
+	if _, err := db.Exec("UPDATE held SET v = v + 1 WHERE id = 1"); err != nil {
+		t.Fatalf("the application cannot write the %s: %v", side, err)
+	}
+}
+
+// TestLiveMoveRollbackWindowCutBack: a live move with a rollback window
+// cuts over into rollback_window; its submitter and outsiders cannot cut
+// back; a DBA's cut-back switches the application back and ends the
+// ticket succeeded, both sides equal and writable.
+func TestLiveMoveRollbackWindowCutBack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	m := startWindowMove(t, ctx)
+	if _, err := m.e.CutBack(ctx, m.id, "alice", "mine"); !errors.Is(err, workflow.ErrSelfApproval) {
+		t.Fatalf("cut-back by the submitter: %v", err)
+	}
+	if _, err := m.e.EndWindow(ctx, m.id, "mallory", "ok"); !errors.Is(err, workflow.ErrNotApprover) {
+		t.Fatalf("end of the window by an outsider: %v", err)
+	}
+	var d *workflow.Detail
+	for attempt := 1; ; attempt++ {
+		waitFor(t, m.e, m.id, func(tk *workflow.Ticket) bool { return tk.State == workflow.StateRollbackWindow })
+		tk, err := m.e.CutBack(ctx, m.id, "carol", fmt.Sprintf("back, attempt %d", attempt))
+		if err != nil || tk.State != workflow.StateCuttingBack {
+			t.Fatalf("cut-back: %v, %v", tk, err)
+		}
+		d = waitFor(t, m.e, m.id, func(tk *workflow.Ticket) bool { return tk.State != workflow.StateCuttingBack })
+		if d.Ticket.State != workflow.StateRollbackWindow || attempt == 20 {
+			break
+		}
+		if last := d.Audit[len(d.Audit)-1]; last.Action != workflow.ActionCutBackFailed || !strings.Contains(last.Comment, migrate.ErrNotInSync.Error()) {
+			t.Fatalf("cut-back refused for another reason than the lag: %+v", last)
+		}
+	}
+	tk := d.Ticket
+	last := d.Audit[len(d.Audit)-1]
+	if tk.State != workflow.StateSucceeded || tk.Report == nil || tk.Report.Cutover == nil || tk.Worker != "" || tk.Err() != nil ||
+		last.Action != workflow.ActionSucceed || !strings.HasPrefix(last.Comment, "cut back: writes to the target stopped for ") {
+		t.Fatalf("after the cut-back: %s %q, report %+v, audit %v, last %+v", tk.State, tk.Error, tk.Report, actions(d), last)
+	}
+	if n := m.switchedBack.Load(); n != 1 {
+		t.Fatalf("switched back %d times", n)
+	}
+	t.Log(last.Comment)
+	writable(t, m.srcApp, "source")
+	writable(t, m.dstApp, "target")
+	sandboxtest.Exec(t, m.srcApp, "UPDATE held SET v = v - 1 WHERE id = 1")
+	sandboxtest.Exec(t, m.dstApp, "UPDATE held SET v = v - 1 WHERE id = 1")
+	assertMoved(t, m.database, m.target)
+}
+
+// TestLiveMoveRollbackWindowEnd: closing a live move's rollback window
+// ends the ticket succeeded without a cut-back: the source's writes are
+// restored, the switch back never called.
+func TestLiveMoveRollbackWindowEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	m := startWindowMove(t, ctx)
+	if tk, err := m.e.EndWindow(ctx, m.id, "carol", "keep the target"); err != nil || tk.State != workflow.StateEndingWindow {
+		t.Fatalf("end of the window: %v, %v", tk, err)
+	}
+	d := waitFor(t, m.e, m.id, func(tk *workflow.Ticket) bool { return tk.State != workflow.StateEndingWindow })
+	tk, last := d.Ticket, d.Audit[len(d.Audit)-1]
+	if tk.State != workflow.StateSucceeded || tk.Report == nil || tk.Report.Cutover == nil || tk.Err() != nil ||
+		!strings.HasPrefix(last.Comment, "rollback window closed without a cut-back") {
+		t.Fatalf("after the end of the window: %s %q, report %+v, audit %v, last %+v", tk.State, tk.Error, tk.Report, actions(d), last)
+	}
+	if n := m.switchedBack.Load(); n != 0 {
+		t.Fatalf("switched back %d times", n)
+	}
+	writable(t, m.srcApp, "source")
+	writable(t, m.dstApp, "target")
+}
