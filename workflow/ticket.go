@@ -142,6 +142,10 @@ type Ticket struct {
 	Results  []migrate.StatementResult `json:"results,omitempty"`
 	Progress *migrate.Progress         `json:"progress,omitempty"`
 	Report   *migrate.Report           `json:"report,omitempty"`
+	// CutBack is the report of the cut-back that closed a live move's
+	// rollback window (Engine.CutBack); Report.Cutover stays the
+	// cutover's. Nil when the window closed without one (Engine.EndWindow).
+	CutBack *migrate.CutoverReport `json:"cutback,omitempty"`
 	// Verification is the comparison of a copy's target with its source
 	// that ended its last run (data migrations, see Verified).
 	Verification *verify.Report `json:"verification,omitempty"`

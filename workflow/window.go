@@ -22,9 +22,9 @@ type windower interface {
 	// endWindow asks the run to stop the reverse sync and close the window
 	// (migrate.ReverseSync.End).
 	endWindow()
-	// closing is the comment of a run that closed its window, "" when it
-	// did not.
-	closing() string
+	// closing is the comment of a run that closed its window ("" when it
+	// did not) and the report of its cut-back (nil without one).
+	closing() (string, *migrate.CutoverReport)
 }
 
 // windowedMove is a live move with a rollback window: the move's Sync,
@@ -40,13 +40,14 @@ type windowedMove struct {
 	ending bool               // endWindow was called
 	stop   context.CancelFunc // stops the reverse sync's run; nil before it
 	closed string             // how the window closed, "" while open
+	back   *migrate.CutoverReport
 }
 
 // Run moves, then follows the target back into the source until the
 // cut-back (its Report is the reverse sync's, with the cut-back in
 // Cutover) or endWindow (its Report is the move's, nil after a resumed
-// run). A reverse sync that stops otherwise is an error that says the
-// source stays fenced.
+// run); closing then says how the window closed. A reverse sync that
+// stops otherwise is an error that says the source stays fenced.
 func (w *windowedMove) Run(ctx context.Context, progress migrate.ProgressFunc) (*migrate.Report, error) {
 	rep, err := w.Sync.Run(ctx, progress)
 	resumed := errors.Is(err, migrate.ErrCutOver)
@@ -67,24 +68,24 @@ func (w *windowedMove) Run(ctx context.Context, progress migrate.ProgressFunc) (
 	w.mu.Unlock()
 	switch {
 	case err == nil:
-		w.close("cut back: " + cutoverText(back.Cutover, "target", "source") + fmt.Sprintf("; %d row change(s) applied back from the target's binary log; the application writes the source again, the target's writes restored", back.AppliedRows))
+		w.close(back.Cutover, "cut back: "+cutoverText(back.Cutover, "target", "source")+fmt.Sprintf("; %d row change(s) applied back from the target's binary log; the application writes the source again, the target's writes restored", back.AppliedRows))
 		return back, nil
 	case resumed && errors.Is(err, migrate.ErrNoReverse):
-		w.close("the rollback window was already closed when this run resumed")
+		w.close(nil, "the rollback window was already closed when this run resumed")
 		return nil, nil
 	case ending && ctx.Err() == nil:
 		if err := w.reverse.End(ctx); err != nil {
 			return rep, fmt.Errorf("workflow: closing the rollback window: %w", err)
 		}
-		w.close("rollback window closed without a cut-back: the reverse sync stopped, the source's writes are restored, the application stays on the target")
+		w.close(nil, "rollback window closed without a cut-back: the reverse sync stopped, the source's writes are restored, the application stays on the target")
 		return rep, nil
 	}
 	return back, fmt.Errorf("workflow: the reverse sync stopped; the source stays fenced until movedb reverse or end, or another run, closes the window: %w", err)
 }
 
-func (w *windowedMove) close(how string) {
+func (w *windowedMove) close(back *migrate.CutoverReport, how string) {
 	w.mu.Lock()
-	w.closed = how
+	w.closed, w.back = how, back
 	w.mu.Unlock()
 }
 
@@ -108,10 +109,10 @@ func (w *windowedMove) endWindow() {
 	}
 }
 
-func (w *windowedMove) closing() string {
+func (w *windowedMove) closing() (string, *migrate.CutoverReport) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.closed
+	return w.closed, w.back
 }
 
 // watchWindow is watchCutover's part for a move with a rollback window,
@@ -201,7 +202,7 @@ func (r *ticketRun) cutBackFailed(ctx context.Context, cutErr error) error {
 // on the target, waits until the source holds everything, verifies and
 // switches back (LiveMoveOptions.SwitchBack; see
 // migrate.ReverseSync.CutBack). Success ends the ticket succeeded with the
-// cut-back's report in Report.Cutover; a refusal or failure is recorded
+// cut-back's report in CutBack (Report.Cutover stays the cutover's); a refusal or failure is recorded
 // as cutback_failed and the ticket goes back to its window, the reverse
 // sync going on. Other states give a *TransitionError.
 func (e *Engine) CutBack(ctx context.Context, id int64, actor, comment string) (*Ticket, error) {

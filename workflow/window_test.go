@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,6 +46,17 @@ type windowMove struct {
 	database, target string
 	srcApp, dstApp   *sql.DB
 	switchedBack     *atomic.Int32
+	halt             func() // stops the engine's Run and waits for it
+}
+
+// run starts the engine's Run, until halt.
+func (m *windowMove) run(t *testing.T, ctx context.Context) {
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = m.e.Run(runCtx) }()
+	var once sync.Once
+	m.halt = func() { once.Do(func() { stop(); <-done }) }
+	t.Cleanup(m.halt)
 }
 
 // startWindowMove submits, approves and runs a live move of a fresh
@@ -71,10 +84,7 @@ func startWindowMove(t *testing.T, ctx context.Context) *windowMove {
 	if _, err := m.e.Approve(ctx, tk.ID, "bob", "ok"); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = m.e.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
+	m.run(t, ctx)
 
 	waitFor(t, m.e, tk.ID, func(tk *workflow.Ticket) bool { return tk.State == workflow.StateAwaitingCutover })
 	// The account exists on the target once its database does.
@@ -97,25 +107,31 @@ func startWindowMove(t *testing.T, ctx context.Context) *windowMove {
 	// A write on the target reaches the source; the ticket shows the
 	// reverse sync in sync.
 	sandboxtest.Exec(t, m.dstApp, "INSERT INTO items VALUES (7000001, 'after the cutover', 1)", "UPDATE counter SET n = n + 10 WHERE id = 1")
-	src := sandboxtest.Open(t, servers[0], m.database)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		var n int
-		if err := src.QueryRow("SELECT COUNT(*) FROM items WHERE id = 7000001").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the target's write did not reach the source")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitRow(t, m.database, 7000001)
 	waitFor(t, m.e, tk.ID, func(tk *workflow.Ticket) bool {
 		return tk.State == workflow.StateRollbackWindow && tk.Progress != nil && tk.Progress.Phase == migrate.PhaseInSync && tk.Progress.StreamPosition != ""
 	})
 	return m
+}
+
+// waitRow waits until the source's database holds item id.
+func waitRow(t *testing.T, database string, id int64) {
+	t.Helper()
+	src := sandboxtest.Open(t, servers[0], database)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var n int
+		if err := src.QueryRow("SELECT COUNT(*) FROM items WHERE id = ?", id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the target's write of item %d did not reach the source", id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // writable checks that the application writes db.
@@ -157,8 +173,8 @@ func TestLiveMoveRollbackWindowCutBack(t *testing.T) {
 	}
 	tk := d.Ticket
 	last := d.Audit[len(d.Audit)-1]
-	if tk.State != workflow.StateSucceeded || tk.Report == nil || tk.Report.Cutover == nil || tk.Worker != "" || tk.Err() != nil ||
-		last.Action != workflow.ActionSucceed || !strings.HasPrefix(last.Comment, "cut back: writes to the target stopped for ") {
+	if tk.State != workflow.StateSucceeded || tk.Report == nil || tk.Report.Cutover == nil || tk.Report.Cutover.ReversePosition == "" ||
+		tk.CutBack == nil || tk.CutBack.VerifiedTables != 3 || tk.Worker != "" || tk.Err() != nil || last.Action != workflow.ActionSucceed || !strings.HasPrefix(last.Comment, "cut back: writes to the target stopped for ") {
 		t.Fatalf("after the cut-back: %s %q, report %+v, audit %v, last %+v", tk.State, tk.Error, tk.Report, actions(d), last)
 	}
 	if n := m.switchedBack.Load(); n != 1 {
@@ -172,19 +188,37 @@ func TestLiveMoveRollbackWindowCutBack(t *testing.T) {
 	assertMoved(t, m.database, m.target)
 }
 
-// TestLiveMoveRollbackWindowEnd: closing a live move's rollback window
-// ends the ticket succeeded without a cut-back: the source's writes are
+// TestLiveMoveRollbackWindowEnd: a worker that shuts down in a live
+// move's rollback window requeues the ticket, and the next run goes back
+// to the window, the source still fenced; closing the window then ends
+// the ticket succeeded without a cut-back: the source's writes are
 // restored, the switch back never called.
 func TestLiveMoveRollbackWindowEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	m := startWindowMove(t, ctx)
+	m.halt()
+	if d := mustGet(t, m.e, m.id); d.Ticket.State != workflow.StateQueued || d.Ticket.Report == nil || d.Ticket.Report.Cutover == nil {
+		t.Fatalf("after the worker's shutdown: %s %q, audit %v", d.Ticket.State, d.Ticket.Error, actions(d))
+	}
+	if _, err := m.srcApp.ExecContext(ctx, "UPDATE held SET v = v + 1 WHERE id = 1"); err == nil {
+		t.Fatal("the application wrote the source after the worker's shutdown in the rollback window")
+	}
+	m.run(t, ctx)
+	sandboxtest.Exec(t, m.dstApp, "INSERT INTO items VALUES (7000002, 'while requeued', 2)")
+	reopened := waitFor(t, m.e, m.id, func(tk *workflow.Ticket) bool {
+		return tk.State == workflow.StateRollbackWindow && tk.Attempts == 2 && tk.Progress != nil && tk.Progress.Phase == migrate.PhaseInSync
+	})
+	if got, want := actions(reopened), []string{"requeue>queued", "start>running", "open_window>rollback_window"}; !slices.Equal(got[len(got)-3:], want) {
+		t.Fatalf("audit %v", got)
+	}
+	waitRow(t, m.database, 7000002)
 	if tk, err := m.e.EndWindow(ctx, m.id, "carol", "keep the target"); err != nil || tk.State != workflow.StateEndingWindow {
 		t.Fatalf("end of the window: %v, %v", tk, err)
 	}
 	d := waitFor(t, m.e, m.id, func(tk *workflow.Ticket) bool { return tk.State != workflow.StateEndingWindow })
 	tk, last := d.Ticket, d.Audit[len(d.Audit)-1]
-	if tk.State != workflow.StateSucceeded || tk.Report == nil || tk.Report.Cutover == nil || tk.Err() != nil ||
+	if tk.State != workflow.StateSucceeded || tk.Report == nil || tk.Report.Cutover == nil || tk.CutBack != nil || tk.Err() != nil ||
 		!strings.HasPrefix(last.Comment, "rollback window closed without a cut-back") {
 		t.Fatalf("after the end of the window: %s %q, report %+v, audit %v, last %+v", tk.State, tk.Error, tk.Report, actions(d), last)
 	}

@@ -390,20 +390,20 @@ func (r *ticketRun) ending(ctx, runCtx context.Context, end runEnd, runErr error
 		return Change{Action: ActionFail, To: StateFailed, Comment: msg,
 			Update: func(t *Ticket) error { t.Error = msg; return end.finish(t) }}
 	case runErr == nil:
-		comment := summary(end.report, end.results)
-		if w, ok := r.ex.(windower); ok && w.closing() != "" {
-			comment = w.closing()
+		if w, ok := r.ex.(windower); ok {
+			if how, back := w.closing(); how != "" {
+				return Change{Action: ActionSucceed, To: StateSucceeded, Comment: how + attempts(r.t, end.at),
+					Update: func(t *Ticket) error {
+						forward := t.Report // the cutover's, recorded when the window opened
+						t.setError("", nil)
+						_ = end.finish(t)
+						t.Report, t.CutBack = forward, back
+						return nil
+					}}
+			}
 		}
-		return Change{Action: ActionSucceed, To: StateSucceeded, Comment: comment + attempts(r.t, end.at),
-			Update: func(t *Ticket) error {
-				keep := t.Report // a window's cutover, when the run that closed it has no report
-				t.setError("", nil)
-				_ = end.finish(t)
-				if t.Report == nil {
-					t.Report = keep
-				}
-				return nil
-			}}
+		return Change{Action: ActionSucceed, To: StateSucceeded, Comment: summary(end.report, end.results) + attempts(r.t, end.at),
+			Update: func(t *Ticket) error { t.setError("", nil); return end.finish(t) }}
 	case ctx.Err() != nil && runCtx.Err() != nil && r.e.resumable(r.t):
 		return Change{Action: ActionRequeue, To: StateQueued, Comment: "worker " + r.worker + " shut down; resumes from its checkpoint", Update: end.requeue}
 	}
