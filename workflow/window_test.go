@@ -15,6 +15,7 @@ import (
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/workflow"
+	"github.com/shiftgate/shiftgate/workflow/workflowtest"
 )
 
 // targetAccount creates the application's account user on the target
@@ -46,6 +47,7 @@ type windowMove struct {
 	database, target string
 	srcApp, dstApp   *sql.DB
 	switchedBack     *atomic.Int32
+	rec              *workflowtest.Recorder
 	halt             func() // stops the engine's Run and waits for it
 }
 
@@ -66,7 +68,7 @@ func (m *windowMove) run(t *testing.T, ctx context.Context) {
 // reverse sync's progress on the ticket.
 func startWindowMove(t *testing.T, ctx context.Context) *windowMove {
 	t.Helper()
-	m := &windowMove{switchedBack: new(atomic.Int32)}
+	m := &windowMove{switchedBack: new(atomic.Int32), rec: &workflowtest.Recorder{}}
 	m.database, m.target = moveTables(t, 2000)
 	user, srcApp := appAccount(t, m.database)
 	m.srcApp = srcApp
@@ -74,7 +76,7 @@ func startWindowMove(t *testing.T, ctx context.Context) *windowMove {
 		SwitchBack: func(context.Context, *workflow.Ticket) error { m.switchedBack.Add(1); return nil },
 		Sync:       []migrate.SyncOption{migrate.WithDrainWait(3*time.Second, false), migrate.WithProgressInterval(100 * time.Millisecond)},
 	})
-	m.e = newEngine(t, workflow.NewMemoryStore(), nil, liveMoveChain, workflow.WithKind(workflow.KindLiveMove, kind))
+	m.e = newEngine(t, workflow.NewMemoryStore(), m.rec, liveMoveChain, workflow.WithKind(workflow.KindLiveMove, kind))
 	tk, err := m.e.Submit(ctx, workflow.Request{Kind: workflow.KindLiveMove, Submitter: "alice", Instance: "test", Database: m.target,
 		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: m.database, Fence: "accounts", Accounts: []string{user + "@%"}, Reverse: true}})
 	if err != nil || tk.State != workflow.StatePendingApproval {
@@ -181,6 +183,23 @@ func TestLiveMoveRollbackWindowCutBack(t *testing.T) {
 		t.Fatalf("switched back %d times", n)
 	}
 	t.Log(last.Comment)
+	// People were told: the window open (the DBAs, the submitter), bob's
+	// cut-back, the end.
+	var kinds []workflow.EventKind
+	for _, ev := range ticketEvents(t, m.rec, m.id, workflow.EventFinished) {
+		kinds = append(kinds, ev.Kind)
+		if ev.Kind == workflow.EventWindowOpen && !slices.Equal(ev.Recipients, []string{"alice", "bob", "carol"}) {
+			t.Errorf("window event to %v", ev.Recipients)
+		}
+	}
+	// Cut-backs refused under the lag are told too.
+	i := slices.Index(kinds, workflow.EventWindowOpen)
+	if n := len(kinds); i < 0 || kinds[n-1] != workflow.EventFinished || kinds[n-2] != workflow.EventCutBackApproved ||
+		slices.ContainsFunc(kinds[i+1:n-1], func(k workflow.EventKind) bool {
+			return k != workflow.EventCutBackApproved && k != workflow.EventCutBackFailed
+		}) {
+		t.Errorf("events %v", kinds)
+	}
 	writable(t, m.srcApp, "source")
 	writable(t, m.dstApp, "target")
 	sandboxtest.Exec(t, m.srcApp, "UPDATE held SET v = v - 1 WHERE id = 1")
@@ -224,6 +243,11 @@ func TestLiveMoveRollbackWindowEnd(t *testing.T) {
 	}
 	if n := m.switchedBack.Load(); n != 0 {
 		t.Fatalf("switched back %d times", n)
+	}
+	if evs := ticketEvents(t, m.rec, m.id, workflow.EventFinished); !slices.ContainsFunc(evs, func(ev workflow.Event) bool {
+		return ev.Kind == workflow.EventEndWindow && ev.Actor == "carol" && ev.Comment == "keep the target"
+	}) {
+		t.Errorf("no end_window event by carol: %v", evs)
 	}
 	writable(t, m.srcApp, "source")
 	writable(t, m.dstApp, "target")
