@@ -645,6 +645,9 @@ func (e *Engine) describe(t *Ticket) string {
 			if len(m.Accounts) > 0 {
 				fence += " " + strings.Join(m.Accounts, ", ")
 			}
+			if m.Reverse {
+				fence += "; rollback window"
+			}
 			return fmt.Sprintf("live move of %s from %s to %s/%s (cutover fence: %s)", what, m.SourceInstance, t.Instance, t.Database, fence)
 		}
 		return fmt.Sprintf("copy %s from %s to %s/%s (%s)", what, m.SourceInstance, t.Instance, t.Database, m.Method)

@@ -80,7 +80,7 @@ func (w *windowedMove) Run(ctx context.Context, progress migrate.ProgressFunc) (
 		w.close(nil, "rollback window closed without a cut-back: the reverse sync stopped, the source's writes are restored, the application stays on the target")
 		return rep, nil
 	}
-	return back, fmt.Errorf("workflow: the reverse sync stopped; the source stays fenced until movedb reverse or end, or another run, closes the window: %w", err)
+	return back, fmt.Errorf("workflow: the reverse sync stopped; the source stays fenced until its rollback window is closed (migrate.ReverseSync Run and CutBack, or End; movedb reverse or end with the move's arguments): %w", err)
 }
 
 func (w *windowedMove) close(back *migrate.CutoverReport, how string) {

@@ -66,7 +66,7 @@ func (m *windowMove) run(t *testing.T, ctx context.Context) {
 // the ticket in rollback_window with the cutover's report, the source
 // fenced, a write to the target carried back to the source and the
 // reverse sync's progress on the ticket.
-func startWindowMove(t *testing.T, ctx context.Context) *windowMove {
+func startWindowMove(t *testing.T, ctx context.Context, store workflow.Store) *windowMove {
 	t.Helper()
 	m := &windowMove{switchedBack: new(atomic.Int32), rec: &workflowtest.Recorder{}}
 	m.database, m.target = moveTables(t, 2000)
@@ -76,7 +76,7 @@ func startWindowMove(t *testing.T, ctx context.Context) *windowMove {
 		SwitchBack: func(context.Context, *workflow.Ticket) error { m.switchedBack.Add(1); return nil },
 		Sync:       []migrate.SyncOption{migrate.WithDrainWait(3*time.Second, false), migrate.WithProgressInterval(100 * time.Millisecond)},
 	})
-	m.e = newEngine(t, workflow.NewMemoryStore(), m.rec, liveMoveChain, workflow.WithKind(workflow.KindLiveMove, kind))
+	m.e = newEngine(t, store, m.rec, liveMoveChain, workflow.WithKind(workflow.KindLiveMove, kind))
 	tk, err := m.e.Submit(ctx, workflow.Request{Kind: workflow.KindLiveMove, Submitter: "alice", Instance: "test", Database: m.target,
 		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: m.database, Fence: "accounts", Accounts: []string{user + "@%"}, Reverse: true}})
 	if err != nil || tk.State != workflow.StatePendingApproval {
@@ -151,7 +151,7 @@ func writable(t *testing.T, db *sql.DB, side string) {
 func TestLiveMoveRollbackWindowCutBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	m := startWindowMove(t, ctx)
+	m := startWindowMove(t, ctx, workflow.NewMemoryStore())
 	if _, err := m.e.CutBack(ctx, m.id, "alice", "mine"); !errors.Is(err, workflow.ErrSelfApproval) {
 		t.Fatalf("cut-back by the submitter: %v", err)
 	}
@@ -211,11 +211,12 @@ func TestLiveMoveRollbackWindowCutBack(t *testing.T) {
 // move's rollback window requeues the ticket, and the next run goes back
 // to the window, the source still fenced; closing the window then ends
 // the ticket succeeded without a cut-back: the source's writes are
-// restored, the switch back never called.
+// restored, the switch back never called. On the MySQL store.
 func TestLiveMoveRollbackWindowEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	m := startWindowMove(t, ctx)
+	store, _ := newMySQLStore(t)
+	m := startWindowMove(t, ctx, store)
 	m.halt()
 	if d := mustGet(t, m.e, m.id); d.Ticket.State != workflow.StateQueued || d.Ticket.Report == nil || d.Ticket.Report.Cutover == nil {
 		t.Fatalf("after the worker's shutdown: %s %q, audit %v", d.Ticket.State, d.Ticket.Error, actions(d))
