@@ -462,6 +462,9 @@ func TestLiveMoveCanceled(t *testing.T) {
 	if _, err := e.Cutover(ctx, tk.ID, "carol", "go"); !errors.As(err, new(*workflow.TransitionError)) {
 		t.Fatalf("cutover of a canceled ticket: %v", err)
 	}
+	if _, err := e.EndWindow(ctx, tk.ID, "carol", "go"); !errors.As(err, new(*workflow.TransitionError)) {
+		t.Fatalf("end of the rollback window of a canceled ticket: %v", err)
+	}
 	// The sync stopped: the source has no binary log reader left, and the
 	// target keeps its rows.
 	src := sandboxtest.Open(t, servers[0], "")
@@ -519,5 +522,8 @@ func TestLiveMoveRequestChecked(t *testing.T) {
 	}
 	if _, err := e.Cutover(t.Context(), tk.ID, "carol", "go"); !errors.Is(err, workflow.ErrNoCutover) {
 		t.Fatalf("cutover of a SQL change: %v, want ErrNoCutover", err)
+	}
+	if _, err := e.CutBack(t.Context(), tk.ID, "carol", "back"); !errors.Is(err, workflow.ErrNoCutover) {
+		t.Fatalf("cut-back of a SQL change: %v, want ErrNoCutover", err)
 	}
 }
