@@ -15,7 +15,8 @@ import (
 // once a person approved the cutover (cutting_over), it calls cut.Cutover
 // under cutCtx, which ends when the run does. A cutover that succeeded ends
 // the executor's Run, whose ending records the success; one that failed is
-// recorded as cutover_failed, the sync going on.
+// recorded as cutover_failed, the sync going on. A move with a rollback
+// window (windower) goes on after its cutover: see watchWindow.
 func (r *ticketRun) watchCutover(ctx, cutCtx context.Context, stop <-chan struct{}, cut cutoverer) {
 	tick := time.NewTicker(r.e.poll)
 	defer tick.Stop()

@@ -554,8 +554,8 @@ func (e *Engine) Recover(ctx context.Context) error {
 }
 
 // Reap handles leased tickets (State.Leased: running, or a live move
-// awaiting or making its cutover, or in its rollback window) whose lease expired (their worker died
-// or hung). A resumable migration or live move goes back to the queue (a
+// awaiting or making its cutover, or in its rollback window) whose lease
+// expired (their worker died or hung). A resumable migration or live move goes back to the queue (a
 // cutover approved but not made is asked for again once it is in sync). Any other run is
 // never re-run; it ends by what its worker last recorded: succeeded when
 // every statement was done (with a note in the audit trail), outcome_unknown
