@@ -15,11 +15,14 @@ import (
 // once a person approved the cutover (cutting_over), it calls cut.Cutover
 // under cutCtx, which ends when the run does. A cutover that succeeded ends
 // the executor's Run, whose ending records the success; one that failed is
-// recorded as cutover_failed, the sync going on.
+// recorded as cutover_failed, the sync going on. A move with a rollback
+// window (windower) goes on after its cutover: see watchWindow.
 func (r *ticketRun) watchCutover(ctx, cutCtx context.Context, stop <-chan struct{}, cut cutoverer) {
 	tick := time.NewTicker(r.e.poll)
 	defer tick.Stop()
-	var unrecorded error // a failed cutover whose record failed: tried again at the next poll
+	var unrecorded error // a failed cutover or cut-back whose record failed: tried again at the next poll
+	win, _ := cut.(windower)
+	var cutOver *migrate.CutoverReport // the cutover made, with a window: never made again
 	for {
 		select {
 		case <-stop:
@@ -38,8 +41,17 @@ func (r *ticketRun) watchCutover(ctx, cutCtx context.Context, stop <-chan struct
 			continue // canceled or reaped: the heartbeat stops the run
 		}
 		r.know(t.Version)
-		if t.State != StateCuttingOver {
+		if t.State != StateCuttingOver && t.State != StateCuttingBack {
 			unrecorded = nil
+		}
+		if win != nil {
+			acted, over := r.watchWindow(ctx, cutCtx, t, win, cutOver, &unrecorded)
+			if over {
+				return
+			}
+			if acted || cutOver != nil {
+				continue
+			}
 		}
 		switch {
 		case t.State == StateRunning && inSync(r.latest()):
@@ -50,7 +62,12 @@ func (r *ticketRun) watchCutover(ctx, cutCtx context.Context, stop <-chan struct
 			rep, err := cut.Cutover(cutCtx)
 			if err == nil {
 				r.log.Info("cut over", "pause", rep.Pause, "position", rep.SourcePosition)
-				return
+				if win == nil {
+					return
+				}
+				cutOver = rep
+				r.windowOpened(ctx, rep)
+				continue
 			}
 			if cutCtx.Err() != nil {
 				return // canceled, or the run ended: its ending is recorded
@@ -115,11 +132,5 @@ func syncText(p *migrate.Progress) string {
 
 // cutoverSummary is the comment of a live move that cut over.
 func cutoverSummary(r *migrate.Report) string {
-	c := r.Cutover
-	s := fmt.Sprintf("cut over: writes to the source stopped for %s (fence %s; the target caught up in %s, %d table(s) and %d row(s) verified equal in %s), source position %s; %d row change(s) applied from the binary log",
-		c.Pause.Round(time.Millisecond), c.Method, c.CatchUp.Round(time.Millisecond), c.VerifiedTables, c.VerifiedRows, c.Verify.Round(time.Millisecond), c.SourcePosition, r.AppliedRows)
-	if c.KilledSessions > 0 {
-		s += fmt.Sprintf("; %d source session(s) whose writes waited for the lock killed", c.KilledSessions)
-	}
-	return s
+	return "cut over: " + cutoverText(r.Cutover, "source", "target") + fmt.Sprintf("; %d row change(s) applied from the binary log", r.AppliedRows)
 }

@@ -598,13 +598,17 @@ func (e *Engine) validate(r *Request) error {
 		switch r.Kind {
 		case KindDataMigration:
 			ok = m.Method == "" || m.Method == MethodPipe || m.Method == MethodCopier
-			if m.Fence != "" || len(m.Accounts) > 0 {
-				return bad("a data migration has no fence: its source is never stopped")
+			if m.Fence != "" || len(m.Accounts) > 0 || m.Reverse {
+				return bad("a data migration has no fence nor reverse sync: its source is never stopped")
 			}
 		case KindLiveMove:
 			ok = m.Method == "" || m.Method == MethodSync
-			if _, err := ParseFence(m.Fence); err != nil {
+			fence, err := ParseFence(m.Fence)
+			if err != nil {
 				return fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+			}
+			if m.Reverse && fence == migrate.FenceFlushTables {
+				return bad("a live move with a reverse sync needs the fence accounts or read-only: the flush-tables fence ends with the cutover")
 			}
 		}
 		if !ok {
@@ -640,6 +644,9 @@ func (e *Engine) describe(t *Ticket) string {
 			fence := cmp.Or(m.Fence, migrate.FenceFlushTables.String())
 			if len(m.Accounts) > 0 {
 				fence += " " + strings.Join(m.Accounts, ", ")
+			}
+			if m.Reverse {
+				fence += "; rollback window"
 			}
 			return fmt.Sprintf("live move of %s from %s to %s/%s (cutover fence: %s)", what, m.SourceInstance, t.Instance, t.Database, fence)
 		}

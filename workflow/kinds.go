@@ -214,6 +214,13 @@ type LiveMoveOptions struct {
 	// other means, and what it writes to the source meanwhile is not
 	// moved.
 	Switch func(ctx context.Context, t *Ticket) error
+	// SwitchBack, if set, is the host's switch back for ticket t, made
+	// with Migration.Reverse (migrate.WithReverseSync): the cut-back
+	// (Engine.CutBack) calls it once writes to the moved tables are
+	// stopped on the target and the source holds and verified them, to
+	// point t's application back at the source. A run resumed after a
+	// crash during or after it calls it again: it must be idempotent.
+	SwitchBack func(ctx context.Context, t *Ticket) error
 }
 
 // LiveMoveKind is the built-in KindLiveMove: it moves the ticket's tables
@@ -227,8 +234,17 @@ type LiveMoveOptions struct {
 // tables and the stream position saved in the checkpoint database; a
 // later live move into the same target database resumes from them); the
 // source is never changed but for the cutover's fence, which is released.
+//
+// A ticket with Migration.Reverse keeps a rollback window after its
+// cutover: the ticket goes to rollback_window, and the same run applies
+// the target's writes back to the source (migrate.ReverseSync) until a
+// person cuts back (Engine.CutBack, which calls o.SwitchBack) or closes
+// the window (Engine.EndWindow); both end it succeeded. A run resumed
+// after a crash past the cutover goes back to the window. A reverse sync
+// that fails ends the ticket failed with the source still fenced: its
+// error says so, and movedb reverse or end takes over.
 func LiveMoveKind(o LiveMoveOptions) KindSpec {
-	extra, switchFn := slices.Clone(o.Sync), o.Switch
+	extra, switchFn, switchBack := slices.Clone(o.Sync), o.Switch, o.SwitchBack
 	return KindSpec{
 		Executor: func(_ context.Context, t *Ticket, ep Endpoints) (migrate.Executor, error) {
 			m := t.Migration
@@ -246,11 +262,26 @@ func LiveMoveKind(o LiveMoveOptions) KindSpec {
 			if m.Replace {
 				opts = append(opts, migrate.WithReplace())
 			}
+			tc := t.Clone()
 			if switchFn != nil {
-				tc := t.Clone()
 				opts = append(opts, migrate.WithSwitch(func(ctx context.Context) error { return switchFn(ctx, tc) }))
 			}
-			return migrate.NewSync(string(ep.Source), string(ep.Target), m.SourceDatabase, append(opts, extra...)...)
+			if m.Reverse {
+				var back func(context.Context) error
+				if switchBack != nil {
+					back = func(ctx context.Context) error { return switchBack(ctx, tc) }
+				}
+				opts = append(opts, migrate.WithReverseSync(back))
+			}
+			s, err := migrate.NewSync(string(ep.Source), string(ep.Target), m.SourceDatabase, append(opts, extra...)...)
+			if err != nil || !m.Reverse {
+				return s, err
+			}
+			rv, err := s.Reverse()
+			if err != nil {
+				return nil, err
+			}
+			return &windowedMove{Sync: s, reverse: rv}, nil
 		},
 		Resumable: func(*Ticket) bool { return true },
 		Cutover:   true,

@@ -462,6 +462,9 @@ func TestLiveMoveCanceled(t *testing.T) {
 	if _, err := e.Cutover(ctx, tk.ID, "carol", "go"); !errors.As(err, new(*workflow.TransitionError)) {
 		t.Fatalf("cutover of a canceled ticket: %v", err)
 	}
+	if _, err := e.EndWindow(ctx, tk.ID, "carol", "go"); !errors.As(err, new(*workflow.TransitionError)) {
+		t.Fatalf("end of the rollback window of a canceled ticket: %v", err)
+	}
 	// The sync stopped: the source has no binary log reader left, and the
 	// target keeps its rows.
 	src := sandboxtest.Open(t, servers[0], "")
@@ -493,12 +496,14 @@ func TestLiveMoveCanceled(t *testing.T) {
 func TestLiveMoveRequestChecked(t *testing.T) {
 	e := newEngine(t, workflow.NewMemoryStore(), nil, liveMoveChain)
 	for name, r := range map[string]workflow.Request{
-		"unknown fence": {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Fence: "bogus"}},
-		"copier method": {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Method: workflow.MethodCopier}},
-		"no migration":  {Kind: workflow.KindLiveMove},
-		"SQL":           {Kind: workflow.KindLiveMove, SQL: "DO 1", Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop"}},
-		"fenced copy":   {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Fence: "accounts"}},
-		"sync copy":     {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Method: workflow.MethodSync}},
+		"unknown fence":                       {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Fence: "bogus"}},
+		"copier method":                       {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Method: workflow.MethodCopier}},
+		"no migration":                        {Kind: workflow.KindLiveMove},
+		"SQL":                                 {Kind: workflow.KindLiveMove, SQL: "DO 1", Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop"}},
+		"fenced copy":                         {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Fence: "accounts"}},
+		"sync copy":                           {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Method: workflow.MethodSync}},
+		"reverse copy":                        {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Reverse: true}},
+		"reverse with the flush-tables fence": {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Reverse: true}},
 	} {
 		r.Submitter, r.Instance, r.Database = "alice", "test", "shop"
 		if _, err := e.Submit(t.Context(), r); !errors.Is(err, workflow.ErrInvalidRequest) {
@@ -517,5 +522,8 @@ func TestLiveMoveRequestChecked(t *testing.T) {
 	}
 	if _, err := e.Cutover(t.Context(), tk.ID, "carol", "go"); !errors.Is(err, workflow.ErrNoCutover) {
 		t.Fatalf("cutover of a SQL change: %v, want ErrNoCutover", err)
+	}
+	if _, err := e.CutBack(t.Context(), tk.ID, "carol", "back"); !errors.Is(err, workflow.ErrNoCutover) {
+		t.Fatalf("cut-back of a SQL change: %v, want ErrNoCutover", err)
 	}
 }

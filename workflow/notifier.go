@@ -58,6 +58,15 @@ const (
 	EventInSync          EventKind = "in_sync"
 	EventCutoverApproved EventKind = "cutover_approved"
 	EventCutoverFailed   EventKind = "cutover_failed"
+	// The events of a live move's rollback window (Migration.Reverse): it
+	// cut over and the reverse sync runs (to the cutover's approvers, the
+	// submitter and the CC list); a person approved the cut-back; the
+	// cut-back was refused or failed and the reverse sync goes on; a
+	// person closed the window. Either end is EventFinished.
+	EventWindowOpen      EventKind = "window_open"
+	EventCutBackApproved EventKind = "cutback_approved"
+	EventCutBackFailed   EventKind = "cutback_failed"
+	EventEndWindow       EventKind = "end_window"
 )
 
 // Event is one notification: what happened to which ticket, who did it,
@@ -113,4 +122,8 @@ var kindWords = map[EventKind]string{
 	EventInSync:            "is in sync and awaits its cutover",
 	EventCutoverApproved:   "cutover approved",
 	EventCutoverFailed:     "cutover FAILED",
+	EventWindowOpen:        "cut over, its rollback window is open",
+	EventCutBackApproved:   "cut-back approved",
+	EventCutBackFailed:     "cut-back FAILED",
+	EventEndWindow:         "rollback window closing",
 }

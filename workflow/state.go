@@ -3,6 +3,7 @@ package workflow
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // State is where a ticket is in its life. The zero value is StateNone, the
@@ -38,6 +39,24 @@ const (
 	// and switches. It ends succeeded, or back in awaiting_cutover when the
 	// cutover is refused.
 	StateCuttingOver
+	// StateRollbackWindow: a live move made with Migration.Reverse cut
+	// over and keeps a way back: the application writes the target, the
+	// source stays fenced, and the worker holding the ticket applies the
+	// target's writes back to the source (migrate.ReverseSync). Its
+	// progress shows the reverse sync's phase and lag. A person ends it
+	// with a cut-back (Engine.CutBack) or by closing the window
+	// (Engine.EndWindow); it cannot be canceled, which would leave the
+	// source fenced with no one to release it.
+	StateRollbackWindow
+	// StateCuttingBack: a person approved the cut-back; the worker fences
+	// the target, waits for the source, verifies and switches back. It
+	// ends succeeded, or back in rollback_window when the cut-back is
+	// refused.
+	StateCuttingBack
+	// StateEndingWindow: a person closed the rollback window; the worker
+	// stops the reverse sync and restores the source's writes, the
+	// application staying on the target. It ends succeeded.
+	StateEndingWindow
 )
 
 var stateNames = [...]string{
@@ -56,6 +75,9 @@ var stateNames = [...]string{
 	StateOutcomeUnknown:  "outcome_unknown",
 	StateAwaitingCutover: "awaiting_cutover",
 	StateCuttingOver:     "cutting_over",
+	StateRollbackWindow:  "rollback_window",
+	StateCuttingBack:     "cutting_back",
+	StateEndingWindow:    "ending_window",
 }
 
 // String returns the state's stable name, such as "pending_approval"; the
@@ -108,12 +130,13 @@ func (s State) Final() bool {
 }
 
 // Leased reports whether a worker holds the ticket's lease and runs its
-// executor in s: running, awaiting_cutover or cutting_over. Heartbeats
-// extend the lease only in these states, and the reaper requeues or ends
-// tickets in them whose lease expired.
-func (s State) Leased() bool {
-	return s == StateRunning || s == StateAwaitingCutover || s == StateCuttingOver
-}
+// executor in s: running, or a live move's states after it (see
+// leasedStates). Heartbeats extend the lease only in these states, and
+// the reaper requeues or ends tickets in them whose lease expired.
+func (s State) Leased() bool { return slices.Contains(leasedStates, s) }
+
+// leasedStates are the states in which a worker holds the ticket.
+var leasedStates = []State{StateRunning, StateAwaitingCutover, StateCuttingOver, StateRollbackWindow, StateCuttingBack, StateEndingWindow}
 
 // Action is what a person or the engine does to a ticket.
 type Action string
@@ -142,6 +165,11 @@ const (
 	ActionSynced        Action = "synced"         // its worker reports the sync caught up: it awaits a cutover
 	ActionCutover       Action = "cutover"        // a person approves the cutover (or is refused, recorded, while it is not in sync)
 	ActionCutoverFailed Action = "cutover_failed" // the cutover was refused or failed; the sync goes on
+	// The actions of a live move's rollback window (Migration.Reverse).
+	ActionOpenWindow    Action = "open_window"    // it cut over and keeps a way back: the reverse sync runs
+	ActionCutBack       Action = "cutback"        // a person approves the cut-back
+	ActionCutBackFailed Action = "cutback_failed" // the cut-back was refused or failed; the reverse sync goes on
+	ActionEndWindow     Action = "end_window"     // a person closes the rollback window without a cut-back
 )
 
 // Transition is one allowed change of state.
@@ -200,6 +228,22 @@ var transitions = []Transition{
 	{StateCuttingOver, ActionRequeue, StateQueued},
 	{StateAwaitingCutover, ActionCancel, StateCanceled},
 	{StateCuttingOver, ActionCancel, StateCanceled},
+	// A live move's rollback window (Migration.Reverse): opened by its
+	// cutover, or by a run resumed after it; closed by a cut-back or by a
+	// person. No cancel: the source stays fenced until the window closes.
+	{StateCuttingOver, ActionOpenWindow, StateRollbackWindow},
+	{StateRunning, ActionOpenWindow, StateRollbackWindow},
+	{StateRollbackWindow, ActionCutBack, StateCuttingBack},
+	{StateCuttingBack, ActionCutBackFailed, StateRollbackWindow},
+	{StateCuttingBack, ActionSucceed, StateSucceeded},
+	{StateRollbackWindow, ActionEndWindow, StateEndingWindow},
+	{StateEndingWindow, ActionSucceed, StateSucceeded},
+	{StateRollbackWindow, ActionFail, StateFailed},
+	{StateCuttingBack, ActionFail, StateFailed},
+	{StateEndingWindow, ActionFail, StateFailed},
+	{StateRollbackWindow, ActionRequeue, StateQueued},
+	{StateCuttingBack, ActionRequeue, StateQueued},
+	{StateEndingWindow, ActionRequeue, StateQueued},
 }
 
 // Transitions returns a copy of the state machine's table.

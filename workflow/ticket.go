@@ -50,6 +50,13 @@ type Migration struct {
 	// that FenceAccounts makes read-only on the moved tables.
 	Fence    string   `json:"fence,omitempty"`
 	Accounts []string `json:"accounts,omitempty"`
+	// Reverse keeps a live move's way back after its cutover, a rollback
+	// window (migrate.WithReverseSync): the source stays fenced and the
+	// target's writes are applied back to it (StateRollbackWindow) until
+	// a person cuts back (Engine.CutBack) or closes the window
+	// (Engine.EndWindow). It needs the fence "accounts" or "read-only",
+	// and a target that meets the source's binary log requirements.
+	Reverse bool `json:"reverse,omitempty"`
 }
 
 // Window is when a ticket may start. A zero bound is open.
@@ -135,6 +142,10 @@ type Ticket struct {
 	Results  []migrate.StatementResult `json:"results,omitempty"`
 	Progress *migrate.Progress         `json:"progress,omitempty"`
 	Report   *migrate.Report           `json:"report,omitempty"`
+	// CutBack is the report of the cut-back that closed a live move's
+	// rollback window (Engine.CutBack); Report.Cutover stays the
+	// cutover's. Nil when the window closed without one (Engine.EndWindow).
+	CutBack *migrate.CutoverReport `json:"cutback,omitempty"`
 	// Verification is the comparison of a copy's target with its source
 	// that ended its last run (data migrations, see Verified).
 	Verification *verify.Report `json:"verification,omitempty"`

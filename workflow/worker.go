@@ -390,6 +390,18 @@ func (r *ticketRun) ending(ctx, runCtx context.Context, end runEnd, runErr error
 		return Change{Action: ActionFail, To: StateFailed, Comment: msg,
 			Update: func(t *Ticket) error { t.Error = msg; return end.finish(t) }}
 	case runErr == nil:
+		if w, ok := r.ex.(windower); ok {
+			if how, back := w.closing(); how != "" {
+				return Change{Action: ActionSucceed, To: StateSucceeded, Comment: how + attempts(r.t, end.at),
+					Update: func(t *Ticket) error {
+						forward := t.Report // the cutover's, recorded when the window opened
+						t.setError("", nil)
+						_ = end.finish(t)
+						t.Report, t.CutBack = forward, back
+						return nil
+					}}
+			}
+		}
 		return Change{Action: ActionSucceed, To: StateSucceeded, Comment: summary(end.report, end.results) + attempts(r.t, end.at),
 			Update: func(t *Ticket) error { t.setError("", nil); return end.finish(t) }}
 	case ctx.Err() != nil && runCtx.Err() != nil && r.e.resumable(r.t):
@@ -542,8 +554,8 @@ func (e *Engine) Recover(ctx context.Context) error {
 }
 
 // Reap handles leased tickets (State.Leased: running, or a live move
-// awaiting or making its cutover) whose lease expired (their worker died
-// or hung). A resumable migration or live move goes back to the queue (a
+// awaiting or making its cutover, or in its rollback window) whose lease
+// expired (their worker died or hung). A resumable migration or live move goes back to the queue (a
 // cutover approved but not made is asked for again once it is in sync). Any other run is
 // never re-run; it ends by what its worker last recorded: succeeded when
 // every statement was done (with a note in the audit trail), outcome_unknown
@@ -552,7 +564,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 // exported for hosts and tests that drive the engine by hand.
 func (e *Engine) Reap(ctx context.Context) error {
 	now := e.now()
-	return e.each(ctx, Filter{States: []State{StateRunning, StateAwaitingCutover, StateCuttingOver}}, func(t *Ticket) error {
+	return e.each(ctx, Filter{States: slices.Clone(leasedStates)}, func(t *Ticket) error {
 		if !t.LeaseUntil.Before(now) {
 			return nil
 		}

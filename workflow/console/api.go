@@ -52,6 +52,12 @@ func (h *Handler) apiRoutes() []route {
 			func(h *Handler) func(*http.Request, int64, User, string) (*workflow.Ticket, error) { return h.retry }),
 		action("cutover", "Approve the cutover of a live move in sync (reviewers who approve the last step of its chain; never the submitter); a move not in sync yet refuses it (409 not_in_sync, recorded)",
 			func(h *Handler) func(*http.Request, int64, User, string) (*workflow.Ticket, error) { return h.cutover }),
+		action("cutback", "Approve the cut-back of a live move in its rollback window (as cutover): writes to the target stop until the source has caught up and is verified, then the application is switched back",
+			func(h *Handler) func(*http.Request, int64, User, string) (*workflow.Ticket, error) { return h.cutBack }),
+		action("endwindow", "Close the rollback window of a live move without a cut-back (as cutover): the reverse sync stops and the source's writes are restored, the application staying on the target",
+			func(h *Handler) func(*http.Request, int64, User, string) (*workflow.Ticket, error) {
+				return h.endWindow
+			}),
 		{method: "POST", path: "/api/tickets/{id}/rollback", summary: "Submit, as the caller, a SQL change that runs the rollback SQL of a finished SQL change on its target, reviewed and approved as any other (201; 200 when the idempotency key was seen, by default one rollback ticket per caller and ticket)",
 			body: RollbackRequest{}, resp: TicketDetail{}, status: http.StatusCreated, serve: h.rollback},
 		{method: "POST", path: "/api/tickets/{id}/tables/{table}/retry", summary: "Copy a failed table of a failed migration again, alone (its submitter or an admin; tickets that name their tables)",
@@ -191,9 +197,11 @@ func (h *Handler) detail(r *http.Request, id int64, u User) (TicketDetail, error
 			out.Actions = append(out.Actions, a)
 		}
 	}
-	if d.Ticket.State == workflow.StateAwaitingCutover && h.may(u, "cutover", d.Ticket, nil) == nil &&
-		h.engine.MayCutOver(r.Context(), d.Ticket, u.Name) == nil {
-		out.Actions = append(out.Actions, "cutover")
+	for _, a := range []string{"cutover", "cutback", "endwindow"} {
+		if h.may(u, a, d.Ticket, nil) == nil && (d.Ticket.State != workflow.StateRunning || a != "cutover") &&
+			h.engine.MayCutOver(r.Context(), d.Ticket, u.Name) == nil {
+			out.Actions = append(out.Actions, a)
+		}
 	}
 	if _, err := h.rollbackRequest(u, d.Ticket); err == nil {
 		out.Actions = append(out.Actions, "rollback")
@@ -290,7 +298,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, u User) error {
 	}
 	if m := req.Migration; m != nil {
 		wr.Migration = &workflow.Migration{SourceInstance: m.SourceInstance, SourceDatabase: m.SourceDatabase, Tables: m.Tables, Method: m.Method, Replace: m.Replace,
-			Fence: m.Fence, Accounts: m.Accounts}
+			Fence: m.Fence, Accounts: m.Accounts, Reverse: m.Reverse}
 	}
 	if win := req.Window; win != nil {
 		wr.Window = &workflow.Window{}
@@ -412,6 +420,20 @@ func (h *Handler) cutover(r *http.Request, id int64, u User, comment string) (*w
 	return h.engine.Cutover(r.Context(), id, u.Name, comment)
 }
 
+func (h *Handler) cutBack(r *http.Request, id int64, u User, comment string) (*workflow.Ticket, error) {
+	if err := h.allowed(r, id, u, "cutback"); err != nil {
+		return nil, err
+	}
+	return h.engine.CutBack(r.Context(), id, u.Name, comment)
+}
+
+func (h *Handler) endWindow(r *http.Request, id int64, u User, comment string) (*workflow.Ticket, error) {
+	if err := h.allowed(r, id, u, "endwindow"); err != nil {
+		return nil, err
+	}
+	return h.engine.EndWindow(r.Context(), id, u.Name, comment)
+}
+
 func (h *Handler) retryTable(r *http.Request, id int64, u User, comment string) (*workflow.Ticket, error) {
 	if err := h.allowed(r, id, u, "retry_table"); err != nil {
 		return nil, err
@@ -460,14 +482,18 @@ func (h *Handler) may(u User, action string, t *workflow.Ticket, approvers []str
 		case approvers != nil && !slices.Contains(approvers, u.Name):
 			return fmt.Errorf("console: ticket #%d, step %d, %s: %w", t.ID, t.Step+1, u.Name, workflow.ErrNotApprover)
 		}
-	case "cutover":
+	case "cutover", "cutback", "endwindow":
 		switch {
 		case own:
-			return fmt.Errorf("console: ticket #%d, cutover, %s: %w", t.ID, u.Name, workflow.ErrSelfApproval)
+			return fmt.Errorf("console: ticket #%d, %s, %s: %w", t.ID, action, u.Name, workflow.ErrSelfApproval)
 		case !u.Has(RoleReviewer):
-			return deny("only reviewers approve a cutover")
-		case t.State != workflow.StateAwaitingCutover && t.State != workflow.StateRunning:
+			return deny("only reviewers approve a cutover, a cut-back or the end of a rollback window")
+		case action == "cutover" && t.State != workflow.StateAwaitingCutover && t.State != workflow.StateRunning:
 			return workflow.CheckTransition(t.ID, t.State, workflow.ActionCutover, workflow.StateCuttingOver)
+		case action == "cutback":
+			return workflow.CheckTransition(t.ID, t.State, workflow.ActionCutBack, workflow.StateCuttingBack)
+		case action == "endwindow":
+			return workflow.CheckTransition(t.ID, t.State, workflow.ActionEndWindow, workflow.StateEndingWindow)
 		}
 	case "cancel", "retry", "retry_table":
 		switch {
@@ -475,7 +501,8 @@ func (h *Handler) may(u User, action string, t *workflow.Ticket, approvers []str
 			return deny("only its submitter or an admin may")
 		case action == "retry_table" && t.State != workflow.StateFailed:
 			return workflow.CheckTransition(t.ID, t.State, workflow.ActionRetryTable, workflow.StateQueued)
-		case action == "cancel" && t.State.Final():
+		case action == "cancel":
+			// Not from a final state, nor from a rollback window.
 			return workflow.CheckTransition(t.ID, t.State, workflow.ActionCancel, workflow.StateCanceled)
 		case action == "retry" && t.State != workflow.StateReviewFailed:
 			return workflow.CheckTransition(t.ID, t.State, workflow.ActionRetry, workflow.StateSubmitted)

@@ -39,7 +39,10 @@
 // a failed table of a migration); reviewers also
 // decide the approval steps they are approvers of, and approve the cutover
 // of a live move in sync when they approve the last step of its chain
-// (never on their own tickets); admins cancel and retry any ticket.
+// (never on their own tickets), and so its cut-back or the end of its
+// rollback window (cutback, endwindow) when it has one; admins cancel and
+// retry any ticket (a live move in its rollback window cannot be
+// canceled).
 // Anyone who may submit to a finished SQL change's target may file its
 // rollback SQL as a new ticket, reviewed and approved as any other.
 // Submitting to instances with given tags can be kept to some roles

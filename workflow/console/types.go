@@ -37,6 +37,12 @@ type Migration struct {
 	// read-only on the moved tables.
 	Fence    string   `json:"fence,omitempty"`
 	Accounts []string `json:"accounts,omitempty"`
+	// Reverse keeps a live move's way back after its cutover: the source
+	// stays fenced and the target's writes are applied back to it
+	// (state rollback_window) until a cut-back or the end of the window
+	// (actions cutback and endwindow). It needs the fence "accounts" or
+	// "read-only".
+	Reverse bool `json:"reverse,omitempty"`
 }
 
 // Window bounds when a ticket may start; an absent bound is open.
@@ -325,11 +331,16 @@ type TicketDetail struct {
 	// Tables are a migration's sub-tasks, one per table.
 	Tables []TableTask `json:"tables,omitempty"`
 	Report *Report     `json:"report,omitempty"`
+	// CutBack is the cut-back that closed a live move's rollback window
+	// (Report.Cutover stays the cutover's): writes paused on the target,
+	// the source caught up and verified.
+	CutBack *Cutover `json:"cutback,omitempty"`
 	// Verification is a data migration's proof.
 	Verification *Verification `json:"verification,omitempty"`
 	Audit        []AuditEntry  `json:"audit"`
 	// Actions are what the caller may do to the ticket now: approve,
-	// reject, cancel, retry, cutover (a live move in sync), rollback
+	// reject, cancel, retry, cutover (a live move in sync), cutback and
+	// endwindow (a live move in its rollback window), rollback
 	// (file the RollbackSQL as a new ticket); each is the last element
 	// of its POST /api/tickets/{id}/... path.
 	Actions []string `json:"actions"`
@@ -409,13 +420,22 @@ func summaryOf(t *workflow.Ticket) TicketSummary {
 	return s
 }
 
+// cutoverOf is c for people, nil when c is.
+func cutoverOf(c *migrate.CutoverReport) *Cutover {
+	if c == nil {
+		return nil
+	}
+	return &Cutover{Method: c.Method, Stopped: c.Stopped, PauseMS: ms(c.Pause), CatchUpMS: ms(c.CatchUp), VerifyMS: ms(c.Verify),
+		SourcePosition: c.SourcePosition, VerifiedTables: c.VerifiedTables, VerifiedRows: c.VerifiedRows, KilledSessions: c.KilledSessions}
+}
+
 func detailOf(d *workflow.Detail) TicketDetail {
 	t := d.Ticket
 	out := TicketDetail{TicketSummary: summaryOf(t), CC: t.CC, SQL: t.SQL, Attempts: t.Attempts, Review: t.Review, Plan: t.Plan,
 		Approvals: []Approval{}, Audit: []AuditEntry{}, Actions: []string{}}
 	if m := t.Migration; m != nil {
 		out.Migration = &Migration{SourceInstance: m.SourceInstance, SourceDatabase: m.SourceDatabase, Tables: m.Tables, Method: m.Method, Replace: m.Replace,
-			Fence: m.Fence, Accounts: m.Accounts}
+			Fence: m.Fence, Accounts: m.Accounts, Reverse: m.Reverse}
 	}
 	if w := t.Window; w != nil {
 		out.Window = &Window{NotBefore: timePtr(w.NotBefore), NotAfter: timePtr(w.NotAfter)}
@@ -443,12 +463,10 @@ func detailOf(d *workflow.Detail) TicketDetail {
 			rep.Tables = append(rep.Tables, TableReport{Name: tr.Name, TargetName: tr.TargetName, Rows: tr.Rows, Done: tr.Done, Bytes: tr.Bytes})
 		}
 		rep.AppliedRows, rep.AppliedTxns = r.AppliedRows, r.AppliedTxns
-		if c := r.Cutover; c != nil {
-			rep.Cutover = &Cutover{Method: c.Method, Stopped: c.Stopped, PauseMS: ms(c.Pause), CatchUpMS: ms(c.CatchUp), VerifyMS: ms(c.Verify),
-				SourcePosition: c.SourcePosition, VerifiedTables: c.VerifiedTables, VerifiedRows: c.VerifiedRows, KilledSessions: c.KilledSessions}
-		}
+		rep.Cutover = cutoverOf(r.Cutover)
 		out.Report = rep
 	}
+	out.CutBack = cutoverOf(t.CutBack)
 	if v := t.Verification; v != nil {
 		out.Verification = &Verification{Clean: v.Clean(), Differences: v.Differences(), Started: v.Started, DurationMS: ms(v.Duration),
 			Tables: []VerifiedTable{}}

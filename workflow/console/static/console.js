@@ -98,6 +98,7 @@
           req.migration.fence = value("fence");
           const accounts = list("accounts");
           if (accounts.length) req.migration.accounts = accounts;
+          if (document.getElementById("reverse").checked) req.migration.reverse = true;
         } else {
           req.migration.method = value("method");
         }
