@@ -104,6 +104,8 @@ func (rv *ReverseSync) Run(ctx context.Context, progress ProgressFunc) (*Report,
 // back restores the target's writes and leaves Run following. After it,
 // the application writes the source, the target's writes are restored and
 // Run returns, having restored the source's writes and closed the window.
+// Its report is the caller's copy; Run's Report.Cutover adds when the
+// source took writes again (Released, Pause).
 // A crash after the cut-back verified and before Run returned leaves both
 // sides fenced and the cut-back recorded: the next Run finishes it, calling
 // the switch back again (it must be idempotent), and End refuses.

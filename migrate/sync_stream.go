@@ -360,7 +360,13 @@ func (r *syncRun) follow(ctx context.Context) error {
 			return fmt.Errorf("%w (stopped %s; the target holds the changes up to %s, a new Run resumes there)", ctx.Err(), s.Phase(), r.app.Stats().Position)
 		case req := <-s.requests:
 			rep, err := r.cutover(ctx, req.ctx)
-			req.reply <- cutoverResult{rep, err}
+			var reply *CutoverReport
+			if rep != nil {
+				// The caller's own copy: a cut-back's Run goes on filling
+				// Released and Pause of the report it returns.
+				reply = new(*rep)
+			}
+			req.reply <- cutoverResult{reply, err}
 			if err == nil || r.switched {
 				// The application writes the target now: never sync
 				// into it again, whatever went wrong after the switch.

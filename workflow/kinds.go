@@ -212,7 +212,8 @@ type LiveMoveOptions struct {
 	// cutover ends with the target verified equal and the source's writes
 	// restored: the application must then be pointed at the target by
 	// other means, and what it writes to the source meanwhile is not
-	// moved.
+	// moved. A run resumed after a crash during or after it calls it
+	// again: it must be idempotent.
 	Switch func(ctx context.Context, t *Ticket) error
 	// SwitchBack, if set, is the host's switch back for ticket t, made
 	// with Migration.Reverse (migrate.WithReverseSync): the cut-back

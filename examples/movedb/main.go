@@ -41,6 +41,8 @@
 // MOVEDB_DATABASE and MOVEDB_TARGET_DATABASE, within -switch-timeout);
 // without it movedb asks on stderr and waits for a line "switched" on
 // stdin once you switched the application ("abort" abandons the cutover).
+// A movedb stopped during or after the switch runs it again when rerun,
+// before anything else: the switch command must be idempotent.
 // A failed cutover (refused drain, catch-up timeout, differences found by
 // verification, a switch command that exits non-zero or an "abort")
 // restores the source's writes and the sync goes on: trigger it again.
