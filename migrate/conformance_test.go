@@ -1,6 +1,8 @@
 package migrate_test
 
 import (
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,4 +103,42 @@ func TestShardConformance(t *testing.T) {
 			})
 		})
 	}
+}
+
+// Sync passes the conformance suite with every feature: it copies two
+// tables (resumable from the copy's checkpoint), follows the source's
+// binary log after the copy until its context ends or its cutover, which
+// ends Run with the target equal; it refuses to run after the cutover.
+func TestSyncConformance(t *testing.T) {
+	features := migratetest.Features{Tables: true, Resumable: true, Streaming: true, Cutover: true}
+	migratetest.Run(t, features, func(t testing.TB) migratetest.Subject {
+		name := sandboxtest.NewDatabase(t, servers[0], "syncsuite")
+		target := sandboxtest.NewDatabase(t, servers[1], "syncsuite")
+		sandboxtest.Exec(t, sandboxtest.Open(t, servers[1], ""), "DROP DATABASE `"+target+"`")
+		db := sandboxtest.Open(t, servers[0], name)
+		sandboxtest.Exec(t, db,
+			"CREATE TABLE a (id INT PRIMARY KEY, n INT NOT NULL)",
+			"CREATE TABLE b (id INT PRIMARY KEY, s VARCHAR(20) NOT NULL)",
+			"INSERT INTO a SELECT seq, seq % 7 FROM seq_1_to_2000",
+			"INSERT INTO b SELECT seq, CONCAT('row ', seq) FROM seq_1_to_2000")
+		build := func(t testing.TB) migrate.Executor {
+			s, err := migrate.NewSync(servers[0].DSN(""), servers[1].DSN(""), name, migrate.WithTargetDatabase(target),
+				migrate.WithChunkRows(100), migrate.WithProgressInterval(time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		var writes atomic.Int64
+		return migratetest.Subject{
+			Executor: build(t),
+			State:    func(t testing.TB) string { return state(t, servers[1], target) },
+			Reopen:   build,
+			Source:   func(t testing.TB) string { return state(t, servers[0], name) },
+			Write: func(t testing.TB) {
+				n := writes.Add(1)
+				sandboxtest.Exec(t, db, fmt.Sprintf("INSERT INTO b VALUES (%d, 'written %d')", 1_000_000+n, n), fmt.Sprintf("UPDATE a SET n = n + 1 WHERE id = %d", n))
+			},
+		}
+	})
 }

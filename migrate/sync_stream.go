@@ -463,7 +463,7 @@ func (r *syncRun) emit() {
 	if r.progress == nil {
 		return
 	}
-	p := Progress{Phase: r.s.Phase(), Elapsed: time.Since(r.report.Started), Rows: r.copied}
+	p := Progress{Phase: r.s.Phase(), Elapsed: time.Since(r.report.Started), Rows: r.copied, Bytes: r.report.Bytes}
 	// The tables this Run copied stay in the progress, done, so a host
 	// showing one line per table does not see them go back to pending.
 	for _, t := range r.report.Tables {

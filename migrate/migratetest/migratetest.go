@@ -2,6 +2,13 @@
 // implementations: ours and the ones host applications write. Call Run from
 // a test with the features the executor has and a constructor of fresh
 // subjects.
+//
+// The checks every executor passes are in Run's doc; Features adds the
+// checks of four optional parts of the contract, as watermill's
+// tests.Features does: Tables (work table by table), Resumable (a canceled
+// Run continues), Streaming (Run follows the source's changes after the
+// copy until its context ends) and Cutover (the executor is a Cutoverer
+// whose cutover ends Run with the target equal to the source).
 package migratetest
 
 import (
@@ -20,9 +27,9 @@ import (
 // common checks (Plan changes nothing, Run reports progress and a result,
 // one Run at a time, cancellation) apply to every executor.
 //
-// Features an executor of a later kind may have, such as following the
-// source's changes after the copy or a cutover, get their flag together
-// with their checks.
+// The common checks end the Run of a Streaming executor themselves, once
+// it reports Progress.Phase migrate.PhaseInSync: by its cutover with
+// Cutover, else by canceling the context, which then counts as success.
 type Features struct {
 	// Tables: the executor works table by table. Plan lists the tables
 	// (the subject's work covers at least two, with rows), the report has
@@ -34,6 +41,27 @@ type Features struct {
 	// built with the same configuration (Subject.Reopen), which reports
 	// Resumed and leaves the same state as an uninterrupted run.
 	Resumable bool
+	// Streaming: after the copy Run keeps following the source, reporting
+	// Progress.Phase migrate.PhaseInSync, until its context ends or (with
+	// Cutover) a cutover. A change written to the source then
+	// (Subject.Write) reaches the target (Subject.State equals
+	// Subject.Source); canceling the context ends Run with an error
+	// wrapping the context's and loses nothing: a new Run (of
+	// Subject.Reopen's executor when set, else the same one) resumes and
+	// brings changes written while none ran.
+	Streaming bool
+	// Cutover: the executor is a Cutoverer (it needs Streaming). Cutover,
+	// called while Run follows the source, ends Run without error and with
+	// Report.Cutover set, the target equal to the source including a
+	// change written just before; a later Run returns migrate.ErrCutOver.
+	Cutover bool
+}
+
+// Cutoverer is an executor whose Run ends by a cutover, as *migrate.Sync.
+// The suite calls Cutover while Run is in sync and retries it while it
+// returns migrate.ErrNotInSync.
+type Cutoverer interface {
+	Cutover(ctx context.Context) (*migrate.CutoverReport, error)
 }
 
 // Subject is one executor under test, over its own fresh source and target.
@@ -50,6 +78,14 @@ type Subject struct {
 	// same source and target, as a host builds it after a crash. Required
 	// with Features.Resumable.
 	Reopen func(t testing.TB) migrate.Executor
+	// Source fingerprints the source the way State fingerprints the
+	// target, so that the two are equal when the target holds everything
+	// the source does. Required with Features.Streaming.
+	Source func(t testing.TB) string
+	// Write makes one change to the source that changes Source, as the
+	// application would while the executor runs; each call a new one.
+	// Required with Features.Streaming.
+	Write func(t testing.TB)
 }
 
 // NewSubject returns a fresh, independent subject for one check.
@@ -58,7 +94,18 @@ type NewSubject func(t testing.TB) Subject
 // Run checks the migrate.Executor contract, one subtest per check that
 // applies to features. newSubject is called at least once per subtest and
 // must return an independent subject each time.
+//
+// Every executor is held to these: Plan changes nothing and can be
+// repeated; Run reports progress from one goroutine at a time, never
+// going backwards, and a report whose tables are all done, with timing,
+// and changes the state; a Run during a Run returns migrate.ErrRunning; a
+// Run whose context is canceled before it starts changes nothing, and one
+// canceled from progress returns promptly an error wrapping
+// context.Canceled and a report.
 func Run(t *testing.T, features Features, newSubject NewSubject) {
+	if features.Cutover && !features.Streaming {
+		t.Fatal("migratetest: Features.Cutover needs Features.Streaming")
+	}
 	for _, c := range checks {
 		if c.needs != nil && !c.needs(features) {
 			continue
@@ -82,6 +129,8 @@ var checks = []check{
 	{name: "CanceledBeforeRunChangesNothing", run: canceledBeforeRunChangesNothing},
 	{name: "CancelDuringRunStopsPromptly", run: cancelDuringRunStopsPromptly},
 	{name: "InterruptedRunResumes", needs: func(f Features) bool { return f.Resumable }, run: interruptedRunResumes},
+	{name: "StreamFollowsTheSource", needs: func(f Features) bool { return f.Streaming }, run: streamFollowsTheSource},
+	{name: "CutoverEndsRun", needs: func(f Features) bool { return f.Cutover }, run: cutoverEndsRun},
 }
 
 func planChangesNothing(t testing.TB, f Features, newSubject NewSubject) {
@@ -125,7 +174,7 @@ func runReportsProgressAndResult(t testing.TB, f Features, newSubject NewSubject
 		overlaps atomic.Int32
 		done     = map[int]bool{}
 	)
-	report, err := s.Executor.Run(context.Background(), func(p migrate.Progress) {
+	report, err := runToEnd(t, f, s.Executor, func(p migrate.Progress) {
 		if !inside.CompareAndSwap(false, true) {
 			overlaps.Add(1)
 		}
@@ -201,11 +250,11 @@ func checkTables(t testing.TB, planned []string, report *migrate.Report, last mi
 	}
 }
 
-func runWhileRunningIsRefused(t testing.TB, _ Features, newSubject NewSubject) {
+func runWhileRunningIsRefused(t testing.TB, f Features, newSubject NewSubject) {
 	s := newSubject(t)
 	var second error
 	asked := false
-	_, err := s.Executor.Run(context.Background(), func(migrate.Progress) {
+	_, err := runToEnd(t, f, s.Executor, func(migrate.Progress) {
 		if !asked {
 			asked = true
 			_, second = s.Executor.Run(context.Background(), nil)
@@ -264,7 +313,7 @@ func cancelDuringRunStopsPromptly(t testing.TB, _ Features, newSubject NewSubjec
 // interruptedRunResumes cancels a run once rows were copied and before
 // every table is done, continues it with a reopened executor, and compares
 // the result with an uninterrupted run of another subject.
-func interruptedRunResumes(t testing.TB, _ Features, newSubject NewSubject) {
+func interruptedRunResumes(t testing.TB, f Features, newSubject NewSubject) {
 	s := newSubject(t)
 	if s.Reopen == nil {
 		t.Fatal("the subject of a resumable executor has no Reopen")
@@ -292,7 +341,7 @@ func interruptedRunResumes(t testing.TB, _ Features, newSubject NewSubject) {
 	if _, err := again.Plan(context.Background()); err != nil {
 		t.Fatalf("Plan of the interrupted run: %v", err)
 	}
-	resumed, err := again.Run(context.Background(), nil)
+	resumed, err := runToEnd(t, f, again, nil)
 	if err != nil {
 		t.Fatalf("Run of the interrupted run: %v", err)
 	}
@@ -307,7 +356,7 @@ func interruptedRunResumes(t testing.TB, _ Features, newSubject NewSubject) {
 	got := s.State(t)
 
 	whole := newSubject(t)
-	if _, err := whole.Executor.Run(context.Background(), nil); err != nil {
+	if _, err := runToEnd(t, f, whole.Executor, nil); err != nil {
 		t.Fatalf("uninterrupted Run: %v", err)
 	}
 	if want := whole.State(t); got != want {
