@@ -31,9 +31,12 @@ import (
 //   - An Executor runs at most once at a time; Plan may be called any number
 //     of times.
 //
-// migratetest.Run is the conformance suite of this contract. Pipe, Copier,
-// Statements, OnlineAlter, Split, Merge and Rebalance pass it; Sync, whose
-// Run follows the binary log until a cutover, is not run through it yet.
+// migratetest.Run is the conformance suite of this contract, with feature
+// flags for the parts some executors add. Every executor passes it:
+// Statements and OnlineAlter the common checks; Pipe with Tables; Copier,
+// Split, Merge and Rebalance also Resumable (the shard executors without
+// Tables); Sync with Tables, Resumable, Streaming (Run follows the binary
+// log after the copy until ctx ends) and Cutover.
 type Executor interface {
 	Plan(ctx context.Context) (*Plan, error)
 	Run(ctx context.Context, progress ProgressFunc) (*Report, error)
