@@ -302,7 +302,9 @@ func TestLiveMoveRollbackWindowStopped(t *testing.T) {
 	if err != nil || tk.State != workflow.StateQueued || tk.Carried != workflow.ActionEndWindow {
 		t.Fatalf("end of the stopped window: %v, %v", tk, err)
 	}
-	d = waitFor(t, m.e, m.id, func(tk *workflow.Ticket) bool { return tk.Attempts == 3 && tk.State.Final() || tk.State == workflow.StateSourceFenced })
+	d = waitFor(t, m.e, m.id, func(tk *workflow.Ticket) bool {
+		return tk.Attempts == 3 && tk.State.Final() || tk.State == workflow.StateSourceFenced
+	})
 	tk, last := d.Ticket, d.Audit[len(d.Audit)-1]
 	if tk.State != workflow.StateSucceeded || tk.Err() != nil || tk.Carried != "" || tk.CutBack != nil || tk.Report == nil || tk.Report.Cutover == nil ||
 		!strings.Contains(last.Comment, "carried over: rollback window closed without a cut-back") {
