@@ -154,7 +154,9 @@ type Ticket struct {
 	// shutdown or by the reaper) leaves it here, and so does closing a
 	// stopped window (EndWindow from source_fenced). The next run makes it
 	// without a new approval, as soon as it can (the cutover and the
-	// cut-back once in sync again), and says so in the audit trail.
+	// cut-back once in sync again), and says so in the audit trail; a
+	// refusal then is recorded as a person's would be, and ends the
+	// request. A window that stops (source_fenced) drops it.
 	Carried Action `json:"carried,omitempty"`
 	// Verification is the comparison of a copy's target with its source
 	// that ended its last run (data migrations, see Verified).

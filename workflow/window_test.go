@@ -368,11 +368,13 @@ func (s *holdingStore) release() {
 // TestLiveMoveCarriedCutBack: a worker that stops right after a person
 // approved the cut-back, before acting on it, requeues the ticket with
 // the cut-back carried over; the next run goes back to the window and
-// cuts back without a new approval, saying so in the audit trail.
+// cuts back without a new approval, saying so in the audit trail. On
+// the MySQL store: the request is kept with the ticket.
 func TestLiveMoveCarriedCutBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	store := &holdingStore{Store: workflow.NewMemoryStore(), action: workflow.ActionCutBack}
+	mysqlStore, _ := newMySQLStore(t)
+	store := &holdingStore{Store: mysqlStore, action: workflow.ActionCutBack}
 	m := startWindowMove(t, ctx, store)
 	if tk, err := m.e.CutBack(ctx, m.id, "carol", "back"); err != nil || tk.State != workflow.StateCuttingBack {
 		t.Fatalf("cut-back: %v, %v", tk, err)
@@ -402,4 +404,51 @@ func TestLiveMoveCarriedCutBack(t *testing.T) {
 	writable(t, m.srcApp, "source")
 	writable(t, m.dstApp, "target")
 	assertMoved(t, m.database, m.target)
+}
+
+// TestLiveMoveCarriedCutover: a worker that stops right after a person
+// approved a live move's cutover, before acting on it, requeues the
+// ticket with the cutover carried over; the next run catches up again
+// and cuts over without a new approval, saying so in the audit trail.
+func TestLiveMoveCarriedCutover(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	database, target := moveTables(t, 2000)
+	user, _ := appAccount(t, database)
+	var switched atomic.Int32
+	kind := workflow.LiveMoveKind(workflow.LiveMoveOptions{
+		Switch: func(context.Context, *workflow.Ticket) error { switched.Add(1); return nil },
+		Sync:   []migrate.SyncOption{migrate.WithDrainWait(3*time.Second, false), migrate.WithProgressInterval(100 * time.Millisecond)},
+	})
+	store := &holdingStore{Store: workflow.NewMemoryStore(), action: workflow.ActionCutover}
+	m := &windowMove{e: newEngine(t, store, nil, liveMoveChain, workflow.WithKind(workflow.KindLiveMove, kind))}
+	tk, err := m.e.Submit(ctx, workflow.Request{Kind: workflow.KindLiveMove, Submitter: "alice", Instance: "test", Database: target,
+		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: database, Fence: "accounts", Accounts: []string{user + "@%"}}})
+	if err != nil || tk.State != workflow.StatePendingApproval {
+		t.Fatalf("submit: %v, %v", tk, err)
+	}
+	if _, err := m.e.Approve(ctx, tk.ID, "bob", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	m.run(t, ctx)
+	waitFor(t, m.e, tk.ID, func(tk *workflow.Ticket) bool { return tk.State == workflow.StateAwaitingCutover })
+	if tk, err := m.e.Cutover(ctx, tk.ID, "carol", "go"); err != nil || tk.State != workflow.StateCuttingOver {
+		t.Fatalf("cutover: %v, %v", tk, err)
+	}
+	m.halt()
+	store.release()
+	d := mustGet(t, m.e, tk.ID)
+	if d.Ticket.State != workflow.StateQueued || d.Ticket.Carried != workflow.ActionCutover || switched.Load() != 0 {
+		t.Fatalf("after the worker stopped: %s, carried %q, switched %d times, audit %v", d.Ticket.State, d.Ticket.Carried, switched.Load(), actions(d))
+	}
+	m.run(t, ctx)
+	d = waitFor(t, m.e, tk.ID, func(tk *workflow.Ticket) bool { return tk.State.Final() })
+	if d.Ticket.State != workflow.StateSucceeded || d.Ticket.Report == nil || d.Ticket.Report.Cutover == nil || d.Ticket.Carried != "" || switched.Load() != 1 {
+		t.Fatalf("after the carried cutover: %s %q, switched %d times, audit %v", d.Ticket.State, d.Ticket.Error, switched.Load(), actions(d))
+	}
+	if got, want := actions(d), []string{"requeue>queued", "start>running", "synced>awaiting_cutover", "cutover>cutting_over", "succeed>succeeded"}; !slices.Equal(got[len(got)-len(want):], want) ||
+		!strings.Contains(d.Audit[len(d.Audit)-2].Comment, "carried over") || d.Audit[len(d.Audit)-2].Actor != workflow.SystemActor {
+		t.Fatalf("audit %v, carried cutover %+v", got, d.Audit[len(d.Audit)-2])
+	}
+	assertMoved(t, database, target)
 }
