@@ -15,8 +15,10 @@ import (
 // once a person approved the cutover (cutting_over), it calls cut.Cutover
 // under cutCtx, which ends when the run does. A cutover that succeeded ends
 // the executor's Run, whose ending records the success; one that failed is
-// recorded as cutover_failed, the sync going on. A move with a rollback
-// window (windower) goes on after its cutover: see watchWindow.
+// recorded as cutover_failed, the sync going on. A cutover carried over
+// from an earlier run (Ticket.Carried) is made once the ticket awaits it
+// again. A move with a rollback window (windower) goes on after its
+// cutover: see watchWindow.
 func (r *ticketRun) watchCutover(ctx, cutCtx context.Context, stop <-chan struct{}, cut cutoverer) {
 	tick := time.NewTicker(r.e.poll)
 	defer tick.Stop()
@@ -56,6 +58,8 @@ func (r *ticketRun) watchCutover(ctx, cutCtx context.Context, stop <-chan struct
 		switch {
 		case t.State == StateRunning && inSync(r.latest()):
 			r.synced(ctx)
+		case t.State == StateAwaitingCutover && t.Carried == ActionCutover:
+			r.carryOver(ctx, ActionCutover, StateCuttingOver, EventCutoverApproved, "cutover")
 		case t.State == StateCuttingOver && unrecorded != nil:
 			unrecorded = r.cutoverFailed(ctx, unrecorded)
 		case t.State == StateCuttingOver:

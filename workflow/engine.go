@@ -1072,7 +1072,13 @@ func (e *Engine) Approvers(ctx context.Context, t *Ticket) ([]string, error) {
 // goes back to submitted, as actor asked, and through the review and the
 // automatic approval steps as at Submit; the submitter and the CC list
 // hear of it (EventRetried, then EventReviewed). The ticket is returned as
-// it stands after that. A ticket in another state gives a *TransitionError.
+// it stands after that.
+//
+// A live move whose rollback window stopped (source_fenced) is queued
+// again instead, as actor asked, who must be allowed to approve its
+// cutover (MayCutOver): its next run goes back to the window, the reverse
+// sync resuming from its position; the submitter and the CC list hear of
+// it (EventRetried). A ticket in another state gives a *TransitionError.
 func (e *Engine) Retry(ctx context.Context, id int64, actor, comment string) (*Ticket, error) {
 	if strings.TrimSpace(actor) == "" {
 		return nil, fmt.Errorf("%w: ticket #%d: no actor", ErrInvalidRequest, id)
@@ -1080,6 +1086,12 @@ func (e *Engine) Retry(ctx context.Context, id int64, actor, comment string) (*T
 	d, err := e.store.Get(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if d.Ticket.State == StateSourceFenced {
+		if err := e.MayCutOver(ctx, d.Ticket, actor); err != nil {
+			return nil, err
+		}
+		return e.reopenWindow(ctx, d.Ticket, actor, cmp.Or(comment, "run the reverse sync again"), ActionRetry, EventRetried)
 	}
 	t, err := e.transition(ctx, Change{Ticket: id, Version: d.Ticket.Version, Action: ActionRetry, To: StateSubmitted, Actor: actor,
 		Comment: cmp.Or(comment, "review again"),

@@ -242,8 +242,13 @@ type LiveMoveOptions struct {
 // person cuts back (Engine.CutBack, which calls o.SwitchBack) or closes
 // the window (Engine.EndWindow); both end it succeeded. A run resumed
 // after a crash past the cutover goes back to the window. A reverse sync
-// that fails ends the ticket failed with the source still fenced: its
-// error says so, and movedb reverse or end takes over.
+// that fails otherwise than by a shutdown (DDL on the target, a refusal),
+// or a closing of the window that fails, leaves the ticket in
+// source_fenced with its error: the source stays fenced until a cutover
+// approver closes the window (Engine.EndWindow) or retries the reverse
+// sync (Engine.Retry). A cutover, cut-back or end of the window approved
+// but not made when a run stopped is made by the next run
+// (Ticket.Carried).
 func LiveMoveKind(o LiveMoveOptions) KindSpec {
 	extra, switchFn, switchBack := slices.Clone(o.Sync), o.Switch, o.SwitchBack
 	return KindSpec{
@@ -282,7 +287,7 @@ func LiveMoveKind(o LiveMoveOptions) KindSpec {
 			if err != nil {
 				return nil, err
 			}
-			return &windowedMove{Sync: s, reverse: rv}, nil
+			return &windowedMove{Sync: s, reverse: rv, carriedEnd: t.Carried == ActionEndWindow}, nil
 		},
 		Resumable: func(*Ticket) bool { return true },
 		Cutover:   true,

@@ -57,6 +57,16 @@ const (
 	// stops the reverse sync and restores the source's writes, the
 	// application staying on the target. It ends succeeded.
 	StateEndingWindow
+	// StateSourceFenced: a live move's rollback window stopped otherwise
+	// than by a cut-back, its end or a shutdown (the reverse sync failed:
+	// DDL on the target, a refusal; or closing the window failed). No
+	// worker holds it; the application writes the target and the SOURCE
+	// STAYS FENCED until a person acts. A cutover approver closes the
+	// window (Engine.EndWindow: queued, the next run restores the source's
+	// writes and ends the ticket succeeded) or retries the reverse sync
+	// (Engine.Retry: queued, the next run goes back to the window). It
+	// cannot be canceled, which would leave the source fenced for good.
+	StateSourceFenced
 )
 
 var stateNames = [...]string{
@@ -78,6 +88,7 @@ var stateNames = [...]string{
 	StateRollbackWindow:  "rollback_window",
 	StateCuttingBack:     "cutting_back",
 	StateEndingWindow:    "ending_window",
+	StateSourceFenced:    "source_fenced",
 }
 
 // String returns the state's stable name, such as "pending_approval"; the
@@ -157,7 +168,7 @@ const (
 	ActionCancel   Action = "cancel"   // a person canceled it
 	ActionAwait    Action = "await"    // the current step's approver leaves it to a person
 	ActionResume   Action = "resume"   // an engine takes over a ticket that a dead process left between two steps
-	ActionRetry    Action = "retry"    // review a ticket again after its review failed
+	ActionRetry    Action = "retry"    // review a ticket again after its review failed, or run a stopped rollback window's reverse sync again
 	// ActionRetryTable: a person queues a failed migration again to copy
 	// one of its failed tables alone (Engine.RetryTable).
 	ActionRetryTable Action = "retry_table"
@@ -244,6 +255,19 @@ var transitions = []Transition{
 	{StateRollbackWindow, ActionRequeue, StateQueued},
 	{StateCuttingBack, ActionRequeue, StateQueued},
 	{StateEndingWindow, ActionRequeue, StateQueued},
+	// A rollback window that stopped (the reverse sync failed, or closing
+	// the window did) leaves the source fenced: the ticket waits for a
+	// person, who closes the window or retries the reverse sync; both
+	// queue it again. A run resumed past the cutover may stop so before it
+	// recorded the window, hence the failures from running and
+	// cutting_over.
+	{StateRunning, ActionFail, StateSourceFenced},
+	{StateCuttingOver, ActionFail, StateSourceFenced},
+	{StateRollbackWindow, ActionFail, StateSourceFenced},
+	{StateCuttingBack, ActionFail, StateSourceFenced},
+	{StateEndingWindow, ActionFail, StateSourceFenced},
+	{StateSourceFenced, ActionEndWindow, StateQueued},
+	{StateSourceFenced, ActionRetry, StateQueued},
 }
 
 // Transitions returns a copy of the state machine's table.

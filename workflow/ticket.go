@@ -146,6 +146,18 @@ type Ticket struct {
 	// rollback window (Engine.CutBack); Report.Cutover stays the
 	// cutover's. Nil when the window closed without one (Engine.EndWindow).
 	CutBack *migrate.CutoverReport `json:"cutback,omitempty"`
+	// Carried is a live move's request that a person approved and no run
+	// has made yet, carried over to the ticket's next run: ActionCutover,
+	// ActionCutBack or ActionEndWindow, "" for none. The approval is
+	// recorded as the ticket's state (cutting_over, cutting_back,
+	// ending_window); a run that stops before making it (requeued by a
+	// shutdown or by the reaper) leaves it here, and so does closing a
+	// stopped window (EndWindow from source_fenced). The next run makes it
+	// without a new approval, as soon as it can (the cutover and the
+	// cut-back once in sync again), and says so in the audit trail; a
+	// refusal then is recorded as a person's would be, and ends the
+	// request. A window that stops (source_fenced) drops it.
+	Carried Action `json:"carried,omitempty"`
 	// Verification is the comparison of a copy's target with its source
 	// that ended its last run (data migrations, see Verified).
 	Verification *verify.Report `json:"verification,omitempty"`

@@ -27,13 +27,20 @@ type windower interface {
 	closing() (string, *migrate.CutoverReport)
 }
 
+// errWindowStopped is wrapped by the error of a windowedMove whose
+// rollback window stopped with the source fenced: the ticket goes to
+// source_fenced.
+var errWindowStopped = errors.New("rollback window stopped")
+
 // windowedMove is a live move with a rollback window: the move's Sync,
 // then, once it cut over (or when a resumed run finds it did, the Sync
 // returning migrate.ErrCutOver), its reverse sync until a cut-back or
-// endWindow.
+// endWindow. Made with carriedEnd (the ticket's Carried end of the
+// window), it closes the window at once instead.
 type windowedMove struct {
 	*migrate.Sync
-	reverse *migrate.ReverseSync
+	reverse    *migrate.ReverseSync
+	carriedEnd bool
 
 	mu     sync.Mutex
 	open   bool               // the reverse sync runs, or is about to
@@ -47,12 +54,22 @@ type windowedMove struct {
 // cut-back (its Report is the reverse sync's, with the cut-back in
 // Cutover) or endWindow (its Report is the move's, nil after a resumed
 // run); closing then says how the window closed. A reverse sync that
-// stops otherwise is an error that says the source stays fenced.
+// stops otherwise, or a failed closing, is an error wrapping
+// errWindowStopped that says the source stays fenced.
 func (w *windowedMove) Run(ctx context.Context, progress migrate.ProgressFunc) (*migrate.Report, error) {
 	rep, err := w.Sync.Run(ctx, progress)
 	resumed := errors.Is(err, migrate.ErrCutOver)
 	if err != nil && !resumed {
 		return rep, err
+	}
+	if w.carriedEnd {
+		// The reverse sync is not started again: it may be what stopped
+		// the window (DDL on the target).
+		if err := w.reverse.End(ctx); err != nil {
+			return rep, fmt.Errorf("workflow: %w: closing it (carried over) failed, the source stays fenced: %w", errWindowStopped, err)
+		}
+		w.close(nil, "the end of the rollback window approved before this run is carried over: "+windowEnded)
+		return rep, nil
 	}
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -75,13 +92,16 @@ func (w *windowedMove) Run(ctx context.Context, progress migrate.ProgressFunc) (
 		return nil, nil
 	case ending && ctx.Err() == nil:
 		if err := w.reverse.End(ctx); err != nil {
-			return rep, fmt.Errorf("workflow: closing the rollback window: %w", err)
+			return rep, fmt.Errorf("workflow: %w: closing it failed, the source stays fenced: %w", errWindowStopped, err)
 		}
-		w.close(nil, "rollback window closed without a cut-back: the reverse sync stopped, the source's writes are restored, the application stays on the target")
+		w.close(nil, windowEnded)
 		return rep, nil
 	}
-	return back, fmt.Errorf("workflow: the reverse sync stopped; the source stays fenced until its rollback window is closed (migrate.ReverseSync Run and CutBack, or End; movedb reverse or end with the move's arguments): %w", err)
+	return back, fmt.Errorf("workflow: %w: the reverse sync stopped, the source stays fenced until the window is closed (EndWindow) or the reverse sync retried (Retry): %w", errWindowStopped, err)
 }
+
+// windowEnded is the comment of a window closed without a cut-back.
+const windowEnded = "rollback window closed without a cut-back: the reverse sync stopped, the source's writes are restored, the application stays on the target"
 
 func (w *windowedMove) close(back *migrate.CutoverReport, how string) {
 	w.mu.Lock()
@@ -118,7 +138,8 @@ func (w *windowedMove) closing() (string, *migrate.CutoverReport) {
 // watchWindow is watchCutover's part for a move with a rollback window,
 // at a poll that read t: it opens the window once the move cut over
 // (cutOver, or a resumed run found it did), makes the cut-back a person
-// approved, and hands the closing of the window to the run. It reports
+// approved (or one carried over from an earlier run, once the reverse
+// sync is in sync), and hands the closing of the window to the run. It reports
 // whether it acted on t, and whether the watch is over.
 func (r *ticketRun) watchWindow(ctx, cutCtx context.Context, t *Ticket, win windower, cutOver *migrate.CutoverReport, unrecorded *error) (acted, over bool) {
 	switch {
@@ -143,6 +164,8 @@ func (r *ticketRun) watchWindow(ctx, cutCtx context.Context, t *Ticket, win wind
 	case t.State == StateEndingWindow:
 		win.endWindow()
 		return true, true
+	case t.State == StateRollbackWindow && t.Carried == ActionCutBack && win.inWindow() && inSync(r.latest()):
+		r.carryOver(ctx, ActionCutBack, StateCuttingBack, EventCutBackApproved, "cut-back")
 	default:
 		return t.State == StateRollbackWindow, false
 	}
@@ -162,6 +185,9 @@ func (r *ticketRun) windowOpened(ctx context.Context, rep *migrate.CutoverReport
 	next, err := r.transition(c, Change{Action: ActionOpenWindow, To: StateRollbackWindow, Comment: comment,
 		Update: func(t *Ticket) error {
 			t.setError("", nil)
+			if t.Carried == ActionCutover {
+				t.Carried = "" // made: a resumed run found the move cut over
+			}
 			if rep != nil {
 				t.Report = &migrate.Report{Cutover: rep}
 			}
@@ -176,6 +202,23 @@ func (r *ticketRun) windowOpened(ctx context.Context, rep *migrate.CutoverReport
 		r.log.Warn("listing the cut-back's approvers failed", "err", err)
 	}
 	r.e.notifyTo(next, EventWindowOpen, SystemActor, comment, r.e.describe(next), append(who, append([]string{next.Submitter}, next.CC...)...))
+}
+
+// carryOver makes the request (action, to state to) carried over from an
+// earlier run (Ticket.Carried) as if a person had just approved it, and
+// says so in the audit trail and to the ticket's people (event ev).
+func (r *ticketRun) carryOver(ctx context.Context, action Action, to State, ev EventKind, what string) {
+	c, cc := storeContext(ctx)
+	defer cc()
+	comment := "the " + what + " approved before the ticket's last run stopped is carried over: made without a new approval"
+	next, err := r.transition(c, Change{Action: action, To: to, Comment: comment,
+		Update: func(t *Ticket) error { t.Carried = ""; t.setError("", nil); return nil }})
+	if err != nil {
+		r.log.Warn("carrying over an approved request failed", "request", action, "err", err)
+		return
+	}
+	r.log.Info("approved request carried over", "request", action)
+	r.e.notify(c, next, ev, SystemActor, comment, "worker "+r.worker+": "+r.e.describe(next))
 }
 
 // cutBackFailed records a cut-back that failed with cutErr, in the audit
@@ -214,14 +257,18 @@ func (e *Engine) CutBack(ctx context.Context, id int64, actor, comment string) (
 // (MayCutOver). The ticket goes to ending_window, recorded with actor and
 // comment, and the worker holding it stops the reverse sync and restores
 // the source's writes (migrate.ReverseSync.End); the application stays on
-// the target, and the ticket ends succeeded. Other states give a
-// *TransitionError.
+// the target, and the ticket ends succeeded. A ticket whose window stopped
+// (source_fenced) goes to the queue instead, the end carried over
+// (Ticket.Carried): the next run closes the window without starting the
+// reverse sync again, and the ticket ends succeeded, or source_fenced
+// again when that fails. Other states give a *TransitionError.
 func (e *Engine) EndWindow(ctx context.Context, id int64, actor, comment string) (*Ticket, error) {
 	return e.closeWindow(ctx, id, actor, comment, ActionEndWindow, StateEndingWindow, EventEndWindow, "closes the rollback window")
 }
 
 // closeWindow records actor's action on live move id in its rollback
-// window and tells the submitter and the CC list.
+// window, or in a stopped one (source_fenced: queued, see reopenWindow),
+// and tells the submitter and the CC list.
 func (e *Engine) closeWindow(ctx context.Context, id int64, actor, comment string, action Action, to State, ev EventKind, what string) (*Ticket, error) {
 	if strings.TrimSpace(actor) == "" {
 		return nil, fmt.Errorf("%w: ticket #%d: no actor", ErrInvalidRequest, id)
@@ -234,12 +281,42 @@ func (e *Engine) closeWindow(ctx context.Context, id int64, actor, comment strin
 	if err := e.MayCutOver(ctx, t, actor); err != nil {
 		return nil, err
 	}
+	if t.State == StateSourceFenced {
+		return e.reopenWindow(ctx, t, actor, comment, action, ev)
+	}
 	next, err := e.transition(ctx, Change{Ticket: t.ID, Version: t.Version, Action: action, To: to, Actor: actor, Comment: comment,
 		Update: func(t *Ticket) error { t.setError("", nil); return nil }}) // the last cut-back's failure is history
 	if err != nil {
 		return nil, err
 	}
 	e.notify(ctx, next, ev, actor, comment, "worker "+next.Worker+" "+what+": "+e.describe(next))
+	return next, nil
+}
+
+// reopenWindow queues live move t, whose rollback window stopped
+// (source_fenced), again as actor (who may approve its cutover) asked
+// with action: ActionEndWindow, carried over to the next run, which closes
+// the window, or ActionRetry, whose next run goes back to the window. It
+// tells the submitter and the CC list (event ev).
+func (e *Engine) reopenWindow(ctx context.Context, t *Ticket, actor, comment string, action Action, ev EventKind) (*Ticket, error) {
+	what := "the next worker runs the reverse sync again"
+	if action == ActionEndWindow {
+		what = "the next worker closes the rollback window"
+	}
+	next, err := e.transition(ctx, Change{Ticket: t.ID, Version: t.Version, Action: action, To: StateQueued, Actor: actor, Comment: comment,
+		Update: func(t *Ticket) error {
+			// The error stays until the next run ends: the source is
+			// fenced until then.
+			t.Carried = ""
+			if action == ActionEndWindow {
+				t.Carried = ActionEndWindow
+			}
+			return nil
+		}})
+	if err != nil {
+		return nil, err
+	}
+	e.notify(ctx, next, ev, actor, comment, "queued, "+what+": "+e.describe(next))
 	return next, nil
 }
 

@@ -253,3 +253,202 @@ func TestLiveMoveRollbackWindowEnd(t *testing.T) {
 	writable(t, m.srcApp, "source")
 	writable(t, m.dstApp, "target")
 }
+
+// TestLiveMoveRollbackWindowStopped: DDL on the target stops a live
+// move's reverse sync; the ticket goes to source_fenced (not failed), the
+// source still fenced, and stays actionable for the cutover's approvers:
+// a retry runs the reverse sync again (stopped again by the same DDL),
+// and closing the window restores the source's writes and ends the
+// ticket succeeded, the application on the target.
+func TestLiveMoveRollbackWindowStopped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	m := startWindowMove(t, ctx, workflow.NewMemoryStore())
+	sandboxtest.Exec(t, sandboxtest.Open(t, servers[1], m.target), "ALTER TABLE items ADD COLUMN extra INT NULL")
+	fenced := func(attempts int) *workflow.Detail {
+		t.Helper()
+		d := waitFor(t, m.e, m.id, func(tk *workflow.Ticket) bool {
+			return tk.Attempts == attempts && tk.State != workflow.StateRollbackWindow && tk.State != workflow.StateRunning && tk.State != workflow.StateQueued
+		})
+		tk := d.Ticket
+		if tk.State != workflow.StateSourceFenced || tk.Worker != "" || !strings.Contains(tk.Error, "the source stays fenced") ||
+			tk.Report == nil || tk.Report.Cutover == nil || !tk.FinishedAt.IsZero() {
+			t.Fatalf("after the reverse sync stopped: %s %q, report %+v, audit %v", tk.State, tk.Error, tk.Report, actions(d))
+		}
+		if _, err := m.srcApp.ExecContext(ctx, "UPDATE held SET v = v + 1 WHERE id = 1"); err == nil {
+			t.Fatal("the application wrote the source while its window stopped")
+		}
+		return d
+	}
+	d := fenced(1)
+	t.Log(d.Ticket.Error)
+	if d.Ticket.State.Final() {
+		t.Fatal("source_fenced is final")
+	}
+	if _, err := m.e.Cancel(ctx, m.id, "alice", "stop"); !errors.As(err, new(*workflow.TransitionError)) {
+		t.Fatalf("cancel with the source fenced: %v, want a TransitionError", err)
+	}
+	if _, err := m.e.EndWindow(ctx, m.id, "alice", "mine"); !errors.Is(err, workflow.ErrSelfApproval) {
+		t.Fatalf("end of the window by the submitter: %v", err)
+	}
+	if _, err := m.e.Retry(ctx, m.id, "mallory", "again"); !errors.Is(err, workflow.ErrNotApprover) {
+		t.Fatalf("retry by an outsider: %v", err)
+	}
+	if tk, err := m.e.Retry(ctx, m.id, "carol", "again"); err != nil || tk.State != workflow.StateQueued || tk.Carried != "" {
+		t.Fatalf("retry of the reverse sync: %v, %v", tk, err)
+	}
+	fenced(2)
+	tk, err := m.e.EndWindow(ctx, m.id, "carol", "keep the target")
+	if err != nil || tk.State != workflow.StateQueued || tk.Carried != workflow.ActionEndWindow {
+		t.Fatalf("end of the stopped window: %v, %v", tk, err)
+	}
+	d = waitFor(t, m.e, m.id, func(tk *workflow.Ticket) bool {
+		return tk.Attempts == 3 && tk.State.Final() || tk.State == workflow.StateSourceFenced
+	})
+	tk, last := d.Ticket, d.Audit[len(d.Audit)-1]
+	if tk.State != workflow.StateSucceeded || tk.Err() != nil || tk.Carried != "" || tk.CutBack != nil || tk.Report == nil || tk.Report.Cutover == nil ||
+		!strings.Contains(last.Comment, "carried over: rollback window closed without a cut-back") {
+		t.Fatalf("after the end of the window: %s %q, report %+v, audit %v, last %+v", tk.State, tk.Error, tk.Report, actions(d), last)
+	}
+	// A retried run may record its window open before the DDL stops it.
+	got := slices.DeleteFunc(actions(d), func(a string) bool { return a == "open_window>rollback_window" })
+	if want := []string{"fail>source_fenced", "retry>queued", "start>running", "fail>source_fenced", "end_window>queued", "start>running", "succeed>succeeded"}; !slices.Equal(got[len(got)-len(want):], want) {
+		t.Fatalf("audit %v", got)
+	}
+	if n := m.switchedBack.Load(); n != 0 {
+		t.Fatalf("switched back %d times", n)
+	}
+	writable(t, m.srcApp, "source")
+	writable(t, m.dstApp, "target")
+}
+
+// holdingStore shows the ticket as it was before a person's approval of
+// action, once made, until release: the worker holding the ticket never
+// sees the approval, as if it had died right after it.
+type holdingStore struct {
+	workflow.Store
+	action workflow.Action
+	mu     sync.Mutex
+	held   *workflow.Detail
+}
+
+func (s *holdingStore) Transition(ctx context.Context, c workflow.Change) (*workflow.Ticket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.Action != s.action || c.Actor == workflow.SystemActor {
+		return s.Store.Transition(ctx, c)
+	}
+	before, err := s.Store.Get(ctx, c.Ticket)
+	if err != nil {
+		return nil, err
+	}
+	next, err := s.Store.Transition(ctx, c)
+	if err == nil {
+		s.held = before
+	}
+	return next, err
+}
+
+func (s *holdingStore) Get(ctx context.Context, id int64) (*workflow.Detail, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held != nil && s.held.Ticket.ID == id {
+		return &workflow.Detail{Ticket: s.held.Ticket.Clone(), Audit: slices.Clone(s.held.Audit)}, nil
+	}
+	return s.Store.Get(ctx, id)
+}
+
+// release shows the tickets as they are again.
+func (s *holdingStore) release() {
+	s.mu.Lock()
+	s.held = nil
+	s.mu.Unlock()
+}
+
+// TestLiveMoveCarriedCutBack: a worker that stops right after a person
+// approved the cut-back, before acting on it, requeues the ticket with
+// the cut-back carried over; the next run goes back to the window and
+// cuts back without a new approval, saying so in the audit trail. On
+// the MySQL store: the request is kept with the ticket.
+func TestLiveMoveCarriedCutBack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	mysqlStore, _ := newMySQLStore(t)
+	store := &holdingStore{Store: mysqlStore, action: workflow.ActionCutBack}
+	m := startWindowMove(t, ctx, store)
+	if tk, err := m.e.CutBack(ctx, m.id, "carol", "back"); err != nil || tk.State != workflow.StateCuttingBack {
+		t.Fatalf("cut-back: %v, %v", tk, err)
+	}
+	m.halt()
+	store.release()
+	d := mustGet(t, m.e, m.id)
+	if tk := d.Ticket; tk.State != workflow.StateQueued || tk.Carried != workflow.ActionCutBack || m.switchedBack.Load() != 0 {
+		t.Fatalf("after the worker stopped: %s, carried %q, switched back %d times, audit %v", tk.State, tk.Carried, m.switchedBack.Load(), actions(d))
+	}
+	m.run(t, ctx)
+	d = waitFor(t, m.e, m.id, func(tk *workflow.Ticket) bool { return tk.State.Final() })
+	tk, last := d.Ticket, d.Audit[len(d.Audit)-1]
+	if tk.State != workflow.StateSucceeded || tk.CutBack == nil || tk.Carried != "" || tk.Err() != nil || !strings.HasPrefix(last.Comment, "cut back: ") {
+		t.Fatalf("after the carried cut-back: %s %q, audit %v, last %+v", tk.State, tk.Error, actions(d), last)
+	}
+	i := slices.IndexFunc(d.Audit, func(a workflow.AuditEntry) bool { return a.Action == workflow.ActionRequeue })
+	carried := slices.IndexFunc(d.Audit, func(a workflow.AuditEntry) bool {
+		return a.Action == workflow.ActionCutBack && a.Actor == workflow.SystemActor && strings.Contains(a.Comment, "carried over")
+	})
+	if i < 0 || carried < i || slices.ContainsFunc(d.Audit[i:], func(a workflow.AuditEntry) bool { return a.Actor != workflow.SystemActor }) {
+		t.Fatalf("audit %v: want the cut-back carried over by the system after the requeue, no person's action", actions(d))
+	}
+	if n := m.switchedBack.Load(); n != 1 {
+		t.Fatalf("switched back %d times", n)
+	}
+	writable(t, m.srcApp, "source")
+	writable(t, m.dstApp, "target")
+	assertMoved(t, m.database, m.target)
+}
+
+// TestLiveMoveCarriedCutover: a worker that stops right after a person
+// approved a live move's cutover, before acting on it, requeues the
+// ticket with the cutover carried over; the next run catches up again
+// and cuts over without a new approval, saying so in the audit trail.
+func TestLiveMoveCarriedCutover(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	database, target := moveTables(t, 2000)
+	user, _ := appAccount(t, database)
+	var switched atomic.Int32
+	kind := workflow.LiveMoveKind(workflow.LiveMoveOptions{
+		Switch: func(context.Context, *workflow.Ticket) error { switched.Add(1); return nil },
+		Sync:   []migrate.SyncOption{migrate.WithDrainWait(3*time.Second, false), migrate.WithProgressInterval(100 * time.Millisecond)},
+	})
+	store := &holdingStore{Store: workflow.NewMemoryStore(), action: workflow.ActionCutover}
+	m := &windowMove{e: newEngine(t, store, nil, liveMoveChain, workflow.WithKind(workflow.KindLiveMove, kind))}
+	tk, err := m.e.Submit(ctx, workflow.Request{Kind: workflow.KindLiveMove, Submitter: "alice", Instance: "test", Database: target,
+		Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: database, Fence: "accounts", Accounts: []string{user + "@%"}}})
+	if err != nil || tk.State != workflow.StatePendingApproval {
+		t.Fatalf("submit: %v, %v", tk, err)
+	}
+	if _, err := m.e.Approve(ctx, tk.ID, "bob", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	m.run(t, ctx)
+	waitFor(t, m.e, tk.ID, func(tk *workflow.Ticket) bool { return tk.State == workflow.StateAwaitingCutover })
+	if tk, err := m.e.Cutover(ctx, tk.ID, "carol", "go"); err != nil || tk.State != workflow.StateCuttingOver {
+		t.Fatalf("cutover: %v, %v", tk, err)
+	}
+	m.halt()
+	store.release()
+	d := mustGet(t, m.e, tk.ID)
+	if d.Ticket.State != workflow.StateQueued || d.Ticket.Carried != workflow.ActionCutover || switched.Load() != 0 {
+		t.Fatalf("after the worker stopped: %s, carried %q, switched %d times, audit %v", d.Ticket.State, d.Ticket.Carried, switched.Load(), actions(d))
+	}
+	m.run(t, ctx)
+	d = waitFor(t, m.e, tk.ID, func(tk *workflow.Ticket) bool { return tk.State.Final() })
+	if d.Ticket.State != workflow.StateSucceeded || d.Ticket.Report == nil || d.Ticket.Report.Cutover == nil || d.Ticket.Carried != "" || switched.Load() != 1 {
+		t.Fatalf("after the carried cutover: %s %q, switched %d times, audit %v", d.Ticket.State, d.Ticket.Error, switched.Load(), actions(d))
+	}
+	if got, want := actions(d), []string{"requeue>queued", "start>running", "synced>awaiting_cutover", "cutover>cutting_over", "succeed>succeeded"}; !slices.Equal(got[len(got)-len(want):], want) ||
+		!strings.Contains(d.Audit[len(d.Audit)-2].Comment, "carried over") || d.Audit[len(d.Audit)-2].Actor != workflow.SystemActor {
+		t.Fatalf("audit %v, carried cutover %+v", got, d.Audit[len(d.Audit)-2])
+	}
+	assertMoved(t, database, target)
+}

@@ -406,6 +406,15 @@ func (r *ticketRun) ending(ctx, runCtx context.Context, end runEnd, runErr error
 			Update: func(t *Ticket) error { t.setError("", nil); return end.finish(t) }}
 	case ctx.Err() != nil && runCtx.Err() != nil && r.e.resumable(r.t):
 		return Change{Action: ActionRequeue, To: StateQueued, Comment: "worker " + r.worker + " shut down; resumes from its checkpoint", Update: end.requeue}
+	case errors.Is(runErr, errWindowStopped):
+		msg := r.failure(ctx, runErr)
+		return Change{Action: ActionFail, To: StateSourceFenced, Comment: msg,
+			Update: func(t *Ticket) error {
+				// Report stays the cutover's: the window is not over.
+				t.setError(msg, runErr)
+				t.Worker, t.LeaseUntil, t.Progress, t.Carried = "", time.Time{}, end.progress, ""
+				return nil
+			}}
 	}
 	msg := r.failure(ctx, runErr)
 	return Change{Action: ActionFail, To: StateFailed, Comment: msg,
@@ -445,7 +454,7 @@ type runEnd struct {
 // end and keeps the report, the progress and, when the executor records
 // them, the results. It never fails.
 func (end runEnd) finish(t *Ticket) error {
-	t.Worker, t.LeaseUntil, t.FinishedAt = "", time.Time{}, end.at
+	t.Worker, t.LeaseUntil, t.FinishedAt, t.Carried = "", time.Time{}, end.at, ""
 	t.Report, t.Progress, t.Verification = end.report, end.progress, end.verification
 	if end.tables != nil {
 		t.Tables = end.tables
@@ -457,11 +466,26 @@ func (end runEnd) finish(t *Ticket) error {
 }
 
 // requeue records an interrupted run on t, queued again: it releases
-// the lease and keeps the progress, from which the next run resumes. It
-// never fails.
+// the lease, keeps the progress, from which the next run resumes, and
+// carries an approved request over (carry). It never fails.
 func (end runEnd) requeue(t *Ticket) error {
 	t.Worker, t.LeaseUntil, t.Progress = "", time.Time{}, end.progress
+	carry(t)
 	return nil
+}
+
+// carry keeps the request a person approved and t's run had not made
+// (its state, read before t is requeued) for the next run: see
+// Ticket.Carried. A request carried earlier and not made yet stays.
+func carry(t *Ticket) {
+	switch t.State {
+	case StateCuttingOver:
+		t.Carried = ActionCutover
+	case StateCuttingBack:
+		t.Carried = ActionCutBack
+	case StateEndingWindow:
+		t.Carried = ActionEndWindow
+	}
 }
 
 // progressText is the progress line of an event.
@@ -556,7 +580,8 @@ func (e *Engine) Recover(ctx context.Context) error {
 // Reap handles leased tickets (State.Leased: running, or a live move
 // awaiting or making its cutover, or in its rollback window) whose lease
 // expired (their worker died or hung). A resumable migration or live move goes back to the queue (a
-// cutover approved but not made is asked for again once it is in sync). Any other run is
+// cutover, cut-back or end of window approved but not made is carried over to the next run:
+// Ticket.Carried). Any other run is
 // never re-run; it ends by what its worker last recorded: succeeded when
 // every statement was done (with a note in the audit trail), outcome_unknown
 // when a statement was running, and failed, as "abandoned by worker", with
@@ -577,6 +602,7 @@ func (e *Engine) Reap(ctx context.Context) error {
 						return errLeaseLive
 					}
 					cur.Worker, cur.LeaseUntil = "", time.Time{}
+					carry(cur)
 					return nil
 				}}
 		} else {

@@ -193,7 +193,8 @@ func (h *Handler) detail(r *http.Request, id int64, u User) (TicketDetail, error
 		}
 	}
 	for _, a := range []string{"approve", "reject", "cancel", "retry"} {
-		if h.may(u, a, d.Ticket, out.Approvers) == nil {
+		fenced := a == "retry" && d.Ticket.State == workflow.StateSourceFenced
+		if h.may(u, a, d.Ticket, out.Approvers) == nil && (!fenced || h.engine.MayCutOver(r.Context(), d.Ticket, u.Name) == nil) {
 			out.Actions = append(out.Actions, a)
 		}
 	}
@@ -492,11 +493,15 @@ func (h *Handler) may(u User, action string, t *workflow.Ticket, approvers []str
 			return workflow.CheckTransition(t.ID, t.State, workflow.ActionCutover, workflow.StateCuttingOver)
 		case action == "cutback":
 			return workflow.CheckTransition(t.ID, t.State, workflow.ActionCutBack, workflow.StateCuttingBack)
-		case action == "endwindow":
+		case action == "endwindow" && t.State != workflow.StateSourceFenced:
 			return workflow.CheckTransition(t.ID, t.State, workflow.ActionEndWindow, workflow.StateEndingWindow)
 		}
 	case "cancel", "retry", "retry_table":
 		switch {
+		case action == "retry" && t.State == workflow.StateSourceFenced:
+			// Running a stopped rollback window's reverse sync again is
+			// decided as its end is.
+			return h.may(u, "endwindow", t, approvers)
 		case !own && !u.Has(RoleAdmin):
 			return deny("only its submitter or an admin may")
 		case action == "retry_table" && t.State != workflow.StateFailed:

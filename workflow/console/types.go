@@ -340,7 +340,8 @@ type TicketDetail struct {
 	Audit        []AuditEntry  `json:"audit"`
 	// Actions are what the caller may do to the ticket now: approve,
 	// reject, cancel, retry, cutover (a live move in sync), cutback and
-	// endwindow (a live move in its rollback window), rollback
+	// endwindow (a live move in its rollback window; endwindow and retry
+	// in source_fenced, a stopped window that left the source fenced), rollback
 	// (file the RollbackSQL as a new ticket); each is the last element
 	// of its POST /api/tickets/{id}/... path.
 	Actions []string `json:"actions"`
@@ -414,7 +415,7 @@ func summaryOf(t *workflow.Ticket) TicketSummary {
 	if t.Review != nil {
 		s.Risk = t.Review.Summary.Risk.String()
 	}
-	if t.State.Leased() || t.State == workflow.StateSucceeded || t.State == workflow.StateFailed {
+	if t.State.Leased() || t.State == workflow.StateSucceeded || t.State == workflow.StateFailed || t.State == workflow.StateSourceFenced {
 		s.Progress = progressOf(t.Progress, t.Kind == workflow.KindSQLChange)
 	}
 	return s

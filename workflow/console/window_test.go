@@ -44,19 +44,42 @@ func dropLater(t *testing.T, database string) {
 	t.Cleanup(func() { _, _ = root.Exec("DROP DATABASE IF EXISTS `" + database + "`") })
 }
 
-// TestRollbackWindow: a live move submitted with a reverse sync cuts
-// over into its rollback window; the detail offers cutback and endwindow
-// to a reviewer of its last step only, never cancel; its submitter and
-// an engineer are refused both; the reviewer closes the window and the
-// ticket succeeds with the cutover's report.
-func TestRollbackWindow(t *testing.T) {
+// windowFixture is a console over a live move with a rollback window,
+// cut over: see openWindow.
+type windowFixture struct {
+	*fixture
+	id     string // the ticket's
+	target string // database
+}
+
+// wait waits until the ticket, as alice sees it, is in state, with a
+// progress unless it succeeded (a window closed at once has none), and
+// returns it.
+func (w *windowFixture) wait(t *testing.T, state string) console.TicketDetail {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var d console.TicketDetail
+		w.call("alice", "GET", "/api/tickets/"+w.id, nil, &d)
+		if d.State == state && (d.Progress != nil || state == "succeeded") {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ticket #%s: %s %q, progress %+v, want %s", w.id, d.State, d.Error, d.Progress, state)
+		}
+	}
+}
+
+// openWindow submits a live move with a reverse sync as alice, has bob
+// approve it and the dba cut it over, while the engine runs until the
+// test ends, and returns it in its rollback window.
+func openWindow(t *testing.T) (*windowFixture, console.TicketDetail) {
 	f := newFixtureWith(t, workflow.NewMemoryStore(), identity, []workflow.Option{
 		workflow.WithChain(workflow.KindLiveMove, workflow.Step{Name: "dba", Approver: dbas}),
 		workflow.WithLease(2 * time.Second), workflow.WithPollInterval(50 * time.Millisecond)})
 	user := appUser(t, f.db)
-	target := f.db + "_moved"
+	w := &windowFixture{fixture: f, target: f.db + "_moved"}
 	var d console.TicketDetail
-	if st := f.call("alice", "POST", "/api/tickets", console.SubmitRequest{Kind: "live_move", Instance: "test", Database: target,
+	if st := f.call("alice", "POST", "/api/tickets", console.SubmitRequest{Kind: "live_move", Instance: "test", Database: w.target,
 		Migration: &console.Migration{SourceInstance: "test", SourceDatabase: f.db, Tables: []string{"orders"}, Fence: "accounts",
 			Accounts: []string{user + "@%"}, Reverse: true}}, &d); st != http.StatusCreated {
 		t.Fatalf("submit: %d %+v", st, d)
@@ -64,43 +87,40 @@ func TestRollbackWindow(t *testing.T) {
 	if d.Migration == nil || !d.Migration.Reverse {
 		t.Fatalf("live move %+v", d.Migration)
 	}
-	id := fmt.Sprint(d.ID)
-	dropLater(t, target)
-	if st := f.call("bob", "POST", "/api/tickets/"+id+"/approve", nil, &d); st != http.StatusOK {
+	w.id = fmt.Sprint(d.ID)
+	dropLater(t, w.target)
+	if st := f.call("bob", "POST", "/api/tickets/"+w.id+"/approve", nil, &d); st != http.StatusOK {
 		t.Fatalf("approve: %d %+v", st, d)
 	}
 	ctx, stop := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = f.engine.Run(ctx) }()
-	defer func() { stop(); <-done }()
-	wait := func(state string) {
-		t.Helper()
-		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			d = console.TicketDetail{}
-			f.call("alice", "GET", "/api/tickets/"+id, nil, &d)
-			if d.State == state && d.Progress != nil {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("ticket #%s: %s %q, progress %+v, want %s", id, d.State, d.Error, d.Progress, state)
-			}
-		}
-	}
-	wait("awaiting_cutover")
-	grantOrders(t, user, target)
+	t.Cleanup(func() { stop(); <-done })
+	w.wait(t, "awaiting_cutover")
+	grantOrders(t, user, w.target)
 	for attempt := 1; ; attempt++ {
-		if st := f.call("dba", "POST", "/api/tickets/"+id+"/cutover", console.ActionRequest{Comment: "go"}, &d); st != http.StatusOK {
+		if st := f.call("dba", "POST", "/api/tickets/"+w.id+"/cutover", console.ActionRequest{Comment: "go"}, &d); st != http.StatusOK {
 			t.Fatalf("cutover: %d %s %q", st, d.State, d.Error)
 		}
 		for d.State == "cutting_over" {
 			time.Sleep(50 * time.Millisecond)
-			f.call("alice", "GET", "/api/tickets/"+id, nil, &d)
+			f.call("alice", "GET", "/api/tickets/"+w.id, nil, &d)
 		}
 		if d.State != "awaiting_cutover" || attempt == 10 {
 			break
 		}
 	}
-	wait("rollback_window")
+	return w, w.wait(t, "rollback_window")
+}
+
+// TestRollbackWindow: a live move submitted with a reverse sync cuts
+// over into its rollback window; the detail offers cutback and endwindow
+// to a reviewer of its last step only, never cancel; its submitter and
+// an engineer are refused both; the reviewer closes the window and the
+// ticket succeeds with the cutover's report.
+func TestRollbackWindow(t *testing.T) {
+	f, d := openWindow(t)
+	id := f.id
 	if d.Report == nil || d.Report.Cutover == nil || d.Progress.Phase == "" {
 		t.Fatalf("in the rollback window: report %+v, progress %+v", d.Report, d.Progress)
 	}
@@ -122,7 +142,7 @@ func TestRollbackWindow(t *testing.T) {
 	if st := f.call("bob", "POST", "/api/tickets/"+id+"/endwindow", console.ActionRequest{Comment: "keep it"}, &d); st != http.StatusOK || d.State != "ending_window" && d.State != "succeeded" {
 		t.Fatalf("endwindow: %d %s %q", st, d.State, d.Error)
 	}
-	wait("succeeded")
+	d = f.wait(t, "succeeded")
 	if d.Report == nil || d.Report.Cutover == nil || d.CutBack != nil {
 		t.Fatalf("after the window: report %+v, cut-back %+v", d.Report, d.CutBack)
 	}
@@ -132,6 +152,37 @@ func TestRollbackWindow(t *testing.T) {
 	// The openapi document names the new actions.
 	if doc := f.get("bob", "/api/openapi.json"); !strings.Contains(doc, "/api/tickets/{id}/cutback") || !strings.Contains(doc, "/api/tickets/{id}/endwindow") {
 		t.Fatal("the OpenAPI document lacks cutback or endwindow")
+	}
+}
+
+// TestSourceFenced: DDL on the target stops a live move's reverse sync;
+// the ticket shows source_fenced with its error and a note, and offers
+// retry and endwindow to a reviewer of its last step only; the reviewer
+// closes the window and the ticket succeeds.
+func TestSourceFenced(t *testing.T) {
+	f, _ := openWindow(t)
+	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], f.target), "ALTER TABLE orders ADD COLUMN extra INT NULL")
+	d := f.wait(t, "source_fenced")
+	if !strings.Contains(d.Error, "the source stays fenced") || len(d.Actions) != 0 {
+		t.Fatalf("source_fenced: %q, alice's actions %v", d.Error, d.Actions)
+	}
+	var bobs console.TicketDetail
+	if f.call("bob", "GET", "/api/tickets/"+f.id, nil, &bobs); !slices.Equal(bobs.Actions, []string{"retry", "endwindow"}) {
+		t.Fatalf("bob's actions in source_fenced: %v", bobs.Actions)
+	}
+	if page := f.get("bob", "/tickets/"+f.id); !strings.Contains(page, `id="fenced-note"`) || !strings.Contains(page, `id="action-retry"`) ||
+		!strings.Contains(page, `id="action-endwindow"`) {
+		t.Fatalf("page of the stopped window:\n%s", page)
+	}
+	f.wantError(http.StatusForbidden, "self_approval", "alice", "POST", "/api/tickets/"+f.id+"/retry", nil)
+	f.wantError(http.StatusForbidden, "forbidden", "carol", "POST", "/api/tickets/"+f.id+"/endwindow", nil)
+	f.wantError(http.StatusConflict, "impossible_transition", "dba", "POST", "/api/tickets/"+f.id+"/cancel", nil)
+	if st := f.call("bob", "POST", "/api/tickets/"+f.id+"/endwindow", console.ActionRequest{Comment: "keep it"}, &d); st != http.StatusOK || d.State != "queued" {
+		t.Fatalf("endwindow: %d %s %q", st, d.State, d.Error)
+	}
+	d = f.wait(t, "succeeded")
+	if last := d.Audit[len(d.Audit)-1]; d.Error != "" || !strings.Contains(last.Comment, "carried over: rollback window closed without a cut-back") {
+		t.Fatalf("after the window: %q, last audit entry %+v", d.Error, last)
 	}
 }
 
