@@ -191,11 +191,12 @@ const (
 // (config) and its own.
 type onlineAlterConfig struct {
 	config
-	dropOld       bool
-	nativeInstant bool
-	lockWait      time.Duration
-	attempts      int
-	serverID      uint32
+	dropOld   bool
+	native    bool  // WithNativeMethod
+	copyBelow int64 // WithNativeMethod's size under which COPY runs natively
+	lockWait  time.Duration
+	attempts  int
+	serverID  uint32
 }
 
 // onlineAlterOption is an option only an OnlineAlter takes.
@@ -209,12 +210,27 @@ func WithDropOld() OnlineAlterOption {
 	return onlineAlterOption(func(c *onlineAlterConfig) error { c.dropOld = true; return nil })
 }
 
-// WithNativeInstant runs the ALTER natively, with ALGORITHM=INSTANT
-// spelled out, when review predicts INSTANT for this server: no copy, no
-// swap. A wrong prediction fails instead of copying the table. Plan says
-// which method Run will use and why.
-func WithNativeInstant() OnlineAlterOption {
-	return onlineAlterOption(func(c *onlineAlterConfig) error { c.nativeInstant = true; return nil })
+// WithNativeMethod lets Run change the table natively when review's
+// prediction for this server says a native ALTER does not block writes
+// for long, with ALGORITHM= and LOCK= spelled out so that a wrong
+// prediction fails instead of locking: INSTANT runs with
+// "ALGORITHM=INSTANT, LOCK=NONE", INPLACE with "ALGORITHM=INPLACE,
+// LOCK=NONE", and COPY with "ALGORITHM=COPY, LOCK=SHARED" (reads go on,
+// writes wait for the whole copy) only when the table's data and indexes
+// (information_schema.TABLES) are under copyBelowBytes; a COPY on a
+// larger table, or no prediction, runs online. 0 never copies natively.
+// A native change skips the online method's refusals (triggers, foreign
+// keys referencing the table, a table without a primary key, renames):
+// the server runs it. Plan.Alter says which method Run will use and why.
+// Without this option every change runs online.
+func WithNativeMethod(copyBelowBytes int64) OnlineAlterOption {
+	return onlineAlterOption(func(c *onlineAlterConfig) error {
+		if copyBelowBytes < 0 {
+			return optionError("WithNativeMethod", "negative size %d", copyBelowBytes)
+		}
+		c.native, c.copyBelow = true, copyBelowBytes
+		return nil
+	})
 }
 
 // WithCutoverLock bounds each attempt's wait for the table lock of the
@@ -297,9 +313,11 @@ type AlterPlan struct {
 	Algorithm string `json:"algorithm"`
 	Reason    string `json:"reason"`
 	// Method is how Run changes the table: "online" or "native"
-	// (WithNativeInstant and an INSTANT prediction); Why says why.
+	// (WithNativeMethod); Why says why. Native is the statement Run
+	// runs natively, ALGORITHM= and LOCK= spelled out ("" online).
 	Method string `json:"method"`
 	Why    string `json:"why"`
+	Native string `json:"native,omitempty"`
 	// Shadow and Old name the helper tables.
 	Shadow string `json:"shadow"`
 	Old    string `json:"old"`
@@ -431,6 +449,12 @@ func (a *OnlineAlter) planOn(ctx context.Context, db *sql.DB, plan *Plan) (*Plan
 	if f.flavor == binlog.MariaDB {
 		server = review.MariaDB1011
 	}
+	a.predict(ctx, db, server, f, ap)
+	if ap.Method == "native" {
+		plan.Tables = []TablePlan{{Name: a.table, TargetName: a.table, Engine: f.def.Engine, Rows: f.def.Rows, DataBytes: f.def.DataLength, IndexBytes: f.def.IndexLength}}
+		plan.Locks, plan.Steps = a.describe(ap, false)
+		return plan, f, nil
+	}
 	if f.def.PrimaryKey() == nil {
 		problems = append(problems, a.tableErr(fmt.Errorf("%w: an online change needs a primary key to copy and match rows by", ErrNoKey)))
 	} else if f.key, err = keyset.ForTable(f.def); err != nil {
@@ -440,7 +464,6 @@ func (a *OnlineAlter) planOn(ctx context.Context, db *sql.DB, plan *Plan) (*Plan
 	if err := a.parse(f, ap); err != nil {
 		problems = append(problems, a.tableErr(err))
 	}
-	a.predict(ctx, db, server, f, ap)
 
 	// What an interrupted change left.
 	if err := a.checkpoint.Check(ctx, db); err != nil {
@@ -577,13 +600,23 @@ func (a *OnlineAlter) predict(ctx context.Context, db *sql.DB, server review.Ser
 		a.logger().Warn("online alter: review could not predict the algorithm", "table", a.name(), "err", err)
 	}
 	f.algorithm = ap.Algorithm
+	size := f.def.DataLength + f.def.IndexLength
 	switch {
-	case ap.Algorithm == "INSTANT" && a.cfg.nativeInstant:
-		ap.Method, ap.Why = "native", "review predicts INSTANT: run natively with ALGORITHM=INSTANT (fails rather than copies if the prediction is wrong)"
-	case ap.Algorithm == "INSTANT":
-		ap.Why = "review predicts INSTANT: WithNativeInstant would run it natively in milliseconds; online by default"
-	case ap.Algorithm != "":
-		ap.Why = "review predicts " + ap.Algorithm + ": run online, so that writes are not blocked while the table is rebuilt"
+	case !a.cfg.native && ap.Algorithm != "":
+		ap.Why = "review predicts " + ap.Algorithm + ": run online (WithNativeMethod would run INSTANT and INPLACE natively)"
+	case !a.cfg.native:
+	case ap.Algorithm == "INSTANT" || ap.Algorithm == "INPLACE":
+		spelled := "ALGORITHM=" + ap.Algorithm + ", LOCK=NONE"
+		if ap.Algorithm == "INSTANT" && f.flavor != binlog.MariaDB {
+			spelled = "ALGORITHM=INSTANT" // MySQL refuses any LOCK= but DEFAULT with INSTANT, which takes none
+		}
+		ap.Method, ap.Native = "native", a.statement()+", "+spelled
+		ap.Why = "review predicts " + ap.Algorithm + " without a lock: run natively with " + spelled + " (the server refuses rather than locks if the prediction is wrong)"
+	case ap.Algorithm == "COPY" && size < a.cfg.copyBelow:
+		ap.Method, ap.Native = "native", a.statement()+", ALGORITHM=COPY, LOCK=SHARED"
+		ap.Why = fmt.Sprintf("review predicts COPY, and the table (%d bytes of data and indexes) is under the %d bytes WithNativeMethod copies natively: run natively with ALGORITHM=COPY, LOCK=SHARED (writes wait for the copy)", size, a.cfg.copyBelow)
+	case ap.Algorithm == "COPY":
+		ap.Why = fmt.Sprintf("review predicts COPY (writes blocked for the whole copy) on a table of %d bytes of data and indexes, not under the %d bytes WithNativeMethod copies natively: run online", size, a.cfg.copyBelow)
 	}
 }
 
@@ -621,8 +654,11 @@ func (a *OnlineAlter) helperTables(ctx context.Context, q schema.Querier) (shado
 // before its checkpoint left the shadow.
 func (a *OnlineAlter) describe(ap *AlterPlan, leftover bool) (locks, steps []string) {
 	if ap.Method == "native" {
-		return []string{"the server's own: " + ap.Algorithm + " takes a metadata lock for milliseconds"},
-			[]string{"run " + ap.Statement + ", ALGORITHM=INSTANT"}
+		lock := "the server's own: a metadata lock at the start and the end (" + ap.Algorithm + ", LOCK=NONE: writes go on)"
+		if ap.Algorithm == "COPY" {
+			lock = "the server's own: LOCK=SHARED for the whole copy (reads go on, writes wait)"
+		}
+		return []string{lock}, []string{"run " + ap.Native}
 	}
 	locks = []string{
 		fmt.Sprintf("at verification: LOCK TABLES %s READ (writes wait) until the stream caught up and the snapshots are open", a.name()),

@@ -129,8 +129,8 @@ func (r *alterRun) run(ctx context.Context) (err error) {
 		return r.finish(ctx)
 	case plan.Alter.Method == "native":
 		a.setPhase(PhaseCuttingOver)
-		if _, err := r.db.ExecContext(ctx, a.statement()+", ALGORITHM=INSTANT"); err != nil {
-			return a.tableErr(fmt.Errorf("native ALTER with ALGORITHM=INSTANT: %w", err))
+		if _, err := r.db.ExecContext(ctx, plan.Alter.Native); err != nil {
+			return a.tableErr(fmt.Errorf("native ALTER with ALGORITHM=%s: %w", plan.Alter.Algorithm, err))
 		}
 		r.swapped = true
 		return nil

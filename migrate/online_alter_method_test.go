@@ -1,0 +1,69 @@
+package migrate_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/migrate"
+)
+
+// TestOnlineAlterMethod: with WithNativeMethod, INSTANT and INPLACE run
+// natively with ALGORITHM= and LOCK= spelled out, COPY natively only
+// under the size given, online above it; Plan says which and why, and a
+// native change leaves no helper table (and is not refused for a
+// trigger, which only the online method cannot keep).
+func TestOnlineAlterMethod(t *testing.T) {
+	ctx := context.Background()
+	dbName := sandboxtest.NewDatabase(t, servers[0], "oscm")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL, v VARCHAR(20))",
+		"INSERT INTO t SELECT seq, seq % 7, CONCAT('v', seq) FROM seq_1_to_2000",
+		"CREATE TABLE log (n INT)", "CREATE TRIGGER t_ai AFTER INSERT ON t FOR EACH ROW INSERT INTO log VALUES (NEW.n)")
+	for _, c := range []struct {
+		name, clause string
+		opts         []migrate.OnlineAlterOption
+		method       string
+		spelled      string // the native statement's ending
+		why          string
+	}{
+		{"instant", "ADD COLUMN x INT NULL", []migrate.OnlineAlterOption{migrate.WithNativeMethod(0)}, "native", ", ALGORITHM=INSTANT, LOCK=NONE", "predicts INSTANT"},
+		{"inplace", "ADD INDEX n_i (n)", []migrate.OnlineAlterOption{migrate.WithNativeMethod(0)}, "native", ", ALGORITHM=INPLACE, LOCK=NONE", "predicts INPLACE"},
+		{"copy under the size", "MODIFY n BIGINT NOT NULL", []migrate.OnlineAlterOption{migrate.WithNativeMethod(1 << 40)}, "native", ", ALGORITHM=COPY, LOCK=SHARED", "under the"},
+		{"copy above the size", "MODIFY v VARCHAR(10)", []migrate.OnlineAlterOption{migrate.WithNativeMethod(1)}, "online", "", "run online"},
+		{"no option", "ADD COLUMN y INT NULL", nil, "online", "", "WithNativeMethod would"},
+	} {
+		a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, "t", c.clause, c.opts...)
+		require.NoError(t, err, c.name)
+		plan, err := a.Plan(ctx)
+		require.NotNil(t, plan, c.name)
+		require.NotNil(t, plan.Alter, c.name)
+		assert.Equal(t, c.method, plan.Alter.Method, c.name)
+		assert.Contains(t, plan.Alter.Why, c.why, c.name)
+		if c.method == "online" {
+			require.ErrorIs(t, err, migrate.ErrTriggers, c.name)
+			assert.Empty(t, plan.Alter.Native, c.name)
+			continue
+		}
+		require.NoError(t, err, c.name)
+		assert.True(t, strings.HasSuffix(plan.Alter.Native, c.spelled), "%s: %s", c.name, plan.Alter.Native)
+		assert.Equal(t, []string{"run " + plan.Alter.Native}, plan.Steps, c.name)
+		rep, err := a.Run(ctx, nil)
+		require.NoError(t, err, c.name)
+		assert.True(t, rep.Tables[0].Done, c.name)
+	}
+	var create string
+	require.NoError(t, db.QueryRow("SHOW CREATE TABLE t").Scan(new(string), &create))
+	for _, want := range []string{"`x` int(11) DEFAULT NULL", "KEY `n_i` (`n`)", "`n` bigint(20) NOT NULL", "`v` varchar(20)"} {
+		assert.Contains(t, create, want)
+	}
+	var n int
+	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE '\\_%'", dbName).Scan(&n))
+	assert.Zero(t, n, "helper tables were created")
+	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM t").Scan(&n))
+	assert.Equal(t, 2000, n)
+}
