@@ -27,8 +27,9 @@ import (
 // OnlineAlter changes a table's definition while the application keeps
 // reading and writing it, the way gh-ost does: a shadow table
 // `_<table>_new` is created with the ALTER applied, the rows are copied
-// into it in chunks by the copy engine (throttled by WithThrottler and
-// WithRateLimit; each chunk is copied inside the server with INSERT ...
+// into it in chunks by the copy engine (throttled by WithThrottler, for
+// example a LoadThrottler on Threads_running and replica lag, which also
+// pauses and resumes the copy, and WithRateLimit; each chunk is copied inside the server with INSERT ...
 // SELECT, in the transaction of its checkpoint, and the shadow's plain
 // secondary indexes are built after the rows), then the table's changes
 // since the copy started are applied to it from the binary log (the
