@@ -6,3 +6,6 @@ package migrate
 // dropped yet). hook runs on Run's goroutine: blocking in it holds Run
 // there.
 func SetOnlineAlterHook(a *OnlineAlter, hook func(point string)) { a.hook = hook }
+
+// SplitAlter is splitAlter, for its tests.
+var SplitAlter = splitAlter
