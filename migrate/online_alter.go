@@ -119,9 +119,13 @@ import (
 // the shadow under names with a leading underscore toggled (`fk` becomes
 // `_fk`, `_fk` becomes `fk`), as InnoDB wants constraint names unique per
 // database; Plan names them. Composite and string primary keys, secondary
-// unique keys (the stream is replayed with REPLACE, so that a unique value
-// that moved between rows while the copy ran converges) and generated
-// columns are handled.
+// unique keys (the stream is replayed with REPLACE, and so is the copy
+// when the ALTER keeps the unique keys as they are, so that a unique value
+// or a key that moved between rows while the copy ran converges) and
+// generated columns are handled. An ALTER that adds or changes a unique
+// key copies with INSERT: a duplicate fails the change, as natively, and
+// so does a unique value the application moves from a copied row to one
+// not copied yet (run it again when the application is quieter).
 //
 // # Interruptions
 //

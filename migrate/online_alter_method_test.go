@@ -67,3 +67,54 @@ func TestOnlineAlterMethod(t *testing.T) {
 	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM t").Scan(&n))
 	assert.Equal(t, 2000, n)
 }
+
+// TestOnlineAlterAbortCatchUp cancels a run while its stream catches up
+// (writes to the table waiting in the binary log): the table is
+// untouched, the shadow, the cut-over tables and the checkpoint are gone.
+func TestOnlineAlterAbortCatchUp(t *testing.T) {
+	dbName := sandboxtest.NewDatabase(t, servers[0], "oscabc")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, n INT)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_3000")
+	a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, "t", "ADD COLUMN c INT", migrate.WithChunkRows(500))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	migrate.SetOnlineAlterHook(a, func(point string) {
+		if point == "catching-up" {
+			sandboxtest.Exec(t, db, "UPDATE t SET n = n + 1 WHERE id <= 100", "DELETE FROM t WHERE id > 2990")
+			cancel()
+		}
+	})
+	_, err = a.Run(ctx, nil)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), "aborted")
+	var helpers []string
+	require.NoError(t, scanColumn(db, &helpers, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME <> 't'", dbName))
+	assert.Empty(t, helpers)
+	var cols []string
+	require.NoError(t, scanColumn(db, &cols, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 't' ORDER BY ORDINAL_POSITION", dbName))
+	assert.Equal(t, []string{"id", "n"}, cols)
+	assert.Equal(t, 2990, count(t, db, "t"))
+	assert.Zero(t, alterRunsLeft(t, dbName), "the checkpoint of the change is left")
+}
+
+// TestOnlineAlterNewUniqueDuplicates: an ALTER that adds a unique key the
+// rows break fails online as it fails natively (the copy does not resolve
+// duplicates it cannot tell from the application's moves), the table
+// untouched; Abort removes the shadow.
+func TestOnlineAlterNewUniqueDuplicates(t *testing.T) {
+	ctx := context.Background()
+	dbName := sandboxtest.NewDatabase(t, servers[0], "oscuq")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL)", "INSERT INTO t SELECT seq, seq % 500 FROM seq_1_to_1000")
+	a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, "t", "ADD UNIQUE KEY n_u (n)", migrate.WithChunkRows(200))
+	require.NoError(t, err)
+	_, err = a.Run(ctx, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Duplicate entry")
+	assert.Equal(t, 1000, count(t, db, "t"))
+	require.NoError(t, a.Abort(ctx))
+	var helpers []string
+	require.NoError(t, scanColumn(db, &helpers, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME <> 't'", dbName))
+	assert.Empty(t, helpers)
+}
