@@ -314,7 +314,8 @@ type AlterPlan struct {
 	// Statement is the ALTER TABLE as the server would run it natively.
 	Statement string `json:"statement"`
 	// Algorithm is review's prediction for this server ("INSTANT",
-	// "INPLACE", "COPY") and Reason its reason.
+	// "INPLACE", "COPY") and Reason, for COPY, review's reason
+	// (its finding ddl.alter-copy).
 	Algorithm string `json:"algorithm"`
 	Reason    string `json:"reason"`
 	// Method is how Run changes the table: "online" or "native"
@@ -597,7 +598,11 @@ func (a *OnlineAlter) predict(ctx context.Context, db *sql.DB, server review.Ser
 		if rv, err = review.New(review.WithCatalog(cat), review.WithDefaultDatabase(a.database), review.WithServer(server)); err == nil {
 			var res *review.Result
 			if res, err = rv.Review(ctx, a.statement()); err == nil && len(res.Statements) == 1 {
-				ap.Algorithm = res.Statements[0].Algorithm
+				st := res.Statements[0]
+				ap.Algorithm = st.Algorithm
+				if i := slices.IndexFunc(st.Findings, func(f review.Finding) bool { return f.Rule == "ddl.alter-copy" }); i >= 0 {
+					ap.Reason = st.Findings[i].Message
+				}
 			}
 		}
 	}

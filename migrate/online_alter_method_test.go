@@ -44,6 +44,9 @@ func TestOnlineAlterMethod(t *testing.T) {
 		require.NotNil(t, plan.Alter, c.name)
 		assert.Equal(t, c.method, plan.Alter.Method, c.name)
 		assert.Contains(t, plan.Alter.Why, c.why, c.name)
+		if plan.Alter.Algorithm == "COPY" {
+			assert.Contains(t, plan.Alter.Reason, "will copy the table", c.name)
+		}
 		if c.method == "online" {
 			require.ErrorIs(t, err, migrate.ErrTriggers, c.name)
 			assert.Empty(t, plan.Alter.Native, c.name)

@@ -126,6 +126,9 @@ func (s *Statements) runOnline(ctx context.Context, r *StatementResult, p *Progr
 	plan, err := a.Plan(ctx)
 	if plan != nil && plan.Alter != nil {
 		r.Method, r.MethodWhy = plan.Alter.Method, plan.Alter.Why
+		if plan.Alter.Reason != "" {
+			r.MethodWhy += "; review: " + plan.Alter.Reason
+		}
 		s.setResult(*r)
 	}
 	if err != nil {

@@ -47,6 +47,7 @@ func TestStatementsOnlineAlter(t *testing.T) {
 	assert.Contains(t, res[1].MethodWhy, "ALGORITHM=INSTANT, LOCK=NONE")
 	assert.Equal(t, "online", res[2].Method)
 	assert.Contains(t, res[2].MethodWhy, "COPY")
+	assert.Contains(t, res[2].MethodWhy, "review: ")
 	assert.Equal(t, int64(3000), res[2].AffectedRows)
 	for _, r := range res {
 		assert.Equal(t, migrate.StatementSucceeded, r.Status, r.Text)
