@@ -121,3 +121,25 @@ func TestOnlineAlterNewUniqueDuplicates(t *testing.T) {
 	require.NoError(t, scanColumn(db, &helpers, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME <> 't'", dbName))
 	assert.Empty(t, helpers)
 }
+
+// TestOnlineAlterProgress: the copy reports rows, the estimate, a rate
+// and an ETA; the stream its position (and lag) after the copy.
+func TestOnlineAlterProgress(t *testing.T) {
+	dbName := sandboxtest.NewDatabase(t, servers[0], "oscpr")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, n INT)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_6000", "ANALYZE TABLE t")
+	a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, "t", "MODIFY n BIGINT", migrate.WithChunkRows(200), migrate.WithRateLimit(2000, 0), migrate.WithDropOld())
+	require.NoError(t, err)
+	var copying, streaming bool
+	_, err = a.Run(context.Background(), func(p migrate.Progress) {
+		switch {
+		case p.Phase == migrate.PhaseCopying && p.Rows > 0 && p.Rows < p.RowsEstimate && p.RowsPerSecond > 0 && p.ETA > 0:
+			copying = true
+		case p.Phase != migrate.PhaseCopying && p.StreamPosition != "":
+			streaming = true
+		}
+	})
+	require.NoError(t, err)
+	assert.True(t, copying, "no copy progress with rows, estimate, rate and ETA")
+	assert.True(t, streaming, "no stream progress with its position")
+}
