@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -147,4 +148,30 @@ func TestSplitAlter(t *testing.T) {
 			assert.Equal(t, []string{c.db, c.table, c.clause}, []string{db, table, clause}, c.text)
 		}
 	}
+}
+
+// TestStatementsOnlineAlterRollback: an ALTER run online still gets its
+// inverse with WithRollbackSQL, and the inverse restores the definition.
+func TestStatementsOnlineAlterRollback(t *testing.T) {
+	dbName := sandboxtest.NewDatabase(t, servers[0], "stmrb")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_500")
+	var before string
+	require.NoError(t, db.QueryRow("SHOW CREATE TABLE t").Scan(new(string), &before))
+	ex, err := migrate.NewStatements(servers[0].DSN(""), dbName, []string{"ALTER TABLE t MODIFY n BIGINT NOT NULL"},
+		migrate.WithOnlineAlter(migrate.WithDropOld()), migrate.WithRollbackSQL(rollbackServerID(), 0))
+	require.NoError(t, err)
+	_, err = ex.Run(t.Context(), nil)
+	require.NoError(t, err)
+	r := ex.Results()[0]
+	require.Equal(t, "online", r.Method)
+	require.NotEmpty(t, r.Rollback, r.RollbackNote)
+	rb, err := migrate.NewStatements(servers[0].DSN(""), dbName, []string{strings.TrimSuffix(r.Rollback, ";\n")})
+	require.NoError(t, err)
+	_, err = rb.Run(t.Context(), nil)
+	require.NoError(t, err)
+	var after string
+	require.NoError(t, db.QueryRow("SHOW CREATE TABLE t").Scan(new(string), &after))
+	assert.Equal(t, before, after)
+	assert.Equal(t, 500, count(t, db, "t"))
 }
