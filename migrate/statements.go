@@ -161,15 +161,18 @@ func (s *Statements) Plan(ctx context.Context) (*Plan, error) {
 	if s.rollback != nil {
 		plan.Steps = append(plan.Steps, "after each INSERT, REPLACE, UPDATE and DELETE: its rollback SQL, from the row images of its transaction in the binary log")
 	}
-	if s.onlineSet {
-		plan.Steps = append(plan.Steps, "each ALTER TABLE through an OnlineAlter, whose Plan chooses the method (online or native) when its turn comes")
-	}
 	db, err := openSide(ctx, Target, s.target, conn.Options{Timeouts: s.timeouts, MaxConns: 1, Logger: s.logger})
 	if err != nil {
 		return plan, err
 	}
 	defer db.Close()
-	return plan, s.check(ctx, db)
+	if err := s.check(ctx, db); err != nil {
+		return plan, err
+	}
+	if s.onlineSet {
+		return plan, s.planOnline(ctx, plan)
+	}
+	return plan, nil
 }
 
 func (s *Statements) check(ctx context.Context, db *sql.DB) error {

@@ -21,7 +21,10 @@ import (
 // aborts it: the table is left untouched and the shadow table removed.
 // An ALTER the OnlineAlter refuses (a table without a primary key, with
 // triggers, referenced by foreign keys; see OnlineAlter's rules) fails
-// the statement with the refusal, before anything changes. An ALTER
+// the statement with the refusal, before anything changes; Plan runs
+// each ALTER's OnlineAlter.Plan on the tables as they are (one the script
+// creates is skipped), lists its method and why as a step, and returns
+// its refusals, so that a ticket fails its dry run rather than its run. An ALTER
 // TABLE that is not one table's clause list as "ALTER TABLE name
 // clauses" (several tables, comments before the clauses) fails, not run.
 func WithOnlineAlter(opts ...OnlineAlterOption) StatementsOption {
@@ -144,4 +147,31 @@ func (s *Statements) runOnline(ctx context.Context, r *StatementResult, p *Progr
 		r.AffectedRows = rep.Rows
 	}
 	return true, err
+}
+
+// planOnline adds each ALTER TABLE's method to plan and returns what
+// OnlineAlter's Plan refuses. A table that does not exist yet (the script
+// creates it) is left to Run.
+func (s *Statements) planOnline(ctx context.Context, plan *Plan) error {
+	var problems []error
+	for i, text := range s.statements {
+		database, table, clause, ok, err := splitAlter(text, s.database)
+		if !ok {
+			continue
+		}
+		if err == nil {
+			var a *OnlineAlter
+			if a, err = NewOnlineAlter(s.target.FormatDSN(), database, table, clause, append([]OnlineAlterOption{WithLogger(s.logger)}, s.online...)...); err == nil {
+				var ap *Plan
+				ap, err = a.Plan(ctx)
+				if ap != nil && ap.Alter != nil && !errors.Is(err, ErrNotFound) {
+					plan.Steps = append(plan.Steps, fmt.Sprintf("%d. runs %s: %s", i+1, ap.Alter.Method, ap.Alter.Why))
+				}
+			}
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			problems = append(problems, &StatementError{Index: i, Text: shorten(text), Err: err})
+		}
+	}
+	return errors.Join(problems...)
 }

@@ -175,3 +175,21 @@ func TestStatementsOnlineAlterRollback(t *testing.T) {
 	assert.Equal(t, before, after)
 	assert.Equal(t, 500, count(t, db, "t"))
 }
+
+// TestStatementsOnlineAlterPlan: Plan says each ALTER's method and
+// refuses, as a dry run, one the online method refuses; an ALTER of a
+// table the script creates is left to Run.
+func TestStatementsOnlineAlterPlan(t *testing.T) {
+	dbName := sandboxtest.NewDatabase(t, servers[0], "stmpl")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL)", "CREATE TABLE nokey (a INT)")
+	ex, err := migrate.NewStatements(servers[0].DSN(""), dbName, []string{"CREATE TABLE later (id INT PRIMARY KEY)", "ALTER TABLE later ADD COLUMN c INT",
+		"ALTER TABLE t MODIFY n BIGINT NOT NULL", "ALTER TABLE nokey MODIFY a BIGINT"}, migrate.WithOnlineAlter())
+	require.NoError(t, err)
+	plan, err := ex.Plan(t.Context())
+	require.ErrorIs(t, err, migrate.ErrNoKey)
+	assert.Contains(t, err.Error(), "statement 4 (ALTER TABLE nokey")
+	assert.NotContains(t, err.Error(), "later")
+	assert.Contains(t, strings.Join(plan.Steps, "\n"), "3. runs online: review predicts COPY")
+	assert.Equal(t, migrate.StatementPending, ex.Results()[0].Status, "Plan ran nothing")
+}
