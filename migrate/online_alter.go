@@ -169,7 +169,7 @@ type OnlineAlter struct {
 	mu      sync.Mutex
 	phase   Phase
 	// hook, set by tests only (export_test.go), is called at Run's named
-	// points: "catching-up", "rename-waiting".
+	// points (SetOnlineAlterHook).
 	hook func(point string)
 }
 

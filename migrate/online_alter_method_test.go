@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"context"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -142,4 +143,47 @@ func TestOnlineAlterProgress(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, copying, "no copy progress with rows, estimate, rate and ETA")
 	assert.True(t, streaming, "no stream progress with its position")
+}
+
+// TestOnlineAlterKilledAtVerifyAndSwap kills the online alter (a child
+// process) before its verification, then, in a second change, after its
+// RENAME and before it forgot its checkpoint: the first leaves the table
+// untouched and resumes from the stream, the second is recognised as
+// swapped; a new run finishes each.
+func TestOnlineAlterKilledAtVerifyAndSwap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills child processes")
+	}
+	ctx := context.Background()
+	for _, c := range []struct{ hold, resume, clause string }{
+		{"verifying", "stream", "ADD COLUMN c INT"},
+		{"swapped", "swapped", "ADD COLUMN c INT"},
+	} {
+		t.Run(c.hold, func(t *testing.T) {
+			dbName := sandboxtest.NewDatabase(t, servers[0], "osckv")
+			db := sandboxtest.Open(t, servers[0], dbName)
+			sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, n INT)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_2000")
+			spec := alterSpec{DSN: servers[0].DSN(""), Database: dbName, Clause: c.clause, HoldAt: c.hold}
+			cmd, out, exited := startAlterChild(t, ctx, spec)
+			waitHeld(t, out, exited)
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			<-exited
+			a, err := migrate.NewOnlineAlter(spec.DSN, dbName, "t", c.clause, alterOptions()...)
+			require.NoError(t, err)
+			plan, err := a.Plan(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, c.resume, plan.Alter.Resume)
+			rep, err := a.Run(ctx, nil)
+			require.NoError(t, err, "the run after the kill")
+			assert.True(t, rep.Tables[0].Done)
+			var cols []string
+			require.NoError(t, scanColumn(db, &cols, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 't' ORDER BY ORDINAL_POSITION", dbName))
+			assert.Equal(t, []string{"id", "n", "c"}, cols)
+			assert.Equal(t, 2000, count(t, db, "t"))
+			assert.Zero(t, alterRunsLeft(t, dbName), "the checkpoint of the change is left")
+			var helpers []string
+			require.NoError(t, scanColumn(db, &helpers, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME NOT IN ('t', '_t_old')", dbName))
+			assert.Empty(t, helpers)
+		})
+	}
 }
