@@ -18,6 +18,7 @@ test: deps lint
 # The seed's end-to-end stories at full size (make test runs them smaller).
 test-long: deps
 	SHIFTGATE_SEED004_ROWS=1000000 $(GO) test -count 1 -timeout 90m -run '^TestSeed004$$' ./examples/shardctl/
+	SHIFTGATE_OSC_ROWS=2000000 $(GO) test -race -count 1 -timeout 90m -run '^TestOnlineAlterUnderWrites$$/^modify$$' ./migrate/
 
 lint:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

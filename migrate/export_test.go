@@ -1,8 +1,12 @@
 package migrate
 
 // SetOnlineAlterHook makes a's Run call hook at its named points
-// ("catching-up": the stream runs, before the catch-up; "rename-waiting":
-// the cut-over holds its lock, the RENAME waits for it, the sentry is not
-// dropped yet). hook runs on Run's goroutine: blocking in it holds Run
+// ("shadow-created"; "catching-up": the stream runs, before the catch-up;
+// "verifying": before the verification; "rename-waiting": the cut-over
+// holds its lock, the RENAME waits for it, the sentry is not dropped yet;
+// "swapped": the RENAME ran, before the checkpoint is forgotten). hook runs on Run's goroutine: blocking in it holds Run
 // there.
 func SetOnlineAlterHook(a *OnlineAlter, hook func(point string)) { a.hook = hook }
+
+// SplitAlter is splitAlter, for its tests.
+var SplitAlter = splitAlter

@@ -27,8 +27,9 @@ import (
 // OnlineAlter changes a table's definition while the application keeps
 // reading and writing it, the way gh-ost does: a shadow table
 // `_<table>_new` is created with the ALTER applied, the rows are copied
-// into it in chunks by the copy engine (throttled by WithThrottler and
-// WithRateLimit; each chunk is copied inside the server with INSERT ...
+// into it in chunks by the copy engine (throttled by WithThrottler, for
+// example a LoadThrottler on Threads_running and replica lag, which also
+// pauses and resumes the copy, and WithRateLimit; each chunk is copied inside the server with INSERT ...
 // SELECT, in the transaction of its checkpoint, and the shadow's plain
 // secondary indexes are built after the rows), then the table's changes
 // since the copy started are applied to it from the binary log (the
@@ -118,9 +119,13 @@ import (
 // the shadow under names with a leading underscore toggled (`fk` becomes
 // `_fk`, `_fk` becomes `fk`), as InnoDB wants constraint names unique per
 // database; Plan names them. Composite and string primary keys, secondary
-// unique keys (the stream is replayed with REPLACE, so that a unique value
-// that moved between rows while the copy ran converges) and generated
-// columns are handled.
+// unique keys (the stream is replayed with REPLACE, and so is the copy
+// when the ALTER keeps the unique keys as they are, so that a unique value
+// or a key that moved between rows while the copy ran converges) and
+// generated columns are handled. An ALTER that adds or changes a unique
+// key copies with INSERT: a duplicate fails the change, as natively, and
+// so does a unique value the application moves from a copied row to one
+// not copied yet (run it again when the application is quieter).
 //
 // # Interruptions
 //
@@ -164,7 +169,7 @@ type OnlineAlter struct {
 	mu      sync.Mutex
 	phase   Phase
 	// hook, set by tests only (export_test.go), is called at Run's named
-	// points: "catching-up", "rename-waiting".
+	// points (SetOnlineAlterHook).
 	hook func(point string)
 }
 
@@ -191,11 +196,12 @@ const (
 // (config) and its own.
 type onlineAlterConfig struct {
 	config
-	dropOld       bool
-	nativeInstant bool
-	lockWait      time.Duration
-	attempts      int
-	serverID      uint32
+	dropOld   bool
+	native    bool  // WithNativeMethod
+	copyBelow int64 // WithNativeMethod's size under which COPY runs natively
+	lockWait  time.Duration
+	attempts  int
+	serverID  uint32
 }
 
 // onlineAlterOption is an option only an OnlineAlter takes.
@@ -209,12 +215,27 @@ func WithDropOld() OnlineAlterOption {
 	return onlineAlterOption(func(c *onlineAlterConfig) error { c.dropOld = true; return nil })
 }
 
-// WithNativeInstant runs the ALTER natively, with ALGORITHM=INSTANT
-// spelled out, when review predicts INSTANT for this server: no copy, no
-// swap. A wrong prediction fails instead of copying the table. Plan says
-// which method Run will use and why.
-func WithNativeInstant() OnlineAlterOption {
-	return onlineAlterOption(func(c *onlineAlterConfig) error { c.nativeInstant = true; return nil })
+// WithNativeMethod lets Run change the table natively when review's
+// prediction for this server says a native ALTER does not block writes
+// for long, with ALGORITHM= and LOCK= spelled out so that a wrong
+// prediction fails instead of locking: INSTANT runs with
+// "ALGORITHM=INSTANT, LOCK=NONE", INPLACE with "ALGORITHM=INPLACE,
+// LOCK=NONE", and COPY with "ALGORITHM=COPY, LOCK=SHARED" (reads go on,
+// writes wait for the whole copy) only when the table's data and indexes
+// (information_schema.TABLES) are under copyBelowBytes; a COPY on a
+// larger table, or no prediction, runs online. 0 never copies natively.
+// A native change skips the online method's refusals (triggers, foreign
+// keys referencing the table, a table without a primary key, renames):
+// the server runs it. Plan.Alter says which method Run will use and why.
+// Without this option every change runs online.
+func WithNativeMethod(copyBelowBytes int64) OnlineAlterOption {
+	return onlineAlterOption(func(c *onlineAlterConfig) error {
+		if copyBelowBytes < 0 {
+			return optionError("WithNativeMethod", "negative size %d", copyBelowBytes)
+		}
+		c.native, c.copyBelow = true, copyBelowBytes
+		return nil
+	})
 }
 
 // WithCutoverLock bounds each attempt's wait for the table lock of the
@@ -293,13 +314,16 @@ type AlterPlan struct {
 	// Statement is the ALTER TABLE as the server would run it natively.
 	Statement string `json:"statement"`
 	// Algorithm is review's prediction for this server ("INSTANT",
-	// "INPLACE", "COPY") and Reason its reason.
+	// "INPLACE", "COPY") and Reason, for COPY, review's reason
+	// (its finding ddl.alter-copy).
 	Algorithm string `json:"algorithm"`
 	Reason    string `json:"reason"`
 	// Method is how Run changes the table: "online" or "native"
-	// (WithNativeInstant and an INSTANT prediction); Why says why.
+	// (WithNativeMethod); Why says why. Native is the statement Run
+	// runs natively, ALGORITHM= and LOCK= spelled out ("" online).
 	Method string `json:"method"`
 	Why    string `json:"why"`
+	Native string `json:"native,omitempty"`
 	// Shadow and Old name the helper tables.
 	Shadow string `json:"shadow"`
 	Old    string `json:"old"`
@@ -431,6 +455,12 @@ func (a *OnlineAlter) planOn(ctx context.Context, db *sql.DB, plan *Plan) (*Plan
 	if f.flavor == binlog.MariaDB {
 		server = review.MariaDB1011
 	}
+	a.predict(ctx, db, server, f, ap)
+	if ap.Method == "native" {
+		plan.Tables = []TablePlan{{Name: a.table, TargetName: a.table, Engine: f.def.Engine, Rows: f.def.Rows, DataBytes: f.def.DataLength, IndexBytes: f.def.IndexLength}}
+		plan.Locks, plan.Steps = a.describe(ap, false)
+		return plan, f, nil
+	}
 	if f.def.PrimaryKey() == nil {
 		problems = append(problems, a.tableErr(fmt.Errorf("%w: an online change needs a primary key to copy and match rows by", ErrNoKey)))
 	} else if f.key, err = keyset.ForTable(f.def); err != nil {
@@ -440,7 +470,6 @@ func (a *OnlineAlter) planOn(ctx context.Context, db *sql.DB, plan *Plan) (*Plan
 	if err := a.parse(f, ap); err != nil {
 		problems = append(problems, a.tableErr(err))
 	}
-	a.predict(ctx, db, server, f, ap)
 
 	// What an interrupted change left.
 	if err := a.checkpoint.Check(ctx, db); err != nil {
@@ -569,7 +598,11 @@ func (a *OnlineAlter) predict(ctx context.Context, db *sql.DB, server review.Ser
 		if rv, err = review.New(review.WithCatalog(cat), review.WithDefaultDatabase(a.database), review.WithServer(server)); err == nil {
 			var res *review.Result
 			if res, err = rv.Review(ctx, a.statement()); err == nil && len(res.Statements) == 1 {
-				ap.Algorithm = res.Statements[0].Algorithm
+				st := res.Statements[0]
+				ap.Algorithm = st.Algorithm
+				if i := slices.IndexFunc(st.Findings, func(f review.Finding) bool { return f.Rule == "ddl.alter-copy" }); i >= 0 {
+					ap.Reason = st.Findings[i].Message
+				}
 			}
 		}
 	}
@@ -577,13 +610,23 @@ func (a *OnlineAlter) predict(ctx context.Context, db *sql.DB, server review.Ser
 		a.logger().Warn("online alter: review could not predict the algorithm", "table", a.name(), "err", err)
 	}
 	f.algorithm = ap.Algorithm
+	size := f.def.DataLength + f.def.IndexLength
 	switch {
-	case ap.Algorithm == "INSTANT" && a.cfg.nativeInstant:
-		ap.Method, ap.Why = "native", "review predicts INSTANT: run natively with ALGORITHM=INSTANT (fails rather than copies if the prediction is wrong)"
-	case ap.Algorithm == "INSTANT":
-		ap.Why = "review predicts INSTANT: WithNativeInstant would run it natively in milliseconds; online by default"
-	case ap.Algorithm != "":
-		ap.Why = "review predicts " + ap.Algorithm + ": run online, so that writes are not blocked while the table is rebuilt"
+	case !a.cfg.native && ap.Algorithm != "":
+		ap.Why = "review predicts " + ap.Algorithm + ": run online (WithNativeMethod would run INSTANT and INPLACE natively)"
+	case !a.cfg.native:
+	case ap.Algorithm == "INSTANT" || ap.Algorithm == "INPLACE":
+		spelled := "ALGORITHM=" + ap.Algorithm + ", LOCK=NONE"
+		if ap.Algorithm == "INSTANT" && f.flavor != binlog.MariaDB {
+			spelled = "ALGORITHM=INSTANT" // MySQL refuses any LOCK= but DEFAULT with INSTANT, which takes none
+		}
+		ap.Method, ap.Native = "native", a.statement()+", "+spelled
+		ap.Why = "review predicts " + ap.Algorithm + " without a lock: run natively with " + spelled + " (the server refuses rather than locks if the prediction is wrong)"
+	case ap.Algorithm == "COPY" && size < a.cfg.copyBelow:
+		ap.Method, ap.Native = "native", a.statement()+", ALGORITHM=COPY, LOCK=SHARED"
+		ap.Why = fmt.Sprintf("review predicts COPY, and the table (%d bytes of data and indexes) is under the %d bytes WithNativeMethod copies natively: run natively with ALGORITHM=COPY, LOCK=SHARED (writes wait for the copy)", size, a.cfg.copyBelow)
+	case ap.Algorithm == "COPY":
+		ap.Why = fmt.Sprintf("review predicts COPY (writes blocked for the whole copy) on a table of %d bytes of data and indexes, not under the %d bytes WithNativeMethod copies natively: run online", size, a.cfg.copyBelow)
 	}
 }
 
@@ -621,8 +664,11 @@ func (a *OnlineAlter) helperTables(ctx context.Context, q schema.Querier) (shado
 // before its checkpoint left the shadow.
 func (a *OnlineAlter) describe(ap *AlterPlan, leftover bool) (locks, steps []string) {
 	if ap.Method == "native" {
-		return []string{"the server's own: " + ap.Algorithm + " takes a metadata lock for milliseconds"},
-			[]string{"run " + ap.Statement + ", ALGORITHM=INSTANT"}
+		lock := "the server's own: a metadata lock at the start and the end (" + ap.Algorithm + ", LOCK=NONE: writes go on)"
+		if ap.Algorithm == "COPY" {
+			lock = "the server's own: LOCK=SHARED for the whole copy (reads go on, writes wait)"
+		}
+		return []string{lock}, []string{"run " + ap.Native}
 	}
 	locks = []string{
 		fmt.Sprintf("at verification: LOCK TABLES %s READ (writes wait) until the stream caught up and the snapshots are open", a.name()),

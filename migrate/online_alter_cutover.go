@@ -29,6 +29,7 @@ func (r *alterRun) cutover(ctx context.Context) error {
 	a := r.a
 	rep := &CutoverReport{Method: "lock and rename (gh-ost's atomic cut-over)"}
 	r.report.Cutover = rep
+	a.at("verifying")
 	if err := r.verifyQuiet(ctx, rep); err != nil {
 		return err
 	}
@@ -44,6 +45,7 @@ func (r *alterRun) cutover(ctx context.Context) error {
 		if err = r.swap(ctx, rep); err == nil {
 			r.swapped = true
 			a.logger().Info("online alter: swapped", "table", a.name(), "stall", rep.Pause, "catch_up", rep.CatchUp, "attempt", attempt)
+			a.at("swapped")
 			return r.finish(ctx)
 		}
 		if !errors.Is(err, errRetrySwap) || ctx.Err() != nil {

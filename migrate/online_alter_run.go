@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -129,8 +130,8 @@ func (r *alterRun) run(ctx context.Context) (err error) {
 		return r.finish(ctx)
 	case plan.Alter.Method == "native":
 		a.setPhase(PhaseCuttingOver)
-		if _, err := r.db.ExecContext(ctx, a.statement()+", ALGORITHM=INSTANT"); err != nil {
-			return a.tableErr(fmt.Errorf("native ALTER with ALGORITHM=INSTANT: %w", err))
+		if _, err := r.db.ExecContext(ctx, plan.Alter.Native); err != nil {
+			return a.tableErr(fmt.Errorf("native ALTER with ALGORITHM=%s: %w", plan.Alter.Algorithm, err))
 		}
 		r.swapped = true
 		return nil
@@ -216,6 +217,9 @@ func (r *alterRun) prepare(ctx context.Context, resume string) error {
 	}
 	list := strings.Join(cols, ", ")
 	r.insertHead = "INSERT INTO " + shadow + " (" + list + ") "
+	if uniqueKeysKept(f.def, r.shadowDef) {
+		r.insertHead = "REPLACE INTO " + shadow + " (" + list + ") "
+	}
 	r.selectList = list
 	// The copy engine reads only the key of each chunk's rows: the rows
 	// themselves are copied inside the server (alterThread.Write).
@@ -517,12 +521,53 @@ type alterThread struct {
 
 func (w *alterThread) Close() { w.conn.Close() }
 
+// uniqueKeysKept says whether every unique key of the shadow, its primary
+// key included, is one of the original's: the same columns and prefixes,
+// each column of the same type and collation. The original's rows are
+// then unique on them at every moment, so a duplicate met while copying
+// can only be a row copied before the application moved its value (or
+// its key) to a row copied later, a change the stream replays after the
+// copy: the copy resolves it with REPLACE, as the stream does. Otherwise
+// a duplicate may be one the ALTER makes (a new UNIQUE key, a collation
+// that folds values together) and must fail the change, as it fails
+// natively: the copy uses INSERT.
+func uniqueKeysKept(orig, shadow *schema.TableDef) bool {
+	same := func(a, b *schema.Index) bool {
+		if !(a.Unique || a.Primary) || len(a.Columns) != len(b.Columns) {
+			return false
+		}
+		for i, c := range a.Columns {
+			if !strings.EqualFold(c.Name, b.Columns[i].Name) || c.SubPart != b.Columns[i].SubPart {
+				return false
+			}
+			oc, sc := orig.Column(c.Name), shadow.Column(c.Name)
+			if oc == nil || sc == nil || oc.ColumnType != sc.ColumnType || oc.Collation != sc.Collation {
+				return false
+			}
+		}
+		return true
+	}
+	for i := range shadow.Indexes {
+		si := &shadow.Indexes[i]
+		if !si.Unique && !si.Primary {
+			continue
+		}
+		if !slices.ContainsFunc(orig.Indexes, func(oi schema.Index) bool { return same(&oi, si) }) {
+			return false
+		}
+	}
+	return true
+}
+
 // Write copies the chunk's key range, from its start to its last key (to
 // the segment's end for its final chunk), and saves its checkpoint. The
 // rows copied are those the SELECT finds, which may differ from those the
 // copy engine read before (the application writes meanwhile): ch.Rows is
-// set to them. A row that would duplicate a unique value of the shadow
-// fails the chunk (no IGNORE: strict conversions stay errors).
+// set to them (with REPLACE, a row that replaced a stale one counts
+// twice). A row that would duplicate a unique value of the shadow is
+// resolved by REPLACE when the unique keys are the original's
+// (uniqueKeysKept), else fails the chunk; never IGNORE, so that strict
+// conversions stay errors.
 func (w *alterThread) Write(ctx context.Context, ch *copyengine.Chunk) error {
 	r := w.r
 	a, t := r.a, ch.Segment.Table

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,12 +50,15 @@ func (w *alterWorkload) start(ctx context.Context, rows int) {
 		for ctx.Err() == nil {
 			id := rng.IntN(next) + 1
 			var stmts []string
-			switch rng.IntN(4) {
+			switch rng.IntN(5) {
 			case 0:
 				stmts = []string{"INSERT INTO %s (id, n, v) VALUES " + w.insert(rng, next)}
 				next++
 			case 1:
 				stmts = []string{fmt.Sprintf("DELETE FROM %%s WHERE id = %d", id)}
+			case 2: // the row moves to a key never used
+				stmts = []string{fmt.Sprintf("UPDATE %%s SET id = %d WHERE id = %d", next, id)}
+				next++
 			default:
 				stmts = []string{fmt.Sprintf("UPDATE %%s SET n = n + 1 WHERE id = %d", id)}
 			}
@@ -229,7 +234,18 @@ func checkAlterResult(t *testing.T, ctx context.Context, w *alterWorkload, dbNam
 	assert.ElementsMatch(t, []string{"_t_old", "mirror", "t"}, tables)
 }
 
+// oscRowsEnv sets the rows of TestOnlineAlterUnderWrites's tables
+// (default 5,000; make test-long runs 2,000,000).
+const oscRowsEnv = "SHIFTGATE_OSC_ROWS"
+
 func TestOnlineAlterUnderWrites(t *testing.T) {
+	rows := 5000
+	if v := os.Getenv(oscRowsEnv); v != "" {
+		var err error
+		if rows, err = strconv.Atoi(v); err != nil || rows < 1 {
+			t.Fatalf("$%s=%q: want a positive row count", oscRowsEnv, v)
+		}
+	}
 	intRow := func(rng *rand.Rand, id int) string {
 		return fmt.Sprintf("(%d, %d, 'v%d')", id, rng.IntN(100), id)
 	}
@@ -244,6 +260,7 @@ func TestOnlineAlterUnderWrites(t *testing.T) {
 		{name: "add index and drop column", create: "CREATE TABLE %s (id INT PRIMARY KEY, n INT NOT NULL, v VARCHAR(20), junk INT NULL DEFAULT 5)", fill: "INSERT INTO %s (id, n, v) SELECT seq, seq %% 7, CONCAT('v', seq) FROM seq_1_to_5000",
 			clause: "ADD INDEX n_v (n, v), DROP COLUMN junk", insert: intRow, oldCols: 4, newCols: 3},
 	} {
+		c.fill = strings.Replace(c.fill, "seq_1_to_5000", "seq_1_to_"+strconv.Itoa(rows), 1)
 		t.Run(c.name, func(t *testing.T) { runAlterCase(t, c) })
 	}
 }

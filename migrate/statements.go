@@ -49,6 +49,10 @@ type StatementResult struct {
 	// "" when there is none, and RollbackNote says why.
 	Rollback     string `json:"rollback,omitempty"`
 	RollbackNote string `json:"rollback_note,omitempty"`
+	// Method is how an ALTER TABLE ran with WithOnlineAlter ("online" or
+	// "native", AlterPlan.Method) and MethodWhy why; "" for the others.
+	Method    string `json:"method,omitempty"`
+	MethodWhy string `json:"method_why,omitempty"`
 }
 
 // StatementError reports the statement a Statements run stopped at.
@@ -92,14 +96,17 @@ func WithStatementTimeout(d time.Duration) StatementsOption {
 // Canceling Run's context kills the running statement on the server
 // (KILL QUERY) and stops; statements are not wrapped in a transaction, so
 // what succeeded before stays. With WithRollbackSQL, the result of each
-// DML statement also carries the SQL that undoes it.
+// DML statement also carries the SQL that undoes it. With WithOnlineAlter,
+// each ALTER TABLE runs through an OnlineAlter.
 type Statements struct {
 	target         *mysql.Config
 	database       string
 	statements     []string
 	timeout        time.Duration
 	rollback       *rollbackSQL // nil: no rollback SQL
-	executorConfig              // WithLogger logs each statement's outcome
+	online         []OnlineAlterOption
+	onlineSet      bool // WithOnlineAlter: ALTER TABLE runs through an OnlineAlter
+	executorConfig      // WithLogger logs each statement's outcome
 
 	running runGuard
 	started atomic.Bool
@@ -159,7 +166,13 @@ func (s *Statements) Plan(ctx context.Context) (*Plan, error) {
 		return plan, err
 	}
 	defer db.Close()
-	return plan, s.check(ctx, db)
+	if err := s.check(ctx, db); err != nil {
+		return plan, err
+	}
+	if s.onlineSet {
+		return plan, s.planOnline(ctx, plan)
+	}
+	return plan, nil
 }
 
 func (s *Statements) check(ctx context.Context, db *sql.DB) error {
@@ -263,9 +276,17 @@ func (s *Statements) Run(ctx context.Context, progress ProgressFunc) (*Report, e
 				return report, &StatementError{Index: i, Text: shorten(text), Err: fmt.Errorf("not run: %w", err)}
 			}
 		}
-		affected, warnings, err := s.exec(ctx, db, session, connID, text)
+		var affected int64
+		online := false
+		if s.onlineSet {
+			online, err = s.runOnline(ctx, &r, &p, emit)
+			affected = r.AffectedRows
+		}
+		if !online {
+			affected, r.Warnings, err = s.exec(ctx, db, session, connID, text)
+		}
 		r.Duration = time.Since(r.Started)
-		r.AffectedRows, r.Warnings = affected, warnings
+		r.AffectedRows = affected
 		if err != nil {
 			r.Status, r.Error = StatementFailed, err.Error()
 			s.setResult(r)

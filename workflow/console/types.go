@@ -214,6 +214,10 @@ type StatementResult struct {
 	// is none.
 	Rollback     string `json:"rollback,omitempty"`
 	RollbackNote string `json:"rollback_note,omitempty"`
+	// Method is how an ALTER TABLE ran ("online" or "native",
+	// migrate.WithOnlineAlter) and MethodWhy why.
+	Method    string `json:"method,omitempty"`
+	MethodWhy string `json:"method_why,omitempty"`
 }
 
 // TableReport is what a copy did to one table.
@@ -383,6 +387,9 @@ func progressOf(p *migrate.Progress, statements bool) *Progress {
 	out := &Progress{Table: p.Table, TablesDone: p.TablesDone, TablesTotal: p.TablesTotal, Rows: p.Rows, RowsEstimate: p.RowsEstimate,
 		Bytes: p.Bytes, BytesEstimate: p.BytesEstimate, ElapsedMS: ms(p.Elapsed), ETAMS: ms(p.ETA), Text: p.String()}
 	switch {
+	case statements && p.Phase != "":
+		out.Text = fmt.Sprintf("%d of %d statements done; online ALTER %s: %d of about %d row(s) copied, %.0f rows/s, ETA %s, lag %s",
+			p.TablesDone, p.TablesTotal, p.Phase, p.Rows, p.RowsEstimate, p.RowsPerSecond, p.ETA.Round(time.Second), p.Lag.Round(time.Millisecond))
 	case statements:
 		out.Text = fmt.Sprintf("%d of %d statements done, %d row(s)", p.TablesDone, p.TablesTotal, p.Rows)
 	case p.Phase != "" && p.Phase != migrate.PhaseCopying:
@@ -392,6 +399,8 @@ func progressOf(p *migrate.Progress, statements bool) *Progress {
 	}
 	out.Phase, out.LagMS, out.AppliedRows, out.AppliedTxns, out.StreamPosition = string(p.Phase), ms(p.Lag), p.AppliedRows, p.AppliedTxns, p.StreamPosition
 	switch {
+	case statements && p.TablesTotal > 0:
+		out.Percent = 100 * float64(p.TablesDone) / float64(p.TablesTotal)
 	case p.Phase != "" && p.Phase != migrate.PhaseCopying && p.Phase != migrate.PhaseFailed:
 		out.Percent = 100 // a live move past its copy: the bar is the copy's
 	case p.BytesEstimate > 0:
@@ -446,7 +455,8 @@ func detailOf(d *workflow.Detail) TicketDetail {
 	}
 	for _, r := range t.Results {
 		out.Results = append(out.Results, StatementResult{Index: r.Index, Text: r.Text, Status: string(r.Status), AffectedRows: r.AffectedRows,
-			DurationMS: ms(r.Duration), Warnings: r.Warnings, Error: r.Error, Started: timePtr(r.Started), Rollback: r.Rollback, RollbackNote: r.RollbackNote})
+			DurationMS: ms(r.Duration), Warnings: r.Warnings, Error: r.Error, Started: timePtr(r.Started), Rollback: r.Rollback, RollbackNote: r.RollbackNote,
+			Method: r.Method, MethodWhy: r.MethodWhy})
 	}
 	out.RollbackSQL = rollbackOf(t.Results)
 	for _, tk := range t.Subtasks() {
