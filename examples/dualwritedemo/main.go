@@ -178,9 +178,9 @@ var relayOptions = []dualwrite.RelayOption{
 
 // transportTo returns the transport of the dual write called name from
 // o's database to secondary: direct when js is nil, else publishing to
-// NATS JetStream, where a consumer (startConsumer) applies it. close
+// NATS JetStream, where a consumer (startConsumer) applies it. release
 // releases it.
-func transportTo(ctx context.Context, o *dualwrite.Outbox, secondary *sql.DB, js jetstream.JetStream, name string) (tr dualwrite.Transport, close func(), err error) {
+func transportTo(ctx context.Context, o *dualwrite.Outbox, secondary *sql.DB, js jetstream.JetStream, name string) (tr dualwrite.Transport, release func(), err error) {
 	if js == nil {
 		d, err := dualwrite.NewDirectTo(o, secondary, database, checkpointDatabase(name), name)
 		if err != nil {
