@@ -151,6 +151,12 @@ func runRelay(ctx context.Context, path string) error {
 		}
 	}
 	tr, closeTr, err := transportTo(ctx, o, secondary, js, forwardName)
+	for err != nil && js != nil && ctx.Err() == nil {
+		// The broker may be restarting: a relay waits for it.
+		fmt.Fprintf(os.Stderr, "dualwritedemo: relay: %v; trying again\n", err)
+		sleep(ctx, 100*time.Millisecond)
+		tr, closeTr, err = transportTo(ctx, o, secondary, js, forwardName)
+	}
 	if err != nil {
 		return err
 	}
@@ -204,10 +210,10 @@ func checkpointDatabase(name string) string {
 	return "shiftgate_dualwrite"
 }
 
-// connect connects to the broker, reconnecting without limit (the demo
-// restarts it).
+// connect connects to the broker, at once or in the background, and
+// reconnects without limit (the demo restarts it).
 func connect(url string) (*nats.Conn, error) {
-	return nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	return nats.Connect(url, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 }
 
 // runAll runs the story once per transport that opts.transport names.
