@@ -22,7 +22,17 @@
 // relays back to the old one) and done, printing the outbox metrics at
 // each step. At the end it verifies both sides equal.
 //
-//	go run ./examples/dualwritedemo [-rows 5000] [-rate 300] [-step 2s]
+// The story runs once per transport (-transport, default both, each on
+// servers of its own): direct, where the relays write the other database
+// themselves, then nats, the seeds' message queue: the demo also starts a
+// throwaway nats-server (Debian package nats-server), the relays publish
+// the outbox to NATS JetStream, and a consumer applies the messages to the
+// other database, acknowledging them after commit. The nats run also
+// restarts the broker while the writer writes, and before the writer
+// moves to the new database it waits for the consumer to apply every
+// message (the outbox, drained, only says the broker has them).
+//
+//	go run ./examples/dualwritedemo [-transport direct|nats|both] [-rows 5000] [-rate 300] [-step 2s]
 package main
 
 import (
@@ -44,8 +54,11 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/shiftgate/shiftgate/dualwrite"
+	"github.com/shiftgate/shiftgate/internal/natsbox"
 	"github.com/shiftgate/shiftgate/internal/sandbox"
 	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/verify"
@@ -61,11 +74,26 @@ const (
 
 var tables = []dualwrite.Table{{Name: "accounts"}}
 
+// The transports, the values of -transport besides both.
+const (
+	transportDirect = "direct"
+	transportNATS   = "nats"
+)
+
+// options are the demo's settings.
+type options struct {
+	rows      int
+	rate      int           // the writer's transactions per second
+	step      time.Duration // how long each phase runs
+	transport string        // transportDirect or transportNATS
+}
+
 func main() {
 	relayConfig := flag.String("relay", "", "run as the relay child process, configured by this file (used by the demo itself)")
 	rows := flag.Int("rows", 5000, "accounts on the old database")
 	stepTime := flag.Duration("step", 2*time.Second, "how long each phase runs before the next switch")
 	rate := flag.Int("rate", 300, "the writer's transactions per second")
+	transport := flag.String("transport", "both", "how the relays deliver: direct (to the other database), nats (through NATS JetStream and a consumer) or both, one run after the other")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -73,7 +101,7 @@ func main() {
 	if *relayConfig != "" {
 		err = runRelay(ctx, *relayConfig)
 	} else {
-		err = run(ctx, *rows, *rate, *stepTime)
+		err = runAll(ctx, options{rows: *rows, rate: *rate, step: *stepTime, transport: *transport})
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dualwritedemo: %v\n", err)
@@ -85,6 +113,7 @@ func main() {
 // by its owner only (it holds passwords).
 type relaySpec struct {
 	Primary, Secondary string // DSNs
+	NATS               string // the broker's URL for the nats transport, "" for direct
 }
 
 // runRelay is the child: it relays the old database's outbox to the new
@@ -110,18 +139,108 @@ func runRelay(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	tr, err := dualwrite.NewDirectTo(o, secondary, database, "shiftgate_dualwrite", "demo")
+	var js jetstream.JetStream
+	if s.NATS != "" {
+		nc, err := connect(s.NATS)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		if js, err = jetstream.New(nc); err != nil {
+			return err
+		}
+	}
+	tr, closeTr, err := transportTo(ctx, o, secondary, js, forwardName)
+	for err != nil && js != nil && ctx.Err() == nil {
+		// The broker may be restarting: a relay waits for it.
+		fmt.Fprintf(os.Stderr, "dualwritedemo: relay: %v; trying again\n", err)
+		sleep(ctx, 100*time.Millisecond)
+		tr, closeTr, err = transportTo(ctx, o, secondary, js, forwardName)
+	}
 	if err != nil {
 		return err
 	}
-	r, err := o.NewRelay(tr, dualwrite.WithPoll(20*time.Millisecond))
+	defer closeTr()
+	r, err := o.NewRelay(tr, relayOptions...)
 	if err != nil {
 		return err
 	}
 	return r.Run(ctx)
 }
 
-func run(ctx context.Context, rows, rate int, stepTime time.Duration) error {
+// The dual writes' names: the checkpoint of the direct transport, the
+// stream and the consumer of the nats one.
+const (
+	forwardName = "demo"      // old -> new
+	reverseName = "demo-back" // new -> old, from write_new on
+)
+
+// relayOptions: a short poll and backoff, so that the demo moves on quickly
+// after the relay's restart and the broker's.
+var relayOptions = []dualwrite.RelayOption{
+	dualwrite.WithPoll(20 * time.Millisecond), dualwrite.WithBackoff(20*time.Millisecond, time.Second),
+	dualwrite.WithDeliveryTimeout(5 * time.Second),
+}
+
+// transportTo returns the transport of the dual write called name from
+// o's database to secondary: direct when js is nil, else publishing to
+// NATS JetStream, where a consumer (startConsumer) applies it. release
+// releases it.
+func transportTo(ctx context.Context, o *dualwrite.Outbox, secondary *sql.DB, js jetstream.JetStream, name string) (tr dualwrite.Transport, release func(), err error) {
+	if js == nil {
+		d, err := dualwrite.NewDirectTo(o, secondary, database, checkpointDatabase(name), name)
+		if err != nil {
+			return nil, nil, err
+		}
+		return d, func() { _ = d.Close() }, nil
+	}
+	n, err := dualwrite.NewNATS(ctx, js, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return n, func() {}, nil
+}
+
+// checkpointDatabase is where the secondary records what the dual write
+// called name applied.
+func checkpointDatabase(name string) string {
+	if name == reverseName {
+		return "shiftgate_dualwrite_back"
+	}
+	return "shiftgate_dualwrite"
+}
+
+// connect connects to the broker, at once or in the background, and
+// reconnects without limit (the demo restarts it).
+func connect(url string) (*nats.Conn, error) {
+	return nats.Connect(url, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+}
+
+// runAll runs the story once per transport that opts.transport names.
+func runAll(ctx context.Context, opts options) error {
+	var transports []string
+	switch opts.transport {
+	case transportDirect, transportNATS:
+		transports = []string{opts.transport}
+	case "both":
+		transports = []string{transportDirect, transportNATS}
+	default:
+		return fmt.Errorf("-transport %q: want direct, nats or both", opts.transport)
+	}
+	for _, t := range transports {
+		opts.transport = t
+		fmt.Printf("\n######## transport %s\n", t)
+		if err := run(ctx, opts); err != nil {
+			return fmt.Errorf("transport %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// run runs the story on servers of its own, with the transport
+// opts.transport.
+func run(ctx context.Context, opts options) error {
+	rows, stepTime := opts.rows, opts.step
 	step("starting two throwaway MariaDB servers: old and new")
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	servers, err := sandbox.StartN(ctx, 2, sandbox.Options{Logger: logger})
@@ -134,6 +253,24 @@ func run(ctx context.Context, rows, rate int, stepTime time.Duration) error {
 		}
 	}()
 	oldSrv, newSrv := servers[0], servers[1]
+	var broker *natsbox.Server
+	var js jetstream.JetStream
+	if opts.transport == transportNATS {
+		step("starting a throwaway nats-server with JetStream: the relays publish to it, a consumer applies the messages")
+		if broker, err = natsbox.Start(ctx, ""); err != nil {
+			return err
+		}
+		defer func() { _ = broker.Close() }()
+		nc, err := connect(broker.URL())
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		if js, err = jetstream.New(nc); err != nil {
+			return err
+		}
+		fmt.Printf("  nats-server at %s\n", broker.URL())
+	}
 	oldDB, err := prepare(ctx, oldSrv, rows)
 	if err != nil {
 		return err
@@ -145,7 +282,7 @@ func run(ctx context.Context, rows, rate int, stepTime time.Duration) error {
 	}
 
 	step("phase off: the application writes the old database; a binlog sync copies it to the new one and follows it")
-	w := &writer{forward: forward, old: oldDB, rows: rows, every: time.Second / time.Duration(max(rate, 1))}
+	w := &writer{forward: forward, old: oldDB, rows: rows, every: time.Second / time.Duration(max(opts.rate, 1)), ready: make(chan struct{})}
 	wctx, stopWriter := context.WithCancel(ctx)
 	writerDone := make(chan error, 1)
 	go func() { writerDone <- w.run(wctx) }()
@@ -164,7 +301,20 @@ func run(ctx context.Context, rows, rate int, stepTime time.Duration) error {
 	fmt.Printf("  sync %s, at %s\n", sc.sync.Phase(), sc.position())
 
 	step("handoff, step 1: relays paused, phase dual_write: the writer captures its rows while the sync still applies them")
-	relay, err := startRelay(oldSrv, newSrv)
+	fwd := &link{o: forward, what: "old->new"}
+	if js != nil {
+		var stopCons func()
+		if fwd.cons, stopCons, err = startConsumer(ctx, js, forward, newDB, forwardName, logger); err != nil {
+			return err
+		}
+		defer stopCons()
+		fmt.Println("  consumer started: it applies the broker's messages to the new database")
+	}
+	natsURL := ""
+	if broker != nil {
+		natsURL = broker.URL()
+	}
+	relay, err := startRelay(oldSrv, newSrv, natsURL)
 	if err != nil {
 		return err
 	}
@@ -173,7 +323,7 @@ func run(ctx context.Context, rows, rate int, stepTime time.Duration) error {
 		return err
 	}
 	sleep(ctx, stepTime/2)
-	printMetrics(ctx, forward, "old->new")
+	fwd.printMetrics(ctx)
 
 	step("handoff, step 2: commits fenced, the sync reaches the old database's position and stops, the relays resume")
 	rep, err := forward.CompleteHandoff(ctx, dualwrite.SyncControl{Applied: sc.applied, Stop: sc.stopAndWait}, dualwrite.WithRouteDelay(0))
@@ -181,22 +331,37 @@ func run(ctx context.Context, rows, rate int, stepTime time.Duration) error {
 		return err
 	}
 	fmt.Printf("  handed over at %s: %d captured changes the sync had applied, writes paused %s\n", rep.Position, rep.Covered, rep.Pause.Round(time.Millisecond))
-	printMetrics(ctx, forward, "old->new")
-	if err := waitPending(ctx, forward, 100); err != nil {
+	fwd.printMetrics(ctx)
+	if err := fwd.waitPending(ctx, 100); err != nil {
 		return err
 	}
 	step("killing the relay process with SIGKILL while it delivers, then starting it again")
 	relay.stop()
 	sleep(ctx, stepTime/2)
-	printMetrics(ctx, forward, "old->new")
-	if relay, err = startRelay(oldSrv, newSrv); err != nil {
+	fwd.printMetrics(ctx)
+	if relay, err = startRelay(oldSrv, newSrv, natsURL); err != nil {
 		return err
 	}
 	defer relay.stop()
-	if err := waitPending(ctx, forward, 100); err != nil {
+	if err := fwd.waitPending(ctx, 100); err != nil {
 		return err
 	}
-	printMetrics(ctx, forward, "old->new")
+	fwd.printMetrics(ctx)
+	if broker != nil {
+		step("stopping nats-server while the writer writes, then starting it again on its store: the relay and the consumer wait and go on")
+		broker.Stop()
+		fmt.Println("  nats-server stopped")
+		sleep(ctx, stepTime/2)
+		fwd.printMetrics(ctx)
+		if err := broker.Restart(ctx); err != nil {
+			return err
+		}
+		fmt.Println("  nats-server started again")
+		if err := fwd.waitPending(ctx, 100); err != nil {
+			return err
+		}
+		fwd.printMetrics(ctx)
+	}
 
 	step("verifying new against old while writes continue")
 	res, err := forward.Verify(ctx, newDB, database)
@@ -211,7 +376,7 @@ func run(ctx context.Context, rows, rate int, stepTime time.Duration) error {
 			return err
 		}
 		sleep(ctx, stepTime)
-		printMetrics(ctx, forward, "old->new")
+		fwd.printMetrics(ctx)
 	}
 
 	step("phase write_new: old writes wait while the relay drains, then the writer moves to the new database")
@@ -224,13 +389,31 @@ func run(ctx context.Context, rows, rate int, stepTime time.Duration) error {
 	if err := forward.Switch(ctx, dualwrite.PhaseWriteNew); err != nil {
 		return err
 	}
+	if fwd.cons != nil {
+		// The drained outbox says the broker holds every change; the
+		// writer may not write the new database before the consumer
+		// applied them, or an old change could overwrite a new one.
+		fmt.Printf("  outbox drained in %s; waiting for the consumer to apply the broker's messages\n", time.Since(begin).Round(time.Millisecond))
+		if err := fwd.waitPending(ctx, 0); err != nil {
+			return err
+		}
+	}
+	close(w.ready)
 	fmt.Printf("  switched in %s\n", time.Since(begin).Round(time.Millisecond))
-	back, err := dualwrite.NewDirectTo(reverse, oldDB, database, "shiftgate_dualwrite_back", "demo-back")
+	back := &link{o: reverse, what: "new->old"}
+	if js != nil {
+		var stopCons func()
+		if back.cons, stopCons, err = startConsumer(ctx, js, reverse, oldDB, reverseName, logger); err != nil {
+			return err
+		}
+		defer stopCons()
+	}
+	backTr, closeBackTr, err := transportTo(ctx, reverse, oldDB, js, reverseName)
 	if err != nil {
 		return err
 	}
-	defer back.Close()
-	backRelay, err := reverse.NewRelay(back, dualwrite.WithPoll(20*time.Millisecond))
+	defer closeBackTr()
+	backRelay, err := reverse.NewRelay(backTr, relayOptions...)
 	if err != nil {
 		return err
 	}
@@ -239,20 +422,20 @@ func run(ctx context.Context, rows, rate int, stepTime time.Duration) error {
 	bg.Go(func() { _ = backRelay.Run(rctx) })
 	defer func() { stopBack(); bg.Wait() }()
 	sleep(ctx, stepTime)
-	printMetrics(ctx, reverse, "new->old")
+	back.printMetrics(ctx)
 
 	step("the writer stops; its last changes reach the old database; phase done")
 	stopWriter()
 	if err := <-writerDone; err != nil {
 		return err
 	}
-	if err := waitPending(ctx, reverse, 0); err != nil {
+	if err := back.waitPending(ctx, 0); err != nil {
 		return err
 	}
 	if err := forward.Switch(ctx, dualwrite.PhaseDone); err != nil {
 		return err
 	}
-	printMetrics(ctx, reverse, "new->old")
+	back.printMetrics(ctx)
 	fmt.Printf("  writer: %d transactions on old, %d on new, %d retried after the switch\n", w.onOld.Load(), w.onNew.Load(), w.moved.Load())
 
 	step("verifying both sides at rest")
@@ -372,6 +555,9 @@ type writer struct {
 	rows                int
 	every               time.Duration // between transactions
 	onOld, onNew, moved atomic.Int64
+	// ready is closed once the new database may be written: the old
+	// database's changes are all applied to it.
+	ready chan struct{}
 
 	mu      sync.Mutex
 	reverse *dualwrite.Outbox // the new database's outbox, from write_new on
@@ -450,6 +636,11 @@ func (w *writer) write(ctx context.Context, id int) error {
 // writeNew writes the new database, captured for the way back while the
 // old one may be needed (write_new), plainly once done.
 func (w *writer) writeNew(ctx context.Context, route dualwrite.Route, id int) error {
+	select {
+	case <-w.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	w.mu.Lock()
 	reverse, db := w.reverse, w.new
 	w.mu.Unlock()
@@ -478,12 +669,13 @@ type relayProcess struct {
 
 // startRelay runs this program again as the relay, its configuration in a
 // file of a private temporary directory.
-func startRelay(oldSrv, newSrv *sandbox.Server) (*relayProcess, error) {
+// natsURL is the broker's for the nats transport, "" for direct.
+func startRelay(oldSrv, newSrv *sandbox.Server, natsURL string) (*relayProcess, error) {
 	dir, err := os.MkdirTemp("", "dualwritedemo-*")
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(relaySpec{Primary: oldSrv.DSN(database), Secondary: newSrv.DSN(database)})
+	b, err := json.Marshal(relaySpec{Primary: oldSrv.DSN(database), Secondary: newSrv.DSN(database), NATS: natsURL})
 	if err != nil {
 		return nil, err
 	}
@@ -516,15 +708,30 @@ func (r *relayProcess) stop() {
 	fmt.Printf("  relay process %d killed\n", r.cmd.Process.Pid)
 }
 
-// waitPending waits until at most n entries are pending.
-func waitPending(ctx context.Context, o *dualwrite.Outbox, n int64) error {
+// link is one direction of the dual write: its outbox and, with the nats
+// transport, the consumer that applies what the relays publish.
+type link struct {
+	o    *dualwrite.Outbox
+	what string              // "old->new" or "new->old"
+	cons *dualwrite.Consumer // nil for the direct transport
+}
+
+// waitPending waits until at most n outbox entries are pending and, with
+// the nats transport, at most n messages are not applied yet.
+func (l *link) waitPending(ctx context.Context, n int64) error {
 	for {
-		m, err := o.Metrics(ctx)
+		m, err := l.o.Metrics(ctx)
 		if err != nil {
 			return err
 		}
 		if m.Pending <= n {
-			return nil
+			if l.cons == nil {
+				return nil
+			}
+			// An unreachable broker (restarting) counts as not applied.
+			if unapplied, err := l.unapplied(ctx); err == nil && unapplied <= uint64(n) {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -534,13 +741,49 @@ func waitPending(ctx context.Context, o *dualwrite.Outbox, n int64) error {
 	}
 }
 
-func printMetrics(ctx context.Context, o *dualwrite.Outbox, what string) {
-	m, err := o.Metrics(ctx)
+// unapplied asks the broker how many messages the consumer has not
+// applied, giving up after a second: while the broker is away the client
+// holds the request until its context ends.
+func (l *link) unapplied(ctx context.Context) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return l.cons.Pending(ctx)
+}
+
+func (l *link) printMetrics(ctx context.Context) {
+	m, err := l.o.Metrics(ctx)
 	if err != nil {
-		fmt.Printf("  outbox %s: %v\n", what, err)
+		fmt.Printf("  outbox %s: %v\n", l.what, err)
 		return
 	}
-	fmt.Printf("  outbox %s: %d pending, oldest %s, %d dead letters\n", what, m.Pending, m.OldestPending.Round(time.Millisecond), m.DeadLetters)
+	fmt.Printf("  outbox %s: %d pending, oldest %s, %d dead letters", l.what, m.Pending, m.OldestPending.Round(time.Millisecond), m.DeadLetters)
+	if l.cons != nil {
+		if n, err := l.unapplied(ctx); err != nil {
+			fmt.Print("; broker unreachable")
+		} else {
+			fmt.Printf("; %d messages in the broker not applied yet", n)
+		}
+	}
+	fmt.Println()
+}
+
+// startConsumer runs the consumer of the dual write called name, which
+// applies the broker's messages to secondary, until stop is called.
+func startConsumer(ctx context.Context, js jetstream.JetStream, o *dualwrite.Outbox, secondary *sql.DB, name string, logger *slog.Logger) (c *dualwrite.Consumer, stop func(), err error) {
+	d, err := dualwrite.NewDirectTo(o, secondary, database, checkpointDatabase(name), name)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err = o.NewConsumer(ctx, js, name, d, dualwrite.WithPoll(100*time.Millisecond),
+		dualwrite.WithBackoff(20*time.Millisecond, time.Second), dualwrite.WithRelayLogger(logger))
+	if err != nil {
+		_ = d.Close()
+		return nil, nil, err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = c.Run(cctx) })
+	return c, func() { cancel(); wg.Wait(); _ = d.Close() }, nil
 }
 
 func settled(tables []*verify.TableReport) int64 {

@@ -19,13 +19,18 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestDemo walks the demo's story, the handoff from the binlog sync
+// TestDemo walks the demo's story with each transport, the handoff from
+// the binlog sync, the relay's SIGKILL and (nats) the broker's restart
 // included, with a short step: it fails if any step fails or if the two
 // databases differ at the end.
 func TestDemo(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	if err := run(ctx, 500, 100, 500*time.Millisecond); err != nil {
-		t.Fatal(err)
+	for _, transport := range []string{transportDirect, transportNATS} {
+		t.Run(transport, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+			defer cancel()
+			if err := run(ctx, options{rows: 500, rate: 100, step: 500 * time.Millisecond, transport: transport}); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
