@@ -268,7 +268,12 @@ func (d *Direct) unapplied(ctx context.Context, entries []Entry) ([]int, []rowch
 		if i > 0 {
 			q = append(q, ',')
 		}
+		// Each value cast: a list mixing literals below 2^63 (integers)
+		// and above (decimals) is not a range on the key, and the server
+		// reads every key of the name instead (MariaDB 10.11).
+		q = append(q, "CAST("...)
 		q = strconv.AppendUint(q, hashes[i], 10)
+		q = append(q, " AS UNSIGNED)"...)
 	}
 	rows, err := d.secondary.QueryContext(ctx, string(append(q, ')')))
 	if err != nil {
