@@ -234,6 +234,15 @@ func (o *Outbox) Route(ctx context.Context) (Route, error) {
 //     fail with ErrWriteMoved) and the new one has every write before it.
 //   - PhaseDualWrite, PhaseDone: none.
 //
+// "Drained" and "pending" count the outbox only. With the Direct transport
+// a delivered entry is applied; with the NATS transport it is published,
+// and the consumer may not have applied it yet: after PhaseReadNew reads
+// on the new database can be stale, and after PhaseWriteNew a message
+// still in the broker can overwrite a newer write. With NATS, wait until
+// the consumer has applied everything the broker holds before each of
+// those switches (examples/dualwritedemo does); the switch does not check
+// it yet.
+//
 // A refused switch is a *PreconditionError (ErrPrecondition); a switch
 // that skips or repeats a phase wraps ErrTransition.
 func (o *Outbox) Switch(ctx context.Context, to Phase, opts ...SwitchOption) error {
