@@ -364,12 +364,23 @@ func run(ctx context.Context, opts options) error {
 	}
 
 	step("verifying new against old while writes continue")
-	res, err := forward.Verify(ctx, newDB, database)
-	if err != nil {
-		return err
+	// Rows still on their way (in the outbox or, with NATS, in the
+	// broker) differ; the switch to verified needs a clean verification,
+	// so catch up and verify again, as an operator would, a few times.
+	for attempt := 1; ; attempt++ {
+		if err := fwd.waitPending(ctx, 10); err != nil {
+			return err
+		}
+		res, err := forward.Verify(ctx, newDB, database)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  %d rows compared, %d differences (%d of them in flight), %d rows settled on recheck\n",
+			res.Report.Rows(), res.Report.Differences(), res.InFlight, settled(res.Report.Tables))
+		if res.Report.Differences() == 0 || attempt == 5 {
+			break
+		}
 	}
-	fmt.Printf("  %d rows compared, %d differences (%d of them in flight), %d rows settled on recheck\n",
-		res.Report.Rows(), res.Report.Differences(), res.InFlight, settled(res.Report.Tables))
 	for _, p := range []dualwrite.Phase{dualwrite.PhaseVerified, dualwrite.PhaseReadNew} {
 		step("phase " + string(p))
 		if err := forward.Switch(ctx, p, dualwrite.WithMaxPending(1000)); err != nil {
@@ -439,7 +450,8 @@ func run(ctx context.Context, opts options) error {
 	fmt.Printf("  writer: %d transactions on old, %d on new, %d retried after the switch\n", w.onOld.Load(), w.onNew.Load(), w.moved.Load())
 
 	step("verifying both sides at rest")
-	if res, err = reverse.Verify(ctx, oldDB, database); err != nil {
+	res, err := reverse.Verify(ctx, oldDB, database)
+	if err != nil {
 		return err
 	}
 	fmt.Printf("  %d rows compared, %d differences\n", res.Report.Rows(), res.Report.Differences())
