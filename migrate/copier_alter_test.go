@@ -3,7 +3,9 @@ package migrate_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -63,9 +65,12 @@ func TestCopierResumesAfterSIGKILLDuringIndexBuild(t *testing.T) {
 		require.NoError(t, dstDB.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'items'", dst).Scan(&n))
 		return n == 1
 	})
-	for _, stmt := range []string{"START TRANSACTION", "SELECT COUNT(*) FROM `" + dst + "`.items"} {
-		_, err := holder.ExecContext(ctx, stmt)
-		require.NoError(t, err)
+	// Bounded: a lock the test cannot get within a minute is a failure
+	// that shows what the server's sessions were doing, not a hang.
+	for _, stmt := range []string{"SET SESSION lock_wait_timeout = 60", "START TRANSACTION", "SELECT COUNT(*) FROM `" + dst + "`.items"} {
+		if _, err := holder.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v\nsessions of the target:\n%s", stmt, err, sessions(t, dstDB))
+		}
 	}
 	released := false
 	release := func() {
@@ -158,4 +163,24 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// sessions lists what db's server's sessions are doing, for a failure
+// message.
+func sessions(t *testing.T, db *sql.DB) string {
+	rows, err := db.Query("SELECT ID, COMMAND, TIME, IFNULL(STATE, ''), IFNULL(LEFT(INFO, 200), '') FROM information_schema.PROCESSLIST ORDER BY ID")
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var id, secs int64
+		var command, state, info string
+		if err := rows.Scan(&id, &command, &secs, &state, &info); err != nil {
+			return err.Error()
+		}
+		fmt.Fprintf(&b, "  %d %s %ds %q %q\n", id, command, secs, state, info)
+	}
+	return b.String()
 }
