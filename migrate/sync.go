@@ -31,7 +31,7 @@ import (
 // are restored first. It rides out server restarts: a source that is away
 // when Run starts, or goes away during the copy or later (a lost
 // replication connection, or no answer when the stream starts or
-// reconnects), is waited for with backoff for as long as ctx lasts
+// reconnects), is waited for with backoff up to WithSourceWait
 // (PhaseWaitingForSource), then the copy resumes from its checkpoint and
 // the stream from the last transaction applied, while a refusal
 // (privileges, a purged position, the binlog settings) still fails Run at
@@ -97,8 +97,8 @@ const (
 	PhaseWaitingForTarget Phase = "waiting for target"
 	// PhaseWaitingForSource: the source went away (server down or
 	// restarting, connection lost) when Run started, during the copy, the
-	// catch-up or the sync; the sync retries with backoff for as long as
-	// Run's context lasts, then goes on: the copy resumes from its
+	// catch-up or the sync; the sync retries with backoff for up to
+	// WithSourceWait, then goes on, or fails: the copy resumes from its
 	// checkpoint, the stream from the last transaction applied (catching
 	// up). Cutover is refused meanwhile.
 	PhaseWaitingForSource Phase = "waiting for source"
@@ -128,7 +128,7 @@ var (
 // names) from the server at sourceDSN to the server at targetDSN. It
 // connects to nothing: call Plan for a dry run.
 func NewSync(sourceDSN, targetDSN, database string, opts ...SyncOption) (*Sync, error) {
-	cfg := syncConfig{maxLag: DefaultMaxLag, drainWait: fence.DefaultDrainTimeout, cutoverTimeout: DefaultCutoverTimeout, targetWait: DefaultTargetWait}
+	cfg := syncConfig{maxLag: DefaultMaxLag, drainWait: fence.DefaultDrainTimeout, cutoverTimeout: DefaultCutoverTimeout, targetWait: DefaultTargetWait, sourceWait: DefaultSourceWait}
 	for _, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("migrate: sync: %w", errors.New("nil option"))

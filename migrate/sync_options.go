@@ -43,6 +43,7 @@ type syncConfig struct {
 	switchHook     func(ctx context.Context) error
 	ddl            DDLPolicy
 	targetWait     time.Duration
+	sourceWait     time.Duration
 	// reverse: WithReverseSync; switchBack its host's switch back.
 	reverse    bool
 	switchBack func(ctx context.Context) error
@@ -53,6 +54,7 @@ const (
 	DefaultMaxLag         = 2 * time.Second
 	DefaultCutoverTimeout = 30 * time.Second
 	DefaultTargetWait     = 5 * time.Minute
+	DefaultSourceWait     = 5 * time.Minute
 )
 
 // FenceMethod is how a Sync's cutover stops writes to the moved tables on
@@ -256,20 +258,40 @@ func WithDDL(p DDLPolicy) SyncOption {
 // WithTargetWait bounds how long the sync waits for a target that went
 // away (the server shut down or restarting, the connection refused or
 // lost) to come back (default DefaultTargetWait), in every phase of Run
-// before the cutover: its start, the copy, the catch-up, the sync. Meanwhile the
-// phase is PhaseWaitingForTarget and the sync reconnects with backoff;
-// once the target answers, the copy resumes from its checkpoint and the
-// stream from the position the target holds, so nothing is lost or
-// applied twice. When the wait passes, Run fails with ErrConnect naming
-// the target, and a later Run resumes. The source has no such bound: the
-// stream waits for it for as long as Run's ctx lasts, and so does the rest
-// of Run (PhaseWaitingForSource), the host cancelling when it gives up.
+// before the cutover: its start, the copy, the catch-up, the sync.
+// Meanwhile the phase is PhaseWaitingForTarget and the sync reconnects
+// with backoff; once the target answers, the copy resumes from its
+// checkpoint and the stream from the position the target holds, so
+// nothing is lost or applied twice. When the wait passes, Run fails with
+// ErrConnect naming the target, how long it waited and the option, and a
+// later Run resumes. WithSourceWait is the same bound for the source.
 func WithTargetWait(d time.Duration) SyncOption {
 	return syncOption(func(c *syncConfig) error {
 		if d <= 0 {
 			return optionError("WithTargetWait", "%v is not positive", d)
 		}
 		c.targetWait = d
+		return nil
+	})
+}
+
+// WithSourceWait bounds how long the sync waits for a source that went
+// away (the server shut down or restarting, the connection refused or
+// lost, no answer when the stream starts or reconnects) to come back
+// (default DefaultSourceWait), in every phase of Run before the cutover:
+// its start, the copy, the catch-up, the sync. Meanwhile the phase is
+// PhaseWaitingForSource, Cutover is refused and the sync reconnects with
+// backoff; once the source answers, the copy resumes from its checkpoint
+// and the stream from the last transaction applied. When the wait passes,
+// Run fails with ErrConnect naming the source, how long it waited and the
+// option, and a later Run resumes. A source that answers with a refusal
+// (privileges, a purged position, the binlog settings) fails Run at once.
+func WithSourceWait(d time.Duration) SyncOption {
+	return syncOption(func(c *syncConfig) error {
+		if d <= 0 {
+			return optionError("WithSourceWait", "%v is not positive", d)
+		}
+		c.sourceWait = d
 		return nil
 	})
 }

@@ -148,3 +148,55 @@ func TestSyncSourceDownInSync(t *testing.T) {
 	assert.ErrorIs(t, err, migrate.ErrNotInSync, "cutover while the source is away")
 	o.sourceBack(ctx)
 }
+
+// A source that stays away longer than WithSourceWait fails Run with
+// ErrConnect naming it, the option and how long the sync waited, while it
+// follows the binary log and when Run starts; a later Run resumes once it
+// is back.
+func TestSyncGivesUpOnAnAbsentSource(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	src, dst := ownServers(t)
+	const name, target = "shop", "shop_moved"
+	sandboxtest.Exec(t, sandboxtest.Open(t, src, ""), "CREATE DATABASE "+name)
+	srcDB := sandboxtest.Open(t, src, name)
+	seedSyncTables(t, srcDB)
+	newSync := func() *migrate.Sync {
+		s, err := migrate.NewSync(src.DSN(""), dst.DSN(""), name, migrate.WithTargetDatabase(target), migrate.WithSourceWait(2*time.Second))
+		require.NoError(t, err)
+		return s
+	}
+	gaveUp := func(errc <-chan error, when string) {
+		t.Helper()
+		var err error
+		select {
+		case err = <-errc:
+		case <-time.After(time.Minute):
+			t.Fatalf("%s: Run still waits for the source a minute after it stopped (WithSourceWait 2s)", when)
+		}
+		require.Error(t, err, when)
+		t.Logf("Run (%s): %v", when, err)
+		assert.ErrorIs(t, err, migrate.ErrConnect, when)
+		var ee *migrate.EndpointError
+		if assert.ErrorAs(t, err, &ee, when) {
+			assert.Equal(t, migrate.Source, ee.Side, when)
+		}
+		for _, part := range []string{src.Addr(), "WithSourceWait", "within 2s", "waited "} {
+			assert.Contains(t, err.Error(), part, when)
+		}
+	}
+	s := newSync()
+	errc := runSync(ctx, s)
+	sandboxtest.Exec(t, srcDB, "UPDATE counter SET n = 1 WHERE id = 1")
+	waitSynced(t, s, sandboxtest.Open(t, dst, ""), target, 1, errc)
+
+	require.NoError(t, src.Stop())
+	gaveUp(errc, "in sync")
+	gaveUp(runSync(ctx, newSync()), "at start")
+
+	require.NoError(t, src.Restart(ctx))
+	sandboxtest.Exec(t, srcDB, "UPDATE counter SET n = 2 WHERE id = 1")
+	s = newSync()
+	errc = runSync(ctx, s)
+	waitSynced(t, s, sandboxtest.Open(t, dst, ""), target, 2, errc)
+}

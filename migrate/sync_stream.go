@@ -44,10 +44,10 @@ type syncRun struct {
 // Run copies the tables (or resumes the copy), then applies the source's
 // binary log to the target until Cutover succeeds, ctx is done or the
 // stream fails (a target away for longer than WithTargetWait, in any
-// phase, fails it with ErrConnect naming the target; a source away, at
-// Run's start, during the copy or later, is waited for until ctx is
-// done). It returns after a successful cutover with the report of it in
-// Report.Cutover. A cutover whose process stopped after it verified and
+// phase, fails it with ErrConnect naming the target; a source away for
+// longer than WithSourceWait, at Run's start, during the copy or later,
+// the same naming the source). It returns after a successful cutover
+// with the report of it in Report.Cutover. A cutover whose process stopped after it verified and
 // recorded its switch (see Cutover) is finished first, nothing applied:
 // Run calls the switch again, records the cutover, restores the source's
 // writes and returns with its Report.Cutover (a later Run returns
@@ -342,6 +342,7 @@ func (r *syncRun) follow(ctx context.Context) error {
 	tick := time.NewTicker(min(interval, 250*time.Millisecond))
 	defer tick.Stop()
 	lastEmit := time.Now()
+	var sourceLost time.Time // when the wait for the source began
 	r.emit()
 	for {
 		select {
@@ -383,11 +384,17 @@ func (r *syncRun) follow(ctx context.Context) error {
 					// The stream reconnects itself; the phase tells the
 					// host, and refuses Cutover, meanwhile.
 					s.setPhase(PhaseWaitingForSource)
-					s.logger().Warn("sync: the source went away, waiting for it until Run is cancelled", "source", conn.Endpoint(s.source),
-						"resume", "the target holds the changes up to "+r.app.Stats().Position, "err", err)
+					sourceLost = now
+					wait, _ := s.outageWait(Source)
+					s.logger().Warn("sync: the source went away, waiting for it", "source", conn.Endpoint(s.source),
+						"resume", "the target holds the changes up to "+r.app.Stats().Position, "wait", wait, "err", err)
 					lastEmit = now
 					r.emit()
-				} else if p != PhaseWaitingForSource {
+				} else if p == PhaseWaitingForSource {
+					if err := r.sourceAway(sourceLost, err); err != nil {
+						return err
+					}
+				} else {
 					s.logger().Warn("sync: reading the source's position", "err", err)
 				}
 				continue

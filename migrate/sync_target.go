@@ -197,29 +197,24 @@ func (r *syncRun) ping(ctx context.Context, side Side) error {
 // waitServer waits, side (the source or the target) gone since since
 // (lost is why), until probe gets an answer from it, retrying with
 // backoff; the phase is PhaseWaitingForTarget or PhaseWaitingForSource
-// meanwhile, and Cutover is refused. The target is waited for at most
-// WithTargetWait from since (then ErrConnect naming it); the source, as
-// the stream's reconnects wait for it, for as long as ctx lasts. resume
-// says what the target holds and where a new Run resumes; object names
-// what probe reaches, for its errors. A probe error that is not the server
-// being away, the wait passing and the end of ctx end the wait with an
-// error.
+// meanwhile, and Cutover is refused. The wait lasts at most WithTargetWait
+// or WithSourceWait from since (then gaveUp). resume says what the target
+// holds and where a new Run resumes; object names what probe reaches, for
+// its errors. A probe error that is not the server being away, the wait
+// passing and the end of ctx end the wait with an error.
 func (r *syncRun) waitServer(ctx context.Context, side Side, lost error, since time.Time, resume, object string, probe func(context.Context) error) error {
 	s := r.s
-	name, phase, limit, gone, sideErr := "target", PhaseWaitingForTarget, s.cfg.targetWait, targetGone, s.targetErr
+	name, phase, gone := "target", PhaseWaitingForTarget, targetGone
 	endpoint := conn.Endpoint(s.target)
 	if side == Source {
-		name, phase, limit, gone, sideErr = "source", PhaseWaitingForSource, 0, conn.Lost, s.sourceErr
+		name, phase, gone = "source", PhaseWaitingForSource, conn.Lost
 		endpoint = conn.Endpoint(s.source)
 	}
+	limit, _ := s.outageWait(side)
 	s.setPhase(phase)
 	r.emit()
 	log := s.logger().With(name, endpoint)
-	if limit > 0 {
-		log.Warn("sync: the "+name+" went away, waiting for it", "resume", resume, "wait", limit, "err", lost)
-	} else {
-		log.Warn("sync: the "+name+" went away, waiting for it until Run is cancelled", "resume", resume, "err", lost)
-	}
+	log.Warn("sync: the "+name+" went away, waiting for it", "resume", resume, "wait", limit, "err", lost)
 	wait := outageBackoffMin
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -242,19 +237,56 @@ func (r *syncRun) waitServer(ctx context.Context, side Side, lost error, since t
 			continue
 		}
 		if !gone(err) {
+			sideErr := s.targetErr
+			if side == Source {
+				sideErr = s.sourceErr
+			}
 			return sideErr(object, fmt.Errorf("reconnecting after the %s went away (%v): %w", name, lost, err))
 		}
 		left := limit - time.Since(since)
-		if limit > 0 && left <= 0 {
-			return sideErr(serverFault, fmt.Errorf("%w: the server went away and did not come back within %s (WithTargetWait; %d attempts); %s: %w",
-				ErrConnect, limit, attempt, resume, err))
+		if left <= 0 {
+			return s.gaveUp(side, since, fmt.Sprintf("%d attempts", attempt), resume, err)
 		}
 		log.Info("sync: the "+name+" is still away", "attempt", attempt, "err", err)
 		r.emit()
-		wait = min(2*wait, outageBackoffMax)
-		if limit > 0 {
-			wait = min(wait, left)
-		}
+		wait = min(2*wait, outageBackoffMax, left)
 		timer.Reset(wait)
 	}
+}
+
+// outageWait is how long the sync waits for side (Source or Target) to
+// come back, and the option that sets it: a reverse sync waits for each
+// server as long as the move does.
+func (s *Sync) outageWait(side Side) (time.Duration, string) {
+	if s.side(side) == Source {
+		return s.cfg.sourceWait, "WithSourceWait"
+	}
+	return s.cfg.targetWait, "WithTargetWait"
+}
+
+// gaveUp is Run's error when side, gone since since, did not come back
+// within its wait (outageWait): ErrConnect naming the server, how long
+// the sync waited and the option. tried says what was tried meanwhile,
+// resume what the target holds and where a new Run resumes, last is the
+// last attempt's error.
+func (s *Sync) gaveUp(side Side, since time.Time, tried, resume string, last error) error {
+	limit, option := s.outageWait(side)
+	sideErr := s.targetErr
+	if side == Source {
+		sideErr = s.sourceErr
+	}
+	return sideErr(serverFault, fmt.Errorf("%w: the server went away and did not come back within %s (waited %s, %s; %s): %s: %w",
+		ErrConnect, limit, time.Since(since).Round(time.Millisecond), option, tried, resume, last))
+}
+
+// sourceAway is called by follow at each failed reading of the source's
+// position while it waits for the source (since: when that began): it
+// returns gaveUp's error once WithSourceWait passed.
+func (r *syncRun) sourceAway(since time.Time, err error) error {
+	s := r.s
+	if limit, _ := s.outageWait(Source); time.Since(since) < limit {
+		return nil
+	}
+	return s.gaveUp(Source, since, fmt.Sprintf("%d reconnects of the stream", r.stream.Stats().Reconnects),
+		"the target holds the changes up to "+r.app.Stats().Position+", a new Run resumes there", err)
 }
