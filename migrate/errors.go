@@ -97,6 +97,18 @@ var (
 	// Like every failed cutover it leaves the source's writes as they were
 	// and the sync going on.
 	ErrBroadGrant = fence.ErrBroadGrant
+	// ErrSwitchPending: a Sync's cutover (or a ReverseSync's cut-back)
+	// recorded that it calls the host's switch, and is not finished: the
+	// application may write the target already, so the move never syncs
+	// into it again, and the record stays until a Run finishes it. Run,
+	// Cutover and ReverseSync.End return it when the switch failed (at
+	// the cutover, with the record not removable, or when a Run finishes
+	// one), when the cutover could not be recorded done after the switch,
+	// and, after a crash of a FenceFlushTables cutover, when the source
+	// took writes to the moved tables once its lock ended with the
+	// process (the host must decide: WithPendingSwitch). The error says
+	// what state both sides are in.
+	ErrSwitchPending = errors.New("a cutover's switch is pending")
 	// ErrBypass: a Sync's cutover fencing with read_only (FenceReadOnly)
 	// found a named account that bypasses read_only (READ_ONLY ADMIN, or
 	// SUPER where that is what bypasses it); as ErrBroadGrant.

@@ -135,6 +135,7 @@ func TestSyncCutBackFinishedAfterSIGKILLPastTheSwitchBack(t *testing.T) {
 	err = rv.End(ctx)
 	require.Error(t, err, "End closed the window of a cut-back that switched back")
 	assert.Contains(t, err.Error(), "Run finishes it")
+	assert.ErrorIs(t, err, migrate.ErrSwitchPending)
 
 	rctx, rcancel := context.WithTimeout(ctx, 90*time.Second)
 	defer rcancel()

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/shiftgate/shiftgate/internal/binlog"
 	"github.com/shiftgate/shiftgate/internal/checkpoint"
 	"github.com/shiftgate/shiftgate/internal/fence"
+	"github.com/shiftgate/shiftgate/internal/rowchange"
 	"github.com/shiftgate/shiftgate/internal/schema"
 	"github.com/shiftgate/shiftgate/verify"
 )
@@ -41,6 +45,13 @@ type CutoverReport struct {
 	// the reverse sync starts (WithReverseSync; the source stays fenced
 	// until its CutBack or End).
 	ReversePosition string `json:"reverse_position,omitempty"`
+	// UnappliedChanges counts the row changes to the moved tables that
+	// the source took after a crashed FenceFlushTables cutover lost its
+	// lock, logged from SourcePosition to UnappliedUntil, when a Run
+	// finished the cutover WithPendingSwitch(PendingSwitchFinish): they
+	// are not on the target.
+	UnappliedChanges int64  `json:"unapplied_changes,omitempty"`
+	UnappliedUntil   string `json:"unapplied_until,omitempty"`
 }
 
 // cutoverRequest is a Cutover call handed to Run.
@@ -77,8 +88,9 @@ type cutoverResult struct {
 // cutover instead: it calls the switch again (WithSwitch: it must be
 // idempotent), records the cutover, then restores the source's writes,
 // and never syncs into the target again. When the switch fails and that
-// record cannot be removed, the source's writes stay stopped, Run returns
-// and the next Run finishes the cutover.
+// record cannot be removed, or the cutover cannot be recorded done after
+// the switch, Cutover returns ErrSwitchPending: the source's writes stay
+// stopped, Run returns and the next Run finishes the cutover.
 func (s *Sync) Cutover(ctx context.Context) (*CutoverReport, error) {
 	req := cutoverRequest{ctx: ctx, reply: make(chan cutoverResult, 1)}
 	s.mu.Lock()
@@ -180,7 +192,7 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 				// The record stays: the writes stay stopped, and Run
 				// ends; the next one finishes the cutover.
 				released, r.switched = true, true
-				return nil, errors.Join(err, ferr)
+				return nil, fmt.Errorf("%w: %w", ErrSwitchPending, errors.Join(err, ferr))
 			}
 			return nil, err
 		}
@@ -337,7 +349,7 @@ func (r *syncRun) markCutOver(ctx context.Context) error {
 	s := r.s
 	store := s.copier.checkpoint
 	fail := func(err error) error {
-		return s.targetErr("database "+schema.QuoteIdent(store.Database()), fmt.Errorf("recording the cutover (the switch stays recorded: the next Run calls it again and records the cutover, it never syncs into the target again): %w", err))
+		return s.targetErr("database "+schema.QuoteIdent(store.Database()), fmt.Errorf("%w: recording the cutover (the switch stays recorded: the next Run calls it again and records the cutover, it never syncs into the target again): %w", ErrSwitchPending, err))
 	}
 	tx, err := r.dst.BeginTx(ctx, nil)
 	if err != nil {
@@ -385,10 +397,19 @@ func (r *syncRun) finishSwitch(ctx context.Context) (bool, error) {
 		what, database = "cut-back", s.move().database
 	}
 	s.logger().Warn("sync: finishing a "+what+" that stopped at its switch", "database", database, "position", mark.Position, "recorded", mark.Updated)
-	if hook := s.cfg.switchHook; hook != nil {
-		if err := hook(ctx); err != nil {
-			return true, fmt.Errorf("finishing the %s: %w", what, r.switchStuck(mark.Position, err))
+	rep := &CutoverReport{Method: s.cfg.fence.String(), SourcePosition: mark.Position}
+	if s.reverseOf == nil && s.cfg.reverse {
+		// The reverse stream saved at the cutover has not moved: its Run
+		// waits for the cutover to be recorded.
+		if rep.ReversePosition, err = r.reverseStart(ctx); err != nil {
+			return true, err
 		}
+	}
+	if s.reverseOf == nil && s.cfg.fence == FenceFlushTables {
+		return r.finishLockLost(ctx, mark.Position, rep)
+	}
+	if err := r.callSwitch(ctx, what, mark.Position); err != nil {
+		return true, err
 	}
 	ctx = context.WithoutCancel(ctx)
 	var pauses []fence.Pause
@@ -400,7 +421,7 @@ func (r *syncRun) finishSwitch(ctx context.Context) (bool, error) {
 	if err != nil {
 		return true, err
 	}
-	rep := &CutoverReport{Method: s.cfg.fence.String(), SourcePosition: mark.Position, Released: time.Now()}
+	rep.Released = time.Now()
 	if len(pauses) > 0 && !pauses[0].Stopped.IsZero() {
 		rep.Stopped = pauses[0].Stopped
 		rep.Pause = rep.Released.Sub(rep.Stopped)
@@ -408,6 +429,187 @@ func (r *syncRun) finishSwitch(ctx context.Context) (bool, error) {
 	r.report.Cutover = rep
 	s.logger().Info("sync: "+what+" finished", "database", database, "position", mark.Position)
 	return true, nil
+}
+
+// callSwitch calls the host's switch to finish a recorded cutover (what:
+// "cutover" or "cut-back") verified at position.
+func (r *syncRun) callSwitch(ctx context.Context, what, position string) error {
+	if hook := r.s.cfg.switchHook; hook != nil {
+		if err := hook(ctx); err != nil {
+			return fmt.Errorf("%w: finishing the %s: %w", ErrSwitchPending, what, r.switchStuck(position, err))
+		}
+	}
+	return nil
+}
+
+// finishLockLost finishes a cutover recorded at its switch whose fence was
+// a lock (FenceFlushTables), ended with the process that crashed: the
+// source took writes since, those queued behind the lock first. It takes
+// the lock again and reads the source's binary log from position (where
+// the target was verified equal) to the source's position now. Without a
+// change to the moved tables there, nothing is lost: it calls the switch,
+// records the cutover, kills the sessions queued behind the lock and
+// releases it. With some, they are not on the target and whether the
+// switch ran is unknown: it does what WithPendingSwitch says, by default
+// releases the lock and fails with ErrSwitchPending, the record kept. It
+// reports whether Run has nothing more to do (false: the cutover was
+// abandoned, the sync resumes).
+func (r *syncRun) finishLockLost(ctx context.Context, position string, rep *CutoverReport) (finished bool, err error) {
+	s := r.s
+	if err := r.loadMovedTables(ctx); err != nil {
+		return true, err
+	}
+	// The crashed process's lock went with its session: close its record.
+	if _, err := fence.Recover(ctx, r.src, fence.Journal{Store: s.copier.checkpoint, DB: r.dst}, s.logger()); err != nil {
+		return true, s.sourceErr(serverFault, fmt.Errorf("closing the lock of the crashed cutover: %w", err))
+	}
+	fe, err := r.stopWrites(ctx)
+	if err != nil {
+		return true, err
+	}
+	released := false
+	defer func() {
+		if !released {
+			if rerr := fe.Release(context.WithoutCancel(ctx)); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("the source's lock could NOT be released: %w", rerr))
+			}
+		}
+	}()
+	now, err := binlog.CurrentPosition(ctx, r.src, r.facts.flavor)
+	if err != nil {
+		return true, s.sourceErr(serverFault, err)
+	}
+	changes, err := r.changesSince(ctx, position, now)
+	if err != nil {
+		return true, err
+	}
+	if changes > 0 {
+		lost := fmt.Sprintf("the source took %d row change(s) to the moved tables after the cutover's lock ended with the process that held it (logged from %s, where the target was verified equal, to %s): they are not on the target", changes, position, now)
+		switch s.cfg.pendingSwitch {
+		case PendingSwitchAbandon:
+			if err := r.forgetSwitch(ctx); err != nil {
+				return true, err
+			}
+			s.logger().Warn("sync: cutover abandoned (WithPendingSwitch): the sync resumes and applies the source's changes", "database", s.database, "changes", changes, "from", position, "to", now)
+			return false, nil
+		case PendingSwitchFinish:
+			rep.UnappliedChanges, rep.UnappliedUntil = changes, now
+			s.logger().Warn("sync: finishing the cutover without the source's changes (WithPendingSwitch): reconcile them by hand", "database", s.database, "changes", changes, "from", position, "to", now)
+		default:
+			return true, s.sourceErr(serverFault, fmt.Errorf("%w: %s; whether the switch ran before the crash is unknown, and the cutover stays recorded, so nothing is synced into the target: if the application never wrote the target, Run WithPendingSwitch(PendingSwitchAbandon) resumes the sync, which applies them; if it was switched, WithPendingSwitch(PendingSwitchFinish) finishes the cutover without them", ErrSwitchPending, lost))
+		}
+	}
+	rep.Stopped = fe.Pause().Stopped
+	if err := r.callSwitch(ctx, "cutover", position); err != nil {
+		return true, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	if err := r.markCutOver(ctx); err != nil {
+		return true, err
+	}
+	if killed, err := fe.KillBlocked(ctx); err != nil {
+		s.logger().Error("sync: killing sessions queued behind the cutover's lock", "err", err)
+	} else {
+		rep.KilledSessions = len(killed)
+	}
+	released = true
+	if err := fe.Release(ctx); err != nil {
+		return true, s.sourceErr(serverFault, fmt.Errorf("the cutover is finished and recorded: %w", err))
+	}
+	p := fe.Pause()
+	rep.Released, rep.Pause = p.Released, p.Duration()
+	r.report.Cutover = rep
+	s.logger().Info("sync: cutover finished", "database", s.database, "position", position, "pause", rep.Pause)
+	return true, nil
+}
+
+// loadMovedTables fills r.facts, before the dry run, with the moved tables
+// the copy recorded on the target and the source's flavor.
+func (r *syncRun) loadMovedTables(ctx context.Context) error {
+	s := r.s
+	store := s.copier.checkpoint
+	run, err := store.LoadRun(ctx, r.dst, s.copier.cfg.targetDatabase)
+	if err != nil {
+		return s.targetErr("database "+schema.QuoteIdent(store.Database()), err)
+	}
+	if run == nil {
+		return s.targetErr("database "+schema.QuoteIdent(store.Database()), fmt.Errorf("%w: a cutover is recorded, but not the copy of %s", ErrNotFound, s.database))
+	}
+	r.facts = &syncFacts{tables: map[rowchange.Table]rowchange.Table{}}
+	for _, pair := range run.Tables {
+		from, to, _ := strings.Cut(pair, "=")
+		r.facts.tables[rowchange.Table{Schema: s.database, Name: from}] = rowchange.Table{Schema: s.copier.cfg.targetDatabase, Name: to}
+	}
+	if r.facts.flavor, err = serverFlavor(ctx, r.src); err != nil {
+		return s.sourceErr(serverFault, err)
+	}
+	return nil
+}
+
+// changesSince counts the row changes to the moved tables that the
+// source logged after position from, up to position to (a schema change
+// of one counts as one), reading them within the cutover timeout.
+func (r *syncRun) changesSince(ctx context.Context, from, to string) (int64, error) {
+	if none, err := binlog.PositionContains(r.facts.flavor, from, to); err != nil || none {
+		return 0, err
+	}
+	stream, err := r.newStream(from)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.s.cfg.cutoverTimeout)
+	defer cancel()
+	sink := &changeCounter{}
+	if _, err := r.applyUntil(ctx, stream, sink, sink.position, to); err != nil {
+		if errors.Is(err, binlog.ErrDDL) {
+			return sink.count() + 1, nil
+		}
+		return 0, r.binlogErr("reading the source's changes since the cutover verified", err)
+	}
+	return sink.count(), nil
+}
+
+// changeCounter is a sink that counts row changes.
+type changeCounter struct {
+	mu      sync.Mutex
+	changes int64
+	at      string
+}
+
+func (c *changeCounter) Apply(ctx context.Context, tx rowchange.Txn) error {
+	var n int64
+	if tx.Changes != nil {
+		for {
+			batch, err := tx.Changes.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			n += int64(len(batch))
+		}
+	}
+	if tx.DDL != nil {
+		n++
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.changes += n
+	c.at = tx.Position
+	return nil
+}
+
+func (c *changeCounter) position() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.at
+}
+
+func (c *changeCounter) count() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changes
 }
 
 // switchStuck is the error of a switch that failed when finishing a
@@ -419,7 +621,7 @@ func (r *syncRun) switchStuck(position string, err error) error {
 	}
 	fenced := "the source's writes to the moved tables stay stopped"
 	if s.cfg.fence == FenceFlushTables {
-		fenced = "the source's lock ended with the process that cut over: writes to the source since then are not on the target"
+		fenced = "the source's lock is released: its writes to the moved tables from now on are not on the target, and the next Run, finding them, finishes only WithPendingSwitch"
 	}
 	return fmt.Errorf("switch: %w (the target holds every change of the source up to %s, verified equal, and the application may write it already; %s; the cutover stays recorded, so nothing is synced into the target any more: make the switch work and Run again, which calls it again, records the cutover and restores the source's writes)", err, position, fenced)
 }

@@ -31,12 +31,20 @@ const switchChildEnv = "SHIFTGATE_SWITCH_CHILD"
 type switchSpec struct {
 	Source, Target, Database, TargetDatabase, Account, Switched string
 	Reverse                                                     bool // WithReverseSync
+	// Lock: FenceFlushTables instead of FenceAccounts (Account unused);
+	// Pending: WithPendingSwitch.
+	Lock    bool
+	Pending migrate.PendingSwitch
 }
 
 func (s switchSpec) options(switchHook func(context.Context) error) []migrate.SyncOption {
+	fence := migrate.WithFence(migrate.FenceAccounts, s.Account)
+	if s.Lock {
+		fence = migrate.WithFence(migrate.FenceFlushTables)
+	}
 	opts := []migrate.SyncOption{
-		migrate.WithTargetDatabase(s.TargetDatabase), migrate.WithFence(migrate.FenceAccounts, s.Account),
-		migrate.WithDrainWait(5*time.Second, false), migrate.WithSwitch(switchHook),
+		migrate.WithTargetDatabase(s.TargetDatabase), fence,
+		migrate.WithDrainWait(5*time.Second, false), migrate.WithSwitch(switchHook), migrate.WithPendingSwitch(s.Pending),
 	}
 	if s.Reverse {
 		opts = append(opts, migrate.WithReverseSync(nil))
@@ -252,6 +260,7 @@ func TestSyncCutoverSwitchFailsWhenFinishing(t *testing.T) {
 		_, err := p.run(t, ctx, func(context.Context) error { return errors.New("configuration store unreachable") })
 		require.Error(t, err)
 		assert.NotErrorIs(t, err, migrate.ErrCutOver)
+		assert.ErrorIs(t, err, migrate.ErrSwitchPending)
 		for _, part := range []string{"configuration store unreachable", "verified equal", "the application may write it already",
 			"the source's writes to the moved tables stay stopped", "Run again, which calls it again"} {
 			assert.Contains(t, err.Error(), part)
@@ -280,6 +289,11 @@ func TestSyncCutoverFinishedWithReverseSyncKeepsTheSourceFenced(t *testing.T) {
 	require.NotNil(t, rep.Cutover)
 	assert.Equal(t, int32(1), switched.Load(), "the switch is called again")
 	p.assertNotSynced(t, ctx)
+	// The reverse sync's start, as the cutover saved it before the kill.
+	var reverseStart string
+	require.NoError(t, p.srcRoot.QueryRowContext(ctx, "SELECT position FROM _shiftgate.stream_positions WHERE stream = ?", "reverse."+p.spec.Database).Scan(&reverseStart))
+	assert.NotEmpty(t, reverseStart)
+	assert.Equal(t, reverseStart, rep.Cutover.ReversePosition, "the finished cutover's reverse position")
 	_, err = p.run(t, ctx, hook)
 	require.ErrorIs(t, err, migrate.ErrCutOver, "a Run after the finished cutover")
 	_, err = p.srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")

@@ -44,6 +44,7 @@ type syncConfig struct {
 	ddl            DDLPolicy
 	targetWait     time.Duration
 	sourceWait     time.Duration
+	pendingSwitch  PendingSwitch
 	// reverse: WithReverseSync; switchBack its host's switch back.
 	reverse    bool
 	switchBack func(ctx context.Context) error
@@ -68,6 +69,25 @@ const (
 	// writes still wait are killed before the lock goes, so that no write
 	// lands on the source after the application moved: the application
 	// sees a lost connection and retries on the target. Needs RELOAD.
+	//
+	// The lock lasts as long as the process that holds it. If that process
+	// dies during the cutover, the writes queued behind the lock run on
+	// the source at once, and the source takes writes again. Before the
+	// switch was recorded (drain, catch-up, verification) nothing is lost:
+	// the next Run syncs them like any other. Once the cutover recorded
+	// its switch (the host's switch may have run, in part or whole, or
+	// not), they are not on the target: the next Run takes the lock again
+	// and reads the source's binary log from the position the target was
+	// verified equal at. If the moved tables took no change since, it
+	// finishes the cutover (the switch again, the cutover recorded, the
+	// sessions queued behind the lock killed, the lock released). If they
+	// took some, it releases the lock and fails with ErrSwitchPending,
+	// saying how many changes and between which positions, unless the
+	// host decided with WithPendingSwitch. A crash after the cutover was
+	// recorded done and before the lock's release lets the writes still
+	// queued then run on the source, unseen: FenceAccounts and
+	// FenceReadOnly, whose fences outlive the process, have none of these
+	// gaps.
 	FenceFlushTables FenceMethod = iota
 	// FenceAccounts is the seed's way: the named application accounts
 	// (WithFence) lose their write privileges on the moved tables, and
@@ -231,8 +251,11 @@ func WithCutoverTimeout(d time.Duration) SyncOption {
 // the cutover was recorded done, calls it again to finish the cutover
 // (the application may write the target already, so the move does not
 // sync again). Until it returns nil there, every Run calls it again, the
-// source's writes stopped meanwhile (FenceFlushTables excepted: its lock
-// ended with the process that crashed).
+// source's writes stopped meanwhile, and returns ErrSwitchPending when it
+// fails. FenceFlushTables differs: its lock ended with the process that
+// crashed, and a Run finishes the cutover only if the source took no
+// change to the moved tables since (see FenceFlushTables and
+// WithPendingSwitch).
 func WithSwitch(f func(ctx context.Context) error) SyncOption {
 	return syncOption(func(c *syncConfig) error {
 		if f == nil {
@@ -292,6 +315,49 @@ func WithSourceWait(d time.Duration) SyncOption {
 			return optionError("WithSourceWait", "%v is not positive", d)
 		}
 		c.sourceWait = d
+		return nil
+	})
+}
+
+// PendingSwitch is the host's decision about a cutover that recorded its
+// switch and whose process died holding the FenceFlushTables lock, when
+// the source took changes to the moved tables after the lock ended: they
+// are not on the target, and only the host knows whether its switch ran.
+type PendingSwitch int
+
+const (
+	// PendingSwitchRefuse (the default): Run fails with ErrSwitchPending,
+	// naming the changes' positions; the source takes writes, the
+	// cutover stays recorded and nothing is synced into the target.
+	PendingSwitchRefuse PendingSwitch = iota
+	// PendingSwitchAbandon: the application was never switched (it wrote
+	// the source only, never the target). Run forgets the recorded switch
+	// and resumes the sync from the position the target holds: it applies
+	// the source's changes, and Cutover can be called again. If the
+	// application did write the target, the sync may overwrite those
+	// writes.
+	PendingSwitchAbandon
+	// PendingSwitchFinish: the application was switched. Run takes the
+	// lock, calls the switch again and records the cutover without the
+	// source's changes, which it counts in CutoverReport.UnappliedChanges
+	// (from SourcePosition to UnappliedUntil) and logs: the host
+	// reconciles them by hand.
+	PendingSwitchFinish
+)
+
+// WithPendingSwitch tells the next Run what to do with a cutover that
+// recorded its switch and whose process died holding the FenceFlushTables
+// lock, once the source took changes to the moved tables after the lock
+// ended (see PendingSwitch; default PendingSwitchRefuse). It changes
+// nothing when there is no such cutover, and a cutover whose source took
+// no change is finished in any case. It is the host's answer to
+// ErrSwitchPending: pass it to one Run, not to every one.
+func WithPendingSwitch(d PendingSwitch) SyncOption {
+	return syncOption(func(c *syncConfig) error {
+		if d < PendingSwitchRefuse || d > PendingSwitchFinish {
+			return optionError("WithPendingSwitch", "unknown decision %d", d)
+		}
+		c.pendingSwitch = d
 		return nil
 	})
 }

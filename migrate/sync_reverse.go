@@ -121,8 +121,9 @@ func (rv *ReverseSync) Phase() Phase { return rv.mirror.Phase() }
 // switch back, restores the source's writes the cutover stopped, and
 // forgets the reverse stream (Run refuses from then on; a crash before
 // that leaves the window open, and End again closes it). The target stays
-// the application's database. It refuses while a cut-back that reached its
-// switch back is recorded: Run finishes that one.
+// the application's database. It refuses with ErrSwitchPending while a
+// cut-back that reached its switch back is recorded: Run finishes that
+// one.
 func (rv *ReverseSync) End(ctx context.Context) error {
 	m := rv.mirror
 	if err := m.running.enter(ctx, "reverse sync "+rv.move.database); err != nil {
@@ -167,7 +168,7 @@ func (rv *ReverseSync) End(ctx context.Context) error {
 
 // errCutBackUnderWay: End was called while a cut-back that reached the
 // switch back is recorded.
-var errCutBackUnderWay = errors.New("a cut-back reached the switch back before its process stopped: Run finishes it (the application may write the source already)")
+var errCutBackUnderWay = fmt.Errorf("%w: a cut-back reached the switch back before its process stopped: Run finishes it (the application may write the source already)", ErrSwitchPending)
 
 // forgetReverse closes the rollback window on the move's source (src):
 // the reverse stream and the record of a cut-back go, in one transaction.
@@ -441,6 +442,21 @@ func (r *syncRun) startReverse(ctx context.Context) (string, error) {
 		return "", s.sourceErr("stream "+name, err)
 	}
 	return position, nil
+}
+
+// reverseStart returns the first position of the reverse stream, which
+// the cutover saved on the source (startReverse) before its switch.
+func (r *syncRun) reverseStart(ctx context.Context) (string, error) {
+	s := r.s
+	name := s.reverseStreamName()
+	st, err := s.copier.checkpoint.LoadStream(ctx, r.src, name)
+	if err != nil {
+		return "", s.sourceErr("stream "+name, err)
+	}
+	if st == nil {
+		return "", s.sourceErr("stream "+name, fmt.Errorf("%w: the cutover recorded its switch, but the reverse stream it saved before is not there", ErrNoReverse))
+	}
+	return st.Position, nil
 }
 
 // guardReverse refuses, before it restores fences, a Run of a move whose

@@ -51,8 +51,8 @@ type syncRun struct {
 // recorded its switch (see Cutover) is finished first, nothing applied:
 // Run calls the switch again, records the cutover, restores the source's
 // writes and returns with its Report.Cutover (a later Run returns
-// ErrCutOver); when the switch fails again, Run returns its error with
-// the source's writes still stopped. On any other return the source's
+// ErrCutOver); when the switch fails again, Run returns its error, which
+// wraps ErrSwitchPending, with the source's writes still stopped. On any other return the source's
 // writes are not fenced and a later Run resumes. Progress carries the
 // Phase and the lag.
 func (s *Sync) Run(ctx context.Context, progress ProgressFunc) (*Report, error) {
@@ -290,7 +290,7 @@ func (r *syncRun) converge(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if position, err = r.applyUntil(ctx, stream, conv, end); err != nil {
+		if position, err = r.applyUntil(ctx, stream, conv, func() string { return conv.Stats().Position }, end); err != nil {
 			return r.binlogErr("catching up to the end of the copy", err)
 		}
 		if err := store.DeleteStream(ctx, r.dst, name); err != nil {
@@ -309,15 +309,15 @@ func (r *syncRun) converge(ctx context.Context) error {
 	return nil
 }
 
-// applyUntil runs stream into app until app holds position end, and
-// returns the position app holds.
-func (r *syncRun) applyUntil(ctx context.Context, stream *binlog.Stream, app *apply.Applier, end string) (string, error) {
+// applyUntil runs stream into sink until sink holds position end (held
+// says what it holds), and returns the position it holds.
+func (r *syncRun) applyUntil(ctx context.Context, stream *binlog.Stream, sink rowchange.Sink, held func() string, end string) (string, error) {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	done := make(chan error, 1)
-	go func() { done <- stream.Run(sctx, app) }()
+	go func() { done <- stream.Run(sctx, sink) }()
 	for {
-		held := app.Stats().Position
+		held := held()
 		if ok, err := binlog.PositionContains(r.facts.flavor, held, end); err != nil || ok {
 			stop()
 			<-done

@@ -24,6 +24,9 @@ const (
 	// CodeOther: an error that matches none of the codes below.
 	CodeOther ErrorCode = "other"
 
+	// CodeSwitchPending: a live move's cutover recorded its switch and
+	// is not finished (migrate.ErrSwitchPending).
+	CodeSwitchPending ErrorCode = "switch_pending"
 	// CodeNotVerified: verification found the tables different, or could
 	// not compare some (migrate.ErrNotVerified): a copy's verification
 	// (Verified), an OnlineAlter's shadow table, a live move's cutover.
@@ -127,6 +130,7 @@ var errorCodes = []struct {
 	code      ErrorCode
 	sentinels []error
 }{
+	{CodeSwitchPending, []error{migrate.ErrSwitchPending}},
 	{CodeNotVerified, []error{migrate.ErrNotVerified}},
 	{CodeSchemaChange, []error{migrate.ErrSchemaChange}},
 	{CodeBinlogPurged, []error{migrate.ErrBinlogPurged, migrate.ErrBinlogSettings}},

@@ -196,6 +196,7 @@ func TestErrorCodeOf(t *testing.T) {
 		{fmt.Errorf("%w: binlog_format is STATEMENT", migrate.ErrBinlogSettings), workflow.CodeBinlogSettings},
 		{fmt.Errorf("stopping writes: %w", fmt.Errorf("account app gets UPDATE on *.*: %w", migrate.ErrBroadGrant)), workflow.CodeBroadGrant},
 		{fmt.Errorf("stopping writes: %w", migrate.ErrBypass), workflow.CodeBypass},
+		{fmt.Errorf("%w: switch: %w", migrate.ErrSwitchPending, migrate.ErrConnect), workflow.CodeSwitchPending},
 		{fmt.Errorf("run: %w", context.Canceled), workflow.CodeCanceled},
 		{sql.ErrNoRows, workflow.CodeOther},
 	} {
