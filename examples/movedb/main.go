@@ -182,6 +182,9 @@ type options struct {
 	drainWait         time.Duration
 	kill              bool
 	cutoverTimeout    time.Duration
+	sourceWait        time.Duration
+	targetWait        time.Duration
+	pendingSwitch     string
 	ddl               string
 	switchCommand     string
 	switchTimeout     time.Duration
@@ -281,6 +284,9 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.drainWait, "drain-wait", 10*time.Second, "cutover's wait for the lock, or for the accounts' sessions to finish")
 	fs.BoolVar(&o.kill, "kill", false, "-fence accounts: kill the accounts' sessions still active after -drain-wait instead of abandoning the cutover")
 	fs.DurationVar(&o.cutoverTimeout, "cutover-timeout", migrate.DefaultCutoverTimeout, "cutover's wait, writes stopped, for the target to apply everything")
+	fs.DurationVar(&o.sourceWait, "source-wait", migrate.DefaultSourceWait, "how long the sync waits for a source that went away before it fails (resumable)")
+	fs.DurationVar(&o.targetWait, "target-wait", migrate.DefaultTargetWait, "how long the sync waits for a target that went away before it fails (resumable)")
+	fs.StringVar(&o.pendingSwitch, "pending-switch", "refuse", "-fence flush-tables, after a crash past the switch with source writes since: refuse, abandon (the application never wrote the target: sync them and cut over again) or finish (it was switched: finish without them)")
 	fs.StringVar(&o.ddl, "ddl", "stop", "schema change of a moved table on the source: stop, skip or apply")
 	fs.StringVar(&o.switchCommand, "switch-command", "", "program run (without a shell) at cutover to point the application at the target; non-zero exit abandons the cutover (default: ask, wait for \"switched\" on stdin)")
 	fs.DurationVar(&o.switchTimeout, "switch-timeout", 30*time.Second, "bound on -switch-command's run")
@@ -324,6 +330,9 @@ var optionFlags = map[string]string{
 	"WithFence":            "-fence, -account",
 	"WithDrainWait":        "-drain-wait",
 	"WithCutoverTimeout":   "-cutover-timeout",
+	"WithSourceWait":       "-source-wait",
+	"WithTargetWait":       "-target-wait",
+	"WithPendingSwitch":    "-pending-switch",
 	"WithDDL":              "-ddl",
 	"WithReverseSync":      "-reverse",
 }
@@ -426,6 +435,7 @@ func syncOptions(o options, stderr io.Writer) ([]migrate.SyncOption, error) {
 		migrate.WithLogger(logger), migrate.WithProgressInterval(o.progressInterval),
 		migrate.WithMaxLag(o.maxLag), migrate.WithCutoverTimeout(o.cutoverTimeout),
 		migrate.WithDrainWait(o.drainWait, o.kill),
+		migrate.WithSourceWait(o.sourceWait), migrate.WithTargetWait(o.targetWait),
 	}
 	if o.tables != "" {
 		opts = append(opts, migrate.WithTables(cliflag.List(o.tables)...))
@@ -462,6 +472,12 @@ func syncOptions(o options, stderr io.Writer) ([]migrate.SyncOption, error) {
 		return nil, fmt.Errorf("-fence %q: unknown method (want flush-tables, accounts or read-only)", o.fence)
 	}
 	opts = append(opts, migrate.WithFence(method, o.accounts...))
+	decisions := map[string]migrate.PendingSwitch{"refuse": migrate.PendingSwitchRefuse, "abandon": migrate.PendingSwitchAbandon, "finish": migrate.PendingSwitchFinish}
+	decision, ok := decisions[o.pendingSwitch]
+	if !ok {
+		return nil, fmt.Errorf("-pending-switch %q: unknown decision (want refuse, abandon or finish)", o.pendingSwitch)
+	}
+	opts = append(opts, migrate.WithPendingSwitch(decision))
 	policies := map[string]migrate.DDLPolicy{"stop": migrate.DDLStop, "skip": migrate.DDLSkip, "apply": migrate.DDLApply}
 	policy, ok := policies[o.ddl]
 	if !ok {
@@ -592,6 +608,8 @@ func hint(err error) string {
 		return "make the same change on the target and run again with -ddl skip, or run again with -ddl apply"
 	case errors.Is(err, migrate.ErrRowsDiffer):
 		return "start over: drop the target database and the move's rows in _shiftgate on the target"
+	case errors.Is(err, migrate.ErrSwitchPending):
+		return "the cutover reached the switch and is not finished: when the source took changes after the lock ended, run again with -pending-switch abandon if the application never wrote the target, or -pending-switch finish if it was switched; else make the switch work and run again"
 	case errors.Is(err, migrate.ErrNoReverse):
 		return "no rollback window is open: it needs a cutover made by movedb run -reverse, and ends with a cut-back or movedb end"
 	case errors.Is(err, migrate.ErrCutOver):

@@ -349,6 +349,9 @@ func printDone(w io.Writer, r *migrate.Report) {
 		if cut.KilledSessions > 0 {
 			fmt.Fprintf(w, "  killed %d source session(s) whose writes were queued behind the lock\n", cut.KilledSessions)
 		}
+		if cut.UnappliedChanges > 0 {
+			fmt.Fprintf(w, "  NOT on the target: %d row change(s) the source took after the crashed cutover's lock ended, up to %s: reconcile them by hand\n", cut.UnappliedChanges, line(cut.UnappliedUntil))
+		}
 	}
 	if r.Rows > 0 {
 		fmt.Fprintf(w, "  copied by this run: %d rows\n", r.Rows)
