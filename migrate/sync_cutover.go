@@ -87,7 +87,9 @@ type cutoverResult struct {
 // target from then on), and a Run after a crash from there finishes the
 // cutover instead: it calls the switch again (WithSwitch: it must be
 // idempotent), records the cutover, then restores the source's writes,
-// and never syncs into the target again. When the switch fails and that
+// and never syncs into the target again (FenceFlushTables, whose lock
+// ended with the crash: only if the source took no change to the moved
+// tables since, else as WithPendingSwitch says). When the switch fails and that
 // record cannot be removed, or the cutover cannot be recorded done after
 // the switch, Cutover returns ErrSwitchPending: the source's writes stay
 // stopped, Run returns and the next Run finishes the cutover.

@@ -115,6 +115,29 @@ type pastSwitch struct {
 // the source (the move's own account, which the fence leaves writing).
 func killPastSwitch(t *testing.T, prefix string, reverse bool) (context.Context, *pastSwitch) {
 	t.Helper()
+	ctx, spec, srcDB := newSwitchMove(t, prefix)
+	p := &pastSwitch{srcRoot: srcDB, spec: spec}
+	p.user, p.srcApp = appAccount(t, spec.Database)
+	p.grants = showGrants(t, p.user)
+	p.spec.Account, p.spec.Reverse = p.user+"@%", reverse
+
+	killChildAtFile(t, ctx, switchChildEnv, p.spec, p.spec.Switched)
+
+	_, err := p.srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
+	require.Error(t, err, "the source's writes were restored before the kill")
+	target := spec.TargetDatabase
+	p.dstDB = sandboxtest.Open(t, servers[1], target)
+	sandboxtest.Exec(t, targetAppAccount(t, p.user, target), "INSERT INTO items VALUES (9300001, 'after the switch', NULL, NOW(6), 1)", "UPDATE counter SET n = 500 WHERE id = 1")
+	sandboxtest.Exec(t, p.srcRoot, "INSERT INTO items VALUES (9300002, 'source after the switch', NULL, NOW(6), 1)", "UPDATE counter SET n = 900 WHERE id = 1")
+	return ctx, p
+}
+
+// newSwitchMove seeds a database of the source, prefix its name's, for a
+// move into a new database of the target run as a child process (its spec:
+// the fence and the account left to the caller); it returns the test's
+// context and the source database.
+func newSwitchMove(t *testing.T, prefix string) (context.Context, switchSpec, *sql.DB) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("kills a child process")
 	}
@@ -124,21 +147,10 @@ func killPastSwitch(t *testing.T, prefix string, reverse bool) (context.Context,
 	name := sandboxtest.NewDatabase(t, src, prefix)
 	target := sandboxtest.NewDatabase(t, dst, prefix)
 	sandboxtest.Exec(t, sandboxtest.Open(t, dst, ""), "DROP DATABASE `"+target+"`")
-	p := &pastSwitch{srcRoot: sandboxtest.Open(t, src, name)}
-	seedSyncTables(t, p.srcRoot)
-	p.user, p.srcApp = appAccount(t, name)
-	p.grants = showGrants(t, p.user)
-	p.spec = switchSpec{Source: src.DSN(""), Target: dst.DSN(""), Database: name, TargetDatabase: target, Account: p.user + "@%",
-		Switched: filepath.Join(t.TempDir(), "switched"), Reverse: reverse}
-
-	killChildAtFile(t, ctx, switchChildEnv, p.spec, p.spec.Switched)
-
-	_, err := p.srcApp.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = 1")
-	require.Error(t, err, "the source's writes were restored before the kill")
-	p.dstDB = sandboxtest.Open(t, dst, target)
-	sandboxtest.Exec(t, targetAppAccount(t, p.user, target), "INSERT INTO items VALUES (9300001, 'after the switch', NULL, NOW(6), 1)", "UPDATE counter SET n = 500 WHERE id = 1")
-	sandboxtest.Exec(t, p.srcRoot, "INSERT INTO items VALUES (9300002, 'source after the switch', NULL, NOW(6), 1)", "UPDATE counter SET n = 900 WHERE id = 1")
-	return ctx, p
+	srcDB := sandboxtest.Open(t, src, name)
+	seedSyncTables(t, srcDB)
+	return ctx, switchSpec{Source: src.DSN(""), Target: dst.DSN(""), Database: name, TargetDatabase: target,
+		Switched: filepath.Join(t.TempDir(), "switched")}, srcDB
 }
 
 // killChildAtFile runs this test binary as a child, spec (JSON) in the

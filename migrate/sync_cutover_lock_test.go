@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,31 +18,20 @@ import (
 // lockPastSwitch is a move fenced with FenceFlushTables whose process was
 // killed with SIGKILL inside its switch: its lock ended with it.
 type lockPastSwitch struct {
-	spec   switchSpec
-	srcDB  *sql.DB // the source database
-	dstDB  *sql.DB // the target database
-	target string
+	spec  switchSpec
+	srcDB *sql.DB // the source database
+	dstDB *sql.DB // the target database
 }
 
 // killLockPastSwitch copies a database with a move run as a child process,
 // fenced with FenceFlushTables, and kills it inside its switch.
 func killLockPastSwitch(t *testing.T, prefix string) (context.Context, *lockPastSwitch) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("kills a child process")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	t.Cleanup(cancel)
-	src, dst := servers[0], servers[1]
-	name := sandboxtest.NewDatabase(t, src, prefix)
-	target := sandboxtest.NewDatabase(t, dst, prefix)
-	sandboxtest.Exec(t, sandboxtest.Open(t, dst, ""), "DROP DATABASE `"+target+"`")
-	p := &lockPastSwitch{srcDB: sandboxtest.Open(t, src, name), target: target}
-	seedSyncTables(t, p.srcDB)
-	p.spec = switchSpec{Source: src.DSN(""), Target: dst.DSN(""), Database: name, TargetDatabase: target,
-		Switched: filepath.Join(t.TempDir(), "switched"), Lock: true}
+	ctx, spec, srcDB := newSwitchMove(t, prefix)
+	spec.Lock = true
+	p := &lockPastSwitch{spec: spec, srcDB: srcDB}
 	killChildAtFile(t, ctx, switchChildEnv, p.spec, p.spec.Switched)
-	p.dstDB = sandboxtest.Open(t, dst, target)
+	p.dstDB = sandboxtest.Open(t, servers[1], spec.TargetDatabase)
 	return ctx, p
 }
 

@@ -246,18 +246,8 @@ func TestSyncSurvivesServerRestarts(t *testing.T) {
 // A target that stays away longer than WithTargetWait fails Run with
 // ErrConnect naming it; a later Run resumes once it is back.
 func TestSyncGivesUpOnAnAbsentTarget(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	src, dst := ownServers(t)
-	const name, target = "shop", "shop_moved"
-	sandboxtest.Exec(t, sandboxtest.Open(t, src, ""), "CREATE DATABASE "+name)
-	srcDB := sandboxtest.Open(t, src, name)
-	seedSyncTables(t, srcDB)
-	newSync := func() *migrate.Sync {
-		s, err := migrate.NewSync(src.DSN(""), dst.DSN(""), name, migrate.WithTargetDatabase(target), migrate.WithTargetWait(2*time.Second))
-		require.NoError(t, err)
-		return s
-	}
+	ctx, a := newAbsentMove(t, migrate.WithTargetWait(2*time.Second))
+	dst, srcDB, newSync, target := a.dst, a.srcDB, a.newSync, absentTarget
 	s := newSync()
 	errc := runSync(ctx, s)
 	sandboxtest.Exec(t, srcDB, "UPDATE counter SET n = 1 WHERE id = 1")

@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"context"
+	"database/sql"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shiftgate/shiftgate/internal/sandbox"
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
 	"github.com/shiftgate/shiftgate/migrate"
 )
@@ -154,18 +156,8 @@ func TestSyncSourceDownInSync(t *testing.T) {
 // follows the binary log and when Run starts; a later Run resumes once it
 // is back.
 func TestSyncGivesUpOnAnAbsentSource(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	src, dst := ownServers(t)
-	const name, target = "shop", "shop_moved"
-	sandboxtest.Exec(t, sandboxtest.Open(t, src, ""), "CREATE DATABASE "+name)
-	srcDB := sandboxtest.Open(t, src, name)
-	seedSyncTables(t, srcDB)
-	newSync := func() *migrate.Sync {
-		s, err := migrate.NewSync(src.DSN(""), dst.DSN(""), name, migrate.WithTargetDatabase(target), migrate.WithSourceWait(2*time.Second))
-		require.NoError(t, err)
-		return s
-	}
+	ctx, a := newAbsentMove(t, migrate.WithSourceWait(2*time.Second))
+	src, dst, srcDB, newSync, target := a.src, a.dst, a.srcDB, a.newSync, absentTarget
 	gaveUp := func(errc <-chan error, when string) {
 		t.Helper()
 		var err error
@@ -199,4 +191,33 @@ func TestSyncGivesUpOnAnAbsentSource(t *testing.T) {
 	s = newSync()
 	errc = runSync(ctx, s)
 	waitSynced(t, s, sandboxtest.Open(t, dst, ""), target, 2, errc)
+}
+
+// absentMove is a move of its own servers' "shop" into "shop_moved", for
+// the tests of a server that stays away.
+type absentMove struct {
+	src, dst *sandbox.Server
+	srcDB    *sql.DB
+	// newSync makes a Sync of the move with the options given.
+	newSync func() *migrate.Sync
+}
+
+const absentTarget = "shop_moved"
+
+// newAbsentMove starts two servers, seeds the source's "shop" and returns
+// the test's context and the move, made with opt.
+func newAbsentMove(t *testing.T, opt migrate.SyncOption) (context.Context, *absentMove) {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	t.Cleanup(cancel)
+	a := &absentMove{}
+	a.src, a.dst = ownServers(t)
+	sandboxtest.Exec(t, sandboxtest.Open(t, a.src, ""), "CREATE DATABASE shop")
+	a.srcDB = sandboxtest.Open(t, a.src, "shop")
+	seedSyncTables(t, a.srcDB)
+	a.newSync = func() *migrate.Sync {
+		s, err := migrate.NewSync(a.src.DSN(""), a.dst.DSN(""), "shop", migrate.WithTargetDatabase(absentTarget), opt)
+		require.NoError(t, err)
+		return s
+	}
+	return ctx, a
 }
