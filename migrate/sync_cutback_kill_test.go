@@ -165,7 +165,7 @@ func forwardChild(s cutBackSpec) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	done, ok, err := cutOverInSync(sy)
+	done, ok, err := cutOverInSync(sy, nil)
 	if !ok {
 		return 1
 	}

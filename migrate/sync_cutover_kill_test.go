@@ -35,6 +35,9 @@ type switchSpec struct {
 	// Pending: WithPendingSwitch.
 	Lock    bool
 	Pending migrate.PendingSwitch
+	// Hold, set, makes the child write the file Hold+".insync" once in
+	// sync and wait for the file Hold+".go" before its cutover.
+	Hold string
 }
 
 func (s switchSpec) options(switchHook func(context.Context) error) []migrate.SyncOption {
@@ -64,7 +67,21 @@ func switchChild(spec string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	if _, ok, err := cutOverInSync(sy); ok {
+	var hold func()
+	if s.Hold != "" {
+		hold = func() {
+			if err := os.WriteFile(s.Hold+".insync", nil, 0o600); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
+			for {
+				if _, err := os.Stat(s.Hold + ".go"); err == nil {
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	if _, ok, err := cutOverInSync(sy, hold); ok {
 		fmt.Fprintln(os.Stderr, "cutover returned:", err)
 	}
 	return 1
@@ -81,10 +98,10 @@ func switchAndHang(file string) func(context.Context) error {
 	}
 }
 
-// cutOverInSync runs sy and cuts over once it is in sync; it returns Run's
-// outcome, the cutover's error and true, or false when Run returned before
-// (it says so on stderr).
-func cutOverInSync(sy *migrate.Sync) (<-chan error, bool, error) {
+// cutOverInSync runs sy and cuts over once it is in sync, after hold
+// returns (nil: at once); it returns Run's outcome, the cutover's error
+// and true, or false when Run returned before (it says so on stderr).
+func cutOverInSync(sy *migrate.Sync, hold func()) (<-chan error, bool, error) {
 	done := make(chan error, 1)
 	go func() { _, err := sy.Run(context.Background(), nil); done <- err }()
 	for sy.Phase() != migrate.PhaseInSync {
@@ -94,6 +111,9 @@ func cutOverInSync(sy *migrate.Sync) (<-chan error, bool, error) {
 			return nil, false, nil
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+	if hold != nil {
+		hold()
 	}
 	_, err := sy.Cutover(context.Background())
 	return done, true, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -155,4 +157,77 @@ func TestSyncLockCutoverFinishedWithPendingSwitchFinish(t *testing.T) {
 	assert.Equal(t, before, counter(t, ctx, p.dstDB), "the target's counter")
 	_, _, _, err = p.run(t, ctx, migrate.PendingSwitchRefuse, hook)
 	require.ErrorIs(t, err, migrate.ErrCutOver)
+}
+
+// TestSyncLockCutoverResumesAfterSIGKILLBeforeTheSwitch: a move fenced with
+// FenceFlushTables killed in its cutover with the lock held, the target
+// still catching up (a row of it locked): no switch was recorded, so the
+// lock's end loses nothing. The source takes writes again at once, and
+// the next Run restores nothing, syncs them and cuts over.
+func TestSyncLockCutoverResumesAfterSIGKILLBeforeTheSwitch(t *testing.T) {
+	ctx, spec, srcDB := newSwitchMove(t, "lockkillpre")
+	spec.Lock, spec.Hold = true, filepath.Join(t.TempDir(), "hold")
+	dst := sandboxtest.Open(t, servers[1], "")
+	staged := make(chan error, 1)
+	var held *sql.Tx
+	go func() {
+		staged <- func() error {
+			for {
+				if _, err := os.Stat(spec.Hold + ".insync"); err == nil {
+					break
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			// The target's applier waits for this row: the cutover's
+			// catch-up does not end.
+			var err error
+			if held, err = dst.BeginTx(ctx, nil); err != nil {
+				return err
+			}
+			var n int64
+			if err := held.QueryRowContext(ctx, "SELECT n FROM `"+spec.TargetDatabase+"`.counter WHERE id = 1 FOR UPDATE").Scan(&n); err != nil {
+				return err
+			}
+			if _, err := srcDB.ExecContext(ctx, "UPDATE counter SET n = 41 WHERE id = 1"); err != nil {
+				return err
+			}
+			if err := os.WriteFile(spec.Hold+".go", nil, 0o600); err != nil {
+				return err
+			}
+			for {
+				var open int
+				if err := dst.QueryRowContext(ctx, "SELECT COUNT(*) FROM _shiftgate.fences WHERE released_at IS NULL AND stopped_at IS NOT NULL").Scan(&open); err == nil && open > 0 {
+					break
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(200 * time.Millisecond) // into the catch-up
+			return os.WriteFile(spec.Hold+".kill", nil, 0o600)
+		}()
+	}()
+	killChildAtFile(t, ctx, switchChildEnv, spec, spec.Hold+".kill")
+	require.NoError(t, <-staged)
+	require.NoError(t, held.Rollback())
+	_, err := os.Stat(spec.Switched)
+	require.ErrorIs(t, err, os.ErrNotExist, "the child was killed past its switch")
+	sandboxtest.Exec(t, srcDB, "UPDATE counter SET n = 42 WHERE id = 1") // the lock is gone with the child
+
+	var switched atomic.Int32
+	p := &lockPastSwitch{spec: spec, srcDB: srcDB, dstDB: sandboxtest.Open(t, servers[1], spec.TargetDatabase)}
+	s, _, done, err := p.run(t, ctx, migrate.PendingSwitchRefuse, func(context.Context) error { switched.Add(1); return nil })
+	require.NoError(t, err)
+	require.Equal(t, migrate.PhaseInSync, s.Phase(), "the restarted move")
+	require.Eventually(t, func() bool { return counter(t, ctx, p.dstDB) == 42 }, time.Minute, 50*time.Millisecond, "the source's writes synced")
+	rep, err := s.Cutover(ctx)
+	require.NoError(t, err)
+	<-done
+	assert.Equal(t, int32(1), switched.Load())
+	assert.Equal(t, int64(42), counter(t, ctx, p.dstDB))
+	assert.Zero(t, rep.UnappliedChanges)
 }
