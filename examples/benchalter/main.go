@@ -27,7 +27,13 @@
 // slowest transaction, or the longest run of seconds without any if
 // longer, from the ALTER's start to 2 s after its end) and the errors it
 // ignored (deadlocks, lock wait timeouts, lost connections: it runs with
-// --mysql-ignore-errors=all to keep writing). The native COPY's blocking
+// --mysql-ignore-errors=all to keep writing). At a fixed rate sysbench
+// counts the time a transaction waited in its queue in its latency, as an
+// application's users would: an instance that falls below its rate builds
+// a backlog whose wait is part of its stall, which the output says. It
+// also prints when each instance's slowest transaction ended and, for
+// OnlineAlter, when each phase (from its progress) began, to tell which
+// step held the writes. The native COPY's blocking
 // time is the stall it caused on sbtest1. Then the verdicts against the
 // issue's goals: shiftgate faster than pt-online-schema-change, its
 // longest stall on the altered table under 1 s, and far below (under a
@@ -42,7 +48,7 @@
 // --no-version-check (no network call) and --recursion-method=none (the
 // server has no replicas).
 //
-//	go run ./examples/benchalter [-rows 2000000] [-other-tables 3] [-other-rows 100000] [-rate 50] [-threads 4] [-settle 3s] [-alter "MODIFY k BIGINT NOT NULL DEFAULT 0"] [-shiftgate-only] [-cpuprofile file]
+//	go run ./examples/benchalter [-rows 2000000] [-other-tables 3] [-other-rows 100000] [-rate 100] [-threads 16] [-settle 3s] [-alter "MODIFY k BIGINT NOT NULL DEFAULT 0"] [-shiftgate-only] [-cpuprofile file]
 package main
 
 import (
@@ -85,6 +91,10 @@ const (
 	maxStall = time.Second
 	// maxStallShare is "far below the native COPY's blocking time".
 	maxStallShare = 0.1
+
+	// backlogShare: a sysbench instance that ran below this share of its
+	// rate during an ALTER built a backlog, which its latencies include.
+	backlogShare = 0.95
 )
 
 type config struct {
@@ -103,8 +113,8 @@ func main() {
 	flag.IntVar(&cfg.rows, "rows", 2_000_000, "rows of the altered table, sbtest.sbtest1")
 	flag.IntVar(&cfg.otherTables, "other-tables", 3, "other sysbench tables (sbother.sbtest1...) written meanwhile")
 	flag.IntVar(&cfg.otherRows, "other-rows", 100_000, "rows of each other table")
-	flag.Float64Var(&cfg.rate, "rate", 50, "transactions per second of each sysbench instance (oltp_write_only: 4 writes each)")
-	flag.IntVar(&cfg.threads, "threads", 4, "threads of each sysbench instance")
+	flag.Float64Var(&cfg.rate, "rate", 100, "transactions per second of each sysbench instance (oltp_write_only: 4 writes each; keep it well below what the machine sustains: sysbench counts a transaction's wait in its queue in its latency)")
+	flag.IntVar(&cfg.threads, "threads", 16, "threads of each sysbench instance (enough that slower transactions do not hold it below -rate)")
 	flag.DurationVar(&cfg.settle, "settle", 3*time.Second, "how long sysbench runs before and after each ALTER")
 	flag.StringVar(&cfg.alter, "alter", "MODIFY k BIGINT NOT NULL DEFAULT 0",
 		"the ALTER TABLE clause (the default needs a table copy on MariaDB: k changes type)")
@@ -160,6 +170,7 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil && !cfg.shiftgateOnly {
 		return fmt.Errorf("%w (./.ci/install-packages percona-toolkit installs it)", err)
 	}
+	loadBefore := loadAverage()
 	logf("starting a throwaway MariaDB server")
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := sandbox.Start(ctx, sandbox.Options{Logger: logger, BufferPool: "1G"})
@@ -247,6 +258,7 @@ func run(ctx context.Context, cfg config) error {
 		results = append(results, r)
 	}
 	report(cfg, refusal, inplaceOK, results)
+	fmt.Printf("\nthe machine's load average (1, 5, 15 min) at the start: %s, at the end: %s (other processes disturb the figures)\n", loadBefore, loadAverage())
 	return nil
 }
 
@@ -531,7 +543,10 @@ type loadStats struct {
 	// slowest is its slowest transaction and idle its longest run of
 	// seconds without a transaction, from the ALTER's start to stallTail
 	// after its end.
-	slowest, idle      time.Duration
+	slowest, idle time.Duration
+	// slowestAt is when the slowest transaction ended, from the ALTER's
+	// start (to the second: when its report arrived).
+	slowestAt          time.Duration
 	errors, reconnects int64
 }
 
@@ -561,7 +576,9 @@ func (s *sysbench) stats(begin, end time.Time) loadStats {
 		if fallback < 0 {
 			fallback = i
 		}
-		st.slowest = max(st.slowest, r.slowest)
+		if r.slowest > st.slowest {
+			st.slowest, st.slowestAt = r.slowest, r.at.Sub(begin)
+		}
 		st.errors += int64(r.errs + 0.5)
 		st.reconnects += int64(r.reconn + 0.5)
 		if r.tps == 0 {
@@ -593,18 +610,23 @@ func report(cfg config, refusal string, inplaceOK bool, results []result) {
 	fmt.Printf("%-24s %8s %8s | %8s %8s %8s %9s | %8s %8s %8s %9s | %s\n", "method", "total s", "cpu s",
 		"tps", "stall s", "idle s", "err/reco", "tps", "stall s", "idle s", "err/reco", "table")
 	for _, r := range results {
-		table := "ok"
+		state := "ok"
 		switch {
 		case r.checkErr != nil:
-			table = "WRONG: " + termtext.Line(r.checkErr.Error())
+			state = "WRONG: " + termtext.Line(r.checkErr.Error())
 		case r.definition != results[0].definition:
-			table = "WRONG: its definition differs from " + results[0].method + "'s"
+			state = "WRONG: its definition differs from " + results[0].method + "'s"
 		}
 		fmt.Printf("%-24s %8.2f %8.2f | %8.1f %8.3f %8.0f %4d/%-4d | %8.1f %8.3f %8.0f %4d/%-4d | %s\n", r.method, r.total.Seconds(), r.serverCPU.Seconds(),
 			r.altered.tps, r.altered.stall().Seconds(), r.altered.idle.Seconds(), r.altered.errors, r.altered.reconnects,
-			r.others.tps, r.others.stall().Seconds(), r.others.idle.Seconds(), r.others.errors, r.others.reconnects, table)
+			r.others.tps, r.others.stall().Seconds(), r.others.idle.Seconds(), r.others.errors, r.others.reconnects, state)
+		fmt.Printf("%24s the slowest transaction ended %.0f s into the ALTER on %s.%s, %.0f s into it on the other tables\n", "",
+			r.altered.slowestAt.Seconds(), database, table, r.others.slowestAt.Seconds())
 		if r.detail != "" {
 			fmt.Printf("%24s %s\n", "", r.detail)
+		}
+		if r.altered.tps < backlogShare*cfg.rate {
+			fmt.Printf("%24s sysbench on %s.%s ran below its rate: its stall is mostly the backlog queued meanwhile (idle %.0f s)\n", "", database, table, r.altered.idle.Seconds())
 		}
 	}
 	fmt.Println("(tps: transactions/s over the seconds inside the ALTER; stall: the slowest transaction, or the longest run of seconds")
@@ -624,6 +646,16 @@ func report(cfg config, refusal string, inplaceOK bool, results []result) {
 		maxStallShare, verdict(sg.altered.stall().Seconds() < maxStallShare*native.altered.stall().Seconds()))
 	fmt.Printf("(pt-online-schema-change's stall %.3f s, %.2fx shiftgate's; the native COPY took %.2f s)\n",
 		pt.altered.stall().Seconds(), pt.altered.stall().Seconds()/sg.altered.stall().Seconds(), native.total.Seconds())
+}
+
+// loadAverage is the machine's load average over 1, 5 and 15 minutes,
+// "?" if unreadable.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 // process is the server's process, whose CPU time /proc/<pid>/stat tells.
@@ -673,7 +705,8 @@ func (p *phases) progress(pr migrate.Progress) {
 	}
 }
 
-// String lists each phase with its duration up to the next one's start.
+// String lists each phase with its duration up to the next one's start
+// and that start.
 func (p *phases) String() string {
 	var parts []string
 	if len(p.at) > 0 {
@@ -681,7 +714,7 @@ func (p *phases) String() string {
 	}
 	for i, ph := range p.order {
 		if i+1 < len(p.at) {
-			parts = append(parts, fmt.Sprintf("%s %.2f s", ph, (p.at[i+1]-p.at[i]).Seconds()))
+			parts = append(parts, fmt.Sprintf("%s %.2f s from %.1f s", ph, (p.at[i+1]-p.at[i]).Seconds(), p.at[i].Seconds()))
 		}
 	}
 	return strings.Join(parts, ", ")
