@@ -3,6 +3,7 @@ package dualwrite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -74,7 +75,7 @@ func TestPhases(t *testing.T) {
 		t.Fatalf("verify: %d differences, %d in flight, clean %v; want 2, 0, false", res.Report.Differences(), res.InFlight, res.Clean)
 	}
 	refused(PhaseVerified, "2 outbox entries pending")
-	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6)")
+	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6), applied_at = UTC_TIMESTAMP(6)")
 	refused(PhaseVerified, "found differences: 2 differing row(s), 0 of them in flight")
 	// A row the application changes while a verification runs is in
 	// flight.
@@ -96,7 +97,7 @@ func TestPhases(t *testing.T) {
 			t.Errorf("key %s changed since the verification began: %v (%v), want %v", key, got, err, want)
 		}
 	}
-	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6)")
+	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6), applied_at = UTC_TIMESTAMP(6)")
 	sandboxtest.Exec(t, secondary, "INSERT INTO items VALUES (1, 'x'), (2, 'y')")
 	if res, err = o.Verify(ctx, secondary, sdb); err != nil || !res.Clean {
 		t.Fatalf("verify: %+v %v", res, err)
@@ -126,7 +127,24 @@ func TestPhases(t *testing.T) {
 	if err := o.Switch(ctx, PhaseWriteNew, WithDrainWait(100*time.Millisecond)); !errors.As(err, &pe) || !strings.Contains(pe.Reason, "1 outbox entries pending") {
 		t.Fatalf("switch to write_new with a change pending: %v", err)
 	}
-	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6)")
+	// Delivered and not applied (a broker's consumer behind): the switch
+	// waits, then refuses, naming the bucket.
+	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6) WHERE delivered_at IS NULL")
+	var bucket int
+	if err := primary.QueryRowContext(ctx, "SELECT bucket FROM dualwrite_outbox WHERE applied_at IS NULL").Scan(&bucket); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("0 outbox entries pending and 1 delivered and not applied on the secondary (at most 0 allowed in all): bucket %d is 1 entries behind", bucket)
+	if err := o.Switch(ctx, PhaseWriteNew, WithDrainWait(100*time.Millisecond), WithMaxPending(10)); !errors.As(err, &pe) || !strings.Contains(pe.Reason, want) {
+		t.Fatalf("switch to write_new with a change delivered and not applied: %v, want a refusal saying %q", err, want)
+	}
+	var unapplied uint64
+	if err := primary.QueryRowContext(ctx, "SELECT id FROM dualwrite_outbox WHERE applied_at IS NULL").Scan(&unapplied); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.MarkApplied(ctx, []uint64{unapplied}); err != nil {
+		t.Fatal(err)
+	}
 	ok(PhaseWriteNew)
 	route(Route{PhaseWriteNew, New, New, true})
 	// The old database takes no more captured writes.
