@@ -108,8 +108,8 @@ func (n *NATS) Deliver(ctx context.Context, bucket int, entries []Entry) error {
 // the same time as Consumers: their transactions go through the buckets'
 // streams, which do not exclude the Consumers'.
 //
-// A transaction the secondary rejects is applied again one message at a
-// time, so that the others go on; a message the secondary rejects is
+// A transaction the secondary rejects is applied again by halves, down to
+// the messages rejected, so that the others go on; a message rejected is
 // retried with backoff; once it was delivered MaxAttempts times its
 // entries are applied one by one and those rejected are recorded in the
 // outbox's dead-letter table (where a Relay's Alert picks them up).
@@ -236,7 +236,9 @@ type delivery struct {
 }
 
 // apply applies msgs in order, in transactions of at most maxTxnEntries
-// entries (and at least one message).
+// entries (and at least one message). It returns the rejections of the
+// messages the secondary rejected, to be retried, after applying the
+// others; on any other error it naks the messages not applied.
 func (c *Consumer) apply(ctx context.Context, msgs []jetstream.Msg) error {
 	var groups [][]delivery
 	n := 0
@@ -254,21 +256,29 @@ func (c *Consumer) apply(ctx context.Context, msgs []jetstream.Msg) error {
 		groups[len(groups)-1] = append(groups[len(groups)-1], delivery{msg, m})
 		n += len(m.Entries)
 	}
+	var rejected []error
 	for i, g := range groups {
-		if err := c.applyGroup(ctx, g); err != nil {
+		err := c.applyGroup(ctx, g)
+		if errors.Is(err, ErrRejected) {
+			rejected = append(rejected, err)
+			continue
+		}
+		if err != nil {
 			for _, rest := range groups[i+1:] {
 				c.nak(rest)
 			}
 			return err
 		}
 	}
-	return nil
+	return errors.Join(rejected...)
 }
 
 // applyGroup applies group's messages in one transaction and
-// acknowledges them, or applies them one at a time if the secondary
-// rejects the transaction. On an error the messages not acknowledged are
-// negatively acknowledged with a backoff.
+// acknowledges them, or, if the secondary rejects the transaction, each
+// half of them the same way. It returns an error wrapping ErrRejected
+// when it applied the others and negatively acknowledged the messages
+// rejected; on another error it negatively acknowledges those it did not
+// acknowledge.
 func (c *Consumer) applyGroup(ctx context.Context, group []delivery) error {
 	if len(group) == 1 {
 		return c.handle(ctx, group[0])
@@ -285,15 +295,20 @@ func (c *Consumer) applyGroup(ctx context.Context, group []delivery) error {
 	err := c.d.Deliver(ctx, consumerBucket, entries)
 	stop()
 	if errors.Is(err, ErrRejected) {
-		c.cfg.logger.Info("dualwrite: consumer transaction rejected, applying its messages one at a time", "messages", len(group), "err", err)
-		for i, d := range group {
-			// A message rejected is retried later, alone; the others go on.
-			if err := c.handle(ctx, d); err != nil && !errors.Is(err, ErrRejected) {
-				c.nak(group[i+1:])
-				return err
-			}
+		// Find the messages rejected by halves, in order: they are retried
+		// later, alone, and the others go on.
+		c.cfg.logger.Info("dualwrite: consumer transaction rejected, applying its halves", "messages", len(group), "err", err)
+		half := len(group) / 2
+		first := c.applyGroup(ctx, group[:half])
+		if first != nil && !errors.Is(first, ErrRejected) {
+			c.nak(group[half:])
+			return first
 		}
-		return nil
+		second := c.applyGroup(ctx, group[half:])
+		if second != nil && !errors.Is(second, ErrRejected) {
+			return second
+		}
+		return errors.Join(first, second)
 	}
 	if err == nil {
 		err = c.o.MarkApplied(ctx, ids(entries))

@@ -234,3 +234,79 @@ func TestSwitchWaitsForConsumer(t *testing.T) {
 		t.Fatalf("the new database holds v %d at the switch, want 2", v)
 	}
 }
+
+// TestConsumerBatches: messages that wait in the broker are applied many
+// to a transaction, each key in order, the poison message alone to the
+// dead-letter table.
+func TestConsumerBatches(t *testing.T) {
+	ctx := t.Context()
+	_, connect := startNATS(t)
+	f := newRelayFixture(t)
+	o, err := Open(ctx, f.primary, f.pdb, []Table{{Name: "items"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := NewNATS(ctx, connect(), "batch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One entry a message.
+	r, err := o.NewRelay(pub, WithBatch(1), WithPoll(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 8))
+	for i := range 300 {
+		if i == 150 {
+			if err := writePoison(ctx, o, 1000); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := write(ctx, o, rng, 50); err != nil {
+			t.Fatal(err)
+		}
+	}
+	messages := 0
+	for {
+		n, err := r.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		messages += n
+	}
+	d, err := NewDirectTo(o, f.secondary, f.sdb, f.cpdb, "batch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	c, err := o.NewConsumer(ctx, connect(), "batch", d, WithMaxAttempts(2), WithBackoff(10*time.Millisecond, 50*time.Millisecond), WithPoll(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, stop := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	bg.Go(func() { _ = c.Run(cctx) })
+	defer func() { stop(); bg.Wait() }()
+	waitFor(t, "the consumer to apply every message", func() bool {
+		m, err := o.Metrics(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.Pending(ctx)
+		return m.Pending == 0 && m.InTransit == 0 && m.DeadLetters == 1 && err == nil && n == 0
+	})
+	f.check(t, o, []int{1000})
+	// The consumer's transactions are the saves of the dual write's
+	// streams.
+	var txns int
+	if err := f.secondary.QueryRowContext(ctx, "SELECT SUM(version) FROM "+f.cpdb+".stream_positions WHERE stream LIKE 'batch.b%'").Scan(&txns); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d messages applied in %d transactions", messages, txns)
+	if txns*5 > messages {
+		t.Errorf("%d messages applied in %d transactions, want at least 5 a transaction", messages, txns)
+	}
+}
