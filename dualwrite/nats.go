@@ -131,7 +131,7 @@ const maxTxnEntries = 5000
 
 // NewConsumer returns a consumer of the dual write called name through js
 // that applies to the secondary through d. It accepts the RelayOptions
-// WithBatch (messages applied in one transaction, default 100),
+// WithBatch (messages applied in one transaction, default 500),
 // WithMaxAttempts, WithBackoff, WithPoll (the longest wait for a
 // message) and WithRelayLogger; others are refused.
 func (o *Outbox) NewConsumer(ctx context.Context, js jetstream.JetStream, name string, d *Direct, opts ...RelayOption) (*Consumer, error) {
@@ -141,7 +141,7 @@ func (o *Outbox) NewConsumer(ctx context.Context, js jetstream.JetStream, name s
 	if err := ensureStream(ctx, js, name); err != nil {
 		return nil, err
 	}
-	def := relayConfig{batch: 100, maxAttempts: 5, minBackoff: 100 * time.Millisecond, maxBackoff: 30 * time.Second, poll: time.Second, logger: slog.New(slog.DiscardHandler)}
+	def := relayConfig{batch: 500, maxAttempts: 5, minBackoff: 100 * time.Millisecond, maxBackoff: 30 * time.Second, poll: time.Second, logger: slog.New(slog.DiscardHandler)}
 	cfg := def
 	for _, opt := range opts {
 		if opt == nil {
@@ -317,13 +317,29 @@ func (c *Consumer) applyGroup(ctx context.Context, group []delivery) error {
 		c.nak(group)
 		return err
 	}
-	for i, d := range group {
-		if err := c.ack(ctx, d.msg); err != nil {
-			c.nak(group[i+1:])
-			return err
-		}
+	return c.ackAll(ctx, group)
+}
+
+// ackAll acknowledges the messages of group, applied, several at a time:
+// one round trip to the broker each. A message whose acknowledgement
+// fails comes again and its entries are skipped.
+func (c *Consumer) ackAll(ctx context.Context, group []delivery) error {
+	errs := make([]error, len(group))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(len(group), 16) {
+		wg.Go(func() {
+			for i := range next {
+				errs[i] = c.ack(ctx, group[i].msg)
+			}
+		})
 	}
-	return nil
+	for i := range group {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // nak negatively acknowledges the messages of group with the backoff of
