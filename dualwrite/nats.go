@@ -131,9 +131,10 @@ const maxTxnEntries = 5000
 
 // NewConsumer returns a consumer of the dual write called name through js
 // that applies to the secondary through d. It accepts the RelayOptions
-// WithBatch (messages applied in one transaction, default 500),
-// WithMaxAttempts, WithBackoff, WithPoll (the longest wait for a
-// message) and WithRelayLogger; others are refused.
+// WithBatch (messages fetched at a time and applied in one transaction of
+// at most 5,000 entries, default 500), WithMaxAttempts, WithBackoff,
+// WithPoll (the longest wait for a message) and WithRelayLogger; others
+// are refused.
 func (o *Outbox) NewConsumer(ctx context.Context, js jetstream.JetStream, name string, d *Direct, opts ...RelayOption) (*Consumer, error) {
 	if d == nil {
 		return nil, errors.New("dualwrite: NewConsumer: nil Direct transport")

@@ -245,10 +245,11 @@ func (o *Outbox) Route(ctx context.Context) (Route, error) {
 // consumer). Direct applies as it delivers (ApplyingTransport); a
 // Consumer marks the entries of each message applied once the message's
 // transaction committed on the secondary (Outbox.MarkApplied). The host
-// has nothing to do for either; a transport of its own that only
-// publishes must have its consumer call MarkApplied, or these switches
-// wait for ever. A refusal names the buckets in transit, with how many
-// entries and how long ago the oldest was delivered.
+// has nothing to do for either. A transport of its own must implement
+// ApplyingTransport if it applies as it delivers (a wrapper of Direct
+// does not inherit it), or have its consumer call MarkApplied: otherwise
+// these switches are refused. A refusal names the buckets in transit,
+// with how many entries and how long ago the oldest was delivered.
 //
 // A refused switch is a *PreconditionError (ErrPrecondition); a switch
 // that skips or repeats a phase wraps ErrTransition.
