@@ -78,25 +78,40 @@
 // the error, and the Alerter (WithAlert; NotifierAlerter for workflow
 // notifiers) is told, at least once. Other errors (the secondary is down)
 // are retried without limit. Outbox.Pause and Resume stop and restart
-// every relay; delivered entries are deleted after WithRetention.
+// every relay; applied entries are deleted after WithRetention.
 // Outbox.Metrics and Relay.Stats are the numbers to scrape.
 //
 // Transports: Direct applies to the secondary database through a
 // rowchange.Sink per bucket (the change engine's applier); NATS publishes
-// to NATS JetStream and a Consumer applies, acknowledging after commit.
+// to NATS JetStream and a Consumer applies, many messages in one
+// transaction on the secondary, acknowledging each after commit.
 //
 // # Phases
 //
 // Outbox.Switch walks off, dual_write, verified, read_new, write_new,
-// done, one step forward after checking its precondition (outbox drained,
-// no dead letter, a clean Outbox.Verify since dual writes began, where
-// rows the application changed during the verification count as in
-// flight) or one step back; Outbox.Route tells the application where to read and write.
+// done, one step forward after checking its precondition (the secondary
+// applied the outbox, no dead letter, a clean Outbox.Verify since dual
+// writes began, where rows the application changed during the
+// verification count as in flight) or one step back; Outbox.Route tells
+// the application where to read and write.
+//
+// Applied means applied on the secondary, whatever the transport: each
+// outbox entry records when it was delivered and when it was applied
+// (applied_at). Direct applies as it delivers, so the relay marks both at
+// once; through NATS the relay marks an entry delivered once the broker
+// stored it, and the Consumer marks it applied once its transaction
+// committed on the secondary (Outbox.MarkApplied), or once the secondary
+// held a later version of its key. A switch counts the entries not
+// applied, so a message still in the broker holds it as an undelivered
+// entry does, and its refusal names the buckets behind.
+//
 // The switch to write_new holds the state row while the relays drain the
-// outbox: commits on the old database wait for it (Tx.Commit reads the
-// phase under a shared lock) and fail afterwards with ErrWriteMoved, so
-// no write reaches the old database after the switch and the new one has
-// every write before it; writes pause for the drain, no longer. In
+// outbox and the consumers apply it: commits on the old database wait for
+// it (Tx.Commit reads the phase under a shared lock) and fail afterwards
+// with ErrWriteMoved, so no write reaches the old database after the
+// switch, the new one has every write before it, and no change of the old
+// database reaches the new one after it, where it could overwrite a newer
+// write; writes pause for the drain, no longer. In
 // write_new the application writes the new database and captures its
 // changes in an outbox there (WithReverse), relayed to the old one, so
 // that going back loses nothing.

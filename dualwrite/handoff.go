@@ -263,7 +263,8 @@ func (o *Outbox) markCovered(ctx context.Context, tx *sql.Tx) (int64, error) {
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("dualwrite: handoff: pending entries: %w", err)
 	}
-	if err := o.markDelivered(ctx, tx, ids); err != nil {
+	// Applied too: the handoff commits only once the sync holds them.
+	if err := o.markDelivered(ctx, tx, ids, true); err != nil {
 		return 0, fmt.Errorf("dualwrite: handoff: marking the entries the sync applied: %w", err)
 	}
 	return int64(len(ids)), nil

@@ -145,8 +145,9 @@ type switchConfig struct {
 }
 
 // WithDrainWait bounds how long the switch to PhaseWriteNew waits for the
-// relays to drain the outbox while it holds the old database's writes
-// (default 10s; keep it below innodb_lock_wait_timeout).
+// secondary to apply every entry of the outbox (the relays to deliver
+// them, a broker's consumers to apply them) while it holds the old
+// database's writes (default 10s; keep it below innodb_lock_wait_timeout).
 func WithDrainWait(d time.Duration) SwitchOption {
 	return func(c *switchConfig) error {
 		if d <= 0 {
@@ -157,8 +158,9 @@ func WithDrainWait(d time.Duration) SwitchOption {
 	}
 }
 
-// WithMaxPending lets a switch that needs the outbox drained pass with up
-// to n entries pending (default 0).
+// WithMaxPending lets the switches to PhaseVerified and PhaseReadNew pass
+// with up to n entries the secondary has not applied (default 0). The
+// switch to PhaseWriteNew ignores it: it needs every entry applied.
 func WithMaxPending(n int64) SwitchOption {
 	return func(c *switchConfig) error {
 		if n < 0 {
@@ -225,23 +227,29 @@ func (o *Outbox) Route(ctx context.Context) (Route, error) {
 // Preconditions:
 //   - PhaseVerified: a verification (Outbox.Verify) ended after dual
 //     writes began, at most WithVerificationAge ago, found no difference;
-//     no dead letter; pending entries at most WithMaxPending.
-//   - PhaseReadNew: no dead letter; pending entries at most
-//     WithMaxPending.
-//   - PhaseWriteNew: no dead letter; the outbox drained to WithMaxPending
-//     while commits on the old database wait (at most WithDrainWait), so
-//     that no write on the old database commits after the switch (they
-//     fail with ErrWriteMoved) and the new one has every write before it.
+//     no dead letter; at most WithMaxPending entries not applied.
+//   - PhaseReadNew: no dead letter; at most WithMaxPending entries not
+//     applied.
+//   - PhaseWriteNew: no dead letter; every entry applied, waiting for the
+//     relays and the consumers (at most WithDrainWait) while commits on
+//     the old database wait, so that no write on the old database commits
+//     after the switch (they fail with ErrWriteMoved), the new one has
+//     every write before it, and nothing of the old database reaches the
+//     new one after it, where it could overwrite a newer write.
+//     WithMaxPending does not apply.
 //   - PhaseDualWrite, PhaseDone: none.
 //
-// "Drained" and "pending" count the outbox only. With the Direct transport
-// a delivered entry is applied; with the NATS transport it is published,
-// and the consumer may not have applied it yet: after PhaseReadNew reads
-// on the new database can be stale, and after PhaseWriteNew a message
-// still in the broker can overwrite a newer write. With NATS, wait until
-// the consumer has applied everything the broker holds before each of
-// those switches (examples/dualwritedemo does); the switch does not check
-// it yet.
+// An entry not applied is one the secondary has not applied yet, whatever
+// the transport: not delivered by a relay (pending), or delivered and not
+// applied (in transit: published to a broker, not applied by its
+// consumer). Direct applies as it delivers (ApplyingTransport); a
+// Consumer marks the entries of each message applied once the message's
+// transaction committed on the secondary (Outbox.MarkApplied). The host
+// has nothing to do for either. A transport of its own must implement
+// ApplyingTransport if it applies as it delivers (a wrapper of Direct
+// does not inherit it), or have its consumer call MarkApplied: otherwise
+// these switches are refused. A refusal names the buckets in transit,
+// with how many entries and how long ago the oldest was delivered.
 //
 // A refused switch is a *PreconditionError (ErrPrecondition); a switch
 // that skips or repeats a phase wraps ErrTransition.
@@ -309,25 +317,27 @@ func (o *Outbox) precondition(ctx context.Context, tx *sql.Tx, s State, to Phase
 	default:
 		return "", nil
 	}
-	var pending, dead int64
+	allowed := cfg.maxPending
+	if to == PhaseWriteNew {
+		allowed = 0
+	}
 	// The switch to PhaseWriteNew holds the state row, so commits on the
-	// old database wait (see Tx.Commit): the outbox can only shrink, and
-	// it waits for the relays to drain it.
+	// old database wait (see Tx.Commit): the entries not applied can only
+	// decrease, and it waits for the relays and consumers to apply them.
 	deadline := time.Now().Add(cfg.drainWait)
 	for {
-		err := tx.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM "+o.outbox("dualwrite_outbox")+" WHERE delivered_at IS NULL),"+
-			" (SELECT COUNT(*) FROM "+o.outbox("dualwrite_dead_letters")+")").Scan(&pending, &dead)
+		l, err := o.lag(ctx, tx)
 		if err != nil {
 			return "", fmt.Errorf("dualwrite: switch to %s: %w", to, err)
 		}
-		if dead > 0 {
-			return fmt.Sprintf("%d change(s) in the dead-letter table: repair them on the secondary and delete them first", dead), nil
+		if l.dead > 0 {
+			return fmt.Sprintf("%d change(s) in the dead-letter table: repair them on the secondary and delete them first", l.dead), nil
 		}
-		if pending <= cfg.maxPending {
+		if l.pending+l.inTransit <= allowed {
 			break
 		}
 		if to != PhaseWriteNew || time.Now().After(deadline) {
-			return fmt.Sprintf("%d outbox entries pending (at most %d allowed): let the relay drain the outbox", pending, cfg.maxPending), nil
+			return l.reason(allowed), nil
 		}
 		select {
 		case <-ctx.Done():
@@ -350,6 +360,88 @@ func (o *Outbox) precondition(ctx context.Context, tx *sql.Tx, s State, to Phase
 	}
 	return "", nil
 }
+
+// lag is how far the secondary is behind the outbox.
+type lag struct {
+	pending   int64 // entries not delivered
+	inTransit int64 // entries delivered and not applied
+	buckets   []bucketLag
+	dead      int64 // dead letters
+}
+
+// bucketLag is a bucket's entries in transit.
+type bucketLag struct {
+	bucket  int
+	entries int64
+	oldest  time.Duration // since the oldest of them was delivered
+}
+
+// lag reads the lag through q, the buckets in transit most entries first.
+func (o *Outbox) lag(ctx context.Context, q interface {
+	querier
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}) (lag, error) {
+	var l lag
+	err := q.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM "+o.outbox("dualwrite_outbox")+" WHERE delivered_at IS NULL),"+
+		" (SELECT COUNT(*) FROM "+o.outbox("dualwrite_dead_letters")+")").Scan(&l.pending, &l.dead)
+	if err != nil {
+		return l, fmt.Errorf("outbox entries not delivered: %w", err)
+	}
+	rows, err := q.QueryContext(ctx, "SELECT bucket, COUNT(*), TIMESTAMPDIFF(MICROSECOND, MIN(delivered_at), UTC_TIMESTAMP(6)) FROM "+
+		o.outbox("dualwrite_outbox")+" WHERE applied_at IS NULL AND delivered_at IS NOT NULL GROUP BY bucket ORDER BY 2 DESC, 1")
+	if err != nil {
+		return l, fmt.Errorf("outbox entries not applied: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b bucketLag
+		var us int64
+		if err := rows.Scan(&b.bucket, &b.entries, &us); err != nil {
+			return l, fmt.Errorf("outbox entries not applied: %w", err)
+		}
+		b.oldest = time.Duration(max(us, 0)) * time.Microsecond
+		l.buckets = append(l.buckets, b)
+		l.inTransit += b.entries
+	}
+	if err := rows.Err(); err != nil {
+		return l, fmt.Errorf("outbox entries not applied: %w", err)
+	}
+	return l, nil
+}
+
+// reason says how far behind the secondary is, allowed entries being
+// allowed.
+func (l lag) reason(allowed int64) string {
+	var b strings.Builder
+	if l.inTransit == 0 {
+		fmt.Fprintf(&b, "%d outbox entries pending (at most %d allowed): let the relay drain the outbox", l.pending, allowed)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%d outbox entries pending and %d delivered and not applied on the secondary (at most %d allowed in all):", l.pending, l.inTransit, allowed)
+	for i, bl := range l.buckets {
+		if i == 3 {
+			fmt.Fprintf(&b, " and %d more bucket(s);", len(l.buckets)-i)
+			break
+		}
+		fmt.Fprintf(&b, " bucket %d is %d entries behind, the oldest delivered %s ago;", bl.bucket, bl.entries, bl.oldest.Round(time.Millisecond))
+	}
+	b.WriteString(" let the relay drain the outbox and the consumer apply what it delivered")
+	return b.String()
+}
+
+// ApplyingTransport is a Transport whose Deliver returns only once the
+// entries are applied on the secondary (Direct): a relay marks the entries
+// it delivers through one applied as it marks them delivered. The entries
+// delivered through any other transport (NATS) are not applied until the
+// side that applies them says so (Outbox.MarkApplied; Consumer does).
+type ApplyingTransport interface {
+	Transport
+	// AppliesOnDelivery marks the implementation; it does nothing.
+	AppliesOnDelivery()
+}
+
+// AppliesOnDelivery makes Direct an ApplyingTransport.
+func (*Direct) AppliesOnDelivery() {}
 
 // Verification is the outcome of Outbox.Verify.
 type Verification struct {

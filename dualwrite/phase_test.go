@@ -3,7 +3,9 @@ package dualwrite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -74,7 +76,7 @@ func TestPhases(t *testing.T) {
 		t.Fatalf("verify: %d differences, %d in flight, clean %v; want 2, 0, false", res.Report.Differences(), res.InFlight, res.Clean)
 	}
 	refused(PhaseVerified, "2 outbox entries pending")
-	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6)")
+	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6), applied_at = UTC_TIMESTAMP(6)")
 	refused(PhaseVerified, "found differences: 2 differing row(s), 0 of them in flight")
 	// A row the application changes while a verification runs is in
 	// flight.
@@ -96,7 +98,7 @@ func TestPhases(t *testing.T) {
 			t.Errorf("key %s changed since the verification began: %v (%v), want %v", key, got, err, want)
 		}
 	}
-	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6)")
+	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6), applied_at = UTC_TIMESTAMP(6)")
 	sandboxtest.Exec(t, secondary, "INSERT INTO items VALUES (1, 'x'), (2, 'y')")
 	if res, err = o.Verify(ctx, secondary, sdb); err != nil || !res.Clean {
 		t.Fatalf("verify: %+v %v", res, err)
@@ -126,7 +128,24 @@ func TestPhases(t *testing.T) {
 	if err := o.Switch(ctx, PhaseWriteNew, WithDrainWait(100*time.Millisecond)); !errors.As(err, &pe) || !strings.Contains(pe.Reason, "1 outbox entries pending") {
 		t.Fatalf("switch to write_new with a change pending: %v", err)
 	}
-	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6)")
+	// Delivered and not applied (a broker's consumer behind): the switch
+	// waits, then refuses, naming the bucket.
+	sandboxtest.Exec(t, primary, "UPDATE dualwrite_outbox SET delivered_at = UTC_TIMESTAMP(6) WHERE delivered_at IS NULL")
+	var bucket int
+	if err := primary.QueryRowContext(ctx, "SELECT bucket FROM dualwrite_outbox WHERE applied_at IS NULL").Scan(&bucket); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("0 outbox entries pending and 1 delivered and not applied on the secondary (at most 0 allowed in all): bucket %d is 1 entries behind", bucket)
+	if err := o.Switch(ctx, PhaseWriteNew, WithDrainWait(100*time.Millisecond), WithMaxPending(10)); !errors.As(err, &pe) || !strings.Contains(pe.Reason, want) {
+		t.Fatalf("switch to write_new with a change delivered and not applied: %v, want a refusal saying %q", err, want)
+	}
+	var unapplied uint64
+	if err := primary.QueryRowContext(ctx, "SELECT id FROM dualwrite_outbox WHERE applied_at IS NULL").Scan(&unapplied); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.MarkApplied(ctx, []uint64{unapplied}); err != nil {
+		t.Fatal(err)
+	}
 	ok(PhaseWriteNew)
 	route(Route{PhaseWriteNew, New, New, true})
 	// The old database takes no more captured writes.
@@ -223,4 +242,129 @@ func TestSwitchWriteNew(t *testing.T) {
 		return countRows(t, f.primary, "SELECT COUNT(*) FROM dualwrite_outbox WHERE delivered_at IS NULL") == 0
 	})
 	f.check(t, o, nil)
+}
+
+// queueTransport delivers to a queue in memory: a broker whose consumer
+// applies later.
+type queueTransport struct {
+	mu      sync.Mutex
+	buckets []int
+	entries [][]Entry
+}
+
+func (q *queueTransport) Deliver(_ context.Context, bucket int, entries []Entry) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.buckets = append(q.buckets, bucket)
+	q.entries = append(q.entries, slices.Clone(entries))
+	return nil
+}
+
+// TestSwitchWaitsForApply: the switch to write_new passes only once the
+// secondary applied the last write, whether the relay's Direct delivery
+// waits for a lock on the secondary's row or the relay's transport only
+// queued the write for a consumer that applies it later.
+func TestSwitchWaitsForApply(t *testing.T) {
+	for _, transport := range []string{"direct", "queue"} {
+		t.Run(transport, func(t *testing.T) {
+			ctx := t.Context()
+			f := newRelayFixture(t)
+			o, err := Open(ctx, f.primary, f.pdb, []Table{{Name: "items"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := NewDirectTo(o, f.secondary, f.sdb, f.cpdb, "apply")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = d.Close() })
+			q := &queueTransport{}
+			var tr Transport = d
+			if transport == "queue" {
+				tr = q
+			}
+			r, err := o.NewRelay(tr, WithPoll(10*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rctx, stop := context.WithCancel(ctx)
+			var bg sync.WaitGroup
+			bg.Go(func() { _ = r.Run(rctx) })
+			defer func() { stop(); bg.Wait() }()
+			// consume applies what the queue holds, as a broker's consumer.
+			consume := func() {
+				t.Helper()
+				q.mu.Lock()
+				defer q.mu.Unlock()
+				for i, b := range q.buckets {
+					if err := d.Deliver(ctx, b, q.entries[i]); err != nil {
+						t.Fatal(err)
+					}
+					var ids []uint64
+					for _, e := range q.entries[i] {
+						ids = append(ids, e.ID)
+					}
+					if err := o.MarkApplied(ctx, ids); err != nil {
+						t.Fatal(err)
+					}
+				}
+				q.buckets, q.entries = nil, nil
+			}
+			put := func(v int) {
+				t.Helper()
+				err := o.Run(ctx, func(tx *Tx) error {
+					if _, err := tx.ExecContext(ctx, "INSERT INTO items VALUES (1, 'n', ?) ON DUPLICATE KEY UPDATE v = VALUES(v)", v); err != nil {
+						return err
+					}
+					return tx.Changed("items", 1)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			sandboxtest.Exec(t, f.primary, "UPDATE dualwrite_state SET phase = 'read_new'")
+			put(1)
+			waitFor(t, "the relay to deliver the first write", func() bool {
+				return countRows(t, f.primary, "SELECT COUNT(*) FROM dualwrite_outbox WHERE delivered_at IS NULL") == 0
+			})
+			consume()
+			lock, err := f.secondary.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = lock.Rollback() }()
+			var held int
+			if err := lock.QueryRowContext(ctx, "SELECT v FROM items WHERE id = 1 FOR UPDATE").Scan(&held); err != nil {
+				t.Fatal(err)
+			}
+			put(2)
+			want := "1 outbox entries pending"
+			if transport == "queue" {
+				waitFor(t, "the relay to deliver the second write", func() bool {
+					return countRows(t, f.primary, "SELECT COUNT(*) FROM dualwrite_outbox WHERE delivered_at IS NULL") == 0
+				})
+				want = "0 outbox entries pending and 1 delivered and not applied on the secondary"
+			}
+			var pe *PreconditionError
+			if err := o.Switch(ctx, PhaseWriteNew, WithDrainWait(300*time.Millisecond)); !errors.As(err, &pe) || !strings.Contains(pe.Reason, want) {
+				t.Fatalf("switch to write_new before the secondary applied the write: %v, want a refusal saying %q", err, want)
+			}
+			switched := make(chan error, 1)
+			go func() { switched <- o.Switch(ctx, PhaseWriteNew, WithDrainWait(time.Minute)) }()
+			time.Sleep(200 * time.Millisecond) // the switch waits for the apply
+			if err := lock.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			if transport == "queue" {
+				consume()
+			}
+			if err := <-switched; err != nil {
+				t.Fatal(err)
+			}
+			var v int
+			if err := f.secondary.QueryRowContext(ctx, "SELECT v FROM items WHERE id = 1").Scan(&v); err != nil || v != 2 {
+				t.Fatalf("the new database holds v %d (%v) at the switch, want 2", v, err)
+			}
+		})
+	}
 }

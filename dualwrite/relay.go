@@ -88,8 +88,8 @@ func WithPoll(d time.Duration) RelayOption {
 	}
 }
 
-// WithRetention keeps delivered entries for d before Run deletes them
-// (default 24h).
+// WithRetention keeps applied entries (Outbox.MarkApplied) for d before
+// Run deletes them (default 24h).
 func WithRetention(d time.Duration) RelayOption {
 	return func(c *relayConfig) error {
 		if d < 0 {
@@ -222,7 +222,7 @@ func (r *Relay) count(delivered, retries, dead int64) {
 
 // Run delivers until ctx is done, then returns nil. Errors reaching the
 // primary are logged and retried; it never gives up on its own. Every
-// minute it deletes delivered entries older than the retention and
+// minute it deletes applied entries older than the retention and
 // alerts dead letters not alerted yet.
 func (r *Relay) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
@@ -344,7 +344,8 @@ func (r *Relay) deliverBucket(ctx context.Context, bucket int) (int, error) {
 		for i, e := range entries {
 			ids[i] = e.ID
 		}
-		if err := r.o.markDelivered(ctx, tx, ids); err != nil {
+		_, applied := r.tr.(ApplyingTransport)
+		if err := r.o.markDelivered(ctx, tx, ids, applied); err != nil {
 			return 0, fmt.Errorf("dualwrite: relay: marking bucket %d delivered: %w", bucket, err)
 		}
 		if failures > 0 || single {
@@ -458,13 +459,13 @@ func commit(tx *sql.Tx, bucket int) error {
 	return nil
 }
 
-// Cleanup deletes delivered entries older than the retention, in chunks,
-// and returns how many.
+// Cleanup deletes applied entries (Outbox.MarkApplied) older than the
+// retention, in chunks, and returns how many.
 func (r *Relay) Cleanup(ctx context.Context) (int64, error) {
 	var total int64
 	for {
 		res, err := r.o.db.ExecContext(ctx, "DELETE FROM "+r.o.outbox("dualwrite_outbox")+
-			" WHERE delivered_at < UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND LIMIT 1000", r.cfg.retention.Microseconds())
+			" WHERE applied_at < UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND LIMIT 1000", r.cfg.retention.Microseconds())
 		if err != nil {
 			return total, fmt.Errorf("dualwrite: outbox cleanup: %w", err)
 		}

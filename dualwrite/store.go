@@ -50,19 +50,47 @@ func (o *Outbox) pending(ctx context.Context, tx *sql.Tx, bucket, limit int) ([]
 	return out, nil
 }
 
-// markDelivered marks the entries ids delivered, in tx, 1000 per
-// statement. Literals, not placeholders: no prepared statement per batch.
-func (o *Outbox) markDelivered(ctx context.Context, tx *sql.Tx, ids []uint64) error {
+// markDelivered marks the entries ids delivered, in tx, and applied too
+// if applied (the transport applied them as it delivered them, see
+// ApplyingTransport).
+func (o *Outbox) markDelivered(ctx context.Context, tx *sql.Tx, ids []uint64, applied bool) error {
+	set := "delivered_at = UTC_TIMESTAMP(6)"
+	if applied {
+		set += ", applied_at = UTC_TIMESTAMP(6)"
+	}
+	return o.markEntries(ctx, tx, set, ids)
+}
+
+// MarkApplied records that the secondary applied the outbox entries ids,
+// or holds a later version of their keys, or that they are dead letters:
+// the side that applies the entries of a transport that does not
+// (ApplyingTransport) calls it after its commit on the secondary, and
+// Consumer does. Until then the entries count as not applied, and the
+// switches that need the secondary up to date wait for them (see
+// Outbox.Switch). Marking an entry again, or one not delivered yet, is
+// harmless.
+func (o *Outbox) MarkApplied(ctx context.Context, ids []uint64) error {
+	if err := o.markEntries(ctx, o.db, "applied_at = UTC_TIMESTAMP(6)", ids); err != nil {
+		return fmt.Errorf("dualwrite: marking %d outbox entries of database %s applied: %w", len(ids), o.cfg.outboxDB, err)
+	}
+	return nil
+}
+
+// markEntries sets set on the outbox entries ids, 1000 per statement.
+// Literals, not placeholders: no prepared statement per batch.
+func (o *Outbox) markEntries(ctx context.Context, ex interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}, set string, ids []uint64) error {
 	for len(ids) > 0 {
 		n := min(len(ids), 1000)
-		q := []byte("UPDATE " + o.outbox("dualwrite_outbox") + " SET delivered_at = UTC_TIMESTAMP(6) WHERE id IN (")
+		q := []byte("UPDATE " + o.outbox("dualwrite_outbox") + " SET " + set + " WHERE id IN (")
 		for i, id := range ids[:n] {
 			if i > 0 {
 				q = append(q, ',')
 			}
 			q = strconv.AppendUint(q, id, 10)
 		}
-		if _, err := tx.ExecContext(ctx, string(append(q, ')'))); err != nil {
+		if _, err := ex.ExecContext(ctx, string(append(q, ')'))); err != nil {
 			return err
 		}
 		ids = ids[n:]
@@ -139,8 +167,12 @@ type Metrics struct {
 	Pending int64 // entries not delivered yet
 	// OldestPending is the age of the oldest of them; 0 when none.
 	OldestPending time.Duration
-	DeadLetters   int64
-	Paused        bool
+	// InTransit counts the entries delivered and not applied on the
+	// secondary yet (see Outbox.MarkApplied): a broker transport's backlog,
+	// 0 with Direct.
+	InTransit   int64
+	DeadLetters int64
+	Paused      bool
 }
 
 // Metrics reads the outbox's metrics.
@@ -149,8 +181,9 @@ func (o *Outbox) Metrics(ctx context.Context) (Metrics, error) {
 	var oldest sql.NullInt64
 	err := o.db.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM "+o.outbox("dualwrite_outbox")+" WHERE delivered_at IS NULL),"+
 		" (SELECT TIMESTAMPDIFF(MICROSECOND, created_at, UTC_TIMESTAMP(6)) FROM "+o.outbox("dualwrite_outbox")+" WHERE delivered_at IS NULL ORDER BY id LIMIT 1),"+
+		" (SELECT COUNT(*) FROM "+o.outbox("dualwrite_outbox")+" WHERE applied_at IS NULL AND delivered_at IS NOT NULL),"+
 		" (SELECT COUNT(*) FROM "+o.outbox("dualwrite_dead_letters")+"),"+
-		" (SELECT paused FROM "+o.outbox("dualwrite_state")+" WHERE id = 1)").Scan(&m.Pending, &oldest, &m.DeadLetters, &m.Paused)
+		" (SELECT paused FROM "+o.outbox("dualwrite_state")+" WHERE id = 1)").Scan(&m.Pending, &oldest, &m.InTransit, &m.DeadLetters, &m.Paused)
 	if err != nil {
 		return m, fmt.Errorf("dualwrite: outbox metrics of database %s: %w", o.cfg.outboxDB, err)
 	}

@@ -28,9 +28,10 @@
 // throwaway nats-server (Debian package nats-server), the relays publish
 // the outbox to NATS JetStream, and a consumer applies the messages to the
 // other database, acknowledging them after commit. The nats run also
-// restarts the broker while the writer writes, and before the writer
-// moves to the new database it waits for the consumer to apply every
-// message (the outbox, drained, only says the broker has them).
+// restarts the broker while the writer writes. The outbox counts an entry
+// in the broker as not applied until the consumer committed it on the
+// other database, so the switch to write_new waits for the consumer as it
+// waits for the relays, with either transport.
 //
 //	go run ./examples/dualwritedemo [-transport direct|nats|both] [-rows 5000] [-rate 300] [-step 2s]
 package main
@@ -304,7 +305,7 @@ func run(ctx context.Context, opts options) error {
 	fwd := &link{o: forward, what: "old->new"}
 	if js != nil {
 		var stopCons func()
-		if fwd.cons, stopCons, err = startConsumer(ctx, js, forward, newDB, forwardName, logger); err != nil {
+		if stopCons, err = startConsumer(ctx, js, forward, newDB, forwardName, logger); err != nil {
 			return err
 		}
 		defer stopCons()
@@ -390,7 +391,7 @@ func run(ctx context.Context, opts options) error {
 		fwd.printMetrics(ctx)
 	}
 
-	step("phase write_new: old writes wait while the relay drains, then the writer moves to the new database")
+	step("phase write_new: old writes wait while the new database applies the outbox, then the writer moves to the new database")
 	reverse, err := dualwrite.Open(ctx, newDB, database, tables, dualwrite.WithReverse())
 	if err != nil {
 		return err
@@ -400,21 +401,12 @@ func run(ctx context.Context, opts options) error {
 	if err := forward.Switch(ctx, dualwrite.PhaseWriteNew); err != nil {
 		return err
 	}
-	if fwd.cons != nil {
-		// The drained outbox says the broker holds every change; the
-		// writer may not write the new database before the consumer
-		// applied them, or an old change could overwrite a new one.
-		fmt.Printf("  outbox drained in %s; waiting for the consumer to apply the broker's messages\n", time.Since(begin).Round(time.Millisecond))
-		if err := fwd.waitPending(ctx, 0); err != nil {
-			return err
-		}
-	}
 	close(w.ready)
 	fmt.Printf("  switched in %s\n", time.Since(begin).Round(time.Millisecond))
 	back := &link{o: reverse, what: "new->old"}
 	if js != nil {
 		var stopCons func()
-		if back.cons, stopCons, err = startConsumer(ctx, js, reverse, oldDB, reverseName, logger); err != nil {
+		if stopCons, err = startConsumer(ctx, js, reverse, oldDB, reverseName, logger); err != nil {
 			return err
 		}
 		defer stopCons()
@@ -720,30 +712,22 @@ func (r *relayProcess) stop() {
 	fmt.Printf("  relay process %d killed\n", r.cmd.Process.Pid)
 }
 
-// link is one direction of the dual write: its outbox and, with the nats
-// transport, the consumer that applies what the relays publish.
+// link is one direction of the dual write: its outbox.
 type link struct {
 	o    *dualwrite.Outbox
-	what string              // "old->new" or "new->old"
-	cons *dualwrite.Consumer // nil for the direct transport
+	what string // "old->new" or "new->old"
 }
 
-// waitPending waits until at most n outbox entries are pending and, with
-// the nats transport, at most n messages are not applied yet.
+// waitPending waits until at most n outbox entries are not applied on the
+// other database: pending, or (nats) in the broker.
 func (l *link) waitPending(ctx context.Context, n int64) error {
 	for {
 		m, err := l.o.Metrics(ctx)
 		if err != nil {
 			return err
 		}
-		if m.Pending <= n {
-			if l.cons == nil {
-				return nil
-			}
-			// An unreachable broker (restarting) counts as not applied.
-			if unapplied, err := l.unapplied(ctx); err == nil && unapplied <= uint64(n) {
-				return nil
-			}
+		if m.Pending+m.InTransit <= n {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -753,49 +737,33 @@ func (l *link) waitPending(ctx context.Context, n int64) error {
 	}
 }
 
-// unapplied asks the broker how many messages the consumer has not
-// applied, giving up after a second: while the broker is away the client
-// holds the request until its context ends.
-func (l *link) unapplied(ctx context.Context) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	return l.cons.Pending(ctx)
-}
-
 func (l *link) printMetrics(ctx context.Context) {
 	m, err := l.o.Metrics(ctx)
 	if err != nil {
 		fmt.Printf("  outbox %s: %v\n", l.what, err)
 		return
 	}
-	fmt.Printf("  outbox %s: %d pending, oldest %s, %d dead letters", l.what, m.Pending, m.OldestPending.Round(time.Millisecond), m.DeadLetters)
-	if l.cons != nil {
-		if n, err := l.unapplied(ctx); err != nil {
-			fmt.Print("; broker unreachable")
-		} else {
-			fmt.Printf("; %d messages in the broker not applied yet", n)
-		}
-	}
-	fmt.Println()
+	fmt.Printf("  outbox %s: %d pending, oldest %s, %d in transit (delivered, not applied), %d dead letters\n",
+		l.what, m.Pending, m.OldestPending.Round(time.Millisecond), m.InTransit, m.DeadLetters)
 }
 
 // startConsumer runs the consumer of the dual write called name, which
 // applies the broker's messages to secondary, until stop is called.
-func startConsumer(ctx context.Context, js jetstream.JetStream, o *dualwrite.Outbox, secondary *sql.DB, name string, logger *slog.Logger) (c *dualwrite.Consumer, stop func(), err error) {
+func startConsumer(ctx context.Context, js jetstream.JetStream, o *dualwrite.Outbox, secondary *sql.DB, name string, logger *slog.Logger) (stop func(), err error) {
 	d, err := dualwrite.NewDirectTo(o, secondary, database, checkpointDatabase(name), name)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	c, err = o.NewConsumer(ctx, js, name, d, dualwrite.WithPoll(100*time.Millisecond),
+	c, err := o.NewConsumer(ctx, js, name, d, dualwrite.WithPoll(100*time.Millisecond),
 		dualwrite.WithBackoff(20*time.Millisecond, time.Second), dualwrite.WithRelayLogger(logger))
 	if err != nil {
 		_ = d.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = c.Run(cctx) })
-	return c, func() { cancel(); wg.Wait(); _ = d.Close() }, nil
+	return func() { cancel(); wg.Wait(); _ = d.Close() }, nil
 }
 
 func settled(tables []*verify.TableReport) int64 {
