@@ -51,7 +51,7 @@ func BenchmarkRouteCRC32Int(b *testing.B) { benchRoute(b, shard.CRC32, shard.Int
 
 // BenchmarkMD5Sum is crypto/md5 alone on the key of
 // BenchmarkRouteMD5String, for comparison: the recipe hashes keys of up to
-// 55 bytes with its own one-block MD5 (md5Short), keys longer than that
+// 55 bytes with its own one-block MD5 (md5Padded), keys longer than that
 // with crypto/md5 (BenchmarkRouteMD5LongString).
 func BenchmarkMD5Sum(b *testing.B) {
 	key := []byte("user-2718281828")

@@ -6,4 +6,4 @@ package shard
 // (md5block_amd64.s): md5BlockGeneric, in fewer cycles.
 //
 //go:noescape
-func md5Block(blk *[64]byte) (a, b, c, d uint32)
+func md5Block(blk *[8]uint64) (a, b, c, d uint32)

@@ -58,7 +58,7 @@
 	ROLL $shift, a; \
 	ADDL b, a
 
-// func md5Block(blk *[64]byte) (a, b, c, d uint32)
+// func md5Block(blk *[8]uint64) (a, b, c, d uint32)
 TEXT ·md5Block(SB), NOSPLIT, $0-24
 	MOVQ blk+0(FP), SI
 	MOVL $0x67452301, AX

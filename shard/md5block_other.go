@@ -2,4 +2,4 @@
 
 package shard
 
-func md5Block(blk *[64]byte) (a, b, c, d uint32) { return md5BlockGeneric(blk) }
+func md5Block(blk *[8]uint64) (a, b, c, d uint32) { return md5BlockGeneric(blk) }

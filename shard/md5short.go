@@ -3,32 +3,127 @@ package shard
 import (
 	"encoding/binary"
 	"math/bits"
+	"unsafe"
 )
 
-// maxShortMD5 is the longest input md5Short takes: 55 bytes, the 0x80
-// padding byte and the 64-bit length fill one 64-byte block.
+// maxShortMD5 is the longest input one block holds: 55 bytes, the 0x80
+// padding byte and the 64-bit length fill the 64 bytes.
 const maxShortMD5 = 55
 
-// md5Short returns the MD5 digest (RFC 1321) of blk[:n], n <= maxShortMD5,
-// as its big-endian halves: hi is bytes 0-7 of the digest, lo bytes 8-15.
-// blk[n:] must be zero; md5Short writes the padding into it. It is
-// crypto/md5.Sum for one block, without the digest state, the buffering
-// and the copies, and on amd64 with a compression whose dependency chain
-// is shorter than crypto/md5's (md5block_amd64.s): routing by the seed's
-// recipe spends most of its time here.
-func md5Short(blk *[64]byte, n int) (hi, lo uint64) {
-	blk[n] = 0x80
-	binary.LittleEndian.PutUint64(blk[56:], uint64(n)<<3)
-	a, b, c, d := md5Block(blk)
+// The one-block MD5 (md5Padded) takes its block as eight little-endian
+// 64-bit words that the caller builds in registers (padString,
+// padDecimal) and stores whole. Byte stores into the block would cost more
+// than the formatting: the compression's 32-bit loads then span several
+// recent stores, which the CPU cannot forward, and each such load waits
+// for the stores to reach the cache.
+
+// md5Padded returns the MD5 digest (RFC 1321) of the message that w holds
+// padded to one block (the message bytes, 0x80, zeros, and the message's
+// length in bits in w[7]), as its big-endian halves: hi is bytes 0-7 of
+// the digest, lo bytes 8-15. It is crypto/md5.Sum for one block, without
+// the digest state, the buffering and the copies, and on amd64 with a
+// compression whose dependency chain is shorter than crypto/md5's
+// (md5block_amd64.s): routing by the seed's recipe spends most of its time
+// here.
+func md5Padded(w *[8]uint64) (hi, lo uint64) {
+	a, b, c, d := md5Block(w)
 	// The digest is a, b, c, d little-endian: byte-swap each word.
 	hi = uint64(bits.ReverseBytes32(a))<<32 | uint64(bits.ReverseBytes32(b))
 	lo = uint64(bits.ReverseBytes32(c))<<32 | uint64(bits.ReverseBytes32(d))
 	return hi, lo
 }
 
+// padString writes s, len(s) <= maxShortMD5, padded to one block into w,
+// which must be zero: whole words of s, then the last 0 to 7 bytes and
+// 0x80 as one word, then the length. It reads no byte outside s.
+func padString(w *[8]uint64, s string) {
+	n := len(s)
+	b := unsafe.Slice(unsafe.StringData(s), n)
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		w[i>>3&7] = binary.LittleEndian.Uint64(b[i:])
+	}
+	t := uint64(0x80)
+	switch r := n - i; {
+	case r == 0:
+	case n >= 8:
+		// The last 8 bytes of s, shifted down to its last r.
+		t = binary.LittleEndian.Uint64(b[n-8:])>>(64-8*r) | t<<(8*r)
+	case r >= 4:
+		// Two 4-byte loads that overlap when r < 8.
+		t = uint64(binary.LittleEndian.Uint32(b)) | uint64(binary.LittleEndian.Uint32(b[r-4:]))<<(8*(r-4)) | t<<(8*r)
+	default:
+		// 1 to 3 bytes: the first, the middle and the last.
+		t = uint64(b[0]) | uint64(b[r>>1])<<(8*(r>>1)) | uint64(b[r-1])<<(8*(r-1)) | t<<(8*r)
+	}
+	w[i>>3&7] = t
+	w[7] = uint64(n) << 3
+}
+
+// padDecimal writes the decimal text of u (with a leading '-' if neg),
+// Python's str of the key, padded to one block into w, which must be zero.
+// The digits are formatted eight at a time in a register (digits8), with
+// leading zeros, then shifted into place together with the 0x80 that
+// follows them.
+func padDecimal(w *[8]uint64, u uint64, neg bool) {
+	// nd is the number of digits: floor(log10(u)) + 1 from the bit length
+	// (Bit Twiddling Hacks, "IntegerLog10"); 1 for 0.
+	t := bits.Len64(u) * 1233 >> 12
+	nd := t + 1
+	if u < decimalPow[t&31] {
+		nd = max(t, 1)
+	}
+	// The digits right-aligned in 8, 16 or 24 bytes of words x0, x1, x2 (in
+	// text order), followed by the 0x80 word, are shifted down by the
+	// leading zeros.
+	var w0, w1, w2 uint64
+	switch {
+	case nd <= 8:
+		s := uint(64 - 8*nd)
+		x := digits8(u)
+		w0, w1 = x>>s|0x80<<(64-s), 0x80>>s
+	case nd <= 16:
+		s := uint(128 - 8*nd)
+		x0, x1 := digits8(u/1e8), digits8(u%1e8)
+		w0, w1, w2 = x0>>s|x1<<(64-s), x1>>s|0x80<<(64-s), 0x80>>s
+	default:
+		s := uint(192 - 8*nd)
+		r := u % 1e16
+		x0, x1, x2 := digits8(u/1e16), digits8(r/1e8), digits8(r%1e8)
+		w0, w1, w2 = x0>>s|x1<<(64-s), x1>>s|x2<<(64-s), x2>>s|0x80<<(64-s)
+	}
+	n := nd
+	if neg {
+		w0, w1, w2 = w0<<8|'-', w1<<8|w0>>56, w2<<8|w1>>56
+		n++
+	}
+	w[0], w[1], w[2], w[7] = w0, w1, w2, uint64(n)<<3
+}
+
+// digits8 returns the eight decimal digits of x < 10^8, leading zeros
+// included, as ASCII in text order from the low byte up. The digits are
+// split in lanes of one word (SWAR): x into two 4-digit halves in 32-bit
+// lanes, each into two 2-digit quarters in 16-bit lanes, each into two
+// digits in bytes; the divisions are multiplications by reciprocals exact
+// for the lane's range (q*5243>>19 is q/100 for q < 43699, q*103>>10 is
+// q/10 for q < 179).
+func digits8(x uint64) uint64 {
+	hi := x / 1e4
+	v := (x-hi*1e4)<<32 | hi
+	q := v * 5243 >> 19 & 0x0000007f_0000007f
+	v = (v-q*100)<<16 | q
+	q = v * 103 >> 10 & 0x000f_000f_000f_000f
+	v = (v-q*10)<<8 | q
+	return v | 0x30303030_30303030
+}
+
+// decimalPow[i] is 10^i for i <= 19, the largest index padDecimal uses;
+// 32 entries let it index with t&31, without a bounds check.
+var decimalPow = [32]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
+
 // md5BlockGeneric is md5Block in Go: RFC 1321's 64 steps over the words
 // of blk, from the initial state, one block, the state added at the end.
-func md5BlockGeneric(blk *[64]byte) (a, b, c, d uint32) {
+func md5BlockGeneric(blk *[8]uint64) (a, b, c, d uint32) {
 	const a0, b0, c0, d0 = 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476
 	a, b, c, d = a0, b0, c0, d0
 	for i := range 64 {
@@ -44,7 +139,7 @@ func md5BlockGeneric(blk *[64]byte) (a, b, c, d uint32) {
 		default:
 			f, x = c^(b|^d), 7*i%16
 		}
-		f += a + md5K[i] + binary.LittleEndian.Uint32(blk[4*x:])
+		f += a + md5K[i] + uint32(blk[x>>1]>>(32*(x&1)))
 		a, b, c, d = d, b+bits.RotateLeft32(f, int(md5Shift[i/16][i%4])), b, c
 	}
 	return a + a0, b + b0, c + c0, d + d0
