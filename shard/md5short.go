@@ -10,24 +10,16 @@ import (
 // padding byte and the 64-bit length fill the 64 bytes.
 const maxShortMD5 = 55
 
-// The one-block MD5 (md5Padded) takes its block as eight little-endian
+// The one-block MD5 (md5Padded, in md5block_*.go) takes its block as eight little-endian
 // 64-bit words that the caller builds in registers (padString,
 // padDecimal) and stores whole. Byte stores into the block would cost more
 // than the formatting: the compression's 32-bit loads then span several
 // recent stores, which the CPU cannot forward, and each such load waits
 // for the stores to reach the cache.
 
-// md5Padded returns the MD5 digest (RFC 1321) of the message that w holds
-// padded to one block (the message bytes, 0x80, zeros, and the message's
-// length in bits in w[7]), as its big-endian halves: hi is bytes 0-7 of
-// the digest, lo bytes 8-15. It is crypto/md5.Sum for one block, without
-// the digest state, the buffering and the copies, and on amd64 with a
-// compression whose dependency chain is shorter than crypto/md5's
-// (md5block_amd64.s): routing by the seed's recipe spends most of its time
-// here.
-func md5Padded(w *[8]uint64) (hi, lo uint64) {
-	a, b, c, d := md5Block(w)
-	// The digest is a, b, c, d little-endian: byte-swap each word.
+// md5Halves is the MD5 digest of the final state a, b, c, d (each
+// little-endian) as md5Padded returns it: big-endian halves.
+func md5Halves(a, b, c, d uint32) (hi, lo uint64) {
 	hi = uint64(bits.ReverseBytes32(a))<<32 | uint64(bits.ReverseBytes32(b))
 	lo = uint64(bits.ReverseBytes32(c))<<32 | uint64(bits.ReverseBytes32(d))
 	return hi, lo
@@ -121,8 +113,9 @@ func digits8(x uint64) uint64 {
 // 32 entries let it index with t&31, without a bounds check.
 var decimalPow = [32]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
 
-// md5BlockGeneric is md5Block in Go: RFC 1321's 64 steps over the words
-// of blk, from the initial state, one block, the state added at the end.
+// md5BlockGeneric is RFC 1321's compression in Go: the 64 steps over the
+// words of blk, from the initial state, one block, the state added at the
+// end. md5Padded is md5Halves of it (in assembly on amd64).
 func md5BlockGeneric(blk *[8]uint64) (a, b, c, d uint32) {
 	const a0, b0, c0, d0 = 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476
 	a, b, c, d = a0, b0, c0, d0

@@ -41,12 +41,9 @@ func checkMD5Block(t *testing.T, w *[8]uint64, msg []byte) {
 	hi, lo := md5Padded(w)
 	require.Equal(t, binary.BigEndian.Uint64(want[:8]), hi, "md5Padded of %d bytes %x", len(msg), msg)
 	require.Equal(t, binary.BigEndian.Uint64(want[8:]), lo, "md5Padded of %d bytes %x", len(msg), msg)
-	a, b, c, d := md5BlockGeneric(w)
-	var got [16]byte
-	for i, x := range []uint32{a, b, c, d} {
-		binary.LittleEndian.PutUint32(got[4*i:], x)
-	}
-	require.Equal(t, want, got, "md5BlockGeneric of %d bytes %x", len(msg), msg)
+	hi, lo = md5Halves(md5BlockGeneric(w))
+	require.Equal(t, binary.BigEndian.Uint64(want[:8]), hi, "md5BlockGeneric of %d bytes %x", len(msg), msg)
+	require.Equal(t, binary.BigEndian.Uint64(want[8:]), lo, "md5BlockGeneric of %d bytes %x", len(msg), msg)
 }
 
 // checkMD5Short checks padString and the one-block MD5 on key (at most
@@ -199,5 +196,29 @@ func TestDigits8(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	for range 100000 {
 		check(rng.Uint64N(1e8))
+	}
+}
+
+// TestMD5Rem: the remainder step, on random and extreme digests, for
+// shard counts of each path (power of two, below 2^30, above), as
+// math/big computes it.
+func TestMD5Rem(t *testing.T) {
+	ns := []uint64{1, 2, 3, 5, 7, 32, 37, 1000, 1<<30 - 1, 1<<30 - 3, 1 << 30, 1<<30 + 1, 1<<32 + 15, math.MaxInt64}
+	rng := rand.New(rand.NewPCG(30, 64))
+	for range 200 {
+		ns = append(ns, rng.Uint64N(1<<30-3)+3)
+	}
+	digests := [][2]uint64{{0, 0}, {0, 1}, {math.MaxUint64, math.MaxUint64}, {math.MaxUint64, 0}, {0, math.MaxUint64}}
+	for range 500 {
+		digests = append(digests, [2]uint64{rng.Uint64(), rng.Uint64()})
+	}
+	for _, n := range ns {
+		s := newMD5Scheme(n)
+		for _, d := range digests {
+			h := new(big.Int).Lsh(new(big.Int).SetUint64(d[0]), 64)
+			h.Or(h, new(big.Int).SetUint64(d[1]))
+			want := new(big.Int).Mod(h, new(big.Int).SetUint64(n)).Int64() + 1
+			require.Equal(t, want, int64(s.rem(d[0], d[1])), "digest %016x%016x, N=%d", d[0], d[1], n)
+		}
 	}
 }
