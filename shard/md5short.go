@@ -66,23 +66,29 @@ func padDecimal(w *[8]uint64, u uint64, neg bool) {
 		nd = max(t, 1)
 	}
 	// The digits right-aligned in 8, 16 or 24 bytes of words x0, x1, x2 (in
-	// text order), followed by the 0x80 word, are shifted down by the
-	// leading zeros.
+	// text order), followed by the 0x80 word, are shifted down by the s
+	// bits of leading zeros, 0 <= s <= 56: word x_i contributes x_i >> s
+	// to w_i and x_i << (64 - s), written x_i << 1 << (63 - s) so that
+	// the shift counts stay below 64, to w_(i-1).
 	var w0, w1, w2 uint64
 	switch {
 	case nd <= 8:
-		s := uint(64 - 8*nd)
+		s := uint(64-8*nd) & 63
 		x := digits8(u)
-		w0, w1 = x>>s|0x80<<(64-s), 0x80>>s
+		w0, w1 = x>>s|0x100<<(63-s), 0x80>>s
 	case nd <= 16:
-		s := uint(128 - 8*nd)
-		x0, x1 := digits8(u/1e8), digits8(u%1e8)
-		w0, w1, w2 = x0>>s|x1<<(64-s), x1>>s|0x80<<(64-s), 0x80>>s
+		// The 4-digit groups from quotients computed side by side, not
+		// one from the other: a shorter chain than digits8(u/1e8) and
+		// digits8(u%1e8).
+		s := uint(128-8*nd) & 63
+		q4, q8, q12 := u/1e4, u/1e8, u/1e12
+		x0, x1 := digits4x2(q12, q8-q12*1e4), digits4x2(q4-q8*1e4, u-q4*1e4)
+		w0, w1, w2 = x0>>s|x1<<1<<(63-s), x1>>s|0x100<<(63-s), 0x80>>s
 	default:
-		s := uint(192 - 8*nd)
-		r := u % 1e16
-		x0, x1, x2 := digits8(u/1e16), digits8(r/1e8), digits8(r%1e8)
-		w0, w1, w2 = x0>>s|x1<<(64-s), x1>>s|x2<<(64-s), x2>>s|0x80<<(64-s)
+		s := uint(192-8*nd) & 63
+		q4, q8, q12, q16 := u/1e4, u/1e8, u/1e12, u/1e16
+		x0, x1, x2 := digits4x2(0, q16), digits4x2(q12-q16*1e4, q8-q12*1e4), digits4x2(q4-q8*1e4, u-q4*1e4)
+		w0, w1, w2 = x0>>s|x1<<1<<(63-s), x1>>s|x2<<1<<(63-s), x2>>s|0x100<<(63-s)
 	}
 	n := nd
 	if neg {
@@ -93,20 +99,34 @@ func padDecimal(w *[8]uint64, u uint64, neg bool) {
 }
 
 // digits8 returns the eight decimal digits of x < 10^8, leading zeros
-// included, as ASCII in text order from the low byte up. The digits are
-// split in lanes of one word (SWAR): x into two 4-digit halves in 32-bit
-// lanes, each into two 2-digit quarters in 16-bit lanes, each into two
-// digits in bytes; the divisions are multiplications by reciprocals exact
-// for the lane's range (q*5243>>19 is q/100 for q < 43699, q*103>>10 is
-// q/10 for q < 179).
+// included, as ASCII in text order from the low byte up: digits4x2 of
+// x/10^4 and x%10^4, with the two halves put in their lanes as
+// x<<32 - hi*(10^4<<32 - 1), one multiplication after the quotient.
 func digits8(x uint64) uint64 {
 	hi := x / 1e4
-	v := (x-hi*1e4)<<32 | hi
+	return digitLanes(x<<32 - hi*(1e4<<32-1))
+}
+
+// digits4x2 returns the decimal digits of hi and lo, both below 10^4, as
+// digits8 returns those of hi*10^4 + lo.
+func digits4x2(hi, lo uint64) uint64 { return digitLanes(lo<<32 | hi) }
+
+// digitLanes returns the ASCII digits of the two 4-digit numbers in the
+// 32-bit lanes of v (the first four digits in the low lane). The digits
+// are split in lanes of one word (SWAR): each 4-digit number into two
+// 2-digit quarters in 16-bit lanes, each into two digits in bytes. The
+// divisions are multiplications by reciprocals exact for the lane's range
+// (q*5243>>19 is q/100 for q < 43699, q*103>>10 is q/10 for q < 179), and
+// each split, (v - q*d)<<k | q, is computed as v<<k - q*(d<<k - 1): one
+// multiplication after q rather than a multiplication and three
+// operations. The latency of the chain is what counts: the first word of
+// the block waits for it.
+func digitLanes(v uint64) uint64 {
 	q := v * 5243 >> 19 & 0x0000007f_0000007f
-	v = (v-q*100)<<16 | q
+	v = v<<16 - q*(100<<16-1)
 	q = v * 103 >> 10 & 0x000f_000f_000f_000f
-	v = (v-q*10)<<8 | q
-	return v | 0x30303030_30303030
+	// The ASCII '0's are added to v, off the chain.
+	return v<<8 + 0x30303030_30303030 - q*(10<<8-1)
 }
 
 // decimalPow[i] is 10^i for i <= 19, the largest index padDecimal uses;
