@@ -29,27 +29,30 @@ func md5Halves(a, b, c, d uint32) (hi, lo uint64) {
 // which must be zero: whole words of s, then the last 0 to 7 bytes and
 // 0x80 as one word, then the length. It reads no byte outside s.
 func padString(w *[8]uint64, s string) {
-	n := len(s)
-	b := unsafe.Slice(unsafe.StringData(s), n)
-	i := 0
-	for ; i+8 <= n; i += 8 {
-		w[i>>3&7] = binary.LittleEndian.Uint64(b[i:])
+	all := unsafe.Slice(unsafe.StringData(s), len(s))
+	b := all
+	k := 0
+	for len(b) >= 8 {
+		w[k&7] = binary.LittleEndian.Uint64(b)
+		b = b[8:]
+		k++
 	}
-	t := uint64(0x80)
-	switch r := n - i; {
+	r := len(b)
+	t := uint64(0x80) << (8 * r & 63)
+	switch {
 	case r == 0:
-	case n >= 8:
+	case len(all) >= 8:
 		// The last 8 bytes of s, shifted down to its last r.
-		t = binary.LittleEndian.Uint64(b[n-8:])>>(64-8*r) | t<<(8*r)
+		t |= binary.LittleEndian.Uint64(all[len(all)-8:]) >> ((64 - 8*r) & 63)
 	case r >= 4:
 		// Two 4-byte loads that overlap when r < 8.
-		t = uint64(binary.LittleEndian.Uint32(b)) | uint64(binary.LittleEndian.Uint32(b[r-4:]))<<(8*(r-4)) | t<<(8*r)
+		t |= uint64(binary.LittleEndian.Uint32(b)) | uint64(binary.LittleEndian.Uint32(b[r-4:]))<<(8*(r-4)&63)
 	default:
 		// 1 to 3 bytes: the first, the middle and the last.
-		t = uint64(b[0]) | uint64(b[r>>1])<<(8*(r>>1)) | uint64(b[r-1])<<(8*(r-1)) | t<<(8*r)
+		t |= uint64(b[0]) | uint64(b[r>>1])<<(8*(r>>1)&63) | uint64(b[r-1])<<(8*(r-1)&63)
 	}
-	w[i>>3&7] = t
-	w[7] = uint64(n) << 3
+	w[k&7] = t
+	w[7] = uint64(len(s)) << 3
 }
 
 // padDecimal writes the decimal text of u (with a leading '-' if neg),
