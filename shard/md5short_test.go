@@ -101,10 +101,14 @@ func FuzzMD5Short(f *testing.F) {
 	})
 }
 
-// FuzzMD5Int checks that integer keys route as their decimal text does.
+// FuzzMD5Int checks that integer keys are padded as their decimal text
+// (strconv) and route as the recipe computed with crypto/md5 and math/big.
 func FuzzMD5Int(f *testing.F) {
 	f.Add(int64(0), uint64(7), uint32(32))
 	f.Add(int64(math.MinInt64), uint64(math.MaxUint64), uint32(37))
+	f.Add(int64(-1), uint64(1e19), uint32(1000))
+	f.Add(int64(math.MaxInt64), uint64(99999999), uint32(3))
+	f.Add(int64(-9999999999999999), uint64(1e16), uint32(1<<30+1))
 	f.Fuzz(func(t *testing.T, i int64, u uint64, n uint32) {
 		if n == 0 {
 			return
@@ -114,12 +118,21 @@ func FuzzMD5Int(f *testing.F) {
 		for _, c := range []struct {
 			k    Key
 			text string
-		}{{Int(i), fmt.Sprint(i)}, {Uint(u), fmt.Sprint(u)}} {
+			u    uint64
+			neg  bool
+		}{
+			{Int(i), strconv.FormatInt(i, 10), uint64(i), false},
+			{Uint(u), strconv.FormatUint(u, 10), u, false},
+		} {
+			if c.k.Kind() == KindInt && i < 0 {
+				c.u, c.neg = -uint64(i), true
+			}
+			var w [8]uint64
+			padDecimal(&w, c.u, c.neg)
+			checkMD5Block(t, &w, []byte(c.text))
 			got, err := s.Shard(c.k)
 			require.NoError(t, err)
-			want, err := s.Shard(String(c.text))
-			require.NoError(t, err)
-			require.Equal(t, want, got, "key %s, N=%d", c.text, n)
+			require.Equal(t, md5Ref(c.text, int64(n)), int64(got), "key %s, N=%d", c.text, n)
 		}
 	})
 }
