@@ -10,12 +10,12 @@ import (
 // padding byte and the 64-bit length fill the 64 bytes.
 const maxShortMD5 = 55
 
-// The one-block MD5 (md5Padded, in md5block_*.go) takes its block as eight little-endian
-// 64-bit words that the caller builds in registers (padString,
-// padDecimal) and stores whole. Byte stores into the block would cost more
-// than the formatting: the compression's 32-bit loads then span several
-// recent stores, which the CPU cannot forward, and each such load waits
-// for the stores to reach the cache.
+// The one-block MD5 (md5Padded, in md5block_*.go) takes its block as
+// eight little-endian 64-bit words that the caller builds in registers
+// (padString, padDecimal) and stores whole. Byte stores into the block
+// would cost more than the formatting: the compression's 32-bit loads
+// then span several recent stores, which the CPU cannot forward, and each
+// such load waits for the stores to reach the cache.
 
 // md5Halves is the MD5 digest of the final state a, b, c, d (each
 // little-endian) as md5Padded returns it: big-endian halves.
@@ -57,8 +57,8 @@ func padString(w *[8]uint64, s string) {
 
 // padDecimal writes the decimal text of u (with a leading '-' if neg),
 // Python's str of the key, padded to one block into w, which must be zero.
-// The digits are formatted eight at a time in a register (digits8), with
-// leading zeros, then shifted into place together with the 0x80 that
+// The digits are formatted eight at a time in a register (digitLanes),
+// with leading zeros, then shifted into place together with the 0x80 that
 // follows them.
 func padDecimal(w *[8]uint64, u uint64, neg bool) {
 	// nd is the number of digits: floor(log10(u)) + 1 from the bit length
@@ -95,6 +95,8 @@ func padDecimal(w *[8]uint64, u uint64, neg bool) {
 	}
 	n := nd
 	if neg {
+		// The '-' goes first and the rest one byte up: the text and its
+		// 0x80 are then at most 22 bytes, still in w0 to w2.
 		w0, w1, w2 = w0<<8|'-', w1<<8|w0>>56, w2<<8|w1>>56
 		n++
 	}
