@@ -2,6 +2,7 @@ package shard_test
 
 import (
 	"crypto/md5"
+	"math"
 	"testing"
 
 	"github.com/shiftgate/shiftgate/shard"
@@ -35,6 +36,16 @@ func BenchmarkRouteMD5StringN37(b *testing.B) {
 
 func BenchmarkRouteMD5Int(b *testing.B) { benchRoute(b, shard.MD5, shard.Int(2718281828)) }
 
+// BenchmarkRouteMD5IntN37 and the extremes: 20 digits, 19 and a sign,
+// and the remainder of a shard count that is not a power of two.
+func BenchmarkRouteMD5IntN37(b *testing.B) {
+	benchRouteN(b, shard.MD5, 37, shard.Int(2718281828))
+}
+func BenchmarkRouteMD5IntMin(b *testing.B) { benchRoute(b, shard.MD5, shard.Int(math.MinInt64)) }
+func BenchmarkRouteMD5UintMax(b *testing.B) {
+	benchRoute(b, shard.MD5, shard.Uint(math.MaxUint64))
+}
+
 func BenchmarkRouteMD5LongString(b *testing.B) {
 	benchRoute(b, shard.MD5, shard.String("a string key longer than thirty-two bytes, to rule out stack copies"))
 }
@@ -51,7 +62,7 @@ func BenchmarkRouteCRC32Int(b *testing.B) { benchRoute(b, shard.CRC32, shard.Int
 
 // BenchmarkMD5Sum is crypto/md5 alone on the key of
 // BenchmarkRouteMD5String, for comparison: the recipe hashes keys of up to
-// 55 bytes with its own one-block MD5 (md5Short), keys longer than that
+// 55 bytes with its own one-block MD5 (md5Padded), keys longer than that
 // with crypto/md5 (BenchmarkRouteMD5LongString).
 func BenchmarkMD5Sum(b *testing.B) {
 	key := []byte("user-2718281828")

@@ -58,9 +58,9 @@
 	ROLL $shift, a; \
 	ADDL b, a
 
-// func md5Block(blk *[64]byte) (a, b, c, d uint32)
-TEXT ·md5Block(SB), NOSPLIT, $0-24
-	MOVQ blk+0(FP), SI
+// func md5Padded(w *[8]uint64) (hi, lo uint64)
+TEXT ·md5Padded(SB), NOSPLIT, $0-24
+	MOVQ w+0(FP), SI
 	MOVL $0x67452301, AX
 	MOVL $0xefcdab89, BX
 	MOVL $0x98badcfe, CX
@@ -137,8 +137,16 @@ TEXT ·md5Block(SB), NOSPLIT, $0-24
 	ADDL $0xefcdab89, BX
 	ADDL $0x98badcfe, CX
 	ADDL $0x10325476, DX
-	MOVL AX, a+8(FP)
-	MOVL BX, b+12(FP)
-	MOVL CX, c+16(FP)
-	MOVL DX, d+20(FP)
+	// The digest is a, b, c, d little-endian: hi = a b, lo = c d, each
+	// byte-swapped.
+	BSWAPL AX
+	BSWAPL BX
+	BSWAPL CX
+	BSWAPL DX
+	SHLQ $32, AX
+	ORQ  BX, AX
+	SHLQ $32, CX
+	ORQ  DX, CX
+	MOVQ AX, hi+8(FP)
+	MOVQ CX, lo+16(FP)
 	RET

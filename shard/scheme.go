@@ -133,30 +133,28 @@ func (s *md5Scheme) Shards() int    { return int(s.n) }
 func (s *md5Scheme) Method() Method { return MD5 }
 
 func (s *md5Scheme) Shard(k Key) (int, error) {
-	// Keys of at most maxShortMD5 bytes are one MD5 block, hashed on the
-	// stack by md5Short; longer ones by crypto/md5.
-	var blk [64]byte
-	var n int
+	// Keys of at most maxShortMD5 bytes are one MD5 block, built on the
+	// stack and hashed by md5Padded; longer ones by crypto/md5.
+	var w [8]uint64
 	switch k.kind {
 	case KindString:
 		if len(k.s) > maxShortMD5 {
 			d := md5.Sum(unsafe.Slice(unsafe.StringData(k.s), len(k.s)))
 			return s.rem(binary.BigEndian.Uint64(d[:8]), binary.BigEndian.Uint64(d[8:])), nil
 		}
-		n = copy(blk[:], k.s)
+		padString(&w, k.s)
 	case KindInt:
 		if k.i < 0 {
-			blk[0] = '-'
-			n = 1 + putDecimal(blk[1:], -uint64(k.i))
+			padDecimal(&w, -uint64(k.i), true)
 		} else {
-			n = putDecimal(blk[:], uint64(k.i))
+			padDecimal(&w, uint64(k.i), false)
 		}
 	case KindUint:
-		n = putDecimal(blk[:], k.u)
+		padDecimal(&w, k.u, false)
 	default:
 		return 0, kindError(MD5, k)
 	}
-	return s.rem(md5Short(&blk, n)), nil
+	return s.rem(md5Padded(&w)), nil
 }
 
 // rem is the shard of the 128-bit big-endian digest hi*2^64 + lo: the
@@ -174,48 +172,6 @@ func (s *md5Scheme) rem(hi, lo uint64) int {
 	}
 	return int(bits.Rem64(hi%s.n, lo, s.n)) + 1
 }
-
-// putDecimal writes the decimal digits of u at the start of b (at least
-// 20 bytes) and returns how many: strconv.AppendUint without its copy.
-func putDecimal(b []byte, u uint64) int {
-	_ = b[19]
-	// floor(log10(u)) + 1 from the bit length (Bit Twiddling Hacks,
-	// "IntegerLog10"); 1 for 0.
-	t := bits.Len64(u) * 1233 >> 12
-	n := t + 1
-	if u < decimalPow[t] {
-		n = max(t, 1)
-	}
-	i := n
-	for u >= 100 {
-		q := u / 100
-		j := (u - q*100) * 2
-		b[i-2], b[i-1] = digitPairs[j], digitPairs[j+1]
-		i -= 2
-		u = q
-	}
-	if u >= 10 {
-		b[i-2], b[i-1] = digitPairs[2*u], digitPairs[2*u+1]
-	} else {
-		b[i-1] = '0' + byte(u)
-	}
-	return n
-}
-
-// decimalPow[i] is 10^i.
-var decimalPow = [20]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
-
-// digitPairs holds "00" to "99".
-const digitPairs = "00010203040506070809" +
-	"10111213141516171819" +
-	"20212223242526272829" +
-	"30313233343536373839" +
-	"40414243444546474849" +
-	"50515253545556575859" +
-	"60616263646566676869" +
-	"70717273747576777879" +
-	"80818283848586878889" +
-	"90919293949596979899"
 
 type jumpScheme struct{ n int64 }
 
