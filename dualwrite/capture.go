@@ -32,6 +32,8 @@ type Tx struct {
 	ctx     context.Context
 	pending map[*table]map[string][]string // by table, key text -> key values' text
 	n       int
+	// recorded: a Flush recorded changes, so the commit wakes the relays.
+	recorded bool
 }
 
 // Begin starts a transaction on the primary whose changes Changed records.
@@ -135,6 +137,7 @@ func (t *Tx) Flush() error {
 		if err := t.o.capture(t.ctx, t.Tx, tb, keys); err != nil {
 			return err
 		}
+		t.recorded = true
 		delete(t.pending, tb)
 	}
 	t.n = 0
@@ -149,6 +152,9 @@ func (t *Tx) Flush() error {
 // to the old database (not PhaseWriteNew or PhaseDone), checked under a
 // shared lock of the state row that Switch to PhaseWriteNew waits for;
 // else Commit rolls back and returns an error wrapping ErrWriteMoved.
+//
+// A commit that recorded changes wakes the relays of the Outbox that
+// wait in this process (Relay.Run), which deliver them at once.
 func (t *Tx) Commit() error {
 	err := t.Flush()
 	if err == nil && !t.o.cfg.reverse {
@@ -160,6 +166,9 @@ func (t *Tx) Commit() error {
 	}
 	if err := t.Tx.Commit(); err != nil {
 		return fmt.Errorf("dualwrite: commit on database %s: %w", t.o.database, err)
+	}
+	if t.recorded {
+		t.o.commits.notify()
 	}
 	return nil
 }

@@ -178,6 +178,9 @@ type RelayStats struct {
 	Delivered   int64 // entries delivered
 	Retries     int64 // failed deliveries (to be retried)
 	DeadLetters int64 // entries moved to the dead-letter table
+	// Wakeups counts the idle waits of Run that a commit of a capturing
+	// transaction in this process ended before the poll.
+	Wakeups int64
 	// DeliveredPerSecond is the rate over the last second or more.
 	DeliveredPerSecond float64
 }
@@ -224,7 +227,19 @@ func (r *Relay) count(delivered, retries, dead int64) {
 // primary are logged and retried; it never gives up on its own. Every
 // minute it deletes delivered entries older than the retention and
 // alerts dead letters not alerted yet.
+//
+// When a pass delivers nothing, Run waits for the poll (WithPoll), or
+// until a transaction of the same Outbox commits changes in this process
+// (Tx.Commit wakes it: RelayStats.Wakeups), whichever comes first. After
+// two wakeups in a row whose passes delivered nothing (the buckets wait
+// for a retry, the outbox is paused, another relay holds them) Run waits
+// for the poll, so commits do not drive a relay that cannot deliver.
 func (r *Relay) Run(ctx context.Context) error {
+	woken, unsubscribe := r.o.commits.subscribe()
+	defer unsubscribe()
+	// idle counts the wakeups in a row whose pass delivered nothing; one
+	// can be a commit that the pass before it delivered already.
+	idle, wasWoken := 0, false
 	for ctx.Err() == nil {
 		n, err := r.Step(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -239,12 +254,30 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			r.cleaned = time.Now()
 		}
-		if n == 0 || err != nil {
-			select {
-			case <-ctx.Done():
-			case <-time.After(r.cfg.poll):
-			}
+		if n > 0 && err == nil {
+			idle, wasWoken = 0, false
+			continue
 		}
+		if wasWoken {
+			idle++
+		}
+		wake := woken
+		if idle >= 2 || err != nil {
+			wake = nil
+		}
+		wasWoken = false
+		poll := time.NewTimer(r.cfg.poll)
+		select {
+		case <-ctx.Done():
+		case <-wake:
+			wasWoken = true
+			r.mu.Lock()
+			r.stats.Wakeups++
+			r.mu.Unlock()
+		case <-poll.C:
+			idle = 0
+		}
+		poll.Stop()
 	}
 	return nil
 }
