@@ -132,6 +132,7 @@ func run(ctx context.Context, seconds time.Duration, entries, rate int, only map
 	fmt.Printf("  total     %s  (goal p50 < 10ms, p99 < 100ms)\n", res.total)
 	fmt.Printf("  pick-up   %s  (commit to the relay's delivery)\n", res.pickup)
 	fmt.Printf("  delivery  %s  (delivery to its commit on the secondary)\n", res.delivery)
+	fmt.Printf("  relay: %d batches (%.1f entries each), %d wakeups by a commit\n", res.batches, float64(res.writes)/float64(max(res.batches, 1)), res.wakeups)
 	return nil
 }
 
@@ -290,6 +291,7 @@ type timing struct {
 	mu        sync.Mutex
 	seen      map[int]time.Time // Deliver called
 	committed map[int]time.Time // Deliver returned: committed on the secondary
+	batches   int               // Deliver calls that returned nil
 }
 
 func (t *timing) Deliver(ctx context.Context, bucket int, entries []dualwrite.Entry) error {
@@ -300,6 +302,7 @@ func (t *timing) Deliver(ctx context.Context, bucket int, entries []dualwrite.En
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.batches++
 	for _, e := range entries {
 		var key []string
 		if err := json.Unmarshal([]byte(e.Key), &key); err != nil || len(key) != 1 {
@@ -325,6 +328,8 @@ type lagResult struct {
 	pickup   percentiles   // commit on the primary to the relay's Deliver
 	delivery percentiles   // Deliver to its commit on the secondary
 	wall     time.Duration // the measurement's length
+	batches  int           // batches the relay delivered
+	wakeups  int64         // the relay's idle waits ended by a commit
 }
 
 type percentiles struct{ p50, p99, max time.Duration }
@@ -374,6 +379,10 @@ func lag(ctx context.Context, f *fixture, rate int, d time.Duration) (lagResult,
 	if err := drained(ctx, f.o); err != nil {
 		return lagResult{}, err
 	}
+	t.mu.Lock()
+	t.batches = 0
+	t.mu.Unlock()
+	wakeups := r.Stats().Wakeups
 
 	n := int(d.Seconds() * float64(rate))
 	commits := make([]time.Time, n)
@@ -418,11 +427,12 @@ func lag(ctx context.Context, f *fixture, rate int, d time.Duration) (lagResult,
 	}
 	stop()
 	bg.Wait()
-	res := lagResult{writes: n, rate: float64(n) / wall.Seconds(), wall: wall}
+	res := lagResult{writes: n, rate: float64(n) / wall.Seconds(), wall: wall, wakeups: r.Stats().Wakeups - wakeups}
 	late.Range(func(any, any) bool { res.late++; return true })
 	var total, pickup, delivery []time.Duration
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	res.batches = t.batches
 	for i, c := range commits {
 		done, ok := t.committed[i]
 		if !ok {
