@@ -132,7 +132,9 @@ func run(ctx context.Context, seconds time.Duration, entries, rate int, only map
 	fmt.Printf("  total     %s  (goal p50 < 10ms, p99 < 100ms)\n", res.total)
 	fmt.Printf("  pick-up   %s  (commit to the relay's delivery)\n", res.pickup)
 	fmt.Printf("  delivery  %s  (delivery to its commit on the secondary)\n", res.delivery)
-	fmt.Printf("  relay: %d batches (%.1f entries each), %d wakeups by a commit\n", res.batches, float64(res.writes)/float64(max(res.batches, 1)), res.wakeups)
+	batches := float64(max(res.batches, 1))
+	fmt.Printf("  relay: %d batches (%.1f entries each), %d wakeups by a commit; statements per batch: primary %.1f, secondary %.1f\n",
+		res.batches, float64(res.writes)/batches, res.wakeups, res.primaryStatements/batches, res.secondaryStatements/batches)
 	return nil
 }
 
@@ -330,6 +332,9 @@ type lagResult struct {
 	wall     time.Duration // the measurement's length
 	batches  int           // batches the relay delivered
 	wakeups  int64         // the relay's idle waits ended by a commit
+	// The relay's statements on each server (the primary's net of the
+	// writers' and the measurement's own).
+	primaryStatements, secondaryStatements float64
 }
 
 type percentiles struct{ p50, p99, max time.Duration }
@@ -364,6 +369,22 @@ func lag(ctx context.Context, f *fixture, rate int, d time.Duration) (lagResult,
 	if err != nil {
 		return lagResult{}, err
 	}
+	// The statements of one writer's transaction, to tell the relay's
+	// statements on the primary from the writers'.
+	q0, err := questions(ctx, f.primary)
+	if err != nil {
+		return lagResult{}, err
+	}
+	for id := 2000000; id < 2000200; id++ {
+		if err := f.transaction(ctx, id, 1, true); err != nil {
+			return lagResult{}, err
+		}
+	}
+	q1, err := questions(ctx, f.primary)
+	if err != nil {
+		return lagResult{}, err
+	}
+	perWrite := float64(q1-q0-1) / 200
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var bg sync.WaitGroup
@@ -376,13 +397,21 @@ func lag(ctx context.Context, f *fixture, rate int, d time.Duration) (lagResult,
 			return lagResult{}, err
 		}
 	}
-	if err := drained(ctx, f.o); err != nil {
+	if _, err := drained(ctx, f.o); err != nil {
 		return lagResult{}, err
 	}
 	t.mu.Lock()
 	t.batches = 0
 	t.mu.Unlock()
 	wakeups := r.Stats().Wakeups
+	p0, err := questions(ctx, f.primary)
+	if err != nil {
+		return lagResult{}, err
+	}
+	s0, err := questions(ctx, f.secondary)
+	if err != nil {
+		return lagResult{}, err
+	}
 
 	n := int(d.Seconds() * float64(rate))
 	commits := make([]time.Time, n)
@@ -422,12 +451,23 @@ func lag(ctx context.Context, f *fixture, rate int, d time.Duration) (lagResult,
 		return lagResult{}, err
 	default:
 	}
-	if err := drained(ctx, f.o); err != nil {
+	polls, err := drained(ctx, f.o)
+	if err != nil {
 		return lagResult{}, err
 	}
 	stop()
 	bg.Wait()
-	res := lagResult{writes: n, rate: float64(n) / wall.Seconds(), wall: wall, wakeups: r.Stats().Wakeups - wakeups}
+	p1, err := questions(ctx, f.primary)
+	if err != nil {
+		return lagResult{}, err
+	}
+	s1, err := questions(ctx, f.secondary)
+	if err != nil {
+		return lagResult{}, err
+	}
+	res := lagResult{writes: n, rate: float64(n) / wall.Seconds(), wall: wall, wakeups: r.Stats().Wakeups - wakeups,
+		primaryStatements:   float64(p1-p0-1-polls) - perWrite*float64(n),
+		secondaryStatements: float64(s1 - s0 - 1)}
 	late.Range(func(any, any) bool { res.late++; return true })
 	var total, pickup, delivery []time.Duration
 	t.mu.Lock()
@@ -449,16 +489,25 @@ func lag(ctx context.Context, f *fixture, rate int, d time.Duration) (lagResult,
 	return res, nil
 }
 
-// drained waits until the outbox has no pending entry.
-func drained(ctx context.Context, o *dualwrite.Outbox) error {
-	for {
+// drained waits until the outbox has no pending entry, and returns the
+// statements it ran.
+func drained(ctx context.Context, o *dualwrite.Outbox) (int64, error) {
+	for n := int64(1); ; n++ {
 		m, err := o.Metrics(ctx)
 		if err != nil {
-			return err
+			return n, err
 		}
 		if m.Pending == 0 {
-			return nil
+			return n, nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// questions is the server's count of statements run (its own included).
+func questions(ctx context.Context, db *sql.DB) (int64, error) {
+	var name string
+	var n int64
+	err := db.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Questions'").Scan(&name, &n)
+	return n, err
 }
