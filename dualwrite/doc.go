@@ -56,8 +56,12 @@
 // outbox is split in Buckets by key hash; a relay delivers a bucket while
 // it holds the lock of the bucket's row in dualwrite_buckets, taken with
 // SELECT ... FOR UPDATE SKIP LOCKED (MariaDB 10.6+, MySQL 8) in a
-// transaction on the primary that lasts one batch; a relay works on
-// WithWorkers buckets at a time. Any number of relays in
+// transaction on the primary that lasts one batch of each of up to 16
+// buckets (their leases, reads and marks take a few statements for the
+// group); a relay works on WithWorkers buckets at a time. A relay that
+// finds nothing waits for its poll, or until a transaction of its Outbox
+// commits changes in the same process, which wakes it: a relay running in
+// each writing process delivers without the poll's delay. Any number of relays in
 // any processes share the work; a bucket is delivered by one at a time,
 // in outbox id order, so each key's changes arrive in order; the lock of a
 // relay that dies goes with its connection. A delivered batch is marked

@@ -48,6 +48,17 @@ func runRelay(t *testing.T, o *Outbox, f *relayFixture) (*Relay, chan Entry) {
 	return r, n.delivered
 }
 
+// itemsOutbox is the outbox of items in a new relay fixture.
+func itemsOutbox(t *testing.T) (*Outbox, *relayFixture) {
+	t.Helper()
+	f := newRelayFixture(t)
+	o, err := Open(t.Context(), f.primary, f.pdb, []Table{{Name: "items"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, f
+}
+
 func putItem(ctx context.Context, o *Outbox, id int) error {
 	return o.Run(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO items VALUES (?, 'x', 1) ON DUPLICATE KEY UPDATE v = v + 1", id); err != nil {
@@ -64,11 +75,7 @@ func putItem(ctx context.Context, o *Outbox, id int) error {
 // of every change committed while the relay was idle.
 func TestRelayWakesOnCommit(t *testing.T) {
 	ctx := t.Context()
-	f := newRelayFixture(t)
-	o, err := Open(ctx, f.primary, f.pdb, []Table{{Name: "items"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, f := itemsOutbox(t)
 	r, delivered := runRelay(t, o, f)
 	for id := 1; id <= 4; id++ {
 		// Let the relay finish its pass and wait idle: the commit must
@@ -98,11 +105,7 @@ func TestRelayWakesOnCommit(t *testing.T) {
 // driven by the writers' commits.
 func TestRelayWakeupsWhilePaused(t *testing.T) {
 	ctx := t.Context()
-	f := newRelayFixture(t)
-	o, err := Open(ctx, f.primary, f.pdb, []Table{{Name: "items"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, f := itemsOutbox(t)
 	if err := o.Pause(ctx); err != nil {
 		t.Fatal(err)
 	}

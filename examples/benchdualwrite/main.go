@@ -371,7 +371,7 @@ func lag(ctx context.Context, f *fixture, rate int, d time.Duration) (lagResult,
 	}
 	// The statements of one writer's transaction, to tell the relay's
 	// statements on the primary from the writers'.
-	q0, err := questions(ctx, f.primary)
+	q0, _, err := f.questions(ctx)
 	if err != nil {
 		return lagResult{}, err
 	}
@@ -380,11 +380,11 @@ func lag(ctx context.Context, f *fixture, rate int, d time.Duration) (lagResult,
 			return lagResult{}, err
 		}
 	}
-	q1, err := questions(ctx, f.primary)
+	q1, _, err := f.questions(ctx)
 	if err != nil {
 		return lagResult{}, err
 	}
-	perWrite := float64(q1-q0-1) / 200
+	perWrite := float64(q1-q0-1) / 200 // the primary's count read once in between
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var bg sync.WaitGroup
@@ -404,11 +404,7 @@ func lag(ctx context.Context, f *fixture, rate int, d time.Duration) (lagResult,
 	t.batches = 0
 	t.mu.Unlock()
 	wakeups := r.Stats().Wakeups
-	p0, err := questions(ctx, f.primary)
-	if err != nil {
-		return lagResult{}, err
-	}
-	s0, err := questions(ctx, f.secondary)
+	p0, s0, err := f.questions(ctx)
 	if err != nil {
 		return lagResult{}, err
 	}
@@ -457,11 +453,7 @@ func lag(ctx context.Context, f *fixture, rate int, d time.Duration) (lagResult,
 	}
 	stop()
 	bg.Wait()
-	p1, err := questions(ctx, f.primary)
-	if err != nil {
-		return lagResult{}, err
-	}
-	s1, err := questions(ctx, f.secondary)
+	p1, s1, err := f.questions(ctx)
 	if err != nil {
 		return lagResult{}, err
 	}
@@ -504,10 +496,13 @@ func drained(ctx context.Context, o *dualwrite.Outbox) (int64, error) {
 	}
 }
 
-// questions is the server's count of statements run (its own included).
-func questions(ctx context.Context, db *sql.DB) (int64, error) {
+// questions is each server's count of statements run (the reading one
+// included).
+func (f *fixture) questions(ctx context.Context) (primary, secondary int64, err error) {
 	var name string
-	var n int64
-	err := db.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Questions'").Scan(&name, &n)
-	return n, err
+	if err := f.primary.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Questions'").Scan(&name, &primary); err != nil {
+		return 0, 0, err
+	}
+	err = f.secondary.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Questions'").Scan(&name, &secondary)
+	return primary, secondary, err
 }
