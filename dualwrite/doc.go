@@ -27,10 +27,12 @@
 //     key reads the rows server-side (no row travels to the host) as
 //     JSON_OBJECT, NULL for a deleted row.
 //
-// At commit one more statement reads the phase under a shared lock of the
-// state row (the fence of the switch to the new database, see Phases).
+// The commit's last such statement also reads the phase under a shared
+// lock of the state row, held to commit (the fence of the switch to the
+// new database, see Phases), and records nothing when the phase moved; a
+// commit with nothing left to record reads it in a statement of its own.
 //
-// The cost is those two round trips per table and one per commit, one outbox row
+// The cost is those two round trips per table, one outbox row
 // per named key (the row's size again, in the binary log too) and one
 // version row per key ever written (16 bytes and overhead, kept: it is
 // what orders the key's changes). The version row lock adds no waiting
