@@ -32,6 +32,8 @@ type Tx struct {
 	ctx     context.Context
 	pending map[*table]map[string][]string // by table, key text -> key values' text
 	n       int
+	// recorded: a Flush recorded changes, so the commit wakes the relays.
+	recorded bool
 }
 
 // Begin starts a transaction on the primary whose changes Changed records.
@@ -131,14 +133,27 @@ func (t *Tx) Changed(tableName string, key ...any) error {
 // Flush records now the state of the rows named since the last Flush.
 // A row changed again afterwards must be named again.
 func (t *Tx) Flush() error {
+	_, err := t.flush(false)
+	return err
+}
+
+// flush records the rows named since the last flush; with fence, its last
+// statement also takes the commit's fence (see Commit) and fenced says so
+// (false when there was nothing to record).
+func (t *Tx) flush(fence bool) (fenced bool, err error) {
+	left := len(t.pending)
 	for tb, keys := range t.pending {
-		if err := t.o.capture(t.ctx, t.Tx, tb, keys); err != nil {
-			return err
+		left--
+		last := fence && left == 0
+		if err := t.o.capture(t.ctx, t.Tx, tb, keys, last); err != nil {
+			return false, err
 		}
+		fenced = fenced || last
+		t.recorded = true
 		delete(t.pending, tb)
 	}
 	t.n = 0
-	return nil
+	return fenced, nil
 }
 
 // Commit records the named rows and commits. If recording fails the
@@ -148,10 +163,17 @@ func (t *Tx) Flush() error {
 // fences its commits: a transaction commits only while the phase writes
 // to the old database (not PhaseWriteNew or PhaseDone), checked under a
 // shared lock of the state row that Switch to PhaseWriteNew waits for;
-// else Commit rolls back and returns an error wrapping ErrWriteMoved.
+// else Commit rolls back and returns an error wrapping ErrWriteMoved. The
+// check is part of the last statement that records the rows (no round
+// trip of its own), or a statement of its own when there is nothing to
+// record.
+//
+// A commit that recorded changes wakes the relays of the Outbox that
+// wait in this process (Relay.Run), which deliver them at once.
 func (t *Tx) Commit() error {
-	err := t.Flush()
-	if err == nil && !t.o.cfg.reverse {
+	fence := !t.o.cfg.reverse
+	fenced, err := t.flush(fence)
+	if err == nil && fence && !fenced {
 		err = t.o.fence(t.ctx, t.Tx)
 	}
 	if err != nil {
@@ -160,6 +182,9 @@ func (t *Tx) Commit() error {
 	}
 	if err := t.Tx.Commit(); err != nil {
 		return fmt.Errorf("dualwrite: commit on database %s: %w", t.o.database, err)
+	}
+	if t.recorded {
+		t.o.commits.notify()
 	}
 	return nil
 }
@@ -173,8 +198,9 @@ type capKey struct {
 
 // capture records the state of the rows of tb at keys in the outbox, in
 // two statements per flushKeys keys: the keys' versions are taken (and
-// locked until commit), then the rows are read and recorded.
-func (o *Outbox) capture(ctx context.Context, tx *sql.Tx, tb *table, keys map[string][]string) error {
+// locked until commit), then the rows are read and recorded. With fence
+// the last statement takes the commit's fence (see fenceClause).
+func (o *Outbox) capture(ctx context.Context, tx *sql.Tx, tb *table, keys map[string][]string, fence bool) error {
 	list := make([]capKey, 0, len(keys))
 	for text, values := range keys {
 		list = append(list, capKey{hash: keyHash(tb.Name, text), text: text, values: values})
@@ -189,7 +215,7 @@ func (o *Outbox) capture(ctx context.Context, tx *sql.Tx, tb *table, keys map[st
 	})
 	for len(list) > 0 {
 		n := min(len(list), flushKeys)
-		if err := o.captureChunk(ctx, tx, tb, list[:n]); err != nil {
+		if err := o.captureChunk(ctx, tx, tb, list[:n], fence && n == len(list)); err != nil {
 			return err
 		}
 		list = list[n:]
@@ -197,10 +223,11 @@ func (o *Outbox) capture(ctx context.Context, tx *sql.Tx, tb *table, keys map[st
 	return nil
 }
 
-// captureChunk runs the two statements for list. They are built with
-// literals, not placeholders: on a pool without interpolateParams a
-// placeholder costs a prepared statement, three round trips instead of one.
-func (o *Outbox) captureChunk(ctx context.Context, tx *sql.Tx, tb *table, list []capKey) error {
+// captureChunk runs the two statements for list, the second with the
+// commit's fence if fence. They are built with literals, not placeholders:
+// on a pool without interpolateParams a placeholder costs a prepared
+// statement, three round trips instead of one.
+func (o *Outbox) captureChunk(ctx context.Context, tx *sql.Tx, tb *table, list []capKey, fence bool) error {
 	b := make([]byte, 0, 256+len(list)*(64+16*len(tb.key)))
 	b = append(b, "INSERT INTO "+o.outbox("dualwrite_key_versions")+" (key_hash) VALUES "...)
 	for i, k := range list {
@@ -243,11 +270,49 @@ func (o *Outbox) captureChunk(ctx context.Context, tx *sql.Tx, tb *table, list [
 		}
 		b = append(b, "t."+schema.QuoteIdent(c)+" = k.k"+strconv.Itoa(j)...)
 	}
-	if _, err := tx.ExecContext(ctx, string(b)); err != nil {
+	if fence {
+		b = append(b, o.fenceClause()...)
+	}
+	res, err := tx.ExecContext(ctx, string(b))
+	if err != nil {
 		return fmt.Errorf("dualwrite: table %s: recording changes: %w", tb.qname, err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("dualwrite: table %s: recording changes: %w", tb.qname, err)
+	}
+	if n == int64(len(list)) {
+		return nil
+	}
+	if fence && n == 0 {
+		// The phase does not write the old database: the fence's error,
+		// read under the lock the statement took.
+		if err := o.fence(ctx, tx); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("dualwrite: table %s: recorded %d changes of %d keys", tb.qname, n, len(list))
 }
+
+// fenceClause is the WHERE clause that makes the statement recording
+// changes the commit's fence: it reads the phase under a shared lock of
+// the state row, held to commit, and records nothing unless the phase
+// writes to the old database.
+func (o *Outbox) fenceClause() string {
+	return " WHERE (SELECT phase FROM " + o.outbox("dualwrite_state") + " WHERE id = 1 LOCK IN SHARE MODE) IN (" + oldWritePhases + ")"
+}
+
+// oldWritePhases lists, as SQL literals, the phases that write the old
+// database.
+var oldWritePhases = func() string {
+	var list []string
+	for _, p := range phaseOrder {
+		if r, err := RouteOf(p); err == nil && r.Write == Old {
+			list = append(list, rowcodec.String(string(p)))
+		}
+	}
+	return strings.Join(list, ", ")
+}()
 
 // keyText is the key values' text, and as a JSON array of their text
 // (binary columns in base64) the key's identity in the outbox.

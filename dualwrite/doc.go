@@ -27,10 +27,12 @@
 //     key reads the rows server-side (no row travels to the host) as
 //     JSON_OBJECT, NULL for a deleted row.
 //
-// At commit one more statement reads the phase under a shared lock of the
-// state row (the fence of the switch to the new database, see Phases).
+// The commit's last such statement also reads the phase under a shared
+// lock of the state row, held to commit (the fence of the switch to the
+// new database, see Phases), and records nothing when the phase moved; a
+// commit with nothing left to record reads it in a statement of its own.
 //
-// The cost is those two round trips per table and one per commit, one outbox row
+// The cost is those two round trips per table, one outbox row
 // per named key (the row's size again, in the binary log too) and one
 // version row per key ever written (16 bytes and overhead, kept: it is
 // what orders the key's changes). The version row lock adds no waiting
@@ -56,8 +58,12 @@
 // outbox is split in Buckets by key hash; a relay delivers a bucket while
 // it holds the lock of the bucket's row in dualwrite_buckets, taken with
 // SELECT ... FOR UPDATE SKIP LOCKED (MariaDB 10.6+, MySQL 8) in a
-// transaction on the primary that lasts one batch; a relay works on
-// WithWorkers buckets at a time. Any number of relays in
+// transaction on the primary that lasts one batch of each of up to 16
+// buckets (their leases, reads and marks take a few statements for the
+// group); a relay works on WithWorkers buckets at a time. A relay that
+// finds nothing waits for its poll, or until a transaction of its Outbox
+// commits changes in the same process, which wakes it: a relay running in
+// each writing process delivers without the poll's delay. Any number of relays in
 // any processes share the work; a bucket is delivered by one at a time,
 // in outbox id order, so each key's changes arrive in order; the lock of a
 // relay that dies goes with its connection. A delivered batch is marked

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/shiftgate/shiftgate/internal/dbmigrate"
 	"github.com/shiftgate/shiftgate/internal/rowcodec"
@@ -115,6 +116,46 @@ type Outbox struct {
 	cfg      config
 	tables   map[string]*table
 	shapes   shapes
+	commits  wakeups // the relays of this Outbox waiting for a capture
+}
+
+// wakeups tells the relays waiting in this process (Relay.Run) that a
+// transaction that recorded changes committed, so that they deliver it
+// without waiting for their poll: relays in other processes find it at
+// their next poll.
+type wakeups struct {
+	mu      sync.Mutex
+	waiting map[chan struct{}]struct{}
+}
+
+// subscribe returns a channel that receives after each notify (a notify
+// while the receiver is busy is kept, one at most), and the function that
+// unsubscribes it.
+func (w *wakeups) subscribe() (<-chan struct{}, func()) {
+	c := make(chan struct{}, 1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.waiting == nil {
+		w.waiting = map[chan struct{}]struct{}{}
+	}
+	w.waiting[c] = struct{}{}
+	return c, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		delete(w.waiting, c)
+	}
+}
+
+// notify wakes every subscriber, without blocking.
+func (w *wakeups) notify() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for c := range w.waiting {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // table is a declared table and how its rows are captured and decoded.

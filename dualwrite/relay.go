@@ -178,6 +178,9 @@ type RelayStats struct {
 	Delivered   int64 // entries delivered
 	Retries     int64 // failed deliveries (to be retried)
 	DeadLetters int64 // entries moved to the dead-letter table
+	// Wakeups counts the idle waits of Run that a commit of a capturing
+	// transaction in this process ended before the poll.
+	Wakeups int64
 	// DeliveredPerSecond is the rate over the last second or more.
 	DeliveredPerSecond float64
 }
@@ -224,7 +227,19 @@ func (r *Relay) count(delivered, retries, dead int64) {
 // primary are logged and retried; it never gives up on its own. Every
 // minute it deletes applied entries older than the retention and
 // alerts dead letters not alerted yet.
+//
+// When a pass delivers nothing, Run waits for the poll (WithPoll), or
+// until a transaction of the same Outbox commits changes in this process
+// (Tx.Commit wakes it: RelayStats.Wakeups), whichever comes first. After
+// two wakeups in a row whose passes delivered nothing (the buckets wait
+// for a retry, the outbox is paused, another relay holds them) Run waits
+// for the poll, so commits do not drive a relay that cannot deliver.
 func (r *Relay) Run(ctx context.Context) error {
+	woken, unsubscribe := r.o.commits.subscribe()
+	defer unsubscribe()
+	// idle counts the wakeups in a row whose pass delivered nothing; one
+	// can be a commit that the pass before it delivered already.
+	idle, wasWoken := 0, false
 	for ctx.Err() == nil {
 		n, err := r.Step(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -239,19 +254,47 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			r.cleaned = time.Now()
 		}
-		if n == 0 || err != nil {
-			select {
-			case <-ctx.Done():
-			case <-time.After(r.cfg.poll):
-			}
+		if n > 0 && err == nil {
+			idle, wasWoken = 0, false
+			continue
 		}
+		if wasWoken {
+			idle++
+		}
+		wake := woken
+		if idle >= 2 || err != nil {
+			wake = nil
+		}
+		wasWoken = false
+		poll := time.NewTimer(r.cfg.poll)
+		select {
+		case <-ctx.Done():
+		case <-wake:
+			wasWoken = true
+			r.mu.Lock()
+			r.stats.Wakeups++
+			r.mu.Unlock()
+		case <-poll.C:
+			idle = 0
+		}
+		poll.Stop()
 	}
 	return nil
 }
 
+// leaseGroup is the most buckets one lease transaction holds: a pass
+// leases the buckets it delivers in groups, one transaction on the
+// primary each (lease, read, mark, commit: a few round trips for the
+// group, not for each bucket), and leaves the other buckets to other
+// relays meanwhile.
+const leaseGroup = 16
+
 // Step makes one pass over the buckets that have entries to deliver and
 // that no other relay holds, delivering one batch of each (WithWorkers at
-// a time), and returns the entries delivered. It does nothing while the outbox is paused.
+// a time), and returns the entries delivered. It does nothing while the
+// outbox is paused. The buckets are leased in groups of up to 16, each
+// group in one transaction on the primary that lasts until the group's
+// last batch is delivered and marked.
 func (r *Relay) Step(ctx context.Context) (int, error) {
 	var paused bool
 	if err := r.o.db.QueryRowContext(ctx, "SELECT paused FROM "+r.o.outbox("dualwrite_state")+" WHERE id = 1").Scan(&paused); err != nil {
@@ -260,8 +303,9 @@ func (r *Relay) Step(ctx context.Context) (int, error) {
 	if paused {
 		return 0, nil
 	}
-	// 64 probes of the pending index, whatever the outbox holds.
-	rows, err := r.o.db.QueryContext(ctx, "SELECT b.bucket FROM "+r.o.outbox("dualwrite_buckets")+" b WHERE EXISTS (SELECT 1 FROM "+
+	// 64 probes of the pending index, whatever the outbox holds; buckets
+	// waiting for a retry are left out.
+	rows, err := r.o.db.QueryContext(ctx, "SELECT b.bucket FROM "+r.o.outbox("dualwrite_buckets")+" b WHERE b.retry_at <= UTC_TIMESTAMP(6) AND EXISTS (SELECT 1 FROM "+
 		r.o.outbox("dualwrite_outbox")+" o WHERE o.bucket = b.bucket AND o.delivered_at IS NULL)")
 	if err != nil {
 		return 0, fmt.Errorf("dualwrite: relay: pending buckets: %w", err)
@@ -279,120 +323,178 @@ func (r *Relay) Step(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("dualwrite: relay: pending buckets: %w", err)
 	}
 	rand.Shuffle(len(buckets), func(i, j int) { buckets[i], buckets[j] = buckets[j], buckets[i] })
-	var (
-		mu    sync.Mutex
-		total int
-		errs  []error
-		wg    sync.WaitGroup
-	)
-	next := make(chan int)
-	for range min(r.cfg.workers, len(buckets)) {
-		wg.Go(func() {
-			for b := range next {
-				n, err := r.deliverBucket(ctx, b)
-				mu.Lock()
-				total += n
-				if err != nil {
-					errs = append(errs, err)
-				}
-				mu.Unlock()
-			}
-		})
+	total := 0
+	var errs []error
+	for len(buckets) > 0 {
+		group := buckets[:min(len(buckets), leaseGroup)]
+		buckets = buckets[len(group):]
+		n, err := r.deliverGroup(ctx, group)
+		total += n
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	for _, b := range buckets {
-		next <- b
-	}
-	close(next)
-	wg.Wait()
 	return total, errors.Join(errs...)
 }
 
-// deliverBucket leases bucket, delivers one batch and records the outcome
-// in the lease's transaction.
-func (r *Relay) deliverBucket(ctx context.Context, bucket int) (int, error) {
+// lease is a bucket leased for one batch, and its delivery.
+type lease struct {
+	bucket   int
+	failures int
+	single   bool
+	entries  []Entry
+	err      error // the transport's
+}
+
+// deliverGroup leases those of buckets no other relay holds, delivers one
+// batch of each and records the outcomes, all in one transaction.
+func (r *Relay) deliverGroup(ctx context.Context, buckets []int) (int, error) {
 	tx, err := r.o.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return 0, fmt.Errorf("dualwrite: relay: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	var failures int
-	var single bool
-	err = tx.QueryRowContext(ctx, "SELECT failures, single FROM "+r.o.outbox("dualwrite_buckets")+
-		" WHERE bucket = "+strconv.Itoa(bucket)+" AND retry_at <= UTC_TIMESTAMP(6) FOR UPDATE SKIP LOCKED").Scan(&failures, &single)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil // another relay holds it, or it waits for a retry
-	}
-	if err != nil {
-		return 0, fmt.Errorf("dualwrite: relay: lease of bucket %d: %w", bucket, err)
-	}
-	limit := r.cfg.batch
-	if single {
-		limit = 1
-	}
-	entries, err := r.o.pending(ctx, tx, bucket, limit)
-	if err != nil || len(entries) == 0 {
+	leases, err := r.lease(ctx, tx, buckets)
+	if err != nil || len(leases) == 0 {
 		return 0, err
 	}
+	if err := r.o.pendingOf(ctx, tx, leases, r.cfg.batch); err != nil {
+		return 0, err
+	}
+	next := make(chan *lease)
+	var wg sync.WaitGroup
+	for range min(r.cfg.workers, len(leases)) {
+		wg.Go(func() {
+			for l := range next {
+				dctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
+				l.err = r.tr.Deliver(dctx, l.bucket, l.entries)
+				cancel()
+			}
+		})
+	}
+	for _, l := range leases {
+		if len(l.entries) > 0 {
+			next <- l
+		}
+	}
+	close(next)
+	wg.Wait()
 
-	dctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
-	derr := r.tr.Deliver(dctx, bucket, entries)
-	cancel()
-	buckets := r.o.outbox("dualwrite_buckets")
-	switch {
-	case derr == nil:
-		ids := make([]uint64, len(entries))
-		for i, e := range entries {
-			ids[i] = e.ID
+	var delivered []uint64
+	var retries, dead int64
+	var buried []DeadLetter
+	for _, l := range leases {
+		if len(l.entries) == 0 {
+			continue
 		}
-		_, applied := r.tr.(ApplyingTransport)
-		if err := r.o.markDelivered(ctx, tx, ids, applied); err != nil {
-			return 0, fmt.Errorf("dualwrite: relay: marking bucket %d delivered: %w", bucket, err)
+		retry, d, err := r.record(ctx, tx, l)
+		if err != nil {
+			return 0, err
 		}
-		if failures > 0 || single {
-			if _, err := tx.ExecContext(ctx, "UPDATE "+buckets+" SET failures = 0, single = 0, last_error = NULL WHERE bucket = "+strconv.Itoa(bucket)); err != nil {
-				return 0, fmt.Errorf("dualwrite: relay: bucket %d: %w", bucket, err)
+		if l.err == nil {
+			for _, e := range l.entries {
+				delivered = append(delivered, e.ID)
 			}
 		}
-		if err := tx.Commit(); err != nil {
-			return 0, fmt.Errorf("dualwrite: relay: bucket %d: %w", bucket, err)
+		if retry {
+			retries++
 		}
-		r.count(int64(len(entries)), 0, 0)
-		return len(entries), nil
+		if d != nil {
+			dead++
+			buried = append(buried, *d)
+		}
+	}
+	_, applied := r.tr.(ApplyingTransport)
+	if err := r.o.markDelivered(ctx, tx, delivered, applied); err != nil {
+		return 0, fmt.Errorf("dualwrite: relay: marking buckets %v delivered: %w", buckets, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("dualwrite: relay: buckets %v: %w", buckets, err)
+	}
+	r.count(int64(len(delivered)), retries, dead)
+	if len(buried) == 0 {
+		return len(delivered), nil
+	}
+	for _, d := range buried {
+		r.cfg.logger.Error("dualwrite: change moved to the dead-letter table", "id", d.ID, "table", d.Table, "key", d.Key, "err", d.Error)
+	}
+	return len(delivered), r.Alert(ctx)
+}
 
-	case errors.Is(derr, ErrRejected) && len(entries) > 1:
-		// Find the rejected entry: deliver one at a time until one passes.
-		r.cfg.logger.Info("dualwrite: batch rejected, delivering one entry at a time", "bucket", bucket, "err", derr)
-		if _, err := tx.ExecContext(ctx, "UPDATE "+buckets+" SET single = 1, last_error = ? WHERE bucket = ?", derr.Error(), bucket); err != nil {
-			return 0, fmt.Errorf("dualwrite: relay: bucket %d: %w", bucket, err)
+// lease locks the rows of those of buckets that no other relay holds and
+// that do not wait for a retry (FOR UPDATE SKIP LOCKED), in tx.
+func (r *Relay) lease(ctx context.Context, tx *sql.Tx, buckets []int) ([]*lease, error) {
+	q := []byte("SELECT bucket, failures, single FROM " + r.o.outbox("dualwrite_buckets") + " WHERE bucket IN (")
+	for i, b := range buckets {
+		if i > 0 {
+			q = append(q, ',')
 		}
-		r.count(0, 1, 0)
-		return 0, commit(tx, bucket)
+		q = strconv.AppendInt(q, int64(b), 10)
+	}
+	q = append(q, ") AND retry_at <= UTC_TIMESTAMP(6) FOR UPDATE SKIP LOCKED"...)
+	rows, err := tx.QueryContext(ctx, string(q))
+	if err != nil {
+		return nil, fmt.Errorf("dualwrite: relay: lease of buckets %v: %w", buckets, err)
+	}
+	defer rows.Close()
+	var out []*lease
+	for rows.Next() {
+		l := &lease{}
+		if err := rows.Scan(&l.bucket, &l.failures, &l.single); err != nil {
+			return nil, fmt.Errorf("dualwrite: relay: lease of buckets %v: %w", buckets, err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("dualwrite: relay: lease of buckets %v: %w", buckets, err)
+	}
+	return out, nil
+}
+
+// record records in tx the outcome of l's delivery: a failure and its
+// backoff (retry), a rejected batch to be delivered one entry at a time,
+// or the rejected entry's attempt or its move to the dead-letter table
+// (d, to be logged and alerted once tx commits).
+func (r *Relay) record(ctx context.Context, tx *sql.Tx, l *lease) (retry bool, d *DeadLetter, err error) {
+	buckets := r.o.outbox("dualwrite_buckets")
+	reset := func() error {
+		if _, err := tx.ExecContext(ctx, "UPDATE "+buckets+" SET failures = 0, single = 0, last_error = NULL WHERE bucket = "+strconv.Itoa(l.bucket)); err != nil {
+			return fmt.Errorf("dualwrite: relay: bucket %d: %w", l.bucket, err)
+		}
+		return nil
+	}
+	switch derr := l.err; {
+	case derr == nil:
+		if l.failures > 0 || l.single {
+			return false, nil, reset()
+		}
+		return false, nil, nil
+
+	case errors.Is(derr, ErrRejected) && len(l.entries) > 1:
+		// Find the rejected entry: deliver one at a time until one passes.
+		r.cfg.logger.Info("dualwrite: batch rejected, delivering one entry at a time", "bucket", l.bucket, "err", derr)
+		if _, err := tx.ExecContext(ctx, "UPDATE "+buckets+" SET single = 1, last_error = ? WHERE bucket = ?", derr.Error(), l.bucket); err != nil {
+			return false, nil, fmt.Errorf("dualwrite: relay: bucket %d: %w", l.bucket, err)
+		}
+		return true, nil, nil
 
 	case errors.Is(derr, ErrRejected):
-		e := entries[0]
+		e := l.entries[0]
 		e.Attempts++
 		if e.Attempts >= r.cfg.maxAttempts {
 			d := DeadLetter{Entry: e, Error: derr.Error(), FailedAt: time.Now().UTC()}
 			if err := r.o.bury(ctx, tx, d); err != nil {
-				return 0, err
+				return false, nil, err
 			}
-			if _, err := tx.ExecContext(ctx, "UPDATE "+buckets+" SET failures = 0, single = 0, last_error = NULL WHERE bucket = "+strconv.Itoa(bucket)); err != nil {
-				return 0, fmt.Errorf("dualwrite: relay: bucket %d: %w", bucket, err)
-			}
-			if err := commit(tx, bucket); err != nil {
-				return 0, err
-			}
-			r.count(0, 1, 1)
-			r.cfg.logger.Error("dualwrite: change moved to the dead-letter table", "id", e.ID, "table", e.Table, "key", e.Key, "err", derr)
-			return 0, r.Alert(ctx)
+			return true, &d, reset()
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE "+r.o.outbox("dualwrite_outbox")+" SET attempts = ? WHERE id = ?", e.Attempts, e.ID); err != nil {
-			return 0, fmt.Errorf("dualwrite: relay: entry %d: %w", e.ID, err)
+			return false, nil, fmt.Errorf("dualwrite: relay: entry %d: %w", e.ID, err)
 		}
-		return 0, r.retryLater(ctx, tx, bucket, e.Attempts, derr)
+		return true, nil, r.retryLater(ctx, tx, l.bucket, e.Attempts, derr)
 
 	default:
-		return 0, r.retryLater(ctx, tx, bucket, failures+1, derr)
+		return true, nil, r.retryLater(ctx, tx, l.bucket, l.failures+1, derr)
 	}
 }
 
@@ -428,7 +530,7 @@ func (r *Relay) Alert(ctx context.Context) error {
 	return nil
 }
 
-// retryLater records a failed delivery of bucket and its backoff.
+// retryLater records in tx a failed delivery of bucket and its backoff.
 func (r *Relay) retryLater(ctx context.Context, tx *sql.Tx, bucket, failures int, derr error) error {
 	wait := backoff(r.cfg, failures)
 	r.cfg.logger.Warn("dualwrite: delivery failed, retrying later", "bucket", bucket, "failures", failures, "wait", wait, "err", derr)
@@ -437,8 +539,7 @@ func (r *Relay) retryLater(ctx context.Context, tx *sql.Tx, bucket, failures int
 		failures, derr.Error(), wait.Microseconds(), bucket); err != nil {
 		return fmt.Errorf("dualwrite: relay: bucket %d: %w", bucket, err)
 	}
-	r.count(0, 1, 0)
-	return commit(tx, bucket)
+	return nil
 }
 
 // backoff is the wait after the nth failure: exponential from the
@@ -450,13 +551,6 @@ func backoff(c relayConfig, n int) time.Duration {
 	}
 	d = min(d, c.maxBackoff)
 	return d/2 + rand.N(d/2+1)
-}
-
-func commit(tx *sql.Tx, bucket int) error {
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("dualwrite: relay: bucket %d: %w", bucket, err)
-	}
-	return nil
 }
 
 // Cleanup deletes applied entries (Outbox.MarkApplied) older than the

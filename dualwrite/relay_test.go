@@ -927,8 +927,10 @@ func TestDirectKeyVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := o.pending(ctx, tx, bucketOf(1), 10)
+	l := &lease{bucket: bucketOf(1)}
+	err = o.pendingOf(ctx, tx, []*lease{l}, 10)
 	_ = tx.Rollback()
+	entries := l.entries
 	if err != nil || len(entries) != 3 {
 		t.Fatalf("pending %+v (%v), want 3 entries", entries, err)
 	}

@@ -1,9 +1,11 @@
 package dualwrite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -25,29 +27,51 @@ func scanEntry(s scanner, extra ...any) (Entry, error) {
 	return e, err
 }
 
-// pending reads up to limit undelivered entries of bucket in id order;
-// none while the outbox is paused (read in the same statement, after the
-// caller leased the bucket: see Pause).
-func (o *Outbox) pending(ctx context.Context, tx *sql.Tx, bucket, limit int) ([]Entry, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT "+entryColumns+" FROM "+o.outbox("dualwrite_outbox")+
-		" WHERE bucket = "+strconv.Itoa(bucket)+" AND delivered_at IS NULL AND (SELECT paused FROM "+o.outbox("dualwrite_state")+
-		" WHERE id = 1) = 0 ORDER BY id LIMIT "+strconv.Itoa(limit))
+// pendingOf reads the undelivered entries of the leased buckets into
+// their leases, in id order, up to limit each (one for a bucket that
+// delivers one entry at a time), in one statement; none while the outbox
+// is paused (read in the same statement, after the caller leased the
+// buckets: see Pause).
+func (o *Outbox) pendingOf(ctx context.Context, tx *sql.Tx, leases []*lease, limit int) error {
+	var q []byte
+	byBucket := map[int]*lease{}
+	for i, l := range leases {
+		byBucket[l.bucket] = l
+		if i > 0 {
+			q = append(q, " UNION ALL "...)
+		}
+		n := limit
+		if l.single {
+			n = 1
+		}
+		q = append(q, "(SELECT "+entryColumns+" FROM "+o.outbox("dualwrite_outbox")+" WHERE bucket = "...)
+		q = strconv.AppendInt(q, int64(l.bucket), 10)
+		q = append(q, " AND delivered_at IS NULL AND (SELECT paused FROM "+o.outbox("dualwrite_state")+" WHERE id = 1) = 0 ORDER BY id LIMIT "...)
+		q = strconv.AppendInt(q, int64(n), 10)
+		q = append(q, ')')
+	}
+	rows, err := tx.QueryContext(ctx, string(q))
 	if err != nil {
-		return nil, fmt.Errorf("dualwrite: outbox bucket %d: %w", bucket, err)
+		return fmt.Errorf("dualwrite: outbox buckets: %w", err)
 	}
 	defer rows.Close()
-	var out []Entry
 	for rows.Next() {
 		e, err := scanEntry(rows)
 		if err != nil {
-			return nil, fmt.Errorf("dualwrite: outbox bucket %d: %w", bucket, err)
+			return fmt.Errorf("dualwrite: outbox buckets: %w", err)
 		}
-		out = append(out, e)
+		if l := byBucket[e.Bucket]; l != nil {
+			l.entries = append(l.entries, e)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("dualwrite: outbox bucket %d: %w", bucket, err)
+		return fmt.Errorf("dualwrite: outbox buckets: %w", err)
 	}
-	return out, nil
+	// A union's rows come in no set order.
+	for _, l := range leases {
+		slices.SortFunc(l.entries, func(a, b Entry) int { return cmp.Compare(a.ID, b.ID) })
+	}
+	return nil
 }
 
 // markDelivered marks the entries ids delivered, in tx, and applied too
