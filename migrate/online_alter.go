@@ -137,13 +137,15 @@ import (
 // the position saved with the last transaction applied, and a swap that
 // happened is recognised and finished; the cut-over tables left by a
 // cut-over killed before its swap are dropped once the dead run's waiting
-// RENAME is gone (it fails on the sentry, the table untouched). A shadow
-// left by a run killed after creating it and before recording its
-// checkpoint carries this change's marker (its table comment until the
-// checkpoint records the run, then the comment the table is to have): the
-// next run drops it and starts over. A table under the shadow's name
-// that neither carries the marker nor has this change's checkpoint is
-// never touched: Plan and Run refuse it (ErrNotEmpty), Abort leaves it.
+// RENAME is gone (it fails on the sentry, the table untouched). The run
+// is recorded in the checkpoint before the shadow is created, and the
+// CREATE statement carries this change's marker (the shadow's table
+// comment until the checkpoint records the copy's position, then the
+// comment the table is to have): a shadow left by a run killed before it
+// recorded its position is known by either, and the next run drops it
+// and starts over. A table under the shadow's name that neither carries
+// the marker nor has this change's checkpoint is never touched: Plan and
+// Run refuse it (ErrNotEmpty), Abort leaves it.
 // Abort removes what an interrupted change left. Other errors leave the shadow and the
 // checkpoint for a resume (or Abort).
 //
@@ -486,7 +488,7 @@ func (a *OnlineAlter) planOn(ctx context.Context, db *sql.DB, plan *Plan) (*Plan
 		return plan, f, a.tableErr(err)
 	}
 	ap.Resume = f.resumeState()
-	if f.shadow && !f.marked && (f.run == nil || f.run.Position.GTID == "") {
+	if f.shadow && !f.marked && f.run == nil {
 		problems = append(problems, a.err("table "+schema.QualifiedName(a.database, a.shadowName()),
 			fmt.Errorf("%w: it is not the shadow of this change (another change of the table, or someone else's table: it lacks this change's marker); drop it to go on", ErrNotEmpty)))
 	}
@@ -514,7 +516,7 @@ func (a *OnlineAlter) planOn(ctx context.Context, db *sql.DB, plan *Plan) (*Plan
 	if ap.Resume == resumeCopy {
 		plan.Tables[0].CheckpointRows = f.run.TotalRows()
 	}
-	plan.Locks, plan.Steps = a.describe(ap, f.shadow && f.marked && ap.Resume == "")
+	plan.Locks, plan.Steps = a.describe(ap, f.shadow && (f.marked || f.run != nil) && ap.Resume == "")
 	return plan, f, errors.Join(problems...)
 }
 
@@ -661,7 +663,7 @@ func (a *OnlineAlter) helperTables(ctx context.Context, q schema.Querier) (shado
 }
 
 // describe says what Run locks and does; leftover tells that a run killed
-// before its checkpoint left the shadow.
+// before it recorded its position left the shadow.
 func (a *OnlineAlter) describe(ap *AlterPlan, leftover bool) (locks, steps []string) {
 	if ap.Method == "native" {
 		lock := "the server's own: a metadata lock at the start and the end (" + ap.Algorithm + ", LOCK=NONE: writes go on)"
@@ -683,9 +685,9 @@ func (a *OnlineAlter) describe(ap *AlterPlan, leftover bool) (locks, steps []str
 		steps = append(steps, "resume the stream into "+ap.Shadow+" from its saved position")
 	default:
 		if leftover {
-			steps = append(steps, "drop "+ap.Shadow+", left (marked as this change's) by a run killed before it recorded its checkpoint")
+			steps = append(steps, "drop "+ap.Shadow+", left by a run of this change killed before it recorded its position")
 		}
-		steps = append(steps, "create "+ap.Shadow+" like "+a.table+" (foreign keys renamed), run the ALTER on it and drop its plain secondary indexes",
+		steps = append(steps, "record the run, create "+ap.Shadow+" like "+a.table+" (foreign keys renamed), run the ALTER on it and drop its plain secondary indexes",
 			"record the binary log position, copy the rows in chunks inside the server (each with its checkpoint), add the secondary indexes")
 	}
 	if ap.Resume != resumeStream {

@@ -156,12 +156,13 @@ func (r *alterRun) run(ctx context.Context) (err error) {
 const cutoverComment = "shiftgate online alter: cut-over table"
 
 // shadowComment marks the shadow table as this change's from its creation
-// until the checkpoint records the run (unmark): a run killed in between
-// leaves a shadow the next run recognises by it and drops, where a table
-// under the shadow's name without it is never touched. The statement
+// until the checkpoint records the run's position (unmark). The statement
 // that creates the shadow carries it; an ALTER clause that sets the
-// table's COMMENT overwrites it until the statement after marks it again,
-// so that a kill between those two leaves a shadow for a person to drop.
+// table's COMMENT overwrites it. The checkpoint's run, recorded before
+// the CREATE, is what tells a next run that a shadow is this change's;
+// the marker also tells it of a shadow whose run is gone (a shadow left by
+// a version that recorded the run after the CREATE). A table under the
+// shadow's name with neither is never touched.
 func (a *OnlineAlter) shadowComment() string { return "shiftgate online alter: shadow of " + a.key() }
 
 // clauseComment is the table comment the ALTER clause sets, if it sets
@@ -186,15 +187,26 @@ func clauseComment(alter *ast.AlterTableStmt) (comment string, ok bool) {
 func (r *alterRun) prepare(ctx context.Context, resume string) error {
 	a, f := r.a, r.facts
 	shadow := schema.QualifiedName(a.database, a.shadowName())
+	run := checkpoint.Run{Target: a.key(), Source: conn.Endpoint(a.dsn), SourceDB: a.database}
 	if resume == "" {
-		// A shadow left by a run killed before it saved its position;
-		// marked as this change's (planOn refuses any other): start over.
+		// A shadow left by a run killed before it saved its position,
+		// this change's (planOn refuses any other): start over.
 		if f.shadow {
 			if _, err := r.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+shadow); err != nil {
 				return a.err("table "+shadow, fmt.Errorf("drop: %w", err))
 			}
 		}
+		// The run is recorded before the shadow exists: from the CREATE
+		// on, the checkpoint tells a next run that the shadow is this
+		// change's, whatever its comment (an ALTER clause may set one).
+		run.Tables = r.runTables()
+		if err := inTx(ctx, r.db, func(tx *sql.Tx) error { return a.checkpoint.Start(ctx, tx, run, nil) }); err != nil {
+			return a.err("checkpoint", err)
+		}
 		if err := r.createShadow(ctx); err != nil {
+			if ferr := a.checkpoint.Forget(context.WithoutCancel(ctx), r.db, a.key(), ""); ferr != nil {
+				err = fmt.Errorf("%w; forgetting its checkpoint: %w", err, a.err("checkpoint", ferr))
+			}
 			return err
 		}
 	}
@@ -244,7 +256,7 @@ func (r *alterRun) prepare(ctx context.Context, resume string) error {
 			cps[i] = checkpoint.Segment{Table: a.shadowName(), Index: sg.Index, Lower: sg.Lower, Upper: sg.Upper}
 		}
 		a.at("shadow-created")
-		run := checkpoint.Run{Target: a.key(), Source: conn.Endpoint(a.dsn), SourceDB: a.database, Tables: r.runTables()}
+		run.Tables = r.runTables() // with the deferred indexes
 		if err := inTx(ctx, r.db, func(tx *sql.Tx) error { return a.checkpoint.Start(ctx, tx, run, cps) }); err != nil {
 			return a.err("checkpoint", err)
 		}
@@ -316,11 +328,7 @@ func (r *alterRun) createShadow(ctx context.Context) error {
 		_, _ = r.db.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+shadow)
 		return a.tableErr(fmt.Errorf("%w: the ALTER fails on the shadow table: %w", ErrAlterClause, err))
 	}
-	if _, ok := clauseComment(r.facts.parsed); ok {
-		if _, err := r.db.ExecContext(ctx, "ALTER TABLE "+shadow+mark); err != nil {
-			return a.err("table "+shadow, fmt.Errorf("mark it as this change's: %w", err))
-		}
-	}
+	a.at("shadow-altered")
 	a.logger().Info("online alter: shadow table created", "table", a.name(), "shadow", a.shadowName())
 	return nil
 }
