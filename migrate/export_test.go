@@ -1,7 +1,8 @@
 package migrate
 
 // SetOnlineAlterHook makes a's Run call hook at its named points
-// ("shadow-created"; "catching-up": the stream runs, before the catch-up;
+// ("shadow-altered": the ALTER clause ran on the shadow; "shadow-created":
+// its indexes deferred, before its position is recorded; "catching-up": the stream runs, before the catch-up;
 // "verifying": before the verification; "rename-waiting": the cut-over
 // holds its lock, the RENAME waits for it, the sentry is not dropped yet;
 // "swapped": the RENAME ran, before the checkpoint is forgotten). hook runs on Run's goroutine: blocking in it holds Run

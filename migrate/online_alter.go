@@ -27,18 +27,28 @@ import (
 // OnlineAlter changes a table's definition while the application keeps
 // reading and writing it, the way gh-ost does: a shadow table
 // `_<table>_new` is created with the ALTER applied, the rows are copied
-// into it in chunks by the copy engine (throttled by WithThrottler, for
-// example a LoadThrottler on Threads_running and replica lag, which also
-// pauses and resumes the copy, and WithRateLimit; each chunk is copied inside the server with INSERT ...
-// SELECT, in the transaction of its checkpoint, and the shadow's plain
-// secondary indexes are built after the rows), then the table's changes
-// since the copy started are applied to it from the binary log (the
-// change stream and the applier of a Sync, columns matched by name: a
-// dropped column is left out, an added one takes its default, generated
-// columns are computed), both tables are checksummed on the columns they
-// share with the same definition, and the shadow is swapped in. The
-// original is kept as `_<table>_old`
-// (WithDropOld drops it).
+// into it in chunks by the copy engine (each chunk is copied inside the
+// server with INSERT ... SELECT, in the transaction of its checkpoint,
+// and the shadow's plain secondary indexes are built after the rows),
+// then the table's changes since the copy started are applied to it from
+// the binary log (the change stream and the applier of a Sync, columns
+// matched by name: a dropped column is left out, an added one takes its
+// default, generated columns are computed), both tables are checksummed
+// on the columns they share with the same definition, and the shadow is
+// swapped in. The original is kept as `_<table>_old` (WithDropOld drops
+// it).
+//
+// # Throttling
+//
+// WithThrottler's Throttler (for example a LoadThrottler, on the
+// server's Threads_running and its replicas' lag, which also pauses and
+// resumes the change) is consulted before each chunk of the copy and,
+// during the catch-up, before each transaction applied to the shadow:
+// both write the server (and, through it, its replicas), so both wait
+// while it holds, as gh-ost's row copy and binary log apply do. The cut-over waits
+// for it before its first lock and is then not held: under its locks the
+// application's writes wait for the shadow. Progress.Throttled says why
+// a LoadThrottler holds the work. WithRateLimit paces the copy only.
 //
 // # Cut-over
 //

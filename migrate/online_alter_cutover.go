@@ -29,6 +29,12 @@ func (r *alterRun) cutover(ctx context.Context) error {
 	a := r.a
 	rep := &CutoverReport{Method: "lock and rename (gh-ost's atomic cut-over)"}
 	r.report.Cutover = rep
+	// The locks are not taken while the throttler holds; from here on
+	// the applier is not held (pacedSink).
+	if err := a.cfg.throttle(ctx, a.table, a.name()); err != nil {
+		return err
+	}
+	r.paceApply.Store(false)
 	a.at("verifying")
 	if err := r.verifyQuiet(ctx, rep); err != nil {
 		return err

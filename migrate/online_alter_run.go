@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -45,8 +46,11 @@ type alterRun struct {
 	stopStream func() // stops the stream and waits for it; nil when none runs
 	streamDone chan struct{}
 	streamErr  error
-	swapped    bool
-	emitMu     sync.Mutex
+	// paceApply holds each transaction the stream applies while the
+	// throttler holds, until the cut-over (pacedSink).
+	paceApply atomic.Bool
+	swapped   bool
+	emitMu    sync.Mutex
 }
 
 // Run changes the table. See Executor for the contract and OnlineAlter for
@@ -659,7 +663,7 @@ func (r *alterRun) openStream(ctx context.Context) error {
 	r.streamDone = done
 	go func() {
 		defer close(done)
-		r.streamErr = r.stream.Run(sctx, r.app)
+		r.streamErr = r.stream.Run(sctx, pacedSink{r: r, Applier: r.app})
 	}()
 	r.stopStream = func() {
 		cancel()
@@ -667,6 +671,30 @@ func (r *alterRun) openStream(ctx context.Context) error {
 		r.stopStream = nil
 	}
 	return nil
+}
+
+// pacedSink is the applier as the stream's sink: until the cut-over
+// (alterRun.paceApply) each transaction waits for the throttler
+// (WithThrottler), as each chunk of the copy does. Applying the table's
+// changes to the shadow loads the server as the copy does, and the load
+// a throttler guards against (Threads_running, replicas' lag: the
+// shadow's writes replicate) comes as much from it; gh-ost, too, stops
+// applying the binary log while throttled. The stream meanwhile reads no
+// further (the server keeps the binary log), and the lag grows. From the
+// cut-over on nothing is held: its locks stop the application's writes
+// until the shadow caught up.
+type pacedSink struct {
+	r *alterRun
+	*apply.Applier
+}
+
+func (s pacedSink) Apply(ctx context.Context, tx rowchange.Txn) error {
+	if s.r.paceApply.Load() {
+		if err := s.r.a.cfg.throttle(ctx, s.r.a.table, s.r.a.name()); err != nil {
+			return err
+		}
+	}
+	return s.Applier.Apply(ctx, tx)
 }
 
 // closeStream stops the stream and closes the applier, its last position
@@ -734,6 +762,7 @@ func (r *alterRun) follow(ctx context.Context) error {
 	a.setPhase(PhaseCatchingUp)
 	r.emit()
 	begin := time.Now()
+	r.paceApply.Store(true)
 	if err := r.openStream(ctx); err != nil {
 		return err
 	}
@@ -874,6 +903,9 @@ func (r *alterRun) emit() {
 			}
 		}
 		p.Tables = []TableProgress{{Name: t.Name, Rows: p.Rows, Bytes: p.Bytes, RowsEstimate: p.RowsEstimate, Done: r.swapped, ETA: p.ETA}}
+	}
+	if p.Phase == PhaseCopying || p.Phase == PhaseCatchingUp {
+		p.Throttled = held(r.a.cfg.throttler)
 	}
 	if r.app != nil {
 		st := r.app.Stats()

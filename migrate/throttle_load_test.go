@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,4 +92,87 @@ func count(t *testing.T, db *sql.DB, table string) int {
 	var n int
 	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+table).Scan(&n))
 	return n
+}
+
+// progressLog keeps the progress reports of a run, for a test to wait for
+// one.
+type progressLog struct {
+	mu   sync.Mutex
+	seen []migrate.Progress
+}
+
+func (l *progressLog) add(p migrate.Progress) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seen = append(l.seen, p)
+}
+
+// await waits, at most a minute, for a report that match accepts, or for
+// the run to end (done), which fails the test.
+func (l *progressLog) await(t *testing.T, done <-chan error, what string, match func(migrate.Progress) bool) migrate.Progress {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for seen := 0; time.Now().Before(deadline); {
+		l.mu.Lock()
+		for ; seen < len(l.seen); seen++ {
+			if p := l.seen[seen]; match(p) {
+				l.mu.Unlock()
+				return p
+			}
+		}
+		l.mu.Unlock()
+		select {
+		case err := <-done:
+			t.Fatalf("Run ended (%v) before the progress showed %s", err, what)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("no progress showed %s within a minute", what)
+	return migrate.Progress{}
+}
+
+// TestOnlineAlterThrottlesCatchUp: a LoadThrottler paused when the
+// catch-up starts holds the table's changes from the shadow (rows
+// written meanwhile do not reach it; the progress says "paused") until
+// Resume; the change then finishes with them.
+func TestOnlineAlterThrottlesCatchUp(t *testing.T) {
+	ctx := t.Context()
+	dbName := sandboxtest.NewDatabase(t, servers[0], "osccu")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_1000")
+	l, err := migrate.NewLoadThrottler(servers[0].DSN(""), migrate.LoadLimits{}, nil)
+	require.NoError(t, err)
+	defer l.Close()
+	a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, "t", "MODIFY n BIGINT NOT NULL", migrate.WithThrottler(l), migrate.WithDropOld())
+	require.NoError(t, err)
+	catchingUp := make(chan struct{})
+	migrate.SetOnlineAlterHook(a, func(point string) {
+		if point == "catching-up" {
+			l.Pause()
+			close(catchingUp)
+		}
+	})
+	var progress progressLog
+	done := make(chan error, 1)
+	go func() { _, err := a.Run(ctx, progress.add); done <- err }()
+	select {
+	case <-catchingUp:
+	case err := <-done:
+		t.Fatalf("Run ended before the catch-up: %v", err)
+	}
+	sandboxtest.Exec(t, db, "INSERT INTO t SELECT seq, seq FROM seq_1001_to_1100", "UPDATE t SET n = 0 WHERE id <= 10")
+	progress.await(t, done, "the catch-up paused", func(p migrate.Progress) bool {
+		return p.Phase == migrate.PhaseCatchingUp && p.Throttled == "paused"
+	})
+	time.Sleep(300 * time.Millisecond) // a stream that ignored the pause would have applied the rows by now
+	var applied int
+	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM _t_new WHERE id > 1000 OR n = 0").Scan(&applied))
+	assert.Zero(t, applied, "changes applied to the shadow while paused")
+	assert.Equal(t, migrate.PhaseCatchingUp, a.Phase())
+	l.Resume()
+	require.NoError(t, <-done)
+	assert.Equal(t, 1100, count(t, db, "t"))
+	var zeroed int
+	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM t WHERE n = 0").Scan(&zeroed))
+	assert.Equal(t, 10, zeroed)
 }
