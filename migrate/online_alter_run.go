@@ -680,7 +680,10 @@ func (r *alterRun) openStream(ctx context.Context) error {
 // a throttler guards against (Threads_running, replicas' lag: the
 // shadow's writes replicate) comes as much from it; gh-ost, too, stops
 // applying the binary log while throttled. The stream meanwhile reads no
-// further (the server keeps the binary log), and the lag grows. From the
+// further (the server keeps the binary log), and the lag grows. The
+// applier's open group, if any (the transactions of its last
+// apply.DefaultGroupDelay, mostly still in its batches), stays open while
+// held: it writes only the shadow, which nothing else writes. From the
 // cut-over on nothing is held: its locks stop the application's writes
 // until the shadow caught up.
 type pacedSink struct {
@@ -762,7 +765,7 @@ func (r *alterRun) follow(ctx context.Context) error {
 	a.setPhase(PhaseCatchingUp)
 	r.emit()
 	begin := time.Now()
-	r.paceApply.Store(true)
+	r.paceApply.Store(a.cfg.throttler != nil)
 	if err := r.openStream(ctx); err != nil {
 		return err
 	}

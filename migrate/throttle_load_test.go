@@ -73,9 +73,7 @@ func TestOnlineAlterPauseResume(t *testing.T) {
 	dbName := sandboxtest.NewDatabase(t, servers[0], "oscp")
 	db := sandboxtest.Open(t, servers[0], dbName)
 	sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_3000")
-	l, err := migrate.NewLoadThrottler(servers[0].DSN(""), migrate.LoadLimits{}, nil)
-	require.NoError(t, err)
-	defer l.Close()
+	l := unlimitedThrottler(t)
 	l.Pause()
 	a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, "t", "MODIFY n BIGINT NOT NULL", migrate.WithChunkRows(500), migrate.WithThrottler(l), migrate.WithDropOld())
 	require.NoError(t, err)
@@ -101,6 +99,16 @@ func count(t *testing.T, db *sql.DB, table string) int {
 	var n int
 	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+table).Scan(&n))
 	return n
+}
+
+// unlimitedThrottler is a LoadThrottler with no limit, for Pause and
+// Resume, closed when the test ends.
+func unlimitedThrottler(t *testing.T) *migrate.LoadThrottler {
+	t.Helper()
+	l, err := migrate.NewLoadThrottler(servers[0].DSN(""), migrate.LoadLimits{}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
 // progressLog keeps the progress reports of a run, for a test to wait for
@@ -149,9 +157,7 @@ func TestOnlineAlterThrottlesCatchUp(t *testing.T) {
 	dbName := sandboxtest.NewDatabase(t, servers[0], "osccu")
 	db := sandboxtest.Open(t, servers[0], dbName)
 	sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL)", "INSERT INTO t SELECT seq, seq FROM seq_1_to_1000")
-	l, err := migrate.NewLoadThrottler(servers[0].DSN(""), migrate.LoadLimits{}, nil)
-	require.NoError(t, err)
-	defer l.Close()
+	l := unlimitedThrottler(t)
 	a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, "t", "MODIFY n BIGINT NOT NULL", migrate.WithThrottler(l), migrate.WithDropOld())
 	require.NoError(t, err)
 	catchingUp := make(chan struct{})
