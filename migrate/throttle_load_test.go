@@ -232,7 +232,7 @@ func TestOnlineAlterReplicaLag(t *testing.T) {
 	p := progress.await(t, done, "the copy held on the replica's lag", func(p migrate.Progress) bool {
 		return p.Phase == migrate.PhaseCopying && p.Throttled != ""
 	})
-	assert.Regexp(t, `^replica `+regexp.QuoteMeta(replica.Addr())+`: lag \d+s above 1s$`, p.Throttled)
+	assert.Regexp(t, `^replica `+regexp.QuoteMeta(replica.Addr())+`: lag [0-9hms]+ above 1s$`, p.Throttled)
 	assert.Zero(t, count(t, db, "_t_new"), "rows copied while the replica lagged")
 	assert.Zero(t, p.Rows)
 
