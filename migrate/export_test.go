@@ -3,7 +3,9 @@ package migrate
 // SetOnlineAlterHook makes a's Run call hook at its named points
 // ("shadow-altered": the ALTER clause ran on the shadow; "shadow-created":
 // its indexes deferred, before its position is recorded; "catching-up": the stream runs, before the catch-up;
-// "verifying": before the verification; "rename-waiting": the cut-over
+// "verifying": before the verification; "verify-locked": the verification's
+// READ lock is held, before the catch-up under it; "verify-unlocking": the
+// snapshots are open (or the attempt failed), before that lock is released; "rename-waiting": the cut-over
 // holds its lock, the RENAME waits for it, the sentry is not dropped yet;
 // "swapped": the RENAME ran, before the checkpoint is forgotten). hook runs on Run's goroutine: blocking in it holds Run
 // there.

@@ -99,9 +99,12 @@ import (
 //     was.
 //  6. The helper, now named as the sentry, is dropped.
 //
-// The stall (step 2 to the RENAME's end) is measured and reported in
-// Report.Cutover.Pause; it is the catch-up of what the application wrote
-// in the last moments, plus the RENAME.
+// Writes pause twice, and both pauses are measured and reported: the
+// verification's lock (step 1, from its request to its release) in
+// Report.Cutover.VerifyPause, and the swap's stall (step 2 to the
+// RENAME's end; the catch-up of what the application wrote in the last
+// moments, plus the RENAME) in Report.Cutover.Pause. LongestPause is the
+// longest of all, failed attempts included.
 //
 // # Bytes
 //

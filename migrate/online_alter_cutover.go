@@ -50,7 +50,8 @@ func (r *alterRun) cutover(ctx context.Context) error {
 		}
 		if err = r.swap(ctx, rep); err == nil {
 			r.swapped = true
-			a.logger().Info("online alter: swapped", "table", a.name(), "stall", rep.Pause, "catch_up", rep.CatchUp, "attempt", attempt)
+			a.logger().Info("online alter: swapped", "table", a.name(), "swap_write_pause", rep.Pause, "catch_up", rep.CatchUp, "attempt", attempt,
+				"verify_write_pause", rep.VerifyPause, "longest_write_pause", rep.LongestPause)
 			a.at("swapped")
 			return r.finish(ctx)
 		}
@@ -67,20 +68,33 @@ func (r *alterRun) cutover(ctx context.Context) error {
 var errRetrySwap = errors.New("cut-over attempt failed")
 
 // lockTables takes LOCK TABLES spec on a connection of its own, waiting at
-// most the cut-over's lock wait.
-func (r *alterRun) lockTables(ctx context.Context, spec string) (*sql.Conn, error) {
+// most the cut-over's lock wait, and returns when it requested the lock:
+// the application's writes may queue behind the request, so the write
+// pause starts there.
+func (r *alterRun) lockTables(ctx context.Context, spec string) (*sql.Conn, time.Time, error) {
 	c, err := r.db.Conn(ctx)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	secs := int(r.a.cfg.lockWait.Seconds())
-	for _, stmt := range []string{fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs), "LOCK TABLES " + spec} {
-		if _, err := c.ExecContext(ctx, stmt); err != nil {
-			conn.Discard(c)
-			return nil, err
-		}
+	if _, err := c.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", int(r.a.cfg.lockWait.Seconds()))); err != nil {
+		conn.Discard(c)
+		return nil, time.Time{}, err
 	}
-	return c, nil
+	requested := time.Now()
+	if _, err := c.ExecContext(ctx, "LOCK TABLES "+spec); err != nil {
+		conn.Discard(c)
+		return nil, time.Time{}, err
+	}
+	return c, requested, nil
+}
+
+// paused records a write pause of d in rep: the verification's
+// (verifying) or the swap's.
+func paused(rep *CutoverReport, d time.Duration, verifying bool) {
+	if verifying {
+		rep.VerifyPause = max(rep.VerifyPause, d)
+	}
+	rep.LongestPause = max(rep.LongestPause, d)
 }
 
 // verifyQuiet checksums the table and the shadow on their shared columns
@@ -94,16 +108,19 @@ func (r *alterRun) verifyQuiet(ctx context.Context, rep *CutoverReport) error {
 	begin := time.Now()
 	var lastErr error
 	for attempt := 1; attempt <= a.cfg.attempts; attempt++ {
-		lc, err := r.lockTables(ctx, a.name()+" READ")
+		lc, requested, err := r.lockTables(ctx, a.name()+" READ")
 		if err != nil {
 			lastErr = err
 			a.logger().Warn("online alter: lock for verification", "attempt", attempt, "err", err)
 			continue
 		}
+		a.at("verify-locked")
 		var once sync.Once
 		unlock := func() {
 			once.Do(func() {
+				a.at("verify-unlocking")
 				_, _ = lc.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES")
+				paused(rep, time.Since(requested), true)
 				conn.Discard(lc)
 			})
 		}
@@ -138,6 +155,7 @@ func (r *alterRun) verifyQuiet(ctx context.Context, rep *CutoverReport) error {
 				ErrNotVerified, vr.Differences(), strings.Join(pair.Columns, ", ")))
 		}
 		rep.VerifiedTables, rep.VerifiedRows = 1, vr.Rows()
+		a.logger().Info("online alter: shadow verified", "table", a.name(), "verify_write_pause", rep.VerifyPause, "verify", rep.Verify, "rows", vr.Rows())
 		return nil
 	}
 	return a.tableErr(fmt.Errorf("verification: no quiet point in %d attempts: %w", a.cfg.attempts, lastErr))
@@ -170,17 +188,17 @@ func (r *alterRun) swap(ctx context.Context, rep *CutoverReport) error {
 			return a.err("table "+name, fmt.Errorf("create the cut-over's table: %w", err))
 		}
 	}
-	lc, err := r.lockTables(ctx, table+" WRITE, "+sentry+" WRITE")
+	lc, stopped, err := r.lockTables(ctx, table+" WRITE, "+sentry+" WRITE")
 	if err != nil {
 		r.dropCutover(ctx)
 		return fmt.Errorf("%w: lock: %w", errRetrySwap, err)
 	}
-	stopped := time.Now()
 	locked := true
 	unlock := func() {
 		if locked {
 			locked = false
 			_, _ = lc.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES")
+			paused(rep, time.Since(stopped), false)
 		}
 	}
 	defer conn.Discard(lc)
@@ -259,6 +277,7 @@ func (r *alterRun) renameEnded(ctx context.Context, rep *CutoverReport, stopped 
 	<-rename.done
 	rep.Stopped, rep.Released = stopped, time.Now()
 	rep.Pause = rep.Released.Sub(stopped)
+	paused(rep, rep.Pause, false)
 	r.dropCutover(ctx)
 	switch {
 	case rename.err == nil:

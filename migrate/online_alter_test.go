@@ -162,8 +162,13 @@ func runAlterCase(t *testing.T, c alterCase, opts ...migrate.OnlineAlterOption) 
 	assert.Contains(t, phases, migrate.PhaseCuttingOver)
 	assert.Equal(t, migrate.PhaseDone, phases[len(phases)-1])
 	require.NotNil(t, rep.Cutover)
-	t.Logf("%s: %d commits during the change, cut-over stall %s (catch-up %s), longest write seen by the workload %s",
-		c.name, w.commits.Load(), rep.Cutover.Pause, rep.Cutover.CatchUp, time.Duration(w.maxStall.Load()))
+	cut := rep.Cutover
+	assert.Positive(t, cut.VerifyPause, "the verification's write pause")
+	assert.LessOrEqual(t, cut.VerifyPause, cut.Verify, "the verification's write pause is within the verification")
+	assert.LessOrEqual(t, cut.CatchUp, cut.Pause, "the swap's catch-up is within its pause")
+	assert.GreaterOrEqual(t, cut.LongestPause, max(cut.Pause, cut.VerifyPause), "the longest write pause")
+	t.Logf("%s: %d commits during the change, write pauses: verification %s (verification %s), swap %s (catch-up %s); longest write seen by the workload %s",
+		c.name, w.commits.Load(), cut.VerifyPause, cut.Verify, cut.Pause, cut.CatchUp, time.Duration(w.maxStall.Load()))
 	checkAlterResult(t, ctx, w, dbName, db)
 	assertNativeDefinition(t, db, c.clause)
 }
