@@ -13,3 +13,7 @@ func SetOnlineAlterHook(a *OnlineAlter, hook func(point string)) { a.hook = hook
 
 // SplitAlter is splitAlter, for its tests.
 var SplitAlter = splitAlter
+
+// VerifyParallelism is the verification's connections per table of an
+// OnlineAlter's cut-over.
+const VerifyParallelism = verifyParallelism

@@ -99,7 +99,12 @@ func paused(rep *CutoverReport, d time.Duration, verifying bool) {
 
 // verifyQuiet checksums the table and the shadow on their shared columns
 // at a quiet point: writes wait under LOCK TABLES ... READ until the
-// shadow caught up and verify's snapshots are open.
+// shadow caught up and verify's snapshots are open. To keep that pause
+// short, the shadow first catches up without the lock (converge: only
+// the last moments' writes are left for under it), and verify prepares
+// its tables and opens its connections before the lock (WithQuietPoint):
+// under it run only the position read, that catch-up and the snapshots'
+// START TRANSACTION.
 func (r *alterRun) verifyQuiet(ctx context.Context, rep *CutoverReport) error {
 	a := r.a
 	a.setPhase(PhaseVerifying)
@@ -108,41 +113,56 @@ func (r *alterRun) verifyQuiet(ctx context.Context, rep *CutoverReport) error {
 	begin := time.Now()
 	var lastErr error
 	for attempt := 1; attempt <= a.cfg.attempts; attempt++ {
-		lc, requested, err := r.lockTables(ctx, a.name()+" READ")
-		if err != nil {
-			lastErr = err
-			a.logger().Warn("online alter: lock for verification", "attempt", attempt, "err", err)
-			continue
+		if err := r.converge(ctx); err != nil {
+			return err
 		}
-		a.at("verify-locked")
-		var once sync.Once
+		var (
+			lc        *sql.Conn
+			requested time.Time
+			quietErr  error // of the lock or the catch-up under it
+			retry     bool  // the lock or the catch-up timed out
+			once      sync.Once
+		)
 		unlock := func() {
 			once.Do(func() {
+				if lc == nil {
+					return
+				}
 				a.at("verify-unlocking")
 				_, _ = lc.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES")
 				paused(rep, time.Since(requested), true)
 				conn.Discard(lc)
 			})
 		}
-		pos, err := binlog.CurrentPosition(ctx, r.db, r.facts.flavor)
-		if err == nil {
-			err = r.catchUp(ctx, pos, cutoverCatchUp)
-		}
-		if err != nil {
-			unlock()
-			if errors.Is(err, errCatchUp) {
-				lastErr = err
-				continue
+		quiet := func(ctx context.Context) error {
+			var err error
+			if lc, requested, err = r.lockTables(ctx, a.name()+" READ"); err != nil {
+				quietErr, retry = fmt.Errorf("lock: %w", err), true
+				return quietErr
 			}
-			return a.tableErr(err)
+			a.at("verify-locked")
+			pos, err := binlog.CurrentPosition(ctx, r.db, r.facts.flavor)
+			if err == nil {
+				err = r.catchUp(ctx, pos, cutoverCatchUp)
+			}
+			quietErr, retry = err, errors.Is(err, errCatchUp)
+			return err
 		}
-		v, err := verify.New(r.db, r.db, verify.WithLogger(a.logger()), verify.WithSnapshot(verify.SnapshotQuiesced), verify.WithParallelism(verifyParallelism), verify.WithSnapshotOpened(unlock))
+		v, err := verify.New(r.db, r.db, verify.WithLogger(a.logger()), verify.WithSnapshot(verify.SnapshotQuiesced), verify.WithParallelism(verifyParallelism),
+			verify.WithQuietPoint(quiet), verify.WithSnapshotOpened(unlock))
 		if err != nil {
-			unlock()
 			return err
 		}
 		vr, err := v.Verify(ctx, pair)
 		unlock()
+		if retry {
+			lastErr = quietErr
+			a.logger().Warn("online alter: no quiet point for the verification", "table", a.name(), "attempt", attempt, "err", quietErr)
+			continue
+		}
+		if quietErr != nil {
+			return a.tableErr(quietErr)
+		}
 		rep.Verify = time.Since(begin)
 		if err != nil {
 			return a.tableErr(fmt.Errorf("verifying the shadow table: %w", err))
@@ -178,9 +198,28 @@ func (r *alterRun) comparedColumns() []string {
 }
 
 // swap runs one attempt of the cut-over (see OnlineAlter). An error
-// wrapping errRetrySwap left the table untouched.
+// wrapping errRetrySwap left the table untouched. What needs no lock runs
+// before it: the shadow catches up (converge) and the RENAME's connection
+// is set up.
 func (r *alterRun) swap(ctx context.Context, rep *CutoverReport) error {
 	a := r.a
+	if err := r.converge(ctx); err != nil {
+		return err
+	}
+	// The RENAME queues for the table behind the lock; the sentry keeps it
+	// from running unless the lock's connection drops it.
+	rc, err := r.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errRetrySwap, err)
+	}
+	defer conn.Discard(rc)
+	var id int64
+	if err := rc.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		return fmt.Errorf("%w: %w", errRetrySwap, err)
+	}
+	if _, err := rc.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", int(renameLockWaits*a.cfg.lockWait.Seconds()))); err != nil {
+		return fmt.Errorf("%w: %w", errRetrySwap, err)
+	}
 	table, sentry, helper := a.name(), schema.QualifiedName(a.database, a.sentryName()), schema.QualifiedName(a.database, a.helperName())
 	for _, name := range []string{helper, sentry} {
 		if _, err := r.db.ExecContext(ctx, "CREATE TABLE "+name+" (sentry INT) COMMENT '"+cutoverComment+"'"); err != nil {
@@ -227,20 +266,6 @@ func (r *alterRun) swap(ctx context.Context, rep *CutoverReport) error {
 		return fail(a.err("checkpoint", err))
 	}
 
-	// The RENAME queues for the table behind the lock; the sentry keeps it
-	// from running unless this connection drops it.
-	rc, err := r.db.Conn(ctx)
-	if err != nil {
-		return fail(fmt.Errorf("%w: %w", errRetrySwap, err))
-	}
-	defer conn.Discard(rc)
-	var id int64
-	if err := rc.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
-		return fail(fmt.Errorf("%w: %w", errRetrySwap, err))
-	}
-	if _, err := rc.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", int(renameLockWaits*a.cfg.lockWait.Seconds()))); err != nil {
-		return fail(fmt.Errorf("%w: %w", errRetrySwap, err))
-	}
 	rename := &pendingRename{done: make(chan struct{})}
 	go func() {
 		defer close(rename.done)

@@ -758,6 +758,30 @@ var errCatchUp = errors.New("catch-up too slow")
 // lock after.
 const quietLag = 50 * time.Millisecond
 
+// converge catches up with the binary log until one round takes less
+// than the lock wait, then while each round takes at most half the time
+// of the one before, down to quietLag (a few rounds more): the lag left
+// is what a lock of the cut-over, which stops writes, has to wait for.
+func (r *alterRun) converge(ctx context.Context) error {
+	for last := time.Duration(-1); ; {
+		pos, err := binlog.CurrentPosition(ctx, r.db, r.facts.flavor)
+		if err != nil {
+			return r.a.err(serverFault, err)
+		}
+		round := time.Now()
+		if err := r.catchUp(ctx, pos, 0); err != nil {
+			return r.a.tableErr(err)
+		}
+		took := time.Since(round)
+		if took < r.a.cfg.lockWait/2 && (took < quietLag || last >= 0 && took > last/2) {
+			return nil
+		}
+		if took < r.a.cfg.lockWait/2 {
+			last = took
+		}
+	}
+}
+
 // follow applies the table's changes to the shadow until it is close
 // behind, then cuts over.
 func (r *alterRun) follow(ctx context.Context) error {
@@ -775,26 +799,8 @@ func (r *alterRun) follow(ctx context.Context) error {
 		return err
 	}
 	a.at("catching-up")
-	// Catch up until one round takes less than the lock wait, then while
-	// each round takes at most half the time of the one before, down to
-	// quietLag (a few rounds more): the lag left is what the
-	// verification's lock, which stops writes, has to wait for.
-	for last := time.Duration(-1); ; {
-		pos, err := binlog.CurrentPosition(ctx, r.db, r.facts.flavor)
-		if err != nil {
-			return a.err(serverFault, err)
-		}
-		round := time.Now()
-		if err := r.catchUp(ctx, pos, 0); err != nil {
-			return a.tableErr(err)
-		}
-		took := time.Since(round)
-		if took < a.cfg.lockWait/2 && (took < quietLag || last >= 0 && took > last/2) {
-			break
-		}
-		if took < a.cfg.lockWait/2 {
-			last = took
-		}
+	if err := r.converge(ctx); err != nil {
+		return err
 	}
 	a.logger().Info("online alter: caught up", "table", a.name(), "took", time.Since(begin))
 	r.emit()
