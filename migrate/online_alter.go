@@ -62,15 +62,19 @@ import (
 // statements under LOCK TABLES, which MariaDB accepts, are not one
 // atomic swap. The steps:
 //
-//  1. Verification at a quiet point: LOCK TABLES t READ (writes wait,
-//     reads go on), the applier catches up with the binary log position
-//     read under the lock, verify opens consistent snapshots of both
+//  1. Verification at a quiet point: the applier catches up without a
+//     lock and verify prepares its tables and connections; then LOCK
+//     TABLES t READ (writes wait, reads go on), the applier catches up
+//     with the binary log position read under the lock (the last
+//     moments' writes), verify starts consistent snapshots of both
 //     tables and the lock is released at once; the checksums then run on
 //     the snapshots while the application writes. A difference, or a
 //     shadow table that cannot be compared, stops the change
 //     (ErrNotVerified) before the swap.
-//  2. Two cut-over tables are created: a sentry `<table>_sgs` and a
-//     helper `<table>_sgh`. Connection A takes LOCK TABLES t WRITE,
+//  2. The applier catches up again and the RENAME's connection (B
+//     below) is set up, without a lock. Two cut-over tables are
+//     created: a sentry `<table>_sgs` and a helper `<table>_sgh`.
+//     Connection A takes LOCK TABLES t WRITE,
 //     `<table>_sgs` WRITE (waiting at most WithCutoverLock's wait; a
 //     timeout is retried). Writes and reads of t now wait: the write
 //     stall starts.
