@@ -157,6 +157,10 @@ type Progress struct {
 	BytesPerSecond float64 `json:"bytes_per_second,omitempty"`
 	// Tables is the progress of each table (Copier).
 	Tables []TableProgress `json:"tables,omitempty"`
+	// Throttled says why the throttler (WithThrottler) holds the work,
+	// "" when it does not (or cannot say: only a LoadThrottler does).
+	// Filled by an OnlineAlter.
+	Throttled string `json:"throttled,omitempty"`
 
 	// The rest is filled by a Sync.
 
@@ -197,6 +201,9 @@ func (p Progress) String() string {
 	}
 	if p.ETA > 0 {
 		s += ", ETA " + p.ETA.Round(time.Second).String()
+	}
+	if p.Throttled != "" {
+		s += ", throttled: " + p.Throttled
 	}
 	return s
 }

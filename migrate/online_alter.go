@@ -27,18 +27,28 @@ import (
 // OnlineAlter changes a table's definition while the application keeps
 // reading and writing it, the way gh-ost does: a shadow table
 // `_<table>_new` is created with the ALTER applied, the rows are copied
-// into it in chunks by the copy engine (throttled by WithThrottler, for
-// example a LoadThrottler on Threads_running and replica lag, which also
-// pauses and resumes the copy, and WithRateLimit; each chunk is copied inside the server with INSERT ...
-// SELECT, in the transaction of its checkpoint, and the shadow's plain
-// secondary indexes are built after the rows), then the table's changes
-// since the copy started are applied to it from the binary log (the
-// change stream and the applier of a Sync, columns matched by name: a
-// dropped column is left out, an added one takes its default, generated
-// columns are computed), both tables are checksummed on the columns they
-// share with the same definition, and the shadow is swapped in. The
-// original is kept as `_<table>_old`
-// (WithDropOld drops it).
+// into it in chunks by the copy engine (each chunk is copied inside the
+// server with INSERT ... SELECT, in the transaction of its checkpoint,
+// and the shadow's plain secondary indexes are built after the rows),
+// then the table's changes since the copy started are applied to it from
+// the binary log (the change stream and the applier of a Sync, columns
+// matched by name: a dropped column is left out, an added one takes its
+// default, generated columns are computed), both tables are checksummed
+// on the columns they share with the same definition, and the shadow is
+// swapped in. The original is kept as `_<table>_old` (WithDropOld drops
+// it).
+//
+// # Throttling
+//
+// WithThrottler's Throttler (for example a LoadThrottler, on the
+// server's Threads_running and its replicas' lag, which also pauses and
+// resumes the change) is consulted before each chunk of the copy and,
+// during the catch-up, before each transaction applied to the shadow:
+// both write the server (and, through it, its replicas), so both wait
+// while it holds, as gh-ost's row copy and binary log apply do. The cut-over waits
+// for it before its first lock and is then not held: under its locks the
+// application's writes wait for the shadow. Progress.Throttled says why
+// a LoadThrottler holds the work. WithRateLimit paces the copy only.
 //
 // # Cut-over
 //
@@ -52,15 +62,19 @@ import (
 // statements under LOCK TABLES, which MariaDB accepts, are not one
 // atomic swap. The steps:
 //
-//  1. Verification at a quiet point: LOCK TABLES t READ (writes wait,
-//     reads go on), the applier catches up with the binary log position
-//     read under the lock, verify opens consistent snapshots of both
+//  1. Verification at a quiet point: the applier catches up without a
+//     lock and verify prepares its tables and connections; then LOCK
+//     TABLES t READ (writes wait, reads go on), the applier catches up
+//     with the binary log position read under the lock (the last
+//     moments' writes), verify starts consistent snapshots of both
 //     tables and the lock is released at once; the checksums then run on
 //     the snapshots while the application writes. A difference, or a
 //     shadow table that cannot be compared, stops the change
 //     (ErrNotVerified) before the swap.
-//  2. Two cut-over tables are created: a sentry `<table>_sgs` and a
-//     helper `<table>_sgh`. Connection A takes LOCK TABLES t WRITE,
+//  2. The applier catches up again and the RENAME's connection (B
+//     below) is set up, without a lock. Two cut-over tables are
+//     created: a sentry `<table>_sgs` and a helper `<table>_sgh`.
+//     Connection A takes LOCK TABLES t WRITE,
 //     `<table>_sgs` WRITE (waiting at most WithCutoverLock's wait; a
 //     timeout is retried). Writes and reads of t now wait: the write
 //     stall starts.
@@ -89,9 +103,17 @@ import (
 //     was.
 //  6. The helper, now named as the sentry, is dropped.
 //
-// The stall (step 2 to the RENAME's end) is measured and reported in
-// Report.Cutover.Pause; it is the catch-up of what the application wrote
-// in the last moments, plus the RENAME.
+// Writes pause twice, and both pauses are measured and reported: the
+// verification's lock (step 1, from its request to its release) in
+// Report.Cutover.VerifyPause, and the swap's stall (step 2 to the
+// RENAME's end; the catch-up of what the application wrote in the last
+// moments, plus the RENAME) in Report.Cutover.Pause. LongestPause is the
+// longest of all, failed attempts included. Known limit: the catch-up
+// under each lock ends once the stream hands over a position that holds
+// the one read under the lock; when the last transactions before it are
+// of other tables (the applier's own included), the stream hands that
+// position over at most every second, or at its next heartbeat (250 ms)
+// when the server is idle, and most of each pause is that wait.
 //
 // # Bytes
 //
@@ -137,13 +159,15 @@ import (
 // the position saved with the last transaction applied, and a swap that
 // happened is recognised and finished; the cut-over tables left by a
 // cut-over killed before its swap are dropped once the dead run's waiting
-// RENAME is gone (it fails on the sentry, the table untouched). A shadow
-// left by a run killed after creating it and before recording its
-// checkpoint carries this change's marker (its table comment until the
-// checkpoint records the run, then the comment the table is to have): the
-// next run drops it and starts over. A table under the shadow's name
-// that neither carries the marker nor has this change's checkpoint is
-// never touched: Plan and Run refuse it (ErrNotEmpty), Abort leaves it.
+// RENAME is gone (it fails on the sentry, the table untouched). The run
+// is recorded in the checkpoint before the shadow is created, and the
+// CREATE statement carries this change's marker (the shadow's table
+// comment until the checkpoint records the copy's position, then the
+// comment the table is to have): a shadow left by a run killed before it
+// recorded its position is known by either, and the next run drops it
+// and starts over. A table under the shadow's name that neither carries
+// the marker nor has this change's checkpoint is never touched: Plan and
+// Run refuse it (ErrNotEmpty), Abort leaves it.
 // Abort removes what an interrupted change left. Other errors leave the shadow and the
 // checkpoint for a resume (or Abort).
 //
@@ -486,7 +510,7 @@ func (a *OnlineAlter) planOn(ctx context.Context, db *sql.DB, plan *Plan) (*Plan
 		return plan, f, a.tableErr(err)
 	}
 	ap.Resume = f.resumeState()
-	if f.shadow && !f.marked && (f.run == nil || f.run.Position.GTID == "") {
+	if f.shadow && !f.marked && f.run == nil {
 		problems = append(problems, a.err("table "+schema.QualifiedName(a.database, a.shadowName()),
 			fmt.Errorf("%w: it is not the shadow of this change (another change of the table, or someone else's table: it lacks this change's marker); drop it to go on", ErrNotEmpty)))
 	}
@@ -514,7 +538,7 @@ func (a *OnlineAlter) planOn(ctx context.Context, db *sql.DB, plan *Plan) (*Plan
 	if ap.Resume == resumeCopy {
 		plan.Tables[0].CheckpointRows = f.run.TotalRows()
 	}
-	plan.Locks, plan.Steps = a.describe(ap, f.shadow && f.marked && ap.Resume == "")
+	plan.Locks, plan.Steps = a.describe(ap, f.shadow && (f.marked || f.run != nil) && ap.Resume == "")
 	return plan, f, errors.Join(problems...)
 }
 
@@ -661,7 +685,7 @@ func (a *OnlineAlter) helperTables(ctx context.Context, q schema.Querier) (shado
 }
 
 // describe says what Run locks and does; leftover tells that a run killed
-// before its checkpoint left the shadow.
+// before it recorded its position left the shadow.
 func (a *OnlineAlter) describe(ap *AlterPlan, leftover bool) (locks, steps []string) {
 	if ap.Method == "native" {
 		lock := "the server's own: a metadata lock at the start and the end (" + ap.Algorithm + ", LOCK=NONE: writes go on)"
@@ -683,9 +707,9 @@ func (a *OnlineAlter) describe(ap *AlterPlan, leftover bool) (locks, steps []str
 		steps = append(steps, "resume the stream into "+ap.Shadow+" from its saved position")
 	default:
 		if leftover {
-			steps = append(steps, "drop "+ap.Shadow+", left (marked as this change's) by a run killed before it recorded its checkpoint")
+			steps = append(steps, "drop "+ap.Shadow+", left by a run of this change killed before it recorded its position")
 		}
-		steps = append(steps, "create "+ap.Shadow+" like "+a.table+" (foreign keys renamed), run the ALTER on it and drop its plain secondary indexes",
+		steps = append(steps, "record the run, create "+ap.Shadow+" like "+a.table+" (foreign keys renamed), run the ALTER on it and drop its plain secondary indexes",
 			"record the binary log position, copy the rows in chunks inside the server (each with its checkpoint), add the secondary indexes")
 	}
 	if ap.Resume != resumeStream {

@@ -29,6 +29,12 @@ func (r *alterRun) cutover(ctx context.Context) error {
 	a := r.a
 	rep := &CutoverReport{Method: "lock and rename (gh-ost's atomic cut-over)"}
 	r.report.Cutover = rep
+	// The locks are not taken while the throttler holds; from here on
+	// the applier is not held (pacedSink).
+	if err := a.cfg.throttle(ctx, a.table, a.name()); err != nil {
+		return err
+	}
+	r.paceApply.Store(false)
 	a.at("verifying")
 	if err := r.verifyQuiet(ctx, rep); err != nil {
 		return err
@@ -44,7 +50,8 @@ func (r *alterRun) cutover(ctx context.Context) error {
 		}
 		if err = r.swap(ctx, rep); err == nil {
 			r.swapped = true
-			a.logger().Info("online alter: swapped", "table", a.name(), "stall", rep.Pause, "catch_up", rep.CatchUp, "attempt", attempt)
+			a.logger().Info("online alter: swapped", "table", a.name(), "swap_write_pause", rep.Pause, "catch_up", rep.CatchUp, "attempt", attempt,
+				"verify_write_pause", rep.VerifyPause, "longest_write_pause", rep.LongestPause)
 			a.at("swapped")
 			return r.finish(ctx)
 		}
@@ -61,25 +68,43 @@ func (r *alterRun) cutover(ctx context.Context) error {
 var errRetrySwap = errors.New("cut-over attempt failed")
 
 // lockTables takes LOCK TABLES spec on a connection of its own, waiting at
-// most the cut-over's lock wait.
-func (r *alterRun) lockTables(ctx context.Context, spec string) (*sql.Conn, error) {
+// most the cut-over's lock wait, and returns when it requested the lock:
+// the application's writes may queue behind the request, so the write
+// pause starts there.
+func (r *alterRun) lockTables(ctx context.Context, spec string) (*sql.Conn, time.Time, error) {
 	c, err := r.db.Conn(ctx)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	secs := int(r.a.cfg.lockWait.Seconds())
-	for _, stmt := range []string{fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs), "LOCK TABLES " + spec} {
-		if _, err := c.ExecContext(ctx, stmt); err != nil {
-			conn.Discard(c)
-			return nil, err
-		}
+	if _, err := c.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", int(r.a.cfg.lockWait.Seconds()))); err != nil {
+		conn.Discard(c)
+		return nil, time.Time{}, err
 	}
-	return c, nil
+	requested := time.Now()
+	if _, err := c.ExecContext(ctx, "LOCK TABLES "+spec); err != nil {
+		conn.Discard(c)
+		return nil, time.Time{}, err
+	}
+	return c, requested, nil
+}
+
+// paused records a write pause of d in rep: the verification's
+// (verifying) or the swap's.
+func paused(rep *CutoverReport, d time.Duration, verifying bool) {
+	if verifying {
+		rep.VerifyPause = max(rep.VerifyPause, d)
+	}
+	rep.LongestPause = max(rep.LongestPause, d)
 }
 
 // verifyQuiet checksums the table and the shadow on their shared columns
 // at a quiet point: writes wait under LOCK TABLES ... READ until the
-// shadow caught up and verify's snapshots are open.
+// shadow caught up and verify's snapshots are open. To keep that pause
+// short, the shadow first catches up without the lock (converge: only
+// the last moments' writes are left for under it), and verify prepares
+// its tables and opens its connections before the lock (WithQuietPoint):
+// under it run only the position read, that catch-up and the snapshots'
+// START TRANSACTION.
 func (r *alterRun) verifyQuiet(ctx context.Context, rep *CutoverReport) error {
 	a := r.a
 	a.setPhase(PhaseVerifying)
@@ -88,38 +113,56 @@ func (r *alterRun) verifyQuiet(ctx context.Context, rep *CutoverReport) error {
 	begin := time.Now()
 	var lastErr error
 	for attempt := 1; attempt <= a.cfg.attempts; attempt++ {
-		lc, err := r.lockTables(ctx, a.name()+" READ")
-		if err != nil {
-			lastErr = err
-			a.logger().Warn("online alter: lock for verification", "attempt", attempt, "err", err)
-			continue
+		if err := r.converge(ctx); err != nil {
+			return err
 		}
-		var once sync.Once
+		var (
+			lc        *sql.Conn
+			requested time.Time
+			quietErr  error // of the lock or the catch-up under it
+			retry     bool  // the lock or the catch-up timed out
+			once      sync.Once
+		)
 		unlock := func() {
 			once.Do(func() {
+				if lc == nil {
+					return
+				}
+				a.at("verify-unlocking")
 				_, _ = lc.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES")
+				paused(rep, time.Since(requested), true)
 				conn.Discard(lc)
 			})
 		}
-		pos, err := binlog.CurrentPosition(ctx, r.db, r.facts.flavor)
-		if err == nil {
-			err = r.catchUp(ctx, pos, cutoverCatchUp)
-		}
-		if err != nil {
-			unlock()
-			if errors.Is(err, errCatchUp) {
-				lastErr = err
-				continue
+		quiet := func(ctx context.Context) error {
+			var err error
+			if lc, requested, err = r.lockTables(ctx, a.name()+" READ"); err != nil {
+				quietErr, retry = fmt.Errorf("lock: %w", err), true
+				return quietErr
 			}
-			return a.tableErr(err)
+			a.at("verify-locked")
+			pos, err := binlog.CurrentPosition(ctx, r.db, r.facts.flavor)
+			if err == nil {
+				err = r.catchUp(ctx, pos, cutoverCatchUp)
+			}
+			quietErr, retry = err, errors.Is(err, errCatchUp)
+			return err
 		}
-		v, err := verify.New(r.db, r.db, verify.WithLogger(a.logger()), verify.WithSnapshot(verify.SnapshotQuiesced), verify.WithParallelism(verifyParallelism), verify.WithSnapshotOpened(unlock))
+		v, err := verify.New(r.db, r.db, verify.WithLogger(a.logger()), verify.WithSnapshot(verify.SnapshotQuiesced), verify.WithParallelism(verifyParallelism),
+			verify.WithQuietPoint(quiet), verify.WithSnapshotOpened(unlock))
 		if err != nil {
-			unlock()
 			return err
 		}
 		vr, err := v.Verify(ctx, pair)
 		unlock()
+		if retry {
+			lastErr = quietErr
+			a.logger().Warn("online alter: no quiet point for the verification", "table", a.name(), "attempt", attempt, "err", quietErr)
+			continue
+		}
+		if quietErr != nil {
+			return a.tableErr(quietErr)
+		}
 		rep.Verify = time.Since(begin)
 		if err != nil {
 			return a.tableErr(fmt.Errorf("verifying the shadow table: %w", err))
@@ -132,6 +175,7 @@ func (r *alterRun) verifyQuiet(ctx context.Context, rep *CutoverReport) error {
 				ErrNotVerified, vr.Differences(), strings.Join(pair.Columns, ", ")))
 		}
 		rep.VerifiedTables, rep.VerifiedRows = 1, vr.Rows()
+		a.logger().Info("online alter: shadow verified", "table", a.name(), "verify_write_pause", rep.VerifyPause, "verify", rep.Verify, "rows", vr.Rows())
 		return nil
 	}
 	return a.tableErr(fmt.Errorf("verification: no quiet point in %d attempts: %w", a.cfg.attempts, lastErr))
@@ -154,9 +198,28 @@ func (r *alterRun) comparedColumns() []string {
 }
 
 // swap runs one attempt of the cut-over (see OnlineAlter). An error
-// wrapping errRetrySwap left the table untouched.
+// wrapping errRetrySwap left the table untouched. What needs no lock runs
+// before it: the shadow catches up (converge) and the RENAME's connection
+// is set up.
 func (r *alterRun) swap(ctx context.Context, rep *CutoverReport) error {
 	a := r.a
+	if err := r.converge(ctx); err != nil {
+		return err
+	}
+	// The RENAME queues for the table behind the lock; the sentry keeps it
+	// from running unless the lock's connection drops it.
+	rc, err := r.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errRetrySwap, err)
+	}
+	defer conn.Discard(rc)
+	var id int64
+	if err := rc.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		return fmt.Errorf("%w: %w", errRetrySwap, err)
+	}
+	if _, err := rc.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", int(renameLockWaits*a.cfg.lockWait.Seconds()))); err != nil {
+		return fmt.Errorf("%w: %w", errRetrySwap, err)
+	}
 	table, sentry, helper := a.name(), schema.QualifiedName(a.database, a.sentryName()), schema.QualifiedName(a.database, a.helperName())
 	for _, name := range []string{helper, sentry} {
 		if _, err := r.db.ExecContext(ctx, "CREATE TABLE "+name+" (sentry INT) COMMENT '"+cutoverComment+"'"); err != nil {
@@ -164,17 +227,17 @@ func (r *alterRun) swap(ctx context.Context, rep *CutoverReport) error {
 			return a.err("table "+name, fmt.Errorf("create the cut-over's table: %w", err))
 		}
 	}
-	lc, err := r.lockTables(ctx, table+" WRITE, "+sentry+" WRITE")
+	lc, stopped, err := r.lockTables(ctx, table+" WRITE, "+sentry+" WRITE")
 	if err != nil {
 		r.dropCutover(ctx)
 		return fmt.Errorf("%w: lock: %w", errRetrySwap, err)
 	}
-	stopped := time.Now()
 	locked := true
 	unlock := func() {
 		if locked {
 			locked = false
 			_, _ = lc.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES")
+			paused(rep, time.Since(stopped), false)
 		}
 	}
 	defer conn.Discard(lc)
@@ -203,20 +266,6 @@ func (r *alterRun) swap(ctx context.Context, rep *CutoverReport) error {
 		return fail(a.err("checkpoint", err))
 	}
 
-	// The RENAME queues for the table behind the lock; the sentry keeps it
-	// from running unless this connection drops it.
-	rc, err := r.db.Conn(ctx)
-	if err != nil {
-		return fail(fmt.Errorf("%w: %w", errRetrySwap, err))
-	}
-	defer conn.Discard(rc)
-	var id int64
-	if err := rc.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
-		return fail(fmt.Errorf("%w: %w", errRetrySwap, err))
-	}
-	if _, err := rc.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", int(renameLockWaits*a.cfg.lockWait.Seconds()))); err != nil {
-		return fail(fmt.Errorf("%w: %w", errRetrySwap, err))
-	}
 	rename := &pendingRename{done: make(chan struct{})}
 	go func() {
 		defer close(rename.done)
@@ -253,6 +302,7 @@ func (r *alterRun) renameEnded(ctx context.Context, rep *CutoverReport, stopped 
 	<-rename.done
 	rep.Stopped, rep.Released = stopped, time.Now()
 	rep.Pause = rep.Released.Sub(stopped)
+	paused(rep, rep.Pause, false)
 	r.dropCutover(ctx)
 	switch {
 	case rename.err == nil:

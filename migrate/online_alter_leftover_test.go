@@ -16,33 +16,37 @@ import (
 
 // TestOnlineAlterLeftoverShadow kills the online alter, running as a
 // child process, with SIGKILL after it created the shadow table and
-// before it recorded its checkpoint. The next Plan recognises the shadow
-// as the change's own (its marker) and says it drops it, the next Run
-// starts over and finishes: the table equals a native ALTER's, comment
-// included (the marker is gone). With a clause that sets the table's
-// comment too.
+// before it recorded its checkpoint's position: right after the CREATE
+// (the shadow carries the change's marker) and right after the ALTER
+// clause ran on it (a clause that sets the table's comment overwrites the
+// marker; the run recorded before the CREATE tells the shadow is the
+// change's). The next Plan recognises the shadow as the change's own and
+// says it drops it, the next Run starts over and finishes: the table
+// equals a native ALTER's, comment included (the marker is gone).
 func TestOnlineAlterLeftoverShadow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills a child process")
 	}
-	for _, clause := range []string{"MODIFY n BIGINT NOT NULL, ADD INDEX n_v (n, v)", "ADD COLUMN w INT NULL, COMMENT = 'the new one''s'"} {
-		t.Run(clause, func(t *testing.T) {
+	for _, tc := range []struct{ clause, hold string }{
+		{"MODIFY n BIGINT NOT NULL, ADD INDEX n_v (n, v)", "shadow-created"},
+		{"ADD COLUMN w INT NULL, COMMENT = 'the new one''s'", "shadow-created"},
+		{"ADD COLUMN w INT NULL, COMMENT = 'the new one''s'", "shadow-altered"},
+	} {
+		t.Run(tc.hold+" "+tc.clause, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
 			c := alterCase{create: `CREATE TABLE %s (id INT PRIMARY KEY, n INT NOT NULL, v VARCHAR(20)) COMMENT 'it''s the \\ table'`,
-				fill: "INSERT INTO %s SELECT seq, seq %% 7, CONCAT('v', seq) FROM seq_1_to_5000", clause: clause}
+				fill: "INSERT INTO %s SELECT seq, seq %% 7, CONCAT('v', seq) FROM seq_1_to_5000", clause: tc.clause}
 			dbName, db := createAlterCase(t, c)
-			spec := alterSpec{DSN: servers[0].DSN(""), Database: dbName, Clause: c.clause, HoldAt: "shadow-created"}
+			spec := alterSpec{DSN: servers[0].DSN(""), Database: dbName, Clause: c.clause, HoldAt: tc.hold}
 			cmd, out, exited := startAlterChild(t, ctx, spec)
 			waitHeld(t, out, exited)
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			<-exited
 
-			var comment string
-			require.NoError(t, db.QueryRow("SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = '_t_new'", dbName).Scan(&comment),
-				"the killed run left no shadow")
-			assert.True(t, strings.HasPrefix(comment, "shiftgate online alter: shadow of "), "the shadow's comment %q is not the marker", comment)
-			require.Zero(t, alterRunsLeft(t, dbName), "the killed run recorded its checkpoint")
+			var n int
+			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = '_t_new'", dbName).Scan(&n))
+			require.Equal(t, 1, n, "the killed run left no shadow")
 
 			a, err := migrate.NewOnlineAlter(spec.DSN, dbName, "t", c.clause, alterOptions()...)
 			require.NoError(t, err)

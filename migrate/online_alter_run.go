@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -45,8 +46,11 @@ type alterRun struct {
 	stopStream func() // stops the stream and waits for it; nil when none runs
 	streamDone chan struct{}
 	streamErr  error
-	swapped    bool
-	emitMu     sync.Mutex
+	// paceApply holds each transaction the stream applies while the
+	// throttler holds, until the cut-over (pacedSink).
+	paceApply atomic.Bool
+	swapped   bool
+	emitMu    sync.Mutex
 }
 
 // Run changes the table. See Executor for the contract and OnlineAlter for
@@ -156,12 +160,13 @@ func (r *alterRun) run(ctx context.Context) (err error) {
 const cutoverComment = "shiftgate online alter: cut-over table"
 
 // shadowComment marks the shadow table as this change's from its creation
-// until the checkpoint records the run (unmark): a run killed in between
-// leaves a shadow the next run recognises by it and drops, where a table
-// under the shadow's name without it is never touched. The statement
+// until the checkpoint records the run's position (unmark). The statement
 // that creates the shadow carries it; an ALTER clause that sets the
-// table's COMMENT overwrites it until the statement after marks it again,
-// so that a kill between those two leaves a shadow for a person to drop.
+// table's COMMENT overwrites it. The checkpoint's run, recorded before
+// the CREATE, is what tells a next run that a shadow is this change's;
+// the marker also tells it of a shadow whose run is gone (a shadow left by
+// a version that recorded the run after the CREATE). A table under the
+// shadow's name with neither is never touched.
 func (a *OnlineAlter) shadowComment() string { return "shiftgate online alter: shadow of " + a.key() }
 
 // clauseComment is the table comment the ALTER clause sets, if it sets
@@ -186,15 +191,26 @@ func clauseComment(alter *ast.AlterTableStmt) (comment string, ok bool) {
 func (r *alterRun) prepare(ctx context.Context, resume string) error {
 	a, f := r.a, r.facts
 	shadow := schema.QualifiedName(a.database, a.shadowName())
+	run := checkpoint.Run{Target: a.key(), Source: conn.Endpoint(a.dsn), SourceDB: a.database}
 	if resume == "" {
-		// A shadow left by a run killed before it saved its position;
-		// marked as this change's (planOn refuses any other): start over.
+		// A shadow left by a run killed before it saved its position,
+		// this change's (planOn refuses any other): start over.
 		if f.shadow {
 			if _, err := r.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+shadow); err != nil {
 				return a.err("table "+shadow, fmt.Errorf("drop: %w", err))
 			}
 		}
+		// The run is recorded before the shadow exists: from the CREATE
+		// on, the checkpoint tells a next run that the shadow is this
+		// change's, whatever its comment (an ALTER clause may set one).
+		run.Tables = r.runTables()
+		if err := inTx(ctx, r.db, func(tx *sql.Tx) error { return a.checkpoint.Start(ctx, tx, run, nil) }); err != nil {
+			return a.err("checkpoint", err)
+		}
 		if err := r.createShadow(ctx); err != nil {
+			if ferr := a.checkpoint.Forget(context.WithoutCancel(ctx), r.db, a.key(), ""); ferr != nil {
+				err = fmt.Errorf("%w; forgetting its checkpoint: %w", err, a.err("checkpoint", ferr))
+			}
 			return err
 		}
 	}
@@ -244,7 +260,7 @@ func (r *alterRun) prepare(ctx context.Context, resume string) error {
 			cps[i] = checkpoint.Segment{Table: a.shadowName(), Index: sg.Index, Lower: sg.Lower, Upper: sg.Upper}
 		}
 		a.at("shadow-created")
-		run := checkpoint.Run{Target: a.key(), Source: conn.Endpoint(a.dsn), SourceDB: a.database, Tables: r.runTables()}
+		run.Tables = r.runTables() // with the deferred indexes
 		if err := inTx(ctx, r.db, func(tx *sql.Tx) error { return a.checkpoint.Start(ctx, tx, run, cps) }); err != nil {
 			return a.err("checkpoint", err)
 		}
@@ -316,11 +332,7 @@ func (r *alterRun) createShadow(ctx context.Context) error {
 		_, _ = r.db.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+shadow)
 		return a.tableErr(fmt.Errorf("%w: the ALTER fails on the shadow table: %w", ErrAlterClause, err))
 	}
-	if _, ok := clauseComment(r.facts.parsed); ok {
-		if _, err := r.db.ExecContext(ctx, "ALTER TABLE "+shadow+mark); err != nil {
-			return a.err("table "+shadow, fmt.Errorf("mark it as this change's: %w", err))
-		}
-	}
+	a.at("shadow-altered")
 	a.logger().Info("online alter: shadow table created", "table", a.name(), "shadow", a.shadowName())
 	return nil
 }
@@ -651,7 +663,7 @@ func (r *alterRun) openStream(ctx context.Context) error {
 	r.streamDone = done
 	go func() {
 		defer close(done)
-		r.streamErr = r.stream.Run(sctx, r.app)
+		r.streamErr = r.stream.Run(sctx, pacedSink{r: r, Applier: r.app})
 	}()
 	r.stopStream = func() {
 		cancel()
@@ -659,6 +671,33 @@ func (r *alterRun) openStream(ctx context.Context) error {
 		r.stopStream = nil
 	}
 	return nil
+}
+
+// pacedSink is the applier as the stream's sink: until the cut-over
+// (alterRun.paceApply) each transaction waits for the throttler
+// (WithThrottler), as each chunk of the copy does. Applying the table's
+// changes to the shadow loads the server as the copy does, and the load
+// a throttler guards against (Threads_running, replicas' lag: the
+// shadow's writes replicate) comes as much from it; gh-ost, too, stops
+// applying the binary log while throttled. The stream meanwhile reads no
+// further (the server keeps the binary log), and the lag grows. The
+// applier's open group, if any (the transactions of its last
+// apply.DefaultGroupDelay, mostly still in its batches), stays open while
+// held: it writes only the shadow, which nothing else writes. From the
+// cut-over on nothing is held: its locks stop the application's writes
+// until the shadow caught up.
+type pacedSink struct {
+	r *alterRun
+	*apply.Applier
+}
+
+func (s pacedSink) Apply(ctx context.Context, tx rowchange.Txn) error {
+	if s.r.paceApply.Load() {
+		if err := s.r.a.cfg.throttle(ctx, s.r.a.table, s.r.a.name()); err != nil {
+			return err
+		}
+	}
+	return s.Applier.Apply(ctx, tx)
 }
 
 // closeStream stops the stream and closes the applier, its last position
@@ -719,6 +758,30 @@ var errCatchUp = errors.New("catch-up too slow")
 // lock after.
 const quietLag = 50 * time.Millisecond
 
+// converge catches up with the binary log until one round takes less
+// than the lock wait, then while each round takes at most half the time
+// of the one before, down to quietLag (a few rounds more): the lag left
+// is what a lock of the cut-over, which stops writes, has to wait for.
+func (r *alterRun) converge(ctx context.Context) error {
+	for last := time.Duration(-1); ; {
+		pos, err := binlog.CurrentPosition(ctx, r.db, r.facts.flavor)
+		if err != nil {
+			return r.a.err(serverFault, err)
+		}
+		round := time.Now()
+		if err := r.catchUp(ctx, pos, 0); err != nil {
+			return r.a.tableErr(err)
+		}
+		took := time.Since(round)
+		if took < r.a.cfg.lockWait/2 && (took < quietLag || last >= 0 && took > last/2) {
+			return nil
+		}
+		if took < r.a.cfg.lockWait/2 {
+			last = took
+		}
+	}
+}
+
 // follow applies the table's changes to the shadow until it is close
 // behind, then cuts over.
 func (r *alterRun) follow(ctx context.Context) error {
@@ -726,6 +789,7 @@ func (r *alterRun) follow(ctx context.Context) error {
 	a.setPhase(PhaseCatchingUp)
 	r.emit()
 	begin := time.Now()
+	r.paceApply.Store(a.cfg.throttler != nil)
 	if err := r.openStream(ctx); err != nil {
 		return err
 	}
@@ -735,26 +799,8 @@ func (r *alterRun) follow(ctx context.Context) error {
 		return err
 	}
 	a.at("catching-up")
-	// Catch up until one round takes less than the lock wait, then while
-	// each round takes at most half the time of the one before, down to
-	// quietLag (a few rounds more): the lag left is what the
-	// verification's lock, which stops writes, has to wait for.
-	for last := time.Duration(-1); ; {
-		pos, err := binlog.CurrentPosition(ctx, r.db, r.facts.flavor)
-		if err != nil {
-			return a.err(serverFault, err)
-		}
-		round := time.Now()
-		if err := r.catchUp(ctx, pos, 0); err != nil {
-			return a.tableErr(err)
-		}
-		took := time.Since(round)
-		if took < a.cfg.lockWait/2 && (took < quietLag || last >= 0 && took > last/2) {
-			break
-		}
-		if took < a.cfg.lockWait/2 {
-			last = took
-		}
+	if err := r.converge(ctx); err != nil {
+		return err
 	}
 	a.logger().Info("online alter: caught up", "table", a.name(), "took", time.Since(begin))
 	r.emit()
@@ -866,6 +912,9 @@ func (r *alterRun) emit() {
 			}
 		}
 		p.Tables = []TableProgress{{Name: t.Name, Rows: p.Rows, Bytes: p.Bytes, RowsEstimate: p.RowsEstimate, Done: r.swapped, ETA: p.ETA}}
+	}
+	if p.Phase == PhaseCopying || p.Phase == PhaseCatchingUp {
+		p.Throttled = held(r.a.cfg.throttler)
 	}
 	if r.app != nil {
 		st := r.app.Stats()

@@ -162,8 +162,13 @@ func runAlterCase(t *testing.T, c alterCase, opts ...migrate.OnlineAlterOption) 
 	assert.Contains(t, phases, migrate.PhaseCuttingOver)
 	assert.Equal(t, migrate.PhaseDone, phases[len(phases)-1])
 	require.NotNil(t, rep.Cutover)
-	t.Logf("%s: %d commits during the change, cut-over stall %s (catch-up %s), longest write seen by the workload %s",
-		c.name, w.commits.Load(), rep.Cutover.Pause, rep.Cutover.CatchUp, time.Duration(w.maxStall.Load()))
+	cut := rep.Cutover
+	assert.Positive(t, cut.VerifyPause, "the verification's write pause")
+	assert.LessOrEqual(t, cut.VerifyPause, cut.Verify, "the verification's write pause is within the verification")
+	assert.LessOrEqual(t, cut.CatchUp, cut.Pause, "the swap's catch-up is within its pause")
+	assert.GreaterOrEqual(t, cut.LongestPause, max(cut.Pause, cut.VerifyPause), "the longest write pause")
+	t.Logf("%s: %d commits during the change, write pauses: verification %s (verification %s), swap %s (catch-up %s); longest write seen by the workload %s",
+		c.name, w.commits.Load(), cut.VerifyPause, cut.Verify, cut.Pause, cut.CatchUp, time.Duration(w.maxStall.Load()))
 	checkAlterResult(t, ctx, w, dbName, db)
 	assertNativeDefinition(t, db, c.clause)
 }
@@ -430,4 +435,51 @@ func scanColumn(db *sql.DB, out *[]string, query string, args ...any) error {
 		*out = append(*out, s)
 	}
 	return rows.Err()
+}
+
+// TestOnlineAlterVerifyLock: the verification's READ lock is taken once
+// the shadow caught up with what was written before (a burst written just
+// before the verification is in the shadow when the lock is held), and
+// under it the server runs only the catch-up's position read and the
+// snapshots' START TRANSACTION, verify's preparation and connections being
+// ready before.
+func TestOnlineAlterVerifyLock(t *testing.T) {
+	dbName := sandboxtest.NewDatabase(t, servers[0], "oscvl")
+	db := sandboxtest.Open(t, servers[0], dbName)
+	sandboxtest.Exec(t, db, "CREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL)", "INSERT INTO t SELECT seq, seq % 7 FROM seq_1_to_3000")
+	a, err := migrate.NewOnlineAlter(servers[0].DSN(""), dbName, "t", "MODIFY n BIGINT NOT NULL", migrate.WithChunkRows(500))
+	require.NoError(t, err)
+	questions := func() int64 {
+		var name string
+		var n int64
+		require.NoError(t, db.QueryRow("SHOW GLOBAL STATUS LIKE 'Questions'").Scan(&name, &n))
+		return n
+	}
+	var locked, unlocking int64
+	behind := -1
+	migrate.SetOnlineAlterHook(a, func(point string) {
+		switch point {
+		case "verifying":
+			sandboxtest.Exec(t, db, "UPDATE t SET n = n + 1000")
+		case "verify-locked":
+			if locked == 0 {
+				require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM _t_new WHERE n < 1000").Scan(&behind))
+				locked = questions()
+			}
+		case "verify-unlocking":
+			if unlocking == 0 {
+				unlocking = questions()
+			}
+		}
+	})
+	rep, err := a.Run(context.Background(), nil)
+	require.NoError(t, err)
+	assert.Zero(t, behind, "rows of the burst not in the shadow when the verification's lock is taken")
+	// The snapshots' START TRANSACTION on each reader (2n+1), the position
+	// read, the two SHOW STATUS and the applier's checkpoint saves meanwhile
+	// (a few statements each); verify's preparation alone is more than 20.
+	bound := 2*migrate.VerifyParallelism + 1 + 10
+	assert.LessOrEqual(t, unlocking-locked, int64(bound), "statements run under the verification's lock")
+	t.Logf("statements under the verification's lock: %d; write pauses: verification %s, swap %s",
+		unlocking-locked, rep.Cutover.VerifyPause, rep.Cutover.Pause)
 }

@@ -530,7 +530,8 @@ func WithKeylessTables(maxRows int64) CopierOption {
 	})
 }
 
-// WithThrottler has a Copier consult t before reading every chunk.
+// WithThrottler has a Copier consult t before reading every chunk (an
+// OnlineAlter also before applying each transaction of its catch-up).
 func WithThrottler(t Throttler) ChunkOption {
 	return chunkOption(func(c *config) error {
 		if t == nil {

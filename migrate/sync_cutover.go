@@ -30,6 +30,14 @@ type CutoverReport struct {
 	// the source had logged; Verify how long the verification took.
 	CatchUp time.Duration `json:"catch_up"`
 	Verify  time.Duration `json:"verify"`
+	// VerifyPause is an OnlineAlter's longest write pause for its
+	// verification: LOCK TABLES ... READ on the table, from the lock's
+	// request to its release, while the shadow caught up and verify's
+	// snapshots opened (Pause is the swap's, from its LOCK TABLES ...
+	// WRITE request to the RENAME's end). LongestPause is the longest
+	// write pause any of its locks imposed, failed attempts included.
+	VerifyPause  time.Duration `json:"verify_pause,omitempty"`
+	LongestPause time.Duration `json:"longest_pause,omitempty"`
 	// SourcePosition is the source's GTID position once writes stopped;
 	// the target holds everything up to it.
 	SourcePosition string `json:"source_position"`

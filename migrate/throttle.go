@@ -26,6 +26,30 @@ func (f ThrottlerFunc) Throttle(ctx context.Context, table string) error { retur
 
 var _ Throttler = ThrottlerFunc(nil)
 
+// holder is a Throttler that says why it holds the work (LoadThrottler).
+type holder interface{ Held() string }
+
+// held says why th holds the work, "" when it does not or cannot say
+// (a Throttler without a Held method).
+func held(th Throttler) string {
+	if h, ok := th.(holder); ok {
+		return h.Held()
+	}
+	return ""
+}
+
+// throttle returns when c's throttler (WithThrottler), if any, lets the
+// work on table (named qualified in an error) go on.
+func (c *config) throttle(ctx context.Context, table, qualified string) error {
+	if c.throttler == nil {
+		return nil
+	}
+	if err := c.throttler.Throttle(ctx, table); err != nil {
+		return fmt.Errorf("table %s: throttler: %w", qualified, err)
+	}
+	return nil
+}
+
 // rateLimiter paces work to at most perSecond units per second over all
 // goroutines: each unit of work pushes the time the next may start.
 type rateLimiter struct {
@@ -89,10 +113,8 @@ func (c *config) engineConfig(capBytes int64, progress func(), sourceErr func(ob
 		Progress:         progress,
 		SourceError:      sourceErr,
 		Pace: func(ctx context.Context, t *copyengine.Table) error {
-			if th := c.throttler; th != nil {
-				if err := th.Throttle(ctx, t.Name); err != nil {
-					return fmt.Errorf("table %s: throttler: %w", t.QualifiedName(), err)
-				}
+			if err := c.throttle(ctx, t.Name, t.QualifiedName()); err != nil {
+				return err
 			}
 			if err := rowRate.wait(ctx); err != nil {
 				return err

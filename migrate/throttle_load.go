@@ -27,7 +27,14 @@ type LoadLimits struct {
 	// holds it too.
 	MaxReplicaLag time.Duration
 	// Replicas are the DSNs (go-sql-driver) of the source's replicas
-	// whose lag is read.
+	// whose lag is read: listed, not discovered, as gh-ost's
+	// --throttle-control-replicas. The source's SHOW SLAVE HOSTS lists
+	// every reader of its binary log (shiftgate's own change streams and
+	// other change-data tools among them) under the host each reports
+	// (report_host, often unset) and with no account to read its status
+	// with. Each is read with SHOW ALL SLAVES STATUS (MariaDB) or SHOW
+	// REPLICA STATUS (MySQL): the account needs REPLICATION CLIENT (SLAVE
+	// MONITOR on MariaDB 10.5.9 and later).
 	Replicas []string
 	// Interval is how often the limits are read again while the work is
 	// held, and how long a reading is trusted (default 1s).
@@ -43,7 +50,11 @@ var ErrNotReplica = errors.New("server is not a replica")
 // while it is paused (Pause, Resume): a held Throttle rechecks every
 // Interval and returns when the limits allow, or with ctx.Err() when ctx
 // is done. A server that cannot be read stops the work with an
-// *EndpointError naming it. Safe for concurrent use; Close releases its
+// *EndpointError naming it (ErrConnect when it cannot be reached,
+// ErrNotReplica when a listed replica replicates from nothing): a
+// replica whose lag cannot be read is not taken as caught up, and the
+// work, resumable from its checkpoint, is not held for ever on a replica
+// that may be gone for good. Safe for concurrent use; Close releases its
 // connections.
 type LoadThrottler struct {
 	limits   LoadLimits

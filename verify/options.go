@@ -63,6 +63,7 @@ type config struct {
 	exactChunks bool
 	wholeRows   int64
 	opened      func()
+	quiet       func(context.Context) error
 	// wait waits out a recheck delay (sleep; tests replace it).
 	wait func(ctx context.Context, d time.Duration) error
 }
@@ -179,6 +180,22 @@ func WithSnapshotOpened(f func()) Option {
 			return errors.New("WithSnapshotOpened: nil function")
 		}
 		c.opened = f
+		return nil
+	}
+}
+
+// WithQuietPoint calls f once Verify has prepared its tables and opened
+// its connections, right before it starts the snapshots of
+// SnapshotQuiesced: f makes the quiet point (an online schema change locks
+// its table and lets the shadow catch up), so that only the snapshots'
+// start runs in it; WithSnapshotOpened then ends it. An error of f ends
+// Verify, wrapped. Only with WithSnapshot(SnapshotQuiesced).
+func WithQuietPoint(f func(context.Context) error) Option {
+	return func(c *config) error {
+		if f == nil {
+			return errors.New("WithQuietPoint: nil function")
+		}
+		c.quiet = f
 		return nil
 	}
 }

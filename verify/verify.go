@@ -49,8 +49,8 @@ func New(source, target *sql.DB, opts ...Option) (*Verifier, error) {
 	if v.cfg.snapshot != SnapshotNone && v.cfg.recheck > 0 {
 		return nil, errors.New("verify: WithSnapshot and WithRecheck exclude each other: a snapshot does not change")
 	}
-	if v.cfg.opened != nil && v.cfg.snapshot != SnapshotQuiesced {
-		return nil, errors.New("verify: WithSnapshotOpened needs WithSnapshot(SnapshotQuiesced)")
+	if (v.cfg.opened != nil || v.cfg.quiet != nil) && v.cfg.snapshot != SnapshotQuiesced {
+		return nil, errors.New("verify: WithSnapshotOpened and WithQuietPoint need WithSnapshot(SnapshotQuiesced)")
 	}
 	return v, nil
 }
@@ -878,7 +878,7 @@ var snapshotMethods = map[SnapshotMode]snapshot.Method{
 func (v *Verifier) open(ctx context.Context, n int) (src, dst *side, err error) {
 	method := snapshotMethods[v.cfg.snapshot]
 	session := conn.ReaderSession()
-	snap, err := snapshot.Open(ctx, snapshot.Options{Method: method, ReadOnly: true},
+	snap, err := snapshot.Open(ctx, snapshot.Options{Method: method, ReadOnly: true, Quiet: v.cfg.quiet},
 		snapshot.Group{DB: v.src, N: n + 1, Session: &session}, snapshot.Group{DB: v.dst, N: n, Session: &session})
 	if err != nil {
 		if ge, ok := errors.AsType[*snapshot.GroupError](err); ok {

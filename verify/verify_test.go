@@ -708,3 +708,35 @@ func TestSnapshotOpened(t *testing.T) {
 	_, err = verify.New(src, dst, verify.WithSnapshotOpened(func() {}))
 	require.Error(t, err)
 }
+
+// TestQuietPoint: the quiet point runs once, before the snapshots start
+// (a write it makes is seen) and before WithSnapshotOpened's hook; its
+// error ends Verify, wrapped; it is refused without SnapshotQuiesced.
+func TestQuietPoint(t *testing.T) {
+	ctx := context.Background()
+	src, dst, srcName, dstName := pairOf(t, "quiet",
+		"CREATE TABLE t (id INT PRIMARY KEY, v INT)",
+		"INSERT INTO t SELECT seq, seq FROM seq_1_to_500")
+	var calls []string
+	v, err := verify.New(src, dst, verify.WithSnapshot(verify.SnapshotQuiesced), verify.WithParallelism(2),
+		verify.WithQuietPoint(func(ctx context.Context) error {
+			calls = append(calls, "quiet")
+			_, err := dst.ExecContext(ctx, "UPDATE t SET v = 0 WHERE id = 100")
+			return err
+		}),
+		verify.WithSnapshotOpened(func() { calls = append(calls, "opened") }))
+	require.NoError(t, err)
+	pair := verify.TablePair{SourceDatabase: srcName, SourceTable: "t", TargetDatabase: dstName}
+	rep, err := v.Verify(ctx, pair)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"quiet", "opened"}, calls)
+	assert.Equal(t, int64(1), rep.Differences())
+
+	stop := errors.New("no quiet point")
+	v, err = verify.New(src, dst, verify.WithSnapshot(verify.SnapshotQuiesced), verify.WithQuietPoint(func(context.Context) error { return stop }))
+	require.NoError(t, err)
+	_, err = v.Verify(ctx, pair)
+	require.ErrorIs(t, err, stop)
+	_, err = verify.New(src, dst, verify.WithQuietPoint(func(context.Context) error { return nil }))
+	require.Error(t, err)
+}

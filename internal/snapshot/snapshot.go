@@ -84,6 +84,11 @@ type Options struct {
 	// at the snapshots' point (needs a binary log and BINLOG MONITOR or
 	// REPLICATION CLIENT).
 	Position bool
+	// Quiet, when set, is called once the readers are open and their
+	// sessions set, right before the locks are taken and the snapshots
+	// start: with Quiesced, the caller makes its quiet point there, so
+	// that only the snapshots' start runs in it. Its error ends Open.
+	Quiet func(context.Context) error
 }
 
 // Snapshot is the readers Open returns.
@@ -171,6 +176,11 @@ func Open(ctx context.Context, o Options, groups ...Group) (_ *Snapshot, err err
 				return nil, fail(i, err)
 			}
 			held = append(held, c)
+		}
+	}
+	if o.Quiet != nil {
+		if err := o.Quiet(ctx); err != nil {
+			return nil, err
 		}
 	}
 	var blocked time.Time

@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiftgate/shiftgate/internal/rowcodec"
 	"github.com/shiftgate/shiftgate/internal/sandbox"
 )
 
@@ -322,4 +323,133 @@ func SilentHost(t testing.TB) string {
 		}
 	})
 	return ln.Addr().String()
+}
+
+// replicaReady bounds the wait for a replica's threads to run.
+const replicaReady = 30 * time.Second
+
+// StartReplica starts a throwaway server that replicates from source with
+// GTIDs (MASTER_USE_GTID = slave_pos), from source's current position on,
+// the tables of database only (replicate_wild_do_table): database, which
+// must exist on source, is created on the replica (outside its binary
+// log), and whatever else source logs is skipped. It waits until both
+// replication threads run, and registers a cleanup that stops the replica
+// and drops the account it replicates with on source (a random name and
+// a hexadecimal password, never logged). It fails the test on error; it
+// skips it when the servers are existing ones ($SHIFTGATE_TEST_DSN) and
+// no server binary is installed to start a replica with.
+func StartReplica(t testing.TB, source *sandbox.Server, database string) *sandbox.Server {
+	t.Helper()
+	ctx := t.Context()
+	host, ok := rowcodec.PlainString(source.Host())
+	if !ok {
+		t.Fatalf("sandboxtest: replica of %s: the host name needs escaping", source.Addr())
+	}
+	replica, err := sandbox.Start(ctx, sandbox.Options{BufferPool: "64M"})
+	if errors.Is(err, sandbox.ErrNoServerBinary) && os.Getenv(EnvDSN) != "" {
+		t.Skipf("sandboxtest: a replica of %s needs a throwaway server: %v", source.Addr(), err)
+	}
+	if err != nil {
+		t.Fatalf("sandboxtest: starting a replica of %s: %v", source.Addr(), err)
+	}
+	t.Cleanup(func() {
+		if err := replica.Close(); err != nil {
+			t.Errorf("sandboxtest: stopping the replica %s: %v", replica.Addr(), err)
+		}
+	})
+	var secret [16]byte
+	_, _ = rand.Read(secret[:]) // never fails
+	user, password := "repl_"+hex.EncodeToString(secret[:4]), hex.EncodeToString(secret[4:])
+	src := Open(t, source, "")
+	if _, err := src.ExecContext(ctx, "CREATE USER "+user+"@'%' IDENTIFIED BY '"+password+"'"); err != nil {
+		t.Fatalf("sandboxtest: creating the replication account on %s failed", source.Addr()) // the error may quote the password
+	}
+	cleanupExec(t, source, "DROP USER IF EXISTS "+user+"@'%'")
+	var pos string
+	for _, q := range []struct {
+		stmt string
+		dst  *string
+	}{{"GRANT REPLICATION SLAVE ON *.* TO " + user + "@'%'", nil}, {"SELECT @@GLOBAL.gtid_binlog_pos", &pos}} {
+		var err error
+		if q.dst == nil {
+			_, err = src.ExecContext(ctx, q.stmt)
+		} else {
+			err = src.QueryRowContext(ctx, q.stmt).Scan(q.dst)
+		}
+		if err != nil {
+			t.Fatalf("sandboxtest: %s on %s: %v", q.stmt, source.Addr(), err)
+		}
+	}
+	rdb := Open(t, replica, "")
+	c, err := rdb.Conn(ctx)
+	if err != nil {
+		t.Fatalf("sandboxtest: connecting to the replica %s: %v", replica.Addr(), err)
+	}
+	defer c.Close()
+	for _, stmt := range []string{
+		"RESET MASTER", // the replica's own GTIDs would be out of order with the source's
+		"SET SESSION sql_log_bin = 0",
+		"CREATE DATABASE `" + strings.ReplaceAll(database, "`", "``") + "`",
+		"SET GLOBAL gtid_slave_pos = '" + pos + "'",
+		"SET GLOBAL replicate_wild_do_table = '" + strings.ReplaceAll(database, "'", "''") + ".%'",
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %d, MASTER_USER = '%s', MASTER_PASSWORD = '%s', MASTER_CONNECT_RETRY = 1, MASTER_USE_GTID = slave_pos",
+			host, source.Port(), user, password),
+		"START SLAVE",
+	} {
+		if _, err := c.ExecContext(ctx, stmt); err != nil {
+			if strings.Contains(stmt, password) {
+				t.Fatalf("sandboxtest: CHANGE MASTER on the replica %s failed", replica.Addr()) // the error may quote the password
+			}
+			t.Fatalf("sandboxtest: %s on the replica %s: %v", stmt, replica.Addr(), err)
+		}
+	}
+	cleanupExec(t, replica, "STOP SLAVE")
+	deadline := time.Now().Add(replicaReady)
+	for {
+		var io, sqlThread, ioErr, sqlErr string
+		err := scanNamed(ctx, c, "SHOW SLAVE STATUS", map[string]*string{"Slave_IO_Running": &io, "Slave_SQL_Running": &sqlThread, "Last_IO_Error": &ioErr, "Last_SQL_Error": &sqlErr})
+		switch {
+		case err != nil:
+			t.Fatalf("sandboxtest: SHOW SLAVE STATUS on the replica %s: %v", replica.Addr(), err)
+		case io == "Yes" && sqlThread == "Yes":
+			return replica
+		case time.Now().After(deadline):
+			t.Fatalf("sandboxtest: the replica %s does not replicate from %s after %s: IO thread %s (%s), SQL thread %s (%s)",
+				replica.Addr(), source.Addr(), replicaReady, io, ioErr, sqlThread, sqlErr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// scanNamed reads the columns named in dst of query's one row.
+func scanNamed(ctx context.Context, c *sql.Conn, query string, dst map[string]*string) error {
+	rows, err := c.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return errors.New("no row")
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return err
+	}
+	for i, name := range cols {
+		if p := dst[name]; p != nil {
+			*p = vals[i].String
+		}
+	}
+	return rows.Err()
 }
