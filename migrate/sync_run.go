@@ -165,8 +165,12 @@ func (s *Sync) describeFence() string {
 		for i, a := range s.cfg.accounts {
 			names[i] = a.String()
 		}
-		return fmt.Sprintf("source, at cutover: write privileges of %s on the moved tables revoked (recorded first, restored after), up to %s for their sessions to finish, then until the target caught up and verified",
-			strings.Join(names, ", "), s.cfg.drainWait)
+		then := "(else the cutover is refused and the grants restored)"
+		if s.cfg.kill {
+			then = "then killed"
+		}
+		return fmt.Sprintf("source, at cutover: write privileges of %s on the moved tables revoked (recorded first, restored after), up to %s for their sessions to finish, %s, then until the target caught up and verified",
+			strings.Join(names, ", "), s.cfg.drainWait, then)
 	case FenceReadOnly:
 		return "source, at cutover: read_only on the whole server until the target caught up and verified"
 	}
