@@ -69,7 +69,7 @@ func TestSyncAuditDDLSkip(t *testing.T) {
 	defer cancel()
 	s, name, target, errc := auditSync(t, ctx, "auditskip", auditDDLTables, func(string) []migrate.SyncOption {
 		return []migrate.SyncOption{migrate.WithTables("items", "counter"), migrate.WithDDL(migrate.DDLSkip)}
-	})
+	}, nil)
 	db := sandboxtest.Open(t, servers[0], name)
 	sandboxtest.Exec(t, db, "ALTER TABLE items ADD INDEX by_name (name)", "ALTER TABLE other ADD COLUMN c INT",
 		"UPDATE counter SET n = 1 WHERE id = 1")
@@ -97,7 +97,7 @@ func TestSyncAuditDDLApply(t *testing.T) {
 	defer cancel()
 	s, name, target, errc := auditSync(t, ctx, "auditapply", auditDDLTables, func(string) []migrate.SyncOption {
 		return []migrate.SyncOption{migrate.WithTables("items", "counter"), migrate.WithDDL(migrate.DDLApply)}
-	})
+	}, nil)
 	db := sandboxtest.Open(t, servers[0], name)
 	sandboxtest.Exec(t, db, "INSERT INTO items VALUES (500, 'before')",
 		"ALTER TABLE items ADD COLUMN extra INT NOT NULL DEFAULT 7, ADD UNIQUE KEY by_name (name)",

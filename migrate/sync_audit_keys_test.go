@@ -18,9 +18,9 @@ import (
 // auditSync creates a database on the source with the statements given,
 // starts a Sync of it into a new target database, with the options optsFor
 // (if not nil) gives for the source database's name, and waits until it is
-// in sync. It returns the sync, both databases' names, and the channel
-// that receives Run's error.
-func auditSync(t *testing.T, ctx context.Context, prefix string, setup []string, optsFor func(database string) []migrate.SyncOption) (s *migrate.Sync, name, target string, errc <-chan error) {
+// in sync. Run reports to progress (may be nil). It returns the sync, both
+// databases' names, and the channel that receives Run's error.
+func auditSync(t *testing.T, ctx context.Context, prefix string, setup []string, optsFor func(database string) []migrate.SyncOption, progress migrate.ProgressFunc) (s *migrate.Sync, name, target string, errc <-chan error) {
 	t.Helper()
 	src, dst := servers[0], servers[1]
 	name = sandboxtest.NewDatabase(t, src, prefix)
@@ -37,7 +37,7 @@ func auditSync(t *testing.T, ctx context.Context, prefix string, setup []string,
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, err := s.Run(ctx, nil)
+		_, err := s.Run(ctx, progress)
 		runErr <- err
 	}()
 	waitPhase(t, s, migrate.PhaseInSync, done)
@@ -112,7 +112,7 @@ func TestSyncAuditKeyUpdatesWithSecondaryUniques(t *testing.T) {
 		"CREATE TABLE ku (id INT PRIMARY KEY, u INT NULL UNIQUE, v INT NOT NULL UNIQUE, note VARCHAR(40) NOT NULL)",
 		"INSERT INTO ku SELECT seq, seq * 10, seq * 100, CONCAT('row ', seq) FROM seq_1_to_50",
 	}
-	s, name, target, errc := auditSync(t, ctx, "auditku", setup, nil)
+	s, name, target, errc := auditSync(t, ctx, "auditku", setup, nil, nil)
 	db := sandboxtest.Open(t, servers[0], name)
 	txn := func(stmts ...string) {
 		t.Helper()
@@ -202,7 +202,7 @@ func TestSyncAuditBigTransactions(t *testing.T) {
 		"CREATE TABLE counter (id INT PRIMARY KEY, n BIGINT NOT NULL)",
 		"INSERT INTO counter VALUES (1, 0)",
 	}
-	s, name, target, errc := auditSync(t, ctx, "auditbig", setup, nil)
+	s, name, target, errc := auditSync(t, ctx, "auditbig", setup, nil, nil)
 	db := sandboxtest.Open(t, servers[0], name)
 	dst := sandboxtest.Open(t, servers[1], target)
 	// reached waits until the target's counter is n and big holds rows rows.
@@ -252,7 +252,7 @@ func TestSyncAuditNeverDeletesAForeignRow(t *testing.T) {
 		"CREATE TABLE ku (id INT PRIMARY KEY, u INT NULL UNIQUE, v INT NOT NULL UNIQUE, note VARCHAR(40) NOT NULL)",
 		"INSERT INTO ku SELECT seq, seq * 10, seq * 100, CONCAT('row ', seq) FROM seq_1_to_5",
 	}
-	_, name, target, errc := auditSync(t, ctx, "auditforeign", setup, nil)
+	_, name, target, errc := auditSync(t, ctx, "auditforeign", setup, nil, nil)
 	sandboxtest.Exec(t, sandboxtest.Open(t, servers[1], target), "INSERT INTO ku VALUES (900, 77, 7700, 'written on the target')")
 	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], name), "INSERT INTO ku VALUES (6, 77, 600, 'source')")
 	select {

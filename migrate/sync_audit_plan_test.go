@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,7 +98,7 @@ func TestSyncAuditCutoverKillsTheAccountsSessions(t *testing.T) {
 	s, name, target, errc := auditSync(t, ctx, "auditkill", setup, func(database string) []migrate.SyncOption {
 		user = appUser(database)
 		return []migrate.SyncOption{migrate.WithFence(migrate.FenceAccounts, user+"@%"), migrate.WithDrainWait(time.Second, true)}
-	})
+	}, nil)
 	_, appDB := appAccount(t, name)
 	grants := showGrants(t, user)
 
@@ -138,23 +139,39 @@ func holdTargetTable(t *testing.T, ctx context.Context, database, table string) 
 
 // TestSyncAuditCutoverRefusedAboveMaxLag: while the target lags (its
 // applier waits for a lock) by more than WithMaxLag, the sync is back to
-// catching up and Cutover is refused with ErrNotInSync, fencing nothing;
-// once the target caught up, the cutover goes through.
+// catching up, its progress shows the lag in time and in transactions,
+// and Cutover is refused with ErrNotInSync, fencing nothing; once the
+// target caught up (no transaction behind), the cutover goes through.
 func TestSyncAuditCutoverRefusedAboveMaxLag(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	setup := append(strings.Split(strings.TrimSpace(syncTables), ";"), "INSERT INTO counter VALUES (1, 0)")
+	var last atomic.Pointer[migrate.Progress]
 	s, name, target, errc := auditSync(t, ctx, "auditlag", setup, func(string) []migrate.SyncOption {
 		return []migrate.SyncOption{migrate.WithMaxLag(300 * time.Millisecond), migrate.WithProgressInterval(50 * time.Millisecond)}
-	})
+	}, func(p migrate.Progress) { last.Store(&p) })
+	// reported waits for a progress report that ok accepts.
+	reported := func(what string, ok func(p migrate.Progress) bool) migrate.Progress {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+			if p := last.Load(); p != nil && ok(*p) {
+				return *p
+			}
+			require.True(t, time.Now().Before(deadline), "no progress %s; last %+v", what, last.Load())
+		}
+	}
 	release := holdTargetTable(t, ctx, target, "counter")
-	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], name), "UPDATE counter SET n = 1 WHERE id = 1")
+	src := sandboxtest.Open(t, servers[0], name)
+	sandboxtest.Exec(t, src, "UPDATE counter SET n = 1 WHERE id = 1", "UPDATE counter SET n = 2 WHERE id = 1")
 	waitPhase(t, s, migrate.PhaseCatchingUp, nil)
+	p := reported("of the lag", func(p migrate.Progress) bool { return p.Phase == migrate.PhaseCatchingUp && p.LagTxns >= 2 })
+	assert.Greater(t, p.Lag, 300*time.Millisecond, "lag while catching up")
 	_, err := s.Cutover(ctx)
 	require.ErrorIs(t, err, migrate.ErrNotInSync)
-	_, err = sandboxtest.Open(t, servers[0], name).Exec("UPDATE counter SET n = 2 WHERE id = 1")
+	_, err = src.Exec("UPDATE counter SET n = 3 WHERE id = 1")
 	require.NoError(t, err, "the source is writable after the refused cutover")
 	release()
+	reported("in sync", func(p migrate.Progress) bool { return p.Phase == migrate.PhaseInSync && p.LagTxns == 0 })
 	auditCutover(t, ctx, s, name, target, errc)
 }
 
@@ -171,7 +188,7 @@ func TestSyncAuditCutoverCatchUpTimeout(t *testing.T) {
 		user = appUser(database)
 		return []migrate.SyncOption{migrate.WithMaxLag(time.Hour), migrate.WithCutoverTimeout(time.Second),
 			migrate.WithFence(migrate.FenceAccounts, user+"@%"), migrate.WithDrainWait(5*time.Second, false)}
-	})
+	}, nil)
 	_, appDB := appAccount(t, name)
 	grants := showGrants(t, user)
 	release := holdTargetTable(t, ctx, target, "counter")
