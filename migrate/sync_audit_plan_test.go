@@ -48,7 +48,8 @@ func TestSyncAuditPlanRefusesBinlogOff(t *testing.T) {
 
 // TestSyncAuditPlanContents: Plan names every moved table with its key,
 // the account(s) whose writes the cutover stops and how, the binary log's
-// retention against the copy, and the steps. Not parallel: it changes the
+// retention against the copy (its size, and its least time under a rate
+// limit), and the steps. Not parallel: it changes the
 // source's binlog_expire_logs_seconds.
 func TestSyncAuditPlanContents(t *testing.T) {
 	ctx := t.Context()
@@ -83,6 +84,29 @@ func TestSyncAuditPlanContents(t *testing.T) {
 	steps := strings.Join(plan.Steps, "\n")
 	assert.Contains(t, steps, "keeps binary logs for 2h0m0s")
 	assert.Contains(t, steps, "stop writes on the source")
+	assert.NotContains(t, steps, "takes at least", "a copy time without a rate limit")
+
+	// A rate limit gives the least copy time, compared with the retention.
+	var rows int64
+	for _, tp := range plan.Tables {
+		rows += tp.Rows
+	}
+	require.Positive(t, rows, "row estimates")
+	for _, c := range []struct {
+		rate float64
+		want string
+	}{
+		{float64(rows) / 60, "takes at least 1m0s"},
+		{float64(rows) / 3 / 3600, "takes at least 3h0m0s, longer than the retention"},
+	} {
+		s, err := migrate.NewSync(servers[0].DSN(""), servers[1].DSN(""), name, migrate.WithTargetDatabase(name+"_t"), migrate.WithRateLimit(c.rate, 0))
+		require.NoError(t, err)
+		plan, err := s.Plan(ctx)
+		require.NoError(t, err)
+		steps := strings.Join(plan.Steps, "\n")
+		assert.Contains(t, steps, c.want)
+		assert.Equal(t, strings.Contains(c.want, "longer"), strings.Contains(steps, "longer than the retention"), steps)
+	}
 }
 
 // TestSyncAuditCutoverKillsTheAccountsSessions: with WithDrainWait(d, true)
