@@ -67,7 +67,7 @@ func columns(t *testing.T, srv int, database, table string) []string {
 func TestSyncAuditDDLSkip(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	s, name, target, errc := auditSync(t, ctx, "auditskip", auditDDLTables, func(string) []migrate.SyncOption {
+	s, name, target, errc := auditSync(t, ctx, "auditskip", execAll(auditDDLTables...), func(string) []migrate.SyncOption {
 		return []migrate.SyncOption{migrate.WithTables("items", "counter"), migrate.WithDDL(migrate.DDLSkip)}
 	}, nil)
 	db := sandboxtest.Open(t, servers[0], name)
@@ -95,7 +95,7 @@ func TestSyncAuditDDLSkip(t *testing.T) {
 func TestSyncAuditDDLApply(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	s, name, target, errc := auditSync(t, ctx, "auditapply", auditDDLTables, func(string) []migrate.SyncOption {
+	s, name, target, errc := auditSync(t, ctx, "auditapply", execAll(auditDDLTables...), func(string) []migrate.SyncOption {
 		return []migrate.SyncOption{migrate.WithTables("items", "counter"), migrate.WithDDL(migrate.DDLApply)}
 	}, nil)
 	db := sandboxtest.Open(t, servers[0], name)

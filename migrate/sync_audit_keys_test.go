@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"context"
+	"database/sql"
 	"runtime/metrics"
 	"sync/atomic"
 	"testing"
@@ -15,18 +16,18 @@ import (
 	"github.com/shiftgate/shiftgate/verify"
 )
 
-// auditSync creates a database on the source with the statements given,
-// starts a Sync of it into a new target database, with the options optsFor
-// (if not nil) gives for the source database's name, and waits until it is
-// in sync. Run reports to progress (may be nil). It returns the sync, both
+// auditSync creates a database on the source, seeded by seed, starts a
+// Sync of it into a new target database, with the options optsFor (if not
+// nil) gives for the source database's name, and waits until it is in
+// sync. Run reports to progress (may be nil). It returns the sync, both
 // databases' names, and the channel that receives Run's error.
-func auditSync(t *testing.T, ctx context.Context, prefix string, setup []string, optsFor func(database string) []migrate.SyncOption, progress migrate.ProgressFunc) (s *migrate.Sync, name, target string, errc <-chan error) {
+func auditSync(t *testing.T, ctx context.Context, prefix string, seed func(*testing.T, *sql.DB), optsFor func(database string) []migrate.SyncOption, progress migrate.ProgressFunc) (s *migrate.Sync, name, target string, errc <-chan error) {
 	t.Helper()
 	src, dst := servers[0], servers[1]
 	name = sandboxtest.NewDatabase(t, src, prefix)
 	target = sandboxtest.NewDatabase(t, dst, prefix)
 	sandboxtest.Exec(t, sandboxtest.Open(t, dst, ""), "DROP DATABASE `"+target+"`")
-	sandboxtest.Exec(t, sandboxtest.Open(t, src, name), setup...)
+	seed(t, sandboxtest.Open(t, src, name))
 	opts := []migrate.SyncOption{migrate.WithTargetDatabase(target)}
 	if optsFor != nil {
 		opts = append(opts, optsFor(name)...)
@@ -42,6 +43,24 @@ func auditSync(t *testing.T, ctx context.Context, prefix string, setup []string,
 	}()
 	waitPhase(t, s, migrate.PhaseInSync, done)
 	return s, name, target, runErr
+}
+
+// execAll is a seed of auditSync that runs stmts.
+func execAll(stmts ...string) func(*testing.T, *sql.DB) {
+	return func(t *testing.T, db *sql.DB) { sandboxtest.Exec(t, db, stmts...) }
+}
+
+// auditAccountSync is auditSync of the tables of seedSyncTables, with the
+// application account of appAccount, which it returns too; opts gives the
+// options for the account's name.
+func auditAccountSync(t *testing.T, ctx context.Context, prefix string, opts func(user string) []migrate.SyncOption) (s *migrate.Sync, name, target string, errc <-chan error, user string, appDB *sql.DB) {
+	t.Helper()
+	s, name, target, errc = auditSync(t, ctx, prefix, seedSyncTables, func(database string) []migrate.SyncOption {
+		user = appUser(database)
+		return opts(user)
+	}, nil)
+	_, appDB = appAccount(t, name)
+	return s, name, target, errc, user, appDB
 }
 
 // auditCutover cuts s over (retrying while the lag keeps it out of sync),
@@ -112,7 +131,7 @@ func TestSyncAuditKeyUpdatesWithSecondaryUniques(t *testing.T) {
 		"CREATE TABLE ku (id INT PRIMARY KEY, u INT NULL UNIQUE, v INT NOT NULL UNIQUE, note VARCHAR(40) NOT NULL)",
 		"INSERT INTO ku SELECT seq, seq * 10, seq * 100, CONCAT('row ', seq) FROM seq_1_to_50",
 	}
-	s, name, target, errc := auditSync(t, ctx, "auditku", setup, nil, nil)
+	s, name, target, errc := auditSync(t, ctx, "auditku", execAll(setup...), nil, nil)
 	db := sandboxtest.Open(t, servers[0], name)
 	txn := func(stmts ...string) {
 		t.Helper()
@@ -202,7 +221,7 @@ func TestSyncAuditBigTransactions(t *testing.T) {
 		"CREATE TABLE counter (id INT PRIMARY KEY, n BIGINT NOT NULL)",
 		"INSERT INTO counter VALUES (1, 0)",
 	}
-	s, name, target, errc := auditSync(t, ctx, "auditbig", setup, nil, nil)
+	s, name, target, errc := auditSync(t, ctx, "auditbig", execAll(setup...), nil, nil)
 	db := sandboxtest.Open(t, servers[0], name)
 	dst := sandboxtest.Open(t, servers[1], target)
 	// reached waits until the target's counter is n and big holds rows rows.
@@ -252,7 +271,7 @@ func TestSyncAuditNeverDeletesAForeignRow(t *testing.T) {
 		"CREATE TABLE ku (id INT PRIMARY KEY, u INT NULL UNIQUE, v INT NOT NULL UNIQUE, note VARCHAR(40) NOT NULL)",
 		"INSERT INTO ku SELECT seq, seq * 10, seq * 100, CONCAT('row ', seq) FROM seq_1_to_5",
 	}
-	_, name, target, errc := auditSync(t, ctx, "auditforeign", setup, nil, nil)
+	_, name, target, errc := auditSync(t, ctx, "auditforeign", execAll(setup...), nil, nil)
 	sandboxtest.Exec(t, sandboxtest.Open(t, servers[1], target), "INSERT INTO ku VALUES (900, 77, 7700, 'written on the target')")
 	sandboxtest.Exec(t, sandboxtest.Open(t, servers[0], name), "INSERT INTO ku VALUES (6, 77, 600, 'source')")
 	select {

@@ -117,13 +117,9 @@ func TestSyncAuditPlanContents(t *testing.T) {
 func TestSyncAuditCutoverKillsTheAccountsSessions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	setup := append(strings.Split(strings.TrimSpace(syncTables), ";"), "INSERT INTO counter VALUES (1, 0)")
-	var user string
-	s, name, target, errc := auditSync(t, ctx, "auditkill", setup, func(database string) []migrate.SyncOption {
-		user = appUser(database)
+	s, name, target, errc, user, appDB := auditAccountSync(t, ctx, "auditkill", func(user string) []migrate.SyncOption {
 		return []migrate.SyncOption{migrate.WithFence(migrate.FenceAccounts, user+"@%"), migrate.WithDrainWait(time.Second, true)}
-	}, nil)
-	_, appDB := appAccount(t, name)
+	})
 	grants := showGrants(t, user)
 
 	tx, err := appDB.BeginTx(ctx, nil)
@@ -169,9 +165,8 @@ func holdTargetTable(t *testing.T, ctx context.Context, database, table string) 
 func TestSyncAuditCutoverRefusedAboveMaxLag(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	setup := append(strings.Split(strings.TrimSpace(syncTables), ";"), "INSERT INTO counter VALUES (1, 0)")
 	var last atomic.Pointer[migrate.Progress]
-	s, name, target, errc := auditSync(t, ctx, "auditlag", setup, func(string) []migrate.SyncOption {
+	s, name, target, errc := auditSync(t, ctx, "auditlag", seedSyncTables, func(string) []migrate.SyncOption {
 		return []migrate.SyncOption{migrate.WithMaxLag(300 * time.Millisecond), migrate.WithProgressInterval(50 * time.Millisecond)}
 	}, func(p migrate.Progress) { last.Store(&p) })
 	// reported waits for a progress report that ok accepts.
@@ -206,14 +201,10 @@ func TestSyncAuditCutoverRefusedAboveMaxLag(t *testing.T) {
 func TestSyncAuditCutoverCatchUpTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	setup := append(strings.Split(strings.TrimSpace(syncTables), ";"), "INSERT INTO counter VALUES (1, 0)")
-	var user string
-	s, name, target, errc := auditSync(t, ctx, "audittimeout", setup, func(database string) []migrate.SyncOption {
-		user = appUser(database)
+	s, name, target, errc, user, appDB := auditAccountSync(t, ctx, "audittimeout", func(user string) []migrate.SyncOption {
 		return []migrate.SyncOption{migrate.WithMaxLag(time.Hour), migrate.WithCutoverTimeout(time.Second),
 			migrate.WithFence(migrate.FenceAccounts, user+"@%"), migrate.WithDrainWait(5*time.Second, false)}
-	}, nil)
-	_, appDB := appAccount(t, name)
+	})
 	grants := showGrants(t, user)
 	release := holdTargetTable(t, ctx, target, "counter")
 	_, err := appDB.ExecContext(ctx, "UPDATE counter SET n = 1 WHERE id = 1")
