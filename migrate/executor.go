@@ -165,9 +165,12 @@ type Progress struct {
 	// The rest is filled by a Sync.
 
 	// Phase is the Sync's phase; Lag how far the target is behind the
-	// source (0 when it holds everything the source logged).
-	Phase Phase         `json:"phase,omitempty"`
-	Lag   time.Duration `json:"lag,omitempty"`
+	// source (0 when it holds everything the source logged); LagTxns how
+	// many transactions the source logged that the target's position does
+	// not hold yet (of every database: the binary log is the server's).
+	Phase   Phase         `json:"phase,omitempty"`
+	Lag     time.Duration `json:"lag,omitempty"`
+	LagTxns int64         `json:"lag_txns,omitempty"`
 	// AppliedRows and AppliedTxns count the row changes and transactions
 	// applied from the binary log, ApplyRowsPerSecond their recent rate;
 	// StreamPosition is the source position the target holds.

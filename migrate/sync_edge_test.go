@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"context"
+	"database/sql"
 	"sync"
 	"testing"
 	"time"
@@ -13,33 +14,22 @@ import (
 	"github.com/shiftgate/shiftgate/migrate"
 )
 
-// startSync seeds a database, starts a Sync of it and waits until it is in
-// sync. It returns the sync, the source database, and the channel closed
-// when Run returns with its error.
-// optsFor gives the options of the sync for the source database's name.
+// startSync seeds a database (seedSyncTables and a table not moved),
+// starts a Sync of its tables acct, items and counter, with the options
+// optsFor gives for the source database's name, and waits until it is in
+// sync (auditSync).
 func startSync(t *testing.T, ctx context.Context, prefix string, optsFor func(database string) []migrate.SyncOption) (s *migrate.Sync, name, target string, errc <-chan error) {
 	t.Helper()
-	src, dst := servers[0], servers[1]
-	name = sandboxtest.NewDatabase(t, src, prefix)
-	target = sandboxtest.NewDatabase(t, dst, prefix)
-	sandboxtest.Exec(t, sandboxtest.Open(t, dst, ""), "DROP DATABASE `"+target+"`")
-	seedSyncTables(t, sandboxtest.Open(t, src, name))
-	sandboxtest.Exec(t, sandboxtest.Open(t, src, name), "CREATE TABLE other (id INT PRIMARY KEY)")
-	opts := []migrate.SyncOption{migrate.WithTargetDatabase(target), migrate.WithTables("acct", "items", "counter")}
-	if optsFor != nil {
-		opts = append(opts, optsFor(name)...)
-	}
-	s, err := migrate.NewSync(src.DSN(""), dst.DSN(""), name, opts...)
-	require.NoError(t, err)
-	runErr := make(chan error, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, err := s.Run(ctx, nil)
-		runErr <- err
-	}()
-	waitPhase(t, s, migrate.PhaseInSync, done)
-	return s, name, target, runErr
+	return auditSync(t, ctx, prefix, func(t *testing.T, db *sql.DB) {
+		seedSyncTables(t, db)
+		sandboxtest.Exec(t, db, "CREATE TABLE other (id INT PRIMARY KEY)")
+	}, func(database string) []migrate.SyncOption {
+		opts := []migrate.SyncOption{migrate.WithTables("acct", "items", "counter")}
+		if optsFor != nil {
+			opts = append(opts, optsFor(database)...)
+		}
+		return opts
+	}, nil)
 }
 
 // A schema change of a moved table stops the sync, naming the statement

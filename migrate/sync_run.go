@@ -165,8 +165,12 @@ func (s *Sync) describeFence() string {
 		for i, a := range s.cfg.accounts {
 			names[i] = a.String()
 		}
-		return fmt.Sprintf("source, at cutover: write privileges of %s on the moved tables revoked (recorded first, restored after), up to %s for their sessions to finish, then until the target caught up and verified",
-			strings.Join(names, ", "), s.cfg.drainWait)
+		then := "(else the cutover is refused and the grants restored)"
+		if s.cfg.kill {
+			then = "then killed"
+		}
+		return fmt.Sprintf("source, at cutover: write privileges of %s on the moved tables revoked (recorded first, restored after), up to %s for their sessions to finish, %s, then until the target caught up and verified",
+			strings.Join(names, ", "), s.cfg.drainWait, then)
 	case FenceReadOnly:
 		return "source, at cutover: read_only on the whole server until the target caught up and verified"
 	}
@@ -183,13 +187,27 @@ func (s *Sync) describe(plan *Plan, facts *syncFacts, src binlog.Source) []strin
 		steps = append(steps, "the copy is done: start the sync from its position "+facts.start)
 	default:
 		steps = append(steps, plan.Steps...)
-		var bytes int64
+		var rows, data, bytes int64
 		for _, t := range plan.Tables {
-			bytes += t.DataBytes + t.IndexBytes
+			rows, data, bytes = rows+t.Rows, data+t.DataBytes, bytes+t.DataBytes+t.IndexBytes
 		}
 		note := "the source purges binary logs only on demand"
 		if src.Retention > 0 {
 			note = fmt.Sprintf("the source keeps binary logs for %s: the copy of about %d MiB must finish well within it, or the position it started from is purged and the sync refuses to start", src.Retention, bytes>>20)
+			// A rate limit bounds the copy's time from below.
+			var least time.Duration
+			if r := s.copier.cfg.rowsPerSecond; r > 0 {
+				least = time.Duration(float64(rows) / r * float64(time.Second))
+			}
+			if r := s.copier.cfg.bytesPerSecond; r > 0 {
+				least = max(least, time.Duration(float64(data)/r*float64(time.Second)))
+			}
+			if least > 0 {
+				note += fmt.Sprintf("; at WithRateLimit the copy of about %d rows takes at least %s", rows, least.Round(time.Second))
+				if least >= src.Retention {
+					note += ", longer than the retention: the position may be purged before the copy ends (raise the limit or keep binary logs longer)"
+				}
+			}
 		}
 		steps = append(steps, "follow the source's binary log from the copy's position ("+note+")")
 	}

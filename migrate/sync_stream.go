@@ -374,7 +374,7 @@ func (r *syncRun) follow(ctx context.Context) error {
 				r.stopStream()
 				r.report.Cutover = rep
 				r.finishReport()
-				r.lag.lag = 0
+				r.lag.lag, r.lag.txns = 0, 0
 				return errors.Join(err, r.app.Flush(context.WithoutCancel(ctx)))
 			}
 		case now := <-tick.C:
@@ -426,6 +426,7 @@ func (r *syncRun) follow(ctx context.Context) error {
 type lagMeter struct {
 	samples []lagSample
 	lag     time.Duration
+	txns    int64 // source transactions the target's position lacks
 }
 
 type lagSample struct {
@@ -447,6 +448,9 @@ func (r *syncRun) measure(ctx context.Context, now time.Time) (time.Duration, er
 		m.samples = append(m.samples, lagSample{now, pos})
 	}
 	applied := r.app.Stats().Position
+	if m.txns, err = binlog.TxnsBehind(r.facts.flavor, applied, pos); err != nil {
+		return m.lag, err
+	}
 	for len(m.samples) > 0 {
 		ok, err := binlog.PositionContains(r.facts.flavor, applied, m.samples[0].position)
 		if err != nil {
@@ -482,7 +486,7 @@ func (r *syncRun) emit() {
 	p.TablesTotal = len(r.report.Tables)
 	if r.app != nil { // nil before the stream (waiting for the target) and in a Run that finishes a cut-back
 		st := r.app.Stats()
-		p.Lag, p.AppliedRows, p.AppliedTxns, p.ApplyRowsPerSecond, p.StreamPosition = r.lag.lag, st.Rows, st.Txns, st.RowsPerSecond, st.Position
+		p.Lag, p.LagTxns, p.AppliedRows, p.AppliedTxns, p.ApplyRowsPerSecond, p.StreamPosition = r.lag.lag, r.lag.txns, st.Rows, st.Txns, st.RowsPerSecond, st.Position
 	}
 	r.progress(p)
 }

@@ -18,7 +18,8 @@
 // It exits 0 when the move can run, 1 when it cannot (every problem named).
 //
 // run copies, then follows the binary log, writing a progress line to
-// stderr (phase, lag, rows copied and applied, rows/s) every -progress;
+// stderr (phase, lag in time and transactions behind, rows copied and
+// applied, rows/s) every -progress;
 // with -json, the same status as JSON lines on stdout, one object per line
 // with "event": "progress", "cutover_started", "cutover_failed",
 // "switch_waiting", then one of "done", "stopped" or "failed" with the

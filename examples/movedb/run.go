@@ -77,7 +77,7 @@ func status(p migrate.Progress) string {
 	if p.Phase == migrate.PhaseCopying || p.Phase == "" {
 		return "copying: " + p.String()
 	}
-	s := fmt.Sprintf("%s: lag %s, %d rows applied in %d txns, %.0f rows/s", p.Phase, p.Lag.Round(time.Millisecond), p.AppliedRows, p.AppliedTxns, p.ApplyRowsPerSecond)
+	s := fmt.Sprintf("%s: lag %s (%d txns behind), %d rows applied in %d txns, %.0f rows/s", p.Phase, p.Lag.Round(time.Millisecond), p.LagTxns, p.AppliedRows, p.AppliedTxns, p.ApplyRowsPerSecond)
 	if copied := p.Rows - p.AppliedRows; copied > 0 {
 		s += fmt.Sprintf(", %d rows copied", copied)
 	}

@@ -164,6 +164,61 @@ func PositionContains(flavor, have, want string) (bool, error) {
 	return h.Contain(w), nil
 }
 
+// TxnsBehind is how many transactions of position want (both of flavor)
+// position have lacks: the transactions a stream at have has still to
+// read to reach want. On MariaDB the difference of the sequence numbers of
+// each domain; on MySQL the GTIDs of want less those of have, counted as
+// if have were a prefix of want (a stream's position is); untested.
+func TxnsBehind(flavor, have, want string) (int64, error) {
+	if flavor == MySQL {
+		return txnsBehindMySQL(have, want)
+	}
+	h, err := parseMariaDB(have)
+	if err != nil {
+		return 0, fmt.Errorf("binlog: position %q: %w", have, err)
+	}
+	w, err := parseMariaDB(want)
+	if err != nil {
+		return 0, fmt.Errorf("binlog: position %q: %w", want, err)
+	}
+	var n int64
+	for domain, seq := range w {
+		if seq > h[domain] {
+			n += int64(seq - h[domain])
+		}
+	}
+	return n, nil
+}
+
+// txnsBehindMySQL is TxnsBehind of MySQL GTID sets. Written from MySQL
+// 8.0's documentation; untested.
+func txnsBehindMySQL(have, want string) (int64, error) {
+	count := func(text string) (int64, error) {
+		set, err := gomysql.ParseMysqlGTIDSet(text)
+		if err != nil {
+			return 0, fmt.Errorf("binlog: position %q: %w", text, err)
+		}
+		var n int64
+		for _, tags := range *set.(*gomysql.MysqlGTIDSet) {
+			for _, intervals := range tags {
+				for _, i := range intervals {
+					n += i.Stop - i.Start
+				}
+			}
+		}
+		return n, nil
+	}
+	h, err := count(have)
+	if err != nil {
+		return 0, err
+	}
+	w, err := count(want)
+	if err != nil {
+		return 0, err
+	}
+	return max(w-h, 0), nil
+}
+
 // firstBinlog is the name of the oldest binary log file.
 func firstBinlog(ctx context.Context, db *sql.DB) (string, error) {
 	rows, err := db.QueryContext(ctx, "SHOW BINARY LOGS")
