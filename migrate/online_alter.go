@@ -108,12 +108,13 @@ import (
 // Report.Cutover.VerifyPause, and the swap's stall (step 2 to the
 // RENAME's end; the catch-up of what the application wrote in the last
 // moments, plus the RENAME) in Report.Cutover.Pause. LongestPause is the
-// longest of all, failed attempts included. Known limit: the catch-up
-// under each lock ends once the stream hands over a position that holds
-// the one read under the lock; when the last transactions before it are
-// of other tables (the applier's own included), the stream hands that
-// position over at most every second, or at its next heartbeat (250 ms)
-// when the server is idle, and most of each pause is that wait.
+// longest of all, failed attempts included. The catch-up under each lock
+// ends once the stream hands over a position that holds the one read
+// under the lock; while it waits, the stream hands over the position of
+// every transaction it reads, of other tables too (the applier's own
+// included), so the wait is for the server's last events to arrive, or,
+// when the server is idle and the stream has read them all already, for
+// its next heartbeat (250 ms).
 //
 // # Bytes
 //

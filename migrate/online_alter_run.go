@@ -716,11 +716,15 @@ func (r *alterRun) closeStream(ctx context.Context) error {
 }
 
 // catchUp waits until the shadow holds the changes up to position, at
-// most wait (0: no limit).
+// most wait (0: no limit). A bounded wait is one under a lock: the stream
+// hands over every position it reads meanwhile (binlog.Stream.Hurry), so
+// the wait does not last until its next periodic position while other
+// tables take writes.
 func (r *alterRun) catchUp(ctx context.Context, position string, wait time.Duration) error {
 	var deadline time.Time
 	if wait > 0 {
 		deadline = time.Now().Add(wait)
+		defer r.stream.Hurry()()
 	}
 	lastEmit := time.Now()
 	for {

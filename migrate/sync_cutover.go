@@ -265,9 +265,11 @@ func (r *syncRun) stopWrites(ctx context.Context) (*fence.Fence, error) {
 }
 
 // awaitPosition waits until the applier holds position, within the
-// cutover timeout.
+// cutover timeout. Writes are stopped meanwhile: the stream hands over
+// every position it reads (binlog.Stream.Hurry), not one a second.
 func (r *syncRun) awaitPosition(ctx context.Context, position string) error {
 	deadline := time.Now().Add(r.s.cfg.cutoverTimeout)
+	defer r.stream.Hurry()()
 	for {
 		ok, err := binlog.PositionContains(r.facts.flavor, r.app.Stats().Position, position)
 		if err != nil {

@@ -312,7 +312,7 @@ func (r *reader) commit(ddl *rowchange.DDL) error {
 	}
 	r.s.unfollowed(r.time)
 	r.undelivered = &tx
-	if time.Since(r.last) >= positionEvery {
+	if r.s.hurry.Load() > 0 || time.Since(r.last) >= positionEvery {
 		return r.handOver(tx)
 	}
 	return nil

@@ -31,6 +31,7 @@ type Stream struct {
 	follow map[rowchange.Table]bool
 
 	running atomic.Bool
+	hurry   atomic.Int32 // open Hurry calls
 
 	mu sync.Mutex
 	// position is after the last Txn the sink accepted (Apply returned
@@ -99,6 +100,19 @@ func New(cfg Config) (*Stream, error) {
 	}
 	s.stats.Position = cfg.Start
 	return s, nil
+}
+
+// Hurry makes the stream hand the position of every transaction it reads
+// over to the sink at once, until done is called, instead of at most once
+// a second while only unfollowed transactions flow: for a caller that
+// waits, under a lock, until the sink holds a position. A position read
+// before the call goes over with the next transaction the source logs or,
+// at the latest, with its next heartbeat (Config.Heartbeat). Calls may overlap; done may be called more
+// than once.
+func (s *Stream) Hurry() (done func()) {
+	s.hurry.Add(1)
+	var once sync.Once
+	return func() { once.Do(func() { s.hurry.Add(-1) }) }
 }
 
 // Server is the source's host:port.
