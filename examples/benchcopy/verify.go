@@ -101,7 +101,7 @@ func benchVerify(ctx context.Context, b *bench, scale int) error {
 	if _, err := v.Verify(ctx, pairs...); err != nil {
 		return err
 	}
-	cpu, err := serversCPU(ctx, b)
+	cpu, err := cpuMeter(ctx, b.srcDB, b.dstDB)
 	if err != nil {
 		return err
 	}
@@ -226,12 +226,12 @@ func plainChecksum(ctx context.Context, b *bench, target string, lists []string)
 	return time.Since(start).Seconds(), nil
 }
 
-// serversCPU returns a function that reads the CPU seconds both servers
-// have used so far (user and system time of their processes, from
+// cpuMeter returns a function that reads the CPU seconds the servers of
+// dbs have used so far (user and system time of their processes, from
 // /proc/<pid>/stat; the servers are local throwaway ones).
-func serversCPU(ctx context.Context, b *bench) (func() (float64, error), error) {
+func cpuMeter(ctx context.Context, dbs ...*sql.DB) (func() (float64, error), error) {
 	var stats []string
-	for _, db := range []*sql.DB{b.srcDB, b.dstDB} {
+	for _, db := range dbs {
 		var pidFile string
 		if err := db.QueryRowContext(ctx, "SELECT @@pid_file").Scan(&pidFile); err != nil {
 			return nil, fmt.Errorf("server pid file: %w", err)
