@@ -34,15 +34,11 @@ func RowEncodingSQL(ctx context.Context, db *sql.DB, p TablePair) (enc string, v
 	return t.encodingSQL(false), values, fields, nil
 }
 
-// ChecksumSQL returns the SELECT list of a chunk checksum of p's source,
-// with the encoding built once per row or twice.
-func ChecksumSQL(ctx context.Context, db *sql.DB, p TablePair, oneEval bool) (string, error) {
+// ChecksumSQL returns the SELECT list of a chunk checksum of p's source.
+func ChecksumSQL(ctx context.Context, db *sql.DB, p TablePair) (string, error) {
 	t, err := prepare(ctx, newDefCache(db), newDefCache(db), p, 0)
 	if err != nil {
 		return "", err
 	}
-	return t.hashSQL(false, oneEval), nil
+	return t.hashSQL(false), nil
 }
-
-// ProbeOneEval exports probeOneEval.
-var ProbeOneEval = probeOneEval

@@ -229,10 +229,9 @@ func (v *ShardedVerifier) routeExpr() string {
 
 // shardInstance is one server of the layout and the shards it holds.
 type shardInstance struct {
-	name    string
-	db      *sql.DB
-	locs    []int // indexes into the locations
-	oneEval bool
+	name string
+	db   *sql.DB
+	locs []int // indexes into the locations
 }
 
 // shardRun is the state of one Verify.
@@ -284,7 +283,7 @@ type shardConns struct {
 // The source is cut into chunks of its row key (keyset.NextUpperIn, sized
 // by time with keyset.Sizer; for a source layout, bounded so that no
 // source table has more than its share of a chunk's rows). For each chunk
-// the source streams each row's sharding key and 64-bit row hash (the
+// the source streams each row's sharding key and row hash (the
 // hash Verify uses; one query per source server, a UNION ALL over its
 // tables), which Go routes and sums per shard, while every shard server
 // sums its shards' rows in the same key range with one query (COUNT and
@@ -320,9 +319,6 @@ func (v *ShardedVerifier) Verify(ctx context.Context) (*ShardedReport, error) {
 		return nil, err
 	}
 	defer closeAll()
-	if err := run.probe(ctx, workers[0]); err != nil {
-		return nil, err
-	}
 	boundaries := workers[len(workers)-1].src
 	workers = workers[:len(workers)-1]
 
@@ -554,34 +550,6 @@ func (v *ShardedVerifier) open(ctx context.Context, run *shardRun) (workers []sh
 		}
 	}
 	return workers, snap.Close, nil
-}
-
-// probe checks on c's connections whether each server evaluates the
-// one-pass row hash as expected (see probeOneEval).
-func (r *shardRun) probe(ctx context.Context, c shardConns) error {
-	srcOne := true
-	for i, in := range r.srcInsts {
-		one, err := probeOneEval(ctx, c.src[i])
-		if err != nil {
-			return fmt.Errorf("verify: %s: %w", r.v.sourceName(in.name), err)
-		}
-		in.oneEval, srcOne = one, srcOne && one
-	}
-	all := srcOne
-	var err error
-	for i, in := range r.insts {
-		if in.oneEval, err = probeOneEval(ctx, c.inst[i]); err != nil {
-			return fmt.Errorf("verify: instance %q: %w", in.name, err)
-		}
-		all = all && in.oneEval
-		for _, li := range in.locs {
-			r.tables[li].oneEvalSrc, r.tables[li].oneEvalDst = srcOne, in.oneEval
-		}
-	}
-	if !all {
-		r.v.cfg.logger.Warn("verify: a server does not evaluate the one-pass row hash as expected; building each row's encoding twice there (slower)")
-	}
-	return nil
 }
 
 // shardChunk is one key range of the source.

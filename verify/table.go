@@ -111,9 +111,6 @@ type table struct {
 	cols    []column
 	// keyIdx[i] is the index in cols of key column i.
 	keyIdx []int
-	// oneEvalSrc and oneEvalDst say whether the checksum may build each
-	// row\'s encoding once on that side (see hashSQL).
-	oneEvalSrc, oneEvalDst bool
 	// intLead: the first key column is an integer, so the table can be
 	// chunked by ranges of its values without reading it.
 	intLead bool
@@ -611,32 +608,14 @@ func (t *table) encodingSQL(target bool) string {
 }
 
 // hashSQL is the SELECT list of a chunk checksum on one side: the row
-// count and the XOR of the 64-bit row hashes (see rowHash). With oneEval
-// the encoding is built once per row and carried from the CRC32 to the
-// CRC32C in a user variable, which relies on the server evaluating the
-// left operand of + first (checked by probeOneEval before use); building
-// the encoding twice costs more than both CRCs.
-func (t *table) hashSQL(target, oneEval bool) string {
-	return "COUNT(*), COALESCE(BIT_XOR(" + rowHashSQL(t.encodingSQL(target), oneEval) + "), 0)"
+// count and the XOR of the row hashes (see rowHash).
+func (t *table) hashSQL(target bool) string {
+	return "COUNT(*), COALESCE(BIT_XOR(" + rowHashSQL(t.encodingSQL(target)) + "), 0)"
 }
 
 // rowHashSQL is the row hash of the encoding enc.
-func rowHashSQL(enc string, oneEval bool) string {
-	if oneEval {
-		return "CRC32(@shiftgate_row := " + enc + ") * " + hashMultiplier + " + CRC32C(@shiftgate_row)"
-	}
-	return "CRC32(" + enc + ") * " + hashMultiplier + " + CRC32C(" + enc + ")"
-}
-
-// probeOneEval reports whether the server evaluates rowHashSQL with
-// oneEval as without: the user variable is assigned before it is read,
-// row after row, inside an aggregate.
-func probeOneEval(ctx context.Context, q schema.Querier) (bool, error) {
-	const enc = "CONCAT_WS('#', COLLATION_NAME, ID)"
-	var a, b uint64
-	err := q.QueryRowContext(ctx, "SELECT BIT_XOR("+rowHashSQL(enc, true)+"), BIT_XOR("+rowHashSQL(enc, false)+
-		") FROM information_schema.COLLATIONS").Scan(&a, &b)
-	return a == b && a != 0, err
+func rowHashSQL(enc string) string {
+	return "CRC32C(" + enc + ") * " + hashMultiplier
 }
 
 // rowsSQL selects the key ordering values and the column values of the rows

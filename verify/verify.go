@@ -185,8 +185,9 @@ func (v *Verifier) VerifyDatabase(ctx context.Context, sourceDatabase, targetDat
 // integer leading key column, else keys read with keyset.NextUpper; see
 // WithExactChunks), sized by time with keyset.Sizer; both sides use the
 // same chunks. The chunks are checksummed on both sides in parallel: the
-// row count and the XOR of 64-bit row hashes computed by the servers over
-// an unambiguous row encoding (see the comment on encodeRow). A chunk
+// row count and the XOR of row hashes (CRC-32C times a prime; a change of
+// a chunk is missed with a probability of about 2^-32) computed by the
+// servers over an unambiguous row encoding (see the comment on encodeRow). A chunk
 // that differs is split and checksummed again down to the leaf size (2,000
 // rows), whose rows are read from both sides in key order and merged to
 // find the missing, extra and changed rows, one row per side in memory at
@@ -217,9 +218,6 @@ func (v *Verifier) Verify(ctx context.Context, pairs ...TablePair) (*Report, err
 	defer dst.close()
 	if v.cfg.opened != nil {
 		v.cfg.opened()
-	}
-	if err := v.setOneEval(ctx, src, dst, runs); err != nil {
-		return nil, err
 	}
 
 	// Pass 0: compare the tables small enough whole; those that differ
@@ -279,29 +277,6 @@ func (v *Verifier) prepareRuns(ctx context.Context, rep *Report, pairs []TablePa
 			sizer: keyset.NewSizer(v.cfg.chunkTime, v.cfg.chunkRows[0], v.cfg.chunkRows[1], v.cfg.chunkRows[2])}
 	}
 	return runs, nil
-}
-
-// setOneEval probes on one connection of each side whether the server
-// evaluates the one-pass row hash as expected (see probeOneEval) and
-// tells every table of runs. When a side does not, its checksums build
-// each row's encoding twice, and a warning says so.
-func (v *Verifier) setOneEval(ctx context.Context, src, dst *side, runs []*tableRun) error {
-	srcOne, err := probeOneEval(ctx, src.conns[0])
-	if err != nil {
-		return fmt.Errorf("verify: source: %w", err)
-	}
-	dstOne, err := probeOneEval(ctx, dst.conns[0])
-	if err != nil {
-		return fmt.Errorf("verify: target: %w", err)
-	}
-	if !srcOne || !dstOne {
-		v.cfg.logger.Warn("verify: the server does not evaluate the one-pass row hash as expected; building each row's encoding twice (slower)",
-			"source", srcOne, "target", dstOne)
-	}
-	for _, tr := range runs {
-		tr.t.oneEvalSrc, tr.t.oneEvalDst = srcOne, dstOne
-	}
-	return nil
 }
 
 // checksumChunks cuts the tables of chunked into chunks on the source's
@@ -819,12 +794,12 @@ func (t *table) checksumRange(ctx context.Context, sc, dc *sql.Conn, sp span) (s
 	var wg sync.WaitGroup
 	var derr error
 	wg.Go(func() {
-		q := "SELECT " + t.hashSQL(true, t.oneEvalDst) + " FROM " + t.dstName + " WHERE " + where
+		q := "SELECT " + t.hashSQL(true) + " FROM " + t.dstName + " WHERE " + where
 		if e := dc.QueryRowContext(ctx, q, args...).Scan(&d.rows, &d.sum); e != nil {
 			derr = &TableError{Side: "target", Database: t.pair.TargetDatabase, Table: t.pair.TargetTable, Err: fmt.Errorf("checksum: %w", e)}
 		}
 	})
-	q := "SELECT " + t.hashSQL(false, t.oneEvalSrc) + " FROM " + t.srcName + " WHERE " + where
+	q := "SELECT " + t.hashSQL(false) + " FROM " + t.srcName + " WHERE " + where
 	if e := sc.QueryRowContext(ctx, q, args...).Scan(&s.rows, &s.sum); e != nil {
 		err = &TableError{Side: "source", Database: t.pair.SourceDatabase, Table: t.pair.SourceTable, Err: fmt.Errorf("checksum: %w", e)}
 	}

@@ -117,6 +117,7 @@ type bench struct {
 	rawScript      func(target, srcArg, dstArg string) string
 	peakIsolated   bool // VmHWM can be reset: the Pipe peak is the Pipe's alone
 	rawShownScript bool
+	target         targetMeter // what a native way costs the target (native.go)
 }
 
 func run(ctx context.Context, cfg config) error {

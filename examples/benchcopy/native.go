@@ -66,6 +66,11 @@ func benchNative(ctx context.Context, b *bench, cfg config, raw []result) error 
 	if len(names) == 0 {
 		return fmt.Errorf("-copier: no variant")
 	}
+	cpu, err := cpuMeter(ctx, b.dstDB)
+	if err != nil {
+		return err
+	}
+	b.target = targetMeter{db: b.dstDB, cpu: cpu}
 	byWay := map[string][]nativeResult{}
 	var order []string
 	add := func(r nativeResult) {
@@ -175,6 +180,10 @@ func (b *bench) runCopier(ctx context.Context, n int, variant string) (nativeRes
 			return nativeResult{}, fmt.Errorf("reset peak RSS: %w", err)
 		}
 	}
+	before, err := b.target.read(ctx)
+	if err != nil {
+		return nativeResult{}, err
+	}
 	done := alive(name)
 	start := time.Now()
 	rep, err := c.Run(ctx, nil)
@@ -182,6 +191,10 @@ func (b *bench) runCopier(ctx context.Context, n int, variant string) (nativeRes
 	done()
 	if err != nil {
 		return nativeResult{}, fmt.Errorf("%s into %s: %w", name, target, err)
+	}
+	cost, err := b.target.since(ctx, before)
+	if err != nil {
+		return nativeResult{}, err
 	}
 	r := nativeResult{name: name, seconds: elapsed.Seconds()}
 	if b.peakIsolated {
@@ -195,7 +208,7 @@ func (b *bench) runCopier(ctx context.Context, n int, variant string) (nativeRes
 	for _, t := range rep.Tables {
 		chunks += t.Chunks
 	}
-	r.detail = fmt.Sprintf("%d chunks, %.0f MiB sent, commits blocked %v", chunks, float64(rep.Bytes)/mib, rep.CommitsBlocked.Round(time.Microsecond))
+	r.detail = fmt.Sprintf("%d chunks, %.0f MiB sent, commits blocked %v; %s", chunks, float64(rep.Bytes)/mib, rep.CommitsBlocked.Round(time.Microsecond), cost)
 	logf("run %d: %s took %.2f s (%d rows, %s), peak RSS %.1f MiB", n, name, r.seconds, rep.Rows, r.detail, float64(r.peakKiB)/1024)
 	if err := b.verifyAndDrop(ctx, target); err != nil {
 		return r, err
@@ -236,6 +249,10 @@ func (b *bench) runMydumper(ctx context.Context, n int) (nativeResult, error) {
 	load := []string{"--directory=" + out, "--database=" + target, "--source-db=" + database,
 		"--threads=" + th, "--overwrite-tables", "--verbose=1"}
 	logf("run %d: %s (%d threads): %s; %s", n, name, *threads, shellJoin(append([]string{dumper}, dump...)), shellJoin(append([]string{loader}, load...)))
+	before, err := b.target.read(ctx)
+	if err != nil {
+		return nativeResult{}, err
+	}
 	done := alive(name)
 	defer done()
 	start := time.Now()
@@ -259,8 +276,12 @@ func (b *bench) runMydumper(ctx context.Context, n int) (nativeResult, error) {
 		}
 	}
 	r := nativeResult{name: name, seconds: time.Since(start).Seconds(), peakKiB: peak}
+	cost, err := b.target.since(ctx, before)
+	if err != nil {
+		return nativeResult{}, err
+	}
 	size, _ := dirSize(out)
-	r.detail = fmt.Sprintf("dump files %.0f MiB", float64(size)/mib)
+	r.detail = fmt.Sprintf("dump files %.0f MiB; %s", float64(size)/mib, cost)
 	logf("run %d: %s took %.2f s", n, name, r.seconds)
 	return r, b.verifyAndDrop(ctx, target)
 }
@@ -368,6 +389,10 @@ func (b *bench) runCeiling(ctx context.Context, n int, binlog bool) (nativeResul
 	}
 	defer db.Close()
 	logf("run %d: %s: loading %d tables and adding their deferred indexes, up to %d tables at once", n, name, len(loads), *threads)
+	before, err := b.target.read(ctx)
+	if err != nil {
+		return nativeResult{}, err
+	}
 	done := alive(name)
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
@@ -396,7 +421,11 @@ func (b *bench) runCeiling(ctx context.Context, n int, binlog bool) (nativeResul
 	if err != nil {
 		return nativeResult{}, err
 	}
-	r := nativeResult{name: name, seconds: elapsed.Seconds(), detail: fmt.Sprintf("files %.0f MiB; export and CREATE TABLE untimed", float64(size)/mib)}
+	cost, err := b.target.since(ctx, before)
+	if err != nil {
+		return nativeResult{}, err
+	}
+	r := nativeResult{name: name, seconds: elapsed.Seconds(), detail: fmt.Sprintf("files %.0f MiB; export and CREATE TABLE untimed; %s", float64(size)/mib, cost)}
 	logf("run %d: %s took %.2f s", n, name, r.seconds)
 	return r, b.verifyAndDrop(ctx, target)
 }
@@ -434,4 +463,55 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// targetMeter reads what a way costs the target server: CPU seconds and
+// binlog counters.
+type targetMeter struct {
+	db  *sql.DB
+	cpu func() (float64, error)
+}
+
+// targetReading is one reading of a targetMeter.
+type targetReading struct {
+	cpu    float64
+	status map[string]int64
+}
+
+// binlogCounters are the target's status counters that targetMeter reads.
+var binlogCounters = []string{"Binlog_bytes_written", "Binlog_cache_use", "Binlog_cache_disk_use"}
+
+func (m targetMeter) read(ctx context.Context) (targetReading, error) {
+	r := targetReading{status: map[string]int64{}}
+	var err error
+	if r.cpu, err = m.cpu(); err != nil {
+		return r, err
+	}
+	rows, err := m.db.QueryContext(ctx, "SHOW GLOBAL STATUS WHERE Variable_name IN ('"+strings.Join(binlogCounters, "', '")+"')")
+	if err != nil {
+		return r, fmt.Errorf("target status: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var v int64
+		if err := rows.Scan(&name, &v); err != nil {
+			return r, fmt.Errorf("target status: %w", err)
+		}
+		r.status[name] = v
+	}
+	return r, rows.Err()
+}
+
+// since describes what the target did after the reading before: its CPU
+// seconds, the binlog bytes it wrote and how many of its binlogged
+// transactions spilled their binlog cache (binlog_cache_size) to disk.
+func (m targetMeter) since(ctx context.Context, before targetReading) (string, error) {
+	now, err := m.read(ctx)
+	if err != nil {
+		return "", err
+	}
+	d := func(name string) int64 { return now.status[name] - before.status[name] }
+	return fmt.Sprintf("target CPU %.1f s, binlog %.0f MiB written, %d of %d binlogged transactions spilled the binlog cache",
+		now.cpu-before.cpu, float64(d("Binlog_bytes_written"))/mib, d("Binlog_cache_disk_use"), d("Binlog_cache_use")), nil
 }

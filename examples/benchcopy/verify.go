@@ -7,6 +7,8 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -99,24 +101,48 @@ func benchVerify(ctx context.Context, b *bench, scale int) error {
 	if _, err := v.Verify(ctx, pairs...); err != nil {
 		return err
 	}
-	var plainS, verifyS, chunkedS []float64
+	cpu, err := cpuMeter(ctx, b.srcDB, b.dstDB)
+	if err != nil {
+		return err
+	}
+	var plainS, verifyS, chunkedS, plainCPU, verifyCPU []float64
 	chunks := 0
 	for i := range *verifyRuns {
+		c0, err := cpu()
+		if err != nil {
+			return err
+		}
 		s, err := plainChecksum(ctx, b, target, lists)
 		if err != nil {
 			return err
 		}
 		plainS = append(plainS, s)
+		c1, err := cpu()
+		if err != nil {
+			return err
+		}
+		plainCPU = append(plainCPU, c1-c0)
 		for _, way := range []struct {
 			v     *verify.Verifier
 			times *[]float64
 		}{{v, &verifyS}, {chunked, &chunkedS}} {
+			c0, err := cpu()
+			if err != nil {
+				return err
+			}
 			start := time.Now()
 			rep, err := way.v.Verify(ctx, pairs...)
 			if err != nil {
 				return err
 			}
 			*way.times = append(*way.times, time.Since(start).Seconds())
+			if way.v == v {
+				c1, err := cpu()
+				if err != nil {
+					return err
+				}
+				verifyCPU = append(verifyCPU, c1-c0)
+			}
 			if !rep.Clean() {
 				return fmt.Errorf("verify reports %d differences between equal databases", rep.Differences())
 			}
@@ -127,7 +153,8 @@ func benchVerify(ctx context.Context, b *bench, scale int) error {
 				}
 			}
 		}
-		logf("verify: run %d: plain checksum %.2f s, verify %.2f s, verify in chunks from the start %.2f s", i+1, s, verifyS[i], chunkedS[i])
+		logf("verify: run %d: plain checksum %.2f s (servers' CPU %.2f s), verify %.2f s (servers' CPU %.2f s), verify in chunks from the start %.2f s",
+			i+1, s, plainCPU[i], verifyS[i], verifyCPU[i], chunkedS[i])
 	}
 
 	// Damage two rows: verify must name exactly them.
@@ -156,9 +183,12 @@ func benchVerify(ctx context.Context, b *bench, scale int) error {
 	fmt.Printf("\nverify: %d rows in %d tables, %d threads (medians of %d runs each, alternating, after a warm-up)\n",
 		damaged.Rows(), len(damaged.Tables), *verifyThreads, *verifyRuns)
 	fmt.Printf("  plain COUNT(*) + BIT_XOR(CRC32(CONCAT_WS(...))) per table, both servers in parallel:  %.2f s\n", mp)
-	fmt.Printf("  verify.Verifier (count + XOR of 64-bit CRC32/CRC32C row hashes; equal tables whole): %.2f s\n", mv)
+	fmt.Printf("  verify.Verifier (count + XOR of CRC32C * 4294967291 row hashes; equal tables whole): %.2f s\n", mv)
 	fmt.Printf("  for information: verify in chunks from the start (WithWholeTables(0), %d chunks):   %.2f s (%.3fx plain)\n", chunks, mc, mc/mp)
 	fmt.Printf("  time ratio verify/plain: %.3f  goal <= %.1f  %s\n", ratio, verifyGoal, verdict(ratio <= verifyGoal))
+	pc, vc := median(plainCPU), median(verifyCPU)
+	fmt.Printf("  for information: CPU seconds of both servers, plain %.2f s, verify %.2f s: ratio %.3f (what the time ratio is on an idle machine; on a busy one verify's %d threads get a larger share of the CPU than the plain checksum's one per server)\n",
+		pc, vc, vc/pc, *verifyThreads)
 	fmt.Printf("  after damaging 2 target rows, verify found %d in %.2f s: %s  %s\n",
 		damaged.Differences(), pinpoint, strings.Join(found, "; "), verdict(damaged.Differences() == 2 && len(found) == 2))
 	return nil
@@ -194,4 +224,62 @@ func plainChecksum(ctx context.Context, b *bench, target string, lists []string)
 		}
 	}
 	return time.Since(start).Seconds(), nil
+}
+
+// cpuMeter returns a function that reads the CPU seconds the servers of
+// dbs have used so far (user and system time of their processes, from
+// /proc/<pid>/stat; the servers are local throwaway ones).
+func cpuMeter(ctx context.Context, dbs ...*sql.DB) (func() (float64, error), error) {
+	var stats []string
+	for _, db := range dbs {
+		var pidFile string
+		if err := db.QueryRowContext(ctx, "SELECT @@pid_file").Scan(&pidFile); err != nil {
+			return nil, fmt.Errorf("server pid file: %w", err)
+		}
+		pid, err := os.ReadFile(pidFile)
+		if err != nil {
+			return nil, fmt.Errorf("server pid: %w", err)
+		}
+		stats = append(stats, "/proc/"+strings.TrimSpace(string(pid))+"/stat")
+	}
+	return func() (float64, error) {
+		total := 0.0
+		for _, path := range stats {
+			s, err := processCPU(path)
+			if err != nil {
+				return 0, err
+			}
+			total += s
+		}
+		return total, nil
+	}, nil
+}
+
+// clockTicks is USER_HZ, the unit of the times in /proc/<pid>/stat (100 on
+// every Linux architecture Go supports).
+const clockTicks = 100
+
+// processCPU reads the user and system CPU seconds of a process from its
+// /proc/<pid>/stat.
+func processCPU(path string) (float64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("server CPU: %w", err)
+	}
+	// The command name in parentheses may hold spaces: count fields from
+	// after it; utime and stime are fields 14 and 15 of the line.
+	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("server CPU: %s: %d fields", path, len(f))
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("server CPU: %s: %w", path, err)
+		}
+		ticks += n
+	}
+	return float64(ticks) / clockTicks, nil
 }
