@@ -286,8 +286,9 @@ type shardConns struct {
 // source table has more than its share of a chunk's rows). For each chunk
 // the source streams each row's sharding key and row hash (the hash
 // Verify uses, with CRC32C() or CRC32() as every server has them; one
-// query per source server, a UNION ALL over its tables), which Go routes and sums per shard, while every shard server
-// sums its shards' rows in the same key range with one query (COUNT and
+// query per source server, a UNION ALL over its tables), which Go routes
+// and sums per shard, while every shard server sums its shards' rows in
+// the same key range with one query (COUNT and
 // BIT_XOR of the same hash, a UNION ALL over its shards). A shard whose
 // sums differ from what the source routes to it has its range split and
 // summed again, down to the leaf size (2,000 source rows), whose rows are
