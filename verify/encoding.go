@@ -20,20 +20,31 @@ import (
 // with a nullable column, NULL gives the mask "1", '' gives "0#" and the
 // mask "0", 'NULL' gives "4#NULL" and the mask "0".
 //
-// The row hash is the CRC-32C (Castagnoli, computed by the server in
-// hardware) of the encoding times 4294967291:
+// The row hash is a CRC of the encoding times 4294967291:
 //
-//	hash = CRC32C * 4294967291   (< 2^64: no overflow)
+//	hash = CRC32C(encoding) * 4294967291   (< 2^64: no overflow)
+//
+// where every server of the comparison has CRC32C() (MariaDB 10.8 and
+// later; Castagnoli, computed in hardware), else
+//
+//	hash = CRC32(encoding) * 4294967291
+//
+// (MySQL, which has no CRC32C(), and older MariaDB). All sides of one
+// comparison use the same function: Verify probes each server once per
+// Verifier (see hashProbe). Both CRCs are 32 bits wide and detect every
+// burst of up to 32 bits, so the bound below holds for either. The tests
+// run CRC32 on MariaDB (CRC32C() hidden by withoutCRC32C); no MySQL
+// server has run it.
 //
 // A chunk's checksum is the row count and the XOR of its row hashes. The
 // multiplication matters: CRCs are linear over GF(2), so a XOR of plain
 // CRCs would let the changes of two rows cancel (values of equal length
 // swapped between them, say); the product's carries break that linearity.
-// The server computes it in SQL (see rowHashSQL); encodeRow and rowHash are
-// the Go mirror that the tests check it against.
+// The server computes it in SQL (see hashFunc.sql); encodeRow and
+// hashFunc.rowHash are the Go mirror that the tests check it against.
 //
 // Collision bound: the product is injective, so two encodings hash alike
-// only when their CRC-32Cs are equal. A change confined to a burst of at
+// only when their CRCs are equal. A change confined to a burst of at
 // most 32 bits of the encoding (a digit or a letter replaced, say) always
 // changes the CRC; any other change of a chunk is missed with a
 // probability of about 2^-32 (the chunk's XOR must come out equal). That
@@ -43,7 +54,7 @@ import (
 // per row (a user variable copy or a second build), which cost verify
 // 1.49x the plain checksum's server CPU instead of 1.17x (benchcopy).
 
-// hashMultiplier is 2^32 - 5, the largest prime below 2^32: a CRC-32C
+// hashMultiplier is 2^32 - 5, the largest prime below 2^32: a 32-bit CRC
 // times it stays below 2^64, so the server's unsigned arithmetic never
 // overflows.
 const hashMultiplier = "4294967291"
@@ -168,9 +179,38 @@ func decodeRow(enc []byte, fields []field) (values [][]byte, ok bool) {
 	return values, true
 }
 
-// rowHash is the hash of a row's encoding.
-func rowHash(enc []byte) uint64 {
-	return uint64(crc32.Checksum(enc, castagnoliTable)) * 4294967291
+// hashFunc is the CRC function of the row hash (see above).
+type hashFunc int
+
+const (
+	hashCRC32C hashFunc = iota // CRC32C(): MariaDB 10.8 and later
+	hashCRC32                  // CRC32(): every MySQL and MariaDB
+)
+
+// String is the function's SQL name.
+func (h hashFunc) String() string {
+	if h == hashCRC32 {
+		return "CRC32"
+	}
+	return "CRC32C"
+}
+
+// sql is the row hash of the encoding expression enc.
+func (h hashFunc) sql(enc string) string {
+	return h.String() + "(" + enc + ") * " + hashMultiplier
+}
+
+// crc is the CRC of b, as the server's function computes it.
+func (h hashFunc) crc(b []byte) uint32 {
+	if h == hashCRC32 {
+		return crc32.ChecksumIEEE(b)
+	}
+	return crc32.Checksum(b, castagnoliTable)
+}
+
+// rowHash is the hash of a row's encoding: the Go mirror of sql.
+func (h hashFunc) rowHash(enc []byte) uint64 {
+	return uint64(h.crc(enc)) * 4294967291
 }
 
 var castagnoliTable = crc32.MakeTable(crc32.Castagnoli)

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,6 +67,9 @@ type config struct {
 	quiet       func(context.Context) error
 	// wait waits out a recheck delay (sleep; tests replace it).
 	wait func(ctx context.Context, d time.Duration) error
+	// lacksCRC32C marks the pools whose servers the row hash probe
+	// treats as lacking CRC32C() (tests; see withoutCRC32C).
+	lacksCRC32C map[*sql.DB]bool
 }
 
 func defaultConfig() config {
@@ -269,4 +273,19 @@ func withWait(wait func(ctx context.Context, d time.Duration) error) Option {
 // compared row by row instead of split further (tests).
 func withLeafRows(n int) Option {
 	return func(c *config) error { c.leafRows = n; return nil }
+}
+
+// withoutCRC32C makes the row hash probe treat the servers of pools as
+// lacking CRC32C(), as MySQL does (tests): it asks them for a function
+// that does not exist instead.
+func withoutCRC32C(pools ...*sql.DB) Option {
+	return func(c *config) error {
+		if c.lacksCRC32C == nil {
+			c.lacksCRC32C = map[*sql.DB]bool{}
+		}
+		for _, p := range pools {
+			c.lacksCRC32C[p] = true
+		}
+		return nil
+	}
 }

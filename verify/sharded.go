@@ -41,6 +41,7 @@ type ShardedVerifier struct {
 	hosts        map[string]*sql.DB
 	instances    []string // the layout's instances, in the order of their first location
 	cfg          shardedConfig
+	hashes       hashProbe
 }
 
 // sourceInstance is the instance name of NewSharded's source table.
@@ -283,10 +284,11 @@ type shardConns struct {
 // The source is cut into chunks of its row key (keyset.NextUpperIn, sized
 // by time with keyset.Sizer; for a source layout, bounded so that no
 // source table has more than its share of a chunk's rows). For each chunk
-// the source streams each row's sharding key and row hash (the
-// hash Verify uses; one query per source server, a UNION ALL over its
-// tables), which Go routes and sums per shard, while every shard server
-// sums its shards' rows in the same key range with one query (COUNT and
+// the source streams each row's sharding key and row hash (the hash
+// Verify uses, with CRC32C() or CRC32() as every server has them; one
+// query per source server, a UNION ALL over its tables), which Go routes
+// and sums per shard, while every shard server sums its shards' rows in
+// the same key range with one query (COUNT and
 // BIT_XOR of the same hash, a UNION ALL over its shards). A shard whose
 // sums differ from what the source routes to it has its range split and
 // summed again, down to the leaf size (2,000 source rows), whose rows are
@@ -419,6 +421,9 @@ func (v *ShardedVerifier) prepare(ctx context.Context, rep *ShardedReport) (*sha
 	if err := run.readTriggers(ctx); err != nil {
 		return nil, err
 	}
+	if err := run.chooseHash(ctx, srcIDs, servers); err != nil {
+		return nil, err
+	}
 	kind, err := shardroute.KindOf(ctx, v.srcHosts[first.Instance], run.srcNames[0], v.routeExpr())
 	if err != nil {
 		return nil, &TableError{Side: Source, Database: first.Database, Table: first.Table, Err: err}
@@ -490,6 +495,29 @@ func (r *shardRun) prepareSources(ctx context.Context) (map[string]conn.Identity
 		r.srcNames = append(r.srcNames, schema.QualifiedName(l.Database, l.Table))
 	}
 	return ids, nil
+}
+
+// chooseHash sets the row hash function of every table of the run to the
+// one that every source server and instance computes (see hashProbe).
+// srcIDs are the source instances' identities, addrs the instances'
+// addresses.
+func (r *shardRun) chooseHash(ctx context.Context, srcIDs map[string]conn.Identity, addrs map[string]string) error {
+	v := r.v
+	var servers []server
+	for _, name := range v.srcInstances {
+		servers = append(servers, server{v.srcHosts[name], v.sourceName(name) + ", " + srcIDs[name].String()})
+	}
+	for _, in := range r.insts {
+		servers = append(servers, server{in.db, fmt.Sprintf("instance %q, %s", in.name, addrs[in.name])})
+	}
+	h, err := v.hashes.choose(ctx, &v.cfg.config, servers...)
+	if err != nil {
+		return err
+	}
+	for _, t := range r.tables {
+		t.hash = h
+	}
+	return nil
 }
 
 // readTriggers reads the triggers of every shard table.

@@ -65,7 +65,7 @@ func (r *shardRun) sumSource(ctx context.Context, in *shardInstance, c *sql.Conn
 	parts := make([]string, len(in.locs))
 	all := make([]any, 0, len(in.locs)*len(args))
 	for j, si := range in.locs {
-		parts[j] = "SELECT " + r.v.routeExpr() + ", " + rowHashSQL(t.encodingSQL(false)) + " FROM " + r.srcNames[si] + " WHERE " + where
+		parts[j] = "SELECT " + r.v.routeExpr() + ", " + t.rowHashSQL(false) + " FROM " + r.srcNames[si] + " WHERE " + where
 		all = append(all, args...)
 	}
 	n, err := r.sumRouted(ctx, c, strings.Join(parts, " UNION ALL "), all, s, -1)
@@ -127,7 +127,7 @@ func (r *shardRun) sumShards(ctx context.Context, in *shardInstance, c *sql.Conn
 	for _, li := range locs {
 		t := r.tables[li]
 		if r.shared[li] {
-			q := "SELECT " + r.v.routeExpr() + ", " + rowHashSQL(t.encodingSQL(true)) + " FROM " + t.dstName + " WHERE " + where
+			q := "SELECT " + r.v.routeExpr() + ", " + t.rowHashSQL(true) + " FROM " + t.dstName + " WHERE " + where
 			if _, err := r.sumRouted(ctx, c, q, args, d, li); err != nil {
 				return t.pair.targetErr(fmt.Errorf("checksum: %w", err))
 			}

@@ -124,6 +124,9 @@ type table struct {
 	// sides; triggers the target table's triggers.
 	colDiffs []ColumnDiff
 	triggers []Trigger
+	// hash is the row hash function every server of the comparison
+	// computes (see hashProbe).
+	hash hashFunc
 }
 
 // defCache holds table definitions of one side. A database that several
@@ -608,14 +611,14 @@ func (t *table) encodingSQL(target bool) string {
 }
 
 // hashSQL is the SELECT list of a chunk checksum on one side: the row
-// count and the XOR of the row hashes (see rowHash).
+// count and the XOR of the row hashes (see rowHashSQL).
 func (t *table) hashSQL(target bool) string {
-	return "COUNT(*), COALESCE(BIT_XOR(" + rowHashSQL(t.encodingSQL(target)) + "), 0)"
+	return "COUNT(*), COALESCE(BIT_XOR(" + t.rowHashSQL(target) + "), 0)"
 }
 
-// rowHashSQL is the row hash of the encoding enc.
-func rowHashSQL(enc string) string {
-	return "CRC32C(" + enc + ") * " + hashMultiplier
+// rowHashSQL is the row hash on one side, with the table's hash function.
+func (t *table) rowHashSQL(target bool) string {
+	return t.hash.sql(t.encodingSQL(target))
 }
 
 // rowsSQL selects the key ordering values and the column values of the rows

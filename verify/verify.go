@@ -27,6 +27,7 @@ import (
 type Verifier struct {
 	src, dst *sql.DB
 	cfg      config
+	hashes   hashProbe
 }
 
 // New returns a Verifier reading source and target, which may be the same
@@ -185,9 +186,12 @@ func (v *Verifier) VerifyDatabase(ctx context.Context, sourceDatabase, targetDat
 // integer leading key column, else keys read with keyset.NextUpper; see
 // WithExactChunks), sized by time with keyset.Sizer; both sides use the
 // same chunks. The chunks are checksummed on both sides in parallel: the
-// row count and the XOR of row hashes (CRC-32C times a prime; a change of
+// row count and the XOR of row hashes (a CRC times a prime; a change of
 // a chunk is missed with a probability of about 2^-32) computed by the
-// servers over an unambiguous row encoding (see the comment on encodeRow). A chunk
+// servers over an unambiguous row encoding (see the comment on encodeRow).
+// The CRC is CRC32C() when both servers have it (MariaDB 10.8 and later),
+// else CRC32() (MySQL, older MariaDB), probed once per Verifier and
+// server; a server with neither is an error naming it. A chunk
 // that differs is split and checksummed again down to the leaf size (2,000
 // rows), whose rows are read from both sides in key order and merged to
 // find the missing, extra and changed rows, one row per side in memory at
@@ -267,6 +271,13 @@ func (v *Verifier) prepareRuns(ctx context.Context, rep *Report, pairs []TablePa
 	}
 	if len(tables) == 0 {
 		return nil, nil
+	}
+	h, err := v.hashes.choose(ctx, &v.cfg, server{v.src, "source, " + srcID.String()}, server{v.dst, "target, " + dstID.String()})
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tables {
+		t.hash = h
 	}
 	if err := v.readTargetTriggers(ctx, tables); err != nil {
 		return nil, err

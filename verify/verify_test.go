@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"testing"
@@ -559,7 +560,8 @@ func TestDatabasePairs(t *testing.T) {
 }
 
 // TestServerHashMatchesGoMirror checks the documented row encoding and hash
-// against the server's computation, row by row, for every column type.
+// against the server's computation, row by row, for every column type,
+// with each row hash function.
 func TestServerHashMatchesGoMirror(t *testing.T) {
 	ctx := context.Background()
 	name := sandboxtest.NewDatabase(t, servers[0], "mirror")
@@ -570,35 +572,40 @@ func TestServerHashMatchesGoMirror(t *testing.T) {
 		"UPDATE t SET name = '#1#', note = '' WHERE id = 2")
 	enc, values, fields, err := verify.RowEncodingSQL(ctx, db, verify.TablePair{SourceDatabase: name, SourceTable: "t"})
 	require.NoError(t, err)
-	rows, err := db.QueryContext(ctx, "SELECT CRC32C("+enc+") * 4294967291, "+strings.Join(values, ", ")+" FROM t")
-	require.NoError(t, err)
-	defer rows.Close()
-	n := 0
-	var sum uint64
-	for rows.Next() {
-		var h uint64
-		vals := make([][]byte, len(values))
-		ptrs := []any{&h}
-		for i := range vals {
-			ptrs = append(ptrs, &vals[i])
-		}
-		require.NoError(t, rows.Scan(ptrs...))
-		g := verify.RowHash(verify.EncodeRow(nil, fields, vals))
-		require.Equal(t, h, g, "row %s", vals[0])
-		sum ^= g
-		n++
-	}
-	require.NoError(t, rows.Err())
-	assert.Equal(t, 3000, n)
+	for _, h := range []verify.HashFunc{verify.HashCRC32C, verify.HashCRC32} {
+		t.Run(h.String(), func(t *testing.T) {
+			rows, err := db.QueryContext(ctx, "SELECT "+h.String()+"("+enc+") * 4294967291, "+strings.Join(values, ", ")+" FROM t")
+			require.NoError(t, err)
+			defer rows.Close()
+			n := 0
+			var sum uint64
+			for rows.Next() {
+				var hash uint64
+				vals := make([][]byte, len(values))
+				ptrs := []any{&hash}
+				for i := range vals {
+					ptrs = append(ptrs, &vals[i])
+				}
+				require.NoError(t, rows.Scan(ptrs...))
+				g := verify.RowHash(h, verify.EncodeRow(nil, fields, vals))
+				require.Equal(t, hash, g, "row %s", vals[0])
+				sum ^= g
+				n++
+			}
+			require.NoError(t, rows.Err())
+			assert.Equal(t, 3000, n)
 
-	// The chunk checksum is the XOR of the same row hashes.
-	list, err := verify.ChecksumSQL(ctx, db, verify.TablePair{SourceDatabase: name, SourceTable: "t"})
-	require.NoError(t, err)
-	var count int
-	var got uint64
-	require.NoError(t, db.QueryRowContext(ctx, "SELECT "+list+" FROM t").Scan(&count, &got))
-	assert.Equal(t, 3000, count)
-	assert.Equal(t, sum, got)
+			// The chunk checksum is the XOR of the same row hashes.
+			list, err := verify.ChecksumSQL(ctx, db, verify.TablePair{SourceDatabase: name, SourceTable: "t"}, h)
+			require.NoError(t, err)
+			assert.Contains(t, list, h.String()+"(")
+			var count int
+			var got uint64
+			require.NoError(t, db.QueryRowContext(ctx, "SELECT "+list+" FROM t").Scan(&count, &got))
+			assert.Equal(t, 3000, count)
+			assert.Equal(t, sum, got)
+		})
+	}
 }
 
 // TestIntegerKeyRangesAtTheLimits chunks tables keyed by the extreme
@@ -746,8 +753,25 @@ func TestWholeTableHashDetects(t *testing.T) {
 		"CREATE TABLE t (id INT PRIMARY KEY, a VARCHAR(10) NULL, b VARCHAR(10) NULL)")
 	rows := "INSERT INTO t VALUES (1, 'ab', 'cd'), (2, 'ef', 'gh'), (3, 'a', '0c'), (4, NULL, 'x'), (5, 'y', NULL), (6, 'p', 'q')"
 	sandboxtest.Exec(t, src, rows)
-	v, err := verify.New(src, dst)
-	require.NoError(t, err)
+	for _, h := range []verify.HashFunc{verify.HashCRC32C, verify.HashCRC32} {
+		t.Run(h.String(), func(t *testing.T) {
+			var opts []verify.Option
+			if h == verify.HashCRC32 {
+				opts = append(opts, verify.WithoutCRC32C(src, dst))
+			}
+			v, err := verify.New(src, dst, opts...)
+			require.NoError(t, err)
+			got, err := v.RowHashFunc(ctx)
+			require.NoError(t, err)
+			require.Equal(t, h, got)
+			wholeTableHashDetects(t, v, dst, srcName, dstName, rows)
+		})
+	}
+}
+
+// wholeTableHashDetects is TestWholeTableHashDetects with v.
+func wholeTableHashDetects(t *testing.T, v *verify.Verifier, dst *sql.DB, srcName, dstName, rows string) {
+	ctx := context.Background()
 	pair := verify.TablePair{SourceDatabase: srcName, SourceTable: "t", TargetDatabase: dstName}
 	for _, c := range []struct {
 		name   string
@@ -767,5 +791,41 @@ func TestWholeTableHashDetects(t *testing.T) {
 		rep, err := v.Verify(ctx, pair)
 		require.NoError(t, err, c.name)
 		assert.Equal(t, c.want, diffSet(rep.Tables[0]), c.name)
+	}
+}
+
+// TestRowHashFallsBackToCRC32: when one server lacks CRC32C() (as MySQL
+// does; simulated on MariaDB), both sides hash with CRC32(): equal tables
+// have equal checksums (no chunk differs), and the log says so.
+func TestRowHashFallsBackToCRC32(t *testing.T) {
+	ctx := context.Background()
+	src, dst, srcName, dstName := pairOf(t, "hashfallback",
+		"CREATE TABLE t (id INT PRIMARY KEY, a VARCHAR(10) NULL)",
+		"INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_100")
+	pair := verify.TablePair{SourceDatabase: srcName, SourceTable: "t", TargetDatabase: dstName}
+	for _, c := range []struct {
+		name  string
+		lacks []*sql.DB
+		want  verify.HashFunc
+	}{
+		{"both have CRC32C", nil, verify.HashCRC32C},
+		{"source lacks CRC32C", []*sql.DB{src}, verify.HashCRC32},
+		{"target lacks CRC32C", []*sql.DB{dst}, verify.HashCRC32},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			v, err := verify.New(src, dst, verify.WithoutCRC32C(c.lacks...), verify.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			require.NoError(t, err)
+			got, err := v.RowHashFunc(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, c.want, got)
+			rep, err := v.Verify(ctx, pair)
+			require.NoError(t, err)
+			assert.True(t, rep.Clean())
+			assert.Zero(t, rep.Tables[0].DifferingChunks, "both sides must hash alike")
+			if c.want == verify.HashCRC32 {
+				assert.Contains(t, logs.String(), "the row hash uses CRC32()")
+			}
+		})
 	}
 }
