@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,13 @@ type CutoverReport struct {
 	// behind the lock at the switch (FenceFlushTables): they were killed,
 	// so that their writes fail rather than run on the source afterwards.
 	KilledSessions int `json:"killed_sessions,omitempty"`
+	// DrainKilled counts the sessions of the fenced accounts that the
+	// drain killed (WithDrainWait(d, true)) because they still ran a
+	// statement or held a transaction when its wait ended: their
+	// uncommitted writes were rolled back. DrainKilledAccounts are their
+	// users, sorted, each once.
+	DrainKilled         int      `json:"drain_killed,omitempty"`
+	DrainKilledAccounts []string `json:"drain_killed_accounts,omitempty"`
 	// ReversePosition is the target's GTID position at the switch, where
 	// the reverse sync starts (WithReverseSync; the source stays fenced
 	// until its CutBack or End).
@@ -84,7 +92,8 @@ type cutoverResult struct {
 // report with this cutover's.
 //
 // It is refused with ErrNotInSync unless Run is in sync (lag under
-// WithMaxLag). Any failure on the way (the drain, the catch-up timeout,
+// WithMaxLag). Any failure on the way (the drain, the catch-up timeout:
+// ErrCatchUpTimeout,
 // differences found by verification or tables it could not compare:
 // ErrNotVerified, the switch's error, ctx done) restores the source's writes, returns the error and leaves Run
 // syncing, so Cutover can be tried again; verification runs at every
@@ -165,6 +174,7 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 		s.logger().Info("sync: cutover abandoned, the source's writes restored", "database", s.database, "pause", fe.Pause().Duration())
 	}()
 	rep = &CutoverReport{Method: s.cfg.fence.String(), Stopped: fe.Pause().Stopped}
+	rep.noteDrainKilled(fe.Killed())
 
 	// The target must hold everything the source logged once writes
 	// stopped.
@@ -236,6 +246,17 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 	return rep, nil
 }
 
+// noteDrainKilled counts in rep the sessions the drain killed.
+func (rep *CutoverReport) noteDrainKilled(killed []fence.Session) {
+	rep.DrainKilled = len(killed)
+	for _, k := range killed {
+		if !slices.Contains(rep.DrainKilledAccounts, k.User) {
+			rep.DrainKilledAccounts = append(rep.DrainKilledAccounts, k.User)
+		}
+	}
+	slices.Sort(rep.DrainKilledAccounts)
+}
+
 // stopWrites fences the moved tables on the source.
 func (r *syncRun) stopWrites(ctx context.Context) (*fence.Fence, error) {
 	s := r.s
@@ -279,7 +300,7 @@ func (r *syncRun) awaitPosition(ctx context.Context, position string) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the target did not apply the source's position %s within %s (it holds %s)", position, r.s.cfg.cutoverTimeout, r.app.Stats().Position)
+			return fmt.Errorf("%w: it did not apply the source's position %s within %s (it holds %s)", ErrCatchUpTimeout, position, r.s.cfg.cutoverTimeout, r.app.Stats().Position)
 		}
 		select {
 		case <-ctx.Done():
