@@ -118,10 +118,11 @@ type Progress struct {
 
 	// The rest is a live move's: its phase ("copying", "catching up",
 	// "in sync", "cutting over", "verifying", "done", "failed"), how far
-	// the target is behind the source, and the binary log's row changes
-	// and transactions applied.
+	// the target is behind the source (LagTxns: in transactions), and the
+	// binary log's row changes and transactions applied.
 	Phase          string `json:"phase,omitempty"`
 	LagMS          int64  `json:"lag_ms,omitempty"`
+	LagTxns        int64  `json:"lag_txns,omitempty"`
 	AppliedRows    int64  `json:"applied_rows,omitempty"`
 	AppliedTxns    int64  `json:"applied_txns,omitempty"`
 	StreamPosition string `json:"stream_position,omitempty"`
@@ -393,11 +394,11 @@ func progressOf(p *migrate.Progress, statements bool) *Progress {
 	case statements:
 		out.Text = fmt.Sprintf("%d of %d statements done, %d row(s)", p.TablesDone, p.TablesTotal, p.Rows)
 	case p.Phase != "" && p.Phase != migrate.PhaseCopying:
-		out.Text = fmt.Sprintf("%s: %d row change(s) in %d transaction(s) applied, lag %s", p.Phase, p.AppliedRows, p.AppliedTxns, p.Lag.Round(time.Millisecond))
+		out.Text = fmt.Sprintf("%s: %d row change(s) in %d transaction(s) applied, lag %s (%d transaction(s) behind)", p.Phase, p.AppliedRows, p.AppliedTxns, p.Lag.Round(time.Millisecond), p.LagTxns)
 	case p.Phase != "":
 		out.Text = string(p.Phase) + ": " + out.Text
 	}
-	out.Phase, out.LagMS, out.AppliedRows, out.AppliedTxns, out.StreamPosition = string(p.Phase), ms(p.Lag), p.AppliedRows, p.AppliedTxns, p.StreamPosition
+	out.Phase, out.LagMS, out.LagTxns, out.AppliedRows, out.AppliedTxns, out.StreamPosition = string(p.Phase), ms(p.Lag), p.LagTxns, p.AppliedRows, p.AppliedTxns, p.StreamPosition
 	switch {
 	case statements && p.TablesTotal > 0:
 		out.Percent = 100 * float64(p.TablesDone) / float64(p.TablesTotal)
