@@ -106,12 +106,19 @@ func switchChild(spec string) int {
 }
 
 // waitForFile returns once file exists.
-func waitForFile(file string) {
+func waitForFile(file string) { _ = awaitFile(context.Background(), file) }
+
+// awaitFile returns once file exists, or ctx's error once it is done.
+func awaitFile(ctx context.Context, file string) error {
 	for {
 		if _, err := os.Stat(file); err == nil {
-			return
+			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 

@@ -172,14 +172,8 @@ func TestSyncLockCutoverResumesAfterSIGKILLBeforeTheSwitch(t *testing.T) {
 	var held *sql.Tx
 	go func() {
 		staged <- func() error {
-			for {
-				if _, err := os.Stat(spec.Hold + ".insync"); err == nil {
-					break
-				}
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				time.Sleep(20 * time.Millisecond)
+			if err := awaitFile(ctx, spec.Hold+".insync"); err != nil {
+				return err
 			}
 			// The target's applier waits for this row: the cutover's
 			// catch-up does not end.
@@ -247,14 +241,8 @@ func TestSyncLockCutoverRecordedDoneThenSIGKILL(t *testing.T) {
 	staged := make(chan error, 1)
 	go func() {
 		staged <- func() error {
-			for {
-				if _, err := os.Stat(spec.Switched + ".in"); err == nil {
-					break
-				}
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				time.Sleep(20 * time.Millisecond)
+			if err := awaitFile(ctx, spec.Switched+".in"); err != nil {
+				return err
 			}
 			go func() {
 				_, err := srcDB.ExecContext(ctx, "UPDATE counter SET n = 555 WHERE id = 1")
