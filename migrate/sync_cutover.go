@@ -615,10 +615,10 @@ func (r *syncRun) forgetUnreleased(ctx context.Context) {
 // cutover recorded done whose process died before it released its lock
 // (markCutOver): the lock ended with the process, and writes queued
 // behind it since the cutover last killed them ran on the source. It
-// closes the lock's record, counts the source's changes to the moved
-// tables from the position the target was verified equal at to the
-// source's position now, reports them (CutoverReport.UnappliedChanges,
-// a warning in the log: they are not on the target) and removes the
+// counts the source's changes to the moved tables from the position the
+// target was verified equal at to the source's position now, closes the
+// lock's record, reports the changes (CutoverReport.UnappliedChanges, a
+// warning in the log: they are not on the target) and removes the
 // record; Run then returns that report. A record whose lock was released
 // (the process died just after) is removed, and Run goes on to say
 // ErrCutOver. It reports whether it found such a cutover.
@@ -632,15 +632,8 @@ func (r *syncRun) finishUnreleased(ctx context.Context) (bool, error) {
 	if mark == nil {
 		return false, nil
 	}
-	pauses, err := fence.Recover(ctx, r.src, fence.Journal{Store: store, DB: r.dst}, s.logger())
-	if err != nil {
-		return false, s.sourceErr(serverFault, fmt.Errorf("closing the lock of the crashed cutover: %w", err))
-	}
-	if len(pauses) == 0 {
-		// The lock was released: nothing ran on the source unseen.
-		r.forgetUnreleased(ctx)
-		return false, nil
-	}
+	// Counted before the lock's record is closed, so that a Run that
+	// fails here leaves the next one the same question.
 	if err := r.loadMovedTables(ctx); err != nil {
 		return true, err
 	}
@@ -651,6 +644,16 @@ func (r *syncRun) finishUnreleased(ctx context.Context) (bool, error) {
 	changes, err := r.changesSince(ctx, mark.Position, now)
 	if err != nil {
 		return true, err
+	}
+	pauses, err := fence.Recover(ctx, r.src, fence.Journal{Store: store, DB: r.dst}, s.logger())
+	if err != nil {
+		return true, s.sourceErr(serverFault, fmt.Errorf("closing the lock of the crashed cutover: %w", err))
+	}
+	if len(pauses) == 0 {
+		// The lock was released before the crash: the changes counted
+		// came after it, from the source's own users.
+		r.forgetUnreleased(ctx)
+		return false, nil
 	}
 	rep := &CutoverReport{Method: s.cfg.fence.String(), SourcePosition: mark.Position, Stopped: pauses[0].Stopped}
 	if changes > 0 {
