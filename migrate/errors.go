@@ -109,6 +109,12 @@ var (
 	// process (the host must decide: WithPendingSwitch). The error says
 	// what state both sides are in.
 	ErrSwitchPending = errors.New("a cutover's switch is pending")
+	// ErrCatchUpTimeout: a Sync's cutover (or a ReverseSync's cut-back)
+	// stopped writes, but the target did not apply everything the source
+	// had logged within WithCutoverTimeout. Like every failed cutover it
+	// restores the source's writes and leaves the sync going on: Cutover
+	// can be tried again, with less load or a longer timeout.
+	ErrCatchUpTimeout = errors.New("the target did not catch up in time")
 	// ErrBypass: a Sync's cutover fencing with read_only (FenceReadOnly)
 	// found a named account that bypasses read_only (READ_ONLY ADMIN, or
 	// SUPER where that is what bypasses it); as ErrBroadGrant.

@@ -17,3 +17,8 @@ var SplitAlter = splitAlter
 // VerifyParallelism is the verification's connections per table of an
 // OnlineAlter's cut-over.
 const VerifyParallelism = verifyParallelism
+
+// SetSyncHook makes s's cutover call hook at its named points
+// ("cutover-recorded": the cutover is recorded done, the FenceFlushTables
+// lock still held). hook runs on Run's goroutine.
+func SetSyncHook(s *Sync, hook func(point string)) { s.hook = hook }

@@ -71,6 +71,9 @@ type Sync struct {
 
 	mu    sync.Mutex
 	phase Phase
+
+	// hook, set by tests (SetSyncHook), is called at named points.
+	hook func(point string)
 }
 
 var _ Executor = (*Sync)(nil)

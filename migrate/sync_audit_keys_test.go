@@ -64,13 +64,15 @@ func auditAccountSync(t *testing.T, ctx context.Context, prefix string, opts fun
 }
 
 // auditCutover cuts s over (retrying while the lag keeps it out of sync),
-// waits for Run, and verifies the target's tables against the source's.
-func auditCutover(t *testing.T, ctx context.Context, s *migrate.Sync, name, target string, errc <-chan error) {
+// waits for Run, verifies the target's tables against the source's and
+// returns the cutover's report.
+func auditCutover(t *testing.T, ctx context.Context, s *migrate.Sync, name, target string, errc <-chan error) *migrate.CutoverReport {
 	t.Helper()
 	var err error
+	var rep *migrate.CutoverReport
 	for range 50 {
 		waitPhase(t, s, migrate.PhaseInSync, nil)
-		if _, err = s.Cutover(ctx); err == nil {
+		if rep, err = s.Cutover(ctx); err == nil {
 			break
 		}
 		t.Logf("cutover: %v", err)
@@ -95,6 +97,7 @@ func auditCutover(t *testing.T, ctx context.Context, s *migrate.Sync, name, targ
 	vr, err := v.Verify(ctx, pairs...)
 	require.NoError(t, err)
 	assert.True(t, vr.Clean(), "after cutover: %d difference(s), %d table(s) unverified", vr.Differences(), len(vr.Unverified))
+	return rep
 }
 
 // auditRows lists db.table's rows as "id|u|v|note", by id.

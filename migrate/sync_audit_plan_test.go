@@ -112,8 +112,9 @@ func TestSyncAuditPlanContents(t *testing.T) {
 // TestSyncAuditCutoverKillsTheAccountsSessions: with WithDrainWait(d, true)
 // a session of the fenced account that holds an open transaction on a
 // moved table when the drain's wait ends is killed, and the cutover goes
-// through: its uncommitted write is on neither side, its commit fails, and
-// the target verifies clean.
+// through: its uncommitted write is on neither side, its commit fails, the
+// target verifies clean, and the cutover's report counts the session and
+// names its account.
 func TestSyncAuditCutoverKillsTheAccountsSessions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -126,7 +127,9 @@ func TestSyncAuditCutoverKillsTheAccountsSessions(t *testing.T) {
 	require.NoError(t, err)
 	_, err = tx.ExecContext(ctx, "UPDATE counter SET n = n + 100 WHERE id = 1")
 	require.NoError(t, err)
-	auditCutover(t, ctx, s, name, target, errc)
+	rep := auditCutover(t, ctx, s, name, target, errc)
+	assert.Equal(t, 1, rep.DrainKilled, "sessions the drain killed")
+	assert.Equal(t, []string{user}, rep.DrainKilledAccounts)
 	assert.Error(t, tx.Commit(), "the killed session's commit")
 	for srv, db := range []string{name, target} {
 		var n int64
@@ -212,6 +215,7 @@ func TestSyncAuditCutoverCatchUpTimeout(t *testing.T) {
 	_, err = s.Cutover(ctx)
 	require.Error(t, err)
 	t.Logf("cutover: %v", err)
+	assert.ErrorIs(t, err, migrate.ErrCatchUpTimeout)
 	assert.Contains(t, err.Error(), "did not apply")
 	assert.Equal(t, migrate.PhaseInSync, s.Phase())
 	assert.ElementsMatch(t, grants, showGrants(t, user), "grants after the failed cutover")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,13 @@ type CutoverReport struct {
 	// behind the lock at the switch (FenceFlushTables): they were killed,
 	// so that their writes fail rather than run on the source afterwards.
 	KilledSessions int `json:"killed_sessions,omitempty"`
+	// DrainKilled counts the sessions of the fenced accounts that the
+	// drain killed (WithDrainWait(d, true)) because they still ran a
+	// statement or held a transaction when its wait ended: their
+	// uncommitted writes were rolled back. DrainKilledAccounts are their
+	// users, sorted, each once.
+	DrainKilled         int      `json:"drain_killed,omitempty"`
+	DrainKilledAccounts []string `json:"drain_killed_accounts,omitempty"`
 	// ReversePosition is the target's GTID position at the switch, where
 	// the reverse sync starts (WithReverseSync; the source stays fenced
 	// until its CutBack or End).
@@ -56,8 +64,10 @@ type CutoverReport struct {
 	// UnappliedChanges counts the row changes to the moved tables that
 	// the source took after a crashed FenceFlushTables cutover lost its
 	// lock, logged from SourcePosition to UnappliedUntil, when a Run
-	// finished the cutover WithPendingSwitch(PendingSwitchFinish): they
-	// are not on the target.
+	// finished the cutover WithPendingSwitch(PendingSwitchFinish), or
+	// found it recorded done by a process that died before releasing the
+	// lock (this report's Pause is then unknown: 0): they are not on the
+	// target.
 	UnappliedChanges int64  `json:"unapplied_changes,omitempty"`
 	UnappliedUntil   string `json:"unapplied_until,omitempty"`
 }
@@ -84,7 +94,8 @@ type cutoverResult struct {
 // report with this cutover's.
 //
 // It is refused with ErrNotInSync unless Run is in sync (lag under
-// WithMaxLag). Any failure on the way (the drain, the catch-up timeout,
+// WithMaxLag). Any failure on the way (the drain, the catch-up timeout:
+// ErrCatchUpTimeout,
 // differences found by verification or tables it could not compare:
 // ErrNotVerified, the switch's error, ctx done) restores the source's writes, returns the error and leaves Run
 // syncing, so Cutover can be tried again; verification runs at every
@@ -165,6 +176,7 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 		s.logger().Info("sync: cutover abandoned, the source's writes restored", "database", s.database, "pause", fe.Pause().Duration())
 	}()
 	rep = &CutoverReport{Method: s.cfg.fence.String(), Stopped: fe.Pause().Stopped}
+	rep.noteDrainKilled(fe.Killed())
 
 	// The target must hold everything the source logged once writes
 	// stopped.
@@ -208,16 +220,14 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 		}
 	}
 	r.switched = true
-	// The application writes the target from now on: the move must never
-	// resume syncing into it.
-	recordErr := r.markCutOver(context.WithoutCancel(ctx))
 	// Writes queued behind a lock would run on the source once it goes:
 	// they fail now, and the application retries them on the target.
-	if killed, err := fe.KillBlocked(context.WithoutCancel(ctx)); err != nil {
-		s.logger().Error("sync: killing sessions queued behind the cutover's lock", "err", err)
-	} else if len(killed) > 0 {
-		rep.KilledSessions = len(killed)
-	}
+	rep.KilledSessions = r.killQueued(context.WithoutCancel(ctx), fe)
+	// The application writes the target from now on: the move must never
+	// resume syncing into it.
+	recordErr := r.markCutOver(context.WithoutCancel(ctx), r.unreleasedAt(rep.SourcePosition))
+	s.at("cutover-recorded")
+	rep.KilledSessions += r.killQueued(context.WithoutCancel(ctx), fe) // queued since
 	if s.cfg.reverse {
 		released = true // the reverse sync's CutBack or End releases it
 		return r.keepSourceFenced(rep, fe), recordErr
@@ -230,10 +240,29 @@ func (r *syncRun) cutover(runCtx, callerCtx context.Context) (rep *CutoverReport
 	if recordErr != nil {
 		return nil, recordErr
 	}
+	r.forgetUnreleased(context.WithoutCancel(ctx))
 	p := fe.Pause()
 	rep.Released, rep.Pause = p.Released, p.Duration()
 	s.logger().Info("sync: cut over", "database", s.database, "pause", rep.Pause, "catch_up", rep.CatchUp, "verify", rep.Verify, "position", rep.SourcePosition)
 	return rep, nil
+}
+
+// noteDrainKilled counts in rep the sessions the drain killed.
+func (rep *CutoverReport) noteDrainKilled(killed []fence.Session) {
+	rep.DrainKilled = len(killed)
+	for _, k := range killed {
+		if !slices.Contains(rep.DrainKilledAccounts, k.User) {
+			rep.DrainKilledAccounts = append(rep.DrainKilledAccounts, k.User)
+		}
+	}
+	slices.Sort(rep.DrainKilledAccounts)
+}
+
+// at calls the test hook, if set (SetSyncHook), at the named point.
+func (s *Sync) at(point string) {
+	if s.hook != nil {
+		s.hook(point)
+	}
 }
 
 // stopWrites fences the moved tables on the source.
@@ -279,7 +308,7 @@ func (r *syncRun) awaitPosition(ctx context.Context, position string) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the target did not apply the source's position %s within %s (it holds %s)", position, r.s.cfg.cutoverTimeout, r.app.Stats().Position)
+			return fmt.Errorf("%w: it did not apply the source's position %s within %s (it holds %s)", ErrCatchUpTimeout, position, r.s.cfg.cutoverTimeout, r.app.Stats().Position)
 		}
 		select {
 		case <-ctx.Done():
@@ -356,8 +385,12 @@ func (r *syncRun) forgetSwitch(ctx context.Context) error {
 // markCutOver records on the target that the application was switched to
 // it: the move neither resumes nor syncs into it again (ErrCutOver). A
 // cutover forgets its switch record in the same transaction; a cut-back
-// keeps its own until the window is closed (forgetReverse).
-func (r *syncRun) markCutOver(ctx context.Context) error {
+// keeps its own until the window is closed (forgetReverse). unreleased,
+// when not "", is the position the target was verified equal at, recorded
+// in the same transaction until the lock of a FenceFlushTables cutover is
+// released (forgetUnreleased): a Run after a crash in between counts the
+// source's changes since (finishUnreleased).
+func (r *syncRun) markCutOver(ctx context.Context, unreleased string) error {
 	s := r.s
 	store := s.copier.checkpoint
 	fail := func(err error) error {
@@ -373,6 +406,11 @@ func (r *syncRun) markCutOver(ctx context.Context) error {
 	}
 	if s.reverseOf == nil {
 		if err := store.DeleteStream(ctx, tx, s.switchName()); err != nil {
+			return fail(err)
+		}
+	}
+	if unreleased != "" {
+		if err := store.SaveStream(ctx, tx, s.unreleasedName(), checkpoint.Stream{Source: r.source, Position: unreleased, Version: 1}); err != nil {
 			return fail(err)
 		}
 	}
@@ -401,7 +439,10 @@ func (r *syncRun) finishSwitch(ctx context.Context) (bool, error) {
 		return false, s.targetErr("stream "+name, err)
 	}
 	if mark == nil {
-		return false, nil
+		if s.reverseOf != nil {
+			return false, nil
+		}
+		return r.finishUnreleased(ctx)
 	}
 	s.setPhase(PhaseCuttingOver)
 	what, database := "cutover", s.database
@@ -516,22 +557,114 @@ func (r *syncRun) finishLockLost(ctx context.Context, position string, rep *Cuto
 		return true, err
 	}
 	ctx = context.WithoutCancel(ctx)
-	if err := r.markCutOver(ctx); err != nil {
+	rep.KilledSessions = r.killQueued(ctx, fe)
+	if err := r.markCutOver(ctx, position); err != nil {
 		return true, err
 	}
-	if killed, err := fe.KillBlocked(ctx); err != nil {
-		s.logger().Error("sync: killing sessions queued behind the cutover's lock", "err", err)
-	} else {
-		rep.KilledSessions = len(killed)
-	}
+	rep.KilledSessions += r.killQueued(ctx, fe)
 	released = true
 	if err := fe.Release(ctx); err != nil {
 		return true, s.sourceErr(serverFault, fmt.Errorf("the cutover is finished and recorded: %w", err))
 	}
+	r.forgetUnreleased(ctx)
 	p := fe.Pause()
 	rep.Released, rep.Pause = p.Released, p.Duration()
 	r.report.Cutover = rep
 	s.logger().Info("sync: cutover finished", "database", s.database, "position", position, "pause", rep.Pause)
+	return true, nil
+}
+
+// killQueued kills the sessions whose writes wait behind fe's lock
+// (FenceFlushTables; none for the other fences) and returns how many.
+func (r *syncRun) killQueued(ctx context.Context, fe *fence.Fence) int {
+	killed, err := fe.KillBlocked(ctx)
+	if err != nil {
+		r.s.logger().Error("sync: killing sessions queued behind the cutover's lock", "database", r.s.database, "err", err)
+		return 0
+	}
+	return len(killed)
+}
+
+// unreleasedName is the key of the record of a FenceFlushTables cutover
+// recorded done whose lock is not released yet.
+func (s *Sync) unreleasedName() string { return s.streamName() + ".unreleased" }
+
+// unreleasedAt is what markCutOver records until the cutover's lock is
+// released: position for a FenceFlushTables cutover, else nothing.
+func (r *syncRun) unreleasedAt(position string) string {
+	if r.s.cfg.fence != FenceFlushTables || r.s.reverseOf != nil {
+		return ""
+	}
+	return position
+}
+
+// forgetUnreleased removes the record of a cutover recorded done once its
+// lock is released. A record left behind is harmless: finishUnreleased
+// finds the lock's fence released and removes it.
+func (r *syncRun) forgetUnreleased(ctx context.Context) {
+	s := r.s
+	if s.cfg.fence != FenceFlushTables {
+		return
+	}
+	if err := s.copier.checkpoint.DeleteStream(ctx, r.dst, s.unreleasedName()); err != nil {
+		s.logger().Warn("sync: the cutover is finished, but its record could not be removed (the next Run removes it)", "database", s.database, "err", s.targetErr("stream "+s.unreleasedName(), err))
+	}
+}
+
+// finishUnreleased handles, when its record is there, a FenceFlushTables
+// cutover recorded done whose process died before it released its lock
+// (markCutOver): the lock ended with the process, and writes queued
+// behind it since the cutover last killed them ran on the source. It
+// counts the source's changes to the moved tables from the position the
+// target was verified equal at to the source's position now, closes the
+// lock's record, reports the changes (CutoverReport.UnappliedChanges, a
+// warning in the log: they are not on the target) and removes the
+// record; Run then returns that report. A record whose lock was released
+// (the process died just after) is removed, and Run goes on to say
+// ErrCutOver. It reports whether it found such a cutover.
+func (r *syncRun) finishUnreleased(ctx context.Context) (bool, error) {
+	s := r.s
+	store, name := s.copier.checkpoint, s.unreleasedName()
+	mark, err := store.LoadStream(ctx, r.dst, name)
+	if err != nil {
+		return false, s.targetErr("stream "+name, err)
+	}
+	if mark == nil {
+		return false, nil
+	}
+	// Counted before the lock's record is closed, so that a Run that
+	// fails here leaves the next one the same question.
+	if err := r.loadMovedTables(ctx); err != nil {
+		return true, err
+	}
+	now, err := binlog.CurrentPosition(ctx, r.src, r.facts.flavor)
+	if err != nil {
+		return true, s.sourceErr(serverFault, err)
+	}
+	changes, err := r.changesSince(ctx, mark.Position, now)
+	if err != nil {
+		return true, err
+	}
+	pauses, err := fence.Recover(ctx, r.src, fence.Journal{Store: store, DB: r.dst}, s.logger())
+	if err != nil {
+		return true, s.sourceErr(serverFault, fmt.Errorf("closing the lock of the crashed cutover: %w", err))
+	}
+	if len(pauses) == 0 {
+		// The lock was released before the crash: the changes counted
+		// came after it, from the source's own users.
+		r.forgetUnreleased(ctx)
+		return false, nil
+	}
+	rep := &CutoverReport{Method: s.cfg.fence.String(), SourcePosition: mark.Position, Stopped: pauses[0].Stopped}
+	if changes > 0 {
+		rep.UnappliedChanges, rep.UnappliedUntil = changes, now
+		s.logger().Warn("sync: the cutover was recorded done, but its process died holding the lock: the source took row changes to the moved tables once the lock ended, which are not on the target: reconcile them by hand",
+			"database", s.database, "changes", changes, "from", mark.Position, "to", now)
+	} else {
+		s.logger().Info("sync: the cutover was recorded done and its process died holding the lock; the source took no change to the moved tables since", "database", s.database, "position", mark.Position)
+	}
+	r.forgetUnreleased(context.WithoutCancel(ctx))
+	r.report.Cutover = rep
 	return true, nil
 }
 
@@ -642,7 +775,7 @@ func (r *syncRun) switchStuck(position string, err error) error {
 // source's writes, unless the reverse sync keeps them stopped.
 func (r *syncRun) completeCutover(ctx context.Context) ([]fence.Pause, error) {
 	s := r.s
-	if err := r.markCutOver(ctx); err != nil {
+	if err := r.markCutOver(ctx, ""); err != nil {
 		return nil, err
 	}
 	if s.cfg.reverse {

@@ -38,6 +38,11 @@ type switchSpec struct {
 	// Hold, set, makes the child write the file Hold+".insync" once in
 	// sync and wait for the file Hold+".go" before its cutover.
 	Hold string
+	// Point, set, makes the switch return instead (it writes the file
+	// Switched+".in" and waits for the file Switched+".go"), and the
+	// child create Switched and hang at that point of its cutover
+	// (migrate.SetSyncHook).
+	Point string
 }
 
 func (s switchSpec) options(switchHook func(context.Context) error) []migrate.SyncOption {
@@ -62,10 +67,28 @@ func switchChild(spec string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	sy, err := migrate.NewSync(s.Source, s.Target, s.Database, s.options(switchAndHang(s.Switched))...)
+	switchHook := switchAndHang(s.Switched)
+	if s.Point != "" {
+		switchHook = func(context.Context) error {
+			if err := os.WriteFile(s.Switched+".in", nil, 0o600); err != nil {
+				return err
+			}
+			waitForFile(s.Switched + ".go")
+			return nil
+		}
+	}
+	sy, err := migrate.NewSync(s.Source, s.Target, s.Database, s.options(switchHook)...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
+	}
+	if s.Point != "" {
+		migrate.SetSyncHook(sy, func(point string) {
+			if point == s.Point {
+				_ = os.WriteFile(s.Switched, nil, 0o600)
+				select {}
+			}
+		})
 	}
 	var hold func()
 	if s.Hold != "" {
@@ -73,18 +96,30 @@ func switchChild(spec string) int {
 			if err := os.WriteFile(s.Hold+".insync", nil, 0o600); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 			}
-			for {
-				if _, err := os.Stat(s.Hold + ".go"); err == nil {
-					return
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			waitForFile(s.Hold + ".go")
 		}
 	}
 	if _, ok, err := cutOverInSync(sy, hold); ok {
 		fmt.Fprintln(os.Stderr, "cutover returned:", err)
 	}
 	return 1
+}
+
+// waitForFile returns once file exists.
+func waitForFile(file string) { _ = awaitFile(context.Background(), file) }
+
+// awaitFile returns once file exists, or ctx's error once it is done.
+func awaitFile(ctx context.Context, file string) error {
+	for {
+		if _, err := os.Stat(file); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // switchAndHang is a switch that switches (creates file) and never

@@ -172,14 +172,8 @@ func TestSyncLockCutoverResumesAfterSIGKILLBeforeTheSwitch(t *testing.T) {
 	var held *sql.Tx
 	go func() {
 		staged <- func() error {
-			for {
-				if _, err := os.Stat(spec.Hold + ".insync"); err == nil {
-					break
-				}
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				time.Sleep(20 * time.Millisecond)
+			if err := awaitFile(ctx, spec.Hold+".insync"); err != nil {
+				return err
 			}
 			// The target's applier waits for this row: the cutover's
 			// catch-up does not end.
@@ -230,4 +224,67 @@ func TestSyncLockCutoverResumesAfterSIGKILLBeforeTheSwitch(t *testing.T) {
 	assert.Equal(t, int32(1), switched.Load())
 	assert.Equal(t, int64(42), counter(t, ctx, p.dstDB))
 	assert.Zero(t, rep.UnappliedChanges)
+}
+
+// TestSyncLockCutoverRecordedDoneThenSIGKILL: a move fenced with
+// FenceFlushTables, a write of another session queued behind its lock
+// during the switch, killed once the cutover is recorded done, before the
+// lock's release: the queued write was killed before the record, so it
+// never runs on the source; the source's write once the lock is gone is
+// not on the target, and the next Run reports it (UnappliedChanges)
+// without calling the switch again; a later Run says ErrCutOver.
+func TestSyncLockCutoverRecordedDoneThenSIGKILL(t *testing.T) {
+	ctx, spec, srcDB := newSwitchMove(t, "lockkilldone")
+	spec.Lock, spec.Point = true, "cutover-recorded"
+	root := sandboxtest.Open(t, servers[0], "")
+	queued := make(chan error, 1)
+	staged := make(chan error, 1)
+	go func() {
+		staged <- func() error {
+			if err := awaitFile(ctx, spec.Switched+".in"); err != nil {
+				return err
+			}
+			go func() {
+				_, err := srcDB.ExecContext(ctx, "UPDATE counter SET n = 555 WHERE id = 1")
+				queued <- err
+			}()
+			for {
+				var n int
+				if err := root.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE counter SET n = 555%' AND STATE LIKE 'Waiting for%'").Scan(&n); err != nil {
+					return err
+				}
+				if n > 0 {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			return os.WriteFile(spec.Switched+".go", nil, 0o600)
+		}()
+	}()
+	killChildAtFile(t, ctx, switchChildEnv, spec, spec.Switched)
+	require.NoError(t, <-staged)
+	select {
+	case err := <-queued:
+		require.Error(t, err, "the write queued behind the lock ran on the source after the crash")
+	case <-time.After(time.Minute):
+		t.Fatal("the write queued behind the lock still waits")
+	}
+	sandboxtest.Exec(t, srcDB, "UPDATE counter SET n = 777 WHERE id = 1") // the lock is gone with the child
+
+	p := &lockPastSwitch{spec: spec, srcDB: srcDB, dstDB: sandboxtest.Open(t, servers[1], spec.TargetDatabase)}
+	before := counter(t, ctx, p.dstDB)
+	var switched atomic.Int32
+	hook := func(context.Context) error { switched.Add(1); return nil }
+	_, rep, _, err := p.run(t, ctx, migrate.PendingSwitchRefuse, hook)
+	require.NoError(t, err)
+	require.NotNil(t, rep, "the restarted move got in sync")
+	require.NotNil(t, rep.Cutover)
+	assert.Equal(t, int64(1), rep.Cutover.UnappliedChanges, "the source's changes after the crash")
+	assert.NotEmpty(t, rep.Cutover.UnappliedUntil)
+	assert.Zero(t, switched.Load(), "the switch is called again")
+	assert.Equal(t, before, counter(t, ctx, p.dstDB), "the target's counter")
+
+	_, _, _, err = p.run(t, ctx, migrate.PendingSwitchRefuse, hook)
+	require.ErrorIs(t, err, migrate.ErrCutOver, "a Run after the reported cutover")
+	assert.Zero(t, switched.Load())
 }

@@ -83,11 +83,14 @@ const (
 	// sessions queued behind the lock killed, the lock released). If they
 	// took some, it releases the lock and fails with ErrSwitchPending,
 	// saying how many changes and between which positions, unless the
-	// host decided with WithPendingSwitch. A crash after the cutover was
-	// recorded done and before the lock's release lets the writes still
-	// queued then run on the source, unseen: FenceAccounts and
-	// FenceReadOnly, whose fences outlive the process, have none of these
-	// gaps.
+	// host decided with WithPendingSwitch. The sessions queued behind
+	// the lock are killed before the cutover is recorded done, and again
+	// before the release; a crash in between lets the writes queued since
+	// run on the source: the next Run counts the source's changes to the
+	// moved tables since the verified position and reports them
+	// (CutoverReport.UnappliedChanges, and a warning in the log) instead
+	// of ErrCutOver. FenceAccounts and FenceReadOnly, whose fences outlive
+	// the process, have none of these gaps.
 	FenceFlushTables FenceMethod = iota
 	// FenceAccounts is the seed's way: the named application accounts
 	// (WithFence) lose their write privileges on the moved tables, and

@@ -131,7 +131,7 @@ func syncText(p *migrate.Progress) string {
 	case p.Phase == migrate.PhaseCopying:
 		return fmt.Sprintf("%s: %s", p.Phase, p)
 	}
-	return fmt.Sprintf("%s, lag %s, %d row change(s) in %d transaction(s) applied, %.0f rows/s", p.Phase, p.Lag.Round(time.Millisecond), p.AppliedRows, p.AppliedTxns, p.ApplyRowsPerSecond)
+	return fmt.Sprintf("%s, lag %s (%d transaction(s) behind), %d row change(s) in %d transaction(s) applied, %.0f rows/s", p.Phase, p.Lag.Round(time.Millisecond), p.LagTxns, p.AppliedRows, p.AppliedTxns, p.ApplyRowsPerSecond)
 }
 
 // cutoverSummary is the comment of a live move that cut over.

@@ -598,8 +598,8 @@ func (e *Engine) validate(r *Request) error {
 		switch r.Kind {
 		case KindDataMigration:
 			ok = m.Method == "" || m.Method == MethodPipe || m.Method == MethodCopier
-			if m.Fence != "" || len(m.Accounts) > 0 || m.Reverse {
-				return bad("a data migration has no fence nor reverse sync: its source is never stopped")
+			if m.Fence != "" || len(m.Accounts) > 0 || m.Reverse || m.PendingSwitch != "" {
+				return bad("a data migration has no fence, reverse sync nor pending switch: its source is never stopped")
 			}
 		case KindLiveMove:
 			ok = m.Method == "" || m.Method == MethodSync
@@ -609,6 +609,12 @@ func (e *Engine) validate(r *Request) error {
 			}
 			if m.Reverse && fence == migrate.FenceFlushTables {
 				return bad("a live move with a reverse sync needs the fence accounts or read-only: the flush-tables fence ends with the cutover")
+			}
+			if _, err := ParsePendingSwitch(m.PendingSwitch); err != nil {
+				return fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+			}
+			if m.PendingSwitch != "" && fence != migrate.FenceFlushTables {
+				return bad("pending_switch %q applies to the fence flush-tables only (fence %s)", m.PendingSwitch, m.Fence)
 			}
 		}
 		if !ok {
@@ -647,6 +653,9 @@ func (e *Engine) describe(t *Ticket) string {
 			}
 			if m.Reverse {
 				fence += "; rollback window"
+			}
+			if m.PendingSwitch != "" {
+				fence += "; pending switch: " + m.PendingSwitch
 			}
 			return fmt.Sprintf("live move of %s from %s to %s/%s (cutover fence: %s)", what, m.SourceInstance, t.Instance, t.Database, fence)
 		}

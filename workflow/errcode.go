@@ -51,6 +51,9 @@ const (
 	// CodeDrain: sessions still ran on the source after the cutover's
 	// wait (migrate.ErrDrain).
 	CodeDrain ErrorCode = "drain"
+	// CodeCatchUpTimeout: the target did not catch up within the
+	// cutover's timeout (migrate.ErrCatchUpTimeout).
+	CodeCatchUpTimeout ErrorCode = "catch_up_timeout"
 	// CodeBroadGrant: the cutover's fence cannot narrow an account's
 	// write grant to the moved tables (migrate.ErrBroadGrant).
 	CodeBroadGrant ErrorCode = "broad_grant"
@@ -139,6 +142,7 @@ var errorCodes = []struct {
 	{CodeNotInSync, []error{migrate.ErrNotInSync}},
 	{CodeCutOver, []error{migrate.ErrCutOver}},
 	{CodeDrain, []error{migrate.ErrDrain}},
+	{CodeCatchUpTimeout, []error{migrate.ErrCatchUpTimeout}},
 	{CodeBroadGrant, []error{migrate.ErrBroadGrant}},
 	{CodeBypass, []error{migrate.ErrBypass}},
 	{CodeRunning, []error{migrate.ErrRunning}},

@@ -197,6 +197,7 @@ func TestErrorCodeOf(t *testing.T) {
 		{fmt.Errorf("stopping writes: %w", fmt.Errorf("account app gets UPDATE on *.*: %w", migrate.ErrBroadGrant)), workflow.CodeBroadGrant},
 		{fmt.Errorf("stopping writes: %w", migrate.ErrBypass), workflow.CodeBypass},
 		{fmt.Errorf("%w: switch: %w", migrate.ErrSwitchPending, migrate.ErrConnect), workflow.CodeSwitchPending},
+		{fmt.Errorf("cutover: %w: it did not apply the source's position", migrate.ErrCatchUpTimeout), workflow.CodeCatchUpTimeout},
 		{fmt.Errorf("run: %w", context.Canceled), workflow.CodeCanceled},
 		{sql.ErrNoRows, workflow.CodeOther},
 	} {

@@ -261,7 +261,11 @@ func LiveMoveKind(o LiveMoveOptions) KindSpec {
 			if err != nil {
 				return nil, err
 			}
-			opts := []migrate.SyncOption{migrate.WithTargetDatabase(t.Database), migrate.WithFence(method, m.Accounts...)}
+			pending, err := ParsePendingSwitch(m.PendingSwitch)
+			if err != nil {
+				return nil, err
+			}
+			opts := []migrate.SyncOption{migrate.WithTargetDatabase(t.Database), migrate.WithFence(method, m.Accounts...), migrate.WithPendingSwitch(pending)}
 			if len(m.Tables) > 0 {
 				opts = append(opts, migrate.WithTables(m.Tables...))
 			}
@@ -292,6 +296,25 @@ func LiveMoveKind(o LiveMoveOptions) KindSpec {
 		Resumable: func(*Ticket) bool { return true },
 		Cutover:   true,
 	}
+}
+
+// pendingSwitches are the decisions a live move may name for a pending
+// switch (Migration.PendingSwitch).
+var pendingSwitches = map[string]migrate.PendingSwitch{
+	"refuse": migrate.PendingSwitchRefuse, "abandon": migrate.PendingSwitchAbandon, "finish": migrate.PendingSwitchFinish,
+}
+
+// ParsePendingSwitch returns the decision called name ("refuse", "abandon"
+// or "finish"); "" is migrate.PendingSwitchRefuse, the Sync's default.
+func ParsePendingSwitch(name string) (migrate.PendingSwitch, error) {
+	if name == "" {
+		return migrate.PendingSwitchRefuse, nil
+	}
+	d, ok := pendingSwitches[name]
+	if !ok {
+		return 0, fmt.Errorf("workflow: unknown pending switch decision %q (want refuse, abandon or finish)", name)
+	}
+	return d, nil
 }
 
 // fences are the cutover's fence methods a live move may name.

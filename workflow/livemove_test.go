@@ -504,6 +504,9 @@ func TestLiveMoveRequestChecked(t *testing.T) {
 		"sync copy":                           {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Method: workflow.MethodSync}},
 		"reverse copy":                        {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Reverse: true}},
 		"reverse with the flush-tables fence": {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Reverse: true}},
+		"unknown pending switch":              {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", PendingSwitch: "maybe"}},
+		"pending switch with accounts":        {Kind: workflow.KindLiveMove, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", Fence: "accounts", Accounts: []string{"app@%"}, PendingSwitch: "finish"}},
+		"pending switch of a copy":            {Kind: workflow.KindDataMigration, Migration: &workflow.Migration{SourceInstance: "prod", SourceDatabase: "shop", PendingSwitch: "abandon"}},
 	} {
 		r.Submitter, r.Instance, r.Database = "alice", "test", "shop"
 		if _, err := e.Submit(t.Context(), r); !errors.Is(err, workflow.ErrInvalidRequest) {

@@ -57,6 +57,17 @@ type Migration struct {
 	// (Engine.EndWindow). It needs the fence "accounts" or "read-only",
 	// and a target that meets the source's binary log requirements.
 	Reverse bool `json:"reverse,omitempty"`
+	// PendingSwitch is a live move's answer to a cutover with the fence
+	// "flush-tables" that recorded its switch and whose worker died
+	// holding the lock, when the source took changes to the moved tables
+	// once the lock ended (migrate.WithPendingSwitch): "refuse" (default:
+	// the run fails with migrate.ErrSwitchPending), "abandon" (the
+	// application never wrote the target: the sync applies them and the
+	// cutover can be approved again) or "finish" (it was switched: the
+	// cutover is finished without them, counted in its report). Every run
+	// of the ticket uses it; it changes nothing while there is no such
+	// cutover.
+	PendingSwitch string `json:"pending_switch,omitempty"`
 }
 
 // Window is when a ticket may start. A zero bound is open.

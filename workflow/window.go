@@ -327,5 +327,11 @@ func cutoverText(c *migrate.CutoverReport, from, to string) string {
 	if c.KilledSessions > 0 {
 		s += fmt.Sprintf("; %d %s session(s) whose writes waited for the lock killed", c.KilledSessions, from)
 	}
+	if c.DrainKilled > 0 {
+		s += fmt.Sprintf("; %d %s session(s) of %s still active when the drain's wait ended killed", c.DrainKilled, from, strings.Join(c.DrainKilledAccounts, ", "))
+	}
+	if c.UnappliedChanges > 0 {
+		s += fmt.Sprintf("; NOT on the %s: %d row change(s) the %s took after the crashed cutover's lock ended, up to %s: reconcile them by hand", to, c.UnappliedChanges, from, c.UnappliedUntil)
+	}
 	return s
 }

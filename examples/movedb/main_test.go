@@ -24,6 +24,7 @@ import (
 
 	"github.com/shiftgate/shiftgate/internal/sandbox"
 	"github.com/shiftgate/shiftgate/internal/sandbox/sandboxtest"
+	"github.com/shiftgate/shiftgate/migrate"
 	"github.com/shiftgate/shiftgate/verify"
 )
 
@@ -678,4 +679,20 @@ func TestMovedbStopWhileCopying(t *testing.T) {
 	require.Equal(t, exitDone, <-exited, "stderr:\n%s", stderr)
 	assert.Contains(t, stdout.String(), "resumed an interrupted copy")
 	f.assertMoved(t, 0)
+}
+
+// TestPrintDoneCountsKilledSessions: the summary of a cutover says how
+// many sessions the drain killed and of which accounts, escaped.
+func TestPrintDoneCountsKilledSessions(t *testing.T) {
+	var b strings.Builder
+	printDone(&b, &migrate.Report{Cutover: &migrate.CutoverReport{Method: "accounts", DrainKilled: 3, DrainKilledAccounts: []string{"app", "batch\x1b[2J"}}})
+	assert.Contains(t, b.String(), "killed 3 session(s) of app, batch")
+	assert.NotContains(t, b.String(), "\x1b")
+}
+
+// TestDescribeCatchUpTimeout: a cutover whose target did not catch up in
+// time gets the flag that gives it longer.
+func TestDescribeCatchUpTimeout(t *testing.T) {
+	got := describeCutover(fmt.Errorf("cutover: %w: it did not apply the source's position", migrate.ErrCatchUpTimeout))
+	assert.Contains(t, got, "-cutover-timeout")
 }

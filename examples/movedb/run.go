@@ -310,6 +310,8 @@ func describeCutover(err error) string {
 		h = "trigger the cutover again once the status says in sync"
 	case errors.Is(err, migrate.ErrDrain):
 		h = "end those sessions, or wait longer with -drain-wait, or kill them with -kill (-fence accounts)"
+	case errors.Is(err, migrate.ErrCatchUpTimeout):
+		h = "trigger the cutover again when the source is less busy, or wait longer with -cutover-timeout"
 	case errors.Is(err, migrate.ErrNotVerified):
 		h = "something else writes to the target, or the source changed unseen; compare the tables with verifydb"
 	}
@@ -346,6 +348,13 @@ func printDone(w io.Writer, r *migrate.Report) {
 			cut.Pause.Round(time.Millisecond), cut.Method, cut.CatchUp.Round(time.Millisecond), cut.Verify.Round(time.Millisecond))
 		fmt.Fprintf(w, "  verified equal: %d tables, %d rows\n", cut.VerifiedTables, cut.VerifiedRows)
 		fmt.Fprintf(w, "  source position at the cutover: %s (the target holds everything up to it)\n", line(cut.SourcePosition))
+		if cut.DrainKilled > 0 {
+			accounts := make([]string, len(cut.DrainKilledAccounts))
+			for i, a := range cut.DrainKilledAccounts {
+				accounts[i] = line(a)
+			}
+			fmt.Fprintf(w, "  killed %d session(s) of %s still active on the source when the drain's wait ended (their uncommitted writes were rolled back)\n", cut.DrainKilled, strings.Join(accounts, ", "))
+		}
 		if cut.KilledSessions > 0 {
 			fmt.Fprintf(w, "  killed %d source session(s) whose writes were queued behind the lock\n", cut.KilledSessions)
 		}

@@ -136,6 +136,11 @@ func (fe *Fence) drain(ctx context.Context, users map[string]bool, older map[int
 				if err != nil && !(errors.As(err, &me) && me.Number == 1094) { // 1094: gone already
 					return fmt.Errorf("fence: on %s: kill session %d: %w", fe.source, s.ID, err)
 				}
+				if err == nil {
+					fe.mu.Lock()
+					fe.killed = append(fe.killed, s)
+					fe.mu.Unlock()
+				}
 			}
 			killed = true
 			deadline = time.Now().Add(f.drainTimeout)

@@ -284,6 +284,8 @@ type Fence struct {
 	mu    sync.Mutex
 	pause Pause
 	done  bool
+	// killed are the sessions the drain killed (WithKill).
+	killed []Session
 }
 
 // Stop checks everything it needs (accounts and tables exist, privileges,
@@ -510,6 +512,15 @@ func (fe *Fence) Pause() Pause {
 	fe.mu.Lock()
 	defer fe.mu.Unlock()
 	return fe.pause
+}
+
+// Killed returns the sessions of the accounts that the drain killed
+// (WithKill) because they were still active when its wait ended; nil when
+// it killed none.
+func (fe *Fence) Killed() []Session {
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	return slices.Clone(fe.killed)
 }
 
 // Conn is the session holding a LockTables or FlushTables lock (nil for

@@ -126,6 +126,9 @@ func TestDrain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if k := fe.Killed(); len(k) != 1 || !k[0].InTransaction {
+			t.Fatalf("killed sessions %+v, want the one in a transaction", k)
+		}
 		if _, err := c.ExecContext(ctx, "COMMIT"); err == nil {
 			t.Fatal("the killed session committed")
 		}

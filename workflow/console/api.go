@@ -299,7 +299,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, u User) error {
 	}
 	if m := req.Migration; m != nil {
 		wr.Migration = &workflow.Migration{SourceInstance: m.SourceInstance, SourceDatabase: m.SourceDatabase, Tables: m.Tables, Method: m.Method, Replace: m.Replace,
-			Fence: m.Fence, Accounts: m.Accounts, Reverse: m.Reverse}
+			Fence: m.Fence, Accounts: m.Accounts, Reverse: m.Reverse, PendingSwitch: m.PendingSwitch}
 	}
 	if win := req.Window; win != nil {
 		wr.Window = &workflow.Window{}

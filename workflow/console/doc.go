@@ -27,6 +27,8 @@
 //	no_rollback            409  not a finished SQL change with rollback SQL
 //	no_cutover             409  the ticket's kind has no cutover
 //	not_in_sync            409  a live move not in sync yet (the refusal is recorded)
+//	switch_pending         409  a live move's cutover recorded its switch and is not finished
+//	catch_up_timeout       409  a live move's target did not catch up within the cutover's timeout
 //	impossible_transition  409  the ticket's state does not allow the action
 //	conflict               409  the ticket changed concurrently
 //	instance_unavailable   502  the SQL check could not reach its instance

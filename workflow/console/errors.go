@@ -44,6 +44,8 @@ var errorCodes = []struct {
 	{ErrNoRollback, "no_rollback", http.StatusConflict},
 	{workflow.ErrNoCutover, "no_cutover", http.StatusConflict},
 	{migrate.ErrNotInSync, "not_in_sync", http.StatusConflict},
+	{migrate.ErrSwitchPending, "switch_pending", http.StatusConflict},
+	{migrate.ErrCatchUpTimeout, "catch_up_timeout", http.StatusConflict},
 	{workflow.ErrOutcomeUnknown, "outcome_unknown", http.StatusConflict},
 	{workflow.ErrTransition, "impossible_transition", http.StatusConflict},
 	{workflow.ErrConflict, "conflict", http.StatusConflict},

@@ -20,3 +20,12 @@ func TestProgressOfOnlineAlter(t *testing.T) {
 	p = progressOf(&migrate.Progress{TablesDone: 1, TablesTotal: 2, Rows: 7}, true)
 	assert.Equal(t, "1 of 2 statements done, 7 row(s)", p.Text)
 }
+
+// TestProgressOfLiveMove: a live move past its copy shows its lag in time
+// and in transactions.
+func TestProgressOfLiveMove(t *testing.T) {
+	p := progressOf(&migrate.Progress{Phase: migrate.PhaseInSync, Lag: 1500 * time.Millisecond, LagTxns: 12, AppliedRows: 40, AppliedTxns: 9}, false)
+	assert.Equal(t, "in sync: 40 row change(s) in 9 transaction(s) applied, lag 1.5s (12 transaction(s) behind)", p.Text)
+	assert.Equal(t, int64(12), p.LagTxns)
+	assert.Equal(t, int64(1500), p.LagMS)
+}

@@ -309,4 +309,15 @@ func TestSubmitLiveMove(t *testing.T) {
 	if m := d.Migration; m == nil || m.Method != workflow.MethodSync || m.Fence != "accounts" || !slices.Equal(m.Accounts, []string{"app@%"}) {
 		t.Fatalf("live move %+v", d.Migration)
 	}
+	// The host's answer to a pending switch is stored with the ticket.
+	if !strings.Contains(form, `id="pending-switch"`) {
+		t.Fatalf("submit page without the pending switch:\n%s", form)
+	}
+	if st := f.call("alice", "POST", "/api/tickets", console.SubmitRequest{Kind: "live_move", Instance: "test", Database: f.db + "_moved2",
+		Migration: &console.Migration{SourceInstance: "test", SourceDatabase: f.db, Tables: []string{"orders"}, PendingSwitch: "finish"}}, &d); st != http.StatusCreated {
+		t.Fatalf("submit with a pending switch: %d %+v", st, d)
+	}
+	if m := d.Migration; m == nil || m.PendingSwitch != "finish" {
+		t.Fatalf("live move %+v", d.Migration)
+	}
 }

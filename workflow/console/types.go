@@ -43,6 +43,11 @@ type Migration struct {
 	// (actions cutback and endwindow). It needs the fence "accounts" or
 	// "read-only".
 	Reverse bool `json:"reverse,omitempty"`
+	// PendingSwitch is what a run does with a "flush-tables" cutover that
+	// recorded its switch and whose worker died holding the lock, once
+	// the source took changes since: "refuse" (default), "abandon" (the
+	// application never wrote the target) or "finish" (it was switched).
+	PendingSwitch string `json:"pending_switch,omitempty"`
 }
 
 // Window bounds when a ticket may start; an absent bound is open.
@@ -118,10 +123,11 @@ type Progress struct {
 
 	// The rest is a live move's: its phase ("copying", "catching up",
 	// "in sync", "cutting over", "verifying", "done", "failed"), how far
-	// the target is behind the source, and the binary log's row changes
-	// and transactions applied.
+	// the target is behind the source (LagTxns: in transactions), and the
+	// binary log's row changes and transactions applied.
 	Phase          string `json:"phase,omitempty"`
 	LagMS          int64  `json:"lag_ms,omitempty"`
+	LagTxns        int64  `json:"lag_txns,omitempty"`
 	AppliedRows    int64  `json:"applied_rows,omitempty"`
 	AppliedTxns    int64  `json:"applied_txns,omitempty"`
 	StreamPosition string `json:"stream_position,omitempty"`
@@ -269,6 +275,15 @@ type Cutover struct {
 	VerifiedTables int    `json:"verified_tables"`
 	VerifiedRows   int64  `json:"verified_rows"`
 	KilledSessions int    `json:"killed_sessions,omitempty"`
+	// DrainKilled counts the sessions of DrainKilledAccounts that the
+	// drain killed, still active when its wait ended.
+	DrainKilled         int      `json:"drain_killed,omitempty"`
+	DrainKilledAccounts []string `json:"drain_killed_accounts,omitempty"`
+	// UnappliedChanges counts the source's row changes up to
+	// UnappliedUntil that are not on the target: a crashed "flush-tables"
+	// cutover's lock ended before the cutover was finished.
+	UnappliedChanges int64  `json:"unapplied_changes,omitempty"`
+	UnappliedUntil   string `json:"unapplied_until,omitempty"`
 }
 
 // Verification is the comparison of a copy's target with its source.
@@ -393,11 +408,11 @@ func progressOf(p *migrate.Progress, statements bool) *Progress {
 	case statements:
 		out.Text = fmt.Sprintf("%d of %d statements done, %d row(s)", p.TablesDone, p.TablesTotal, p.Rows)
 	case p.Phase != "" && p.Phase != migrate.PhaseCopying:
-		out.Text = fmt.Sprintf("%s: %d row change(s) in %d transaction(s) applied, lag %s", p.Phase, p.AppliedRows, p.AppliedTxns, p.Lag.Round(time.Millisecond))
+		out.Text = fmt.Sprintf("%s: %d row change(s) in %d transaction(s) applied, lag %s (%d transaction(s) behind)", p.Phase, p.AppliedRows, p.AppliedTxns, p.Lag.Round(time.Millisecond), p.LagTxns)
 	case p.Phase != "":
 		out.Text = string(p.Phase) + ": " + out.Text
 	}
-	out.Phase, out.LagMS, out.AppliedRows, out.AppliedTxns, out.StreamPosition = string(p.Phase), ms(p.Lag), p.AppliedRows, p.AppliedTxns, p.StreamPosition
+	out.Phase, out.LagMS, out.LagTxns, out.AppliedRows, out.AppliedTxns, out.StreamPosition = string(p.Phase), ms(p.Lag), p.LagTxns, p.AppliedRows, p.AppliedTxns, p.StreamPosition
 	switch {
 	case statements && p.TablesTotal > 0:
 		out.Percent = 100 * float64(p.TablesDone) / float64(p.TablesTotal)
@@ -436,7 +451,8 @@ func cutoverOf(c *migrate.CutoverReport) *Cutover {
 		return nil
 	}
 	return &Cutover{Method: c.Method, Stopped: c.Stopped, PauseMS: ms(c.Pause), CatchUpMS: ms(c.CatchUp), VerifyMS: ms(c.Verify),
-		SourcePosition: c.SourcePosition, VerifiedTables: c.VerifiedTables, VerifiedRows: c.VerifiedRows, KilledSessions: c.KilledSessions}
+		SourcePosition: c.SourcePosition, VerifiedTables: c.VerifiedTables, VerifiedRows: c.VerifiedRows, KilledSessions: c.KilledSessions,
+		DrainKilled: c.DrainKilled, DrainKilledAccounts: c.DrainKilledAccounts, UnappliedChanges: c.UnappliedChanges, UnappliedUntil: c.UnappliedUntil}
 }
 
 func detailOf(d *workflow.Detail) TicketDetail {
@@ -445,7 +461,7 @@ func detailOf(d *workflow.Detail) TicketDetail {
 		Approvals: []Approval{}, Audit: []AuditEntry{}, Actions: []string{}}
 	if m := t.Migration; m != nil {
 		out.Migration = &Migration{SourceInstance: m.SourceInstance, SourceDatabase: m.SourceDatabase, Tables: m.Tables, Method: m.Method, Replace: m.Replace,
-			Fence: m.Fence, Accounts: m.Accounts, Reverse: m.Reverse}
+			Fence: m.Fence, Accounts: m.Accounts, Reverse: m.Reverse, PendingSwitch: m.PendingSwitch}
 	}
 	if w := t.Window; w != nil {
 		out.Window = &Window{NotBefore: timePtr(w.NotBefore), NotAfter: timePtr(w.NotAfter)}

@@ -99,6 +99,8 @@
           const accounts = list("accounts");
           if (accounts.length) req.migration.accounts = accounts;
           if (document.getElementById("reverse").checked) req.migration.reverse = true;
+          const pending = value("pending-switch");
+          if (pending && pending !== "refuse") req.migration.pending_switch = pending;
         } else {
           req.migration.method = value("method");
         }
