@@ -118,6 +118,7 @@ type copierFacts struct {
 	method    WriteMethod
 	run       *checkpoint.Run // the checkpointed run on the target, if any
 	resume    bool
+	estimate  copyEstimate // the expected copy time, when sampled
 }
 
 // Plan connects to both servers and checks, without changing anything,
@@ -127,7 +128,7 @@ type copierFacts struct {
 // (unless WithReplace). It lists the tables with estimates, chunk plan and
 // target DDL, the objects to copy and what is locked for how long.
 func (c *Copier) Plan(ctx context.Context) (*Plan, error) {
-	plan, _, err := c.plan(ctx)
+	plan, _, err := c.plan(ctx, true)
 	return plan, err
 }
 
@@ -138,8 +139,10 @@ func (c *Copier) scope() Scope {
 
 // plan is Plan, also returning what Run needs to know: the survey of both
 // servers, the tables with their keys and target DDL, the checkpoint of an
-// interrupted copy and the write method the target allows.
-func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
+// interrupted copy and the write method the target allows. With sample,
+// it also reads a sample of the source for the expected copy time
+// (estimate); Run, which does not print it, skips that.
+func (c *Copier) plan(ctx context.Context, sample bool) (*Plan, *copierFacts, error) {
 	plan := &Plan{Scope: c.scope()}
 	facts := &copierFacts{method: c.cfg.writeMethod}
 	s, err := takeSurvey(ctx, plan, &c.cfg, c.source, c.target)
@@ -179,6 +182,10 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 	}
 	c.checkPrivileges(ctx, s, facts)
 	plan.Locks, plan.Steps = c.describe(plan, facts)
+	if sample {
+		facts.estimate = c.estimate(ctx, s, facts)
+		plan.Steps = append(plan.Steps, facts.estimate.step())
+	}
 	return plan, facts, s.err()
 }
 
