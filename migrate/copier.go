@@ -126,7 +126,11 @@ type copierFacts struct {
 // key to chunk along, both users hold the privileges needed, and no target
 // table holding rows that this copy did not write would be replaced
 // (unless WithReplace). It lists the tables with estimates, chunk plan and
-// target DDL, the objects to copy and what is locked for how long.
+// target DDL, the objects to copy and what is locked for how long. Its
+// last step is the copy's expected time, an estimate from reading the
+// largest table with a key for about a second (at most 4 MiB, plain
+// SELECTs as the copy's chunks, no lock beyond theirs) and its basis, or
+// why it is unavailable; a failed sample never fails the Plan.
 func (c *Copier) Plan(ctx context.Context) (*Plan, error) {
 	plan, _, err := c.plan(ctx, true)
 	return plan, err

@@ -57,7 +57,10 @@ func (s *Sync) logger() *slog.Logger { return s.copier.cfg.logger }
 // every table has a key the applier can match rows by, the source's binary
 // log serves a stream (settings, GTIDs, retention, the saved position not
 // purged) and its account may read it. It lists the tables, what the
-// cutover will lock and for how long, and the steps.
+// cutover will lock and for how long, and the steps; for a copy still to
+// run, the Copier's expected copy time (see Copier.Plan) against the
+// binary log retention, with a warning when the retention is shorter than,
+// or within twice, the estimate.
 func (s *Sync) Plan(ctx context.Context) (*Plan, error) {
 	plan, _, err := s.plan(ctx, true)
 	return plan, err
