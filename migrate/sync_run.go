@@ -228,6 +228,8 @@ func (s *Sync) describe(plan *Plan, facts *syncFacts, src binlog.Source) []strin
 func retentionWarning(retention time.Duration, e copyEstimate) string {
 	const hint = "the position may be purged before the copy ends and the sync then refuses to start; keep binary logs longer (binlog_expire_logs_seconds) for the move"
 	switch {
+	case e.took == 0 && e.basis == "":
+		return "; the expected copy time is unavailable: the copy could not be planned"
 	case e.took == 0:
 		return "; the expected copy time is unavailable (see above)"
 	case e.took >= retention:
