@@ -118,6 +118,7 @@ type copierFacts struct {
 	method    WriteMethod
 	run       *checkpoint.Run // the checkpointed run on the target, if any
 	resume    bool
+	estimate  copyEstimate // the expected copy time, when sampled
 }
 
 // Plan connects to both servers and checks, without changing anything,
@@ -125,9 +126,13 @@ type copierFacts struct {
 // key to chunk along, both users hold the privileges needed, and no target
 // table holding rows that this copy did not write would be replaced
 // (unless WithReplace). It lists the tables with estimates, chunk plan and
-// target DDL, the objects to copy and what is locked for how long.
+// target DDL, the objects to copy and what is locked for how long. Its
+// last step is the copy's expected time, an estimate from reading the
+// largest table with a key for about a second (at most 4 MiB, plain
+// SELECTs as the copy's chunks, no lock beyond theirs) and its basis, or
+// why it is unavailable; a failed sample never fails the Plan.
 func (c *Copier) Plan(ctx context.Context) (*Plan, error) {
-	plan, _, err := c.plan(ctx)
+	plan, _, err := c.plan(ctx, true)
 	return plan, err
 }
 
@@ -138,8 +143,10 @@ func (c *Copier) scope() Scope {
 
 // plan is Plan, also returning what Run needs to know: the survey of both
 // servers, the tables with their keys and target DDL, the checkpoint of an
-// interrupted copy and the write method the target allows.
-func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
+// interrupted copy and the write method the target allows. With sample,
+// it also reads a sample of the source for the expected copy time
+// (estimate); Run, which does not print it, skips that.
+func (c *Copier) plan(ctx context.Context, sample bool) (*Plan, *copierFacts, error) {
 	plan := &Plan{Scope: c.scope()}
 	facts := &copierFacts{method: c.cfg.writeMethod}
 	s, err := takeSurvey(ctx, plan, &c.cfg, c.source, c.target)
@@ -179,6 +186,10 @@ func (c *Copier) plan(ctx context.Context) (*Plan, *copierFacts, error) {
 	}
 	c.checkPrivileges(ctx, s, facts)
 	plan.Locks, plan.Steps = c.describe(plan, facts)
+	if sample {
+		facts.estimate = c.estimate(ctx, s, facts)
+		plan.Steps = append(plan.Steps, facts.estimate.step())
+	}
 	return plan, facts, s.err()
 }
 

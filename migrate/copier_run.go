@@ -62,7 +62,7 @@ func (c *Copier) Run(ctx context.Context, progress ProgressFunc) (*Report, error
 		return nil, err
 	}
 	defer c.running.leave()
-	plan, facts, err := c.plan(ctx)
+	plan, facts, err := c.plan(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -184,21 +184,12 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 	keys := map[string]keyset.Key{}
 	r.runs = map[*copyengine.Table]*tableRun{}
 	for _, ct := range facts.tables {
-		et := &copyengine.Table{Database: c.database, Name: ct.def.Name, Key: ct.key, Keyless: ct.keyless, Estimate: ct.def.Rows,
-			Sizer: keyset.NewSizer(c.cfg.chunkTime, c.firstChunkRows(ct.def), minChunkRows, maxChunkRows)}
-		if ct.def.Rows > 0 {
-			et.AvgRowBytes = ct.def.DataLength / ct.def.Rows
-		}
-		tr := &tableRun{Table: et, ct: ct}
-		var loadOK bool
-		et.SelectList, tr.load, tr.insertHead, tr.kinds, et.KeyPos, loadOK = tableStatements(ct, target)
-		tr.method = facts.method
-		if !loadOK {
-			tr.method = WriteInsert
+		tr := c.newTableRun(ct, facts.method)
+		if tr.method != facts.method {
 			c.cfg.logger.Info("copier writes a table with INSERT: it has BIT or YEAR and AUTO_INCREMENT columns", "table", ct.def.Name)
 		}
 		r.tables = append(r.tables, tr)
-		r.runs[et] = tr
+		r.runs[tr.Table] = tr
 		keys[ct.target] = ct.key
 	}
 	if facts.resume {
@@ -241,6 +232,24 @@ func (r *copierRun) prepareTarget(ctx context.Context) error {
 	}
 	_, _ = conn.ExecContext(context.Background(), "USE "+cp)
 	return nil
+}
+
+// newTableRun returns the engine's table for ct and how the Copier
+// writes it: by method, or with INSERT when LOAD DATA cannot write the
+// table exactly.
+func (c *Copier) newTableRun(ct *copyTable, method WriteMethod) *tableRun {
+	et := &copyengine.Table{Database: c.database, Name: ct.def.Name, Key: ct.key, Keyless: ct.keyless, Estimate: ct.def.Rows,
+		Sizer: keyset.NewSizer(c.cfg.chunkTime, c.firstChunkRows(ct.def), minChunkRows, maxChunkRows)}
+	if ct.def.Rows > 0 {
+		et.AvgRowBytes = ct.def.DataLength / ct.def.Rows
+	}
+	tr := &tableRun{Table: et, ct: ct, method: method}
+	var loadOK bool
+	et.SelectList, tr.load, tr.insertHead, tr.kinds, et.KeyPos, loadOK = tableStatements(ct, c.cfg.targetDatabase)
+	if !loadOK {
+		tr.method = WriteInsert
+	}
+	return tr
 }
 
 // freshStart drops the target tables the copy replaces, cuts the tables

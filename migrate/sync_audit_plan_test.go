@@ -56,16 +56,7 @@ func TestSyncAuditPlanContents(t *testing.T) {
 	name := sandboxtest.NewDatabase(t, servers[0], "auditplan")
 	seedSyncTables(t, sandboxtest.Open(t, servers[0], name))
 	user, _ := appAccount(t, name)
-	root := sandboxtest.Open(t, servers[0], "")
-	var old int64
-	require.NoError(t, root.QueryRow("SELECT @@GLOBAL.binlog_expire_logs_seconds").Scan(&old))
-	sandboxtest.Exec(t, root, "SET GLOBAL binlog_expire_logs_seconds = 7200")
-	t.Cleanup(func() {
-		if db, err := servers[0].Open(""); err == nil {
-			_, _ = db.Exec("SET GLOBAL binlog_expire_logs_seconds = ?", old)
-			db.Close()
-		}
-	})
+	setRetention(t, 7200)
 
 	s, err := migrate.NewSync(servers[0].DSN(""), servers[1].DSN(""), name, migrate.WithTargetDatabase(name+"_t"),
 		migrate.WithFence(migrate.FenceAccounts, user+"@%"), migrate.WithDrainWait(7*time.Second, true))
@@ -144,20 +135,7 @@ func TestSyncAuditCutoverKillsTheAccountsSessions(t *testing.T) {
 // returned func releases it.
 func holdTargetTable(t *testing.T, ctx context.Context, database, table string) (release func()) {
 	t.Helper()
-	c, err := sandboxtest.Open(t, servers[1], database).Conn(ctx)
-	require.NoError(t, err)
-	_, err = c.ExecContext(ctx, "LOCK TABLES `"+table+"` WRITE")
-	require.NoError(t, err)
-	released := false
-	release = func() {
-		if !released {
-			released = true
-			_, _ = c.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES")
-			_ = c.Close()
-		}
-	}
-	t.Cleanup(release)
-	return release
+	return holdTable(t, ctx, servers[1], database, table)
 }
 
 // TestSyncAuditCutoverRefusedAboveMaxLag: while the target lags (its

@@ -37,6 +37,8 @@ type syncFacts struct {
 	copied, stream bool
 	// tables maps the moved source tables to their target tables.
 	tables map[rowchange.Table]rowchange.Table
+	// estimate is the copy's expected time, when Plan sampled it.
+	estimate copyEstimate
 }
 
 func (s *Sync) scope() Scope {
@@ -55,13 +57,18 @@ func (s *Sync) logger() *slog.Logger { return s.copier.cfg.logger }
 // every table has a key the applier can match rows by, the source's binary
 // log serves a stream (settings, GTIDs, retention, the saved position not
 // purged) and its account may read it. It lists the tables, what the
-// cutover will lock and for how long, and the steps.
+// cutover will lock and for how long, and the steps; for a copy still to
+// run, the Copier's expected copy time (see Copier.Plan) against the
+// binary log retention, with a warning when the retention is shorter than,
+// or within twice, the estimate.
 func (s *Sync) Plan(ctx context.Context) (*Plan, error) {
-	plan, _, err := s.plan(ctx)
+	plan, _, err := s.plan(ctx, true)
 	return plan, err
 }
 
-func (s *Sync) plan(ctx context.Context) (*Plan, *syncFacts, error) {
+// plan is Plan, also returning what Run needs to know. With sample, the
+// Copier's plan measures the expected copy time (Copier.estimate).
+func (s *Sync) plan(ctx context.Context, sample bool) (*Plan, *syncFacts, error) {
 	facts := &syncFacts{tables: map[rowchange.Table]rowchange.Table{}}
 	t := s.copier.cfg.timeouts
 	src, err := openSide(ctx, Source, s.source, conn.Options{Timeouts: t, MaxConns: 2, Logger: s.logger()})
@@ -106,8 +113,12 @@ func (s *Sync) plan(ctx context.Context) (*Plan, *syncFacts, error) {
 			plan.Tables = append(plan.Tables, TablePlan{Name: from, TargetName: to, TargetExists: true, TargetHasRows: true})
 		}
 	} else {
-		if plan, err = s.copier.Plan(ctx); err != nil {
+		var cf *copierFacts
+		if plan, cf, err = s.copier.plan(ctx, sample); err != nil {
 			problems = append(problems, err)
+		}
+		if cf != nil {
+			facts.estimate = cf.estimate
 		}
 		plan.Scope = s.scope()
 		for _, tp := range plan.Tables {
@@ -195,23 +206,36 @@ func (s *Sync) describe(plan *Plan, facts *syncFacts, src binlog.Source) []strin
 		if src.Retention > 0 {
 			note = fmt.Sprintf("the source keeps binary logs for %s: the copy of about %d MiB must finish well within it, or the position it started from is purged and the sync refuses to start", src.Retention, bytes>>20)
 			// A rate limit bounds the copy's time from below.
-			var least time.Duration
-			if r := s.copier.cfg.rowsPerSecond; r > 0 {
-				least = time.Duration(float64(rows) / r * float64(time.Second))
-			}
-			if r := s.copier.cfg.bytesPerSecond; r > 0 {
-				least = max(least, time.Duration(float64(data)/r*float64(time.Second)))
-			}
-			if least > 0 {
+			if least := s.copier.cfg.leastCopyTime(rows, data); least > 0 {
 				note += fmt.Sprintf("; at WithRateLimit the copy of about %d rows takes at least %s", rows, least.Round(time.Second))
 				if least >= src.Retention {
 					note += ", longer than the retention: the position may be purged before the copy ends (raise the limit or keep binary logs longer)"
 				}
 			}
+			note += retentionWarning(src.Retention, facts.estimate)
 		}
 		steps = append(steps, "follow the source's binary log from the copy's position ("+note+")")
 	}
 	return append(steps,
 		fmt.Sprintf("apply the row changes of the %d table(s) to the target, each source transaction in one target transaction with its position", len(plan.Tables)),
 		fmt.Sprintf("in sync while the lag is under %s; on Cutover: stop writes on the source (%s), wait until the target applied everything the source logged, verify every table, call the switch, restore the source's writes", s.cfg.maxLag, s.cfg.fence))
+}
+
+// retentionWarning compares the binary log retention with the copy's
+// expected time e, for the Plan's step that follows the binary log: a
+// warning when the retention is shorter than, or within twice, the
+// estimate.
+func retentionWarning(retention time.Duration, e copyEstimate) string {
+	const hint = "the position may be purged before the copy ends and the sync then refuses to start; keep binary logs longer (binlog_expire_logs_seconds) for the move"
+	switch {
+	case e.took == 0 && e.basis == "":
+		return "; the expected copy time is unavailable: the copy could not be planned"
+	case e.took == 0:
+		return "; the expected copy time is unavailable (see above)"
+	case e.took >= retention:
+		return fmt.Sprintf("; WARNING: the expected copy time (%s, above) is longer than the retention: %s", formatEstimate(e.took), hint)
+	case 2*e.took > retention:
+		return fmt.Sprintf("; WARNING: the expected copy time (%s, above) is within 2x of the retention, too close for an estimate: %s", formatEstimate(e.took), hint)
+	}
+	return fmt.Sprintf("; the expected copy time (%s, above) is well within it", formatEstimate(e.took))
 }

@@ -172,7 +172,7 @@ func (r *syncRun) start(ctx context.Context) (err error) {
 	for _, p := range pauses {
 		s.logger().Warn("sync: restored the source's writes after a crashed cutover", "fence", p.ID, "method", p.Method.String(), "stopped", p.Stopped)
 	}
-	_, r.facts, err = s.plan(ctx)
+	_, r.facts, err = s.plan(ctx, false)
 	return err
 }
 
