@@ -459,6 +459,8 @@ type applyingTiming struct{ *timing }
 // AppliesOnDelivery makes applyingTiming a dualwrite.ApplyingTransport.
 func (applyingTiming) AppliesOnDelivery() {}
 
+var _ dualwrite.ApplyingTransport = applyingTiming{}
+
 func (t *timing) Deliver(ctx context.Context, bucket int, entries []dualwrite.Entry) error {
 	seen := time.Now()
 	if err := t.Transport.Deliver(ctx, bucket, entries); err != nil {
