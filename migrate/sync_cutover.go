@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -723,17 +722,11 @@ type changeCounter struct {
 
 func (c *changeCounter) Apply(ctx context.Context, tx rowchange.Txn) error {
 	var n int64
-	if tx.Changes != nil {
-		for {
-			batch, err := tx.Changes.Next(ctx)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			n += int64(len(batch))
-		}
+	if err := rowchange.Each(ctx, tx.Changes, func(batch []rowchange.Change) error {
+		n += int64(len(batch))
+		return nil
+	}); err != nil {
+		return err
 	}
 	if tx.DDL != nil {
 		n++

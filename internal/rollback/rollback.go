@@ -229,24 +229,18 @@ type collector struct {
 // Apply reads every transaction to its end; the one sought is spooled.
 func (c *collector) Apply(ctx context.Context, tx rowchange.Txn) error {
 	mine := tx.ID == c.cfg.GTID
-	if tx.Changes != nil {
-		for {
-			batch, err := tx.Changes.Next(ctx)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
+	if err := rowchange.Each(ctx, tx.Changes, func(batch []rowchange.Change) error {
+		if !mine {
+			return nil
+		}
+		for i := range batch {
+			if err := c.add(ctx, &batch[i]); err != nil {
 				return err
 			}
-			if !mine {
-				continue
-			}
-			for i := range batch {
-				if err := c.add(ctx, &batch[i]); err != nil {
-					return err
-				}
-			}
 		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	if mine && len(c.offsets) > 0 {
 		return errFound

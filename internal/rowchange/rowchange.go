@@ -6,6 +6,8 @@ package rowchange
 
 import (
 	"context"
+	"errors"
+	"io"
 	"time"
 )
 
@@ -100,6 +102,27 @@ type Batches interface {
 	// error means the transaction could not be read whole (for example the
 	// source connection was lost): the sink must not commit what it has.
 	Next(ctx context.Context) ([]Change, error)
+}
+
+// Each reads the batches of b to the end, passing each to fn in order. It
+// returns fn's first error or the error of a transaction that could not
+// be read whole; nil once b is read. A nil b has no batch.
+func Each(ctx context.Context, b Batches, fn func([]Change) error) error {
+	if b == nil {
+		return nil
+	}
+	for {
+		batch, err := b.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(batch); err != nil {
+			return err
+		}
+	}
 }
 
 // DDL is a schema change the source made.
