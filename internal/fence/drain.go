@@ -197,8 +197,10 @@ func sessions(ctx context.Context, fe *Fence, users map[string]bool, older map[i
 // lock goes, and be lost to the other. Killing its session makes it fail,
 // so the application retries it where it now writes. Sessions waiting for
 // a lock are matched by their state (a metadata, table or flush lock wait)
-// and by a statement that names one of the fenced tables; the fence's own
-// session and the caller's are never killed. The other methods refuse
+// and by a statement that names one of the fenced tables (namesTable:
+// qualified by its database, or unqualified in a session whose default
+// database is the table's); the fence's own session and the caller's are
+// never killed. The other methods refuse
 // writes already and have nothing queued: it returns nil for them.
 func (fe *Fence) KillBlocked(ctx context.Context) ([]Session, error) {
 	if fe.f.method != LockTables && fe.f.method != FlushTables {
@@ -218,7 +220,7 @@ func (fe *Fence) KillBlocked(ctx context.Context) ([]Session, error) {
 			rows.Close()
 			return nil, fmt.Errorf("fence: on %s: read sessions: %w", fe.source, err)
 		}
-		if namesTable(s.Info, fe.f.tables) {
+		if namesTable(s.Info, s.DB, fe.f.tables) {
 			waiting = append(waiting, s)
 		}
 	}
@@ -237,15 +239,124 @@ func (fe *Fence) KillBlocked(ctx context.Context) ([]Session, error) {
 	return waiting, nil
 }
 
-// namesTable reports whether statement mentions one of tables by name
-// (case-insensitively; a statement that names it only through a view or
-// routine is not recognised).
-func namesTable(statement string, tables []Table) bool {
-	lower := strings.ToLower(statement)
-	for _, t := range tables {
-		if strings.Contains(lower, strings.ToLower(t.Name)) {
-			return true
+// namesTable reports whether statement, run in a session whose default
+// database is db, names one of tables: as database.table, or as a bare
+// table in db (identifiers compared case-insensitively, quoted or bare;
+// string literals and comments skipped). A statement that reaches a
+// table only through a view or a routine is not recognised, and an alias
+// or column spelled like the table in db counts: the match errs towards
+// the fenced database's own sessions, never another database's.
+func namesTable(statement, db string, tables []Table) bool {
+	for _, ref := range tableRefs(statement) {
+		for _, t := range tables {
+			if !strings.EqualFold(ref.name, t.Name) {
+				continue
+			}
+			if ref.db == "" && strings.EqualFold(db, t.Database) || ref.db != "" && strings.EqualFold(ref.db, t.Database) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// tableRef is an identifier of a statement, with the one before it when
+// the two are joined by a dot (db.name).
+type tableRef struct{ db, name string }
+
+// tableRefs lists statement's identifiers (bare words, backquoted and
+// double-quoted names; each part of a.b.c paired with the part before
+// it), skipping string literals and comments.
+func tableRefs(statement string) []tableRef {
+	var refs []tableRef
+	prev, dotted := "", false
+	for i := 0; i < len(statement); {
+		c := statement[i]
+		switch {
+		case c == '\'':
+			i = skipQuoted(statement, i, c)
+			prev, dotted = "", false
+		case c == '#' || c == '-' && strings.HasPrefix(statement[i:], "-- "):
+			for i < len(statement) && statement[i] != '\n' {
+				i++
+			}
+		case c == '/' && strings.HasPrefix(statement[i:], "/*"):
+			end := strings.Index(statement[i+2:], "*/")
+			if end < 0 {
+				return refs
+			}
+			i += end + 4
+		case c == '.':
+			dotted = prev != ""
+			i++
+		case c == '`' || c == '"' || isIdentByte(c):
+			var name string
+			if c == '`' || c == '"' {
+				name, i = quotedName(statement, i)
+			} else {
+				j := i
+				for j < len(statement) && isIdentByte(statement[j]) {
+					j++
+				}
+				name, i = statement[i:j], j
+			}
+			ref := tableRef{name: name}
+			if dotted {
+				ref.db = prev
+			}
+			refs = append(refs, ref)
+			prev, dotted = name, false
+		default:
+			if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+				prev, dotted = "", false
+			}
+			i++
+		}
+	}
+	return refs
+}
+
+// isIdentByte reports whether c may be part of a bare identifier (bytes of
+// multi-byte UTF-8 characters included).
+func isIdentByte(c byte) bool {
+	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
+// quotedName reads the name quoted by s[i] (a backquote, or a double
+// quote: an identifier under ANSI_QUOTES, taken as one always; two quotes
+// inside stand for one) and returns it and the index after it.
+func quotedName(s string, i int) (string, int) {
+	q := s[i]
+	var b strings.Builder
+	for j := i + 1; j < len(s); j++ {
+		if s[j] != q {
+			b.WriteByte(s[j])
+			continue
+		}
+		if j+1 < len(s) && s[j+1] == q {
+			b.WriteByte(q)
+			j++
+			continue
+		}
+		return b.String(), j + 1
+	}
+	return b.String(), len(s)
+}
+
+// skipQuoted returns the index after the string literal quoted by q
+// starting at s[i] (a doubled quote or a backslash escape inside it).
+func skipQuoted(s string, i int, q byte) int {
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case '\\':
+			j++
+		case q:
+			if j+1 < len(s) && s[j+1] == q {
+				j++
+				continue
+			}
+			return j + 1
+		}
+	}
+	return len(s)
 }
