@@ -443,7 +443,13 @@ func NewMap(s Scheme, locs []Location) (*Map, error) {
 
 // Route returns the location of k's shard.
 func (m *Map) Route(k Key) (Location, error) {
-	n, err := m.scheme.Shard(k)
+	var n int
+	var err error
+	if s, ok := m.scheme.(*md5Scheme); ok {
+		n, err = s.shard(&k)
+	} else {
+		n, err = m.scheme.Shard(k)
+	}
 	if err != nil {
 		return Location{}, err
 	}

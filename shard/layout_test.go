@@ -156,6 +156,33 @@ func TestNewMapChecks(t *testing.T) {
 	assert.EqualError(t, err, "shard: location d.a: numbered 2, in place 1")
 }
 
+// TestMapRouteMatchesScheme: Map.Route (which calls the md5 scheme by
+// pointer, bypassing Shard) gives every method's Shard answer, its error
+// for a kind the method cannot route, and allocates nothing.
+func TestMapRouteMatchesScheme(t *testing.T) {
+	keys := []Key{Int(0), Int(-1), Int(math.MinInt64), Int(math.MaxInt64), Uint(math.MaxUint64),
+		String(""), String("user-2718281828"), String("a string key longer than fifty-five bytes, hashed by crypto/md5")}
+	for _, meth := range []Method{MD5, Jump, CRC32, Mod} {
+		for _, n := range []int{32, 37} {
+			m, err := (&Layout{Method: meth, Shards: n, Database: "db", Table: "t_{n}"}).Router()
+			require.NoError(t, err)
+			for _, k := range keys {
+				want, werr := m.Scheme().Shard(k)
+				loc, err := m.Route(k)
+				if werr != nil {
+					assert.Equal(t, werr, err, "%s %d %s", meth, n, k)
+					continue
+				}
+				require.NoError(t, err)
+				assert.Equal(t, m.Locations()[want-1], loc, "%s %d %s", meth, n, k)
+				assert.Zero(t, testing.AllocsPerRun(10, func() { _, _ = m.Route(k) }), "%s %d %s", meth, n, k)
+			}
+			_, err = m.Route(Time(time.Now()))
+			assert.ErrorIs(t, err, ErrKeyKind, meth)
+		}
+	}
+}
+
 func TestModNegative(t *testing.T) {
 	s, _ := NewHash(Mod, 4)
 	for k, want := range map[int64]int{-1: 4, -4: 1, -5: 4, 0: 1, 5: 2, math.MinInt64: 1} {

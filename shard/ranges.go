@@ -138,7 +138,7 @@ func (r *Ranges) Shard(k Key) (int, error) {
 		}
 	case k.kind == KindInt && r.kind != KindTime, k.kind == KindTime && r.kind != KindInt:
 	default:
-		return 0, kindError(Range, k)
+		return 0, kindError(Range, k.kind)
 	}
 	// The last range whose From is at or below k.
 	lo, hi := 0, len(r.ranges)

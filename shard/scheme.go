@@ -105,8 +105,8 @@ func keyBytes(k Key, buf *[20]byte) ([]byte, bool) {
 	return nil, false
 }
 
-func kindError(m Method, k Key) error {
-	return fmt.Errorf("shard: method %s: %s key: %w", m, k.kind, ErrKeyKind)
+func kindError(m Method, kind KeyKind) error {
+	return fmt.Errorf("shard: method %s: %s key: %w", m, kind, ErrKeyKind)
 }
 
 // md5Scheme has pointer methods: an interface call then reaches Shard
@@ -132,7 +132,13 @@ func newMD5Scheme(n uint64) *md5Scheme {
 func (s *md5Scheme) Shards() int    { return int(s.n) }
 func (s *md5Scheme) Method() Method { return MD5 }
 
-func (s *md5Scheme) Shard(k Key) (int, error) {
+func (s *md5Scheme) Shard(k Key) (int, error) { return s.shard(&k) }
+
+// shard is Shard with the key by pointer: Map.Route calls it directly, so
+// that the 64-byte key is not copied again on the way (Key is too large for
+// the compiler to keep in registers: each call by value stores it to the
+// stack and loads it back).
+func (s *md5Scheme) shard(k *Key) (int, error) {
 	// Keys of at most maxShortMD5 bytes are one MD5 block, built on the
 	// stack and hashed by md5Padded; longer ones by crypto/md5.
 	var w [8]uint64
@@ -152,7 +158,7 @@ func (s *md5Scheme) Shard(k Key) (int, error) {
 	case KindUint:
 		padDecimal(&w, k.u, false)
 	default:
-		return 0, kindError(MD5, k)
+		return 0, kindError(MD5, k.kind)
 	}
 	return s.rem(md5Padded(&w)), nil
 }
@@ -188,7 +194,7 @@ func (s jumpScheme) Shard(k Key) (int, error) {
 	case KindString:
 		x = xxhash.Sum64String(k.s)
 	default:
-		return 0, kindError(Jump, k)
+		return 0, kindError(Jump, k.kind)
 	}
 	return int(jumpHash(x, s.n)) + 1, nil
 }
@@ -226,7 +232,7 @@ func (s crcScheme) Shard(k Key) (int, error) {
 		}
 		sum = ^sum
 	default:
-		return 0, kindError(CRC32, k)
+		return 0, kindError(CRC32, k.kind)
 	}
 	return int(uint64(sum)%s.n) + 1, nil
 }
@@ -247,5 +253,5 @@ func (s modScheme) Shard(k Key) (int, error) {
 	case KindUint:
 		return int(k.u%s.n) + 1, nil
 	}
-	return 0, kindError(Mod, k)
+	return 0, kindError(Mod, k.kind)
 }
